@@ -1,0 +1,162 @@
+"""Drive one :class:`~lwipy.core.stack.Stack` from its devices and its deadline, on one thread.
+
+This is the seed of lwIP's tcpip thread: the thread that runs the loop owns the stack, and any other thread reaches
+it only through :meth:`StackLoop.call_soon` (fire and forget) or :meth:`StackLoop.call` (wait for the result).  The
+loop sleeps in ``select`` on the devices' descriptors and a wake pipe until the stack's :meth:`poll_at` deadline, so
+an idle stack costs nothing: no ticking timer.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from typing import Any, Callable, TypeVar
+
+from ..core.stack import Stack
+
+__all__ = ["StackLoop"]
+
+T = TypeVar("T")
+
+
+class StackLoop:
+    """Run ``stack`` until :meth:`stop`.  ``clock`` gives the time fed to the stack (monotonic seconds)."""
+
+    def __init__(self, stack: Stack, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stack = stack
+        self.clock = clock
+        self._calls: deque[Callable[[], Any]] = deque()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._owner: int | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._woken = False
+
+    # -- from any thread ---------------------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Make a sleeping loop look again (called by in-process devices when a frame arrives)."""
+        if not self._woken:
+            self._woken = True
+            try:
+                os.write(self._wake_w, b"\0")
+            except (BlockingIOError, OSError):
+                pass
+
+    def call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on the loop's thread (``tcpip_callback``)."""
+        self._calls.append(fn)
+        self.wake()
+
+    def call(self, fn: Callable[[], T], timeout: float | None = None) -> T:
+        """Run ``fn()`` on the loop's thread and return its result (or raise its exception) here."""
+        if threading.get_ident() == self._owner:
+            return fn()
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as e:
+                    future.set_exception(e)
+
+        self.call_soon(run)
+        return future.result(timeout)
+
+    def start(self, name: str | None = None) -> "StackLoop":
+        """Run the loop on a new daemon thread."""
+        self._thread = threading.Thread(target=self.run, name=name or f"tcpip-{self.stack.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Ask the loop to return, and wait for its thread if it has one."""
+        self._stopping = True
+        self.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- on the loop's thread ----------------------------------------------------------------------------------------
+    def run(self, duration: float | None = None) -> None:
+        """Serve until :meth:`stop` (or for ``duration`` seconds)."""
+        self._owner = threading.get_ident()
+        stack = self.stack
+        clock = self.clock
+        end = None if duration is None else clock() + duration
+        sel = selectors.DefaultSelector()
+        sel.register(self._wake_r, selectors.EVENT_READ)
+        devices = []
+        for netif in stack.netifs:
+            dev = netif.device
+            if dev is None:
+                continue
+            devices.append((netif, dev))
+            fd = dev.fileno()
+            if fd is not None:
+                sel.register(fd, selectors.EVENT_READ)
+            else:
+                dev.set_waker(self.wake)
+        try:
+            while not self._stopping:
+                now = clock()
+                stack.now = now
+                busy = self._run_calls()
+                for netif, dev in devices:
+                    frames = dev.receive()
+                    if frames:
+                        busy = True
+                        stack.input_many(netif, frames, now)
+                    if dev.poll_at() is not None:
+                        dev.poll(now)
+                due = stack.poll_at()
+                if due is not None and due <= clock():
+                    stack.poll(clock())
+                    due = stack.poll_at()
+                if end is not None and clock() >= end:
+                    break
+                if busy:
+                    continue
+                deadlines = [d for d in [due, end] + [dev.poll_at() for _, dev in devices] if d is not None]
+                timeout = max(0.0, min(deadlines) - clock()) if deadlines else None
+                for key, _ in sel.select(timeout):
+                    if key.fd == self._wake_r:
+                        self._drain_wake()
+        finally:
+            for _, dev in devices:
+                if dev.fileno() is None:
+                    dev.set_waker(None)
+            sel.close()
+            self._owner = None
+            self._stopping = False
+
+    def _drain_wake(self) -> None:
+        # read first, then clear the flag: a wake() between the two finds the flag set and writes nothing, but its
+        # work is already queued and the loop looks at the queues before it sleeps again
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        self._woken = False
+
+    def _run_calls(self) -> bool:
+        calls = self._calls
+        if not calls:
+            return False
+        for _ in range(len(calls)):
+            calls.popleft()()
+        return True
+
+    def close(self) -> None:
+        """Release the wake pipe (after :meth:`stop`)."""
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,6 @@
+"""Applications on the core: sans-I/O machines driven by ``stack.poll`` through ``poll_at()`` deadlines."""
+
+from .echo import UdpEchoServer
+from .ping import PingReply, PingSession
+
+__all__ = ["PingReply", "PingSession", "UdpEchoServer"]

@@ -1,0 +1,130 @@
+"""``CONFIG_LWIP_*`` options with ESP-IDF's defaults.
+
+Each field of :class:`Config` is one lwIP/ESP-IDF option, named as the Kconfig symbol without ``CONFIG_LWIP_`` in lower
+case (``ip_default_ttl`` is ``CONFIG_LWIP_IP_DEFAULT_TTL``).  Options that only exist in lwIP's ``opt.h`` carry the
+``opt.h`` name; the few that are lwipy's own say so.  The metadata holds the range ESP-IDF allows::
+
+    cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=48)
+    cfg = Config.from_sdkconfig(open("sdkconfig").read())     # an ESP-IDF project's sdkconfig
+
+An unknown option or a value out of range raises :class:`~lwipy.errors.ConfigError` naming the option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Config"]
+
+
+def _opt(default: Any, symbol: str, lo: int | None = None, hi: int | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"symbol": symbol, "range": (lo, hi), "doc": doc})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The stack's compile-time options, made run-time.  Frozen: derive a changed copy with :meth:`replace`."""
+
+    # --- limits the sockets and TCP layers apply --------------------------------------------------------------------
+    max_sockets: int = _opt(10, "CONFIG_LWIP_MAX_SOCKETS", 1, 16, "sockets open at once")
+    tcp_mss: int = _opt(1440, "CONFIG_LWIP_TCP_MSS", 536, 1460, "largest TCP segment sent and advertised")
+    # --- IPv4 -------------------------------------------------------------------------------------------------------
+    ip_default_ttl: int = _opt(64, "CONFIG_LWIP_IP_DEFAULT_TTL", 1, 255, "TTL of packets the stack originates")
+    ip4_frag: bool = _opt(True, "CONFIG_LWIP_IP4_FRAG", doc="fragment outgoing IPv4 packets larger than the MTU")
+    ip4_reassembly: bool = _opt(False, "CONFIG_LWIP_IP4_REASSEMBLY", doc="reassemble incoming IPv4 fragments")
+    ip_reass_max_pbufs: int = _opt(10, "CONFIG_LWIP_IP_REASS_MAX_PBUFS", 10, 100,
+                                   "fragments held for reassembly at once, all datagrams together")
+    ip_reass_maxage: float = _opt(3.0, "IP_REASS_MAXAGE", 1, 255, "seconds a partial datagram is kept (ESP-IDF lwipopts.h: 3)")
+    ip_forward: bool = _opt(False, "CONFIG_LWIP_IP_FORWARD", doc="forward IPv4 packets between netifs")
+    netif_loopback: bool = _opt(True, "CONFIG_LWIP_NETIF_LOOPBACK",
+                                doc="127.0.0.1 and packets to the stack's own addresses loop back")
+    loopback_max_pbufs: int = _opt(8, "CONFIG_LWIP_LOOPBACK_MAX_PBUFS", 0, 16, "packets queued on loopback, 0 = no limit")
+    # --- checksums: ESP-IDF leaves IP and UDP checks to the hardware and does not check them in software --------------
+    checksum_check_ip: bool = _opt(False, "CONFIG_LWIP_CHECKSUM_CHECK_IP", doc="verify IPv4 header checksums")
+    checksum_check_udp: bool = _opt(False, "CONFIG_LWIP_CHECKSUM_CHECK_UDP", doc="verify UDP checksums")
+    checksum_check_icmp: bool = _opt(True, "CONFIG_LWIP_CHECKSUM_CHECK_ICMP", doc="verify ICMP checksums")
+    # --- ARP --------------------------------------------------------------------------------------------------------
+    arp_table_size: int = _opt(10, "ARP_TABLE_SIZE", 1, 1024, "entries in the ARP cache")
+    arp_maxage: float = _opt(300.0, "ARP_MAXAGE", 60, 65535,
+                             "seconds a resolved ARP entry lives; a used one is asked again 30 s before")
+    arp_maxpending: float = _opt(5.0, "ARP_MAXPENDING", 1, 255,
+                                 "seconds an unanswered ARP request keeps trying (one request a second)")
+    arp_queue_len: int = _opt(3, "ARP_QUEUE_LEN", 0, 64,
+                              "packets queued per entry while it resolves; when full the new one is dropped (ESP_LWIP_ARP)")
+    esp_gratuitous_arp: bool = _opt(True, "CONFIG_LWIP_ESP_GRATUITOUS_ARP",
+                                    doc="announce the address when it is set and every garp_tmr_interval")
+    garp_tmr_interval: float = _opt(60.0, "CONFIG_LWIP_GARP_TMR_INTERVAL", 1, 65535, "seconds between gratuitous ARPs")
+    # --- UDP / raw ----------------------------------------------------------------------------------------------------
+    max_udp_pcbs: int = _opt(16, "CONFIG_LWIP_MAX_UDP_PCBS", 1, 1024, "UDP pcbs that can exist at once")
+    udp_recvmbox_size: int = _opt(6, "CONFIG_LWIP_UDP_RECVMBOX_SIZE", 6, 64, "datagrams queued on a UDP pcb")
+    max_raw_pcbs: int = _opt(16, "CONFIG_LWIP_MAX_RAW_PCBS", 1, 1024, "raw pcbs that can exist at once")
+    so_reuse_rxtoall: bool = _opt(True, "CONFIG_LWIP_SO_REUSE_RXTOALL",
+                                  doc="broadcast and multicast go to every pcb that shares the port (SO_REUSEADDR)")
+    # --- ICMP error rate limit: lwipy's own (RFC 1812 4.3.2.8 asks for one; lwIP has none) ---------------------------
+    icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
+    icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            symbol = f.metadata["symbol"]
+            if f.type in ("bool", bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{f.name} ({symbol}) takes True or False, not {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{f.name} ({symbol}) takes a number, not {value!r}")
+            if f.type in ("int", int) and not isinstance(value, int):
+                raise ConfigError(f"{f.name} ({symbol}) takes a whole number, not {value!r}")
+            lo, hi = f.metadata["range"]
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                raise ConfigError(f"{f.name}={value!r} is outside {symbol}'s range {lo}..{hi}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> "Config":
+        """Build from a mapping of option names, checking every name (with a suggestion for a misspelt one)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name in options:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise ConfigError(f"unknown option {name!r}{hint}")
+        return cls(**options)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some options changed, checked like :meth:`from_options`."""
+        return type(self).from_options({**dataclasses.asdict(self), **changes})
+
+    @classmethod
+    def from_sdkconfig(cls, text: str) -> "Config":
+        """Read the ``CONFIG_LWIP_*`` lines of an ESP-IDF ``sdkconfig``; lines for options lwipy lacks are ignored."""
+        by_symbol = {f.metadata["symbol"]: f for f in dataclasses.fields(cls)}
+        options: dict[str, Any] = {}
+        for line in text.splitlines():
+            line = line.strip()
+            if line.startswith("# CONFIG_") and line.endswith(" is not set"):
+                symbol, value = line[2:-len(" is not set")], "n"
+            elif line.startswith("CONFIG_") and "=" in line:
+                symbol, value = line.split("=", 1)
+            else:
+                continue
+            f = by_symbol.get(symbol)
+            if f is None:
+                continue
+            if f.type in ("bool", bool):
+                options[f.name] = value == "y"
+            elif f.type in ("float", float):
+                options[f.name] = float(value)
+            else:
+                options[f.name] = int(value, 0)
+        return cls.from_options(options)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, Any, str]]:
+        """(name, symbol, default, meaning) of every option, for documentation and ``lwipy config``."""
+        return [(f.name, f.metadata["symbol"], f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]

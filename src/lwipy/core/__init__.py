@@ -1,0 +1,1 @@
+"""The sans-I/O core: a :class:`~lwipy.core.stack.Stack` and the protocol machinery it owns."""

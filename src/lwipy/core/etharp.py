@@ -1,0 +1,225 @@
+"""ARP over Ethernet (RFC 826), as lwIP's ``etharp``: a bounded cache with deadlines, queues for unresolved addresses.
+
+Theory of operation
+-------------------
+An entry is PENDING from the first packet that needs it until a reply arrives: the request is sent at once and once a
+second until ``arp_maxpending`` passes, and up to ``arp_queue_len`` packets wait on it (when full, the new packet is
+dropped, as ESP's ``ESP_LWIP_ARP``).  A reply makes it STABLE for ``arp_maxage``; an entry that is used in its last
+30 seconds is asked for again by unicast so that traffic does not stall when it expires.  STATIC entries never expire.
+When the table is full, the oldest stable entry gives way, then the oldest pending one; static entries never do.
+Every netif with an address announces it with a gratuitous ARP when the address is set and, with
+``esp_gratuitous_arp``, every ``garp_tmr_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from ..errors import Malformed
+from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
+from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP
+from .pbuf import Pbuf
+
+if TYPE_CHECKING:
+    from .netif import Netif
+    from .stack import Stack
+
+__all__ = ["Etharp", "ArpEntry", "PENDING", "STABLE", "STATIC"]
+
+PENDING = "pending"
+STABLE = "stable"
+STATIC = "static"
+_REREQUEST_BEFORE = 30.0
+_ZERO_MAC = bytes(6)
+_NEVER = float("inf")
+
+
+@dataclass(slots=True, eq=False)
+class ArpEntry:
+    ip: IPv4Address
+    netif: "Netif"
+    state: str
+    mac: bytes | None = None
+    created: float = 0.0
+    expires: float = _NEVER
+    next_request: float | None = None
+    rerequested: bool = False
+    queue: deque = field(default_factory=deque)
+
+
+class Etharp:
+    """The ARP cache and ARP protocol of one stack."""
+
+    def __init__(self, stack: "Stack") -> None:
+        self.stack = stack
+        self.table: dict[tuple[int, IPv4Address], ArpEntry] = {}
+
+    # -- public ------------------------------------------------------------------------------------------------------
+    def add_static(self, ip: str | IPv4Address, mac: bytes, netif: "Netif | None" = None) -> ArpEntry:
+        """``etharp_add_static_entry``: a permanent mapping (the netif is found by route when not given)."""
+        ip = IPv4Address(ip)
+        if netif is None:
+            found = self.stack.routes.lookup(ip)
+            if found is None:
+                raise ValueError(f"no netif reaches {ip}; give the netif")
+            netif = found[0]
+        entry = self.table.get((netif.index, ip))
+        if entry is None:
+            entry = self._new_entry(netif, ip, STATIC)
+        entry.state, entry.mac, entry.expires = STATIC, bytes(mac), _NEVER
+        self._flush_queue(entry)
+        return entry
+
+    def remove(self, ip: str | IPv4Address, netif: "Netif | None" = None) -> None:
+        ip = IPv4Address(ip)
+        for key in [k for k, e in self.table.items() if e.ip == ip and (netif is None or e.netif is netif)]:
+            del self.table[key]
+
+    def lookup(self, ip: str | IPv4Address, netif: "Netif | None" = None) -> bytes | None:
+        """The MAC resolved for ``ip`` (None when unknown or still pending)."""
+        ip = IPv4Address(ip)
+        for entry in self.table.values():
+            if entry.ip == ip and entry.mac is not None and (netif is None or entry.netif is netif):
+                return entry.mac
+        return None
+
+    def entries(self) -> list[ArpEntry]:
+        return list(self.table.values())
+
+    # -- output ------------------------------------------------------------------------------------------------------
+    def output(self, netif: "Netif", pbuf: Pbuf, next_hop: IPv4Address) -> bool:
+        """Send an IP packet to ``next_hop`` (unicast) on ``netif``, resolving it first.  False when dropped."""
+        stack = self.stack
+        entry = self.table.get((netif.index, next_hop))
+        if entry is not None and entry.mac is not None:
+            stack.stats.etharp.cachehit += 1
+            if (entry.state == STABLE and not entry.rerequested
+                    and stack.now >= entry.expires - _REREQUEST_BEFORE):
+                entry.rerequested = True
+                self.request(netif, next_hop, entry.mac)
+            return stack.link_output(netif, pbuf, entry.mac, 0x0800)
+        if entry is None:
+            entry = self._new_entry(netif, next_hop, PENDING)
+            if entry is None:
+                stack.stats.etharp.memerr += 1
+                stack.stats.etharp.drop += 1
+                return False
+            entry.expires = stack.now + stack.config.arp_maxpending
+            entry.next_request = stack.now + 1.0
+            self.request(netif, next_hop)
+        if len(entry.queue) >= stack.config.arp_queue_len:
+            stack.stats.etharp.memerr += 1
+            stack.stats.etharp.drop += 1
+            return False
+        entry.queue.append(pbuf)
+        return True
+
+    def request(self, netif: "Netif", target: IPv4Address, unicast_mac: bytes | None = None) -> None:
+        """``etharp_request``: ask who has ``target`` (broadcast, or unicast to refresh a known entry)."""
+        if netif.ip4 is None:
+            return
+        self._send(netif, OP_REQUEST, unicast_mac or BROADCAST, netif.ip4.ip.packed, _ZERO_MAC, target.packed)
+
+    def gratuitous(self, netif: "Netif") -> None:
+        """``etharp_gratuitous``: a broadcast request for our own address, telling the segment our MAC."""
+        if netif.ip4 is not None and netif.is_usable and not netif.is_loopback:
+            own = netif.ip4.ip.packed
+            self._send(netif, OP_REQUEST, BROADCAST, own, _ZERO_MAC, own)
+
+    def _send(self, netif: "Netif", op: int, eth_dst: bytes, spa: bytes, tha: bytes, tpa: bytes) -> None:
+        pbuf = Pbuf.alloc(PACKET_LEN)
+        ArpPacket(op, netif.hwaddr, spa, tha, tpa).emit(pbuf.buf, pbuf.start)
+        self.stack.stats.etharp.xmit += 1
+        self.stack.link_output(netif, pbuf, eth_dst, ETHERTYPE_ARP)
+
+    # -- input -------------------------------------------------------------------------------------------------------
+    def input(self, netif: "Netif", data: memoryview) -> None:
+        stats = self.stack.stats.etharp
+        stats.recv += 1
+        try:
+            pkt = ArpPacket.parse(data)
+        except Malformed:
+            if len(data) < PACKET_LEN:
+                stats.lenerr += 1
+            else:
+                stats.proterr += 1
+            stats.drop += 1
+            return
+        if pkt.sender_mac == netif.hwaddr or pkt.sender_mac[0] & 1:
+            stats.drop += 1  # our own frame looped back, or a multicast sender MAC (RFC 1812 3.3.2)
+            return
+        if netif.ip4 is None:
+            stats.drop += 1
+            return
+        own = netif.ip4.ip.packed
+        sender = IPv4Address(pkt.sender_ip)
+        if pkt.sender_ip == own:
+            stats.err += 1  # someone else claims our address; a conflict, not to be cached
+            stats.drop += 1
+            return
+        for_us = pkt.target_ip == own
+        entry = self.table.get((netif.index, sender))
+        if entry is not None and entry.state != STATIC:
+            self._resolved(entry, pkt.sender_mac)
+        elif entry is None and for_us and pkt.sender_ip != bytes(4):
+            entry = self._new_entry(netif, sender, STABLE)
+            if entry is not None:
+                self._resolved(entry, pkt.sender_mac)
+        if pkt.op == OP_REQUEST and for_us:
+            self._send(netif, OP_REPLY, pkt.sender_mac, own, pkt.sender_mac, pkt.sender_ip)
+
+    def _resolved(self, entry: ArpEntry, mac: bytes) -> None:
+        entry.mac = mac
+        entry.state = STABLE
+        entry.expires = self.stack.now + self.stack.config.arp_maxage
+        entry.next_request = None
+        entry.rerequested = False
+        self._flush_queue(entry)
+
+    def _flush_queue(self, entry: ArpEntry) -> None:
+        while entry.queue:
+            self.stack.link_output(entry.netif, entry.queue.popleft(), entry.mac, 0x0800)
+
+    def _new_entry(self, netif: "Netif", ip: IPv4Address, state: str) -> ArpEntry | None:
+        if len(self.table) >= self.stack.config.arp_table_size and not self._evict():
+            return None
+        entry = ArpEntry(ip, netif, state, created=self.stack.now)
+        self.table[(netif.index, ip)] = entry
+        return entry
+
+    def _evict(self) -> bool:
+        for state in (STABLE, PENDING):
+            victims = [e for e in self.table.values() if e.state == state]
+            if victims:
+                oldest = min(victims, key=lambda e: e.created)
+                self._drop(oldest)
+                return True
+        return False
+
+    def _drop(self, entry: ArpEntry) -> None:
+        del self.table[(entry.netif.index, entry.ip)]
+        if entry.queue:
+            self.stack.stats.etharp.drop += len(entry.queue)
+            entry.queue.clear()
+
+    # -- time --------------------------------------------------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        for entry in list(self.table.values()):
+            if now >= entry.expires:
+                self._drop(entry)
+            elif entry.next_request is not None and now >= entry.next_request:
+                entry.next_request = now + 1.0
+                self.request(entry.netif, entry.ip)
+        garp = self.stack.config.esp_gratuitous_arp
+        for netif in self.stack.netifs:
+            if netif.garp_at is not None and now >= netif.garp_at:
+                self.gratuitous(netif)
+                netif.garp_at = now + self.stack.config.garp_tmr_interval if garp else None
+
+    def poll_at(self) -> float | None:
+        times = [t for e in self.table.values() for t in (e.expires, e.next_request) if t is not None and t != _NEVER]
+        times.extend(n.garp_at for n in self.stack.netifs if n.garp_at is not None)
+        return min(times) if times else None

@@ -1,0 +1,255 @@
+"""IPv4 input, output and forwarding (RFC 791, RFC 1122 3.2, RFC 1812 for the forwarding rules).
+
+Input checks the header once, decides whether the packet is for this stack (a unicast address of any netif, a
+broadcast, or a multicast group the netif joined), reassembles fragments, offers the packet to raw pcbs, and hands
+the payload to the protocol registered for it in ``stack.protocols`` (ICMP, IGMP, UDP; TCP registers itself the same
+way).  A protocol nobody handles gets an ICMP protocol unreachable.  Packets for others are forwarded when
+``ip_forward`` is on, and dropped otherwise.
+"""
+
+from __future__ import annotations
+
+import errno
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import ChecksumError, LwipError, Malformed
+from ..wire import icmp as icmpw
+from ..wire.ipv4 import FLAG_DF, MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
+from .ip4_frag import Reassembly, fragment
+from .pbuf import Pbuf
+
+if TYPE_CHECKING:
+    from .netif import Netif
+    from .stack import Stack
+
+__all__ = ["InPacket", "Ip4", "ProtocolHandler"]
+
+_ANY = IPv4Address(0)
+_LIMITED_BROADCAST = IPv4Address("255.255.255.255")
+_ALL_SYSTEMS = IPv4Address("224.0.0.1")
+
+
+class InPacket:
+    """The packet being delivered, what lwIP keeps in ``ip_data``: where it came from and how it was addressed.
+
+    ``packet`` is the whole IP datagram (header included), for ICMP errors that quote it and raw pcbs that want it.
+    """
+
+    __slots__ = ("netif", "hdr", "src", "dst", "packet", "broadcast", "multicast", "link_broadcast")
+
+    def __init__(self, netif: "Netif", hdr: Ipv4Header, src: IPv4Address, dst: IPv4Address, packet: memoryview,
+                 broadcast: bool, multicast: bool, link_broadcast: bool = False) -> None:
+        self.netif = netif
+        self.hdr = hdr
+        self.src = src
+        self.dst = dst
+        self.packet = packet
+        self.broadcast = broadcast
+        self.multicast = multicast
+        self.link_broadcast = link_broadcast
+
+    @property
+    def unicast(self) -> bool:
+        """Sent to one of our addresses: only such packets may be answered with ICMP errors."""
+        return not (self.broadcast or self.multicast or self.link_broadcast)
+
+
+ProtocolHandler = Callable[[InPacket, memoryview], None]
+
+
+class Ip4:
+    """The IPv4 layer of one stack."""
+
+    def __init__(self, stack: "Stack") -> None:
+        self.stack = stack
+        self.reass = Reassembly(stack)
+        self.next_ident = stack.rng.randrange(0x10000)
+
+    # -- input -------------------------------------------------------------------------------------------------------
+    def input(self, netif: "Netif", data: memoryview, link_broadcast: bool = False) -> None:
+        """``ip4_input``: one IPv4 packet (link header already removed) arriving on ``netif``."""
+        stack = self.stack
+        stats = stack.stats.ip
+        stats.recv += 1
+        try:
+            hdr, payload = Ipv4Header.parse(data, stack.config.checksum_check_ip)
+        except ChecksumError:
+            stats.chkerr += 1
+            stats.drop += 1
+            return
+        except Malformed:
+            if len(data) and data[0] >> 4 != 4:
+                stats.err += 1
+            else:
+                stats.lenerr += 1
+            stats.drop += 1
+            return
+        packet = data[:hdr.total_len]
+        src = IPv4Address(hdr.src)
+        dst = IPv4Address(hdr.dst)
+        if src.is_multicast or src == _LIMITED_BROADCAST or (netif.ip4 is not None and netif.is_broadcast4(src)):
+            stats.drop += 1  # RFC 1122 3.2.1.3: a source address that cannot be a host
+            return
+        if hdr.options:
+            try:
+                for _ in iter_options(hdr.options):
+                    pass
+            except OptionError as e:
+                stats.opterr += 1
+                stats.drop += 1
+                pkt = InPacket(netif, hdr, src, dst, packet, False, dst.is_multicast, link_broadcast)
+                stack.icmp.send_error(pkt, icmpw.PARAM_PROBLEM, 0, (MIN_HEADER_LEN + e.offset) << 24)
+                return
+        broadcast = multicast = False
+        if dst.is_multicast:
+            if not (dst == _ALL_SYSTEMS or stack.igmp.is_member(netif, dst)):
+                stats.drop += 1
+                return
+            multicast = True
+        elif netif.is_broadcast4(dst):
+            broadcast = True
+        elif not self._is_ours(netif, dst):
+            if dst.is_loopback and not netif.is_loopback:
+                stats.drop += 1  # RFC 1122 3.2.1.3: 127/8 never arrives from outside
+                return
+            if stack.config.ip_forward and not link_broadcast:
+                self.forward(netif, hdr, packet)
+            else:
+                stats.drop += 1
+            return
+        if hdr.is_fragment:
+            if not stack.config.ip4_reassembly:
+                stats.opterr += 1
+                stats.drop += 1
+                return
+            done = self.reass.input(netif, hdr, payload, packet)
+            if done is None:
+                return
+            hdr, whole = done
+            packet = memoryview(whole)
+            payload = packet[hdr.header_len:]
+        pkt = InPacket(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast)
+        if stack.raw.input(pkt):
+            return
+        handler = stack.protocols.get(hdr.proto)
+        if handler is None:
+            stats.proterr += 1
+            stats.drop += 1
+            stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_PROTOCOL)
+            return
+        handler(pkt, payload)
+
+    def _is_ours(self, netif: "Netif", dst: IPv4Address) -> bool:
+        if netif.ip4 is not None and netif.ip4.ip == dst:
+            return True
+        if netif.is_loopback:
+            return dst.is_loopback
+        # lwIP accepts a packet for any of the stack's addresses on any netif (the weak host model, RFC 1122 3.3.4.2)
+        return any(n.ip4 is not None and n.ip4.ip == dst and n.up for n in self.stack.netifs)
+
+    # -- output ------------------------------------------------------------------------------------------------------
+    def route(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
+        """The netif and next hop for ``dst``; counts a routing error when there is none."""
+        found = self.stack.routes.lookup(dst)
+        if found is None:
+            self.stack.stats.ip.rterr += 1
+        return found
+
+    def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
+               tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None) -> None:
+        """``ip4_output_if``: prepend an IPv4 header to ``pbuf`` and send it, fragmenting when it exceeds the MTU.
+
+        Raises :class:`LwipError` EHOSTUNREACH when no route exists, EADDRNOTAVAIL when the netif has no address,
+        EMSGSIZE when the packet is too big and may not be fragmented.
+        """
+        stack = self.stack
+        if netif is None:
+            found = self.route(dst)
+            if found is None:
+                raise LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
+            netif, next_hop = found
+        else:
+            next_hop = self.next_hop(netif, dst)
+        if src is None or src == _ANY:
+            if netif.ip4 is None:
+                raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
+            src = netif.ip4.ip
+        hdr = Ipv4Header(src.packed, dst.packed, proto, stack.config.ip_default_ttl if ttl is None else ttl, tos,
+                         self._ident(), dont_fragment, False, 0, 0, options)
+        self.send(netif, hdr, pbuf, next_hop)
+
+    @staticmethod
+    def next_hop(netif: "Netif", dst: IPv4Address) -> IPv4Address:
+        """Where a packet for ``dst`` sent out of ``netif`` goes first: ``dst`` itself when on-link, else the gateway."""
+        if (dst.is_multicast or netif.ip4 is None or netif.is_broadcast4(dst) or dst in netif.ip4.network
+                or netif.gateway is None):
+            return dst
+        return netif.gateway
+
+    def send(self, netif: "Netif", hdr: Ipv4Header, pbuf: Pbuf, next_hop: IPv4Address) -> None:
+        """Put ``hdr`` in front of ``pbuf`` (fragmenting to the netif's MTU) and pass it to the netif for
+        ``next_hop``."""
+        stack = self.stack
+        hlen = hdr.header_len
+        if hlen + len(pbuf) > netif.mtu and not netif.is_loopback:
+            if hdr.dont_fragment or not stack.config.ip4_frag:
+                stack.stats.ip.err += 1
+                raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the MTU {netif.mtu} of {netif.name}")
+            payload = pbuf.view()
+            sent = True
+            for frag in fragment(hdr, payload, netif.mtu):
+                stack.stats.ip_frag.xmit += 1
+                stack.stats.ip.xmit += 1
+                sent = stack.netif_output(netif, frag, next_hop) and sent
+        else:
+            hdr.total_len = hlen + len(pbuf)
+            hdr.emit(pbuf.buf, pbuf.push(hlen))
+            stack.stats.ip.xmit += 1
+            sent = stack.netif_output(netif, pbuf, next_hop)
+        if not sent:
+            raise LwipError(errno.ENOMEM, f"{netif.name} dropped the packet: transmit or ARP queue full, or link down")
+
+    def _ident(self) -> int:
+        ident = self.next_ident
+        self.next_ident = (ident + 1) & 0xFFFF
+        return ident
+
+    # -- forwarding --------------------------------------------------------------------------------------------------
+    def forward(self, inp: "Netif", hdr: Ipv4Header, packet: memoryview) -> None:
+        """``ip4_forward`` (RFC 1812 5.2): decrement the TTL, route, fragment or refuse, and send on."""
+        stack = self.stack
+        src, dst = IPv4Address(hdr.src), IPv4Address(hdr.dst)
+        pkt = InPacket(inp, hdr, src, dst, packet, False, False)
+        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local:
+            stack.stats.ip.drop += 1  # RFC 3927 7: link-local addresses are never forwarded
+            return
+        if hdr.ttl <= 1:
+            stack.stats.ip.drop += 1
+            stack.icmp.send_error(pkt, icmpw.TIME_EXCEEDED, icmpw.TE_TTL)
+            return
+        found = self.route(dst)
+        if found is None:
+            stack.stats.ip.drop += 1
+            stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
+            return
+        out, next_hop = found
+        if out is inp:
+            stack.stats.ip.drop += 1  # lwIP's default: never send a packet back out the netif it came in on
+            return
+        hdr.ttl -= 1
+        payload = packet[hdr.header_len:]
+        if hdr.total_len > out.mtu:
+            if hdr.dont_fragment:
+                stack.stats.ip.drop += 1
+                stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_FRAG_NEEDED, out.mtu)
+                return
+            for frag in fragment(hdr, payload, out.mtu):
+                stack.stats.ip_frag.xmit += 1
+                stack.stats.ip.fw += 1
+                stack.netif_output(out, frag, next_hop)
+            return
+        pbuf = Pbuf.with_payload(payload)
+        hdr.emit(pbuf.buf, pbuf.push(hdr.header_len))
+        stack.stats.ip.fw += 1
+        stack.netif_output(out, pbuf, next_hop)

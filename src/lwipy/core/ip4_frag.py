@@ -1,0 +1,181 @@
+"""IPv4 fragmentation on send and reassembly on receive (RFC 791 section 3.2, RFC 815).
+
+Reassembly holds at most ``ip_reass_max_pbufs`` fragments across all datagrams (lwIP's ``IP_REASS_MAX_PBUFS``); a new
+fragment that does not fit evicts the oldest other datagram, as lwIP's ``ip_reass_remove_oldest_datagram`` does.  A
+datagram that is not complete ``ip_reass_maxage`` seconds after its first fragment is dropped, with an ICMP time
+exceeded (code 1) when its first fragment had arrived (RFC 792).  Exact duplicates (a duplicating link) are ignored; a
+fragment that partly overlaps another drops the whole datagram, in the spirit of RFC 5722: overlaps are only ever made
+by attackers.  A datagram that would end beyond 65,535 bytes is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Iterator
+
+from ..wire.ipv4 import MIN_HEADER_LEN, Ipv4Header
+from .pbuf import HEADROOM, Pbuf
+
+if TYPE_CHECKING:
+    from .netif import Netif
+    from .stack import Stack
+
+__all__ = ["Reassembly", "fragment"]
+
+_MAX_DATAGRAM = 65535
+
+
+@dataclass(slots=True, eq=False)
+class _Datagram:
+    key: tuple
+    netif: "Netif"
+    deadline: float
+    first_hdr: Ipv4Header | None = None
+    first_packet: bytes = b""
+    total: int | None = None  # payload length, known once the last fragment arrived
+    have: int = 0
+    frags: dict[int, bytes] = field(default_factory=dict)  # offset -> payload
+
+
+class Reassembly:
+    """Fragments waiting to become datagrams, for one stack."""
+
+    def __init__(self, stack: "Stack") -> None:
+        self.stack = stack
+        self.pending: dict[tuple, _Datagram] = {}
+        self.held = 0
+
+    def input(self, netif: "Netif", hdr: Ipv4Header, payload: memoryview, packet: memoryview
+              ) -> tuple[Ipv4Header, bytearray] | None:
+        """Take one fragment; return the reassembled (header, whole packet) when it completes the datagram."""
+        stats = self.stack.stats.ip_frag
+        stats.recv += 1
+        start, size = hdr.frag_offset, len(payload)
+        end = start + size
+        if end + hdr.header_len > _MAX_DATAGRAM or (hdr.more_fragments and (size == 0 or size & 7)):
+            stats.lenerr += 1
+            stats.drop += 1
+            self._discard(self.pending.get((hdr.src, hdr.dst, hdr.ident, hdr.proto)))
+            return None
+        key = (hdr.src, hdr.dst, hdr.ident, hdr.proto)
+        dgram = self.pending.get(key)
+        if dgram is None:
+            if not self._make_room(1, None):
+                stats.memerr += 1
+                stats.drop += 1
+                return None
+            dgram = _Datagram(key, netif, self.stack.now + self.stack.config.ip_reass_maxage)
+            self.pending[key] = dgram
+        if start in dgram.frags and len(dgram.frags[start]) == size:
+            stats.drop += 1  # an exact duplicate
+            return None
+        if self._overlaps(dgram, start, end) or (dgram.total is not None and end > dgram.total) or (
+                not hdr.more_fragments and (dgram.total is not None and dgram.total != end
+                                            or any(o + len(d) > end for o, d in dgram.frags.items()))):
+            stats.proterr += 1
+            stats.drop += 1
+            self._discard(dgram)
+            return None
+        if not self._make_room(1, dgram):
+            stats.memerr += 1
+            stats.drop += 1
+            return None
+        dgram.frags[start] = bytes(payload)
+        dgram.have += size
+        self.held += 1
+        if start == 0:
+            dgram.first_hdr = hdr
+            dgram.first_packet = bytes(packet[:hdr.header_len + 8])
+        if not hdr.more_fragments:
+            dgram.total = end
+        if dgram.total is None or dgram.have != dgram.total:
+            return None
+        # complete: one header (the first fragment's) and the payloads in order
+        first = dgram.first_hdr
+        assert first is not None
+        self._discard(dgram)
+        whole = Ipv4Header(first.src, first.dst, first.proto, first.ttl, first.tos, first.ident, first.dont_fragment,
+                           False, 0, first.header_len + dgram.total, first.options)
+        out = bytearray(whole.total_len)
+        whole.emit(out, 0)
+        pos = whole.header_len
+        for offset in sorted(dgram.frags):
+            chunk = dgram.frags[offset]
+            out[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
+        return whole, out
+
+    @staticmethod
+    def _overlaps(dgram: _Datagram, start: int, end: int) -> bool:
+        for offset, data in dgram.frags.items():
+            if start < offset + len(data) and offset < end:
+                return True
+        return False
+
+    def _make_room(self, n: int, keep: _Datagram | None) -> bool:
+        limit = self.stack.config.ip_reass_max_pbufs
+        while self.held + n > limit:
+            others = [d for d in self.pending.values() if d is not keep and d.frags]
+            if not others:
+                return False
+            oldest = min(others, key=lambda d: d.deadline)
+            self.stack.stats.ip_frag.drop += 1
+            self._discard(oldest)
+        return True
+
+    def _discard(self, dgram: _Datagram | None) -> None:
+        if dgram is None or self.pending.get(dgram.key) is not dgram:
+            return
+        del self.pending[dgram.key]
+        self.held -= len(dgram.frags)
+
+    def poll(self, now: float) -> None:
+        for dgram in [d for d in self.pending.values() if now >= d.deadline]:
+            self.stack.stats.ip_frag.drop += 1
+            self._discard(dgram)
+            if dgram.first_hdr is not None:
+                self.stack.icmp.time_exceeded_reassembly(dgram.netif, dgram.first_hdr, dgram.first_packet)
+
+    def poll_at(self) -> float | None:
+        return min((d.deadline for d in self.pending.values()), default=None)
+
+
+def _copied_options(options: bytes) -> bytes:
+    """The options that RFC 791 says go into every fragment: those with the copied flag (0x80) set."""
+    out = bytearray()
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        length = options[i + 1] if i + 1 < len(options) else 2
+        if kind & 0x80:
+            out += options[i:i + length]
+        i += max(length, 2)
+    out += bytes(-len(out) % 4)
+    return bytes(out)
+
+
+def fragment(hdr: Ipv4Header, payload: memoryview, mtu: int) -> Iterator[Pbuf]:
+    """Split a datagram (``hdr`` with ``total_len`` unset and the ``payload``) into packets that fit ``mtu``."""
+    later_options = _copied_options(hdr.options)
+    offset = 0
+    total = len(payload)
+    while offset < total:
+        options = hdr.options if offset == 0 else later_options
+        room = (mtu - MIN_HEADER_LEN - len(options)) & ~7
+        size = min(room, total - offset)
+        last = offset + size >= total
+        part = Ipv4Header(hdr.src, hdr.dst, hdr.proto, hdr.ttl, hdr.tos, hdr.ident, hdr.dont_fragment,
+                          hdr.more_fragments or not last, hdr.frag_offset + offset,
+                          MIN_HEADER_LEN + len(options) + size, options)
+        pbuf = Pbuf.alloc(part.total_len, HEADROOM)
+        part.emit(pbuf.buf, pbuf.start)
+        body = pbuf.start + part.header_len
+        pbuf.buf[body:body + size] = payload[offset:offset + size]
+        yield pbuf
+        offset += size

@@ -1,0 +1,95 @@
+"""IPv4 route selection: the longest matching prefix among the netifs' subnets, static routes and the default route.
+
+lwIP's ``ip4_route`` walks the netifs and falls back to the default netif; lwipy adds static routes and picks the most
+specific match, which is what a host with several interfaces needs.  Results are cached per destination until any netif
+or route changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .netif import Netif
+
+__all__ = ["Route", "RouteTable"]
+
+_CACHE_MAX = 1024
+_BROADCAST = IPv4Address("255.255.255.255")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A static route: ``prefix`` reached through ``netif``, via ``gateway`` (None: on-link)."""
+
+    prefix: IPv4Network
+    netif: "Netif"
+    gateway: IPv4Address | None = None
+
+
+class RouteTable:
+    """Routes of one stack.  ``lookup(dst)`` gives ``(netif, next_hop)`` or None when there is no route."""
+
+    def __init__(self) -> None:
+        self.netifs: list[Netif] = []
+        self.static: list[Route] = []
+        self.default_netif: Netif | None = None
+        self._cache: dict[IPv4Address, tuple[Netif, IPv4Address] | None] = {}
+
+    def changed(self) -> None:
+        """Forget cached decisions: call after any change of netif address, state or route."""
+        self._cache.clear()
+
+    def add(self, prefix: str | IPv4Network, netif: "Netif", gateway: str | IPv4Address | None = None) -> Route:
+        route = Route(IPv4Network(prefix), netif, IPv4Address(gateway) if gateway is not None else None)
+        self.static.append(route)
+        self.changed()
+        return route
+
+    def remove(self, route: Route) -> None:
+        self.static.remove(route)
+        self.changed()
+
+    def lookup(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
+        try:
+            return self._cache[dst]
+        except KeyError:
+            pass
+        found = self._select(dst)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[dst] = found
+        return found
+
+    def _select(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
+        if dst.is_loopback:
+            for netif in self.netifs:
+                if netif.is_loopback and netif.is_usable:
+                    return netif, dst
+            return None
+        if dst == _BROADCAST or dst.is_multicast:
+            netif = self.default_netif
+            if netif is None or not netif.is_usable:
+                netif = next((n for n in self.netifs if n.is_usable and n.ip4 is not None and not n.is_loopback), None)
+            return (netif, dst) if netif is not None else None
+        best: tuple[int, Netif, IPv4Address] | None = None
+        for netif in self.netifs:
+            if netif.ip4 is None or not netif.is_usable or netif.is_loopback:
+                continue
+            if dst in netif.ip4.network or dst == netif.ip4.ip:
+                plen = netif.ip4.network.prefixlen
+                if best is None or plen > best[0]:
+                    best = (plen, netif, dst)
+        for route in self.static:
+            if route.netif.is_usable and dst in route.prefix:
+                plen = route.prefix.prefixlen
+                if best is None or plen > best[0]:
+                    best = (plen, route.netif, route.gateway or dst)
+        if best is not None:
+            return best[1], best[2]
+        netif = self.default_netif
+        if netif is not None and netif.is_usable and netif.ip4 is not None and netif.gateway is not None:
+            return netif, netif.gateway
+        return None

@@ -1,0 +1,313 @@
+"""The :class:`Stack`: every piece of state of one TCP/IP stack, driven by frames and time from outside.
+
+A program (or :class:`~lwipy.api.loop.StackLoop`, or :class:`~lwipy.sim.Simulation`) feeds it::
+
+    stack.input(netif, frame, now)   # a frame the netif's device received
+    stack.poll(now)                  # do what is due: retries, timeouts, reports, looped-back packets
+    stack.poll_at()                  # when poll() next has work (None: nothing pending)
+
+and the stack sends by calling ``netif.device.transmit(frame)``.  Time (seconds, any monotonic origin) and randomness
+(a :class:`random.Random`) come from outside, so a seeded run repeats exactly.  Nothing here blocks or reads a clock;
+``stack.now`` is the time of the event being handled.  Many stacks can live in one process.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import random
+from collections import deque
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any, Iterable, Protocol
+
+from ..config import Config
+from ..errors import LwipError, Malformed
+from ..stats import Stats
+from ..wire.ethernet import (BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
+                             ipv4_multicast_mac)
+from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_UDP
+from .etharp import Etharp
+from .icmp import Icmp
+from .igmp import Igmp
+from .ip4 import Ip4
+from .netif import Netif
+from .pbuf import Pbuf
+from .raw import Raw
+from .route import RouteTable
+from .udp import Udp
+
+__all__ = ["Stack", "Poller"]
+
+log = logging.getLogger("lwipy")
+_ANY = IPv4Address(0)
+
+
+class Poller(Protocol):
+    """Anything with deadlines that the stack should drive (apps: ping sessions, DHCP, DNS...)."""
+
+    def poll(self, now: float) -> None: ...
+
+    def poll_at(self) -> float | None: ...
+
+
+class Stack:
+    """One TCP/IP stack.
+
+    :param config: the options (:class:`~lwipy.config.Config`); ESP-IDF's defaults when None.
+    :param rng: the source of randomness (ports, IP identifiers, report delays); seeded from ``seed`` when None.
+    :param strict: re-raise an unexpected internal exception instead of counting it in ``stats.link.err`` and
+        carrying on.  Tests set it, so that a bug shows; a deployed stack keeps serving.
+    """
+
+    def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
+                 name: str = "lwipy", strict: bool = False) -> None:
+        self.config = config if config is not None else Config()
+        self.rng = rng if rng is not None else random.Random(seed)
+        self.name = name
+        self.strict = strict
+        self.now = 0.0
+        self.stats = Stats()
+        self.netifs: list[Netif] = []
+        self.routes = RouteTable()
+        self.routes.netifs = self.netifs
+        self._own4: set[IPv4Address] = set()
+        self._next_index = 1
+        self._loopback: deque[tuple[Netif, memoryview]] = deque()
+        self._pollers: list[Poller] = []
+        self.etharp = Etharp(self)
+        self.ip4 = Ip4(self)
+        self.icmp = Icmp(self)
+        self.igmp = Igmp(self)
+        self.udp = Udp(self)
+        self.raw = Raw(self)
+        #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
+        self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
+                                          PROTO_UDP: self.udp.input}
+        #: IP protocol number -> handler(type, code, quoted header, quoted payload) for ICMP errors received.
+        self.icmp_error_handlers: dict[int, Any] = {PROTO_UDP: self.udp.icmp_error}
+        self.loopif: Netif | None = None
+        if self.config.netif_loopback:
+            self.loopif = self._add(None, "lo", bytes(6), 65535, None, is_loopback=True)
+            self.loopif.set_ipv4("127.0.0.1/8")
+            self.loopif.up = self.loopif.link_up = True
+            self.routes.changed()
+
+    # -- netifs ------------------------------------------------------------------------------------------------------
+    def add_netif(self, device: Any, *, name: str | None = None, hwaddr: bytes | str | None = None,
+                  ip: str | IPv4Interface | None = None, gateway: str | IPv4Address | None = None,
+                  mtu: int | None = None, vlan_id: int | None = None, default: bool | None = None,
+                  up: bool = True) -> Netif:
+        """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
+        unless given; the MTU is the device's.  The first netif added becomes the default one."""
+        if isinstance(hwaddr, str):
+            from ..wire.ethernet import mac_from_str
+            hwaddr = mac_from_str(hwaddr)
+        if hwaddr is None:
+            hwaddr = bytes([0x02]) + self.rng.randbytes(5)
+        if len(hwaddr) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(hwaddr)}")
+        if mtu is None:
+            mtu = getattr(device, "mtu", 1500)
+        if mtu < 68:
+            raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
+        netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
+        if default or (default is None and self.routes.default_netif is None):
+            self.routes.default_netif = netif
+        netif.up = up
+        netif.link_up = getattr(device, "link_up", True)
+        if ip is not None:
+            netif.set_ipv4(ip, gateway)
+        else:
+            self._netif_changed(netif)
+        return netif
+
+    def _add(self, device: Any, name: str, hwaddr: bytes, mtu: int, vlan_id: int | None,
+             is_loopback: bool = False) -> Netif:
+        if any(n.name == name for n in self.netifs):
+            raise ValueError(f"a netif named {name!r} exists already")
+        netif = Netif(self, name, self._next_index, device, bytes(hwaddr), mtu, vlan_id, is_loopback)
+        self._next_index += 1
+        self.netifs.append(netif)
+        return netif
+
+    def remove_netif(self, netif: Netif) -> None:
+        """``netif_remove``: forget the netif, its routes, ARP entries and memberships."""
+        self.netifs.remove(netif)
+        if self.routes.default_netif is netif:
+            self.routes.default_netif = None
+        self.routes.static = [r for r in self.routes.static if r.netif is not netif]
+        for entry in [e for e in self.etharp.table.values() if e.netif is netif]:
+            self.etharp.remove(entry.ip, netif)
+        self.igmp.netif_removed(netif)
+        self._netif_changed(netif)
+
+    def set_default_netif(self, netif: Netif | None) -> None:
+        self.routes.default_netif = netif
+        self.routes.changed()
+
+    @property
+    def default_netif(self) -> Netif | None:
+        return self.routes.default_netif
+
+    def netif_by_index(self, index: int) -> Netif | None:
+        return next((n for n in self.netifs if n.index == index), None)
+
+    def netif_by_name(self, name: str) -> Netif | None:
+        return next((n for n in self.netifs if n.name == name), None)
+
+    def netif_for_multicast(self, ifaddr: IPv4Address | None) -> Netif:
+        """The netif a multicast option names by its address (``IP_MULTICAST_IF``), else the default one."""
+        if ifaddr is not None and ifaddr != _ANY:
+            for netif in self.netifs:
+                if netif.ip4 is not None and netif.ip4.ip == ifaddr:
+                    return netif
+            raise LwipError(errno.EADDRNOTAVAIL, f"no netif has the address {ifaddr}")
+        netif = self.default_netif
+        if netif is None:
+            netif = next((n for n in self.netifs if not n.is_loopback), None)
+        if netif is None:
+            raise LwipError(errno.ENETUNREACH, "no netif for multicast")
+        return netif
+
+    def is_own_address(self, addr: IPv4Address) -> bool:
+        return addr in self._own4
+
+    def _netif_changed(self, netif: Netif, address_changed: bool = False) -> None:
+        self.routes.changed()
+        self._own4 = {n.ip4.ip for n in self.netifs if n.ip4 is not None}
+        if netif.is_loopback or netif.device is None:
+            return
+        if netif.ip4 is not None and netif.is_usable and (address_changed or netif.garp_at is None):
+            self.etharp.gratuitous(netif)
+            netif.garp_at = self.now + self.config.garp_tmr_interval if self.config.esp_gratuitous_arp else None
+        elif netif.ip4 is None or not netif.is_usable:
+            netif.garp_at = None
+
+    # -- input -------------------------------------------------------------------------------------------------------
+    def input(self, netif: Netif, frame: bytes | bytearray | memoryview, now: float) -> None:
+        """``netif->input``: one Ethernet frame received on ``netif`` at time ``now``.  Never raises for what a peer
+        sends: bad frames are dropped and counted in :attr:`stats`."""
+        self.now = now
+        try:
+            self._ethernet_input(netif, frame)
+        except Exception:
+            if self.strict:
+                raise
+            self.stats.link.err += 1
+            log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
+
+    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
+        """:meth:`input` for a batch of frames received together."""
+        for frame in frames:
+            self.input(netif, frame, now)
+
+    def _ethernet_input(self, netif: Netif, frame: bytes | bytearray | memoryview) -> None:
+        stats = self.stats.link
+        stats.recv += 1
+        if not netif.up:
+            stats.drop += 1
+            return
+        try:
+            eth, payload = EthernetHeader.parse(frame)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        if (eth.vlan_id or None) != netif.vlan_id:
+            stats.drop += 1  # another VLAN's frame (a tag with VID 0 is only a priority tag)
+            return
+        dst = eth.dst
+        if dst == netif.hwaddr:
+            link_group = False
+        elif dst[0] & 1:
+            link_group = True  # broadcast or multicast: the IP layer decides whether the group is ours
+        else:
+            stats.drop += 1  # unicast to another station: a promiscuous device showed it to us
+            return
+        if eth.ethertype == ETHERTYPE_IPV4:
+            self.ip4.input(netif, payload, link_group)
+        elif eth.ethertype == ETHERTYPE_ARP:
+            self.etharp.input(netif, payload)
+        else:
+            stats.proterr += 1
+            stats.drop += 1
+
+    # -- output ------------------------------------------------------------------------------------------------------
+    def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:
+        """Send an IP packet out of ``netif`` towards ``next_hop``: looped back when it is our own address, else
+        resolved to a MAC (broadcast, multicast mapping or ARP).  False when it was dropped."""
+        if netif.is_loopback or (self.config.netif_loopback and next_hop in self._own4):
+            return self.loop_output(netif, pbuf)
+        if not netif.is_usable:
+            self.stats.ip.rterr += 1
+            self.stats.ip.drop += 1
+            return False
+        if next_hop.is_multicast:
+            return self.link_output(netif, pbuf, ipv4_multicast_mac(next_hop.packed), ETHERTYPE_IPV4)
+        if netif.is_broadcast4(next_hop):
+            return self.link_output(netif, pbuf, BROADCAST, ETHERTYPE_IPV4)
+        return self.etharp.output(netif, pbuf, next_hop)
+
+    def link_output(self, netif: Netif, pbuf: Pbuf, dst_mac: bytes, ethertype: int) -> bool:
+        """Prepend the Ethernet header and hand the frame to the device."""
+        tagged = netif.vlan_id is not None
+        offset = pbuf.push(VLAN_HEADER_LEN if tagged else HEADER_LEN)
+        EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, offset)
+        if netif.device.transmit(pbuf.view()):
+            self.stats.link.xmit += 1
+            return True
+        self.stats.link.memerr += 1
+        self.stats.link.drop += 1
+        return False
+
+    def loop_output(self, netif: Netif, pbuf: Pbuf) -> bool:
+        """``netif_loop_output``: queue an IP packet to be received on ``netif`` at the next :meth:`poll`."""
+        limit = self.config.loopback_max_pbufs
+        if limit and len(self._loopback) >= limit:
+            self.stats.link.memerr += 1
+            self.stats.link.drop += 1
+            return False
+        self._loopback.append((netif, pbuf.view()))
+        self.stats.link.xmit += 1
+        return True
+
+    # -- time --------------------------------------------------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        """Do everything due at ``now``: looped-back packets, ARP retries and expiry, reassembly timeouts, IGMP
+        reports, gratuitous ARP, and the registered pollers (apps)."""
+        self.now = now
+        try:
+            for _ in range(len(self._loopback)):
+                netif, packet = self._loopback.popleft()
+                self.stats.link.recv += 1
+                self.ip4.input(netif, packet)
+            self.etharp.poll(now)
+            self.ip4.reass.poll(now)
+            self.igmp.poll(now)
+            for poller in list(self._pollers):
+                poller.poll(now)
+        except Exception:
+            if self.strict:
+                raise
+            self.stats.link.err += 1
+            log.exception("%s: internal error in poll", self.name)
+
+    def poll_at(self) -> float | None:
+        """The time :meth:`poll` next has work, or None when nothing is pending (``sys_timeouts_sleeptime``)."""
+        if self._loopback:
+            return self.now
+        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at()]
+        times.extend(p.poll_at() for p in self._pollers)
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def add_poller(self, poller: Poller) -> None:
+        """Drive ``poller.poll(now)`` from :meth:`poll` and include its ``poll_at()`` in :meth:`poll_at`."""
+        self._pollers.append(poller)
+
+    def remove_poller(self, poller: Poller) -> None:
+        if poller in self._pollers:
+            self._pollers.remove(poller)
+
+    def __repr__(self) -> str:
+        return f"<Stack {self.name} {len(self.netifs)} netifs>"

@@ -1,0 +1,71 @@
+"""lwIP-style protocol counters (``LWIP_STATS``), one :class:`ProtoStats` per protocol.
+
+The field names are lwIP's ``struct stats_proto``: ``xmit`` and ``recv`` count packets, ``fw`` forwarded, ``drop`` dropped
+for any reason, and the error fields say why (``chkerr`` checksum, ``lenerr`` length, ``memerr`` out of memory or a queue
+full, ``rterr`` no route, ``proterr`` protocol error, ``opterr`` bad option, ``err`` anything else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+__all__ = ["ProtoStats", "IgmpStats", "Stats"]
+
+
+@dataclass(slots=True)
+class ProtoStats:
+    """Counters of one protocol, as lwIP's ``struct stats_proto``."""
+
+    xmit: int = 0
+    recv: int = 0
+    fw: int = 0
+    drop: int = 0
+    chkerr: int = 0
+    lenerr: int = 0
+    memerr: int = 0
+    rterr: int = 0
+    proterr: int = 0
+    opterr: int = 0
+    err: int = 0
+    cachehit: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class IgmpStats(ProtoStats):
+    """IGMP adds lwIP's ``struct stats_igmp`` message counters."""
+
+    rx_v1: int = 0
+    rx_group: int = 0
+    rx_general: int = 0
+    rx_report: int = 0
+    tx_join: int = 0
+    tx_leave: int = 0
+    tx_report: int = 0
+
+
+@dataclass(slots=True)
+class Stats:
+    """All counters of one :class:`~lwipy.Stack`: ``stack.stats.ip.drop`` and so on."""
+
+    link: ProtoStats = field(default_factory=ProtoStats)
+    etharp: ProtoStats = field(default_factory=ProtoStats)
+    ip_frag: ProtoStats = field(default_factory=ProtoStats)
+    ip: ProtoStats = field(default_factory=ProtoStats)
+    icmp: ProtoStats = field(default_factory=ProtoStats)
+    igmp: IgmpStats = field(default_factory=IgmpStats)
+    udp: ProtoStats = field(default_factory=ProtoStats)
+    raw: ProtoStats = field(default_factory=ProtoStats)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {f.name: getattr(self, f.name).as_dict() for f in fields(self)}
+
+    def format(self) -> str:
+        """A table like lwIP's ``stats_display()``: one row per protocol, only the non-zero counters."""
+        lines = []
+        for proto, counters in self.as_dict().items():
+            shown = " ".join(f"{k}={v}" for k, v in counters.items() if v)
+            lines.append(f"{proto:8} {shown or '-'}")
+        return "\n".join(lines)
