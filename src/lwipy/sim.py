@@ -86,8 +86,11 @@ class Simulation:
     # -- running -----------------------------------------------------------------------------------------------------
     def settle(self, limit: int = 100000) -> None:
         """Do everything due at the current time: deliver frames and poll stacks until nothing moves."""
-        now = self.now
         for _ in range(limit):
+            if self.realtime:
+                self._set_now(max(self.now, time.monotonic() - self._start))
+            now = self.now
+            moved = self._frames_moved()
             busy = False
             for stack, netif, device in self.attachments:
                 device.poll(now)
@@ -100,9 +103,12 @@ class Simulation:
                 if due is not None and due <= now:
                     stack.poll(now)
                     busy = True
-            if not busy:
+            if not busy and self._frames_moved() == moved:
                 return
-        raise RuntimeError(f"the simulation did not settle at t={now}: something is due again at once, forever")
+        raise RuntimeError(f"the simulation did not settle at t={self.now}: something is due again at once, forever")
+
+    def _frames_moved(self) -> int:
+        return sum(hub.forwarded for hub in self.hubs)
 
     def next_time(self) -> float | None:
         times = [s.poll_at() for s in self.stacks] + [d.poll_at() for _, _, d in self.attachments]
@@ -133,6 +139,9 @@ class Simulation:
             if delay > 0:
                 time.sleep(delay)
             t = max(t, time.monotonic() - self._start)
+        self._set_now(t)
+
+    def _set_now(self, t: float) -> None:
         self.now = t
         for stack in self.stacks:
             stack.now = t

@@ -24,10 +24,18 @@ T = TypeVar("T")
 
 
 class StackLoop:
-    """Run ``stack`` until :meth:`stop`.  ``clock`` gives the time fed to the stack (monotonic seconds)."""
+    """Run ``stack`` until :meth:`stop`.
 
-    def __init__(self, stack: Stack, clock: Callable[[], float] = time.monotonic) -> None:
+    ``clock`` gives the time fed to the stack.  By default it is real (monotonic) time continuing the stack's own
+    timeline from ``stack.now``, so deadlines the stack set before the loop started (at time 0, say) keep their
+    meaning.
+    """
+
+    def __init__(self, stack: Stack, clock: Callable[[], float] | None = None) -> None:
         self.stack = stack
+        if clock is None:
+            origin, started = stack.now, time.monotonic()
+            clock = lambda: origin + (time.monotonic() - started)  # noqa: E731
         self.clock = clock
         self._calls: deque[Callable[[], Any]] = deque()
         self._stopping = False

@@ -109,10 +109,10 @@ class Ip4:
             multicast = True
         elif netif.is_broadcast4(dst):
             broadcast = True
+        elif dst.is_loopback and not netif.is_loopback:
+            stats.drop += 1  # RFC 1122 3.2.1.3: 127/8 never arrives from outside
+            return
         elif not self._is_ours(netif, dst):
-            if dst.is_loopback and not netif.is_loopback:
-                stats.drop += 1  # RFC 1122 3.2.1.3: 127/8 never arrives from outside
-                return
             if stack.config.ip_forward and not link_broadcast:
                 self.forward(netif, hdr, packet)
             else:

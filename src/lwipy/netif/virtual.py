@@ -69,6 +69,7 @@ class VirtualHub:
         self.queue_len = queue_len
         self.ports: list[VirtualPort] = []
         self.taps: list[Callable[[VirtualPort, bytes], None]] = []
+        self.forwarded = 0  # frames carried so far: a driver can tell whether anything moved
 
     def port(self, name: str | None = None) -> VirtualPort:
         port = VirtualPort(self, name or f"port{len(self.ports)}")
@@ -80,6 +81,7 @@ class VirtualHub:
             self.ports.remove(port)
 
     def _forward(self, sender: VirtualPort, frame: bytes) -> None:
+        self.forwarded += 1
         for tap in self.taps:
             tap(sender, frame)
         for port in self.ports:

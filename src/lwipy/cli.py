@@ -1,0 +1,225 @@
+"""The ``lwipy`` command: ``demo`` (a virtual network, no root), ``up`` (serve on a TAP), ``ping``, ``config``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import signal
+import sys
+import time
+from typing import Any, Sequence
+
+from .config import Config
+from .errors import ConfigError
+
+__all__ = ["main"]
+
+
+def _parse_options(pairs: Sequence[str], base: dict[str, Any]) -> Config:
+    options = dict(base)
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--option takes NAME=VALUE, not {pair!r}")
+        name, value = pair.split("=", 1)
+        low = value.lower()
+        if low in ("true", "y", "yes", "on"):
+            options[name] = True
+        elif low in ("false", "n", "no", "off"):
+            options[name] = False
+        else:
+            try:
+                options[name] = int(value, 0)
+            except ValueError:
+                try:
+                    options[name] = float(value)
+                except ValueError:
+                    raise ConfigError(f"option {name} takes a number or true/false, not {value!r}") from None
+    return Config.from_options(options)
+
+
+# The CLI's stacks reassemble fragments (ESP-IDF's default is off) so that `ping -s 4000` is answered.
+_CLI_DEFAULTS: dict[str, Any] = {"ip4_reassembly": True, "ip_reass_max_pbufs": 64}
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .apps import PingSession, UdpEchoServer
+    from .sim import Simulation
+    from .wire.ethernet import mac_to_str
+
+    cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=32)
+    sim = Simulation(seed=args.seed, realtime=True, strict=False)
+    lan1 = sim.hub(pcap=args.pcap)
+    lan2 = sim.hub()
+    host_a = sim.add_stack("host-a", lan1, cfg, ip="10.0.1.2/24", gateway="10.0.1.1")
+    router = sim.new_stack("router", cfg.replace(ip_forward=True))
+    sim.attach(router, lan1, ip="10.0.1.1/24", name="lan1")
+    sim.attach(router, lan2, ip="10.0.2.1/24", name="lan2")
+    host_b = sim.add_stack("host-b", lan2, cfg, ip="10.0.2.2/24", gateway="10.0.2.1")
+    print("lwipy demo: host-a 10.0.1.2 -- router 10.0.1.1 | 10.0.2.1 -- host-b 10.0.2.2 (two virtual Ethernet hubs)\n")
+
+    print("PING 10.0.2.2 from host-a, through the router:")
+    ping = PingSession(host_a, "10.0.2.2", count=4, interval=0.25, size=56,
+                       on_reply=lambda r: print(f"  {r.size + 8} bytes from {r.src}: icmp_seq={r.seq} ttl={r.ttl} "
+                                                f"time={r.rtt * 1000:.3f} ms"),
+                       on_timeout=lambda seq: print(f"  icmp_seq={seq} timed out"))
+    sim.run_until(lambda: ping.done, 10)
+    print("  " + ping.summary().replace("\n", "\n  ") + "\n")
+
+    print("ARP cache of host-a (resolved on the first ping):")
+    for entry in host_a.etharp.entries():
+        print(f"  {entry.ip} at {mac_to_str(entry.mac) if entry.mac else '(incomplete)'} on {entry.netif.name}, "
+              f"{entry.state}")
+    print()
+
+    UdpEchoServer(host_b, 7)
+    client = host_a.udp.new()
+    client.bind(None, 0)
+    client.sendto(b"hello from host-a", "10.0.2.2", 7)
+    sim.run_until(lambda: bool(client.queue), 5)
+    reply = client.recv()
+    print("UDP echo (port 7):")
+    print(f"  sent 'hello from host-a', got {reply.data.decode()!r} from {reply.src}:{reply.src_port}"
+          if reply else "  no echo came back")
+
+    big = bytes(i * 7 & 0xFF for i in range(20000))
+    frags_before = host_a.stats.ip_frag.xmit
+    client.sendto(big, "10.0.2.2", 7)
+    sim.run_until(lambda: bool(client.queue), 5)
+    back = client.recv()
+    sent_frags = host_a.stats.ip_frag.xmit - frags_before
+    same = back is not None and hashlib.sha256(back.data).digest() == hashlib.sha256(big).digest()
+    print(f"  a 20000-byte datagram left host-a as {sent_frags} fragments, host-b reassembled it "
+          f"({host_b.stats.ip_frag.recv} fragments in), and the echo came back "
+          f"{'intact (SHA-256 equal)' if same else 'DAMAGED or lost'}\n")
+
+    for stack in (host_a, router, host_b):
+        print(f"stats of {stack.name}:")
+        print("  " + stack.stats.format().replace("\n", "\n  "))
+    sim.close()
+    if args.pcap:
+        print(f"\ncapture of lan1 written to {args.pcap} (open it with Wireshark or tshark -r)")
+    return 0 if ping.received == 4 and same else 1
+
+
+def _tap_stack(args: argparse.Namespace):
+    from .core.stack import Stack
+    from .netif.pcap import PcapDevice
+    from .netif.tap import TapDevice
+
+    cfg = _parse_options(args.option or [], _CLI_DEFAULTS)
+    device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns)
+    if args.pcap:
+        device = PcapDevice(device, args.pcap)
+    stack = Stack(cfg, name=args.tap)
+    netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac)
+    return stack, netif, device
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from .api.loop import StackLoop
+    from .apps import UdpEchoServer
+
+    stack, netif, device = _tap_stack(args)
+    loop = StackLoop(stack)
+    UdpEchoServer(stack, 7)
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop())
+    from .wire.ethernet import mac_to_str
+    print(f"lwipy up on {args.tap}: {netif.ip4} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
+          f"answering ping, UDP echo on port 7. Ctrl-C stops.", flush=True)
+    try:
+        loop.run(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.close()
+        loop.close()
+    print("\nstats:\n" + stack.stats.format(), flush=True)
+    return 0
+
+
+def cmd_ping(args: argparse.Namespace) -> int:
+    from .api.loop import StackLoop
+    from .apps import PingSession
+
+    stack, netif, device = _tap_stack(args)
+    loop = StackLoop(stack)
+    print(f"PING {args.target} from {netif.ip4.ip if netif.ip4 else '?'}: {args.size} data bytes", flush=True)
+
+    def start() -> PingSession:
+        return PingSession(stack, args.target, count=args.count, interval=args.interval, timeout=args.timeout,
+                           size=args.size,
+                           on_reply=lambda r: print(f"{r.size + 8} bytes from {r.src}: icmp_seq={r.seq} "
+                                                    f"ttl={r.ttl} time={r.rtt * 1000:.3f} ms", flush=True),
+                           on_timeout=lambda seq: print(f"icmp_seq={seq} timed out", flush=True),
+                           on_end=lambda s: loop.stop())
+
+    loop.call_soon(lambda: sessions.append(start()))
+    sessions: list[PingSession] = []
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.close()
+        loop.close()
+    if not sessions:
+        return 1
+    print(f"--- {args.target} ping statistics ---\n{sessions[0].summary()}")
+    return 0 if sessions[0].received else 1
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    for name, symbol, default, doc in Config.describe():
+        print(f"{name:24} {default!s:8} {symbol:34} {doc}")
+    return 0
+
+
+def _add_tap_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tap", required=True, help="an existing TAP device (ip tuntap add dev NAME mode tap)")
+    p.add_argument("--ip", required=True, help="the stack's address with prefix, e.g. 10.0.0.2/24")
+    p.add_argument("--gw", help="default gateway")
+    p.add_argument("--mac", help="the stack's MAC (random locally administered when absent)")
+    p.add_argument("--mtu", type=int, help="set the TAP's MTU")
+    p.add_argument("--netns", help="the network namespace the TAP lives in")
+    p.add_argument("--pcap", help="write every frame to this pcap file")
+    p.add_argument("-o", "--option", action="append", metavar="NAME=VALUE",
+                   help="a Config option (see 'lwipy config'); repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lwipy", description="a TCP/IP stack in pure Python, modelled on lwIP")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="a virtual network in this process: ARP, ping, UDP echo, fragmentation")
+    p.add_argument("--pcap", default="lwipy-demo.pcap", help="capture file (default %(default)s; '' for none)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("up", help="run a stack on a TAP device: answers ping, UDP echo on port 7")
+    _add_tap_args(p)
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.set_defaults(func=cmd_up)
+    p = sub.add_parser("ping", help="ping from a stack on a TAP device")
+    _add_tap_args(p)
+    p.add_argument("target")
+    p.add_argument("-c", "--count", type=int, default=4)
+    p.add_argument("-i", "--interval", type=float, default=1.0)
+    p.add_argument("-s", "--size", type=int, default=56)
+    p.add_argument("-W", "--timeout", type=float, default=1.0)
+    p.set_defaults(func=cmd_ping)
+    p = sub.add_parser("config", help="list the options with their ESP-IDF defaults")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "pcap", None) == "":
+        args.pcap = None
+    try:
+        return args.func(args)
+    except (ConfigError, OSError, ValueError) as e:
+        print(f"lwipy {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

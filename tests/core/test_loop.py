@@ -1,0 +1,73 @@
+"""StackLoop: a stack per thread on a shared virtual hub, calls posted from other threads, clean stop."""
+
+import threading
+import time
+
+import pytest
+
+from lwipy import Config, Stack
+from lwipy.api import StackLoop
+from lwipy.apps import PingSession, UdpEchoServer
+from lwipy.netif import VirtualHub
+
+
+def test_two_loops_on_threads_ping_and_echo():
+    hub = VirtualHub()
+    a = Stack(Config(), seed=1, name="a")
+    b = Stack(Config(), seed=2, name="b")
+    a.add_netif(hub.port("a"), ip="10.0.0.1/24")
+    b.add_netif(hub.port("b"), ip="10.0.0.2/24")
+    la, lb = StackLoop(a).start(), StackLoop(b).start()
+    try:
+        lb.call(lambda: UdpEchoServer(b, 7))
+        done = threading.Event()
+        session = la.call(lambda: PingSession(a, "10.0.0.2", count=5, interval=0.01,
+                                              on_end=lambda s: done.set()))
+        assert done.wait(5)
+        assert la.call(lambda: session.received) == 5
+        assert all(r.rtt < 1.0 for r in session.replies)
+        got = threading.Event()
+        box = []
+
+        def send():
+            pcb = a.udp.new()
+            pcb.on_recv = lambda p, d: (box.append(d.data), got.set())
+            pcb.sendto(b"echo me", "10.0.0.2", 7)
+
+        la.call_soon(send)
+        assert got.wait(5) and box == [b"echo me"]
+    finally:
+        la.stop()
+        lb.stop()
+    assert not la._thread.is_alive() and not lb._thread.is_alive()
+
+
+def test_call_propagates_exceptions_and_runs_on_the_loop_thread():
+    stack = Stack(seed=1)
+    loop = StackLoop(stack).start()
+    try:
+        assert loop.call(threading.get_ident) == loop._thread.ident
+        with pytest.raises(ZeroDivisionError):
+            loop.call(lambda: 1 / 0)
+    finally:
+        loop.stop()
+
+
+def test_idle_loop_sleeps_until_the_stack_deadline():
+    stack = Stack(seed=1)
+    hub = VirtualHub()
+    stack.add_netif(hub.port(), ip="10.0.0.1/24")  # gratuitous ARP every 60 s is its only deadline
+    calls = []
+    real_poll = stack.poll
+    stack.poll = lambda now: (calls.append(now), real_poll(now))
+    loop = StackLoop(stack).start()
+    time.sleep(0.3)
+    loop.stop()
+    assert calls == []  # nothing was due: no ticking timer
+
+
+def test_run_for_a_duration_returns():
+    stack = Stack(seed=1)
+    start = time.monotonic()
+    StackLoop(stack).run(0.05)
+    assert 0.04 <= time.monotonic() - start < 2.0

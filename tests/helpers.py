@@ -1,0 +1,39 @@
+"""Shared test helpers: a device that records what a stack sends, and a stack wired to one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lwipy import Config, Stack
+from lwipy.netif.device import Device
+
+PEER_MAC = bytes.fromhex("020000000099")
+OWN_MAC = bytes.fromhex("020000000001")
+
+
+class CaptureDevice(Device):
+    """Records every transmitted frame; ``full`` makes transmit refuse (a full driver queue)."""
+
+    def __init__(self, mtu: int = 1500) -> None:
+        self.mtu = mtu
+        self.sent: list[bytes] = []
+        self.full = False
+
+    def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        if self.full:
+            return False
+        self.sent.append(bytes(frame))
+        return True
+
+    def take(self) -> list[bytes]:
+        out, self.sent = self.sent, []
+        return out
+
+
+def make_stack(ip: str = "10.0.0.1/24", gateway: str | None = None, seed: int = 7, **options: Any):
+    """A strict stack with one netif on a :class:`CaptureDevice`; the gratuitous ARP it sends is discarded."""
+    stack = Stack(Config(**options), seed=seed, strict=True)
+    dev = CaptureDevice()
+    netif = stack.add_netif(dev, ip=ip, gateway=gateway, hwaddr=OWN_MAC)
+    dev.take()
+    return stack, netif, dev
