@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import signal
 import sys
-import time
 from typing import Any, Sequence
 
 from .config import Config

@@ -5,7 +5,7 @@ from ipaddress import IPv4Address
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP, fragment as scapy_fragment
-from scapy.layers.l2 import ARP, Ether
+from scapy.layers.l2 import Ether
 
 from helpers import OWN_MAC, PEER_MAC, CaptureDevice, make_stack
 from lwipy import Config, LwipError, Stack

@@ -1,7 +1,7 @@
 """UDP pcbs: binding rules, delivery choice, broadcast/multicast, checksums, queue limits, ICMP errors."""
 
 import pytest
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from helpers import OWN_MAC, PEER_MAC, make_stack

@@ -58,7 +58,7 @@ class PingSession:
         self.sent = 0
         self.done = False
         self._outstanding: dict[int, float] = {}
-        self._next_send = stack.now
+        self._next_send: float | None = stack.now
         self._pcb: RawPcb = stack.raw.new(PROTO_ICMP)
         self._pcb.on_recv = self._on_packet
         stack.add_poller(self)
@@ -97,7 +97,7 @@ class PingSession:
             self._pcb.sendto(payload, self.target)
             self._outstanding[seq] = now
         except LwipError as e:
-            self.errors.append(e.errno)
+            self.errors.append(e.errno or 0)
             self.timeouts.append(seq)
             if self.on_timeout is not None:
                 self.on_timeout(seq)

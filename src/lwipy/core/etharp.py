@@ -13,14 +13,15 @@ Every netif with an address announces it with a gratuitous ARP when the address 
 
 from __future__ import annotations
 
+import errno
 from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
-from ..errors import Malformed
+from ..errors import LwipError, Malformed
 from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
-from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP
+from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -66,9 +67,9 @@ class Etharp:
             if found is None:
                 raise ValueError(f"no netif reaches {ip}; give the netif")
             netif = found[0]
-        entry = self.table.get((netif.index, ip))
+        entry = self.table.get((netif.index, ip)) or self._new_entry(netif, ip, STATIC)
         if entry is None:
-            entry = self._new_entry(netif, ip, STATIC)
+            raise LwipError(errno.ENOMEM, "the ARP table is full of static entries (arp_table_size)")
         entry.state, entry.mac, entry.expires = STATIC, bytes(mac), _NEVER
         self._flush_queue(entry)
         return entry
@@ -100,7 +101,7 @@ class Etharp:
                     and stack.now >= entry.expires - _REREQUEST_BEFORE):
                 entry.rerequested = True
                 self.request(netif, next_hop, entry.mac)
-            return stack.link_output(netif, pbuf, entry.mac, 0x0800)
+            return stack.link_output(netif, pbuf, entry.mac, ETHERTYPE_IPV4)
         if entry is None:
             entry = self._new_entry(netif, next_hop, PENDING)
             if entry is None:
@@ -180,8 +181,10 @@ class Etharp:
         self._flush_queue(entry)
 
     def _flush_queue(self, entry: ArpEntry) -> None:
+        mac = entry.mac
+        assert mac is not None
         while entry.queue:
-            self.stack.link_output(entry.netif, entry.queue.popleft(), entry.mac, 0x0800)
+            self.stack.link_output(entry.netif, entry.queue.popleft(), mac, ETHERTYPE_IPV4)
 
     def _new_entry(self, netif: "Netif", ip: IPv4Address, state: str) -> ArpEntry | None:
         if len(self.table) >= self.stack.config.arp_table_size and not self._evict():

@@ -130,10 +130,10 @@ class Igmp:
                     self._delay(member, max_resp)
         elif msg.type in (V1_MEMB_REPORT, V2_MEMB_REPORT):
             stats.rx_report += 1
-            member = groups.get(group)
-            if member is not None and member.report_at is not None:
-                member.report_at = None  # another member reported first: ours is not needed (RFC 2236 3)
-                member.last_reporter = False
+            heard = groups.get(group)
+            if heard is not None and heard.report_at is not None:
+                heard.report_at = None  # another member reported first: ours is not needed (RFC 2236 3)
+                heard.last_reporter = False
         elif msg.type != LEAVE_GROUP:
             stats.proterr += 1
             stats.drop += 1

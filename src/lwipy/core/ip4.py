@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as icmpw
-from ..wire.ipv4 import FLAG_DF, MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
+from ..wire.ipv4 import MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
 
@@ -27,6 +27,7 @@ __all__ = ["InPacket", "Ip4", "ProtocolHandler"]
 
 _ANY = IPv4Address(0)
 _LIMITED_BROADCAST = IPv4Address("255.255.255.255")
+_LIMITED_BROADCAST_B = b"\xff\xff\xff\xff"
 _ALL_SYSTEMS = IPv4Address("224.0.0.1")
 
 
@@ -86,11 +87,12 @@ class Ip4:
             stats.drop += 1
             return
         packet = data[:hdr.total_len]
-        src = IPv4Address(hdr.src)
-        dst = IPv4Address(hdr.dst)
-        if src.is_multicast or src == _LIMITED_BROADCAST or (netif.ip4 is not None and netif.is_broadcast4(src)):
+        src_b, dst_b = hdr.src, hdr.dst
+        if 224 <= src_b[0] < 240 or src_b == _LIMITED_BROADCAST_B or src_b == netif.broadcast4_packed:
             stats.drop += 1  # RFC 1122 3.2.1.3: a source address that cannot be a host
             return
+        src = IPv4Address(src_b)
+        dst = IPv4Address(dst_b)
         if hdr.options:
             try:
                 for _ in iter_options(hdr.options):
@@ -102,14 +104,16 @@ class Ip4:
                 stack.icmp.send_error(pkt, icmpw.PARAM_PROBLEM, 0, (MIN_HEADER_LEN + e.offset) << 24)
                 return
         broadcast = multicast = False
-        if dst.is_multicast:
+        if dst_b == netif.ip4_packed:
+            pass  # the common case first: unicast to this netif's address
+        elif 224 <= dst_b[0] < 240:
             if not (dst == _ALL_SYSTEMS or stack.igmp.is_member(netif, dst)):
                 stats.drop += 1
                 return
             multicast = True
-        elif netif.is_broadcast4(dst):
+        elif dst_b == _LIMITED_BROADCAST_B or dst_b == netif.broadcast4_packed:
             broadcast = True
-        elif dst.is_loopback and not netif.is_loopback:
+        elif dst_b[0] == 127 and not netif.is_loopback:
             stats.drop += 1  # RFC 1122 3.2.1.3: 127/8 never arrives from outside
             return
         elif not self._is_ours(netif, dst):

@@ -11,7 +11,6 @@ by attackers.  A datagram that would end beyond 65,535 bytes is dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Iterator
 
 from ..wire.ipv4 import MIN_HEADER_LEN, Ipv4Header

@@ -31,6 +31,9 @@ class Netif:
         self.ip4: IPv4Interface | None = None
         self.gateway: IPv4Address | None = None
         self.broadcast4: IPv4Address | None = None
+        # packed copies for the input fast path: our address, and the subnet broadcast (None on /31 and /32 links)
+        self.ip4_packed: bytes | None = None
+        self.broadcast4_packed: bytes | None = None
         self.up = False
         self.link_up = False
         self.garp_at: float | None = None
@@ -49,6 +52,9 @@ class Netif:
         self.ip4 = IPv4Interface(address) if address is not None else None
         self.gateway = IPv4Address(gateway) if gateway is not None else None
         self.broadcast4 = self.ip4.network.broadcast_address if self.ip4 is not None else None
+        self.ip4_packed = self.ip4.ip.packed if self.ip4 is not None else None
+        self.broadcast4_packed = (self.broadcast4.packed if self.broadcast4 is not None and self.ip4 is not None
+                                  and self.ip4.network.prefixlen < 31 else None)
         self.stack._netif_changed(self, address_changed=True)
 
     def set_up(self, up: bool = True) -> None:
@@ -63,8 +69,7 @@ class Netif:
 
     def is_broadcast4(self, addr: IPv4Address) -> bool:
         """``ip4_addr_isbroadcast``: the limited broadcast or this netif's subnet broadcast."""
-        return addr == _LIMITED_BROADCAST or (addr == self.broadcast4 and self.ip4 is not None
-                                              and self.ip4.network.prefixlen < 31)
+        return addr == _LIMITED_BROADCAST or (self.broadcast4_packed is not None and addr == self.broadcast4)
 
     def __repr__(self) -> str:
         return f"<Netif {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"

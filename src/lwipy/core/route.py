@@ -70,10 +70,10 @@ class RouteTable:
                     return netif, dst
             return None
         if dst == _BROADCAST or dst.is_multicast:
-            netif = self.default_netif
-            if netif is None or not netif.is_usable:
-                netif = next((n for n in self.netifs if n.is_usable and n.ip4 is not None and not n.is_loopback), None)
-            return (netif, dst) if netif is not None else None
+            out = self.default_netif
+            if out is None or not out.is_usable:
+                out = next((n for n in self.netifs if n.is_usable and n.ip4 is not None and not n.is_loopback), None)
+            return (out, dst) if out is not None else None
         best: tuple[int, Netif, IPv4Address] | None = None
         for netif in self.netifs:
             if netif.ip4 is None or not netif.is_usable or netif.is_loopback:
@@ -89,7 +89,7 @@ class RouteTable:
                     best = (plen, route.netif, route.gateway or dst)
         if best is not None:
             return best[1], best[2]
-        netif = self.default_netif
-        if netif is not None and netif.is_usable and netif.ip4 is not None and netif.gateway is not None:
-            return netif, netif.gateway
+        default = self.default_netif
+        if default is not None and default.is_usable and default.ip4 is not None and default.gateway is not None:
+            return default, default.gateway
         return None

@@ -162,12 +162,10 @@ class Stack:
                 if netif.ip4 is not None and netif.ip4.ip == ifaddr:
                     return netif
             raise LwipError(errno.EADDRNOTAVAIL, f"no netif has the address {ifaddr}")
-        netif = self.default_netif
-        if netif is None:
-            netif = next((n for n in self.netifs if not n.is_loopback), None)
-        if netif is None:
+        chosen = self.default_netif or next((n for n in self.netifs if not n.is_loopback), None)
+        if chosen is None:
             raise LwipError(errno.ENETUNREACH, "no netif for multicast")
-        return netif
+        return chosen
 
     def is_own_address(self, addr: IPv4Address) -> bool:
         return addr in self._own4
