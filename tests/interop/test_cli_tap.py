@@ -1,0 +1,71 @@
+"""`lwipy up` and `lwipy ping` on a TAP in a test-made namespace: the kernel pings the command's stack, the command's
+stack pings the kernel, and Ctrl-C (SIGINT) ends `up` cleanly with its stats."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import interop_netns as nsx
+
+ENV = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "src")}
+
+
+def start_up(kernel_tap, *extra):
+    cmd = [sys.executable, "-m", "lwipy", "up", "--tap", kernel_tap.ifname, "--netns", kernel_tap.ns,
+           "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}", *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    line = proc.stdout.readline()  # the banner says it is serving
+    assert "lwipy up on" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc
+
+
+def test_up_answers_kernel_ping_and_stops_cleanly_on_sigint(kernel_tap, tmp_path):
+    pcap = tmp_path / "up.pcap"
+    proc = start_up(kernel_tap, "--pcap", str(pcap))
+    try:
+        ping = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, "ping", "-c", "5", "-i", "0.05", "-W", "2",
+                               nsx.LWIP_IP], capture_output=True, text=True, timeout=30)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert " 0% packet loss" in ping.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in err, err
+    assert "stats:" in out and "icmp" in out
+    assert pcap.stat().st_size > 24 + 5 * (16 + 98)
+
+
+def test_up_stops_on_sigterm(kernel_tap):
+    proc = start_up(kernel_tap)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_ping_command_reaches_the_kernel(kernel_tap):
+    r = subprocess.run([sys.executable, "-m", "lwipy", "ping", "--tap", kernel_tap.ifname, "--netns", kernel_tap.ns,
+                        "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}", "-c", "3", "-i", "0.1", nsx.KERNEL_IP],
+                       capture_output=True, text=True, timeout=30, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 received, 0% packet loss" in r.stdout
+    assert r.stdout.count("bytes from 10.77.0.1: icmp_seq=") == 3
+
+
+def test_up_creates_a_missing_tap_for_its_lifetime_as_root(netns):
+    r = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "newtap9", "--netns", netns, "--ip",
+                        "10.77.0.2/24", "--duration", "0.2"], capture_output=True, text=True, timeout=30, env=ENV)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "lwipy up on newtap9" in r.stdout
+    links = subprocess.run(["ip", "-n", netns, "link", "show", "newtap9"], capture_output=True, text=True)
+    assert links.returncode != 0  # not persistent: gone with the process
+
+
+def test_up_in_a_missing_namespace_is_a_clear_error(netns):
+    missing = netns + "-missing"  # a name derived from ours, so no other run's namespace can be hit
+    r = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "t0", "--netns", missing, "--ip",
+                        "10.77.0.2/24"], capture_output=True, text=True, timeout=30, env=ENV)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and missing in r.stderr
