@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as icmpw
 from ..wire.ipv4 import MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
+from .addr import is_multicast4
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
 
@@ -93,16 +94,6 @@ class Ip4:
             return
         src = IPv4Address(src_b)
         dst = IPv4Address(dst_b)
-        if hdr.options:
-            try:
-                for _ in iter_options(hdr.options):
-                    pass
-            except OptionError as e:
-                stats.opterr += 1
-                stats.drop += 1
-                pkt = InPacket(netif, hdr, src, dst, packet, False, dst.is_multicast, link_broadcast)
-                stack.icmp.send_error(pkt, icmpw.PARAM_PROBLEM, 0, (MIN_HEADER_LEN + e.offset) << 24)
-                return
         broadcast = multicast = False
         if dst_b == netif.ip4_packed:
             pass  # the common case first: unicast to this netif's address
@@ -118,9 +109,12 @@ class Ip4:
             return
         elif not self._is_ours(netif, dst):
             if stack.config.ip_forward and not link_broadcast:
-                self.forward(netif, hdr, packet)
+                if not (hdr.options and self._bad_options(netif, hdr, src, dst, packet, False, False, False)):
+                    self.forward(netif, hdr, packet)
             else:
-                stats.drop += 1
+                stats.drop += 1  # not ours: dropped without a word, whatever its options (RFC 1122 3.2.2)
+            return
+        if hdr.options and self._bad_options(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast):
             return
         if hdr.is_fragment:
             if not stack.config.ip4_reassembly:
@@ -143,6 +137,22 @@ class Ip4:
             stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_PROTOCOL)
             return
         handler(pkt, payload)
+
+    def _bad_options(self, netif: "Netif", hdr: Ipv4Header, src: IPv4Address, dst: IPv4Address, packet: memoryview,
+                     broadcast: bool, multicast: bool, link_broadcast: bool) -> bool:
+        """Check the options' lengths; a bad one drops the packet with a parameter problem (never about a broadcast
+        or multicast, which ``send_error`` refuses)."""
+        try:
+            for _ in iter_options(hdr.options):
+                pass
+        except OptionError as e:
+            stats = self.stack.stats.ip
+            stats.opterr += 1
+            stats.drop += 1
+            pkt = InPacket(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast)
+            self.stack.icmp.send_error(pkt, icmpw.PARAM_PROBLEM, 0, (MIN_HEADER_LEN + e.offset) << 24)
+            return True
+        return False
 
     def _is_ours(self, netif: "Netif", dst: IPv4Address) -> bool:
         if netif.ip4 is not None and netif.ip4.ip == dst:
@@ -186,7 +196,7 @@ class Ip4:
     @staticmethod
     def next_hop(netif: "Netif", dst: IPv4Address) -> IPv4Address:
         """Where a packet for ``dst`` sent out of ``netif`` goes first: ``dst`` itself when on-link, else the gateway."""
-        if (dst.is_multicast or netif.ip4 is None or netif.is_broadcast4(dst) or dst in netif.ip4.network
+        if (is_multicast4(dst) or netif.ip4 is None or netif.is_broadcast4(dst) or dst in netif.ip4.network
                 or netif.gateway is None):
             return dst
         return netif.gateway

@@ -94,6 +94,11 @@ class Reassembly:
         first = dgram.first_hdr
         assert first is not None
         self._discard(dgram)
+        if first.header_len + dgram.total > _MAX_DATAGRAM:
+            # each fragment was checked against its own header; the first one's (with options) may be longer
+            stats.lenerr += 1
+            stats.drop += 1
+            return None
         whole = Ipv4Header(first.src, first.dst, first.proto, first.ttl, first.tos, first.ident, first.dont_fragment,
                            False, 0, first.header_len + dgram.total, first.options)
         out = bytearray(whole.total_len)

@@ -36,7 +36,7 @@ class RouteTable:
         self.netifs: list[Netif] = []
         self.static: list[Route] = []
         self.default_netif: Netif | None = None
-        self._cache: dict[IPv4Address, tuple[Netif, IPv4Address] | None] = {}
+        self._cache: dict[int, tuple[Netif, IPv4Address] | None] = {}  # keyed by int(dst): cheaper to hash
 
     def changed(self) -> None:
         """Forget cached decisions: call after any change of netif address, state or route."""
@@ -53,14 +53,15 @@ class RouteTable:
         self.changed()
 
     def lookup(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
+        key = int(dst)
         try:
-            return self._cache[dst]
+            return self._cache[key]
         except KeyError:
             pass
         found = self._select(dst)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[dst] = found
+        self._cache[key] = found
         return found
 
     def _select(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:

@@ -26,6 +26,7 @@ from ..stats import Stats
 from ..wire.ethernet import (BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
                              ipv4_multicast_mac)
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_UDP
+from .addr import is_multicast4
 from .etharp import Etharp
 from .icmp import Icmp
 from .igmp import Igmp
@@ -70,7 +71,7 @@ class Stack:
         self.netifs: list[Netif] = []
         self.routes = RouteTable()
         self.routes.netifs = self.netifs
-        self._own4: set[IPv4Address] = set()
+        self._own4: set[int] = set()  # our addresses as integers (cheaper to hash than IPv4Address)
         self._next_index = 1
         self._loopback: deque[tuple[Netif, memoryview]] = deque()
         self._pollers: list[Poller] = []
@@ -168,11 +169,11 @@ class Stack:
         return chosen
 
     def is_own_address(self, addr: IPv4Address) -> bool:
-        return addr in self._own4
+        return int(addr) in self._own4
 
     def _netif_changed(self, netif: Netif, address_changed: bool = False) -> None:
         self.routes.changed()
-        self._own4 = {n.ip4.ip for n in self.netifs if n.ip4 is not None}
+        self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
         if netif.is_loopback or netif.device is None:
             return
         if netif.ip4 is not None and netif.is_usable and (address_changed or netif.garp_at is None):
@@ -234,13 +235,13 @@ class Stack:
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:
         """Send an IP packet out of ``netif`` towards ``next_hop``: looped back when it is our own address, else
         resolved to a MAC (broadcast, multicast mapping or ARP).  False when it was dropped."""
-        if netif.is_loopback or (self.config.netif_loopback and next_hop in self._own4):
+        if netif.is_loopback or (self.config.netif_loopback and int(next_hop) in self._own4):
             return self.loop_output(netif, pbuf)
         if not netif.is_usable:
             self.stats.ip.rterr += 1
             self.stats.ip.drop += 1
             return False
-        if next_hop.is_multicast:
+        if is_multicast4(next_hop):
             return self.link_output(netif, pbuf, ipv4_multicast_mac(next_hop.packed), ETHERTYPE_IPV4)
         if netif.is_broadcast4(next_hop):
             return self.link_output(netif, pbuf, BROADCAST, ETHERTYPE_IPV4)

@@ -19,6 +19,7 @@ from ..wire import icmp as icmpw
 from ..wire.checksum import pseudo_sum_v4
 from ..wire.ipv4 import PROTO_UDP, Ipv4Header
 from ..wire.udp import HEADER_LEN, UdpHeader
+from .addr import ip4, is_multicast4
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class UdpPcb:
         """Send one datagram.  Raises :class:`LwipError` with the errno a socket would see (EHOSTUNREACH, EMSGSIZE,
         ENOMEM when the driver's queue is full...)."""
         self._check_open()
-        self._udp.send(self, data, IPv4Address(ip), port)
+        self._udp.send(self, data, ip4(ip), port)
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send to the connected remote end."""
@@ -318,7 +319,8 @@ class Udp:
         if not pcb.local_port:
             self.bind(pcb, pcb.local_ip, 0)
         netif = pcb.netif
-        if netif is None and dst.is_multicast:
+        multicast = is_multicast4(dst)
+        if netif is None and multicast:
             netif = stack.netif_for_multicast(pcb.multicast_if)
         if netif is None:
             found = stack.ip4.route(dst)
@@ -327,7 +329,7 @@ class Udp:
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
             netif = found[0]
         src = pcb.local_ip
-        if src == ANY or src.is_multicast:
+        if src == ANY or is_multicast4(src):
             if netif.ip4 is None:
                 stats.rterr += 1
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address to send from")
@@ -336,9 +338,9 @@ class Udp:
         length = HEADER_LEN + len(data)
         pseudo = None if pcb.no_checksum else pseudo_sum_v4(src.packed, dst.packed, PROTO_UDP, length)
         UdpHeader(pcb.local_port, dport, length).emit(pbuf.buf, pbuf.push(HEADER_LEN), pseudo)
-        if dst.is_multicast and pcb.multicast_loop and stack.igmp.is_member(netif, dst):
+        if multicast and pcb.multicast_loop and stack.igmp.is_member(netif, dst):
             stack.loop_output(netif, _ip_copy(stack, pbuf, src, dst, pcb.multicast_ttl, pcb.tos))
-        ttl = pcb.multicast_ttl if dst.is_multicast else pcb.ttl
+        ttl = pcb.multicast_ttl if multicast else pcb.ttl
         stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif)
         stats.xmit += 1
 
