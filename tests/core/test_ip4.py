@@ -375,3 +375,11 @@ def test_forwarding_ttl_expiry_answers_time_exceeded():
     sim.run(1.0)
     kinds = [(IP(p.packet)[ICMP].type, IP(p.packet)[ICMP].code, str(p.src)) for p in pcb.queue]
     assert (11, 0, "10.0.1.1") in kinds
+
+
+def test_no_time_exceeded_to_an_unspecified_source():
+    stack, netif, dev, pcb = reass_stack()
+    frag = IP(src="0.0.0.0", dst="10.0.0.1", id=3, proto=17, flags="MF") / (b"u" * 16)
+    stack.input(netif, bytes(ETH / frag), 0.0)
+    stack.poll(3.0)
+    assert replies(dev) == [] and not stack.ip4.reass.pending

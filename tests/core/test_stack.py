@@ -81,3 +81,11 @@ def test_remove_netif_forgets_its_state():
     stack.igmp.join(netif, "239.0.0.1")
     stack.remove_netif(netif)
     assert stack.etharp.entries() == [] and stack.igmp.groups == {} and stack.default_netif is None
+
+
+def test_vlan_ids_are_checked_when_the_netif_is_made():
+    import pytest
+    stack = Stack(seed=1)
+    for bad in (0, 4095, 5000):
+        with pytest.raises(ValueError):
+            stack.add_netif(CaptureDevice(), vlan_id=bad)

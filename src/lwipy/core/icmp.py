@@ -15,6 +15,7 @@ from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
+from .addr import ANY4 as _ANY, is_multicast4
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class Icmp:
     def send_error(self, pkt: "InPacket", type_: int, code: int, rest: int = 0) -> None:
         """Answer ``pkt`` with an ICMP error, unless RFC 1122 3.2.2 forbids it or the rate limit says no."""
         hdr = pkt.hdr
-        if not pkt.unicast or hdr.frag_offset or pkt.src == IPv4Address(0) or pkt.src.is_multicast:
+        if not pkt.unicast or hdr.frag_offset or pkt.src == _ANY or is_multicast4(pkt.src):
             return
         if pkt.netif.is_broadcast4(pkt.src):
             return
@@ -103,7 +104,7 @@ class Icmp:
     def time_exceeded_reassembly(self, netif: "Netif", first_hdr: Ipv4Header, first_packet: bytes) -> None:
         """RFC 792: a datagram whose fragment zero arrived but which did not complete in time."""
         src = IPv4Address(first_hdr.src)
-        if src.is_multicast or netif.is_broadcast4(src) or IPv4Address(first_hdr.dst).is_multicast:
+        if src == _ANY or is_multicast4(src) or netif.is_broadcast4(src) or first_hdr.dst[0] >> 4 == 0xE:
             return
         self._send_error(src, memoryview(first_packet), w.TIME_EXCEEDED, w.TE_FRAG, 0)
 

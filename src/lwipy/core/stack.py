@@ -111,6 +111,8 @@ class Stack:
             mtu = getattr(device, "mtu", 1500)
         if mtu < 68:
             raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
+        if vlan_id is not None and not 1 <= vlan_id <= 4094:
+            raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
         netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
         if default or (default is None and self.routes.default_netif is None):
             self.routes.default_netif = netif

@@ -54,6 +54,7 @@ class EthernetHeader:
     ethertype: int
     vlan_id: int | None = None
     vlan_pcp: int = 0
+    vlan_dei: bool = False
 
     @property
     def header_len(self) -> int:
@@ -71,11 +72,14 @@ class EthernetHeader:
         if len(mv) < VLAN_HEADER_LEN:
             raise Malformed("802.1Q frame shorter than its tag")
         tci, ethertype = _TAG.unpack_from(mv, HEADER_LEN)
-        return cls(dst, src, ethertype, tci & 0x0FFF, tci >> 13), mv[VLAN_HEADER_LEN:]
+        return cls(dst, src, ethertype, tci & 0x0FFF, tci >> 13, bool(tci & 0x1000)), mv[VLAN_HEADER_LEN:]
 
     def emit(self, buf: bytearray | memoryview, offset: int = 0) -> None:
         if self.vlan_id is None:
             _HDR.pack_into(buf, offset, self.dst, self.src, self.ethertype)
         else:
+            if not 0 <= self.vlan_id <= 0x0FFF or not 0 <= self.vlan_pcp <= 7:
+                raise ValueError(f"VLAN id {self.vlan_id} / priority {self.vlan_pcp} out of range")
             _HDR.pack_into(buf, offset, self.dst, self.src, ETHERTYPE_VLAN)
-            _TAG.pack_into(buf, offset + HEADER_LEN, (self.vlan_pcp << 13) | self.vlan_id, self.ethertype)
+            tci = (self.vlan_pcp << 13) | (0x1000 if self.vlan_dei else 0) | self.vlan_id
+            _TAG.pack_into(buf, offset + HEADER_LEN, tci, self.ethertype)

@@ -85,6 +85,8 @@ class Ipv4Header:
         hlen = self.header_len
         if hlen & 3 or hlen > MAX_HEADER_LEN:
             raise ValueError(f"IPv4 options of {len(self.options)} bytes are not a multiple of 4 up to 40")
+        if self.frag_offset & 7 or not 0 <= self.frag_offset <= 0xFFF8:
+            raise ValueError(f"fragment offset {self.frag_offset} is not a multiple of 8 below 65536")
         frag = (self.frag_offset >> 3) | (FLAG_DF if self.dont_fragment else 0) | (FLAG_MF if self.more_fragments else 0)
         _HDR.pack_into(buf, offset, 0x40 | (hlen >> 2), self.tos, self.total_len, self.ident, frag, self.ttl,
                        self.proto, 0, self.src, self.dst)
