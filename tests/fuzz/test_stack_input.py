@@ -28,6 +28,7 @@ from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
 from lwipy.wire.ethernet import EthernetHeader  # noqa: E402
 from lwipy.wire.icmp import IcmpHeader  # noqa: E402
 from lwipy.wire.ipv4 import Ipv4Header  # noqa: E402
+from helpers import CaptureDevice  # noqa: E402
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 IP_A, IP_B = "10.9.0.1", "10.9.0.2"
@@ -41,23 +42,12 @@ CONFIGS = pytest.mark.parametrize("config", [DEFAULT, CHECKING, FORWARDING],
                                   ids=["defaults", "reassembly+checksums", "forwarding"])
 
 
-class Capture:
-    mtu = 1500
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def transmit(self, frame) -> bool:
-        self.frames.append(bytes(frame))
-        return True
-
-
 class Host:
     """A strict stack as host B, with a static ARP entry for A (so a reply never waits on ARP), a UDP echo port 7777,
     a socket on the multicast port 5000 and membership of 239.1.2.3; with ``ip_forward`` a second netif too."""
 
     def __init__(self, config: lwipy.Config) -> None:
-        self.dev = Capture()
+        self.dev = CaptureDevice()
         self.stack = lwipy.Stack(config, seed=1, strict=True)
         self.netif = self.stack.add_netif(self.dev, hwaddr=MAC_B, ip=f"{IP_B}/24")
         self.stack.etharp.add_static(IP_A, bytes.fromhex(MAC_A.replace(":", "")))
@@ -71,7 +61,7 @@ class Host:
         self.udp_out.bind(None, 7000)
         self.udp_out.connect(IP_A, 9)
         if config.ip_forward:
-            self.dev2 = Capture()
+            self.dev2 = CaptureDevice()
             self.stack.add_netif(self.dev2, hwaddr="02:00:00:00:01:0b", ip="10.8.0.1/24", mtu=576)
             self.stack.etharp.add_static("10.8.0.9", bytes.fromhex("020000000109"))
         self.now = 0.0
@@ -90,10 +80,10 @@ class Host:
         self.pings += 1
         seq = self.pings
         payload = b"are you alive?" + seq.to_bytes(2, "big")
-        self.dev.frames.clear()
+        self.dev.sent.clear()
         self.feed(ping_frame(0xBEEF, seq, payload))
-        replies = [r for r in map(parse_echo_reply, self.dev.frames) if r is not None]
-        assert (0xBEEF, seq, payload) in replies, f"no echo reply among {len(self.dev.frames)} frames sent"
+        replies = [r for r in map(parse_echo_reply, self.dev.sent) if r is not None]
+        assert (0xBEEF, seq, payload) in replies, f"no echo reply among {len(self.dev.sent)} frames sent"
         for _ in range(10):  # drain anything due (looped-back packets) so that it does not pile up
             due = self.stack.poll_at()
             if due is None or due > self.now:
@@ -319,15 +309,15 @@ def test_every_header_byte_flipped(config: lwipy.Config, xor: int) -> None:
 
 # -- the seeds are good input: each reaches the code it is meant to -------------------------------------------------
 def _sent(host: Host) -> list[Ether]:
-    frames = [Ether(f) for f in host.dev.frames]
-    host.dev.frames.clear()
+    frames = [Ether(f) for f in host.dev.sent]
+    host.dev.sent.clear()
     return frames
 
 
 @CONFIGS
 def test_captured_seeds_get_the_kernel_s_answers(config: lwipy.Config) -> None:
     host = Host(config)
-    host.dev.frames.clear()
+    host.dev.sent.clear()
     host.feed(cap.ARP_REQUEST)
     (reply,) = _sent(host)
     assert (reply[ARP].op, reply[ARP].psrc, reply[ARP].pdst, reply[ARP].hwsrc) == (2, IP_B, IP_A, MAC_B)
@@ -363,9 +353,9 @@ def test_forwarding_seeds_are_forwarded() -> None:
     seeds = _forwarding_seeds()
 
     def sent() -> tuple[list[Ether], list[Ether]]:
-        out = [Ether(f) for f in host.dev.frames], [Ether(f) for f in host.dev2.frames]
-        host.dev.frames.clear()
-        host.dev2.frames.clear()
+        out = [Ether(f) for f in host.dev.sent], [Ether(f) for f in host.dev2.sent]
+        host.dev.sent.clear()
+        host.dev2.sent.clear()
         return out
 
     sent()
@@ -419,17 +409,17 @@ def test_no_parameter_problem_for_packets_not_ours_or_broadcast(dst: str) -> Non
     """RFC 1122 3.2.2: no ICMP error about a datagram to a broadcast or multicast address; and a host drops a datagram
     for another host without a word.  Options used to be checked (and answered) before the destination was."""
     host = Host(DEFAULT)
-    host.dev.frames.clear()
+    host.dev.sent.clear()
     host.feed(cap.ETH_B + cap.ETH_A + b"\x08\x00" + _bad_option_packet(bytes(int(x) for x in dst.split("."))))
-    assert host.dev.frames == []
+    assert host.dev.sent == []
     assert host.stack.stats.ip.drop == 1
 
 
 def test_parameter_problem_for_a_bad_option_sent_to_us() -> None:
     host = Host(DEFAULT)
-    host.dev.frames.clear()
+    host.dev.sent.clear()
     host.feed(cap.ETH_B + cap.ETH_A + b"\x08\x00" + _bad_option_packet(cap.IP_B))
-    (frame,) = host.dev.frames
+    (frame,) = host.dev.sent
     pkt = Ether(frame)
     assert (pkt[ICMP].type, pkt[ICMP].code, pkt[ICMP].ptr) == (12, 0, 20)
     assert host.stack.stats.ip.opterr == 1

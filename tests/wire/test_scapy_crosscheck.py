@@ -25,6 +25,7 @@ from lwipy.wire.icmp import IcmpHeader  # noqa: E402
 from lwipy.wire.igmp import IgmpMessage  # noqa: E402
 from lwipy.wire.ipv4 import FLAG_DF, FLAG_MF, Ipv4Header  # noqa: E402
 from lwipy.wire.udp import UdpHeader  # noqa: E402
+from helpers import CaptureDevice  # noqa: E402
 
 conf.verb = 0
 FILL = 0xA5
@@ -301,21 +302,7 @@ def test_udp_to_scapy(src: bytes, dst: bytes, sport: int, dport: int, payload: b
 
 
 # -- whole frames a Stack sends ---------------------------------------------------------------------------------------
-class Capture:
-    """The smallest device: keeps what the stack transmits."""
-
-    mtu = 1500
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-
-    def transmit(self, frame) -> bool:
-        self.frames.append(bytes(frame))
-        return True
-
-    def take(self) -> list[bytes]:
-        out, self.frames = self.frames, []
-        return out
+Capture = CaptureDevice  # the smallest device: keeps what the stack transmits
 
 
 MAC = "02:00:00:00:00:01"
