@@ -187,3 +187,31 @@ def test_ip_packet_from_known_peer_is_delivered_without_arp_traffic():
     stack.input(netif, bytes(ping), 0.1)
     (reply,) = [Ether(f) for f in dev.take()]
     assert reply[ICMP].type == 0
+
+
+def test_static_entry_over_a_pending_one_stops_the_requests():
+    stack, netif, dev = make_stack(esp_gratuitous_arp=False)
+    send_udp(stack)
+    dev.take()
+    stack.etharp.add_static(PEER, PEER_MAC)
+    assert len(dev.take()) == 1  # the queued datagram goes out
+    assert stack.poll_at() is None
+    stack.poll(10.0)
+    assert dev.take() == []
+
+
+def test_eviction_goes_by_last_update_not_by_creation():
+    stack, netif, dev = make_stack(arp_table_size=3)
+    stack.input(netif, arp_reply(from_ip="10.0.0.20"), 1.0)  # the gateway, say: created first...
+    stack.input(netif, arp_reply(from_ip="10.0.0.21"), 2.0)
+    stack.input(netif, arp_reply(from_ip="10.0.0.22"), 3.0)
+    stack.input(netif, arp_reply(from_ip="10.0.0.20"), 4.0)  # ...but refreshed last
+    stack.input(netif, arp_reply(from_ip="10.0.0.23"), 5.0)
+    assert sorted(str(e.ip) for e in stack.etharp.entries()) == ["10.0.0.20", "10.0.0.22", "10.0.0.23"]
+
+
+def test_broadcast_multicast_and_class_e_senders_are_not_cached():
+    stack, netif, dev = make_stack()
+    for ip in ("10.0.0.255", "239.1.1.1", "255.255.255.255", "240.0.0.1"):
+        stack.input(netif, arp_reply(from_ip=ip), 0.0)
+    assert stack.etharp.entries() == []

@@ -112,3 +112,27 @@ def test_general_query_not_to_all_systems_is_a_protocol_error():
     stack.igmp.join(netif, GROUP)
     stack.input(netif, query(dst=GROUP), 1.0)
     assert stack.stats.igmp.proterr == 1
+
+
+def test_join_while_down_reports_when_the_netif_comes_up():
+    stack, netif, dev = make_stack()
+    netif.set_link_up(False)
+    stack.igmp.join(netif, GROUP)
+    assert igmp_frames(dev) == [] and stack.stats.igmp.tx_report == 0 and stack.stats.igmp.tx_join == 0
+    stack.poll(1.0)
+    netif.set_link_up(True)
+    due = stack.igmp.poll_at()
+    assert due is not None and 1.0 <= due <= 1.5
+    stack.poll(due)
+    assert [f[IGMP].gaddr for f in igmp_frames(dev)] == [GROUP]
+
+
+def test_running_timer_is_kept_when_a_query_allows_longer():
+    stack, netif, dev = make_stack()
+    stack.igmp.join(netif, GROUP)
+    stack.poll(1.0)
+    stack.input(netif, query(mrt=10), 2.0)  # up to 1 s
+    first = stack.igmp.poll_at()
+    for _ in range(20):
+        stack.input(netif, query(mrt=100), 2.0)  # up to 10 s: more than is left, so the timer stays
+    assert stack.igmp.poll_at() == first

@@ -289,7 +289,7 @@ def test_oversize_fragment_is_dropped():
     stack, netif, dev, pcb = reass_stack()
     evil = IP(src=PEER, dst="10.0.0.1", id=9, proto=17, frag=8189) / (b"x" * 100)  # ends past 65535
     stack.input(netif, bytes(ETH / evil), 0.0)
-    assert stack.stats.ip_frag.lenerr == 1 and not stack.ip4.reass.pending
+    assert stack.stats.ip.lenerr == 1 and not stack.ip4.reass.pending  # stopped at IP input, before reassembly
 
 
 def test_sent_fragments_carry_copied_options_only_when_marked():
@@ -381,5 +381,62 @@ def test_no_time_exceeded_to_an_unspecified_source():
     stack, netif, dev, pcb = reass_stack()
     frag = IP(src="0.0.0.0", dst="10.0.0.1", id=3, proto=17, flags="MF") / (b"u" * 16)
     stack.input(netif, bytes(ETH / frag), 0.0)
+    stack.poll(3.0)
+    assert replies(dev) == [] and not stack.ip4.reass.pending
+
+
+@pytest.mark.parametrize("src", ["127.0.0.1", "10.0.0.1", "0.1.2.3", "240.0.0.1", "10.0.0.255"])
+def test_sources_that_can_only_be_ours_or_no_host_are_dropped_from_outside(src):
+    # a spoofed 127.0.0.1 or own-address source to the echo port would make the stack answer itself forever
+    stack, netif, dev = make_stack()
+    known_peer(stack, netif)
+    UdpEchoServer(stack, 7)
+    stack.input(netif, bytes(ETH / IP(src=src, dst="10.0.0.1") / UDP(sport=7, dport=7) / b"loop?"), 0.0)
+    assert stack.poll_at() != 0.0 and replies(dev) == []
+    assert stack.stats.ip.drop == 1 and stack.stats.udp.recv == 0
+
+
+def test_ping_of_death_fragment_is_dropped_even_when_forwarding():
+    sim, a, r, b = routed()
+    lan1_netif = r.netifs[1]
+    evil = IP(src="10.0.1.2", dst="10.0.2.2", id=1, proto=1, frag=8100) / (b"x" * 1400)  # ends at 66200
+    r.input(lan1_netif, bytes(Ether(dst=mac_to_str(lan1_netif.hwaddr), src=mac_to_str(PEER_MAC)) / evil), 0.0)
+    assert r.stats.ip.lenerr == 1 and r.stats.ip.fw == 0
+
+
+def test_sending_more_than_a_datagram_holds_is_emsgsize_before_anything_goes_out():
+    stack, netif, dev = make_stack()
+    known_peer(stack, netif)
+    pcb = stack.raw.new(253)
+    with pytest.raises(LwipError) as e:
+        pcb.sendto(bytes(70000), PEER)
+    assert e.value.errno == 90 and dev.take() == []
+    with pytest.raises(ValueError):
+        PingSession(stack, PEER, size=65600)
+
+
+def test_a_large_datagram_to_our_own_address_loops_back_whole():
+    stack, netif, dev = make_stack()  # reassembly off, as ESP-IDF: fragments would never come back together
+    server = stack.udp.new()
+    server.bind(None, 5000)
+    stack.udp.new().sendto(b"b" * 3000, "10.0.0.1", 5000)
+    stack.poll(0.0)
+    assert [len(d.data) for d in server.queue] == [3000]
+    assert stack.stats.ip_frag.xmit == 0 and stack.stats.ip.xmit == 1
+
+
+def test_forwarding_refuses_class_e_zero_net_and_directed_broadcast():
+    sim, a, r, b = routed()
+    lan1 = r.netifs[1]
+    for dst in ("0.1.2.3", "240.1.2.3", "10.0.2.255"):
+        frame = Ether(dst=mac_to_str(lan1.hwaddr), src=mac_to_str(PEER_MAC)) / IP(src="10.0.1.2", dst=dst) / ICMP()
+        r.input(lan1, bytes(frame), 0.0)
+    assert r.stats.ip.fw == 0 and r.stats.ip.drop == 3
+
+
+def test_no_time_exceeded_about_a_broadcast_datagram():
+    stack, netif, dev, pcb = reass_stack()
+    bcast = Ether(dst="ff:ff:ff:ff:ff:ff", src=mac_to_str(PEER_MAC))
+    stack.input(netif, bytes(bcast / IP(src=PEER, dst="10.0.0.255", id=4, proto=17, flags="MF") / (b"u" * 16)), 0.0)
     stack.poll(3.0)
     assert replies(dev) == [] and not stack.ip4.reass.pending

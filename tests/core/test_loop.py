@@ -71,3 +71,52 @@ def test_run_for_a_duration_returns():
     start = time.monotonic()
     StackLoop(stack).run(0.05)
     assert 0.04 <= time.monotonic() - start < 2.0
+
+
+def test_a_failing_callback_does_not_kill_the_loop():
+    stack = Stack(seed=1)
+    loop = StackLoop(stack).start()
+    try:
+        loop.call_soon(lambda: 1 / 0)
+        assert loop.call(lambda: "still here") == "still here"
+    finally:
+        loop.stop()
+
+
+def test_call_on_a_stopped_loop_fails_at_once():
+    from lwipy import LwipError
+    loop = StackLoop(Stack(seed=1))
+    with pytest.raises(LwipError):
+        loop.call(lambda: None, timeout=1)
+
+
+def test_netifs_added_while_running_are_served():
+    hub = VirtualHub()
+    a, b = Stack(seed=1, name="a"), Stack(seed=2, name="b")
+    b.add_netif(hub.port("b"), ip="10.0.0.2/24")
+    la, lb = StackLoop(a).start(), StackLoop(b).start()
+    try:
+        la.call(lambda: a.add_netif(hub.port("a"), ip="10.0.0.1/24"))
+        done = threading.Event()
+        s = la.call(lambda: PingSession(a, "10.0.0.2", count=2, interval=0.01, on_end=lambda s: done.set()))
+        assert done.wait(5) and la.call(lambda: s.received) == 2
+    finally:
+        la.stop()
+        lb.stop()
+
+
+def test_fault_delays_follow_the_loops_clock():
+    from lwipy.netif import FaultyDevice
+    hub = VirtualHub()
+    a, b = Stack(seed=1, name="a"), Stack(seed=2, name="b")
+    a.add_netif(FaultyDevice(hub.port("a"), delay=0.05), ip="10.0.0.1/24")
+    b.add_netif(hub.port("b"), ip="10.0.0.2/24")
+    la, lb = StackLoop(a).start(), StackLoop(b).start()
+    try:
+        done = threading.Event()
+        s = la.call(lambda: PingSession(a, "10.0.0.2", count=1, on_end=lambda s: done.set()))
+        assert done.wait(5) and la.call(lambda: s.received) == 1
+        assert la.call(lambda: s.replies[0].rtt) >= 0.1  # 50 ms each way
+    finally:
+        la.stop()
+        lb.stop()

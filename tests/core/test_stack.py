@@ -89,3 +89,9 @@ def test_vlan_ids_are_checked_when_the_netif_is_made():
     for bad in (0, 4095, 5000):
         with pytest.raises(ValueError):
             stack.add_netif(CaptureDevice(), vlan_id=bad)
+
+
+def test_removing_a_netif_sends_nothing_on_it():
+    stack, netif, dev = make_stack(esp_gratuitous_arp=False)
+    stack.remove_netif(netif)
+    assert dev.take() == []

@@ -216,3 +216,25 @@ def test_close_leaves_groups():
     pcb.close()
     assert stack.igmp.memberships(netif) == []
     assert stack.udp.pcbs == []
+
+
+def test_pcb_bound_to_the_address_wins_over_one_bound_to_any():
+    stack, netif, dev = make_stack()
+    wild = stack.udp.new()
+    wild.reuse_addr = True
+    wild.bind(None, 5000)
+    specific = stack.udp.new()
+    specific.reuse_addr = True
+    specific.bind("10.0.0.1", 5000)
+    stack.input(netif, udp_frame(), 0.0)
+    assert len(specific.queue) == 1 and not wild.queue
+
+
+def test_close_after_the_netif_went_away_still_frees_the_pcb():
+    stack, netif, dev = make_stack()
+    pcb = stack.udp.new()
+    pcb.bind(None, 5000)
+    pcb.join_group("239.1.1.1")
+    stack.remove_netif(netif)
+    pcb.close()
+    assert pcb.closed and stack.udp.pcbs == [] and 5000 not in stack.udp.by_port

@@ -366,7 +366,7 @@ def test_bad_frames_from_kernel_are_dropped_and_counted(lwip: Lwip) -> None:
         "icmp cut": (eth(0x0800, _ipv4(src, dst, 1, b"\x08\x00\x00")), ("icmp", "lenerr")),
         "fragment not a multiple of 8": (eth(0x0800, _ipv4(src, dst, 17, b"f" * 13, frag=0x2000)),
                                          ("ip_frag", "lenerr")),
-        "fragment past 65535": (eth(0x0800, _ipv4(src, dst, 17, b"g" * 16, frag=0x1FFF)), ("ip_frag", "lenerr")),
+        "fragment past 65535": (eth(0x0800, _ipv4(src, dst, 17, b"g" * 16, frag=0x1FFF)), ("ip", "lenerr")),
         "arp cut": (eth(0x0806, b"\x00\x01\x08\x00\x06\x04\x00\x01"), ("etharp", "lenerr")),
         "arp for token ring": (eth(0x0806, struct.pack("!HHBBH6s4s6s4s", 6, 0x0800, 6, 4, 1, k_mac, src,
                                                          bytes(6), dst)), ("etharp", "proterr")),

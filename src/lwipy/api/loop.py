@@ -8,6 +8,8 @@ an idle stack costs nothing: no ticking timer.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import selectors
 import threading
@@ -17,10 +19,12 @@ from concurrent.futures import Future
 from typing import Any, Callable, TypeVar
 
 from ..core.stack import Stack
+from ..errors import LwipError
 
 __all__ = ["StackLoop"]
 
 T = TypeVar("T")
+log = logging.getLogger("lwipy")
 
 
 class StackLoop:
@@ -38,6 +42,8 @@ class StackLoop:
             clock = lambda: origin + (time.monotonic() - started)  # noqa: E731
         self.clock = clock
         self._calls: deque[Callable[[], Any]] = deque()
+        self._waiting: set[Future[Any]] = set()  # call()s not answered yet: failed if the loop ends first
+        self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._owner: int | None = None
@@ -65,20 +71,25 @@ class StackLoop:
         """Run ``fn()`` on the loop's thread and return its result (or raise its exception) here."""
         if threading.get_ident() == self._owner:
             return fn()
+        if not self._running:
+            raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running; start() it first")
         future: Future[T] = Future()
 
         def run() -> None:
+            self._waiting.discard(future)
             if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn())
                 except BaseException as e:
                     future.set_exception(e)
 
+        self._waiting.add(future)
         self.call_soon(run)
         return future.result(timeout)
 
     def start(self, name: str | None = None) -> "StackLoop":
         """Run the loop on a new daemon thread."""
+        self._running = True
         self._thread = threading.Thread(target=self.run, name=name or f"tcpip-{self.stack.name}", daemon=True)
         self._thread.start()
         return self
@@ -94,24 +105,19 @@ class StackLoop:
     def run(self, duration: float | None = None) -> None:
         """Serve until :meth:`stop` (or for ``duration`` seconds)."""
         self._owner = threading.get_ident()
+        self._running = True
         stack = self.stack
         clock = self.clock
         end = None if duration is None else clock() + duration
         sel = selectors.DefaultSelector()
         sel.register(self._wake_r, selectors.EVENT_READ)
-        devices = []
-        for netif in stack.netifs:
-            dev = netif.device
-            if dev is None:
-                continue
-            devices.append((netif, dev))
-            fd = dev.fileno()
-            if fd is not None:
-                sel.register(fd, selectors.EVENT_READ)
-            else:
-                dev.set_waker(self.wake)
+        devices: list[tuple[Any, Any]] = []
+        generation = -1
         try:
             while not self._stopping:
+                if generation != stack.netif_generation:  # netifs were added or removed: watch the new set
+                    generation = stack.netif_generation
+                    devices = self._watch(sel, devices, clock)
                 now = clock()
                 stack.now = now
                 busy = self._run_calls()
@@ -136,12 +142,39 @@ class StackLoop:
                     if key.fd == self._wake_r:
                         self._drain_wake()
         finally:
-            for _, dev in devices:
-                if dev.fileno() is None:
-                    dev.set_waker(None)
+            self._watch(sel, devices, clock, stop=True)
             sel.close()
+            self._running = False
             self._owner = None
             self._stopping = False
+            for future in list(self._waiting):
+                self._waiting.discard(future)
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(LwipError(errno.ESHUTDOWN, "the stack's loop stopped"))
+
+    def _watch(self, sel: selectors.BaseSelector, watched: list[tuple[Any, Any]], clock: Callable[[], float],
+               stop: bool = False) -> list[tuple[Any, Any]]:
+        """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones."""
+        for _, dev in watched:
+            fd = dev.fileno()
+            if fd is not None and fd >= 0:
+                try:
+                    sel.unregister(fd)
+                except (KeyError, ValueError):
+                    pass
+            else:
+                dev.set_waker(None)
+        if stop:
+            return []
+        devices = [(netif, netif.device) for netif in self.stack.netifs if netif.device is not None]
+        for _, dev in devices:
+            dev.set_clock(clock)
+            fd = dev.fileno()
+            if fd is not None:
+                sel.register(fd, selectors.EVENT_READ)
+            else:
+                dev.set_waker(self.wake)
+        return devices
 
     def _drain_wake(self) -> None:
         # read first, then clear the flag: a wake() between the two finds the flag set and writes nothing, but its
@@ -158,7 +191,11 @@ class StackLoop:
         if not calls:
             return False
         for _ in range(len(calls)):
-            calls.popleft()()
+            fn = calls.popleft()
+            try:
+                fn()
+            except Exception:  # a user's callback must not take the core thread down with it
+                log.exception("%s: a callback posted to the loop raised", self.stack.name)
         return True
 
     def close(self) -> None:

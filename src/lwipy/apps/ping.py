@@ -45,8 +45,9 @@ class PingSession:
                  on_reply: Callable[[PingReply], None] | None = None,
                  on_timeout: Callable[[int], None] | None = None,
                  on_end: Callable[["PingSession"], None] | None = None) -> None:
-        if size < 8:
-            raise ValueError("size must be at least 8 bytes (the send timestamp travels in the payload)")
+        if not 8 <= size <= 65507:
+            raise ValueError(f"size {size} is not 8..65507 bytes (the payload carries a timestamp; an IPv4 datagram "
+                             "holds at most 65535 bytes)")
         self.stack = stack
         self.target = IPv4Address(target)
         self.count, self.interval, self.timeout, self.size, self.ttl = count, interval, timeout, size, ttl

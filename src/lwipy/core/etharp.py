@@ -36,6 +36,7 @@ STATIC = "static"
 _REREQUEST_BEFORE = 30.0
 _ZERO_MAC = bytes(6)
 _NEVER = float("inf")
+_ANY = IPv4Address(0)
 
 
 @dataclass(slots=True, eq=False)
@@ -71,6 +72,7 @@ class Etharp:
         if entry is None:
             raise LwipError(errno.ENOMEM, "the ARP table is full of static entries (arp_table_size)")
         entry.state, entry.mac, entry.expires = STATIC, bytes(mac), _NEVER
+        entry.next_request, entry.rerequested = None, False
         self._flush_queue(entry)
         return entry
 
@@ -161,11 +163,14 @@ class Etharp:
             stats.err += 1  # someone else claims our address; a conflict, not to be cached
             stats.drop += 1
             return
+        if sender == _ANY or sender.is_multicast or netif.is_broadcast4(sender) or sender.is_reserved:
+            stats.drop += 1  # lwIP's etharp_update_arp_entry refuses these: they are no neighbour's address
+            return
         for_us = pkt.target_ip == own
         entry = self.table.get((netif.index, sender))
         if entry is not None and entry.state != STATIC:
             self._resolved(entry, pkt.sender_mac)
-        elif entry is None and for_us and pkt.sender_ip != bytes(4):
+        elif entry is None and for_us:
             entry = self._new_entry(netif, sender, STABLE)
             if entry is not None:
                 self._resolved(entry, pkt.sender_mac)
@@ -173,6 +178,7 @@ class Etharp:
             self._send(netif, OP_REPLY, pkt.sender_mac, own, pkt.sender_mac, pkt.sender_ip)
 
     def _resolved(self, entry: ArpEntry, mac: bytes) -> None:
+        entry.created = self.stack.now  # the age eviction goes by, as lwIP's ctime: reset on every update
         entry.mac = mac
         entry.state = STABLE
         entry.expires = self.stack.now + self.stack.config.arp_maxage

@@ -74,8 +74,8 @@ class Igmp:
         _add_device_filter(netif, group)
         if group == ALL_SYSTEMS:
             return
-        self._report(netif, member)
-        self.stack.stats.igmp.tx_join += 1
+        if self._report(netif, member):
+            self.stack.stats.igmp.tx_join += 1
         member.report_at = self.stack.now + self.stack.rng.uniform(0.1, _JOIN_DELAY)
 
     def leave(self, netif: "Netif", group: str | IPv4Address) -> None:
@@ -90,8 +90,7 @@ class Igmp:
             return
         del groups[group]
         _remove_device_filter(netif, group)
-        if member.last_reporter and group != ALL_SYSTEMS:
-            self._send(netif, LEAVE_GROUP, group, ALL_ROUTERS)
+        if member.last_reporter and group != ALL_SYSTEMS and self._send(netif, LEAVE_GROUP, group, ALL_ROUTERS):
             self.stack.stats.igmp.tx_leave += 1
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
@@ -139,26 +138,37 @@ class Igmp:
             stats.drop += 1
 
     def _delay(self, member: Group, max_resp: float) -> None:
-        at = self.stack.now + self.stack.rng.uniform(0.0, max_resp)
-        if member.report_at is None or at < member.report_at:
-            member.report_at = at
+        """RFC 2236 3: start a random timer up to ``max_resp``; a running one is reset only if ``max_resp`` is less
+        than the time it has left."""
+        now = self.stack.now
+        if member.report_at is None or now + max_resp < member.report_at:
+            member.report_at = now + self.stack.rng.uniform(0.0, max_resp)
 
-    def _report(self, netif: "Netif", member: Group) -> None:
+    def _report(self, netif: "Netif", member: Group) -> bool:
+        if not self._send(netif, V2_MEMB_REPORT, member.address, member.address):
+            return False
         member.last_reporter = True
-        self._send(netif, V2_MEMB_REPORT, member.address, member.address)
         self.stack.stats.igmp.tx_report += 1
+        return True
 
-    def _send(self, netif: "Netif", type_: int, group: IPv4Address, dst: IPv4Address) -> None:
+    def report_groups(self, netif: "Netif") -> None:
+        """``igmp_report_groups``: the netif came up (or got its address): report every group soon."""
+        for member in self.groups.get(netif.index, {}).values():
+            if member.address != ALL_SYSTEMS:
+                self._delay(member, _JOIN_DELAY)
+
+    def _send(self, netif: "Netif", type_: int, group: IPv4Address, dst: IPv4Address) -> bool:
         if netif.ip4 is None or not netif.is_usable:
-            return
+            return False
         pbuf = Pbuf.alloc(MESSAGE_LEN)
         IgmpMessage(type_, 0, group.packed).emit(pbuf.buf, pbuf.start)
         try:
             self.stack.ip4.output(pbuf, netif.ip4.ip, dst, PROTO_IGMP, ttl=1, options=OPTION_ROUTER_ALERT, netif=netif)
         except LwipError:
             self.stack.stats.igmp.err += 1
-            return
+            return False
         self.stack.stats.igmp.xmit += 1
+        return True
 
     def netif_removed(self, netif: "Netif") -> None:
         self.groups.pop(netif.index, None)

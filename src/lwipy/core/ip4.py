@@ -29,6 +29,8 @@ __all__ = ["InPacket", "Ip4", "ProtocolHandler"]
 _ANY = IPv4Address(0)
 _LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 _LIMITED_BROADCAST_B = b"\xff\xff\xff\xff"
+_ANY_B = bytes(4)
+_MAX_DATAGRAM = 65535
 _ALL_SYSTEMS = IPv4Address("224.0.0.1")
 
 
@@ -69,8 +71,9 @@ class Ip4:
         self.next_ident = stack.rng.randrange(0x10000)
 
     # -- input -------------------------------------------------------------------------------------------------------
-    def input(self, netif: "Netif", data: memoryview, link_broadcast: bool = False) -> None:
-        """``ip4_input``: one IPv4 packet (link header already removed) arriving on ``netif``."""
+    def input(self, netif: "Netif", data: memoryview, link_broadcast: bool = False, looped: bool = False) -> None:
+        """``ip4_input``: one IPv4 packet (link header already removed) arriving on ``netif``; ``looped`` when the
+        stack sent it to itself (then our own and loopback source addresses are expected)."""
         stack = self.stack
         stats = stack.stats.ip
         stats.recv += 1
@@ -88,9 +91,17 @@ class Ip4:
             stats.drop += 1
             return
         packet = data[:hdr.total_len]
+        if hdr.frag_offset + hdr.total_len > _MAX_DATAGRAM:
+            stats.lenerr += 1  # a fragment reaching past the largest datagram: the ping of death
+            stats.drop += 1
+            return
         src_b, dst_b = hdr.src, hdr.dst
-        if 224 <= src_b[0] < 240 or src_b == _LIMITED_BROADCAST_B or src_b == netif.broadcast4_packed:
-            stats.drop += 1  # RFC 1122 3.2.1.3: a source address that cannot be a host
+        s0 = src_b[0]
+        if s0 >= 224 or src_b == netif.broadcast4_packed or (not looped and (
+                s0 == 127 or (s0 == 0 and src_b != _ANY_B) or int.from_bytes(src_b, "big") in stack._own4)):
+            # RFC 1122 3.2.1.3: a source that cannot be a host (multicast, class E, broadcast); and from outside, one
+            # that can only be ours (127/8, our own addresses: answering those loops the stack into itself)
+            stats.drop += 1
             return
         src = IPv4Address(src_b)
         dst = IPv4Address(dst_b)
@@ -121,7 +132,7 @@ class Ip4:
                 stats.opterr += 1
                 stats.drop += 1
                 return
-            done = self.reass.input(netif, hdr, payload, packet)
+            done = self.reass.input(netif, hdr, payload, packet, not (broadcast or multicast or link_broadcast))
             if done is None:
                 return
             hdr, whole = done
@@ -206,7 +217,11 @@ class Ip4:
         ``next_hop``."""
         stack = self.stack
         hlen = hdr.header_len
-        if hlen + len(pbuf) > netif.mtu and not netif.is_loopback:
+        if hlen + len(pbuf) > _MAX_DATAGRAM:
+            stack.stats.ip.err += 1
+            raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the largest IPv4 datagram (65535)")
+        stack.stats.ip.xmit += 1
+        if hlen + len(pbuf) > netif.mtu and not stack.loops_back(netif, next_hop):
             if hdr.dont_fragment or not stack.config.ip4_frag:
                 stack.stats.ip.err += 1
                 raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the MTU {netif.mtu} of {netif.name}")
@@ -214,12 +229,10 @@ class Ip4:
             sent = True
             for frag in fragment(hdr, payload, netif.mtu):
                 stack.stats.ip_frag.xmit += 1
-                stack.stats.ip.xmit += 1
                 sent = stack.netif_output(netif, frag, next_hop) and sent
         else:
             hdr.total_len = hlen + len(pbuf)
             hdr.emit(pbuf.buf, pbuf.push(hlen))
-            stack.stats.ip.xmit += 1
             sent = stack.netif_output(netif, pbuf, next_hop)
         if not sent:
             raise LwipError(errno.ENOMEM, f"{netif.name} dropped the packet: transmit or ARP queue full, or link down")
@@ -235,8 +248,9 @@ class Ip4:
         stack = self.stack
         src, dst = IPv4Address(hdr.src), IPv4Address(hdr.dst)
         pkt = InPacket(inp, hdr, src, dst, packet, False, False)
-        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local:
-            stack.stats.ip.drop += 1  # RFC 3927 7: link-local addresses are never forwarded
+        d0 = hdr.dst[0]
+        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local or d0 == 0 or d0 >= 240:
+            stack.stats.ip.drop += 1  # RFC 1812 5.3.7 and RFC 3927 7: never forwarded
             return
         if hdr.ttl <= 1:
             stack.stats.ip.drop += 1
@@ -248,8 +262,9 @@ class Ip4:
             stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
             return
         out, next_hop = found
-        if out is inp:
-            stack.stats.ip.drop += 1  # lwIP's default: never send a packet back out the netif it came in on
+        if out is inp or out.is_loopback or (out.broadcast4_packed is not None and hdr.dst == out.broadcast4_packed):
+            # lwIP's default: never back out of the netif it came in on; and no directed broadcast (RFC 2644)
+            stack.stats.ip.drop += 1
             return
         hdr.ttl -= 1
         payload = packet[hdr.header_len:]
@@ -258,9 +273,9 @@ class Ip4:
                 stack.stats.ip.drop += 1
                 stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_FRAG_NEEDED, out.mtu)
                 return
+            stack.stats.ip.fw += 1
             for frag in fragment(hdr, payload, out.mtu):
                 stack.stats.ip_frag.xmit += 1
-                stack.stats.ip.fw += 1
                 stack.netif_output(out, frag, next_hop)
             return
         pbuf = Pbuf.with_payload(payload)

@@ -32,6 +32,7 @@ class _Datagram:
     deadline: float
     first_hdr: Ipv4Header | None = None
     first_packet: bytes = b""
+    report_timeout: bool = False
     total: int | None = None  # payload length, known once the last fragment arrived
     have: int = 0
     frags: dict[int, bytes] = field(default_factory=dict)  # offset -> payload
@@ -45,7 +46,7 @@ class Reassembly:
         self.pending: dict[tuple, _Datagram] = {}
         self.held = 0
 
-    def input(self, netif: "Netif", hdr: Ipv4Header, payload: memoryview, packet: memoryview
+    def input(self, netif: "Netif", hdr: Ipv4Header, payload: memoryview, packet: memoryview, unicast: bool = True
               ) -> tuple[Ipv4Header, bytearray] | None:
         """Take one fragment; return the reassembled (header, whole packet) when it completes the datagram."""
         stats = self.stack.stats.ip_frag
@@ -85,6 +86,7 @@ class Reassembly:
         self.held += 1
         if start == 0:
             dgram.first_hdr = hdr
+            dgram.report_timeout = unicast  # RFC 1122 3.2.2: no time exceeded about a broadcast or multicast
             dgram.first_packet = bytes(packet[:hdr.header_len + 8])
         if not hdr.more_fragments:
             dgram.total = end
@@ -138,7 +140,7 @@ class Reassembly:
         for dgram in [d for d in self.pending.values() if now >= d.deadline]:
             self.stack.stats.ip_frag.drop += 1
             self._discard(dgram)
-            if dgram.first_hdr is not None:
+            if dgram.first_hdr is not None and dgram.report_timeout:
                 self.stack.icmp.time_exceeded_reassembly(dgram.netif, dgram.first_hdr, dgram.first_packet)
 
     def poll_at(self) -> float | None:

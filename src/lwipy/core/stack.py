@@ -73,6 +73,8 @@ class Stack:
         self.routes.netifs = self.netifs
         self._own4: set[int] = set()  # our addresses as integers (cheaper to hash than IPv4Address)
         self._next_index = 1
+        #: bumped whenever a netif is added or removed, so a loop knows to watch the new set of devices
+        self.netif_generation = 0
         self._loopback: deque[tuple[Netif, memoryview]] = deque()
         self._pollers: list[Poller] = []
         self.etharp = Etharp(self)
@@ -131,11 +133,13 @@ class Stack:
         netif = Netif(self, name, self._next_index, device, bytes(hwaddr), mtu, vlan_id, is_loopback)
         self._next_index += 1
         self.netifs.append(netif)
+        self.netif_generation += 1
         return netif
 
     def remove_netif(self, netif: Netif) -> None:
         """``netif_remove``: forget the netif, its routes, ARP entries and memberships."""
         self.netifs.remove(netif)
+        self.netif_generation += 1
         if self.routes.default_netif is netif:
             self.routes.default_netif = None
         self.routes.static = [r for r in self.routes.static if r.netif is not netif]
@@ -176,10 +180,11 @@ class Stack:
     def _netif_changed(self, netif: Netif, address_changed: bool = False) -> None:
         self.routes.changed()
         self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
-        if netif.is_loopback or netif.device is None:
+        if netif.is_loopback or netif.device is None or netif not in self.netifs:
             return
         if netif.ip4 is not None and netif.is_usable and (address_changed or netif.garp_at is None):
             self.etharp.gratuitous(netif)
+            self.igmp.report_groups(netif)
             netif.garp_at = self.now + self.config.garp_tmr_interval if self.config.esp_gratuitous_arp else None
         elif netif.ip4 is None or not netif.is_usable:
             netif.garp_at = None
@@ -237,7 +242,7 @@ class Stack:
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:
         """Send an IP packet out of ``netif`` towards ``next_hop``: looped back when it is our own address, else
         resolved to a MAC (broadcast, multicast mapping or ARP).  False when it was dropped."""
-        if netif.is_loopback or (self.config.netif_loopback and int(next_hop) in self._own4):
+        if self.loops_back(netif, next_hop):
             return self.loop_output(netif, pbuf)
         if not netif.is_usable:
             self.stats.ip.rterr += 1
@@ -248,6 +253,10 @@ class Stack:
         if netif.is_broadcast4(next_hop):
             return self.link_output(netif, pbuf, BROADCAST, ETHERTYPE_IPV4)
         return self.etharp.output(netif, pbuf, next_hop)
+
+    def loops_back(self, netif: Netif, next_hop: IPv4Address) -> bool:
+        """Whether a packet for ``next_hop`` out of ``netif`` comes back to this stack (``netif_loop_output``)."""
+        return netif.is_loopback or (self.config.netif_loopback and int(next_hop) in self._own4)
 
     def link_output(self, netif: Netif, pbuf: Pbuf, dst_mac: bytes, ethertype: int) -> bool:
         """Prepend the Ethernet header and hand the frame to the device."""
@@ -281,7 +290,7 @@ class Stack:
             for _ in range(len(self._loopback)):
                 netif, packet = self._loopback.popleft()
                 self.stats.link.recv += 1
-                self.ip4.input(netif, packet)
+                self.ip4.input(netif, packet, looped=True)
             self.etharp.poll(now)
             self.ip4.reass.poll(now)
             self.igmp.poll(now)

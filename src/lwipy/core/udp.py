@@ -148,7 +148,10 @@ class UdpPcb:
         if self.closed:
             return
         for netif, group in self.memberships:
-            self._udp.stack.igmp.leave(netif, group)
+            try:
+                self._udp.stack.igmp.leave(netif, group)
+            except LwipError:
+                pass  # the netif went away and took its memberships with it
         self.memberships.clear()
         self.closed = True
         self._udp.remove(self)
@@ -274,7 +277,8 @@ class Udp:
                     exact = pcb
         if not matching:
             return []
-        first = exact or next((p for p in matching if p.remote_ip is None), matching[0])
+        first = (exact or next((p for p in matching if p.remote_ip is None and p.local_ip == pkt.dst), None)
+                 or next((p for p in matching if p.remote_ip is None), matching[0]))
         if not pkt.unicast and first.reuse_addr and self.stack.config.so_reuse_rxtoall:
             return [p for p in matching if p.reuse_addr]
         return [first]

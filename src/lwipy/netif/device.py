@@ -31,6 +31,9 @@ class Device:
     def set_waker(self, waker: Callable[[], None] | None) -> None:
         pass
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """The loop driving this device tells it its clock, so timed wrappers (faults) share the stack's time."""
+
     def close(self) -> None:
         pass
 
@@ -66,6 +69,9 @@ class Wrapper(Device):
 
     def set_waker(self, waker: Callable[[], None] | None) -> None:
         self.inner.set_waker(waker)
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        self.inner.set_clock(clock)
 
     def close(self) -> None:
         self.inner.close()

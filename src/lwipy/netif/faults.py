@@ -16,7 +16,8 @@ class FaultyDevice(Wrapper):
     """Wrap ``inner`` so that frames crossing it (sent and received, unless ``egress``/``ingress`` say otherwise)
     suffer faults, each with its probability: ``loss`` drops, ``duplicate`` sends twice, ``corrupt`` flips one bit,
     ``reorder`` holds a frame back ``reorder_delay`` seconds so later ones pass it; ``delay`` plus up to ``jitter``
-    seconds of latency applies to all.  ``clock`` is the time source (the simulation's in virtual time).
+    seconds of latency applies to all.  ``clock`` is the time source; the loop or simulation driving the device
+    replaces it with its own (``set_clock``), so delays are measured in the stack's time.
     ``counts`` says what was done."""
 
     def __init__(self, inner: Device, *, seed: int = 0, loss: float = 0.0, duplicate: float = 0.0,
@@ -97,6 +98,10 @@ class FaultyDevice(Wrapper):
                 self.inner.transmit(data)
             else:
                 self._ready.append(data)
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.inner.set_clock(clock)
 
     def poll(self, now: float) -> None:
         self._release(self.clock())
