@@ -95,3 +95,20 @@ def test_removing_a_netif_sends_nothing_on_it():
     stack, netif, dev = make_stack(esp_gratuitous_arp=False)
     stack.remove_netif(netif)
     assert dev.take() == []
+
+
+def test_a_poller_that_raises_is_dropped_and_the_rest_still_run(caplog):
+    stack, netif, dev = make_stack()
+    stack.strict = False
+
+    class Broken:
+        def poll(self, now):
+            raise RuntimeError("app bug")
+
+        def poll_at(self):
+            return 0.0
+
+    stack.add_poller(Broken())
+    stack.poll(60.0)  # the gratuitous ARP is due too
+    assert stack.stats.link.err == 1 and len(dev.take()) == 1
+    assert stack.poll_at() == 120.0  # the broken poller no longer keeps the stack due

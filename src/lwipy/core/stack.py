@@ -23,7 +23,7 @@ from typing import Any, Iterable, Protocol
 from ..config import Config
 from ..errors import LwipError, Malformed
 from ..stats import Stats
-from ..wire.ethernet import (BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
+from ..wire.ethernet import (BROADCAST, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
                              ipv4_multicast_mac)
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_UDP
 from .addr import is_multicast4
@@ -260,9 +260,10 @@ class Stack:
 
     def link_output(self, netif: Netif, pbuf: Pbuf, dst_mac: bytes, ethertype: int) -> bool:
         """Prepend the Ethernet header and hand the frame to the device."""
-        tagged = netif.vlan_id is not None
-        offset = pbuf.push(VLAN_HEADER_LEN if tagged else HEADER_LEN)
-        EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, offset)
+        if netif.vlan_id is None:
+            ETH_HEADER.pack_into(pbuf.buf, pbuf.push(HEADER_LEN), dst_mac, netif.hwaddr, ethertype)
+        else:
+            EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, pbuf.push(VLAN_HEADER_LEN))
         if netif.device.transmit(pbuf.view()):
             self.stats.link.xmit += 1
             return True
@@ -286,21 +287,30 @@ class Stack:
         """Do everything due at ``now``: looped-back packets, ARP retries and expiry, reassembly timeouts, IGMP
         reports, gratuitous ARP, and the registered pollers (apps)."""
         self.now = now
+        for _ in range(len(self._loopback)):
+            netif, packet = self._loopback.popleft()
+            self.stats.link.recv += 1
+            self._guarded(self.ip4.input, netif, packet, False, True)
+        self._guarded(self.etharp.poll, now)
+        self._guarded(self.ip4.reass.poll, now)
+        self._guarded(self.igmp.poll, now)
+        for poller in list(self._pollers):
+            if not self._guarded(poller.poll, now):
+                # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
+                log.error("%s: removing poller %r after it raised", self.name, poller)
+                self.remove_poller(poller)
+
+    def _guarded(self, fn: Any, *args: Any) -> bool:
+        """Run one piece of work so that a bug in it neither stops the others nor leaves the core (unless strict)."""
         try:
-            for _ in range(len(self._loopback)):
-                netif, packet = self._loopback.popleft()
-                self.stats.link.recv += 1
-                self.ip4.input(netif, packet, looped=True)
-            self.etharp.poll(now)
-            self.ip4.reass.poll(now)
-            self.igmp.poll(now)
-            for poller in list(self._pollers):
-                poller.poll(now)
+            fn(*args)
+            return True
         except Exception:
             if self.strict:
                 raise
             self.stats.link.err += 1
-            log.exception("%s: internal error in poll", self.name)
+            log.exception("%s: internal error in %s", self.name, getattr(fn, "__qualname__", fn))
+            return False
 
     def poll_at(self) -> float | None:
         """The time :meth:`poll` next has work, or None when nothing is pending (``sys_timeouts_sleeptime``)."""

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..errors import Malformed
 
 __all__ = [
-    "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "ETHERTYPE_VLAN", "ETHERTYPE_IPV6", "BROADCAST", "HEADER_LEN", "VLAN_HEADER_LEN",
+    "ETH_HEADER", "ETHERTYPE_IPV4", "ETHERTYPE_ARP", "ETHERTYPE_VLAN", "ETHERTYPE_IPV6", "BROADCAST", "HEADER_LEN",
+    "VLAN_HEADER_LEN",
     "EthernetHeader", "mac_from_str", "mac_to_str", "ipv4_multicast_mac", "is_multicast_mac",
 ]
 
@@ -20,7 +21,7 @@ BROADCAST = b"\xff" * 6
 HEADER_LEN = 14
 VLAN_HEADER_LEN = 18
 
-_HDR = struct.Struct("!6s6sH")
+_HDR = ETH_HEADER = struct.Struct("!6s6sH")  # an untagged header, for the output fast path
 _TAG = struct.Struct("!HH")
 
 
