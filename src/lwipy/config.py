@@ -33,6 +33,23 @@ class Config:
     # --- limits the sockets and TCP layers apply --------------------------------------------------------------------
     max_sockets: int = _opt(10, "CONFIG_LWIP_MAX_SOCKETS", 1, 16, "sockets open at once")
     tcp_mss: int = _opt(1440, "CONFIG_LWIP_TCP_MSS", 536, 1460, "largest TCP segment sent and advertised")
+    # --- TCP ----------------------------------------------------------------------------------------------------------
+    max_active_tcp: int = _opt(16, "CONFIG_LWIP_MAX_ACTIVE_TCP", 1, 65535, "TCP connections at once (not listening)")
+    max_listening_tcp: int = _opt(16, "CONFIG_LWIP_MAX_LISTENING_TCP", 1, 1024, "listening TCP pcbs at once")
+    tcp_snd_buf_default: int = _opt(5760, "CONFIG_LWIP_TCP_SND_BUF_DEFAULT", 2440, 1024000, "send buffer bytes")
+    tcp_wnd_default: int = _opt(5760, "CONFIG_LWIP_TCP_WND_DEFAULT", 2440, 1024000, "receive window bytes")
+    tcp_maxrtx: int = _opt(12, "CONFIG_LWIP_TCP_MAXRTX", 3, 12, "retransmissions of data before giving up")
+    tcp_synmaxrtx: int = _opt(12, "CONFIG_LWIP_TCP_SYNMAXRTX", 3, 12, "retransmissions of a SYN before giving up")
+    tcp_msl: int = _opt(60000, "CONFIG_LWIP_TCP_MSL", 1, 600000, "maximum segment lifetime, ms; TIME_WAIT is 2 MSL")
+    tcp_fin_wait_timeout: int = _opt(20000, "CONFIG_LWIP_TCP_FIN_WAIT_TIMEOUT", 1, 600000, "ms in FIN_WAIT_2")
+    tcp_rto_time: int = _opt(1500, "CONFIG_LWIP_TCP_RTO_TIME", 100, 60000, "initial retransmission timeout, ms")
+    tcp_queue_ooseq: bool = _opt(True, "CONFIG_LWIP_TCP_QUEUE_OOSEQ", doc="keep segments that arrive out of order")
+    tcp_ooseq_max_pbufs: int = _opt(4, "CONFIG_LWIP_TCP_OOSEQ_MAX_PBUFS", 0, 4096,
+                                    "out-of-order segments kept per connection, 0 = no limit")
+    tcp_accept_mbox_size: int = _opt(6, "CONFIG_LWIP_TCP_ACCEPTMBOX_SIZE", 1, 255, "connections waiting for accept()")
+    tcp_keepidle: int = _opt(7200000, "TCP_KEEPIDLE_DEFAULT", 1, 2**31 - 1, "ms idle before keepalive probes")
+    tcp_keepintvl: int = _opt(75000, "TCP_KEEPINTVL_DEFAULT", 1, 2**31 - 1, "ms between keepalive probes")
+    tcp_keepcnt: int = _opt(9, "TCP_KEEPCNT_DEFAULT", 1, 255, "unanswered keepalive probes before giving up")
     # --- IPv4 -------------------------------------------------------------------------------------------------------
     ip_default_ttl: int = _opt(64, "CONFIG_LWIP_IP_DEFAULT_TTL", 1, 255, "TTL of packets the stack originates")
     ip4_frag: bool = _opt(True, "CONFIG_LWIP_IP4_FRAG", doc="fragment outgoing IPv4 packets larger than the MTU")

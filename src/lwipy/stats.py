@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-__all__ = ["ProtoStats", "IgmpStats", "Stats"]
+__all__ = ["ProtoStats", "IgmpStats", "TcpStats", "Stats"]
 
 
 @dataclass(slots=True)
@@ -47,6 +47,13 @@ class IgmpStats(ProtoStats):
 
 
 @dataclass(slots=True)
+class TcpStats(ProtoStats):
+    """TCP adds ``rexmit``: segments sent again after a timeout (lwipy's, like MIB-II's tcpRetransSegs)."""
+
+    rexmit: int = 0
+
+
+@dataclass(slots=True)
 class Stats:
     """All counters of one :class:`~lwipy.Stack`: ``stack.stats.ip.drop`` and so on."""
 
@@ -57,6 +64,7 @@ class Stats:
     icmp: ProtoStats = field(default_factory=ProtoStats)
     igmp: IgmpStats = field(default_factory=IgmpStats)
     udp: ProtoStats = field(default_factory=ProtoStats)
+    tcp: TcpStats = field(default_factory=TcpStats)
     raw: ProtoStats = field(default_factory=ProtoStats)
 
     def as_dict(self) -> dict[str, dict[str, int]]:

@@ -222,3 +222,66 @@ IGMP_V3_GENERAL_QUERY = bytes.fromhex(
 # "802.1Q Virtual LAN, PRI: 5, DEI: 0, ID: 100" and then the unchanged IPv4/ARP payload.
 VLAN_ECHO_REQUEST = ECHO_REQUEST[:12] + bytes.fromhex("8100a064") + ECHO_REQUEST[12:]
 VLAN_ARP_REQUEST = ARP_REQUEST[:12] + bytes.fromhex("81000064") + ARP_REQUEST[12:]
+
+
+# TCP, captured the same way (2026-11-25, Linux 6.18, dumpcap 4.0.17; checksum offload off, so every TCP checksum is
+# the kernel's own and tshark marks each one good).  Namespaces lwtcp-a-<pid>/lwtcp-b-<pid>, same addresses as above,
+# captured on lwtb0.  Side B listened on 10.9.0.2:7777 and echoed in upper case; side A (Python socket bound to
+# 10.9.0.1:40000) connected, sent b"lwipy, tcp\n", read the echo and closed; then a socket bound to 10.9.0.1:40001
+# connected to the closed port 9.  Default sysctls: timestamps, SACK and window scaling on.
+# The SACK frames come from a second connection (40002 -> 7778): after A's kernel socket sent b"hello\n", scapy on side
+# A injected two out-of-order segments through a raw socket (seq +10, then +40 past A's next sequence number, with
+# timestamps), and B's kernel answered each with a duplicate ACK carrying SACK blocks.  Only B's replies are kept.
+# tshark shows scaled windows: the window fields hold 63 and 64 (x1024 after the SYNs' WS=1024).
+
+# TCP 74 40000 -> 7777 [SYN] Seq=354634020 Win=64240 MSS=1460 SACK_PERM TSval=2807113612 TSecr=0 WS=1024
+# (options in the Linux order: MSS, SACK_PERM, TS, NOP, WSCALE)
+TCP_SYN = bytes.fromhex(
+    "02000000000b02000000000a08004500003c84f540004006a1b20a0900010a0900029c401e611523492400000000a002"
+    "faf051310000020405b40402080aa751278c000000000103030a"
+)
+# TCP 74 7777 -> 40000 [SYN, ACK] Seq=1564658035 Ack=354634021 Win=65160 MSS=1460 SACK_PERM TSval=3652280547
+# TSecr=2807113612 WS=1024
+TCP_SYN_ACK = bytes.fromhex(
+    "02000000000a02000000000b08004500003c00004000400626a80a0900020a0900011e619c405d42c97315234925a012"
+    "fe88ec3c0000020405b40402080ad9b160e3a751278c0103030a"
+)
+# TCP 66 40000 -> 7777 [ACK] Seq=354634021 Ack=1564658036 Win=64512 TSval=2807113612 TSecr=3652280547
+TCP_ACK = bytes.fromhex(
+    "02000000000b02000000000a08004500003484f640004006a1b90a0900010a0900029c401e61152349255d42c9748010"
+    "003f195600000101080aa751278cd9b160e3"
+)
+# TCP 77 40000 -> 7777 [PSH, ACK] Seq=354634021 Ack=1564658036 Win=64512 Len=11 TSval=2807113612
+# TSecr=3652280547, payload b"lwipy, tcp\n" (odd length: the checksum pads a zero byte)
+TCP_DATA = bytes.fromhex(
+    "02000000000b02000000000a08004500003f84f740004006a1ad0a0900010a0900029c401e61152349255d42c9748018"
+    "003f3c4a00000101080aa751278cd9b160e36c776970792c207463700a"
+)
+# TCP 66 40000 -> 7777 [FIN, ACK] Seq=354634032 Ack=1564658047 Win=64512 TSval=2807113712 TSecr=3652280547
+TCP_FIN = bytes.fromhex(
+    "02000000000b02000000000a08004500003484f940004006a1b60a0900010a0900029c401e61152349305d42c97f8011"
+    "003f18db00000101080aa75127f0d9b160e3"
+)
+# TCP 74 40001 -> 9 [SYN] Seq=2276750858 Win=64240 MSS=1460 SACK_PERM TSval=1167824248 TSecr=0 WS=1024
+# (to a closed port)
+TCP_SYN_CLOSED = bytes.fromhex(
+    "02000000000b02000000000a08004500003c7df740004006a8b00a0900010a0900029c41000987b4760a00000000a002"
+    "faf0c3da0000020405b40402080a459b9578000000000103030a"
+)
+# TCP 54 9 -> 40001 [RST, ACK] Seq=0 Ack=2276750859 Win=0 Len=0, the kernel's answer to it (no options)
+TCP_RST = bytes.fromhex(
+    "02000000000a02000000000b08004500002800004000400626bc0a0900020a09000100099c410000000087b4760b5014"
+    "000001b20000"
+)
+# TCP 78 7778 -> 40002 [ACK] Seq=3431764191 Ack=1360628894 Win=65536 TSval=2919269697 TSecr=3226303652
+# SLE=1360628904 SRE=1360628916 (dup ACK: NOP, NOP, TS, NOP, NOP, SACK with one block)
+TCP_SACK_1 = bytes.fromhex(
+    "02000000000a02000000000b080045000040286640004006fe3d0a0900020a0900011e629c42cc8c90df51198c9eb010"
+    "00400ac500000101080aae008541c04d7ca40101050a51198ca851198cb4"
+)
+# TCP 86 7778 -> 40002 [ACK] Seq=3431764191 Ack=1360628894 Win=65536 TSval=2919270022 TSecr=3226303652
+# SLE=1360628934 SRE=1360628945 SLE=1360628904 SRE=1360628916 (two blocks, the newest first)
+TCP_SACK_2 = bytes.fromhex(
+    "02000000000a02000000000b080045000048286740004006fe340a0900020a0900011e629c42cc8c90df51198c9ed010"
+    "00402da500000101080aae008686c04d7ca40101051251198cc651198cd151198ca851198cb4"
+)

@@ -25,7 +25,7 @@ from ..errors import LwipError, Malformed
 from ..stats import Stats
 from ..wire.ethernet import (BROADCAST, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
                              ipv4_multicast_mac)
-from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_UDP
+from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr import is_multicast4
 from .etharp import Etharp
 from .icmp import Icmp
@@ -35,6 +35,7 @@ from .netif import Netif
 from .pbuf import Pbuf
 from .raw import Raw
 from .route import RouteTable
+from .tcp.tcp import Tcp
 from .udp import Udp
 
 __all__ = ["Stack", "Poller"]
@@ -83,9 +84,10 @@ class Stack:
         self.igmp = Igmp(self)
         self.udp = Udp(self)
         self.raw = Raw(self)
+        self.tcp = Tcp(self)
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
-                                          PROTO_UDP: self.udp.input}
+                                          PROTO_UDP: self.udp.input, PROTO_TCP: self.tcp.input}
         #: IP protocol number -> handler(type, code, quoted header, quoted payload) for ICMP errors received.
         self.icmp_error_handlers: dict[int, Any] = {PROTO_UDP: self.udp.icmp_error}
         self.loopif: Netif | None = None
@@ -294,6 +296,7 @@ class Stack:
         self._guarded(self.etharp.poll, now)
         self._guarded(self.ip4.reass.poll, now)
         self._guarded(self.igmp.poll, now)
+        self._guarded(self.tcp.poll, now)
         for poller in list(self._pollers):
             if not self._guarded(poller.poll, now):
                 # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
@@ -316,7 +319,7 @@ class Stack:
         """The time :meth:`poll` next has work, or None when nothing is pending (``sys_timeouts_sleeptime``)."""
         if self._loopback:
             return self.now
-        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at()]
+        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at()]
         times.extend(p.poll_at() for p in self._pollers)
         due = [t for t in times if t is not None]
         return min(due) if due else None

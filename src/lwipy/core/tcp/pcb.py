@@ -1,0 +1,919 @@
+"""One TCP connection (RFC 9293), as lwIP's ``tcp_pcb``.
+
+Theory of operation
+-------------------
+Sequence space is modular (``core.tcp.seq``).  The send side keeps every byte not yet acknowledged in ``snd_buf``,
+whose first byte has sequence number ``buf_seq``: ``snd_una <= snd_nxt <= snd_max``, and bytes ``snd_una..snd_nxt``
+are in flight.  A retransmission timeout sends again from ``snd_una`` (go-back-N: ``snd_nxt = snd_una``); three
+duplicate ACKs retransmit one segment and enter NewReno recovery (RFC 5681, RFC 6582) until ``recover`` is acked.
+SYN and FIN occupy one sequence number each: the SYN is ``iss``, the FIN ``fin_seq`` once the user closed.
+
+The receive side appends in-order bytes to ``rcv_buf`` for the user to read; segments that arrive early wait in
+``ooseq`` (bounded by ``tcp_ooseq_max_pbufs``) until the gap fills.  The window offered is the free buffer space,
+never shrinking the right edge already offered, and opened again only by at least min(MSS, half the buffer)
+(receiver silly window avoidance, RFC 9293 3.8.6.2.2).  ACKs are delayed up to ``DELACK`` seconds, but every second
+full segment and anything out of order is acknowledged at once.
+
+All timers are deadlines folded into one per pcb (``next_deadline``), kept by the TCP layer's heap: retransmission
+(RFC 6298: SRTT, RTTVAR, Karn's rule or timestamps, doubling backoff), persist (zero window probes), delayed ACK,
+keepalive, FIN_WAIT_2 and TIME_WAIT.  Errors the user will see are errnos (``error``): ECONNREFUSED, ECONNRESET,
+ETIMEDOUT, ECONNABORTED.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Callable
+
+from ...errors import LwipError
+from ...wire.checksum import pseudo_sum_v4
+from ...wire.ipv4 import PROTO_TCP
+from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
+from ..pbuf import Pbuf
+from .seq import MASK
+
+if TYPE_CHECKING:
+    from .tcp import Tcp
+
+__all__ = ["TcpPcb", "TcpListener", "STATE_NAMES", "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED",
+           "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"]
+
+(CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK,
+ TIME_WAIT) = range(11)
+STATE_NAMES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
+               "CLOSING", "LAST_ACK", "TIME_WAIT")
+_SYNCHRONIZED = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, LAST_ACK, TIME_WAIT})
+_CAN_SEND = frozenset({ESTABLISHED, CLOSE_WAIT})
+_CAN_RECEIVE = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
+
+RTO_MIN = 0.2  # Linux's floor; RFC 6298's 1 s would make every loss on a LAN cost a second
+RTO_MAX = 60.0
+DELACK = 0.1  # lwIP flushes delayed ACKs on its 250 ms fast timer; 100 ms keeps request/response snappy
+_HALF = 0x80000000
+
+
+def _lt(a: int, b: int) -> bool:
+    return (a - b) & MASK >= _HALF
+
+
+def _le(a: int, b: int) -> bool:
+    return a == b or (a - b) & MASK >= _HALF
+
+
+class TcpListener:
+    """A listening pcb (``tcp_listen``): completed connections wait in ``accept_queue`` for :meth:`accept`."""
+
+    def __init__(self, tcp: "Tcp", local_ip: IPv4Address, local_port: int, backlog: int) -> None:
+        self.tcp = tcp
+        self.local_ip = local_ip
+        self.local_port = local_port
+        self.backlog = backlog
+        self.accept_queue: deque[TcpPcb] = deque()
+        self.pending = 0  # children still in SYN_RCVD
+        self.on_event: Callable[[TcpListener], None] | None = None
+        self.closed = False
+        self.state = LISTEN
+
+    def accept(self) -> "TcpPcb | None":
+        """The oldest established connection, or None."""
+        return self.accept_queue.popleft() if self.accept_queue else None
+
+    def close(self) -> None:
+        """Stop listening; connections not yet accepted are reset."""
+        if self.closed:
+            return
+        self.closed = True
+        self.tcp._remove_listener(self)
+        while self.accept_queue:
+            self.accept_queue.popleft().abort()
+
+    def _child_established(self, pcb: "TcpPcb") -> None:
+        self.pending -= 1
+        if self.closed:
+            pcb.abort()
+            return
+        self.accept_queue.append(pcb)
+        if self.on_event is not None:
+            self.on_event(self)
+
+    def __repr__(self) -> str:
+        return f"<TcpListener {self.local_ip}:{self.local_port}>"
+
+
+class TcpPcb:
+    """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
+    :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
+    readable, writable, connected or failed."""
+
+    def __init__(self, tcp: "Tcp", local_ip: IPv4Address, local_port: int, remote_ip: IPv4Address,
+                 remote_port: int) -> None:
+        stack = tcp.stack
+        cfg = stack.config
+        self.tcp = tcp
+        self.stack = stack
+        self.state = CLOSED
+        self.local_ip, self.local_port = local_ip, local_port
+        self.remote_ip, self.remote_port = remote_ip, remote_port
+        self.key = (int(local_ip), local_port, int(remote_ip), remote_port)
+        self._pseudo_src, self._pseudo_dst = local_ip.packed, remote_ip.packed
+        self.listener: TcpListener | None = None
+        self.on_event: Callable[[TcpPcb], None] | None = None
+        self.error = 0
+        self.nodelay = False
+        self.keepalive = False
+        self.keep_idle = cfg.tcp_keepidle / 1000.0
+        self.keep_intvl = cfg.tcp_keepintvl / 1000.0
+        self.keep_cnt = cfg.tcp_keepcnt
+        # path
+        found = stack.routes.lookup(remote_ip)
+        mtu = found[0].mtu if found is not None else 1500
+        self.mss = min(cfg.tcp_mss, mtu - 40)  # what we advertise and the most we send
+        self.snd_mss = min(536, self.mss)  # until the peer says (RFC 9293 3.7.1)
+        # send side
+        self.iss = 0
+        self.snd_una = self.snd_nxt = self.snd_max = self.buf_seq = 0
+        self.snd_wnd = 0
+        self.max_snd_wnd = 0
+        self.snd_wl1 = self.snd_wl2 = 0
+        self.snd_buf = bytearray()
+        self.snd_buf_limit = cfg.tcp_snd_buf_default
+        self.fin_seq: int | None = None
+        self.snd_wscale = 0
+        # receive side
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_buf = bytearray()
+        self.rcv_buf_limit = cfg.tcp_wnd_default
+        self.rcv_adv = 0
+        self.rcv_wscale = 0
+        wnd = self.rcv_buf_limit
+        while wnd > 0xFFFF and self.rcv_wscale < 14:
+            wnd >>= 1
+            self.rcv_wscale += 1
+        self.ooseq: dict[int, bytes] = {}
+        self.ooseq_fin: int | None = None  # where a FIN that arrived out of order sits
+        self.fin_received = False
+        self.rx_closed = False  # the user closed: data arriving now is answered with RST
+        self.tx_closed = False
+        self.ts_ok = False
+        self.ts_recent = 0
+        self.last_ack_sent = 0  # RFC 7323 4.3: TS.Recent is taken only from a segment covering this
+        self.sack_ok = False
+        self.wscale_ok = False
+        # timing (RFC 6298)
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = cfg.tcp_rto_time / 1000.0
+        self.rtt_seq: int | None = None
+        self.rtt_start = 0.0
+        self.retries = 0
+        self.rto_at: float | None = None
+        self.persist_at: float | None = None
+        self.persist_backoff = 0
+        self.delack_at: float | None = None
+        self.unacked_segments = 0
+        self.keep_at: float | None = None
+        self.keep_probes = 0
+        self.close_at: float | None = None  # FIN_WAIT_2 and TIME_WAIT
+        self.last_activity = stack.now
+        # congestion (RFC 5681, RFC 6582)
+        self.cwnd = 0
+        self.ssthresh = 0x7FFFFFFF
+        self.dupacks = 0
+        self.recover: int | None = None
+
+    # ---------------------------------------------------------------------------------------------------- user API
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[self.state]
+
+    @property
+    def readable(self) -> int:
+        """Bytes waiting to be read."""
+        return len(self.rcv_buf)
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer closed its side and every byte it sent has been read."""
+        return self.fin_received and not self.rcv_buf
+
+    @property
+    def send_space(self) -> int:
+        """Bytes :meth:`send` would take now (``tcp_sndbuf``)."""
+        if self.state not in _CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD) or self.tx_closed:
+            return 0
+        return max(0, self.snd_buf_limit - len(self.snd_buf))
+
+    def send(self, data: bytes | bytearray | memoryview) -> int:
+        """``tcp_write`` + ``tcp_output``: queue as much of ``data`` as fits and send what the windows allow.
+        Returns the bytes taken (0 when the buffer is full: wait for ``on_event``)."""
+        if self.error:
+            raise LwipError(self.error, "the connection failed")
+        if self.tx_closed or self.state not in _CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD):
+            raise LwipError(errno.ENOTCONN if self.state in (CLOSED, SYN_SENT) and not self.tx_closed
+                            else errno.EPIPE, f"cannot send in {self.state_name}")
+        n = min(len(data), self.snd_buf_limit - len(self.snd_buf))
+        if n <= 0:
+            return 0
+        self.snd_buf += data[:n] if n < len(data) else data
+        if self.state in _CAN_SEND:
+            self._output()
+        return n
+
+    def recv(self, max_bytes: int = 1 << 30) -> bytes:
+        """Take up to ``max_bytes`` received bytes (``tcp_recved`` is implied: the window opens again)."""
+        n = min(max_bytes, len(self.rcv_buf))
+        if n == 0:
+            if self.error:
+                raise LwipError(self.error, "the connection failed")
+            return b""
+        out = bytes(self.rcv_buf[:n])
+        del self.rcv_buf[:n]
+        self._window_update()
+        return out
+
+    def shutdown(self, read: bool = False, write: bool = True) -> None:
+        """``tcp_shutdown``: stop receiving and/or sending (a FIN follows the data already queued)."""
+        if read:
+            self.rx_closed = True
+            self.rcv_buf.clear()
+        if write and not self.tx_closed and self.state not in (CLOSED, LISTEN, TIME_WAIT):
+            self.tx_closed = True
+            if self.state == SYN_SENT:
+                self._free()
+                return
+            self._queue_fin()
+
+    def close(self) -> None:
+        """``tcp_close``: close both directions.  Unread data makes it an abort (RST), as lwIP does."""
+        if self.state == CLOSED:
+            self._free()
+            return
+        if self.rcv_buf and self.state in _SYNCHRONIZED:
+            self.abort()
+            return
+        self.rx_closed = True
+        if self.state == SYN_SENT:
+            self._free()
+            return
+        if not self.tx_closed:
+            self.tx_closed = True
+            self._queue_fin()
+        if self.state == FIN_WAIT_2:
+            self._arm_fin_wait_2()
+
+    def abort(self) -> None:
+        """``tcp_abort``: send RST (when synchronized) and free the pcb at once."""
+        if self.state in _SYNCHRONIZED or self.state == SYN_RCVD:
+            self._send_segment(self.snd_nxt, RST | ACK, b"")
+        self.error = self.error or errno.ECONNABORTED
+        self._free()
+
+    # ---------------------------------------------------------------------------------------------------- opening
+    def _open_active(self, isn: int) -> None:
+        self.iss = isn
+        self.snd_una = isn
+        self.snd_nxt = self.snd_max = self.buf_seq = (isn + 1) & MASK
+        self.state = SYN_SENT
+        self._send_syn()
+
+    def _open_passive(self, isn: int, hdr: TcpHeader) -> None:
+        self.irs = hdr.seq
+        self.rcv_nxt = (hdr.seq + 1) & MASK
+        self._take_syn_options(hdr)
+        self.iss = isn
+        self.snd_una = isn
+        self.snd_nxt = self.snd_max = self.buf_seq = (isn + 1) & MASK
+        self.snd_wnd = hdr.window  # never scaled in a SYN (RFC 7323 2.2)
+        self.snd_wl1, self.snd_wl2 = hdr.seq, isn
+        self.rcv_adv = (self.rcv_nxt + min(self._window_bytes(), 0xFFFF)) & MASK
+        self.state = SYN_RCVD
+        self._send_syn()
+
+    def _take_syn_options(self, hdr: TcpHeader) -> None:
+        opts = hdr.options
+        if opts is None:
+            return
+        if opts.mss is not None:
+            self.snd_mss = max(64, min(self.mss, opts.mss))
+        self.wscale_ok = opts.wscale is not None
+        self.snd_wscale = min(opts.wscale, 14) if opts.wscale is not None else 0
+        if not self.wscale_ok:
+            self.rcv_wscale = 0
+            self.rcv_buf_limit = min(self.rcv_buf_limit, 0xFFFF)
+        self.sack_ok = opts.sack_permitted
+        if opts.timestamp is not None:
+            self.ts_ok = True
+            self.ts_recent = opts.timestamp[0]
+
+    def _syn_options(self) -> TcpOptions:
+        opts = TcpOptions(mss=self.mss)
+        passive = self.state == SYN_RCVD
+        if not passive or self.wscale_ok:
+            opts.wscale = self.rcv_wscale
+        if not passive or self.sack_ok:
+            opts.sack_permitted = True
+        if not passive or self.ts_ok:
+            opts.timestamp = (self._ts_now(), self.ts_recent if passive else 0)
+        return opts
+
+    def _send_syn(self) -> None:
+        flags = SYN | ACK if self.state == SYN_RCVD else SYN
+        self._send_segment(self.iss, flags, b"", self._syn_options())
+        self._arm_rto()
+
+    def _established(self) -> None:
+        self.state = ESTABLISHED
+        self.cwnd = min(4 * self.snd_mss, max(2 * self.snd_mss, 4380))  # RFC 3390, as lwIP
+        self.ssthresh = max(self.snd_wnd, 2 * self.snd_mss) if self.snd_wnd else 0x7FFFFFFF
+        self.retries = 0
+        self._arm_keepalive()
+
+    # ---------------------------------------------------------------------------------------------------- input
+    def input(self, hdr: TcpHeader, payload: memoryview) -> None:
+        """A segment for this connection (RFC 9293 3.10.7)."""
+        self.last_activity = self.stack.now
+        if self.state == SYN_SENT:
+            self._input_syn_sent(hdr, payload)
+            return
+        flags = hdr.flags
+        seq = hdr.seq
+        seg_len = len(payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and not flags & RST:
+            # RFC 7323 5.3 (PAWS): a timestamp older than the last one in order is an old duplicate
+            tsval = hdr.options.timestamp[0]
+            if (tsval - self.ts_recent) & MASK >= _HALF:
+                self._send_ack()
+                return
+        # 1. is the segment acceptable?
+        wnd = self._rcv_window()
+        rcv_nxt = self.rcv_nxt
+        if seg_len == 0:
+            ok = seq == rcv_nxt if wnd == 0 else (seq - rcv_nxt) & MASK < wnd
+        else:
+            ok = wnd > 0 and ((seq - rcv_nxt) & MASK < wnd or (seq + seg_len - 1 - rcv_nxt) & MASK < wnd)
+        if not ok and not (flags & RST):
+            if self.state == TIME_WAIT and flags & FIN:
+                self._arm_time_wait()  # the peer retransmitted its FIN: our ACK was lost
+            self._send_ack()
+            return
+        if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None \
+                and _le(seq, self.last_ack_sent):
+            self.ts_recent = hdr.options.timestamp[0]  # RFC 7323 4.3: the echo tells the sender its RTT
+        # 2. RST, checked by sequence number (RFC 5961 3.2); ignored in TIME_WAIT, as lwIP (RFC 1337)
+        if flags & RST:
+            if not ok or self.state == TIME_WAIT:
+                return
+            if seq != rcv_nxt:
+                self._challenge_ack()
+                return
+            self._reset_received()
+            return
+        # 3. SYN in a synchronized state: RFC 5961 4.2 answers with a challenge ACK
+        if flags & SYN:
+            if self.state == SYN_RCVD and seq == self.irs:
+                self._send_syn()  # our SYN-ACK was lost: the peer sent its SYN again
+                return
+            self._challenge_ack()
+            return
+        # 4. ACK
+        if not flags & ACK:
+            return
+        if self.state == SYN_RCVD:
+            if _lt(self.snd_una, hdr.ack) and _le(hdr.ack, self.snd_max):
+                self.snd_wnd = hdr.window << self.snd_wscale
+                self.max_snd_wnd = self.snd_wnd
+                self.snd_wl1, self.snd_wl2 = seq, hdr.ack
+                self._established()
+                if self.listener is not None:
+                    self.listener._child_established(self)
+                    self.listener = None
+            else:
+                self._send_segment(hdr.ack, RST, b"")
+                return
+        if not self._process_ack(hdr, seg_len):
+            return
+        if self.state == CLOSED:
+            return
+        # 5. data, then 6. FIN
+        if payload and self.state in _CAN_RECEIVE:
+            if self.rx_closed:
+                self.error = errno.ECONNRESET
+                self.abort()  # lwIP: data for a pcb the user closed gets a RST
+                return
+            self._receive_data(seq, payload, bool(flags & FIN))
+        elif flags & FIN:
+            self._receive_data(seq, payload[:0], True)
+        elif self.delack_at is None and self.unacked_segments:
+            self._arm_delack()
+
+    def _input_syn_sent(self, hdr: TcpHeader, payload: memoryview) -> None:
+        flags = hdr.flags
+        if flags & ACK and not (_lt(self.iss, hdr.ack) and _le(hdr.ack, self.snd_max)):
+            if not flags & RST:
+                self._send_segment(hdr.ack, RST, b"")
+            return
+        if flags & RST:
+            if flags & ACK:
+                self._fail(errno.ECONNREFUSED)
+            return
+        if not flags & SYN:
+            return
+        self.irs = hdr.seq
+        self.rcv_nxt = (hdr.seq + 1) & MASK
+        self.rcv_adv = (self.rcv_nxt + self._window_bytes()) & MASK
+        self._take_syn_options(hdr)
+        if flags & ACK:
+            self.snd_una = hdr.ack
+            self.snd_wnd = hdr.window << self.snd_wscale if self.wscale_ok else hdr.window
+            self.max_snd_wnd = self.snd_wnd
+            self.snd_wl1, self.snd_wl2 = hdr.seq, hdr.ack
+            self._rtt_sample_syn(hdr)
+            self.rto_at = None
+            self._established()
+            self._send_ack()
+            self._notify()
+            self._output()
+        else:  # simultaneous open (RFC 9293 3.5)
+            self.state = SYN_RCVD
+            self.snd_wnd = hdr.window
+            self._send_segment(self.iss, SYN | ACK, b"", self._syn_options())
+            self._arm_rto()
+
+    def _process_ack(self, hdr: TcpHeader, seg_len: int) -> bool:
+        """ACK processing; False when the segment is to be dropped."""
+        ack = hdr.ack
+        una = self.snd_una
+        if _lt(self.snd_max, ack):
+            self._send_ack()  # acknowledges something never sent
+            return False
+        if _lt(ack, una) and (una - ack) & MASK > max(self.max_snd_wnd, 1):
+            self._challenge_ack()  # RFC 5961 5.2: far below SND.UNA: blind injection
+            return False
+        window = hdr.window << self.snd_wscale
+        acked = (ack - una) & MASK if _lt(una, ack) else 0
+        if acked:
+            self._ack_advanced(hdr, ack, acked)
+        elif ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una:
+            self._duplicate_ack()
+        # window update (RFC 9293 3.10.7.4)
+        if _lt(self.snd_wl1, hdr.seq) or (self.snd_wl1 == hdr.seq and _le(self.snd_wl2, ack)):
+            opened = window > self.snd_wnd
+            self.snd_wnd = window
+            self.max_snd_wnd = max(self.max_snd_wnd, window)
+            self.snd_wl1, self.snd_wl2 = hdr.seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None
+                self.persist_backoff = 0
+                if self.snd_nxt != self.snd_una:
+                    self._arm_rto()
+            if opened:
+                self._output()
+        # our FIN acknowledged?
+        fin_acked = self.fin_seq is not None and ack == ((self.fin_seq + 1) & MASK)
+        if fin_acked:
+            if self.state == FIN_WAIT_1:
+                self.state = FIN_WAIT_2
+                if self.rx_closed:
+                    self._arm_fin_wait_2()
+            elif self.state == CLOSING:
+                self._enter_time_wait()
+                return False
+            elif self.state == LAST_ACK:
+                self._free()
+                return False
+        return True
+
+    def _ack_advanced(self, hdr: TcpHeader, ack: int, acked: int) -> None:
+        data_acked = acked
+        if self.fin_seq is not None and _le((self.fin_seq + 1) & MASK, ack):
+            data_acked -= 1
+        if self.buf_seq != self.snd_una and not _lt(self.buf_seq, ack):  # the SYN was part of it
+            data_acked = max(0, data_acked - 1)
+        if data_acked > 0:
+            del self.snd_buf[:data_acked]
+            self.buf_seq = (self.buf_seq + data_acked) & MASK
+        self.snd_una = ack
+        if _lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        self.retries = 0
+        self._rtt_sample(hdr, ack)
+        mss = self.snd_mss
+        if self.recover is not None:
+            if _le(self.recover, ack):  # full ACK: recovery is over (RFC 6582 3.2 step 3)
+                self.cwnd = min(self.ssthresh, max((self.snd_max - ack) & MASK, mss) + mss)
+                self.recover = None
+            else:  # partial ACK: the next hole is lost too
+                self._retransmit_one()
+                self.cwnd = max(self.cwnd - acked + mss, mss)
+        elif self.cwnd < self.ssthresh:
+            self.cwnd += min(acked, mss)  # slow start (RFC 5681 3.1, with appropriate byte counting)
+        else:
+            self.cwnd += max(1, mss * mss // self.cwnd)  # congestion avoidance
+        self.dupacks = 0
+        if self.snd_una == self.snd_max:
+            self.rto_at = None
+        else:
+            self._arm_rto()
+        if self.send_space and self.on_event is not None:
+            self._notify()
+        self._output()
+
+    def _duplicate_ack(self) -> None:
+        self.dupacks += 1
+        mss = self.snd_mss
+        if self.recover is not None:
+            self.cwnd += mss  # inflate for each segment that left the network (RFC 5681 3.2 step 4)
+            self._output()
+        elif self.dupacks == 3:
+            flight = (self.snd_max - self.snd_una) & MASK
+            self.ssthresh = max(flight // 2, 2 * mss)
+            self.recover = self.snd_max
+            self._retransmit_one()
+            self.cwnd = self.ssthresh + 3 * mss
+
+    def _rtt_sample(self, hdr: TcpHeader, ack: int) -> None:
+        now = self.stack.now
+        sample: float | None = None
+        if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and hdr.options.timestamp[1]:
+            sample = ((self._ts_now() - hdr.options.timestamp[1]) & MASK) / 1000.0
+        elif self.rtt_seq is not None and _lt(self.rtt_seq, ack):
+            sample = now - self.rtt_start
+        if self.rtt_seq is not None and _lt(self.rtt_seq, ack):
+            self.rtt_seq = None
+        if sample is not None and 0 <= sample < 120:
+            self._update_rto(sample)
+
+    def _rtt_sample_syn(self, hdr: TcpHeader) -> None:
+        if self.retries == 0:  # Karn: never time a retransmitted SYN
+            self._update_rto(max(0.0, self.stack.now - self.rtt_start))
+
+    def _update_rto(self, r: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = r, r / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
+            self.srtt = 0.875 * self.srtt + 0.125 * r
+        self.rto = min(RTO_MAX, max(RTO_MIN, self.srtt + max(0.001, 4 * self.rttvar)))
+
+    def _receive_data(self, seq: int, data: memoryview, fin: bool) -> None:
+        rcv_nxt = self.rcv_nxt
+        skip = (rcv_nxt - seq) & MASK
+        if skip and skip < _HALF:  # starts before rcv_nxt: drop what we have (RFC 9293 3.10.7.4)
+            if skip >= len(data) + (1 if fin else 0):
+                self._send_ack()
+                return
+            data = data[skip:]
+            seq = rcv_nxt
+        space = self.rcv_buf_limit - len(self.rcv_buf)
+        if seq == rcv_nxt:
+            if len(data) > space:
+                data, fin = data[:space], False  # beyond the window: trimmed, the FIN with it
+            if data:
+                self.rcv_buf += data
+                self.rcv_nxt = (rcv_nxt + len(data)) & MASK
+            if fin:
+                self._fin_received()
+            filled = self._drain_ooseq() if self.ooseq else False
+            if fin or self.fin_received:
+                pass  # _fin_received acknowledged it already
+            else:
+                self.unacked_segments += 1
+                if filled or self.unacked_segments >= 2:
+                    self._send_ack()
+                else:
+                    self._arm_delack()
+            if data or fin:
+                self._notify()
+            return
+        # out of order: keep it (bounded) and tell the peer at once where the hole is
+        if self.stack.config.tcp_queue_ooseq and data:
+            limit = self.stack.config.tcp_ooseq_max_pbufs
+            if seq not in self.ooseq and (not limit or len(self.ooseq) < limit) \
+                    and (seq - rcv_nxt) & MASK + len(data) <= space:
+                self.ooseq[seq] = bytes(data)
+                if fin:
+                    self.ooseq_fin = (seq + len(data)) & MASK
+        self._send_ack()
+
+    def _drain_ooseq(self) -> bool:
+        moved = False
+        while True:
+            nxt = self.rcv_nxt
+            hit = None
+            for seq, data in self.ooseq.items():
+                end = (seq + len(data)) & MASK
+                if _le(seq, nxt) and _lt(nxt, end):
+                    hit = seq
+                    break
+                if _le(end, nxt):  # wholly old now
+                    hit = seq
+                    break
+            if hit is None:
+                break
+            data = self.ooseq.pop(hit)
+            off = (nxt - hit) & MASK
+            if off < len(data):
+                chunk = data[off:][: self.rcv_buf_limit - len(self.rcv_buf)]
+                self.rcv_buf += chunk
+                self.rcv_nxt = (nxt + len(chunk)) & MASK
+                moved = True
+        fin_at = self.ooseq_fin
+        if fin_at is not None and fin_at == self.rcv_nxt and not self.fin_received:
+            self._fin_received()
+        return moved
+
+    def _fin_received(self) -> None:
+        self.fin_received = True
+        self.rcv_nxt = (self.rcv_nxt + 1) & MASK
+        self.ooseq.clear()
+        if self.state == ESTABLISHED:
+            self.state = CLOSE_WAIT
+        elif self.state == FIN_WAIT_1:
+            if self.fin_seq is not None and self.snd_una == ((self.fin_seq + 1) & MASK):
+                self._enter_time_wait()
+            else:
+                self.state = CLOSING
+        elif self.state == FIN_WAIT_2:
+            self._enter_time_wait()
+        self._send_ack()
+
+    def _reset_received(self) -> None:
+        if self.state == SYN_RCVD and self.listener is not None:
+            self.listener.pending -= 1
+            self.listener = None
+            self._free()
+            return
+        self._fail(errno.ECONNRESET if self.state not in (CLOSING, LAST_ACK, TIME_WAIT) else 0)
+
+    # ---------------------------------------------------------------------------------------------------- output
+    def _output(self) -> None:
+        """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow."""
+        if self.state not in _CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
+            return
+        mss = self.snd_mss
+        sent_any = False
+        while True:
+            nxt = self.snd_nxt
+            offset = (nxt - self.buf_seq) & MASK
+            if offset >= _HALF:
+                offset = 0
+            avail = len(self.snd_buf) - offset
+            flight = (nxt - self.snd_una) & MASK
+            usable = min(self.snd_wnd, self.cwnd) - flight
+            fin_due = self.fin_seq is not None and avail <= 0 and nxt == self.fin_seq
+            if avail <= 0 and not fin_due:
+                break
+            if avail > 0:
+                n = min(avail, mss, usable)
+                if n <= 0:
+                    if self.snd_wnd == 0 and flight == 0 and self.persist_at is None:
+                        self._arm_persist()
+                    break
+                last = n == avail
+                if n < mss and not (last and (self.nodelay or flight == 0 or self.fin_seq is not None)):
+                    break  # Nagle (RFC 9293 3.7.4) and sender silly window avoidance: wait for a full segment
+                with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
+                payload = memoryview(self.snd_buf)[offset:offset + n]
+                flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
+                self._send_segment(nxt, flags, payload)
+                payload.release()
+                adv = n + (1 if with_fin else 0)
+            else:
+                self._send_segment(nxt, FIN | ACK, b"")
+                adv = 1
+            if self.rtt_seq is None and nxt == self.snd_max:  # time one new segment per flight (Karn)
+                self.rtt_seq, self.rtt_start = nxt, self.stack.now
+            nxt = (nxt + adv) & MASK
+            self.snd_nxt = nxt
+            if _lt(self.snd_max, nxt):
+                self.snd_max = nxt
+            sent_any = True
+        if sent_any and self.rto_at is None:
+            self._arm_rto()
+
+    def _retransmit_one(self) -> None:
+        """Send the first unacknowledged segment again (fast retransmit, partial ACK)."""
+        una = self.snd_una
+        offset = (una - self.buf_seq) & MASK
+        if offset >= _HALF:
+            offset = 0
+        n = min(len(self.snd_buf) - offset, self.snd_mss)
+        if n > 0:
+            with_fin = self.fin_seq is not None and ((una + n) & MASK) == self.fin_seq
+            payload = memoryview(self.snd_buf)[offset:offset + n]
+            self._send_segment(una, ACK | (FIN if with_fin else 0), payload)
+            payload.release()
+        elif self.fin_seq is not None and una == self.fin_seq:
+            self._send_segment(una, FIN | ACK, b"")
+        if self.rtt_seq is not None and _le(una, self.rtt_seq):
+            self.rtt_seq = None  # Karn: the timed segment was retransmitted
+        self._arm_rto()
+
+    def _queue_fin(self) -> None:
+        self.fin_seq = (self.buf_seq + len(self.snd_buf)) & MASK
+        if self.state in (ESTABLISHED, SYN_RCVD):
+            self.state = FIN_WAIT_1
+        elif self.state == CLOSE_WAIT:
+            self.state = LAST_ACK
+        self._output()
+
+    def _send_ack(self) -> None:
+        self.delack_at = None
+        self.unacked_segments = 0
+        self._send_segment(self.snd_nxt, ACK, b"")
+
+    def _challenge_ack(self) -> None:
+        self.tcp.stack.stats.tcp.proterr += 1
+        self._send_ack()
+
+    def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None) -> None:
+        if opts is None and self.ts_ok and not flags & RST:
+            opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+        window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
+        if flags & ACK and not flags & SYN:
+            self.rcv_adv = (self.rcv_nxt + window) & MASK
+            window >>= self.rcv_wscale
+        hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
+                        min(window, 0xFFFF), options=opts)
+        pbuf = Pbuf.with_payload(payload)
+        hlen = hdr.header_len
+        pseudo = pseudo_sum_v4(self._pseudo_src, self._pseudo_dst, PROTO_TCP, hlen + len(payload))
+        hdr.emit(pbuf.buf, pbuf.push(hlen), len(payload), pseudo)
+        stats = self.tcp.stack.stats.tcp
+        try:
+            self.tcp.stack.ip4.output(pbuf, self.local_ip, self.remote_ip, PROTO_TCP)
+            stats.xmit += 1
+        except LwipError:
+            stats.err += 1  # lost like any segment: the retransmission timer will send it again
+        if flags & ACK:
+            self.delack_at = None
+            self.unacked_segments = 0
+            self.last_ack_sent = self.rcv_nxt
+        self._schedule()
+
+    def _rcv_window(self) -> int:
+        return max(self.rcv_buf_limit - len(self.rcv_buf), (self.rcv_adv - self.rcv_nxt) & MASK
+                   if _le(self.rcv_nxt, self.rcv_adv) else 0)
+
+    def _window_bytes(self) -> int:
+        """The window to offer: free space, never pulling back the right edge already offered, and opened only by
+        a worthwhile amount (receiver SWS avoidance)."""
+        free = self.rcv_buf_limit - len(self.rcv_buf)
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
+        if free - offered < min(self.mss, self.rcv_buf_limit // 2) and offered > 0:
+            return offered
+        return max(free, offered)
+
+    def _window_update(self) -> None:
+        """After the user read: tell the peer when the window opened by a worthwhile amount."""
+        if self.state not in _CAN_RECEIVE:
+            return
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
+        free = self.rcv_buf_limit - len(self.rcv_buf)
+        if free - offered >= min(self.mss, self.rcv_buf_limit // 2):
+            self._send_ack()
+
+    def _ts_now(self) -> int:
+        return int(self.stack.now * 1000) & MASK
+
+    # ---------------------------------------------------------------------------------------------------- timers
+    def _arm_rto(self) -> None:
+        self.rto_at = self.stack.now + self.rto
+        self._schedule()
+
+    def _arm_persist(self) -> None:
+        self.persist_at = self.stack.now + min(RTO_MAX, max(RTO_MIN, self.rto) * (1 << min(self.persist_backoff, 7)))
+        self._schedule()
+
+    def _arm_delack(self) -> None:
+        if self.delack_at is None:
+            self.delack_at = self.stack.now + DELACK
+            self._schedule()
+
+    def _arm_keepalive(self) -> None:
+        self.keep_at = self.stack.now + self.keep_idle if self.keepalive else None
+        self._schedule()
+
+    def _arm_fin_wait_2(self) -> None:
+        self.close_at = self.stack.now + self.stack.config.tcp_fin_wait_timeout / 1000.0
+        self._schedule()
+
+    def _arm_time_wait(self) -> None:
+        self.close_at = self.stack.now + 2 * self.stack.config.tcp_msl / 1000.0
+        self._schedule()
+
+    def _enter_time_wait(self) -> None:
+        self.state = TIME_WAIT
+        self.rto_at = self.persist_at = self.delack_at = self.keep_at = None
+        self.snd_buf.clear()
+        self._arm_time_wait()
+        self._notify()
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at)
+                 if t is not None]
+        return min(times) if times else None
+
+    def _schedule(self) -> None:
+        if self.state != CLOSED:
+            self.tcp.timers.set(self, self.next_deadline())
+
+    def poll(self, now: float) -> None:
+        """Handle the deadlines that are due (called by the TCP layer)."""
+        if self.close_at is not None and now >= self.close_at:
+            self._free()
+            return
+        if self.delack_at is not None and now >= self.delack_at:
+            self._send_ack()
+        if self.rto_at is not None and now >= self.rto_at:
+            self._rto_fired()
+            if self.state == CLOSED:
+                return
+        if self.persist_at is not None and now >= self.persist_at:
+            self._persist_fired()
+            if self.state == CLOSED:
+                return
+        if self.keep_at is not None and now >= self.keep_at:
+            self._keepalive_fired(now)
+            if self.state == CLOSED:
+                return
+        self._schedule()
+
+    def _rto_fired(self) -> None:
+        self.rto_at = None
+        syn = self.state in (SYN_SENT, SYN_RCVD)
+        limit = self.stack.config.tcp_synmaxrtx if syn else self.stack.config.tcp_maxrtx
+        if self.retries >= limit:
+            self._fail(errno.ETIMEDOUT, send_rst=not syn)
+            return
+        self.retries += 1
+        self.rto = min(RTO_MAX, self.rto * 2)  # RFC 6298 5.5
+        self.rtt_seq = None
+        self.stack.stats.tcp.rexmit += 1
+        if syn:
+            self._send_syn()
+            return
+        flight = (self.snd_max - self.snd_una) & MASK
+        self.ssthresh = max(flight // 2, 2 * self.snd_mss)
+        self.cwnd = self.snd_mss  # RFC 5681 3.1: one segment after a timeout
+        self.recover = None
+        self.dupacks = 0
+        self.snd_nxt = self.snd_una  # go back N
+        self._output()
+        if self.rto_at is None:
+            self._arm_rto()
+
+    def _persist_fired(self) -> None:
+        self.persist_at = None
+        self.persist_backoff += 1
+        if self.persist_backoff > self.stack.config.tcp_maxrtx:
+            self._fail(errno.ETIMEDOUT, send_rst=True)
+            return
+        # a zero window probe: one byte past the window (RFC 9293 3.8.6.1); the answer tells us the window
+        offset = (self.snd_nxt - self.buf_seq) & MASK
+        if offset < len(self.snd_buf):
+            payload = memoryview(self.snd_buf)[offset:offset + 1]
+            self._send_segment(self.snd_nxt, ACK, payload)
+            payload.release()
+        else:
+            self._send_segment((self.snd_una - 1) & MASK, ACK, b"")
+        self._arm_persist()
+
+    def _keepalive_fired(self, now: float) -> None:
+        idle = now - self.last_activity
+        if idle < self.keep_idle:
+            self.keep_at = self.last_activity + self.keep_idle
+            self.keep_probes = 0
+            return
+        if self.keep_probes >= self.keep_cnt:
+            self._fail(errno.ETIMEDOUT, send_rst=True)
+            return
+        self.keep_probes += 1
+        self._send_segment((self.snd_una - 1) & MASK, ACK, b"")  # a keepalive: an old sequence number, no data
+        self.keep_at = now + self.keep_intvl
+
+    # ---------------------------------------------------------------------------------------------------- endings
+    def _fail(self, err: int, send_rst: bool = False) -> None:
+        if send_rst:
+            self._send_segment(self.snd_nxt, RST | ACK, b"")
+        self.error = err
+        self._free()
+
+    def _free(self) -> None:
+        if self.state == CLOSED and self.key not in self.tcp.conns:
+            return
+        self.state = CLOSED
+        self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.close_at = None
+        self.tcp._remove(self)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.on_event is not None:
+            self.on_event(self)
+
+    def __repr__(self) -> str:
+        return (f"<TcpPcb {self.local_ip}:{self.local_port} -> {self.remote_ip}:{self.remote_port} "
+                f"{self.state_name}>")

@@ -1,0 +1,218 @@
+"""The TCP layer of a stack: pcb tables, demultiplexing, listen/connect, RST for closed ports, timers.
+
+Connections are found by one dict lookup on the four-tuple (as integers); listeners by port.  A segment that finds
+neither is answered with RST (RFC 9293 3.10.7.1).  Every pcb's timers are one deadline in a heap (``timers``), so
+``poll_at()`` costs the same with ten connections or ten thousand.  When ``max_active_tcp`` connections exist, a new
+one takes the place of the oldest in TIME_WAIT (lwIP's ``tcp_kill_timewait``).
+"""
+
+from __future__ import annotations
+
+import errno
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from ...errors import LwipError, Malformed
+from ...wire.checksum import pseudo_sum_v4
+from ...wire.ipv4 import PROTO_TCP
+from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
+from ..addr import ANY4, ip4
+from ..pbuf import Pbuf
+from ..timers import Deadlines
+from .isn import IsnGenerator, IsnHook
+from .pcb import TIME_WAIT, TcpListener, TcpPcb
+
+if TYPE_CHECKING:
+    from ..ip4 import InPacket
+    from ..stack import Stack
+
+__all__ = ["Tcp"]
+
+PORT_RANGE_START = 0xC000  # lwIP's TCP_LOCAL_PORT_RANGE_START..END
+PORT_RANGE_END = 0xFFFF
+
+
+class Tcp:
+    """TCP for one stack: ``stack.tcp``."""
+
+    def __init__(self, stack: "Stack") -> None:
+        self.stack = stack
+        self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
+        self.listeners: dict[int, list[TcpListener]] = {}
+        self.timers: Deadlines[TcpPcb] = Deadlines()
+        self.isn: IsnHook = IsnGenerator(stack.rng.randbytes(16))
+        self._next_port = PORT_RANGE_START + stack.rng.randrange(PORT_RANGE_END - PORT_RANGE_START + 1)
+
+    # -- user API ----------------------------------------------------------------------------------------------------
+    def listen(self, port: int, ip: str | IPv4Address | None = None, backlog: int | None = None) -> TcpListener:
+        """``tcp_bind`` + ``tcp_listen_with_backlog``: accept connections to ``port`` (on ``ip``, or any)."""
+        cfg = self.stack.config
+        if sum(len(v) for v in self.listeners.values()) >= cfg.max_listening_tcp:
+            raise LwipError(errno.ENOMEM, f"all {cfg.max_listening_tcp} listening pcbs are in use (max_listening_tcp)")
+        local = ip4(ip) if ip is not None else ANY4
+        if port == 0:
+            port = self._ephemeral_port()
+        for other in self.listeners.get(port, ()):
+            if other.local_ip == ANY4 or local == ANY4 or other.local_ip == local:
+                raise LwipError(errno.EADDRINUSE, f"TCP port {port} is already listening")
+        backlog = cfg.tcp_accept_mbox_size if backlog is None else max(1, min(backlog, 255))
+        listener = TcpListener(self, local, port, backlog)
+        self.listeners.setdefault(port, []).append(listener)
+        return listener
+
+    def connect(self, ip: str | IPv4Address, port: int, local_port: int = 0,
+                local_ip: str | IPv4Address | None = None) -> TcpPcb:
+        """``tcp_connect``: start an active open; ``on_event`` tells when it is ESTABLISHED or failed."""
+        remote = ip4(ip)
+        if not 0 < port < 0x10000:
+            raise LwipError(errno.EINVAL, f"port {port} out of range")
+        found = self.stack.routes.lookup(remote)
+        if found is None:
+            raise LwipError(errno.EHOSTUNREACH, f"no route to {remote}")
+        netif = found[0]
+        local = ip4(local_ip) if local_ip is not None and ip4(local_ip) != ANY4 else None
+        if local is None:
+            if netif.ip4 is None:
+                raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
+            local = netif.ip4.ip if not netif.is_loopback or remote.is_loopback else remote
+        self._make_room()
+        lport = local_port or self._ephemeral_port(local, remote, port)
+        key = (int(local), lport, int(remote), port)
+        if key in self.conns:
+            raise LwipError(errno.EADDRINUSE, f"a connection {local}:{lport} -> {remote}:{port} exists")
+        pcb = TcpPcb(self, local, lport, remote, port)
+        self.conns[key] = pcb
+        pcb.rtt_start = self.stack.now
+        pcb._open_active(self.isn(local.packed, lport, remote.packed, port, self.stack.now))
+        return pcb
+
+    # -- input -------------------------------------------------------------------------------------------------------
+    def input(self, pkt: "InPacket", data: memoryview) -> None:
+        stats = self.stack.stats.tcp
+        stats.recv += 1
+        try:
+            hdr, payload = TcpHeader.parse(data)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        if not TcpHeader.verify(data, pseudo_sum_v4(pkt.hdr.src, pkt.hdr.dst, PROTO_TCP, len(data))):
+            stats.chkerr += 1
+            stats.drop += 1
+            return
+        if not pkt.unicast:
+            stats.drop += 1  # TCP is unicast only (RFC 1122 4.2.3.10)
+            return
+        key = (int(pkt.dst), hdr.dst_port, int(pkt.src), hdr.src_port)
+        pcb = self.conns.get(key)
+        if pcb is not None:
+            pcb.input(hdr, payload)
+            return
+        listener = self._listener_for(pkt.dst, hdr.dst_port)
+        if listener is not None and not listener.closed:
+            self._listen_input(listener, pkt, hdr)
+            return
+        stats.proterr += 1
+        stats.drop += 1
+        self._reset_closed(pkt, hdr, len(payload))
+
+    def _listener_for(self, dst: IPv4Address, port: int) -> TcpListener | None:
+        best = None
+        for listener in self.listeners.get(port, ()):
+            if listener.local_ip == dst:
+                return listener
+            if listener.local_ip == ANY4:
+                best = listener
+        return best
+
+    def _listen_input(self, listener: TcpListener, pkt: "InPacket", hdr: TcpHeader) -> None:
+        flags = hdr.flags
+        if flags & RST:
+            return
+        if flags & ACK:
+            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
+            return
+        if not flags & SYN:
+            return
+        if len(listener.accept_queue) + listener.pending >= listener.backlog or not self._make_room(quiet=True):
+            self.stack.stats.tcp.memerr += 1
+            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + 1) & 0xFFFFFFFF, True)
+            return
+        pcb = TcpPcb(self, pkt.dst, hdr.dst_port, pkt.src, hdr.src_port)
+        pcb.listener = listener
+        pcb.on_event = None
+        listener.pending += 1
+        self.conns[pcb.key] = pcb
+        pcb.rtt_start = self.stack.now
+        pcb._open_passive(self.isn(pkt.hdr.dst, hdr.dst_port, pkt.hdr.src, hdr.src_port, self.stack.now), hdr)
+
+    def _reset_closed(self, pkt: "InPacket", hdr: TcpHeader, payload_len: int) -> None:
+        """RFC 9293 3.10.7.1: a segment for no connection gets a RST, unless it is one."""
+        if hdr.flags & RST:
+            return
+        if hdr.flags & ACK:
+            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
+        else:
+            seg_len = payload_len + (1 if hdr.flags & SYN else 0) + (1 if hdr.flags & FIN else 0)
+            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + seg_len) & 0xFFFFFFFF, True)
+
+    def _send_rst(self, src: IPv4Address, dst: IPv4Address, sport: int, dport: int, seq: int, ack: int,
+                  with_ack: bool) -> None:
+        hdr = TcpHeader(sport, dport, seq, ack, RST | (ACK if with_ack else 0), 0)
+        pbuf = Pbuf.alloc(0)
+        pseudo = pseudo_sum_v4(src.packed, dst.packed, PROTO_TCP, hdr.header_len)
+        hdr.emit(pbuf.buf, pbuf.push(hdr.header_len), 0, pseudo)
+        try:
+            self.stack.ip4.output(pbuf, src, dst, PROTO_TCP)
+            self.stack.stats.tcp.xmit += 1
+        except LwipError:
+            self.stack.stats.tcp.err += 1
+
+    # -- table management --------------------------------------------------------------------------------------------
+    def _make_room(self, quiet: bool = False) -> bool:
+        """Free a slot when ``max_active_tcp`` connections exist: the oldest TIME_WAIT pcb goes."""
+        limit = self.stack.config.max_active_tcp
+        if len(self.conns) < limit:
+            return True
+        waiting = [p for p in self.conns.values() if p.state == TIME_WAIT]
+        if waiting:
+            min(waiting, key=lambda p: p.close_at or 0.0)._free()
+            return True
+        if quiet:
+            return False
+        self.stack.stats.tcp.memerr += 1
+        raise LwipError(errno.ENOMEM, f"all {limit} TCP pcbs are in use (max_active_tcp)")
+
+    def _ephemeral_port(self, local: IPv4Address | None = None, remote: IPv4Address | None = None,
+                        rport: int = 0) -> int:
+        span = PORT_RANGE_END - PORT_RANGE_START + 1
+        used = {k[1] for k in self.conns} | set(self.listeners)
+        for _ in range(span):
+            port = self._next_port
+            self._next_port = PORT_RANGE_START + (port + 1 - PORT_RANGE_START) % span
+            if port not in used:
+                return port
+        raise LwipError(errno.EADDRINUSE, "no free TCP port left")
+
+    def _remove(self, pcb: TcpPcb) -> None:
+        if self.conns.get(pcb.key) is pcb:
+            del self.conns[pcb.key]
+        self.timers.cancel(pcb)
+        if pcb.listener is not None:
+            pcb.listener.pending -= 1
+            pcb.listener = None
+
+    def _remove_listener(self, listener: TcpListener) -> None:
+        group = self.listeners.get(listener.local_port, [])
+        if listener in group:
+            group.remove(listener)
+            if not group:
+                del self.listeners[listener.local_port]
+
+    # -- time --------------------------------------------------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        for pcb in self.timers.pop_due(now):
+            pcb.poll(now)
+
+    def poll_at(self) -> float | None:
+        return self.timers.next_at()

@@ -1,0 +1,249 @@
+"""TCP in-process: two stacks on a virtual hub, virtual time, exact deadlines where the RFCs fix them."""
+
+import hashlib
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from helpers import OWN_MAC, PEER_MAC, make_stack
+from lwipy import Config, LwipError
+from lwipy.sim import Simulation
+from lwipy.wire.ethernet import mac_to_str
+
+ETH = Ether(dst=mac_to_str(OWN_MAC), src=mac_to_str(PEER_MAC))
+
+
+def pair(faults=None, seed=3, **options):
+    cfg = Config(**options)
+    sim = Simulation(seed=seed)
+    hub = sim.hub()
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", faults=faults)
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", faults=faults)
+    return sim, a, b
+
+
+def connected(sim, a, b, port=5000):
+    listener = b.tcp.listen(port)
+    accepted = []
+    listener.on_event = lambda lst: accepted.append(lst.accept())
+    client = a.tcp.connect("10.0.0.2", port)
+    assert sim.run_until(lambda: accepted and client.state_name == "ESTABLISHED", 30)
+    return client, accepted[0], listener
+
+
+def transfer(sim, sender, receiver, data, timeout=600):
+    got = bytearray()
+    sent = [0]
+
+    def pump(_=None):
+        while sent[0] < len(data):
+            n = sender.send(memoryview(data)[sent[0]:sent[0] + 65536])
+            if not n:
+                break
+            sent[0] += n
+        while receiver.readable:
+            got.extend(receiver.recv())
+        return len(got) >= len(data)
+
+    sender.on_event = pump
+    receiver.on_event = pump
+    pump()
+    assert sim.run_until(pump, timeout), f"stalled at {len(got)} of {len(data)} bytes"
+    return bytes(got)
+
+
+def test_handshake_negotiates_options_and_mss():
+    sim, a, b = pair(tcp_wnd_default=262144)
+    c, s, _ = connected(sim, a, b)
+    assert c.ts_ok and s.ts_ok and c.sack_ok and s.sack_ok and c.wscale_ok
+    assert c.snd_mss == s.snd_mss == 1440 and c.rcv_wscale == 3 and s.snd_wscale == 3
+
+
+@pytest.mark.parametrize("faults", [None, dict(loss=0.02, reorder=0.02, duplicate=0.01)])
+def test_bulk_both_ways_intact(faults):
+    sim, a, b = pair(faults, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    c, s, _ = connected(sim, a, b)
+    up = bytes((i * 7) & 0xFF for i in range(2_000_000))
+    down = bytes((i * 11) & 0xFF for i in range(1_000_000))
+    assert hashlib.sha256(transfer(sim, c, s, up)).digest() == hashlib.sha256(up).digest()
+    assert hashlib.sha256(transfer(sim, s, c, down)).digest() == hashlib.sha256(down).digest()
+    if faults:
+        assert a.stats.tcp.rexmit + b.stats.tcp.rexmit > 0 or a.stats.tcp.xmit > 1400
+
+
+def test_transfer_across_sequence_wraparound():
+    sim, a, b = pair(dict(loss=0.01, reorder=0.01), tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    a.tcp.isn = lambda *args: 2**32 - 5000  # the data crosses 2**32 after 4,999 bytes
+    b.tcp.isn = lambda *args: 2**32 - 3000
+    c, s, _ = connected(sim, a, b)
+    data = bytes((i * 3) & 0xFF for i in range(300_000))
+    assert transfer(sim, c, s, data) == data
+    assert transfer(sim, s, c, data) == data
+
+
+def test_close_passes_through_time_wait_for_2msl_and_frees_everything():
+    sim, a, b = pair(tcp_msl=1000)
+    c, s, listener = connected(sim, a, b)
+    c.close()
+    sim.run(0.1)
+    assert (c.state_name, s.state_name) == ("FIN_WAIT_2", "CLOSE_WAIT") and s.at_eof
+    s.close()
+    sim.run(0.1)
+    assert c.state_name == "TIME_WAIT" and s.state_name == "CLOSED"
+    assert a.tcp.poll_at() == pytest.approx(0.1 + 2.0, abs=0.01)  # 2 x MSL after the FIN
+    sim.run(2.5)
+    assert c.state_name == "CLOSED" and a.tcp.conns == {} and b.tcp.conns == {} and len(a.tcp.timers) == 0
+    listener.close()
+    assert b.tcp.listeners == {}
+
+
+def test_simultaneous_close():
+    sim, a, b = pair(tcp_msl=1000)
+    c, s, _ = connected(sim, a, b)
+    c.close()
+    s.close()
+    sim.run(0.5)
+    assert c.state_name == "TIME_WAIT" and s.state_name == "TIME_WAIT"
+    sim.run(3)
+    assert a.tcp.conns == {} and b.tcp.conns == {}
+
+
+def test_half_close_keeps_the_other_direction_open():
+    sim, a, b = pair()
+    c, s, _ = connected(sim, a, b)
+    c.shutdown(write=True)
+    sim.run(0.1)
+    assert s.at_eof and s.state_name == "CLOSE_WAIT"
+    assert transfer(sim, s, c, b"still talking" * 1000) == b"still talking" * 1000
+
+
+def test_connect_to_a_closed_port_is_refused():
+    sim, a, b = pair()
+    c = a.tcp.connect("10.0.0.2", 4444)
+    sim.run(0.1)
+    assert c.state_name == "CLOSED" and c.error == 111
+    with pytest.raises(LwipError) as e:
+        c.send(b"x")
+    assert e.value.errno == 111
+
+
+def test_syn_retries_back_off_exactly_and_end_in_etimedout():
+    sim = Simulation(seed=1)
+    a = sim.add_stack("a", sim.hub(), Config(tcp_synmaxrtx=3, tcp_rto_time=1000), ip="10.0.0.1/24")
+    a.etharp.add_static("10.0.0.9", PEER_MAC)
+    sends = []
+    real = a.ip4.output
+    a.ip4.output = lambda pbuf, *args, **kw: (sends.append(sim.now), real(pbuf, *args, **kw))
+    c = a.tcp.connect("10.0.0.9", 80)
+    sim.run(30)
+    assert sends == [0.0, 1.0, 3.0, 7.0]  # RTO 1 s doubling (RFC 6298 5.5), three retries
+    assert c.state_name == "CLOSED" and c.error == 110  # ETIMEDOUT at 15 s
+    assert a.tcp.conns == {}
+
+
+def test_rst_in_window_but_not_exact_gets_a_challenge_ack_and_the_connection_survives():
+    stack, netif, dev = make_stack()
+    stack.etharp.add_static("10.0.0.9", PEER_MAC)
+    listener = stack.tcp.listen(80)
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="S", seq=1000, options=[("MSS", 1460)])), 0.0)
+    synack = Ether(dev.take()[0])
+    assert synack[TCP].flags == "SA" and synack[TCP].ack == 1001
+    iss = synack[TCP].seq
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="A", seq=1001, ack=iss + 1, window=65535)), 0.01)
+    pcb = listener.accept()
+    assert pcb is not None and pcb.state_name == "ESTABLISHED"
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="R", seq=1001 + 100)), 0.02)
+    (challenge,) = [Ether(f) for f in dev.take()]
+    assert challenge[TCP].flags == "A" and challenge[TCP].ack == 1001  # RFC 5961 3.2
+    assert pcb.state_name == "ESTABLISHED"
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="S", seq=5000)), 0.03)
+    assert Ether(dev.take()[0])[TCP].flags == "A" and pcb.state_name == "ESTABLISHED"  # RFC 5961 4.2
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="R", seq=1001)), 0.04)
+    assert pcb.state_name == "CLOSED" and pcb.error == 104  # the exact RST resets: ECONNRESET
+
+
+def test_segment_to_no_connection_gets_rst_by_the_rules():
+    stack, netif, dev = make_stack()
+    stack.etharp.add_static("10.0.0.9", PEER_MAC)
+    ip = IP(src="10.0.0.9", dst="10.0.0.1")
+    stack.input(netif, bytes(ETH / ip / TCP(sport=1, dport=99, flags="S", seq=7)), 0.0)
+    rst = Ether(dev.take()[0])[TCP]
+    assert rst.flags == "RA" and rst.seq == 0 and rst.ack == 8
+    stack.input(netif, bytes(ETH / ip / TCP(sport=1, dport=99, flags="A", seq=7, ack=12345)), 0.0)
+    rst = Ether(dev.take()[0])[TCP]
+    assert rst.flags == "R" and rst.seq == 12345
+    stack.input(netif, bytes(ETH / ip / TCP(sport=1, dport=99, flags="R", seq=7)), 0.0)
+    assert dev.take() == []  # never a RST for a RST
+
+
+def test_bad_checksum_is_dropped_and_counted():
+    stack, netif, dev = make_stack()
+    frame = bytearray(bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") / TCP(sport=1, dport=99, flags="S")))
+    frame[-3] ^= 0xFF
+    stack.input(netif, bytes(frame), 0.0)
+    assert stack.stats.tcp.chkerr == 1 and dev.take() == []
+
+
+def test_full_backlog_answers_rst():
+    sim, a, b = pair()
+    listener = b.tcp.listen(5000, backlog=1)
+    first = a.tcp.connect("10.0.0.2", 5000)
+    sim.run(0.1)
+    second = a.tcp.connect("10.0.0.2", 5000)
+    sim.run(0.1)
+    assert first.state_name == "ESTABLISHED" and len(listener.accept_queue) == 1
+    assert second.state_name == "CLOSED" and second.error == 111
+
+
+def test_connection_limit_recycles_time_wait():
+    sim, a, b = pair(max_active_tcp=2)
+    c1, s1, listener = connected(sim, a, b)
+    c1.close()
+    s1.close()
+    sim.run(0.5)
+    assert c1.state_name == "TIME_WAIT"
+    c2 = a.tcp.connect("10.0.0.2", 5000)
+    c3 = a.tcp.connect("10.0.0.2", 5000)  # a's table: c2 and c1 (TIME_WAIT): c1 gives way
+    sim.run(0.5)
+    assert c1.state_name == "CLOSED" and c2.state_name == c3.state_name == "ESTABLISHED"
+    with pytest.raises(LwipError) as e:
+        a.tcp.connect("10.0.0.2", 5000)
+    assert e.value.errno == 12
+
+
+def test_unread_data_on_close_sends_rst():
+    sim, a, b = pair()
+    c, s, _ = connected(sim, a, b)
+    c.send(b"unread")
+    sim.run(0.1)
+    assert s.readable == 6
+    s.close()
+    sim.run(0.1)
+    assert c.state_name == "CLOSED" and c.error == 104
+
+
+def test_random_segments_in_every_state_never_raise():
+    import random
+    rng = random.Random(5)
+    sim, a, b = pair()
+    c, s, _ = connected(sim, a, b)
+    netif = b.netifs[1]
+    for i in range(3000):
+        flags = rng.choice(["S", "A", "R", "F", "PA", "FA", "SA", "RA", ""])
+        seq = rng.choice([s.rcv_nxt, s.rcv_nxt + rng.randrange(-70000, 70000), rng.getrandbits(32)]) & 0xFFFFFFFF
+        ack = rng.choice([s.snd_nxt, s.snd_una, rng.getrandbits(32)]) & 0xFFFFFFFF
+        seg = TCP(sport=c.local_port, dport=5000, flags=flags, seq=seq, ack=ack, window=rng.randrange(65536)) / (
+            b"z" * rng.choice([0, 1, 100, 1400]))
+        frame = Ether(dst=mac_to_str(netif.hwaddr), src=mac_to_str(a.netifs[1].hwaddr)) / IP(
+            src="10.0.0.1", dst="10.0.0.2") / seg
+        b.input(netif, bytes(frame), sim.now)
+        if i % 100 == 0:
+            sim.run(0.05)
+    sim.run(200)
+    assert b.stats.link.err == 0
