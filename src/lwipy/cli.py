@@ -116,15 +116,18 @@ def _tap_stack(args: argparse.Namespace):
 
 def cmd_up(args: argparse.Namespace) -> int:
     from .api.loop import StackLoop
-    from .apps import UdpEchoServer
+    from .apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer, UdpEchoServer
 
     stack, netif, device = _tap_stack(args)
     loop = StackLoop(stack)
     UdpEchoServer(stack, 7)
+    TcpEchoServer(stack, 7)
+    TcpDiscardServer(stack, 9)
+    TcpChargenServer(stack, 19)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     from .wire.ethernet import mac_to_str
     print(f"lwipy up on {args.tap}: {netif.ip4} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
-          f"answering ping, UDP echo on port 7. Ctrl-C stops.", flush=True)
+          f"answering ping; UDP echo 7; TCP echo 7, discard 9, chargen 19. Ctrl-C stops.", flush=True)
     try:
         loop.run(args.duration)
     except KeyboardInterrupt:
@@ -192,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pcap", default="lwipy-demo.pcap", help="capture file (default %(default)s; '' for none)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("up", help="run a stack on a TAP device: answers ping, UDP echo on port 7")
+    p = sub.add_parser("up", help="run a stack on a TAP device: ping, UDP echo 7, TCP echo 7/discard 9/chargen 19")
     _add_tap_args(p)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=cmd_up)

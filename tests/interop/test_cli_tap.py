@@ -69,3 +69,38 @@ def test_up_in_a_missing_namespace_is_a_clear_error(netns):
     r = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "t0", "--netns", missing, "--ip",
                         "10.77.0.2/24"], capture_output=True, text=True, timeout=30, env=ENV)
     assert r.returncode == 2 and "Traceback" not in r.stderr and missing in r.stderr
+
+
+def test_up_serves_tcp_echo_discard_and_chargen_to_the_kernel(kernel_tap):
+    proc = start_up(kernel_tap)
+    try:
+        client = r"""
+import socket, sys
+ip = sys.argv[1]
+data = bytes((i * 7) & 0xFF for i in range(300000))
+s = socket.create_connection((ip, 7), timeout=10)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+back = bytearray()
+while (got := s.recv(65536)):
+    back += got
+print("echo", back == data)
+s = socket.create_connection((ip, 9), timeout=10)
+s.sendall(b"d" * 2000000)
+s.shutdown(socket.SHUT_WR)
+print("discard", s.recv(10) == b"")
+s = socket.create_connection((ip, 19), timeout=10)
+got = bytearray()
+while len(got) < 100000:
+    got += s.recv(65536)
+print("chargen", got[:72] == bytes(range(32, 104)) and got[72:74] == b"\r\n")
+s.close()
+"""
+        done = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, sys.executable, "-I", "-c", client, nsx.LWIP_IP],
+                              capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == ["echo", "True", "discard", "True", "chargen", "True"], done.stdout + done.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "tcp" in out

@@ -2,5 +2,6 @@
 
 from .echo import UdpEchoServer
 from .ping import PingReply, PingSession
+from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
-__all__ = ["PingReply", "PingSession", "UdpEchoServer"]
+__all__ = ["PingReply", "PingSession", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer"]

@@ -1,0 +1,130 @@
+"""The classic small TCP services, as lwIP's example apps: echo (RFC 862), discard (RFC 863), chargen (RFC 864).
+
+Each is a listener plus a few lines of event handling on the pcb API, so they double as examples of it.  They let
+anyone try a stack with ``nc`` and measure it both ways: discard takes whatever it is sent, chargen sends until the
+peer closes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import LwipError
+
+if TYPE_CHECKING:
+    from ..core.stack import Stack
+    from ..core.tcp.pcb import TcpListener, TcpPcb
+
+__all__ = ["TcpEchoServer", "TcpDiscardServer", "TcpChargenServer", "chargen_pattern"]
+
+
+def chargen_pattern(lines: int = 95) -> bytes:
+    """RFC 864's rotating 72-character lines of the 95 printable ASCII characters."""
+    printable = bytes(range(32, 127))
+    out = bytearray()
+    for i in range(lines):
+        out += (printable * 2)[i % 95:i % 95 + 72] + b"\r\n"
+    return bytes(out)
+
+
+class _Service:
+    def __init__(self, stack: "Stack", port: int) -> None:
+        self.stack = stack
+        self.connections = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.listener: TcpListener = stack.tcp.listen(port)
+        self.listener.on_event = self._accept
+
+    def _accept(self, listener: "TcpListener") -> None:
+        while (pcb := listener.accept()) is not None:
+            self.connections += 1
+            pcb.on_event = self._event
+            self._event(pcb)
+
+    def _event(self, pcb: "TcpPcb") -> None:
+        raise NotImplementedError
+
+    def _drain(self, pcb: "TcpPcb") -> bytes:
+        data = pcb.recv() if pcb.readable else b""
+        self.bytes_in += len(data)
+        return data
+
+    @staticmethod
+    def _finish_if_done(pcb: "TcpPcb") -> None:
+        if pcb.at_eof and pcb.state_name == "CLOSE_WAIT":
+            pcb.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+class TcpDiscardServer(_Service):
+    """Port 9: read and forget."""
+
+    def __init__(self, stack: "Stack", port: int = 9) -> None:
+        super().__init__(stack, port)
+
+    def _event(self, pcb: "TcpPcb") -> None:
+        while pcb.readable:
+            self._drain(pcb)
+        self._finish_if_done(pcb)
+
+
+class TcpEchoServer(_Service):
+    """Port 7: send back what arrives, holding what does not fit the send buffer until it drains."""
+
+    def __init__(self, stack: "Stack", port: int = 7) -> None:
+        super().__init__(stack, port)
+        self._pending: dict[int, bytearray] = {}
+
+    def _event(self, pcb: "TcpPcb") -> None:
+        backlog = self._pending.setdefault(id(pcb), bytearray())
+        try:
+            while True:
+                if backlog:
+                    took = pcb.send(backlog)
+                    self.bytes_out += took
+                    del backlog[:took]
+                    if backlog:
+                        break  # the send buffer is full: reading more would only grow the backlog
+                if not pcb.readable:
+                    break
+                backlog += self._drain(pcb)
+        except LwipError:
+            backlog.clear()
+        if pcb.state_name == "CLOSED":
+            self._pending.pop(id(pcb), None)
+        elif not backlog and pcb.at_eof and pcb.state_name == "CLOSE_WAIT":
+            self._pending.pop(id(pcb), None)
+            pcb.close()
+
+
+class TcpChargenServer(_Service):
+    """Port 19: send the character pattern until the peer closes; what it sends is discarded."""
+
+    def __init__(self, stack: "Stack", port: int = 19) -> None:
+        super().__init__(stack, port)
+        self.pattern = chargen_pattern() * 8
+        self._offset: dict[int, int] = {}
+
+    def _event(self, pcb: "TcpPcb") -> None:
+        while pcb.readable:
+            self._drain(pcb)
+        if pcb.at_eof or pcb.state_name not in ("ESTABLISHED", "CLOSE_WAIT"):
+            self._offset.pop(id(pcb), None)
+            if pcb.state_name == "CLOSE_WAIT":
+                pcb.close()
+            return
+        off = self._offset.get(id(pcb), 0)
+        view = memoryview(self.pattern)
+        try:
+            while True:
+                took = pcb.send(view[off:])
+                if not took:
+                    break
+                self.bytes_out += took
+                off = (off + took) % len(chargen_pattern())
+        except LwipError:
+            return
+        self._offset[id(pcb)] = off

@@ -1,0 +1,74 @@
+"""The TCP echo, discard and chargen services, in-process."""
+
+from lwipy import Config
+from lwipy.apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer
+from lwipy.apps.tcp_services import chargen_pattern
+from lwipy.sim import Simulation
+
+
+def net(delay=None):
+    # an endless stream (chargen) needs link latency, or it would all happen at one virtual instant
+    faults = dict(delay=delay) if delay else None
+    sim = Simulation(seed=2)
+    hub = sim.hub()
+    cfg = Config(tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", faults=faults)
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", faults=faults)
+    return sim, a, b
+
+
+def collect(pcb, into):
+    def on_event(p):
+        while p.readable:
+            into.extend(p.recv())
+    pcb.on_event = on_event
+
+
+def test_echo_returns_a_megabyte_through_small_buffers():
+    sim, a, b = net()
+    server = TcpEchoServer(b)
+    c = a.tcp.connect("10.0.0.2", 7)
+    back = bytearray()
+    data = bytes((i * 5) & 0xFF for i in range(1_000_000))
+    sent = [0]
+
+    def on_event(p):
+        while sent[0] < len(data):
+            k = p.send(memoryview(data)[sent[0]:sent[0] + 65536])
+            if not k:
+                break
+            sent[0] += k
+        while p.readable:
+            back.extend(p.recv())
+    c.on_event = on_event
+    assert sim.run_until(lambda: len(back) >= len(data), 120)
+    assert bytes(back) == data and server.bytes_in == server.bytes_out == len(data)
+    c.close()
+    sim.run(1)
+    assert c.state_name == "TIME_WAIT" and server.connections == 1
+
+
+def test_discard_takes_everything_and_closes_after_the_peer():
+    sim, a, b = net()
+    server = TcpDiscardServer(b)
+    c = a.tcp.connect("10.0.0.2", 9)
+    sim.run(0.1)
+    c.send(b"x" * 50000)
+    c.close()
+    sim.run(2)
+    assert server.bytes_in == 50000 and c.state_name == "TIME_WAIT" and b.tcp.conns == {}
+
+
+def test_chargen_sends_the_rfc_864_pattern_until_the_peer_closes():
+    sim, a, b = net(delay=0.001)
+    server = TcpChargenServer(b)
+    c = a.tcp.connect("10.0.0.2", 19)
+    got = bytearray()
+    collect(c, got)
+    sim.run_until(lambda: len(got) > 200_000, 30)
+    pattern = chargen_pattern()
+    assert bytes(got[:len(pattern)]) == pattern and got[:74] == pattern[:74]
+    assert got[:72] == bytes(range(32, 104)) and got[72:74] == b"\r\n"
+    c.close()
+    sim.run(2)
+    assert server.bytes_out >= len(got)
