@@ -247,3 +247,22 @@ def test_random_segments_in_every_state_never_raise():
             sim.run(0.05)
     sim.run(200)
     assert b.stats.link.err == 0
+
+
+def test_out_of_order_data_is_acked_at_once_with_sack_blocks_newest_first():
+    stack, netif, dev = make_stack(tcp_ooseq_max_pbufs=8)
+    stack.etharp.add_static("10.0.0.9", PEER_MAC)
+    listener = stack.tcp.listen(80)
+    ip = IP(src="10.0.0.9", dst="10.0.0.1")
+    stack.input(netif, bytes(ETH / ip / TCP(sport=1234, dport=80, flags="S", seq=1000,
+                                            options=[("MSS", 1460), ("SAckOK", b"")])), 0.0)
+    iss = Ether(dev.take()[0])[TCP].seq
+    stack.input(netif, bytes(ETH / ip / TCP(sport=1234, dport=80, flags="A", seq=1001, ack=iss + 1)), 0.0)
+    assert listener.accept() is not None
+    for start in (1101, 1301):  # two holes: 1001..1101 and 1201..1301
+        stack.input(netif, bytes(ETH / ip / TCP(sport=1234, dport=80, flags="A", seq=start, ack=iss + 1) /
+                                 (b"o" * 100)), 0.1)
+    acks = [Ether(f)[TCP] for f in dev.take()]
+    assert [a.ack for a in acks] == [1001, 1001]
+    sack = dict(acks[-1].options)["SAck"]
+    assert sack == (1301, 1401, 1101, 1201)  # the newest block first (RFC 2018 4)

@@ -26,6 +26,7 @@ import interop_netns as nsx
 from lwipy import Config, Netif, Stack
 from lwipy.api.loop import StackLoop
 from lwipy.apps import PingSession
+from lwipy.netif.faults import FaultyDevice
 from lwipy.netif.pcap import PcapDevice
 from lwipy.netif.tap import TapDevice
 from lwipy.wire.ethernet import mac_to_str
@@ -39,6 +40,7 @@ _HERE = Path(__file__).parent.resolve()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: talks to the Linux kernel in a network namespace (root, /dev/net/tun)")
     config.addinivalue_line("markers", "lwip_config(**options): extra Config options for the lwip fixture's stack")
+    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True): a FaultyDevice around the TAP, no pcap")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -89,7 +91,7 @@ class Lwip:
     stack: Stack
     netif: Netif
     loop: StackLoop
-    device: PcapDevice
+    device: Any
     pcap_path: Path
     ip: str = LWIP_IP
     kernel_ip: str = KERNEL_IP
@@ -161,8 +163,12 @@ def lwip(kernel_tap: KernelTap, tmp_path: Path, request: pytest.FixtureRequest) 
     stack = Stack(make_config(request), seed=7, name="lwip-interop")
     tap = TapDevice(kernel_tap.ifname, netns=kernel_tap.ns)
     pcap_path = tmp_path / "lwip.pcap"
+    marker = request.node.get_closest_marker("lwip_device")
+    faults = marker.kwargs.get("faults") if marker is not None else None
+    pcap = marker.kwargs.get("pcap", True) if marker is not None else True
     try:
-        device = PcapDevice(tap, str(pcap_path))
+        inner: Any = FaultyDevice(tap, seed=11, **faults) if faults else tap
+        device = PcapDevice(inner, str(pcap_path)) if pcap else inner
     except BaseException:
         tap.close()
         raise

@@ -154,6 +154,7 @@ class TcpPcb:
             self.rcv_wscale += 1
         self.ooseq: dict[int, bytes] = {}
         self.ooseq_fin: int | None = None  # where a FIN that arrived out of order sits
+        self.ooseq_latest: int | None = None  # the newest out-of-order arrival: its SACK block goes first
         self.fin_received = False
         self.rx_closed = False  # the user closed: data arriving now is answered with RST
         self.tx_closed = False
@@ -183,6 +184,8 @@ class TcpPcb:
         self.ssthresh = 0x7FFFFFFF
         self.dupacks = 0
         self.recover: int | None = None
+        self.sacked: list[list[int]] = []  # [left, right) ranges the peer holds above snd_una, merged, in order
+        self.rexmit_high: int | None = None  # in SACK recovery: the end of what was already sent again
 
     # ---------------------------------------------------------------------------------------------------- user API
     @property
@@ -454,6 +457,8 @@ class TcpPcb:
             return False
         window = hdr.window << self.snd_wscale
         acked = (ack - una) & MASK if _lt(una, ack) else 0
+        if self.sack_ok and hdr.options is not None and hdr.options.sack_blocks:
+            self._take_sack(hdr.options.sack_blocks, ack)
         if acked:
             self._ack_advanced(hdr, ack, acked)
         elif ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una:
@@ -498,6 +503,8 @@ class TcpPcb:
         self.snd_una = ack
         if _lt(self.snd_nxt, ack):
             self.snd_nxt = ack
+        if self.sacked:
+            self._prune_sacked()
         self.retries = 0
         self._rtt_sample(hdr, ack)
         mss = self.snd_mss
@@ -505,6 +512,7 @@ class TcpPcb:
             if _le(self.recover, ack):  # full ACK: recovery is over (RFC 6582 3.2 step 3)
                 self.cwnd = min(self.ssthresh, max((self.snd_max - ack) & MASK, mss) + mss)
                 self.recover = None
+                self.rexmit_high = None
             else:  # partial ACK: the next hole is lost too
                 self._retransmit_one()
                 self.cwnd = max(self.cwnd - acked + mss, mss)
@@ -526,13 +534,61 @@ class TcpPcb:
         mss = self.snd_mss
         if self.recover is not None:
             self.cwnd += mss  # inflate for each segment that left the network (RFC 5681 3.2 step 4)
+            if self.sacked:
+                self._retransmit_next_hole()  # RFC 6675 in spirit: each ACK lets one more hole be filled
             self._output()
         elif self.dupacks == 3:
             flight = (self.snd_max - self.snd_una) & MASK
             self.ssthresh = max(flight // 2, 2 * mss)
             self.recover = self.snd_max
+            self.rexmit_high = self.snd_una
             self._retransmit_one()
             self.cwnd = self.ssthresh + 3 * mss
+
+    def _take_sack(self, blocks: tuple[tuple[int, int], ...], ack: int) -> None:
+        """Record the peer's SACK blocks (RFC 2018) that lie between the ACK and what we sent."""
+        una = ack if _lt(self.snd_una, ack) else self.snd_una
+        top = self.snd_max
+        for left, right in blocks:
+            if not (_lt(left, right) and _lt(una, right) and _le(right, top)):
+                continue  # a D-SACK, a stale or a bogus block
+            if _lt(left, una):
+                left = una
+            self.sacked.append([left, right])
+        self.sacked.sort(key=lambda r: (r[0] - una) & MASK)
+        merged: list[list[int]] = []
+        for left, right in self.sacked:
+            if merged and _le(left, merged[-1][1]):
+                if _lt(merged[-1][1], right):
+                    merged[-1][1] = right
+            else:
+                merged.append([left, right])
+        self.sacked = merged
+
+    def _prune_sacked(self) -> None:
+        una = self.snd_una
+        kept = []
+        for left, right in self.sacked:
+            if _le(right, una):
+                continue
+            kept.append([una if _lt(left, una) else left, right])
+        self.sacked = kept
+
+    def _retransmit_next_hole(self) -> None:
+        """Send the first un-SACKed segment above what this recovery already sent again, below ``recover``."""
+        start = self.rexmit_high if self.rexmit_high is not None and _lt(self.snd_una, self.rexmit_high) \
+            else self.snd_una
+        for left, right in self.sacked:
+            if _le(left, start) and _lt(start, right):
+                start = right  # inside a SACKed range: the hole starts after it
+        if self.recover is None or not _lt(start, self.recover):
+            return
+        end = (start + self.snd_mss) & MASK
+        for left, _right in self.sacked:
+            if _lt(start, left) and _lt(left, end):
+                end = left
+        if self._retransmit_range(start, (end - start) & MASK):
+            self.rexmit_high = end
 
     def _rtt_sample(self, hdr: TcpHeader, ack: int) -> None:
         now = self.stack.now
@@ -594,9 +650,30 @@ class TcpPcb:
             if seq not in self.ooseq and (not limit or len(self.ooseq) < limit) \
                     and (seq - rcv_nxt) & MASK + len(data) <= space:
                 self.ooseq[seq] = bytes(data)
+                self.ooseq_latest = seq
                 if fin:
                     self.ooseq_fin = (seq + len(data)) & MASK
         self._send_ack()
+
+    def _sack_blocks(self, most: int) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 4: the out-of-order data held, as merged (left, right) blocks, the newest arrival's first."""
+        rcv_nxt = self.rcv_nxt
+        spans = sorted(((seq - rcv_nxt) & MASK, (seq - rcv_nxt + len(d)) & MASK) for seq, d in self.ooseq.items())
+        merged: list[list[int]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        blocks = [((lo + rcv_nxt) & MASK, (hi + rcv_nxt) & MASK) for lo, hi in merged]
+        latest = self.ooseq_latest
+        if latest is not None:
+            rel = (latest - rcv_nxt) & MASK
+            for i, (lo, hi) in enumerate(merged):
+                if lo <= rel < hi:
+                    blocks.insert(0, blocks.pop(i))
+                    break
+        return tuple(blocks[:most])
 
     def _drain_ooseq(self) -> bool:
         moved = False
@@ -697,20 +774,35 @@ class TcpPcb:
     def _retransmit_one(self) -> None:
         """Send the first unacknowledged segment again (fast retransmit, partial ACK)."""
         una = self.snd_una
-        offset = (una - self.buf_seq) & MASK
+        limit = self.snd_mss
+        for left, _right in self.sacked:
+            if _lt(una, left):
+                limit = min(limit, (left - una) & MASK)
+                break
+        self._retransmit_range(una, limit)
+        if self.rexmit_high is None or _lt(self.rexmit_high, (una + limit) & MASK):
+            self.rexmit_high = (una + limit) & MASK
+        self._arm_rto()
+
+    def _retransmit_range(self, seq: int, length: int) -> bool:
+        """Send ``length`` bytes from ``seq`` again (the FIN with them when they reach it)."""
+        offset = (seq - self.buf_seq) & MASK
         if offset >= _HALF:
             offset = 0
-        n = min(len(self.snd_buf) - offset, self.snd_mss)
+        n = min(len(self.snd_buf) - offset, length)
+        sent = False
         if n > 0:
-            with_fin = self.fin_seq is not None and ((una + n) & MASK) == self.fin_seq
+            with_fin = self.fin_seq is not None and ((seq + n) & MASK) == self.fin_seq
             payload = memoryview(self.snd_buf)[offset:offset + n]
-            self._send_segment(una, ACK | (FIN if with_fin else 0), payload)
+            self._send_segment(seq, ACK | (FIN if with_fin else 0), payload)
             payload.release()
-        elif self.fin_seq is not None and una == self.fin_seq:
-            self._send_segment(una, FIN | ACK, b"")
-        if self.rtt_seq is not None and _le(una, self.rtt_seq):
+            sent = True
+        elif self.fin_seq is not None and seq == self.fin_seq:
+            self._send_segment(seq, FIN | ACK, b"")
+            sent = True
+        if sent and self.rtt_seq is not None and _le(seq, self.rtt_seq):
             self.rtt_seq = None  # Karn: the timed segment was retransmitted
-        self._arm_rto()
+        return sent
 
     def _queue_fin(self) -> None:
         self.fin_seq = (self.buf_seq + len(self.snd_buf)) & MASK
@@ -730,8 +822,12 @@ class TcpPcb:
         self._send_ack()
 
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None) -> None:
-        if opts is None and self.ts_ok and not flags & RST:
-            opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+        if opts is None and not flags & RST:
+            if self.ts_ok:
+                opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+            if self.sack_ok and self.ooseq and flags & ACK:
+                opts = opts or TcpOptions()
+                opts.sack_blocks = self._sack_blocks(3 if self.ts_ok else 4)
         window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if flags & ACK and not flags & SYN:
             self.rcv_adv = (self.rcv_nxt + window) & MASK
@@ -860,6 +956,8 @@ class TcpPcb:
         self.ssthresh = max(flight // 2, 2 * self.snd_mss)
         self.cwnd = self.snd_mss  # RFC 5681 3.1: one segment after a timeout
         self.recover = None
+        self.sacked.clear()  # RFC 6675 5.1: after a timeout, SACK information is not trusted to skip data
+        self.rexmit_high = None
         self.dupacks = 0
         self.snd_nxt = self.snd_una  # go back N
         self._output()
