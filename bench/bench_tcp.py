@@ -3,8 +3,8 @@
 
     sudo python3 bench/bench_tcp.py [--mb 100] [--window 1048576]
 
-1. kernel -> lwipy over a TAP (MTU 1500): a kernel client sends, lwipy's pcb reads and discards.
-2. lwipy -> kernel over the TAP: lwipy sends, a kernel server reads.
+1. kernel -> lwipy over a TAP (MTU 1500, then 9000): a kernel client sends, lwipy's pcb reads and discards.
+2. lwipy -> kernel over the TAP (MTU 1500, then 9000): lwipy sends, a kernel server reads.
 3. kernel -> kernel over a veth pair between two namespaces: the baseline, same client and server scripts.
 4. lwipy -> lwipy in-process (two stacks on a virtual hub, one thread): the engine without a TAP.
 
@@ -71,17 +71,17 @@ def mbit(nbytes: int, seconds: float) -> str:
     return f"{nbytes * 8 / seconds / 1e6:8.1f} Mbit/s  ({nbytes / 1e6:.0f} MB in {seconds:.2f} s)"
 
 
-def lwip_tap(ns: str, cfg: Config):
-    nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX)
+def lwip_tap(ns: str, cfg: Config, mtu: int = 1500):
+    nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX, mtu=mtu)
     stack = Stack(cfg, seed=1, name="bench-tcp")
     dev = TapDevice(nsx.TAP, netns=ns)
     stack.add_netif(dev, ip=f"{nsx.LWIP_IP}/{nsx.PREFIX}")
     return stack, dev, StackLoop(stack).start()
 
 
-def kernel_to_lwip(n: int, cfg: Config) -> str:
+def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500) -> str:
     with nsx.namespace() as ns:
-        stack, dev, loop = lwip_tap(ns, cfg)
+        stack, dev, loop = lwip_tap(ns, cfg, mtu)
         try:
             def setup():
                 lst = stack.tcp.listen(5001)
@@ -104,9 +104,9 @@ def kernel_to_lwip(n: int, cfg: Config) -> str:
             dev.close()
 
 
-def lwip_to_kernel(n: int, cfg: Config) -> str:
+def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500) -> str:
     with nsx.namespace() as ns:
-        stack, dev, loop = lwip_tap(ns, cfg)
+        stack, dev, loop = lwip_tap(ns, cfg, mtu)
         server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-I", "-c", SERVER, nsx.KERNEL_IP,
                                    "5002"], stdout=subprocess.PIPE, text=True)
         try:
@@ -202,11 +202,15 @@ def main() -> int:
     if problem is None:
         rows.append(("kernel -> lwipy  (TAP, MTU 1500)", kernel_to_lwip(n, cfg)))
         rows.append(("lwipy -> kernel  (TAP, MTU 1500)", lwip_to_kernel(n, cfg)))
+        jumbo = cfg.replace(tcp_mss=8960)
+        rows.append(("kernel -> lwipy  (TAP, MTU 9000)", kernel_to_lwip(n, jumbo, 9000)))
+        rows.append(("lwipy -> kernel  (TAP, MTU 9000)", lwip_to_kernel(n, jumbo, 9000)))
         rows.append(("kernel -> kernel (veth, baseline)", kernel_to_kernel(n)))
     else:
         print(f"skipping the TAP and veth runs: {problem}")
     rows.append(("lwipy -> lwipy   (in-process, MTU 1500)", in_process(n // 4, cfg)))
-    rows.append(("lwipy -> lwipy   (in-process, MTU 9000)", in_process(n // 4, cfg.replace(tcp_mss=1460), 9000)))
+    rows.append(("lwipy -> lwipy   (in-process, MTU 9000)", in_process(n // 4, cfg.replace(tcp_mss=8960), 9000)))
+    rows.append(("lwipy -> lwipy   (in-process, MTU 65000)", in_process(n // 4, cfg.replace(tcp_mss=64960), 65000)))
     print(f"\nTCP bulk, lwipy window {args.window} bytes, Python {sys.version.split()[0]}")
     for name, result in rows:
         print(f"  {name:42} {result}")

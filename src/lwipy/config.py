@@ -32,7 +32,9 @@ class Config:
 
     # --- limits the sockets and TCP layers apply --------------------------------------------------------------------
     max_sockets: int = _opt(10, "CONFIG_LWIP_MAX_SOCKETS", 1, 16, "sockets open at once")
-    tcp_mss: int = _opt(1440, "CONFIG_LWIP_TCP_MSS", 536, 1460, "largest TCP segment sent and advertised")
+    tcp_mss: int = _opt(1440, "CONFIG_LWIP_TCP_MSS", 536, 65495,
+                        "largest TCP segment sent and advertised, never above the MTU less 40 (ESP-IDF allows up to "
+                        "1460; lwipy goes higher for jumbo-frame links)")
     # --- TCP ----------------------------------------------------------------------------------------------------------
     max_active_tcp: int = _opt(16, "CONFIG_LWIP_MAX_ACTIVE_TCP", 1, 65535, "TCP connections at once (not listening)")
     max_listening_tcp: int = _opt(16, "CONFIG_LWIP_MAX_LISTENING_TCP", 1, 1024, "listening TCP pcbs at once")

@@ -193,6 +193,11 @@ class TcpPcb:
         return STATE_NAMES[self.state]
 
     @property
+    def seg_size(self) -> int:
+        """The most data a segment carries: the MSS less our options (RFC 6691: the MSS counts no options)."""
+        return self.snd_mss - 12 if self.ts_ok else self.snd_mss
+
+    @property
     def readable(self) -> int:
         """Bytes waiting to be read."""
         return len(self.rcv_buf)
@@ -583,7 +588,7 @@ class TcpPcb:
                 start = right  # inside a SACKed range: the hole starts after it
         if self.recover is None or not _lt(start, self.recover):
             return
-        end = (start + self.snd_mss) & MASK
+        end = (start + self.seg_size) & MASK
         for left, _right in self.sacked:
             if _lt(start, left) and _lt(left, end):
                 end = left
@@ -730,7 +735,7 @@ class TcpPcb:
         """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow."""
         if self.state not in _CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
             return
-        mss = self.snd_mss
+        mss = self.seg_size
         sent_any = False
         while True:
             nxt = self.snd_nxt
@@ -774,7 +779,7 @@ class TcpPcb:
     def _retransmit_one(self) -> None:
         """Send the first unacknowledged segment again (fast retransmit, partial ACK)."""
         una = self.snd_una
-        limit = self.snd_mss
+        limit = self.seg_size
         for left, _right in self.sacked:
             if _lt(una, left):
                 limit = min(limit, (left - una) & MASK)
@@ -825,7 +830,7 @@ class TcpPcb:
         if opts is None and not flags & RST:
             if self.ts_ok:
                 opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
-            if self.sack_ok and self.ooseq and flags & ACK:
+            if self.sack_ok and self.ooseq and flags & ACK and not payload:  # on pure ACKs: data stays MSS-sized
                 opts = opts or TcpOptions()
                 opts.sack_blocks = self._sack_blocks(3 if self.ts_ok else 4)
         window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
