@@ -266,3 +266,14 @@ def test_out_of_order_data_is_acked_at_once_with_sack_blocks_newest_first():
     assert [a.ack for a in acks] == [1001, 1001]
     sack = dict(acks[-1].options)["SAck"]
     assert sack == (1301, 1401, 1101, 1201)  # the newest block first (RFC 2018 4)
+
+
+def test_full_segments_with_timestamps_fit_the_mtu_without_fragmenting():
+    # RFC 6691: the MSS counts no options; with tcp_mss 1460 on a 1500 link, 12 bytes of timestamps must come out of
+    # the data, or every full segment would be 1512 bytes and fragmented
+    sim, a, b = pair(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    c, s, _ = connected(sim, a, b)
+    assert c.ts_ok and c.snd_mss == 1460 and c.seg_size == 1448
+    data = b"m" * 200_000
+    assert transfer(sim, c, s, data) == data
+    assert a.stats.ip_frag.xmit == 0 and b.stats.ip.opterr == 0
