@@ -67,6 +67,95 @@ print(total, time.monotonic() - t0, flush=True)
 """
 
 
+PINGPONG = r"""
+import socket, statistics, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+rtts = []
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    s.sendall(b"x")
+    if s.recv(1) != b"x":
+        raise SystemExit("bad echo")
+    rtts.append(time.perf_counter() - t0)
+s.close()
+rtts.sort()
+print(rtts[len(rtts) // 2] * 1e3, rtts[int(len(rtts) * 0.99)] * 1e3)
+"""
+
+ECHO_SERVER = r"""
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[2])))
+srv.listen(1)
+print("ready", flush=True)
+conn, _ = srv.accept()
+conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+while (got := conn.recv(4096)):
+    conn.sendall(got)
+"""
+
+
+def latency(count: int) -> list[tuple[str, str]]:
+    """1-byte request/response with TCP_NODELAY: a kernel client against lwipy's TCP echo over the TAP, and against
+    a kernel echo server over veth."""
+    from lwipy.apps import TcpEchoServer
+    rows = []
+    with nsx.namespace() as ns:
+        stack, dev, loop = lwip_tap(ns, Config())
+        try:
+            loop.call(lambda: TcpEchoServer(stack, 7))
+            p50, p99 = nsx.ns_python(ns, PINGPONG, nsx.LWIP_IP, "7", str(count), timeout=120).stdout.split()
+            rows.append(("1-byte req/resp, kernel -> lwipy (TAP)", f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"))
+        finally:
+            loop.stop()
+            dev.close()
+    with nsx.namespace() as a, nsx.namespace() as b:
+        nsx.add_veth_pair(a, "va", "10.78.0.1", b, "vb", "10.78.0.2")
+        server = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-I", "-c", ECHO_SERVER, "10.78.0.2",
+                                   "7"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            p50, p99 = nsx.ns_python(a, PINGPONG, "10.78.0.2", "7", str(count), timeout=120).stdout.split()
+            rows.append(("1-byte req/resp, kernel -> kernel (veth)", f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"))
+        finally:
+            server.kill()
+            server.wait()
+    return rows
+
+
+def idle_connections(n: int) -> str:
+    """Memory per idle established connection (both ends counted once each), with ``n`` held open in-process."""
+    import gc
+    import tracemalloc
+    cfg = Config(max_active_tcp=n + 16, max_listening_tcp=4, tcp_accept_mbox_size=255)
+    sim = Simulation(seed=1, strict=False)
+    hub = sim.hub()
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24")
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24")
+    lst = b.tcp.listen(5000)
+    accepted: list = []
+    lst.on_event = lambda listener: accepted.extend(iter(listener.accept, None))
+    a.tcp.connect("10.0.0.2", 5000)  # resolves ARP first: its queue holds 3 packets, not a burst of SYNs
+    sim.run(0.01)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    clients = []
+    for i in range(n):
+        clients.append(a.tcp.connect("10.0.0.2", 5000))
+        if i % 100 == 99:
+            sim.run(0.001)
+    sim.run(0.1)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    used = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    est = sum(1 for c in clients if c.state_name == "ESTABLISHED")
+    return f"{est:,} of {n:,} established; {used / (2 * max(est, 1)) / 1024:.1f} KiB per pcb (tracemalloc)"
+
+
 def mbit(nbytes: int, seconds: float) -> str:
     return f"{nbytes * 8 / seconds / 1e6:8.1f} Mbit/s  ({nbytes / 1e6:.0f} MB in {seconds:.2f} s)"
 
@@ -208,6 +297,8 @@ def main() -> int:
         rows.append(("kernel -> kernel (veth, baseline)", kernel_to_kernel(n)))
     else:
         print(f"skipping the TAP and veth runs: {problem}")
+        rows.extend(latency(2000))
+    rows.append(("idle connections held in-process", idle_connections(10_000)))
     rows.append(("lwipy -> lwipy   (in-process, MTU 1500)", in_process(n // 4, cfg)))
     rows.append(("lwipy -> lwipy   (in-process, MTU 9000)", in_process(n // 4, cfg.replace(tcp_mss=8960), 9000)))
     rows.append(("lwipy -> lwipy   (in-process, MTU 65000)", in_process(n // 4, cfg.replace(tcp_mss=64960), 65000)))
