@@ -630,7 +630,8 @@ class TcpPcb:
             seq = rcv_nxt
         space = self.rcv_buf_limit - len(self.rcv_buf)
         if seq == rcv_nxt:
-            if len(data) > space:
+            trimmed = len(data) > space
+            if trimmed:
                 data, fin = data[:space], False  # beyond the window: trimmed, the FIN with it
             if data:
                 self.rcv_buf += data
@@ -642,7 +643,7 @@ class TcpPcb:
                 pass  # _fin_received acknowledged it already
             else:
                 self.unacked_segments += 1
-                if filled or self.unacked_segments >= 2:
+                if filled or trimmed or self.unacked_segments >= 2:
                     self._send_ack()
                 else:
                     self._arm_delack()
