@@ -207,21 +207,24 @@ def test_rto_timeout_in_established_ends_in_etimedout():
     assert pcb.error == 110 and deadlines == [1.0, 3.0, 7.0, 15.0]  # 1 s doubling; the 4th timeout gives up
 
 
-def test_zero_window_probe_and_its_timeout():
+def test_zero_window_probes_keep_an_answering_peer_and_give_up_on_a_silent_one():
     t = TcpScript(tcp_maxrtx=3)
     pcb = t.open_passive()
     t.send("A", ack=t.iss + 1, window=0)
     pcb.send(b"p" * 100)
     t.expect_nothing()  # nothing may go into a zero window
-    probes = 0
-    for _ in range(3):  # tcp_maxrtx probes, as lwIP's persist_probe limit
+    assert pcb.rto_at is None and pcb.persist_at is not None
+    for _ in range(10):  # RFC 1122 4.2.2.17: while the peer answers, the connection stays, however long
         t.at(pcb.persist_at)
-        seg = t.expect("A", seq=t.iss + 1)
-        assert len(seg.payload) == 1  # one byte probes the window
+        probe = t.expect("A", seq=t.iss, data_len=0)  # an old sequence number makes the peer answer
+        assert probe is not None
         t.send("A", ack=t.iss + 1, window=0)
-        probes += 1
+    assert pcb.state_name == "ESTABLISHED"
+    for _ in range(3):  # now the peer is silent: tcp_maxrtx unanswered probes...
+        t.at(pcb.persist_at)
+        t.expect("A", seq=t.iss)
     t.at(pcb.persist_at)
-    t.expect("RA")  # then the connection is given up
+    t.expect("RA")  # ...and the connection is given up
     assert pcb.state_name == "CLOSED" and pcb.error == 110
 
 
@@ -231,10 +234,22 @@ def test_persist_ends_when_the_window_opens():
     t.send("A", ack=t.iss + 1, window=0)
     pcb.send(b"q" * 3000)
     t.at(pcb.persist_at)
-    t.expect("A", data_len=1)
+    t.expect("A", seq=t.iss, data_len=0)
     t.send("A", ack=t.iss + 1, window=65535)
     segs = t.sent()
-    assert sum(len(s.payload) for s in segs) == 3000 and pcb.persist_at is None
+    assert sum(len(s.payload) for s in segs) == 3000 and pcb.persist_at is None and pcb.rto_at is not None
+
+
+def test_a_window_smaller_than_a_segment_is_filled_by_the_override_timer():
+    t = TcpScript()
+    pcb = t.open_passive(options=[("MSS", 1000)])
+    t.send("A", ack=t.iss + 1, window=300)
+    pcb.send(b"s" * 5000)
+    first = t.sent()
+    assert [len(s.payload) for s in first] == [] or sum(len(s.payload) for s in first) <= 300
+    if not first:
+        t.at(pcb.persist_at)
+        assert len(t.expect("A").payload) == 300  # RFC 1122 4.2.3.4: the override timer sends what fits
 
 
 def test_a_whole_window_lost_is_resent_by_the_rto():
@@ -248,3 +263,27 @@ def test_a_whole_window_lost_is_resent_by_the_rto():
     t.send("A", ack=t.iss + 1001)
     rest = t.sent()
     assert again is not None and sum(len(s.payload) for s in rest) == 2000
+
+
+def test_keepalive_switched_on_later_probes_after_the_idle_time_and_gives_up():
+    t = TcpScript()
+    pcb = t.open_passive()
+    pcb.keep_idle, pcb.keep_intvl, pcb.keep_cnt = 10.0, 2.0, 2
+    pcb.keepalive = True
+    assert pcb.keep_at == pytest.approx(10.0)
+    t.at(10.0)
+    t.expect("A", seq=t.iss)  # a keepalive: one below snd_una, no data
+    t.at(12.0)
+    t.expect("A", seq=t.iss)
+    t.at(14.0)
+    t.expect("RA")
+    assert pcb.state_name == "CLOSED" and pcb.error == 110
+
+
+def test_retransmitted_syn_in_syn_rcvd_gets_the_syn_ack_again():
+    t = TcpScript()
+    t.stack.tcp.listen(80)
+    t.send("S")
+    first = t.expect("SA")
+    t.send("S", seq=t.peer_seq - 1, advance=False)
+    assert t.expect("SA").seq == first.seq

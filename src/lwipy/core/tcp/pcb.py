@@ -122,7 +122,7 @@ class TcpPcb:
         self.on_event: Callable[[TcpPcb], None] | None = None
         self.error = 0
         self.nodelay = False
-        self.keepalive = False
+        self._keepalive = False
         self.keep_idle = cfg.tcp_keepidle / 1000.0
         self.keep_intvl = cfg.tcp_keepintvl / 1000.0
         self.keep_cnt = cfg.tcp_keepcnt
@@ -173,6 +173,7 @@ class TcpPcb:
         self.rto_at: float | None = None
         self.persist_at: float | None = None
         self.persist_backoff = 0
+        self.persist_probes = 0  # probes not answered yet
         self.delack_at: float | None = None
         self.unacked_segments = 0
         self.keep_at: float | None = None
@@ -191,6 +192,17 @@ class TcpPcb:
     @property
     def state_name(self) -> str:
         return STATE_NAMES[self.state]
+
+    @property
+    def keepalive(self) -> bool:
+        """``SO_KEEPALIVE``: probe an idle connection after ``keep_idle`` seconds (set at any time)."""
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, on: bool) -> None:
+        self._keepalive = on
+        if self.state in _SYNCHRONIZED:
+            self._arm_keepalive()
 
     @property
     def seg_size(self) -> int:
@@ -275,7 +287,7 @@ class TcpPcb:
     def abort(self) -> None:
         """``tcp_abort``: send RST (when synchronized) and free the pcb at once."""
         if self.state in _SYNCHRONIZED or self.state == SYN_RCVD:
-            self._send_segment(self.snd_nxt, RST | ACK, b"")
+            self._send_segment(self.snd_max, RST | ACK, b"")
         self.error = self.error or errno.ECONNABORTED
         self._free()
 
@@ -296,7 +308,7 @@ class TcpPcb:
         self.snd_nxt = self.snd_max = self.buf_seq = (isn + 1) & MASK
         self.snd_wnd = hdr.window  # never scaled in a SYN (RFC 7323 2.2)
         self.snd_wl1, self.snd_wl2 = hdr.seq, isn
-        self.rcv_adv = (self.rcv_nxt + min(self._window_bytes(), 0xFFFF)) & MASK
+        self.rcv_adv = self.rcv_nxt
         self.state = SYN_RCVD
         self._send_syn()
 
@@ -348,6 +360,9 @@ class TcpPcb:
             return
         flags = hdr.flags
         seq = hdr.seq
+        if self.state == SYN_RCVD and flags & SYN and not flags & (ACK | RST) and seq == self.irs:
+            self._send_syn()  # the peer sent its SYN again: our SYN-ACK was lost
+            return
         seg_len = len(payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
         if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and not flags & RST:
             # RFC 7323 5.3 (PAWS): a timestamp older than the last one in order is an old duplicate
@@ -381,9 +396,6 @@ class TcpPcb:
             return
         # 3. SYN in a synchronized state: RFC 5961 4.2 answers with a challenge ACK
         if flags & SYN:
-            if self.state == SYN_RCVD and seq == self.irs:
-                self._send_syn()  # our SYN-ACK was lost: the peer sent its SYN again
-                return
             self._challenge_ack()
             return
         # 4. ACK
@@ -396,8 +408,8 @@ class TcpPcb:
                 self.snd_wl1, self.snd_wl2 = seq, hdr.ack
                 self._established()
                 if self.listener is not None:
-                    self.listener._child_established(self)
-                    self.listener = None
+                    listener, self.listener = self.listener, None  # before the user's callback can abort us
+                    listener._child_established(self)
             else:
                 self._send_segment(hdr.ack, RST, b"")
                 return
@@ -431,11 +443,11 @@ class TcpPcb:
             return
         self.irs = hdr.seq
         self.rcv_nxt = (hdr.seq + 1) & MASK
-        self.rcv_adv = (self.rcv_nxt + self._window_bytes()) & MASK
+        self.rcv_adv = self.rcv_nxt
         self._take_syn_options(hdr)
         if flags & ACK:
             self.snd_una = hdr.ack
-            self.snd_wnd = hdr.window << self.snd_wscale if self.wscale_ok else hdr.window
+            self.snd_wnd = hdr.window  # never scaled in a SYN (RFC 7323 2.2)
             self.max_snd_wnd = self.snd_wnd
             self.snd_wl1, self.snd_wl2 = hdr.seq, hdr.ack
             self._rtt_sample_syn(hdr)
@@ -462,13 +474,12 @@ class TcpPcb:
             return False
         window = hdr.window << self.snd_wscale
         acked = (ack - una) & MASK if _lt(una, ack) else 0
+        duplicate = not acked and ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una
+        self.persist_probes = 0  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
         if self.sack_ok and hdr.options is not None and hdr.options.sack_blocks:
             self._take_sack(hdr.options.sack_blocks, ack)
-        if acked:
-            self._ack_advanced(hdr, ack, acked)
-        elif ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una:
-            self._duplicate_ack()
-        # window update (RFC 9293 3.10.7.4)
+        # the window first (RFC 9293 3.10.7.4), so that what the ACK lets us send sees the peer's current window
+        opened = False
         if _lt(self.snd_wl1, hdr.seq) or (self.snd_wl1 == hdr.seq and _le(self.snd_wl2, ack)):
             opened = window > self.snd_wnd
             self.snd_wnd = window
@@ -477,10 +488,12 @@ class TcpPcb:
             if window and self.persist_at is not None:
                 self.persist_at = None
                 self.persist_backoff = 0
-                if self.snd_nxt != self.snd_una:
-                    self._arm_rto()
-            if opened:
-                self._output()
+        if acked:
+            self._ack_advanced(hdr, ack, acked)  # sends what may go now
+        elif duplicate:
+            self._duplicate_ack()
+        elif opened:
+            self._output()
         # our FIN acknowledged?
         fin_acked = self.fin_seq is not None and ack == ((self.fin_seq + 1) & MASK)
         if fin_acked:
@@ -654,7 +667,7 @@ class TcpPcb:
         if self.stack.config.tcp_queue_ooseq and data:
             limit = self.stack.config.tcp_ooseq_max_pbufs
             if seq not in self.ooseq and (not limit or len(self.ooseq) < limit) \
-                    and (seq - rcv_nxt) & MASK + len(data) <= space:
+                    and ((seq - rcv_nxt) & MASK) + len(data) <= space:
                 self.ooseq[seq] = bytes(data)
                 self.ooseq_latest = seq
                 if fin:
@@ -732,8 +745,10 @@ class TcpPcb:
         self._fail(errno.ECONNRESET if self.state not in (CLOSING, LAST_ACK, TIME_WAIT) else 0)
 
     # ---------------------------------------------------------------------------------------------------- output
-    def _output(self) -> None:
-        """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow."""
+    def _output(self, force: bool = False) -> None:
+        """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow.  With
+        ``force`` the first segment goes whatever Nagle, silly window avoidance and cwnd say (a retransmission
+        timeout, the small-window override timer), within the peer's window."""
         if self.state not in _CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
             return
         mss = self.seg_size
@@ -750,14 +765,21 @@ class TcpPcb:
             if avail <= 0 and not fin_due:
                 break
             if avail > 0:
-                n = min(avail, mss, usable)
+                # forcing passes over Nagle, SWS and cwnd, never over the peer's window (a zero one means persist)
+                n = min(avail, mss, self.snd_wnd) if force else min(avail, mss, usable)
                 if n <= 0:
-                    if self.snd_wnd == 0 and flight == 0 and self.persist_at is None:
+                    if flight == 0 and self.persist_at is None:
                         self._arm_persist()
                     break
                 last = n == avail
-                if n < mss and not (last and (self.nodelay or flight == 0 or self.fin_seq is not None)):
-                    break  # Nagle (RFC 9293 3.7.4) and sender silly window avoidance: wait for a full segment
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4): a partial segment goes when
+                # it is the last data and nothing (or nodelay) holds it, or when it fills half the peer's window
+                if n < mss and not force and not (last and (self.nodelay or flight == 0 or self.fin_seq is not None)) \
+                        and n < self.max_snd_wnd // 2:
+                    if flight == 0 and self.persist_at is None:
+                        self._arm_persist()  # the override timer: nothing in flight would ever change our mind
+                    break
+                force = False
                 with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
                 payload = memoryview(self.snd_buf)[offset:offset + n]
                 flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
@@ -821,7 +843,9 @@ class TcpPcb:
     def _send_ack(self) -> None:
         self.delack_at = None
         self.unacked_segments = 0
-        self._send_segment(self.snd_nxt, ACK, b"")
+        # at snd_max, not snd_nxt: after a timeout snd_nxt walks back over data the peer already has, and an ACK
+        # numbered there would fall below its window and be dropped unread (RFC 9293 3.10.7.4)
+        self._send_segment(self.snd_max, ACK, b"")
 
     def _challenge_ack(self) -> None:
         self.tcp.stack.stats.tcp.proterr += 1
@@ -865,8 +889,8 @@ class TcpPcb:
         a worthwhile amount (receiver SWS avoidance)."""
         free = self.rcv_buf_limit - len(self.rcv_buf)
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        if free - offered < min(self.mss, self.rcv_buf_limit // 2) and offered > 0:
-            return offered
+        if free - offered < min(self.mss, self.rcv_buf_limit // 2):
+            return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
         return max(free, offered)
 
     def _window_update(self) -> None:
@@ -887,6 +911,7 @@ class TcpPcb:
         self._schedule()
 
     def _arm_persist(self) -> None:
+        self.rto_at = None  # nothing is in flight while persisting: only one of the two timers runs
         self.persist_at = self.stack.now + min(RTO_MAX, max(RTO_MIN, self.rto) * (1 << min(self.persist_backoff, 7)))
         self._schedule()
 
@@ -966,24 +991,23 @@ class TcpPcb:
         self.rexmit_high = None
         self.dupacks = 0
         self.snd_nxt = self.snd_una  # go back N
-        self._output()
-        if self.rto_at is None:
+        self._output(force=True)  # the first segment goes whatever Nagle or the window say
+        if self.rto_at is None and self.persist_at is None:
             self._arm_rto()
 
     def _persist_fired(self) -> None:
         self.persist_at = None
+        if self.snd_wnd > 0 and self.snd_nxt == self.snd_una:
+            self._output(force=True)  # a window smaller than a segment: the override timer sends what fits
+            if self.snd_nxt != self.snd_una:
+                return
         self.persist_backoff += 1
-        if self.persist_backoff > self.stack.config.tcp_maxrtx:
-            self._fail(errno.ETIMEDOUT, send_rst=True)
+        self.persist_probes += 1
+        if self.persist_probes > self.stack.config.tcp_maxrtx:
+            self._fail(errno.ETIMEDOUT, send_rst=True)  # the peer stopped answering (RFC 1122 4.2.2.17)
             return
-        # a zero window probe: one byte past the window (RFC 9293 3.8.6.1); the answer tells us the window
-        offset = (self.snd_nxt - self.buf_seq) & MASK
-        if offset < len(self.snd_buf):
-            payload = memoryview(self.snd_buf)[offset:offset + 1]
-            self._send_segment(self.snd_nxt, ACK, payload)
-            payload.release()
-        else:
-            self._send_segment((self.snd_una - 1) & MASK, ACK, b"")
+        # a zero window probe with an old sequence number and no data: the peer answers with its window
+        self._send_segment((self.snd_una - 1) & MASK, ACK, b"")
         self._arm_persist()
 
     def _keepalive_fired(self, now: float) -> None:
@@ -1002,7 +1026,7 @@ class TcpPcb:
     # ---------------------------------------------------------------------------------------------------- endings
     def _fail(self, err: int, send_rst: bool = False) -> None:
         if send_rst:
-            self._send_segment(self.snd_nxt, RST | ACK, b"")
+            self._send_segment(self.snd_max, RST | ACK, b"")
         self.error = err
         self._free()
 
