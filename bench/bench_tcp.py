@@ -295,9 +295,9 @@ def main() -> int:
         rows.append(("kernel -> lwipy  (TAP, MTU 9000)", kernel_to_lwip(n, jumbo, 9000)))
         rows.append(("lwipy -> kernel  (TAP, MTU 9000)", lwip_to_kernel(n, jumbo, 9000)))
         rows.append(("kernel -> kernel (veth, baseline)", kernel_to_kernel(n)))
+        rows.extend(latency(2000))
     else:
         print(f"skipping the TAP and veth runs: {problem}")
-        rows.extend(latency(2000))
     rows.append(("idle connections held in-process", idle_connections(10_000)))
     rows.append(("lwipy -> lwipy   (in-process, MTU 1500)", in_process(n // 4, cfg)))
     rows.append(("lwipy -> lwipy   (in-process, MTU 9000)", in_process(n // 4, cfg.replace(tcp_mss=8960), 9000)))
