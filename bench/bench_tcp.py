@@ -15,6 +15,7 @@ namespaces made here (``lwipy-<pid>-<n>``), deleted on exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -113,15 +114,9 @@ def latency(count: int) -> list[tuple[str, str]]:
             dev.close()
     with nsx.namespace() as a, nsx.namespace() as b:
         nsx.add_veth_pair(a, "va", "10.78.0.1", b, "vb", "10.78.0.2")
-        server = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-I", "-c", ECHO_SERVER, "10.78.0.2",
-                                   "7"], stdout=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with kernel_server(b, ECHO_SERVER, "10.78.0.2", "7"):
             p50, p99 = nsx.ns_python(a, PINGPONG, "10.78.0.2", "7", str(count), timeout=120).stdout.split()
             rows.append(("1-byte req/resp, kernel -> kernel (veth)", f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"))
-        finally:
-            server.kill()
-            server.wait()
     return rows
 
 
@@ -154,6 +149,20 @@ def idle_connections(n: int) -> str:
     used = sum(s.size_diff for s in after.compare_to(before, "filename"))
     est = sum(1 for c in clients if c.state_name == "ESTABLISHED")
     return f"{est:,} of {n:,} established; {used / (2 * max(est, 1)) / 1024:.1f} KiB per pcb (tracemalloc)"
+
+
+@contextlib.contextmanager
+def kernel_server(ns: str, script: str, *args: str):
+    """A Python server inside ``ns`` that prints "ready" once listening; killed (by PID) on the way out."""
+    server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-I", "-c", script, *args],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def mbit(nbytes: int, seconds: float) -> str:
@@ -196,34 +205,29 @@ def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500) -> str:
 def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500) -> str:
     with nsx.namespace() as ns:
         stack, dev, loop = lwip_tap(ns, cfg, mtu)
-        server = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-I", "-c", SERVER, nsx.KERNEL_IP,
-                                   "5002"], stdout=subprocess.PIPE, text=True)
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-            block = b"\x5a" * 262144
-            state = {"sent": 0, "closed": False}
+            with kernel_server(ns, SERVER, nsx.KERNEL_IP, "5002") as server:
+                block = b"\x5a" * 262144
+                state = {"sent": 0, "closed": False}
 
-            def pump(p):
-                while state["sent"] < n:
-                    k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
-                    if not k:
-                        return
-                    state["sent"] += k
-                if not state["closed"]:
-                    state["closed"] = True
-                    p.close()
+                def pump(p):
+                    while state["sent"] < n:
+                        k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
+                        if not k:
+                            return
+                        state["sent"] += k
+                    if not state["closed"]:
+                        state["closed"] = True
+                        p.close()
 
-            def start():
-                pcb = stack.tcp.connect(nsx.KERNEL_IP, 5002)
-                pcb.on_event = pump
-            loop.call(start)
-            out, _ = server.communicate(timeout=300)
-            total, seconds = out.split()
-            return mbit(int(total), float(seconds))
+                def start():
+                    pcb = stack.tcp.connect(nsx.KERNEL_IP, 5002)
+                    pcb.on_event = pump
+                loop.call(start)
+                out, _ = server.communicate(timeout=300)
+                total, seconds = out.split()
+                return mbit(int(total), float(seconds))
         finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
             loop.stop()
             dev.close()
 
@@ -231,18 +235,11 @@ def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500) -> str:
 def kernel_to_kernel(n: int) -> str:
     with nsx.namespace() as a, nsx.namespace() as b:
         nsx.add_veth_pair(a, "va", "10.78.0.1", b, "vb", "10.78.0.2")
-        server = subprocess.Popen(["ip", "netns", "exec", b, sys.executable, "-I", "-c", SERVER, "10.78.0.2", "5003"],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        with kernel_server(b, SERVER, "10.78.0.2", "5003") as server:
             nsx.ns_python(a, CLIENT, "10.78.0.2", "5003", str(n), timeout=300)
             out, _ = server.communicate(timeout=300)
             total, seconds = out.split()
             return mbit(int(total), float(seconds))
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
 
 
 def in_process(n: int, cfg: Config, mtu: int = 1500) -> str:
