@@ -287,3 +287,54 @@ def test_retransmitted_syn_in_syn_rcvd_gets_the_syn_ack_again():
     first = t.expect("SA")
     t.send("S", seq=t.peer_seq - 1, advance=False)
     assert t.expect("SA").seq == first.seq
+
+
+def _into(state: str) -> tuple:
+    """A scripted connection driven into ``state``; returns (script, pcb-or-listener)."""
+    t = TcpScript()
+    if state == "LISTEN":
+        return t, t.stack.tcp.listen(80)
+    if state == "SYN_SENT":
+        pcb = t.stack.tcp.connect("10.0.0.9", t.peer_port, local_port=t.port)
+        t.iss = t.expect("S").seq
+        return t, pcb
+    if state == "SYN_RCVD":
+        listener = t.stack.tcp.listen(80)
+        t.send("S")
+        t.iss = t.expect("SA").seq
+        return t, listener
+    pcb = t.open_passive()
+    if state in ("FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "TIME_WAIT"):
+        pcb.close()
+        t.expect("FA")
+        if state in ("FIN_WAIT_2", "TIME_WAIT"):
+            t.send("A", ack=t.iss + 2)
+        if state in ("CLOSING", "TIME_WAIT"):
+            t.send("FA", ack=t.iss + 1 if state == "CLOSING" else t.iss + 2)
+    elif state in ("CLOSE_WAIT", "LAST_ACK"):
+        t.send("FA", ack=t.iss + 1)
+        if state == "LAST_ACK":
+            pcb.close()
+    t.sent()
+    assert pcb.state_name == state
+    return t, pcb
+
+
+@pytest.mark.parametrize("state", ["LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2",
+                                   "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"])
+def test_random_segments_in_every_state_never_raise(state):
+    import random
+    rng = random.Random(hash(state) & 0xFFFF)
+    t, _ = _into(state)  # the stack is strict: any exception inside it fails the test
+    for i in range(400):
+        flags = rng.choice(["S", "A", "R", "F", "PA", "FA", "SA", "RA", "FPA", "SF", "", "SR"])
+        seq = rng.choice([t.peer_seq, t.peer_seq + rng.randrange(-9000, 9000), rng.getrandbits(32)])
+        ack = rng.choice([t.iss + 1, t.iss + 2, t.iss + rng.randrange(-9000, 9000), rng.getrandbits(32)])
+        data = b"r" * rng.choice([0, 0, 1, 10, 500, 1200])
+        opts = rng.choice([[], [("MSS", rng.randrange(0, 65536))], [("Timestamp", (rng.getrandbits(32), 0))],
+                           [("SAck", (rng.getrandbits(32), rng.getrandbits(32)))], [("WScale", rng.randrange(256))]])
+        t.send(flags, seq=seq, ack=ack, data=data, window=rng.randrange(65536), options=opts)
+        if i % 50 == 0:
+            t.at(t.now + rng.uniform(0, 5))
+    t.at(t.now + 500)
+    assert t.stack.stats.link.err == 0

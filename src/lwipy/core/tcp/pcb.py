@@ -206,8 +206,12 @@ class TcpPcb:
 
     @property
     def seg_size(self) -> int:
-        """The most data a segment carries: the MSS less our options (RFC 6691: the MSS counts no options)."""
-        return self.snd_mss - 12 if self.ts_ok else self.snd_mss
+        """The most data a segment carries: the MSS less our options (RFC 6691: the MSS counts no options), and
+        less room for SACK blocks while out-of-order data waits (they ride on data segments too)."""
+        size = self.snd_mss - 12 if self.ts_ok else self.snd_mss
+        if self.ooseq and self.sack_ok:
+            size -= 28 if self.ts_ok else 36  # NOP, NOP, SACK with 3 blocks (4 without timestamps)
+        return size
 
     @property
     def readable(self) -> int:
@@ -494,6 +498,15 @@ class TcpPcb:
             self._duplicate_ack()
         elif opened:
             self._output()
+        if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
+                and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
+            self._output()  # data waits and no timer runs (a window update was lost): send, or arm the override
+        if self.recover is None and self.sacked and self.snd_una != self.snd_max and self.state != CLOSED:
+            # RFC 6675 IsLost: three segments' worth SACKed above snd_una means the first hole is lost, even when
+            # the ACKs carried data (two-way traffic) and so never counted as duplicates
+            held = sum((right - left) & MASK for left, right in self.sacked)
+            if held >= self._dupthresh() * self.seg_size:
+                self._enter_recovery()
         # our FIN acknowledged?
         fin_acked = self.fin_seq is not None and ack == ((self.fin_seq + 1) & MASK)
         if fin_acked:
@@ -555,13 +568,30 @@ class TcpPcb:
             if self.sacked:
                 self._retransmit_next_hole()  # RFC 6675 in spirit: each ACK lets one more hole be filled
             self._output()
-        elif self.dupacks == 3:
-            flight = (self.snd_max - self.snd_una) & MASK
-            self.ssthresh = max(flight // 2, 2 * mss)
-            self.recover = self.snd_max
-            self.rexmit_high = self.snd_una
-            self._retransmit_one()
-            self.cwnd = self.ssthresh + 3 * mss
+        elif self.dupacks >= self._dupthresh():
+            self._enter_recovery()
+        elif self.dupacks <= 2:
+            self._output(limited=self.dupacks)  # RFC 3042 limited transmit: new data keeps the ACK clock going
+
+    def _dupthresh(self) -> int:
+        """Three, or fewer when less than four segments are out and nothing new can go (RFC 5827 early
+        retransmit): a small flight cannot produce three duplicate ACKs."""
+        flight = (self.snd_max - self.snd_una) & MASK
+        segments = -(-flight // max(1, self.seg_size))
+        unsent = len(self.snd_buf) - ((self.snd_max - self.buf_seq) & MASK)
+        if segments < 4 and unsent <= 0:
+            return max(1, segments - 1)
+        return 3
+
+    def _enter_recovery(self) -> None:
+        """Fast retransmit (RFC 5681 3.2): halve, send the first hole again, and recover until ``recover``."""
+        mss = self.snd_mss
+        flight = (self.snd_max - self.snd_una) & MASK
+        self.ssthresh = max(flight // 2, 2 * mss)
+        self.recover = self.snd_max
+        self.rexmit_high = self.snd_una
+        self._retransmit_one()
+        self.cwnd = self.ssthresh + 3 * mss
 
     def _take_sack(self, blocks: tuple[tuple[int, int], ...], ack: int) -> None:
         """Record the peer's SACK blocks (RFC 2018) that lie between the ACK and what we sent."""
@@ -745,7 +775,7 @@ class TcpPcb:
         self._fail(errno.ECONNRESET if self.state not in (CLOSING, LAST_ACK, TIME_WAIT) else 0)
 
     # ---------------------------------------------------------------------------------------------------- output
-    def _output(self, force: bool = False) -> None:
+    def _output(self, force: bool = False, limited: int = 0) -> None:
         """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow.  With
         ``force`` the first segment goes whatever Nagle, silly window avoidance and cwnd say (a retransmission
         timeout, the small-window override timer), within the peer's window."""
@@ -760,7 +790,7 @@ class TcpPcb:
                 offset = 0
             avail = len(self.snd_buf) - offset
             flight = (nxt - self.snd_una) & MASK
-            usable = min(self.snd_wnd, self.cwnd) - flight
+            usable = min(self.snd_wnd, self.cwnd + limited * mss) - flight
             fin_due = self.fin_seq is not None and avail <= 0 and nxt == self.fin_seq
             if avail <= 0 and not fin_due:
                 break
@@ -855,7 +885,7 @@ class TcpPcb:
         if opts is None and not flags & RST:
             if self.ts_ok:
                 opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
-            if self.sack_ok and self.ooseq and flags & ACK and not payload:  # on pure ACKs: data stays MSS-sized
+            if self.sack_ok and self.ooseq and flags & ACK:  # seg_size left room for them
                 opts = opts or TcpOptions()
                 opts.sack_blocks = self._sack_blocks(3 if self.ts_ok else 4)
         window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)

@@ -20,7 +20,7 @@ from ..addr import ANY4, ip4
 from ..pbuf import Pbuf
 from ..timers import Deadlines
 from .isn import IsnGenerator, IsnHook
-from .pcb import TIME_WAIT, TcpListener, TcpPcb
+from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -30,6 +30,7 @@ __all__ = ["Tcp"]
 
 PORT_RANGE_START = 0xC000  # lwIP's TCP_LOCAL_PORT_RANGE_START..END
 PORT_RANGE_END = 0xFFFF
+_RECYCLABLE = (TIME_WAIT, LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1)  # the order lwIP's tcp_alloc gives them up
 
 
 class Tcp:
@@ -170,14 +171,20 @@ class Tcp:
 
     # -- table management --------------------------------------------------------------------------------------------
     def _make_room(self, quiet: bool = False) -> bool:
-        """Free a slot when ``max_active_tcp`` connections exist: the oldest TIME_WAIT pcb goes."""
+        """Free a slot when ``max_active_tcp`` connections exist, as lwIP's ``tcp_alloc``: the oldest TIME_WAIT pcb
+        goes quietly; failing that the oldest closing one (LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1) is aborted."""
         limit = self.stack.config.max_active_tcp
         if len(self.conns) < limit:
             return True
-        waiting = [p for p in self.conns.values() if p.state == TIME_WAIT]
-        if waiting:
-            min(waiting, key=lambda p: p.close_at or 0.0)._free()
-            return True
+        for state in _RECYCLABLE:
+            victims = [p for p in self.conns.values() if p.state == state]
+            if victims:
+                oldest = min(victims, key=lambda p: p.last_activity)
+                if state == TIME_WAIT:
+                    oldest._free()
+                else:
+                    oldest.abort()
+                return True
         if quiet:
             return False
         self.stack.stats.tcp.memerr += 1
