@@ -338,3 +338,14 @@ def test_random_segments_in_every_state_never_raise(state):
             t.at(t.now + rng.uniform(0, 5))
     t.at(t.now + 500)
     assert t.stack.stats.link.err == 0
+
+
+def test_an_idle_connection_runs_no_timer():
+    t = TcpScript()
+    pcb = t.open_passive()
+    assert pcb.next_deadline() is None and len(t.stack.tcp.timers) == 0
+    pcb.rto_at = 5.0  # even a stale retransmission deadline...
+    pcb._schedule()
+    t.at(5.0)
+    t.expect_nothing()  # ...neither resends nor counts a retry
+    assert pcb.retries == 0 and pcb.rto_at is None and pcb.state_name == "ESTABLISHED"

@@ -501,6 +501,8 @@ class TcpPcb:
         if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
                 and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
             self._output()  # data waits and no timer runs (a window update was lost): send, or arm the override
+        if self.state != CLOSED:
+            self._schedule()  # deadlines cleared above (everything acknowledged, persist over) leave the heap too
         if self.recover is None and self.sacked and self.snd_una != self.snd_max and self.state != CLOSED:
             # RFC 6675 IsLost: three segments' worth SACKed above snd_una means the first hole is lost, even when
             # the ACKs carried data (two-way traffic) and so never counted as duplicates
@@ -1002,6 +1004,8 @@ class TcpPcb:
     def _rto_fired(self) -> None:
         self.rto_at = None
         syn = self.state in (SYN_SENT, SYN_RCVD)
+        if not syn and self.snd_una == self.snd_max:
+            return  # nothing in flight: a stale deadline, not a loss
         limit = self.stack.config.tcp_synmaxrtx if syn else self.stack.config.tcp_maxrtx
         if self.retries >= limit:
             self._fail(errno.ETIMEDOUT, send_rst=not syn)
