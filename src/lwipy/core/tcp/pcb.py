@@ -23,12 +23,13 @@ ETIMEDOUT, ECONNABORTED.
 from __future__ import annotations
 
 import errno
+import struct
 from collections import deque
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Callable
 
 from ...errors import LwipError
-from ...wire.checksum import pseudo_sum_v4
+from ...wire.checksum import checksum, pseudo_sum_v4
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..pbuf import Pbuf
@@ -48,6 +49,8 @@ _SYNCHRONIZED = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOS
 _CAN_SEND = frozenset({ESTABLISHED, CLOSE_WAIT})
 _CAN_RECEIVE = frozenset({ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2})
 
+_HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
+_CSUM = struct.Struct("!H")
 RTO_MIN = 0.2  # Linux's floor; RFC 6298's 1 s would make every loss on a LAN cost a second
 RTO_MAX = 60.0
 DELACK = 0.1  # lwIP flushes delayed ACKs on its 250 ms fast timer; 100 ms keeps request/response snappy
@@ -117,7 +120,8 @@ class TcpPcb:
         self.local_ip, self.local_port = local_ip, local_port
         self.remote_ip, self.remote_port = remote_ip, remote_port
         self.key = (int(local_ip), local_port, int(remote_ip), remote_port)
-        self._pseudo_src, self._pseudo_dst = local_ip.packed, remote_ip.packed
+        # the pseudo-header's partial sum without its length field (RFC 9293 3.1); add the segment length to it
+        self._pseudo_base = pseudo_sum_v4(local_ip.packed, remote_ip.packed, PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
         self.error = 0
@@ -894,12 +898,22 @@ class TcpPcb:
         if flags & ACK and not flags & SYN:
             self.rcv_adv = (self.rcv_nxt + window) & MASK
             window >>= self.rcv_wscale
-        hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
-                        min(window, 0xFFFF), options=opts)
         pbuf = Pbuf.with_payload(payload)
-        hlen = hdr.header_len
-        pseudo = pseudo_sum_v4(self._pseudo_src, self._pseudo_dst, PROTO_TCP, hlen + len(payload))
-        hdr.emit(pbuf.buf, pbuf.push(hlen), len(payload), pseudo)
+        if opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
+                and opts.wscale is None and not opts.sack_permitted:
+            # the common segment, timestamps only: packed straight into place, no header or option objects
+            off = pbuf.push(32)
+            buf = pbuf.buf
+            _HDR_TS.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
+                              0x8000 | flags, min(window, 0xFFFF), 0, 0, 1, 1, 8, 10, opts.timestamp[0],
+                              opts.timestamp[1])
+            csum = checksum(memoryview(buf)[off:], self._pseudo_base + 32 + len(payload))
+            _CSUM.pack_into(buf, off + 16, csum)
+        else:
+            hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
+                            min(window, 0xFFFF), options=opts)
+            hlen = hdr.header_len
+            hdr.emit(pbuf.buf, pbuf.push(hlen), len(payload), self._pseudo_base + hlen + len(payload))
         stats = self.tcp.stack.stats.tcp
         try:
             self.tcp.stack.ip4.output(pbuf, self.local_ip, self.remote_ip, PROTO_TCP)
@@ -972,9 +986,11 @@ class TcpPcb:
         self._notify()
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at)
-                 if t is not None]
-        return min(times) if times else None
+        best = None
+        for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
     def _schedule(self) -> None:
         if self.state != CLOSED:
