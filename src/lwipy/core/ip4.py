@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["InPacket", "Ip4", "ProtocolHandler"]
 
 _ANY = IPv4Address(0)
-_LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 _LIMITED_BROADCAST_B = b"\xff\xff\xff\xff"
 _ANY_B = bytes(4)
 _MAX_DATAGRAM = 65535

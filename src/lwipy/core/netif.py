@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING, Any
 
+from .addr import BROADCAST4
+
 if TYPE_CHECKING:
     from .stack import Stack
 
@@ -69,10 +71,8 @@ class Netif:
 
     def is_broadcast4(self, addr: IPv4Address) -> bool:
         """``ip4_addr_isbroadcast``: the limited broadcast or this netif's subnet broadcast."""
-        return addr == _LIMITED_BROADCAST or (self.broadcast4_packed is not None and addr == self.broadcast4)
+        return addr == BROADCAST4 or (self.broadcast4_packed is not None and addr == self.broadcast4)
 
     def __repr__(self) -> str:
         return f"<Netif {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"
 
-
-_LIMITED_BROADCAST = IPv4Address("255.255.255.255")

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
+from .addr import BROADCAST4
+
 if TYPE_CHECKING:
     from .netif import Netif
 
 __all__ = ["Route", "RouteTable"]
 
 _CACHE_MAX = 1024
-_BROADCAST = IPv4Address("255.255.255.255")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class RouteTable:
                 if netif.is_loopback and netif.is_usable:
                     return netif, dst
             return None
-        if dst == _BROADCAST or dst.is_multicast:
+        if dst == BROADCAST4 or dst.is_multicast:
             out = self.default_netif
             if out is None or not out.is_usable:
                 out = next((n for n in self.netifs if n.is_usable and n.ip4 is not None and not n.is_loopback), None)

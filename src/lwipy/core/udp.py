@@ -21,6 +21,7 @@ from ..wire.ipv4 import PROTO_UDP, Ipv4Header
 from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ip4, is_multicast4
 from .pbuf import Pbuf
+from .ports import PortAllocator
 
 if TYPE_CHECKING:
     from .ip4 import InPacket
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Udp", "UdpPcb", "Datagram"]
 
 ANY = IPv4Address(0)
-PORT_RANGE_START = 0xC000  # lwIP's UDP_LOCAL_PORT_RANGE_START..END
-PORT_RANGE_END = 0xFFFF
 MAX_PAYLOAD = 65535 - 20 - HEADER_LEN
 
 _ICMP_ERRNO = {
@@ -172,7 +171,7 @@ class Udp:
         self.stack = stack
         self.pcbs: list[UdpPcb] = []
         self.by_port: dict[int, list[UdpPcb]] = {}
-        self._next_port = PORT_RANGE_START + stack.rng.randrange(PORT_RANGE_END - PORT_RANGE_START + 1)
+        self._ports = PortAllocator(stack.rng, "UDP")
 
     def new(self) -> UdpPcb:
         """``udp_new``: a fresh pcb.  Raises ENOMEM when ``max_udp_pcbs`` exist."""
@@ -199,7 +198,7 @@ class Udp:
                 n.ip4 is not None and n.ip4.ip == ip for n in self.stack.netifs):
             raise LwipError(errno.EADDRNOTAVAIL, f"{ip} is not an address of this stack")
         if port == 0:
-            port = self._ephemeral_port()
+            port = self._ports.allocate(self.by_port.__contains__)
         else:
             for other in self.by_port.get(port, ()):
                 if other is pcb:
@@ -216,15 +215,6 @@ class Udp:
         pcb.local_ip = ip
         pcb.local_port = port
         self.by_port.setdefault(port, []).append(pcb)
-
-    def _ephemeral_port(self) -> int:
-        span = PORT_RANGE_END - PORT_RANGE_START + 1
-        for _ in range(span):
-            port = self._next_port
-            self._next_port = PORT_RANGE_START + (port + 1 - PORT_RANGE_START) % span
-            if port not in self.by_port:
-                return port
-        raise LwipError(errno.EADDRINUSE, "no free UDP port left")
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:

@@ -9,6 +9,7 @@ one takes the place of the oldest in TIME_WAIT (lwIP's ``tcp_kill_timewait``).
 from __future__ import annotations
 
 import errno
+from collections import Counter
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from ..addr import ANY4, ip4
 from ..pbuf import Pbuf
+from ..ports import PortAllocator
 from ..timers import Deadlines
 from .isn import IsnGenerator, IsnHook
 from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Tcp"]
 
-PORT_RANGE_START = 0xC000  # lwIP's TCP_LOCAL_PORT_RANGE_START..END
-PORT_RANGE_END = 0xFFFF
 _RECYCLABLE = (TIME_WAIT, LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1)  # the order lwIP's tcp_alloc gives them up
 
 
@@ -42,7 +42,8 @@ class Tcp:
         self.listeners: dict[int, list[TcpListener]] = {}
         self.timers: Deadlines[TcpPcb] = Deadlines()
         self.isn: IsnHook = IsnGenerator(stack.rng.randbytes(16))
-        self._next_port = PORT_RANGE_START + stack.rng.randrange(PORT_RANGE_END - PORT_RANGE_START + 1)
+        self._ports = PortAllocator(stack.rng, "TCP")
+        self._local_ports: Counter[int] = Counter()  # connections per local port, so a free port is found in O(1)
 
     # -- user API ----------------------------------------------------------------------------------------------------
     def listen(self, port: int, ip: str | IPv4Address | None = None, backlog: int | None = None) -> TcpListener:
@@ -52,7 +53,7 @@ class Tcp:
             raise LwipError(errno.ENOMEM, f"all {cfg.max_listening_tcp} listening pcbs are in use (max_listening_tcp)")
         local = ip4(ip) if ip is not None else ANY4
         if port == 0:
-            port = self._ephemeral_port()
+            port = self._ports.allocate(self._port_taken)
         for other in self.listeners.get(port, ()):
             if other.local_ip == ANY4 or local == ANY4 or other.local_ip == local:
                 raise LwipError(errno.EADDRINUSE, f"TCP port {port} is already listening")
@@ -77,12 +78,12 @@ class Tcp:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
             local = netif.ip4.ip if not netif.is_loopback or remote.is_loopback else remote
         self._make_room()
-        lport = local_port or self._ephemeral_port(local, remote, port)
+        lport = local_port or self._ports.allocate(self._port_taken)
         key = (int(local), lport, int(remote), port)
         if key in self.conns:
             raise LwipError(errno.EADDRINUSE, f"a connection {local}:{lport} -> {remote}:{port} exists")
         pcb = TcpPcb(self, local, lport, remote, port)
-        self.conns[key] = pcb
+        self._add(pcb)
         pcb.rtt_start = self.stack.now
         pcb._open_active(self.isn(local.packed, lport, remote.packed, port, self.stack.now))
         return pcb
@@ -143,7 +144,7 @@ class Tcp:
         pcb.listener = listener
         pcb.on_event = None
         listener.pending += 1
-        self.conns[pcb.key] = pcb
+        self._add(pcb)
         pcb.rtt_start = self.stack.now
         pcb._open_passive(self.isn(pkt.hdr.dst, hdr.dst_port, pkt.hdr.src, hdr.src_port, self.stack.now), hdr)
 
@@ -190,20 +191,19 @@ class Tcp:
         self.stack.stats.tcp.memerr += 1
         raise LwipError(errno.ENOMEM, f"all {limit} TCP pcbs are in use (max_active_tcp)")
 
-    def _ephemeral_port(self, local: IPv4Address | None = None, remote: IPv4Address | None = None,
-                        rport: int = 0) -> int:
-        span = PORT_RANGE_END - PORT_RANGE_START + 1
-        used = {k[1] for k in self.conns} | set(self.listeners)
-        for _ in range(span):
-            port = self._next_port
-            self._next_port = PORT_RANGE_START + (port + 1 - PORT_RANGE_START) % span
-            if port not in used:
-                return port
-        raise LwipError(errno.EADDRINUSE, "no free TCP port left")
+    def _port_taken(self, port: int) -> bool:
+        return port in self._local_ports or port in self.listeners
+
+    def _add(self, pcb: TcpPcb) -> None:
+        self.conns[pcb.key] = pcb
+        self._local_ports[pcb.local_port] += 1
 
     def _remove(self, pcb: TcpPcb) -> None:
         if self.conns.get(pcb.key) is pcb:
             del self.conns[pcb.key]
+            self._local_ports[pcb.local_port] -= 1
+            if not self._local_ports[pcb.local_port]:
+                del self._local_ports[pcb.local_port]
         self.timers.cancel(pcb)
         if pcb.listener is not None:
             pcb.listener.pending -= 1
