@@ -150,6 +150,7 @@ class TcpPcb:
         self.rcv_nxt = 0
         self.rcv_buf = bytearray()
         self.rcv_buf_limit = cfg.tcp_wnd_default
+        self.rcv_held = 0  # bytes taken by recv(reopen=False) and not yet given back by recved(): still not free
         self.rcv_adv = 0
         self.rcv_wscale = 0
         wnd = self.rcv_buf_limit
@@ -250,8 +251,10 @@ class TcpPcb:
             self._output()
         return n
 
-    def recv(self, max_bytes: int = 1 << 30) -> bytes:
-        """Take up to ``max_bytes`` received bytes (``tcp_recved`` is implied: the window opens again)."""
+    def recv(self, max_bytes: int = 1 << 30, reopen: bool = True) -> bytes:
+        """Take up to ``max_bytes`` received bytes.  With ``reopen`` the window opens again at once (``tcp_recved``
+        implied); without it the bytes still count against the window until :meth:`recved` gives them back, as lwIP's
+        netconn does while data waits in a receive mailbox for the application."""
         n = min(max_bytes, len(self.rcv_buf))
         if n == 0:
             if self.error:
@@ -259,8 +262,16 @@ class TcpPcb:
             return b""
         out = bytes(self.rcv_buf[:n])
         del self.rcv_buf[:n]
-        self._window_update()
+        if reopen:
+            self._window_update()
+        else:
+            self.rcv_held += n
         return out
+
+    def recved(self, n: int) -> None:
+        """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)``; the window may open."""
+        self.rcv_held = max(0, self.rcv_held - n)
+        self._window_update()
 
     def shutdown(self, read: bool = False, write: bool = True) -> None:
         """``tcp_shutdown``: stop receiving and/or sending (a FIN follows the data already queued)."""
@@ -677,7 +688,7 @@ class TcpPcb:
                 return
             data = data[skip:]
             seq = rcv_nxt
-        space = self.rcv_buf_limit - len(self.rcv_buf)
+        space = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
         if seq == rcv_nxt:
             trimmed = len(data) > space
             if trimmed:
@@ -748,7 +759,7 @@ class TcpPcb:
             data = self.ooseq.pop(hit)
             off = (nxt - hit) & MASK
             if off < len(data):
-                chunk = data[off:][: self.rcv_buf_limit - len(self.rcv_buf)]
+                chunk = data[off:][: self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held]
                 self.rcv_buf += chunk
                 self.rcv_nxt = (nxt + len(chunk)) & MASK
                 moved = True
@@ -927,13 +938,13 @@ class TcpPcb:
         self._schedule()
 
     def _rcv_window(self) -> int:
-        return max(self.rcv_buf_limit - len(self.rcv_buf), (self.rcv_adv - self.rcv_nxt) & MASK
+        return max(self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held, (self.rcv_adv - self.rcv_nxt) & MASK
                    if _le(self.rcv_nxt, self.rcv_adv) else 0)
 
     def _window_bytes(self) -> int:
         """The window to offer: free space, never pulling back the right edge already offered, and opened only by
         a worthwhile amount (receiver SWS avoidance)."""
-        free = self.rcv_buf_limit - len(self.rcv_buf)
+        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
         if free - offered < min(self.mss, self.rcv_buf_limit // 2):
             return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
@@ -944,7 +955,7 @@ class TcpPcb:
         if self.state not in _CAN_RECEIVE:
             return
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        free = self.rcv_buf_limit - len(self.rcv_buf)
+        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
         if free - offered >= min(self.mss, self.rcv_buf_limit // 2):
             self._send_ack()
 
