@@ -5,6 +5,7 @@
 
 1. kernel -> lwipy over a TAP (MTU 1500, then 9000): a kernel client sends, lwipy's pcb reads and discards.
 2. lwipy -> kernel over the TAP (MTU 1500, then 9000): lwipy sends, a kernel server reads.
+   Both again at MTU 1500 with the TAP's checksum and segmentation offload (``TapDevice(offload=True)``).
 3. kernel -> kernel over a veth pair between two namespaces: the baseline, same client and server scripts.
 4. lwipy -> lwipy in-process (two stacks on a virtual hub, one thread): the engine without a TAP.
 
@@ -169,17 +170,17 @@ def mbit(nbytes: int, seconds: float) -> str:
     return f"{nbytes * 8 / seconds / 1e6:8.1f} Mbit/s  ({nbytes / 1e6:.0f} MB in {seconds:.2f} s)"
 
 
-def lwip_tap(ns: str, cfg: Config, mtu: int = 1500):
+def lwip_tap(ns: str, cfg: Config, mtu: int = 1500, offload: bool = False):
     nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX, mtu=mtu)
     stack = Stack(cfg, seed=1, name="bench-tcp")
-    dev = TapDevice(nsx.TAP, netns=ns)
+    dev = TapDevice(nsx.TAP, netns=ns, offload=offload)
     stack.add_netif(dev, ip=f"{nsx.LWIP_IP}/{nsx.PREFIX}")
     return stack, dev, StackLoop(stack).start()
 
 
-def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500) -> str:
+def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500, offload: bool = False) -> str:
     with nsx.namespace() as ns:
-        stack, dev, loop = lwip_tap(ns, cfg, mtu)
+        stack, dev, loop = lwip_tap(ns, cfg, mtu, offload)
         try:
             def setup():
                 lst = stack.tcp.listen(5001)
@@ -202,9 +203,9 @@ def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500) -> str:
             dev.close()
 
 
-def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500) -> str:
+def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500, offload: bool = False) -> str:
     with nsx.namespace() as ns:
-        stack, dev, loop = lwip_tap(ns, cfg, mtu)
+        stack, dev, loop = lwip_tap(ns, cfg, mtu, offload)
         try:
             with kernel_server(ns, SERVER, nsx.KERNEL_IP, "5002") as server:
                 block = b"\x5a" * 262144
@@ -288,6 +289,8 @@ def main() -> int:
     if problem is None:
         rows.append(("kernel -> lwipy  (TAP, MTU 1500)", kernel_to_lwip(n, cfg)))
         rows.append(("lwipy -> kernel  (TAP, MTU 1500)", lwip_to_kernel(n, cfg)))
+        rows.append(("kernel -> lwipy  (TAP, MTU 1500, offload)", kernel_to_lwip(n, cfg, offload=True)))
+        rows.append(("lwipy -> kernel  (TAP, MTU 1500, offload)", lwip_to_kernel(n, cfg, offload=True)))
         jumbo = cfg.replace(tcp_mss=8960)
         rows.append(("kernel -> lwipy  (TAP, MTU 9000)", kernel_to_lwip(n, jumbo, 9000)))
         rows.append(("lwipy -> kernel  (TAP, MTU 9000)", lwip_to_kernel(n, jumbo, 9000)))

@@ -106,7 +106,7 @@ def _tap_stack(args: argparse.Namespace):
     from .netif.tap import TapDevice
 
     cfg = _parse_options(args.option or [], _CLI_DEFAULTS)
-    device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns)
+    device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
     stack = Stack(cfg, name=args.tap)
@@ -183,6 +183,8 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mac", help="the stack's MAC (random locally administered when absent)")
     p.add_argument("--mtu", type=int, help="set the TAP's MTU")
     p.add_argument("--netns", help="the network namespace the TAP lives in")
+    p.add_argument("--offload", action="store_true",
+                   help="checksum and TCP segmentation offload on the TAP (virtio-net header): much faster TCP")
     p.add_argument("--pcap", help="write every frame to this pcap file")
     p.add_argument("-o", "--option", action="append", metavar="NAME=VALUE",
                    help="a Config option (see 'lwipy config'); repeatable")

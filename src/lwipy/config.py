@@ -84,6 +84,15 @@ class Config:
     max_raw_pcbs: int = _opt(16, "CONFIG_LWIP_MAX_RAW_PCBS", 1, 1024, "raw pcbs that can exist at once")
     so_reuse_rxtoall: bool = _opt(True, "CONFIG_LWIP_SO_REUSE_RXTOALL",
                                   doc="broadcast and multicast go to every pcb that shares the port (SO_REUSEADDR)")
+    # --- the tcpip thread and netconn (api/) ---------------------------------------------------------------------
+    tcpip_recvmbox_size: int = _opt(32, "CONFIG_LWIP_TCPIP_RECVMBOX_SIZE", 6, 1024,
+                                    "messages waiting for the core thread; a poster blocks (or try_call_soon fails) "
+                                    "when full")
+    tcp_recvmbox_size: int = _opt(6, "CONFIG_LWIP_TCP_RECVMBOX_SIZE", 6, 1024,
+                                  "received chunks queued on a TCP netconn; more waits in the pcb, still counted "
+                                  "against the window")
+    check_thread_safety: bool = _opt(False, "CONFIG_LWIP_CHECK_THREAD_SAFETY",
+                                     doc="core functions raise ThreadSafetyError when called off the core thread")
     # --- ICMP error rate limit: lwipy's own (RFC 1812 4.3.2.8 asks for one; lwIP has none) ---------------------------
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")

@@ -4,14 +4,17 @@
   never leaves ``Stack.input``.
 - :class:`ConfigError`: the user asked for an option that does not exist or a value out of range.
 - :class:`LwipError`: a local call failed the way an lwIP call fails.  It is an ``OSError`` whose ``errno`` is what an
-  lwIP socket would report, so the sockets layer can raise it as it is.
+  lwIP socket would report, so the sockets layer can raise it as it is.  :class:`LwipTimeout` is the one that says a
+  receive or send timeout expired (lwIP's ``ERR_TIMEOUT``).
+- :class:`ThreadSafetyError`: local misuse: a core function ran on a thread other than the core thread while
+  ``check_thread_safety`` (``CONFIG_LWIP_CHECK_THREAD_SAFETY``) is on.
 """
 
 from __future__ import annotations
 
 import errno as _errno
 
-__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError"]
+__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError", "LwipTimeout", "ThreadSafetyError"]
 
 
 class Malformed(ValueError):
@@ -32,3 +35,18 @@ class LwipError(OSError):
     def __init__(self, code: int, detail: str = "") -> None:
         text = _errno.errorcode.get(code, str(code))
         super().__init__(code, f"{text}: {detail}" if detail else text)
+
+
+class LwipTimeout(LwipError):
+    """A receive or send timeout expired (``ERR_TIMEOUT``; ``SO_RCVTIMEO``/``SO_SNDTIMEO``).
+
+    Its errno is ``EWOULDBLOCK`` (``EAGAIN``), as lwIP's ``err_to_errno`` reports it; the class lets a Python-style
+    layer raise ``socket.timeout`` instead."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(_errno.EWOULDBLOCK, detail)
+
+
+class ThreadSafetyError(RuntimeError):
+    """A core function ran on a thread other than the core thread (``CONFIG_LWIP_CHECK_THREAD_SAFETY``: lwIP's
+    ``LWIP_ASSERT_CORE_LOCKED`` fails).  Post the call to the core thread with ``StackLoop.call`` instead."""

@@ -130,11 +130,11 @@ def test_connect_to_a_closed_port_is_refused():
 
 def test_syn_retries_back_off_exactly_and_end_in_etimedout():
     sim = Simulation(seed=1)
-    a = sim.add_stack("a", sim.hub(), Config(tcp_synmaxrtx=3, tcp_rto_time=1000), ip="10.0.0.1/24")
+    hub = sim.hub()
+    a = sim.add_stack("a", hub, Config(tcp_synmaxrtx=3, tcp_rto_time=1000), ip="10.0.0.1/24")
     a.etharp.add_static("10.0.0.9", PEER_MAC)
     sends = []
-    real = a.ip4.output
-    a.ip4.output = lambda pbuf, *args, **kw: (sends.append(sim.now), real(pbuf, *args, **kw))
+    hub.taps.append(lambda port, frame: sends.append(sim.now) if Ether(frame).haslayer(TCP) else None)
     c = a.tcp.connect("10.0.0.9", 80)
     sim.run(30)
     assert sends == [0.0, 1.0, 3.0, 7.0]  # RTO 1 s doubling (RFC 6298 5.5), three retries

@@ -40,7 +40,8 @@ _HERE = Path(__file__).parent.resolve()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: talks to the Linux kernel in a network namespace (root, /dev/net/tun)")
     config.addinivalue_line("markers", "lwip_config(**options): extra Config options for the lwip fixture's stack")
-    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True): a FaultyDevice around the TAP, no pcap")
+    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False): a FaultyDevice around "
+                            "the TAP, no pcap, the TAP with checksum and segmentation offload")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -161,9 +162,10 @@ def make_config(request: pytest.FixtureRequest) -> Config:
 def lwip(kernel_tap: KernelTap, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lwip]:
     """lwipy at 10.77.0.2/24 on the TAP, running on its own thread, every frame written to ``tmp_path/lwip.pcap``."""
     stack = Stack(make_config(request), seed=7, name="lwip-interop")
-    tap = TapDevice(kernel_tap.ifname, netns=kernel_tap.ns)
-    pcap_path = tmp_path / "lwip.pcap"
     marker = request.node.get_closest_marker("lwip_device")
+    offload = marker.kwargs.get("offload", False) if marker is not None else False
+    tap = TapDevice(kernel_tap.ifname, netns=kernel_tap.ns, offload=offload)
+    pcap_path = tmp_path / "lwip.pcap"
     faults = marker.kwargs.get("faults") if marker is not None else None
     pcap = marker.kwargs.get("pcap", True) if marker is not None else True
     try:

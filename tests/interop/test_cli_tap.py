@@ -8,6 +8,7 @@ import sys
 import time
 
 import interop_netns as nsx
+import pytest
 
 ENV = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "src")}
 
@@ -71,8 +72,9 @@ def test_up_in_a_missing_namespace_is_a_clear_error(netns):
     assert r.returncode == 2 and "Traceback" not in r.stderr and missing in r.stderr
 
 
-def test_up_serves_tcp_echo_discard_and_chargen_to_the_kernel(kernel_tap):
-    proc = start_up(kernel_tap)
+@pytest.mark.parametrize("extra", [(), ("--offload",)], ids=["plain", "offload"])
+def test_up_serves_tcp_echo_discard_and_chargen_to_the_kernel(kernel_tap, extra):
+    proc = start_up(kernel_tap, *extra)
     try:
         client = r"""
 import socket, sys

@@ -10,12 +10,14 @@ way).  A protocol nobody handles gets an ICMP protocol unreachable.  Packets for
 from __future__ import annotations
 
 import errno
+import struct
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as icmpw
-from ..wire.ipv4 import MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
+from ..wire.checksum import checksum
+from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
 from .addr import is_multicast4
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
@@ -30,6 +32,7 @@ _ANY = IPv4Address(0)
 _LIMITED_BROADCAST_B = b"\xff\xff\xff\xff"
 _ANY_B = bytes(4)
 _MAX_DATAGRAM = 65535
+_CSUM = struct.Struct("!H")
 _ALL_SYSTEMS = IPv4Address("224.0.0.1")
 
 
@@ -181,7 +184,8 @@ class Ip4:
         return found
 
     def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
-               tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None) -> None:
+               tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None,
+               next_hop: IPv4Address | None = None) -> None:
         """``ip4_output_if``: prepend an IPv4 header to ``pbuf`` and send it, fragmenting when it exceeds the MTU.
 
         Raises :class:`LwipError` EHOSTUNREACH when no route exists, EADDRNOTAVAIL when the netif has no address,
@@ -193,7 +197,7 @@ class Ip4:
             if found is None:
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
             netif, next_hop = found
-        else:
+        elif next_hop is None:
             next_hop = self.next_hop(netif, dst)
         if src is None or src == _ANY:
             if netif.ip4 is None:
@@ -202,6 +206,35 @@ class Ip4:
         hdr = Ipv4Header(src.packed, dst.packed, proto, stack.config.ip_default_ttl if ttl is None else ttl, tos,
                          self._ident(), dont_fragment, False, 0, 0, options)
         self.send(netif, hdr, pbuf, next_hop)
+
+    def output_routed(self, pbuf: Pbuf, netif: "Netif", next_hop: IPv4Address, src: bytes, dst: bytes, proto: int,
+                      ttl: int, tos: int = 0, neighbour: bool = False) -> None:
+        """:meth:`output` for a transport that keeps its own route (TCP): a 20-byte header packed straight into place
+        when the packet needs no fragmenting; the same counters and errors.  ``neighbour`` says the caller found
+        ``next_hop`` to be a unicast neighbour on ``netif`` (not our own address, not broadcast or multicast), so only
+        ARP stands between the packet and the link."""
+        total = len(pbuf) + MIN_HEADER_LEN
+        stack = self.stack
+        if total > netif.mtu and not pbuf.gso_size and not stack.loops_back(netif, next_hop):
+            self.output(pbuf, IPv4Address(src), IPv4Address(dst), proto, ttl=ttl, tos=tos, netif=netif,
+                        next_hop=next_hop)
+            return
+        if total > _MAX_DATAGRAM:
+            stack.stats.ip.err += 1
+            raise LwipError(errno.EMSGSIZE, f"{total} bytes exceed the largest IPv4 datagram (65535)")
+        off = pbuf.push(MIN_HEADER_LEN)
+        buf = pbuf.buf
+        ident = self.next_ident
+        self.next_ident = (ident + 1) & 0xFFFF
+        HEADER.pack_into(buf, off, 0x45, tos, total, ident, 0, ttl, proto, 0, src, dst)
+        _CSUM.pack_into(buf, off + 10, checksum(memoryview(buf)[off:off + MIN_HEADER_LEN]))
+        stack.stats.ip.xmit += 1
+        if neighbour and netif.up and netif.link_up:
+            sent = stack.etharp.output(netif, pbuf, next_hop)
+        else:
+            sent = stack.netif_output(netif, pbuf, next_hop)
+        if not sent:
+            raise LwipError(errno.ENOMEM, f"{netif.name} dropped the packet: transmit or ARP queue full, or link down")
 
     @staticmethod
     def next_hop(netif: "Netif", dst: IPv4Address) -> IPv4Address:
@@ -220,7 +253,7 @@ class Ip4:
             stack.stats.ip.err += 1
             raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the largest IPv4 datagram (65535)")
         stack.stats.ip.xmit += 1
-        if hlen + len(pbuf) > netif.mtu and not stack.loops_back(netif, next_hop):
+        if hlen + len(pbuf) > netif.mtu and not pbuf.gso_size and not stack.loops_back(netif, next_hop):
             if hdr.dont_fragment or not stack.config.ip4_frag:
                 stack.stats.ip.err += 1
                 raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the MTU {netif.mtu} of {netif.name}")

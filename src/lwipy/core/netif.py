@@ -30,6 +30,9 @@ class Netif:
         self.mtu = mtu
         self.vlan_id = vlan_id
         self.is_loopback = is_loopback
+        # the device's offloads (see Device.checksum_offload): TCP/UDP checksums neither made nor checked here
+        self.checksum_offload = bool(getattr(device, "checksum_offload", False))
+        self.gso_max_size = int(getattr(device, "gso_max_size", 0)) if self.checksum_offload else 0
         self.ip4: IPv4Interface | None = None
         self.gateway: IPv4Address | None = None
         self.broadcast4: IPv4Address | None = None

@@ -13,13 +13,22 @@ HEADROOM = 160
 
 
 class Pbuf:
-    """A byte buffer holding a packet in ``buf[start:]`` with ``start`` bytes of free room in front."""
+    """A byte buffer holding a packet in ``buf[start:]`` with ``start`` bytes of free room in front.
 
-    __slots__ = ("buf", "start")
+    A transport layer sending through a netif with checksum offload leaves its checksum partial and marks where:
+    ``csum_tail`` counts the bytes from its header to the end of the buffer (0: the checksum is complete), so the mark
+    survives the buffer growing in front; ``csum_offset`` is the field's place in that header; ``gso_size`` is the
+    segment size when the packet is a TCP super-segment for the device to cut (0: it is not).
+    """
+
+    __slots__ = ("buf", "start", "csum_tail", "csum_offset", "gso_size")
 
     def __init__(self, buf: bytearray, start: int) -> None:
         self.buf = buf
         self.start = start
+        self.csum_tail = 0
+        self.csum_offset = 0
+        self.gso_size = 0
 
     @classmethod
     def alloc(cls, length: int, headroom: int = HEADROOM) -> "Pbuf":
@@ -45,6 +54,13 @@ class Pbuf:
     def pull(self, n: int) -> None:
         """Drop ``n`` bytes from the front (a header a lower layer no longer wants)."""
         self.start += n
+
+    def leave_checksum(self, header_at: int, field_offset: int, gso_size: int = 0) -> None:
+        """Mark the transport header at ``header_at`` (an offset in ``buf``) as having its checksum field, at
+        ``field_offset`` in it, left partial for the device to finish (and ``gso_size`` for it to segment)."""
+        self.csum_tail = len(self.buf) - header_at
+        self.csum_offset = field_offset
+        self.gso_size = gso_size
 
     def view(self) -> memoryview:
         return memoryview(self.buf)[self.start:]

@@ -38,10 +38,12 @@ class RouteTable:
         self.static: list[Route] = []
         self.default_netif: Netif | None = None
         self._cache: dict[int, tuple[Netif, IPv4Address] | None] = {}  # keyed by int(dst): cheaper to hash
+        self.generation = 0  # bumped by changed(): who keeps a route of its own looks again when it moved on
 
     def changed(self) -> None:
         """Forget cached decisions: call after any change of netif address, state or route."""
         self._cache.clear()
+        self.generation += 1
 
     def add(self, prefix: str | IPv4Network, netif: "Netif", gateway: str | IPv4Address | None = None) -> Route:
         route = Route(IPv4Network(prefix), netif, IPv4Address(gateway) if gateway is not None else None)

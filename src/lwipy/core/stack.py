@@ -115,6 +115,9 @@ class Stack:
             mtu = getattr(device, "mtu", 1500)
         if mtu < 68:
             raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
+        if self.config.ip_forward and getattr(device, "checksum_offload", False):
+            raise ValueError(f"{device!r} has checksum/segmentation offload, which only an end host may use: a "
+                             "forwarding stack (ip_forward) would pass on partial checksums; open it without offload")
         if vlan_id is not None and not 1 <= vlan_id <= 4094:
             raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
         netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
@@ -266,7 +269,13 @@ class Stack:
             ETH_HEADER.pack_into(pbuf.buf, pbuf.push(HEADER_LEN), dst_mac, netif.hwaddr, ethertype)
         else:
             EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, pbuf.push(VLAN_HEADER_LEN))
-        if netif.device.transmit(pbuf.view()):
+        tail = pbuf.csum_tail
+        if tail:
+            frame = pbuf.view()
+            sent = netif.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
+        else:
+            sent = netif.device.transmit(pbuf.view())
+        if sent:
             self.stats.link.xmit += 1
             return True
         self.stats.link.memerr += 1

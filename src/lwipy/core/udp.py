@@ -227,7 +227,7 @@ class Udp:
             stats.lenerr += 1
             stats.drop += 1
             return
-        if hdr.checksum and stack.config.checksum_check_udp:
+        if hdr.checksum and stack.config.checksum_check_udp and not pkt.netif.checksum_offload:
             pseudo = pseudo_sum_v4(pkt.hdr.src, pkt.hdr.dst, PROTO_UDP, hdr.length)
             if not UdpHeader.verify(data[:hdr.length], pseudo):
                 stats.chkerr += 1

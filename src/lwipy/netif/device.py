@@ -12,8 +12,22 @@ class Device:
 
     mtu = 1500
     link_up = True
+    checksum_offload = False
+    """The device finishes the TCP and UDP checksums of frames given to :meth:`transmit_offload` and has checked
+    those of the frames it delivers, as a NIC with checksum offload does (lwIP's ``NETIF_CHECKSUM_CTRL`` with the
+    GEN/CHECK flags for TCP and UDP cleared): the stack then neither computes nor verifies them."""
+    gso_max_size = 0
+    """The largest IP packet the device cuts into TCP segments itself (TSO); 0 when it cannot."""
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        raise NotImplementedError
+
+    def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
+                         gso_size: int = 0) -> bool:
+        """Send ``frame`` whose transport checksum is left to the device (only when :attr:`checksum_offload`): the
+        field at ``csum_start + csum_offset`` holds the pseudo-header sum, and the device completes it over the bytes
+        from ``csum_start`` on (Linux's CHECKSUM_PARTIAL).  With ``gso_size`` the frame is a TCP super-segment the
+        device cuts into segments of ``gso_size`` payload bytes."""
         raise NotImplementedError
 
     def receive(self) -> list[bytes]:
@@ -51,6 +65,11 @@ class Wrapper(Device):
     @property
     def link_up(self) -> bool:  # type: ignore[override]
         return self.inner.link_up
+
+    # A wrapper hides the inner device's offloads unless it says it passes them on (the stack then computes and
+    # checks every checksum itself, and never hands over a super-segment the wrapper would not understand).
+    checksum_offload = False
+    gso_max_size = 0
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         return self.inner.transmit(frame)

@@ -25,6 +25,9 @@ class FaultyDevice(Wrapper):
                  reorder_delay: float = 0.002, egress: bool = True, ingress: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(inner)
+        if inner.checksum_offload:
+            raise ValueError(f"FaultyDevice cannot wrap {inner!r}: its frames carry checksums left for the device to "
+                             "finish, so a corrupted one would pass unnoticed; open it without offload")
         for name, p in (("loss", loss), ("duplicate", duplicate), ("reorder", reorder), ("corrupt", corrupt)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} is a probability, not {p}")

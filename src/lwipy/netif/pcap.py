@@ -58,9 +58,22 @@ class PcapDevice(Wrapper):
         self._close_writer = isinstance(writer, str) if close_writer is None else close_writer
         self.clock = clock
 
+    @property
+    def checksum_offload(self) -> bool:  # type: ignore[override]
+        return self.inner.checksum_offload  # recorded as sent: partial checksums, which tshark does not check
+
+    @property
+    def gso_max_size(self) -> int:  # type: ignore[override]
+        return self.inner.gso_max_size
+
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         self.writer.write(frame, self.clock())
         return self.inner.transmit(frame)
+
+    def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
+                         gso_size: int = 0) -> bool:
+        self.writer.write(frame, self.clock())
+        return self.inner.transmit_offload(frame, csum_start, csum_offset, gso_size)
 
     def receive(self) -> list[bytes]:
         frames = self.inner.receive()

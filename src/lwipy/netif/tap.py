@@ -4,6 +4,12 @@ The device must be named; it is opened if it exists (``ip tuntap add dev tap0 mo
 who owns it may open it) and created for the life of the descriptor otherwise (needs CAP_NET_ADMIN).  ``netns`` opens
 a TAP that lives in a network namespace (``ip netns add NAME``) from a process outside it: the open happens on a
 short-lived thread that enters the namespace, and the descriptor keeps working after the thread is gone.
+
+With ``offload`` the TAP speaks the virtio-net header (``IFF_VNET_HDR``) and asks the kernel for checksum and TCP
+segmentation offload (``TUNSETOFFLOAD``), as a virtual machine's NIC does.  The kernel then hands over TCP segments of
+up to 64 KiB whose checksums it has not computed (it trusts its own memory) and accepts such segments from the stack,
+cutting them to the MSS itself when they leave a real wire.  Frames the kernel marks neither as partial nor as
+verified (forwarded ones) have their TCP and UDP checksums checked here, as a NIC would, so the stack may skip them.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import struct
 import threading
 from typing import Callable, TypeVar
 
+from ..wire.checksum import fold, ones_sum
 from .device import Device
 
 __all__ = ["TapDevice", "in_netns"]
@@ -24,6 +31,15 @@ __all__ = ["TapDevice", "in_netns"]
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+TUNSETOFFLOAD = 0x400454D0
+TUNSETVNETHDRSZ = 0x400454D8
+TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 = 0x01, 0x02, 0x04
+VNET_HDR = struct.Struct("=BBHHHH")  # virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset
+VNET_F_NEEDS_CSUM, VNET_F_DATA_VALID = 1, 2
+VNET_GSO_TCPV4, VNET_GSO_TCPV6 = 1, 4
+_NO_OFFLOAD = bytes(VNET_HDR.size)
+_GSO_MAX = 65535
 SIOCGIFMTU = 0x8921
 SIOCSIFMTU = 0x8922
 CLONE_NEWNET = 0x40000000
@@ -64,14 +80,19 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
 class TapDevice(Device):
     """An open TAP interface.  ``mtu`` sets the interface MTU when given, else it is read from the interface."""
 
-    def __init__(self, name: str, mtu: int | None = None, netns: str | None = None) -> None:
+    def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False) -> None:
         if len(name.encode()) >= 16:
             raise ValueError(f"interface name {name!r} is longer than 15 bytes")
         self.name = name
         self.netns = netns
+        self.offload = offload
         self.fd, self.mtu = in_netns(netns, lambda: self._open(mtu))
+        self.checksum_offload = offload
+        self.gso_max_size = _GSO_MAX if offload else 0
         self.rx_dropped = 0
         self.tx_dropped = 0
+        self.rx_csum_errors = 0  # frames the "NIC" dropped for a bad TCP/UDP checksum (offload only)
+        self.rx_gso = self.tx_gso = 0  # super-segments received and sent (offload only)
 
     def _open(self, mtu: int | None) -> tuple[int, int]:
         try:
@@ -79,7 +100,11 @@ class TapDevice(Device):
         except OSError as e:
             raise OSError(e.errno, f"cannot open /dev/net/tun ({e.strerror}); is the tun module loaded?") from e
         try:
-            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), IFF_TAP | IFF_NO_PI))
+            flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if self.offload else 0)
+            fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), flags))
+            if self.offload:
+                fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR.size))
+                fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
         except OSError as e:
             os.close(fd)
             hint = " (create it with 'ip tuntap add dev NAME mode tap user YOU', or run as root)" \
@@ -95,6 +120,8 @@ class TapDevice(Device):
         return self.fd
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        if self.offload:
+            return self._write([_NO_OFFLOAD, frame])
         try:
             os.write(self.fd, frame)
             return True
@@ -102,25 +129,64 @@ class TapDevice(Device):
             self.tx_dropped += 1
             return False
         except OSError as e:
-            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):  # interface down, or a frame it refuses
-                self.tx_dropped += 1
-                return False
-            raise
+            return self._write_failed(e)
+
+    def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
+                         gso_size: int = 0) -> bool:
+        if not self.offload:
+            raise ValueError(f"{self!r} was opened without offload")
+        if gso_size:
+            tcp_hlen = (frame[csum_start + 12] >> 4) * 4
+            gso_type = VNET_GSO_TCPV6 if frame[12:14] == b"\x86\xdd" else VNET_GSO_TCPV4
+            hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, gso_type, csum_start + tcp_hlen, gso_size, csum_start, csum_offset)
+            self.tx_gso += 1
+        else:
+            hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
+        return self._write([hdr, frame])
+
+    def _write(self, parts: list) -> bool:
+        try:
+            os.writev(self.fd, parts)
+            return True
+        except BlockingIOError:
+            self.tx_dropped += 1
+            return False
+        except OSError as e:
+            return self._write_failed(e)
+
+    def _write_failed(self, e: OSError) -> bool:
+        if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):  # interface down, or a frame it refuses
+            self.tx_dropped += 1
+            return False
+        raise e
 
     def receive(self) -> list[bytes]:
-        frames = []
+        frames: list = []
         read = os.read
         fd = self.fd
-        size = self.mtu + 18
+        offload = self.offload
+        size = VNET_HDR.size + 14 + 4 + _GSO_MAX if offload else self.mtu + 18
         for _ in range(_BATCH):
             try:
-                frames.append(read(fd, size))
+                data = read(fd, size)
             except BlockingIOError:
                 break
             except OSError as e:
                 if e.errno == errno.EIO:  # the interface is down: nothing to read
                     break
                 raise
+            if not offload:
+                frames.append(data)
+                continue
+            flags, gso_type = data[0], data[1]
+            frame = memoryview(data)[VNET_HDR.size:]
+            if gso_type:
+                self.rx_gso += 1
+            if not flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) and not _transport_checksum_ok(frame):
+                self.rx_csum_errors += 1
+                self.rx_dropped += 1
+                continue
+            frames.append(frame)
         return frames
 
     def close(self) -> None:
@@ -130,4 +196,34 @@ class TapDevice(Device):
 
     def __repr__(self) -> str:
         where = f" in {self.netns}" if self.netns else ""
-        return f"<TapDevice {self.name}{where} mtu {self.mtu}>"
+        return f"<TapDevice {self.name}{where} mtu {self.mtu}{' offload' if self.offload else ''}>"
+
+
+def _transport_checksum_ok(frame: memoryview) -> bool:
+    """The check a NIC with receive checksum offload makes: the TCP or UDP checksum of an unfragmented IPv4 or IPv6
+    (no extension headers) packet.  Anything else passes unchecked, for the stack to judge."""
+    ethertype = frame[12:14]
+    if ethertype == b"\x81\x00":
+        frame, ethertype = frame[4:], frame[16:18]
+    if ethertype == b"\x08\x00" and len(frame) >= 34:
+        ihl = (frame[14] & 0x0F) * 4
+        total = int.from_bytes(frame[16:18], "big")
+        proto = frame[23]
+        if proto not in (6, 17) or frame[20:22] != b"\x00\x00" and frame[20:22] != b"\x40\x00" \
+                or total < ihl + 8 or 14 + total > len(frame):
+            return True  # not TCP/UDP, a fragment, or malformed: the stack decides
+        segment = frame[14 + ihl:14 + total]
+        if proto == 17 and segment[6:8] == b"\x00\x00":
+            return True  # UDP without a checksum
+        pseudo = ones_sum(frame[26:34]) + proto + len(segment)
+    elif ethertype == b"\x86\xdd" and len(frame) >= 54:
+        proto = frame[20]
+        length = int.from_bytes(frame[18:20], "big")
+        if proto not in (6, 17) or length < 8 or 54 + length > len(frame):
+            return True
+        segment = frame[54:54 + length]
+        pseudo = ones_sum(frame[22:54]) + proto + length
+    else:
+        return True
+    return fold(pseudo + ones_sum(segment)) == 0xFFFF
+

@@ -25,6 +25,7 @@ PROTO_UDP = 17
 OPTION_ROUTER_ALERT = b"\x94\x04\x00\x00"
 
 _HDR = struct.Struct("!BBHHHBBH4s4s")
+HEADER = _HDR  # version/IHL, TOS, total length, ident, flags/fragment, TTL, protocol, checksum, source, destination
 
 
 @dataclass(slots=True)

@@ -29,13 +29,15 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Callable
 
 from ...errors import LwipError
-from ...wire.checksum import checksum, pseudo_sum_v4
+from ...wire.checksum import checksum, fold, pseudo_sum_v4
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
+from ..addr import is_multicast4
 from ..pbuf import Pbuf
 from .seq import MASK
 
 if TYPE_CHECKING:
+    from ..netif import Netif
     from .tcp import Tcp
 
 __all__ = ["TcpPcb", "TcpListener", "STATE_NAMES", "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED",
@@ -120,6 +122,9 @@ class TcpPcb:
         self.local_ip, self.local_port = local_ip, local_port
         self.remote_ip, self.remote_port = remote_ip, remote_port
         self.key = (int(local_ip), local_port, int(remote_ip), remote_port)
+        self._local_packed, self._remote_packed = local_ip.packed, remote_ip.packed
+        self.ttl = cfg.ip_default_ttl  # IP_TTL
+        self.tos = 0  # IP_TOS
         # the pseudo-header's partial sum without its length field (RFC 9293 3.1); add the segment length to it
         self._pseudo_base = pseudo_sum_v4(local_ip.packed, remote_ip.packed, PROTO_TCP, 0)
         self.listener: TcpListener | None = None
@@ -130,9 +135,15 @@ class TcpPcb:
         self.keep_idle = cfg.tcp_keepidle / 1000.0
         self.keep_intvl = cfg.tcp_keepintvl / 1000.0
         self.keep_cnt = cfg.tcp_keepcnt
-        # path
-        found = stack.routes.lookup(remote_ip)
-        mtu = found[0].mtu if found is not None else 1500
+        # path: the route is looked up again only when the route table changed (``_route``)
+        self._route_gen = -1
+        self._netif: Netif | None = None
+        self._next_hop = remote_ip
+        self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
+        self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
+        self._gso_max = 0
+        self._route()
+        mtu = self._netif.mtu if self._netif is not None else 1500
         self.mss = min(cfg.tcp_mss, mtu - 40)  # what we advertise and the most we send
         self.snd_mss = min(536, self.mss)  # until the peer says (RFC 9293 3.7.1)
         # send side
@@ -565,9 +576,11 @@ class TcpPcb:
                 self._retransmit_one()
                 self.cwnd = max(self.cwnd - acked + mss, mss)
         elif self.cwnd < self.ssthresh:
-            self.cwnd += min(acked, mss)  # slow start (RFC 5681 3.1, with appropriate byte counting)
+            # slow start (RFC 5681 3.1) with appropriate byte counting, L = 2 SMSS (RFC 3465 2.3): a stretch ACK
+            # (a receiver coalescing, or acking a super-segment) counts for more than one segment
+            self.cwnd += min(acked, 2 * mss)
         else:
-            self.cwnd += max(1, mss * mss // self.cwnd)  # congestion avoidance
+            self.cwnd += max(1, mss * min(acked, self.cwnd) // self.cwnd)  # congestion avoidance, bytes counted
         self.dupacks = 0
         if self.snd_una == self.snd_max:
             self.rto_at = None
@@ -799,6 +812,10 @@ class TcpPcb:
         if self.state not in _CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
             return
         mss = self.seg_size
+        if self.stack.routes.generation != self._route_gen:
+            self._route()
+        # with TSO a segment may carry many MSS worth, cut by the device; Nagle and SWS still think in MSS
+        burst = max(mss, self._gso_max // mss * mss) if self._gso_max else mss
         sent_any = False
         while True:
             nxt = self.snd_nxt
@@ -813,7 +830,9 @@ class TcpPcb:
                 break
             if avail > 0:
                 # forcing passes over Nagle, SWS and cwnd, never over the peer's window (a zero one means persist)
-                n = min(avail, mss, self.snd_wnd) if force else min(avail, mss, usable)
+                n = min(avail, burst, self.snd_wnd) if force else min(avail, burst, usable)
+                if mss < n < avail:
+                    n -= n % mss  # a super-segment ends on a segment boundary unless it ends the data
                 if n <= 0:
                     if flight == 0 and self.persist_at is None:
                         self._arm_persist()
@@ -830,7 +849,7 @@ class TcpPcb:
                 with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
                 payload = memoryview(self.snd_buf)[offset:offset + n]
                 flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
-                self._send_segment(nxt, flags, payload)
+                self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
                 payload.release()
                 adv = n + (1 if with_fin else 0)
             else:
@@ -898,7 +917,23 @@ class TcpPcb:
         self.tcp.stack.stats.tcp.proterr += 1
         self._send_ack()
 
-    def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None) -> None:
+    def _route(self) -> None:
+        """Look up the netif and next hop for the peer, and what that netif offloads (not when it loops back)."""
+        stack = self.stack
+        self._route_gen = stack.routes.generation
+        found = stack.routes.lookup(self.remote_ip)
+        if found is None:
+            self._netif, self._offload, self._gso_max = None, False, 0
+            return
+        netif, next_hop = found
+        self._netif, self._next_hop = netif, next_hop
+        looped = stack.loops_back(netif, next_hop)
+        self._neighbour = not (looped or netif.is_loopback or is_multicast4(next_hop) or netif.is_broadcast4(next_hop))
+        self._offload = netif.checksum_offload and not looped
+        self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
+
+    def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
+                      gso: int = 0) -> None:
         if opts is None and not flags & RST:
             if self.ts_ok:
                 opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
@@ -910,6 +945,7 @@ class TcpPcb:
             self.rcv_adv = (self.rcv_nxt + window) & MASK
             window >>= self.rcv_wscale
         pbuf = Pbuf.with_payload(payload)
+        offload = self._offload and self._route_gen == self.stack.routes.generation
         if opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
                 and opts.wscale is None and not opts.sack_permitted:
             # the common segment, timestamps only: packed straight into place, no header or option objects
@@ -918,16 +954,32 @@ class TcpPcb:
             _HDR_TS.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
                               0x8000 | flags, min(window, 0xFFFF), 0, 0, 1, 1, 8, 10, opts.timestamp[0],
                               opts.timestamp[1])
-            csum = checksum(memoryview(buf)[off:], self._pseudo_base + 32 + len(payload))
-            _CSUM.pack_into(buf, off + 16, csum)
+            if offload:
+                _CSUM.pack_into(buf, off + 16, fold(self._pseudo_base + 32 + len(payload)))  # the device finishes it
+                pbuf.leave_checksum(off, 16, gso)
+            else:
+                csum = checksum(memoryview(buf)[off:], self._pseudo_base + 32 + len(payload))
+                _CSUM.pack_into(buf, off + 16, csum)
         else:
             hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
                             min(window, 0xFFFF), options=opts)
             hlen = hdr.header_len
-            hdr.emit(pbuf.buf, pbuf.push(hlen), len(payload), self._pseudo_base + hlen + len(payload))
-        stats = self.tcp.stack.stats.tcp
+            off = pbuf.push(hlen)
+            pseudo = self._pseudo_base + hlen + len(payload)
+            hdr.emit(pbuf.buf, off, len(payload), None if offload else pseudo)
+            if offload:
+                _CSUM.pack_into(pbuf.buf, off + 16, fold(pseudo))
+                pbuf.leave_checksum(off, 16, gso)
+        stack = self.stack
+        stats = stack.stats.tcp
+        if stack.routes.generation != self._route_gen:
+            self._route()
         try:
-            self.tcp.stack.ip4.output(pbuf, self.local_ip, self.remote_ip, PROTO_TCP)
+            if self._netif is None:
+                stack.stats.ip.rterr += 1
+                raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
+            stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
+                                    PROTO_TCP, self.ttl, self.tos, self._neighbour)
             stats.xmit += 1
         except LwipError:
             stats.err += 1  # lost like any segment: the retransmission timer will send it again

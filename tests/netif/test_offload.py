@@ -1,0 +1,188 @@
+"""Checksum and segmentation offload: what the stack hands a device that finishes checksums and cuts super-segments,
+what it accepts from one, and where offload is refused."""
+
+import io
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice
+from lwipy import Config, Stack
+from lwipy.netif import FaultyDevice, PcapDevice, PcapWriter
+from lwipy.netif.tap import _transport_checksum_ok
+from lwipy.wire.checksum import checksum
+from lwipy.wire.ethernet import mac_to_str
+
+PEER_IP, OWN_IP = "10.0.0.9", "10.0.0.1"
+ETH = Ether(dst=mac_to_str(OWN_MAC), src=mac_to_str(PEER_MAC))
+
+
+class OffloadDevice(CaptureDevice):
+    """A NIC with checksum offload and TSO: finishes each partial checksum as hardware would and keeps the
+    segment size it was asked to cut at."""
+
+    checksum_offload = True
+    gso_max_size = 65535
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gso: list[int] = []
+        self.partial: list[int] = []  # the checksum field as the stack left it
+
+    def transmit(self, frame):
+        self.gso.append(0)  # gso stays aligned with sent: one entry per frame
+        return super().transmit(frame)
+
+    def transmit_offload(self, frame, csum_start, csum_offset, gso_size=0):
+        buf = bytearray(frame)
+        at = csum_start + csum_offset
+        self.partial.append(int.from_bytes(buf[at:at + 2], "big"))
+        buf[at:at + 2] = checksum(buf[csum_start:]).to_bytes(2, "big")
+        self.sent.append(bytes(buf))
+        self.gso.append(gso_size)
+        return True
+
+
+def offload_stack(**options):
+    stack = Stack(Config(**options), seed=5, strict=True)
+    dev = OffloadDevice()
+    netif = stack.add_netif(dev, ip=f"{OWN_IP}/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static(PEER_IP, PEER_MAC)
+    dev.take()
+    dev.gso.clear()
+    return stack, netif, dev
+
+
+def scapy_checksum_ok(frame: bytes) -> bool:
+    pkt = Ether(frame)
+    seg = pkt[TCP]
+    want = seg.chksum
+    del seg.chksum
+    return Ether(bytes(pkt))[TCP].chksum == want
+
+
+def handshake(stack, netif, dev, options=(("MSS", 1460), ("WScale", 7))):
+    listener = stack.tcp.listen(80)
+    stack.input(netif, bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) / TCP(sport=4000, dport=80, flags="S", seq=100,
+                                                                     window=65535, options=list(options))), 0.0)
+    synack = Ether(dev.take()[0])[TCP]
+    stack.input(netif, bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) / TCP(sport=4000, dport=80, flags="A", seq=101,
+                                                                     ack=synack.seq + 1, window=8192)), 0.0)
+    pcb = listener.accept()
+    assert pcb is not None and pcb.state_name == "ESTABLISHED"
+    return pcb, synack.seq + 1
+
+
+def test_super_segments_carry_many_mss_cut_at_segment_boundaries_with_checksums_the_device_finishes():
+    stack, netif, dev = offload_stack(tcp_snd_buf_default=200000)
+    pcb, snd_una = handshake(stack, netif, dev)
+    data = bytes((i * 11) & 0xFF for i in range(150000))
+    assert pcb.send(data) == len(data)
+    stream = bytearray()
+    ack = snd_una
+    for _ in range(50):  # ack whatever came, the peer's window 8192 << 7 = 1 MiB, until everything was sent
+        frames = dev.take()
+        sizes = dev.gso[-len(frames):] if frames else []
+        for frame, gso in zip(frames, sizes, strict=True):
+            seg = Ether(frame)[TCP]
+            assert scapy_checksum_ok(frame), "the partial checksum did not complete to a valid one"
+            payload = bytes(seg.payload)
+            assert seg.seq == (ack + len(stream)) & 0xFFFFFFFF  # in order, nothing sent twice
+            stream += payload
+            if gso:
+                assert gso == pcb.seg_size and len(payload) > gso  # cut at the MSS by the device
+                if len(stream) < len(data):
+                    assert len(payload) % gso == 0  # only the last super-segment may end short
+            else:
+                assert len(payload) <= pcb.seg_size
+        if len(stream) >= len(data):
+            break
+        stack.input(netif, bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) /
+                                 TCP(sport=4000, dport=80, flags="A", seq=101, ack=ack + len(stream), window=8192)),
+                    0.01)
+    assert bytes(stream) == data
+    assert max(dev.gso) == pcb.seg_size and sum(1 for g in dev.gso if g) >= 2
+    # the field held the pseudo-header sum: never a finished checksum (the device adds the data to it)
+    assert all(p != 0 for p in dev.partial)
+
+
+def test_without_timestamps_or_with_sack_the_slow_path_also_leaves_the_checksum_to_the_device():
+    stack, netif, dev = offload_stack()
+    pcb, _ = handshake(stack, netif, dev, options=(("MSS", 1000), ("SAckOK", b"")))
+    pcb.send(b"x" * 3000)
+    frames = dev.take()
+    assert frames and all(scapy_checksum_ok(f) for f in frames)
+    assert len(dev.partial) >= len(frames)
+
+
+def test_a_segment_from_an_offload_device_is_not_checksummed_again():
+    """The device vouched for it (or the kernel left it partial because it never leaves the host)."""
+    stack, netif, dev = offload_stack()
+    stack.tcp.listen(80)
+    syn = ETH / IP(src=PEER_IP, dst=OWN_IP) / TCP(sport=4000, dport=80, flags="S", seq=100, chksum=0x1234)
+    stack.input(netif, bytes(syn), 0.0)
+    assert str(Ether(dev.take()[0])[TCP].flags) == "SA"
+    assert stack.stats.tcp.chkerr == 0
+
+
+def test_a_connection_to_our_own_address_loops_back_with_whole_checksums():
+    stack, netif, dev = offload_stack()
+    listener = stack.tcp.listen(81)
+    client = stack.tcp.connect(OWN_IP, 81)
+    for i in range(20):
+        stack.poll(i * 0.001)
+    server = listener.accept()
+    assert server is not None and client.state_name == "ESTABLISHED"
+    data = bytes(range(256)) * 400
+    sent = 0
+    got = bytearray()
+    for i in range(2000):
+        sent += client.send(memoryview(data)[sent:]) if sent < len(data) else 0
+        stack.poll(0.1 + i * 0.001)
+        got += server.recv()
+        if len(got) == len(data):
+            break
+    assert bytes(got) == data
+    assert dev.take() == [] and stack.stats.tcp.chkerr == 0  # nothing went to the device
+
+
+def test_offload_is_refused_where_it_would_be_wrong():
+    with pytest.raises(ValueError, match="without offload"):
+        FaultyDevice(OffloadDevice(), loss=0.1)
+    with pytest.raises(ValueError, match="forwarding"):
+        Stack(Config(ip_forward=True)).add_netif(OffloadDevice(), ip="10.0.0.1/24")
+
+
+def test_pcap_passes_offload_on_and_records_the_super_segment():
+    out = io.BytesIO()
+    dev = PcapDevice(OffloadDevice(), PcapWriter(out))
+    assert dev.checksum_offload and dev.gso_max_size == 65535
+    frame = bytes(ETH / IP(src=OWN_IP, dst=PEER_IP) / TCP(sport=1, dport=2, chksum=0) / (b"z" * 4000))
+    assert dev.transmit_offload(frame, 34, 16, 1460)
+    assert dev.inner.gso == [1460] and len(out.getvalue()) > len(frame)
+
+
+V4_TCP = ETH / IP(src=PEER_IP, dst=OWN_IP) / TCP(sport=1, dport=2) / b"data"
+V4_UDP = ETH / IP(src=PEER_IP, dst=OWN_IP) / UDP(sport=1, dport=2) / b"data"
+V6_TCP = ETH / IPv6(src="fe80::1", dst="fe80::2") / TCP(sport=1, dport=2) / b"data"
+
+
+@pytest.mark.parametrize("pkt", [V4_TCP, V4_UDP, V6_TCP], ids=["ipv4-tcp", "ipv4-udp", "ipv6-tcp"])
+def test_the_nic_check_accepts_good_and_rejects_bad_transport_checksums(pkt):
+    good = bytearray(bytes(pkt))
+    assert _transport_checksum_ok(memoryview(good))
+    bad = bytearray(good)
+    bad[-1] ^= 0x40
+    assert not _transport_checksum_ok(memoryview(bad))
+
+
+def test_the_nic_check_leaves_fragments_zero_udp_checksums_and_other_protocols_to_the_stack():
+    frag = bytearray(bytes(ETH / IP(src=PEER_IP, dst=OWN_IP, flags="MF") / UDP(sport=1, dport=2) / b"data"))
+    frag[-1] ^= 1
+    assert _transport_checksum_ok(memoryview(frag))
+    nocsum = bytearray(bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) / UDP(sport=1, dport=2, chksum=0) / b"data"))
+    assert _transport_checksum_ok(memoryview(nocsum))
+    truncated = bytes(V4_TCP)[:40]
+    assert _transport_checksum_ok(memoryview(truncated))  # malformed: the stack drops and counts it
