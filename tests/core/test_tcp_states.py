@@ -194,6 +194,25 @@ def test_rto_and_fast_retransmit_across_wraparound(isn):
     t.expect("PA", seq=isn + 1 + 1000 * first, data_len=1000)  # the RTO resends from snd_una (the last data: PSH)
 
 
+def test_duplicate_acks_after_a_timeout_do_not_start_a_fast_retransmit_until_recover_is_passed():
+    """RFC 6582 4.1: after the RTO resent everything from snd_una, duplicate ACKs are the peer seeing data twice."""
+    t = TcpScript(tcp_rto_time=1000, tcp_snd_buf_default=65535)
+    pcb = t.open_passive(options=[("MSS", 1000)])
+    pcb.send(b"R" * 4000)
+    first = t.sent()
+    una = t.iss + 1
+    t.at(1.0)
+    t.expect("A", seq=una, data_len=1000)  # the timeout resends the first segment
+    assert pcb.rto_recover == (una + 1000 * len(first)) & 0xFFFFFFFF
+    ssthresh = pcb.ssthresh
+    for _ in range(4):
+        t.send("A", ack=una)
+    resent = [s for s in t.sent() if s.seq == una]
+    assert resent == [] and pcb.recover is None and pcb.ssthresh == ssthresh  # no fast retransmit, no second halving
+    t.send("A", ack=una + 1000 * len(first))  # past recover: forgotten, and fast retransmit is possible again
+    assert pcb.rto_recover is None
+
+
 def test_rto_timeout_in_established_ends_in_etimedout():
     t = TcpScript(tcp_rto_time=1000, tcp_maxrtx=3)
     pcb = t.open_passive()

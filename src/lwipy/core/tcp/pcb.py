@@ -201,6 +201,8 @@ class TcpPcb:
         self.ssthresh = 0x7FFFFFFF
         self.dupacks = 0
         self.recover: int | None = None
+        # RFC 6582 4.1: after a timeout, snd_max then; duplicate ACKs below it answer data sent twice, not a new loss
+        self.rto_recover: int | None = None
         self.sacked: list[list[int]] = []  # [left, right) ranges the peer holds above snd_una, merged, in order
         self.rexmit_high: int | None = None  # in SACK recovery: the end of what was already sent again
 
@@ -562,6 +564,8 @@ class TcpPcb:
         self.snd_una = ack
         if _lt(self.snd_nxt, ack):
             self.snd_nxt = ack
+        if self.rto_recover is not None and _le(self.rto_recover, ack):  # all sent twice is acked
+            self.rto_recover = None
         if self.sacked:
             self._prune_sacked()
         self.retries = 0
@@ -599,6 +603,8 @@ class TcpPcb:
                 self._retransmit_next_hole()  # RFC 6675 in spirit: each ACK lets one more hole be filled
             self._output()
         elif self.dupacks >= self._dupthresh():
+            if self.rto_recover is not None and not _lt(self.rto_recover, self.snd_una):
+                return  # RFC 6582 3.2 step 1: the ACK does not cover more than recover: no fast retransmit
             self._enter_recovery()
         elif self.dupacks <= 2:
             self._output(limited=self.dupacks)  # RFC 3042 limited transmit: new data keeps the ACK clock going
@@ -1100,6 +1106,7 @@ class TcpPcb:
         self.ssthresh = max(flight // 2, 2 * self.snd_mss)
         self.cwnd = self.snd_mss  # RFC 5681 3.1: one segment after a timeout
         self.recover = None
+        self.rto_recover = self.snd_max
         self.sacked.clear()  # RFC 6675 5.1: after a timeout, SACK information is not trusted to skip data
         self.rexmit_high = None
         self.dupacks = 0
