@@ -120,16 +120,7 @@ class TapDevice(Device):
         return self.fd
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
-        if self.offload:
-            return self._write([_NO_OFFLOAD, frame])
-        try:
-            os.write(self.fd, frame)
-            return True
-        except BlockingIOError:
-            self.tx_dropped += 1
-            return False
-        except OSError as e:
-            return self._write_failed(e)
+        return self._write(frame, _NO_OFFLOAD if self.offload else None)
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
                          gso_size: int = 0) -> bool:
@@ -142,23 +133,24 @@ class TapDevice(Device):
             self.tx_gso += 1
         else:
             hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
-        return self._write([hdr, frame])
+        return self._write(frame, hdr)
 
-    def _write(self, parts: list) -> bool:
+    def _write(self, frame: bytes | bytearray | memoryview, vnet_hdr: bytes | None) -> bool:
+        """One frame to the kernel (after its virtio-net header in offload mode); False when it was refused."""
         try:
-            os.writev(self.fd, parts)
+            if vnet_hdr is None:
+                os.write(self.fd, frame)
+            else:
+                os.writev(self.fd, (vnet_hdr, frame))
             return True
         except BlockingIOError:
             self.tx_dropped += 1
             return False
         except OSError as e:
-            return self._write_failed(e)
-
-    def _write_failed(self, e: OSError) -> bool:
-        if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):  # interface down, or a frame it refuses
-            self.tx_dropped += 1
-            return False
-        raise e
+            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):  # interface down, or a frame it refuses
+                self.tx_dropped += 1
+                return False
+            raise
 
     def receive(self) -> list[bytes]:
         frames: list = []
