@@ -440,3 +440,17 @@ def test_no_time_exceeded_about_a_broadcast_datagram():
     stack.input(netif, bytes(bcast / IP(src=PEER, dst="10.0.0.255", id=4, proto=17, flags="MF") / (b"u" * 16)), 0.0)
     stack.poll(3.0)
     assert replies(dev) == [] and not stack.ip4.reass.pending
+
+
+def test_an_unknown_protocol_a_raw_pcb_took_gets_no_protocol_unreachable():
+    """lwIP's ip4_input: RAW_INPUT_DELIVERED means somebody wanted the packet, so the protocol is not unreachable."""
+    stack, netif, dev = make_stack()
+    known_peer(stack, netif)
+    odd = bytes(ETH / IP(src=PEER, dst="10.0.0.1", proto=253) / b"hello")
+    stack.input(netif, odd, 0.0)
+    unreachable = [f for f in replies(dev) if f.haslayer(ICMP)]
+    assert [(f[ICMP].type, f[ICMP].code) for f in unreachable] == [(3, 2)]  # nobody took it: protocol unreachable
+    pcb = stack.raw.new(253)
+    stack.input(netif, odd, 0.1)
+    assert replies(dev) == [] and len(pcb.queue) == 1 and pcb.queue[0].packet[-5:] == b"hello"
+    pcb.close()

@@ -1,5 +1,20 @@
-"""The layer above the sans-I/O core: the loop that owns a stack on one thread (the seed of lwIP's tcpip thread)."""
+"""The layer above the sans-I/O core: the core thread (lwIP's tcpip thread) and the netconn API.
 
+- :class:`StackLoop` owns a stack on one thread and serves a bounded mailbox of calls from other threads.
+- :class:`Netconn` is lwIP's netconn: TCP, UDP and RAW connections for application threads, every operation run on
+  the core thread; :class:`NetBuf` is a received datagram.
+- :mod:`lwipy.api.core_lock` is ``CONFIG_LWIP_CHECK_THREAD_SAFETY``.
+"""
+
+from .core_lock import check_core_locking, install_core_check, uninstall_core_check
+from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_ERROR, NETCONN_EVT_RCVMINUS, NETCONN_EVT_RCVPLUS,
+                   NETCONN_EVT_SENDMINUS, NETCONN_EVT_SENDPLUS, NETCONN_MORE, NETCONN_NOAUTORCVD, NETCONN_NOCOPY,
+                   NETCONN_RAW, NETCONN_TCP, NETCONN_UDP, NETCONN_UDPNOCHKSUM)
 from .loop import StackLoop
+from .netbuf import NetBuf
+from .netconn import Netconn
 
-__all__ = ["StackLoop"]
+__all__ = ["StackLoop", "Netconn", "NetBuf", "check_core_locking", "install_core_check", "uninstall_core_check",
+           "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
+           "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",
+           "NETCONN_EVT_SENDPLUS", "NETCONN_EVT_SENDMINUS", "NETCONN_EVT_ERROR"]

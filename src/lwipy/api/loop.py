@@ -1,9 +1,29 @@
-"""Drive one :class:`~lwipy.core.stack.Stack` from its devices and its deadline, on one thread.
+"""The core thread (lwIP's tcpip thread): one thread owns a :class:`~lwipy.core.stack.Stack` and drives it.
 
-This is the seed of lwIP's tcpip thread: the thread that runs the loop owns the stack, and any other thread reaches
-it only through :meth:`StackLoop.call_soon` (fire and forget) or :meth:`StackLoop.call` (wait for the result).  The
-loop sleeps in ``select`` on the devices' descriptors and a wake pipe until the stack's :meth:`poll_at` deadline, so
-an idle stack costs nothing: no ticking timer.
+Theory of operation
+-------------------
+The thread that runs :meth:`StackLoop.run` owns the stack.  Any other thread reaches it only through the loop's
+mailbox, which holds at most ``tcpip_recvmbox_size`` messages (``CONFIG_LWIP_TCPIP_RECVMBOX_SIZE``):
+
+- :meth:`StackLoop.call_soon` posts a function (``tcpip_callback``).  From another thread it blocks while the
+  mailbox is full, as ``sys_mbox_post`` does; on the core thread it never blocks (the core cannot wait for itself).
+- :meth:`StackLoop.try_call_soon` posts, or raises ``LwipError(ENOMEM)`` at once when the mailbox is full
+  (``tcpip_try_callback``).
+- :meth:`StackLoop.call` posts and sleeps until the core thread ran the function (``tcpip_api_call``); on the core
+  thread it simply runs it.
+
+The loop sleeps in ``select`` on the devices' descriptors and a wake pipe until the stack's ``poll_at()`` deadline,
+so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only when the loop may be
+asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch, which also
+releases blocked posters), runs them in order, feeds the frames the devices received and fires what is due.
+
+When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
+released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
+waiting on them) are told, so that no thread waits for a core that is gone.
+
+With ``check_thread_safety`` (``CONFIG_LWIP_CHECK_THREAD_SAFETY``) the loop installs ``stack.assert_core``
+(:mod:`lwipy.api.core_lock`), which raises when a core function runs on any other thread while the loop owns
+the stack.
 """
 
 from __future__ import annotations
@@ -14,21 +34,60 @@ import os
 import selectors
 import threading
 import time
+import weakref
 from collections import deque
-from concurrent.futures import Future
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from ..core.stack import Stack
 from ..errors import LwipError
+from .core_lock import install_core_check
 
-__all__ = ["StackLoop"]
+__all__ = ["StackLoop", "StopListener"]
 
 T = TypeVar("T")
 log = logging.getLogger("lwipy")
 
+_QUEUED, _RUNNING, _DONE = range(3)
+
+
+class StopListener(Protocol):
+    """Something with threads waiting on the core: told (on the core thread) when the loop ends."""
+
+    def loop_stopped(self) -> None: ...
+
+
+class _ApiMsg:
+    """One :meth:`StackLoop.call` in flight: the function, its outcome, and the lock its caller sleeps on."""
+
+    __slots__ = ("fn", "result", "exc", "sem", "state")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self.sem = threading.Lock()
+        self.sem.acquire()
+        self.state = _QUEUED
+
+    def __call__(self) -> None:
+        if self.state != _QUEUED:
+            return  # failed when the loop stopped
+        self.state = _RUNNING
+        try:
+            self.result = self.fn()
+        except BaseException as e:  # handed to the caller, who raises it on its own thread
+            self.exc = e
+        self.finish()
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if exc is not None:
+            self.exc = exc
+        self.state = _DONE
+        self.sem.release()
+
 
 class StackLoop:
-    """Run ``stack`` until :meth:`stop`.
+    """Run ``stack`` on one thread until :meth:`stop`.
 
     ``clock`` gives the time fed to the stack.  By default it is real (monotonic) time continuing the stack's own
     timeline from ``stack.now``, so deadlines the stack set before the loop started (at time 0, say) keep their
@@ -41,8 +100,14 @@ class StackLoop:
             origin, started = stack.now, time.monotonic()
             clock = lambda: origin + (time.monotonic() - started)  # noqa: E731
         self.clock = clock
+        #: the mailbox bound (``CONFIG_LWIP_TCPIP_RECVMBOX_SIZE``)
+        self.mbox_size = stack.config.tcpip_recvmbox_size
         self._calls: deque[Callable[[], Any]] = deque()
-        self._waiting: set[Future[Any]] = set()  # call()s not answered yet: failed if the loop ends first
+        self._lock = threading.Lock()
+        self._not_full = threading.Condition(self._lock)
+        self._blocked = 0  # posters sleeping on a full mailbox
+        self._waiting: set[_ApiMsg] = set()  # call()s not answered yet: failed if the loop ends first
+        self._stop_listeners: weakref.WeakSet[Any] = weakref.WeakSet()
         self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -51,8 +116,24 @@ class StackLoop:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        if stack.config.check_thread_safety:
+            install_core_check(stack, self)
 
     # -- from any thread ---------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether the loop serves its mailbox (started and not stopped)."""
+        return self._running
+
+    @property
+    def core_thread_ident(self) -> int | None:
+        """``threading.get_ident()`` of the core thread while the loop runs, else None."""
+        return self._owner
+
+    def is_core_thread(self) -> bool:
+        """Whether the calling thread is the core thread."""
+        return threading.get_ident() == self._owner
+
     def wake(self) -> None:
         """Make a sleeping loop look again (called by in-process devices when a frame arrives)."""
         if not self._woken:
@@ -63,29 +144,68 @@ class StackLoop:
                 pass
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn()`` on the loop's thread (``tcpip_callback``)."""
-        self._calls.append(fn)
+        """Run ``fn()`` on the core thread (``tcpip_callback``).
+
+        From another thread this blocks while the mailbox is full (``sys_mbox_post``), and raises
+        ``LwipError(ESHUTDOWN)`` if it is full and the loop is not running or stops meanwhile.  On the core thread it
+        never blocks: the function runs after the current message.  Exceptions ``fn`` raises are logged."""
+        if threading.get_ident() == self._owner:
+            self._calls.append(fn)
+            return
+        with self._lock:
+            if len(self._calls) >= self.mbox_size:
+                self._blocked += 1
+                try:
+                    while len(self._calls) >= self.mbox_size:
+                        if not self._running:
+                            raise LwipError(errno.ESHUTDOWN, "the core's mailbox is full and its loop is not running")
+                        self._not_full.wait()
+                finally:
+                    self._blocked -= 1
+            self._calls.append(fn)
         self.wake()
 
+    def try_call_soon(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on the core thread, or raise ``LwipError(ENOMEM)`` at once when the mailbox is full
+        (``tcpip_try_callback``)."""
+        with self._lock:
+            if len(self._calls) >= self.mbox_size:
+                raise LwipError(errno.ENOMEM, f"the core's mailbox is full ({self.mbox_size} messages)")
+            self._calls.append(fn)
+        if threading.get_ident() != self._owner:
+            self.wake()
+
     def call(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Run ``fn()`` on the loop's thread and return its result (or raise its exception) here."""
+        """Run ``fn()`` on the core thread and return its result, or raise its exception, here (``tcpip_api_call``).
+
+        Raises ``LwipError(ESHUTDOWN)`` when the loop is not running or stops before answering, and
+        :class:`TimeoutError` when ``timeout`` seconds pass first (``fn`` may still run later)."""
         if threading.get_ident() == self._owner:
             return fn()
-        if not self._running:
-            raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running; start() it first")
-        future: Future[T] = Future()
+        msg = _ApiMsg(fn)
+        with self._lock:
+            if not self._running:
+                raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running; start() it first")
+            self._waiting.add(msg)
+        try:
+            self.call_soon(msg)
+        except LwipError:
+            self._waiting.discard(msg)
+            raise
+        if not msg.sem.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(f"the core thread did not answer within {timeout} s")
+        if msg.exc is not None:
+            raise msg.exc
+        return msg.result
 
-        def run() -> None:
-            self._waiting.discard(future)
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as e:
-                    future.set_exception(e)
+    def add_stop_listener(self, listener: StopListener) -> None:
+        """Call ``listener.loop_stopped()`` on the core thread when the loop ends (held weakly)."""
+        with self._lock:
+            self._stop_listeners.add(listener)
 
-        self._waiting.add(future)
-        self.call_soon(run)
-        return future.result(timeout)
+    def discard_stop_listener(self, listener: StopListener) -> None:
+        with self._lock:
+            self._stop_listeners.discard(listener)
 
     def start(self, name: str | None = None) -> "StackLoop":
         """Run the loop on a new daemon thread."""
@@ -105,7 +225,8 @@ class StackLoop:
     def run(self, duration: float | None = None) -> None:
         """Serve until :meth:`stop` (or for ``duration`` seconds)."""
         self._owner = threading.get_ident()
-        self._running = True
+        with self._lock:
+            self._running = True
         stack = self.stack
         clock = self.clock
         end = None if duration is None else clock() + duration
@@ -134,7 +255,7 @@ class StackLoop:
                     due = stack.poll_at()
                 if end is not None and clock() >= end:
                     break
-                if busy:
+                if busy or self._calls:  # work posted from the core itself (a callback) runs before sleeping
                     continue
                 deadlines = [d for d in [due, end] + [dev.poll_at() for _, dev in devices] if d is not None]
                 timeout = max(0.0, min(deadlines) - clock()) if deadlines else None
@@ -144,13 +265,24 @@ class StackLoop:
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
+            self._ended()
+
+    def _ended(self) -> None:
+        with self._lock:
             self._running = False
-            self._owner = None
-            self._stopping = False
-            for future in list(self._waiting):
-                self._waiting.discard(future)
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(LwipError(errno.ESHUTDOWN, "the stack's loop stopped"))
+            self._not_full.notify_all()  # posters blocked on a full mailbox give up with ESHUTDOWN
+            listeners = list(self._stop_listeners)
+        for msg in list(self._waiting):
+            self._waiting.discard(msg)
+            if msg.state == _QUEUED:
+                msg.finish(LwipError(errno.ESHUTDOWN, "the stack's loop stopped"))
+        for listener in listeners:
+            try:
+                listener.loop_stopped()
+            except Exception:
+                log.exception("%s: a stop listener raised", self.stack.name)
+        self._owner = None
+        self._stopping = False
 
     def _watch(self, sel: selectors.BaseSelector, watched: list[tuple[Any, Any]], clock: Callable[[], float],
                stop: bool = False) -> list[tuple[Any, Any]]:
@@ -187,11 +319,15 @@ class StackLoop:
         self._woken = False
 
     def _run_calls(self) -> bool:
-        calls = self._calls
-        if not calls:
+        if not self._calls:
             return False
-        for _ in range(len(calls)):
-            fn = calls.popleft()
+        with self._lock:  # take the whole batch: the mailbox is free again, and blocked posters may go on
+            batch, self._calls = self._calls, deque()
+            if self._blocked:
+                self._not_full.notify_all()
+        for fn in batch:
+            if isinstance(fn, _ApiMsg):
+                self._waiting.discard(fn)
             try:
                 fn()
             except Exception:  # a user's callback must not take the core thread down with it

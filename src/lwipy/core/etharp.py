@@ -62,6 +62,7 @@ class Etharp:
     # -- public ------------------------------------------------------------------------------------------------------
     def add_static(self, ip: str | IPv4Address, mac: bytes, netif: "Netif | None" = None) -> ArpEntry:
         """``etharp_add_static_entry``: a permanent mapping (the netif is found by route when not given)."""
+        self.stack.assert_core()
         ip = IPv4Address(ip)
         if netif is None:
             found = self.stack.routes.lookup(ip)
@@ -77,6 +78,7 @@ class Etharp:
         return entry
 
     def remove(self, ip: str | IPv4Address, netif: "Netif | None" = None) -> None:
+        self.stack.assert_core()
         ip = IPv4Address(ip)
         for key in [k for k, e in self.table.items() if e.ip == ip and (netif is None or e.netif is netif)]:
             del self.table[key]

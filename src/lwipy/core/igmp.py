@@ -60,6 +60,7 @@ class Igmp:
 
     def join(self, netif: "Netif", group: str | IPv4Address) -> None:
         """``igmp_joingroup_netif``: count one more user of ``group`` on ``netif``; the first one reports."""
+        self.stack.assert_core()
         group = IPv4Address(group)
         if not group.is_multicast:
             raise LwipError(errno.EINVAL, f"{group} is not a multicast address")
@@ -80,6 +81,7 @@ class Igmp:
 
     def leave(self, netif: "Netif", group: str | IPv4Address) -> None:
         """``igmp_leavegroup_netif``: one user fewer; the last one leaves (and says so if it reported last)."""
+        self.stack.assert_core()
         group = IPv4Address(group)
         groups = self.groups.get(netif.index, {})
         member = groups.get(group)

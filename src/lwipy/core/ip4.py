@@ -21,6 +21,7 @@ from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, OptionError, Ipv4Header, iter_op
 from .addr import is_multicast4
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
+from .raw import RAW_INPUT_DELIVERED, RAW_INPUT_EATEN
 
 if TYPE_CHECKING:
     from .netif import Netif
@@ -141,10 +142,13 @@ class Ip4:
             packet = memoryview(whole)
             payload = packet[hdr.header_len:]
         pkt = InPacket(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast)
-        if stack.raw.input(pkt):
+        raw = stack.raw.input(pkt)
+        if raw == RAW_INPUT_EATEN:
             return
         handler = stack.protocols.get(hdr.proto)
         if handler is None:
+            if raw == RAW_INPUT_DELIVERED:
+                return  # a raw pcb took it: the protocol is not unreachable (lwIP's ip4_input)
             stats.proterr += 1
             stats.drop += 1
             stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_PROTOCOL)

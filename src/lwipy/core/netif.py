@@ -54,6 +54,7 @@ class Netif:
 
     def set_ipv4(self, address: str | IPv4Interface | None, gateway: str | IPv4Address | None = None) -> None:
         """Set (or with None clear) the address with its prefix, ``"10.0.0.2/24"``, and the gateway."""
+        self.stack.assert_core()
         self.ip4 = IPv4Interface(address) if address is not None else None
         self.gateway = IPv4Address(gateway) if gateway is not None else None
         self.broadcast4 = self.ip4.network.broadcast_address if self.ip4 is not None else None
@@ -64,11 +65,13 @@ class Netif:
 
     def set_up(self, up: bool = True) -> None:
         """``netif_set_up`` / ``netif_set_down``."""
+        self.stack.assert_core()
         self.up = up
         self.stack._netif_changed(self)
 
     def set_link_up(self, up: bool = True) -> None:
         """``netif_set_link_up`` / ``netif_set_link_down``: the driver reports the carrier."""
+        self.stack.assert_core()
         self.link_up = up
         self.stack._netif_changed(self)
 

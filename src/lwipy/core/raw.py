@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from .netif import Netif
     from .stack import Stack
 
-__all__ = ["Raw", "RawPcb", "RawPacket"]
+__all__ = ["Raw", "RawPcb", "RawPacket", "RAW_INPUT_NONE", "RAW_INPUT_EATEN", "RAW_INPUT_DELIVERED"]
+
+# what raw_input did with a packet (lwIP's raw_input_state_t)
+RAW_INPUT_NONE = 0  # no raw pcb wanted it
+RAW_INPUT_EATEN = 1  # a pcb's callback consumed it: nothing else sees it
+RAW_INPUT_DELIVERED = 2  # a pcb took a copy: the protocol still gets it, and no "protocol unreachable" goes back
 
 ANY = IPv4Address(0)
 
@@ -53,13 +58,16 @@ class RawPcb:
         self.closed = False
 
     def bind(self, ip: str | IPv4Address) -> None:
+        self._raw.stack.assert_core()
         self.local_ip = IPv4Address(ip)
 
     def connect(self, ip: str | IPv4Address) -> None:
+        self._raw.stack.assert_core()
         self.remote_ip = IPv4Address(ip)
 
     def sendto(self, payload: bytes | bytearray | memoryview, ip: str | IPv4Address) -> None:
         """Send ``payload`` as the body of an IPv4 packet of this pcb's protocol (checksums are the caller's)."""
+        self._raw.stack.assert_core()
         if self.closed:
             raise LwipError(errno.EBADF, "the pcb is closed")
         dst = IPv4Address(ip)
@@ -70,9 +78,11 @@ class RawPcb:
         stack.stats.raw.xmit += 1
 
     def recv(self) -> RawPacket | None:
+        self._raw.stack.assert_core()
         return self.queue.popleft() if self.queue else None
 
     def close(self) -> None:
+        self._raw.stack.assert_core()
         if not self.closed:
             self.closed = True
             self._raw.pcbs.remove(self)
@@ -87,6 +97,7 @@ class Raw:
 
     def new(self, proto: int) -> RawPcb:
         """``raw_new``: raises ENOMEM when ``max_raw_pcbs`` exist."""
+        self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_raw_pcbs:
             self.stack.stats.raw.memerr += 1
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_raw_pcbs} raw pcbs are in use (max_raw_pcbs)")
@@ -94,10 +105,12 @@ class Raw:
         self.pcbs.append(pcb)
         return pcb
 
-    def input(self, pkt: "InPacket") -> bool:
-        """Offer a packet to the raw pcbs of its protocol; True when one of them ate it."""
+    def input(self, pkt: "InPacket") -> int:
+        """``raw_input``: offer a packet to the raw pcbs of its protocol; RAW_INPUT_EATEN when a callback consumed
+        it, RAW_INPUT_DELIVERED when a pcb queued a copy, else RAW_INPUT_NONE."""
         if not self.pcbs:
-            return False
+            return RAW_INPUT_NONE
+        result = RAW_INPUT_NONE
         proto = pkt.hdr.proto
         for pcb in self.pcbs:
             if pcb.proto != proto:
@@ -111,12 +124,14 @@ class Raw:
             self.stack.stats.raw.recv += 1
             if pcb.on_recv is not None:
                 if pcb.on_recv(pcb, pkt):
-                    return True
+                    return RAW_INPUT_EATEN
+                result = RAW_INPUT_DELIVERED
                 continue
             if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
                 self.stack.stats.raw.drop += 1
                 continue
             pcb.queue.append(RawPacket(bytes(pkt.packet), pkt.src, pkt.dst, pkt.netif.index))
+            result = RAW_INPUT_DELIVERED
             if pcb.on_event is not None:
                 pcb.on_event(pcb)
-        return False
+        return result

@@ -104,6 +104,7 @@ class Stack:
                   up: bool = True) -> Netif:
         """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
         unless given; the MTU is the device's.  The first netif added becomes the default one."""
+        self.assert_core()
         if isinstance(hwaddr, str):
             from ..wire.ethernet import mac_from_str
             hwaddr = mac_from_str(hwaddr)
@@ -143,6 +144,7 @@ class Stack:
 
     def remove_netif(self, netif: Netif) -> None:
         """``netif_remove``: forget the netif, its routes, ARP entries and memberships."""
+        self.assert_core()
         self.netifs.remove(netif)
         self.netif_generation += 1
         if self.routes.default_netif is netif:
@@ -154,6 +156,7 @@ class Stack:
         self._netif_changed(netif)
 
     def set_default_netif(self, netif: Netif | None) -> None:
+        self.assert_core()
         self.routes.default_netif = netif
         self.routes.changed()
 
@@ -194,10 +197,16 @@ class Stack:
         elif netif.ip4 is None or not netif.is_usable:
             netif.garp_at = None
 
+    def assert_core(self) -> None:
+        """``LWIP_ASSERT_CORE_LOCKED()``: the core's entry points call this first.  A no-op unless
+        ``check_thread_safety`` is on, when the loop owning the stack replaces it with a check that raises
+        :class:`~lwipy.errors.ThreadSafetyError` off the core thread (see :mod:`lwipy.api.core_lock`)."""
+
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, netif: Netif, frame: bytes | bytearray | memoryview, now: float) -> None:
         """``netif->input``: one Ethernet frame received on ``netif`` at time ``now``.  Never raises for what a peer
         sends: bad frames are dropped and counted in :attr:`stats`."""
+        self.assert_core()
         self.now = now
         try:
             self._ethernet_input(netif, frame)
@@ -209,6 +218,7 @@ class Stack:
 
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
         """:meth:`input` for a batch of frames received together."""
+        self.assert_core()
         for frame in frames:
             self.input(netif, frame, now)
 
@@ -335,9 +345,11 @@ class Stack:
 
     def add_poller(self, poller: Poller) -> None:
         """Drive ``poller.poll(now)`` from :meth:`poll` and include its ``poll_at()`` in :meth:`poll_at`."""
+        self.assert_core()
         self._pollers.append(poller)
 
     def remove_poller(self, poller: Poller) -> None:
+        self.assert_core()
         if poller in self._pollers:
             self._pollers.remove(poller)
 

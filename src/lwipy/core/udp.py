@@ -88,11 +88,13 @@ class UdpPcb:
 
     def bind(self, ip: str | IPv4Address | None = None, port: int = 0) -> None:
         """``udp_bind``: a local address (None or 0.0.0.0 for any) and port (0 picks a free ephemeral one)."""
+        self._udp.stack.assert_core()
         self._check_open()
         self._udp.bind(self, IPv4Address(ip) if ip is not None else ANY, port)
 
     def connect(self, ip: str | IPv4Address, port: int) -> None:
         """``udp_connect``: fix the remote end (binding an ephemeral port first if unbound)."""
+        self._udp.stack.assert_core()
         self._check_open()
         if not 0 < port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
@@ -102,32 +104,38 @@ class UdpPcb:
         self.remote_port = port
 
     def disconnect(self) -> None:
+        self._udp.stack.assert_core()
         self.remote_ip = None
         self.remote_port = 0
 
     def sendto(self, data: bytes | bytearray | memoryview, ip: str | IPv4Address, port: int) -> None:
         """Send one datagram.  Raises :class:`LwipError` with the errno a socket would see (EHOSTUNREACH, EMSGSIZE,
         ENOMEM when the driver's queue is full...)."""
+        self._udp.stack.assert_core()
         self._check_open()
         self._udp.send(self, data, ip4(ip), port)
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send to the connected remote end."""
+        self._udp.stack.assert_core()
         if self.remote_ip is None:
             raise LwipError(errno.EDESTADDRREQ, "the pcb is not connected; use sendto")
         self.sendto(data, self.remote_ip, self.remote_port)
 
     def recv(self) -> Datagram | None:
         """The oldest queued datagram, or None."""
+        self._udp.stack.assert_core()
         return self.queue.popleft() if self.queue else None
 
     def take_error(self) -> int:
         """Read and clear the pending error (``SO_ERROR``)."""
+        self._udp.stack.assert_core()
         err, self.error = self.error, 0
         return err
 
     def join_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
         """``IP_ADD_MEMBERSHIP``: join ``group`` on the netif with address ``interface`` (None: the default netif)."""
+        self._udp.stack.assert_core()
         self._check_open()
         netif = self._udp.stack.netif_for_multicast(IPv4Address(interface) if interface is not None else None)
         group = IPv4Address(group)
@@ -135,6 +143,7 @@ class UdpPcb:
         self.memberships.append((netif, group))
 
     def leave_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
+        self._udp.stack.assert_core()
         netif = self._udp.stack.netif_for_multicast(IPv4Address(interface) if interface is not None else None)
         group = IPv4Address(group)
         if (netif, group) not in self.memberships:
@@ -144,6 +153,7 @@ class UdpPcb:
 
     def close(self) -> None:
         """``udp_remove``: leave joined groups and free the pcb.  Closing twice is harmless."""
+        self._udp.stack.assert_core()
         if self.closed:
             return
         for netif, group in self.memberships:
@@ -175,6 +185,7 @@ class Udp:
 
     def new(self) -> UdpPcb:
         """``udp_new``: a fresh pcb.  Raises ENOMEM when ``max_udp_pcbs`` exist."""
+        self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_udp_pcbs:
             self.stack.stats.udp.memerr += 1
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_udp_pcbs} UDP pcbs are in use (max_udp_pcbs)")

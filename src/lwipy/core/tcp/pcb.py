@@ -83,10 +83,12 @@ class TcpListener:
 
     def accept(self) -> "TcpPcb | None":
         """The oldest established connection, or None."""
+        self.tcp.stack.assert_core()
         return self.accept_queue.popleft() if self.accept_queue else None
 
     def close(self) -> None:
         """Stop listening; connections not yet accepted are reset."""
+        self.tcp.stack.assert_core()
         if self.closed:
             return
         self.closed = True
@@ -251,6 +253,7 @@ class TcpPcb:
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """``tcp_write`` + ``tcp_output``: queue as much of ``data`` as fits and send what the windows allow.
         Returns the bytes taken (0 when the buffer is full: wait for ``on_event``)."""
+        self.stack.assert_core()
         if self.error:
             raise LwipError(self.error, "the connection failed")
         if self.tx_closed or self.state not in _CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD):
@@ -268,6 +271,7 @@ class TcpPcb:
         """Take up to ``max_bytes`` received bytes.  With ``reopen`` the window opens again at once (``tcp_recved``
         implied); without it the bytes still count against the window until :meth:`recved` gives them back, as lwIP's
         netconn does while data waits in a receive mailbox for the application."""
+        self.stack.assert_core()
         n = min(max_bytes, len(self.rcv_buf))
         if n == 0:
             if self.error:
@@ -283,11 +287,13 @@ class TcpPcb:
 
     def recved(self, n: int) -> None:
         """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)``; the window may open."""
+        self.stack.assert_core()
         self.rcv_held = max(0, self.rcv_held - n)
         self._window_update()
 
     def shutdown(self, read: bool = False, write: bool = True) -> None:
         """``tcp_shutdown``: stop receiving and/or sending (a FIN follows the data already queued)."""
+        self.stack.assert_core()
         if read:
             self.rx_closed = True
             self.rcv_buf.clear()
@@ -300,10 +306,11 @@ class TcpPcb:
 
     def close(self) -> None:
         """``tcp_close``: close both directions.  Unread data makes it an abort (RST), as lwIP does."""
+        self.stack.assert_core()
         if self.state == CLOSED:
             self._free()
             return
-        if self.rcv_buf and self.state in _SYNCHRONIZED:
+        if (self.rcv_buf or self.rcv_held) and self.state in _SYNCHRONIZED:  # unread, here or in a mailbox
             self.abort()
             return
         self.rx_closed = True
@@ -318,6 +325,7 @@ class TcpPcb:
 
     def abort(self) -> None:
         """``tcp_abort``: send RST (when synchronized) and free the pcb at once."""
+        self.stack.assert_core()
         if self.state in _SYNCHRONIZED or self.state == SYN_RCVD:
             self._send_segment(self.snd_max, RST | ACK, b"")
         self.error = self.error or errno.ECONNABORTED

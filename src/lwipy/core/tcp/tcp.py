@@ -44,10 +44,12 @@ class Tcp:
         self.isn: IsnHook = IsnGenerator(stack.rng.randbytes(16))
         self._ports = PortAllocator(stack.rng, "TCP")
         self._local_ports: Counter[int] = Counter()  # connections per local port, so a free port is found in O(1)
+        self._reserved: Counter[int] = Counter()  # ports bound (tcp_bind) by netconns not yet listening or connected
 
     # -- user API ----------------------------------------------------------------------------------------------------
     def listen(self, port: int, ip: str | IPv4Address | None = None, backlog: int | None = None) -> TcpListener:
         """``tcp_bind`` + ``tcp_listen_with_backlog``: accept connections to ``port`` (on ``ip``, or any)."""
+        self.stack.assert_core()
         cfg = self.stack.config
         if sum(len(v) for v in self.listeners.values()) >= cfg.max_listening_tcp:
             raise LwipError(errno.ENOMEM, f"all {cfg.max_listening_tcp} listening pcbs are in use (max_listening_tcp)")
@@ -62,9 +64,36 @@ class Tcp:
         self.listeners.setdefault(port, []).append(listener)
         return listener
 
+    def bind(self, ip: str | IPv4Address | None = None, port: int = 0) -> int:
+        """``tcp_bind`` before the pcb exists (lwipy makes it at listen or connect): check that ``ip``:``port`` is
+        free and reserve the port, an ephemeral one for 0, so nobody else takes it meanwhile.  Returns the port.
+        EADDRINUSE when a listener, a connection (TIME_WAIT too, as lwIP without SO_REUSEADDR) or another binding
+        holds it on an overlapping address.  :meth:`unbind` gives the reservation back."""
+        self.stack.assert_core()
+        local = ip4(ip) if ip is not None else ANY4
+        if not 0 <= port < 0x10000:
+            raise LwipError(errno.EINVAL, f"port {port} out of range")
+        if port == 0:
+            port = self._ports.allocate(self._port_taken)
+        elif port in self._reserved or \
+                any(lst.local_ip in (ANY4, local) or local == ANY4 for lst in self.listeners.get(port, ())) or \
+                port in self._local_ports and any(p.local_port == port and local in (ANY4, p.local_ip)
+                                                  for p in self.conns.values()):
+            raise LwipError(errno.EADDRINUSE, f"TCP port {port} is in use")
+        self._reserved[port] += 1
+        return port
+
+    def unbind(self, port: int) -> None:
+        """Give back a reservation made by :meth:`bind` (the listener or connection now holds the port, or the
+        socket closed without using it)."""
+        self._reserved[port] -= 1
+        if self._reserved[port] <= 0:
+            del self._reserved[port]
+
     def connect(self, ip: str | IPv4Address, port: int, local_port: int = 0,
                 local_ip: str | IPv4Address | None = None) -> TcpPcb:
         """``tcp_connect``: start an active open; ``on_event`` tells when it is ESTABLISHED or failed."""
+        self.stack.assert_core()
         remote = ip4(ip)
         if not 0 < port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
@@ -193,7 +222,7 @@ class Tcp:
         raise LwipError(errno.ENOMEM, f"all {limit} TCP pcbs are in use (max_active_tcp)")
 
     def _port_taken(self, port: int) -> bool:
-        return port in self._local_ports or port in self.listeners
+        return port in self._local_ports or port in self.listeners or port in self._reserved
 
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb

@@ -1,0 +1,562 @@
+"""The core-thread half of a netconn (lwIP's ``api_msg.c``): the ``lwip_netconn_do_*`` operations and the pcb
+callbacks (``recv_tcp``, ``sent_tcp``, ``err_tcp``, ``accept_function``, ``recv_udp``, ``recv_raw``).
+
+Theory of operation
+-------------------
+A netconn's state is shared by the core thread and the application threads, under one condition variable
+(``_cond``).  The core thread alone touches the pcb.  What crosses between them:
+
+- **Receive mailbox** (``_mbox``, at most ``tcp_recvmbox_size`` or ``udp_recvmbox_size`` items): for TCP, byte
+  chunks taken with ``pcb.recv(reopen=False)`` when the pcb says it is readable, then a FIN marker, or an error
+  marker when the connection fails; for UDP and RAW, :class:`~lwipy.api.netbuf.NetBuf` objects.  When the TCP mailbox
+  is full the bytes stay in the pcb (``_rx_stalled``), still counted against the window, as lwIP's
+  ``refused_data``: a slow reader closes the window and the sender stalls; memory does not grow.
+- **Window updates** (``tcp_recved``), batched: the application counts the bytes it consumed (``_unacked``) and
+  posts one :meth:`_do_recved` at a time (``_rcvd_posted``) when a quarter of the window was consumed, when the
+  mailbox ran empty (it is about to wait, so the peer must be free to send), or when data stalled in the pcb.
+  Whenever the core pulls more data it also gives back whatever was consumed meanwhile, for free.
+- **Writes**: one message per write (:meth:`_do_write`).  The write stays pending (``_write``, state
+  NETCONN_WRITE) and continues from the pcb's writable events until every byte is in the send buffer, as
+  ``lwip_netconn_do_writemore``; then the writer, sleeping on ``_cond``, is woken.  The core holds ``_cond``
+  while it queues bytes, so a writer giving up (send timeout, close from another thread) sees an exact count.
+- **Errors**: ``err_tcp`` leaves a one-shot ``_pending_err`` (``netconn_err``) and an error marker behind the
+  data, completes a pending connect or write with the error, and marks the mailbox closed.
+
+Events for the sockets layer and select (``callback``) are fired after ``_cond`` is released.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections import deque
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any, Union
+
+from ..core.addr import ANY4, ip4
+from ..core.raw import RawPcb
+from ..core.tcp.pcb import CLOSE_WAIT, CLOSED, ESTABLISHED, SYN_RCVD, SYN_SENT, TcpListener, TcpPcb
+from ..core.udp import Datagram, UdpPcb
+from ..errors import LwipError
+from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
+                   NETCONN_EVT_SENDPLUS, NETCONN_LISTEN, NETCONN_NONE, NETCONN_RAW, NETCONN_TCP, NETCONN_UDP,
+                   NETCONN_UDPNOCHKSUM, NETCONN_WRITE, EventCallback, netconn_group)
+from .netbuf import NetBuf
+
+if TYPE_CHECKING:
+    from ..core.ip4 import InPacket
+    from .loop import StackLoop
+
+__all__ = ["NetconnCore", "WriteMsg", "FIN", "ErrMsg"]
+
+log = logging.getLogger("lwipy")
+RAW_RECVMBOX_SIZE = 6  # DEFAULT_RAW_RECVMBOX_SIZE in ESP-IDF's lwipopts.h
+Events = list[tuple[int, int]]
+AnyPcb = Union[TcpPcb, TcpListener, UdpPcb, RawPcb]
+
+
+class _Fin:
+    """The FIN marker in a TCP receive mailbox (lwIP posts an empty pbuf)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FIN"
+
+
+FIN = _Fin()
+
+
+class ErrMsg:
+    """An error marker in a receive mailbox, behind the data that arrived first (``lwip_netconn_err_to_msg``)."""
+
+    __slots__ = ("err",)
+
+    def __init__(self, err: int) -> None:
+        self.err = err
+
+
+class WriteMsg:
+    """One write in flight: the caller's bytes, how far the core got, and the outcome (guarded by ``_cond``)."""
+
+    __slots__ = ("view", "offset", "dontblock", "done", "err", "timed_out")
+
+    def __init__(self, view: memoryview, dontblock: bool) -> None:
+        self.view = view
+        self.offset = 0
+        self.dontblock = dontblock
+        self.done = False
+        self.err = 0
+        self.timed_out = False
+
+
+class NetconnCore:
+    """A netconn's state and everything that runs on the core thread.  :class:`~lwipy.api.netconn.Netconn` adds the
+    application side."""
+
+    def _init_state(self, loop: "StackLoop", kind: int, proto: int, callback: EventCallback | None) -> None:
+        cfg = loop.stack.config
+        group = netconn_group(kind)
+        if group not in (NETCONN_TCP, NETCONN_UDP, NETCONN_RAW):
+            raise LwipError(errno.EINVAL, f"unknown netconn type {kind:#x}")
+        #: the loop whose core thread owns the stack
+        self.loop = loop
+        self.stack = loop.stack
+        #: NETCONN_TCP, NETCONN_UDP, NETCONN_UDPNOCHKSUM or NETCONN_RAW
+        self.type = kind
+        #: the IP protocol of a RAW netconn
+        self.proto = proto
+        #: ``callback(netconn, event, length)``, see :data:`~lwipy.api.defs.EventCallback`
+        self.callback = callback
+        #: free for the layer above (lwIP's ``conn->socket``)
+        self.socket: Any = None
+        #: operations return EWOULDBLOCK instead of waiting (``netconn_set_nonblocking``)
+        self.nonblocking = False
+        #: seconds recv and accept wait before raising LwipTimeout; None (or 0, lwIP's "forever") waits forever
+        self.recv_timeout: float | None = None
+        #: seconds a write waits for room before returning what it queued (LwipTimeout when nothing)
+        self.send_timeout: float | None = None
+        #: the pcb (core thread only): TcpPcb, TcpListener, UdpPcb, RawPcb, or None
+        self.pcb: AnyPcb | None = None
+        #: what the netconn is busy with: NETCONN_NONE, NETCONN_WRITE, NETCONN_LISTEN, NETCONN_CONNECT...
+        self.state = NETCONN_NONE
+        #: bytes (TCP) or datagram bytes (UDP, RAW) waiting in the receive mailbox
+        self.recv_avail = 0
+        self._cond = threading.Condition(threading.RLock())
+        self._mbox: deque[Any] = deque()
+        self._mbox_size = (cfg.tcp_recvmbox_size if group == NETCONN_TCP else
+                           cfg.udp_recvmbox_size if group != NETCONN_RAW else RAW_RECVMBOX_SIZE)
+        self._accept_ready = 0  # connections waiting in the listener, not yet claimed by an accept()
+        self._pending_err = 0  # netconn_err(): read and cleared
+        self._mbox_invalid = False  # NETCONN_FLAG_MBOXINVALID: receiving is over on our side (close, SHUT_RD, EOF read)
+        self._mbox_closed = False  # NETCONN_FLAG_MBOXCLOSED: the pcb went away (err_tcp)
+        self._pcb_gone = False  # the pcb is freed or closed: nothing more to do with it
+        self._deleted = False
+        self._nb_connect = False  # NETCONN_FLAG_IN_NONBLOCKING_CONNECT
+        self._connect_err = 0  # the outcome of a blocking connect
+        self._write: WriteMsg | None = None
+        self._unacked = 0  # bytes consumed by the application and not yet given back to the pcb (tcp_recved)
+        self._rcvd_posted = False  # a _do_recved is on its way to the core
+        self._rx_stalled = False  # data (or the FIN) waits in the pcb because the mailbox was full
+        self._rcvd_threshold = 1  # a quarter of the window
+        self._bind: tuple[IPv4Address, int] = (ANY4, 0)  # TCP: the local end for listen/connect (tcp_bind)
+        self._fin_posted = False
+        self._lowat = 1  # TCP_SNDLOWAT
+        self._check_writespace = False  # NETCONN_FLAG_CHECK_WRITESPACE: SENDMINUS was signalled
+        loop.add_stop_listener(self)
+
+    # -- helpers (any thread) ----------------------------------------------------------------------------------------
+    def _fire(self, events: Events) -> None:
+        """Run the event callback (never with ``_cond`` held)."""
+        cb = self.callback
+        if cb is None:
+            return
+        for evt, length in events:
+            try:
+                cb(self, evt, length)
+            except Exception:
+                log.exception("a netconn event callback raised")
+
+    def _take_err(self) -> int:
+        """``netconn_err`` with ``_cond`` held."""
+        err, self._pending_err = self._pending_err, 0
+        return err
+
+    def loop_stopped(self) -> None:
+        """The loop ended: wake every thread waiting here, to find it gone."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- creation, addresses -----------------------------------------------------------------------------------------
+    def _do_newconn(self) -> None:
+        """``lwip_netconn_do_newconn``: a UDP or RAW pcb (a TCP pcb comes with connect or listen)."""
+        group = netconn_group(self.type)
+        if group == NETCONN_RAW:
+            raw = self.stack.raw.new(self.proto)
+            raw.on_recv = self._recv_raw
+            self.pcb = raw
+        elif group != NETCONN_TCP:
+            udp = self.stack.udp.new()
+            udp.no_checksum = self.type == NETCONN_UDPNOCHKSUM
+            udp.on_recv = self._recv_udp
+            udp.on_event = self._udp_error
+            self.pcb = udp
+
+    def _do_bind(self, ip: str | IPv4Address | None, port: int) -> None:
+        """``lwip_netconn_do_bind``."""
+        addr = ip4(ip) if ip is not None else ANY4
+        pcb = self.pcb
+        if isinstance(pcb, UdpPcb):
+            pcb.bind(addr, port)
+        elif isinstance(pcb, RawPcb):
+            pcb.bind(addr)
+        else:
+            if pcb is not None or self._pcb_gone:
+                raise LwipError(errno.EINVAL, "the TCP netconn is connected, listening or closed")
+            if addr != ANY4 and not self.stack.is_own_address(addr):
+                raise LwipError(errno.EADDRNOTAVAIL, f"{addr} is not an address of this stack")
+            port = self.stack.tcp.bind(addr, port)  # reserved until listen or connect takes it
+            self._unbind()
+            self._bind = (addr, port)
+
+    def _unbind(self) -> None:
+        """Give the port reserved by a TCP bind back (the pcb made from it holds it now, or nobody needs it)."""
+        port = self._bind[1]
+        if port and self.pcb is None and netconn_group(self.type) == NETCONN_TCP:
+            self.stack.tcp.unbind(port)
+            self._bind = (self._bind[0], 0)
+
+    def _do_getaddr(self, local: bool) -> tuple[IPv4Address, int]:
+        """``lwip_netconn_do_getaddr``."""
+        pcb = self.pcb
+        if isinstance(pcb, (TcpPcb, UdpPcb)):
+            if local:
+                return pcb.local_ip, pcb.local_port
+            if pcb.remote_ip is not None:
+                return pcb.remote_ip, pcb.remote_port
+        elif isinstance(pcb, TcpListener):
+            if local:
+                return pcb.local_ip, pcb.local_port
+        elif isinstance(pcb, RawPcb):
+            if local:
+                return pcb.local_ip, self.proto
+        elif local and not self._pcb_gone:
+            return self._bind
+        raise LwipError(errno.ENOTCONN, "the netconn has no peer" if pcb is not None else "the netconn has no pcb")
+
+    # -- TCP: connect, listen, accept --------------------------------------------------------------------------------
+    def _do_connect(self, ip: str | IPv4Address, port: int, nonblocking: bool) -> None:
+        """``lwip_netconn_do_connect``: start the handshake; :meth:`_tcp_event` finishes it."""
+        pcb = self.pcb
+        if isinstance(pcb, UdpPcb):
+            pcb.connect(ip, port)
+            return
+        if isinstance(pcb, RawPcb):
+            pcb.connect(ip)
+            return
+        with self._cond:
+            if self.state == NETCONN_CONNECT:
+                raise LwipError(errno.EALREADY, "a connect is in progress")
+            if self.state != NETCONN_NONE or pcb is not None:
+                raise LwipError(errno.EISCONN, "the netconn is connected or listening")
+            if self._pcb_gone:
+                raise LwipError(errno.ENOTCONN, "the connection is closed")
+        local_ip, local_port = self._bind
+        self._unbind()
+        try:
+            new = self.stack.tcp.connect(ip, port, local_port, None if local_ip == ANY4 else local_ip)
+        except LwipError:
+            if local_port:
+                self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))
+            raise
+        self._attach(new)
+        with self._cond:
+            self.state = NETCONN_CONNECT
+            self._nb_connect = nonblocking
+            self._connect_err = 0
+
+    def _attach(self, pcb: TcpPcb) -> None:
+        self.pcb = pcb
+        self._lowat = min(max(pcb.snd_buf_limit // 2, 2 * self.stack.config.tcp_mss + 1), pcb.snd_buf_limit - 1)
+        pcb.on_event = self._tcp_event
+
+    def _do_listen(self, backlog: int | None) -> None:
+        """``lwip_netconn_do_listen``: a listening pcb; connections are announced by :meth:`_accept_event`."""
+        pcb = self.pcb
+        with self._cond:
+            if self.state == NETCONN_LISTEN and isinstance(pcb, TcpListener):
+                if backlog is not None:
+                    pcb.backlog = max(1, min(backlog, 255))  # tcp_backlog_set
+                return
+            if self.state != NETCONN_NONE or self._pcb_gone:
+                raise LwipError(errno.ENOTCONN, "the netconn is busy or closed")
+            if pcb is not None:
+                raise LwipError(errno.EINVAL, "the netconn is connected")
+        local_ip, local_port = self._bind
+        self._unbind()
+        try:
+            listener = self.stack.tcp.listen(local_port, local_ip, backlog)
+        except LwipError:
+            if local_port:
+                self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))
+            raise
+        listener.on_event = self._accept_event
+        self.pcb = listener
+        with self._cond:
+            self.state = NETCONN_LISTEN
+
+    def _accept_event(self, listener: TcpListener) -> None:
+        """``accept_function``: one more connection waits in the listener."""
+        with self._cond:
+            self._accept_ready += 1
+            self._cond.notify_all()
+        self._fire([(NETCONN_EVT_RCVPLUS, 0)])
+
+    def _do_accept(self) -> "NetconnCore | None":
+        """Take the oldest established connection from the listener and make it a netconn (on the core thread)."""
+        listener = self.pcb
+        if not isinstance(listener, TcpListener) or listener.closed:
+            return None
+        pcb = listener.accept()
+        if pcb is None:
+            return None
+        conn = type(self).__new__(type(self))
+        conn._init_state(self.loop, NETCONN_TCP, 0, self.callback)
+        conn._attach(pcb)
+        conn._tcp_event(pcb)  # what arrived before accept (data, FIN, RST) goes to the new netconn now
+        return conn
+
+    # -- TCP: the pcb's callback -------------------------------------------------------------------------------------
+    def _tcp_event(self, pcb: TcpPcb) -> None:
+        """The pcb became readable, writable, connected or failed (``recv_tcp``, ``sent_tcp``, ``err_tcp``,
+        ``do_connected`` in one)."""
+        if self.pcb is not pcb:
+            return
+        state = pcb.state
+        events: Events = []
+        if self.state == NETCONN_CONNECT and state not in (SYN_SENT, SYN_RCVD, CLOSED):
+            with self._cond:  # lwip_netconn_do_connected
+                self.state = NETCONN_NONE
+                self._nb_connect = False
+                self._cond.notify_all()
+            events.append((NETCONN_EVT_SENDPLUS, 0))
+        if pcb.readable or (pcb.fin_received and not self._fin_posted) or self._unacked:
+            events += self._pull(pcb)
+        if state == CLOSED:
+            events += self._err_tcp(pcb.error)
+        elif self._write is not None:
+            with self._cond:
+                events += self._writemore()
+        elif self._check_writespace and pcb.send_space > self._lowat:
+            self._check_writespace = False
+            events.append((NETCONN_EVT_SENDPLUS, 0))
+        if events:
+            self._fire(events)
+
+    def _pull(self, pcb: TcpPcb) -> Events:
+        """``recv_tcp``: move what the pcb received into the mailbox while it has room.  The window stays closed
+        over it (``recv(reopen=False)``) until the application consumed it; what it consumed so far is given back
+        now."""
+        events: Events = []
+        with self._cond:
+            if self._unacked and pcb.state != CLOSED:
+                n, self._unacked = self._unacked, 0
+                pcb.recved(n)
+            self._rcvd_threshold = max(1, pcb.rcv_buf_limit // 4)
+            if self._mbox_invalid:
+                return events
+            mbox = self._mbox
+            while len(mbox) < self._mbox_size:
+                n = pcb.readable
+                if n:
+                    mbox.append(pcb.recv(n, reopen=False))
+                    self.recv_avail += n
+                    events.append((NETCONN_EVT_RCVPLUS, n))
+                elif pcb.fin_received and not self._fin_posted:
+                    mbox.append(FIN)
+                    self._fin_posted = True
+                    events.append((NETCONN_EVT_RCVPLUS, 0))
+                else:
+                    break
+            self._rx_stalled = bool(pcb.readable) or (pcb.fin_received and not self._fin_posted)
+            if events:
+                self._cond.notify_all()
+        return events
+
+    def _do_recved(self) -> None:
+        """``lwip_netconn_do_recv``: give consumed bytes back to the window and pull what stalled in the pcb."""
+        with self._cond:
+            self._rcvd_posted = False
+        pcb = self.pcb
+        if isinstance(pcb, TcpPcb):
+            events = self._pull(pcb)
+            if events:
+                self._fire(events)
+
+    def _err_tcp(self, err: int) -> Events:
+        """``err_tcp``: the pcb is gone (reset, aborted, timed out; or closed after our FIN with reading still
+        open, which lwIP reports as ERR_CLSD)."""
+        with self._cond:
+            self.pcb = None
+            self._pcb_gone = True
+            self._pending_err = err or errno.ENOTCONN
+            self._mbox_closed = True
+            if len(self._mbox) < self._mbox_size and not self._mbox_invalid:
+                if err:
+                    self._mbox.append(ErrMsg(err))
+                elif not self._fin_posted:
+                    self._mbox.append(FIN)
+                    self._fin_posted = True
+            if self.state == NETCONN_CONNECT and not self._nb_connect:
+                self._connect_err = err or errno.ENOTCONN
+            if self._write is not None:
+                self._write_finished(self._write, err or errno.ENOTCONN)
+            self.state = NETCONN_NONE
+            self._cond.notify_all()
+        return [(NETCONN_EVT_ERROR, 0), (NETCONN_EVT_RCVPLUS, 0), (NETCONN_EVT_SENDPLUS, 0)]
+
+    # -- TCP: writing ------------------------------------------------------------------------------------------------
+    def _do_write(self, msg: WriteMsg) -> None:
+        """``lwip_netconn_do_write``: queue what fits; the rest follows from the pcb's writable events."""
+        events: Events = []
+        with self._cond:
+            if msg.done:
+                return  # the writer gave up before the message arrived
+            err = self._take_err()
+            if not err and self.state != NETCONN_NONE:
+                err = errno.EINPROGRESS  # connecting, listening, or another thread's write is running
+            if not err and not isinstance(self.pcb, TcpPcb):
+                err = errno.ENOTCONN
+            if err:
+                self._write_finished(msg, err)
+                return
+            self.state = NETCONN_WRITE
+            self._write = msg
+            events = self._writemore()
+        if events:
+            self._fire(events)
+
+    def _writemore(self) -> Events:
+        """``lwip_netconn_do_writemore`` (``_cond`` held)."""
+        msg, pcb = self._write, self.pcb
+        if msg is None or not isinstance(pcb, TcpPcb):
+            return []
+        try:
+            n = pcb.send(msg.view[msg.offset:] if msg.offset else msg.view)
+        except LwipError as e:
+            self._write_finished(msg, errno.ENOTCONN if e.errno == errno.EPIPE else (e.errno or errno.EIO))
+            return []
+        msg.offset += n
+        events: Events = []
+        complete = msg.offset == len(msg.view)
+        if complete or msg.dontblock:
+            self._write_finished(msg, 0 if msg.offset else errno.EWOULDBLOCK)
+        if (not complete and msg.dontblock) or pcb.send_space <= self._lowat:
+            if not self._check_writespace:
+                self._check_writespace = True
+                events.append((NETCONN_EVT_SENDMINUS, n))
+        return events
+
+    def _write_finished(self, msg: WriteMsg, err: int, timed_out: bool = False) -> None:
+        """Complete ``msg`` and wake its writer (``_cond`` held)."""
+        msg.done = True
+        msg.err = err
+        msg.timed_out = timed_out
+        if self._write is msg:
+            self._write = None
+            if self.state == NETCONN_WRITE:
+                self.state = NETCONN_NONE
+        self._cond.notify_all()
+
+    # -- closing -----------------------------------------------------------------------------------------------------
+    def _do_close(self, rd: bool, wr: bool, delete: bool = False) -> None:
+        """``lwip_netconn_do_close`` (shutdown one or both ways) and ``lwip_netconn_do_delconn`` (``delete``): wake
+        the threads blocked here with ENOTCONN, then close the pcb."""
+        pcb = self.pcb
+        full = rd and wr
+        tcp = netconn_group(self.type) == NETCONN_TCP
+        with self._cond:
+            if tcp and not delete:
+                if self._pcb_gone:
+                    raise LwipError(errno.ENOTCONN, "the connection is closed already")
+                if self.state == NETCONN_CONNECT and not full:
+                    raise LwipError(errno.ENOTCONN, "a connect is in progress")
+                if self.state == NETCONN_LISTEN and not full:
+                    raise LwipError(errno.ENOTCONN, "a listening netconn only closes both ways")
+                if wr and not full and (not isinstance(pcb, TcpPcb) or pcb.state == SYN_SENT):
+                    raise LwipError(errno.ENOTCONN, "the netconn is not connected")
+            if rd or delete:
+                self._mbox_invalid = True  # netconn_mark_mbox_invalid: blocked readers and acceptors wake
+            if (wr or delete) and self._write is not None:
+                self._write_finished(self._write, errno.ENOTCONN)
+            if full and self.state == NETCONN_CONNECT and not self._nb_connect:
+                self._connect_err = errno.ENOTCONN
+            unacked = 0
+            if full and tcp and pcb is None:
+                self._unbind()
+            if full:
+                self.state = NETCONN_NONE
+                self.pcb = None
+                self._pcb_gone = True
+                unacked, self._unacked = self._unacked, 0
+            self._cond.notify_all()
+        events: Events = []
+        if isinstance(pcb, TcpPcb):
+            if full:
+                pcb.on_event = None
+                if unacked and pcb.state != CLOSED:
+                    pcb.recved(unacked)
+                if pcb.state in (ESTABLISHED, CLOSE_WAIT) and (pcb.rcv_held or pcb.readable):
+                    pcb.abort()  # data the application never read: RST, as tcp_close_shutdown does
+                else:
+                    pcb.close()
+            else:
+                pcb.shutdown(read=rd, write=wr)
+        elif isinstance(pcb, TcpListener):
+            pcb.on_event = None
+            pcb.close()  # connections not accepted yet are reset
+        elif isinstance(pcb, (UdpPcb, RawPcb)):
+            pcb.on_recv = None
+            pcb.close()
+        if full and tcp:
+            events.append((NETCONN_EVT_ERROR, 0))
+        if rd:
+            events.append((NETCONN_EVT_RCVPLUS, 0))
+        if wr:
+            events.append((NETCONN_EVT_SENDPLUS, 0))
+        self._fire(events)
+
+    # -- UDP and RAW -------------------------------------------------------------------------------------------------
+    def _do_send(self, data: bytes | bytearray | memoryview, ip: str | IPv4Address | None, port: int) -> None:
+        """``lwip_netconn_do_send``: one datagram, to ``ip``:``port`` or the connected peer."""
+        pcb = self.pcb
+        with self._cond:
+            err = self._take_err()
+        if err:
+            raise LwipError(err, "an earlier datagram failed")
+        if isinstance(pcb, UdpPcb):
+            if ip is None:
+                pcb.send(data)
+            else:
+                pcb.sendto(data, ip, port)
+        elif isinstance(pcb, RawPcb):
+            dst = ip if ip is not None else pcb.remote_ip
+            if dst is None:
+                raise LwipError(errno.EDESTADDRREQ, "the raw netconn is not connected; use sendto")
+            pcb.sendto(data, dst)
+        else:
+            raise LwipError(errno.ENOTCONN, "the netconn has no UDP or RAW pcb")
+
+    def _queue_netbuf(self, buf: NetBuf) -> bool:
+        with self._cond:
+            if self._mbox_invalid or len(self._mbox) >= self._mbox_size:
+                return False  # sys_mbox_trypost failed: the datagram is dropped
+            self._mbox.append(buf)
+            self.recv_avail += len(buf.data)
+            self._cond.notify_all()
+        self._fire([(NETCONN_EVT_RCVPLUS, len(buf.data))])
+        return True
+
+    def _recv_udp(self, pcb: UdpPcb, dgram: Datagram) -> None:
+        """``recv_udp``: a datagram for the mailbox (dropped when it is full)."""
+        buf = NetBuf(memoryview(dgram.data), dgram.src, dgram.src_port, dgram.dst, dgram.netif_index)
+        if not self._queue_netbuf(buf):
+            self.stack.stats.udp.memerr += 1
+            self.stack.stats.udp.drop += 1
+
+    def _udp_error(self, pcb: UdpPcb) -> None:
+        """An ICMP error for the connected UDP pcb: reported once, by the next recv, send or ``netconn_err``."""
+        err = pcb.take_error()
+        if err:
+            with self._cond:
+                self._pending_err = err
+                self._cond.notify_all()
+            self._fire([(NETCONN_EVT_ERROR, 0)])
+
+    def _recv_raw(self, pcb: RawPcb, pkt: "InPacket") -> bool:
+        """``recv_raw``: a copy of the packet (IPv4 header included) for the mailbox; never eats it."""
+        buf = NetBuf(memoryview(bytes(pkt.packet)), pkt.src, self.proto, pkt.dst, pkt.netif.index)
+        if not self._queue_netbuf(buf):
+            self.stack.stats.raw.drop += 1
+        return False

@@ -1,0 +1,50 @@
+"""Two stacks, each on its own core thread (StackLoop), on one virtual hub, in real time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from lwipy import Config, Stack
+from lwipy.api import StackLoop
+from lwipy.netif import VirtualHub
+
+
+@dataclass
+class Net:
+    hub: VirtualHub
+    a: Stack
+    b: Stack
+    la: StackLoop
+    lb: StackLoop
+
+
+@pytest.fixture
+def make_net():
+    """``make_net(**options)``: stacks a (10.0.0.1) and b (10.0.0.2), loops started; stopped after the test."""
+    made: list[Net] = []
+
+    def make(**options: Any) -> Net:
+        hub = VirtualHub()
+        cfg = Config(**options)
+        a = Stack(cfg, seed=1, name="a", strict=True)
+        b = Stack(cfg, seed=2, name="b", strict=True)
+        a.add_netif(hub.port("a"), ip="10.0.0.1/24")
+        b.add_netif(hub.port("b"), ip="10.0.0.2/24")
+        net = Net(hub, a, b, StackLoop(a).start(), StackLoop(b).start())
+        made.append(net)
+        return net
+
+    yield make
+    for net in made:
+        net.la.stop()
+        net.lb.stop()
+        net.la.close()
+        net.lb.close()
+
+
+@pytest.fixture
+def net(make_net) -> Net:
+    return make_net()
