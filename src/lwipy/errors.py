@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 
-__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError", "LwipTimeout", "ThreadSafetyError"]
+__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError", "LwipTimeout", "ThreadSafetyError", "os_error"]
 
 
 class Malformed(ValueError):
@@ -50,3 +51,13 @@ class LwipTimeout(LwipError):
 class ThreadSafetyError(RuntimeError):
     """A core function ran on a thread other than the core thread (``CONFIG_LWIP_CHECK_THREAD_SAFETY``: lwIP's
     ``LWIP_ASSERT_CORE_LOCKED`` fails).  Post the call to the core thread with ``StackLoop.call`` instead."""
+
+
+def os_error(code: int, note: str = "") -> OSError:
+    """What Python's socket module raises for ``code``: ``OSError(code, strerror)``, which Python turns into the
+    subclass for the errno (ConnectionRefusedError, BlockingIOError...).  ``note`` (lwipy's detail) is added as a
+    note, so the message itself stays the one Python programs know."""
+    e = OSError(code, _os.strerror(code))
+    if note:
+        e.add_note(note)
+    return e

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lwipy import Config, Stack
-from lwipy.api import StackLoop
+from lwipy.api import SocketApi, StackLoop
 from lwipy.netif import VirtualHub
 
 
@@ -19,6 +19,8 @@ class Net:
     b: Stack
     la: StackLoop
     lb: StackLoop
+    sa: SocketApi  # the socket API of stack a
+    sb: SocketApi
 
 
 @pytest.fixture
@@ -33,12 +35,15 @@ def make_net():
         b = Stack(cfg, seed=2, name="b", strict=True)
         a.add_netif(hub.port("a"), ip="10.0.0.1/24")
         b.add_netif(hub.port("b"), ip="10.0.0.2/24")
-        net = Net(hub, a, b, StackLoop(a).start(), StackLoop(b).start())
+        la, lb = StackLoop(a).start(), StackLoop(b).start()
+        net = Net(hub, a, b, la, lb, SocketApi(la), SocketApi(lb))
         made.append(net)
         return net
 
     yield make
     for net in made:
+        net.sa.close_all()
+        net.sb.close_all()
         net.la.stop()
         net.lb.stop()
         net.la.close()

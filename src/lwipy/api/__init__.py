@@ -3,6 +3,8 @@
 - :class:`StackLoop` owns a stack on one thread and serves a bounded mailbox of calls from other threads.
 - :class:`Netconn` is lwIP's netconn: TCP, UDP and RAW connections for application threads, every operation run on
   the core thread; :class:`NetBuf` is a received datagram.
+- :class:`SocketApi` is a socket module bound to one stack: BSD sockets on netconn with lwIP's semantics, shaped
+  like Python's ``socket`` module (:class:`LwipSocket`), with select, poll, fcntl and ioctl.
 - :mod:`lwipy.api.core_lock` is ``CONFIG_LWIP_CHECK_THREAD_SAFETY``.
 """
 
@@ -13,8 +15,11 @@ from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_ERROR, NETCONN_E
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
+from .sockets import LwipSocket, SocketApi
+from .sockselect import Poll
 
-__all__ = ["StackLoop", "Netconn", "NetBuf", "check_core_locking", "install_core_check", "uninstall_core_check",
+__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "check_core_locking",
+           "install_core_check", "uninstall_core_check",
            "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",
            "NETCONN_EVT_SENDPLUS", "NETCONN_EVT_SENDMINUS", "NETCONN_EVT_ERROR"]

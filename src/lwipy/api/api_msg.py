@@ -23,6 +23,14 @@ A netconn's state is shared by the core thread and the application threads, unde
   data, completes a pending connect or write with the error, and marks the mailbox closed.
 
 Events for the sockets layer and select (``callback``) are fired after ``_cond`` is released.
+
+- **Options** for the pcb (``set_option``: ``nodelay``, ``keepalive``, ``ttl``, ``tos``...) are kept in
+  ``_pcb_opts`` and set on the pcb whenever one is attached, so a TCP option set before connect or listen holds for
+  the pcb made then; connections accepted from a listener inherit the listener's (all but ``nodelay``, as lwIP).
+- **Lingering close** (``SO_LINGER`` on): :meth:`_do_close` keeps the pcb it closed in ``_linger_pcb`` and watches
+  it until everything sent, FIN included, is acknowledged (``_linger_event``); the closing thread waits for that up
+  to the linger time, after which :meth:`_do_linger_timeout` resets the connection (lwIP: "in this case, we want to
+  RST the connection").  Linger 0 aborts at once.
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ..core.addr import ANY4, ip4
 from ..core.raw import RawPcb
-from ..core.tcp.pcb import CLOSE_WAIT, CLOSED, ESTABLISHED, SYN_RCVD, SYN_SENT, TcpListener, TcpPcb
+from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
+                            TcpPcb)
 from ..core.udp import Datagram, UdpPcb
 from ..errors import LwipError
 from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
@@ -52,6 +61,9 @@ __all__ = ["NetconnCore", "WriteMsg", "FIN", "ErrMsg"]
 
 log = logging.getLogger("lwipy")
 RAW_RECVMBOX_SIZE = 6  # DEFAULT_RAW_RECVMBOX_SIZE in ESP-IDF's lwipopts.h
+RECV_BUFSIZE_DEFAULT = 0x7FFFFFFF  # RECV_BUFSIZE_DEFAULT (INT_MAX): no limit but the mailbox's
+#: pcb options an accepted connection takes from its listener (lwIP's SOF_INHERITED, with TTL and TOS)
+INHERITED_OPTIONS = ("keepalive", "keep_idle", "keep_intvl", "keep_cnt", "ttl", "tos")
 Events = list[tuple[int, int]]
 AnyPcb = Union[TcpPcb, TcpListener, UdpPcb, RawPcb]
 
@@ -144,6 +156,10 @@ class NetconnCore:
         self._fin_posted = False
         self._lowat = 1  # TCP_SNDLOWAT
         self._check_writespace = False  # NETCONN_FLAG_CHECK_WRITESPACE: SENDMINUS was signalled
+        #: bytes of datagrams the UDP or RAW mailbox may hold (``SO_RCVBUF``, lwIP's ``recv_bufsize``)
+        self.recv_bufsize = RECV_BUFSIZE_DEFAULT
+        self._pcb_opts: dict[str, Any] = {}  # pcb attribute -> value, set on every pcb attached (set_option)
+        self._linger_pcb: TcpPcb | None = None  # a closed pcb whose last data a lingering close waits for
         loop.add_stop_listener(self)
 
     # -- helpers (any thread) ----------------------------------------------------------------------------------------
@@ -176,12 +192,27 @@ class NetconnCore:
             raw = self.stack.raw.new(self.proto)
             raw.on_recv = self._recv_raw
             self.pcb = raw
+            self._apply_options(raw)
         elif group != NETCONN_TCP:
             udp = self.stack.udp.new()
             udp.no_checksum = self.type == NETCONN_UDPNOCHKSUM
             udp.on_recv = self._recv_udp
             udp.on_event = self._udp_error
             self.pcb = udp
+            self._apply_options(udp)
+
+    def set_option_core(self, name: str, value: Any) -> None:
+        """Set the pcb attribute ``name`` (``nodelay``, ``keepalive``, ``keep_idle``, ``ttl``, ``tos``,
+        ``reuse_addr``, ``multicast_ttl``...) now and on any pcb attached later (core thread)."""
+        self._pcb_opts[name] = value
+        pcb = self.pcb
+        if pcb is not None and hasattr(pcb, name):
+            setattr(pcb, name, value)
+
+    def _apply_options(self, pcb: AnyPcb) -> None:
+        for name, value in self._pcb_opts.items():
+            if hasattr(pcb, name):
+                setattr(pcb, name, value)
 
     def _do_bind(self, ip: str | IPv4Address | None, port: int) -> None:
         """``lwip_netconn_do_bind``."""
@@ -196,7 +227,7 @@ class NetconnCore:
                 raise LwipError(errno.EINVAL, "the TCP netconn is connected, listening or closed")
             if addr != ANY4 and not self.stack.is_own_address(addr):
                 raise LwipError(errno.EADDRNOTAVAIL, f"{addr} is not an address of this stack")
-            port = self.stack.tcp.bind(addr, port)  # reserved until listen or connect takes it
+            port = self.stack.tcp.bind(addr, port, self._pcb_opts.get("reuse_addr", False))  # until listen/connect
             self._unbind()
             self._bind = (addr, port)
 
@@ -259,6 +290,7 @@ class NetconnCore:
     def _attach(self, pcb: TcpPcb) -> None:
         self.pcb = pcb
         self._lowat = min(max(pcb.snd_buf_limit // 2, 2 * self.stack.config.tcp_mss + 1), pcb.snd_buf_limit - 1)
+        self._apply_options(pcb)
         pcb.on_event = self._tcp_event
 
     def _do_listen(self, backlog: int | None) -> None:
@@ -303,6 +335,7 @@ class NetconnCore:
             return None
         conn = type(self).__new__(type(self))
         conn._init_state(self.loop, NETCONN_TCP, 0, self.callback)
+        conn._pcb_opts = {k: v for k, v in self._pcb_opts.items() if k in INHERITED_OPTIONS}
         conn._attach(pcb)
         conn._tcp_event(pcb)  # what arrived before accept (data, FIN, RST) goes to the new netconn now
         return conn
@@ -450,9 +483,11 @@ class NetconnCore:
         self._cond.notify_all()
 
     # -- closing -----------------------------------------------------------------------------------------------------
-    def _do_close(self, rd: bool, wr: bool, delete: bool = False) -> None:
+    def _do_close(self, rd: bool, wr: bool, delete: bool = False, linger: float | None = None) -> bool:
         """``lwip_netconn_do_close`` (shutdown one or both ways) and ``lwip_netconn_do_delconn`` (``delete``): wake
-        the threads blocked here with ENOTCONN, then close the pcb."""
+        the threads blocked here with ENOTCONN, then close the pcb.  A full close with ``linger`` 0 resets the
+        connection; with a positive ``linger`` it returns True when the caller should wait for the pcb to have
+        everything acknowledged (``_linger_pcb``)."""
         pcb = self.pcb
         full = rd and wr
         tcp = netconn_group(self.type) == NETCONN_TCP
@@ -482,15 +517,21 @@ class NetconnCore:
                 unacked, self._unacked = self._unacked, 0
             self._cond.notify_all()
         events: Events = []
+        lingering = False
         if isinstance(pcb, TcpPcb):
             if full:
                 pcb.on_event = None
                 if unacked and pcb.state != CLOSED:
                     pcb.recved(unacked)
-                if pcb.state in (ESTABLISHED, CLOSE_WAIT) and (pcb.rcv_held or pcb.readable):
-                    pcb.abort()  # data the application never read: RST, as tcp_close_shutdown does
+                if linger == 0 or pcb.state in (ESTABLISHED, CLOSE_WAIT) and (pcb.rcv_held or pcb.readable):
+                    pcb.abort()  # SO_LINGER 0, or data the application never read: RST, as tcp_close_shutdown does
                 else:
                     pcb.close()
+                    if linger and not self._linger_done(pcb):
+                        with self._cond:
+                            self._linger_pcb = pcb
+                        pcb.on_event = self._linger_event
+                        lingering = True
             else:
                 pcb.shutdown(read=rd, write=wr)
         elif isinstance(pcb, TcpListener):
@@ -506,6 +547,29 @@ class NetconnCore:
         if wr:
             events.append((NETCONN_EVT_SENDPLUS, 0))
         self._fire(events)
+        return lingering
+
+    @staticmethod
+    def _linger_done(pcb: TcpPcb) -> bool:
+        """Everything sent, the FIN included, is acknowledged (or the connection is gone)."""
+        return pcb.state in (FIN_WAIT_2, TIME_WAIT, CLOSED)
+
+    def _linger_event(self, pcb: TcpPcb) -> None:
+        if self._linger_done(pcb):
+            pcb.on_event = None
+            with self._cond:
+                if self._linger_pcb is pcb:
+                    self._linger_pcb = None
+                self._cond.notify_all()
+
+    def _do_linger_timeout(self) -> None:
+        """The linger time passed with data still unacknowledged: reset the connection."""
+        with self._cond:
+            pcb, self._linger_pcb = self._linger_pcb, None
+            self._cond.notify_all()
+        if pcb is not None and not self._linger_done(pcb):
+            pcb.on_event = None
+            pcb.abort()
 
     # -- UDP and RAW -------------------------------------------------------------------------------------------------
     def _do_send(self, data: bytes | bytearray | memoryview, ip: str | IPv4Address | None, port: int) -> None:
@@ -530,8 +594,9 @@ class NetconnCore:
 
     def _queue_netbuf(self, buf: NetBuf) -> bool:
         with self._cond:
-            if self._mbox_invalid or len(self._mbox) >= self._mbox_size:
-                return False  # sys_mbox_trypost failed: the datagram is dropped
+            if self._mbox_invalid or len(self._mbox) >= self._mbox_size \
+                    or self.recv_avail + len(buf.data) > self.recv_bufsize:
+                return False  # sys_mbox_trypost failed, or SO_RCVBUF is full: the datagram is dropped
             self._mbox.append(buf)
             self.recv_avail += len(buf.data)
             self._cond.notify_all()

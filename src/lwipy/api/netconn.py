@@ -117,12 +117,13 @@ class Netconn(NetconnCore):
         self._check_open()
         return self.loop.call(lambda: self._do_getaddr(local))
 
-    def connect(self, ip: str | IPv4Address, port: int = 0) -> None:
+    def connect(self, ip: str | IPv4Address, port: int = 0, timeout: float | None = None) -> None:
         """``netconn_connect``.  TCP: the handshake, waiting for its end unless non-blocking (then EINPROGRESS, and
         SENDPLUS or ERROR tell the outcome; a second connect meanwhile raises EALREADY).  A failed handshake raises
-        the pcb's error (ECONNREFUSED, ETIMEDOUT).  UDP and RAW: fix the peer."""
+        the pcb's error (ECONNREFUSED, ETIMEDOUT).  With ``timeout`` (seconds) a blocking connect waits that long,
+        then raises LwipTimeout and goes on as a non-blocking one.  UDP and RAW: fix the peer."""
         self._check_open()
-        nonblocking = self.nonblocking
+        nonblocking = self.nonblocking or bool(timeout is not None and timeout <= 0)
         if self._is_tcp() and not nonblocking and self.loop.is_core_thread():
             raise LwipError(errno.EDEADLK, "a blocking connect on the core thread would never return")
         self.loop.call(lambda: self._do_connect(ip, port, nonblocking))
@@ -130,9 +131,12 @@ class Netconn(NetconnCore):
             return
         if nonblocking:
             raise LwipError(errno.EINPROGRESS, "the connection is being set up")
+        deadline = _deadline(timeout)
         with self._cond:
             while self.state == NETCONN_CONNECT:
-                self._wait(None)
+                if not self._wait(deadline):
+                    self._nb_connect = True  # the outcome now comes as SENDPLUS or ERROR, read with take_err
+                    raise LwipTimeout(f"connecting to {ip}:{port} takes longer than {timeout} s")
             err, self._connect_err = self._connect_err, 0
         if err:
             raise LwipError(err, f"connecting to {ip}:{port} failed")
@@ -367,22 +371,53 @@ class Netconn(NetconnCore):
         if rd or wr:
             self.loop.call(lambda: self._do_close(rd, wr))
 
-    def close(self) -> None:
+    def set_option(self, name: str, value: Any) -> None:
+        """Set a pcb option: the pcb attribute ``name`` (TCP: ``nodelay``, ``keepalive``, ``keep_idle``,
+        ``keep_intvl``, ``keep_cnt``; UDP: ``reuse_addr``, ``no_checksum``, ``multicast_ttl``, ``multicast_if``,
+        ``multicast_loop``; all: ``ttl``, ``tos``).  It holds for a TCP pcb made later by connect or listen too."""
+        self._check_open()
+        self.loop.call(lambda: self.set_option_core(name, value))
+
+    def close(self, linger: float | None = None) -> None:
         """``netconn_close``: TCP: close both ways (a FIN, or RST when received data were never read); the
-        netconn stays, every call then raises ENOTCONN.  UDP and RAW: :meth:`delete`."""
+        netconn stays, every call then raises ENOTCONN.  ``linger`` is ``SO_LINGER``: None returns at once and the
+        FIN goes out behind the queued data; 0 resets the connection (RST); a positive number of seconds waits until
+        everything sent is acknowledged, and resets the connection if that takes longer.  UDP and RAW:
+        :meth:`delete`."""
         self._check_open()
         if not self._is_tcp():
             self.delete()
             return
-        self.loop.call(lambda: self._do_close(True, True))
+        self._close_lingering(False, linger)
 
-    def delete(self) -> None:
-        """``netconn_delete``: close and free the netconn; threads blocked in it wake with ENOTCONN, later calls
-        raise EBADF.  Deleting twice is harmless."""
+    def _close_lingering(self, delete: bool, linger: float | None) -> None:
+        if linger and (self.loop.is_core_thread() or self.nonblocking):
+            linger = None  # no waiting here: the close goes on in the background (linger 0 still resets)
+        lingering = self.loop.call(lambda: self._do_close(True, True, delete=delete, linger=linger))
+        if not lingering:
+            return
+        assert linger
+        deadline = time.monotonic() + linger
+        with self._cond:
+            while self._linger_pcb is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.loop.running:
+                    break
+                self._cond.wait(left)
+            late = self._linger_pcb is not None
+        if late:
+            try:
+                self._post(self._do_linger_timeout)
+            except LwipError:
+                pass  # the loop is gone, and the connection with it
+
+    def delete(self, linger: float | None = None) -> None:
+        """``netconn_delete``: close (with ``linger`` as :meth:`close`) and free the netconn; threads blocked in it
+        wake with ENOTCONN, later calls raise EBADF.  Deleting twice is harmless."""
         if self._deleted:
             return
         try:
-            self.loop.call(lambda: self._do_close(True, True, delete=True))
+            self._close_lingering(True, linger)
         except LwipError as e:
             if e.errno != errno.ESHUTDOWN:
                 raise

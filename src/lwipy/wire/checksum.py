@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["ones_sum", "fold", "checksum", "pseudo_sum_v4", "verify"]
+__all__ = ["ones_sum", "fold", "checksum", "pseudo_sum_v4", "pseudo_sum_v6", "verify"]
 
 _FOLD = 0xFFFF
 _PSEUDO4 = struct.Struct("!4s4sxBH")
+_PSEUDO6 = struct.Struct("!16s16sIxxxB")
 
 
 def ones_sum(data: bytes | bytearray | memoryview) -> int:
@@ -44,3 +45,13 @@ def verify(data: bytes | bytearray | memoryview, initial: int = 0) -> bool:
 def pseudo_sum_v4(src: bytes, dst: bytes, proto: int, length: int) -> int:
     """Partial sum of the IPv4 pseudo-header (RFC 768, RFC 9293 3.1) for UDP and TCP checksums."""
     return int.from_bytes(_PSEUDO4.pack(src, dst, proto, length), "big")
+
+
+def pseudo_sum_v6(src: bytes, dst: bytes, next_header: int, length: int) -> int:
+    """Partial sum of the IPv6 pseudo-header (RFC 8200 8.1) for UDP, TCP and ICMPv6 checksums.
+
+    ``length`` is the upper-layer packet length (header and data), a 32-bit field here, and ``next_header`` the
+    upper-layer protocol, not that of any extension header in between.  ``dst`` is the final destination: with a
+    routing header, the last address in it rather than the packet's destination field.
+    """
+    return int.from_bytes(_PSEUDO6.pack(src, dst, length, next_header), "big")

@@ -552,6 +552,7 @@ class TcpPcb:
                 self.state = FIN_WAIT_2
                 if self.rx_closed:
                     self._arm_fin_wait_2()
+                self._notify()  # everything we sent is acknowledged (a lingering close waits for this)
             elif self.state == CLOSING:
                 self._enter_time_wait()
                 return False

@@ -64,11 +64,13 @@ class Tcp:
         self.listeners.setdefault(port, []).append(listener)
         return listener
 
-    def bind(self, ip: str | IPv4Address | None = None, port: int = 0) -> int:
+    def bind(self, ip: str | IPv4Address | None = None, port: int = 0, reuse: bool = False) -> int:
         """``tcp_bind`` before the pcb exists (lwipy makes it at listen or connect): check that ``ip``:``port`` is
         free and reserve the port, an ephemeral one for 0, so nobody else takes it meanwhile.  Returns the port.
         EADDRINUSE when a listener, a connection (TIME_WAIT too, as lwIP without SO_REUSEADDR) or another binding
-        holds it on an overlapping address.  :meth:`unbind` gives the reservation back."""
+        holds it on an overlapping address; with ``reuse`` (``SO_REUSEADDR``) connections no longer count, so a
+        restarted server gets its port back while its old connections sit in TIME_WAIT.  :meth:`unbind` gives the
+        reservation back."""
         self.stack.assert_core()
         local = ip4(ip) if ip is not None else ANY4
         if not 0 <= port < 0x10000:
@@ -77,8 +79,8 @@ class Tcp:
             port = self._ports.allocate(self._port_taken)
         elif port in self._reserved or \
                 any(lst.local_ip in (ANY4, local) or local == ANY4 for lst in self.listeners.get(port, ())) or \
-                port in self._local_ports and any(p.local_port == port and local in (ANY4, p.local_ip)
-                                                  for p in self.conns.values()):
+                not reuse and port in self._local_ports and any(p.local_port == port and local in (ANY4, p.local_ip)
+                                                                for p in self.conns.values()):
             raise LwipError(errno.EADDRINUSE, f"TCP port {port} is in use")
         self._reserved[port] += 1
         return port
