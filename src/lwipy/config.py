@@ -31,7 +31,9 @@ class Config:
     """The stack's compile-time options, made run-time.  Frozen: derive a changed copy with :meth:`replace`."""
 
     # --- limits the sockets and TCP layers apply --------------------------------------------------------------------
-    max_sockets: int = _opt(10, "CONFIG_LWIP_MAX_SOCKETS", 1, 16, "sockets open at once")
+    max_sockets: int = _opt(10, "CONFIG_LWIP_MAX_SOCKETS", 1, 4096,
+                            "sockets open at once (ESP-IDF allows up to 16; lwipy goes higher for servers that "
+                            "simulate many clients, numbering sockets from 0 once LWIP_SOCKET_OFFSET would go below)")
     tcp_mss: int = _opt(1440, "CONFIG_LWIP_TCP_MSS", 536, 65495,
                         "largest TCP segment sent and advertised, never above the MTU less 40 (ESP-IDF allows up to "
                         "1460; lwipy goes higher for jumbo-frame links)")

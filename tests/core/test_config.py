@@ -18,7 +18,8 @@ def test_esp_idf_defaults():
 @pytest.mark.parametrize("options, word", [
     ({"ip_default_ttl": 0}, "ip_default_ttl"),
     ({"ip_default_ttl": 256}, "ip_default_ttl"),
-    ({"max_sockets": 17}, "max_sockets"),
+    ({"max_sockets": 0}, "max_sockets"),
+    ({"max_sockets": 4097}, "max_sockets"),
     ({"tcp_mss": 70000}, "tcp_mss"),
     ({"ip_reass_max_pbufs": 5}, "ip_reass_max_pbufs"),
     ({"ip4_frag": 1}, "ip4_frag"),

@@ -5,6 +5,8 @@
   the core thread; :class:`NetBuf` is a received datagram.
 - :class:`SocketApi` is a socket module bound to one stack: BSD sockets on netconn with lwIP's semantics, shaped
   like Python's ``socket`` module (:class:`LwipSocket`), with select, poll, fcntl and ioctl.
+- :func:`patch` makes Python's ``socket`` module, ``selectors``, ``select.select`` and ``socketserver`` use a
+  stack, so unmodified stdlib and asyncio programs run over lwipy (:class:`LwipSelector` waits on both kinds).
 - :mod:`lwipy.api.core_lock` is ``CONFIG_LWIP_CHECK_THREAD_SAFETY``.
 """
 
@@ -15,10 +17,12 @@ from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_ERROR, NETCONN_E
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
+from .patch import patch
+from .selector import LwipSelector
 from .sockets import LwipSocket, SocketApi
 from .sockselect import Poll
 
-__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "check_core_locking",
+__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "LwipSelector", "patch", "check_core_locking",
            "install_core_check", "uninstall_core_check",
            "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",

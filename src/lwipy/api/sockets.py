@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import socket as _socket
 import sys
 import threading
@@ -355,7 +356,8 @@ class LwipSocket:
             ip, port = new.getaddr(False)
         except LwipError as e:
             raise self._fail(e) from None
-        sock = LwipSocket(self._api, self.family, SOCK_STREAM, self.proto, conn=new)
+        sock = LwipSocket.__new__(type(self))  # the same class: isinstance(sock, socket.socket) under lwipy.patch
+        LwipSocket.__init__(sock, self._api, self.family, SOCK_STREAM, self.proto, conn=new)
         return sock, (str(ip), port)
 
     # -- receiving -------------------------------------------------------------------------------------------------
@@ -730,15 +732,35 @@ class SocketApi(SelectMixin):
     gaierror = _socket.gaierror
     herror = _socket.herror
 
-    def __init__(self, loop: StackLoop) -> None:
+    def __init__(self, loop: StackLoop, os_fds: bool = False) -> None:
         self.loop = loop
         self.stack = loop.stack
         size = self.stack.config.max_sockets
-        #: lwIP's LWIP_SOCKET_OFFSET: socket numbers run from here
-        self.socket_offset = LWIP_SOCKET_OFFSET_BASE - size
-        self._table: list[LwipSocket | None] = [None] * size
+        #: lwIP's LWIP_SOCKET_OFFSET: socket numbers run from here (unless ``os_fds``)
+        self.socket_offset = max(0, LWIP_SOCKET_OFFSET_BASE - size)
+        #: each socket's number is an OS descriptor reserved for it (on /dev/null), so that socket numbers never
+        #: collide with real files in a selector that holds both (what :func:`lwipy.patch` needs)
+        self.os_fds = os_fds
+        self._slots: list[LwipSocket | None] = [None] * size
+        self._by_fd: dict[int, LwipSocket] = {}
         self._table_lock = threading.Lock()
         self._default_timeout: float | None = None
+        api = self
+
+        class socket(LwipSocket):
+            """A socket of this stack, made as Python's ``socket.socket(family, type, proto)``."""
+
+            def __init__(self, family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None) -> None:
+                if fileno is not None:
+                    raise os_error(errno.EOPNOTSUPP, "an lwipy socket cannot be made from an OS descriptor")
+                family, kind, proto, nonblock = api._check_args(family, type, proto)
+                LwipSocket.__init__(self, api, family, kind, proto)
+                if nonblock:
+                    self.setblocking(False)
+
+        socket.__module__ = "lwipy"
+        #: the socket class, for ``socket.socket`` when :func:`lwipy.patch` stands in for Python's socket module
+        self.socket_class = socket
         self._init_select()
 
     def __getattr__(self, name: str) -> Any:
@@ -754,6 +776,11 @@ class SocketApi(SelectMixin):
     def socket(self, family: int = -1, type: int = -1, proto: int = -1) -> LwipSocket:
         """``lwip_socket``: AF_INET with SOCK_STREAM (TCP), SOCK_DGRAM (UDP) or SOCK_RAW (``proto`` is the IP
         protocol); SOCK_NONBLOCK may be or-ed into ``type``.  EMFILE once ``max_sockets`` are open."""
+        return self.socket_class(family, type, proto)
+
+    @staticmethod
+    def _check_args(family: int, type: int, proto: int) -> tuple[int, int, int, bool]:
+        """(family, socket type, protocol, non-blocking) for ``socket()``, or the errno lwIP gives."""
         family = AF_INET if family == -1 else family
         type = SOCK_STREAM if type == -1 else type
         proto = 0 if proto == -1 else proto
@@ -768,27 +795,33 @@ class SocketApi(SelectMixin):
         if base == SOCK_STREAM and proto not in (0, IPPROTO_TCP) or base == SOCK_DGRAM and proto not in (
                 0, IPPROTO_UDP) or proto == IPPROTO_UDPLITE:
             raise os_error(errno.EPROTONOSUPPORT, f"protocol {proto} is not served for this socket type")
-        sock = LwipSocket(self, family, base, proto)
-        if nonblock:
-            sock.setblocking(False)
-        return sock
+        return family, base, proto, nonblock
 
     def _alloc(self, sock: LwipSocket) -> int:
         with self._table_lock:
-            for i, held in enumerate(self._table):
+            for i, held in enumerate(self._slots):
                 if held is None:
-                    self._table[i] = sock
-                    return self.socket_offset + i
-        raise os_error(errno.EMFILE, f"all {len(self._table)} sockets are in use (CONFIG_LWIP_MAX_SOCKETS)")
+                    fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) if self.os_fds else self.socket_offset + i
+                    self._slots[i] = sock
+                    self._by_fd[fd] = sock
+                    return fd
+        raise os_error(errno.EMFILE, f"all {len(self._slots)} sockets are in use (CONFIG_LWIP_MAX_SOCKETS)")
 
     def _free(self, fd: int) -> None:
         with self._table_lock:
-            self._table[fd - self.socket_offset] = None
+            sock = self._by_fd.pop(fd)
+            self._slots[self._slots.index(sock)] = None
+        if self.os_fds:
+            os.close(fd)
 
     def sockets(self) -> list[LwipSocket]:
         """The open sockets."""
         with self._table_lock:
-            return [s for s in self._table if s is not None]
+            return list(self._by_fd.values())
+
+    def is_socket(self, fd: int) -> bool:
+        """Whether ``fd`` is the number of an open socket of this API."""
+        return fd in self._by_fd
 
     def lookup(self, fd: Any) -> LwipSocket:
         """The socket for a socket number (or anything with ``fileno()``); EBADF when there is none."""
@@ -798,8 +831,7 @@ class SocketApi(SelectMixin):
             return fd
         if not isinstance(fd, int):
             fd = fd.fileno()
-        i = fd - self.socket_offset
-        sock = self._table[i] if 0 <= i < len(self._table) else None
+        sock = self._by_fd.get(fd)
         if sock is None:
             raise os_error(errno.EBADF, f"{fd} is not an open lwipy socket")
         return sock

@@ -9,12 +9,15 @@ gone, and POLLNVAL for a socket number that is not open.
 
 Waiting threads sleep on one condition per socket API.  Every netconn event notifies it, but only while some thread
 waits (``_waiting``): a thread registers before it scans, under the condition's lock, so an event either happens
-before the scan (which then sees it) or finds the thread registered and wakes it.
+before the scan (which then sees it) or finds the thread registered and wakes it.  A selector that also waits on OS
+descriptors (:class:`~lwipy.api.selector.LwipSelector`) sleeps in the OS instead: it arms a pipe of its own
+(:meth:`SelectMixin._arm`) before it scans, and the next event writes one byte to it.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterable
@@ -34,12 +37,30 @@ class SelectMixin:
     def _init_select(self) -> None:
         self._select_cond = threading.Condition(threading.Lock())
         self._waiting = 0
+        self._armed: set[int] = set()  # pipes of selectors sleeping in the OS, to be written once
 
     def _wake(self) -> None:
-        """Something changed: wake the threads in select or poll, if any."""
+        """Something changed: wake the threads in select or poll, and the selectors sleeping in the OS, if any."""
         if self._waiting:
             with self._select_cond:
                 self._select_cond.notify_all()
+        if self._armed:
+            with self._select_cond:
+                armed, self._armed = self._armed, set()
+            for fd in armed:
+                try:
+                    os.write(fd, b"\0")
+                except OSError:
+                    pass  # full (a wake-up is pending anyway) or closed with its selector
+
+    def _arm(self, wake_fd: int) -> None:
+        """Write a byte to ``wake_fd`` at the next event (once)."""
+        with self._select_cond:
+            self._armed.add(wake_fd)
+
+    def _disarm(self, wake_fd: int) -> None:
+        with self._select_cond:
+            self._armed.discard(wake_fd)
 
     if TYPE_CHECKING:
         def lookup(self, fd: Any) -> "LwipSocket": ...
