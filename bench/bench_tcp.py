@@ -99,6 +99,20 @@ while (got := conn.recv(4096)):
 """
 
 
+def pingpong(ns: str, ip: str, port: int, count: int) -> str:
+    """p50 and p99 of ``count`` 1-byte request/responses from a kernel client in ``ns`` to ``ip``:``port``."""
+    p50, p99 = nsx.ns_python(ns, PINGPONG, ip, str(port), str(count), timeout=120).stdout.split()
+    return f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"
+
+
+def kernel_latency(count: int) -> str:
+    """The baseline: the kernel's client against a kernel echo server over veth."""
+    with nsx.namespace() as a, nsx.namespace() as b:
+        nsx.add_veth_pair(a, "va", "10.78.0.1", b, "vb", "10.78.0.2")
+        with kernel_server(b, ECHO_SERVER, "10.78.0.2", "7"):
+            return pingpong(a, "10.78.0.2", 7, count)
+
+
 def latency(count: int) -> list[tuple[str, str]]:
     """1-byte request/response with TCP_NODELAY: a kernel client against lwipy's TCP echo over the TAP, and against
     a kernel echo server over veth."""
@@ -108,16 +122,11 @@ def latency(count: int) -> list[tuple[str, str]]:
         stack, dev, loop = lwip_tap(ns, Config())
         try:
             loop.call(lambda: TcpEchoServer(stack, 7))
-            p50, p99 = nsx.ns_python(ns, PINGPONG, nsx.LWIP_IP, "7", str(count), timeout=120).stdout.split()
-            rows.append(("1-byte req/resp, kernel -> lwipy (TAP)", f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"))
+            rows.append(("1-byte req/resp, kernel -> lwipy (TAP)", pingpong(ns, nsx.LWIP_IP, 7, count)))
         finally:
             loop.stop()
             dev.close()
-    with nsx.namespace() as a, nsx.namespace() as b:
-        nsx.add_veth_pair(a, "va", "10.78.0.1", b, "vb", "10.78.0.2")
-        with kernel_server(b, ECHO_SERVER, "10.78.0.2", "7"):
-            p50, p99 = nsx.ns_python(a, PINGPONG, "10.78.0.2", "7", str(count), timeout=120).stdout.split()
-            rows.append(("1-byte req/resp, kernel -> kernel (veth)", f"p50 {float(p50):.3f} ms   p99 {float(p99):.3f} ms"))
+    rows.append(("1-byte req/resp, kernel -> kernel (veth)", kernel_latency(count)))
     return rows
 
 

@@ -285,3 +285,23 @@ def test_getaddrinfo_and_gethostbyname_resolve_numbers_and_fail_clearly_otherwis
     assert api.inet_aton("1.2.3.4") == b"\1\2\3\4"
     with pytest.raises(AttributeError):
         api.no_such_thing  # noqa: B018
+
+
+def test_a_netif_that_is_down_gives_enetdown_and_no_route_ehostunreach(net):
+    netif = net.la.call(lambda: next(n for n in net.a.netifs if not n.is_loopback))
+    udp = net.sa.socket(type=DGRAM)
+    tcp = net.sa.socket()
+    net.la.call(lambda: netif.set_up(False))
+    try:
+        with pytest.raises(OSError) as e:
+            udp.sendto(b"x", ("10.0.0.2", 9))
+        assert e.value.errno == errno.ENETDOWN
+        with pytest.raises(OSError) as e:
+            tcp.connect(("10.0.0.2", 9))
+        assert e.value.errno == errno.ENETDOWN
+    finally:
+        net.la.call(lambda: netif.set_up(True))
+    udp.sendto(b"x", ("10.0.0.2", 9))
+    with pytest.raises(OSError) as e:
+        udp.sendto(b"x", ("192.0.2.5", 9))  # no route at all (TEST-NET-1, nothing is sent): lwIP's ERR_RTE
+    assert e.value.errno == errno.EHOSTUNREACH

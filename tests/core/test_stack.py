@@ -1,5 +1,6 @@
 """The Stack object: independent instances, deadlines, robustness of the entry points."""
 
+import errno
 import logging
 
 from scapy.layers.inet import IP, UDP
@@ -68,7 +69,7 @@ def test_netif_down_drops_input_and_refuses_output():
     try:
         pcb.sendto(b"x", "10.0.0.9", 9)
     except OSError as e:
-        assert e.errno == 113  # no usable netif routes there
+        assert e.errno == errno.ENETDOWN  # the netif that would carry it is down (no route at all: EHOSTUNREACH)
     else:
         raise AssertionError("sending on a down netif should fail")
     stack.input(netif, bytes(Ether(dst=mac_to_str(OWN_MAC)) / IP(dst="10.0.0.1") / UDP()), 0.0)
@@ -112,3 +113,27 @@ def test_a_poller_that_raises_is_dropped_and_the_rest_still_run(caplog):
     stack.poll(60.0)  # the gratuitous ARP is due too
     assert stack.stats.link.err == 1 and len(dev.take()) == 1
     assert stack.poll_at() == 120.0  # the broken poller no longer keeps the stack due
+
+
+def test_timeouts_deinit_stops_every_timer_until_timeouts_init():
+    stack, netif, dev = make_stack()
+    pcb = stack.udp.new()
+    pcb.bind(None, 0)
+    pcb.sendto(b"x", "10.0.0.9", 9)  # ARP request sent; retries and the gratuitous ARP are timed
+    assert len(dev.take()) == 1 and stack.poll_at() == 1.0
+    stack.timeouts_deinit()
+    assert stack.poll_at() is None
+    stack.poll(30.0)
+    assert dev.take() == []  # no retry, no gratuitous ARP: nothing timed runs
+    rx = stack.udp.new()
+    rx.bind(None, 2)
+    stack.input(netif, bytes(Ether(dst=mac_to_str(OWN_MAC), src=PEER_MAC) / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             UDP(sport=1, dport=2) / b"hi"), 30.0)
+    assert rx.recv().data == b"hi"  # frames are still taken
+    assert len(stack.etharp.entries()) == 1  # the pending entry did not expire
+    stack.timeouts_init()
+    assert stack.poll_at() is not None and stack.poll_at() <= 30.0
+    stack.poll(30.0)
+    assert stack.etharp.entries() == []  # what fell due meanwhile runs now
+    stack.poll(60.0)
+    assert len(dev.take()) == 1  # the periodic gratuitous ARP is back

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import captures as cap
-from lwipy.wire.checksum import checksum, fold, ones_sum, pseudo_sum_v4, verify
+from lwipy.wire.checksum import checksum, fold, ones_sum, pseudo_sum_v4, pseudo_sum_v6, verify
 
 
 def reference_sum(data: bytes, initial: int = 0) -> int:
@@ -142,3 +142,19 @@ def test_appending_the_checksum_verifies(data: bytes, pseudo: int) -> None:
 def test_partial_sums_of_even_pieces_add(pieces: list[bytes], tail: bytes) -> None:
     whole = b"".join(pieces) + tail
     assert fold(sum(ones_sum(p) for p in pieces) + ones_sum(tail)) == fold(ones_sum(whole))
+
+
+@given(st.binary(max_size=200), st.sampled_from([6, 17, 58]))
+@settings(max_examples=50, deadline=None)
+def test_pseudo_sum_v6_gives_the_checksum_scapy_computes(payload, next_header):
+    """RFC 8200 8.1's pseudo-header, checked against scapy's in6_chksum (an independent implementation)."""
+    import ipaddress
+
+    from scapy.layers.inet6 import in6_chksum
+    from scapy.layers.inet6 import IPv6
+    src, dst = "2001:db8::1", "fe80::a5:42"
+    upper = b"\x00" * 8 + payload
+    ours = checksum(upper, pseudo_sum_v6(ipaddress.IPv6Address(src).packed, ipaddress.IPv6Address(dst).packed,
+                                         next_header, len(upper)))
+    theirs = in6_chksum(next_header, IPv6(src=src, dst=dst, nh=next_header), upper)
+    assert ours == theirs

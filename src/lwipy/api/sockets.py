@@ -52,7 +52,7 @@ from ipaddress import AddressValueError, IPv4Address
 from typing import Any, Iterable
 
 from ..errors import LwipError, LwipTimeout, os_error
-from . import sockopt
+from . import sockdefs, sockopt
 from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_SENDMINUS, NETCONN_EVT_SENDPLUS, NETCONN_MORE,
                    NETCONN_RAW, NETCONN_TCP, NETCONN_UDP, netconn_group)
 from .loop import StackLoop
@@ -269,17 +269,16 @@ class LwipSocket:
         self._bound = True
 
     def getsockname(self) -> tuple[str, int]:
-        self._check()
-        try:
-            ip, port = self._conn.getaddr(True)
-        except LwipError as e:
-            raise self._fail(e) from None
-        return str(ip), port
+        return self._getaddr(True)
 
     def getpeername(self) -> tuple[str, int]:
+        """The peer's ``(host, port)``; ENOTCONN when there is none."""
+        return self._getaddr(False)
+
+    def _getaddr(self, local: bool) -> tuple[str, int]:
         self._check()
         try:
-            ip, port = self._conn.getaddr(False)
+            ip, port = self._conn.getaddr(local)
         except LwipError as e:
             raise self._fail(e) from None
         return str(ip), port
@@ -353,9 +352,13 @@ class LwipSocket:
             raise os_error(errno.EOPNOTSUPP, "only a SOCK_STREAM socket accepts")
         try:
             new = self._conn.accept()
-            ip, port = new.getaddr(False)
         except LwipError as e:
             raise self._fail(e) from None
+        try:
+            ip, port = new.getaddr(False)
+        except LwipError:
+            new.delete()  # reset before it could be handed over: lwIP's accept fails the same way
+            raise os_error(errno.ECONNABORTED, "the connection was reset before accept returned it") from None
         sock = LwipSocket.__new__(type(self))  # the same class: isinstance(sock, socket.socket) under lwipy.patch
         LwipSocket.__init__(sock, self._api, self.family, SOCK_STREAM, self.proto, conn=new)
         return sock, (str(ip), port)
@@ -764,7 +767,6 @@ class SocketApi(SelectMixin):
         self._init_select()
 
     def __getattr__(self, name: str) -> Any:
-        from . import sockdefs
         if name.isupper() and hasattr(sockdefs, name):
             return getattr(sockdefs, name)
         if name in ("inet_aton", "inet_ntoa", "inet_pton", "inet_ntop", "htons", "htonl", "ntohs", "ntohl",

@@ -199,7 +199,7 @@ class Ip4:
         if netif is None:
             found = self.route(dst)
             if found is None:
-                raise LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
+                raise stack.routes.unreachable(dst)
             netif, next_hop = found
         elif next_hop is None:
             next_hop = self.next_hop(netif, dst)

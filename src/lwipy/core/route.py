@@ -7,10 +7,12 @@ or route changes.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
+from ..errors import LwipError
 from .addr import BROADCAST4
 
 if TYPE_CHECKING:
@@ -66,6 +68,16 @@ class RouteTable:
             self._cache.clear()
         self._cache[key] = found
         return found
+
+    def unreachable(self, dst: IPv4Address) -> LwipError:
+        """The error for a ``dst`` :meth:`lookup` found no route to: ENETDOWN when a netif that would carry it is
+        down (its subnet holds ``dst``, or it is the default netif), else EHOSTUNREACH (lwIP's ERR_RTE)."""
+        for netif in self.netifs:
+            if netif.is_loopback or netif.is_usable:
+                continue
+            if netif is self.default_netif or (netif.ip4 is not None and dst in netif.ip4.network):
+                return LwipError(errno.ENETDOWN, f"{netif.name}, which would carry {dst}, is down")
+        return LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
 
     def _select(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
         if dst.is_loopback:

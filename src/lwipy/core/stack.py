@@ -78,6 +78,8 @@ class Stack:
         self.netif_generation = 0
         self._loopback: deque[tuple[Netif, memoryview]] = deque()
         self._pollers: list[Poller] = []
+        #: whether timers run (:meth:`timeouts_deinit` stops them, :meth:`timeouts_init` starts them again)
+        self.timers_running = True
         self.etharp = Etharp(self)
         self.ip4 = Ip4(self)
         self.icmp = Icmp(self)
@@ -304,6 +306,17 @@ class Stack:
         return True
 
     # -- time --------------------------------------------------------------------------------------------------------
+    def timeouts_deinit(self) -> None:
+        """``sys_timeouts_deinit`` (ESP-IDF): stop every timer.  Until :meth:`timeouts_init`, :meth:`poll` does
+        nothing that is timed (ARP, reassembly, IGMP, TCP, apps) and :meth:`poll_at` reports nothing pending, so a
+        loop driving the stack sleeps; frames are still taken.  What fell due meanwhile runs once the timers are back.
+        """
+        self.timers_running = False
+
+    def timeouts_init(self) -> None:
+        """``sys_timeouts_init``: run the timers again (they run from the start)."""
+        self.timers_running = True
+
     def poll(self, now: float) -> None:
         """Do everything due at ``now``: looped-back packets, ARP retries and expiry, reassembly timeouts, IGMP
         reports, gratuitous ARP, and the registered pollers (apps)."""
@@ -312,6 +325,8 @@ class Stack:
             netif, packet = self._loopback.popleft()
             self.stats.link.recv += 1
             self._guarded(self.ip4.input, netif, packet, False, True)
+        if not self.timers_running:
+            return
         self._guarded(self.etharp.poll, now)
         self._guarded(self.ip4.reass.poll, now)
         self._guarded(self.igmp.poll, now)
@@ -338,6 +353,8 @@ class Stack:
         """The time :meth:`poll` next has work, or None when nothing is pending (``sys_timeouts_sleeptime``)."""
         if self._loopback:
             return self.now
+        if not self.timers_running:
+            return None
         times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at()]
         times.extend(p.poll_at() for p in self._pollers)
         due = [t for t in times if t is not None]

@@ -331,7 +331,7 @@ class Udp:
             found = stack.ip4.route(dst)
             if found is None:
                 stats.rterr += 1
-                raise LwipError(errno.EHOSTUNREACH, f"no route to {dst}")
+                raise stack.routes.unreachable(dst)
             netif = found[0]
         src = pcb.local_ip
         if src == ANY or is_multicast4(src):

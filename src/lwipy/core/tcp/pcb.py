@@ -992,7 +992,7 @@ class TcpPcb:
         try:
             if self._netif is None:
                 stack.stats.ip.rterr += 1
-                raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
+                raise stack.routes.unreachable(self.remote_ip)
             stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
                                     PROTO_TCP, self.ttl, self.tos, self._neighbour)
             stats.xmit += 1

@@ -101,7 +101,7 @@ class Tcp:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
         found = self.stack.routes.lookup(remote)
         if found is None:
-            raise LwipError(errno.EHOSTUNREACH, f"no route to {remote}")
+            raise self.stack.routes.unreachable(remote)
         netif = found[0]
         local = ip4(local_ip) if local_ip is not None and ip4(local_ip) != ANY4 else None
         if local is None:
