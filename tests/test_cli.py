@@ -34,7 +34,8 @@ def test_demo_capture_reads_clean_in_tshark(tmp_path):
     args = ["tshark", "-r", str(pcap), "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
     listing = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
-    assert listing.stdout.count("Echo (ping) reply") == 4
+    replies = [line for line in listing.stdout.splitlines() if "Echo (ping) reply" in line]
+    assert sum(" ICMP " in line for line in replies) == 4 and sum(" ICMPv6 " in line for line in replies) == 3
     assert "Fragmented IP protocol" in listing.stdout
     bad = subprocess.run(args + ["-Y", "_ws.malformed || _ws.expert.severity >= \"Warning\""],
                          capture_output=True, text=True, timeout=60)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import signal
 import sys
 from typing import Any, Sequence
@@ -91,13 +92,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"({host_b.stats.ip_frag.recv} fragments in), and the echo came back "
           f"{'intact (SHA-256 equal)' if same else 'DAMAGED or lost'}\n")
 
+    print("IPv6 on lan1: link-local addresses from the MACs, duplicate address detection, then PING6 the router:")
+    a_if, r_if = host_a.netif_by_name("en0"), router.netif_by_name("lan1")
+    assert a_if is not None and r_if is not None
+    a_ll, r_ll = a_if.create_ip6_linklocal(), r_if.create_ip6_linklocal()
+    sim.run(2.0)
+    print(f"  host-a {a_ll.address} ({a_ll.state}), router {r_ll.address} ({r_ll.state})")
+    ping6 = PingSession(host_a, f"{r_ll.address}%en0", count=3, interval=0.25,
+                        on_reply=lambda r: print(f"  {r.size + 8} bytes from {r.src}: icmp_seq={r.seq} hlim={r.ttl} "
+                                                 f"time={r.rtt * 1000:.3f} ms"))
+    sim.run_until(lambda: ping6.done, 10)
+    print("  " + ping6.summary().replace("\n", "\n  "))
+    for n in host_a.nd6.neighbors.values():
+        print(f"  neighbour {ipaddress.IPv6Address(n.addr)} at {mac_to_str(n.mac) if n.mac else '?'} {n.state}")
+    print()
+
     for stack in (host_a, router, host_b):
         print(f"stats of {stack.name}:")
         print("  " + stack.stats.format().replace("\n", "\n  "))
     sim.close()
     if args.pcap:
         print(f"\ncapture of lan1 written to {args.pcap} (open it with Wireshark or tshark -r)")
-    return 0 if ping.received == 4 and same else 1
+    return 0 if ping.received == 4 and same and ping6.received == 3 else 1
 
 
 def _tap_stack(args: argparse.Namespace):
@@ -105,13 +121,30 @@ def _tap_stack(args: argparse.Namespace):
     from .netif.pcap import PcapDevice
     from .netif.tap import TapDevice
 
-    cfg = _parse_options(args.option or [], _CLI_DEFAULTS)
+    if not (args.ip or args.ip6 or args.slaac):
+        raise ValueError("give the stack an address: --ip ADDR/LEN, --ip6 ADDR/LEN or --slaac")
+    cfg = _parse_options(args.option or [], {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)})
     device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
     stack = Stack(cfg, name=args.tap)
-    netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac)
+    netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac, ip6_linklocal=cfg.ipv6,
+                            ip6=args.ip6)
     return stack, netif, device
+
+
+def _wait_for_ipv6(loop: Any, netif: Any, limit: float = 5.0) -> None:
+    """Run the loop until no IPv6 address of the netif is tentative any more (duplicate address detection takes a
+    second or two), so that the addresses and the prefixes they put on the link are usable."""
+    waited = 0.0
+    while any(a.state == "tentative" for a in netif.ip6_addrs) and waited < limit:
+        loop.run(0.1)
+        waited += 0.1
+
+
+def _addresses(netif: Any) -> str:
+    six = ", ".join(f"{a.address}/{a.prefix_len}" for a in netif.ip6_addrs)
+    return " ".join(x for x in (str(netif.ip4) if netif.ip4 else "", six) if x)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -126,7 +159,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     TcpChargenServer(stack, 19)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     from .wire.ethernet import mac_to_str
-    print(f"lwipy up on {args.tap}: {netif.ip4} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
+    print(f"lwipy up on {args.tap}: {_addresses(netif)} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
           f"answering ping; UDP echo 7; TCP echo 7, discard 9, chargen 19. Ctrl-C stops.", flush=True)
     try:
         loop.run(args.duration)
@@ -145,7 +178,13 @@ def cmd_ping(args: argparse.Namespace) -> int:
 
     stack, netif, device = _tap_stack(args)
     loop = StackLoop(stack)
-    print(f"PING {args.target} from {netif.ip4.ip if netif.ip4 else '?'}: {args.size} data bytes", flush=True)
+    if ":" in args.target:
+        _wait_for_ipv6(loop, netif)
+        source = stack.ip6.select_source(netif, ipaddress.IPv6Address(args.target.split("%")[0]).packed)
+        shown = ipaddress.IPv6Address(source) if source else "?"
+    else:
+        shown = netif.ip4.ip if netif.ip4 else "?"
+    print(f"PING {args.target} from {shown}: {args.size} data bytes", flush=True)
 
     def start() -> PingSession:
         return PingSession(stack, args.target, count=args.count, interval=args.interval, timeout=args.timeout,
@@ -178,7 +217,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def _add_tap_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tap", required=True, help="an existing TAP device (ip tuntap add dev NAME mode tap)")
-    p.add_argument("--ip", required=True, help="the stack's address with prefix, e.g. 10.0.0.2/24")
+    p.add_argument("--ip", help="the stack's IPv4 address with prefix, e.g. 10.0.0.2/24")
+    p.add_argument("--ip6", action="append", metavar="ADDR/LEN",
+                   help="a static IPv6 address (repeatable); a link-local address is always made")
+    p.add_argument("--slaac", action="store_true", help="form IPv6 addresses from router advertisements (SLAAC)")
     p.add_argument("--gw", help="default gateway")
     p.add_argument("--mac", help="the stack's MAC (random locally administered when absent)")
     p.add_argument("--mtu", type=int, help="set the TAP's MTU")

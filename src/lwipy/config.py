@@ -96,6 +96,33 @@ class Config:
     check_thread_safety: bool = _opt(False, "CONFIG_LWIP_CHECK_THREAD_SAFETY",
                                      doc="core functions raise ThreadSafetyError when called off the core thread")
     # --- ICMP error rate limit: lwipy's own (RFC 1812 4.3.2.8 asks for one; lwIP has none) ---------------------------
+    # --- IPv6 (ESP-IDF's Kconfig and lwipopts.h; lwIP's opt.h where ESP-IDF keeps lwIP's default) --------------------
+    ipv6: bool = _opt(True, "CONFIG_LWIP_IPV6", doc="IPv6 beside IPv4 (a link-local address on every netif)")
+    ipv6_num_addresses: int = _opt(3, "LWIP_IPV6_NUM_ADDRESSES", 1, 16, "IPv6 addresses per netif, link-local included")
+    ipv6_autoconfig: bool = _opt(False, "CONFIG_LWIP_IPV6_AUTOCONFIG",
+                                 doc="SLAAC (RFC 4862) from router advertisements, on every netif")
+    ipv6_dup_detect_attempts: int = _opt(1, "LWIP_IPV6_DUP_DETECT_ATTEMPTS", 0, 7,
+                                         "duplicate address detection probes per address (0: none)")
+    ipv6_send_router_solicit: bool = _opt(True, "LWIP_IPV6_SEND_ROUTER_SOLICIT", doc="send router solicitations")
+    nd6_num_neighbors: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_NEIGHBORS", 1, 1024, "neighbour cache entries")
+    nd6_num_prefixes: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_PREFIXES", 1, 256, "on-link prefixes remembered")
+    nd6_num_routers: int = _opt(3, "CONFIG_LWIP_IPV6_ND6_NUM_ROUTERS", 1, 64, "default routers remembered")
+    nd6_num_destinations: int = _opt(10, "CONFIG_LWIP_IPV6_ND6_NUM_DESTINATIONS", 1, 1024,
+                                     "destination cache entries (next hop and path MTU)")
+    nd6_max_queued: int = _opt(3, "MEMP_NUM_ND6_QUEUE", 0, 64, "packets waiting for one neighbour to resolve")
+    nd6_max_multicast_solicit: int = _opt(3, "LWIP_ND6_MAX_MULTICAST_SOLICIT", 1, 10,
+                                          "neighbour solicitations before an address is given up")
+    nd6_max_unicast_solicit: int = _opt(3, "LWIP_ND6_MAX_UNICAST_SOLICIT", 1, 10, "unicast probes of a neighbour")
+    nd6_reachable_time: int = _opt(30000, "LWIP_ND6_REACHABLE_TIME", 1000, 3600000, "ms a neighbour stays reachable")
+    nd6_retrans_timer: int = _opt(1000, "LWIP_ND6_RETRANS_TIMER", 100, 60000, "ms between solicitations")
+    nd6_delay_first_probe_time: int = _opt(5000, "LWIP_ND6_DELAY_FIRST_PROBE_TIME", 100, 60000,
+                                           "ms in DELAY before the first probe")
+    ipv6_rdnss_max_dns_servers: int = _opt(0, "CONFIG_LWIP_IPV6_RDNSS_MAX_DNS_SERVERS", 0, 8,
+                                           "DNS servers taken from RA RDNSS options (RFC 8106)")
+    mld_v2: bool = _opt(False, "lwipy", doc="send MLDv2 reports (RFC 3810) rather than lwIP's MLDv1 ones")
+    esp_mldv6_report: bool = _opt(True, "CONFIG_LWIP_ESP_MLDV6_REPORT", doc="report MLD groups periodically")
+    esp_mldv6_report_interval: float = _opt(40.0, "ESP_MLDV6_REPORT_INTERVAL", 1, 3600,
+                                            "seconds between periodic MLD reports")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
 

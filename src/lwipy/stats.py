@@ -66,6 +66,10 @@ class Stats:
     udp: ProtoStats = field(default_factory=ProtoStats)
     tcp: TcpStats = field(default_factory=TcpStats)
     raw: ProtoStats = field(default_factory=ProtoStats)
+    ip6: ProtoStats = field(default_factory=ProtoStats)
+    icmp6: ProtoStats = field(default_factory=ProtoStats)
+    nd6: ProtoStats = field(default_factory=ProtoStats)
+    mld6: ProtoStats = field(default_factory=ProtoStats)
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {f.name: getattr(self, f.name).as_dict() for f in fields(self)}

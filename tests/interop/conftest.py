@@ -40,6 +40,7 @@ _HERE = Path(__file__).parent.resolve()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: talks to the Linux kernel in a network namespace (root, /dev/net/tun)")
     config.addinivalue_line("markers", "lwip_config(**options): extra Config options for the lwip fixture's stack")
+    config.addinivalue_line("markers", "ipv6: the test's namespace has IPv6 on")
     config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False): a FaultyDevice around "
                             "the TAP, no pcap, the TAP with checksum and segmentation offload")
 
@@ -61,10 +62,10 @@ def require_interop() -> None:
 
 
 @pytest.fixture
-def netns() -> Iterator[str]:
-    """A fresh network namespace, deleted afterwards."""
+def netns(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh network namespace, deleted afterwards (with IPv6 on for tests marked ``ipv6``)."""
     require_interop()
-    with nsx.namespace() as name:
+    with nsx.namespace(ipv6=request.node.get_closest_marker("ipv6") is not None) as name:
         yield name
 
 

@@ -83,16 +83,20 @@ def _write_sysctl(ns: str, key: str, value: str) -> None:
     in_netns(ns, write)  # /proc/sys/net shows the namespace of the thread that opens it
 
 
-def create(name: str) -> None:
+def create(name: str, ipv6: bool = False) -> None:
     """Make namespace ``name`` with its loopback up and IPv6 off (so no router solicitations or MLD reports
-    clutter captures and drop counters)."""
+    clutter captures and drop counters); with ``ipv6``, IPv6 on without duplicate address detection for the kernel's
+    own addresses (they are usable at once) and with forwarding on (radvd wants a router)."""
     if _pr_netns is not None:
         _pr_netns.create(name)
     else:
         _ip("netns", "add", name)
     try:
         for scope in ("all", "default"):
-            _write_sysctl(name, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
+            _write_sysctl(name, f"net.ipv6.conf.{scope}.disable_ipv6", "0" if ipv6 else "1")
+            if ipv6:
+                _write_sysctl(name, f"net.ipv6.conf.{scope}.accept_dad", "0")
+                _write_sysctl(name, f"net.ipv6.conf.{scope}.forwarding", "1")
         if NetNS is not None:
             with NetNS(name) as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
@@ -114,10 +118,10 @@ def remove(name: str) -> None:
 
 
 @contextlib.contextmanager
-def namespace(prefix: str = "lwipy") -> Iterator[str]:
+def namespace(prefix: str = "lwipy", ipv6: bool = False) -> Iterator[str]:
     """A fresh namespace for the ``with`` body, deleted afterwards whatever happens."""
     name = unique_name(prefix)
-    create(name)
+    create(name, ipv6)
     try:
         yield name
     finally:

@@ -2,24 +2,30 @@
 
 A session is a poller of the stack: it sends request ``n`` at ``start + n * interval`` and gives each ``timeout``
 seconds; it ends after ``count`` requests (0: until :meth:`stop`).  Replies are matched by identifier and sequence,
-and their round-trip time is measured with the stack's clock.
+and their round-trip time is measured with the stack's clock.  The target may be IPv4 or IPv6 (ICMPv6 echo, RFC
+4443 4.1; a link-local one may name its netif, ``fe80::1%en0``).
 """
 
 from __future__ import annotations
 
+import errno
 import statistics
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import LwipError, Malformed
 from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
+from ..wire import icmpv6 as w6
+from ..wire.icmpv6 import Icmp6Header
 from ..wire.ipv4 import PROTO_ICMP
 
 if TYPE_CHECKING:
     from ..core.ip4 import InPacket
+    from ..core.ip6 import InPacket6
+    from ..core.netif import Netif
     from ..core.raw import RawPcb
     from ..core.stack import Stack
 
@@ -28,19 +34,20 @@ __all__ = ["PingSession", "PingReply"]
 
 @dataclass(slots=True)
 class PingReply:
-    """One answered request: ``rtt`` in seconds, ``size`` the ICMP payload bytes, ``ttl`` of the reply."""
+    """One answered request: ``rtt`` in seconds, ``size`` the ICMP payload bytes, ``ttl`` (hop limit) of the reply."""
 
     seq: int
     rtt: float
     size: int
     ttl: int
-    src: IPv4Address
+    src: IPv4Address | IPv6Address
 
 
 class PingSession:
     """Ping ``target`` from ``stack`` (``esp_ping_new_session`` + ``esp_ping_start``)."""
 
-    def __init__(self, stack: "Stack", target: str | IPv4Address, *, count: int = 5, interval: float = 1.0,
+    def __init__(self, stack: "Stack", target: str | IPv4Address | IPv6Address, *, count: int = 5,
+                 interval: float = 1.0,
                  timeout: float = 1.0, size: int = 56, ttl: int | None = None, ident: int | None = None,
                  on_reply: Callable[[PingReply], None] | None = None,
                  on_timeout: Callable[[int], None] | None = None,
@@ -49,7 +56,13 @@ class PingSession:
             raise ValueError(f"size {size} is not 8..65507 bytes (the payload carries a timestamp; an IPv4 datagram "
                              "holds at most 65535 bytes)")
         self.stack = stack
-        self.target = IPv4Address(target)
+        self.target = ip_address(target) if not isinstance(target, (IPv4Address, IPv6Address)) else target
+        self._netif6: "Netif | None" = None
+        if isinstance(self.target, IPv6Address) and self.target.scope_id:
+            self._netif6 = stack.netif_by_name(self.target.scope_id)
+            if self._netif6 is None:
+                raise ValueError(f"no netif named {self.target.scope_id!r}")
+            self.target = IPv6Address(self.target.packed)
         self.count, self.interval, self.timeout, self.size, self.ttl = count, interval, timeout, size, ttl
         self.ident = ident if ident is not None else stack.rng.randrange(1, 0x10000)
         self.on_reply, self.on_timeout, self.on_end = on_reply, on_timeout, on_end
@@ -60,8 +73,12 @@ class PingSession:
         self.done = False
         self._outstanding: dict[int, float] = {}
         self._next_send: float | None = stack.now
-        self._pcb: RawPcb = stack.raw.new(PROTO_ICMP)
-        self._pcb.on_recv = self._on_packet
+        self._pcb: RawPcb | None = None
+        if self.target.version == 4:
+            self._pcb = stack.raw.new(PROTO_ICMP)
+            self._pcb.on_recv = self._on_packet
+        else:
+            stack.icmp6.echo_handlers.append(self._on_echo6)
         stack.add_poller(self)
 
     # -- poller ------------------------------------------------------------------------------------------------------
@@ -92,10 +109,14 @@ class PingSession:
         struct.pack_into("!d", payload, w.HEADER_LEN, now)
         for i in range(w.HEADER_LEN + 8, len(payload)):
             payload[i] = i & 0xFF
-        IcmpHeader.echo(w.ECHO_REQUEST, self.ident, seq).emit(payload, 0, self.size)
-        self._pcb.ttl = self.ttl
         try:
-            self._pcb.sendto(payload, self.target)
+            if self._pcb is not None:
+                IcmpHeader.echo(w.ECHO_REQUEST, self.ident, seq).emit(payload, 0, self.size)
+                self._pcb.ttl = self.ttl
+                assert isinstance(self.target, IPv4Address)
+                self._pcb.sendto(payload, self.target)
+            else:
+                self._send6(payload, seq)
             self._outstanding[seq] = now
         except LwipError as e:
             self.errors.append(e.errno or 0)
@@ -105,6 +126,31 @@ class PingSession:
         more = self.count == 0 or self.sent < self.count
         self._next_send = now + self.interval if more else None
 
+    def _send6(self, payload: bytearray, seq: int) -> None:
+        from ..core.pbuf import Pbuf
+        ip6 = self.stack.ip6
+        dst = self.target.packed
+        netif, _ = ip6.route(dst, self._netif6)
+        src = ip6.select_source(netif, dst)
+        if src is None:
+            raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no usable IPv6 address")
+        Icmp6Header.echo(w6.ECHO_REQUEST, self.ident, seq).emit(payload, 0, self.size, src, dst)
+        ip6.output(Pbuf.with_payload(payload), src, dst, w6.PROTO_ICMPV6, hop_limit=self.ttl, netif=netif)
+        self.stack.stats.icmp6.xmit += 1
+
+    def _on_echo6(self, pkt: "InPacket6", hdr: Icmp6Header, data: memoryview) -> None:
+        if hdr.ident == self.ident and pkt.src == self.target.packed:
+            self._answered(hdr.seq, len(data), pkt.hdr.hop_limit)
+
+    def _answered(self, seq: int, size: int, ttl: int) -> None:
+        sent_at = self._outstanding.pop(seq, None)
+        if sent_at is None:
+            return  # late or duplicated: ours, but already counted
+        reply = PingReply(seq, self.stack.now - sent_at, size, ttl, self.target)
+        self.replies.append(reply)
+        if self.on_reply is not None:
+            self.on_reply(reply)
+
     def _on_packet(self, pcb: "RawPcb", pkt: "InPacket") -> bool:
         body = pkt.packet[pkt.hdr.header_len:]
         try:
@@ -113,13 +159,7 @@ class PingSession:
             return False
         if hdr.type != w.ECHO_REPLY or hdr.ident != self.ident or pkt.src != self.target:
             return False
-        sent_at = self._outstanding.pop(hdr.seq, None)
-        if sent_at is None:
-            return True  # late or duplicated: ours, but already counted
-        reply = PingReply(hdr.seq, self.stack.now - sent_at, len(payload), pkt.hdr.ttl, pkt.src)
-        self.replies.append(reply)
-        if self.on_reply is not None:
-            self.on_reply(reply)
+        self._answered(hdr.seq, len(payload), pkt.hdr.ttl)
         return True
 
     # -- control and results -----------------------------------------------------------------------------------------
@@ -132,7 +172,10 @@ class PingSession:
             return
         self.done = True
         self.stack.remove_poller(self)
-        self._pcb.close()
+        if self._pcb is not None:
+            self._pcb.close()
+        elif self._on_echo6 in self.stack.icmp6.echo_handlers:
+            self.stack.icmp6.echo_handlers.remove(self._on_echo6)
         if self.on_end is not None:
             self.on_end(self)
 

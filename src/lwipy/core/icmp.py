@@ -17,6 +17,7 @@ from ..wire.icmp import IcmpHeader
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
 from .pbuf import Pbuf
+from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from .ip4 import InPacket
@@ -36,8 +37,7 @@ class Icmp:
 
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
-        self._tokens = float(stack.config.icmp_ratelimit_burst)
-        self._tokens_at = 0.0
+        self._bucket = TokenBucket(stack)
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:
@@ -109,7 +109,7 @@ class Icmp:
         self._send_error(src, memoryview(first_packet), w.TIME_EXCEEDED, w.TE_FRAG, 0)
 
     def _send_error(self, dst: IPv4Address, quote: memoryview, type_: int, code: int, rest: int) -> None:
-        if not self._take_token():
+        if not self._bucket.take():
             self.stack.stats.icmp.drop += 1
             return
         pbuf = Pbuf.with_payload(quote)
@@ -120,17 +120,6 @@ class Icmp:
             self.stack.stats.icmp.err += 1
             return
         self.stack.stats.icmp.xmit += 1
-
-    def _take_token(self) -> bool:
-        cfg = self.stack.config
-        now = self.stack.now
-        self._tokens = min(float(cfg.icmp_ratelimit_burst),
-                           self._tokens + (now - self._tokens_at) * cfg.icmp_ratelimit_per_s)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
 
 def _pad_quote(body: memoryview) -> memoryview:

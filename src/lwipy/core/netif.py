@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface
+import errno
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import TYPE_CHECKING, Any
 
+from ..errors import LwipError
 from .addr import BROADCAST4
+from .addr6 import ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr, link_local_from_mac
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -42,6 +45,20 @@ class Netif:
         self.up = False
         self.link_up = False
         self.garp_at: float | None = None
+        # IPv6 (lwIP's ip6_addr[], ip6_addr_state[], mtu6, cur_hop_limit, reachable_time, retrans_timer)
+        #: the netif's IPv6 addresses, the link-local one first once made (``create_ip6_linklocal``)
+        self.ip6_addrs: list[Ip6Addr] = []
+        #: multicast groups joined (MLD), with their membership counts; all-nodes is implied
+        self.ip6_groups: dict[bytes, int] = {}
+        self.mtu6 = mtu
+        self.hop_limit6 = 255  # lwIP's IP6_HOPLIM, until a router advertisement says otherwise
+        cfg = stack.config
+        self.reachable_time = cfg.nd6_reachable_time / 1000.0
+        self.retrans_timer = cfg.nd6_retrans_timer / 1000.0
+        self.rs_left = 0
+        self.rs_at: float | None = None
+        self.ra_managed = self.ra_other = False  # the M and O flags of the last router advertisement
+        self.ip6_was_up = False  # usable with IPv6 addresses when last looked: coming up solicits routers
 
     @property
     def is_usable(self) -> bool:
@@ -74,6 +91,68 @@ class Netif:
         self.stack.assert_core()
         self.link_up = up
         self.stack._netif_changed(self)
+
+    # -- IPv6 addresses ------------------------------------------------------------------------------------------------
+    def create_ip6_linklocal(self) -> Ip6Addr:
+        """``netif_create_ip6_linklocal_address`` (from the MAC): fe80:: and the modified EUI-64 interface id, in
+        the first slot; tentative until duplicate address detection is done."""
+        addr = link_local_from_mac(self.hwaddr)
+        known = self.ip6_addr_of(addr)
+        if known is not None:
+            return known
+        return self.add_ip6_address(addr, 64, origin=ORIGIN_LINK_LOCAL, first=True)
+
+    def add_ip6_address(self, address: str | IPv6Address | bytes, prefix_len: int = 64, *,
+                        origin: str = ORIGIN_STATIC, valid: int | None = None, preferred: int | None = None,
+                        first: bool = False) -> Ip6Addr:
+        """``netif_add_ip6_address``: a tentative address (preferred at once when duplicate address detection is
+        off); ``valid``/``preferred`` lifetimes in seconds (None: forever).  ENOMEM when all ``ipv6_num_addresses``
+        slots are taken, EADDRINUSE when the netif has it."""
+        self.stack.assert_core()
+        packed = address if isinstance(address, bytes) else IPv6Address(address).packed
+        if len(packed) != 16:
+            raise ValueError("an IPv6 address has 16 bytes")
+        if self.ip6_addr_of(packed) is not None:
+            raise LwipError(errno.EADDRINUSE, f"{self.name} has {IPv6Address(packed)} already")
+        if len(self.ip6_addrs) >= self.stack.config.ipv6_num_addresses:
+            raise LwipError(errno.ENOMEM, f"{self.name} has all its {len(self.ip6_addrs)} IPv6 addresses "
+                                          "(ipv6_num_addresses)")
+        now = self.stack.now
+        a = Ip6Addr(packed, prefix_len, TENTATIVE if not self.is_loopback else PREFERRED, origin,
+                    None if valid is None or valid == 0xFFFFFFFF else now + valid,
+                    None if preferred is None or preferred == 0xFFFFFFFF else now + preferred)
+        if first:
+            self.ip6_addrs.insert(0, a)
+        else:
+            self.ip6_addrs.append(a)
+        self.stack._netif6_address_added(self, a)
+        return a
+
+    def remove_ip6_address(self, address: str | IPv6Address | bytes) -> None:
+        """Forget an address (leaving its solicited-node group)."""
+        packed = address if isinstance(address, bytes) else IPv6Address(address).packed
+        a = self.ip6_addr_of(packed)
+        if a is None:
+            raise LwipError(errno.EADDRNOTAVAIL, f"{self.name} has no {IPv6Address(packed)}")
+        self.ip6_addrs.remove(a)
+        self.stack._netif6_address_removed(self, a)
+
+    def ip6_addr_of(self, packed: bytes) -> Ip6Addr | None:
+        for a in self.ip6_addrs:
+            if a.addr == packed:
+                return a
+        return None
+
+    def ip6_state_of(self, packed: bytes) -> str | None:
+        """The state of ``packed`` when it is one of our addresses, else None (the input fast path)."""
+        for a in self.ip6_addrs:
+            if a.addr == packed:
+                return a.state
+        return None
+
+    def ip6_preferred(self) -> list[IPv6Address]:
+        """The addresses ready for use (preferred)."""
+        return [a.address for a in self.ip6_addrs if a.state == PREFERRED]
 
     def is_broadcast4(self, addr: IPv4Address) -> bool:
         """``ip4_addr_isbroadcast``: the limited broadcast or this netif's subnet broadcast."""

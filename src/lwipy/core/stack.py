@@ -23,14 +23,20 @@ from typing import Any, Iterable, Protocol
 from ..config import Config
 from ..errors import LwipError, Malformed
 from ..stats import Stats
-from ..wire.ethernet import (BROADCAST, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, HEADER_LEN, VLAN_HEADER_LEN, EthernetHeader,
-                             ipv4_multicast_mac)
+from ..wire.ethernet import (BROADCAST, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN,
+                             VLAN_HEADER_LEN, EthernetHeader, ipv4_multicast_mac)
+from ..wire.ipv6 import NH_ICMPV6
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr import is_multicast4
+from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
 from .etharp import Etharp
 from .icmp import Icmp
+from .icmp6 import Icmp6
 from .igmp import Igmp
 from .ip4 import Ip4
+from .ip6 import Ip6
+from .mld6 import Mld6
+from .nd6 import Nd6
 from .netif import Netif
 from .pbuf import Pbuf
 from .raw import Raw
@@ -87,6 +93,15 @@ class Stack:
         self.udp = Udp(self)
         self.raw = Raw(self)
         self.tcp = Tcp(self)
+        self.ip6 = Ip6(self)
+        self.icmp6 = Icmp6(self)
+        self.nd6 = Nd6(self)
+        self.mld6 = Mld6(self)
+        #: the stateless DHCPv6 client asked to run when a router advertisement sets the O flag (apps), or None
+        self.dhcp6: Any = None
+        self._own6: set[bytes] = set()
+        #: IPv6 next header -> handler(InPacket6, payload)
+        self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input}
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
                                           PROTO_UDP: self.udp.input, PROTO_TCP: self.tcp.input}
@@ -97,15 +112,19 @@ class Stack:
             self.loopif = self._add(None, "lo", bytes(6), 65535, None, is_loopback=True)
             self.loopif.set_ipv4("127.0.0.1/8")
             self.loopif.up = self.loopif.link_up = True
+            if self.config.ipv6:
+                self.loopif.add_ip6_address(LOOPBACK6, 128)
             self.routes.changed()
 
     # -- netifs ------------------------------------------------------------------------------------------------------
     def add_netif(self, device: Any, *, name: str | None = None, hwaddr: bytes | str | None = None,
                   ip: str | IPv4Interface | None = None, gateway: str | IPv4Address | None = None,
                   mtu: int | None = None, vlan_id: int | None = None, default: bool | None = None,
-                  up: bool = True) -> Netif:
+                  up: bool = True, ip6_linklocal: bool = False, ip6: str | list[str] | None = None) -> Netif:
         """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
-        unless given; the MTU is the device's.  The first netif added becomes the default one."""
+        unless given; the MTU is the device's.  The first netif added becomes the default one.  IPv6: as in lwIP
+        a netif has no IPv6 address until asked: ``ip6_linklocal`` makes the link-local one (as
+        ``netif_create_ip6_linklocal_address``), ``ip6`` adds static ones (``"2001:db8::2/64"``)."""
         self.assert_core()
         if isinstance(hwaddr, str):
             from ..wire.ethernet import mac_from_str
@@ -132,6 +151,13 @@ class Stack:
             netif.set_ipv4(ip, gateway)
         else:
             self._netif_changed(netif)
+        if ip6_linklocal or ip6:
+            if not self.config.ipv6:
+                raise ValueError("IPv6 is off (Config(ipv6=False))")
+            netif.create_ip6_linklocal()
+            for text in [ip6] if isinstance(ip6, str) else (ip6 or []):
+                addr, _, plen = text.partition("/")
+                netif.add_ip6_address(addr, int(plen or 64))
         return netif
 
     def _add(self, device: Any, name: str, hwaddr: bytes, mtu: int, vlan_id: int | None,
@@ -155,6 +181,9 @@ class Stack:
         for entry in [e for e in self.etharp.table.values() if e.netif is netif]:
             self.etharp.remove(entry.ip, netif)
         self.igmp.netif_removed(netif)
+        self.nd6.netif_removed(netif)
+        self.mld6.netif_removed(netif)
+        self._own6 = {a.addr for n in self.netifs for a in n.ip6_addrs if a.state != DUPLICATED}
         self._netif_changed(netif)
 
     def set_default_netif(self, netif: Netif | None) -> None:
@@ -187,11 +216,36 @@ class Stack:
     def is_own_address(self, addr: IPv4Address) -> bool:
         return int(addr) in self._own4
 
+    def is_own_address6(self, packed: bytes) -> bool:
+        """Whether ``packed`` is one of our IPv6 addresses (tentative ones included)."""
+        return packed in self._own6
+
+    def _netif6_address_added(self, netif: Netif, a: Ip6Addr) -> None:
+        self._own6.add(a.addr)
+        if not netif.is_loopback:
+            self.nd6.address_added(netif, a)
+            self._ip6_came_up(netif)
+        self.routes.changed()
+
+    def _ip6_came_up(self, netif: Netif) -> None:
+        """A netif usable with IPv6 addresses, for the first time or again: solicit routers, report groups."""
+        if netif.is_usable and not netif.ip6_was_up and netif.ip6_addrs:
+            self.nd6.netif_up(netif)
+            self.mld6.netif_up(netif)
+        netif.ip6_was_up = netif.is_usable and bool(netif.ip6_addrs)
+
+    def _netif6_address_removed(self, netif: Netif, a: Ip6Addr) -> None:
+        self._own6 = {x.addr for n in self.netifs for x in n.ip6_addrs if x.state != DUPLICATED}
+        if not netif.is_loopback:
+            self.nd6.address_removed(netif, a)
+        self.routes.changed()
+
     def _netif_changed(self, netif: Netif, address_changed: bool = False) -> None:
         self.routes.changed()
         self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
         if netif.is_loopback or netif.device is None or netif not in self.netifs:
             return
+        self._ip6_came_up(netif)
         if netif.ip4 is not None and netif.is_usable and (address_changed or netif.garp_at is None):
             self.etharp.gratuitous(netif)
             self.igmp.report_groups(netif)
@@ -249,6 +303,8 @@ class Stack:
             return
         if eth.ethertype == ETHERTYPE_IPV4:
             self.ip4.input(netif, payload, link_group)
+        elif eth.ethertype == ETHERTYPE_IPV6 and self.config.ipv6:
+            self.ip6.input(netif, payload, link_group)
         elif eth.ethertype == ETHERTYPE_ARP:
             self.etharp.input(netif, payload)
         else:
@@ -324,13 +380,18 @@ class Stack:
         for _ in range(len(self._loopback)):
             netif, packet = self._loopback.popleft()
             self.stats.link.recv += 1
-            self._guarded(self.ip4.input, netif, packet, False, True)
+            if packet[0] >> 4 == 6:
+                self._guarded(self.ip6.input, netif, packet)
+            else:
+                self._guarded(self.ip4.input, netif, packet, False, True)
         if not self.timers_running:
             return
         self._guarded(self.etharp.poll, now)
         self._guarded(self.ip4.reass.poll, now)
         self._guarded(self.igmp.poll, now)
         self._guarded(self.tcp.poll, now)
+        self._guarded(self.nd6.poll, now)
+        self._guarded(self.mld6.poll, now)
         for poller in list(self._pollers):
             if not self._guarded(poller.poll, now):
                 # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
@@ -355,7 +416,8 @@ class Stack:
             return self.now
         if not self.timers_running:
             return None
-        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at()]
+        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at(),
+                 self.nd6.poll_at(), self.mld6.poll_at()]
         times.extend(p.poll_at() for p in self._pollers)
         due = [t for t in times if t is not None]
         return min(due) if due else None

@@ -1,0 +1,246 @@
+"""IPv6 input and output (RFC 8200), as lwIP's ``ip6.c``: a host (no forwarding).
+
+Input checks the header, accepts what is addressed to one of the netif's addresses (a tentative one only for the
+neighbour discovery that DAD needs, RFC 4862 5.4), to all-nodes or to a group the netif joined, then walks the
+extension headers: hop-by-hop options only right after the header, unknown options handled as their type's two high
+bits say, a routing header with segments left answered with a parameter problem (a host routes nothing; type 0 is
+deprecated, RFC 5095), an atomic fragment read on (RFC 6946) and other fragments dropped (no IP6_REASSEMBLY yet).
+An unknown upper layer is answered with a parameter problem, code 1 (RFC 8200 4: "the node should discard the
+packet and send an ICMP Parameter Problem message ... with an ICMP Code value of 1").
+
+Output picks the route and the source (RFC 6724, in short: the destination itself, the right scope, preferred over
+deprecated, the longest common prefix), writes the header in the room the pbuf reserved and hands the packet to
+neighbour discovery (:mod:`lwipy.core.nd6`) or, for a multicast group, to its 33:33 MAC.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import LwipError, Malformed
+from ..wire import icmpv6 as w6
+from ..wire.ethernet import ETHERTYPE_IPV6
+from ..wire.ipv6 import (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICMP_UNICAST, ACTION_SKIP, HEADER_LEN,
+                         NH_DSTOPTS, NH_FRAGMENT, NH_HOPOPTS, NH_NONE, NH_ROUTING, OPT_ROUTER_ALERT, ExtHeader,
+                         FragmentHeader, Ipv6Header, parse_options)
+from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6,
+                    multicast_mac, prefix_match_len, scope6)
+from .pbuf import Pbuf
+
+if TYPE_CHECKING:
+    from .netif import Netif
+    from .stack import Stack
+
+__all__ = ["Ip6", "InPacket6", "Protocol6Handler"]
+
+_NS_NA = (w6.NEIGHBOR_SOLICIT, w6.NEIGHBOR_ADVERT)
+
+
+class InPacket6:
+    """The IPv6 packet being delivered (lwIP's ``ip_data`` for IPv6): where it came from and how it was addressed.
+    ``packet`` is the whole packet, header included, for ICMPv6 errors that quote it."""
+
+    __slots__ = ("netif", "hdr", "src", "dst", "packet", "multicast", "link_group")
+
+    def __init__(self, netif: "Netif", hdr: Ipv6Header, packet: memoryview, multicast: bool,
+                 link_group: bool) -> None:
+        self.netif = netif
+        self.hdr = hdr
+        self.src: bytes = hdr.src
+        self.dst: bytes = hdr.dst
+        self.packet = packet
+        self.multicast = multicast
+        self.link_group = link_group
+
+    @property
+    def unicast(self) -> bool:
+        return not (self.multicast or self.link_group)
+
+
+Protocol6Handler = Callable[[InPacket6, memoryview], None]
+
+
+class Ip6:
+    """The IPv6 layer of one stack."""
+
+    def __init__(self, stack: "Stack") -> None:
+        self.stack = stack
+
+    # -- input -------------------------------------------------------------------------------------------------------
+    def input(self, netif: "Netif", data: memoryview, link_group: bool = False) -> None:
+        """``ip6_input``: one IPv6 packet (link header removed) arriving on ``netif``."""
+        stack = self.stack
+        stats = stack.stats.ip6
+        stats.recv += 1
+        try:
+            hdr, payload = Ipv6Header.parse(data)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        src, dst = hdr.src, hdr.dst
+        if is_multicast6(src) or (is_loopback6(src) and not netif.is_loopback):
+            stats.err += 1  # RFC 4291 2.5.3 and 2.7: never a source
+            stats.drop += 1
+            return
+        tentative_only = False
+        if is_multicast6(dst):
+            if dst != ALL_NODES and not netif.ip6_groups.get(dst):
+                stats.drop += 1  # a group we did not join
+                return
+            multicast = True
+        else:
+            multicast = False
+            state = netif.ip6_state_of(dst)
+            if state is None or state == DUPLICATED:
+                stats.drop += 1  # not ours: a host forwards nothing
+                return
+            tentative_only = state == TENTATIVE
+        packet = data[:HEADER_LEN + hdr.payload_len]
+        pkt = InPacket6(netif, hdr, packet, multicast, link_group)
+        nh = hdr.next_header
+        field_at = 6  # where the next-header field naming the current header sits (a parameter problem points there)
+        off = 0  # offset of the current header in the payload
+        try:
+            while nh in (NH_HOPOPTS, NH_DSTOPTS, NH_ROUTING, NH_FRAGMENT):
+                at = HEADER_LEN + off
+                if nh == NH_FRAGMENT:
+                    frag = FragmentHeader.parse(payload[off:])
+                    if frag.offset or frag.more:
+                        stats.drop += 1  # no IP6_REASSEMBLY (ESP-IDF's default): fragments are not put together
+                        return
+                    field_at, nh, off = at, frag.next_header, off + 8  # an atomic fragment (RFC 6946)
+                    continue
+                if nh == NH_HOPOPTS and off:
+                    self._param_problem(pkt, w6.PP_NEXT_HEADER, field_at)  # hop-by-hop only right after the header
+                    stats.proterr += 1
+                    stats.drop += 1
+                    return
+                ext, length = ExtHeader.parse(nh, payload[off:])
+                if nh == NH_ROUTING:
+                    if len(ext.body) >= 2 and ext.body[1]:  # segments left: a host cannot route it
+                        self._param_problem(pkt, w6.PP_HEADER, at + 2)
+                        stats.proterr += 1
+                        stats.drop += 1
+                        return
+                elif not self._options_ok(pkt, nh, ext, at):
+                    stats.opterr += 1
+                    stats.drop += 1
+                    return
+                field_at, nh, off = at, ext.next_header, off + length
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        upper = payload[off:]
+        if tentative_only and not (nh == w6.PROTO_ICMPV6 and len(upper) and upper[0] in _NS_NA):
+            stats.drop += 1  # RFC 4862 5.4: a tentative address takes nothing but neighbour discovery
+            return
+        handler = stack.protocols6.get(nh)
+        if handler is None:
+            if nh != NH_NONE:
+                self._param_problem(pkt, w6.PP_NEXT_HEADER, field_at)
+                stats.proterr += 1
+            stats.drop += 1
+            return
+        handler(pkt, upper)
+
+    def _options_ok(self, pkt: InPacket6, nh: int, ext: ExtHeader, at: int) -> bool:
+        """Whether processing goes on past this options header (RFC 8200 4.2)."""
+        for opt in parse_options(ext.body):
+            if nh == NH_HOPOPTS and opt.type == OPT_ROUTER_ALERT:
+                continue  # MLD's router alert (RFC 2711): known, nothing to do for a host
+            action = opt.action
+            if action == ACTION_SKIP:
+                continue
+            if action == ACTION_DISCARD_ICMP or (action == ACTION_DISCARD_ICMP_UNICAST and not pkt.multicast):
+                self._param_problem(pkt, w6.PP_OPTION, at + opt.at, any_dst=action == ACTION_DISCARD_ICMP)
+            assert action in (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICMP_UNICAST)
+            return False
+        return True
+
+    def _param_problem(self, pkt: InPacket6, code: int, pointer: int, any_dst: bool = False) -> None:
+        self.stack.icmp6.send_error(pkt, w6.PARAM_PROBLEM, code, pointer, to_multicast=any_dst)
+
+    # -- routing and source selection --------------------------------------------------------------------------------
+    def route(self, dst: bytes, netif: "Netif | None" = None) -> tuple["Netif", bytes]:
+        """``ip6_route`` and ``nd6_get_next_hop_addr_or_queue``'s first half: the netif and next hop for ``dst``."""
+        stack = self.stack
+        if netif is not None:
+            if is_multicast6(dst) or is_link_local6(dst) or stack.nd6.on_link(netif, dst):
+                return netif, dst
+            via = stack.nd6.router_for(dst, netif)
+            if via is None:
+                raise LwipError(errno.EHOSTUNREACH, f"no route out of {netif.name}: no default router there")
+            return via
+        if is_loopback6(dst) or stack.is_own_address6(dst):
+            if stack.loopif is None:
+                raise LwipError(errno.EHOSTUNREACH, "loopback is off (netif_loopback)")
+            own = next((n for n in stack.netifs if n.ip6_state_of(dst) is not None and not n.is_loopback), None)
+            return own or stack.loopif, dst
+        if is_multicast6(dst) or is_link_local6(dst):
+            out = self._default6()
+            if out is None:
+                raise LwipError(errno.EHOSTUNREACH, "no netif for a link-local or multicast destination")
+            return out, dst
+        for n in stack.netifs:
+            if n.is_usable and not n.is_loopback and stack.nd6.on_link(n, dst):
+                return n, dst
+        found = stack.nd6.router_for(dst)
+        if found is None:
+            raise LwipError(errno.EHOSTUNREACH, "no route: no on-link prefix and no default router")
+        return found
+
+    def _default6(self) -> "Netif | None":
+        stack = self.stack
+        default = stack.default_netif
+        if default is not None and default.is_usable and not default.is_loopback:
+            return default
+        return next((n for n in stack.netifs if n.is_usable and not n.is_loopback), None)
+
+    def select_source(self, netif: "Netif", dst: bytes) -> bytes | None:
+        """RFC 6724 5 in short: the destination itself; then the smallest scope not below the destination's; then
+        preferred before deprecated; then the longest common prefix.  None when the netif has no usable address."""
+        best: tuple[int, ...] | None = None
+        choice = None
+        want = scope6(dst)
+        for a in netif.ip6_addrs:
+            if not a.usable:
+                continue
+            s = scope6(a.addr)
+            rank = (a.addr == dst, s >= want, -s if s >= want else s, a.state != "deprecated",
+                    prefix_match_len(a.addr, dst))
+            if best is None or rank > best:
+                best, choice = rank, a.addr
+        return choice
+
+    # -- output ------------------------------------------------------------------------------------------------------
+    def output(self, pbuf: Pbuf, src: bytes | None, dst: bytes, nh: int, hop_limit: int | None = None,
+               netif: "Netif | None" = None, traffic_class: int = 0) -> bool:
+        """``ip6_output_if``: prepend the header and send.  ``src`` None picks one (EADDRNOTAVAIL when there is
+        none); EHOSTUNREACH without a route; EMSGSIZE when the packet exceeds the netif's MTU (no IP6_FRAG yet)."""
+        out, next_hop = self.route(dst, netif)
+        if src is None:
+            src = self.select_source(out, dst) if not out.is_loopback else dst
+            if src is None:
+                raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
+        if HEADER_LEN + len(pbuf) > out.mtu6:
+            self.stack.stats.ip6.err += 1
+            raise LwipError(errno.EMSGSIZE, f"{HEADER_LEN + len(pbuf)} bytes exceed {out.name}'s MTU of {out.mtu6}")
+        hdr = Ipv6Header(src, dst, nh, out.hop_limit6 if hop_limit is None else hop_limit, traffic_class, 0, len(pbuf))
+        hdr.emit(pbuf.buf, pbuf.push(HEADER_LEN))
+        self.stack.stats.ip6.xmit += 1
+        return self.netif_output(out, pbuf, next_hop)
+
+    def netif_output(self, netif: "Netif", pbuf: Pbuf, next_hop: bytes) -> bool:
+        stack = self.stack
+        if netif.is_loopback or stack.is_own_address6(next_hop):
+            return stack.loop_output(netif, pbuf)
+        if not netif.is_usable:
+            stack.stats.ip6.rterr += 1
+            stack.stats.ip6.drop += 1
+            return False
+        if is_multicast6(next_hop):
+            return stack.link_output(netif, pbuf, multicast_mac(next_hop), ETHERTYPE_IPV6)
+        return stack.nd6.output(netif, pbuf, next_hop)

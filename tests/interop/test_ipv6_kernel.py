@@ -1,0 +1,146 @@
+"""IPv6 against the Linux kernel and radvd: lwipy on a TAP in a test-made namespace with IPv6 on.  The kernel pings
+lwipy's link-local and autoconfigured addresses and its ``ip -6 neigh`` shows lwipy; radvd's advertisements give
+lwipy a SLAAC address, a default router, a route and a DNS server; lwipy pings the kernel; tshark reads the capture
+without a malformed packet."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import subprocess
+import time
+
+import pytest
+from test_ipv4_kernel import TSHARK_PROBLEMS, tshark
+
+from lwipy.core.addr6 import ORIGIN_SLAAC, PREFERRED
+from lwipy.core.pbuf import Pbuf
+from lwipy.wire import icmpv6 as w6
+from lwipy.wire.icmpv6 import Icmp6Header
+
+pytestmark = [pytest.mark.interop, pytest.mark.ipv6]
+
+PREFIX = "2001:db8:77::"
+KERNEL_GLOBAL = "2001:db8:77::1"
+DNS = "2001:db8:77::53"
+
+
+def v6(text: str) -> bytes:
+    return ipaddress.IPv6Address(text).packed
+
+
+def link_local(lwip) -> str:
+    a = lwip.call(lambda: lwip.netif.create_ip6_linklocal())
+    lwip.wait_for(lambda: a.state == PREFERRED, timeout=5, what="the link-local address to pass DAD")
+    return str(a.address)
+
+
+def kernel_link_local(lwip) -> str:
+    out = lwip.run(["ip", "-6", "-o", "addr", "show", "dev", lwip.kernel.ifname, "scope", "link"], check=True).stdout
+    return out.split()[3].split("/")[0]
+
+
+def ping6_from_lwip(lwip, target: str, count: int = 5, timeout: float = 5.0) -> int:
+    """Echo requests from lwipy to ``target``; the number of replies."""
+    replies: set[int] = set()
+    dst = v6(target)
+
+    def start():
+        lwip.stack.icmp6.echo_handlers.append(
+            lambda pkt, hdr, data: replies.add(hdr.seq) if pkt.src == dst and hdr.ident == 0x77 else None)
+
+    def send(seq):
+        pbuf = Pbuf.with_payload(b"lwipy ping6 " * 4)
+        off = pbuf.push(w6.HEADER_LEN)
+        src = lwip.stack.ip6.select_source(lwip.netif, dst)
+        Icmp6Header.echo(w6.ECHO_REQUEST, 0x77, seq).emit(pbuf.buf, off, 48, src, dst)
+        lwip.stack.ip6.output(pbuf, src, dst, w6.PROTO_ICMPV6)
+    lwip.call(start)
+    for seq in range(count):
+        lwip.call(lambda seq=seq: send(seq))
+        time.sleep(0.1)
+    deadline = time.monotonic() + timeout
+    while len(replies) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(replies)
+
+
+def test_kernel_pings_lwipys_link_local_address_and_sees_it_reachable(lwip):
+    ll = link_local(lwip)
+    done = lwip.run(["ping", "-6", "-c", "20", "-i", "0.05", "-W", "2", f"{ll}%{lwip.kernel.ifname}"], timeout=30)
+    assert done.returncode == 0 and " 0% packet loss" in done.stdout, done.stdout + done.stderr
+    neigh = lwip.run(["ip", "-6", "neigh", "show", "dev", lwip.kernel.ifname], check=True).stdout
+    line = next(x for x in neigh.splitlines() if x.startswith(ll))
+    assert lwip.mac in line and any(s in line for s in ("REACHABLE", "STALE", "DELAY"))
+    assert ping6_from_lwip(lwip, kernel_link_local(lwip)) == 5
+    stats = lwip.stats()
+    assert stats["icmp6"]["chkerr"] == 0 and stats["nd6"]["xmit"] >= 2  # DAD and a neighbour advertisement at least
+    lwip.stop()
+    assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
+    assert len(tshark(lwip.pcap_path, f"icmpv6.type == 129 && ipv6.src == {ll}", "frame.number")) >= 20
+    assert tshark(lwip.pcap_path, f"icmpv6.type == 135 && ipv6.src == :: && icmpv6.nd.ns.target_address == {ll}",
+                  "frame.number")  # our duplicate address detection probe
+
+
+RADVD_CONF = """interface {ifname} {{
+    AdvSendAdvert on;
+    MinRtrAdvInterval 3;
+    MaxRtrAdvInterval 4;
+    AdvDefaultLifetime 1800;
+    prefix {prefix}/64 {{ AdvOnLink on; AdvAutonomous on; AdvValidLifetime 86400; AdvPreferredLifetime 14400; }};
+    route 2001:db8:99::/48 {{ AdvRouteLifetime 1800; }};
+    RDNSS {dns} {{ AdvRDNSSLifetime 600; }};
+}};
+"""
+
+
+@pytest.mark.lwip_config(ipv6_autoconfig=True, ipv6_rdnss_max_dns_servers=2)
+def test_radvd_gives_lwipy_a_slaac_address_a_router_a_route_and_a_dns_server(lwip, tmp_path):
+    radvd = shutil.which("radvd")
+    if radvd is None:
+        pytest.fail("radvd is not installed (scripts/test installs it as root)", pytrace=False)
+    lwip.run(["ip", "-6", "addr", "add", f"{KERNEL_GLOBAL}/64", "dev", lwip.kernel.ifname], check=True)
+    conf = tmp_path / "radvd.conf"
+    conf.write_text(RADVD_CONF.format(ifname=lwip.kernel.ifname, prefix=PREFIX, dns=DNS))
+    proc = subprocess.Popen(["ip", "netns", "exec", lwip.ns, radvd, "-n", "-C", str(conf), "-p",
+                             str(tmp_path / "radvd.pid"), "-m", "stderr"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        link_local(lwip)
+
+        def slaac():
+            return next((a for a in lwip.netif.ip6_addrs if a.origin == ORIGIN_SLAAC and a.state == PREFERRED), None)
+        lwip.wait_for(lambda: slaac() is not None, timeout=20, what="a SLAAC address from radvd")
+        addr = lwip.call(slaac)
+        assert addr.addr[:8] == v6(PREFIX)[:8]
+        kernel_ll = v6(kernel_link_local(lwip))
+        routers = lwip.call(lambda: [(r.addr, r.netif.name) for r in lwip.stack.nd6.routers])
+        assert routers == [(kernel_ll, lwip.netif.name)]
+        assert lwip.call(lambda: [s for s, _ in lwip.stack.nd6.dns_servers]) == [v6(DNS)]
+        assert lwip.call(lambda: lwip.stack.ip6.route(v6("2001:db8:99::5"))) == (lwip.netif, kernel_ll)
+        done = lwip.run(["ping", "-6", "-c", "10", "-i", "0.05", "-W", "2", str(addr.address)], timeout=30)
+        assert done.returncode == 0 and " 0% packet loss" in done.stdout, done.stdout + done.stderr
+        assert ping6_from_lwip(lwip, KERNEL_GLOBAL) == 5
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    lwip.stop()
+    assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
+    assert tshark(lwip.pcap_path, "icmpv6.type == 134 && icmpv6.opt.prefix == 2001:db8:77::", "frame.number")
+    assert len(tshark(lwip.pcap_path, f"icmpv6.type == 129 && ipv6.src == {addr.address}", "frame.number")) >= 10
+
+
+def test_lwipy_ping_command_reaches_the_kernel_over_ipv6(kernel_tap):
+    import os
+    import sys
+    nsx_run = ["ip", "netns", "exec", kernel_tap.ns, "ip", "-6", "addr", "add", f"{KERNEL_GLOBAL}/64", "dev",
+               kernel_tap.ifname]
+    subprocess.run(nsx_run, check=True, timeout=10)
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "src")}
+    r = subprocess.run([sys.executable, "-m", "lwipy", "ping", "--tap", kernel_tap.ifname, "--netns", kernel_tap.ns,
+                        "--ip6", "2001:db8:77::2/64", "-c", "3", "-i", "0.1", KERNEL_GLOBAL],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 received, 0% packet loss" in r.stdout
+    assert r.stdout.count(f"bytes from {KERNEL_GLOBAL}: icmp_seq=") == 3
+    assert "PING 2001:db8:77::1 from 2001:db8:77::2" in r.stdout
