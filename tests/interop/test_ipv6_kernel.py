@@ -144,3 +144,66 @@ def test_lwipy_ping_command_reaches_the_kernel_over_ipv6(kernel_tap):
     assert "3 packets transmitted, 3 received, 0% packet loss" in r.stdout
     assert r.stdout.count(f"bytes from {KERNEL_GLOBAL}: icmp_seq=") == 3
     assert "PING 2001:db8:77::1 from 2001:db8:77::2" in r.stdout
+
+
+@pytest.mark.lwip_config(ipv6_autoconfig=True)
+def test_dnsmasq_answers_lwipys_stateless_dhcpv6_information_request(lwip, tmp_path):
+    from lwipy.apps import Dhcp6
+    dnsmasq = shutil.which("dnsmasq")
+    if dnsmasq is None:
+        pytest.fail("dnsmasq is not installed (scripts/test installs dnsmasq-base as root)", pytrace=False)
+    lwip.run(["ip", "-6", "addr", "add", f"{KERNEL_GLOBAL}/64", "dev", lwip.kernel.ifname], check=True)
+    proc = subprocess.Popen(["ip", "netns", "exec", lwip.ns, dnsmasq, "--keep-in-foreground", "--no-resolv",
+                             "--no-hosts", "--port=0", f"--interface={lwip.kernel.ifname}", "--bind-interfaces",
+                             "--enable-ra", f"--dhcp-range={PREFIX},ra-stateless,64",
+                             f"--dhcp-option=option6:dns-server,[{DNS}]", "--dhcp-option=option6:domain-search,lwipy.test",
+                             f"--pid-file={tmp_path / 'dnsmasq.pid'}", "--log-facility=-", "--log-dhcp",
+                             "--dhcp-leasefile=" + str(tmp_path / "leases")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        state = lwip.call(lambda: Dhcp6(lwip.stack).enable_stateless(lwip.netif))
+        link_local(lwip)
+        lwip.wait_for(lambda: state.replies > 0, timeout=30, what="a DHCPv6 Reply from dnsmasq")
+        assert lwip.call(lambda: (state.dns_servers, state.domains)) == ([ipaddress.IPv6Address(DNS)], ["lwipy.test"])
+        assert ipaddress.IPv6Address(DNS) in lwip.call(lwip.stack.dns_servers6)
+        assert lwip.call(lambda: lwip.netif.ra_other and not lwip.netif.ra_managed)  # dnsmasq's RA: M=0, O=1
+    finally:
+        proc.terminate()
+        _, log = proc.communicate(timeout=10)
+    assert "information-request" in log.lower(), log  # dnsmasq's own account of what it answered
+    lwip.stop()
+    assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
+    assert tshark(lwip.pcap_path, "dhcpv6.msgtype == 11", "frame.number")  # our Information-Request
+    assert tshark(lwip.pcap_path, "dhcpv6.msgtype == 7 && dhcpv6.dns_server == " + DNS, "frame.number")
+
+
+KERNEL_MCAST_SENDER = r"""
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+ifindex = socket.if_nametoindex(sys.argv[1])
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+for group in ("ff02::4242", "ff02::4343"):
+    for _ in range(3):
+        s.sendto(group.encode(), (group, 6565, 0, ifindex))
+        time.sleep(0.05)
+"""
+
+
+def test_a_kernel_sender_reaches_an_ipv6_group_lwipy_joined_and_not_another(lwip):
+    link_local(lwip)
+    got = []
+
+    def setup():
+        pcb = lwip.stack.udp.new(ip6=True)
+        pcb.bind("::", 6565)
+        pcb.join_group("ff02::4242")
+        pcb.on_recv = lambda p, d: got.append((d.data, d.dst))
+        return pcb
+    lwip.call(setup)
+    lwip.python(KERNEL_MCAST_SENDER, lwip.kernel.ifname)
+    lwip.wait_for(lambda: len(got) >= 3, timeout=5, what="the group's datagrams")
+    time.sleep(0.2)
+    assert {data for data, _ in got} == {b"ff02::4242"}
+    assert {str(dst) for _, dst in got} == {"ff02::4242"}
+    lwip.stop()
+    assert tshark(lwip.pcap_path, "icmpv6.type == 131 && icmpv6.mld.multicast_address == ff02::4242", "frame.number")

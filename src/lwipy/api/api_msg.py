@@ -238,7 +238,7 @@ class NetconnCore:
             self.stack.tcp.unbind(port)
             self._bind = (self._bind[0], 0)
 
-    def _do_getaddr(self, local: bool) -> tuple[IPv4Address, int]:
+    def _do_getaddr(self, local: bool) -> tuple[Any, int]:
         """``lwip_netconn_do_getaddr``."""
         pcb = self.pcb
         if isinstance(pcb, (TcpPcb, UdpPcb)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 __all__ = ["NetBuf"]
 
@@ -16,8 +16,8 @@ class NetBuf:
 
     __slots__ = ("data", "fromaddr", "fromport", "destaddr", "if_idx")
 
-    def __init__(self, data: memoryview, fromaddr: IPv4Address, fromport: int, destaddr: IPv4Address,
-                 if_idx: int) -> None:
+    def __init__(self, data: memoryview, fromaddr: IPv4Address | IPv6Address, fromport: int,
+                 destaddr: IPv4Address | IPv6Address, if_idx: int) -> None:
         #: the payload (``netbuf_data``)
         self.data = data
         #: the sender's address (``netbuf_fromaddr``)

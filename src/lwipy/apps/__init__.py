@@ -1,7 +1,9 @@
 """Applications on the core: sans-I/O machines driven by ``stack.poll`` through ``poll_at()`` deadlines."""
 
+from .dhcp6 import Dhcp6, Dhcp6State
 from .echo import UdpEchoServer
 from .ping import PingReply, PingSession
 from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
-__all__ = ["PingReply", "PingSession", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer"]
+__all__ = ["Dhcp6", "Dhcp6State", "PingReply", "PingSession", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer",
+           "UdpEchoServer"]

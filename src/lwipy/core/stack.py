@@ -17,7 +17,7 @@ import errno
 import logging
 import random
 from collections import deque
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any, Iterable, Protocol
 
 from ..config import Config
@@ -101,7 +101,8 @@ class Stack:
         self.dhcp6: Any = None
         self._own6: set[bytes] = set()
         #: IPv6 next header -> handler(InPacket6, payload)
-        self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input}
+        self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6}
+        self.icmp6.error_handlers[PROTO_UDP] = self.udp.icmp6_error
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
                                           PROTO_UDP: self.udp.input, PROTO_TCP: self.tcp.input}
@@ -215,6 +216,14 @@ class Stack:
 
     def is_own_address(self, addr: IPv4Address) -> bool:
         return int(addr) in self._own4
+
+    def dns_servers6(self) -> list[IPv6Address]:
+        """The IPv6 DNS servers learned so far, for the resolver: from router advertisements (RDNSS, RFC 8106) and
+        from stateless DHCPv6, without repeats."""
+        found = [IPv6Address(s) for s, _ in self.nd6.dns_servers]
+        if self.dhcp6 is not None:
+            found += [s for s in self.dhcp6.dns_servers() if s not in found]
+        return found
 
     def is_own_address6(self, packed: bytes) -> bool:
         """Whether ``packed`` is one of our IPv6 addresses (tentative ones included)."""

@@ -4,6 +4,11 @@ A datagram goes to the pcb that matches it best: one connected to its source, el
 and address (or to any address).  Broadcast and multicast datagrams go to every matching pcb when the first has
 ``reuse_addr`` set and ``so_reuse_rxtoall`` is on (``SO_REUSE_RXTOALL``).  A unicast datagram that no pcb takes is
 answered with ICMP port unreachable.  A received checksum of 0 means "none" and is accepted (RFC 768).
+
+Dual stack, as lwIP's ``IPADDR_TYPE_ANY`` pcbs: a pcb bound to ``::`` takes IPv6 and, unless ``v6only``
+(``IPV6_V6ONLY``), IPv4 datagrams; an IPv4-mapped address (``::ffff:a.b.c.d``, RFC 4291 2.5.5.2) given to bind,
+connect or sendto is the IPv4 address it maps.  Over IPv6 the checksum is mandatory: a datagram with 0 is dropped
+(RFC 8200 8.1), and one to a port nobody serves is answered with ICMPv6 port unreachable.
 """
 
 from __future__ import annotations
@@ -11,27 +16,54 @@ from __future__ import annotations
 import errno
 from collections import deque
 from dataclasses import dataclass
-from ipaddress import IPv4Address
-from typing import TYPE_CHECKING, Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import TYPE_CHECKING, Callable, Union
 
 from ..errors import LwipError, Malformed
 from ..wire import icmp as icmpw
-from ..wire.checksum import pseudo_sum_v4
+from ..wire import icmpv6 as icmp6w
+from ..wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ..wire.ipv4 import PROTO_UDP, Ipv4Header
 from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ip4, is_multicast4
+from .addr6 import is_multicast6
 from .pbuf import Pbuf
 from .ports import PortAllocator
 
+from .netif import Netif
+
 if TYPE_CHECKING:
+    from ..wire.ipv6 import Ipv6Header
     from .ip4 import InPacket
-    from .netif import Netif
+    from .ip6 import InPacket6
     from .stack import Stack
 
 __all__ = ["Udp", "UdpPcb", "Datagram"]
 
 ANY = IPv4Address(0)
+ANY6 = IPv6Address(0)
 MAX_PAYLOAD = 65535 - 20 - HEADER_LEN
+IpAddress = Union[IPv4Address, IPv6Address]
+
+_ICMP6_ERRNO = {
+    (icmp6w.DEST_UNREACH, icmp6w.UNREACH_PORT): errno.ECONNREFUSED,
+    (icmp6w.DEST_UNREACH, icmp6w.UNREACH_NO_ROUTE): errno.ENETUNREACH,
+    (icmp6w.DEST_UNREACH, icmp6w.UNREACH_ADDRESS): errno.EHOSTUNREACH,
+    (icmp6w.DEST_UNREACH, icmp6w.UNREACH_ADMIN): errno.EHOSTUNREACH,
+    (icmp6w.PACKET_TOO_BIG, 0): errno.EMSGSIZE,
+}
+
+
+def unmap(ip: str | IpAddress) -> IpAddress:
+    """An address as the pcb keeps it: parsed, and an IPv4-mapped IPv6 address as the IPv4 one it maps."""
+    if type(ip) is IPv4Address:
+        return ip
+    if type(ip) is str and ":" not in ip:
+        return ip4(ip)  # parsed once, cached
+    addr = ip if isinstance(ip, (IPv4Address, IPv6Address)) else ip_address(ip)
+    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
 
 _ICMP_ERRNO = {
     (icmpw.DEST_UNREACH, icmpw.UNREACH_PORT): errno.ECONNREFUSED,
@@ -47,9 +79,9 @@ class Datagram:
     """A received datagram: its payload and where it came from and went to (``IP_PKTINFO``)."""
 
     data: bytes
-    src: IPv4Address
+    src: IpAddress
     src_port: int
-    dst: IPv4Address
+    dst: IpAddress
     netif_index: int
 
 
@@ -61,11 +93,18 @@ class UdpPcb:
     last ICMP error for a connected pcb (ECONNREFUSED for a port unreachable) until :meth:`take_error` reads it.
     """
 
-    def __init__(self, udp: "Udp") -> None:
+    def __init__(self, udp: "Udp", ip6: bool = False) -> None:
         self._udp = udp
-        self.local_ip: IPv4Address = ANY
+        #: the local address: 0.0.0.0 (IPv4 only) or :: (IPv6, and IPv4 unless ``v6only``) for any
+        self.local_ip: IpAddress = ANY6 if ip6 else ANY
         self.local_port = 0
-        self.remote_ip: IPv4Address | None = None
+        self.remote_ip: IpAddress | None = None
+        #: ``IPV6_V6ONLY``: a pcb bound to :: takes no IPv4 datagrams
+        self.v6only = False
+        #: ``IPV6_UNICAST_HOPS`` (None: the netif's hop limit)
+        self.hop_limit: int | None = None
+        #: ``IPV6_MULTICAST_IF``: the netif multicast goes out of (None: the default one)
+        self.multicast_netif6: Netif | None = None
         self.remote_port = 0
         self.netif: Netif | None = None  # SO_BINDTODEVICE
         self.reuse_addr = False  # SO_REUSEADDR
@@ -80,27 +119,44 @@ class UdpPcb:
         self.queue: deque[Datagram] = deque()
         self.error = 0
         self.closed = False
-        self.memberships: list[tuple[Netif, IPv4Address]] = []
+        self.memberships: list[tuple[Netif, IpAddress]] = []
 
     @property
     def connected(self) -> bool:
         return self.remote_ip is not None
 
-    def bind(self, ip: str | IPv4Address | None = None, port: int = 0) -> None:
-        """``udp_bind``: a local address (None or 0.0.0.0 for any) and port (0 picks a free ephemeral one)."""
+    @property
+    def is_ip6(self) -> bool:
+        """An IPv6 pcb (bound to an IPv6 address or ::), which takes IPv4 too unless ``v6only``."""
+        return isinstance(self.local_ip, IPv6Address)
+
+    def takes(self, version: int) -> bool:
+        """Whether datagrams of IP ``version`` may reach this pcb."""
+        if version == 4:
+            return not self.is_ip6 or (self.local_ip == ANY6 and not self.v6only)
+        return self.is_ip6
+
+    def bind(self, ip: str | IpAddress | None = None, port: int = 0) -> None:
+        """``udp_bind``: a local address (None or 0.0.0.0 for any IPv4, :: for any IPv6 and IPv4) and port (0 picks
+        a free ephemeral one)."""
         self._udp.stack.assert_core()
         self._check_open()
-        self._udp.bind(self, IPv4Address(ip) if ip is not None else ANY, port)
+        self._udp.bind(self, unmap(ip) if ip is not None else self.local_ip if self.is_ip6 else ANY, port)
 
-    def connect(self, ip: str | IPv4Address, port: int) -> None:
+    def connect(self, ip: str | IpAddress, port: int) -> None:
         """``udp_connect``: fix the remote end (binding an ephemeral port first if unbound)."""
         self._udp.stack.assert_core()
         self._check_open()
         if not 0 < port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
+        remote = unmap(ip)
+        if remote.version == 6 and not self.is_ip6:
+            raise LwipError(errno.EAFNOSUPPORT, "an IPv4 pcb cannot talk to an IPv6 address")
+        if remote.version == 4 and self.is_ip6 and not self.takes(4):
+            raise LwipError(errno.ENETUNREACH, "a V6ONLY or IPv6-bound pcb cannot talk to an IPv4 address")
         if not self.local_port:
             self.bind(self.local_ip, 0)
-        self.remote_ip = IPv4Address(ip)
+        self.remote_ip = remote
         self.remote_port = port
 
     def disconnect(self) -> None:
@@ -108,12 +164,26 @@ class UdpPcb:
         self.remote_ip = None
         self.remote_port = 0
 
-    def sendto(self, data: bytes | bytearray | memoryview, ip: str | IPv4Address, port: int) -> None:
+    def sendto(self, data: bytes | bytearray | memoryview, ip: str | IpAddress, port: int) -> None:
         """Send one datagram.  Raises :class:`LwipError` with the errno a socket would see (EHOSTUNREACH, EMSGSIZE,
         ENOMEM when the driver's queue is full...)."""
         self._udp.stack.assert_core()
         self._check_open()
-        self._udp.send(self, data, ip4(ip), port)
+        dst = unmap(ip)
+        if isinstance(dst, IPv4Address):
+            if self.is_ip6 and not self.takes(4):
+                raise LwipError(errno.ENETUNREACH, "a V6ONLY or IPv6-bound pcb cannot send to an IPv4 address")
+            self._udp.send(self, data, dst, port)
+        else:
+            if not self.is_ip6:
+                raise LwipError(errno.EAFNOSUPPORT, "an IPv4 pcb cannot send to an IPv6 address")
+            self._udp.send6(self, data, dst, port, None)
+
+    def sendto_netif(self, data: bytes | bytearray | memoryview, ip: IPv6Address, port: int, netif: Netif) -> None:
+        """Send one IPv6 datagram out of ``netif`` (a link-local or multicast destination on that link)."""
+        self._udp.stack.assert_core()
+        self._check_open()
+        self._udp.send6(self, data, ip, port, netif)
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send to the connected remote end."""
@@ -133,23 +203,37 @@ class UdpPcb:
         err, self.error = self.error, 0
         return err
 
-    def join_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
-        """``IP_ADD_MEMBERSHIP``: join ``group`` on the netif with address ``interface`` (None: the default netif)."""
+    def join_group(self, group: str | IpAddress, interface: str | IPv4Address | Netif | None = None) -> None:
+        """``IP_ADD_MEMBERSHIP`` / ``IPV6_JOIN_GROUP``: join ``group`` on the netif with address ``interface`` (for
+        IPv6 the netif itself; None: the default netif)."""
         self._udp.stack.assert_core()
         self._check_open()
-        netif = self._udp.stack.netif_for_multicast(IPv4Address(interface) if interface is not None else None)
-        group = IPv4Address(group)
-        self._udp.stack.igmp.join(netif, group)
-        self.memberships.append((netif, group))
+        netif, addr = self._group_netif(group, interface)
+        if addr.version == 6:
+            self._udp.stack.mld6.join(netif, addr.packed)
+        else:
+            self._udp.stack.igmp.join(netif, addr)
+        self.memberships.append((netif, addr))
 
-    def leave_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
+    def leave_group(self, group: str | IpAddress, interface: str | IPv4Address | Netif | None = None) -> None:
         self._udp.stack.assert_core()
-        netif = self._udp.stack.netif_for_multicast(IPv4Address(interface) if interface is not None else None)
-        group = IPv4Address(group)
-        if (netif, group) not in self.memberships:
-            raise LwipError(errno.EADDRNOTAVAIL, f"not a member of {group} on {netif.name}")
-        self.memberships.remove((netif, group))
-        self._udp.stack.igmp.leave(netif, group)
+        netif, addr = self._group_netif(group, interface)
+        if (netif, addr) not in self.memberships:
+            raise LwipError(errno.EADDRNOTAVAIL, f"not a member of {addr} on {netif.name}")
+        self.memberships.remove((netif, addr))
+        _leave(self._udp.stack, netif, addr)
+
+    def _group_netif(self, group: str | IpAddress, interface: str | IPv4Address | Netif | None) -> tuple[Netif, IpAddress]:
+        stack = self._udp.stack
+        addr = ip_address(group) if not isinstance(group, (IPv4Address, IPv6Address)) else group
+        if isinstance(interface, Netif):
+            return interface, addr
+        if addr.version == 6:
+            netif = stack.ip6._default6()
+            if netif is None:
+                raise LwipError(errno.ENETUNREACH, "no netif for IPv6 multicast")
+            return netif, addr
+        return stack.netif_for_multicast(IPv4Address(interface) if interface is not None else None), addr
 
     def close(self) -> None:
         """``udp_remove``: leave joined groups and free the pcb.  Closing twice is harmless."""
@@ -158,7 +242,7 @@ class UdpPcb:
             return
         for netif, group in self.memberships:
             try:
-                self._udp.stack.igmp.leave(netif, group)
+                _leave(self._udp.stack, netif, group)
             except LwipError:
                 pass  # the netif went away and took its memberships with it
         self.memberships.clear()
@@ -183,13 +267,16 @@ class Udp:
         self.by_port: dict[int, list[UdpPcb]] = {}
         self._ports = PortAllocator(stack.rng, "UDP")
 
-    def new(self) -> UdpPcb:
-        """``udp_new``: a fresh pcb.  Raises ENOMEM when ``max_udp_pcbs`` exist."""
+    def new(self, ip6: bool = False) -> UdpPcb:
+        """``udp_new`` (``udp_new_ip_type(IPADDR_TYPE_ANY)`` with ``ip6``: an IPv6 pcb, IPv4 too unless v6only).
+        Raises ENOMEM when ``max_udp_pcbs`` exist."""
         self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_udp_pcbs:
             self.stack.stats.udp.memerr += 1
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_udp_pcbs} UDP pcbs are in use (max_udp_pcbs)")
-        pcb = UdpPcb(self)
+        if ip6 and not self.stack.config.ipv6:
+            raise LwipError(errno.EAFNOSUPPORT, "IPv6 is off (Config(ipv6=False))")
+        pcb = UdpPcb(self, ip6)
         self.pcbs.append(pcb)
         return pcb
 
@@ -202,19 +289,26 @@ class Udp:
             if not users:
                 del self.by_port[pcb.local_port]
 
-    def bind(self, pcb: UdpPcb, ip: IPv4Address, port: int) -> None:
+    def bind(self, pcb: UdpPcb, ip: IpAddress, port: int) -> None:
         if not 0 <= port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
-        if ip != ANY and not ip.is_multicast and not any(
+        if ip.version == 6:
+            if ip != ANY6 and not ip.is_multicast and not self.stack.is_own_address6(ip.packed):
+                raise LwipError(errno.EADDRNOTAVAIL, f"{ip} is not an address of this stack")
+        elif ip != ANY and not ip.is_multicast and not any(
                 n.ip4 is not None and n.ip4.ip == ip for n in self.stack.netifs):
             raise LwipError(errno.EADDRNOTAVAIL, f"{ip} is not an address of this stack")
+        if pcb.is_ip6 and ip.version == 4:
+            if pcb.v6only:
+                raise LwipError(errno.EINVAL, "a V6ONLY pcb binds no IPv4 address")
+            # an IPv4-mapped address: the pcb is an IPv4 one from now on, as lwIP unmaps it
         if port == 0:
             port = self._ports.allocate(self.by_port.__contains__)
         else:
             for other in self.by_port.get(port, ()):
                 if other is pcb:
                     continue
-                if (other.local_ip == ANY or ip == ANY or other.local_ip == ip) and not (
+                if _overlap(ip, pcb.v6only, other.local_ip, other.v6only) and not (
                         pcb.reuse_addr and other.reuse_addr):
                     raise LwipError(errno.EADDRINUSE, f"UDP port {port} is in use on {other.local_ip}")
         if pcb.local_port:
@@ -268,7 +362,10 @@ class Udp:
             if pcb.netif is not None and pcb.netif is not netif:
                 continue
             local = pcb.local_ip
-            if local != ANY and local != pkt.dst and not (pkt.broadcast and subnet is not None and local in subnet):
+            if type(local) is IPv6Address:
+                if local != ANY6 or pcb.v6only:
+                    continue  # an IPv6 address, or V6ONLY: no IPv4 here
+            elif local != ANY and local != pkt.dst and not (pkt.broadcast and subnet is not None and local in subnet):
                 continue
             if pcb.remote_ip is None:
                 matching.append(pcb)
@@ -283,6 +380,63 @@ class Udp:
         if not pkt.unicast and first.reuse_addr and self.stack.config.so_reuse_rxtoall:
             return [p for p in matching if p.reuse_addr]
         return [first]
+
+    def input6(self, pkt: "InPacket6", data: memoryview) -> None:
+        """A datagram over IPv6: checksum required (RFC 8200 8.1), then the same choice of pcb as over IPv4."""
+        stack = self.stack
+        stats = stack.stats.udp
+        stats.recv += 1
+        try:
+            hdr, payload = UdpHeader.parse(data)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        if not pkt.netif.checksum_offload and (
+                not hdr.checksum or not UdpHeader.verify(data[:hdr.length],
+                                                         pseudo_sum_v6(pkt.src, pkt.dst, PROTO_UDP, hdr.length))):
+            stats.chkerr += 1
+            stats.drop += 1
+            return
+        src, dst = IPv6Address(pkt.src), IPv6Address(pkt.dst)
+        exact: UdpPcb | None = None
+        matching: list[UdpPcb] = []
+        for pcb in self.by_port.get(hdr.dst_port, ()):
+            if not pcb.is_ip6 or (pcb.netif is not None and pcb.netif is not pkt.netif):
+                continue
+            if pcb.local_ip != ANY6 and pcb.local_ip != dst:
+                continue
+            if pcb.remote_ip is None:
+                matching.append(pcb)
+            elif pcb.remote_ip == src and pcb.remote_port == hdr.src_port:
+                matching.append(pcb)
+                exact = exact or pcb
+        if not matching:
+            stats.proterr += 1
+            stats.drop += 1
+            stack.icmp6.send_error(pkt, icmp6w.DEST_UNREACH, icmp6w.UNREACH_PORT)
+            return
+        first = exact or next((p for p in matching if p.remote_ip is None and p.local_ip == dst), None) or \
+            next((p for p in matching if p.remote_ip is None), matching[0])
+        targets = [first]
+        if pkt.multicast and first.reuse_addr and stack.config.so_reuse_rxtoall:
+            targets = [p for p in matching if p.reuse_addr]
+        dgram = Datagram(bytes(payload), src, hdr.src_port, dst, pkt.netif.index)
+        for pcb in targets:
+            self._deliver(pcb, dgram)
+
+    def icmp6_error(self, type_: int, code: int, rest: int, inner: "Ipv6Header", quoted: memoryview) -> None:
+        """An ICMPv6 error quoting a datagram we sent: tell the connected pcb it came from."""
+        err = _ICMP6_ERRNO.get((type_, code))
+        if err is None or len(quoted) < 4:
+            return
+        sport, dport = int.from_bytes(quoted[0:2], "big"), int.from_bytes(quoted[2:4], "big")
+        dst = IPv6Address(inner.dst)
+        for pcb in self.by_port.get(sport, ()):
+            if pcb.remote_ip == dst and pcb.remote_port == dport:
+                pcb.error = err
+                if pcb.on_event is not None:
+                    pcb.on_event(pcb)
 
     def _deliver(self, pcb: UdpPcb, dgram: Datagram) -> None:
         if pcb.on_recv is not None:
@@ -334,7 +488,7 @@ class Udp:
                 raise stack.routes.unreachable(dst)
             netif = found[0]
         src = pcb.local_ip
-        if src == ANY or is_multicast4(src):
+        if type(src) is not IPv4Address or src == ANY or is_multicast4(src):
             if netif.ip4 is None:
                 stats.rterr += 1
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address to send from")
@@ -349,6 +503,70 @@ class Udp:
         stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif)
         stats.xmit += 1
 
+    def send6(self, pcb: UdpPcb, data: bytes | bytearray | memoryview, dst: IPv6Address, dport: int,
+              netif: Netif | None) -> None:
+        """A datagram over IPv6 (its checksum always computed: it is mandatory there)."""
+        stack = self.stack
+        stats = stack.stats.udp
+        if not 0 < dport < 0x10000:
+            raise LwipError(errno.EINVAL, f"port {dport} out of range")
+        if len(data) > 65535 - HEADER_LEN:
+            stats.err += 1
+            raise LwipError(errno.EMSGSIZE, f"{len(data)} bytes exceed the largest UDP payload")
+        if not pcb.local_port:
+            self.bind(pcb, pcb.local_ip, 0)
+        d = dst.packed
+        multicast = is_multicast6(d)
+        if netif is None:
+            netif = pcb.netif or (pcb.multicast_netif6 if multicast else None)
+        out, _ = stack.ip6.route(d, netif)
+        local = pcb.local_ip
+        if isinstance(local, IPv6Address) and local != ANY6 and not local.is_multicast:
+            src: bytes | None = local.packed
+        else:
+            src = stack.ip6.select_source(out, d)
+        if src is None:
+            stats.rterr += 1
+            raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address to send from")
+        pbuf = Pbuf.with_payload(data)
+        length = HEADER_LEN + len(data)
+        UdpHeader(pcb.local_port, dport, length).emit(pbuf.buf, pbuf.push(HEADER_LEN),
+                                                      pseudo_sum_v6(src, d, PROTO_UDP, length))
+        hops = pcb.multicast_ttl if multicast else pcb.hop_limit
+        if multicast and pcb.multicast_loop and out.ip6_groups.get(d):
+            stack.loop_output(out, _ip6_copy(pbuf, src, d, hops if hops is not None else out.hop_limit6))
+        stack.ip6.output(pbuf, src, d, PROTO_UDP, hop_limit=hops, netif=out)
+        stats.xmit += 1
+
+
+def _ip6_copy(pbuf: Pbuf, src: bytes, dst: bytes, hops: int) -> Pbuf:
+    """A full IPv6 packet copy of a UDP datagram, for the multicast loopback (``IPV6_MULTICAST_LOOP``)."""
+    from ..wire.ipv6 import Ipv6Header
+    copy = Pbuf.with_payload(pbuf.view())
+    Ipv6Header(src, dst, PROTO_UDP, hops, 0, 0, len(pbuf)).emit(copy.buf, copy.push(40))
+    return copy
+
+
+def _overlap(a: IpAddress, a_v6only: bool, b: IpAddress, b_v6only: bool) -> bool:
+    """Whether two local addresses a port is bound to take some of the same datagrams (:: is any IPv6 address and,
+    unless V6ONLY, any IPv4 one too)."""
+    if a == b:
+        return True
+    if a == ANY6:
+        return b.version == 6 or not a_v6only
+    if b == ANY6:
+        return a.version == 6 or not b_v6only
+    if a.version != b.version:
+        return False
+    return a == ANY or b == ANY
+
+
+def _leave(stack: "Stack", netif: Netif, group: IpAddress) -> None:
+    if group.version == 6:
+        stack.mld6.leave(netif, group.packed)
+    else:
+        assert isinstance(group, IPv4Address)
+        stack.igmp.leave(netif, group)
 
 def _ip_copy(stack: "Stack", pbuf: Pbuf, src: IPv4Address, dst: IPv4Address, ttl: int, tos: int) -> Pbuf:
     """A full IP packet copy of a UDP datagram, for the multicast loopback (``IP_MULTICAST_LOOP``)."""
