@@ -244,7 +244,7 @@ class PingStats:
 
 _SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received(?:, \+(\d+) duplicates)?"
                       r"(?:, \+(\d+) errors)?, ([\d.]+)% packet loss")
-_REPLY = re.compile(r"^(\d+) bytes from [\d.]+: icmp_seq=\d+ ttl=\d+ time=([\d.]+) ms", re.M)
+_REPLY = re.compile(r"^(\d+) bytes from [\w.:%]+: icmp_seq=\d+ ttl=\d+ time=([\d.]+) ms", re.M)  # IPv4 and IPv6
 
 
 def parse_ping(text: str) -> PingStats:
