@@ -50,7 +50,7 @@ from ..core.udp import Datagram, UdpPcb
 from ..errors import LwipError
 from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
                    NETCONN_EVT_SENDPLUS, NETCONN_LISTEN, NETCONN_NONE, NETCONN_RAW, NETCONN_TCP, NETCONN_UDP,
-                   NETCONN_UDPNOCHKSUM, NETCONN_WRITE, EventCallback, netconn_group)
+                   NETCONN_TYPE_IPV6, NETCONN_UDPNOCHKSUM, NETCONN_WRITE, EventCallback, netconn_group)
 from .netbuf import NetBuf
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class NetconnCore:
             self.pcb = raw
             self._apply_options(raw)
         elif group != NETCONN_TCP:
-            udp = self.stack.udp.new()
+            udp = self.stack.udp.new(ip6=bool(self.type & NETCONN_TYPE_IPV6))
             udp.no_checksum = self.type == NETCONN_UDPNOCHKSUM
             udp.on_recv = self._recv_udp
             udp.on_event = self._udp_error
@@ -214,13 +214,14 @@ class NetconnCore:
             if hasattr(pcb, name):
                 setattr(pcb, name, value)
 
-    def _do_bind(self, ip: str | IPv4Address | None, port: int) -> None:
+    def _do_bind(self, ip: Any, port: int) -> None:
         """``lwip_netconn_do_bind``."""
-        addr = ip4(ip) if ip is not None else ANY4
         pcb = self.pcb
         if isinstance(pcb, UdpPcb):
-            pcb.bind(addr, port)
-        elif isinstance(pcb, RawPcb):
+            pcb.bind(ip, port)  # IPv4 or IPv6; None: the pcb's own any address
+            return
+        addr = ip4(ip) if ip is not None else ANY4
+        if isinstance(pcb, RawPcb):
             pcb.bind(addr)
         else:
             if pcb is not None or self._pcb_gone:

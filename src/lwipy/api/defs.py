@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from .api_msg import NetconnCore
 
-__all__ = ["NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
+__all__ = ["NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_TYPE_IPV6", "NETCONN_UDP_IPV6",
+           "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",
            "NETCONN_EVT_SENDPLUS", "NETCONN_EVT_SENDMINUS", "NETCONN_EVT_ERROR", "NETCONN_NONE", "NETCONN_WRITE",
            "NETCONN_LISTEN", "NETCONN_CONNECT", "NETCONN_CLOSE", "EventCallback", "netconn_group"]
@@ -17,6 +18,8 @@ NETCONN_TCP = 0x10
 NETCONN_UDP = 0x20
 NETCONN_UDPNOCHKSUM = 0x22  # UDP sent without a checksum (SO_NO_CHECK)
 NETCONN_RAW = 0x40
+NETCONN_TYPE_IPV6 = 0x08  # or-ed into a type: an IPv6 (dual-stack) netconn
+NETCONN_UDP_IPV6 = NETCONN_UDP | NETCONN_TYPE_IPV6
 
 # write and receive flags
 NETCONN_NOCOPY = 0x00  # the data need no copy (lwipy copies into the pcb's send buffer either way)

@@ -346,12 +346,12 @@ class Netconn(NetconnCore):
             raise LwipError(errno.EINVAL, "sendto is for UDP and RAW; use write")
         self.loop.call(lambda: self._do_send(data, ip, port))
 
-    def join_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
+    def join_group(self, group: Any, interface: Any = None) -> None:
         """``netconn_join_leave_group`` (join) for a UDP netconn."""
         self._check_open()
         self.loop.call(lambda: self._udp_pcb().join_group(group, interface))
 
-    def leave_group(self, group: str | IPv4Address, interface: str | IPv4Address | None = None) -> None:
+    def leave_group(self, group: Any, interface: Any = None) -> None:
         """``netconn_join_leave_group`` (leave) for a UDP netconn."""
         self._check_open()
         self.loop.call(lambda: self._udp_pcb().leave_group(group, interface))

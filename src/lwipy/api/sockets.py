@@ -48,13 +48,13 @@ import sys
 import threading
 import time
 import warnings
-from ipaddress import AddressValueError, IPv4Address
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from typing import Any, Iterable
 
 from ..errors import LwipError, LwipTimeout, os_error
 from . import sockdefs, sockopt
 from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_SENDMINUS, NETCONN_EVT_SENDPLUS, NETCONN_MORE,
-                   NETCONN_RAW, NETCONN_TCP, NETCONN_UDP, netconn_group)
+                   NETCONN_RAW, NETCONN_TCP, NETCONN_TYPE_IPV6, NETCONN_UDP, netconn_group)
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
@@ -107,11 +107,46 @@ def parse_address(address: Any) -> tuple[IPv4Address, int]:
     if not isinstance(address, tuple) or len(address) != 2:
         raise TypeError(f"AF_INET address must be a pair (host, port), not {address!r}")
     host, port = address
+    return parse_host(host), _port(port)
+
+
+def _port(port: Any) -> int:
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"'{type(port).__name__}' object cannot be interpreted as an integer")
     if not 0 <= port <= 0xFFFF:
         raise OverflowError("port must be 0-65535.")
-    return parse_host(host), port
+    return port
+
+
+def parse_host6(host: Any) -> IPv6Address:
+    """An AF_INET6 host: ``''`` (::), ``'localhost'`` (::1) or a numeric IPv6 address (an IPv4-mapped one, such as
+    ``::ffff:10.0.0.1``, reaches an IPv4 peer); an IPv4 literal or a name raises ``socket.gaierror``."""
+    if isinstance(host, (bytes, bytearray)):
+        host = bytes(host).decode("idna")
+    if not isinstance(host, str):
+        raise TypeError(f"str, bytes or bytearray expected, not {type(host).__name__}")
+    if host == "":
+        return IPv6Address(0)
+    if host == "localhost":
+        return IPv6Address(1)
+    try:
+        return IPv6Address(host.split("%", 1)[0])
+    except AddressValueError:
+        pass
+    try:
+        IPv4Address(host)
+    except AddressValueError:
+        raise _socket.gaierror(EAI_NONAME, f"Name or service not known: lwipy has no DNS resolver yet, so {host!r} "
+                                           "cannot be resolved; give a numeric IPv6 address") from None
+    raise _socket.gaierror(EAI_FAMILY, "Address family for hostname not supported: an AF_INET6 socket takes IPv6 "
+                                       "addresses (an IPv4 peer as ::ffff:a.b.c.d)")
+
+
+def parse_address6(address: Any) -> tuple[IPv6Address, int]:
+    """An AF_INET6 address ``(host, port[, flowinfo[, scope_id]])``."""
+    if not isinstance(address, tuple) or not 2 <= len(address) <= 4:
+        raise TypeError(f"AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]]), not {address!r}")
+    return parse_host6(address[0]), _port(address[1])
 
 
 class LwipSocket:
@@ -125,8 +160,10 @@ class LwipSocket:
         self.family = _socket.AddressFamily(family)
         self.type = _socket.SocketKind(type)
         self.proto = proto
-        kind = _KINDS[int(type)]
+        kind = _KINDS[int(type)] | (NETCONN_TYPE_IPV6 if family == AF_INET6 else 0)
         self._group = netconn_group(kind)
+        #: an AF_INET6 socket: IPv6 addresses, IPv4 peers as IPv4-mapped ones (unless IPV6_V6ONLY)
+        self._v6 = family == AF_INET6
         self._fd = -1
         self._closed = False
         self._io_refs = 0
@@ -149,7 +186,7 @@ class LwipSocket:
             "rcvtimeo": None, "sndtimeo": None, "linger": None, "ttl": cfg.ip_default_ttl, "tos": 0,
             "pktinfo": False, "multicast_ttl": 1, "multicast_loop": True, "multicast_if": None, "nodelay": False,
             "keep_idle": cfg.tcp_keepidle / 1000.0, "keep_intvl": cfg.tcp_keepintvl / 1000.0,
-            "keep_cnt": cfg.tcp_keepcnt,
+            "keep_cnt": cfg.tcp_keepcnt, "v6only": False, "hop_limit": None, "multicast_if6": 0,
         }
         if conn is None:
             try:
@@ -197,6 +234,13 @@ class LwipSocket:
             self._conn.set_option(name, value)
         except LwipError as e:
             raise self._fail(e) from None
+
+    def _netif(self, index: int) -> Any:
+        """The netif with interface index ``index`` (ENODEV when there is none)."""
+        netif = self._loop.call(lambda: self._loop.stack.netif_by_index(index))
+        if netif is None:
+            raise LwipError(errno.ENODEV, f"no netif has index {index}")
+        return netif
 
     def _netif_address(self, index: int) -> IPv4Address | None:
         def find() -> IPv4Address | None:
@@ -259,7 +303,7 @@ class LwipSocket:
     def bind(self, address: tuple[str, int]) -> None:
         """Bind to ``(host, port)``: host ``''`` for any address, port 0 for an ephemeral one."""
         self._check()
-        ip, port = parse_address(address)
+        ip, port = self._parse(address)
         if self._bound or self._state != _NEW:
             raise os_error(errno.EINVAL, "the socket is bound already")
         try:
@@ -275,20 +319,32 @@ class LwipSocket:
         """The peer's ``(host, port)``; ENOTCONN when there is none."""
         return self._getaddr(False)
 
-    def _getaddr(self, local: bool) -> tuple[str, int]:
+    def _getaddr(self, local: bool) -> Any:
         self._check()
         try:
             ip, port = self._conn.getaddr(local)
         except LwipError as e:
             raise self._fail(e) from None
-        return str(ip), port
+        return self._sockaddr(ip, port)
+
+    def _parse(self, address: Any) -> tuple[Any, int]:
+        return parse_address6(address) if self._v6 else parse_address(address)
+
+    def _sockaddr(self, ip: Any, port: int, netif_index: int = 0) -> Any:
+        """An address as this socket's family shows it: ``(host, port)``, or for AF_INET6 ``(host, port, flowinfo,
+        scope_id)`` with an IPv4 peer as ``::ffff:a.b.c.d`` and a link-local one with its netif's index."""
+        if not self._v6:
+            return str(ip), port
+        if isinstance(ip, IPv4Address):
+            return f"::ffff:{ip}", port, 0, 0
+        return str(ip), port, 0, netif_index if ip.is_link_local else 0
 
     # -- connecting ------------------------------------------------------------------------------------------------
     def connect(self, address: tuple[str, int]) -> None:
         """Connect to ``(host, port)``.  Non-blocking: BlockingIOError(EINPROGRESS), then select for writable and
         read SO_ERROR.  UDP and RAW: fix the peer datagrams go to and come from."""
         self._check()
-        ip, port = parse_address(address)
+        ip, port = self._parse(address)
         if self._group != NETCONN_TCP:
             try:
                 self._conn.connect(ip, port)
@@ -361,7 +417,7 @@ class LwipSocket:
             raise os_error(errno.ECONNABORTED, "the connection was reset before accept returned it") from None
         sock = LwipSocket.__new__(type(self))  # the same class: isinstance(sock, socket.socket) under lwipy.patch
         LwipSocket.__init__(sock, self._api, self.family, SOCK_STREAM, self.proto, conn=new)
-        return sock, (str(ip), port)
+        return sock, sock._sockaddr(ip, port)
 
     # -- receiving -------------------------------------------------------------------------------------------------
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
@@ -414,9 +470,9 @@ class LwipSocket:
             pos += n
         return len(data), ancdata, msg_flags, address
 
-    def _source(self, buf: NetBuf | None) -> tuple[str, int] | None:
+    def _source(self, buf: NetBuf | None) -> Any:
         if buf is not None:
-            return str(buf.fromaddr), buf.fromport if self._group == NETCONN_UDP else 0
+            return self._sockaddr(buf.fromaddr, buf.fromport if self._group == NETCONN_UDP else 0, buf.if_idx)
         return None
 
     def _ancillary(self, buf: NetBuf | None, ancbufsize: int) -> tuple[list[tuple[int, int, bytes]], int]:
@@ -562,7 +618,7 @@ class LwipSocket:
             flags, address = 0, flags_or_address
         else:
             flags = flags_or_address
-        ip, port = parse_address(address)
+        ip, port = self._parse(address)
         if self._group == NETCONN_TCP:
             return self.send(data, flags)
         if flags & ~_SEND_FLAGS:
@@ -788,9 +844,10 @@ class SocketApi(SelectMixin):
         proto = 0 if proto == -1 else proto
         nonblock = bool(type & SOCK_NONBLOCK)
         base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
-        if family == AF_INET6:
-            raise os_error(errno.EAFNOSUPPORT, "lwipy's sockets are AF_INET for now")
-        if family != AF_INET:
+        if family == AF_INET6 and (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_DGRAM:
+            raise os_error(errno.EAFNOSUPPORT, "lwipy's AF_INET6 sockets are SOCK_DGRAM for now (TCP over IPv6 is "
+                                               "to come)")
+        if family not in (AF_INET, AF_INET6):
             raise os_error(errno.EAFNOSUPPORT, "lwipy's sockets are AF_INET")
         if base not in _KINDS:
             raise os_error(errno.EINVAL, "type is SOCK_STREAM, SOCK_DGRAM or SOCK_RAW")
@@ -868,14 +925,21 @@ class SocketApi(SelectMixin):
         return self.lookup(fd)._ioctl(request, arg)
 
     def getaddrinfo(self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
-                    flags: int = 0) -> list[tuple[Any, Any, int, str, tuple[str, int]]]:
-        """Numeric IPv4 addresses and ``localhost`` (lwipy has no DNS client yet: names raise gaierror)."""
-        if family not in (0, AF_INET):
-            raise _socket.gaierror(EAI_FAMILY, "ai_family not supported (lwipy's sockets are AF_INET)")
+                    flags: int = 0) -> list[tuple[Any, Any, int, str, Any]]:
+        """Numeric IPv4 and IPv6 addresses and ``localhost`` (lwipy has no DNS client yet: names raise gaierror).
+        IPv6 results carry Python's 4-tuple ``(host, port, flowinfo, scope_id)``."""
+        if family not in (0, AF_INET, AF_INET6):
+            raise _socket.gaierror(EAI_FAMILY, "ai_family not supported (lwipy's sockets are AF_INET and AF_INET6)")
+        if isinstance(host, (bytes, bytearray)):
+            host = bytes(host).decode("idna")
+        six = family == AF_INET6 or (family == 0 and isinstance(host, str) and ":" in host)
+        ip: IPv4Address | IPv6Address
         if host is None or host == "":
-            ip = IPv4Address(0) if flags & AI_PASSIVE else IPv4Address("127.0.0.1")
+            passive = bool(flags & AI_PASSIVE)
+            ip = (IPv6Address(0 if passive else 1) if six else IPv4Address(0) if passive else
+                  IPv4Address("127.0.0.1"))
         else:
-            ip = parse_host(host)
+            ip = parse_host6(host) if six else parse_host(host)
         if port is None:
             number = 0
         elif isinstance(port, int):
@@ -887,12 +951,13 @@ class SocketApi(SelectMixin):
             except OSError:
                 raise _socket.gaierror(EAI_SERVICE, f"Servname not supported: {text!r}") from None
         kinds = [(SOCK_STREAM, IPPROTO_TCP), (SOCK_DGRAM, IPPROTO_UDP), (SOCK_RAW, 0)]
+        fam = _socket.AddressFamily.AF_INET6 if six else _socket.AddressFamily.AF_INET
+        sockaddr: Any = (str(ip), number, 0, 0) if six else (str(ip), number)
         out = []
         for kind, p in kinds:
             if (type and kind != type) or (proto and p and proto != p):
                 continue
-            out.append((_socket.AddressFamily.AF_INET, _socket.SocketKind(kind), p if not proto else proto, "",
-                        (str(ip), number)))
+            out.append((fam, _socket.SocketKind(kind), p if not proto else proto, "", sockaddr))
         return out
 
     def gethostbyname(self, name: str) -> str:

@@ -19,13 +19,15 @@ import errno
 import struct
 import sys
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError
 from .defs import NETCONN_RAW, NETCONN_TCP, NETCONN_UDP
 from .sockdefs import (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL,
-                       IP_PKTINFO, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_TCP, LWIP_SOL_SOCKET, SO_ACCEPTCONN,
+                       IPPROTO_IPV6, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF,
+                       IPV6_MULTICAST_LOOP, IPV6_UNICAST_HOPS, IPV6_V6ONLY, IP_PKTINFO, IP_TOS, IP_TTL, IPPROTO_IP,
+                       IPPROTO_TCP, LWIP_SOL_SOCKET, SO_ACCEPTCONN,
                        SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_NO_CHECK, SO_RCVBUF, SO_RCVTIMEO,
                        SO_REUSEADDR, SO_SNDTIMEO, SO_TYPE, SOL_SOCKET, TCP_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE,
                        TCP_KEEPINTVL, TCP_NODELAY)
@@ -196,6 +198,46 @@ def _membership(join: bool) -> Callable[["LwipSocket", Any], None]:
     return set_
 
 
+def _set_v6only(sock: "LwipSocket", value: Any) -> None:
+    if sock._bound:
+        raise _einval("IPV6_V6ONLY is set before bind")
+    sock._set_pcb_option("v6only", bool(_as_int(value)))
+
+
+def _set_hops(name: str, default: int | None) -> Callable[["LwipSocket", Any], None]:
+    def set_(sock: "LwipSocket", value: Any) -> None:
+        hops = _as_int(value)
+        if hops == -1:
+            sock._set_pcb_option(name, default)
+            return
+        if not 0 <= hops <= 255:
+            raise _einval("the hop limit is 0..255 (or -1 for the default)")
+        sock._set_pcb_option(name, hops)
+    return set_
+
+
+def _set_mcast_if6(sock: "LwipSocket", value: Any) -> None:
+    index = _as_int(value)
+    sock._opts["multicast_if6"] = index
+    sock._set_pcb_option("multicast_netif6", sock._netif(index) if index else None)
+
+
+def _membership6(join: bool) -> Callable[["LwipSocket", Any], None]:
+    """``struct ipv6_mreq``: the group (16 bytes) and the interface index (0: the default netif)."""
+    def set_(sock: "LwipSocket", value: Any) -> None:
+        raw = _as_bytes(value, 20, "struct ipv6_mreq")
+        group = IPv6Address(raw[:16])
+        if not group.is_multicast:
+            raise _einval(f"{group} is not a multicast group")
+        index = _INT.unpack_from(raw, 16)[0]
+        netif = sock._netif(index) if index else None
+        if join:
+            sock._conn.join_group(group, netif)
+        else:
+            sock._conn.leave_group(group, netif)
+    return set_
+
+
 def _set_keep_ms(sock: "LwipSocket", value: Any) -> None:
     ms = _as_int(value)
     if ms < 1:
@@ -212,10 +254,10 @@ def _set_keep(name: str, lo: int, hi: int) -> Callable[["LwipSocket", Any], None
     return set_
 
 
-def _stored(key: str, scale: float = 1) -> Callable[["LwipSocket", int | None], int]:
+def _stored(key: str, scale: float = 1, unset: int = 0) -> Callable[["LwipSocket", int | None], int]:
     def get(sock: "LwipSocket", buflen: int | None) -> int:
         value = sock._opts[key]
-        return int(round(value * scale)) if value is not None else 0
+        return int(round(value * scale)) if value is not None else unset
     return get
 
 
@@ -262,6 +304,13 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
     (IPPROTO_IP, IP_MULTICAST_IF): _Option(UDP, _get_mcast_if, _set_mcast_if),
     (IPPROTO_IP, IP_ADD_MEMBERSHIP): _Option(UDP, None, _membership(True)),
     (IPPROTO_IP, IP_DROP_MEMBERSHIP): _Option(UDP, None, _membership(False)),
+    (IPPROTO_IPV6, IPV6_V6ONLY): _Option(UDP, _stored("v6only"), _set_v6only),
+    (IPPROTO_IPV6, IPV6_UNICAST_HOPS): _Option(UDP, _stored("hop_limit", unset=255), _set_hops("hop_limit", None)),
+    (IPPROTO_IPV6, IPV6_MULTICAST_HOPS): _Option(UDP, _stored("multicast_ttl"), _set_hops("multicast_ttl", 1)),
+    (IPPROTO_IPV6, IPV6_MULTICAST_LOOP): _Option(UDP, _stored("multicast_loop"), _set_mcast_loop),
+    (IPPROTO_IPV6, IPV6_MULTICAST_IF): _Option(UDP, _stored("multicast_if6"), _set_mcast_if6),
+    (IPPROTO_IPV6, IPV6_JOIN_GROUP): _Option(UDP, None, _membership6(True)),
+    (IPPROTO_IPV6, IPV6_LEAVE_GROUP): _Option(UDP, None, _membership6(False)),
     (IPPROTO_TCP, TCP_NODELAY): _flag("nodelay", TCP),
     (IPPROTO_TCP, TCP_KEEPALIVE): _Option(TCP, _stored("keep_idle", 1000), _set_keep_ms),
     (IPPROTO_TCP, TCP_KEEPIDLE): _Option(TCP, _stored("keep_idle"), _set_keep("keep_idle", 1, 0x7FFFFFFF // 1000)),
@@ -271,11 +320,17 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
 }
 
 
+#: IPPROTO_IP options an AF_INET6 socket does not take (lwIP: they are the IPv4 pcb's)
+_IPV4_ONLY = frozenset({IP_MULTICAST_IF, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_PKTINFO})
+
+
 def _lookup(sock: "LwipSocket", level: int, name: int) -> _Option:
     if level == LWIP_SOL_SOCKET:
         level = SOL_SOCKET
     opt = _OPTIONS.get((level, name))
-    if opt is None or sock._group not in opt.groups:
+    wrong_family = (level == IPPROTO_IPV6 and not sock._v6) or (level == IPPROTO_IP and sock._v6 and
+                                                                 name in _IPV4_ONLY)
+    if opt is None or sock._group not in opt.groups or wrong_family:
         raise LwipError(errno.ENOPROTOOPT, f"option {name} at level {level} is not served for this socket type")
     return opt
 

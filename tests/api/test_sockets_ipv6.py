@@ -1,0 +1,116 @@
+"""AF_INET6 datagram sockets: IPv6 addresses as Python shows them (4-tuples), IPv4 peers as ::ffff:a.b.c.d on a
+dual-stack socket, IPV6_V6ONLY, the IPv6 multicast options, and the errors of the wrong family."""
+
+import errno
+import socket as pysocket
+import struct
+import time
+
+import pytest
+from apihelpers import wait_until
+
+AF6, DGRAM = pysocket.AF_INET6, pysocket.SOCK_DGRAM
+
+
+@pytest.fixture
+def net6(make_net):
+    net = make_net(ipv6_dup_detect_attempts=0)  # addresses usable at once (DAD is tested in tests/core)
+    for stack, loop, host in ((net.a, net.la, 1), (net.b, net.lb, 2)):
+        netif = loop.call(lambda stack=stack: next(n for n in stack.netifs if not n.is_loopback))
+        loop.call(lambda netif=netif, host=host: (netif.create_ip6_linklocal(),
+                                                  netif.add_ip6_address(f"2001:db8::{host}", 64)))
+        wait_until(lambda netif=netif: all(a.state == "preferred" for a in netif.ip6_addrs), timeout=5)
+    return net
+
+
+def test_ipv6_datagrams_with_4_tuple_addresses(net6):
+    rx = net6.sb.socket(AF6, DGRAM)
+    rx.bind(("::", 5000))
+    assert rx.getsockname() == ("::", 5000, 0, 0)
+    tx = net6.sa.socket(AF6, DGRAM)
+    tx.sendto(b"hello six", ("2001:db8::2", 5000))
+    data, addr = rx.recvfrom(100)
+    assert data == b"hello six" and addr == ("2001:db8::1", tx.getsockname()[1], 0, 0)
+    rx.sendto(b"back", addr)
+    assert tx.recv(100) == b"back"
+    tx.connect(("2001:db8::2", 5000, 0, 0))
+    assert tx.getpeername() == ("2001:db8::2", 5000, 0, 0)
+
+
+def test_a_dual_stack_socket_shows_ipv4_peers_as_mapped_addresses_unless_v6only(net6):
+    dual = net6.sb.socket(AF6, DGRAM)
+    dual.bind(("", 5001))
+    v4 = net6.sa.socket(pysocket.AF_INET, DGRAM)
+    v4.sendto(b"from ipv4", ("10.0.0.2", 5001))
+    data, addr = dual.recvfrom(100)
+    assert data == b"from ipv4" and addr == ("::ffff:10.0.0.1", v4.getsockname()[1], 0, 0)
+    dual.sendto(b"to ipv4 through a mapped address", addr)
+    assert v4.recv(100) == b"to ipv4 through a mapped address"
+    only = net6.sb.socket(AF6, DGRAM)
+    only.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY, 1)
+    assert only.getsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY) == 1
+    only.bind(("::", 5002))
+    with pytest.raises(OSError) as e:
+        only.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY, 0)
+    assert e.value.errno == errno.EINVAL  # set before bind
+    v4.sendto(b"nobody", ("10.0.0.2", 5002))
+    time.sleep(0.05)
+    only.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        only.recv(100)
+    with pytest.raises(OSError) as e:
+        only.sendto(b"x", ("::ffff:10.0.0.1", 9))
+    assert e.value.errno == errno.ENETUNREACH
+
+
+def test_ipv6_multicast_options(net6):
+    group = "ff02::abcd"
+    rx = net6.sb.socket(AF6, DGRAM)
+    rx.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
+    rx.bind(("::", 6000))
+    index = net6.lb.call(lambda: next(n for n in net6.b.netifs if not n.is_loopback).index)
+    mreq = pysocket.inet_pton(AF6, group) + struct.pack("@I", index)
+    rx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_JOIN_GROUP, mreq)
+    tx = net6.sa.socket(AF6, DGRAM)
+    tx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_MULTICAST_HOPS, 1)
+    tx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_MULTICAST_LOOP, 0)
+    tx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_UNICAST_HOPS, 17)
+    assert tx.getsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_MULTICAST_HOPS) == 1
+    assert tx.getsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_UNICAST_HOPS) == 17
+    tx.sendto(b"to the group", (group, 6000))
+    data, addr = rx.recvfrom(100)
+    assert data == b"to the group" and addr[0].startswith("fe80::") and addr[3] == index  # link-local: scope id
+    rx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_LEAVE_GROUP, mreq)
+    with pytest.raises(OSError) as e:
+        rx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_JOIN_GROUP, b"\0" * 8)
+    assert e.value.errno == errno.EINVAL
+
+
+def test_family_errors(net6):
+    s6 = net6.sa.socket(AF6, DGRAM)
+    with pytest.raises(pysocket.gaierror):
+        s6.sendto(b"x", ("10.0.0.2", 9))  # an IPv4 literal on an AF_INET6 socket
+    with pytest.raises(TypeError):
+        s6.sendto(b"x", ("2001:db8::2",))
+    with pytest.raises(OSError) as e:
+        s6.setsockopt(pysocket.IPPROTO_IP, pysocket.IP_ADD_MEMBERSHIP, b"\0" * 8)
+    assert e.value.errno == errno.ENOPROTOOPT
+    s4 = net6.sa.socket(pysocket.AF_INET, DGRAM)
+    with pytest.raises(OSError) as e:
+        s4.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY, 1)
+    assert e.value.errno == errno.ENOPROTOOPT
+    with pytest.raises(pysocket.gaierror):
+        s4.sendto(b"x", ("2001:db8::2", 9))
+    with pytest.raises(OSError) as e:
+        net6.sa.socket(AF6, pysocket.SOCK_STREAM)
+    assert e.value.errno == errno.EAFNOSUPPORT  # TCP over IPv6 is not there yet
+
+
+def test_getaddrinfo_gives_ipv6_results_for_ipv6_literals_and_af_inet6(net6):
+    api = net6.sa
+    [info] = api.getaddrinfo("2001:db8::2", 53, type=DGRAM)
+    assert info[0] == AF6 and info[4] == ("2001:db8::2", 53, 0, 0)
+    assert api.getaddrinfo(None, 80, AF6, DGRAM, flags=pysocket.AI_PASSIVE)[0][4] == ("::", 80, 0, 0)
+    assert api.getaddrinfo("localhost", 80, AF6, DGRAM)[0][4] == ("::1", 80, 0, 0)
+    with pytest.raises(pysocket.gaierror):
+        api.getaddrinfo("10.0.0.1", 80, AF6)
