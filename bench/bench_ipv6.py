@@ -5,7 +5,8 @@
 
 1. ``ping -c N -i 0.002`` from the kernel to lwipy over a TAP: IPv4 (10.77.0.2) and IPv6 (lwipy's link-local), one
    after the other on the same stack; then the kernel pinging the kernel over veth, both families, as the baseline.
-2. In-process: ICMP echo requests and ICMPv6 echo requests fed to ``stack.input`` (the reply goes to a device that
+2. TCP bulk (pcb level, as bench_tcp) kernel -> lwipy and lwipy -> kernel over the TAP, IPv4 then IPv6.
+3. In-process: ICMP echo requests and ICMPv6 echo requests fed to ``stack.input`` (the reply goes to a device that
    discards it), frames per second.
 
 Everything runs in namespaces made here (``lwipy-<pid>-<n>``), deleted on exit.
@@ -30,6 +31,84 @@ from lwipy import Config, Stack  # noqa: E402
 from lwipy.api.loop import StackLoop  # noqa: E402
 from lwipy.core.addr6 import PREFERRED  # noqa: E402
 from lwipy.netif.tap import TapDevice  # noqa: E402
+
+
+def _bulk_in(stack, loop, ns, lwip_ip: str, port: int, n: int, any_ip: str | None) -> str:
+    """A kernel client sends ``n`` bytes to a pcb-level lwipy sink on ``port``."""
+    from bench_tcp import CLIENT, mbit
+
+    def setup():
+        lst = stack.tcp.listen(port, any_ip)
+
+        def on_conn(listener):
+            while (pcb := listener.accept()) is not None:
+                def on_event(p):
+                    while p.readable:
+                        p.recv()
+                    if p.at_eof and p.state_name == "CLOSE_WAIT":
+                        p.close()
+                pcb.on_event = on_event
+                on_event(pcb)
+        lst.on_event = on_conn
+    loop.call(setup)
+    done = nsx.ns_python(ns, CLIENT, lwip_ip, str(port), str(n), timeout=300)
+    return mbit(n, float(done.stdout))
+
+
+def _bulk_out(stack, loop, ns, kernel_ip: str, port: int, n: int, six: bool) -> str:
+    """lwipy's pcb sends ``n`` bytes to a kernel server on ``port``."""
+    from bench_tcp import SERVER, kernel_server, mbit
+    script = SERVER.replace("srv = socket.socket()", "srv = socket.socket(socket.AF_INET6)") if six else SERVER
+    with kernel_server(ns, script, kernel_ip, str(port)) as server:
+        block = b"\x5a" * 262144
+        state = {"sent": 0, "closed": False}
+
+        def pump(p):
+            while state["sent"] < n:
+                k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
+                if not k:
+                    return
+                state["sent"] += k
+            if not state["closed"]:
+                state["closed"] = True
+                p.close()
+
+        def start():
+            pcb = stack.tcp.connect(kernel_ip, port)
+            pcb.on_event = pump
+        loop.call(start)
+        out, _ = server.communicate(timeout=300)
+        total, seconds = out.split()
+        return mbit(int(total), float(seconds))
+
+
+def tcp_rows(n: int) -> list[tuple[str, str]]:
+    """Bulk TCP kernel -> lwipy and lwipy -> kernel over the TAP, IPv4 then IPv6, the same pcb-level code."""
+    rows = []
+    with nsx.namespace(ipv6=True) as ns:
+        nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX)
+        nsx.ns_run(ns, ["ip", "-6", "addr", "add", "2001:db8:77::1/64", "dev", nsx.TAP], check=True)
+        cfg = Config(tcp_wnd_default=1024000, tcp_snd_buf_default=1024000, ipv6_dup_detect_attempts=0,
+                     ipv6_send_router_solicit=False)
+        stack = Stack(cfg, seed=1, name="bench6-tcp")
+        dev = TapDevice(nsx.TAP, netns=ns)
+        loop = None
+        try:
+            stack.add_netif(dev, ip=f"{nsx.LWIP_IP}/{nsx.PREFIX}", ip6="2001:db8:77::2/64")
+            loop = StackLoop(stack).start()
+            for family, lwip_ip, kernel_ip, port in (("IPv4", nsx.LWIP_IP, nsx.KERNEL_IP, 5001),
+                                                     ("IPv6", "2001:db8:77::2", "2001:db8:77::1", 5003)):
+                six = family == "IPv6"
+                rows.append((f"TCP kernel -> lwipy, {family} (TAP)",
+                             _bulk_in(stack, loop, ns, lwip_ip, port, n, "::" if six else None)))
+                rows.append((f"TCP lwipy -> kernel, {family} (TAP)",
+                             _bulk_out(stack, loop, ns, kernel_ip, port + 1, n, six)))
+        finally:
+            if loop is not None:
+                loop.stop()
+                loop.close()
+            dev.close()
+    return rows
 
 
 def tap_rows(pings: int) -> list[tuple[str, str]]:
@@ -109,11 +188,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pings", type=int, default=1000)
     parser.add_argument("--frames", type=int, default=50000)
+    parser.add_argument("--mb", type=int, default=100, help="megabytes per TCP transfer")
     args = parser.parse_args()
     rows = []
     problem = nsx.requirements_problem()
     if problem is None:
         rows += tap_rows(args.pings)
+        rows += tcp_rows(args.mb * 1_000_000)
     else:
         print(f"skipping the TAP and veth runs: {problem}")
     rows += input_rows(args.frames)

@@ -102,8 +102,8 @@ def test_family_errors(net6):
     with pytest.raises(pysocket.gaierror):
         s4.sendto(b"x", ("2001:db8::2", 9))
     with pytest.raises(OSError) as e:
-        net6.sa.socket(AF6, pysocket.SOCK_STREAM)
-    assert e.value.errno == errno.EAFNOSUPPORT  # TCP over IPv6 is not there yet
+        net6.sa.socket(AF6, pysocket.SOCK_RAW, 58)
+    assert e.value.errno == errno.EAFNOSUPPORT  # no raw IPv6 sockets yet
 
 
 def test_getaddrinfo_gives_ipv6_results_for_ipv6_literals_and_af_inet6(net6):
@@ -114,3 +114,35 @@ def test_getaddrinfo_gives_ipv6_results_for_ipv6_literals_and_af_inet6(net6):
     assert api.getaddrinfo("localhost", 80, AF6, DGRAM)[0][4] == ("::1", 80, 0, 0)
     with pytest.raises(pysocket.gaierror):
         api.getaddrinfo("10.0.0.1", 80, AF6)
+
+
+def test_tcp_over_ipv6_sockets_and_a_dual_stack_listener(net6):
+    import hashlib
+    import os
+    from apihelpers import Worker
+    srv = net6.sb.socket(AF6, pysocket.SOCK_STREAM)
+    srv.bind(("::", 8080))
+    srv.listen()
+    assert srv.getsockname() == ("::", 8080, 0, 0)
+    accepting = Worker(srv.accept)
+    c = net6.sa.socket(AF6, pysocket.SOCK_STREAM)
+    c.connect(("2001:db8::2", 8080))
+    conn, peer = accepting.result()
+    assert peer == ("2001:db8::1", c.getsockname()[1], 0, 0) and c.getpeername() == ("2001:db8::2", 8080, 0, 0)
+    data = os.urandom(300_000)
+    sender = Worker(lambda: (c.sendall(data), c.shutdown(pysocket.SHUT_WR)))
+    got = bytearray()
+    while chunk := conn.recv(65536):
+        got += chunk
+    sender.result()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    accepting = Worker(srv.accept)
+    c4 = net6.sa.create_connection(("10.0.0.2", 8080))  # IPv4 to the dual-stack listener
+    conn4, peer4 = accepting.result()
+    assert peer4 == ("::ffff:10.0.0.1", c4.getsockname()[1], 0, 0)
+    only = net6.sb.socket(AF6, pysocket.SOCK_STREAM)
+    only.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY, 1)
+    only.bind(("::", 8081))
+    only.listen()
+    with pytest.raises(ConnectionRefusedError):
+        net6.sa.create_connection(("10.0.0.2", 8081))

@@ -222,7 +222,7 @@ def test_bad_use_gives_the_errno_a_python_user_expects(net):
             fn()
         return e.value.errno
 
-    assert err(lambda: api.socket(pysocket.AF_INET6, pysocket.SOCK_STREAM)) == errno.EAFNOSUPPORT
+    assert err(lambda: api.socket(pysocket.AF_PACKET, pysocket.SOCK_RAW)) == errno.EAFNOSUPPORT
     assert err(lambda: api.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)) == errno.EAFNOSUPPORT
     assert err(lambda: api.socket(pysocket.AF_INET, pysocket.SOCK_STREAM, pysocket.IPPROTO_UDP)) == \
         errno.EPROTONOSUPPORT

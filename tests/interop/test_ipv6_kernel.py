@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -207,3 +208,157 @@ def test_a_kernel_sender_reaches_an_ipv6_group_lwipy_joined_and_not_another(lwip
     assert {str(dst) for _, dst in got} == {"ff02::4242"}
     lwip.stop()
     assert tshark(lwip.pcap_path, "icmpv6.type == 131 && icmpv6.mld.multicast_address == ff02::4242", "frame.number")
+
+
+BIG6 = dict(tcp_wnd_default=262144, tcp_snd_buf_default=262144, ipv6_send_router_solicit=False)
+LWIP_GLOBAL = "2001:db8:77::2"
+
+KERNEL_CLIENT6 = r"""
+import hashlib, socket, sys
+n = int(sys.argv[2])
+block = bytes((i * 7) & 0xFF for i in range(65536))
+s = socket.create_connection((sys.argv[1], 5001), timeout=60)
+sent, h = 0, hashlib.sha256()
+while sent < n:
+    chunk = block[: min(len(block), n - sent)]
+    s.sendall(chunk)
+    h.update(chunk)
+    sent += len(chunk)
+s.shutdown(socket.SHUT_WR)
+reply = b""
+while got := s.recv(4096):
+    reply += got
+print(h.hexdigest(), reply.decode())
+"""
+
+KERNEL_SERVER6 = r"""
+import hashlib, socket, sys
+srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], 5002))
+srv.listen(1)
+srv.settimeout(60)
+print("listening", flush=True)
+conn, _ = srv.accept()
+h, total = hashlib.sha256(), 0
+while got := conn.recv(262144):
+    h.update(got)
+    total += len(got)
+print(total, h.hexdigest(), flush=True)
+"""
+
+
+def global_addresses(lwip):
+    lwip.run(["ip", "-6", "addr", "add", f"{KERNEL_GLOBAL}/64", "dev", lwip.kernel.ifname], check=True)
+    a = lwip.call(lambda: lwip.netif.add_ip6_address(LWIP_GLOBAL, 64))
+    link_local(lwip)
+    lwip.wait_for(lambda: a.state == PREFERRED, timeout=5, what="the global address to pass DAD")
+
+
+@pytest.mark.lwip_config(**BIG6)
+@pytest.mark.lwip_device(pcap=False)
+def test_kernel_sends_100mb_over_ipv6_to_an_lwipy_socket(lwip):
+    import hashlib
+    import threading
+    from lwipy.api import SocketApi
+    global_addresses(lwip)
+    api = SocketApi(lwip.loop)
+    srv = api.socket(api.AF_INET6, api.SOCK_STREAM)
+    srv.bind(("::", 5001))
+    srv.listen()
+    result = {}
+
+    def serve():
+        conn, peer = srv.accept()
+        h, n = hashlib.sha256(), 0
+        buf = bytearray(1 << 20)
+        while k := conn.recv_into(buf):
+            h.update(memoryview(buf)[:k])
+            n += k
+        conn.sendall(f"{n} {h.hexdigest()}".encode())
+        conn.close()
+        result["peer"] = peer
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        n = 100 * 1024 * 1024
+        done = lwip.python(KERNEL_CLIENT6, LWIP_GLOBAL, str(n), timeout=300)
+        t.join(30)
+        digest, count, theirs = done.stdout.split()
+        assert int(count) == n and theirs == digest
+        assert result["peer"][0] == KERNEL_GLOBAL
+    finally:
+        api.close_all()
+
+
+@pytest.mark.lwip_config(**BIG6)
+@pytest.mark.lwip_device(pcap=False)
+def test_an_lwipy_socket_sends_100mb_over_ipv6_to_the_kernel(lwip):
+    import hashlib
+    from lwipy.api import SocketApi
+    global_addresses(lwip)
+    server = subprocess.Popen(["ip", "netns", "exec", lwip.ns, sys.executable, "-c", KERNEL_SERVER6, KERNEL_GLOBAL],
+                              stdout=subprocess.PIPE, text=True)
+    api = SocketApi(lwip.loop)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        n = 100 * 1024 * 1024
+        block = bytes((i * 13) & 0xFF for i in range(1 << 20))
+        expect = hashlib.sha256()
+        s = api.socket(api.AF_INET6, api.SOCK_STREAM)
+        s.connect((KERNEL_GLOBAL, 5002))
+        for off in range(0, n, len(block)):
+            chunk = block[: min(len(block), n - off)]
+            s.sendall(chunk)
+            expect.update(chunk)
+        s.close()
+        out, _ = server.communicate(timeout=120)
+        total, digest = out.split()
+        assert int(total) == n and digest == expect.hexdigest()
+    finally:
+        api.close_all()
+        if server.poll() is None:
+            server.kill()
+
+
+KERNEL_V4_CLIENTS = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7001), timeout=5)
+s.sendall(b"ipv4 to a dual-stack listener")
+print(s.recv(100).decode())
+s.close()
+try:
+    socket.create_connection((sys.argv[1], 7002), timeout=5)
+    print("v6only accepted ipv4?!")
+except ConnectionRefusedError:
+    print("refused")
+"""
+
+
+def test_a_dual_stack_listener_serves_the_kernel_over_ipv4_and_a_v6only_one_refuses_it(lwip):
+    import threading
+    from lwipy.api import SocketApi
+    api = SocketApi(lwip.loop)
+    dual = api.socket(api.AF_INET6, api.SOCK_STREAM)
+    dual.bind(("::", 7001))
+    dual.listen()
+    only = api.socket(api.AF_INET6, api.SOCK_STREAM)
+    only.setsockopt(api.IPPROTO_IPV6, api.IPV6_V6ONLY, 1)
+    only.bind(("::", 7002))
+    only.listen()
+    peers = []
+
+    def serve():
+        conn, peer = dual.accept()
+        peers.append(peer)
+        conn.sendall(conn.recv(100).upper())
+        conn.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        out = lwip.python(KERNEL_V4_CLIENTS, lwip.ip).stdout.split("\n")
+        t.join(10)
+        assert out[0] == "IPV4 TO A DUAL-STACK LISTENER" and out[1] == "refused"
+        assert peers[0][0] == f"::ffff:{lwip.kernel_ip}"
+    finally:
+        api.close_all()

@@ -39,14 +39,14 @@ import errno
 import logging
 import threading
 from collections import deque
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Union
 
 from ..core.addr import ANY4, ip4
 from ..core.raw import RawPcb
 from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
                             TcpPcb)
-from ..core.udp import Datagram, UdpPcb
+from ..core.udp import Datagram, UdpPcb, unmap
 from ..errors import LwipError
 from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
                    NETCONN_EVT_SENDPLUS, NETCONN_LISTEN, NETCONN_NONE, NETCONN_RAW, NETCONN_TCP, NETCONN_UDP,
@@ -152,7 +152,8 @@ class NetconnCore:
         self._rcvd_posted = False  # a _do_recved is on its way to the core
         self._rx_stalled = False  # data (or the FIN) waits in the pcb because the mailbox was full
         self._rcvd_threshold = 1  # a quarter of the window
-        self._bind: tuple[IPv4Address, int] = (ANY4, 0)  # TCP: the local end for listen/connect (tcp_bind)
+        #: TCP: the local end for listen/connect (tcp_bind); :: for an IPv6 netconn
+        self._bind: tuple[Any, int] = (IPv6Address(0) if kind & NETCONN_TYPE_IPV6 else ANY4, 0)
         self._fin_posted = False
         self._lowat = 1  # TCP_SNDLOWAT
         self._check_writespace = False  # NETCONN_FLAG_CHECK_WRITESPACE: SENDMINUS was signalled
@@ -220,15 +221,20 @@ class NetconnCore:
         if isinstance(pcb, UdpPcb):
             pcb.bind(ip, port)  # IPv4 or IPv6; None: the pcb's own any address
             return
-        addr = ip4(ip) if ip is not None else ANY4
         if isinstance(pcb, RawPcb):
-            pcb.bind(addr)
+            pcb.bind(ip4(ip) if ip is not None else ANY4)
         else:
+            addr = unmap(ip) if ip is not None else self._bind[0]
             if pcb is not None or self._pcb_gone:
                 raise LwipError(errno.EINVAL, "the TCP netconn is connected, listening or closed")
-            if addr != ANY4 and not self.stack.is_own_address(addr):
+            if addr.version == 6 and not self.type & NETCONN_TYPE_IPV6:
+                raise LwipError(errno.EAFNOSUPPORT, "an IPv4 netconn binds no IPv6 address")
+            own = self.stack.is_own_address(addr) if isinstance(addr, IPv4Address) else \
+                self.stack.is_own_address6(addr.packed)
+            if not addr.is_unspecified and not own:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{addr} is not an address of this stack")
-            port = self.stack.tcp.bind(addr, port, self._pcb_opts.get("reuse_addr", False))  # until listen/connect
+            port = self.stack.tcp.bind(addr, port, self._pcb_opts.get("reuse_addr", False),
+                                       self._pcb_opts.get("v6only", False))  # reserved until listen or connect
             self._unbind()
             self._bind = (addr, port)
 
@@ -277,7 +283,7 @@ class NetconnCore:
         local_ip, local_port = self._bind
         self._unbind()
         try:
-            new = self.stack.tcp.connect(ip, port, local_port, None if local_ip == ANY4 else local_ip)
+            new = self.stack.tcp.connect(ip, port, local_port, None if local_ip.is_unspecified else local_ip)
         except LwipError:
             if local_port:
                 self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))
@@ -309,7 +315,7 @@ class NetconnCore:
         local_ip, local_port = self._bind
         self._unbind()
         try:
-            listener = self.stack.tcp.listen(local_port, local_ip, backlog)
+            listener = self.stack.tcp.listen(local_port, local_ip, backlog, self._pcb_opts.get("v6only", False))
         except LwipError:
             if local_port:
                 self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))

@@ -354,8 +354,8 @@ class LwipSocket:
             return
         if self._state == _LISTENING:
             raise os_error(errno.EISCONN, "the socket is listening")
-        if ip == IPv4Address(0):
-            ip = IPv4Address("127.0.0.1")  # as Linux: connecting to INADDR_ANY reaches this host
+        if ip.is_unspecified:
+            ip = IPv6Address(1) if ip.version == 6 else IPv4Address("127.0.0.1")  # as Linux: this host
         timeout = self._timeout
         try:
             self._conn.connect(ip, port, timeout=timeout)
@@ -844,9 +844,8 @@ class SocketApi(SelectMixin):
         proto = 0 if proto == -1 else proto
         nonblock = bool(type & SOCK_NONBLOCK)
         base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
-        if family == AF_INET6 and (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_DGRAM:
-            raise os_error(errno.EAFNOSUPPORT, "lwipy's AF_INET6 sockets are SOCK_DGRAM for now (TCP over IPv6 is "
-                                               "to come)")
+        if family == AF_INET6 and (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_RAW:
+            raise os_error(errno.EAFNOSUPPORT, "lwipy has no raw IPv6 sockets yet")
         if family not in (AF_INET, AF_INET6):
             raise os_error(errno.EAFNOSUPPORT, "lwipy's sockets are AF_INET")
         if base not in _KINDS:

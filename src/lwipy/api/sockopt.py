@@ -304,7 +304,7 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
     (IPPROTO_IP, IP_MULTICAST_IF): _Option(UDP, _get_mcast_if, _set_mcast_if),
     (IPPROTO_IP, IP_ADD_MEMBERSHIP): _Option(UDP, None, _membership(True)),
     (IPPROTO_IP, IP_DROP_MEMBERSHIP): _Option(UDP, None, _membership(False)),
-    (IPPROTO_IPV6, IPV6_V6ONLY): _Option(UDP, _stored("v6only"), _set_v6only),
+    (IPPROTO_IPV6, IPV6_V6ONLY): _Option((NETCONN_TCP, NETCONN_UDP), _stored("v6only"), _set_v6only),
     (IPPROTO_IPV6, IPV6_UNICAST_HOPS): _Option(UDP, _stored("hop_limit", unset=255), _set_hops("hop_limit", None)),
     (IPPROTO_IPV6, IPV6_MULTICAST_HOPS): _Option(UDP, _stored("multicast_ttl"), _set_hops("multicast_ttl", 1)),
     (IPPROTO_IPV6, IPV6_MULTICAST_LOOP): _Option(UDP, _stored("multicast_loop"), _set_mcast_loop),

@@ -101,7 +101,8 @@ class Stack:
         self.dhcp6: Any = None
         self._own6: set[bytes] = set()
         #: IPv6 next header -> handler(InPacket6, payload)
-        self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6}
+        self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6,
+                                           PROTO_TCP: self.tcp.input6}
         self.icmp6.error_handlers[PROTO_UDP] = self.udp.icmp6_error
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,

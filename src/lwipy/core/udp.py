@@ -28,7 +28,7 @@ from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ip4, is_multicast4
 from .addr6 import is_multicast6
 from .pbuf import Pbuf
-from .ports import PortAllocator
+from .ports import PortAllocator, addresses_overlap
 
 from .netif import Netif
 
@@ -308,7 +308,7 @@ class Udp:
             for other in self.by_port.get(port, ()):
                 if other is pcb:
                     continue
-                if _overlap(ip, pcb.v6only, other.local_ip, other.v6only) and not (
+                if addresses_overlap(ip, pcb.v6only, other.local_ip, other.v6only) and not (
                         pcb.reuse_addr and other.reuse_addr):
                     raise LwipError(errno.EADDRINUSE, f"UDP port {port} is in use on {other.local_ip}")
         if pcb.local_port:
@@ -545,20 +545,6 @@ def _ip6_copy(pbuf: Pbuf, src: bytes, dst: bytes, hops: int) -> Pbuf:
     copy = Pbuf.with_payload(pbuf.view())
     Ipv6Header(src, dst, PROTO_UDP, hops, 0, 0, len(pbuf)).emit(copy.buf, copy.push(40))
     return copy
-
-
-def _overlap(a: IpAddress, a_v6only: bool, b: IpAddress, b_v6only: bool) -> bool:
-    """Whether two local addresses a port is bound to take some of the same datagrams (:: is any IPv6 address and,
-    unless V6ONLY, any IPv4 one too)."""
-    if a == b:
-        return True
-    if a == ANY6:
-        return b.version == 6 or not a_v6only
-    if b == ANY6:
-        return a.version == 6 or not b_v6only
-    if a.version != b.version:
-        return False
-    return a == ANY or b == ANY
 
 
 def _leave(stack: "Stack", netif: Netif, group: IpAddress) -> None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 import errno
 import struct
 from collections import deque
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Callable
 
 from ...errors import LwipError
-from ...wire.checksum import checksum, fold, pseudo_sum_v4
+from ...wire.checksum import checksum, fold, pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
@@ -67,12 +67,26 @@ def _le(a: int, b: int) -> bool:
     return a == b or (a - b) & MASK >= _HALF
 
 
+_V6_KEY = 1 << 128
+
+
+def conn_key(local: IPv4Address | IPv6Address, lport: int, remote: IPv4Address | IPv6Address,
+             rport: int) -> tuple[int, int, int, int]:
+    """A connection's four-tuple as integers (IPv6 ones offset by 2**128, apart from every IPv4 one)."""
+    if remote.version == 6:
+        return int(local) | _V6_KEY, lport, int(remote) | _V6_KEY, rport
+    return int(local), lport, int(remote), rport
+
+
 class TcpListener:
     """A listening pcb (``tcp_listen``): completed connections wait in ``accept_queue`` for :meth:`accept`."""
 
-    def __init__(self, tcp: "Tcp", local_ip: IPv4Address, local_port: int, backlog: int) -> None:
+    def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int, backlog: int,
+                 v6only: bool = False) -> None:
         self.tcp = tcp
         self.local_ip = local_ip
+        #: ``IPV6_V6ONLY``: a listener on :: takes no IPv4 connections
+        self.v6only = v6only
         self.local_port = local_port
         self.backlog = backlog
         self.accept_queue: deque[TcpPcb] = deque()
@@ -114,8 +128,8 @@ class TcpPcb:
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
     readable, writable, connected or failed."""
 
-    def __init__(self, tcp: "Tcp", local_ip: IPv4Address, local_port: int, remote_ip: IPv4Address,
-                 remote_port: int) -> None:
+    def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
+                 remote_ip: IPv4Address | IPv6Address, remote_port: int) -> None:
         stack = tcp.stack
         cfg = stack.config
         self.tcp = tcp
@@ -123,12 +137,15 @@ class TcpPcb:
         self.state = CLOSED
         self.local_ip, self.local_port = local_ip, local_port
         self.remote_ip, self.remote_port = remote_ip, remote_port
-        self.key = (int(local_ip), local_port, int(remote_ip), remote_port)
+        #: over IPv6 (the addresses are IPv6Address; keys are offset by 2**128 so they never meet IPv4 ones)
+        self.v6 = remote_ip.version == 6
+        self.key = conn_key(local_ip, local_port, remote_ip, remote_port)
         self._local_packed, self._remote_packed = local_ip.packed, remote_ip.packed
         self.ttl = cfg.ip_default_ttl  # IP_TTL
         self.tos = 0  # IP_TOS
         # the pseudo-header's partial sum without its length field (RFC 9293 3.1); add the segment length to it
-        self._pseudo_base = pseudo_sum_v4(local_ip.packed, remote_ip.packed, PROTO_TCP, 0)
+        self._pseudo_base = (pseudo_sum_v6 if self.v6 else pseudo_sum_v4)(local_ip.packed, remote_ip.packed,
+                                                                          PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
         self.error = 0
@@ -140,13 +157,17 @@ class TcpPcb:
         # path: the route is looked up again only when the route table changed (``_route``)
         self._route_gen = -1
         self._netif: Netif | None = None
-        self._next_hop = remote_ip
+        self._next_hop = remote_ip if isinstance(remote_ip, IPv4Address) else IPv4Address(0)  # IPv4's
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
         self._route()
-        mtu = self._netif.mtu if self._netif is not None else 1500
-        self.mss = min(cfg.tcp_mss, mtu - 40)  # what we advertise and the most we send
+        if self.v6:
+            mtu = self._netif.mtu6 if self._netif is not None else 1280
+            self.mss = min(cfg.tcp_mss, mtu - 60)  # 40 bytes of IPv6 header, 20 of TCP
+        else:
+            mtu = self._netif.mtu if self._netif is not None else 1500
+            self.mss = min(cfg.tcp_mss, mtu - 40)  # what we advertise and the most we send
         self.snd_mss = min(536, self.mss)  # until the peer says (RFC 9293 3.7.1)
         # send side
         self.iss = 0
@@ -936,7 +957,16 @@ class TcpPcb:
         """Look up the netif and next hop for the peer, and what that netif offloads (not when it loops back)."""
         stack = self.stack
         self._route_gen = stack.routes.generation
-        found = stack.routes.lookup(self.remote_ip)
+        if self.v6:
+            try:
+                self._netif = stack.ip6.route(self._remote_packed)[0]
+            except LwipError:
+                self._netif = None
+            self._offload, self._gso_max = False, 0  # the TAP's offload is IPv4's (VIRTIO_NET_HDR_GSO_TCPV4)
+            return
+        remote = self.remote_ip
+        assert isinstance(remote, IPv4Address)
+        found = stack.routes.lookup(remote)
         if found is None:
             self._netif, self._offload, self._gso_max = None, False, 0
             return
@@ -992,9 +1022,13 @@ class TcpPcb:
         try:
             if self._netif is None:
                 stack.stats.ip.rterr += 1
-                raise stack.routes.unreachable(self.remote_ip)
-            stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
-                                    PROTO_TCP, self.ttl, self.tos, self._neighbour)
+                raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
+            if self.v6:
+                stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self.ttl,
+                                 netif=self._netif, traffic_class=self.tos)
+            else:
+                stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
+                                        PROTO_TCP, self.ttl, self.tos, self._neighbour)
             stats.xmit += 1
         except LwipError:
             stats.err += 1  # lost like any segment: the retransmission timer will send it again

@@ -1,8 +1,10 @@
 """The TCP layer of a stack: pcb tables, demultiplexing, listen/connect, RST for closed ports, timers.
 
 Connections are found by one dict lookup on the four-tuple (as integers); listeners by port.  A segment that finds
-neither is answered with RST (RFC 9293 3.10.7.1).  Every pcb's timers are one deadline in a heap (``timers``), so
-``poll_at()`` costs the same with ten connections or ten thousand.  When ``max_active_tcp`` connections exist, a new
+neither is answered with RST (RFC 9293 3.10.7.1).  IPv6 shares the tables: a listener on :: takes IPv6 and, unless
+``v6only``, IPv4 connections (lwIP's IPADDR_TYPE_ANY), and an IPv4-mapped address means the IPv4 one.  Every
+pcb's timers are one deadline in a heap (``timers``), so ``poll_at()`` costs the same with ten connections or ten
+thousand.  When ``max_active_tcp`` connections exist, a new
 one takes the place of the oldest in TIME_WAIT (lwIP's ``tcp_kill_timewait``).
 """
 
@@ -10,23 +12,28 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
-from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING, Any, Union
 
 from ...errors import LwipError, Malformed
-from ...wire.checksum import pseudo_sum_v4
+from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
-from ..addr import ANY4, ip4
+from ..addr import ANY4
 from ..pbuf import Pbuf
-from ..ports import PortAllocator
+from ..ports import PortAllocator, addresses_overlap
+from ..udp import unmap
 from ..timers import Deadlines
 from .isn import IsnGenerator, IsnHook
-from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb
+from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
+    from ..ip6 import InPacket6
     from ..stack import Stack
+
+IpAddress = Union[IPv4Address, IPv6Address]
+ANY6 = IPv6Address(0)
 
 __all__ = ["Tcp"]
 
@@ -47,24 +54,26 @@ class Tcp:
         self._reserved: Counter[int] = Counter()  # ports bound (tcp_bind) by netconns not yet listening or connected
 
     # -- user API ----------------------------------------------------------------------------------------------------
-    def listen(self, port: int, ip: str | IPv4Address | None = None, backlog: int | None = None) -> TcpListener:
-        """``tcp_bind`` + ``tcp_listen_with_backlog``: accept connections to ``port`` (on ``ip``, or any)."""
+    def listen(self, port: int, ip: str | IpAddress | None = None, backlog: int | None = None,
+               v6only: bool = False) -> TcpListener:
+        """``tcp_bind`` + ``tcp_listen_with_backlog``: accept connections to ``port`` (on ``ip``, or any IPv4
+        address; ``::`` for any IPv6 one, and any IPv4 one too unless ``v6only``)."""
         self.stack.assert_core()
         cfg = self.stack.config
         if sum(len(v) for v in self.listeners.values()) >= cfg.max_listening_tcp:
             raise LwipError(errno.ENOMEM, f"all {cfg.max_listening_tcp} listening pcbs are in use (max_listening_tcp)")
-        local = ip4(ip) if ip is not None else ANY4
+        local = unmap(ip) if ip is not None else ANY4
         if port == 0:
             port = self._ports.allocate(self._port_taken)
         for other in self.listeners.get(port, ()):
-            if other.local_ip == ANY4 or local == ANY4 or other.local_ip == local:
+            if addresses_overlap(local, v6only, other.local_ip, other.v6only):
                 raise LwipError(errno.EADDRINUSE, f"TCP port {port} is already listening")
         backlog = cfg.tcp_accept_mbox_size if backlog is None else max(1, min(backlog, 255))
-        listener = TcpListener(self, local, port, backlog)
+        listener = TcpListener(self, local, port, backlog, v6only and local.version == 6)
         self.listeners.setdefault(port, []).append(listener)
         return listener
 
-    def bind(self, ip: str | IPv4Address | None = None, port: int = 0, reuse: bool = False) -> int:
+    def bind(self, ip: str | IpAddress | None = None, port: int = 0, reuse: bool = False, v6only: bool = False) -> int:
         """``tcp_bind`` before the pcb exists (lwipy makes it at listen or connect): check that ``ip``:``port`` is
         free and reserve the port, an ephemeral one for 0, so nobody else takes it meanwhile.  Returns the port.
         EADDRINUSE when a listener, a connection (TIME_WAIT too, as lwIP without SO_REUSEADDR) or another binding
@@ -72,15 +81,17 @@ class Tcp:
         restarted server gets its port back while its old connections sit in TIME_WAIT.  :meth:`unbind` gives the
         reservation back."""
         self.stack.assert_core()
-        local = ip4(ip) if ip is not None else ANY4
+        local = unmap(ip) if ip is not None else ANY4
         if not 0 <= port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
         if port == 0:
             port = self._ports.allocate(self._port_taken)
         elif port in self._reserved or \
-                any(lst.local_ip in (ANY4, local) or local == ANY4 for lst in self.listeners.get(port, ())) or \
-                not reuse and port in self._local_ports and any(p.local_port == port and local in (ANY4, p.local_ip)
-                                                                for p in self.conns.values()):
+                any(addresses_overlap(local, v6only, lst.local_ip, lst.v6only)
+                    for lst in self.listeners.get(port, ())) or \
+                not reuse and port in self._local_ports and any(
+                    p.local_port == port and addresses_overlap(local, v6only, p.local_ip, False)
+                    for p in self.conns.values()):
             raise LwipError(errno.EADDRINUSE, f"TCP port {port} is in use")
         self._reserved[port] += 1
         return port
@@ -96,21 +107,33 @@ class Tcp:
                 local_ip: str | IPv4Address | None = None) -> TcpPcb:
         """``tcp_connect``: start an active open; ``on_event`` tells when it is ESTABLISHED or failed."""
         self.stack.assert_core()
-        remote = ip4(ip)
+        remote = unmap(ip)
         if not 0 < port < 0x10000:
             raise LwipError(errno.EINVAL, f"port {port} out of range")
-        found = self.stack.routes.lookup(remote)
-        if found is None:
-            raise self.stack.routes.unreachable(remote)
-        netif = found[0]
-        local = ip4(local_ip) if local_ip is not None and ip4(local_ip) != ANY4 else None
-        if local is None:
-            if netif.ip4 is None:
-                raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
-            local = netif.ip4.ip if not netif.is_loopback or remote.is_loopback else remote
+        given = unmap(local_ip) if local_ip is not None else None
+        local: Any
+        if remote.version == 6:
+            netif6, _ = self.stack.ip6.route(remote.packed)
+            if given is not None and given != ANY6:
+                local = given
+            else:
+                src = self.stack.ip6.select_source(netif6, remote.packed) if not netif6.is_loopback else remote.packed
+                if src is None:
+                    raise LwipError(errno.EADDRNOTAVAIL, f"{netif6.name} has no usable IPv6 address")
+                local = IPv6Address(src)
+        else:
+            found = self.stack.routes.lookup(remote)
+            if found is None:
+                raise self.stack.routes.unreachable(remote)
+            netif = found[0]
+            local = given if given is not None and given not in (ANY4, ANY6) else None
+            if local is None:
+                if netif.ip4 is None:
+                    raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
+                local = netif.ip4.ip if not netif.is_loopback or remote.is_loopback else remote
         self._make_room()
         lport = local_port or self._ports.allocate(self._port_taken)
-        key = (int(local), lport, int(remote), port)
+        key = conn_key(local, lport, remote, port)
         if key in self.conns:
             raise LwipError(errno.EADDRINUSE, f"a connection {local}:{lport} -> {remote}:{port} exists")
         pcb = TcpPcb(self, local, lport, remote, port)
@@ -144,60 +167,99 @@ class Tcp:
             return
         listener = self._listener_for(pkt.dst, hdr.dst_port)
         if listener is not None and not listener.closed:
-            self._listen_input(listener, pkt, hdr)
+            self._listen_input(listener, pkt.dst, pkt.src, pkt.hdr.dst, pkt.hdr.src, hdr)
             return
         stats.proterr += 1
         stats.drop += 1
-        self._reset_closed(pkt, hdr, len(payload))
+        self._reset_closed(pkt.dst, pkt.src, hdr, len(payload))
 
-    def _listener_for(self, dst: IPv4Address, port: int) -> TcpListener | None:
+    def input6(self, pkt: "InPacket6", data: memoryview) -> None:
+        """A segment over IPv6: the same tables, the IPv6 pseudo-header."""
+        stats = self.stack.stats.tcp
+        stats.recv += 1
+        try:
+            hdr, payload = TcpHeader.parse(data)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return
+        if not pkt.netif.checksum_offload and \
+                not TcpHeader.verify(data, pseudo_sum_v6(pkt.src, pkt.dst, PROTO_TCP, len(data))):
+            stats.chkerr += 1
+            stats.drop += 1
+            return
+        if not pkt.unicast:
+            stats.drop += 1
+            return
+        src, dst = IPv6Address(pkt.src), IPv6Address(pkt.dst)
+        pcb = self.conns.get(conn_key(dst, hdr.dst_port, src, hdr.src_port))
+        if pcb is not None:
+            pcb.input(hdr, payload)
+            return
+        listener = self._listener_for(dst, hdr.dst_port)
+        if listener is not None and not listener.closed:
+            self._listen_input(listener, dst, src, pkt.dst, pkt.src, hdr)
+            return
+        stats.proterr += 1
+        stats.drop += 1
+        self._reset_closed(dst, src, hdr, len(payload))
+
+    def _listener_for(self, dst: IpAddress, port: int) -> TcpListener | None:
         best = None
         for listener in self.listeners.get(port, ()):
-            if listener.local_ip == dst:
+            local = listener.local_ip
+            if local == dst:
                 return listener
-            if listener.local_ip == ANY4:
-                best = listener
+            if local == ANY4 and dst.version == 4 or local == ANY6 and (dst.version == 6 or not listener.v6only):
+                if best is None or best.local_ip.version != dst.version:
+                    best = listener  # an exact-family wildcard before the dual-stack one
         return best
 
-    def _listen_input(self, listener: TcpListener, pkt: "InPacket", hdr: TcpHeader) -> None:
+    def _listen_input(self, listener: TcpListener, dst: IpAddress, src: IpAddress, dst_packed: bytes,
+                      src_packed: bytes, hdr: TcpHeader) -> None:
         flags = hdr.flags
         if flags & RST:
             return
         if flags & ACK:
-            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
+            self._send_rst(dst, src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
             return
         if not flags & SYN:
             return
         if len(listener.accept_queue) + listener.pending >= listener.backlog or not self._make_room(quiet=True):
             self.stack.stats.tcp.memerr += 1
-            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + 1) & 0xFFFFFFFF, True)
+            self._send_rst(dst, src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + 1) & 0xFFFFFFFF, True)
             return
-        pcb = TcpPcb(self, pkt.dst, hdr.dst_port, pkt.src, hdr.src_port)
+        pcb = TcpPcb(self, dst, hdr.dst_port, src, hdr.src_port)
         pcb.listener = listener
         pcb.on_event = None
         listener.pending += 1
         self._add(pcb)
         pcb.rtt_start = self.stack.now
-        pcb._open_passive(self.isn(pkt.hdr.dst, hdr.dst_port, pkt.hdr.src, hdr.src_port, self.stack.now), hdr)
+        pcb._open_passive(self.isn(dst_packed, hdr.dst_port, src_packed, hdr.src_port, self.stack.now), hdr)
 
-    def _reset_closed(self, pkt: "InPacket", hdr: TcpHeader, payload_len: int) -> None:
+    def _reset_closed(self, dst: IpAddress, src: IpAddress, hdr: TcpHeader, payload_len: int) -> None:
         """RFC 9293 3.10.7.1: a segment for no connection gets a RST, unless it is one."""
         if hdr.flags & RST:
             return
         if hdr.flags & ACK:
-            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
+            self._send_rst(dst, src, hdr.dst_port, hdr.src_port, hdr.ack, 0, False)
         else:
             seg_len = payload_len + (1 if hdr.flags & SYN else 0) + (1 if hdr.flags & FIN else 0)
-            self._send_rst(pkt.dst, pkt.src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + seg_len) & 0xFFFFFFFF, True)
+            self._send_rst(dst, src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + seg_len) & 0xFFFFFFFF, True)
 
-    def _send_rst(self, src: IPv4Address, dst: IPv4Address, sport: int, dport: int, seq: int, ack: int,
+    def _send_rst(self, src: IpAddress, dst: IpAddress, sport: int, dport: int, seq: int, ack: int,
                   with_ack: bool) -> None:
         hdr = TcpHeader(sport, dport, seq, ack, RST | (ACK if with_ack else 0), 0)
         pbuf = Pbuf.alloc(0)
-        pseudo = pseudo_sum_v4(src.packed, dst.packed, PROTO_TCP, hdr.header_len)
+        six = dst.version == 6
+        pseudo = (pseudo_sum_v6 if six else pseudo_sum_v4)(src.packed, dst.packed, PROTO_TCP, hdr.header_len)
         hdr.emit(pbuf.buf, pbuf.push(hdr.header_len), 0, pseudo)
         try:
-            self.stack.ip4.output(pbuf, src, dst, PROTO_TCP)
+            if six:
+                self.stack.ip6.output(pbuf, src.packed, dst.packed, PROTO_TCP)
+            else:
+                assert isinstance(src, IPv4Address) and isinstance(dst, IPv4Address)
+                self.stack.ip4.output(pbuf, src, dst, PROTO_TCP)
             self.stack.stats.tcp.xmit += 1
         except LwipError:
             self.stack.stats.tcp.err += 1

@@ -1,0 +1,107 @@
+"""TCP over IPv6 in the shared tables: two stacks in virtual time, transfers with loss, dual-stack listeners,
+V6ONLY, RST for a closed port, and the checksum over the IPv6 pseudo-header."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+
+import pytest
+from scapy.layers.inet import TCP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+from lwipy import Config, LwipError
+from lwipy.sim import Simulation
+
+
+def pair(faults=None, **options):
+    sim = Simulation(seed=6)
+    hub = sim.hub()
+    cfg = Config(ipv6_send_router_solicit=False, **options)
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", ip6="2001:db8::1/64", faults=faults)
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", ip6="2001:db8::2/64")
+    sim.run(3.0)
+    return sim, hub, a, b
+
+
+def serve_collect(b, port, ip="::", v6only=False):
+    lst = b.tcp.listen(port, ip, v6only=v6only)
+    got = bytearray()
+    conns = []
+
+    def on_conn(listener):
+        while (pcb := listener.accept()) is not None:
+            conns.append(pcb)
+
+            def on_event(p):
+                while p.readable:
+                    got.extend(p.recv())
+                if p.at_eof and p.state_name == "CLOSE_WAIT":
+                    p.close()
+            pcb.on_event = on_event
+            on_event(pcb)
+    lst.on_event = on_conn
+    return lst, got, conns
+
+
+def send_all(sim, pcb, data):
+    sent = [0]
+
+    def pump(p=None):
+        while sent[0] < len(data):
+            k = pcb.send(memoryview(data)[sent[0]:])
+            if not k:
+                return
+            sent[0] += k
+        if pcb.state_name == "ESTABLISHED":
+            pcb.close()
+    pcb.on_event = pump
+    return sent
+
+
+def test_a_transfer_over_ipv6_with_loss_is_intact():
+    sim, hub, a, b = pair(faults=dict(loss=0.02, reorder=0.02, duplicate=0.01),
+                          tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    lst, got, conns = serve_collect(b, 5000)
+    data = os.urandom(2_000_000)
+    pcb = a.tcp.connect("2001:db8::2", 5000)
+    assert pcb.v6 and pcb.local_ip == ipaddress.IPv6Address("2001:db8::1") and pcb.mss == 1440
+    send_all(sim, pcb, data)
+    assert sim.run_until(lambda: len(got) == len(data) and not a.tcp.conns.get(pcb.key), 600)
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    assert conns[0].remote_ip == ipaddress.IPv6Address("2001:db8::1") and conns[0].v6
+
+
+def test_a_dual_stack_listener_takes_ipv4_unless_v6only():
+    sim, hub, a, b = pair()
+    lst, got, conns = serve_collect(b, 6000)
+    c4 = a.tcp.connect("10.0.0.2", 6000)
+    send_all(sim, c4, b"over ipv4")
+    sim.run(1.0)
+    assert bytes(got) == b"over ipv4" and not conns[0].v6 and conns[0].remote_ip == ipaddress.IPv4Address("10.0.0.1")
+    lst2, got2, _ = serve_collect(b, 6001, v6only=True)
+    c = a.tcp.connect("10.0.0.2", 6001)
+    sim.run(1.0)
+    assert c.state_name == "CLOSED" and c.error  # refused: nobody takes IPv4 there
+    with pytest.raises(LwipError):
+        b.tcp.listen(6000, "0.0.0.0")  # :: (dual) already takes IPv4 on 6000
+    b.tcp.listen(6001, "0.0.0.0")  # V6ONLY left IPv4's side free
+    mapped = a.tcp.connect("::ffff:10.0.0.2", 6000)
+    assert not mapped.v6 and mapped.remote_ip == ipaddress.IPv4Address("10.0.0.2")
+
+
+def test_a_closed_ipv6_port_answers_rst_and_bad_checksums_are_dropped():
+    sim, hub, a, b = pair()
+    c = a.tcp.connect("2001:db8::2", 7777)
+    sim.run(1.0)
+    assert c.state_name == "CLOSED" and c.error  # ECONNREFUSED from the RST
+    netif = b.netifs[-1]
+    mac = ":".join(f"{x:02x}" for x in netif.hwaddr)
+    syn = Ether(dst=mac) / IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(sport=1, dport=7777, flags="S")
+    frame = bytearray(bytes(syn))
+    frame[14 + 40 + 16] ^= 0xFF  # break the checksum
+    before = b.stats.tcp.chkerr
+    b.input(netif, bytes(frame), sim.now)
+    assert b.stats.tcp.chkerr == before + 1
