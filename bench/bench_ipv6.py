@@ -26,60 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
 import interop_netns as nsx  # noqa: E402
 from bench_foundation import fmt_rtt, ping_rtts  # noqa: E402
+from bench_tcp import bulk_in, bulk_out  # noqa: E402
 
 from lwipy import Config, Stack  # noqa: E402
 from lwipy.api.loop import StackLoop  # noqa: E402
 from lwipy.core.addr6 import PREFERRED  # noqa: E402
 from lwipy.netif.tap import TapDevice  # noqa: E402
-
-
-def _bulk_in(stack, loop, ns, lwip_ip: str, port: int, n: int, any_ip: str | None) -> str:
-    """A kernel client sends ``n`` bytes to a pcb-level lwipy sink on ``port``."""
-    from bench_tcp import CLIENT, mbit
-
-    def setup():
-        lst = stack.tcp.listen(port, any_ip)
-
-        def on_conn(listener):
-            while (pcb := listener.accept()) is not None:
-                def on_event(p):
-                    while p.readable:
-                        p.recv()
-                    if p.at_eof and p.state_name == "CLOSE_WAIT":
-                        p.close()
-                pcb.on_event = on_event
-                on_event(pcb)
-        lst.on_event = on_conn
-    loop.call(setup)
-    done = nsx.ns_python(ns, CLIENT, lwip_ip, str(port), str(n), timeout=300)
-    return mbit(n, float(done.stdout))
-
-
-def _bulk_out(stack, loop, ns, kernel_ip: str, port: int, n: int, six: bool) -> str:
-    """lwipy's pcb sends ``n`` bytes to a kernel server on ``port``."""
-    from bench_tcp import SERVER, kernel_server, mbit
-    script = SERVER.replace("srv = socket.socket()", "srv = socket.socket(socket.AF_INET6)") if six else SERVER
-    with kernel_server(ns, script, kernel_ip, str(port)) as server:
-        block = b"\x5a" * 262144
-        state = {"sent": 0, "closed": False}
-
-        def pump(p):
-            while state["sent"] < n:
-                k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
-                if not k:
-                    return
-                state["sent"] += k
-            if not state["closed"]:
-                state["closed"] = True
-                p.close()
-
-        def start():
-            pcb = stack.tcp.connect(kernel_ip, port)
-            pcb.on_event = pump
-        loop.call(start)
-        out, _ = server.communicate(timeout=300)
-        total, seconds = out.split()
-        return mbit(int(total), float(seconds))
 
 
 def tcp_rows(n: int) -> list[tuple[str, str]]:
@@ -100,9 +52,9 @@ def tcp_rows(n: int) -> list[tuple[str, str]]:
                                                      ("IPv6", "2001:db8:77::2", "2001:db8:77::1", 5003)):
                 six = family == "IPv6"
                 rows.append((f"TCP kernel -> lwipy, {family} (TAP)",
-                             _bulk_in(stack, loop, ns, lwip_ip, port, n, "::" if six else None)))
+                             bulk_in(stack, loop, ns, lwip_ip, port, n, "::" if six else None)))
                 rows.append((f"TCP lwipy -> kernel, {family} (TAP)",
-                             _bulk_out(stack, loop, ns, kernel_ip, port + 1, n, six)))
+                             bulk_out(stack, loop, ns, kernel_ip, port + 1, n, six)))
         finally:
             if loop is not None:
                 loop.stop()

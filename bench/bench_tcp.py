@@ -187,26 +187,58 @@ def lwip_tap(ns: str, cfg: Config, mtu: int = 1500, offload: bool = False):
     return stack, dev, StackLoop(stack).start()
 
 
+def bulk_in(stack: Stack, loop: StackLoop, ns: str, lwip_ip: str, port: int, n: int,
+            listen_ip: str | None = None) -> str:
+    """A kernel client in ``ns`` sends ``n`` bytes to a pcb-level lwipy sink on ``port``."""
+    def setup():
+        lst = stack.tcp.listen(port, listen_ip)
+
+        def on_conn(lst):
+            while (pcb := lst.accept()) is not None:
+                def on_event(p):
+                    while p.readable:
+                        p.recv()
+                    if p.at_eof and p.state_name == "CLOSE_WAIT":
+                        p.close()
+                pcb.on_event = on_event
+                on_event(pcb)
+        lst.on_event = on_conn
+    loop.call(setup)
+    done = nsx.ns_python(ns, CLIENT, lwip_ip, str(port), str(n), timeout=300)
+    return mbit(n, float(done.stdout))
+
+
+def bulk_out(stack: Stack, loop: StackLoop, ns: str, kernel_ip: str, port: int, n: int, ipv6: bool = False) -> str:
+    """lwipy's pcb sends ``n`` bytes to a kernel server in ``ns`` on ``port``."""
+    script = SERVER.replace("srv = socket.socket()", "srv = socket.socket(socket.AF_INET6)") if ipv6 else SERVER
+    with kernel_server(ns, script, kernel_ip, str(port)) as server:
+        block = b"\x5a" * 262144
+        state = {"sent": 0, "closed": False}
+
+        def pump(p):
+            while state["sent"] < n:
+                k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
+                if not k:
+                    return
+                state["sent"] += k
+            if not state["closed"]:
+                state["closed"] = True
+                p.close()
+
+        def start():
+            pcb = stack.tcp.connect(kernel_ip, port)
+            pcb.on_event = pump
+        loop.call(start)
+        out, _ = server.communicate(timeout=300)
+        total, seconds = out.split()
+        return mbit(int(total), float(seconds))
+
+
 def kernel_to_lwip(n: int, cfg: Config, mtu: int = 1500, offload: bool = False) -> str:
     with nsx.namespace() as ns:
         stack, dev, loop = lwip_tap(ns, cfg, mtu, offload)
         try:
-            def setup():
-                lst = stack.tcp.listen(5001)
-
-                def on_conn(lst):
-                    while (pcb := lst.accept()) is not None:
-                        def on_event(p):
-                            while p.readable:
-                                p.recv()
-                            if p.at_eof and p.state_name == "CLOSE_WAIT":
-                                p.close()
-                        pcb.on_event = on_event
-                        on_event(pcb)
-                lst.on_event = on_conn
-            loop.call(setup)
-            done = nsx.ns_python(ns, CLIENT, nsx.LWIP_IP, "5001", str(n), timeout=300)
-            return mbit(n, float(done.stdout))
+            return bulk_in(stack, loop, ns, nsx.LWIP_IP, 5001, n)
         finally:
             loop.stop()
             dev.close()
@@ -216,27 +248,7 @@ def lwip_to_kernel(n: int, cfg: Config, mtu: int = 1500, offload: bool = False) 
     with nsx.namespace() as ns:
         stack, dev, loop = lwip_tap(ns, cfg, mtu, offload)
         try:
-            with kernel_server(ns, SERVER, nsx.KERNEL_IP, "5002") as server:
-                block = b"\x5a" * 262144
-                state = {"sent": 0, "closed": False}
-
-                def pump(p):
-                    while state["sent"] < n:
-                        k = p.send(memoryview(block)[: min(len(block), n - state["sent"])])
-                        if not k:
-                            return
-                        state["sent"] += k
-                    if not state["closed"]:
-                        state["closed"] = True
-                        p.close()
-
-                def start():
-                    pcb = stack.tcp.connect(nsx.KERNEL_IP, 5002)
-                    pcb.on_event = pump
-                loop.call(start)
-                out, _ = server.communicate(timeout=300)
-                total, seconds = out.split()
-                return mbit(int(total), float(seconds))
+            return bulk_out(stack, loop, ns, nsx.KERNEL_IP, 5002, n)
         finally:
             loop.stop()
             dev.close()

@@ -104,6 +104,9 @@ class Config:
     ipv6_dup_detect_attempts: int = _opt(1, "LWIP_IPV6_DUP_DETECT_ATTEMPTS", 0, 7,
                                          "duplicate address detection probes per address (0: none)")
     ipv6_send_router_solicit: bool = _opt(True, "LWIP_IPV6_SEND_ROUTER_SOLICIT", doc="send router solicitations")
+    ip6_frag: bool = _opt(True, "CONFIG_LWIP_IP6_FRAG", doc="fragment outgoing IPv6 packets larger than the path MTU")
+    ip6_reassembly: bool = _opt(False, "CONFIG_LWIP_IP6_REASSEMBLY", doc="reassemble incoming IPv6 fragments")
+    ip6_reass_maxage: float = _opt(60.0, "IPV6_REASS_MAXAGE", 1, 255, "seconds a partial IPv6 packet is kept")
     nd6_num_neighbors: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_NEIGHBORS", 1, 1024, "neighbour cache entries")
     nd6_num_prefixes: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_PREFIXES", 1, 256, "on-link prefixes remembered")
     nd6_num_routers: int = _opt(3, "CONFIG_LWIP_IPV6_ND6_NUM_ROUTERS", 1, 64, "default routers remembered")

@@ -66,6 +66,7 @@ class Stats:
     udp: ProtoStats = field(default_factory=ProtoStats)
     tcp: TcpStats = field(default_factory=TcpStats)
     raw: ProtoStats = field(default_factory=ProtoStats)
+    ip6_frag: ProtoStats = field(default_factory=ProtoStats)
     ip6: ProtoStats = field(default_factory=ProtoStats)
     icmp6: ProtoStats = field(default_factory=ProtoStats)
     nd6: ProtoStats = field(default_factory=ProtoStats)

@@ -362,3 +362,16 @@ def test_a_dual_stack_listener_serves_the_kernel_over_ipv4_and_a_v6only_one_refu
         assert peers[0][0] == f"::ffff:{lwip.kernel_ip}"
     finally:
         api.close_all()
+
+
+@pytest.mark.lwip_config(ip6_reassembly=True)
+def test_kernel_ping6_of_4000_bytes_is_reassembled_and_answered_in_fragments(lwip):
+    ll = link_local(lwip)
+    done = lwip.run(["ping", "-6", "-c", "5", "-s", "4000", "-i", "0.05", "-W", "2", f"{ll}%{lwip.kernel.ifname}"],
+                    timeout=30)
+    assert done.returncode == 0 and " 0% packet loss" in done.stdout, done.stdout + done.stderr
+    stats = lwip.stats()["ip6_frag"]
+    assert stats["recv"] >= 5 * 3 and stats["xmit"] >= 5 * 3  # 4048 bytes: three fragments each way
+    lwip.stop()
+    assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
+    assert len(tshark(lwip.pcap_path, f"ipv6.fraghdr && ipv6.src == {ll}", "frame.number")) >= 15

@@ -11,7 +11,7 @@ by attackers.  A datagram that would end beyond 65,535 bytes is dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..wire.ipv4 import MIN_HEADER_LEN, Ipv4Header
 from .pbuf import HEADROOM, Pbuf
@@ -30,49 +30,75 @@ class _Datagram:
     key: tuple
     netif: "Netif"
     deadline: float
-    first_hdr: Ipv4Header | None = None
-    first_packet: bytes = b""
-    report_timeout: bool = False
+    first: Any = None  # what the family's layer keeps of fragment 0 (to rebuild the header)
+    on_timeout: Callable[[], None] | None = None  # the time exceeded to send, once fragment 0 arrived
+    first_len: int = 0  # the header length of fragment 0, which the whole datagram will have
     total: int | None = None  # payload length, known once the last fragment arrived
     have: int = 0
     frags: dict[int, bytes] = field(default_factory=dict)  # offset -> payload
 
 
 class Reassembly:
-    """Fragments waiting to become datagrams, for one stack."""
+    """Fragments waiting to become datagrams, for one stack and one IP version (``stats`` are its counters:
+    ``ip_frag`` or ``ip6_frag``).  :meth:`add` is family-neutral; :meth:`input` is IPv4's."""
 
-    def __init__(self, stack: "Stack") -> None:
+    def __init__(self, stack: "Stack", stats: Any = None, maxage: Callable[[], float] | None = None) -> None:
         self.stack = stack
+        self.stats = stats if stats is not None else stack.stats.ip_frag
+        self._maxage = maxage or (lambda: stack.config.ip_reass_maxage)
         self.pending: dict[tuple, _Datagram] = {}
         self.held = 0
 
     def input(self, netif: "Netif", hdr: Ipv4Header, payload: memoryview, packet: memoryview, unicast: bool = True
               ) -> tuple[Ipv4Header, bytearray] | None:
-        """Take one fragment; return the reassembled (header, whole packet) when it completes the datagram."""
-        stats = self.stack.stats.ip_frag
+        """Take one IPv4 fragment; return the reassembled (header, whole packet) when it completes the datagram."""
+        key = (hdr.src, hdr.dst, hdr.ident, hdr.proto)
+        first = None
+        timeout = None
+        if hdr.frag_offset == 0:
+            first = hdr
+            if unicast:  # RFC 1122 3.2.2: no time exceeded about a broadcast or multicast
+                first_packet = bytes(packet[:hdr.header_len + 8])
+                timeout = lambda: self.stack.icmp.time_exceeded_reassembly(netif, hdr, first_packet)  # noqa: E731
+        done = self.add(key, netif, hdr.frag_offset, payload, hdr.more_fragments, hdr.header_len, first, timeout)
+        if done is None:
+            return None
+        first_hdr, data = done
+        whole = Ipv4Header(first_hdr.src, first_hdr.dst, first_hdr.proto, first_hdr.ttl, first_hdr.tos,
+                           first_hdr.ident, first_hdr.dont_fragment, False, 0, first_hdr.header_len + len(data),
+                           first_hdr.options)
+        out = bytearray(whole.total_len)
+        whole.emit(out, 0)
+        out[whole.header_len:] = data
+        return whole, out
+
+    def add(self, key: tuple, netif: "Netif", start: int, payload: memoryview, more: bool, header_len: int,
+            first: Any, on_timeout: Callable[[], None] | None) -> tuple[Any, bytearray] | None:
+        """Take one fragment of the datagram ``key`` (``first`` and ``on_timeout`` given with fragment 0); return
+        (``first``, the payload in order) when it completes the datagram."""
+        stats = self.stats
         stats.recv += 1
-        start, size = hdr.frag_offset, len(payload)
+        size = len(payload)
         end = start + size
-        if end + hdr.header_len > _MAX_DATAGRAM or (hdr.more_fragments and (size == 0 or size & 7)):
+        if end + header_len > _MAX_DATAGRAM or (more and (size == 0 or size & 7)):
             stats.lenerr += 1
             stats.drop += 1
-            self._discard(self.pending.get((hdr.src, hdr.dst, hdr.ident, hdr.proto)))
+            self._discard(self.pending.get(key))
             return None
-        key = (hdr.src, hdr.dst, hdr.ident, hdr.proto)
         dgram = self.pending.get(key)
         if dgram is None:
             if not self._make_room(1, None):
                 stats.memerr += 1
                 stats.drop += 1
                 return None
-            dgram = _Datagram(key, netif, self.stack.now + self.stack.config.ip_reass_maxage)
+            dgram = _Datagram(key, netif, self.stack.now + self._maxage())
             self.pending[key] = dgram
         if start in dgram.frags and len(dgram.frags[start]) == size:
             stats.drop += 1  # an exact duplicate
             return None
         if self._overlaps(dgram, start, end) or (dgram.total is not None and end > dgram.total) or (
-                not hdr.more_fragments and (dgram.total is not None and dgram.total != end
-                                            or any(o + len(d) > end for o, d in dgram.frags.items()))):
+                not more and (dgram.total is not None and dgram.total != end
+                              or any(o + len(d) > end for o, d in dgram.frags.items()))):
             stats.proterr += 1
             stats.drop += 1
             self._discard(dgram)
@@ -85,32 +111,21 @@ class Reassembly:
         dgram.have += size
         self.held += 1
         if start == 0:
-            dgram.first_hdr = hdr
-            dgram.report_timeout = unicast  # RFC 1122 3.2.2: no time exceeded about a broadcast or multicast
-            dgram.first_packet = bytes(packet[:hdr.header_len + 8])
-        if not hdr.more_fragments:
+            dgram.first, dgram.on_timeout, dgram.first_len = first, on_timeout, header_len
+        if not more:
             dgram.total = end
         if dgram.total is None or dgram.have != dgram.total:
             return None
-        # complete: one header (the first fragment's) and the payloads in order
-        first = dgram.first_hdr
-        assert first is not None
         self._discard(dgram)
-        if first.header_len + dgram.total > _MAX_DATAGRAM:
+        if dgram.first_len + dgram.total > _MAX_DATAGRAM:
             # each fragment was checked against its own header; the first one's (with options) may be longer
             stats.lenerr += 1
             stats.drop += 1
             return None
-        whole = Ipv4Header(first.src, first.dst, first.proto, first.ttl, first.tos, first.ident, first.dont_fragment,
-                           False, 0, first.header_len + dgram.total, first.options)
-        out = bytearray(whole.total_len)
-        whole.emit(out, 0)
-        pos = whole.header_len
-        for offset in sorted(dgram.frags):
-            chunk = dgram.frags[offset]
-            out[pos:pos + len(chunk)] = chunk
-            pos += len(chunk)
-        return whole, out
+        out = bytearray(dgram.total)
+        for offset, chunk in dgram.frags.items():
+            out[offset:offset + len(chunk)] = chunk
+        return dgram.first, out
 
     @staticmethod
     def _overlaps(dgram: _Datagram, start: int, end: int) -> bool:
@@ -126,7 +141,7 @@ class Reassembly:
             if not others:
                 return False
             oldest = min(others, key=lambda d: d.deadline)
-            self.stack.stats.ip_frag.drop += 1
+            self.stats.drop += 1
             self._discard(oldest)
         return True
 
@@ -138,10 +153,10 @@ class Reassembly:
 
     def poll(self, now: float) -> None:
         for dgram in [d for d in self.pending.values() if now >= d.deadline]:
-            self.stack.stats.ip_frag.drop += 1
+            self.stats.drop += 1
             self._discard(dgram)
-            if dgram.first_hdr is not None and dgram.report_timeout:
-                self.stack.icmp.time_exceeded_reassembly(dgram.netif, dgram.first_hdr, dgram.first_packet)
+            if dgram.on_timeout is not None:
+                dgram.on_timeout()
 
     def poll_at(self) -> float | None:
         return min((d.deadline for d in self.pending.values()), default=None)

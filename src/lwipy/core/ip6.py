@@ -26,6 +26,7 @@ from ..wire.ipv6 import (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICM
                          FragmentHeader, Ipv6Header, parse_options)
 from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6,
                     multicast_mac, prefix_match_len, scope6)
+from .ip6_frag import Reassembly6, fragment6
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class Ip6:
 
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
+        self.reass = Reassembly6(stack)
+        self.next_ident = stack.rng.randrange(1 << 32)
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, netif: "Netif", data: memoryview, link_group: bool = False) -> None:
@@ -108,7 +111,7 @@ class Ip6:
                 if nh == NH_FRAGMENT:
                     frag = FragmentHeader.parse(payload[off:])
                     if frag.offset or frag.more:
-                        stats.drop += 1  # no IP6_REASSEMBLY (ESP-IDF's default): fragments are not put together
+                        self._fragment_input(pkt, frag, at, field_at, payload[off + 8:])
                         return
                     field_at, nh, off = at, frag.next_header, off + 8  # an atomic fragment (RFC 6946)
                     continue
@@ -145,6 +148,20 @@ class Ip6:
             stats.drop += 1
             return
         handler(pkt, upper)
+
+    def _fragment_input(self, pkt: InPacket6, frag: FragmentHeader, at: int, field_at: int, data: memoryview) -> None:
+        stats = self.stack.stats.ip6
+        if not self.stack.config.ip6_reassembly:
+            stats.drop += 1  # IP6_REASSEMBLY off (ESP-IDF's default): fragments are not put together
+            return
+        if frag.more and len(data) & 7:
+            # RFC 8200 4.5: not a multiple of 8 bytes and not the last: parameter problem at the payload length
+            self._param_problem(pkt, w6.PP_HEADER, 4)
+            stats.drop += 1
+            return
+        whole = self.reass.input(pkt, frag, at, field_at, data)
+        if whole is not None:
+            self.input(pkt.netif, memoryview(whole), pkt.link_group)
 
     def _options_ok(self, pkt: InPacket6, nh: int, ext: ExtHeader, at: int) -> bool:
         """Whether processing goes on past this options header (RFC 8200 4.2)."""
@@ -225,13 +242,29 @@ class Ip6:
             src = self.select_source(out, dst) if not out.is_loopback else dst
             if src is None:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
-        if HEADER_LEN + len(pbuf) > out.mtu6:
-            self.stack.stats.ip6.err += 1
-            raise LwipError(errno.EMSGSIZE, f"{HEADER_LEN + len(pbuf)} bytes exceed {out.name}'s MTU of {out.mtu6}")
         hdr = Ipv6Header(src, dst, nh, out.hop_limit6 if hop_limit is None else hop_limit, traffic_class, 0, len(pbuf))
+        mtu = min(out.mtu6, self.stack.nd6.path_mtus.get(dst, 0xFFFF)) if not out.is_loopback else 0xFFFF
+        if HEADER_LEN + len(pbuf) > mtu:
+            return self._fragment_output(out, hdr, pbuf, next_hop, mtu)
         hdr.emit(pbuf.buf, pbuf.push(HEADER_LEN))
         self.stack.stats.ip6.xmit += 1
         return self.netif_output(out, pbuf, next_hop)
+
+    def _fragment_output(self, out: "Netif", hdr: Ipv6Header, pbuf: Pbuf, next_hop: bytes, mtu: int) -> bool:
+        """``ip6_frag``: fragments that fit ``mtu`` (EMSGSIZE without IP6_FRAG, or for a hop-by-hop header, which
+        belongs in every fragment and is not split here)."""
+        stack = self.stack
+        if not stack.config.ip6_frag or hdr.next_header == NH_HOPOPTS or len(pbuf) > 0xFFFF:
+            stack.stats.ip6.err += 1
+            raise LwipError(errno.EMSGSIZE, f"{HEADER_LEN + len(pbuf)} bytes exceed the path MTU of {mtu} to "
+                                            f"{hdr.dst.hex()} (ip6_frag)")
+        ident, self.next_ident = self.next_ident, (self.next_ident + 1) & 0xFFFFFFFF
+        sent = True
+        for part in fragment6(hdr, pbuf.view(), mtu, ident):
+            stack.stats.ip6_frag.xmit += 1
+            stack.stats.ip6.xmit += 1
+            sent = self.netif_output(out, part, next_hop) and sent
+        return sent
 
     def netif_output(self, netif: "Netif", pbuf: Pbuf, next_hop: bytes) -> bool:
         stack = self.stack

@@ -401,6 +401,7 @@ class Stack:
         self._guarded(self.igmp.poll, now)
         self._guarded(self.tcp.poll, now)
         self._guarded(self.nd6.poll, now)
+        self._guarded(self.ip6.reass.poll, now)
         self._guarded(self.mld6.poll, now)
         for poller in list(self._pollers):
             if not self._guarded(poller.poll, now):
@@ -427,7 +428,7 @@ class Stack:
         if not self.timers_running:
             return None
         times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at(),
-                 self.nd6.poll_at(), self.mld6.poll_at()]
+                 self.nd6.poll_at(), self.mld6.poll_at(), self.ip6.reass.poll_at()]
         times.extend(p.poll_at() for p in self._pollers)
         due = [t for t in times if t is not None]
         return min(due) if due else None
