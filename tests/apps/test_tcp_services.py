@@ -72,3 +72,26 @@ def test_chargen_sends_the_rfc_864_pattern_until_the_peer_closes():
     c.close()
     sim.run(2)
     assert server.bytes_out >= len(got)
+
+
+def test_the_services_answer_over_ipv6_too():
+    from lwipy.apps import UdpEchoServer
+    sim = Simulation(seed=5)
+    hub = sim.hub()
+    cfg = Config(ipv6_dup_detect_attempts=0, ipv6_send_router_solicit=False)
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", ip6="2001:db8::1/64")
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", ip6="2001:db8::2/64")
+    TcpEchoServer(b)
+    UdpEchoServer(b)
+    for target in ("2001:db8::2", "10.0.0.2"):  # one dual-stack listener and pcb serve both
+        c = a.tcp.connect(target, 7)
+        back = bytearray()
+        collect(c, back)
+        sim.run(0.1)
+        c.send(b"echo me")
+        sim.run(0.1)
+        assert bytes(back) == b"echo me"
+        u = a.udp.new(ip6=True)
+        u.sendto(b"datagram", target, 7)
+        sim.run(0.1)
+        assert u.recv().data == b"datagram"

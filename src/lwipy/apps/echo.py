@@ -14,12 +14,13 @@ __all__ = ["UdpEchoServer"]
 
 
 class UdpEchoServer:
-    """Echo UDP datagrams arriving on ``port`` (7 by default).  ``echoed`` counts them."""
+    """Echo UDP datagrams arriving on ``port`` (7 by default), over IPv4 and, when the stack has IPv6, IPv6 too (a
+    dual-stack pcb).  ``echoed`` counts them."""
 
     def __init__(self, stack: "Stack", port: int = 7) -> None:
         self.echoed = 0
         self.failed = 0
-        self.pcb = stack.udp.new()
+        self.pcb = stack.udp.new(ip6=stack.config.ipv6)
         self.pcb.bind(None, port)
         self.pcb.on_recv = self._on_recv
 

@@ -33,7 +33,8 @@ class _Service:
         self.connections = 0
         self.bytes_in = 0
         self.bytes_out = 0
-        self.listener: TcpListener = stack.tcp.listen(port)
+        # dual stack when the stack has IPv6: :: takes IPv4 connections too
+        self.listener: TcpListener = stack.tcp.listen(port, "::" if stack.config.ipv6 else None)
         self.listener.on_event = self._accept
 
     def _accept(self, listener: "TcpListener") -> None:

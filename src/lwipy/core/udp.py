@@ -373,11 +373,16 @@ class Udp:
                 matching.append(pcb)
                 if exact is None:
                     exact = pcb
+        return self._pick(matching, exact, pkt.dst, pkt.unicast)
+
+    def _pick(self, matching: list[UdpPcb], exact: UdpPcb | None, dst: IpAddress, unicast: bool) -> list[UdpPcb]:
+        """lwIP's choice among the pcbs a datagram matches: the connected one, else one bound to the destination,
+        else the first unconnected one; every one that reuses for broadcast and multicast with SO_REUSE_RXTOALL."""
         if not matching:
             return []
-        first = (exact or next((p for p in matching if p.remote_ip is None and p.local_ip == pkt.dst), None)
+        first = (exact or next((p for p in matching if p.remote_ip is None and p.local_ip == dst), None)
                  or next((p for p in matching if p.remote_ip is None), matching[0]))
-        if not pkt.unicast and first.reuse_addr and self.stack.config.so_reuse_rxtoall:
+        if not unicast and first.reuse_addr and self.stack.config.so_reuse_rxtoall:
             return [p for p in matching if p.reuse_addr]
         return [first]
 
@@ -411,16 +416,12 @@ class Udp:
             elif pcb.remote_ip == src and pcb.remote_port == hdr.src_port:
                 matching.append(pcb)
                 exact = exact or pcb
-        if not matching:
+        targets = self._pick(matching, exact, dst, pkt.unicast)
+        if not targets:
             stats.proterr += 1
             stats.drop += 1
             stack.icmp6.send_error(pkt, icmp6w.DEST_UNREACH, icmp6w.UNREACH_PORT)
             return
-        first = exact or next((p for p in matching if p.remote_ip is None and p.local_ip == dst), None) or \
-            next((p for p in matching if p.remote_ip is None), matching[0])
-        targets = [first]
-        if pkt.multicast and first.reuse_addr and stack.config.so_reuse_rxtoall:
-            targets = [p for p in matching if p.reuse_addr]
         dgram = Datagram(bytes(payload), src, hdr.src_port, dst, pkt.netif.index)
         for pcb in targets:
             self._deliver(pcb, dgram)

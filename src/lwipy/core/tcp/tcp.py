@@ -145,21 +145,10 @@ class Tcp:
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stats = self.stack.stats.tcp
-        stats.recv += 1
-        try:
-            hdr, payload = TcpHeader.parse(data)
-        except Malformed:
-            stats.lenerr += 1
-            stats.drop += 1
+        segment = self._checked(pkt, data, pseudo_sum_v4(pkt.hdr.src, pkt.hdr.dst, PROTO_TCP, len(data)))
+        if segment is None:
             return
-        if not pkt.netif.checksum_offload and \
-                not TcpHeader.verify(data, pseudo_sum_v4(pkt.hdr.src, pkt.hdr.dst, PROTO_TCP, len(data))):
-            stats.chkerr += 1
-            stats.drop += 1
-            return
-        if not pkt.unicast:
-            stats.drop += 1  # TCP is unicast only (RFC 1122 4.2.3.10)
-            return
+        hdr, payload = segment
         key = (int(pkt.dst), hdr.dst_port, int(pkt.src), hdr.src_port)
         pcb = self.conns.get(key)
         if pcb is not None:
@@ -176,21 +165,10 @@ class Tcp:
     def input6(self, pkt: "InPacket6", data: memoryview) -> None:
         """A segment over IPv6: the same tables, the IPv6 pseudo-header."""
         stats = self.stack.stats.tcp
-        stats.recv += 1
-        try:
-            hdr, payload = TcpHeader.parse(data)
-        except Malformed:
-            stats.lenerr += 1
-            stats.drop += 1
+        segment = self._checked(pkt, data, pseudo_sum_v6(pkt.src, pkt.dst, PROTO_TCP, len(data)))
+        if segment is None:
             return
-        if not pkt.netif.checksum_offload and \
-                not TcpHeader.verify(data, pseudo_sum_v6(pkt.src, pkt.dst, PROTO_TCP, len(data))):
-            stats.chkerr += 1
-            stats.drop += 1
-            return
-        if not pkt.unicast:
-            stats.drop += 1
-            return
+        hdr, payload = segment
         src, dst = IPv6Address(pkt.src), IPv6Address(pkt.dst)
         pcb = self.conns.get(conn_key(dst, hdr.dst_port, src, hdr.src_port))
         if pcb is not None:
@@ -203,6 +181,27 @@ class Tcp:
         stats.proterr += 1
         stats.drop += 1
         self._reset_closed(dst, src, hdr, len(payload))
+
+    def _checked(self, pkt: "InPacket | InPacket6", data: memoryview,
+                 pseudo: int) -> tuple[TcpHeader, memoryview] | None:
+        """The segment's header and payload, or None when it is malformed, its checksum is wrong (``pseudo``: the
+        pseudo-header's sum) or it was not sent to us alone (RFC 1122 4.2.3.10: TCP is unicast only)."""
+        stats = self.stack.stats.tcp
+        stats.recv += 1
+        try:
+            hdr, payload = TcpHeader.parse(data)
+        except Malformed:
+            stats.lenerr += 1
+            stats.drop += 1
+            return None
+        if not pkt.netif.checksum_offload and not TcpHeader.verify(data, pseudo):
+            stats.chkerr += 1
+            stats.drop += 1
+            return None
+        if not pkt.unicast:
+            stats.drop += 1
+            return None
+        return hdr, payload
 
     def _listener_for(self, dst: IpAddress, port: int) -> TcpListener | None:
         best = None
