@@ -102,8 +102,8 @@ def test_family_errors(net6):
     with pytest.raises(pysocket.gaierror):
         s4.sendto(b"x", ("2001:db8::2", 9))
     with pytest.raises(OSError) as e:
-        net6.sa.socket(AF6, pysocket.SOCK_RAW, 58)
-    assert e.value.errno == errno.EAFNOSUPPORT  # no raw IPv6 sockets yet
+        net6.sa.socket(AF6, pysocket.SOCK_SEQPACKET)
+    assert e.value.errno == errno.EINVAL
 
 
 def test_getaddrinfo_gives_ipv6_results_for_ipv6_literals_and_af_inet6(net6):
@@ -146,3 +146,36 @@ def test_tcp_over_ipv6_sockets_and_a_dual_stack_listener(net6):
     only.listen()
     with pytest.raises(ConnectionRefusedError):
         net6.sa.create_connection(("10.0.0.2", 8081))
+
+
+def test_raw_icmpv6_sockets_get_their_checksum_from_the_stack(net6):
+    raw = net6.sa.socket(AF6, pysocket.SOCK_RAW, pysocket.IPPROTO_ICMPV6)
+    assert raw.getsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM) == 2  # RFC 3542 3.1: always, for ICMPv6
+    with pytest.raises(OSError) as e:
+        raw.setsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM, -1)
+    assert e.value.errno == errno.EINVAL
+    request = struct.pack("!BBHHH", 128, 0, 0, 0x4242, 1) + b"raw ping"  # checksum left 0: the stack fills it
+    raw.sendto(request, ("2001:db8::2", 0))
+    raw.settimeout(2)
+    while True:  # the socket sees every ICMPv6 message: skip neighbour discovery and the like
+        data, addr = raw.recvfrom(1500)
+        if data[0] == 129:
+            break
+    assert data[4:] == request[4:] and addr == ("2001:db8::2", 0, 0, 0)  # the IPv6 header is not included
+
+
+def test_raw_ipv6_sockets_for_another_protocol_with_ipv6_checksum(net6):
+    rx = net6.sb.socket(AF6, pysocket.SOCK_RAW, 253)
+    tx = net6.sa.socket(AF6, pysocket.SOCK_RAW, 253)
+    for s in (rx, tx):
+        s.setsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM, 0)
+    assert tx.getsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM) == 0
+    errors = net6.b.stats.icmp6.xmit
+    tx.sendto(b"\0\0experimental", ("2001:db8::2", 0))
+    rx.settimeout(2)
+    data, addr = rx.recvfrom(100)
+    assert data[2:] == b"experimental" and data[:2] != b"\0\0" and addr[0] == "2001:db8::1"
+    assert net6.b.stats.icmp6.xmit == errors  # a raw socket took it: no parameter problem for next header 253
+    with pytest.raises(OSError) as e:
+        tx.setsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM, 3)
+    assert e.value.errno == errno.EINVAL  # odd offsets are refused

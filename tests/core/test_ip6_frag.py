@@ -128,3 +128,18 @@ def test_overlaps_drop_the_packet_and_ragged_fragments_get_a_parameter_problem()
     sim.run(0.1)
     [pp] = [f for f in sent if f.haslayer(ICMPv6ParamProblem)]
     assert pp[ICMPv6ParamProblem].code == 0 and pp[ICMPv6ParamProblem].ptr == 4
+
+
+def test_packet_too_big_makes_tcp_send_smaller_segments():
+    sim, hub, a, b = pair()
+    lst = b.tcp.listen(5000, "::")
+    lst.on_event = lambda listener: listener.accept()
+    c = a.tcp.connect(B6, 5000)
+    sim.run(0.5)
+    assert c.state_name == "ESTABLISHED" and c.snd_mss == 1440
+    netif = a.netifs[-1]
+    quoted = bytes(IPv6(src=A6, dst=B6) / UDP(sport=1, dport=2) / (b"q" * 1200))[:1232]
+    ptb = Ether(dst=":".join(f"{x:02x}" for x in netif.hwaddr)) / IPv6(src=B6, dst=A6) / ICMPv6PacketTooBig(mtu=1280) / \
+        quoted
+    a.input(netif, bytes(ptb), sim.now)
+    assert c.snd_mss == 1220  # 1280 less the IPv6 and TCP headers

@@ -375,3 +375,23 @@ def test_kernel_ping6_of_4000_bytes_is_reassembled_and_answered_in_fragments(lwi
     lwip.stop()
     assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
     assert len(tshark(lwip.pcap_path, f"ipv6.fraghdr && ipv6.src == {ll}", "frame.number")) >= 15
+
+
+def test_a_raw_icmpv6_socket_pings_the_kernel(lwip):
+    import struct
+    from lwipy.api import SocketApi
+    link_local(lwip)
+    api = SocketApi(lwip.loop)
+    try:
+        raw = api.socket(api.AF_INET6, api.SOCK_RAW, api.IPPROTO_ICMPV6)
+        raw.settimeout(3)
+        target = kernel_link_local(lwip)
+        request = struct.pack("!BBHHH", 128, 0, 0, 0x6666, 7) + b"from a raw socket"
+        raw.sendto(request, (target, 0))
+        while True:
+            data, addr = raw.recvfrom(2000)
+            if data[0] == 129 and data[4:8] == request[4:8]:
+                break
+        assert data[8:] == b"from a raw socket" and addr[0] == target  # the kernel checked our checksum and replied
+    finally:
+        api.close_all()

@@ -43,7 +43,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Union
 
 from ..core.addr import ANY4, ip4
-from ..core.raw import RawPcb
+from ..core.raw import RawPacket, RawPcb
 from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
                             TcpPcb)
 from ..core.udp import Datagram, UdpPcb, unmap
@@ -190,7 +190,7 @@ class NetconnCore:
         """``lwip_netconn_do_newconn``: a UDP or RAW pcb (a TCP pcb comes with connect or listen)."""
         group = netconn_group(self.type)
         if group == NETCONN_RAW:
-            raw = self.stack.raw.new(self.proto)
+            raw = self.stack.raw.new(self.proto, ip6=bool(self.type & NETCONN_TYPE_IPV6))
             raw.on_recv = self._recv_raw
             self.pcb = raw
             self._apply_options(raw)
@@ -626,9 +626,13 @@ class NetconnCore:
                 self._cond.notify_all()
             self._fire([(NETCONN_EVT_ERROR, 0)])
 
-    def _recv_raw(self, pcb: RawPcb, pkt: "InPacket") -> bool:
-        """``recv_raw``: a copy of the packet (IPv4 header included) for the mailbox; never eats it."""
-        buf = NetBuf(memoryview(bytes(pkt.packet)), pkt.src, self.proto, pkt.dst, pkt.netif.index)
+    def _recv_raw(self, pcb: RawPcb, pkt: "InPacket | RawPacket") -> bool:
+        """``recv_raw``: a copy of the packet (IPv4 header included; over IPv6 the message) for the mailbox; never
+        eats it."""
+        if isinstance(pkt, RawPacket):
+            buf = NetBuf(memoryview(pkt.packet), pkt.src, self.proto, pkt.dst, pkt.netif_index)
+        else:
+            buf = NetBuf(memoryview(bytes(pkt.packet)), pkt.src, self.proto, pkt.dst, pkt.netif.index)
         if not self._queue_netbuf(buf):
             self.stack.stats.raw.drop += 1
         return False

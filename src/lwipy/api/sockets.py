@@ -844,8 +844,6 @@ class SocketApi(SelectMixin):
         proto = 0 if proto == -1 else proto
         nonblock = bool(type & SOCK_NONBLOCK)
         base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
-        if family == AF_INET6 and (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_RAW:
-            raise os_error(errno.EAFNOSUPPORT, "lwipy has no raw IPv6 sockets yet")
         if family not in (AF_INET, AF_INET6):
             raise os_error(errno.EAFNOSUPPORT, "lwipy's sockets are AF_INET")
         if base not in _KINDS:

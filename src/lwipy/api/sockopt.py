@@ -24,13 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError
 from .defs import NETCONN_RAW, NETCONN_TCP, NETCONN_UDP
-from .sockdefs import (IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL,
-                       IPPROTO_IPV6, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF,
-                       IPV6_MULTICAST_LOOP, IPV6_UNICAST_HOPS, IPV6_V6ONLY, IP_PKTINFO, IP_TOS, IP_TTL, IPPROTO_IP,
-                       IPPROTO_TCP, LWIP_SOL_SOCKET, SO_ACCEPTCONN,
-                       SO_BROADCAST, SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_NO_CHECK, SO_RCVBUF, SO_RCVTIMEO,
-                       SO_REUSEADDR, SO_SNDTIMEO, SO_TYPE, SOL_SOCKET, TCP_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE,
-                       TCP_KEEPINTVL, TCP_NODELAY)
+from .sockdefs import (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_CHECKSUM, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP,
+                       IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_UNICAST_HOPS, IPV6_V6ONLY,
+                       IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL,
+                       IP_PKTINFO, IP_TOS, IP_TTL, LWIP_SOL_SOCKET, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_ERROR,
+                       SO_KEEPALIVE, SO_LINGER, SO_NO_CHECK, SO_RCVBUF, SO_RCVTIMEO, SO_REUSEADDR, SO_SNDTIMEO, SO_TYPE,
+                       TCP_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY)
 
 if TYPE_CHECKING:
     from .sockets import LwipSocket
@@ -238,6 +237,18 @@ def _membership6(join: bool) -> Callable[["LwipSocket", Any], None]:
     return set_
 
 
+def _set_checksum6(sock: "LwipSocket", value: Any) -> None:
+    """``IPV6_CHECKSUM`` (RFC 3542 3.1): -1 off, else an even offset; an ICMPv6 socket's is fixed at 2."""
+    offset = _as_int(value)
+    if sock.proto == 58 or (offset != -1 and (offset < 0 or offset & 1)):
+        raise _einval("IPV6_CHECKSUM is -1 or an even offset, and an ICMPv6 socket's is always 2")
+    sock._set_pcb_option("checksum_offset", offset)
+
+
+def _get_checksum6(sock: "LwipSocket", buflen: int | None) -> int:
+    return 2 if sock.proto == 58 else sock._opts.get("checksum_offset", -1)
+
+
 def _set_keep_ms(sock: "LwipSocket", value: Any) -> None:
     ms = _as_int(value)
     if ms < 1:
@@ -309,6 +320,7 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
     (IPPROTO_IPV6, IPV6_MULTICAST_HOPS): _Option(UDP, _stored("multicast_ttl"), _set_hops("multicast_ttl", 1)),
     (IPPROTO_IPV6, IPV6_MULTICAST_LOOP): _Option(UDP, _stored("multicast_loop"), _set_mcast_loop),
     (IPPROTO_IPV6, IPV6_MULTICAST_IF): _Option(UDP, _stored("multicast_if6"), _set_mcast_if6),
+    (IPPROTO_IPV6, IPV6_CHECKSUM): _Option((NETCONN_RAW,), _get_checksum6, _set_checksum6),
     (IPPROTO_IPV6, IPV6_JOIN_GROUP): _Option(UDP, None, _membership6(True)),
     (IPPROTO_IPV6, IPV6_LEAVE_GROUP): _Option(UDP, None, _membership6(False)),
     (IPPROTO_TCP, TCP_NODELAY): _flag("nodelay", TCP),

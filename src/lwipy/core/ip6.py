@@ -27,6 +27,7 @@ from ..wire.ipv6 import (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICM
 from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6,
                     multicast_mac, prefix_match_len, scope6)
 from .ip6_frag import Reassembly6, fragment6
+from .raw import RAW_INPUT_EATEN, RAW_INPUT_NONE
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -140,9 +141,12 @@ class Ip6:
         if tentative_only and not (nh == w6.PROTO_ICMPV6 and len(upper) and upper[0] in _NS_NA):
             stats.drop += 1  # RFC 4862 5.4: a tentative address takes nothing but neighbour discovery
             return
+        raw = stack.raw.input6(pkt, nh, upper) if stack.raw.pcbs else RAW_INPUT_NONE
+        if raw == RAW_INPUT_EATEN:
+            return
         handler = stack.protocols6.get(nh)
         if handler is None:
-            if nh != NH_NONE:
+            if nh != NH_NONE and raw == RAW_INPUT_NONE:
                 self._param_problem(pkt, w6.PP_NEXT_HEADER, field_at)
                 stats.proterr += 1
             stats.drop += 1

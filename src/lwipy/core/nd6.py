@@ -493,7 +493,10 @@ class Nd6:
         """A packet too big message: remember the smaller MTU towards ``dst`` (never below 1280, RFC 8201 4)."""
         if len(self.path_mtus) >= self.stack.config.nd6_num_destinations and dst not in self.path_mtus:
             self.path_mtus.pop(next(iter(self.path_mtus)))
-        self.path_mtus[dst] = max(1280, min(mtu, self.path_mtus.get(dst, 0xFFFFFFFF)))
+        pmtu = self.path_mtus[dst] = max(1280, min(mtu, self.path_mtus.get(dst, 0xFFFFFFFF)))
+        for pcb in self.stack.tcp.conns.values():  # RFC 8201 5.2: TCP sends smaller segments from now on
+            if pcb.v6 and pcb._remote_packed == dst and pcb.snd_mss > pmtu - 60:
+                pcb.snd_mss = pmtu - 60
 
     def lookup(self, addr: bytes, netif: "Netif") -> Neighbor | None:
         return self.neighbors.get((netif.index, addr))
