@@ -34,8 +34,9 @@ from lwipy.core.addr6 import PREFERRED  # noqa: E402
 from lwipy.netif.tap import TapDevice  # noqa: E402
 
 
-def tcp_rows(n: int) -> list[tuple[str, str]]:
-    """Bulk TCP kernel -> lwipy and lwipy -> kernel over the TAP, IPv4 then IPv6, the same pcb-level code."""
+def tcp_rows(n: int, offload: bool = False) -> list[tuple[str, str]]:
+    """Bulk TCP kernel -> lwipy and lwipy -> kernel over the TAP, IPv4 then IPv6, the same pcb-level code (with
+    ``offload``, the TAP's checksum and segmentation offload)."""
     rows = []
     with nsx.namespace(ipv6=True) as ns:
         nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX)
@@ -43,7 +44,7 @@ def tcp_rows(n: int) -> list[tuple[str, str]]:
         cfg = Config(tcp_wnd_default=1024000, tcp_snd_buf_default=1024000, ipv6_dup_detect_attempts=0,
                      ipv6_send_router_solicit=False)
         stack = Stack(cfg, seed=1, name="bench6-tcp")
-        dev = TapDevice(nsx.TAP, netns=ns)
+        dev = TapDevice(nsx.TAP, netns=ns, offload=offload)
         loop = None
         try:
             stack.add_netif(dev, ip=f"{nsx.LWIP_IP}/{nsx.PREFIX}", ip6="2001:db8:77::2/64")
@@ -51,10 +52,10 @@ def tcp_rows(n: int) -> list[tuple[str, str]]:
             for family, lwip_ip, kernel_ip, port in (("IPv4", nsx.LWIP_IP, nsx.KERNEL_IP, 5001),
                                                      ("IPv6", "2001:db8:77::2", "2001:db8:77::1", 5003)):
                 six = family == "IPv6"
-                rows.append((f"TCP kernel -> lwipy, {family} (TAP)",
-                             bulk_in(stack, loop, ns, lwip_ip, port, n, "::" if six else None)))
-                rows.append((f"TCP lwipy -> kernel, {family} (TAP)",
-                             bulk_out(stack, loop, ns, kernel_ip, port + 1, n, six)))
+                how = f"{family}, TAP{' offload' if offload else ''}"
+                rows.append((f"TCP kernel -> lwipy, {how}", bulk_in(stack, loop, ns, lwip_ip, port, n,
+                                                                     "::" if six else None)))
+                rows.append((f"TCP lwipy -> kernel, {how}", bulk_out(stack, loop, ns, kernel_ip, port + 1, n, six)))
         finally:
             if loop is not None:
                 loop.stop()
@@ -147,6 +148,7 @@ def main() -> int:
     if problem is None:
         rows += tap_rows(args.pings)
         rows += tcp_rows(args.mb * 1_000_000)
+        rows += tcp_rows(args.mb * 1_000_000, offload=True)
     else:
         print(f"skipping the TAP and veth runs: {problem}")
     rows += input_rows(args.frames)

@@ -258,10 +258,14 @@ def global_addresses(lwip):
 @pytest.mark.lwip_config(**BIG6)
 @pytest.mark.lwip_device(pcap=False)
 def test_kernel_sends_100mb_over_ipv6_to_an_lwipy_socket(lwip):
+    global_addresses(lwip)
+    kernel_to_lwipy6(lwip)
+
+
+def kernel_to_lwipy6(lwip):
     import hashlib
     import threading
     from lwipy.api import SocketApi
-    global_addresses(lwip)
     api = SocketApi(lwip.loop)
     srv = api.socket(api.AF_INET6, api.SOCK_STREAM)
     srv.bind(("::", 5001))
@@ -294,9 +298,24 @@ def test_kernel_sends_100mb_over_ipv6_to_an_lwipy_socket(lwip):
 @pytest.mark.lwip_config(**BIG6)
 @pytest.mark.lwip_device(pcap=False)
 def test_an_lwipy_socket_sends_100mb_over_ipv6_to_the_kernel(lwip):
+    global_addresses(lwip)
+    lwipy_to_kernel6(lwip)
+
+
+@pytest.mark.lwip_config(**BIG6)
+@pytest.mark.lwip_device(pcap=False, offload=True)
+def test_tcp_over_ipv6_with_the_taps_offload_both_ways(lwip):
+    """Checksum and segmentation offload over IPv6 (VIRTIO_NET_HDR_GSO_TCPV6), 100 MB each way."""
+    global_addresses(lwip)
+    kernel_to_lwipy6(lwip)
+    assert lwip.call(lambda: lwip.device.rx_gso) > 100 and lwip.device.rx_csum_errors == 0
+    lwipy_to_kernel6(lwip)
+    assert lwip.call(lambda: lwip.device.tx_gso) > 100  # lwipy's super-segments, cut by the kernel
+
+
+def lwipy_to_kernel6(lwip):
     import hashlib
     from lwipy.api import SocketApi
-    global_addresses(lwip)
     server = subprocess.Popen(["ip", "netns", "exec", lwip.ns, sys.executable, "-c", KERNEL_SERVER6, KERNEL_GLOBAL],
                               stdout=subprocess.PIPE, text=True)
     api = SocketApi(lwip.loop)
@@ -395,3 +414,4 @@ def test_a_raw_icmpv6_socket_pings_the_kernel(lwip):
         assert data[8:] == b"from a raw socket" and addr[0] == target  # the kernel checked our checksum and replied
     finally:
         api.close_all()
+

@@ -248,7 +248,7 @@ class Ip6:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
         hdr = Ipv6Header(src, dst, nh, out.hop_limit6 if hop_limit is None else hop_limit, traffic_class, 0, len(pbuf))
         mtu = min(out.mtu6, self.stack.nd6.path_mtus.get(dst, 0xFFFF)) if not out.is_loopback else 0xFFFF
-        if HEADER_LEN + len(pbuf) > mtu:
+        if HEADER_LEN + len(pbuf) > mtu and not pbuf.gso_size:  # a TCP super-segment is the device's to cut
             return self._fragment_output(out, hdr, pbuf, next_hop, mtu)
         hdr.emit(pbuf.buf, pbuf.push(HEADER_LEN))
         self.stack.stats.ip6.xmit += 1

@@ -959,10 +959,13 @@ class TcpPcb:
         self._route_gen = stack.routes.generation
         if self.v6:
             try:
-                self._netif = stack.ip6.route(self._remote_packed)[0]
+                netif6 = self._netif = stack.ip6.route(self._remote_packed)[0]
             except LwipError:
-                self._netif = None
-            self._offload, self._gso_max = False, 0  # the TAP's offload is IPv4's (VIRTIO_NET_HDR_GSO_TCPV4)
+                self._netif, self._offload, self._gso_max = None, False, 0
+                return
+            looped6 = netif6.is_loopback or stack.is_own_address6(self._remote_packed)
+            self._offload = netif6.checksum_offload and not looped6  # the TAP says GSO_TCPV6 by the ethertype
+            self._gso_max = min(netif6.gso_max_size, 0xFFFF) - 120 if self._offload and netif6.gso_max_size else 0
             return
         remote = self.remote_ip
         assert isinstance(remote, IPv4Address)
