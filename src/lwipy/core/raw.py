@@ -159,20 +159,25 @@ class Raw:
                 continue
             if pcb.netif is not None and pcb.netif is not pkt.netif:
                 continue
-            self.stack.stats.raw.recv += 1
-            if pcb.on_recv is not None:
-                if pcb.on_recv(pcb, pkt):
-                    return RAW_INPUT_EATEN
-                result = RAW_INPUT_DELIVERED
-                continue
-            if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
-                self.stack.stats.raw.drop += 1
-                continue
-            pcb.queue.append(RawPacket(bytes(pkt.packet), pkt.src, pkt.dst, pkt.netif.index))
-            result = RAW_INPUT_DELIVERED
-            if pcb.on_event is not None:
-                pcb.on_event(pcb)
+            got = self._offer(pcb, pkt, lambda: RawPacket(bytes(pkt.packet), pkt.src, pkt.dst, pkt.netif.index))
+            if got == RAW_INPUT_EATEN:
+                return got
+            result = got or result
         return result
+
+    def _offer(self, pcb: RawPcb, seen: Any, packet: RawPacket | Callable[[], RawPacket]) -> int:
+        """Give a matching pcb the packet: to its callback as ``seen``, else into its queue as ``packet`` (made by
+        calling it, when it is a function: a copy only when one is queued)."""
+        self.stack.stats.raw.recv += 1
+        if pcb.on_recv is not None:
+            return RAW_INPUT_EATEN if pcb.on_recv(pcb, seen) else RAW_INPUT_DELIVERED
+        if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
+            self.stack.stats.raw.drop += 1
+            return RAW_INPUT_NONE
+        pcb.queue.append(packet if isinstance(packet, RawPacket) else packet())
+        if pcb.on_event is not None:
+            pcb.on_event(pcb)
+        return RAW_INPUT_DELIVERED
 
     def input6(self, pkt: "InPacket6", nh: int, message: memoryview) -> int:
         """``raw_input`` over IPv6: offer the upper-layer ``message`` of next header ``nh`` to the IPv6 raw pcbs."""
@@ -193,18 +198,9 @@ class Raw:
                 self.stack.stats.raw.chkerr += 1
                 self.stack.stats.raw.drop += 1
                 continue
-            self.stack.stats.raw.recv += 1
             packet = RawPacket(bytes(message), src, dst, pkt.netif.index)
-            if pcb.on_recv is not None:
-                if pcb.on_recv(pcb, packet):  # type: ignore[arg-type]
-                    return RAW_INPUT_EATEN
-                result = RAW_INPUT_DELIVERED
-                continue
-            if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
-                self.stack.stats.raw.drop += 1
-                continue
-            pcb.queue.append(packet)
-            result = RAW_INPUT_DELIVERED
-            if pcb.on_event is not None:
-                pcb.on_event(pcb)
+            got = self._offer(pcb, packet, packet)
+            if got == RAW_INPUT_EATEN:
+                return got
+            result = got or result
         return result
