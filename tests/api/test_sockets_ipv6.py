@@ -179,3 +179,24 @@ def test_raw_ipv6_sockets_for_another_protocol_with_ipv6_checksum(net6):
     with pytest.raises(OSError) as e:
         tx.setsockopt(pysocket.IPPROTO_IPV6, net6.sa.IPV6_CHECKSUM, 3)
     assert e.value.errno == errno.EINVAL  # odd offsets are refused
+
+
+def test_ipv6_recvpktinfo_tells_the_destination_and_netif(net6):
+    rx = net6.sb.socket(AF6, DGRAM)
+    rx.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_RECVPKTINFO, 1)
+    assert rx.getsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_RECVPKTINFO) == 1
+    rx.bind(("::", 5300))
+    tx = net6.sa.socket(AF6, DGRAM)
+    tx.sendto(b"where to?", ("2001:db8::2", 5300))
+    data, anc, flags, addr = rx.recvmsg(100, pysocket.CMSG_SPACE(20))
+    [(level, kind, info)] = anc
+    index = net6.lb.call(lambda: next(n for n in net6.b.netifs if not n.is_loopback).index)
+    assert (level, kind) == (pysocket.IPPROTO_IPV6, pysocket.IPV6_PKTINFO)
+    assert pysocket.inet_ntop(AF6, info[:16]) == "2001:db8::2" and struct.unpack("@I", info[16:])[0] == index
+    tx.sendto(b"again", ("2001:db8::2", 5300))
+    _, anc, flags, _ = rx.recvmsg(100, 16)
+    assert anc == [] and flags & pysocket.MSG_CTRUNC
+    v4 = net6.sa.socket(pysocket.AF_INET, DGRAM)
+    v4.sendto(b"from ipv4", ("10.0.0.2", 5300))
+    _, anc, _, _ = rx.recvmsg(100, pysocket.CMSG_SPACE(20))
+    assert pysocket.inet_ntop(AF6, anc[0][2][:16]) == "::ffff:10.0.0.2"  # an IPv4 destination, mapped

@@ -58,9 +58,9 @@ from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_SENDMINUS, NETCO
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
-from .sockdefs import (AF_INET, AF_INET6, AI_PASSIVE, EAI_FAMILY, EAI_NONAME, EAI_SERVICE, F_GETFL, F_SETFL,
-                       FIONBIO, FIONREAD, IP_PKTINFO, IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
-                       BLOCKING_ERRNOS, LWIP_SOCKET_OFFSET_BASE, MSG_CTRUNC, MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL, MSG_PEEK,
+from .sockdefs import (AF_INET, AF_INET6, AI_PASSIVE, BLOCKING_ERRNOS, EAI_FAMILY, EAI_NONAME, EAI_SERVICE, FIONBIO, FIONREAD,
+                       F_GETFL, F_SETFL, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, IPV6_PKTINFO,
+                       IP_PKTINFO, LWIP_SOCKET_OFFSET_BASE, MSG_CTRUNC, MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL, MSG_PEEK,
                        MSG_TRUNC, MSG_WAITALL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, SHUT_RD, SHUT_RDWR, SHUT_WR,
                        SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_STREAM)
 from .sockselect import SelectMixin
@@ -71,6 +71,7 @@ _KINDS: dict[int, int] = {int(SOCK_STREAM): NETCONN_TCP, int(SOCK_DGRAM): NETCON
 _RECV_FLAGS = MSG_PEEK | MSG_WAITALL | MSG_DONTWAIT
 _SEND_FLAGS = MSG_DONTWAIT | MSG_MORE | MSG_NOSIGNAL
 _PKTINFO_SPACE = _socket.CMSG_SPACE(12)  # struct in_pktinfo: ipi_ifindex, ipi_spec_dst, ipi_addr
+_PKTINFO6_SPACE = _socket.CMSG_SPACE(20)  # struct in6_pktinfo: ipi6_addr, ipi6_ifindex
 _NEW, _CONNECTING, _CONNECTED, _LISTENING = range(4)
 _DEFAULT = object()
 
@@ -186,7 +187,7 @@ class LwipSocket:
             "rcvtimeo": None, "sndtimeo": None, "linger": None, "ttl": cfg.ip_default_ttl, "tos": 0,
             "pktinfo": False, "multicast_ttl": 1, "multicast_loop": True, "multicast_if": None, "nodelay": False,
             "keep_idle": cfg.tcp_keepidle / 1000.0, "keep_intvl": cfg.tcp_keepintvl / 1000.0,
-            "keep_cnt": cfg.tcp_keepcnt, "v6only": False, "hop_limit": None, "multicast_if6": 0,
+            "keep_cnt": cfg.tcp_keepcnt, "recvpktinfo6": False, "v6only": False, "hop_limit": None, "multicast_if6": 0,
         }
         if conn is None:
             try:
@@ -476,7 +477,19 @@ class LwipSocket:
         return None
 
     def _ancillary(self, buf: NetBuf | None, ancbufsize: int) -> tuple[list[tuple[int, int, bytes]], int]:
-        if buf is None or not self._opts["pktinfo"]:
+        """IP_PKTINFO (struct in_pktinfo) or, on an AF_INET6 socket, IPV6_RECVPKTINFO's IPV6_PKTINFO (struct
+        in6_pktinfo: the address the datagram was sent to, the netif index; RFC 3542 6.1)."""
+        if buf is None:
+            return [], 0
+        if self._v6:
+            if not self._opts["recvpktinfo6"]:
+                return [], 0
+            if ancbufsize < _PKTINFO6_SPACE:
+                return [], MSG_CTRUNC
+            dst = buf.destaddr
+            packed = dst.packed if dst.version == 6 else b"\0" * 10 + b"\xff\xff" + dst.packed
+            return [(IPPROTO_IPV6, IPV6_PKTINFO, packed + buf.if_idx.to_bytes(4, sys.byteorder))], 0
+        if not self._opts["pktinfo"]:
             return [], 0
         if ancbufsize < _PKTINFO_SPACE:
             return [], MSG_CTRUNC

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..errors import LwipError
 from .defs import NETCONN_RAW, NETCONN_TCP, NETCONN_UDP
 from .sockdefs import (IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPV6_CHECKSUM, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP,
-                       IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_UNICAST_HOPS, IPV6_V6ONLY,
-                       IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP, IP_MULTICAST_TTL,
-                       IP_PKTINFO, IP_TOS, IP_TTL, LWIP_SOL_SOCKET, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_ERROR,
-                       SO_KEEPALIVE, SO_LINGER, SO_NO_CHECK, SO_RCVBUF, SO_RCVTIMEO, SO_REUSEADDR, SO_SNDTIMEO, SO_TYPE,
-                       TCP_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY)
+                       IPV6_MULTICAST_HOPS, IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_RECVPKTINFO, IPV6_UNICAST_HOPS,
+                       IPV6_V6ONLY, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
+                       IP_MULTICAST_TTL, IP_PKTINFO, IP_TOS, IP_TTL, LWIP_SOL_SOCKET, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST,
+                       SO_ERROR, SO_KEEPALIVE, SO_LINGER, SO_NO_CHECK, SO_RCVBUF, SO_RCVTIMEO, SO_REUSEADDR, SO_SNDTIMEO,
+                       SO_TYPE, TCP_KEEPALIVE, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_NODELAY)
 
 if TYPE_CHECKING:
     from .sockets import LwipSocket
@@ -140,6 +140,10 @@ def _get_linger(sock: "LwipSocket", buflen: int | None) -> int | bytes:
 
 def _set_pktinfo(sock: "LwipSocket", value: Any) -> None:
     sock._opts["pktinfo"] = bool(_as_int(value))
+
+
+def _set_recvpktinfo6(sock: "LwipSocket", value: Any) -> None:
+    sock._opts["recvpktinfo6"] = bool(_as_int(value))
 
 
 def _set_ttl(sock: "LwipSocket", value: Any) -> None:
@@ -321,6 +325,7 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
     (IPPROTO_IPV6, IPV6_MULTICAST_LOOP): _Option(UDP, _stored("multicast_loop"), _set_mcast_loop),
     (IPPROTO_IPV6, IPV6_MULTICAST_IF): _Option(UDP, _stored("multicast_if6"), _set_mcast_if6),
     (IPPROTO_IPV6, IPV6_CHECKSUM): _Option((NETCONN_RAW,), _get_checksum6, _set_checksum6),
+    (IPPROTO_IPV6, IPV6_RECVPKTINFO): _Option(UDP, _stored("recvpktinfo6"), _set_recvpktinfo6),
     (IPPROTO_IPV6, IPV6_JOIN_GROUP): _Option(UDP, None, _membership6(True)),
     (IPPROTO_IPV6, IPV6_LEAVE_GROUP): _Option(UDP, None, _membership6(False)),
     (IPPROTO_TCP, TCP_NODELAY): _flag("nodelay", TCP),
