@@ -9,7 +9,6 @@ validity rules are from the RFC sections named at each test.
 from __future__ import annotations
 
 import logging
-from ipaddress import IPv6Address
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +18,7 @@ logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.inet6 import (ICMPv6MLDMultAddrRec, ICMPv6MLDone, ICMPv6MLQuery, ICMPv6MLQuery2,  # noqa: E402
                                 ICMPv6MLReport, ICMPv6MLReport2, IPv6)
 
+from .icmp6_vectors import FILL, a6, emitted, icmp6_of, s6, scapy_vector  # noqa: E402
 from lwipy.errors import Malformed  # noqa: E402
 from lwipy.wire.icmpv6 import MLD_DONE, MLD_QUERY, MLD_REPORT, fill_checksum, verify_checksum  # noqa: E402
 from lwipy.wire.mld import (ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES, CHANGE_TO_EXCLUDE_MODE,  # noqa: E402
@@ -26,23 +26,10 @@ from lwipy.wire.mld import (ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES, CHANGE_TO_EXCL
                             MldMessage, Mldv2Query, Mldv2Report, decode_max_resp_code, decode_qqic,
                             encode_max_resp_code, encode_qqic, parse_mld)
 
-FILL = 0xA5
 CHECKED = settings(max_examples=150, deadline=None)
 
 
-def a6(text: str) -> bytes:
-    return IPv6Address(text).packed
 
-
-def s6(packed: bytes) -> str:
-    return str(IPv6Address(packed))
-
-
-def icmp6_of(pkt) -> bytes:
-    """The ICMPv6 message of a scapy IPv6 packet built without extension headers (so it starts at byte 40)."""
-    raw = bytes(pkt)
-    assert raw[6] == 58
-    return raw[40:]
 
 
 LL_H, LL_Q = "fe80::a", "fe80::c"
@@ -76,32 +63,17 @@ VECTORS = {
 }
 
 
-def vector(name: str) -> tuple[bytes, bytes, bytes]:
-    """(message, src, dst) of a vector."""
-    src, dst, layer, _ = VECTORS[name]
-    return icmp6_of(IPv6(src=src, dst=dst) / layer), a6(src), a6(dst)
-
-
-def emitted(msg, src: bytes, dst: bytes, offset: int = 3) -> bytes:
-    """``msg`` emitted at ``offset`` in a 0xA5-filled buffer, checked to stay in its bytes, then checksummed."""
-    n = msg.buffer_len
-    buf = bytearray([FILL]) * (offset + n + 5)
-    msg.emit(buf, offset)
-    assert buf[:offset] == bytes([FILL]) * offset and buf[offset + n:] == bytes([FILL]) * 5
-    assert buf[offset + 2:offset + 4] == b"\0\0"  # the caller fills the checksum
-    fill_checksum(buf, offset, n, src, dst)
-    return bytes(buf[offset:offset + n])
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_scapy_vector_checksum_verifies(name: str) -> None:
-    msg, src, dst = vector(name)
+    msg, src, dst = scapy_vector(VECTORS, name)
     assert verify_checksum(msg, src, dst)
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_parse_vector(name: str) -> None:
-    msg, _, _ = vector(name)
+    msg, _, _ = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     assert parse_mld(msg) == expected
     assert type(expected).parse(memoryview(msg)) == expected
@@ -109,7 +81,7 @@ def test_parse_vector(name: str) -> None:
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_emit_vector(name: str) -> None:
-    msg, src, dst = vector(name)
+    msg, src, dst = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     assert expected.buffer_len == len(msg)
     assert emitted(expected, src, dst) == msg
@@ -117,7 +89,7 @@ def test_emit_vector(name: str) -> None:
 
 
 def test_emit_over_memoryview() -> None:
-    msg, src, dst = vector("v2 report")
+    msg, src, dst = scapy_vector(VECTORS, "v2 report")
     buf = bytearray([FILL]) * len(msg)
     VECTORS["v2 report"][3].emit(memoryview(buf), 0)
     fill_checksum(memoryview(buf), 0, len(buf), src, dst)
@@ -125,10 +97,10 @@ def test_emit_over_memoryview() -> None:
 
 
 def test_v2_query_decoded_fields() -> None:
-    q = parse_mld(vector("v2 source query")[0])
+    q = parse_mld(scapy_vector(VECTORS, "v2 source query")[0])
     assert isinstance(q, Mldv2Query)
     assert (q.max_resp_delay, q.qqi) == (163840, 224)
-    g = parse_mld(vector("v2 general query")[0])
+    g = parse_mld(scapy_vector(VECTORS, "v2 general query")[0])
     assert isinstance(g, Mldv2Query) and (g.max_resp_delay, g.qqi) == (10000, 125)
 
 
@@ -136,7 +108,7 @@ def test_v2_query_decoded_fields() -> None:
 def test_code_is_ignored(name: str) -> None:
     """RFC 2710 3.2, RFC 3810 5.1.1: the code is "Initialized to zero by the sender; ignored by receivers" (and the
     second byte of a v2 report is reserved, 5.2.1); nor is the checksum read (the caller verified it)."""
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     msg[1] = 0x5A
     msg[2:4] = b"\x12\x34"
     assert parse_mld(msg) == VECTORS[name][3]
@@ -145,37 +117,37 @@ def test_code_is_ignored(name: str) -> None:
 def test_query_version_is_its_length() -> None:
     """RFC 3810 8.1: 24 octets is an MLDv1 query, 28 or more an MLDv2 one, and other lengths "MUST be silently
     ignored"; the octets past the sources are Additional Data that receivers ignore (5.1.12)."""
-    v2 = vector("v2 general query")[0]
+    v2 = scapy_vector(VECTORS, "v2 general query")[0]
     assert len(v2) == 28
     assert parse_mld(v2[:24]) == MldMessage(MLD_QUERY, 10000, bytes(16))
     for n in (25, 26, 27):
         with pytest.raises(Malformed):
             parse_mld(v2[:n])
     assert parse_mld(v2 + b"additional") == VECTORS["v2 general query"][3]
-    source = vector("v2 source query")[0]
+    source = scapy_vector(VECTORS, "v2 source query")[0]
     assert parse_mld(source + bytes(3)) == VECTORS["v2 source query"][3]
 
 
 def test_mldv1_reads_an_mldv2_query_as_v1() -> None:
     """RFC 3810 8.2.1: an MLDv1 host treats an MLDv2 query as an MLDv1 one (its first 24 bytes)."""
-    msg = vector("v2 source query")[0]
+    msg = scapy_vector(VECTORS, "v2 source query")[0]
     assert MldMessage.parse(msg) == MldMessage(MLD_QUERY, 0xA400, a6(GROUP))
 
 
 def test_v1_report_extra_bytes_are_ignored() -> None:
-    msg = vector("v1 report")[0]
+    msg = scapy_vector(VECTORS, "v1 report")[0]
     assert parse_mld(msg + b"\x01\x02\x03\x04") == VECTORS["v1 report"][3]
 
 
 def test_report_additional_data_is_ignored() -> None:
-    msg = vector("v2 report")[0]
+    msg = scapy_vector(VECTORS, "v2 report")[0]
     assert parse_mld(msg + b"\xff" * 7) == VECTORS["v2 report"][3]
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_truncated_raises(name: str) -> None:
     """Any cut is Malformed, except an MLDv2 query cut to 24 bytes, which is an MLDv1 query (RFC 3810 8.1)."""
-    msg, _, _ = vector(name)
+    msg, _, _ = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     for n in range(len(msg)):
         if isinstance(expected, Mldv2Query) and n == V1_LEN:
@@ -188,11 +160,11 @@ def test_truncated_raises(name: str) -> None:
 
 
 def test_counts_past_the_end_raise() -> None:
-    query = bytearray(vector("v2 source query")[0])
+    query = bytearray(scapy_vector(VECTORS, "v2 source query")[0])
     query[27] = 3  # three sources, two present
     with pytest.raises(Malformed):
         parse_mld(query)
-    report = bytearray(vector("v2 report")[0])
+    report = bytearray(scapy_vector(VECTORS, "v2 report")[0])
     report[7] = 4  # four records, three present
     with pytest.raises(Malformed):
         parse_mld(report)
@@ -213,7 +185,7 @@ def test_other_types_raise(type_: int) -> None:
 
 
 def test_class_parse_checks_its_type() -> None:
-    report, query, v1 = vector("v2 report")[0], vector("v2 source query")[0], vector("v1 done")[0]
+    report, query, v1 = (scapy_vector(VECTORS, name)[0] for name in ("v2 report", "v2 source query", "v1 done"))
     with pytest.raises(Malformed):
         Mldv2Query.parse(bytes([MLD_REPORT]) + query[1:])
     with pytest.raises(Malformed):
@@ -349,7 +321,7 @@ def test_mld_types_with_arbitrary_bodies_only_raise_malformed(type_: int, body: 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(sorted(VECTORS)), st.data())
 def test_corrupted_vectors_only_raise_malformed(name: str, data) -> None:
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     for _ in range(data.draw(st.integers(1, 4))):
         msg[data.draw(st.integers(0, len(msg) - 1))] = data.draw(st.integers(0, 255))
     try:

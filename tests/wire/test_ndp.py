@@ -8,7 +8,6 @@ and validity rules are from the RFC sections named at each test.
 from __future__ import annotations
 
 import logging
-from ipaddress import IPv6Address
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +21,7 @@ from scapy.layers.inet6 import (ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_
                                 ICMPv6NDOptRouteInfo, ICMPv6NDOptSrcLLAddr, ICMPv6NDOptUnknown)
 from scapy.packet import Raw  # noqa: E402
 
+from .icmp6_vectors import FILL, a6, emitted, icmp6_of, s6, scapy_vector  # noqa: E402
 from lwipy.errors import Malformed  # noqa: E402
 from lwipy.wire import ndp  # noqa: E402
 from lwipy.wire.icmpv6 import fill_checksum, verify_checksum  # noqa: E402
@@ -30,16 +30,9 @@ from lwipy.wire.ndp import (PRF_HIGH, PRF_LOW, RA_FLAG_HOME_AGENT, RA_FLAG_PROXY
                             RouterAdvert, RouterSolicit, SourceLinkAddr, TargetLinkAddr, UnknownOption, parse_nd,
                             parse_options)
 
-FILL = 0xA5
 CHECKED = settings(max_examples=150, deadline=None)
 
 
-def a6(text: str) -> bytes:
-    return IPv6Address(text).packed
-
-
-def s6(packed: bytes) -> str:
-    return str(IPv6Address(packed))
 
 
 def mac_str(mac: bytes) -> str:
@@ -53,12 +46,6 @@ GLOBAL_B = "2001:db8::b"
 SOLICITED_B = "ff02::1:ff00:b"
 PREFIX = a6("2001:db8::")
 
-
-def icmp6_of(pkt) -> bytes:
-    """The ICMPv6 message of a scapy IPv6 packet built without extension headers (so it starts at byte 40)."""
-    raw = bytes(pkt)
-    assert raw[6] == 58
-    return raw[40:]
 
 
 # A redirected packet as scapy builds it; the option carries it cut to a multiple of 8 bytes (RFC 4861 4.6.3)
@@ -113,32 +100,17 @@ VECTORS = {
 }
 
 
-def vector(name: str) -> tuple[bytes, bytes, bytes]:
-    """(message, src, dst) of a vector."""
-    src, dst, layers, _ = VECTORS[name]
-    return icmp6_of(IPv6(src=src, dst=dst) / layers), a6(src), a6(dst)
-
-
-def emitted(msg, src: bytes, dst: bytes, offset: int = 3) -> bytes:
-    """``msg`` emitted at ``offset`` in a 0xA5-filled buffer, checked to stay in its bytes, then checksummed."""
-    n = msg.buffer_len
-    buf = bytearray([FILL]) * (offset + n + 5)
-    msg.emit(buf, offset)
-    assert buf[:offset] == bytes([FILL]) * offset and buf[offset + n:] == bytes([FILL]) * 5
-    assert buf[offset + 2:offset + 4] == b"\0\0"  # the caller fills the checksum
-    fill_checksum(buf, offset, n, src, dst)
-    return bytes(buf[offset:offset + n])
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_scapy_vector_checksum_verifies(name: str) -> None:
-    msg, src, dst = vector(name)
+    msg, src, dst = scapy_vector(VECTORS, name)
     assert verify_checksum(msg, src, dst)
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_parse_vector(name: str) -> None:
-    msg, _, _ = vector(name)
+    msg, _, _ = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     assert parse_nd(msg) == expected
     assert type(expected).parse(memoryview(msg)) == expected
@@ -146,7 +118,7 @@ def test_parse_vector(name: str) -> None:
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_emit_vector(name: str) -> None:
-    msg, src, dst = vector(name)
+    msg, src, dst = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     assert expected.buffer_len == len(msg)
     assert emitted(expected, src, dst) == msg
@@ -154,7 +126,7 @@ def test_emit_vector(name: str) -> None:
 
 
 def test_emit_over_memoryview() -> None:
-    msg, src, dst = vector("ra rfc 4191 and 8106")
+    msg, src, dst = scapy_vector(VECTORS, "ra rfc 4191 and 8106")
     buf = bytearray([FILL]) * len(msg)
     VECTORS["ra rfc 4191 and 8106"][3].emit(memoryview(buf), 0)
     fill_checksum(memoryview(buf), 0, len(buf), src, dst)
@@ -163,18 +135,18 @@ def test_emit_over_memoryview() -> None:
 
 def test_ra_flags_byte() -> None:
     """RFC 4861 4.2 (M, O), RFC 6275 7.1 (H), RFC 4191 2.2 (Prf), RFC 4389 4.1 (P): the byte scapy wrote."""
-    msg, _, _ = vector("ra rfc 4191 and 8106")
+    msg, _, _ = scapy_vector(VECTORS, "ra rfc 4191 and 8106")
     ra = parse_nd(msg)
     assert isinstance(ra, RouterAdvert)
     assert ra.flags == msg[5] == 0x20 | 0x08 | 0x04
     assert (ra.managed, ra.other, ra.prf) == (False, False, PRF_HIGH)
-    assert parse_nd(vector("ra")[0]).flags == 0xC0
+    assert parse_nd(scapy_vector(VECTORS, "ra")[0]).flags == 0xC0
 
 
 @pytest.mark.parametrize("name", VECTORS)
 def test_truncated_raises(name: str) -> None:
     """Any cut is Malformed, except one on an option boundary, which is a valid message with fewer options."""
-    msg, _, _ = vector(name)
+    msg, _, _ = scapy_vector(VECTORS, name)
     expected = VECTORS[name][3]
     fixed = len(msg) - ndp.options_len(expected.options)
     boundaries = {fixed + ndp.options_len(expected.options[:k]): k for k in range(len(expected.options))}
@@ -189,7 +161,7 @@ def test_truncated_raises(name: str) -> None:
 @pytest.mark.parametrize("name", VECTORS)
 def test_nonzero_code_raises(name: str) -> None:
     """RFC 4861 6.1.1, 6.1.2, 7.1.1, 7.1.2, 8.1: a valid message has "ICMP Code is 0"."""
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     msg[1] = 1
     with pytest.raises(Malformed):
         parse_nd(msg)
@@ -198,14 +170,14 @@ def test_nonzero_code_raises(name: str) -> None:
 @pytest.mark.parametrize("name", VECTORS)
 def test_checksum_field_is_not_read(name: str) -> None:
     """The caller verified it with icmpv6.verify_checksum before parsing."""
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     msg[2:4] = b"\x12\x34"
     assert parse_nd(msg) == VECTORS[name][3]
 
 
 @pytest.mark.parametrize("name", ["rs", "ra", "ns", "na", "redirect"])
 def test_wrong_type_raises(name: str) -> None:
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     cls = type(VECTORS[name][3])
     for type_ in (1, 128, 130, 133, 134, 135, 136, 137, 143):
         msg[0] = type_
@@ -226,14 +198,14 @@ def test_parse_nd_other_types_raise(type_: int) -> None:
 
 def test_reserved_fields_are_ignored() -> None:
     """RFC 4861 4.1-4.5, 4.6.2, 4.6.4: reserved fields "MUST be ignored by the receiver"."""
-    rs = bytearray(vector("rs")[0])
+    rs = bytearray(scapy_vector(VECTORS, "rs")[0])
     rs[4:8] = b"\xff" * 4
     assert parse_nd(rs) == VECTORS["rs"][3]
-    na = bytearray(vector("na")[0])
+    na = bytearray(scapy_vector(VECTORS, "na")[0])
     na[4] |= 0x1F
     na[5:8] = b"\xff" * 3
     assert parse_nd(na) == VECTORS["na"][3]
-    ra = bytearray(vector("ra")[0])
+    ra = bytearray(scapy_vector(VECTORS, "ra")[0])
     ra[16 + 8 + 2:16 + 8 + 4] = b"\xff\xff"  # MTU option reserved
     ra[16 + 16 + 3] |= 0x1F  # prefix information Reserved1
     ra[16 + 16 + 12:16 + 16 + 16] = b"\xff" * 4  # Reserved2
@@ -471,7 +443,7 @@ def test_option_chains_only_raise_malformed(type_: int, fixed: bytes, chain, tai
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(sorted(VECTORS)), st.data())
 def test_corrupted_vectors_only_raise_malformed(name: str, data) -> None:
-    msg = bytearray(vector(name)[0])
+    msg = bytearray(scapy_vector(VECTORS, name)[0])
     for _ in range(data.draw(st.integers(1, 4))):
         msg[data.draw(st.integers(0, len(msg) - 1))] = data.draw(st.integers(0, 255))
     try:
