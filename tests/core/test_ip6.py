@@ -87,6 +87,7 @@ def test_dad_fails_when_another_node_answers_or_probes_the_same_address():
         stack, netif, dev = host()
         send(stack, netif, peer, 0.1)
         assert netif.ip6_addrs[0].state == DUPLICATED
+        assert not stack.is_own_address6(LL)  # another node's: nothing loops back to it or binds it
         settle(stack, 5)
         assert not [f for f in frames(dev) if f.haslayer(ICMPv6ND_NS) and f[IPv6].src == "::" and
                     f[ICMPv6ND_NS].tgt == LL_TEXT]  # no more probes for it

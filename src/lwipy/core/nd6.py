@@ -138,6 +138,7 @@ class Nd6:
     def _duplicate(self, netif: "Netif", a: Ip6Addr) -> None:
         a.state, a.dad_at, a.dad_left = DUPLICATED, None, 0
         self.stack.stats.nd6.err += 1
+        self.stack.own6_changed()  # another node's now: no more ours to loop back to or bind
         self.stack.routes.changed()
 
     # -- output ------------------------------------------------------------------------------------------------------

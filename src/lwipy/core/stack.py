@@ -185,7 +185,7 @@ class Stack:
         self.igmp.netif_removed(netif)
         self.nd6.netif_removed(netif)
         self.mld6.netif_removed(netif)
-        self._own6 = {a.addr for n in self.netifs for a in n.ip6_addrs if a.state != DUPLICATED}
+        self.own6_changed()
         self._netif_changed(netif)
 
     def set_default_netif(self, netif: Netif | None) -> None:
@@ -227,7 +227,7 @@ class Stack:
         return found
 
     def is_own_address6(self, packed: bytes) -> bool:
-        """Whether ``packed`` is one of our IPv6 addresses (tentative ones included)."""
+        """Whether ``packed`` is one of our IPv6 addresses (tentative ones included, duplicated ones not)."""
         return packed in self._own6
 
     def _netif6_address_added(self, netif: Netif, a: Ip6Addr) -> None:
@@ -244,8 +244,12 @@ class Stack:
             self.mld6.netif_up(netif)
         netif.ip6_was_up = netif.is_usable and bool(netif.ip6_addrs)
 
+    def own6_changed(self) -> None:
+        """Our IPv6 addresses changed (one removed, one found duplicated): count them again."""
+        self._own6 = {a.addr for n in self.netifs for a in n.ip6_addrs if a.state != DUPLICATED}
+
     def _netif6_address_removed(self, netif: Netif, a: Ip6Addr) -> None:
-        self._own6 = {x.addr for n in self.netifs for x in n.ip6_addrs if x.state != DUPLICATED}
+        self.own6_changed()
         if not netif.is_loopback:
             self.nd6.address_removed(netif, a)
         self.routes.changed()
