@@ -80,7 +80,7 @@ def _from_lwip(e: LwipError) -> OSError:
     return os_error(e.errno or errno.EIO, e.strerror.partition(": ")[2] if e.strerror else "")
 
 
-def parse_host(host: Any, family: int = AF_INET) -> IPv4Address:
+def parse_host(host: Any) -> IPv4Address:
     """A host as Python's socket module takes it: ``''`` (any), ``'<broadcast>'``, a numeric IPv4 address or
     ``'localhost'``; anything else raises ``socket.gaierror`` (lwipy resolves no names yet)."""
     if isinstance(host, (bytes, bytearray)):

@@ -130,12 +130,13 @@ class PingSession:
         from ..core.pbuf import Pbuf
         ip6 = self.stack.ip6
         dst = self.target.packed
-        netif, _ = ip6.route(dst, self._netif6)
+        via = ip6.route(dst, self._netif6)
+        netif = via[0]
         src = ip6.select_source(netif, dst)
         if src is None:
             raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no usable IPv6 address")
         Icmp6Header.echo(w6.ECHO_REQUEST, self.ident, seq).emit(payload, 0, self.size, src, dst)
-        ip6.output(Pbuf.with_payload(payload), src, dst, w6.PROTO_ICMPV6, hop_limit=self.ttl, netif=netif)
+        ip6.output(Pbuf.with_payload(payload), src, dst, w6.PROTO_ICMPV6, hop_limit=self.ttl, via=via)
         self.stack.stats.icmp6.xmit += 1
 
     def _on_echo6(self, pkt: "InPacket6", hdr: Icmp6Header, data: memoryview) -> None:

@@ -238,10 +238,13 @@ class Ip6:
 
     # -- output ------------------------------------------------------------------------------------------------------
     def output(self, pbuf: Pbuf, src: bytes | None, dst: bytes, nh: int, hop_limit: int | None = None,
-               netif: "Netif | None" = None, traffic_class: int = 0) -> bool:
-        """``ip6_output_if``: prepend the header and send.  ``src`` None picks one (EADDRNOTAVAIL when there is
-        none); EHOSTUNREACH without a route; EMSGSIZE when the packet exceeds the netif's MTU (no IP6_FRAG yet)."""
-        out, next_hop = self.route(dst, netif)
+               netif: "Netif | None" = None, traffic_class: int = 0,
+               via: tuple["Netif", bytes] | None = None) -> bool:
+        """``ip6_output_if``: prepend the header and send.  ``via`` is the (netif, next hop) :meth:`route` gave
+        the caller already, else it is looked up (out of ``netif`` when given).  ``src`` None picks one
+        (EADDRNOTAVAIL when there is none); EHOSTUNREACH without a route; a packet above the path MTU is fragmented,
+        or EMSGSIZE without ``ip6_frag``."""
+        out, next_hop = via if via is not None else self.route(dst, netif)
         if src is None:
             src = self.select_source(out, dst) if not out.is_loopback else dst
             if src is None:

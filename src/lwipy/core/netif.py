@@ -144,11 +144,9 @@ class Netif:
         return None
 
     def ip6_state_of(self, packed: bytes) -> str | None:
-        """The state of ``packed`` when it is one of our addresses, else None (the input fast path)."""
-        for a in self.ip6_addrs:
-            if a.addr == packed:
-                return a.state
-        return None
+        """The state of ``packed`` when it is one of our addresses, else None."""
+        a = self.ip6_addr_of(packed)
+        return a.state if a is not None else None
 
     def ip6_preferred(self) -> list[IPv6Address]:
         """The addresses ready for use (preferred)."""

@@ -99,7 +99,8 @@ class RawPcb:
 
     def _sendto6(self, payload: bytes | bytearray | memoryview, dst: IPv6Address) -> None:
         stack = self._raw.stack
-        out, _ = stack.ip6.route(dst.packed, self.netif)
+        via = stack.ip6.route(dst.packed, self.netif)
+        out = via[0]
         src = self.local_ip.packed if self.local_ip != _ANY6 else stack.ip6.select_source(out, dst.packed)
         if src is None:
             raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
@@ -111,7 +112,7 @@ class RawPcb:
             body = pbuf.view()
             body[at:at + 2] = b"\0\0"
             body[at:at + 2] = checksum(body, pseudo_sum_v6(src, dst.packed, self.proto, len(body))).to_bytes(2, "big")
-        stack.ip6.output(pbuf, src, dst.packed, self.proto, hop_limit=self.ttl, netif=out, traffic_class=self.tos)
+        stack.ip6.output(pbuf, src, dst.packed, self.proto, hop_limit=self.ttl, traffic_class=self.tos, via=via)
         stack.stats.raw.xmit += 1
 
     def recv(self) -> RawPacket | None:

@@ -24,6 +24,7 @@ from ..wire import icmp as icmpw
 from ..wire import icmpv6 as icmp6w
 from ..wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ..wire.ipv4 import PROTO_UDP, Ipv4Header
+from ..wire.ipv6 import Ipv6Header
 from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ip4, is_multicast4
 from .addr6 import is_multicast6
@@ -33,7 +34,6 @@ from .ports import PortAllocator, addresses_overlap
 from .netif import Netif
 
 if TYPE_CHECKING:
-    from ..wire.ipv6 import Ipv6Header
     from .ip4 import InPacket
     from .ip6 import InPacket6
     from .stack import Stack
@@ -520,7 +520,8 @@ class Udp:
         multicast = is_multicast6(d)
         if netif is None:
             netif = pcb.netif or (pcb.multicast_netif6 if multicast else None)
-        out, _ = stack.ip6.route(d, netif)
+        via = stack.ip6.route(d, netif)
+        out = via[0]
         local = pcb.local_ip
         if isinstance(local, IPv6Address) and local != ANY6 and not local.is_multicast:
             src: bytes | None = local.packed
@@ -536,13 +537,12 @@ class Udp:
         hops = pcb.multicast_ttl if multicast else pcb.hop_limit
         if multicast and pcb.multicast_loop and out.ip6_groups.get(d):
             stack.loop_output(out, _ip6_copy(pbuf, src, d, hops if hops is not None else out.hop_limit6))
-        stack.ip6.output(pbuf, src, d, PROTO_UDP, hop_limit=hops, netif=out)
+        stack.ip6.output(pbuf, src, d, PROTO_UDP, hop_limit=hops, via=via)
         stats.xmit += 1
 
 
 def _ip6_copy(pbuf: Pbuf, src: bytes, dst: bytes, hops: int) -> Pbuf:
     """A full IPv6 packet copy of a UDP datagram, for the multicast loopback (``IPV6_MULTICAST_LOOP``)."""
-    from ..wire.ipv6 import Ipv6Header
     copy = Pbuf.with_payload(pbuf.view())
     Ipv6Header(src, dst, PROTO_UDP, hops, 0, 0, len(pbuf)).emit(copy.buf, copy.push(40))
     return copy
@@ -554,6 +554,7 @@ def _leave(stack: "Stack", netif: Netif, group: IpAddress) -> None:
     else:
         assert isinstance(group, IPv4Address)
         stack.igmp.leave(netif, group)
+
 
 def _ip_copy(stack: "Stack", pbuf: Pbuf, src: IPv4Address, dst: IPv4Address, ttl: int, tos: int) -> Pbuf:
     """A full IP packet copy of a UDP datagram, for the multicast loopback (``IP_MULTICAST_LOOP``)."""

@@ -158,6 +158,7 @@ class TcpPcb:
         self._route_gen = -1
         self._netif: Netif | None = None
         self._next_hop = remote_ip if isinstance(remote_ip, IPv4Address) else IPv4Address(0)  # IPv4's
+        self._via6: tuple[Netif, bytes] | None = None  # IPv6's (netif, next hop), kept as long as _route_gen
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
@@ -959,9 +960,10 @@ class TcpPcb:
         self._route_gen = stack.routes.generation
         if self.v6:
             try:
-                netif6 = self._netif = stack.ip6.route(self._remote_packed)[0]
+                self._via6 = stack.ip6.route(self._remote_packed)
+                netif6 = self._netif = self._via6[0]
             except LwipError:
-                self._netif, self._offload, self._gso_max = None, False, 0
+                self._netif, self._via6, self._offload, self._gso_max = None, None, False, 0
                 return
             looped6 = netif6.is_loopback or stack.is_own_address6(self._remote_packed)
             self._offload = netif6.checksum_offload and not looped6  # the TAP says GSO_TCPV6 by the ethertype
@@ -1028,7 +1030,7 @@ class TcpPcb:
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
             if self.v6:
                 stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self.ttl,
-                                 netif=self._netif, traffic_class=self.tos)
+                                 traffic_class=self.tos, via=self._via6)
             else:
                 stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
                                         PROTO_TCP, self.ttl, self.tos, self._neighbour)
