@@ -77,15 +77,19 @@ def test_up_serves_tcp_echo_discard_and_chargen_to_the_kernel(kernel_tap, extra)
     proc = start_up(kernel_tap, *extra)
     try:
         client = r"""
-import socket, sys
+import socket, sys, threading
 ip = sys.argv[1]
 data = bytes((i * 7) & 0xFF for i in range(300000))
 s = socket.create_connection((ip, 7), timeout=10)
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
+def send():  # while the echo is read: a writer that reads nothing only at the end deadlocks once both windows fill
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+writer = threading.Thread(target=send)
+writer.start()
 back = bytearray()
 while (got := s.recv(65536)):
     back += got
+writer.join()
 print("echo", back == data)
 s = socket.create_connection((ip, 9), timeout=10)
 s.sendall(b"d" * 2000000)

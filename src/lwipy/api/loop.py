@@ -236,12 +236,12 @@ class StackLoop:
         generation = -1
         try:
             while not self._stopping:
-                if generation != stack.netif_generation:  # netifs were added or removed: watch the new set
-                    generation = stack.netif_generation
-                    devices = self._watch(sel, devices, clock)
                 now = clock()
                 stack.now = now
                 busy = self._run_calls()
+                if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
+                    generation = stack.netif_generation
+                    devices = self._watch(sel, devices, clock)
                 for netif, dev in devices:
                     frames = dev.receive()
                     if frames:
