@@ -117,7 +117,7 @@ def input_rows(n: int) -> list[tuple[str, str]]:
         stack.poll(due)
     t = 3.0
     stack.etharp.add_static("10.9.0.1", bytes.fromhex("02000000000a"))
-    stack.nd6._learn(netif, bytes.fromhex("fe80000000000000000000000000000a"), bytes.fromhex("02000000000a"))
+    stack.nd6.learn(netif, bytes.fromhex("fe80000000000000000000000000000a"), bytes.fromhex("02000000000a"))
     ll = str(netif.ip6_addrs[0].address)
     frames = {
         "ICMP echo request -> reply": bytes(Ether(dst="02:00:00:00:00:0b", src="02:00:00:00:00:0a") /

@@ -37,3 +37,40 @@ def make_stack(ip: str = "10.0.0.1/24", gateway: str | None = None, seed: int = 
     netif = stack.add_netif(dev, ip=ip, gateway=gateway, hwaddr=OWN_MAC)
     dev.take()
     return stack, netif, dev
+
+
+def serve_collect(b, port, ip="::", v6only=False):
+    """A TCP listener on ``b`` that appends everything its connections receive to ``got`` and closes on EOF."""
+    lst = b.tcp.listen(port, ip, v6only=v6only)
+    got = bytearray()
+    conns = []
+
+    def on_conn(listener):
+        while (pcb := listener.accept()) is not None:
+            conns.append(pcb)
+
+            def on_event(p):
+                while p.readable:
+                    got.extend(p.recv())
+                if p.at_eof and p.state_name == "CLOSE_WAIT":
+                    p.close()
+            pcb.on_event = on_event
+            on_event(pcb)
+    lst.on_event = on_conn
+    return lst, got, conns
+
+
+def send_all(sim, pcb, data):
+    """Send ``data`` on ``pcb`` as the window allows, then close; ``sent[0]`` counts the bytes taken."""
+    sent = [0]
+
+    def pump(p=None):
+        while sent[0] < len(data):
+            k = pcb.send(memoryview(data)[sent[0]:])
+            if not k:
+                return
+            sent[0] += k
+        if pcb.state_name == "ESTABLISHED":
+            pcb.close()
+    pcb.on_event = pump
+    return sent

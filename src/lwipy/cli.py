@@ -42,16 +42,16 @@ _CLI_DEFAULTS: dict[str, Any] = {"ip4_reassembly": True, "ip_reass_max_pbufs": 6
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .apps import PingSession, UdpEchoServer
+    from .apps import AdvertConfig, PingSession, RouterAdvertiser, UdpEchoServer
     from .sim import Simulation
     from .wire.ethernet import mac_to_str
 
-    cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=32)
+    cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=32, ipv6_autoconfig=True, ipv6_rdnss_max_dns_servers=1)
     sim = Simulation(seed=args.seed, realtime=True, strict=False)
     lan1 = sim.hub(pcap=args.pcap)
     lan2 = sim.hub()
     host_a = sim.add_stack("host-a", lan1, cfg, ip="10.0.1.2/24", gateway="10.0.1.1")
-    router = sim.new_stack("router", cfg.replace(ip_forward=True))
+    router = sim.new_stack("router", cfg.replace(ip_forward=True, ip6_forward=True))
     sim.attach(router, lan1, ip="10.0.1.1/24", name="lan1")
     sim.attach(router, lan2, ip="10.0.2.1/24", name="lan2")
     host_b = sim.add_stack("host-b", lan2, cfg, ip="10.0.2.2/24", gateway="10.0.2.1")
@@ -92,19 +92,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"({host_b.stats.ip_frag.recv} fragments in), and the echo came back "
           f"{'intact (SHA-256 equal)' if same else 'DAMAGED or lost'}\n")
 
-    print("IPv6 on lan1: link-local addresses from the MACs, duplicate address detection, then PING6 the router:")
-    a_if, r_if = host_a.netif_by_name("en0"), router.netif_by_name("lan1")
-    assert a_if is not None and r_if is not None
-    a_ll, r_ll = a_if.create_ip6_linklocal(), r_if.create_ip6_linklocal()
-    sim.run(2.0)
-    print(f"  host-a {a_ll.address} ({a_ll.state}), router {r_ll.address} ({r_ll.state})")
-    ping6 = PingSession(host_a, f"{r_ll.address}%en0", count=3, interval=0.25,
+    print("IPv6: link-local addresses from the MACs and duplicate address detection; the router advertises "
+          "2001:db8:1::/64 on lan1 and 2001:db8:2::/64 on lan2, the hosts form SLAAC addresses; PING6 host-b:")
+    radv = RouterAdvertiser(router)
+    for name, prefix in (("lan1", "2001:db8:1::1/64"), ("lan2", "2001:db8:2::1/64")):
+        r_if = router.netif_by_name(name)
+        assert r_if is not None
+        r_if.create_ip6_linklocal()
+        r_if.add_ip6_address(prefix.split("/")[0], 64)
+        radv.advertise(r_if, AdvertConfig(rdnss=["2001:db8:1::53"] if name == "lan1" else []))
+    for host in (host_a, host_b):
+        en0 = host.netif_by_name("en0")
+        assert en0 is not None
+        en0.create_ip6_linklocal()
+
+    def global6(host: Any) -> Any:
+        en0 = host.netif_by_name("en0")
+        return next((a for a in en0.ip6_addrs if a.origin == "slaac" and a.state == "preferred"), None)
+    sim.run_until(lambda: global6(host_a) is not None and global6(host_b) is not None, 10)
+    a6, b6 = global6(host_a), global6(host_b)
+    for label, addr in (("host-a", a6), ("host-b", b6)):
+        print(f"  {label}: {addr.address if addr else 'no SLAAC address'}")
+    print(f"  host-a's default router {ipaddress.IPv6Address(host_a.nd6.routers[0].addr) if host_a.nd6.routers else '-'}"
+          f", DNS server (RDNSS) {', '.join(map(str, host_a.dns_servers6())) or '-'}")
+    ping6 = PingSession(host_a, b6.address if b6 else "2001:db8:2::2", count=3, interval=0.25,
                         on_reply=lambda r: print(f"  {r.size + 8} bytes from {r.src}: icmp_seq={r.seq} hlim={r.ttl} "
                                                  f"time={r.rtt * 1000:.3f} ms"))
     sim.run_until(lambda: ping6.done, 10)
     print("  " + ping6.summary().replace("\n", "\n  "))
     for n in host_a.nd6.neighbors.values():
-        print(f"  neighbour {ipaddress.IPv6Address(n.addr)} at {mac_to_str(n.mac) if n.mac else '?'} {n.state}")
+        print(f"  neighbour {ipaddress.IPv6Address(n.addr)} at {mac_to_str(n.mac) if n.mac else '?'} {n.state}"
+              f"{' (router)' if n.is_router else ''}")
     print()
 
     for stack in (host_a, router, host_b):
@@ -151,6 +169,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     from .api.loop import StackLoop
     from .apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer, UdpEchoServer
 
+    if args.advertise and not args.ip6:
+        raise ValueError("--advertise announces the prefixes of --ip6 addresses: give at least one")
+    if args.rdnss and not args.advertise:
+        raise ValueError("--rdnss goes into router advertisements: add --advertise")
     stack, netif, device = _tap_stack(args)
     loop = StackLoop(stack)
     UdpEchoServer(stack, 7)
@@ -159,8 +181,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     TcpChargenServer(stack, 19)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
     from .wire.ethernet import mac_to_str
+    serving = "answering ping; UDP echo 7; TCP echo 7, discard 9, chargen 19"
+    if args.advertise:
+        from .apps import AdvertConfig, RouterAdvertiser
+        config = AdvertConfig(rdnss=args.rdnss or [])
+        RouterAdvertiser(stack).advertise(netif, config)
+        serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
     print(f"lwipy up on {args.tap}: {_addresses(netif)} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
-          f"answering ping; UDP echo 7; TCP echo 7, discard 9, chargen 19. Ctrl-C stops.", flush=True)
+          f"{serving}. Ctrl-C stops.", flush=True)
     try:
         loop.run(args.duration)
     except KeyboardInterrupt:
@@ -235,13 +263,17 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lwipy", description="a TCP/IP stack in pure Python, modelled on lwIP")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="a virtual network in this process: ARP, ping, UDP echo, fragmentation")
+    p = sub.add_parser("demo", help="a virtual network in this process: ARP, ping, UDP echo, fragmentation, SLAAC, ping6")
     p.add_argument("--pcap", default="lwipy-demo.pcap", help="capture file (default %(default)s; '' for none)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("up", help="run a stack on a TAP device: ping, UDP echo 7, TCP echo 7/discard 9/chargen 19")
     _add_tap_args(p)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--advertise", action="store_true",
+                   help="be the link's IPv6 router: send router advertisements of the --ip6 prefixes (hosts form "
+                        "SLAAC addresses in them)")
+    p.add_argument("--rdnss", action="append", metavar="ADDR", help="a DNS server to advertise (RFC 8106); repeatable")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("ping", help="ping from a stack on a TAP device")
     _add_tap_args(p)

@@ -107,6 +107,8 @@ class Config:
     ip6_frag: bool = _opt(True, "CONFIG_LWIP_IP6_FRAG", doc="fragment outgoing IPv6 packets larger than the path MTU")
     ip6_reassembly: bool = _opt(False, "CONFIG_LWIP_IP6_REASSEMBLY", doc="reassemble incoming IPv6 fragments")
     ip6_reass_maxage: float = _opt(60.0, "IPV6_REASS_MAXAGE", 1, 255, "seconds a partial IPv6 packet is kept")
+    ip6_forward: bool = _opt(False, "CONFIG_LWIP_IPV6_FORWARD",
+                             doc="forward IPv6 packets between netifs (the stack is a router: R set in its advertisements)")
     nd6_num_neighbors: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_NEIGHBORS", 1, 1024, "neighbour cache entries")
     nd6_num_prefixes: int = _opt(5, "CONFIG_LWIP_IPV6_ND6_NUM_PREFIXES", 1, 256, "on-link prefixes remembered")
     nd6_num_routers: int = _opt(3, "CONFIG_LWIP_IPV6_ND6_NUM_ROUTERS", 1, 64, "default routers remembered")

@@ -146,7 +146,7 @@ def test_we_answer_neighbour_solicitations_for_our_address():
 
 def test_extension_headers_and_parameter_problems():
     stack, netif, dev = ready()
-    stack.nd6._learn(netif, v6(PEER_LL), bytes.fromhex(PEER_MAC.replace(":", "")))
+    stack.nd6.learn(netif, v6(PEER_LL), bytes.fromhex(PEER_MAC.replace(":", "")))
     base = IPv6(src=PEER_LL, dst=LL_TEXT)
     send(stack, netif, base / IPv6ExtHdrDestOpt() / ICMPv6EchoRequest(id=1))
     assert frames(dev)[0].haslayer(ICMPv6EchoReply)  # options header with only padding: read on

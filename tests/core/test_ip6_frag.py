@@ -84,7 +84,7 @@ def frags_to_b(b, payload_len=3000, ident=7):
 
 def test_an_incomplete_packet_times_out_with_time_exceeded_when_its_first_fragment_came():
     sim, hub, a, b = pair()
-    b.nd6._learn(b.netifs[-1], bytes.fromhex("20010db8000000000000000000000001"), bytes.fromhex("0200000000aa"))
+    b.nd6.learn(b.netifs[-1], bytes.fromhex("20010db8000000000000000000000001"), bytes.fromhex("0200000000aa"))
     sent = []
     hub.taps.append(lambda port, frame: sent.append(Ether(frame)) if port.name == "b" else None)
     parts = frags_to_b(b)
@@ -104,7 +104,7 @@ def test_an_incomplete_packet_times_out_with_time_exceeded_when_its_first_fragme
 
 def test_overlaps_drop_the_packet_and_ragged_fragments_get_a_parameter_problem():
     sim, hub, a, b = pair()
-    b.nd6._learn(b.netifs[-1], bytes.fromhex("20010db8000000000000000000000001"), bytes.fromhex("0200000000aa"))
+    b.nd6.learn(b.netifs[-1], bytes.fromhex("20010db8000000000000000000000001"), bytes.fromhex("0200000000aa"))
     rx = b.udp.new(ip6=True)
     rx.bind("::", 4002)
     parts = frags_to_b(b, ident=10)

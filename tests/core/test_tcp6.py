@@ -15,6 +15,8 @@ from scapy.layers.l2 import Ether
 from lwipy import Config, LwipError
 from lwipy.sim import Simulation
 
+from helpers import send_all, serve_collect
+
 
 def pair(faults=None, **options):
     sim = Simulation(seed=6)
@@ -24,41 +26,6 @@ def pair(faults=None, **options):
     b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", ip6="2001:db8::2/64")
     sim.run(3.0)
     return sim, hub, a, b
-
-
-def serve_collect(b, port, ip="::", v6only=False):
-    lst = b.tcp.listen(port, ip, v6only=v6only)
-    got = bytearray()
-    conns = []
-
-    def on_conn(listener):
-        while (pcb := listener.accept()) is not None:
-            conns.append(pcb)
-
-            def on_event(p):
-                while p.readable:
-                    got.extend(p.recv())
-                if p.at_eof and p.state_name == "CLOSE_WAIT":
-                    p.close()
-            pcb.on_event = on_event
-            on_event(pcb)
-    lst.on_event = on_conn
-    return lst, got, conns
-
-
-def send_all(sim, pcb, data):
-    sent = [0]
-
-    def pump(p=None):
-        while sent[0] < len(data):
-            k = pcb.send(memoryview(data)[sent[0]:])
-            if not k:
-                return
-            sent[0] += k
-        if pcb.state_name == "ESTABLISHED":
-            pcb.close()
-    pcb.on_event = pump
-    return sent
 
 
 def test_a_transfer_over_ipv6_with_loss_is_intact():

@@ -74,7 +74,7 @@ def _ip(*args: str, timeout: float = 10.0) -> str:
     return done.stdout
 
 
-def _write_sysctl(ns: str, key: str, value: str) -> None:
+def write_sysctl(ns: str, key: str, value: str) -> None:
     path = "/proc/sys/" + key.replace(".", "/")
 
     def write() -> None:
@@ -93,10 +93,10 @@ def create(name: str, ipv6: bool = False) -> None:
         _ip("netns", "add", name)
     try:
         for scope in ("all", "default"):
-            _write_sysctl(name, f"net.ipv6.conf.{scope}.disable_ipv6", "0" if ipv6 else "1")
+            write_sysctl(name, f"net.ipv6.conf.{scope}.disable_ipv6", "0" if ipv6 else "1")
             if ipv6:
-                _write_sysctl(name, f"net.ipv6.conf.{scope}.accept_dad", "0")
-                _write_sysctl(name, f"net.ipv6.conf.{scope}.forwarding", "1")
+                write_sysctl(name, f"net.ipv6.conf.{scope}.accept_dad", "0")
+                write_sysctl(name, f"net.ipv6.conf.{scope}.forwarding", "1")
         if NetNS is not None:
             with NetNS(name) as ipr:
                 ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")

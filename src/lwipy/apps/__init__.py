@@ -3,7 +3,8 @@
 from .dhcp6 import Dhcp6, Dhcp6State
 from .echo import UdpEchoServer
 from .ping import PingReply, PingSession
+from .router_advert import AdvertConfig, AdvertPrefix, AdvertRoute, RouterAdvertiser
 from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
-__all__ = ["Dhcp6", "Dhcp6State", "PingReply", "PingSession", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer",
-           "UdpEchoServer"]
+__all__ = ["AdvertConfig", "AdvertPrefix", "AdvertRoute", "Dhcp6", "Dhcp6State", "PingReply", "PingSession",
+           "RouterAdvertiser", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer"]

@@ -120,7 +120,7 @@ class Icmp6:
         quote = pkt.packet[:MIN_MTU - HEADER_LEN - w6.HEADER_LEN]
         pbuf = Pbuf.with_payload(quote)
         off = pbuf.push(w6.HEADER_LEN)
-        out_src = pkt.dst if not is_multicast6(pkt.dst) else None
+        out_src = pkt.dst if self.stack.is_own_address6(pkt.dst) else None  # not so for a packet we forward
         if out_src is None:
             out_src = self.stack.ip6.select_source(pkt.netif, src)
             if out_src is None:

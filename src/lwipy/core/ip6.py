@@ -1,4 +1,4 @@
-"""IPv6 input and output (RFC 8200), as lwIP's ``ip6.c``: a host (no forwarding).
+"""IPv6 input, output and forwarding (RFC 8200), as lwIP's ``ip6.c``.
 
 Input checks the header, accepts what is addressed to one of the netif's addresses (a tentative one only for the
 neighbour discovery that DAD needs, RFC 4862 5.4), to all-nodes or to a group the netif joined, then walks the
@@ -7,6 +7,10 @@ bits say, a routing header with segments left answered with a parameter problem 
 deprecated, RFC 5095), an atomic fragment read on (RFC 6946) and other fragments dropped (no IP6_REASSEMBLY yet).
 An unknown upper layer is answered with a parameter problem, code 1 (RFC 8200 4: "the node should discard the
 packet and send an ICMP Parameter Problem message ... with an ICMP Code value of 1").
+
+A unicast packet for another node is dropped, or forwarded when ``ip6_forward`` is on (see :meth:`Ip6.forward`);
+a packet for our global address on another netif is then taken as ours too (a router is a weak host, RFC 1122
+3.3.4.2), and answered out of the netif it came in on.
 
 Output picks the route and the source (RFC 6724, in short: the destination itself, the right scope, preferred over
 deprecated, the longest common prefix), writes the header in the room the pbuf reserved and hands the packet to
@@ -24,7 +28,7 @@ from ..wire.ethernet import ETHERTYPE_IPV6
 from ..wire.ipv6 import (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICMP_UNICAST, ACTION_SKIP, HEADER_LEN,
                          NH_DSTOPTS, NH_FRAGMENT, NH_HOPOPTS, NH_NONE, NH_ROUTING, OPT_ROUTER_ALERT, ExtHeader,
                          FragmentHeader, Ipv6Header, parse_options)
-from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6,
+from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6, is_unspecified6,
                     multicast_mac, prefix_match_len, scope6)
 from .ip6_frag import Reassembly6, fragment6
 from .raw import RAW_INPUT_EATEN, RAW_INPUT_NONE
@@ -97,6 +101,11 @@ class Ip6:
         else:
             multicast = False
             state = netif.ip6_state_of(dst)
+            if state is None and stack.config.ip6_forward and not link_group:
+                if not stack.is_own_address6(dst) or is_link_local6(dst) or is_loopback6(dst):
+                    self.forward(netif, hdr, data[:HEADER_LEN + hdr.payload_len])
+                    return
+                state = self._state_elsewhere(dst)  # a router is a weak host: our address on another netif
             if state is None or state == DUPLICATED:
                 stats.drop += 1  # not ours: a host forwards nothing
                 return
@@ -183,6 +192,54 @@ class Ip6:
 
     def _param_problem(self, pkt: InPacket6, code: int, pointer: int, any_dst: bool = False) -> None:
         self.stack.icmp6.send_error(pkt, w6.PARAM_PROBLEM, code, pointer, to_multicast=any_dst)
+
+    # -- forwarding ------------------------------------------------------------------------------------------------
+    def forward(self, inp: "Netif", hdr: Ipv6Header, packet: memoryview) -> None:
+        """``ip6_forward``: send on a packet addressed to another node, its hop limit one less.
+
+        Never forwarded: an unspecified source, a loopback or link-local destination (RFC 4291 2.5.2, 2.5.6); a
+        link-local source leaving its link gets destination unreachable "beyond scope of source address" (RFC 4443
+        3.1).  Hop limit 1 gets time exceeded; no route, destination unreachable "no route"; a packet above the
+        next link's MTU, packet too big with that MTU: routers do not fragment (RFC 8200 5).  As lwIP, nothing goes
+        back out of the netif it came in on, and extension headers are not looked at (RFC 8200 4: hop-by-hop
+        options only when configured to)."""
+        stack = self.stack
+        stats = stack.stats.ip6
+        src, dst = hdr.src, hdr.dst
+        if is_unspecified6(src) or is_link_local6(dst) or is_loopback6(dst) or is_unspecified6(dst):
+            stats.drop += 1
+            return
+        pkt = InPacket6(inp, hdr, packet, False, False)
+        if hdr.hop_limit <= 1:
+            stats.drop += 1
+            stack.icmp6.send_error(pkt, w6.TIME_EXCEEDED, w6.TE_HOP_LIMIT)
+            return
+        try:
+            out, next_hop = self.route(dst)
+        except LwipError:
+            stats.rterr += 1
+            stats.drop += 1
+            stack.icmp6.send_error(pkt, w6.DEST_UNREACH, w6.UNREACH_NO_ROUTE)
+            return
+        if out is inp or out.is_loopback:
+            stats.drop += 1
+            return
+        if is_link_local6(src):
+            stats.drop += 1
+            stack.icmp6.send_error(pkt, w6.DEST_UNREACH, w6.UNREACH_BEYOND_SCOPE)
+            return
+        if len(packet) > out.mtu6:
+            stats.drop += 1
+            stack.icmp6.send_error(pkt, w6.PACKET_TOO_BIG, 0, out.mtu6)
+            return
+        pbuf = Pbuf.with_payload(packet)
+        pbuf.buf[pbuf.start + 7] = hdr.hop_limit - 1
+        stats.fw += 1
+        self.netif_output(out, pbuf, next_hop)
+
+    def _state_elsewhere(self, dst: bytes) -> str | None:
+        return next((state for n in self.stack.netifs if (state := n.ip6_state_of(dst)) not in (None, DUPLICATED)),
+                    None)
 
     # -- routing and source selection --------------------------------------------------------------------------------
     def route(self, dst: bytes, netif: "Netif | None" = None) -> tuple["Netif", bytes]:

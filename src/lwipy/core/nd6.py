@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LwipError, Malformed
@@ -82,6 +83,7 @@ class Prefix:
     prefix: bytes
     length: int
     until: float | None
+    static: bool = False  # add_route's: advertisements do not change it
 
 
 @dataclass(slots=True, eq=False)
@@ -91,6 +93,7 @@ class Route6:
     length: int
     router: bytes
     until: float | None
+    static: bool = False
 
 
 def _lladdr(options: list[Option], kind: type[SourceLinkAddr] | type[TargetLinkAddr]) -> bytes | None:
@@ -188,7 +191,7 @@ class Nd6:
             self.stack.stats.ip6.drop += len(n.queue)
             n.queue.clear()
 
-    def _learn(self, netif: "Netif", addr: bytes, mac: bytes, reachable: bool = False) -> Neighbor | None:
+    def learn(self, netif: "Netif", addr: bytes, mac: bytes, reachable: bool = False) -> Neighbor | None:
         """A neighbour told us its MAC: a new entry is STALE (REACHABLE when ``reachable``); a changed MAC makes an
         entry STALE; a resolved entry sends its queue."""
         n = self.neighbors.get((netif.index, addr))
@@ -212,7 +215,8 @@ class Nd6:
             self.stack.link_output(n.netif, n.queue.popleft(), n.mac, ETHERTYPE_IPV6)
 
     # -- sending ND messages -----------------------------------------------------------------------------------------
-    def _send(self, netif: "Netif", msg: Any, src: bytes, dst: bytes) -> None:
+    def send(self, netif: "Netif", msg: Any, src: bytes, dst: bytes) -> None:
+        """Send the ND message ``msg`` (hop limit 255, RFC 4861 6.1) from ``src`` to ``dst`` out of ``netif``."""
         stack = self.stack
         pbuf = Pbuf.alloc(msg.buffer_len)
         msg.emit(pbuf.buf, pbuf.start)
@@ -230,18 +234,21 @@ class Nd6:
         if src is None:
             return
         dst = solicited_node(n.addr) if multicast or n.mac is None else n.addr
-        self._send(netif, NeighborSolicit(n.addr, [SourceLinkAddr(netif.hwaddr)]), src, dst)
+        self.send(netif, NeighborSolicit(n.addr, [SourceLinkAddr(netif.hwaddr)]), src, dst)
 
     def _dad_probe(self, netif: "Netif", a: Ip6Addr) -> None:
-        self._send(netif, NeighborSolicit(a.addr, []), UNSPECIFIED, solicited_node(a.addr))
+        self.send(netif, NeighborSolicit(a.addr, []), UNSPECIFIED, solicited_node(a.addr))
 
     def router_solicit(self, netif: "Netif") -> None:
         src = next((a.addr for a in netif.ip6_addrs if a.usable and is_link_local6(a.addr)), UNSPECIFIED)
         options: list[Option] = [] if src == UNSPECIFIED else [SourceLinkAddr(netif.hwaddr)]
-        self._send(netif, RouterSolicit(options), src, ALL_ROUTERS)
+        self.send(netif, RouterSolicit(options), src, ALL_ROUTERS)
 
     def netif_up(self, netif: "Netif") -> None:
         """The netif came up: solicit routers (``ipv6_send_router_solicit``)."""
+        radv = self.stack.radv
+        if radv is not None and netif.index in radv.interfaces:
+            return  # an advertising interface: a router does not solicit routers
         if self.stack.config.ipv6_send_router_solicit and not netif.is_loopback:
             netif.rs_left = MAX_RTR_SOLICITATIONS
             netif.rs_at = self.stack.now + self.stack.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
@@ -268,6 +275,8 @@ class Nd6:
             self._ra_input(pkt, msg)
         elif isinstance(msg, Redirect):
             self._redirect_input(pkt, msg)
+        elif self.stack.radv is not None:
+            self.stack.radv.solicit_input(pkt, msg)  # a router solicitation, for the advertising app
         else:
             stats.drop += 1  # router solicitations are for routers
 
@@ -292,9 +301,9 @@ class Nd6:
         else:
             dst, solicited = pkt.src, True
             if slla is not None:
-                self._learn(netif, pkt.src, slla)
-        na = NeighborAdvert(ns.target, False, solicited, True, [TargetLinkAddr(netif.hwaddr)])
-        self._send(netif, na, ns.target, dst)
+                self.learn(netif, pkt.src, slla)
+        na = NeighborAdvert(ns.target, self.stack.config.ip6_forward, solicited, True, [TargetLinkAddr(netif.hwaddr)])
+        self.send(netif, na, ns.target, dst)
 
     def _na_input(self, pkt: "InPacket6", na: NeighborAdvert) -> None:
         netif, stats = pkt.netif, self.stack.stats.nd6
@@ -364,7 +373,7 @@ class Nd6:
             self.routers.remove(router)
         for opt in ra.options:
             if isinstance(opt, SourceLinkAddr) and len(opt.mac) >= 6:
-                n = self._learn(netif, pkt.src, opt.mac[:6])
+                n = self.learn(netif, pkt.src, opt.mac[:6])
                 if n is not None:
                     n.is_router = True
             elif isinstance(opt, MtuOption):
@@ -386,7 +395,7 @@ class Nd6:
         if is_link_local6(opt.prefix) or opt.preferred_lifetime > opt.valid_lifetime:
             return
         if opt.on_link:
-            known = next((p for p in self.prefixes if p.netif is netif and p.length == opt.prefix_len
+            known = next((p for p in self.prefixes if p.netif is netif and not p.static and p.length == opt.prefix_len
                           and in_prefix(p.prefix, opt.prefix, opt.prefix_len)), None)
             if opt.valid_lifetime == 0:
                 if known is not None:
@@ -421,7 +430,8 @@ class Nd6:
     def _route_input(self, netif: "Netif", router: bytes, opt: RouteInfo) -> None:
         """RFC 4191 3.1: a more specific route through the advertising router."""
         now = self.stack.now
-        known = next((r for r in self.routes if r.netif is netif and r.router == router and r.length == opt.prefix_len
+        known = next((r for r in self.routes if r.netif is netif and not r.static and r.router == router
+                      and r.length == opt.prefix_len
                       and in_prefix(r.prefix, opt.prefix, opt.prefix_len)), None)
         if opt.route_lifetime == 0:
             if known is not None:
@@ -453,13 +463,40 @@ class Nd6:
         self.redirects[rd.destination] = (netif, rd.target)
         tlla = _lladdr(rd.options, TargetLinkAddr)
         if tlla is not None:
-            self._learn(netif, rd.target, tlla)
+            self.learn(netif, rd.target, tlla)
+        self.stack.routes.changed()
+
+    # -- static routes -----------------------------------------------------------------------------------------------
+    def add_route(self, prefix: str, netif: "Netif", via: str | None = None) -> Route6 | Prefix:
+        """A static route of one's own (hosts learn theirs from advertisements): ``prefix`` (``"2001:db8:3::/64"``,
+        ``"::/0"`` for a default route) through the router ``via`` (usually its link-local address) on ``netif``,
+        or on-link there when ``via`` is None.  It never expires; :meth:`remove_route` takes it back."""
+        net = IPv6Network(prefix)
+        self.stack.routes.changed()
+        if via is None:
+            on_link = Prefix(netif, net.network_address.packed, net.prefixlen, None, True)
+            self.prefixes.append(on_link)
+            return on_link
+        router = IPv6Address(via)
+        if router.is_multicast or router.is_unspecified:
+            raise ValueError(f"{via} cannot be a next hop: give the router's unicast (link-local) address")
+        route = Route6(netif, net.network_address.packed, net.prefixlen, router.packed, None, True)
+        self.routes.append(route)
+        return route
+
+    def remove_route(self, entry: Route6 | Prefix) -> None:
+        """Take back a route :meth:`add_route` gave."""
+        if isinstance(entry, Route6):
+            self.routes.remove(entry)
+        else:
+            self.prefixes.remove(entry)
         self.stack.routes.changed()
 
     # -- routing help --------------------------------------------------------------------------------------------------
     def on_link(self, netif: "Netif", dst: bytes) -> bool:
-        """Whether ``dst`` is on ``netif``'s link: link-local, a prefix from an advertisement, the prefix of an
-        address set by hand, or a redirect's target being the destination itself."""
+        """Whether ``dst`` is on ``netif``'s link: link-local, a prefix from an advertisement or :meth:`add_route`,
+        the prefix of an address set by hand (tentative too, as Linux's prefix route), or a redirect's target being
+        the destination itself."""
         if is_link_local6(dst):
             return True
         redirect = self.redirects.get(dst)
@@ -467,8 +504,8 @@ class Nd6:
             return True
         if any(p.netif is netif and in_prefix(dst, p.prefix, p.length) for p in self.prefixes):
             return True
-        return any(a.usable and a.origin != ORIGIN_SLAAC and in_prefix(dst, a.addr, a.prefix_len)
-                   for a in netif.ip6_addrs if not is_link_local6(a.addr))
+        return any(a.state != DUPLICATED and a.origin != ORIGIN_SLAAC and in_prefix(dst, a.addr, a.prefix_len)
+                   for a in netif.ip6_addrs if not is_link_local6(a.addr))  # on-link from the start, DAD or not
 
     def router_for(self, dst: bytes, netif: "Netif | None" = None) -> tuple["Netif", bytes] | None:
         """The next hop off-link: a redirect, a more specific route (RFC 4191), then a default router, those whose

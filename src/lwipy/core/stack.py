@@ -99,6 +99,7 @@ class Stack:
         self.mld6 = Mld6(self)
         #: the stateless DHCPv6 client asked to run when a router advertisement sets the O flag (apps), or None
         self.dhcp6: Any = None
+        self.radv: Any = None  # the router advertisement app (lwipy.apps.router_advert), when one runs
         self._own6: set[bytes] = set()
         #: IPv6 next header -> handler(InPacket6, payload)
         self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6,
@@ -139,9 +140,10 @@ class Stack:
             mtu = getattr(device, "mtu", 1500)
         if mtu < 68:
             raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
-        if self.config.ip_forward and getattr(device, "checksum_offload", False):
+        if (self.config.ip_forward or self.config.ip6_forward) and getattr(device, "checksum_offload", False):
             raise ValueError(f"{device!r} has checksum/segmentation offload, which only an end host may use: a "
-                             "forwarding stack (ip_forward) would pass on partial checksums; open it without offload")
+                             "forwarding stack (ip_forward, ip6_forward) would pass on partial checksums; open it "
+                             "without offload")
         if vlan_id is not None and not 1 <= vlan_id <= 4094:
             raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
         netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
