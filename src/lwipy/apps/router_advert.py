@@ -209,10 +209,7 @@ class RouterAdvertiser:
             if n is not None:
                 n.is_router = False  # 6.2.6: "the entry's IsRouter flag MUST be set to FALSE"
         state.solicitations += 1
-        now = self.stack.now
-        at = self._rate_limited(state, now + self.stack.rng.uniform(0, MAX_RA_DELAY_TIME))
-        if state.next_at is None or at < state.next_at:
-            state.next_at = at
+        self._schedule(state, self.stack.now + self.stack.rng.uniform(0, MAX_RA_DELAY_TIME))
 
     def _rate_limited(self, state: Advertising, at: float) -> float:
         """6.2.6: no multicast advertisement sooner than MIN_DELAY_BETWEEN_RAS after the previous one."""
