@@ -95,11 +95,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("IPv6: link-local addresses from the MACs and duplicate address detection; the router advertises "
           "2001:db8:1::/64 on lan1 and 2001:db8:2::/64 on lan2, the hosts form SLAAC addresses; PING6 host-b:")
     radv = RouterAdvertiser(router)
-    for name, prefix in (("lan1", "2001:db8:1::1/64"), ("lan2", "2001:db8:2::1/64")):
+    for name, address in (("lan1", "2001:db8:1::1"), ("lan2", "2001:db8:2::1")):
         r_if = router.netif_by_name(name)
         assert r_if is not None
         r_if.create_ip6_linklocal()
-        r_if.add_ip6_address(prefix.split("/")[0], 64)
+        r_if.add_ip6_address(address, 64)
         radv.advertise(r_if, AdvertConfig(rdnss=["2001:db8:1::53"] if name == "lan1" else []))
     for host in (host_a, host_b):
         en0 = host.netif_by_name("en0")

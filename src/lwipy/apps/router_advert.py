@@ -30,6 +30,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
 from ..core.addr6 import ALL_NODES, ALL_ROUTERS, ORIGIN_STATIC, TENTATIVE, is_link_local6, is_unspecified6
+from ..core.nd6 import lladdr
 from ..wire.ipv6 import HEADER_LEN
 from ..wire.ndp import (PRF_LOW, PRF_MEDIUM, PRF_HIGH, MtuOption, Option, PrefixInfo, Rdnss, RouteInfo, RouterAdvert,
                         RouterSolicit, SourceLinkAddr)
@@ -44,7 +45,6 @@ __all__ = ["RouterAdvertiser", "AdvertConfig", "AdvertPrefix", "AdvertRoute", "A
 # RFC 4861 10, router constants
 MAX_INITIAL_RTR_ADVERT_INTERVAL = 16.0
 MAX_INITIAL_RTR_ADVERTISEMENTS = 3
-MAX_FINAL_RTR_ADVERTISEMENTS = 3
 MIN_DELAY_BETWEEN_RAS = 3.0
 MAX_RA_DELAY_TIME = 0.5
 _PREFERENCES = (PRF_LOW, PRF_MEDIUM, PRF_HIGH)
@@ -197,7 +197,7 @@ class RouterAdvertiser:
         if not isinstance(msg, RouterSolicit) or state is None or state.final:
             stats.drop += 1
             return
-        slla = next((bytes(o.mac[:6]) for o in msg.options if isinstance(o, SourceLinkAddr) and len(o.mac) >= 6), None)
+        slla = lladdr(msg.options, SourceLinkAddr)
         if is_unspecified6(pkt.src):
             if slla is not None:
                 stats.proterr += 1  # 6.1.1: no source link-layer address from the unspecified address

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from .netif import Netif
     from .stack import Stack
 
-__all__ = ["Nd6", "Neighbor", "Router", "Prefix", "Route6", "INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE"]
+__all__ = ["Nd6", "Neighbor", "Router", "Prefix", "Route6", "lladdr", "INCOMPLETE", "REACHABLE", "STALE", "DELAY",
+           "PROBE"]
 
 INCOMPLETE, REACHABLE, STALE, DELAY, PROBE = "INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE"
 INFINITE = 0xFFFFFFFF
@@ -96,7 +97,7 @@ class Route6:
     static: bool = False
 
 
-def _lladdr(options: list[Option], kind: type[SourceLinkAddr] | type[TargetLinkAddr]) -> bytes | None:
+def lladdr(options: list[Option], kind: type[SourceLinkAddr] | type[TargetLinkAddr]) -> bytes | None:
     """The Ethernet address a link-layer address option of ``kind`` carries (its first 6 bytes), or None."""
     for o in options:
         if isinstance(o, (SourceLinkAddr, TargetLinkAddr)) and isinstance(o, kind) and len(o.mac) >= 6:
@@ -282,7 +283,7 @@ class Nd6:
 
     def _ns_input(self, pkt: "InPacket6", ns: NeighborSolicit) -> None:
         netif, stats = pkt.netif, self.stack.stats.nd6
-        slla = _lladdr(ns.options, SourceLinkAddr)
+        slla = lladdr(ns.options, SourceLinkAddr)
         dad = is_unspecified6(pkt.src)
         if is_multicast6(ns.target) or (dad and (slla is not None or pkt.dst != solicited_node(ns.target))):
             stats.proterr += 1  # RFC 4861 7.1.1
@@ -321,7 +322,7 @@ class Nd6:
         n = self.neighbors.get((netif.index, na.target))
         if n is None:
             return  # RFC 4861 7.2.5: no entry, no new one
-        tlla = _lladdr(na.options, TargetLinkAddr)
+        tlla = lladdr(na.options, TargetLinkAddr)
         if n.state == INCOMPLETE:
             if tlla is None:
                 return
@@ -461,7 +462,7 @@ class Nd6:
         if len(self.redirects) >= self.stack.config.nd6_num_destinations:
             self.redirects.pop(next(iter(self.redirects)))
         self.redirects[rd.destination] = (netif, rd.target)
-        tlla = _lladdr(rd.options, TargetLinkAddr)
+        tlla = lladdr(rd.options, TargetLinkAddr)
         if tlla is not None:
             self.learn(netif, rd.target, tlla)
         self.stack.routes.changed()
