@@ -9,7 +9,9 @@ entry REACHABLE (solicited) or STALE (unsolicited) and sends the queue.  REACHAB
 the first packet sent to a STALE neighbour makes it DELAY, which after ``nd6_delay_first_probe_time`` becomes PROBE:
 unicast solicitations, ``nd6_max_unicast_solicit`` of them, then the entry goes.  A solicitation or advertisement
 from a neighbour with its link-layer address refreshes the entry (RFC 4861 7.2.3, 7.2.5).  When the cache
-(``nd6_num_neighbors``) is full, a non-router entry not waiting for resolution gives way, the stalest first.
+(``nd6_num_neighbors``) is full, an entry gives way, the stalest first: a resolved one before one still resolving,
+and a default router's last.  IsRouter (set by advertisements, cleared when the router expires, says lifetime 0 or
+an NA says otherwise) never pins an entry.
 
 **Our addresses.**  An address starts TENTATIVE: after a random delay of up to a second, ``ipv6_dup_detect_attempts``
 solicitations for it go out from the unspecified address, RetransTimer apart (RFC 4862 5.4).  A solicitation from
@@ -177,14 +179,24 @@ class Nd6:
 
     def _new(self, netif: "Netif", addr: bytes, state: str) -> Neighbor | None:
         if len(self.neighbors) >= self.stack.config.nd6_num_neighbors:
-            victims = [n for n in self.neighbors.values() if n.state != INCOMPLETE and not n.is_router] or \
-                [n for n in self.neighbors.values() if n.state == INCOMPLETE]
-            if not victims:
-                return None
-            self._drop(min(victims, key=lambda n: n.touched))
+            self._drop(min(self.neighbors.values(), key=self._eviction_rank))
         n = Neighbor(netif, addr, state, touched=self.stack.now)
         self.neighbors[(netif.index, addr)] = n
         return n
+
+    def _eviction_rank(self, n: Neighbor) -> tuple[int, float]:
+        """Which entry gives way when the cache is full, lowest first: a resolved entry that is no default router's,
+        then one still resolving (its queue is lost), then a default router's; the stalest first within each.
+
+        IsRouter alone never protects an entry: a router advertisement or neighbour advertisement can set it from
+        any link-local source, so entries pinned by it would let a few forged packets fill the cache for good
+        (RFC 4861 7.3.3 keeps IsRouter to notice a router turning host, not to keep entries)."""
+        if self._is_default_router(n):
+            return 2, n.touched
+        return (1 if n.state == INCOMPLETE else 0), n.touched
+
+    def _is_default_router(self, n: Neighbor) -> bool:
+        return any(r.netif is n.netif and r.addr == n.addr for r in self.routers)
 
     def _drop(self, n: Neighbor) -> None:
         self.neighbors.pop((n.netif.index, n.addr), None)
@@ -372,6 +384,7 @@ class Nd6:
                 self.routers.append(Router(netif, pkt.src, now + ra.router_lifetime))
         elif router is not None:
             self.routers.remove(router)
+            self._router_gone(router)
         for opt in ra.options:
             if isinstance(opt, SourceLinkAddr) and len(opt.mac) >= 6:
                 n = self.learn(netif, pkt.src, opt.mac[:6])
@@ -389,6 +402,13 @@ class Nd6:
         stack.routes.changed()
         if ra.other and stack.dhcp6 is not None:
             stack.dhcp6.ra_other_config(netif)
+
+    def _router_gone(self, router: Router) -> None:
+        """A default router expired or said lifetime 0: its neighbour entry is a plain one again (IsRouter cleared),
+        evictable as any other."""
+        n = self.neighbors.get((router.netif.index, router.addr))
+        if n is not None:
+            n.is_router = False
 
     def _prefix_input(self, netif: "Netif", opt: PrefixInfo) -> None:
         """RFC 4861 6.3.4 (on-link) and RFC 4862 5.5.3 (autonomous)."""
@@ -594,6 +614,9 @@ class Nd6:
                     self._solicit(n, multicast=False)
                     n.probes, n.at = n.probes + 1, now + n.netif.retrans_timer
         routers = [r for r in self.routers if r.until > now]
+        for gone in self.routers:
+            if gone.until <= now:
+                self._router_gone(gone)
         prefixes = [p for p in self.prefixes if p.until is None or p.until > now]
         routes = [r for r in self.routes if r.until is None or r.until > now]
         if (len(routers), len(prefixes), len(routes)) != (len(self.routers), len(self.prefixes), len(self.routes)):
