@@ -51,6 +51,15 @@ class Config:
     tcp_ooseq_max_pbufs: int = _opt(4, "CONFIG_LWIP_TCP_OOSEQ_MAX_PBUFS", 0, 4096,
                                     "out-of-order segments kept per connection, 0 = no limit")
     tcp_accept_mbox_size: int = _opt(6, "CONFIG_LWIP_TCP_ACCEPTMBOX_SIZE", 1, 255, "connections waiting for accept()")
+    tcp_syn_rcvd_timeout: int = _opt(20000, "TCP_SYN_RCVD_TIMEOUT", 1000, 600000,
+                                     "ms a half-open connection (SYN_RCVD) lives without hearing from its peer "
+                                     "(lwIP's tcp_priv.h: 20 s), so spoofed SYNs free their backlog slots")
+    tcp_invalid_ratelimit: int = _opt(500, "lwipy", 0, 60000,
+                                      "ms between ACKs one connection sends in reply to unacceptable segments, "
+                                      "challenges included (Linux's net.ipv4.tcp_invalid_ratelimit); 0 = no limit")
+    tcp_challenge_ack_limit: int = _opt(1000, "lwipy", 1, 2**31 - 1,
+                                        "challenge ACKs a second across all connections (RFC 5961 7; Linux's "
+                                        "net.ipv4.tcp_challenge_ack_limit before 6.0)")
     tcp_keepidle: int = _opt(7200000, "TCP_KEEPIDLE_DEFAULT", 1, 2**31 - 1, "ms idle before keepalive probes")
     tcp_keepintvl: int = _opt(75000, "TCP_KEEPINTVL_DEFAULT", 1, 2**31 - 1, "ms between keepalive probes")
     tcp_keepcnt: int = _opt(9, "TCP_KEEPCNT_DEFAULT", 1, 255, "unanswered keepalive probes before giving up")

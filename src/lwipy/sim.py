@@ -24,6 +24,7 @@ from .core.stack import Stack
 from .netif.device import Device
 from .netif.faults import FaultyDevice
 from .netif.pcap import PcapWriter
+from .netif.txqueue import TxQueue
 from .netif.virtual import VirtualHub
 
 __all__ = ["Simulation"]
@@ -65,22 +66,27 @@ class Simulation:
         self.stacks.append(stack)
         return stack
 
-    def attach(self, stack: Stack, hub: VirtualHub, *, faults: dict[str, Any] | None = None, **netif: Any) -> Netif:
+    def attach(self, stack: Stack, hub: VirtualHub, *, faults: dict[str, Any] | None = None,
+               txqueue: dict[str, Any] | None = None, **netif: Any) -> Netif:
         """Give ``stack`` a netif on ``hub`` (keyword arguments as :meth:`Stack.add_netif`), behind a
-        :class:`FaultyDevice` when ``faults`` are given."""
+        :class:`FaultyDevice` when ``faults`` are given and a bounded :class:`TxQueue` (``limit``, ``rate``) when
+        ``txqueue`` is."""
         device: Device = hub.port(netif.get("name") or stack.name)
         if faults:
             faults = {"seed": self.rng.getrandbits(32), **faults}
             device = FaultyDevice(device, clock=self.clock, **faults)
+        if txqueue is not None:
+            device = TxQueue(device, clock=self.clock, **txqueue)
         nif = stack.add_netif(device, **netif)
         self.attachments.append((stack, nif, device))
         return nif
 
     def add_stack(self, name: str, hub: VirtualHub, config: Config | None = None, *,
-                  faults: dict[str, Any] | None = None, **netif: Any) -> Stack:
+                  faults: dict[str, Any] | None = None, txqueue: dict[str, Any] | None = None,
+                  **netif: Any) -> Stack:
         """A stack with one netif on ``hub``: the common case in one call."""
         stack = self.new_stack(name, config)
-        self.attach(stack, hub, faults=faults, **netif)
+        self.attach(stack, hub, faults=faults, txqueue=txqueue, **netif)
         return stack
 
     # -- running -----------------------------------------------------------------------------------------------------

@@ -48,9 +48,17 @@ class IgmpStats(ProtoStats):
 
 @dataclass(slots=True)
 class TcpStats(ProtoStats):
-    """TCP adds ``rexmit``: segments sent again after a timeout (lwipy's, like MIB-II's tcpRetransSegs)."""
+    """TCP adds lwipy's own counters: ``rexmit``, segments sent again after a timeout (MIB-II's tcpRetransSegs);
+    ``ack_skipped``, ACKs not sent in reply to unacceptable segments or as challenges because of the rate limits
+    (Linux's TCPACKSkipped* and TCPChallengeACK limits); ``listen_drop``, SYNs dropped by a listener whose backlog
+    or the pcb table was full (Linux's ListenDrops); ``syn_rcvd_timeout``, half-open connections given up after
+    ``tcp_syn_rcvd_timeout``; ``tx_refused``, segments a full device queue refused and that stayed queued."""
 
     rexmit: int = 0
+    ack_skipped: int = 0
+    listen_drop: int = 0
+    syn_rcvd_timeout: int = 0
+    tx_refused: int = 0
 
 
 @dataclass(slots=True)

@@ -162,9 +162,13 @@ def test_rst_in_window_but_not_exact_gets_a_challenge_ack_and_the_connection_sur
     assert pcb.state_name == "ESTABLISHED"
     stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
                              TCP(sport=1234, dport=80, flags="S", seq=5000)), 0.03)
+    assert dev.take() == [] and pcb.state_name == "ESTABLISHED"  # within tcp_invalid_ratelimit: no second challenge
+    assert stack.stats.tcp.ack_skipped == 1
+    stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
+                             TCP(sport=1234, dport=80, flags="S", seq=5000)), 0.52)
     assert Ether(dev.take()[0])[TCP].flags == "A" and pcb.state_name == "ESTABLISHED"  # RFC 5961 4.2
     stack.input(netif, bytes(ETH / IP(src="10.0.0.9", dst="10.0.0.1") /
-                             TCP(sport=1234, dport=80, flags="R", seq=1001)), 0.04)
+                             TCP(sport=1234, dport=80, flags="R", seq=1001)), 0.54)
     assert pcb.state_name == "CLOSED" and pcb.error == 104  # the exact RST resets: ECONNRESET
 
 
@@ -190,7 +194,9 @@ def test_bad_checksum_is_dropped_and_counted():
     assert stack.stats.tcp.chkerr == 1 and dev.take() == []
 
 
-def test_full_backlog_answers_rst():
+def test_full_backlog_drops_the_syn_and_the_retransmission_gets_in_once_a_slot_frees():
+    """lwIP's tcp_listen_input and Linux drop a SYN silently when the backlog is full (issue 16: a RST made the
+    client give up for good)."""
     sim, a, b = pair()
     listener = b.tcp.listen(5000, backlog=1)
     first = a.tcp.connect("10.0.0.2", 5000)
@@ -198,7 +204,10 @@ def test_full_backlog_answers_rst():
     second = a.tcp.connect("10.0.0.2", 5000)
     sim.run(0.1)
     assert first.state_name == "ESTABLISHED" and len(listener.accept_queue) == 1
-    assert second.state_name == "CLOSED" and second.error == 111
+    assert second.state_name == "SYN_SENT" and b.stats.tcp.listen_drop == 1
+    assert listener.accept() is not None
+    assert sim.run_until(lambda: second.state_name == "ESTABLISHED", 10)  # its SYN sent again after the RTO
+    assert sim.now < 0.2 + a.config.tcp_rto_time / 1000.0 + 0.01
 
 
 def test_connection_limit_recycles_time_wait():

@@ -10,6 +10,7 @@ from .device import Device
 from .faults import FaultyDevice
 from .pcap import PcapDevice, PcapWriter
 from .tap import TapDevice
+from .txqueue import TxQueue
 from .virtual import VirtualHub, VirtualPort
 
-__all__ = ["Device", "FaultyDevice", "PcapDevice", "PcapWriter", "TapDevice", "VirtualHub", "VirtualPort"]
+__all__ = ["Device", "FaultyDevice", "PcapDevice", "PcapWriter", "TapDevice", "TxQueue", "VirtualHub", "VirtualPort"]

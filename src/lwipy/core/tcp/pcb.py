@@ -56,6 +56,7 @@ _CSUM = struct.Struct("!H")
 RTO_MIN = 0.2  # Linux's floor; RFC 6298's 1 s would make every loss on a LAN cost a second
 RTO_MAX = 60.0
 DELACK = 0.1  # lwIP flushes delayed ACKs on its 250 ms fast timer; 100 ms keeps request/response snappy
+TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
 _HALF = 0x80000000
 
 
@@ -218,7 +219,9 @@ class TcpPcb:
         self.unacked_segments = 0
         self.keep_at: float | None = None
         self.keep_probes = 0
-        self.close_at: float | None = None  # FIN_WAIT_2 and TIME_WAIT
+        self.close_at: float | None = None  # SYN_RCVD (tcp_syn_rcvd_timeout), FIN_WAIT_2 and TIME_WAIT
+        self.txretry_at: float | None = None  # a device refused a segment: try again then (or on the next ACK)
+        self.last_oow_ack: float | None = None  # when we last answered an unacceptable segment (the rate limit)
         self.last_activity = stack.now
         # congestion (RFC 5681, RFC 6582)
         self.cwnd = 0
@@ -372,6 +375,7 @@ class TcpPcb:
         self.snd_wl1, self.snd_wl2 = hdr.seq, isn
         self.rcv_adv = self.rcv_nxt
         self.state = SYN_RCVD
+        self._arm_syn_rcvd()
         self._send_syn()
 
     def _take_syn_options(self, hdr: TcpHeader) -> None:
@@ -408,6 +412,7 @@ class TcpPcb:
 
     def _established(self) -> None:
         self.state = ESTABLISHED
+        self.close_at = None  # the SYN_RCVD timeout
         self.cwnd = min(4 * self.snd_mss, max(2 * self.snd_mss, 4380))  # RFC 3390, as lwIP
         self.ssthresh = max(self.snd_wnd, 2 * self.snd_mss) if self.snd_wnd else 0x7FFFFFFF
         self.retries = 0
@@ -422,15 +427,17 @@ class TcpPcb:
             return
         flags = hdr.flags
         seq = hdr.seq
-        if self.state == SYN_RCVD and flags & SYN and not flags & (ACK | RST) and seq == self.irs:
-            self._send_syn()  # the peer sent its SYN again: our SYN-ACK was lost
-            return
+        if self.state == SYN_RCVD:
+            self._arm_syn_rcvd()  # lwIP's pcb->tmr: the timeout counts from the last segment heard
+            if flags & SYN and not flags & (ACK | RST) and seq == self.irs:
+                self._send_syn()  # the peer sent its SYN again: our SYN-ACK was lost
+                return
         seg_len = len(payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
         if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and not flags & RST:
             # RFC 7323 5.3 (PAWS): a timestamp older than the last one in order is an old duplicate
             tsval = hdr.options.timestamp[0]
             if (tsval - self.ts_recent) & MASK >= _HALF:
-                self._send_ack()
+                self._send_oow_ack()
                 return
         # 1. is the segment acceptable?
         wnd = self._rcv_window()
@@ -442,7 +449,13 @@ class TcpPcb:
         if not ok and not (flags & RST):
             if self.state == TIME_WAIT and flags & FIN:
                 self._arm_time_wait()  # the peer retransmitted its FIN: our ACK was lost
-            self._send_ack()
+            end = (seq + seg_len) & MASK
+            if seg_len and _le(self.last_ack_sent, end) and _le(end, rcv_nxt):
+                # a retransmission of data our last ACK did not cover (that ACK was lost): answer at once, as Linux
+                # does for segments ending at or after rcv_wup
+                self._send_ack()
+            else:
+                self._send_oow_ack()
             return
         if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None \
                 and _le(seq, self.last_ack_sent):
@@ -520,6 +533,7 @@ class TcpPcb:
             self._output()
         else:  # simultaneous open (RFC 9293 3.5)
             self.state = SYN_RCVD
+            self._arm_syn_rcvd()
             self.snd_wnd = hdr.window
             self._send_segment(self.iss, SYN | ACK, b"", self._syn_options())
             self._arm_rto()
@@ -529,7 +543,7 @@ class TcpPcb:
         ack = hdr.ack
         una = self.snd_una
         if _lt(self.snd_max, ack):
-            self._send_ack()  # acknowledges something never sent
+            self._send_oow_ack()  # acknowledges something never sent
             return False
         if _lt(ack, una) and (una - ack) & MASK > max(self.max_snd_wnd, 1):
             self._challenge_ack()  # RFC 5961 5.2: far below SND.UNA: blind injection
@@ -853,7 +867,7 @@ class TcpPcb:
             self._route()
         # with TSO a segment may carry many MSS worth, cut by the device; Nagle and SWS still think in MSS
         burst = max(mss, self._gso_max // mss * mss) if self._gso_max else mss
-        sent_any = False
+        sent_any = refused = False
         while True:
             nxt = self.snd_nxt
             offset = (nxt - self.buf_seq) & MASK
@@ -886,12 +900,15 @@ class TcpPcb:
                 with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
                 payload = memoryview(self.snd_buf)[offset:offset + n]
                 flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
-                self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
+                sent = self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
                 payload.release()
                 adv = n + (1 if with_fin else 0)
             else:
-                self._send_segment(nxt, FIN | ACK, b"")
+                sent = self._send_segment(nxt, FIN | ACK, b"")
                 adv = 1
+            if not sent:
+                refused = True
+                break
             if self.rtt_seq is None and nxt == self.snd_max:  # time one new segment per flight (Karn)
                 self.rtt_seq, self.rtt_start = nxt, self.stack.now
             nxt = (nxt + adv) & MASK
@@ -899,8 +916,25 @@ class TcpPcb:
             if _lt(self.snd_max, nxt):
                 self.snd_max = nxt
             sent_any = True
+        if refused:
+            self._tx_refused()
+        elif self.txretry_at is not None:
+            self.txretry_at = None  # everything that could go went: no retry pending
+            self.tcp.tx_refused.discard(self)
         if sent_any and self.rto_at is None:
             self._arm_rto()
+
+    def _tx_refused(self) -> None:
+        """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
+        ``tcp_output`` keeps it on ``unsent`` with TF_NAGLEMEMERR, and goes with the next ACK, the next write,
+        :meth:`Tcp.txnow`, or after ``TX_RETRY`` seconds.  The retransmission timer runs meanwhile (lwIP starts
+        ``rtime`` before the output fails), so a device that never takes it ends the connection as a loss would."""
+        self.stack.stats.tcp.tx_refused += 1
+        self.tcp.tx_refused.add(self)
+        self.txretry_at = self.stack.now + TX_RETRY
+        if self.rto_at is None and self.persist_at is None:
+            self.rto_at = self.stack.now + self.rto
+        self._schedule()
 
     def _retransmit_one(self) -> None:
         """Send the first unacknowledged segment again (fast retransmit, partial ACK)."""
@@ -950,8 +984,35 @@ class TcpPcb:
         # numbered there would fall below its window and be dropped unread (RFC 9293 3.10.7.4)
         self._send_segment(self.snd_max, ACK, b"")
 
+    def _oow_limited(self) -> bool:
+        """Whether a reply to an unacceptable segment must be skipped: at most one per ``tcp_invalid_ratelimit`` ms
+        on this connection, as Linux's ``tcp_oow_rate_limited``.  Without it one blind data segment injected into
+        one end leaves two ends that disagree about the sequence space acknowledging each other for ever, each ACK
+        unacceptable to the other."""
+        limit = self.stack.config.tcp_invalid_ratelimit / 1000.0
+        now = self.stack.now
+        if limit and self.last_oow_ack is not None and now - self.last_oow_ack < limit:
+            self.stack.stats.tcp.ack_skipped += 1
+            return True
+        self.last_oow_ack = now
+        return False
+
+    def _send_oow_ack(self) -> None:
+        """An ACK in reply to an unacceptable segment (out of window, failing PAWS, acknowledging what was never
+        sent), rate-limited (:meth:`_oow_limited`)."""
+        if not self._oow_limited():
+            self._send_ack()
+
     def _challenge_ack(self) -> None:
-        self.tcp.stack.stats.tcp.proterr += 1
+        """RFC 5961's challenge ACK (3.2, 4.2, 5.2), limited per connection as any reply to an unacceptable segment
+        and across the stack to ``tcp_challenge_ack_limit`` a second (RFC 5961 7)."""
+        stats = self.stack.stats.tcp
+        stats.proterr += 1
+        if self._oow_limited():
+            return
+        if not self.tcp.challenge_allowed():
+            stats.ack_skipped += 1
+            return
         self._send_ack()
 
     def _route(self) -> None:
@@ -983,7 +1044,9 @@ class TcpPcb:
         self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
 
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
-                      gso: int = 0) -> None:
+                      gso: int = 0) -> bool:
+        """Build and send one segment; False when the device or the ARP queue refused it (ENOMEM), so that the
+        caller keeps it.  Any other failure (no route, netif down) loses it like the network would."""
         if opts is None and not flags & RST:
             if self.ts_ok:
                 opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
@@ -1035,13 +1098,17 @@ class TcpPcb:
                 stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
                                         PROTO_TCP, self.ttl, self.tos, self._neighbour)
             stats.xmit += 1
-        except LwipError:
-            stats.err += 1  # lost like any segment: the retransmission timer will send it again
+        except LwipError as e:
+            stats.err += 1
+            if e.errno == errno.ENOMEM:
+                return False
+            # otherwise lost like any segment: the retransmission timer will send it again
         if flags & ACK:
             self.delack_at = None
             self.unacked_segments = 0
             self.last_ack_sent = self.rcv_nxt
         self._schedule()
+        return True
 
     def _rcv_window(self) -> int:
         return max(self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held, (self.rcv_adv - self.rcv_nxt) & MASK
@@ -1087,6 +1154,10 @@ class TcpPcb:
         self.keep_at = self.stack.now + self.keep_idle if self.keepalive else None
         self._schedule()
 
+    def _arm_syn_rcvd(self) -> None:
+        self.close_at = self.stack.now + self.stack.config.tcp_syn_rcvd_timeout / 1000.0
+        self._schedule()
+
     def _arm_fin_wait_2(self) -> None:
         self.close_at = self.stack.now + self.stack.config.tcp_fin_wait_timeout / 1000.0
         self._schedule()
@@ -1097,14 +1168,15 @@ class TcpPcb:
 
     def _enter_time_wait(self) -> None:
         self.state = TIME_WAIT
-        self.rto_at = self.persist_at = self.delack_at = self.keep_at = None
+        self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.txretry_at = None
+        self.tcp.tx_refused.discard(self)
         self.snd_buf.clear()
         self._arm_time_wait()
         self._notify()
 
     def next_deadline(self) -> float | None:
         best = None
-        for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at):
+        for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at, self.txretry_at):
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -1116,8 +1188,18 @@ class TcpPcb:
     def poll(self, now: float) -> None:
         """Handle the deadlines that are due (called by the TCP layer)."""
         if self.close_at is not None and now >= self.close_at:
+            if self.state == SYN_RCVD:
+                # lwIP's tcp_slowtmr drops a half-open pcb TCP_SYN_RCVD_TIMEOUT after it last heard from the peer,
+                # long before the SYN-ACK retransmissions run out: spoofed SYNs free their backlog slots
+                self.stack.stats.tcp.syn_rcvd_timeout += 1
+                self.error = errno.ETIMEDOUT
             self._free()
             return
+        if self.txretry_at is not None and now >= self.txretry_at:
+            self.txretry_at = None
+            self._output()
+            if self.state == CLOSED:
+                return
         if self.delack_at is not None and now >= self.delack_at:
             self._send_ack()
         if self.rto_at is not None and now >= self.rto_at:
@@ -1137,8 +1219,8 @@ class TcpPcb:
     def _rto_fired(self) -> None:
         self.rto_at = None
         syn = self.state in (SYN_SENT, SYN_RCVD)
-        if not syn and self.snd_una == self.snd_max:
-            return  # nothing in flight: a stale deadline, not a loss
+        if not syn and self.snd_una == self.snd_max and self.txretry_at is None:
+            return  # nothing in flight nor refused by the device: a stale deadline, not a loss
         limit = self.stack.config.tcp_synmaxrtx if syn else self.stack.config.tcp_maxrtx
         if self.retries >= limit:
             self._fail(errno.ETIMEDOUT, send_rst=not syn)
@@ -1202,7 +1284,7 @@ class TcpPcb:
         if self.state == CLOSED and self.key not in self.tcp.conns:
             return
         self.state = CLOSED
-        self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.close_at = None
+        self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.close_at = self.txretry_at = None
         self.tcp._remove(self)
         self._notify()
 

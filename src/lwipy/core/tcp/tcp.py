@@ -1,7 +1,7 @@
 """The TCP layer of a stack: pcb tables, demultiplexing, listen/connect, RST for closed ports, timers.
 
 Connections are found by one dict lookup on the four-tuple (as integers); listeners by port.  A segment that finds
-neither is answered with RST (RFC 9293 3.10.7.1).  IPv6 shares the tables: a listener on :: takes IPv6 and, unless
+neither is answered with RST (RFC 9293 3.10.7.1); a SYN for a listener whose backlog is full is dropped.  IPv6 shares the tables: a listener on :: takes IPv6 and, unless
 ``v6only``, IPv4 connections (lwIP's IPADDR_TYPE_ANY), and an IPv4-mapped address means the IPv4 one.  Every
 pcb's timers are one deadline in a heap (``timers``), so ``poll_at()`` costs the same with ten connections or ten
 thousand.  When ``max_active_tcp`` connections exist, a new
@@ -49,6 +49,10 @@ class Tcp:
         self.listeners: dict[int, list[TcpListener]] = {}
         self.timers: Deadlines[TcpPcb] = Deadlines()
         self.isn: IsnHook = IsnGenerator(stack.rng.randbytes(16))
+        self._challenge_second = 0.0  # RFC 5961 7: the second being counted, and challenge ACKs sent in it
+        self._challenges = 0
+        #: pcbs holding data a full device queue refused (lwIP's TF_NAGLEMEMERR), for :meth:`txnow`
+        self.tx_refused: set[TcpPcb] = set()
         self._ports = PortAllocator(stack.rng, "TCP")
         self._local_ports: Counter[int] = Counter()  # connections per local port, so a free port is found in O(1)
         self._reserved: Counter[int] = Counter()  # ports bound (tcp_bind) by netconns not yet listening or connected
@@ -225,8 +229,12 @@ class Tcp:
         if not flags & SYN:
             return
         if len(listener.accept_queue) + listener.pending >= listener.backlog or not self._make_room(quiet=True):
-            self.stack.stats.tcp.memerr += 1
-            self._send_rst(dst, src, hdr.dst_port, hdr.src_port, 0, (hdr.seq + 1) & 0xFFFFFFFF, True)
+            # lwIP's tcp_listen_input (and Linux): a full backlog or pcb table drops the SYN silently, so that the
+            # client's retransmitted SYN gets in once a slot frees; a RST would make it give up
+            stats = self.stack.stats.tcp
+            stats.memerr += 1
+            stats.listen_drop += 1
+            stats.drop += 1
             return
         pcb = TcpPcb(self, dst, hdr.dst_port, src, hdr.src_port)
         pcb.listener = listener
@@ -298,6 +306,7 @@ class Tcp:
             if not self._local_ports[pcb.local_port]:
                 del self._local_ports[pcb.local_port]
         self.timers.cancel(pcb)
+        self.tx_refused.discard(pcb)
         if pcb.listener is not None:
             pcb.listener.pending -= 1
             pcb.listener = None
@@ -308,6 +317,24 @@ class Tcp:
             group.remove(listener)
             if not group:
                 del self.listeners[listener.local_port]
+
+    def challenge_allowed(self) -> bool:
+        """RFC 5961 7: at most ``tcp_challenge_ack_limit`` challenge ACKs a second across all connections (Linux's
+        per-second count), so that a flood of forged RSTs and SYNs spread over many connections cannot make the stack
+        a reflector."""
+        now = self.stack.now
+        if now - self._challenge_second >= 1.0:
+            self._challenge_second, self._challenges = now, 0
+        if self._challenges >= self.stack.config.tcp_challenge_ack_limit:
+            return False
+        self._challenges += 1
+        return True
+
+    def txnow(self) -> None:
+        """``tcp_txnow``: try again to send what a full device queue refused (a driver whose queue drained may call
+        it; otherwise the next ACK, the next write or a short retry timer does)."""
+        for pcb in list(self.tx_refused):
+            pcb._output()
 
     # -- time --------------------------------------------------------------------------------------------------------
     def poll(self, now: float) -> None:
