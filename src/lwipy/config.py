@@ -92,6 +92,9 @@ class Config:
     # --- UDP / raw ----------------------------------------------------------------------------------------------------
     max_udp_pcbs: int = _opt(16, "CONFIG_LWIP_MAX_UDP_PCBS", 1, 1024, "UDP pcbs that can exist at once")
     udp_recvmbox_size: int = _opt(6, "CONFIG_LWIP_UDP_RECVMBOX_SIZE", 6, 64, "datagrams queued on a UDP pcb")
+    max_igmp_groups: int = _opt(64, "MEMP_NUM_IGMP_GROUP", 2, 1024,
+                                "IPv4 multicast groups per netif, 224.0.0.1 included; a join beyond it fails "
+                                "(EADDRNOTAVAIL from setsockopt)")
     max_raw_pcbs: int = _opt(16, "CONFIG_LWIP_MAX_RAW_PCBS", 1, 1024, "raw pcbs that can exist at once")
     so_reuse_rxtoall: bool = _opt(True, "CONFIG_LWIP_SO_REUSE_RXTOALL",
                                   doc="broadcast and multicast go to every pcb that shares the port (SO_REUSEADDR)")

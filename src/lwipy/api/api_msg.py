@@ -144,6 +144,7 @@ class NetconnCore:
         self._mbox_invalid = False  # NETCONN_FLAG_MBOXINVALID: receiving is over on our side (close, SHUT_RD, EOF read)
         self._mbox_closed = False  # NETCONN_FLAG_MBOXCLOSED: the pcb went away (err_tcp)
         self._pcb_gone = False  # the pcb is freed or closed: nothing more to do with it
+        self._pcb_held = False  # TCP: a pcb taken at creation (tcp_new), until connect or listen uses it
         self._deleted = False
         self._nb_connect = False  # NETCONN_FLAG_IN_NONBLOCKING_CONNECT
         self._connect_err = 0  # the outcome of a blocking connect
@@ -187,9 +188,13 @@ class NetconnCore:
 
     # -- creation, addresses -----------------------------------------------------------------------------------------
     def _do_newconn(self) -> None:
-        """``lwip_netconn_do_newconn``: a UDP or RAW pcb (a TCP pcb comes with connect or listen)."""
+        """``lwip_netconn_do_newconn``: a UDP or RAW pcb; for TCP one of ``max_active_tcp`` pcbs is held (as
+        ``tcp_new`` takes it) and becomes the connection at connect, or is given back at listen or close."""
         group = netconn_group(self.type)
-        if group == NETCONN_RAW:
+        if group == NETCONN_TCP:
+            self.stack.tcp.hold_pcb()
+            self._pcb_held = True
+        elif group == NETCONN_RAW:
             raw = self.stack.raw.new(self.proto, ip6=bool(self.type & NETCONN_TYPE_IPV6))
             raw.on_recv = self._recv_raw
             self.pcb = raw
@@ -283,7 +288,9 @@ class NetconnCore:
         local_ip, local_port = self._bind
         self._unbind()
         try:
-            new = self.stack.tcp.connect(ip, port, local_port, None if local_ip.is_unspecified else local_ip)
+            new = self.stack.tcp.connect(ip, port, local_port, None if local_ip.is_unspecified else local_ip,
+                                         held=self._pcb_held)
+            self._pcb_held = False
         except LwipError:
             if local_port:
                 self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))
@@ -299,6 +306,11 @@ class NetconnCore:
         self._lowat = min(max(pcb.snd_buf_limit // 2, 2 * self.stack.config.tcp_mss + 1), pcb.snd_buf_limit - 1)
         self._apply_options(pcb)
         pcb.on_event = self._tcp_event
+
+    def _release_held_pcb(self) -> None:
+        if self._pcb_held:
+            self._pcb_held = False
+            self.stack.tcp.release_pcb()
 
     def _do_listen(self, backlog: int | None) -> None:
         """``lwip_netconn_do_listen``: a listening pcb; connections are announced by :meth:`_accept_event`."""
@@ -322,6 +334,7 @@ class NetconnCore:
             raise
         listener.on_event = self._accept_event
         self.pcb = listener
+        self._release_held_pcb()  # lwIP's tcp_listen frees the pcb for a smaller listening one
         with self._cond:
             self.state = NETCONN_LISTEN
 
@@ -517,6 +530,7 @@ class NetconnCore:
             unacked = 0
             if full and tcp and pcb is None:
                 self._unbind()
+                self._release_held_pcb()
             if full:
                 self.state = NETCONN_NONE
                 self.pcb = None

@@ -62,8 +62,7 @@ class Netconn(NetconnCore):
     def __init__(self, loop: "StackLoop", kind: int = NETCONN_TCP, proto: int = 0,
                  callback: EventCallback | None = None) -> None:
         self._init_state(loop, kind, proto, callback)
-        if netconn_group(kind) != NETCONN_TCP:
-            loop.call(self._do_newconn)
+        loop.call(self._do_newconn)
 
     # -- state -------------------------------------------------------------------------------------------------------
     @property

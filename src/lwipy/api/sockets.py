@@ -193,6 +193,8 @@ class LwipSocket:
             try:
                 conn = Netconn(self._loop, kind, proto, callback=api._event)
             except LwipError as e:
+                if e.errno == errno.ENOMEM:  # lwip_socket: netconn_new found no pcb (or netconn) free
+                    raise os_error(errno.ENOBUFS, e.strerror or "no pcb is free") from None
                 raise _from_lwip(e) from None
         else:
             self._opts.update(conn._pcb_opts)

@@ -195,10 +195,20 @@ def _membership(join: bool) -> Callable[["LwipSocket", Any], None]:
         if iface is None and len(raw) >= 12:
             iface = sock._netif_address(_INT.unpack_from(raw, 8)[0])
         if join:
-            sock._conn.join_group(group, iface)
+            _join(sock, group, iface)
         else:
             sock._conn.leave_group(group, iface)
     return set_
+
+
+def _join(sock: "LwipSocket", group: Any, iface: Any) -> None:
+    """lwip_setsockopt: a join that fails for want of group entries (ENOMEM from igmp/mld6) is EADDRNOTAVAIL."""
+    try:
+        sock._conn.join_group(group, iface)
+    except LwipError as e:
+        if e.errno == errno.ENOMEM:
+            raise LwipError(errno.EADDRNOTAVAIL, e.strerror or "no multicast group entry is free") from None
+        raise
 
 
 def _set_v6only(sock: "LwipSocket", value: Any) -> None:
@@ -235,7 +245,7 @@ def _membership6(join: bool) -> Callable[["LwipSocket", Any], None]:
         index = _INT.unpack_from(raw, 16)[0]
         netif = sock._netif(index) if index else None
         if join:
-            sock._conn.join_group(group, netif)
+            _join(sock, group, netif)
         else:
             sock._conn.leave_group(group, netif)
     return set_

@@ -69,8 +69,9 @@ class Igmp:
         if member is not None:
             member.users += 1
             return
-        if len(groups) >= 64:
-            raise LwipError(errno.ENOMEM, "too many multicast groups on this netif (MEMP_NUM_IGMP_GROUP)")
+        limit = self.stack.config.max_igmp_groups
+        if len(groups) >= limit:
+            raise LwipError(errno.ENOMEM, f"all {limit} multicast groups of {netif.name} are in use (max_igmp_groups)")
         groups[group] = member = Group(group)
         _add_device_filter(netif, group)
         if group == ALL_SYSTEMS:

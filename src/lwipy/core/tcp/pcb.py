@@ -91,10 +91,17 @@ class TcpListener:
         self.local_port = local_port
         self.backlog = backlog
         self.accept_queue: deque[TcpPcb] = deque()
-        self.pending = 0  # children still in SYN_RCVD
+        #: children still in SYN_RCVD, oldest first (a dict as an ordered set)
+        self.half_open: dict[TcpPcb, None] = {}
         self.on_event: Callable[[TcpListener], None] | None = None
         self.closed = False
         self.state = LISTEN
+
+    @property
+    def pending(self) -> int:
+        """Connections still in the handshake: with ``accept_queue`` they fill the backlog (lwIP's
+        ``accepts_pending`` counts both)."""
+        return len(self.half_open)
 
     def accept(self) -> "TcpPcb | None":
         """The oldest established connection, or None."""
@@ -112,7 +119,7 @@ class TcpListener:
             self.accept_queue.popleft().abort()
 
     def _child_established(self, pcb: "TcpPcb") -> None:
-        self.pending -= 1
+        self.half_open.pop(pcb, None)
         if self.closed:
             pcb.abort()
             return
@@ -849,7 +856,7 @@ class TcpPcb:
 
     def _reset_received(self) -> None:
         if self.state == SYN_RCVD and self.listener is not None:
-            self.listener.pending -= 1
+            self.listener.half_open.pop(self, None)
             self.listener = None
             self._free()
             return

@@ -56,6 +56,9 @@ class Tcp:
         self._ports = PortAllocator(stack.rng, "TCP")
         self._local_ports: Counter[int] = Counter()  # connections per local port, so a free port is found in O(1)
         self._reserved: Counter[int] = Counter()  # ports bound (tcp_bind) by netconns not yet listening or connected
+        #: pcbs taken by TCP netconns (sockets) not yet connecting or listening: lwIP's ``tcp_new`` takes one from the
+        #: MEMP_NUM_TCP_PCB pool at ``socket()``, so they count against ``max_active_tcp``
+        self.pcbs_held = 0
 
     # -- user API ----------------------------------------------------------------------------------------------------
     def listen(self, port: int, ip: str | IpAddress | None = None, backlog: int | None = None,
@@ -100,6 +103,17 @@ class Tcp:
         self._reserved[port] += 1
         return port
 
+    def hold_pcb(self) -> None:
+        """``tcp_new``: take a pcb for a netconn that will connect or listen later (ENOMEM when ``max_active_tcp``
+        are in use and none can be recycled: lwIP's ``socket()`` then fails with ENOBUFS)."""
+        self.stack.assert_core()
+        self._make_room()
+        self.pcbs_held += 1
+
+    def release_pcb(self) -> None:
+        """Give back a pcb from :meth:`hold_pcb` (the netconn listened, or closed unconnected)."""
+        self.pcbs_held = max(0, self.pcbs_held - 1)
+
     def unbind(self, port: int) -> None:
         """Give back a reservation made by :meth:`bind` (the listener or connection now holds the port, or the
         socket closed without using it)."""
@@ -108,8 +122,9 @@ class Tcp:
             del self._reserved[port]
 
     def connect(self, ip: str | IPv4Address, port: int, local_port: int = 0,
-                local_ip: str | IPv4Address | None = None) -> TcpPcb:
-        """``tcp_connect``: start an active open; ``on_event`` tells when it is ESTABLISHED or failed."""
+                local_ip: str | IPv4Address | None = None, held: bool = False) -> TcpPcb:
+        """``tcp_connect``: start an active open; ``on_event`` tells when it is ESTABLISHED or failed.  ``held``: the
+        pcb taken by :meth:`hold_pcb` becomes this connection (it is given back only when the connect succeeds)."""
         self.stack.assert_core()
         remote = unmap(ip)
         if not 0 < port < 0x10000:
@@ -135,11 +150,14 @@ class Tcp:
                 if netif.ip4 is None:
                     raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
                 local = netif.ip4.ip if not netif.is_loopback or remote.is_loopback else remote
-        self._make_room()
+        if not held:
+            self._make_room()
         lport = local_port or self._ports.allocate(self._port_taken)
         key = conn_key(local, lport, remote, port)
         if key in self.conns:
             raise LwipError(errno.EADDRINUSE, f"a connection {local}:{lport} -> {remote}:{port} exists")
+        if held:
+            self.release_pcb()
         pcb = TcpPcb(self, local, lport, remote, port)
         self._add(pcb)
         pcb.rtt_start = self.stack.now
@@ -228,10 +246,17 @@ class Tcp:
             return
         if not flags & SYN:
             return
+        stats = self.stack.stats.tcp
+        if len(listener.accept_queue) + listener.pending >= listener.backlog and listener.half_open:
+            # FreeBSD's syncache: a full backlog gives its oldest half-open connection up to the new SYN.  Spoofed
+            # SYNs that never complete then hold a listener only while they keep coming: a client that tries again
+            # once a flood stops gets in at once, not tcp_syn_rcvd_timeout later (lwIP has no such rule)
+            stats.half_open_evicted += 1
+            next(iter(listener.half_open))._free()
         if len(listener.accept_queue) + listener.pending >= listener.backlog or not self._make_room(quiet=True):
-            # lwIP's tcp_listen_input (and Linux): a full backlog or pcb table drops the SYN silently, so that the
-            # client's retransmitted SYN gets in once a slot frees; a RST would make it give up
-            stats = self.stack.stats.tcp
+            # lwIP's tcp_listen_input (and Linux): a backlog full of connections waiting for accept, or a full pcb
+            # table, drops the SYN silently, so that the client's retransmitted SYN gets in once a slot frees; a RST
+            # would make it give up
             stats.memerr += 1
             stats.listen_drop += 1
             stats.drop += 1
@@ -239,7 +264,7 @@ class Tcp:
         pcb = TcpPcb(self, dst, hdr.dst_port, src, hdr.src_port)
         pcb.listener = listener
         pcb.on_event = None
-        listener.pending += 1
+        listener.half_open[pcb] = None
         self._add(pcb)
         pcb.rtt_start = self.stack.now
         pcb._open_passive(self.isn(dst_packed, hdr.dst_port, src_packed, hdr.src_port, self.stack.now), hdr)
@@ -276,7 +301,7 @@ class Tcp:
         """Free a slot when ``max_active_tcp`` connections exist, as lwIP's ``tcp_alloc``: the oldest TIME_WAIT pcb
         goes quietly; failing that the oldest closing one (LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1) is aborted."""
         limit = self.stack.config.max_active_tcp
-        if len(self.conns) < limit:
+        if len(self.conns) + self.pcbs_held < limit:
             return True
         for state in _RECYCLABLE:
             victims = [p for p in self.conns.values() if p.state == state]
@@ -308,7 +333,7 @@ class Tcp:
         self.timers.cancel(pcb)
         self.tx_refused.discard(pcb)
         if pcb.listener is not None:
-            pcb.listener.pending -= 1
+            pcb.listener.half_open.pop(pcb, None)
             pcb.listener = None
 
     def _remove_listener(self, listener: TcpListener) -> None:
