@@ -97,12 +97,12 @@ class World:
         """Move some data both ways on both connections, ping and ping6: the live state the fuzzing runs against."""
         for _ in range(rounds):
             for a, b in self.conns:
-                for src, dst in ((a, b), (b, a)):
+                for src in (a, b):
                     if src.state_name == "ESTABLISHED":
                         src.send(random.randbytes(3000))
             pings = [PingSession(self.victim, PEER4, count=1, size=3000),  # fragmented (reassembly)
                      PingSession(self.victim, PEER6, count=1)]
-            self.sim.run_until(lambda: all(p.done for p in pings), 5)
+            self.sim.run_until(lambda pings=pings: all(p.done for p in pings), 5)
             for a, b in self.conns:
                 for pcb in (a, b):
                     while pcb.readable:

@@ -74,3 +74,35 @@ def send_all(sim, pcb, data):
             pcb.close()
     pcb.on_event = pump
     return sent
+
+
+def connected(sim, a, b, port=5000, ip="10.0.0.2"):
+    """A connection from ``a`` to a listener on ``b`` (at ``ip``): (client pcb, accepted pcb, listener)."""
+    listener = b.tcp.listen(port)
+    accepted = []
+    listener.on_event = lambda lst: accepted.append(lst.accept())
+    client = a.tcp.connect(ip, port)
+    assert sim.run_until(lambda: accepted and client.state_name == "ESTABLISHED", 30)
+    return client, accepted[0], listener
+
+
+def transfer(sim, sender, receiver, data, timeout=600):
+    """Push ``data`` from ``sender`` to ``receiver`` (pcbs) as windows allow; what arrived, once all of it did."""
+    got = bytearray()
+    sent = [0]
+
+    def pump(_=None):
+        while sent[0] < len(data):
+            n = sender.send(memoryview(data)[sent[0]:sent[0] + 65536])
+            if not n:
+                break
+            sent[0] += n
+        while receiver.readable:
+            got.extend(receiver.recv())
+        return len(got) >= len(data)
+
+    sender.on_event = pump
+    receiver.on_event = pump
+    pump()
+    assert sim.run_until(pump, timeout), f"stalled at {len(got)} of {len(data)} bytes"
+    return bytes(got)

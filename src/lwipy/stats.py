@@ -52,7 +52,8 @@ class TcpStats(ProtoStats):
     ``ack_skipped``, ACKs not sent in reply to unacceptable segments or as challenges because of the rate limits
     (Linux's TCPACKSkipped* and TCPChallengeACK limits); ``listen_drop``, SYNs dropped by a listener whose backlog
     or the pcb table was full (Linux's ListenDrops); ``half_open_evicted``, half-open connections a full backlog gave
-    up to a new SYN; ``syn_rcvd_timeout``, half-open connections given up after ``tcp_syn_rcvd_timeout``; ``tx_refused``, segments a full device queue refused and that stayed queued."""
+    up to a new SYN; ``syn_rcvd_timeout``, half-open connections given up after ``tcp_syn_rcvd_timeout``;
+    ``tx_refused``, segments a full device queue refused and that stayed queued."""
 
     rexmit: int = 0
     ack_skipped: int = 0

@@ -6,7 +6,7 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from helpers import OWN_MAC, PEER_MAC, make_stack
+from helpers import OWN_MAC, PEER_MAC, connected, make_stack, transfer
 from lwipy import Config, LwipError
 from lwipy.sim import Simulation
 from lwipy.wire.ethernet import mac_to_str
@@ -21,36 +21,6 @@ def pair(faults=None, seed=3, **options):
     a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", faults=faults)
     b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", faults=faults)
     return sim, a, b
-
-
-def connected(sim, a, b, port=5000):
-    listener = b.tcp.listen(port)
-    accepted = []
-    listener.on_event = lambda lst: accepted.append(lst.accept())
-    client = a.tcp.connect("10.0.0.2", port)
-    assert sim.run_until(lambda: accepted and client.state_name == "ESTABLISHED", 30)
-    return client, accepted[0], listener
-
-
-def transfer(sim, sender, receiver, data, timeout=600):
-    got = bytearray()
-    sent = [0]
-
-    def pump(_=None):
-        while sent[0] < len(data):
-            n = sender.send(memoryview(data)[sent[0]:sent[0] + 65536])
-            if not n:
-                break
-            sent[0] += n
-        while receiver.readable:
-            got.extend(receiver.recv())
-        return len(got) >= len(data)
-
-    sender.on_event = pump
-    receiver.on_event = pump
-    pump()
-    assert sim.run_until(pump, timeout), f"stalled at {len(got)} of {len(data)} bytes"
-    return bytes(got)
 
 
 def test_handshake_negotiates_options_and_mss():

@@ -14,6 +14,7 @@ from scapy.layers.inet6 import ICMPv6NDOptDstLLAddr, ICMPv6ND_Redirect, ICMPv6Pa
 from scapy.layers.inet6 import TCP as TCP6  # noqa: F401 - the same class; imported for symmetry
 from scapy.layers.l2 import Ether
 
+from helpers import connected, transfer
 from lwipy import Config
 from lwipy.apps import PingSession
 from lwipy.core.addr6 import PREFERRED
@@ -37,15 +38,6 @@ def lan(cfg=None, seed=16, a_kw=None, **netif):
 
 def mac_of(stack) -> str:
     return ":".join(f"{x:02x}" for x in stack.netifs[-1].hwaddr)
-
-
-def established(sim, a, b, port=7000):
-    listener = b.tcp.listen(port)
-    accepted = []
-    listener.on_event = lambda lst: accepted.append(lst.accept())
-    client = a.tcp.connect(str(b.netifs[-1].ip4.ip) if b.netifs[-1].ip4 else "10.0.0.2", port)
-    assert sim.run_until(lambda: accepted and client.state_name == "ESTABLISHED", 10)
-    return client, accepted[0]
 
 
 def injections(stack, conn, count, rng, flags, payload=b"", ack=None) -> list[bytes]:
@@ -76,26 +68,6 @@ def acks_from(log, pcb) -> int:
     return n
 
 
-def pump(sim, sender, receiver, data, timeout=120):
-    got = bytearray()
-    sent = [0]
-
-    def step(_=None):
-        while sent[0] < len(data):
-            n = sender.send(memoryview(data)[sent[0]:sent[0] + 65536])
-            if not n:
-                break
-            sent[0] += n
-        while receiver.readable:
-            got.extend(receiver.recv())
-        return len(got) >= len(data)
-
-    sender.on_event = receiver.on_event = step
-    step()
-    assert sim.run_until(step, timeout), f"stalled at {len(got)} of {len(data)} bytes"
-    return bytes(got)
-
-
 def in_window(frames, server, rng):
     """The frames with sequence numbers inside ``server``'s receive window but never exactly at RCV.NXT."""
     out = []
@@ -113,7 +85,7 @@ def test_ten_thousand_in_window_rsts_draw_two_challenge_acks_a_second_and_the_co
     """Bound: 10,000 RSTs inside the window (not exact: RFC 5961 3.2 challenges each) within one second draw at most
     2 challenge ACKs (``tcp_invalid_ratelimit`` 500 ms) on the connection; it survives and carries 200 KB intact."""
     sim, a, b, attacker, log = lan()
-    client, server = established(sim, a, b)
+    client, server = connected(sim, a, b, 7000)[:2]
     sim.run(1)
     log.clear()
     rng = random.Random(3)
@@ -126,7 +98,7 @@ def test_ten_thousand_in_window_rsts_draw_two_challenge_acks_a_second_and_the_co
     assert 1 <= acks_from(log, server) <= 2
     assert b.stats.tcp.ack_skipped >= 9998
     data = random.Random(4).randbytes(200_000)
-    assert pump(sim, client, server, data) == data
+    assert transfer(sim, client, server, data) == data
 
 
 def test_the_stack_wide_challenge_ack_limit_holds_across_connections():
@@ -134,7 +106,7 @@ def test_the_stack_wide_challenge_ack_limit_holds_across_connections():
     one second draw at most ``tcp_challenge_ack_limit`` (here 100) challenge ACKs in all (RFC 5961 7)."""
     cfg = Config(tcp_invalid_ratelimit=0, tcp_challenge_ack_limit=100)
     sim, a, b, attacker, log = lan(cfg)
-    pairs = [established(sim, a, b, 7000 + i) for i in range(4)]
+    pairs = [connected(sim, a, b, 7000 + i)[:2] for i in range(4)]
     sim.run(1)
     log.clear()
     rng = random.Random(5)
@@ -155,7 +127,7 @@ def test_blind_data_with_an_unacceptable_ack_is_dropped_and_the_stream_stays_int
     """Bound: 5,000 data segments at random sequence numbers acknowledging far below SND.UNA (RFC 5961 5.2) add
     nothing to the stream and draw at most one reply per 500 ms."""
     sim, a, b, attacker, log = lan()
-    client, server = established(sim, a, b)
+    client, server = connected(sim, a, b, 7000)[:2]
     sim.run(1)
     log.clear()
     bad_ack = (server.snd_una - 0x40000000) & 0xFFFFFFFF
@@ -166,7 +138,7 @@ def test_blind_data_with_an_unacceptable_ack_is_dropped_and_the_stream_stays_int
         sim.run(0.01)
     assert acks_from(log, server) <= 2
     data = random.Random(7).randbytes(100_000)
-    assert pump(sim, client, server, data) == data
+    assert transfer(sim, client, server, data) == data
 
 
 def test_a_refused_transmit_keeps_the_segment_and_a_small_queue_costs_little():
@@ -177,9 +149,9 @@ def test_a_refused_transmit_keeps_the_segment_and_a_small_queue_costs_little():
     took = {}
     for limit in (16, 100_000):
         sim, a, b, attacker, log = lan(cfg, a_kw=dict(txqueue=dict(limit=limit, rate=100e6)))
-        client, server = established(sim, a, b)
+        client, server = connected(sim, a, b, 7000)[:2]
         start = sim.now
-        assert hashlib.sha256(pump(sim, client, server, data)).digest() == hashlib.sha256(data).digest()
+        assert hashlib.sha256(transfer(sim, client, server, data)).digest() == hashlib.sha256(data).digest()
         took[limit] = sim.now - start
         dev = sim.attachments[0][2]
         if limit == 16:
@@ -197,7 +169,7 @@ def test_udp_to_closed_ports_draws_rate_limited_port_unreachables():
                      / UDP(sport=5000, dport=9999) / b"x")
     sim.run(1)
     log.clear()
-    for i in range(100):
+    for _ in range(100):
         for _ in range(100):
             attacker.transmit(template)
         sim.run(0.01)
@@ -216,7 +188,7 @@ def test_a_fragment_flood_holds_at_most_the_reassembly_limit_and_real_datagrams_
     rng = random.Random(9)
     base = Ether(dst=mac_of(b), src=ATTACKER_MAC) / IP(src="10.0.0.66", dst="10.0.0.2", flags="MF", id=0, proto=17)
     template = bytearray(bytes(base / (b"f" * 1000)))
-    for i in range(100):
+    for _ in range(100):
         for _ in range(100):
             f = bytearray(template)
             f[18:20] = rng.getrandbits(16).to_bytes(2, "big")  # a new datagram each time
@@ -267,5 +239,5 @@ def test_packet_too_big_and_redirect_floods_are_bounded_and_ignored_when_absurd(
     assert server.snd_mss >= 1220
     assert nd6.redirects == {}
     data = random.Random(12).randbytes(100_000)
-    assert pump(sim, server, client, data) == data
+    assert transfer(sim, server, client, data) == data
     assert ipaddress.IPv6Address(server.remote_ip) == ipaddress.IPv6Address("2001:db8::1")

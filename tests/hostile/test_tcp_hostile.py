@@ -3,7 +3,6 @@ sequence numbers, and a device whose transmit queue fills.  Each test names the 
 
 from __future__ import annotations
 
-import hashlib
 import random
 import tracemalloc
 
@@ -11,7 +10,7 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from lwipy import Config
+from helpers import connected
 from lwipy.sim import Simulation
 from lwipy.wire.checksum import checksum, pseudo_sum_v4
 
@@ -58,15 +57,6 @@ def syn_flood(stack, port, count, rng) -> list[bytes]:
         f[50:52] = checksum(f[34:], pseudo_sum_v4(src, dst, 6, len(f) - 34)).to_bytes(2, "big")
         frames.append(bytes(f))
     return frames
-
-
-def established(sim, a, b, port=7000):
-    listener = b.tcp.listen(port)
-    accepted = []
-    listener.on_event = lambda lst: accepted.append(lst.accept())
-    client = a.tcp.connect("10.0.0.2", port)
-    assert sim.run_until(lambda: accepted and client.state_name == "ESTABLISHED", 10)
-    return client, accepted[0], listener
 
 
 def tcp_frames(hub_log, src_ip=None):
@@ -146,7 +136,7 @@ def test_one_blind_data_segment_does_not_start_an_endless_ack_exchange():
     """Bound: after one injected in-window data segment, the two ends exchange at most four ACKs about it and the
     zero-delay link goes quiet (before the fix the simulation never settled)."""
     sim, a, b, attacker = lan()
-    client, server, _ = established(sim, a, b)
+    client, server, _ = connected(sim, a, b, 7000)
     log = logged(sim, sim.hubs[0])
     sim.run(1)
     log.clear()

@@ -84,7 +84,8 @@ while True:
     if not got:
         break
     back += got
-print(round(connected, 3), round(time.monotonic() - start, 3), hashlib.sha256(back).hexdigest() == hashlib.sha256(data).hexdigest(), len(back))
+intact = hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
+print(round(connected, 3), round(time.monotonic() - start, 3), intact, len(back))
 """
 
 

@@ -1,8 +1,9 @@
 """The TCP layer of a stack: pcb tables, demultiplexing, listen/connect, RST for closed ports, timers.
 
 Connections are found by one dict lookup on the four-tuple (as integers); listeners by port.  A segment that finds
-neither is answered with RST (RFC 9293 3.10.7.1); a SYN for a listener whose backlog is full is dropped.  IPv6 shares the tables: a listener on :: takes IPv6 and, unless
-``v6only``, IPv4 connections (lwIP's IPADDR_TYPE_ANY), and an IPv4-mapped address means the IPv4 one.  Every
+neither is answered with RST (RFC 9293 3.10.7.1); a SYN for a listener whose backlog is full is dropped (after the
+oldest half-open connection, if any, made room for it).  IPv6 shares the tables: a listener on :: takes IPv6 and,
+unless ``v6only``, IPv4 connections (lwIP's IPADDR_TYPE_ANY), and an IPv4-mapped address means the IPv4 one.  Every
 pcb's timers are one deadline in a heap (``timers``), so ``poll_at()`` costs the same with ten connections or ten
 thousand.  When ``max_active_tcp`` connections exist, a new
 one takes the place of the oldest in TIME_WAIT (lwIP's ``tcp_kill_timewait``).
