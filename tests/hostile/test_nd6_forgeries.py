@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, IPv6
+from scapy.layers.inet6 import (ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_Redirect, ICMPv6NDOptDstLLAddr,
+                                ICMPv6NDOptSrcLLAddr, IPv6)
 from scapy.layers.l2 import Ether
 
 from lwipy import Config
@@ -113,3 +114,25 @@ def test_a_real_default_router_keeps_its_entry_longest_and_loses_the_mark_when_i
         assert router_key in nd6.neighbors
     sim.run(31)  # the router's lifetime ends
     assert nd6.routers == [] and not nd6.neighbors[router_key].is_router
+
+
+def test_a_redirect_for_an_on_link_destination_is_refused_even_from_the_default_router():
+    """RFC 4861 8.1: a redirect must come from the current first hop for its destination; for an on-link
+    destination that is the destination itself, so no router may redirect it (the fuzz bench found one accepted)."""
+    sim, victim, peer, attacker = lan()
+    netif = victim.netifs[-1]
+    netif.add_ip6_address("2001:db8:5::1", 64)
+    sim.run(2)
+    router_ll = forged_ll(1)
+    ra = (Ether(dst=ALL_NODES_MAC, src=forged_mac(1)) / IPv6(src=router_ll, dst="ff02::1", hlim=255)
+          / ICMPv6ND_RA(routerlifetime=1800) / ICMPv6NDOptSrcLLAddr(lladdr=forged_mac(1)))
+    attacker.transmit(bytes(ra))
+    sim.settle()
+    assert len(victim.nd6.routers) == 1
+    for dst in ("2001:db8:5::2", "2001:db8:99::2"):  # on-link, then off-link through that router
+        rd = (Ether(dst=victim.netifs[-1].hwaddr, src=forged_mac(1))
+              / IPv6(src=router_ll, dst="2001:db8:5::1", hlim=255)
+              / ICMPv6ND_Redirect(tgt="fe80::9", dst=dst) / ICMPv6NDOptDstLLAddr(lladdr=forged_mac(9)))
+        attacker.transmit(bytes(rd))
+        sim.settle()
+    assert list(victim.nd6.redirects) == [ipaddress.IPv6Address("2001:db8:99::2").packed]

@@ -473,7 +473,10 @@ class Nd6:
     def _redirect_input(self, pkt: "InPacket6", rd: Redirect) -> None:
         """RFC 4861 8.1 checks, then the new next hop for the destination (8.3)."""
         netif = pkt.netif
-        current = self.router_for(rd.destination, netif)
+        try:  # the current first hop: the destination itself when it is on-link, which no router may redirect
+            current: tuple[Netif, bytes] | None = self.stack.ip6.route(rd.destination, netif)
+        except LwipError:
+            current = None
         if not is_link_local6(pkt.src) or is_multicast6(rd.destination) or current is None or current[1] != pkt.src \
                 or not (is_link_local6(rd.target) or rd.target == rd.destination):
             self.stack.stats.nd6.proterr += 1
