@@ -22,7 +22,9 @@ def _parse_options(pairs: Sequence[str], base: dict[str, Any]) -> Config:
             raise ConfigError(f"--option takes NAME=VALUE, not {pair!r}")
         name, value = pair.split("=", 1)
         low = value.lower()
-        if low in ("true", "y", "yes", "on"):
+        if name == "hooks_file":
+            options[name] = value or None
+        elif low in ("true", "y", "yes", "on"):
             options[name] = True
         elif low in ("false", "n", "no", "off"):
             options[name] = False

@@ -140,6 +140,14 @@ class Config:
     esp_mldv6_report: bool = _opt(True, "CONFIG_LWIP_ESP_MLDV6_REPORT", doc="report MLD groups periodically")
     esp_mldv6_report_interval: float = _opt(40.0, "ESP_MLDV6_REPORT_INTERVAL", 1, 3600,
                                             "seconds between periodic MLD reports")
+    # --- address acquisition and hooks -----------------------------------------------------------------------------
+    ip_accept_udp_port: int = _opt(0, "LWIP_IP_ACCEPT_UDP_PORT", 0, 65535,
+                                   "a UDP port whose datagrams a netif takes whatever their IP destination, so that "
+                                   "replies arrive before it has an address (0: none; lwIP with LWIP_DHCP always "
+                                   "takes 68, the DHCP client's)")
+    hooks_file: str | None = _opt(None, "ESP_IDF_LWIP_HOOK_FILENAME",
+                                  doc="a Python file whose functions with hook names are installed in stack.hooks "
+                                      "(see lwipy.core.hooks)")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
 
@@ -147,6 +155,10 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             symbol = f.metadata["symbol"]
+            if f.type in ("str | None", str):
+                if value is not None and not isinstance(value, str):
+                    raise ConfigError(f"{f.name} ({symbol}) takes a string or None, not {value!r}")
+                continue
             if f.type in ("bool", bool):
                 if not isinstance(value, bool):
                     raise ConfigError(f"{f.name} ({symbol}) takes True or False, not {value!r}")
@@ -190,7 +202,9 @@ class Config:
             f = by_symbol.get(symbol)
             if f is None:
                 continue
-            if f.type in ("bool", bool):
+            if f.type in ("str | None", str):
+                options[f.name] = value.strip('"') or None
+            elif f.type in ("bool", bool):
                 options[f.name] = value == "y"
             elif f.type in ("float", float):
                 options[f.name] = float(value)

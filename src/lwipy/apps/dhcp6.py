@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from typing import TYPE_CHECKING, Callable
 
+from ..core.events import RouterAdvertReceived
 from ..errors import LwipError, Malformed
 from ..wire.dhcp6 import (ALL_DHCP_RELAY_AGENTS_AND_SERVERS, CLIENT_PORT, DNS_SERVERS, DOMAIN_LIST, IRT_DEFAULT,
                           IRT_MINIMUM, REPLY, SERVER_PORT, SNTP_SERVERS, STATUS_SUCCESS, Dhcp6Message, duid_ll,
@@ -53,15 +54,33 @@ class Dhcp6State:
 
 
 class Dhcp6:
-    """Stateless DHCPv6 for one stack (``stack.dhcp6``); ``on_update(state)`` after every Reply taken."""
+    """Stateless DHCPv6 for one stack; ``on_update(state)`` after every Reply taken.  It learns of router
+    advertisements by subscribing to :class:`~lwipy.core.events.RouterAdvertReceived`, and gives its DNS servers to
+    :meth:`~lwipy.core.stack.Stack.dns_servers6` through ``stack.dns_sources6``; :meth:`close` detaches it."""
 
     def __init__(self, stack: "Stack", on_update: Callable[[Dhcp6State], None] | None = None) -> None:
         self.stack = stack
         self.on_update = on_update
         self.states: dict[int, Dhcp6State] = {}
         self._pcb: "UdpPcb | None" = None
-        stack.dhcp6 = self
+        self._subscription = stack.events.subscribe(RouterAdvertReceived, self._ra_received)
+        stack.dns_sources6.append(self.dns_servers)
         stack.add_poller(self)
+
+    def close(self) -> None:
+        """Stop on every netif and detach from the stack."""
+        self.states.clear()
+        self._subscription.cancel()
+        if self.dns_servers in self.stack.dns_sources6:
+            self.stack.dns_sources6.remove(self.dns_servers)
+        self.stack.remove_poller(self)
+        if self._pcb is not None:
+            self._pcb.close()
+            self._pcb = None
+
+    def _ra_received(self, event: RouterAdvertReceived) -> None:
+        if event.other:
+            self.ra_other_config(event.netif)
 
     def enable_stateless(self, netif: "Netif") -> Dhcp6State:
         """``dhcp6_enable_stateless``: ask for other configuration whenever a router advertisement sets O."""

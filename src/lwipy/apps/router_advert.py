@@ -30,6 +30,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING
 
 from ..core.addr6 import ALL_NODES, ALL_ROUTERS, ORIGIN_STATIC, TENTATIVE, is_link_local6, is_unspecified6
+from ..core.events import RouterSolicitReceived
 from ..core.nd6 import lladdr
 from ..wire.ipv6 import HEADER_LEN
 from ..wire.ndp import (PRF_LOW, PRF_MEDIUM, PRF_HIGH, MtuOption, Option, PrefixInfo, Rdnss, RouteInfo, RouterAdvert,
@@ -136,14 +137,16 @@ class Advertising:
 
 
 class RouterAdvertiser:
-    """The router advertisement app of one stack (``stack.radv``): see the module's documentation."""
+    """The router advertisement app of one stack (``stack.apps["radv"]``): see the module's documentation.  It hears
+    router solicitations by subscribing to :class:`~lwipy.core.events.RouterSolicitReceived`."""
 
     def __init__(self, stack: "Stack") -> None:
-        if stack.radv is not None:
-            raise ValueError(f"{stack.name} has a router advertiser already: use stack.radv")
+        if "radv" in stack.apps:
+            raise ValueError(f"{stack.name} has a router advertiser already: use stack.apps['radv']")
         self.stack = stack
         self.interfaces: dict[int, Advertising] = {}
-        stack.radv = self
+        stack.apps["radv"] = self
+        self._subscription = stack.events.subscribe(RouterSolicitReceived, self._solicited)
         stack.add_poller(self)
 
     def advertise(self, netif: "Netif", config: AdvertConfig | None = None) -> Advertising:
@@ -167,6 +170,7 @@ class RouterAdvertiser:
         if state is None:
             state = self.interfaces[netif.index] = Advertising(netif, config, None)
             self.stack.mld6.join(netif, ALL_ROUTERS)
+            netif.ip6_advertising = True
             netif.rs_left, netif.rs_at = 0, None  # a router does not solicit routers
         state.config, state.final = config, False
         self._schedule(state, now + self.stack.rng.uniform(0, MAX_RA_DELAY_TIME))
@@ -185,13 +189,18 @@ class RouterAdvertiser:
         """Stop at once on every interface, without final advertisements, and detach from the stack."""
         for state in self.interfaces.values():
             self.stack.mld6.leave(state.netif, ALL_ROUTERS)
+            state.netif.ip6_advertising = False
         self.interfaces.clear()
         self.stack.remove_poller(self)
-        self.stack.radv = None
+        self._subscription.cancel()
+        self.stack.apps.pop("radv", None)
 
     # -- solicitations -----------------------------------------------------------------------------------------------
+    def _solicited(self, event: RouterSolicitReceived) -> None:
+        self.solicit_input(event.packet, event.message)
+
     def solicit_input(self, pkt: "InPacket6", msg: object) -> None:
-        """A router solicitation (RFC 4861 6.1.1 checks, 6.2.6 answer); neighbour discovery passes it here."""
+        """A router solicitation (RFC 4861 6.1.1 checks, 6.2.6 answer), from neighbour discovery's event."""
         stats = self.stack.stats.nd6
         state = self.interfaces.get(pkt.netif.index)
         if not isinstance(msg, RouterSolicit) or state is None or state.final:
@@ -273,6 +282,7 @@ class RouterAdvertiser:
         if state.final:
             self.interfaces.pop(netif.index, None)
             self.stack.mld6.leave(netif, ALL_ROUTERS)
+            netif.ip6_advertising = False
             return
         low, high = config.intervals()
         interval = self.stack.rng.uniform(low, high)

@@ -17,11 +17,12 @@ import errno
 from collections import deque
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LwipError, Malformed
 from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
 from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
+from .events import Ip4AddressChanged
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -133,6 +134,19 @@ class Etharp:
         if netif.ip4 is not None and netif.is_usable and not netif.is_loopback:
             own = netif.ip4.ip.packed
             self._send(netif, OP_REQUEST, BROADCAST, own, _ZERO_MAC, own)
+
+    def netif_event(self, event: Any) -> None:
+        """A netif came up, got its link, or changed its address (a subscriber of :mod:`.events`): announce the
+        address with a gratuitous ARP now and, with ``esp_gratuitous_arp``, every ``garp_tmr_interval``."""
+        netif = event.netif
+        if netif.is_loopback or netif.device is None or netif not in self.stack.netifs:
+            return
+        if netif.ip4 is not None and netif.is_usable and (isinstance(event, Ip4AddressChanged) or netif.garp_at is None):
+            self.gratuitous(netif)
+            cfg = self.stack.config
+            netif.garp_at = self.stack.now + cfg.garp_tmr_interval if cfg.esp_gratuitous_arp else None
+        elif netif.ip4 is None or not netif.is_usable:
+            netif.garp_at = None
 
     def _send(self, netif: "Netif", op: int, eth_dst: bytes, spa: bytes, tha: bytes, tpa: bytes) -> None:
         pbuf = Pbuf.alloc(PACKET_LEN)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire.igmp import LEAVE_GROUP, MEMB_QUERY, MESSAGE_LEN, V1_MEMB_REPORT, V2_MEMB_REPORT, IgmpMessage
 from ..wire.ethernet import ipv4_multicast_mac
 from ..wire.ipv4 import OPTION_ROUTER_ALERT, PROTO_IGMP
+from .events import Ip4AddressChanged, LinkUp, NetifUp
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -159,6 +160,15 @@ class Igmp:
         for member in self.groups.get(netif.index, {}).values():
             if member.address != ALL_SYSTEMS:
                 self._delay(member, _JOIN_DELAY)
+
+    def netif_event(self, event: Any) -> None:
+        """A subscriber of :mod:`.events`: a netif that becomes usable with an address, or gets a new one, reports
+        its groups again (lwIP's ``netif_issue_reports``)."""
+        netif = event.netif
+        if netif.is_loopback or netif.device is None or netif.ip4 is None or not netif.is_usable:
+            return
+        if isinstance(event, (Ip4AddressChanged, NetifUp, LinkUp)):
+            self.report_groups(netif)
 
     def _send(self, netif: "Netif", type_: int, group: IPv4Address, dst: IPv4Address) -> bool:
         if netif.ip4 is None or not netif.is_usable:

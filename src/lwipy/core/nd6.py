@@ -40,6 +40,7 @@ from ..wire.ndp import (MtuOption, Option, NeighborAdvert, NeighborSolicit, Pref
                         RouterAdvert, RouterSolicit, SourceLinkAddr, TargetLinkAddr, parse_nd)
 from .addr6 import (ALL_NODES, ALL_ROUTERS, DEPRECATED, DUPLICATED, ORIGIN_SLAAC, PREFERRED, TENTATIVE, UNSPECIFIED,
                     Ip6Addr, in_prefix, interface_id, is_link_local6, is_multicast6, is_unspecified6, solicited_node)
+from .events import Ip6AddressRemoved, RouterAdvertReceived, RouterSolicitReceived
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -126,6 +127,19 @@ class Nd6:
         self.dns_servers: list[tuple[bytes, float | None]] = []
 
     # -- addresses ---------------------------------------------------------------------------------------------------
+    def address_event(self, event: Any) -> None:
+        """A subscriber of :mod:`.events`: an address added joins its solicited-node group and starts duplicate
+        address detection; one removed leaves the group."""
+        netif = event.netif
+        if netif.is_loopback:
+            return
+        if isinstance(event, Ip6AddressRemoved):
+            self.stack.mld6.leave(netif, solicited_node(event.address.packed))
+            return
+        a = netif.ip6_addr_of(event.address.packed)
+        if a is not None:
+            self.address_added(netif, a)
+
     def address_added(self, netif: "Netif", a: Ip6Addr) -> None:
         """Join the address's solicited-node group and start duplicate address detection."""
         self.stack.mld6.join(netif, solicited_node(a.addr))
@@ -133,19 +147,15 @@ class Nd6:
         if a.state != TENTATIVE:
             return
         if not attempts:
-            a.state = PREFERRED
+            netif.ip6_addr_set_state(a, PREFERRED)
             return
         a.dad_left = attempts
         a.dad_at = self.stack.now + self.stack.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
 
-    def address_removed(self, netif: "Netif", a: Ip6Addr) -> None:
-        self.stack.mld6.leave(netif, solicited_node(a.addr))
-
     def _duplicate(self, netif: "Netif", a: Ip6Addr) -> None:
-        a.state, a.dad_at, a.dad_left = DUPLICATED, None, 0
+        a.dad_at, a.dad_left = None, 0
         self.stack.stats.nd6.err += 1
-        self.stack.own6_changed()  # another node's now: no more ours to loop back to or bind
-        self.stack.routes.changed()
+        netif.ip6_addr_set_state(a, DUPLICATED)  # another node's now: no more ours to loop back to or bind
 
     # -- output ------------------------------------------------------------------------------------------------------
     def output(self, netif: "Netif", pbuf: Pbuf, next_hop: bytes) -> bool:
@@ -259,9 +269,8 @@ class Nd6:
 
     def netif_up(self, netif: "Netif") -> None:
         """The netif came up: solicit routers (``ipv6_send_router_solicit``)."""
-        radv = self.stack.radv
-        if radv is not None and netif.index in radv.interfaces:
-            return  # an advertising interface: a router does not solicit routers
+        if netif.ip6_advertising:
+            return  # an advertising interface (RFC 4861 6.2.2): a router does not solicit routers
         if self.stack.config.ipv6_send_router_solicit and not netif.is_loopback:
             netif.rs_left = MAX_RTR_SOLICITATIONS
             netif.rs_at = self.stack.now + self.stack.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
@@ -288,8 +297,8 @@ class Nd6:
             self._ra_input(pkt, msg)
         elif isinstance(msg, Redirect):
             self._redirect_input(pkt, msg)
-        elif self.stack.radv is not None:
-            self.stack.radv.solicit_input(pkt, msg)  # a router solicitation, for the advertising app
+        elif self.stack.events.has_subscribers(RouterSolicitReceived):
+            self.stack.events.emit(RouterSolicitReceived(pkt, msg))  # for a router advertisement app
         else:
             stats.drop += 1  # router solicitations are for routers
 
@@ -400,8 +409,7 @@ class Nd6:
             elif isinstance(opt, Rdnss):
                 self._rdnss_input(opt)
         stack.routes.changed()
-        if ra.other and stack.dhcp6 is not None:
-            stack.dhcp6.ra_other_config(netif)
+        stack.events.emit(RouterAdvertReceived(netif, pkt.src, ra.managed, ra.other, ra.router_lifetime))
 
     def _router_gone(self, router: Router) -> None:
         """A default router expired or said lifetime 0: its neighbour entry is a plain one again (IsRouter cleared),
@@ -446,7 +454,7 @@ class Nd6:
             a.valid_until = now + TWO_HOURS  # RFC 4862 5.5.3 e): a forged short lifetime cannot kill the address
         a.preferred_until = _until(now, opt.preferred_lifetime)
         if a.state == DEPRECATED and opt.preferred_lifetime:
-            a.state = PREFERRED
+            netif.ip6_addr_set_state(a, PREFERRED)
 
     def _route_input(self, netif: "Netif", router: bytes, opt: RouteInfo) -> None:
         """RFC 4191 3.1: a more specific route through the advertising router."""
@@ -589,12 +597,12 @@ class Nd6:
                         a.dad_left -= 1
                         a.dad_at = now + netif.retrans_timer
                     else:
-                        a.state, a.dad_at = PREFERRED, None  # no answer: the address is ours
-                        stack.routes.changed()
+                        a.dad_at = None
+                        netif.ip6_addr_set_state(a, PREFERRED)  # no answer: the address is ours
                 if a.valid_until is not None and a.valid_until <= now:
                     netif.remove_ip6_address(a.addr)
                 elif a.preferred_until is not None and a.preferred_until <= now and a.state == PREFERRED:
-                    a.state = DEPRECATED
+                    netif.ip6_addr_set_state(a, DEPRECATED)
         for n in list(self.neighbors.values()):
             if n.at is None or n.at > now:
                 continue

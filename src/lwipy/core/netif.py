@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LwipError
 from .addr import BROADCAST4
-from .addr6 import ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr, link_local_from_mac
+from .addr6 import (DUPLICATED, ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr,
+                    link_local_from_mac)
+from .events import Ip4AddressChanged, Ip6AddressStateChanged, LinkDown, LinkUp, NetifDown, NetifUp
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -44,6 +46,8 @@ class Netif:
         self.broadcast4_packed: bytes | None = None
         self.up = False
         self.link_up = False
+        #: esp_netif's route priority: the usable netif with the highest one is the default (see Stack.add_netif)
+        self.route_prio = 0
         self.garp_at: float | None = None
         # IPv6 (lwIP's ip6_addr[], ip6_addr_state[], mtu6, cur_hop_limit, reachable_time, retrans_timer)
         #: the netif's IPv6 addresses, the link-local one first once made (``create_ip6_linklocal``)
@@ -58,6 +62,8 @@ class Netif:
         self.rs_left = 0
         self.rs_at: float | None = None
         self.ra_managed = self.ra_other = False  # the M and O flags of the last router advertisement
+        #: RFC 4861 6.2.1's AdvSendAdvertisements: a router advertisement app advertises here (no solicitations)
+        self.ip6_advertising = False
         self.ip6_was_up = False  # usable with IPv6 addresses when last looked: coming up solicits routers
 
     @property
@@ -70,27 +76,50 @@ class Netif:
         return self.ip4.ip if self.ip4 is not None else None
 
     def set_ipv4(self, address: str | IPv4Interface | None, gateway: str | IPv4Address | None = None) -> None:
-        """Set (or with None clear) the address with its prefix, ``"10.0.0.2/24"``, and the gateway."""
+        """``netif_set_addr``: set (or with None clear) the address with its prefix, ``"10.0.0.2/24"``, and the
+        gateway.  0.0.0.0 is no address, as in lwIP: such a netif answers no ARP and originates nothing but what is
+        sent out of it by name (:meth:`~lwipy.core.udp.UdpPcb.sendto_netif`, as DHCP does).  An
+        :class:`~lwipy.core.events.Ip4AddressChanged` event tells of a change."""
         self.stack.assert_core()
-        self.ip4 = IPv4Interface(address) if address is not None else None
-        self.gateway = IPv4Address(gateway) if gateway is not None else None
+        old, old_gateway = self.ip4, self.gateway
+        new = IPv4Interface(address) if address is not None else None
+        if new is not None and not int(new.ip):
+            new = None
+        self.ip4 = new
+        self.gateway = IPv4Address(gateway) if gateway is not None and int(IPv4Address(gateway)) else None
         self.broadcast4 = self.ip4.network.broadcast_address if self.ip4 is not None else None
         self.ip4_packed = self.ip4.ip.packed if self.ip4 is not None else None
         self.broadcast4_packed = (self.broadcast4.packed if self.broadcast4 is not None and self.ip4 is not None
                                   and self.ip4.network.prefixlen < 31 else None)
-        self.stack._netif_changed(self, address_changed=True)
+        self.stack._netif_changed(self)
+        if (old, old_gateway) != (self.ip4, self.gateway):
+            self.stack.events.emit(Ip4AddressChanged(self, old, self.ip4, old_gateway, self.gateway))
 
     def set_up(self, up: bool = True) -> None:
-        """``netif_set_up`` / ``netif_set_down``."""
+        """``netif_set_up`` / ``netif_set_down``: a :class:`~lwipy.core.events.NetifUp` or ``NetifDown`` event when
+        the state changes."""
         self.stack.assert_core()
+        if self.up == up:
+            return
         self.up = up
         self.stack._netif_changed(self)
+        self.stack.events.emit(NetifUp(self) if up else NetifDown(self))
 
     def set_link_up(self, up: bool = True) -> None:
-        """``netif_set_link_up`` / ``netif_set_link_down``: the driver reports the carrier."""
+        """``netif_set_link_up`` / ``netif_set_link_down``: the driver reports the carrier; a
+        :class:`~lwipy.core.events.LinkUp` or ``LinkDown`` event when it changes."""
         self.stack.assert_core()
+        if self.link_up == up:
+            return
         self.link_up = up
         self.stack._netif_changed(self)
+        self.stack.events.emit(LinkUp(self) if up else LinkDown(self))
+
+    def set_route_prio(self, prio: int) -> None:
+        """esp_netif's ``route_prio``: the usable netif with the highest priority is the default one."""
+        self.stack.assert_core()
+        self.route_prio = prio
+        self.stack._update_default_netif()
 
     # -- IPv6 addresses ------------------------------------------------------------------------------------------------
     def create_ip6_linklocal(self) -> Ip6Addr:
@@ -118,7 +147,8 @@ class Netif:
             raise LwipError(errno.ENOMEM, f"{self.name} has all its {len(self.ip6_addrs)} IPv6 addresses "
                                           "(ipv6_num_addresses)")
         now = self.stack.now
-        a = Ip6Addr(packed, prefix_len, TENTATIVE if not self.is_loopback else PREFERRED, origin,
+        dad = not self.is_loopback and self.stack.config.ipv6_dup_detect_attempts > 0
+        a = Ip6Addr(packed, prefix_len, TENTATIVE if dad else PREFERRED, origin,
                     None if valid is None or valid == 0xFFFFFFFF else now + valid,
                     None if preferred is None or preferred == 0xFFFFFFFF else now + preferred)
         if first:
@@ -136,6 +166,18 @@ class Netif:
             raise LwipError(errno.EADDRNOTAVAIL, f"{self.name} has no {IPv6Address(packed)}")
         self.ip6_addrs.remove(a)
         self.stack._netif6_address_removed(self, a)
+
+    def ip6_addr_set_state(self, a: Ip6Addr, state: str) -> None:
+        """``netif_ip6_addr_set_state``: move one of our addresses to ``state`` (an
+        :class:`~lwipy.core.events.Ip6AddressStateChanged` event when it changes)."""
+        old = a.state
+        if old == state:
+            return
+        a.state = state
+        if DUPLICATED in (old, state):
+            self.stack.own6_changed()  # another node's now: no more ours to loop back to or bind
+        self.stack.routes.changed()
+        self.stack.events.emit(Ip6AddressStateChanged(self, a.address, old, state))
 
     def ip6_addr_of(self, packed: bytes) -> Ip6Addr | None:
         for a in self.ip6_addrs:

@@ -18,7 +18,7 @@ import logging
 import random
 from collections import deque
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from ..config import Config
 from ..errors import LwipError, Malformed
@@ -30,6 +30,9 @@ from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr import is_multicast4
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
 from .etharp import Etharp
+from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
+                     LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp)
+from .hooks import Hooks
 from .icmp import Icmp
 from .icmp6 import Icmp6
 from .igmp import Igmp
@@ -86,6 +89,12 @@ class Stack:
         self._pollers: list[Poller] = []
         #: whether timers run (:meth:`timeouts_deinit` stops them, :meth:`timeouts_init` starts them again)
         self.timers_running = True
+        #: netif events and core messages: ``stack.events.subscribe(kind, callback)`` (see :mod:`lwipy.core.events`)
+        self.events = Events(self)
+        #: ESP-IDF's lwIP hooks (see :mod:`lwipy.core.hooks`); ``config.hooks_file`` fills them
+        self.hooks = Hooks()
+        #: the default netif ``set_default_netif`` chose by hand (it stays while it exists), else None: by route priority
+        self._default_manual: Netif | None = None
         self.etharp = Etharp(self)
         self.ip4 = Ip4(self)
         self.icmp = Icmp(self)
@@ -97,9 +106,10 @@ class Stack:
         self.icmp6 = Icmp6(self)
         self.nd6 = Nd6(self)
         self.mld6 = Mld6(self)
-        #: the stateless DHCPv6 client asked to run when a router advertisement sets the O flag (apps), or None
-        self.dhcp6: Any = None
-        self.radv: Any = None  # the router advertisement app (lwipy.apps.router_advert), when one runs
+        #: apps that are one per stack register here by name (the core never reads it)
+        self.apps: dict[str, Any] = {}
+        #: callables giving IPv6 DNS servers learned by apps (stateless DHCPv6), for :meth:`dns_servers6`
+        self.dns_sources6: list[Callable[[], list[IPv6Address]]] = []
         self._own6: set[bytes] = set()
         #: IPv6 next header -> handler(InPacket6, payload)
         self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6,
@@ -118,16 +128,36 @@ class Stack:
             if self.config.ipv6:
                 self.loopif.add_ip6_address(LOOPBACK6, 128)
             self.routes.changed()
+        self._subscribe_core()
+        if self.config.hooks_file:
+            self.hooks.load_file(self.config.hooks_file)
+
+    def _subscribe_core(self) -> None:
+        """The core's own reactions to netif events, subscribed before anyone else's (see :mod:`.events`)."""
+        on = self.events.subscribe
+        for kind in (NetifAdded, NetifRemoved, NetifUp, NetifDown, LinkUp, LinkDown):
+            on(kind, self._update_default_netif)
+        for kind in (NetifUp, NetifDown, LinkUp, LinkDown, Ip4AddressChanged):
+            on(kind, self.etharp.netif_event)  # gratuitous ARP
+            on(kind, self.igmp.netif_event)  # IGMP reports again
+        on(Ip6AddressAdded, self.nd6.address_event)  # solicited-node group, duplicate address detection
+        on(Ip6AddressRemoved, self.nd6.address_event)
+        for kind in (Ip6AddressAdded, NetifUp, NetifDown, LinkUp, LinkDown):
+            on(kind, self._ip6_came_up)  # router solicitation, MLD reports
 
     # -- netifs ------------------------------------------------------------------------------------------------------
     def add_netif(self, device: Any, *, name: str | None = None, hwaddr: bytes | str | None = None,
                   ip: str | IPv4Interface | None = None, gateway: str | IPv4Address | None = None,
                   mtu: int | None = None, vlan_id: int | None = None, default: bool | None = None,
-                  up: bool = True, ip6_linklocal: bool = False, ip6: str | list[str] | None = None) -> Netif:
+                  up: bool = True, ip6_linklocal: bool = False, ip6: str | list[str] | None = None,
+                  route_prio: int = 0) -> Netif:
         """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
-        unless given; the MTU is the device's.  The first netif added becomes the default one.  IPv6: as in lwIP
-        a netif has no IPv6 address until asked: ``ip6_linklocal`` makes the link-local one (as
-        ``netif_create_ip6_linklocal_address``), ``ip6`` adds static ones (``"2001:db8::2/64"``)."""
+        unless given; the MTU is the device's.  The default netif is the usable one with the highest ``route_prio``
+        (esp_netif's route priority; on a tie the current default stays, so the first netif added is it), unless
+        ``default=True`` (or :meth:`set_default_netif`) fixes it.  IPv6: as in lwIP a netif has no IPv6 address
+        until asked: ``ip6_linklocal`` makes the link-local one (as ``netif_create_ip6_linklocal_address``), ``ip6``
+        adds static ones (``"2001:db8::2/64"``).  Events: :class:`NetifAdded`, then NetifUp, LinkUp and
+        Ip4AddressChanged as they apply."""
         self.assert_core()
         if isinstance(hwaddr, str):
             from ..wire.ethernet import mac_from_str
@@ -147,14 +177,17 @@ class Stack:
         if vlan_id is not None and not 1 <= vlan_id <= 4094:
             raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
         netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
-        if default or (default is None and self.routes.default_netif is None):
-            self.routes.default_netif = netif
-        netif.up = up
-        netif.link_up = getattr(device, "link_up", True)
+        netif.route_prio = route_prio
+        if default:
+            self._default_manual = netif
+        self._netif_changed(netif)
+        self.events.emit(NetifAdded(netif))
+        if up:
+            netif.set_up()
+        if getattr(device, "link_up", True):
+            netif.set_link_up()
         if ip is not None:
             netif.set_ipv4(ip, gateway)
-        else:
-            self._netif_changed(netif)
         if ip6_linklocal or ip6:
             if not self.config.ipv6:
                 raise ValueError("IPv6 is off (Config(ipv6=False))")
@@ -179,8 +212,6 @@ class Stack:
         self.assert_core()
         self.netifs.remove(netif)
         self.netif_generation += 1
-        if self.routes.default_netif is netif:
-            self.routes.default_netif = None
         self.routes.static = [r for r in self.routes.static if r.netif is not netif]
         for entry in [e for e in self.etharp.table.values() if e.netif is netif]:
             self.etharp.remove(entry.ip, netif)
@@ -189,11 +220,39 @@ class Stack:
         self.mld6.netif_removed(netif)
         self.own6_changed()
         self._netif_changed(netif)
+        self.events.emit(NetifRemoved(netif))
 
     def set_default_netif(self, netif: Netif | None) -> None:
+        """``netif_set_default`` as esp_netif's ``esp_netif_set_default_netif``: ``netif`` is the default from now
+        on, whatever its state and priority, until it is removed; None goes back to the choice by route priority."""
         self.assert_core()
-        self.routes.default_netif = netif
-        self.routes.changed()
+        self._default_manual = netif
+        self._update_default_netif()
+
+    def _update_default_netif(self, event: Any = None) -> None:
+        """esp_netif's ``esp_netif_update_default_netif``: the netif set by hand while it exists; else, among the
+        usable netifs (up, with the link), the one with the highest ``route_prio``, the current default keeping its
+        place on a tie; with none usable, the current default stays (the first netif added when there is none)."""
+        manual = self._default_manual
+        if manual is not None and manual not in self.netifs:
+            manual = self._default_manual = None
+        current = self.routes.default_netif
+        if current is not None and current not in self.netifs:
+            current = None
+        if manual is not None:
+            best: Netif | None = manual
+        else:
+            best = current if current is not None and current.is_usable else None
+            for n in self.netifs:
+                if n.is_usable and not n.is_loopback and (best is None or n.route_prio > best.route_prio):
+                    best = n
+            if best is None:
+                best = current or next((n for n in self.netifs if not n.is_loopback), None)
+        if best is not self.routes.default_netif:
+            old = self.routes.default_netif
+            self.routes.default_netif = best
+            self.routes.changed()
+            self.events.emit(DefaultNetifChanged(old, best))
 
     @property
     def default_netif(self) -> Netif | None:
@@ -224,8 +283,8 @@ class Stack:
         """The IPv6 DNS servers learned so far, for the resolver: from router advertisements (RDNSS, RFC 8106) and
         from stateless DHCPv6, without repeats."""
         found = [IPv6Address(s) for s, _ in self.nd6.dns_servers]
-        if self.dhcp6 is not None:
-            found += [s for s in self.dhcp6.dns_servers() if s not in found]
+        for source in self.dns_sources6:
+            found += [s for s in source() if s not in found]
         return found
 
     def is_own_address6(self, packed: bytes) -> bool:
@@ -234,13 +293,14 @@ class Stack:
 
     def _netif6_address_added(self, netif: Netif, a: Ip6Addr) -> None:
         self._own6.add(a.addr)
-        if not netif.is_loopback:
-            self.nd6.address_added(netif, a)
-            self._ip6_came_up(netif)
         self.routes.changed()
+        self.events.emit(Ip6AddressAdded(netif, a.address, a.prefix_len, a.state, a.origin))
 
-    def _ip6_came_up(self, netif: Netif) -> None:
+    def _ip6_came_up(self, event: Any) -> None:
         """A netif usable with IPv6 addresses, for the first time or again: solicit routers, report groups."""
+        netif = event.netif
+        if netif.is_loopback or netif.device is None or netif not in self.netifs:
+            return
         if netif.is_usable and not netif.ip6_was_up and netif.ip6_addrs:
             self.nd6.netif_up(netif)
             self.mld6.netif_up(netif)
@@ -252,22 +312,14 @@ class Stack:
 
     def _netif6_address_removed(self, netif: Netif, a: Ip6Addr) -> None:
         self.own6_changed()
-        if not netif.is_loopback:
-            self.nd6.address_removed(netif, a)
         self.routes.changed()
+        self.events.emit(Ip6AddressRemoved(netif, a.address, a.state))
 
-    def _netif_changed(self, netif: Netif, address_changed: bool = False) -> None:
+    def _netif_changed(self, netif: Netif) -> None:
+        """A netif's state or IPv4 settings changed: forget cached routes, count our addresses again (the reactions
+        to the change subscribe to its event)."""
         self.routes.changed()
         self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
-        if netif.is_loopback or netif.device is None or netif not in self.netifs:
-            return
-        self._ip6_came_up(netif)
-        if netif.ip4 is not None and netif.is_usable and (address_changed or netif.garp_at is None):
-            self.etharp.gratuitous(netif)
-            self.igmp.report_groups(netif)
-            netif.garp_at = self.now + self.config.garp_tmr_interval if self.config.esp_gratuitous_arp else None
-        elif netif.ip4 is None or not netif.is_usable:
-            netif.garp_at = None
 
     def assert_core(self) -> None:
         """``LWIP_ASSERT_CORE_LOCKED()``: the core's entry points call this first.  A no-op unless

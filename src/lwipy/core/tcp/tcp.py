@@ -25,7 +25,7 @@ from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..udp import unmap
 from ..timers import Deadlines
-from .isn import IsnGenerator, IsnHook
+from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Tcp:
         self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
         self.listeners: dict[int, list[TcpListener]] = {}
         self.timers: Deadlines[TcpPcb] = Deadlines()
-        self.isn: IsnHook = IsnGenerator(stack.rng.randbytes(16))
+        stack.hooks.tcp_isn = Rfc6528Isn(IsnGenerator(stack.rng.randbytes(16)))
         self._challenge_second = 0.0  # RFC 5961 7: the second being counted, and challenge ACKs sent in it
         self._challenges = 0
         #: pcbs holding data a full device queue refused (lwIP's TF_NAGLEMEMERR), for :meth:`txnow`
@@ -60,6 +60,15 @@ class Tcp:
         #: pcbs taken by TCP netconns (sockets) not yet connecting or listening: lwIP's ``tcp_new`` takes one from the
         #: MEMP_NUM_TCP_PCB pool at ``socket()``, so they count against ``max_active_tcp``
         self.pcbs_held = 0
+
+    @property
+    def isn(self) -> IsnHook:
+        """The ISN generator: ``stack.hooks.tcp_isn`` (``LWIP_HOOK_TCP_ISN``), kept here under its old name."""
+        return self.stack.hooks.tcp_isn
+
+    @isn.setter
+    def isn(self, hook: IsnHook) -> None:
+        self.stack.hooks.tcp_isn = hook
 
     # -- user API ----------------------------------------------------------------------------------------------------
     def listen(self, port: int, ip: str | IpAddress | None = None, backlog: int | None = None,
@@ -162,7 +171,7 @@ class Tcp:
         pcb = TcpPcb(self, local, lport, remote, port)
         self._add(pcb)
         pcb.rtt_start = self.stack.now
-        pcb._open_active(self.isn(local.packed, lport, remote.packed, port, self.stack.now))
+        pcb._open_active(self.stack.hooks.tcp_isn(self.stack, local, lport, remote, port) & 0xFFFFFFFF)
         return pcb
 
     # -- input -------------------------------------------------------------------------------------------------------
@@ -268,7 +277,8 @@ class Tcp:
         listener.half_open[pcb] = None
         self._add(pcb)
         pcb.rtt_start = self.stack.now
-        pcb._open_passive(self.isn(dst_packed, hdr.dst_port, src_packed, hdr.src_port, self.stack.now), hdr)
+        pcb._open_passive(self.stack.hooks.tcp_isn(self.stack, pcb.local_ip, hdr.dst_port, pcb.remote_ip,
+                                                   hdr.src_port) & 0xFFFFFFFF, hdr)
 
     def _reset_closed(self, dst: IpAddress, src: IpAddress, hdr: TcpHeader, payload_len: int) -> None:
         """RFC 9293 3.10.7.1: a segment for no connection gets a RST, unless it is one."""
