@@ -143,7 +143,12 @@ def _tap_stack(args: argparse.Namespace):
 
     if not (args.ip or args.ip6 or args.slaac):
         raise ValueError("give the stack an address: --ip ADDR/LEN, --ip6 ADDR/LEN or --slaac")
-    cfg = _parse_options(args.option or [], {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)})
+    base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
+    if getattr(args, "hooks", None):
+        from .core.hooks import load_hooks_file
+        load_hooks_file(args.hooks)  # a bad hook file is reported before the TAP is touched
+        base["hooks_file"] = args.hooks
+    cfg = _parse_options(args.option or [], base)
     device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
@@ -189,6 +194,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         config = AdvertConfig(rdnss=args.rdnss or [])
         RouterAdvertiser(stack).advertise(netif, config)
         serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
+    if stack.hooks.installed:
+        serving += "; hooks " + ", ".join(stack.hooks.installed)
     print(f"lwipy up on {args.tap}: {_addresses(netif)} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
           f"{serving}. Ctrl-C stops.", flush=True)
     try:
@@ -260,6 +267,9 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pcap", help="write every frame to this pcap file")
     p.add_argument("-o", "--option", action="append", metavar="NAME=VALUE",
                    help="a Config option (see 'lwipy config'); repeatable")
+    p.add_argument("--hooks", metavar="FILE.py",
+                   help="a Python file of lwIP hooks (ESP_IDF_LWIP_HOOK_FILENAME): its functions named ip4_input, "
+                        "ip4_route_src, tcp_isn, ... are installed (see lwipy.core.hooks)")
 
 
 def build_parser() -> argparse.ArgumentParser:

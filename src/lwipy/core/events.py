@@ -17,8 +17,9 @@ stops it.  The events are frozen dataclasses:
 :class:`RouterSolicitReceived`        a router solicitation arrived, for a router advertisement app
 ====================================  ==================================================================================
 
-**Delivery is synchronous, on the core thread**, in the order of subscription, while the change is being made: the
-stack is sans-I/O and has no queue of its own.  A callback sees the stack already changed (``netif.up`` is True in
+**Delivery is synchronous, on the core thread**, in the order of subscription, before the call that made the change
+returns: the stack is sans-I/O and hands nothing to another thread.  An event that a subscriber's reaction causes
+is delivered once every subscriber has seen the current one, so all see the same order.  A callback sees the stack already changed (``netif.up`` is True in
 :class:`NetifUp`), runs on the thread that owns the stack (with :class:`~lwipy.api.loop.StackLoop`, the core thread)
 and must not block; it may call the stack (send, change addresses), which may deliver further events before it
 returns.  An application thread that wants the events posts them on (esp_netif style events belong in ``api/``).
@@ -33,6 +34,7 @@ stack is ``strict``); the other subscribers still run.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import TYPE_CHECKING, Any, Callable
@@ -196,6 +198,8 @@ class Events:
     def __init__(self, stack: "Stack") -> None:
         self._stack = stack
         self._by_kind: dict[type | None, list[Callback]] = {}
+        self._pending: deque[Any] = deque()
+        self._delivering = False
 
     def subscribe(self, kind: type | None, callback: Callback) -> Subscription:
         """Call ``callback(event)`` for every event of class ``kind`` (a subclass counts), or of every class when
@@ -216,7 +220,22 @@ class Events:
         return any(callbacks and (k is None or issubclass(kind, k)) for k, callbacks in self._by_kind.items())
 
     def emit(self, event: Any) -> None:
-        """Deliver ``event`` now to its subscribers: those of its class and base classes, then those of every event."""
+        """Deliver ``event`` to its subscribers: those of its class and base classes, then those of every event.
+        An event emitted while another is being delivered (a subscriber's reaction) waits until every subscriber
+        has seen the first, so that all of them see the events in one order; the outermost emit returns when all
+        are delivered."""
+        self._pending.append(event)
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._pending:
+                self._deliver(self._pending.popleft())
+        finally:
+            self._delivering = False
+            self._pending.clear()
+
+    def _deliver(self, event: Any) -> None:
         kinds = [k for k in type(event).__mro__ if k in self._by_kind] + ([None] if None in self._by_kind else [])
         for kind in kinds:
             for callback in list(self._by_kind[kind]):

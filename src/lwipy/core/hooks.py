@@ -121,12 +121,15 @@ class Hooks:
     dhcp_parse_option: Callable[..., None] | None = None
     dns_external_resolve: Callable[..., Any] | None = None
     netconn_external_resolve: Callable[..., Any] | None = None
+    #: the names of the hooks :meth:`install` (or a hooks file) set, in order
+    installed: list[str] = field(default_factory=list, repr=False)
 
     def install(self, functions: dict[str, Callable[..., Any]]) -> None:
         """Set the hooks named in ``functions`` (each checked as :func:`load_hooks_file` checks them)."""
         for name, fn in functions.items():
             _check(name, fn, "install")
             setattr(self, name, fn)
+            self.installed.append(name)
 
     def load_file(self, path: str) -> list[str]:
         """Install the hook functions of the Python file ``path``; returns their names."""
@@ -179,5 +182,4 @@ def load_hooks_file(path: str) -> dict[str, Callable[..., Any]]:
     return found
 
 
-HOOK_NAMES = tuple(f.name for f in fields(Hooks))
-assert set(HOOK_NAMES) == set(HOOK_PARAMETERS)
+assert {f.name for f in fields(Hooks)} == set(HOOK_PARAMETERS) | {"installed"}

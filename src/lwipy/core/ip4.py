@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as icmpw
 from ..wire.checksum import checksum
-from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, OptionError, Ipv4Header, iter_options
+from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, PROTO_UDP, OptionError, Ipv4Header, iter_options
 from .addr import is_multicast4
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
@@ -80,6 +80,9 @@ class Ip4:
         stack = self.stack
         stats = stack.stats.ip
         stats.recv += 1
+        hook = stack.hooks.ip4_input
+        if hook is not None and len(data) and data[0] >> 4 == 4 and hook(stack, data, netif):
+            return  # LWIP_HOOK_IP4_INPUT: "the packet has been eaten"
         try:
             hdr, payload = Ipv4Header.parse(data, stack.config.checksum_check_ip)
         except ChecksumError:
@@ -122,6 +125,13 @@ class Ip4:
             stats.drop += 1  # RFC 1122 3.2.1.3: 127/8 never arrives from outside
             return
         elif not self._is_ours(netif, dst):
+            if hdr.proto == PROTO_UDP and not hdr.frag_offset and len(payload) >= 4 and \
+                    int.from_bytes(payload[2:4], "big") in (68, stack.config.ip_accept_udp_port):
+                # lwIP's IP_ACCEPT_LINK_LAYER_ADDRESSED_PORT: DHCP's replies (port 68, and LWIP_IP_ACCEPT_UDP_PORT)
+                # come to an address the netif does not have yet; taken, never answered with an ICMP error
+                pkt = InPacket(netif, hdr, src, dst, packet, False, False, True)
+                stack.udp.input(pkt, payload)
+                return
             if stack.config.ip_forward and not link_broadcast:
                 if not (hdr.options and self._bad_options(netif, hdr, src, dst, packet, False, False, False)):
                     self.forward(netif, hdr, packet)
@@ -180,33 +190,51 @@ class Ip4:
         return any(n.ip4 is not None and n.ip4.ip == dst and n.up for n in self.stack.netifs)
 
     # -- output ------------------------------------------------------------------------------------------------------
-    def route(self, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
-        """The netif and next hop for ``dst``; counts a routing error when there is none."""
-        found = self.stack.routes.lookup(dst)
+    def route(self, dst: IPv4Address, src: IPv4Address | None = None) -> tuple["Netif", IPv4Address] | None:
+        """``ip4_route_src``: the netif and next hop for ``dst`` (from ``src`` when known); counts a routing error
+        when there is none."""
+        found = self.route_src(src, dst) if src is not None else self.stack.routes.lookup(dst)
         if found is None:
             self.stack.stats.ip.rterr += 1
         return found
 
+    def route_src(self, src: IPv4Address | None, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
+        """``ip4_route_src`` with ESP-IDF's ``LWIP_HOOK_IP4_ROUTE_SRC``: the ``ip4_route_src`` hook chooses the netif
+        for a packet from ``src`` (by default the up netif holding that address, "IPV4-source-based routing"), else
+        the routing table does.  Destinations that loop back (127/8, our own addresses) are the table's."""
+        stack = self.stack
+        hook = stack.hooks.ip4_route_src
+        if (hook is not None and src is not None and int(src) and not dst.is_loopback
+                and int(dst) not in stack._own4):
+            netif = hook(stack, src, dst)
+            if netif is not None:
+                return netif, self.next_hop(netif, dst)
+        return stack.routes.lookup(dst)
+
     def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
                tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None,
-               next_hop: IPv4Address | None = None) -> None:
+               next_hop: IPv4Address | None = None, any_src: bool = False) -> None:
         """``ip4_output_if``: prepend an IPv4 header to ``pbuf`` and send it, fragmenting when it exceeds the MTU.
 
-        Raises :class:`LwipError` EHOSTUNREACH when no route exists, EADDRNOTAVAIL when the netif has no address,
-        EMSGSIZE when the packet is too big and may not be fragmented.
+        Raises :class:`LwipError` EHOSTUNREACH when no route exists, EADDRNOTAVAIL when the netif has no address
+        (unless ``any_src``: then the packet leaves from 0.0.0.0, as ``udp_sendto_if`` sends DHCP's), EMSGSIZE when the
+        packet is too big and may not be fragmented.
         """
         stack = self.stack
         if netif is None:
-            found = self.route(dst)
+            found = self.route(dst, src)
             if found is None:
                 raise stack.routes.unreachable(dst)
             netif, next_hop = found
         elif next_hop is None:
             next_hop = self.next_hop(netif, dst)
         if src is None or src == _ANY:
-            if netif.ip4 is None:
+            if netif.ip4 is not None:
+                src = netif.ip4.ip
+            elif any_src:
+                src = _ANY
+            else:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
-            src = netif.ip4.ip
         hdr = Ipv4Header(src.packed, dst.packed, proto, stack.config.ip_default_ttl if ttl is None else ttl, tos,
                          self._ident(), dont_fragment, False, 0, 0, options)
         self.send(netif, hdr, pbuf, next_hop)
@@ -285,7 +313,12 @@ class Ip4:
         src, dst = IPv4Address(hdr.src), IPv4Address(hdr.dst)
         pkt = InPacket(inp, hdr, src, dst, packet, False, False)
         d0 = hdr.dst[0]
-        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local or d0 == 0 or d0 >= 240:
+        hook = stack.hooks.ip4_canforward
+        verdict = hook(stack, packet, dst) if hook is not None else -1  # LWIP_HOOK_IP4_CANFORWARD: 1, 0 or -1
+        if verdict == 0 or (verdict < 0 and (d0 == 0 or d0 == 127 or d0 >= 240)):
+            stack.stats.ip.drop += 1  # ip4_canforward: not this one
+            return
+        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local:
             stack.stats.ip.drop += 1  # RFC 1812 5.3.7 and RFC 3927 7: never forwarded
             return
         if hdr.ttl <= 1:

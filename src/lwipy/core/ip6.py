@@ -20,6 +20,7 @@ neighbour discovery (:mod:`lwipy.core.nd6`) or, for a multicast group, to its 33
 from __future__ import annotations
 
 import errno
+from ipaddress import IPv6Address
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import LwipError, Malformed
@@ -81,6 +82,9 @@ class Ip6:
         stack = self.stack
         stats = stack.stats.ip6
         stats.recv += 1
+        hook = stack.hooks.ip6_input
+        if hook is not None and hook(stack, data, netif):
+            return  # LWIP_HOOK_IP6_INPUT: eaten (ESP-IDF's default eats all on a netif without a link-local address)
         try:
             hdr, payload = Ipv6Header.parse(data)
         except Malformed:
@@ -242,13 +246,15 @@ class Ip6:
                     None)
 
     # -- routing and source selection --------------------------------------------------------------------------------
-    def route(self, dst: bytes, netif: "Netif | None" = None) -> tuple["Netif", bytes]:
-        """``ip6_route`` and ``nd6_get_next_hop_addr_or_queue``'s first half: the netif and next hop for ``dst``."""
+    def route(self, dst: bytes, netif: "Netif | None" = None, src: bytes | None = None) -> tuple["Netif", bytes]:
+        """``ip6_route`` and ``nd6_get_next_hop_addr_or_queue``'s first half: the netif and next hop for ``dst``.
+        The ``ip6_route`` hook may choose the netif (after loopback, link-local and multicast destinations), the
+        ``nd6_get_gw`` hook the next hop of an off-link destination (before the routers router discovery found)."""
         stack = self.stack
         if netif is not None:
             if is_multicast6(dst) or is_link_local6(dst) or stack.nd6.on_link(netif, dst):
                 return netif, dst
-            via = stack.nd6.router_for(dst, netif)
+            via = self._gateway(netif, dst) or stack.nd6.router_for(dst, netif)
             if via is None:
                 raise LwipError(errno.EHOSTUNREACH, f"no route out of {netif.name}: no default router there")
             return via
@@ -262,13 +268,31 @@ class Ip6:
             if out is None:
                 raise LwipError(errno.EHOSTUNREACH, "no netif for a link-local or multicast destination")
             return out, dst
+        hook = stack.hooks.ip6_route
+        if hook is not None:
+            chosen = hook(stack, IPv6Address(src) if src is not None else None, IPv6Address(dst))
+            if chosen is not None:
+                return self.route(dst, chosen)
         for n in stack.netifs:
             if n.is_usable and not n.is_loopback and stack.nd6.on_link(n, dst):
                 return n, dst
         found = stack.nd6.router_for(dst)
+        if found is not None and stack.hooks.nd6_get_gw is not None:
+            found = self._gateway(found[0], dst) or found
         if found is None:
-            raise LwipError(errno.EHOSTUNREACH, "no route: no on-link prefix and no default router")
+            default = self._default6() if stack.hooks.nd6_get_gw is not None else None
+            found = self._gateway(default, dst) if default is not None else None
+            if found is None:
+                raise LwipError(errno.EHOSTUNREACH, "no route: no on-link prefix and no default router")
         return found
+
+    def _gateway(self, netif: "Netif", dst: bytes) -> tuple["Netif", bytes] | None:
+        """``LWIP_HOOK_ND6_GET_GW``: the next hop the ``nd6_get_gw`` hook gives for an off-link ``dst``, or None."""
+        hook = self.stack.hooks.nd6_get_gw
+        if hook is None:
+            return None
+        gw = hook(self.stack, netif, IPv6Address(dst))
+        return (netif, IPv6Address(gw).packed) if gw is not None else None
 
     def _default6(self) -> "Netif | None":
         stack = self.stack
@@ -280,6 +304,11 @@ class Ip6:
     def select_source(self, netif: "Netif", dst: bytes) -> bytes | None:
         """RFC 6724 5 in short: the destination itself; then the smallest scope not below the destination's; then
         preferred before deprecated; then the longest common prefix.  None when the netif has no usable address."""
+        hook = self.stack.hooks.ip6_select_source_address
+        if hook is not None:
+            chosen = hook(self.stack, netif, IPv6Address(dst))  # LWIP_HOOK_IP6_SELECT_SRC_ADDR
+            if chosen is not None:
+                return IPv6Address(chosen).packed
         best: tuple[int, ...] | None = None
         choice = None
         want = scope6(dst)

@@ -40,11 +40,13 @@ class RouteTable:
         self.static: list[Route] = []
         self.default_netif: Netif | None = None
         self._cache: dict[int, tuple[Netif, IPv4Address] | None] = {}  # keyed by int(dst): cheaper to hash
+        self._by_address: dict[int, Netif] | None = None  # int(address) -> the usable netif holding it
         self.generation = 0  # bumped by changed(): who keeps a route of its own looks again when it moved on
 
     def changed(self) -> None:
         """Forget cached decisions: call after any change of netif address, state or route."""
         self._cache.clear()
+        self._by_address = None
         self.generation += 1
 
     def add(self, prefix: str | IPv4Network, netif: "Netif", gateway: str | IPv4Address | None = None) -> Route:
@@ -68,6 +70,14 @@ class RouteTable:
             self._cache.clear()
         self._cache[key] = found
         return found
+
+    def netif_with_address(self, src: IPv4Address) -> "Netif | None":
+        """The netif that is up, has its link and holds the address ``src`` (ESP-IDF's source-based routing)."""
+        table = self._by_address
+        if table is None:
+            table = self._by_address = {int(n.ip4.ip): n for n in reversed(self.netifs)
+                                        if n.ip4 is not None and n.is_usable}
+        return table.get(int(src))
 
     def unreachable(self, dst: IPv4Address) -> LwipError:
         """The error for a ``dst`` :meth:`lookup` found no route to: ENETDOWN when a netif that would carry it is

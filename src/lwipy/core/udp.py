@@ -179,11 +179,17 @@ class UdpPcb:
                 raise LwipError(errno.EAFNOSUPPORT, "an IPv4 pcb cannot send to an IPv6 address")
             self._udp.send6(self, data, dst, port, None)
 
-    def sendto_netif(self, data: bytes | bytearray | memoryview, ip: IPv6Address, port: int, netif: Netif) -> None:
-        """Send one IPv6 datagram out of ``netif`` (a link-local or multicast destination on that link)."""
+    def sendto_netif(self, data: bytes | bytearray | memoryview, ip: str | IpAddress, port: int, netif: Netif) -> None:
+        """``udp_sendto_if``: send one datagram out of ``netif`` whatever the routes say (an IPv6 link-local or
+        multicast destination on that link; an IPv4 broadcast).  From a netif without an IPv4 address it leaves from
+        0.0.0.0, as DHCP's DISCOVER does."""
         self._udp.stack.assert_core()
         self._check_open()
-        self._udp.send6(self, data, ip, port, netif)
+        dst = unmap(ip)
+        if isinstance(dst, IPv4Address):
+            self._udp.send(self, data, dst, port, netif)
+        else:
+            self._udp.send6(self, data, dst, port, netif)
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send to the connected remote end."""
@@ -468,7 +474,11 @@ class Udp:
                     pcb.on_event(pcb)
 
     # -- output ------------------------------------------------------------------------------------------------------
-    def send(self, pcb: UdpPcb, data: bytes | bytearray | memoryview, dst: IPv4Address, dport: int) -> None:
+    def send(self, pcb: UdpPcb, data: bytes | bytearray | memoryview, dst: IPv4Address, dport: int,
+             out: Netif | None = None) -> None:
+        """``udp_sendto`` (``out`` None: the pcb's netif, else a route) or ``udp_sendto_if`` (out of ``out``).  Out of
+        a named netif (``out``, or the pcb's, lwIP's ``netif_idx``) that has no IPv4 address, the datagram leaves
+        from 0.0.0.0."""
         stack = self.stack
         stats = stack.stats.udp
         if not 0 < dport < 0x10000:
@@ -478,22 +488,26 @@ class Udp:
             raise LwipError(errno.EMSGSIZE, f"{len(data)} bytes exceed the largest UDP payload ({MAX_PAYLOAD})")
         if not pcb.local_port:
             self.bind(pcb, pcb.local_ip, 0)
-        netif = pcb.netif
+        netif = out or pcb.netif
+        named = netif is not None
         multicast = is_multicast4(dst)
         if netif is None and multicast:
             netif = stack.netif_for_multicast(pcb.multicast_if)
+        src = pcb.local_ip
         if netif is None:
-            found = stack.ip4.route(dst)
+            found = stack.ip4.route(dst, src if type(src) is IPv4Address and src != ANY else None)
             if found is None:
                 stats.rterr += 1
                 raise stack.routes.unreachable(dst)
             netif = found[0]
-        src = pcb.local_ip
         if type(src) is not IPv4Address or src == ANY or is_multicast4(src):
-            if netif.ip4 is None:
+            if netif.ip4 is not None:
+                src = netif.ip4.ip
+            elif named:
+                src = ANY  # udp_sendto_if: "use outgoing network interface IP address", 0.0.0.0 before DHCP
+            else:
                 stats.rterr += 1
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address to send from")
-            src = netif.ip4.ip
         pbuf = Pbuf.with_payload(data)
         length = HEADER_LEN + len(data)
         pseudo = None if pcb.no_checksum else pseudo_sum_v4(src.packed, dst.packed, PROTO_UDP, length)
@@ -501,7 +515,7 @@ class Udp:
         if multicast and pcb.multicast_loop and stack.igmp.is_member(netif, dst):
             stack.loop_output(netif, _ip_copy(stack, pbuf, src, dst, pcb.multicast_ttl, pcb.tos))
         ttl = pcb.multicast_ttl if multicast else pcb.ttl
-        stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif)
+        stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif, any_src=named)
         stats.xmit += 1
 
     def send6(self, pcb: UdpPcb, data: bytes | bytearray | memoryview, dst: IPv6Address, dport: int,

@@ -1039,7 +1039,7 @@ class TcpPcb:
             return
         remote = self.remote_ip
         assert isinstance(remote, IPv4Address)
-        found = stack.routes.lookup(remote)
+        found = stack.ip4.route_src(self.local_ip, remote)  # ESP-IDF's source-based routing
         if found is None:
             self._netif, self._offload, self._gso_max = None, False, 0
             return

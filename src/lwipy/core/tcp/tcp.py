@@ -151,11 +151,11 @@ class Tcp:
                     raise LwipError(errno.EADDRNOTAVAIL, f"{netif6.name} has no usable IPv6 address")
                 local = IPv6Address(src)
         else:
-            found = self.stack.routes.lookup(remote)
+            local = given if given is not None and given not in (ANY4, ANY6) else None
+            found = self.stack.ip4.route_src(local, remote)
             if found is None:
                 raise self.stack.routes.unreachable(remote)
             netif = found[0]
-            local = given if given is not None and given not in (ANY4, ANY6) else None
             if local is None:
                 if netif.ip4 is None:
                     raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
