@@ -51,3 +51,13 @@ def test_bad_option_is_a_clear_error_not_a_traceback():
     r = lwipy("up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "-o", "ip_default_tll=3")
     assert r.returncode == 2
     assert "ip_default_tll" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("text, word", [("def ip4_inptu(stack, packet, netif):\n    return False\n", "ip4_input"),
+                                        ("def tcp_isn(stack):\n    return 1\n", "local_ip")])
+def test_up_with_a_bad_hooks_file_is_a_clear_error_before_any_tap(tmp_path, text, word):
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(text)
+    r = lwipy("up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--hooks", str(hooks))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "hooks file" in r.stderr and word in r.stderr

@@ -19,6 +19,7 @@ def start_up(kernel_tap, *extra):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     line = proc.stdout.readline()  # the banner says it is serving
     assert "lwipy up on" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+    proc.banner = line
     return proc
 
 
@@ -110,3 +111,45 @@ s.close()
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "tcp" in out
+
+
+HOOKS = '''
+def ip4_input(stack, packet, netif):
+    return packet[9] == 1 and packet[20] == 8        # eat ICMP echo requests: ping goes unanswered
+
+def tcp_isn(stack, local_ip, local_port, remote_ip, remote_port):
+    return 0x12345678
+'''
+
+
+def test_up_loads_a_hooks_file_that_changes_the_wire(kernel_tap, tmp_path):
+    import shutil
+    hooks = tmp_path / "my_hooks.py"
+    hooks.write_text(HOOKS)
+    proc = start_up(kernel_tap, "--hooks", str(hooks))
+    dump = None
+    try:
+        ping = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, "ping", "-c", "2", "-i", "0.2", "-W", "1",
+                               nsx.LWIP_IP], capture_output=True, text=True, timeout=30)
+        assert "2 packets transmitted, 0 received" in ping.stdout, ping.stdout + ping.stderr
+        dump = subprocess.Popen(["ip", "netns", "exec", kernel_tap.ns, shutil.which("tcpdump"), "-l", "-n", "-S",
+                                 "-c", "1", "-i", kernel_tap.ifname,
+                                 f"src host {nsx.LWIP_IP} and tcp[tcpflags] & tcp-syn != 0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while "listening on" not in dump.stderr.readline():
+            assert dump.poll() is None, "tcpdump exited"
+        client = ("import socket, sys\ns = socket.create_connection((sys.argv[1], 7), timeout=10)\n"
+                  "s.sendall(b'hi')\nprint(s.recv(10))\n")
+        done = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, sys.executable, "-I", "-c", client,
+                               nsx.LWIP_IP], capture_output=True, text=True, timeout=30)
+        assert done.stdout.strip() == "b'hi'", done.stdout + done.stderr
+        line = dump.communicate(timeout=10)[0]
+        assert f"seq {0x12345678}," in line, line  # the SYN-ACK carries the hook's ISN
+    finally:
+        if dump is not None and dump.poll() is None:
+            dump.kill()
+            dump.wait(5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "hooks ip4_input, tcp_isn" in proc.banner and "icmp" in out
