@@ -18,11 +18,11 @@ stops it.  The events are frozen dataclasses:
 ====================================  ==================================================================================
 
 **Delivery is synchronous, on the core thread**, in the order of subscription, before the call that made the change
-returns: the stack is sans-I/O and hands nothing to another thread.  An event that a subscriber's reaction causes
-is delivered once every subscriber has seen the current one, so all see the same order.  A callback sees the stack already changed (``netif.up`` is True in
-:class:`NetifUp`), runs on the thread that owns the stack (with :class:`~lwipy.api.loop.StackLoop`, the core thread)
-and must not block; it may call the stack (send, change addresses), which may deliver further events before it
-returns.  An application thread that wants the events posts them on (esp_netif style events belong in ``api/``).
+returns: the stack is sans-I/O and hands nothing to another thread.  An event that a subscriber's reaction causes is
+delivered once every subscriber has seen the current one, so all see the same order.  A callback sees the stack
+already changed (``netif.up`` is True in :class:`NetifUp`), runs on the thread that owns the stack (with
+:class:`~lwipy.api.loop.StackLoop`, the core thread) and must not block; it may call the stack (send, change
+addresses).  An application thread that wants the events posts them on (esp_netif style events belong in ``api/``).
 
 The core's own reactions subscribe the same way, first, when the stack is made: gratuitous ARP and IGMP reports on
 address and state changes (:mod:`~lwipy.core.etharp`, :mod:`~lwipy.core.igmp`), router solicitation and MLD reports
