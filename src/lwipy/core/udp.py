@@ -534,9 +534,9 @@ class Udp:
         multicast = is_multicast6(d)
         if netif is None:
             netif = pcb.netif or (pcb.multicast_netif6 if multicast else None)
-        via = stack.ip6.route(d, netif)
-        out = via[0]
         local = pcb.local_ip
+        via = stack.ip6.route(d, netif, local.packed if isinstance(local, IPv6Address) and local != ANY6 else None)
+        out = via[0]
         if isinstance(local, IPv6Address) and local != ANY6 and not local.is_multicast:
             src: bytes | None = local.packed
         else:

@@ -1028,7 +1028,7 @@ class TcpPcb:
         self._route_gen = stack.routes.generation
         if self.v6:
             try:
-                self._via6 = stack.ip6.route(self._remote_packed)
+                self._via6 = stack.ip6.route(self._remote_packed, src=self._local_packed)
                 netif6 = self._netif = self._via6[0]
             except LwipError:
                 self._netif, self._via6, self._offload, self._gso_max = None, None, False, 0
