@@ -19,6 +19,7 @@ from ..wire import icmp as icmpw
 from ..wire.checksum import checksum
 from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, PROTO_UDP, OptionError, Ipv4Header, iter_options
 from .addr import is_multicast4
+from .hooks import esp_ip4_route_src
 from .ip4_frag import Reassembly, fragment
 from .pbuf import Pbuf
 from .raw import RAW_INPUT_DELIVERED, RAW_INPUT_EATEN
@@ -204,12 +205,23 @@ class Ip4:
         the routing table does.  Destinations that loop back (127/8, our own addresses) are the table's."""
         stack = self.stack
         hook = stack.hooks.ip4_route_src
-        if (hook is not None and src is not None and int(src) and not dst.is_loopback
-                and int(dst) not in stack._own4):
+        found = stack.routes.lookup(dst)
+        if hook is None or src is None:
+            return found
+        if hook is esp_ip4_route_src:
+            netif = stack.routes.netif_with_address(src)  # the default, without a call (the fast path)
+            if netif is None or (found is not None and found[0] is netif):
+                return found  # no netif has the source, or the table agrees (and has the next hop cached)
+        elif not int(src):
+            return found
+        d = int(dst)
+        if d >> 24 == 127 or d in stack._own4:
+            return found
+        if hook is not esp_ip4_route_src:
             netif = hook(stack, src, dst)
-            if netif is not None:
-                return netif, self.next_hop(netif, dst)
-        return stack.routes.lookup(dst)
+            if netif is None or (found is not None and found[0] is netif):
+                return found
+        return netif, self.next_hop(netif, dst)
 
     def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
                tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None,
