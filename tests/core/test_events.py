@@ -152,3 +152,19 @@ def test_router_advertisements_reach_subscribers_with_their_flags():
     ev = got[0]
     assert ev.netif is host.netif_by_name("en0") and ev.other and not ev.managed and ev.router_lifetime == 12
     assert IPv6Address(ev.router).is_link_local
+
+
+def test_a_duplicate_address_found_by_dad_is_an_event():
+    from lwipy.sim import Simulation
+    sim = Simulation(seed=4)
+    hub = sim.hub()
+    sim.add_stack("owner", hub, Config(ipv6_dup_detect_attempts=0), ip6_linklocal=True, ip6="2001:db8::5/64")
+    b = sim.add_stack("b", hub, ip6_linklocal=True)
+    sim.run(3)
+    changes = []
+    b.events.subscribe(Ip6AddressStateChanged, changes.append)
+    en0 = b.netif_by_name("en0")
+    en0.add_ip6_address("2001:db8::5", 64)
+    sim.run(3)
+    assert changes == [Ip6AddressStateChanged(en0, IPv6Address("2001:db8::5"), "tentative", "duplicated")]
+    assert not b.is_own_address6(IPv6Address("2001:db8::5").packed)

@@ -30,7 +30,8 @@ Hooks run on the core thread in the middle of packet processing: they must be qu
                                 to ``dest``; None: the routing table decides (LWIP_HOOK_IP4_ROUTE_SRC; ESP-IDF's
                                 default: the up netif that has ``src``, see :func:`esp_ip4_route_src`)
 ``ip4_canforward``              ``(stack, packet, dest) -> int``: 1 forward, 0 do not, -1 lwIP's own rules decide
-                                (LWIP_HOOK_IP4_CANFORWARD)
+                                (LWIP_HOOK_IP4_CANFORWARD); asked, with ``ip_forward`` on, about unicast packets for
+                                others (lwipy drops multicast of groups it did not join before)
 ``ip6_input``                   ``(stack, packet, netif) -> bool``: as ``ip4_input`` for IPv6 (LWIP_HOOK_IP6_INPUT;
                                 ESP-IDF's default drops everything on a netif without a link-local address)
 ``ip6_route``                   ``(stack, src, dest) -> Netif | None``: the netif for ``dest`` (``src`` may be None)
