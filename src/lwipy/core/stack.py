@@ -154,10 +154,10 @@ class Stack:
         """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
         unless given; the MTU is the device's.  The default netif is the usable one with the highest ``route_prio``
         (esp_netif's route priority; on a tie the current default stays, so the first netif added is it), unless
-        ``default=True`` (or :meth:`set_default_netif`) fixes it.  IPv6: as in lwIP a netif has no IPv6 address
-        until asked: ``ip6_linklocal`` makes the link-local one (as ``netif_create_ip6_linklocal_address``), ``ip6``
-        adds static ones (``"2001:db8::2/64"``).  Events: :class:`NetifAdded`, then NetifUp, LinkUp and
-        Ip4AddressChanged as they apply."""
+        ``default=True`` (or :meth:`set_default_netif`) fixes it (None or False: route priority decides).  IPv6: as
+        in lwIP a netif has no IPv6 address until asked: ``ip6_linklocal`` makes the link-local one (as
+        ``netif_create_ip6_linklocal_address``), ``ip6`` adds static ones (``"2001:db8::2/64"``).  Events:
+        :class:`NetifAdded`, then NetifUp, LinkUp and Ip4AddressChanged as they apply."""
         self.assert_core()
         if isinstance(hwaddr, str):
             from ..wire.ethernet import mac_from_str
