@@ -1,8 +1,8 @@
 """Netif events: what changed on a stack's interfaces, and core messages that apps listen to.
 
-``stack.events.subscribe(kind, callback)`` calls ``callback(event)`` for every event of class ``kind`` (or of any
-class, with ``kind=None``) from then on; :meth:`Events.unsubscribe` (or calling the returned handle's ``cancel``)
-stops it.  The events are frozen dataclasses:
+``stack.events.subscribe(kind, callback)`` (on the core thread, as every core call: ``loop.call(...)``) calls
+``callback(event)`` for every event of class ``kind`` (or of any class, with ``kind=None``) from then on;
+:meth:`Events.unsubscribe` (or the returned handle's ``cancel()``) stops it.  The events are frozen dataclasses:
 
 ====================================  ==================================================================================
 :class:`NetifAdded` / Removed         ``netif_add`` / ``netif_remove``
@@ -204,6 +204,7 @@ class Events:
     def subscribe(self, kind: type | None, callback: Callback) -> Subscription:
         """Call ``callback(event)`` for every event of class ``kind`` (a subclass counts), or of every class when
         ``kind`` is None, on the core thread, as it happens."""
+        self._stack.assert_core()
         if kind is not None and not isinstance(kind, type):
             raise TypeError(f"subscribe takes an event class or None, not {kind!r}")
         self._by_kind.setdefault(kind, []).append(callback)
@@ -211,6 +212,7 @@ class Events:
 
     def unsubscribe(self, kind: type | None, callback: Callback) -> None:
         """Stop calling ``callback`` for ``kind`` (nothing happens when it was not subscribed)."""
+        self._stack.assert_core()
         callbacks = self._by_kind.get(kind)
         if callbacks and callback in callbacks:
             callbacks.remove(callback)
