@@ -2,14 +2,50 @@
 
 The core is sans-I/O: a :class:`Stack` takes frames and the time, and hands frames to its devices.  Devices
 (:mod:`lwipy.netif`) connect it to a Linux TAP, an in-process virtual link, or anything with ``transmit(frame)``.
+
+The names below are imported on first use (PEP 562), so ``import lwipy.wire`` or ``import lwipy.core`` loads
+neither the API layer nor ``threading``, ``socket`` or ``selectors``.
 """
 
-from .api.patch import patch
-from .config import Config
-from .core.netif import Netif
-from .core.stack import Stack
-from .errors import ChecksumError, ConfigError, LwipError, Malformed
-from .stats import Stats
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api.patch import patch
+    from .config import Config
+    from .core.netif import Netif
+    from .core.stack import Stack
+    from .errors import ChecksumError, ConfigError, LwipError, Malformed
+    from .stats import Stats
+
+# public name -> the module that defines it
+_LAZY = {
+    "patch": ".api.patch",
+    "Config": ".config",
+    "Netif": ".core.netif",
+    "Stack": ".core.stack",
+    "ChecksumError": ".errors",
+    "ConfigError": ".errors",
+    "LwipError": ".errors",
+    "Malformed": ".errors",
+    "Stats": ".stats",
+}
 
 __all__ = ["Config", "ConfigError", "ChecksumError", "LwipError", "Malformed", "Netif", "Stack", "Stats", "patch"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module the first time the name is used, and keep the name here."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
