@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import settings
+
 from lwipy import Config, Stack
 from lwipy.netif.device import Device
 
 PEER_MAC = bytes.fromhex("020000000099")
 OWN_MAC = bytes.fromhex("020000000001")
+
+
+def examples(full: int) -> int:
+    """A test's hypothesis example count under the loaded profile: ``full`` under ``ci``, a tenth under ``dev``
+    (tests/conftest.py registers both)."""
+    return max(1, full * settings().max_examples // settings.get_profile("ci").max_examples)
 
 
 class CaptureDevice(Device):

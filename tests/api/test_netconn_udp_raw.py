@@ -5,7 +5,7 @@ import threading
 from ipaddress import IPv4Address
 
 import pytest
-from apihelpers import Worker, blocked_in, wait_until
+from apihelpers import GENEROUS, Worker, blocked_in, wait_until
 
 from lwipy import LwipError
 from lwipy.api import NETCONN_EVT_ERROR, NETCONN_RAW, NETCONN_UDP, NETCONN_UDPNOCHKSUM, NetBuf, Netconn
@@ -72,7 +72,7 @@ def test_port_unreachable_reaches_a_connected_udp_netconn_once(net):
     tx = Netconn(net.la, NETCONN_UDP, callback=lambda c, evt, n: evt == NETCONN_EVT_ERROR and errors.set())
     tx.connect("10.0.0.2", 7999)  # nobody there
     tx.send(b"anyone?")
-    assert errors.wait(5)
+    assert errors.wait(GENEROUS)
     assert tx.err == errno.ECONNREFUSED
     with pytest.raises(LwipError) as e:
         tx.recv()

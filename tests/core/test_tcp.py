@@ -207,6 +207,7 @@ def test_unread_data_on_close_sends_rst():
     assert c.state_name == "CLOSED" and c.error == 104
 
 
+@pytest.mark.slow
 def test_random_segments_in_every_state_never_raise():
     import random
     rng = random.Random(5)
@@ -305,6 +306,7 @@ def test_connection_limit_then_aborts_the_oldest_closing_connection():
     assert s1.state_name == "CLOSED" and s1.error == 104  # the peer saw the RST
 
 
+@pytest.mark.slow
 def test_50mb_each_way_at_once_over_loss_reordering_and_duplication():
     # the proof: 2% loss, 2% reordering, 1% duplication; SHA-256 equal, no stall, no spurious RST.  The
     # out-of-order queue is 64 segments (ESP-IDF's 4 suits a microcontroller's RAM; the 10 MB runs use 4).

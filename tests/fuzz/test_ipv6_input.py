@@ -13,6 +13,7 @@ import ipaddress
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from helpers import examples
 from scapy.layers.inet6 import (ICMPv6EchoRequest, ICMPv6MLQuery, ICMPv6MLQuery2, ICMPv6MLReport, ICMPv6MLReport2,
                                 ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6ND_Redirect, ICMPv6ND_RS,
                                 ICMPv6NDOptDstLLAddr, ICMPv6NDOptMTU, ICMPv6NDOptPrefixInfo, ICMPv6NDOptRDNSS,
@@ -26,6 +27,8 @@ from lwipy.apps import AdvertConfig, RouterAdvertiser
 from helpers import CaptureDevice
 from lwipy.core.addr6 import PREFERRED, link_local_from_mac, solicited_node
 from lwipy.wire.icmpv6 import fill_checksum
+
+pytestmark = pytest.mark.slow  # fuzzing: the quick tier (-m "not slow") leaves it out
 
 MAC = bytes.fromhex("02000000000b")
 PEER_MAC = "02:00:00:00:00:0a"
@@ -131,7 +134,7 @@ def mutate(frame: bytes, data) -> bytes:
 
 @pytest.mark.parametrize("router", [False, True], ids=["host", "router"])
 @given(data=st.data())
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_mutated_ipv6_frames_are_dropped_or_handled_never_raised(router, data):
     host = Host6(router)
     for _ in range(data.draw(st.integers(1, 8))):
@@ -143,7 +146,7 @@ def test_mutated_ipv6_frames_are_dropped_or_handled_never_raised(router, data):
 
 @pytest.mark.parametrize("router", [False, True], ids=["host", "router"])
 @given(payload=st.binary(min_size=0, max_size=120))
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_arbitrary_ipv6_payloads_never_raise(router, payload):
     host = Host6(router)
     host.feed(bytes.fromhex("02000000000b") + bytes.fromhex(PEER_MAC.replace(":", "")) + b"\x86\xdd" + payload)

@@ -28,7 +28,9 @@ from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
 from lwipy.wire.ethernet import EthernetHeader  # noqa: E402
 from lwipy.wire.icmp import IcmpHeader  # noqa: E402
 from lwipy.wire.ipv4 import Ipv4Header  # noqa: E402
-from helpers import CaptureDevice  # noqa: E402
+from helpers import CaptureDevice, examples  # noqa: E402
+
+pytestmark = pytest.mark.slow  # fuzzing: the quick tier (-m "not slow") leaves it out
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 IP_A, IP_B = "10.9.0.1", "10.9.0.2"
@@ -225,7 +227,7 @@ def mutated(draw) -> bytes:
     return bytes(frame)
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # -- the properties --------------------------------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def test_arbitrary_ipv4_behind_a_version_4_byte(config: lwipy.Config, packets: l
 
 
 @CONFIGS
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(mutated(), st.sampled_from([0.0, 0.01, 0.6, 3.5])), min_size=1, max_size=8))
 def test_mutated_frames(config: lwipy.Config, frames: list[tuple[bytes, float]]) -> None:
     host = Host(config)

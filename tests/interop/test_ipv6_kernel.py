@@ -255,6 +255,7 @@ def global_addresses(lwip):
     lwip.wait_for(lambda: a.state == PREFERRED, timeout=5, what="the global address to pass DAD")
 
 
+@pytest.mark.slow
 @pytest.mark.lwip_config(**BIG6)
 @pytest.mark.lwip_device(pcap=False)
 def test_kernel_sends_100mb_over_ipv6_to_an_lwipy_socket(lwip):
@@ -295,6 +296,7 @@ def kernel_to_lwipy6(lwip):
         api.close_all()
 
 
+@pytest.mark.slow
 @pytest.mark.lwip_config(**BIG6)
 @pytest.mark.lwip_device(pcap=False)
 def test_an_lwipy_socket_sends_100mb_over_ipv6_to_the_kernel(lwip):

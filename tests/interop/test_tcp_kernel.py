@@ -94,6 +94,7 @@ LOSSY = [pytest.param(None, id="clean", marks=pytest.mark.lwip_device(pcap=False
          pytest.param("offload", id="tap-offload", marks=pytest.mark.lwip_device(pcap=False, offload=True))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("faults", LOSSY)
 @pytest.mark.lwip_config(**BIG)
 def test_kernel_client_sends_100mb_to_lwipy(lwip, faults):
@@ -115,6 +116,7 @@ def test_kernel_client_sends_100mb_to_lwipy(lwip, faults):
     assert states[::5] == ["TIME-WAIT"], states
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("faults", LOSSY)
 @pytest.mark.lwip_config(**BIG)
 def test_lwipy_client_sends_100mb_to_kernel(lwip, faults):

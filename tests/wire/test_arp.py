@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
@@ -75,7 +76,7 @@ def test_not_ethernet_ipv4_request_or_reply_raises(offset: int, value: bytes) ->
         ArpPacket.parse(bad)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.sampled_from([OP_REQUEST, OP_REPLY]), st.binary(min_size=6, max_size=6), st.binary(min_size=4, max_size=4),
        st.binary(min_size=6, max_size=6), st.binary(min_size=4, max_size=4))
 def test_emit_parse_round_trip(op: int, sha: bytes, spa: bytes, tha: bytes, tpa: bytes) -> None:

@@ -7,6 +7,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.wire.checksum import checksum, fold, ones_sum, pseudo_sum_v4, pseudo_sum_v6, verify
@@ -119,7 +120,7 @@ def test_pseudo_header_layout() -> None:
     assert fold(pseudo_sum_v4(src, dst, 17, 22)) == reference_sum(src + dst + b"\x00\x11\x00\x16")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=300), st.integers(0, 0xFFFF))
 def test_matches_word_by_word_reference(data: bytes, initial: int) -> None:
     ref = reference_sum(data, initial)
@@ -129,7 +130,7 @@ def test_matches_word_by_word_reference(data: bytes, initial: int) -> None:
     assert checksum(data, initial) == ~ref & 0xFFFF
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=200).map(lambda b: b[:len(b) & ~1]), st.integers(0, 2**40))
 def test_appending_the_checksum_verifies(data: bytes, pseudo: int) -> None:
     csum = checksum(data, pseudo)
@@ -137,7 +138,7 @@ def test_appending_the_checksum_verifies(data: bytes, pseudo: int) -> None:
     assert verify(csum.to_bytes(2, "big") + data, pseudo)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.binary(max_size=40).map(lambda b: b[:len(b) & ~1]), max_size=6), st.binary(max_size=41))
 def test_partial_sums_of_even_pieces_add(pieces: list[bytes], tail: bytes) -> None:
     whole = b"".join(pieces) + tail
@@ -145,7 +146,7 @@ def test_partial_sums_of_even_pieces_add(pieces: list[bytes], tail: bytes) -> No
 
 
 @given(st.binary(max_size=200), st.sampled_from([6, 17, 58]))
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 def test_pseudo_sum_v6_gives_the_checksum_scapy_computes(payload, next_header):
     """RFC 8200 8.1's pseudo-header, checked against scapy's in6_chksum (an independent implementation)."""
     import ipaddress

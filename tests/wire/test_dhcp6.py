@@ -12,6 +12,7 @@ import socket
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.dhcp6 import (DHCP6_Advertise, DHCP6_InfoRequest, DHCP6_Reply, DHCP6NTPSubOptSrvAddr,  # noqa: E402
@@ -331,7 +332,7 @@ msg_types = st.integers(0, 255).filter(lambda t: t not in (RELAY_FORW, RELAY_REP
 messages = st.builds(Dhcp6Message, msg_types, st.integers(0, 0xFFFFFF), st.lists(options, max_size=8))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(messages, st.integers(0, 5))
 def test_emit_parse_round_trip(msg: Dhcp6Message, offset: int) -> None:
     buf = bytearray([FILL]) * (offset + msg.buffer_len + 1)
@@ -340,7 +341,7 @@ def test_emit_parse_round_trip(msg: Dhcp6Message, offset: int) -> None:
     assert Dhcp6Message.parse(memoryview(buf)[offset:-1]) == msg
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=120))
 def test_arbitrary_bytes_only_malformed(data: bytes) -> None:
     try:
@@ -349,7 +350,7 @@ def test_arbitrary_bytes_only_malformed(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(u16, st.lists(st.tuples(st.sampled_from(KNOWN + (3, 7, 0xFFFF)), st.binary(max_size=40)), max_size=6))
 def test_well_framed_garbage(first: int, tlvs: list[tuple[int, bytes]]) -> None:
     """Options whose framing is right and whose contents are random: Malformed, or a message that emits the same bytes."""
@@ -361,7 +362,7 @@ def test_well_framed_garbage(first: int, tlvs: list[tuple[int, bytes]]) -> None:
     assert wire(msg) == data
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from(sorted(VECTORS)), st.integers(0, 10**6), st.integers(1, 255))
 def test_mutated_vectors_only_malformed(name: str, where: int, xor: int) -> None:
     data = bytearray(VECTORS[name])
@@ -372,7 +373,7 @@ def test_mutated_vectors_only_malformed(name: str, where: int, xor: int) -> None
         pass
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(0, 0xFFFFFF), st.lists(st.binary(min_size=16, max_size=16), min_size=1, max_size=4),
        st.lists(names.filter(bool), min_size=1, max_size=3), st.integers(0, 0xFFFFFFFF))
 def test_scapy_reads_what_we_emit(xid: int, dns: list[bytes], domains: list[str], refresh: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import Malformed
@@ -144,7 +145,7 @@ macs = st.binary(min_size=6, max_size=6)
 ethertypes = st.integers(0, 0xFFFF).filter(lambda t: t != ETHERTYPE_VLAN)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(macs, macs, ethertypes, st.one_of(st.none(), st.integers(0, 4095)), st.integers(0, 7),
        st.binary(max_size=64))
 def test_emit_parse_round_trip(dst: bytes, src: bytes, ethertype: int, vid: int | None, pcp: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
@@ -127,7 +128,7 @@ def test_all_zero_message_gets_checksum_ffff() -> None:
     assert IcmpHeader.parse(buf)[0].checksum == 0xFFFF
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 0xFFFFFFFF), st.binary(max_size=80),
        st.integers(0, 6))
 def test_emit_parse_round_trip(type_: int, code: int, rest: int, body: bytes, offset: int) -> None:

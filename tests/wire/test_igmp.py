@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
@@ -90,7 +91,7 @@ def test_v1_report_type() -> None:
     assert buf[0] == 0x12 and IgmpMessage.parse(buf).type == V1_MEMB_REPORT
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(0, 255), st.integers(0, 255), st.binary(min_size=4, max_size=4), st.integers(0, 5))
 def test_emit_parse_round_trip(type_: int, max_resp: int, group: bytes, offset: int) -> None:
     buf = bytearray([FILL]) * (offset + MESSAGE_LEN + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
@@ -274,7 +275,7 @@ def headers(draw) -> tuple[Ipv4Header, bytes]:
     return hdr, payload
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(headers(), st.integers(0, 8), st.booleans())
 def test_emit_parse_round_trip(case: tuple[Ipv4Header, bytes], offset: int, as_view: bool) -> None:
     hdr, payload = case

@@ -8,6 +8,7 @@ import ipaddress
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 from scapy.layers.inet6 import (IPv6, ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6PacketTooBig,
                                 ICMPv6ParamProblem, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
                                 IPv6ExtHdrRouting, PadN, RouterAlert)
@@ -89,7 +90,7 @@ def test_options_round_trip(pairs):
 
 
 @given(st.binary(max_size=80))
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 def test_arbitrary_bytes_only_ever_malformed(data):
     for fn in (Ipv6Header.parse, lambda d: ExtHeader.parse(NH_HOPOPTS, d), FragmentHeader.parse, parse_options,
                lambda d: Icmp6Header.parse(d, S, D)):

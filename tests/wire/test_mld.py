@@ -13,6 +13,7 @@ import logging
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.inet6 import (ICMPv6MLDMultAddrRec, ICMPv6MLDone, ICMPv6MLQuery, ICMPv6MLQuery2,  # noqa: E402
@@ -26,7 +27,7 @@ from lwipy.wire.mld import (ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES, CHANGE_TO_EXCL
                             MldMessage, Mldv2Query, Mldv2Report, decode_max_resp_code, decode_qqic,
                             encode_max_resp_code, encode_qqic, parse_mld)
 
-CHECKED = settings(max_examples=150, deadline=None)
+CHECKED = settings(max_examples=examples(150), deadline=None)
 
 
 
@@ -241,7 +242,7 @@ def test_negative_values_are_refused() -> None:
         encode_qqic(-1)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.integers(0, 9_000_000))
 def test_max_resp_code_rounds_down(ms: int) -> None:
     """The encoded delay is the largest one the code can say that is not above ``ms`` (listeners answer in time)."""
@@ -251,7 +252,7 @@ def test_max_resp_code_rounds_down(ms: int) -> None:
     assert code == 0xFFFF or decode_max_resp_code(code + 1) > ms
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 40_000))
 def test_qqic_rounds_down(seconds: int) -> None:
     code = encode_qqic(seconds)
@@ -300,7 +301,7 @@ def test_emit_matches_scapy(msg, src: bytes, dst: bytes) -> None:
     assert emitted(msg, src, dst) == icmp6_of(IPv6(src=s6(src), dst=s6(dst)) / to_scapy(msg))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=120))
 def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
     try:
@@ -309,7 +310,7 @@ def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.sampled_from([MLD_QUERY, MLD_REPORT, MLD_DONE, 143]), st.binary(max_size=160))
 def test_mld_types_with_arbitrary_bodies_only_raise_malformed(type_: int, body: bytes) -> None:
     try:
@@ -318,7 +319,7 @@ def test_mld_types_with_arbitrary_bodies_only_raise_malformed(type_: int, body: 
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from(sorted(VECTORS)), st.data())
 def test_corrupted_vectors_only_raise_malformed(name: str, data) -> None:
     msg = bytearray(scapy_vector(VECTORS, name)[0])

@@ -12,6 +12,7 @@ import logging
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.inet import UDP  # noqa: E402
@@ -30,7 +31,7 @@ from lwipy.wire.ndp import (PRF_HIGH, PRF_LOW, RA_FLAG_HOME_AGENT, RA_FLAG_PROXY
                             RouterAdvert, RouterSolicit, SourceLinkAddr, TargetLinkAddr, UnknownOption, parse_nd,
                             parse_options)
 
-CHECKED = settings(max_examples=150, deadline=None)
+CHECKED = settings(max_examples=examples(150), deadline=None)
 
 
 
@@ -414,7 +415,7 @@ def test_emit_matches_scapy(msg, src: bytes, dst: bytes) -> None:
     assert emitted(msg, src, dst) == icmp6_of(IPv6(src=s6(src), dst=s6(dst)) / to_scapy(msg))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=120))
 def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
     try:
@@ -427,7 +428,7 @@ raw_options = st.lists(st.tuples(st.sampled_from([1, 2, 3, 4, 5, 24, 25, 26, 200
                                  st.binary(max_size=48)), max_size=5)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.integers(133, 137), st.binary(min_size=38, max_size=38), raw_options, st.binary(max_size=3))
 def test_option_chains_only_raise_malformed(type_: int, fixed: bytes, chain, tail: bytes) -> None:
     """Near-valid input reaches every option parser: right type and code, option lengths mostly consistent."""
@@ -440,7 +441,7 @@ def test_option_chains_only_raise_malformed(type_: int, fixed: bytes, chain, tai
     assert len(msg.options) == len(chain) and not tail
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from(sorted(VECTORS)), st.data())
 def test_corrupted_vectors_only_raise_malformed(name: str, data) -> None:
     msg = bytearray(scapy_vector(VECTORS, name)[0])

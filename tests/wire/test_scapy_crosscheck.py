@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import (ARP, ICMP, IP, UDP, Dot1Q, Ether, IPOption_LSRR, IPOption_NOP, IPOption_Router_Alert,  # noqa: E402
@@ -29,7 +30,7 @@ from helpers import CaptureDevice  # noqa: E402
 
 conf.verb = 0
 FILL = 0xA5
-CHECKED = settings(max_examples=60, deadline=None)
+CHECKED = settings(max_examples=examples(60), deadline=None)
 
 macs = st.binary(min_size=6, max_size=6)
 ipv4s = st.binary(min_size=4, max_size=4)

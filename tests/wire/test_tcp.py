@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import IP, TCP, Ether, Raw, conf  # noqa: E402
@@ -448,7 +449,7 @@ def scapy_len(options: list) -> int:
     return len(TCP(options=options)) - 20
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(tcp_options())
 def test_options_round_trip(opts: TcpOptions) -> None:
     size = opts.buffer_len()
@@ -459,7 +460,7 @@ def test_options_round_trip(opts: TcpOptions) -> None:
     assert TcpOptions.parse(bytes(buf[:size])) == opts
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(u32, u32, st.binary(max_size=4))
 def test_timestamp_fast_path_agrees(tsval: int, tsecr: int, tail: bytes) -> None:
     """The one-unpack NOP, NOP, TS reading equals the general loop reading the same option elsewhere in the list."""
@@ -469,7 +470,7 @@ def test_timestamp_fast_path_agrees(tsval: int, tsecr: int, tail: bytes) -> None
     assert TcpOptions.parse(b"\x01" + ts + b"\x00") == TcpOptions(timestamp=(tsval, tsecr))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(u16, u16, u32, u32, flag_bits, u16, u16, st.none() | tcp_options(), st.binary(max_size=64), ipv4s, ipv4s,
        st.booleans(), st.integers(0, 7))
 def test_header_round_trip(sport: int, dport: int, seq: int, ack: int, flags: int, window: int, urgent: int,
@@ -494,7 +495,7 @@ def test_header_round_trip(sport: int, dport: int, seq: int, ack: int, flags: in
         assert hdr.checksum == 0 == parsed.checksum
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=44))
 def test_arbitrary_options_parse_or_raise_malformed(raw: bytes) -> None:
     try:
@@ -504,7 +505,7 @@ def test_arbitrary_options_parse_or_raise_malformed(raw: bytes) -> None:
     assert len(opts.sack_blocks) <= 4
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(min_size=12, max_size=12), st.binary(min_size=1, max_size=48))
 def test_arbitrary_segments_parse_or_raise_malformed(head: bytes, rest: bytes) -> None:
     seg = head + rest
@@ -515,7 +516,7 @@ def test_arbitrary_segments_parse_or_raise_malformed(head: bytes, rest: bytes) -
     assert len(body) == len(seg) - (seg[12] >> 4) * 4
 
 
-CHECKED = settings(max_examples=60, deadline=None)
+CHECKED = settings(max_examples=examples(60), deadline=None)
 
 
 @CHECKED

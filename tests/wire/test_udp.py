@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
@@ -133,7 +134,7 @@ def test_wrong_pseudo_header_does_not_verify() -> None:
 ports = st.integers(0, 0xFFFF)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ports, ports, st.binary(max_size=100), st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4),
        st.booleans(), st.integers(0, 7))
 def test_emit_parse_round_trip(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes, with_sum: bool,
