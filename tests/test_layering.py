@@ -40,7 +40,8 @@ def test_import_lwipy_wire_loads_no_threading_socket_or_selectors():
 
 
 def test_import_lwipy_core_and_the_root_names_load_no_threading_socket_or_selectors():
-    got = _imported_by("import lwipy.core, lwipy.config, lwipy.errors, lwipy.stats; import lwipy; lwipy.Config; lwipy.Malformed")
+    got = _imported_by("import lwipy.core, lwipy.config, lwipy.errors, lwipy.stats; import lwipy; "
+                       "lwipy.Config; lwipy.Malformed")
     assert got["io"] == []
     assert not [m for m in got["lwipy"] if m.startswith(("lwipy.api", "lwipy.apps", "lwipy.netif"))]
 

@@ -6,7 +6,7 @@ import socket
 import threading
 
 import pytest
-from apihelpers import Worker
+from apihelpers import GENEROUS, Worker
 
 from lwipy.api import SocketApi
 from lwipy.api.aio import LwipEventLoop, run
@@ -55,7 +55,7 @@ def test_tcp_echo_between_two_stacks_each_with_its_own_asyncio_loop(apis):
         return await asyncio.gather(*(one(i) for i in range(30)))
 
     server = Worker(lambda: run(server_main(), b))
-    assert started.wait(5)
+    assert started.wait(GENEROUS)
     try:
         assert run(client_main(), a) == [True] * 30
     finally:

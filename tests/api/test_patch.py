@@ -12,7 +12,7 @@ import threading
 import urllib.request
 
 import pytest
-from apihelpers import Worker
+from apihelpers import GENEROUS, Worker
 
 import lwipy
 from lwipy import Config, Stack
@@ -65,12 +65,12 @@ def test_http_server_serves_urllib_unmodified(stack, tmp_path):
         serving.start()
         try:
             for _ in range(5):
-                with urllib.request.urlopen("http://127.0.0.1:8080/blob.bin", timeout=10) as r:
+                with urllib.request.urlopen("http://127.0.0.1:8080/blob.bin", timeout=GENEROUS) as r:
                     assert r.status == 200
                     assert hashlib.sha256(r.read()).digest() == hashlib.sha256(body).digest()
         finally:
             httpd.shutdown()
-            serving.join(5)
+            serving.join(GENEROUS)
             httpd.server_close()
 
 
@@ -115,12 +115,12 @@ def test_socketserver_threading_tcp_server(stack):
             serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
             serving.start()
             try:
-                with socket.create_connection(("127.0.0.1", 7007), timeout=5) as c:
+                with socket.create_connection(("127.0.0.1", 7007), timeout=GENEROUS) as c:
                     c.sendall(b"shout\n")
                     assert c.makefile("rb").readline() == b"SHOUT\n"
             finally:
                 server.shutdown()
-                serving.join(5)
+                serving.join(GENEROUS)
 
 
 def test_selector_waits_on_lwipy_sockets_and_os_descriptors_together(stack):

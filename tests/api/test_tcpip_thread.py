@@ -5,7 +5,7 @@ import inspect
 import threading
 
 import pytest
-from apihelpers import Worker, wait_until
+from apihelpers import GENEROUS, Worker, wait_until
 
 from lwipy import Config, LwipError, Stack
 from lwipy.api import StackLoop
@@ -19,8 +19,8 @@ def busy_loop():
     stack = Stack(Config(tcpip_recvmbox_size=6), seed=1)
     loop = StackLoop(stack).start()
     entered, release = threading.Event(), threading.Event()
-    loop.call_soon(lambda: (entered.set(), release.wait(10)))
-    assert entered.wait(5)
+    loop.call_soon(lambda: (entered.set(), release.wait(GENEROUS)))
+    assert entered.wait(GENEROUS)
     yield loop, release
     release.set()
     loop.stop()
@@ -38,7 +38,7 @@ def test_a_full_mailbox_blocks_the_poster_until_the_core_takes_messages(busy_loo
     for i in range(6):
         loop.call_soon(lambda i=i: ran.append(i))
     late = Worker(lambda: loop.call_soon(lambda: ran.append("late")))
-    late.join(0.2)
+    wait_until(lambda: loop._blocked == 1)  # asleep on the full mailbox
     assert late.is_alive()  # sys_mbox_post: waits for room
     release.set()
     late.result()
@@ -56,7 +56,7 @@ def test_try_call_soon_fails_at_once_when_full(busy_loop):
     done = threading.Event()
     wait_until(lambda: loop.call(lambda: True))
     loop.try_call_soon(done.set)  # room again
-    assert done.wait(5)
+    assert done.wait(GENEROUS)
 
 
 def test_posters_blocked_on_a_full_mailbox_and_waiting_calls_fail_when_the_loop_stops(busy_loop):
@@ -66,7 +66,7 @@ def test_posters_blocked_on_a_full_mailbox_and_waiting_calls_fail_when_the_loop_
     waiting_call = Worker(lambda: loop.call(lambda: "never"))  # the sixth message
     wait_until(lambda: len(loop._calls) == 6)
     blocked_post = Worker(lambda: loop.call_soon(lambda: None))
-    blocked_post.join(0.1)
+    wait_until(lambda: loop._blocked == 1)  # asleep on the full mailbox
     assert blocked_post.is_alive()
     loop._stopping = True  # stop() from here would wait for the thread; ask, then let the core go on
     release.set()

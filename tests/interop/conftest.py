@@ -108,7 +108,7 @@ class Lwip:
     def mac(self) -> str:
         return mac_to_str(self.netif.hwaddr)
 
-    def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
+    def call(self, fn: Callable[[], T], timeout: float = nsx.GENEROUS) -> T:
         """Run ``fn`` on the stack's thread and return its result."""
         return self.loop.call(fn, timeout)
 
@@ -141,7 +141,7 @@ class Lwip:
                                  f"{session.received} replies")
         return session
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = nsx.GENEROUS, what: str = "condition") -> None:
         """Poll ``predicate`` (evaluated on the stack's thread) until true, failing after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ KERNEL_IP = "10.77.0.1"
 LWIP_IP = "10.77.0.2"
 PREFIX = 24
 TAP = "ltap0"
+GENEROUS = 30.0  # seconds a condition may take on a loaded machine before a wait fails (only bounds a failing test)
 
 try:
     if os.environ.get("LWIPY_INTEROP_IP_COMMAND") == "1":

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import interop_netns as nsx
 import pytest
@@ -41,8 +40,7 @@ def test_up_answers_kernel_ping_and_stops_cleanly_on_sigint(kernel_tap, tmp_path
 
 
 def test_up_stops_on_sigterm(kernel_tap):
-    proc = start_up(kernel_tap)
-    time.sleep(0.2)
+    proc = start_up(kernel_tap)  # its SIGTERM handler is in place before the banner
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err

@@ -180,7 +180,8 @@ def test_so_linger_close_as_the_kernel_sees_it(lwip):
         s = api.create_connection((lwip.kernel_ip, 6000), timeout=10)
         s.setsockopt(api.SOL_SOCKET, api.SO_LINGER, struct.pack("ii", 1, 0))
         s.sendall(b"r" * 1000)
-        time.sleep(0.2)  # the bytes reach the kernel first
+        pcb = s.netconn.pcb
+        lwip.wait_for(lambda: pcb.snd_una == pcb.snd_max, what="the kernel to acknowledge the bytes")  # they reached it
         s.close()
         mode, _, how = receiver.stdout.readline().split()
         assert (mode, how) == ("reset", "reset")
