@@ -56,14 +56,22 @@ class Network:
         self._loops = loops
         self._threads: list[threading.Thread] = []
 
-    def counterpart(self, fn: Callable[[SocketApi], Any]) -> None:
-        """Run ``fn(peer_api)`` on a thread (the virtual network only; on a TAP the host runs the counterpart)."""
+    def counterpart(self, fn: Callable[..., Any], serves: bool = False) -> None:
+        """Run ``fn(peer_api)`` on a thread (the virtual network only; on a TAP the host runs the counterpart).
+
+        A counterpart that ``serves`` is called as ``fn(peer_api, ready)`` and calls ``ready()`` once it listens;
+        this returns only then, so the device never talks to a port that is not open yet."""
         if self.peer_api is None:
             return
-        peer_api = self.peer_api
-        t = threading.Thread(target=fn, args=(peer_api,), daemon=True, name="counterpart")
+        listening = threading.Event()
+        args = (self.peer_api, listening.set) if serves else (self.peer_api,)
+        t = threading.Thread(target=fn, args=args, daemon=True, name="counterpart")
         t.start()
         self._threads.append(t)
+        if serves:
+            while not listening.wait(0.1):
+                if not t.is_alive():
+                    raise SystemExit("the counterpart ended before it listened")
 
     def join(self, timeout: float = 10.0) -> None:
         for t in self._threads:

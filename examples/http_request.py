@@ -42,8 +42,9 @@ PAGE = b"<html><body><h1>Hello from the peer</h1></body></html>\n"
 
 def web_server(port: int):
     """The counterpart: a one-page HTTP/1.0 server for one request."""
-    def serve(api) -> None:
+    def serve(api, ready) -> None:
         srv = api.create_server(("", port))
+        ready()
         conn, _ = srv.accept()
         request = b""
         while b"\r\n\r\n" not in request:
@@ -65,10 +66,7 @@ def main() -> None:
     p.add_argument("--path", default="/", help="the path to GET")
     args = p.parse_args()
     with network(args) as net:
-        net.counterpart(web_server(args.port))
-        if net.peer_api is not None:
-            import time
-            time.sleep(0.1)
+        net.counterpart(web_server(args.port), serves=True)
         response = http_get_task(net.api, net.peer_ip, args.port, args.path)
         if not response.startswith(b"HTTP/1."):
             raise SystemExit(1)

@@ -41,9 +41,10 @@ def tcp_client_task(api, host_ip: str, count: int) -> None:
     sock.close()
 
 
-def echo_server(api) -> None:
+def echo_server(api, ready) -> None:
     """The counterpart: an echo server on the peer."""
     srv = api.create_server(("", PORT))
+    ready()
     conn, _ = srv.accept()
     while data := conn.recv(1024):
         conn.sendall(data)
@@ -56,8 +57,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=3, help="messages to send (ESP-IDF's loops forever)")
     args = p.parse_args()
     with network(args) as net:
-        net.counterpart(echo_server)
-        time.sleep(0.1 if net.peer_api else 0)
+        net.counterpart(echo_server, serves=True)
         tcp_client_task(net.api, net.peer_ip, args.count)
 
 

@@ -57,8 +57,16 @@ def tcp_server_task(api, clients: int) -> None:
 def counterpart(device_ip: str):
     """What ESP-IDF's README has you do from a PC: connect, send a line, read the echo."""
     def client(api) -> None:
-        time.sleep(0.2)  # the server is listening by then
-        with api.create_connection((device_ip, PORT), timeout=5) as s:
+        deadline = time.monotonic() + 30
+        while True:  # again until the server, maybe still starting, listens (as you would with nc)
+            try:
+                s = api.create_connection((device_ip, PORT), timeout=30)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        with s:
             s.sendall(b"Hello from the peer")
             echo = s.recv(128)
             print(f"peer ({PEER_IP}): got the echo {echo.decode()!r}", flush=True)

@@ -40,9 +40,10 @@ def udp_client_task(api, host_ip: str, count: int) -> None:
         raise SystemExit(1)
 
 
-def echo(api) -> None:
+def echo(api, ready) -> None:
     s = api.socket(api.AF_INET, api.SOCK_DGRAM)
     s.bind(("", PORT))
+    ready()
     s.settimeout(10)
     try:
         while True:
@@ -59,8 +60,7 @@ def main() -> None:
     p.add_argument("--count", type=int, default=3, help="messages to send (ESP-IDF's loops forever)")
     args = p.parse_args()
     with network(args) as net:
-        net.counterpart(echo)
-        time.sleep(0.1 if net.peer_api else 0)
+        net.counterpart(echo, serves=True)
         udp_client_task(net.api, net.peer_ip, args.count)
         if net.peer_api is not None:
             net.peer_api.close_all()  # the echo counterpart's socket: its thread ends

@@ -53,13 +53,14 @@ def mcast_example_task(api, device_ip: str, rounds: int, want: int) -> None:
 
 def member(device_ip: str):
     """The counterpart: another member of the group, which answers what it hears."""
-    def run(api) -> None:
+    def run(api, ready) -> None:
         s = api.socket(api.AF_INET, api.SOCK_DGRAM)
         s.setsockopt(api.SOL_SOCKET, api.SO_REUSEADDR, 1)
         s.bind(("", UDP_PORT))
         s.setsockopt(api.IPPROTO_IP, api.IP_ADD_MEMBERSHIP,
                      api.inet_aton(MULTICAST_IPV4_ADDR) + api.inet_aton("0.0.0.0"))
         s.setsockopt(api.IPPROTO_IP, api.IP_MULTICAST_LOOP, 0)
+        ready()
         s.settimeout(10)
         try:
             data, addr = s.recvfrom(128)
@@ -78,7 +79,7 @@ def main() -> None:
                    "fail if the rounds end first")
     args = p.parse_args()
     with network(args) as net:
-        net.counterpart(member(net.device_ip))
+        net.counterpart(member(net.device_ip), serves=True)
         virtual = net.peer_api is not None
         rounds = args.rounds if args.rounds is not None else (5 if virtual else 0)
         want = args.want if args.want is not None else (1 if virtual else 0)

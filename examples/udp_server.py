@@ -40,11 +40,18 @@ def udp_server_task(api, datagrams: int) -> None:
 
 def counterpart(device_ip: str):
     def client(api) -> None:
-        time.sleep(0.2)
         s = api.socket(api.AF_INET, api.SOCK_DGRAM)
-        s.settimeout(5)
-        s.sendto(b"Hello over UDP", (device_ip, PORT))
-        print(f"peer: got the echo {s.recv(128).decode()!r}", flush=True)
+        s.settimeout(0.5)
+        deadline = time.monotonic() + 30
+        while True:  # again until the server, maybe still starting, answers (as you would with nc -u)
+            s.sendto(b"Hello over UDP", (device_ip, PORT))
+            try:
+                echo = s.recv(128)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+        print(f"peer: got the echo {echo.decode()!r}", flush=True)
         s.close()
     return client
 
