@@ -23,7 +23,7 @@ def test_two_loops_on_threads_ping_and_echo():
         done = threading.Event()
         session = la.call(lambda: PingSession(a, "10.0.0.2", count=5, interval=0.01,
                                               on_end=lambda s: done.set()))
-        assert done.wait(5)
+        assert done.wait(30)
         assert la.call(lambda: session.received) == 5
         assert all(r.rtt < 1.0 for r in session.replies)
         got = threading.Event()
@@ -35,7 +35,7 @@ def test_two_loops_on_threads_ping_and_echo():
             pcb.sendto(b"echo me", "10.0.0.2", 7)
 
         la.call_soon(send)
-        assert got.wait(5) and box == [b"echo me"]
+        assert got.wait(30) and box == [b"echo me"]
     finally:
         la.stop()
         lb.stop()
@@ -70,7 +70,7 @@ def test_run_for_a_duration_returns():
     stack = Stack(seed=1)
     start = time.monotonic()
     StackLoop(stack).run(0.05)
-    assert 0.04 <= time.monotonic() - start < 2.0
+    assert 0.04 <= time.monotonic() - start < 10.0  # it returns (10 s: however loaded the machine)
 
 
 def test_a_failing_callback_does_not_kill_the_loop():
@@ -99,7 +99,7 @@ def test_netifs_added_while_running_are_served():
         la.call(lambda: a.add_netif(hub.port("a"), ip="10.0.0.1/24"))
         done = threading.Event()
         s = la.call(lambda: PingSession(a, "10.0.0.2", count=2, interval=0.01, on_end=lambda s: done.set()))
-        assert done.wait(5) and la.call(lambda: s.received) == 2
+        assert done.wait(30) and la.call(lambda: s.received) == 2
     finally:
         la.stop()
         lb.stop()
@@ -115,7 +115,7 @@ def test_fault_delays_follow_the_loops_clock():
     try:
         done = threading.Event()
         s = la.call(lambda: PingSession(a, "10.0.0.2", count=1, on_end=lambda s: done.set()))
-        assert done.wait(5) and la.call(lambda: s.received) == 1
+        assert done.wait(30) and la.call(lambda: s.received) == 1
         assert la.call(lambda: s.replies[0].rtt) >= 0.1  # 50 ms each way
     finally:
         la.stop()
