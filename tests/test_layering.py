@@ -61,6 +61,9 @@ def test_the_root_package_still_gives_every_public_name():
                        "ChecksumError, Malformed; assert lwipy.patch is patch and lwipy.Stack is Stack; "
                        "assert set(lwipy.__all__) <= set(dir(lwipy))")
     assert "lwipy.api.patch" in got["lwipy"] and "socket" in got["io"]  # patch is the API: importing it loads it
+    got = _imported_by("import lwipy; lwipy.api.SocketApi; lwipy.core.stack; lwipy.wire.ipv4.Ipv4Header; "
+                       "lwipy.netif.VirtualHub")  # the subpackages, as when the root imported the API eagerly
+    assert {"lwipy.api.sockets", "lwipy.core.stack", "lwipy.wire.ipv4", "lwipy.netif.virtual"} <= set(got["lwipy"])
     with pytest.raises(AttributeError):
         import lwipy
         lwipy.no_such_name  # noqa: B018

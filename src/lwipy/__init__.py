@@ -37,8 +37,14 @@ __all__ = ["Config", "ConfigError", "ChecksumError", "LwipError", "Malformed", "
 __version__ = "0.1.0"
 
 
+# subpackages and modules reachable as attributes of ``lwipy`` after a plain ``import lwipy``, as before it was lazy
+_SUBMODULES = frozenset({"api", "apps", "cli", "config", "core", "errors", "netif", "sim", "stats", "wire"})
+
+
 def __getattr__(name: str) -> Any:
     """Import a public name's module the first time the name is used, and keep the name here."""
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)  # the import binds it here
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
