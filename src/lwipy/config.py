@@ -140,6 +140,24 @@ class Config:
     esp_mldv6_report: bool = _opt(True, "CONFIG_LWIP_ESP_MLDV6_REPORT", doc="report MLD groups periodically")
     esp_mldv6_report_interval: float = _opt(40.0, "ESP_MLDV6_REPORT_INTERVAL", 1, 3600,
                                             "seconds between periodic MLD reports")
+    # --- DNS resolver (lwIP's dns.c; ESP-IDF's Kconfig where it has the option) ----------------------------------
+    dns_max_servers: int = _opt(3, "CONFIG_LWIP_DNS_MAX_SERVERS", 1, 4,
+                                "DNS servers by index: MAIN (0), BACKUP (1), ..., FALLBACK (the last)")
+    fallback_dns_server_address: str | None = _opt(None, "CONFIG_LWIP_FALLBACK_DNS_SERVER_ADDRESS",
+                                                    doc="the FALLBACK server set at start (None: "
+                                                        "CONFIG_LWIP_FALLBACK_DNS_SERVER_SUPPORT off; ESP-IDF "
+                                                        "suggests 114.114.114.114)")
+    dns_support_mdns_queries: bool = _opt(True, "CONFIG_LWIP_DNS_SUPPORT_MDNS_QUERIES",
+                                          doc="resolve names ending in .local by one-shot mDNS queries (RFC 6762 5.1)")
+    dns_table_size: int = _opt(4, "DNS_TABLE_SIZE", 1, 255, "DNS queries in progress and cached answers")
+    dns_max_retries: int = _opt(4, "DNS_MAX_RETRIES", 1, 255, "queries sent to one server before the next is tried")
+    dns_max_ttl: int = _opt(604800, "DNS_MAX_TTL", 0, 2**31 - 1, "seconds an answer is cached at most")
+    dns_max_name_length: int = _opt(256, "DNS_MAX_NAME_LENGTH", 16, 256, "longest host name resolved, plus one")
+    dns_local_hostlist: bool = _opt(False, "DNS_LOCAL_HOSTLIST",
+                                    doc="a local host list (dns_local_addhost) answers before DNS is asked")
+    dns_per_default_netif: bool = _opt(False, "CONFIG_ESP_NETIF_SET_DNS_PER_DEFAULT_NETIF",
+                                       doc="keep DNS servers per netif and restore the default netif's whenever it "
+                                           "changes (the workaround for the one global list)")
     # --- address acquisition and hooks -----------------------------------------------------------------------------
     ip_accept_udp_port: int = _opt(0, "LWIP_IP_ACCEPT_UDP_PORT", 0, 65535,
                                    "a UDP port whose datagrams a netif takes whatever their IP destination, so that "

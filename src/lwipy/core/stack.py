@@ -29,6 +29,7 @@ from ..wire.ipv6 import NH_ICMPV6
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr import is_multicast4
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
+from .dns import Dns
 from .etharp import Etharp
 from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
                      LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp)
@@ -106,6 +107,8 @@ class Stack:
         self.icmp6 = Icmp6(self)
         self.nd6 = Nd6(self)
         self.mld6 = Mld6(self)
+        #: the DNS resolver (lwIP's dns.c; see :mod:`lwipy.core.dns`)
+        self.dns = Dns(self)
         #: apps that are one per stack register here by name (the core never reads it)
         self.apps: dict[str, Any] = {}
         #: callables giving IPv6 DNS servers learned by apps (stateless DHCPv6), for :meth:`dns_servers6`
@@ -144,6 +147,8 @@ class Stack:
         on(Ip6AddressRemoved, self.nd6.address_event)
         for kind in (Ip6AddressAdded, NetifUp, NetifDown, LinkUp, LinkDown):
             on(kind, self._ip6_came_up)  # router solicitation, MLD reports
+        on(DefaultNetifChanged, self.dns.default_netif_changed)  # per-netif DNS servers (ESP-IDF's workaround)
+        on(NetifRemoved, self.dns.netif_removed)
 
     # -- netifs ------------------------------------------------------------------------------------------------------
     def add_netif(self, device: Any, *, name: str | None = None, hwaddr: bytes | str | None = None,
@@ -286,6 +291,17 @@ class Stack:
         for source in self.dns_sources6:
             found += [s for s in source() if s not in found]
         return found
+
+    def dns_setserver(self, index: int, addr: "IPv4Address | IPv6Address | str | None",
+                      netif: Netif | None = None) -> None:
+        """lwIP's ``dns_setserver``: the DNS server at ``index`` (0 ``DNS_MAIN``, 1 ``DNS_BACKUP``, the last
+        ``DNS_FALLBACK``), None to clear it.  A DHCP client sets MAIN and BACKUP from its lease (passing its
+        ``netif``, so that ``dns_per_default_netif`` can restore them); see :meth:`lwipy.core.dns.Dns.setserver`."""
+        self.dns.setserver(index, addr, netif)
+
+    def dns_getserver(self, index: int) -> "IPv4Address | IPv6Address | None":
+        """lwIP's ``dns_getserver``: the DNS server at ``index``, or None when unset."""
+        return self.dns.getserver(index)
 
     def is_own_address6(self, packed: bytes) -> bool:
         """Whether ``packed`` is one of our IPv6 addresses (tentative ones included, duplicated ones not)."""
@@ -461,6 +477,7 @@ class Stack:
         self._guarded(self.nd6.poll, now)
         self._guarded(self.ip6.reass.poll, now)
         self._guarded(self.mld6.poll, now)
+        self._guarded(self.dns.poll, now)
         for poller in list(self._pollers):
             if not self._guarded(poller.poll, now):
                 # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
@@ -486,7 +503,7 @@ class Stack:
         if not self.timers_running:
             return None
         times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at(),
-                 self.nd6.poll_at(), self.mld6.poll_at(), self.ip6.reass.poll_at()]
+                 self.nd6.poll_at(), self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()]
         times.extend(p.poll_at() for p in self._pollers)
         due = [t for t in times if t is not None]
         return min(due) if due else None
