@@ -7,6 +7,8 @@
   like Python's ``socket`` module (:class:`LwipSocket`), with select, poll, fcntl and ioctl.
 - :func:`patch` makes Python's ``socket`` module, ``selectors``, ``select.select`` and ``socketserver`` use a
   stack, so unmodified stdlib and asyncio programs run over lwipy (:class:`LwipSelector` waits on both kinds).
+- :func:`netconn_gethostbyname` resolves a name through the stack's DNS resolver, blocking the calling thread
+  (:mod:`lwipy.api.netdb`; ``SocketApi.getaddrinfo``/``gethostbyname``/``gethostbyname_ex`` are built on it).
 - :mod:`lwipy.api.core_lock` is ``CONFIG_LWIP_CHECK_THREAD_SAFETY``.
 """
 
@@ -17,12 +19,13 @@ from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_ERROR, NETCONN_E
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
+from .netdb import netconn_gethostbyname
 from .patch import patch
 from .selector import LwipSelector
 from .sockets import LwipSocket, SocketApi
 from .sockselect import Poll
 
-__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "LwipSelector", "patch", "check_core_locking",
+__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "LwipSelector", "patch", "netconn_gethostbyname", "check_core_locking",
            "install_core_check", "uninstall_core_check",
            "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",

@@ -38,7 +38,8 @@ class LwipEventLoop(asyncio.SelectorEventLoop):
 
     async def getaddrinfo(self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0,
                           flags: int = 0) -> Any:
-        return self.api.getaddrinfo(host, port, family, type, proto, flags)
+        # a name may take the resolver's whole retry budget: resolve it on a worker thread, as asyncio does
+        return await self.run_in_executor(None, self.api.getaddrinfo, host, port, family, type, proto, flags)
 
     async def create_connection(self, protocol_factory: Any, host: Any = None, port: Any = None, *,
                                 sock: Any = None, local_addr: Any = None, ssl: Any = None, **kwargs: Any) -> Any:

@@ -11,8 +11,8 @@ Inside the ``with``, in this whole process:
 
 - ``socket.socket`` is the stack's socket class (:attr:`SocketApi.socket_class`), so every ``socket.socket(...)``
   is an lwipy socket (AF_INET only, for now), and ``socket.getaddrinfo``, ``gethostbyname``, ``gethostbyname_ex``,
-  ``getfqdn``, ``gethostbyaddr``, ``getdefaulttimeout`` and ``setdefaulttimeout`` are lwipy's (numeric addresses and
-  ``localhost``: lwipy has no DNS client yet);
+  ``getfqdn``, ``gethostbyaddr``, ``getdefaulttimeout`` and ``setdefaulttimeout`` are lwipy's (names resolve
+  through the stack's DNS resolver, :mod:`lwipy.core.dns`; no reverse lookups);
 - ``socket.socketpair`` and ``socket.fromfd`` still make OS sockets (asyncio wakes its loop through one);
 - ``selectors.DefaultSelector`` (and the Select/Poll/Epoll selectors, and ``socketserver``'s) is an
   :class:`~lwipy.api.selector.LwipSelector`, which waits on lwipy sockets and OS descriptors together, so asyncio's
@@ -82,9 +82,6 @@ def patch(target: Stack | StackLoop | SocketApi) -> Iterator[SocketApi]:
     def getfqdn(name: str = "") -> str:
         return name or "localhost"
 
-    def gethostbyname_ex(name: str) -> tuple[str, list[str], list[str]]:
-        return name, [], [api.gethostbyname(name)]
-
     def gethostbyaddr(ip: str) -> Any:
         raise socket.herror(1, f"Unknown host: lwipy has no reverse DNS for {ip}")
 
@@ -92,7 +89,7 @@ def patch(target: Stack | StackLoop | SocketApi) -> Iterator[SocketApi]:
         (socket, "socket", api.socket_class),
         (socket, "getaddrinfo", api.getaddrinfo),
         (socket, "gethostbyname", api.gethostbyname),
-        (socket, "gethostbyname_ex", gethostbyname_ex),
+        (socket, "gethostbyname_ex", api.gethostbyname_ex),
         (socket, "gethostbyaddr", gethostbyaddr),
         (socket, "getfqdn", getfqdn),
         (socket, "getdefaulttimeout", api.getdefaulttimeout),

@@ -29,7 +29,8 @@ so it can never drift from what recv would find.
 Errors are what Python's socket module raises: ``OSError`` subclasses by errno (``ConnectionRefusedError``,
 ``BlockingIOError``...), ``TimeoutError("timed out")`` when a :meth:`LwipSocket.settimeout` timeout expires
 (``SO_RCVTIMEO``/``SO_SNDTIMEO`` expire as ``EAGAIN``, as lwIP reports them), ``socket.gaierror`` for a name that
-cannot be resolved (lwipy has no DNS client yet: numeric addresses and ``localhost`` only), ``TypeError`` and
+cannot be resolved (``getaddrinfo`` resolves through the stack's DNS resolver; ``connect`` and ``bind`` take numeric
+addresses, as lwIP's do), ``TypeError`` and
 ``OverflowError`` for a malformed address.  lwIP's errnos are kept, with two exceptions made for Python programs:
 ``recv`` returns ``b""`` again after the end of the stream (lwIP reports ENOTCONN there), and a TCP socket that was
 never connected raises ENOTCONN in recv at once (lwIP would block).
@@ -51,14 +52,16 @@ import warnings
 from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from typing import Any, Iterable
 
+from ..core.dns import LWIP_DNS_ADDRTYPE_DEFAULT, LWIP_DNS_ADDRTYPE_IPV4, LWIP_DNS_ADDRTYPE_IPV6
 from ..errors import LwipError, LwipTimeout, os_error
-from . import sockdefs, sockopt
+from . import netdb, sockdefs, sockopt
 from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_SENDMINUS, NETCONN_EVT_SENDPLUS, NETCONN_MORE,
                    NETCONN_RAW, NETCONN_TCP, NETCONN_TYPE_IPV6, NETCONN_UDP, netconn_group)
 from .loop import StackLoop
 from .netbuf import NetBuf
 from .netconn import Netconn
-from .sockdefs import (AF_INET, AF_INET6, AI_PASSIVE, BLOCKING_ERRNOS, EAI_FAMILY, EAI_NONAME, EAI_SERVICE, FIONBIO, FIONREAD,
+from .netdb import hostname_text
+from .sockdefs import (AF_INET, AF_INET6, AI_CANONNAME, AI_NUMERICHOST, AI_PASSIVE, BLOCKING_ERRNOS, EAI_FAMILY, EAI_NONAME, EAI_SERVICE, FIONBIO, FIONREAD,
                        F_GETFL, F_SETFL, IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, IPV6_PKTINFO,
                        IP_PKTINFO, LWIP_SOCKET_OFFSET_BASE, MSG_CTRUNC, MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL, MSG_PEEK,
                        MSG_TRUNC, MSG_WAITALL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, SHUT_RD, SHUT_RDWR, SHUT_WR,
@@ -82,7 +85,7 @@ def _from_lwip(e: LwipError) -> OSError:
 
 def parse_host(host: Any) -> IPv4Address:
     """A host as Python's socket module takes it: ``''`` (any), ``'<broadcast>'``, a numeric IPv4 address or
-    ``'localhost'``; anything else raises ``socket.gaierror`` (lwipy resolves no names yet)."""
+    ``'localhost'``; anything else raises ``socket.gaierror`` (lwIP's connect and bind resolve no names)."""
     if isinstance(host, (bytes, bytearray)):
         host = bytes(host).decode("idna")
     if not isinstance(host, str):
@@ -99,8 +102,8 @@ def parse_host(host: Any) -> IPv4Address:
         pass
     if ":" in host:
         raise _socket.gaierror(EAI_FAMILY, "Address family for hostname not supported (lwipy's sockets are IPv4)")
-    raise _socket.gaierror(EAI_NONAME, f"Name or service not known: lwipy has no DNS resolver yet, so {host!r} "
-                                       "cannot be resolved; give a numeric IPv4 address")
+    raise _socket.gaierror(EAI_NONAME, f"Name or service not known: {host!r} is no numeric IPv4 address (lwIP's "
+                                       "connect and bind take addresses: resolve names with getaddrinfo)")
 
 
 def parse_address(address: Any) -> tuple[IPv4Address, int]:
@@ -137,8 +140,8 @@ def parse_host6(host: Any) -> IPv6Address:
     try:
         IPv4Address(host)
     except AddressValueError:
-        raise _socket.gaierror(EAI_NONAME, f"Name or service not known: lwipy has no DNS resolver yet, so {host!r} "
-                                           "cannot be resolved; give a numeric IPv6 address") from None
+        raise _socket.gaierror(EAI_NONAME, f"Name or service not known: {host!r} is no numeric IPv6 address (lwIP's "
+                                           "connect and bind take addresses: resolve names with getaddrinfo)") from None
     raise _socket.gaierror(EAI_FAMILY, "Address family for hostname not supported: an AF_INET6 socket takes IPv6 "
                                        "addresses (an IPv4 peer as ::ffff:a.b.c.d)")
 
@@ -938,20 +941,34 @@ class SocketApi(SelectMixin):
 
     def getaddrinfo(self, host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
                     flags: int = 0) -> list[tuple[Any, Any, int, str, Any]]:
-        """Numeric IPv4 and IPv6 addresses and ``localhost`` (lwipy has no DNS client yet: names raise gaierror).
-        IPv6 results carry Python's 4-tuple ``(host, port, flowinfo, scope_id)``."""
+        """``lwip_getaddrinfo``: numeric IPv4 and IPv6 addresses, ``localhost``, and names through the stack's DNS
+        resolver (:func:`~lwipy.api.netdb.netconn_gethostbyname`; AF_INET asks for A, AF_INET6 for AAAA, AF_UNSPEC
+        for lwIP's default, A then AAAA).  As lwIP, a name gives one address.  IPv6 results carry Python's 4-tuple
+        ``(host, port, flowinfo, scope_id)``; ``AI_CANONNAME`` puts the canonical name (the end of the CNAME chain)
+        in the first result.  A name that does not exist raises ``gaierror(EAI_NONAME)``, a resolution that failed
+        otherwise ``gaierror(EAI_FAIL)`` (see :func:`~lwipy.api.netdb.gaierror_for`)."""
         if family not in (0, AF_INET, AF_INET6):
             raise _socket.gaierror(EAI_FAMILY, "ai_family not supported (lwipy's sockets are AF_INET and AF_INET6)")
-        if isinstance(host, (bytes, bytearray)):
-            host = bytes(host).decode("idna")
+        host = hostname_text(host)
         six = family == AF_INET6 or (family == 0 and isinstance(host, str) and ":" in host)
         ip: IPv4Address | IPv6Address
+        canonical = ""
         if host is None or host == "":
             passive = bool(flags & AI_PASSIVE)
             ip = (IPv6Address(0 if passive else 1) if six else IPv4Address(0) if passive else
                   IPv4Address("127.0.0.1"))
         else:
-            ip = parse_host6(host) if six else parse_host(host)
+            try:
+                ip = parse_host6(host) if six else parse_host(host)
+                canonical = host
+            except _socket.gaierror as e:
+                if e.errno != EAI_NONAME or flags & AI_NUMERICHOST:
+                    raise
+                addrtype = {AF_INET: LWIP_DNS_ADDRTYPE_IPV4, AF_INET6: LWIP_DNS_ADDRTYPE_IPV6}.get(
+                    family, LWIP_DNS_ADDRTYPE_DEFAULT)
+                answer = netdb.resolve(self.loop, host, addrtype)
+                ip, canonical = answer.address, answer.canonical
+                six = ip.version == 6
         if port is None:
             number = 0
         elif isinstance(port, int):
@@ -969,11 +986,28 @@ class SocketApi(SelectMixin):
         for kind, p in kinds:
             if (type and kind != type) or (proto and p and proto != p):
                 continue
-            out.append((fam, _socket.SocketKind(kind), p if not proto else proto, "", sockaddr))
+            name = canonical if flags & AI_CANONNAME and not out else ""
+            out.append((fam, _socket.SocketKind(kind), p if not proto else proto, name, sockaddr))
         return out
 
     def gethostbyname(self, name: str) -> str:
-        return str(parse_host(name))
+        """``lwip_gethostbyname``: the IPv4 address of ``name`` as text (numeric, ``localhost`` or through DNS,
+        asking for A only, as Python's ``gethostbyname`` is IPv4-only); ``gaierror`` as :meth:`getaddrinfo`."""
+        return self.gethostbyname_ex(name)[2][0]
+
+    def gethostbyname_ex(self, name: str) -> tuple[str, list[str], list[str]]:
+        """``(canonical name, aliases, [IPv4 address])`` as Python's ``gethostbyname_ex``: the aliases are the names
+        of the CNAME chain before the canonical one; lwIP resolves one address per name."""
+        name = hostname_text(name)
+        if not isinstance(name, str):
+            raise TypeError(f"str, bytes or bytearray expected, not {type(name).__name__}")
+        try:
+            return name, [], [str(parse_host(name))]
+        except _socket.gaierror as e:
+            if e.errno != EAI_NONAME:
+                raise
+        answer = netdb.resolve(self.loop, name, LWIP_DNS_ADDRTYPE_IPV4)
+        return answer.canonical, [n for n in answer.chain if n != answer.canonical], [str(answer.address)]
 
     def create_connection(self, address: tuple[str, int], timeout: Any = _DEFAULT,
                           source_address: tuple[str, int] | None = None) -> LwipSocket:
