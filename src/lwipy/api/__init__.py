@@ -25,8 +25,8 @@ from .selector import LwipSelector
 from .sockets import LwipSocket, SocketApi
 from .sockselect import Poll
 
-__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "LwipSelector", "patch", "netconn_gethostbyname", "check_core_locking",
-           "install_core_check", "uninstall_core_check",
+__all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", "LwipSelector", "patch", "check_core_locking",
+           "install_core_check", "uninstall_core_check", "netconn_gethostbyname",
            "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",
            "NETCONN_EVT_SENDPLUS", "NETCONN_EVT_SENDMINUS", "NETCONN_EVT_ERROR"]
