@@ -72,7 +72,7 @@ def test_a_record_then_cached_then_ttl_expiry_asks_again() -> None:
     sim.run(29.0)
     cached = client.dns.gethostbyname("www.lwipy.test", Found())
     assert cached is not None and cached.source == "cache" and len(srv.queries) == 1
-    assert client.poll_at() is None or client.dns.poll_at() is None  # an idle resolver sets no timer
+    assert client.dns.poll_at() is None  # an idle resolver sets no timer
     sim.run(1.5)  # the TTL ran out
     answer, error, _ = resolve(sim, client, "www.lwipy.test")
     assert answer.source == "dns" and len(srv.queries) == 2
@@ -274,6 +274,27 @@ def test_mdns_one_shot_query_for_dot_local() -> None:
     off = Simulation(seed=3).new_stack("off", Config(dns_support_mdns_queries=False))
     with pytest.raises(d.DnsNoServer):
         off.dns.gethostbyname("printer.local", Found())
+
+
+def test_mdns_over_ipv6_asks_ff02_fb() -> None:
+    sim = Simulation(seed=4)
+    hub = sim.hub()
+    cfg = Config(ipv6_send_router_solicit=False)
+    client = sim.add_stack("client", hub, cfg, ip6_linklocal=True)
+    responder = sim.add_stack("printer", hub, cfg, ip6_linklocal=True)
+    mdns = TinyDns(responder, port=w.MDNS_PORT, group="ff02::fb")
+    mdns.add("printer.local", w.AAAA, "fe80::7")
+    sim.run(3.0)
+    a, e, _ = resolve(sim, client, "printer.local", d.LWIP_DNS_ADDRTYPE_IPV6)
+    assert a.address == IPv6Address("fe80::7") and a.source == "mdns"
+    (t, src, sport, q), = mdns.queries
+    assert src.is_link_local and q.questions == [w.Question("printer.local", w.AAAA, 1)]
+
+
+def test_a_bad_fallback_address_is_a_config_error() -> None:
+    from lwipy.errors import ConfigError
+    with pytest.raises(ConfigError):
+        Simulation(seed=1).new_stack("s", Config(fallback_dns_server_address="not-an-address"))
 
 
 def test_local_hostlist_and_external_resolve_hook() -> None:

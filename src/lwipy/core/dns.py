@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import LwipError, Malformed
+from ..errors import ConfigError, LwipError, Malformed
 from ..wire import dns as wire
 from .events import DefaultNetifChanged, NetifRemoved
 
@@ -181,7 +181,12 @@ class Dns:
         #: what the resolver did: queries sent, answers taken, replies dropped as malformed or as not matching
         self.counters = {"sent": 0, "answers": 0, "malformed": 0, "ignored": 0, "failed": 0}
         if cfg.fallback_dns_server_address:
-            self.setserver(self.fallback_index, ip_address(cfg.fallback_dns_server_address))
+            try:
+                fallback = ip_address(cfg.fallback_dns_server_address)
+            except ValueError:
+                raise ConfigError(f"fallback_dns_server_address (CONFIG_LWIP_FALLBACK_DNS_SERVER_ADDRESS) "
+                                  f"{cfg.fallback_dns_server_address!r} is no IP address") from None
+            self.setserver(self.fallback_index, fallback)
 
     # -- servers -----------------------------------------------------------------------------------------------------
     @property

@@ -45,9 +45,13 @@ Hooks run on the core thread in the middle of packet processing: they must be qu
 ``dhcp_parse_option``           ``(stack, netif, dhcp, state, msg, msg_type, option, value) -> None``: an option of a
                                 received DHCP message (LWIP_HOOK_DHCP_PARSE_OPTION); for the DHCP client to come
 ``dns_external_resolve``        ``(stack, name, addrtype) -> address | None``: answer a name before DNS is asked
-                                (LWIP_HOOK_DNS_EXTERNAL_RESOLVE); for the DNS resolver to come
-``netconn_external_resolve``    ``(stack, name, addrtype) -> address | None``: the same at netconn_gethostbyname
-                                (LWIP_HOOK_NETCONN_EXTERNAL_RESOLVE); for the DNS resolver to come
+                                (LWIP_HOOK_DNS_EXTERNAL_RESOLVE); called by ``stack.dns.gethostbyname`` after the
+                                numeric and ``localhost`` checks, before the local host list and the cache; None:
+                                the resolver goes on; an LwipError raised fails the call (``addrtype`` is one of
+                                ``lwipy.core.dns.LWIP_DNS_ADDRTYPE_*``)
+``netconn_external_resolve``    ``(stack, name, addrtype) -> address | None``: the same at the start of
+                                ``netconn_gethostbyname`` (LWIP_HOOK_NETCONN_EXTERNAL_RESOLVE), so also for the
+                                sockets' ``getaddrinfo``; run on the core thread
 ==============================  ======================================================================================
 
 Addresses are :mod:`ipaddress` objects; ``packet`` is a read-only view of the whole IP packet.
