@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from dnsserver import TinyDns
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dns import DNS, DNSQR, DNSRR
@@ -365,7 +366,8 @@ replies = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(replies, min_size=1, max_size=6), st.sampled_from([0, 1, 2, 3]))
 def test_random_replies_never_raise_and_every_query_ends_once(script, addrtype) -> None:
     """Whatever the server sends back, the resolver neither raises nor leaks: found is called exactly once."""

@@ -17,6 +17,7 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
+from interop_netns import GENEROUS
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
@@ -44,7 +45,7 @@ def need(tool: str, package: str) -> str:
 class Daemon:
     """A daemon started inside the namespace; stopped by its PID."""
 
-    def __init__(self, ns: str, argv: list[str], log: Path, ready: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, ns: str, argv: list[str], log: Path, ready: str | None = None, timeout: float = GENEROUS) -> None:
         self.log = log
         self.out = open(log, "w")
         self.proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=self.out, stderr=subprocess.STDOUT,
@@ -194,7 +195,7 @@ def test_main_silent_backup_dnsmasq_answers_within_the_retry_budget(lwip, tmp_pa
     assert len(sends) == 4  # DNS_MAX_RETRIES tries of MAIN
     gaps = [round(b[0] - a[0]) for a, b in zip(sends, sends[1:], strict=False)]
     assert gaps == [1, 1, 2], gaps  # lwIP's schedule: 0, 1, 2, 4 s
-    assert 6.0 < took < 9.0  # BACKUP asked at 7 s, well inside the 14 s budget
+    assert 6.0 < took < 14.0  # BACKUP asked at 7 s, inside the retry budget (14 s for two servers)
     assert backup_log.count(f"query[A] host.lwipy.test from {lwip.ip}") == 1, backup_log
     lwip.stop()
     assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
@@ -225,7 +226,7 @@ def test_forged_answers_sent_with_scapy_are_ignored(lwip, tmp_path):
         lwip.wait_for(lambda: lwip.stack.dns.counters["ignored"] == ignored + 4, what="four forgeries dropped")
         assert not result and lwip.call(lambda: lwip.stack.dns.pending()) == 1
         inject(lwip, [answer(rr="10.77.0.42")])  # the one a real server would send
-        worker.join(10)
+        worker.join(GENEROUS)
     finally:
         silent.stop()
     (a, e), = result
@@ -244,7 +245,7 @@ def test_urllib_under_patch_reaches_a_kernel_http_server_by_name(lwip, tmp_path)
     try:
         lwip.call(lambda: lwip.stack.dns_setserver(0, KERNEL_IP))
         with lwipy.patch(lwip.loop):
-            with urllib.request.urlopen("http://www.lwipy.test:8000/", timeout=20) as r:
+            with urllib.request.urlopen("http://www.lwipy.test:8000/", timeout=GENEROUS) as r:
                 body = r.read()
             assert socket.gethostbyname_ex("www.lwipy.test") == ("host.lwipy.test", ["www.lwipy.test"], [KERNEL_IP])
     finally:

@@ -16,6 +16,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
+from helpers import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -150,7 +151,7 @@ def messages(draw: st.DrawFn) -> dns.message.Message:
     return r
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(messages())
 def test_dnspython_messages_round_trip(m: dns.message.Message) -> None:
     """Whatever dnspython writes, we read, write back, and dnspython reads the same message again."""
@@ -162,7 +163,8 @@ def test_dnspython_messages_round_trip(m: dns.message.Message) -> None:
     assert dns.message.from_wire(msg.emit()) == m
 
 
-@settings(max_examples=2000, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
     try:
@@ -172,7 +174,7 @@ def test_arbitrary_bytes_only_raise_malformed(data: bytes) -> None:
     assert DnsMessage.parse(msg.emit()) == msg  # whatever parsed writes back to the same message
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(st.binary(min_size=12, max_size=120), st.integers(0, 119), st.integers(0, 255))
 def test_mutated_responses_only_raise_malformed(tail: bytes, where: int, value: int) -> None:
     base = bytearray(response("www.lwipy.test.", "A", ("www.lwipy.test.", 60, "CNAME", "h.lwipy.test."),
