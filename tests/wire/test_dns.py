@@ -185,3 +185,22 @@ def test_mutated_responses_only_raise_malformed(tail: bytes, where: int, value: 
             DnsMessage.parse(data)
         except Malformed:
             pass
+
+
+def test_scapy_reads_ours_and_we_read_scapys() -> None:
+    """scapy's DNS layer, a third independent encoder: its response read field for field, ours read back by it."""
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+
+    theirs = DNS(id=0x4242, qr=1, aa=1, rd=1, ra=1, rcode=0, qd=DNSQR(qname="www.lwipy.test", qtype="A"),
+                 an=[DNSRR(rrname="www.lwipy.test", type="CNAME", ttl=60, rdata="host.lwipy.test"),
+                     DNSRR(rrname="host.lwipy.test", type="A", ttl=30, rdata="10.0.0.80")])
+    msg = DnsMessage.parse(bytes(theirs))
+    assert (msg.id, msg.is_response, msg.rcode) == (0x4242, True, 0)
+    assert msg.answers == [Record("www.lwipy.test", w.CNAME, 1, 60, "host.lwipy.test"),
+                           Record("host.lwipy.test", w.A, 1, 30, IPv4Address("10.0.0.80"))]
+    back = DNS(msg.emit())
+    assert back.id == 0x4242 and back.qd[0].qname == b"www.lwipy.test."
+    assert [(rr.rrname, rr.type, rr.ttl, rr.rdata) for rr in back.an] == [
+        (b"www.lwipy.test.", 5, 60, b"host.lwipy.test."), (b"host.lwipy.test.", 1, 30, "10.0.0.80")]
+    q = DNS(w.query(7, "printer.local", w.AAAA, recursion_desired=False))
+    assert (q.id, q.qr, q.rd, q.qd[0].qname, q.qd[0].qtype) == (7, 0, 0, b"printer.local.", 28)
