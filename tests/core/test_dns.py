@@ -130,6 +130,15 @@ def test_cname_chain_followed_and_requeried_when_it_ends_without_address() -> No
     a, _, _ = resolve(sim, client, "alias.lwipy.test")
     assert a.address == IPv4Address("10.0.0.81") and a.name == "alias.lwipy.test"
     assert [q.questions[0].name for _, _, _, q in srv.queries[n:]] == ["alias.lwipy.test", "real.lwipy.test"]
+    # once the target is in the table under its own name, an alias ending there asks for the alias only
+    resolve(sim, client, "real.lwipy.test")
+    srv.add("other.lwipy.test", w.CNAME, "real.lwipy.test", ttl=20)
+    n = len(srv.queries)
+    a, _, _ = resolve(sim, client, "other.lwipy.test")
+    assert a.address == IPv4Address("10.0.0.81") and a.chain == ("other.lwipy.test", "real.lwipy.test")
+    assert [q.questions[0].name for _, _, _, q in srv.queries[n:]] == ["other.lwipy.test"]
+    sim.run(20.5)  # the alias's TTL bounds the answer's life
+    assert client.dns.lookup("other.lwipy.test") is None and client.dns.lookup("real.lwipy.test") is not None
 
 
 def _stop_at_cname(inner):

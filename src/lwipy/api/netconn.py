@@ -21,6 +21,8 @@ own for a failed connection (``ECONNREFUSED``, ``ECONNRESET``, ``ETIMEDOUT``, ``
 :class:`~lwipy.errors.LwipTimeout` (errno ``EWOULDBLOCK``, as lwIP reports ``ERR_TIMEOUT``).  Closing or deleting a
 netconn from another thread wakes the threads blocked in it with ``ENOTCONN``; any call after :meth:`Netconn.delete`
 raises ``EBADF``.
+
+Names: :func:`netconn_gethostbyname` (from :mod:`lwipy.api.netdb`) resolves through the stack's DNS resolver.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from .api_msg import FIN, ErrMsg, NetconnCore, WriteMsg
 from .defs import (NETCONN_CONNECT, NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_RCVMINUS, NETCONN_EVT_RCVPLUS,
                    NETCONN_LISTEN, NETCONN_NOAUTORCVD, NETCONN_TCP, NETCONN_UDP, EventCallback, netconn_group)
 from .netbuf import NetBuf
+from .netdb import netconn_gethostbyname  # lwIP's api_lib.c has it beside the netconn calls
 
 if TYPE_CHECKING:
     from .loop import StackLoop
 
-__all__ = ["Netconn"]
+__all__ = ["Netconn", "netconn_gethostbyname"]
 
 
 def _deadline(timeout: float | None) -> float | None:

@@ -24,7 +24,8 @@ TTL, at most ``DNS_MAX_TTL`` (a TTL of 0: used once, not kept).
 
 Answers: the A or AAAA record of the name asked, following CNAME records within the answer (lwIP takes the first
 address record whatever its owner; lwipy follows the chain from the question, which is what a forged extra record
-cannot satisfy).  A chain that ends in a name without an address is asked for again by that name, up to 8 times.
+cannot satisfy).  A chain that ends in a name without an address is answered from the table when that name is
+cached, else asked for again by that name, up to 8 times.
 With ``IPV4_IPV6`` (the default) or ``IPV6_IPV4`` an answer without an address of the first type asks for the other
 (``LWIP_DNS_ADDRTYPE_*``).
 
@@ -270,12 +271,15 @@ class Dns:
         addr = self.local_lookup(name, addrtype)
         if addr is not None:
             return DnsAnswer(name, addr, (name,), "hostlist")
+        e = self._cached(name, addrtype)
+        if e is None or e.address is None:
+            return None
+        return DnsAnswer(name, e.address, tuple(e.chain) or (name,), "cache")
+
+    def _cached(self, name: str, addrtype: int) -> DnsEntry | None:
         now = self.stack.now
-        for e in self.table:
-            if e.state == _DONE and e.expires > now and wire.names_equal(e.name, name) and e.address is not None \
-                    and _matches(addrtype, e.address):
-                return DnsAnswer(name, e.address, tuple(e.chain) or (name,), "cache")
-        return None
+        return next((e for e in self.table if e.state == _DONE and e.expires > now and wire.names_equal(e.name, name)
+                     and e.address is not None and _matches(addrtype, e.address)), None)
 
     def clear_cache(self) -> None:
         """``dns_clear_cache`` (ESP-IDF): forget every answered entry."""
@@ -529,6 +533,13 @@ class Dns:
             target = alias.data
             e.chain.append(target)
         if not wire.names_equal(target, e.qname) and e.requeries < MAX_CNAME_REQUERIES:
+            hit = self._cached(target, e.reqaddrtype)
+            if hit is not None and hit.address is not None:  # the chain ends in a name we know: no need to ask
+                e.address = hit.address
+                e.expires = min(hit.expires, self.stack.now + min(ttl or 0, self.stack.config.dns_max_ttl))
+                e.chain.extend(hit.chain[1:])
+                self._finish(e, DnsAnswer(e.name, hit.address, tuple(e.chain), "mdns" if e.is_mdns else "dns"), None)
+                return
             e.requeries += 1  # the chain ends in a name the server gave no address for: ask for that name
             e.qname = target
             self._restart(e, e.reqaddrtype)

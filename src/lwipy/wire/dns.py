@@ -179,13 +179,16 @@ def _label_text(label: bytes) -> str:
     return "".join(out)
 
 
-def read_name(buf: bytes, pos: int) -> tuple[str, int]:
-    """The name at ``pos`` and the offset behind it (behind the first pointer, if it was compressed)."""
+def read_name(buf: bytes, pos: int, limit: int | None = None) -> tuple[str, int]:
+    """The name at ``pos`` and the offset behind it (behind the first pointer, if it was compressed); the name's
+    bytes must end before ``limit`` (a record's data end; the message's end by default)."""
+    if limit is None:
+        limit = len(buf)
     labels: list[str] = []
     end = -1
     total = 1
     while True:
-        if pos >= len(buf):
+        if pos >= limit:
             raise Malformed("DNS name runs past the message")
         n = buf[pos]
         if n == 0:
@@ -193,7 +196,7 @@ def read_name(buf: bytes, pos: int) -> tuple[str, int]:
             break
         kind = n & 0xC0
         if kind == 0xC0:
-            if pos + 1 >= len(buf):
+            if pos + 1 >= limit:
                 raise Malformed("DNS compression pointer truncated")
             target = ((n & 0x3F) << 8) | buf[pos + 1]
             if target >= pos:
@@ -204,7 +207,7 @@ def read_name(buf: bytes, pos: int) -> tuple[str, int]:
             continue
         if kind:
             raise Malformed(f"DNS label type {kind:#x} is reserved")
-        if pos + 1 + n > len(buf):
+        if pos + 1 + n > limit:
             raise Malformed("DNS label runs past the message")
         total += n + 1
         if total > _MAX_NAME:
@@ -297,14 +300,14 @@ def _read_record(buf: bytes, pos: int) -> tuple[Record, int]:
             raise Malformed(f"AAAA record of {rdlen} bytes")
         data = IPv6Address(buf[pos:end])
     elif rtype in (CNAME, NS, PTR):
-        data, after = read_name(buf[:end], pos)
+        data, after = read_name(buf, pos, end)
         if after != end:
             raise Malformed("DNS name record with bytes after the name")
     elif rtype == SRV:
         if rdlen < 7:
             raise Malformed("SRV record truncated")
         prio, weight, port = _SRV.unpack_from(buf, pos)
-        target, after = read_name(buf[:end], pos + 6)
+        target, after = read_name(buf, pos + 6, end)
         if after != end:
             raise Malformed("SRV record with bytes after the target")
         data = Srv(prio, weight, port, target)
@@ -319,8 +322,8 @@ def _read_record(buf: bytes, pos: int) -> tuple[Record, int]:
             p += 1 + n
         data = tuple(strings)
     elif rtype == SOA:
-        mname, p = read_name(buf[:end], pos)
-        rname, p = read_name(buf[:end], p)
+        mname, p = read_name(buf, pos, end)
+        rname, p = read_name(buf, p, end)
         if p + 20 != end:
             raise Malformed("SOA record of the wrong length")
         data = Soa(mname, rname, *_SOA_TAIL.unpack_from(buf, p))
