@@ -15,7 +15,8 @@ when it arrives on that pcb from the address and port 53 the query went to (lwIP
 for the port too), is a response, has the query's id, exactly one question, and that question is the name, type and
 class asked (case-insensitively).  Everything else is dropped and counted in :attr:`Dns.counters`.
 
-Timing is lwIP's: ``dns_tmr`` ticks every second (``DNS_TMR_INTERVAL``), counted from the first query.  A query is
+Timing is lwIP's: ``dns_tmr`` ticks every second (``DNS_TMR_INTERVAL``), started by the first query and stopped
+when none is left, as ESP-IDF's ``ESP_LWIP_DNS_TIMERS_ONDEMAND`` does (an idle resolver sets no timer).  A query is
 sent at once; while unanswered it is sent again after 1, 1, 2 and 3 ticks (``tmr = retries``), and after
 ``DNS_MAX_RETRIES`` (4) sends the next server that is set is tried the same way (ESP-IDF skips unset ones); with none
 left the query fails with :class:`DnsTimeout`.  An error RCODE makes lwIP try the next server at once; from the last
