@@ -19,11 +19,12 @@ import time
 from typing import Any, Callable
 
 from .config import Config
+from .core.device import ETHERNET
 from .core.netif import Netif
 from .core.stack import Stack
 from .netif.device import Device
 from .netif.faults import FaultyDevice
-from .netif.pcap import PcapWriter
+from .netif.pcap import PcapWriter, linktype_of
 from .netif.txqueue import TxQueue
 from .netif.virtual import VirtualHub
 
@@ -49,11 +50,12 @@ class Simulation:
     def clock(self) -> float:
         return self.now
 
-    def hub(self, mtu: int = 1500, pcap: str | None = None) -> VirtualHub:
-        """A new segment; with ``pcap`` every frame on it is written to that file."""
-        hub = VirtualHub(mtu)
+    def hub(self, mtu: int = 1500, pcap: str | None = None, link_kind: str = ETHERNET) -> VirtualHub:
+        """A new segment (an Ethernet hub, or with ``link_kind=POINT_TO_POINT`` a link for two stacks carrying bare IP
+        packets); with ``pcap`` every frame on it is written to that file."""
+        hub = VirtualHub(mtu, link_kind=link_kind)
         if pcap is not None:
-            writer = PcapWriter(pcap)
+            writer = PcapWriter(pcap, linktype=linktype_of(link_kind))
             self._pcaps.append(writer)
             hub.taps.append(lambda port, frame: writer.write(frame, _EPOCH + self.now))
         self.hubs.append(hub)

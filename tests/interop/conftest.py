@@ -29,6 +29,7 @@ from lwipy.apps import PingSession
 from lwipy.netif.faults import FaultyDevice
 from lwipy.netif.pcap import PcapDevice
 from lwipy.netif.tap import TapDevice
+from lwipy.netif.tun import TunDevice
 from lwipy.wire.ethernet import mac_to_str
 
 T = TypeVar("T")
@@ -41,8 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: talks to the Linux kernel in a network namespace (root, /dev/net/tun)")
     config.addinivalue_line("markers", "lwip_config(**options): extra Config options for the lwip fixture's stack")
     config.addinivalue_line("markers", "ipv6: the test's namespace has IPv6 on")
-    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False): a FaultyDevice around "
-                            "the TAP, no pcap, the TAP with checksum and segmentation offload")
+    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False, tun=False): a FaultyDevice "
+                            "around the TAP, no pcap, the TAP with checksum and segmentation offload, a TUN (a "
+                            "point-to-point link) instead of the TAP; the markers of a test merge, the closest winning")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -77,9 +79,21 @@ class KernelTap:
     mac: str
 
 
+def device_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The ``lwip_device`` options of a test: its markers merged, the closest (a parameter's) winning."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("lwip_device"))):
+        options.update(marker.kwargs)
+    return options
+
+
 @pytest.fixture
-def kernel_tap(netns: str) -> KernelTap:
-    """A TAP inside the namespace, kernel side at 10.77.0.1/24 and up (it goes away with the namespace)."""
+def kernel_tap(netns: str, request: pytest.FixtureRequest) -> KernelTap:
+    """A TAP inside the namespace, kernel side at 10.77.0.1/24 and up (it goes away with the namespace); with
+    ``lwip_device(tun=True)`` a TUN ``ltun0`` instead (``mac`` is then empty: a point-to-point link has none)."""
+    if device_options(request).get("tun"):
+        nsx.add_tun(netns, nsx.TUN, KERNEL_IP, PREFIX)
+        return KernelTap(netns, nsx.TUN, KERNEL_IP, "")
     mac = nsx.add_tap(netns, TAP, KERNEL_IP, PREFIX)
     return KernelTap(netns, TAP, KERNEL_IP, mac)
 
@@ -161,14 +175,16 @@ def make_config(request: pytest.FixtureRequest) -> Config:
 
 @pytest.fixture
 def lwip(kernel_tap: KernelTap, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Lwip]:
-    """lwipy at 10.77.0.2/24 on the TAP, running on its own thread, every frame written to ``tmp_path/lwip.pcap``."""
+    """lwipy at 10.77.0.2/24 on the TAP (or TUN), running on its own thread, every frame written to
+    ``tmp_path/lwip.pcap``."""
     stack = Stack(make_config(request), seed=7, name="lwip-interop")
-    marker = request.node.get_closest_marker("lwip_device")
-    offload = marker.kwargs.get("offload", False) if marker is not None else False
-    tap = TapDevice(kernel_tap.ifname, netns=kernel_tap.ns, offload=offload)
+    options = device_options(request)
+    offload = options.get("offload", False)
+    opener = TunDevice if options.get("tun") else TapDevice
+    tap = opener(kernel_tap.ifname, netns=kernel_tap.ns, offload=offload)
     pcap_path = tmp_path / "lwip.pcap"
-    faults = marker.kwargs.get("faults") if marker is not None else None
-    pcap = marker.kwargs.get("pcap", True) if marker is not None else True
+    faults = options.get("faults")
+    pcap = options.get("pcap", True)
     try:
         inner: Any = FaultyDevice(tap, seed=11, **faults) if faults else tap
         device = PcapDevice(inner, str(pcap_path)) if pcap else inner

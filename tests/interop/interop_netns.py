@@ -38,6 +38,7 @@ LWIP_IP = "10.77.0.2"
 PREFIX = 24
 TAP = "ltap0"
 GENEROUS = 30.0  # seconds a condition may take on a loaded machine before a wait fails (only bounds a failing test)
+TUN = "ltun0"
 
 try:
     if os.environ.get("LWIPY_INTEROP_IP_COMMAND") == "1":
@@ -181,6 +182,18 @@ def add_tap(ns: str, ifname: str, address: str | None = None, prefixlen: int = 2
             _ip("-n", ns, "tuntap", "add", "dev", ifname, "mode", "tap")
     _configure(ns, ifname, address, prefixlen, mtu)
     return link_mac(ns, ifname)
+
+
+def add_tun(ns: str, ifname: str, address: str | None = None, prefixlen: int = 24, mtu: int | None = None) -> None:
+    """A persistent TUN ``ifname`` (a point-to-point link carrying bare IP packets) inside ``ns`` with the kernel's
+    side at ``address``, up.  The carrier comes up when a process opens it (:class:`lwipy.netif.tun.TunDevice`)."""
+    with _not_here(ifname):
+        if NetNS is not None:
+            with NetNS(ns) as ipr:
+                ipr.link("add", ifname=ifname, kind="tuntap", mode="tun")
+        else:
+            _ip("-n", ns, "tuntap", "add", "dev", ifname, "mode", "tun")
+    _configure(ns, ifname, address, prefixlen, mtu)
 
 
 def add_veth_pair(ns_a: str, if_a: str, addr_a: str, ns_b: str, if_b: str, addr_b: str, prefixlen: int = 24) -> None:

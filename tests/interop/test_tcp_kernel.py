@@ -87,17 +87,23 @@ def serve_sha256(lwip, port=5001):
 
 
 # 100 MB runs skip the pcap (a flushed write per frame); the fault wrapper drops 1% of frames in each direction
-# ("offload": the TAP with checksum and TCP segmentation offload, as a VM's virtio NIC: 64 KiB super-segments)
+# ("offload": the TAP with checksum and TCP segmentation offload, as a VM's virtio NIC: 64 KiB super-segments;
+# "tun", "tun-offload": the same over a TUN, a point-to-point netif carrying bare IP packets)
 LOSSY = [pytest.param(None, id="clean", marks=pytest.mark.lwip_device(pcap=False)),
          pytest.param(dict(loss=0.01), id="1%-loss-each-way",
                       marks=pytest.mark.lwip_device(faults=dict(loss=0.01), pcap=False)),
-         pytest.param("offload", id="tap-offload", marks=pytest.mark.lwip_device(pcap=False, offload=True))]
+         pytest.param("offload", id="tap-offload", marks=pytest.mark.lwip_device(pcap=False, offload=True)),
+         pytest.param("tun", id="tun", marks=pytest.mark.lwip_device(pcap=False, tun=True)),
+         pytest.param("tun-offload", id="tun-offload",
+                      marks=pytest.mark.lwip_device(pcap=False, tun=True, offload=True))]
+OFFLOAD = ("offload", "tun-offload")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("faults", LOSSY)
 @pytest.mark.lwip_config(**BIG)
 def test_kernel_client_sends_100mb_to_lwipy(lwip, faults):
+    assert lwip.netif.is_p2p == (faults in ("tun", "tun-offload"))
     serve_sha256(lwip)
     n = 100 * 1024 * 1024
     done = lwip.python(KERNEL_CLIENT, lwip.ip, str(n), timeout=300)
@@ -105,9 +111,9 @@ def test_kernel_client_sends_100mb_to_lwipy(lwip, faults):
     assert int(count) == n and their == digest
     stats = lwip.stats()["tcp"]
     assert stats["chkerr"] == 0
-    if faults == "offload":  # the kernel really sent super-segments with checksums left undone, and none was bad
+    if faults in OFFLOAD:  # the kernel really sent super-segments with checksums left undone, and none was bad
         assert lwip.call(lambda: lwip.device.rx_gso) > 100 and lwip.device.rx_csum_errors == 0
-    elif faults:
+    elif isinstance(faults, dict):
         assert lwip.call(lambda: lwip.device.counts["lost"]) > 100  # the loss really happened
     # lwipy closed second (LAST_ACK -> CLOSED): nothing of it is left; the kernel, which closed first, waits in
     # TIME_WAIT and holds nothing else
@@ -120,6 +126,7 @@ def test_kernel_client_sends_100mb_to_lwipy(lwip, faults):
 @pytest.mark.parametrize("faults", LOSSY)
 @pytest.mark.lwip_config(**BIG)
 def test_lwipy_client_sends_100mb_to_kernel(lwip, faults):
+    assert lwip.netif.is_p2p == (faults in ("tun", "tun-offload"))
     import subprocess
     import sys
     server = subprocess.Popen(["ip", "netns", "exec", lwip.ns, sys.executable, "-c", KERNEL_SERVER, lwip.kernel_ip],
@@ -157,7 +164,7 @@ def test_lwipy_client_sends_100mb_to_kernel(lwip, faults):
         out, err = server.communicate(timeout=300)
         total, digest = out.split()
         assert int(total) == n and digest == expect.hexdigest(), err
-        if faults == "offload":  # lwipy really sent super-segments for the kernel to take apart
+        if faults in OFFLOAD:  # lwipy really sent super-segments for the kernel to take apart
             assert lwip.call(lambda: lwip.device.tx_gso) > 100
     finally:
         if server.poll() is None:

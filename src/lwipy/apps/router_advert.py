@@ -234,7 +234,7 @@ class RouterAdvertiser:
     # -- sending -----------------------------------------------------------------------------------------------------
     def _build(self, netif: "Netif", config: AdvertConfig, lifetime: int) -> RouterAdvert:
         options: list[Option] = []
-        if config.source_lladdr:
+        if config.source_lladdr and netif.hwaddr:  # a point-to-point link has no link-layer address to tell
             options.append(SourceLinkAddr(netif.hwaddr))
         if config.link_mtu:
             options.append(MtuOption(config.link_mtu))

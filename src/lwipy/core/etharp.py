@@ -131,7 +131,7 @@ class Etharp:
 
     def gratuitous(self, netif: "Netif") -> None:
         """``etharp_gratuitous``: a broadcast request for our own address, telling the segment our MAC."""
-        if netif.ip4 is not None and netif.is_usable and not netif.is_loopback:
+        if netif.ip4 is not None and netif.is_usable and netif.is_ethernet:
             own = netif.ip4.ip.packed
             self._send(netif, OP_REQUEST, BROADCAST, own, _ZERO_MAC, own)
 
@@ -139,8 +139,8 @@ class Etharp:
         """A netif came up, got its link, or changed its address (a subscriber of :mod:`.events`): announce the
         address with a gratuitous ARP now and, with ``esp_gratuitous_arp``, every ``garp_tmr_interval``."""
         netif = event.netif
-        if netif.is_loopback or netif.device is None or netif not in self.stack.netifs:
-            return
+        if not netif.is_ethernet or netif not in self.stack.netifs:
+            return  # the loopback and point-to-point netifs have no ARP
         if netif.ip4 is not None and netif.is_usable and (isinstance(event, Ip4AddressChanged) or netif.garp_at is None):
             self.gratuitous(netif)
             cfg = self.stack.config

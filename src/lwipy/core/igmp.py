@@ -202,12 +202,10 @@ class Igmp:
 
 def _add_device_filter(netif: "Netif", group: IPv4Address) -> None:
     """Tell a driver that filters multicast (``igmp_mac_filter``) to let the group's MAC through."""
-    hook = getattr(netif.device, "add_multicast", None)
-    if hook is not None:
-        hook(ipv4_multicast_mac(group.packed))
+    if netif.is_ethernet:
+        netif.device.add_multicast(ipv4_multicast_mac(group.packed))
 
 
 def _remove_device_filter(netif: "Netif", group: IPv4Address) -> None:
-    hook = getattr(netif.device, "remove_multicast", None)
-    if hook is not None:
-        hook(ipv4_multicast_mac(group.packed))
+    if netif.is_ethernet:
+        netif.device.remove_multicast(ipv4_multicast_mac(group.packed))

@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import LwipError, Malformed
 from ..wire import icmpv6 as w6
-from ..wire.ethernet import ETHERTYPE_IPV6
 from ..wire.ipv6 import (ACTION_DISCARD, ACTION_DISCARD_ICMP, ACTION_DISCARD_ICMP_UNICAST, ACTION_SKIP, HEADER_LEN,
                          NH_DSTOPTS, NH_FRAGMENT, NH_HOPOPTS, NH_NONE, NH_ROUTING, OPT_ROUTER_ALERT, ExtHeader,
                          FragmentHeader, Ipv6Header, parse_options)
 from .addr6 import (ALL_NODES, DUPLICATED, TENTATIVE, is_link_local6, is_loopback6, is_multicast6, is_unspecified6,
-                    multicast_mac, prefix_match_len, scope6)
+                    prefix_match_len, scope6)
 from .ip6_frag import Reassembly6, fragment6
 from .raw import RAW_INPUT_EATEN, RAW_INPUT_NONE
 from .pbuf import Pbuf
@@ -367,6 +366,4 @@ class Ip6:
             stack.stats.ip6.rterr += 1
             stack.stats.ip6.drop += 1
             return False
-        if is_multicast6(next_hop):
-            return stack.link_output(netif, pbuf, multicast_mac(next_hop), ETHERTYPE_IPV6)
-        return stack.nd6.output(netif, pbuf, next_hop)
+        return netif.output_ip6(netif, pbuf, next_hop)

@@ -192,6 +192,9 @@ class Mld6:
 
 def _filter(netif: "Netif", group: bytes, add: bool) -> None:
     """Tell a driver that filters multicast (``mld_mac_filter``) to let the group's MAC through, or no more."""
-    hook = getattr(netif.device, "add_multicast" if add else "remove_multicast", None)
-    if hook is not None:
-        hook(multicast_mac(group))
+    if not netif.is_ethernet:
+        return  # no MAC filter on a point-to-point link
+    if add:
+        netif.device.add_multicast(multicast_mac(group))
+    else:
+        netif.device.remove_multicast(multicast_mac(group))

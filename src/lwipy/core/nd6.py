@@ -39,7 +39,7 @@ from ..wire.ethernet import ETHERTYPE_IPV6
 from ..wire.ndp import (MtuOption, Option, NeighborAdvert, NeighborSolicit, PrefixInfo, Rdnss, Redirect, RouteInfo,
                         RouterAdvert, RouterSolicit, SourceLinkAddr, TargetLinkAddr, parse_nd)
 from .addr6 import (ALL_NODES, ALL_ROUTERS, DEPRECATED, DUPLICATED, ORIGIN_SLAAC, PREFERRED, TENTATIVE, UNSPECIFIED,
-                    Ip6Addr, in_prefix, interface_id, is_link_local6, is_multicast6, is_unspecified6, solicited_node)
+                    Ip6Addr, in_prefix, is_link_local6, is_multicast6, is_unspecified6, solicited_node)
 from .events import Ip6AddressRemoved, RouterAdvertReceived, RouterSolicitReceived
 from .pbuf import Pbuf
 
@@ -216,7 +216,10 @@ class Nd6:
 
     def learn(self, netif: "Netif", addr: bytes, mac: bytes, reachable: bool = False) -> Neighbor | None:
         """A neighbour told us its MAC: a new entry is STALE (REACHABLE when ``reachable``); a changed MAC makes an
-        entry STALE; a resolved entry sends its queue."""
+        entry STALE; a resolved entry sends its queue.  Nothing is learned on a point-to-point link, which resolves
+        nothing (RFC 4861 7.2)."""
+        if not netif.is_ethernet:
+            return None
         n = self.neighbors.get((netif.index, addr))
         if n is None:
             n = self._new(netif, addr, STALE)
@@ -257,14 +260,14 @@ class Nd6:
         if src is None:
             return
         dst = solicited_node(n.addr) if multicast or n.mac is None else n.addr
-        self.send(netif, NeighborSolicit(n.addr, [SourceLinkAddr(netif.hwaddr)]), src, dst)
+        self.send(netif, NeighborSolicit(n.addr, [SourceLinkAddr(netif.hwaddr)] if netif.hwaddr else []), src, dst)
 
     def _dad_probe(self, netif: "Netif", a: Ip6Addr) -> None:
         self.send(netif, NeighborSolicit(a.addr, []), UNSPECIFIED, solicited_node(a.addr))
 
     def router_solicit(self, netif: "Netif") -> None:
         src = next((a.addr for a in netif.ip6_addrs if a.usable and is_link_local6(a.addr)), UNSPECIFIED)
-        options: list[Option] = [] if src == UNSPECIFIED else [SourceLinkAddr(netif.hwaddr)]
+        options: list[Option] = [] if src == UNSPECIFIED or not netif.hwaddr else [SourceLinkAddr(netif.hwaddr)]
         self.send(netif, RouterSolicit(options), src, ALL_ROUTERS)
 
     def netif_up(self, netif: "Netif") -> None:
@@ -324,7 +327,9 @@ class Nd6:
             dst, solicited = pkt.src, True
             if slla is not None:
                 self.learn(netif, pkt.src, slla)
-        na = NeighborAdvert(ns.target, self.stack.config.ip6_forward, solicited, True, [TargetLinkAddr(netif.hwaddr)])
+        # a point-to-point link has no link-layer address to tell (RFC 4861 4.4: "on link layers that have addresses")
+        tlla: list[Option] = [TargetLinkAddr(netif.hwaddr)] if netif.hwaddr else []
+        na = NeighborAdvert(ns.target, self.stack.config.ip6_forward, solicited, True, tlla)
         self.send(netif, na, ns.target, dst)
 
     def _na_input(self, pkt: "InPacket6", na: NeighborAdvert) -> None:
@@ -435,7 +440,7 @@ class Nd6:
                 self.prefixes.append(Prefix(netif, opt.prefix, opt.prefix_len, _until(now, opt.valid_lifetime)))
         if not (opt.autonomous and stack.config.ipv6_autoconfig) or opt.prefix_len != 64 or not opt.valid_lifetime:
             return
-        addr = opt.prefix[:8] + interface_id(netif.hwaddr)
+        addr = opt.prefix[:8] + netif.ip6_iid
         a = netif.ip6_addr_of(addr)
         if a is None:
             try:

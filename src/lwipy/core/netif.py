@@ -1,15 +1,16 @@
-"""Network interfaces (lwIP's ``struct netif``): a device, a MAC, an MTU, IPv4 settings and state flags."""
+"""Network interfaces (lwIP's ``struct netif``): a device, a link kind (Ethernet with a MAC, or point-to-point), an MTU,
+IPv4 settings and state flags."""
 
 from __future__ import annotations
 
 import errno
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError
 from .addr import BROADCAST4
-from .addr6 import (DUPLICATED, ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr,
-                    link_local_from_mac)
+from .addr6 import DUPLICATED, ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr, interface_id
+from .device import ETHERNET, POINT_TO_POINT, NetDevice
 from .events import Ip4AddressChanged, Ip6AddressStateChanged, LinkDown, LinkUp, NetifDown, NetifUp
 
 if TYPE_CHECKING:
@@ -21,12 +22,16 @@ __all__ = ["Netif"]
 class Netif:
     """One interface of a :class:`~lwipy.core.stack.Stack`.  Create it with :meth:`Stack.add_netif`.
 
-    ``device`` is the driver (anything with ``transmit(frame) -> bool``; see :mod:`lwipy.netif`), None for the
-    loopback netif.  ``ip4`` is an :class:`ipaddress.IPv4Interface` (address and netmask) or None before one is set.
+    ``device`` is the driver (a :class:`~lwipy.core.device.NetDevice`; see :mod:`lwipy.netif`), None for the
+    loopback netif.  ``link_kind`` is the device's: :data:`~lwipy.core.device.ETHERNET` netifs have a MAC
+    (``hwaddr``) and resolve next hops, :data:`~lwipy.core.device.POINT_TO_POINT` ones have no link-layer address
+    (``hwaddr`` is empty).  ``ip6_iid`` is the IPv6 interface identifier (from the MAC, from the device, or random).
+    ``ip4`` is an :class:`ipaddress.IPv4Interface` (address and netmask) or None before one is set.
     """
 
-    def __init__(self, stack: "Stack", name: str, index: int, device: Any, hwaddr: bytes, mtu: int,
-                 vlan_id: int | None = None, is_loopback: bool = False) -> None:
+    def __init__(self, stack: "Stack", name: str, index: int, device: NetDevice | None, hwaddr: bytes, mtu: int,
+                 vlan_id: int | None = None, is_loopback: bool = False, link_kind: str = ETHERNET,
+                 ip6_iid: bytes | None = None) -> None:
         self.stack = stack
         self.name = name
         self.index = index
@@ -35,9 +40,18 @@ class Netif:
         self.mtu = mtu
         self.vlan_id = vlan_id
         self.is_loopback = is_loopback
-        # the device's offloads (see Device.checksum_offload): TCP/UDP checksums neither made nor checked here
-        self.checksum_offload = bool(getattr(device, "checksum_offload", False))
-        self.gso_max_size = int(getattr(device, "gso_max_size", 0)) if self.checksum_offload else 0
+        self.link_kind = link_kind
+        #: an Ethernet netif: ARP, neighbour discovery's address resolution, gratuitous ARP, MAC filters
+        self.is_ethernet = link_kind == ETHERNET and not is_loopback
+        self.is_p2p = link_kind == POINT_TO_POINT
+        self.ip6_iid = ip6_iid if ip6_iid is not None else interface_id(hwaddr)
+        # the device's offloads (see NetDevice.checksum_offload): TCP/UDP checksums neither made nor checked here
+        self.checksum_offload = bool(device.checksum_offload) if device is not None else False
+        self.gso_max_size = int(device.gso_max_size) if self.checksum_offload and device is not None else 0
+        #: ``netif->input``, ``netif->output``, ``netif->output_ip6``: the link layer's, set by the stack
+        self.input: Callable[["Netif", Any], None] = _unset
+        self.output: Callable[["Netif", Any, IPv4Address], bool] = _unset
+        self.output_ip6: Callable[["Netif", Any, bytes], bool] = _unset
         self.ip4: IPv4Interface | None = None
         self.gateway: IPv4Address | None = None
         self.broadcast4: IPv4Address | None = None
@@ -65,6 +79,23 @@ class Netif:
         #: RFC 4861 6.2.1's AdvSendAdvertisements: a router advertisement app advertises here (no solicitations)
         self.ip6_advertising = False
         self.ip6_was_up = False  # usable with IPv6 addresses when last looked: coming up solicits routers
+
+    def linkoutput(self, pbuf: Any) -> bool:
+        """``netif->linkoutput``: hand the finished frame (Ethernet frame, or IP packet on a point-to-point link) to
+        the device, through its checksum offload when the packet left a checksum for it."""
+        tail = pbuf.csum_tail
+        if tail:
+            frame = pbuf.view()
+            sent = self.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
+        else:
+            sent = self.device.transmit(pbuf.view())
+        stats = self.stack.stats.link
+        if sent:
+            stats.xmit += 1
+            return True
+        stats.memerr += 1
+        stats.drop += 1
+        return False
 
     @property
     def is_usable(self) -> bool:
@@ -123,9 +154,10 @@ class Netif:
 
     # -- IPv6 addresses ------------------------------------------------------------------------------------------------
     def create_ip6_linklocal(self) -> Ip6Addr:
-        """``netif_create_ip6_linklocal_address`` (from the MAC): fe80:: and the modified EUI-64 interface id, in
-        the first slot; tentative until duplicate address detection is done."""
-        addr = link_local_from_mac(self.hwaddr)
+        """``netif_create_ip6_linklocal_address``: fe80:: and the interface identifier (on Ethernet the MAC's
+        modified EUI-64, as with from_mac48; on a point-to-point link the device's or a random one), in the first
+        slot; tentative until duplicate address detection is done."""
+        addr = b"\xfe\x80" + bytes(6) + self.ip6_iid
         known = self.ip6_addr_of(addr)
         if known is not None:
             return known
@@ -199,5 +231,9 @@ class Netif:
         return addr == BROADCAST4 or (self.broadcast4_packed is not None and addr == self.broadcast4)
 
     def __repr__(self) -> str:
-        return f"<Netif {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"
+        return f"<Netif{' point-to-point' if self.is_p2p else ''} {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"
 
+
+
+def _unset(*args: Any) -> Any:
+    raise RuntimeError("the netif has no link layer (not added through Stack.add_netif)")

@@ -9,6 +9,9 @@ A program (or :class:`~lwipy.api.loop.StackLoop`, or :class:`~lwipy.sim.Simulati
 and the stack sends by calling ``netif.device.transmit(frame)``.  Time (seconds, any monotonic origin) and randomness
 (a :class:`random.Random`) come from outside, so a seeded run repeats exactly.  Nothing here blocks or reads a clock;
 ``stack.now`` is the time of the event being handled.  Many stacks can live in one process.
+
+A netif is Ethernet or point-to-point, as its device says (:mod:`lwipy.core.device`); the link layers live in
+:mod:`.ethernet`, :mod:`.p2p` and :mod:`.loopif`.
 """
 
 from __future__ import annotations
@@ -16,21 +19,19 @@ from __future__ import annotations
 import errno
 import logging
 import random
-from collections import deque
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any, Callable, Iterable, Protocol
 
 from ..config import Config
-from ..errors import LwipError, Malformed
+from ..errors import LwipError
 from ..stats import Stats
-from ..wire.ethernet import (BROADCAST, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, HEADER_LEN,
-                             VLAN_HEADER_LEN, EthernetHeader, ipv4_multicast_mac)
 from ..wire.ipv6 import NH_ICMPV6
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
-from .addr import is_multicast4
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
+from .device import ETHERNET, POINT_TO_POINT, NetDevice
 from .dns import Dns
 from .etharp import Etharp
+from .ethernet import Ethernet
 from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
                      LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp)
 from .hooks import Hooks
@@ -39,9 +40,11 @@ from .icmp6 import Icmp6
 from .igmp import Igmp
 from .ip4 import Ip4
 from .ip6 import Ip6
+from .loopif import Loopback
 from .mld6 import Mld6
 from .nd6 import Nd6
 from .netif import Netif
+from .p2p import PointToPoint
 from .pbuf import Pbuf
 from .raw import Raw
 from .route import RouteTable
@@ -86,7 +89,15 @@ class Stack:
         self._next_index = 1
         #: bumped whenever a netif is added or removed, so a loop knows to watch the new set of devices
         self.netif_generation = 0
-        self._loopback: deque[tuple[Netif, memoryview]] = deque()
+        #: the link layers: Ethernet (with ARP below), point-to-point, and the loopback queue
+        self.ethernet = Ethernet(self)
+        self.p2p = PointToPoint(self)
+        self.loopback = Loopback(self)
+        #: for the IP layers: ``ethernet_output`` (ARP and ND send through it), ``netif_loop_output``, and whether a
+        #: next hop is our own (:meth:`Loopback.loops_back <lwipy.core.loopif.Loopback.loops_back>`)
+        self.link_output = self.ethernet.output
+        self.loop_output = self.loopback.output
+        self.loops_back = self.loopback.loops_back
         self._pollers: list[Poller] = []
         #: whether timers run (:meth:`timeouts_deinit` stops them, :meth:`timeouts_init` starts them again)
         self.timers_running = True
@@ -151,19 +162,34 @@ class Stack:
         on(NetifRemoved, self.dns.netif_removed)
 
     # -- netifs ------------------------------------------------------------------------------------------------------
-    def add_netif(self, device: Any, *, name: str | None = None, hwaddr: bytes | str | None = None,
+    def add_netif(self, device: NetDevice, *, name: str | None = None, hwaddr: bytes | str | None = None,
                   ip: str | IPv4Interface | None = None, gateway: str | IPv4Address | None = None,
                   mtu: int | None = None, vlan_id: int | None = None, default: bool | None = None,
                   up: bool = True, ip6_linklocal: bool = False, ip6: str | list[str] | None = None,
                   route_prio: int = 0) -> Netif:
-        """``netif_add``: attach a device.  ``ip`` is ``"10.0.0.2/24"``; the MAC is random (locally administered)
-        unless given; the MTU is the device's.  The default netif is the usable one with the highest ``route_prio``
-        (esp_netif's route priority; on a tie the current default stays, so the first netif added is it), unless
-        ``default=True`` (or :meth:`set_default_netif`) fixes it (None or False: route priority decides).  IPv6: as
-        in lwIP a netif has no IPv6 address until asked: ``ip6_linklocal`` makes the link-local one (as
-        ``netif_create_ip6_linklocal_address``), ``ip6`` adds static ones (``"2001:db8::2/64"``).  Events:
+        """``netif_add``: attach a device (a :class:`~lwipy.core.device.NetDevice`).  ``ip`` is ``"10.0.0.2/24"``;
+        the MTU is the device's.  An Ethernet device's MAC is random (locally administered) unless given; a
+        point-to-point device (``device.link_kind == POINT_TO_POINT``, as a TUN) has none, nor a VLAN.  The default
+        netif is the usable one with the highest ``route_prio`` (esp_netif's route priority; on a tie the current
+        default stays, so the first netif added is it), unless ``default=True`` (or :meth:`set_default_netif`) fixes
+        it (None or False: route priority decides).  IPv6: as in lwIP a netif has no IPv6 address until asked:
+        ``ip6_linklocal`` makes the link-local one (as
+        ``netif_create_ip6_linklocal_address``: from the MAC, or on a point-to-point link from the device's
+        ``interface_id`` or a random one), ``ip6`` adds static ones (``"2001:db8::2/64"``).  Events:
         :class:`NetifAdded`, then NetifUp, LinkUp and Ip4AddressChanged as they apply."""
         self.assert_core()
+        if not isinstance(device, NetDevice):
+            raise TypeError(f"{device!r} is not a device: subclass lwipy.netif.Device (lwipy.core.device.NetDevice)")
+        kind = device.link_kind
+        if kind == POINT_TO_POINT:
+            if hwaddr is not None or vlan_id is not None:
+                raise ValueError(f"{device!r} is point-to-point: it has no MAC address and no VLAN")
+            mtu = self._check_device(device, mtu)
+            netif = self._add(device, name or f"pp{sum(n.is_p2p for n in self.netifs)}", b"", mtu, None,
+                              link_kind=POINT_TO_POINT, ip6_iid=self._p2p_interface_id(device))
+            return self._setup(netif, device, ip, gateway, default, up, ip6_linklocal, ip6, route_prio)
+        if kind != ETHERNET:
+            raise ValueError(f"{device!r} has link kind {kind!r}, neither {ETHERNET!r} nor {POINT_TO_POINT!r}")
         if isinstance(hwaddr, str):
             from ..wire.ethernet import mac_from_str
             hwaddr = mac_from_str(hwaddr)
@@ -171,17 +197,37 @@ class Stack:
             hwaddr = bytes([0x02]) + self.rng.randbytes(5)
         if len(hwaddr) != 6:
             raise ValueError(f"a MAC address has 6 bytes, not {len(hwaddr)}")
+        if vlan_id is not None and not 1 <= vlan_id <= 4094:
+            raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
+        mtu = self._check_device(device, mtu)
+        netif = self._add(device, name or f"en{sum(n.is_ethernet for n in self.netifs)}", hwaddr, mtu, vlan_id)
+        return self._setup(netif, device, ip, gateway, default, up, ip6_linklocal, ip6, route_prio)
+
+    def _p2p_interface_id(self, device: NetDevice) -> bytes:
+        iid = device.interface_id
+        if iid is None:
+            # RFC 5072 4.1: a random identifier, not all zeros, with the "u" bit clear (RFC 4291 2.5.1: not global)
+            iid = bytes([self.rng.randrange(256) & ~0x02]) + self.rng.randbytes(7)
+            if not any(iid):
+                iid = iid[:7] + b"\x01"
+        elif len(iid) != 8:
+            raise ValueError(f"{device!r} gives an interface identifier of {len(iid)} bytes, not 8")
+        return bytes(iid)
+
+    def _check_device(self, device: NetDevice, mtu: int | None) -> int:
         if mtu is None:
-            mtu = getattr(device, "mtu", 1500)
+            mtu = device.mtu
         if mtu < 68:
             raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
-        if (self.config.ip_forward or self.config.ip6_forward) and getattr(device, "checksum_offload", False):
+        if (self.config.ip_forward or self.config.ip6_forward) and device.checksum_offload:
             raise ValueError(f"{device!r} has checksum/segmentation offload, which only an end host may use: a "
                              "forwarding stack (ip_forward, ip6_forward) would pass on partial checksums; open it "
                              "without offload")
-        if vlan_id is not None and not 1 <= vlan_id <= 4094:
-            raise ValueError(f"VLAN id {vlan_id} is not 1..4094 (0 is a priority tag, read as untagged; 4095 is reserved)")
-        netif = self._add(device, name or f"en{sum(not n.is_loopback for n in self.netifs)}", hwaddr, mtu, vlan_id)
+        return mtu
+
+    def _setup(self, netif: Netif, device: NetDevice, ip: str | IPv4Interface | None,
+               gateway: str | IPv4Address | None, default: bool | None, up: bool, ip6_linklocal: bool,
+               ip6: str | list[str] | None, route_prio: int) -> Netif:
         netif.route_prio = route_prio
         if default:
             self._default_manual = netif
@@ -189,7 +235,7 @@ class Stack:
         self.events.emit(NetifAdded(netif))
         if up:
             netif.set_up()
-        if getattr(device, "link_up", True):
+        if device.link_up:
             netif.set_link_up()
         if ip is not None:
             netif.set_ipv4(ip, gateway)
@@ -202,11 +248,14 @@ class Stack:
                 netif.add_ip6_address(addr, int(plen or 64))
         return netif
 
-    def _add(self, device: Any, name: str, hwaddr: bytes, mtu: int, vlan_id: int | None,
-             is_loopback: bool = False) -> Netif:
+    def _add(self, device: NetDevice | None, name: str, hwaddr: bytes, mtu: int, vlan_id: int | None,
+             is_loopback: bool = False, link_kind: str = ETHERNET, ip6_iid: bytes | None = None) -> Netif:
         if any(n.name == name for n in self.netifs):
             raise ValueError(f"a netif named {name!r} exists already")
-        netif = Netif(self, name, self._next_index, device, bytes(hwaddr), mtu, vlan_id, is_loopback)
+        netif = Netif(self, name, self._next_index, device, bytes(hwaddr), mtu, vlan_id, is_loopback, link_kind,
+                      ip6_iid)
+        link = self.loopback if is_loopback else self.p2p if netif.is_p2p else self.ethernet
+        netif.input, netif.output, netif.output_ip6 = link.input, link.output_ip4, link.output_ip6
         self._next_index += 1
         self.netifs.append(netif)
         self.netif_generation += 1
@@ -344,12 +393,13 @@ class Stack:
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, netif: Netif, frame: bytes | bytearray | memoryview, now: float) -> None:
-        """``netif->input``: one Ethernet frame received on ``netif`` at time ``now``.  Never raises for what a peer
-        sends: bad frames are dropped and counted in :attr:`stats`."""
+        """``netif->input``: one frame received on ``netif`` at time ``now`` (an Ethernet frame, or an IP packet on a
+        point-to-point netif).  Never raises for what a peer sends: bad frames are dropped and counted in
+        :attr:`stats`."""
         self.assert_core()
         self.now = now
         try:
-            self._ethernet_input(netif, frame)
+            netif.input(netif, frame)
         except Exception:
             if self.strict:
                 raise
@@ -362,88 +412,18 @@ class Stack:
         for frame in frames:
             self.input(netif, frame, now)
 
-    def _ethernet_input(self, netif: Netif, frame: bytes | bytearray | memoryview) -> None:
-        stats = self.stats.link
-        stats.recv += 1
-        if not netif.up:
-            stats.drop += 1
-            return
-        try:
-            eth, payload = EthernetHeader.parse(frame)
-        except Malformed:
-            stats.lenerr += 1
-            stats.drop += 1
-            return
-        if (eth.vlan_id or None) != netif.vlan_id:
-            stats.drop += 1  # another VLAN's frame (a tag with VID 0 is only a priority tag)
-            return
-        dst = eth.dst
-        if dst == netif.hwaddr:
-            link_group = False
-        elif dst[0] & 1:
-            link_group = True  # broadcast or multicast: the IP layer decides whether the group is ours
-        else:
-            stats.drop += 1  # unicast to another station: a promiscuous device showed it to us
-            return
-        if eth.ethertype == ETHERTYPE_IPV4:
-            self.ip4.input(netif, payload, link_group)
-        elif eth.ethertype == ETHERTYPE_IPV6 and self.config.ipv6:
-            self.ip6.input(netif, payload, link_group)
-        elif eth.ethertype == ETHERTYPE_ARP:
-            self.etharp.input(netif, payload)
-        else:
-            stats.proterr += 1
-            stats.drop += 1
-
     # -- output ------------------------------------------------------------------------------------------------------
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:
-        """Send an IP packet out of ``netif`` towards ``next_hop``: looped back when it is our own address, else
-        resolved to a MAC (broadcast, multicast mapping or ARP).  False when it was dropped."""
+        """Send an IPv4 packet out of ``netif`` towards ``next_hop``: looped back when it is our own address, else
+        ``netif->output`` (on Ethernet resolved to a MAC: broadcast, multicast mapping or ARP; on a point-to-point
+        link sent as it is).  False when it was dropped."""
         if self.loops_back(netif, next_hop):
             return self.loop_output(netif, pbuf)
         if not netif.is_usable:
             self.stats.ip.rterr += 1
             self.stats.ip.drop += 1
             return False
-        if is_multicast4(next_hop):
-            return self.link_output(netif, pbuf, ipv4_multicast_mac(next_hop.packed), ETHERTYPE_IPV4)
-        if netif.is_broadcast4(next_hop):
-            return self.link_output(netif, pbuf, BROADCAST, ETHERTYPE_IPV4)
-        return self.etharp.output(netif, pbuf, next_hop)
-
-    def loops_back(self, netif: Netif, next_hop: IPv4Address) -> bool:
-        """Whether a packet for ``next_hop`` out of ``netif`` comes back to this stack (``netif_loop_output``)."""
-        return netif.is_loopback or (self.config.netif_loopback and int(next_hop) in self._own4)
-
-    def link_output(self, netif: Netif, pbuf: Pbuf, dst_mac: bytes, ethertype: int) -> bool:
-        """Prepend the Ethernet header and hand the frame to the device."""
-        if netif.vlan_id is None:
-            ETH_HEADER.pack_into(pbuf.buf, pbuf.push(HEADER_LEN), dst_mac, netif.hwaddr, ethertype)
-        else:
-            EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, pbuf.push(VLAN_HEADER_LEN))
-        tail = pbuf.csum_tail
-        if tail:
-            frame = pbuf.view()
-            sent = netif.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
-        else:
-            sent = netif.device.transmit(pbuf.view())
-        if sent:
-            self.stats.link.xmit += 1
-            return True
-        self.stats.link.memerr += 1
-        self.stats.link.drop += 1
-        return False
-
-    def loop_output(self, netif: Netif, pbuf: Pbuf) -> bool:
-        """``netif_loop_output``: queue an IP packet to be received on ``netif`` at the next :meth:`poll`."""
-        limit = self.config.loopback_max_pbufs
-        if limit and len(self._loopback) >= limit:
-            self.stats.link.memerr += 1
-            self.stats.link.drop += 1
-            return False
-        self._loopback.append((netif, pbuf.view()))
-        self.stats.link.xmit += 1
-        return True
+        return netif.output(netif, pbuf, next_hop)
 
     # -- time --------------------------------------------------------------------------------------------------------
     def timeouts_deinit(self) -> None:
@@ -461,13 +441,8 @@ class Stack:
         """Do everything due at ``now``: looped-back packets, ARP retries and expiry, reassembly timeouts, IGMP
         reports, gratuitous ARP, and the registered pollers (apps)."""
         self.now = now
-        for _ in range(len(self._loopback)):
-            netif, packet = self._loopback.popleft()
-            self.stats.link.recv += 1
-            if packet[0] >> 4 == 6:
-                self._guarded(self.ip6.input, netif, packet)
-            else:
-                self._guarded(self.ip4.input, netif, packet, False, True)
+        if self.loopback.queue:
+            self.loopback.poll()
         if not self.timers_running:
             return
         self._guarded(self.etharp.poll, now)
@@ -498,7 +473,7 @@ class Stack:
 
     def poll_at(self) -> float | None:
         """The time :meth:`poll` next has work, or None when nothing is pending (``sys_timeouts_sleeptime``)."""
-        if self._loopback:
+        if self.loopback.queue:
             return self.now
         if not self.timers_running:
             return None

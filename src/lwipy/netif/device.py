@@ -1,34 +1,19 @@
-"""The device contract, with do-nothing defaults."""
+"""Devices for loops to drive: the core's contract (:class:`~lwipy.core.device.NetDevice`) plus receiving, with
+do-nothing defaults."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["Device", "Wrapper"]
+from ..core.device import ETHERNET, POINT_TO_POINT, NetDevice
+
+__all__ = ["Device", "Wrapper", "ETHERNET", "POINT_TO_POINT"]
 
 
-class Device:
-    """Base class of devices: override ``transmit`` and ``receive`` at least."""
-
-    mtu = 1500
-    link_up = True
-    checksum_offload = False
-    """The device finishes the TCP and UDP checksums of frames given to :meth:`transmit_offload` and has checked
-    those of the frames it delivers, as a NIC with checksum offload does (lwIP's ``NETIF_CHECKSUM_CTRL`` with the
-    GEN/CHECK flags for TCP and UDP cleared): the stack then neither computes nor verifies them."""
-    gso_max_size = 0
-    """The largest IP packet the device cuts into TCP segments itself (TSO); 0 when it cannot."""
-
-    def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
-        raise NotImplementedError
-
-    def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
-                         gso_size: int = 0) -> bool:
-        """Send ``frame`` whose transport checksum is left to the device (only when :attr:`checksum_offload`): the
-        field at ``csum_start + csum_offset`` holds the pseudo-header sum, and the device completes it over the bytes
-        from ``csum_start`` on (Linux's CHECKSUM_PARTIAL).  With ``gso_size`` the frame is a TCP super-segment the
-        device cuts into segments of ``gso_size`` payload bytes."""
-        raise NotImplementedError
+class Device(NetDevice):
+    """Base class of devices: override ``transmit`` and ``receive`` at least.  What the stack reads (``mtu``,
+    ``link_kind``, ``link_up``, the offloads, ``interface_id``) and ``transmit``/``transmit_offload``/
+    ``add_multicast``/``remove_multicast`` are :class:`~lwipy.core.device.NetDevice`'s; the rest is for the loop."""
 
     def receive(self) -> list[bytes]:
         return []
@@ -66,6 +51,14 @@ class Wrapper(Device):
     def link_up(self) -> bool:  # type: ignore[override]
         return self.inner.link_up
 
+    @property
+    def link_kind(self) -> str:  # type: ignore[override]
+        return self.inner.link_kind
+
+    @property
+    def interface_id(self) -> bytes | None:  # type: ignore[override]
+        return self.inner.interface_id
+
     # A wrapper hides the inner device's offloads unless it says it passes them on (the stack then computes and
     # checks every checksum itself, and never hands over a super-segment the wrapper would not understand).
     checksum_offload = False
@@ -76,6 +69,12 @@ class Wrapper(Device):
 
     def receive(self) -> list[bytes]:
         return self.inner.receive()
+
+    def add_multicast(self, mac: bytes) -> None:
+        self.inner.add_multicast(mac)
+
+    def remove_multicast(self, mac: bytes) -> None:
+        self.inner.remove_multicast(mac)
 
     def fileno(self) -> int | None:
         return self.inner.fileno()
@@ -95,5 +94,5 @@ class Wrapper(Device):
     def close(self) -> None:
         self.inner.close()
 
-    def __getattr__(self, name: str):  # add_multicast and other optional hooks of the inner device
+    def __getattr__(self, name: str):  # the inner device's own attributes (counters, names)
         return getattr(self.inner, name)

@@ -1,4 +1,5 @@
-"""Writing frames to pcap files (the classic libpcap format, LINKTYPE_ETHERNET) that Wireshark and tshark read."""
+"""Writing frames to pcap files (the classic libpcap format) that Wireshark and tshark read: LINKTYPE_ETHERNET for
+Ethernet links, LINKTYPE_RAW (bare IPv4 and IPv6 packets) for point-to-point ones."""
 
 from __future__ import annotations
 
@@ -6,20 +7,29 @@ import struct
 import time
 from typing import BinaryIO, Callable
 
+from ..core.device import POINT_TO_POINT
 from .device import Device, Wrapper
 
-__all__ = ["PcapWriter", "PcapDevice"]
+__all__ = ["PcapWriter", "PcapDevice", "LINKTYPE_ETHERNET", "LINKTYPE_RAW", "linktype_of"]
 
 _FILE_HDR = struct.Struct("<IHHiIII")
 _REC_HDR = struct.Struct("<IIII")
 _MAGIC_USEC = 0xA1B2C3D4
-_LINKTYPE_ETHERNET = 1
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101  # each record an IPv4 or IPv6 packet, the version nibble telling which (tcpdump.org linktypes)
+
+
+def linktype_of(link_kind: str) -> int:
+    """The pcap link type of a device's ``link_kind``."""
+    return LINKTYPE_RAW if link_kind == POINT_TO_POINT else LINKTYPE_ETHERNET
 
 
 class PcapWriter:
-    """A pcap file open for writing; ``write(frame, ts)`` adds one record (flushed, so a crash loses nothing)."""
+    """A pcap file open for writing; ``write(frame, ts)`` adds one record (flushed, so a crash loses nothing).
+    ``linktype`` says what the records are: :data:`LINKTYPE_ETHERNET` frames or :data:`LINKTYPE_RAW` IP packets."""
 
-    def __init__(self, path_or_file: str | BinaryIO, snaplen: int = 262144) -> None:
+    def __init__(self, path_or_file: str | BinaryIO, snaplen: int = 262144,
+                 linktype: int = LINKTYPE_ETHERNET) -> None:
         if isinstance(path_or_file, str):
             self.file: BinaryIO = open(path_or_file, "wb")
             self._owned = True
@@ -27,7 +37,8 @@ class PcapWriter:
             self.file = path_or_file
             self._owned = False
         self.snaplen = snaplen
-        self.file.write(_FILE_HDR.pack(_MAGIC_USEC, 2, 4, 0, 0, snaplen, _LINKTYPE_ETHERNET))
+        self.linktype = linktype
+        self.file.write(_FILE_HDR.pack(_MAGIC_USEC, 2, 4, 0, 0, snaplen, linktype))
         self.file.flush()
         self.count = 0
 
@@ -49,12 +60,13 @@ class PcapWriter:
 
 class PcapDevice(Wrapper):
     """Record every frame ``inner`` sends and receives.  Timestamps come from ``clock`` (wall time by default; a
-    simulation passes its virtual clock, offset so the capture starts at the epoch)."""
+    simulation passes its virtual clock, offset so the capture starts at the epoch).  A file named by its path gets
+    the link type of ``inner`` (raw IP for a point-to-point device); a writer given is used as it is."""
 
     def __init__(self, inner: Device, writer: PcapWriter | str, clock: Callable[[], float] = time.time,
                  close_writer: bool | None = None) -> None:
         super().__init__(inner)
-        self.writer = PcapWriter(writer) if isinstance(writer, str) else writer
+        self.writer = PcapWriter(writer, linktype=linktype_of(inner.link_kind)) if isinstance(writer, str) else writer
         self._close_writer = isinstance(writer, str) if close_writer is None else close_writer
         self.clock = clock
 

@@ -29,6 +29,7 @@ from .device import Device
 __all__ = ["TapDevice", "in_netns"]
 
 TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
@@ -80,6 +81,10 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
 class TapDevice(Device):
     """An open TAP interface.  ``mtu`` sets the interface MTU when given, else it is read from the interface."""
 
+    _MODE = IFF_TAP  # TUNSETIFF's mode flag (a TUN subclass changes it, and what follows from it)
+    _LINK_HEADER = 18  # an Ethernet header with a VLAN tag: the room a read needs beyond the MTU
+    _KIND = "TAP"
+
     def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False) -> None:
         if len(name.encode()) >= 16:
             raise ValueError(f"interface name {name!r} is longer than 15 bytes")
@@ -100,16 +105,17 @@ class TapDevice(Device):
         except OSError as e:
             raise OSError(e.errno, f"cannot open /dev/net/tun ({e.strerror}); is the tun module loaded?") from e
         try:
-            flags = IFF_TAP | IFF_NO_PI | (IFF_VNET_HDR if self.offload else 0)
+            flags = self._MODE | IFF_NO_PI | (IFF_VNET_HDR if self.offload else 0)
             fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), flags))
             if self.offload:
                 fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR.size))
                 fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
         except OSError as e:
             os.close(fd)
-            hint = " (create it with 'ip tuntap add dev NAME mode tap user YOU', or run as root)" \
+            mode = self._KIND.lower()
+            hint = f" (create it with 'ip tuntap add dev NAME mode {mode} user YOU', or run as root)" \
                 if e.errno in (errno.EPERM, errno.EBUSY) else ""
-            raise OSError(e.errno, f"cannot attach to TAP {self.name!r}: {e.strerror}{hint}") from e
+            raise OSError(e.errno, f"cannot attach to {self._KIND} {self.name!r}: {e.strerror}{hint}") from e
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             if mtu is not None:
                 fcntl.ioctl(s, SIOCSIFMTU, struct.pack("16si", self.name.encode(), mtu))
@@ -128,12 +134,20 @@ class TapDevice(Device):
             raise ValueError(f"{self!r} was opened without offload")
         if gso_size:
             tcp_hlen = (frame[csum_start + 12] >> 4) * 4
-            gso_type = VNET_GSO_TCPV6 if frame[12:14] == b"\x86\xdd" else VNET_GSO_TCPV4
+            gso_type = VNET_GSO_TCPV6 if self._is_ipv6(frame) else VNET_GSO_TCPV4
             hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, gso_type, csum_start + tcp_hlen, gso_size, csum_start, csum_offset)
             self.tx_gso += 1
         else:
             hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
         return self._write(frame, hdr)
+
+    @staticmethod
+    def _is_ipv6(frame: bytes | bytearray | memoryview) -> bool:
+        return frame[12:14] == b"\x86\xdd"
+
+    @staticmethod
+    def _checksum_ok(frame: memoryview) -> bool:
+        return _transport_checksum_ok(frame)
 
     def _write(self, frame: bytes | bytearray | memoryview, vnet_hdr: bytes | None) -> bool:
         """One frame to the kernel (after its virtio-net header in offload mode); False when it was refused."""
@@ -157,7 +171,8 @@ class TapDevice(Device):
         read = os.read
         fd = self.fd
         offload = self.offload
-        size = VNET_HDR.size + 14 + 4 + _GSO_MAX if offload else self.mtu + 18
+        size = VNET_HDR.size + self._LINK_HEADER + _GSO_MAX if offload else self.mtu + self._LINK_HEADER
+        checksum_ok = self._checksum_ok
         for _ in range(_BATCH):
             try:
                 data = read(fd, size)
@@ -174,7 +189,7 @@ class TapDevice(Device):
             frame = memoryview(data)[VNET_HDR.size:]
             if gso_type:
                 self.rx_gso += 1
-            if not flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) and not _transport_checksum_ok(frame):
+            if not flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) and not checksum_ok(frame):
                 self.rx_csum_errors += 1
                 self.rx_dropped += 1
                 continue
@@ -188,7 +203,7 @@ class TapDevice(Device):
 
     def __repr__(self) -> str:
         where = f" in {self.netns}" if self.netns else ""
-        return f"<TapDevice {self.name}{where} mtu {self.mtu}{' offload' if self.offload else ''}>"
+        return f"<{type(self).__name__} {self.name}{where} mtu {self.mtu}{' offload' if self.offload else ''}>"
 
 
 def _transport_checksum_ok(frame: memoryview) -> bool:
@@ -197,24 +212,33 @@ def _transport_checksum_ok(frame: memoryview) -> bool:
     ethertype = frame[12:14]
     if ethertype == b"\x81\x00":
         frame, ethertype = frame[4:], frame[16:18]
-    if ethertype == b"\x08\x00" and len(frame) >= 34:
-        ihl = (frame[14] & 0x0F) * 4
-        total = int.from_bytes(frame[16:18], "big")
-        proto = frame[23]
-        if proto not in (6, 17) or frame[20:22] != b"\x00\x00" and frame[20:22] != b"\x40\x00" \
-                or total < ihl + 8 or 14 + total > len(frame):
+    if ethertype == b"\x08\x00":
+        return ip_checksum_ok(frame[14:], 4)
+    if ethertype == b"\x86\xdd":
+        return ip_checksum_ok(frame[14:], 6)
+    return True
+
+
+def ip_checksum_ok(packet: memoryview, version: int) -> bool:
+    """:func:`_transport_checksum_ok` for an IPv4 (``version`` 4) or IPv6 packet without a link header."""
+    if version == 4 and len(packet) >= 20:
+        ihl = (packet[0] & 0x0F) * 4
+        total = int.from_bytes(packet[2:4], "big")
+        proto = packet[9]
+        if proto not in (6, 17) or packet[6:8] != b"\x00\x00" and packet[6:8] != b"\x40\x00" \
+                or total < ihl + 8 or total > len(packet):
             return True  # not TCP/UDP, a fragment, or malformed: the stack decides
-        segment = frame[14 + ihl:14 + total]
+        segment = packet[ihl:total]
         if proto == 17 and segment[6:8] == b"\x00\x00":
             return True  # UDP without a checksum
-        pseudo = ones_sum(frame[26:34]) + proto + len(segment)
-    elif ethertype == b"\x86\xdd" and len(frame) >= 54:
-        proto = frame[20]
-        length = int.from_bytes(frame[18:20], "big")
-        if proto not in (6, 17) or length < 8 or 54 + length > len(frame):
+        pseudo = ones_sum(packet[12:20]) + proto + len(segment)
+    elif version == 6 and len(packet) >= 40:
+        proto = packet[6]
+        length = int.from_bytes(packet[4:6], "big")
+        if proto not in (6, 17) or length < 8 or 40 + length > len(packet):
             return True
-        segment = frame[54:54 + length]
-        pseudo = ones_sum(frame[22:54]) + proto + length
+        segment = packet[40:40 + length]
+        pseudo = ones_sum(packet[8:40]) + proto + length
     else:
         return True
     return fold(pseudo + ones_sum(segment)) == 0xFFFF

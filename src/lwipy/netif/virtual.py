@@ -1,6 +1,7 @@
-"""An in-process Ethernet segment: a hub that copies every frame to every other port.
+"""An in-process Ethernet segment: a hub that copies every frame to every other port; or an in-process point-to-point
+link (``VirtualHub(link_kind=POINT_TO_POINT)``, or :func:`p2p_link`): two ports carrying bare IP packets.
 
-Any number of stacks (or test scripts) attach a :class:`VirtualPort` each.  Ports can be driven from one thread
+Any number of stacks (or test scripts) attach a :class:`VirtualPort` each (two at most on a point-to-point link).  Ports can be driven from one thread
 (:class:`~lwipy.sim.Simulation`) or from a loop per stack on its own thread: delivery only appends to a deque and
 calls the port's waker.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
+from ..core.device import ETHERNET, POINT_TO_POINT
 from .device import Device
 
-__all__ = ["VirtualHub", "VirtualPort"]
+__all__ = ["VirtualHub", "VirtualPort", "p2p_link"]
 
 
 class VirtualPort(Device):
@@ -29,8 +31,12 @@ class VirtualPort(Device):
     def mtu(self) -> int:  # type: ignore[override]
         return self.hub.mtu
 
+    @property
+    def link_kind(self) -> str:  # type: ignore[override]
+        return self.hub.link_kind
+
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
-        if len(frame) > self.hub.mtu + 18:
+        if len(frame) > self.hub.mtu + self.hub.header_room:
             self.dropped += 1
             return False
         self.hub._forward(self, bytes(frame))
@@ -62,16 +68,24 @@ class VirtualPort(Device):
 
 
 class VirtualHub:
-    """A shared segment with an ``mtu`` (1500 by default; raise it for jumbo frames) and a receive queue per port."""
+    """A shared segment with an ``mtu`` (1500 by default; raise it for jumbo frames) and a receive queue per port.
+    ``link_kind`` :data:`~lwipy.core.device.POINT_TO_POINT` makes it a point-to-point link: IP packets without a
+    link header, and two ports."""
 
-    def __init__(self, mtu: int = 1500, queue_len: int = 4096) -> None:
+    def __init__(self, mtu: int = 1500, queue_len: int = 4096, link_kind: str = ETHERNET) -> None:
+        if link_kind not in (ETHERNET, POINT_TO_POINT):
+            raise ValueError(f"link kind {link_kind!r} is neither {ETHERNET!r} nor {POINT_TO_POINT!r}")
         self.mtu = mtu
         self.queue_len = queue_len
+        self.link_kind = link_kind
+        self.header_room = 18 if link_kind == ETHERNET else 0  # an Ethernet header with a VLAN tag
         self.ports: list[VirtualPort] = []
         self.taps: list[Callable[[VirtualPort, bytes], None]] = []
         self.forwarded = 0  # frames carried so far: a driver can tell whether anything moved
 
     def port(self, name: str | None = None) -> VirtualPort:
+        if self.link_kind == POINT_TO_POINT and len(self.ports) >= 2:
+            raise ValueError("a point-to-point link has two ends")
         port = VirtualPort(self, name or f"port{len(self.ports)}")
         self.ports.append(port)
         return port
@@ -87,3 +101,9 @@ class VirtualHub:
         for port in self.ports:
             if port is not sender:
                 port._deliver(frame)
+
+
+def p2p_link(mtu: int = 1500, queue_len: int = 4096) -> tuple[VirtualPort, VirtualPort]:
+    """The two ends of a new in-process point-to-point link."""
+    link = VirtualHub(mtu, queue_len, POINT_TO_POINT)
+    return link.port("p2p-a"), link.port("p2p-b")

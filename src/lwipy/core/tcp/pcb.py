@@ -1046,7 +1046,7 @@ class TcpPcb:
         netif, next_hop = found
         self._netif, self._next_hop = netif, next_hop
         looped = stack.loops_back(netif, next_hop)
-        self._neighbour = not (looped or netif.is_loopback or is_multicast4(next_hop) or netif.is_broadcast4(next_hop))
+        self._neighbour = netif.is_ethernet and not (looped or is_multicast4(next_hop) or netif.is_broadcast4(next_hop))
         self._offload = netif.checksum_offload and not looped
         self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
 

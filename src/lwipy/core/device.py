@@ -1,0 +1,65 @@
+"""The device contract: what the core asks of the driver under a netif, and nothing more.
+
+A driver (``lwipy.netif``: TAP, TUN, virtual links, wrappers) subclasses :class:`NetDevice` and overrides
+:meth:`~NetDevice.transmit` at least; the class attributes are the defaults the core reads without probing.  Two kinds
+of link exist, as lwIP's netif flags tell them apart (``NETIF_FLAG_ETHARP`` set or not):
+
+``ETHERNET``
+    frames with an Ethernet header; IPv4 next hops resolved by ARP, IPv6 ones by neighbour discovery; a MAC address.
+``POINT_TO_POINT``
+    bare IP packets in and out (as a Linux TUN or PPP carries them): no link-layer address, no address resolution
+    (RFC 4861 7.2: "address resolution is not performed on point-to-point links"); IPv6 still does duplicate address
+    detection and router solicitation, its link-local address built from :attr:`~NetDevice.interface_id`.
+
+How frames come in (``receive``, ``fileno``, wakers) is the business of the loop driving the stack, not of the core:
+see :class:`lwipy.netif.device.Device`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NetDevice", "ETHERNET", "POINT_TO_POINT", "LINK_KINDS"]
+
+ETHERNET = "ethernet"
+POINT_TO_POINT = "point-to-point"
+LINK_KINDS = (ETHERNET, POINT_TO_POINT)
+
+
+class NetDevice:
+    """The driver of one netif, as the core sees it (lwIP's ``netif->linkoutput`` and the driver's netif flags)."""
+
+    link_kind: str = ETHERNET
+    """:data:`ETHERNET` (frames with an Ethernet header) or :data:`POINT_TO_POINT` (bare IPv4/IPv6 packets)."""
+    mtu: int = 1500
+    """The largest IP packet the link carries (the Ethernet header not counted)."""
+    link_up: bool = True
+    """The carrier, as the driver last saw it (the netif starts with it; later changes go through
+    ``Netif.set_link_up``)."""
+    checksum_offload: bool = False
+    """The device finishes the TCP and UDP checksums of frames given to :meth:`transmit_offload` and has checked
+    those of the frames it delivers, as a NIC with checksum offload does (lwIP's ``NETIF_CHECKSUM_CTRL`` with the
+    GEN/CHECK flags for TCP and UDP cleared): the stack then neither computes nor verifies them."""
+    gso_max_size: int = 0
+    """The largest IP packet the device cuts into TCP segments itself (TSO); 0 when it cannot."""
+    interface_id: bytes | None = None
+    """Point-to-point links: the 8-byte IPv6 interface identifier the link gave (IPV6CP negotiates one on PPP), or
+    None for a random one.  Ethernet links derive theirs from the MAC."""
+
+    def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        """Send one frame (an Ethernet frame, or an IP packet on a point-to-point link); False when it was dropped
+        (a full queue, the link down).  The buffer is only valid during the call."""
+        raise NotImplementedError
+
+    def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
+                         gso_size: int = 0) -> bool:
+        """Send ``frame`` whose transport checksum is left to the device (only when :attr:`checksum_offload`): the
+        field at ``csum_start + csum_offset`` holds the pseudo-header sum, and the device completes it over the bytes
+        from ``csum_start`` on (Linux's CHECKSUM_PARTIAL).  With ``gso_size`` the frame is a TCP super-segment the
+        device cuts into segments of ``gso_size`` payload bytes."""
+        raise NotImplementedError
+
+    def add_multicast(self, mac: bytes) -> None:
+        """Let frames for the multicast ``mac`` through a filtering NIC (``igmp_mac_filter``/``mld_mac_filter``);
+        Ethernet only.  The default accepts every frame already."""
+
+    def remove_multicast(self, mac: bytes) -> None:
+        """Stop letting ``mac`` through (the last member of its group left)."""
