@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import settings
 
 from lwipy import Config, Stack
-from lwipy.netif.device import Device
+from lwipy.netif.device import ETHERNET, Device
 
 PEER_MAC = bytes.fromhex("020000000099")
 OWN_MAC = bytes.fromhex("020000000001")
@@ -20,10 +20,13 @@ def examples(full: int) -> int:
 
 
 class CaptureDevice(Device):
-    """Records every transmitted frame; ``full`` makes transmit refuse (a full driver queue)."""
+    """Records every transmitted frame; ``full`` makes transmit refuse (a full driver queue).  ``link_kind``
+    POINT_TO_POINT makes it a point-to-point device (bare IP packets) with ``interface_id``."""
 
-    def __init__(self, mtu: int = 1500) -> None:
+    def __init__(self, mtu: int = 1500, link_kind: str = ETHERNET, interface_id: bytes | None = None) -> None:
         self.mtu = mtu
+        self.link_kind = link_kind
+        self.interface_id = interface_id
         self.sent: list[bytes] = []
         self.full = False
 

@@ -4,6 +4,7 @@ Seeds are frames scapy builds (an independent encoder) for every path of the IPv
 discovery with options, redirects, MLD v1 and v2, extension headers (hop-by-hop, destination options, routing,
 fragments), unknown next headers.  Mutations flip bytes, cut and extend the frames, and half of the time repair the
 ICMPv6 checksum so that a mutated message gets past it into the parsers and the ND/MLD logic behind them.
+The ``p2p`` variants feed the same packets, less their Ethernet header, to a point-to-point netif.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from scapy.layers.l2 import Ether
 import lwipy
 from lwipy.apps import AdvertConfig, RouterAdvertiser
 from helpers import CaptureDevice
-from lwipy.core.addr6 import PREFERRED, link_local_from_mac, solicited_node
+from lwipy.core.addr6 import PREFERRED, interface_id, link_local_from_mac, solicited_node
+from lwipy.core.device import POINT_TO_POINT
 from lwipy.wire.icmpv6 import fill_checksum
 
 pytestmark = pytest.mark.slow  # fuzzing: the quick tier (-m "not slow") leaves it out
@@ -77,14 +79,16 @@ SEEDS = [
 
 class Host6:
     """A host, or with ``router`` a forwarding stack advertising 2001:db8::/64 with a second link (2001:db8:2::/64,
-    MTU 1280) behind it."""
+    MTU 1280) behind it.  With ``p2p`` its netif is point-to-point, with the interface identifier of ``MAC`` (so the
+    seeds' addresses are its own), and is fed the seeds without their Ethernet header."""
 
-    def __init__(self, router: bool = False) -> None:
-        self.dev = CaptureDevice()
+    def __init__(self, router: bool = False, p2p: bool = False) -> None:
+        self.p2p = p2p
+        self.dev = CaptureDevice(link_kind=POINT_TO_POINT, interface_id=interface_id(MAC)) if p2p else CaptureDevice()
         cfg = lwipy.Config(ipv6_autoconfig=True, ipv6_rdnss_max_dns_servers=2, ip6_forward=router)
         self.stack = lwipy.Stack(cfg, seed=1, strict=True)
-        self.netif = self.stack.add_netif(self.dev, hwaddr=MAC, ip="10.9.0.2/24", ip6_linklocal=True,
-                                          ip6="2001:db8::1/64" if router else None)
+        self.netif = self.stack.add_netif(self.dev, hwaddr=None if p2p else MAC, ip="10.9.0.2/24",
+                                          ip6_linklocal=True, ip6="2001:db8::1/64" if router else None)
         if router:
             self.stack.add_netif(CaptureDevice(), ip6_linklocal=True, ip6="2001:db8:2::1/64", mtu=1280)
             RouterAdvertiser(self.stack).advertise(self.netif, AdvertConfig(rdnss=["2001:db8::53"]))
@@ -99,7 +103,7 @@ class Host6:
 
     def feed(self, frame: bytes) -> None:
         self.now += 0.01
-        self.stack.input(self.netif, frame, self.now)
+        self.stack.input(self.netif, frame[14:] if self.p2p else frame, self.now)
 
     def assert_answers_ping6(self) -> None:
         self.dev.take()
@@ -109,7 +113,7 @@ class Host6:
         self.feed(eth(IPv6(src=PEER, dst=LL, hlim=255) / ICMPv6ND_NA(tgt=PEER, S=1, O=1) /
                       ICMPv6NDOptDstLLAddr(lladdr=PEER_MAC)))
         self.poll(0.5)
-        frames = [Ether(f) for f in self.dev.take()]
+        frames = [IPv6(f) if self.p2p else Ether(f) for f in self.dev.take()]
         assert any(f.haslayer(IPv6) and f[IPv6].nh == 58 and bytes(f[IPv6].payload)[:1] == b"\x81" for f in frames)
 
 
@@ -132,11 +136,12 @@ def mutate(frame: bytes, data) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.parametrize("p2p", [False, True], ids=["ethernet", "p2p"])
 @pytest.mark.parametrize("router", [False, True], ids=["host", "router"])
 @given(data=st.data())
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_mutated_ipv6_frames_are_dropped_or_handled_never_raised(router, data):
-    host = Host6(router)
+def test_mutated_ipv6_frames_are_dropped_or_handled_never_raised(router, p2p, data):
+    host = Host6(router, p2p)
     for _ in range(data.draw(st.integers(1, 8))):
         host.feed(mutate(data.draw(st.sampled_from(SEEDS)), data))
         if data.draw(st.booleans()):
@@ -144,10 +149,11 @@ def test_mutated_ipv6_frames_are_dropped_or_handled_never_raised(router, data):
     host.assert_answers_ping6()
 
 
+@pytest.mark.parametrize("p2p", [False, True], ids=["ethernet", "p2p"])
 @pytest.mark.parametrize("router", [False, True], ids=["host", "router"])
 @given(payload=st.binary(min_size=0, max_size=120))
 @settings(max_examples=examples(200), deadline=None)
-def test_arbitrary_ipv6_payloads_never_raise(router, payload):
-    host = Host6(router)
+def test_arbitrary_ipv6_payloads_never_raise(router, p2p, payload):
+    host = Host6(router, p2p)
     host.feed(bytes.fromhex("02000000000b") + bytes.fromhex(PEER_MAC.replace(":", "")) + b"\x86\xdd" + payload)
     host.assert_answers_ping6()

@@ -7,6 +7,7 @@ packets to route when the stack forwards).
 Mutations flip bytes (mostly in the headers), cut and extend frames, and sometimes repair the checksums afterwards so
 that a mutated header gets past checksum checks into the code behind them.  Strict mode re-raises any unexpected
 exception, so "never raises" means every bad frame was dropped and counted.
+The ``p2p`` variants feed the same input, less its Ethernet header, to a point-to-point netif (bare IP packets).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
 from lwipy.wire.ethernet import EthernetHeader  # noqa: E402
 from lwipy.wire.icmp import IcmpHeader  # noqa: E402
 from lwipy.wire.ipv4 import Ipv4Header  # noqa: E402
+from lwipy.core.device import POINT_TO_POINT  # noqa: E402
 from helpers import CaptureDevice, examples  # noqa: E402
 
 pytestmark = pytest.mark.slow  # fuzzing: the quick tier (-m "not slow") leaves it out
@@ -42,17 +44,29 @@ CHECKING = lwipy.Config(ip4_reassembly=True, checksum_check_ip=True, checksum_ch
 FORWARDING = lwipy.Config(ip_forward=True, ip4_reassembly=True)
 CONFIGS = pytest.mark.parametrize("config", [DEFAULT, CHECKING, FORWARDING],
                                   ids=["defaults", "reassembly+checksums", "forwarding"])
+LINKS = pytest.mark.parametrize("p2p", [False, True], ids=["ethernet", "p2p"])
+
+
+def strip_link(frame: bytes | bytearray) -> bytes:
+    """What a point-to-point netif gets of an Ethernet frame: everything after the (possibly tagged) header."""
+    return bytes(frame[18:] if frame[12:14] == b"\x81\x00" else frame[14:])
 
 
 class Host:
     """A strict stack as host B, with a static ARP entry for A (so a reply never waits on ARP), a UDP echo port 7777,
-    a socket on the multicast port 5000 and membership of 239.1.2.3; with ``ip_forward`` a second netif too."""
+    a socket on the multicast port 5000 and membership of 239.1.2.3; with ``ip_forward`` a second netif too.  With
+    ``p2p`` the netif is point-to-point: frames fed lose their Ethernet header, and what it sends gets one to read."""
 
-    def __init__(self, config: lwipy.Config) -> None:
-        self.dev = CaptureDevice()
+    def __init__(self, config: lwipy.Config, p2p: bool = False) -> None:
+        self.p2p = p2p
         self.stack = lwipy.Stack(config, seed=1, strict=True)
-        self.netif = self.stack.add_netif(self.dev, hwaddr=MAC_B, ip=f"{IP_B}/24")
-        self.stack.etharp.add_static(IP_A, bytes.fromhex(MAC_A.replace(":", "")))
+        if p2p:
+            self.dev = CaptureDevice(link_kind=POINT_TO_POINT)
+            self.netif = self.stack.add_netif(self.dev, ip=f"{IP_B}/24")
+        else:
+            self.dev = CaptureDevice()
+            self.netif = self.stack.add_netif(self.dev, hwaddr=MAC_B, ip=f"{IP_B}/24")
+            self.stack.etharp.add_static(IP_A, bytes.fromhex(MAC_A.replace(":", "")))
         self.echo = self.stack.udp.new()
         self.echo.bind(None, 7777)
         self.group = self.stack.udp.new()
@@ -71,7 +85,7 @@ class Host:
 
     def feed(self, frame: bytes | bytearray, dt: float = 0.01) -> None:
         self.now += dt
-        self.stack.input(self.netif, frame, self.now)
+        self.stack.input(self.netif, strip_link(frame) if self.p2p else frame, self.now)
 
     def poll(self, dt: float) -> None:
         self.now += dt
@@ -84,7 +98,8 @@ class Host:
         payload = b"are you alive?" + seq.to_bytes(2, "big")
         self.dev.sent.clear()
         self.feed(ping_frame(0xBEEF, seq, payload))
-        replies = [r for r in map(parse_echo_reply, self.dev.sent) if r is not None]
+        sent = [cap.ETH_A + cap.ETH_B + b"\x08\x00" + f for f in self.dev.sent] if self.p2p else self.dev.sent
+        replies = [r for r in map(parse_echo_reply, sent) if r is not None]
         assert (0xBEEF, seq, payload) in replies, f"no echo reply among {len(self.dev.sent)} frames sent"
         for _ in range(10):  # drain anything due (looped-back packets) so that it does not pile up
             due = self.stack.poll_at()
@@ -231,11 +246,12 @@ FUZZ = settings(max_examples=examples(150), deadline=None, suppress_health_check
 
 
 # -- the properties --------------------------------------------------------------------------------------------------
+@LINKS
 @CONFIGS
 @FUZZ
 @given(st.lists(st.binary(max_size=120), min_size=1, max_size=6))
-def test_arbitrary_bytes(config: lwipy.Config, frames: list[bytes]) -> None:
-    host = Host(config)
+def test_arbitrary_bytes(config: lwipy.Config, p2p: bool, frames: list[bytes]) -> None:
+    host = Host(config, p2p)
     received = host.stack.stats.link.recv
     for frame in frames:
         host.feed(frame)
@@ -256,11 +272,13 @@ def test_arbitrary_payload_behind_our_mac(config: lwipy.Config, frames: list[tup
     host.assert_answers_ping()
 
 
+@LINKS
 @CONFIGS
 @FUZZ
 @given(st.lists(st.tuples(st.integers(0x40, 0x4F), st.binary(min_size=19, max_size=80)), min_size=1, max_size=6))
-def test_arbitrary_ipv4_behind_a_version_4_byte(config: lwipy.Config, packets: list[tuple[int, bytes]]) -> None:
-    host = Host(config)
+def test_arbitrary_ipv4_behind_a_version_4_byte(config: lwipy.Config, p2p: bool,
+                                                packets: list[tuple[int, bytes]]) -> None:
+    host = Host(config, p2p)
     for first, rest in packets:
         packet = bytearray([first]) + rest
         if len(packet) >= 20:
@@ -269,11 +287,12 @@ def test_arbitrary_ipv4_behind_a_version_4_byte(config: lwipy.Config, packets: l
     host.assert_answers_ping()
 
 
+@LINKS
 @CONFIGS
 @settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(mutated(), st.sampled_from([0.0, 0.01, 0.6, 3.5])), min_size=1, max_size=8))
-def test_mutated_frames(config: lwipy.Config, frames: list[tuple[bytes, float]]) -> None:
-    host = Host(config)
+def test_mutated_frames(config: lwipy.Config, p2p: bool, frames: list[tuple[bytes, float]]) -> None:
+    host = Host(config, p2p)
     for frame, dt in frames:
         host.feed(frame)
         if dt:
@@ -285,19 +304,21 @@ def test_mutated_frames(config: lwipy.Config, frames: list[tuple[bytes, float]])
 
 
 # -- deterministic sweeps --------------------------------------------------------------------------------------------
+@LINKS
 @CONFIGS
-def test_every_truncation_of_every_seed(config: lwipy.Config) -> None:
-    host = Host(config)
+def test_every_truncation_of_every_seed(config: lwipy.Config, p2p: bool) -> None:
+    host = Host(config, p2p)
     for seed in SEEDS:
         for n in range(len(seed)):
             host.feed(seed[:n], dt=0.0)
         host.assert_answers_ping()
 
 
+@LINKS
 @CONFIGS
 @pytest.mark.parametrize("xor", [0x01, 0x80, 0xFF])
-def test_every_header_byte_flipped(config: lwipy.Config, xor: int) -> None:
-    host = Host(config)
+def test_every_header_byte_flipped(config: lwipy.Config, xor: int, p2p: bool) -> None:
+    host = Host(config, p2p)
     for seed in SMALL_SEEDS:
         for pos in range(min(len(seed), 64)):
             frame = bytearray(seed)
