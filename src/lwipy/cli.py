@@ -1,4 +1,4 @@
-"""The ``lwipy`` command: ``demo`` (a virtual network, no root), ``up`` (serve on a TAP), ``ping``, ``config``."""
+"""The ``lwipy`` command: ``demo`` (a virtual network, no root), ``up`` (serve on a TAP or TUN), ``ping``, ``config``."""
 
 from __future__ import annotations
 
@@ -140,19 +140,23 @@ def _tap_stack(args: argparse.Namespace):
     from .core.stack import Stack
     from .netif.pcap import PcapDevice
     from .netif.tap import TapDevice
+    from .netif.tun import TunDevice
 
     if not (args.ip or args.ip6 or args.slaac):
         raise ValueError("give the stack an address: --ip ADDR/LEN, --ip6 ADDR/LEN or --slaac")
+    if args.tun and args.mac:
+        raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
     base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
     if getattr(args, "hooks", None):
         from .core.hooks import load_hooks_file
-        load_hooks_file(args.hooks)  # a bad hook file is reported before the TAP is touched
+        load_hooks_file(args.hooks)  # a bad hook file is reported before the device is touched
         base["hooks_file"] = args.hooks
     cfg = _parse_options(args.option or [], base)
-    device: Any = TapDevice(args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
+    opener = TunDevice if args.tun else TapDevice
+    device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
-    stack = Stack(cfg, name=args.tap)
+    stack = Stack(cfg, name=args.tun or args.tap)
     netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac, ip6_linklocal=cfg.ipv6,
                             ip6=args.ip6)
     return stack, netif, device
@@ -196,7 +200,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
     if stack.hooks.installed:
         serving += "; hooks " + ", ".join(stack.hooks.installed)
-    print(f"lwipy up on {args.tap}: {_addresses(netif)} mac {mac_to_str(netif.hwaddr)} mtu {netif.mtu}; "
+    link = f"mac {mac_to_str(netif.hwaddr)}" if netif.hwaddr else "point-to-point"
+    print(f"lwipy up on {args.tun or args.tap}: {_addresses(netif)} {link} mtu {netif.mtu}; "
           f"{serving}. Ctrl-C stops.", flush=True)
     try:
         loop.run(args.duration)
@@ -253,17 +258,21 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def _add_tap_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tap", required=True, help="an existing TAP device (ip tuntap add dev NAME mode tap)")
+    link = p.add_mutually_exclusive_group(required=True)
+    link.add_argument("--tap", help="a TAP device, an Ethernet link (ip tuntap add dev NAME mode tap; made for the "
+                                    "command's lifetime when missing and run as root)")
+    link.add_argument("--tun", help="a TUN device, a point-to-point link carrying bare IP packets (ip tuntap add dev "
+                                    "NAME mode tun): no MAC, no ARP")
     p.add_argument("--ip", help="the stack's IPv4 address with prefix, e.g. 10.0.0.2/24")
     p.add_argument("--ip6", action="append", metavar="ADDR/LEN",
                    help="a static IPv6 address (repeatable); a link-local address is always made")
     p.add_argument("--slaac", action="store_true", help="form IPv6 addresses from router advertisements (SLAAC)")
     p.add_argument("--gw", help="default gateway")
-    p.add_argument("--mac", help="the stack's MAC (random locally administered when absent)")
-    p.add_argument("--mtu", type=int, help="set the TAP's MTU")
-    p.add_argument("--netns", help="the network namespace the TAP lives in")
+    p.add_argument("--mac", help="the stack's MAC (random locally administered when absent; TAP only)")
+    p.add_argument("--mtu", type=int, help="set the device's MTU")
+    p.add_argument("--netns", help="the network namespace the TAP or TUN lives in")
     p.add_argument("--offload", action="store_true",
-                   help="checksum and TCP segmentation offload on the TAP (virtio-net header): much faster TCP")
+                   help="checksum and TCP segmentation offload on the TAP or TUN (virtio-net header): much faster TCP")
     p.add_argument("--pcap", help="write every frame to this pcap file")
     p.add_argument("-o", "--option", action="append", metavar="NAME=VALUE",
                    help="a Config option (see 'lwipy config'); repeatable")
@@ -279,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pcap", default="lwipy-demo.pcap", help="capture file (default %(default)s; '' for none)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("up", help="run a stack on a TAP device: ping, UDP echo 7, TCP echo 7/discard 9/chargen 19")
+    p = sub.add_parser("up", help="run a stack on a TAP or TUN device: ping, UDP echo 7, TCP echo 7/discard 9/"
+                                  "chargen 19")
     _add_tap_args(p)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--advertise", action="store_true",
@@ -287,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "SLAAC addresses in them)")
     p.add_argument("--rdnss", action="append", metavar="ADDR", help="a DNS server to advertise (RFC 8106); repeatable")
     p.set_defaults(func=cmd_up)
-    p = sub.add_parser("ping", help="ping from a stack on a TAP device")
+    p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device")
     _add_tap_args(p)
     p.add_argument("target")
     p.add_argument("-c", "--count", type=int, default=4)

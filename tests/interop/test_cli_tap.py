@@ -1,5 +1,5 @@
-"""`lwipy up` and `lwipy ping` on a TAP in a test-made namespace: the kernel pings the command's stack, the command's
-stack pings the kernel, and Ctrl-C (SIGINT) ends `up` cleanly with its stats."""
+"""`lwipy up` and `lwipy ping` on a TAP (and with ``--tun`` on a TUN) in a test-made namespace: the kernel pings the
+command's stack, the command's stack pings the kernel, and Ctrl-C (SIGINT) ends `up` cleanly with its stats."""
 
 import os
 import signal
@@ -12,8 +12,8 @@ import pytest
 ENV = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "src")}
 
 
-def start_up(kernel_tap, *extra):
-    cmd = [sys.executable, "-m", "lwipy", "up", "--tap", kernel_tap.ifname, "--netns", kernel_tap.ns,
+def start_up(kernel_tap, *extra, link="--tap"):
+    cmd = [sys.executable, "-m", "lwipy", "up", link, kernel_tap.ifname, "--netns", kernel_tap.ns,
            "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     line = proc.stdout.readline()  # the banner says it is serving
@@ -151,3 +151,53 @@ def test_up_loads_a_hooks_file_that_changes_the_wire(kernel_tap, tmp_path):
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "hooks ip4_input, tcp_isn" in proc.banner and "icmp" in out
+
+
+@pytest.mark.lwip_device(tun=True)
+def test_up_on_a_tun_answers_kernel_ping_and_tcp_echo(kernel_tap, tmp_path):
+    pcap = tmp_path / "tun.pcap"
+    proc = start_up(kernel_tap, "--pcap", str(pcap), link="--tun")
+    try:
+        ping = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, "ping", "-c", "20", "-i", "0.01", "-W", "2",
+                               nsx.LWIP_IP], capture_output=True, text=True, timeout=30)
+        assert ping.returncode == 0 and " 0% packet loss" in ping.stdout, ping.stdout + ping.stderr
+        echo = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7), timeout=10)
+s.sendall(b"over the tun" * 1000)
+s.shutdown(socket.SHUT_WR)
+back = b""
+while (got := s.recv(65536)):
+    back += got
+print(back == b"over the tun" * 1000)
+"""
+        done = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, sys.executable, "-I", "-c", echo, nsx.LWIP_IP],
+                              capture_output=True, text=True, timeout=30)
+        assert done.stdout.split() == ["True"], done.stdout + done.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "etharp   -" in out  # nothing resolved on a point-to-point link
+    with open(pcap, "rb") as f:
+        assert int.from_bytes(f.read(24)[20:24], "little") == 101  # LINKTYPE_RAW
+
+
+@pytest.mark.lwip_device(tun=True)
+def test_ping_command_over_a_tun_reaches_the_kernel(kernel_tap):
+    r = subprocess.run([sys.executable, "-m", "lwipy", "ping", "--tun", kernel_tap.ifname, "--netns", kernel_tap.ns,
+                        "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}", "-c", "3", "-i", "0.1", nsx.KERNEL_IP],
+                       capture_output=True, text=True, timeout=30, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 received, 0% packet loss" in r.stdout
+    assert r.stdout.count("bytes from 10.77.0.1: icmp_seq=") == 3
+
+
+def test_tun_and_tap_exclude_each_other_and_a_tun_takes_no_mac(netns):
+    both = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "t0", "--tun", "t1", "--netns", netns,
+                           "--ip", "10.77.0.2/24"], capture_output=True, text=True, timeout=30, env=ENV)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+    mac = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tun", "t1", "--netns", netns, "--mac",
+                          "02:00:00:00:00:01", "--ip", "10.77.0.2/24"], capture_output=True, text=True, timeout=30,
+                         env=ENV)
+    assert mac.returncode == 2 and "Traceback" not in mac.stderr and "--mac" in mac.stderr
