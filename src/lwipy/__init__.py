@@ -1,7 +1,8 @@
 """lwipy: a lightweight TCP/IP stack in pure Python, modelled on lwIP as ESP-IDF ships it.
 
 The core is sans-I/O: a :class:`Stack` takes frames and the time, and hands frames to its devices.  Devices
-(:mod:`lwipy.netif`) connect it to a Linux TAP, an in-process virtual link, or anything with ``transmit(frame)``.
+(:mod:`lwipy.netif`) connect it to a Linux TAP (Ethernet) or TUN (point-to-point), an in-process virtual link, or
+any :class:`lwipy.core.device.NetDevice` (``transmit(frame)`` and a link kind).
 
 The names below are imported on first use (PEP 562), so ``import lwipy.wire`` or ``import lwipy.core`` loads
 neither the API layer nor ``threading``, ``socket`` or ``selectors``.
