@@ -31,6 +31,7 @@ from bench_tcp import bulk_in, bulk_out  # noqa: E402
 from lwipy import Config, Stack  # noqa: E402
 from lwipy.api.loop import StackLoop  # noqa: E402
 from lwipy.core.addr6 import PREFERRED  # noqa: E402
+from lwipy.netif.device import Device  # noqa: E402
 from lwipy.netif.tap import TapDevice  # noqa: E402
 
 
@@ -98,9 +99,7 @@ def tap_rows(pings: int) -> list[tuple[str, str]]:
     return rows
 
 
-class Sink:
-    mtu = 1500
-
+class Sink(Device):
     def transmit(self, frame) -> bool:
         return True
 

@@ -74,7 +74,20 @@ class Ethernet:
             ETH_HEADER.pack_into(pbuf.buf, pbuf.push(HEADER_LEN), dst_mac, netif.hwaddr, ethertype)
         else:
             EthernetHeader(dst_mac, netif.hwaddr, ethertype, netif.vlan_id).emit(pbuf.buf, pbuf.push(VLAN_HEADER_LEN))
-        return netif.linkoutput(pbuf)
+        # netif.linkoutput, inline: this is every Ethernet frame's way out
+        tail = pbuf.csum_tail
+        if tail:
+            frame = pbuf.view()
+            sent = netif.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
+        else:
+            sent = netif.device.transmit(pbuf.view())
+        stats = self.stack.stats.link
+        if sent:
+            stats.xmit += 1
+            return True
+        stats.memerr += 1
+        stats.drop += 1
+        return False
 
     def output_ip4(self, netif: "Netif", pbuf: "Pbuf", next_hop: IPv4Address) -> bool:
         """``etharp_output``: an IPv4 packet to ``next_hop`` (a group, a broadcast, or resolved by ARP)."""

@@ -26,11 +26,12 @@ class Loopback:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.queue: deque[tuple["Netif", memoryview]] = deque()
+        self._enabled = stack.config.netif_loopback
 
     def loops_back(self, netif: "Netif", next_hop: IPv4Address) -> bool:
-        """Whether a packet for ``next_hop`` out of ``netif`` comes back to this stack."""
-        stack = self.stack
-        return netif.is_loopback or (stack.config.netif_loopback and int(next_hop) in stack._own4)
+        """Whether a packet for ``next_hop`` out of ``netif`` comes back to this stack: the loopback netif's, or
+        with ``netif_loopback`` one for our own address (``ip4_output_if`` sending to ``netif_loop_output``)."""
+        return netif.is_loopback or (self._enabled and int(next_hop) in self.stack._own4)
 
     def output(self, netif: "Netif", pbuf: "Pbuf") -> bool:
         """``netif_loop_output``: queue an IP packet to be received on ``netif`` at the next poll."""
