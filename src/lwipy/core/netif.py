@@ -231,7 +231,8 @@ class Netif:
         return addr == BROADCAST4 or (self.broadcast4_packed is not None and addr == self.broadcast4)
 
     def __repr__(self) -> str:
-        return f"<Netif{' point-to-point' if self.is_p2p else ''} {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"
+        kind = " point-to-point" if self.is_p2p else ""
+        return f"<Netif{kind} {self.name} {self.ip4 or 'no address'} mtu {self.mtu}{' up' if self.is_usable else ''}>"
 
 
 

@@ -1,9 +1,9 @@
 """An in-process Ethernet segment: a hub that copies every frame to every other port; or an in-process point-to-point
 link (``VirtualHub(link_kind=POINT_TO_POINT)``, or :func:`p2p_link`): two ports carrying bare IP packets.
 
-Any number of stacks (or test scripts) attach a :class:`VirtualPort` each (two at most on a point-to-point link).  Ports can be driven from one thread
-(:class:`~lwipy.sim.Simulation`) or from a loop per stack on its own thread: delivery only appends to a deque and
-calls the port's waker.
+Any number of stacks (or test scripts) attach a :class:`VirtualPort` each (two at most on a point-to-point link).
+Ports can be driven from one thread (:class:`~lwipy.sim.Simulation`) or from a loop per stack on its own thread:
+delivery only appends to a deque and calls the port's waker.
 """
 
 from __future__ import annotations
