@@ -12,6 +12,7 @@ from helpers import OWN_MAC, PEER_MAC, CaptureDevice
 from lwipy import Config, Stack
 from lwipy.netif import FaultyDevice, PcapDevice, PcapWriter
 from lwipy.netif.tap import _transport_checksum_ok
+from lwipy.netif.tun import TunDevice
 from lwipy.wire.checksum import checksum
 from lwipy.wire.ethernet import mac_to_str
 
@@ -176,6 +177,9 @@ def test_the_nic_check_accepts_good_and_rejects_bad_transport_checksums(pkt):
     bad = bytearray(good)
     bad[-1] ^= 0x40
     assert not _transport_checksum_ok(memoryview(bad))
+    # a TUN's packets have no Ethernet header: the same check on the bare IP packet
+    assert TunDevice._checksum_ok(memoryview(good)[14:]) and not TunDevice._checksum_ok(memoryview(bad)[14:])
+    assert TunDevice._is_ipv6(good[14:]) == (pkt is V6_TCP)
 
 
 def test_the_nic_check_leaves_fragments_zero_udp_checksums_and_other_protocols_to_the_stack():
