@@ -17,6 +17,8 @@ see :class:`lwipy.netif.device.Device`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 __all__ = ["NetDevice", "ETHERNET", "POINT_TO_POINT", "LINK_KINDS"]
 
 ETHERNET = "ethernet"
@@ -24,8 +26,9 @@ POINT_TO_POINT = "point-to-point"
 LINK_KINDS = (ETHERNET, POINT_TO_POINT)
 
 
-class NetDevice:
-    """The driver of one netif, as the core sees it (lwIP's ``netif->linkoutput`` and the driver's netif flags)."""
+class NetDevice(ABC):
+    """The driver of one netif, as the core sees it (lwIP's ``netif->linkoutput`` and the driver's netif flags).
+    :meth:`transmit` is abstract; every other member has a default here, which the core reads as it is."""
 
     link_kind: str = ETHERNET
     """:data:`ETHERNET` (frames with an Ethernet header) or :data:`POINT_TO_POINT` (bare IPv4/IPv6 packets)."""
@@ -44,10 +47,10 @@ class NetDevice:
     """Point-to-point links: the 8-byte IPv6 interface identifier the link gave (IPV6CP negotiates one on PPP), or
     None for a random one.  Ethernet links derive theirs from the MAC."""
 
+    @abstractmethod
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         """Send one frame (an Ethernet frame, or an IP packet on a point-to-point link); False when it was dropped
         (a full queue, the link down).  The buffer is only valid during the call."""
-        raise NotImplementedError
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
                          gso_size: int = 0) -> bool:
