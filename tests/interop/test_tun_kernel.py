@@ -30,6 +30,9 @@ def test_kernel_pings_lwipy_200_times_over_the_tun(lwip):
     assert (result.transmitted, result.received, result.loss) == (200, 200, 0.0), result.text
     assert (result.duplicates, result.errors) == (0, 0), result.text
     assert delta(before, snmp(lwip), "Icmp", "InEchoReps") == 200
+    big = lwip.kernel_ping("-c", "3", "-s", "4000", "-i", "0.05", "-W", "2")  # fragmented both ways, reassembled
+    assert (big.received, big.reply_bytes) == (3, [4008] * 3), big.text
+    assert delta(before, snmp(lwip), "Ip", "ReasmOKs") == 3
     session = lwip.stack_ping(lwip.kernel_ip, count=5, interval=0.05)
     assert session.received == 5
     stats = lwip.stats()
@@ -39,7 +42,7 @@ def test_kernel_pings_lwipy_200_times_over_the_tun(lwip):
     assert pcap_linktype(lwip.pcap_path) == LINKTYPE_RAW
     problems = tshark(lwip.pcap_path, TSHARK_PROBLEMS)
     assert problems == [], "tshark found problems in the capture:\n" + "\n".join(problems)
-    assert len(tshark(lwip.pcap_path, f"icmp.type == 0 && ip.src == {lwip.ip}", "frame.number")) == 200
+    assert len(tshark(lwip.pcap_path, f"icmp.type == 0 && ip.src == {lwip.ip}", "frame.number")) == 203
     assert len(tshark(lwip.pcap_path, f"icmp.type == 0 && ip.src == {lwip.kernel_ip}", "frame.number")) == 5
     assert tshark(lwip.pcap_path, "eth || arp") == []
 
