@@ -166,6 +166,30 @@ class Config:
     hooks_file: str | None = _opt(None, "ESP_IDF_LWIP_HOOK_FILENAME",
                                   doc="a Python file whose functions with hook names are installed in stack.hooks "
                                       "(see lwipy.core.hooks)")
+    # --- DHCP client (lwIP's dhcp.c with ESP-IDF's options) and server (ESP-IDF's dhcpserver) ------------------------
+    dhcp_does_arp_check: bool = _opt(True, "CONFIG_LWIP_DHCP_DOES_ARP_CHECK",
+                                     doc="probe an offered address with ARP before taking it; DECLINE on an answer")
+    dhcp_disable_client_id: bool = _opt(False, "CONFIG_LWIP_DHCP_DISABLE_CLIENT_ID",
+                                        doc="send no client identifier (61; by default type 1 and the MAC)")
+    dhcp_disable_vendor_class_id: bool = _opt(True, "CONFIG_LWIP_DHCP_DISABLE_VENDOR_CLASS_ID",
+                                              doc="send no vendor class identifier (60)")
+    dhcp_restore_last_ip: bool = _opt(False, "CONFIG_LWIP_DHCP_RESTORE_LAST_IP",
+                                      doc="start with INIT-REBOOT, asking for the address last bound")
+    dhcp_options_len: int = _opt(68, "CONFIG_LWIP_DHCP_OPTIONS_LEN", 68, 255,
+                                 "bytes of options the client's messages can carry (lwIP's DHCP_OPTIONS_LEN): "
+                                 "options from the dhcp_append_options hook beyond it are left out")
+    dhcp_coarse_timer_secs: int = _opt(1, "CONFIG_LWIP_DHCP_COARSE_TIMER_SECS", 1, 10,
+                                       "the period of dhcp_coarse_tmr: lease, T1 and T2 count in these units")
+    dhcp_get_ntp_srv: bool = _opt(False, "CONFIG_LWIP_DHCP_GET_NTP_SRV",
+                                  doc="ask for NTP servers (42) and keep them for SNTP")
+    dhcp_max_ntp_servers: int = _opt(1, "CONFIG_LWIP_DHCP_MAX_NTP_SERVERS", 1, 16, "NTP servers kept from DHCP")
+    dhcps: bool = _opt(True, "CONFIG_LWIP_DHCPS", doc="the DHCP server is built in")
+    dhcps_lease_unit: int = _opt(60, "CONFIG_LWIP_DHCPS_LEASE_UNIT", 1, 3600,
+                                 "seconds in one unit of the server's lease time")
+    dhcps_max_station_num: int = _opt(8, "CONFIG_LWIP_DHCPS_MAX_STATION_NUM", 1, 64000,
+                                      "leases the server keeps; beyond, the oldest is evicted")
+    dhcps_static_entries: bool = _opt(True, "CONFIG_LWIP_DHCPS_STATIC_ENTRIES",
+                                      doc="the server supports static leases by MAC")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
 

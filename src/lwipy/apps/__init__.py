@@ -1,10 +1,13 @@
 """Applications on the core: sans-I/O machines driven by ``stack.poll`` through ``poll_at()`` deadlines."""
 
+from .dhcp import DhcpBound, DhcpClient, DhcpLease, DhcpLost, DhcpState
 from .dhcp6 import Dhcp6, Dhcp6State
+from .dhcps import DhcpsAssigned, DhcpServer, DhcpsLease
 from .echo import UdpEchoServer
 from .ping import PingReply, PingSession
 from .router_advert import AdvertConfig, AdvertPrefix, AdvertRoute, RouterAdvertiser
 from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
-__all__ = ["AdvertConfig", "AdvertPrefix", "AdvertRoute", "Dhcp6", "Dhcp6State", "PingReply", "PingSession",
+__all__ = ["AdvertConfig", "AdvertPrefix", "AdvertRoute", "DhcpBound", "DhcpClient", "DhcpLease", "DhcpLost",
+           "DhcpServer", "DhcpState", "DhcpsAssigned", "DhcpsLease", "Dhcp6", "Dhcp6State", "PingReply", "PingSession",
            "RouterAdvertiser", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer"]

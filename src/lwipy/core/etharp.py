@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LwipError, Malformed
 from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
 from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
-from .events import Ip4AddressChanged
+from .events import ArpReplyReceived, Ip4AddressChanged
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -129,6 +129,16 @@ class Etharp:
             return
         self._send(netif, OP_REQUEST, unicast_mac or BROADCAST, netif.ip4.ip.packed, _ZERO_MAC, target.packed)
 
+    def probe(self, netif: "Netif", target: IPv4Address) -> None:
+        """An ARP request for ``target`` from a netif that may have no address yet: the sender address is the
+        netif's, or 0.0.0.0 (RFC 5227 2.1.1's probe; what lwIP's ``dhcp_check`` sends through ``etharp_query``)."""
+        spa = netif.ip4.ip.packed if netif.ip4 is not None else bytes(4)
+        self._send(netif, OP_REQUEST, BROADCAST, spa, _ZERO_MAC, target.packed)
+
+    @property
+    def _reply_watched(self) -> bool:
+        return self.stack.events.has_subscribers(ArpReplyReceived)
+
     def gratuitous(self, netif: "Netif") -> None:
         """``etharp_gratuitous``: a broadcast request for our own address, telling the segment our MAC."""
         if netif.ip4 is not None and netif.is_usable and netif.is_ethernet:
@@ -170,7 +180,14 @@ class Etharp:
         if pkt.sender_mac == netif.hwaddr or pkt.sender_mac[0] & 1:
             stats.drop += 1  # our own frame looped back, or a multicast sender MAC (RFC 1812 3.3.2)
             return
+        if pkt.op == OP_REPLY and self._reply_watched:
+            self.stack.events.emit(ArpReplyReceived(netif, IPv4Address(pkt.sender_ip), pkt.sender_mac))
         if netif.ip4 is None:
+            # lwIP's etharp_input still refreshes an entry it has (ETHARP_FLAG_FIND_ONLY), so that a packet queued
+            # before the address went (DHCP's RELEASE) leaves; it answers nothing and learns nothing new
+            entry = self.table.get((netif.index, IPv4Address(pkt.sender_ip)))
+            if entry is not None and entry.state != STATIC:
+                self._resolved(entry, pkt.sender_mac)
             stats.drop += 1
             return
         own = netif.ip4.ip.packed

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Events", "Subscription", "NetifEvent", "NetifAdded", "NetifRemoved", "NetifUp", "NetifDown", "LinkUp",
            "LinkDown", "Ip4AddressChanged", "Ip6AddressAdded", "Ip6AddressStateChanged", "Ip6AddressRemoved",
-           "DefaultNetifChanged", "RouterAdvertReceived", "RouterSolicitReceived"]
+           "DefaultNetifChanged", "RouterAdvertReceived", "RouterSolicitReceived", "ArpReplyReceived"]
 
 log = logging.getLogger("lwipy")
 
@@ -173,6 +173,18 @@ class RouterSolicitReceived:
     packet: "InPacket6"
     #: the parsed :class:`~lwipy.wire.ndp.RouterSolicit`
     message: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ArpReplyReceived(NetifEvent):
+    """A well-formed ARP reply arrived on ``netif``, whether or not the netif has an address yet (lwIP's
+    ``etharp_input`` calls ``dhcp_arp_reply`` for every reply, so that the DHCP client's ARP check sees an offered
+    address in use).  Emitted only when someone subscribes."""
+
+    #: the sender's IPv4 address
+    sender_ip: IPv4Address
+    #: the sender's MAC
+    sender_mac: bytes
 
 
 Callback = Callable[[Any], None]
