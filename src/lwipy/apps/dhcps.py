@@ -133,6 +133,7 @@ class DhcpServer:
         self.dns_servers = [IPv4Address(a) for a in dns_servers]
         self.captive_portal_uri = captive_portal_uri
         self.static: dict[bytes, IPv4Address] = {}
+        self.started = False
         for mac, ip in (static_leases or {}).items():
             self.add_static_lease(mac, ip)
         #: (first, last) in force once started
@@ -142,7 +143,6 @@ class DhcpServer:
         self._declined: dict[IPv4Address, float] = {}
         self.stats = DhcpsStats()
         self._pcb: "UdpPcb | None" = None
-        self.started = False
 
     # -- configuration ------------------------------------------------------------------------------------------------
     def add_static_lease(self, mac: bytes | str, ip: str | IPv4Address) -> None:
@@ -401,9 +401,7 @@ class DhcpServer:
         first, last = int(self.pool[0]), int(self.pool[1])
         addr = next((IPv4Address(a) for a in range(first, last + 1) if IPv4Address(a) not in taken), None)
         if addr is None:
-            if not self._evict():
-                return None
-            return self._lease_for(mac, now)
+            return None
         lease = self.leases[mac] = DhcpsLease(mac, addr, expires)
         if sum(not x.static for x in self.leases.values()) > cfg.dhcps_max_station_num:
             self._evict(keep=lease)

@@ -196,6 +196,12 @@ class Etharp:
             stats.err += 1  # someone else claims our address; a conflict, not to be cached
             stats.drop += 1
             return
+        if sender == _ANY and pkt.op == OP_REQUEST and pkt.target_ip == own:
+            # an RFC 5227 probe for our address (a DHCP client's ARP check): lwIP's etharp_input answers it, to the
+            # prober's MAC, and learns nothing from it
+            stats.drop += 1
+            self._send(netif, OP_REPLY, pkt.sender_mac, own, pkt.sender_mac, pkt.sender_ip)
+            return
         if sender == _ANY or sender.is_multicast or netif.is_broadcast4(sender) or sender.is_reserved:
             stats.drop += 1  # lwIP's etharp_update_arp_entry refuses these: they are no neighbour's address
             return
