@@ -18,7 +18,8 @@ it is NAKed and the lease dropped (``parse_options``).  A REQUEST naming another
 it: its offer is withdrawn silently (RFC 2131 4.3.2; ESP-IDF does not look).  RELEASE frees the lease.  DECLINE frees
 it and keeps the address out of use for one lease time (ESP-IDF ignores DECLINE, and would offer the same address
 again).  INFORM is answered with an ACK of the options, without an address or lease (RFC 2131 4.3.5), unicast to its
-ciaddr.  Replies go to 255.255.255.255:68 as ESP-IDF sends them.
+ciaddr.  Replies go to 255.255.255.255:68 as ESP-IDF sends them, except to a client that has an address (ciaddr set:
+renewing, rebinding, INFORM): those are unicast to it as RFC 2131 4.1 says (dhcpcd renewing hears nothing else).
 
 Offered options (``add_offer_options``): mask 1, router 3 (the server's address; off with ``router=False``, ESP-IDF's
 ROUTER_SOLICITATION_ADDRESS option), DNS 6 (the servers set, else the server's address; off with ``dns=False``), lease
@@ -443,7 +444,9 @@ class DhcpServer:
             msg.add(w.VENDOR_SPECIFIC, b"\x01\x04\x00\x00\x00\x02")
             if self.captive_portal_uri:
                 msg.add(w.CAPTIVE_PORTAL, self.captive_portal_uri.encode())
-        dst = req.ciaddr if inform and req.ciaddr != IPv4Address(0) else BROADCAST
+        # RFC 2131 4.1: to ciaddr when the client has one (renewing, rebinding, INFORM), else broadcast; ESP-IDF
+        # broadcasts every reply, which a client listening on its bound address (dhcpcd renewing) never hears
+        dst = req.ciaddr if req.ciaddr != IPv4Address(0) and mtype != w.NAK else BROADCAST
         try:
             self._pcb.sendto_netif(msg.emit(), dst, w.CLIENT_PORT, self.netif)
         except LwipError:
