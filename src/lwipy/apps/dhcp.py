@@ -539,8 +539,12 @@ class DhcpClient:
         """``dhcp_recv``."""
         stats = self.stats
         stats.recv += 1
+        data = dgram.data
+        if len(data) >= 34 and data[28:34] != self.netif.hwaddr:
+            stats.drop += 1  # another client's reply, broadcast: not worth parsing (chaddr is at offset 28)
+            return
         try:
-            msg = DhcpMessage.parse(dgram.data)
+            msg = DhcpMessage.parse(data)
         except Malformed:
             stats.malformed += 1
             stats.drop += 1
