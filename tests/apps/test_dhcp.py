@@ -198,6 +198,7 @@ def test_init_reboot_acked_binds_without_a_check():
     stack, netif, dhcp, events = client(net, Config(dhcp_restore_last_ip=True), last_ip="10.0.0.77")
     dhcp.start()
     assert bound_at(net, dhcp) == 0.0 and netif.ip4.ip == IP("10.0.0.77")
+    assert [m.message_type for m in server.got] == [w.REQUEST]  # no DISCOVER
 
 
 def test_link_down_and_up_asks_for_the_address_back_with_init_reboot():
@@ -213,6 +214,7 @@ def test_link_down_and_up_asks_for_the_address_back_with_init_reboot():
     reboot = [s for s in net.dhcp((w.REQUEST,), netif.hwaddr) if s.t > t0]
     assert len(reboot) == 1 and w.ip_of(reboot[0].msg.get(w.REQUESTED_IP)) == IP("10.0.0.50")
     assert not reboot[0].msg.has(w.SERVER_ID) and dhcp.state == DhcpState.BOUND
+    assert [m.message_type for m in server.got] == [w.DISCOVER, w.REQUEST, w.REQUEST]
     assert not [e for t, e in events if isinstance(e, DhcpLost)]
 
 
@@ -262,6 +264,7 @@ def test_inform_takes_dns_servers_without_touching_the_address():
 def test_replies_for_another_xid_or_mac_are_ignored():
     net = Net()
     server = ScriptedServer(net)
+    assert server.ip == IP("10.0.0.1")
     stack, netif, dhcp, events = client(net)
     orig = server._reply
 

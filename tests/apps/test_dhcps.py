@@ -152,7 +152,7 @@ def test_max_station_num_plus_one_evicts_the_oldest():
     for n in range(1, 5):
         s = station(net, n)
         s[2].start()
-        assert net.sim.run_until(lambda: s[2].state == DhcpState.BOUND, 10)
+        assert net.sim.run_until(lambda s=s: s[2].state == DhcpState.BOUND, 10)
         net.sim.run(1)
         stations.append(s)
     assert server.stats.evicted == 1

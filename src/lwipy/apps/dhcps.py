@@ -37,7 +37,7 @@ from __future__ import annotations
 import errno
 from collections import Counter
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import ConfigError, LwipError, Malformed

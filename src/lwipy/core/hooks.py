@@ -41,9 +41,11 @@ Hooks run on the core thread in the middle of packet processing: they must be qu
 ``ip6_select_source_address``   ``(stack, netif, dest) -> IPv6Address | None``: the source address for ``dest`` out of
                                 ``netif``; None: RFC 6724 (LWIP_HOOK_IP6_SELECT_SRC_ADDR)
 ``dhcp_append_options``         ``(stack, netif, dhcp, state, msg, msg_type) -> bytes``: options to add to an outgoing
-                                DHCP message (LWIP_HOOK_DHCP_APPEND_OPTIONS); called by the DHCP client to come
+                                DHCP message (LWIP_HOOK_DHCP_APPEND_OPTIONS), raw option bytes (code, length, value);
+                                called by :class:`~lwipy.apps.dhcp.DhcpClient` for every message it sends
 ``dhcp_parse_option``           ``(stack, netif, dhcp, state, msg, msg_type, option, value) -> None``: an option of a
-                                received DHCP message (LWIP_HOOK_DHCP_PARSE_OPTION); for the DHCP client to come
+                                received DHCP message (LWIP_HOOK_DHCP_PARSE_OPTION); the DHCP client calls it for
+                                every option lwIP does not decode itself
 ``dns_external_resolve``        ``(stack, name, addrtype) -> address | None``: answer a name before DNS is asked
                                 (LWIP_HOOK_DNS_EXTERNAL_RESOLVE); called by ``stack.dns.gethostbyname`` after the
                                 numeric and ``localhost`` checks, before the local host list and the cache; None:
