@@ -7,17 +7,21 @@ import os
 import sys
 from ipaddress import IPv4Address
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "apps"))
 from dhcp_net import Net, ScriptedServer  # noqa: E402
 
+from helpers import examples  # noqa: E402
+
 from lwipy import Config  # noqa: E402
 from lwipy.apps import DhcpClient, DhcpServer, DhcpState  # noqa: E402
 from lwipy.wire import dhcp as w  # noqa: E402
 from lwipy.wire.dhcp import DhcpMessage  # noqa: E402
 
+pytestmark = pytest.mark.slow  # fuzzing: the quick tier (-m "not slow") leaves it out
 IP = IPv4Address
 CLIENT_MAC = bytes.fromhex("240ac4000001")
 # how far to run a client against a scripted server to reach each state
@@ -90,7 +94,7 @@ def test_every_state_is_reachable():
         assert dhcp.state == state, (state, dhcp.state)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(list(STATES)), st.data())
 def test_client_random_messages_in_every_state(state, data):
     net, server, stack, netif, dhcp = client_in(state)
@@ -109,7 +113,7 @@ def test_client_random_messages_in_every_state(state, data):
     assert due is None or due >= net.sim.now or dhcp.state == DhcpState.OFF
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 4), st.data())
 def test_server_random_requests_with_any_number_of_leases(clients, data):
     net = Net(seed=4)

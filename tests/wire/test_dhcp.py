@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from helpers import examples  # noqa: E402
 from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
 
 from lwipy.errors import Malformed  # noqa: E402
@@ -137,7 +138,7 @@ options = st.lists(st.tuples(st.integers(1, 254).filter(lambda c: c != w.OVERLOA
 addr = st.integers(0, 2**32 - 1).map(IPv4Address)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(op=st.sampled_from([1, 2]), xid=st.integers(0, 2**32 - 1), chaddr=st.binary(min_size=6, max_size=6),
        ci=addr, yi=addr, secs=st.integers(0, 0xFFFF), flags=st.integers(0, 0xFFFF), opts=options,
        file_opts=st.lists(st.tuples(st.integers(1, 254).filter(lambda c: c != w.OVERLOAD), st.binary(max_size=20)),
@@ -152,7 +153,7 @@ def test_emit_then_parse_round_trips(op, xid, chaddr, ci, yi, secs, flags, opts,
         assert back.get(code) == b"".join(v for c, v in opts + file_opts if c == code)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.binary(max_size=600), st.booleans())
 def test_arbitrary_bytes_only_raise_malformed(data, with_header):
     if with_header:  # get past the header and cookie so the option parser is what is exercised

@@ -215,6 +215,11 @@ class DhcpClient:
         """``dhcp_supplied_address``: BOUND, RENEWING or REBINDING."""
         return self.state in _SUPPLIED
 
+    @property
+    def started(self) -> bool:
+        """Whether the client runs (any state but OFF): esp_netif's DHCP client status STARTED vs STOPPED."""
+        return self.state != DhcpState.OFF
+
     def start(self) -> None:
         """``dhcp_start``: begin (again) on the netif; with the link down, wait in INIT for it to come up."""
         stack = self.stack
