@@ -12,6 +12,7 @@ from lwipy import Config
 from lwipy.apps import DhcpBound, DhcpClient, DhcpLost, DhcpServer, DhcpState
 from lwipy.core.dns_servers import BACKUP, FALLBACK, MAIN
 from lwipy.wire import dhcp as w
+from lwipy.wire.dhcp import DhcpMessage
 
 IP = IPv4Address
 
@@ -336,3 +337,35 @@ def test_removing_the_netif_stops_the_client():
     bound_at(net, dhcp)
     stack.remove_netif(netif)
     assert dhcp.state == DhcpState.OFF and dhcp.poll_at() is None and "dhcp_pcb" not in stack.apps
+
+
+def test_options_in_an_overloaded_file_field_are_read():
+    net = Net()
+    server = ScriptedServer(net, lease=None)
+
+    def overloaded(req, mtype, inform=False):
+        # the router and lease time in the file field (option overload 52, RFC 2132 9.3)
+        out_file = [(w.ROUTER, IP("10.0.0.254").packed), (w.LEASE_TIME, (200).to_bytes(4, "big"))]
+        msg = DhcpMessage(op=w.BOOTREPLY, xid=req.xid, chaddr=req.chaddr, yiaddr=server.offer_ip,
+                          file_options=out_file)
+        msg.add(w.MESSAGE_TYPE, mtype).add(w.SERVER_ID, server.ip).add(w.SUBNET_MASK, IP("255.255.255.0"))
+        server.pcb.sendto_netif(msg.emit(), "255.255.255.255", 68, server.netif)
+    server._reply = overloaded
+    stack, netif, dhcp, events = client(net)
+    dhcp.start()
+    bound_at(net, dhcp)
+    assert netif.gateway == IP("10.0.0.254") and dhcp.lease.lease_time == 200
+
+
+def test_coarse_timer_ticks_round_the_lease_as_lwip_with_a_60_s_timer():
+    net = Net()
+    server = ScriptedServer(net, lease=100)
+    stack, netif, dhcp, events = client(net, Config(dhcp_coarse_timer_secs=10))
+    dhcp.start()
+    t0 = bound_at(net, dhcp)
+    server.mode = "silent"
+    net.sim.run(200)
+    # ticks of 10 s: lease (100 + 5) // 10 = 10 ticks, T1 (50 + 5) // 10 = 5, T2 (87 + 5) // 10 = 9
+    sent = [(s.t - t0, s.type, s.dst) for s in net.dhcp(None, netif.hwaddr) if s.t > t0]
+    assert sent[:4] == [(50, w.REQUEST, server.ip), (90, w.REQUEST, IP("255.255.255.255")),
+                        (100, w.RELEASE, server.ip), (100, w.DISCOVER, IP("255.255.255.255"))]

@@ -140,7 +140,7 @@ def test_rebinding_at_t2_reaches_a_second_server_when_the_first_is_gone(client: 
 
 
 def test_kea_lease_file_expiry_into_lost_ip_when_no_server_answers(client: Client, tmp_path: Path):
-    server = kea(client.ns, client.kernel.ifname, tmp_path, pool="10.77.0.100-10.77.0.110", valid=12, renew=4,
+    server = kea(client.ns, client.kernel.ifname, tmp_path, pool="10.77.0.100-10.77.0.110", valid=12, renew=3,
                  rebind=8)
     try:
         server.wait_log(lambda t: "DHCP4_STARTED" in t or "DHCPSRV_MEMFILE" in t, 20, "kea to start")
@@ -151,13 +151,18 @@ def test_kea_lease_file_expiry_into_lost_ip_when_no_server_answers(client: Clien
         csv = (tmp_path / "kea-leases4.csv").read_text()
         assert address in csv and MAC in csv  # kea's memfile lease database
         assert ping(client, address, 2).received == 2
+        # T1 = 3 s: the renewal, unicast to kea and answered
+        client.wait_for(lambda: any(isinstance(e, DhcpBound) and e.renewed for e in client.events), 15,
+                        "the renewal at T1")
     finally:
         server.stop()
+    assert server.log.count("DHCP4_LEASE_ALLOC") >= 2  # kea's account: allocated, then extended at T1
     client.wait_for(lambda: any(isinstance(e, DhcpLost) for e in client.events), 20, "the lease to expire")
     lost = [e for e in client.events if isinstance(e, DhcpLost)]
     assert [(e.reason, str(e.address)) for e in lost] == [("expired", address)]
     assert client.call(lambda: client.netif.ip4) is None
     client.stop()
+    assert requests_to(client.pcap_path, "10.77.0.1")  # the renewal, by unicast, in the capture
     assert tshark(client.pcap_path, TSHARK_PROBLEMS) == []
 
 
