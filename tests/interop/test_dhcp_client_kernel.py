@@ -166,7 +166,6 @@ def test_kea_lease_file_expiry_into_lost_ip_when_no_server_answers(client: Clien
     assert tshark(client.pcap_path, TSHARK_PROBLEMS) == []
 
 
-@pytest.mark.lwip_config(dhcp_restore_last_ip=True)
 def test_a_nak_for_a_remembered_address_restarts_discovery(kernel_tap, tmp_path):
     gen = make_client(kernel_tap, tmp_path, Config(dhcp_restore_last_ip=True), last_ip="10.77.0.200")
     client = next(gen)
