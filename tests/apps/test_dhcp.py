@@ -369,3 +369,17 @@ def test_coarse_timer_ticks_round_the_lease_as_lwip_with_a_60_s_timer():
     sent = [(s.t - t0, s.type, s.dst) for s in net.dhcp(None, netif.hwaddr) if s.t > t0]
     assert sent[:4] == [(50, w.REQUEST, server.ip), (90, w.REQUEST, IP("255.255.255.255")),
                         (100, w.RELEASE, server.ip), (100, w.DISCOVER, IP("255.255.255.255"))]
+
+
+def test_a_lease_ending_while_rebooting_after_a_link_change_removes_the_address():
+    net = Net()
+    server = ScriptedServer(net, lease=30, t1=1000, t2=1000)
+    stack, netif, dhcp, events = client(net)
+    dhcp.start()
+    t0 = bound_at(net, dhcp)
+    server.mode = "silent"
+    netif.set_link_up(False)
+    netif.set_link_up(True)  # INIT-REBOOT, unanswered: REBOOTING, then DISCOVER after 3 s, with the address kept
+    net.sim.run(31)
+    assert netif.ip4 is None and dhcp.lease is None
+    assert [(t - t0, e.reason) for t, e in events if isinstance(e, DhcpLost)] == [(30, "expired")]

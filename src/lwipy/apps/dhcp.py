@@ -470,7 +470,7 @@ class DhcpClient:
         self._set_state(DhcpState.OFF)
         self._t0_at = self._t1_at = self._t2_at = self._request_at = None
         self.offered = None
-        if supplied:
+        if self.lease is not None:  # bound, or asking for it back (REBOOTING after a link change): it goes
             self._remove_address(reason)
 
     def _remove_address(self, reason: str) -> None:
