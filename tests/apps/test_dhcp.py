@@ -10,7 +10,6 @@ from dhcp_net import Net, ScriptedServer
 
 from lwipy import Config
 from lwipy.apps import DhcpBound, DhcpClient, DhcpLost, DhcpServer, DhcpState
-from lwipy.core.dns_servers import BACKUP, FALLBACK, MAIN
 from lwipy.wire import dhcp as w
 from lwipy.wire.dhcp import DhcpMessage
 
@@ -52,7 +51,7 @@ def test_discover_offer_request_ack_arp_check_bound_with_lwips_options():
     probes = [(t, a) for t, a in net.arp() if a.sender_mac == netif.hwaddr and a.target_ip == IP("10.0.0.50").packed]
     assert [t for t, a in probes][:2] == [0.0, 0.5] and probes[0][1].sender_ip == bytes(4)
     # the lease's servers: DNS MAIN and BACKUP (never FALLBACK), NTP kept for SNTP
-    assert [stack.dns_servers.getserver(i) for i in (MAIN, BACKUP, FALLBACK)] == [IP("10.0.0.53"), IP("10.0.0.54"),
+    assert [stack.dns_getserver(i) for i in (0, 1, 2)] == [IP("10.0.0.53"), IP("10.0.0.54"),
                                                                                    None]
     assert dhcp.lease.ntp_servers == [IP("10.0.0.123")]
     (t, got), = events
@@ -258,7 +257,7 @@ def test_inform_takes_dns_servers_without_touching_the_address():
     net.sim.run(1)
     inform, = net.dhcp((w.INFORM,), netif.hwaddr)
     assert inform.msg.ciaddr == IP("10.0.0.9") and inform.src == IP("10.0.0.9")
-    assert stack.dns_servers.servers()[:2] == [IP("10.0.0.53"), IP("10.0.0.54")]
+    assert [stack.dns_getserver(0), stack.dns_getserver(1)] == [IP("10.0.0.53"), IP("10.0.0.54")]
     assert netif.ip4 == IPv4Interface("10.0.0.9/24") and dhcp.state == DhcpState.OFF
 
 
@@ -326,7 +325,7 @@ def test_many_lwipy_clients_lease_from_the_lwipy_server_with_loss(loss):
     addrs = [n.ip4.ip for _, n, _ in clients]
     assert len(set(addrs)) == 6 and all(IP("192.168.4.2") <= a <= IP("192.168.4.101") for a in addrs)
     assert {c.ip for c in server.clients()} == set(addrs)
-    assert all(s.dns_servers.getserver(MAIN) == IP("192.168.4.1") for s, _, _ in clients)
+    assert all(s.dns_getserver(0) == IP("192.168.4.1") for s, _, _ in clients)
 
 
 def test_removing_the_netif_stops_the_client():

@@ -253,7 +253,7 @@ def test_inform_is_answered_without_an_address_by_unicast():
     net.sim.run(1)
     ack, = net.dhcp((w.ACK,))
     assert ack.dst == IP("192.168.4.200") and ack.msg.yiaddr == IP(0) and not ack.msg.has(w.LEASE_TIME)
-    assert sta.dns_servers.servers() == [IP("192.168.4.1")] and not server.leases
+    assert sta.dns_getserver(0) == IP("192.168.4.1") and sta.dns_getserver(1) is None and not server.leases
 
 
 def test_pool_exhausted_is_a_nak_as_esp_idf_answers():

@@ -17,7 +17,6 @@ from test_ipv4_kernel import TSHARK_PROBLEMS, tshark
 from lwipy import Config, Stack
 from lwipy.api.loop import StackLoop
 from lwipy.apps import DhcpBound, DhcpClient, DhcpLost, DhcpState
-from lwipy.core.dns_servers import BACKUP, MAIN
 from lwipy.netif.pcap import PcapDevice
 from lwipy.netif.tap import TapDevice
 
@@ -95,8 +94,8 @@ def test_dnsmasq_lease_in_its_file_ping_dns_and_a_renewal_by_unicast_at_t1(clien
         leases = (tmp_path / "dnsmasq.leases").read_text()
         assert MAC in leases and address in leases and "lwipy-esp" in leases  # dnsmasq's own record of the lease
         assert ping(client, address, 3).received == 3
-        assert client.call(lambda: (client.stack.dns_servers.getserver(MAIN), client.stack.dns_servers.getserver(BACKUP))
-                           ) == (IP("10.77.0.1"), IP("10.77.0.9"))
+        dns = client.call(lambda: (client.stack.dns_getserver(0), client.stack.dns_getserver(1)))
+        assert dns == (IP("10.77.0.1"), IP("10.77.0.9"))  # MAIN and BACKUP from the lease
         # T1 = 4 s: a REQUEST by unicast to the server, answered
         server.wait_log(lambda t: t.count("DHCPACK(") >= 2, 15, "the renewal's ACK")
         client.wait_for(lambda: len([e for e in client.events if isinstance(e, DhcpBound) and e.renewed]) >= 1,
