@@ -86,9 +86,9 @@ class Segment:
         return nsx.ns_run(ns, ["ip", *args], check=True).stdout
 
     def host(self, n: int, mac: str) -> tuple[str, str]:
-        """A client namespace with interface ``c<n>`` (MAC ``mac``) bridged to the TAP."""
+        """A client namespace with interface ``c<pid>x<n>`` (MAC ``mac``) bridged to the TAP."""
         ns = self._namespace()
-        peer, ifname = f"p{n}", f"c{n}"
+        peer, ifname = f"p{os.getpid()}x{n}", f"c{os.getpid()}x{n}"  # unique: dhcpcd names its files after it
         self.ip(self.ns, "link", "add", peer, "type", "veth", "peer", "name", ifname, "netns", ns)
         self.ip(self.ns, "link", "set", peer, "master", "br0", "up")
         self.ip(ns, "link", "set", ifname, "address", mac, "up")
@@ -154,9 +154,9 @@ class Segment:
         self.device.close()
         for ns in self.namespaces:
             nsx.remove(ns)
-        for d in ("/var/lib/dhcpcd", "/run/dhcpcd"):  # dhcpcd's files for our interfaces (names unique per test)
+        for d in ("/var/lib/dhcpcd", "/run/dhcpcd"):  # dhcpcd's files for our interfaces (named with our pid)
             for name in os.listdir(d) if os.path.isdir(d) else []:
-                if re.match(r"c\d+[.-]", name):
+                if name.startswith(f"c{os.getpid()}x"):
                     try:
                         os.unlink(os.path.join(d, name))
                     except OSError:
