@@ -149,6 +149,7 @@ class Segment:
     def close(self) -> None:
         for d in self.daemons:
             d.stop()
+            print(f"--- {d.log_path.name}\n{d.log[-3000:]}")  # captured: pytest shows it when the test failed
         self.loop.stop()
         self.loop.close()
         self.device.close()
