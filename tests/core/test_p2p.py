@@ -64,19 +64,19 @@ def test_two_stacks_on_a_p2p_link_ping_udp_and_tcp_over_ipv4_and_ipv6_without_re
     assert ll_b == ipaddress.IPv6Address("fe80::b0b")  # the driver's interface identifier
     for target in ("10.0.0.2", "2001:db8::2", f"{ll_b}%pp0"):
         ping = PingSession(a, target, count=3, interval=0.1)
-        assert sim.run_until(lambda: ping.done, 5) and ping.received == 3, target
+        assert sim.run_until(lambda ping=ping: ping.done, 5) and ping.received == 3, target
     for dst in ("10.0.0.2", "2001:db8::2"):
         server = b.udp.new(ip6=":" in dst)
         server.bind(None, 7000 + len(dst))
         client = a.udp.new(ip6=":" in dst)
         client.sendto(b"over the link " + dst.encode(), dst, 7000 + len(dst))
-        assert sim.run_until(lambda: bool(server.queue), 2)
+        assert sim.run_until(lambda server=server: bool(server.queue), 2)
         assert server.recv().data == b"over the link " + dst.encode()
     for port, dst in ((5001, "10.0.0.2"), (5002, "2001:db8::2")):
         lst, got, conns = serve_collect(b, port)
         data = os.urandom(300_000)
         send_all(sim, a.tcp.connect(dst, port), data)
-        assert sim.run_until(lambda: len(got) == len(data), 60)
+        assert sim.run_until(lambda got=got, data=data: len(got) == len(data), 60)
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
     # every packet on the link is bare IPv4 or IPv6; nothing was resolved
     assert seen and all(p[0] >> 4 in (4, 6) for p in seen)

@@ -60,9 +60,9 @@ class NetDevice(ABC):
         device cuts into segments of ``gso_size`` payload bytes."""
         raise NotImplementedError
 
-    def add_multicast(self, mac: bytes) -> None:
+    def add_multicast(self, mac: bytes) -> None:  # noqa: B027 - optional: a device without a filter does nothing
         """Let frames for the multicast ``mac`` through a filtering NIC (``igmp_mac_filter``/``mld_mac_filter``);
         Ethernet only.  The default accepts every frame already."""
 
-    def remove_multicast(self, mac: bytes) -> None:
+    def remove_multicast(self, mac: bytes) -> None:  # noqa: B027 - optional, as add_multicast
         """Stop letting ``mac`` through (the last member of its group left)."""
