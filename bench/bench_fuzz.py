@@ -32,6 +32,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+PARTS = ("core", "wire")
+
+# coverage starts before lwipy is imported, so that the module-level statements (def, class) count as run
+COVERAGE = None
+if "--coverage" in sys.argv:
+    import coverage
+    COVERAGE = coverage.Coverage(source=[str(ROOT / "src" / "lwipy" / part) for part in PARTS], data_file=None)
+    COVERAGE.start()
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
@@ -262,12 +270,7 @@ def main() -> int:
     ap.add_argument("--coverage", action="store_true", help="measure statement coverage of lwipy/core and wire")
     args = ap.parse_args()
 
-    cov = None
-    if args.coverage:
-        import coverage
-        cov = coverage.Coverage(source=[str(ROOT / "src" / "lwipy" / "core"), str(ROOT / "src" / "lwipy" / "wire")],
-                                data_file=None)
-        cov.start()
+    cov = COVERAGE
     world = World(args.seed)
     world.traffic(5)
     world.hub.taps.clear()
@@ -313,7 +316,7 @@ def main() -> int:
         cov.stop()
         import io
         out = io.StringIO()
-        for part in ("core", "wire"):
+        for part in PARTS:
             total = cov.report(include=[str(ROOT / "src" / "lwipy" / part / "*")], file=out)
             print(f"statement coverage of lwipy/{part}: {total:.1f}%")
         detail = ROOT / "bench" / "fuzz-coverage.txt"
