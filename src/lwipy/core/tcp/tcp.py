@@ -170,7 +170,7 @@ class Tcp:
             self.release_pcb()
         pcb = TcpPcb(self, local, lport, remote, port)
         self._add(pcb)
-        pcb.rtt_start = self.stack.now
+        pcb.rtt.start = self.stack.now
         pcb._open_active(self.stack.hooks.tcp_isn(self.stack, local, lport, remote, port) & 0xFFFFFFFF)
         return pcb
 
@@ -276,7 +276,7 @@ class Tcp:
         pcb.on_event = None
         listener.half_open[pcb] = None
         self._add(pcb)
-        pcb.rtt_start = self.stack.now
+        pcb.rtt.start = self.stack.now
         pcb._open_passive(self.stack.hooks.tcp_isn(self.stack, pcb.local_ip, hdr.dst_port, pcb.remote_ip,
                                                    hdr.src_port) & 0xFFFFFFFF, hdr)
 

@@ -1,0 +1,374 @@
+"""TCP input for one connection (lwIP's ``tcp_in.c`` after the demultiplexing ``tcp_input`` does in :mod:`.tcp`):
+a mixin of :class:`~lwipy.core.tcp.pcb.TcpPcb`, working on its fields.
+
+Theory of operation
+-------------------
+:meth:`TcpInput.input` follows RFC 9293 3.10.7.4's order for a synchronized connection: PAWS (RFC 7323 5.3), then
+(1) is the segment acceptable, i.e. does it overlap the receive window (an unacceptable one is answered with a
+rate-limited ACK), (2) RST, accepted only at exactly ``rcv_nxt`` and otherwise answered with a challenge ACK
+(RFC 5961 3.2), (3) a SYN, always a challenge ACK (RFC 5961 4.2), (4) the ACK, (5) the data, (6) the FIN.
+SYN_SENT has its own path (:meth:`TcpInput._input_syn_sent`).
+
+ACK processing takes the peer's window first (when the segment is newer, by ``snd_wl1``/``snd_wl2``), records SACK
+blocks on the scoreboard, then either advances ``snd_una`` (freeing acknowledged bytes from ``snd_buf``, feeding
+the RTT estimator and congestion control, sending what may go now) or counts a duplicate ACK: same ACK, no data, the
+same window, data outstanding (RFC 5681 2).  An ACK above ``snd_max`` is dropped with an ACK; one far below
+``snd_una`` (more than the largest window ever offered) is a blind injection and gets a challenge ACK (RFC 5961 5.2).
+
+In-order data is appended to ``rcv_buf`` (trimmed to the free space) and then drains ``ooseq``, where early
+segments wait, keyed by their sequence number.  A FIN moves the state (ESTABLISHED to CLOSE_WAIT, FIN_WAIT_1 to
+CLOSING or TIME_WAIT, FIN_WAIT_2 to TIME_WAIT) and is acknowledged at once; so is out-of-order data and every
+second full segment, the rest waits for the delayed-ACK timer (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2).
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
+from .congestion import FAST_RETRANSMIT, INFLATED, LIMITED_TRANSMIT
+from .seq import HALF as _HALF
+from .seq import MASK
+from .seq import seq_le as _le
+from .seq import seq_lt as _lt
+from .states import (CAN_RECEIVE, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK,
+                     SYN_RCVD, SYN_SENT, TIME_WAIT)
+
+__all__ = ["TcpInput"]
+
+
+class TcpInput:
+    """Segment arrival for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in; no state of its own)."""
+
+    def input(self, hdr: TcpHeader, payload: memoryview) -> None:
+        """A segment for this connection (RFC 9293 3.10.7)."""
+        self.last_activity = self.stack.now
+        if self.state == SYN_SENT:
+            self._input_syn_sent(hdr, payload)
+            return
+        flags = hdr.flags
+        seq = hdr.seq
+        if self.state == SYN_RCVD:
+            self._arm_syn_rcvd()  # lwIP's pcb->tmr: the timeout counts from the last segment heard
+            if flags & SYN and not flags & (ACK | RST) and seq == self.irs:
+                self._send_syn()  # the peer sent its SYN again: our SYN-ACK was lost
+                return
+        seg_len = len(payload) + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and not flags & RST:
+            # RFC 7323 5.3 (PAWS): a timestamp older than the last one in order is an old duplicate
+            tsval = hdr.options.timestamp[0]
+            if (tsval - self.ts_recent) & MASK >= _HALF:
+                self._send_oow_ack()
+                return
+        # 1. is the segment acceptable?
+        wnd = self._rcv_window()
+        rcv_nxt = self.rcv_nxt
+        if seg_len == 0:
+            ok = seq == rcv_nxt if wnd == 0 else (seq - rcv_nxt) & MASK < wnd
+        else:
+            ok = wnd > 0 and ((seq - rcv_nxt) & MASK < wnd or (seq + seg_len - 1 - rcv_nxt) & MASK < wnd)
+        if not ok and not (flags & RST):
+            if self.state == TIME_WAIT and flags & FIN:
+                self._arm_time_wait()  # the peer retransmitted its FIN: our ACK was lost
+            end = (seq + seg_len) & MASK
+            if seg_len and _le(self.last_ack_sent, end) and _le(end, rcv_nxt):
+                # a retransmission of data our last ACK did not cover (that ACK was lost): answer at once, as Linux
+                # does for segments ending at or after rcv_wup
+                self._send_ack()
+            else:
+                self._send_oow_ack()
+            return
+        if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None \
+                and _le(seq, self.last_ack_sent):
+            self.ts_recent = hdr.options.timestamp[0]  # RFC 7323 4.3: the echo tells the sender its RTT
+        # 2. RST, checked by sequence number (RFC 5961 3.2); ignored in TIME_WAIT, as lwIP (RFC 1337)
+        if flags & RST:
+            if not ok or self.state == TIME_WAIT:
+                return
+            if seq != rcv_nxt:
+                self._challenge_ack()
+                return
+            self._reset_received()
+            return
+        # 3. SYN in a synchronized state: RFC 5961 4.2 answers with a challenge ACK
+        if flags & SYN:
+            self._challenge_ack()
+            return
+        # 4. ACK
+        if not flags & ACK:
+            return
+        if self.state == SYN_RCVD:
+            if _lt(self.snd_una, hdr.ack) and _le(hdr.ack, self.snd_max):
+                self.snd_wnd = hdr.window << self.snd_wscale
+                self.max_snd_wnd = self.snd_wnd
+                self.snd_wl1, self.snd_wl2 = seq, hdr.ack
+                self._established()
+                if self.listener is not None:
+                    listener, self.listener = self.listener, None  # before the user's callback can abort us
+                    listener._child_established(self)
+            else:
+                self._send_segment(hdr.ack, RST, b"")
+                return
+        if not self._process_ack(hdr, seg_len):
+            return
+        if self.state == CLOSED:
+            return
+        # 5. data, then 6. FIN
+        if payload and self.state in CAN_RECEIVE:
+            if self.rx_closed:
+                self.error = errno.ECONNRESET
+                self.abort()  # lwIP: data for a pcb the user closed gets a RST
+                return
+            self._receive_data(seq, payload, bool(flags & FIN))
+        elif flags & FIN:
+            self._receive_data(seq, payload[:0], True)
+        elif self.delack_at is None and self.unacked_segments:
+            self._arm_delack()
+
+    def _input_syn_sent(self, hdr: TcpHeader, payload: memoryview) -> None:
+        flags = hdr.flags
+        if flags & ACK and not (_lt(self.iss, hdr.ack) and _le(hdr.ack, self.snd_max)):
+            if not flags & RST:
+                self._send_segment(hdr.ack, RST, b"")
+            return
+        if flags & RST:
+            if flags & ACK:
+                self._fail(errno.ECONNREFUSED)
+            return
+        if not flags & SYN:
+            return
+        self.irs = hdr.seq
+        self.rcv_nxt = (hdr.seq + 1) & MASK
+        self.rcv_adv = self.rcv_nxt
+        self._take_syn_options(hdr)
+        if flags & ACK:
+            self.snd_una = hdr.ack
+            self.snd_wnd = hdr.window  # never scaled in a SYN (RFC 7323 2.2)
+            self.max_snd_wnd = self.snd_wnd
+            self.snd_wl1, self.snd_wl2 = hdr.seq, hdr.ack
+            if self.retries == 0:  # Karn: never time a retransmitted SYN
+                self.rtt.sample(max(0.0, self.stack.now - self.rtt.start))
+            self.rto_at = None
+            self._established()
+            self._send_ack()
+            self._notify()
+            self._output()
+        else:  # simultaneous open (RFC 9293 3.5)
+            self.state = SYN_RCVD
+            self._arm_syn_rcvd()
+            self.snd_wnd = hdr.window
+            self._send_segment(self.iss, SYN | ACK, b"", self._syn_options())
+            self._arm_rto()
+
+    def _take_syn_options(self, hdr: TcpHeader) -> None:
+        opts = hdr.options
+        if opts is None:
+            return
+        if opts.mss is not None:
+            self.snd_mss = max(64, min(self.mss, opts.mss))
+        self.wscale_ok = opts.wscale is not None
+        self.snd_wscale = min(opts.wscale, 14) if opts.wscale is not None else 0
+        if not self.wscale_ok:
+            self.rcv_wscale = 0
+            self.rcv_buf_limit = min(self.rcv_buf_limit, 0xFFFF)
+        self.sack_ok = opts.sack_permitted
+        if opts.timestamp is not None:
+            self.ts_ok = True
+            self.ts_recent = opts.timestamp[0]
+
+    def _rcv_window(self) -> int:
+        return max(self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held, (self.rcv_adv - self.rcv_nxt) & MASK
+                   if _le(self.rcv_nxt, self.rcv_adv) else 0)
+
+    def _process_ack(self, hdr: TcpHeader, seg_len: int) -> bool:
+        """ACK processing; False when the segment is to be dropped."""
+        ack = hdr.ack
+        una = self.snd_una
+        if _lt(self.snd_max, ack):
+            self._send_oow_ack()  # acknowledges something never sent
+            return False
+        if _lt(ack, una) and (una - ack) & MASK > max(self.max_snd_wnd, 1):
+            self._challenge_ack()  # RFC 5961 5.2: far below SND.UNA: blind injection
+            return False
+        window = hdr.window << self.snd_wscale
+        acked = (ack - una) & MASK if _lt(una, ack) else 0
+        duplicate = not acked and ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una
+        self.persist_probes = 0  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
+        if self.sack_ok and hdr.options is not None and hdr.options.sack_blocks:
+            self.scoreboard.update(hdr.options.sack_blocks, ack if _lt(una, ack) else una, self.snd_max)
+        # the window first (RFC 9293 3.10.7.4), so that what the ACK lets us send sees the peer's current window
+        opened = False
+        if _lt(self.snd_wl1, hdr.seq) or (self.snd_wl1 == hdr.seq and _le(self.snd_wl2, ack)):
+            opened = window > self.snd_wnd
+            self.snd_wnd = window
+            self.max_snd_wnd = max(self.max_snd_wnd, window)
+            self.snd_wl1, self.snd_wl2 = hdr.seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None
+                self.persist_backoff = 0
+        if acked:
+            self._ack_advanced(hdr, ack, acked)  # sends what may go now
+        elif duplicate:
+            self._duplicate_ack()
+        elif opened:
+            self._output()
+        if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
+                and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
+            self._output()  # data waits and no timer runs (a window update was lost): send, or arm the override
+        if self.state != CLOSED:
+            self._schedule()  # deadlines cleared above (everything acknowledged, persist over) leave the heap too
+        if self.scoreboard.ranges and self.cc.recover is None and self.snd_una != self.snd_max \
+                and self.state != CLOSED:
+            # RFC 6675 IsLost: three segments' worth SACKed above snd_una means the first hole is lost, even when
+            # the ACKs carried data (two-way traffic) and so never counted as duplicates
+            if self.scoreboard.is_lost(self._dupthresh(), self.seg_size):
+                self._enter_recovery()
+        # our FIN acknowledged?
+        fin_acked = self.fin_seq is not None and ack == ((self.fin_seq + 1) & MASK)
+        if fin_acked:
+            if self.state == FIN_WAIT_1:
+                self.state = FIN_WAIT_2
+                if self.rx_closed:
+                    self._arm_fin_wait_2()
+                self._notify()  # everything we sent is acknowledged (a lingering close waits for this)
+            elif self.state == CLOSING:
+                self._enter_time_wait()
+                return False
+            elif self.state == LAST_ACK:
+                self._free()
+                return False
+        return True
+
+    def _ack_advanced(self, hdr: TcpHeader, ack: int, acked: int) -> None:
+        data_acked = acked
+        if self.fin_seq is not None and _le((self.fin_seq + 1) & MASK, ack):
+            data_acked -= 1
+        if self.buf_seq != self.snd_una and not _lt(self.buf_seq, ack):  # the SYN was part of it
+            data_acked = max(0, data_acked - 1)
+        if data_acked > 0:
+            del self.snd_buf[:data_acked]
+            self.buf_seq = (self.buf_seq + data_acked) & MASK
+        self.snd_una = ack
+        if _lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        scoreboard = self.scoreboard
+        if scoreboard.ranges:
+            scoreboard.prune(ack)
+        self.retries = 0
+        now = self.stack.now
+        opts = hdr.options
+        ts = opts.timestamp if opts is not None and self.ts_ok else None
+        # RFC 7323 4.1: the echoed timestamp gives the RTT of any ACK, retransmissions included
+        self.rtt.on_ack(ack, now, ((int(now * 1000) - ts[1]) & MASK) / 1000.0 if ts is not None and ts[1] else None)
+        if self.cc.on_ack(ack, acked, self.snd_mss, self.snd_max):
+            self._retransmit_one()  # a partial ACK in recovery: the next hole is lost too (RFC 6582 3.2 step 5)
+        if self.snd_una == self.snd_max:
+            self.rto_at = None
+        else:
+            self._arm_rto()
+        if self.send_space and self.on_event is not None:
+            self._notify()
+        self._output()
+
+    def _duplicate_ack(self) -> None:
+        action = self.cc.on_duplicate_ack(self.snd_mss, self.snd_una, self._dupthresh())
+        if action == INFLATED:
+            if self.scoreboard.ranges:
+                self._retransmit_next_hole()  # RFC 6675 in spirit: each ACK lets one more hole be filled
+            self._output()
+        elif action == FAST_RETRANSMIT:
+            self._enter_recovery()
+        elif action == LIMITED_TRANSMIT:
+            self._output(limited=self.cc.dupacks)  # RFC 3042 limited transmit: new data keeps the ACK clock going
+
+    def _receive_data(self, seq: int, data: memoryview, fin: bool) -> None:
+        rcv_nxt = self.rcv_nxt
+        skip = (rcv_nxt - seq) & MASK
+        if skip and skip < _HALF:  # starts before rcv_nxt: drop what we have (RFC 9293 3.10.7.4)
+            if skip >= len(data) + (1 if fin else 0):
+                self._send_ack()
+                return
+            data = data[skip:]
+            seq = rcv_nxt
+        space = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        if seq == rcv_nxt:
+            trimmed = len(data) > space
+            if trimmed:
+                data, fin = data[:space], False  # beyond the window: trimmed, the FIN with it
+            if data:
+                self.rcv_buf += data
+                self.rcv_nxt = (rcv_nxt + len(data)) & MASK
+            if fin:
+                self._fin_received()
+            filled = self._drain_ooseq() if self.ooseq else False
+            if fin or self.fin_received:
+                pass  # _fin_received acknowledged it already
+            else:
+                self.unacked_segments += 1
+                if filled or trimmed or self.unacked_segments >= 2:
+                    self._send_ack()
+                else:
+                    self._arm_delack()
+            if data or fin:
+                self._notify()
+            return
+        # out of order: keep it (bounded) and tell the peer at once where the hole is
+        if self.stack.config.tcp_queue_ooseq and data:
+            limit = self.stack.config.tcp_ooseq_max_pbufs
+            if seq not in self.ooseq and (not limit or len(self.ooseq) < limit) \
+                    and ((seq - rcv_nxt) & MASK) + len(data) <= space:
+                self.ooseq[seq] = bytes(data)
+                self.ooseq_latest = seq
+                if fin:
+                    self.ooseq_fin = (seq + len(data)) & MASK
+        self._send_ack()
+
+    def _drain_ooseq(self) -> bool:
+        moved = False
+        while True:
+            nxt = self.rcv_nxt
+            hit = None
+            for seq, data in self.ooseq.items():
+                end = (seq + len(data)) & MASK
+                if _le(seq, nxt) and _lt(nxt, end):
+                    hit = seq
+                    break
+                if _le(end, nxt):  # wholly old now
+                    hit = seq
+                    break
+            if hit is None:
+                break
+            data = self.ooseq.pop(hit)
+            off = (nxt - hit) & MASK
+            if off < len(data):
+                chunk = data[off:][: self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held]
+                self.rcv_buf += chunk
+                self.rcv_nxt = (nxt + len(chunk)) & MASK
+                moved = True
+        fin_at = self.ooseq_fin
+        if fin_at is not None and fin_at == self.rcv_nxt and not self.fin_received:
+            self._fin_received()
+        return moved
+
+    def _fin_received(self) -> None:
+        self.fin_received = True
+        self.rcv_nxt = (self.rcv_nxt + 1) & MASK
+        self.ooseq.clear()
+        if self.state == ESTABLISHED:
+            self.state = CLOSE_WAIT
+        elif self.state == FIN_WAIT_1:
+            if self.fin_seq is not None and self.snd_una == ((self.fin_seq + 1) & MASK):
+                self._enter_time_wait()
+            else:
+                self.state = CLOSING
+        elif self.state == FIN_WAIT_2:
+            self._enter_time_wait()
+        self._send_ack()
+
+    def _reset_received(self) -> None:
+        if self.state == SYN_RCVD and self.listener is not None:
+            self.listener.half_open.pop(self, None)
+            self.listener = None
+            self._free()
+            return
+        self._fail(errno.ECONNRESET if self.state not in (CLOSING, LAST_ACK, TIME_WAIT) else 0)

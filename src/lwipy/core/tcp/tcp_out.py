@@ -1,0 +1,382 @@
+"""TCP output for one connection (lwIP's ``tcp_out.c``): a mixin of :class:`~lwipy.core.tcp.pcb.TcpPcb`, working
+on its fields.
+
+Theory of operation
+-------------------
+:meth:`TcpOutput._output` (``tcp_output``) walks ``snd_buf`` from ``snd_nxt`` and sends what the peer's window and
+``cwnd`` allow, a segment at a time, or a super-segment of whole MSS-sized pieces when the netif cuts them (TSO).
+A partial segment waits while data is in flight (Nagle, RFC 9293 3.7.4) unless ``nodelay``, the FIN, or half the
+peer's largest window (sender silly window avoidance, RFC 1122 4.2.3.4) lets it go; when nothing is in flight and
+nothing may go, the persist timer is armed (zero window probes, or the override timer for a window smaller than a
+segment).  A segment the device refused (ENOMEM) stays unsent and is tried again soon (``TX_RETRY``).
+
+Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
+partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
+
+:meth:`TcpOutput._send_segment` builds every segment: the common one, an ACK with the timestamps option only, is
+packed by one precompiled struct straight into the pbuf's header room; others go through ``TcpHeader``.  It
+advertises the receive window (free buffer space, never moving the right edge back, opened by at least
+min(MSS, half the buffer): receiver silly window avoidance, RFC 9293 3.8.6.2.2), leaves the checksum to a netif
+that offloads it, and sends over the cached route, looked up again only when the route table's generation changed.
+Replies to unacceptable segments and challenge ACKs (RFC 5961 7) are rate-limited, per connection and per stack.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from ipaddress import IPv4Address
+
+from ...errors import LwipError
+from ...wire.checksum import checksum, fold
+from ...wire.ipv4 import PROTO_TCP
+from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
+from ..addr import is_multicast4
+from ..pbuf import Pbuf
+from .seq import HALF as _HALF
+from .seq import MASK
+from .seq import seq_le as _le
+from .seq import seq_lt as _lt
+from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD
+
+__all__ = ["TcpOutput", "TX_RETRY"]
+
+_HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
+_CSUM = struct.Struct("!H")
+TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
+
+
+class TcpOutput:
+    """Segment building and sending for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in; no state of its own)."""
+
+    def _output(self, force: bool = False, limited: int = 0) -> None:
+        """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow.  With
+        ``force`` the first segment goes whatever Nagle, silly window avoidance and cwnd say (a retransmission
+        timeout, the small-window override timer), within the peer's window."""
+        if self.state not in CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
+            return
+        mss = self.seg_size
+        if self.stack.routes.generation != self._route_gen:
+            self._route()
+        # with TSO a segment may carry many MSS worth, cut by the device; Nagle and SWS still think in MSS
+        burst = max(mss, self._gso_max // mss * mss) if self._gso_max else mss
+        sent_any = refused = False
+        cc, rtt = self.cc, self.rtt
+        while True:
+            nxt = self.snd_nxt
+            offset = (nxt - self.buf_seq) & MASK
+            if offset >= _HALF:
+                offset = 0
+            avail = len(self.snd_buf) - offset
+            flight = (nxt - self.snd_una) & MASK
+            usable = min(self.snd_wnd, cc.cwnd + limited * mss) - flight
+            fin_due = self.fin_seq is not None and avail <= 0 and nxt == self.fin_seq
+            if avail <= 0 and not fin_due:
+                break
+            if avail > 0:
+                # forcing passes over Nagle, SWS and cwnd, never over the peer's window (a zero one means persist)
+                n = min(avail, burst, self.snd_wnd) if force else min(avail, burst, usable)
+                if mss < n < avail:
+                    n -= n % mss  # a super-segment ends on a segment boundary unless it ends the data
+                if n <= 0:
+                    if flight == 0 and self.persist_at is None:
+                        self._arm_persist()
+                    break
+                last = n == avail
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4): a partial segment goes when
+                # it is the last data and nothing (or nodelay) holds it, or when it fills half the peer's window
+                if n < mss and not force and not (last and (self.nodelay or flight == 0 or self.fin_seq is not None)) \
+                        and n < self.max_snd_wnd // 2:
+                    if flight == 0 and self.persist_at is None:
+                        self._arm_persist()  # the override timer: nothing in flight would ever change our mind
+                    break
+                force = False
+                with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
+                payload = memoryview(self.snd_buf)[offset:offset + n]
+                flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
+                sent = self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
+                payload.release()
+                adv = n + (1 if with_fin else 0)
+            else:
+                sent = self._send_segment(nxt, FIN | ACK, b"")
+                adv = 1
+            if not sent:
+                refused = True
+                break
+            if rtt.seq is None and nxt == self.snd_max:  # time one new segment per flight (Karn)
+                rtt.time_segment(nxt, self.stack.now)
+            nxt = (nxt + adv) & MASK
+            self.snd_nxt = nxt
+            if _lt(self.snd_max, nxt):
+                self.snd_max = nxt
+            sent_any = True
+        if refused:
+            self._tx_refused()
+        elif self.txretry_at is not None:
+            self.txretry_at = None  # everything that could go went: no retry pending
+            self.tcp.tx_refused.discard(self)
+        if sent_any and self.rto_at is None:
+            self._arm_rto()
+
+    def _tx_refused(self) -> None:
+        """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
+        ``tcp_output`` keeps it on ``unsent`` with TF_NAGLEMEMERR, and goes with the next ACK, the next write,
+        :meth:`Tcp.txnow`, or after ``TX_RETRY`` seconds.  The retransmission timer runs meanwhile (lwIP starts
+        ``rtime`` before the output fails), so a device that never takes it ends the connection as a loss would."""
+        self.stack.stats.tcp.tx_refused += 1
+        self.tcp.tx_refused.add(self)
+        self.txretry_at = self.stack.now + TX_RETRY
+        if self.rto_at is None and self.persist_at is None:
+            self.rto_at = self.stack.now + self.rtt.rto
+        self._schedule()
+
+    def _queue_fin(self) -> None:
+        self.fin_seq = (self.buf_seq + len(self.snd_buf)) & MASK
+        if self.state in (ESTABLISHED, SYN_RCVD):
+            self.state = FIN_WAIT_1
+        elif self.state == CLOSE_WAIT:
+            self.state = LAST_ACK
+        self._output()
+
+    def _syn_options(self) -> TcpOptions:
+        opts = TcpOptions(mss=self.mss)
+        passive = self.state == SYN_RCVD
+        if not passive or self.wscale_ok:
+            opts.wscale = self.rcv_wscale
+        if not passive or self.sack_ok:
+            opts.sack_permitted = True
+        if not passive or self.ts_ok:
+            opts.timestamp = (self._ts_now(), self.ts_recent if passive else 0)
+        return opts
+
+    def _send_syn(self) -> None:
+        flags = SYN | ACK if self.state == SYN_RCVD else SYN
+        self._send_segment(self.iss, flags, b"", self._syn_options())
+        self._arm_rto()
+
+    def _send_ack(self) -> None:
+        self.delack_at = None
+        self.unacked_segments = 0
+        # at snd_max, not snd_nxt: after a timeout snd_nxt walks back over data the peer already has, and an ACK
+        # numbered there would fall below its window and be dropped unread (RFC 9293 3.10.7.4)
+        self._send_segment(self.snd_max, ACK, b"")
+
+    def _oow_limited(self) -> bool:
+        """Whether a reply to an unacceptable segment must be skipped: at most one per ``tcp_invalid_ratelimit`` ms
+        on this connection, as Linux's ``tcp_oow_rate_limited``.  Without it one blind data segment injected into
+        one end leaves two ends that disagree about the sequence space acknowledging each other for ever, each ACK
+        unacceptable to the other."""
+        limit = self.stack.config.tcp_invalid_ratelimit / 1000.0
+        now = self.stack.now
+        if limit and self.last_oow_ack is not None and now - self.last_oow_ack < limit:
+            self.stack.stats.tcp.ack_skipped += 1
+            return True
+        self.last_oow_ack = now
+        return False
+
+    def _send_oow_ack(self) -> None:
+        """An ACK in reply to an unacceptable segment (out of window, failing PAWS, acknowledging what was never
+        sent), rate-limited (:meth:`_oow_limited`)."""
+        if not self._oow_limited():
+            self._send_ack()
+
+    def _challenge_ack(self) -> None:
+        """RFC 5961's challenge ACK (3.2, 4.2, 5.2), limited per connection as any reply to an unacceptable segment
+        and across the stack to ``tcp_challenge_ack_limit`` a second (RFC 5961 7)."""
+        stats = self.stack.stats.tcp
+        stats.proterr += 1
+        if self._oow_limited():
+            return
+        if not self.tcp.challenge_allowed():
+            stats.ack_skipped += 1
+            return
+        self._send_ack()
+
+    def _dupthresh(self) -> int:
+        """``DupThresh`` for the flight now out (see :meth:`CongestionControl.dupthresh`)."""
+        return self.cc.dupthresh((self.snd_max - self.snd_una) & MASK, self.seg_size,
+                                 len(self.snd_buf) - ((self.snd_max - self.buf_seq) & MASK))
+
+    def _enter_recovery(self) -> None:
+        """Fast retransmit (RFC 5681 3.2): halve, send the first hole again, and recover until ``recover``."""
+        self.cc.enter_recovery((self.snd_max - self.snd_una) & MASK, self.snd_mss, self.snd_una, self.snd_max)
+        self._retransmit_one()
+
+    def _retransmit_one(self) -> None:
+        """Send the first unacknowledged segment again (fast retransmit, partial ACK), up to the first SACKed
+        range."""
+        una = self.snd_una
+        limit = self.scoreboard.first_hole(una, self.seg_size)
+        self._retransmit_range(una, limit)
+        cc = self.cc
+        end = (una + limit) & MASK
+        if cc.rexmit_high is None or _lt(cc.rexmit_high, end):
+            cc.rexmit_high = end
+        self._arm_rto()
+
+    def _retransmit_next_hole(self) -> None:
+        """Send the first un-SACKed segment above what this recovery already sent again, below ``recover``."""
+        cc = self.cc
+        high = cc.rexmit_high
+        start, end = self.scoreboard.next_hole(high if high is not None and _lt(self.snd_una, high) else self.snd_una,
+                                               self.seg_size)
+        if cc.recover is None or not _lt(start, cc.recover):
+            return
+        if self._retransmit_range(start, (end - start) & MASK):
+            cc.rexmit_high = end
+
+    def _retransmit_range(self, seq: int, length: int) -> bool:
+        """Send ``length`` bytes from ``seq`` again (the FIN with them when they reach it)."""
+        offset = (seq - self.buf_seq) & MASK
+        if offset >= _HALF:
+            offset = 0
+        n = min(len(self.snd_buf) - offset, length)
+        sent = False
+        if n > 0:
+            with_fin = self.fin_seq is not None and ((seq + n) & MASK) == self.fin_seq
+            payload = memoryview(self.snd_buf)[offset:offset + n]
+            self._send_segment(seq, ACK | (FIN if with_fin else 0), payload)
+            payload.release()
+            sent = True
+        elif self.fin_seq is not None and seq == self.fin_seq:
+            self._send_segment(seq, FIN | ACK, b"")
+            sent = True
+        if sent:
+            self.rtt.retransmitted(seq)  # Karn: a timed segment sent again gives no sample
+        return sent
+
+    def _window_bytes(self) -> int:
+        """The window to offer: free space, never pulling back the right edge already offered, and opened only by
+        a worthwhile amount (receiver SWS avoidance)."""
+        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
+        if free - offered < min(self.mss, self.rcv_buf_limit // 2):
+            return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
+        return max(free, offered)
+
+    def _window_update(self) -> None:
+        """After the user read: tell the peer when the window opened by a worthwhile amount."""
+        if self.state not in CAN_RECEIVE:
+            return
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
+        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        if free - offered >= min(self.mss, self.rcv_buf_limit // 2):
+            self._send_ack()
+
+    def _sack_blocks(self, most: int) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 4: the out-of-order data held, as merged (left, right) blocks, the newest arrival's first."""
+        rcv_nxt = self.rcv_nxt
+        spans = sorted(((seq - rcv_nxt) & MASK, (seq - rcv_nxt + len(d)) & MASK) for seq, d in self.ooseq.items())
+        merged: list[list[int]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        blocks = [((lo + rcv_nxt) & MASK, (hi + rcv_nxt) & MASK) for lo, hi in merged]
+        latest = self.ooseq_latest
+        if latest is not None:
+            rel = (latest - rcv_nxt) & MASK
+            for i, (lo, hi) in enumerate(merged):
+                if lo <= rel < hi:
+                    blocks.insert(0, blocks.pop(i))
+                    break
+        return tuple(blocks[:most])
+
+    def _ts_now(self) -> int:
+        return int(self.stack.now * 1000) & MASK
+
+    def _route(self) -> None:
+        """Look up the netif and next hop for the peer, and what that netif offloads (not when it loops back)."""
+        stack = self.stack
+        self._route_gen = stack.routes.generation
+        if self.v6:
+            try:
+                self._via6 = stack.ip6.route(self._remote_packed, src=self._local_packed)
+                netif6 = self._netif = self._via6[0]
+            except LwipError:
+                self._netif, self._via6, self._offload, self._gso_max = None, None, False, 0
+                return
+            looped6 = netif6.is_loopback or stack.is_own_address6(self._remote_packed)
+            self._offload = netif6.checksum_offload and not looped6  # the TAP says GSO_TCPV6 by the ethertype
+            self._gso_max = min(netif6.gso_max_size, 0xFFFF) - 120 if self._offload and netif6.gso_max_size else 0
+            return
+        remote = self.remote_ip
+        assert isinstance(remote, IPv4Address)
+        found = stack.ip4.route_src(self.local_ip, remote)  # ESP-IDF's source-based routing
+        if found is None:
+            self._netif, self._offload, self._gso_max = None, False, 0
+            return
+        netif, next_hop = found
+        self._netif, self._next_hop = netif, next_hop
+        looped = stack.loops_back(netif, next_hop)
+        self._neighbour = netif.is_ethernet and not (looped or is_multicast4(next_hop) or netif.is_broadcast4(next_hop))
+        self._offload = netif.checksum_offload and not looped
+        self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
+
+    def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
+                      gso: int = 0) -> bool:
+        """Build and send one segment; False when the device or the ARP queue refused it (ENOMEM), so that the
+        caller keeps it.  Any other failure (no route, netif down) loses it like the network would."""
+        if opts is None and not flags & RST:
+            if self.ts_ok:
+                opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+            if self.sack_ok and self.ooseq and flags & ACK:  # seg_size left room for them
+                opts = opts or TcpOptions()
+                opts.sack_blocks = self._sack_blocks(3 if self.ts_ok else 4)
+        window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
+        if flags & ACK and not flags & SYN:
+            self.rcv_adv = (self.rcv_nxt + window) & MASK
+            window >>= self.rcv_wscale
+        pbuf = Pbuf.with_payload(payload)
+        offload = self._offload and self._route_gen == self.stack.routes.generation
+        if opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
+                and opts.wscale is None and not opts.sack_permitted:
+            # the common segment, timestamps only: packed straight into place, no header or option objects
+            off = pbuf.push(32)
+            buf = pbuf.buf
+            _HDR_TS.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
+                              0x8000 | flags, min(window, 0xFFFF), 0, 0, 1, 1, 8, 10, opts.timestamp[0],
+                              opts.timestamp[1])
+            if offload:
+                _CSUM.pack_into(buf, off + 16, fold(self._pseudo_base + 32 + len(payload)))  # the device finishes it
+                pbuf.leave_checksum(off, 16, gso)
+            else:
+                csum = checksum(memoryview(buf)[off:], self._pseudo_base + 32 + len(payload))
+                _CSUM.pack_into(buf, off + 16, csum)
+        else:
+            hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
+                            min(window, 0xFFFF), options=opts)
+            hlen = hdr.header_len
+            off = pbuf.push(hlen)
+            pseudo = self._pseudo_base + hlen + len(payload)
+            hdr.emit(pbuf.buf, off, len(payload), None if offload else pseudo)
+            if offload:
+                _CSUM.pack_into(pbuf.buf, off + 16, fold(pseudo))
+                pbuf.leave_checksum(off, 16, gso)
+        stack = self.stack
+        stats = stack.stats.tcp
+        if stack.routes.generation != self._route_gen:
+            self._route()
+        try:
+            if self._netif is None:
+                stack.stats.ip.rterr += 1
+                raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
+            if self.v6:
+                stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self.ttl,
+                                 traffic_class=self.tos, via=self._via6)
+            else:
+                stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
+                                        PROTO_TCP, self.ttl, self.tos, self._neighbour)
+            stats.xmit += 1
+        except LwipError as e:
+            stats.err += 1
+            if e.errno == errno.ENOMEM:
+                return False
+            # otherwise lost like any segment: the retransmission timer will send it again
+        if flags & ACK:
+            self.delack_at = None
+            self.unacked_segments = 0
+            self.last_ack_sent = self.rcv_nxt
+        self._schedule()
+        return True

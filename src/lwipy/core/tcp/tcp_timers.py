@@ -1,0 +1,169 @@
+"""TCP timers for one connection (lwIP's ``tcp_slowtmr`` and ``tcp_fasttmr``, as deadlines): a mixin of
+:class:`~lwipy.core.tcp.pcb.TcpPcb`, working on its fields.
+
+Theory of operation
+-------------------
+Nothing ticks.  Each timer is a deadline on the pcb (``rto_at``, ``persist_at``, ``delack_at``, ``keep_at``,
+``close_at``, ``txretry_at``; None when off), and :meth:`TcpTimers._schedule` puts the earliest of them in the TCP
+layer's heap, which calls :meth:`TcpTimers.poll` when it is due.  Any change to a deadline reschedules.
+
+- retransmission (``rto_at``, RFC 6298): armed while data is in flight, for the estimator's ``rto``; on firing
+  the RTO doubles, the window collapses to one segment and everything from ``snd_una`` is sent again (go-back-N).
+  ``tcp_maxrtx`` firings in a row (``tcp_synmaxrtx`` for a SYN) end the connection with ETIMEDOUT.
+- persist (``persist_at``): runs instead of the retransmission timer while the peer's window is closed, sending
+  zero window probes with exponential backoff (RFC 9293 3.8.6.1); a peer that answers none of ``tcp_maxrtx``
+  probes is given up (RFC 1122 4.2.2.17).
+- delayed ACK (``delack_at``): ``DELACK`` after data that was not acknowledged at once.
+- keepalive (``keep_at``): after ``keep_idle`` idle seconds, ``keep_cnt`` probes ``keep_intvl`` apart
+  (RFC 1122 4.2.3.6).
+- ``close_at``: the SYN_RCVD timeout (``tcp_syn_rcvd_timeout``), FIN_WAIT_2 after the user closed
+  (``tcp_fin_wait_timeout``), and TIME_WAIT's 2 MSL; the pcb is freed when it fires.
+- ``txretry_at``: a segment a full device queue refused is tried again.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ...wire.tcp import ACK
+from .congestion import RTO_MAX, RTO_MIN
+from .seq import MASK
+from .states import CLOSED, SYN_RCVD, SYN_SENT, TIME_WAIT
+
+__all__ = ["TcpTimers", "DELACK"]
+
+DELACK = 0.1  # lwIP flushes delayed ACKs on its 250 ms fast timer; 100 ms keeps request/response snappy
+
+
+class TcpTimers:
+    """Deadlines and what happens when they pass, for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
+
+    def _arm_rto(self) -> None:
+        self.rto_at = self.stack.now + self.rtt.rto
+        self._schedule()
+
+    def _arm_persist(self) -> None:
+        self.rto_at = None  # nothing is in flight while persisting: only one of the two timers runs
+        self.persist_at = self.stack.now + min(RTO_MAX, max(RTO_MIN, self.rtt.rto) * (1 << min(self.persist_backoff, 7)))
+        self._schedule()
+
+    def _arm_delack(self) -> None:
+        if self.delack_at is None:
+            self.delack_at = self.stack.now + DELACK
+            self._schedule()
+
+    def _arm_keepalive(self) -> None:
+        self.keep_at = self.stack.now + self.keep_idle if self.keepalive else None
+        self._schedule()
+
+    def _arm_syn_rcvd(self) -> None:
+        self.close_at = self.stack.now + self.stack.config.tcp_syn_rcvd_timeout / 1000.0
+        self._schedule()
+
+    def _arm_fin_wait_2(self) -> None:
+        self.close_at = self.stack.now + self.stack.config.tcp_fin_wait_timeout / 1000.0
+        self._schedule()
+
+    def _arm_time_wait(self) -> None:
+        self.close_at = self.stack.now + 2 * self.stack.config.tcp_msl / 1000.0
+        self._schedule()
+
+    def _enter_time_wait(self) -> None:
+        self.state = TIME_WAIT
+        self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.txretry_at = None
+        self.tcp.tx_refused.discard(self)
+        self.snd_buf.clear()
+        self._arm_time_wait()
+        self._notify()
+
+    def next_deadline(self) -> float | None:
+        best = None
+        for t in (self.rto_at, self.persist_at, self.delack_at, self.keep_at, self.close_at, self.txretry_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    def _schedule(self) -> None:
+        if self.state != CLOSED:
+            self.tcp.timers.set(self, self.next_deadline())
+
+    def poll(self, now: float) -> None:
+        """Handle the deadlines that are due (called by the TCP layer)."""
+        if self.close_at is not None and now >= self.close_at:
+            if self.state == SYN_RCVD:
+                # lwIP's tcp_slowtmr drops a half-open pcb TCP_SYN_RCVD_TIMEOUT after it last heard from the peer,
+                # long before the SYN-ACK retransmissions run out: spoofed SYNs free their backlog slots
+                self.stack.stats.tcp.syn_rcvd_timeout += 1
+                self.error = errno.ETIMEDOUT
+            self._free()
+            return
+        if self.txretry_at is not None and now >= self.txretry_at:
+            self.txretry_at = None
+            self._output()
+            if self.state == CLOSED:
+                return
+        if self.delack_at is not None and now >= self.delack_at:
+            self._send_ack()
+        if self.rto_at is not None and now >= self.rto_at:
+            self._rto_fired()
+            if self.state == CLOSED:
+                return
+        if self.persist_at is not None and now >= self.persist_at:
+            self._persist_fired()
+            if self.state == CLOSED:
+                return
+        if self.keep_at is not None and now >= self.keep_at:
+            self._keepalive_fired(now)
+            if self.state == CLOSED:
+                return
+        self._schedule()
+
+    def _rto_fired(self) -> None:
+        self.rto_at = None
+        syn = self.state in (SYN_SENT, SYN_RCVD)
+        if not syn and self.snd_una == self.snd_max and self.txretry_at is None:
+            return  # nothing in flight nor refused by the device: a stale deadline, not a loss
+        limit = self.stack.config.tcp_synmaxrtx if syn else self.stack.config.tcp_maxrtx
+        if self.retries >= limit:
+            self._fail(errno.ETIMEDOUT, send_rst=not syn)
+            return
+        self.retries += 1
+        self.rtt.backoff()  # RFC 6298 5.5
+        self.stack.stats.tcp.rexmit += 1
+        if syn:
+            self._send_syn()
+            return
+        self.cc.on_timeout((self.snd_max - self.snd_una) & MASK, self.snd_mss, self.snd_max)
+        self.scoreboard.clear()  # RFC 6675 5.1: after a timeout, SACK information is not trusted to skip data
+        self.snd_nxt = self.snd_una  # go back N
+        self._output(force=True)  # the first segment goes whatever Nagle or the window say
+        if self.rto_at is None and self.persist_at is None:
+            self._arm_rto()
+
+    def _persist_fired(self) -> None:
+        self.persist_at = None
+        if self.snd_wnd > 0 and self.snd_nxt == self.snd_una:
+            self._output(force=True)  # a window smaller than a segment: the override timer sends what fits
+            if self.snd_nxt != self.snd_una:
+                return
+        self.persist_backoff += 1
+        self.persist_probes += 1
+        if self.persist_probes > self.stack.config.tcp_maxrtx:
+            self._fail(errno.ETIMEDOUT, send_rst=True)  # the peer stopped answering (RFC 1122 4.2.2.17)
+            return
+        # a zero window probe with an old sequence number and no data: the peer answers with its window
+        self._send_segment((self.snd_una - 1) & MASK, ACK, b"")
+        self._arm_persist()
+
+    def _keepalive_fired(self, now: float) -> None:
+        idle = now - self.last_activity
+        if idle < self.keep_idle:
+            self.keep_at = self.last_activity + self.keep_idle
+            self.keep_probes = 0
+            return
+        if self.keep_probes >= self.keep_cnt:
+            self._fail(errno.ETIMEDOUT, send_rst=True)
+            return
+        self.keep_probes += 1
+        self._send_segment((self.snd_una - 1) & MASK, ACK, b"")  # a keepalive: an old sequence number, no data
+        self.keep_at = now + self.keep_intvl
