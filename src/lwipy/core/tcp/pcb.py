@@ -38,7 +38,7 @@ from ...wire.tcp import ACK, RST, TcpHeader
 from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackScoreboard
 from .listener import TcpListener
 from .seq import MASK
-from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
+from .states import (CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import TcpInput
 from .tcp_out import TX_RETRY, TcpOutput
@@ -48,12 +48,10 @@ if TYPE_CHECKING:
     from ..netif import Netif
     from .tcp import Tcp
 
+# the states, the listener and the timer constants are importable from here, as before the split
 __all__ = ["TcpPcb", "TcpListener", "conn_key", "STATE_NAMES", "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD",
-           "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT"]
-
-# the names this module had before the split, for code that imported them from here
-_SYNCHRONIZED, _CAN_SEND, _CAN_RECEIVE = SYNCHRONIZED, CAN_SEND, CAN_RECEIVE
-__all__ += ["RTO_MIN", "RTO_MAX", "DELACK", "TX_RETRY"]
+           "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT", "RTO_MIN",
+           "RTO_MAX", "DELACK", "TX_RETRY"]
 
 _V6_KEY = 1 << 128
 
@@ -175,7 +173,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()
 
-    # ---------------------------------------------------------------------------- the congestion objects' numbers
+    # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
     srtt = _forward("rtt", "srtt", "RFC 6298 SRTT in seconds (None before the first sample)")
     rttvar = _forward("rtt", "rttvar", "RFC 6298 RTTVAR in seconds")
@@ -190,8 +188,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
     rexmit_high = _forward("cc", "rexmit_high", "in recovery: the end of what was already sent again")
     sacked = _forward("scoreboard", "ranges", "[left, right) ranges the peer SACKed above snd_una, in order")
 
-
-    # -------------------------------------------------------------------------------------------- user API
+    # ---------------------------------------------------------------------------------------------------- user API
     @property
     def state_name(self) -> str:
         return STATE_NAMES[self.state]
@@ -314,7 +311,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         self.error = self.error or errno.ECONNABORTED
         self._free()
 
-    # --------------------------------------------------------------------------------------------- opening
+    # ---------------------------------------------------------------------------------------------------- opening
     def _open_active(self, isn: int) -> None:
         self.iss = isn
         self.snd_una = isn
@@ -343,7 +340,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         self.retries = 0
         self._arm_keepalive()
 
-    # --------------------------------------------------------------------------------------------- endings
+    # ---------------------------------------------------------------------------------------------------- endings
     def _fail(self, err: int, send_rst: bool = False) -> None:
         if send_rst:
             self._send_segment(self.snd_max, RST | ACK, b"")
