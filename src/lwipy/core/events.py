@@ -15,6 +15,7 @@
 :class:`DefaultNetifChanged`          the default netif changed (by hand or by route priority)
 :class:`RouterAdvertReceived`         a valid router advertisement was taken (its M and O flags), for DHCPv6
 :class:`RouterSolicitReceived`        a router solicitation arrived, for a router advertisement app
+:class:`PathMtuChanged`               a Packet Too Big message set the path MTU to a destination, for the transports
 ====================================  ==================================================================================
 
 **Delivery is synchronous, on the core thread**, in the order of subscription, before the call that made the change
@@ -27,8 +28,9 @@ addresses).  An application thread that wants the events posts them on (esp_neti
 The core's own reactions subscribe the same way, first, when the stack is made: gratuitous ARP and IGMP reports on
 address and state changes (:mod:`~lwipy.core.etharp`, :mod:`~lwipy.core.igmp`), router solicitation and MLD reports
 when a netif becomes usable with IPv6 addresses, and duplicate address detection for an added address
-(:mod:`~lwipy.core.nd6`).  A callback that raises is logged and counted in ``stats.link.err`` (re-raised when the
-stack is ``strict``); the other subscribers still run.
+(:mod:`~lwipy.core.nd6`); TCP lowers its segment size on :class:`PathMtuChanged` (RFC 8201 5.2).  A callback
+that raises is logged and counted in ``stats.link.err`` (re-raised when the stack is ``strict``); the other
+subscribers still run.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Events", "Subscription", "NetifEvent", "NetifAdded", "NetifRemoved", "NetifUp", "NetifDown", "LinkUp",
            "LinkDown", "Ip4AddressChanged", "Ip6AddressAdded", "Ip6AddressStateChanged", "Ip6AddressRemoved",
-           "DefaultNetifChanged", "RouterAdvertReceived", "RouterSolicitReceived", "ArpReplyReceived"]
+           "DefaultNetifChanged", "RouterAdvertReceived", "RouterSolicitReceived", "ArpReplyReceived",
+           "PathMtuChanged"]
 
 log = logging.getLogger("lwipy")
 
@@ -185,6 +188,19 @@ class ArpReplyReceived(NetifEvent):
     sender_ip: IPv4Address
     #: the sender's MAC
     sender_mac: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PathMtuChanged:
+    """A Packet Too Big message set the path MTU towards ``destination`` (RFC 8201 4; lwIP's ``nd6`` keeps it in
+    its destination cache).  Emitted for every one taken, with the MTU now in force, which may be the one before: a
+    connection opened since then learns it too.  TCP subscribes and sends smaller segments from then on (RFC 8201
+    5.2)."""
+
+    #: the destination (packed IPv6 address)
+    destination: bytes
+    #: the path MTU towards it now (1280 at least)
+    mtu: int
 
 
 Callback = Callable[[Any], None]

@@ -98,7 +98,7 @@ class Icmp6:
             return
         inner = Ipv6Header(bytes(body[8:24]), bytes(body[24:40]), body[6], body[7])
         if hdr.type == w6.PACKET_TOO_BIG:
-            self.stack.nd6.path_mtu(inner.dst, hdr.rest)
+            self.stack.route6.path_mtu(inner.dst, hdr.rest)
         handler = self.error_handlers.get(inner.next_header)
         if handler is not None:
             handler(hdr.type, hdr.code, hdr.rest, inner, body[HEADER_LEN:])

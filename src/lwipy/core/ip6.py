@@ -251,9 +251,9 @@ class Ip6:
         ``nd6_get_gw`` hook the next hop of an off-link destination (before the routers router discovery found)."""
         stack = self.stack
         if netif is not None:
-            if is_multicast6(dst) or is_link_local6(dst) or stack.nd6.on_link(netif, dst):
+            if is_multicast6(dst) or is_link_local6(dst) or stack.route6.on_link(netif, dst):
                 return netif, dst
-            via = self._gateway(netif, dst) or stack.nd6.router_for(dst, netif)
+            via = self._gateway(netif, dst) or stack.route6.router_for(dst, netif)
             if via is None:
                 raise LwipError(errno.EHOSTUNREACH, f"no route out of {netif.name}: no default router there")
             return via
@@ -273,9 +273,9 @@ class Ip6:
             if chosen is not None:
                 return self.route(dst, chosen)
         for n in stack.netifs:
-            if n.is_usable and not n.is_loopback and stack.nd6.on_link(n, dst):
+            if n.is_usable and not n.is_loopback and stack.route6.on_link(n, dst):
                 return n, dst
-        found = stack.nd6.router_for(dst)
+        found = stack.route6.router_for(dst)
         if found is not None and stack.hooks.nd6_get_gw is not None:
             found = self._gateway(found[0], dst) or found
         if found is None:
@@ -335,7 +335,7 @@ class Ip6:
             if src is None:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
         hdr = Ipv6Header(src, dst, nh, out.hop_limit6 if hop_limit is None else hop_limit, traffic_class, 0, len(pbuf))
-        mtu = min(out.mtu6, self.stack.nd6.path_mtus.get(dst, 0xFFFF)) if not out.is_loopback else 0xFFFF
+        mtu = min(out.mtu6, self.stack.route6.path_mtus.get(dst, 0xFFFF)) if not out.is_loopback else 0xFFFF
         if HEADER_LEN + len(pbuf) > mtu and not pbuf.gso_size:  # a TCP super-segment is the device's to cut
             return self._fragment_output(out, hdr, pbuf, next_hop, mtu)
         hdr.emit(pbuf.buf, pbuf.push(HEADER_LEN))

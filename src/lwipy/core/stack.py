@@ -33,7 +33,7 @@ from .dns import Dns
 from .etharp import Etharp
 from .ethernet import Ethernet
 from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
-                     LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp)
+                     LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp, PathMtuChanged)
 from .hooks import Hooks
 from .icmp import Icmp
 from .icmp6 import Icmp6
@@ -48,6 +48,7 @@ from .p2p import PointToPoint
 from .pbuf import Pbuf
 from .raw import Raw
 from .route import RouteTable
+from .route6 import Route6Table
 from .tcp.tcp import Tcp
 from .udp import Udp
 
@@ -117,6 +118,8 @@ class Stack:
         self.ip6 = Ip6(self)
         self.icmp6 = Icmp6(self)
         self.nd6 = Nd6(self)
+        #: IPv6 routes, redirects and path MTU (see :mod:`lwipy.core.route6`)
+        self.route6 = Route6Table(self)
         self.mld6 = Mld6(self)
         #: the DNS resolver (lwIP's dns.c; see :mod:`lwipy.core.dns`)
         self.dns = Dns(self)
@@ -156,6 +159,7 @@ class Stack:
             on(kind, self.igmp.netif_event)  # IGMP reports again
         on(Ip6AddressAdded, self.nd6.address_event)  # solicited-node group, duplicate address detection
         on(Ip6AddressRemoved, self.nd6.address_event)
+        on(PathMtuChanged, self.tcp.path_mtu_changed)  # RFC 8201 5.2: smaller segments from now on
         for kind in (Ip6AddressAdded, NetifUp, NetifDown, LinkUp, LinkDown):
             on(kind, self._ip6_came_up)  # router solicitation, MLD reports
         on(DefaultNetifChanged, self.dns.default_netif_changed)  # per-netif DNS servers (ESP-IDF's workaround)
@@ -336,7 +340,7 @@ class Stack:
     def dns_servers6(self) -> list[IPv6Address]:
         """The IPv6 DNS servers learned so far, for the resolver: from router advertisements (RDNSS, RFC 8106) and
         from stateless DHCPv6, without repeats."""
-        found = [IPv6Address(s) for s, _ in self.nd6.dns_servers]
+        found = [IPv6Address(s) for s, _ in self.nd6.rdisc.dns_servers]
         for source in self.dns_sources6:
             found += [s for s in source() if s not in found]
         return found

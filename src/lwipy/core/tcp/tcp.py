@@ -21,6 +21,7 @@ from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from ..addr import ANY4
+from ..events import PathMtuChanged
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..udp import unmap
@@ -371,6 +372,14 @@ class Tcp:
         it; otherwise the next ACK, the next write or a short retry timer does)."""
         for pcb in list(self.tx_refused):
             pcb._output()
+
+    def path_mtu_changed(self, event: PathMtuChanged) -> None:
+        """A subscriber of :class:`~lwipy.core.events.PathMtuChanged`: the connections to that IPv6 destination send
+        segments that fit the path MTU from now on (RFC 8201 5.2; 60 bytes of IPv6 and TCP headers)."""
+        dst, mss = event.destination, event.mtu - 60
+        for pcb in self.conns.values():
+            if pcb.v6 and pcb._remote_packed == dst and pcb.snd_mss > mss:
+                pcb.snd_mss = mss
 
     # -- time --------------------------------------------------------------------------------------------------------
     def poll(self, now: float) -> None:
