@@ -42,11 +42,11 @@ from collections import deque
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Union
 
-from ..core.addr import ANY4, ip4
+from ..core.addr import ANY4, ip4, unmap
 from ..core.raw import RawPacket, RawPcb
 from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
                             TcpPcb)
-from ..core.udp import Datagram, UdpPcb, unmap
+from ..core.udp import Datagram, UdpPcb
 from ..errors import LwipError
 from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
                    NETCONN_EVT_SENDPLUS, NETCONN_LISTEN, NETCONN_NONE, NETCONN_RAW, NETCONN_TCP, NETCONN_UDP,

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import ConfigError, LwipError, Malformed
 from ..wire import dns as wire
+from .addr import IpAddress, ip_any, unmap
 from .events import DefaultNetifChanged, NetifRemoved
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ __all__ = ["Dns", "DnsAnswer", "DnsError", "DnsNotFound", "DnsServerFailure", "D
 
 log = logging.getLogger("lwipy")
 
-IpAddress = IPv4Address | IPv6Address
 #: lwIP's address types (dns.h)
 LWIP_DNS_ADDRTYPE_IPV4, LWIP_DNS_ADDRTYPE_IPV6, LWIP_DNS_ADDRTYPE_IPV4_IPV6, LWIP_DNS_ADDRTYPE_IPV6_IPV4 = 0, 1, 2, 3
 LWIP_DNS_ADDRTYPE_DEFAULT = LWIP_DNS_ADDRTYPE_IPV4_IPV6
@@ -203,7 +203,7 @@ class Dns:
         self.stack.assert_core()
         if not 0 <= index < self.max_servers:
             return
-        value = ip_address(addr) if isinstance(addr, str) else addr
+        value = ip_any(addr)
         if value is not None and (value.is_unspecified):
             value = None
         if netif is not None:
@@ -248,7 +248,7 @@ class Dns:
         if not self.stack.config.dns_local_hostlist:
             raise LwipError(errno.EOPNOTSUPP, "the local host list is off (Config(dns_local_hostlist=True), "
                                               "DNS_LOCAL_HOSTLIST)")
-        self.local_hostlist.insert(0, (name, ip_address(addr) if isinstance(addr, str) else addr))
+        self.local_hostlist.insert(0, (name, ip_any(addr)))
 
     def local_removehost(self, name: str | None = None, addr: IpAddress | None = None) -> int:
         """``dns_local_removehost``: remove the entries with that name and/or address; returns how many went."""
@@ -316,7 +316,7 @@ class Dns:
         if hook is not None:
             addr = hook(self.stack, name, addrtype)
             if addr is not None:
-                addr = ip_address(addr) if isinstance(addr, str) else addr
+                addr = ip_any(addr)
                 return DnsAnswer(name, addr, (name,), "hook")
         try:
             wire.encode_name(name)
@@ -486,9 +486,7 @@ class Dns:
         else:
             self.counters["ignored"] += 1
             return
-        src = dgram.src
-        if isinstance(src, IPv6Address) and src.ipv4_mapped is not None:
-            src = src.ipv4_mapped
+        src = unmap(dgram.src)
         qtype = wire.AAAA if _is_ipv6(e.reqaddrtype) else wire.A
         if (not msg.is_response or len(msg.questions) != 1 or msg.opcode != 0
                 or (not e.is_mdns and src != e.server)

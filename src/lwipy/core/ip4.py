@@ -18,6 +18,7 @@ from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as icmpw
 from ..wire.checksum import checksum
 from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, PROTO_UDP, OptionError, Ipv4Header, iter_options
+from .addr import ANY4 as _ANY
 from .addr import is_multicast4
 from .hooks import esp_ip4_route_src
 from .ip4_frag import Reassembly, fragment
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["InPacket", "Ip4", "ProtocolHandler"]
 
-_ANY = IPv4Address(0)
 _LIMITED_BROADCAST_B = b"\xff\xff\xff\xff"
 _ANY_B = bytes(4)
 _MAX_DATAGRAM = 65535
@@ -225,8 +225,10 @@ class Ip4:
 
     def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
                tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None,
-               next_hop: IPv4Address | None = None, any_src: bool = False) -> None:
+               next_hop: IPv4Address | None = None, any_src: bool = False, multicast_loop: bool = False) -> None:
         """``ip4_output_if``: prepend an IPv4 header to ``pbuf`` and send it, fragmenting when it exceeds the MTU.
+        With ``multicast_loop`` (lwIP's ``PBUF_FLAG_MCASTLOOP``: the sender's ``IP_MULTICAST_LOOP``), a datagram to a
+        multicast group that ``netif`` joined is also looped back to this stack, whole, before any fragmenting.
 
         Raises :class:`LwipError` EHOSTUNREACH when no route exists, EADDRNOTAVAIL when the netif has no address
         (unless ``any_src``: then the packet leaves from 0.0.0.0, as ``udp_sendto_if`` sends DHCP's), EMSGSIZE when the
@@ -249,7 +251,8 @@ class Ip4:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
         hdr = Ipv4Header(src.packed, dst.packed, proto, stack.config.ip_default_ttl if ttl is None else ttl, tos,
                          self._ident(), dont_fragment, False, 0, 0, options)
-        self.send(netif, hdr, pbuf, next_hop)
+        self.send(netif, hdr, pbuf, next_hop, multicast_loop and is_multicast4(dst)
+                  and stack.igmp.is_member(netif, dst))
 
     def output_routed(self, pbuf: Pbuf, netif: "Netif", next_hop: IPv4Address, src: bytes, dst: bytes, proto: int,
                       ttl: int, tos: int = 0, neighbour: bool = False) -> None:
@@ -288,15 +291,21 @@ class Ip4:
             return dst
         return netif.gateway
 
-    def send(self, netif: "Netif", hdr: Ipv4Header, pbuf: Pbuf, next_hop: IPv4Address) -> None:
+    def send(self, netif: "Netif", hdr: Ipv4Header, pbuf: Pbuf, next_hop: IPv4Address, loop: bool = False) -> None:
         """Put ``hdr`` in front of ``pbuf`` (fragmenting to the netif's MTU) and pass it to the netif for
-        ``next_hop``."""
+        ``next_hop``; with ``loop``, a copy of the whole datagram to ``netif_loop_output`` first (``ip4_output_if``
+        does so for ``PBUF_FLAG_MCASTLOOP``)."""
         stack = self.stack
         hlen = hdr.header_len
         if hlen + len(pbuf) > _MAX_DATAGRAM:
             stack.stats.ip.err += 1
             raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the largest IPv4 datagram (65535)")
         stack.stats.ip.xmit += 1
+        if loop:
+            hdr.total_len = hlen + len(pbuf)
+            copy = Pbuf.with_payload(pbuf.view())
+            hdr.emit(copy.buf, copy.push(hlen))
+            stack.loop_output(netif, copy)
         if hlen + len(pbuf) > netif.mtu and not pbuf.gso_size and not stack.loops_back(netif, next_hop):
             if hdr.dont_fragment or not stack.config.ip4_frag:
                 stack.stats.ip.err += 1

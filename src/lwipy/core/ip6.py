@@ -324,17 +324,23 @@ class Ip6:
     # -- output ------------------------------------------------------------------------------------------------------
     def output(self, pbuf: Pbuf, src: bytes | None, dst: bytes, nh: int, hop_limit: int | None = None,
                netif: "Netif | None" = None, traffic_class: int = 0,
-               via: tuple["Netif", bytes] | None = None) -> bool:
+               via: tuple["Netif", bytes] | None = None, multicast_loop: bool = False) -> bool:
         """``ip6_output_if``: prepend the header and send.  ``via`` is the (netif, next hop) :meth:`route` gave
         the caller already, else it is looked up (out of ``netif`` when given).  ``src`` None picks one
         (EADDRNOTAVAIL when there is none); EHOSTUNREACH without a route; a packet above the path MTU is fragmented,
-        or EMSGSIZE without ``ip6_frag``."""
+        or EMSGSIZE without ``ip6_frag``.  With ``multicast_loop`` (lwIP's ``PBUF_FLAG_MCASTLOOP``: the sender's
+        ``IPV6_MULTICAST_LOOP``), a packet to a multicast group the netif joined is also looped back to this stack,
+        whole, before any fragmenting (``ip6_output_if_src``: ``mld6_lookfor_group``, then ``netif_loop_output``)."""
         out, next_hop = via if via is not None else self.route(dst, netif)
         if src is None:
             src = self.select_source(out, dst) if not out.is_loopback else dst
             if src is None:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{out.name} has no usable IPv6 address")
         hdr = Ipv6Header(src, dst, nh, out.hop_limit6 if hop_limit is None else hop_limit, traffic_class, 0, len(pbuf))
+        if multicast_loop and dst[0] == 0xFF and out.ip6_groups.get(dst):
+            copy = Pbuf.with_payload(pbuf.view())
+            hdr.emit(copy.buf, copy.push(HEADER_LEN))
+            self.stack.loop_output(out, copy)
         mtu = min(out.mtu6, self.stack.route6.path_mtus.get(dst, 0xFFFF)) if not out.is_loopback else 0xFFFF
         if HEADER_LEN + len(pbuf) > mtu and not pbuf.gso_size:  # a TCP super-segment is the device's to cut
             return self._fragment_output(out, hdr, pbuf, next_hop, mtu)

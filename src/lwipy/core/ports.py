@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import errno
 import random
-from ipaddress import IPv4Address, IPv6Address
-from typing import Callable, Union
+from typing import Callable
 
 from ..errors import LwipError
+from .addr import ANY4 as _ANY4
+from .addr import ANY6 as _ANY6
+from .addr import IpAddress
 
 __all__ = ["PortAllocator", "PORT_RANGE_START", "PORT_RANGE_END", "addresses_overlap"]
 
-_ANY4, _ANY6 = IPv4Address(0), IPv6Address(0)
 
-
-def addresses_overlap(a: Union[IPv4Address, IPv6Address], a_v6only: bool, b: Union[IPv4Address, IPv6Address],
-                      b_v6only: bool) -> bool:
+def addresses_overlap(a: IpAddress, a_v6only: bool, b: IpAddress, b_v6only: bool) -> bool:
     """Whether two local addresses a port is bound to take some of the same traffic: 0.0.0.0 is any IPv4 address,
     :: any IPv6 one and, unless V6ONLY, any IPv4 one too."""
     if a == b:
@@ -28,6 +27,7 @@ def addresses_overlap(a: Union[IPv4Address, IPv6Address], a_v6only: bool, b: Uni
     if a.version != b.version:
         return False
     return a == _ANY4 or b == _ANY4
+
 
 PORT_RANGE_START = 0xC000
 PORT_RANGE_END = 0xFFFF

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError
 from ..wire.checksum import checksum, pseudo_sum_v6, verify
+from .addr import ANY4 as ANY
+from .addr import ANY6 as _ANY6
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -35,8 +37,6 @@ RAW_INPUT_NONE = 0  # no raw pcb wanted it
 RAW_INPUT_EATEN = 1  # a pcb's callback consumed it: nothing else sees it
 RAW_INPUT_DELIVERED = 2  # a pcb took a copy: the protocol still gets it, and no "protocol unreachable" goes back
 
-ANY = IPv4Address(0)
-
 
 @dataclass(slots=True)
 class RawPacket:
@@ -47,7 +47,6 @@ class RawPacket:
     dst: IPv4Address | IPv6Address
     netif_index: int
 
-_ANY6 = IPv6Address(0)
 ICMPV6 = 58
 
 
@@ -66,6 +65,9 @@ class RawPcb:
         self.netif: Netif | None = None
         self.ttl: int | None = None
         self.tos = 0
+        #: ``RAW_FLAGS_MULTICAST_LOOP``: what this pcb sends to a multicast group the netif joined comes back to this
+        #: stack too (IP output loops it); off by default, as lwIP's ``raw_new`` leaves it
+        self.multicast_loop = False
         self.on_recv: Callable[[RawPcb, "InPacket"], bool] | None = None
         self.on_event: Callable[[RawPcb], None] | None = None
         self.queue: deque[RawPacket] = deque()
@@ -94,7 +96,8 @@ class RawPcb:
         dst = IPv4Address(ip)
         pbuf = Pbuf.with_payload(payload)
         src = self.local_ip if self.local_ip != ANY else None
-        stack.ip4.output(pbuf, src, dst, self.proto, ttl=self.ttl, tos=self.tos, netif=self.netif)
+        stack.ip4.output(pbuf, src, dst, self.proto, ttl=self.ttl, tos=self.tos, netif=self.netif,
+                         multicast_loop=self.multicast_loop)
         stack.stats.raw.xmit += 1
 
     def _sendto6(self, payload: bytes | bytearray | memoryview, dst: IPv6Address) -> None:
@@ -112,7 +115,8 @@ class RawPcb:
             body = pbuf.view()
             body[at:at + 2] = b"\0\0"
             body[at:at + 2] = checksum(body, pseudo_sum_v6(src, dst.packed, self.proto, len(body))).to_bytes(2, "big")
-        stack.ip6.output(pbuf, src, dst.packed, self.proto, hop_limit=self.ttl, traffic_class=self.tos, via=via)
+        stack.ip6.output(pbuf, src, dst.packed, self.proto, hop_limit=self.ttl, traffic_class=self.tos, via=via,
+                         multicast_loop=self.multicast_loop)
         stack.stats.raw.xmit += 1
 
     def recv(self) -> RawPacket | None:

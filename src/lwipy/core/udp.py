@@ -17,7 +17,7 @@ import errno
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import LwipError, Malformed
 from ..wire import icmp as icmpw
@@ -26,7 +26,8 @@ from ..wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ..wire.ipv4 import PROTO_UDP, Ipv4Header
 from ..wire.ipv6 import Ipv6Header
 from ..wire.udp import HEADER_LEN, UdpHeader
-from .addr import ip4, is_multicast4
+from .addr import ANY4 as ANY
+from .addr import ANY6, IpAddress, is_multicast4, unmap
 from .addr6 import is_multicast6
 from .pbuf import Pbuf
 from .ports import PortAllocator, addresses_overlap
@@ -40,10 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Udp", "UdpPcb", "Datagram"]
 
-ANY = IPv4Address(0)
-ANY6 = IPv6Address(0)
 MAX_PAYLOAD = 65535 - 20 - HEADER_LEN
-IpAddress = Union[IPv4Address, IPv6Address]
 
 _ICMP6_ERRNO = {
     (icmp6w.DEST_UNREACH, icmp6w.UNREACH_PORT): errno.ECONNREFUSED,
@@ -53,17 +51,6 @@ _ICMP6_ERRNO = {
     (icmp6w.PACKET_TOO_BIG, 0): errno.EMSGSIZE,
 }
 
-
-def unmap(ip: str | IpAddress) -> IpAddress:
-    """An address as the pcb keeps it: parsed, and an IPv4-mapped IPv6 address as the IPv4 one it maps."""
-    if type(ip) is IPv4Address:
-        return ip
-    if type(ip) is str and ":" not in ip:
-        return ip4(ip)  # parsed once, cached
-    addr = ip if isinstance(ip, (IPv4Address, IPv6Address)) else ip_address(ip)
-    if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
 
 _ICMP_ERRNO = {
     (icmpw.DEST_UNREACH, icmpw.UNREACH_PORT): errno.ECONNREFUSED,
@@ -512,10 +499,9 @@ class Udp:
         length = HEADER_LEN + len(data)
         pseudo = None if pcb.no_checksum else pseudo_sum_v4(src.packed, dst.packed, PROTO_UDP, length)
         UdpHeader(pcb.local_port, dport, length).emit(pbuf.buf, pbuf.push(HEADER_LEN), pseudo)
-        if multicast and pcb.multicast_loop and stack.igmp.is_member(netif, dst):
-            stack.loop_output(netif, _ip_copy(stack, pbuf, src, dst, pcb.multicast_ttl, pcb.tos))
         ttl = pcb.multicast_ttl if multicast else pcb.ttl
-        stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif, any_src=named)
+        stack.ip4.output(pbuf, src, dst, PROTO_UDP, ttl=ttl, tos=pcb.tos, netif=netif, any_src=named,
+                         multicast_loop=multicast and pcb.multicast_loop)
         stats.xmit += 1
 
     def send6(self, pcb: UdpPcb, data: bytes | bytearray | memoryview, dst: IPv6Address, dport: int,
@@ -549,17 +535,8 @@ class Udp:
         UdpHeader(pcb.local_port, dport, length).emit(pbuf.buf, pbuf.push(HEADER_LEN),
                                                       pseudo_sum_v6(src, d, PROTO_UDP, length))
         hops = pcb.multicast_ttl if multicast else pcb.hop_limit
-        if multicast and pcb.multicast_loop and out.ip6_groups.get(d):
-            stack.loop_output(out, _ip6_copy(pbuf, src, d, hops if hops is not None else out.hop_limit6))
-        stack.ip6.output(pbuf, src, d, PROTO_UDP, hop_limit=hops, via=via)
+        stack.ip6.output(pbuf, src, d, PROTO_UDP, hop_limit=hops, via=via, multicast_loop=multicast and pcb.multicast_loop)
         stats.xmit += 1
-
-
-def _ip6_copy(pbuf: Pbuf, src: bytes, dst: bytes, hops: int) -> Pbuf:
-    """A full IPv6 packet copy of a UDP datagram, for the multicast loopback (``IPV6_MULTICAST_LOOP``)."""
-    copy = Pbuf.with_payload(pbuf.view())
-    Ipv6Header(src, dst, PROTO_UDP, hops, 0, 0, len(pbuf)).emit(copy.buf, copy.push(40))
-    return copy
 
 
 def _leave(stack: "Stack", netif: Netif, group: IpAddress) -> None:
@@ -569,10 +546,3 @@ def _leave(stack: "Stack", netif: Netif, group: IpAddress) -> None:
         assert isinstance(group, IPv4Address)
         stack.igmp.leave(netif, group)
 
-
-def _ip_copy(stack: "Stack", pbuf: Pbuf, src: IPv4Address, dst: IPv4Address, ttl: int, tos: int) -> Pbuf:
-    """A full IP packet copy of a UDP datagram, for the multicast loopback (``IP_MULTICAST_LOOP``)."""
-    copy = Pbuf.with_payload(pbuf.view())
-    hdr = Ipv4Header(src.packed, dst.packed, PROTO_UDP, ttl, tos, 0, False, False, 0, 20 + len(pbuf))
-    hdr.emit(copy.buf, copy.push(20))
-    return copy

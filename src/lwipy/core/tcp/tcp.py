@@ -14,17 +14,16 @@ from __future__ import annotations
 import errno
 from collections import Counter
 from ipaddress import IPv4Address, IPv6Address
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ...errors import LwipError, Malformed
 from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
-from ..addr import ANY4
+from ..addr import ANY4, ANY6, IpAddress, unmap
 from ..events import PathMtuChanged
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
-from ..udp import unmap
 from ..timers import Deadlines
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
     from ..ip4 import InPacket
     from ..ip6 import InPacket6
     from ..stack import Stack
-
-IpAddress = Union[IPv4Address, IPv6Address]
-ANY6 = IPv6Address(0)
 
 __all__ = ["Tcp"]
 
