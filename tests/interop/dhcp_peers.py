@@ -63,9 +63,10 @@ class Daemon:
         self._log.close()
 
 
-def dnsmasq(ns: str, ifname: str, tmp: Path, *extra: str, name: str = "dnsmasq") -> Daemon:
+def dnsmasq(ns: str, ifname: str, tmp: Path, *extra: str, name: str = "dnsmasq", dns_port: int = 0) -> Daemon:
+    """dnsmasq as a DHCP server in ``ns`` (and a DNS server on ``dns_port`` when not 0)."""
     exe = need("dnsmasq", "dnsmasq-base")
-    return Daemon(ns, [exe, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--port=0", f"--interface={ifname}",
+    return Daemon(ns, [exe, "--keep-in-foreground", "--no-resolv", "--no-hosts", f"--port={dns_port}", f"--interface={ifname}",
                        "--bind-interfaces", "--log-facility=-", "--log-dhcp", "--dhcp-authoritative",
                        f"--pid-file={tmp / (name + '.pid')}", f"--dhcp-leasefile={tmp / (name + '.leases')}", *extra],
                   tmp / (name + ".log"))

@@ -218,3 +218,20 @@ def test_captures_are_read_by_tshark_as_dhcp(client: Client, tmp_path: Path):
     assert kinds[:4] == ["1", "2", "3", "5"] and "7" in kinds  # DISCOVER OFFER REQUEST ACK ... RELEASE
     assert tshark(client.pcap_path, "dhcp.option.dhcp == 1 && dhcp.option.hostname == \"lwipy-esp\"", "frame.number")
     assert tshark(client.pcap_path, TSHARK_PROBLEMS) == []
+
+
+def test_the_dns_server_from_the_lease_resolves_names(client: Client, tmp_path: Path):
+    """The lease's DNS server (dnsmasq itself, option 6) becomes MAIN, and names resolve through it by socket API."""
+    from lwipy.api import SocketApi
+
+    server = dnsmasq(client.ns, client.kernel.ifname, tmp_path, "--dhcp-range=10.77.0.50,10.77.0.60,255.255.255.0,2m",
+                     "--address=/www.lwipy.test/10.77.0.33", "--log-queries", dns_port=53)
+    try:
+        client.call(client.dhcp.start)
+        client.bound()
+        assert client.call(lambda: client.stack.dns_getserver(0)) == IP("10.77.0.1")  # dnsmasq offers itself
+        net = SocketApi(client.loop)
+        assert net.gethostbyname("www.lwipy.test") == "10.77.0.33"
+        server.wait_log(lambda t: "query[A] www.lwipy.test from " + client.address in t, 5, "dnsmasq's query log")
+    finally:
+        server.stop()
