@@ -1,4 +1,6 @@
-"""The ``lwipy`` command: ``demo`` (a virtual network, no root), ``up`` (serve on a TAP or TUN), ``ping``, ``config``."""
+"""The ``lwipy`` command: ``demo`` (a virtual network, no root), ``up`` (serve on a TAP or TUN, with a static
+address or DHCP, optionally a DHCP server), ``ping``, ``resolve`` (names through lwipy's resolver, printed as
+``getent ahosts``), ``config``."""
 
 from __future__ import annotations
 
@@ -43,8 +45,17 @@ def _parse_options(pairs: Sequence[str], base: dict[str, Any]) -> Config:
 _CLI_DEFAULTS: dict[str, Any] = {"ip4_reassembly": True, "ip_reass_max_pbufs": 64}
 
 
+def _lease_text(lease: Any) -> str:
+    """One line about a DHCP lease: address, gateway, DNS servers, server, times."""
+    dns = ", ".join(map(str, lease.dns_servers)) or "-"
+    times = ("infinite" if lease.lease_time == 0xFFFFFFFF else
+             f"{lease.lease_time} s (T1 {lease.t1} s, T2 {lease.t2} s)")
+    return (f"{lease.interface.with_prefixlen} gateway {lease.gateway or '-'} dns {dns} from {lease.server}, "
+            f"lease {times}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .apps import AdvertConfig, PingSession, RouterAdvertiser, UdpEchoServer
+    from .apps import AdvertConfig, DhcpBound, DhcpClient, DhcpServer, PingSession, RouterAdvertiser, UdpEchoServer
     from .sim import Simulation
     from .wire.ethernet import mac_to_str
 
@@ -52,12 +63,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sim = Simulation(seed=args.seed, realtime=True, strict=False)
     lan1 = sim.hub(pcap=args.pcap)
     lan2 = sim.hub()
-    host_a = sim.add_stack("host-a", lan1, cfg, ip="10.0.1.2/24", gateway="10.0.1.1")
+    host_a = sim.add_stack("host-a", lan1, cfg)
     router = sim.new_stack("router", cfg.replace(ip_forward=True, ip6_forward=True))
-    sim.attach(router, lan1, ip="10.0.1.1/24", name="lan1")
+    r_lan1 = sim.attach(router, lan1, ip="10.0.1.1/24", name="lan1")
     sim.attach(router, lan2, ip="10.0.2.1/24", name="lan2")
     host_b = sim.add_stack("host-b", lan2, cfg, ip="10.0.2.2/24", gateway="10.0.2.1")
-    print("lwipy demo: host-a 10.0.1.2 -- router 10.0.1.1 | 10.0.2.1 -- host-b 10.0.2.2 (two virtual Ethernet hubs)\n")
+    print("lwipy demo: host-a (DHCP) -- router 10.0.1.1 | 10.0.2.1 -- host-b 10.0.2.2 (two virtual Ethernet hubs)\n")
+
+    print("DHCP: host-a asks the router's DHCP server (ESP-IDF's dhcpserver, pool 10.0.1.2-10.0.1.101) for an address:")
+    server = DhcpServer(router, r_lan1)
+    server.start()
+    dhcp = DhcpClient(host_a, host_a.netifs[-1], hostname="host-a")
+    bound: list[Any] = []
+    host_a.events.subscribe(DhcpBound, bound.append)
+    started = sim.now
+    dhcp.start()
+    sim.run_until(lambda: bool(bound), 30)
+    if not bound:
+        print("  no lease came\n")
+        return 1
+    lease = bound[0].lease
+    print(f"  DISCOVER, OFFER, REQUEST, ACK, two ARP probes: host-a bound {_lease_text(lease)} "
+          f"after {sim.now - started:.3f} s")
+    print(f"  the server's clients: " + ", ".join(f"{c.ip} {mac_to_str(c.mac)} ({c.hostname})" for c in server.clients())
+          + "\n")
 
     print("PING 10.0.2.2 from host-a, through the router:")
     ping = PingSession(host_a, "10.0.2.2", count=4, interval=0.25, size=56,
@@ -142,8 +171,10 @@ def _tap_stack(args: argparse.Namespace):
     from .netif.tap import TapDevice
     from .netif.tun import TunDevice
 
-    if not (args.ip or args.ip6 or args.slaac):
-        raise ValueError("give the stack an address: --ip ADDR/LEN, --ip6 ADDR/LEN or --slaac")
+    if not (args.ip or args.ip6 or args.slaac or getattr(args, "dhcp", False)):
+        raise ValueError("give the stack an address: --ip ADDR/LEN, --dhcp, --ip6 ADDR/LEN or --slaac")
+    if getattr(args, "dhcp", False) and args.ip:
+        raise ValueError("--dhcp asks a DHCP server for the address: leave out --ip")
     if args.tun and args.mac:
         raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
     base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
@@ -176,6 +207,52 @@ def _addresses(netif: Any) -> str:
     return " ".join(x for x in (str(netif.ip4) if netif.ip4 else "", six) if x)
 
 
+def _parse_pool(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    first, sep, last = text.partition("-")
+    if not sep:
+        raise ValueError(f"--pool takes FIRST-LAST, not {text!r}")
+    ipaddress.IPv4Address(first.strip())
+    ipaddress.IPv4Address(last.strip())
+    return first.strip(), last.strip()
+
+
+def _start_dhcp(stack: Any, netif: Any, hostname: str | None) -> Any:
+    """A DHCP client on ``netif`` printing each lease, renewal and loss (on the core thread)."""
+    from .apps import DhcpBound, DhcpClient, DhcpLost
+
+    def bound(e: DhcpBound) -> None:
+        if e.netif is netif:
+            word = "renewed" if e.renewed else "lease"
+            print(f"{word} {_lease_text(e.lease)}", flush=True)
+
+    def lost(e: DhcpLost) -> None:
+        if e.netif is netif:
+            print(f"lost {e.address} ({e.reason})", flush=True)
+    stack.events.subscribe(DhcpBound, bound)
+    stack.events.subscribe(DhcpLost, lost)
+    client = DhcpClient(stack, netif, hostname=hostname)
+    client.start()
+    return client
+
+
+def _start_dhcp_server(stack: Any, netif: Any, pool: tuple[str, str] | None, lease_time: int | None) -> Any:
+    from .apps import DhcpsAssigned, DhcpServer
+    from .wire.ethernet import mac_to_str
+
+    def assigned(e: DhcpsAssigned) -> None:
+        if e.netif is netif:
+            print(f"assigned {e.ip} to {mac_to_str(e.mac)}{f' ({e.hostname})' if e.hostname else ''}", flush=True)
+    stack.events.subscribe(DhcpsAssigned, assigned)
+    kwargs: dict[str, Any] = {"pool": pool}
+    if lease_time is not None:
+        kwargs["lease_time"] = lease_time
+    server = DhcpServer(stack, netif, **kwargs)
+    server.start()
+    return server
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from .api.loop import StackLoop
     from .apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer, UdpEchoServer
@@ -184,6 +261,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise ValueError("--advertise announces the prefixes of --ip6 addresses: give at least one")
     if args.rdnss and not args.advertise:
         raise ValueError("--rdnss goes into router advertisements: add --advertise")
+    if args.dhcp_server and not args.ip:
+        raise ValueError("--dhcp-server serves from the stack's own address: give --ip ADDR/LEN")
+    if (args.pool or args.lease_time) and not args.dhcp_server:
+        raise ValueError("--pool and --lease-time are the DHCP server's: add --dhcp-server")
+    pool = _parse_pool(args.pool)
     stack, netif, device = _tap_stack(args)
     loop = StackLoop(stack)
     UdpEchoServer(stack, 7)
@@ -200,9 +282,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
     if stack.hooks.installed:
         serving += "; hooks " + ", ".join(stack.hooks.installed)
+    if args.dhcp_server:
+        server = _start_dhcp_server(stack, netif, pool, args.lease_time)
+        assert server.pool is not None
+        serving += (f"; DHCP server, pool {server.pool[0]}-{server.pool[1]}, lease "
+                    f"{server.lease_time * stack.config.dhcps_lease_unit} s")
+    addresses = _addresses(netif) or "no address yet"
+    if args.dhcp:
+        addresses += ", DHCP"
     link = f"mac {mac_to_str(netif.hwaddr)}" if netif.hwaddr else "point-to-point"
-    print(f"lwipy up on {args.tun or args.tap}: {_addresses(netif)} {link} mtu {netif.mtu}; "
+    print(f"lwipy up on {args.tun or args.tap}: {addresses} {link} mtu {netif.mtu}; "
           f"{serving}. Ctrl-C stops.", flush=True)
+    if args.dhcp:
+        _start_dhcp(stack, netif, args.hostname)
     try:
         loop.run(args.duration)
     except KeyboardInterrupt:
@@ -251,6 +343,66 @@ def cmd_ping(args: argparse.Namespace) -> int:
     return 0 if sessions[0].received else 1
 
 
+def _ahosts(results: list[tuple[Any, ...]], name: str) -> list[str]:
+    """``getent ahosts``'s lines: each address as STREAM (with the canonical name on the first line), DGRAM, RAW
+    (glibc's ``printf("%-15s %-6s %s\\n", ...)``)."""
+    lines = []
+    first = True
+    for _family, _type, _proto, canon, sockaddr in results:
+        for kind in ("STREAM", "DGRAM", "RAW"):
+            lines.append(f"{sockaddr[0]:<15} {kind:<6} {(canon or name) if first else ''}")
+            first = False
+    return lines
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    import socket as _socket
+    import threading
+
+    from .api.loop import StackLoop
+    from .api.sockdefs import AF_INET, AF_INET6, AI_CANONNAME, SOCK_STREAM
+    from .api.sockets import SocketApi
+
+    if not (args.ip or args.dhcp):
+        raise ValueError("give the stack an address: --ip ADDR/LEN or --dhcp")
+    if not (args.dns or args.dhcp):
+        raise ValueError("give a DNS server with --dns ADDR, or take the lease's with --dhcp")
+    stack, netif, device = _tap_stack(args)
+    loop = StackLoop(stack).start()
+    try:
+        if args.dhcp:
+            got = threading.Event()
+
+            def start() -> None:
+                from .apps import DhcpBound
+                stack.events.subscribe(DhcpBound, lambda e: got.set())
+                _start_dhcp(stack, netif, args.hostname)
+            loop.call(start)
+            if not got.wait(args.timeout):
+                print(f"lwipy resolve: no DHCP lease within {args.timeout:g} s", file=sys.stderr)
+                return 2
+        for index, server in enumerate(args.dns or []):
+            loop.call(lambda i=index, a=server: stack.dns_setserver(i, ipaddress.ip_address(a)))
+        net = SocketApi(loop)
+        families = {"4": [AF_INET], "6": [AF_INET6]}.get(args.family, [AF_INET, AF_INET6])
+        results: list[tuple[Any, ...]] = []
+        errors = []
+        for family in families:
+            try:
+                results += net.getaddrinfo(args.name, None, family, SOCK_STREAM, 0, AI_CANONNAME)
+            except _socket.gaierror as e:
+                errors.append(e)
+        if not results:
+            print(f"lwipy resolve: {args.name}: {errors[-1] if errors else 'no address'}", file=sys.stderr)
+            return 2  # getent's "key not found"
+        for line in _ahosts(results, args.name):
+            print(line, flush=True)
+        return 0
+    finally:
+        loop.close()
+        device.close()
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     for name, symbol, default, doc in Config.describe():
         print(f"{name:24} {default!s:8} {symbol:34} {doc}")
@@ -296,6 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="be the link's IPv6 router: send router advertisements of the --ip6 prefixes (hosts form "
                         "SLAAC addresses in them)")
     p.add_argument("--rdnss", action="append", metavar="ADDR", help="a DNS server to advertise (RFC 8106); repeatable")
+    p.add_argument("--dhcp", action="store_true", help="take the address from a DHCP server (prints the lease and each "
+                                                       "renewal); no --ip")
+    p.add_argument("--hostname", default="espressif", help="the DHCP client's host name (option 12; default %(default)s)")
+    p.add_argument("--dhcp-server", action="store_true",
+                   help="serve DHCP from --ip (ESP-IDF's dhcpserver; prints each address it assigns)")
+    p.add_argument("--pool", metavar="FIRST-LAST", help="the DHCP server's pool (default: ESP-IDF's, the 100 "
+                                                        "addresses after --ip's)")
+    p.add_argument("--lease-time", type=int, metavar="UNITS",
+                   help="the DHCP server's lease in CONFIG_LWIP_DHCPS_LEASE_UNIT units (60 s; default 120)")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device")
     _add_tap_args(p)
@@ -305,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--size", type=int, default=56)
     p.add_argument("-W", "--timeout", type=float, default=1.0)
     p.set_defaults(func=cmd_ping)
+    p = sub.add_parser("resolve", help="resolve a name through lwipy's DNS resolver on a TAP, printed as getent ahosts")
+    _add_tap_args(p)
+    p.add_argument("name")
+    p.add_argument("--dns", action="append", metavar="ADDR", help="DNS server (MAIN, then BACKUP...); repeatable")
+    p.add_argument("--dhcp", action="store_true", help="take the address and the DNS servers from a DHCP lease")
+    p.add_argument("--hostname", default="espressif", help="the DHCP client's host name (option 12)")
+    p.add_argument("-4", dest="family", action="store_const", const="4", help="IPv4 addresses only (A)")
+    p.add_argument("-6", dest="family", action="store_const", const="6", help="IPv6 addresses only (AAAA)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a DHCP lease")
+    p.set_defaults(func=cmd_resolve)
     p = sub.add_parser("config", help="list the options with their ESP-IDF defaults")
     p.set_defaults(func=cmd_config)
     return parser

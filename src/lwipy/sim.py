@@ -10,13 +10,22 @@
 
 Virtual time jumps straight to the next deadline (a stack's ``poll_at``, a delayed frame), so a run of minutes takes
 milliseconds and repeats exactly for a seed.  With ``realtime=True`` the same loop sleeps instead, for demos.
+
+A fleet: ``sim.fleet(1000)`` puts a thousand stacks, each with a DHCP client, and one stack with the DHCP server on
+one segment; ``sim.run_until(fleet.all_bound)`` runs until every one holds a lease::
+
+    sim = Simulation(seed=1)
+    fleet = sim.fleet(1000)
+    sim.run_until(fleet.all_bound, timeout=60)
 """
 
 from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from .config import Config
 from .core.device import ETHERNET
@@ -28,7 +37,43 @@ from .netif.pcap import PcapWriter, linktype_of
 from .netif.txqueue import TxQueue
 from .netif.virtual import VirtualHub
 
-__all__ = ["Simulation"]
+if TYPE_CHECKING:
+    from .apps.dhcp import DhcpClient
+    from .apps.dhcps import DhcpServer
+
+__all__ = ["Simulation", "Fleet", "Driver"]
+
+
+class Driver(Protocol):
+    """Anything besides the stacks that has work at times (an esp_event loop without a task): ``poll(now)`` does
+    what is due, ``poll_at()`` says when (None: nothing pending)."""
+
+    def poll(self, now: float) -> None: ...
+
+    def poll_at(self) -> float | None: ...
+
+
+@dataclass
+class Fleet:
+    """What :meth:`Simulation.fleet` made: the DHCP server's stack and the client stacks with their clients."""
+
+    server: Stack
+    server_netif: Netif
+    dhcp_server: "DhcpServer"
+    stacks: list[Stack] = field(default_factory=list)
+    clients: list["DhcpClient"] = field(default_factory=list)
+
+    def bound(self) -> int:
+        """How many clients hold a lease (BOUND, RENEWING or REBINDING)."""
+        return sum(c.supplied_address for c in self.clients)
+
+    def all_bound(self) -> bool:
+        """Whether every client holds a lease (a predicate for :meth:`Simulation.run_until`)."""
+        return all(c.supplied_address for c in self.clients)
+
+    def addresses(self) -> list[IPv4Address | None]:
+        """Each client's leased address, in order (None: none yet)."""
+        return [c.lease.address if c.lease is not None else None for c in self.clients]
 
 _EPOCH = 1_700_000_000.0  # pcap timestamps of a virtual run start here, not in 1970
 
@@ -45,15 +90,18 @@ class Simulation:
         self.stacks: list[Stack] = []
         self.attachments: list[tuple[Stack, Netif, Device]] = []
         self.hubs: list[VirtualHub] = []
+        #: what else is driven with the stacks (see :meth:`add_driver`)
+        self.drivers: list[Driver] = []
         self._pcaps: list[PcapWriter] = []
 
     def clock(self) -> float:
         return self.now
 
-    def hub(self, mtu: int = 1500, pcap: str | None = None, link_kind: str = ETHERNET) -> VirtualHub:
+    def hub(self, mtu: int = 1500, pcap: str | None = None, link_kind: str = ETHERNET, **options: Any) -> VirtualHub:
         """A new segment (an Ethernet hub, or with ``link_kind=POINT_TO_POINT`` a link for two stacks carrying bare IP
-        packets); with ``pcap`` every frame on it is written to that file."""
-        hub = VirtualHub(mtu, link_kind=link_kind)
+        packets); with ``pcap`` every frame on it is written to that file.  ``options`` go to
+        :class:`~lwipy.netif.virtual.VirtualHub` (``switch``, ``isolation``, ``dhcp_to_unicast``, ``queue_len``)."""
+        hub = VirtualHub(mtu, link_kind=link_kind, **options)
         if pcap is not None:
             writer = PcapWriter(pcap, linktype=linktype_of(link_kind))
             self._pcaps.append(writer)
@@ -73,7 +121,7 @@ class Simulation:
         """Give ``stack`` a netif on ``hub`` (keyword arguments as :meth:`Stack.add_netif`), behind a
         :class:`FaultyDevice` when ``faults`` are given and a bounded :class:`TxQueue` (``limit``, ``rate``) when
         ``txqueue`` is."""
-        device: Device = hub.port(netif.get("name") or stack.name)
+        device: Device = hub.port(netif.get("name") or stack.name, uplink=netif.pop("uplink", False))
         if faults:
             faults = {"seed": self.rng.getrandbits(32), **faults}
             device = FaultyDevice(device, clock=self.clock, **faults)
@@ -90,6 +138,46 @@ class Simulation:
         stack = self.new_stack(name, config)
         self.attach(stack, hub, faults=faults, txqueue=txqueue, **netif)
         return stack
+
+    def add_driver(self, driver: Driver) -> None:
+        """Poll ``driver`` with the stacks: when its ``poll_at()`` is due, ``poll(now)`` runs (an
+        :class:`~lwipy.esp_netif.EspEventLoop` made with ``task=False`` delivers its events so)."""
+        self.drivers.append(driver)
+
+    def fleet(self, n: int, hub: VirtualHub | None = None, *, server_ip: str = "10.0.0.1/16",
+              pool: tuple[str, str] | None = None, config: Config | None = None,
+              server_config: Config | None = None, prefix: str = "node", lease_time: int = 120) -> Fleet:
+        """``n`` stacks, each with a DHCP client started at once (host name ``prefix`` and its number), and one stack
+        ("dhcps") with a DHCP server at ``server_ip`` leasing from ``pool`` (default: the ``n`` addresses after the
+        server's); all on ``hub``, by default a new one with ``switch``, ``isolation`` and ``dhcp_to_unicast`` (an
+        access point as a fleet's would be: without them every broadcast reaches every station, n² deliveries).  The
+        server's Config lets it keep ``n`` leases from a pool of ``n`` (``dhcps_max_station_num``,
+        ``dhcps_max_lease``); the clients share ``config``."""
+        from .apps.dhcp import DhcpClient
+        from .apps.dhcps import DhcpServer
+
+        if hub is None:
+            hub = self.hub(switch=True, isolation=True, dhcp_to_unicast=True, queue_len=max(4096, 4 * n))
+        iface = IPv4Interface(server_ip)
+        if pool is None:
+            first = iface.ip + 1
+            pool = (str(first), str(first + n - 1))
+        size = int(IPv4Address(pool[1])) - int(IPv4Address(pool[0])) + 1
+        if server_config is None:
+            server_config = Config(dhcps_max_station_num=max(n, 8), dhcps_max_lease=max(size, 100))
+        server = self.add_stack("dhcps", hub, server_config, ip=server_ip, uplink=True)
+        server_netif = server.netifs[-1]
+        dhcps = DhcpServer(server, server_netif, pool=pool, lease_time=lease_time)
+        dhcps.start()
+        shared = config if config is not None else Config()
+        out = Fleet(server, server_netif, dhcps)
+        for i in range(n):
+            stack = self.add_stack(f"{prefix}{i}", hub, shared)
+            client = DhcpClient(stack, stack.netifs[-1], hostname=f"{prefix}{i}")
+            client.start()
+            out.stacks.append(stack)
+            out.clients.append(client)
+        return out
 
     # -- running -----------------------------------------------------------------------------------------------------
     def settle(self, limit: int = 100000) -> None:
@@ -111,6 +199,11 @@ class Simulation:
                 if due is not None and due <= now:
                     stack.poll(now)
                     busy = True
+            for driver in self.drivers:
+                due = driver.poll_at()
+                if due is not None and due <= now:
+                    driver.poll(now)
+                    busy = True
             if not busy and self._frames_moved() == moved:
                 return
         raise RuntimeError(f"the simulation did not settle at t={self.now}: something is due again at once, forever")
@@ -120,6 +213,7 @@ class Simulation:
 
     def next_time(self) -> float | None:
         times = [s.poll_at() for s in self.stacks] + [d.poll_at() for _, _, d in self.attachments]
+        times += [d.poll_at() for d in self.drivers]
         later = [t for t in times if t is not None]
         return max(min(later), self.now) if later else None
 
