@@ -24,6 +24,10 @@ def test_demo_runs_and_everything_it_shows_succeeds(tmp_path):
     assert "got 'hello from host-a'" in r.stdout
     assert "intact (SHA-256 equal)" in r.stdout
     assert "10.0.1.1 at 02:" in r.stdout  # the ARP entry for the gateway
+    # host-a's address came from the router's DHCP server before the ping
+    assert "host-a bound 10.0.1.2/24 gateway 10.0.1.1 dns 10.0.1.1 from 10.0.1.1, lease 7200 s" in r.stdout
+    assert r.stdout.index("host-a bound") < r.stdout.index("PING 10.0.2.2")
+    assert "10.0.1.2 02:" in r.stdout and "(host-a)" in r.stdout  # the server's list of clients
     assert pcap.stat().st_size > 24
 
 
@@ -37,6 +41,8 @@ def test_demo_capture_reads_clean_in_tshark(tmp_path):
     replies = [line for line in listing.stdout.splitlines() if "Echo (ping) reply" in line]
     assert sum(" ICMP " in line for line in replies) == 4 and sum(" ICMPv6 " in line for line in replies) == 3
     assert "Fragmented IP protocol" in listing.stdout
+    for kind in ("DHCP Discover", "DHCP Offer", "DHCP Request", "DHCP ACK"):
+        assert sum(kind in line for line in listing.stdout.splitlines()) == 1, kind
     bad = subprocess.run(args + ["-Y", "_ws.malformed || _ws.expert.severity >= \"Warning\""],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 0 and bad.stdout.strip() == "", bad.stdout
@@ -61,3 +67,17 @@ def test_up_with_a_bad_hooks_file_is_a_clear_error_before_any_tap(tmp_path, text
     r = lwipy("up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--hooks", str(hooks))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "hooks file" in r.stderr and word in r.stderr
+
+
+@pytest.mark.parametrize("args, word", [
+    (["up", "--tap", "nonexistent0", "--dhcp", "--ip", "10.9.9.9/24"], "--dhcp"),
+    (["up", "--tap", "nonexistent0", "--dhcp-server"], "--ip"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--dhcp-server", "--pool", "10.9.9.20"], "FIRST-LAST"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--pool", "10.9.9.20-10.9.9.30"], "--dhcp-server"),
+    (["resolve", "example.lan", "--tap", "nonexistent0", "--ip", "10.9.9.9/24"], "--dns"),
+    (["resolve", "example.lan", "--tap", "nonexistent0", "--dns", "10.9.9.1"], "--ip"),
+])
+def test_dhcp_and_resolve_misuse_is_a_clear_error_before_any_tap(args, word):
+    r = lwipy(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert word in r.stderr

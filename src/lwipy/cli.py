@@ -218,18 +218,18 @@ def _parse_pool(text: str | None) -> tuple[str, str] | None:
     return first.strip(), last.strip()
 
 
-def _start_dhcp(stack: Any, netif: Any, hostname: str | None) -> Any:
-    """A DHCP client on ``netif`` printing each lease, renewal and loss (on the core thread)."""
+def _start_dhcp(stack: Any, netif: Any, hostname: str | None, out: Any = None) -> Any:
+    """A DHCP client on ``netif`` printing each lease, renewal and loss to ``out`` (stdout) on the core thread."""
     from .apps import DhcpBound, DhcpClient, DhcpLost
 
     def bound(e: DhcpBound) -> None:
         if e.netif is netif:
             word = "renewed" if e.renewed else "lease"
-            print(f"{word} {_lease_text(e.lease)}", flush=True)
+            print(f"{word} {_lease_text(e.lease)}", file=out or sys.stdout, flush=True)
 
     def lost(e: DhcpLost) -> None:
         if e.netif is netif:
-            print(f"lost {e.address} ({e.reason})", flush=True)
+            print(f"lost {e.address} ({e.reason})", file=out or sys.stdout, flush=True)
     stack.events.subscribe(DhcpBound, bound)
     stack.events.subscribe(DhcpLost, lost)
     client = DhcpClient(stack, netif, hostname=hostname)
@@ -376,7 +376,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             def start() -> None:
                 from .apps import DhcpBound
                 stack.events.subscribe(DhcpBound, lambda e: got.set())
-                _start_dhcp(stack, netif, args.hostname)
+                _start_dhcp(stack, netif, args.hostname, sys.stderr)  # stdout is getent's lines only
             loop.call(start)
             if not got.wait(args.timeout):
                 print(f"lwipy resolve: no DHCP lease within {args.timeout:g} s", file=sys.stderr)
