@@ -16,7 +16,7 @@ def test_200_stacks_each_take_a_lease_from_one_server_in_virtual_time():
     assert set(addresses) == {IPv4Address("10.0.0.1") + i for i in range(1, 201)}
     clients = fleet.dhcp_server.clients()
     assert len(clients) == 200 and {c.hostname for c in clients} == {f"node{i}" for i in range(200)}
-    for stack, address in zip(fleet.stacks, addresses):
+    for stack, address in zip(fleet.stacks, addresses, strict=True):
         assert stack.netifs[-1].ip4.ip == address and str(stack.netifs[-1].gateway) == "10.0.0.1"
     # client isolation and DHCP broadcast-to-unicast: a station hears its own OFFER and ACK only
     assert max(s.stats.link.recv for s in fleet.stacks) <= 4

@@ -39,7 +39,8 @@ __version__ = "0.1.0"
 
 
 # subpackages and modules reachable as attributes of ``lwipy`` after a plain ``import lwipy``, as before it was lazy
-_SUBMODULES = frozenset({"api", "apps", "cli", "config", "core", "errors", "netif", "sim", "stats", "wire"})
+_SUBMODULES = frozenset({"api", "apps", "cli", "config", "core", "errors", "esp_netif", "netif", "sim", "stats",
+                         "wire"})
 
 
 def __getattr__(name: str) -> Any:

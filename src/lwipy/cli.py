@@ -85,7 +85,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lease = bound[0].lease
     print(f"  DISCOVER, OFFER, REQUEST, ACK, two ARP probes: host-a bound {_lease_text(lease)} "
           f"after {sim.now - started:.3f} s")
-    print(f"  the server's clients: " + ", ".join(f"{c.ip} {mac_to_str(c.mac)} ({c.hostname})" for c in server.clients())
+    print("  the server's clients: " + ", ".join(f"{c.ip} {mac_to_str(c.mac)} ({c.hostname})" for c in server.clients())
           + "\n")
 
     print("PING 10.0.2.2 from host-a, through the router:")
