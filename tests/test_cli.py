@@ -74,6 +74,7 @@ def test_up_with_a_bad_hooks_file_is_a_clear_error_before_any_tap(tmp_path, text
     (["up", "--tap", "nonexistent0", "--dhcp-server"], "--ip"),
     (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--dhcp-server", "--pool", "10.9.9.20"], "FIRST-LAST"),
     (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--pool", "10.9.9.20-10.9.9.30"], "--dhcp-server"),
+    (["up", "--tun", "nonexistent0", "--dhcp"], "--tap"),
     (["resolve", "example.lan", "--tap", "nonexistent0", "--ip", "10.9.9.9/24"], "--dns"),
     (["resolve", "example.lan", "--tap", "nonexistent0", "--dns", "10.9.9.1"], "--ip"),
 ])

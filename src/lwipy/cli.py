@@ -175,6 +175,8 @@ def _tap_stack(args: argparse.Namespace):
         raise ValueError("give the stack an address: --ip ADDR/LEN, --dhcp, --ip6 ADDR/LEN or --slaac")
     if getattr(args, "dhcp", False) and args.ip:
         raise ValueError("--dhcp asks a DHCP server for the address: leave out --ip")
+    if args.tun and (getattr(args, "dhcp", False) or getattr(args, "dhcp_server", False)):
+        raise ValueError("DHCP needs an Ethernet link (--tap): a TUN is point-to-point")
     if args.tun and args.mac:
         raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
     base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
