@@ -40,3 +40,13 @@ def test_a_fleet_in_real_time():
     assert sim.run_until(fleet.all_bound, timeout=30)
     assert 1.0 <= sim.now < 30  # the ARP check waits a real second
     assert len(set(fleet.addresses())) == 50
+
+
+def test_a_fleet_powered_up_over_a_while():
+    sim = Simulation(seed=4)
+    fleet = sim.fleet(100, start_within=10.0)
+    sim.run(0.5)
+    assert 0 < sum(c.started for c in fleet.clients) < 100  # some started, not all yet
+    assert sim.run_until(fleet.all_bound, timeout=30)
+    assert 10.0 < sim.now <= 11.0  # the last one started within 10 s and bound 1 s later
+    assert len(set(fleet.addresses())) == 100

@@ -21,6 +21,8 @@ one segment; ``sim.run_until(fleet.all_bound)`` runs until every one holds a lea
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import time
 from dataclasses import dataclass, field
@@ -41,25 +43,75 @@ if TYPE_CHECKING:
     from .apps.dhcp import DhcpClient
     from .apps.dhcps import DhcpServer
 
-__all__ = ["Simulation", "Fleet", "Driver"]
+__all__ = ["Simulation", "Fleet", "Driver", "Bridge"]
 
 
 class Driver(Protocol):
     """Anything besides the stacks that has work at times (an esp_event loop without a task): ``poll(now)`` does
-    what is due, ``poll_at()`` says when (None: nothing pending)."""
+    what is due and says whether it did anything, ``poll_at()`` says when (None: nothing pending)."""
 
-    def poll(self, now: float) -> None: ...
+    def poll(self, now: float) -> bool | None: ...
 
     def poll_at(self) -> float | None: ...
 
 
+class _Calls:
+    """Functions to run at given simulated times (:meth:`Simulation.call_at`): a :class:`Driver`."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, Callable[[], Any]]] = []
+        self.seq = itertools.count()
+
+    def poll(self, now: float) -> bool:
+        ran = False
+        while self.heap and self.heap[0][0] <= now:
+            _, _, fn = heapq.heappop(self.heap)
+            fn()
+            ran = True
+        return ran
+
+    def poll_at(self) -> float | None:
+        return self.heap[0][0] if self.heap else None
+
+
+class Bridge:
+    """A simulation's segment joined to a device outside it (a TAP to the kernel): frames the hub carries go out of the
+    device, frames the device receives go onto the hub through an uplink port.  A :class:`Driver`, polled every
+    ``period`` seconds (``Simulation.bridge`` makes and registers it)."""
+
+    def __init__(self, hub: VirtualHub, device: Device, clock: Callable[[], float], period: float = 0.001) -> None:
+        self.port = hub.port("bridge", uplink=True)
+        self.device = device
+        self.clock = clock
+        self.period = period
+        self.frames_out = self.frames_in = 0
+        self._next = clock()
+
+    def poll(self, now: float) -> bool:
+        self._next = now + self.period
+        moved = 0
+        for frame in self.port.receive():
+            moved += 1
+            if self.device.transmit(frame):
+                self.frames_out += 1
+        for frame in self.device.receive():
+            moved += 1
+            self.port.transmit(frame)
+            self.frames_in += 1
+        return moved > 0
+
+    def poll_at(self) -> float | None:
+        return self._next
+
+
 @dataclass
 class Fleet:
-    """What :meth:`Simulation.fleet` made: the DHCP server's stack and the client stacks with their clients."""
+    """What :meth:`Simulation.fleet` made: the DHCP server's stack (None when the fleet asks a server outside) and the
+    client stacks with their clients."""
 
-    server: Stack
-    server_netif: Netif
-    dhcp_server: "DhcpServer"
+    server: Stack | None
+    server_netif: Netif | None
+    dhcp_server: "DhcpServer | None"
     stacks: list[Stack] = field(default_factory=list)
     clients: list["DhcpClient"] = field(default_factory=list)
 
@@ -91,7 +143,8 @@ class Simulation:
         self.attachments: list[tuple[Stack, Netif, Device]] = []
         self.hubs: list[VirtualHub] = []
         #: what else is driven with the stacks (see :meth:`add_driver`)
-        self.drivers: list[Driver] = []
+        self._calls = _Calls()
+        self.drivers: list[Driver] = [self._calls]
         self._pcaps: list[PcapWriter] = []
 
     def clock(self) -> float:
@@ -144,37 +197,53 @@ class Simulation:
         :class:`~lwipy.esp_netif.EspEventLoop` made with ``task=False`` delivers its events so)."""
         self.drivers.append(driver)
 
-    def fleet(self, n: int, hub: VirtualHub | None = None, *, server_ip: str = "10.0.0.1/16",
+    def call_at(self, when: float, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` when the simulated time reaches ``when`` (at once, in the next settle, when it has)."""
+        heapq.heappush(self._calls.heap, (when, next(self._calls.seq), fn))
+
+    def bridge(self, hub: VirtualHub, device: Device, period: float = 0.001) -> Bridge:
+        """Join ``hub`` to ``device`` (say a :class:`~lwipy.netif.tap.TapDevice`, in real time) with a :class:`Bridge`."""
+        bridge = Bridge(hub, device, self.clock, period)
+        self.add_driver(bridge)
+        return bridge
+
+    def fleet(self, n: int, hub: VirtualHub | None = None, *, server: bool = True, server_ip: str = "10.0.0.1/16",
               pool: tuple[str, str] | None = None, config: Config | None = None,
-              server_config: Config | None = None, prefix: str = "node", lease_time: int = 120) -> Fleet:
-        """``n`` stacks, each with a DHCP client started at once (host name ``prefix`` and its number), and one stack
-        ("dhcps") with a DHCP server at ``server_ip`` leasing from ``pool`` (default: the ``n`` addresses after the
+              server_config: Config | None = None, prefix: str = "node", lease_time: int = 120,
+              start_within: float = 0.0) -> Fleet:
+        """``n`` stacks, each with a DHCP client started at once (host name ``prefix`` and its number), and (unless
+        ``server`` is False: a server outside answers, through :meth:`bridge`) one stack ("dhcps") with a DHCP server at ``server_ip`` leasing from ``pool`` (default: the ``n`` addresses after the
         server's); all on ``hub``, by default a new one with ``switch``, ``isolation`` and ``dhcp_to_unicast`` (an
         access point as a fleet's would be: without them every broadcast reaches every station, n² deliveries).  The
         server's Config lets it keep ``n`` leases from a pool of ``n`` (``dhcps_max_station_num``,
-        ``dhcps_max_lease``); the clients share ``config``."""
+        ``dhcps_max_lease``); the clients share ``config``.  With ``start_within`` each client starts at a random
+        time in that many seconds (a fleet powered up over a while) instead of all at once."""
         from .apps.dhcp import DhcpClient
         from .apps.dhcps import DhcpServer
 
         if hub is None:
             hub = self.hub(switch=True, isolation=True, dhcp_to_unicast=True, queue_len=max(4096, 4 * n))
-        iface = IPv4Interface(server_ip)
-        if pool is None:
-            first = iface.ip + 1
-            pool = (str(first), str(first + n - 1))
-        size = int(IPv4Address(pool[1])) - int(IPv4Address(pool[0])) + 1
-        if server_config is None:
-            server_config = Config(dhcps_max_station_num=max(n, 8), dhcps_max_lease=max(size, 100))
-        server = self.add_stack("dhcps", hub, server_config, ip=server_ip, uplink=True)
-        server_netif = server.netifs[-1]
-        dhcps = DhcpServer(server, server_netif, pool=pool, lease_time=lease_time)
-        dhcps.start()
+        out = Fleet(None, None, None)
+        if server:
+            iface = IPv4Interface(server_ip)
+            if pool is None:
+                first = iface.ip + 1
+                pool = (str(first), str(first + n - 1))
+            size = int(IPv4Address(pool[1])) - int(IPv4Address(pool[0])) + 1
+            if server_config is None:
+                server_config = Config(dhcps_max_station_num=max(n, 8), dhcps_max_lease=max(size, 100))
+            out.server = self.add_stack("dhcps", hub, server_config, ip=server_ip, uplink=True)
+            out.server_netif = out.server.netifs[-1]
+            out.dhcp_server = DhcpServer(out.server, out.server_netif, pool=pool, lease_time=lease_time)
+            out.dhcp_server.start()
         shared = config if config is not None else Config()
-        out = Fleet(server, server_netif, dhcps)
         for i in range(n):
             stack = self.add_stack(f"{prefix}{i}", hub, shared)
             client = DhcpClient(stack, stack.netifs[-1], hostname=f"{prefix}{i}")
-            client.start()
+            if start_within > 0:
+                self.call_at(self.now + self.rng.uniform(0, start_within), client.start)
+            else:
+                client.start()
             out.stacks.append(stack)
             out.clients.append(client)
         return out
@@ -201,8 +270,7 @@ class Simulation:
                     busy = True
             for driver in self.drivers:
                 due = driver.poll_at()
-                if due is not None and due <= now:
-                    driver.poll(now)
+                if due is not None and due <= now and driver.poll(now):
                     busy = True
             if not busy and self._frames_moved() == moved:
                 return

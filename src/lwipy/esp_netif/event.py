@@ -165,9 +165,8 @@ class EspEventLoop:
             return self._changed.wait_for(lambda: self._idle and not self._queue, timeout)
 
     # a Simulation driver (see Simulation.add_driver): deliver what is queued at the current virtual time
-    def poll(self, now: float) -> None:
-        if not self.task:
-            self.run()
+    def poll(self, now: float) -> bool:
+        return not self.task and self.run() > 0
 
     def poll_at(self) -> float | None:
         return float("-inf") if not self.task and self._queue else None
