@@ -212,9 +212,10 @@ class Simulation:
               server_config: Config | None = None, prefix: str = "node", lease_time: int = 120,
               start_within: float = 0.0) -> Fleet:
         """``n`` stacks, each with a DHCP client started at once (host name ``prefix`` and its number), and (unless
-        ``server`` is False: a server outside answers, through :meth:`bridge`) one stack ("dhcps") with a DHCP server at ``server_ip`` leasing from ``pool`` (default: the ``n`` addresses after the
-        server's); all on ``hub``, by default a new one with ``switch``, ``isolation`` and ``dhcp_to_unicast`` (an
-        access point as a fleet's would be: without them every broadcast reaches every station, n² deliveries).  The
+        ``server`` is False: a server outside answers, through :meth:`bridge`) one stack ("dhcps") with a DHCP server
+        at ``server_ip`` leasing from ``pool`` (default: the ``n`` addresses after the server's); all on ``hub``, by
+        default a new one with ``switch``, ``isolation`` and ``dhcp_to_unicast`` (an access point as a fleet's would
+        be: without them every broadcast reaches every station, n² deliveries).  The
         server's Config lets it keep ``n`` leases from a pool of ``n`` (``dhcps_max_station_num``,
         ``dhcps_max_lease``); the clients share ``config``.  With ``start_within`` each client starts at a random
         time in that many seconds (a fleet powered up over a while) instead of all at once."""
