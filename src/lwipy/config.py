@@ -188,6 +188,9 @@ class Config:
                                  "seconds in one unit of the server's lease time")
     dhcps_max_station_num: int = _opt(8, "CONFIG_LWIP_DHCPS_MAX_STATION_NUM", 1, 64000,
                                       "leases the server keeps; beyond, the oldest is evicted")
+    dhcps_max_lease: int = _opt(100, "DHCPS_MAX_LEASE", 1, 65534,
+                                "addresses a pool given to the DHCP server may hold (ESP-IDF's dhcpserver.h constant, "
+                                "100; the default pool is always ESP-IDF's 100 or fewer)")
     dhcps_static_entries: bool = _opt(True, "CONFIG_LWIP_DHCPS_STATIC_ENTRIES",
                                       doc="the server supports static leases by MAC")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")

@@ -58,6 +58,16 @@ def test_a_bad_pool_is_a_clear_error(pool):
     assert not server.started
 
 
+def test_dhcps_max_lease_bounds_a_given_pool_and_can_be_raised_for_a_fleet():
+    net = Net()
+    _, _, server, _ = ap(net, ip="10.0.0.1/16", pool=("10.0.0.2", "10.0.1.245"))  # 500 addresses
+    with pytest.raises(ConfigError, match="dhcps_max_lease"):
+        server.start()
+    _, _, big, _ = ap(Net(), ip="10.0.0.1/16", pool=("10.0.0.2", "10.0.1.245"), config=Config(dhcps_max_lease=500))
+    big.start()
+    assert big.pool == (IP("10.0.0.2"), IP("10.0.1.245"))
+
+
 def test_errors_for_a_netif_without_address_or_a_mask_leaving_no_room():
     net = Net()
     stack, netif = net.stack("ap")

@@ -246,8 +246,9 @@ class DhcpServer:
                 raise ConfigError(f"pool {self.pool_request[0]}-{self.pool_request[1]}: the first is after the last")
             if IPv4Address(first) not in net or IPv4Address(last) not in net:
                 raise ConfigError(f"pool {self.pool_request[0]}-{self.pool_request[1]} is not in {net}")
-            if last - first + 1 > DHCPS_MAX_LEASE:
-                raise ConfigError(f"pool of {last - first + 1} addresses: at most {DHCPS_MAX_LEASE}")
+            limit = self.stack.config.dhcps_max_lease
+            if last - first + 1 > limit:
+                raise ConfigError(f"pool of {last - first + 1} addresses: at most {limit} (dhcps_max_lease)")
             if first <= own <= last:
                 raise ConfigError(f"pool {self.pool_request[0]}-{self.pool_request[1]} holds the server's {iface.ip}")
             if first in (int(net.network_address), int(net.broadcast_address)) or \
