@@ -114,9 +114,13 @@ class Lwip:
     stopped: bool = False
 
     def stop(self) -> None:
-        """Stop the stack's loop now (the capture is then complete); teardown does it otherwise."""
+        """Stop the stack's loop now and wait for its thread to end, so that the capture is complete (a loaded machine
+        can take longer than StackLoop.stop's default 5 s, and tshark then reads a record half written); teardown
+        stops it otherwise."""
         self.stopped = True
-        self.loop.stop()
+        self.loop.stop(timeout=nsx.GENEROUS)
+        thread = self.loop._thread
+        assert thread is None or not thread.is_alive(), "the stack's loop did not stop"
 
     @property
     def mac(self) -> str:
