@@ -31,7 +31,9 @@ class PcapWriter:
     def __init__(self, path_or_file: str | BinaryIO, snaplen: int = 262144,
                  linktype: int = LINKTYPE_ETHERNET) -> None:
         if isinstance(path_or_file, str):
-            self.file: BinaryIO = open(path_or_file, "wb")
+            # unbuffered, each record one write: a process forked meanwhile (pyroute2's namespace helper) holds no
+            # copy of a half-written record to flush into the file when it exits
+            self.file: BinaryIO = open(path_or_file, "wb", buffering=0)
             self._owned = True
         else:
             self.file = path_or_file
@@ -48,8 +50,7 @@ class PcapWriter:
         if usec >= 1000000:
             sec, usec = sec + 1, usec - 1000000
         captured = frame[:self.snaplen]
-        self.file.write(_REC_HDR.pack(sec, usec, len(captured), len(frame)))
-        self.file.write(captured)
+        self.file.write(_REC_HDR.pack(sec, usec, len(captured), len(frame)) + bytes(captured))
         self.file.flush()
         self.count += 1
 
