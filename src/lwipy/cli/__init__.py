@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import ipaddress
 import signal
 import sys
 from typing import Any, Sequence
 
-from .config import Config
-from .errors import ConfigError
+from ..config import Config
+from ..errors import ConfigError
 
 __all__ = ["main"]
 
@@ -55,9 +56,9 @@ def _lease_text(lease: Any) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .apps import AdvertConfig, DhcpBound, DhcpClient, DhcpServer, PingSession, RouterAdvertiser, UdpEchoServer
-    from .sim import Simulation
-    from .wire.ethernet import mac_to_str
+    from ..apps import AdvertConfig, DhcpBound, DhcpClient, DhcpServer, PingSession, RouterAdvertiser, UdpEchoServer
+    from ..sim import Simulation
+    from ..wire.ethernet import mac_to_str
 
     cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=32, ipv6_autoconfig=True, ipv6_rdnss_max_dns_servers=1)
     sim = Simulation(seed=args.seed, realtime=True, strict=False)
@@ -166,10 +167,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _tap_stack(args: argparse.Namespace):
-    from .core.stack import Stack
-    from .netif.pcap import PcapDevice
-    from .netif.tap import TapDevice
-    from .netif.tun import TunDevice
+    from ..core.stack import Stack
+    from ..netif.pcap import PcapDevice
+    from ..netif.tap import TapDevice
+    from ..netif.tun import TunDevice
 
     if not (args.ip or args.ip6 or args.slaac or getattr(args, "dhcp", False)):
         raise ValueError("give the stack an address: --ip ADDR/LEN, --dhcp, --ip6 ADDR/LEN or --slaac")
@@ -181,7 +182,7 @@ def _tap_stack(args: argparse.Namespace):
         raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
     base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
     if getattr(args, "hooks", None):
-        from .core.hooks import load_hooks_file
+        from ..core.hooks import load_hooks_file
         load_hooks_file(args.hooks)  # a bad hook file is reported before the device is touched
         base["hooks_file"] = args.hooks
     cfg = _parse_options(args.option or [], base)
@@ -222,7 +223,7 @@ def _parse_pool(text: str | None) -> tuple[str, str] | None:
 
 def _start_dhcp(stack: Any, netif: Any, hostname: str | None, out: Any = None) -> Any:
     """A DHCP client on ``netif`` printing each lease, renewal and loss to ``out`` (stdout) on the core thread."""
-    from .apps import DhcpBound, DhcpClient, DhcpLost
+    from ..apps import DhcpBound, DhcpClient, DhcpLost
 
     def bound(e: DhcpBound) -> None:
         if e.netif is netif:
@@ -240,8 +241,8 @@ def _start_dhcp(stack: Any, netif: Any, hostname: str | None, out: Any = None) -
 
 
 def _start_dhcp_server(stack: Any, netif: Any, pool: tuple[str, str] | None, lease_time: int | None) -> Any:
-    from .apps import DhcpsAssigned, DhcpServer
-    from .wire.ethernet import mac_to_str
+    from ..apps import DhcpsAssigned, DhcpServer
+    from ..wire.ethernet import mac_to_str
 
     def assigned(e: DhcpsAssigned) -> None:
         if e.netif is netif:
@@ -256,8 +257,8 @@ def _start_dhcp_server(stack: Any, netif: Any, pool: tuple[str, str] | None, lea
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .api.loop import StackLoop
-    from .apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer, UdpEchoServer
+    from ..api.loop import StackLoop
+    from ..apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer, UdpEchoServer
 
     if args.advertise and not args.ip6:
         raise ValueError("--advertise announces the prefixes of --ip6 addresses: give at least one")
@@ -275,10 +276,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     TcpDiscardServer(stack, 9)
     TcpChargenServer(stack, 19)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop())
-    from .wire.ethernet import mac_to_str
+    from ..wire.ethernet import mac_to_str
     serving = "answering ping; UDP echo 7; TCP echo 7, discard 9, chargen 19"
     if args.advertise:
-        from .apps import AdvertConfig, RouterAdvertiser
+        from ..apps import AdvertConfig, RouterAdvertiser
         config = AdvertConfig(rdnss=args.rdnss or [])
         RouterAdvertiser(stack).advertise(netif, config)
         serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
@@ -309,8 +310,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_ping(args: argparse.Namespace) -> int:
-    from .api.loop import StackLoop
-    from .apps import PingSession
+    from ..api.loop import StackLoop
+    from ..apps import PingSession
 
     stack, netif, device = _tap_stack(args)
     loop = StackLoop(stack)
@@ -361,9 +362,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     import socket as _socket
     import threading
 
-    from .api.loop import StackLoop
-    from .api.sockdefs import AF_INET, AF_INET6, AI_CANONNAME, SOCK_STREAM
-    from .api.sockets import SocketApi
+    from ..api.loop import StackLoop
+    from ..api.sockdefs import AF_INET, AF_INET6, AI_CANONNAME, SOCK_STREAM
+    from ..api.sockets import SocketApi
 
     if not (args.ip or args.dhcp):
         raise ValueError("give the stack an address: --ip ADDR/LEN or --dhcp")
@@ -376,7 +377,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             got = threading.Event()
 
             def start() -> None:
-                from .apps import DhcpBound
+                from ..apps import DhcpBound
                 stack.events.subscribe(DhcpBound, lambda e: got.set())
                 _start_dhcp(stack, netif, args.hostname, sys.stderr)  # stdout is getent's lines only
             loop.call(start)
@@ -435,6 +436,12 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
                         "ip4_route_src, tcp_isn, ... are installed (see lwipy.core.hooks)")
 
 
+# Subcommands that live in modules of their own (lwipy/cli/NAME.py), one per line.  Each module has
+# ``add_parser(sub)``, which adds its subparser and sets ``func`` to its command.
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lwipy", description="a TCP/IP stack in pure Python, modelled on lwIP")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -480,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_resolve)
     p = sub.add_parser("config", help="list the options with their ESP-IDF defaults")
     p.set_defaults(func=cmd_config)
+    for name in _SUBCOMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser
 
 
