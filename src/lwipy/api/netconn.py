@@ -17,10 +17,10 @@ how data, window updates and writes cross between the two.
 
 Errors are :class:`~lwipy.errors.LwipError` with lwIP's errnos (``ENOTCONN`` after the connection ended or was
 closed here, ``EINPROGRESS``, ``EALREADY``, ``EISCONN``, ``EWOULDBLOCK`` in non-blocking mode...), and the pcb's
-own for a failed connection (``ECONNREFUSED``, ``ECONNRESET``, ``ETIMEDOUT``, ``ECONNABORTED``).  A timeout raises
-:class:`~lwipy.errors.LwipTimeout` (errno ``EWOULDBLOCK``, as lwIP reports ``ERR_TIMEOUT``).  Closing or deleting a
-netconn from another thread wakes the threads blocked in it with ``ENOTCONN``; any call after :meth:`Netconn.delete`
-raises ``EBADF``.
+own for a failed connection (``ECONNREFUSED``, ``ECONNRESET``, ``ECONNABORTED``: a connection a TCP timer gave
+up, as lwIP reports ERR_ABRT).  A timeout raises :class:`~lwipy.errors.LwipTimeout` (errno ``EWOULDBLOCK``, as
+lwIP reports ``ERR_TIMEOUT``).  Closing or deleting a netconn from another thread wakes the threads blocked in it
+with ``ENOTCONN``; any call after :meth:`Netconn.delete` raises ``EBADF``.
 
 Names: :func:`netconn_gethostbyname` (from :mod:`lwipy.api.netdb`) resolves through the stack's DNS resolver.
 """
@@ -122,8 +122,8 @@ class Netconn(NetconnCore):
     def connect(self, ip: str | IPv4Address, port: int = 0, timeout: float | None = None) -> None:
         """``netconn_connect``.  TCP: the handshake, waiting for its end unless non-blocking (then EINPROGRESS, and
         SENDPLUS or ERROR tell the outcome; a second connect meanwhile raises EALREADY).  A failed handshake raises
-        the pcb's error (ECONNREFUSED, ETIMEDOUT).  With ``timeout`` (seconds) a blocking connect waits that long,
-        then raises LwipTimeout and goes on as a non-blocking one.  UDP and RAW: fix the peer."""
+        the pcb's error (ECONNREFUSED; ECONNABORTED when the SYN retries ran out, as lwIP).  With ``timeout``
+        (seconds) a blocking connect waits that long, then raises LwipTimeout and goes on as a non-blocking one.  UDP and RAW: fix the peer."""
         self._check_open()
         nonblocking = self.nonblocking or bool(timeout is not None and timeout <= 0)
         if self._is_tcp() and not nonblocking and self.loop.is_core_thread():

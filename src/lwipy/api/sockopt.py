@@ -347,6 +347,14 @@ _OPTIONS: dict[tuple[int, int], _Option] = {
 }
 
 
+#: options lwIP builds only with a CONFIG_LWIP_* switch on: off, they are ENOPROTOOPT, as lwIP's sockets.c without them
+_GATES: dict[tuple[int, int], str] = {
+    (SOL_SOCKET, SO_REUSEADDR): "so_reuse",  # CONFIG_LWIP_SO_REUSE (on in ESP-IDF)
+    (SOL_SOCKET, SO_RCVBUF): "so_rcvbuf",  # CONFIG_LWIP_SO_RCVBUF (off)
+    (SOL_SOCKET, SO_LINGER): "so_linger",  # CONFIG_LWIP_SO_LINGER (off)
+    (IPPROTO_IP, IP_PKTINFO): "netbuf_recvinfo",  # CONFIG_LWIP_NETBUF_RECVINFO (off)
+}
+
 #: IPPROTO_IP options an AF_INET6 socket does not take (lwIP: they are the IPv4 pcb's)
 _IPV4_ONLY = frozenset({IP_MULTICAST_IF, IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_PKTINFO})
 
@@ -359,6 +367,10 @@ def _lookup(sock: "LwipSocket", level: int, name: int) -> _Option:
                                                                  name in _IPV4_ONLY)
     if opt is None or sock._group not in opt.groups or wrong_family:
         raise LwipError(errno.ENOPROTOOPT, f"option {name} at level {level} is not served for this socket type")
+    gate = _GATES.get((level, name))
+    if gate is not None and not getattr(sock._loop.stack.config, gate):
+        raise LwipError(errno.ENOPROTOOPT, f"option {name} at level {level} needs Config({gate}=True) "
+                                           f"(CONFIG_LWIP_{gate.upper()}), as lwIP is built without it otherwise")
     return opt
 
 

@@ -62,6 +62,7 @@ BROADCAST = IPv4Address("255.255.255.255")
 REBOOT_TRIES = 2
 DHCP_MIN_OPTIONS_LEN = 68
 DEFAULT_HOSTNAME = "espressif"  # CONFIG_LWIP_LOCAL_HOSTNAME
+CONFIGURED = object()  # DhcpClient's hostname when not given: the stack's Config.local_hostname
 _INFINITE = 0xFFFFFFFF
 
 
@@ -173,19 +174,20 @@ class _Port68:
 class DhcpClient:
     """lwIP's DHCP client on one netif: ``DhcpClient(stack, netif, hostname="espressif").start()``.
 
-    :param hostname: option 12 (None: none)
+    :param hostname: option 12 (None: none; by default the Config's ``local_hostname``)
     :param vendor_class: option 60, sent unless ``config.dhcp_disable_vendor_class_id`` (ESP-IDF's default)
     :param client_id: option 61's value (default: hardware type 1 and the MAC)
     :param last_ip: the address to ask for first with ``config.dhcp_restore_last_ip`` (ESP-IDF keeps it in NVS);
         updated at every bind
     """
 
-    def __init__(self, stack: "Stack", netif: "Netif", *, hostname: str | None = DEFAULT_HOSTNAME,
+    def __init__(self, stack: "Stack", netif: "Netif", *, hostname: str | None | object = CONFIGURED,
                  vendor_class: str | bytes | None = None, client_id: bytes | None = None,
                  last_ip: str | IPv4Address | None = None) -> None:
         self.stack = stack
         self.netif = netif
-        self.hostname = hostname
+        #: option 12; by default ``Config.local_hostname`` (CONFIG_LWIP_LOCAL_HOSTNAME, "espressif")
+        self.hostname: str | None = stack.config.local_hostname if hostname is CONFIGURED else hostname  # type: ignore
         self.vendor_class = vendor_class.encode() if isinstance(vendor_class, str) else vendor_class
         self.client_id = client_id if client_id is not None else b"\x01" + netif.hwaddr
         self.last_ip: IPv4Address | None = IPv4Address(last_ip) if last_ip is not None else None

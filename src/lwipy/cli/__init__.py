@@ -18,28 +18,10 @@ from ..errors import ConfigError
 __all__ = ["main"]
 
 
-def _parse_options(pairs: Sequence[str], base: dict[str, Any]) -> Config:
-    options = dict(base)
-    for pair in pairs:
-        if "=" not in pair:
-            raise ConfigError(f"--option takes NAME=VALUE, not {pair!r}")
-        name, value = pair.split("=", 1)
-        low = value.lower()
-        if name == "hooks_file":
-            options[name] = value or None
-        elif low in ("true", "y", "yes", "on"):
-            options[name] = True
-        elif low in ("false", "n", "no", "off"):
-            options[name] = False
-        else:
-            try:
-                options[name] = int(value, 0)
-            except ValueError:
-                try:
-                    options[name] = float(value)
-                except ValueError:
-                    raise ConfigError(f"option {name} takes a number or true/false, not {value!r}") from None
-    return Config.from_options(options)
+def _parse_options(pairs: Sequence[str], base: dict[str, Any], sdkconfig: str | None = None) -> Config:
+    """The stack's Config: ``base`` (the CLI's defaults) or, with ``--sdkconfig``, that file; then each ``-o``."""
+    from .config import options_from
+    return options_from(pairs, base, sdkconfig)
 
 
 # The CLI's stacks reassemble fragments (ESP-IDF's default is off) so that `ping -s 4000` is answered.
@@ -180,12 +162,15 @@ def _tap_stack(args: argparse.Namespace):
         raise ValueError("DHCP needs an Ethernet link (--tap): a TUN is point-to-point")
     if args.tun and args.mac:
         raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
-    base = {**_CLI_DEFAULTS, "ipv6_autoconfig": bool(args.slaac)}
+    # an sdkconfig says all: the CLI's own defaults apply only without one; the flags given apply over it
+    base: dict[str, Any] = {} if getattr(args, "sdkconfig", None) else dict(_CLI_DEFAULTS)
+    if args.slaac:
+        base["ipv6_autoconfig"] = True
     if getattr(args, "hooks", None):
         from ..core.hooks import load_hooks_file
         load_hooks_file(args.hooks)  # a bad hook file is reported before the device is touched
         base["hooks_file"] = args.hooks
-    cfg = _parse_options(args.option or [], base)
+    cfg = _parse_options(args.option or [], base, getattr(args, "sdkconfig", None))
     opener = TunDevice if args.tun else TapDevice
     device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
     if args.pcap:
@@ -235,7 +220,7 @@ def _start_dhcp(stack: Any, netif: Any, hostname: str | None, out: Any = None) -
             print(f"lost {e.address} ({e.reason})", file=out or sys.stdout, flush=True)
     stack.events.subscribe(DhcpBound, bound)
     stack.events.subscribe(DhcpLost, lost)
-    client = DhcpClient(stack, netif, hostname=hostname)
+    client = DhcpClient(stack, netif, **({} if hostname is None else {"hostname": hostname}))
     client.start()
     return client
 
@@ -406,12 +391,6 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         device.close()
 
 
-def cmd_config(args: argparse.Namespace) -> int:
-    for name, symbol, default, doc in Config.describe():
-        print(f"{name:24} {default!s:8} {symbol:34} {doc}")
-    return 0
-
-
 def _add_tap_args(p: argparse.ArgumentParser) -> None:
     link = p.add_mutually_exclusive_group(required=True)
     link.add_argument("--tap", help="a TAP device, an Ethernet link (ip tuntap add dev NAME mode tap; made for the "
@@ -430,7 +409,9 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
                    help="checksum and TCP segmentation offload on the TAP or TUN (virtio-net header): much faster TCP")
     p.add_argument("--pcap", help="write every frame to this pcap file")
     p.add_argument("-o", "--option", action="append", metavar="NAME=VALUE",
-                   help="a Config option (see 'lwipy config'); repeatable")
+                   help="a Config option by name or CONFIG_ symbol (see 'lwipy config'); bools take y/n, 1/0, "
+                        "true/false; repeatable, after --sdkconfig")
+    p.add_argument("--sdkconfig", metavar="FILE", help="an ESP-IDF project's sdkconfig: its CONFIG_LWIP_* options")
     p.add_argument("--hooks", metavar="FILE.py",
                    help="a Python file of lwIP hooks (ESP_IDF_LWIP_HOOK_FILENAME): its functions named ip4_input, "
                         "ip4_route_src, tcp_isn, ... are installed (see lwipy.core.hooks)")
@@ -439,6 +420,7 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
 # Subcommands that live in modules of their own (lwipy/cli/NAME.py), one per line.  Each module has
 # ``add_parser(sub)``, which adds its subparser and sets ``func`` to its command.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "config",
 )
 
 
@@ -459,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rdnss", action="append", metavar="ADDR", help="a DNS server to advertise (RFC 8106); repeatable")
     p.add_argument("--dhcp", action="store_true", help="take the address from a DHCP server (prints the lease and each "
                                                        "renewal); no --ip")
-    p.add_argument("--hostname", default="espressif", help="the DHCP client's host name (option 12; default %(default)s)")
+    p.add_argument("--hostname", help="the DHCP client's host name (option 12; default: local_hostname, "
+                                      "CONFIG_LWIP_LOCAL_HOSTNAME, espressif)")
     p.add_argument("--dhcp-server", action="store_true",
                    help="serve DHCP from --ip (ESP-IDF's dhcpserver; prints each address it assigns)")
     p.add_argument("--pool", metavar="FIRST-LAST", help="the DHCP server's pool (default: ESP-IDF's, the 100 "
@@ -480,13 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--dns", action="append", metavar="ADDR", help="DNS server (MAIN, then BACKUP...); repeatable")
     p.add_argument("--dhcp", action="store_true", help="take the address and the DNS servers from a DHCP lease")
-    p.add_argument("--hostname", default="espressif", help="the DHCP client's host name (option 12)")
+    p.add_argument("--hostname", help="the DHCP client's host name (option 12; default: local_hostname)")
     p.add_argument("-4", dest="family", action="store_const", const="4", help="IPv4 addresses only (A)")
     p.add_argument("-6", dest="family", action="store_const", const="6", help="IPv6 addresses only (AAAA)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a DHCP lease")
     p.set_defaults(func=cmd_resolve)
-    p = sub.add_parser("config", help="list the options with their ESP-IDF defaults")
-    p.set_defaults(func=cmd_config)
     for name in _SUBCOMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
     return parser

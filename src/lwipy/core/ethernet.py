@@ -58,11 +58,11 @@ class Ethernet:
         else:
             stats.drop += 1  # unicast to another station: a promiscuous device showed it to us
             return
-        if eth.ethertype == ETHERTYPE_IPV4:
+        if eth.ethertype == ETHERTYPE_IPV4 and stack.config.ipv4:
             stack.ip4.input(netif, payload, link_group)
         elif eth.ethertype == ETHERTYPE_IPV6 and stack.config.ipv6:
             stack.ip6.input(netif, payload, link_group)
-        elif eth.ethertype == ETHERTYPE_ARP:
+        elif eth.ethertype == ETHERTYPE_ARP and stack.config.ipv4:
             stack.etharp.input(netif, payload)
         else:
             stats.proterr += 1

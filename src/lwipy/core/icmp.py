@@ -55,8 +55,12 @@ class Icmp:
             stats.drop += 1
             return
         if hdr.type == w.ECHO_REQUEST:
-            if not pkt.unicast:
-                stats.drop += 1  # lwIP's default: no answer to broadcast or multicast pings (LWIP_BROADCAST_PING 0)
+            # lwIP's icmp_input: a ping to a multicast group or a broadcast address is answered only with
+            # LWIP_MULTICAST_PING / LWIP_BROADCAST_PING (both off in ESP-IDF), from the receiving netif's address
+            cfg = stack.config
+            if (pkt.multicast and not cfg.multicast_ping) or (pkt.broadcast and not cfg.broadcast_ping) \
+                    or pkt.link_broadcast and not (pkt.multicast or pkt.broadcast):
+                stats.drop += 1
                 return
             self._echo_reply(pkt, hdr, body)
         elif hdr.type in (w.DEST_UNREACH, w.TIME_EXCEEDED, w.PARAM_PROBLEM, 4, 5):
@@ -69,8 +73,9 @@ class Icmp:
         pbuf = Pbuf.with_payload(body)
         off = pbuf.push(w.HEADER_LEN)
         IcmpHeader(w.ECHO_REPLY, 0, req.rest).emit(pbuf.buf, off, len(body))
+        src = pkt.netif.ip4_addr if pkt.multicast or pkt.broadcast else pkt.dst
         try:
-            self.stack.ip4.output(pbuf, pkt.dst, pkt.src, PROTO_ICMP, tos=pkt.hdr.tos)
+            self.stack.ip4.output(pbuf, src, pkt.src, PROTO_ICMP, tos=pkt.hdr.tos)
         except LwipError:
             self.stack.stats.icmp.err += 1
             return

@@ -61,7 +61,8 @@ class Icmp6:
             return
         t = hdr.type
         if t == w6.ECHO_REQUEST:
-            if not pkt.unicast:
+            # lwIP's icmp6_input: a ping to a multicast group is answered only with LWIP_MULTICAST_PING
+            if not pkt.unicast and not (pkt.multicast and self.stack.config.multicast_ping):
                 stats.drop += 1
                 return
             self._echo_reply(pkt, hdr, body)
@@ -82,6 +83,11 @@ class Icmp6:
         pbuf = Pbuf.with_payload(body)
         off = pbuf.push(w6.HEADER_LEN)
         src = pkt.dst
+        if pkt.multicast:  # LWIP_MULTICAST_PING: from the address ip6_select_source_address picks
+            src = self.stack.ip6.select_source(pkt.netif, pkt.src)
+            if src is None:
+                self.stack.stats.icmp6.rterr += 1
+                return
         Icmp6Header(w6.ECHO_REPLY, 0, req.rest).emit(pbuf.buf, off, len(body), src, pkt.src)
         try:
             self.stack.ip6.output(pbuf, src, pkt.src, w6.PROTO_ICMPV6, netif=pkt.netif,

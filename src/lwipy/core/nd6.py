@@ -353,7 +353,8 @@ class Nd6:
                 self.learn(netif, pkt.src, slla)
         # a point-to-point link has no link-layer address to tell (RFC 4861 4.4: "on link layers that have addresses")
         tlla: list[Option] = [TargetLinkAddr(netif.hwaddr)] if netif.hwaddr else []
-        na = NeighborAdvert(ns.target, self.stack.config.ip6_forward, solicited, True, tlla)
+        cfg = self.stack.config  # the router flag: a forwarding stack, or ESP-IDF's CONFIG_LWIP_FORCE_ROUTER_FORWARDING
+        na = NeighborAdvert(ns.target, cfg.ip6_forward or cfg.force_router_forwarding, solicited, True, tlla)
         self.send(netif, na, ns.target, dst)
 
     def _na_input(self, pkt: "InPacket6", na: NeighborAdvert) -> None:

@@ -7,7 +7,7 @@ import errno
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import LwipError
+from ..errors import ConfigError, LwipError
 from .addr import BROADCAST4
 from .addr6 import DUPLICATED, ORIGIN_LINK_LOCAL, ORIGIN_STATIC, PREFERRED, TENTATIVE, Ip6Addr, interface_id
 from .device import ETHERNET, POINT_TO_POINT, NetDevice
@@ -116,6 +116,8 @@ class Netif:
         new = IPv4Interface(address) if address is not None else None
         if new is not None and not int(new.ip):
             new = None
+        if new is not None and not self.stack.config.ipv4:
+            raise ConfigError("IPv4 is off (Config(ipv4=False), CONFIG_LWIP_IPV4 not set): an IPv6-only stack")
         self.ip4 = new
         self.gateway = IPv4Address(gateway) if gateway is not None and int(IPv4Address(gateway)) else None
         self.broadcast4 = self.ip4.network.broadcast_address if self.ip4 is not None else None

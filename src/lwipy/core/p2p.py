@@ -41,7 +41,7 @@ class PointToPoint:
             stats.drop += 1
             return
         version = packet[0] >> 4
-        if version == 4:
+        if version == 4 and stack.config.ipv4:
             stack.ip4.input(netif, memoryview(packet))
         elif version == 6 and stack.config.ipv6:
             stack.ip6.input(netif, memoryview(packet))

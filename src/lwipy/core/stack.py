@@ -140,7 +140,8 @@ class Stack:
         self.loopif: Netif | None = None
         if self.config.netif_loopback:
             self.loopif = self._add(None, "lo", bytes(6), 65535, None, is_loopback=True)
-            self.loopif.set_ipv4("127.0.0.1/8")
+            if self.config.ipv4:
+                self.loopif.set_ipv4("127.0.0.1/8")
             self.loopif.up = self.loopif.link_up = True
             if self.config.ipv6:
                 self.loopif.add_ip6_address(LOOPBACK6, 128)

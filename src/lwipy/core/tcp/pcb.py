@@ -22,7 +22,9 @@ loss and congestion state are objects of their own (:mod:`.congestion`): ``rtt``
 Listeners are :mod:`.listener`, the states :mod:`.states`.
 
 All timers are deadlines folded into one per pcb (``next_deadline``), kept by the TCP layer's heap.  Errors the user
-will see are errnos (``error``): ECONNREFUSED, ECONNRESET, ETIMEDOUT, ECONNABORTED.
+will see are errnos (``error``): ECONNREFUSED, ECONNRESET, ECONNABORTED.  A connection given up by a timer
+(retransmissions, SYN retries, zero window probes or keepalive probes unanswered) reports ECONNABORTED, as lwIP's
+``tcp_slowtmr`` ends it with ERR_ABRT and ``err_to_errno`` maps that to ECONNABORTED (not Linux's ETIMEDOUT).
 """
 
 from __future__ import annotations
@@ -138,11 +140,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         self.rcv_buf_limit = cfg.tcp_wnd_default
         self.rcv_held = 0  # bytes taken by recv(reopen=False) and not yet given back by recved(): still not free
         self.rcv_adv = 0
-        self.rcv_wscale = 0
-        wnd = self.rcv_buf_limit
-        while wnd > 0xFFFF and self.rcv_wscale < 14:
-            wnd >>= 1
-            self.rcv_wscale += 1
+        # LWIP_WND_SCALE: a fixed shift, TCP_RCV_SCALE (Config checks the window fits in 16 bits after it)
+        self.rcv_wscale = cfg.tcp_rcv_scale if cfg.wnd_scale else 0
+        self.rcv_buf_limit = min(self.rcv_buf_limit, 0xFFFF << self.rcv_wscale)
         self.ooseq: dict[int, bytes] = {}
         self.ooseq_fin: int | None = None  # where a FIN that arrived out of order sits
         self.ooseq_latest: int | None = None  # the newest out-of-order arrival: its SACK block goes first

@@ -166,13 +166,15 @@ class TcpInput:
             return
         if opts.mss is not None:
             self.snd_mss = max(64, min(self.mss, opts.mss))
-        self.wscale_ok = opts.wscale is not None
-        self.snd_wscale = min(opts.wscale, 14) if opts.wscale is not None else 0
+        cfg = self.stack.config
+        # an option lwIP is built without is ignored in the peer's SYN, as its tcp_parseopt skips it
+        self.wscale_ok = cfg.wnd_scale and opts.wscale is not None
+        self.snd_wscale = min(opts.wscale, 14) if self.wscale_ok else 0
         if not self.wscale_ok:
             self.rcv_wscale = 0
             self.rcv_buf_limit = min(self.rcv_buf_limit, 0xFFFF)
-        self.sack_ok = opts.sack_permitted
-        if opts.timestamp is not None:
+        self.sack_ok = cfg.tcp_sack_out and opts.sack_permitted
+        if cfg.tcp_timestamps and opts.timestamp is not None:
             self.ts_ok = True
             self.ts_recent = opts.timestamp[0]
 

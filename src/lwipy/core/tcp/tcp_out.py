@@ -139,13 +139,17 @@ class TcpOutput:
         self._output()
 
     def _syn_options(self) -> TcpOptions:
+        # lwIP's tcp_output_segment options: MSS always; window scale (LWIP_WND_SCALE), SACK permitted
+        # (LWIP_TCP_SACK_OUT) and timestamps (LWIP_TCP_TIMESTAMPS) only when built in, and in a SYN-ACK only when the
+        # SYN offered them.  ESP-IDF's defaults build none of the three: its SYN carries the MSS alone.
         opts = TcpOptions(mss=self.mss)
+        cfg = self.stack.config
         passive = self.state == SYN_RCVD
-        if not passive or self.wscale_ok:
+        if cfg.wnd_scale and (not passive or self.wscale_ok):
             opts.wscale = self.rcv_wscale
-        if not passive or self.sack_ok:
+        if cfg.tcp_sack_out and (not passive or self.sack_ok):
             opts.sack_permitted = True
-        if not passive or self.ts_ok:
+        if cfg.tcp_timestamps and (not passive or self.ts_ok):
             opts.timestamp = (self._ts_now(), self.ts_recent if passive else 0)
         return opts
 

@@ -9,7 +9,9 @@ layer's heap, which calls :meth:`TcpTimers.poll` when it is due.  Any change to 
 
 - retransmission (``rto_at``, RFC 6298): armed while data is in flight, for the estimator's ``rto``; on firing
   the RTO doubles, the window collapses to one segment and everything from ``snd_una`` is sent again (go-back-N).
-  ``tcp_maxrtx`` firings in a row (``tcp_synmaxrtx`` for a SYN) end the connection with ETIMEDOUT.
+  ``tcp_maxrtx`` firings in a row (``tcp_synmaxrtx`` for a SYN) end the connection with ECONNABORTED: lwIP's
+  ``tcp_slowtmr`` removes the pcb and reports ERR_ABRT, which ``err_to_errno`` maps to ECONNABORTED (every
+  timer that gives a connection up here does the same: persist, keepalive, the SYN_RCVD timeout).
 - persist (``persist_at``): runs instead of the retransmission timer while the peer's window is closed, sending
   zero window probes with exponential backoff (RFC 9293 3.8.6.1); a peer that answers none of ``tcp_maxrtx``
   probes is given up (RFC 1122 4.2.2.17).
@@ -94,7 +96,7 @@ class TcpTimers:
                 # lwIP's tcp_slowtmr drops a half-open pcb TCP_SYN_RCVD_TIMEOUT after it last heard from the peer,
                 # long before the SYN-ACK retransmissions run out: spoofed SYNs free their backlog slots
                 self.stack.stats.tcp.syn_rcvd_timeout += 1
-                self.error = errno.ETIMEDOUT
+                self.error = errno.ECONNABORTED
             self._free()
             return
         if self.txretry_at is not None and now >= self.txretry_at:
@@ -125,7 +127,7 @@ class TcpTimers:
             return  # nothing in flight nor refused by the device: a stale deadline, not a loss
         limit = self.stack.config.tcp_synmaxrtx if syn else self.stack.config.tcp_maxrtx
         if self.retries >= limit:
-            self._fail(errno.ETIMEDOUT, send_rst=not syn)
+            self._fail(errno.ECONNABORTED, send_rst=not syn)
             return
         self.retries += 1
         self.rtt.backoff()  # RFC 6298 5.5
@@ -149,7 +151,7 @@ class TcpTimers:
         self.persist_backoff += 1
         self.persist_probes += 1
         if self.persist_probes > self.stack.config.tcp_maxrtx:
-            self._fail(errno.ETIMEDOUT, send_rst=True)  # the peer stopped answering (RFC 1122 4.2.2.17)
+            self._fail(errno.ECONNABORTED, send_rst=True)  # the peer stopped answering (RFC 1122 4.2.2.17)
             return
         # a zero window probe with an old sequence number and no data: the peer answers with its window
         self._send_segment((self.snd_una - 1) & MASK, ACK, b"")
@@ -162,7 +164,7 @@ class TcpTimers:
             self.keep_probes = 0
             return
         if self.keep_probes >= self.keep_cnt:
-            self._fail(errno.ETIMEDOUT, send_rst=True)
+            self._fail(errno.ECONNABORTED, send_rst=True)
             return
         self.keep_probes += 1
         self._send_segment((self.snd_una - 1) & MASK, ACK, b"")  # a keepalive: an old sequence number, no data
