@@ -42,7 +42,7 @@ def tcp_rows(n: int, offload: bool = False) -> list[tuple[str, str]]:
     with nsx.namespace(ipv6=True) as ns:
         nsx.add_tap(ns, nsx.TAP, nsx.KERNEL_IP, nsx.PREFIX)
         nsx.ns_run(ns, ["ip", "-6", "addr", "add", "2001:db8:77::1/64", "dev", nsx.TAP], check=True)
-        cfg = Config(tcp_wnd_default=1024000, tcp_snd_buf_default=1024000, ipv6_dup_detect_attempts=0,
+        cfg = Config.fast(tcp_wnd_default=1024000, tcp_snd_buf_default=1024000, ipv6_dup_detect_attempts=0,
                      ipv6_send_router_solicit=False)
         stack = Stack(cfg, seed=1, name="bench6-tcp")
         dev = TapDevice(nsx.TAP, netns=ns, offload=offload)

@@ -173,7 +173,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000, help="request/response rounds and hops")
     args = parser.parse_args()
     n = args.mb * 1_000_000
-    cfg = Config(tcp_wnd_default=args.window, tcp_snd_buf_default=args.window)
+    cfg = Config.fast(tcp_wnd_default=args.window, tcp_snd_buf_default=args.window)  # lwipy's faster TCP
     rows = []
     problem = nsx.requirements_problem()
     if problem is None:

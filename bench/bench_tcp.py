@@ -304,7 +304,7 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=1024000, help="lwipy's TCP_WND and TCP_SND_BUF")
     args = parser.parse_args()
     n = args.mb * 1_000_000
-    cfg = Config(tcp_wnd_default=args.window, tcp_snd_buf_default=args.window)
+    cfg = Config.fast(tcp_wnd_default=args.window, tcp_snd_buf_default=args.window)  # lwipy's faster TCP
     problem = nsx.requirements_problem()
     rows = []
     if problem is None:

@@ -60,7 +60,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--datagrams", type=int, default=None, help="datagrams to echo before exiting (0: forever)")
     args = p.parse_args()
-    with network(args) as net:
+    with network(args, netbuf_recvinfo=True) as net:  # IP_PKTINFO needs CONFIG_LWIP_NETBUF_RECVINFO, as in ESP-IDF
         net.counterpart(counterpart(net.device_ip))
         udp_server_task(net.api, args.datagrams if args.datagrams is not None else (0 if args.tap else 1))
 

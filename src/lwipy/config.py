@@ -516,6 +516,7 @@ _CHIP_ONLY_PREFIXES: dict[str, str] = {
 }
 _CHIP_ONLY_SUFFIXES: dict[str, str] = {
     "_DEBUG": "C debug output; lwipy logs with Python's logging",
+    "_DEBUG_ON": "C debug output; lwipy logs with Python's logging",
 }
 
 

@@ -78,7 +78,8 @@ def fill(api, sock):
     return sent
 
 
-def test_poll_reports_pollin_pollout_pollerr_pollhup_and_pollnval(net):
+def test_poll_reports_pollin_pollout_pollerr_pollhup_and_pollnval(make_net):
+    net = make_net(so_linger=True)  # ESP-IDF builds these socket options only when asked
     client, conn, srv = pair(net)
     api = net.sb
     p = api.poll()
@@ -166,7 +167,8 @@ def run_close(net, srv, linger, payload):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("linger", [None, 1, 0], ids=["linger-off", "linger-on", "linger-on-timeout-0"])
-def test_close_state_machines_a_thousand_times(net, linger):
+def test_close_state_machines_a_thousand_times(make_net, linger):
+    net = make_net(so_linger=True)  # ESP-IDF builds these socket options only when asked
     srv = net.sb.socket()
     srv.bind(("", PORT))
     srv.listen()
@@ -187,7 +189,8 @@ def test_close_state_machines_a_thousand_times(net, linger):
         wait_until(settled)
 
 
-def test_lingering_close_waits_for_the_ack_and_resets_when_the_time_runs_out(net):
+def test_lingering_close_waits_for_the_ack_and_resets_when_the_time_runs_out(make_net):
+    net = make_net(so_linger=True)  # ESP-IDF builds these socket options only when asked
     client, conn, _ = pair(net)
     client.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_LINGER, LINGER.pack(1, 1))
     fill(net.sa, client)  # nobody reads: data stays unacknowledged

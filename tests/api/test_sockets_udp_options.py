@@ -69,7 +69,8 @@ def test_udp_connect_send_and_port_unreachable(net):
     assert net.sa.select([], [], [tx], 0)[2] == []
 
 
-def test_ip_pktinfo_reports_the_destination_and_netif(net):
+def test_ip_pktinfo_reports_the_destination_and_netif(make_net):
+    net = make_net(netbuf_recvinfo=True)  # ESP-IDF builds these socket options only when asked
     tx, rx = udp_pair(net)
     rx.setsockopt(pysocket.IPPROTO_IP, net.sa.IP_PKTINFO, 1)
     assert rx.getsockopt(pysocket.IPPROTO_IP, net.sa.IP_PKTINFO) == 1
@@ -136,7 +137,8 @@ def test_ttl_tos_and_no_check_reach_the_wire(net):
     assert e.value.errno == errno.EINVAL
 
 
-def test_so_rcvbuf_bounds_the_bytes_queued_on_a_udp_socket(net):
+def test_so_rcvbuf_bounds_the_bytes_queued_on_a_udp_socket(make_net):
+    net = make_net(so_rcvbuf=True)  # ESP-IDF builds these socket options only when asked
     tx, rx = udp_pair(net)
     rx.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, 250)
     assert rx.getsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF) == 250
@@ -187,7 +189,8 @@ def test_tcp_options_reach_the_pcb_set_before_connect_and_inherited_on_accept(ne
     assert not net.lb.call(lambda: s.netconn.pcb.keepalive)
 
 
-def test_option_errors_are_lwips(net):
+def test_option_errors_are_lwips(make_net):
+    net = make_net(so_linger=True, netbuf_recvinfo=True)  # ESP-IDF builds these socket options only when asked
     udp = net.sa.socket(type=DGRAM)
     tcp = net.sa.socket()
 
@@ -307,3 +310,31 @@ def test_a_netif_that_is_down_gives_enetdown_and_no_route_ehostunreach(net):
     with pytest.raises(OSError) as e:
         udp.sendto(b"x", ("192.0.2.5", 9))  # no route at all (TEST-NET-1, nothing is sent): lwIP's ERR_RTE
     assert e.value.errno == errno.EHOSTUNREACH
+
+
+@pytest.mark.parametrize("option, level, name, value", [
+    ("so_linger", pysocket.SOL_SOCKET, pysocket.SO_LINGER, struct.pack("ii", 1, 0)),
+    ("so_rcvbuf", pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, 4096),
+    ("netbuf_recvinfo", pysocket.IPPROTO_IP, 8, 1),  # IP_PKTINFO
+    ("so_reuse", pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1),
+])
+def test_socket_options_gated_by_their_kconfig_switch(make_net, option, level, name, value):
+    """CONFIG_LWIP_SO_LINGER, SO_RCVBUF, NETBUF_RECVINFO (off in ESP-IDF) and SO_REUSE (on): an option lwIP is built
+    without is ENOPROTOOPT from setsockopt and getsockopt; switched on, it is served."""
+    off = make_net(**{option: False})
+    on = make_net(**{option: True})
+    for n, works in ((off, False), (on, True)):
+        sock = n.sa.socket(type=DGRAM)
+        if works:
+            sock.setsockopt(level, name, value)
+            assert sock.getsockopt(level, name, 8 if name == pysocket.SO_LINGER else None) is not None
+        else:
+            with pytest.raises(OSError) as e:
+                sock.setsockopt(level, name, value)
+            assert e.value.errno == errno.ENOPROTOOPT
+            with pytest.raises(OSError) as e:
+                sock.getsockopt(level, name)
+            assert e.value.errno == errno.ENOPROTOOPT
+    from lwipy import Config
+    assert (Config().so_linger, Config().so_rcvbuf, Config().netbuf_recvinfo, Config().so_reuse) == \
+        (False, False, False, True)  # ESP-IDF's defaults

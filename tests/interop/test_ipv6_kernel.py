@@ -211,7 +211,8 @@ def test_a_kernel_sender_reaches_an_ipv6_group_lwipy_joined_and_not_another(lwip
     assert tshark(lwip.pcap_path, "icmpv6.type == 131 && icmpv6.mld.multicast_address == ff02::4242", "frame.number")
 
 
-BIG6 = dict(tcp_wnd_default=262144, tcp_snd_buf_default=262144, ipv6_send_router_solicit=False)
+BIG6 = dict(tcp_wnd_default=262144, tcp_snd_buf_default=262144, ipv6_send_router_solicit=False,
+            tcp_sack_out=True, wnd_scale=True, tcp_rcv_scale=3, tcp_timestamps=True)  # lwipy's faster TCP
 LWIP_GLOBAL = "2001:db8:77::2"
 
 KERNEL_CLIENT6 = r"""

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from conftest import Lwip
 
 pytestmark = [pytest.mark.interop, pytest.mark.lwip_device(offload=True),
-              pytest.mark.lwip_config(tcp_wnd_default=262144, tcp_snd_buf_default=262144)]
+              pytest.mark.lwip_config(tcp_wnd_default=262144, tcp_snd_buf_default=262144, tcp_sack_out=True,
+                                      wnd_scale=True, tcp_rcv_scale=3, tcp_timestamps=True)]  # lwipy's faster TCP
 
 TCP_ECHO_CLIENT = r"""
 import hashlib, socket, sys, threading

@@ -166,6 +166,7 @@ for mode in ("graceful", "reset"):
 """
 
 
+@pytest.mark.lwip_config(so_linger=True)  # CONFIG_LWIP_SO_LINGER (off in ESP-IDF)
 def test_so_linger_close_as_the_kernel_sees_it(lwip):
     """Linger off: the kernel reads everything, then EOF.  Linger on with 0: the kernel gets a reset."""
     receiver = subprocess.Popen(["ip", "netns", "exec", lwip.ns, sys.executable, "-I", "-c", KERNEL_RECEIVER,
