@@ -2,12 +2,24 @@
 
 Each field of :class:`Config` is one lwIP/ESP-IDF option, named as the Kconfig symbol without ``CONFIG_LWIP_`` in lower
 case (``ip_default_ttl`` is ``CONFIG_LWIP_IP_DEFAULT_TTL``).  Options that only exist in lwIP's ``opt.h`` carry the
-``opt.h`` name; the few that are lwipy's own say so.  The metadata holds the range ESP-IDF allows::
+``opt.h`` name; the few that are lwipy's own say so.  The metadata holds the range ESP-IDF allows (lwipy widens a few
+for servers and jumbo frames, never narrows one)::
 
     cfg = Config(ip4_reassembly=True, ip_reass_max_pbufs=48)
-    cfg = Config.from_sdkconfig(open("sdkconfig").read())     # an ESP-IDF project's sdkconfig
+    cfg = Config.from_sdkconfig("sdkconfig")                  # an ESP-IDF project's sdkconfig (a path or its text)
+    cfg = Config.fast(tcp_wnd_default=262144)                 # lwipy's faster TCP: SACK, window scaling, timestamps
 
-An unknown option or a value out of range raises :class:`~lwipy.errors.ConfigError` naming the option.
+Every ``CONFIG_LWIP_*`` symbol of ESP-IDF's ``components/lwip/Kconfig`` (v5.x) is accounted for: a field that takes
+effect; a field accepted without effect in lwipy, whose ``no_effect`` metadata says why (``lwipy config`` shows it);
+a chip-only symbol (:data:`CHIP_ONLY`: IRAM placement, task stack and affinity, C hooks, debug output) that
+:meth:`Config.read_sdkconfig` lists as ignored; or, for SNTP, NAPT and PPP, the fields those areas add.
+
+TCP on the wire is ESP-IDF's by default: ``CONFIG_LWIP_TCP_SACK_OUT`` and ``CONFIG_LWIP_WND_SCALE`` are off in its
+Kconfig and ``LWIP_TCP_TIMESTAMPS`` in its build, so a SYN carries the MSS alone; :meth:`Config.fast` switches the
+three on.  A connection a TCP timer gives up reports ECONNABORTED, as lwIP's ``tcp_slowtmr`` (ERR_ABRT).
+
+An unknown option (``Config(unknown=1)`` too) or a value out of range raises :class:`~lwipy.errors.ConfigError` naming
+the option; an sdkconfig line of the wrong form names the symbol, the line number and the allowed values.
 """
 
 from __future__ import annotations

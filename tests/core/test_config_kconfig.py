@@ -652,7 +652,7 @@ def test_multicast_ping6_is_answered_only_when_switched_on():
     from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
     from scapy.layers.l2 import Ether
 
-    from helpers import PEER_MAC, make_stack
+    from helpers import PEER_MAC
     from lwipy.wire.ethernet import mac_to_str
     for on in (False, True):
         stack, netif, dev, ll = stack6(multicast_ping=on)
@@ -680,7 +680,7 @@ def test_force_router_forwarding_sets_the_router_flag_of_neighbour_advertisement
     from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6
     from scapy.layers.l2 import Ether
 
-    from helpers import PEER_MAC, make_stack
+    from helpers import PEER_MAC
     from lwipy.wire.ethernet import mac_to_str
     for on in (False, True):
         stack, netif, dev, ll = stack6(force_router_forwarding=on)

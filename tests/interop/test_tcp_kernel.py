@@ -8,7 +8,8 @@ import pytest
 from lwipy.core.tcp.pcb import TcpPcb
 
 # lwipy's faster TCP (SACK, window scaling, timestamps; ESP-IDF's defaults have none of them), one switch away
-BIG = dict(tcp_wnd_default=262144, tcp_snd_buf_default=262144, tcp_sack_out=True, wnd_scale=True, tcp_rcv_scale=3, tcp_timestamps=True)
+BIG = dict(tcp_wnd_default=262144, tcp_snd_buf_default=262144, tcp_sack_out=True, wnd_scale=True, tcp_rcv_scale=3,
+           tcp_timestamps=True)
 
 KERNEL_CLIENT = r"""
 import hashlib, socket, sys

@@ -123,7 +123,8 @@ class Netconn(NetconnCore):
         """``netconn_connect``.  TCP: the handshake, waiting for its end unless non-blocking (then EINPROGRESS, and
         SENDPLUS or ERROR tell the outcome; a second connect meanwhile raises EALREADY).  A failed handshake raises
         the pcb's error (ECONNREFUSED; ECONNABORTED when the SYN retries ran out, as lwIP).  With ``timeout``
-        (seconds) a blocking connect waits that long, then raises LwipTimeout and goes on as a non-blocking one.  UDP and RAW: fix the peer."""
+        (seconds) a blocking connect waits that long, then raises LwipTimeout and goes on as a non-blocking one.  UDP
+        and RAW: fix the peer."""
         self._check_open()
         nonblocking = self.nonblocking or bool(timeout is not None and timeout <= 0)
         if self._is_tcp() and not nonblocking and self.loop.is_core_thread():

@@ -44,8 +44,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         mark = "*" if value != f.default else " "
         note = f"no effect: {f.metadata['no_effect']}" if f.metadata["no_effect"] else f.metadata["doc"]
         rows.append(f"{mark} {f.name:30} {value!s:12} {f.metadata['symbol']:40} {note}")
+    example = sdkconfig_key(Config.field_for("arp_table_size"))
     print(f"# {len(rows)} options (name, value, symbol, meaning); * differs from ESP-IDF's default.  In an sdkconfig "
-          f"the options whose symbol is not CONFIG_* are CONFIG_LWIPY_<NAME> (e.g. {sdkconfig_key(Config.field_for('arp_table_size'))})")
+          f"the options whose symbol is not CONFIG_* are CONFIG_LWIPY_<NAME> (e.g. {example})")
     print("\n".join(rows))
     print(f"# {len(CHIP_ONLY)} chip-only symbols recognised and ignored (also CONFIG_LWIP_HOOK_*, CONFIG_LWIP_*_DEBUG):")
     for symbol, note in CHIP_ONLY.items():
