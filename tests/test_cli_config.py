@@ -49,6 +49,7 @@ def test_config_reads_an_sdkconfig_and_marks_what_differs(tmp_path):
     shown = rows(r.stdout)
     assert shown["max_sockets"][0] == "13" and shown["tcp_sack_out"][0] == "True"  # -o after the file
     assert "* max_sockets" in r.stdout and "* tcp_sack_out" in r.stdout and "* ip_forward" not in r.stdout
+    assert "chip-only, ignored: CONFIG_LWIP_IRAM_OPTIMIZATION" in r.stderr
 
 
 @pytest.mark.parametrize("line, words", [("CONFIG_LWIP_IP_FORWARD=1", ["CONFIG_LWIP_IP_FORWARD", "line 2", "y or n"]),
@@ -65,7 +66,7 @@ def test_unknown_symbols_in_the_sdkconfig_are_listed(tmp_path):
     sdk = tmp_path / "sdkconfig"
     sdk.write_text("CONFIG_LWIP_NOT_A_THING=y\n")
     r = lwipy("config", "--sdkconfig", str(sdk))
-    assert r.returncode == 0 and "CONFIG_LWIP_NOT_A_THING (line 1)" in r.stdout
+    assert r.returncode == 0 and "CONFIG_LWIP_NOT_A_THING (line 1)" in r.stderr
 
 
 def test_bad_option_value_names_the_option():

@@ -162,6 +162,7 @@ def test_lwipy_up_with_an_sdkconfig_answers_with_its_options(kernel_tap, tmp_pat
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=nsx.GENEROUS)
     assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "chip-only, ignored: CONFIG_LWIP_TCPIP_TASK_AFFINITY" in err  # the sdkconfig's task symbols, reported
     assert negotiated(int(done.stdout.split("options")[1])) == expected - {MSS}
     synacks = decoded_syns(pcap, nsx.LWIP_IP, synack=True)
     assert len(synacks) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import warnings
 from typing import Any, Sequence
 
@@ -24,7 +25,13 @@ def options_from(pairs: Sequence[str], base: dict[str, Any], sdkconfig: str | No
             warnings.simplefilter("always", SdkconfigWarning)
             result = Config.read_sdkconfig(sdkconfig)
         for w in caught:
-            print(f"lwipy: {sdkconfig}: {w.message}", flush=True)
+            print(f"lwipy: {sdkconfig}: {w.message}", file=sys.stderr, flush=True)
+        if result.no_effect:
+            print(f"lwipy: {sdkconfig}: no effect in lwipy: {', '.join(sorted(result.no_effect))}", file=sys.stderr,
+                  flush=True)
+        if result.ignored:
+            print(f"lwipy: {sdkconfig}: chip-only, ignored: {', '.join(sorted(result.ignored))}", file=sys.stderr,
+                  flush=True)
         options = {name: value for name, (_, value, _) in result.applied.items()}
     options.update(base)
     for pair in pairs:
