@@ -387,6 +387,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             print(line, flush=True)
         return 0
     finally:
+        loop.stop()  # before the device closes: a loop still reading it would die with EBADF
         loop.close()
         device.close()
 
