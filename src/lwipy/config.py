@@ -241,6 +241,9 @@ class Config:
     broadcast_ping: bool = _opt(False, "CONFIG_LWIP_BROADCAST_PING", doc="answer pings to a broadcast address")
     multicast_ping: bool = _opt(False, "CONFIG_LWIP_MULTICAST_PING",
                                 doc="answer pings to a multicast group (IPv4 and IPv6)")
+    icmp: bool = _opt(True, "CONFIG_LWIP_ICMP",
+                      doc="IPv4's ICMP: echo replies and errors (off: ICMP is dropped and no error is sent; ICMPv6 is "
+                          "part of IPv6 and stays)")
     force_router_forwarding: bool = _opt(False, "CONFIG_LWIP_FORCE_ROUTER_FORWARDING",
                                          doc="neighbour advertisements carry the router flag (lwipy also sets it "
                                              "whenever ip6_forward is on)")
@@ -301,8 +304,6 @@ class Config:
                               no_effect="lwipy has no SLIP netif")
     bridgeif_max_ports: int = _opt(7, "CONFIG_LWIP_BRIDGEIF_MAX_PORTS", 1, 63, "ports of a bridge netif",
                                    no_effect="lwipy has no bridge netif")
-    icmp: bool = _opt(True, "CONFIG_LWIP_ICMP", doc="the ICMP module",
-                      no_effect="lwipy always has ICMP (ESP-IDF's ping needs it)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -712,3 +712,19 @@ def test_timeouts_report_lwips_econnaborted():
         t.at(now)
     t.sent()
     assert pcb.state_name == "CLOSED" and pcb.error == errno.ECONNABORTED
+
+
+def test_icmp_off_answers_no_ping_and_sends_no_error():
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from helpers import OWN_MAC, PEER_MAC, make_stack
+    from lwipy.wire.ethernet import mac_to_str
+    eth = Ether(dst=mac_to_str(OWN_MAC), src=mac_to_str(PEER_MAC))
+    for on in (True, False):
+        stack, netif, dev = make_stack(icmp=on)
+        stack.etharp.add_static("10.0.0.9", PEER_MAC)
+        stack.input(netif, bytes(eth / IP(src="10.0.0.9", dst="10.0.0.1") / ICMP(id=1, seq=1)), 0.0)
+        stack.input(netif, bytes(eth / IP(src="10.0.0.9", dst="10.0.0.1") / UDP(sport=1, dport=9)), 0.0)  # closed
+        kinds = sorted(Ether(f)[ICMP].type for f in dev.take() if Ether(f).haslayer(ICMP))
+        assert kinds == ([0, 3] if on else [])  # an echo reply and a port unreachable, or nothing

@@ -42,6 +42,10 @@ class Icmp:
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
+        if not stack.config.icmp:  # CONFIG_LWIP_ICMP off: ip4_input knows no such transport (raw pcbs still see it)
+            stack.stats.ip.proterr += 1
+            stack.stats.ip.drop += 1
+            return
         stats = stack.stats.icmp
         stats.recv += 1
         try:
@@ -114,6 +118,8 @@ class Icmp:
         self._send_error(src, memoryview(first_packet), w.TIME_EXCEEDED, w.TE_FRAG, 0)
 
     def _send_error(self, dst: IPv4Address, quote: memoryview, type_: int, code: int, rest: int) -> None:
+        if not self.stack.config.icmp:
+            return  # CONFIG_LWIP_ICMP off: lwIP has no icmp_dest_unreach / icmp_time_exceeded to call
         if not self._bucket.take():
             self.stack.stats.icmp.drop += 1
             return
