@@ -60,8 +60,11 @@ class Config:
     # --- TCP ----------------------------------------------------------------------------------------------------------
     max_active_tcp: int = _opt(16, "CONFIG_LWIP_MAX_ACTIVE_TCP", 1, 65535, "TCP connections at once (not listening)")
     max_listening_tcp: int = _opt(16, "CONFIG_LWIP_MAX_LISTENING_TCP", 1, 1024, "listening TCP pcbs at once")
-    tcp_snd_buf_default: int = _opt(5760, "CONFIG_LWIP_TCP_SND_BUF_DEFAULT", 2440, 1024000, "send buffer bytes")
-    tcp_wnd_default: int = _opt(5760, "CONFIG_LWIP_TCP_WND_DEFAULT", 2440, 1024000, "receive window bytes")
+    tcp_snd_buf_default: int = _opt(5760, "CONFIG_LWIP_TCP_SND_BUF_DEFAULT", 2440, 1024000,
+                                    "send buffer bytes (at most 65535 without wnd_scale, as Kconfig's range)")
+    tcp_wnd_default: int = _opt(5760, "CONFIG_LWIP_TCP_WND_DEFAULT", 2440, 1024000,
+                                "receive window bytes (at most 65535 without wnd_scale; with it, at most 65535 << "
+                                "tcp_rcv_scale, lwIP's init.c check)")
     tcp_maxrtx: int = _opt(12, "CONFIG_LWIP_TCP_MAXRTX", 3, 12, "retransmissions of data before giving up")
     tcp_synmaxrtx: int = _opt(12, "CONFIG_LWIP_TCP_SYNMAXRTX", 3, 12, "retransmissions of a SYN before giving up")
     tcp_msl: int = _opt(60000, "CONFIG_LWIP_TCP_MSL", 1, 600000, "maximum segment lifetime, ms; TIME_WAIT is 2 MSL")

@@ -3,6 +3,7 @@
 import pytest
 
 from lwipy import Config, ConfigError
+from lwipy.config import SdkconfigWarning
 
 
 def test_esp_idf_defaults():
@@ -60,7 +61,8 @@ CONFIG_LWIP_GARP_TMR_INTERVAL=30
 CONFIG_LWIP_SOMETHING_LWIPY_LACKS=y
 CONFIG_FREERTOS_HZ=1000
 """
-    c = Config.from_sdkconfig(text)
+    with pytest.warns(SdkconfigWarning, match="CONFIG_LWIP_SOMETHING_LWIPY_LACKS"):  # reported, not applied
+        c = Config.from_sdkconfig(text)
     assert (c.max_sockets, c.ip_default_ttl, c.ip4_reassembly, c.ip4_frag) == (16, 32, True, False)
     assert c.ip_reass_max_pbufs == 20 and c.garp_tmr_interval == 30.0
 
