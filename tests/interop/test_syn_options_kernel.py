@@ -69,12 +69,12 @@ CASES = {
 def decoded_syns(pcap: Path, src: str, synack: bool) -> list[dict[str, str]]:
     flt = f"ip.src == {src} && tcp.flags.syn == 1 && tcp.flags.ack == {1 if synack else 0}"
     rows = tshark(pcap, flt, "tcp.option_kind", "tcp.options.mss_val", "tcp.options.wscale.shift",
-                  "tcp.options.sack_perm", "tcp.options.timestamp.tsval")
+                  "tcp.options.sack_perm", "tcp.options.timestamp.tsval", "tcp.window_size_value")
     out = []
     for row in rows:
-        kinds, mss, shift, sack, tsval = (row.split("\t") + [""] * 5)[:5]
+        kinds, mss, shift, sack, tsval, window = (row.split("\t") + [""] * 6)[:6]
         out.append({"kinds": {int(k) for k in kinds.split(",") if k and int(k) > 1},  # NOP (1) and EOL (0) aside
-                    "mss": mss, "shift": shift, "sack": sack, "tsval": tsval})
+                    "mss": mss, "shift": shift, "sack": sack, "tsval": tsval, "window": window})
     return out
 
 
@@ -85,6 +85,8 @@ def negotiated(kernel_bits: int) -> set[int]:
 def check_syn(syn: dict[str, str], expected: set[int], options: dict) -> None:
     assert syn["kinds"] == expected, syn
     assert syn["mss"] == "1440"  # ESP-IDF's CONFIG_LWIP_TCP_MSS
+    # the window field of a SYN is never scaled (RFC 7323 2.2): TCP_WND, 5760 by default, at most 65535
+    assert syn["window"] == str(min(options.get("tcp_wnd_default", 5760), 0xFFFF)), syn
     assert (syn["shift"] == str(options.get("tcp_rcv_scale"))) if WSCALE in expected else syn["shift"] == ""
     assert bool(syn["sack"]) == (SACK_PERM in expected) and bool(syn["tsval"]) == (TIMESTAMPS in expected)
 
