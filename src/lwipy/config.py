@@ -216,6 +216,15 @@ class Config:
                                 "100; the default pool is always ESP-IDF's 100 or fewer)")
     dhcps_static_entries: bool = _opt(True, "CONFIG_LWIP_DHCPS_STATIC_ENTRIES",
                                       doc="the server supports static leases by MAC")
+    # --- mDNS responder (ESP-IDF's mdns component, CONFIG_MDNS_*) and NetBIOS name service (lwIP's netbiosns) ----------
+    mdns_max_services: int = _opt(10, "CONFIG_MDNS_MAX_SERVICES", 1, 64, "services one mDNS responder publishes")
+    mdns_max_interfaces: int = _opt(3, "CONFIG_MDNS_MAX_INTERFACES", 1, 9, "netifs one mDNS responder serves")
+    mdns_respond_reverse_queries: bool = _opt(False, "CONFIG_MDNS_RESPOND_REVERSE_QUERIES",
+                                              doc="answer reverse (in-addr.arpa, ip6.arpa) PTR queries for the "
+                                                  "host's addresses")
+    netbios_respond_name_query: bool = _opt(False, "LWIP_NETBIOS_RESPOND_NAME_QUERY",
+                                            doc="the NetBIOS responder answers node status queries (nmblookup -A) "
+                                                "besides name queries (lwIP's default: off)")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
 

@@ -2,7 +2,7 @@
 
 :meth:`DnsMessage.parse` reads a whole message: the header, the questions and the three record sections, with the data
 of A, AAAA, CNAME, NS, PTR, SRV (RFC 2782), TXT, SOA and OPT (EDNS, RFC 6891: tolerated, kept as raw options) records
-decoded and every other type kept as bytes.  :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035
+decoded, NSEC (RFC 4034 4, as mDNS uses it for negative answers: RFC 6762 6.1) too, and every other type kept as bytes.  :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035
 4.1.4).  Anything malformed raises :class:`~lwipy.errors.Malformed` and nothing else: a truncated section, a label
 beyond 63 bytes, a name beyond 255 bytes, a reserved label type, and a compression pointer that does not point
 strictly backwards (which is what stops pointer loops: every jump lands earlier, so a walk ends).
@@ -21,10 +21,10 @@ from typing import Any
 
 from ..errors import Malformed
 
-__all__ = ["DnsMessage", "Question", "Record", "Srv", "Soa", "HEADER_LEN", "PORT", "MDNS_PORT", "MDNS_GROUP4",
-           "MDNS_GROUP6", "A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA", "SRV", "OPT", "ANY", "CLASS_IN",
+__all__ = ["DnsMessage", "Question", "Record", "Srv", "Soa", "Nsec", "HEADER_LEN", "PORT", "MDNS_PORT", "MDNS_GROUP4",
+           "MDNS_GROUP6", "NSEC", "CACHE_FLUSH", "UNICAST_RESPONSE", "A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA", "SRV", "OPT", "ANY", "CLASS_IN",
            "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "QR", "AA", "TC", "RD", "RA",
-           "encode_name", "names_equal", "query"]
+           "encode_name", "names_equal", "query", "join_labels", "rdata_bytes"]
 
 HEADER_LEN = 12
 PORT = 53
@@ -34,7 +34,12 @@ MDNS_GROUP6 = IPv6Address("ff02::fb")
 
 # record types (RFC 1035 3.2.2, RFC 3596, RFC 2782, RFC 6891)
 A, NS, CNAME, SOA, PTR, TXT, AAAA, SRV, OPT, ANY = 1, 2, 5, 6, 12, 16, 28, 33, 41, 255
+NSEC = 47  # RFC 4034 4
 CLASS_IN = 1
+#: mDNS's top bit of a record's class: "cache flush", the record is unique (RFC 6762 10.2)
+CACHE_FLUSH = 0x8000
+#: mDNS's top bit of a question's class: the asker prefers a unicast response, "QU" (RFC 6762 5.4)
+UNICAST_RESPONSE = 0x8000
 # response codes (RFC 1035 4.1.1)
 NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED = range(6)
 # flag bits of the second header word
@@ -82,9 +87,18 @@ class Soa:
 
 
 @dataclass(frozen=True, slots=True)
+class Nsec:
+    """NSEC data (RFC 4034 4.1): the next name and the record types that exist at the owner name.  mDNS sends it with
+    the owner name itself as the next name to say "no other type here" (RFC 6762 6.1)."""
+
+    next_name: str
+    types: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """A resource record.  ``data`` is an IPv4Address (A), IPv6Address (AAAA), a name (CNAME, NS, PTR), :class:`Srv`,
-    a tuple of byte strings (TXT), :class:`Soa`, or the raw bytes (OPT and every other type).  For OPT (EDNS) the
+    a tuple of byte strings (TXT), :class:`Soa`, :class:`Nsec`, or the raw bytes (OPT and every other type).  For OPT (EDNS) the
     class is the sender's UDP payload size and the TTL holds the extended RCODE and flags (RFC 6891 6.1.3)."""
 
     name: str
@@ -177,6 +191,19 @@ def _label_text(label: bytes) -> str:
         else:
             out.append(f"\\{b:03d}")
     return "".join(out)
+
+
+def join_labels(labels: list[bytes] | tuple[bytes, ...]) -> str:
+    """A name in text form from raw labels (an mDNS instance name such as ``b"My Device"`` may hold spaces, dots and
+    UTF-8), escaped as :func:`read_name` writes names, so that it compares equal to the same name read off the wire."""
+    return ".".join(_label_text(label) for label in labels)
+
+
+def rdata_bytes(record: Record) -> bytes:
+    """A record's data as it goes on the wire, names uncompressed (RFC 6762 8.2 compares records so)."""
+    out = bytearray()
+    _write_record(out, Record("", record.rtype, record.rclass, record.ttl, record.data), None)
+    return bytes(out[1 + _RRFIXED.size:])
 
 
 def read_name(buf: bytes, pos: int, limit: int | None = None) -> tuple[str, int]:
@@ -327,12 +354,15 @@ def _read_record(buf: bytes, pos: int) -> tuple[Record, int]:
         if p + 20 != end:
             raise Malformed("SOA record of the wrong length")
         data = Soa(mname, rname, *_SOA_TAIL.unpack_from(buf, p))
+    elif rtype == NSEC:
+        nxt, p = read_name(buf, pos, end)
+        data = Nsec(nxt, _read_type_bitmaps(buf, p, end))
     else:
         data = buf[pos:end]
     return Record(name, rtype, rclass, ttl, data), end
 
 
-def _write_record(out: bytearray, r: Record, table: dict[bytes, int]) -> None:
+def _write_record(out: bytearray, r: Record, table: dict[bytes, int] | None) -> None:
     _write_name(out, r.name, table)
     fixed = len(out)
     out += _RRFIXED.pack(r.rtype, r.rclass, r.ttl, 0)
@@ -355,9 +385,46 @@ def _write_record(out: bytearray, r: Record, table: dict[bytes, int]) -> None:
         _write_name(out, d.mname, table)
         _write_name(out, d.rname, table)
         out += _SOA_TAIL.pack(d.serial, d.refresh, d.retry, d.expire, d.minimum)
+    elif r.rtype == NSEC and isinstance(d, Nsec):
+        _write_name(out, d.next_name, None)  # RFC 4034 4.1.1 / RFC 6762 18.14: the next name is not compressed
+        out += _type_bitmaps(d.types)
     else:
         out += bytes(d)
     rdlen = len(out) - start
     if rdlen > 0xFFFF:
         raise ValueError("record data longer than 65535 bytes")
     struct.pack_into("!H", out, fixed + 8, rdlen)
+
+
+def _read_type_bitmaps(buf: bytes, p: int, end: int) -> tuple[int, ...]:
+    """The types of an NSEC type bit map (RFC 4034 4.1.2): windows in increasing order, each 1..32 bytes."""
+    types: list[int] = []
+    last = -1
+    while p < end:
+        if p + 2 > end:
+            raise Malformed("NSEC window header truncated")
+        window, n = buf[p], buf[p + 1]
+        if window <= last or not 1 <= n <= 32 or p + 2 + n > end:
+            raise Malformed("NSEC type bit map window out of order, empty, too long or truncated")
+        last = window
+        for i in range(n):
+            byte = buf[p + 2 + i]
+            for bit in range(8):
+                if byte & (0x80 >> bit):
+                    types.append(window * 256 + i * 8 + bit)
+        p += 2 + n
+    return tuple(types)
+
+
+def _type_bitmaps(types: tuple[int, ...] | list[int]) -> bytes:
+    windows: dict[int, bytearray] = {}
+    for t in sorted(set(types)):
+        if not 0 <= t <= 0xFFFF:
+            raise ValueError(f"record type {t} out of range")
+        bits = windows.setdefault(t >> 8, bytearray(32))
+        bits[(t & 0xFF) >> 3] |= 0x80 >> (t & 7)
+    out = bytearray()
+    for window, bits in sorted(windows.items()):
+        n = max(i for i, b in enumerate(bits) if b) + 1
+        out += bytes((window, n)) + bits[:n]
+    return bytes(out)
