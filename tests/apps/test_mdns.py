@@ -1,0 +1,365 @@
+"""The mDNS responder in virtual time: probing timing, announcing, answers (A, AAAA, PTR, SRV, TXT, ANY, reverse,
+NSEC), QU and legacy unicast replies, known-answer suppression, conflicts and renaming, the tie-break, goodbyes, and two
+stacks finding each other by name through the resolver.  Every packet on the hub is read with scapy and dnspython."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+
+import dns.flags
+import dns.message
+import dns.rdata
+import dns.rrset
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Ether
+
+from lwipy import Config
+from lwipy.apps.mdns import HOST_TTL, SERVICE_TTL, MdnsResponder, mangle_name
+from lwipy.core import dns as d
+from lwipy.errors import LwipError
+from lwipy.sim import Simulation
+from lwipy.wire import dns as w
+
+
+class Wire:
+    """Every mDNS/DNS datagram on a hub: (time, src, dst, sport, dport, dnspython message, lwipy message)."""
+
+    def __init__(self, sim: Simulation, hub) -> None:
+        self.sim = sim
+        self.packets: list[tuple] = []
+        hub.taps.append(self._tap)
+
+    def _tap(self, port, frame: bytes) -> None:
+        eth = Ether(frame)
+        ip = eth.getlayer(IP) or eth.getlayer(IPv6)
+        udp = eth.getlayer(UDP)
+        if ip is None or udp is None or 5353 not in (udp.sport, udp.dport):
+            return
+        payload = bytes(udp.payload)
+        self.packets.append((self.sim.now, ip.src, ip.dst, udp.sport, udp.dport, dns.message.from_wire(payload),
+                             w.DnsMessage.parse(payload), ip))
+
+    def probes(self, src: str | None = None):
+        return [p for p in self.packets if not p[6].is_response and p[6].authorities and (src is None or p[1] == src)]
+
+    def responses(self, src: str | None = None):
+        return [p for p in self.packets if p[6].is_response and (src is None or p[1] == src)]
+
+
+def setup(seed=1, config=None, ipv6=False, **kw):
+    sim = Simulation(seed=seed)
+    hub = sim.hub()
+    extra = dict(ip6_linklocal=True) if ipv6 else {}
+    a = sim.add_stack("a", hub, config, ip="10.0.0.1/24", **extra)
+    b = sim.add_stack("b", hub, config, ip="10.0.0.2/24", **extra)
+    return sim, hub, a, b, Wire(sim, hub)
+
+
+class Peer:
+    """A plain mDNS endpoint on stack ``b``: port 5353, the groups joined, sends dnspython-made queries."""
+
+    def __init__(self, stack, port=5353) -> None:
+        self.pcb = stack.udp.new(ip6=True)
+        self.pcb.bind(None, port)
+        if port == 5353:
+            self.pcb.join_group("224.0.0.251", stack.netifs[-1])
+            if stack.netifs[-1].ip6_addrs:
+                self.pcb.join_group("ff02::fb", stack.netifs[-1])
+        self.pcb.multicast_ttl = 255
+        self.pcb.multicast_loop = False
+
+    def ask(self, q: dns.message.Message, dst="224.0.0.251", port=5353):
+        self.pcb.sendto(q.to_wire(), dst, port)
+
+    def take(self):
+        out = []
+        while (dg := self.pcb.recv()) is not None:
+            out.append((dg, dns.message.from_wire(dg.data)))
+        return out
+
+
+def query(name, rdtype, unicast=False, known=()):
+    q = dns.message.make_query(name, rdtype)
+    q.id = 0
+    q.flags = 0
+    if unicast:
+        q.question[0].rdclass = dns.rdataclass.RdataClass(1 | 0x8000)  # the QU bit
+    for rrset in known:
+        q.answer.append(rrset)
+    return q
+
+
+def rrs(msg: dns.message.Message, section="answer"):
+    """(name, type, data) of a section; data read as class IN whatever the cache-flush bit made of the class."""
+    return {(r.name.to_text(omit_final_dot=True).lower(), r.rdtype,
+             dns.rdata.from_text(dns.rdataclass.IN, r.rdtype, rd.to_text()).to_text())
+            for r in getattr(msg, section) for rd in r}
+
+
+def running(sim, m, service=None, timeout=10):
+    assert sim.run_until(lambda: m.state_of(service) == "running", timeout)
+    sim.run(1.01)  # past the one-second floor between multicasts of a record (RFC 6762 6)
+
+
+def test_mangle_name_as_esp_idf():
+    assert [mangle_name("esp32"), mangle_name("esp32-2"), mangle_name("esp32-9"), mangle_name("a-b")] == [
+        "esp32-2", "esp32-3", "esp32-10", "a-b-2"]
+
+
+def test_probes_three_250ms_apart_first_qu_then_three_announcements():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    running(sim, m)
+    probes = wire.probes("10.0.0.1")
+    assert len(probes) == 3
+    t = [p[0] for p in probes]
+    assert 0 <= t[0] <= 0.25 and t[1] - t[0] == pytest.approx(0.25) and t[2] - t[1] == pytest.approx(0.25)
+    for i, p in enumerate(probes):
+        msg = p[6]
+        assert p[2] == "224.0.0.251" and p[3] == p[4] == 5353 and p[7].ttl == 255
+        assert [(q.name, q.qtype) for q in msg.questions] == [("esp32.local", w.ANY)]
+        assert bool(msg.questions[0].qclass & w.UNICAST_RESPONSE) == (i == 0)  # QU on the first probe only
+        assert [(r.name, r.rtype, r.data) for r in msg.authorities] == [("esp32.local", w.A, IPv4Address("10.0.0.1"))]
+    announces = wire.responses("10.0.0.1")
+    assert len(announces) == 3
+    ta = [p[0] for p in announces]
+    assert ta[0] == pytest.approx(t[2] + 0.25) and ta[1] - ta[0] == pytest.approx(1) and ta[2] - ta[1] == pytest.approx(2)
+    for p in announces:
+        (r,) = p[6].answers
+        assert (r.name, r.rtype, r.rclass, r.ttl, r.data) == ("esp32.local", w.A, w.CLASS_IN | w.CACHE_FLUSH,
+                                                              HOST_TTL, IPv4Address("10.0.0.1"))
+        assert p[5].flags & dns.flags.QR and p[5].flags & dns.flags.AA
+    sim.run(30)
+    assert len(wire.packets) == 6  # nothing more unasked
+
+
+def test_two_stacks_find_each_other_by_name_through_the_resolver():
+    sim, hub, a, b, wire = setup(ipv6=True)
+    ma, mb = MdnsResponder(a, "alpha"), MdnsResponder(b, "beta")
+    running(sim, ma)
+    running(sim, mb)
+    got = []
+    a.dns.gethostbyname("beta.local", lambda ans, err: got.append(("a", ans, err)))
+    b.dns.gethostbyname("ALPHA.local", lambda ans, err: got.append(("b", ans, err)))
+    b.dns.gethostbyname("alpha.local", lambda ans, err: got.append(("b6", ans, err)), d.LWIP_DNS_ADDRTYPE_IPV6)
+    assert sim.run_until(lambda: len(got) == 3, 5)
+    by = {k: (ans, err) for k, ans, err in got}
+    assert by["a"][1] is None and by["a"][0].address == IPv4Address("10.0.0.2") and by["a"][0].source == "mdns"
+    assert by["b"][0].address == IPv4Address("10.0.0.1")
+    assert by["b6"][0].address == IPv6Address(a.netifs[-1].ip6_addrs[0].address)
+    # the replies were legacy unicast (RFC 6762 6.7): from 5353 to the resolver's port, id and question echoed, TTL 10
+    legacy = [p for p in wire.responses() if p[4] != 5353]
+    assert legacy and all(len(p[6].questions) == 1 and all(r.ttl <= 10 and not r.rclass & w.CACHE_FLUSH
+                                                            for r in p[6].answers) for p in legacy)
+
+
+def test_service_browse_ptr_srv_txt_and_services_enumeration():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32", "ESP32 Web Server")
+    svc = m.service_add(None, "_http", "_tcp", 80, {"board": "esp32", "u": None})
+    running(sim, m, svc)
+    peer = Peer(b)
+    peer.ask(query("_http._tcp.local", "PTR"))
+    sim.run(0.2)
+    (dg, msg), = peer.take()
+    assert str(dg.dst) == "224.0.0.251" and dg.src_port == 5353
+    inst = "esp32\\032web\\032server._http._tcp.local"
+    assert rrs(msg) == {("_http._tcp.local", dns.rdatatype.PTR, "ESP32\\032Web\\032Server._http._tcp.local.")}
+    extra = rrs(msg, "additional")
+    assert (inst, dns.rdatatype.SRV, "0 0 80 esp32.local.") in extra
+    assert (inst, dns.rdatatype.TXT, '"board=esp32" "u"') in extra
+    assert ("esp32.local", dns.rdatatype.A, "10.0.0.1") in extra
+    peer.ask(query("_services._dns-sd._udp.local", "PTR"))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert rrs(msg) == {("_services._dns-sd._udp.local", dns.rdatatype.PTR, "_http._tcp.local.")}
+    # SRV and TXT asked directly, TXT changed and announced again
+    before = len(wire.packets)
+    m.service_txt_item_set("_http", "_tcp", "path", "/index")
+    sim.run(0.1)
+    txt = [r for p in wire.packets[before:] if p[1] == "10.0.0.1" for r in p[6].answers if r.rtype == w.TXT]
+    assert txt and b"path=/index" in txt[0].data
+    sim.run(4)
+    assert len(peer.take()) == 3  # the new TXT's three announcements reached the peer
+    peer.ask(query("ESP32 Web Server._http._tcp.local".replace(" ", "\\032"), "ANY"))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    kinds = {t for _, t, _ in rrs(msg)}
+    assert kinds == {dns.rdatatype.SRV, dns.rdatatype.TXT}
+
+
+def test_qu_question_answered_by_unicast_and_a_qm_one_by_multicast():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    running(sim, m)
+    peer = Peer(b)
+    peer.ask(query("esp32.local", "A", unicast=True))
+    sim.run(0.2)
+    (dg, msg), = peer.take()
+    assert str(dg.dst) == "10.0.0.2" and dg.src_port == 5353
+    assert rrs(msg) == {("esp32.local", dns.rdatatype.A, "10.0.0.1")}
+    sim.run(2)
+    peer.ask(query("esp32.local", "A"))
+    sim.run(0.2)
+    (dg, msg), = peer.take()
+    assert str(dg.dst) == "224.0.0.251"
+
+
+def test_known_answer_suppression_and_half_ttl_rule():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    m.service_add("dev", "_http", "_tcp", 80)
+    m.service_add("dev", "_ipp", "_tcp", 631)
+    sim.run(10)
+    peer = Peer(b)
+    ptr = dns.rrset.from_text("_services._dns-sd._udp.local.", SERVICE_TTL, "IN", "PTR", "_http._tcp.local.")
+    peer.ask(query("_services._dns-sd._udp.local", "PTR", known=[ptr]))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert rrs(msg) == {("_services._dns-sd._udp.local", dns.rdatatype.PTR, "_ipp._tcp.local.")}
+    assert m.counters["suppressed"] == 1
+    sim.run(2)
+    stale = dns.rrset.from_text("_services._dns-sd._udp.local.", SERVICE_TTL // 2 - 1, "IN", "PTR", "_http._tcp.local.")
+    peer.ask(query("_services._dns-sd._udp.local", "PTR", known=[stale]))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert len(rrs(msg)) == 2  # a known answer below half our TTL is answered again
+
+
+def test_missing_type_answered_with_nsec_and_reverse_ptr():
+    sim, hub, a, b, wire = setup(config=Config(mdns_respond_reverse_queries=True))
+    m = MdnsResponder(a, "esp32")
+    running(sim, m)
+    peer = Peer(b)
+    peer.ask(query("esp32.local", "AAAA"))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert rrs(msg) == {("esp32.local", dns.rdatatype.NSEC, "esp32.local. A")}
+    sim.run(2)
+    peer.ask(query("1.0.0.10.in-addr.arpa", "PTR"))
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert rrs(msg) == {("1.0.0.10.in-addr.arpa", dns.rdatatype.PTR, "esp32.local.")}
+    peer.ask(query("other.local", "A"))
+    sim.run(1)
+    assert peer.take() == []
+
+
+def test_conflict_with_an_established_host_renames_and_the_owner_keeps_its_name():
+    sim, hub, a, b, wire = setup(ipv6=True)
+    owner = MdnsResponder(a, "esp32")
+    running(sim, owner)
+    renamed = []
+    late = MdnsResponder(b, "esp32", on_renamed=lambda old, new: renamed.append((old, new)))
+    running(sim, late)
+    assert (owner.hostname, late.hostname, renamed) == ("esp32", "esp32-2", [("esp32", "esp32-2")])
+    assert late.counters["conflicts"] == 1
+    names = {p[6].authorities[0].name for p in wire.probes("10.0.0.2")}
+    assert names == {"esp32.local", "esp32-2.local"}
+
+
+def test_simultaneous_probes_tie_break_lexicographically():
+    sim, hub, a, b, wire = setup(seed=5)
+    ma, mb = MdnsResponder(a, "dup"), MdnsResponder(b, "dup")
+    running(sim, ma)
+    running(sim, mb)
+    # 10.0.0.2 > 10.0.0.1 byte for byte: b's records win (RFC 6762 8.2), a defers, then finds b's and renames
+    assert (ma.hostname, mb.hostname) == ("dup-2", "dup")
+
+
+def test_conflict_after_announcing_reprobes_and_renames():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    running(sim, m)
+    peer = Peer(b)
+    r = dns.message.make_response(dns.message.make_query("esp32.local", "A"))
+    r.question = []
+    r.id = 0
+    r.flags = dns.flags.QR | dns.flags.AA
+    r.answer.append(dns.rrset.from_text("esp32.local.", 120, "IN", "A", "10.0.0.2"))
+    peer.ask(r)
+    sim.run(0.01)
+    assert m.state_of() == "probing"
+
+    def defend(pcb, dg):  # the other host keeps answering probes for the name
+        if not dns.message.from_wire(dg.data).flags & dns.flags.QR:
+            pcb.sendto(r.to_wire(), "224.0.0.251", 5353)
+    peer.pcb.on_recv = defend
+    running(sim, m)
+    assert m.hostname == "esp32-2"
+
+
+def test_goodbye_on_stop_and_on_service_remove():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    m.service_add("dev", "_http", "_tcp", 80)
+    m.service_add("dev", "_ftp", "_tcp", 21)
+    sim.run(10)
+    before = len(wire.packets)
+    m.service_remove("_ftp", "_tcp")
+    sim.run(0.01)
+    (bye,) = [p[6] for p in wire.packets[before:]]
+    assert {(r.name, r.rtype, r.ttl) for r in bye.answers} == {
+        ("dev._ftp._tcp.local", w.SRV, 0), ("dev._ftp._tcp.local", w.TXT, 0), ("_ftp._tcp.local", w.PTR, 0),
+        ("_services._dns-sd._udp.local", w.PTR, 0)}
+    before = len(wire.packets)
+    m.stop()
+    sim.run(1)
+    (bye,) = [p[6] for p in wire.packets[before:]]
+    assert bye.is_response and all(r.ttl == 0 for r in bye.answers)
+    assert {(r.name, r.rtype) for r in bye.answers} >= {("esp32.local", w.A), ("dev._http._tcp.local", w.SRV)}
+    assert "mdns" not in a.apps and m.pcb.closed and not a.udp.by_port.get(5353)
+    assert not a.igmp.is_member(a.netifs[-1], IPv4Address("224.0.0.251"))
+
+
+def test_ipv6_probing_and_answers_over_ff02_fb():
+    sim, hub, a, b, wire = setup(ipv6=True)
+    m = MdnsResponder(a, "esp32")
+    running(sim, m)
+    six = [p for p in wire.packets if p[2] == "ff02::fb"]
+    assert len([p for p in six if p[6].authorities]) == 3 and all(p[7].hlim == 255 for p in six)
+    addr6 = a.netifs[-1].ip6_addrs[0].address
+    peer = Peer(b)
+    peer.ask(query("esp32.local", "AAAA"), "ff02::fb")
+    sim.run(0.2)
+    (dg, msg), = peer.take()
+    assert str(dg.dst) == "ff02::fb" and rrs(msg) == {("esp32.local", dns.rdatatype.AAAA, str(addr6))}
+
+
+def test_api_errors_and_limits():
+    sim, hub, a, b, wire = setup(config=Config(mdns_max_services=1))
+    m = MdnsResponder(a, "esp32")
+    with pytest.raises(ValueError):
+        MdnsResponder(a, "again")
+    with pytest.raises(LwipError):
+        m.service_add(None, "http", "_tcp", 80)
+    with pytest.raises(LwipError):
+        m.service_add(None, "_http", "_sctp", 80)
+    m.service_add(None, "_http", "_tcp", 80)
+    with pytest.raises(LwipError):
+        m.service_add(None, "_http", "_tcp", 81)
+    with pytest.raises(LwipError):
+        m.service_add(None, "_ftp", "_tcp", 21)
+    with pytest.raises(LwipError):
+        m.service_remove("_ftp", "_tcp")
+    with pytest.raises(LwipError):
+        m.hostname_set("x" * 64)
+
+
+def test_hostname_set_probes_the_new_name_and_services_follow():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    svc = m.service_add("dev", "_http", "_tcp", 80)
+    sim.run(10)
+    m.hostname_set("newname")
+    running(sim, m)
+    got = []
+    b.dns.gethostbyname("newname.local", lambda ans, err: got.append(ans))
+    assert sim.run_until(lambda: got, 5) and got[0].address == IPv4Address("10.0.0.1")
+    srv = [r for p in wire.responses("10.0.0.1") for r in p[6].answers if r.rtype == w.SRV and r.ttl]
+    assert srv[-1].data.target == "newname.local"
+    assert m.state_of(svc) == "running"
