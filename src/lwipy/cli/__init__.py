@@ -275,6 +275,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         assert server.pool is not None
         serving += (f"; DHCP server, pool {server.pool[0]}-{server.pool[1]}, lease "
                     f"{server.lease_time * stack.config.dhcps_lease_unit} s")
+    if args.hostname:
+        from .announce import start_announcing
+        serving += "; " + start_announcing(stack, args.hostname, args.mdns_service)
+    elif args.mdns_service:
+        raise ValueError("--mdns-service is published under --hostname: give one")
     addresses = _addresses(netif) or "no address yet"
     if args.dhcp:
         addresses += ", DHCP"
@@ -443,7 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dhcp", action="store_true", help="take the address from a DHCP server (prints the lease and each "
                                                        "renewal); no --ip")
     p.add_argument("--hostname", help="the DHCP client's host name (option 12; default: local_hostname, "
-                                      "CONFIG_LWIP_LOCAL_HOSTNAME, espressif)")
+                                      "CONFIG_LWIP_LOCAL_HOSTNAME, espressif); given, the stack also announces "
+                                      "NAME.local over mDNS and NAME over NetBIOS")
+    p.add_argument("--mdns-service", action="append", default=[], metavar="_TYPE._PROTO:PORT[:K=V,...]",
+                   help="a service to publish over mDNS with --hostname (say _http._tcp:80:path=/); repeatable")
     p.add_argument("--dhcp-server", action="store_true",
                    help="serve DHCP from --ip (ESP-IDF's dhcpserver; prints each address it assigns)")
     p.add_argument("--pool", metavar="FIRST-LAST", help="the DHCP server's pool (default: ESP-IDF's, the 100 "
