@@ -1,7 +1,6 @@
 """lwIP's NetBIOS name service responder in-process: name queries (broadcast and unicast, any case, any suffix),
 node status only with LWIP_NETBIOS_RESPOND_NAME_QUERY, and what it ignores."""
 
-from ipaddress import IPv4Address
 
 import pytest
 from scapy.layers.netbios import NBNSHeader, NBNSNodeStatusRequest, NBNSNodeStatusResponse, NBNSQueryResponse
@@ -40,7 +39,7 @@ def test_broadcast_name_query_answered_unicast_with_the_netifs_address():
     sim.run(0.1)
     got = replies(pcb)
     assert [str(d.src) for d in got] == ["10.0.0.1", "10.0.0.1"]
-    for dg, tid in zip(got, (0x77, 0x78)):
+    for dg, tid in zip(got, (0x77, 0x78), strict=True):
         pkt = NBNSHeader(dg.data)
         assert pkt.NAME_TRN_ID == tid and pkt.RESPONSE == 1 and pkt[NBNSQueryResponse].ADDR_ENTRY[0].NB_ADDRESS == \
             "10.0.0.1"

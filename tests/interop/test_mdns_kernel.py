@@ -16,7 +16,7 @@ import pytest
 
 import interop_netns as nsx
 from dhcp_peers import Daemon, need
-from test_cli_dhcp_kernel import read_until, start, stop
+from test_cli_dhcp_kernel import start, stop
 
 from lwipy.apps.mdns import MdnsResponder
 from lwipy.apps.netbiosns import NetbiosNameService
@@ -64,7 +64,7 @@ class Avahi:
     def __init__(self, lwip, tmp_path: Path, host: str = "kernelside") -> None:
         need("avahi-daemon", "avahi-daemon")
         need("avahi-resolve", "avahi-utils")
-        dbus = need("dbus-daemon", "dbus")
+        dbus = need("dbus-daemon", "dbus-daemon")
         self.lwip = lwip
         self.socket = tmp_path / "bus"
         self.env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.socket}"}

@@ -17,7 +17,8 @@ def test_name_query_is_byte_identical_to_scapys():
 
 
 def test_scapy_query_parsed():
-    q = nb.parse_question(bytes(NBNSHeader(NAME_TRN_ID=7) / NBNSQueryRequest(QUESTION_NAME="MYHOST", SUFFIX=0x4341)))  # "CA": 0x20, file server
+    # scapy's SUFFIX is the encoded pair: "CA" is 0x20, the file server
+    q = nb.parse_question(bytes(NBNSHeader(NAME_TRN_ID=7) / NBNSQueryRequest(QUESTION_NAME="MYHOST", SUFFIX=0x4341)))
     assert (q.trans_id, q.name, q.suffix, q.qtype, q.qclass) == (7, b"MYHOST", 0x20, nb.QTYPE_NB, nb.QCLASS_IN)
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import errno
 import logging
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ..core.addr6 import DEPRECATED, PREFERRED
@@ -549,7 +549,7 @@ class MdnsResponder:
         unicast: list[w.Record] = []
         multicast: list[w.Record] = []
         shared = False
-        names = {}  # unique owner name -> its types, for NSEC
+        names: dict[str, tuple[str, set[int]]] = {}  # unique owner name -> (name, its types), for NSEC
         for r, unique in records:
             if unique:
                 names.setdefault(r.name.lower(), (r.name, set()))[1].add(r.rtype)

@@ -2,10 +2,10 @@
 
 :meth:`DnsMessage.parse` reads a whole message: the header, the questions and the three record sections, with the data
 of A, AAAA, CNAME, NS, PTR, SRV (RFC 2782), TXT, SOA and OPT (EDNS, RFC 6891: tolerated, kept as raw options) records
-decoded, NSEC (RFC 4034 4, as mDNS uses it for negative answers: RFC 6762 6.1) too, and every other type kept as bytes.  :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035
-4.1.4).  Anything malformed raises :class:`~lwipy.errors.Malformed` and nothing else: a truncated section, a label
-beyond 63 bytes, a name beyond 255 bytes, a reserved label type, and a compression pointer that does not point
-strictly backwards (which is what stops pointer loops: every jump lands earlier, so a walk ends).
+decoded, NSEC (RFC 4034 4, as mDNS uses it for negative answers: RFC 6762 6.1) too, and every other type kept as
+bytes.  :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035 4.1.4).  Anything malformed raises
+:class:`~lwipy.errors.Malformed` and nothing else: a truncated section, a label beyond 63 bytes, a name beyond 255
+bytes, a reserved label type, and a compression pointer that does not point strictly backwards (which is what stops pointer loops: every jump lands earlier, so a walk ends).
 
 Names are text: labels joined by dots, without the root's trailing dot (the root is ``""``), a ``.`` or ``\\`` inside a
 label escaped with a backslash and any byte outside printable ASCII written ``\\DDD`` (RFC 4343 2.1, as dnspython and
@@ -22,7 +22,8 @@ from typing import Any
 from ..errors import Malformed
 
 __all__ = ["DnsMessage", "Question", "Record", "Srv", "Soa", "Nsec", "HEADER_LEN", "PORT", "MDNS_PORT", "MDNS_GROUP4",
-           "MDNS_GROUP6", "NSEC", "CACHE_FLUSH", "UNICAST_RESPONSE", "A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA", "SRV", "OPT", "ANY", "CLASS_IN",
+           "MDNS_GROUP6", "NSEC", "CACHE_FLUSH", "UNICAST_RESPONSE", "A", "NS", "CNAME", "SOA", "PTR", "TXT", "AAAA",
+           "SRV", "OPT", "ANY", "CLASS_IN",
            "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "QR", "AA", "TC", "RD", "RA",
            "encode_name", "names_equal", "query", "join_labels", "rdata_bytes"]
 
