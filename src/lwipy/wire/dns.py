@@ -3,9 +3,10 @@
 :meth:`DnsMessage.parse` reads a whole message: the header, the questions and the three record sections, with the data
 of A, AAAA, CNAME, NS, PTR, SRV (RFC 2782), TXT, SOA and OPT (EDNS, RFC 6891: tolerated, kept as raw options) records
 decoded, NSEC (RFC 4034 4, as mDNS uses it for negative answers: RFC 6762 6.1) too, and every other type kept as
-bytes.  :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035 4.1.4).  Anything malformed raises
+bytes. :meth:`DnsMessage.emit` writes one back, compressing names (RFC 1035 4.1.4). Anything malformed raises
 :class:`~lwipy.errors.Malformed` and nothing else: a truncated section, a label beyond 63 bytes, a name beyond 255
-bytes, a reserved label type, and a compression pointer that does not point strictly backwards (which is what stops pointer loops: every jump lands earlier, so a walk ends).
+bytes, a reserved label type, and a compression pointer that does not point strictly backwards (which is what stops
+pointer loops: every jump lands earlier, so a walk ends).
 
 Names are text: labels joined by dots, without the root's trailing dot (the root is ``""``), a ``.`` or ``\\`` inside a
 label escaped with a backslash and any byte outside printable ASCII written ``\\DDD`` (RFC 4343 2.1, as dnspython and
