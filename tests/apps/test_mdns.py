@@ -363,3 +363,36 @@ def test_hostname_set_probes_the_new_name_and_services_follow():
     srv = [r for p in wire.responses("10.0.0.1") for r in p[6].answers if r.rtype == w.SRV and r.ttl]
     assert srv[-1].data.target == "newname.local"
     assert m.state_of(svc) == "running"
+
+
+def test_address_arriving_later_is_probed_and_announced_as_after_a_dhcp_lease():
+    sim = Simulation(seed=4)
+    hub = sim.hub()
+    a = sim.add_stack("a", hub)  # no address yet
+    b = sim.add_stack("b", hub, ip="10.0.0.2/24")
+    wire = Wire(sim, hub)
+    m = MdnsResponder(a, "late")
+    sim.run(5)
+    assert wire.packets == []  # nothing to say without an address
+    a.netifs[-1].set_ipv4("10.0.0.7/24")
+    running(sim, m)
+    assert len(wire.probes("10.0.0.7")) == 3 and len(wire.responses("10.0.0.7")) == 3
+    got = []
+    b.dns.gethostbyname("late.local", lambda ans, err: got.append(ans))
+    assert sim.run_until(lambda: got, 5) and got[0].address == IPv4Address("10.0.0.7")
+
+
+def test_service_instance_conflict_renames_the_instance_only():
+    sim, hub, a, b, wire = setup()
+    ma = MdnsResponder(a, "host-a")
+    sa = ma.service_add("Printer", "_ipp", "_tcp", 631)
+    running(sim, ma, sa)
+    mb = MdnsResponder(b, "host-b")
+    sb = mb.service_add("Printer", "_ipp", "_tcp", 631)
+    running(sim, mb, sb)
+    assert (mb.hostname, mb.instance_of(sb), ma.instance_of(sa)) == ("host-b", "Printer-2", "Printer")
+    peer = Peer(sim.add_stack("c", hub, ip="10.0.0.3/24"))
+    peer.ask(query("_ipp._tcp.local", "PTR"))
+    sim.run(0.3)
+    answers = {rd for _, msg in peer.take() for _, t, rd in rrs(msg) if t == dns.rdatatype.PTR}
+    assert answers == {"Printer._ipp._tcp.local.", "Printer-2._ipp._tcp.local."}

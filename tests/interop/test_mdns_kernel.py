@@ -17,6 +17,7 @@ import pytest
 import interop_netns as nsx
 from dhcp_peers import Daemon, need
 from test_cli_dhcp_kernel import start, stop
+from test_ipv4_kernel import TSHARK_PROBLEMS, tshark
 
 from lwipy.apps.mdns import MdnsResponder
 from lwipy.apps.netbiosns import NetbiosNameService
@@ -44,7 +45,7 @@ AVAHI_CONF = """[server]
 host-name={host}
 domain-name=local
 use-ipv4=yes
-use-ipv6=no
+use-ipv6={ipv6}
 allow-interfaces={ifname}
 enable-dbus=yes
 [wide-area]
@@ -61,7 +62,7 @@ publish-workstation=no
 class Avahi:
     """A private D-Bus system bus and avahi-daemon on it, in the namespace; ``tool(...)`` runs avahi-utils there."""
 
-    def __init__(self, lwip, tmp_path: Path, host: str = "kernelside") -> None:
+    def __init__(self, lwip, tmp_path: Path, host: str = "kernelside", ipv6: bool = False) -> None:
         need("avahi-daemon", "avahi-daemon")
         need("avahi-resolve", "avahi-utils")
         dbus = need("dbus-daemon", "dbus-daemon")
@@ -69,7 +70,7 @@ class Avahi:
         self.socket = tmp_path / "bus"
         self.env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.socket}"}
         (tmp_path / "dbus.conf").write_text(DBUS_CONF.format(socket=self.socket))
-        (tmp_path / "avahi.conf").write_text(AVAHI_CONF.format(host=host, ifname=lwip.kernel.ifname))
+        (tmp_path / "avahi.conf").write_text(AVAHI_CONF.format(host=host, ifname=lwip.kernel.ifname, ipv6="yes" if ipv6 else "no"))
         self.bus = Daemon(lwip.ns, [dbus, f"--config-file={tmp_path / 'dbus.conf'}", "--nofork", "--nopidfile",
                                     "--print-address"], tmp_path / "dbus.log")
         self.daemon: Daemon | None = None
@@ -87,11 +88,11 @@ class Avahi:
     def tool(self, *argv: str, timeout: float = nsx.GENEROUS):
         return self.lwip.run(["env", *(f"{k}={v}" for k, v in self.env.items()), *argv], timeout=timeout)
 
-    def resolve(self, name: str) -> str:
+    def resolve(self, name: str, family: str = "-4") -> str:
         """avahi-resolve -4 -n's answer for ``name`` (retried: a name being probed is not answered yet)."""
         deadline = time.monotonic() + nsx.GENEROUS
         while True:
-            out = self.tool("avahi-resolve", "-4", "-n", name)
+            out = self.tool("avahi-resolve", family, "-n", name)
             if out.returncode == 0 and out.stdout.strip():
                 return out.stdout.strip()
             if time.monotonic() > deadline:
@@ -139,6 +140,32 @@ def test_avahi_resolves_the_host_and_browses_the_service_with_its_txt(lwip, tmp_
     finally:
         avahi.stop()
     assert lwip.call(lambda: m.counters["malformed"]) == 0
+    lwip.stop()
+    # Wireshark finds nothing wrong in what lwipy sent and got, and its mDNS dissector sees the probes and answers
+    assert tshark(lwip.pcap_path, TSHARK_PROBLEMS) == []
+    assert len(tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && dns.flags.response == 0 && dns.count.auth_rr > 0'
+                                      ' && dns.qry.name == "esp32-lwipy.local"')) == 3
+    assert tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && dns.srv.port == 8080 && dns.txt == "board=esp32"')
+
+
+@pytest.mark.ipv6
+def test_avahi_resolves_the_host_over_ipv6(lwip, tmp_path):
+    lwip.call(lambda: lwip.netif.create_ip6_linklocal())
+    lwip.wait_for(lambda: all(a.usable for a in lwip.netif.ip6_addrs), what="the link-local address past DAD")
+    link_local = lwip.call(lambda: str(lwip.netif.ip6_addrs[0].address))
+    avahi = Avahi(lwip, tmp_path, ipv6=True)
+    try:
+        m = responder(lwip, "six-lwipy")
+        wait_running(lwip, m)
+        assert avahi.resolve("six-lwipy.local", "-6").split() == ["six-lwipy.local", link_local]
+    finally:
+        avahi.stop()
+    lwip.stop()
+    assert tshark(lwip.pcap_path, 'ipv6.dst == ff02::fb && mdns && dns.flags.response == 1 && dns.aaaa == '
+                                  f'{link_local}')
+    # ff02::fb joined through MLD (a v2 report's record, or a v1 report sent to the group)
+    assert tshark(lwip.pcap_path, 'icmpv6.mldr.mar.multicast_address == ff02::fb'
+                                  ' || (icmpv6.type == 131 && ipv6.dst == ff02::fb)')
 
 
 def test_a_name_avahi_holds_makes_lwipy_rename(lwip, tmp_path):

@@ -385,8 +385,8 @@ class MdnsResponder:
 
     def _host_changed(self) -> None:
         for o in self._owners:
-            if o.service is None:
-                self._restart(o)
+            if o.service is None or (o.service.instance is None and self.instance is None):
+                self._restart(o)  # the host name, or an instance named after it: a new name to probe
             else:
                 self._reannounce(o)  # the SRV's target changed
 
