@@ -70,7 +70,8 @@ class Avahi:
         self.socket = tmp_path / "bus"
         self.env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.socket}"}
         (tmp_path / "dbus.conf").write_text(DBUS_CONF.format(socket=self.socket))
-        (tmp_path / "avahi.conf").write_text(AVAHI_CONF.format(host=host, ifname=lwip.kernel.ifname, ipv6="yes" if ipv6 else "no"))
+        (tmp_path / "avahi.conf").write_text(AVAHI_CONF.format(host=host, ifname=lwip.kernel.ifname,
+                                                               ipv6="yes" if ipv6 else "no"))
         self.bus = Daemon(lwip.ns, [dbus, f"--config-file={tmp_path / 'dbus.conf'}", "--nofork", "--nopidfile",
                                     "--print-address"], tmp_path / "dbus.log")
         self.daemon: Daemon | None = None
