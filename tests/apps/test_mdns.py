@@ -396,3 +396,26 @@ def test_service_instance_conflict_renames_the_instance_only():
     sim.run(0.3)
     answers = {rd for _, msg in peer.take() for _, t, rd in rrs(msg) if t == dns.rdatatype.PTR}
     assert answers == {"Printer._ipp._tcp.local.", "Printer-2._ipp._tcp.local."}
+
+
+def test_scapy_reads_the_announcement_and_a_scapy_qu_query_is_answered():
+    from scapy.layers.dns import DNS, DNSQR
+
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    svc = m.service_add("web", "_http", "_tcp", 80, {"a": "1"})
+    running(sim, m, svc)
+    ann = next(p for p in wire.responses("10.0.0.1") if any(r.rtype == w.SRV for r in p[6].answers))
+    d = DNS(bytes(ann[7][UDP].payload))
+    recs = {(rr.rrname, rr.type, rr.cacheflush): rr for rr in d.an}
+    srv = recs[(b"web._http._tcp.local.", 33, 1)]
+    assert (srv.port, srv.target, srv.ttl) == (80, b"esp32.local.", HOST_TTL)
+    assert recs[(b"web._http._tcp.local.", 16, 1)].rdata == [b"a=1"]
+    assert recs[(b"_http._tcp.local.", 12, 0)].rdata == b"web._http._tcp.local."  # shared: no cache-flush bit
+    assert d.qr == 1 and d.aa == 1
+    peer = Peer(b)
+    peer.pcb.sendto(bytes(DNS(qr=0, qd=DNSQR(qname="esp32.local", qtype="A", unicastresponse=1))), "224.0.0.251", 5353)
+    sim.run(0.2)
+    ((dg, msg),) = peer.take()
+    r = DNS(dg.data)
+    assert str(dg.dst) == "10.0.0.2" and r.an[0].rdata == "10.0.0.1" and r.an[0].cacheflush == 1
