@@ -419,3 +419,31 @@ def test_scapy_reads_the_announcement_and_a_scapy_qu_query_is_answered():
     ((dg, msg),) = peer.take()
     r = DNS(dg.data)
     assert str(dg.dst) == "10.0.0.2" and r.an[0].rdata == "10.0.0.1" and r.an[0].cacheflush == 1
+
+
+def test_truncated_query_waits_for_the_rest_of_its_known_answers():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    m.service_add("dev", "_http", "_tcp", 80)
+    m.service_add("dev", "_ipp", "_tcp", 631)
+    sim.run(10)
+    peer = Peer(b)
+    http = dns.rrset.from_text("_services._dns-sd._udp.local.", SERVICE_TTL, "IN", "PTR", "_http._tcp.local.")
+    ipp = dns.rrset.from_text("_services._dns-sd._udp.local.", SERVICE_TTL, "IN", "PTR", "_ipp._tcp.local.")
+    q = query("_services._dns-sd._udp.local", "PTR", known=[http])
+    q.flags |= dns.flags.TC
+    rest = dns.message.Message(id=0)
+    rest.flags = 0
+    rest.answer.append(ipp)
+    peer.ask(q)
+    sim.run(0.3)
+    assert peer.take() == []  # held, not answered at once
+    peer.ask(rest)
+    sim.run(1)
+    assert peer.take() == [] and m.counters["suppressed"] == 2  # both known: nothing to say
+    peer.ask(q)  # a truncated query whose rest never comes is answered after 400-500 ms
+    sim.run(0.39)
+    assert peer.take() == []
+    sim.run(0.2)
+    (_, msg), = peer.take()
+    assert rrs(msg) == {("_services._dns-sd._udp.local", dns.rdatatype.PTR, "_ipp._tcp.local.")}

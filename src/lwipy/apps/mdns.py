@@ -30,8 +30,11 @@ random 20-120 ms (6); a record is not multicast again on a netif within a second
 ``service_remove`` sends the service's.  IPv4 uses 224.0.0.251 (joined through IGMP) and IPv6 ff02::fb (through
 MLD), port 5353, IP TTL / hop limit 255 (11).  Time comes from ``stack.now`` and randomness from ``stack.rng``.
 
-Not done: the truncation (TC) of long known-answer lists (7.2), subtypes, delegated hosts, per-netif probing (all
-netifs probe together, as one), and ESP-IDF's querier (``mdns_query_*``); the stack's resolver asks ``.local`` names.
+A query with TC set is held 400-500 ms while the rest of its known answers arrive (7.2).
+
+Not done: subtypes, delegated hosts, per-netif probing (all netifs probe together, as one), splitting a response
+larger than the MTU into several (it goes fragmented), and ESP-IDF's querier (``mdns_query_*``); the stack's
+resolver asks ``.local`` names.
 """
 
 from __future__ import annotations
@@ -143,6 +146,8 @@ class MdnsResponder:
         self.netifs: list[Netif] = []
         self._owners: list[_Owner] = [_Owner(None)]
         self._pending: list[tuple[float, "Netif", Any, int, w.DnsMessage]] = []
+        #: queries with TC set, waiting for their known answers (RFC 6762 7.2): (netif, source, port) -> due, query
+        self._held: dict[tuple[int, Any, int], tuple[float, w.DnsMessage, "Datagram", "Netif"]] = {}
         self._last_multicast: dict[tuple[int, int, tuple[str, int, Any]], float] = {}
         self._conflict_times: list[float] = []
         self.running = True
@@ -393,9 +398,15 @@ class MdnsResponder:
     def poll_at(self) -> float | None:
         times = [o.next_at for o in self._owners if o.next_at is not None]
         times += [p[0] for p in self._pending]
+        times += [h[0] for h in self._held.values()]
         return min(times) if times else None
 
     def poll(self, now: float) -> None:
+        for key, (due, msg, dgram, netif) in list(self._held.items()):
+            if due <= now:
+                del self._held[key]
+                if netif in self.netifs:
+                    self._answer(msg, dgram, netif)
         if self._pending:
             due = [p for p in self._pending if p[0] <= now]
             self._pending = [p for p in self._pending if p[0] > now]
@@ -492,7 +503,17 @@ class MdnsResponder:
             self._check_response(msg)
         else:
             self.counters["queries"] += 1
+            key = (netif.index, src, dgram.src_port)
+            held = self._held.get(key)
+            if held is not None and not msg.questions:  # 7.2: more known answers for the held query
+                held[1].answers.extend(msg.answers)
+                return
             self._check_probes(msg)
+            if msg.truncated and msg.questions:
+                # 7.2: "the responder SHOULD delay its response by a random amount of time selected with uniform
+                # random distribution in the range 400-500 ms", to hear the rest of the known answers
+                self._held[key] = (self.stack.now + self.stack.rng.uniform(0.4, 0.5), msg, dgram, netif)
+                return
             self._answer(msg, dgram, netif)
 
     def _ours(self, owner: _Owner) -> set[tuple[int, Any]]:
