@@ -447,3 +447,13 @@ def test_truncated_query_waits_for_the_rest_of_its_known_answers():
     sim.run(0.2)
     (_, msg), = peer.take()
     assert rrs(msg) == {("_services._dns-sd._udp.local", dns.rdatatype.PTR, "_ipp._tcp.local.")}
+
+
+def test_the_stacks_own_resolver_finds_its_own_name():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "myself")
+    running(sim, m)
+    got = []
+    a.dns.gethostbyname("myself.local", lambda ans, err: got.append((ans, err)))
+    assert sim.run_until(lambda: got, 5)
+    assert got[0][1] is None and got[0][0].address == IPv4Address("10.0.0.1")

@@ -490,9 +490,10 @@ class MdnsResponder:
             return
         netif = self.stack.netif_by_index(dgram.netif_index)
         src = dgram.src
+        own = self.stack.is_own_address(src) if src.version == 4 else self.stack.is_own_address6(src.packed)
+        # our own packets coming back (a reflector) are dropped; the stack's own resolver (another port) is answered
         if (netif is None or netif not in self.netifs or msg.opcode != 0
-                or (src.version == 4 and self.stack.is_own_address(src))
-                or (src.version == 6 and self.stack.is_own_address6(src.packed))):
+                or (own and (msg.is_response or dgram.src_port == w.MDNS_PORT))):
             self.counters["dropped"] += 1
             return
         if msg.is_response:
