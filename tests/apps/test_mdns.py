@@ -457,3 +457,38 @@ def test_the_stacks_own_resolver_finds_its_own_name():
     a.dns.gethostbyname("myself.local", lambda ans, err: got.append((ans, err)))
     assert sim.run_until(lambda: got, 5)
     assert got[0][1] is None and got[0][0].address == IPv4Address("10.0.0.1")
+
+
+def test_querier_browses_resolves_and_times_out_as_mdns_query_does():
+    sim, hub, a, b, wire = setup()
+    ma = MdnsResponder(a, "esp32-a")
+    ma.service_add("Kitchen Light", "_hap", "_tcp", 8080, {"c#": "2", "flag": None})
+    mb = MdnsResponder(b, "esp32-b")
+    mb.service_add("Hall Light", "_hap", "_tcp", 8081)
+    sim.run(8)
+    c = sim.add_stack("c", hub, ip="10.0.0.3/24")
+    mc = MdnsResponder(c, "browser")
+    done = []
+    search = mc.query_ptr("_hap", "_tcp", timeout=3.5, on_done=done.append)
+    sim.run(3.4)
+    assert not search.finished  # two results, but a browse runs to its timeout for more (max_results 20)
+    sim.run(0.2)
+    assert search.finished and done == [search.results]
+    got = {r.instance_name: (r.hostname, r.port, r.txt, r.addr) for r in search.results}
+    assert got == {"Kitchen Light": ("esp32-a", 8080, {"c#": b"2", "flag": None}, [IPv4Address("10.0.0.1")]),
+                   "Hall Light": ("esp32-b", 8081, {}, [IPv4Address("10.0.0.2")])}
+    queries = [p for p in wire.packets if p[1] == "10.0.0.3" and not p[6].is_response and not p[6].authorities]
+    # continuous querying: at 0, 1 and 3 s, the later ones carrying both PTRs as known answers, which suppress them
+    assert [round(p[0] - queries[0][0], 3) for p in queries] == [0, 1, 3]
+    assert len(queries[1][6].answers) == 2 and ma.counters["suppressed"] >= 1 and mb.counters["suppressed"] >= 1
+    a_search = mc.query_a("esp32-b", timeout=2)
+    sim.run(0.5)
+    assert a_search.finished and a_search.results[0].addr == [IPv4Address("10.0.0.2")]  # ended at the first answer
+    srv = mc.query_srv("Kitchen Light", "_hap", "_tcp", timeout=2)
+    txt = mc.query_txt("Kitchen Light", "_hap", "_tcp", timeout=2)
+    none = mc.query_a("nobody", timeout=2)
+    sim.run(0.5)
+    assert srv.results[0].port == 8080 and txt.results[0].txt["c#"] == b"2"
+    assert not none.finished
+    sim.run(2)
+    assert none.finished and none.results == []

@@ -2,7 +2,7 @@
 the test's namespace: avahi-daemon (with a private D-Bus system bus, so that avahi-resolve and avahi-browse can talk to
 it; its own config, /run in a private mount namespace) resolves lwipy's host name, browses its service with the TXT,
 defends its own name so that lwipy renames, and drops the service from its cache on lwipy's goodbye; python-zeroconf
-resolves lwipy and is resolved by lwipy's resolver; nmblookup resolves lwipy's NetBIOS name and reads its node status;
+resolves lwipy and is resolved by lwipy's resolver and browsed by its querier; nmblookup resolves lwipy's NetBIOS name and reads its node status;
 ``lwipy up --hostname`` does the same from the command line.  Each daemon is stopped by its PID."""
 
 from __future__ import annotations
@@ -250,6 +250,12 @@ def test_python_zeroconf_resolves_lwipy_and_lwipys_resolver_finds_zeroconf(lwip,
                                                         d.LWIP_DNS_ADDRTYPE_IPV4))
         lwip.wait_for(lambda: bool(got), what="lwipy's resolver")
         assert got[0][1] is None and got[0][0].address == IPv4Address(lwip.kernel_ip) and got[0][0].source == "mdns"
+        # and lwipy's querier (mdns_query_ptr) browses zeroconf's service
+        found = []
+        lwip.call(lambda: m.query_ptr("_http", "_tcp", timeout=3, on_done=found.append))
+        lwip.wait_for(lambda: bool(found), what="the browse to end")
+        peers = {r.instance_name: (r.hostname, r.port, r.addr) for r in found[0]}
+        assert peers.get("kernel peer") == ("zcpeer", 9, [IPv4Address(lwip.kernel_ip)]), peers
     finally:
         proc.stdin.close()
         try:

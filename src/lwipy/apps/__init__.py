@@ -4,7 +4,7 @@ from .dhcp import DhcpBound, DhcpClient, DhcpLease, DhcpLost, DhcpState
 from .dhcp6 import Dhcp6, Dhcp6State
 from .dhcps import DhcpsAssigned, DhcpServer, DhcpsLease
 from .echo import UdpEchoServer
-from .mdns import MdnsResponder, MdnsService
+from .mdns import MdnsResponder, MdnsResult, MdnsSearch, MdnsService
 from .netbiosns import NetbiosNameService
 from .ping import PingReply, PingSession
 from .router_advert import AdvertConfig, AdvertPrefix, AdvertRoute, RouterAdvertiser
@@ -12,5 +12,5 @@ from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
 __all__ = ["AdvertConfig", "AdvertPrefix", "AdvertRoute", "DhcpBound", "DhcpClient", "DhcpLease", "DhcpLost",
            "DhcpServer", "DhcpState", "DhcpsAssigned", "DhcpsLease", "Dhcp6", "Dhcp6State", "PingReply", "PingSession",
-           "MdnsResponder", "MdnsService", "NetbiosNameService",
+           "MdnsResponder", "MdnsResult", "MdnsSearch", "MdnsService", "NetbiosNameService",
            "RouterAdvertiser", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer"]

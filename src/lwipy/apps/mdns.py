@@ -32,9 +32,11 @@ MLD), port 5353, IP TTL / hop limit 255 (11).  Time comes from ``stack.now`` and
 
 A query with TC set is held 400-500 ms while the rest of its known answers arrive (7.2).
 
-Not done: subtypes, delegated hosts, per-netif probing (all netifs probe together, as one), splitting a response
-larger than the MTU into several (it goes fragmented), and ESP-IDF's querier (``mdns_query_*``); the stack's
-resolver asks ``.local`` names.
+The querier (``query_ptr``, ``query_srv``, ``query_txt``, ``query_a``, ``query_aaaa``: ESP-IDF's ``mdns_query_*``)
+lives in :mod:`.mdns_query`.
+
+Not done: subtypes, delegated hosts, per-netif probing (all netifs probe together, as one), and splitting a response
+larger than the MTU into several (it goes fragmented).
 """
 
 from __future__ import annotations
@@ -49,13 +51,14 @@ from ..core.addr6 import DEPRECATED, PREFERRED
 from ..core.events import Ip4AddressChanged, Ip6AddressAdded, Ip6AddressStateChanged, LinkUp, NetifAdded, NetifUp
 from ..errors import LwipError, Malformed
 from ..wire import dns as w
+from .mdns_query import MdnsResult, MdnsSearch
 
 if TYPE_CHECKING:
     from ..core.netif import Netif
     from ..core.stack import Stack
     from ..core.udp import Datagram, UdpPcb
 
-__all__ = ["MdnsResponder", "MdnsService", "HOST_TTL", "SERVICE_TTL", "mangle_name"]
+__all__ = ["MdnsResponder", "MdnsService", "MdnsResult", "MdnsSearch", "HOST_TTL", "SERVICE_TTL", "mangle_name"]
 
 log = logging.getLogger("lwipy.mdns")
 
@@ -150,6 +153,8 @@ class MdnsResponder:
         self._held: dict[tuple[int, Any, int], tuple[float, w.DnsMessage, "Datagram", "Netif"]] = {}
         self._last_multicast: dict[tuple[int, int, tuple[str, int, Any]], float] = {}
         self._conflict_times: list[float] = []
+        #: searches in progress (``query*``)
+        self.searches: list[MdnsSearch] = []
         self.running = True
         pcb = stack.udp.new(ip6=stack.config.ipv6)
         pcb.reuse_addr = True
@@ -264,12 +269,67 @@ class MdnsResponder:
         service.instance = instance
         self._restart(owner)
 
+    # -- the querier (mdns_query_*) ---------------------------------------------------------------------------------------
+    def query(self, name: str, qtype: int, timeout: float = 3.0, max_results: int = 1,
+              on_done: Callable[[list[MdnsResult]], Any] | None = None, *, service_type: str | None = None,
+              proto: str | None = None) -> MdnsSearch:
+        """``mdns_query_async_new``: search for ``name`` (a full name) of type ``qtype``; ``on_done(results)`` after
+        ``timeout`` seconds or once ``max_results`` are complete."""
+        if not self.running:
+            raise LwipError(errno.ESHUTDOWN, "the mDNS responder is stopped")
+        search = MdnsSearch(name, qtype, timeout, max_results, self.stack.now, on_done, service_type, proto)
+        self.searches.append(search)
+        return search
+
+    def query_ptr(self, service_type: str, proto: str, timeout: float = 3.0, max_results: int = 20,
+                  on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
+        """``mdns_query_ptr``: browse ``_http._tcp``; each result with its instance, host, port, TXT and addresses."""
+        name = w.join_labels([service_type.encode(), proto.encode(), b"local"])
+        return self.query(name, w.PTR, timeout, max_results, on_done, service_type=service_type, proto=proto)
+
+    def query_srv(self, instance: str, service_type: str, proto: str, timeout: float = 3.0,
+                  on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
+        """``mdns_query_srv``."""
+        name = w.join_labels([instance.encode(), service_type.encode(), proto.encode(), b"local"])
+        return self.query(name, w.SRV, timeout, 1, on_done, service_type=service_type, proto=proto)
+
+    def query_txt(self, instance: str, service_type: str, proto: str, timeout: float = 3.0,
+                  on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
+        """``mdns_query_txt``."""
+        name = w.join_labels([instance.encode(), service_type.encode(), proto.encode(), b"local"])
+        return self.query(name, w.TXT, timeout, 1, on_done, service_type=service_type, proto=proto)
+
+    def query_a(self, host: str, timeout: float = 3.0,
+                on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
+        """``mdns_query_a``: the IPv4 address of ``host`` (without ``.local``)."""
+        return self.query(w.join_labels([host.encode(), b"local"]), w.A, timeout, 1, on_done)
+
+    def query_aaaa(self, host: str, timeout: float = 3.0,
+                   on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
+        """``mdns_query_aaaa``."""
+        return self.query(w.join_labels([host.encode(), b"local"]), w.AAAA, timeout, 1, on_done)
+
+    def _run_searches(self, now: float) -> None:
+        for search in list(self.searches):
+            if search.complete() or now >= search.deadline:
+                self.searches.remove(search)
+                search.finish()
+            elif now >= search.next_send:
+                msg = search.question()
+                for netif in self.netifs:
+                    for dst in self._destinations(netif):
+                        self._send(msg, netif, dst, w.MDNS_PORT)
+                search.sent(now)
+
     def stop(self) -> None:
         """``mdns_free``: goodbye packets for every record announced (TTL 0), then leave the groups and close."""
         if not self.running:
             return
         self._goodbye(self._owners)
         self.running = False
+        for search in self.searches:
+            search.finish()
+        self.searches.clear()
         for sub in self._subscriptions:
             sub.cancel()
         self.pcb.close()
@@ -399,9 +459,12 @@ class MdnsResponder:
         times = [o.next_at for o in self._owners if o.next_at is not None]
         times += [p[0] for p in self._pending]
         times += [h[0] for h in self._held.values()]
+        times += [t for s in self.searches if (t := s.poll_at()) is not None]
         return min(times) if times else None
 
     def poll(self, now: float) -> None:
+        if self.searches:
+            self._run_searches(now)
         for key, (due, msg, dgram, netif) in list(self._held.items()):
             if due <= now:
                 del self._held[key]
@@ -502,6 +565,11 @@ class MdnsResponder:
                 return
             self.counters["responses"] += 1
             self._check_response(msg)
+            for search in list(self.searches):
+                search.input(msg, netif)
+                if search.complete():
+                    self.searches.remove(search)
+                    search.finish()
         else:
             self.counters["queries"] += 1
             key = (netif.index, src, dgram.src_port)
