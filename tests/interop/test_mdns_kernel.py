@@ -1,9 +1,10 @@
 """lwipy's mDNS responder and NetBIOS name service against the standard tools on the kernel's side of the TAP, all in
-the test's namespace: avahi-daemon (with a private D-Bus system bus, so that avahi-resolve and avahi-browse can talk to
-it; its own config, /run in a private mount namespace) resolves lwipy's host name, browses its service with the TXT,
-defends its own name so that lwipy renames, and drops the service from its cache on lwipy's goodbye; python-zeroconf
-resolves lwipy and is resolved by lwipy's resolver and browsed by its querier; nmblookup resolves lwipy's NetBIOS name and reads its node status;
-``lwipy up --hostname`` does the same from the command line.  Each daemon is stopped by its PID."""
+the test's namespace: avahi-daemon (with a private D-Bus system bus, so that avahi-resolve and avahi-browse can talk
+to it; its own config, /run in a private mount namespace) resolves lwipy's host name, browses its service with the
+TXT, defends its own name so that lwipy renames, and drops the service from its cache on lwipy's goodbye;
+python-zeroconf resolves lwipy and is resolved by lwipy's resolver and browsed by its querier; nmblookup resolves
+lwipy's NetBIOS name and reads its node status; ``lwipy up --hostname`` does the same from the command line. Each
+daemon is stopped by its PID."""
 
 from __future__ import annotations
 
