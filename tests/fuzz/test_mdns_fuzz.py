@@ -19,6 +19,7 @@ from lwipy import Config
 from lwipy.apps.mdns import MdnsResponder
 from lwipy.apps.netbiosns import NetbiosNameService
 from lwipy.sim import Simulation
+from lwipy.wire import dns as w
 from lwipy.wire import netbios as nb
 
 pytestmark = pytest.mark.slow
@@ -39,6 +40,9 @@ def _seeds() -> list[bytes]:
     resp.flags = dns.flags.QR | dns.flags.AA
     resp.answer.append(dns.rrset.from_text("dev._http._tcp.local.", 120, "IN", "SRV", "0 0 80 esp32.local."))
     resp.answer.append(dns.rrset.from_text("esp32.local.", 120, "IN", "NSEC", "esp32.local. A"))
+    resp.answer.append(dns.rrset.from_text("_http._tcp.local.", 4500, "IN", "PTR", "dev._http._tcp.local."))
+    resp.additional.append(dns.rrset.from_text("dev._http._tcp.local.", 4500, "IN", "TXT", '"a=b" "c"'))
+    resp.additional.append(dns.rrset.from_text("esp32.local.", 120, "IN", "A", "10.0.0.1"))
     out.append(resp.to_wire())
     out.append(nb.name_query(1, "ESP32"))
     return out
@@ -57,6 +61,9 @@ def _net():
     m.service_add("dev", "_http", "_tcp", 80, {"k": "v"})
     ns = NetbiosNameService(a, "esp32")
     sim.run(10)
+    for qtype in (w.PTR, w.SRV, w.TXT, w.A):  # searches in progress read every response too
+        m.query("dev._http._tcp.local" if qtype in (w.SRV, w.TXT) else "_http._tcp.local" if qtype == w.PTR
+                else "esp32.local", qtype, timeout=100)
     pcb = b.udp.new(ip6=True)
     pcb.bind(None, 5353)
     return sim, a, b, m, ns, pcb
