@@ -492,3 +492,17 @@ def test_querier_browses_resolves_and_times_out_as_mdns_query_does():
     assert not none.finished
     sim.run(2)
     assert none.finished and none.results == []
+
+
+def test_instance_name_set_says_goodbye_to_the_old_name_and_probes_the_new():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32", "Old Name")
+    svc = m.service_add(None, "_http", "_tcp", 80)
+    running(sim, m, svc)
+    before = len(wire.packets)
+    m.instance_name_set("New Name")
+    running(sim, m, svc)
+    later = [p[6] for p in wire.packets[before:]]
+    assert {(r.name, r.ttl) for r in later[0].answers if r.rtype == w.SRV} == {("Old\\032Name._http._tcp.local", 0)}
+    assert [q.name for p in later if not p.is_response for q in p.questions] == ["New\\032Name._http._tcp.local"] * 3
+    assert m.service_fqdn(svc) == "New\\032Name._http._tcp.local"

@@ -185,7 +185,9 @@ class MdnsResponder:
         self._check_label(hostname)
         if hostname == self.hostname:
             return
-        self._goodbye([o for o in self._owners if o.service is None])
+        # goodbye for the old names: the host's, and the instances named after it
+        self._goodbye([o for o in self._owners if o.service is None or (o.service.instance is None
+                                                                         and self.instance is None)])
         self.hostname = hostname
         self._host_changed()
 
@@ -193,10 +195,11 @@ class MdnsResponder:
         """``mdns_instance_name_set``: the default instance name of services that have none of their own."""
         if instance is not None:
             self._check_label(instance)
+        renamed = [o for o in self._owners if o.service is not None and o.service.instance is None]
+        self._goodbye(renamed)
         self.instance = instance
-        for o in self._owners:
-            if o.service is not None and o.service.instance is None:
-                self._restart(o)
+        for o in renamed:
+            self._restart(o)
 
     def service_add(self, instance: str | None, service_type: str, proto: str, port: int,
                     txt: Mapping[str, str | bytes | None] | None = None) -> MdnsService:
@@ -716,6 +719,9 @@ class MdnsResponder:
         self._send(reply, netif, dgram.src, dgram.src_port)
 
     def _note_multicast(self, netif: "Netif", dst: Any, records: list[w.Record]) -> None:
+        now = self.stack.now
+        if len(self._last_multicast) > 1024:  # only the last second matters
+            self._last_multicast = {k: t for k, t in self._last_multicast.items() if now - t < 1.0}
         for r in records:
             self._last_multicast[(netif.index, dst.version, _key(r))] = self.stack.now
 
