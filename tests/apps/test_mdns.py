@@ -506,3 +506,25 @@ def test_instance_name_set_says_goodbye_to_the_old_name_and_probes_the_new():
     assert {(r.name, r.ttl) for r in later[0].answers if r.rtype == w.SRV} == {("Old\\032Name._http._tcp.local", 0)}
     assert [q.name for p in later if not p.is_response for q in p.questions] == ["New\\032Name._http._tcp.local"] * 3
     assert m.service_fqdn(svc) == "New\\032Name._http._tcp.local"
+
+
+def test_duplicate_answer_from_another_responder_suppresses_our_delayed_one():
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    m.service_add("dev", "_http", "_tcp", 80)
+    sim.run(10)
+    peer = Peer(b)
+    other = dns.message.Message(id=0)
+    other.flags = dns.flags.QR | dns.flags.AA
+    other.answer.append(dns.rrset.from_text("_services._dns-sd._udp.local.", SERVICE_TTL, "IN", "PTR",
+                                            "_http._tcp.local."))
+    for duplicate, expect in ((False, 1), (True, 0)):
+        before = len(wire.packets)
+        peer.ask(query("_services._dns-sd._udp.local", "PTR"))  # a shared answer: it waits 20-120 ms
+        sim.run(0.01)
+        if duplicate:
+            peer.ask(other)
+        sim.run(2)
+        ours = [p for p in wire.packets[before:] if p[1] == "10.0.0.1"]
+        assert len(ours) == expect
+    assert m.counters["suppressed"] == 1

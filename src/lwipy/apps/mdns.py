@@ -18,13 +18,14 @@ simultaneous probe that wins the lexicographic tie-break (8.2), is a conflict; a
 next probe waits 5 s.  Renaming follows ESP-IDF's ``_mdns_mangle_name``: ``name`` -> ``name-2`` -> ``name-3``.
 
 Queries are answered on the netif they came in on: A, AAAA, PTR (service types, ``_services._dns-sd._udp``, reverse
-names), SRV, TXT and ANY, with the additional records of RFC 6763 12 (SRV, TXT and addresses for a PTR; addresses
-for an SRV) and an NSEC (6.1) saying which types a unique name has, also as the answer when asked for a type it does
-not have.  Known answers (7.1: in the query's answer section with at least half our TTL) are left out.  A question
-with the unicast-response bit (QU, 5.4) is answered by unicast to the asker's port 5353; a query from another port
-(a one-shot resolver such as lwIP's, 6.7 "legacy unicast") by unicast to that port, echoing its id and question,
-TTLs capped at 10 s and no cache-flush bits.  Multicast answers of unique records go at once, shared ones after a
-random 20-120 ms (6); a record is not multicast again on a netif within a second (250 ms when answering a probe).
+names), SRV, TXT and ANY, with the additional records of RFC 6763 12 (SRV, TXT and addresses for a PTR; addresses for
+an SRV) and an NSEC (6.1) saying which types a unique name has, also as the answer when asked for a type it does not
+have. Known answers (7.1: in the query's answer section with at least half our TTL) are left out, and so are answers
+another responder multicasts while ours waits (7.4). A question with the unicast-response bit (QU, 5.4) is answered by
+unicast to the asker's port 5353; a query from another port (a one-shot resolver such as lwIP's, 6.7 "legacy unicast")
+by unicast to that port, echoing its id and question, TTLs capped at 10 s and no cache-flush bits. Multicast answers
+of unique records go at once, shared ones after a random 20-120 ms (6); a record is not multicast again on a netif
+within a second (250 ms when answering a probe).
 
 ``stop()`` (ESP-IDF's ``mdns_free``) sends goodbyes (every record with TTL 0, 10.1) and leaves the groups;
 ``service_remove`` sends the service's.  IPv4 uses 224.0.0.251 (joined through IGMP) and IPv6 ff02::fb (through
@@ -568,6 +569,8 @@ class MdnsResponder:
                 return
             self.counters["responses"] += 1
             self._check_response(msg)
+            if self._pending:
+                self._suppress_duplicates(msg, netif)
             for search in list(self.searches):
                 search.input(msg, netif)
                 if search.complete():
@@ -682,6 +685,21 @@ class MdnsResponder:
                 delay = self.stack.rng.uniform(0.02, 0.12) if shared else 0.0
                 self._note_multicast(netif, fam, fresh)
                 self._queue(self._response(fresh, records), netif, fam, w.MDNS_PORT, delay)
+
+    def _suppress_duplicates(self, msg: w.DnsMessage, netif: "Netif") -> None:
+        """RFC 6762 7.4: another responder multicast an answer we were about to give (at least half our TTL): ours
+        is left out of the delayed response."""
+        heard = {_key(r): r.ttl for r in msg.answers}
+        keep = []
+        for due, n, dst, port, pending in self._pending:
+            if n is netif and dst.is_multicast:
+                left = [r for r in pending.answers if heard.get(_key(r), -1) < r.ttl / 2]
+                self.counters["suppressed"] += len(pending.answers) - len(left)
+                if not left:
+                    continue
+                pending.answers = left
+            keep.append((due, n, dst, port, pending))
+        self._pending = keep
 
     def _nsec(self, name: str, types: set[int]) -> w.Record:
         return w.Record(name, w.NSEC, w.CLASS_IN | w.CACHE_FLUSH, HOST_TTL, w.Nsec(name, tuple(sorted(types))))
