@@ -19,8 +19,8 @@ next probe waits 5 s.  Renaming follows ESP-IDF's ``_mdns_mangle_name``: ``name`
 
 Queries are answered on the netif they came in on: A, AAAA, PTR (service types, ``_services._dns-sd._udp``, reverse
 names), SRV, TXT and ANY, with the additional records of RFC 6763 12 (SRV, TXT and addresses for a PTR; addresses for
-an SRV) and an NSEC (6.1) saying which types a unique name has, also as the answer when asked for a type it does not
-have. Known answers (7.1: in the query's answer section with at least half our TTL) are left out, and so are answers
+an SRV); asked for a type that a unique name of ours does not have, an NSEC (6.1) listing the types it has is the
+answer. Known answers (7.1: in the query's answer section with at least half our TTL) are left out, and so are answers
 another responder multicasts while ours waits (7.4). A question with the unicast-response bit (QU, 5.4) is answered by
 unicast to the asker's port 5353; a query from another port (a one-shot resolver such as lwIP's, 6.7 "legacy unicast")
 by unicast to that port, echoing its id and question, TTLs capped at 10 s and no cache-flush bits. Multicast answers
