@@ -148,6 +148,9 @@ def test_avahi_resolves_the_host_and_browses_the_service_with_its_txt(lwip, tmp_
     assert len(tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && dns.flags.response == 0 && dns.count.auth_rr > 0'
                                       ' && dns.qry.name == "esp32-lwipy.local"')) == 3
     assert tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && dns.srv.port == 8080 && dns.txt == "board=esp32"')
+    assert tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && igmp.maddr == 224.0.0.251')  # the group joined by IGMP
+    # every mDNS packet lwipy sent went with IP TTL 255 (RFC 6762 11)
+    assert tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && ip.ttl != 255') == []
 
 
 @pytest.mark.ipv6
