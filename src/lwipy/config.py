@@ -227,6 +227,23 @@ class Config:
                                                 "besides name queries (lwIP's default: off)")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
+    # --- NAPT and port forwarding (esp-lwip's ip4_napt; see lwipy.core.napt) -------------------------------------------
+    ipv4_napt: bool = _opt(False, "CONFIG_LWIP_IPV4_NAPT",
+                           doc="NAPT on IPv4 (needs ip_forward); enabled on one netif, the inside one")
+    ipv4_napt_portmap: bool = _opt(True, "CONFIG_LWIP_IPV4_NAPT_PORTMAP", doc="port forwarding (ip_portmap_add)")
+    ip_napt_max: int = _opt(512, "IP_NAPT_MAX", 1, 65535, "NAPT table entries (esp-lwip's lwip_napt.h: 512)")
+    ip_portmap_max: int = _opt(32, "IP_PORTMAP_MAX", 1, 255, "port maps (esp-lwip's lwip_napt.h: 32)")
+    ip_napt_timeout_ms_tcp: int = _opt(30 * 60 * 1000, "IP_NAPT_TIMEOUT_MS_TCP", 1, 2**31 - 1,
+                                       "ms an idle established TCP entry is kept")
+    ip_napt_timeout_ms_tcp_discon: int = _opt(20 * 1000, "IP_NAPT_TIMEOUT_MS_TCP_DISCON", 1, 2**31 - 1,
+                                              "ms an idle closing, reset or half-open TCP entry is kept")
+    ip_napt_timeout_ms_udp: int = _opt(2 * 1000, "IP_NAPT_TIMEOUT_MS_UDP", 1, 2**31 - 1,
+                                       "ms an idle UDP entry is kept")
+    ip_napt_timeout_ms_icmp: int = _opt(2 * 1000, "IP_NAPT_TIMEOUT_MS_ICMP", 1, 2**31 - 1,
+                                        "ms an idle ICMP echo entry is kept")
+    ip_napt_port_range_start: int = _opt(49152, "IP_NAPT_PORT_RANGE_START", 1024, 65535, "first mapped port")
+    ip_napt_port_range_end: int = _opt(61439, "IP_NAPT_PORT_RANGE_END", 1024, 65535, "last mapped port")
+    ip_napt_tmr_interval: int = _opt(2000, "NAPT_TMR_INTERVAL", 10, 600000, "ms between sweeps of the NAPT table")
 
     # --- TCP options on the wire: ESP-IDF's SYN carries the MSS alone -----------------------------------------------
     # lwipy's faster settings (SACK, window scaling, timestamps) are one switch away: Config.fast(...), see below

@@ -22,6 +22,7 @@ from .addr import ANY4 as _ANY
 from .addr import is_multicast4
 from .hooks import esp_ip4_route_src
 from .ip4_frag import Reassembly, fragment
+from .napt import NAPT_UNREACH
 from .pbuf import Pbuf
 from .raw import RAW_INPUT_DELIVERED, RAW_INPUT_EATEN
 
@@ -152,6 +153,13 @@ class Ip4:
             hdr, whole = done
             packet = memoryview(whole)
             payload = packet[hdr.header_len:]
+        napt = stack.napt
+        if napt.netif is not None and netif is not napt.netif and dst_b == netif.ip4_packed:
+            translated = napt.recv(packet)  # ip_napt_recv: a reply of a translated flow, or for a port map
+            if translated is not None:
+                hdr.dst = bytes(translated.buf[translated.start + 16:translated.start + 20])
+                self.forward(netif, hdr, packet, translated)
+                return
         pkt = InPacket(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast)
         raw = stack.raw.input(pkt)
         if raw == RAW_INPUT_EATEN:
@@ -328,47 +336,71 @@ class Ip4:
         return ident
 
     # -- forwarding --------------------------------------------------------------------------------------------------
-    def forward(self, inp: "Netif", hdr: Ipv4Header, packet: memoryview) -> None:
-        """``ip4_forward`` (RFC 1812 5.2): decrement the TTL, route, fragment or refuse, and send on."""
+    def forward(self, inp: "Netif", hdr: Ipv4Header, packet: memoryview, pbuf: Pbuf | None = None) -> None:
+        """``ip4_forward`` (RFC 1812 5.2): decrement the TTL, route, translate (NAPT), fragment or refuse, and send on.
+
+        The packet is copied once, whole, into a buffer with link headroom, and changed there in place: the TTL and
+        the header checksum as lwIP does (incrementally), the addresses and ports by :mod:`.napt`.  ``pbuf`` is that
+        copy when the caller made it already (NAPT translated the destination of an incoming packet)."""
         stack = self.stack
-        src, dst = IPv4Address(hdr.src), IPv4Address(hdr.dst)
-        pkt = InPacket(inp, hdr, src, dst, packet, False, False)
-        d0 = hdr.dst[0]
+        dst_b = hdr.dst
+        src_b = hdr.src
+        d0 = dst_b[0]
+        s0 = src_b[0]
         hook = stack.hooks.ip4_canforward
-        verdict = hook(stack, packet, dst) if hook is not None else -1  # LWIP_HOOK_IP4_CANFORWARD: 1, 0 or -1
+        verdict = hook(stack, packet, IPv4Address(dst_b)) if hook is not None else -1  # LWIP_HOOK_IP4_CANFORWARD
         if verdict == 0 or (verdict < 0 and (d0 == 0 or d0 == 127 or d0 >= 240)):
             stack.stats.ip.drop += 1  # ip4_canforward: not this one
             return
-        if src == _ANY or src.is_loopback or src.is_link_local or dst.is_link_local:
+        if src_b == _ANY_B or s0 == 127 or (s0 == 169 and src_b[1] == 254) or (d0 == 169 and dst_b[1] == 254):
             stack.stats.ip.drop += 1  # RFC 1812 5.3.7 and RFC 3927 7: never forwarded
             return
         if hdr.ttl <= 1:
             stack.stats.ip.drop += 1
-            stack.icmp.send_error(pkt, icmpw.TIME_EXCEEDED, icmpw.TE_TTL)
+            stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.TIME_EXCEEDED, icmpw.TE_TTL)
             return
-        found = self.route(dst)
+        found = self.route(IPv4Address(dst_b))
         if found is None:
             stack.stats.ip.drop += 1
-            stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
+            stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
             return
         out, next_hop = found
-        if out is inp or out.is_loopback or (out.broadcast4_packed is not None and hdr.dst == out.broadcast4_packed):
+        if out is inp or out.is_loopback or (out.broadcast4_packed is not None and dst_b == out.broadcast4_packed):
             # lwIP's default: never back out of the netif it came in on; and no directed broadcast (RFC 2644)
             stack.stats.ip.drop += 1
             return
-        hdr.ttl -= 1
-        payload = packet[hdr.header_len:]
-        if hdr.total_len > out.mtu:
+        napt = stack.napt
+        translate = napt.netif is inp  # ip_napt_forward: from the inside netif to another
+        if pbuf is None:
+            pbuf = Pbuf.with_payload(packet)
+        buf = pbuf.buf
+        off = pbuf.start
+        buf[off + 8] -= 1  # the TTL, and the checksum incrementally (lwIP's ip4_forward, RFC 1624)
+        csum = (buf[off + 10] << 8 | buf[off + 11]) + 0x100
+        _CSUM.pack_into(buf, off + 10, (csum & 0xFFFF) + (csum >> 16))
+        if translate:
+            verdict = napt.forward(buf, off, out)
+            if verdict:
+                stack.stats.ip.drop += 1
+                if verdict == NAPT_UNREACH:
+                    stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_PORT)
+                return
+        if len(pbuf) > out.mtu:
             if hdr.dont_fragment:
                 stack.stats.ip.drop += 1
-                stack.icmp.send_error(pkt, icmpw.DEST_UNREACH, icmpw.UNREACH_FRAG_NEEDED, out.mtu)
+                stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH,
+                                      icmpw.UNREACH_FRAG_NEEDED, out.mtu)
                 return
             stack.stats.ip.fw += 1
-            for frag in fragment(hdr, payload, out.mtu):
+            whole, payload = Ipv4Header.parse(pbuf.view(), False)
+            for frag in fragment(whole, payload, out.mtu):
                 stack.stats.ip_frag.xmit += 1
                 stack.netif_output(out, frag, next_hop)
             return
-        pbuf = Pbuf.with_payload(payload)
-        hdr.emit(pbuf.buf, pbuf.push(hdr.header_len))
         stack.stats.ip.fw += 1
         stack.netif_output(out, pbuf, next_hop)
+
+    @staticmethod
+    def _in_packet(inp: "Netif", hdr: Ipv4Header, packet: memoryview) -> InPacket:
+        """The packet being forwarded as ICMP errors want it (made only when one is sent)."""
+        return InPacket(inp, hdr, IPv4Address(hdr.src), IPv4Address(hdr.dst), packet, False, False)

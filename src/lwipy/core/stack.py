@@ -42,6 +42,7 @@ from .ip4 import Ip4
 from .ip6 import Ip6
 from .loopif import Loopback
 from .mld6 import Mld6
+from .napt import Napt
 from .nd6 import Nd6
 from .netif import Netif
 from .p2p import PointToPoint
@@ -110,6 +111,8 @@ class Stack:
         self._default_manual: Netif | None = None
         self.etharp = Etharp(self)
         self.ip4 = Ip4(self)
+        #: NAPT and port forwarding (esp-lwip's ip4_napt; see :mod:`lwipy.core.napt`)
+        self.napt = Napt(self)
         self.icmp = Icmp(self)
         self.igmp = Igmp(self)
         self.udp = Udp(self)
