@@ -486,6 +486,31 @@ class EspNetif:
             return out
         return self._call(api)
 
+    # -- NAPT (esp_netif_napt_enable / esp_netif_napt_disable) ------------------------------------------------------
+    def napt_enable(self) -> None:
+        """``esp_netif_napt_enable``: translate the traffic of the hosts behind this netif (the inside one: the SoftAP
+        of a Wi-Fi router, the LAN side of a gateway) to the address of whichever netif it leaves by.  One netif at a
+        time: ESP_ERR_INVALID_STATE when another has NAPT (disable it there first), ESP_FAIL when this netif is down,
+        ESP_ERR_NOT_SUPPORTED when the stack's Config has ``ipv4_napt`` (CONFIG_LWIP_IPV4_NAPT) or ``ip_forward`` off.
+        """
+        def api() -> None:
+            stack = self.stack
+            if not (stack.config.ipv4_napt and stack.config.ip_forward):
+                raise E.ESP_ERR_NOT_SUPPORTED("NAPT needs CONFIG_LWIP_IPV4_NAPT and CONFIG_LWIP_IP_FORWARD "
+                                              "(Config(ipv4_napt=True, ip_forward=True))")
+            if not self.netif.up:
+                raise E.ESP_FAIL(f"{self.if_key} is down: start it before enabling NAPT")
+            try:
+                stack.napt.enable(self.netif)
+            except ValueError as e:
+                raise E.ESP_ERR_INVALID_STATE(str(e)) from None
+        self._call(api)
+
+    def napt_disable(self) -> None:
+        """``esp_netif_napt_disable``: stop translating (the table and the port maps are forgotten); a no-op when
+        this netif does not have NAPT."""
+        self._call(lambda: self.stack.napt.disable(self.netif))
+
     def _dhcps_cb(self, event: DhcpsAssigned) -> None:
         """``esp_netif_dhcps_cb``: IP_EVENT_ASSIGNED_IP_TO_CLIENT."""
         if event.netif is self.netif:
