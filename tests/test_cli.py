@@ -82,3 +82,36 @@ def test_dhcp_and_resolve_misuse_is_a_clear_error_before_any_tap(args, word):
     r = lwipy(*args)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert word in r.stderr
+
+
+@pytest.mark.parametrize("args, word", [
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--tap", "nonexistent1", "--ip", "10.8.8.8/24",
+      "--napt", "other"], "--napt"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--tap", "nonexistent1", "--ip", "10.8.8.8/24",
+      "--portmap", "tcp:80=10.9.9.2:80"], "--napt"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--tap", "nonexistent1", "--ip", "10.8.8.8/24",
+      "--napt", "nonexistent0", "--portmap", "sctp:80=10.9.9.2:80"], "tcp|udp"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--tap", "nonexistent1", "--ip", "10.8.8.8/24",
+      "--napt", "nonexistent0", "--portmap", "tcp:80=10.9.9.2"], "INSIDE_ADDR:INSIDE_PORT"),
+    (["up", "--ip", "10.9.9.9/24", "--tap", "nonexistent0", "--tap", "nonexistent1", "--ip", "10.8.8.8/24"],
+     "follows the --tap"),
+    (["ping", "10.9.9.1", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--tap", "nonexistent1"], "only 'lwipy up'"),
+])
+def test_gateway_misuse_is_a_clear_error_before_any_tap(args, word):
+    r = lwipy(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert word in r.stderr
+
+
+def test_each_ip_belongs_to_the_tap_before_it():
+    from lwipy.cli import build_parser
+    from lwipy.cli.gateway import config_options, parse_portmap
+    args = build_parser().parse_args(["up", "--tap", "lan0@nsa", "--ip", "192.168.4.1/24", "--tap", "wan0",
+                                      "--ip", "10.0.0.2/24", "--netns", "nsb", "--napt", "lan0",
+                                      "--portmap", "tcp:8080=192.168.4.2:80", "--portmap", "udp:53=192.168.4.3:5353"])
+    assert args.taps == [["lan0", "nsa", "192.168.4.1/24"], ["wan0", None, "10.0.0.2/24"]]
+    assert (args.tap, args.ip) == ("lan0", "192.168.4.1/24")
+    assert config_options(args) == {"ip_forward": True, "ip6_forward": True, "ipv4_napt": True}
+    assert parse_portmap("udp:53=192.168.4.3:5353") == (17, 53, "192.168.4.3", 5353)
+    one = build_parser().parse_args(["up", "--ip", "10.0.0.2/24", "--tap", "t0"])
+    assert (one.tap, one.ip, config_options(one)) == ("t0", "10.0.0.2/24", {})

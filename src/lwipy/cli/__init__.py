@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ..config import Config
 from ..errors import ConfigError
+from . import gateway
 
 __all__ = ["main"]
 
@@ -170,6 +171,7 @@ def _tap_stack(args: argparse.Namespace):
         from ..core.hooks import load_hooks_file
         load_hooks_file(args.hooks)  # a bad hook file is reported before the device is touched
         base["hooks_file"] = args.hooks
+    base.update(gateway.config_options(args))
     cfg = _parse_options(args.option or [], base, getattr(args, "sdkconfig", None))
     opener = TunDevice if args.tun else TapDevice
     device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
@@ -255,6 +257,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise ValueError("--pool and --lease-time are the DHCP server's: add --dhcp-server")
     pool = _parse_pool(args.pool)
     stack, netif, device = _tap_stack(args)
+    from ..netif.tap import TapDevice
+    more, routing = gateway.setup(stack, args, netif,
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
     loop = StackLoop(stack)
     UdpEchoServer(stack, 7)
     TcpEchoServer(stack, 7)
@@ -270,6 +275,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         serving += "; advertising " + ", ".join(p.prefix for p in RouterAdvertiser.prefixes_of(netif, config))
     if stack.hooks.installed:
         serving += "; hooks " + ", ".join(stack.hooks.installed)
+    if routing:
+        serving += "; " + routing
     if args.dhcp_server:
         server = _start_dhcp_server(stack, netif, pool, args.lease_time)
         assert server.pool is not None
@@ -294,8 +301,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         pass
     finally:
         device.close()
+        for dev in more:
+            dev.close()
         loop.close()
     print("\nstats:\n" + stack.stats.format(), flush=True)
+    if stack.napt.enabled:
+        print("napt: " + ", ".join(f"{k} {v}" for k, v in stack.napt.get_stats().as_dict().items()), flush=True)
     return 0
 
 
@@ -304,6 +315,9 @@ def cmd_ping(args: argparse.Namespace) -> int:
     from ..apps import PingSession
 
     stack, netif, device = _tap_stack(args)
+    from ..netif.tap import TapDevice
+    more, routing = gateway.setup(stack, args, netif,
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
     loop = StackLoop(stack)
     if ":" in args.target:
         _wait_for_ipv6(loop, netif)
@@ -361,6 +375,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     if not (args.dns or args.dhcp):
         raise ValueError("give a DNS server with --dns ADDR, or take the lease's with --dhcp")
     stack, netif, device = _tap_stack(args)
+    from ..netif.tap import TapDevice
+    more, routing = gateway.setup(stack, args, netif,
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
     loop = StackLoop(stack).start()
     try:
         if args.dhcp:
@@ -399,11 +416,14 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def _add_tap_args(p: argparse.ArgumentParser) -> None:
     link = p.add_mutually_exclusive_group(required=True)
-    link.add_argument("--tap", help="a TAP device, an Ethernet link (ip tuntap add dev NAME mode tap; made for the "
-                                    "command's lifetime when missing and run as root)")
+    link.add_argument("--tap", action=gateway.TapAction,
+                      help="a TAP device, an Ethernet link (ip tuntap add dev NAME mode tap; made for the "
+                           "command's lifetime when missing and run as root); NAME@NETNS: in that namespace. "
+                           "'up' takes several, each followed by its --ip")
     link.add_argument("--tun", help="a TUN device, a point-to-point link carrying bare IP packets (ip tuntap add dev "
                                     "NAME mode tun): no MAC, no ARP")
-    p.add_argument("--ip", help="the stack's IPv4 address with prefix, e.g. 10.0.0.2/24")
+    p.add_argument("--ip", action=gateway.IpAction,
+                   help="the stack's IPv4 address with prefix, e.g. 10.0.0.2/24 (of the --tap before it)")
     p.add_argument("--ip6", action="append", metavar="ADDR/LEN",
                    help="a static IPv6 address (repeatable); a link-local address is always made")
     p.add_argument("--slaac", action="store_true", help="form IPv6 addresses from router advertisements (SLAAC)")
@@ -458,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "addresses after --ip's)")
     p.add_argument("--lease-time", type=int, metavar="UNITS",
                    help="the DHCP server's lease in CONFIG_LWIP_DHCPS_LEASE_UNIT units (60 s; default 120)")
+    gateway.add_gateway_args(p)
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device")
     _add_tap_args(p)
