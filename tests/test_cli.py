@@ -107,11 +107,12 @@ def test_each_ip_belongs_to_the_tap_before_it():
     from lwipy.cli import build_parser
     from lwipy.cli.gateway import config_options, parse_portmap
     args = build_parser().parse_args(["up", "--tap", "lan0@nsa", "--ip", "192.168.4.1/24", "--tap", "wan0",
-                                      "--ip", "10.0.0.2/24", "--netns", "nsb", "--napt", "lan0",
+                                      "--ip", "10.0.0.2/24", "--gw", "10.0.0.1", "--netns", "nsb", "--napt", "lan0",
                                       "--portmap", "tcp:8080=192.168.4.2:80", "--portmap", "udp:53=192.168.4.3:5353"])
-    assert args.taps == [["lan0", "nsa", "192.168.4.1/24"], ["wan0", None, "10.0.0.2/24"]]
+    assert args.taps == [["lan0", "nsa", "192.168.4.1/24", None], ["wan0", None, "10.0.0.2/24", "10.0.0.1"]]
+    assert args.gw is None
     assert (args.tap, args.ip) == ("lan0", "192.168.4.1/24")
     assert config_options(args) == {"ip_forward": True, "ip6_forward": True, "ipv4_napt": True}
     assert parse_portmap("udp:53=192.168.4.3:5353") == (17, 53, "192.168.4.3", 5353)
-    one = build_parser().parse_args(["up", "--ip", "10.0.0.2/24", "--tap", "t0"])
-    assert (one.tap, one.ip, config_options(one)) == ("t0", "10.0.0.2/24", {})
+    one = build_parser().parse_args(["up", "--ip", "10.0.0.2/24", "--gw", "10.0.0.1", "--tap", "t0"])
+    assert (one.tap, one.ip, one.gw, config_options(one)) == ("t0", "10.0.0.2/24", "10.0.0.1", {})

@@ -427,7 +427,7 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip6", action="append", metavar="ADDR/LEN",
                    help="a static IPv6 address (repeatable); a link-local address is always made")
     p.add_argument("--slaac", action="store_true", help="form IPv6 addresses from router advertisements (SLAAC)")
-    p.add_argument("--gw", help="default gateway")
+    p.add_argument("--gw", action=gateway.GwAction, help="default gateway (through the --tap before it)")
     p.add_argument("--mac", help="the stack's MAC (random locally administered when absent; TAP only)")
     p.add_argument("--mtu", type=int, help="set the device's MTU")
     p.add_argument("--netns", help="the network namespace the TAP or TUN lives in")

@@ -3,12 +3,12 @@
     lwipy up --tap lan0@nsa --ip 192.168.4.1/24 --tap wan0@nsb --ip 10.0.0.2/24 --gw 10.0.0.1 \\
              --napt lan0 --portmap tcp:8080=192.168.4.2:80
 
-Each ``--tap NAME[@NETNS]`` is one netif (the TAP in namespace NETNS, else in ``--netns``), and each ``--ip`` belongs to
-the ``--tap`` before it.  ``--forward`` forwards IPv4 (and IPv6) between them; ``--napt NAME`` enables NAPT on the
-netif of TAP NAME, the *inside* one, the hosts behind it sharing the other netifs' addresses (it implies
-``--forward``; ESP-IDF's rule, one netif at a time, see :mod:`lwipy.core.napt`); ``--portmap
-tcp|udp:OUTSIDE_PORT=INSIDE_ADDR:INSIDE_PORT`` (repeatable) sends what reaches the outside address on OUTSIDE_PORT to
-an inside server.  ``--gw`` is the first netif's gateway, as for a single netif.
+Each ``--tap NAME[@NETNS]`` is one netif (the TAP in namespace NETNS, else in ``--netns``); each ``--ip`` belongs to
+the ``--tap`` before it, and so does ``--gw`` (whose netif becomes the default one).  ``--forward`` forwards IPv4 (and
+IPv6) between them; ``--napt NAME`` enables NAPT on the netif of TAP NAME, the *inside* one, the hosts behind it
+sharing the other netifs' addresses (it implies ``--forward``; ESP-IDF's rule, one netif at a time, see
+:mod:`lwipy.core.napt`); ``--portmap tcp|udp:OUTSIDE_PORT=INSIDE_ADDR:INSIDE_PORT`` (repeatable) sends what reaches
+the outside address on OUTSIDE_PORT to an inside server.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import argparse
 import ipaddress
 from typing import Any
 
-__all__ = ["TapAction", "IpAction", "add_gateway_args", "config_options", "parse_portmap", "setup"]
+__all__ = ["TapAction", "IpAction", "GwAction", "add_gateway_args", "config_options", "parse_portmap", "setup"]
 
 
 class TapAction(argparse.Action):
@@ -30,7 +30,7 @@ class TapAction(argparse.Action):
         if not name:
             parser.error(f"--tap takes NAME or NAME@NETNS, not {values!r}")
         taps = getattr(namespace, "taps", None) or []
-        taps.append([name, netns or None, None])
+        taps.append([name, netns or None, None, None])
         namespace.taps = taps
         if len(taps) == 1:
             namespace.tap = name
@@ -52,6 +52,19 @@ class IpAction(argparse.Action):
             namespace.ip_before_tap = values
         if len(taps) <= 1:
             namespace.ip = values
+
+
+class GwAction(argparse.Action):
+    """``--gw ADDR``: the default gateway, reached through the ``--tap`` given last, whose netif becomes the default
+    one (with one TAP, wherever it stands)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        taps = getattr(namespace, "taps", None) or []
+        if taps:
+            taps[-1][3] = values
+        if len(taps) <= 1:
+            namespace.gw = values
 
 
 def add_gateway_args(p: argparse.ArgumentParser) -> None:
@@ -119,10 +132,11 @@ def setup(stack: Any, args: argparse.Namespace, first: Any, device_factory: Any)
     taps = _taps(args)
     devices: list[Any] = []
     netifs = {taps[0][0]: first} if taps else {}
-    for name, netns, ip in taps[1:]:
+    for name, netns, ip, gw in taps[1:]:
         device = device_factory(name, netns if netns is not None else args.netns)
         devices.append(device)
-        netifs[name] = stack.add_netif(device, name=_unique(stack, name), ip=ip, ip6_linklocal=stack.config.ipv6)
+        netifs[name] = stack.add_netif(device, name=_unique(stack, name), ip=ip, gateway=gw,
+                                       default=gw is not None or None, ip6_linklocal=stack.config.ipv6)
     if not is_gateway(args):
         return devices, ""
     words = ["forwarding between " + ", ".join(f"{n} ({netifs[n].ip4 or 'no address'})" for n in netifs)]
