@@ -126,7 +126,7 @@ class NaptEntry:
     def __repr__(self) -> str:
         name = {IP_PROTO_TCP: "TCP", IP_PROTO_UDP: "UDP", IP_PROTO_ICMP: "ICMP"}.get(self.proto, str(self.proto))
         flags = "".join(c for c, on in zip("fFaASR", (self.fin1, self.fin2, self.finack1, self.finack2, self.synack,
-                                                      self.rst)) if on)
+                                                      self.rst), strict=True) if on)
         return (f"<NaptEntry {name} {IPv4Address(self.src)}:{self.sport} -> {IPv4Address(self.dest)}:{self.dport} "
                 f"as :{self.mport} {flags}>")
 
