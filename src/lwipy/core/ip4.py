@@ -111,6 +111,13 @@ class Ip4:
             # that can only be ours (127/8, our own addresses: answering those loops the stack into itself)
             stats.drop += 1
             return
+        if (dst_b != netif.ip4_packed and stack.config.ip_forward and not link_broadcast and not hdr.options
+                and dst_b[0] < 224 and dst_b[0] != 127 and dst_b != netif.broadcast4_packed and not netif.is_loopback
+                and int.from_bytes(dst_b, "big") not in stack._own4
+                and (hdr.proto != PROTO_UDP or hdr.frag_offset or len(payload) < 4
+                     or int.from_bytes(payload[2:4], "big") not in (68, stack.config.ip_accept_udp_port))):
+            self.forward(netif, hdr, packet)  # the forwarding fast path: for none of our addresses, nothing to ask
+            return
         src = IPv4Address(src_b)
         dst = IPv4Address(dst_b)
         broadcast = multicast = False
@@ -359,8 +366,9 @@ class Ip4:
             stack.stats.ip.drop += 1
             stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.TIME_EXCEEDED, icmpw.TE_TTL)
             return
-        found = self.route(IPv4Address(dst_b))
+        found = stack.routes.lookup_packed(dst_b)
         if found is None:
+            stack.stats.ip.rterr += 1
             stack.stats.ip.drop += 1
             stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
             return
@@ -398,7 +406,10 @@ class Ip4:
                 stack.netif_output(out, frag, next_hop)
             return
         stack.stats.ip.fw += 1
-        stack.netif_output(out, pbuf, next_hop)
+        if out.is_ethernet and out.up and out.link_up and int(next_hop) not in stack._own4:
+            stack.etharp.output(out, pbuf, next_hop)  # a unicast neighbour (multicast and broadcast were refused)
+        else:
+            stack.netif_output(out, pbuf, next_hop)
 
     @staticmethod
     def _in_packet(inp: "Netif", hdr: Ipv4Header, packet: memoryview) -> InPacket:

@@ -71,6 +71,14 @@ class RouteTable:
         self._cache[key] = found
         return found
 
+    def lookup_packed(self, dst: bytes) -> tuple["Netif", IPv4Address] | None:
+        """:meth:`lookup` for the 4 packed bytes of an address (the forwarding path: no address object when the
+        decision is cached)."""
+        try:
+            return self._cache[int.from_bytes(dst, "big")]
+        except KeyError:
+            return self.lookup(IPv4Address(dst))
+
     def netif_with_address(self, src: IPv4Address) -> "Netif | None":
         """The netif that is up, has its link and holds the address ``src`` (ESP-IDF's source-based routing)."""
         table = self._by_address
