@@ -96,7 +96,7 @@ class Bridge:
                 self.frames_out += 1
         for frame in self.device.receive():
             moved += 1
-            self.port.transmit(frame)
+            self.port.transmit(getattr(frame, "frame", frame))  # an RxOffload: its frame
             self.frames_in += 1
         return moved > 0
 

@@ -13,7 +13,7 @@ from lwipy import Config, Stack
 from lwipy.netif import FaultyDevice, PcapDevice, PcapWriter
 from lwipy.netif.tap import _transport_checksum_ok
 from lwipy.netif.tun import TunDevice
-from lwipy.wire.checksum import checksum
+from lwipy.wire.checksum import checksum, fold, pseudo_sum_v4
 from lwipy.wire.ethernet import mac_to_str
 
 PEER_IP, OWN_IP = "10.0.0.9", "10.0.0.1"
@@ -154,7 +154,9 @@ def test_offload_is_refused_where_it_would_be_wrong():
     with pytest.raises(ValueError, match="without offload"):
         FaultyDevice(OffloadDevice(), loss=0.1)
     with pytest.raises(ValueError, match="forwarding"):
-        Stack(Config(ip_forward=True)).add_netif(OffloadDevice(), ip="10.0.0.1/24")
+        Stack(Config(ip6_forward=True)).add_netif(OffloadDevice(), ip="10.0.0.1/24")
+    # IPv4 forwarding takes it: partial checksums and super-segments are passed on whole (issue 13)
+    Stack(Config(ip_forward=True)).add_netif(OffloadDevice(), ip="10.0.0.1/24")
 
 
 def test_pcap_passes_offload_on_and_records_the_super_segment():
@@ -191,3 +193,68 @@ def test_the_nic_check_leaves_fragments_zero_udp_checksums_and_other_protocols_t
     assert _transport_checksum_ok(memoryview(nocsum))
     truncated = bytes(V4_TCP)[:40]
     assert _transport_checksum_ok(memoryview(truncated))  # malformed: the stack drops and counts it
+
+
+# -- forwarding with offload (issue 13): a partial checksum and a super-segment passed on whole, NAPT or not ----------
+def _gateway(napt, out_offload=True):
+    stack = Stack(Config(ip_forward=True, ipv4_napt=napt), seed=5, strict=True)
+    din, dout = OffloadDevice(), (OffloadDevice() if out_offload else CaptureDevice())
+    inside = stack.add_netif(din, ip="192.168.4.1/24", hwaddr=OWN_MAC)
+    outside = stack.add_netif(dout, ip="10.0.0.2/24", hwaddr=bytes.fromhex("020000000002"))
+    stack.etharp.add_static("10.0.0.9", PEER_MAC, outside)
+    stack.etharp.add_static("192.168.4.2", PEER_MAC, inside)
+    if napt:
+        stack.napt.enable(inside)
+    din.take()
+    dout.take()
+    return stack, inside, outside, din, dout
+
+
+def _partial_super_segment(payload_len, flags="A"):
+    """A kernel's TSO super-segment as a TAP delivers it: the TCP checksum field holds the pseudo-header sum."""
+    raw = bytearray(bytes(Ether(src="02:00:00:00:00:99", dst="02:00:00:00:00:01") /
+                          IP(src="192.168.4.2", dst="10.0.0.9", flags="DF") /
+                          TCP(sport=40000, dport=80, flags=flags, seq=1000, ack=1) / (b"x" * payload_len)))
+    ip_len = len(raw) - 14
+    tcp_len = ip_len - 20
+    pseudo = fold(pseudo_sum_v4(bytes(raw[26:30]), bytes(raw[30:34]), 6, tcp_len))
+    raw[14 + 20 + 16:14 + 20 + 18] = pseudo.to_bytes(2, "big")
+    return raw
+
+
+@pytest.mark.parametrize("napt", [False, True])
+def test_a_tcp_super_segment_is_forwarded_whole_with_its_checksum_left_partial(napt):
+    from lwipy.core.device import RxOffload
+    stack, inside, outside, din, dout = _gateway(napt)
+    if napt:  # the flow exists (its SYN went through)
+        syn = _partial_super_segment(0, "S")
+        stack.input(inside, RxOffload(bytes(syn), 34, 16), 0.0)
+        dout.take()
+    frame = _partial_super_segment(20000)
+    stack.input(inside, RxOffload(bytes(frame), 34, 16, 1448), 0.0)
+    [sent] = dout.take()
+    assert dout.gso[-1] == 1448  # handed to the device whole, to be cut there
+    assert len(sent) == len(frame)
+    ip = Ether(sent)[IP]
+    assert ip.ttl == 63 and ip.len == len(frame) - 14
+    assert ip.src == ("10.0.0.2" if napt else "192.168.4.2")
+    # the device completed the checksum from the (translated) pseudo-header sum: scapy's own computation agrees
+    again = IP(bytes(ip))
+    del again.chksum
+    del again[TCP].chksum
+    assert bytes(IP(bytes(again))) == bytes(ip)
+
+
+def test_a_partial_checksum_is_completed_for_a_device_without_offload():
+    from lwipy.core.device import RxOffload
+    stack, inside, outside, din, dout = _gateway(False, out_offload=False)
+    frame = _partial_super_segment(1000)
+    stack.input(inside, RxOffload(bytes(frame), 34, 16), 0.0)
+    [sent] = dout.take()
+    ip = Ether(sent)[IP]
+    again = IP(bytes(ip))
+    del again[TCP].chksum
+    assert bytes(IP(bytes(again))) == bytes(ip)
+    big = _partial_super_segment(20000)
+    stack.input(inside, RxOffload(bytes(big), 34, 16, 1448), 0.0)
+    assert dout.take() == []  # a super-segment is never cut and rebuilt here: dropped for this device

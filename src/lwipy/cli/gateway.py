@@ -104,7 +104,8 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--napt {args.napt}: no --tap of that name (--napt names the inside TAP)")
     for text in args.portmap or []:
         parse_portmap(text)
-    options: dict[str, Any] = {"ip_forward": True, "ip6_forward": True}
+    # IPv6 forwarding cannot pass on the partial checksums of a TAP with offload; IPv4 forwarding can
+    options: dict[str, Any] = {"ip_forward": True, "ip6_forward": not getattr(args, "offload", False)}
     if args.napt:
         options["ipv4_napt"] = True
     return options

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-__all__ = ["NetDevice", "ETHERNET", "POINT_TO_POINT", "LINK_KINDS"]
+__all__ = ["NetDevice", "RxOffload", "ETHERNET", "POINT_TO_POINT", "LINK_KINDS"]
 
 ETHERNET = "ethernet"
 POINT_TO_POINT = "point-to-point"
@@ -66,3 +66,27 @@ class NetDevice(ABC):
 
     def remove_multicast(self, mac: bytes) -> None:  # noqa: B027 - optional, as add_multicast
         """Stop letting ``mac`` through (the last member of its group left)."""
+
+
+class RxOffload:
+    """A received frame with the offload notes of a device with :attr:`NetDevice.checksum_offload` (a TAP's
+    virtio-net header): its transport checksum is partial, the field at ``csum_start + csum_offset`` (offsets in the
+    frame) holding the pseudo-header sum (Linux's CHECKSUM_PARTIAL), and with ``gso_size`` it is a TCP super-segment
+    of segments of that many payload bytes.  A driver hands such a frame to the stack in place of the bare one; the
+    stack reads the notes only to forward the frame whole (:meth:`lwipy.core.ip4.Ip4.forward`)."""
+
+    __slots__ = ("frame", "csum_start", "csum_offset", "gso_size")
+
+    def __init__(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
+                 gso_size: int = 0) -> None:
+        self.frame = frame
+        self.csum_start = csum_start
+        self.csum_offset = csum_offset
+        self.gso_size = gso_size
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        gso = f" gso {self.gso_size}" if self.gso_size else ""
+        return f"<RxOffload {len(self.frame)} bytes csum {self.csum_start}+{self.csum_offset}{gso}>"

@@ -20,6 +20,7 @@ from ..wire.checksum import checksum
 from ..wire.ipv4 import HEADER, MIN_HEADER_LEN, PROTO_UDP, OptionError, Ipv4Header, iter_options
 from .addr import ANY4 as _ANY
 from .addr import is_multicast4
+from .device import RxOffload
 from .hooks import esp_ip4_route_src
 from .ip4_frag import Reassembly, fragment
 from .napt import NAPT_UNREACH
@@ -162,7 +163,7 @@ class Ip4:
             payload = packet[hdr.header_len:]
         napt = stack.napt
         if napt.netif is not None and netif is not napt.netif and dst_b == netif.ip4_packed:
-            translated = napt.recv(packet)  # ip_napt_recv: a reply of a translated flow, or for a port map
+            translated = napt.recv(packet, stack.rx_offload is not None)  # ip_napt_recv: a reply, or a port map
             if translated is not None:
                 hdr.dst = bytes(translated.buf[translated.start + 16:translated.start + 20])
                 self.forward(netif, hdr, packet, translated)
@@ -386,14 +387,17 @@ class Ip4:
         buf[off + 8] -= 1  # the TTL, and the checksum incrementally (lwIP's ip4_forward, RFC 1624)
         csum = (buf[off + 10] << 8 | buf[off + 11]) + 0x100
         _CSUM.pack_into(buf, off + 10, (csum & 0xFFFF) + (csum >> 16))
+        rx = stack.rx_offload
         if translate:
-            verdict = napt.forward(buf, off, out)
+            verdict = napt.forward(buf, off, out, rx is not None)
             if verdict:
                 stack.stats.ip.drop += 1
                 if verdict == NAPT_UNREACH:
                     stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_PORT)
                 return
-        if len(pbuf) > out.mtu:
+        if rx is not None and not self._pass_offload(rx, pbuf, out, inp):
+            return
+        if len(pbuf) > out.mtu and not pbuf.gso_size:
             if hdr.dont_fragment:
                 stack.stats.ip.drop += 1
                 stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH,
@@ -410,6 +414,26 @@ class Ip4:
             stack.etharp.output(out, pbuf, next_hop)  # a unicast neighbour (multicast and broadcast were refused)
         else:
             stack.netif_output(out, pbuf, next_hop)
+
+    def _pass_offload(self, rx: RxOffload, pbuf: Pbuf, out: "Netif", inp: "Netif") -> bool:
+        """A frame that came with a partial transport checksum (and perhaps as a TCP super-segment): handed on as it
+        is to a device that completes the checksum (and cuts the segments), never cut and rebuilt here; to another
+        device its checksum is completed here, and a super-segment is dropped (counted in ``ip.drop``)."""
+        ihl = (pbuf.buf[pbuf.start] & 0x0F) << 2
+        field = rx.csum_start + rx.csum_offset - (len(rx.frame) - len(pbuf))  # the field's place in the IP packet
+        if field != ihl + 16 and field != ihl + 6:
+            self.stack.stats.ip.drop += 1  # not a TCP or UDP checksum after this header: nothing we can vouch for
+            return False
+        if out.checksum_offload and (not rx.gso_size or out.gso_max_size):
+            pbuf.leave_checksum(pbuf.start + ihl, field - ihl, rx.gso_size)
+            return True
+        if rx.gso_size:
+            self.stack.stats.ip.drop += 1
+            return False
+        buf, start = pbuf.buf, pbuf.start
+        view = memoryview(buf)[start + ihl:]
+        _CSUM.pack_into(buf, start + field, checksum(view) or 0xFFFF)  # the pseudo-header sum is in the field
+        return True
 
     @staticmethod
     def _in_packet(inp: "Netif", hdr: Ipv4Header, packet: memoryview) -> InPacket:

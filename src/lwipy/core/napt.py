@@ -403,9 +403,10 @@ class Napt:
         return self._next_sweep if self.table else None
 
     # -- the way out -------------------------------------------------------------------------------------------------
-    def forward(self, buf: bytearray, off: int, out: "Netif") -> int:
+    def forward(self, buf: bytearray, off: int, out: "Netif", partial: bool = False) -> int:
         """``ip_napt_forward``: the packet at ``buf[off:]`` (an IPv4 header, TTL already lowered) came in on the inside
-        netif and leaves by ``out``: translate its source in place.  Returns :data:`NAPT_PASS`, :data:`NAPT_DROP` or
+        netif and leaves by ``out``: translate its source in place.  ``partial``: the transport checksum field holds
+        the pseudo-header sum for the device to complete (a frame from a device with offload).  Returns :data:`NAPT_PASS`, :data:`NAPT_DROP` or
         :data:`NAPT_UNREACH` (drop and answer with ICMP port unreachable)."""
         if out.ip4 is None:
             return NAPT_PASS
@@ -449,7 +450,7 @@ class Napt:
         pm = self._pm_out.get((proto, src, sport)) if self._pm_out else None
         if pm is not None:
             # a reply of a port-mapped server: from the mapped address and port
-            self._rewrite_src(buf, off, t_off, proto, src, sport, pm[1], pm[0].mport)
+            self._rewrite_src(buf, off, t_off, proto, src, sport, pm[1], pm[0].mport, partial)
             stats.out += 1
             return NAPT_PASS
         dport = buf[t_off + 2] << 8 | buf[t_off + 3]
@@ -494,7 +495,7 @@ class Napt:
                     return NAPT_UNREACH  # drop unknown UDP session
                 t.last = self.stack.now
                 self.table.move_to_end(key)
-        self._rewrite_src(buf, off, t_off, proto, src, sport, maddr, t.mport)
+        self._rewrite_src(buf, off, t_off, proto, src, sport, maddr, t.mport, partial)
         stats.out += 1
         return NAPT_PASS
 
@@ -510,31 +511,36 @@ class Napt:
         buf[off + 16:off + 20] = new
 
     def _rewrite_src(self, buf: bytearray, off: int, t_off: int, proto: int, src: bytes, sport: int, maddr: bytes,
-                     mport: int) -> None:
-        """Source address and port of a TCP or UDP packet replaced, both checksums adjusted (RFC 1624)."""
+                     mport: int, partial: bool = False) -> None:
+        """Source address and port of a TCP or UDP packet replaced, both checksums adjusted (RFC 1624); a partial
+        transport checksum (the pseudo-header sum, not complemented) follows the address alone."""
         at = t_off + (16 if proto == IP_PROTO_TCP else 6)
         csum = buf[at] << 8 | buf[at + 1]
-        if proto == IP_PROTO_TCP or csum:
+        if partial:
+            _H.pack_into(buf, at, ~csum_adjust(~csum & 0xFFFF, _sum32(src), _sum32(maddr)) & 0xFFFF)
+        elif proto == IP_PROTO_TCP or csum:
             csum = csum_adjust(csum, _sum32(src) + sport, _sum32(maddr) + mport)
             _H.pack_into(buf, at, csum if csum or proto == IP_PROTO_TCP else 0xFFFF)
         _H.pack_into(buf, t_off, mport)
         self._set_src(buf, off, src, maddr)
 
     def _rewrite_dst(self, buf: bytearray, off: int, t_off: int, proto: int, dst: bytes, dport: int, daddr: bytes,
-                     port: int) -> None:
+                     port: int, partial: bool = False) -> None:
         at = t_off + (16 if proto == IP_PROTO_TCP else 6)
         csum = buf[at] << 8 | buf[at + 1]
-        if proto == IP_PROTO_TCP or csum:
+        if partial:
+            _H.pack_into(buf, at, ~csum_adjust(~csum & 0xFFFF, _sum32(dst), _sum32(daddr)) & 0xFFFF)
+        elif proto == IP_PROTO_TCP or csum:
             csum = csum_adjust(csum, _sum32(dst) + dport, _sum32(daddr) + port)
             _H.pack_into(buf, at, csum if csum or proto == IP_PROTO_TCP else 0xFFFF)
         _H.pack_into(buf, t_off + 2, port)
         self._set_dst(buf, off, dst, daddr)
 
     # -- the way in --------------------------------------------------------------------------------------------------
-    def recv(self, packet: memoryview) -> Pbuf | None:
+    def recv(self, packet: memoryview, partial: bool = False) -> Pbuf | None:
         """``ip_napt_recv``: ``packet`` (a whole IPv4 datagram) came in on an outside netif for that netif's address.
         When it belongs to a translated flow or a port map, a copy with the destination translated back (ready to be
-        forwarded, headroom in front); else None (it is for this stack)."""
+        forwarded, headroom in front); else None (it is for this stack).  ``partial`` as for :meth:`forward`."""
         ihl = (packet[0] & 0x0F) << 2
         proto = packet[9]
         tlen = len(packet) - ihl
@@ -570,7 +576,8 @@ class Napt:
         pm = self._pm_in.get((proto, dport)) if self._pm_in else None
         if pm is not None:
             pbuf = Pbuf.with_payload(packet)
-            self._rewrite_dst(pbuf.buf, pbuf.start, pbuf.start + ihl, proto, dst, dport, pm.daddr.packed, pm.dport)
+            self._rewrite_dst(pbuf.buf, pbuf.start, pbuf.start + ihl, proto, dst, dport, pm.daddr.packed, pm.dport,
+                              partial)
             self.stats.inbound += 1
             return pbuf
         t = self.by_mport.get((proto, dport))
@@ -594,7 +601,7 @@ class Napt:
             if (seqno - t.dest_seqno) & 0xFFFFFFFF < 0x80000000:
                 t.dest_seqno = (seqno + tlen - ((buf[t_off + 12] >> 4) << 2) + (flags & _TCP_SYN) // _TCP_SYN
                                 + (flags & _TCP_FIN)) & 0xFFFFFFFF
-        self._rewrite_dst(buf, off, t_off, proto, dst, dport, t.src, t.sport)
+        self._rewrite_dst(buf, off, t_off, proto, dst, dport, t.src, t.sport, partial)
         self.stats.inbound += 1
         return pbuf
 

@@ -28,7 +28,7 @@ from ..stats import Stats
 from ..wire.ipv6 import NH_ICMPV6
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
-from .device import ETHERNET, POINT_TO_POINT, NetDevice
+from .device import ETHERNET, POINT_TO_POINT, NetDevice, RxOffload
 from .dns import Dns
 from .etharp import Etharp
 from .ethernet import Ethernet
@@ -83,6 +83,8 @@ class Stack:
         self.name = name
         self.strict = strict
         self.now = 0.0
+        #: the offload notes of the frame being handled (:class:`~lwipy.core.device.RxOffload`), or None
+        self.rx_offload: RxOffload | None = None
         self.stats = Stats()
         self.netifs: list[Netif] = []
         self.routes = RouteTable()
@@ -227,10 +229,10 @@ class Stack:
             mtu = device.mtu
         if mtu < 68:
             raise ValueError(f"MTU {mtu} is below IPv4's minimum of 68 (RFC 791)")
-        if (self.config.ip_forward or self.config.ip6_forward) and device.checksum_offload:
-            raise ValueError(f"{device!r} has checksum/segmentation offload, which only an end host may use: a "
-                             "forwarding stack (ip_forward, ip6_forward) would pass on partial checksums; open it "
-                             "without offload")
+        if self.config.ip6_forward and device.checksum_offload:
+            raise ValueError(f"{device!r} has checksum/segmentation offload, which an IPv6 forwarding stack "
+                             "(ip6_forward) cannot use: it would pass on partial checksums; open it without offload "
+                             "(IPv4 forwarding, ip_forward, forwards them whole)")
         return mtu
 
     def _setup(self, netif: Netif, device: NetDevice, ip: str | IPv4Interface | None,
@@ -406,6 +408,9 @@ class Stack:
         :attr:`stats`."""
         self.assert_core()
         self.now = now
+        if type(frame) is RxOffload:  # a partial checksum or a super-segment: the notes for ip4_forward
+            self.rx_offload = frame
+            frame = frame.frame
         try:
             netif.input(netif, frame)
         except Exception:
@@ -413,6 +418,8 @@ class Stack:
                 raise
             self.stats.link.err += 1
             log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
+        finally:
+            self.rx_offload = None
 
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
         """:meth:`input` for a batch of frames received together."""

@@ -93,7 +93,7 @@ class PcapDevice(Wrapper):
         if frames:
             ts = self.clock()
             for frame in frames:
-                self.writer.write(frame, ts)
+                self.writer.write(getattr(frame, "frame", frame), ts)  # an RxOffload: its frame
         return frames
 
     def close(self) -> None:

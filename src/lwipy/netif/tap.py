@@ -23,6 +23,7 @@ import struct
 import threading
 from typing import Callable, TypeVar
 
+from ..core.device import RxOffload
 from ..wire.checksum import fold, ones_sum
 from .device import Device
 
@@ -189,7 +190,12 @@ class TapDevice(Device):
             frame = memoryview(data)[VNET_HDR.size:]
             if gso_type:
                 self.rx_gso += 1
-            if not flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) and not checksum_ok(frame):
+            if flags & VNET_F_NEEDS_CSUM or gso_type:
+                # a partial checksum (and a super-segment): the notes go along, for a stack that forwards it whole
+                _, _, _, gso_size, csum_start, csum_offset = VNET_HDR.unpack_from(data)
+                frames.append(RxOffload(frame, csum_start, csum_offset, gso_size if gso_type else 0))
+                continue
+            if not flags & VNET_F_DATA_VALID and not checksum_ok(frame):
                 self.rx_csum_errors += 1
                 self.rx_dropped += 1
                 continue
