@@ -8,7 +8,8 @@ through it), lwipy with NAPT on A's side (B has no route back to A: only transla
 namespace forwarding over veth pairs (the kernel's router).  Each path: 64-byte frames of UDP (18 bytes of payload)
 sent by A as fast as one Python process can, counted by B (packets/s that came through), and a TCP stream of kernel
 sockets from A to B (Mbit/s); the lwipy paths again with both TAPs opened with offload (virtio-net header: the
-kernels send and take TCP super-segments, which lwipy forwards and translates whole).  The sender is one Python loop, so a path faster than it shows the sender's rate.
+kernels send and take TCP super-segments, which lwipy forwards and translates whole).  The sender is one Python
+loop, so a path faster than it shows the sender's rate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 

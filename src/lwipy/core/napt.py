@@ -406,8 +406,8 @@ class Napt:
     def forward(self, buf: bytearray, off: int, out: "Netif", partial: bool = False) -> int:
         """``ip_napt_forward``: the packet at ``buf[off:]`` (an IPv4 header, TTL already lowered) came in on the inside
         netif and leaves by ``out``: translate its source in place.  ``partial``: the transport checksum field holds
-        the pseudo-header sum for the device to complete (a frame from a device with offload).  Returns :data:`NAPT_PASS`, :data:`NAPT_DROP` or
-        :data:`NAPT_UNREACH` (drop and answer with ICMP port unreachable)."""
+        the pseudo-header sum for the device to complete (a frame from a device with offload).  Returns
+        :data:`NAPT_PASS`, :data:`NAPT_DROP` or :data:`NAPT_UNREACH` (drop and answer with ICMP port unreachable)."""
         if out.ip4 is None:
             return NAPT_PASS
         ihl = (buf[off] & 0x0F) << 2
