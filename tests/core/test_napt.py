@@ -110,6 +110,19 @@ def test_a_port_in_the_range_is_kept_and_a_zero_udp_checksum_stays_zero(gw):
     assert p[UDP].sport == 50000 and p[UDP].chksum == 0
 
 
+def test_a_flow_follows_a_new_outside_address(gw):
+    gw.from_inside(IP(src=A, dst=B) / UDP(sport=50000, dport=53) / b"q")
+    [p] = gw.out()
+    gw.outside.set_ipv4("10.0.0.3/24")
+    gw.dout.take()
+    gw.from_inside(IP(src=A, dst=B) / UDP(sport=50000, dport=53) / b"q2")
+    [p2] = gw.out()
+    assert p2.src == "10.0.0.3" and p2[UDP].sport == p[UDP].sport and checksums_ok(p2)
+    gw.from_outside(IP(src=B, dst="10.0.0.3") / UDP(sport=53, dport=p[UDP].sport) / b"a")
+    [r] = gw.inn()
+    assert (r.dst, r[UDP].dport) == (A, 50000) and checksums_ok(r)
+
+
 def test_reply_from_another_remote_port_is_not_translated(gw):
     gw.from_inside(IP(src=A, dst=B) / UDP(sport=50001, dport=53) / b"q")
     [p] = gw.out()

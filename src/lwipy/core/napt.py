@@ -81,6 +81,7 @@ _H = struct.Struct("!H")
 _HH = struct.Struct("!HH")
 _I = struct.Struct("!I")
 _TCP_RST_HDR = struct.Struct("!HHIIBBHHH")
+_ADDRS = struct.Struct("!4s4s")
 
 
 def _sum32(b: bytes | bytearray | memoryview, at: int = 0) -> int:
@@ -100,12 +101,28 @@ def csum_adjust(csum: int, old: int, new: int) -> int:
     return ~x & 0xFFFF
 
 
+def _fold(x: int) -> int:
+    x = (x & 0xFFFF) + (x >> 16)
+    x = (x & 0xFFFF) + (x >> 16)
+    return (x & 0xFFFF) + (x >> 16)
+
+
+def _delta(old: int, new: int) -> int:
+    """``~m + m'`` of RFC 1624 eqn. 3 for fields summing to ``old`` and then ``new``, folded to 16 bits."""
+    return _fold((~_fold(old) & 0xFFFF) + new)
+
+
+def _apply(csum: int, delta: int) -> int:
+    """RFC 1624 eqn. 3 with a precomputed ``delta``: ``~(~HC + delta)``."""
+    return ~_fold((~csum & 0xFFFF) + delta) & 0xFFFF
+
+
 class NaptEntry:
     """One translation (esp-lwip's ``struct ip_napt_entry``): inside ``src:sport`` seen outside as ``mport`` on the
     outgoing netif's address, last talking to ``dest:dport``.  Addresses are the 4 packed bytes."""
 
     __slots__ = ("proto", "src", "sport", "dest", "dport", "mport", "last", "fin1", "fin2", "finack1", "finack2",
-                 "synack", "rst", "src_seqno", "dest_seqno", "maddr")
+                 "synack", "rst", "src_seqno", "dest_seqno", "maddr", "d_ip", "d_t", "d_ip_back", "d_t_back")
 
     def __init__(self, proto: int, src: bytes, sport: int, dest: bytes, dport: int, mport: int, now: float,
                  maddr: bytes) -> None:
@@ -122,6 +139,14 @@ class NaptEntry:
         self.dest_seqno = 0
         #: the outside address the flow was translated to (the outgoing netif's, when it was made)
         self.maddr = maddr
+        # RFC 1624's ~m + m' is the same for every packet of the flow: the IP header's (the address) and the
+        # transport checksum's (address and port; the ICMP checksum: the identifier alone), each way
+        a_in, a_out = _sum32(src), _sum32(maddr)
+        self.d_ip, self.d_ip_back = _delta(a_in, a_out), _delta(a_out, a_in)
+        if proto == IP_PROTO_ICMP:
+            self.d_t, self.d_t_back = _delta(sport, mport), _delta(mport, sport)
+        else:
+            self.d_t, self.d_t_back = _delta(a_in + sport, a_out + mport), _delta(a_out + mport, a_in + sport)
 
     def __repr__(self) -> str:
         name = {IP_PROTO_TCP: "TCP", IP_PROTO_UDP: "UDP", IP_PROTO_ICMP: "ICMP"}.get(self.proto, str(self.proto))
@@ -420,8 +445,7 @@ class Napt:
         total = buf[off + 2] << 8 | buf[off + 3]
         t_off = off + ihl
         tlen = total - ihl
-        src = bytes(buf[off + 12:off + 16])
-        dst = bytes(buf[off + 16:off + 20])
+        src, dst = _ADDRS.unpack_from(buf, off + 12)
         maddr = out.ip4_packed
         stats = self.stats
         if proto == IP_PROTO_ICMP:
@@ -495,7 +519,22 @@ class Napt:
                     return NAPT_UNREACH  # drop unknown UDP session
                 t.last = self.stack.now
                 self.table.move_to_end(key)
-        self._rewrite_src(buf, off, t_off, proto, src, sport, maddr, t.mport, partial)
+        if t.maddr != maddr:  # the outgoing address changed since the flow began
+            self._rewrite_src(buf, off, t_off, proto, src, sport, maddr, t.mport, partial)
+            stats.out += 1
+            return NAPT_PASS
+        # the fast way: the flow's precomputed checksum deltas (RFC 1624)
+        at = t_off + 16 if proto == IP_PROTO_TCP else t_off + 6
+        csum = buf[at] << 8 | buf[at + 1]
+        if partial:
+            _H.pack_into(buf, at, _fold(csum + t.d_ip))  # the pseudo-header sum follows the address alone
+        elif proto == IP_PROTO_TCP:
+            _H.pack_into(buf, at, _apply(csum, t.d_t))
+        elif csum:
+            _H.pack_into(buf, at, _apply(csum, t.d_t) or 0xFFFF)
+        _H.pack_into(buf, t_off, t.mport)
+        _H.pack_into(buf, off + 10, _apply(buf[off + 10] << 8 | buf[off + 11], t.d_ip))
+        buf[off + 12:off + 16] = maddr
         stats.out += 1
         return NAPT_PASS
 
@@ -601,7 +640,21 @@ class Napt:
             if (seqno - t.dest_seqno) & 0xFFFFFFFF < 0x80000000:
                 t.dest_seqno = (seqno + tlen - ((buf[t_off + 12] >> 4) << 2) + (flags & _TCP_SYN) // _TCP_SYN
                                 + (flags & _TCP_FIN)) & 0xFFFFFFFF
-        self._rewrite_dst(buf, off, t_off, proto, dst, dport, t.src, t.sport, partial)
+        if t.maddr != dst:
+            self._rewrite_dst(buf, off, t_off, proto, dst, dport, t.src, t.sport, partial)
+            self.stats.inbound += 1
+            return pbuf
+        at = t_off + 16 if proto == IP_PROTO_TCP else t_off + 6
+        csum = buf[at] << 8 | buf[at + 1]
+        if partial:
+            _H.pack_into(buf, at, _fold(csum + t.d_ip_back))
+        elif proto == IP_PROTO_TCP:
+            _H.pack_into(buf, at, _apply(csum, t.d_t_back))
+        elif csum:
+            _H.pack_into(buf, at, _apply(csum, t.d_t_back) or 0xFFFF)
+        _H.pack_into(buf, t_off + 2, t.sport)
+        _H.pack_into(buf, off + 10, _apply(buf[off + 10] << 8 | buf[off + 11], t.d_ip_back))
+        buf[off + 16:off + 20] = t.src
         self.stats.inbound += 1
         return pbuf
 
