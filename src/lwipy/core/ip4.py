@@ -420,7 +420,8 @@ class Ip4:
         is to a device that completes the checksum (and cuts the segments), never cut and rebuilt here; to another
         device its checksum is completed here, and a super-segment is dropped (counted in ``ip.drop``)."""
         ihl = (pbuf.buf[pbuf.start] & 0x0F) << 2
-        field = rx.csum_start + rx.csum_offset - (len(rx.frame) - len(pbuf))  # the field's place in the IP packet
+        link = (18 if inp.vlan_id is not None else 14) if inp.is_ethernet else 0
+        field = rx.csum_start + rx.csum_offset - link  # the field's place in the IP packet (frame padding aside)
         if field != ihl + 16 and field != ihl + 6:
             self.stack.stats.ip.drop += 1  # not a TCP or UDP checksum after this header: nothing we can vouch for
             return False
