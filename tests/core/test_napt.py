@@ -441,3 +441,24 @@ def test_arbitrary_forwarded_packets_never_raise(data, proto, inside, frag, ttl)
     gw.din.take()
     gw.dout.take()
     assert len(gw.stack.napt.table) <= gw.stack.config.ip_napt_max
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(data=st.binary(min_size=0, max_size=80), proto=st.sampled_from([1, 6, 17]), inside=st.booleans(),
+       csum_start=st.one_of(st.just(34), st.integers(0, 120)),
+       csum_offset=st.one_of(st.sampled_from([6, 16]), st.integers(0, 40)), gso=st.sampled_from([0, 0, 1448]),
+       napt=st.booleans())
+def test_arbitrary_offloaded_frames_never_raise(data, proto, inside, csum_start, csum_offset, gso, napt):
+    from lwipy.core.device import RxOffload
+    global _gw_for_fuzz
+    if _gw_for_fuzz is None:
+        _gw_for_fuzz = Gateway(ip4_reassembly=True)
+    gw = _gw_for_fuzz
+    if napt != gw.stack.napt.enabled:
+        gw.stack.napt.enable(gw.inside) if napt else gw.stack.napt.disable()
+    src, dst = (A, B) if inside else (B, GW_OUT)
+    mac_src, mac_dst = (A_MAC, GW_IN_MAC) if inside else (B_MAC, GW_OUT_MAC)
+    frame = bytes(Ether(src=mac_src, dst=mac_dst) / IP(src=src, dst=dst, proto=proto) / data)
+    gw.stack.input(gw.inside if inside else gw.outside, RxOffload(frame, csum_start, csum_offset, gso), gw.now)
+    gw.din.take()
+    gw.dout.take()

@@ -422,7 +422,7 @@ class Ip4:
         ihl = (pbuf.buf[pbuf.start] & 0x0F) << 2
         link = (18 if inp.vlan_id is not None else 14) if inp.is_ethernet else 0
         field = rx.csum_start + rx.csum_offset - link  # the field's place in the IP packet (frame padding aside)
-        if field != ihl + 16 and field != ihl + 6:
+        if (field != ihl + 16 and field != ihl + 6) or field + 2 > len(pbuf):
             self.stack.stats.ip.drop += 1  # not a TCP or UDP checksum after this header: nothing we can vouch for
             return False
         if out.checksum_offload and (not rx.gso_size or out.gso_max_size):
