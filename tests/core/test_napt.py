@@ -350,6 +350,20 @@ def test_only_one_netif_at_a_time_and_the_error_says_why(gw):
     assert gw.stack.napt.netif is gw.outside
 
 
+def test_the_config_comes_from_an_sdkconfig_and_a_bad_port_range_is_refused():
+    cfg = Config.from_sdkconfig("CONFIG_LWIP_IP_FORWARD=y\nCONFIG_LWIP_IPV4_NAPT=y\nCONFIG_LWIP_IPV4_NAPT_PORTMAP=n\n")
+    assert cfg.ipv4_napt and cfg.ip_forward and not cfg.ipv4_napt_portmap
+    s = Stack(cfg.replace(ip_napt_port_range_start=60000, ip_napt_port_range_end=50000), seed=1)
+    n = s.add_netif(CaptureDevice(), ip="192.168.4.1/24")
+    with pytest.raises(ValueError, match="IP_NAPT_PORT_RANGE_START"):
+        s.napt.enable(n)
+    s2 = Stack(cfg, seed=1)
+    n2 = s2.add_netif(CaptureDevice(), ip="192.168.4.1/24")
+    s2.napt.enable(n2)
+    with pytest.raises(ValueError, match="CONFIG_LWIP_IPV4_NAPT_PORTMAP"):
+        s2.napt.portmap_add(IP_PROTO_TCP, "10.0.0.2", 80, A, 80)
+
+
 def test_enable_needs_the_config():
     s = Stack(Config(ip_forward=True), seed=1)
     n = s.add_netif(CaptureDevice(), ip="192.168.4.1/24")

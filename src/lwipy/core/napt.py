@@ -222,6 +222,9 @@ class Napt:
             raise ValueError("NAPT is off: Config(ipv4_napt=True) (CONFIG_LWIP_IPV4_NAPT), with ip_forward=True")
         if not cfg.ip_forward:
             raise ValueError("NAPT translates forwarded packets: turn on ip_forward (CONFIG_LWIP_IP_FORWARD)")
+        if cfg.ip_napt_port_range_start > cfg.ip_napt_port_range_end:
+            raise ValueError(f"IP_NAPT_PORT_RANGE_START {cfg.ip_napt_port_range_start} is above "
+                             f"IP_NAPT_PORT_RANGE_END {cfg.ip_napt_port_range_end}")
         if netif not in stack.netifs:
             raise ValueError(f"{netif!r} is not a netif of {stack!r}")
         if not netif.up:
