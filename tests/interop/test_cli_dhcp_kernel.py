@@ -132,6 +132,7 @@ case "$1" in
   bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface" ;;
   deconfig) ip link set "$interface" up; ip addr flush dev "$interface" ;;
 esac
+echo "script done: $1"
 """)
     script.chmod(0o755)
     proc = start("up", "--tap", nsx.TAP, "--netns", netns, "--ip", "10.77.0.2/24", "--dhcp-server", "--pool",
@@ -145,6 +146,8 @@ esac
         lines = []
         read_until(proc, rf"^assigned 10\.77\.0\.100 to {kernel_mac} \(udhcpc-cli\)", lines)
         client.wait_log(lambda t: "lease of 10.77.0.100 obtained" in t, nsx.GENEROUS, "udhcpc's lease")
+        # udhcpc logs the lease before it runs its script's "bound": wait for the script to have set the address
+        client.wait_log(lambda t: "script done: bound" in t, nsx.GENEROUS, "udhcpc's bound script")
         shown = nsx.ns_run(netns, ["ip", "-4", "-o", "addr", "show", "dev", nsx.TAP]).stdout
         assert "inet 10.77.0.100/24" in shown, shown
     finally:
