@@ -200,3 +200,22 @@ def test_ipv6_recvpktinfo_tells_the_destination_and_netif(net6):
     v4.sendto(b"from ipv4", ("10.0.0.2", 5300))
     _, anc, _, _ = rx.recvmsg(100, pysocket.CMSG_SPACE(20))
     assert pysocket.inet_ntop(AF6, anc[0][2][:16]) == "::ffff:10.0.0.2"  # an IPv4 destination, mapped
+
+
+def test_ipv6_add_and_drop_membership_are_the_join_and_leave_group_options(net6):
+    """lwIP's sockets.h and ESP-IDF's guide name them IPV6_ADD_MEMBERSHIP / IPV6_DROP_MEMBERSHIP."""
+    api = net6.sb
+    assert (api.IPV6_ADD_MEMBERSHIP, api.IPV6_DROP_MEMBERSHIP) == (pysocket.IPV6_JOIN_GROUP,
+                                                                  pysocket.IPV6_LEAVE_GROUP)
+    rx = api.socket(AF6, DGRAM)
+    rx.bind(("::", 6001))
+    netif = net6.lb.call(lambda: next(n for n in net6.b.netifs if not n.is_loopback))
+    group = pysocket.inet_pton(AF6, "ff02::beef")
+    mreq = group + struct.pack("@I", netif.index)
+    rx.setsockopt(pysocket.IPPROTO_IPV6, api.IPV6_ADD_MEMBERSHIP, mreq)
+    assert net6.lb.call(lambda: net6.b.mld6.is_member(netif, group))
+    tx = net6.sa.socket(AF6, DGRAM)
+    tx.sendto(b"joined", ("ff02::beef", 6001))
+    assert rx.recv(100) == b"joined"
+    rx.setsockopt(pysocket.IPPROTO_IPV6, api.IPV6_DROP_MEMBERSHIP, mreq)
+    assert not net6.lb.call(lambda: net6.b.mld6.is_member(netif, group))

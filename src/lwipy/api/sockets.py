@@ -67,6 +67,7 @@ from .sockdefs import (AF_INET, AF_INET6, AI_PASSIVE, BLOCKING_ERRNOS, EAI_FAMIL
                        IP_PKTINFO, LWIP_SOCKET_OFFSET_BASE, MSG_CTRUNC, MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL, MSG_PEEK,
                        MSG_TRUNC, MSG_WAITALL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY, SHUT_RD, SHUT_RDWR, SHUT_WR,
                        SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_STREAM)
+from .sockfuncs import SocketFunctions
 from .sockselect import SelectMixin
 
 __all__ = ["SocketApi", "LwipSocket"]
@@ -762,13 +763,23 @@ class LwipSocket:
     # -- fcntl, ioctl, readiness -----------------------------------------------------------------------------------
     def _fcntl(self, cmd: int, arg: int) -> int:
         if cmd == F_GETFL:
+            # lwip_fcntl, word for word: O_RDONLY unless the pcb has TF_RXCLOSED (our SHUT_RD, or the FIN read:
+            # netconn_recv_data_tcp shuts the receive side), O_WRONLY unless it has TF_FIN (our SHUT_WR), and O_RDWR
+            # when both; no pcb (closed both ways, reset, timed out) gives neither.  With the O_* values of
+            # ESP-IDF's newlib, which are Linux's (O_RDONLY 0, O_WRONLY 1, O_RDWR 2), that makes a fresh,
+            # connecting, connected or listening socket O_RDWR, SHUT_RD alone still O_RDWR (O_RDONLY is 0, so
+            # "O_RDONLY | O_WRONLY" is O_WRONLY), SHUT_WR O_RDONLY, and no pcb O_RDONLY (0).  A listening pcb has
+            # no flags field in lwIP (tcp_pcb_listen): lwipy reads it as the fresh pcb it was made from.
             flags = O_NONBLOCK if self._timeout == 0.0 else 0
             if self._group != NETCONN_TCP:
                 return flags | O_RDWR
-            if self._state in (_CONNECTED, _CONNECTING) and self._fd >= 0:
-                rd, wr = not (self._shut_rd or self._eof), not self._shut_wr
-                flags |= O_RDWR if rd and wr else O_RDONLY if rd else O_WRONLY if wr else 0
-            return flags
+            op_mode = 0
+            if not self._conn._pcb_gone:
+                if not (self._shut_rd or self._eof):
+                    op_mode |= O_RDONLY
+                if not self._shut_wr:
+                    op_mode |= O_WRONLY
+            return flags | (O_RDWR if op_mode == O_RDONLY | O_WRONLY else op_mode)
         if cmd == F_SETFL:
             self.setblocking(not arg & O_NONBLOCK)  # the access mode bits F_GETFL reports are ignored
             return 0
@@ -799,7 +810,7 @@ class LwipSocket:
         return bool(self._conn._pending_err)
 
 
-class SocketApi(SelectMixin):
+class SocketApi(SelectMixin, SocketFunctions):
     """A socket module for one stack: ``socket()``, ``select()``, ``poll()``, ``fcntl()``, ``ioctl()``,
     ``getaddrinfo()``, ``create_connection()`` and the constants of Python's ``socket`` module (``api.AF_INET``,
     ``api.SOL_SOCKET``...), with lwIP's limits (``max_sockets``) and semantics.  Made on a running

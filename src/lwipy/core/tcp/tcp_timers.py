@@ -58,6 +58,53 @@ class TcpTimers:
         self.keep_at = self.stack.now + self.keep_idle if self.keepalive else None
         self._schedule()
 
+    # lwIP's tcp_slowtmr reads keep_idle, keep_intvl and keep_cnt at every tick, so a change takes effect at once,
+    # whatever the order the application set them in (ESP-IDF's tcp_server sets SO_KEEPALIVE first, then
+    # TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT): a changed value re-arms a running keepalive timer.
+    _keep_probe_at = 0.0  # when the last keepalive probe went
+
+    @property
+    def keep_idle(self) -> float:
+        """Idle seconds before the first keepalive probe (``TCP_KEEPIDLE``; lwIP's ``keep_idle``)."""
+        return self._keep_idle
+
+    @keep_idle.setter
+    def keep_idle(self, seconds: float) -> None:
+        self._keep_idle = seconds
+        self._rearm_keepalive()
+
+    @property
+    def keep_intvl(self) -> float:
+        """Seconds between keepalive probes (``TCP_KEEPINTVL``)."""
+        return self._keep_intvl
+
+    @keep_intvl.setter
+    def keep_intvl(self, seconds: float) -> None:
+        self._keep_intvl = seconds
+        self._rearm_keepalive()
+
+    @property
+    def keep_cnt(self) -> int:
+        """Probes unanswered before the connection is reset (``TCP_KEEPCNT``)."""
+        return self._keep_cnt
+
+    @keep_cnt.setter
+    def keep_cnt(self, count: int) -> None:
+        self._keep_cnt = count
+        self._rearm_keepalive()
+
+    def _rearm_keepalive(self) -> None:
+        """A running keepalive timer, recomputed as ``tcp_slowtmr`` would with the current values: the next probe
+        (or the reset, once ``keep_cnt`` went unanswered) is due ``keep_idle`` + probes sent x ``keep_intvl``
+        after the last segment received."""
+        if getattr(self, "keep_at", None) is None:
+            return
+        # probes sent before the peer last spoke count for nothing (lwIP's tcp_input zeroes keep_cnt_sent)
+        probes = self.keep_probes if self.keep_probes and self._keep_probe_at >= self.last_activity else 0
+        due = self.last_activity + self._keep_idle + probes * self._keep_intvl
+        self.keep_at = max(due, self.stack.now)
+        self._schedule()
+
     def _arm_syn_rcvd(self) -> None:
         self.close_at = self.stack.now + self.stack.config.tcp_syn_rcvd_timeout / 1000.0
         self._schedule()
@@ -167,5 +214,6 @@ class TcpTimers:
             self._fail(errno.ECONNABORTED, send_rst=True)
             return
         self.keep_probes += 1
+        self._keep_probe_at = now
         self._send_segment((self.snd_una - 1) & MASK, ACK, b"")  # a keepalive: an old sequence number, no data
         self.keep_at = now + self.keep_intvl
