@@ -170,26 +170,28 @@ class Simulation:
         return stack
 
     def attach(self, stack: Stack, hub: VirtualHub, *, faults: dict[str, Any] | None = None,
-               txqueue: dict[str, Any] | None = None, **netif: Any) -> Netif:
+               txqueue: dict[str, Any] | None = None, port: dict[str, Any] | None = None, **netif: Any) -> Netif:
         """Give ``stack`` a netif on ``hub`` (keyword arguments as :meth:`Stack.add_netif`), behind a
         :class:`FaultyDevice` when ``faults`` are given and a bounded :class:`TxQueue` (``limit``, ``rate``) when
-        ``txqueue`` is."""
-        device: Device = hub.port(netif.get("name") or stack.name, uplink=netif.pop("uplink", False))
+        ``txqueue`` is; ``port`` holds options of the hub's port (``tx_queue``, ``tx_rate``: the driver's own
+        bounded transmit queue)."""
+        device: Device = hub.port(netif.get("name") or stack.name, uplink=netif.pop("uplink", False), **(port or {}))
         if faults:
             faults = {"seed": self.rng.getrandbits(32), **faults}
             device = FaultyDevice(device, clock=self.clock, **faults)
         if txqueue is not None:
             device = TxQueue(device, clock=self.clock, **txqueue)
+        device.set_clock(self.clock)  # a driver's own bounded queue (hub.port(tx_queue=...)) runs on virtual time
         nif = stack.add_netif(device, **netif)
         self.attachments.append((stack, nif, device))
         return nif
 
     def add_stack(self, name: str, hub: VirtualHub, config: Config | None = None, *,
                   faults: dict[str, Any] | None = None, txqueue: dict[str, Any] | None = None,
-                  **netif: Any) -> Stack:
+                  port: dict[str, Any] | None = None, **netif: Any) -> Stack:
         """A stack with one netif on ``hub``: the common case in one call."""
         stack = self.new_stack(name, config)
-        self.attach(stack, hub, faults=faults, txqueue=txqueue, **netif)
+        self.attach(stack, hub, faults=faults, txqueue=txqueue, port=port, **netif)
         return stack
 
     def add_driver(self, driver: Driver) -> None:

@@ -2,6 +2,7 @@
 
 from ipaddress import IPv4Address
 
+import pytest
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
@@ -121,6 +122,16 @@ def test_static_entry_never_expires_and_is_not_overwritten():
     dev.take()
     send_udp(stack)
     assert Ether(dev.take()[0]).dst == mac_to_str(PEER_MAC)
+
+
+def test_static_entry_takes_a_mac_string_as_add_netif_does():
+    stack, netif, dev = make_stack()
+    entry = stack.etharp.add_static(PEER, mac_to_str(PEER_MAC).upper())
+    assert entry.state == STATIC and entry.mac == PEER_MAC
+    assert stack.etharp.add_static("10.0.0.51", "02-00-00-00-00-33").mac == bytes.fromhex("020000000033")
+    for bad in ("02:00:00:00:00", b"\2\0\0"):
+        with pytest.raises(ValueError):
+            stack.etharp.add_static("10.0.0.52", bad)
 
 
 def test_full_table_evicts_oldest_stable_entry_but_never_static():

@@ -42,9 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interop: talks to the Linux kernel in a network namespace (root, /dev/net/tun)")
     config.addinivalue_line("markers", "lwip_config(**options): extra Config options for the lwip fixture's stack")
     config.addinivalue_line("markers", "ipv6: the test's namespace has IPv6 on")
-    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False, tun=False): a FaultyDevice "
-                            "around the TAP, no pcap, the TAP with checksum and segmentation offload, a TUN (a "
-                            "point-to-point link) instead of the TAP; the markers of a test merge, the closest winning")
+    config.addinivalue_line("markers", "lwip_device(faults=None, pcap=True, offload=False, tun=False, tx_queue=None, "
+                            "tx_rate=100e6): a FaultyDevice around the TAP, no pcap, the TAP with checksum and "
+                            "segmentation offload, a TUN (a point-to-point link) instead of the TAP, the TAP driver's "
+                            "bounded transmit queue; the markers of a test merge, the closest winning")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -185,7 +186,8 @@ def lwip(kernel_tap: KernelTap, tmp_path: Path, request: pytest.FixtureRequest) 
     options = device_options(request)
     offload = options.get("offload", False)
     opener = TunDevice if options.get("tun") else TapDevice
-    tap = opener(kernel_tap.ifname, netns=kernel_tap.ns, offload=offload)
+    tap = opener(kernel_tap.ifname, netns=kernel_tap.ns, offload=offload, tx_queue=options.get("tx_queue"),
+                 tx_rate=options.get("tx_rate", 100e6))
     pcap_path = tmp_path / "lwip.pcap"
     faults = options.get("faults")
     pcap = options.get("pcap", True)

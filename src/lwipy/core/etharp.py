@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LwipError, Malformed
 from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
-from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4
+from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, mac_from_str
 from .events import ArpReplyReceived, Ip4AddressChanged
 from .pbuf import Pbuf
 
@@ -61,10 +61,15 @@ class Etharp:
         self.table: dict[tuple[int, IPv4Address], ArpEntry] = {}
 
     # -- public ------------------------------------------------------------------------------------------------------
-    def add_static(self, ip: str | IPv4Address, mac: bytes, netif: "Netif | None" = None) -> ArpEntry:
-        """``etharp_add_static_entry``: a permanent mapping (the netif is found by route when not given)."""
+    def add_static(self, ip: str | IPv4Address, mac: bytes | str, netif: "Netif | None" = None) -> ArpEntry:
+        """``etharp_add_static_entry``: a permanent mapping (the netif is found by route when not given).  ``mac``
+        is six bytes or text (``"02:00:00:00:00:01"``), as :meth:`Stack.add_netif`'s ``hwaddr``."""
         self.stack.assert_core()
         ip = IPv4Address(ip)
+        if isinstance(mac, str):
+            mac = mac_from_str(mac)
+        if len(mac) != 6:
+            raise ValueError(f"a MAC address has 6 bytes, not {len(mac)}")
         if netif is None:
             found = self.stack.routes.lookup(ip)
             if found is None:

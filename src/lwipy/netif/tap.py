@@ -26,6 +26,7 @@ from typing import Callable, TypeVar
 from ..core.device import RxOffload
 from ..wire.checksum import fold, ones_sum
 from .device import Device
+from .txqueue import TxRing
 
 __all__ = ["TapDevice", "in_netns"]
 
@@ -86,7 +87,11 @@ class TapDevice(Device):
     _LINK_HEADER = 18  # an Ethernet header with a VLAN tag: the room a read needs beyond the MTU
     _KIND = "TAP"
 
-    def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False) -> None:
+    def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False, *,
+                 tx_queue: int | None = None, tx_rate: float = 100e6) -> None:
+        """``tx_queue`` bounds the driver's transmit queue to that many frames, written to the kernel ``tx_rate``
+        bits a second (a Wi-Fi or Ethernet driver's TX buffers): a frame finding it full is refused, and a UDP
+        ``sendto`` fails with ENOMEM (lwIP's ERR_MEM) until the queue drains."""
         if len(name.encode()) >= 16:
             raise ValueError(f"interface name {name!r} is longer than 15 bytes")
         self.name = name
@@ -99,6 +104,8 @@ class TapDevice(Device):
         self.tx_dropped = 0
         self.rx_csum_errors = 0  # frames the "NIC" dropped for a bad TCP/UDP checksum (offload only)
         self.rx_gso = self.tx_gso = 0  # super-segments received and sent (offload only)
+        #: the bounded transmit queue, or None (frames go to the kernel at once)
+        self.tx_ring = TxRing(self._write_queued, limit=tx_queue, rate=tx_rate) if tx_queue is not None else None
 
     def _open(self, mtu: int | None) -> tuple[int, int]:
         try:
@@ -127,7 +134,23 @@ class TapDevice(Device):
         return self.fd
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        if self.tx_ring is not None:
+            return self.tx_ring.offer(_NO_OFFLOAD + bytes(frame) if self.offload else frame)
         return self._write(frame, _NO_OFFLOAD if self.offload else None)
+
+    def _write_queued(self, data: bytes) -> None:
+        self._write(data, None)  # in offload mode the virtio-net header is in the queued bytes already
+
+    def poll(self, now: float) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.poll(now)
+
+    def poll_at(self) -> float | None:
+        return self.tx_ring.poll_at() if self.tx_ring is not None else None
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.set_clock(clock)
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
                          gso_size: int = 0) -> bool:
@@ -140,6 +163,8 @@ class TapDevice(Device):
             self.tx_gso += 1
         else:
             hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
+        if self.tx_ring is not None:
+            return self.tx_ring.offer(hdr + bytes(frame))
         return self._write(frame, hdr)
 
     @staticmethod

@@ -28,6 +28,7 @@ from typing import Callable
 
 from ..core.device import ETHERNET, POINT_TO_POINT
 from .device import Device
+from .txqueue import TxRing
 
 __all__ = ["VirtualHub", "VirtualPort", "p2p_link"]
 
@@ -35,7 +36,8 @@ __all__ = ["VirtualHub", "VirtualPort", "p2p_link"]
 class VirtualPort(Device):
     """One station's attachment to a :class:`VirtualHub`."""
 
-    def __init__(self, hub: "VirtualHub", name: str, uplink: bool = False) -> None:
+    def __init__(self, hub: "VirtualHub", name: str, uplink: bool = False, tx_queue: int | None = None,
+                 tx_rate: float = 100e6) -> None:
         self.hub = hub
         self.name = name
         #: an uplink port of an isolating hub: it hears every port and every port hears it
@@ -43,6 +45,8 @@ class VirtualPort(Device):
         self.rx: deque[bytes] = deque()
         self.dropped = 0
         self._waker: Callable[[], None] | None = None
+        #: the driver's bounded transmit queue (``tx_queue`` frames drained at ``tx_rate`` bit/s), or None
+        self.tx_ring = TxRing(self._send, limit=tx_queue, rate=tx_rate) if tx_queue is not None else None
 
     @property
     def mtu(self) -> int:  # type: ignore[override]
@@ -56,8 +60,24 @@ class VirtualPort(Device):
         if len(frame) > self.hub.mtu + self.hub.header_room:
             self.dropped += 1
             return False
+        if self.tx_ring is not None:
+            return self.tx_ring.offer(frame)  # False when full: the stack reports ENOMEM (lwIP's ERR_MEM)
         self.hub._forward(self, bytes(frame))
         return True
+
+    def _send(self, frame: bytes) -> None:
+        self.hub._forward(self, frame)
+
+    def poll(self, now: float) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.poll(now)
+
+    def poll_at(self) -> float | None:
+        return self.tx_ring.poll_at() if self.tx_ring is not None else None
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.set_clock(clock)
 
     def _deliver(self, frame: bytes) -> None:
         if len(self.rx) >= self.hub.queue_len:
@@ -108,11 +128,14 @@ class VirtualHub:
         self.taps: list[Callable[[VirtualPort, bytes], None]] = []
         self.forwarded = 0  # frames carried so far: a driver can tell whether anything moved
 
-    def port(self, name: str | None = None, uplink: bool = False) -> VirtualPort:
-        """A new port; ``uplink`` matters with ``isolation`` (the server's or router's port)."""
+    def port(self, name: str | None = None, uplink: bool = False, *, tx_queue: int | None = None,
+             tx_rate: float = 100e6) -> VirtualPort:
+        """A new port; ``uplink`` matters with ``isolation`` (the server's or router's port).  ``tx_queue`` bounds
+        its transmit queue to that many frames, sent ``tx_rate`` bits a second (a Wi-Fi or Ethernet driver's TX
+        buffers): a frame finding it full is refused, and a UDP ``sendto`` fails with ENOMEM."""
         if self.link_kind == POINT_TO_POINT and len(self.ports) >= 2:
             raise ValueError("a point-to-point link has two ends")
-        port = VirtualPort(self, name or f"port{len(self.ports)}", uplink)
+        port = VirtualPort(self, name or f"port{len(self.ports)}", uplink, tx_queue, tx_rate)
         self.ports.append(port)
         return port
 
