@@ -116,3 +116,23 @@ def test_each_ip_belongs_to_the_tap_before_it():
     assert parse_portmap("udp:53=192.168.4.3:5353") == (17, 53, "192.168.4.3", 5353)
     one = build_parser().parse_args(["up", "--ip", "10.0.0.2/24", "--gw", "10.0.0.1", "--tap", "t0"])
     assert (one.tap, one.ip, one.gw, config_options(one)) == ("t0", "10.0.0.2/24", "10.0.0.1", {})
+
+
+def test_version():
+    r = lwipy("--version")
+    from lwipy import __version__
+    assert r.returncode == 0 and r.stdout.strip() == f"lwipy {__version__}"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.300/24"], "--ip takes an IPv4 address with its prefix length"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--gw", "10.9.9"], "--gw takes the IPv4 address"),
+    (["up", "--tap", "nonexistent0", "--ip6", "2001:db8::zz/64"], "--ip6 takes an IPv6 address"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--mac", "02:00"], "--mac takes a MAC address"),
+    (["ping", "www.example.com", "--tap", "nonexistent0", "--ip", "10.9.9.9/24"], "lwipy resolve"),
+    (["up", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "-o", "no_such_option=1"], "'lwipy config' lists"),
+])
+def test_misuse_says_what_to_do_before_any_tap(args, says):
+    r = lwipy(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"lwipy {args[0]}: ") and says in r.stderr

@@ -55,13 +55,29 @@ def test_ping_command_reaches_the_kernel(kernel_tap):
     assert r.stdout.count("bytes from 10.77.0.1: icmp_seq=") == 3
 
 
-def test_up_creates_a_missing_tap_for_its_lifetime_as_root(netns):
-    r = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "newtap9", "--netns", netns, "--ip",
-                        "10.77.0.2/24", "--duration", "0.2"], capture_output=True, text=True, timeout=30, env=ENV)
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    assert "lwipy up on newtap9" in r.stdout
+@pytest.mark.parametrize("command", [("up",), ("ping", "10.77.0.1", "-c", "1")], ids=["up", "ping"])
+@pytest.mark.parametrize("link", ["--tap", "--tun"])
+def test_a_missing_tap_or_tun_is_not_created_and_the_error_says_how_to_make_it(netns, command, link):
+    r = subprocess.run([sys.executable, "-m", "lwipy", *command, link, "newtap9", "--netns", netns, "--ip",
+                        "10.77.0.2/24", "--duration" if command == ("up",) else "-W", "0.2"],
+                       capture_output=True, text=True, timeout=30, env=ENV)
+    mode = link[2:]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"lwipy {command[0]}: there is no {mode.upper()} 'newtap9'")
+    assert f"ip -n {netns} tuntap add dev newtap9 mode {mode} user " in r.stderr  # how to make it, no sudo needed
+    assert f"ip -n {netns} link set newtap9 up" in r.stderr
     links = subprocess.run(["ip", "-n", netns, "link", "show", "newtap9"], capture_output=True, text=True)
-    assert links.returncode != 0  # not persistent: gone with the process
+    assert links.returncode != 0  # nothing was made, not even for the command's lifetime
+    made = subprocess.run(["ip", "-n", netns, "tuntap", "add", "dev", "newtap9", "mode", mode], capture_output=True)
+    assert made.returncode == 0  # and the advice works
+
+
+def test_ping_off_link_without_a_gateway_says_to_give_one(kernel_tap):
+    r = subprocess.run([sys.executable, "-m", "lwipy", "ping", "--tap", kernel_tap.ifname, "--netns", kernel_tap.ns,
+                        "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}", "-c", "1", "192.0.2.1"],
+                       capture_output=True, text=True, timeout=30, env=ENV)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "no route to 192.0.2.1" in r.stderr and "--gw" in r.stderr
 
 
 def test_up_in_a_missing_namespace_is_a_clear_error(netns):
@@ -69,6 +85,7 @@ def test_up_in_a_missing_namespace_is_a_clear_error(netns):
     r = subprocess.run([sys.executable, "-m", "lwipy", "up", "--tap", "t0", "--netns", missing, "--ip",
                         "10.77.0.2/24"], capture_output=True, text=True, timeout=30, env=ENV)
     assert r.returncode == 2 and "Traceback" not in r.stderr and missing in r.stderr
+    assert f"ip netns add {missing}" in r.stderr  # what to do
 
 
 @pytest.mark.parametrize("extra", [(), ("--offload",)], ids=["plain", "offload"])

@@ -163,6 +163,7 @@ def _tap_stack(args: argparse.Namespace):
         raise ValueError("DHCP needs an Ethernet link (--tap): a TUN is point-to-point")
     if args.tun and args.mac:
         raise ValueError("a TUN is a point-to-point link: it has no MAC address (drop --mac)")
+    _check_addresses(args)  # before the device is touched
     # an sdkconfig says all: the CLI's own defaults apply only without one; the flags given apply over it
     base: dict[str, Any] = {} if getattr(args, "sdkconfig", None) else dict(_CLI_DEFAULTS)
     if args.slaac:
@@ -174,13 +175,34 @@ def _tap_stack(args: argparse.Namespace):
     base.update(gateway.config_options(args))
     cfg = _parse_options(args.option or [], base, getattr(args, "sdkconfig", None))
     opener = TunDevice if args.tun else TapDevice
-    device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload)
+    # a missing device is reported with how to make it, never made for the command's lifetime (as root, the kernel
+    # would make a transient one, with no address on its side and gone at exit)
+    device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload, create=False)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
     stack = Stack(cfg, name=args.tun or args.tap)
     netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac, ip6_linklocal=cfg.ipv6,
                             ip6=args.ip6)
     return stack, netif, device
+
+
+def _check_addresses(args: argparse.Namespace) -> None:
+    """Each address option parsed, with an error saying what the option takes."""
+    def check(option: str, value: str | None, parse: Any, takes: str) -> None:
+        if value is None:
+            return
+        try:
+            parse(value)
+        except ValueError as e:
+            raise ValueError(f"{option} takes {takes}, not {value!r} ({e})") from None
+    check("--ip", args.ip, lambda v: ipaddress.IPv4Interface(v) if "/" in v else ipaddress.IPv4Address(v),
+          "an IPv4 address with its prefix length, such as 10.0.0.2/24")
+    for six in args.ip6 or []:
+        check("--ip6", six, ipaddress.IPv6Interface, "an IPv6 address with its prefix length, such as 2001:db8::2/64")
+    check("--gw", args.gw, ipaddress.IPv4Address, "the IPv4 address of the default gateway, such as 10.0.0.1")
+    if args.mac is not None:
+        from ..wire.ethernet import mac_from_str
+        check("--mac", args.mac, mac_from_str, "a MAC address such as 02:00:00:00:00:01")
 
 
 def _wait_for_ipv6(loop: Any, netif: Any, limit: float = 5.0) -> None:
@@ -259,7 +281,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack, netif, device = _tap_stack(args)
     from ..netif.tap import TapDevice
     more, routing = gateway.setup(stack, args, netif,
-                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload,
+                                                             create=False))
     loop = StackLoop(stack)
     UdpEchoServer(stack, 7)
     TcpEchoServer(stack, 7)
@@ -314,10 +337,23 @@ def cmd_ping(args: argparse.Namespace) -> int:
     from ..api.loop import StackLoop
     from ..apps import PingSession
 
+    try:
+        target = ipaddress.ip_address(args.target.split("%")[0])
+    except ValueError:
+        raise ValueError(f"ping takes an IPv4 or IPv6 address, not {args.target!r} (find a name's address with "
+                         f"'lwipy resolve NAME --dns SERVER ...')") from None
     stack, netif, device = _tap_stack(args)
     from ..netif.tap import TapDevice
     more, routing = gateway.setup(stack, args, netif,
-                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload,
+                                                             create=False))
+    if target.version == 4 and not target.is_multicast and target != ipaddress.IPv4Address("255.255.255.255") \
+            and stack.routes.lookup(target) is None:
+        for dev in [device, *more]:
+            dev.close()
+        where = f" from {netif.ip4}" if netif.ip4 else ""
+        hint = "give a gateway with --gw ADDR" if netif.ip4 else "give the stack an IPv4 address with --ip ADDR/LEN"
+        raise ValueError(f"no route to {target}{where}: {hint}")
     loop = StackLoop(stack)
     if ":" in args.target:
         _wait_for_ipv6(loop, netif)
@@ -335,7 +371,15 @@ def cmd_ping(args: argparse.Namespace) -> int:
                            on_timeout=lambda seq: print(f"icmp_seq={seq} timed out", flush=True),
                            on_end=lambda s: loop.stop())
 
-    loop.call_soon(lambda: sessions.append(start()))
+    failed: list[Exception] = []
+
+    def begin() -> None:
+        try:
+            sessions.append(start())
+        except Exception as e:  # reported by the command, not left to a loop that would wait forever
+            failed.append(e)
+            loop.stop()
+    loop.call_soon(begin)
     sessions: list[PingSession] = []
     try:
         loop.run()
@@ -344,6 +388,8 @@ def cmd_ping(args: argparse.Namespace) -> int:
     finally:
         device.close()
         loop.close()
+    if failed:
+        raise failed[0]
     if not sessions:
         return 1
     print(f"--- {args.target} ping statistics ---\n{sessions[0].summary()}")
@@ -377,7 +423,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     stack, netif, device = _tap_stack(args)
     from ..netif.tap import TapDevice
     more, routing = gateway.setup(stack, args, netif,
-                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload))
+                                  lambda name, ns: TapDevice(name, mtu=args.mtu, netns=ns, offload=args.offload,
+                                                             create=False))
     loop = StackLoop(stack).start()
     try:
         if args.dhcp:
@@ -417,9 +464,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def _add_tap_args(p: argparse.ArgumentParser) -> None:
     link = p.add_mutually_exclusive_group(required=True)
     link.add_argument("--tap", action=gateway.TapAction,
-                      help="a TAP device, an Ethernet link (ip tuntap add dev NAME mode tap; made for the "
-                           "command's lifetime when missing and run as root); NAME@NETNS: in that namespace. "
-                           "'up' takes several, each followed by its --ip")
+                      help="an existing TAP device, an Ethernet link (make it with: ip tuntap add dev NAME mode tap "
+                           "user YOU; ip addr add 10.0.0.1/24 dev NAME; ip link set NAME up); NAME@NETNS: in that "
+                           "namespace. 'up' takes several, each followed by its --ip")
     link.add_argument("--tun", help="a TUN device, a point-to-point link carrying bare IP packets (ip tuntap add dev "
                                     "NAME mode tun): no MAC, no ARP")
     p.add_argument("--ip", action=gateway.IpAction,
@@ -451,7 +498,9 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
     parser = argparse.ArgumentParser(prog="lwipy", description="a TCP/IP stack in pure Python, modelled on lwIP")
+    parser.add_argument("--version", action="version", version=f"lwipy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="a virtual network in this process: ARP, ping, UDP echo, fragmentation, SLAAC, ping6")
     p.add_argument("--pcap", default="lwipy-demo.pcap", help="capture file (default %(default)s; '' for none)")
@@ -510,7 +559,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, OSError, ValueError) as e:
-        print(f"lwipy {args.command}: {e}", file=sys.stderr)
+        text = e.strerror if isinstance(e, OSError) and e.strerror and not e.filename else str(e)
+        if isinstance(e, ConfigError) and "lwipy config" not in text:
+            text += " ('lwipy config' lists every option with its symbol and default)"
+        print(f"lwipy {args.command}: {text}", file=sys.stderr)
         return 2
 
 

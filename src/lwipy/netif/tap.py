@@ -50,6 +50,14 @@ _BATCH = 512
 T = TypeVar("T")
 
 
+def _user_name() -> str:
+    try:
+        import pwd
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.getuid())
+
+
 def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
     """Run ``fn`` with this thread in network namespace ``netns`` (a name under /run/netns, or a path); None runs it
     here.  Only the helper thread changes namespace; the caller's threads stay where they are."""
@@ -61,7 +69,11 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
     def run() -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise OSError(errno.ENOENT, f"there is no network namespace {netns!r}: create it with "
+                              f"'ip netns add {netns}' (as root, or with sudo)") from None
             try:
                 if libc.setns(fd, CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
@@ -88,8 +100,10 @@ class TapDevice(Device):
     _KIND = "TAP"
 
     def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False, *,
-                 tx_queue: int | None = None, tx_rate: float = 100e6) -> None:
-        """``tx_queue`` bounds the driver's transmit queue to that many frames, written to the kernel ``tx_rate``
+                 tx_queue: int | None = None, tx_rate: float = 100e6, create: bool = True) -> None:
+        """``create`` False refuses a device that does not exist yet (ENODEV, saying how to make one) where the
+        kernel would otherwise make a transient one for a root caller, gone when it closes.
+        ``tx_queue`` bounds the driver's transmit queue to that many frames, written to the kernel ``tx_rate``
         bits a second (a Wi-Fi or Ethernet driver's TX buffers): a frame finding it full is refused, and a UDP
         ``sendto`` fails with ENOMEM (lwIP's ERR_MEM) until the queue drains."""
         if len(name.encode()) >= 16:
@@ -97,6 +111,7 @@ class TapDevice(Device):
         self.name = name
         self.netns = netns
         self.offload = offload
+        self.create = create
         self.fd, self.mtu = in_netns(netns, lambda: self._open(mtu))
         self.checksum_offload = offload
         self.gso_max_size = _GSO_MAX if offload else 0
@@ -107,11 +122,27 @@ class TapDevice(Device):
         #: the bounded transmit queue, or None (frames go to the kernel at once)
         self.tx_ring = TxRing(self._write_queued, limit=tx_queue, rate=tx_rate) if tx_queue is not None else None
 
+    def _how_to_create(self) -> str:
+        mode = self._KIND.lower()
+        ip = f"ip -n {self.netns}" if self.netns else "ip"
+        user = os.environ.get("SUDO_USER") or _user_name()
+        return (f"create it (as root, or with sudo): {ip} tuntap add dev {self.name} mode {mode} user {user}; "
+                f"{ip} addr add 10.0.0.1/24 dev {self.name}; {ip} link set {self.name} up")
+
     def _open(self, mtu: int | None) -> tuple[int, int]:
+        where = f" in network namespace {self.netns!r}" if self.netns else ""
+        if not self.create:
+            try:
+                socket.if_nametoindex(self.name)
+            except OSError:
+                raise OSError(errno.ENODEV, f"there is no {self._KIND} {self.name!r}{where}: "
+                              f"{self._how_to_create()}") from None
         try:
             fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
-            raise OSError(e.errno, f"cannot open /dev/net/tun ({e.strerror}); is the tun module loaded?") from e
+            hint = ("run as root, or give yourself access to /dev/net/tun" if e.errno == errno.EACCES else
+                    "load the tun module (modprobe tun, as root)")
+            raise OSError(e.errno, f"cannot open /dev/net/tun ({e.strerror}): {hint}") from e
         try:
             flags = self._MODE | IFF_NO_PI | (IFF_VNET_HDR if self.offload else 0)
             fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", self.name.encode(), flags))
@@ -121,9 +152,17 @@ class TapDevice(Device):
         except OSError as e:
             os.close(fd)
             mode = self._KIND.lower()
-            hint = f" (create it with 'ip tuntap add dev NAME mode {mode} user YOU', or run as root)" \
-                if e.errno in (errno.EPERM, errno.EBUSY) else ""
-            raise OSError(e.errno, f"cannot attach to {self._KIND} {self.name!r}: {e.strerror}{hint}") from e
+            if e.errno == errno.EPERM:
+                hint = (f": run as root, or (re)create it for your user; "
+                        f"{self._how_to_create()}" if not self.create else
+                        f" (create it with 'ip tuntap add dev NAME mode {mode} user YOU', or run as root)")
+            elif e.errno == errno.EBUSY:
+                hint = f": another process has it open (stop it), or it is not a {mode} device"
+            elif e.errno == errno.EINVAL:
+                hint = f": it is not a {mode} device, or the name is taken by another kind of interface"
+            else:
+                hint = ""
+            raise OSError(e.errno, f"cannot attach to {self._KIND} {self.name!r}{where}: {e.strerror}{hint}") from e
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             if mtu is not None:
                 fcntl.ioctl(s, SIOCSIFMTU, struct.pack("16si", self.name.encode(), mtu))

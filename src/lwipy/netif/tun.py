@@ -26,10 +26,11 @@ class TunDevice(TapDevice):
     link_kind = POINT_TO_POINT
 
     def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False,
-                 interface_id: bytes | None = None, *, tx_queue: int | None = None, tx_rate: float = 100e6) -> None:
+                 interface_id: bytes | None = None, *, tx_queue: int | None = None, tx_rate: float = 100e6,
+                 create: bool = True) -> None:
         if interface_id is not None and len(interface_id) != 8:
             raise ValueError(f"an IPv6 interface identifier has 8 bytes, not {len(interface_id)}")
-        super().__init__(name, mtu, netns, offload, tx_queue=tx_queue, tx_rate=tx_rate)
+        super().__init__(name, mtu, netns, offload, tx_queue=tx_queue, tx_rate=tx_rate, create=create)
         self.interface_id = interface_id
 
     @staticmethod
