@@ -8,6 +8,7 @@ full, ``rterr`` no route, ``proterr`` protocol error, ``opterr`` bad option, ``e
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 __all__ = ["ProtoStats", "IgmpStats", "TcpStats", "Stats"]
 
@@ -85,10 +86,13 @@ class Stats:
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {f.name: getattr(self, f.name).as_dict() for f in fields(self)}
 
-    def format(self) -> str:
-        """A table like lwIP's ``stats_display()``: one row per protocol, only the non-zero counters."""
+    def format(self, mem: Any = None) -> str:
+        """A table like lwIP's ``stats_display()``: one row per protocol, only the non-zero counters; with ``mem``
+        (``stack.mem``) lwIP's MEM and MEMP rows follow, in bytes as an ESP32 would hold them (current, peak)."""
         lines = []
         for proto, counters in self.as_dict().items():
             shown = " ".join(f"{k}={v}" for k, v in counters.items() if v)
             lines.append(f"{proto:8} {shown or '-'}")
+        if mem is not None:
+            lines.append(mem.format())
         return "\n".join(lines)

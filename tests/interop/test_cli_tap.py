@@ -36,6 +36,7 @@ def test_up_answers_kernel_ping_and_stops_cleanly_on_sigint(kernel_tap, tmp_path
     assert proc.returncode == 0
     assert "Traceback" not in err, err
     assert "stats:" in out and "icmp" in out
+    assert "MEM      total" in out and "STATIC   arp" in out  # lwIP's MEM/MEMP rows (stack.memory())
     assert pcap.stat().st_size > 24 + 5 * (16 + 98)
 
 

@@ -43,6 +43,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Union
 
 from ..core.addr import ANY4, ip4, unmap
+from ..core.mem import MBOX, NETCONN
 from ..core.raw import RawPacket, RawPcb
 from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
                             TcpPcb)
@@ -191,6 +192,14 @@ class NetconnCore:
         """``lwip_netconn_do_newconn``: a UDP or RAW pcb; for TCP one of ``max_active_tcp`` pcbs is held (as
         ``tcp_new`` takes it) and becomes the connection at connect, or is given back at listen or close."""
         group = netconn_group(self.type)
+        self._mem_new(self._mbox_size)
+        try:
+            self._newconn_pcb(group)
+        except BaseException:
+            self._mem_gone()
+            raise
+
+    def _newconn_pcb(self, group: int) -> None:
         if group == NETCONN_TCP:
             self.stack.tcp.hold_pcb()
             self._pcb_held = True
@@ -333,6 +342,7 @@ class NetconnCore:
                 self._bind = (local_ip, self.stack.tcp.bind(local_ip, local_port))
             raise
         listener.on_event = self._accept_event
+        self._mem_mbox_resize(self.stack.config.tcp_accept_mbox_size)  # the recvmbox goes, an acceptmbox comes
         self.pcb = listener
         self._release_held_pcb()  # lwIP's tcp_listen frees the pcb for a smaller listening one
         with self._cond:
@@ -355,6 +365,7 @@ class NetconnCore:
             return None
         conn = type(self).__new__(type(self))
         conn._init_state(self.loop, NETCONN_TCP, 0, self.callback)
+        conn._mem_new(conn._mbox_size)
         conn._pcb_opts = {k: v for k, v in self._pcb_opts.items() if k in INHERITED_OPTIONS}
         conn._attach(pcb)
         conn._tcp_event(pcb)  # what arrived before accept (data, FIN, RST) goes to the new netconn now
@@ -503,6 +514,31 @@ class NetconnCore:
         self._cond.notify_all()
 
     # -- closing -----------------------------------------------------------------------------------------------------
+    # -- memory as lwIP counts it (lwipy.core.mem): the netconn and its mailbox, on the core thread ------------------
+    _mem_mbox: int | None = None  # the bytes counted for the mailbox; None: nothing counted
+
+    def _mem_new(self, slots: int) -> None:
+        """``netconn_alloc``: MEMP_NETCONN and the recvmbox (``sys_mbox_new``)."""
+        mem = self.stack.mem
+        self._mem_mbox = mem.sizes.mbox(slots)
+        mem.alloc(NETCONN, mem.sizes.netconn)
+        mem.alloc(MBOX, self._mem_mbox)
+
+    def _mem_mbox_resize(self, slots: int) -> None:
+        if self._mem_mbox is not None:
+            mem = self.stack.mem
+            mem.free(MBOX, self._mem_mbox)
+            self._mem_mbox = mem.sizes.mbox(slots)
+            mem.alloc(MBOX, self._mem_mbox)
+
+    def _mem_gone(self) -> None:
+        """``netconn_free``: the netconn and its mailbox go back."""
+        if self._mem_mbox is not None:
+            mem = self.stack.mem
+            mem.free(NETCONN, mem.sizes.netconn)
+            mem.free(MBOX, self._mem_mbox)
+            self._mem_mbox = None
+
     def _do_close(self, rd: bool, wr: bool, delete: bool = False, linger: float | None = None) -> bool:
         """``lwip_netconn_do_close`` (shutdown one or both ways) and ``lwip_netconn_do_delconn`` (``delete``): wake
         the threads blocked here with ENOTCONN, then close the pcb.  A full close with ``linger`` 0 resets the
@@ -561,6 +597,8 @@ class NetconnCore:
         elif isinstance(pcb, (UdpPcb, RawPcb)):
             pcb.on_recv = None
             pcb.close()
+        if delete:
+            self._mem_gone()
         if full and tcp:
             events.append((NETCONN_EVT_ERROR, 0))
         if rd:

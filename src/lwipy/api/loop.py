@@ -38,6 +38,7 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Protocol, TypeVar
 
+from ..core.mem import MBOX
 from ..core.stack import Stack
 from ..errors import LwipError
 from .core_lock import install_core_check
@@ -102,6 +103,7 @@ class StackLoop:
         self.clock = clock
         #: the mailbox bound (``CONFIG_LWIP_TCPIP_RECVMBOX_SIZE``)
         self.mbox_size = stack.config.tcpip_recvmbox_size
+        stack.mem.alloc(MBOX, stack.mem.sizes.mbox(self.mbox_size))  # tcpip_init's sys_mbox_new (lwipy.core.mem)
         self._calls: deque[Callable[[], Any]] = deque()
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)

@@ -142,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     for stack in (host_a, router, host_b):
         print(f"stats of {stack.name}:")
-        print("  " + stack.stats.format().replace("\n", "\n  "))
+        print("  " + stack.stats.format(stack.mem).replace("\n", "\n  "))
     sim.close()
     if args.pcap:
         print(f"\ncapture of lan1 written to {args.pcap} (open it with Wireshark or tshark -r)")
@@ -327,7 +327,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         for dev in more:
             dev.close()
         loop.close()
-    print("\nstats:\n" + stack.stats.format(), flush=True)
+    print("\nstats:\n" + stack.stats.format(stack.mem), flush=True)
     if stack.napt.enabled:
         print("napt: " + ", ".join(f"{k} {v}" for k, v in stack.napt.get_stats().as_dict().items()), flush=True)
     return 0

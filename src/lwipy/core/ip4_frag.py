@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..wire.ipv4 import MIN_HEADER_LEN, Ipv4Header
+from .mem import REASS
 from .pbuf import HEADROOM, Pbuf
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class _Datagram:
     total: int | None = None  # payload length, known once the last fragment arrived
     have: int = 0
     frags: dict[int, bytes] = field(default_factory=dict)  # offset -> payload
+    mem: int = 0  # bytes counted in the stack's memory (ip_reassdata and the fragments' pbufs)
 
 
 class Reassembly:
@@ -93,6 +95,9 @@ class Reassembly:
                 return None
             dgram = _Datagram(key, netif, self.stack.now + self._maxage())
             self.pending[key] = dgram
+            mem = self.stack.mem
+            dgram.mem = mem.sizes.ip_reassdata  # memp_malloc(MEMP_REASSDATA)
+            mem.alloc(REASS, dgram.mem)
         if start in dgram.frags and len(dgram.frags[start]) == size:
             stats.drop += 1  # an exact duplicate
             return None
@@ -110,6 +115,10 @@ class Reassembly:
         dgram.frags[start] = bytes(payload)
         dgram.have += size
         self.held += 1
+        mem = self.stack.mem
+        counted = mem.sizes.pbuf + 14 + header_len + size  # the fragment's frame stays in its pbuf
+        dgram.mem += counted
+        mem.alloc(REASS, counted, 0)
         if start == 0:
             dgram.first, dgram.on_timeout, dgram.first_len = first, on_timeout, header_len
         if not more:
@@ -150,6 +159,7 @@ class Reassembly:
             return
         del self.pending[dgram.key]
         self.held -= len(dgram.frags)
+        self.stack.mem.free(REASS, dgram.mem)
 
     def poll(self, now: float) -> None:
         for dgram in [d for d in self.pending.values() if now >= d.deadline]:

@@ -41,6 +41,7 @@ from .igmp import Igmp
 from .ip4 import Ip4
 from .ip6 import Ip6
 from .loopif import Loopback
+from .mem import ARP, ND6, MemStats
 from .mld6 import Mld6
 from .napt import Napt
 from .nd6 import Nd6
@@ -86,6 +87,7 @@ class Stack:
         #: the offload notes of the frame being handled (:class:`~lwipy.core.device.RxOffload`), or None
         self.rx_offload: RxOffload | None = None
         self.stats = Stats()
+        self._init_memory()
         self.netifs: list[Netif] = []
         self.routes = RouteTable()
         self.routes.netifs = self.netifs
@@ -507,6 +509,27 @@ class Stack:
         self.assert_core()
         if poller in self._pollers:
             self._pollers.remove(poller)
+
+    # --- memory (issue 14 item 5: lwIP's MEM/MEMP accounting, see lwipy.core.mem) ---
+    def _init_memory(self) -> None:
+        cfg = self.config
+        #: what lwIP would have allocated for this stack's state (:class:`lwipy.core.mem.MemStats`)
+        self.mem = mem = MemStats()
+        sizes = mem.sizes
+        self.mem_tcp_snd_seg = sizes.tcp_snd_segment()  # per queued segment beyond its data
+        self.mem_tcp_rx_seg = sizes.tcp_rx_segment()  # per received segment beyond its data
+        # static arrays in lwIP: there from the start, never more
+        mem.alloc(ARP, cfg.arp_table_size * sizes.etharp_entry, cfg.arp_table_size)
+        if cfg.ipv6:
+            mem.alloc(ND6, cfg.nd6_num_neighbors * sizes.nd6_neighbor + cfg.nd6_num_destinations *
+                      sizes.nd6_destination + cfg.nd6_num_prefixes * sizes.nd6_prefix + cfg.nd6_num_routers *
+                      sizes.nd6_router, cfg.nd6_num_neighbors)
+
+    def memory(self) -> dict[str, Any]:
+        """Current and peak bytes by category, as lwIP would count them on an ESP32 (MEMP element sizes for the
+        pcbs, netconns and mailboxes, pbuf bytes for the buffers; see :mod:`lwipy.core.mem`):
+        ``{"total": {"cur", "peak"}, "tcp_pcb": {"cur", "peak", "used", "max", "err"}, ...}``."""
+        return self.mem.report()
 
     def __repr__(self) -> str:
         return f"<Stack {self.name} {len(self.netifs)} netifs>"

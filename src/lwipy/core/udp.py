@@ -29,6 +29,7 @@ from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ANY4 as ANY
 from .addr import ANY6, IpAddress, is_multicast4, unmap
 from .addr6 import is_multicast6
+from .mem import UDP_PCB
 from .pbuf import Pbuf
 from .ports import PortAllocator, addresses_overlap
 
@@ -266,16 +267,19 @@ class Udp:
         self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_udp_pcbs:
             self.stack.stats.udp.memerr += 1
+            self.stack.mem.refused(UDP_PCB)
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_udp_pcbs} UDP pcbs are in use (max_udp_pcbs)")
         if ip6 and not self.stack.config.ipv6:
             raise LwipError(errno.EAFNOSUPPORT, "IPv6 is off (Config(ipv6=False))")
         pcb = UdpPcb(self, ip6)
         self.pcbs.append(pcb)
+        self.stack.mem.alloc(UDP_PCB, self.stack.mem.sizes.udp_pcb)
         return pcb
 
     def remove(self, pcb: UdpPcb) -> None:
         if pcb in self.pcbs:
             self.pcbs.remove(pcb)
+            self.stack.mem.free(UDP_PCB, self.stack.mem.sizes.udp_pcb)
         users = self.by_port.get(pcb.local_port)
         if users and pcb in users:
             users.remove(pcb)

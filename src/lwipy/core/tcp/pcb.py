@@ -43,6 +43,7 @@ from .seq import MASK
 from .states import (CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import TcpInput
+from .tcp_mem import TcpMem
 from .tcp_out import TX_RETRY, TcpOutput
 from .tcp_timers import DELACK, TcpTimers
 
@@ -76,7 +77,7 @@ def _forward(obj: str, name: str, doc: str) -> Any:
     return property(get, put, doc=doc)
 
 
-class TcpPcb(TcpInput, TcpOutput, TcpTimers):
+class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
     readable, writable, connected or failed."""
@@ -243,6 +244,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         if n <= 0:
             return 0
         self.snd_buf += data[:n] if n < len(data) else data
+        self._mem_snd()
         if self.state in CAN_SEND:
             self._output()
         return n
@@ -263,12 +265,14 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
             self._window_update()
         else:
             self.rcv_held += n
+        self._mem_rcv()
         return out
 
     def recved(self, n: int) -> None:
         """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)``; the window may open."""
         self.stack.assert_core()
         self.rcv_held = max(0, self.rcv_held - n)
+        self._mem_rcv()
         self._window_update()
 
     def shutdown(self, read: bool = False, write: bool = True) -> None:
@@ -277,6 +281,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         if read:
             self.rx_closed = True
             self.rcv_buf.clear()
+            self._mem_rcv()
         if write and not self.tx_closed and self.state not in (CLOSED, LISTEN, TIME_WAIT):
             self.tx_closed = True
             if self.state == SYN_SENT:
@@ -353,6 +358,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers):
         self.state = CLOSED
         self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.close_at = self.txretry_at = None
         self.tcp._remove(self)
+        self._mem_release()
         self._notify()
 
     def _notify(self) -> None:

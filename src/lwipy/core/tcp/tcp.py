@@ -22,6 +22,7 @@ from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from ..addr import ANY4, ANY6, IpAddress, unmap
 from ..events import PathMtuChanged
+from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import Deadlines
@@ -85,6 +86,7 @@ class Tcp:
         backlog = cfg.tcp_accept_mbox_size if backlog is None else max(1, min(backlog, 255))
         listener = TcpListener(self, local, port, backlog, v6only and local.version == 6)
         self.listeners.setdefault(port, []).append(listener)
+        self.stack.mem.alloc(TCP_PCB_LISTEN, self.stack.mem.sizes.tcp_pcb_listen)
         return listener
 
     def bind(self, ip: str | IpAddress | None = None, port: int = 0, reuse: bool = False, v6only: bool = False) -> int:
@@ -116,10 +118,13 @@ class Tcp:
         self.stack.assert_core()
         self._make_room()
         self.pcbs_held += 1
+        self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)  # tcp_new's memp_malloc(MEMP_TCP_PCB)
 
     def release_pcb(self) -> None:
         """Give back a pcb from :meth:`hold_pcb` (the netconn listened, or closed unconnected)."""
-        self.pcbs_held = max(0, self.pcbs_held - 1)
+        if self.pcbs_held > 0:
+            self.pcbs_held -= 1
+            self.stack.mem.free(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
 
     def unbind(self, port: int) -> None:
         """Give back a reservation made by :meth:`bind` (the listener or connection now holds the port, or the
@@ -331,10 +336,12 @@ class Tcp:
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb
         self._local_ports[pcb.local_port] += 1
+        self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
 
     def _remove(self, pcb: TcpPcb) -> None:
         if self.conns.get(pcb.key) is pcb:
             del self.conns[pcb.key]
+            self.stack.mem.free(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
             self._local_ports[pcb.local_port] -= 1
             if not self._local_ports[pcb.local_port]:
                 del self._local_ports[pcb.local_port]
@@ -348,6 +355,7 @@ class Tcp:
         group = self.listeners.get(listener.local_port, [])
         if listener in group:
             group.remove(listener)
+            self.stack.mem.free(TCP_PCB_LISTEN, self.stack.mem.sizes.tcp_pcb_listen)
             if not group:
                 del self.listeners[listener.local_port]
 

@@ -249,6 +249,7 @@ class TcpInput:
             data_acked = max(0, data_acked - 1)
         if data_acked > 0:
             del self.snd_buf[:data_acked]
+            self._mem_snd()
             self.buf_seq = (self.buf_seq + data_acked) & MASK
         self.snd_una = ack
         if _lt(self.snd_nxt, ack):
@@ -300,6 +301,7 @@ class TcpInput:
             if data:
                 self.rcv_buf += data
                 self.rcv_nxt = (rcv_nxt + len(data)) & MASK
+                self._mem_rcv()
             if fin:
                 self._fin_received()
             filled = self._drain_ooseq() if self.ooseq else False
@@ -320,6 +322,7 @@ class TcpInput:
             if seq not in self.ooseq and (not limit or len(self.ooseq) < limit) \
                     and ((seq - rcv_nxt) & MASK) + len(data) <= space:
                 self.ooseq[seq] = bytes(data)
+                self._mem_ooseq(1, len(data))
                 self.ooseq_latest = seq
                 if fin:
                     self.ooseq_fin = (seq + len(data)) & MASK
@@ -341,11 +344,13 @@ class TcpInput:
             if hit is None:
                 break
             data = self.ooseq.pop(hit)
+            self._mem_ooseq(-1, -len(data))
             off = (nxt - hit) & MASK
             if off < len(data):
                 chunk = data[off:][: self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held]
                 self.rcv_buf += chunk
                 self.rcv_nxt = (nxt + len(chunk)) & MASK
+                self._mem_rcv()
                 moved = True
         fin_at = self.ooseq_fin
         if fin_at is not None and fin_at == self.rcv_nxt and not self.fin_received:
@@ -356,6 +361,7 @@ class TcpInput:
         self.fin_received = True
         self.rcv_nxt = (self.rcv_nxt + 1) & MASK
         self.ooseq.clear()
+        self._mem_ooseq_cleared()
         if self.state == ESTABLISHED:
             self.state = CLOSE_WAIT
         elif self.state == FIN_WAIT_1:

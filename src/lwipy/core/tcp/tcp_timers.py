@@ -122,6 +122,7 @@ class TcpTimers:
         self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.txretry_at = None
         self.tcp.tx_refused.discard(self)
         self.snd_buf.clear()
+        self._mem_snd()
         self._arm_time_wait()
         self._notify()
 

@@ -1,0 +1,71 @@
+"""What a connection's buffers would cost lwIP (see :mod:`lwipy.core.mem`): a mixin of
+:class:`~lwipy.core.tcp.pcb.TcpPcb` that keeps the stack's ``tcp_snd``, ``tcp_rcv`` and ``tcp_ooseq`` counts in step
+with the pcb's buffers.  Each update is a length, a division and a counter add; the pcb remembers what it counted so
+that the next update adds only the difference, and :meth:`_mem_release` gives everything back when the pcb is freed."""
+
+from __future__ import annotations
+
+from ..mem import TCP_OOSEQ, TCP_RCV, TCP_SND
+
+__all__ = ["TcpMem"]
+
+
+class TcpMem:
+    """Memory accounting for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
+
+    _mem_snd_counted = 0
+    _mem_rcv_counted = 0
+    _mem_ooseq_counted = 0
+    _mem_ooseq_segs = 0
+    _mem_freed = False
+
+    def _mem_snd(self) -> None:
+        """The send buffer changed: its bytes in segments of ``snd_mss``, each with a tcp_seg and a pbuf."""
+        if self._mem_freed:
+            return
+        n = len(self.snd_buf)
+        stack = self.stack
+        counted = n + -(-n // self.snd_mss) * stack.mem_tcp_snd_seg if n else 0
+        stack.mem.change(TCP_SND, counted - self._mem_snd_counted)
+        self._mem_snd_counted = counted
+
+    def _mem_rcv(self) -> None:
+        """The in-order received bytes changed (in the pcb, or taken into a mailbox and not yet read)."""
+        if self._mem_freed:
+            return
+        n = len(self.rcv_buf) + self.rcv_held
+        stack = self.stack
+        counted = n + -(-n // self.mss) * stack.mem_tcp_rx_seg if n else 0
+        stack.mem.change(TCP_RCV, counted - self._mem_rcv_counted)
+        self._mem_rcv_counted = counted
+
+    def _mem_ooseq(self, segments: int, nbytes: int) -> None:
+        """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
+        if self._mem_freed:
+            return
+        stack = self.stack
+        counted = nbytes + segments * (stack.mem.sizes.tcp_seg + stack.mem_tcp_rx_seg)
+        self._mem_ooseq_counted += counted
+        self._mem_ooseq_segs += segments
+        if counted > 0:
+            stack.mem.alloc(TCP_OOSEQ, counted, segments)
+        elif counted:
+            stack.mem.free(TCP_OOSEQ, -counted, -segments)
+
+    def _mem_ooseq_cleared(self) -> None:
+        """The out-of-order queue was emptied."""
+        if self._mem_ooseq_counted:
+            self.stack.mem.free(TCP_OOSEQ, self._mem_ooseq_counted, self._mem_ooseq_segs)
+        self._mem_ooseq_counted = self._mem_ooseq_segs = 0
+
+    def _mem_release(self) -> None:
+        """The pcb is freed: everything counted for its buffers goes."""
+        if self._mem_freed:
+            return
+        mem = self.stack.mem
+        mem.change(TCP_SND, -self._mem_snd_counted)
+        mem.change(TCP_RCV, -self._mem_rcv_counted)
+        if self._mem_ooseq_counted:
+            mem.free(TCP_OOSEQ, self._mem_ooseq_counted, self._mem_ooseq_segs)
+        self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
+        self._mem_freed = True
