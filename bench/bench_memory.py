@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lwipy import Config, Stack  # noqa: E402
 from lwipy.api import SocketApi, StackLoop  # noqa: E402
-from lwipy.core.mem import ARP, CATEGORIES, MBOX, ND6  # noqa: E402
+from lwipy.core.mem import ARP, CATEGORIES, ND6  # noqa: E402
 from lwipy.netif import VirtualHub  # noqa: E402
 
 PORT = 5001
