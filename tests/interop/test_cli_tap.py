@@ -219,3 +219,28 @@ def test_tun_and_tap_exclude_each_other_and_a_tun_takes_no_mac(netns):
                           "02:00:00:00:00:01", "--ip", "10.77.0.2/24"], capture_output=True, text=True, timeout=30,
                          env=ENV)
     assert mac.returncode == 2 and "Traceback" not in mac.stderr and "--mac" in mac.stderr
+
+
+def test_a_tap_of_another_user_says_how_to_make_one_for_yours(kernel_tap):
+    """As an unprivileged user (nobody, inside the test's namespace) on a TAP root made for itself: EPERM, with the
+    command that makes one this user may attach to."""
+    import pwd
+    import shutil
+    nobody = pwd.getpwnam("nobody")
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no system python3 for an unprivileged user")
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    r = subprocess.run(["ip", "netns", "exec", kernel_tap.ns, "setpriv", f"--reuid={nobody.pw_uid}",
+                        f"--regid={nobody.pw_gid}", "--clear-groups", "env", f"PYTHONPATH={os.path.abspath(src)}",
+                        python, "-m", "lwipy", "up", "--tap", kernel_tap.ifname, "--ip", f"{nsx.LWIP_IP}/{nsx.PREFIX}",
+                        "--duration", "0.2"], capture_output=True, text=True, timeout=30, cwd="/")
+    if "No module named" in r.stderr or "Permission denied" in r.stderr and "lwipy up:" not in r.stderr:
+        pytest.skip(f"the source tree is not readable by nobody: {r.stderr.strip()}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "run as root" in r.stderr
+    if os.stat("/dev/net/tun").st_mode & 0o006 != 0o006:  # this machine keeps /dev/net/tun to root: that is said
+        assert r.stderr.startswith("lwipy up: cannot open /dev/net/tun (Permission denied)")
+        return
+    assert f"cannot attach to TAP '{kernel_tap.ifname}'" in r.stderr
+    assert f"ip tuntap add dev {kernel_tap.ifname} mode tap user nobody" in r.stderr

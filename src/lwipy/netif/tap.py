@@ -77,7 +77,9 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
             try:
                 if libc.setns(fd, CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
-                    raise OSError(err, f"setns into {path}: {os.strerror(err)}")
+                    hint = (f": entering it needs root (CAP_SYS_ADMIN); run as root, or start the program inside it "
+                            f"with 'ip netns exec {netns} ...' and no --netns") if err == errno.EPERM else ""
+                    raise OSError(err, f"setns into {path}: {os.strerror(err)}{hint}")
             finally:
                 os.close(fd)
             result["value"] = fn()
