@@ -3,7 +3,7 @@
 reply.
 
     python3 examples/tcp_client.py                        # on the virtual network: the peer runs an echo server
-    sudo python3 examples/tcp_client.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # first: nc -l 10.0.0.1 3333
+    python3 examples/tcp_client.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # as root; first: nc -l 10.0.0.1 3333
 """
 
 from __future__ import annotations

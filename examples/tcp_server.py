@@ -2,7 +2,7 @@
 """ESP-IDF's protocols/sockets/tcp_server for lwipy: a TCP echo server on port 3333 with keepalive.
 
     python3 examples/tcp_server.py                       # on the virtual network: a peer connects and talks
-    sudo python3 examples/tcp_server.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # then: nc 10.0.0.2 3333
+    python3 examples/tcp_server.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # as root; then: nc 10.0.0.2 3333
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 reply (SO_RCVTIMEO).
 
     python3 examples/udp_client.py                        # on the virtual network: the peer echoes
-    sudo python3 examples/udp_client.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # first: nc -u -l 10.0.0.1 3333
+    python3 examples/udp_client.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # as root; first: nc -u -l 10.0.0.1 3333
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 (IP_PKTINFO).
 
     python3 examples/udp_server.py                        # on the virtual network: the peer sends a datagram
-    sudo python3 examples/udp_server.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # then: nc -u 10.0.0.2 3333
+    python3 examples/udp_server.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # as root; then: nc -u 10.0.0.2 3333
 """
 
 from __future__ import annotations
