@@ -3,7 +3,7 @@
 server closes (SO_RCVTIMEO 5 s).  lwipy has no DNS client yet, so the server is given by address.
 
     python3 examples/http_request.py                      # on the virtual network: the peer serves a page
-    python3 examples/http_request.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1 --port 8000
+    python3 examples/http_request.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1 --port 8000   # as root
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 it whenever select() waits 2 s for nothing.
 
     python3 examples/udp_multicast.py                     # on the virtual network: the peer is a group member too
-    python3 examples/udp_multicast.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1
+    python3 examples/udp_multicast.py --tap tap0 --ip 10.0.0.2/24 --gw 10.0.0.1   # as root
 """
 
 from __future__ import annotations
