@@ -7,6 +7,7 @@ from typing import Any
 from lwipy.netif.pppos import PpposDevice, SerialPipe, pppos_create
 from lwipy.ppp import PppSettings
 from lwipy.sim import Simulation
+from lwipy.wire.ppp import CpPacket, Deframer
 
 
 class PppSimLink:
@@ -16,9 +17,20 @@ class PppSimLink:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
         self.ends: list[tuple[Any, Any, PpposDevice]] = []
+        #: every frame written on a line: (time, writer's stack name, protocol, information), as sent (before any
+        #: corruption)
+        self.log: list[tuple[float, str, int, bytes]] = []
         sim.add_driver(self)
 
     def add(self, stack: Any, serial: SerialPipe, settings: PppSettings, **kw: Any) -> tuple[Any, PpposDevice]:
+        deframer = Deframer(max_frame=65536)
+        write = serial.write
+
+        def logged(data: bytes | memoryview) -> int:
+            for protocol, info in deframer.feed(data):
+                self.log.append((self.sim.now, stack.name, protocol, info))
+            return write(data)
+        serial.write = logged  # type: ignore[method-assign]
         netif, dev = pppos_create(stack, serial, settings, clock=self.sim.clock, **kw)
         self.ends.append((stack, netif, dev))
         return netif, dev
@@ -53,3 +65,13 @@ class PppSimLink:
             if t is not None:
                 times.append(t)
         return min(times) if times else None
+
+    def control(self, who: str, protocol: int, code: int | None = None) -> list[tuple[float, CpPacket]]:
+        """The control packets of ``protocol`` that ``who`` sent (of ``code`` only, if given), with their times."""
+        out = []
+        for t, name, p, info in self.log:
+            if name == who and p == protocol:
+                cp = CpPacket.parse(info)
+                if code is None or cp.code == code:
+                    out.append((t, cp))
+        return out

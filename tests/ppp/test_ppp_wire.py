@@ -21,7 +21,7 @@ from scapy.layers.ppp import (HDLC, PPP, PPP_CHAP, PPP_CHAP_ChallengeResponse, P
 
 from lwipy.errors import Malformed
 from lwipy.wire.ppp import (ACCM_ALL, PPP_CHAP as P_CHAP, PPP_IP, PPP_IPCP as P_IPCP, PPP_LCP as P_LCP,
-                            PPP_PAP as P_PAP, ChapPacket, CpPacket, Deframer, PapPacket, emit_options, fcs16,
+                            ChapPacket, CpPacket, Deframer, PapPacket, emit_options, fcs16,
                             fcs32, frame_encode, parse_options)
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "peers", "lwip-ppp")
@@ -194,7 +194,7 @@ def test_real_capture_of_c_lwip_decodes():
     for direction in "<>":
         d = Deframer()
         for _, _, data in (b for b in blocks if b[1] == direction):
-            for protocol, info in d.feed(data):
+            for protocol, _info in d.feed(data):
                 protocols.add(protocol)
                 total += 1
         assert d.bad_fcs == 0 and d.lenerr == 0

@@ -108,8 +108,9 @@ class PySerial:
 
 
 class SerialPipe:
-    """One end of an in-process serial line (:meth:`pair`), for simulations: what one end writes the other reads,
-    each byte replaced by a random one with probability ``corrupt`` (a noisy line).  ``waker`` is called when bytes
+    """One end of an in-process serial line (:meth:`pair`), for simulations: what one end writes the other reads;
+    with probability ``corrupt`` a write (the driver writes a frame at a time) has one byte changed, as line noise
+    would (``corrupted`` counts them).  ``waker`` is called when bytes
     arrive (a loop asleep on this end)."""
 
     def __init__(self, rng: random.Random | None = None, corrupt: float = 0.0) -> None:
@@ -139,17 +140,12 @@ class SerialPipe:
         if peer is None:
             return len(data)
         data = bytes(data)
-        if self.corrupt:
-            rng = self.rng
-            buf = None
-            for i in range(len(data)):
-                if rng.random() < self.corrupt:
-                    if buf is None:
-                        buf = bytearray(data)
-                    buf[i] = rng.randrange(256)
-                    self.corrupted += 1
-            if buf is not None:
-                data = bytes(buf)
+        if self.corrupt and data and self.rng.random() < self.corrupt:
+            buf = bytearray(data)
+            i = self.rng.randrange(len(buf))
+            buf[i] ^= self.rng.randrange(1, 256)  # a byte hit by line noise: never left as it was
+            self.corrupted += 1
+            data = bytes(buf)
         peer.inbox.append(data)
         if peer.waker is not None:
             peer.waker()

@@ -36,6 +36,8 @@ def auth_value(method: str) -> bytes:
 class LcpHandler(OptionHandler):
     """The options of LCP for one :class:`~lwipy.ppp.pcb.PppPcb`."""
 
+    nak_always = frozenset({CI_MAGIC})
+
     def __init__(self, pcb: "PppPcb") -> None:
         super().__init__()
         self.pcb = pcb
@@ -78,7 +80,9 @@ class LcpHandler(OptionHandler):
         super().resetci()
 
     def _may_drop(self, kind: int) -> bool:
-        return kind != CI_AUTHTYPE  # never give up asking for authentication (auth.c: "peer refused to authenticate")
+        # never give up asking for authentication (auth.c: "peer refused to authenticate"), nor the magic number:
+        # lcp_nakci's NAKCILONG(CI_MAGICNUMBER) ignores treat_as_reject, so a looped line is found after loopbackfail
+        return kind not in (CI_AUTHTYPE, CI_MAGIC)
 
     def nak_option(self, kind: int, value: bytes) -> bytes | None:
         if kind == CI_MRU and len(value) == 2:

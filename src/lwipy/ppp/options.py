@@ -21,6 +21,9 @@ ACK, NAK, REJ = CONFACK, CONFNAK, CONFREJ
 class OptionHandler:
     """Base of the handlers of LCP, IPCP and IPV6CP (the callbacks of their :class:`~lwipy.ppp.fsm.Fsm`)."""
 
+    #: options Nak'ed even after Max-Failure (lcp_reqci: "reject_if_disagree && citype != CI_MAGICNUMBER")
+    nak_always: frozenset[int] = frozenset()
+
     def __init__(self) -> None:
         self.go: dict[int, bytes] = {}
         self.ho: dict[int, bytes] = {}
@@ -95,7 +98,7 @@ class OptionHandler:
             if verdict == REJ:
                 rej.append((kind, value))
             elif verdict == NAK:
-                if reject_if_disagree:
+                if reject_if_disagree and kind not in self.nak_always:
                     rej.append((kind, value))
                 else:
                     nak.append((kind, suggestion if suggestion is not None else value))

@@ -465,6 +465,7 @@ class PppPcb:
                 netif.remove_ip6_address(old.addr)
             netif.ip6_iid = self.ipv6cp_h.ourid
             a = netif.create_ip6_linklocal()
+            a.dad_at = None  # no duplicate address detection: IPV6CP made the identifiers differ (ppp.c sif6addr)
             netif.ip6_addr_set_state(a, PREFERRED)
         self.if6_up = True
         self._sif_up()
