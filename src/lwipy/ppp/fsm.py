@@ -72,6 +72,7 @@ class Fsm:
         self.term_reason = b""
         self.deadline: float | None = None
         self.bad_packets = 0  # malformed or out-of-place packets dropped
+        self.termreqs_received = 0
 
     # -- the events ----------------------------------------------------------------------------------------------------
     def lowerup(self) -> None:
@@ -301,6 +302,7 @@ class Fsm:
             self.state = REQSENT
 
     def _rtermreq(self, ident: int) -> None:
+        self.termreqs_received += 1
         s = self.state
         if s in (ACKRCVD, ACKSENT):
             self.state = REQSENT

@@ -163,6 +163,7 @@ class LcpHandler(OptionHandler):
             return True
         if code == ECHOREQ:
             if opened:
+                pcb.stats_echo_answered += 1
                 pcb.send_control(pcb.lcp.protocol,
                                  CpPacket(ECHOREP, ident, _I.pack(self.magic if CI_MAGIC in self.go else 0)
                                           + data[4:]).emit())

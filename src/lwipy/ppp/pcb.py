@@ -165,6 +165,7 @@ class PppPcb:
         self.stats_drop = 0
         self.stats_protrej_sent = 0
         self.stats_echo_replies = 0
+        self.stats_echo_answered = 0
         self.stats_echo_looped = 0
         self.stats_auth_bad = 0
 
