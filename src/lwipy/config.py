@@ -225,6 +225,24 @@ class Config:
     netbios_respond_name_query: bool = _opt(False, "LWIP_NETBIOS_RESPOND_NAME_QUERY",
                                             doc="the NetBIOS responder answers node status queries (nmblookup -A) "
                                                 "besides name queries (lwIP's default: off)")
+    # --- PPP (lwIP's netif/ppp as ESP-IDF's Kconfig configures it; lwipy.ppp, lwipy.netif.pppos) -------------------
+    ppp_support: bool = _opt(False, "CONFIG_LWIP_PPP_SUPPORT", doc="PPP over serial (pppos_create refuses without it)")
+    ppp_enable_ipv4: bool = _opt(True, "CONFIG_LWIP_PPP_ENABLE_IPV4", doc="negotiate IPCP (IPv4) on PPP links")
+    ppp_enable_ipv6: bool = _opt(True, "CONFIG_LWIP_PPP_ENABLE_IPV6",
+                                 doc="negotiate IPV6CP (a link-local address) on PPP links; some modems cannot")
+    ppp_notify_phase_support: bool = _opt(False, "CONFIG_LWIP_PPP_NOTIFY_PHASE_SUPPORT",
+                                          doc="esp_netif posts NETIF_PPP_PHASE_* events on phase changes")
+    ppp_pap_support: bool = _opt(False, "CONFIG_LWIP_PPP_PAP_SUPPORT", doc="PAP (RFC 1334), both roles")
+    ppp_chap_support: bool = _opt(False, "CONFIG_LWIP_PPP_CHAP_SUPPORT", doc="CHAP with MD5 (RFC 1994), both roles")
+    ppp_server_support: bool = _opt(False, "CONFIG_LWIP_PPP_SERVER_SUPPORT",
+                                    doc="the server role (lwIP's PPP_SERVER: wait for the peer, assign its address)")
+    ppp_vj_header_compression: bool = _opt(True, "CONFIG_LWIP_PPP_VJ_HEADER_COMPRESSION",
+                                           doc="VJ TCP/IP header compression (RFC 1144) when the peer agrees")
+    enable_lcp_echo: bool = _opt(False, "CONFIG_LWIP_ENABLE_LCP_ECHO", doc="LCP Echo-Request keepalive on PPP links")
+    lcp_echointerval: int = _opt(3, "CONFIG_LWIP_LCP_ECHOINTERVAL", 0, 1000000,
+                                 "seconds between LCP Echo-Requests (with enable_lcp_echo)")
+    lcp_maxechofails: int = _opt(3, "CONFIG_LWIP_LCP_MAXECHOFAILS", 0, 100000,
+                                 "unanswered LCP Echo-Requests before the link is declared dead")
     icmp_ratelimit_burst: int = _opt(50, "lwipy", 1, 100000, "ICMP errors sent back to back before limiting")
     icmp_ratelimit_per_s: float = _opt(100.0, "lwipy", 0, 1000000, "ICMP errors a second after the burst")
     # --- NAPT and port forwarding (esp-lwip's ip4_napt; see lwipy.core.napt) -------------------------------------------

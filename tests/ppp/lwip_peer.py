@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "peers" / "lwip-ppp"
 GENEROUS = 60.0
 _built: list[str] = []
+PPP_CONFIG = Config(ppp_support=True, ppp_server_support=True, ppp_pap_support=True, ppp_chap_support=True)
 _lock = threading.Lock()
 
 
@@ -128,7 +129,7 @@ class LwipEnd:
     """A lwipy stack whose PPPoS netif runs on ``master`` (a pty's master side)."""
 
     def __init__(self, master: int, settings: PppSettings, config: Config | None = None) -> None:
-        self.stack = Stack(config or Config(), seed=11)
+        self.stack = Stack(config or PPP_CONFIG, seed=11)
         self.loop = StackLoop(self.stack)
         self.statuses: list[str] = []
         self._cond = threading.Condition()

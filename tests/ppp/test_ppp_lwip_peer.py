@@ -75,8 +75,8 @@ def tcp_echo(end: LwipEnd, target: str, size: int) -> tuple[bytes, bytes, float]
     return data, bytes(got), elapsed
 
 
-def server_args(auth: str, ipv6: bool, *extra: str) -> list[str]:
-    args = ["--server", "--local", SERVER, "--remote", CLIENT, "--dns", DNS1, "--dns", DNS2, "--no-vj"]
+def server_args(auth: str, ipv6: bool, *extra: str, vj: bool = False) -> list[str]:
+    args = ["--server", "--local", SERVER, "--remote", CLIENT, "--dns", DNS1, "--dns", DNS2, "--vj" if vj else "--no-vj"]
     if auth != "none":
         args += ["--auth", auth, "--user", USER, "--pass", SECRET]
     if ipv6:
@@ -159,17 +159,26 @@ def test_lwipy_server_against_c_lwip_client(ends, auth, ipv6):
     assert end.pcb.auth_used == auth and end.pcb.deframer.bad_fcs == 0
 
 
-def test_ten_mebibytes_echoed_through_c_lwip(ends):
-    peer = Peer(server_args("chap", False))
+@pytest.mark.parametrize("vj", [False, True], ids=["vj-off", "vj-on"])
+def test_ten_mebibytes_echoed_through_c_lwip(ends, vj):
+    peer = Peer(server_args("chap", False, vj=vj))
     ends.append(peer)
-    end = LwipEnd(peer.master, PppSettings(user=USER, password=SECRET))
+    end = LwipEnd(peer.master, PppSettings(user=USER, password=SECRET, vj=vj))
     ends.append(end)
-    peer.wait("UP")
+    up = peer.wait("UP")
+    assert (up["vj_tx"], up["vj_rx"]) == (("1", "1") if vj else ("0", "0"))
     end.wait_for(lambda: end.pcb.if4_up, what="IPCP up")
     sent, got, elapsed = tcp_echo(end, SERVER, 10 << 20)
     assert len(got) == len(sent) and hashlib.sha256(got).digest() == hashlib.sha256(sent).digest()
-    print(f"10 MiB echoed over the pty in {elapsed:.1f} s ({2 * 8 * len(sent) / elapsed / 1e6:.1f} Mbit/s both ways)")
+    print(f"10 MiB echoed over the pty, VJ {'on' if vj else 'off'}, in {elapsed:.1f} s "
+          f"({2 * 8 * len(sent) / elapsed / 1e6:.1f} Mbit/s both ways)")
     assert end.pcb.deframer.bad_fcs == 0
+    if vj:
+        comp, decomp = end.pcb.vj.comp, end.pcb.vj.decomp
+        assert comp.compressed > 1000 and decomp.errors == 0 and decomp.tossed == 0
+        assert end.pcb.stats_vj_rx_compressed > 1000  # the C side compressed to us, and we rebuilt them
+    else:
+        assert end.pcb.vj is None
 
 
 def test_lcp_echo_failures_take_the_link_down_when_the_peer_freezes(ends):

@@ -22,6 +22,7 @@ from lwipy.wire.ppp import (CONFREQ, ECHOREQ, PPP_IPCP, PPP_IPV6CP, PPP_LCP, PRO
 
 SERVER, CLIENT = IPv4Address("10.64.0.1"), IPv4Address("10.64.0.2")
 DNS1, DNS2 = IPv4Address("10.64.0.53"), IPv4Address("10.64.0.54")
+PPP = Config(ppp_support=True, ppp_server_support=True, ppp_pap_support=True, ppp_chap_support=True)
 
 
 def server_settings(**kw) -> PppSettings:
@@ -34,8 +35,8 @@ class Pair:
     def __init__(self, client: PppSettings, server: PppSettings, seed: int = 1, corrupt: float = 0.0,
                  config: Config | None = None) -> None:
         self.sim = Simulation(seed=seed)
-        self.a = self.sim.new_stack("client", config)
-        self.b = self.sim.new_stack("server", config)
+        self.a = self.sim.new_stack("client", config or PPP)
+        self.b = self.sim.new_stack("server", config or PPP)
         self.events: list[tuple[str, object]] = []
         for st in (self.a, self.b):
             st.events.subscribe(PppStatus, lambda e, st=st: self.events.append((st.name, e)))
@@ -151,7 +152,7 @@ def test_lcp_echo_failures_take_the_link_down():
 
 def test_no_answer_gives_up_after_max_configure_at_exact_times():
     sim = Simulation(seed=3)
-    st = sim.new_stack("alone")
+    st = sim.new_stack("alone", PPP)
     link = PppSimLink(sim)
     sa, sb = SerialPipe.pair()
     sa.peer = None  # nobody on the line
@@ -167,7 +168,7 @@ def test_no_answer_gives_up_after_max_configure_at_exact_times():
 
 def test_looped_back_line_is_detected():
     sim = Simulation(seed=4)
-    st = sim.new_stack("looped")
+    st = sim.new_stack("looped", PPP)
     link = PppSimLink(sim)
     sa = SerialPipe()
     sa.peer = sa  # the modem echoes everything back
@@ -225,3 +226,27 @@ def test_five_percent_byte_corruption_bad_fcs_counted_tcp_recovers():
     assert p.cb.deframer.bad_fcs > 10 and p.ca.deframer.bad_fcs > 10
     assert p.da.serial.corrupted > 10 and p.db.serial.corrupted > 10
     assert p.a.stats.tcp.rexmit + p.b.stats.tcp.rexmit > 0
+
+
+def test_config_gates_ppp_as_esp_idf_does():
+    sim = Simulation(seed=6)
+    link = PppSimLink(sim)
+    with pytest.raises(ValueError, match="CONFIG_LWIP_PPP_SUPPORT"):
+        link.add(sim.new_stack("off"), SerialPipe(), PppSettings())
+    with pytest.raises(ValueError, match="CONFIG_LWIP_PPP_SERVER_SUPPORT"):
+        link.add(sim.new_stack("noserver", Config(ppp_support=True)), SerialPipe(), server_settings())
+    with pytest.raises(ValueError, match="CONFIG_LWIP_PPP_PAP_SUPPORT"):
+        link.add(sim.new_stack("nopap", Config(ppp_support=True)), SerialPipe(), PppSettings(user="u", auth=("pap",)))
+    cfg = Config(ppp_support=True, ppp_chap_support=True, enable_lcp_echo=True, lcp_echointerval=7,
+                 lcp_maxechofails=4, ppp_enable_ipv6=False)
+    s = PppSettings.from_config(cfg, user="u", password="p")
+    assert (s.auth, s.ipv6, s.vj, s.lcp_echo_interval, s.lcp_echo_fails) == (("chap",), False, True, 7.0, 4)
+    assert PppSettings.from_config(Config(ppp_support=True)).lcp_echo_interval == 0.0  # echo off by default
+    assert Config.from_sdkconfig("CONFIG_LWIP_PPP_SUPPORT=y\nCONFIG_LWIP_LCP_ECHOINTERVAL=10\n").lcp_echointerval == 10
+
+
+def test_ipv6_only_link_when_ipcp_is_configured_off():
+    p = Pair(PppSettings(ipv4=False, ipv6=True), server_settings(ipv4=False, ipv6=True))
+    assert p.sim.run_until(lambda: p.ca.if6_up and p.cb.if6_up, 10)
+    assert not p.ca.if4_up and p.link.control("client", PPP_IPCP) == []
+    assert "none" in p.statuses("client")

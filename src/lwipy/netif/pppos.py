@@ -238,9 +238,11 @@ def pppos_create(stack: Any, serial: Any, settings: PppSettings | None = None, *
                  connect: bool = True, clock: Callable[[], float] | None = None,
                  default: bool | None = None) -> tuple[Any, PpposDevice]:
     """lwIP's ``pppos_create`` + ``ppp_connect``/``ppp_listen``: a point-to-point netif on ``stack`` carried by
-    ``serial``, its session started unless ``connect`` is False (then call ``device.pcb.connect()``).  Returns the
-    netif and the device (``device.pcb`` is the session)."""
-    settings = settings or PppSettings()
+    ``serial``, its session started unless ``connect`` is False (then call ``device.pcb.connect()``).  Without
+    ``settings``, :meth:`PppSettings.from_config` of the stack's Config; settings the Config leaves out (PPP itself,
+    the server role, PAP/CHAP) raise ValueError.  Returns the netif and the device (``device.pcb`` is the session)."""
+    settings = settings or PppSettings.from_config(stack.config)
+    settings.check(stack.config)
     dev = PpposDevice(serial, settings, rng=random.Random(stack.rng.getrandbits(64)), clock=clock)
     netif = stack.add_netif(dev, name=name, default=default)
     pcb = dev.pcb

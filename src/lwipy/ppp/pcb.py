@@ -28,6 +28,7 @@ from .auth import Chap, Pap
 from .fsm import OPENED, OPT_PASSIVE, OPT_SILENT, Fsm
 from .ipcp import IpcpHandler
 from .ipv6cp import Ipv6cpHandler
+from .vj import VjPair
 from .lcp import CI_ACCOMP, CI_ASYNCMAP, CI_AUTHTYPE, CI_MRU, CI_PCOMP, DEF_MRU, LcpHandler, auth_value
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class PppSettings:
     """Server: up to two DNS servers offered (``ppp_set_ipcp_dnsaddr``)."""
     usepeerdns: bool = True
     """Client: ask for DNS servers and give them to the resolver (``ppp_set_usepeerdns``; esp_netif sets it)."""
+    ipv4: bool = True
+    """Negotiate IPCP (``CONFIG_LWIP_PPP_ENABLE_IPV4``)."""
     ipv6: bool = False
     """Negotiate IPV6CP (``CONFIG_LWIP_PPP_ENABLE_IPV6``)."""
     vj: bool = False
@@ -89,6 +92,33 @@ class PppSettings:
     max_failure: int = 5
     loopbackfail: int = 10
     passive: bool = False
+
+    @classmethod
+    def from_config(cls, config: Any, **kw: Any) -> "PppSettings":
+        """Settings as ESP-IDF's Kconfig makes them (``CONFIG_LWIP_PPP_*``, ``CONFIG_LWIP_*LCP_ECHO*``), with
+        ``kw`` on top: the authentication methods built in, IPV6CP and VJ as configured, LCP echo when enabled."""
+        methods = tuple(m for m, on in (("chap", config.ppp_chap_support), ("pap", config.ppp_pap_support)) if on)
+        base: dict[str, Any] = dict(
+            auth=methods, ipv6=bool(config.ppp_enable_ipv6 and config.ipv6), ipv4=bool(config.ppp_enable_ipv4),
+            vj=bool(config.ppp_vj_header_compression),
+            lcp_echo_interval=float(config.lcp_echointerval) if config.enable_lcp_echo else 0.0,
+            lcp_echo_fails=int(config.lcp_maxechofails))
+        base.update(kw)
+        return cls(**base)
+
+    def check(self, config: Any) -> None:
+        """Refuse settings the configuration leaves out (ValueError naming the Kconfig symbol)."""
+        if not config.ppp_support:
+            raise ValueError("PPP is off: Config(ppp_support=True) (CONFIG_LWIP_PPP_SUPPORT)")
+        if self.server and not config.ppp_server_support:
+            raise ValueError("the PPP server role is off: Config(ppp_server_support=True) "
+                             "(CONFIG_LWIP_PPP_SERVER_SUPPORT)")
+        if self.ipv6 and not config.ipv6:
+            raise ValueError("IPV6CP needs IPv6 (CONFIG_LWIP_IPV6)")
+        for method, flag, symbol in (("pap", config.ppp_pap_support, "CONFIG_LWIP_PPP_PAP_SUPPORT"),
+                                     ("chap", config.ppp_chap_support, "CONFIG_LWIP_PPP_CHAP_SUPPORT")):
+            if method in self.auth and not flag and (self.user or self.password or self.auth_required):
+                raise ValueError(f"{method.upper()} is off: {symbol}")
 
     def auth_methods_as_client(self) -> tuple[str, ...]:
         return tuple(self.auth) if self.user or self.password else ()
@@ -166,6 +196,7 @@ class PppPcb:
         self.stats_protrej_sent = 0
         self.stats_echo_replies = 0
         self.stats_echo_answered = 0
+        self.stats_vj_rx_compressed = 0
         self.stats_echo_looped = 0
         self.stats_auth_bad = 0
 
@@ -269,15 +300,18 @@ class PppPcb:
         """Serial bytes from the line (``pppos_input``); returns the IP packets they completed, for the netif."""
         self.stats_rx_bytes += len(data)
         packets: list[bytes] = []
-        for protocol, info in self.deframer.feed(data):
+        d = self.deframer
+        lost = d.bad_fcs + d.lenerr + d.aborts + d.proterr
+        frames = d.feed(data)
+        if self.vj is not None and d.bad_fcs + d.lenerr + d.aborts + d.proterr != lost:
+            self.vj.decomp.error()  # pppos_input_drop: vj_uncompress_err, toss until the slot is named again
+        for protocol, info in frames:
             self._dispatch(protocol, info, packets)
         return packets
 
     def _dispatch(self, protocol: int, info: bytes, packets: list[bytes]) -> None:
         if protocol == PPP_IP:
             if self.if4_up:
-                if self.vj is not None:
-                    self.vj.note_ip(info)
                 packets.append(info)
             else:
                 self.stats_drop += 1
@@ -306,7 +340,7 @@ class PppPcb:
         if self.phase < PHASE_NETWORK:
             self.stats_drop += 1  # ppp_input: "discarding proto 0x%x in phase %d"
             return
-        if protocol == PPP_IPCP:
+        if protocol == PPP_IPCP and self.settings.ipv4:
             self.ipcp.input(info)
             return
         if protocol == PPP_IPV6CP and self.settings.ipv6:
@@ -315,6 +349,8 @@ class PppPcb:
         if protocol in (PPP_VJC_COMP, PPP_VJC_UNCOMP) and self.vj is not None and self.if4_up:
             packet = self.vj.uncompress(protocol, info)
             if packet is not None:
+                if protocol == PPP_VJC_COMP:
+                    self.stats_vj_rx_compressed += 1
                 packets.append(packet)
             else:
                 self.stats_drop += 1
@@ -371,8 +407,9 @@ class PppPcb:
 
     def _network_phase(self) -> None:
         self._new_phase(PHASE_NETWORK)
-        self.num_np_open = 1 + (1 if self.settings.ipv6 else 0)
-        self.ipcp.open()
+        self.num_np_open = (1 if self.settings.ipv4 else 0) + (1 if self.settings.ipv6 else 0)
+        if self.settings.ipv4:
+            self.ipcp.open()
         if self.settings.ipv6:
             self.ipv6cp.open()
 
@@ -433,8 +470,6 @@ class PppPcb:
         self.local4, self.remote4 = local, remote
         self.dns4 = h.dns()
         if self.settings.vj:
-            from .vj import VjPair
-
             tx, rx = h.vj_tx(), h.vj_rx()
             self.vj = VjPair(tx, rx) if tx or rx else None
         netif = self.netif
