@@ -87,12 +87,14 @@ def server_args(auth: str, ipv6: bool, *extra: str, vj: bool = False) -> list[st
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("auth", ["none", "pap", "chap"])
 def test_lwipy_client_against_c_lwip_server(ends, auth, ipv6):
-    peer = Peer(server_args(auth, ipv6, "--ping", "peer", "--ping-count", "3"))
+    vj = ipv6  # VJ on in the IPv6 cases, off in the IPv4 ones
+    peer = Peer(server_args(auth, ipv6, "--ping", "peer", "--ping-count", "3", vj=vj))
     ends.append(peer)
-    end = LwipEnd(peer.master, PppSettings(user=USER, password=SECRET, ipv6=ipv6))
+    end = LwipEnd(peer.master, PppSettings(user=USER, password=SECRET, ipv6=ipv6, vj=vj))
     ends.append(end)
     up = peer.wait("UP")
     assert (up["local"], up["remote"], up["auth"], up["role"]) == (SERVER, CLIENT, auth, "server")
+    assert (up["vj_tx"], up["vj_rx"]) == (("1", "1") if vj else ("0", "0"))
     end.wait_status("none")
     end.wait_for(lambda: end.pcb.if4_up and (not ipv6 or end.pcb.if6_up), what="IPCP (and IPV6CP) up")
     assert end.call(lambda: (end.netif.ip4, end.netif.gateway)) == (IPv4Interface(f"{CLIENT}/32"),
@@ -111,6 +113,8 @@ def test_lwipy_client_against_c_lwip_server(ends, auth, ipv6):
         assert "local6" not in up
     sent, got, _ = tcp_echo(end, SERVER, 1 << 20)
     assert hashlib.sha256(got).digest() == hashlib.sha256(sent).digest()
+    if vj:
+        assert end.pcb.vj.comp.compressed > 100 and end.pcb.stats_vj_rx_compressed > 100
     closed = peer.wait("TCP_CLOSE", port="7")
     assert closed["rx"] == closed["tx"] == str(1 << 20)
     assert end.pcb.deframer.bad_fcs == 0
@@ -128,9 +132,10 @@ def test_lwipy_client_against_c_lwip_server(ends, auth, ipv6):
 @pytest.mark.parametrize("auth", ["none", "pap", "chap"])
 def test_lwipy_server_against_c_lwip_client(ends, auth, ipv6):
     size = 1 << 20
+    vj = ipv6  # VJ on in the IPv6 cases, off in the IPv4 ones
     peer_args = ["--ping", "peer", "--ping-count", "3", "--tcp-echo-test", "peer", "--discard-test", "peer",
                  "--udp-echo-test", "peer6" if ipv6 else "peer", "--test-bytes", str(size), "--test-timeout", "120",
-                 "--exit-after-tests", "--no-vj"]
+                 "--exit-after-tests", "--vj" if vj else "--no-vj"]
     if auth != "none":
         peer_args += ["--user", USER, "--pass", SECRET]
     if ipv6:
@@ -139,7 +144,7 @@ def test_lwipy_server_against_c_lwip_client(ends, auth, ipv6):
     ends.append(peer)
     settings = PppSettings(server=True, local=IPv4Address(SERVER), remote=IPv4Address(CLIENT),
                            dns=[IPv4Address(DNS1), IPv4Address(DNS2)], user=USER, password=SECRET,
-                           auth_required=auth != "none", auth=(auth,) if auth != "none" else (), ipv6=ipv6)
+                           auth_required=auth != "none", auth=(auth,) if auth != "none" else (), ipv6=ipv6, vj=vj)
     end = LwipEnd(peer.master, settings)
     ends.append(end)
     services = end.call(lambda: (TcpEchoServer(end.stack), TcpDiscardServer(end.stack), UdpEchoServer(end.stack)))
@@ -148,6 +153,7 @@ def test_lwipy_server_against_c_lwip_client(ends, auth, ipv6):
                                                                            auth, "client")
     if ipv6:
         assert up["local6"] != "none" and up["remote6"] != "none"
+    assert (up["vj_tx"], up["vj_rx"]) == (("1", "1") if vj else ("0", "0"))
     done = peer.wait("TESTS_DONE", timeout=300)
     results = {r["test"]: r for r in peer.all("RESULT")}
     assert done["ok"] == "1", results
@@ -157,6 +163,8 @@ def test_lwipy_server_against_c_lwip_client(ends, auth, ipv6):
     assert peer.exit_code() == 0 and peer.wait("DOWN")["reason"] == "user"
     end.wait_status("connect")  # the client's Terminate-Request ended our session
     assert end.pcb.auth_used == auth and end.pcb.deframer.bad_fcs == 0
+    if vj:
+        assert end.pcb.stats_vj_rx_compressed > 100
 
 
 @pytest.mark.parametrize("vj", [False, True], ids=["vj-off", "vj-on"])

@@ -494,6 +494,7 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
 # ``add_parser(sub)``, which adds its subparser and sets ``func`` to its command.
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "config",
+    "ppp",
 )
 
 
