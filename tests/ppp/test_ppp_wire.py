@@ -20,7 +20,7 @@ from scapy.layers.ppp import (HDLC, PPP, PPP_CHAP, PPP_CHAP_ChallengeResponse, P
                               PPP_LCP_Terminate, PPP_PAP_Request, PPP_PAP_Response)
 
 from lwipy.errors import Malformed
-from lwipy.wire.ppp import (ACCM_ALL, PPP_CHAP as P_CHAP, PPP_IP, PPP_IPCP as P_IPCP, PPP_LCP as P_LCP,
+from lwipy.wire.ppp import (ACCM_ALL, PPP_CHAP as P_CHAP, PPP_IP, PPP_IPCP as P_IPCP, PPP_LCP as P_LCP, PPP_PAP as P_PAP,
                             ChapPacket, CpPacket, Deframer, PapPacket, emit_options, fcs16,
                             fcs32, frame_encode, parse_options)
 
@@ -228,3 +228,33 @@ def test_deframer_takes_any_bytes(chunks, accm):
         for protocol, info in d.feed(c):
             assert protocol & 1 and len(info) <= 100
     assert d.frames + d.bad_fcs + d.lenerr + d.aborts + d.proterr >= 0
+
+
+@pytest.mark.parametrize("auth", ["pap", "chap"])
+def test_every_control_frame_of_a_session_reads_the_same_in_scapy(auth):
+    """A whole lwipy-to-lwipy session (tests/ppp_link.py): each LCP, IPCP, PAP and CHAP packet on the line, parsed by
+    scapy, has our code, identifier and length, and scapy writes it back byte for byte."""
+    from test_ppp_session import Pair, server_settings
+
+    from lwipy.ppp import PppSettings
+
+    p = Pair(PppSettings(user="alice", password="s3cret", vj=True),
+             server_settings(auth_required=True, auth=(auth,), vj=True, lcp_echo_interval=1.0))
+    assert p.up()
+    p.sim.run(3)  # a few echoes
+    p.ca.close()
+    p.sim.run(5)
+    layers = {P_LCP, P_IPCP, P_PAP, P_CHAP}
+    seen = set()
+    for _, _, protocol, info in p.link.log:
+        if protocol not in layers:
+            continue
+        cp = CpPacket.parse(info)
+        pkt = PPP(struct.pack("!H", protocol) + info)
+        layer = pkt.payload
+        assert (layer.code, layer.id, layer.len) == (cp.code, cp.ident, len(info)), layer.summary()
+        assert raw(layer) == info
+        seen.add((protocol, cp.code))
+    assert {(P_LCP, 1), (P_LCP, 2), (P_LCP, 5), (P_LCP, 6), (P_LCP, 9), (P_LCP, 10), (P_IPCP, 1), (P_IPCP, 2),
+            (P_IPCP, 3)} <= seen
+    assert {(P_PAP, 1), (P_PAP, 2)} <= seen if auth == "pap" else {(P_CHAP, 1), (P_CHAP, 2), (P_CHAP, 3)} <= seen
