@@ -49,7 +49,7 @@ class PppSimLink:
             if due is not None and due <= now:
                 dev.poll(now)
                 did = True
-            if dev.serial.inbox or (dev.serial.hangup and not dev.hung_up):
+            if dev.pending() or (dev.serial.hangup and not dev.hung_up):
                 packets = dev.receive()
                 did = True
                 if packets:
@@ -59,7 +59,7 @@ class PppSimLink:
     def poll_at(self) -> float | None:
         times = []
         for _, _, dev in self.ends:
-            if dev.serial.inbox:
+            if dev.pending():
                 return self.sim.now
             t = dev.poll_at()
             if t is not None:

@@ -65,9 +65,13 @@ def parse_line(line: str) -> tuple[str, dict[str, str]]:
 class Peer:
     """``lwip_pppd --fd N ARGS`` on the slave of a new pty; :attr:`master` is for lwipy."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], swap: bool = False) -> None:
         self.master, slave = os.openpty()
         tty.setraw(slave)  # raw before anything is written (the peer's README)
+        tty.setraw(self.master)
+        if swap:  # the peer takes the master side; ours is the slave, with a path (:attr:`path`)
+            self.master, slave = slave, self.master
+        self.path = f"/proc/self/fd/{self.master}"
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([peer_binary(), "--fd", str(slave), *args], pass_fds=(slave,),
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True)
@@ -123,12 +127,16 @@ class Peer:
             self.proc.kill()
             self.proc.wait(10)
         self.stderr.close()
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
 
 
 class LwipEnd:
-    """A lwipy stack whose PPPoS netif runs on ``master`` (a pty's master side)."""
+    """A lwipy stack whose PPPoS netif runs on ``master`` (a pty's master side, or a serial object)."""
 
-    def __init__(self, master: int, settings: PppSettings, config: Config | None = None) -> None:
+    def __init__(self, master: int | Any, settings: PppSettings, config: Config | None = None) -> None:
         self.stack = Stack(config or PPP_CONFIG, seed=11)
         self.loop = StackLoop(self.stack)
         self.statuses: list[str] = []
@@ -136,7 +144,8 @@ class LwipEnd:
 
         def setup() -> Any:
             self.stack.events.subscribe(PppStatus, self._status)
-            return pppos_create(self.stack, PtySerial(master, own=False), settings)
+            serial = PtySerial(master, own=False) if isinstance(master, int) else master
+            return pppos_create(self.stack, serial, settings)
         self.loop.start()
         self.netif, self.device = self.loop.call(setup)
         self.pcb = self.device.pcb
@@ -169,3 +178,4 @@ class LwipEnd:
         if self.loop.running:
             self.loop.stop(30)
         self.loop.close()
+        self.device.close()

@@ -227,3 +227,18 @@ def test_wrong_secret_fails_authentication_both_sides(ends, auth):
     end.wait_status("authfail")
     assert peer.wait("DOWN")["reason"] == "authfail"
     assert not end.pcb.if4_up
+
+
+def test_pyserial_port_against_c_lwip(ends):
+    """The pyserial driver (what a real /dev/ttyUSB0 uses) on the slave side of the pty, opened by path."""
+    from lwipy.netif.pppos import PySerial
+
+    peer = Peer(server_args("pap", False, "--ping", "peer", vj=True), swap=True)
+    ends.append(peer)
+    end = LwipEnd(PySerial(peer.path, 115200), PppSettings(user=USER, password=SECRET, vj=True))
+    ends.append(end)
+    assert peer.wait("UP")["auth"] == "pap"
+    end.wait_for(lambda: end.pcb.if4_up, what="IPCP up")
+    assert peer.wait("RESULT", test="ping")["ok"] == "1"
+    sent, got, _ = tcp_echo(end, SERVER, 256 << 10)
+    assert got == sent and end.pcb.deframer.bad_fcs == 0

@@ -250,3 +250,35 @@ def test_ipv6_only_link_when_ipcp_is_configured_off():
     assert p.sim.run_until(lambda: p.ca.if6_up and p.cb.if6_up, 10)
     assert not p.ca.if4_up and p.link.control("client", PPP_IPCP) == []
     assert "none" in p.statuses("client")
+
+
+def test_the_peers_accm_is_honoured_and_the_netif_mtu_is_the_peers_mru():
+    raw_to_client: list[bytes] = []
+    p = Pair(PppSettings(accm=0x000A0000, mru=1400), server_settings())
+    write = p.db.serial.write
+    p.db.serial.write = lambda data: (raw_to_client.append(bytes(data)), write(data))[1]
+    assert p.up()
+    raw_to_client.clear()
+    assert p.ping(p.b, CLIENT, count=1).received == 1
+    client_pcb, server_pcb, _ = connected(p.sim, p.b, p.a, ip=str(CLIENT))
+    data = bytes(range(256)) * 200  # every byte value, XON (0x11) and XOFF (0x13) among them
+    assert transfer(p.sim, client_pcb, server_pcb, data) == data
+    line = b"".join(raw_to_client)
+    assert b"\x11" not in line and b"\x13" not in line  # RFC 1662 7.1: escaped as the client asked
+    assert b"\x00" in line  # ... and nothing else: 0x00 is not in the map
+    assert p.cb.netif.mtu == 1400 and p.ca.netif.mtu == 1400  # the server sends at most the client's MRU
+
+
+def test_pyserial_loop_url_is_a_looped_line():
+    """pyserial's loop:// (what a modem echoing in command mode looks like): PySerial carries PPP, and LCP finds
+    its own magic number coming back."""
+    from lwipy.netif.pppos import PySerial
+
+    sim = Simulation(seed=8)
+    st = sim.new_stack("looped", PPP)
+    link = PppSimLink(sim)
+    ev = []
+    st.events.subscribe(PppStatus, lambda e: ev.append(e.name))
+    link.add(st, PySerial("loop://"), PppSettings())
+    sim.run(120)
+    assert ev == ["loopback"]

@@ -79,12 +79,17 @@ class PtySerial:
 
 
 class PySerial:
-    """A real serial port through pyserial (``pip install lwipy[serial]``): ``PySerial("/dev/ttyUSB0", 115200)``."""
+    """A real serial port through pyserial (``pip install lwipy[serial]``): ``PySerial("/dev/ttyUSB0", 115200)``, or
+    a pyserial URL (``PySerial("socket://host:port")``).  A port without a descriptor is polled every 10 ms."""
 
     def __init__(self, port: str, baudrate: int = 115200, **kwargs: Any) -> None:
         import serial  # optional dependency
 
-        self.port = serial.Serial(port, baudrate, timeout=0, write_timeout=0, **kwargs)
+        # a device path, or one of pyserial's URLs (rfc2217://, socket://, loop://)
+        # (a device is written without blocking: pyserial returns what the driver took; the URL handlers have no
+        # such mode, and queue or send everything)
+        self.port = serial.serial_for_url(port, baudrate, timeout=0, write_timeout=None if "://" in port else 0,
+                                          **kwargs)
         self.hangup = False
 
     def read(self) -> bytes:
@@ -223,8 +228,19 @@ class PpposDevice(Device):
             self._flush()
         self.pcb.poll(now)
 
+    def pending(self) -> bool:
+        """Whether bytes wait to be read without a descriptor to say so (an in-process pipe, a polled port)."""
+        inbox = getattr(self.serial, "inbox", None)
+        if inbox is not None:
+            return bool(inbox)
+        port = getattr(self.serial, "port", None)
+        return bool(port is not None and self.serial.fileno() is None and port.in_waiting)
+
     def poll_at(self) -> float | None:
         due = self.pcb.poll_at()
+        if self.serial.fileno() is None and not hasattr(self.serial, "inbox"):
+            soon = self._clock() + 0.01  # nothing to wait on: poll the port
+            due = soon if due is None else min(due, soon)
         if self._txbuf:
             soon = self._clock() + 0.002
             due = soon if due is None else min(due, soon)

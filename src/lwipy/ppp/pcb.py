@@ -380,6 +380,9 @@ class PppPcb:
         self.tx_acfc = CI_ACCOMP in ho
         self.peer_mru = int.from_bytes(ho[CI_MRU], "big") if CI_MRU in ho else DEF_MRU
         self.deframer.set_accm(int.from_bytes(go.get(CI_ASYNCMAP, b"\xff\xff\xff\xff"), "big"))
+        if self.netif is not None:
+            # ppp_send_config: the netif's MTU is the peer's MRU, capped by ours
+            self.netif.mtu = min(self.settings.mru, self.peer_mru)
         for f in (self.ipcp, self.ipv6cp):
             f.lowerup()
         now = self.now()
