@@ -162,8 +162,13 @@ class TcpOutput:
         self.delack_at = None
         self.unacked_segments = 0
         # at snd_max, not snd_nxt: after a timeout snd_nxt walks back over data the peer already has, and an ACK
-        # numbered there would fall below its window and be dropped unread (RFC 9293 3.10.7.4)
-        self._send_segment(self.snd_max, ACK, b"")
+        # numbered there would fall below its window and be dropped unread (RFC 9293 3.10.7.4); but never past the
+        # right edge of the peer's window (Linux's tcp_acceptable_seq): when the peer's window is closed, an ACK at
+        # snd_max beyond data it never got is unacceptable to it, and its acknowledgment is never read
+        seq = self.snd_max
+        if (seq - self.snd_una) & MASK > self.snd_wnd:
+            seq = (self.snd_una + self.snd_wnd) & MASK
+        self._send_segment(seq, ACK, b"")
 
     def _oow_limited(self) -> bool:
         """Whether a reply to an unacceptable segment must be skipped: at most one per ``tcp_invalid_ratelimit`` ms
