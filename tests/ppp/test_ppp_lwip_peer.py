@@ -242,3 +242,16 @@ def test_pyserial_port_against_c_lwip(ends):
     assert peer.wait("RESULT", test="ping")["ok"] == "1"
     sent, got, _ = tcp_echo(end, SERVER, 256 << 10)
     assert got == sent and end.pcb.deframer.bad_fcs == 0
+
+
+def test_fcs32_request_rejected_by_c_lwip_falls_back_to_fcs16(ends):
+    """C lwIP has no FCS-Alternatives option (RFC 1570): it Configure-Rejects it and both sides keep FCS-16."""
+    peer = Peer(server_args("none", False, "--ping", "peer"))
+    ends.append(peer)
+    end = LwipEnd(peer.master, PppSettings(fcs32=True))
+    ends.append(end)
+    peer.wait("UP")
+    end.wait_for(lambda: end.pcb.if4_up, what="IPCP up")
+    assert not end.pcb.deframer.fcs32 and not end.pcb.tx_fcs32
+    assert peer.wait("RESULT", test="ping")["ok"] == "1"
+    assert ping(end, SERVER).received == 3

@@ -282,3 +282,31 @@ def test_pyserial_loop_url_is_a_looped_line():
     link.add(st, PySerial("loop://"), PppSettings())
     sim.run(120)
     assert ev == ["loopback"]
+
+
+def test_fcs32_negotiated_between_two_lwipy_ends():
+    """RFC 1570's FCS-Alternatives: both ask for FCS-32; after LCP every frame but LCP's carries a CRC-32."""
+    import zlib
+
+    raw: list[bytes] = []
+    p = Pair(PppSettings(fcs32=True), server_settings(fcs32=True))
+    write = p.da.serial.write
+    p.da.serial.write = lambda data: (raw.append(bytes(data)), write(data))[1]
+    assert p.up()
+    assert p.ca.tx_fcs32 and p.cb.tx_fcs32 and p.ca.deframer.fcs32 and p.cb.deframer.fcs32
+    raw.clear()
+    assert p.ping(p.a, SERVER, count=2).received == 2
+    frames = [f for f in b"".join(raw).split(b"\x7e") if f]
+    ip = []
+    for f in frames:
+        body = bytes(f).replace(b"\x7d\x5e", b"\x7e").replace(b"\x7d\x5d", b"\x7d")
+        if body[:1] == b"\x21" or body[:3] == b"\xff\x03\x21" or body[:2] == b"\x00\x21":
+            ip.append(body)
+    assert ip and all(zlib.crc32(b[:-4]) == int.from_bytes(b[-4:], "little") for b in ip)
+    client_pcb, server_pcb, _ = connected(p.sim, p.a, p.b, ip=str(SERVER))
+    data = os.urandom(100_000)
+    assert transfer(p.sim, client_pcb, server_pcb, data) == data
+    assert p.ca.deframer.bad_fcs == p.cb.deframer.bad_fcs == 0
+    # a peer without FCS-32 Rejects the option: FCS-16 stays
+    q = Pair(PppSettings(fcs32=True), server_settings())
+    assert q.up() and not q.ca.deframer.fcs32 and not q.cb.tx_fcs32

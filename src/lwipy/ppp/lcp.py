@@ -18,10 +18,12 @@ from .options import ACK, NAK, REJ, OptionHandler
 if TYPE_CHECKING:
     from .pcb import PppPcb
 
-__all__ = ["LcpHandler", "CI_MRU", "CI_ASYNCMAP", "CI_AUTHTYPE", "CI_MAGIC", "CI_PCOMP", "CI_ACCOMP",
+__all__ = ["LcpHandler", "CI_MRU", "CI_ASYNCMAP", "CI_AUTHTYPE", "CI_MAGIC", "CI_PCOMP", "CI_ACCOMP", "CI_FCSALTERN",
+           "FCS_16", "FCS_32",
            "CHAP_MD5", "MIN_MRU"]
 
-CI_MRU, CI_ASYNCMAP, CI_AUTHTYPE, CI_QUALITY, CI_MAGIC, CI_PCOMP, CI_ACCOMP = 1, 2, 3, 4, 5, 7, 8
+CI_MRU, CI_ASYNCMAP, CI_AUTHTYPE, CI_QUALITY, CI_MAGIC, CI_PCOMP, CI_ACCOMP, CI_FCSALTERN = 1, 2, 3, 4, 5, 7, 8, 9
+FCS_16, FCS_32 = 0x02, 0x04  # RFC 1570 2.1: the FCS-Alternatives bits (0x01 is the null FCS, not offered)
 CHAP_MD5 = 5
 MIN_MRU = 128  # lwIP's PPP_MINMRU
 DEF_MRU = 1500
@@ -72,6 +74,8 @@ class LcpHandler(OptionHandler):
             go[CI_PCOMP] = b""
         if s.acfc:
             go[CI_ACCOMP] = b""
+        if s.fcs32:
+            go[CI_FCSALTERN] = bytes([FCS_32])  # lwIP has no such option: it Rejects it, and FCS-16 stays
         return go
 
     def resetci(self) -> None:
@@ -97,6 +101,8 @@ class LcpHandler(OptionHandler):
                     self.auth_method = method
                     return value
             return self.go[kind]
+        if kind == CI_FCSALTERN:
+            return value if len(value) == 1 and value[0] & (FCS_16 | FCS_32) else None
         if kind == CI_MAGIC and len(value) == 4:
             self.magic = self._new_magic()
             self.numloops += 1
@@ -140,6 +146,11 @@ class LcpHandler(OptionHandler):
             return ACK, None
         if kind in (CI_PCOMP, CI_ACCOMP):
             return (ACK, None) if n == 0 else (REJ, None)
+        if kind == CI_FCSALTERN and self.pcb.settings.fcs32:
+            if n != 1:
+                return REJ, None
+            return (ACK, None) if value[0] & (FCS_16 | FCS_32) and not value[0] & ~(FCS_16 | FCS_32) else \
+                (NAK, bytes([FCS_32]))
         return REJ, None
 
     # -- this-layer actions --------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from .fsm import OPENED, OPT_PASSIVE, OPT_SILENT, Fsm
 from .ipcp import IpcpHandler
 from .ipv6cp import Ipv6cpHandler
 from .vj import VjPair
-from .lcp import CI_ACCOMP, CI_ASYNCMAP, CI_AUTHTYPE, CI_MRU, CI_PCOMP, DEF_MRU, LcpHandler, auth_value
+from .lcp import (CI_ACCOMP, CI_ASYNCMAP, CI_AUTHTYPE, CI_FCSALTERN, CI_MRU, CI_PCOMP, DEF_MRU, FCS_32, LcpHandler,
+                  auth_value)
 
 if TYPE_CHECKING:
     from ..core.netif import Netif
@@ -81,6 +82,8 @@ class PppSettings:
     accm: int = 0
     pfc: bool = True
     acfc: bool = True
+    fcs32: bool = False
+    """Ask for FCS-32 (RFC 1570 FCS-Alternatives) and accept it; lwIP knows no such option and Rejects it."""
     lcp_echo_interval: float = 0.0
     """Seconds between LCP Echo-Requests, 0 for none (``CONFIG_LWIP_LCP_ECHOINTERVAL`` when
     ``CONFIG_LWIP_ENABLE_LCP_ECHO``)."""
@@ -166,7 +169,7 @@ class PppPcb:
         self.deframer = Deframer(max_frame=max(settings.mru, DEF_MRU) + 8)
         # transmit link parameters (what the peer accepts), and the peer's MRU
         self.tx_accm = ACCM_ALL
-        self.tx_pfc = self.tx_acfc = False
+        self.tx_pfc = self.tx_acfc = self.tx_fcs32 = False
         self.peer_mru = DEF_MRU
         self.lcp_h = LcpHandler(self)
         self.ipcp_h = IpcpHandler(self)
@@ -212,7 +215,7 @@ class PppPcb:
         self.err_code = 0
         self.deframer.set_accm(0)
         self.deframer.fcs32 = False
-        self.tx_accm, self.tx_pfc, self.tx_acfc = ACCM_ALL, False, False
+        self.tx_accm, self.tx_pfc, self.tx_acfc, self.tx_fcs32 = ACCM_ALL, False, False, False
         self.lcp.flags = (OPT_SILENT if self.settings.server else 0) | (OPT_PASSIVE if self.settings.passive else 0)
         self._new_phase(PHASE_INITIALIZE)
         self._new_phase(PHASE_ESTABLISH)
@@ -271,7 +274,8 @@ class PppPcb:
         self._send_frame(protocol, info)
 
     def _send_frame(self, protocol: int, info: bytes | bytearray | memoryview) -> None:
-        frame = frame_encode(protocol, info, accm=self.tx_accm, acfc=self.tx_acfc, pfc=self.tx_pfc)
+        frame = frame_encode(protocol, info, accm=self.tx_accm, acfc=self.tx_acfc, pfc=self.tx_pfc,
+                             fcs32_=self.tx_fcs32)
         self.stats_tx_frames += 1
         self.stats_tx_bytes += len(frame)
         self.output(frame)
@@ -302,11 +306,15 @@ class PppPcb:
         packets: list[bytes] = []
         d = self.deframer
         lost = d.bad_fcs + d.lenerr + d.aborts + d.proterr
-        frames = d.feed(data)
-        if self.vj is not None and d.bad_fcs + d.lenerr + d.aborts + d.proterr != lost:
-            self.vj.decomp.error()  # pppos_input_drop: vj_uncompress_err, toss until the slot is named again
-        for protocol, info in frames:
+        for protocol, info in d.feed_iter(data):  # frame by frame: LCP coming up changes ACCM and FCS in between
+            now_lost = d.bad_fcs + d.lenerr + d.aborts + d.proterr
+            if now_lost != lost:
+                lost = now_lost
+                if self.vj is not None:
+                    self.vj.decomp.error()  # pppos_input_drop: vj_uncompress_err, toss until the slot is named
             self._dispatch(protocol, info, packets)
+        if self.vj is not None and d.bad_fcs + d.lenerr + d.aborts + d.proterr != lost:
+            self.vj.decomp.error()
         return packets
 
     def _dispatch(self, protocol: int, info: bytes, packets: list[bytes]) -> None:
@@ -376,6 +384,9 @@ class PppPcb:
         go, ho = self.lcp_h.go, self.lcp_h.ho
         # lcp_up: what the peer accepts from us, and what we accept from it
         self.tx_accm = int.from_bytes(ho.get(CI_ASYNCMAP, b"\xff\xff\xff\xff"), "big")
+        # RFC 1570: an FCS-Alternatives option names the FCS its sender wants to receive
+        self.tx_fcs32 = bool(ho.get(CI_FCSALTERN, b"\x00")[0] & FCS_32)
+        self.deframer.fcs32 = bool(go.get(CI_FCSALTERN, b"\x00")[0] & FCS_32)
         self.tx_pfc = CI_PCOMP in ho
         self.tx_acfc = CI_ACCOMP in ho
         self.peer_mru = int.from_bytes(ho[CI_MRU], "big") if CI_MRU in ho else DEF_MRU
@@ -439,8 +450,9 @@ class PppPcb:
         self.chap.stop()
         for f in (self.ipcp, self.ipv6cp):
             f.lowerdown()
-        self.tx_accm, self.tx_pfc, self.tx_acfc = ACCM_ALL, False, False
+        self.tx_accm, self.tx_pfc, self.tx_acfc, self.tx_fcs32 = ACCM_ALL, False, False, False
         self.deframer.set_accm(0)
+        self.deframer.fcs32 = False
         if self.phase not in (PHASE_DEAD,):
             self._new_phase(PHASE_TERMINATE)
 

@@ -19,6 +19,7 @@ import binascii
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Iterator
 
 from ..errors import Malformed
 
@@ -84,10 +85,11 @@ def frame_encode(protocol: int, info: bytes | bytearray | memoryview, *, accm: i
                  pfc: bool = False, fcs32_: bool = False, leading_flag: bool = True) -> bytes:
     """One PPP frame in HDLC-like framing: ``accm`` is the peer's map (control characters to escape), ``acfc`` and
     ``pfc`` the compressions the peer accepts (never applied to LCP, RFC 1661 6.5/6.6), ``fcs32_`` FCS-32 instead
-    of FCS-16.  ``leading_flag`` False leaves out the opening flag (lwIP's ``pppos_output`` sends it only when the
+    of FCS-16 (RFC 1570's FCS-Alternatives; LCP keeps FCS-16, so that a renegotiation reads at either end).
+    ``leading_flag`` False leaves out the opening flag (lwIP's ``pppos_output`` sends it only when the
     line was idle: a flag closes one frame and may open the next)."""
     if protocol == PPP_LCP:
-        acfc = pfc = False
+        acfc = pfc = fcs32_ = False
         accm = ACCM_ALL
     head = b"" if acfc else b"\xff\x03"
     head += bytes([protocol]) if pfc and protocol < 0x100 and protocol & 1 else _H.pack(protocol)
@@ -131,25 +133,30 @@ class Deframer:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
         """Consume serial bytes; return the good frames they completed."""
-        out: list[tuple[int, bytes]] = []
-        buf = self._buf
+        return list(self.feed_iter(data))
+
+    def feed_iter(self, data: bytes | bytearray | memoryview) -> Iterator[tuple[int, bytes]]:
+        """As :meth:`feed`, one frame at a time, so that the caller may change the receive ACCM or the FCS between
+        two frames of one read (LCP coming up switches them for the frames that follow it).  Run it to the end."""
         data = bytes(data)
         if self._drop:
             data = data.translate(None, self._drop)
         pieces = data.split(b"\x7e")
         if len(pieces) == 1:
+            buf = self._buf
             buf += data
             if len(buf) > 2 * self.max_frame + 8:  # no flag in sight: a runaway frame, forget it (counted once)
                 self.lenerr += 1
                 buf.clear()
-            return out
-        buf += pieces[0]
-        self._frame(buf, out)
-        for p in pieces[1:-1]:
-            if p:
-                self._frame(p, out)
+            return
+        first = bytes(self._buf) + pieces[0]
         self._buf = bytearray(pieces[-1])
-        return out
+        out: list[tuple[int, bytes]] = []
+        for raw in [first, *pieces[1:-1]]:
+            if raw:
+                self._frame(raw, out)
+                if out:
+                    yield out.pop()
 
     def _frame(self, raw: bytes | bytearray, out: list[tuple[int, bytes]]) -> None:
         if not raw:
@@ -173,8 +180,12 @@ class Deframer:
             return
         if self.fcs32:
             if zlib.crc32(memoryview(frame)[:-4]) != int.from_bytes(frame[-4:], "little"):
-                self.bad_fcs += 1
-                return
+                # LCP goes with FCS-16 whatever was negotiated (as frame_encode sends it): a renegotiation must
+                # be readable by a peer that starts again from the defaults
+                if not (fcs16(frame) == 0xF0B8 and _is_lcp(frame)):
+                    self.bad_fcs += 1
+                    return
+                flen = 2
         elif fcs16(frame) != 0xF0B8:
             self.bad_fcs += 1
             return
@@ -197,6 +208,11 @@ class Deframer:
             return
         self.frames += 1
         out.append((protocol, bytes(frame[i:])))
+
+
+def _is_lcp(frame: bytearray) -> bool:
+    i = 2 if frame[:2] == b"\xff\x03" else 0
+    return frame[i:i + 2] == b"\xc0\x21"
 
 
 @dataclass(slots=True)
