@@ -234,6 +234,11 @@ class Config:
                                           doc="esp_netif posts NETIF_PPP_PHASE_* events on phase changes")
     ppp_pap_support: bool = _opt(False, "CONFIG_LWIP_PPP_PAP_SUPPORT", doc="PAP (RFC 1334), both roles")
     ppp_chap_support: bool = _opt(False, "CONFIG_LWIP_PPP_CHAP_SUPPORT", doc="CHAP with MD5 (RFC 1994), both roles")
+    ppp_mschap_support: bool = _opt(False, "CONFIG_LWIP_PPP_MSCHAP_SUPPORT", doc="MS-CHAP",
+                                    no_effect="lwipy's PPP has PAP and CHAP-MD5 only: a peer asking for MS-CHAP is "
+                                              "Nak'ed towards them")
+    ppp_mppe_support: bool = _opt(False, "CONFIG_LWIP_PPP_MPPE_SUPPORT", doc="MPPE encryption (CCP)",
+                                  no_effect="lwipy's PPP has no CCP: the peer's CCP is Protocol-Rejected")
     ppp_server_support: bool = _opt(False, "CONFIG_LWIP_PPP_SERVER_SUPPORT",
                                     doc="the server role (lwIP's PPP_SERVER: wait for the peer, assign its address)")
     ppp_vj_header_compression: bool = _opt(True, "CONFIG_LWIP_PPP_VJ_HEADER_COMPRESSION",
