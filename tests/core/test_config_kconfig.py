@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 from lwipy import Config, ConfigError
+from lwipy.errors import LwipError
 from lwipy.config import CHIP_ONLY, SdkconfigWarning, chip_only_note, sdkconfig_key, sdkconfig_line
 
 FIELDS = dataclasses.fields(Config)
@@ -613,6 +614,22 @@ def test_ipv6_only_stack_refuses_ipv4_addresses_and_ignores_ipv4_and_arp(tmp_pat
     assert dev.take() == [] and stack.stats.ip.recv == 0 and stack.stats.etharp.recv == 0
     assert stack.stats.link.proterr == 2
     assert netif.create_ip6_linklocal().address.is_link_local  # IPv6 still works
+
+
+def test_ipv6_only_stack_sends_no_ipv4_from_the_unspecified_address():
+    """Config(ipv4=False): nothing leaves as IPv4, not even what lwIP sends from 0.0.0.0 (a DHCP client's DISCOVER,
+    a UDP broadcast through sendto_netif): lwIP built without LWIP_IPV4 has no ip4_output at all."""
+    from helpers import make_stack
+    from lwipy.apps.dhcp import DhcpClient
+    stack, netif, dev = make_stack(ip=None, ipv4=False)
+    dev.take()
+    DhcpClient(stack, netif).start()
+    pcb = stack.udp.new()
+    pcb.bind(None, 5000)
+    with pytest.raises(LwipError) as e:
+        pcb.sendto_netif(b"x", "255.255.255.255", 9, netif)
+    assert e.value.errno == errno.EADDRNOTAVAIL
+    assert [f for f in dev.take() if f[12:14] in (b"\x08\x00", b"\x08\x06")] == []
 
 
 @pytest.mark.parametrize("dst, link_dst, option", [("10.0.0.255", "ff:ff:ff:ff:ff:ff", "broadcast_ping"),

@@ -261,7 +261,7 @@ class Ip4:
         if src is None or src == _ANY:
             if netif.ip4 is not None:
                 src = netif.ip4.ip
-            elif any_src:
+            elif any_src and stack.config.ipv4:  # an IPv6-only stack (CONFIG_LWIP_IPV4 off) sends no IPv4 at all
                 src = _ANY
             else:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
