@@ -399,7 +399,10 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some options changed, checked like :meth:`from_options`."""
-        return type(self).from_options({**dataclasses.asdict(self), **changes})
+        options = {**dataclasses.asdict(self), **changes}
+        if changes.get("fallback_dns_server_support") is False and "fallback_dns_server_address" not in changes:
+            options["fallback_dns_server_address"] = None  # the address alone would switch the support back on
+        return type(self).from_options(options)
 
     @classmethod
     def field_for(cls, name_or_symbol: str) -> dataclasses.Field:

@@ -237,6 +237,17 @@ def test_whole_config_round_trips_through_to_sdkconfig():
     assert Config.from_sdkconfig(c.to_sdkconfig(only_changed=True), strict=True) == c
 
 
+def test_replace_can_switch_the_fallback_dns_server_off_again():
+    """fallback_dns_server_support=True fills in Kconfig's address; switching it off with replace() must not be undone
+    by that address (asdict carries it over, and an address alone switches the support on)."""
+    on = Config(fallback_dns_server_support=True)
+    assert on.fallback_dns_server_address == "114.114.114.114"
+    off = on.replace(fallback_dns_server_support=False)
+    assert off.fallback_dns_server_support is False and off.fallback_dns_server_address is None
+    assert off == Config()
+    assert on.replace(fallback_dns_server_address="9.9.9.9").fallback_dns_server_support is True
+
+
 # -- keyword and value checks -----------------------------------------------------------------------------------------
 def test_unknown_keyword_and_positional_arguments_are_config_errors_not_type_errors():
     with pytest.raises(ConfigError) as e:
