@@ -523,7 +523,8 @@ def _check_value(f: dataclasses.Field, value: Any) -> None:
     if kind == "int" and not isinstance(value, int):
         raise ConfigError(f"{f.name} ({symbol}) takes a whole number, not {value!r}")
     lo, hi = f.metadata["range"]
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    # written so that NaN (false against both ends) is outside too
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise ConfigError(f"{f.name}={value!r} is outside {symbol}'s range {lo}..{hi}")
 
 

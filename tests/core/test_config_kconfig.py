@@ -248,6 +248,15 @@ def test_replace_can_switch_the_fallback_dns_server_off_again():
     assert on.replace(fallback_dns_server_address="9.9.9.9").fallback_dns_server_support is True
 
 
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Config) if f.type in (float, "float")])
+def test_a_float_option_refuses_nan_and_infinity(name):
+    """NaN compares false with both ends of a range, so a range check written as "below lo or above hi" lets it
+    through (and a deadline of NaN seconds never comes); ``-o NAME=nan`` reaches it through parse_value."""
+    for text in ("nan", "inf", "-inf"):
+        with pytest.raises(ConfigError):
+            Config(**{name: Config.parse_value(name, text)})
+
+
 # -- keyword and value checks -----------------------------------------------------------------------------------------
 def test_unknown_keyword_and_positional_arguments_are_config_errors_not_type_errors():
     with pytest.raises(ConfigError) as e:
