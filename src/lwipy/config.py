@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import ipaddress
 import os
 import re
 import warnings
@@ -381,6 +382,15 @@ class Config:
             object.__setattr__(self, "fallback_dns_server_address", "114.114.114.114")  # Kconfig's default
         elif self.fallback_dns_server_address is not None and not self.fallback_dns_server_support:
             object.__setattr__(self, "fallback_dns_server_support", True)
+        if self.fallback_dns_server_support:
+            if self.dns_max_servers < 3:  # Kconfig: depends on LWIP_DNS_MAX_SERVERS >= 3
+                raise ConfigError(f"fallback_dns_server_support (CONFIG_LWIP_FALLBACK_DNS_SERVER_SUPPORT) needs "
+                                  f"dns_max_servers >= 3, not {self.dns_max_servers} (the FALLBACK is the last slot)")
+            try:
+                ipaddress.ip_address(self.fallback_dns_server_address)
+            except ValueError:
+                raise ConfigError(f"fallback_dns_server_address (CONFIG_LWIP_FALLBACK_DNS_SERVER_ADDRESS) "
+                                  f"{self.fallback_dns_server_address!r} is no IP address") from None
 
     @classmethod
     def fast(cls, **options: Any) -> "Config":

@@ -257,6 +257,19 @@ def test_a_float_option_refuses_nan_and_infinity(name):
             Config(**{name: Config.parse_value(name, text)})
 
 
+def test_fallback_dns_server_is_checked_by_config_as_kconfig_does():
+    """CONFIG_LWIP_FALLBACK_DNS_SERVER_SUPPORT depends on CONFIG_LWIP_DNS_MAX_SERVERS >= 3 (with fewer slots the
+    FALLBACK index is MAIN or BACKUP), and its address must be an IP address: Config says so, not the first Stack."""
+    with pytest.raises(ConfigError, match="dns_max_servers"):
+        Config(fallback_dns_server_support=True, dns_max_servers=2)
+    with pytest.raises(ConfigError, match="dns_max_servers"):
+        Config.from_sdkconfig("CONFIG_LWIP_DNS_MAX_SERVERS=1\nCONFIG_LWIP_FALLBACK_DNS_SERVER_SUPPORT=y\n")
+    with pytest.raises(ConfigError, match="not-an-address"):
+        Config(fallback_dns_server_address="not-an-address")
+    assert Config(fallback_dns_server_address="2001:db8::53", dns_max_servers=4).fallback_dns_server_support
+    assert Config(dns_max_servers=1).fallback_dns_server_address is None
+
+
 # -- keyword and value checks -----------------------------------------------------------------------------------------
 def test_unknown_keyword_and_positional_arguments_are_config_errors_not_type_errors():
     with pytest.raises(ConfigError) as e:
