@@ -2,6 +2,8 @@
 node status only with LWIP_NETBIOS_RESPOND_NAME_QUERY, and what it ignores."""
 
 
+import errno
+
 import pytest
 from scapy.layers.netbios import NBNSHeader, NBNSNodeStatusRequest, NBNSNodeStatusResponse, NBNSQueryResponse
 
@@ -75,3 +77,14 @@ def test_responses_and_garbage_dropped_and_counted():
         ns.set_name("much too long a name")
     ns.stop()
     assert "netbiosns" not in a.apps
+
+
+@pytest.mark.parametrize("name", ["café", "x\x00y", "tab\there", "", "a b", "*"])
+def test_a_name_netbios_cannot_carry_is_einval_not_another_exception(name):
+    """netbiosns_set_name takes printable ASCII only (15 bytes, no space, no NUL: lwIP's strlen would cut it there);
+    anything else is LwipError EINVAL, as documented, never a UnicodeEncodeError."""
+    sim, a, b, pcb = setup()
+    ns = NetbiosNameService(a, "X")
+    with pytest.raises(LwipError) as e:
+        ns.set_name(name)
+    assert e.value.errno == errno.EINVAL and ns.name == b"X"

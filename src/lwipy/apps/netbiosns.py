@@ -45,10 +45,13 @@ class NetbiosNameService:
         stack.apps["netbiosns"] = self
 
     def set_name(self, name: str) -> None:
-        """``netbiosns_set_name``: upper-cased, at most 15 characters (NETBIOS_NAME_LEN - 1)."""
-        raw = name.upper().encode("ascii", "strict")
-        if not raw or len(raw) > nb.NAME_LEN - 1 or b" " in raw or b"*" in raw:
-            raise LwipError(errno.EINVAL, f"a NetBIOS name is 1 to 15 characters without spaces: {name!r}")
+        """``netbiosns_set_name``: upper-cased, at most 15 characters (NETBIOS_NAME_LEN - 1), printable ASCII
+        without spaces or ``*`` (else LwipError EINVAL)."""
+        upper = name.upper()
+        raw = upper.encode("ascii") if upper.isascii() else b""
+        if not raw or len(raw) > nb.NAME_LEN - 1 or not all(0x21 <= c < 0x7F for c in raw) or b"*" in raw:
+            raise LwipError(errno.EINVAL, f"a NetBIOS name is 1 to 15 printable ASCII characters without spaces "
+                                         f"or '*': {name!r}")
         self.name = raw
 
     def stop(self) -> None:
