@@ -309,3 +309,18 @@ def test_on_threads_a_stack_loop_and_an_event_task():
         sta_loop.close()
         ap_loop.close()
         events.delete()
+
+
+def test_default_hostname_is_the_configs_local_hostname():
+    """CONFIG_LWIP_LOCAL_HOSTNAME is esp_netif's default host name (ESP-IDF's own test: get_hostname before any
+    set_hostname returns it), so an sdkconfig's value reaches the DHCP server's option 12."""
+    from lwipy import Config
+    from lwipy.esp_netif import EspNetif
+    net = Net()
+    stack = net.sim.new_stack("sta2", Config(local_hostname="from-sdkconfig"))
+    sta2 = EspNetif(stack, ESP_NETIF_DEFAULT_WIFI_STA, netif=net.sim.attach(stack, net.sim.hubs[0], up=False),
+                    event_loop=net.events_loop)
+    assert sta2.get_hostname() == "from-sdkconfig"
+    sta2.start()
+    assert net.run_until(lambda: net.of(IpEvent.ASSIGNED_IP_TO_CLIENT))
+    assert net.of(IpEvent.ASSIGNED_IP_TO_CLIENT)[0][1].hostname == "from-sdkconfig"

@@ -148,7 +148,8 @@ class EspNetif:
         self.ip_info_old = self.ip_info
         self.dhcpc_status = Status.INIT
         self.dhcps_status = Status.INIT
-        self.hostname = DEFAULT_HOSTNAME
+        #: ``CONFIG_LWIP_LOCAL_HOSTNAME`` until ``set_hostname`` (Config.local_hostname; "espressif" by default)
+        self.hostname: str = stack.config.local_hostname or ""
         self.dhcpc: DhcpClient | None = None
         self.dhcps: DhcpServer | None = None
         self._dhcps_dns: IPv4Address | None = None
