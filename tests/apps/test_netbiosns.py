@@ -88,3 +88,16 @@ def test_a_name_netbios_cannot_carry_is_einval_not_another_exception(name):
     with pytest.raises(LwipError) as e:
         ns.set_name(name)
     assert e.value.errno == errno.EINVAL and ns.name == b"X"
+
+
+def test_a_query_with_other_than_one_question_is_ignored_as_lwip_does():
+    """netbiosns_recv answers only ``questions == 1`` (RFC 1002 4.2.12: a name query holds one question)."""
+    sim, a, b, pcb = setup()
+    ns = NetbiosNameService(a, "X")
+    two = bytearray(nb.name_query(1, "X"))
+    two[5] = 2  # QDCOUNT 2, the one question still there
+    pcb.sendto(bytes(two), "10.0.0.1", 137)
+    pcb.sendto(nb.name_query(2, "X"), "10.0.0.1", 137)
+    sim.run(0.1)
+    assert [NBNSHeader(d.data).NAME_TRN_ID for d in replies(pcb)] == [2]
+    assert ns.counters["ignored"] == 1 and ns.counters["answered"] == 1

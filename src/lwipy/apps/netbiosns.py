@@ -1,7 +1,7 @@
 """The NetBIOS name service responder (lwIP's ``apps/netbiosns/netbiosns.c``): a Windows or Samba host asking for
 our NetBIOS name (a broadcast name query on UDP 137) learns our IPv4 address on the netif the query came in on.
 
-As lwIP: a query (not a response, opcode 0, one question) of type NB, class IN, for our name (compared ignoring
+As lwIP: a query (not a response, opcode 0, exactly one question) of type NB, class IN, for our name (compared ignoring
 case, any suffix) is answered by unicast to its sender with the netif's address, B-node, TTL 300000 s.  With
 ``Config.netbios_respond_name_query`` (``LWIP_NETBIOS_RESPOND_NAME_QUERY``) a node status query (type NBSTAT) for our
 name or for ``*`` is answered too, listing our name and the netif's MAC (what ``nmblookup -A`` prints).  Anything else
@@ -68,7 +68,9 @@ class NetbiosNameService:
             self.counters["malformed"] += 1
             return
         netif = self.stack.netif_by_index(dgram.netif_index)
-        if (q.flags & nb.FLAG_RESPONSE or q.flags & nb.OPCODE_MASK or q.qclass != nb.QCLASS_IN or netif is None
+        # netbiosns_recv: a query (not a response, opcode 0) with exactly one question
+        if (q.flags & nb.FLAG_RESPONSE or q.flags & nb.OPCODE_MASK or q.qdcount != 1 or q.qclass != nb.QCLASS_IN
+                or netif is None
                 or netif.ip4 is None or dgram.src.version != 4):
             self.counters["ignored"] += 1
             return

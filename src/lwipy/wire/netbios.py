@@ -45,6 +45,7 @@ class NetbiosQuestion:
     qtype: int
     qclass: int
     encoded: bytes  # the 34 bytes of the name as they came (length, 32 letters, scope terminator)
+    qdcount: int = 1  # the header's question count (the first question is the one read)
 
 
 def encode_name(name: bytes | str, suffix: int = 0x00) -> bytes:
@@ -88,7 +89,7 @@ def parse_question(data: bytes | bytearray | memoryview) -> NetbiosQuestion:
     if pos + _QTAIL.size > len(buf):
         raise Malformed("NetBIOS question truncated")
     qtype, qclass = _QTAIL.unpack_from(buf, pos)
-    return NetbiosQuestion(trans_id, flags, name, suffix, qtype, qclass, buf[_HDR.size:pos])
+    return NetbiosQuestion(trans_id, flags, name, suffix, qtype, qclass, buf[_HDR.size:pos], qd)
 
 
 def name_query(trans_id: int, name: bytes | str, suffix: int = 0x00, broadcast: bool = True) -> bytes:
