@@ -72,3 +72,15 @@ def test_unknown_symbols_in_the_sdkconfig_are_listed(tmp_path):
 def test_bad_option_value_names_the_option():
     r = lwipy("config", "-o", "ip_forward=maybe")
     assert r.returncode == 2 and "ip_forward" in r.stderr and "y or n" in r.stderr and "Traceback" not in r.stderr
+
+
+
+def test_sdkconfig_is_always_a_path_on_the_command_line(tmp_path):
+    """--sdkconfig names a file even when its path looks like sdkconfig text (an '=' in a folder name):
+    Config.read_sdkconfig tells a path from text by its look, so the CLI hands it a Path."""
+    folder = tmp_path / "build=release"
+    folder.mkdir()
+    (folder / "sdkconfig").write_text("CONFIG_LWIP_MAX_SOCKETS=12\n")
+    r = lwipy("config", "--sdkconfig", str(folder / "sdkconfig"))
+    assert r.returncode == 0, r.stderr
+    assert rows(r.stdout)["max_sockets"][0] == "12"

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import CHIP_ONLY, Config, SdkconfigWarning, sdkconfig_key
@@ -23,7 +24,7 @@ def options_from(pairs: Sequence[str], base: dict[str, Any], sdkconfig: str | No
     if sdkconfig:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SdkconfigWarning)
-            result = Config.read_sdkconfig(sdkconfig)
+            result = Config.read_sdkconfig(Path(sdkconfig))  # a path, whatever it looks like
         for w in caught:
             print(f"lwipy: {sdkconfig}: {w.message}", file=sys.stderr, flush=True)
         if result.no_effect:
