@@ -7,6 +7,8 @@
 - :class:`EspEventLoop` (``esp_event``): handler registration and ESP-IDF's IP events (``IP_EVENT``,
   :class:`IpEvent`) with their payloads (:class:`IpEventGotIp`, :class:`IpEventGotIp6`,
   :class:`IpEventAssignedIpToClient`).
+- :mod:`lwipy.esp_netif.ping` (``ping/ping_sock.h``): ``esp_ping_new_session`` / ``start`` / ``stop`` /
+  ``delete_session`` / ``get_profile`` with ESP-IDF's defaults, callbacks and profile fields.
 - :mod:`lwipy.esp_netif.errors`: ``esp_err_t`` codes as exceptions (``ESP_ERR_ESP_NETIF_DHCP_ALREADY_STARTED``...).
 
 This layer sits beside :mod:`lwipy.api`: it calls the core on its thread and hands events to user threads; the core
