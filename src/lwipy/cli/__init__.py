@@ -300,6 +300,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         serving += "; hooks " + ", ".join(stack.hooks.installed)
     if routing:
         serving += "; " + routing
+    if args.iperf:
+        from .iperf import start_up_servers
+        start_up_servers(stack)
+        serving += "; iperf 2 server 5001 (TCP and UDP)"
     if args.dhcp_server:
         server = _start_dhcp_server(stack, netif, pool, args.lease_time)
         assert server.pool is not None
@@ -461,8 +465,12 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         device.close()
 
 
-def _add_tap_args(p: argparse.ArgumentParser) -> None:
+def _add_tap_args(p: argparse.ArgumentParser, virtual: bool = False) -> None:
     link = p.add_mutually_exclusive_group(required=True)
+    if virtual:
+        link.add_argument("--virtual", action="store_true",
+                          help="the built-in virtual network (no root): the target is a second lwipy stack on a "
+                               "virtual Ethernet link in this process")
     link.add_argument("--tap", action=gateway.TapAction,
                       help="an existing TAP device, an Ethernet link (make it with: ip tuntap add dev NAME mode tap "
                            "user YOU; ip addr add 10.0.0.1/24 dev NAME; ip link set NAME up); NAME@NETNS: in that "
@@ -495,6 +503,7 @@ def _add_tap_args(p: argparse.ArgumentParser) -> None:
 _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "config",
     "ppp",
+    "iperf",
 )
 
 
@@ -529,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-time", type=int, metavar="UNITS",
                    help="the DHCP server's lease in CONFIG_LWIP_DHCPS_LEASE_UNIT units (60 s; default 120)")
     gateway.add_gateway_args(p)
+    p.add_argument("--iperf", action="store_true", help="an iperf 2 server on port 5001, TCP and UDP (iperf -c ADDR)")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device")
     _add_tap_args(p)
