@@ -136,3 +136,34 @@ def test_misuse_says_what_to_do_before_any_tap(args, says):
     r = lwipy(*args)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.startswith(f"lwipy {args[0]}: ") and says in r.stderr
+
+
+def test_ping_on_the_virtual_network_prints_as_iputils():
+    r = lwipy("ping", "--virtual", "10.0.0.2", "-c", "3", "-i", "0.05", "-s", "100")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "PING 10.0.0.2 (10.0.0.2) 100(128) bytes of data."
+    assert [ln.split(" time=")[0] for ln in lines[1:4]] == [
+        f"108 bytes from 10.0.0.2: icmp_seq={i} ttl=64" for i in (1, 2, 3)]
+    assert lines[4] == "--- 10.0.0.2 ping statistics ---"
+    assert lines[5].startswith("3 packets transmitted, 3 received, 0% packet loss, time ")
+    assert lines[6].startswith("rtt min/avg/max/mdev = ")
+
+
+def test_iperf_on_the_virtual_network_tcp_and_udp():
+    r = lwipy("iperf", "--virtual", "-c", "10.0.0.2", "-t", "1", "-i", "0.5", "--rate", "20m")
+    assert r.returncode == 0, r.stderr
+    assert "Client connecting to 10.0.0.2, TCP port 5001" in r.stdout
+    assert "[ ID] Interval       Transfer     Bandwidth" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[  1] 0.")]
+    assert [ln.split(" sec")[0] for ln in lines] == ["[  1] 0.0000-0.5000", "[  1] 0.5000-1.0000",
+                                                     "[  1] 0.0000-1.0000"]
+    rate = float(lines[-1].split("MBytes")[1].split()[0])
+    assert 5 < rate <= 20  # Mbits/sec on a 20 Mbit/s link
+    r = lwipy("iperf", "--virtual", "-c", "10.0.0.2", "-u", "-b", "5m", "-t", "1", "--loss", "0.1")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Sending 1470 byte datagrams" in out and "[  1] Server Report:" in out
+    report = out.split("Server Report:")[1].splitlines()[2]
+    lost, total = report.split(" ms ")[1].split(" (")[0].split("/")
+    assert int(total) == 426 and 15 < int(lost) < 70  # 10 % of 426 lost, seeded

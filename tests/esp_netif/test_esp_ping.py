@@ -146,7 +146,7 @@ def test_ipv6_target_and_interface():
     hub = sim.hub()
     cfg = Config()
     a = sim.add_stack("a", hub, cfg, ip6=["2001:db8::1/64"])
-    b = sim.add_stack("b", hub, cfg, ip6=["2001:db8::2/64"])
+    sim.add_stack("b", hub, cfg, ip6=["2001:db8::2/64"])
     sim.run(3)  # duplicate address detection
     events = []
     hdl = esp_ping_new_session(EspPingConfig(target_addr="2001:db8::2", count=2, interval_ms=200, data_size=32,

@@ -282,7 +282,7 @@ class IperfClient:
         pcb.connect(self.target, self.config.port)
         pcb.on_recv = lambda p, d, s=s: self._udp_recv(s, d)
         self._udp[s.ident] = pcb
-        s.extra.update(next_send=self.stack.now, end_at=self.stack.now + self.config.time, fin_sent=0,
+        s.extra.update(next_send=self.stack.now, base=self.stack.now, end_at=self.stack.now + self.config.time, fin_sent=0,
                        fin_at=None, gap=self.length * 8 / self.config.bandwidth, sent=0, fin_seq=None)
         self.reporter.arm(s)
         self.reporter.emit(IperfConnected(s.ident, (self._source(), pcb.local_port), (self.target, self.config.port),
@@ -325,9 +325,11 @@ class IperfClient:
             s.next_seq += 1
             s.bytes += len(out)
             x["sent"] += 1
-            x["next_send"] += x["gap"]
-            if x["next_send"] < now - 0.1:
-                x["next_send"] = now - 0.1  # a stall is not made up for with an unbounded burst
+            # datagram n leaves at base + n * gap (no sum of rounded gaps drifting past the end)
+            x["next_send"] = x["base"] + x["sent"] * x["gap"]
+            if x["next_send"] < now - 0.1:  # a stall is not made up for with an unbounded burst
+                x["base"] += now - 0.1 - x["next_send"]
+                x["next_send"] = now - 0.1
 
     def _udp_finish_sending(self, s: _Stream, now: float) -> None:
         x = s.extra

@@ -337,10 +337,30 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ping_header(target: str, size: int) -> str:
+    """iputils ping's first line."""
+    if ":" in target:
+        return f"PING {target}({target.split('%')[0]}) {size} data bytes"
+    return f"PING {target} ({target}) {size}({size + 28}) bytes of data."
+
+
+def _ping_reply_line(r: Any) -> str:
+    return f"{r.size + 8} bytes from {r.src}: icmp_seq={r.seq} ttl={r.ttl} time={r.rtt * 1000:.3f} ms"
+
+
+def _ping_summary(target: str, session: Any, elapsed: float) -> str:
+    """iputils ping's statistics: the transmitted/received line with the run's time, and the rtt line."""
+    text = session.summary().replace("packet loss", f"packet loss, time {elapsed * 1000:.0f}ms", 1)
+    return f"--- {target.split('%')[0]} ping statistics ---\n{text}"
+
+
 def cmd_ping(args: argparse.Namespace) -> int:
     from ..api.loop import StackLoop
     from ..apps import PingSession
 
+    if args.virtual:
+        from .virtual import ping_virtual
+        return ping_virtual(args)
     try:
         target = ipaddress.ip_address(args.target.split("%")[0])
     except ValueError:
@@ -361,17 +381,12 @@ def cmd_ping(args: argparse.Namespace) -> int:
     loop = StackLoop(stack)
     if ":" in args.target:
         _wait_for_ipv6(loop, netif)
-        source = stack.ip6.select_source(netif, ipaddress.IPv6Address(args.target.split("%")[0]).packed)
-        shown = ipaddress.IPv6Address(source) if source else "?"
-    else:
-        shown = netif.ip4.ip if netif.ip4 else "?"
-    print(f"PING {args.target} from {shown}: {args.size} data bytes", flush=True)
+    print(_ping_header(args.target, args.size), flush=True)
 
     def start() -> PingSession:
         return PingSession(stack, args.target, count=args.count, interval=args.interval, timeout=args.timeout,
                            size=args.size,
-                           on_reply=lambda r: print(f"{r.size + 8} bytes from {r.src}: icmp_seq={r.seq} "
-                                                    f"ttl={r.ttl} time={r.rtt * 1000:.3f} ms", flush=True),
+                           on_reply=lambda r: print(_ping_reply_line(r), flush=True),
                            on_timeout=lambda seq: print(f"icmp_seq={seq} timed out", flush=True),
                            on_end=lambda s: loop.stop())
 
@@ -385,6 +400,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
             loop.stop()
     loop.call_soon(begin)
     sessions: list[PingSession] = []
+    began = loop.clock()
     try:
         loop.run()
     except KeyboardInterrupt:
@@ -396,7 +412,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
         raise failed[0]
     if not sessions:
         return 1
-    print(f"--- {args.target} ping statistics ---\n{sessions[0].summary()}")
+    print(_ping_summary(args.target, sessions[0], loop.clock() - began))
     return 0 if sessions[0].received else 1
 
 
@@ -540,13 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
     gateway.add_gateway_args(p)
     p.add_argument("--iperf", action="store_true", help="an iperf 2 server on port 5001, TCP and UDP (iperf -c ADDR)")
     p.set_defaults(func=cmd_up)
-    p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device")
-    _add_tap_args(p)
+    p = sub.add_parser("ping", help="ping from a stack on a TAP or TUN device, or on the virtual network (--virtual)")
+    _add_tap_args(p, virtual=True)
     p.add_argument("target")
     p.add_argument("-c", "--count", type=int, default=4)
     p.add_argument("-i", "--interval", type=float, default=1.0)
     p.add_argument("-s", "--size", type=int, default=56)
     p.add_argument("-W", "--timeout", type=float, default=1.0)
+    from .virtual import add_virtual_args
+    add_virtual_args(p)
     p.set_defaults(func=cmd_ping)
     p = sub.add_parser("resolve", help="resolve a name through lwipy's DNS resolver on a TAP, printed as getent ahosts")
     _add_tap_args(p)

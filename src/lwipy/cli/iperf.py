@@ -6,7 +6,6 @@ virtual time), printing iperf 2.1.8's report format.  Also the pieces ``lwipy up
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import signal
 import sys
 import time
@@ -128,46 +127,11 @@ def start_up_servers(stack: Any, port: int = 5001, out: TextIO | None = None) ->
     return [IperfServer(stack, IperfConfig(port=port, udp=udp), on_event=printer) for udp in (False, True)]
 
 
-# -- the virtual network ---------------------------------------------------------------------------------------------
-def _virtual(args: argparse.Namespace, peer_ip: str) -> tuple[Any, Any, Any]:
-    """Two stacks on one virtual Ethernet link in virtual time: ours and the peer at ``peer_ip``."""
-    from ..config import Config
-    from ..sim import Simulation
-
-    from . import _CLI_DEFAULTS, _parse_options
-
-    target = ipaddress.ip_address(peer_ip.split("%")[0])
-    plen = 24 if target.version == 4 else 64
-    net = ipaddress.ip_network(f"{target}/{plen}", strict=False)
-    if args.ip:
-        ours = args.ip
-    else:
-        mine = next(h for h in net.hosts() if h != target)
-        ours = f"{mine}/{plen}"
-    base = dict(_CLI_DEFAULTS)
-    for name in ("tcp_wnd_default", "tcp_snd_buf_default"):
-        base.setdefault(name, getattr(Config(), name))
-    cfg = _parse_options(args.option or [], base)
-    sim = Simulation(seed=args.seed, realtime=getattr(args, "realtime", False))
-    hub = sim.hub(pcap=args.pcap)
-    link = dict(txqueue=dict(rate=args.rate, limit=64))
-    faults = {"delay": args.delay} if args.delay else {}
-    if args.loss:
-        faults["loss"] = args.loss
-    if target.version == 4:
-        me = sim.add_stack("lwipy", hub, cfg, ip=ours, faults=faults or None, **link)
-        peer = sim.add_stack("peer", hub, cfg, ip=f"{target}/{plen}", **link)
-    else:
-        me = sim.add_stack("lwipy", hub, cfg, ip6=[ours], faults=faults or None, **link)
-        peer = sim.add_stack("peer", hub, cfg, ip6=[f"{target}/{plen}"], **link)
-        sim.run(3)  # duplicate address detection
-    return sim, me, peer
-
-
 def _run_virtual(args: argparse.Namespace, printer: IperfPrinter, cfg: IperfConfig) -> int:
     if args.server:
         raise ValueError("--virtual runs the client against an iperf server on a second stack: use -c ADDR")
-    sim, me, peer = _virtual(args, args.client)
+    from .virtual import virtual_network
+    sim, me, peer = virtual_network(args, args.client)
     IperfServer(peer, IperfConfig(port=cfg.port, udp=cfg.udp))
     printer.banner_client(args.client, cfg.port, cfg.udp, _windows(me, cfg.udp, True),
                           cfg.buffer_len(":" in args.client), cfg.bandwidth)
@@ -241,6 +205,7 @@ def cmd_iperf(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     from . import _add_tap_args
+    from .virtual import add_virtual_args
 
     p = sub.add_parser("iperf", help="iperf 2's client and server (TCP and UDP) on a TAP, a TUN or the virtual network",
                        description="iperf 2 compatible: 'lwipy iperf --tap T --ip A/L -s', 'lwipy iperf --tap T "
@@ -259,9 +224,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-b", "--bandwidth", type=parse_size, help="UDP bits/s (default 1m; M = 2**20, m = 10**6)")
     p.add_argument("-P", "--parallel", type=int, default=1, help="parallel client streams")
     p.add_argument("--duration", type=float, help="a server stops after this many seconds")
-    p.add_argument("--rate", type=parse_size, default=100e6,
-                   help="--virtual: the link's bits/s (default 100m)")
-    p.add_argument("--delay", type=float, default=0.0005, help="--virtual: one-way delay in seconds")
-    p.add_argument("--loss", type=float, default=0.0, help="--virtual: frame loss probability (0..1)")
-    p.add_argument("--seed", type=int, default=1, help="--virtual: the simulation's seed")
+    add_virtual_args(p)
     p.set_defaults(func=cmd_iperf)

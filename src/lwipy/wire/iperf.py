@@ -46,10 +46,12 @@ class UdpDatagram:
 
     @classmethod
     def parse(cls, buf: bytes | bytearray | memoryview) -> "UdpDatagram":
+        """Read the header; ``id2`` 0 with ``id``'s top bit set is a 32-bit negative number (a FIN of iperf before
+        2.0.10 or of ESP-IDF's client), so sequence numbers in [2**31, 2**32) cannot be told from those."""
         if len(buf) < UDP_DATAGRAM_LEN:
             raise Malformed(f"an iperf datagram needs {UDP_DATAGRAM_LEN} bytes, got {len(buf)}")
         low, sec, usec, high = _DGRAM.unpack_from(buf)
-        if high == _MASK32:  # a negative 64-bit sequence number (HEADER_SEQNO64B)
+        if high & 0x80000000:  # a negative 64-bit sequence number (HEADER_SEQNO64B)
             seq = (high << 32 | low) - (1 << 64)
         elif high == 0 and low & 0x80000000:  # a negative 32-bit one (iperf before 2.0.10, ESP-IDF's client)
             seq = low - (1 << 32)

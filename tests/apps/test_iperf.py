@@ -1,0 +1,133 @@
+"""iperf between two lwipy stacks in virtual time: TCP and UDP, -t, -n, -i, -l, -b, -P, IPv6, the UDP FIN handshake
+with the server's report, loss and jitter with seeded faults."""
+
+import pytest
+
+from lwipy.apps.iperf import SUM, IperfClient, IperfConfig, IperfConnected, IperfReport, IperfServer
+from lwipy.sim import Simulation
+
+RATE = 10e6  # bits/s of the virtual link: a second of TCP is ~800 segments
+
+
+def net(loss=0.0, jitter=0.0, v6=False, seed=3):
+    sim = Simulation(seed=seed)
+    hub = sim.hub()
+    link = dict(txqueue=dict(rate=RATE, limit=64))
+    if v6:
+        a = sim.add_stack("a", hub, ip6=["2001:db8::1/64"], **link)
+        b = sim.add_stack("b", hub, ip6=["2001:db8::2/64"], faults=dict(delay=0.001, loss=loss, jitter=jitter), **link)
+        sim.run(3)  # duplicate address detection
+    else:
+        a = sim.add_stack("a", hub, ip="10.0.0.1/24", **link)
+        b = sim.add_stack("b", hub, ip="10.0.0.2/24", faults=dict(delay=0.001, loss=loss, jitter=jitter), **link)
+    return sim, a, b
+
+
+def reports(events, final=None, stream=None):
+    return [e for e in events if isinstance(e, IperfReport) and (final is None or e.final == final)
+            and (stream is None or e.stream == stream)]
+
+
+def test_tcp_client_to_server_for_a_time_with_interval_reports():
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig(interval=0.5))
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", time=2.0, interval=0.5))
+    assert sim.run_until(lambda: client.done and server.finals, 30)
+    assert client.error == 0
+    (sent,) = reports(client.events, final=True)
+    (got,) = server.finals
+    # the server received every byte the client's connection took, at close to the link's rate
+    assert sent.bytes == got.bytes > 0
+    assert 0.5 * RATE < got.bits_per_second < RATE
+    assert (sent.start, sent.end) == (0.0, 2.0)
+    intervals = reports(client.events, final=False)
+    assert [(r.start, r.end) for r in intervals] == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0)]
+    assert sum(r.bytes for r in intervals) == sent.bytes
+    assert sum(r.bytes for r in reports(server.events, final=False)) <= got.bytes
+    assert isinstance(client.events[0], IperfConnected) and client.events[0].peer[1] == 5001
+
+
+def test_tcp_amount_sends_exactly_n_bytes():
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig())
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", amount=300_000, length=1000))
+    assert sim.run_until(lambda: client.done and server.finals, 30)
+    assert reports(client.events, final=True)[0].bytes == 300_000 == server.finals[0].bytes
+
+
+def test_tcp_parallel_streams_and_their_sum():
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig())
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", time=1.0, interval=0.5, parallel=3))
+    assert sim.run_until(lambda: client.done and len(server.finals) == 3, 30)
+    finals = reports(client.events, final=True)
+    per_stream = [r for r in finals if r.stream != SUM]
+    (total,) = [r for r in finals if r.stream == SUM]
+    assert sorted(r.stream for r in per_stream) == [1, 2, 3]
+    assert total.bytes == sum(r.bytes for r in per_stream) == sum(r.bytes for r in server.finals)
+    sums = [r for r in reports(client.events, final=False) if r.stream == SUM]
+    assert [(r.start, r.end) for r in sums] == [(0.0, 0.5), (0.5, 1.0)]
+    assert all(r.bytes > 0 for r in per_stream)  # the link is shared, none starves
+
+
+def test_udp_at_a_rate_with_the_server_report_back():
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig(udp=True))
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", udp=True, time=2.0, bandwidth=2e6, interval=1.0))
+    assert sim.run_until(lambda: client.done, 30)
+    (final,) = [r for r in reports(client.events, final=True) if not r.server_report]
+    (back,) = [r for r in reports(client.events, final=True) if r.server_report]
+    # 2 Mbit/s of 1470-byte datagrams for 2 s: 341 datagrams and the FIN (iperf counts it among the sent)
+    assert final.sent == 341 + 1 and final.bytes == 341 * 1470
+    assert final.bits_per_second == pytest.approx(2e6, rel=0.01)
+    assert (back.bytes, back.total, back.lost, back.outorder) == (341 * 1470, 341, 0, 0)
+    assert server.finals[0].bytes == back.bytes
+    assert client.server_reports[0].datagrams == 341
+
+
+def test_udp_loss_and_jitter_are_reported_with_seeded_faults():
+    sim, a, b = net(loss=0.05, jitter=0.002, seed=11)
+    server = IperfServer(b, IperfConfig(udp=True))
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", udp=True, time=3.0, bandwidth=4e6, length=1000))
+    assert sim.run_until(lambda: client.done, 30)
+    (final,) = [r for r in reports(client.events, final=True) if not r.server_report]
+    (back,) = [r for r in reports(client.events, final=True) if r.server_report]
+    assert final.sent - 1 == 1500 == back.total  # 4 Mbit/s of 1000-byte datagrams for 3 s; the FIN
+    assert 0.02 < back.lost / back.total < 0.09  # 5 % of the frames lost (the FIN's retries make up for its loss)
+    assert back.bytes == (back.total - back.lost) * 1000
+    assert 0.0002 < back.jitter < 0.003  # the delays vary by up to 2 ms
+    assert server.finals[0].lost == back.lost
+
+
+def test_udp_fin_retries_then_gives_up_without_a_server():
+    sim, a, b = net()
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", udp=True, time=0.5, bandwidth=1e6))
+    started = sim.now
+    assert sim.run_until(lambda: client.done, 30)
+    assert not client.server_reports
+    # 10 FINs 250 ms apart after the half second of sending
+    assert sim.now - started == pytest.approx(0.5 + 10 * 0.25, abs=0.01)
+
+
+def test_ipv6_tcp_and_udp():
+    sim, a, b = net(v6=True)
+    IperfServer(b, IperfConfig())
+    userver = IperfServer(b, IperfConfig(udp=True))
+    tcp = IperfClient(a, IperfConfig(host="2001:db8::2", time=0.5))
+    udp = IperfClient(a, IperfConfig(host="2001:db8::2", udp=True, time=0.5, bandwidth=1e6))
+    assert sim.run_until(lambda: tcp.done and udp.done, 30)
+    assert reports(tcp.events, final=True)[0].bytes > 100_000
+    (back,) = [r for r in reports(udp.events, final=True) if r.server_report]
+    # 1450-byte datagrams over IPv6, one every 11.6 ms in [0, 0.5 s)
+    assert back.total == 44 and back.lost == 0 and back.bytes == 44 * 1450
+    assert str(userver.events[0].peer[0]) == "2001:db8::1"
+
+
+def test_server_serves_tests_one_after_another():
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig(udp=True))
+    for _ in range(2):
+        client = IperfClient(a, IperfConfig(host="10.0.0.2", udp=True, time=0.3, bandwidth=1e6))
+        assert sim.run_until(lambda c=client: c.done, 30)
+        assert client.server_reports and client.server_reports[0].errors == 0
+    assert [r.stream for r in server.finals] == [1, 2]
