@@ -131,3 +131,10 @@ def test_server_serves_tests_one_after_another():
         assert sim.run_until(lambda c=client: c.done, 30)
         assert client.server_reports and client.server_reports[0].errors == 0
     assert [r.stream for r in server.finals] == [1, 2]
+
+
+def test_a_refused_connection_ends_the_client_with_the_error_and_no_figures():
+    sim, a, b = net()
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", time=1.0))  # no server
+    assert sim.run_until(lambda: client.done, 10)
+    assert client.error == 111 and reports(client.events) == []  # ECONNREFUSED

@@ -238,3 +238,51 @@ def test_esp_ping_session_size_tos_and_ttl_in_a_kernel_capture(lwip, tmp_path):
                             capture_output=True, text=True, timeout=60)
     rows = [ln.split("\t") for ln in fields.stdout.strip().splitlines()]
     assert rows == [["0xb8", "33", "120", str(i)] for i in (1, 2, 3)], fields.stdout + fields.stderr
+
+
+KERNEL6, LWIP6 = "2001:db8:77::1", "2001:db8:77::2"
+
+
+def kernel_ip6(kernel_tap) -> None:
+    nsx.ns_run(kernel_tap.ns, ["ip", "-6", "addr", "add", f"{KERNEL6}/64", "dev", kernel_tap.ifname], check=True)
+
+
+@pytest.mark.ipv6
+def test_ipv6_lwipy_tcp_client_to_iperf_server(kernel_tap):
+    kernel_ip6(kernel_tap)
+    server = subprocess.Popen(["ip", "netns", "exec", kernel_tap.ns, "stdbuf", "-oL", IPERF, "-s", "-V", "-y", "C",
+                               "-p", "5001"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_listening(kernel_tap.ns, udp=False)
+    lines = Lines(server)
+    try:
+        r = subprocess.run([sys.executable, "-m", "lwipy", "iperf", "--tap", kernel_tap.ifname, "--netns",
+                            kernel_tap.ns, "--ip6", f"{LWIP6}/64", "-c", KERNEL6, "-t", SECONDS], capture_output=True,
+                           text=True, timeout=120, env=ENV)
+        assert r.returncode == 0, r.stdout + r.stderr
+        csv = csv_fields(lines.wait(lambda ln: ln.count(",") >= 8))
+    finally:
+        stop(server)
+    assert f"local {LWIP6} port" in r.stdout and f"connected with {KERNEL6} port 5001" in r.stdout
+    assert report_lines(r.stdout)[-1]["bytes"] == pytest.approx(int(csv[7]), rel=0.05) and int(csv[7]) > 100_000
+
+
+@pytest.mark.ipv6
+def test_ipv6_iperf_udp_client_to_lwipy_server(kernel_tap):
+    kernel_ip6(kernel_tap)
+    proc = subprocess.Popen([sys.executable, "-m", "lwipy", "iperf", "--tap", kernel_tap.ifname, "--netns",
+                             kernel_tap.ns, "--ip6", f"{LWIP6}/64", "-s", "-u"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    lines = Lines(proc)
+    try:
+        lines.wait(lambda ln: "Server listening on UDP port 5001" in ln)
+        # the banner comes once the address passed DAD; the kernel may still need a neighbour solicitation
+        done = nsx.ns_run(kernel_tap.ns, [IPERF, "-c", LWIP6, "-V", "-u", "-b", "2m", "-t", SECONDS], timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        ours = report_lines(lines.wait(lambda ln: bool(_LINE.search(ln))))[0]
+    finally:
+        err = stop(proc, signal.SIGINT)
+    assert "Traceback" not in err, err
+    assert "Server Report:" in done.stdout, done.stdout
+    theirs = report_lines(done.stdout.split("Server Report:")[1])[0]
+    assert (theirs["lost"], theirs["total"]) == (ours["lost"], ours["total"]) and ours["total"] > 300
+    assert f"connected with {KERNEL6} port" in "".join(lines.seen)

@@ -385,6 +385,9 @@ class IperfClient:
     def _end_stream(self, s: _Stream, now: float) -> None:
         if s.done:
             return
+        if not s.extra.get("connected", True):  # refused or unreachable: iperf reports no figures, only the error
+            s.done = True
+            return
         before = len(self.events)
         self.reporter.due([s], now, False)
         self._sum_intervals(self.events[before:])

@@ -6,6 +6,7 @@ virtual time), printing iperf 2.1.8's report format.  Also the pieces ``lwipy up
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -139,7 +140,17 @@ def _run_virtual(args: argparse.Namespace, printer: IperfPrinter, cfg: IperfConf
     limit = (cfg.time if cfg.amount is None else 3600.0) + 30.0
     sim.run_until(lambda: client.done, limit)
     sim.close()
-    return 0 if client.done and not client.error else 1
+    return _client_status(client)
+
+
+def _client_status(client: IperfClient | None) -> int:
+    """The exit status, after saying why a client failed as iperf does (``connect failed: ...``)."""
+    if client is None or not client.done:
+        return 1
+    if client.error:
+        print(f"connect failed: {os.strerror(client.error)}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 # -- a TAP or TUN ----------------------------------------------------------------------------------------------------
@@ -192,7 +203,7 @@ def _run_tap(args: argparse.Namespace, printer: IperfPrinter, cfg: IperfConfig) 
         loop.close()
     if args.server:
         return 0
-    return 0 if made and made[0].done and not made[0].error else 1
+    return _client_status(made[0] if made else None)
 
 
 def cmd_iperf(args: argparse.Namespace) -> int:
