@@ -40,6 +40,7 @@ def test_tcp_client_to_server_for_a_time_with_interval_reports():
     assert sent.bytes == got.bytes > 0
     assert 0.5 * RATE < got.bits_per_second < RATE
     assert (sent.start, sent.end) == (0.0, 2.0)
+    assert client not in a._pollers  # a finished client leaves the stack's pollers
     intervals = reports(client.events, final=False)
     assert [(r.start, r.end) for r in intervals] == [(0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (1.5, 2.0)]
     assert sum(r.bytes for r in intervals) == sent.bytes

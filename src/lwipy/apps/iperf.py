@@ -231,6 +231,11 @@ class IperfClient:
     def done(self) -> bool:
         return all(s.done for s in self.streams)
 
+    def _retire(self) -> None:
+        """Leave the stack's pollers once every stream is over."""
+        if self.done:
+            self.stack.remove_poller(self)
+
     # -- TCP
     def _open_tcp(self, s: _Stream) -> None:
         pcb = self.stack.tcp.connect(self.target, self.config.port)
@@ -344,6 +349,7 @@ class IperfClient:
         if x["fin_sent"] >= FIN_RETRIES:
             s.done = True  # "WARNING: did not receive ack of last datagram after 10 tries"
             self._udp[s.ident].close()
+            self._retire()
             return
         out = bytearray(self._buf)
         t = self.config.epoch + now
@@ -365,6 +371,7 @@ class IperfClient:
         self.server_reports.append(report)
         s.done = True
         self._udp[s.ident].close()
+        self._retire()
         self.reporter.emit(IperfReport(s.ident, 0.0, report.stop, report.bytes, True, True, True, report.jitter,
                                        report.errors, report.datagrams, report.outorder, server_report=True))
 
@@ -387,6 +394,7 @@ class IperfClient:
             return
         if not s.extra.get("connected", True):  # refused or unreachable: iperf reports no figures, only the error
             s.done = True
+            self._retire()
             return
         before = len(self.events)
         self.reporter.due([s], now, False)
@@ -396,6 +404,7 @@ class IperfClient:
         pcb = self._tcp.get(s.ident)
         if pcb is not None and pcb.state_name != "CLOSED":
             pcb.close()
+        self._retire()
 
     def poll_at(self) -> float | None:
         times = []
