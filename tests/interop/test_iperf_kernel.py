@@ -151,7 +151,9 @@ def test_lwipy_udp_client_to_iperf_server_gets_its_report(kernel_tap):
     assert total == pytest.approx(4e6 * 2 / (1470 * 8), rel=0.2)  # 4 Mbit/s for 2 s, as -b asked (a loaded machine
     # may stall the sender: what it could not send in time it leaves out, as iperf does)
     m = re.search(r"Sent (\d+) datagrams", r.stdout)
-    assert m and int(m.group(1)) - 1 == total  # lwipy counts its FIN among those sent, as iperf does
+    # lwipy counts its FIN among those sent, as iperf does; iperf's total starts at the first datagram it got (a
+    # TAP just opened may drop the first ones: the kernel activates its queue after the carrier's link-watch delay)
+    assert m and total <= int(m.group(1)) - 1 <= total + 20
 
 
 def start_up_iperf(kernel_tap):

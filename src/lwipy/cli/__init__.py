@@ -381,7 +381,11 @@ def cmd_ping(args: argparse.Namespace) -> int:
     loop = StackLoop(stack)
     if ":" in args.target:
         _wait_for_ipv6(loop, netif)
-    print(_ping_header(args.target, args.size), flush=True)
+        source = stack.ip6.select_source(netif, ipaddress.IPv6Address(args.target.split("%")[0]).packed)
+        shown = ipaddress.IPv6Address(source) if source else "?"
+    else:
+        shown = netif.ip4.ip if netif.ip4 else "?"
+    print(f"PING {args.target} from {shown}: {args.size} data bytes", flush=True)  # the source the stack chose
 
     def start() -> PingSession:
         return PingSession(stack, args.target, count=args.count, interval=args.interval, timeout=args.timeout,
