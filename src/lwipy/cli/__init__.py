@@ -178,6 +178,7 @@ def _tap_stack(args: argparse.Namespace):
     # a missing device is reported with how to make it, never made for the command's lifetime (as root, the kernel
     # would make a transient one, with no address on its side and gone at exit)
     device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload, create=False)
+    _wait_kernel_link(args.tun or args.tap, args.netns)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
     stack = Stack(cfg, name=args.tun or args.tap)
@@ -203,6 +204,35 @@ def _check_addresses(args: argparse.Namespace) -> None:
     if args.mac is not None:
         from ..wire.ethernet import mac_from_str
         check("--mac", args.mac, mac_from_str, "a MAC address such as 02:00:00:00:00:01")
+
+
+def _wait_kernel_link(name: str, netns: str | None, limit: float = 2.0) -> None:
+    """Wait (up to ``limit`` s) until the kernel's side of a TAP or TUN just opened is running (IFF_RUNNING), when it
+    is up.  Linux turns the carrier on in its link watch, up to a second after the open, and until then drops what it
+    sends there: the first ARP reply or echo reply of a command would be lost."""
+    import fcntl
+    import socket
+    import struct
+    import time
+
+    from ..netif.tap import in_netns
+
+    iff_up, iff_running, siocgifflags = 0x1, 0x40, 0x8913
+    try:
+        sock = in_netns(netns, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    except OSError:
+        return
+    with sock:
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                flags = struct.unpack_from("16sH", fcntl.ioctl(sock, siocgifflags,
+                                                               struct.pack("16sH", name.encode()[:15], 0)))[1]
+            except OSError:
+                return
+            if not flags & iff_up or flags & iff_running or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
 
 def _wait_for_ipv6(loop: Any, netif: Any, limit: float = 5.0) -> None:
