@@ -57,7 +57,9 @@ def test_a_udp_flood_through_a_bounded_tap_queue_gets_enomem_and_every_accepted_
                 lwip.wait_for(lambda: len(ring) < LIMIT, what="the queue to drain")
         out, _ = receiver.communicate(timeout=nsx.GENEROUS)
         count, ordered = map(int, out.split())
-        assert refusals > 0 and ring.refused == refusals and ring.peak == LIMIT
+        # every ENOMEM was a refusal of the ring; the stack's own frames (an MLD report, a router solicitation...)
+        # may also have found it full, so the ring can count a few more
+        assert 0 < refusals <= ring.refused and ring.peak == LIMIT
         assert count == sent == WANTED and ordered  # exactly the accepted datagrams, none lost, none duplicated
         api.close_all()
     finally:
