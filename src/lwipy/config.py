@@ -207,6 +207,21 @@ class Config:
     dhcp_get_ntp_srv: bool = _opt(False, "CONFIG_LWIP_DHCP_GET_NTP_SRV",
                                   doc="ask for NTP servers (42) and keep them for SNTP")
     dhcp_max_ntp_servers: int = _opt(1, "CONFIG_LWIP_DHCP_MAX_NTP_SERVERS", 1, 16, "NTP servers kept from DHCP")
+    # --- SNTP (lwIP's apps/sntp with ESP-IDF's esp_sntp; see lwipy.apps.sntp) -----------------------------------
+    sntp_max_servers: int = _opt(1, "CONFIG_LWIP_SNTP_MAX_SERVERS", 1, 16,
+                                 "SNTP servers by index (SNTP_MAX_SERVERS); DHCP's NTP servers fill them from 0")
+    sntp_update_delay: int = _opt(3600000, "CONFIG_LWIP_SNTP_UPDATE_DELAY", 15000, 4294967295,
+                                  "ms between requests after a good reply (SNTP_UPDATE_DELAY; RFC 4330 wants at "
+                                  "least 15 s)")
+    sntp_startup_delay: bool = _opt(True, "CONFIG_LWIP_SNTP_STARTUP_DELAY",
+                                    doc="wait a random time before the first request (SNTP_STARTUP_DELAY), so that "
+                                        "devices powered up together do not ask at once")
+    sntp_maximum_startup_delay: int = _opt(5000, "CONFIG_LWIP_SNTP_MAXIMUM_STARTUP_DELAY", 100, 300000,
+                                           "ms: the startup delay is LWIP_RAND() % this (SNTP_STARTUP_DELAY_FUNC)")
+    sntp_recv_timeout: int = _opt(15000, "SNTP_RECV_TIMEOUT", 1000, 3600000,
+                                  "ms to wait for a reply before the next server is tried; also the first retry "
+                                  "delay (SNTP_RETRY_TIMEOUT), doubled per retry up to ten times it "
+                                  "(SNTP_RETRY_TIMEOUT_MAX, SNTP_RETRY_TIMEOUT_EXP)")
     dhcps: bool = _opt(True, "CONFIG_LWIP_DHCPS", doc="the DHCP server is built in")
     dhcps_lease_unit: int = _opt(60, "CONFIG_LWIP_DHCPS_LEASE_UNIT", 1, 3600,
                                  "seconds in one unit of the server's lease time")

@@ -28,6 +28,7 @@ from ..stats import Stats
 from ..wire.ipv6 import NH_ICMPV6
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
+from .clock import DeviceClock
 from .device import ETHERNET, POINT_TO_POINT, NetDevice, RxOffload
 from .dns import Dns
 from .etharp import Etharp
@@ -130,6 +131,9 @@ class Stack:
         self.mld6 = Mld6(self)
         #: the DNS resolver (lwIP's dns.c; see :mod:`lwipy.core.dns`)
         self.dns = Dns(self)
+        #: the device's wall clock (Unix time as an offset on ``now``; 1970 at start, as an ESP32 boots), which SNTP
+        #: corrects (see :mod:`lwipy.core.clock`); never the host's clock
+        self.clock = DeviceClock(self)
         #: apps that are one per stack register here by name (the core never reads it)
         self.apps: dict[str, Any] = {}
         #: callables giving IPv6 DNS servers learned by apps (stateless DHCPv6), for :meth:`dns_servers6`
