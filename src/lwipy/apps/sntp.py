@@ -428,15 +428,17 @@ class Sntp:
         if hdr.li == w.LI_ALARM or hdr.transmit_ts == 0:
             self.ignored += 1  # RFC 4330 5: unsynchronised server, or no time at all
             return
-        self._process(hdr, src)
         if polling:
+            self.last_timestamp_sent = None  # a duplicate of this reply is no longer a reply
             server = self.servers[self.current]
             server.reachability |= 1
-            self.last_timestamp_sent = None  # a duplicate of this reply is no longer a reply
             self._untimeout("try_next_server")
             self._untimeout("request")
             self.retry_timeout = self.stack.config.sntp_recv_timeout  # SNTP_RESET_RETRY_TIMEOUT
             self._timeout("request", self.sync_interval * server.rate_factor / 1000.0)
+        # last, so that a callback may stop or restart the client (lwIP sets the time first; the order is invisible
+        # but to such a callback)
+        self._process(hdr, src)
 
     def _kiss(self, code: str) -> None:
         """A Kiss-o'-Death: RATE backs off from this server, DENY and RSTR end requests to it; then, as lwIP, the

@@ -554,6 +554,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "config",
     "ppp",
     "iperf",
+    "sntp",
 )
 
 
