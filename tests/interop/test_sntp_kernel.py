@@ -5,9 +5,14 @@ RATE server backed off."""
 
 from __future__ import annotations
 
+import os
+import re
 import statistics
+import subprocess
+import sys
 import threading
 import time
+from datetime import datetime
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -191,3 +196,51 @@ def test_kod_rate_is_backed_off(lwip: Lwip, tmp_path: Path) -> None:
     # retry 1 s doubled per RATE kiss: 2 s after the first, 8 s after the second (lwIP alone would retry after 1, 2)
     assert gaps[0] > 1.8 and gaps[1] > 7.5, gaps
     assert kisses[0] >= 2 and kisses[1] == "RATE" and kisses[2] >= 4
+
+
+CLI_ENV = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "..", "src")}
+LINE = re.compile(r"^(\S+) server (\S+) stratum (\d+) offset ([-+]\d+\.\d+) s delay (\S+) s$")
+
+
+def run_cli(*argv: str, timeout: float = 60) -> list[re.Match]:
+    r = subprocess.run([sys.executable, "-m", "lwipy", "sntp", *argv], capture_output=True, text=True,
+                       timeout=timeout, env=CLI_ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [LINE.match(line) for line in r.stdout.splitlines()]
+    assert lines and all(lines), r.stdout
+    return lines  # type: ignore[return-value]
+
+
+def test_cli_reports_offset_delay_stratum_and_time(kernel_tap: KernelTap, tmp_path: Path) -> None:
+    server = chronyd(kernel_tap.ns, tmp_path)
+    try:
+        wait_serving(kernel_tap.ns, kernel_tap.ip, server)
+        lines = run_cli("--tap", kernel_tap.ifname, "--netns", kernel_tap.ns, "--ip", "10.77.0.2/24",
+                        "--server", kernel_tap.ip, "-c", "3", "--epoch", "0")
+    finally:
+        server.stop()
+    assert len(lines) == 3 and all(m[2] == kernel_tap.ip and m[3] == "10" for m in lines)
+    # from 1970: the first exchange steps by the whole time since (no compensation), the next ones measure ~0
+    assert abs(float(lines[0][4]) - time.time()) < 60 and lines[0][5] == "-"
+    assert all(abs(float(m[4])) < 0.005 and 0 <= float(m[5]) < 0.05 for m in lines[1:])
+    when = datetime.fromisoformat(lines[-1][1].replace("Z", "+00:00")).timestamp()
+    assert abs(when - time.time()) < 60
+
+
+@pytest.mark.parametrize("by", ["option42", "name"])
+def test_cli_with_dhcp_takes_the_server_from_the_lease_or_by_name(kernel_tap: KernelTap, tmp_path: Path,
+                                                                   by: str) -> None:
+    server = chronyd(kernel_tap.ns, tmp_path)
+    dhcpd = dnsmasq(kernel_tap.ns, kernel_tap.ifname, tmp_path, "--dhcp-range=10.77.0.50,10.77.0.60,1h",
+                    f"--dhcp-option=option:ntp-server,{kernel_tap.ip}", f"--dhcp-option=option:dns-server,{kernel_tap.ip}",
+                    f"--address=/time.lwipy.test/{kernel_tap.ip}", "--log-queries", dns_port=53)
+    try:
+        wait_serving(kernel_tap.ns, kernel_tap.ip, server)
+        extra = ["--server", "time.lwipy.test"] if by == "name" else []
+        lines = run_cli("--tap", kernel_tap.ifname, "--netns", kernel_tap.ns, "--dhcp", *extra)
+    finally:
+        dhcpd.stop()
+        server.stop()
+    assert lines[0][2] == kernel_tap.ip and lines[0][3] == "10" and abs(float(lines[0][4])) < 0.005
+    if by == "name":
+        assert "query[A] time.lwipy.test" in dhcpd.log
