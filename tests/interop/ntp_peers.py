@@ -35,7 +35,7 @@ def ntpsec_ntpd(ns: str, tmp: Path) -> Daemon:
         pytest.fail(f"ntpsec's ntpd is not unpacked at {exe} (scripts/test does: apt-get download ntpsec && dpkg -x)",
                     pytrace=False)
     conf = tmp / "ntp.conf"
-    conf.write_text("tos orphan 10 orphanwait 0\ndisable ntp\ndisable kernel\n")
+    conf.write_text("tos orphan 10 orphanwait 0\ndisable ntp\ndisable kernel\nrestrict default\n")
     return Daemon(ns, [*_NO_SYS_TIME, str(exe), "-n", "-c", str(conf), "-p", str(tmp / "ntpd.pid"),
                        "-l", str(tmp / "ntpd.log")], tmp / "ntpd.out")
 
