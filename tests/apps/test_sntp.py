@@ -351,3 +351,52 @@ def test_unexpected_datagrams_never_raise():
     for data in (b"", b"\x24" * 47, b"\x24" + bytes(47), bytes(48), b"\xff" * 100):
         sntp._recv(sntp.pcb, Datagram(data, IPv4Address("10.0.0.1"), 123, IPv4Address("10.0.0.100"), 1))
     assert sntp.ignored >= 4
+
+
+def test_servers_from_stateless_dhcpv6_and_sync_over_ipv6():
+    """lwIP's dhcp6_set_ntp_servers: the SNTP servers (RFC 4075) of a DHCPv6 Reply become the SNTP servers, and the
+    exchange runs over IPv6."""
+    import ipaddress
+
+    from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, IPv6
+    from scapy.layers.l2 import Ether
+
+    from lwipy.apps import Dhcp6
+    from lwipy.wire import dhcp6 as d6
+
+    sim = Simulation(seed=9)
+    hub = sim.hub()
+    cfg = Config(ipv6_send_router_solicit=False, sntp_startup_delay=False)
+    client = sim.add_stack("client", hub, cfg, ip6_linklocal=True, ip6="2001:db8::2/64")
+    server = sim.add_stack("server", hub, cfg, ip6_linklocal=True, ip6="2001:db8::1/64")
+    server.clock.settimeofday(SERVER_TIME)
+    ntp = TinyNtp(server)
+    sim.run(3.0)
+    srv = server.udp.new(ip6=True)
+    srv.bind("::", d6.SERVER_PORT)
+    srv.join_group(ipaddress.IPv6Address(d6.ALL_DHCP_RELAY_AGENTS_AND_SERVERS))
+
+    def serve(pcb, dgram):
+        msg = d6.Dhcp6Message.parse(dgram.data)
+        reply = d6.Dhcp6Message(d6.REPLY, msg.transaction_id, [
+            d6.ServerId(d6.duid_ll(bytes(6))), msg.find(d6.ClientId),
+            d6.SntpServers([ipaddress.IPv6Address("2001:db8::1").packed])])
+        buf = bytearray(reply.buffer_len)
+        reply.emit(buf)
+        pcb.sendto(buf, dgram.src, dgram.src_port)
+    srv.on_recv = serve
+    sntp = Sntp(client)
+    sntp.servermode_dhcp(True)
+    events: list[SntpSynced] = []
+    client.events.subscribe(SntpSynced, events.append)
+    netif = client.netifs[-1]
+    Dhcp6(client).enable_stateless(netif)
+    ra = Ether(src="02:00:00:00:00:fe", dst="33:33:00:00:00:01") / IPv6(src="fe80::1", dst="ff02::1", hlim=255) / \
+        ICMPv6ND_RA(O=1, routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr="02:00:00:00:00:fe")
+    client.input(netif, bytes(ra), sim.now)
+    sim.run(2.0)
+    assert str(sntp.getserver(0)) == "2001:db8::1"
+    sntp.init()
+    assert sim.run_until(lambda: bool(events), 5)
+    assert str(events[0].server) == "2001:db8::1" and len(ntp.requests) == 1
+    assert client.clock.time() == pytest.approx(server.clock.time(), abs=1e-6)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..core.stack import Stack
     from ..core.udp import Datagram, UdpPcb
 
-__all__ = ["Dhcp6", "Dhcp6State"]
+__all__ = ["Dhcp6", "Dhcp6State", "Dhcp6Reply"]
 
 INF_MAX_DELAY = 1.0
 INF_TIMEOUT = 1.0
@@ -50,7 +50,17 @@ class Dhcp6State:
     dns_servers: list[IPv6Address] = field(default_factory=list)
     domains: list[str] = field(default_factory=list)
     sntp_servers: list[IPv6Address] = field(default_factory=list)
+    #: RFC 5908 NTP Server options' addresses (sub-option 1)
+    ntp_servers: list[IPv6Address] = field(default_factory=list)
     replies: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Dhcp6Reply:
+    """A Reply was taken (emitted on ``stack.events`` after ``on_update``): SNTP takes its servers from it, as lwIP's
+    ``dhcp6_set_ntp_servers``."""
+
+    state: Dhcp6State
 
 
 class Dhcp6:
@@ -146,12 +156,14 @@ class Dhcp6:
         state.dns_servers = [IPv6Address(a) for a in info.dns_servers]
         state.domains = list(info.domains)
         state.sntp_servers = [IPv6Address(a) for a in info.sntp_servers]
+        state.ntp_servers = [IPv6Address(a) for a in info.ntp_servers]
         state.requesting, state.send_at = False, None
         state.replies += 1
         refresh = IRT_DEFAULT if info.refresh_time is None else max(IRT_MINIMUM, info.refresh_time)
         state.refresh_at = self.stack.now + refresh
         if self.on_update is not None:
             self.on_update(state)
+        self.stack.events.emit(Dhcp6Reply(state))
 
     def dns_servers(self) -> list[IPv6Address]:
         return [a for s in self.states.values() for a in s.dns_servers]

@@ -51,6 +51,7 @@ from ..errors import LwipError, Malformed
 from ..wire import ntp as w
 from ..wire.ntp import NtpHeader, NtpMessage
 from .dhcp import DhcpBound
+from .dhcp6 import Dhcp6Reply
 
 if TYPE_CHECKING:
     from ..core.stack import Stack
@@ -160,7 +161,8 @@ class Sntp:
         self.kisses = 0
         self._timeouts: dict[str, float] = {}
         self._gen = 0  # bumped by init/stop, so that a DNS answer for an earlier run is dropped
-        self._sub = stack.events.subscribe(DhcpBound, self._dhcp_bound)
+        self._subs = [stack.events.subscribe(DhcpBound, self._dhcp_bound),
+                      stack.events.subscribe(Dhcp6Reply, self._dhcp6_reply)]
         stack.apps["sntp"] = self
 
     # -- configuration (lwIP's sntp_* functions) ---------------------------------------------------------------------
@@ -284,7 +286,8 @@ class Sntp:
     def close(self) -> None:
         """Stop and forget the stack (the DHCP subscription ends)."""
         self.stop()
-        self._sub.cancel()
+        for sub in self._subs:
+            sub.cancel()
         if self.stack.apps.get("sntp") is self:
             del self.stack.apps["sntp"]
 
@@ -494,6 +497,9 @@ class Sntp:
     # -- servers from DHCP -------------------------------------------------------------------------------------------
     def _dhcp_bound(self, event: DhcpBound) -> None:
         self.dhcp_set_ntp_servers(event.lease.ntp_servers)
+
+    def _dhcp6_reply(self, event: Dhcp6Reply) -> None:
+        self.dhcp6_set_ntp_servers(event.state.sntp_servers + event.state.ntp_servers)
 
     def dhcp_set_ntp_servers(self, servers: Iterable[IPv4Address]) -> None:
         """lwIP's ``dhcp_set_ntp_servers``: with ``servermode_dhcp`` on and at least one server, servers 0.. are
