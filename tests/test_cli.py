@@ -77,6 +77,8 @@ def test_up_with_a_bad_hooks_file_is_a_clear_error_before_any_tap(tmp_path, text
     (["up", "--tun", "nonexistent0", "--dhcp"], "--tap"),
     (["resolve", "example.lan", "--tap", "nonexistent0", "--ip", "10.9.9.9/24"], "--dns"),
     (["resolve", "example.lan", "--tap", "nonexistent0", "--dns", "10.9.9.1"], "--ip"),
+    (["sntp", "--tap", "nonexistent0", "--ip", "10.9.9.9/24"], "--server"),
+    (["sntp", "--tap", "nonexistent0", "--ip", "10.9.9.9/24", "--server", "10.9.9.1", "-c", "0"], "--count"),
 ])
 def test_dhcp_and_resolve_misuse_is_a_clear_error_before_any_tap(args, word):
     r = lwipy(*args)

@@ -155,8 +155,8 @@ def test_kod_rate_backs_off_more_each_time_and_deny_stops_the_requests():
     sntp.init()
     sim.run(2000)
     times = request_times(ntp)
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    assert len(gaps) >= 3 and gaps[0] == 30.0 and all(b > a for a, b in zip(gaps, gaps[1:]))
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(gaps) >= 3 and gaps[0] == 30.0 and all(b > a for a, b in zip(gaps, gaps[1:], strict=False))
     assert sntp.servers[0].kiss == "RATE" and sntp.servers[0].rate_factor >= 8
     ntp.kiss = "DENY"
     sim.run(5000)
@@ -400,3 +400,44 @@ def test_servers_from_stateless_dhcpv6_and_sync_over_ipv6():
     assert sim.run_until(lambda: bool(events), 5)
     assert str(events[0].server) == "2001:db8::1" and len(ntp.requests) == 1
     assert client.clock.time() == pytest.approx(server.clock.time(), abs=1e-6)
+
+
+def test_retry_timeout_doubles_up_to_ten_times_the_receive_timeout():
+    """A silent lone server: SNTP_RECV_TIMEOUT (15 s) then sntp_retry's delay 15, 30, 60, 120, then 150 s
+    (SNTP_RETRY_TIMEOUT_MAX, ten times SNTP_RETRY_TIMEOUT)."""
+    sim, client, sntp, (ntp,), events = net(Config(sntp_startup_delay=False))
+    ntp.silent = True
+    sntp.setserver(0, "10.0.0.1")
+    sntp.init()
+    sim.run(800)
+    assert request_times(ntp) == [0.0, 30.0, 75.0, 150.0, 285.0, 450.0, 615.0, 780.0]
+    assert sntp.getreachability(0) == 0
+
+
+def test_esp_sntp_calls_run_on_the_core_thread():
+    import threading
+
+    from helpers import CaptureDevice
+
+    from lwipy import Stack
+    from lwipy.api.loop import StackLoop
+    from lwipy.apps.esp_sntp import ESP_SNTP_OPMODE_POLL
+    from lwipy.errors import ThreadSafetyError
+
+    stack = Stack(Config(check_thread_safety=True), seed=1)
+    stack.add_netif(CaptureDevice(), ip="10.0.0.2/24")
+    loop = StackLoop(stack).start()
+    try:
+        esp = EspSntp(stack, loop)
+        esp.setoperatingmode(ESP_SNTP_OPMODE_POLL)
+        esp.setservername(0, "pool.ntp.org")
+        assert esp.getservername(0) == "pool.ntp.org" and esp.getoperatingmode() == SntpOpMode.POLL
+        esp.init()  # would raise ThreadSafetyError off the core thread
+        assert esp.enabled() and esp.getreachability(0) == 0
+        with pytest.raises(ThreadSafetyError):
+            esp.sntp.stop()  # the bare Sntp off the core thread
+        esp.stop()
+        assert not esp.enabled() and threading.current_thread() is threading.main_thread()
+    finally:
+        loop.stop()
+        loop.close()
