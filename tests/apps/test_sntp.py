@@ -102,7 +102,7 @@ def test_offset_and_delay_follow_rfc_4330_from_the_four_timestamps():
     assert client.clock.time() == pytest.approx(ntp.stack.clock.time() - 0.05, abs=1e-6)
 
 
-@pytest.mark.parametrize("forgery", ["originate", "stratum0", "mode", "li3", "zero_transmit"])
+@pytest.mark.parametrize("forgery", ["originate", "stratum0", "mode", "li3", "zero_transmit", "kod_originate"])
 def test_forged_replies_are_ignored_and_the_receive_timeout_runs_on(forgery):
     sim, client, sntp, (ntp,), events = net(Config(sntp_startup_delay=False), client_epoch=100.0)
 
@@ -116,6 +116,8 @@ def test_forged_replies_are_ignored_and_the_receive_timeout_runs_on(forgery):
             msg.mode = w.MODE_SYMMETRIC_PASSIVE
         elif forgery == "li3":
             msg.li = w.LI_ALARM
+        elif forgery == "kod_originate":  # an off-path Kiss-o'-Death: it does not echo our request
+            msg.stratum, msg.ref_id, msg.originate_ts = 0, b"DENY", msg.originate_ts ^ 1
         else:
             msg.transmit_ts = 0
     ntp.tamper = forge
@@ -129,7 +131,8 @@ def test_forged_replies_are_ignored_and_the_receive_timeout_runs_on(forgery):
         assert sntp.kisses == 1 and request_times(ntp) == [0.0]
         assert sntp.next_request_at == pytest.approx(15.0)
     else:
-        assert sntp.ignored == 1 and request_times(ntp) == [0.0]
+        assert sntp.ignored == 1 and sntp.kisses == 0 and request_times(ntp) == [0.0]
+        assert not sntp.servers[0].denied
         sim.run(0.2)
         # SNTP_RECV_TIMEOUT (15 s) fired: no other server, so sntp_retry asks again 15 s later
         assert sntp.next_request_at == pytest.approx(30.0)

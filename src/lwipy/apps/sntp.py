@@ -12,10 +12,11 @@ lwIP's client is three timeouts and a receive callback; here they are deadlines 
   dns-internal caching"); an unset server waits ``SNTP_RETRY_TIMEOUT`` and tries the next.  It sends a 48-byte
   request (version 4, mode 3) carrying the device clock in the transmit timestamp, shifts the server's reachability
   register left, and schedules ``sntp_try_next_server`` after ``SNTP_RECV_TIMEOUT``.
-- A reply must come from the server asked, from port 123, be 48 bytes or more, have mode 4 (5 when listening),
-  echo our transmit timestamp as its originate timestamp (``SNTP_CHECK_RESPONSE >= 2``), not be "unsynchronised"
-  (LI 3) and carry a transmit timestamp (RFC 4330 5); anything else is ignored and the receive timeout keeps
-  running.  A good one sets bit 0 of the reachability register, corrects the clock, and schedules the next request
+- A reply must come from the server asked, from port 123, be 48 bytes or more (lwIP: exactly 48; longer ones carry
+  extension fields or a MAC, which are left unread), have mode 4 (5 when listening), echo our transmit timestamp as
+  its originate timestamp (``SNTP_CHECK_RESPONSE >= 2``; a Kiss-o'-Death too), not be "unsynchronised" (LI 3) and
+  carry a transmit timestamp (RFC 4330 5); anything else is ignored and the receive timeout keeps running.  A good
+  reply is taken once: a duplicate of it no longer matches.  A good one sets bit 0 of the reachability register, corrects the clock, and schedules the next request
   after ``CONFIG_LWIP_SNTP_UPDATE_DELAY`` (or :meth:`set_sync_interval`'s), with the retry delay reset.
 - ``sntp_try_next_server`` moves to the next server that is set and sends at once (retry delay reset); with no other,
   ``sntp_retry`` sends again after the retry delay, which doubles up to ten times ``SNTP_RETRY_TIMEOUT``.
@@ -332,7 +333,6 @@ class Sntp:
                 answer = self.stack.dns.gethostbyname(server.name, lambda a, e: self._dns_found(gen, index, a))
             except LwipError as e:
                 log.debug("sntp: cannot resolve %s: %s", server.name, e)
-                answer = None
                 self._untimeout("try_next_server")
                 self._timeout("try_next_server", self.retry_timeout / 1000.0)
                 return
@@ -419,14 +419,16 @@ class Sntp:
         if hdr.mode != (w.MODE_SERVER if polling else w.MODE_BROADCAST):
             self.ignored += 1  # "Invalid mode in response": wait for a correct one
             return
+        if polling and (self.last_timestamp_sent is None or hdr.originate_ts != self.last_timestamp_sent):
+            # SNTP_CHECK_RESPONSE >= 2: "Invalid originate timestamp in response".  Checked before the stratum (lwIP
+            # looks at the stratum first), so that a forged Kiss-o'-Death must also echo our request
+            self.ignored += 1
+            return
         if hdr.stratum == 0:
             if polling:
                 self._kiss(hdr.kiss_code or "")
             else:
                 self.ignored += 1
-            return
-        if polling and (self.last_timestamp_sent is None or hdr.originate_ts != self.last_timestamp_sent):
-            self.ignored += 1  # SNTP_CHECK_RESPONSE >= 2: "Invalid originate timestamp in response"
             return
         if hdr.li == w.LI_ALARM or hdr.transmit_ts == 0:
             self.ignored += 1  # RFC 4330 5: unsynchronised server, or no time at all
