@@ -11,8 +11,9 @@ from dnsserver import TinyDns
 from ntpserver import TinyNtp
 
 from lwipy import Config
-from lwipy.apps import DhcpBound, DhcpLease, EspSntp, Sntp, SntpOpMode, SntpSynced, SntpSyncMode, SntpSyncStatus
-from lwipy.apps.esp_sntp import SNTP_SYNC_MODE_SMOOTH, SNTP_SYNC_STATUS_COMPLETED, SNTP_SYNC_STATUS_RESET
+from lwipy.apps import DhcpBound, DhcpLease, Sntp, SntpOpMode, SntpSynced, SntpSyncMode, SntpSyncStatus
+from lwipy.esp_netif import (SNTP_SYNC_MODE_SMOOTH, SNTP_SYNC_STATUS_COMPLETED, SNTP_SYNC_STATUS_RESET,
+                             EspSntp)
 from lwipy.core.udp import Datagram
 from lwipy.sim import Simulation
 from lwipy.wire import ntp as w
@@ -424,7 +425,7 @@ def test_esp_sntp_calls_run_on_the_core_thread():
 
     from lwipy import Stack
     from lwipy.api.loop import StackLoop
-    from lwipy.apps.esp_sntp import ESP_SNTP_OPMODE_POLL
+    from lwipy.esp_netif import ESP_SNTP_OPMODE_POLL
     from lwipy.errors import ThreadSafetyError
 
     stack = Stack(Config(check_thread_safety=True), seed=1)

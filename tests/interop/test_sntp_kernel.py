@@ -246,3 +246,30 @@ def test_cli_with_dhcp_takes_the_server_from_the_lease_or_by_name(kernel_tap: Ke
     assert lines[0][2] == kernel_tap.ip and lines[0][3] == "10" and abs(float(lines[0][4])) < 0.005
     if by == "name":
         assert "query[A] time.lwipy.test" in dhcpd.log
+
+
+@pytest.mark.lwip_config(sntp_startup_delay=False)
+def test_esp_sntp_from_the_application_thread_against_chrony(lwip: Lwip, tmp_path: Path) -> None:
+    """An ESP-IDF application's calls, made from this thread: esp_sntp_setoperatingmode, setserver, the notification
+    callback, init, esp_netif_sntp_sync_wait, sntp_get_sync_status."""
+    from lwipy.esp_netif import ESP_SNTP_OPMODE_POLL, SNTP_SYNC_STATUS_COMPLETED, SNTP_SYNC_STATUS_RESET, EspSntp
+
+    server = chronyd(lwip.ns, tmp_path)
+    try:
+        wait_serving(lwip.ns, lwip.kernel_ip, server)
+        esp = EspSntp(lwip.stack, lwip.loop)
+        notified: list[float] = []
+        esp.setoperatingmode(ESP_SNTP_OPMODE_POLL)
+        esp.setserver(0, lwip.kernel_ip)
+        esp.set_time_sync_notification_cb(notified.append)
+        assert esp.time() < 10  # the device clock starts at 1970, as an ESP32's
+        esp.init()
+        assert esp.sync_wait(30.0), "no sync within 30 s"
+        assert esp.get_sync_status() == SNTP_SYNC_STATUS_COMPLETED
+        assert esp.get_sync_status() == SNTP_SYNC_STATUS_RESET
+        assert esp.getreachability(0) == 1 and len(notified) == 1
+        assert abs(notified[0] - time.time()) < 1 and abs(esp.time() - time.time()) < 1
+        esp.stop()
+        assert not esp.enabled()
+    finally:
+        server.stop()

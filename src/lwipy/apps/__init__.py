@@ -8,7 +8,6 @@ from .mdns import MdnsResponder, MdnsResult, MdnsSearch, MdnsService
 from .netbiosns import NetbiosNameService
 from .ping import PingReply, PingSession
 from .sntp import Sntp, SntpOpMode, SntpSynced, SntpSyncMode, SntpSyncStatus
-from .esp_sntp import EspSntp
 from .router_advert import AdvertConfig, AdvertPrefix, AdvertRoute, RouterAdvertiser
 from .tcp_services import TcpChargenServer, TcpDiscardServer, TcpEchoServer
 
@@ -16,4 +15,4 @@ __all__ = ["AdvertConfig", "AdvertPrefix", "AdvertRoute", "DhcpBound", "DhcpClie
            "DhcpServer", "DhcpState", "DhcpsAssigned", "DhcpsLease", "Dhcp6", "Dhcp6State", "PingReply", "PingSession",
            "MdnsResponder", "MdnsResult", "MdnsSearch", "MdnsService", "NetbiosNameService",
            "RouterAdvertiser", "TcpChargenServer", "TcpDiscardServer", "TcpEchoServer", "UdpEchoServer",
-           "Sntp", "SntpOpMode", "SntpSynced", "SntpSyncMode", "SntpSyncStatus", "EspSntp"]
+           "Sntp", "SntpOpMode", "SntpSynced", "SntpSyncMode", "SntpSyncStatus"]

@@ -133,7 +133,7 @@ class SntpSynced:
 
 class Sntp:
     """The SNTP client of one stack (lwIP keeps one per system).  Configure (operating mode, servers), then
-    :meth:`init`; :meth:`stop` ends it.  Runs on the core thread; see :mod:`lwipy.apps.esp_sntp` for the
+    :meth:`init`; :meth:`stop` ends it.  Runs on the core thread; see :mod:`lwipy.esp_netif.sntp` for the
     thread-safe esp_sntp facade."""
 
     def __init__(self, stack: "Stack") -> None:

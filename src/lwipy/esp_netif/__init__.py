@@ -9,6 +9,8 @@
   :class:`IpEventAssignedIpToClient`).
 - :mod:`lwipy.esp_netif.ping` (``ping/ping_sock.h``): ``esp_ping_new_session`` / ``start`` / ``stop`` /
   ``delete_session`` / ``get_profile`` with ESP-IDF's defaults, callbacks and profile fields.
+- :class:`EspSntp` (``esp_sntp.h``): the SNTP client's ESP-IDF calls from any thread, and
+  ``esp_netif_sntp_sync_wait``'s wait (:mod:`lwipy.esp_netif.sntp`).
 - :mod:`lwipy.esp_netif.errors`: ``esp_err_t`` codes as exceptions (``ESP_ERR_ESP_NETIF_DHCP_ALREADY_STARTED``...).
 
 This layer sits beside :mod:`lwipy.api`: it calls the core on its thread and hands events to user threads; the core
@@ -21,6 +23,8 @@ from .errors import (ESP_ERR_ESP_NETIF_DHCP_ALREADY_STARTED, ESP_ERR_ESP_NETIF_D
 from .event import ESP_EVENT_ANY_BASE, ESP_EVENT_ANY_ID, EspEventLoop, EventHandlerInstance
 from .netif import (DEFAULT_HOSTNAME, ESP_NETIF_DEFAULT_ETH, ESP_NETIF_DEFAULT_WIFI_AP, ESP_NETIF_DEFAULT_WIFI_STA,
                     IP_LOST_TIMER_INTERVAL, EspNetif, EspNetifInherentConfig)
+from .sntp import (ESP_SNTP_OPMODE_LISTENONLY, ESP_SNTP_OPMODE_POLL, SNTP_SYNC_MODE_IMMED, SNTP_SYNC_MODE_SMOOTH,
+                   SNTP_SYNC_STATUS_COMPLETED, SNTP_SYNC_STATUS_IN_PROGRESS, SNTP_SYNC_STATUS_RESET, EspSntp)
 from .types import (IP_EVENT, DhcpsLeaseRange, EspNetifDhcpOptionId, EspNetifDhcpOptionMode, EspNetifDhcpStatus,
                     EspNetifDnsType, EspNetifFlags, EspNetifIp6Info, EspNetifIpInfo, IpEvent, IpEventApStaipassigned,
                     IpEventAssignedIpToClient, IpEventGotIp, IpEventGotIp6)
@@ -32,4 +36,6 @@ __all__ = ["EspNetif", "EspNetifInherentConfig", "ESP_NETIF_DEFAULT_WIFI_STA", "
            "EspNetifIp6Info", "EspNetifDhcpStatus", "EspNetifDnsType", "EspNetifDhcpOptionMode",
            "EspNetifDhcpOptionId", "EspNetifFlags", "DhcpsLeaseRange", "EspError", "ESP_FAIL",
            "ESP_ERR_ESP_NETIF_INVALID_PARAMS", "ESP_ERR_ESP_NETIF_DHCP_ALREADY_STARTED",
-           "ESP_ERR_ESP_NETIF_DHCP_ALREADY_STOPPED", "ESP_ERR_ESP_NETIF_DHCP_NOT_STOPPED", "esp_err_to_name"]
+           "ESP_ERR_ESP_NETIF_DHCP_ALREADY_STOPPED", "ESP_ERR_ESP_NETIF_DHCP_NOT_STOPPED", "esp_err_to_name",
+           "EspSntp", "ESP_SNTP_OPMODE_POLL", "ESP_SNTP_OPMODE_LISTENONLY", "SNTP_SYNC_MODE_IMMED", "SNTP_SYNC_MODE_SMOOTH",
+           "SNTP_SYNC_STATUS_RESET", "SNTP_SYNC_STATUS_COMPLETED", "SNTP_SYNC_STATUS_IN_PROGRESS"]

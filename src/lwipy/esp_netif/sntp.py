@@ -1,18 +1,22 @@
-"""ESP-IDF's ``esp_sntp.h`` over :class:`~lwipy.apps.sntp.Sntp`: the same calls, safe from any thread.
+"""ESP-IDF's ``esp_sntp.h`` (and ``esp_netif_sntp.h``'s wait) over :class:`~lwipy.apps.sntp.Sntp`: the same calls,
+safe from any thread.
 
 Each method is the C function without its ``esp_sntp_`` / ``sntp_`` prefix (``esp_sntp_setservername(0, name)`` is
 ``esp_sntp.setservername(0, name)``), run on the core thread through ``loop.call`` when a
 :class:`~lwipy.api.loop.StackLoop` owns the stack (any object with ``call(fn)``), directly otherwise.  The
-notification callback runs on the core thread, as ESP-IDF calls it from lwIP's tcpip thread.  The constants
+notification callback runs on the core thread, as ESP-IDF calls it from lwIP's tcpip thread.  :meth:`EspSntp.sync_wait`
+blocks the caller until the next sync, as ``esp_netif_sntp_sync_wait``; like the rest of this package it blocks, so
+it lives beside :mod:`lwipy.api`, never in the core or the apps.  The constants
 (``ESP_SNTP_OPMODE_POLL``, ``SNTP_SYNC_MODE_SMOOTH``, ``SNTP_SYNC_STATUS_COMPLETED``...) are ESP-IDF's.
 """
 
 from __future__ import annotations
 
+import threading
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .sntp import Sntp, SntpOpMode, SntpSyncMode, SntpSyncStatus
+from ..apps.sntp import Sntp, SntpOpMode, SntpSynced, SntpSyncMode, SntpSyncStatus
 
 if TYPE_CHECKING:
     from ..core.stack import Stack
@@ -40,7 +44,12 @@ class EspSntp:
     def __init__(self, stack: "Stack", loop: Any = None) -> None:
         self.stack = stack
         self._loop = loop
-        self.sntp: Sntp = self._call(lambda: stack.apps.get("sntp") or Sntp(stack))
+        self._synced = threading.Event()
+
+        def setup() -> Sntp:
+            stack.events.subscribe(SntpSynced, lambda ev: self._synced.set())
+            return stack.apps.get("sntp") or Sntp(stack)
+        self.sntp: Sntp = self._call(setup)
 
     def _call(self, fn: Callable[[], T]) -> T:
         return self._loop.call(fn) if self._loop is not None else fn()
@@ -118,3 +127,13 @@ class EspSntp:
     def time(self) -> float:
         """``gettimeofday`` on the device clock SNTP corrects."""
         return self._call(lambda: self.stack.clock.time())
+
+    def sync_wait(self, timeout: float | None) -> bool:
+        """``esp_netif_sntp_sync_wait``: block until the clock is synchronised (a sync since the last wait), at most
+        ``timeout`` seconds; False (ESP_ERR_TIMEOUT) when none came.  It needs a loop running the stack on another
+        thread."""
+        if self._loop is None:
+            raise RuntimeError("sync_wait blocks: give EspSntp the StackLoop that runs the stack")
+        got = self._synced.wait(timeout)
+        self._synced.clear()
+        return got
