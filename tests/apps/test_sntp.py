@@ -344,7 +344,12 @@ def test_config_ranges():
     with pytest.raises(ConfigError):
         Config(sntp_max_servers=17)
     assert Config().sntp_update_delay == 3600000 and Config().sntp_max_servers == 1
-    assert not Config().dhcp_get_ntp_srv
+    assert not Config().dhcp_get_ntp_srv and Config().sntp_startup_delay
+    cfg = Config.from_sdkconfig("CONFIG_LWIP_SNTP_MAX_SERVERS=3\nCONFIG_LWIP_SNTP_UPDATE_DELAY=15000\n"
+                                "# CONFIG_LWIP_SNTP_STARTUP_DELAY is not set\nCONFIG_LWIP_SNTP_MAXIMUM_STARTUP_DELAY=200\n"
+                                "CONFIG_LWIP_DHCP_GET_NTP_SRV=y\n")
+    assert (cfg.sntp_max_servers, cfg.sntp_update_delay, cfg.sntp_startup_delay, cfg.sntp_maximum_startup_delay,
+            cfg.dhcp_get_ntp_srv) == (3, 15000, False, 200, True)
 
 
 def test_unexpected_datagrams_never_raise():
