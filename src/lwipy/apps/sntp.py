@@ -16,8 +16,9 @@ lwIP's client is three timeouts and a receive callback; here they are deadlines 
   extension fields or a MAC, which are left unread), have mode 4 (5 when listening), echo our transmit timestamp as
   its originate timestamp (``SNTP_CHECK_RESPONSE >= 2``; a Kiss-o'-Death too), not be "unsynchronised" (LI 3) and
   carry a transmit timestamp (RFC 4330 5); anything else is ignored and the receive timeout keeps running.  A good
-  reply is taken once: a duplicate of it no longer matches.  A good one sets bit 0 of the reachability register, corrects the clock, and schedules the next request
-  after ``CONFIG_LWIP_SNTP_UPDATE_DELAY`` (or :meth:`set_sync_interval`'s), with the retry delay reset.
+  reply is taken once: a duplicate of it no longer matches.  A good one sets bit 0 of the reachability register,
+  corrects the clock, and schedules the next request after ``CONFIG_LWIP_SNTP_UPDATE_DELAY`` (or
+  :meth:`set_sync_interval`'s), with the retry delay reset.
 - ``sntp_try_next_server`` moves to the next server that is set and sends at once (retry delay reset); with no other,
   ``sntp_retry`` sends again after the retry delay, which doubles up to ten times ``SNTP_RETRY_TIMEOUT``.
 - Stratum 0 is a Kiss-o'-Death: lwIP tries the next server.  Beyond lwIP, as RFC 4330 5 asks: DENY and RSTR stop
