@@ -96,11 +96,12 @@ class ProbeMixin(RecordsMixin):
                 self._send(msg, netif, dst, w.MDNS_PORT)
                 self._note_multicast(netif, dst, records)
 
-    def _goodbye(self, owners: Iterable[_Owner]) -> None:
-        """RFC 6762 10.1: the records announced, again with TTL 0."""
+    def _goodbye(self, owners: Iterable[_Owner], only: Callable[[w.Record], bool] | None = None) -> None:
+        """RFC 6762 10.1: the records announced (those ``only`` keeps), again with TTL 0."""
+        owners = list(owners)
         for netif in self.netifs:
             records = [w.Record(r.name, r.rtype, r.rclass, 0, r.data) for o in owners if o.state != _PROBING
-                       for r, _ in self._records(o, netif)]
+                       for r, _ in self._records(o, netif) if only is None or only(r)]
             if not records:
                 continue
             msg = w.DnsMessage(0, w.QR | w.AA, [], records)

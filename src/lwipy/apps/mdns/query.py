@@ -194,9 +194,12 @@ class QueryMixin:
         return search
 
     def query_ptr(self, service_type: str, proto: str, timeout: float = 3.0, max_results: int = 20,
-                  on_done: Callable[[list[MdnsResult]], Any] | None = None) -> MdnsSearch:
-        """``mdns_query_ptr``: browse ``_http._tcp``; each result with its instance, host, port, TXT and addresses."""
-        name = w.join_labels([service_type.encode(), proto.encode(), b"local"])
+                  on_done: Callable[[list[MdnsResult]], Any] | None = None, *,
+                  subtype: str | None = None) -> MdnsSearch:
+        """``mdns_query_ptr``: browse ``_http._tcp``; each result with its instance, host, port, TXT and addresses.
+        With ``subtype`` (``"_printer"``) it browses ``_printer._sub._http._tcp`` (RFC 6763 7.1)."""
+        sub = [subtype.encode(), b"_sub"] if subtype else []
+        name = w.join_labels([*sub, service_type.encode(), proto.encode(), b"local"])
         return self.query(name, w.PTR, timeout, max_results, on_done, service_type=service_type, proto=proto)
 
     def query_srv(self, instance: str, service_type: str, proto: str, timeout: float = 3.0,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ...core.netif import Netif
     from ...core.stack import Stack
 
-__all__ = ["MdnsService", "HOST_TTL", "SERVICE_TTL", "mangle_name"]
+__all__ = ["MdnsService", "HOST_TTL", "SERVICE_TTL", "mangle_name", "subtype_name"]
 
 
 
@@ -60,6 +60,9 @@ class MdnsService:
     proto: str
     port: int
     txt: dict[str, str | bytes | None] = field(default_factory=dict)
+    #: subtypes (``mdns_service_subtype_add_for_host``) such as ``"_printer"``: each adds a shared PTR
+    #: ``_printer._sub._http._tcp.local`` -> the instance (RFC 6763 7.1)
+    subtypes: list[str] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -70,6 +73,11 @@ class _Owner:
     state: str = _PROBING
     count: int = 0
     next_at: float | None = None
+
+
+def subtype_name(service: MdnsService, subtype: str) -> str:
+    """``_printer._sub._http._tcp.local``: the name browsed for a subtype (RFC 6763 7.1)."""
+    return w.join_labels([subtype.encode(), b"_sub", service.service_type.encode(), service.proto.encode(), b"local"])
 
 
 def _key(r: w.Record) -> tuple[str, int, Any]:
@@ -126,6 +134,8 @@ class RecordsMixin:
         out.append((w.Record(name, w.TXT, flush, SERVICE_TTL, _txt(s.txt)), True))
         out.append((w.Record(stype, w.PTR, w.CLASS_IN, SERVICE_TTL, name), False))
         out.append((w.Record(_SERVICES, w.PTR, w.CLASS_IN, SERVICE_TTL, stype), False))
+        for sub in s.subtypes:  # RFC 6763 7.1: not listed under _services._dns-sd._udp
+            out.append((w.Record(subtype_name(s, sub), w.PTR, w.CLASS_IN, SERVICE_TTL, name), False))
         return out
 
     def _owner_name(self, owner: _Owner) -> str:

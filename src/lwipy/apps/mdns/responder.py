@@ -55,7 +55,7 @@ from ...wire import dns as w
 from .answer import AnswerMixin
 from .probe import ProbeMixin
 from .query import MdnsSearch, QueryMixin
-from .records import MdnsService, _Owner, _txt
+from .records import _PROBING, MdnsService, _Owner, _txt, subtype_name
 
 if TYPE_CHECKING:
     from ...core.netif import Netif
@@ -204,6 +204,29 @@ class MdnsResponder(ProbeMixin, AnswerMixin, QueryMixin):
         """``mdns_service_txt_item_remove``."""
         service = self._find(service_type, proto, instance)
         self.service_txt_set(service_type, proto, {k: v for k, v in service.txt.items() if k != key}, instance)
+
+    def service_subtype_add(self, service_type: str, proto: str, subtype: str, instance: str | None = None) -> None:
+        """``mdns_service_subtype_add_for_host``: browsing ``_printer._sub._http._tcp`` finds the service too (RFC 6763
+        7.1); the new PTR is announced."""
+        if not subtype.startswith("_"):
+            raise LwipError(errno.EINVAL, f"a subtype starts with an underscore: {subtype!r}")
+        self._check_label(subtype)
+        service = self._find(service_type, proto, instance)
+        if subtype in service.subtypes:
+            raise LwipError(errno.EEXIST, f"{subtype} is a subtype of {service_type}.{proto} already")
+        service.subtypes.append(subtype)
+        self._reannounce(self._owner_of(service))
+
+    def service_subtype_remove(self, service_type: str, proto: str, subtype: str, instance: str | None = None) -> None:
+        """``mdns_service_subtype_remove_for_host``: goodbye for the subtype's PTR."""
+        service = self._find(service_type, proto, instance)
+        if subtype not in service.subtypes:
+            raise LwipError(errno.ENOENT, f"{subtype} is no subtype of {service_type}.{proto}")
+        owner = self._owner_of(service)
+        if owner.state != _PROBING:
+            gone = subtype_name(service, subtype)
+            self._goodbye([owner], only=lambda r: r.rtype == w.PTR and w.names_equal(r.name, gone))
+        service.subtypes.remove(subtype)
 
     def service_instance_name_set(self, service_type: str, proto: str, instance: str,
                                   old_instance: str | None = None) -> None:
