@@ -9,6 +9,8 @@
   stack, so unmodified stdlib and asyncio programs run over lwipy (:class:`LwipSelector` waits on both kinds).
 - :func:`netconn_gethostbyname` resolves a name through the stack's DNS resolver, blocking the calling thread
   (:mod:`lwipy.api.netdb`; ``SocketApi.getaddrinfo``/``gethostbyname``/``gethostbyname_ex`` are built on it).
+- :class:`EspMdns` is ESP-IDF's ``mdns_*`` API (init, hostname, services, subtypes, blocking queries) over the
+  stack's mDNS responder (:mod:`lwipy.api.mdns`).
 - :mod:`lwipy.api.core_lock` is ``CONFIG_LWIP_CHECK_THREAD_SAFETY``.
 """
 
@@ -17,6 +19,7 @@ from .defs import (NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_ERROR, NETCONN_E
                    NETCONN_EVT_SENDMINUS, NETCONN_EVT_SENDPLUS, NETCONN_MORE, NETCONN_NOAUTORCVD, NETCONN_NOCOPY,
                    NETCONN_RAW, NETCONN_TCP, NETCONN_UDP, NETCONN_UDPNOCHKSUM)
 from .loop import StackLoop
+from .mdns import EspMdns
 from .netbuf import NetBuf
 from .netconn import Netconn
 from .netdb import netconn_gethostbyname
@@ -30,3 +33,4 @@ __all__ = ["StackLoop", "Netconn", "NetBuf", "SocketApi", "LwipSocket", "Poll", 
            "NETCONN_TCP", "NETCONN_UDP", "NETCONN_UDPNOCHKSUM", "NETCONN_RAW", "NETCONN_NOCOPY", "NETCONN_COPY",
            "NETCONN_MORE", "NETCONN_DONTBLOCK", "NETCONN_NOAUTORCVD", "NETCONN_EVT_RCVPLUS", "NETCONN_EVT_RCVMINUS",
            "NETCONN_EVT_SENDPLUS", "NETCONN_EVT_SENDMINUS", "NETCONN_EVT_ERROR"]
+__all__ += ["EspMdns"]

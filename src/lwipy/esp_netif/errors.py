@@ -9,7 +9,7 @@ arguments), never something a peer did.
 from __future__ import annotations
 
 __all__ = ["EspError", "ESP_FAIL", "ESP_ERR_NO_MEM", "ESP_ERR_INVALID_ARG", "ESP_ERR_INVALID_STATE",
-           "ESP_ERR_NOT_SUPPORTED", "ESP_ERR_TIMEOUT", "ESP_ERR_ESP_NETIF_INVALID_PARAMS",
+           "ESP_ERR_NOT_FOUND", "ESP_ERR_NOT_SUPPORTED", "ESP_ERR_TIMEOUT", "ESP_ERR_ESP_NETIF_INVALID_PARAMS",
            "ESP_ERR_ESP_NETIF_IF_NOT_READY", "ESP_ERR_ESP_NETIF_DHCPC_START_FAILED",
            "ESP_ERR_ESP_NETIF_DHCP_ALREADY_STARTED", "ESP_ERR_ESP_NETIF_DHCP_ALREADY_STOPPED",
            "ESP_ERR_ESP_NETIF_NO_MEM", "ESP_ERR_ESP_NETIF_DHCP_NOT_STOPPED", "ESP_ERR_ESP_NETIF_DRIVER_ATTACH_FAILED",
@@ -35,6 +35,7 @@ ESP_FAIL = _error("ESP_FAIL", -1, "Generic failure (esp_err.h)")
 ESP_ERR_NO_MEM = _error("ESP_ERR_NO_MEM", 0x101, "Out of memory")
 ESP_ERR_INVALID_ARG = _error("ESP_ERR_INVALID_ARG", 0x102, "Invalid argument")
 ESP_ERR_INVALID_STATE = _error("ESP_ERR_INVALID_STATE", 0x103, "Invalid state")
+ESP_ERR_NOT_FOUND = _error("ESP_ERR_NOT_FOUND", 0x105, "Requested resource not found")
 ESP_ERR_NOT_SUPPORTED = _error("ESP_ERR_NOT_SUPPORTED", 0x106, "Operation or feature not supported")
 ESP_ERR_TIMEOUT = _error("ESP_ERR_TIMEOUT", 0x107, "Operation timed out (an event queue stayed full)")
 # esp_netif_types.h: ESP_ERR_ESP_NETIF_BASE 0x5000
