@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import LwipError
 from ...wire import dns as w
+from .packets import payload_limit, split_message
 from .records import LEGACY_TTL, RecordsMixin, _key
 
 if TYPE_CHECKING:
@@ -140,8 +141,11 @@ class AnswerMixin(RecordsMixin):
         if self.pcb.closed:
             return
         try:
-            self.pcb.sendto_netif(msg.emit(), dst, port, netif)
-            self.counters["sent"] += 1
+            ip6 = dst.version == 6
+            limit = payload_limit(netif.mtu6 if ip6 else netif.mtu, ip6)
+            for data in split_message(msg, limit, legacy=port != w.MDNS_PORT):
+                self.pcb.sendto_netif(data, dst, port, netif)
+                self.counters["sent"] += 1
         except LwipError as e:
             log.debug("%s: mDNS packet to %s on %s not sent: %s", self.stack.name, dst, netif.name, e)
 

@@ -37,8 +37,11 @@ The querier (``query_ptr``, ``query_srv``, ``query_txt``, ``query_a``, ``query_a
 lives in :mod:`.query`; the records in :mod:`.records`, probing and announcing in :mod:`.probe`, answers in
 :mod:`.answer`.
 
-Not done: subtypes, delegated hosts, per-netif probing (all netifs probe together, as one), and splitting a response
-larger than the MTU into several (it goes fragmented).
+Service subtypes (``service_subtype_add``) add shared PTRs ``_printer._sub._http._tcp.local`` -> instance (RFC 6763
+7.1).  A message larger than the MTU goes as several packets (:mod:`.packets`: responses split, queries' known
+answers continued with TC, legacy replies truncated with TC), never as IP fragments.
+
+Not done: delegated hosts, per-netif probing (all netifs probe together, as one).
 """
 
 from __future__ import annotations
