@@ -153,6 +153,46 @@ def test_avahi_resolves_the_host_and_browses_the_service_with_its_txt(lwip, tmp_
     assert tshark(lwip.pcap_path, f'ip.src == {lwip.ip} && mdns && ip.ttl != 255') == []
 
 
+def test_avahi_browses_a_subtype_and_resolves_it(lwip, tmp_path):
+    avahi = Avahi(lwip, tmp_path)
+    try:
+        m = responder(lwip, "esp32-sub")
+        svc = lwip.call(lambda: m.service_add("lwipy printer", "_http", "_tcp", 631, {"rp": "queue"}))
+        lwip.call(lambda: m.service_subtype_add("_http", "_tcp", "_printer"))
+        wait_running(lwip, m, svc)
+        out = avahi.tool("avahi-browse", "-rtpk", "_printer._sub._http._tcp")
+        resolved = [f for f in browse_lines(out.stdout) if f[0] == "="]
+        assert resolved, out.stdout + out.stderr + avahi.log
+        f = resolved[0]
+        assert f[3] == "lwipy\\032printer" and f[4] == "_http._tcp" and f[6] == "esp32-sub.local"
+        assert f[7] == lwip.ip and f[8] == "631" and f[9] == '"rp=queue"'
+        # a subtype nobody published finds nothing
+        none = avahi.tool("avahi-browse", "-rtpk", "_scanner._sub._http._tcp")
+        assert [f for f in browse_lines(none.stdout) if f[0] in "+="] == []
+    finally:
+        avahi.stop()
+
+
+@pytest.mark.lwip_config(mdns_max_services=24)
+def test_avahi_browses_24_services_answered_in_several_packets(lwip, tmp_path):
+    avahi = Avahi(lwip, tmp_path)
+    try:
+        m = responder(lwip, "esp32-many")
+        names = [f"lwipy service {i:02d} with a long instance name to fill packets" for i in range(24)]
+        svcs = lwip.call(lambda: [m.service_add(n, "_http", "_tcp", 9000 + i, {"k": "v" * 40})
+                                  for i, n in enumerate(names)])
+        lwip.wait_for(lambda: all(m.state_of(s) == "running" for s in svcs), what="24 services announced")
+        out = avahi.tool("avahi-browse", "-rtpk", "_http._tcp")
+        resolved = {f[3].replace("\\032", " "): f[8] for f in browse_lines(out.stdout) if f[0] == "="}
+        assert resolved == {n: str(9000 + i) for i, n in enumerate(names)}, out.stdout + out.stderr
+    finally:
+        avahi.stop()
+    lwip.stop()
+    # no lwipy mDNS packet went fragmented, and several of its responses carried the browse's answers
+    assert tshark(lwip.pcap_path, f"ip.src == {lwip.ip} && (ip.flags.mf == 1 || ip.frag_offset > 0)") == []
+    assert tshark(lwip.pcap_path, f"ip.src == {lwip.ip} && frame.len > 1514") == []
+
+
 @pytest.mark.ipv6
 def test_avahi_resolves_the_host_over_ipv6(lwip, tmp_path):
     lwip.call(lambda: lwip.netif.create_ip6_linklocal())
