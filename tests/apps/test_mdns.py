@@ -4,6 +4,7 @@ stacks finding each other by name through the resolver.  Every packet on the hub
 
 from __future__ import annotations
 
+import errno
 from ipaddress import IPv4Address, IPv6Address
 
 import dns.flags
@@ -348,6 +349,36 @@ def test_api_errors_and_limits():
         m.service_remove("_ftp", "_tcp")
     with pytest.raises(LwipError):
         m.hostname_set("x" * 64)
+
+
+def test_values_that_cannot_be_sent_are_refused_at_the_call_and_the_responder_keeps_answering():
+    """Each of these used to be accepted and then raise in every poll of the stack, killing its loop."""
+    sim, hub, a, b, wire = setup()
+    m = MdnsResponder(a, "esp32")
+    m.service_add("dev", "_http", "_tcp", 80, {"path": "/"})
+    refused = [
+        lambda: m.service_port_set("_http", "_tcp", 70000),
+        lambda: m.service_port_set("_http", "_tcp", -1),
+        lambda: m.service_add(None, "_ipp", "_tcp", 631, {"k": "v" * 300}),
+        lambda: m.service_txt_set("_http", "_tcp", {"k": "v" * 254}),
+        lambda: m.service_txt_item_set("_http", "_tcp", "big", b"x" * 256),
+        lambda: m.service_txt_item_set("_http", "_tcp", "a=b", "c"),
+        lambda: m.service_txt_item_set("_http", "_tcp", "", "c"),
+        lambda: m.service_add(None, "_" + "x" * 70, "_tcp", 1),
+    ]
+    for call in refused:
+        with pytest.raises(LwipError) as e:
+            call()
+        assert e.value.errno == errno.EINVAL
+    m.service_txt_item_set("_http", "_tcp", "fits", "v" * 250)  # 4 + 1 + 250 = 255 bytes: the largest item
+    running(sim, m)
+    got = []
+    b.dns.gethostbyname("esp32.local", lambda ans, err: got.append(ans))
+    assert sim.run_until(lambda: got, 5) and got[0].address == IPv4Address("10.0.0.1")
+    txt = [r.data for p in wire.responses("10.0.0.1") for r in p[6].answers if r.rtype == w.TXT and r.ttl]
+    assert set(txt[-1]) == {b"path=/", b"fits=" + b"v" * 250}
+    srv = [r.data for p in wire.responses("10.0.0.1") for r in p[6].answers if r.rtype == w.SRV and r.ttl]
+    assert srv[-1].port == 80
 
 
 def test_hostname_set_probes_the_new_name_and_services_follow():

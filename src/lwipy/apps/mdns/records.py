@@ -43,10 +43,21 @@ def mangle_name(name: str) -> str:
 
 
 def _txt(items: Mapping[str, str | bytes | None] | None) -> tuple[bytes, ...]:
+    """The TXT strings of ``items``; an item that cannot be sent is an EINVAL here, at the API call, never later when
+    the record is built for a packet (RFC 6763 6.1: each string at most 255 bytes; 6.4: a key is not empty and holds
+    no '=')."""
     out = []
     for k, v in (items or {}).items():
-        key = k.encode()
-        out.append(key if v is None else key + b"=" + (v if isinstance(v, bytes) else v.encode()))
+        try:
+            key = k.encode()
+            item = key if v is None else key + b"=" + (v if isinstance(v, bytes) else v.encode())
+        except (AttributeError, UnicodeEncodeError) as e:
+            raise LwipError(errno.EINVAL, f"TXT item {k!r}: key and value are str or bytes ({e})") from None
+        if not key or b"=" in key:
+            raise LwipError(errno.EINVAL, f"TXT key {k!r}: a key is not empty and holds no '=' (RFC 6763 6.4)")
+        if len(item) > 255:
+            raise LwipError(errno.EINVAL, f"TXT item {k!r} is {len(item)} bytes: at most 255 (RFC 6763 6.1)")
+        out.append(item)
     return tuple(out) or (b"",)  # RFC 6763 6.1: an empty TXT record holds one empty string
 
 
@@ -157,6 +168,11 @@ class RecordsMixin:
         return w.Record(name, w.NSEC, w.CLASS_IN | w.CACHE_FLUSH, HOST_TTL, w.Nsec(name, tuple(sorted(types))))
 
     # -- helpers ----------------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_port(port: int) -> None:
+        if not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+            raise LwipError(errno.EINVAL, f"port {port!r} out of range 0..65535")
+
     @staticmethod
     def _check_label(name: str) -> None:
         if not name or len(name.encode()) > 63:

@@ -154,8 +154,8 @@ class MdnsResponder(ProbeMixin, AnswerMixin, QueryMixin):
             raise LwipError(errno.EINVAL, f"proto must be _tcp or _udp, not {proto!r}")
         if not service_type.startswith("_"):
             raise LwipError(errno.EINVAL, f"a service type starts with an underscore: {service_type!r}")
-        if not 0 <= port <= 0xFFFF:
-            raise LwipError(errno.EINVAL, f"port {port} out of range")
+        self._check_label(service_type)
+        self._check_port(port)
         if instance is not None:
             self._check_label(instance)
         if self._find(service_type, proto, instance, missing_ok=True) is not None:
@@ -185,6 +185,7 @@ class MdnsResponder(ProbeMixin, AnswerMixin, QueryMixin):
 
     def service_port_set(self, service_type: str, proto: str, port: int, instance: str | None = None) -> None:
         """``mdns_service_port_set``: the SRV changes and is announced again."""
+        self._check_port(port)
         service = self._find(service_type, proto, instance)
         service.port = port
         self._reannounce(self._owner_of(service))
