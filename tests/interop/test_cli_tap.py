@@ -67,6 +67,7 @@ def test_a_missing_tap_or_tun_is_not_created_and_the_error_says_how_to_make_it(n
     assert r.stderr.startswith(f"lwipy {command[0]}: there is no {mode.upper()} 'newtap9'")
     assert f"ip -n {netns} tuntap add dev newtap9 mode {mode} user " in r.stderr  # how to make it, no sudo needed
     assert f"ip -n {netns} link set newtap9 up" in r.stderr
+    assert f"ip -n {netns} addr add 10.77.0.1/24 dev newtap9" in r.stderr  # the kernel's side in --ip's subnet
     links = subprocess.run(["ip", "-n", netns, "link", "show", "newtap9"], capture_output=True, text=True)
     assert links.returncode != 0  # nothing was made, not even for the command's lifetime
     made = subprocess.run(["ip", "-n", netns, "tuntap", "add", "dev", "newtap9", "mode", mode], capture_output=True)

@@ -177,7 +177,8 @@ def _tap_stack(args: argparse.Namespace):
     opener = TunDevice if args.tun else TapDevice
     # a missing device is reported with how to make it, never made for the command's lifetime (as root, the kernel
     # would make a transient one, with no address on its side and gone at exit)
-    device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload, create=False)
+    device: Any = opener(args.tun or args.tap, mtu=args.mtu, netns=args.netns, offload=args.offload, create=False,
+                         kernel_address=_kernel_side(args.ip, args.gw))
     _wait_kernel_link(args.tun or args.tap, args.netns)
     if args.pcap:
         device = PcapDevice(device, args.pcap)
@@ -185,6 +186,18 @@ def _tap_stack(args: argparse.Namespace):
     netif = stack.add_netif(device, ip=args.ip, gateway=args.gw, hwaddr=args.mac, ip6_linklocal=cfg.ipv6,
                             ip6=args.ip6)
     return stack, netif, device
+
+
+def _kernel_side(ip: str | None, gw: str | None) -> str:
+    """An address for the kernel's side of the link in --ip's subnet (the gateway if given, else the first address
+    that is not --ip's), as the missing-device message suggests it; 10.0.0.1/24 without --ip."""
+    if not ip:
+        return gw and f"{gw}/24" or "10.0.0.1/24"
+    iface = ipaddress.IPv4Interface(ip if "/" in ip else f"{ip}/24")
+    if gw and ipaddress.IPv4Address(gw) in iface.network:
+        return f"{gw}/{iface.network.prefixlen}"
+    host = next((h for h in iface.network.hosts() if h != iface.ip), iface.ip)
+    return f"{host}/{iface.network.prefixlen}"
 
 
 def _check_addresses(args: argparse.Namespace) -> None:

@@ -102,18 +102,21 @@ class TapDevice(Device):
     _KIND = "TAP"
 
     def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False, *,
-                 tx_queue: int | None = None, tx_rate: float = 100e6, create: bool = True) -> None:
+                 tx_queue: int | None = None, tx_rate: float = 100e6, create: bool = True,
+                 kernel_address: str = "10.0.0.1/24") -> None:
         """``create`` False refuses a device that does not exist yet (ENODEV, saying how to make one) where the
         kernel would otherwise make a transient one for a root caller, gone when it closes.
         ``tx_queue`` bounds the driver's transmit queue to that many frames, written to the kernel ``tx_rate``
         bits a second (a Wi-Fi or Ethernet driver's TX buffers): a frame finding it full is refused, and a UDP
-        ``sendto`` fails with ENOMEM (lwIP's ERR_MEM) until the queue drains."""
+        ``sendto`` fails with ENOMEM (lwIP's ERR_MEM) until the queue drains.
+        ``kernel_address`` is the address the ENODEV message suggests for the kernel's side of the link."""
         if len(name.encode()) >= 16:
             raise ValueError(f"interface name {name!r} is longer than 15 bytes")
         self.name = name
         self.netns = netns
         self.offload = offload
         self.create = create
+        self.kernel_address = kernel_address
         self.fd, self.mtu = in_netns(netns, lambda: self._open(mtu))
         self.checksum_offload = offload
         self.gso_max_size = _GSO_MAX if offload else 0
@@ -129,7 +132,7 @@ class TapDevice(Device):
         ip = f"ip -n {self.netns}" if self.netns else "ip"
         user = os.environ.get("SUDO_USER") or _user_name()
         return (f"create it (as root, or with sudo): {ip} tuntap add dev {self.name} mode {mode} user {user}; "
-                f"{ip} addr add 10.0.0.1/24 dev {self.name}; {ip} link set {self.name} up")
+                f"{ip} addr add {self.kernel_address} dev {self.name}; {ip} link set {self.name} up")
 
     def _open(self, mtu: int | None) -> tuple[int, int]:
         where = f" in network namespace {self.netns!r}" if self.netns else ""

@@ -27,10 +27,11 @@ class TunDevice(TapDevice):
 
     def __init__(self, name: str, mtu: int | None = None, netns: str | None = None, offload: bool = False,
                  interface_id: bytes | None = None, *, tx_queue: int | None = None, tx_rate: float = 100e6,
-                 create: bool = True) -> None:
+                 create: bool = True, kernel_address: str = "10.0.0.1/24") -> None:
         if interface_id is not None and len(interface_id) != 8:
             raise ValueError(f"an IPv6 interface identifier has 8 bytes, not {len(interface_id)}")
-        super().__init__(name, mtu, netns, offload, tx_queue=tx_queue, tx_rate=tx_rate, create=create)
+        super().__init__(name, mtu, netns, offload, tx_queue=tx_queue, tx_rate=tx_rate, create=create,
+                         kernel_address=kernel_address)
         self.interface_id = interface_id
 
     @staticmethod
