@@ -36,6 +36,8 @@ class Ethernet:
     def input(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> None:
         """``ethernet_input``: one frame received on ``netif``."""
         stack = self.stack
+        if stack.tcp.fast_input(netif, frame):
+            return  # header prediction took it: an established connection's next segment (core/tcp/fastpath.py)
         stats = stack.stats.link
         stats.recv += 1
         if not netif.up:

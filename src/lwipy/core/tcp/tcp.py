@@ -26,6 +26,7 @@ from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import Deadlines
+from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
@@ -45,6 +46,13 @@ class Tcp:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
+        #: header prediction (:mod:`.fastpath`) on: the common segment of an established connection skips the full
+        #: input path; False sends every segment the full way (same results, more work)
+        self.fast_path = True
+        #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
+        self.fast_conns: dict[bytes, TcpPcb] = {}
+        #: segments the fast path took
+        self.fast_taken = 0
         self.listeners: dict[int, list[TcpListener]] = {}
         self.timers: Deadlines[TcpPcb] = Deadlines()
         stack.hooks.tcp_isn = Rfc6528Isn(IsnGenerator(stack.rng.randbytes(16)))
@@ -333,8 +341,15 @@ class Tcp:
     def _port_taken(self, port: int) -> bool:
         return port in self._local_ports or port in self.listeners or port in self._reserved
 
+    def fast_input(self, netif: Any, frame: Any) -> bool:
+        """Take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment (:func:`.fastpath.fast_input`);
+        False when it must go the full way."""
+        return self.fast_path and fast_input(self, netif, frame)
+
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb
+        if not pcb.v6:
+            self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
         self._local_ports[pcb.local_port] += 1
         self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
 
@@ -342,6 +357,9 @@ class Tcp:
         if self.conns.get(pcb.key) is pcb:
             del self.conns[pcb.key]
             self.stack.mem.free(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
+            if not pcb.v6:
+                self.fast_conns.pop(fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port,
+                                             pcb.local_port), None)
             self._local_ports[pcb.local_port] -= 1
             if not self._local_ports[pcb.local_port]:
                 del self._local_ports[pcb.local_port]

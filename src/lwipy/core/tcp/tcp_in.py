@@ -109,7 +109,10 @@ class TcpInput:
             else:
                 self._send_segment(hdr.ack, RST, b"")
                 return
-        if not self._process_ack(hdr, seg_len):
+        opts = hdr.options
+        ts = opts.timestamp if opts is not None and self.ts_ok else None
+        if not self._process_ack(seq, hdr.ack, hdr.window, opts.sack_blocks if opts is not None else (),
+                                 ts[1] if ts is not None else None, seg_len):
             return
         if self.state == CLOSED:
             return
@@ -124,6 +127,49 @@ class TcpInput:
             self._receive_data(seq, payload[:0], True)
         elif self.delack_at is None and self.unacked_segments:
             self._arm_delack()
+
+    def _fast_input(self, seq: int, ack: int, window_field: int, tsval: int | None, tsecr: int | None,
+                    payload: memoryview) -> bool:
+        """Header prediction (:mod:`.fastpath`): :meth:`input` for an ACK (with PSH or not, options none or
+        timestamps) when the connection is ESTABLISHED, the segment is the next expected one and nothing unusual
+        waits; False, with nothing changed, when the full :meth:`input` must handle it.  Taken, it does what
+        :meth:`input` would, step by step, without the checks that cannot fail here."""
+        if self.state != ESTABLISHED or seq != self.rcv_nxt or self.ooseq or self.rx_closed \
+                or self.cc.recover is not None or self.scoreboard.ranges:
+            return False
+        ts_ok = self.ts_ok
+        if ts_ok:
+            if tsval is None or (tsval - self.ts_recent) & MASK >= _HALF:
+                return False  # no timestamp where one is due, or PAWS would reject it
+        elif tsval is not None:
+            return False
+        una = self.snd_una
+        acked = (ack - una) & MASK
+        if acked > (self.snd_max - una) & MASK:
+            return False  # acknowledges what was never sent, or lies below snd_una
+        n = len(payload)
+        if n:
+            if n > self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
+                return False  # to be trimmed to the window
+        elif not acked:
+            return False  # a duplicate ACK or a bare window update
+        # -- taken: input()'s steps for an acceptable in-order segment (seq == rcv_nxt and the window open)
+        self.last_activity = self.stack.now
+        if ts_ok and _le(seq, self.last_ack_sent):
+            self.ts_recent = tsval  # RFC 7323 4.3
+        if not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
+            return True
+        if self.state == CLOSED:
+            return True
+        if n and self.state in CAN_RECEIVE:
+            if self.rx_closed:
+                self.error = errno.ECONNRESET
+                self.abort()  # a callback closed the pcb meanwhile: as input()
+                return True
+            self._receive_data(seq, payload, False)
+        elif self.delack_at is None and self.unacked_segments:
+            self._arm_delack()
+        return True
 
     def _input_syn_sent(self, hdr: TcpHeader, payload: memoryview) -> None:
         flags = hdr.flags
@@ -182,9 +228,10 @@ class TcpInput:
         return max(self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held, (self.rcv_adv - self.rcv_nxt) & MASK
                    if _le(self.rcv_nxt, self.rcv_adv) else 0)
 
-    def _process_ack(self, hdr: TcpHeader, seg_len: int) -> bool:
-        """ACK processing; False when the segment is to be dropped."""
-        ack = hdr.ack
+    def _process_ack(self, seq: int, ack: int, window_field: int, sack_blocks: tuple[tuple[int, int], ...],
+                     tsecr: int | None, seg_len: int) -> bool:
+        """ACK processing of a segment's ``seq``, ``ack`` and window field, its SACK blocks and its echoed timestamp
+        (None without one or when timestamps are off); False when the segment is to be dropped."""
         una = self.snd_una
         if _lt(self.snd_max, ack):
             self._send_oow_ack()  # acknowledges something never sent
@@ -192,24 +239,24 @@ class TcpInput:
         if _lt(ack, una) and (una - ack) & MASK > max(self.max_snd_wnd, 1):
             self._challenge_ack()  # RFC 5961 5.2: far below SND.UNA: blind injection
             return False
-        window = hdr.window << self.snd_wscale
+        window = window_field << self.snd_wscale
         acked = (ack - una) & MASK if _lt(una, ack) else 0
         duplicate = not acked and ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una
         self.persist_probes = 0  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
-        if self.sack_ok and hdr.options is not None and hdr.options.sack_blocks:
-            self.scoreboard.update(hdr.options.sack_blocks, ack if _lt(una, ack) else una, self.snd_max)
+        if self.sack_ok and sack_blocks:
+            self.scoreboard.update(sack_blocks, ack if _lt(una, ack) else una, self.snd_max)
         # the window first (RFC 9293 3.10.7.4), so that what the ACK lets us send sees the peer's current window
         opened = False
-        if _lt(self.snd_wl1, hdr.seq) or (self.snd_wl1 == hdr.seq and _le(self.snd_wl2, ack)):
+        if _lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and _le(self.snd_wl2, ack)):
             opened = window > self.snd_wnd
             self.snd_wnd = window
             self.max_snd_wnd = max(self.max_snd_wnd, window)
-            self.snd_wl1, self.snd_wl2 = hdr.seq, ack
+            self.snd_wl1, self.snd_wl2 = seq, ack
             if window and self.persist_at is not None:
                 self.persist_at = None
                 self.persist_backoff = 0
         if acked:
-            self._ack_advanced(hdr, ack, acked)  # sends what may go now
+            self._ack_advanced(ack, acked, tsecr)  # sends what may go now
         elif duplicate:
             self._duplicate_ack()
         elif opened:
@@ -241,7 +288,7 @@ class TcpInput:
                 return False
         return True
 
-    def _ack_advanced(self, hdr: TcpHeader, ack: int, acked: int) -> None:
+    def _ack_advanced(self, ack: int, acked: int, tsecr: int | None) -> None:
         data_acked = acked
         if self.fin_seq is not None and _le((self.fin_seq + 1) & MASK, ack):
             data_acked -= 1
@@ -259,10 +306,8 @@ class TcpInput:
             scoreboard.prune(ack)
         self.retries = 0
         now = self.stack.now
-        opts = hdr.options
-        ts = opts.timestamp if opts is not None and self.ts_ok else None
         # RFC 7323 4.1: the echoed timestamp gives the RTT of any ACK, retransmissions included
-        self.rtt.on_ack(ack, now, ((int(now * 1000) - ts[1]) & MASK) / 1000.0 if ts is not None and ts[1] else None)
+        self.rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
         if self.cc.on_ack(ack, acked, self.snd_mss, self.snd_max):
             self._retransmit_one()  # a partial ACK in recovery: the next hole is lost too (RFC 6582 3.2 step 5)
         if self.snd_una == self.snd_max:
@@ -306,15 +351,21 @@ class TcpInput:
                 self._fin_received()
             filled = self._drain_ooseq() if self.ooseq else False
             if fin or self.fin_received:
-                pass  # _fin_received acknowledged it already
-            else:
-                self.unacked_segments += 1
-                if filled or trimmed or self.unacked_segments >= 2:
-                    self._send_ack()
-                else:
-                    self._arm_delack()
-            if data or fin:
+                if data or fin:
+                    self._notify()  # _fin_received acknowledged it already
+                return
+            self.unacked_segments += 1
+            ack_now = filled or trimmed or self.unacked_segments >= 2
+            if data:
+                # the application reads first, so that one ACK carries the window its read opened: lwIP's
+                # tcp_input calls the recv callback before tcp_output sends the ACK that tcp_receive asked for
                 self._notify()
+                if self.state == CLOSED or not self.unacked_segments:
+                    return  # aborted, or a window update, a reply or the FIN carried the ACK already
+            if ack_now:
+                self._send_ack()
+            else:
+                self._arm_delack()
             return
         # out of order: keep it (bounded) and tell the peer at once where the hole is
         if self.stack.config.tcp_queue_ooseq and data:

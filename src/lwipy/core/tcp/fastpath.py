@@ -1,0 +1,102 @@
+"""TCP header prediction (Van Jacobson's fast path, as BSD's ``tcp_input`` and Linux's ``tcp_rcv_established``): the
+common segment of an established connection handled from one parse of its Ethernet, IPv4 and TCP headers.
+
+Theory of operation
+-------------------
+:func:`fast_input` looks at a received Ethernet frame through one precompiled struct and takes it only when every
+check the full path would make is known to pass and nothing unusual is asked of the connection:
+
+- the frame: untagged IPv4 to this netif's MAC and address, a 20-byte IP header, not a fragment, TCP, with a source
+  that can be a peer (not ours, not multicast, class E, 0/8 or 127/8); no ``ip4_input`` hook and no raw pcb that
+  could want it; the IP header checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif
+  offloads it) right;
+- the segment: ACK with or without PSH and nothing else (no SYN, FIN, RST, URG, ECE, CWR), options none or exactly
+  NOP, NOP, timestamps;
+- the connection, found by the 12 bytes of addresses and ports as they stand in the frame (``Tcp.fast_conns``):
+  ESTABLISHED, the segment at ``rcv_nxt`` (:meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_input`), its
+  acknowledgement within ``[snd_una, snd_max]``, timestamps as negotiated and passing PAWS, no out-of-order data
+  held, no SACK scoreboard, not in recovery, the data fitting the free receive buffer; a segment without data must
+  acknowledge something new (a duplicate ACK or a bare window update takes the full path).
+
+Anything else returns False before touching any state, and the frame goes the full way (``ethernet_input``,
+``ip4_input``, ``tcp_input``), which also counts and answers what is wrong with it.  A taken segment updates the same
+counters as the full path and runs the same ACK and data processing (``_process_ack``, ``_receive_data``), so the
+connection ends in the same state and sends the same segments either way (``tests/core/test_tcp_fastpath.py``
+checks both, segment sequence by segment sequence).  ``stack.tcp.fast_path = False`` turns it off.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..netif import Netif
+    from .tcp import Tcp
+
+__all__ = ["fast_input", "fast_key"]
+
+# Ethernet dst (skip src) type | IPv4 ver/ihl (tos) total (ident) frag (ttl) proto (csum) src_int dst
+# | TCP (ports) seq ack offset flags window (csum, urg)
+_FRAME = struct.Struct("!6s6xHBxH2xHxB2xI4s4xIIBBH4x")
+_TS = struct.Struct("!II")
+_TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8 length 10
+_KEY = struct.Struct("!4s4sHH")
+_FOLD = 0xFFFF
+_CLASS_D = 0xE0000000
+
+
+def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> bytes:
+    """The bytes 26..37 of a frame from ``remote``:``remote_port`` to ``local``:``local_port`` (IPv4 source and
+    destination, then TCP source and destination ports): the key of ``Tcp.fast_conns``."""
+    return _KEY.pack(remote, local, remote_port, local_port)
+
+
+def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
+    """Handle ``frame`` (received on Ethernet netif ``netif``) when it is a predicted segment; False, with nothing
+    changed, when it must take the full path."""
+    if len(frame) < 54:
+        return False
+    (dst_mac, ethertype, vihl, total, frag, proto, src, dst, seq, ack, off, flags,
+     window) = _FRAME.unpack_from(frame)
+    if ethertype != 0x0800 or vihl != 0x45 or proto != 6 or frag & 0xBFFF or flags | 0x08 != 0x18:
+        return False
+    if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up:
+        return False
+    end = 14 + total
+    if off == 0x50:
+        tsval = tsecr = None
+        start = 54
+    elif off == 0x80 and frame[54:58] == _TS_PREFIX:
+        tsval, tsecr = _TS.unpack_from(frame, 58)
+        start = 66
+    else:
+        return False
+    if end < start or end > len(frame):
+        return False
+    key = frame[26:38]
+    pcb = tcp.fast_conns.get(key if type(key) is bytes else bytes(key))
+    if pcb is None:
+        return False
+    stack = tcp.stack
+    s0 = src >> 24
+    if s0 == 0 or s0 == 127 or src >= _CLASS_D or src in stack._own4 or stack.raw.pcbs \
+            or stack.hooks.ip4_input is not None:
+        return False
+    if stack.config.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
+        return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
+    if not netif.checksum_offload:
+        seg_sum = int.from_bytes(frame[34:end], "big")
+        if (end - 34) & 1:
+            seg_sum <<= 8
+        if (pcb._pseudo_base + end - 34 + seg_sum) % _FOLD:
+            return False
+    payload = memoryview(frame)[start:end]
+    if not pcb._fast_input(seq, ack, window, tsval, tsecr, payload):
+        return False
+    stats = stack.stats
+    stats.link.recv += 1
+    stats.ip.recv += 1
+    stats.tcp.recv += 1
+    tcp.fast_taken += 1
+    return True
