@@ -1,0 +1,241 @@
+"""TCP header prediction (core/tcp/fastpath.py): taken for the common segment, left for every unusual one, and the
+same result either way (a differential test: random segment sequences through a stack with the fast path and one
+without leave identical connection state, counters and output)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import OWN_MAC, PEER_MAC
+from lwipy.wire.checksum import checksum, pseudo_sum_v4
+from tcp_script import OWN_IP, PEER_IP, TcpScript
+
+PEER_B, OWN_B = bytes(map(int, PEER_IP.split("."))), bytes(map(int, OWN_IP.split(".")))
+ACK, PSH, FIN, SYN, RST, URG, ECE = 0x10, 0x08, 0x01, 0x02, 0x04, 0x20, 0x40
+TS = ("Timestamp", (100, 0))
+
+
+def frame(t: TcpScript, seq: int, ack: int, flags: int = ACK, data: bytes = b"", window: int = 65535,
+          ts: tuple[int, int] | None = None, opts: bytes | None = None, ip_opts: bytes = b"", frag: int = 0x4000,
+          dst_mac: bytes = OWN_MAC, tcp_csum_delta: int = 0, ip_csum_delta: int = 0, vlan: bool = False) -> bytes:
+    """An Ethernet frame from the scripted peer to lwipy, built by hand (every field under the test's control)."""
+    if opts is None:
+        opts = b"\x01\x01\x08\x0a" + struct.pack("!II", *ts) if ts is not None else b""
+    thl = 20 + len(opts)
+    tcp = bytearray(struct.pack("!HHIIBBHHH", t.peer_port, t.port, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                                (thl // 4) << 4, flags, window, 0, 0) + opts + data)
+    csum = checksum(tcp, pseudo_sum_v4(PEER_B, OWN_B, 6, len(tcp)))
+    struct.pack_into("!H", tcp, 16, (csum + tcp_csum_delta) & 0xFFFF)
+    ihl = 20 + len(ip_opts)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, 0, ihl + len(tcp), 1, frag, 64, 6, 0, PEER_B,
+                               OWN_B) + ip_opts)
+    struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum_delta) & 0xFFFF)
+    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x00" if vlan else b"") + b"\x08\x00"
+    return eth + bytes(ip) + bytes(tcp)
+
+
+def inject(t: TcpScript, raw: bytes) -> None:
+    t.stack.input(t.netif, raw, t.now)
+
+
+def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True, **options):
+    """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not); its reader takes all data."""
+    t = TcpScript(**options)
+    t.stack.tcp.fast_path = fast
+    opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else [])
+    t.stack.tcp.isn = lambda *args: 5000
+    listener = t.stack.tcp.listen(t.port)
+    t.send("S", options=opts)
+    synack = t.sent()[0]
+    t.iss = synack.seq
+    t.send("A", ack=t.iss + 1, options=[("NOP", None), ("NOP", None), ("Timestamp", (101, 0))] if ts else [])
+    t.dev.take()
+    pcb = listener.accept()
+    assert pcb is not None and pcb.state_name == "ESTABLISHED"
+    got = bytearray()
+    if reader:
+        def on_event(p):
+            while p.readable:
+                got.extend(p.recv())
+        pcb.on_event = on_event
+    return t, pcb, got
+
+
+# -- taken for the common case -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_in_order_data_is_taken_and_acked_every_second_segment(ts):
+    t, pcb, got = established(ts=ts)
+    una = pcb.snd_una
+    for i in range(6):
+        inject(t, frame(t, t.peer_seq, una, ACK | PSH, bytes([65 + i]) * 900, ts=(200 + i, 5) if ts else None))
+        t.peer_seq += 900
+    assert t.stack.tcp.fast_taken == 6
+    assert bytes(got) == b"".join(bytes([65 + i]) * 900 for i in range(6))
+    assert pcb.rcv_nxt == t.peer_seq
+    acks = t.sent()
+    assert len(acks) == 3 and all(str(a.flags) == "A" for a in acks)
+    # the first read opens the window the SYN-ACK offered (an update), then every second segment; the sixth waits
+    assert [a.ack for a in acks] == [t.peer_seq - 5400 + 900 * k for k in (1, 3, 5)]
+    assert pcb.delack_at is not None
+    if ts:
+        assert pcb.ts_recent == 205  # the sixth segment starts at the last ACK sent: RFC 7323 4.3
+    assert t.stack.stats.tcp.recv >= 6 and t.stack.stats.link.recv >= 6
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_pure_ack_of_new_data_is_taken(ts):
+    t, pcb, _ = established(ts=ts)
+    pcb.send(b"x" * 3000)
+    segs = t.sent()
+    assert sum(len(s.payload) for s in segs) > 0
+    first = pcb.snd_una
+    inject(t, frame(t, t.peer_seq, first + len(segs[0].payload), ts=(300, 1) if ts else None))
+    assert t.stack.tcp.fast_taken == 1
+    assert pcb.snd_una == first + len(segs[0].payload)
+    assert len(pcb.snd_buf) == 3000 - len(segs[0].payload)
+
+
+# -- left for every unusual one ------------------------------------------------------------------------------------------
+UNUSUAL = {
+    "out of order": lambda t, p: dict(seq=t.peer_seq + 500, data=b"o" * 100),
+    "old data": lambda t, p: dict(seq=t.peer_seq - 50, data=b"o" * 100),
+    "FIN": lambda t, p: dict(flags=ACK | FIN, data=b"f"),
+    "RST": lambda t, p: dict(flags=RST | ACK),
+    "SYN": lambda t, p: dict(flags=SYN | ACK),
+    "URG": lambda t, p: dict(flags=ACK | URG, data=b"u"),
+    "ECE": lambda t, p: dict(flags=ACK | ECE, data=b"e"),
+    "no ACK flag": lambda t, p: dict(flags=PSH, data=b"n"),
+    "SACK option": lambda t, p: dict(opts=b"\x01\x01\x05\x0a" + struct.pack("!II", p.rcv_nxt, p.rcv_nxt + 1)),
+    "timestamp missing": lambda t, p: dict(ts=None, data=b"m"),
+    "timestamp old (PAWS)": lambda t, p: dict(ts=(1, 0), data=b"p"),
+    "duplicate ACK": lambda t, p: dict(),
+    "window update": lambda t, p: dict(window=1000),
+    "ACK of unsent data": lambda t, p: dict(ack=p.snd_max + 10),
+    "data beyond the window": lambda t, p: dict(data=b"w" * 9000),
+    "bad TCP checksum": lambda t, p: dict(data=b"c", tcp_csum_delta=1),
+    "bad IP checksum": lambda t, p: dict(data=b"c", ip_csum_delta=1),
+    "IP options": lambda t, p: dict(data=b"i", ip_opts=b"\x01\x01\x01\x00"),
+    "fragment": lambda t, p: dict(data=b"g", frag=0x2000),
+    "broadcast MAC": lambda t, p: dict(data=b"b", dst_mac=b"\xff" * 6),
+    "VLAN tag": lambda t, p: dict(data=b"v", vlan=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_unusual_segments_take_the_full_path(case):
+    t, pcb, _ = established(ts=True, checksum_check_ip=case == "bad IP checksum")  # ESP-IDF's default: unchecked
+    pcb.send(b"y" * 500)  # data in flight, so that duplicate ACKs are duplicates
+    t.dev.take()
+    args = dict(seq=t.peer_seq, ack=pcb.snd_una, flags=ACK | PSH, ts=(400, 1))
+    args.update(UNUSUAL[case](t, pcb))
+    inject(t, frame(t, **args))
+    assert t.stack.tcp.fast_taken == 0
+
+
+@pytest.mark.parametrize("case", ["close_wait", "ooseq held", "raw pcb", "ip4_input hook", "disabled"])
+def test_unusual_connections_take_the_full_path(case):
+    t, pcb, _ = established(ts=False)
+    if case == "close_wait":
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | FIN))
+        t.peer_seq += 1
+        assert pcb.state_name == "CLOSE_WAIT"
+    elif case == "ooseq held":
+        inject(t, frame(t, t.peer_seq + 100, pcb.snd_una, ACK, b"z" * 50))
+        assert pcb.ooseq
+    elif case == "raw pcb":
+        t.stack.raw.new(6)
+    elif case == "ip4_input hook":
+        t.stack.hooks.ip4_input = lambda stack, data, netif: False
+    else:
+        t.stack.tcp.fast_path = False
+    t.dev.take()
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10))
+    assert t.stack.tcp.fast_taken == 0
+    if case in ("raw pcb", "ip4_input hook", "disabled"):
+        assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
+
+
+# -- the differential test ---------------------------------------------------------------------------------------------
+def snapshot(t: TcpScript, pcb) -> dict:
+    skip = {"tcp", "stack", "on_event", "listener", "_netif", "rtt", "cc", "scoreboard", "_via6"}
+    state = {k: (bytes(v) if isinstance(v, bytearray) else v) for k, v in vars(pcb).items() if k not in skip}
+    for name in ("rtt", "cc", "scoreboard"):
+        obj = getattr(pcb, name)
+        slots = getattr(type(obj), "__slots__", ())
+        state[name] = {k: getattr(obj, k) for k in slots} if slots else dict(vars(obj))
+        state[name] = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in state[name].items()}
+    state["deadline"] = t.stack.tcp.timers.get(pcb)
+    state["stats"] = repr(t.stack.stats)
+    return state
+
+
+# (kind, data offset from rcv_nxt, data length, timestamp kind, flags, ACK advance, window, send size, read size, dt)
+STEP = st.tuples(
+    st.sampled_from(["data"] * 6 + ["ack"] * 2 + ["send", "send", "read", "time"]),
+    st.sampled_from([0, 0, 0, 0, 0, 300, -200, 1]),
+    st.one_of(st.sampled_from([1000, 1000, 536, 1, 0]), st.integers(0, 1500)),
+    st.sampled_from(["ok", "ok", "ok", "ok", "none", "old"]),
+    st.sampled_from([ACK, ACK | PSH] * 10 + [ACK | FIN]),
+    st.sampled_from([4000, 4000, 1000, 1, 0, -3]),
+    st.sampled_from([65535, 65535, 65535, 2000, 0]),
+    st.integers(1, 5000),
+    st.integers(1, 4000),
+    st.sampled_from([0.0, 0.05, 0.2, 1.5]),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ts=st.booleans(), sack=st.booleans(), reader=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=30))
+def test_fast_and_full_paths_agree(ts, sack, reader, steps):
+    run_both(ts, sack, reader, steps)
+
+
+def run_both(ts: bool, sack: bool, reader: bool, steps: list) -> int:
+    """Feed the same steps to a stack with the fast path and one without, comparing after each; returns the
+    segments the fast path took."""
+    runs = [established(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
+    assert snapshot(runs[0][0], runs[0][1]) | {"stats": None} == snapshot(runs[1][0], runs[1][1]) | {"stats": None}
+    tsval = 1000
+    for step in steps:
+        kind, off, n, tsk, flags, delta, window, send_n, read_n, dt = step
+        tsval += 1
+        for t, pcb, _ in runs:
+            if kind == "data":
+                stamp = {"ok": (tsval, 0), "none": None, "old": (5, 0)}[tsk] if ts else None
+                inject(t, frame(t, t.peer_seq + off, pcb.snd_una, flags, bytes([n & 0xFF]) * n, ts=stamp))
+            elif kind == "ack":
+                stamp = (tsval, 0) if ts and tsk == "ok" else None
+                inject(t, frame(t, t.peer_seq, pcb.snd_una + min(delta, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF),
+                                window=window, ts=stamp))
+            elif kind == "send":
+                if pcb.state_name in ("ESTABLISHED", "CLOSE_WAIT"):
+                    pcb.send(b"s" * send_n)
+            elif kind == "read":
+                if pcb.state_name != "CLOSED" and pcb.readable:
+                    pcb.recv(read_n)
+            else:
+                t.at(t.now + dt)
+        (ta, pa, got_a), (tb, pb, got_b) = runs
+        if kind == "data" and off == 0:
+            for t, pcb, _ in runs:
+                t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else t.peer_seq
+        assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
+        assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+        assert got_a == got_b
+    assert runs[1][0].stack.tcp.fast_taken == 0
+    return runs[0][0].stack.tcp.fast_taken
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_differential_exercises_the_fast_path(ts):
+    """The comparison is worth something only when the sequences do take the fast path: a fixed two-way exchange."""
+    def step(kind, n=1000, delta=4000, send_n=3000, dt=0.0, off=0, tsk="ok", flags=ACK):
+        return (kind, off, n, tsk, flags, delta, 65535, send_n, 4000, dt)
+    steps = [step("data"), step("data"), step("send"), step("ack", delta=1000), step("data"), step("ack"),
+             step("time", dt=0.2), step("data", off=300), step("data"), step("data"), step("send", send_n=500),
+             step("ack", delta=1), step("data", tsk="old"), step("data"), step("time", dt=1.5), step("data")]
+    assert run_both(ts, False, True, steps) >= 8
