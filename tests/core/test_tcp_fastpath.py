@@ -239,3 +239,19 @@ def test_differential_exercises_the_fast_path(ts):
              step("time", dt=0.2), step("data", off=300), step("data"), step("data"), step("send", send_n=500),
              step("ack", delta=1), step("data", tsk="old"), step("data"), step("time", dt=1.5), step("data")]
     assert run_both(ts, False, True, steps) >= 8
+
+
+# -- window sizing without runts (issue 15, item 3) ----------------------------------------------------------------------
+@pytest.mark.parametrize("ts, window", [(True, 5712), (False, 5760)])
+def test_window_is_a_whole_number_of_the_peers_segments(ts, window):
+    """ESP-IDF's 5760-byte window with MSS 1440: with timestamps a full segment carries 1428 bytes, so the window
+    offered is 4 x 1428 = 5712 (no 48-byte runt after four full segments); without them, 5760 = 4 x 1440."""
+    t, pcb, got = established(ts=ts, tcp_wnd_default=5760)
+    pcb.mss = 1440
+    seg = 1428 if ts else 1440
+    for i in range(4):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK, b"r" * seg, ts=(500 + i, 0) if ts else None))
+        t.peer_seq += seg
+    acks = t.sent()
+    assert acks and all(a.window == window for a in acks)
+    assert len(got) == 4 * seg

@@ -42,6 +42,7 @@ from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN
 __all__ = ["TcpOutput", "TX_RETRY"]
 
 _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
+_HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
 _CSUM = struct.Struct("!H")
 TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
 
@@ -257,7 +258,7 @@ class TcpOutput:
     def _window_bytes(self) -> int:
         """The window to offer: free space, never pulling back the right edge already offered, and opened only by
         a worthwhile amount (receiver SWS avoidance)."""
-        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        free = self._free_window()
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
         if free - offered < min(self.mss, self.rcv_buf_limit // 2):
             return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
@@ -268,9 +269,18 @@ class TcpOutput:
         if self.state not in CAN_RECEIVE:
             return
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
-        if free - offered >= min(self.mss, self.rcv_buf_limit // 2):
+        if self._free_window() - offered >= min(self.mss, self.rcv_buf_limit // 2):
             self._send_ack()
+
+    def _free_window(self) -> int:
+        """The free receive buffer, as a whole number of the peer's full segments when more than one fits and the
+        window is not scaled, as Linux's receiver offers it (``__tcp_select_window``): with timestamps ESP-IDF's
+        5760-byte window would otherwise come as four segments of 1428 bytes and a runt of 48."""
+        free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        seg = self.mss - 12 if self.ts_ok else self.mss  # what a full segment from the peer carries
+        if free > seg and not self.rcv_wscale:  # scaled windows stay unrounded: rounding them stalled a lossy run
+            free -= free % seg
+        return free
 
     def _sack_blocks(self, most: int) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the out-of-order data held, as merged (left, right) blocks, the newest arrival's first."""
@@ -327,31 +337,41 @@ class TcpOutput:
                       gso: int = 0) -> bool:
         """Build and send one segment; False when the device or the ARP queue refused it (ENOMEM), so that the
         caller keeps it.  Any other failure (no route, netif down) loses it like the network would."""
+        ts = None  # the timestamps option alone (the common case), packed without option objects
         if opts is None and not flags & RST:
             if self.ts_ok:
-                opts = TcpOptions(timestamp=(self._ts_now(), self.ts_recent))
+                ts = (self._ts_now(), self.ts_recent)
             if self.sack_ok and self.ooseq and flags & ACK:  # seg_size left room for them
-                opts = opts or TcpOptions()
+                opts = TcpOptions(timestamp=ts)
                 opts.sack_blocks = self._sack_blocks(3 if self.ts_ok else 4)
+                ts = None
+        elif opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
+                and opts.wscale is None and not opts.sack_permitted:
+            ts, opts = opts.timestamp, None
         window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if flags & ACK and not flags & SYN:
             self.rcv_adv = (self.rcv_nxt + window) & MASK
             window >>= self.rcv_wscale
         pbuf = Pbuf.with_payload(payload)
         offload = self._offload and self._route_gen == self.stack.routes.generation
-        if opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
-                and opts.wscale is None and not opts.sack_permitted:
-            # the common segment, timestamps only: packed straight into place, no header or option objects
-            off = pbuf.push(32)
+        if opts is None:
+            # the common segments, timestamps only or no options: packed straight into place, no header objects
             buf = pbuf.buf
-            _HDR_TS.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
-                              0x8000 | flags, min(window, 0xFFFF), 0, 0, 1, 1, 8, 10, opts.timestamp[0],
-                              opts.timestamp[1])
+            if ts is not None:
+                hlen = 32
+                off = pbuf.push(32)
+                _HDR_TS.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
+                                  0x8000 | flags, min(window, 0xFFFF), 0, 0, 1, 1, 8, 10, ts[0], ts[1])
+            else:
+                hlen = 20
+                off = pbuf.push(20)
+                _HDR.pack_into(buf, off, self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0,
+                               0x5000 | flags, min(window, 0xFFFF), 0, 0)
             if offload:
-                _CSUM.pack_into(buf, off + 16, fold(self._pseudo_base + 32 + len(payload)))  # the device finishes it
+                _CSUM.pack_into(buf, off + 16, fold(self._pseudo_base + hlen + len(payload)))  # the device finishes it
                 pbuf.leave_checksum(off, 16, gso)
             else:
-                csum = checksum(memoryview(buf)[off:], self._pseudo_base + 32 + len(payload))
+                csum = checksum(memoryview(buf)[off:], self._pseudo_base + hlen + len(payload))
                 _CSUM.pack_into(buf, off + 16, csum)
         else:
             hdr = TcpHeader(self.local_port, self.remote_port, seq, self.rcv_nxt if flags & ACK else 0, flags,
