@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
-PEER = ROOT.parent / "shared" / "peers" / "lwip-bench"
+PEER = Path(os.environ.get("LWIP_BENCH_PEER", ROOT.parent / "shared" / "peers" / "lwip-bench"))  # run.sh, build.sh
 KERNEL_IP, STACK_IP, PREFIX, TAP = "10.77.0.1", "10.77.0.2", 24, "lbtap0"
 
 SEND = r"""
