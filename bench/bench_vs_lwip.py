@@ -116,7 +116,12 @@ def serve(config: str, ns: str, tap: str, fast_path: bool) -> None:
     loop = StackLoop(stack)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=None))
     print(f"ready pid={os.getpid()}", flush=True)
-    loop.run()
+    profile = os.environ.get("LWIPY_BENCH_PROFILE")  # a path: cProfile the core thread into it
+    if profile:
+        import cProfile
+        cProfile.runctx("loop.run()", globals(), {"loop": loop}, profile)
+    else:
+        loop.run()
     dev.close()
 
 

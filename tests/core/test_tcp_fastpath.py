@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import OWN_MAC, PEER_MAC
-from lwipy.wire.checksum import checksum, pseudo_sum_v4
+from lwipy.wire.checksum import checksum, pseudo_sum_v4, verify
 from tcp_script import OWN_IP, PEER_IP, TcpScript
 
 PEER_B, OWN_B = bytes(map(int, PEER_IP.split("."))), bytes(map(int, OWN_IP.split(".")))
@@ -255,3 +255,33 @@ def test_window_is_a_whole_number_of_the_peers_segments(ts, window):
     acks = t.sent()
     assert acks and all(a.window == window for a in acks)
     assert len(got) == 4 * seg
+
+
+# -- the send side -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_segments_are_sent_from_one_struct_when_the_neighbour_is_resolved(ts):
+    t, pcb, _ = established(ts=ts)
+    before = t.stack.stats.tcp.xmit
+    pcb.nodelay = True  # the last partial segment goes too
+    pcb.send(b"k" * 2500)
+    frames = t.dev.take()
+    assert t.stack.tcp.fast_sent == len(frames) >= 2
+    assert t.stack.stats.tcp.xmit - before == len(frames)
+    hlen = 32 if ts else 20
+    assert b"".join(bytes(f[34 + hlen:]) for f in frames) == b"k" * 2500
+    for f in frames:
+        f = bytes(f)
+        assert f[:6] == PEER_MAC and f[6:12] == OWN_MAC and f[12:14] == b"\x08\x00"
+        assert verify(f[14:34])  # the IPv4 header checksum
+        assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))  # the TCP checksum
+
+
+def test_send_side_falls_back_when_arp_must_be_refreshed():
+    t, pcb, _ = established(ts=True)
+    entry = t.stack.etharp.table[(t.netif.index, pcb._next_hop)]
+    entry.state, entry.expires, entry.rerequested = "stable", t.now + 10.0, False  # within 30 s of expiring
+    pcb.send(b"a" * 100)
+    frames = t.dev.take()
+    assert t.stack.tcp.fast_sent == 0
+    assert any(f[12:14] == b"\x08\x06" for f in frames)  # etharp_output asked again (unicast refresh)
+    assert any(f[12:14] == b"\x08\x00" for f in frames)

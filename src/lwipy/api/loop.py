@@ -15,7 +15,8 @@ mailbox, which holds at most ``tcpip_recvmbox_size`` messages (``CONFIG_LWIP_TCP
 The loop sleeps in ``select`` on the devices' descriptors and a wake pipe until the stack's ``poll_at()`` deadline,
 so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only when the loop may be
 asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch, which also
-releases blocked posters), runs them in order, feeds the frames the devices received and fires what is due.
+releases blocked posters), runs them in order, feeds the frames the devices received (each device reads all it
+has: one read per frame and one empty read per batch) and fires what is due; ``poll_at`` is asked once per turn.
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
@@ -247,7 +248,9 @@ class StackLoop:
                 for netif, dev in devices:
                     frames = dev.receive()
                     if frames:
-                        busy = True
+                        # not "busy": a device read until it had nothing more (EAGAIN), or its descriptor (level
+                        # triggered) or waker says there is more, so the select below returns at once for what came
+                        # meanwhile; looping again would only cost one more empty read and poll_at per batch
                         stack.input_many(netif, frames, now)
                     if dev.poll_at() is not None:
                         dev.poll(now)

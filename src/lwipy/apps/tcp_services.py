@@ -106,6 +106,7 @@ class TcpChargenServer(_Service):
 
     def __init__(self, stack: "Stack", port: int = 19) -> None:
         super().__init__(stack, port)
+        self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
         self.pattern = chargen_pattern() * 8
         self._offset: dict[int, int] = {}
 
@@ -125,7 +126,7 @@ class TcpChargenServer(_Service):
                 if not took:
                     break
                 self.bytes_out += took
-                off = (off + took) % len(chargen_pattern())
+                off = (off + took) % self._period
         except LwipError:
             return
         self._offset[id(pcb)] = off

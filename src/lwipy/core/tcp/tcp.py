@@ -51,8 +51,9 @@ class Tcp:
         self.fast_path = True
         #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
         self.fast_conns: dict[bytes, TcpPcb] = {}
-        #: segments the fast path took
+        #: segments the fast path took, and segments it sent (``TcpOutput._fast_send``)
         self.fast_taken = 0
+        self.fast_sent = 0
         self.listeners: dict[int, list[TcpListener]] = {}
         self.timers: Deadlines[TcpPcb] = Deadlines()
         stack.hooks.tcp_isn = Rfc6528Isn(IsnGenerator(stack.rng.randbytes(16)))

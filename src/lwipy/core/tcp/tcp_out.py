@@ -32,6 +32,7 @@ from ...wire.checksum import checksum, fold
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
+from ..etharp import _REREQUEST_BEFORE, STABLE
 from ..pbuf import Pbuf
 from .seq import HALF as _HALF
 from .seq import MASK
@@ -43,6 +44,9 @@ __all__ = ["TcpOutput", "TX_RETRY"]
 
 _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
 _HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
+# Ethernet (dst, src, type), IPv4 (ver/ihl, tos, total, ident, frag, ttl, proto, csum, src, dst), TCP without options
+_FRAME_HDR = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHH")
+_TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
 
@@ -333,6 +337,60 @@ class TcpOutput:
         self._offload = netif.checksum_offload and not looped
         self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
 
+    def _fast_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
+                   ts: tuple[int, int] | None) -> bool | None:
+        """The send side of the fast path: an IPv4 segment without options or with timestamps alone, to a resolved
+        neighbour on an untagged Ethernet netif without offload, written whole (Ethernet, IPv4 and TCP headers
+        from one struct, then the payload) into one buffer and handed to the device, with the counters the full
+        way (``ip4.output_routed``, ``etharp_output``, ``ethernet_output``) keeps.  None when anything else is
+        true (the full way then sends it); else whether the device took it."""
+        stack = self.stack
+        netif = self._netif
+        if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
+                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+            return None
+        hlen = 32 if ts is not None else 20
+        n = len(payload)
+        total = 20 + hlen + n
+        if total > netif.mtu:
+            return None
+        entry = stack.etharp.table.get((netif.index, self._next_hop))
+        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
+                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            return None  # to resolve, or to refresh: etharp_output's work
+        buf = bytearray(14 + total)
+        ip4 = stack.ip4
+        ident = ip4.next_ident
+        ip4.next_ident = (ident + 1) & 0xFFFF
+        _FRAME_HDR.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
+                             PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
+                             seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window, 0, 0)
+        if ts is not None:
+            _TS_OPT.pack_into(buf, 54, 0x0101080A, ts[0], ts[1])
+        if n:
+            buf[14 + 20 + hlen:] = payload
+        view = memoryview(buf)
+        _CSUM.pack_into(buf, 24, checksum(view[14:34]))
+        _CSUM.pack_into(buf, 50, checksum(view[34:], self._pseudo_base + hlen + n))
+        stats = stack.stats
+        stats.ip.xmit += 1
+        stats.etharp.cachehit += 1
+        if netif.device.transmit(buf):
+            stats.link.xmit += 1
+            stats.tcp.xmit += 1
+            self.tcp.fast_sent += 1
+        else:
+            stats.link.memerr += 1
+            stats.link.drop += 1
+            stats.tcp.err += 1
+            return False  # ENOMEM: kept for later, as the full way
+        if flags & ACK:
+            self.delack_at = None
+            self.unacked_segments = 0
+            self.last_ack_sent = self.rcv_nxt
+        self._schedule()
+        return True
+
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
                       gso: int = 0) -> bool:
         """Build and send one segment; False when the device or the ARP queue refused it (ENOMEM), so that the
@@ -352,6 +410,10 @@ class TcpOutput:
         if flags & ACK and not flags & SYN:
             self.rcv_adv = (self.rcv_nxt + window) & MASK
             window >>= self.rcv_wscale
+        if opts is None and not self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
+            sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts)
+            if sent is not None:
+                return sent
         pbuf = Pbuf.with_payload(payload)
         offload = self._offload and self._route_gen == self.stack.routes.generation
         if opts is None:
