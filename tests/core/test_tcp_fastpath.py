@@ -285,3 +285,16 @@ def test_send_side_falls_back_when_arp_must_be_refreshed():
     assert t.stack.tcp.fast_sent == 0
     assert any(f[12:14] == b"\x08\x06" for f in frames)  # etharp_output asked again (unicast refresh)
     assert any(f[12:14] == b"\x08\x00" for f in frames)
+
+
+def test_active_syn_window_counts_the_timestamps_it_offers():
+    """Our SYN offers timestamps, so its window is already whole segments of MSS - 12: the right edge it offers never
+    moves back once they are agreed (5712 = 4 x 1428 in the SYN and after)."""
+    t = TcpScript(tcp_wnd_default=5760)
+    pcb = t.stack.tcp.connect(PEER_IP, t.peer_port, local_port=t.port)
+    assert pcb.mss == 1440
+    syn = t.expect("S")
+    assert "Timestamp" in dict(syn.options) and syn.window == 5712
+    t.send("SA", ack=syn.seq + 1, options=[("MSS", 1440), ("Timestamp", (7, dict(syn.options)["Timestamp"][0]))])
+    ack = t.expect("A")
+    assert pcb.ts_ok and ack.window == 5712

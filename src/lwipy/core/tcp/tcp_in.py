@@ -157,7 +157,22 @@ class TcpInput:
         self.last_activity = self.stack.now
         if ts_ok and _le(seq, self.last_ack_sent):
             self.ts_recent = tsval  # RFC 7323 4.3
-        if not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
+        window = window_field << self.snd_wscale
+        if not acked and window == self.snd_wnd and (self.rto_at is not None or una != self.snd_max or len(
+                self.snd_buf) <= ((self.snd_max - self.buf_seq) & MASK)):
+            # data acknowledging nothing new, the same window, and nothing unsent waiting without a timer: what
+            # _process_ack does then (no duplicate, no window opened, nothing to send), inline
+            self.persist_probes = 0
+            wl1 = self.snd_wl1
+            if _lt(wl1, seq) or (wl1 == seq and _le(self.snd_wl2, ack)):
+                if window > self.max_snd_wnd:
+                    self.max_snd_wnd = window
+                self.snd_wl1, self.snd_wl2 = seq, ack
+                if window and self.persist_at is not None:
+                    self.persist_at = None
+                    self.persist_backoff = 0
+            self._schedule()
+        elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
             return True
         if self.state == CLOSED:
             return True
@@ -166,7 +181,22 @@ class TcpInput:
                 self.error = errno.ECONNRESET
                 self.abort()  # a callback closed the pcb meanwhile: as input()
                 return True
-            self._receive_data(seq, payload, False)
+            if seq == self.rcv_nxt and not self.ooseq and not self.fin_received \
+                    and n <= self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
+                # _receive_data's in-order case without trimming, FIN or held segments, inline
+                self.rcv_buf += payload
+                self.rcv_nxt = (seq + n) & MASK
+                self.unacked_segments += 1
+                ack_now = self.unacked_segments >= 2
+                self._notify()
+                if self.state == CLOSED or not self.unacked_segments:
+                    return True
+                if ack_now:
+                    self._send_ack()
+                else:
+                    self._arm_delack()
+            else:
+                self._receive_data(seq, payload, False)
         elif self.delack_at is None and self.unacked_segments:
             self._arm_delack()
         return True

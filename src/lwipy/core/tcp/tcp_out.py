@@ -38,7 +38,7 @@ from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_le as _le
 from .seq import seq_lt as _lt
-from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD
+from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
 
 __all__ = ["TcpOutput", "TX_RETRY"]
 
@@ -281,7 +281,9 @@ class TcpOutput:
         window is not scaled, as Linux's receiver offers it (``__tcp_select_window``): with timestamps ESP-IDF's
         5760-byte window would otherwise come as four segments of 1428 bytes and a runt of 48."""
         free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
-        seg = self.mss - 12 if self.ts_ok else self.mss  # what a full segment from the peer carries
+        # what a full segment from the peer carries; our SYN offers timestamps, so its window already counts them
+        # (else the right edge it offers would move back when they are agreed)
+        seg = self.mss - 12 if self.ts_ok or self.state == SYN_SENT else self.mss
         if free > seg and not self.rcv_wscale:  # scaled windows stay unrounded: rounding them stalled a lossy run
             free -= free % seg
         return free
