@@ -297,7 +297,8 @@ def main() -> int:
         res = run(configs, args.rounds, n, args.build, bool(args.fast_path))
         text = table(res, configs)
     load1 = os.getloadavg()
-    print(f"\nlwipy vs C lwIP: medians of {args.rounds} alternating rounds, {args.mb} MB per transfer, "
+    title = "lwipy with its fast path (fast) vs without (slow)" if args.lwipy_only else "lwipy vs C lwIP"
+    print(f"\n{title}: medians of {args.rounds} alternating rounds, {args.mb} MB per transfer, "
           f"MTU 1500, no offload, Python {sys.version.split()[0]}; load average {load0[0]:.1f} before, "
           f"{load1[0]:.1f} after (shared machine: {os.cpu_count()} CPUs)")
     print(text)
