@@ -44,6 +44,8 @@ def inject(t: TcpScript, raw: bytes) -> None:
 
 def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True, **options):
     """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not); its reader takes all data."""
+    options.setdefault("tcp_timestamps", ts)  # ESP-IDF's defaults build neither timestamps nor SACK in
+    options.setdefault("tcp_sack_out", sack)
     t = TcpScript(**options)
     t.stack.tcp.fast_path = fast
     opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else [])
@@ -288,9 +290,10 @@ def test_send_side_falls_back_when_arp_must_be_refreshed():
 
 
 def test_active_syn_window_counts_the_timestamps_it_offers():
-    """Our SYN offers timestamps, so its window is already whole segments of MSS - 12: the right edge it offers never
-    moves back once they are agreed (5712 = 4 x 1428 in the SYN and after)."""
-    t = TcpScript(tcp_wnd_default=5760)
+    """With timestamps built in (LWIP_TCP_TIMESTAMPS) our SYN offers them, so its window is already whole segments of
+    MSS - 12: the right edge it offers never moves back once they are agreed (5712 = 4 x 1428 in the SYN and after).
+    ESP-IDF's defaults (no timestamps) offer 5760 = 4 x 1440."""
+    t = TcpScript(tcp_wnd_default=5760, tcp_timestamps=True)
     pcb = t.stack.tcp.connect(PEER_IP, t.peer_port, local_port=t.port)
     assert pcb.mss == 1440
     syn = t.expect("S")
@@ -298,3 +301,10 @@ def test_active_syn_window_counts_the_timestamps_it_offers():
     t.send("SA", ack=syn.seq + 1, options=[("MSS", 1440), ("Timestamp", (7, dict(syn.options)["Timestamp"][0]))])
     ack = t.expect("A")
     assert pcb.ts_ok and ack.window == 5712
+
+
+def test_active_syn_window_without_timestamps_is_whole_mss_segments():
+    t = TcpScript(tcp_wnd_default=5760)  # ESP-IDF's defaults: the SYN carries the MSS alone
+    t.stack.tcp.connect(PEER_IP, t.peer_port, local_port=t.port)
+    syn = t.expect("S")
+    assert "Timestamp" not in dict(syn.options) and syn.window == 5760

@@ -281,9 +281,10 @@ class TcpOutput:
         window is not scaled, as Linux's receiver offers it (``__tcp_select_window``): with timestamps ESP-IDF's
         5760-byte window would otherwise come as four segments of 1428 bytes and a runt of 48."""
         free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
-        # what a full segment from the peer carries; our SYN offers timestamps, so its window already counts them
-        # (else the right edge it offers would move back when they are agreed)
-        seg = self.mss - 12 if self.ts_ok or self.state == SYN_SENT else self.mss
+        # what a full segment from the peer carries; a SYN offering timestamps (LWIP_TCP_TIMESTAMPS) counts them
+        # already, else the right edge it offers would move back when they are agreed
+        seg = self.mss - 12 if self.ts_ok or (self.state == SYN_SENT and self.stack.config.tcp_timestamps) \
+            else self.mss
         if free > seg and not self.rcv_wscale:  # scaled windows stay unrounded: rounding them stalled a lossy run
             free -= free % seg
         return free
