@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import OWN_MAC, PEER_MAC
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice
 from lwipy.wire.checksum import checksum, pseudo_sum_v4, verify
 from tcp_script import OWN_IP, PEER_IP, TcpScript
 
@@ -138,9 +138,10 @@ def test_unusual_segments_take_the_full_path(case):
     assert t.stack.tcp.fast_taken == 0
 
 
-@pytest.mark.parametrize("case", ["close_wait", "ooseq held", "raw pcb", "ip4_input hook", "disabled"])
+@pytest.mark.parametrize("case", ["close_wait", "ooseq held", "raw pcb", "ip4_input hook", "disabled", "napt"])
 def test_unusual_connections_take_the_full_path(case):
-    t, pcb, _ = established(ts=False)
+    options = dict(ipv4_napt=True, ip_forward=True) if case == "napt" else {}
+    t, pcb, _ = established(ts=False, **options)
     if case == "close_wait":
         inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | FIN))
         t.peer_seq += 1
@@ -152,12 +153,15 @@ def test_unusual_connections_take_the_full_path(case):
         t.stack.raw.new(6)
     elif case == "ip4_input hook":
         t.stack.hooks.ip4_input = lambda stack, data, netif: False
+    elif case == "napt":  # NAPT inside on another netif: ip_napt_recv sees the segment before TCP
+        inside = t.stack.add_netif(CaptureDevice(), ip="192.168.4.1/24", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+        t.stack.napt.enable(inside)
     else:
         t.stack.tcp.fast_path = False
     t.dev.take()
     inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10))
     assert t.stack.tcp.fast_taken == 0
-    if case in ("raw pcb", "ip4_input hook", "disabled"):
+    if case in ("raw pcb", "ip4_input hook", "disabled", "napt"):
         assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
 
 

@@ -7,9 +7,9 @@ Theory of operation
 check the full path would make is known to pass and nothing unusual is asked of the connection:
 
 - the frame: untagged IPv4 to this netif's MAC and address, a 20-byte IP header, not a fragment, TCP, with a source
-  that can be a peer (not ours, not multicast, class E, 0/8 or 127/8); no ``ip4_input`` hook and no raw pcb that
-  could want it; the IP header checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif
-  offloads it) right;
+  that can be a peer (not ours, not multicast, class E, 0/8 or 127/8); no ``ip4_input`` hook, no raw pcb that
+  could want it, and no NAPT on another netif (``ip_napt_recv`` sees such packets before TCP); the IP header
+  checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif offloads it) right;
 - the segment: ACK with or without PSH and nothing else (no SYN, FIN, RST, URG, ECE, CWR), options none or exactly
   NOP, NOP, timestamps;
 - the connection, found by the 12 bytes of addresses and ports as they stand in the frame (``Tcp.fast_conns``):
@@ -83,6 +83,9 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if s0 == 0 or s0 == 127 or src >= _CLASS_D or src in stack._own4 or stack.raw.pcbs \
             or stack.hooks.ip4_input is not None:
         return False
+    napt = stack.napt
+    if napt.netif is not None and netif is not napt.netif:
+        return False  # ip4_input offers it to NAPT (ip_napt_recv) before TCP: its port maps and replies come first
     if stack.config.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
         return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
     if not netif.checksum_offload:
