@@ -293,15 +293,14 @@ def test_send_side_falls_back_when_arp_must_be_refreshed():
     assert any(f[12:14] == b"\x08\x00" for f in frames)
 
 
-def test_active_syn_window_counts_the_timestamps_it_offers():
-    """With timestamps built in (LWIP_TCP_TIMESTAMPS) our SYN offers them, so its window is already whole segments of
-    MSS - 12: the right edge it offers never moves back once they are agreed (5712 = 4 x 1428 in the SYN and after).
-    ESP-IDF's defaults (no timestamps) offer 5760 = 4 x 1440."""
+def test_syn_offers_the_buffer_and_the_window_is_rounded_once_timestamps_are_agreed():
+    """The SYN offers the whole buffer (5760, its options not agreed yet); once timestamps are, every window is whole
+    segments of MSS - 12 (5712 = 4 x 1428)."""
     t = TcpScript(tcp_wnd_default=5760, tcp_timestamps=True)
     pcb = t.stack.tcp.connect(PEER_IP, t.peer_port, local_port=t.port)
     assert pcb.mss == 1440
     syn = t.expect("S")
-    assert "Timestamp" in dict(syn.options) and syn.window == 5712
+    assert "Timestamp" in dict(syn.options) and syn.window == 5760
     t.send("SA", ack=syn.seq + 1, options=[("MSS", 1440), ("Timestamp", (7, dict(syn.options)["Timestamp"][0]))])
     ack = t.expect("A")
     assert pcb.ts_ok and ack.window == 5712

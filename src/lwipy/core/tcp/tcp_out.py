@@ -281,11 +281,10 @@ class TcpOutput:
         window is not scaled, as Linux's receiver offers it (``__tcp_select_window``): with timestamps ESP-IDF's
         5760-byte window would otherwise come as four segments of 1428 bytes and a runt of 48."""
         free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
-        # what a full segment from the peer carries; a SYN offering timestamps (LWIP_TCP_TIMESTAMPS) counts them
-        # already, else the right edge it offers would move back when they are agreed
-        seg = self.mss - 12 if self.ts_ok or (self.state == SYN_SENT and self.stack.config.tcp_timestamps) \
-            else self.mss
-        if free > seg and not self.rcv_wscale:  # scaled windows stay unrounded: rounding them stalled a lossy run
+        seg = self.mss - 12 if self.ts_ok else self.mss  # what a full segment from the peer carries
+        # scaled windows stay unrounded (rounding them stalled a lossy run), and so do the SYN's and SYN-ACK's
+        # (the options are not agreed yet: they offer the buffer, as before)
+        if free > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
             free -= free % seg
         return free
 
