@@ -186,6 +186,7 @@ class TcpInput:
                 # _receive_data's in-order case without trimming, FIN or held segments, inline
                 self.rcv_buf += payload
                 self.rcv_nxt = (seq + n) & MASK
+                self._mem_rcv()
                 self.unacked_segments += 1
                 ack_now = self.unacked_segments >= 2
                 self._notify()
