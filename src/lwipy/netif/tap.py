@@ -26,7 +26,7 @@ from typing import Callable, TypeVar
 from ..core.device import RxOffload
 from ..wire.checksum import fold, ones_sum
 from .device import Device
-from .txqueue import TxRing
+from .txqueue import TxRing, TxRingDriver
 
 __all__ = ["TapDevice", "in_netns"]
 
@@ -94,7 +94,7 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
     return result["value"]  # type: ignore[return-value]
 
 
-class TapDevice(Device):
+class TapDevice(TxRingDriver, Device):
     """An open TAP interface.  ``mtu`` sets the interface MTU when given, else it is read from the interface."""
 
     _MODE = IFF_TAP  # TUNSETIFF's mode flag (a TUN subclass changes it, and what follows from it)
@@ -184,17 +184,6 @@ class TapDevice(Device):
 
     def _write_queued(self, data: bytes) -> None:
         self._write(data, None)  # in offload mode the virtio-net header is in the queued bytes already
-
-    def poll(self, now: float) -> None:
-        if self.tx_ring is not None:
-            self.tx_ring.poll(now)
-
-    def poll_at(self) -> float | None:
-        return self.tx_ring.poll_at() if self.tx_ring is not None else None
-
-    def set_clock(self, clock: Callable[[], float]) -> None:
-        if self.tx_ring is not None:
-            self.tx_ring.set_clock(clock)
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
                          gso_size: int = 0) -> bool:

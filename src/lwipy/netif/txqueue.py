@@ -17,7 +17,7 @@ from typing import Callable
 
 from .device import Device, Wrapper
 
-__all__ = ["TxQueue", "TxRing"]
+__all__ = ["TxQueue", "TxRing", "TxRingDriver"]
 
 
 class TxRing:
@@ -127,3 +127,21 @@ class TxQueue(Wrapper):
     def __repr__(self) -> str:
         ring = self.ring
         return f"<TxQueue {len(ring)}/{ring.limit} frames at {ring.rate / 1e6:g} Mbit/s over {self.inner!r}>"
+
+
+class TxRingDriver:
+    """For a driver with an optional embedded :class:`TxRing` in ``self.tx_ring`` (None: frames go out at once): the
+    device's ``poll``, ``poll_at`` and ``set_clock`` drain the ring on the loop's or simulation's clock."""
+
+    tx_ring: TxRing | None
+
+    def poll(self, now: float) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.poll(now)
+
+    def poll_at(self) -> float | None:
+        return self.tx_ring.poll_at() if self.tx_ring is not None else None
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        if self.tx_ring is not None:
+            self.tx_ring.set_clock(clock)

@@ -28,12 +28,12 @@ from typing import Callable
 
 from ..core.device import ETHERNET, POINT_TO_POINT
 from .device import Device
-from .txqueue import TxRing
+from .txqueue import TxRing, TxRingDriver
 
 __all__ = ["VirtualHub", "VirtualPort", "p2p_link"]
 
 
-class VirtualPort(Device):
+class VirtualPort(TxRingDriver, Device):
     """One station's attachment to a :class:`VirtualHub`."""
 
     def __init__(self, hub: "VirtualHub", name: str, uplink: bool = False, tx_queue: int | None = None,
@@ -67,17 +67,6 @@ class VirtualPort(Device):
 
     def _send(self, frame: bytes) -> None:
         self.hub._forward(self, frame)
-
-    def poll(self, now: float) -> None:
-        if self.tx_ring is not None:
-            self.tx_ring.poll(now)
-
-    def poll_at(self) -> float | None:
-        return self.tx_ring.poll_at() if self.tx_ring is not None else None
-
-    def set_clock(self, clock: Callable[[], float]) -> None:
-        if self.tx_ring is not None:
-            self.tx_ring.set_clock(clock)
 
     def _deliver(self, frame: bytes) -> None:
         if len(self.rx) >= self.hub.queue_len:
