@@ -117,6 +117,17 @@ def _apply(csum: int, delta: int) -> int:
     return ~_fold((~csum & 0xFFFF) + delta) & 0xFFFF
 
 
+
+def _next_seqno(buf: bytearray | memoryview, t_off: int, tlen: int, flags: int, current: int) -> int:
+    """The next sequence number one side of a translated TCP flow is expected to send, from its segment at ``t_off``
+    (``tlen`` bytes of TCP) when that segment is not behind ``current``.  esp-lwip counts data only; SYN and FIN
+    count too here, so that the RST sent on eviction is exactly in window (RFC 5961 3.2)."""
+    seqno = _I.unpack_from(buf, t_off + 4)[0]
+    if (seqno - current) & 0xFFFFFFFF >= 0x80000000:
+        return current
+    return (seqno + tlen - ((buf[t_off + 12] >> 4) << 2) + (flags & _TCP_SYN) // _TCP_SYN
+            + (flags & _TCP_FIN)) & 0xFFFFFFFF
+
 class NaptEntry:
     """One translation (esp-lwip's ``struct ip_napt_entry``): inside ``src:sport`` seen outside as ``mport`` on the
     outgoing netif's address, last talking to ``dest:dport``.  Addresses are the 4 packed bytes."""
@@ -502,12 +513,7 @@ class Napt:
                     t.finack1 = True
                 if flags & _TCP_RST:
                     t.rst = True
-                seqno = _I.unpack_from(buf, t_off + 4)[0]
-                if (seqno - t.src_seqno) & 0xFFFFFFFF < 0x80000000:
-                    # the next sequence number expected (esp-lwip counts data only; SYN and FIN count too here,
-                    # so that the RST sent on eviction is exactly in window, RFC 5961 3.2)
-                    t.src_seqno = (seqno + tlen - ((buf[t_off + 12] >> 4) << 2) + (flags & _TCP_SYN) // _TCP_SYN
-                                   + (flags & _TCP_FIN)) & 0xFFFFFFFF
+                t.src_seqno = _next_seqno(buf, t_off, tlen, flags, t.src_seqno)
         else:
             if sport >= 1024:
                 t = self._add(IP_PROTO_UDP, src, sport, dst, dport, maddr)
@@ -639,10 +645,7 @@ class Napt:
                 t.finack2 = True
             if flags & _TCP_RST:
                 t.rst = True
-            seqno = _I.unpack_from(buf, t_off + 4)[0]
-            if (seqno - t.dest_seqno) & 0xFFFFFFFF < 0x80000000:
-                t.dest_seqno = (seqno + tlen - ((buf[t_off + 12] >> 4) << 2) + (flags & _TCP_SYN) // _TCP_SYN
-                                + (flags & _TCP_FIN)) & 0xFFFFFFFF
+            t.dest_seqno = _next_seqno(buf, t_off, tlen, flags, t.dest_seqno)
         if t.maddr != dst:
             self._rewrite_dst(buf, off, t_off, proto, dst, dport, t.src, t.sport, partial)
             self.stats.inbound += 1
