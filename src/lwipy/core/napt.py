@@ -500,13 +500,10 @@ class Napt:
                     stats.drop += 1
                     return NAPT_UNREACH
             else:
-                key = (IP_PROTO_TCP, src, sport)
-                t = self.table.get(key)
-                if t is None or t.dest != dst or t.dport != dport:
+                t = self._session(IP_PROTO_TCP, src, sport, dst, dport)
+                if t is None:
                     stats.drop += 1
                     return NAPT_UNREACH  # drop unknown TCP session
-                t.last = self.stack.now
-                self.table.move_to_end(key)
                 if flags & _TCP_FIN:
                     t.fin2 = True
                 if t.fin1 and flags & _TCP_ACK:
@@ -521,13 +518,10 @@ class Napt:
                     stats.drop += 1
                     return NAPT_DROP
             else:
-                key = (IP_PROTO_UDP, src, sport)
-                t = self.table.get(key)
-                if t is None or t.dest != dst or t.dport != dport:
+                t = self._session(IP_PROTO_UDP, src, sport, dst, dport)
+                if t is None:
                     stats.drop += 1
                     return NAPT_UNREACH  # drop unknown UDP session
-                t.last = self.stack.now
-                self.table.move_to_end(key)
         if t.maddr != maddr:  # the outgoing address changed since the flow began
             self._rewrite_src(buf, off, t_off, proto, src, sport, maddr, t.mport, partial)
             stats.out += 1
@@ -667,6 +661,14 @@ class Napt:
     def _touch(self, t: NaptEntry) -> None:
         t.last = self.stack.now
         self.table.move_to_end((t.proto, t.src, t.sport))
+
+    def _session(self, proto: int, src: bytes, sport: int, dst: bytes, dport: int) -> NaptEntry | None:
+        """The entry of inside ``src:sport``'s flow to ``dst:dport``, touched; None when there is no such flow."""
+        t = self.table.get((proto, src, sport))
+        if t is None or t.dest != dst or t.dport != dport:
+            return None
+        self._touch(t)
+        return t
 
     # -- ICMP errors -------------------------------------------------------------------------------------------------
     def _icmp_error_in(self, packet: memoryview, ihl: int, tlen: int) -> Pbuf | None:
