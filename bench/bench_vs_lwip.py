@@ -12,12 +12,23 @@ which goes first.  The figures are medians over the rounds:
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
 - ping ``-c 200 -i 0.01`` average; TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99;
+- iperf 2 (``iperf -c STACK -t 5``, kernel -> stack) against each stack's iperf server on 5001 (lwiperf, lwipy's
+  ``IperfServer``);
 - CPU per received segment: the stack process's CPU time (every thread, from ``/proc/PID/task/*/schedstat``)
-  during kernel -> stack, over the frames the kernel sent on the TAP (its ``tx_packets``).
+  during kernel -> stack, over the frames the kernel sent on the TAP (its ``tx_packets``); CPU per sent segment
+  likewise during stack -> kernel, over the frames the kernel took from the TAP (``rx_packets``).
 
 Configurations: ``esp`` is ESP-IDF's defaults (MSS 1440, windows 5760; lwipy's ``Config()``), ``tuned`` 64 KB
-windows without scaling (C lwIP with MSS 1460, lwipy likewise).  The machine is shared: the load average is printed
-with the table, and only ratios within one run mean anything.
+windows without scaling (C lwIP with MSS 1460, lwipy likewise), ``offload`` the tuned windows with the TAP's
+offload (virtio-net header: checksums, GSO/GRO) for lwipy.  lwip-bench has no offload, so ``offload`` compares
+lwipy with the kernel itself: the same clients against a Python server on kernel sockets in a second namespace over
+a veth pair (checksum offload and GSO/GRO on, as veth has them).  The machine is shared: the load average is
+printed with the table, and only ratios within one run mean anything.
+
+``--baseline-tree DIR`` compares this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the
+commit before a change) instead of C lwIP: the before/after table of one run.  ``--profile DIR`` runs one more
+kernel -> stack and stack -> kernel transfer per configuration under cProfile and prints where lwipy's CPU per
+segment goes by category (``bench/profile_categories.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 PEER = Path(os.environ.get("LWIP_BENCH_PEER", ROOT.parent / "shared" / "peers" / "lwip-bench"))  # run.sh, build.sh
 KERNEL_IP, STACK_IP, PREFIX, TAP = "10.77.0.1", "10.77.0.2", 24, "lbtap0"
@@ -92,6 +104,42 @@ print(rtts[len(rtts) // 2] * 1e6, rtts[int(len(rtts) * 0.99)] * 1e6)
 
 
 # -- the lwipy side: a process of its own, as C lwIP's ----------------------------------------------------------------
+KERNEL_SERVE = r"""
+import os, signal, socket, sys, threading
+def serve(port, handle):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", port))
+    ls.listen(8)
+    def accept():
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+def discard(c):
+    buf = bytearray(1 << 20)
+    while c.recv_into(buf):
+        pass
+    c.close()
+def chargen(c):
+    block = bytes(range(256)) * 1024
+    try:
+        while True:
+            c.sendall(block)
+    except OSError:
+        pass
+    c.close()
+def echo(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while data := c.recv(65536):
+        c.sendall(data)
+    c.close()
+serve(9, discard); serve(19, chargen); serve(7, echo)
+print(f"ready pid={os.getpid()}", flush=True)
+signal.sigwait({signal.SIGTERM})
+"""
+
+
 def lwipy_config(name: str):
     from lwipy import Config
     if name == "esp":
@@ -99,20 +147,25 @@ def lwipy_config(name: str):
     return Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
 
 
-def serve(config: str, ns: str, tap: str, fast_path: bool) -> None:
-    """``--serve``: run lwipy on ``tap`` in ``ns`` with echo, discard and chargen until SIGTERM."""
+def serve(config: str, ns: str, tap: str, fast_path: bool, src: str | None = None) -> None:
+    """``--serve``: run lwipy on ``tap`` in ``ns`` with echo, discard, chargen and an iperf server until SIGTERM;
+    ``src``: import lwipy from that source directory (``--baseline-tree``)."""
+    if src:
+        sys.path.insert(0, src)
     from lwipy import Stack
     from lwipy.api.loop import StackLoop
     from lwipy.apps import TcpChargenServer, TcpDiscardServer, TcpEchoServer
+    from lwipy.apps.iperf import IperfServer
     from lwipy.netif.tap import TapDevice
     stack = Stack(lwipy_config(config), seed=1, name="bench")
     if hasattr(stack.tcp, "fast_path"):
         stack.tcp.fast_path = fast_path
-    dev = TapDevice(tap, netns=ns)
+    dev = TapDevice(tap, netns=ns, offload=config == "offload")
     stack.add_netif(dev, ip=f"{STACK_IP}/{PREFIX}")
     TcpEchoServer(stack, 7)
     TcpDiscardServer(stack, 9)
     TcpChargenServer(stack, 19)
+    IperfServer(stack)
     loop = StackLoop(stack)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=None))
     print(f"ready pid={os.getpid()}", flush=True)
@@ -138,25 +191,39 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def tap_tx_packets(ns: str) -> int:
-    """Frames the kernel sent into the TAP (towards the stack)."""
+def tap_packets(ns: str, direction: str = "tx") -> int:
+    """Frames the kernel sent into the TAP (``tx``: towards the stack) or took from it (``rx``)."""
     out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", TAP], capture_output=True, text=True,
                          check=True).stdout
-    return int(json.loads(out)[0]["stats64"]["tx"]["packets"])
+    return int(json.loads(out)[0]["stats64"][direction]["packets"])
+
+
+def iperf_mbits(ns: str, seconds: int = 5) -> float:
+    """``iperf -c STACK -t seconds`` (iperf 2, kernel -> stack): the receiver's rate in Mbit/s."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "iperf", "-c", STACK_IP, "-t", str(seconds), "-y", "C"],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout.strip().splitlines()
+    if not out:
+        return float("nan")
+    return int(out[-1].split(",")[-1]) / 1e6  # CSV: ...,interval,bytes,bits_per_second
 
 
 class Running:
     """One stack serving on the TAP of namespace ``ns``."""
 
-    def __init__(self, which: str, config: str, ns: str, build: Path, fast_path: bool) -> None:
+    def __init__(self, which: str, config: str, ns: str, build: Path, fast_path: bool,
+                 src: str | None = None) -> None:
         self.which = which
-        if which == "lwipy":
-            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, TAP,
-                                          "--fast-path", "1" if fast_path else "0"], stdout=subprocess.PIPE, text=True)
-            line = self.proc.stdout.readline() if self.proc.stdout else ""
-            if not line.startswith("ready"):
-                raise RuntimeError(f"lwipy did not start: {line!r}")
-            self.pid = self.proc.pid
+        if which == "kernel":  # the kernel's own stack in namespace ns (a veth away), a Python server on it
+            self.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", KERNEL_SERVE],
+                                         stdout=subprocess.PIPE, text=True)
+            self._started()
+        elif which != "C lwIP":  # lwipy, of this tree or of ``src``
+            argv = [sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, TAP,
+                    "--fast-path", "1" if fast_path else "0"]
+            if src:
+                argv += ["--src", src]
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+            self._started()
         else:
             env = {**os.environ, "LWIP_BENCH_BUILD": str(build),
                    "LWIP_BENCH_LOG": f"/tmp/lwip-bench-vs.{os.getpid()}.log"}
@@ -165,6 +232,12 @@ class Running:
             info = dict(f.split("=", 1) for f in out.split()[1:])
             self.proc = None
             self.pid = int(info["pid"])
+
+    def _started(self) -> None:
+        line = self.proc.stdout.readline() if self.proc and self.proc.stdout else ""
+        if not line.startswith("ready"):
+            raise RuntimeError(f"{self.which} did not start: {line!r}")
+        self.pid = int(line.split("pid=")[1]) if self.which == "kernel" else self.proc.pid
 
     def stop(self) -> None:
         try:
@@ -184,29 +257,61 @@ class Running:
                 time.sleep(0.01)
 
 
-def measure(which: str, config: str, n: int, build: Path, fast_path: bool) -> dict[str, float]:
+def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: str | None = None,
+            profile: str | None = None) -> dict[str, float]:
+    """Every measurement of one stack (``which``: lwipy, C lwIP, kernel or a baseline lwipy from ``src``) in
+    configuration ``config``; with ``profile`` (lwipy only) only the two bulk transfers, under cProfile into the files
+    ``profile``.in and ``profile``.out."""
     import interop_netns as nsx
     out: dict[str, float] = {}
-    with nsx.namespace("lbvs") as ns:
-        nsx.add_tap(ns, TAP, KERNEL_IP, PREFIX, mtu=1500)
-        stack = Running(which, config, ns, build, fast_path)
-        try:
+    with nsx.namespace("lbvs") as ns, nsx.namespace("lbvk") as kns:
+        if which == "kernel":
+            nsx.add_veth_pair(ns, TAP, KERNEL_IP, kns, "lbveth0", STACK_IP, PREFIX)
+        else:
+            nsx.add_tap(ns, TAP, KERNEL_IP, PREFIX, mtu=1500)
+        stacks = []
+
+        def start(profile_to: str | None = None) -> Running:
+            if profile_to:
+                os.environ["LWIPY_BENCH_PROFILE"] = profile_to
+            try:
+                stacks.append(Running(which, config, kns if which == "kernel" else ns, build, fast_path, src))
+            finally:
+                os.environ.pop("LWIPY_BENCH_PROFILE", None)
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)  # ARP, warm-up
-            cpu0, pk0 = cpu_seconds(stack.pid), tap_tx_packets(ns)
+            return stacks[-1]
+
+        try:
+            stack = start(f"{profile}.in" if profile else None)
+            cpu0, pk0 = cpu_seconds(stack.pid), tap_packets(ns, "tx")
             secs = float(nsx.ns_python(ns, SEND, STACK_IP, "9", str(n), timeout=600).stdout)
-            cpu1, pk1 = cpu_seconds(stack.pid), tap_tx_packets(ns)
+            cpu1, pk1 = cpu_seconds(stack.pid), tap_packets(ns, "tx")
             out["in"] = n * 8 / secs / 1e6
             out["cpu_us_per_seg"] = (cpu1 - cpu0) / max(1, pk1 - pk0) * 1e6
             out["segs_per_mb"] = (pk1 - pk0) / (n / 1e6)
+            out["cpu_ms_per_mb"] = (cpu1 - cpu0) / (n / 1e6) * 1e3
+            if profile:  # one process per profile file: stop it to have its stats written
+                stack.stop()
+                stack = start(f"{profile}.out")
+            cpu0, pk0 = cpu_seconds(stack.pid), tap_packets(ns, "rx")
             secs = float(nsx.ns_python(ns, RECEIVE, STACK_IP, "19", str(n), timeout=600).stdout)
+            cpu1, pk1 = cpu_seconds(stack.pid), tap_packets(ns, "rx")
             out["out"] = n * 8 / secs / 1e6
+            out["cpu_us_per_sent_seg"] = (cpu1 - cpu0) / max(1, pk1 - pk0) * 1e6
+            out["segs_per_mb_sent"] = (pk1 - pk0) / (n / 1e6)
+            out["cpu_ms_per_mb_sent"] = (cpu1 - cpu0) / (n / 1e6) * 1e3
+            if profile:
+                return out
+            if which != "kernel":
+                out["iperf_in"] = iperf_mbits(ns)
             ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
                                              check=True).stdout)
             out["ping_ms"] = statistics.mean(ping.rtts_ms)
             p50, p99 = nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", timeout=120).stdout.split()
             out["rr_p50"], out["rr_p99"] = float(p50), float(p99)
         finally:
-            stack.stop()
+            for stack in stacks:
+                stack.stop()
     return out
 
 
@@ -217,15 +322,20 @@ def build_peer(build: Path) -> None:
 
 
 def run(configs: list[str], rounds: int, n: int, build: Path, fast_path: bool = True,
-        stacks: tuple[str, ...] = ("lwipy", "C lwIP")) -> dict[tuple[str, str], list[dict[str, float]]]:
+        stacks: tuple[str, ...] = ("lwipy", "C lwIP"), src: str | None = None
+        ) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """``rounds`` alternating rounds of every configuration against each of ``stacks``; an ``offload``
+    configuration is measured against the kernel rather than C lwIP (lwip-bench has no offload)."""
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         for config in configs:
-            order = stacks if r % 2 == 0 else tuple(reversed(stacks))
+            pair = tuple("kernel" if s == "C lwIP" and config == "offload" else s for s in stacks)
+            order = pair if r % 2 == 0 else tuple(reversed(pair))
             for which in order:
-                got = measure(which, config, n, build, fast_path)
+                got = measure("lwipy" if which == "baseline" else which, config, n, build, fast_path,
+                              src if which == "baseline" else None)
                 results.setdefault((config, which), []).append(got)
-                print(f"  round {r + 1} {config:5} {which:6} " + " ".join(f"{k}={v:.1f}" for k, v in got.items()),
+                print(f"  round {r + 1} {config:7} {which:8} " + " ".join(f"{k}={v:.1f}" for k, v in got.items()),
                       flush=True)
     return results
 
@@ -234,27 +344,45 @@ def median(results: dict, config: str, which: str, key: str) -> float:
     return statistics.median(r[key] for r in results[(config, which)])
 
 
+NAMES = {"esp": "ESP-IDF defaults", "tuned": "64 KB windows", "offload": "64 KB windows, offload"}
+
+
 def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy", "C lwIP")) -> str:
-    a, b = columns
-    rows = [f"| | {a} | {b} | {a} / {b} |", "|---|---|---|---|"]
+    """The issue's table: one row per figure and configuration, ``columns[0]`` against ``columns[1]`` (against the
+    kernel for ``offload``)."""
+    a = columns[0]
+    b_name = f"{columns[1]} (the kernel for offload)" if columns[1] == "C lwIP" else columns[1]
+    rows = [f"| | {a} | {b_name} | ratio |", "|---|---|---|---|"]
 
     def row(label: str, config: str, key: str, fmt: str) -> None:
+        b = "kernel" if columns[1] == "C lwIP" and config == "offload" else columns[1]
         if (config, a) not in results or (config, b) not in results:
             return
+        if key not in results[(config, a)][0] or key not in results[(config, b)][0]:
+            return
         x, y = median(results, config, a, key), median(results, config, b, key)
-        rows.append(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {x / y:.2f} |")
+        if b == "kernel" and key.startswith("cpu"):  # the kernel's work is not charged to its server's process
+            rows.append(f"| {label}, {NAMES[config]} | {fmt.format(x)} | - | - |")
+            return
+        ratio = f"{x / y:.2f}" if y else "-"
+        rows.append(f"| {label}, {NAMES[config]} | {fmt.format(x)} | {fmt.format(y)} | {ratio} |")
 
-    names = {"esp": "ESP-IDF defaults", "tuned": "64 KB windows"}
     for config in configs:
-        row(f"kernel → stack, {names[config]}", config, "in", "{:.0f} Mbit/s")
-        row(f"stack → kernel, {names[config]}", config, "out", "{:.0f} Mbit/s")
+        row("kernel → stack", config, "in", "{:.0f} Mbit/s")
+        row("stack → kernel", config, "out", "{:.0f} Mbit/s")
+        row("iperf 2, kernel → stack", config, "iperf_in", "{:.0f} Mbit/s")
     for config in configs:
-        row(f"ping avg at 10 ms intervals, {names[config]}", config, "ping_ms", "{:.3f} ms")
-        row(f"TCP request/response 64 B NODELAY p50, {names[config]}", config, "rr_p50", "{:.0f} µs")
-        row(f"TCP request/response 64 B NODELAY p99, {names[config]}", config, "rr_p99", "{:.0f} µs")
+        row("ping avg at 10 ms intervals", config, "ping_ms", "{:.3f} ms")
+        row("TCP request/response 64 B NODELAY p50", config, "rr_p50", "{:.0f} µs")
+        row("TCP request/response 64 B NODELAY p99", config, "rr_p99", "{:.0f} µs")
     for config in configs:
-        row(f"CPU per received segment, {names[config]}", config, "cpu_us_per_seg", "{:.1f} µs")
-        row(f"segments per MB received, {names[config]}", config, "segs_per_mb", "{:.0f}")
+        if config != "offload":  # GSO/GRO frames are not segments
+            row("CPU per received segment", config, "cpu_us_per_seg", "{:.1f} µs")
+            row("CPU per sent segment", config, "cpu_us_per_sent_seg", "{:.1f} µs")
+            row("segments per MB received", config, "segs_per_mb", "{:.0f}")
+            row("segments per MB sent", config, "segs_per_mb_sent", "{:.0f}")
+        row("CPU per MB received", config, "cpu_ms_per_mb", "{:.2f} ms")
+        row("CPU per MB sent", config, "cpu_ms_per_mb_sent", "{:.2f} ms")
     return "\n".join(rows)
 
 
@@ -262,16 +390,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (medians are reported)")
     parser.add_argument("--mb", type=int, default=50, help="megabytes per bulk transfer (default 50)")
-    parser.add_argument("--configs", default="esp,tuned", help="esp, tuned or both (comma-separated)")
+    parser.add_argument("--configs", default="esp,tuned,offload",
+                        help="any of esp, tuned, offload (comma-separated)")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / "lwip-bench"
     parser.add_argument("--build", type=Path, default=cache, help="lwip-bench build directory (outside the repo)")
     parser.add_argument("--fast-path", type=int, default=1, help="lwipy's TCP fast path on (1) or off (0)")
     parser.add_argument("--lwipy-only", action="store_true",
                         help="compare lwipy with its fast path against lwipy without it (no C lwIP)")
+    parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
+                        help="compare with the lwipy of checkout DIR (before/after) instead of C lwIP")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="also profile lwipy's bulk transfers into DIR and print the CPU by category")
     parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
+    parser.add_argument("--src", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve, fast_path=bool(args.fast_path))
+        serve(*args.serve, fast_path=bool(args.fast_path), src=args.src)
         return 0
     import interop_netns as nsx
     problem = nsx.requirements_problem()
@@ -279,6 +413,9 @@ def main() -> int:
         print(f"cannot run: {problem}")
         return 1
     configs = [c for c in args.configs.split(",") if c]
+    unknown = set(configs) - set(NAMES)
+    if unknown:
+        parser.error(f"unknown configuration(s) {sorted(unknown)}: choose from {sorted(NAMES)}")
     n = args.mb * 1_000_000
     load0 = os.getloadavg()
     if args.lwipy_only:
@@ -289,19 +426,41 @@ def main() -> int:
                     name = "fast" if fp else "slow"
                     got = measure("lwipy", config, n, args.build, fp)
                     res.setdefault((config, name), []).append(got)
-                    print(f"  round {r + 1} {config:5} lwipy-{name} "
+                    print(f"  round {r + 1} {config:7} lwipy-{name} "
                           + " ".join(f"{k}={v:.1f}" for k, v in got.items()), flush=True)
         text = table(res, configs, ("fast", "slow"))
+        title = "lwipy with its fast path (fast) vs without (slow)"
+    elif args.baseline_tree:
+        src = str((args.baseline_tree / "src").resolve())
+        if not os.path.isdir(os.path.join(src, "lwipy")):
+            parser.error(f"{args.baseline_tree} has no src/lwipy")
+        res = run(configs, args.rounds, n, args.build, bool(args.fast_path), ("lwipy", "baseline"), src)
+        text = table(res, configs, ("lwipy", "baseline"))
+        title = f"lwipy of this tree vs lwipy of {args.baseline_tree} (baseline)"
     else:
         build_peer(args.build)
         res = run(configs, args.rounds, n, args.build, bool(args.fast_path))
         text = table(res, configs)
+        title = "lwipy vs C lwIP"
     load1 = os.getloadavg()
-    title = "lwipy with its fast path (fast) vs without (slow)" if args.lwipy_only else "lwipy vs C lwIP"
     print(f"\n{title}: medians of {args.rounds} alternating rounds, {args.mb} MB per transfer, "
-          f"MTU 1500, no offload, Python {sys.version.split()[0]}; load average {load0[0]:.1f} before, "
+          f"MTU 1500, Python {sys.version.split()[0]}; load average {load0[0]:.1f} before, "
           f"{load1[0]:.1f} after (shared machine: {os.cpu_count()} CPUs)")
     print(text)
+    if args.profile:
+        from profile_categories import category_table
+        os.makedirs(args.profile, exist_ok=True)
+        for config in configs:
+            base = os.path.join(args.profile, config)
+            got = measure("lwipy", config, n, args.build, bool(args.fast_path), profile=base)
+            unit = "frame (GSO/GRO)" if config == "offload" else "segment"
+            per = {"in": ("cpu_us_per_seg", "segs_per_mb", f"kernel → stack, µs per received {unit}"),
+                   "out": ("cpu_us_per_sent_seg", "segs_per_mb_sent", f"stack → kernel, µs per sent {unit}")}
+            for way, (cpu_key, _, what) in per.items():
+                total = median(res, config, "lwipy", cpu_key) if (config, "lwipy") in res else got[cpu_key]
+                print(f"\nwhere lwipy's CPU goes, {NAMES[config]}, {what} "
+                      f"(profile shares scaled to the unprofiled {total:.1f} µs):")
+                print(category_table(f"{base}.{way}", total))
     return 0
 
 
