@@ -12,8 +12,8 @@ which goes first.  The figures are medians over the rounds:
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
 - ping ``-c 200 -i 0.01`` average; TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99;
-- iperf 2 (``iperf -c STACK -t 5``, kernel -> stack) against each stack's iperf server on 5001 (lwiperf, lwipy's
-  ``IperfServer``);
+- iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
+  each stack's iperf server on 5001 (lwiperf, lwipy's ``IperfServer``);
 - CPU per received segment: the stack process's CPU time (every thread, from ``/proc/PID/task/*/schedstat``)
   during kernel -> stack, over the frames the kernel sent on the TAP (its ``tx_packets``); CPU per sent segment
   likewise during stack -> kernel, over the frames the kernel took from the TAP (``rx_packets``).
@@ -198,13 +198,15 @@ def tap_packets(ns: str, direction: str = "tx") -> int:
     return int(json.loads(out)[0]["stats64"][direction]["packets"])
 
 
-def iperf_mbits(ns: str, seconds: int = 5) -> float:
-    """``iperf -c STACK -t seconds`` (iperf 2, kernel -> stack): the receiver's rate in Mbit/s."""
-    out = subprocess.run(["ip", "netns", "exec", ns, "iperf", "-c", STACK_IP, "-t", str(seconds), "-y", "C"],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout.strip().splitlines()
-    if not out:
-        return float("nan")
-    return int(out[-1].split(",")[-1]) / 1e6  # CSV: ...,interval,bytes,bits_per_second
+def iperf_mbits(ns: str, seconds: int = 5) -> tuple[float, float]:
+    """``iperf -c STACK -r -t seconds`` (iperf 2: kernel -> stack, then the stack's server tests back): the two
+    rates in Mbit/s (NaN for a direction without a report)."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "iperf", "-c", STACK_IP, "-r", "-t", str(seconds), "-y", "C"],
+                         capture_output=True, text=True, timeout=2 * seconds + 60).stdout.strip().splitlines()
+    rows = [line.split(",") for line in out if line.count(",") >= 8]  # CSV: ...,dst,dport,id,interval,bytes,bits/s
+    to_stack = [int(r[8]) / 1e6 for r in rows if r[3] == STACK_IP]
+    from_stack = [int(r[8]) / 1e6 for r in rows if r[1] == STACK_IP]
+    return (to_stack[-1] if to_stack else float("nan")), (from_stack[-1] if from_stack else float("nan"))
 
 
 class Running:
@@ -303,7 +305,7 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
             if profile:
                 return out
             if which != "kernel":
-                out["iperf_in"] = iperf_mbits(ns)
+                out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
             ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
                                              check=True).stdout)
             out["ping_ms"] = statistics.mean(ping.rtts_ms)
@@ -371,6 +373,7 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         row("kernel → stack", config, "in", "{:.0f} Mbit/s")
         row("stack → kernel", config, "out", "{:.0f} Mbit/s")
         row("iperf 2, kernel → stack", config, "iperf_in", "{:.0f} Mbit/s")
+        row("iperf 2 -r, stack → kernel", config, "iperf_out", "{:.0f} Mbit/s")
     for config in configs:
         row("ping avg at 10 ms intervals", config, "ping_ms", "{:.3f} ms")
         row("TCP request/response 64 B NODELAY p50", config, "rr_p50", "{:.0f} µs")

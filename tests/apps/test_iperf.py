@@ -1,5 +1,5 @@
 """iperf between two lwipy stacks in virtual time: TCP and UDP, -t, -n, -i, -l, -b, -P, IPv6, the UDP FIN handshake
-with the server's report, loss and jitter with seeded faults."""
+with the server's report, loss and jitter with seeded faults; the server testing back for -r and -d."""
 
 import pytest
 
@@ -139,3 +139,72 @@ def test_a_refused_connection_ends_the_client_with_the_error_and_no_figures():
     client = IperfClient(a, IperfConfig(host="10.0.0.2", time=1.0))  # no server
     assert sim.run_until(lambda: client.done, 10)
     assert client.error == 111 and reports(client.events) == []  # ECONNREFUSED
+
+
+def asking_client(sim, a, header: bytes, payload: int):
+    """A plain TCP connection from ``a`` to iperf's port whose stream starts with ``header`` (iperf 2's settings)
+    and ``payload`` more bytes, with a listener on ``a``'s port 5001 collecting what the server sends back."""
+    back = {"bytes": 0, "pcbs": [], "at": None}
+    listener = a.tcp.listen(5001)
+
+    def on_conn(lst):
+        while (pcb := lst.accept()) is not None:
+            back["pcbs"].append(pcb)
+            back["at"] = back["at"] if back["at"] is not None else a.now
+
+            def ev(p):
+                while p.readable:
+                    back["bytes"] += len(p.recv())
+                if p.at_eof and p.state_name == "CLOSE_WAIT":
+                    p.close()
+            pcb.on_event = ev
+    listener.on_event = on_conn
+    pcb = a.tcp.connect("10.0.0.2", 5001)
+    data = memoryview(header + bytes(payload))
+    sent = [0]
+
+    def pump(p):
+        while sent[0] < len(data) and p.state_name == "ESTABLISHED":
+            k = p.send(data[sent[0]:])
+            if not k:
+                return
+            sent[0] += k
+        if sent[0] == len(data) and p.state_name == "ESTABLISHED":
+            back["closed_at"] = a.now
+            p.close()
+    pcb.on_event = pump
+    return back
+
+
+@pytest.mark.parametrize("run_now", [False, True])
+def test_server_tests_back_when_the_clients_settings_ask(run_now):
+    """iperf -r: the server connects back to the port named in the settings once the client closed; -d: at once.
+    Either way it sends for the time asked (here 1 s, 1,460-byte writes) and reports it as a stream of its own."""
+    from lwipy.wire.iperf import HEADER_VERSION1, RUN_NOW, ClientHeader
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig())
+    header = ClientHeader(HEADER_VERSION1 | (RUN_NOW if run_now else 0), 1, 5001, 1460, 0, None, 1.0).emit()
+    back = asking_client(sim, a, header, 200_000)
+    assert sim.run_until(lambda: server.clients and all(c.done for c in server.clients) and back["bytes"]
+                         and back["pcbs"][0].state_name in ("CLOSED", "TIME_WAIT", "LAST_ACK"), 30)
+    assert server.finals[0].bytes == 200_024  # the settings count, as iperf counts them
+    (client,) = server.clients
+    (final,) = reports(client.events, final=True)
+    assert final.bytes == back["bytes"] > 100_000 and final.end == pytest.approx(1.0, abs=0.05)
+    assert final.stream == 2  # numbered after the stream that asked
+    assert final in server.events  # the server's reporter hands it on
+    if run_now:
+        assert back["at"] < back["closed_at"]  # while the client was still sending
+    else:
+        assert back["at"] >= back["closed_at"]
+
+
+def test_server_ignores_settings_without_version1_and_when_told_not_to_answer():
+    from lwipy.wire.iperf import HEADER_VERSION1, ClientHeader
+    for flags, answer in ((0, True), (HEADER_VERSION1, False)):
+        sim, a, b = net()
+        server = IperfServer(b, IperfConfig(answer_tests=answer))
+        back = asking_client(sim, a, ClientHeader(flags, 1, 5001, 0, 0, None, 1.0).emit(), 50_000)
+        assert sim.run_until(lambda: server.finals, 30)
+        sim.run(3)
+        assert server.clients == [] and back["pcbs"] == []

@@ -180,6 +180,28 @@ def test_iperf_tcp_client_to_lwipy_up_iperf(kernel_tap):
     assert ours["end"] == pytest.approx(float(SECONDS), rel=0.25)
 
 
+@pytest.mark.parametrize("mode", ["-r", "-d"])
+def test_iperf_tradeoff_and_dualtest_get_lwipys_test_back(kernel_tap, mode):
+    """``iperf -c -r`` (test back once the client's test is over) and ``-d`` (at once): lwipy's server reads the
+    client's settings and connects back to the client's port 5001, sending for the time asked; iperf's own reports
+    count both directions."""
+    proc, lines = start_up_iperf(kernel_tap)
+    try:
+        done = nsx.ns_run(kernel_tap.ns, [IPERF, "-c", nsx.LWIP_IP, mode, "-t", SECONDS, "-y", "C"], timeout=90)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        err = stop(proc, signal.SIGINT)
+    assert "Traceback" not in err, err
+    rows = [csv_fields(ln) for ln in done.stdout.strip().splitlines() if ln.count(",") >= 8]
+    to_lwipy = [r for r in rows if r[3] == nsx.LWIP_IP]
+    from_lwipy = [r for r in rows if r[1] == nsx.LWIP_IP]
+    assert to_lwipy and from_lwipy, done.stdout
+    assert int(to_lwipy[-1][7]) > 100_000 and int(from_lwipy[-1][7]) > 100_000, done.stdout
+    assert from_lwipy[-1][4] == "5001"  # lwipy connected to the port the client's settings named
+    start, end = map(float, from_lwipy[-1][6].split("-"))
+    assert end - start == pytest.approx(float(SECONDS), rel=0.3)  # for the time the client asked
+
+
 def test_iperf_udp_client_to_lwipy_up_iperf(kernel_tap):
     proc, lines = start_up_iperf(kernel_tap)
     try:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lwipy.errors import Malformed
-from lwipy.wire.iperf import SERVER_REPORT_LEN, UDP_DATAGRAM_LEN, ServerReport, UdpDatagram
+from lwipy.wire.iperf import SERVER_REPORT_LEN, UDP_DATAGRAM_LEN, ClientHeader, ServerReport, UdpDatagram
 
 # the 2.1.8 client's datagram 1, its FIN (HEADER_SEQNO64B: id2 all ones) and the server's 128-byte report
 DATA = bytes.fromhex("000000016b13fcde000e5f5900000000" + "48010098000000010000138a")
@@ -67,3 +67,26 @@ def test_datagram_round_trip(seq, sec, usec):
 def test_report_round_trip(nbytes, errors, outorder, datagrams):
     r = ServerReport.parse(ServerReport(nbytes, 12.5, errors, outorder, datagrams, 0.001).emit())
     assert (r.bytes, r.errors, r.outorder, r.datagrams) == (nbytes, errors, outorder, datagrams)
+
+
+# the first 24 bytes of iperf 2.1.8's TCP stream for `iperf -c -r -t 1` and `iperf -c -d -n 1000` (captured)
+TRADEOFF = bytes.fromhex("c001007800000001000013890000000000000000ffffff9c")
+DUALTEST = bytes.fromhex("c001007900000001000013890000000000000000000003e8")
+
+
+def test_client_headers_of_iperf_2_1_8():
+    r = ClientHeader.parse(TRADEOFF)
+    assert (r.wants_test_back, r.run_now, r.threads, r.port, r.amount, r.time) == (True, False, 1, 5001, None, 1.0)
+    d = ClientHeader.parse(DUALTEST)
+    assert (d.wants_test_back, d.run_now, d.port, d.amount, d.time) == (True, True, 5001, 1000, None)
+    assert not ClientHeader.parse(bytes(24)).wants_test_back  # ESP-IDF's and lwipy's client: no settings
+    with pytest.raises(Malformed):
+        ClientHeader.parse(TRADEOFF[:23])
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 65535), st.integers(0, 2**31 - 1) | st.none(),
+       st.integers(1, 2**31 - 1))
+def test_client_header_round_trip(flags, port, amount, hundredths):
+    time = None if amount is not None else hundredths / 100
+    h = ClientHeader(flags, 1, port, 0, 0, amount, time)
+    assert ClientHeader.parse(h.emit()) == h

@@ -17,7 +17,11 @@ client the server's report).
   buffer takes them, for ``time`` seconds (or until ``amount`` bytes), then closes.  The byte counts are what the
   connection took (iperf counts its ``write`` calls).  The payload is zeros: the first word (``flags``) 0 tells an
   iperf 2 server that no test header follows.
-- TCP server: counts what each connection delivers until the peer closes.
+- TCP server: counts what each connection delivers until the peer closes.  A client whose stream starts with
+  settings asking for a test back (``iperf -r``, ``-d``: :class:`~lwipy.wire.iperf.ClientHeader` with
+  ``HEADER_VERSION1``) gets one, as iperf 2's server and lwIP's lwiperf give it: a TCP client of ours connects to
+  the client's address at the port it named, at once (``-d``) or once its test is over (``-r``), and sends for the
+  time or amount it asked; its reports go to the server's ``on_event`` (``answer_tests=False`` declines).
 - UDP client: ``length``-byte datagrams at ``bandwidth`` bits/s, each starting with ``struct UDP_datagram``
   (:mod:`lwipy.wire.iperf`: sequence number from 0, send time); at the end a FIN (the sequence number negated),
   repeated every 250 ms up to 10 times until the server's report (:class:`~lwipy.wire.iperf.ServerReport`) comes
@@ -38,7 +42,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError, Malformed
-from ..wire.iperf import UDP_DATAGRAM_LEN, ServerReport, UdpDatagram
+from ..wire.iperf import CLIENT_HEADER_LEN, UDP_DATAGRAM_LEN, ClientHeader, ServerReport, UdpDatagram
 
 if TYPE_CHECKING:
     from ..core.stack import Stack
@@ -78,6 +82,8 @@ class IperfConfig:
     parallel: int = 1
     #: wall-clock seconds at the stack's time 0 (the UDP timestamps)
     epoch: float = 0.0
+    #: a TCP server tests back when a client's settings ask (``iperf -r`` / ``-d``)
+    answer_tests: bool = True
 
     def buffer_len(self, v6: bool) -> int:
         if self.length is not None:
@@ -477,6 +483,7 @@ class IperfServer:
         self._reports: dict[Any, bytes] = {}  # the report of each finished UDP sender, for its repeated FINs
         self.listener: TcpListener | None = None
         self.pcb: UdpPcb | None = None
+        self.clients: list[IperfClient] = []  # the tests back that clients asked for (iperf -r / -d)
         any_ip = "::" if stack.config.ipv6 else None
         if self.config.udp:
             self.pcb = stack.udp.new(ip6=stack.config.ipv6)
@@ -507,7 +514,10 @@ class IperfServer:
         if s.done:
             return
         while pcb.readable:
-            s.bytes += len(pcb.recv())
+            data = pcb.recv()
+            if s.bytes < CLIENT_HEADER_LEN and self.config.answer_tests:
+                self._header_bytes(s, pcb, data[:CLIENT_HEADER_LEN - s.bytes])
+            s.bytes += len(data)
         if pcb.at_eof or pcb.state_name == "CLOSED":
             now = self.stack.now
             self.reporter.due([s], now, False)
@@ -518,6 +528,34 @@ class IperfServer:
             self.reporter.emit(final)
             if pcb.state_name == "CLOSE_WAIT":
                 pcb.close()
+            back = s.extra.pop("test_back", None)
+            if back is not None and pcb.at_eof:  # iperf -r: the client's test is over, ours begins
+                self._test_back(*back)
+
+    def _header_bytes(self, s: _Stream, pcb: "TcpPcb", data: Any) -> None:
+        """Gather the stream's first 24 bytes; once whole, answer a client's ``-r`` / ``-d`` settings."""
+        head = s.extra.setdefault("head", bytearray())
+        head += data
+        if len(head) < CLIENT_HEADER_LEN:
+            return
+        hdr = ClientHeader.parse(head)
+        if not hdr.wants_test_back or not hdr.port:
+            return
+        back = (pcb.remote_ip, hdr)
+        if hdr.run_now:
+            self._test_back(*back)
+        else:
+            s.extra["test_back"] = back
+
+    def _test_back(self, host: IPv4Address | IPv6Address, hdr: ClientHeader) -> None:
+        """Connect to ``host`` at the port ``hdr`` names and send for its time or amount (our settings say 0: the
+        other side must not test back in turn)."""
+        config = IperfConfig(host=host, port=hdr.port, time=hdr.time if hdr.time is not None else 10.0,
+                             amount=hdr.amount, interval=self.config.interval,
+                             length=hdr.buffer_len if 0 < hdr.buffer_len <= 1 << 20 else None)
+        self._ids += 1
+        self.clients = [c for c in self.clients if not c.done]
+        self.clients.append(IperfClient(self.stack, config, self.reporter.emit, first_stream_id=self._ids))
 
     # -- UDP
     def _udp_recv(self, pcb: "UdpPcb", dgram: "Datagram") -> None:
@@ -583,6 +621,8 @@ class IperfServer:
 
     def close(self) -> None:
         self.stack.remove_poller(self)
+        for client in self.clients:
+            client.close()
         if self.listener is not None:
             self.listener.close()
         if self.pcb is not None:

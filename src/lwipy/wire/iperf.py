@@ -10,6 +10,10 @@ then an extension of transit statistics and, with ``HEADER_SEQNO64B``, the high 
 
 A client's first datagram may carry its settings after the ``UDP_datagram`` (``client_hdr_v1``: flags, threads, port,
 buffer length, window or bandwidth, amount); a 0 ``flags`` word (ESP-IDF's client, and lwipy's) says there are none.
+A TCP client's stream starts with the same ``client_hdr_v1`` (:class:`ClientHeader`); with ``HEADER_VERSION1`` set
+it asks the server to test back: at once (``RUN_NOW``, ``iperf -d``) or once the client's own test is over
+(``iperf -r``), to the client's address at ``port``, for ``amount`` (bytes, or when negative hundredths of a second),
+as lwIP's lwiperf answers (``LWIPERF_FLAGS_ANSWER_TEST`` / ``LWIPERF_FLAGS_ANSWER_NOW``).
 All fields are big-endian.
 """
 
@@ -20,18 +24,21 @@ from dataclasses import dataclass
 
 from ..errors import Malformed
 
-__all__ = ["UDP_DATAGRAM_LEN", "SERVER_REPORT_LEN", "HEADER_VERSION1", "HEADER_SEQNO64B", "UdpDatagram",
-           "ServerReport"]
+__all__ = ["UDP_DATAGRAM_LEN", "SERVER_REPORT_LEN", "CLIENT_HEADER_LEN", "HEADER_VERSION1", "HEADER_SEQNO64B",
+           "RUN_NOW", "UdpDatagram", "ServerReport", "ClientHeader"]
 
 HEADER_VERSION1 = 0x80000000
 HEADER_EXTEND = 0x40000000
 HEADER_SEQNO64B = 0x08000000
+RUN_NOW = 0x00000001  # client_hdr_v1 flags: test back at once (iperf -d) rather than after (iperf -r)
 _DGRAM = struct.Struct("!IIII")  # id, tv_sec, tv_usec, id2
 _SERVER_V1 = struct.Struct("!10I")  # flags, total_len1, total_len2, stop_sec, stop_usec, errors, ooo, dgrams,
 #                                             jitter1 (s), jitter2 (us)
 _SERVER_EXT = struct.Struct("!15i")  # min/max/sum/mean/m2/vd transit (s, us each), cntTransit, cntIPG, IPGsum
 _SERVER_EXT2 = struct.Struct("!III")  # error_cnt2, outorder_cnt2, datagrams2 (the high halves, HEADER_SEQNO64B)
+_CLIENT_V1 = struct.Struct("!IiiiiI")  # flags, numThreads, mPort, bufferlen, mWinBand, mAmount
 UDP_DATAGRAM_LEN = _DGRAM.size  # 16
+CLIENT_HEADER_LEN = _CLIENT_V1.size  # 24
 SERVER_REPORT_LEN = _DGRAM.size + _SERVER_V1.size + _SERVER_EXT.size + _SERVER_EXT2.size  # 128, as iperf 2.1.8 sends
 _MASK32 = 0xFFFFFFFF
 
@@ -107,3 +114,40 @@ class ServerReport:
         _SERVER_EXT2.pack_into(out, UDP_DATAGRAM_LEN + _SERVER_V1.size + _SERVER_EXT.size, self.errors >> 32,
                                self.outorder >> 32, self.datagrams >> 32)
         return bytes(out)
+
+
+@dataclass(slots=True)
+class ClientHeader:
+    """``struct client_hdr_v1``: what a client asks of the server.  ``wants_test_back`` with ``HEADER_VERSION1``;
+    ``run_now`` tests back at once (``-d``), otherwise after the client's test (``-r``); ``amount`` bytes, or
+    ``time`` seconds when the wire's ``mAmount`` is negative."""
+
+    flags: int
+    threads: int
+    port: int
+    buffer_len: int
+    win_band: int
+    amount: int | None  # bytes (None: by time)
+    time: float | None  # seconds (None: by amount)
+
+    @property
+    def wants_test_back(self) -> bool:
+        return bool(self.flags & HEADER_VERSION1)
+
+    @property
+    def run_now(self) -> bool:
+        return bool(self.flags & RUN_NOW)
+
+    @classmethod
+    def parse(cls, buf: bytes | bytearray | memoryview) -> "ClientHeader":
+        if len(buf) < CLIENT_HEADER_LEN:
+            raise Malformed(f"an iperf client header needs {CLIENT_HEADER_LEN} bytes, got {len(buf)}")
+        flags, threads, port, buffer_len, win_band, amount = _CLIENT_V1.unpack_from(buf)
+        if amount & 0x80000000:  # negative: hundredths of a second
+            return cls(flags, threads, port & 0xFFFF, buffer_len, win_band, None, ((1 << 32) - amount) / 100.0)
+        return cls(flags, threads, port & 0xFFFF, buffer_len, win_band, amount, None)
+
+    def emit(self) -> bytes:
+        amount = self.amount if self.time is None else (-round(self.time * 100)) & _MASK32
+        return _CLIENT_V1.pack(self.flags & _MASK32, self.threads, self.port, self.buffer_len, self.win_band,
+                               (amount or 0) & _MASK32)
