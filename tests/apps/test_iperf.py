@@ -205,6 +205,6 @@ def test_server_ignores_settings_without_version1_and_when_told_not_to_answer():
         sim, a, b = net()
         server = IperfServer(b, IperfConfig(answer_tests=answer))
         back = asking_client(sim, a, ClientHeader(flags, 1, 5001, 0, 0, None, 1.0).emit(), 50_000)
-        assert sim.run_until(lambda: server.finals, 30)
+        assert sim.run_until(lambda server=server: server.finals, 30)
         sim.run(3)
         assert server.clients == [] and back["pcbs"] == []
