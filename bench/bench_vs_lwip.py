@@ -4,7 +4,7 @@
     sudo python3 bench/bench_vs_lwip.py [--rounds 3] [--mb 50] [--configs esp,tuned] [--build DIR]
 
 C lwIP is ``../shared/peers/lwip-bench`` (upstream's unix example app; its README), built by its ``build.sh`` into
-``--build`` (default ``$XDG_CACHE_HOME/lwipy/lwip-bench``, outside the repository).  Both stacks run in a process of
+``--build`` (default ``$XDG_CACHE_HOME/lwipy/lwip-bench-HASH``, outside the repository).  Both stacks run in a process of
 their own on a TAP in a namespace made here, one at a time, serving TCP echo (7), discard (9) and chargen (19) and
 answering ping; a round runs every measurement against one stack and then against the other, and rounds alternate
 which goes first.  The figures are medians over the rounds:
@@ -34,6 +34,7 @@ segment goes by category (``bench/profile_categories.py``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -395,7 +396,8 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=50, help="megabytes per bulk transfer (default 50)")
     parser.add_argument("--configs", default="esp,tuned,offload",
                         help="any of esp, tuned, offload (comma-separated)")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / "lwip-bench"
+    own = hashlib.sha1(str(PEER.resolve()).encode()).hexdigest()[:8]  # a build per copy of the peer's sources
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / f"lwip-bench-{own}"
     parser.add_argument("--build", type=Path, default=cache, help="lwip-bench build directory (outside the repo)")
     parser.add_argument("--fast-path", type=int, default=1, help="lwipy's TCP fast path on (1) or off (0)")
     parser.add_argument("--lwipy-only", action="store_true",

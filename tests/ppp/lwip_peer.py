@@ -1,15 +1,17 @@
 """Upstream C lwIP's PPPoS (``../shared/peers/lwip-ppp``: ``lwip_pppd``) as the peer of lwipy's PPP on a pty.
 
 :func:`peer_binary` builds it on demand with the peer's own ``build.sh`` into a cache directory outside the
-repository (``$XDG_CACHE_HOME/lwipy/lwip-ppp``, else ``~/.cache/...``; ``LWIP_PPP_BUILD`` overrides); where
-``../shared`` is absent the tests skip, except under ``CI=true`` where they fail.  :class:`Peer` runs it on the
+repository (``$XDG_CACHE_HOME/lwipy/lwip-ppp-HASH``, HASH from the sources' path, else ``~/.cache/...``;
+``LWIP_PPP_BUILD`` overrides), afresh when a build there fails; where ``../shared`` is absent the tests skip, except under ``CI=true`` where they fail.  :class:`Peer` runs it on the
 slave side of a fresh pty and reads its one-line-per-event stdout; :class:`LwipEnd` runs a lwipy stack with a
 PPPoS netif on the master side, on a :class:`~lwipy.api.loop.StackLoop` thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -44,10 +46,17 @@ def peer_binary() -> str:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail(f"CI=true but {message}", pytrace=False)
             pytest.skip(message)
+        # one build directory per copy of the peer's sources: make's dependency files name them by absolute path,
+        # so a directory built from another checkout's copy (another CI workspace) fails with "No rule to make"
+        own = hashlib.sha1(str(SHARED.resolve()).encode()).hexdigest()[:8]
         cache = os.environ.get("LWIP_PPP_BUILD") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lwipy", "lwip-ppp")
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lwipy", f"lwip-ppp-{own}")
         os.makedirs(cache, exist_ok=True)
         done = subprocess.run(["sh", str(SHARED / "build.sh"), cache], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 and not os.environ.get("LWIP_PPP_BUILD"):  # a stale or broken build of ours: afresh
+            shutil.rmtree(cache, ignore_errors=True)
+            os.makedirs(cache)
+            done = subprocess.run(["sh", str(SHARED / "build.sh"), cache], capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             pytest.fail(f"building lwip_pppd failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}", pytrace=False)
         binary = done.stdout.strip().splitlines()[-1]
