@@ -3,8 +3,9 @@
 :func:`peer_binary` builds it on demand with the peer's own ``build.sh`` into a cache directory outside the
 repository (``$XDG_CACHE_HOME/lwipy/lwip-ppp-HASH``, HASH from the sources' path, else ``~/.cache/...``;
 ``LWIP_PPP_BUILD`` overrides), afresh when a build there fails; where ``../shared`` is absent the tests skip,
-except under ``CI=true`` where they fail.  :class:`Peer` runs it on the slave side of a fresh pty and reads its one-line-per-event stdout; :class:`LwipEnd` runs a lwipy stack with a
-PPPoS netif on the master side, on a :class:`~lwipy.api.loop.StackLoop` thread.
+except under ``CI=true`` where they fail.  :class:`Peer` runs it on the slave side of a fresh pty and reads its
+one-line-per-event stdout; :class:`LwipEnd` runs a lwipy stack with a PPPoS netif on the master side, on a
+:class:`~lwipy.api.loop.StackLoop` thread.
 """
 
 from __future__ import annotations
