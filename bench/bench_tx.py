@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The send direction alone (stack -> kernel, no offload): the pcb API's chargen beside a sockets-API sender.
+
+    sudo python3 bench/bench_tx.py [--rounds 3] [--mb 50] [--configs esp,tuned] [--modes pcb,sock] [--write 65536]
+
+lwipy runs in a process of its own on a TAP in a namespace made here (as ``bench_vs_lwip.py`` runs it), and a kernel
+client reads ``--mb`` MB from it.  Modes:
+
+- ``pcb``: the chargen server (port 19) on the pcb API, in the core thread;
+- ``sock``: a blocking lwipy socket on an application thread, ``sendall`` of ``--write``-byte blocks (port 20).
+
+Per run: Mbit/s, the stack process's CPU (every thread, schedstat) per frame it sent (the TAP's ``rx_packets`` seen
+from the kernel), and frames per MB (full segments would make 1e6 / MSS-less-options).  ``LWIPY_BENCH_PROFILE=path``
+writes a cProfile of the core thread (pcb mode).  Only figures from one run compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import bench_vs_lwip as bv  # noqa: E402  (puts src/ and tests/interop/ on the path)
+
+SOCK_PORT = 20
+
+
+def serve(config: str, ns: str, tap: str, write: int) -> None:
+    """``--serve``: lwipy with chargen (19) and a socket sender (20) until SIGTERM."""
+    from lwipy import Stack
+    from lwipy.api import SocketApi
+    from lwipy.api.loop import StackLoop
+    from lwipy.apps import TcpChargenServer
+    from lwipy.netif.tap import TapDevice
+    stack = Stack(bv.lwipy_config(config), seed=1, name="bench-tx")
+    dev = TapDevice(tap, netns=ns)
+    stack.add_netif(dev, ip=f"{bv.STACK_IP}/{bv.PREFIX}")
+    TcpChargenServer(stack, 19)
+    loop = StackLoop(stack)
+    api = SocketApi(loop)
+    srv_box: list = []
+
+    def sender() -> None:
+        srv = srv_box[0]
+        block = memoryview(b"\x5a" * write)
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                while True:
+                    conn.sendall(block)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=None))
+    profile = os.environ.get("LWIPY_BENCH_PROFILE")
+    if profile:
+        import cProfile
+
+        def run() -> None:
+            cProfile.runctx("loop.run()", globals(), {"loop": loop}, profile)
+    else:
+        run = loop.run
+
+    def start_sender() -> None:
+        srv_box.append(api.create_server(("", SOCK_PORT)))
+        threading.Thread(target=sender, daemon=True).start()
+    def ready() -> None:
+        while not loop.running:
+            time.sleep(0.01)
+        start_sender()
+        print(f"ready pid={os.getpid()}", flush=True)
+    threading.Thread(target=ready, daemon=True).start()
+    run()
+    dev.close()
+
+
+def user_sys(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of every thread of ``pid`` (clock ticks: coarse, fine over a second)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def tap_rx_packets(ns: str) -> int:
+    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", bv.TAP], capture_output=True, text=True,
+                         check=True).stdout
+    return int(json.loads(out)[0]["stats64"]["rx"]["packets"])
+
+
+def measure(config: str, modes: list[str], n: int, write: int) -> dict[str, dict[str, float]]:
+    import interop_netns as nsx
+    out: dict[str, dict[str, float]] = {}
+    with nsx.namespace("lbtx") as ns:
+        nsx.add_tap(ns, bv.TAP, bv.KERNEL_IP, bv.PREFIX, mtu=1500)
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, bv.TAP,
+                                 "--write", str(write)], stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line.startswith("ready"):
+                raise RuntimeError(f"lwipy did not start: {line!r}")
+            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", bv.STACK_IP], timeout=30, check=True)
+            for mode in modes:
+                port = "19" if mode == "pcb" else str(SOCK_PORT)
+                cpu0, pk0, us0 = bv.cpu_seconds(proc.pid), tap_rx_packets(ns), user_sys(proc.pid)
+                secs = float(nsx.ns_python(ns, bv.RECEIVE, bv.STACK_IP, port, str(n), timeout=600).stdout)
+                cpu1, pk1, us1 = bv.cpu_seconds(proc.pid), tap_rx_packets(ns), user_sys(proc.pid)
+                frames = max(1, pk1 - pk0)
+                out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
+                             "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6,
+                             "segs_per_mb": (pk1 - pk0) / (n / 1e6)}
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--configs", default="esp,tuned")
+    parser.add_argument("--modes", default="pcb,sock")
+    parser.add_argument("--write", type=int, default=65536, help="sendall block size in sock mode")
+    parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve, write=args.write)
+        return 0
+    import interop_netns as nsx
+    problem = nsx.requirements_problem()
+    if problem:
+        print(f"cannot run: {problem}")
+        return 1
+    configs = [c for c in args.configs.split(",") if c]
+    modes = [m for m in args.modes.split(",") if m]
+    load0 = os.getloadavg()
+    res: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for r in range(args.rounds):
+        for config in configs:
+            got = measure(config, modes if r % 2 == 0 else modes[::-1], args.mb * 1_000_000, args.write)
+            for mode, vals in got.items():
+                res.setdefault((config, mode), []).append(vals)
+                print(f"  round {r + 1} {config:5} {mode:4} " + " ".join(f"{k}={v:.1f}" for k, v in vals.items()),
+                      flush=True)
+    load1 = os.getloadavg()
+    print(f"\nstack -> kernel, medians of {args.rounds} rounds, {args.mb} MB, sendall {args.write} B; load average "
+          f"{load0[0]:.1f} before, {load1[0]:.1f} after")
+    print("| config | mode | Mbit/s | CPU µs per sent frame (user + sys) | frames per MB |\n|---|---|---|---|---|")
+    for (config, mode), runs in res.items():
+        med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+        print(f"| {config} | {mode} | {med['mbit']:.0f} | {med['cpu_us_per_seg']:.1f} ({med['user_us']:.1f} + {med['sys_us']:.1f}) | "
+              f"{med['segs_per_mb']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The sender's CPU per ACK, in process, without a TAP or a loop: chargen on the pcb API sending into a device that
+drops every frame, a scripted peer acknowledging two full segments at a time (as the kernel does).
+
+    python3 bench/bench_tx_cycle.py [--acks 20000] [--config esp|tuned] [--profile out.prof]
+
+Prints µs per ACK (each ACK lets two segments go) and µs per sent segment: the Python cost of ``stack.input`` of
+the ACK, the fast path, the application's ``send`` and ``tcp_output`` of the segments, with nothing else around.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from lwipy import Config, Stack  # noqa: E402
+from lwipy.apps import TcpChargenServer  # noqa: E402
+from lwipy.netif.device import Device  # noqa: E402
+from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
+
+OWN_MAC, PEER_MAC = b"\x02\x00\x00\x00\x00\x01", b"\x02\x00\x00\x00\x00\x02"
+OWN, PEER = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+class NullDevice(Device):
+    mtu = 1500
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.last = b""
+
+    def transmit(self, frame) -> bool:
+        self.frames += 1
+        self.last = frame
+        return True
+
+
+def segment(seq: int, ack: int, flags: int, window: int = 65535, opts: bytes = b"") -> bytes:
+    thl = 20 + len(opts)
+    tcp = bytearray(struct.pack("!HHIIBBHHH", 40000, 19, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (thl // 4) << 4, flags,
+                                window, 0, 0) + opts)
+    struct.pack_into("!H", tcp, 16, checksum(tcp, pseudo_sum_v4(PEER, OWN, 6, len(tcp))))
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, PEER, OWN))
+    struct.pack_into("!H", ip, 10, checksum(ip))
+    return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(tcp)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--acks", type=int, default=20000)
+    parser.add_argument("--config", default="esp")
+    parser.add_argument("--profile")
+    args = parser.parse_args()
+    cfg = Config() if args.config == "esp" else Config(tcp_mss=1460, tcp_wnd_default=65535,
+                                                       tcp_snd_buf_default=65535)
+    stack = Stack(cfg, seed=1)
+    dev = NullDevice()
+    netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    TcpChargenServer(stack, 19)
+    now = 1.0
+    stack.input(netif, segment(1000, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)), now)
+    (pcb,) = [p for p in stack.tcp.conns.values()]
+    stack.input(netif, segment(1001, pcb.iss + 1, 0x10), now)
+    mss = pcb.seg_size
+    frames = []
+    acks = []
+    # warm up: acknowledge one segment at a time until cwnd no longer limits
+    for _ in range(200):
+        stack.input(netif, segment(1001, pcb.snd_una + mss, 0x10), now)
+    una = pcb.snd_una
+    for i in range(args.acks):
+        una += 2 * mss
+        acks.append(una)
+        frames.append(segment(1001, una, 0x10))
+    sent0 = dev.frames
+    inp = stack.input
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for f in frames:
+            inp(netif, f, now)
+        return time.perf_counter() - t0
+    if args.profile:
+        import cProfile
+        cProfile.runctx("run()", globals(), {"run": run}, args.profile)
+        secs = 1.0
+    else:
+        secs = run()
+    sent = dev.frames - sent0
+    assert pcb.snd_una == acks[-1], "the ACKs fell out of step with what was sent"
+    print(f"{args.config}: {secs / args.acks * 1e6:.2f} µs per ACK, {secs / max(1, sent) * 1e6:.2f} µs per sent "
+          f"segment ({sent / args.acks:.2f} segments per ACK, fast path {stack.tcp.fast_taken}, "
+          f"sent by the fast send {stack.tcp.fast_sent})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
