@@ -19,6 +19,15 @@ A netconn's state is shared by the core thread and the application threads, unde
   NETCONN_WRITE) and continues from the pcb's writable events until every byte is in the send buffer, as
   ``lwip_netconn_do_writemore``; then the writer, sleeping on ``_cond``, is woken.  The core holds ``_cond``
   while it queues bytes, so a writer giving up (send timeout, close from another thread) sees an exact count.
+- **Staged writes** (lwipy's, for blocking TCP writes from application threads): a write that fits the room the
+  core last published (``_stage_room``: the pcb's free send buffer less what is staged) is copied into ``_staged``
+  under ``_stage_lock`` and the writer returns at once, as if the bytes were in the send buffer already (they
+  count against it); one :meth:`_do_flush` at a time (``_stage_posted``) hands everything staged meanwhile to the
+  pcb in one ``tcp_write``.  So a thread writing small blocks costs one hop to the core per batch, not one round
+  trip per call, and its blocks leave in full segments.  The core publishes the room after each flush, each
+  completed write and each pcb event, and only while the connection can send and no write is pending; a write
+  that does not fit, shutdown and close set it to zero and go the usual way, behind the flush (the mailbox is
+  first in, first out).  An error after a write was staged shows on the next call, as with the kernel's sockets.
 - **Errors**: ``err_tcp`` leaves a one-shot ``_pending_err`` (``netconn_err``) and an error marker behind the
   data, completes a pending connect or write with the error, and marks the mailbox closed.
 
@@ -163,6 +172,11 @@ class NetconnCore:
         self.recv_bufsize = RECV_BUFSIZE_DEFAULT
         self._pcb_opts: dict[str, Any] = {}  # pcb attribute -> value, set on every pcb attached (set_option)
         self._linger_pcb: TcpPcb | None = None  # a closed pcb whose last data a lingering close waits for
+        self._stage_lock = threading.RLock()  # staged writes (see the module's theory): these four fields
+        self._staged = bytearray()  # written by the application, not yet handed to the pcb
+        self._stage_room = 0  # bytes the application may stage now (published by the core)
+        self._stage_posted = False  # a _do_flush is on its way to the core
+        self._stage_armed = False  # a blocking write completed: the core keeps _stage_room up to date
         loop.add_stop_listener(self)
 
     # -- helpers (any thread) ----------------------------------------------------------------------------------------
@@ -395,6 +409,8 @@ class NetconnCore:
         elif self._check_writespace and pcb.send_space > self._lowat:
             self._check_writespace = False
             events.append((NETCONN_EVT_SENDPLUS, 0))
+        if self._stage_armed:
+            self._publish_room(pcb)
         if events:
             self._fire(events)
 
@@ -496,11 +512,39 @@ class NetconnCore:
         complete = msg.offset == len(msg.view)
         if complete or msg.dontblock:
             self._write_finished(msg, 0 if msg.offset else errno.EWOULDBLOCK)
+            if complete and not msg.dontblock:
+                self._stage_armed = True
+                self._publish_room(pcb)
         if (not complete and msg.dontblock) or pcb.send_space <= self._lowat:
             if not self._check_writespace:
                 self._check_writespace = True
                 events.append((NETCONN_EVT_SENDMINUS, n))
         return events
+
+    def _do_flush(self) -> None:
+        """Hand the staged bytes to the pcb (one ``tcp_write`` for everything staged since the last flush) and
+        publish the room left."""
+        with self._stage_lock:
+            data, self._staged = self._staged, bytearray()
+            self._stage_posted = False
+            pcb = self.pcb
+            if data and isinstance(pcb, TcpPcb):
+                try:
+                    pcb.send(data)  # all of it: the room published never exceeds the free send buffer
+                except LwipError:
+                    pass  # the connection failed meanwhile: err_tcp left the error for the next call
+            self._publish_room(pcb)
+
+    def _publish_room(self, pcb: Any) -> None:
+        """What the application may stage now: the free send buffer less what is staged, while the connection can
+        send and no write message is pending (zero otherwise)."""
+        with self._stage_lock:
+            if self.state == NETCONN_NONE and self._write is None and isinstance(pcb, TcpPcb) and pcb is self.pcb \
+                    and pcb.state in (ESTABLISHED, CLOSE_WAIT) and not pcb.tx_closed and not pcb.error \
+                    and not self._pending_err:
+                self._stage_room = max(0, pcb.send_space - len(self._staged))
+            else:
+                self._stage_room = 0
 
     def _write_finished(self, msg: WriteMsg, err: int, timed_out: bool = False) -> None:
         """Complete ``msg`` and wake its writer (``_cond`` held)."""
@@ -544,6 +588,8 @@ class NetconnCore:
         the threads blocked here with ENOTCONN, then close the pcb.  A full close with ``linger`` 0 resets the
         connection; with a positive ``linger`` it returns True when the caller should wait for the pcb to have
         everything acknowledged (``_linger_pcb``)."""
+        if self._staged and (wr or delete):
+            self._do_flush()  # written before the close: behind the data already queued, ahead of the FIN
         pcb = self.pcb
         full = rd and wr
         tcp = netconn_group(self.type) == NETCONN_TCP

@@ -316,6 +316,19 @@ class Netconn(NetconnCore):
             raise LwipError(errno.EDEADLK, "a blocking write on the core thread would never return")
         if not self.loop.running and not core:
             raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running")
+        if not dontblock and not core:
+            n = len(view)
+            with self._stage_lock:  # staged writes (api_msg's theory): taken at once when the room allows
+                if n <= self._stage_room:
+                    self._staged += view
+                    self._stage_room -= n
+                    post, self._stage_posted = not self._stage_posted, True
+                else:
+                    n = self._stage_room = 0  # the usual way, behind what is staged; the core reopens the room
+            if n:
+                if post:
+                    self._post(self._do_flush)
+                return n
         msg = WriteMsg(view, dontblock)
         self._post(lambda: self._do_write(msg))
         deadline = None if dontblock else _deadline(self.send_timeout)
@@ -371,6 +384,8 @@ class Netconn(NetconnCore):
         self._check_open()
         if not self._is_tcp():
             raise LwipError(errno.EOPNOTSUPP, "only a TCP netconn shuts down")
+        if wr:
+            self._stop_staging()
         if rd or wr:
             self.loop.call(lambda: self._do_close(rd, wr))
 
@@ -393,7 +408,14 @@ class Netconn(NetconnCore):
             return
         self._close_lingering(False, linger)
 
+    def _stop_staging(self) -> None:
+        """No more staged writes: what follows a shutdown or close must fail, not be taken (the core publishes no
+        room once the pcb cannot send)."""
+        with self._stage_lock:
+            self._stage_room = 0
+
     def _close_lingering(self, delete: bool, linger: float | None) -> None:
+        self._stop_staging()
         if linger and (self.loop.is_core_thread() or self.nonblocking):
             linger = None  # no waiting here: the close goes on in the background (linger 0 still resets)
         lingering = self.loop.call(lambda: self._do_close(True, True, delete=delete, linger=linger))

@@ -118,15 +118,18 @@ class TcpChargenServer(_Service):
             if pcb.state_name == "CLOSE_WAIT":
                 pcb.close()
             return
+        if not pcb.send_space:
+            return  # an ACK that freed nothing (or the buffer is still full): no send to try
         off = self._offset.get(id(pcb), 0)
         view = memoryview(self.pattern)
         try:
             while True:
-                took = pcb.send(view[off:])
-                if not took:
-                    break
+                chunk = view[off:]
+                took = pcb.send(chunk)
                 self.bytes_out += took
                 off = (off + took) % self._period
+                if took < len(chunk):
+                    break  # the send buffer is full: one call per event in the common case, not a second for 0
         except LwipError:
             return
         self._offset[id(pcb)] = off
