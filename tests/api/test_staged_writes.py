@@ -71,10 +71,17 @@ def test_staged_bytes_never_exceed_the_send_buffer(net):
         for i in range(2000):
             client.sendall(bytes([i & 0xFF]) * 50)
     w = Worker(writer)
-    wait_until(lambda: blocked_in(client))  # the reader reads nothing: the buffer and the window fill
-    pcb = net.la.call(lambda: nc.pcb)
-    queued, staged, limit = net.la.call(lambda: (len(pcb.snd_buf), len(nc._staged), pcb.snd_buf_limit))
-    assert staged == 0 and queued <= limit  # the flush ran before the blocked write: everything is in the pcb
+    pcb = wait_until(lambda: net.la.call(lambda: nc.pcb))
+
+    def sample():
+        with nc._stage_lock:
+            return len(pcb.snd_buf), len(nc._staged), pcb.snd_buf_limit, pcb.snd_wnd
+
+    def settled():  # the reader reads nothing: the peer's window closes and the writer blocks for good
+        queued, staged, limit, wnd = net.la.call(sample)
+        assert queued + staged <= limit  # staged bytes count against the send buffer, at every moment
+        return wnd == 0 and staged == 0 and blocked_in(client)
+    wait_until(settled)
     got = Worker(lambda: read_all(conn))
     w.result()
     client.close()

@@ -643,6 +643,8 @@ class NetconnCore:
         elif isinstance(pcb, (UdpPcb, RawPcb)):
             pcb.on_recv = None
             pcb.close()
+        if tcp:
+            self._publish_room(self.pcb)  # none from now on (the flush above published some)
         if delete:
             self._mem_gone()
         if full and tcp:
