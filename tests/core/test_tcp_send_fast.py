@@ -1,0 +1,211 @@
+"""The send side (issue 15, items 1, 3 and 4): ``TcpOutput._output_fast`` is taken for the common ``tcp_output`` call
+and left for each unusual one, and the sender never splits what fits: segments are full (MSS less options) whatever
+the write pattern, with Nagle holding a partial one while data is in flight, as lwIP does.  In virtual time, against
+a scripted peer."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import OWN_MAC, PEER_MAC
+from lwipy.wire.checksum import pseudo_sum_v4, verify
+from test_tcp_fastpath import ACK, OWN_B, PEER_B, established, frame, inject
+
+
+def watch_fast(pcb) -> list:
+    """Record what every ``_output_fast`` call returned (True: it handled the call)."""
+    calls: list = []
+    real = pcb._output_fast
+
+    def wrapper():
+        took = real()
+        calls.append(took)
+        return took
+    pcb._output_fast = wrapper
+    return calls
+
+
+def data_frames(t) -> list[bytes]:
+    return [bytes(f) for f in t.dev.take() if len(f) > 54 and f[12:14] == b"\x08\x00" and f[23] == 6]
+
+
+def payloads(frames, ts: bool) -> list[int]:
+    hlen = 32 if ts else 20
+    return [len(f) - 34 - hlen for f in frames if len(f) - 34 - hlen > 0]
+
+
+def ack_all(t, pcb, ts: bool, tsval: int = 900) -> None:
+    inject(t, frame(t, t.peer_seq, pcb.snd_max, ts=(tsval, 0) if ts else None))
+
+
+# -- taken for the common case -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [1, 999, 2001, 4001])  # odd payloads: the checksum pads the last byte
+def test_bulk_send_is_taken_and_every_frame_is_right(ts, size):
+    t, pcb, _ = established(ts=ts)
+    calls = watch_fast(pcb)
+    pcb.nodelay = True
+    data = bytes((i * 7) & 0xFF for i in range(size))
+    pcb.send(data)
+    frames = data_frames(t)
+    assert calls and all(calls) and t.stack.tcp.fast_sent == len(frames) >= 1
+    hlen = 32 if ts else 20
+    assert b"".join(f[34 + hlen:] for f in frames) == data
+    idents = []
+    for f in frames:
+        assert f[:6] == PEER_MAC and f[6:12] == OWN_MAC
+        assert verify(f[14:34])  # the IPv4 header checksum, computed from the fields
+        assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))  # the TCP one, from fields and payload
+        assert int.from_bytes(f[16:18], "big") == len(f) - 14
+        idents.append(int.from_bytes(f[18:20], "big"))
+    assert idents == [(idents[0] + i) & 0xFFFF for i in range(len(frames))]
+    assert frames[-1][47] == ACK | 0x08 and all(f[47] == ACK for f in frames[:-1])  # PSH on the last only
+    assert pcb.snd_nxt == pcb.snd_max == pcb.snd_una + size and pcb.rto_at is not None
+
+
+def test_the_send_after_an_ack_that_freed_nothing_new_is_handled_without_sending():
+    t, pcb, _ = established(ts=False)
+    calls = watch_fast(pcb)
+    pcb.send(b"a" * 500)
+    t.dev.take()
+    pcb._output()  # nothing left to send
+    assert calls == [True, True] and t.dev.take() == []
+
+
+# -- left for every unusual one ------------------------------------------------------------------------------------------
+def _fin(t, pcb):
+    pcb.shutdown()
+
+
+def _vlan(t, pcb):
+    t.netif.vlan_id = 5
+
+
+def _arp_refresh(t, pcb):
+    entry = t.stack.etharp.table[(t.netif.index, pcb._next_hop)]
+    entry.state, entry.expires, entry.rerequested = "stable", t.now + 10.0, False
+
+
+def _disabled(t, pcb):
+    t.stack.tcp.fast_path = False
+
+
+def _route_changed(t, pcb):
+    t.stack.routes.generation += 1
+
+
+def _link_down(t, pcb):
+    t.netif.link_up = False
+
+
+UNUSUAL = {"FIN queued": _fin, "VLAN": _vlan, "ARP refresh due": _arp_refresh, "fast path off": _disabled,
+           "route table changed": _route_changed, "link down": _link_down}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_unusual_calls_take_the_full_output(case):
+    t, pcb, _ = established(ts=True)
+    calls = watch_fast(pcb)
+    pcb.send(b"x" * 300)
+    t.dev.take()
+    UNUSUAL[case](t, pcb)
+    calls.clear()
+    before = t.stack.tcp.fast_sent
+    pcb.nodelay = True  # the second block goes at once, without waiting for an ACK (which a VLAN netif drops)
+    if case != "FIN queued":
+        pcb.send(b"y" * 300)
+    # the first call after the change goes the full way (which re-routes, or asks ARP again: later ones may not)
+    assert not calls or calls[0] is False, f"the fast output took {case}"
+    if case not in ("route table changed", "ARP refresh due"):
+        assert not any(calls) and t.stack.tcp.fast_sent == before
+    if case != "link down":  # (where the full way keeps it for later)
+        end = (pcb.buf_seq + len(pcb.snd_buf)) & 0xFFFFFFFF
+        assert pcb.snd_max in (end, end + 1)  # everything went (the FIN too, when queued)
+
+
+def test_sack_blocks_due_take_the_full_output():
+    t, pcb, _ = established(ts=True, sack=True)
+    inject(t, frame(t, t.peer_seq + 500, pcb.snd_una, data=b"o" * 100, ts=(400, 0)))  # out of order: SACK due
+    t.dev.take()
+    calls = watch_fast(pcb)
+    pcb.nodelay = True
+    pcb.send(b"s" * 300)
+    frames = data_frames(t)
+    assert calls == [False] and frames
+    assert any(f[54:56] == b"\x01\x01" and b"\x05" in f[54:66 + 28] for f in frames)  # SACK option on the data
+
+
+def test_retransmission_timeout_forces_the_full_output():
+    t, pcb, _ = established(ts=False)
+    pcb.send(b"r" * 800)
+    t.dev.take()
+    calls = watch_fast(pcb)
+    t.at(pcb.rto_at + 0.001)
+    frames = data_frames(t)
+    assert frames and payloads(frames, False)[0] == 800
+    assert calls == [] or not any(calls)
+
+
+# -- never split what fits -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("write", [100, 1000, 1500, 2160, 4096])
+def test_writes_of_any_size_leave_as_full_segments(ts, write, fast):
+    """A sender writing ``write``-byte blocks whenever there is room, the peer acknowledging every second segment:
+    every segment is full (MSS less options) but the last; the blocks' boundaries and the send buffer's never
+    make a runt.  ESP-IDF's defaults: MSS 1440, TCP_SND_BUF 5760 (with timestamps not a multiple of 1428)."""
+    t, pcb, _ = established(ts=ts, tcp_snd_buf_default=5760)
+    t.stack.tcp.fast_path = fast
+    # the peer says MSS 1000 in established(); take ESP-IDF's 1440 here
+    pcb.snd_mss = 1440
+    pcb.cc.cwnd = 100000
+    full = pcb.seg_size
+    assert full == (1428 if ts else 1440)
+    total = 200_000
+    written = 0
+
+    def fill():
+        nonlocal written
+        while written < total:
+            n = pcb.send(b"w" * min(write, total - written))
+            written += n
+            if n < min(write, total - written + n):
+                break
+    sizes: list[int] = []
+    fill()
+    sizes += payloads(data_frames(t), ts)
+    tsval = 1000
+    while pcb.snd_una != (pcb.buf_seq + len(pcb.snd_buf)) & 0xFFFFFFFF or written < total:
+        tsval += 1
+        inflight = (pcb.snd_nxt - pcb.snd_una) & 0xFFFFFFFF
+        ack = pcb.snd_una + min(2 * full, inflight) if inflight else pcb.snd_una
+        inject(t, frame(t, t.peer_seq, ack, ts=(tsval, 0) if ts else None))
+        fill()
+        if not inflight and written >= total:
+            pcb.nodelay = True  # the tail: let the last partial segment go
+            pcb._output()
+        sizes += payloads(data_frames(t), ts)
+        assert len(sizes) < 2 * total // full, "stalled"
+    assert sum(sizes) == total
+    # the first block goes alone when it is all there is (nothing in flight: Nagle lets it go), then never again
+    runts = [s for s in sizes[(1 if write < full else 0):-1] if s != full]
+    assert runts == [], f"segments below {full}: {runts[:10]} (of {len(sizes)})"
+    assert (t.stack.tcp.fast_sent > 0) == fast
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_nagle_holds_a_partial_segment_while_data_is_in_flight(ts):
+    t, pcb, _ = established(ts=ts)
+    pcb.snd_mss = 1440
+    full = pcb.seg_size
+    pcb.send(b"a" * 100)  # nothing in flight: it goes at once
+    assert payloads(data_frames(t), ts) == [100]
+    for _ in range(5):
+        pcb.send(b"b" * 100)  # in flight: held (Nagle), none goes
+    assert data_frames(t) == []
+    ack_all(t, pcb, ts)  # acknowledged: the 500 held go as one segment
+    assert payloads(data_frames(t), ts) == [500]
+    pcb.send(b"c" * (full + 10))  # a full one goes although 500 are in flight; the 10 over wait for the ACK
+    assert payloads(data_frames(t), ts) == [full]
+    ack_all(t, pcb, ts, 901)
+    assert payloads(data_frames(t), ts) == [10]
