@@ -185,73 +185,81 @@ class TcpOutput:
         ip_base = 0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big")
         tcp_base = self._pseudo_base + hlen + (sport << 16) + dport
         window = -1
-        sent_any = refused = False
-        while True:
-            flight = (nxt - una) & MASK
-            n = avail if avail < mss else mss
-            usable = wnd - flight
-            if usable < n:
-                n = usable
-            if n <= 0:
-                if flight == 0 and self.persist_at is None:
-                    self._arm_persist()
-                break
-            last = n == avail
-            # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
-            if n < mss and not (last and (nodelay or flight == 0)) and n < half_max:
-                if flight == 0 and self.persist_at is None:
-                    self._arm_persist()  # the override timer
-                break
-            if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
-                window = self._window_bytes()
-                rcv_nxt = self.rcv_nxt
-                self.rcv_adv = (rcv_nxt + window) & MASK
-                window = min(window >> self.rcv_wscale, 0xFFFF)
-                tcp_base += rcv_nxt + window
+        refused = False
+        tried = sent = 0
+        snd_max = self.snd_max
+        ident = ip4.next_ident
+        try:
+            while True:
+                flight = (nxt - una) & MASK
+                n = avail if avail < mss else mss
+                usable = wnd - flight
+                if usable < n:
+                    n = usable
+                if n <= 0:
+                    if flight == 0 and self.persist_at is None:
+                        self._arm_persist()
+                    break
+                last = n == avail
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
+                if n < mss and not (last and (nodelay or flight == 0)) and n < half_max:
+                    if flight == 0 and self.persist_at is None:
+                        self._arm_persist()  # the override timer
+                    break
+                if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
+                    window = self._window_bytes()
+                    rcv_nxt = self.rcv_nxt
+                    self.rcv_adv = (rcv_nxt + window) & MASK
+                    window = min(window >> self.rcv_wscale, 0xFFFF)
+                    tcp_base += rcv_nxt + window
+                    if ts_ok:
+                        tsval, tsecr = self._ts_now(), self.ts_recent
+                        tcp_base += 0x0101080A + tsval + tsecr
+                flags = 0x18 if last else 0x10  # ACK, with PSH on the last
+                payload = snd_buf[offset:offset + n]
+                total = 20 + hlen + n
+                ip_sum = (ip_base + total + ident) % 0xFFFF
+                data_sum = int.from_bytes(payload, "big")
+                if n & 1:
+                    data_sum <<= 8
+                tcp_sum = (tcp_base + n + nxt + ((hlen << 26) | (flags << 16)) + data_sum) % 0xFFFF
                 if ts_ok:
-                    tsval, tsecr = self._ts_now(), self.ts_recent
-                    tcp_base += 0x0101080A + tsval + tsecr
-            flags = 0x18 if last else 0x10  # ACK, with PSH on the last
-            payload = snd_buf[offset:offset + n]
-            total = 20 + hlen + n
-            ident = ip4.next_ident
-            ip4.next_ident = (ident + 1) & 0xFFFF
-            ip_sum = (ip_base + total + ident) % 0xFFFF
-            data_sum = int.from_bytes(payload, "big")
-            if n & 1:
-                data_sum <<= 8
-            tcp_sum = (tcp_base + n + nxt + ((hlen << 26) | (flags << 16)) + data_sum) % 0xFFFF
-            if ts_ok:
-                frame = _FRAME_TS.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
-                                       0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
-                                       (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0, 0x0101080A,
-                                       tsval, tsecr) + payload
-            else:
-                frame = _FRAME_HDR.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
-                                        0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
-                                        (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0) + payload
-            stats.ip.xmit += 1
-            stats.etharp.cachehit += 1
-            if not device.transmit(frame):
-                stats.link.memerr += 1
-                stats.link.drop += 1
-                stats.tcp.err += 1
-                refused = True  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
-                break
-            stats.link.xmit += 1
-            stats.tcp.xmit += 1
-            self.tcp.fast_sent += 1
-            sent_any = True
-            if rtt.seq is None and nxt == self.snd_max:  # time one new segment per flight (Karn)
-                rtt.time_segment(nxt, now)
-            nxt = (nxt + n) & MASK
+                    frame = _FRAME_TS.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
+                                           0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
+                                           (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0,
+                                           0x0101080A, tsval, tsecr) + payload
+                else:
+                    frame = _FRAME_HDR.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
+                                            0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
+                                            (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0) + payload
+                ident = (ident + 1) & 0xFFFF
+                tried += 1
+                if not device.transmit(frame):
+                    stats.link.memerr += 1
+                    stats.link.drop += 1
+                    stats.tcp.err += 1
+                    refused = True  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
+                    break
+                sent += 1
+                if rtt.seq is None and nxt == snd_max:  # time one new segment per flight (Karn)
+                    rtt.time_segment(nxt, now)
+                nxt = (nxt + n) & MASK
+                if 0 < ((nxt - snd_max) & MASK) < _HALF:
+                    snd_max = nxt
+                avail -= n
+                if avail <= 0:
+                    break
+                offset += n
+        finally:  # what the loop counted, written back once (also should the device raise)
+            ip4.next_ident = ident
             self.snd_nxt = nxt
-            if _lt(self.snd_max, nxt):
-                self.snd_max = nxt
-            avail -= n
-            if avail <= 0:
-                break
-            offset += n
+            self.snd_max = snd_max
+            stats.ip.xmit += tried
+            stats.etharp.cachehit += tried
+            stats.link.xmit += sent
+            stats.tcp.xmit += sent
+            self.tcp.fast_sent += sent
+        sent_any = sent > 0
         if sent_any:
             self.delack_at = None  # the segments carried our ACK
             self.unacked_segments = 0
