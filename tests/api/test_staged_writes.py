@@ -117,3 +117,53 @@ def test_an_error_after_staged_writes_shows_on_a_later_call(make_net):
     with pytest.raises(OSError) as e:
         w.result()
     assert e.value.errno in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE)
+
+
+def test_a_flush_that_finds_less_room_keeps_the_rest_for_later(net):
+    """Should anything fill the send buffer behind the staged bytes' back, the flush keeps what did not fit and
+    hands it over on the next writable event: nothing is lost, nothing reordered."""
+    client, conn = pair(net)
+    client.sendall(b"<")  # a completed write: staging armed
+    nc = client.netconn
+    pcb = wait_until(lambda: net.la.call(lambda: nc.pcb))
+    room = net.la.call(lambda: nc._stage_room)
+    assert room > 1000
+    client.sendall(b"s" * 1000)  # staged, its flush posted
+    net.la.call(lambda: None)  # (the flush ran)
+    # the core itself queues on the pcb behind the application's back, then the application stages what the
+    # published room (now too large) allows; the flush finds less room than that
+    def behind():
+        nc._stage_room = pcb.send_space  # a stale publication
+        pcb.send(b"c" * (pcb.send_space - 10))
+    net.la.call(behind)
+    client.sendall(b"t" * 500)
+    reader = Worker(lambda: read_all(conn))
+    client.sendall(b">")
+    client.close()
+    got = reader.result()
+    assert got == b"<" + b"s" * 1000 + b"c" * (len(got) - 1502) + b"t" * 500 + b">"
+
+
+def test_a_write_waits_behind_staged_bytes_that_found_no_room(net):
+    client, conn = pair(net)
+    client.sendall(b"<")
+    nc = client.netconn
+    pcb = wait_until(lambda: net.la.call(lambda: nc.pcb))
+
+    def fill():  # the peer's window (nobody reads there), then our send buffer
+        pcb.send(b"c" * pcb.send_space)
+        return pcb.snd_wnd == 0 and pcb.send_space == 0
+    wait_until(lambda: net.la.call(fill))
+
+    def rest():  # what _send_staged leaves when the buffer was fuller than the room published said
+        with nc._stage_lock:
+            nc._staged += b"r" * 300
+            nc._stage_room = 0
+    net.la.call(rest)
+    w = Worker(lambda: client.sendall(b">"))  # no room: the usual way, and it waits
+    wait_until(lambda: blocked_in(client))
+    reader = Worker(lambda: read_all(conn))
+    w.result()
+    client.close()
+    got = reader.result()
+    assert got.startswith(b"<c") and got.endswith(b"c" + b"r" * 300 + b">")

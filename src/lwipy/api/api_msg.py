@@ -27,7 +27,9 @@ A netconn's state is shared by the core thread and the application threads, unde
   trip per call, and its blocks leave in full segments.  The core publishes the room after each flush, each
   completed write and each pcb event, and only while the connection can send and no write is pending; a write
   that does not fit, shutdown and close set it to zero and go the usual way, behind the flush (the mailbox is
-  first in, first out).  An error after a write was staged shows on the next call, as with the kernel's sockets.
+  first in, first out).  Should the pcb take less than the room said (something else queued on it meanwhile), the
+  rest stays staged and goes first on the next writable event, ahead of any write message, and shutdown and close
+  wait for it.  An error after a write was staged shows on the next call, as with the kernel's sockets.
 - **Errors**: ``err_tcp`` leaves a one-shot ``_pending_err`` (``netconn_err``) and an error marker behind the
   data, completes a pending connect or write with the error, and marks the mailbox closed.
 
@@ -177,6 +179,8 @@ class NetconnCore:
         self._stage_room = 0  # bytes the application may stage now (published by the core)
         self._stage_posted = False  # a _do_flush is on its way to the core
         self._stage_armed = False  # a blocking write completed: the core keeps _stage_room up to date
+        self._stage_rest = False  # staged bytes found no room in the pcb: they wait for a writable event
+        self._stage_waiting = False  # a shutdown or close waits (on _cond) until nothing is staged
         loop.add_stop_listener(self)
 
     # -- helpers (any thread) ----------------------------------------------------------------------------------------
@@ -410,7 +414,10 @@ class NetconnCore:
             self._check_writespace = False
             events.append((NETCONN_EVT_SENDPLUS, 0))
         if self._stage_armed:
-            self._publish_room(pcb)
+            if self._staged and not self._stage_posted and self.pcb is pcb:
+                self._do_flush()  # a rest that found no room before (see _do_flush)
+            else:
+                self._publish_room(pcb)
         if events:
             self._fire(events)
 
@@ -503,7 +510,9 @@ class NetconnCore:
         if msg is None or not isinstance(pcb, TcpPcb):
             return []
         try:
-            n = pcb.send(msg.view[msg.offset:] if msg.offset else msg.view)
+            # staged bytes that found no room yet go first (they were written before this)
+            n = pcb.send(msg.view[msg.offset:] if msg.offset else msg.view) \
+                if not self._staged or self._send_staged(pcb) else 0
         except LwipError as e:
             self._write_finished(msg, errno.ENOTCONN if e.errno == errno.EPIPE else (e.errno or errno.EIO))
             return []
@@ -525,15 +534,30 @@ class NetconnCore:
         """Hand the staged bytes to the pcb (one ``tcp_write`` for everything staged since the last flush) and
         publish the room left."""
         with self._stage_lock:
-            data, self._staged = self._staged, bytearray()
             self._stage_posted = False
             pcb = self.pcb
+            self._send_staged(pcb)
+            self._publish_room(pcb)
+
+    def _send_staged(self, pcb: Any) -> bool:
+        """``tcp_write`` of the staged bytes; False when some still wait (the send buffer was fuller than the room
+        published said: something else filled it), to go first on a later writable event."""
+        with self._stage_lock:
+            data, self._staged = self._staged, bytearray()
             if data and isinstance(pcb, TcpPcb):
                 try:
-                    pcb.send(data)  # all of it: the room published never exceeds the free send buffer
+                    n = pcb.send(data)  # all of it, as the room published never exceeds the free send buffer
+                    if n < len(data):
+                        self._staged[:0] = memoryview(data)[n:]
+                        self._stage_rest = True
                 except LwipError:
                     pass  # the connection failed meanwhile: err_tcp left the error for the next call
-            self._publish_room(pcb)
+            if not self._staged:
+                self._stage_rest = False
+                if self._stage_waiting:
+                    with self._cond:
+                        self._cond.notify_all()  # a shutdown or close waits for every staged byte (_wait_staged)
+            return not self._staged
 
     def _publish_room(self, pcb: Any) -> None:
         """What the application may stage now: the free send buffer less what is staged, while the connection can

@@ -386,6 +386,7 @@ class Netconn(NetconnCore):
             raise LwipError(errno.EOPNOTSUPP, "only a TCP netconn shuts down")
         if wr:
             self._stop_staging()
+            self._wait_staged()
         if rd or wr:
             self.loop.call(lambda: self._do_close(rd, wr))
 
@@ -414,8 +415,22 @@ class Netconn(NetconnCore):
         with self._stage_lock:
             self._stage_room = 0
 
+    def _wait_staged(self) -> None:
+        """Staged bytes must reach the pcb ahead of the FIN: wait until every one did (their flush is ahead of the
+        close in the mailbox, but may find no room: see api_msg's theory), while the connection and the loop live."""
+        if not self._staged or self.loop.is_core_thread():
+            return
+        with self._cond:
+            self._stage_waiting = True
+            try:
+                while self._staged and self.loop.running and not self._pcb_gone:
+                    self._cond.wait(1.0)  # woken by the core when nothing is staged any more (_send_staged)
+            finally:
+                self._stage_waiting = False
+
     def _close_lingering(self, delete: bool, linger: float | None) -> None:
         self._stop_staging()
+        self._wait_staged()
         if linger and (self.loop.is_core_thread() or self.nonblocking):
             linger = None  # no waiting here: the close goes on in the background (linger 0 still resets)
         lingering = self.loop.call(lambda: self._do_close(True, True, delete=delete, linger=linger))
