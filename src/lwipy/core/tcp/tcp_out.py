@@ -261,10 +261,11 @@ class TcpOutput:
             self.tcp.fast_sent += sent
         sent_any = sent > 0
         if sent_any:
-            self.delack_at = None  # the segments carried our ACK
             self.unacked_segments = 0
             self.last_ack_sent = self.rcv_nxt
-            self._schedule()
+            if self.delack_at is not None:
+                self.delack_at = None  # the segments carried our ACK: the deadline may move
+                self._schedule()
         if refused:
             self._tx_refused()
         elif self.txretry_at is not None:
