@@ -75,7 +75,7 @@ def main() -> int:
     for _ in range(200):
         stack.input(netif, segment(1001, pcb.snd_una + mss, 0x10), now)
     una = pcb.snd_una
-    for i in range(args.acks):
+    for _ in range(args.acks):
         una += 2 * mss
         acks.append(una)
         frames.append(segment(1001, una, 0x10))
