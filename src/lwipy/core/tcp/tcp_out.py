@@ -396,7 +396,10 @@ class TcpOutput:
         offset = (seq - self.buf_seq) & MASK
         if offset >= _HALF:
             offset = 0
-        n = min(len(self.snd_buf) - offset, length)
+        # never past snd_max: a hole sized by today's seg_size (grown since the SACK blocks' room was given back) may
+        # reach into unsent data, and bytes sent without moving snd_max would be acknowledged by an ACK above it,
+        # which _process_ack drops as acknowledging what was never sent (both ends then stall for ever)
+        n = min(len(self.snd_buf) - offset, length, (self.snd_max - seq) & MASK)
         sent = False
         if n > 0:
             with_fin = self.fin_seq is not None and ((seq + n) & MASK) == self.fin_seq
@@ -413,10 +416,12 @@ class TcpOutput:
 
     def _window_bytes(self) -> int:
         """The window to offer: free space, never pulling back the right edge already offered, and opened only by
-        a worthwhile amount (receiver SWS avoidance)."""
+        a worthwhile amount (receiver SWS avoidance: min(Fr * RCV.BUFF, Eff.snd.MSS), RFC 9293 3.8.6.2.2, where
+        the peer's effective MSS leaves out its timestamps option, 3.7.1: a window of whole 1428-byte segments must
+        reopen by one of them)."""
         free = self._free_window()
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        if free - offered < min(self.mss, self.rcv_buf_limit // 2):
+        if free - offered < min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
             return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
         return max(free, offered)
 
@@ -425,20 +430,42 @@ class TcpOutput:
         if self.state not in CAN_RECEIVE:
             return
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        if self._free_window() - offered >= min(self.mss, self.rcv_buf_limit // 2):
+        if self._free_window() - offered >= min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
             self._send_ack()
 
     def _free_window(self) -> int:
-        """The free receive buffer, as a whole number of the peer's full segments when more than one fits and the
-        window is not scaled, as Linux's receiver offers it (``__tcp_select_window``): with timestamps ESP-IDF's
-        5760-byte window would otherwise come as four segments of 1428 bytes and a runt of 48."""
+        """The free receive buffer, as a whole number of the peer's full segments when more than one fits, as
+        Linux's receiver offers an unscaled window (``__tcp_select_window``): with timestamps ESP-IDF's 5760-byte
+        window would otherwise come as four segments of 1428 bytes and a runt of 48.  A scaled window is a whole
+        number of segments that the scale expresses exactly (a multiple of lcm(segment, 1 << rcv_wscale)), so that
+        the edge the peer reads back, ``ack + (field << scale)``, falls on a segment boundary too; below one such
+        unit it is whole segments, and the shift cuts at most ``(1 << rcv_wscale) - 1`` bytes off the last one."""
         free = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
         seg = self.mss - 12 if self.ts_ok else self.mss  # what a full segment from the peer carries
-        # scaled windows stay unrounded (rounding them stalled a lossy run), and so do the SYN's and SYN-ACK's
-        # (the options are not agreed yet: they offer the buffer, as before)
-        if free > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
+        # the SYN's and SYN-ACK's stay unrounded (the options are not agreed yet: they offer the buffer)
+        if free > seg and self.state not in (SYN_SENT, SYN_RCVD):
+            scale = self.rcv_wscale
+            if scale:
+                unit = seg << scale >> (min(scale, (seg & -seg).bit_length() - 1))  # lcm(seg, 1 << scale)
+                if free >= unit:
+                    return free - free % unit
             free -= free % seg
         return free
+
+    def _scaled_edge(self, window: int, scale: int) -> int:
+        """``window`` (an edge kept from an earlier offer, which the scale cannot express) as the peer will read it
+        back: grown to whole segments the scale expresses (as :meth:`_free_window` offers them) when the buffer has
+        the room, else to the scale's unit (Linux's ``__tcp_select_window`` ALIGNs a scaled window up), else cut down
+        to it.  Cut down alone, the edge would fall a few bytes short of the peer's segment boundary, and creep
+        further from it with every ACK."""
+        room = self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held
+        seg = self.mss - 12 if self.ts_ok else self.mss
+        unit = seg << scale >> (min(scale, (seg & -seg).bit_length() - 1))  # lcm(seg, 1 << scale)
+        up = -(-window // unit) * unit
+        if up <= room:
+            return up
+        up = -(-window >> scale) << scale
+        return up if up <= room else window >> scale << scale
 
     def _sack_blocks(self, most: int) -> tuple[tuple[int, int], ...]:
         """RFC 2018 4: the out-of-order data held, as merged (left, right) blocks, the newest arrival's first."""
@@ -562,8 +589,11 @@ class TcpOutput:
             ts, opts = opts.timestamp, None
         window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if flags & ACK and not flags & SYN:
+            scale = self.rcv_wscale
+            if scale and window & ((1 << scale) - 1):
+                window = self._scaled_edge(window, scale)
             self.rcv_adv = (self.rcv_nxt + window) & MASK
-            window >>= self.rcv_wscale
+            window >>= scale
         if opts is None and not self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
             sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts)
             if sent is not None:
