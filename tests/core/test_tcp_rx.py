@@ -4,6 +4,8 @@ timers, advertised windows of whole segments, scaled or not; and a retransmissio
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcp_script import TcpScript
 
@@ -107,3 +109,92 @@ def test_a_kept_scaled_edge_is_what_the_peer_reads_and_never_moves_back(ts, scal
                 assert edges[-1] - edge < 1 << scale and -(-kept >> scale) << scale > room
             edges.append(edge)
     assert len(got) == 60 * seg and len(edges) >= 30
+
+
+# -- lazy timers (item 2) ------------------------------------------------------------------------------------------------
+def test_a_stream_of_segments_does_not_touch_the_timer_heap_per_segment():
+    """200 in-order segments, each arming or clearing the delayed ACK, and ACKs of our data restarting the
+    retransmission timer: the heap sees a handful of pushes, not one or two per segment."""
+    from test_tcp_fastpath import established, frame, inject
+    t, pcb, got = established(ts=False)
+    timers = t.stack.tcp.timers
+    pcb.send(b"d" * 20000)
+    before = timers.pushes
+    for i in range(200):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una + min(500, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF),
+                        data=b"x" * 1000))
+        t.peer_seq += 1000
+        t.now += 0.0005
+        if i % 50 == 49:
+            pcb.send(b"d" * 20000)
+    assert len(got) == 200_000 and t.stack.tcp.fast_taken >= 190
+    assert timers.pushes - before <= 10, timers.pushes - before
+
+
+def test_lazily_rearmed_deadlines_fire_exactly_when_due():
+    """The retransmission timer restarted by an ACK moves later without touching the heap: poll_at still says the
+    real deadline, nothing happens at the stale one, and the retransmission goes at the real one."""
+    t = TcpScript()
+    pcb = t.open_passive()
+    pcb.send(b"a" * 500)
+    t.expect("PA", data_len=500)
+    first = pcb.rto_at
+    assert t.stack.tcp.poll_at() == first
+    t.at(first - 0.1)
+    pcb.send(b"b" * 300)  # Nagle: waits for the ACK
+    t.send("A", ack=pcb.snd_una + 500)  # restarts the timer for the 300 bytes sent now
+    t.expect("PA", data_len=300)
+    pushes = t.stack.tcp.timers.pushes
+    assert pcb.rto_at > first and t.stack.tcp.poll_at() == pcb.rto_at
+    t.at(first)
+    t.expect_nothing()  # the stale entry surfaced: nothing was due
+    assert t.stack.tcp.timers.pushes == pushes + 1  # the entry moved once, when it surfaced (not per ACK)
+    t.at(pcb.rto_at)
+    t.expect("PA", data_len=300)  # now it is due
+
+
+def test_a_cleared_deadline_leaves_no_timer_behind():
+    t = TcpScript()
+    pcb = t.open_passive()
+    t.send("A", ack=t.iss + 1, data=b"x" * 10)
+    assert pcb.delack_at is not None and t.stack.tcp.poll_at() == pcb.delack_at
+    pcb.send(b"reply")  # the reply carries the ACK: the delayed ACK is off
+    t.expect("PA", data_len=5)
+    assert pcb.delack_at is None and t.stack.tcp.poll_at() == pcb.rto_at
+    t.send("A", ack=pcb.snd_max)
+    assert pcb.next_deadline() is None and t.stack.tcp.poll_at() is None and len(t.stack.tcp.timers) == 0
+
+
+class _Owner:
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def next_deadline(self) -> float | None:
+        return self.at
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["set", "clear", "pop", "peek"]), st.integers(0, 50)),
+                max_size=80))
+def test_lazy_deadlines_answer_as_an_exact_model(ops):
+    """LazyDeadlines against the plain model (every owner's real deadline, scanned): next_at is the earliest real
+    deadline, pop_due hands back exactly the owners due, whatever moved later or was cleared meanwhile."""
+    from lwipy.core.timers import LazyDeadlines
+    owners = [_Owner() for _ in range(6)]
+    d: LazyDeadlines = LazyDeadlines()
+    for i, op, value in ops:
+        owner = owners[i]
+        if op == "set":
+            owner.at = float(value)
+            d.arm(owner, owner.at)
+        elif op == "clear":
+            owner.at = None
+        elif op == "pop":
+            due = d.pop_due(float(value))
+            expect = {id(o) for o in owners if o.at is not None and o.at <= value}
+            assert {id(o) for o in due} == expect
+            for o in due:
+                o.at = None  # handled
+        real = [o.at for o in owners if o.at is not None]
+        assert d.next_at() == (min(real) if real else None)
+        assert len(d) == len(real)

@@ -10,9 +10,9 @@ fires by itself, the owner is handed back from :meth:`pop_due` and decides what 
 from __future__ import annotations
 
 import heapq
-from typing import Generic, Hashable, TypeVar
+from typing import Generic, Hashable, Protocol, TypeVar
 
-__all__ = ["Deadlines"]
+__all__ = ["Deadlines", "LazyDeadlines"]
 
 K = TypeVar("K", bound=Hashable)
 
@@ -41,7 +41,7 @@ class Deadlines(Generic[K]):
             self._live.pop(key, None)
             return
         current = self._live.get(key)
-        if current is not None and current[0] == when:
+        if current is not None and current[0] <= when:
             return
         self._seq += 1
         self._live[key] = (when, self._seq)
@@ -80,3 +80,97 @@ class Deadlines(Generic[K]):
     def _compact(self) -> None:
         self._heap = [(when, seq, key) for key, (when, seq) in self._live.items()]
         heapq.heapify(self._heap)
+
+
+class _Owner(Protocol):
+    def next_deadline(self) -> float | None: ...
+
+
+O = TypeVar("O", bound=_Owner)
+
+
+class LazyDeadlines(Generic[O]):
+    """Deadlines re-armed lazily, as Linux's and BSD's TCP timers: an owner says when it next has work
+    (``owner.next_deadline()``), and its entry here only ever moves earlier (:meth:`arm`).  A deadline that moved
+    later or went away leaves the entry where it is; when the entry surfaces (:meth:`next_at`, :meth:`pop_due`) the
+    owner's real deadline is read, and the entry is dropped, moved to it, or handed back as due.  A connection that
+    re-arms its delayed-ACK or retransmission deadline with every segment so touches the heap once per expiry, not
+    once per segment.  Invariant: a live entry is never later than its owner's real deadline, so :meth:`next_at` and
+    :meth:`pop_due` answer exactly as with eager re-arming."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, O]] = []
+        self._live: dict[O, tuple[float, int]] = {}
+        self._seq = 0
+        #: entries pushed onto the heap (each a heap operation; re-arming later deadlines adds none)
+        self.pushes = 0
+
+    def __len__(self) -> int:
+        """Owners with a deadline (their real one: each is asked)."""
+        return sum(1 for key in self._live if key.next_deadline() is not None)
+
+    def __contains__(self, key: O) -> bool:
+        return self.get(key) is not None
+
+    def get(self, key: O) -> float | None:
+        """The key's deadline (its real one), or None when it has none here."""
+        return key.next_deadline() if key in self._live else None
+
+    def arm(self, key: O, when: float) -> None:
+        """The key's deadline is now ``when``: a new entry only when it is earlier than the key's entry."""
+        current = self._live.get(key)
+        if current is not None and current[0] <= when:
+            return
+        self._push(key, when)
+        if len(self._heap) > 2 * len(self._live) + 64:
+            self._heap = [(w, s, k) for k, (w, s) in self._live.items()]
+            heapq.heapify(self._heap)
+
+    def cancel(self, key: O) -> None:
+        self._live.pop(key, None)
+
+    def _push(self, key: O, when: float) -> None:
+        self.pushes += 1
+        self._seq += 1
+        self._live[key] = (when, self._seq)
+        heapq.heappush(self._heap, (when, self._seq, key))
+
+    def next_at(self) -> float | None:
+        """The earliest real deadline."""
+        heap = self._heap
+        live = self._live
+        while heap:
+            when, seq, key = heap[0]
+            entry = live.get(key)
+            if entry is None or entry[1] != seq:
+                heapq.heappop(heap)  # superseded or cancelled
+                continue
+            real = key.next_deadline()
+            if real == when:
+                return when
+            heapq.heappop(heap)
+            if real is None:
+                del live[key]
+            else:
+                self._push(key, real)  # moved later meanwhile
+        return None
+
+    def pop_due(self, now: float) -> list[O]:
+        """Remove and return the keys whose real deadline is at or before ``now``, earliest entry first."""
+        due = []
+        heap = self._heap
+        live = self._live
+        while heap and heap[0][0] <= now:
+            when, seq, key = heapq.heappop(heap)
+            entry = live.get(key)
+            if entry is None or entry[1] != seq:
+                continue
+            real = key.next_deadline()
+            if real is not None and real <= now:
+                del live[key]
+                due.append(key)
+            elif real is None:
+                del live[key]
+            else:
+                self._push(key, real)
+        return due

@@ -25,7 +25,7 @@ from ..events import PathMtuChanged
 from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
-from ..timers import Deadlines
+from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
@@ -55,7 +55,8 @@ class Tcp:
         self.fast_taken = 0
         self.fast_sent = 0
         self.listeners: dict[int, list[TcpListener]] = {}
-        self.timers: Deadlines[TcpPcb] = Deadlines()
+        #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
+        self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
         stack.hooks.tcp_isn = Rfc6528Isn(IsnGenerator(stack.rng.randbytes(16)))
         self._challenge_second = 0.0  # RFC 5961 7: the second being counted, and challenge ACKs sent in it
         self._challenges = 0

@@ -169,9 +169,8 @@ class TcpInput:
                     self.max_snd_wnd = window
                 self.snd_wl1, self.snd_wl2 = seq, ack
                 if window and self.persist_at is not None:
-                    self.persist_at = None
+                    self.persist_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
                     self.persist_backoff = 0
-            self._schedule()
         elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
             return True
         if self.state == CLOSED:
@@ -295,8 +294,6 @@ class TcpInput:
         if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
                 and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
             self._output()  # data waits and no timer runs (a window update was lost): send, or arm the override
-        if self.state != CLOSED:
-            self._schedule()  # deadlines cleared above (everything acknowledged, persist over) leave the heap too
         if self.scoreboard.ranges and self.cc.recover is None and self.snd_una != self.snd_max \
                 and self.state != CLOSED:
             # RFC 6675 IsLost: three segments' worth SACKed above snd_una means the first hole is lost, even when

@@ -566,10 +566,9 @@ class TcpOutput:
             stats.tcp.err += 1
             return False  # ENOMEM: kept for later, as the full way
         if flags & ACK:
-            self.delack_at = None
+            self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
             self.unacked_segments = 0
             self.last_ack_sent = self.rcv_nxt
-        self._schedule()
         return True
 
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
@@ -650,8 +649,7 @@ class TcpOutput:
                 return False
             # otherwise lost like any segment: the retransmission timer will send it again
         if flags & ACK:
-            self.delack_at = None
+            self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
             self.unacked_segments = 0
             self.last_ack_sent = self.rcv_nxt
-        self._schedule()
         return True

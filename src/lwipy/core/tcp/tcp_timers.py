@@ -4,8 +4,13 @@
 Theory of operation
 -------------------
 Nothing ticks.  Each timer is a deadline on the pcb (``rto_at``, ``persist_at``, ``delack_at``, ``keep_at``,
-``close_at``, ``txretry_at``; None when off), and :meth:`TcpTimers._schedule` puts the earliest of them in the TCP
-layer's heap, which calls :meth:`TcpTimers.poll` when it is due.  Any change to a deadline reschedules.
+``close_at``, ``txretry_at``; None when off), and the TCP layer's heap (:class:`~lwipy.core.timers.LazyDeadlines`)
+calls :meth:`TcpTimers.poll` when the earliest of them is due.  The heap is re-armed lazily, as Linux's and BSD's
+TCP timers are: setting a deadline touches it only when the new one is earlier than the pcb's entry there
+(:meth:`TcpTimers._arm`); a deadline cleared or moved later (the delayed ACK sent, the retransmission timer restarted
+by an ACK) leaves the entry, and the pcb's real deadline (:meth:`TcpTimers.next_deadline`) is read when the entry
+surfaces.  So a stream of segments, each restarting the retransmission timer and arming or clearing the delayed
+ACK, touches the heap about once per timer expiry, not once per segment.
 
 - retransmission (``rto_at``, RFC 6298): armed while data is in flight, for the estimator's ``rto``; on firing
   the RTO doubles, the window collapses to one segment and everything from ``snd_una`` is sent again (go-back-N).
@@ -40,9 +45,14 @@ DELACK = 0.1  # lwIP flushes delayed ACKs on its 250 ms fast timer; 100 ms keeps
 class TcpTimers:
     """Deadlines and what happens when they pass, for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
 
+    def _arm(self, when: float) -> None:
+        """A deadline was set to ``when``: the heap learns of it only when it is earlier than the pcb's entry."""
+        if self.state != CLOSED:
+            self.tcp.timers.arm(self, when)
+
     def _arm_rto(self) -> None:
-        self.rto_at = self.stack.now + self.rtt.rto
-        self._schedule()
+        self.rto_at = when = self.stack.now + self.rtt.rto
+        self._arm(when)
 
     def _arm_persist(self) -> None:
         self.rto_at = None  # nothing is in flight while persisting: only one of the two timers runs
@@ -51,8 +61,8 @@ class TcpTimers:
 
     def _arm_delack(self) -> None:
         if self.delack_at is None:
-            self.delack_at = self.stack.now + DELACK
-            self._schedule()
+            self.delack_at = when = self.stack.now + DELACK
+            self._arm(when)
 
     def _arm_keepalive(self) -> None:
         self.keep_at = self.stack.now + self.keep_idle if self.keepalive else None
@@ -134,8 +144,12 @@ class TcpTimers:
         return best
 
     def _schedule(self) -> None:
+        """Deadlines changed in any way: the earliest goes to the heap if it is earlier than the pcb's entry (cleared
+        or later ones need nothing: the entry is checked when it surfaces)."""
         if self.state != CLOSED:
-            self.tcp.timers.set(self, self.next_deadline())
+            best = self.next_deadline()
+            if best is not None:
+                self.tcp.timers.arm(self, best)
 
     def poll(self, now: float) -> None:
         """Handle the deadlines that are due (called by the TCP layer)."""
