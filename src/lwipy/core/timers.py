@@ -41,7 +41,7 @@ class Deadlines(Generic[K]):
             self._live.pop(key, None)
             return
         current = self._live.get(key)
-        if current is not None and current[0] <= when:
+        if current is not None and current[0] == when:
             return
         self._seq += 1
         self._live[key] = (when, self._seq)
