@@ -430,8 +430,16 @@ class Stack:
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
         """:meth:`input` for a batch of frames received together."""
         self.assert_core()
-        for frame in frames:
-            self.input(netif, frame, now)
+        # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
+        tcp = self.tcp
+        tcp.batching = True
+        try:
+            for frame in frames:
+                self.input(netif, frame, now)
+        finally:
+            tcp.batching = False
+            if tcp.ack_pending:
+                self._guarded(tcp.flush_acks)
 
     # -- output ------------------------------------------------------------------------------------------------------
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:

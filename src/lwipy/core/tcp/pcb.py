@@ -164,6 +164,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.persist_probes = 0  # probes not answered yet
         self.delack_at: float | None = None
         self.unacked_segments = 0
+        self.ack_due = False  # an ACK to write after the batch of frames being taken (lwIP's TF_ACK_NOW)
         self.keep_at: float | None = None
         self.keep_probes = 0
         self.close_at: float | None = None  # SYN_RCVD (tcp_syn_rcvd_timeout), FIN_WAIT_2 and TIME_WAIT

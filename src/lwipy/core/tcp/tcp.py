@@ -28,7 +28,7 @@ from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
-from .pcb import CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
+from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -54,6 +54,10 @@ class Tcp:
         #: segments the fast path took, and segments it sent (``TcpOutput._fast_send``)
         self.fast_taken = 0
         self.fast_sent = 0
+        #: a batch of frames is being taken (``Stack.input_many``): ACKs due wait for its end (:meth:`flush_acks`)
+        self.batching = False
+        #: pcbs with an ACK due at the end of the batch (``TcpPcb.ack_due``)
+        self.ack_pending: list[TcpPcb] = []
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
         self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
@@ -347,6 +351,16 @@ class Tcp:
         """Take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment (:func:`.fastpath.fast_input`);
         False when it must go the full way."""
         return self.fast_path and fast_input(self, netif, frame)
+
+    def flush_acks(self) -> None:
+        """The end of a batch of frames: write the ACKs its segments asked for, one per connection, with the newest
+        ``rcv_nxt`` and window (those a data segment sent meanwhile carried already are gone)."""
+        pending, self.ack_pending = self.ack_pending, []
+        for pcb in pending:
+            if pcb.ack_due:
+                pcb.ack_due = False
+                if pcb.state != CLOSED:
+                    pcb._send_ack()
 
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb

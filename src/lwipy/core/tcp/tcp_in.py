@@ -19,6 +19,14 @@ In-order data is appended to ``rcv_buf`` (trimmed to the free space) and then dr
 segments wait, keyed by their sequence number.  A FIN moves the state (ESTABLISHED to CLOSE_WAIT, FIN_WAIT_1 to
 CLOSING or TIME_WAIT, FIN_WAIT_2 to TIME_WAIT) and is acknowledged at once; so is out-of-order data and every
 second full segment, the rest waits for the delayed-ACK timer (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2).
+
+ACKs per batch: while the stack takes a batch of frames read together (``Stack.input_many``), the ACK that every
+second segment or a read that reopened the window asks for is not written at once but flagged (``ack_due``, lwIP's
+TF_ACK_NOW, :meth:`TcpInput._ack_now`) and written once, after the batch's last segment (``Tcp.flush_acks``), with
+the newest ``rcv_nxt`` and window: the segments of a batch arrived together, as a GRO super-segment does in Linux,
+which acknowledges it with one ACK.  Out-of-order data, a filled gap, data cut to the window, a FIN and every reply
+to an unacceptable segment are still acknowledged at once; a data segment sent meanwhile carries the ACK and clears
+the flag.  A single frame (``Stack.input``) is acknowledged as before.
 """
 
 from __future__ import annotations
@@ -189,10 +197,10 @@ class TcpInput:
                 self.unacked_segments += 1
                 ack_now = self.unacked_segments >= 2
                 self._notify()
-                if self.state == CLOSED or not self.unacked_segments:
+                if self.state == CLOSED or not self.unacked_segments or self.ack_due:
                     return True
                 if ack_now:
-                    self._send_ack()
+                    self._ack_now()
                 else:
                     self._arm_delack()
             else:
@@ -200,6 +208,16 @@ class TcpInput:
         elif self.delack_at is None and self.unacked_segments:
             self._arm_delack()
         return True
+
+    def _ack_now(self) -> None:
+        """An ACK is due now (lwIP's ``tcp_ack_now``): written at once, or, inside a batch of frames, flagged and
+        written once after the batch (:meth:`~lwipy.core.tcp.tcp.Tcp.flush_acks`)."""
+        tcp = self.tcp
+        if not tcp.batching:
+            self._send_ack()
+        elif not self.ack_due:
+            self.ack_due = True
+            tcp.ack_pending.append(self)
 
     def _input_syn_sent(self, hdr: TcpHeader, payload: memoryview) -> None:
         flags = hdr.flags
@@ -383,15 +401,19 @@ class TcpInput:
                     self._notify()  # _fin_received acknowledged it already
                 return
             self.unacked_segments += 1
-            ack_now = filled or trimmed or self.unacked_segments >= 2
+            ack_now = self.unacked_segments >= 2
             if data:
                 # the application reads first, so that one ACK carries the window its read opened: lwIP's
                 # tcp_input calls the recv callback before tcp_output sends the ACK that tcp_receive asked for
                 self._notify()
                 if self.state == CLOSED or not self.unacked_segments:
                     return  # aborted, or a window update, a reply or the FIN carried the ACK already
-            if ack_now:
-                self._send_ack()
+            if filled or trimmed:
+                self._send_ack()  # a gap filled (RFC 5681 4.2) or data cut to the window: at once, batch or not
+            elif self.ack_due:
+                return  # an ACK goes at the end of this batch already
+            elif ack_now:
+                self._ack_now()
             else:
                 self._arm_delack()
             return

@@ -431,7 +431,7 @@ class TcpOutput:
             return
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
         if self._free_window() - offered >= min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
-            self._send_ack()
+            self._ack_now()  # inside a batch, once after it
 
     def _free_window(self) -> int:
         """The free receive buffer, as a whole number of the peer's full segments when more than one fits, as
@@ -568,6 +568,7 @@ class TcpOutput:
         if flags & ACK:
             self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
             self.unacked_segments = 0
+            self.ack_due = False
             self.last_ack_sent = self.rcv_nxt
         return True
 
@@ -651,5 +652,6 @@ class TcpOutput:
         if flags & ACK:
             self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
             self.unacked_segments = 0
+            self.ack_due = False
             self.last_ack_sent = self.rcv_nxt
         return True
