@@ -198,3 +198,146 @@ def test_lazy_deadlines_answer_as_an_exact_model(ops):
         real = [o.at for o in owners if o.at is not None]
         assert d.next_at() == (min(real) if real else None)
         assert len(d) == len(real)
+
+
+# -- ACKs per batch (item 2) -------------------------------------------------------------------------------------------
+def _acks(t) -> list:
+    return [s for s in t.sent() if not len(s.payload)]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("n", [2, 3, 4, 7])
+def test_a_batch_of_in_order_segments_gets_one_ack_after_its_last(fast, n):
+    """n full segments read together: one ACK, written after the last of them (it acknowledges all n and offers the
+    window the reader's reads reopened), where the same segments one by one get one every second segment."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=False, fast=fast, tcp_wnd_default=16384)
+    una = pcb.snd_una
+    start = t.peer_seq
+    frames = [frame(t, start + 1000 * i, una, data=bytes([i]) * 1000) for i in range(n)]
+    t.stack.input_many(t.netif, frames, t.now)
+    acks = _acks(t)
+    assert len(acks) == 1 and acks[0].ack == start + 1000 * n and acks[0].window == 15840  # 11 x our MSS 1440
+    assert len(got) == 1000 * n and pcb.delack_at is None and not pcb.ack_due and not t.stack.tcp.ack_pending
+    assert t.stack.tcp.fast_taken == (n if fast else 0)
+    # the same segments one at a time: the first read reopens the window the SYN-ACK offered (whole buffer, not yet
+    # rounded), then lwIP's rule, an ACK every second segment
+    t2, pcb2, _ = established(ts=False, fast=fast, tcp_wnd_default=16384)
+    for i in range(n):
+        t2.stack.input(t2.netif, frame(t2, start + 1000 * i, una, data=bytes([i]) * 1000), t2.now)
+    assert [a.ack - start for a in _acks(t2)] == [1000 + 2000 * k for k in range((n + 1) // 2)]
+
+
+def test_a_single_segment_in_a_batch_waits_for_the_delayed_ack():
+    from test_tcp_fastpath import established, frame
+    t, pcb, _ = established(ts=False, reader=False)
+    t.stack.input_many(t.netif, [frame(t, t.peer_seq, pcb.snd_una, data=b"x" * 100)], t.now)
+    t.peer_seq += 100
+    assert _acks(t) == [] and pcb.delack_at == pytest.approx(t.now + 0.1)
+    t.at(t.now + 0.1)
+    assert [a.ack for a in _acks(t)] == [t.peer_seq]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_out_of_order_segments_in_a_batch_are_each_acknowledged_at_once(fast):
+    """RFC 5681 4.2: out-of-order data is acknowledged at once, so that the sender counts its duplicates: inside a
+    batch too, one duplicate ACK per segment, written as each arrives; the segment that fills the gap is
+    acknowledged at once as well (RFC 5681 4.2), and what follows it in the batch once at the end."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=False, fast=fast)
+    una, s = pcb.snd_una, t.peer_seq
+    frames = [frame(t, s + 1000, una, data=b"b" * 1000), frame(t, s + 2000, una, data=b"c" * 1000),
+              frame(t, s + 3000, una, data=b"d" * 1000), frame(t, s, una, data=b"a" * 1000),
+              frame(t, s + 4000, una, data=b"e" * 1000), frame(t, s + 5000, una, data=b"f" * 1000)]
+    t.stack.input_many(t.netif, frames, t.now)
+    assert [a.ack - s for a in _acks(t)] == [0, 0, 0, 4000, 6000]
+    assert bytes(got) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000 + b"d" * 1000 + b"e" * 1000 + b"f" * 1000
+
+
+def test_a_reply_sent_inside_the_batch_carries_the_ack():
+    """An application answering as it reads (echo) sends data that carries the ACK: nothing more at the end."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, _ = established(ts=False, reader=False)
+
+    def echo(p):
+        while p.readable:
+            p.send(p.recv())
+    pcb.on_event = echo
+    pcb.nodelay = True
+    una, s = pcb.snd_una, t.peer_seq
+    t.stack.input_many(t.netif, [frame(t, s, una, data=b"q" * 64), frame(t, s + 64, una, data=b"r" * 64)], t.now)
+    out = t.sent()
+    assert [len(o.payload) for o in out] == [64, 64]  # the two replies, no bare ACK after them
+    assert out[-1].ack == s + 128 and not pcb.ack_due
+
+
+def test_a_read_reopening_the_window_outside_a_batch_is_told_at_once():
+    """The window update a read asks for waits for the batch's end only inside a batch; an application reading later
+    (a socket's recv on its own thread) has it sent at once."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, _ = established(ts=False, reader=False, tcp_wnd_default=4320)  # three segments of our MSS, 1440
+    una, s = pcb.snd_una, t.peer_seq
+    t.stack.input_many(t.netif, [frame(t, s + 1440 * i, una, data=b"w" * 1440) for i in range(3)], t.now)
+    assert [(a.ack - s, a.window) for a in _acks(t)] == [(4320, 0)]  # the window closed: one ACK, after the batch
+    pcb.recv(4320)
+    assert [(a.ack - s, a.window) for a in _acks(t)] == [(4320, 4320)]  # the update, at once
+
+
+# (data offset from the batch's next in-order byte, length, timestamp kind, flags)
+SEGMENT = st.tuples(st.sampled_from([0, 0, 0, 0, 0, 300, -200]), st.sampled_from([1000, 1000, 1000, 536, 1, 0]),
+                    st.sampled_from(["ok", "ok", "ok", "none", "old"]), st.sampled_from([0x10, 0x18] * 8 + [0x11]))
+BATCH_STEP = st.one_of(
+    st.tuples(st.just("batch"), st.lists(SEGMENT, min_size=1, max_size=8)),
+    st.tuples(st.sampled_from(["send", "read"]), st.integers(1, 5000)),
+    st.tuples(st.just("time"), st.sampled_from([0.05, 0.2, 1.5])),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ts=st.booleans(), sack=st.booleans(), reader=st.booleans(), steps=st.lists(BATCH_STEP, min_size=1, max_size=15))
+def test_fast_and_full_paths_agree_on_batches(ts, sack, reader, steps):
+    """The differential test of test_tcp_fastpath, with the segments read in batches (``Stack.input_many``): the
+    fast path and the full one defer the same ACKs to the end of a batch and leave the same state and output."""
+    run_batches(ts, sack, reader, steps)
+
+
+def run_batches(ts: bool, sack: bool, reader: bool, steps: list) -> int:
+    from test_tcp_fastpath import established, frame, snapshot
+    runs = [established(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
+    tsval = 1000
+    for step in steps:
+        kind, arg = step
+        for t, pcb, _ in runs:
+            if kind == "batch":
+                frames, nxt = [], t.peer_seq
+                for i, (off, n, tsk, flags) in enumerate(arg):
+                    stamp = {"ok": (tsval + i, 0), "none": None, "old": (5, 0)}[tsk] if ts else None
+                    frames.append(frame(t, nxt + off, pcb.snd_una, flags, bytes([n & 0xFF]) * n, ts=stamp))
+                    if off == 0:
+                        nxt += n
+                t.stack.input_many(t.netif, frames, t.now)
+                if pcb.state_name != "CLOSED":
+                    t.peer_seq = pcb.rcv_nxt
+            elif kind == "send":
+                if pcb.state_name in ("ESTABLISHED", "CLOSE_WAIT"):
+                    pcb.send(b"s" * arg)
+            elif kind == "read":
+                if pcb.state_name != "CLOSED" and pcb.readable:
+                    pcb.recv(arg)
+            else:
+                t.at(t.now + arg)
+        tsval += 10
+        (ta, pa, got_a), (tb, pb, got_b) = runs
+        assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
+        assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+        assert got_a == got_b and not ta.stack.tcp.ack_pending and not tb.stack.tcp.ack_pending
+    assert runs[1][0].stack.tcp.fast_taken == 0
+    return runs[0][0].stack.tcp.fast_taken
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_batch_differential_takes_the_fast_path(ts):
+    steps = [("batch", [(0, 1000, "ok", 0x10)] * 4), ("send", 3000), ("batch", [(0, 1000, "ok", 0x18)] * 3),
+             ("read", 100), ("batch", [(300, 1000, "ok", 0x10), (0, 1000, "ok", 0x10), (0, 536, "ok", 0x10)]),
+             ("time", 0.2), ("batch", [(0, 1000, "ok", 0x10)] * 5)]
+    assert run_batches(ts, False, True, steps) >= 10
