@@ -42,7 +42,8 @@ def test_a_station_behind_the_softap_reaches_the_uplink_through_napt():
     data = bytes(range(256)) * 400
     assert transfer(sim, client, accepted, data) == data
     s = gw.napt.get_stats()
-    assert s.nr_active_tcp == 1 and s.nr_active_icmp == 1 and s.out > 50 and s.inbound > 50
+    # inbound: the server's ACKs (one per batch of segments the server reads together since issue 15) and replies
+    assert s.nr_active_tcp == 1 and s.nr_active_icmp == 1 and s.out > 50 and s.inbound > 10
 
 
 def test_napt_on_a_second_netif_is_refused_and_misuse_is_reported():

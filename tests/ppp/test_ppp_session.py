@@ -223,8 +223,9 @@ def test_five_percent_byte_corruption_bad_fcs_counted_tcp_recovers():
     assert transfer(p.sim, client_pcb, server_pcb, data, timeout=3600) == data
     back = transfer(p.sim, server_pcb, client_pcb, data[:100_000], timeout=3600)
     assert back == data[:100_000]
-    assert p.cb.deframer.bad_fcs > 10 and p.ca.deframer.bad_fcs > 10
-    assert p.da.serial.corrupted > 10 and p.db.serial.corrupted > 10
+    # frames both ways were corrupted and counted (fewer ACK frames since issue 15's ACKs per batch: > 5, was > 10)
+    assert p.cb.deframer.bad_fcs > 5 and p.ca.deframer.bad_fcs > 5
+    assert p.da.serial.corrupted > 5 and p.db.serial.corrupted > 5
     assert p.a.stats.tcp.rexmit + p.b.stats.tcp.rexmit > 0
 
 
