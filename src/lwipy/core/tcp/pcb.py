@@ -260,8 +260,13 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             if self.error:
                 raise LwipError(self.error, "the connection failed")
             return b""
-        out = bytes(self.rcv_buf[:n])
-        del self.rcv_buf[:n]
+        rcv_buf = self.rcv_buf
+        if n == len(rcv_buf):
+            out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
+        else:
+            with memoryview(rcv_buf) as view:
+                out = bytes(view[:n])
+        del rcv_buf[:n]
         if reopen:
             self._window_update()
         else:

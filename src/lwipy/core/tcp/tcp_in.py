@@ -163,8 +163,10 @@ class TcpInput:
             return False  # a duplicate ACK or a bare window update
         # -- taken: input()'s steps for an acceptable in-order segment (seq == rcv_nxt and the window open)
         self.last_activity = self.stack.now
-        if ts_ok and _le(seq, self.last_ack_sent):
-            self.ts_recent = tsval  # RFC 7323 4.3
+        if ts_ok:
+            last = self.last_ack_sent
+            if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent
+                self.ts_recent = tsval  # RFC 7323 4.3
         window = window_field << self.snd_wscale
         if not acked and window == self.snd_wnd and (self.rto_at is not None or una != self.snd_max or len(
                 self.snd_buf) <= ((self.snd_max - self.buf_seq) & MASK)):
@@ -172,7 +174,9 @@ class TcpInput:
             # _process_ack does then (no duplicate, no window opened, nothing to send), inline
             self.persist_probes = 0
             wl1 = self.snd_wl1
-            if _lt(wl1, seq) or (wl1 == seq and _le(self.snd_wl2, ack)):
+            # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
+            if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack
+                                                              or (self.snd_wl2 - ack) & MASK >= _HALF)):
                 if window > self.max_snd_wnd:
                     self.max_snd_wnd = window
                 self.snd_wl1, self.snd_wl2 = seq, ack
@@ -196,7 +200,9 @@ class TcpInput:
                 self._mem_rcv()
                 self.unacked_segments += 1
                 ack_now = self.unacked_segments >= 2
-                self._notify()
+                on_event = self.on_event  # _notify, inline
+                if on_event is not None:
+                    on_event(self)
                 if self.state == CLOSED or not self.unacked_segments or self.ack_due:
                     return True
                 if ack_now:

@@ -36,7 +36,11 @@ class TcpMem:
         n = len(self.rcv_buf) + self.rcv_held
         stack = self.stack
         counted = n + -(-n // self.mss) * stack.mem_tcp_rx_seg if n else 0
-        stack.mem.change(TCP_RCV, counted - self._mem_rcv_counted)
+        delta = counted - self._mem_rcv_counted
+        if delta > 0:  # mem.change's two cases, called directly: this runs twice for every segment received
+            stack.mem.alloc(TCP_RCV, delta, 0)
+        elif delta:
+            stack.mem.free(TCP_RCV, -delta, 0)
         self._mem_rcv_counted = counted
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
