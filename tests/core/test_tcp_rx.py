@@ -341,3 +341,48 @@ def test_the_batch_differential_takes_the_fast_path(ts):
              ("read", 100), ("batch", [(300, 1000, "ok", 0x10), (0, 1000, "ok", 0x10), (0, 536, "ok", 0x10)]),
              ("time", 0.2), ("batch", [(0, 1000, "ok", 0x10)] * 5)]
     assert run_batches(ts, False, True, steps) >= 10
+
+
+# -- the fast path's pieces: the checksum of full segments, the ACK template -----------------------------------------
+@pytest.mark.parametrize("size", [360, 401, 733, 1024, 1447, 1448, 1460])
+def test_full_segments_checksums_are_verified_by_the_folded_sum(size):
+    """The fast path folds a long segment's integer before its modulo: a right checksum is taken, each wrong one
+    (off by one in any 16-bit word's worth) goes to the full path, which counts and drops it."""
+    from test_tcp_fastpath import established, frame, inject
+    t, pcb, got = established(ts=False)
+    data = bytes((i * 7) & 0xFF for i in range(size))
+    for delta in (1, 0xFFFE, 0x100):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, data=data, tcp_csum_delta=delta))
+    assert t.stack.tcp.fast_taken == 0 and t.stack.stats.tcp.chkerr == 3 and not got
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, data=data))
+    assert t.stack.tcp.fast_taken == 1 and bytes(got) == data
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_pure_acks_come_from_the_connection_template(ts):
+    from lwipy.wire.checksum import pseudo_sum_v4, verify
+    from test_tcp_fastpath import OWN_B, PEER_B, established, frame
+    t, pcb, _ = established(ts=ts, reader=False)
+    before = t.stack.tcp.fast_sent
+    for ttl in (64, 5):
+        pcb.ttl = ttl  # a changed TTL makes a new template
+        stamp = (900, 1) if ts else None
+        t.stack.input_many(t.netif, [frame(t, t.peer_seq + 100 * i, pcb.snd_una, data=b"t" * 100, ts=stamp)
+                                     for i in range(2)], t.now)
+        t.peer_seq += 200
+        (raw,) = t.dev.take()
+        assert raw[22] == ttl and verify(raw[14:34]) and verify(raw[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(raw) - 34))
+        assert int.from_bytes(raw[42:46], "big") == pcb.rcv_nxt == t.peer_seq
+        assert len(raw) == 14 + 20 + (32 if ts else 20)
+    assert t.stack.tcp.fast_sent - before == 2 and pcb in t.stack.tcp.ack_templates
+    pcb.abort()
+    assert pcb not in t.stack.tcp.ack_templates
+
+
+def test_an_ack_with_sack_blocks_takes_the_full_way():
+    from test_tcp_fastpath import established, frame, inject
+    t, pcb, _ = established(ts=True, sack=True)
+    before = t.stack.tcp.fast_sent
+    inject(t, frame(t, t.peer_seq + 500, pcb.snd_una, data=b"o" * 100, ts=(900, 1)))
+    (ack,) = t.sent()
+    assert "SAck" in dict(ack.options) and t.stack.tcp.fast_sent == before

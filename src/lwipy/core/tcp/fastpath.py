@@ -30,11 +30,16 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ...wire.tcp import ACK
+from ..etharp import _REREQUEST_BEFORE, STABLE
+from .seq import MASK
+
 if TYPE_CHECKING:
     from ..netif import Netif
+    from .pcb import TcpPcb
     from .tcp import Tcp
 
-__all__ = ["fast_input", "fast_key"]
+__all__ = ["fast_input", "fast_key", "fast_ack"]
 
 # Ethernet dst (skip src) type | IPv4 ver/ihl (tos) total (ident) frag (ttl) proto (csum) src_int dst
 # | TCP (ports) seq ack offset flags window (csum, urg)
@@ -42,6 +47,11 @@ _FRAME = struct.Struct("!6s6xHBxH2xHxB2xI4s4xIIBBH4x")
 _TS = struct.Struct("!II")
 _TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8 length 10
 _KEY = struct.Struct("!4s4sHH")
+# a pure ACK from its template: Ethernet and the first IPv4 words | ident | fragment, TTL, protocol | IP checksum |
+# addresses and ports | seq ack | offset and flags, window, checksum, urgent (| NOP NOP kind length, TSval, TSecr)
+_ACK = struct.Struct("!18sH4sH12sIIHHHH")
+_ACK_TS = struct.Struct("!18sH4sH12sIIHHHHIII")
+_TS_WORD = 0x0101080A
 _FOLD = 0xFFFF
 # halves of 5888, 2944 and 1472 bits: a full segment's integer folded three times before the modulo, which costs per
 # 30-bit digit of the integer (a division each) where a shift, a mask and an add cost far less: 2**16 = 1 modulo
@@ -109,4 +119,86 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     stats.ip.recv += 1
     stats.tcp.recv += 1
     tcp.fast_taken += 1
+    return True
+
+
+def _ack_template(pcb: "TcpPcb", key: tuple) -> tuple:
+    """The constant parts of ``pcb``'s pure ACK to the neighbour ``key`` names (its MAC, ours, TOS, TTL, timestamps),
+    and the partial sums of its IPv4 and TCP checksums without the fields that change."""
+    mac, hwaddr, tos, ttl, ts = key
+    hlen = 32 if ts else 20
+    head = mac + hwaddr + b"\x08\x00" + bytes((0x45, tos)) + (20 + hlen).to_bytes(2, "big")
+    mid = bytes((0, 0, ttl, 6))  # no fragment bits (as _fast_send and ip4 output write them), TTL, TCP
+    addrs = pcb._local_packed + pcb._remote_packed + _KEY.pack(b"", b"", pcb.local_port, pcb.remote_port)[8:]
+    offflags = (hlen << 10) | ACK
+    ip_sum = int.from_bytes(head[14:] + mid + addrs[:8], "big")  # 16-bit aligned: the ones' sum modulo 0xFFFF
+    tcp_sum = pcb._pseudo_base + hlen + int.from_bytes(addrs[8:], "big") + offflags + (_TS_WORD if ts else 0)
+    return key, head, mid, addrs, offflags, ip_sum, tcp_sum
+
+
+def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
+    """``pcb``'s pure ACK numbered ``seq`` (``_send_ack``), written from a per-connection header template by one
+    struct, its checksums from the template's partial sums and the few fields that change (seq, ack, window,
+    timestamps, IP ident): the same bytes, counters and pcb fields as ``_send_segment`` and ``_fast_send``.  None,
+    with nothing changed, when that way does not apply (SACK blocks to send, offload, IPv6, VLAN, a route or a
+    neighbour to look up again: ``_fast_send``'s conditions); else whether the device took it."""
+    tcp = pcb.tcp
+    if not tcp.fast_path or pcb._offload or not pcb._neighbour or pcb.v6 or (pcb.sack_ok and pcb.ooseq):
+        return None
+    stack = pcb.stack
+    netif = pcb._netif
+    if netif is None or pcb._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
+            or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+        return None
+    entry = stack.etharp.table.get((netif.index, pcb._next_hop))
+    if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
+                                               and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        return None  # to resolve, or to refresh: etharp_output's work
+    ts = pcb.ts_ok
+    key = (entry.mac, netif.hwaddr, pcb.tos, pcb.ttl, ts)
+    templates = tcp.ack_templates
+    tmpl = templates.get(pcb)
+    if tmpl is None or tmpl[0] != key:
+        tmpl = templates[pcb] = _ack_template(pcb, key)
+    # the window, as _send_segment offers it
+    window = pcb._window_bytes()
+    rcv_nxt = pcb.rcv_nxt
+    scale = pcb.rcv_wscale
+    if scale and window & ((1 << scale) - 1):
+        window = pcb._scaled_edge(window, scale)
+    pcb.rcv_adv = (rcv_nxt + window) & MASK
+    window >>= scale
+    if window > 0xFFFF:
+        window = 0xFFFF
+    ip4 = stack.ip4
+    ident = ip4.next_ident
+    ip4.next_ident = (ident + 1) & 0xFFFF
+    _, head, mid, addrs, offflags, ip_sum, tcp_sum = tmpl
+    # checksums as wire.checksum's: the complement of the folded sum (a residue 0 folds to 0xFFFF: never all zero)
+    ip_csum = _FOLD - ((ip_sum + ident) % _FOLD or _FOLD)
+    if ts:
+        tsval = int(stack.now * 1000) & MASK
+        tsecr = pcb.ts_recent
+        csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window + tsval + tsecr) % _FOLD or _FOLD)
+        frame = _ACK_TS.pack(head, ident, mid, ip_csum, addrs, seq, rcv_nxt, offflags, window, csum, 0, _TS_WORD,
+                             tsval, tsecr)
+    else:
+        csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window) % _FOLD or _FOLD)
+        frame = _ACK.pack(head, ident, mid, ip_csum, addrs, seq, rcv_nxt, offflags, window, csum, 0)
+    stats = stack.stats
+    stats.ip.xmit += 1
+    stats.etharp.cachehit += 1
+    if netif.device.transmit(frame):
+        stats.link.xmit += 1
+        stats.tcp.xmit += 1
+        tcp.fast_sent += 1
+    else:
+        stats.link.memerr += 1
+        stats.link.drop += 1
+        stats.tcp.err += 1
+        return False  # as _fast_send: refused by a full device queue (the delayed-ACK fields stay as they were)
+    pcb.delack_at = None
+    pcb.unacked_segments = 0
+    pcb.ack_due = False
+    pcb.last_ack_sent = rcv_nxt
     return True

@@ -58,6 +58,8 @@ class Tcp:
         self.batching = False
         #: pcbs with an ACK due at the end of the batch (``TcpPcb.ack_due``)
         self.ack_pending: list[TcpPcb] = []
+        #: each connection's pure-ACK header template (:func:`.fastpath.fast_ack`), made at its first fast ACK
+        self.ack_templates: dict[TcpPcb, tuple] = {}
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
         self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
@@ -380,6 +382,7 @@ class Tcp:
             if not self._local_ports[pcb.local_port]:
                 del self._local_ports[pcb.local_port]
         self.timers.cancel(pcb)
+        self.ack_templates.pop(pcb, None)
         self.tx_refused.discard(pcb)
         if pcb.listener is not None:
             pcb.listener.half_open.pop(pcb, None)

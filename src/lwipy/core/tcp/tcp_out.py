@@ -40,6 +40,7 @@ from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
 from ..etharp import _REREQUEST_BEFORE, STABLE
 from ..pbuf import Pbuf
+from .fastpath import fast_ack
 from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_le as _le
@@ -325,7 +326,8 @@ class TcpOutput:
         seq = self.snd_max
         if (seq - self.snd_una) & MASK > self.snd_wnd:
             seq = (self.snd_una + self.snd_wnd) & MASK
-        self._send_segment(seq, ACK, b"")
+        if fast_ack(self, seq) is None:  # rx: a pure ACK from the connection's header template, when it applies
+            self._send_segment(seq, ACK, b"")
 
     def _oow_limited(self) -> bool:
         """Whether a reply to an unacceptable segment must be skipped: at most one per ``tcp_invalid_ratelimit`` ms
