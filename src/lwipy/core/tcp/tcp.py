@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from functools import partial
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Tcp"]
 
+def _never(netif: Any, frame: Any) -> bool:
+    return False
+
+
 _RECYCLABLE = (TIME_WAIT, LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1)  # the order lwIP's tcp_alloc gives them up
 
 
@@ -46,9 +51,7 @@ class Tcp:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
-        #: header prediction (:mod:`.fastpath`) on: the common segment of an established connection skips the full
-        #: input path; False sends every segment the full way (same results, more work)
-        self.fast_path = True
+        self.fast_path = True  # (a property: it also sets fast_input)
         #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
         self.fast_conns: dict[bytes, TcpPcb] = {}
         #: segments the fast path took, and segments it sent (``TcpOutput._fast_send``)
@@ -349,10 +352,19 @@ class Tcp:
     def _port_taken(self, port: int) -> bool:
         return port in self._local_ports or port in self.listeners or port in self._reserved
 
-    def fast_input(self, netif: Any, frame: Any) -> bool:
-        """Take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment (:func:`.fastpath.fast_input`);
-        False when it must go the full way."""
-        return self.fast_path and fast_input(self, netif, frame)
+    @property
+    def fast_path(self) -> bool:
+        """Header prediction (:mod:`.fastpath`) on: the common segment of an established connection skips the full
+        input path; False sends every segment the full way (same results, more work)."""
+        return self._fast_path
+
+    @fast_path.setter
+    def fast_path(self, on: bool) -> None:
+        self._fast_path = bool(on)
+        #: ``fast_input(netif, frame)``: take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment
+        #: (:func:`.fastpath.fast_input`); False when it must go the full way.  The function itself, bound to this
+        #: layer (one call less per frame than a method wrapping it), or one that always says False
+        self.fast_input = partial(fast_input, self) if on else _never
 
     def flush_acks(self) -> None:
         """The end of a batch of frames: write the ACKs its segments asked for, one per connection, with the newest

@@ -429,8 +429,8 @@ class TcpOutput:
 
     def _window_update(self) -> None:
         """After the user read: tell the peer when the window opened by a worthwhile amount."""
-        if self.state not in CAN_RECEIVE:
-            return
+        if self.ack_due or self.state not in CAN_RECEIVE:
+            return  # (an ACK due at the end of the batch will carry the window as it is then)
         offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
         if self._free_window() - offered >= min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
             self._ack_now()  # inside a batch, once after it
