@@ -183,35 +183,39 @@ class TcpInput:
                 if window and self.persist_at is not None:
                     self.persist_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
                     self.persist_backoff = 0
-        elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
-            return True
-        if self.state == CLOSED:
-            return True
-        if n and self.state in CAN_RECEIVE:
+            # nothing was called out to: what was checked above holds (ESTABLISHED, in order, no FIN, room), and
+            # the data (n > 0: a segment without any acknowledges something) is appended below
+        else:
+            if not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
+                return True
+            if self.state == CLOSED:
+                return True
+            if not n or self.state not in CAN_RECEIVE:
+                if self.delack_at is None and self.unacked_segments:
+                    self._arm_delack()
+                return True
             if self.rx_closed:
                 self.error = errno.ECONNRESET
                 self.abort()  # a callback closed the pcb meanwhile: as input()
                 return True
-            if seq == self.rcv_nxt and not self.ooseq and not self.fin_received \
-                    and n <= self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
-                # _receive_data's in-order case without trimming, FIN or held segments, inline
-                self.rcv_buf += payload
-                self.rcv_nxt = (seq + n) & MASK
-                self._mem_rcv()
-                self.unacked_segments += 1
-                ack_now = self.unacked_segments >= 2
-                on_event = self.on_event  # _notify, inline
-                if on_event is not None:
-                    on_event(self)
-                if self.state == CLOSED or not self.unacked_segments or self.ack_due:
-                    return True
-                if ack_now:
-                    self._ack_now()
-                else:
-                    self._arm_delack()
-            else:
-                self._receive_data(seq, payload, False)
-        elif self.delack_at is None and self.unacked_segments:
+            if seq != self.rcv_nxt or self.ooseq or self.fin_received \
+                    or n > self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
+                self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
+                return True
+        # _receive_data's in-order case without trimming, FIN or held segments, inline
+        self.rcv_buf += payload
+        self.rcv_nxt = (seq + n) & MASK
+        self._mem_rcv()
+        self.unacked_segments += 1
+        ack_now = self.unacked_segments >= 2
+        on_event = self.on_event  # _notify, inline
+        if on_event is not None:
+            on_event(self)
+        if self.state == CLOSED or not self.unacked_segments or self.ack_due:
+            return True
+        if ack_now:
+            self._ack_now()
+        else:
             self._arm_delack()
         return True
 
