@@ -386,3 +386,18 @@ def test_an_ack_with_sack_blocks_takes_the_full_way():
     inject(t, frame(t, t.peer_seq + 500, pcb.snd_una, data=b"o" * 100, ts=(900, 1)))
     (ack,) = t.sent()
     assert "SAck" in dict(ack.options) and t.stack.tcp.fast_sent == before
+
+
+def test_a_batch_fed_from_inside_a_batch_ends_with_the_outer_one():
+    """A callback that hands the stack frames of its own (a loopback, a tunnel) while a batch is being taken: the
+    ACKs due wait for the outer batch's end, not the inner one's."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=False, reader=False)
+
+    def reader(p):
+        got.extend(p.recv())
+        t.stack.input_many(t.netif, [], t.now)  # an inner batch, empty
+    pcb.on_event = reader
+    una, s = pcb.snd_una, t.peer_seq
+    t.stack.input_many(t.netif, [frame(t, s + 100 * i, una, data=b"n" * 100) for i in range(4)], t.now)
+    assert [a.ack - s for a in _acks(t)] == [400] and len(got) == 400 and not t.stack.tcp.batching

@@ -432,13 +432,14 @@ class Stack:
         self.assert_core()
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
+        outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         try:
             for frame in frames:
                 self.input(netif, frame, now)
         finally:
-            tcp.batching = False
-            if tcp.ack_pending:
+            tcp.batching = outer
+            if not outer and tcp.ack_pending:
                 self._guarded(tcp.flush_acks)
 
     # -- output ------------------------------------------------------------------------------------------------------

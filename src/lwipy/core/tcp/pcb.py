@@ -12,7 +12,8 @@ The receive side appends in-order bytes to ``rcv_buf`` for the user to read; seg
 ``ooseq`` (bounded by ``tcp_ooseq_max_pbufs``) until the gap fills.  The window offered is the free buffer space,
 never shrinking the right edge already offered, and opened again only by at least min(MSS, half the buffer)
 (receiver silly window avoidance, RFC 9293 3.8.6.2.2).  ACKs are delayed up to ``DELACK`` seconds, but every second
-full segment and anything out of order is acknowledged at once.
+full segment and anything out of order is acknowledged at once (the former once per batch of frames read together:
+:mod:`.tcp_in`).
 
 The work is split by concern, as lwIP splits ``tcp.c``, ``tcp_in.c`` and ``tcp_out.c``: :class:`TcpPcb` holds the
 fields and the user's side (this module); segment arrival is :mod:`.tcp_in`, sending and retransmission
