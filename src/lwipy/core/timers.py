@@ -86,10 +86,10 @@ class _Owner(Protocol):
     def next_deadline(self) -> float | None: ...
 
 
-O = TypeVar("O", bound=_Owner)
+P = TypeVar("P", bound=_Owner)
 
 
-class LazyDeadlines(Generic[O]):
+class LazyDeadlines(Generic[P]):
     """Deadlines re-armed lazily, as Linux's and BSD's TCP timers: an owner says when it next has work
     (``owner.next_deadline()``), and its entry here only ever moves earlier (:meth:`arm`).  A deadline that moved
     later or went away leaves the entry where it is; when the entry surfaces (:meth:`next_at`, :meth:`pop_due`) the
@@ -99,8 +99,8 @@ class LazyDeadlines(Generic[O]):
     :meth:`pop_due` answer exactly as with eager re-arming."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, O]] = []
-        self._live: dict[O, tuple[float, int]] = {}
+        self._heap: list[tuple[float, int, P]] = []
+        self._live: dict[P, tuple[float, int]] = {}
         self._seq = 0
         #: entries pushed onto the heap (each a heap operation; re-arming later deadlines adds none)
         self.pushes = 0
@@ -109,14 +109,14 @@ class LazyDeadlines(Generic[O]):
         """Owners with a deadline (their real one: each is asked)."""
         return sum(1 for key in self._live if key.next_deadline() is not None)
 
-    def __contains__(self, key: O) -> bool:
+    def __contains__(self, key: P) -> bool:
         return self.get(key) is not None
 
-    def get(self, key: O) -> float | None:
+    def get(self, key: P) -> float | None:
         """The key's deadline (its real one), or None when it has none here."""
         return key.next_deadline() if key in self._live else None
 
-    def arm(self, key: O, when: float) -> None:
+    def arm(self, key: P, when: float) -> None:
         """The key's deadline is now ``when``: a new entry only when it is earlier than the key's entry."""
         current = self._live.get(key)
         if current is not None and current[0] <= when:
@@ -126,10 +126,10 @@ class LazyDeadlines(Generic[O]):
             self._heap = [(w, s, k) for k, (w, s) in self._live.items()]
             heapq.heapify(self._heap)
 
-    def cancel(self, key: O) -> None:
+    def cancel(self, key: P) -> None:
         self._live.pop(key, None)
 
-    def _push(self, key: O, when: float) -> None:
+    def _push(self, key: P, when: float) -> None:
         self.pushes += 1
         self._seq += 1
         self._live[key] = (when, self._seq)
@@ -155,7 +155,7 @@ class LazyDeadlines(Generic[O]):
                 self._push(key, real)  # moved later meanwhile
         return None
 
-    def pop_due(self, now: float) -> list[O]:
+    def pop_due(self, now: float) -> list[P]:
         """Remove and return the keys whose real deadline is at or before ``now``, earliest entry first."""
         due = []
         heap = self._heap

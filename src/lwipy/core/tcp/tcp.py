@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Tcp"]
 
+
 def _never(netif: Any, frame: Any) -> bool:
     return False
 
