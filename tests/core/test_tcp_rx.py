@@ -301,9 +301,39 @@ def test_fast_and_full_paths_agree_on_batches(ts, sack, reader, steps):
     run_batches(ts, sack, reader, steps)
 
 
-def run_batches(ts: bool, sack: bool, reader: bool, steps: list) -> int:
+def _established_scaled(ts: bool, sack: bool, fast: bool, reader: bool):
+    """test_tcp_fastpath's ``established`` with window scaling agreed (our shift 2, a 64 KiB buffer, the peer's 0)."""
+    from test_tcp_fastpath import TS
+    t = TcpScript(tcp_timestamps=ts, tcp_sack_out=sack, wnd_scale=True, tcp_rcv_scale=2, tcp_wnd_default=65536)
+    t.stack.tcp.fast_path = fast
+    t.stack.tcp.isn = lambda *args: 5000
+    listener = t.stack.tcp.listen(t.port)
+    t.send("S", options=[("MSS", 1000), ("WScale", 0)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else []))
+    t.iss = t.sent()[0].seq
+    t.send("A", ack=t.iss + 1, options=[("NOP", None), ("NOP", None), ("Timestamp", (101, 0))] if ts else [])
+    t.dev.take()
+    pcb = listener.accept()
+    assert pcb is not None and pcb.rcv_wscale == 2
+    got = bytearray()
+    if reader:
+        def on_event(p):
+            while p.readable:
+                got.extend(p.recv())
+        pcb.on_event = on_event
+    return t, pcb, got
+
+
+@settings(max_examples=100, deadline=None)
+@given(ts=st.booleans(), sack=st.booleans(), reader=st.booleans(), steps=st.lists(BATCH_STEP, min_size=1, max_size=15))
+def test_fast_and_full_paths_agree_on_batches_with_scaled_windows(ts, sack, reader, steps):
+    """As above with window scaling: the template ACK's window (rounded, a kept edge rounded up) is the full way's."""
+    run_batches(ts, sack, reader, steps, scaled=True)
+
+
+def run_batches(ts: bool, sack: bool, reader: bool, steps: list, scaled: bool = False) -> int:
     from test_tcp_fastpath import established, frame, snapshot
-    runs = [established(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
+    make = _established_scaled if scaled else established
+    runs = [make(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
     tsval = 1000
     for step in steps:
         kind, arg = step
@@ -341,6 +371,7 @@ def test_the_batch_differential_takes_the_fast_path(ts):
              ("read", 100), ("batch", [(300, 1000, "ok", 0x10), (0, 1000, "ok", 0x10), (0, 536, "ok", 0x10)]),
              ("time", 0.2), ("batch", [(0, 1000, "ok", 0x10)] * 5)]
     assert run_batches(ts, False, True, steps) >= 10
+    assert run_batches(ts, False, True, steps, scaled=True) >= 10
 
 
 # -- the fast path's pieces: the checksum of full segments, the ACK template -----------------------------------------
