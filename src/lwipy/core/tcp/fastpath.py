@@ -169,16 +169,10 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     tmpl = templates.get(pcb)
     if tmpl is None or tmpl[0] != key:
         tmpl = templates[pcb] = _ack_template(pcb, key)
-    # the window, as _send_segment offers it
-    window = pcb._window_bytes()
-    rcv_nxt = pcb.rcv_nxt
-    scale = pcb.rcv_wscale
-    if scale and window & ((1 << scale) - 1):
-        window = pcb._scaled_edge(window, scale)
-    pcb.rcv_adv = (rcv_nxt + window) & MASK
-    window >>= scale
+    window = pcb._window_field()  # as _send_segment offers it (rcv_adv set)
     if window > 0xFFFF:
         window = 0xFFFF
+    rcv_nxt = pcb.rcv_nxt
     ip4 = stack.ip4
     ident = ip4.next_ident
     ip4.next_ident = (ident + 1) & 0xFFFF

@@ -208,10 +208,8 @@ class TcpOutput:
                         self._arm_persist()  # the override timer
                     break
                 if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
-                    window = self._window_bytes()
+                    window = min(self._window_field(), 0xFFFF)  # rx: as every ACK-bearing segment offers it
                     rcv_nxt = self.rcv_nxt
-                    self.rcv_adv = (rcv_nxt + window) & MASK
-                    window = min(window >> self.rcv_wscale, 0xFFFF)
                     tcp_base += rcv_nxt + window
                     if ts_ok:
                         tsval, tsecr = self._ts_now(), self.ts_recent
@@ -263,6 +261,7 @@ class TcpOutput:
         sent_any = sent > 0
         if sent_any:
             self.unacked_segments = 0
+            self.ack_due = False  # rx: the segments carried the ACK a batch's end would have written
             self.last_ack_sent = self.rcv_nxt
             if self.delack_at is not None:
                 self.delack_at = None  # the segments carried our ACK: the deadline may move
@@ -454,6 +453,17 @@ class TcpOutput:
             free -= free % seg
         return free
 
+    def _window_field(self) -> int:
+        """The window field of an ACK-bearing segment (not a SYN), before the 16-bit cap: :meth:`_window_bytes`,
+        for a scaled window an edge the scale can express (:meth:`_scaled_edge`), shifted; ``rcv_adv`` becomes the
+        edge the peer reads back."""
+        window = self._window_bytes()
+        scale = self.rcv_wscale
+        if scale and window & ((1 << scale) - 1):
+            window = self._scaled_edge(window, scale)
+        self.rcv_adv = (self.rcv_nxt + window) & MASK
+        return window >> scale
+
     def _scaled_edge(self, window: int, scale: int) -> int:
         """``window`` (an edge kept from an earlier offer, which the scale cannot express) as the peer will read it
         back: grown to whole segments the scale expresses (as :meth:`_free_window` offers them) when the buffer has
@@ -589,13 +599,10 @@ class TcpOutput:
         elif opts is not None and opts.sack_blocks == () and opts.timestamp is not None and opts.mss is None \
                 and opts.wscale is None and not opts.sack_permitted:
             ts, opts = opts.timestamp, None
-        window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if flags & ACK and not flags & SYN:
-            scale = self.rcv_wscale
-            if scale and window & ((1 << scale) - 1):
-                window = self._scaled_edge(window, scale)
-            self.rcv_adv = (self.rcv_nxt + window) & MASK
-            window >>= scale
+            window = self._window_field()
+        else:
+            window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if opts is None and not self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
             sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts)
             if sent is not None:
