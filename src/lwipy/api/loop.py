@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import selectors
 import threading
 import time
@@ -233,15 +234,18 @@ class StackLoop:
         stack = self.stack
         clock = self.clock
         end = None if duration is None else clock() + duration
-        sel = selectors.DefaultSelector()
-        sel.register(self._wake_r, selectors.EVENT_READ)
+        sel = _Poller(self._wake_r)
         devices: list[tuple[Any, Any]] = []
         generation = -1
+        calls = self._calls
         try:
             while not self._stopping:
+                # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
+                # empty read), what is due, then one poll_at() and one clock reading for the sleep
                 now = clock()
                 stack.now = now
-                busy = self._run_calls()
+                busy = self._run_calls() if calls else False
+                calls = self._calls  # _run_calls swapped in a fresh deque
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
@@ -252,21 +256,32 @@ class StackLoop:
                         # triggered) or waker says there is more, so the select below returns at once for what came
                         # meanwhile; looping again would only cost one more empty read and poll_at per batch
                         stack.input_many(netif, frames, now)
-                    if dev.poll_at() is not None:
+                wake_at = stack.poll_at()
+                if wake_at is not None:
+                    now = clock()
+                    if wake_at <= now:
+                        stack.poll(now)
+                        wake_at = stack.poll_at()
+                if end is not None and (wake_at is None or end < wake_at):
+                    wake_at = end
+                for _, dev in devices:
+                    if dev.poll_at() is not None:  # a device with work of its own (a queue to drain, a delay)
                         dev.poll(now)
-                due = stack.poll_at()
-                if due is not None and due <= clock():
-                    stack.poll(clock())
-                    due = stack.poll_at()
+                        dev_at = dev.poll_at()
+                        if dev_at is not None and (wake_at is None or dev_at < wake_at):
+                            wake_at = dev_at
                 if end is not None and clock() >= end:
                     break
-                if busy or self._calls:  # work posted from the core itself (a callback) runs before sleeping
+                if busy or calls:  # work posted from the core itself (a callback) runs before sleeping
                     continue
-                deadlines = [d for d in [due, end] + [dev.poll_at() for _, dev in devices] if d is not None]
-                timeout = max(0.0, min(deadlines) - clock()) if deadlines else None
-                for key, _ in sel.select(timeout):
-                    if key.fd == self._wake_r:
-                        self._drain_wake()
+                if wake_at is None:
+                    timeout = None
+                else:
+                    timeout = wake_at - clock()
+                    if timeout < 0.0:
+                        timeout = 0.0
+                if sel.wait(timeout):
+                    self._drain_wake()
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
@@ -289,7 +304,7 @@ class StackLoop:
         self._owner = None
         self._stopping = False
 
-    def _watch(self, sel: selectors.BaseSelector, watched: list[tuple[Any, Any]], clock: Callable[[], float],
+    def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any]], clock: Callable[[], float],
                stop: bool = False) -> list[tuple[Any, Any]]:
         """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones."""
         for _, dev in watched:
@@ -297,7 +312,7 @@ class StackLoop:
             if fd is not None and fd >= 0:
                 try:
                     sel.unregister(fd)
-                except (KeyError, ValueError):
+                except (KeyError, ValueError, OSError):
                     pass
             else:
                 dev.set_waker(None)
@@ -308,7 +323,7 @@ class StackLoop:
             dev.set_clock(clock)
             fd = dev.fileno()
             if fd is not None:
-                sel.register(fd, selectors.EVENT_READ)
+                sel.register(fd)
             else:
                 dev.set_waker(self.wake)
         return devices
@@ -346,3 +361,44 @@ class StackLoop:
                 os.close(fd)
             except OSError:
                 pass
+
+
+class _Poller:
+    """What the loop sleeps in: epoll on the devices' descriptors and the wake pipe where there is epoll (one system
+    call, no selector keys built per wake-up), else :mod:`selectors`.  :meth:`wait` says whether the wake pipe fired.
+    """
+
+    def __init__(self, wake_fd: int) -> None:
+        self.wake_fd = wake_fd
+        epoll = getattr(select, "epoll", None)
+        self._epoll = epoll() if epoll is not None else None
+        self._sel = selectors.DefaultSelector() if self._epoll is None else None
+        self.register(wake_fd)
+
+    def register(self, fd: int) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+        else:
+            self._sel.register(fd, selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            self._sel.unregister(fd)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Sleep until a descriptor is readable or ``timeout`` seconds passed (None: no limit)."""
+        wake = self.wake_fd
+        if self._epoll is not None:
+            for fd, _ in self._epoll.poll(-1 if timeout is None else timeout):
+                if fd == wake:
+                    return True
+            return False
+        return any(key.fd == wake for key, _ in self._sel.select(timeout))
+
+    def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
+        else:
+            self._sel.close()

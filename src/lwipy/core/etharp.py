@@ -273,6 +273,16 @@ class Etharp:
                 netif.garp_at = now + self.stack.config.garp_tmr_interval if garp else None
 
     def poll_at(self) -> float | None:
-        times = [t for e in self.table.values() for t in (e.expires, e.next_request) if t is not None and t != _NEVER]
-        times.extend(n.garp_at for n in self.stack.netifs if n.garp_at is not None)
-        return min(times) if times else None
+        due = _NEVER  # expires is _NEVER for static entries, which never time out
+        for e in self.table.values():
+            t = e.expires
+            if t < due:
+                due = t
+            t = e.next_request
+            if t is not None and t < due:
+                due = t
+        for n in self.stack.netifs:
+            t = n.garp_at
+            if t is not None and t < due:
+                due = t
+        return None if due == _NEVER else due

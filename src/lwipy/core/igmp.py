@@ -196,8 +196,13 @@ class Igmp:
                         self._report(netif, member)
 
     def poll_at(self) -> float | None:
-        return min((m.report_at for g in self.groups.values() for m in g.values() if m.report_at is not None),
-                   default=None)
+        due = None
+        for g in self.groups.values():
+            for m in g.values():
+                t = m.report_at
+                if t is not None and (due is None or t < due):
+                    due = t
+        return due
 
 
 def _add_device_filter(netif: "Netif", group: IPv4Address) -> None:

@@ -169,7 +169,9 @@ class Reassembly:
                 dgram.on_timeout()
 
     def poll_at(self) -> float | None:
-        return min((d.deadline for d in self.pending.values()), default=None)
+        if not self.pending:
+            return None  # the common case: nothing being reassembled
+        return min(d.deadline for d in self.pending.values())
 
 
 def _copied_options(options: bytes) -> bytes:

@@ -184,10 +184,13 @@ class Mld6:
                 self._arm_periodic()
 
     def poll_at(self) -> float | None:
-        times = [g.report_at for gs in self.groups.values() for g in gs.values() if g.report_at is not None]
-        if self.periodic_at is not None:
-            times.append(self.periodic_at)
-        return min(times) if times else None
+        due = self.periodic_at
+        for gs in self.groups.values():
+            for g in gs.values():
+                t = g.report_at
+                if t is not None and (due is None or t < due):
+                    due = t
+        return due
 
 
 def _filter(netif: "Netif", group: bytes, add: bool) -> None:

@@ -455,10 +455,18 @@ class Nd6:
 
     def poll_at(self) -> float | None:
         """When :meth:`poll` next has work (router discovery's and the routes' deadlines included)."""
-        times: list[float] = []
+        due = self.rdisc.poll_at()
         for netif in self.stack.netifs:
-            if netif.is_usable:
-                times.extend(a.dad_at for a in netif.ip6_addrs if a.dad_at is not None)
-        times.extend(n.at for n in self.neighbors.values() if n.at is not None)
-        times.extend(t for t in (self.rdisc.poll_at(), self.stack.route6.poll_at()) if t is not None)
-        return min(times) if times else None
+            if netif.up and netif.link_up:  # is_usable, without the property call (asked every wake-up)
+                for a in netif.ip6_addrs:
+                    t = a.dad_at
+                    if t is not None and (due is None or t < due):
+                        due = t
+        for n in self.neighbors.values():
+            t = n.at
+            if t is not None and (due is None or t < due):
+                due = t
+        t = self.stack.route6.poll_at()
+        if t is not None and (due is None or t < due):
+            due = t
+        return due

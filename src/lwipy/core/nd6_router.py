@@ -260,16 +260,29 @@ class RouterDiscovery:
         self.dns_servers = [(s, t) for s, t in self.dns_servers if t is None or t > now]
 
     def poll_at(self) -> float | None:
-        times: list[float] = []
+        due = None  # min() over the deadlines, without building their list (asked every wake-up)
         for netif in self.stack.netifs:
-            if not netif.is_usable:
+            if not (netif.up and netif.link_up):  # is_usable
                 continue
-            if netif.rs_at is not None:
-                times.append(netif.rs_at)
+            t = netif.rs_at
+            if t is not None and (due is None or t < due):
+                due = t
             for a in netif.ip6_addrs:
-                times.extend(t for t in (a.valid_until, a.preferred_until if a.state == PREFERRED else None)
-                             if t is not None)
-        times.extend(r.until for r in self.routers)
-        times.extend(p.until for p in self.prefixes if p.until is not None)
-        times.extend(t for _, t in self.dns_servers if t is not None)
-        return min(times) if times else None
+                t = a.valid_until
+                if t is not None and (due is None or t < due):
+                    due = t
+                t = a.preferred_until
+                if t is not None and a.state == PREFERRED and (due is None or t < due):
+                    due = t
+        for r in self.routers:
+            t = r.until
+            if due is None or t < due:
+                due = t
+        for p in self.prefixes:
+            t = p.until
+            if t is not None and (due is None or t < due):
+                due = t
+        for _, t in self.dns_servers:
+            if t is not None and (due is None or t < due):
+                due = t
+        return due

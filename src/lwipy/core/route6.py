@@ -190,5 +190,9 @@ class Route6Table:
         return True
 
     def poll_at(self) -> float | None:
-        times = [r.until for r in self.routes if r.until is not None]
-        return min(times) if times else None
+        due = None
+        for r in self.routes:
+            t = r.until
+            if t is not None and (due is None or t < due):
+                due = t
+        return due

@@ -475,14 +475,13 @@ class Stack:
             self.loopback.poll()
         if not self.timers_running:
             return
-        self._guarded(self.etharp.poll, now)
-        self._guarded(self.ip4.reass.poll, now)
-        self._guarded(self.igmp.poll, now)
-        self._guarded(self.tcp.poll, now)
-        self._guarded(self.nd6.poll, now)
-        self._guarded(self.ip6.reass.poll, now)
-        self._guarded(self.mld6.poll, now)
-        self._guarded(self.dns.poll, now)
+        # each module's poll() only when its poll_at() says something is due (a module's poll does nothing before its
+        # poll_at: tests/core/test_poll_at.py), in the order lwIP's timers have always run here
+        for module in (self.etharp, self.ip4.reass, self.igmp, self.tcp, self.nd6, self.ip6.reass, self.mld6,
+                       self.dns):
+            due = module.poll_at()
+            if due is not None and due <= now:
+                self._guarded(module.poll, now)
         for poller in list(self._pollers):
             if not self._guarded(poller.poll, now):
                 # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
@@ -507,11 +506,18 @@ class Stack:
             return self.now
         if not self.timers_running:
             return None
-        times = [self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.tcp.poll_at(),
-                 self.nd6.poll_at(), self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()]
-        times.extend(p.poll_at() for p in self._pollers)
-        due = [t for t in times if t is not None]
-        return min(due) if due else None
+        # asked once per wake-up of the loop: each module answers from its own state without building lists, and the
+        # earliest wins (no list of deadlines built here either)
+        due = self.tcp.poll_at()
+        for t in (self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.nd6.poll_at(),
+                  self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()):
+            if t is not None and (due is None or t < due):
+                due = t
+        for p in self._pollers:
+            t = p.poll_at()
+            if t is not None and (due is None or t < due):
+                due = t
+        return due
 
     def add_poller(self, poller: Poller) -> None:
         """Drive ``poller.poll(now)`` from :meth:`poll` and include its ``poll_at()`` in :meth:`poll_at`."""
