@@ -38,6 +38,8 @@ class Ethernet:
         stack = self.stack
         if stack.tcp.fast_input(netif, frame):
             return  # header prediction took it: an established connection's next segment (core/tcp/fastpath.py)
+        if stack.icmp.fast_echo(netif, frame):
+            return  # an ordinary ping, answered from one parse (Icmp.fast_echo)
         stats = stack.stats.link
         stats.recv += 1
         if not netif.up:

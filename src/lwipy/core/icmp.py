@@ -8,14 +8,17 @@ Echo replies are not limited.  Errors received are passed to the transport that 
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
+from ..wire.checksum import checksum, verify
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
+from .hooks import esp_ip4_route_src
 from .pbuf import Pbuf
 from .ratelimit import TokenBucket
 
@@ -31,6 +34,16 @@ _QUOTE = 8
 
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
+# the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total (ident) frag (ttl) proto
+# (csum) src dst | ICMP type
+_ECHO_IN = struct.Struct("!6s6xHBBH2xHxB2x4s4sB")
+# the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
+_ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4s4sBBH")
+_CSUM = struct.Struct("!H")
+_FOLD = 0xFFFF
+_STABLE = "stable"  # etharp.STABLE (not imported: etharp imports this module's neighbours)
+_REREQUEST_BEFORE = 30.0  # etharp._REREQUEST_BEFORE
+
 
 class Icmp:
     """The ICMP layer of one stack."""
@@ -38,8 +51,94 @@ class Icmp:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self._bucket = TokenBucket(stack)
+        #: the echo fast path (:meth:`fast_echo`) on; False sends every ping the full way
+        self.fast_path = True
+        #: echo requests the fast path answered
+        self.fast_echoes = 0
 
     # -- input -------------------------------------------------------------------------------------------------------
+    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> bool:
+        """The echo fast path: answer an ordinary ping (an untagged IPv4 echo request without options or fragments,
+        unicast to ``netif``'s MAC and address, from an on-link or routed peer whose MAC the ARP cache holds) from one
+        parse of the frame, writing the reply's Ethernet, IPv4 and ICMP headers in one struct into one buffer.  The
+        reply, the counters and the stack's state are those of the full way (``ethernet_input``, ``ip4_input``,
+        ``icmp_input``, ``ip4_output_if``, ``etharp_output``; ``tests/core/test_icmp_fast_echo.py`` compares both).
+        False, with nothing changed, for anything else (hooks, raw pcbs, NAPT, an ARP entry to refresh, a bad
+        checksum...): the full way then takes the frame and answers or counts what is wrong with it."""
+        n = len(frame)
+        if n < 42 or not self.fast_path:
+            return False
+        (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_) = _ECHO_IN.unpack_from(frame)
+        if proto != 1 or ethertype != 0x0800 or vihl != 0x45 or type_ != 8 or frag & 0x3FFF:
+            return False
+        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up:
+            return False
+        end = 14 + total
+        if total < 28 or end > n:
+            return False
+        stack = self.stack
+        cfg = stack.config
+        s0 = src[0]
+        if s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed \
+                or int.from_bytes(src, "big") in stack._own4:
+            return False
+        hooks = stack.hooks
+        napt = stack.napt
+        if not cfg.icmp or not cfg.ipv4 or hooks.ip4_input is not None or stack.raw.pcbs \
+                or stack.rx_offload is not None or (napt.netif is not None and netif is not napt.netif) \
+                or stack.protocols.get(PROTO_ICMP) != self.input:
+            return False
+        if cfg.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
+            return False  # a right header sums to all ones, 0 modulo 0xFFFF
+        view = memoryview(frame)
+        if cfg.checksum_check_icmp and not verify(view[34:end]):
+            return False
+        # the way back, as ip4_route_src and etharp_output would find it
+        hook = hooks.ip4_route_src
+        if hook is not None and hook is not esp_ip4_route_src:
+            return False
+        routes = stack.routes
+        found = routes.lookup_packed(src)
+        if found is None or found[0] is not netif:
+            return False
+        if hook is not None and routes.netif_with_address(netif.ip4.ip) is not netif:
+            return False
+        next_hop = found[1]
+        nh = next_hop.packed
+        if not netif.link_up or total > netif.mtu or nh[0] >= 224 or nh == netif.broadcast4_packed \
+                or nh == b"\xff\xff\xff\xff" or stack.loops_back(netif, next_hop) \
+                or stack.link_output != stack.ethernet.output or netif.output != stack.ethernet.output_ip4:
+            return False
+        entry = stack.etharp.table.get((netif.index, next_hop))
+        if entry is None or entry.mac is None or (entry.state == _STABLE and not entry.rerequested
+                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            return False  # to resolve, or to refresh: etharp_output's work
+        stats = stack.stats
+        stats.link.recv += 1
+        stats.ip.recv += 1
+        stats.icmp.recv += 1
+        buf = bytearray(end)
+        ip4 = stack.ip4
+        ident = ip4.next_ident
+        ip4.next_ident = (ident + 1) & 0xFFFF
+        buf[38:] = view[38:end]  # the identifier, sequence number and data, echoed
+        _ECHO_OUT.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, tos, total, ident, 0,
+                            cfg.ip_default_ttl, PROTO_ICMP, 0, dst, src, 0, 0, 0)
+        out = memoryview(buf)
+        _CSUM.pack_into(buf, 36, checksum(out[34:]))
+        _CSUM.pack_into(buf, 24, checksum(out[14:34]))
+        stats.ip.xmit += 1
+        stats.etharp.cachehit += 1
+        self.fast_echoes += 1
+        if netif.device.transmit(out):
+            stats.link.xmit += 1
+            stats.icmp.xmit += 1
+        else:
+            stats.link.memerr += 1
+            stats.link.drop += 1
+            stats.icmp.err += 1
+        return True
+
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
         if not stack.config.icmp:  # CONFIG_LWIP_ICMP off: ip4_input knows no such transport (raw pcbs still see it)

@@ -1,0 +1,218 @@
+"""The ICMP echo fast path (Icmp.fast_echo): taken for an ordinary ping, left for every unusual one, and the same reply,
+counters and state either way (each case, and random frames, through a stack with the fast path and one without)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import OWN_MAC, PEER_MAC, examples, make_stack
+from lwipy.wire.checksum import checksum
+
+OWN, PEER = "10.0.0.1", "10.0.0.2"
+OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+def echo(data: bytes = bytes(range(56)), *, src: bytes = PEER_B, dst: bytes = OWN_B, dst_mac: bytes = OWN_MAC,
+         type_: int = 8, code: int = 0, tos: int = 0, frag: int = 0x4000, ip_opts: bytes = b"", ip_csum: int = 0,
+         icmp_csum: int = 0, vlan: bool = False, total_delta: int = 0, pad: bytes = b"") -> bytes:
+    """An echo request from the peer, every field under the test's control (``*_csum`` are added to the right
+    checksums, ``total_delta`` to the IP total length, ``pad`` after the packet as link padding)."""
+    icmp = bytearray(struct.pack("!BBHHH", type_, code, 0, 0x1234, 7) + data)
+    struct.pack_into("!H", icmp, 2, (checksum(icmp) + icmp_csum) & 0xFFFF)
+    ihl = 20 + len(ip_opts)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(icmp) + total_delta, 99, frag, 64, 1,
+                               0, src, dst) + ip_opts)
+    struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum) & 0xFFFF)
+    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x05" if vlan else b"") + b"\x08\x00"
+    return eth + bytes(ip) + bytes(icmp) + pad
+
+
+def arp_from_peer(ip: bytes = PEER_B, mac: bytes = PEER_MAC) -> bytes:
+    """An ARP request from the peer for our address: lwIP learns the peer (a dynamic, stable entry)."""
+    return b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, ip, bytes(6),
+                                                          OWN_B)
+
+
+def pair(**options):
+    """Two identical stacks, one with the echo fast path and one without, each having learned the peer by ARP."""
+    out = []
+    for fast in (True, False):
+        stack, netif, dev = make_stack(ip=f"{OWN}/24", gateway="10.0.0.254", seed=3, **options)
+        stack.icmp.fast_path = fast
+        stack.input(netif, arp_from_peer(), 1.0)
+        dev.take()
+        out.append((stack, netif, dev))
+    return out
+
+
+def run(stacks, frame: bytes, now: float = 2.0) -> list[tuple[list[bytes], dict]]:
+    """The same frame into both stacks: what each sent, and its counters."""
+    got = []
+    for stack, netif, dev in stacks:
+        stack.input(netif, frame, now)
+        got.append((dev.take(), stack.stats.as_dict(), stack.ip4.next_ident))
+    return got
+
+
+def same(stacks, frame: bytes, now: float = 2.0) -> list[bytes]:
+    (fast_out, fast_stats, fast_ident), (slow_out, slow_stats, slow_ident) = run(stacks, frame, now)
+    assert fast_out == slow_out
+    assert fast_stats == slow_stats
+    assert fast_ident == slow_ident
+    return fast_out
+
+
+def test_an_ordinary_ping_takes_the_fast_path_and_gets_the_full_paths_reply():
+    stacks = pair()
+    out = same(stacks, echo())
+    assert stacks[0][0].icmp.fast_echoes == 1 and stacks[1][0].icmp.fast_echoes == 0
+    (reply,) = out
+    assert reply[:6] == PEER_MAC and reply[6:12] == OWN_MAC and reply[23] == 1 and reply[34] == 0
+    assert reply[26:30] == OWN_B and reply[30:34] == PEER_B and reply[38:] == echo()[38:]
+    # and again, with the ident moving on, a TOS, link padding, a code, an odd size and a large payload
+    for frame in (echo(tos=0x10), echo(pad=b"\0" * 10), echo(code=3), echo(b"xyz"), echo(bytes(1400)),
+                  echo(frag=0)):
+        same(stacks, frame)
+    assert stacks[0][0].icmp.fast_echoes == 7
+
+
+UNUSUAL = {
+    "ip options": dict(ip_opts=b"\x01\x01\x01\x00"),
+    "more fragments": dict(frag=0x2000),
+    "a later fragment": dict(frag=0x0010),
+    "bad IP checksum": dict(ip_csum=1),
+    "bad ICMP checksum": dict(icmp_csum=1),
+    "echo reply": dict(type_=0),
+    "another type": dict(type_=13),
+    "broadcast MAC": dict(dst_mac=b"\xff" * 6),
+    "another station's MAC": dict(dst_mac=bytes.fromhex("020000000042")),
+    "subnet broadcast": dict(dst=bytes([10, 0, 0, 255]), dst_mac=b"\xff" * 6),
+    "another address": dict(dst=bytes([10, 0, 0, 9])),
+    "from ourselves": dict(src=OWN_B),
+    "from loopback": dict(src=bytes([127, 0, 0, 1])),
+    "from multicast": dict(src=bytes([224, 0, 0, 1])),
+    "from 0.0.0.0": dict(src=bytes(4)),
+    "from the broadcast address": dict(src=bytes([10, 0, 0, 255])),
+    "VLAN tag": dict(vlan=True),
+    "total length past the frame": dict(total_delta=4),
+    "too short for ICMP": dict(data=b"", total_delta=-4),
+    "from an unknown peer": dict(src=bytes([10, 0, 0, 3])),
+    "from a routed peer without ARP": dict(src=bytes([192, 0, 2, 1])),
+}
+
+
+@pytest.mark.parametrize("case", list(UNUSUAL))
+def test_unusual_frames_take_the_full_path(case):
+    stacks = pair(checksum_check_ip=True, checksum_check_icmp=True)
+    same(stacks, echo(**UNUSUAL[case]))
+    assert stacks[0][0].icmp.fast_echoes == 0
+
+
+def _raw_pcb(stack):
+    stack.raw.new(1)
+
+
+def _hook(stack):
+    stack.hooks.ip4_input = lambda s, packet, netif: False
+
+
+def _route_src(stack):
+    stack.hooks.ip4_route_src = lambda s, src, dst: None
+
+
+def _link_down(stack):
+    stack.netifs[-1].set_link_up(False)
+
+
+def _link_output(stack):
+    real = stack.link_output
+    stack.link_output = lambda *args: real(*args)
+
+
+def _napt(stack):
+    stack.napt.netif = object()  # NAPT on another netif: ip_napt_recv sees the packet before ICMP
+
+
+def _refresh(stack):
+    entry = stack.etharp.table[next(k for k in stack.etharp.table if str(k[1]) == PEER)]
+    stack.now = entry.expires - 1.0  # within the re-request window: etharp_output asks the peer again
+
+
+def _protocol(stack):
+    real = stack.icmp.input
+    stack.protocols[1] = lambda pkt, data: real(pkt, data)
+
+
+SETUPS = {"raw pcb": _raw_pcb, "ip4_input hook": _hook, "ip4_route_src hook": _route_src, "link down": _link_down,
+          "link output wrapped": _link_output, "NAPT on another netif": _napt, "ARP entry to refresh": _refresh,
+          "ICMP handler replaced": _protocol}
+
+
+@pytest.mark.parametrize("case", list(SETUPS))
+def test_unusual_stacks_take_the_full_path(case):
+    stacks = pair()
+    now = 2.0
+    for stack, _, _ in stacks:
+        SETUPS[case](stack)
+        now = max(now, stack.now)
+    if case == "NAPT on another netif":
+        for stack, _, _ in stacks:  # the state only matters to the check: nothing else may look at it
+            assert stacks[0][0].icmp.fast_echo(stack.netifs[-1], echo()) is False
+            stack.napt.netif = None
+        return
+    same(stacks, echo(), now)
+    assert stacks[0][0].icmp.fast_echoes == 0
+
+
+def test_switched_off_and_full_device():
+    stacks = pair()
+    stacks[0][0].icmp.fast_path = False
+    same(stacks, echo())
+    assert stacks[0][0].icmp.fast_echoes == 0
+    stacks[0][0].icmp.fast_path = True
+    for _, _, dev in stacks:
+        dev.full = True
+    same(stacks, echo())  # refused by the device: counted as the full way counts it
+    assert stacks[0][0].icmp.fast_echoes == 1
+
+
+def test_static_arp_entry_and_checks_off():
+    for options in ({"checksum_check_ip": True, "checksum_check_icmp": True},
+                    {"checksum_check_ip": False, "checksum_check_icmp": False}):
+        stacks = pair(**options)
+        for stack, _, _ in stacks:
+            stack.etharp.add_static("10.0.0.7", "02:00:00:00:00:07")
+        same(stacks, echo(src=bytes([10, 0, 0, 7])))
+        same(stacks, echo(ip_csum=1))
+        same(stacks, echo(icmp_csum=1))
+        assert stacks[0][0].icmp.fast_echoes == (1 if options["checksum_check_ip"] else 3)
+
+
+FIELDS = st.fixed_dictionaries({}, optional={
+    "data": st.binary(max_size=200), "src": st.sampled_from([PEER_B, OWN_B, bytes(4), bytes([10, 0, 0, 255]),
+                                                            bytes([127, 0, 0, 1]), bytes([10, 0, 0, 3])]),
+    "dst": st.sampled_from([OWN_B, bytes([10, 0, 0, 255]), bytes([255] * 4), bytes([224, 0, 0, 1])]),
+    "dst_mac": st.sampled_from([OWN_MAC, b"\xff" * 6, bytes.fromhex("01005e000001")]),
+    "type_": st.sampled_from([8, 8, 0, 3, 13]), "code": st.integers(0, 255), "tos": st.integers(0, 255),
+    "frag": st.sampled_from([0, 0x4000, 0x2000, 0x0001]), "ip_opts": st.sampled_from([b"", b"\x01\x01\x01\x00"]),
+    "ip_csum": st.sampled_from([0, 0, 1]), "icmp_csum": st.sampled_from([0, 0, 1]), "vlan": st.booleans(),
+    "total_delta": st.sampled_from([0, 0, -1, 1, -9]), "pad": st.binary(max_size=20)})
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(FIELDS, st.floats(0.0, 400.0)), min_size=1, max_size=8))
+@pytest.mark.parametrize("checks", [False, True])
+def test_differential_random_frames(checks, frames):
+    """Random echo requests, good and bad, at random times (the ARP entry ages, is re-requested, expires): both
+    stacks send the same frames and count the same."""
+    stacks = pair(checksum_check_ip=checks, checksum_check_icmp=checks)
+    now = 2.0
+    for fields, dt in frames:
+        now += dt
+        for stack, _, _ in stacks:
+            stack.poll(now)
+        same(stacks, echo(**fields), now)
