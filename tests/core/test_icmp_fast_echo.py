@@ -216,3 +216,25 @@ def test_differential_random_frames(checks, frames):
         for stack, _, _ in stacks:
             stack.poll(now)
         same(stacks, echo(**fields), now)
+
+
+def test_the_way_back_follows_route_changes():
+    """The fast path keeps the way back per source until the routes change: a host route through the gateway (whose
+    MAC is unknown), then its removal, then a new address for the netif, each seen at the next ping."""
+    stacks = pair()
+    same(stacks, echo())
+    routes = []
+    for stack, netif, _ in stacks:
+        routes.append(stack.routes.add(f"{PEER}/32", netif, "10.0.0.254"))
+    out = same(stacks, echo())
+    assert out and out[0][12:14] == b"\x08\x06"  # an ARP request for the gateway, the ping queued behind it
+    assert stacks[0][0].icmp.fast_echoes == 1
+    for (stack, _, _), route in zip(stacks, routes):
+        stack.routes.remove(route)
+    same(stacks, echo())
+    assert stacks[0][0].icmp.fast_echoes == 2
+    for stack, netif, _ in stacks:
+        netif.set_ipv4("10.0.0.5/24")
+    same(stacks, echo())  # to the old address: not ours any more
+    same(stacks, echo(dst=bytes([10, 0, 0, 5])))
+    assert stacks[0][0].icmp.fast_echoes == 3

@@ -235,7 +235,7 @@ class StackLoop:
         clock = self.clock
         end = None if duration is None else clock() + duration
         sel = _Poller(self._wake_r)
-        devices: list[tuple[Any, Any]] = []
+        devices: list[tuple[Any, Any, Any]] = []
         generation = -1
         calls = self._calls
         try:
@@ -249,13 +249,12 @@ class StackLoop:
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
-                for netif, dev in devices:
-                    frames = dev.receive()
-                    if frames:
-                        # not "busy": a device read until it had nothing more (EAGAIN), or its descriptor (level
-                        # triggered) or waker says there is more, so the select below returns at once for what came
-                        # meanwhile; looping again would only cost one more empty read and poll_at per batch
-                        stack.input_many(netif, frames, now)
+                for netif, frames, _ in devices:
+                    # every frame the device has, each read when the one before was handled (a lone ping is
+                    # answered before the empty read that ends the batch); not "busy" afterwards: the device read
+                    # until it had nothing more (EAGAIN), or its descriptor (level triggered) or waker says there is
+                    # more, so the sleep below returns at once for what came meanwhile
+                    stack.input_many(netif, frames(), now)
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -264,7 +263,7 @@ class StackLoop:
                         wake_at = stack.poll_at()
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
-                for _, dev in devices:
+                for _, _, dev in devices:
                     if dev.poll_at() is not None:  # a device with work of its own (a queue to drain, a delay)
                         dev.poll(now)
                         dev_at = dev.poll_at()
@@ -304,10 +303,12 @@ class StackLoop:
         self._owner = None
         self._stopping = False
 
-    def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any]], clock: Callable[[], float],
-               stop: bool = False) -> list[tuple[Any, Any]]:
-        """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones."""
-        for _, dev in watched:
+    def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any, Any]], clock: Callable[[], float],
+               stop: bool = False) -> list[tuple[Any, Any, Any]]:
+        """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones:
+        ``(netif, frames, device)`` each, ``frames()`` giving what the device received (its lazy reader when it has
+        one, else its ``receive()``)."""
+        for _, _, dev in watched:
             fd = dev.fileno()
             if fd is not None and fd >= 0:
                 try:
@@ -318,8 +319,13 @@ class StackLoop:
                 dev.set_waker(None)
         if stop:
             return []
-        devices = [(netif, netif.device) for netif in self.stack.netifs if netif.device is not None]
-        for _, dev in devices:
+        devices = []
+        for netif in self.stack.netifs:
+            dev = netif.device
+            if dev is None:
+                continue
+            frames = getattr(dev, "frames", None)
+            devices.append((netif, frames if frames is not None else dev.receive, dev))
             dev.set_clock(clock)
             fd = dev.fileno()
             if fd is not None:

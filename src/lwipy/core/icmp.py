@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
-from ..wire.checksum import checksum, verify
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
 from .hooks import esp_ip4_route_src
@@ -55,6 +54,7 @@ class Icmp:
         self.fast_path = True
         #: echo requests the fast path answered
         self.fast_echoes = 0
+        self._echo_routes: dict[bytes, tuple] = {}  # source -> (routes.generation, netif, ARP key or None)
 
     # -- input -------------------------------------------------------------------------------------------------------
     def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> bool:
@@ -71,45 +71,38 @@ class Icmp:
         (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_) = _ECHO_IN.unpack_from(frame)
         if proto != 1 or ethertype != 0x0800 or vihl != 0x45 or type_ != 8 or frag & 0x3FFF:
             return False
-        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up:
+        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up \
+                or not netif.link_up:
             return False
         end = 14 + total
-        if total < 28 or end > n:
+        if total < 28 or end > n or total > netif.mtu:
             return False
         stack = self.stack
-        cfg = stack.config
-        s0 = src[0]
-        if s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed \
-                or int.from_bytes(src, "big") in stack._own4:
+        route = self._echo_routes.get(src)
+        if route is None or route[0] != stack.routes.generation or route[1] is not netif:
+            route = self._echo_route(netif, src)
+        arp_key = route[2]
+        if arp_key is None:
             return False
+        cfg = stack.config
         hooks = stack.hooks
         napt = stack.napt
+        route_src = hooks.ip4_route_src
         if not cfg.icmp or not cfg.ipv4 or hooks.ip4_input is not None or stack.raw.pcbs \
                 or stack.rx_offload is not None or (napt.netif is not None and netif is not napt.netif) \
-                or stack.protocols.get(PROTO_ICMP) != self.input:
+                or (route_src is not None and route_src is not esp_ip4_route_src) \
+                or stack.protocols.get(PROTO_ICMP) != self.input or stack.link_output != stack.ethernet.output \
+                or netif.output != stack.ethernet.output_ip4:
             return False
         if cfg.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
-        view = memoryview(frame)
-        if cfg.checksum_check_icmp and not verify(view[34:end]):
-            return False
-        # the way back, as ip4_route_src and etharp_output would find it
-        hook = hooks.ip4_route_src
-        if hook is not None and hook is not esp_ip4_route_src:
-            return False
-        routes = stack.routes
-        found = routes.lookup_packed(src)
-        if found is None or found[0] is not netif:
-            return False
-        if hook is not None and routes.netif_with_address(netif.ip4.ip) is not netif:
-            return False
-        next_hop = found[1]
-        nh = next_hop.packed
-        if not netif.link_up or total > netif.mtu or nh[0] >= 224 or nh == netif.broadcast4_packed \
-                or nh == b"\xff\xff\xff\xff" or stack.loops_back(netif, next_hop) \
-                or stack.link_output != stack.ethernet.output or netif.output != stack.ethernet.output_ip4:
-            return False
-        entry = stack.etharp.table.get((netif.index, next_hop))
+        if cfg.checksum_check_icmp:
+            v = int.from_bytes(frame[34:end], "big")
+            if total & 1:
+                v <<= 8
+            if not v or v % _FOLD:
+                return False  # the ones' sum of a right message is all ones (wire.checksum.verify)
+        entry = stack.etharp.table.get(arp_key)
         if entry is None or entry.mac is None or (entry.state == _STABLE and not entry.rerequested
                                                    and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work
@@ -117,20 +110,23 @@ class Icmp:
         stats.link.recv += 1
         stats.ip.recv += 1
         stats.icmp.recv += 1
-        buf = bytearray(end)
+        buf = bytearray(frame[:end])  # the identifier, sequence number and data echoed; the headers rewritten
         ip4 = stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + 1) & 0xFFFF
-        buf[38:] = view[38:end]  # the identifier, sequence number and data, echoed
         _ECHO_OUT.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, tos, total, ident, 0,
                             cfg.ip_default_ttl, PROTO_ICMP, 0, dst, src, 0, 0, 0)
-        out = memoryview(buf)
-        _CSUM.pack_into(buf, 36, checksum(out[34:]))
-        _CSUM.pack_into(buf, 24, checksum(out[14:34]))
+        # the checksums as wire.checksum.checksum computes them: the complement of the folded ones' sum
+        v = int.from_bytes(buf[34:], "big")
+        if total & 1:
+            v <<= 8
+        _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
+        v = int.from_bytes(buf[14:34], "big")
+        _CSUM.pack_into(buf, 24, _FOLD - (v % _FOLD or _FOLD))
         stats.ip.xmit += 1
         stats.etharp.cachehit += 1
         self.fast_echoes += 1
-        if netif.device.transmit(out):
+        if netif.device.transmit(buf):
             stats.link.xmit += 1
             stats.icmp.xmit += 1
         else:
@@ -138,6 +134,30 @@ class Icmp:
             stats.link.drop += 1
             stats.icmp.err += 1
         return True
+
+    def _echo_route(self, netif: "Netif", src: bytes) -> tuple:
+        """The way back to ``src`` for :meth:`fast_echo`, as ``ip4_input``'s source checks, ``ip4_route_src`` (with
+        ESP-IDF's source-based hook) and ``etharp_output`` decide it: ``(routes.generation, netif, arp_key)``, with
+        ``arp_key`` the ARP table key of the next hop, or None when the full way must answer.  Kept per source
+        until the routes change (their generation moves on with every netif address, state or route change)."""
+        stack = self.stack
+        routes = stack.routes
+        key = None
+        s0 = src[0]
+        found = routes.lookup_packed(src)
+        if not (s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed
+                or int.from_bytes(src, "big") in stack._own4) and found is not None and found[0] is netif \
+                and routes.netif_with_address(IPv4Address(netif.ip4_packed)) is netif:
+            next_hop = found[1]
+            nh = next_hop.packed
+            if not (nh[0] >= 224 or nh == netif.broadcast4_packed or nh == b"\xff\xff\xff\xff"
+                    or stack.loops_back(netif, next_hop)):
+                key = (netif.index, next_hop)
+        routes_cache = self._echo_routes
+        if len(routes_cache) >= 64:
+            routes_cache.clear()
+        route = routes_cache[src] = (routes.generation, netif, key)
+        return route
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack

@@ -3,7 +3,7 @@ do-nothing defaults."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..core.device import ETHERNET, POINT_TO_POINT, NetDevice
 
@@ -17,6 +17,12 @@ class Device(NetDevice):
 
     def receive(self) -> list[bytes]:
         return []
+
+    def frames(self) -> Iterator[bytes]:
+        """What :meth:`receive` returns, one frame at a time, for a loop that handles each before asking for the
+        next.  A driver that reads a descriptor overrides it to read lazily, so that a lone frame is handled (and
+        answered) before the read that finds nothing more; the batch is the same."""
+        return iter(self.receive())
 
     def fileno(self) -> int | None:
         return None
