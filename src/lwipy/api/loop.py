@@ -38,7 +38,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from ..core.mem import MBOX
 from ..core.stack import Stack
@@ -51,6 +51,10 @@ T = TypeVar("T")
 log = logging.getLogger("lwipy")
 
 _QUEUED, _RUNNING, _DONE = range(3)
+
+#: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
+#: stale it gets, and how late a timer or a posted call can be while a device always has another frame
+BATCH_TIME = 0.001
 
 
 class StopListener(Protocol):
@@ -251,10 +255,10 @@ class StackLoop:
                     devices = self._watch(sel, devices, clock)
                 for netif, frames, _ in devices:
                     # every frame the device has, each read when the one before was handled (a lone ping is
-                    # answered before the empty read that ends the batch); not "busy" afterwards: the device read
-                    # until it had nothing more (EAGAIN), or its descriptor (level triggered) or waker says there is
-                    # more, so the sleep below returns at once for what came meanwhile
-                    stack.input_many(netif, frames(), now)
+                    # answered before the empty read that ends the batch), for at most BATCH_TIME; not "busy"
+                    # afterwards: the device read until it had nothing more (EAGAIN), or its descriptor (level
+                    # triggered) or waker says there is more, so the sleep below returns at once for what is left
+                    stack.input_many(netif, self._batch(frames(), now), now)
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -285,6 +289,16 @@ class StackLoop:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
             self._ended()
+
+    def _batch(self, frames: Iterator[Any], start: float) -> Iterator[Any]:
+        """The frames of one turn: what ``frames`` gives, until calls were posted (they run before more frames) or
+        :data:`BATCH_TIME` passed since the turn began (so the stack's clock, timers and mailbox never wait on a
+        peer that keeps the device busy: a ping-pong partner whose next request is always there already)."""
+        clock = self.clock
+        for frame in frames:
+            yield frame
+            if self._calls or clock() - start > BATCH_TIME:
+                return
 
     def _ended(self) -> None:
         with self._lock:
