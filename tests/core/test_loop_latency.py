@@ -1,0 +1,152 @@
+"""The loop's latency path (api/loop.py, Device.frames, TapDevice.frames): a lone frame is answered before the read
+that finds nothing more; a device that always has another frame cannot hold off posted calls or timers; and
+TapDevice reads each frame only when the one before was taken."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections import deque
+
+import pytest
+
+from lwipy import Config, Stack
+from lwipy.api.loop import BATCH_TIME, StackLoop
+from lwipy.netif.device import Device
+from lwipy.netif.tap import TapDevice
+from lwipy.wire.checksum import checksum
+
+OWN_MAC, PEER_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000099")
+OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+def echo_request(seq: int = 1) -> bytes:
+    icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x77, seq) + bytes(32))
+    struct.pack_into("!H", icmp, 2, checksum(icmp))
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, PEER_B, OWN_B))
+    struct.pack_into("!H", ip, 10, checksum(ip))
+    return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(icmp)
+
+
+class LazyDevice(Device):
+    """An in-process device that logs its reads ("read", and "empty" for the read that finds nothing) and its
+    transmits ("write"), handing frames out one at a time as a TAP does."""
+
+    def __init__(self) -> None:
+        self.inbox: deque[bytes] = deque()
+        self.log: list[str] = []
+        self.waker = None
+        self.sent = threading.Event()
+
+    def transmit(self, frame) -> bool:
+        self.log.append("write")
+        self.sent.set()
+        return True
+
+    def frames(self):
+        while self.inbox:
+            self.log.append("read")
+            yield self.inbox.popleft()
+        self.log.append("empty")
+
+    def receive(self) -> list[bytes]:
+        return list(self.frames())  # all at once: the empty read before any frame is handled
+
+    def set_waker(self, waker) -> None:
+        self.waker = waker
+
+    def put(self, frame: bytes) -> None:
+        self.inbox.append(frame)
+        if self.waker is not None:
+            self.waker()
+
+
+def test_a_lone_ping_is_answered_before_the_empty_read():
+    stack = Stack(Config(), seed=1)
+    dev = LazyDevice()
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    loop = StackLoop(stack).start()
+    try:
+        loop.call(lambda: None)  # the loop runs and watches the device
+        dev.sent.clear()
+        loop.call(dev.log.clear)
+        loop.call_soon(lambda: dev.put(echo_request()))
+        assert dev.sent.wait(30)
+        log = loop.call(lambda: list(dev.log))
+    finally:
+        loop.stop()
+    i = log.index("read")
+    assert log[i:i + 3] == ["read", "write", "empty"], log
+    assert stack.icmp.fast_echoes == 1
+
+
+class EndlessDevice(Device):
+    """A device that always has another frame (for another station: dropped), as a ping-pong peer does whose next
+    request is always there already."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.frame = bytes.fromhex("020000000042") + PEER_MAC + b"\x08\x00" + bytes(46)
+
+    def transmit(self, frame) -> bool:
+        return True
+
+    def frames(self):
+        while True:
+            self.taken += 1
+            yield self.frame
+
+
+class Due:
+    """A poller due once, ``delay`` after it was made."""
+
+    def __init__(self, stack: Stack, delay: float) -> None:
+        self.at: float | None = stack.now + delay
+        self.fired = threading.Event()
+
+    def poll(self, now: float) -> None:
+        if self.at is not None and now >= self.at:
+            self.at = None
+            self.fired.set()
+
+    def poll_at(self) -> float | None:
+        return self.at
+
+
+def test_a_device_that_always_has_a_frame_cannot_hold_off_calls_or_timers():
+    stack = Stack(Config(), seed=1)
+    dev = EndlessDevice()
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    loop = StackLoop(stack).start()
+    try:
+        assert loop.call(lambda: 42, timeout=30) == 42
+        due = loop.call(lambda: Due(stack, 0.05), timeout=30)
+        loop.call(lambda: stack.add_poller(due), timeout=30)
+        assert due.fired.wait(30)
+        taken = loop.call(lambda: dev.taken, timeout=30)
+        assert taken > 1  # the frames kept coming meanwhile, taken a batch at a time
+    finally:
+        loop.stop()
+    assert BATCH_TIME <= 0.01
+
+
+def test_tap_frames_reads_each_frame_when_the_one_before_was_taken():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # message boundaries, as a TAP's frames
+    try:
+        b.setblocking(False)
+        dev = TapDevice.__new__(TapDevice)  # no TAP needed: a descriptor that hands out one frame per read
+        dev.fd, dev.mtu, dev.offload = b.fileno(), 1500, False
+        a.send(b"first")
+        frames = dev.frames()
+        assert next(frames) == b"first"
+        a.send(b"second")  # sent after the first frame was taken: a lazy reader still sees it in this batch
+        assert next(frames) == b"second"
+        with pytest.raises(StopIteration):  # the empty read (EAGAIN) ends the batch
+            next(frames)
+        a.send(b"third")
+        assert dev.receive() == [b"third"]  # receive() still reads everything at once
+    finally:
+        a.close()
+        b.close()
