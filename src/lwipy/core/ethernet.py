@@ -36,10 +36,11 @@ class Ethernet:
     def input(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> None:
         """``ethernet_input``: one frame received on ``netif``."""
         stack = self.stack
-        if stack.tcp.fast_input(netif, frame):
+        if len(frame) > 33 and frame[23] == 1:  # the protocol byte of an untagged IPv4 packet says ICMP
+            if stack.icmp.fast_echo(netif, frame):
+                return  # an ordinary ping, answered from one parse (Icmp.fast_echo)
+        elif stack.tcp.fast_input(netif, frame):
             return  # header prediction took it: an established connection's next segment (core/tcp/fastpath.py)
-        if stack.icmp.fast_echo(netif, frame):
-            return  # an ordinary ping, answered from one parse (Icmp.fast_echo)
         stats = stack.stats.link
         stats.recv += 1
         if not netif.up:
