@@ -150,3 +150,55 @@ def test_tap_frames_reads_each_frame_when_the_one_before_was_taken():
     finally:
         a.close()
         b.close()
+
+
+class Queue(Device):
+    """An in-process device holding ``n`` echo requests; ``lazy`` hands them out one at a time (an override of
+    ``frames``), else all at once from ``receive``."""
+
+    def __init__(self, n: int) -> None:
+        self.inbox = deque(echo_request(i) for i in range(n))
+        self.replies = 0
+        self.done = threading.Event()
+        self.n = n
+
+    def transmit(self, frame) -> bool:
+        if frame[12:14] != b"\x08\x00" or frame[23] != 1 or frame[34] != 0:
+            return True  # not an echo reply (the gratuitous ARP)
+        self.replies += 1
+        if self.replies == self.n:
+            self.done.set()
+        return True
+
+    def receive(self) -> list[bytes]:
+        out = list(self.inbox)
+        self.inbox.clear()
+        return out
+
+    def set_waker(self, waker) -> None:
+        if waker is not None and self.inbox:
+            waker()
+
+
+class LazyQueue(Queue):
+    def frames(self):
+        while self.inbox:
+            yield self.inbox.popleft()
+
+
+@pytest.mark.parametrize("device", [Queue, LazyQueue])
+def test_no_frame_is_lost_when_a_turn_ends_early(monkeypatch, device):
+    """With no time at all per turn, a lazy device gives one frame a turn and keeps the rest; a device that reads
+    everything at once has every frame handled in the turn that read them."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 0.0)
+    stack = Stack(Config(), seed=1)
+    dev = device(50)
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    loop = StackLoop(stack).start()
+    try:
+        assert dev.done.wait(30)
+        assert loop.call(lambda: (dev.replies, len(dev.inbox))) == (50, 0)
+    finally:
+        loop.stop()

@@ -12,11 +12,13 @@ mailbox, which holds at most ``tcpip_recvmbox_size`` messages (``CONFIG_LWIP_TCP
 - :meth:`StackLoop.call` posts and sleeps until the core thread ran the function (``tcpip_api_call``); on the core
   thread it simply runs it.
 
-The loop sleeps in ``select`` on the devices' descriptors and a wake pipe until the stack's ``poll_at()`` deadline,
-so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only when the loop may be
-asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch, which also
-releases blocked posters), runs them in order, feeds the frames the devices received (each device reads all it
-has: one read per frame and one empty read per batch) and fires what is due; ``poll_at`` is asked once per turn.
+The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and a wake pipe until the stack's
+``poll_at()`` deadline, so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only
+when the loop may be asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch,
+which also releases blocked posters), runs them in order, feeds the frames the devices received (one read per frame
+and one empty read per batch; a device with a lazy reader, ``Device.frames`` as a TAP has, is read one frame at a
+time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn) and fires
+what is due; ``poll_at`` is asked once per turn, and the clock read only when a deadline needs it.
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
@@ -43,6 +45,7 @@ from typing import Any, Callable, Iterator, Protocol, TypeVar
 from ..core.mem import MBOX
 from ..core.stack import Stack
 from ..errors import LwipError
+from ..netif.device import Device
 from .core_lock import install_core_check
 
 __all__ = ["StackLoop", "StopListener"]
@@ -124,6 +127,7 @@ class StackLoop:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        self._cut = False  # the last turn stopped taking frames before a lazy device ran dry
         if stack.config.check_thread_safety:
             install_core_check(stack, self)
 
@@ -239,7 +243,7 @@ class StackLoop:
         clock = self.clock
         end = None if duration is None else clock() + duration
         sel = _Poller(self._wake_r)
-        devices: list[tuple[Any, Any, Any]] = []
+        devices: list[tuple[Any, Any, bool, Any]] = []
         generation = -1
         calls = self._calls
         try:
@@ -253,12 +257,17 @@ class StackLoop:
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
-                for netif, frames, _ in devices:
-                    # every frame the device has, each read when the one before was handled (a lone ping is
-                    # answered before the empty read that ends the batch), for at most BATCH_TIME; not "busy"
-                    # afterwards: the device read until it had nothing more (EAGAIN), or its descriptor (level
-                    # triggered) or waker says there is more, so the sleep below returns at once for what is left
-                    stack.input_many(netif, self._batch(frames(), now), now)
+                for netif, frames, lazy, _ in devices:
+                    # every frame the device has; from a lazy reader each read when the one before was handled (a
+                    # lone ping is answered before the empty read that ends the batch), for at most BATCH_TIME.
+                    # Not "busy" afterwards: the device read until it had nothing more (EAGAIN), or its descriptor
+                    # (level triggered) or waker says there is more, so the sleep below returns at once for the rest
+                    if lazy:
+                        stack.input_many(netif, self._batch(frames(), now), now)
+                    else:
+                        received = frames()
+                        if received:
+                            stack.input_many(netif, received, now)
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -267,7 +276,7 @@ class StackLoop:
                         wake_at = stack.poll_at()
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
-                for _, _, dev in devices:
+                for _, _, _, dev in devices:
                     if dev.poll_at() is not None:  # a device with work of its own (a queue to drain, a delay)
                         dev.poll(now)
                         dev_at = dev.poll_at()
@@ -275,7 +284,8 @@ class StackLoop:
                             wake_at = dev_at
                 if end is not None and clock() >= end:
                     break
-                if busy or calls:  # work posted from the core itself (a callback) runs before sleeping
+                if busy or calls or self._cut:  # work posted from the core itself (a callback) runs before sleeping;
+                    self._cut = False  # a turn cut short reads on (a waker-driven device would not wake us again)
                     continue
                 if wake_at is None:
                     timeout = None
@@ -298,6 +308,7 @@ class StackLoop:
         for frame in frames:
             yield frame
             if self._calls or clock() - start > BATCH_TIME:
+                self._cut = True  # the device may hold more: the loop turns again before it sleeps
                 return
 
     def _ended(self) -> None:
@@ -317,12 +328,13 @@ class StackLoop:
         self._owner = None
         self._stopping = False
 
-    def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any, Any]], clock: Callable[[], float],
-               stop: bool = False) -> list[tuple[Any, Any, Any]]:
+    def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any, bool, Any]], clock: Callable[[], float],
+               stop: bool = False) -> list[tuple[Any, Any, bool, Any]]:
         """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones:
-        ``(netif, frames, device)`` each, ``frames()`` giving what the device received (its lazy reader when it has
-        one, else its ``receive()``)."""
-        for _, _, dev in watched:
+        ``(netif, frames, lazy, device)`` each: ``frames`` the device's lazy reader when it overrides
+        :meth:`Device.frames <lwipy.netif.device.Device.frames>` (frames it was not asked for stay in the device, so
+        a turn may stop early), else its ``receive()`` (a list, all of it handled)."""
+        for _, _, _, dev in watched:
             fd = dev.fileno()
             if fd is not None and fd >= 0:
                 try:
@@ -338,8 +350,9 @@ class StackLoop:
             dev = netif.device
             if dev is None:
                 continue
-            frames = getattr(dev, "frames", None)
-            devices.append((netif, frames if frames is not None else dev.receive, dev))
+            reader = getattr(type(dev), "frames", None)
+            lazy = reader is not None and reader is not Device.frames
+            devices.append((netif, dev.frames if lazy else dev.receive, lazy, dev))
             dev.set_clock(clock)
             fd = dev.fileno()
             if fd is not None:

@@ -21,7 +21,10 @@ class Device(NetDevice):
     def frames(self) -> Iterator[bytes]:
         """What :meth:`receive` returns, one frame at a time, for a loop that handles each before asking for the
         next.  A driver that reads a descriptor overrides it to read lazily, so that a lone frame is handled (and
-        answered) before the read that finds nothing more; the batch is the same."""
+        answered) before the read that finds nothing more; the batch is the same.  An override promises that the
+        frames not asked for stay in the device: a loop may stop taking them at any point (StackLoop does after
+        ``BATCH_TIME``) and read the rest next turn.  This default reads everything at once, so a loop takes all of
+        it (StackLoop calls :meth:`receive` for devices that keep it)."""
         return iter(self.receive())
 
     def fileno(self) -> int | None:
