@@ -33,6 +33,8 @@ class LazyDevice(Device):
     """An in-process device that logs its reads ("read", and "empty" for the read that finds nothing) and its
     transmits ("write"), handing frames out one at a time as a TAP does."""
 
+    lazy_frames = True
+
     def __init__(self) -> None:
         self.inbox: deque[bytes] = deque()
         self.log: list[str] = []
@@ -85,6 +87,8 @@ def test_a_lone_ping_is_answered_before_the_empty_read():
 class EndlessDevice(Device):
     """A device that always has another frame (for another station: dropped), as a ping-pong peer does whose next
     request is always there already."""
+
+    lazy_frames = True
 
     def __init__(self) -> None:
         self.taken = 0
@@ -147,6 +151,9 @@ def test_tap_frames_reads_each_frame_when_the_one_before_was_taken():
             next(frames)
         a.send(b"third")
         assert dev.receive() == [b"third"]  # receive() still reads everything at once
+        assert dev.lazy_frames
+        dev.offload = True
+        assert not dev.lazy_frames  # offload mode: frames() is receive()'s list, taken whole
     finally:
         a.close()
         b.close()
@@ -181,6 +188,8 @@ class Queue(Device):
 
 
 class LazyQueue(Queue):
+    lazy_frames = True
+
     def frames(self):
         while self.inbox:
             yield self.inbox.popleft()

@@ -16,7 +16,7 @@ The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and 
 ``poll_at()`` deadline, so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only
 when the loop may be asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch,
 which also releases blocked posters), runs them in order, feeds the frames the devices received (one read per frame
-and one empty read per batch; a device with a lazy reader, ``Device.frames`` as a TAP has, is read one frame at a
+and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
 time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn) and fires
 what is due; ``poll_at`` is asked once per turn, and the clock read only when a deadline needs it.
 
@@ -45,7 +45,6 @@ from typing import Any, Callable, Iterator, Protocol, TypeVar
 from ..core.mem import MBOX
 from ..core.stack import Stack
 from ..errors import LwipError
-from ..netif.device import Device
 from .core_lock import install_core_check
 
 __all__ = ["StackLoop", "StopListener"]
@@ -331,9 +330,9 @@ class StackLoop:
     def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any, bool, Any]], clock: Callable[[], float],
                stop: bool = False) -> list[tuple[Any, Any, bool, Any]]:
         """Stop watching the devices in ``watched`` and (unless ``stop``) start watching the stack's current ones:
-        ``(netif, frames, lazy, device)`` each: ``frames`` the device's lazy reader when it overrides
-        :meth:`Device.frames <lwipy.netif.device.Device.frames>` (frames it was not asked for stay in the device, so
-        a turn may stop early), else its ``receive()`` (a list, all of it handled)."""
+        ``(netif, frames, lazy, device)`` each: ``frames`` the device's lazy reader when it has one
+        (:attr:`Device.lazy_frames <lwipy.netif.device.Device.lazy_frames>`: frames it was not asked for stay in the
+        device, so a turn may stop early), else its ``receive()`` (a list, all of it handled)."""
         for _, _, _, dev in watched:
             fd = dev.fileno()
             if fd is not None and fd >= 0:
@@ -350,8 +349,7 @@ class StackLoop:
             dev = netif.device
             if dev is None:
                 continue
-            reader = getattr(type(dev), "frames", None)
-            lazy = reader is not None and reader is not Device.frames
+            lazy = bool(getattr(dev, "lazy_frames", False))
             devices.append((netif, dev.frames if lazy else dev.receive, lazy, dev))
             dev.set_clock(clock)
             fd = dev.fileno()

@@ -18,13 +18,15 @@ class Device(NetDevice):
     def receive(self) -> list[bytes]:
         return []
 
+    #: :meth:`frames` reads one frame each time the next is asked for, and the frames not asked for stay in the
+    #: device: a loop may stop taking them at any point (StackLoop does after ``BATCH_TIME``) and read on next turn
+    lazy_frames: bool = False
+
     def frames(self) -> Iterator[bytes]:
         """What :meth:`receive` returns, one frame at a time, for a loop that handles each before asking for the
-        next.  A driver that reads a descriptor overrides it to read lazily, so that a lone frame is handled (and
-        answered) before the read that finds nothing more; the batch is the same.  An override promises that the
-        frames not asked for stay in the device: a loop may stop taking them at any point (StackLoop does after
-        ``BATCH_TIME``) and read the rest next turn.  This default reads everything at once, so a loop takes all of
-        it (StackLoop calls :meth:`receive` for devices that keep it)."""
+        next.  A driver that reads a descriptor overrides it to read lazily (and says so in :attr:`lazy_frames`),
+        so that a lone frame is handled (and answered) before the read that finds nothing more; the batch is the
+        same.  This default reads everything at once (a loop must then take all of it)."""
         return iter(self.receive())
 
     def fileno(self) -> int | None:

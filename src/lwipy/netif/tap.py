@@ -225,9 +225,13 @@ class TapDevice(TxRingDriver, Device):
                 return False
             raise
 
+    @property
+    def lazy_frames(self) -> bool:  # type: ignore[override]
+        return not self.offload  # with offload, frames() is receive()'s list
+
     def frames(self) -> Iterator[bytes]:
         """:meth:`receive`, reading each frame when the previous one was taken: a lone frame (a ping, a request) is
-        answered before the empty read that ends the batch, not after it."""
+        answered before the empty read that ends the batch, not after it (without offload: :attr:`lazy_frames`)."""
         if self.offload:
             yield from self.receive()
             return
