@@ -229,11 +229,11 @@ def test_the_way_back_follows_route_changes():
     out = same(stacks, echo())
     assert out and out[0][12:14] == b"\x08\x06"  # an ARP request for the gateway, the ping queued behind it
     assert stacks[0][0].icmp.fast_echoes == 1
-    for (stack, _, _), route in zip(stacks, routes):
+    for (stack, _, _), route in zip(stacks, routes, strict=True):
         stack.routes.remove(route)
     same(stacks, echo())
     assert stacks[0][0].icmp.fast_echoes == 2
-    for stack, netif, _ in stacks:
+    for _, netif, _ in stacks:
         netif.set_ipv4("10.0.0.5/24")
     same(stacks, echo())  # to the old address: not ours any more
     same(stacks, echo(dst=bytes([10, 0, 0, 5])))
