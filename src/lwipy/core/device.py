@@ -60,6 +60,14 @@ class NetDevice(ABC):
         device cuts into segments of ``gso_size`` payload bytes."""
         raise NotImplementedError
 
+    def transmit_gso(self, head: bytes | bytearray | memoryview, payload: bytes | bytearray | memoryview,
+                     csum_start: int, csum_offset: int, gso_size: int = 0) -> bool:
+        """:meth:`transmit_offload` for the frame ``head + payload`` given in two pieces, as a NIC gathers a packet
+        from a header buffer and a data buffer (scatter-gather DMA), so that the stack need not copy its send buffer
+        into the frame: ``head`` holds the link, IP and TCP headers, ``payload`` the TCP data (only valid during the
+        call).  The default joins them and calls :meth:`transmit_offload`."""
+        return self.transmit_offload(bytes(head) + bytes(payload), csum_start, csum_offset, gso_size)
+
     def add_multicast(self, mac: bytes) -> None:  # noqa: B027 - optional: a device without a filter does nothing
         """Let frames for the multicast ``mac`` through a filtering NIC (``igmp_mac_filter``/``mld_mac_filter``);
         Ethernet only.  The default accepts every frame already."""

@@ -28,7 +28,7 @@ from ..wire.checksum import fold, ones_sum
 from .device import Device
 from .txqueue import TxRing, TxRingDriver
 
-__all__ = ["TapDevice", "in_netns"]
+__all__ = ["TapDevice", "in_netns", "vnet_header"]
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -189,16 +189,35 @@ class TapDevice(TxRingDriver, Device):
                          gso_size: int = 0) -> bool:
         if not self.offload:
             raise ValueError(f"{self!r} was opened without offload")
+        hdr = vnet_header(frame, csum_start, csum_offset, gso_size, self._is_ipv6(frame))
         if gso_size:
-            tcp_hlen = (frame[csum_start + 12] >> 4) * 4
-            gso_type = VNET_GSO_TCPV6 if self._is_ipv6(frame) else VNET_GSO_TCPV4
-            hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, gso_type, csum_start + tcp_hlen, gso_size, csum_start, csum_offset)
             self.tx_gso += 1
-        else:
-            hdr = VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
         if self.tx_ring is not None:
             return self.tx_ring.offer(hdr + bytes(frame))
         return self._write(frame, hdr)
+
+    def transmit_gso(self, head: bytes | bytearray | memoryview, payload: bytes | bytearray | memoryview,
+                     csum_start: int, csum_offset: int, gso_size: int = 0) -> bool:
+        """The frame ``head + payload`` in one ``writev`` after its virtio-net header: the kernel gathers the
+        pieces, so the stack's send buffer is never copied into a frame of its own."""
+        if not self.offload:
+            raise ValueError(f"{self!r} was opened without offload")
+        hdr = vnet_header(head, csum_start, csum_offset, gso_size, self._is_ipv6(head))
+        if gso_size:
+            self.tx_gso += 1
+        if self.tx_ring is not None:
+            return self.tx_ring.offer(hdr + bytes(head) + bytes(payload))
+        try:
+            os.writev(self.fd, (hdr, head, payload))
+            return True
+        except BlockingIOError:
+            self.tx_dropped += 1
+            return False
+        except OSError as e:
+            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):
+                self.tx_dropped += 1
+                return False
+            raise
 
     @staticmethod
     def _is_ipv6(frame: bytes | bytearray | memoryview) -> bool:
@@ -292,6 +311,21 @@ class TapDevice(TxRingDriver, Device):
     def __repr__(self) -> str:
         where = f" in {self.netns}" if self.netns else ""
         return f"<{type(self).__name__} {self.name}{where} mtu {self.mtu}{' offload' if self.offload else ''}>"
+
+
+def vnet_header(frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int, gso_size: int,
+                ipv6: bool) -> bytes:
+    """The virtio-net header (``struct virtio_net_hdr``, native byte order as a TAP without TUNSETVNETLE reads it) for
+    ``frame`` whose transport checksum is partial (``VIRTIO_NET_HDR_F_NEEDS_CSUM``: the field at ``csum_start +
+    csum_offset`` holds the pseudo-header sum, the kernel adds the bytes from ``csum_start`` on).  With ``gso_size``
+    the frame is a TCP super-segment (``VIRTIO_NET_HDR_GSO_TCPV4``, ``_TCPV6`` when ``ipv6``) the kernel cuts into
+    segments of ``gso_size`` data bytes; ``hdr_len`` counts the headers every segment repeats, up to the end of the
+    TCP header at ``csum_start`` (only that header must lie in ``frame``: it may be the headers alone)."""
+    if not gso_size:
+        return VNET_HDR.pack(VNET_F_NEEDS_CSUM, 0, 0, 0, csum_start, csum_offset)
+    tcp_hlen = (frame[csum_start + 12] >> 4) * 4
+    return VNET_HDR.pack(VNET_F_NEEDS_CSUM, VNET_GSO_TCPV6 if ipv6 else VNET_GSO_TCPV4, csum_start + tcp_hlen,
+                         gso_size, csum_start, csum_offset)
 
 
 def _transport_checksum_ok(frame: memoryview) -> bool:

@@ -117,6 +117,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
+        self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
         self._route()
         if self.v6:
             mtu = self._netif.mtu6 if self._netif is not None else 1280
@@ -247,7 +248,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return 0
         self.snd_buf += data[:n] if n < len(data) else data
         self._mem_snd()
-        if self.state in CAN_SEND:
+        if self.state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
             self._output()
         return n
 

@@ -371,7 +371,13 @@ class TcpInput:
         else:
             self._arm_rto()
         if self.send_space and self.on_event is not None:
-            self._notify()
+            # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
+            # calls tcp_output after its callbacks), not a super-segment per write
+            self._corked = True
+            try:
+                self._notify()
+            finally:
+                self._corked = False
         self._output()
 
     def _duplicate_ack(self) -> None:

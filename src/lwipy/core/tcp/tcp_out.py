@@ -74,7 +74,7 @@ class TcpOutput:
         if self.stack.routes.generation != self._route_gen:
             self._route()
         # with TSO a segment may carry many MSS worth, cut by the device; Nagle and SWS still think in MSS
-        burst = max(mss, self._gso_max // mss * mss) if self._gso_max else mss
+        burst = self._gso_burst(mss) if self._gso_max else mss
         sent_any = refused = False
         cc, rtt = self.cc, self.rtt
         while True:
@@ -90,7 +90,8 @@ class TcpOutput:
                 break
             if avail > 0:
                 # forcing passes over Nagle, SWS and cwnd, never over the peer's window (a zero one means persist)
-                n = min(avail, burst, self.snd_wnd) if force else min(avail, burst, usable)
+                # and a forced segment (after a timeout cwnd is one segment, RFC 5681 3.1) is never a super-segment
+                n = min(avail, mss, self.snd_wnd) if force else min(avail, burst, usable)
                 if mss < n < avail:
                     n -= n % mss  # a super-segment ends on a segment boundary unless it ends the data
                 if n <= 0:
@@ -584,6 +585,71 @@ class TcpOutput:
             self.last_ack_sent = self.rcv_nxt
         return True
 
+    # -- offload (TSO/GSO) -------------------------------------------------------------------------------------------
+    def _gso_burst(self, mss: int) -> int:
+        """The most data one super-segment carries, a whole number of ``mss``-byte segments: what the netif cuts
+        (``_gso_max``), and at most half the largest window the peer offered, as Linux's ``tcp_xmit_size_goal``
+        bounds it (``tcp_bound_to_half_wnd``), so that two super-segments are in flight and the ACK for the first
+        comes back while the second is on its way (one filling a 64 KB window would leave the link idle for a
+        round trip after each)."""
+        wnd = self.max_snd_wnd
+        limit = min(self._gso_max, wnd // 2 if wnd > 536 else wnd)
+        return max(mss, limit - limit % mss)
+
+    def _offload_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
+                      ts: tuple[int, int] | None, gso: int) -> bool | None:
+        """:meth:`_fast_send` for a netif that offloads (a TAP with the virtio-net header): an IPv4 segment without
+        options or with timestamps alone, to a resolved neighbour on an untagged Ethernet netif, handed to the device
+        as its headers (Ethernet, IPv4 and TCP from one struct, the TCP checksum left as the pseudo-header sum for
+        the device to finish) and the payload straight from the send buffer (:meth:`NetDevice.transmit_gso`: the
+        data is never copied into a frame here).  With ``gso`` it is a super-segment the device cuts into segments
+        of ``gso`` bytes (Linux's TSO/GSO); the IPv4 identification advances by the segments it becomes, as
+        Linux's ``ip_select_ident_segs`` does, since the device numbers them from the one in the header.  None when
+        anything else is true (the full way sends it); else whether the device took it."""
+        stack = self.stack
+        netif = self._netif
+        if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
+                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+            return None
+        hlen = 32 if ts is not None else 20
+        n = len(payload)
+        total = 20 + hlen + n
+        if total > (netif.mtu if not gso else 0xFFFF):
+            return None
+        entry = stack.etharp.table.get((netif.index, self._next_hop))
+        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
+                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            return None  # to resolve, or to refresh: etharp_output's work
+        head = bytearray(34 + hlen)
+        ip4 = stack.ip4
+        ident = ip4.next_ident
+        ip4.next_ident = (ident + (-(-n // gso) if gso else 1)) & 0xFFFF
+        _FRAME_HDR.pack_into(head, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
+                             PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
+                             seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window,
+                             fold(self._pseudo_base + hlen + n), 0)
+        if ts is not None:
+            _TS_OPT.pack_into(head, 54, 0x0101080A, ts[0], ts[1])
+        _CSUM.pack_into(head, 24, checksum(memoryview(head)[14:34]))
+        stats = stack.stats
+        stats.ip.xmit += 1
+        stats.etharp.cachehit += 1
+        if netif.device.transmit_gso(head, payload, 34, 16, gso):
+            stats.link.xmit += 1
+            stats.tcp.xmit += 1
+            self.tcp.fast_sent += 1
+        else:
+            stats.link.memerr += 1
+            stats.link.drop += 1
+            stats.tcp.err += 1
+            return False  # ENOMEM: kept for later, as the full way
+        if flags & ACK:
+            self.delack_at = None
+            self.unacked_segments = 0
+            self.last_ack_sent = self.rcv_nxt
+        self._schedule()
+        return True
+
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
                       gso: int = 0) -> bool:
         """Build and send one segment; False when the device or the ARP queue refused it (ENOMEM), so that the
@@ -605,6 +671,10 @@ class TcpOutput:
             window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
         if opts is None and not self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
             sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts)
+            if sent is not None:
+                return sent
+        elif opts is None and self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
+            sent = self._offload_send(seq, flags, payload, min(window, 0xFFFF), ts, gso)
             if sent is not None:
                 return sent
         pbuf = Pbuf.with_payload(payload)
