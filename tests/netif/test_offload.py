@@ -10,6 +10,7 @@ from scapy.layers.l2 import Ether
 
 from helpers import OWN_MAC, PEER_MAC, CaptureDevice
 from lwipy import Config, Stack
+from lwipy.core.device import RxOffload
 from lwipy.netif import FaultyDevice, PcapDevice, PcapWriter
 from lwipy.netif.tap import _transport_checksum_ok
 from lwipy.netif.tun import TunDevice
@@ -261,3 +262,72 @@ def test_a_partial_checksum_is_completed_for_a_device_without_offload():
     big = _partial_super_segment(20000)
     stack.input(inside, RxOffload(bytes(big), 34, 16, 1448), 0.0)
     assert dout.take() == []  # a super-segment is never cut and rebuilt here: dropped for this device
+
+
+# -- the virtio-net header a TAP with offload reads and writes ----------------------------------------------------------
+def _tap_on(sock):
+    """A TapDevice with offload whose descriptor is one end of a socket pair (no /dev/net/tun needed)."""
+    from lwipy.netif.tap import TapDevice
+    tap = TapDevice.__new__(TapDevice)
+    tap.name, tap.netns, tap.offload, tap.fd, tap.mtu = "fake0", None, True, sock.fileno(), 1500
+    tap.checksum_offload, tap.gso_max_size, tap.tx_ring = True, 65535, None
+    tap.rx_dropped = tap.tx_dropped = tap.rx_csum_errors = tap.rx_gso = tap.tx_gso = 0
+    return tap
+
+
+V4_SUPER = ETH / IP(src=OWN_IP, dst=PEER_IP) / TCP(sport=1, dport=2, options=[("NOP", None), ("NOP", None),
+                                                                             ("Timestamp", (1, 2))]) / (b"q" * 4344)
+V6_SUPER = ETH / IPv6(src="fe80::1", dst="fe80::2") / TCP(sport=1, dport=2) / (b"q" * 4000)
+
+
+def test_vnet_header_fields_for_a_tcp_super_segment_a_partial_checksum_and_ipv6():
+    import struct
+    import sys
+    from lwipy.netif.tap import vnet_header
+    frame = bytes(V4_SUPER)
+    # struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (native order)
+    assert vnet_header(frame, 34, 16, 1448, False) == struct.pack("=BBHHHH", 1, 1, 34 + 32, 1448, 34, 16)
+    assert vnet_header(frame[:66], 34, 16, 1448, False) == vnet_header(frame, 34, 16, 1448, False)  # headers alone
+    assert vnet_header(frame, 34, 16, 0, False) == struct.pack("=BBHHHH", 1, 0, 0, 0, 34, 16)
+    assert vnet_header(bytes(V6_SUPER), 54, 16, 1440, True) == struct.pack("=BBHHHH", 1, 4, 54 + 20, 1440, 54, 16)
+    if sys.byteorder == "little":  # the bytes a little-endian host's kernel reads (VIRTIO_NET_HDR_F_NEEDS_CSUM, TCPV4)
+        assert vnet_header(frame, 34, 16, 1448, False) == bytes.fromhex("01 01 4200 a805 2200 1000")
+
+
+def test_a_tap_writes_header_headers_and_payload_as_one_frame_and_reads_the_notes_back():
+    import socket
+    import struct
+    from lwipy.netif.tap import VNET_HDR
+    from lwipy.netif.txqueue import TxRing
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    a.setblocking(False)  # as the TAP is: receive() reads until EAGAIN
+    b.settimeout(5)
+    try:
+        tap = _tap_on(a)
+        frame = bytes(V4_SUPER)
+        head, payload = frame[:66], memoryview(frame)[66:]
+        assert tap.transmit_gso(head, payload, 34, 16, 1448)
+        got = b.recv(70000)
+        assert got == struct.pack("=BBHHHH", 1, 1, 66, 1448, 34, 16) + frame and tap.tx_gso == 1
+        assert tap.transmit_gso(frame[:54], b"", 34, 16, 0)  # a bare ACK: partial checksum, no GSO
+        assert b.recv(70000) == struct.pack("=BBHHHH", 1, 0, 0, 0, 34, 16) + frame[:54] and tap.tx_gso == 1
+        queued: list[bytes] = []
+        tap.tx_ring = TxRing(queued.append, limit=2)
+        assert tap.transmit_gso(head, payload, 34, 16, 1448)
+        tap.tx_ring.poll(1e9)
+        assert queued == [struct.pack("=BBHHHH", 1, 1, 66, 1448, 34, 16) + frame]
+        tap.tx_ring = None
+        # reading: a kernel's super-segment keeps its notes, a verified frame is bare, a bad unverified one is dropped
+        b.send(VNET_HDR.pack(1, 1, 66, 1448, 34, 16) + frame)
+        b.send(VNET_HDR.pack(2, 0, 0, 0, 0, 0) + bytes(V4_TCP))
+        bad = bytearray(bytes(V4_TCP))
+        bad[-1] ^= 1
+        b.send(bytes(VNET_HDR.size) + bytes(bad))
+        frames = tap.receive()
+        assert len(frames) == 2 and tap.rx_csum_errors == 1 and tap.rx_gso == 1
+        assert isinstance(frames[0], RxOffload) and (frames[0].csum_start, frames[0].csum_offset,
+                                                     frames[0].gso_size) == (34, 16, 1448)
+        assert bytes(frames[0].frame) == frame and bytes(frames[1]) == bytes(V4_TCP)
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,316 @@
+"""TCP segmentation offload (TSO/GSO) in the core, in virtual time against a scripted peer: what goes to a device that
+cuts super-segments, how losses inside one are repaired (per MSS, never the whole super-segment again), and that
+nothing changes on a device that does not offload."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice
+from lwipy import Config, Stack
+from lwipy.core.device import RxOffload
+from lwipy.netif.device import Wrapper
+from lwipy.wire.checksum import checksum, fold, pseudo_sum_v4
+from lwipy.wire.ethernet import mac_to_str
+
+PEER_IP, OWN_IP = "10.0.0.9", "10.0.0.1"
+ETH = Ether(dst=mac_to_str(OWN_MAC), src=mac_to_str(PEER_MAC))
+MSS = 1460
+
+
+class GsoDevice(CaptureDevice):
+    """A NIC with checksum offload and TSO that records what it is asked: each frame with its ``gso_size`` (0 for
+    a plain one), completing the partial checksum as hardware would."""
+
+    checksum_offload = True
+    gso_max_size = 65535
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gso: list[int] = []
+        self.gathered = 0  # frames given as headers + payload (transmit_gso)
+
+    def transmit(self, frame):
+        self.gso.append(0)
+        return super().transmit(frame)
+
+    def transmit_offload(self, frame, csum_start, csum_offset, gso_size=0):
+        buf = bytearray(frame)
+        at = csum_start + csum_offset
+        buf[at:at + 2] = checksum(buf[csum_start:]).to_bytes(2, "big")
+        self.sent.append(bytes(buf))
+        self.gso.append(gso_size)
+        return True
+
+    def transmit_gso(self, head, payload, csum_start, csum_offset, gso_size=0):
+        self.gathered += 1
+        assert len(head) == csum_start + (head[csum_start + 12] >> 4) * 4  # the headers alone, then the data
+        return super().transmit_gso(head, payload, csum_start, csum_offset, gso_size)
+
+    def segments(self):
+        """(seq, payload length, gso_size) of what was sent since the last call."""
+        frames, sizes = self.take(), self.gso
+        self.gso = []
+        assert len(frames) == len(sizes)
+        out = []
+        for f, g in zip(frames, sizes, strict=True):
+            seg = Ether(f)[TCP]
+            out.append((seg.seq, len(seg.payload), g))
+        return out
+
+
+def stack_on(dev, **options):
+    options = {"tcp_mss": MSS, "tcp_snd_buf_default": 400000, "tcp_wnd_default": 65535, "wnd_scale": True, "tcp_sack_out": True,
+               **options}
+    stack = Stack(Config(**options), seed=5, strict=True)
+    netif = stack.add_netif(dev, ip=f"{OWN_IP}/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static(PEER_IP, PEER_MAC)
+    dev.take()
+    if hasattr(dev, "gso"):
+        dev.gso.clear()
+    return stack, netif
+
+
+class Peer:
+    """The scripted far end of one connection (window 8192 << 7 = 1 MiB, SACK permitted)."""
+
+    def __init__(self, stack, netif, dev, window: int = 8192) -> None:
+        self.stack, self.netif, self.dev = stack, netif, dev
+        self.now = 0.0
+        listener = stack.tcp.listen(80)
+        self.input(TCP(sport=4000, dport=80, flags="S", seq=100, window=65535,
+                       options=[("MSS", MSS), ("WScale", 7), ("SAckOK", b"")]))
+        synack = Ether(dev.take()[0])[TCP]
+        if hasattr(dev, "gso"):
+            dev.gso.clear()
+        self.iss = synack.seq + 1
+        self.window = window
+        self.input(TCP(sport=4000, dport=80, flags="A", seq=101, ack=self.iss, window=window))
+        self.pcb = listener.accept()
+        assert self.pcb is not None and self.pcb.state_name == "ESTABLISHED"
+
+    def input(self, seg, payload=b""):
+        self.stack.input(self.netif, bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) / seg / payload), self.now)
+
+    def ack(self, ack, sack=()):
+        opts = [("SAck", tuple(x for block in sack for x in block))] if sack else []
+        self.input(TCP(sport=4000, dport=80, flags="A", seq=101, ack=ack & 0xFFFFFFFF, window=self.window,
+                       options=opts))
+
+    def at(self, t):
+        self.now = t
+        self.stack.poll(t)
+
+
+def open_wide(dev):
+    """An ESTABLISHED connection whose cwnd no longer limits a burst (as after slow start)."""
+    stack, netif = stack_on(dev)
+    peer = Peer(stack, netif, dev)
+    peer.pcb.cc.cwnd = 1 << 20
+    return peer
+
+
+DATA = bytes((i * 13 + (i >> 9)) & 0xFF for i in range(200000))
+
+
+def test_a_super_segment_is_whole_segments_no_larger_than_half_the_peers_window():
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    assert peer.pcb.send(DATA[:150000]) == 150000
+    segs = dev.segments()
+    half = (8192 << 7) // 2
+    burst = min(65535 - 120, half) // MSS * MSS  # 44 segments: the TAP's 64 KiB is the bound here
+    assert segs[0] == (peer.iss, burst, MSS)
+    assert all(g == MSS and n % MSS == 0 for _, n, g in segs[:-1])
+    assert sum(n for _, n, _ in segs) == 150000 and dev.gathered == len(segs)
+
+
+def test_with_a_64k_window_two_super_segments_fill_it():
+    """Linux's tcp_bound_to_half_wnd: with a 64 KB window, one super-segment would leave nothing in flight while
+    the peer acknowledges it."""
+    dev = GsoDevice()
+    stack, netif = stack_on(dev)
+    peer = Peer(stack, netif, dev, window=65535 >> 7)  # 65,408 bytes, the most it ever offers
+    peer.pcb.cc.cwnd = 1 << 20
+    peer.pcb.send(DATA[:100000])
+    segs = dev.segments()
+    assert [n for _, n, _ in segs] == [22 * MSS, 22 * MSS]  # 64,240 of the 65,408-byte window, in two
+    assert [g for _, _, g in segs] == [MSS, MSS]
+
+
+def test_the_loss_of_one_segment_inside_a_super_segment_is_repaired_by_sending_that_segment_alone():
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    peer.pcb.send(DATA[:44 * MSS])
+    [(seq0, n, gso)] = dev.segments()
+    assert (n, gso) == (44 * MSS, MSS)
+    lost = seq0 + 3 * MSS  # the device cut it; the fourth segment was lost on the wire
+    peer.at(0.001)
+    peer.ack(lost)  # the first three arrived
+    assert dev.segments() == []
+    for k in range(5, 8):  # later segments arrive: duplicate ACKs with SACK blocks
+        peer.ack(lost, sack=[(lost + MSS, lost + k * MSS)])
+    resent = dev.segments()
+    assert resent[0] == (lost & 0xFFFFFFFF, MSS, 0), resent  # one segment, not the rest of the super-segment
+    assert all(n <= MSS and g == 0 for _, n, g in resent)
+    peer.ack(seq0 + 44 * MSS)  # everything in: the full ACK ends recovery
+    assert peer.pcb.snd_una == peer.pcb.snd_max == (seq0 + 44 * MSS) & 0xFFFFFFFF
+    assert peer.pcb.cc.recover is None
+
+
+def test_a_retransmission_timeout_sends_one_segment_not_a_super_segment():
+    """After a timeout cwnd is one segment (RFC 5681 3.1): a super-segment of 44 would be a burst into a path that
+    just lost everything."""
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    peer.pcb.send(DATA[:88 * MSS])
+    first = dev.segments()
+    assert first[0][1] > MSS
+    rto_at = peer.pcb.rto_at
+    peer.at(rto_at)
+    assert dev.segments() == [(first[0][0], MSS, 0)]  # snd_una, one MSS, sent as a plain segment
+    peer.ack(first[0][0] + MSS)  # slow start from one segment: the next flight is two
+    assert [(n, g) for _, n, g in dev.segments()] == [(2 * MSS, MSS)]
+
+
+def test_a_lossy_transfer_through_a_cutting_device_arrives_intact():
+    """End to end: super-segments cut on the wire, one segment in 12 lost, repaired by SACK recovery and timeouts,
+    the scripted receiver taking what arrives in order."""
+    import random
+    rng = random.Random(3)
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    pcb = peer.pcb
+    base = peer.iss
+    held: dict[int, int] = {}  # seq offset -> length, out of order at the receiver
+    rcv = 0  # bytes received in order
+    sent = 0
+    t = 0.0
+    top = 0  # the highest offset sent so far
+    resent = recovery_resent = lost = 0
+    recovering = False
+    for _ in range(4000):
+        if sent < len(DATA):
+            sent += pcb.send(DATA[sent:])
+        for seq, n, gso in dev.segments():
+            off = (seq - base) & 0xFFFFFFFF
+            if n and off < top:
+                resent += 1
+                if recovering:  # SACK recovery fills holes a segment at a time
+                    assert n <= MSS and gso == 0, (off, n, gso)
+                    recovery_resent += 1
+            top = max(top, off + n)
+            for cut in range(0, max(n, 1), gso or max(n, 1)):  # the device's cut
+                piece = min(gso or n, n - cut)
+                assert piece <= MSS
+                if rng.random() < 1 / 12:
+                    lost += 1
+                    continue
+                held[off + cut] = max(held.get(off + cut, 0), piece)
+        while rcv in held:
+            rcv += held.pop(rcv)
+        blocks = sorted((o, o + n) for o, n in held.items() if o > rcv)[:3]
+        t += 0.0005
+        peer.now = t
+        peer.ack(base + rcv, sack=[(base + a, base + b) for a, b in blocks])
+        recovering = pcb.cc.recover is not None
+        if rcv >= len(DATA):
+            break
+        if pcb.rto_at is not None and dev.sent == []:
+            peer.at(max(t, pcb.rto_at))  # nothing moves: let the timer fire
+            t = peer.now
+    assert rcv == len(DATA) and pcb.snd_una == (base + len(DATA)) & 0xFFFFFFFF
+    assert lost > 5 and resent >= lost and recovery_resent > 0
+
+
+def test_writes_from_an_acks_notification_go_out_as_one_super_segment():
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    pcb = peer.pcb
+    pcb.send(DATA[:44 * MSS])
+    [(seq0, _, _)] = dev.segments()
+    writes = []
+
+    def on_event(p):  # an application writing in small pieces, as chargen does
+        while len(writes) < 8 and p.send_space:
+            writes.append(p.send(DATA[:4000]))
+    pcb.on_event = on_event
+    peer.ack(seq0 + 44 * MSS)
+    segs = dev.segments()
+    assert len(writes) == 8
+    assert [(n, g) for _, n, g in segs] == [(32000, MSS)]  # one, not eight
+
+
+def test_without_offload_nothing_changes_segments_are_mss_sized():
+    for dev in (CaptureDevice(), Wrapper(GsoDevice())):  # no offload, or a wrapper that hides it
+        stack, netif = stack_on(dev)
+        peer = Peer(stack, netif, dev)
+        peer.pcb.cc.cwnd = 1 << 20
+        assert not peer.pcb._offload and peer.pcb._gso_max == 0
+        peer.pcb.send(DATA[:30 * MSS])
+        frames = dev.take() if isinstance(dev, CaptureDevice) else dev.inner.take()
+        lengths = [len(Ether(f)[TCP].payload) for f in frames]
+        assert lengths == [MSS] * 30
+        for f in frames:  # whole checksums: nothing was left for a device
+            seg = Ether(f)[TCP]
+            want = seg.chksum
+            del seg.chksum
+            assert Ether(bytes(Ether(f)))[TCP].chksum == want
+        if not isinstance(dev, CaptureDevice):
+            assert dev.inner.gathered == 0 and set(dev.inner.gso) <= {0}
+
+
+def test_the_super_segments_ident_skips_the_ones_the_device_gives_its_segments():
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    peer.pcb.send(DATA[:44 * MSS + 10 * MSS])
+    frames = dev.take()
+    ids = [Ether(f)[IP].id for f in frames]
+    assert len(ids) == 2 and ids[1] == (ids[0] + 44) & 0xFFFF  # Linux's ip_select_ident_segs
+
+
+def test_the_checksum_field_holds_the_pseudo_header_sum_the_device_completes():
+    captured = []
+
+    class Raw(GsoDevice):
+        def transmit_gso(self, head, payload, csum_start, csum_offset, gso_size=0):
+            captured.append((bytes(head), bytes(payload), csum_start, csum_offset, gso_size))
+            return super().transmit_gso(head, payload, csum_start, csum_offset, gso_size)
+
+    dev = Raw()
+    peer = open_wide(dev)
+    peer.pcb.send(DATA[:5 * MSS])
+    [(head, payload, start, offset, gso)] = captured
+    assert (start, offset, gso, len(head), len(payload)) == (34, 16, MSS, 54, 5 * MSS)
+    tcp_len = len(head) - start + len(payload)
+    pseudo = fold(pseudo_sum_v4(head[26:30], head[30:34], 6, tcp_len))
+    assert int.from_bytes(head[start + offset:start + offset + 2], "big") == pseudo
+    assert int.from_bytes(head[16:18], "big") == 20 + tcp_len  # the IPv4 total length of the super-segment
+    assert checksum(head[14:34]) == 0  # its IPv4 header checksum is whole
+
+
+@pytest.mark.parametrize("offload", [True, False])
+def test_a_large_received_frame_takes_the_fast_path_and_is_acknowledged(offload):
+    """A 64 KB frame from a kernel's GRO (with its offload notes, or plain) is one in-order segment to the fast
+    path; reading it opens the window and the ACK goes at once."""
+    dev = GsoDevice() if offload else CaptureDevice(mtu=65535)
+    stack, netif = stack_on(dev, tcp_wnd_default=262144, tcp_rcv_scale=3)
+    peer = Peer(stack, netif, dev)
+    pcb = peer.pcb
+    got = bytearray()
+
+    def on_event(p):
+        while p.readable:
+            got.extend(p.recv())
+    pcb.on_event = on_event
+    payload = DATA[:44 * 1448]
+    frame = bytes(ETH / IP(src=PEER_IP, dst=OWN_IP, flags="DF") /
+                  TCP(sport=4000, dport=80, flags="PA", seq=101, ack=peer.iss, window=8192) / payload)
+    taken = stack.tcp.fast_taken
+    stack.input(netif, RxOffload(frame, 34, 16, 1448) if offload else frame, 0.01)
+    assert stack.tcp.fast_taken == taken + 1
+    assert bytes(got) == payload
+    acks = [Ether(f)[TCP] for f in dev.take()]
+    assert len(acks) == 1 and acks[0].ack == 101 + len(payload)
