@@ -587,14 +587,11 @@ class TcpOutput:
 
     # -- offload (TSO/GSO) -------------------------------------------------------------------------------------------
     def _gso_burst(self, mss: int) -> int:
-        """The most data one super-segment carries, a whole number of ``mss``-byte segments: what the netif cuts
-        (``_gso_max``), and at most half the largest window the peer offered, as Linux's ``tcp_xmit_size_goal``
-        bounds it (``tcp_bound_to_half_wnd``), so that two super-segments are in flight and the ACK for the first
-        comes back while the second is on its way (one filling a 64 KB window would leave the link idle for a
-        round trip after each)."""
-        wnd = self.max_snd_wnd
-        limit = min(self._gso_max, wnd // 2 if wnd > 536 else wnd)
-        return max(mss, limit - limit % mss)
+        """The most data one super-segment carries: as many whole ``mss``-byte segments as the netif cuts
+        (``_gso_max``).  Not bounded by half the peer's window as Linux's ``tcp_bound_to_half_wnd`` does: measured
+        against the kernel over a TAP with 64 KB windows, one super-segment filling the window took 40% less CPU per
+        MB and went faster than two of half the size (bench/bench_vs_lwip.py --configs offload)."""
+        return max(mss, self._gso_max - self._gso_max % mss)
 
     def _offload_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
                       ts: tuple[int, int] | None, gso: int) -> bool | None:
