@@ -181,6 +181,10 @@ class NetconnCore:
         self._stage_armed = False  # a blocking write completed: the core keeps _stage_room up to date
         self._stage_rest = False  # staged bytes found no room in the pcb: they wait for a writable event
         self._stage_waiting = False  # a shutdown or close waits (on _cond) until nothing is staged
+        self._stage_open = False  # the core publishes room (the connection can send, no write message pending)
+        self._stage_small = 0  # a blocking write up to this long waits for room rather than posting a message
+        self._room_waiters = 0  # writers sleeping on _cond until the room reaches _room_wanted (under _cond)
+        self._room_wanted = 0  # the least room one of them waits for
         loop.add_stop_listener(self)
 
     # -- helpers (any thread) ----------------------------------------------------------------------------------------
@@ -331,6 +335,7 @@ class NetconnCore:
     def _attach(self, pcb: TcpPcb) -> None:
         self.pcb = pcb
         self._lowat = min(max(pcb.snd_buf_limit // 2, 2 * self.stack.config.tcp_mss + 1), pcb.snd_buf_limit - 1)
+        self._stage_small = pcb.snd_buf_limit // 2
         self._apply_options(pcb)
         pcb.on_event = self._tcp_event
 
@@ -566,9 +571,14 @@ class NetconnCore:
             if self.state == NETCONN_NONE and self._write is None and isinstance(pcb, TcpPcb) and pcb is self.pcb \
                     and pcb.state in (ESTABLISHED, CLOSE_WAIT) and not pcb.tx_closed and not pcb.error \
                     and not self._pending_err:
-                self._stage_room = max(0, pcb.send_space - len(self._staged))
+                self._stage_room = room = max(0, pcb.send_space - len(self._staged))
+                self._stage_open = True
             else:
-                self._stage_room = 0
+                self._stage_room = room = 0
+                self._stage_open = False
+            if self._room_waiters and (room >= self._room_wanted or not self._stage_open):
+                with self._cond:
+                    self._cond.notify_all()  # a writer waiting for room (Netconn._stage_wait)
 
     def _write_finished(self, msg: WriteMsg, err: int, timed_out: bool = False) -> None:
         """Complete ``msg`` and wake its writer (``_cond`` held)."""
@@ -612,8 +622,13 @@ class NetconnCore:
         the threads blocked here with ENOTCONN, then close the pcb.  A full close with ``linger`` 0 resets the
         connection; with a positive ``linger`` it returns True when the caller should wait for the pcb to have
         everything acknowledged (``_linger_pcb``)."""
-        if self._staged and (wr or delete):
-            self._do_flush()  # written before the close: behind the data already queued, ahead of the FIN
+        if wr or delete:
+            with self._stage_lock:  # nothing is staged from here on (a writer waiting for room goes the usual way)
+                self._stage_room = 0
+                self._stage_open = False
+                if self._staged:  # written before the close: behind the data already queued, ahead of the FIN
+                    self._stage_posted = False
+                    self._send_staged(self.pcb)
         pcb = self.pcb
         full = rd and wr
         tcp = netconn_group(self.type) == NETCONN_TCP

@@ -316,22 +316,34 @@ class Netconn(NetconnCore):
             raise LwipError(errno.EDEADLK, "a blocking write on the core thread would never return")
         if not self.loop.running and not core:
             raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running")
+        deadline = None
+        taken = 0
         if not dontblock and not core:
             n = len(view)
+            wait = False
             with self._stage_lock:  # staged writes (api_msg's theory): taken at once when the room allows
                 if n <= self._stage_room:
                     self._staged += view
                     self._stage_room -= n
                     post, self._stage_posted = not self._stage_posted, True
+                elif self._stage_open and n <= self._stage_small:
+                    wait = True  # a small write: wait for the room the ACKs free (_stage_wait)
                 else:
                     n = self._stage_room = 0  # the usual way, behind what is staged; the core reopens the room
-            if n:
+            if wait:
+                deadline = _deadline(self.send_timeout)
+                taken, over = self._stage_wait(view, deadline)
+                if over:
+                    return taken
+                view = view[taken:]  # staging closed: the rest goes the usual way, to end as today's writes
+            elif n:
                 if post:
                     self._post(self._do_flush)
                 return n
         msg = WriteMsg(view, dontblock)
         self._post(lambda: self._do_write(msg))
-        deadline = None if dontblock else _deadline(self.send_timeout)
+        if not dontblock and deadline is None:
+            deadline = _deadline(self.send_timeout)
         with self._cond:
             try:
                 while not msg.done:
@@ -343,9 +355,52 @@ class Netconn(NetconnCore):
                 raise
         if msg.err:
             if msg.timed_out:
+                if taken:
+                    return taken
                 raise LwipTimeout("no room in the send buffer within send_timeout")
             raise LwipError(msg.err, "writing failed")
-        return msg.offset
+        return taken + msg.offset
+
+    def _stage_wait(self, view: memoryview, deadline: float | None) -> tuple[int, bool]:
+        """A small blocking write found the staged room too small: stage what fits, then sleep on ``_cond`` until the
+        core publishes room for the rest (after ACKs freed the send buffer) and stage that, instead of a write
+        message and its round trip.  Returns (bytes staged, whether the write is over).  Not over when staging
+        closed meanwhile (shutdown, close, an error, another write pending): the caller writes the rest the usual
+        way, which reports what today's writes report.  At ``send_timeout`` the write is over with what was staged,
+        or raises LwipTimeout when nothing was; a stopped loop raises ESHUTDOWN (``_wait``)."""
+        n = len(view)
+        taken = 0
+        timed_out = False
+        while True:
+            with self._stage_lock:
+                if not self._stage_open:
+                    return taken, False
+                k = min(n - taken, self._stage_room)
+                if k:
+                    self._staged += view[taken:taken + k]
+                    self._stage_room -= k
+                    post, self._stage_posted = not self._stage_posted, True
+            if k:
+                taken += k
+                if post:
+                    self._post(self._do_flush)
+                if taken == n:
+                    return n, True
+            if timed_out:
+                if taken:
+                    return taken, True
+                raise LwipTimeout("no room in the send buffer within send_timeout")
+            with self._cond:
+                want = n - taken
+                self._room_wanted = min(self._room_wanted, want) if self._room_waiters else want
+                self._room_waiters += 1
+                try:
+                    while self._stage_open and self._stage_room < want:
+                        if not self._wait(deadline):
+                            timed_out = True
+                            break
+                finally:
+                    self._room_waiters -= 1
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """``netconn_send``: one datagram to the connected peer (UDP, RAW).  Errors as the pcb's: EHOSTUNREACH,
@@ -414,6 +469,10 @@ class Netconn(NetconnCore):
         room once the pcb cannot send)."""
         with self._stage_lock:
             self._stage_room = 0
+            self._stage_open = False
+        if self._room_waiters:
+            with self._cond:
+                self._cond.notify_all()  # a writer waiting for room goes the usual way, to fail as today's do
 
     def _wait_staged(self) -> None:
         """Staged bytes must reach the pcb ahead of the FIN: wait until every one did (their flush is ahead of the
