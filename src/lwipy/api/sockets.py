@@ -590,7 +590,7 @@ class LwipSocket:
     def send(self, data: Any, flags: int = 0) -> int:
         """Queue ``data`` (TCP: as much as fits, all of it when blocking) or send one datagram; the bytes taken."""
         self._check()
-        if flags & ~_SEND_FLAGS:
+        if flags and flags & ~_SEND_FLAGS:  # (flags 0 skips the enum arithmetic: 3 us of a small send)
             raise os_error(errno.EOPNOTSUPP, "send takes MSG_DONTWAIT, MSG_MORE and MSG_NOSIGNAL")
         if self._group != NETCONN_TCP:
             try:
@@ -601,7 +601,7 @@ class LwipSocket:
         if self._state != _CONNECTED and self._state != _CONNECTING:
             raise os_error(errno.ENOTCONN, "the socket is not connected")
         wflags = NETCONN_COPY | (NETCONN_DONTBLOCK if flags & MSG_DONTWAIT else 0) | \
-            (NETCONN_MORE if flags & MSG_MORE else 0)
+            (NETCONN_MORE if flags & MSG_MORE else 0) if flags else NETCONN_COPY
         with self._wlock:
             try:
                 return self._conn.write(data, wflags)
