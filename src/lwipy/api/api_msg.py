@@ -30,6 +30,17 @@ A netconn's state is shared by the core thread and the application threads, unde
   first in, first out).  Should the pcb take less than the room said (something else queued on it meanwhile), the
   rest stays staged and goes first on the next writable event, ahead of any write message, and shutdown and close
   wait for it.  An error after a write was staged shows on the next call, as with the kernel's sockets.
+- **Waiting for room** (``Netconn._stage_wait``): a blocking write of at most half the send buffer
+  (``_stage_small``) that finds the room too small while the core publishes room (``_stage_open``) stages what fits
+  and sleeps on ``_cond`` (counted in ``_room_waiters``, wanting ``_room_wanted`` bytes) until the core publishes
+  room for the rest: :meth:`_publish_room` notifies such a writer when the room reaches what it wants or staging
+  closes.  So small writes at ESP-IDF's 5,760-byte send buffer cost a wake-up per ACK, not a write message and its
+  round trip per write, and they fill the buffer to the brim, as a plain write does (full segments).  Shutdown,
+  close (:meth:`_do_close` closes staging before its flush, so nothing is staged behind the FIN), an error, or
+  another write pending close staging and wake the writer, which sends its rest the usual way and so ends as plain
+  writes end (ENOTCONN, EPIPE, the pending error); at ``send_timeout`` it returns what it staged, or raises
+  LwipTimeout when that is nothing; a stopped loop raises ESHUTDOWN.  Larger writes go the usual way: the core
+  copies them as room comes, with no wake-up of the writer per ACK.
 - **Errors**: ``err_tcp`` leaves a one-shot ``_pending_err`` (``netconn_err``) and an error marker behind the
   data, completes a pending connect or write with the error, and marks the mailbox closed.
 
