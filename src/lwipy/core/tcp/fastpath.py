@@ -40,7 +40,6 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from ...wire.tcp import ACK
-from ..etharp import _REREQUEST_BEFORE, STABLE
 from .seq import MASK
 
 if TYPE_CHECKING:
@@ -154,17 +153,13 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     tcp = pcb.tcp
     if not tcp.fast_path or pcb._offload or not pcb._neighbour or pcb.v6 or (pcb.sack_ok and pcb.ooseq):
         return None
+    mac = pcb._neighbour_mac()
+    if mac is None:
+        return None  # a route or a neighbour to look up again: etharp_output's work
     stack = pcb.stack
     netif = pcb._netif
-    if netif is None or pcb._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-            or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
-        return None
-    entry = stack.etharp.table.get((netif.index, pcb._next_hop))
-    if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
-                                               and stack.now >= entry.expires - _REREQUEST_BEFORE):
-        return None  # to resolve, or to refresh: etharp_output's work
     ts = pcb.ts_ok
-    key = (entry.mac, netif.hwaddr, pcb.tos, pcb.ttl, ts)
+    key = (mac, netif.hwaddr, pcb.tos, pcb.ttl, ts)
     templates = tcp.ack_templates
     tmpl = templates.get(pcb)
     if tmpl is None or tmpl[0] != key:
@@ -188,20 +183,7 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     else:
         csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window) % _FOLD or _FOLD)
         frame = _ACK.pack(head, ident, mid, ip_csum, addrs, seq, rcv_nxt, offflags, window, csum, 0)
-    stats = stack.stats
-    stats.ip.xmit += 1
-    stats.etharp.cachehit += 1
-    if netif.device.transmit(frame):
-        stats.link.xmit += 1
-        stats.tcp.xmit += 1
-        tcp.fast_sent += 1
-    else:
-        stats.link.memerr += 1
-        stats.link.drop += 1
-        stats.tcp.err += 1
+    if not pcb._handed(netif.device.transmit(frame)):
         return False  # as _fast_send: refused by a full device queue (the delayed-ACK fields stay as they were)
-    pcb.delack_at = None
-    pcb.unacked_segments = 0
-    pcb.ack_due = False
-    pcb.last_ack_sent = rcv_nxt
+    pcb._ack_carried()
     return True

@@ -158,15 +158,12 @@ class TcpOutput:
             return True
         stack = self.stack
         netif = self._netif
-        if self._offload or not self._neighbour or self.v6 or netif is None or (self.sack_ok and self.ooseq) \
-                or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+        if self._offload or not self._neighbour or self.v6 or netif is None or (self.sack_ok and self.ooseq):
+            return False
+        mac = self._neighbour_mac()
+        if mac is None:
             return False
         now = stack.now
-        entry = stack.etharp.table.get((netif.index, self._next_hop))
-        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
-                                                   and now >= entry.expires - _REREQUEST_BEFORE):
-            return False  # to resolve, or to refresh: etharp_output's work
         ts_ok = self.ts_ok
         hlen = 32 if ts_ok else 20
         mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
@@ -180,7 +177,7 @@ class TcpOutput:
         ip4 = stack.ip4
         stats = stack.stats
         device = netif.device
-        mac, hwaddr, tos, ttl = entry.mac, netif.hwaddr, self.tos, self.ttl
+        hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
         src, dst, sport, dport = self._local_packed, self._remote_packed, self.local_port, self.remote_port
         # the IPv4 header's sum without its length and ident, and the TCP header's without seq, flags and window
         # (2**16 = 1 modulo 0xFFFF: a 32-bit field adds as itself, see wire/checksum.py)
@@ -531,6 +528,46 @@ class TcpOutput:
         self._offload = netif.checksum_offload and not looped
         self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
 
+    def _neighbour_mac(self) -> bytes | None:
+        """The MAC address the short ways (:meth:`_output_fast`, :meth:`_fast_send`, :meth:`_offload_send`,
+        ``fastpath.fast_ack``) write to: that of the resolved next hop, while the route is the one cached, the netif
+        up and untagged and the stack's Ethernet output not replaced.  None when the full way must send (a route to
+        look up again, a neighbour to resolve or to refresh: ``etharp_output``'s work)."""
+        stack = self.stack
+        netif = self._netif
+        if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
+                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+            return None
+        entry = stack.etharp.table.get((netif.index, self._next_hop))
+        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
+                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            return None
+        return entry.mac
+
+    def _handed(self, took: bool) -> bool:
+        """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
+        a refusal (a full device queue: ENOMEM) is kept for later by the caller."""
+        stats = self.stack.stats
+        stats.ip.xmit += 1
+        stats.etharp.cachehit += 1
+        if took:
+            stats.link.xmit += 1
+            stats.tcp.xmit += 1
+            self.tcp.fast_sent += 1
+        else:
+            stats.link.memerr += 1
+            stats.link.drop += 1
+            stats.tcp.err += 1
+        return took
+
+    def _ack_carried(self) -> None:
+        """A segment carrying our ACK went out: no delayed ACK, none due at the batch's end (the heap's entry of
+        the delayed-ACK deadline is checked when it surfaces: lazy timers)."""
+        self.delack_at = None
+        self.unacked_segments = 0
+        self.ack_due = False
+        self.last_ack_sent = self.rcv_nxt
+
     def _fast_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
                    ts: tuple[int, int] | None) -> bool | None:
         """The send side of the fast path: an IPv4 segment without options or with timestamps alone, to a resolved
@@ -538,25 +575,20 @@ class TcpOutput:
         from one struct, then the payload) into one buffer and handed to the device, with the counters the full
         way (``ip4.output_routed``, ``etharp_output``, ``ethernet_output``) keeps.  None when anything else is
         true (the full way then sends it); else whether the device took it."""
-        stack = self.stack
         netif = self._netif
-        if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
-            return None
         hlen = 32 if ts is not None else 20
         n = len(payload)
         total = 20 + hlen + n
-        if total > netif.mtu:
+        if netif is None or total > netif.mtu:
             return None
-        entry = stack.etharp.table.get((netif.index, self._next_hop))
-        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
-                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
-            return None  # to resolve, or to refresh: etharp_output's work
+        mac = self._neighbour_mac()
+        if mac is None:
+            return None
         buf = bytearray(14 + total)
-        ip4 = stack.ip4
+        ip4 = self.stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + 1) & 0xFFFF
-        _FRAME_HDR.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
+        _FRAME_HDR.pack_into(buf, 0, mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
                              PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
                              seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window, 0, 0)
         if ts is not None:
@@ -566,23 +598,10 @@ class TcpOutput:
         view = memoryview(buf)
         _CSUM.pack_into(buf, 24, checksum(view[14:34]))
         _CSUM.pack_into(buf, 50, checksum(view[34:], self._pseudo_base + hlen + n))
-        stats = stack.stats
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
-        if netif.device.transmit(buf):
-            stats.link.xmit += 1
-            stats.tcp.xmit += 1
-            self.tcp.fast_sent += 1
-        else:
-            stats.link.memerr += 1
-            stats.link.drop += 1
-            stats.tcp.err += 1
+        if not self._handed(netif.device.transmit(buf)):
             return False  # ENOMEM: kept for later, as the full way
         if flags & ACK:
-            self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
-            self.unacked_segments = 0
-            self.ack_due = False
-            self.last_ack_sent = self.rcv_nxt
+            self._ack_carried()
         return True
 
     # -- offload (TSO/GSO) -------------------------------------------------------------------------------------------
@@ -603,47 +622,30 @@ class TcpOutput:
         of ``gso`` bytes (Linux's TSO/GSO); the IPv4 identification advances by the segments it becomes, as
         Linux's ``ip_select_ident_segs`` does, since the device numbers them from the one in the header.  None when
         anything else is true (the full way sends it); else whether the device took it."""
-        stack = self.stack
         netif = self._netif
-        if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
-            return None
         hlen = 32 if ts is not None else 20
         n = len(payload)
         total = 20 + hlen + n
-        if total > (netif.mtu if not gso else 0xFFFF):
+        if netif is None or total > (netif.mtu if not gso else 0xFFFF):
             return None
-        entry = stack.etharp.table.get((netif.index, self._next_hop))
-        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
-                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
-            return None  # to resolve, or to refresh: etharp_output's work
+        mac = self._neighbour_mac()
+        if mac is None:
+            return None
         head = bytearray(34 + hlen)
-        ip4 = stack.ip4
+        ip4 = self.stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + (-(-n // gso) if gso else 1)) & 0xFFFF
-        _FRAME_HDR.pack_into(head, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
+        _FRAME_HDR.pack_into(head, 0, mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
                              PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
                              seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window,
                              fold(self._pseudo_base + hlen + n), 0)
         if ts is not None:
             _TS_OPT.pack_into(head, 54, 0x0101080A, ts[0], ts[1])
         _CSUM.pack_into(head, 24, checksum(memoryview(head)[14:34]))
-        stats = stack.stats
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
-        if netif.device.transmit_gso(head, payload, 34, 16, gso):
-            stats.link.xmit += 1
-            stats.tcp.xmit += 1
-            self.tcp.fast_sent += 1
-        else:
-            stats.link.memerr += 1
-            stats.link.drop += 1
-            stats.tcp.err += 1
+        if not self._handed(netif.device.transmit_gso(head, payload, 34, 16, gso)):
             return False  # ENOMEM: kept for later, as the full way
         if flags & ACK:
-            self.delack_at = None
-            self.unacked_segments = 0
-            self.last_ack_sent = self.rcv_nxt
+            self._ack_carried()
         self._schedule()
         return True
 
@@ -726,8 +728,5 @@ class TcpOutput:
                 return False
             # otherwise lost like any segment: the retransmission timer will send it again
         if flags & ACK:
-            self.delack_at = None  # cleared: the heap's entry is checked when it surfaces (lazy timers)
-            self.unacked_segments = 0
-            self.ack_due = False
-            self.last_ack_sent = self.rcv_nxt
+            self._ack_carried()
         return True
