@@ -26,40 +26,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_vs_lwip import RECEIVE, SEND  # noqa: E402  (the same kernel-side clients; it imports no lwipy)
+
 sys.path.insert(0, os.environ.get("LWIPY_BENCH_SRC") or str(ROOT / "src"))  # --base: another tree's lwipy
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
 KERNEL_IP, STACK_IP, PREFIX, TAP = "10.77.0.1", "10.77.0.2", 24, "lotap0"
-
-SEND = r"""
-import socket, sys, time
-dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-block = b"\xa5" * 262144
-t0 = time.monotonic()
-s = socket.create_connection((dst, port), timeout=60)
-left = n
-while left:
-    left -= s.send(block[:min(left, len(block))])
-s.shutdown(socket.SHUT_WR)
-while s.recv(65536):
-    pass
-print(time.monotonic() - t0)
-"""
-
-RECEIVE = r"""
-import socket, sys, time
-dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-t0 = time.monotonic()
-s = socket.create_connection((dst, port), timeout=60)
-got = 0
-while got < n:
-    k = len(s.recv(1 << 20))
-    if not k:
-        raise SystemExit("closed early")
-    got += k
-print(time.monotonic() - t0)
-s.close()
-"""
 
 SINK = r"""
 import socket, sys
