@@ -529,10 +529,10 @@ class TcpOutput:
         self._gso_max = min(netif.gso_max_size, 0xFFFF) - 120 if self._offload and netif.gso_max_size else 0
 
     def _neighbour_mac(self) -> bytes | None:
-        """The MAC address the short ways (:meth:`_output_fast`, :meth:`_fast_send`, :meth:`_offload_send`,
-        ``fastpath.fast_ack``) write to: that of the resolved next hop, while the route is the one cached, the netif
-        up and untagged and the stack's Ethernet output not replaced.  None when the full way must send (a route to
-        look up again, a neighbour to resolve or to refresh: ``etharp_output``'s work)."""
+        """The MAC address the short ways (:meth:`_output_fast`, :meth:`_fast_send`, ``fastpath.fast_ack``) write
+        to: that of the resolved next hop, while the route is the one cached, the netif up and untagged and the
+        stack's Ethernet output not replaced.  None when the full way must send (a route to look up again, a
+        neighbour to resolve or to refresh: ``etharp_output``'s work)."""
         stack = self.stack
         netif = self._netif
         if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
@@ -569,36 +569,48 @@ class TcpOutput:
         self.last_ack_sent = self.rcv_nxt
 
     def _fast_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
-                   ts: tuple[int, int] | None) -> bool | None:
+                   ts: tuple[int, int] | None, gso: int = 0) -> bool | None:
         """The send side of the fast path: an IPv4 segment without options or with timestamps alone, to a resolved
-        neighbour on an untagged Ethernet netif without offload, written whole (Ethernet, IPv4 and TCP headers
-        from one struct, then the payload) into one buffer and handed to the device, with the counters the full
-        way (``ip4.output_routed``, ``etharp_output``, ``ethernet_output``) keeps.  None when anything else is
-        true (the full way then sends it); else whether the device took it."""
+        neighbour on an untagged Ethernet netif, its Ethernet, IPv4 and TCP headers from one struct, with the
+        counters the full way (``ip4.output_routed``, ``etharp_output``, ``ethernet_output``) keeps.  Without
+        offload it is written whole (headers, then the payload) into one buffer with both checksums.  On a netif
+        that offloads (a TAP with the virtio-net header) the device gets the headers, the TCP checksum left as the
+        pseudo-header sum for it to finish, and the payload straight from the send buffer
+        (:meth:`NetDevice.transmit_gso`: the data is never copied into a frame here); with ``gso`` it is a
+        super-segment the device cuts into segments of ``gso`` bytes (Linux's TSO/GSO), and the IPv4
+        identification advances by the segments it becomes, as Linux's ``ip_select_ident_segs`` does, since the
+        device numbers them from the one in the header.  None when anything else is true (the full way then sends
+        it); else whether the device took it."""
         netif = self._netif
+        offload = self._offload
         hlen = 32 if ts is not None else 20
         n = len(payload)
         total = 20 + hlen + n
-        if netif is None or total > netif.mtu:
+        if netif is None or total > (0xFFFF if gso else netif.mtu):
             return None
         mac = self._neighbour_mac()
         if mac is None:
             return None
-        buf = bytearray(14 + total)
+        buf = bytearray(34 + hlen if offload else 14 + total)
         ip4 = self.stack.ip4
         ident = ip4.next_ident
-        ip4.next_ident = (ident + 1) & 0xFFFF
+        ip4.next_ident = (ident + (-(-n // gso) if gso else 1)) & 0xFFFF
         _FRAME_HDR.pack_into(buf, 0, mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
                              PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
-                             seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window, 0, 0)
+                             seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window,
+                             fold(self._pseudo_base + hlen + n) if offload else 0, 0)
         if ts is not None:
             _TS_OPT.pack_into(buf, 54, 0x0101080A, ts[0], ts[1])
-        if n:
-            buf[14 + 20 + hlen:] = payload
         view = memoryview(buf)
         _CSUM.pack_into(buf, 24, checksum(view[14:34]))
-        _CSUM.pack_into(buf, 50, checksum(view[34:], self._pseudo_base + hlen + n))
-        if not self._handed(netif.device.transmit(buf)):
+        if offload:
+            took = netif.device.transmit_gso(buf, payload, 34, 16, gso)
+        else:
+            if n:
+                buf[34 + hlen:] = payload
+            _CSUM.pack_into(buf, 50, checksum(view[34:], self._pseudo_base + hlen + n))
+            took = netif.device.transmit(buf)
+        if not self._handed(took):
             return False  # ENOMEM: kept for later, as the full way
         if flags & ACK:
             self._ack_carried()
@@ -611,43 +623,6 @@ class TcpOutput:
         against the kernel over a TAP with 64 KB windows, one super-segment filling the window took 40% less CPU per
         MB and went faster than two of half the size (bench/bench_vs_lwip.py --configs offload)."""
         return max(mss, self._gso_max - self._gso_max % mss)
-
-    def _offload_send(self, seq: int, flags: int, payload: bytes | memoryview, window: int,
-                      ts: tuple[int, int] | None, gso: int) -> bool | None:
-        """:meth:`_fast_send` for a netif that offloads (a TAP with the virtio-net header): an IPv4 segment without
-        options or with timestamps alone, to a resolved neighbour on an untagged Ethernet netif, handed to the device
-        as its headers (Ethernet, IPv4 and TCP from one struct, the TCP checksum left as the pseudo-header sum for
-        the device to finish) and the payload straight from the send buffer (:meth:`NetDevice.transmit_gso`: the
-        data is never copied into a frame here).  With ``gso`` it is a super-segment the device cuts into segments
-        of ``gso`` bytes (Linux's TSO/GSO); the IPv4 identification advances by the segments it becomes, as
-        Linux's ``ip_select_ident_segs`` does, since the device numbers them from the one in the header.  None when
-        anything else is true (the full way sends it); else whether the device took it."""
-        netif = self._netif
-        hlen = 32 if ts is not None else 20
-        n = len(payload)
-        total = 20 + hlen + n
-        if netif is None or total > (netif.mtu if not gso else 0xFFFF):
-            return None
-        mac = self._neighbour_mac()
-        if mac is None:
-            return None
-        head = bytearray(34 + hlen)
-        ip4 = self.stack.ip4
-        ident = ip4.next_ident
-        ip4.next_ident = (ident + (-(-n // gso) if gso else 1)) & 0xFFFF
-        _FRAME_HDR.pack_into(head, 0, mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
-                             PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
-                             seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window,
-                             fold(self._pseudo_base + hlen + n), 0)
-        if ts is not None:
-            _TS_OPT.pack_into(head, 54, 0x0101080A, ts[0], ts[1])
-        _CSUM.pack_into(head, 24, checksum(memoryview(head)[14:34]))
-        if not self._handed(netif.device.transmit_gso(head, payload, 34, 16, gso)):
-            return False  # ENOMEM: kept for later, as the full way
-        if flags & ACK:
-            self._ack_carried()
-        self._schedule()
-        return True
 
     def _send_segment(self, seq: int, flags: int, payload: bytes | memoryview, opts: TcpOptions | None = None,
                       gso: int = 0) -> bool:
@@ -668,12 +643,8 @@ class TcpOutput:
             window = self._window_field()
         else:
             window = self._window_bytes() if not flags & SYN else min(self._window_bytes(), 0xFFFF)
-        if opts is None and not self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
-            sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts)
-            if sent is not None:
-                return sent
-        elif opts is None and self._offload and self._neighbour and not self.v6 and self.tcp.fast_path:
-            sent = self._offload_send(seq, flags, payload, min(window, 0xFFFF), ts, gso)
+        if opts is None and self._neighbour and not self.v6 and self.tcp.fast_path:
+            sent = self._fast_send(seq, flags, payload, min(window, 0xFFFF), ts, gso)
             if sent is not None:
                 return sent
         pbuf = Pbuf.with_payload(payload)
