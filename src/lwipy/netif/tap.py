@@ -254,9 +254,13 @@ class TapDevice(TxRingDriver, Device):
         if self.offload:
             yield from self.receive()
             return
+        yield from self._reads(self.mtu + self._LINK_HEADER)
+
+    def _reads(self, size: int) -> Iterator[bytes]:
+        """Up to a batch of reads of at most ``size`` bytes, until the kernel has nothing more (EAGAIN) or the
+        interface is down (EIO)."""
         read = os.read
         fd = self.fd
-        size = self.mtu + self._LINK_HEADER
         for _ in range(_BATCH):
             try:
                 data = read(fd, size)
@@ -270,20 +274,10 @@ class TapDevice(TxRingDriver, Device):
 
     def receive(self) -> list[bytes]:
         frames: list = []
-        read = os.read
-        fd = self.fd
         offload = self.offload
         size = VNET_HDR.size + self._LINK_HEADER + _GSO_MAX if offload else self.mtu + self._LINK_HEADER
         checksum_ok = self._checksum_ok
-        for _ in range(_BATCH):
-            try:
-                data = read(fd, size)
-            except BlockingIOError:
-                break
-            except OSError as e:
-                if e.errno == errno.EIO:  # the interface is down: nothing to read
-                    break
-                raise
+        for data in self._reads(size):
             if not offload:
                 frames.append(data)
                 continue
