@@ -17,13 +17,35 @@ __all__ = ["Deadlines", "LazyDeadlines"]
 K = TypeVar("K", bound=Hashable)
 
 
-class Deadlines(Generic[K]):
-    """At most one deadline per key."""
+class _DeadlineHeap(Generic[K]):
+    """The heap both kinds keep: entries ``(when, seq, key)``, and per key its live entry's ``(when, seq)``; an entry
+    whose seq is not the key's live one is stale and skipped when it surfaces."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, K]] = []
         self._live: dict[K, tuple[float, int]] = {}
         self._seq = 0
+        #: entries pushed onto the heap (each a heap operation)
+        self.pushes = 0
+
+    def cancel(self, key: K) -> None:
+        self._live.pop(key, None)
+
+    def _push(self, key: K, when: float) -> None:
+        self.pushes += 1
+        self._seq += 1
+        self._live[key] = (when, self._seq)
+        heapq.heappush(self._heap, (when, self._seq, key))
+
+    def _compact(self) -> None:
+        """Rebuild the heap from the live entries once stale ones outnumber them (never while a caller walks it)."""
+        if len(self._heap) > 2 * len(self._live) + 64:
+            self._heap = [(when, seq, key) for key, (when, seq) in self._live.items()]
+            heapq.heapify(self._heap)
+
+
+class Deadlines(_DeadlineHeap[K]):
+    """At most one deadline per key."""
 
     def __len__(self) -> int:
         return len(self._live)
@@ -43,14 +65,8 @@ class Deadlines(Generic[K]):
         current = self._live.get(key)
         if current is not None and current[0] == when:
             return
-        self._seq += 1
-        self._live[key] = (when, self._seq)
-        heapq.heappush(self._heap, (when, self._seq, key))
-        if len(self._heap) > 2 * len(self._live) + 64:
-            self._compact()
-
-    def cancel(self, key: K) -> None:
-        self._live.pop(key, None)
+        self._push(key, when)
+        self._compact()
 
     def next_at(self) -> float | None:
         """The earliest live deadline."""
@@ -77,10 +93,6 @@ class Deadlines(Generic[K]):
                 due.append(key)
         return due
 
-    def _compact(self) -> None:
-        self._heap = [(when, seq, key) for key, (when, seq) in self._live.items()]
-        heapq.heapify(self._heap)
-
 
 class _Owner(Protocol):
     def next_deadline(self) -> float | None: ...
@@ -89,7 +101,7 @@ class _Owner(Protocol):
 P = TypeVar("P", bound=_Owner)
 
 
-class LazyDeadlines(Generic[P]):
+class LazyDeadlines(_DeadlineHeap[P]):
     """Deadlines re-armed lazily, as Linux's and BSD's TCP timers: an owner says when it next has work
     (``owner.next_deadline()``), and its entry here only ever moves earlier (:meth:`arm`).  A deadline that moved
     later or went away leaves the entry where it is; when the entry surfaces (:meth:`next_at`, :meth:`pop_due`) the
@@ -97,13 +109,6 @@ class LazyDeadlines(Generic[P]):
     re-arms its delayed-ACK or retransmission deadline with every segment so touches the heap once per expiry, not
     once per segment.  Invariant: a live entry is never later than its owner's real deadline, so :meth:`next_at` and
     :meth:`pop_due` answer exactly as with eager re-arming."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, P]] = []
-        self._live: dict[P, tuple[float, int]] = {}
-        self._seq = 0
-        #: entries pushed onto the heap (each a heap operation; re-arming later deadlines adds none)
-        self.pushes = 0
 
     def __len__(self) -> int:
         """Owners with a deadline (their real one: each is asked)."""
@@ -122,18 +127,7 @@ class LazyDeadlines(Generic[P]):
         if current is not None and current[0] <= when:
             return
         self._push(key, when)
-        if len(self._heap) > 2 * len(self._live) + 64:
-            self._heap = [(w, s, k) for k, (w, s) in self._live.items()]
-            heapq.heapify(self._heap)
-
-    def cancel(self, key: P) -> None:
-        self._live.pop(key, None)
-
-    def _push(self, key: P, when: float) -> None:
-        self.pushes += 1
-        self._seq += 1
-        self._live[key] = (when, self._seq)
-        heapq.heappush(self._heap, (when, self._seq, key))
+        self._compact()
 
     def next_at(self) -> float | None:
         """The earliest real deadline."""
