@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import statistics
@@ -27,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_vs_lwip import RECEIVE, SEND  # noqa: E402  (the same kernel-side clients; it imports no lwipy)
+from bench_vs_lwip import RECEIVE, SEND, cpu_seconds, stop_process, tap_packets  # noqa: E402  (no lwipy imported)
 
 sys.path.insert(0, os.environ.get("LWIPY_BENCH_SRC") or str(ROOT / "src"))  # --base: another tree's lwipy
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
@@ -90,25 +89,6 @@ def serve(config: str, ns: str, tap: str, offload: bool) -> None:
     dev.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total / 1e9
-
-
-def link_packets(ns: str, dev: str) -> tuple[int, int]:
-    """(tx, rx) packets of ``dev`` in ``ns``, as the kernel counts them."""
-    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev], capture_output=True, text=True,
-                         check=True).stdout
-    stats = json.loads(out)[0]["stats64"]
-    return int(stats["tx"]["packets"]), int(stats["rx"]["packets"])
-
-
 def measure_lwipy(config: str, offload: bool, n: int, only: str | None = None, src: Path | None = None
                   ) -> dict[str, float]:
     import interop_netns as nsx
@@ -123,22 +103,17 @@ def measure_lwipy(config: str, offload: bool, n: int, only: str | None = None, s
             if not line.startswith("ready"):
                 raise RuntimeError(f"lwipy did not start: {line!r}")
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)
-            for key, script, port, frames in (("in", SEND, "9", 0), ("out", RECEIVE, "19", 1)):
+            for key, script, port, frames in (("in", SEND, "9", "tx"), ("out", RECEIVE, "19", "rx")):
                 if only and key != only:
                     continue
-                cpu0, pk0 = cpu_seconds(proc.pid), link_packets(ns, TAP)[frames]
+                cpu0, pk0 = cpu_seconds(proc.pid), tap_packets(ns, frames, TAP)
                 secs = float(nsx.ns_python(ns, script, STACK_IP, port, str(n), timeout=600).stdout)
-                cpu1, pk1 = cpu_seconds(proc.pid), link_packets(ns, TAP)[frames]
+                cpu1, pk1 = cpu_seconds(proc.pid), tap_packets(ns, frames, TAP)
                 out[key] = n * 8 / secs / 1e6
                 out[f"{key}_cpu_ms_per_mb"] = (cpu1 - cpu0) / (n / 1e6) * 1e3
                 out[f"{key}_frames_per_mb"] = (pk1 - pk0) / (n / 1e6)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
     return out
 
 

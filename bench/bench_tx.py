@@ -17,7 +17,6 @@ writes a cProfile of the core thread (pcb mode).  Only figures from one run comp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -96,12 +95,6 @@ def user_sys(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def tap_rx_packets(ns: str) -> int:
-    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", bv.TAP], capture_output=True, text=True,
-                         check=True).stdout
-    return int(json.loads(out)[0]["stats64"]["rx"]["packets"])
-
-
 def measure(config: str, modes: list[str], n: int, write: int) -> dict[str, dict[str, float]]:
     import interop_netns as nsx
     out: dict[str, dict[str, float]] = {}
@@ -116,20 +109,15 @@ def measure(config: str, modes: list[str], n: int, write: int) -> dict[str, dict
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", bv.STACK_IP], timeout=30, check=True)
             for mode in modes:
                 port = "19" if mode == "pcb" else str(SOCK_PORT)
-                cpu0, pk0, us0 = bv.cpu_seconds(proc.pid), tap_rx_packets(ns), user_sys(proc.pid)
+                cpu0, pk0, us0 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
                 secs = float(nsx.ns_python(ns, bv.RECEIVE, bv.STACK_IP, port, str(n), timeout=600).stdout)
-                cpu1, pk1, us1 = bv.cpu_seconds(proc.pid), tap_rx_packets(ns), user_sys(proc.pid)
+                cpu1, pk1, us1 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
                 frames = max(1, pk1 - pk0)
                 out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
                              "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6,
                              "segs_per_mb": (pk1 - pk0) / (n / 1e6)}
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            bv.stop_process(proc)
     return out
 
 

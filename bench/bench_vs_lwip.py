@@ -192,9 +192,9 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def tap_packets(ns: str, direction: str = "tx") -> int:
-    """Frames the kernel sent into the TAP (``tx``: towards the stack) or took from it (``rx``)."""
-    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", TAP], capture_output=True, text=True,
+def tap_packets(ns: str, direction: str = "tx", dev: str = TAP) -> int:
+    """Frames the kernel sent into the TAP ``dev`` (``tx``: towards the stack) or took from it (``rx``)."""
+    out = subprocess.run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev], capture_output=True, text=True,
                          check=True).stdout
     return int(json.loads(out)[0]["stats64"][direction]["packets"])
 
@@ -208,6 +208,16 @@ def iperf_mbits(ns: str, seconds: int = 5) -> tuple[float, float]:
     to_stack = [int(r[8]) / 1e6 for r in rows if r[3] == STACK_IP]
     from_stack = [int(r[8]) / 1e6 for r in rows if r[1] == STACK_IP]
     return (to_stack[-1] if to_stack else float("nan")), (from_stack[-1] if from_stack else float("nan"))
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM a server we started, and wait for it (SIGKILL after 30 s)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class Running:
@@ -243,21 +253,17 @@ class Running:
         self.pid = int(line.split("pid=")[1]) if self.which == "kernel" else self.proc.pid
 
     def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            return
         try:
             os.kill(self.pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        if self.proc is not None:
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        else:
-            for _ in range(300):  # not our child (run.sh started it): wait for it to go
-                if not os.path.exists(f"/proc/{self.pid}"):
-                    break
-                time.sleep(0.01)
+        for _ in range(300):  # not our child (run.sh started it): wait for it to go
+            if not os.path.exists(f"/proc/{self.pid}"):
+                break
+            time.sleep(0.01)
 
 
 def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: str | None = None,
