@@ -9,7 +9,7 @@ import pytest
 
 from lwipy import Config, Stack
 from lwipy.api import SocketApi, StackLoop
-from lwipy.netif import VirtualHub
+from lwipy.netif import FaultyDevice, VirtualHub
 
 
 @dataclass
@@ -21,22 +21,25 @@ class Net:
     lb: StackLoop
     sa: SocketApi  # the socket API of stack a
     sb: SocketApi
+    dev: Any = None  # stack a's device (a FaultyDevice when ``faults`` were given)
 
 
 @pytest.fixture
 def make_net():
-    """``make_net(**options)``: stacks a (10.0.0.1) and b (10.0.0.2), loops started; stopped after the test."""
+    """``make_net(faults=None, **options)``: stacks a (10.0.0.1) and b (10.0.0.2) with Config(**options), loops
+    started, a's link a FaultyDevice(**faults) when given; stopped after the test."""
     made: list[Net] = []
 
-    def make(**options: Any) -> Net:
+    def make(faults: dict[str, Any] | None = None, **options: Any) -> Net:
         hub = VirtualHub()
         cfg = Config(**options)
         a = Stack(cfg, seed=1, name="a", strict=True)
         b = Stack(cfg, seed=2, name="b", strict=True)
-        a.add_netif(hub.port("a"), ip="10.0.0.1/24")
+        dev = hub.port("a") if faults is None else FaultyDevice(hub.port("a"), **faults)
+        a.add_netif(dev, ip="10.0.0.1/24")
         b.add_netif(hub.port("b"), ip="10.0.0.2/24")
         la, lb = StackLoop(a).start(), StackLoop(b).start()
-        net = Net(hub, a, b, la, lb, SocketApi(la), SocketApi(lb))
+        net = Net(hub, a, b, la, lb, SocketApi(la), SocketApi(lb), dev)
         made.append(net)
         return net
 

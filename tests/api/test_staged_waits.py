@@ -10,16 +10,12 @@ import random
 import socket as pysocket
 import struct
 import time
-import types
 
 import pytest
 from apihelpers import GENEROUS, Worker, blocked_in, wait_until
 from test_staged_writes import count_write_messages, pair, read_all
 
-from lwipy import Config, Stack
-from lwipy.api import SocketApi, StackLoop
 from lwipy.errors import LwipError
-from lwipy.netif import FaultyDevice, VirtualHub
 
 PORT = 5200
 
@@ -78,35 +74,8 @@ def test_writes_larger_than_half_the_send_buffer_still_go_the_usual_way(net):
     assert nc._room_waiters == 0
 
 
-@pytest.fixture
-def lossy():
-    """Stacks a and b on a hub; a's link loses 3 % of the frames each way (seeded)."""
-    made = []
-
-    def make(seed):
-        hub = VirtualHub()
-        cfg = Config()
-        a, b = Stack(cfg, seed=1, name="a", strict=True), Stack(cfg, seed=2, name="b", strict=True)
-        dev = FaultyDevice(hub.port("a"), seed=seed, loss=0.03)
-        a.add_netif(dev, ip="10.0.0.1/24")
-        b.add_netif(hub.port("b"), ip="10.0.0.2/24")
-        la, lb = StackLoop(a).start(), StackLoop(b).start()
-        net = types.SimpleNamespace(hub=hub, a=a, b=b, la=la, lb=lb, sa=SocketApi(la), sb=SocketApi(lb), dev=dev)
-        made.append(net)
-        return net
-
-    yield make
-    for net in made:
-        net.sa.close_all()
-        net.sb.close_all()
-        net.la.stop()
-        net.lb.stop()
-        net.la.close()
-        net.lb.close()
-
-
-def test_many_small_writes_over_a_lossy_link_arrive_exact_and_in_order(lossy):
-    net = lossy(seed=7)
+def test_many_small_writes_over_a_lossy_link_arrive_exact_and_in_order(make_net):
+    net = make_net(faults=dict(seed=7, loss=0.03))  # a's link loses 3 % of the frames each way
     client, conn = pair(net, PORT + 2)
     nc = armed(net, client, conn)
     messages = count_write_messages(client)
