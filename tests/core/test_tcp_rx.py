@@ -283,6 +283,62 @@ def test_a_read_reopening_the_window_outside_a_batch_is_told_at_once():
     assert [(a.ack - s, a.window) for a in _acks(t)] == [(4320, 4320)]  # the update, at once
 
 
+def _pulled(t, frames):
+    """The frames of a batch, handed over one at a time (as the loop's lazy TAP reader does), each after the ACKs
+    written so far are noted with the count of frames handled before them: [(frames handled, ack, window), ...];
+    "last" marks ACKs written while the last frame was handled (before the batch ended)."""
+    seen = []
+
+    def gen():
+        for i, f in enumerate(frames):
+            seen.extend((i, a.ack, a.window) for a in _acks(t))
+            yield f
+        seen.extend(("last", a.ack, a.window) for a in _acks(t))
+    return gen(), seen
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("ts", [True, False])
+def test_an_ack_goes_inside_the_batch_when_the_offered_window_is_used_up(fast, ts):
+    """ESP-IDF's window holds four segments: when a batch's segments use up what we last offered, the peer can send
+    nothing more until it hears from us, so the ACK the batch owes goes at once, not after the (empty) read that
+    ends the batch; the peer's next segments can then arrive while this batch is still being read."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=ts, fast=fast, tcp_wnd_default=5760)
+    seg = 1428 if ts else 1440
+    una, s = pcb.snd_una, t.peer_seq
+    stamp = (lambda i: (200 + i, 0)) if ts else (lambda i: None)
+    # a first segment alone: its ACK offers four whole segments (the SYN-ACK's window is not kept in rcv_adv)
+    t.stack.input_many(t.netif, [frame(t, s, una, data=b"0" * seg, ts=stamp(0))], t.now)
+    assert [(a.ack - s, a.window) for a in _acks(t)] == [(seg, 4 * seg)]
+    # a batch of seven: the fourth uses the window up and is acknowledged before the fifth is taken; the last
+    # three, in the window that ACK offered, once after the batch
+    frames = [frame(t, s + seg * (1 + i), una, data=bytes([49 + i]) * seg, ts=stamp(1 + i)) for i in range(7)]
+    batch, seen = _pulled(t, frames)
+    t.stack.input_many(t.netif, batch, t.now)
+    seen += [("flush", a.ack, a.window) for a in _acks(t)]
+    assert [(k, ack - s, w) for k, ack, w in seen] == [(4, 5 * seg, 4 * seg), ("flush", 8 * seg, 4 * seg)]
+    assert len(got) == 8 * seg and not pcb.ack_due and not t.stack.tcp.ack_pending
+    assert t.stack.tcp.fast_taken == (8 if fast else 0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_window_used_up_unread_is_acknowledged_inside_the_batch(fast):
+    """The reader holds what it read (the window closes): the ACK every second segment asks for goes at once when
+    the segment leaves no room for another, offering the closed window; one that leaves room waits for the end."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, _ = established(ts=False, fast=fast, reader=False, tcp_wnd_default=5760)
+    una, s = pcb.snd_una, t.peer_seq
+    t.stack.input_many(t.netif, [frame(t, s, una, data=b"a" * 1440)], t.now)
+    t.at(t.now + 0.2)  # the delayed ACK offers the three segments left: our edge (rcv_adv) is 5760 from s
+    assert [(a.ack - s, a.window) for a in _acks(t)] == [(1440, 4320)]
+    batch, seen = _pulled(t, [frame(t, s + 1440 * (1 + i), una, data=b"b" * 1440) for i in range(3)])
+    t.stack.input_many(t.netif, batch, t.now)
+    seen += [("flush", a.ack, a.window) for a in _acks(t)]
+    assert [(k, ack - s, w) for k, ack, w in seen] == [("last", 5760, 0)]  # with the third, before the batch ended
+    assert pcb.readable == 5760 and not pcb.ack_due and pcb.delack_at is None
+
+
 # (data offset from the batch's next in-order byte, length, timestamp kind, flags)
 SEGMENT = st.tuples(st.sampled_from([0, 0, 0, 0, 0, 300, -200]), st.sampled_from([1000, 1000, 1000, 536, 1, 0]),
                     st.sampled_from(["ok", "ok", "ok", "none", "old"]), st.sampled_from([0x10, 0x18] * 8 + [0x11]))

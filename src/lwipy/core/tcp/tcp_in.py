@@ -26,7 +26,14 @@ TF_ACK_NOW, :meth:`TcpInput._ack_now`) and written once, after the batch's last 
 the newest ``rcv_nxt`` and window: the segments of a batch arrived together, as a GRO super-segment does in Linux,
 which acknowledges it with one ACK.  Out-of-order data, a filled gap, data cut to the window, a FIN and every reply
 to an unacceptable segment are still acknowledged at once; a data segment sent meanwhile carries the ACK and clears
-the flag.  A single frame (``Stack.input``) is acknowledged as before.
+the flag.  A single frame (``Stack.input``) is acknowledged as before.  An ACK the batch owes goes at once when a
+segment leaves no room for another full one in the window we last offered (:meth:`TcpInput._window_used_up`): the
+peer can send nothing more until it hears from us, so waiting for the batch's end only idles both sides (with
+ESP-IDF's 5,760-byte window, four segments, that is every window).  It moves the ACK the batch owes to the frame
+after which nothing more can come, where the loop's lazy reader then finds the peer's next segments (the kernel sends
+them while it takes our ACK) instead of ending the batch with an empty read; it never sends more ACKs than the same
+segments one by one would get (RFC 9293 3.8.6.3: an ACK SHOULD go for at least every second full-sized segment; a
+batch of four acknowledged once is already below that, as Linux's GRO is).
 """
 
 from __future__ import annotations
@@ -211,7 +218,11 @@ class TcpInput:
         on_event = self.on_event  # _notify, inline
         if on_event is not None:
             on_event(self)
-        if self.state == CLOSED or not self.unacked_segments or self.ack_due:
+        if self.state == CLOSED or not self.unacked_segments:
+            return True
+        if self.ack_due:
+            if self._window_used_up():
+                self._send_ack()
             return True
         if ack_now:
             self._ack_now()
@@ -223,11 +234,17 @@ class TcpInput:
         """An ACK is due now (lwIP's ``tcp_ack_now``): written at once, or, inside a batch of frames, flagged and
         written once after the batch (:meth:`~lwipy.core.tcp.tcp.Tcp.flush_acks`)."""
         tcp = self.tcp
-        if not tcp.batching:
+        if not tcp.batching or self._window_used_up():
             self._send_ack()
         elif not self.ack_due:
             self.ack_due = True
             tcp.ack_pending.append(self)
+
+    def _window_used_up(self) -> bool:
+        """Whether the window we last offered (``rcv_adv``) has no room left for another full segment from the
+        peer: it cannot send more until it hears from us, so an ACK due at the end of the batch goes now.  False
+        when ``rcv_nxt`` is past ``rcv_adv`` (before our first ACK, ``rcv_adv`` is not the SYN-ACK's edge)."""
+        return (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss)
 
     def _input_syn_sent(self, hdr: TcpHeader, payload: memoryview) -> None:
         flags = hdr.flags
@@ -427,6 +444,8 @@ class TcpInput:
             if filled or trimmed:
                 self._send_ack()  # a gap filled (RFC 5681 4.2) or data cut to the window: at once, batch or not
             elif self.ack_due:
+                if self._window_used_up():
+                    self._send_ack()
                 return  # an ACK goes at the end of this batch already
             elif ack_now:
                 self._ack_now()
