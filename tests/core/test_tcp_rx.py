@@ -488,3 +488,83 @@ def test_a_batch_fed_from_inside_a_batch_ends_with_the_outer_one():
     una, s = pcb.snd_una, t.peer_seq
     t.stack.input_many(t.netif, [frame(t, s + 100 * i, una, data=b"n" * 100) for i in range(4)], t.now)
     assert [a.ack - s for a in _acks(t)] == [400] and len(got) == 400 and not t.stack.tcp.batching
+
+
+# -- Stack.input_many hands an established connection's segments straight to header prediction ----------------------
+def _count_full_way(t, monkeypatch) -> list:
+    """The frames that went the whole way (``Stack.input``) rather than straight to the fast path."""
+    full = []
+    real = t.stack.input
+
+    def counted(netif, frame, now):
+        full.append(bytes(frame))
+        real(netif, frame, now)
+    monkeypatch.setattr(t.stack, "input", counted)
+    return full
+
+
+def test_a_batch_of_segments_goes_straight_to_header_prediction(monkeypatch):
+    """input_many tries TCP's fast path first for every frame that is TCP over IPv4 on an Ethernet netif, without
+    the two calls of Stack.input and ethernet_input; an ICMP echo, an ARP request and a segment the fast path leaves
+    (a SYN) go the whole way, in their place in the batch."""
+    from test_tcp_fastpath import established, frame
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import ARP, Ether
+    from tcp_script import ETH, OWN_IP, PEER_IP
+    t, pcb, got = established(ts=False)
+    full = _count_full_way(t, monkeypatch)
+    una, s = pcb.snd_una, t.peer_seq
+    ping = bytes(ETH / IP(src=PEER_IP, dst=OWN_IP) / ICMP(id=7, seq=1) / (b"p" * 8))
+    arp = bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=ETH.src) / ARP(op=1, psrc=PEER_IP, pdst=OWN_IP, hwsrc=ETH.src))
+    syn = frame(t, s + 5, una, flags=0x02)
+    frames = [frame(t, s, una, data=b"a" * 100), ping, frame(t, s + 100, una, data=b"b" * 100), arp, syn]
+    t.stack.input_many(t.netif, frames, t.now)
+    assert full == [ping, arp, syn]
+    assert t.stack.tcp.fast_taken == 2 and bytes(got) == b"a" * 100 + b"b" * 100
+    assert t.stack.stats.icmp.xmit == 1 and t.stack.stats.etharp.recv == 1  # the echo answered, the ARP read
+
+
+def test_a_netif_that_is_not_ethernet_or_a_replaced_input_takes_the_whole_way(monkeypatch):
+    """Only a netif whose input is ethernet_input gets the shortcut: one whose input someone replaced (a tap on
+    the frames, a test double) sees every frame, as with Stack.input."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=False)
+    seen = []
+    real = t.netif.input
+
+    def spy(netif, f):
+        seen.append(bytes(f))
+        real(netif, f)
+    t.netif.input = spy
+    s = t.peer_seq
+    frames = [frame(t, s + 100 * i, pcb.snd_una, data=bytes([i]) * 100) for i in range(3)]
+    t.stack.input_many(t.netif, frames, t.now)
+    assert seen == frames and len(got) == 300
+    assert t.stack.tcp.fast_taken == 3  # ethernet_input took them the fast way itself
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_an_internal_error_in_the_shortcut_is_handled_as_stack_input_handles_it(strict, monkeypatch):
+    """A bug raising inside the fast path: a strict stack raises it; otherwise the frame is dropped and counted in
+    link.err (as Stack.input does) and the rest of the batch is still taken."""
+    from test_tcp_fastpath import established, frame
+    t, pcb, got = established(ts=False)
+    t.stack.strict = strict
+    real = t.stack.tcp.fast_input
+    calls = []
+
+    def flaky(netif, f):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("planted")
+        return real(netif, f)
+    t.stack.tcp.fast_input = flaky
+    s = t.peer_seq
+    frames = [frame(t, s, pcb.snd_una, data=b"x" * 100), frame(t, s, pcb.snd_una, data=b"y" * 100)]
+    if strict:
+        with pytest.raises(RuntimeError):
+            t.stack.input_many(t.netif, frames, t.now)
+        assert not t.stack.tcp.batching
+        return
+    t.stack.input_many(t.netif, frames, t.now)
+    assert t.stack.stats.link.err == 1 and bytes(got) == b"y" * 100 and not t.stack.tcp.batching

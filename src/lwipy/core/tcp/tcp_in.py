@@ -221,8 +221,8 @@ class TcpInput:
         if self.state == CLOSED or not self.unacked_segments:
             return True
         if self.ack_due:
-            if self._window_used_up():
-                self._send_ack()
+            if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if ts_ok else self.mss):
+                self._send_ack()  # _window_used_up, inline
             return True
         if ack_now:
             self._ack_now()
