@@ -270,7 +270,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                 out = bytes(view[:n])
         del rcv_buf[:n]
         if reopen:
-            self._window_update()
+            if not self.ack_due:  # (else an ACK due at the end of the batch carries the window: _window_update)
+                self._window_update()
         else:
             self.rcv_held += n
         self._mem_rcv()
