@@ -40,14 +40,16 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from ...wire.tcp import ACK
+from .seq import HALF as _HALF
 from .seq import MASK
+from .states import CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
 
 if TYPE_CHECKING:
     from ..netif import Netif
     from .pcb import TcpPcb
     from .tcp import Tcp
 
-__all__ = ["fast_input", "fast_key", "fast_ack"]
+__all__ = ["fast_input", "fast_key", "fast_ack", "fast_pure_ack"]
 
 # Ethernet dst (skip src) type | IPv4 ver/ihl (tos) total (ident) frag (ttl) proto (csum) src_int dst
 # | TCP (ports) seq ack offset flags window (csum, urg)
@@ -120,7 +122,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
             seg_sum = (seg_sum >> 1472) + (seg_sum & _HALF3)
         if (pcb._pseudo_base + end - 34 + seg_sum) % _FOLD:
             return False
-    if not pcb._fast_input(seq, ack, window, tsval, tsecr, view[start:end]):
+    if not (end == start and fast_pure_ack(pcb, seq, ack, window, tsval, tsecr)) \
+            and not pcb._fast_input(seq, ack, window, tsval, tsecr, view[start:end]):
         return False
     stats = stack.stats
     stats.link.recv += 1
@@ -186,4 +189,105 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     if not pcb._handed(netif.device.transmit(frame)):
         return False  # as _fast_send: refused by a full device queue (the delayed-ACK fields stay as they were)
     pcb._ack_carried()
+    return True
+
+
+# --- tx: the pure ACK a bulk sender receives ---------------------------------------------------------------------------
+def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: int | None,
+                  tsecr: int | None) -> bool:
+    """A pure ACK (no data, no flags but ACK and PSH: :func:`fast_input`'s checks passed) that acknowledges new data
+    of an ESTABLISHED connection with nothing unusual about it: what ``TcpInput._fast_input``, ``_process_ack`` and
+    ``_ack_advanced`` do for it, in one function (the peer's window, the acknowledged bytes dropped from the send
+    buffer, the RTT sample, congestion control, the retransmission timer, the application told there is room, and
+    ``tcp_output`` of what it wrote), without the branches that cannot be taken here.  False, with nothing changed,
+    when anything is unusual: no FIN queued, nothing to acknowledge or more than was sent, the SYN not yet
+    acknowledged, recovery, SACK ranges or out-of-order data held, a read side closed, timestamps not as negotiated
+    or failing PAWS (``_fast_input`` or the full path then takes it)."""
+    if pcb.state != ESTABLISHED or seq != pcb.rcv_nxt or pcb.fin_seq is not None:
+        return False
+    una = pcb.snd_una
+    acked = (ack - una) & MASK
+    if not acked or acked > (pcb.snd_max - una) & MASK or pcb.buf_seq != una:
+        return False  # a duplicate or a window update; an ACK of what was never sent; the SYN's ACK still due
+    cc = pcb.cc
+    if cc.recover is not None or pcb.scoreboard.ranges or pcb.ooseq or pcb.rx_closed:
+        return False
+    ts_ok = pcb.ts_ok
+    if ts_ok:
+        if tsval is None or (tsval - pcb.ts_recent) & MASK >= _HALF:
+            return False  # no timestamp where one is due, or PAWS would reject it
+        last = pcb.last_ack_sent
+        if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent: RFC 7323 4.3
+            pcb.ts_recent = tsval
+    elif tsval is not None:
+        return False
+    # -- taken: _process_ack for an ACK of new data (RFC 9293 3.10.7.4: the window first)
+    stack = pcb.stack
+    now = stack.now
+    pcb.last_activity = now
+    pcb.persist_probes = 0
+    window = window_field << pcb.snd_wscale
+    wl1 = pcb.snd_wl1
+    # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
+    if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (pcb.snd_wl2 == ack or (pcb.snd_wl2 - ack) & MASK >= _HALF)):
+        pcb.snd_wnd = window
+        if window > pcb.max_snd_wnd:
+            pcb.max_snd_wnd = window
+        pcb.snd_wl1, pcb.snd_wl2 = seq, ack
+        if window and pcb.persist_at is not None:
+            pcb.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
+            pcb.persist_backoff = 0
+    # _ack_advanced: no FIN and no SYN among what it acknowledges (checked above)
+    snd_buf = pcb.snd_buf
+    del snd_buf[:acked]
+    pcb._mem_snd()
+    pcb.buf_seq = pcb.snd_una = ack
+    if (pcb.snd_nxt - ack) & MASK >= _HALF:
+        pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
+    pcb.retries = 0
+    rtt = pcb.rtt
+    if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
+        rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
+    snd_max = pcb.snd_max
+    cc.on_ack(ack, acked, pcb.snd_mss, snd_max)  # never a partial ACK: not in recovery
+    if ack == snd_max:
+        pcb.rto_at = None
+    else:
+        pcb.rto_at = when = now + rtt.rto  # _arm_rto
+        pcb.tcp.timers.arm(pcb, when)
+    on_event = pcb.on_event
+    if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space
+        pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
+        try:
+            on_event(pcb)
+        finally:
+            pcb._corked = False
+    # tcp_output after the callback (a no-op when nothing is unsent, no FIN queued and no refused segment to retry)
+    if pcb.fin_seq is not None or pcb.txretry_at is not None \
+            or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
+        pcb._output()
+    # the rest of _process_ack and _fast_input, for what a callback may have changed
+    if pcb.rto_at is None and pcb.persist_at is None and pcb.snd_una == pcb.snd_max \
+            and len(pcb.snd_buf) > ((pcb.snd_max - pcb.buf_seq) & MASK) and pcb.state != CLOSED:
+        pcb._output()  # data waits and no timer runs: send, or arm the override
+    # RFC 6675 IsLost, and our FIN acknowledged: as _process_ack ends (only a callback could have made them so)
+    if pcb.scoreboard.ranges and pcb.cc.recover is None and pcb.snd_una != pcb.snd_max and pcb.state != CLOSED:
+        if pcb.scoreboard.is_lost(pcb._dupthresh(), pcb.seg_size):
+            pcb._enter_recovery()
+    fin_seq = pcb.fin_seq
+    if fin_seq is not None and ack == ((fin_seq + 1) & MASK):
+        state = pcb.state
+        if state == FIN_WAIT_1:
+            pcb.state = FIN_WAIT_2
+            if pcb.rx_closed:
+                pcb._arm_fin_wait_2()
+            pcb._notify()
+        elif state == CLOSING:
+            pcb._enter_time_wait()
+            return True
+        elif state == LAST_ACK:
+            pcb._free()
+            return True
+    if pcb.state != CLOSED and pcb.delack_at is None and pcb.unacked_segments:
+        pcb._arm_delack()  # as _fast_input ends for a segment without data
     return True

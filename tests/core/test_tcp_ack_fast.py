@@ -1,0 +1,288 @@
+"""The pure-ACK fast path of a bulk sender (``fastpath.fast_pure_ack``, issue 15): an ACK of new data for an
+ESTABLISHED connection is taken by it, the application is told there is room and what it writes goes out; every
+unusual ACK or connection is left to ``_fast_input`` or the full path; and a differential test feeds the same random
+ACKs, windows, peer data, timeouts, device refusals and application behaviour (writes of any size from the callback,
+closes, shutdowns, aborts) to a stack with the fast paths and one without, comparing output and state at every step.
+In virtual time, against a scripted peer."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import examples
+from lwipy.core.tcp import fastpath
+from test_tcp_fastpath import ACK, FIN, PSH, established, frame, inject, snapshot
+
+
+def watch(monkeypatch) -> list:
+    """Record what every ``fast_pure_ack`` call returned (True: it took the ACK)."""
+    calls: list = []
+    real = fastpath.fast_pure_ack
+
+    def wrapper(*args):
+        took = real(*args)
+        calls.append(took)
+        return took
+    monkeypatch.setattr(fastpath, "fast_pure_ack", wrapper)
+    return calls
+
+
+def chargen(pcb, writes: list | None = None) -> None:
+    """An application that fills the send buffer whenever it is told of room (``writes``: record each send)."""
+    def on_event(p):
+        while p.readable:
+            p.recv()
+        if p.state_name in ("ESTABLISHED", "CLOSE_WAIT") and p.send_space:
+            took = p.send(b"c" * p.send_space)
+            if writes is not None:
+                writes.append(took)
+    pcb.on_event = on_event
+
+
+def ack_frame(t, pcb, advance: int, ts: bool, tsval: int = 900, window: int = 65535, seq: int | None = None):
+    return frame(t, t.peer_seq if seq is None else seq, pcb.snd_una + advance, window=window,
+                 ts=(tsval, 0) if ts else None)
+
+
+# -- taken for the common case -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_bulk_sender_acks_are_taken_and_refill_the_window(ts, monkeypatch):
+    t, pcb, _ = established(ts=ts)
+    seg = pcb.seg_size
+    pcb.snd_buf_limit = 4 * seg  # as ESP-IDF's TCP_SND_BUF is 4 x MSS: the initial window sends it all
+    calls = watch(monkeypatch)
+    writes: list = []
+    chargen(pcb, writes)
+    pcb.send(b"c" * pcb.send_space)
+    first = t.dev.take()
+    assert first and pcb.snd_nxt != pcb.snd_una
+    for i in range(20):
+        una = pcb.snd_una
+        inject(t, ack_frame(t, pcb, 2 * seg, ts, tsval=900 + i))
+        assert pcb.snd_una == (una + 2 * seg) & 0xFFFFFFFF
+        frames = t.dev.take()
+        assert len(frames) == 2 and all(len(f) == 14 + 20 + (32 if ts else 20) + seg for f in frames)
+    assert calls == [True] * 20
+    assert writes == [2 * seg] * 20  # the application refilled what each ACK freed, and it went at once
+    assert t.stack.tcp.fast_taken == 20 and t.stack.stats.tcp.recv >= 20
+    assert len(pcb.snd_buf) == 4 * seg and pcb.rto_at is not None
+
+
+def test_last_ack_stops_the_retransmission_timer():
+    t, pcb, _ = established(ts=False)
+    pcb.nodelay = True
+    pcb.send(b"d" * 1500)
+    t.dev.take()
+    assert pcb.rto_at is not None
+    inject(t, ack_frame(t, pcb, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF, False))
+    assert t.stack.tcp.fast_taken == 1
+    assert pcb.snd_una == pcb.snd_max and pcb.rto_at is None and not pcb.snd_buf
+
+
+# -- left for every unusual one ------------------------------------------------------------------------------------------
+def _sent(t, pcb) -> None:
+    pcb.nodelay = True
+    pcb.send(b"e" * 3000)
+    t.dev.take()
+
+
+UNUSUAL = {
+    # (how to set the connection up, the ACK's advance, extra frame arguments)
+    "duplicate ACK": (_sent, 0, {}),
+    "window update": (_sent, 0, {"window": 1000}),
+    "ACK of unsent data": (_sent, 5000, {}),
+    "data with the ACK": (_sent, 1000, {"data": b"x" * 10, "flags": ACK | PSH}),
+    "FIN with the ACK": (_sent, 1000, {"flags": ACK | FIN}),
+    "old segment": (_sent, 1000, {"seq": -5}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_unusual_acks_are_left(case, monkeypatch):
+    t, pcb, _ = established(ts=False)
+    setup, advance, extra = UNUSUAL[case]
+    setup(t, pcb)
+    calls = watch(monkeypatch)
+    args = dict(seq=t.peer_seq, ack=pcb.snd_una + advance, flags=ACK)
+    if "seq" in extra:
+        args["seq"] = t.peer_seq + extra.pop("seq")
+    args.update(extra)
+    inject(t, frame(t, **args))
+    assert True not in calls
+
+
+def _fin_queued(t, pcb):
+    _sent(t, pcb)
+    pcb.shutdown()  # FIN_WAIT_1: the FIN queued after the data
+
+
+def _close_wait(t, pcb):
+    _sent(t, pcb)
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | FIN))
+    t.peer_seq += 1
+
+
+def _ooseq(t, pcb):
+    _sent(t, pcb)
+    inject(t, frame(t, t.peer_seq + 100, pcb.snd_una, ACK, b"z" * 50))
+    assert pcb.ooseq
+
+
+def _recovery(t, pcb):
+    _sent(t, pcb)
+    for _ in range(3):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK))
+    assert pcb.cc.recover is not None
+
+
+def _read_closed(t, pcb):
+    _sent(t, pcb)
+    pcb.shutdown(read=True, write=False)
+
+
+CONNECTIONS = {"FIN queued": _fin_queued, "CLOSE_WAIT": _close_wait, "out-of-order data held": _ooseq,
+               "fast recovery": _recovery, "read side closed": _read_closed}
+
+
+@pytest.mark.parametrize("case", sorted(CONNECTIONS))
+def test_unusual_connections_are_left(case, monkeypatch):
+    t, pcb, _ = established(ts=False)
+    CONNECTIONS[case](t, pcb)
+    calls = watch(monkeypatch)
+    una = pcb.snd_una
+    inject(t, frame(t, t.peer_seq, una + 500, ACK))
+    assert True not in calls
+    assert pcb.snd_una == (una + 500) & 0xFFFFFFFF  # the other way took it
+
+
+def test_sack_scoreboard_and_timestamps_left(monkeypatch):
+    t, pcb, _ = established(ts=True, sack=True)
+    _sent(t, pcb)
+    calls = watch(monkeypatch)
+    una = pcb.snd_una
+    inject(t, frame(t, t.peer_seq, una + 100, ACK, ts=None))  # no timestamp where one is due
+    inject(t, frame(t, t.peer_seq, una + 100, ACK, ts=(1, 0)))  # PAWS: older than ts_recent
+    sack = b"\x01\x01\x05\x0a" + (una + 1000).to_bytes(4, "big") + (una + 1500).to_bytes(4, "big")
+    inject(t, frame(t, t.peer_seq, una + 200, ACK, opts=sack + b"\x01\x01\x08\x0a" + (1500).to_bytes(4, "big") + bytes(4)))
+    assert pcb.scoreboard.ranges
+    inject(t, frame(t, t.peer_seq, una + 300, ACK, ts=(2000, 0)))  # a scoreboard held
+    assert True not in calls
+    assert pcb.snd_una == (una + 300) & 0xFFFFFFFF
+
+
+def test_fast_path_off_leaves_it(monkeypatch):
+    t, pcb, _ = established(ts=False, fast=False)
+    _sent(t, pcb)
+    calls = watch(monkeypatch)
+    inject(t, frame(t, t.peer_seq, pcb.snd_una + 500, ACK))
+    assert calls == []
+
+
+# -- the differential test ---------------------------------------------------------------------------------------------
+# (kind, ACK advance in segments or bytes, window, the application's writes and what it does then, dt)
+STEP = st.tuples(
+    st.sampled_from(["ack"] * 8 + ["dup", "data", "time", "full", "fin"]),
+    st.sampled_from([2, 2, 2, 1, 3, 0, -7, 10 ** 6]),  # segments acknowledged; -7: 7 bytes; 10**6: everything
+    st.sampled_from([65535] * 6 + [3000, 700, 0]),
+    st.lists(st.integers(1, 4000), min_size=0, max_size=3),
+    st.sampled_from(["none"] * 12 + ["close", "shutdown", "abort", "nodelay"]),
+    st.sampled_from([0.0, 0.0, 0.3, 2.0]),
+)
+
+
+def app(pcb, plan: dict) -> None:
+    """An application writing ``plan["writes"]`` (sizes) from each notification, then doing ``plan["then"]``."""
+    def on_event(p):
+        while p.readable:
+            p.recv()
+        if p.state_name not in ("ESTABLISHED", "CLOSE_WAIT") or p.tx_closed:
+            return
+        for n in plan["writes"]:
+            if not p.send(bytes([n & 0xFF]) * n):
+                break
+        then, plan["then"] = plan["then"], "none"
+        if then == "close":
+            p.close()
+        elif then == "shutdown":
+            p.shutdown()
+        elif then == "abort":
+            p.abort()
+        elif then == "nodelay":
+            p.nodelay = True
+    pcb.on_event = on_event
+
+
+def run_both(ts: bool, sack: bool, steps: list) -> int:
+    """The same steps through a stack with the fast paths and one without, compared after each; returns the ACKs
+    ``fast_pure_ack`` took."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, sack=sack, fast=fast, tcp_snd_buf_default=5760)
+        t.at(5.0)  # lwipy's TSval is the clock in ms: echoes of it are not 0 (which means no echo)
+        plan = {"writes": [3000], "then": "none"}
+        app(pcb, plan)
+        pcb.send(b"s" * 5760)
+        runs.append((t, pcb, plan))
+    taken = 0
+    real = fastpath.fast_pure_ack
+
+    def counting(*args):
+        nonlocal taken
+        took = real(*args)
+        taken += took
+        return took
+    fastpath.fast_pure_ack = counting
+    try:
+        tsval = 1000
+        for step in steps:
+            kind, advance, window, writes, then, dt = step
+            tsval += 1
+            for t, pcb, plan in runs:
+                plan["writes"], plan["then"] = writes, then
+                stamp = (tsval, (int(t.now * 1000) - 3) & 0xFFFFFFFF) if ts else None  # an echo 3 ms old
+                flight = (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF
+                if kind == "ack":
+                    n = 7 if advance == -7 else advance * pcb.seg_size
+                    inject(t, frame(t, t.peer_seq, pcb.snd_una + min(n, flight), window=window, ts=stamp))
+                elif kind == "dup":
+                    inject(t, frame(t, t.peer_seq, pcb.snd_una, window=window, ts=stamp))
+                elif kind == "data":
+                    inject(t, frame(t, t.peer_seq, pcb.snd_una + min(pcb.seg_size, flight), ACK | PSH, b"p" * 100,
+                                    window=window, ts=stamp))
+                    t.peer_seq += 100
+                elif kind == "fin":
+                    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | FIN, window=window, ts=stamp))
+                    t.peer_seq += 1
+                elif kind == "full":
+                    t.dev.full = not t.dev.full  # the device refuses (ENOMEM) until the next "full" step
+                else:
+                    t.at(t.now + dt)
+            (ta, pa, _), (tb, pb, _) = runs
+            assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
+            assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+    finally:
+        fastpath.fast_pure_ack = real
+    assert runs[1][0].stack.tcp.fast_taken == 0
+    return taken
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(ts=st.booleans(), sack=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=40))
+def test_fast_and_full_paths_agree_for_a_sender(ts, sack, steps):
+    run_both(ts, sack, steps)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_differential_exercises_the_pure_ack_path(ts):
+    """The comparison is worth something only when the sequences take the fast path, including a callback that
+    closes, shuts down or aborts the connection."""
+    def step(kind="ack", advance=2, window=65535, writes=(3000,), then="none", dt=0.0):
+        return (kind, advance, window, list(writes), then, dt)
+    steps = [step(), step(), step(advance=1), step(writes=(100, 200)), step(then="nodelay"), step(window=3000),
+             step(advance=3), step("time", dt=2.0), step(), step(advance=-7), step(then="shutdown"), step(),
+             step(advance=10 ** 6)]
+    assert run_both(ts, False, steps) >= 8
+    assert run_both(ts, False, [step(), step(then="close"), step(advance=10 ** 6)]) >= 2
+    assert run_both(ts, False, [step(), step(then="abort"), step()]) >= 2
