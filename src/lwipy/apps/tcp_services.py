@@ -110,9 +110,14 @@ class TcpChargenServer(_Service):
         super().__init__(stack, port)
         self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
         self.pattern = chargen_pattern() * 8
+        self._view = memoryview(self.pattern)
         self._offset: dict[int, int] = {}
 
     def _event(self, pcb: "TcpPcb") -> None:
+        space = pcb.send_space
+        if space and not pcb.readable and not pcb.at_eof and pcb.state_name == "ESTABLISHED":
+            self._fill(pcb, space)  # the common event: an ACK made room (nothing to read, no FIN)
+            return
         while pcb.readable:
             self._drain(pcb)
         if pcb.at_eof or pcb.state_name not in ("ESTABLISHED", "CLOSE_WAIT"):
@@ -120,18 +125,26 @@ class TcpChargenServer(_Service):
             if pcb.state_name == "CLOSE_WAIT":
                 pcb.close()
             return
-        if not pcb.send_space:
+        space = pcb.send_space
+        if not space:
             return  # an ACK that freed nothing (or the buffer is still full): no send to try
-        off = self._offset.get(id(pcb), 0)
-        view = memoryview(self.pattern)
+        self._fill(pcb, space)
+
+    def _fill(self, pcb: "TcpPcb", space: int) -> None:
+        """Write ``space`` bytes (what the send buffer takes) of the pattern, from where this connection left it:
+        one ``send`` in the common case (the pattern holds eight periods), not a second one to learn it is full."""
+        key = id(pcb)
+        off = self._offset.get(key, 0)
+        view = self._view
         try:
             while True:
-                chunk = view[off:]
+                chunk = view[off:off + space]
                 took = pcb.send(chunk)
                 self.bytes_out += took
                 off = (off + took) % self._period
-                if took < len(chunk):
-                    break  # the send buffer is full: one call per event in the common case, not a second for 0
+                space -= took
+                if not space or took < len(chunk):
+                    break
         except LwipError:
             return
-        self._offset[id(pcb)] = off
+        self._offset[key] = off
