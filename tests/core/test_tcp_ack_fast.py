@@ -286,3 +286,32 @@ def test_differential_exercises_the_pure_ack_path(ts):
     assert run_both(ts, False, steps) >= 8
     assert run_both(ts, False, [step(), step(then="close"), step(advance=10 ** 6)]) >= 2
     assert run_both(ts, False, [step(), step(then="abort"), step()]) >= 2
+
+
+# -- the send fast path's per-connection template ------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_segment_template_follows_tos_ttl_and_the_neighbours_mac(ts):
+    """``_output_fast`` writes from a template of the frame's constant bytes: a changed TOS, TTL or neighbour MAC
+    makes a new one, and every frame is the one the full way writes (a stack without the fast paths)."""
+    runs = [established(ts=ts, fast=fast) for fast in (True, False)]
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+    steps = [dict(), dict(tos=0x10), dict(ttl=7), dict(mac=b"\x02\x00\x00\x00\x00\x77"), dict()]
+    for i, change in enumerate(steps):
+        for t, pcb, _ in runs:
+            if "tos" in change:
+                pcb.tos = change["tos"]
+            if "ttl" in change:
+                pcb.ttl = change["ttl"]
+            if "mac" in change:
+                t.stack.etharp.add_static("10.0.0.9", change["mac"])
+            inject(t, frame(t, t.peer_seq, pcb.snd_max, ts=(700 + i, 0) if ts else None))
+            pcb.send(bytes([i]) * 1501)
+        (ta, pa, _), (tb, pb, _) = runs
+        fast, full = ta.dev.take(), tb.dev.take()
+        assert fast == full and len(fast) == 2
+        assert fast[-1][15] == pa.tos and fast[-1][22] == pa.ttl
+    assert runs[0][0].stack.tcp.fast_sent >= 10
+    assert runs[0][1] in runs[0][0].stack.tcp.tx_templates
+    runs[0][1].abort()
+    assert runs[0][1] not in runs[0][0].stack.tcp.tx_templates

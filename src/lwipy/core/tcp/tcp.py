@@ -64,6 +64,9 @@ class Tcp:
         self.ack_pending: list[TcpPcb] = []
         #: each connection's pure-ACK header template (:func:`.fastpath.fast_ack`), made at its first fast ACK
         self.ack_templates: dict[TcpPcb, tuple] = {}
+        # --- tx: each connection's data-segment template (``TcpOutput._segment_template``), made at its first
+        # fast send
+        self.tx_templates: dict[TcpPcb, tuple] = {}
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
         self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
@@ -396,6 +399,7 @@ class Tcp:
                 del self._local_ports[pcb.local_port]
         self.timers.cancel(pcb)
         self.ack_templates.pop(pcb, None)
+        self.tx_templates.pop(pcb, None)  # tx
         self.tx_refused.discard(pcb)
         if pcb.listener is not None:
             pcb.listener.half_open.pop(pcb, None)

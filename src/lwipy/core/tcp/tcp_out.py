@@ -53,7 +53,11 @@ _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, 
 _HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
 # Ethernet (dst, src, type), IPv4 (ver/ihl, tos, total, ident, frag, ttl, proto, csum, src, dst), TCP without options
 _FRAME_HDR = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHH")
-_FRAME_TS = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHHIII")  # the same with NOP, NOP, timestamps
+# _output_fast's data segment from its template (_segment_template): Ethernet, version/IHL and TOS | total length |
+# ident | fragment, TTL, protocol | IPv4 checksum | addresses and ports | seq ack | offset and flags, window,
+# checksum, urgent (| NOP NOP kind length, TSval, TSecr)
+_SEG = struct.Struct("!16sHH4sH12sIIHHHH")
+_SEG_TS = struct.Struct("!16sHH4sH12sIIHHHHIII")
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 # --- tx: a full segment's payload sum (a 11,520-bit integer for 1,440 bytes) folded three times at cuts that are
@@ -183,11 +187,12 @@ class TcpOutput:
         stats = stack.stats
         device = netif.device
         hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
-        src, dst, sport, dport = self._local_packed, self._remote_packed, self.local_port, self.remote_port
-        # the IPv4 header's sum without its length and ident, and the TCP header's without seq, flags and window
-        # (2**16 = 1 modulo 0xFFFF: a 32-bit field adds as itself, see wire/checksum.py)
-        ip_base = 0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big")
-        tcp_base = self._pseudo_base + hlen + (sport << 16) + dport
+        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        tmpl = self.tcp.tx_templates.get(self)
+        if tmpl is None or tmpl[0] != mac or tmpl[1] != hwaddr or tmpl[2] != tos or tmpl[3] != ttl \
+                or tmpl[4] != hlen:
+            tmpl = self.tcp.tx_templates[self] = self._segment_template(mac, hwaddr, tos, ttl, hlen)
+        _, _, _, _, _, head, mid, addrs, ip_base, tcp_base = tmpl
         window = -1
         refused = False
         tried = sent = 0
@@ -230,14 +235,12 @@ class TcpOutput:
                     data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
                 tcp_sum = (tcp_base + n + nxt + ((hlen << 26) | (flags << 16)) + data_sum) % 0xFFFF
                 if ts_ok:
-                    frame = _FRAME_TS.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
-                                           0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
-                                           (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0,
-                                           0x0101080A, tsval, tsecr) + payload
+                    frame = _SEG_TS.pack(head, total, ident, mid, 0xFFFF - (ip_sum or 0xFFFF), addrs, nxt, rcv_nxt,
+                                         (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0, 0x0101080A,
+                                         tsval, tsecr) + payload
                 else:
-                    frame = _FRAME_HDR.pack(mac, hwaddr, 0x0800, 0x45, tos, total, ident, 0, ttl, PROTO_TCP,
-                                            0xFFFF - (ip_sum or 0xFFFF), src, dst, sport, dport, nxt, rcv_nxt,
-                                            (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0) + payload
+                    frame = _SEG.pack(head, total, ident, mid, 0xFFFF - (ip_sum or 0xFFFF), addrs, nxt, rcv_nxt,
+                                      (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0) + payload
                 ident = (ident + 1) & 0xFFFF
                 tried += 1
                 if not device.transmit(frame):
@@ -281,6 +284,21 @@ class TcpOutput:
         if sent_any and self.rto_at is None:
             self._arm_rto()
         return True
+
+    def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
+        """:meth:`_output_fast`'s per-connection template (kept in ``Tcp.tx_templates`` for the neighbour's MAC, ours,
+        TOS, TTL and header length it was made for): the constant bytes of a data segment's frame (Ethernet
+        and the start of IPv4; fragment field, TTL and protocol; addresses and ports) and the partial sums of the
+        IPv4 header without its length and ident, and of the TCP header and pseudo-header without seq, ack, flags,
+        window and the segment's length (2**16 = 1 modulo 0xFFFF: a 32-bit field adds as itself, see
+        wire/checksum.py)."""
+        src, dst, sport, dport = self._local_packed, self._remote_packed, self.local_port, self.remote_port
+        head = mac + hwaddr + b"\x08\x00" + bytes((0x45, tos))
+        mid = bytes((0, 0, ttl, PROTO_TCP))  # no fragment bits, as the full way writes them
+        addrs = src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
+        ip_base = 0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big")
+        tcp_base = self._pseudo_base + hlen + (sport << 16) + dport
+        return mac, hwaddr, tos, ttl, hlen, head, mid, addrs, ip_base, tcp_base
 
     def _tx_refused(self) -> None:
         """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
