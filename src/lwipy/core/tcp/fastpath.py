@@ -28,6 +28,15 @@ The TCP checksum of a full segment is the modulo of one big integer (``int.from_
 digit, so the integer is first folded three times at cuts that are multiples of 16 bits (2**16 = 1 modulo 0xFFFF),
 which costs a shift, a mask and an add each.
 
+:func:`fast_pure_ack` is the bulk sender's case (tx): a pure ACK of new data for an ESTABLISHED connection with
+nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
+negotiated) is handled in one function, ``_fast_input``, ``_process_ack`` and ``_ack_advanced`` without the branches
+that cannot be taken: the window, the acknowledged bytes dropped, RTT and congestion control, the retransmission
+timer, the application's callback (which writes), and one ``tcp_output`` afterwards only when something is unsent,
+a FIN was queued or a refused segment waits (lwIP's ``tcp_input`` outputs once after the callbacks).  Anything else
+goes to ``_fast_input`` or the full path; ``tests/core/test_tcp_ack_fast.py`` holds the two ways to the same output
+and state, with applications that write, close, shut down or abort from the callback.
+
 :func:`fast_ack` is the send side's counterpart for the commonest segment of a receiver, the pure ACK: written from a
 per-connection template (the constant bytes and the checksums' partial sums, kept in ``Tcp.ack_templates`` for the
 neighbour's MAC, TOS and TTL they were made for) by one ``struct.pack`` of the fields that change, its checksums by

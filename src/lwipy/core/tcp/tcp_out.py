@@ -13,8 +13,10 @@ segment).  A segment the device refused (ENOMEM) stays unsent and is tried again
 The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour
 without offload (a bulk sender's every call), takes :meth:`TcpOutput._output_fast`: the same decisions, segment for
 segment, with what cannot change during one call (route, netif, ARP entry, window to offer, timestamps) looked at
-once, and each frame packed whole by one struct with both checksums computed from the header fields and the
-payload's sum; ``tests/core/test_tcp_fastpath.py``'s differential test holds the two ways to the same output.
+once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
+checksums' constant parts, ``Tcp.tx_templates``) with both checksums computed from the header fields and the
+payload's sum (folded before the modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two
+ways to the same output.
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
