@@ -262,6 +262,7 @@ def run_both(ts: bool, sack: bool, steps: list) -> int:
             (ta, pa, _), (tb, pb, _) = runs
             assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
             assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+            assert ta.stack.mem.report() == tb.stack.mem.report(), f"different memory after {step}"
     finally:
         fastpath.fast_pure_ack = real
     assert runs[1][0].stack.tcp.fast_taken == 0

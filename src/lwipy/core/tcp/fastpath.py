@@ -249,7 +249,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     # _ack_advanced: no FIN and no SYN among what it acknowledges (checked above)
     snd_buf = pcb.snd_buf
     del snd_buf[:acked]
-    pcb._mem_snd()
+    left = len(snd_buf)  # its memory is counted after the callback (by the application's send, or below)
     pcb.buf_seq = pcb.snd_una = ack
     if (pcb.snd_nxt - ack) & MASK >= _HALF:
         pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
@@ -271,6 +271,8 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
             on_event(pcb)
         finally:
             pcb._corked = False
+    if len(snd_buf) == left:
+        pcb._mem_snd()  # the application wrote nothing: count the buffer (a write counted it, trimmed and grown)
     # tcp_output after the callback (a no-op when nothing is unsent, no FIN queued and no refused segment to retry)
     if pcb.fin_seq is not None or pcb.txretry_at is not None \
             or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):

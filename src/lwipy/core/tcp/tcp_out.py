@@ -77,7 +77,7 @@ class TcpOutput:
         """``tcp_output``: send what the send buffer, the peer's window and the congestion window allow.  With
         ``force`` the first segment goes whatever Nagle, silly window avoidance and cwnd say (a retransmission
         timeout, the small-window override timer), within the peer's window."""
-        if not force and not limited and self.fin_seq is None and self.tcp.fast_path and self._output_fast():
+        if not force and not limited and self.fin_seq is None and self.tcp._fast_path and self._output_fast():
             return
         if self.state not in CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
             return
