@@ -209,7 +209,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     ``_ack_advanced`` do for it, in one function (the peer's window, the acknowledged bytes dropped from the send
     buffer, the RTT sample, congestion control, the retransmission timer, the application told there is room, and
     ``tcp_output`` of what it wrote), without the branches that cannot be taken here.  False, with nothing changed,
-    when anything is unusual: no FIN queued, nothing to acknowledge or more than was sent, the SYN not yet
+    when anything is unusual: a FIN queued, nothing to acknowledge or more than was sent, the SYN not yet
     acknowledged, recovery, SACK ranges or out-of-order data held, a read side closed, timestamps not as negotiated
     or failing PAWS (``_fast_input`` or the full path then takes it)."""
     if pcb.state != ESTABLISHED or seq != pcb.rcv_nxt or pcb.fin_seq is not None:
