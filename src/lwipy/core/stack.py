@@ -454,6 +454,8 @@ class Stack:
                 self.input(netif, frame, now)
         finally:
             tcp.batching = outer
+            if not outer and tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
+                tcp.flush_output()
             if not outer and tcp.ack_pending:
                 self._guarded(tcp.flush_acks)
 

@@ -167,6 +167,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.delack_at: float | None = None
         self.unacked_segments = 0
         self.ack_due = False  # an ACK to write after the batch of frames being taken (lwIP's TF_ACK_NOW)
+        self.output_due = False  # tx64: ACKs of the batch being taken freed send buffer (Tcp.flush_output)
         self.keep_at: float | None = None
         self.keep_probes = 0
         self.close_at: float | None = None  # SYN_RCVD (tcp_syn_rcvd_timeout), FIN_WAIT_2 and TIME_WAIT

@@ -62,6 +62,9 @@ class Tcp:
         self.batching = False
         #: pcbs with an ACK due at the end of the batch (``TcpPcb.ack_due``)
         self.ack_pending: list[TcpPcb] = []
+        # --- tx64: output once per batch ---
+        #: pcbs whose ACKs in this batch freed send buffer: told and sent for at the batch's end (:meth:`flush_output`)
+        self.output_pending: list[TcpPcb] = []
         #: each connection's pure-ACK header template (:func:`.fastpath.fast_ack`), made at its first fast ACK
         self.ack_templates: dict[TcpPcb, tuple] = {}
         # --- tx: each connection's data-segment template (``TcpOutput._segment_template``), made at its first
@@ -369,6 +372,19 @@ class Tcp:
         #: (:func:`.fastpath.fast_input`); False when it must go the full way.  The function itself, bound to this
         #: layer (one call less per frame than a method wrapping it), or one that always says False
         self.fast_input = partial(fast_input, self) if on else _never
+
+    # --- tx64: output once per batch ---
+    def flush_output(self) -> None:
+        """The end of a batch of frames: each connection whose ACKs in it freed send buffer tells its application and
+        sends what may go now, once for the batch (``TcpPcb.output_due``; before :meth:`flush_acks`, so that the data
+        segments carry the ACKs due)."""
+        pending, self.output_pending = self.output_pending, []
+        for pcb in pending:
+            pcb.output_due = False
+        guarded = self.stack._guarded
+        for pcb in pending:
+            if pcb.state != CLOSED:
+                guarded(pcb._acked_output)
 
     def flush_acks(self) -> None:
         """The end of a batch of frames: write the ACKs its segments asked for, one per connection, with the newest

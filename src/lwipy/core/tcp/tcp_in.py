@@ -387,6 +387,20 @@ class TcpInput:
             self.rto_at = None
         else:
             self._arm_rto()
+        # --- tx64: inside a batch of frames the application is told and tcp_output runs once, at the batch's end ---
+        if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT):
+            if not self.output_due:
+                self.output_due = True
+                self.tcp.output_pending.append(self)
+            return
+        self._acked_output()
+
+    def _acked_output(self) -> None:
+        """What follows ACKs that freed send buffer (lwIP's ``TCP_EVENT_SENT`` and ``tcp_output`` at the end of
+        ``tcp_input``): tell the application there is room, then send.  Within a batch of frames
+        (``Stack.input_many``) an established connection does it once, after the batch's last frame
+        (:meth:`~lwipy.core.tcp.tcp.Tcp.flush_output`): the ACKs of a batch arrived together, so the segments they
+        let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK."""
         if self.send_space and self.on_event is not None:
             # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
             # calls tcp_output after its callbacks), not a super-segment per write
