@@ -51,6 +51,9 @@ from .states import (CAN_RECEIVE, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_
 
 __all__ = ["TcpInput"]
 
+#: tx64: inside a batch, an ACK leaving at least this many full segments in flight defers its sends to the batch's end
+_DEFER_SEGMENTS = 4
+
 
 class TcpInput:
     """Segment arrival for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in; no state of its own)."""
@@ -387,8 +390,10 @@ class TcpInput:
             self.rto_at = None
         else:
             self._arm_rto()
-        # --- tx64: inside a batch of frames the application is told and tcp_output runs once, at the batch's end ---
-        if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT):
+        # --- tx64: inside a batch of frames the application is told and tcp_output runs once, at the batch's end, while
+        # the flight holds at least _DEFER_SEGMENTS full segments (more ACKs are on their way; below it they go now)
+        if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT) \
+                and (self.snd_max - ack) & MASK >= _DEFER_SEGMENTS * self.snd_mss:
             if not self.output_due:
                 self.output_due = True
                 self.tcp.output_pending.append(self)
@@ -400,7 +405,11 @@ class TcpInput:
         ``tcp_input``): tell the application there is room, then send.  Within a batch of frames
         (``Stack.input_many``) an established connection does it once, after the batch's last frame
         (:meth:`~lwipy.core.tcp.tcp.Tcp.flush_output`): the ACKs of a batch arrived together, so the segments they
-        let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK."""
+        let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK.  Only
+        while ``_DEFER_SEGMENTS`` full segments or more are still in flight: a peer acknowledging every second
+        segment has more ACKs on their way then, and the pipe stays busy until the batch ends; with fewer (a window
+        of four segments, as ESP-IDF's 5,760 bytes with an MSS of 1,440), waiting for the batch's end (the device read
+        empty) would leave the peer idle, so the ACK sends at once, as outside a batch."""
         if self.send_space and self.on_event is not None:
             # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
             # calls tcp_output after its callbacks), not a super-segment per write
