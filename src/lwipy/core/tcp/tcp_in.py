@@ -391,9 +391,9 @@ class TcpInput:
         else:
             self._arm_rto()
         # --- tx64: inside a batch of frames the application is told and tcp_output runs once, at the batch's end, while
-        # the flight holds at least _DEFER_SEGMENTS full segments (more ACKs are on their way; below it they go now)
+        # the flight stays large enough (_deferred_flight)
         if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT) \
-                and (self.snd_max - ack) & MASK >= _DEFER_SEGMENTS * self.snd_mss:
+                and (self.snd_max - ack) & MASK >= self._deferred_flight():
             if not self.output_due:
                 self.output_due = True
                 self.tcp.output_pending.append(self)
@@ -405,11 +405,9 @@ class TcpInput:
         ``tcp_input``): tell the application there is room, then send.  Within a batch of frames
         (``Stack.input_many``) an established connection does it once, after the batch's last frame
         (:meth:`~lwipy.core.tcp.tcp.Tcp.flush_output`): the ACKs of a batch arrived together, so the segments they
-        let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK.  Only
-        while ``_DEFER_SEGMENTS`` full segments or more are still in flight: a peer acknowledging every second
-        segment has more ACKs on their way then, and the pipe stays busy until the batch ends; with fewer (a window
-        of four segments, as ESP-IDF's 5,760 bytes with an MSS of 1,440), waiting for the batch's end (the device read
-        empty) would leave the peer idle, so the ACK sends at once, as outside a batch."""
+        let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK; but
+        only while the flight stays large enough (:meth:`_deferred_flight`), else the ACK sends at once, as outside
+        a batch."""
         if self.send_space and self.on_event is not None:
             # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
             # calls tcp_output after its callbacks), not a super-segment per write
@@ -419,6 +417,16 @@ class TcpInput:
             finally:
                 self._corked = False
         self._output()
+
+    def _deferred_flight(self) -> int:
+        """tx64: the least flight an ACK inside a batch may leave and still defer its sends to the batch's end: half
+        the window (the send buffer or the peer's window, whichever is smaller), so that a batch of ACKs trickling in
+        never lets the pipe run below half full while they are read (Linux's ``tcp_tso_should_defer`` likewise sends
+        once a good part of the window is free); and at least ``_DEFER_SEGMENTS`` full segments, so that a peer
+        acknowledging every second segment still has ACKs on their way.  With a window of four segments (ESP-IDF's
+        5,760 bytes, an MSS of 1,440) every ACK of two leaves two: it sends at once, rather than waiting for the empty
+        read that ends the batch while the peer idles."""
+        return max(_DEFER_SEGMENTS * self.snd_mss, min(self.snd_wnd, self.snd_buf_limit) // 2)
 
     def _duplicate_ack(self) -> None:
         action = self.cc.on_duplicate_ack(self.snd_mss, self.snd_una, self._dupthresh())
