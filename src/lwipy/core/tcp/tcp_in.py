@@ -34,6 +34,12 @@ after which nothing more can come, where the loop's lazy reader then finds the p
 them while it takes our ACK) instead of ending the batch with an empty read; it never sends more ACKs than the same
 segments one by one would get (RFC 9293 3.8.6.3: an ACK SHOULD go for at least every second full-sized segment; a
 batch of four acknowledged once is already below that, as Linux's GRO is).
+
+Sends per batch (tx64): the ACKs of a batch free send buffer one by one, and for an established connection outside
+recovery the application is told and ``tcp_output`` runs once, after the batch's last frame
+(``Tcp.flush_output``, before ``flush_acks``, so that the data carries the ACK due), while at least half the window
+stays in flight (:meth:`TcpInput._deferred_flight`); an ACK leaving less sends at once.  Fed ACKs that each free two
+segments, a sender spent most of its time telling the application and setting up ``tcp_output`` per ACK.
 """
 
 from __future__ import annotations
