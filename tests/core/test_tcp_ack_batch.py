@@ -264,3 +264,19 @@ def test_a_bulk_transfer_with_64k_windows_keeps_the_window_full(fast):
     assert notified <= 3 * rounds
     assert max(flights) == 65000 and flights[10:] == [65000] * (len(flights) - 10)  # 65 segments of 1000: full
     assert pcb.rto_at is not None and t.now == 0.0 and lone == 0
+
+
+def test_after_a_retransmission_timeout_acks_send_at_once_inside_a_batch():
+    """After a timeout (go-back-N: ``snd_nxt`` back at ``snd_una``, cwnd one segment) little is in flight however
+    much was sent before: the ACKs of a batch send at once, each as slow start lets it (the flight counted from
+    ``snd_nxt``, not ``snd_max``)."""
+    t, pcb, app = _bulk(True)
+    una = pcb.snd_una
+    t.at(pcb.rto_at)
+    segs = _segments(t.dev.take())
+    assert [(s[0] - una) & 0xFFFFFFFF for s in segs] == [0] and pcb.cwnd == MSS  # the first segment again
+    acks = [frame(t, t.peer_seq, (una + MSS) & 0xFFFFFFFF), frame(t, t.peer_seq, (una + 2 * MSS) & 0xFFFFFFFF)]
+    counts = _taken_with_counts(t, acks)
+    assert counts[1] > 0  # the first ACK's segments left before the second frame was taken
+    segs = _segments(t.dev.take())
+    assert [(s[0] - una) & 0xFFFFFFFF for s in segs][:2] == [MSS, 2 * MSS]

@@ -399,7 +399,7 @@ class TcpInput:
         # --- tx64: inside a batch of frames the application is told and tcp_output runs once, at the batch's end, while
         # the flight stays large enough (_deferred_flight)
         if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT) \
-                and (self.snd_max - ack) & MASK >= self._deferred_flight():
+                and (self.snd_nxt - ack) & MASK >= self._deferred_flight():
             if not self.output_due:
                 self.output_due = True
                 self.tcp.output_pending.append(self)
