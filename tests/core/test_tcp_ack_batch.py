@@ -2,7 +2,8 @@
 free send buffer one after the other, and the application is told and ``tcp_output`` runs once, after the batch's
 last frame (``Tcp.flush_output``), so that the segments they let go leave together; not per ACK, where a sender fed
 ACKs that each free two segments spends most of its time telling the application and setting up ``tcp_output``.
-Outside a batch, in recovery and in the closing states every ACK sends at once, as before."""
+An ACK that would leave less than half the window in flight (counted from ``snd_nxt``: little after a timeout)
+sends at once, and outside a batch, in recovery and in the closing states every ACK does, as before."""
 
 from __future__ import annotations
 
