@@ -264,6 +264,15 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     else:
         pcb.rto_at = when = now + rtt.rto  # _arm_rto
         pcb.tcp.timers.arm(pcb, when)
+    # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
+    # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
+    tcp = pcb.tcp
+    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():
+        pcb._mem_snd()
+        if not pcb.output_due:
+            pcb.output_due = True
+            tcp.output_pending.append(pcb)
+        return True
     on_event = pcb.on_event
     if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space
         pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
