@@ -11,7 +11,7 @@ client reads ``--mb`` MB from it.  Modes:
 
 Per run: Mbit/s, the stack process's CPU (every thread, schedstat) per frame it sent (the TAP's ``rx_packets`` seen
 from the kernel), and frames per MB (full segments would make 1e6 / MSS-less-options).  ``LWIPY_BENCH_PROFILE=path``
-writes a cProfile of the core thread (pcb mode).  Only figures from one run compare.
+writes a cProfile of the core thread, and ``path.sender`` one of the sender thread (sock mode).  Only figures from one run compare.
 """
 
 from __future__ import annotations
@@ -47,15 +47,22 @@ def serve(config: str, ns: str, tap: str, write: int) -> None:
     loop = StackLoop(stack)
     api = SocketApi(loop)
     srv_box: list = []
+    profile = os.environ.get("LWIPY_BENCH_PROFILE")
 
     def sender() -> None:
         srv = srv_box[0]
         block = memoryview(b"\x5a" * write)
+        prof = None
+        if profile:  # the sender thread's own profile beside the core thread's, written after each connection
+            import cProfile
+            prof = cProfile.Profile()
         while True:
             try:
                 conn, _ = srv.accept()
             except OSError:
                 return
+            if prof is not None:
+                prof.enable()
             try:
                 while True:
                     conn.sendall(block)
@@ -63,9 +70,11 @@ def serve(config: str, ns: str, tap: str, write: int) -> None:
                 pass
             finally:
                 conn.close()
+                if prof is not None:
+                    prof.disable()
+                    prof.dump_stats(f"{profile}.sender")
 
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=None))
-    profile = os.environ.get("LWIPY_BENCH_PROFILE")
     if profile:
         import cProfile
 
