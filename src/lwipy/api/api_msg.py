@@ -33,9 +33,11 @@ A netconn's state is shared by the core thread and the application threads, unde
 - **Waiting for room** (``Netconn._stage_wait``): a blocking write of at most half the send buffer
   (``_stage_small``) that finds the room too small while the core publishes room (``_stage_open``) stages what fits
   and sleeps on ``_cond`` (counted in ``_room_waiters``, wanting ``_room_wanted`` bytes) until the core publishes
-  room for the rest: :meth:`_publish_room` notifies such a writer when the room reaches what it wants or staging
-  closes.  So small writes at ESP-IDF's 5,760-byte send buffer cost a wake-up per ACK, not a write message and its
-  round trip per write, and they fill the buffer to the brim, as a plain write does (full segments).  Shutdown,
+  room above the low-water mark (``_lowat``, lwIP's TCP_SNDLOWAT, the free send buffer above which ``sent_tcp``
+  reports a socket writable; 2,881 bytes at ESP-IDF's defaults): :meth:`_publish_room` notifies such a writer when
+  the room reaches what it wants or staging closes.  So small writes at ESP-IDF's 5,760-byte send buffer cost a
+  wake-up per half buffer freed (not per ACK, nor a write message and its round trip per write), each staging
+  several writes, and they fill the buffer to the brim, as a plain write does (full segments).  Shutdown,
   close (:meth:`_do_close` closes staging before its flush, so nothing is staged behind the FIN), an error, or
   another write pending close staging and wake the writer, which sends its rest the usual way and so ends as plain
   writes end (ENOTCONN, EPIPE, the pending error); at ``send_timeout`` it returns what it staged, or raises
@@ -179,7 +181,7 @@ class NetconnCore:
         #: TCP: the local end for listen/connect (tcp_bind); :: for an IPv6 netconn
         self._bind: tuple[Any, int] = (IPv6Address(0) if kind & NETCONN_TYPE_IPV6 else ANY4, 0)
         self._fin_posted = False
-        self._lowat = 1  # TCP_SNDLOWAT
+        self._lowat = 1  # TCP_SNDLOWAT (set at _attach; a writer waiting for room wakes above it)
         self._check_writespace = False  # NETCONN_FLAG_CHECK_WRITESPACE: SENDMINUS was signalled
         #: bytes of datagrams the UDP or RAW mailbox may hold (``SO_RCVBUF``, lwIP's ``recv_bufsize``)
         self.recv_bufsize = RECV_BUFSIZE_DEFAULT
@@ -345,6 +347,8 @@ class NetconnCore:
 
     def _attach(self, pcb: TcpPcb) -> None:
         self.pcb = pcb
+        # lwIP's opt.h: TCP_SNDLOWAT LWIP_MIN(LWIP_MAX(((TCP_SND_BUF)/2), (2 * TCP_MSS) + 1), (TCP_SND_BUF) - 1)
+        # (ESP-IDF leaves it so: 2,881 with TCP_SND_BUF 5,760 and TCP_MSS 1,440)
         self._lowat = min(max(pcb.snd_buf_limit // 2, 2 * self.stack.config.tcp_mss + 1), pcb.snd_buf_limit - 1)
         self._stage_small = pcb.snd_buf_limit // 2
         self._apply_options(pcb)

@@ -363,11 +363,12 @@ class Netconn(NetconnCore):
 
     def _stage_wait(self, view: memoryview, deadline: float | None) -> tuple[int, bool]:
         """A small blocking write found the staged room too small: stage what fits, then sleep on ``_cond`` until the
-        core publishes room for the rest (after ACKs freed the send buffer) and stage that, instead of a write
-        message and its round trip.  Returns (bytes staged, whether the write is over).  Not over when staging
-        closed meanwhile (shutdown, close, an error, another write pending): the caller writes the rest the usual
-        way, which reports what today's writes report.  At ``send_timeout`` the write is over with what was staged,
-        or raises LwipTimeout when nothing was; a stopped loop raises ESHUTDOWN (``_wait``)."""
+        core publishes room above the low-water mark (``_lowat``, lwIP's TCP_SNDLOWAT; more than the rest of the
+        write, which is at most half the send buffer) after ACKs freed the send buffer, and stage the rest, instead
+        of a write message and its round trip.  Returns (bytes staged, whether the write is over).  Not over when
+        staging closed meanwhile (shutdown, close, an error, another write pending): the caller writes the rest the
+        usual way, which reports what today's writes report.  At ``send_timeout`` the write is over with what was
+        staged, or raises LwipTimeout when nothing was; a stopped loop raises ESHUTDOWN (``_wait``)."""
         n = len(view)
         taken = 0
         timed_out = False
@@ -391,7 +392,9 @@ class Netconn(NetconnCore):
                     return taken, True
                 raise LwipTimeout("no room in the send buffer within send_timeout")
             with self._cond:
-                want = n - taken
+                # woken at the low-water mark (lwIP's TCP_SNDLOWAT: writable once the free send buffer exceeds it),
+                # not by each ACK: one wake-up stages several writes; the rest is at most half the buffer (_stage_small)
+                want = max(n - taken, self._lowat + 1)
                 self._room_wanted = min(self._room_wanted, want) if self._room_waiters else want
                 self._room_waiters += 1
                 try:
