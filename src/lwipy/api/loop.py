@@ -40,6 +40,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from itertools import chain
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from ..core.mem import MBOX
@@ -242,7 +243,11 @@ class StackLoop:
         clock = self.clock
         end = None if duration is None else clock() + duration
         sel = _Poller(self._wake_r)
+        wait = sel.wait
+        wake_fd = self._wake_r
         devices: list[tuple[Any, Any, bool, Any]] = []
+        lazy_fds: dict[int, tuple[Any, Any]] = {}  # descriptor -> (netif, frames) of the lazy devices
+        drained = None  # the netif whose frames were taken when its descriptor woke the loop
         generation = -1
         calls = self._calls
         try:
@@ -256,7 +261,11 @@ class StackLoop:
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
+                    lazy_fds = {dev.fileno(): (netif, frames) for netif, frames, lazy, dev in devices
+                                if lazy and dev.fileno() is not None}
                 for netif, frames, lazy, _ in devices:
+                    if netif is drained:  # read when it woke us, until it had nothing more (or the turn ended)
+                        continue
                     # every frame the device has; from a lazy reader each read when the one before was handled (a
                     # lone ping is answered before the empty read that ends the batch), for at most BATCH_TIME.
                     # Not "busy" afterwards: the device read until it had nothing more (EAGAIN), or its descriptor
@@ -267,6 +276,7 @@ class StackLoop:
                         received = frames()
                         if received:
                             stack.input_many(netif, received, now)
+                drained = None
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -287,23 +297,41 @@ class StackLoop:
                     self._cut = False  # a turn cut short reads on (a waker-driven device would not wake us again)
                     continue
                 if wake_at is None:
-                    timeout = None
+                    timeout = -1.0
                 else:
                     timeout = wake_at - clock()
                     if timeout < 0.0:
                         timeout = 0.0
-                if sel.wait(timeout):
-                    self._drain_wake()
+                # epoll's poll called here, not through a method: after an idle sleep every layer between the wake-up
+                # and the read costs microseconds (the process wakes with cold caches)
+                for fd, _ in wait(timeout):
+                    if fd == wake_fd:
+                        self._drain_wake()
+                        continue
+                    ready = lazy_fds.get(fd)
+                    if ready is not None:
+                        # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
+                        # ping or request is answered before the clock, the mailbox and the timers are looked at)
+                        netif, frames = ready
+                        received = frames()
+                        first = next(received, None)  # read at once
+                        if first is not None:
+                            now = clock()
+                            stack.input_many(netif, self._batch(received, now, first), now)
+                            drained = netif
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
             self._ended()
 
-    def _batch(self, frames: Iterator[Any], start: float) -> Iterator[Any]:
-        """The frames of one turn: what ``frames`` gives, until calls were posted (they run before more frames) or
-        :data:`BATCH_TIME` passed since the turn began (so the stack's clock, timers and mailbox never wait on a
-        peer that keeps the device busy: a ping-pong partner whose next request is always there already)."""
+    def _batch(self, frames: Iterator[Any], start: float, first: Any = None) -> Iterator[Any]:
+        """The frames of one turn: ``first`` (when given, a frame read already), then what ``frames`` gives, until
+        calls were posted (they run before more frames) or :data:`BATCH_TIME` passed since the turn began (so the
+        stack's clock, timers and mailbox never wait on a peer that keeps the device busy: a ping-pong partner whose
+        next request is always there already)."""
         clock = self.clock
+        if first is not None:
+            frames = chain((first,), frames)
         for frame in frames:
             yield frame
             if self._calls or clock() - start > BATCH_TIME:
@@ -396,7 +424,7 @@ class StackLoop:
 
 class _Poller:
     """What the loop sleeps in: epoll on the devices' descriptors and the wake pipe where there is epoll (one system
-    call, no selector keys built per wake-up), else :mod:`selectors`.  :meth:`wait` says whether the wake pipe fired.
+    call, no selector keys built per wake-up), else :mod:`selectors`.  :attr:`wait` returns the descriptors ready.
     """
 
     def __init__(self, wake_fd: int) -> None:
@@ -405,6 +433,10 @@ class _Poller:
         self._epoll = epoll() if epoll is not None else None
         self._sel = selectors.DefaultSelector() if self._epoll is None else None
         self.register(wake_fd)
+        #: ``wait(timeout)``: sleep until a descriptor is readable or ``timeout`` seconds passed (negative: no
+        #: limit), and return the ``(fd, events)`` ready: epoll's own ``poll`` where there is epoll
+        self.wait: Callable[[float], list[tuple[int, int]]] = \
+            self._epoll.poll if self._epoll is not None else self._select
 
     def register(self, fd: int) -> None:
         if self._epoll is not None:
@@ -418,15 +450,8 @@ class _Poller:
         else:
             self._sel.unregister(fd)
 
-    def wait(self, timeout: float | None) -> bool:
-        """Sleep until a descriptor is readable or ``timeout`` seconds passed (None: no limit)."""
-        wake = self.wake_fd
-        if self._epoll is not None:
-            for fd, _ in self._epoll.poll(-1 if timeout is None else timeout):
-                if fd == wake:
-                    return True
-            return False
-        return any(key.fd == wake for key, _ in self._sel.select(timeout))
+    def _select(self, timeout: float) -> list[tuple[int, int]]:
+        return [(key.fd, events) for key, events in self._sel.select(None if timeout < 0 else timeout)]
 
     def close(self) -> None:
         if self._epoll is not None:

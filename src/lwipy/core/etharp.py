@@ -59,6 +59,8 @@ class Etharp:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.table: dict[tuple[int, IPv4Address], ArpEntry] = {}
+        #: moves on whenever an entry enters or leaves :attr:`table` (the ICMP echo fast path keeps entries by it)
+        self.generation = 0
 
     # -- public ------------------------------------------------------------------------------------------------------
     def add_static(self, ip: str | IPv4Address, mac: bytes | str, netif: "Netif | None" = None) -> ArpEntry:
@@ -88,6 +90,7 @@ class Etharp:
         ip = IPv4Address(ip)
         for key in [k for k, e in self.table.items() if e.ip == ip and (netif is None or e.netif is netif)]:
             del self.table[key]
+            self.generation += 1
 
     def lookup(self, ip: str | IPv4Address, netif: "Netif | None" = None) -> bytes | None:
         """The MAC resolved for ``ip`` (None when unknown or still pending)."""
@@ -241,6 +244,7 @@ class Etharp:
             return None
         entry = ArpEntry(ip, netif, state, created=self.stack.now)
         self.table[(netif.index, ip)] = entry
+        self.generation += 1
         return entry
 
     def _evict(self) -> bool:
@@ -254,6 +258,7 @@ class Etharp:
 
     def _drop(self, entry: ArpEntry) -> None:
         del self.table[(entry.netif.index, entry.ip)]
+        self.generation += 1
         if entry.queue:
             self.stack.stats.etharp.drop += len(entry.queue)
             entry.queue.clear()

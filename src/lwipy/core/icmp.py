@@ -34,8 +34,8 @@ _QUOTE = 8
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
 # the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total (ident) frag (ttl) proto
-# (csum) src dst | ICMP type
-_ECHO_IN = struct.Struct("!6s6xHBBH2xHxB2x4s4sB")
+# (csum) src dst | ICMP type code checksum
+_ECHO_IN = struct.Struct("!6s6xHBBH2xHxB2x4s4sBBH")
 # the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
 _ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4s4sBBH")
 _CSUM = struct.Struct("!H")
@@ -54,7 +54,13 @@ class Icmp:
         self.fast_path = True
         #: echo requests the fast path answered
         self.fast_echoes = 0
-        self._echo_routes: dict[bytes, tuple] = {}  # source -> (routes.generation, netif, ARP key or None)
+        # source -> (routes.generation, etharp.generation, netif, ARP entry of the way back or None)
+        self._echo_ways: dict[bytes, tuple] = {}
+        cfg = stack.config  # frozen, and a stack's for life: what the fast path reads of it, read once
+        self._echo_on = cfg.icmp and cfg.ipv4
+        self._check_ip = cfg.checksum_check_ip
+        self._check_icmp = cfg.checksum_check_icmp
+        self._ttl = cfg.ip_default_ttl
 
     # -- input -------------------------------------------------------------------------------------------------------
     def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> bool:
@@ -64,11 +70,17 @@ class Icmp:
         reply, the counters and the stack's state are those of the full way (``ethernet_input``, ``ip4_input``,
         ``icmp_input``, ``ip4_output_if``, ``etharp_output``; ``tests/core/test_icmp_fast_echo.py`` compares both).
         False, with nothing changed, for anything else (hooks, raw pcbs, NAPT, an ARP entry to refresh, a bad
-        checksum...): the full way then takes the frame and answers or counts what is wrong with it."""
+        checksum...): the full way then takes the frame and answers or counts what is wrong with it.
+
+        Short, because a ping to an idle stack meets a process whose caches went cold while it slept: every
+        instruction and object on the way to the reply costs several times what it costs warm.  So the way back
+        (route and ARP entry) is kept per source until the routes or the ARP table change, the configuration is
+        read once, and the reply's ICMP checksum is the request's adjusted for the type (RFC 1624, as lwIP's
+        ``icmp_input`` does) instead of a second sum over the data."""
         n = len(frame)
         if n < 42 or not self.fast_path:
             return False
-        (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_) = _ECHO_IN.unpack_from(frame)
+        (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
         if proto != 1 or ethertype != 0x0800 or vihl != 0x45 or type_ != 8 or frag & 0x3FFF:
             return False
         if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up \
@@ -78,33 +90,37 @@ class Icmp:
         if total < 28 or end > n or total > netif.mtu:
             return False
         stack = self.stack
-        route = self._echo_routes.get(src)
-        if route is None or route[0] != stack.routes.generation or route[1] is not netif:
-            route = self._echo_route(netif, src)
-        arp_key = route[2]
-        if arp_key is None:
+        way = self._echo_ways.get(src)
+        if way is None or way[0] != stack.routes.generation or way[1] != stack.etharp.generation or way[2] is not netif:
+            way = self._echo_way(netif, src)
+        entry = way[3]
+        if entry is None:
             return False
-        cfg = stack.config
         hooks = stack.hooks
         napt = stack.napt
         route_src = hooks.ip4_route_src
-        if not cfg.icmp or not cfg.ipv4 or hooks.ip4_input is not None or stack.raw.pcbs \
+        if not self._echo_on or hooks.ip4_input is not None or stack.raw.pcbs \
                 or stack.rx_offload is not None or (napt.netif is not None and netif is not napt.netif) \
                 or (route_src is not None and route_src is not esp_ip4_route_src) \
                 or stack.protocols.get(PROTO_ICMP) != self.input or stack.link_output != stack.ethernet.output \
                 or netif.output != stack.ethernet.output_ip4:
             return False
-        if cfg.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
+        if self._check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
-        if cfg.checksum_check_icmp:
+        reply_csum = 0  # not known yet (a right one is never 0: see below)
+        if self._check_icmp:
             v = int.from_bytes(frame[34:end], "big")
             if total & 1:
                 v <<= 8
             if not v or v % _FOLD:
                 return False  # the ones' sum of a right message is all ones (wire.checksum.verify)
-        entry = stack.etharp.table.get(arp_key)
-        if entry is None or entry.mac is None or (entry.state == _STABLE and not entry.rerequested
-                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            # the reply's sum is the request's (0 modulo 0xFFFF) less its checksum field, type and code (the reply
+            # has type 0, code 0); a residue 0 is ambiguous (all ones, or a message of zeros): summed below instead
+            r = -(csum + 0x0800 + code) % _FOLD
+            if r:
+                reply_csum = _FOLD - r
+        if entry.mac is None or (entry.state == _STABLE and not entry.rerequested
+                                 and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work
         stats = stack.stats
         stats.link.recv += 1
@@ -114,13 +130,13 @@ class Icmp:
         ip4 = stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + 1) & 0xFFFF
-        _ECHO_OUT.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, tos, total, ident, 0,
-                            cfg.ip_default_ttl, PROTO_ICMP, 0, dst, src, 0, 0, 0)
-        # the checksums as wire.checksum.checksum computes them: the complement of the folded ones' sum
-        v = int.from_bytes(buf[34:], "big")
-        if total & 1:
-            v <<= 8
-        _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
+        _ECHO_OUT.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, tos, total, ident, 0, self._ttl,
+                            PROTO_ICMP, 0, dst, src, 0, 0, reply_csum)
+        if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
+            v = int.from_bytes(buf[34:], "big")
+            if total & 1:
+                v <<= 8
+            _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
         v = int.from_bytes(buf[14:34], "big")
         _CSUM.pack_into(buf, 24, _FOLD - (v % _FOLD or _FOLD))
         stats.ip.xmit += 1
@@ -135,14 +151,16 @@ class Icmp:
             stats.icmp.err += 1
         return True
 
-    def _echo_route(self, netif: "Netif", src: bytes) -> tuple:
+    def _echo_way(self, netif: "Netif", src: bytes) -> tuple:
         """The way back to ``src`` for :meth:`fast_echo`, as ``ip4_input``'s source checks, ``ip4_route_src`` (with
-        ESP-IDF's source-based hook) and ``etharp_output`` decide it: ``(routes.generation, netif, arp_key)``, with
-        ``arp_key`` the ARP table key of the next hop, or None when the full way must answer.  Kept per source
-        until the routes change (their generation moves on with every netif address, state or route change)."""
+        ESP-IDF's source-based hook) and ``etharp_output`` decide it: ``(routes.generation, etharp.generation,
+        netif, entry)``, with ``entry`` the ARP entry of the next hop, or None when the full way must answer (or
+        create the entry).  Kept per source until the routes change (their generation moves on with every netif
+        address, state or route change) or ARP entries come or go (an entry's MAC and state are read live)."""
         stack = self.stack
         routes = stack.routes
-        key = None
+        etharp = stack.etharp
+        entry = None
         s0 = src[0]
         found = routes.lookup_packed(src)
         if not (s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed
@@ -152,12 +170,12 @@ class Icmp:
             nh = next_hop.packed
             if not (nh[0] >= 224 or nh == netif.broadcast4_packed or nh == b"\xff\xff\xff\xff"
                     or stack.loops_back(netif, next_hop)):
-                key = (netif.index, next_hop)
-        routes_cache = self._echo_routes
-        if len(routes_cache) >= 64:
-            routes_cache.clear()
-        route = routes_cache[src] = (routes.generation, netif, key)
-        return route
+                entry = etharp.table.get((netif.index, next_hop))
+        ways = self._echo_ways
+        if len(ways) >= 64:
+            ways.clear()
+        way = ways[src] = (routes.generation, etharp.generation, netif, entry)
+        return way
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
