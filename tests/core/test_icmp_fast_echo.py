@@ -18,10 +18,11 @@ OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
 def echo(data: bytes = bytes(range(56)), *, src: bytes = PEER_B, dst: bytes = OWN_B, dst_mac: bytes = OWN_MAC,
          type_: int = 8, code: int = 0, tos: int = 0, frag: int = 0x4000, ip_opts: bytes = b"", ip_csum: int = 0,
-         icmp_csum: int = 0, vlan: bool = False, total_delta: int = 0, pad: bytes = b"") -> bytes:
+         icmp_csum: int = 0, vlan: bool = False, total_delta: int = 0, pad: bytes = b"", ident: int = 0x1234,
+         seq: int = 7) -> bytes:
     """An echo request from the peer, every field under the test's control (``*_csum`` are added to the right
     checksums, ``total_delta`` to the IP total length, ``pad`` after the packet as link padding)."""
-    icmp = bytearray(struct.pack("!BBHHH", type_, code, 0, 0x1234, 7) + data)
+    icmp = bytearray(struct.pack("!BBHHH", type_, code, 0, ident, seq) + data)
     struct.pack_into("!H", icmp, 2, (checksum(icmp) + icmp_csum) & 0xFFFF)
     ihl = 20 + len(ip_opts)
     ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(icmp) + total_delta, 99, frag, 64, 1,
@@ -200,7 +201,8 @@ FIELDS = st.fixed_dictionaries({}, optional={
     "type_": st.sampled_from([8, 8, 0, 3, 13]), "code": st.integers(0, 255), "tos": st.integers(0, 255),
     "frag": st.sampled_from([0, 0x4000, 0x2000, 0x0001]), "ip_opts": st.sampled_from([b"", b"\x01\x01\x01\x00"]),
     "ip_csum": st.sampled_from([0, 0, 1]), "icmp_csum": st.sampled_from([0, 0, 1]), "vlan": st.booleans(),
-    "total_delta": st.sampled_from([0, 0, -1, 1, -9]), "pad": st.binary(max_size=20)})
+    "total_delta": st.sampled_from([0, 0, -1, 1, -9]), "pad": st.binary(max_size=20),
+    "ident": st.sampled_from([0, 0x1234, 0xFFFF]), "seq": st.sampled_from([0, 7, 0xF7FF])})
 
 
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -238,3 +240,78 @@ def test_the_way_back_follows_route_changes():
     same(stacks, echo())  # to the old address: not ours any more
     same(stacks, echo(dst=bytes([10, 0, 0, 5])))
     assert stacks[0][0].icmp.fast_echoes == 3
+
+
+# --- the reply's checksum from the request's (RFC 1624), and the way back kept with its ARP entry ---
+
+@pytest.mark.parametrize("fields", [
+    dict(data=b"", ident=0, seq=0),  # a reply of zeros: its checksum is 0xFFFF, which the adjustment cannot tell
+    dict(data=bytes(7), ident=0, seq=0),  # the same, odd
+    dict(data=b"", ident=0, seq=0, code=1),
+    dict(data=b"\xff\xff", ident=0xFFFF, seq=0xFFFF),
+    dict(data=b"\x08", ident=0xF7FF, seq=0),
+    dict(code=255), dict(data=bytes(range(255)) * 5), dict(data=b"\x00"),
+])
+def test_the_reply_checksum_is_the_full_paths_for_edge_messages(fields):
+    """The fast path adjusts the request's checksum for the new type and code instead of summing the message: the
+    ambiguous residue (a reply message of zeros, whose checksum is 0xFFFF) and the other edges still give the
+    full way's bytes."""
+    stacks = pair(checksum_check_icmp=True)
+    (reply,) = same(stacks, echo(**fields))
+    assert stacks[0][0].icmp.fast_echoes == 1
+    assert checksum(reply[34:]) == 0  # and it is a right checksum
+    if fields.get("ident") == 0 and fields.get("seq") == 0 and not any(fields["data"]) and not fields.get("code"):
+        assert reply[36:38] == b"\xff\xff"
+
+
+def test_an_arp_entry_removed_or_added_is_seen_at_the_next_ping():
+    """The way back keeps the ARP entry it found until entries come or go: a removed entry is not used (the full
+    way asks again), an added one is (a source first without an entry, then with a static one)."""
+    stacks = pair()
+    same(stacks, echo())
+    generations = [stack.etharp.generation for stack, _, _ in stacks]
+    for stack, _, _ in stacks:
+        stack.etharp.remove(PEER)
+    assert [stack.etharp.generation for stack, _, _ in stacks] == [g + 1 for g in generations]
+    out = same(stacks, echo())
+    assert out and out[0][12:14] == b"\x08\x06"  # an ARP request, the ping queued behind it
+    assert stacks[0][0].icmp.fast_echoes == 1
+    other = bytes([10, 0, 0, 7])
+    same(stacks, echo(src=other))  # no entry for it: the full way (an ARP request)
+    assert stacks[0][0].icmp.fast_echoes == 1
+    for stack, _, dev in stacks:
+        stack.etharp.add_static("10.0.0.7", "02:00:00:00:00:07")
+        assert len(dev.take()) == 1  # the ping that waited for the address is answered
+    (reply,) = same(stacks, echo(src=other))
+    assert reply[:6] == bytes.fromhex("020000000007")
+    assert stacks[0][0].icmp.fast_echoes == 2
+
+
+def test_an_expired_and_relearned_arp_entry_is_the_one_used():
+    """An entry that expires (ARP's poll drops it) and is learned again with another MAC: the reply goes to the new
+    MAC, as the full way sends it."""
+    stacks = pair()
+    same(stacks, echo())
+    entry = stacks[0][0].etharp.table[next(k for k in stacks[0][0].etharp.table if str(k[1]) == PEER)]
+    later = entry.expires + 1.0
+    for stack, netif, dev in stacks:
+        stack.poll(later)
+        dev.take()
+        stack.input(netif, arp_from_peer(mac=bytes.fromhex("020000000077")), later)
+        dev.take()
+    (reply,) = same(stacks, echo(), later)
+    assert reply[:6] == bytes.fromhex("020000000077")
+    assert stacks[0][0].icmp.fast_echoes == 2
+
+
+def test_an_arp_entry_changing_its_mac_in_place_is_followed():
+    """A peer that answers ARP with a new MAC updates its entry in place (no entry comes or goes): the kept way
+    reads the entry's MAC live."""
+    stacks = pair()
+    same(stacks, echo())
+    for stack, netif, dev in stacks:
+        stack.input(netif, arp_from_peer(mac=bytes.fromhex("020000000055")), 2.0)
+        dev.take()
+    (reply,) = same(stacks, echo())
+    assert reply[:6] == bytes.fromhex("020000000055")
+    assert stacks[0][0].icmp.fast_echoes == 2

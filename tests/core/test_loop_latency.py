@@ -211,3 +211,167 @@ def test_no_frame_is_lost_when_a_turn_ends_early(monkeypatch, device):
         assert loop.call(lambda: (dev.replies, len(dev.inbox))) == (50, 0)
     finally:
         loop.stop()
+
+
+# --- the idle wake-up: the waking TAP's frames first, and nothing else before the reply ---
+
+class SocketTap(TapDevice):
+    """A TapDevice over one end of a SOCK_SEQPACKET socketpair (one frame per read, as a TAP): no TAP needed.
+    Logs its reads ("read", "empty") and writes ("write")."""
+
+    def __init__(self, fd: int) -> None:
+        self.name, self.netns, self.fd, self.mtu, self.offload = "sock", None, fd, 1500, False
+        self.checksum_offload, self.gso_max_size = False, 0
+        self.rx_dropped = self.tx_dropped = self.rx_csum_errors = self.rx_gso = self.tx_gso = 0
+        self.tx_ring = None
+        self.log: list[str] = []
+
+    def _reads(self, size):
+        for frame in super()._reads(size):
+            self.log.append("read")
+            yield frame
+        self.log.append("empty")
+
+    def _write(self, frame, vnet_hdr) -> bool:
+        self.log.append("write")
+        return super()._write(frame, vnet_hdr)
+
+    def close(self) -> None:
+        pass
+
+
+def _socket_tap_stack():
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.setblocking(False)
+    a.settimeout(30)
+    stack = Stack(Config(), seed=1)
+    dev = SocketTap(b.fileno())
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    return a, b, stack, dev
+
+
+class Watched:
+    """A loop run on a thread of its own with a profile hook: ``asleep`` is set while the loop waits in epoll's
+    poll (so a frame sent then wakes it: the idle wake-up), and ``on_wake`` is called when that poll returns."""
+
+    def __init__(self, loop: StackLoop) -> None:
+        self.loop = loop
+        self.asleep = threading.Event()
+        self.on_wake = lambda: None
+        self.extra = lambda frame, event, arg: None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _profile(self, frame, event, arg) -> None:
+        if event == "c_call" and getattr(arg, "__name__", "") in ("poll", "select"):
+            self.asleep.set()
+        elif event == "c_return" and getattr(arg, "__name__", "") in ("poll", "select"):
+            self.asleep.clear()
+            self.on_wake()
+        else:
+            self.extra(frame, event, arg)
+
+    def _run(self) -> None:
+        import sys
+        sys.setprofile(self._profile)
+        self.loop.run()
+
+    def send_when_asleep(self, sock: socket.socket, frame: bytes, before=lambda: None) -> None:
+        """Send ``frame`` once the loop sleeps (``before()`` just before, the loop asleep)."""
+        self.loop.call(lambda: None, timeout=30)  # the loop turns, then sleeps
+        assert self.asleep.wait(30)
+        before()
+        sock.send(frame)
+
+    def stop(self) -> None:
+        self.loop.stop()
+        self.thread.join(30)
+
+
+class TurnMark:
+    """A poller that marks each turn of the loop (the loop asks every poller's poll_at once a turn) in a log, and
+    says when a turn ended after a write."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.after_write = threading.Event()
+
+    def poll(self, now: float) -> None:
+        pass
+
+    def poll_at(self) -> None:
+        self.log.append("turn")
+        if "write" in self.log:
+            self.after_write.set()
+        return None
+
+
+def test_the_frame_that_wakes_the_loop_is_read_once_to_the_end():
+    """A ping to a sleeping loop: its frame is read and answered when the descriptor wakes the loop, then one empty
+    read ends the batch, and the rest of that turn does not read the device again (no second empty read)."""
+    a, b, stack, dev = _socket_tap_stack()
+    mark = TurnMark(dev.log)
+    stack.add_poller(mark)
+    watched = Watched(StackLoop(stack))
+    loop = watched.loop
+    try:
+        for seq in range(1, 5):
+            loop.call(dev.log.clear, timeout=30)
+            mark.after_write.clear()
+            watched.send_when_asleep(a, echo_request(seq))
+            assert a.recv(2000)[34] == 0  # an echo reply
+            assert mark.after_write.wait(30)
+            log = loop.call(lambda: list(dev.log), timeout=30)
+            start = log.index("read")
+            assert log[start:log.index("turn", start) + 1] == ["read", "write", "empty", "turn"], log
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+OUR_PATH = {"StackLoop._batch", "TapDevice.frames", "SocketTap._reads", "TapDevice._reads", "Stack.input_many",
+            "Stack._input_frames", "Stack.assert_core", "Ethernet.input", "Icmp.fast_echo", "TapDevice.transmit",
+            "SocketTap._write", "TapDevice._write"}
+
+
+def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
+    """From epoll's return to the reply's write the loop thread runs the reading, the stack's input and the echo
+    fast path only: the clock is read once, and the mailbox, the timers (poll_at/poll) and the devices' own work
+    wait until the reply is written (after an idle sleep each of them costs several microseconds)."""
+    import sys
+
+    a, b, stack, dev = _socket_tap_stack()
+    watched = Watched(StackLoop(stack))
+    seen: list[str] = []
+    state = {"on": False}
+    done = threading.Event()
+
+    def wake() -> None:
+        if state.get("armed"):
+            state["armed"], state["on"] = False, True
+
+    def extra(frame, event, arg) -> None:
+        if state["on"] and event == "call":
+            seen.append(frame.f_code.co_qualname)
+        elif state["on"] and event == "c_call" and getattr(arg, "__name__", "") == "write" \
+                and frame.f_code.co_qualname == "TapDevice._write":
+            state["on"] = False
+            done.set()
+
+    watched.on_wake, watched.extra = wake, extra
+    try:
+        watched.send_when_asleep(a, echo_request(1))
+        a.recv(2000)
+        watched.send_when_asleep(a, echo_request(2), lambda: state.update(armed=True))
+        assert a.recv(2000)[34] == 0
+        assert done.wait(30)
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+    ours = [name for name in seen if "<lambda>" not in name]
+    assert "Icmp.fast_echo" in ours
+    assert set(ours) <= OUR_PATH, set(ours) - OUR_PATH
+    assert sum("<lambda>" in name for name in seen) <= 1  # the (default) clock, once
