@@ -61,6 +61,10 @@ class Icmp:
         self._check_ip = cfg.checksum_check_ip
         self._check_icmp = cfg.checksum_check_icmp
         self._ttl = cfg.ip_default_ttl
+        # the bound methods the fast path compares with what the stack holds (made once, not per ping)
+        self._full_input = self.input
+        self._eth_output = stack.ethernet.output
+        self._eth_output_ip4 = stack.ethernet.output_ip4
 
     # -- input -------------------------------------------------------------------------------------------------------
     def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> bool:
@@ -102,8 +106,8 @@ class Icmp:
         if not self._echo_on or hooks.ip4_input is not None or stack.raw.pcbs \
                 or stack.rx_offload is not None or (napt.netif is not None and netif is not napt.netif) \
                 or (route_src is not None and route_src is not esp_ip4_route_src) \
-                or stack.protocols.get(PROTO_ICMP) != self.input or stack.link_output != stack.ethernet.output \
-                or netif.output != stack.ethernet.output_ip4:
+                or stack.protocols.get(PROTO_ICMP) != self._full_input or stack.link_output != self._eth_output \
+                or netif.output != self._eth_output_ip4:
             return False
         if self._check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
