@@ -340,8 +340,6 @@ def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
     """From epoll's return to the reply's write the loop thread runs the reading, the stack's input and the echo
     fast path only: the clock is read once, and the mailbox, the timers (poll_at/poll) and the devices' own work
     wait until the reply is written (after an idle sleep each of them costs several microseconds)."""
-    import sys
-
     a, b, stack, dev = _socket_tap_stack()
     watched = Watched(StackLoop(stack))
     seen: list[str] = []

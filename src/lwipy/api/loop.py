@@ -20,6 +20,12 @@ and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`
 time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn) and fires
 what is due; ``poll_at`` is asked once per turn, and the clock read only when a deadline needs it.
 
+When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
+(the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
+runs with cold caches (on a virtual machine the vCPU halted meanwhile): every step between the wake-up and the reply
+then costs several times what it costs warm, so nothing but the reading, the stack's input and the answer comes
+before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).
+
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
 waiting on them) are told, so that no thread waits for a core that is gone.

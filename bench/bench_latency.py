@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Ping latency of several stacks measured at the same time (issue 15 item 5: an idle stack waking fast).
+
+    sudo python3 bench/bench_latency.py [--count 1000] [--interval 0.01] [--config esp] [--baseline-tree DIR]
+
+Each stack runs on a TAP in a namespace of its own, and all of them are pinged at once (the pings' starts staggered
+across the interval), so every stack meets the same machine: on this shared machine a figure taken a minute later
+moves with the other users' load by more than the differences looked for, while figures taken at the same time
+compare.  Between two pings each stack sleeps ``--interval`` seconds, long enough for a virtual CPU to halt and for
+the process's caches to go cold; ``--interval 0.0002`` measures the warm case.
+
+The stacks: lwipy of this tree; C lwIP (``../shared/peers/lwip-bench``, as ``bench_vs_lwip.py`` builds it); with
+``--baseline-tree DIR`` the lwipy of that checkout too; and the *floor*: a minimal pure-Python ping responder (epoll,
+one read, one struct, one write, no stack), which shows how fast CPython itself answers after the same sleep.
+Printed: average, p50, p90 and p99 of ping's round-trip times (the kernel's timestamps) and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+FLOOR = r"""
+import os, select, signal, struct, sys
+sys.path.insert(0, sys.argv[4])
+from lwipy.netif.tap import TapDevice
+ns, tap, ip = sys.argv[1:4]
+dev = TapDevice(tap, netns=ns)
+fd, mac, me = dev.fd, bytes.fromhex("02aabbccddee"), bytes(int(x) for x in ip.split("."))
+ECHO, ARP = struct.Struct("!6s6sHBBH2xHxB2x4s4sB"), struct.Struct("!HHBBH6s4s6s4s")
+ep = select.epoll()
+ep.register(fd, select.EPOLLIN)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print(f"ready pid={os.getpid()}", flush=True)
+while True:
+    ep.poll()
+    while True:
+        try:
+            f = os.read(fd, 1518)
+        except BlockingIOError:
+            break
+        if f[12:14] == b"\x08\x06":
+            _, _, _, _, op, smac, sip, _, tip = ARP.unpack_from(f, 14)
+            if op == 1 and tip == me:
+                os.write(fd, smac + mac + b"\x08\x06" + ARP.pack(1, 0x0800, 6, 4, 2, mac, me, smac, sip))
+            continue
+        dst, src, et, vihl, tos, total, frag, proto, s, d, typ = ECHO.unpack_from(f)
+        if et != 0x0800 or proto != 1 or typ != 8 or d != me:
+            continue
+        buf = bytearray(f)
+        buf[0:6], buf[6:12], buf[26:30], buf[30:34], buf[34] = src, mac, d, s, 0
+        c = struct.unpack_from("!H", buf, 36)[0] + 0x0800
+        struct.pack_into("!H", buf, 36, (c & 0xFFFF) + (c >> 16))
+        os.write(fd, buf)
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def main() -> int:
+    import bench_vs_lwip as b
+    import interop_netns as nsx
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000, help="pings per stack (default 1000)")
+    parser.add_argument("--interval", default="0.01", help="seconds between one stack's pings (default 0.01)")
+    parser.add_argument("--config", default="esp", choices=("esp", "tuned"))
+    parser.add_argument("--baseline-tree", type=Path, metavar="DIR", help="also the lwipy of checkout DIR")
+    parser.add_argument("--no-c", action="store_true", help="leave C lwIP out")
+    parser.add_argument("--no-floor", action="store_true", help="leave the minimal Python responder out")
+    parser.add_argument("--build", type=Path, default=None, help="lwip-bench build directory (bench_vs_lwip's)")
+    args = parser.parse_args()
+    problem = nsx.requirements_problem()
+    if problem:
+        print(f"cannot run: {problem}")
+        return 1
+    stacks: list[tuple[str, str | None]] = [("lwipy", None)]
+    if args.baseline_tree:
+        stacks.append(("baseline", str((args.baseline_tree / "src").resolve())))
+    if not args.no_c:
+        stacks.append(("C lwIP", None))
+    if not args.no_floor:
+        stacks.append(("floor", None))
+    build = args.build
+    if build is None and not args.no_c:
+        import hashlib
+        own = hashlib.sha1(str(b.PEER.resolve()).encode()).hexdigest()[:8]
+        build = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / f"lwip-bench-{own}"
+        b.build_peer(build)
+    texts: list[str] = []
+    with ExitStack() as cleanup:
+        namespaces = []
+        for i, (name, src) in enumerate(stacks):
+            ns = cleanup.enter_context(nsx.namespace(f"lblat{i}"))
+            nsx.add_tap(ns, b.TAP, b.KERNEL_IP, b.PREFIX, mtu=1500)
+            if name == "floor":
+                proc = subprocess.Popen([sys.executable, "-c", FLOOR, ns, b.TAP, b.STACK_IP, str(ROOT / "src")],
+                                        stdout=subprocess.PIPE, text=True)
+                if not (proc.stdout and proc.stdout.readline().startswith("ready")):
+                    raise RuntimeError("the floor responder did not start")
+                cleanup.callback(b.stop_process, proc)
+            else:
+                running = b.Running(name if name == "C lwIP" else "lwipy", args.config, ns, build or Path("."),
+                                    True, src)
+                cleanup.callback(running.stop)
+            namespaces.append(ns)
+            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", b.STACK_IP], timeout=30, check=True)  # ARP, warm-up
+        load0 = os.getloadavg()[0]
+        pings = []
+        for ns in namespaces:
+            pings.append(subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-c", str(args.count), "-i",
+                                           args.interval, b.STACK_IP], stdout=subprocess.PIPE, text=True))
+            time.sleep(float(args.interval) / len(namespaces))
+        texts = [p.communicate(timeout=args.count * float(args.interval) * 4 + 120)[0] for p in pings]
+        load1 = os.getloadavg()[0]
+    print(f"ping every {args.interval} s, {args.count} per stack, all stacks at once ({args.config}); load average "
+          f"{load0:.1f} before, {load1:.1f} after ({os.cpu_count()} CPUs)")
+    print("| | avg | p50 | p90 | p99 |\n|---|---|---|---|---|")
+    for (name, _), text in zip(stacks, texts, strict=True):
+        rtts = [x * 1000 for x in nsx.parse_ping(text).rtts_ms]
+        print(f"| {name} | {statistics.mean(rtts):.0f} µs | {pct(rtts, .5):.0f} µs | {pct(rtts, .9):.0f} µs | "
+              f"{pct(rtts, .99):.0f} µs |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
