@@ -373,3 +373,33 @@ def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
     assert "Icmp.fast_echo" in ours
     assert set(ours) <= OUR_PATH, set(ours) - OUR_PATH
     assert sum("<lambda>" in name for name in seen) <= 1  # the (default) clock, once
+
+
+@pytest.mark.parametrize("epoll", [True, False])
+def test_the_poller_returns_the_descriptors_ready(monkeypatch, epoll):
+    """_Poller.wait is epoll's poll where there is epoll, else a selectors-based equivalent: both return the
+    ``(fd, events)`` ready, nothing after a zero timeout when nothing is, and a negative timeout waits without
+    limit (returning at once here: something is ready)."""
+    import os
+    import select
+
+    from lwipy.api.loop import _Poller
+
+    if not epoll:
+        monkeypatch.delattr(select, "epoll")
+    wake_r, wake_w = os.pipe()
+    r, w = os.pipe()
+    try:
+        poller = _Poller(wake_r)
+        poller.register(r)
+        assert poller.wait(0.0) == []
+        os.write(w, b"x")
+        assert [fd for fd, _ in poller.wait(-1.0)] == [r]
+        os.write(wake_w, b"\0")
+        assert sorted(fd for fd, _ in poller.wait(0.0)) == sorted([r, wake_r])
+        poller.unregister(r)
+        assert [fd for fd, _ in poller.wait(0.0)] == [wake_r]
+        poller.close()
+    finally:
+        for fd in (wake_r, wake_w, r, w):
+            os.close(fd)
