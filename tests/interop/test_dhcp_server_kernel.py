@@ -26,15 +26,15 @@ from lwipy.netif.tap import TapDevice
 
 IP = ipaddress.IPv4Address
 SERVER_IP = "10.77.0.2"
+# the hooks log an event after acting on it: a test that sees "renew" finds the address back in place
 UDHCPC_SCRIPT = """#!/bin/sh
-echo "$1 $ip $lease" >> {log}
 case "$1" in
   bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface" ;;
   deconfig) ip link set "$interface" up; ip addr flush dev "$interface" ;;
 esac
+echo "$1 $ip $lease" >> {log}
 """
 DHCLIENT_SCRIPT = """#!/bin/sh
-echo "$reason $new_ip_address $new_dhcp_lease_time" >> {log}
 case "$reason" in
   PREINIT) ip link set "$interface" up ;;
   BOUND|RENEW|REBIND|REBOOT)
@@ -42,6 +42,7 @@ case "$reason" in
     ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
   EXPIRE|FAIL|RELEASE|STOP) ip addr flush dev "$interface" ;;
 esac
+echo "$reason $new_ip_address $new_dhcp_lease_time" >> {log}
 exit 0
 """
 DHCPCD_SCRIPT = """#!/bin/sh
