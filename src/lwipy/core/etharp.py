@@ -59,7 +59,8 @@ class Etharp:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.table: dict[tuple[int, IPv4Address], ArpEntry] = {}
-        #: moves on whenever an entry enters or leaves :attr:`table` (the ICMP echo fast path keeps entries by it)
+        #: moves on whenever an entry enters or leaves :attr:`table` (the ICMP echo fast path and
+        #: TcpOutput._neighbour_mac keep entries by it)
         self.generation = 0
 
     # -- public ------------------------------------------------------------------------------------------------------

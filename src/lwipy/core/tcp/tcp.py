@@ -70,6 +70,9 @@ class Tcp:
         # --- tx: each connection's data-segment template (``TcpOutput._segment_template``), made at its first
         # fast send
         self.tx_templates: dict[TcpPcb, tuple] = {}
+        # --- tx2: each connection's next-hop ARP entry (``TcpOutput._neighbour_mac``): (entry, Etharp.generation,
+        # next hop, netif) when it was looked up
+        self.tx_neighbours: dict[TcpPcb, tuple] = {}
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
         self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
@@ -416,6 +419,7 @@ class Tcp:
         self.timers.cancel(pcb)
         self.ack_templates.pop(pcb, None)
         self.tx_templates.pop(pcb, None)  # tx
+        self.tx_neighbours.pop(pcb, None)  # tx2
         self.tx_refused.discard(pcb)
         if pcb.listener is not None:
             pcb.listener.half_open.pop(pcb, None)

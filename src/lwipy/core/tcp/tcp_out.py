@@ -567,11 +567,25 @@ class TcpOutput:
         if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
                 or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
             return None
-        entry = stack.etharp.table.get((netif.index, self._next_hop))
-        if entry is None or entry.mac is None or (entry.state == STABLE and not entry.rerequested
-                                                   and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        # tx2: the next hop's ARP entry, looked up (hashing an IPv4Address) again only when the table gained or
+        # lost an entry or the route changed (another next hop or netif: Tcp.tx_neighbours); its fields are read
+        # live, every call
+        etharp = stack.etharp
+        cached = self.tcp.tx_neighbours.get(self)
+        if cached is not None and cached[1] == etharp.generation and cached[2] is self._next_hop \
+                and cached[3] is netif:
+            entry = cached[0]
+        else:
+            next_hop = self._next_hop
+            entry = etharp.table.get((netif.index, next_hop))
+            if entry is None:
+                return None
+            self.tcp.tx_neighbours[self] = entry, etharp.generation, next_hop, netif
+        mac = entry.mac
+        if mac is None or (entry.state == STABLE and not entry.rerequested
+                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return None
-        return entry.mac
+        return mac
 
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
