@@ -194,7 +194,7 @@ class TcpOutput:
         if tmpl is None or tmpl[0] != mac or tmpl[1] != hwaddr or tmpl[2] != tos or tmpl[3] != ttl \
                 or tmpl[4] != hlen:
             tmpl = self.tcp.tx_templates[self] = self._segment_template(mac, hwaddr, tos, ttl, hlen)
-        _, _, _, _, _, head, mid, addrs, ip_base, tcp_base = tmpl
+        _, _, _, _, _, head, mid, addrs, ip_base, tcp_base, wmemo = tmpl
         window = -1
         refused = False
         tried = sent = 0
@@ -218,8 +218,17 @@ class TcpOutput:
                         self._arm_persist()  # the override timer
                     break
                 if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
-                    window = min(self._window_field(), 0xFFFF)  # rx: as every ACK-bearing segment offers it
+                    # rx: as every ACK-bearing segment offers it; tx2: _window_field depends on these four alone
+                    # once the connection is synchronized (its MSS, options and scale agreed), so the last call's
+                    # answer is replayed while they are the same (a sender's receive side stands still)
                     rcv_nxt = self.rcv_nxt
+                    key = (rcv_nxt, self.rcv_adv, len(self.rcv_buf) + self.rcv_held, self.rcv_buf_limit)
+                    if wmemo[0] == key:
+                        window = wmemo[1]
+                        self.rcv_adv = wmemo[2]
+                    else:
+                        window = min(self._window_field(), 0xFFFF)
+                        wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     tcp_base += rcv_nxt + window
                     if ts_ok:
                         tsval, tsecr = self._ts_now(), self.ts_recent
@@ -300,7 +309,8 @@ class TcpOutput:
         addrs = src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
         ip_base = 0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big")
         tcp_base = self._pseudo_base + hlen + (sport << 16) + dport
-        return mac, hwaddr, tos, ttl, hlen, head, mid, addrs, ip_base, tcp_base
+        # tx2: the last window field offered: [(rcv_nxt, rcv_adv, bytes held, buffer limit) before, field, rcv_adv after]
+        return mac, hwaddr, tos, ttl, hlen, head, mid, addrs, ip_base, tcp_base, [None, 0, 0]
 
     def _tx_refused(self) -> None:
         """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
