@@ -16,7 +16,9 @@ segment, with what cannot change during one call (route, netif, ARP entry, windo
 once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
 checksums' constant parts, ``Tcp.tx_templates``) with both checksums computed from the header fields and the
 payload's sum (folded before the modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two
-ways to the same output.
+ways to the same output.  The next hop's ARP entry is kept per connection (``Tcp.tx_neighbours``, looked up again
+when ``Etharp.generation`` says an entry came or went, or the route gave another next hop; its fields are read each
+call), and the window field is replayed from the template while the receive side stands still (a sender's case).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
