@@ -11,7 +11,8 @@ client reads ``--mb`` MB from it.  Modes:
 
 Per run: Mbit/s, the stack process's CPU (every thread, schedstat) per frame it sent (the TAP's ``rx_packets`` seen
 from the kernel), and frames per MB (full segments would make 1e6 / MSS-less-options).  ``LWIPY_BENCH_PROFILE=path``
-writes a cProfile of the core thread, and ``path.sender`` one of the sender thread (sock mode).  Only figures from one run compare.
+writes a cProfile of the core thread, and ``path.sender`` one of the sender thread (sock mode).  Only figures from one
+run compare.
 """
 
 from __future__ import annotations

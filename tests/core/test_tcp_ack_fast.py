@@ -295,7 +295,7 @@ def test_segment_template_follows_tos_ttl_and_the_neighbours_mac(ts):
     """``_output_fast`` writes from a template of the frame's constant bytes: a changed TOS, TTL or neighbour MAC
     makes a new one, and every frame is the one the full way writes (a stack without the fast paths)."""
     runs = [established(ts=ts, fast=fast) for fast in (True, False)]
-    for t, pcb, _ in runs:
+    for _t, pcb, _ in runs:
         pcb.nodelay = True
     steps = [dict(), dict(tos=0x10), dict(ttl=7), dict(mac=b"\x02\x00\x00\x00\x00\x77"), dict()]
     for i, change in enumerate(steps):
