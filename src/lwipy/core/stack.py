@@ -420,12 +420,17 @@ class Stack:
         try:
             netif.input(netif, frame)
         except Exception:
-            if self.strict:
-                raise
-            self.stats.link.err += 1
-            log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
+            self._frame_failed(netif)
         finally:
             self.rx_offload = None
+
+    def _frame_failed(self, netif: Netif) -> None:
+        """A bug met while handling a frame (called from its ``except``): raised again when strict, else counted and
+        logged, and the frame dropped."""
+        if self.strict:
+            raise
+        self.stats.link.err += 1
+        log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
 
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
         """:meth:`input` for a batch of frames received together."""
@@ -445,11 +450,7 @@ class Stack:
                         if fast(netif, frame):
                             continue
                     except Exception:
-                        if self.strict:
-                            raise
-                        self.stats.link.err += 1
-                        log.exception("%s: internal error handling a frame on %s; frame dropped", self.name,
-                                      netif.name)
+                        self._frame_failed(netif)  # as input handles it
                         continue
                 self.input(netif, frame, now)
         finally:
