@@ -269,9 +269,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     tcp = pcb.tcp
     if tcp.batching and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():
         pcb._mem_snd()
-        if not pcb.output_due:
-            pcb.output_due = True
-            tcp.output_pending.append(pcb)
+        pcb._defer_output()
         return True
     on_event = pcb.on_event
     if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space

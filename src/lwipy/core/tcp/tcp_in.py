@@ -400,11 +400,16 @@ class TcpInput:
         # the flight stays large enough (_deferred_flight)
         if self.tcp.batching and self.cc.recover is None and (self.state == ESTABLISHED or self.state == CLOSE_WAIT) \
                 and (self.snd_nxt - ack) & MASK >= self._deferred_flight():
-            if not self.output_due:
-                self.output_due = True
-                self.tcp.output_pending.append(self)
+            self._defer_output()
             return
         self._acked_output()
+
+    def _defer_output(self) -> None:
+        """tx64: leave telling the application and ``tcp_output`` to the batch's end (``Tcp.flush_output`` calls
+        :meth:`_acked_output` once for the batch's ACKs)."""
+        if not self.output_due:
+            self.output_due = True
+            self.tcp.output_pending.append(self)
 
     def _acked_output(self) -> None:
         """What follows ACKs that freed send buffer (lwIP's ``TCP_EVENT_SENT`` and ``tcp_output`` at the end of
