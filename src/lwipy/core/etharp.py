@@ -52,6 +52,19 @@ class ArpEntry:
     rerequested: bool = False
     queue: deque = field(default_factory=deque)
 
+    def refresh_due(self, now: float) -> bool:
+        """Whether the next packet to this resolved entry asks for it again first (``etharp_output``: a STABLE
+        entry within 30 s of its expiry, not asked for again yet)."""
+        return self.state == STABLE and not self.rerequested and now >= self.expires - _REREQUEST_BEFORE
+
+    def ready_mac(self, now: float) -> bytes | None:
+        """The MAC a short way (a fast path that writes its frames itself) may send to now; None while the entry is
+        unresolved or due a refresh, which are :meth:`Etharp.output`'s work."""
+        mac = self.mac
+        if mac is None or self.refresh_due(now):
+            return None
+        return mac
+
 
 class Etharp:
     """The ARP cache and ARP protocol of one stack."""
@@ -111,8 +124,7 @@ class Etharp:
         entry = self.table.get((netif.index, next_hop))
         if entry is not None and entry.mac is not None:
             stack.stats.etharp.cachehit += 1
-            if (entry.state == STABLE and not entry.rerequested
-                    and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            if entry.refresh_due(stack.now):
                 entry.rerequested = True
                 self.request(netif, next_hop, entry.mac)
             return stack.link_output(netif, pbuf, entry.mac, ETHERTYPE_IPV4)

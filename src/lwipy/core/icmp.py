@@ -123,6 +123,8 @@ class Icmp:
             r = -(csum + 0x0800 + code) % _FOLD
             if r:
                 reply_csum = _FOLD - r
+        # ArpEntry.ready_mac, inline: nothing but the reply's own work runs between a wake-up and the reply's write
+        # (tests/core/test_loop_latency.py)
         if entry.mac is None or (entry.state == _STABLE and not entry.rerequested
                                  and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work

@@ -42,7 +42,6 @@ from ...wire.checksum import checksum, fold
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
-from ..etharp import _REREQUEST_BEFORE, STABLE
 from ..pbuf import Pbuf
 from .fastpath import fast_ack
 from .seq import HALF as _HALF
@@ -593,11 +592,7 @@ class TcpOutput:
             if entry is None:
                 return None
             self.tcp.tx_neighbours[self] = entry, etharp.generation, next_hop, netif
-        mac = entry.mac
-        if mac is None or (entry.state == STABLE and not entry.rerequested
-                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
-            return None
-        return mac
+        return entry.ready_mac(stack.now)  # None: to resolve, or to refresh (etharp_output's work)
 
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
