@@ -96,9 +96,7 @@ def main() -> int:
         stacks.append(("floor", None))
     build = args.build
     if build is None and not args.no_c:
-        import hashlib
-        own = hashlib.sha1(str(b.PEER.resolve()).encode()).hexdigest()[:8]
-        build = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / f"lwip-bench-{own}"
+        build = b.default_build()
         b.build_peer(build)
     texts: list[str] = []
     with ExitStack() as cleanup:

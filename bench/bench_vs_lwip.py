@@ -322,6 +322,12 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
     return out
 
 
+def default_build() -> Path:
+    """The lwip-bench build directory, outside the repo: one per copy of the peer's sources."""
+    own = hashlib.sha1(str(PEER.resolve()).encode()).hexdigest()[:8]
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / f"lwip-bench-{own}"
+
+
 def build_peer(build: Path) -> None:
     done = subprocess.run(["sh", str(PEER / "build.sh"), str(build)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -400,9 +406,8 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=50, help="megabytes per bulk transfer (default 50)")
     parser.add_argument("--configs", default="esp,tuned,offload",
                         help="any of esp, tuned, offload (comma-separated)")
-    own = hashlib.sha1(str(PEER.resolve()).encode()).hexdigest()[:8]  # a build per copy of the peer's sources
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lwipy" / f"lwip-bench-{own}"
-    parser.add_argument("--build", type=Path, default=cache, help="lwip-bench build directory (outside the repo)")
+    parser.add_argument("--build", type=Path, default=default_build(),
+                        help="lwip-bench build directory (outside the repo)")
     parser.add_argument("--fast-path", type=int, default=1, help="lwipy's TCP fast path on (1) or off (0)")
     parser.add_argument("--lwipy-only", action="store_true",
                         help="compare lwipy with its fast path against lwipy without it (no C lwIP)")
