@@ -79,6 +79,8 @@ def main() -> int:
     parser.add_argument("--interval", default="0.01", help="seconds between one stack's pings (default 0.01)")
     parser.add_argument("--config", default="esp", choices=("esp", "tuned"))
     parser.add_argument("--baseline-tree", type=Path, metavar="DIR", help="also the lwipy of checkout DIR")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs, each starting the pings in another order (default 1); with more, the medians")
     parser.add_argument("--no-c", action="store_true", help="leave C lwIP out")
     parser.add_argument("--no-floor", action="store_true", help="leave the minimal Python responder out")
     parser.add_argument("--build", type=Path, default=None, help="lwip-bench build directory (bench_vs_lwip's)")
@@ -98,7 +100,8 @@ def main() -> int:
     if build is None and not args.no_c:
         build = b.default_build()
         b.build_peer(build)
-    texts: list[str] = []
+    results: dict[str, list[list[float]]] = {name: [] for name, _ in stacks}
+    loads: list[tuple[float, float]] = []
     with ExitStack() as cleanup:
         namespaces = []
         for i, (name, src) in enumerate(stacks):
@@ -116,21 +119,39 @@ def main() -> int:
                 cleanup.callback(running.stop)
             namespaces.append(ns)
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", b.STACK_IP], timeout=30, check=True)  # ARP, warm-up
-        load0 = os.getloadavg()[0]
-        pings = []
-        for ns in namespaces:
-            pings.append(subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-c", str(args.count), "-i",
-                                           args.interval, b.STACK_IP], stdout=subprocess.PIPE, text=True))
-            time.sleep(float(args.interval) / len(namespaces))
-        texts = [p.communicate(timeout=args.count * float(args.interval) * 4 + 120)[0] for p in pings]
-        load1 = os.getloadavg()[0]
-    print(f"ping every {args.interval} s, {args.count} per stack, all stacks at once ({args.config}); load average "
-          f"{load0:.1f} before, {load1:.1f} after ({os.cpu_count()} CPUs)")
-    print("| | avg | p50 | p90 | p99 |\n|---|---|---|---|---|")
-    for (name, _), text in zip(stacks, texts, strict=True):
-        rtts = [x * 1000 for x in nsx.parse_ping(text).rtts_ms]
-        print(f"| {name} | {statistics.mean(rtts):.0f} µs | {pct(rtts, .5):.0f} µs | {pct(rtts, .9):.0f} µs | "
-              f"{pct(rtts, .99):.0f} µs |")
+        for run in range(args.repeat):
+            # each run starts the pings in another order: a stack's place in the interval moves round
+            order = [(i + run) % len(stacks) for i in range(len(stacks))]
+            load0 = os.getloadavg()[0]
+            pings = {}
+            for i in order:
+                pings[i] = subprocess.Popen(["ip", "netns", "exec", namespaces[i], "ping", "-c", str(args.count),
+                                             "-i", args.interval, b.STACK_IP], stdout=subprocess.PIPE, text=True)
+                time.sleep(float(args.interval) / len(namespaces))
+            for i, proc in pings.items():
+                text = proc.communicate(timeout=args.count * float(args.interval) * 4 + 120)[0]
+                results[stacks[i][0]].append([x * 1000 for x in nsx.parse_ping(text).rtts_ms])
+            loads.append((load0, os.getloadavg()[0]))
+    for run, (load0, load1) in enumerate(loads):
+        print(f"run {run + 1} of {len(loads)}: ping every {args.interval} s, {args.count} per stack, all stacks at "
+              f"once ({args.config}); load average {load0:.1f} before, {load1:.1f} after ({os.cpu_count()} CPUs)")
+        print("| | avg | p50 | p90 | p99 |\n|---|---|---|---|---|")
+        for name, _ in stacks:
+            rtts = results[name][run]
+            print(f"| {name} | {statistics.mean(rtts):.0f} µs | {pct(rtts, .5):.0f} µs | {pct(rtts, .9):.0f} µs | "
+                  f"{pct(rtts, .99):.0f} µs |")
+    if len(loads) > 1:
+        print(f"median over the {len(loads)} runs of each run's figure, and p50 against C lwIP's in the same run")
+        print("| | avg | p50 | p99 | p50 / C lwIP |\n|---|---|---|---|---|")
+        c_runs = results.get("C lwIP")
+        for name, _ in stacks:
+            runs = results[name]
+            ratio = ""
+            if c_runs:
+                ratio = f"{statistics.median(pct(r, .5) / pct(c, .5) for r, c in zip(runs, c_runs, strict=True)):.2f}"
+            print(f"| {name} | {statistics.median(statistics.mean(r) for r in runs):.0f} µs | "
+                  f"{statistics.median(pct(r, .5) for r in runs):.0f} µs | "
+                  f"{statistics.median(pct(r, .99) for r in runs):.0f} µs | {ratio} |")
     return 0
 
 

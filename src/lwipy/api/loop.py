@@ -323,7 +323,7 @@ class StackLoop:
                         first = next(received, None)  # read at once
                         if first is not None:
                             now = clock()
-                            stack.input_many(netif, self._batch(received, now, first), now)
+                            stack.input_many(netif, self._batch(received, now), now, first)
                             drained = netif
         finally:
             self._watch(sel, devices, clock, stop=True)

@@ -125,19 +125,16 @@ class Icmp:
                 reply_csum = _FOLD - r
         # ArpEntry.ready_mac, inline: nothing but the reply's own work runs between a wake-up and the reply's write
         # (tests/core/test_loop_latency.py)
-        if entry.mac is None or (entry.state == _STABLE and not entry.rerequested
-                                 and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        mac = entry.mac
+        if mac is None or (entry.state == _STABLE and not entry.rerequested
+                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work
-        stats = stack.stats
-        stats.link.recv += 1
-        stats.ip.recv += 1
-        stats.icmp.recv += 1
         buf = bytearray(frame[:end])  # the identifier, sequence number and data echoed; the headers rewritten
         ip4 = stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + 1) & 0xFFFF
-        _ECHO_OUT.pack_into(buf, 0, entry.mac, netif.hwaddr, 0x0800, 0x45, tos, total, ident, 0, self._ttl,
-                            PROTO_ICMP, 0, dst, src, 0, 0, reply_csum)
+        _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, 0, self._ttl, PROTO_ICMP, 0, dst,
+                            src, 0, 0, reply_csum)
         if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
             v = int.from_bytes(buf[34:], "big")
             if total & 1:
@@ -145,10 +142,16 @@ class Icmp:
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
         v = int.from_bytes(buf[14:34], "big")
         _CSUM.pack_into(buf, 24, _FOLD - (v % _FOLD or _FOLD))
+        sent = netif.device.transmit(buf)
+        # the counters after the write (the reply is on its way first), as the full way counts them
+        stats = stack.stats
+        stats.link.recv += 1
+        stats.ip.recv += 1
+        stats.icmp.recv += 1
         stats.ip.xmit += 1
         stats.etharp.cachehit += 1
         self.fast_echoes += 1
-        if netif.device.transmit(buf):
+        if sent:
             stats.link.xmit += 1
             stats.icmp.xmit += 1
         else:

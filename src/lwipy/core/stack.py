@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import random
+from itertools import chain
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any, Callable, Iterable, Protocol
 
@@ -103,6 +104,7 @@ class Stack:
         #: for the IP layers: ``ethernet_output`` (ARP and ND send through it), ``netif_loop_output``, and whether a
         #: next hop is our own (:meth:`Loopback.loops_back <lwipy.core.loopif.Loopback.loops_back>`)
         self.link_output = self.ethernet.output
+        self._eth_input = self.ethernet.input  # what netif.input is on an Ethernet netif (made once: compared per batch)
         self.loop_output = self.loopback.output
         self.loops_back = self.loopback.loops_back
         self._pollers: list[Poller] = []
@@ -432,16 +434,32 @@ class Stack:
         self.stats.link.err += 1
         log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
 
-    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
-        """:meth:`input` for a batch of frames received together."""
+    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float, first: Any = None) -> None:
+        """:meth:`input` for a batch of frames received together: ``first`` (a frame read already, when given), then
+        ``frames``.
+
+        An ordinary ping as ``first`` (the frame that woke a sleeping loop) goes straight to the echo fast path
+        (:meth:`Icmp.fast_echo`, what ``ethernet_input`` tries first for ICMP): after an idle sleep every layer
+        between the read and the reply costs microseconds."""
         self.assert_core()
+        if first is not None:
+            if type(first) is not RxOffload and len(first) > 41 and first[23] == 1 and netif.input == self._eth_input:
+                self.now = now
+                try:
+                    if self.icmp.fast_echo(netif, first):
+                        first = None
+                except Exception:
+                    self._frame_failed(netif)  # as input handles it
+                    first = None
+            if first is not None:
+                frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         # an established connection's next segment straight to TCP's header prediction (what ethernet_input would
         # try first for a frame that is not ICMP), the rest the whole way (input)
-        fast = tcp.fast_input if netif.input == self.ethernet.input else None
+        fast = tcp.fast_input if netif.input == self._eth_input else None
         try:
             for frame in frames:
                 if fast is not None and type(frame) is not RxOffload and len(frame) > 53 and frame[23] == 6:
