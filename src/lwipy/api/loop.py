@@ -267,7 +267,7 @@ class StackLoop:
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
-                    lazy_fds = {dev.fileno(): (netif, frames) for netif, frames, lazy, dev in devices
+                    lazy_fds = {dev.fileno(): (netif, frames, _frame_reader(dev)) for netif, frames, lazy, dev in devices
                                 if lazy and dev.fileno() is not None}
                 for netif, frames, lazy, _ in devices:
                     if netif is drained:  # read when it woke us, until it had nothing more (or the turn ended)
@@ -317,13 +317,19 @@ class StackLoop:
                     ready = lazy_fds.get(fd)
                     if ready is not None:
                         # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
-                        # ping or request is answered before the clock, the mailbox and the timers are looked at)
-                        netif, frames = ready
-                        received = frames()
-                        first = next(received, None)  # read at once
+                        # ping or request is answered before the clock, the mailbox and the timers are looked at),
+                        # the first tried on the stack's fast answer before anything else
+                        netif, frames, read_frame = ready
+                        first = read_frame()
                         if first is not None:
                             now = clock()
-                            stack.input_many(netif, self._batch(received, now), now, first)
+                            try:
+                                if stack.fast_answer(netif, first, now):
+                                    first = None
+                            except Exception:
+                                stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
+                                first = None
+                            stack.input_many(netif, self._batch(frames(), now, first), now)
                             drained = netif
         finally:
             self._watch(sel, devices, clock, stop=True)
@@ -426,6 +432,15 @@ class StackLoop:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def _frame_reader(dev: Any) -> Callable[[], Any]:
+    """The one read a loop makes when a lazy device's descriptor woke it: the device's ``read_frame()`` when it has
+    one (:meth:`TapDevice.read_frame <lwipy.netif.tap.TapDevice.read_frame>`), else the first of its frames."""
+    read_frame = getattr(dev, "read_frame", None)
+    if read_frame is not None:
+        return read_frame
+    return lambda: next(dev.frames(), None)
 
 
 class _Poller:

@@ -22,6 +22,7 @@ from .pbuf import Pbuf
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
+    from .etharp import ArpEntry
     from .ip4 import InPacket
     from .netif import Netif
     from .stack import Stack
@@ -44,6 +45,22 @@ _STABLE = "stable"  # etharp.STABLE (not imported: etharp imports this module's 
 _REREQUEST_BEFORE = 30.0  # etharp._REREQUEST_BEFORE
 
 
+class _EchoWay:
+    """What :meth:`Icmp.fast_echo` keeps per source: the generations and wiring it was worked out under, the netif,
+    the ARP entry of the way back (None: the full way answers), and the sum of the reply's fixed header fields."""
+
+    __slots__ = ("routes_generation", "arp_generation", "netif", "entry", "wiring", "header_sum")
+
+    def __init__(self, routes_generation: int, arp_generation: int, netif: "Netif", entry: "ArpEntry | None",
+                 wiring: tuple, header_sum: int) -> None:
+        self.routes_generation = routes_generation
+        self.arp_generation = arp_generation
+        self.netif = netif
+        self.entry = entry
+        self.wiring = wiring
+        self.header_sum = header_sum
+
+
 class Icmp:
     """The ICMP layer of one stack."""
 
@@ -54,8 +71,8 @@ class Icmp:
         self.fast_path = True
         #: echo requests the fast path answered
         self.fast_echoes = 0
-        # source -> (routes.generation, etharp.generation, netif, ARP entry of the way back or None)
-        self._echo_ways: dict[bytes, tuple] = {}
+        # source -> the way back to it (fast_echo)
+        self._echo_ways: dict[bytes, _EchoWay] = {}
         cfg = stack.config  # frozen, and a stack's for life: what the fast path reads of it, read once
         self._echo_on = cfg.icmp and cfg.ipv4
         self._check_ip = cfg.checksum_check_ip
@@ -65,49 +82,47 @@ class Icmp:
         self._full_input = self.input
         self._eth_output = stack.ethernet.output
         self._eth_output_ip4 = stack.ethernet.output_ip4
+        self._eth_input = stack.ethernet.input
 
     # -- input -------------------------------------------------------------------------------------------------------
-    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> bool:
+    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview, now: float | None = None) -> bool:
         """The echo fast path: answer an ordinary ping (an untagged IPv4 echo request without options or fragments,
         unicast to ``netif``'s MAC and address, from an on-link or routed peer whose MAC the ARP cache holds) from one
         parse of the frame, writing the reply's Ethernet, IPv4 and ICMP headers in one struct into one buffer.  The
         reply, the counters and the stack's state are those of the full way (``ethernet_input``, ``ip4_input``,
         ``icmp_input``, ``ip4_output_if``, ``etharp_output``; ``tests/core/test_icmp_fast_echo.py`` compares both).
         False, with nothing changed, for anything else (hooks, raw pcbs, NAPT, an ARP entry to refresh, a bad
-        checksum...): the full way then takes the frame and answers or counts what is wrong with it.
+        checksum...): the full way then takes the frame and answers or counts what is wrong with it.  ``now``, when
+        given, is the stack's time from now on (what :meth:`Stack.input` would set), for a loop that tries this
+        first (:attr:`Stack.fast_answer`).
 
         Short, because a ping to an idle stack meets a process whose caches went cold while it slept: every
         instruction and object on the way to the reply costs several times what it costs warm.  So the way back
-        (route and ARP entry) is kept per source until the routes or the ARP table change, the configuration is
-        read once, and the reply's ICMP checksum is the request's adjusted for the type (RFC 1624, as lwIP's
-        ``icmp_input`` does) instead of a second sum over the data."""
-        n = len(frame)
-        if n < 42 or not self.fast_path:
+        (route, ARP entry, the sum of the reply's fixed header fields) is kept per source until the routes, the ARP
+        table or what the stack is wired to (hooks, protocol handlers, outputs, NAPT) change, the configuration is
+        read once, the reply's ICMP checksum is the request's adjusted for the type (RFC 1624, as lwIP's
+        ``icmp_input`` does) instead of a second sum over the data, and the counters are counted after the write."""
+        if len(frame) < 42 or not self.fast_path:
             return False
         (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
-        if proto != 1 or ethertype != 0x0800 or vihl != 0x45 or type_ != 8 or frag & 0x3FFF:
-            return False
-        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None or not netif.up \
-                or not netif.link_up:
-            return False
-        end = 14 + total
-        if total < 28 or end > n or total > netif.mtu:
+        if proto != 1 or type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
             return False
         stack = self.stack
-        way = self._echo_ways.get(src)
-        if way is None or way[0] != stack.routes.generation or way[1] != stack.etharp.generation or way[2] is not netif:
-            way = self._echo_way(netif, src)
-        entry = way[3]
-        if entry is None:
-            return False
+        if now is not None:
+            stack.now = now
         hooks = stack.hooks
-        napt = stack.napt
-        route_src = hooks.ip4_route_src
-        if not self._echo_on or hooks.ip4_input is not None or stack.raw.pcbs \
-                or stack.rx_offload is not None or (napt.netif is not None and netif is not napt.netif) \
-                or (route_src is not None and route_src is not esp_ip4_route_src) \
-                or stack.protocols.get(PROTO_ICMP) != self._full_input or stack.link_output != self._eth_output \
-                or netif.output != self._eth_output_ip4:
+        wiring = (hooks.ip4_input, hooks.ip4_route_src, stack.protocols.get(PROTO_ICMP), stack.link_output,
+                  netif.input, netif.output, stack.napt.netif)
+        way = self._echo_ways.get(src)
+        if way is None or way.netif is not netif or way.routes_generation != stack.routes.generation \
+                or way.arp_generation != stack.etharp.generation or way.wiring != wiring:
+            way = self._echo_way(netif, src, wiring)
+        entry = way.entry
+        if entry is None or dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None \
+                or not netif.up or not netif.link_up or stack.raw.pcbs or stack.rx_offload is not None:
+            return False
+        end = 14 + total
+        if total < 28 or end > len(frame) or total > netif.mtu:
             return False
         if self._check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
@@ -133,15 +148,15 @@ class Icmp:
         ip4 = stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + 1) & 0xFFFF
-        _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, 0, self._ttl, PROTO_ICMP, 0, dst,
-                            src, 0, 0, reply_csum)
+        # the header's sum: the fixed fields' (kept with the way) and the three that vary; 2**16 is 1 modulo 0xFFFF
+        v = way.header_sum + tos + total + ident
+        _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, 0, self._ttl, PROTO_ICMP,
+                            _FOLD - (v % _FOLD or _FOLD), dst, src, 0, 0, reply_csum)
         if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
             v = int.from_bytes(buf[34:], "big")
             if total & 1:
                 v <<= 8
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
-        v = int.from_bytes(buf[14:34], "big")
-        _CSUM.pack_into(buf, 24, _FOLD - (v % _FOLD or _FOLD))
         sent = netif.device.transmit(buf)
         # the counters after the write (the reply is on its way first), as the full way counts them
         stats = stack.stats
@@ -160,30 +175,41 @@ class Icmp:
             stats.icmp.err += 1
         return True
 
-    def _echo_way(self, netif: "Netif", src: bytes) -> tuple:
+    def _echo_way(self, netif: "Netif", src: bytes, wiring: tuple) -> "_EchoWay":
         """The way back to ``src`` for :meth:`fast_echo`, as ``ip4_input``'s source checks, ``ip4_route_src`` (with
-        ESP-IDF's source-based hook) and ``etharp_output`` decide it: ``(routes.generation, etharp.generation,
-        netif, entry)``, with ``entry`` the ARP entry of the next hop, or None when the full way must answer (or
-        create the entry).  Kept per source until the routes change (their generation moves on with every netif
-        address, state or route change) or ARP entries come or go (an entry's MAC and state are read live)."""
+        ESP-IDF's source-based hook) and ``etharp_output`` decide it, with ``entry`` the ARP entry of the next hop,
+        or None when the full way must answer (or create the entry), or the stack is wired to anything but the
+        plain way (``wiring``: an ``ip4_input`` hook, another ``ip4_route_src`` than ESP-IDF's, another ICMP
+        handler, link output or netif input/output than Ethernet's, NAPT on another netif).  Kept per source until
+        the routes change (their generation moves on with every netif address, state or route change), ARP entries
+        come or go (an entry's MAC and state are read live), or the wiring changes."""
         stack = self.stack
         routes = stack.routes
         etharp = stack.etharp
         entry = None
+        header_sum = 0
         s0 = src[0]
         found = routes.lookup_packed(src)
-        if not (s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed
-                or int.from_bytes(src, "big") in stack._own4) and found is not None and found[0] is netif \
+        ip4_input, route_src, icmp_input, link_output, netif_input, netif_output, napt_netif = wiring
+        if self._echo_on and ip4_input is None and (route_src is None or route_src is esp_ip4_route_src) \
+                and icmp_input == self._full_input and link_output == self._eth_output \
+                and netif_input == self._eth_input and netif_output == self._eth_output_ip4 \
+                and (napt_netif is None or napt_netif is netif) and netif.ip4_packed is not None \
+                and not (s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed
+                         or int.from_bytes(src, "big") in stack._own4) and found is not None and found[0] is netif \
                 and routes.netif_with_address(IPv4Address(netif.ip4_packed)) is netif:
             next_hop = found[1]
             nh = next_hop.packed
             if not (nh[0] >= 224 or nh == netif.broadcast4_packed or nh == b"\xff\xff\xff\xff"
                     or stack.loops_back(netif, next_hop)):
                 entry = etharp.table.get((netif.index, next_hop))
+                # the reply's version and header length, TTL and protocol, and addresses, summed as 16-bit words
+                header_sum = (0x4500 + (self._ttl << 8 | PROTO_ICMP) + int.from_bytes(netif.ip4_packed, "big")
+                              % _FOLD + int.from_bytes(src, "big") % _FOLD)
         ways = self._echo_ways
         if len(ways) >= 64:
             ways.clear()
-        way = ways[src] = (routes.generation, etharp.generation, netif, entry)
+        way = ways[src] = _EchoWay(routes.generation, etharp.generation, netif, entry, wiring, header_sum)
         return way
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import logging
 import random
-from itertools import chain
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any, Callable, Iterable, Protocol
 
@@ -104,7 +103,6 @@ class Stack:
         #: for the IP layers: ``ethernet_output`` (ARP and ND send through it), ``netif_loop_output``, and whether a
         #: next hop is our own (:meth:`Loopback.loops_back <lwipy.core.loopif.Loopback.loops_back>`)
         self.link_output = self.ethernet.output
-        self._eth_input = self.ethernet.input  # what netif.input is on an Ethernet netif (made once: compared per batch)
         self.loop_output = self.loopback.output
         self.loops_back = self.loopback.loops_back
         self._pollers: list[Poller] = []
@@ -121,6 +119,12 @@ class Stack:
         #: NAPT and port forwarding (esp-lwip's ip4_napt; see :mod:`lwipy.core.napt`)
         self.napt = Napt(self)
         self.icmp = Icmp(self)
+        #: what a loop driving the stack may try first on the lone frame that woke it from an idle sleep,
+        #: ``fast_answer(netif, frame, now) -> bool``: True when the frame was answered and taken entirely (an ordinary
+        #: ping, :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`), else False with nothing changed (the frame
+        #: then goes to :meth:`input_many`).  Called directly: after an idle sleep every layer between the read and the
+        #: reply costs microseconds.  A bug it raises is the caller's to pass to :meth:`frame_failed`.
+        self.fast_answer: Callable[[Netif, Any, float], bool] = self.icmp.fast_echo
         self.igmp = Igmp(self)
         self.udp = Udp(self)
         self.raw = Raw(self)
@@ -422,44 +426,28 @@ class Stack:
         try:
             netif.input(netif, frame)
         except Exception:
-            self._frame_failed(netif)
+            self.frame_failed(netif)
         finally:
             self.rx_offload = None
 
-    def _frame_failed(self, netif: Netif) -> None:
-        """A bug met while handling a frame (called from its ``except``): raised again when strict, else counted and
-        logged, and the frame dropped."""
+    def frame_failed(self, netif: Netif) -> None:
+        """A bug met while handling a frame received on ``netif`` (called from the ``except`` that caught it, by the
+        stack or a loop driving it): raised again when strict, else counted and logged, and the frame dropped."""
         if self.strict:
             raise
         self.stats.link.err += 1
         log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
 
-    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float, first: Any = None) -> None:
-        """:meth:`input` for a batch of frames received together: ``first`` (a frame read already, when given), then
-        ``frames``.
-
-        An ordinary ping as ``first`` (the frame that woke a sleeping loop) goes straight to the echo fast path
-        (:meth:`Icmp.fast_echo`, what ``ethernet_input`` tries first for ICMP): after an idle sleep every layer
-        between the read and the reply costs microseconds."""
+    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
+        """:meth:`input` for a batch of frames received together."""
         self.assert_core()
-        if first is not None:
-            if type(first) is not RxOffload and len(first) > 41 and first[23] == 1 and netif.input == self._eth_input:
-                self.now = now
-                try:
-                    if self.icmp.fast_echo(netif, first):
-                        first = None
-                except Exception:
-                    self._frame_failed(netif)  # as input handles it
-                    first = None
-            if first is not None:
-                frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         # an established connection's next segment straight to TCP's header prediction (what ethernet_input would
         # try first for a frame that is not ICMP), the rest the whole way (input)
-        fast = tcp.fast_input if netif.input == self._eth_input else None
+        fast = tcp.fast_input if netif.input == self.ethernet.input else None
         try:
             for frame in frames:
                 if fast is not None and type(frame) is not RxOffload and len(frame) > 53 and frame[23] == 6:
@@ -468,7 +456,7 @@ class Stack:
                         if fast(netif, frame):
                             continue
                     except Exception:
-                        self._frame_failed(netif)  # as input handles it
+                        self.frame_failed(netif)  # as input handles it
                         continue
                 self.input(netif, frame, now)
         finally:

@@ -257,6 +257,19 @@ class TapDevice(TxRingDriver, Device):
             return iter(self.receive())
         return self._reads(self.mtu + self._LINK_HEADER)
 
+    def read_frame(self) -> bytes | None:
+        """One frame, or None when the kernel has none (EAGAIN) or the interface is down (EIO): the read a loop makes
+        when the descriptor woke it, without offload (one call, not a generator, between the wake-up and the
+        stack)."""
+        try:
+            return os.read(self.fd, self.mtu + self._LINK_HEADER)
+        except BlockingIOError:
+            return None
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return None
+            raise
+
     def _reads(self, size: int) -> Iterator[bytes]:
         """Up to a batch of reads of at most ``size`` bytes, until the kernel has nothing more (EAGAIN) or the
         interface is down (EIO)."""
