@@ -169,6 +169,62 @@ def test_unusual_stacks_take_the_full_path(case):
     assert stacks[0][0].icmp.fast_echoes == 0
 
 
+def _netif_input(stack):
+    real = stack.netifs[-1].input
+    stack.netifs[-1].input = lambda netif, frame: real(netif, frame)
+
+
+def _netif_output(stack):
+    real = stack.netifs[-1].output
+    stack.netifs[-1].output = lambda *args: real(*args)
+
+
+def _napt_here(stack):
+    stack.napt.netif = stack.netifs[-1]  # NAPT on the netif the ping came in on: nothing for ip_napt_recv to do
+
+
+REWIRED = {**{case: SETUPS[case] for case in ("raw pcb", "ip4_input hook", "ip4_route_src hook", "link output wrapped",
+                                              "ICMP handler replaced")},
+           "netif input wrapped": _netif_input, "netif output wrapped": _netif_output}
+
+
+@pytest.mark.parametrize("case", list(REWIRED))
+def test_a_stack_rewired_after_the_way_was_kept_takes_the_full_path(case):
+    """The way back is kept per source with what the stack was wired to then: a hook, raw pcb, handler or output
+    set afterwards sends the next ping the full way, and taking it away again brings the fast path back."""
+    stacks = pair()
+    same(stacks, echo())
+    assert stacks[0][0].icmp.fast_echoes == 1
+    saved = []
+    for stack, netif, _ in stacks:
+        saved.append((dict(vars(stack.hooks)), dict(stack.protocols), stack.link_output, dict(vars(netif)),
+                      list(stack.raw.pcbs)))
+        REWIRED[case](stack)
+    same(stacks, echo(seq=8))
+    assert stacks[0][0].icmp.fast_echoes == 1
+    for (stack, netif, _), (hooks, protocols, link_output, netif_vars, pcbs) in zip(stacks, saved, strict=True):
+        vars(stack.hooks).update(hooks)
+        stack.protocols.clear()
+        stack.protocols.update(protocols)
+        stack.link_output = link_output
+        vars(netif).update(netif_vars)
+        for pcb in [pcb for pcb in stack.raw.pcbs if pcb not in pcbs]:
+            pcb.close()
+    same(stacks, echo(seq=9))
+    assert stacks[0][0].icmp.fast_echoes == 2
+
+
+def test_napt_on_the_receiving_netif_keeps_the_fast_path():
+    stacks = pair()
+    same(stacks, echo())
+    for stack, _, _ in stacks:
+        _napt_here(stack)
+    out = same(stacks, echo(seq=8))
+    assert out and stacks[0][0].icmp.fast_echoes == 2
+    for stack, _, _ in stacks:
+        stack.napt.netif = None
+
+
 def test_switched_off_and_full_device():
     stacks = pair()
     stacks[0][0].icmp.fast_path = False

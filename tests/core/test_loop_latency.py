@@ -407,3 +407,46 @@ def test_the_poller_returns_the_descriptors_ready(monkeypatch, epoll):
     finally:
         for fd in (wake_r, wake_w, r, w):
             os.close(fd)
+
+
+def test_tap_read_frame_reads_one_frame_or_none():
+    a, b, stack, dev = _socket_tap_stack()
+    try:
+        assert TapDevice.read_frame(dev) is None  # EAGAIN: nothing to read
+        a.send(echo_request(1))
+        a.send(echo_request(2))
+        assert TapDevice.read_frame(dev) == echo_request(1)
+        assert TapDevice.read_frame(dev) == echo_request(2)
+        assert TapDevice.read_frame(dev) is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_bug_in_the_fast_answer_drops_the_frame_and_the_loop_serves_on():
+    """The frame that woke the loop goes to ``stack.fast_answer`` first; a bug raised there is the stack's to count
+    (``frame_failed``: dropped, ``stats.link.err``), and the loop goes on answering."""
+    a, b, stack, dev = _socket_tap_stack()
+    stack.strict = False
+    real = stack.fast_answer
+    tried = []
+
+    def broken(netif, frame, now):
+        tried.append(frame)
+        raise RuntimeError("a bug")
+
+    watched = Watched(StackLoop(stack))
+    try:
+        stack.fast_answer = broken
+        watched.send_when_asleep(a, echo_request(1))
+        watched.loop.call(lambda: None, timeout=30)  # the turn that took the frame is over
+        assert tried == [echo_request(1)]
+        assert watched.loop.call(lambda: stack.stats.link.err, timeout=30) == 1
+        stack.fast_answer = real
+        watched.send_when_asleep(a, echo_request(2))
+        assert a.recv(2000)[34] == 0  # answered
+        assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 1
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
