@@ -11,7 +11,8 @@ which goes first.  The figures are medians over the rounds:
 
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
-- ping ``-c 200 -i 0.01`` average and median (the issue's aim is on the median); TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99;
+- ping ``-c 200 -i 0.01`` average and median (the issue's aim is on the median); TCP request/response, 64 bytes,
+  TCP_NODELAY, 2000 round trips, p50 / p99;
 - iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
   each stack's iperf server on 5001 (lwiperf, lwipy's ``IperfServer``);
 - CPU per received segment: the stack process's CPU time (every thread, from ``/proc/PID/task/*/schedstat``)
