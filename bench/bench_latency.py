@@ -10,8 +10,9 @@ compare.  Between two pings each stack sleeps ``--interval`` seconds, long enoug
 the process's caches to go cold; ``--interval 0.0002`` measures the warm case.
 
 The stacks: lwipy of this tree; C lwIP (``../shared/peers/lwip-bench``, as ``bench_vs_lwip.py`` builds it); with
-``--baseline-tree DIR`` the lwipy of that checkout too; and the *floor*: a minimal pure-Python ping responder (epoll,
-one read, one struct, one write, no stack), which shows how fast CPython itself answers after the same sleep.
+``--baseline-tree DIR`` (once or more) the lwipy of that checkout too; and the *floor*: a minimal pure-Python ping
+responder (epoll, one read, one struct, one write, no stack), which shows how fast CPython itself answers after the
+same sleep.
 Printed: average, p50, p90 and p99 of ping's round-trip times (the kernel's timestamps) and the load average.
 """
 
@@ -78,7 +79,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000, help="pings per stack (default 1000)")
     parser.add_argument("--interval", default="0.01", help="seconds between one stack's pings (default 0.01)")
     parser.add_argument("--config", default="esp", choices=("esp", "tuned"))
-    parser.add_argument("--baseline-tree", type=Path, metavar="DIR", help="also the lwipy of checkout DIR")
+    parser.add_argument("--baseline-tree", type=Path, metavar="DIR", action="append", default=[],
+                        help="also the lwipy of checkout DIR (may be given more than once)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs, each starting the pings in another order (default 1); with more, the medians")
     parser.add_argument("--no-c", action="store_true", help="leave C lwIP out")
@@ -90,8 +92,9 @@ def main() -> int:
         print(f"cannot run: {problem}")
         return 1
     stacks: list[tuple[str, str | None]] = [("lwipy", None)]
-    if args.baseline_tree:
-        stacks.append(("baseline", str((args.baseline_tree / "src").resolve())))
+    for tree in args.baseline_tree:
+        stacks.append((f"baseline {tree.name}" if len(args.baseline_tree) > 1 else "baseline",
+                       str((tree / "src").resolve())))
     if not args.no_c:
         stacks.append(("C lwIP", None))
     if not args.no_floor:
