@@ -4,6 +4,7 @@ TapDevice reads each frame only when the one before was taken."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -217,7 +218,7 @@ def test_no_frame_is_lost_when_a_turn_ends_early(monkeypatch, device):
 
 class SocketTap(TapDevice):
     """A TapDevice over one end of a SOCK_SEQPACKET socketpair (one frame per read, as a TAP): no TAP needed.
-    Logs its reads ("read", "empty") and writes ("write")."""
+    Logs its writes ("write"); :func:`logging_reads` logs the reads of its descriptor."""
 
     def __init__(self, fd: int) -> None:
         self.name, self.netns, self.fd, self.mtu, self.offload = "sock", None, fd, 1500, False
@@ -225,17 +226,6 @@ class SocketTap(TapDevice):
         self.rx_dropped = self.tx_dropped = self.rx_csum_errors = self.rx_gso = self.tx_gso = 0
         self.tx_ring = None
         self.log: list[str] = []
-
-    def _reads(self, size):
-        for frame in super()._reads(size):
-            self.log.append("read")
-            yield frame
-        self.log.append("empty")
-
-    def read_frame(self):
-        frame = super().read_frame()
-        self.log.append("empty" if frame is None else "read")
-        return frame
 
     def _write(self, frame, vnet_hdr) -> bool:
         self.log.append("write")
@@ -312,10 +302,31 @@ class TurnMark:
         return None
 
 
-def test_the_frame_that_wakes_the_loop_is_read_once_to_the_end():
+def logging_reads(monkeypatch, dev: SocketTap) -> None:
+    """Log every read of ``dev``'s descriptor in ``dev.log``, whoever makes it (the loop reads the first frame of a
+    wake-up itself, ``Device.frame_read_size``): "read" for a frame, "empty" for EAGAIN.  Patched before the loop
+    runs (the loop and the device's reader take ``os.read`` when they start)."""
+    real = os.read
+
+    def read(fd, size):
+        if fd != dev.fd:
+            return real(fd, size)
+        try:
+            data = real(fd, size)
+        except BlockingIOError:
+            dev.log.append("empty")
+            raise
+        dev.log.append("read")
+        return data
+
+    monkeypatch.setattr(os, "read", read)
+
+
+def test_the_frame_that_wakes_the_loop_is_read_once_to_the_end(monkeypatch):
     """A ping to a sleeping loop: its frame is read and answered when the descriptor wakes the loop, then one empty
     read ends the batch, and the rest of that turn does not read the device again (no second empty read)."""
     a, b, stack, dev = _socket_tap_stack()
+    logging_reads(monkeypatch, dev)
     mark = TurnMark(dev.log)
     stack.add_poller(mark)
     watched = Watched(StackLoop(stack))
@@ -336,8 +347,7 @@ def test_the_frame_that_wakes_the_loop_is_read_once_to_the_end():
         b.close()
 
 
-OUR_PATH = {"SocketTap.read_frame", "TapDevice.read_frame", "Icmp.fast_echo", "TapDevice.transmit",
-            "SocketTap._write", "TapDevice._write"}
+OUR_PATH = {"Icmp.fast_echo", "TapDevice.transmit", "SocketTap._write", "TapDevice._write"}
 
 
 def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
@@ -409,15 +419,19 @@ def test_the_poller_returns_the_descriptors_ready(monkeypatch, epoll):
             os.close(fd)
 
 
-def test_tap_read_frame_reads_one_frame_or_none():
+def test_a_tap_says_one_read_is_one_frame_without_offload_only():
+    """``frame_read_size``: the loop reads a woken TAP's first frame itself, with room for the MTU and a VLAN-tagged
+    Ethernet header (a TUN: no link header); with offload a read holds a virtio-net header and maybe a GSO super-frame,
+    so the loop asks ``frames()``."""
+    from lwipy.netif.tun import TunDevice
     a, b, stack, dev = _socket_tap_stack()
     try:
-        assert TapDevice.read_frame(dev) is None  # EAGAIN: nothing to read
-        a.send(echo_request(1))
-        a.send(echo_request(2))
-        assert TapDevice.read_frame(dev) == echo_request(1)
-        assert TapDevice.read_frame(dev) == echo_request(2)
-        assert TapDevice.read_frame(dev) is None
+        assert dev.frame_read_size == 1500 + 18
+        dev.offload = True
+        assert dev.frame_read_size is None
+        tun = TunDevice.__new__(TunDevice)
+        tun.mtu, tun.offload = 1400, False
+        assert tun.frame_read_size == 1400
     finally:
         a.close()
         b.close()
@@ -446,6 +460,34 @@ def test_a_bug_in_the_fast_answer_drops_the_frame_and_the_loop_serves_on():
         watched.send_when_asleep(a, echo_request(2))
         assert a.recv(2000)[34] == 0  # answered
         assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 1
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+class FramesTap(SocketTap):
+    """A lazy device with a descriptor whose reads are not plain frames: the loop asks its ``frames()``."""
+
+    frame_read_size = None
+
+
+def test_a_woken_lazy_device_without_plain_reads_gives_its_first_frame_through_frames(monkeypatch):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.setblocking(False)
+    a.settimeout(30)
+    stack = Stack(Config(), seed=1)
+    dev = FramesTap(b.fileno())
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    logging_reads(monkeypatch, dev)
+    watched = Watched(StackLoop(stack))
+    try:
+        for seq in (1, 2):
+            watched.send_when_asleep(a, echo_request(seq))
+            assert a.recv(2000)[34] == 0
+        assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 2
+        assert watched.loop.call(lambda: dev.log.count("read"), timeout=30) == 2
     finally:
         watched.stop()
         a.close()

@@ -112,9 +112,11 @@ class StackLoop:
 
     def __init__(self, stack: Stack, clock: Callable[[], float] | None = None) -> None:
         self.stack = stack
+        #: with the default clock, what it adds to ``time.monotonic()`` (the loop reads it so where a call costs)
+        self._clock_offset: float | None = None
         if clock is None:
-            origin, started = stack.now, time.monotonic()
-            clock = lambda: origin + (time.monotonic() - started)  # noqa: E731
+            offset = self._clock_offset = stack.now - time.monotonic()
+            clock = lambda: time.monotonic() + offset  # noqa: E731
         self.clock = clock
         #: the mailbox bound (``CONFIG_LWIP_TCPIP_RECVMBOX_SIZE``)
         self.mbox_size = stack.config.tcpip_recvmbox_size
@@ -256,6 +258,8 @@ class StackLoop:
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
         generation = -1
         calls = self._calls
+        read = os.read
+        monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
@@ -267,8 +271,8 @@ class StackLoop:
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
-                    lazy_fds = {dev.fileno(): (netif, frames, _frame_reader(dev)) for netif, frames, lazy, dev in devices
-                                if lazy and dev.fileno() is not None}
+                    lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
+                                for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
                 for netif, frames, lazy, _ in devices:
                     if netif is drained:  # read when it woke us, until it had nothing more (or the turn ended)
                         continue
@@ -319,10 +323,18 @@ class StackLoop:
                         # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
                         # ping or request is answered before the clock, the mailbox and the timers are looked at),
                         # the first tried on the stack's fast answer before anything else
-                        netif, frames, read_frame = ready
-                        first = read_frame()
+                        netif, frames, size = ready
+                        if size is not None:  # Device.frame_read_size: one read is one frame
+                            try:
+                                first = read(fd, size)
+                            except OSError as e:
+                                if e.errno != errno.EAGAIN and e.errno != errno.EIO:  # EIO: the interface is down
+                                    raise
+                                first = None
+                        else:
+                            first = next(frames(), None)
                         if first is not None:
-                            now = clock()
+                            now = monotonic() + offset if offset is not None else clock()
                             try:
                                 if stack.fast_answer(netif, first, now):
                                     first = None
@@ -432,15 +444,6 @@ class StackLoop:
                 os.close(fd)
             except OSError:
                 pass
-
-
-def _frame_reader(dev: Any) -> Callable[[], Any]:
-    """The one read a loop makes when a lazy device's descriptor woke it: the device's ``read_frame()`` when it has
-    one (:meth:`TapDevice.read_frame <lwipy.netif.tap.TapDevice.read_frame>`), else the first of its frames."""
-    read_frame = getattr(dev, "read_frame", None)
-    if read_frame is not None:
-        return read_frame
-    return lambda: next(dev.frames(), None)
 
 
 class _Poller:

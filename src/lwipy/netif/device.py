@@ -29,6 +29,11 @@ class Device(NetDevice):
         same.  This default reads everything at once (a loop must then take all of it)."""
         return iter(self.receive())
 
+    #: with :attr:`lazy_frames`, a device whose every frame is one ``read()`` of at most this many bytes from
+    #: :meth:`fileno` (a TAP or TUN without offload): a loop woken by the descriptor makes that first read itself,
+    #: with nothing between the wake-up and the stack.  None: the loop asks :meth:`frames`
+    frame_read_size: int | None = None
+
     def fileno(self) -> int | None:
         return None
 

@@ -248,6 +248,10 @@ class TapDevice(TxRingDriver, Device):
     def lazy_frames(self) -> bool:  # type: ignore[override]
         return not self.offload  # with offload, frames() is receive()'s list
 
+    @property
+    def frame_read_size(self) -> int | None:  # type: ignore[override]
+        return None if self.offload else self.mtu + self._LINK_HEADER  # one read, one frame (no virtio-net header)
+
     def frames(self) -> Iterator[bytes]:
         """:meth:`receive`, reading each frame when the previous one was taken: a lone frame (a ping, a request) is
         answered before the empty read that ends the batch, not after it (without offload: :attr:`lazy_frames`).
@@ -256,19 +260,6 @@ class TapDevice(TxRingDriver, Device):
         if self.offload:
             return iter(self.receive())
         return self._reads(self.mtu + self._LINK_HEADER)
-
-    def read_frame(self) -> bytes | None:
-        """One frame, or None when the kernel has none (EAGAIN) or the interface is down (EIO): the read a loop makes
-        when the descriptor woke it, without offload (one call, not a generator, between the wake-up and the
-        stack)."""
-        try:
-            return os.read(self.fd, self.mtu + self._LINK_HEADER)
-        except BlockingIOError:
-            return None
-        except OSError as e:
-            if e.errno == errno.EIO:
-                return None
-            raise
 
     def _reads(self, size: int) -> Iterator[bytes]:
         """Up to a batch of reads of at most ``size`` bytes, until the kernel has nothing more (EAGAIN) or the
