@@ -46,7 +46,6 @@ import threading
 import time
 import weakref
 from collections import deque
-from itertools import chain
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from ..core.mem import MBOX
@@ -341,21 +340,18 @@ class StackLoop:
                             except Exception:
                                 stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
                                 first = None
-                            stack.input_many(netif, self._batch(frames(), now, first), now)
+                            stack.input_many(netif, self._batch(frames(), now), now, first)
                             drained = netif
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
             self._ended()
 
-    def _batch(self, frames: Iterator[Any], start: float, first: Any = None) -> Iterator[Any]:
-        """The frames of one turn: ``first`` (when given, a frame read already), then what ``frames`` gives, until
-        calls were posted (they run before more frames) or :data:`BATCH_TIME` passed since the turn began (so the
-        stack's clock, timers and mailbox never wait on a peer that keeps the device busy: a ping-pong partner whose
-        next request is always there already)."""
+    def _batch(self, frames: Iterator[Any], start: float) -> Iterator[Any]:
+        """The frames of one turn: what ``frames`` gives, until calls were posted (they run before more frames) or
+        :data:`BATCH_TIME` passed since the turn began (so the stack's clock, timers and mailbox never wait on a peer
+        that keeps the device busy: a ping-pong partner whose next request is always there already)."""
         clock = self.clock
-        if first is not None:
-            frames = chain((first,), frames)
         for frame in frames:
             yield frame
             if self._calls or clock() - start > BATCH_TIME:

@@ -102,8 +102,8 @@ class Icmp:
         table or what the stack is wired to (hooks, protocol handlers, outputs, NAPT) change, the configuration is
         read once, the reply's ICMP checksum is the request's adjusted for the type (RFC 1624, as lwIP's
         ``icmp_input`` does) instead of a second sum over the data, and the counters are counted after the write."""
-        if len(frame) < 42 or not self.fast_path:
-            return False
+        if len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
+            return False  # (the protocol byte first: the loop tries every frame that wakes it here)
         (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
         if proto != 1 or type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
             return False

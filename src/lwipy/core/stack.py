@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import random
+from itertools import chain
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any, Callable, Iterable, Protocol
 
@@ -438,9 +439,12 @@ class Stack:
         self.stats.link.err += 1
         log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
 
-    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float) -> None:
-        """:meth:`input` for a batch of frames received together."""
+    def input_many(self, netif: Netif, frames: Iterable[bytes], now: float, first: Any = None) -> None:
+        """:meth:`input` for a batch of frames received together: ``first`` when given (a frame read already: the one
+        that woke a loop, taken before anything of ``frames`` runs), then ``frames``."""
         self.assert_core()
+        if first is not None:
+            frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
