@@ -23,8 +23,11 @@ what is due; ``poll_at`` is asked once per turn, and the clock read only when a 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
 (the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
 runs with cold caches (on a virtual machine the vCPU halted meanwhile): every step between the wake-up and the reply
-then costs several times what it costs warm, so nothing but the reading, the stack's input and the answer comes
-before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).
+then costs several times what it costs warm, each Python call more than a few bytecodes.  So the loop reads the first
+frame itself when one read is one frame (``Device.frame_read_size``: a TAP or TUN without offload), reads the default
+clock without a call of its own, and offers the frame to ``stack.fast_answer`` (an ordinary ping is answered there,
+:meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`) before the batch goes to ``input_many``: nothing but the
+read and the answer comes before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
