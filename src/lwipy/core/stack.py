@@ -121,10 +121,11 @@ class Stack:
         self.napt = Napt(self)
         self.icmp = Icmp(self)
         #: what a loop driving the stack may try first on the lone frame that woke it from an idle sleep,
-        #: ``fast_answer(netif, frame, now) -> bool``: True when the frame was answered and taken entirely (an ordinary
-        #: ping, :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`), else False with nothing changed (the frame
-        #: then goes to :meth:`input_many`).  Called directly: after an idle sleep every layer between the read and the
-        #: reply costs microseconds.  A bug it raises is the caller's to pass to :meth:`frame_failed`.
+        #: ``fast_answer(netif, frame, now) -> bool``: True when the frame was answered and taken entirely (an
+        #: ordinary ping, :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`), else False with nothing changed but
+        #: the stack's time (the frame then goes to :meth:`input_many`).  Called directly: after an idle sleep every
+        #: layer between the read and the reply costs microseconds.  A bug it raises is the caller's to pass to
+        #: :meth:`frame_failed`.
         self.fast_answer: Callable[[Netif, Any, float], bool] = self.icmp.fast_echo
         self.igmp = Igmp(self)
         self.udp = Udp(self)
