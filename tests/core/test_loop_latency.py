@@ -492,3 +492,40 @@ def test_a_woken_lazy_device_without_plain_reads_gives_its_first_frame_through_f
         watched.stop()
         a.close()
         b.close()
+
+
+class ListTap(SocketTap):
+    """A device with a descriptor read all at once (``receive()``), as a TAP with offload is."""
+
+    lazy_frames = False
+
+
+@pytest.mark.parametrize("kind", [SocketTap, ListTap])
+def test_a_wake_up_by_the_mailbox_alone_reads_no_quiet_device(monkeypatch, kind):
+    """After a sleep the loop reads only the devices whose descriptor epoll reported ready: an application's call
+    waking it costs no empty read of a quiet TAP (level triggered: a frame arriving meanwhile wakes the next sleep),
+    and a frame is still answered."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.setblocking(False)
+    a.settimeout(30)
+    stack = Stack(Config(), seed=1)
+    dev = kind(b.fileno())
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    logging_reads(monkeypatch, dev)
+    watched = Watched(StackLoop(stack))
+    loop = watched.loop
+    try:
+        watched.send_when_asleep(a, echo_request(1))
+        assert a.recv(2000)[34] == 0
+        loop.call(lambda: None, timeout=30)
+        for _ in range(5):
+            loop.call(dev.log.clear, timeout=30)  # the loop sleeps, then a call wakes it...
+            assert watched.asleep.wait(30)
+            assert loop.call(lambda: list(dev.log), timeout=30) == []  # ...and nothing reads the TAP
+        watched.send_when_asleep(a, echo_request(2))
+        assert a.recv(2000)[34] == 0
+    finally:
+        watched.stop()
+        a.close()
+        b.close()

@@ -258,6 +258,11 @@ class StackLoop:
         devices: list[tuple[Any, Any, bool, Any]] = []
         lazy_fds: dict[int, tuple[Any, Any]] = {}  # descriptor -> (netif, frames) of the lazy devices
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
+        # after a sleep, what epoll said: the devices with a descriptor have nothing to read unless it was ready
+        # (level triggered; a lazy one that was is read in the wake-up itself); their netifs, and those ready
+        waited = False
+        fd_netifs: set[Any] = set()
+        ready_netifs: list[Any] = []
         generation = -1
         calls = self._calls
         read = os.read
@@ -268,15 +273,23 @@ class StackLoop:
                 # empty read), what is due, then one poll_at() and one clock reading for the sleep
                 now = clock()
                 stack.now = now
-                busy = self._run_calls() if calls else False
+                if calls:
+                    self._run_calls()
                 calls = self._calls  # _run_calls swapped in a fresh deque
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
                     devices = self._watch(sel, devices, clock)
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
+                    fd_netifs = {netif for netif, _, _, dev in devices if dev.fileno() is not None}
+                    waited = False  # (a device new to the set is read once before it is slept on)
+                # a descriptor epoll did not report ready has nothing to read: no empty read when only the mailbox
+                # woke us (an application's send), unless the wake-up's reading was cut short
+                skip_quiet = waited and not self._cut
                 for netif, frames, lazy, _ in devices:
                     if netif is drained:  # read when it woke us, until it had nothing more (or the turn ended)
+                        continue
+                    if skip_quiet and netif in fd_netifs and netif not in ready_netifs:
                         continue
                     # every frame the device has; from a lazy reader each read when the one before was handled (a
                     # lone ping is answered before the empty read that ends the batch), for at most BATCH_TIME.
@@ -289,6 +302,9 @@ class StackLoop:
                         if received:
                             stack.input_many(netif, received, now)
                 drained = None
+                waited = False
+                if ready_netifs:
+                    ready_netifs = []
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -305,10 +321,16 @@ class StackLoop:
                             wake_at = dev_at
                 if end is not None and clock() >= end:
                     break
-                if busy or calls or self._cut:  # work posted from the core itself (a callback) runs before sleeping;
-                    self._cut = False  # a turn cut short reads on (a waker-driven device would not wake us again)
+                # a turn cut short reads on (a waker-driven device would not wake us again); work posted meanwhile
+                # (by a callback, or another thread) runs after a look at the descriptors that does not sleep, so
+                # the next turn knows which devices have frames.  Calls that ran need no turn of their own: what
+                # they set going (a device's frames, a posted call, a timer due) wakes the sleep at once
+                if self._cut:
+                    self._cut = False
                     continue
-                if wake_at is None:
+                if calls:
+                    timeout = 0.0
+                elif wake_at is None:
                     timeout = -1.0
                 else:
                     timeout = wake_at - clock()
@@ -316,12 +338,15 @@ class StackLoop:
                         timeout = 0.0
                 # epoll's poll called here, not through a method: after an idle sleep every layer between the wake-up
                 # and the read costs microseconds (the process wakes with cold caches)
+                waited = True
                 for fd, _ in wait(timeout):
                     if fd == wake_fd:
                         self._drain_wake()
                         continue
                     ready = lazy_fds.get(fd)
-                    if ready is not None:
+                    if ready is None:  # a device read all at once (receive()): in the turn
+                        ready_netifs.extend(netif for netif, _, _, dev in devices if dev.fileno() == fd)
+                    else:
                         # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
                         # ping or request is answered before the clock, the mailbox and the timers are looked at),
                         # the first tried on the stack's fast answer before anything else
