@@ -494,24 +494,11 @@ def test_a_woken_lazy_device_without_plain_reads_gives_its_first_frame_through_f
         b.close()
 
 
-class ListTap(SocketTap):
-    """A device with a descriptor read all at once (``receive()``), as a TAP with offload is."""
-
-    lazy_frames = False
-
-
-@pytest.mark.parametrize("kind", [SocketTap, ListTap])
-def test_a_wake_up_by_the_mailbox_alone_reads_no_quiet_device(monkeypatch, kind):
-    """After a sleep the loop reads only the devices whose descriptor epoll reported ready: an application's call
-    waking it costs no empty read of a quiet TAP (level triggered: a frame arriving meanwhile wakes the next sleep),
-    and a frame is still answered."""
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    b.setblocking(False)
-    a.settimeout(30)
-    stack = Stack(Config(), seed=1)
-    dev = kind(b.fileno())
-    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
-    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+def test_a_wake_up_by_the_mailbox_alone_reads_no_plain_device(monkeypatch):
+    """After a sleep the loop reads a plain device (its frames are its descriptor's reads: a TAP) only when epoll
+    reported it ready: an application's call waking the loop costs no empty read of a quiet TAP (level triggered: a
+    frame arriving meanwhile wakes the next sleep), and a frame is still answered."""
+    a, b, stack, dev = _socket_tap_stack()
     logging_reads(monkeypatch, dev)
     watched = Watched(StackLoop(stack))
     loop = watched.loop
@@ -525,6 +512,31 @@ def test_a_wake_up_by_the_mailbox_alone_reads_no_quiet_device(monkeypatch, kind)
             assert loop.call(lambda: list(dev.log), timeout=30) == []  # ...and nothing reads the TAP
         watched.send_when_asleep(a, echo_request(2))
         assert a.recv(2000)[34] == 0
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def test_a_device_holding_frames_back_is_asked_every_turn():
+    """A wrapper that holds received frames back (FaultyDevice's delay) has frames when its descriptor is quiet: the
+    loop asks it every turn, so a delayed ping is answered when its delay is over (not when the next frame comes)."""
+    from lwipy.netif.faults import FaultyDevice
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    b.setblocking(False)
+    a.settimeout(30)
+    stack = Stack(Config(), seed=1)
+    dev = FaultyDevice(SocketTap(b.fileno()), delay=0.05, egress=False)
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    watched = Watched(StackLoop(stack))
+    try:
+        for seq in (1, 2, 3):
+            watched.send_when_asleep(a, echo_request(seq))
+            reply = a.recv(2000)  # (times out after 30 s if the held frame is never asked for)
+            while reply[12:14] != b"\x08\x00":  # the gratuitous ARP of a netif coming up
+                reply = a.recv(2000)
+            assert reply[34] == 0 and reply[40:42] == struct.pack("!H", seq)
     finally:
         watched.stop()
         a.close()

@@ -258,11 +258,11 @@ class StackLoop:
         devices: list[tuple[Any, Any, bool, Any]] = []
         lazy_fds: dict[int, tuple[Any, Any]] = {}  # descriptor -> (netif, frames) of the lazy devices
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
-        # after a sleep, what epoll said: the devices with a descriptor have nothing to read unless it was ready
-        # (level triggered; a lazy one that was is read in the wake-up itself); their netifs, and those ready
+        # after a sleep, what epoll said: a device whose frames are its descriptor's reads and nothing else
+        # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level
+        # triggered), and then it was read in the wake-up itself; their netifs
         waited = False
-        fd_netifs: set[Any] = set()
-        ready_netifs: list[Any] = []
+        plain_netifs: set[Any] = set()
         generation = -1
         calls = self._calls
         read = os.read
@@ -270,7 +270,8 @@ class StackLoop:
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
-                # empty read), what is due, then one poll_at() and one clock reading for the sleep
+                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() and one
+                # clock reading for the sleep
                 now = clock()
                 stack.now = now
                 if calls:
@@ -281,15 +282,16 @@ class StackLoop:
                     devices = self._watch(sel, devices, clock)
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
-                    fd_netifs = {netif for netif, _, _, dev in devices if dev.fileno() is not None}
+                    plain_netifs = {netif for netif, _, size in lazy_fds.values() if size is not None}
                     waited = False  # (a device new to the set is read once before it is slept on)
-                # a descriptor epoll did not report ready has nothing to read: no empty read when only the mailbox
-                # woke us (an application's send), unless the wake-up's reading was cut short
-                skip_quiet = waited and not self._cut
+                # no empty read of a plain device after a sleep (an application's call woke us, or a timer), unless
+                # the wake-up's reading was cut short; a device with frames of its own (a wrapper holding some back,
+                # a serial line's decoder) is asked every turn
+                skip_plain = waited and not self._cut
                 for netif, frames, lazy, _ in devices:
                     if netif is drained:  # read when it woke us, until it had nothing more (or the turn ended)
                         continue
-                    if skip_quiet and netif in fd_netifs and netif not in ready_netifs:
+                    if skip_plain and netif in plain_netifs:
                         continue
                     # every frame the device has; from a lazy reader each read when the one before was handled (a
                     # lone ping is answered before the empty read that ends the batch), for at most BATCH_TIME.
@@ -303,8 +305,6 @@ class StackLoop:
                             stack.input_many(netif, received, now)
                 drained = None
                 waited = False
-                if ready_netifs:
-                    ready_netifs = []
                 wake_at = stack.poll_at()
                 if wake_at is not None:
                     now = clock()
@@ -344,9 +344,7 @@ class StackLoop:
                         self._drain_wake()
                         continue
                     ready = lazy_fds.get(fd)
-                    if ready is None:  # a device read all at once (receive()): in the turn
-                        ready_netifs.extend(netif for netif, _, _, dev in devices if dev.fileno() == fd)
-                    else:
+                    if ready is not None:
                         # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
                         # ping or request is answered before the clock, the mailbox and the timers are looked at),
                         # the first tried on the stack's fast answer before anything else
