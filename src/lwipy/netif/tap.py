@@ -20,6 +20,7 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 import threading
 from typing import Callable, Iterator, TypeVar
 
@@ -126,6 +127,8 @@ class TapDevice(TxRingDriver, Device):
         self.rx_gso = self.tx_gso = 0  # super-segments received and sent (offload only)
         #: the bounded transmit queue, or None (frames go to the kernel at once)
         self.tx_ring = TxRing(self._write_queued, limit=tx_queue, rate=tx_rate) if tx_queue is not None else None
+        # tx3: transmit writes the frame itself (no queue, no virtio-net header, _write as it is here)
+        self._plain = self.tx_ring is None and not offload and type(self)._write is TapDevice._write
 
     def _how_to_create(self) -> str:
         mode = self._KIND.lower()
@@ -177,7 +180,15 @@ class TapDevice(TxRingDriver, Device):
     def fileno(self) -> int:
         return self.fd
 
+    _plain = False  # (a subclass that opens the device its own way keeps the general way)
+
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
+        if self._plain:  # tx3: the common case in one Python call a frame (the sender writes every segment)
+            try:
+                os.write(self.fd, frame)
+                return True
+            except OSError:
+                return self._write_failed()
         if self.tx_ring is not None:
             return self.tx_ring.offer(_NO_OFFLOAD + bytes(frame) if self.offload else frame)
         return self._write(frame, _NO_OFFLOAD if self.offload else None)
@@ -235,14 +246,17 @@ class TapDevice(TxRingDriver, Device):
             else:
                 os.writev(self.fd, (vnet_hdr, frame))
             return True
-        except BlockingIOError:
+        except OSError:
+            return self._write_failed()
+
+    def _write_failed(self) -> bool:
+        """A write's OSError (called in its ``except``): False, counted, for a full queue (EAGAIN), an interface
+        that is down (EIO) or a frame it refuses; anything else is raised again."""
+        e = sys.exc_info()[1]
+        if isinstance(e, BlockingIOError) or getattr(e, "errno", None) in (errno.EIO, errno.ENOBUFS, errno.EINVAL):
             self.tx_dropped += 1
             return False
-        except OSError as e:
-            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):  # interface down, or a frame it refuses
-                self.tx_dropped += 1
-                return False
-            raise
+        raise
 
     @property
     def lazy_frames(self) -> bool:  # type: ignore[override]

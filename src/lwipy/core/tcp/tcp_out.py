@@ -59,8 +59,10 @@ _FRAME_HDR = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHH")
 # _output_fast's data segment from its template (_segment_template): Ethernet, version/IHL and TOS | total length |
 # ident | fragment, TTL, protocol | IPv4 checksum | addresses and ports | seq ack | offset and flags, window,
 # checksum, urgent (| NOP NOP kind length, TSval, TSecr)
-_SEG = struct.Struct("!16sHH4sH12sIIHHHH")
-_SEG_TS = struct.Struct("!16sHH4sH12sIIHHHHIII")
+# checksum, then the urgent pointer (0) and what follows it: nothing, or the timestamps option (_TAIL_TS, once a call)
+_SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
+_SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
+_TAIL_TS = struct.Struct("!III")  # NOP NOP kind length, TSval, TSecr
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 # --- tx: a full segment's payload sum (a 11,520-bit integer for 1,440 bytes) folded three times at cuts that are
@@ -168,54 +170,51 @@ class TcpOutput:
                 self.txretry_at = None
                 self.tcp.tx_refused.discard(self)
             return True
-        stack = self.stack
-        netif = self._netif
-        if self._offload or not self._neighbour or self.v6 or netif is None or (self.sack_ok and self.ooseq):
+        if self._offload or not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
             return False
-        mac = self._neighbour_mac()
+        mac = self._neighbour_mac()  # (None also without a netif)
         if mac is None:
             return False
-        now = stack.now
+        netif = self._netif
         ts_ok = self.ts_ok
         hlen = 32 if ts_ok else 20
         mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
         if 20 + hlen + mss > netif.mtu:
             return False
+        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        tcp = self.tcp
+        tmpl = tcp.tx_templates.get(self)
+        made_for = (mac, netif.hwaddr, self.tos, self.ttl, hlen)
+        if tmpl is None or tmpl[0] != made_for:
+            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
-        wnd = min(self.snd_wnd, self.cc.cwnd)
+        usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)  # what the windows let go now
         nodelay = self.nodelay
         half_max = self.max_snd_wnd // 2
-        rtt = self.rtt
-        ip4 = stack.ip4
-        stats = stack.stats
-        device = netif.device
-        hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
-        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
-        tmpl = self.tcp.tx_templates.get(self)
-        if tmpl is None or tmpl[0] != mac or tmpl[1] != hwaddr or tmpl[2] != tos or tmpl[3] != ttl \
-                or tmpl[4] != hlen:
-            tmpl = self.tcp.tx_templates[self] = self._segment_template(mac, hwaddr, tos, ttl, hlen)
-        _, _, _, _, _, head, mid, addrs, ip_base, tcp_base, wmemo = tmpl
-        window = -1
-        refused = False
-        tried = sent = 0
         snd_max = self.snd_max
+        # tx3: Karn's one timed segment per flight: only while none is timed, and only for new data (a segment
+        # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
+        timing = self.rtt.seq is None
+        stack = self.stack
+        ip4 = stack.ip4
+        transmit = netif.device.transmit
+        window = -1
+        tried = sent = 0
+        refused = False
         ident = ip4.next_ident
         try:
             while True:
-                flight = (nxt - una) & MASK
                 n = avail if avail < mss else mss
-                usable = wnd - flight
                 if usable < n:
                     n = usable
-                if n <= 0:
-                    if flight == 0 and self.persist_at is None:
-                        self._arm_persist()
-                    break
-                last = n == avail
+                    if n <= 0:
+                        if nxt == una and self.persist_at is None:
+                            self._arm_persist()
+                        break
                 # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
-                if n < mss and not (last and (nodelay or flight == 0)) and n < half_max:
-                    if flight == 0 and self.persist_at is None:
+                if n < mss and not (n == avail and (nodelay or nxt == una)) and n < half_max:
+                    if nxt == una and self.persist_at is None:
                         self._arm_persist()  # the override timer
                     break
                 if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
@@ -230,14 +229,21 @@ class TcpOutput:
                     else:
                         window = min(self._window_field(), 0xFFFF)
                         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
-                    tcp_base += rcv_nxt + window
+                    # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
+                    neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
                         tsval, tsecr = self._ts_now(), self.ts_recent
-                        tcp_base += 0x0101080A + tsval + tsecr
-                flags = 0x18 if last else 0x10  # ACK, with PSH on the last
+                        neg_ack -= tsval + tsecr
+                        tail = _TAIL_TS.pack(0x0101080A, tsval, tsecr)
+                    else:
+                        tail = b""
+                    neg_psh = neg_ack - PSH
+                    offflags_psh = offflags_ack | PSH
+                if n == avail:  # PSH on the last
+                    offflags, neg = offflags_psh, neg_psh
+                else:
+                    offflags, neg = offflags_ack, neg_ack
                 payload = snd_buf[offset:offset + n]
-                total = 20 + hlen + n
-                ip_sum = (ip_base + total + ident) % 0xFFFF
                 data_sum = int.from_bytes(payload, "big")
                 if n & 1:
                     data_sum <<= 8
@@ -245,46 +251,43 @@ class TcpOutput:
                     data_sum = (data_sum >> 5888) + (data_sum & _FOLD1)
                     data_sum = (data_sum >> 2944) + (data_sum & _FOLD2)
                     data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
-                tcp_sum = (tcp_base + n + nxt + ((hlen << 26) | (flags << 16)) + data_sum) % 0xFFFF
-                if ts_ok:
-                    frame = _SEG_TS.pack(head, total, ident, mid, 0xFFFF - (ip_sum or 0xFFFF), addrs, nxt, rcv_nxt,
-                                         (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0, 0x0101080A,
-                                         tsval, tsecr) + payload
-                else:
-                    frame = _SEG.pack(head, total, ident, mid, 0xFFFF - (ip_sum or 0xFFFF), addrs, nxt, rcv_nxt,
-                                      (hlen << 10) | flags, window, 0xFFFF - (tcp_sum or 0xFFFF), 0) + payload
+                frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                             offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
                 ident = (ident + 1) & 0xFFFF
                 tried += 1
-                if not device.transmit(frame):
+                if not transmit(frame):
+                    stats = stack.stats
                     stats.link.memerr += 1
                     stats.link.drop += 1
                     stats.tcp.err += 1
                     refused = True  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
                     break
                 sent += 1
-                if rtt.seq is None and nxt == snd_max:  # time one new segment per flight (Karn)
-                    rtt.time_segment(nxt, now)
+                if timing and (nxt - snd_max) & MASK < _HALF:  # new data (at or above snd_max): time it
+                    self.rtt.time_segment(nxt, stack.now)
+                    timing = False
                 nxt = (nxt + n) & MASK
-                if 0 < ((nxt - snd_max) & MASK) < _HALF:
-                    snd_max = nxt
                 avail -= n
                 if avail <= 0:
                     break
                 offset += n
+                usable -= n
         finally:  # what the loop counted, written back once (also should the device raise)
             ip4.next_ident = ident
             self.snd_nxt = nxt
-            self.snd_max = snd_max
-            stats.ip.xmit += tried
-            stats.etharp.cachehit += tried
-            stats.link.xmit += sent
-            stats.tcp.xmit += sent
-            self.tcp.fast_sent += sent
-        sent_any = sent > 0
-        if sent_any:
+            if 0 < ((nxt - snd_max) & MASK) < _HALF:
+                self.snd_max = nxt
+            if tried:
+                stats = stack.stats
+                stats.ip.xmit += tried
+                stats.etharp.cachehit += tried
+                stats.link.xmit += sent
+                stats.tcp.xmit += sent
+                tcp.fast_sent += sent
+        if sent:
             self.unacked_segments = 0
             self.ack_due = False  # rx: the segments carried the ACK a batch's end would have written
-            self.last_ack_sent = self.rcv_nxt
+            self.last_ack_sent = rcv_nxt
             if self.delack_at is not None:
                 self.delack_at = None  # the segments carried our ACK: the deadline may move
                 self._schedule()
@@ -293,25 +296,30 @@ class TcpOutput:
         elif self.txretry_at is not None:
             self.txretry_at = None
             self.tcp.tx_refused.discard(self)
-        if sent_any and self.rto_at is None:
+        if sent and self.rto_at is None:
             self._arm_rto()
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
         """:meth:`_output_fast`'s per-connection template (kept in ``Tcp.tx_templates`` for the neighbour's MAC, ours,
         TOS, TTL and header length it was made for): the constant bytes of a data segment's frame (Ethernet
-        and the start of IPv4; fragment field, TTL and protocol; addresses and ports) and the partial sums of the
-        IPv4 header without its length and ident, and of the TCP header and pseudo-header without seq, ack, flags,
-        window and the segment's length (2**16 = 1 modulo 0xFFFF: a 32-bit field adds as itself, see
-        wire/checksum.py)."""
+        and the start of IPv4; fragment field, TTL and protocol; addresses and ports), the partial sum of the IPv4
+        header without the segment's length and its ident, and that of the TCP header and pseudo-header without
+        seq, ack, window, the timestamps' values and the segment's length, flags ACK alone (2**16 = 1 modulo 0xFFFF:
+        a 32-bit field adds as itself, see wire/checksum.py).  Both sums are negated: ``(-sum) % 0xFFFF`` is the
+        checksum field itself (the complement of the folded sum, a residue 0 giving 0 as wire.checksum writes it),
+        so a segment's field is ``(that - n - ident) % 0xFFFF`` and the like.  Also the struct that packs the frame
+        and the data offset with ACK."""
         src, dst, sport, dport = self._local_packed, self._remote_packed, self.local_port, self.remote_port
         head = mac + hwaddr + b"\x08\x00" + bytes((0x45, tos))
         mid = bytes((0, 0, ttl, PROTO_TCP))  # no fragment bits, as the full way writes them
         addrs = src + dst + sport.to_bytes(2, "big") + dport.to_bytes(2, "big")
-        ip_base = 0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big")
-        tcp_base = self._pseudo_base + hlen + (sport << 16) + dport
+        ip_neg = -(0x4500 + tos + (ttl << 8) + PROTO_TCP + int.from_bytes(src + dst, "big") + 20 + hlen)
+        offflags_ack = (hlen << 10) | ACK
+        tcp_neg = -(self._pseudo_base + hlen + (sport << 16) + dport + offflags_ack + (0x0101080A if hlen == 32 else 0))
         # tx2: the last window field offered: [(rcv_nxt, rcv_adv, bytes held, buffer limit) before, field, rcv_adv after]
-        return mac, hwaddr, tos, ttl, hlen, head, mid, addrs, ip_base, tcp_base, [None, 0, 0]
+        return ((mac, hwaddr, tos, ttl, hlen), head, mid, addrs, ip_neg, tcp_neg, [None, 0, 0],
+                _SEG_TS.pack if hlen == 32 else _SEG.pack, offflags_ack)
 
     def _tx_refused(self) -> None:
         """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
