@@ -279,9 +279,9 @@ class IperfClient:
                     self._end_stream(s, self.stack.now)
                     return
                 took = pcb.send(buf[:want] if want < len(buf) else buf)
-                if not took:
-                    return
                 s.bytes += took
+                if took < want:
+                    return  # tx3: the send buffer is full (a second send would take nothing: one call an ACK saved)
         except LwipError as e:
             self.error = self.error or e.errno or errno.EPIPE
             self._end_stream(s, self.stack.now)
