@@ -12,7 +12,10 @@ which goes first.  The figures are medians over the rounds:
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
 - ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99); TCP request/response, 64 bytes,
-  TCP_NODELAY, 2000 round trips, p50 / p99;
+  TCP_NODELAY, 2000 round trips, p50 / p99, where the scheduler puts client and stack, and then pinned
+  (``rr_placements``): client and stack on separate CPUs (each way round) and on one CPU (each CPU in turn), 2000
+  round trips per placement.  Unpinned, the figure is a coin toss for both stacks: the same CPU gives about a third
+  of the round trip that two CPUs give;
 - iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
   each stack's iperf server on 5001 (lwiperf, lwipy's ``IperfServer``);
 - CPU per received segment: the stack process's CPU time (every thread, from ``/proc/PID/task/*/schedstat``)
@@ -84,7 +87,9 @@ s.close()
 """
 
 REQRESP = r"""
-import socket, sys, time
+import os, socket, sys, time
+if len(sys.argv) > 4 and sys.argv[4] != "-":
+    os.sched_setaffinity(0, {int(sys.argv[4])})  # the client on this CPU (rr_placements)
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 msg = b"q" * 64
@@ -267,6 +272,11 @@ class Running:
             time.sleep(0.01)
 
 
+#: the measurements ``measure`` makes (``--only`` picks some)
+PARTS = ("bulk", "iperf", "ping", "rr")
+ONLY = set(PARTS)
+
+
 def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: str | None = None,
             profile: str | None = None) -> dict[str, float]:
     """Every measurement of one stack (``which``: lwipy, C lwIP, kernel or a baseline lwipy from ``src``) in
@@ -302,26 +312,69 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
 
         try:
             stack = start(f"{profile}.in" if profile else None)
-            transfer(stack, SEND, "9", "tx", ("in", "cpu_us_per_seg", "segs_per_mb", "cpu_ms_per_mb"))
-            if profile:  # one process per profile file: stop it to have its stats written
-                stack.stop()
-                stack = start(f"{profile}.out")
-            transfer(stack, RECEIVE, "19", "rx",
-                     ("out", "cpu_us_per_sent_seg", "segs_per_mb_sent", "cpu_ms_per_mb_sent"))
+            if profile or "bulk" in ONLY:
+                transfer(stack, SEND, "9", "tx", ("in", "cpu_us_per_seg", "segs_per_mb", "cpu_ms_per_mb"))
+                if profile:  # one process per profile file: stop it to have its stats written
+                    stack.stop()
+                    stack = start(f"{profile}.out")
+                transfer(stack, RECEIVE, "19", "rx",
+                         ("out", "cpu_us_per_sent_seg", "segs_per_mb_sent", "cpu_ms_per_mb_sent"))
             if profile:
                 return out
-            if which != "kernel":
+            if which != "kernel" and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
-            ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
-                                             check=True).stdout)
-            out["ping_ms"] = statistics.mean(ping.rtts_ms)
-            out["ping_p50_ms"] = statistics.median(ping.rtts_ms)
-            out["ping_p99_ms"] = sorted(ping.rtts_ms)[int(len(ping.rtts_ms) * 0.99)]
-            p50, p99 = nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", timeout=120).stdout.split()
-            out["rr_p50"], out["rr_p99"] = float(p50), float(p99)
+            if "ping" in ONLY:
+                ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
+                                                 check=True).stdout)
+                out["ping_ms"] = statistics.mean(ping.rtts_ms)
+                out["ping_p50_ms"] = statistics.median(ping.rtts_ms)
+                out["ping_p99_ms"] = sorted(ping.rtts_ms)[int(len(ping.rtts_ms) * 0.99)]
+            if "rr" in ONLY:
+                p50, p99 = nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", timeout=120).stdout.split()
+                out["rr_p50"], out["rr_p99"] = float(p50), float(p99)
+                out.update(rr_placements(ns, stack.pid))
         finally:
             for stack in stacks:
                 stack.stop()
+    return out
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of ``pid`` onto ``cpus`` (C lwIP's tcpip, TAP and main threads as lwipy's one)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # a thread that ended meanwhile
+            pass
+
+
+def rr_placements(ns: str, pid: int) -> dict[str, float]:
+    """rr: request/response with the client and the stack (every thread of ``pid``) pinned, so that where the
+    scheduler happens to put them does not decide the figure.  Left alone, the kernel's client and the stack land on
+    the same CPU in some runs and on two in others, and the round trip differs by 3x for BOTH stacks (on this 2-CPU
+    VM: about 32 against 100 µs for lwipy, 22-26 against 66-104 for C lwIP): the bimodal p50s of earlier tables.
+    ``rr_apart``: the client on one CPU and the stack on the other, both ways round (the mean of the two runs'
+    p50s and p99s): each side's wake-up crosses CPUs, as a network peer's would; ``rr_together``: both on one CPU,
+    each CPU in turn (no idle CPU to wake: the processing alone).  2,000 round trips per placement; nothing when
+    fewer than two CPUs are ours."""
+    import interop_netns as nsx
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return {}
+    a, b = cpus[:2]
+    allowed = os.sched_getaffinity(pid)
+    out: dict[str, float] = {}
+    try:
+        for name, placements in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
+            got = []
+            for client_cpu, stack_cpu in placements:
+                pin(pid, {stack_cpu})
+                got.append([float(x) for x in nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", str(client_cpu),
+                                                            timeout=120).stdout.split()])
+            out[f"rr_{name}_p50"] = statistics.mean(g[0] for g in got)
+            out[f"rr_{name}_p99"] = statistics.mean(g[1] for g in got)
+    finally:
+        pin(pid, allowed)
     return out
 
 
@@ -394,6 +447,10 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         row("ping p99 at 10 ms intervals", config, "ping_p99_ms", "{:.3f} ms")
         row("TCP request/response 64 B NODELAY p50", config, "rr_p50", "{:.0f} µs")
         row("TCP request/response 64 B NODELAY p99", config, "rr_p99", "{:.0f} µs")
+        row("TCP request/response p50, client and stack on separate CPUs", config, "rr_apart_p50", "{:.0f} µs")
+        row("TCP request/response p99, client and stack on separate CPUs", config, "rr_apart_p99", "{:.0f} µs")
+        row("TCP request/response p50, client and stack on one CPU", config, "rr_together_p50", "{:.0f} µs")
+        row("TCP request/response p99, client and stack on one CPU", config, "rr_together_p99", "{:.0f} µs")
     for config in configs:
         if config != "offload":  # GSO/GRO frames are not segments
             row("CPU per received segment", config, "cpu_us_per_seg", "{:.1f} µs")
@@ -420,6 +477,8 @@ def main() -> int:
                         help="compare with the lwipy of checkout DIR (before/after) instead of C lwIP")
     parser.add_argument("--profile", metavar="DIR",
                         help="also profile lwipy's bulk transfers into DIR and print the CPU by category")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="the measurements to make, any of bulk, iperf, ping, rr (comma-separated; default all)")
     parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -431,6 +490,10 @@ def main() -> int:
     if problem:
         print(f"cannot run: {problem}")
         return 1
+    ONLY.clear()
+    ONLY.update(p for p in args.only.split(",") if p)
+    if ONLY - set(PARTS):
+        parser.error(f"unknown measurement(s) {sorted(ONLY - set(PARTS))}: choose from {list(PARTS)}")
     configs = [c for c in args.configs.split(",") if c]
     unknown = set(configs) - set(NAMES)
     if unknown:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.tcp.states import CLOSE_WAIT, CLOSED
 from ..errors import LwipError
 
 if TYPE_CHECKING:
@@ -79,27 +80,44 @@ class TcpEchoServer(_Service):
 
     def __init__(self, stack: "Stack", port: int = 7) -> None:
         super().__init__(stack, port)
-        self._pending: dict[int, bytearray] = {}
+        self._pending: dict[int, bytearray] = {}  # per connection, what the send buffer did not take yet
 
     def _event(self, pcb: "TcpPcb") -> None:
-        backlog = self._pending.setdefault(id(pcb), bytearray())
+        key = id(pcb)
+        backlog = self._pending.get(key)
         try:
-            while True:
-                if backlog:
-                    took = pcb.send(backlog)
+            if backlog is None:
+                # rr: the common event holds nothing back: what arrived goes straight back, one recv and one send
+                # (a request's reply is written before anything else is looked at); an ACK's event reads nothing
+                while pcb.readable:
+                    data = pcb.recv()
+                    self.bytes_in += len(data)
+                    took = pcb.send(data)
                     self.bytes_out += took
-                    del backlog[:took]
-                    if backlog:
+                    if took < len(data):
+                        backlog = self._pending[key] = bytearray(memoryview(data)[took:])
                         break  # the send buffer is full: reading more would only grow the backlog
-                if not pcb.readable:
-                    break
-                backlog += self._drain(pcb)
+            else:
+                while True:
+                    if backlog:
+                        took = pcb.send(backlog)
+                        self.bytes_out += took
+                        del backlog[:took]
+                        if backlog:
+                            break
+                    if not pcb.readable:
+                        break
+                    backlog += self._drain(pcb)
+                if not backlog:
+                    del self._pending[key]
+                    backlog = None
         except LwipError:
-            backlog.clear()
-        if pcb.state_name == "CLOSED":
-            self._pending.pop(id(pcb), None)
-        elif not backlog and pcb.at_eof and pcb.state_name == "CLOSE_WAIT":
-            self._pending.pop(id(pcb), None)
+            self._pending.pop(key, None)
+            backlog = None
+        state = pcb.state
+        if state == CLOSED:
+            self._pending.pop(key, None)
+        elif backlog is None and pcb.fin_received and pcb.at_eof and state == CLOSE_WAIT:
             pcb.close()
 
 

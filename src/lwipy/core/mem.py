@@ -136,11 +136,17 @@ class MemStats:
             self.used[cat] -= elements
 
     def change(self, cat: int, delta: int) -> None:
-        """A buffer grew or shrank by ``delta`` bytes (no element count)."""
+        """A buffer grew or shrank by ``delta`` bytes (no element count): ``alloc`` or ``free`` of it, in one call
+        (a connection's buffers change twice per segment each way: rr's request/response path)."""
+        cur = self.cur[cat] + delta
+        self.cur[cat] = cur
+        total = self.total + delta
+        self.total = total
         if delta > 0:
-            self.alloc(cat, delta, 0)
-        elif delta:
-            self.free(cat, -delta, 0)
+            if cur > self.peak[cat]:
+                self.peak[cat] = cur
+            if total > self.total_peak:
+                self.total_peak = total
 
     def refused(self, cat: int) -> None:
         """An allocation in ``cat`` failed (lwIP's ``err``)."""

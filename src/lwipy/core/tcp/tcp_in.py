@@ -202,7 +202,11 @@ class TcpInput:
             # nothing was called out to: what was checked above holds (ESTABLISHED, in order, no FIN, room), and
             # the data (n > 0: a segment without any acknowledges something) is appended below
         else:
-            if not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
+            if acked and self.fin_seq is None and self.buf_seq == una:
+                # rr: an ACK of new data with no FIN or SYN among it (a request acknowledging the reply before it)
+                if not self._fast_new_ack(seq, ack, acked, window, tsecr if ts_ok else None):
+                    return True
+            elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
                 return True
             if self.state == CLOSED:
                 return True
@@ -237,6 +241,80 @@ class TcpInput:
             self._ack_now()
         else:
             self._arm_delack()
+        return True
+
+    def _fast_new_ack(self, seq: int, ack: int, acked: int, window: int, tsecr: int | None) -> bool:
+        """rr: :meth:`_process_ack` and :meth:`_ack_advanced` for :meth:`_fast_input`'s ACK of ``acked`` new bytes
+        (``window`` scaled already) when neither a FIN nor the SYN is among them, the connection is not in recovery
+        and no SACK ranges are held (the caller checked): the same steps in the same order, without the branches
+        that cannot be taken.  False when the segment is to be dropped (a callback's close made the ACK end the
+        connection: only :meth:`_process_ack`'s last steps, kept for what a callback may have changed)."""
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
+        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack or (self.snd_wl2 - ack) & MASK >= _HALF)):
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None
+                self.persist_backoff = 0
+        # _ack_advanced: the acknowledged bytes are all data (buf_seq == snd_una, no FIN queued)
+        del self.snd_buf[:acked]
+        self._mem_snd()
+        self.buf_seq = self.snd_una = ack
+        if (self.snd_nxt - ack) & MASK >= _HALF:
+            self.snd_nxt = ack
+        self.retries = 0
+        rtt = self.rtt
+        if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
+            now = self.stack.now
+            rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
+        snd_max = self.snd_max
+        self.cc.on_ack(ack, acked, self.snd_mss, snd_max)  # never a partial ACK: not in recovery
+        if ack == snd_max:
+            self.rto_at = None
+        else:
+            self._arm_rto()
+        if self.tcp.batching and (self.snd_nxt - ack) & MASK >= self._deferred_flight():
+            self._defer_output()  # tx64 (ESTABLISHED and not in recovery: the caller checked)
+        else:
+            # _acked_output: the application told there is room (send_space, ESTABLISHED), then tcp_output, which is
+            # a no-op when nothing is unsent, no FIN queued and no refused segment to retry (as fast_pure_ack)
+            on_event = self.on_event
+            snd_buf = self.snd_buf
+            if on_event is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed:
+                self._corked = True  # gso: what the application writes goes out after it, whole
+                try:
+                    on_event(self)
+                finally:
+                    self._corked = False
+            if self.fin_seq is not None or self.txretry_at is not None \
+                    or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
+                self._output()
+        # the rest of _process_ack, for what a callback may have changed
+        if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
+                and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
+            self._output()
+        if self.scoreboard.ranges and self.cc.recover is None and self.snd_una != self.snd_max \
+                and self.state != CLOSED:
+            if self.scoreboard.is_lost(self._dupthresh(), self.seg_size):
+                self._enter_recovery()
+        fin_seq = self.fin_seq
+        if fin_seq is not None and ack == ((fin_seq + 1) & MASK):
+            state = self.state
+            if state == FIN_WAIT_1:
+                self.state = FIN_WAIT_2
+                if self.rx_closed:
+                    self._arm_fin_wait_2()
+                self._notify()
+            elif state == CLOSING:
+                self._enter_time_wait()
+                return False
+            elif state == LAST_ACK:
+                self._free()
+                return False
         return True
 
     def _ack_now(self) -> None:

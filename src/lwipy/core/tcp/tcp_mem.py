@@ -24,24 +24,22 @@ class TcpMem:
         if self._mem_freed:
             return
         n = len(self.snd_buf)
-        stack = self.stack
-        counted = n + -(-n // self.snd_mss) * stack.mem_tcp_snd_seg if n else 0
-        stack.mem.change(TCP_SND, counted - self._mem_snd_counted)
-        self._mem_snd_counted = counted
+        counted = n + -(-n // self.snd_mss) * self.stack.mem_tcp_snd_seg if n else 0
+        delta = counted - self._mem_snd_counted
+        if delta:  # (runs twice for every segment sent and acknowledged: one call, MemStats.change)
+            self._mem_snd_counted = counted
+            self.stack.mem.change(TCP_SND, delta)
 
     def _mem_rcv(self) -> None:
         """The in-order received bytes changed (in the pcb, or taken into a mailbox and not yet read)."""
         if self._mem_freed:
             return
         n = len(self.rcv_buf) + self.rcv_held
-        stack = self.stack
-        counted = n + -(-n // self.mss) * stack.mem_tcp_rx_seg if n else 0
+        counted = n + -(-n // self.mss) * self.stack.mem_tcp_rx_seg if n else 0
         delta = counted - self._mem_rcv_counted
-        if delta > 0:  # mem.change's two cases, called directly: this runs twice for every segment received
-            stack.mem.alloc(TCP_RCV, delta, 0)
-        elif delta:
-            stack.mem.free(TCP_RCV, -delta, 0)
-        self._mem_rcv_counted = counted
+        if delta:  # (runs twice for every segment received: one call, MemStats.change)
+            self._mem_rcv_counted = counted
+            self.stack.mem.change(TCP_RCV, delta)
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The request/response path in process, without a TAP or a loop: lwipy's TCP echo app (port 7) at ESP-IDF's
+defaults (or 64 KB windows) answering a scripted kernel-like client that sends 64-byte requests, each carrying the
+ACK of the reply before it (the kernel's ping-pong mode piggybacks its ACK on the next request).
+
+    python3 bench/bench_rr_path.py [--rounds 20000] [--config esp|tuned] [--trace] [--profile out.prof]
+
+Prints µs per request (``Stack.input_many`` of one frame, as the loop hands it a frame that woke it, the echo app's
+reply written to a device that keeps nothing), and with ``--trace`` the Python bytecodes run for one request by
+function: those before the reply's ``transmit`` (the latency path: after an idle sleep each one costs) and those
+after it, until ``input_many`` returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from lwipy import Config, Stack  # noqa: E402
+from lwipy.apps import TcpEchoServer  # noqa: E402
+from lwipy.netif.device import Device  # noqa: E402
+from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
+
+OWN_MAC, PEER_MAC = b"\x02\x00\x00\x00\x00\x01", b"\x02\x00\x00\x00\x00\x02"
+OWN, PEER = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+class NullDevice(Device):
+    mtu = 1500
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.last = b""
+
+    def transmit(self, frame) -> bool:
+        self.frames += 1
+        self.last = frame
+        return True
+
+
+def segment(seq: int, ack: int, flags: int, data: bytes = b"", window: int = 64240, opts: bytes = b"") -> bytes:
+    thl = 20 + len(opts)
+    tcp = bytearray(struct.pack("!HHIIBBHHH", 40000, 7, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (thl // 4) << 4, flags,
+                                window, 0, 0) + opts + data)
+    struct.pack_into("!H", tcp, 16, checksum(tcp, pseudo_sum_v4(PEER, OWN, 6, len(tcp))))
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, PEER, OWN))
+    struct.pack_into("!H", ip, 10, checksum(ip))
+    return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(tcp)
+
+
+def setup(config: str):
+    """A stack with the echo app and one connection from the scripted client, established and warmed up; returns
+    (stack, netif, device, pcb, request maker)."""
+    cfg = Config() if config == "esp" else Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    stack = Stack(cfg, seed=1)
+    dev = NullDevice()
+    netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    TcpEchoServer(stack, 7)
+    now = 1.0
+    stack.input(netif, segment(1000, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)), now)
+    (pcb,) = list(stack.tcp.conns.values())
+    stack.input(netif, segment(1001, pcb.iss + 1, 0x10), now)
+    state = {"seq": 1001, "ack": pcb.snd_max}
+
+    def request() -> bytes:
+        """The next request: 64 bytes at the client's next sequence number, acknowledging every reply before it
+        (requests may be made ahead: each assumes the one before was answered)."""
+        f = segment(state["seq"], state["ack"], 0x18, b"q" * 64)
+        state["seq"] += 64
+        state["ack"] += 64
+        return f
+    for _ in range(50):
+        stack.input_many(netif, [request()], now)
+    assert pcb.snd_una == pcb.snd_max - 64 and dev.frames >= 50, "the echo app did not answer"
+    return stack, netif, dev, pcb, request
+
+
+def trace(stack, netif, dev, request) -> tuple[Counter, Counter]:
+    """Bytecodes per function (``file:function``) for one request: before the reply's transmit, and after it."""
+    frame = request()
+    before: Counter = Counter()
+    after: Counter = Counter()
+    phase = [before]
+    real = dev.transmit
+
+    def transmit(f) -> bool:
+        phase[0] = after
+        return real(f)
+    dev.transmit = transmit
+
+    def local(fr, event, arg):
+        if event == "opcode":
+            code = fr.f_code
+            phase[0][f"{Path(code.co_filename).name}:{code.co_name}"] += 1
+        return local
+
+    def glob(fr, event, arg):
+        fr.f_trace_opcodes = True
+        return local
+    sys.settrace(glob)
+    try:
+        stack.input_many(netif, [frame], 1.0)
+    finally:
+        sys.settrace(None)
+        del dev.transmit
+    return before, after
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=20000)
+    parser.add_argument("--config", default="esp", choices=("esp", "tuned"))
+    parser.add_argument("--trace", action="store_true", help="print the bytecodes per function for one request")
+    parser.add_argument("--profile")
+    args = parser.parse_args()
+    stack, netif, dev, pcb, request = setup(args.config)
+    if args.trace:
+        before, after = trace(stack, netif, dev, request)
+        for name, counts in (("before the reply's transmit", before), ("after it", after)):
+            print(f"{name}: {sum(counts.values())} bytecodes")
+            for fn, k in counts.most_common():
+                print(f"  {k:5d}  {fn}")
+        return 0
+    frames = [request() for _ in range(args.rounds)]
+    inp = stack.input_many
+    sent0 = dev.frames
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for f in frames:
+            inp(netif, [f], 1.0)
+        return time.perf_counter() - t0
+    if args.profile:
+        import cProfile
+        cProfile.runctx("run()", globals(), {"run": run}, args.profile)
+        secs = 1.0
+    else:
+        secs = run()
+    assert dev.frames - sent0 == args.rounds and pcb.snd_una == pcb.snd_max - 64, "a request went unanswered"
+    print(f"{args.config}: {secs / args.rounds * 1e6:.2f} µs per request (fast path {stack.tcp.fast_taken})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
