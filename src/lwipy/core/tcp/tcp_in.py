@@ -277,7 +277,8 @@ class TcpInput:
             self.rto_at = None
         else:
             self._arm_rto()
-        if self.tcp.batching and (self.snd_nxt - ack) & MASK >= self._deferred_flight():
+        flight = (self.snd_nxt - ack) & MASK
+        if flight and self.tcp.batching and flight >= self._deferred_flight():
             self._defer_output()  # tx64 (ESTABLISHED and not in recovery: the caller checked)
         else:
             # _acked_output: the application told there is room (send_space, ESTABLISHED), then tcp_output, which is
