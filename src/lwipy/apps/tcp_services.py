@@ -83,8 +83,8 @@ class TcpEchoServer(_Service):
         self._pending: dict[int, bytearray] = {}  # per connection, what the send buffer did not take yet
 
     def _event(self, pcb: "TcpPcb") -> None:
-        key = id(pcb)
-        backlog = self._pending.get(key)
+        pending = self._pending
+        backlog = pending.get(id(pcb)) if pending else None
         try:
             if backlog is None:
                 # rr: the common event holds nothing back: what arrived goes straight back, one recv and one send
@@ -95,7 +95,7 @@ class TcpEchoServer(_Service):
                     took = pcb.send(data)
                     self.bytes_out += took
                     if took < len(data):
-                        backlog = self._pending[key] = bytearray(memoryview(data)[took:])
+                        backlog = pending[id(pcb)] = bytearray(memoryview(data)[took:])
                         break  # the send buffer is full: reading more would only grow the backlog
             else:
                 while True:
@@ -109,14 +109,14 @@ class TcpEchoServer(_Service):
                         break
                     backlog += self._drain(pcb)
                 if not backlog:
-                    del self._pending[key]
+                    del pending[id(pcb)]
                     backlog = None
         except LwipError:
-            self._pending.pop(key, None)
+            pending.pop(id(pcb), None)
             backlog = None
         state = pcb.state
         if state == CLOSED:
-            self._pending.pop(key, None)
+            pending.pop(id(pcb), None)
         elif backlog is None and pcb.fin_received and pcb.at_eof and state == CLOSE_WAIT:
             pcb.close()
 
