@@ -142,11 +142,19 @@ class LazyDeadlines(_DeadlineHeap[P]):
             real = key.next_deadline()
             if real == when:
                 return when
-            heapq.heappop(heap)
             if real is None:
+                heapq.heappop(heap)
                 del live[key]
-            else:
-                self._push(key, real)  # moved later meanwhile
+                continue
+            # moved later meanwhile (a connection answering requests re-arms its retransmission timer with every
+            # reply: rr's every turn of the loop): the entry moves to it in one sift, and when it is still the
+            # earliest its deadline is the answer, read just now
+            self.pushes += 1
+            self._seq = seq = self._seq + 1
+            live[key] = (real, seq)
+            heapq.heapreplace(heap, (real, seq, key))
+            if heap[0][1] == seq:
+                return real
         return None
 
     def pop_due(self, now: float) -> list[P]:
