@@ -11,11 +11,16 @@ which goes first.  The figures are medians over the rounds:
 
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
-- ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99); TCP request/response, 64 bytes,
-  TCP_NODELAY, 2000 round trips, p50 / p99, where the scheduler puts client and stack, and then pinned
-  (``rr_placements``): client and stack on separate CPUs (each way round) and on one CPU (each CPU in turn), 2000
-  round trips per placement.  Unpinned, the figure is a coin toss for both stacks: the same CPU gives about a third
-  of the round trip that two CPUs give;
+- ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99);
+- TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99,
+  where the scheduler puts client and stack, and then pinned (``rr_placements``): client and stack on separate
+  CPUs (each way round) and on one CPU (each CPU in turn), 2000 round trips per placement, every thread of the
+  stack's process (C lwIP's tcpip and TAP threads too) on the stack's CPU.  Unpinned, the figure is a coin toss
+  for both stacks (the same CPU gives about half the round trip that two CPUs give, and which one a run gets is
+  the scheduler's choice), so compare the pinned rows.  On one CPU the round trip is the CPU both sides spend
+  (nothing to wake); on two it adds each side's wake-up of an idle CPU, and the stack runs with cold caches.  A
+  pinned process cannot move away from a neighbour's busy CPU: on a loaded machine the pinned p99s measure the
+  neighbours (milliseconds: a scheduler slice), so read them with the load average;
 - iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
   each stack's iperf server on 5001 (lwiperf, lwipy's ``IperfServer``);
 - CPU per received segment: the stack process's CPU time (every thread, from ``/proc/PID/task/*/schedstat``)
@@ -29,7 +34,8 @@ lwipy with the kernel itself: the same clients against a Python server on kernel
 a veth pair (checksum offload and GSO/GRO on, as veth has them).  The machine is shared: the load average is
 printed with the table, and only ratios within one run mean anything.
 
-``--baseline-tree DIR`` compares this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the
+``--only bulk,iperf,ping,rr`` makes only some of the measurements (``--only rr``: request/response alone, a few
+seconds a round).  ``--baseline-tree DIR`` compares this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the
 commit before a change) instead of C lwIP: the before/after table of one run.  ``--profile DIR`` runs one more
 kernel -> stack and stack -> kernel transfer per configuration under cProfile and prints where lwipy's CPU per
 segment goes by category (``bench/profile_categories.py``).
@@ -352,7 +358,8 @@ def rr_placements(ns: str, pid: int) -> dict[str, float]:
     """rr: request/response with the client and the stack (every thread of ``pid``) pinned, so that where the
     scheduler happens to put them does not decide the figure.  Left alone, the kernel's client and the stack land on
     the same CPU in some runs and on two in others, and the round trip differs by 3x for BOTH stacks (on this 2-CPU
-    VM: about 32 against 100 µs for lwipy, 22-26 against 66-104 for C lwIP): the bimodal p50s of earlier tables.
+    VM, with a neighbour's load: about 32 against 100 µs for lwipy, 22-26 against 66-104 for C lwIP): the bimodal
+    p50s of earlier tables.
     ``rr_apart``: the client on one CPU and the stack on the other, both ways round (the mean of the two runs'
     p50s and p99s): each side's wake-up crosses CPUs, as a network peer's would; ``rr_together``: both on one CPU,
     each CPU in turn (no idle CPU to wake: the processing alone).  2,000 round trips per placement; nothing when
