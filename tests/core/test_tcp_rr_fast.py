@@ -270,3 +270,27 @@ def test_echo_drops_its_backlog_when_the_connection_fails():
     assert id(pcb) in server._pending
     inject(t, frame(t, t.peer_seq, pcb.snd_una, 0x04))  # RST
     assert pcb.state_name == "CLOSED" and pcb.error == errno.ECONNRESET and id(pcb) not in server._pending
+
+
+# -- the window offered: the raw free space looked at first (tcp_out's _window_bytes, rr's block) ----------------------
+def old_window_bytes(pcb) -> int:
+    """``_window_bytes`` before the shortcut (the reference)."""
+    free = pcb._free_window()
+    offered = (pcb.rcv_adv - pcb.rcv_nxt) & MASK if (pcb.rcv_adv - pcb.rcv_nxt) & MASK <= 0x80000000 else 0
+    if free - offered < min(pcb.mss - 12 if pcb.ts_ok else pcb.mss, pcb.rcv_buf_limit // 2):
+        return offered
+    return max(free, offered)
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(ts=st.booleans(), limit=st.sampled_from([2440, 5760, 8192, 65535, 1 << 20]), scale=st.integers(0, 7),
+       used=st.integers(0, 70000), held=st.integers(0, 3000), adv=st.integers(-3000, 70000),
+       mss=st.sampled_from([536, 1000, 1440, 1460]), state=st.sampled_from(["ESTABLISHED", "SYN_RCVD", "CLOSE_WAIT"]))
+def test_window_bytes_answers_as_before(ts, limit, scale, used, held, adv, mss, state):
+    from lwipy.core.tcp import states
+    t, pcb, _ = established(ts=ts, reader=False)
+    pcb.rcv_buf_limit, pcb.rcv_wscale, pcb.mss, pcb.state = limit, scale, mss, getattr(states, state)
+    pcb.rcv_buf = bytearray(min(used, limit))
+    pcb.rcv_held = held
+    pcb.rcv_adv = (pcb.rcv_nxt + adv) & MASK
+    assert pcb._window_bytes() == old_window_bytes(pcb)

@@ -473,9 +473,20 @@ class TcpOutput:
         a worthwhile amount (receiver SWS avoidance: min(Fr * RCV.BUFF, Eff.snd.MSS), RFC 9293 3.8.6.2.2, where
         the peer's effective MSS leaves out its timestamps option, 3.7.1: a window of whole 1428-byte segments must
         reopen by one of them)."""
+        # --- rr (a block of the request/response helper's): the raw free space first, which _free_window only
+        # rounds down: when even it does not open the window by the worthwhile amount, the window offered stands
+        # (a request/response's every reply), without rounding; the same answer as below
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK
+        if offered > _HALF:
+            offered = 0  # rcv_adv behind rcv_nxt (seq_le, inline)
+        limit = self.rcv_buf_limit
+        mss = self.mss - 12 if self.ts_ok else self.mss
+        worthwhile = mss if mss < limit // 2 else limit // 2
+        if limit - len(self.rcv_buf) - self.rcv_held - offered < worthwhile:
+            return offered
+        # --- end of rr's block
         free = self._free_window()
-        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        if free - offered < min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
+        if free - offered < worthwhile:
             return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
         return max(free, offered)
 
