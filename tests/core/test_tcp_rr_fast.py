@@ -294,3 +294,25 @@ def test_window_bytes_answers_as_before(ts, limit, scale, used, held, adv, mss, 
     pcb.rcv_held = held
     pcb.rcv_adv = (pcb.rcv_nxt + adv) & MASK
     assert pcb._window_bytes() == old_window_bytes(pcb)
+
+
+# -- MemStats.change in one call -------------------------------------------------------------------------------------------
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["change", "alloc", "free"]), st.integers(0, 10), st.integers(-5000, 5000)),
+                max_size=60))
+def test_memstats_change_is_alloc_or_free_without_elements(ops):
+    """``change`` (one call, rr's path) leaves current, peak and totals as ``alloc``/``free`` of the same bytes with no
+    element count did before it: the reference."""
+    from lwipy.core.mem import MemStats
+    a, b = MemStats(), MemStats()
+    for op, cat, n in ops:
+        if op == "change":
+            a.change(cat, n)
+            if n > 0:
+                b.alloc(cat, n, 0)
+            elif n:
+                b.free(cat, -n, 0)
+        else:
+            getattr(a, op)(cat, abs(n), 1)
+            getattr(b, op)(cat, abs(n), 1)
+        assert a.report() == b.report()
