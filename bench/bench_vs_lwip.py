@@ -18,7 +18,9 @@ which goes first.  The figures are medians over the rounds:
   stack's process (C lwIP's tcpip and TAP threads too) on the stack's CPU.  Unpinned, the figure is a coin toss
   for both stacks (the same CPU gives about half the round trip that two CPUs give, and which one a run gets is
   the scheduler's choice), so compare the pinned rows.  On one CPU the round trip is the CPU both sides spend
-  (nothing to wake); on two it adds each side's wake-up of an idle CPU, and the stack runs with cold caches.  A
+  (nothing to wake: the client sends its next request while the stack finishes the reply, and lwipy's loop reads
+  it in the same batch, without epoll or timers); on two it adds each side's wake-up of an idle CPU, and the stack
+  runs with cold caches.  A
   pinned process cannot move away from a neighbour's busy CPU: on a loaded machine the pinned p99s measure the
   neighbours (milliseconds: a scheduler slice), so read them with the load average;
 - iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
