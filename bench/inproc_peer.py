@@ -1,0 +1,44 @@
+"""What the in-process benches share (``bench_tx_cycle.py``, ``bench_rr_path.py``): a device that counts what the stack
+sends, and TCP segments from a scripted peer at 10.0.0.2 to the stack at 10.0.0.1, as Ethernet frames."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from lwipy.netif.device import Device  # noqa: E402
+from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
+
+OWN_MAC, PEER_MAC = b"\x02\x00\x00\x00\x00\x01", b"\x02\x00\x00\x00\x00\x02"
+OWN, PEER = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+
+
+class NullDevice(Device):
+    """Takes every frame; counts them and keeps the last."""
+
+    mtu = 1500
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.last = b""
+
+    def transmit(self, frame) -> bool:
+        self.frames += 1
+        self.last = frame
+        return True
+
+
+def segment(dport: int, seq: int, ack: int, flags: int, data: bytes = b"", window: int = 65535,
+            opts: bytes = b"") -> bytes:
+    """A TCP segment from the peer's port 40000 to the stack's ``dport``, checksums right."""
+    thl = 20 + len(opts)
+    tcp = bytearray(struct.pack("!HHIIBBHHH", 40000, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (thl // 4) << 4, flags,
+                                window, 0, 0) + opts + data)
+    struct.pack_into("!H", tcp, 16, checksum(tcp, pseudo_sum_v4(PEER, OWN, 6, len(tcp))))
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, PEER, OWN))
+    struct.pack_into("!H", ip, 10, checksum(ip))
+    return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(tcp)
