@@ -235,12 +235,13 @@ class SocketTap(TapDevice):
         pass
 
 
-def _socket_tap_stack():
+def _socket_tap_stack(wrap=lambda dev: dev, kind=None):
+    """A stack on a SocketTap (of class ``kind``, wrapped by ``wrap``): the peer's end, ours, the stack, its device."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     b.setblocking(False)
     a.settimeout(30)
     stack = Stack(Config(), seed=1)
-    dev = SocketTap(b.fileno())
+    dev = wrap((kind or SocketTap)(b.fileno()))
     stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
     stack.etharp.add_static("10.0.0.2", PEER_MAC)
     return a, b, stack, dev
@@ -473,13 +474,7 @@ class FramesTap(SocketTap):
 
 
 def test_a_woken_lazy_device_without_plain_reads_gives_its_first_frame_through_frames(monkeypatch):
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    b.setblocking(False)
-    a.settimeout(30)
-    stack = Stack(Config(), seed=1)
-    dev = FramesTap(b.fileno())
-    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
-    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    a, b, stack, dev = _socket_tap_stack(kind=FramesTap)
     logging_reads(monkeypatch, dev)
     watched = Watched(StackLoop(stack))
     try:
@@ -522,13 +517,7 @@ def test_a_device_holding_frames_back_is_asked_every_turn():
     """A wrapper that holds received frames back (FaultyDevice's delay) has frames when its descriptor is quiet: the
     loop asks it every turn, so a delayed ping is answered when its delay is over (not when the next frame comes)."""
     from lwipy.netif.faults import FaultyDevice
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    b.setblocking(False)
-    a.settimeout(30)
-    stack = Stack(Config(), seed=1)
-    dev = FaultyDevice(SocketTap(b.fileno()), delay=0.05, egress=False)
-    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
-    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    a, b, stack, dev = _socket_tap_stack(wrap=lambda tap: FaultyDevice(tap, delay=0.05, egress=False))
     watched = Watched(StackLoop(stack))
     try:
         for seq in (1, 2, 3):
