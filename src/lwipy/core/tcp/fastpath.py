@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
-from .states import CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK
+from .states import CLOSED, ESTABLISHED
 
 if TYPE_CHECKING:
     from ..netif import Netif
@@ -284,28 +284,10 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     if pcb.fin_seq is not None or pcb.txretry_at is not None \
             or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
         pcb._output()
-    # the rest of _process_ack and _fast_input, for what a callback may have changed
-    if pcb.rto_at is None and pcb.persist_at is None and pcb.snd_una == pcb.snd_max \
-            and len(pcb.snd_buf) > ((pcb.snd_max - pcb.buf_seq) & MASK) and pcb.state != CLOSED:
-        pcb._output()  # data waits and no timer runs: send, or arm the override
-    # RFC 6675 IsLost, and our FIN acknowledged: as _process_ack ends (only a callback could have made them so)
-    if pcb.scoreboard.ranges and pcb.cc.recover is None and pcb.snd_una != pcb.snd_max and pcb.state != CLOSED:
-        if pcb.scoreboard.is_lost(pcb._dupthresh(), pcb.seg_size):
-            pcb._enter_recovery()
-    fin_seq = pcb.fin_seq
-    if fin_seq is not None and ack == ((fin_seq + 1) & MASK):
-        state = pcb.state
-        if state == FIN_WAIT_1:
-            pcb.state = FIN_WAIT_2
-            if pcb.rx_closed:
-                pcb._arm_fin_wait_2()
-            pcb._notify()
-        elif state == CLOSING:
-            pcb._enter_time_wait()
-            return True
-        elif state == LAST_ACK:
-            pcb._free()
-            return True
+    # the rest of _process_ack and _fast_input, for what a callback may have changed (only it could have queued a
+    # FIN, ended the connection or left SACK ranges); the segment was handled even when that ended the connection
+    if not pcb._ack_finish(ack):
+        return True
     if pcb.state != CLOSED and pcb.delack_at is None and pcb.unacked_segments:
         pcb._arm_delack()  # as _fast_input ends for a segment without data
     return True

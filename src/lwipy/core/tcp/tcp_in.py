@@ -294,29 +294,7 @@ class TcpInput:
             if self.fin_seq is not None or self.txretry_at is not None \
                     or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
                 self._output()
-        # the rest of _process_ack, for what a callback may have changed
-        if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
-                and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
-            self._output()
-        if self.scoreboard.ranges and self.cc.recover is None and self.snd_una != self.snd_max \
-                and self.state != CLOSED:
-            if self.scoreboard.is_lost(self._dupthresh(), self.seg_size):
-                self._enter_recovery()
-        fin_seq = self.fin_seq
-        if fin_seq is not None and ack == ((fin_seq + 1) & MASK):
-            state = self.state
-            if state == FIN_WAIT_1:
-                self.state = FIN_WAIT_2
-                if self.rx_closed:
-                    self._arm_fin_wait_2()
-                self._notify()
-            elif state == CLOSING:
-                self._enter_time_wait()
-                return False
-            elif state == LAST_ACK:
-                self._free()
-                return False
-        return True
+        return self._ack_finish(ack)  # the rest of _process_ack, for what a callback may have changed
 
     def _ack_now(self) -> None:
         """An ACK is due now (lwIP's ``tcp_ack_now``): written at once, or, inside a batch of frames, flagged and
@@ -424,6 +402,14 @@ class TcpInput:
             self._duplicate_ack()
         elif opened:
             self._output()
+        return self._ack_finish(ack)
+
+    def _ack_finish(self, ack: int) -> bool:
+        """The last steps of an ACK's processing (``tcp_receive``'s end), for what the ACK and anything it called out
+        to (the application, told of room) changed: data waiting with no timer running is sent, RFC 6675's IsLost
+        starts recovery, and our FIN acknowledged moves the state on.  False when the connection ended (TIME_WAIT,
+        or freed): the segment is dropped.  :meth:`_process_ack`'s end, and that of the short ways for an ACK of new
+        data (:meth:`_fast_new_ack`, :func:`.fastpath.fast_pure_ack`)."""
         if self.rto_at is None and self.persist_at is None and self.snd_una == self.snd_max \
                 and len(self.snd_buf) > ((self.snd_max - self.buf_seq) & MASK) and self.state != CLOSED:
             self._output()  # data waits and no timer runs (a window update was lost): send, or arm the override
@@ -434,17 +420,18 @@ class TcpInput:
             if self.scoreboard.is_lost(self._dupthresh(), self.seg_size):
                 self._enter_recovery()
         # our FIN acknowledged?
-        fin_acked = self.fin_seq is not None and ack == ((self.fin_seq + 1) & MASK)
-        if fin_acked:
-            if self.state == FIN_WAIT_1:
+        fin_seq = self.fin_seq
+        if fin_seq is not None and ack == ((fin_seq + 1) & MASK):
+            state = self.state
+            if state == FIN_WAIT_1:
                 self.state = FIN_WAIT_2
                 if self.rx_closed:
                     self._arm_fin_wait_2()
                 self._notify()  # everything we sent is acknowledged (a lingering close waits for this)
-            elif self.state == CLOSING:
+            elif state == CLOSING:
                 self._enter_time_wait()
                 return False
-            elif self.state == LAST_ACK:
+            elif state == LAST_ACK:
                 self._free()
                 return False
         return True
