@@ -40,7 +40,6 @@ from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, RST, TcpHeader
 from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackScoreboard
 from .listener import TcpListener
-from .seq import HALF as _HALF
 from .seq import MASK
 from .states import (CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
@@ -273,15 +272,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         del rcv_buf[:n]
         if reopen:
             # (an ACK due at the end of the batch carries the window: _window_update); rr: nor can the window open
-            # by the worthwhile amount _window_update asks for when even the raw free space (which _free_window
-            # only rounds down) does not exceed the window offered by that much (a small read: a request's)
+            # by the worthwhile amount _window_update asks for when even the raw room (which _free_window only
+            # rounds down) does not exceed the window offered by that much (a small read: a request's)
             if not self.ack_due:
-                offered = (self.rcv_adv - self.rcv_nxt) & MASK
-                if offered > _HALF:
-                    offered = 0  # rcv_adv behind rcv_nxt (seq_le, as _window_update reads it)
-                mss = self.mss - 12 if self.ts_ok else self.mss
-                limit = self.rcv_buf_limit
-                if limit - len(rcv_buf) - self.rcv_held - offered >= (mss if mss < limit // 2 else limit // 2):
+                room, offered, worthwhile = self._window_room()
+                if room - offered >= worthwhile:
                     self._window_update()
         else:
             self.rcv_held += n

@@ -49,7 +49,6 @@ from ..pbuf import Pbuf
 from .fastpath import fast_ack
 from .seq import HALF as _HALF
 from .seq import MASK
-from .seq import seq_le as _le
 from .seq import seq_lt as _lt
 from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
 
@@ -473,18 +472,9 @@ class TcpOutput:
         a worthwhile amount (receiver SWS avoidance: min(Fr * RCV.BUFF, Eff.snd.MSS), RFC 9293 3.8.6.2.2, where
         the peer's effective MSS leaves out its timestamps option, 3.7.1: a window of whole 1428-byte segments must
         reopen by one of them)."""
-        # --- rr (a block of the request/response helper's): the raw free space first, which _free_window only
-        # rounds down: when even it does not open the window by the worthwhile amount, the window offered stands
-        # (a request/response's every reply), without rounding; the same answer as below
-        offered = (self.rcv_adv - self.rcv_nxt) & MASK
-        if offered > _HALF:
-            offered = 0  # rcv_adv behind rcv_nxt (seq_le, inline)
-        limit = self.rcv_buf_limit
-        mss = self.mss - 12 if self.ts_ok else self.mss
-        worthwhile = mss if mss < limit // 2 else limit // 2
-        if limit - len(self.rcv_buf) - self.rcv_held - offered < worthwhile:
-            return offered
-        # --- end of rr's block
+        room, offered, worthwhile = self._window_room()
+        if room - offered < worthwhile:
+            return offered  # rr: not even the raw room opens it (a request/response's every reply), no rounding
         free = self._free_window()
         if free - offered < worthwhile:
             return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
@@ -494,9 +484,22 @@ class TcpOutput:
         """After the user read: tell the peer when the window opened by a worthwhile amount."""
         if self.ack_due or self.state not in CAN_RECEIVE:
             return  # (an ACK due at the end of the batch will carry the window as it is then)
-        offered = (self.rcv_adv - self.rcv_nxt) & MASK if _le(self.rcv_nxt, self.rcv_adv) else 0
-        if self._free_window() - offered >= min(self.mss - 12 if self.ts_ok else self.mss, self.rcv_buf_limit // 2):
+        _, offered, worthwhile = self._window_room()
+        if self._free_window() - offered >= worthwhile:
             self._ack_now()  # inside a batch, once after it
+
+    def _window_room(self) -> tuple[int, int, int]:
+        """What the window's decisions start from: the raw room in the receive buffer (what :meth:`_free_window`
+        rounds down, so a window the raw room cannot open by the worthwhile amount stays as offered without the
+        rounding: rr's shortcut in :meth:`_window_bytes` and ``recv``), the window offered now (0 when ``rcv_adv`` is
+        behind ``rcv_nxt``: seq_le inline) and the worthwhile amount it opens by (receiver SWS avoidance)."""
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK
+        if offered > _HALF:
+            offered = 0
+        limit = self.rcv_buf_limit
+        mss = self.mss - 12 if self.ts_ok else self.mss
+        return (limit - len(self.rcv_buf) - self.rcv_held, offered,
+                mss if mss < limit // 2 else limit // 2)
 
     def _free_window(self) -> int:
         """The free receive buffer, as a whole number of the peer's full segments when more than one fits, as
