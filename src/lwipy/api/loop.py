@@ -256,7 +256,8 @@ class StackLoop:
         wait = sel.wait
         wake_fd = self._wake_r
         devices: list[tuple[Any, Any, bool, Any]] = []
-        lazy_fds: dict[int, tuple[Any, Any]] = {}  # descriptor -> (netif, frames) of the lazy devices
+        # descriptor -> (netif, frames, Device.frame_read_size) of the lazy devices
+        lazy_fds: dict[int, tuple[Any, Any, int | None]] = {}
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
         # after a sleep, what epoll said: a device whose frames are its descriptor's reads and nothing else
         # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level

@@ -19,8 +19,8 @@ from __future__ import annotations
 import errno
 import logging
 import random
-from itertools import chain
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from itertools import chain
 from typing import Any, Callable, Iterable, Protocol
 
 from ..config import Config

@@ -61,10 +61,9 @@ _FRAME_HDR = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHH")
 # _output_fast's data segment from its template (_segment_template): Ethernet, version/IHL and TOS | total length |
 # ident | fragment, TTL, protocol | IPv4 checksum | addresses and ports | seq ack | offset and flags, window,
 # checksum, urgent (| NOP NOP kind length, TSval, TSecr)
-# checksum, then the urgent pointer (0) and what follows it: nothing, or the timestamps option (_TAIL_TS, once a call)
+# checksum, then the urgent pointer (0) and what follows it: nothing, or the timestamps option (_TS_OPT, once a call)
 _SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
 _SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
-_TAIL_TS = struct.Struct("!III")  # NOP NOP kind length, TSval, TSecr
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 # --- tx: a full segment's payload sum (a 11,520-bit integer for 1,440 bytes) folded three times at cuts that are
@@ -240,7 +239,7 @@ class TcpOutput:
                     if ts_ok:
                         tsval, tsecr = self._ts_now(), self.ts_recent
                         neg_ack -= tsval + tsecr
-                        tail = _TAIL_TS.pack(0x0101080A, tsval, tsecr)
+                        tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
                     else:
                         tail = b""
                     neg_psh = neg_ack - PSH
