@@ -14,7 +14,6 @@ after it, until ``input_many`` returns.
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import time
 from collections import Counter
@@ -24,9 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lwipy import Config, Stack  # noqa: E402
 from lwipy.apps import TcpEchoServer  # noqa: E402
-from inproc_peer import OWN_MAC, PEER_MAC, NullDevice  # noqa: E402
+from inproc_peer import connected  # noqa: E402
 from inproc_peer import segment as _segment  # noqa: E402
 
 
@@ -37,16 +35,8 @@ def segment(seq: int, ack: int, flags: int, data: bytes = b"", window: int = 642
 def setup(config: str):
     """A stack with the echo app and one connection from the scripted client, established and warmed up; returns
     (stack, netif, device, pcb, request maker)."""
-    cfg = Config() if config == "esp" else Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
-    stack = Stack(cfg, seed=1)
-    dev = NullDevice()
-    netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
-    stack.etharp.add_static("10.0.0.2", PEER_MAC)
-    TcpEchoServer(stack, 7)
+    stack, netif, dev, pcb = connected(config, TcpEchoServer, 7)
     now = 1.0
-    stack.input(netif, segment(1000, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)), now)
-    (pcb,) = list(stack.tcp.conns.values())
-    stack.input(netif, segment(1001, pcb.iss + 1, 0x10), now)
     state = {"seq": 1001, "ack": pcb.snd_max}
 
     def request() -> bytes:

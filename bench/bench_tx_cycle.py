@@ -13,7 +13,6 @@ slowest rounds measure the neighbours).
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import time
 from pathlib import Path
@@ -22,9 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lwipy import Config, Stack  # noqa: E402
 from lwipy.apps import TcpChargenServer  # noqa: E402
-from inproc_peer import OWN_MAC, PEER_MAC, NullDevice  # noqa: E402
+from inproc_peer import connected  # noqa: E402
 from inproc_peer import segment as _segment  # noqa: E402
 
 
@@ -39,17 +37,8 @@ def main() -> int:
     parser.add_argument("--config", default="esp")
     parser.add_argument("--profile")
     args = parser.parse_args()
-    cfg = Config() if args.config == "esp" else Config(tcp_mss=1460, tcp_wnd_default=65535,
-                                                       tcp_snd_buf_default=65535)
-    stack = Stack(cfg, seed=1)
-    dev = NullDevice()
-    netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
-    stack.etharp.add_static("10.0.0.2", PEER_MAC)
-    TcpChargenServer(stack, 19)
+    stack, netif, dev, pcb = connected(args.config, TcpChargenServer, 19)
     now = 1.0
-    stack.input(netif, segment(1000, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)), now)
-    (pcb,) = [p for p in stack.tcp.conns.values()]
-    stack.input(netif, segment(1001, pcb.iss + 1, 0x10), now)
     mss = pcb.seg_size
     frames = []
     acks = []

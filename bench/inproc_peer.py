@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from lwipy import Config, Stack  # noqa: E402
 from lwipy.netif.device import Device  # noqa: E402
 from lwipy.wire.checksum import checksum, pseudo_sum_v4  # noqa: E402
 
@@ -42,3 +43,19 @@ def segment(dport: int, seq: int, ack: int, flags: int, data: bytes = b"", windo
     ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, PEER, OWN))
     struct.pack_into("!H", ip, 10, checksum(ip))
     return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(tcp)
+
+
+def connected(config: str, app, port: int):
+    """A stack (ESP-IDF's defaults for ``config`` "esp", else 64 KB windows with MSS 1460) on a :class:`NullDevice`,
+    ``app(stack, port)`` serving, and one connection from the peer to ``port`` established at time 1.0 (SYN with
+    MSS 1460, then the handshake's ACK): (stack, netif, device, pcb)."""
+    cfg = Config() if config == "esp" else Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    stack = Stack(cfg, seed=1)
+    dev = NullDevice()
+    netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
+    app(stack, port)
+    stack.input(netif, segment(port, 1000, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)), 1.0)
+    (pcb,) = stack.tcp.conns.values()
+    stack.input(netif, segment(port, 1001, pcb.iss + 1, 0x10), 1.0)
+    return stack, netif, dev, pcb
