@@ -17,6 +17,8 @@ from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
+from .etharp import _REREQUEST_BEFORE
+from .etharp import STABLE as _STABLE
 from .hooks import esp_ip4_route_src
 from .pbuf import Pbuf
 from .ratelimit import TokenBucket
@@ -41,8 +43,6 @@ _ECHO_IN = struct.Struct("!6s6xHBBH2xHxB2x4s4sBBH")
 _ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4s4sBBH")
 _CSUM = struct.Struct("!H")
 _FOLD = 0xFFFF
-_STABLE = "stable"  # etharp.STABLE (not imported: etharp imports this module's neighbours)
-_REREQUEST_BEFORE = 30.0  # etharp._REREQUEST_BEFORE
 
 
 class _EchoWay:
