@@ -81,6 +81,34 @@ def test_an_ordinary_ping_takes_the_fast_path_and_gets_the_full_paths_reply():
     assert stacks[0][0].icmp.fast_echoes == 7
 
 
+def test_the_reply_keeps_the_requests_ip_header_as_lwips_icmp_input_does():
+    """lwIP turns the request round in place and sends it with LWIP_IP_HDRINCL: the reply's IPv4 header is the
+    request's (type of service, identification, don't-fragment, options) with the addresses swapped and the TTL set
+    to ICMP_TTL; the stack's own identification does not move on.  Both ways, and the fast way for the plain case."""
+    stacks = pair()
+    for frame, fast in ((echo(ident=0xBEEF, frag=0x4000, tos=0x28), True),
+                        (echo(ident=0x0102, frag=0), True),
+                        (echo(ident=0xCAFE, ip_opts=b"\x01\x01\x01\x00"), False)):
+        before = [s.icmp.fast_echoes for s, _, _ in stacks]
+        ident_before = stacks[1][0].ip4.next_ident
+        (reply,) = same(stacks, frame)
+        assert stacks[0][0].icmp.fast_echoes - before[0] == int(fast)
+        assert stacks[1][0].ip4.next_ident == ident_before  # the reply took no identification of ours
+        hlen = (frame[14] & 0x0F) * 4
+        assert reply[14] == frame[14] and reply[15] == frame[15]  # version, header length, type of service
+        assert reply[18:22] == frame[18:22]  # identification and flags
+        assert reply[22] == stacks[1][0].config.ip_default_ttl and reply[23] == 1
+        assert reply[26:30] == frame[30:34] and reply[30:34] == frame[26:30]
+        assert reply[34:14 + hlen] == frame[34:14 + hlen]  # the options, echoed
+        assert checksum(reply[14:14 + hlen]) == 0 and checksum(reply[14 + hlen:]) == 0
+
+
+def test_a_request_with_the_reserved_flag_is_left_to_the_full_path():
+    stacks = pair()
+    assert len(same(stacks, echo(frag=0x8000))) == 1
+    assert stacks[0][0].icmp.fast_echoes == 0
+
+
 UNUSUAL = {
     "ip options": dict(ip_opts=b"\x01\x01\x01\x00"),
     "more fragments": dict(frag=0x2000),

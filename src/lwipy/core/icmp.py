@@ -36,9 +36,9 @@ _QUOTE = 8
 
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
-# the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total (ident) frag (ttl) proto
+# the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total ident frag (ttl) proto
 # (csum) src dst | ICMP type code checksum
-_ECHO_IN = struct.Struct("!6s6xHBBH2xHxB2x4s4sBBH")
+_ECHO_IN = struct.Struct("!6s6xHBBHHHxB2x4s4sBBH")
 # the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
 _ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4s4sBBH")
 _CSUM = struct.Struct("!H")
@@ -104,9 +104,10 @@ class Icmp:
         ``icmp_input`` does) instead of a second sum over the data, and the counters are counted after the write."""
         if len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
             return False  # (the protocol byte first: the loop tries every frame that wakes it here)
-        (dst_mac, ethertype, vihl, tos, total, frag, proto, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
-        if proto != 1 or type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
-            return False
+        (dst_mac, ethertype, vihl, tos, total, ident, frag, proto, src, dst, type_, code, csum) = \
+            _ECHO_IN.unpack_from(frame)
+        if proto != 1 or type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0xBFFF:
+            return False  # (frag: only DF may be set, the one flag the reply keeps)
         stack = self.stack
         if now is not None:
             stack.now = now
@@ -145,12 +146,10 @@ class Icmp:
                            and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work
         buf = bytearray(frame[:end])  # the identifier, sequence number and data echoed; the headers rewritten
-        ip4 = stack.ip4
-        ident = ip4.next_ident
-        ip4.next_ident = (ident + 1) & 0xFFFF
-        # the header's sum: the fixed fields' (kept with the way) and the three that vary; 2**16 is 1 modulo 0xFFFF
-        v = way.header_sum + tos + total + ident
-        _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, 0, self._ttl, PROTO_ICMP,
+        # the header's sum: the fixed fields' (kept with the way) and the four the request gives (lwIP keeps its
+        # type of service, identification and flags); 2**16 is 1 modulo 0xFFFF
+        v = way.header_sum + tos + total + ident + frag
+        _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, frag, self._ttl, PROTO_ICMP,
                             _FOLD - (v % _FOLD or _FOLD), dst, src, 0, 0, reply_csum)
         if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
             v = int.from_bytes(buf[34:], "big")
@@ -246,12 +245,17 @@ class Icmp:
             stats.drop += 1
 
     def _echo_reply(self, pkt: "InPacket", req: IcmpHeader, body: memoryview) -> None:
+        """The reply as lwIP's ``icmp_input`` makes it: the request turned round, its IPv4 header kept (type of
+        service, identification, the don't-fragment flag, options) but for the addresses, swapped, and the TTL, set
+        to ``ICMP_TTL``; sent with ``LWIP_IP_HDRINCL``, so it takes no identification of ours."""
         pbuf = Pbuf.with_payload(body)
         off = pbuf.push(w.HEADER_LEN)
         IcmpHeader(w.ECHO_REPLY, 0, req.rest).emit(pbuf.buf, off, len(body))
         src = pkt.netif.ip4_addr if pkt.multicast or pkt.broadcast else pkt.dst
+        hdr = pkt.hdr
         try:
-            self.stack.ip4.output(pbuf, src, pkt.src, PROTO_ICMP, tos=pkt.hdr.tos)
+            self.stack.ip4.output(pbuf, src, pkt.src, PROTO_ICMP, ttl=self._ttl, tos=hdr.tos, ident=hdr.ident,
+                                  dont_fragment=hdr.dont_fragment, options=bytes(hdr.options))
         except LwipError:
             self.stack.stats.icmp.err += 1
             return
