@@ -99,7 +99,7 @@ class MemStats:
     """Current and peak bytes by category (see the module's docstring), their sum and its peak, and lwIP's
     ``stats_mem`` counts per category (``used``, ``max``, ``err``)."""
 
-    __slots__ = ("sizes", "cur", "peak", "used", "max", "err", "total", "total_peak")
+    __slots__ = ("sizes", "cur", "peak", "used", "max", "err", "total", "total_peak", "pending")
 
     def __init__(self, sizes: MempSizes = ESP32_SIZES) -> None:
         self.sizes = sizes
@@ -111,9 +111,14 @@ class MemStats:
         self.err = [0] * n
         self.total = 0
         self.total_peak = 0
+        #: rr2: counting that waits (``Tcp.settle``: a connection's buffer changes logged until the reply's write),
+        #: called before anything else is counted or read here, so that every figure comes out in the same order
+        self.pending: Any = None
 
     def alloc(self, cat: int, nbytes: int, elements: int = 1) -> None:
         """``nbytes`` more in category ``cat`` (``elements`` more elements of it, for ``used``/``max``)."""
+        if self.pending is not None:
+            self.pending()
         cur = self.cur[cat] + nbytes
         self.cur[cat] = cur
         if cur > self.peak[cat]:
@@ -130,6 +135,8 @@ class MemStats:
 
     def free(self, cat: int, nbytes: int, elements: int = 1) -> None:
         """``nbytes`` fewer in category ``cat``."""
+        if self.pending is not None:
+            self.pending()
         self.cur[cat] -= nbytes
         self.total -= nbytes
         if elements:
@@ -138,6 +145,8 @@ class MemStats:
     def change(self, cat: int, delta: int) -> None:
         """A buffer grew or shrank by ``delta`` bytes (no element count): ``alloc`` or ``free`` of it, in one call
         (a connection's buffers change twice per segment each way: rr's request/response path)."""
+        if self.pending is not None:
+            self.pending()
         cur = self.cur[cat] + delta
         self.cur[cat] = cur
         total = self.total + delta
@@ -154,12 +163,16 @@ class MemStats:
 
     def reset_peak(self) -> None:
         """Peaks start again from the current values (to measure one workload)."""
+        if self.pending is not None:
+            self.pending()
         self.peak = list(self.cur)
         self.max = list(self.used)
         self.total_peak = self.total
 
     def report(self) -> dict[str, Any]:
         """``{"total": {"cur", "peak"}, category: {"cur", "peak", "used", "max", "err"}...}``, bytes."""
+        if self.pending is not None:
+            self.pending()
         out: dict[str, Any] = {"total": {"cur": self.total, "peak": self.total_peak}}
         for i, name in enumerate(CATEGORIES):
             out[name] = {"cur": self.cur[i], "peak": self.peak[i], "used": self.used[i], "max": self.max[i],
@@ -168,6 +181,8 @@ class MemStats:
 
     def format(self) -> str:
         """lwIP's MEM/MEMP lines (``stats_display_mem``/``stats_display_memp`` style), one per category in use."""
+        if self.pending is not None:
+            self.pending()
         lines = [f"{'MEM':8} {'total':15} cur={self.total} peak={self.total_peak}"]
         for i, name in enumerate(CATEGORIES):
             if self.peak[i] or self.err[i]:

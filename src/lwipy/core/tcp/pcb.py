@@ -71,9 +71,13 @@ def conn_key(local: IPv4Address | IPv6Address, lport: int, remote: IPv4Address |
 def _forward(obj: str, name: str, doc: str) -> Any:
     """A pcb property reading and setting ``pcb.<obj>.<name>``."""
     def get(self: Any) -> Any:
+        if self.tcp.unsettled is not None:
+            self.tcp.settle()  # rr2: an ACK's RTT sample and congestion window wait for the reply's write
         return getattr(getattr(self, obj), name)
 
     def put(self: Any, value: Any) -> None:
+        if self.tcp.unsettled is not None:
+            self.tcp.settle()
         setattr(getattr(self, obj), name, value)
     return property(get, put, doc=doc)
 

@@ -30,6 +30,7 @@ from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
+from .seq import MASK
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -73,6 +74,17 @@ class Tcp:
         # --- tx2: each connection's next-hop ARP entry (``TcpOutput._neighbour_mac``): (entry, Etharp.generation,
         # next hop, netif) when it was looked up
         self.tx_neighbours: dict[TcpPcb, tuple] = {}
+        #: rr2: Ethernet's output, bound once (``TcpOutput._neighbour_mac`` compares ``Stack.link_output`` with it)
+        self.eth_output = stack.ethernet.output
+        # --- rr2: an ACK's bookkeeping after the reply's write (:meth:`settle`) ---
+        #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None
+        self.unsettled: TcpPcb | None = None
+        #: its send and receive buffers' sizes as they changed meanwhile (``TcpMem._mem_replay``)
+        self.mem_log: list[int] = []
+        self._settle_ack = self._settle_acked = 0
+        self._settle_tsecr: int | None = None
+        self._settle_now = 0.0
+        self._settle = self.settle  # bound once: MemStats.pending while a connection is unsettled
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
         self.timers: LazyDeadlines[TcpPcb] = LazyDeadlines()
@@ -376,6 +388,30 @@ class Tcp:
         #: layer (one call less per frame than a method wrapping it), or one that always says False
         self.fast_input = partial(fast_input, self) if on else _never
 
+    # --- rr2: an ACK's bookkeeping after the reply's write ---
+    def settle(self) -> None:
+        """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_new_ack``, with everything
+        sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
+        (``CongestionControl.on_ack``) and the memory counting of the buffers' changes since
+        (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
+        written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
+        anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
+        properties, ``MemStats`` (its ``pending`` hook) and the pcb's release."""
+        pcb = self.unsettled
+        if pcb is None:
+            return
+        self.unsettled = None
+        self.stack.mem.pending = None
+        ack, tsecr, now = self._settle_ack, self._settle_tsecr, self._settle_now
+        rtt = pcb.rtt
+        if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
+            rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
+        pcb.cc.on_ack(ack, self._settle_acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
+        log = self.mem_log
+        if log:
+            pcb._mem_replay(log)
+            log.clear()
+
     # --- tx64: output once per batch ---
     def flush_output(self) -> None:
         """The end of a batch of frames: each connection whose ACKs in it freed send buffer tells its application and
@@ -461,6 +497,8 @@ class Tcp:
 
     # -- time --------------------------------------------------------------------------------------------------------
     def poll(self, now: float) -> None:
+        if self.unsettled is not None:
+            self.settle()  # rr2: the timers read what waits
         for pcb in self.timers.pop_due(now):
             pcb.poll(now)
 

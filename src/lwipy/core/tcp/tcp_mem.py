@@ -24,6 +24,10 @@ class TcpMem:
         if self._mem_freed:
             return
         n = len(self.snd_buf)
+        tcp = self.tcp
+        if tcp.unsettled is self:
+            tcp.mem_log.append(n)  # rr2: counted after the reply's write (Tcp.settle, _mem_replay)
+            return
         counted = n + -(-n // self.snd_mss) * self.stack.mem_tcp_snd_seg if n else 0
         delta = counted - self._mem_snd_counted
         if delta:  # (runs twice for every segment sent and acknowledged: one call, MemStats.change)
@@ -35,11 +39,37 @@ class TcpMem:
         if self._mem_freed:
             return
         n = len(self.rcv_buf) + self.rcv_held
+        tcp = self.tcp
+        if tcp.unsettled is self:
+            tcp.mem_log.append(~n)  # rr2: as _mem_snd (~n: the receive side's, told apart by its sign)
+            return
         counted = n + -(-n // self.mss) * self.stack.mem_tcp_rx_seg if n else 0
         delta = counted - self._mem_rcv_counted
         if delta:  # (runs twice for every segment received: one call, MemStats.change)
             self._mem_rcv_counted = counted
             self.stack.mem.change(TCP_RCV, delta)
+
+    def _mem_replay(self, log: list[int]) -> None:
+        """rr2: what :meth:`_mem_snd` and :meth:`_mem_rcv` logged while the connection's bookkeeping waited for the
+        reply's write (``Tcp.settle``), counted now in the order it came: the send buffer's bytes ``n``, the
+        received ones ``~n``, each as those two count them, so that the current figures and the peaks come out as
+        had each been counted at once."""
+        stack = self.stack
+        mem = stack.mem
+        for n in log:
+            if n >= 0:
+                counted = n + -(-n // self.snd_mss) * stack.mem_tcp_snd_seg if n else 0
+                delta = counted - self._mem_snd_counted
+                if delta:
+                    self._mem_snd_counted = counted
+                    mem.change(TCP_SND, delta)
+            else:
+                n = ~n
+                counted = n + -(-n // self.mss) * stack.mem_tcp_rx_seg if n else 0
+                delta = counted - self._mem_rcv_counted
+                if delta:
+                    self._mem_rcv_counted = counted
+                    mem.change(TCP_RCV, delta)
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
@@ -64,6 +94,8 @@ class TcpMem:
         """The pcb is freed: everything counted for its buffers goes."""
         if self._mem_freed:
             return
+        if self.tcp.unsettled is self:
+            self.tcp.settle()  # rr2: what was logged first
         mem = self.stack.mem
         mem.change(TCP_SND, -self._mem_snd_counted)
         mem.change(TCP_RCV, -self._mem_rcv_counted)

@@ -45,6 +45,8 @@ from ...wire.checksum import checksum, fold
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
+from ..etharp import _REREQUEST_BEFORE
+from ..etharp import STABLE as _STABLE
 from ..pbuf import Pbuf
 from .fastpath import fast_ack
 from .seq import HALF as _HALF
@@ -87,6 +89,8 @@ class TcpOutput:
         timeout, the small-window override timer), within the peer's window."""
         if not force and not limited and self.fin_seq is None and self.tcp._fast_path and self._output_fast():
             return
+        if self.tcp.unsettled is not None:
+            self.tcp.settle()  # rr2: the congestion window and RTO an ACK left for after a reply, read below
         if self.state not in CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
             return
         mss = self.seg_size
@@ -195,12 +199,22 @@ class TcpOutput:
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)  # what the windows let go now
+        # rr2: an ACK's bookkeeping waits for this call's write (Tcp.settle).  Its congestion window only grows
+        # (not in recovery), so one that already lets everything go decides alike; else it is settled first.  The
+        # RTT sample it holds may end the timing of a segment: the segment to time is then timed after it, and the
+        # RTO armed after the loop reads it settled
+        unsettled = tcp.unsettled is self
+        if unsettled and usable < avail:
+            tcp.settle()
+            unsettled = False
+            usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)
+        timed = None
         nodelay = self.nodelay
         half_max = self.max_snd_wnd // 2
         snd_max = self.snd_max
         # tx3: Karn's one timed segment per flight: only while none is timed, and only for new data (a segment
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
-        timing = self.rtt.seq is None
+        timing = unsettled or self.rtt.seq is None
         stack = self.stack
         ip4 = stack.ip4
         transmit = netif.device.transmit
@@ -227,17 +241,30 @@ class TcpOutput:
                     # once the connection is synchronized (its MSS, options and scale agreed), so the last call's
                     # answer is replayed while they are the same (a sender's receive side stands still)
                     rcv_nxt = self.rcv_nxt
-                    key = (rcv_nxt, self.rcv_adv, len(self.rcv_buf) + self.rcv_held, self.rcv_buf_limit)
-                    if wmemo[0] == key:
-                        window = wmemo[1]
-                        self.rcv_adv = wmemo[2]
+                    rcv_adv = self.rcv_adv
+                    held = len(self.rcv_buf) + self.rcv_held
+                    limit = self.rcv_buf_limit
+                    offered = (rcv_adv - rcv_nxt) & MASK
+                    # rr2: a reply's case (the request read, the window not reopened: rcv_nxt moved, so the memo
+                    # below misses), _window_field's answer without its three calls: when even the raw room cannot
+                    # open the window offered by the worthwhile amount, _window_bytes offers it as it stands, and
+                    # unscaled, rcv_adv stays (_window_room's figures, inline)
+                    seg = self.mss - 12 if ts_ok else self.mss
+                    if offered <= _HALF and not self.rcv_wscale \
+                            and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+                        window = offered if offered < 0xFFFF else 0xFFFF
                     else:
-                        window = min(self._window_field(), 0xFFFF)
-                        wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
+                        key = (rcv_nxt, rcv_adv, held, limit)
+                        if wmemo[0] == key:
+                            window = wmemo[1]
+                            self.rcv_adv = wmemo[2]
+                        else:
+                            window = min(self._window_field(), 0xFFFF)
+                            wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
-                        tsval, tsecr = self._ts_now(), self.ts_recent
+                        tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
                         neg_ack -= tsval + tsecr
                         tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
                     else:
@@ -269,7 +296,10 @@ class TcpOutput:
                     break
                 sent += 1
                 if timing and (nxt - snd_max) & MASK < _HALF:  # new data (at or above snd_max): time it
-                    self.rtt.time_segment(nxt, stack.now)
+                    if unsettled:
+                        timed = nxt  # once settled (below)
+                    else:
+                        self.rtt.time_segment(nxt, stack.now)
                     timing = False
                 nxt = (nxt + n) & MASK
                 avail -= n
@@ -289,6 +319,10 @@ class TcpOutput:
                 stats.link.xmit += sent
                 stats.tcp.xmit += sent
                 tcp.fast_sent += sent
+            if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
+                tcp.settle()
+                if timed is not None and self.rtt.seq is None:
+                    self.rtt.time_segment(timed, stack.now)
         if sent:
             self.unacked_segments = 0
             self.ack_due = False  # rx: the segments carried the ACK a batch's end would have written
@@ -603,14 +637,16 @@ class TcpOutput:
         neighbour to resolve or to refresh: ``etharp_output``'s work)."""
         stack = self.stack
         netif = self._netif
+        tcp = self.tcp
+        # (rr2: Ethernet's output as Tcp keeps it bound once, as Icmp does, not a bound method made per call)
         if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-                or netif.vlan_id is not None or stack.link_output != stack.ethernet.output:
+                or netif.vlan_id is not None or stack.link_output != tcp.eth_output:
             return None
         # tx2: the next hop's ARP entry, looked up (hashing an IPv4Address) again only when the table gained or
         # lost an entry or the route changed (another next hop or netif: Tcp.tx_neighbours); its fields are read
         # live, every call
         etharp = stack.etharp
-        cached = self.tcp.tx_neighbours.get(self)
+        cached = tcp.tx_neighbours.get(self)
         if cached is not None and cached[1] == etharp.generation and cached[2] is self._next_hop \
                 and cached[3] is netif:
             entry = cached[0]
@@ -619,8 +655,14 @@ class TcpOutput:
             entry = etharp.table.get((netif.index, next_hop))
             if entry is None:
                 return None
-            self.tcp.tx_neighbours[self] = entry, etharp.generation, next_hop, netif
-        return entry.ready_mac(stack.now)  # None: to resolve, or to refresh (etharp_output's work)
+            tcp.tx_neighbours[self] = entry, etharp.generation, next_hop, netif
+        # ArpEntry.ready_mac, inline (rr2: two calls less before a reply's write): None to resolve, or to refresh
+        # (etharp_output's work)
+        mac = entry.mac
+        if mac is None or (entry.state == _STABLE and not entry.rerequested
+                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
+            return None
+        return mac
 
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
