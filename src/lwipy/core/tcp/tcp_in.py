@@ -312,6 +312,10 @@ class TcpInput:
             if self.fin_seq is not None or self.txretry_at is not None \
                     or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
                 self._output()
+            elif not self.snd_buf and not self.scoreboard.ranges:
+                # rr2: _ack_finish's three steps need data waiting, SACK ranges or a FIN queued (none here): it
+                # would do nothing (a call less before a request's reply)
+                return True
         return self._ack_finish(ack)  # the rest of _process_ack, for what a callback may have changed
 
     def _ack_now(self) -> None:
