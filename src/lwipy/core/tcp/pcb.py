@@ -248,11 +248,22 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         if self.tx_closed or self.state not in CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD):
             raise LwipError(errno.ENOTCONN if self.state in (CLOSED, SYN_SENT) and not self.tx_closed
                             else errno.EPIPE, f"cannot send in {self.state_name}")
-        n = min(len(data), self.snd_buf_limit - len(self.snd_buf))
-        if n <= 0:
+        n = self.snd_buf_limit - len(self.snd_buf)  # the room, then what is taken (rr2: no min(), one len each)
+        size = len(data)
+        if size <= n:
+            n = size
+            if n <= 0:
+                return 0
+            self.snd_buf += data
+        elif n <= 0:
             return 0
-        self.snd_buf += data[:n] if n < len(data) else data
-        self._mem_snd()
+        else:
+            self.snd_buf += data[:n]
+        tcp = self.tcp
+        if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
+            tcp.mem_log.append(len(self.snd_buf))
+        else:
+            self._mem_snd()
         if self.state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
             self._output()
         return n
@@ -284,7 +295,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                     self._window_update()
         else:
             self.rcv_held += n
-        self._mem_rcv()
+        tcp = self.tcp
+        if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
+            tcp.mem_log.append(~(len(rcv_buf) + self.rcv_held))
+        else:
+            self._mem_rcv()
         return out
 
     def recved(self, n: int) -> None:

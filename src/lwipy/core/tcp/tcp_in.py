@@ -227,7 +227,11 @@ class TcpInput:
         # _receive_data's in-order case without trimming, FIN or held segments, inline
         self.rcv_buf += payload
         self.rcv_nxt = (seq + n) & MASK
-        self._mem_rcv()
+        tcp = self.tcp
+        if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before the reply; the pcb is not freed)
+            tcp.mem_log.append(~(len(self.rcv_buf) + self.rcv_held))
+        else:
+            self._mem_rcv()
         self.unacked_segments += 1
         ack_now = self.unacked_segments >= 2
         on_event = self.on_event  # _notify, inline
