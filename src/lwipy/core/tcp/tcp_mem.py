@@ -53,23 +53,46 @@ class TcpMem:
         """rr2: what :meth:`_mem_snd` and :meth:`_mem_rcv` logged while the connection's bookkeeping waited for the
         reply's write (``Tcp.settle``), counted now in the order it came: the send buffer's bytes ``n``, the
         received ones ``~n``, each as those two count them, so that the current figures and the peaks come out as
-        had each been counted at once."""
+        had each been counted at once.  ``MemStats.change``'s arithmetic for each, on locals written back once
+        (nothing else counts meanwhile: ``Tcp.settle`` cleared ``MemStats.pending`` and calls nothing else)."""
         stack = self.stack
         mem = stack.mem
+        cur, peak = mem.cur, mem.peak
+        snd_cur, rcv_cur, snd_peak, rcv_peak = cur[TCP_SND], cur[TCP_RCV], peak[TCP_SND], peak[TCP_RCV]
+        total, total_peak = mem.total, mem.total_peak
+        snd_counted, rcv_counted = self._mem_snd_counted, self._mem_rcv_counted
+        snd_mss, snd_seg, mss, rx_seg = self.snd_mss, stack.mem_tcp_snd_seg, self.mss, stack.mem_tcp_rx_seg
         for n in log:
             if n >= 0:
-                counted = n + -(-n // self.snd_mss) * stack.mem_tcp_snd_seg if n else 0
-                delta = counted - self._mem_snd_counted
-                if delta:
-                    self._mem_snd_counted = counted
-                    mem.change(TCP_SND, delta)
+                counted = n + -(-n // snd_mss) * snd_seg if n else 0
+                delta = counted - snd_counted
+                if not delta:
+                    continue
+                snd_counted = counted
+                snd_cur += delta
+                total += delta
+                if delta > 0:
+                    if snd_cur > snd_peak:
+                        snd_peak = snd_cur
+                    if total > total_peak:
+                        total_peak = total
             else:
                 n = ~n
-                counted = n + -(-n // self.mss) * stack.mem_tcp_rx_seg if n else 0
-                delta = counted - self._mem_rcv_counted
-                if delta:
-                    self._mem_rcv_counted = counted
-                    mem.change(TCP_RCV, delta)
+                counted = n + -(-n // mss) * rx_seg if n else 0
+                delta = counted - rcv_counted
+                if not delta:
+                    continue
+                rcv_counted = counted
+                rcv_cur += delta
+                total += delta
+                if delta > 0:
+                    if rcv_cur > rcv_peak:
+                        rcv_peak = rcv_cur
+                    if total > total_peak:
+                        total_peak = total
+        self._mem_snd_counted, self._mem_rcv_counted = snd_counted, rcv_counted
+        cur[TCP_SND], cur[TCP_RCV], peak[TCP_SND], peak[TCP_RCV] = snd_cur, rcv_cur, snd_peak, rcv_peak
+        mem.total, mem.total_peak = total, total_peak
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
