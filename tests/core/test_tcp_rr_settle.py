@@ -82,7 +82,7 @@ def test_a_request_acknowledging_the_reply_is_answered_before_its_bookkeeping(ts
     t.dev.take()
     at_transmit = watch_transmit(t)
     mem = t.stack.mem
-    for i in range(5):
+    for _ in range(5):
         t.at(t.now + 0.01)
         cwnd, counted = pcb.cc.cwnd, mem.cur[:]
         request(t, pcb, ts=ts)

@@ -52,7 +52,7 @@ from .fastpath import fast_ack
 from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_lt as _lt
-from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
+from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
 
 __all__ = ["TcpOutput", "TX_RETRY"]
 
@@ -336,7 +336,9 @@ class TcpOutput:
             self.txretry_at = None
             self.tcp.tx_refused.discard(self)
         if sent and self.rto_at is None:
-            self._arm_rto()
+            self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline (rr2: two calls less a reply)
+            if self.state != CLOSED:
+                tcp.timers.arm(self, when)
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
