@@ -10,8 +10,8 @@ Prints µs per request (``Stack.input_many`` of one frame, as the loop hands it 
 reply written to a device that keeps nothing), and with ``--trace`` the Python bytecodes run for one request by
 function: those before the reply's ``transmit`` (the latency path: after an idle sleep each one costs) and those
 after it, until ``input_many`` returns.  ``--cold`` evicts the CPU's caches before each request (a 64 MB write at a
-64-byte stride, as an idle sleep leaves them) and prints the median µs from ``input_many``'s call to the reply's
-``transmit``, cold and warm.
+64-byte stride) and prints the median µs from ``input_many``'s call to the reply's ``transmit``, cold and warm;
+``--cold --sleep-ms 10`` really sleeps instead (closer to what the network measures: see bench_echo_path.py).
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ def trace(stack, netif, dev, request) -> tuple[Counter, Counter]:
     return before, after
 
 
-def cold(stack, netif, dev, request, rounds: int) -> int:
-    """µs from ``input_many``'s call to the reply's transmit, after the caches were evicted (``rounds`` requests) and
-    warm (as many, back to back): the medians."""
+def cold(stack, netif, dev, request, rounds: int, sleep_ms: float = 0.0) -> int:
+    """µs from ``input_many``'s call to the reply's transmit, after the caches were evicted (or, with ``sleep_ms``,
+    after a real sleep; ``rounds`` requests) and warm (as many, back to back): the medians."""
     clock = time.perf_counter_ns
     sent_at = [0]
     real = dev.transmit
@@ -108,7 +108,10 @@ def cold(stack, netif, dev, request, rounds: int) -> int:
             for f in frames:
                 batch = [f]
                 if name == "cold":
-                    junk[::64] = ones
+                    if sleep_ms:
+                        time.sleep(sleep_ms / 1000)
+                    else:
+                        junk[::64] = ones
                 t0 = clock()
                 inp(netif, batch, 1.0)
                 times.append(sent_at[0] - t0)
@@ -116,7 +119,8 @@ def cold(stack, netif, dev, request, rounds: int) -> int:
             figures[name] = times[len(times) // 2] / 1000
     finally:
         del dev.transmit
-    print(f"to the reply's transmit: cold {figures['cold']:.1f} µs, warm {figures['warm']:.2f} µs (medians of "
+    how = f"after {sleep_ms:g} ms asleep" if sleep_ms else "cold"
+    print(f"to the reply's transmit: {how} {figures['cold']:.1f} µs, warm {figures['warm']:.2f} µs (medians of "
           f"{rounds}; fast path {stack.tcp.fast_taken})")
     return 0
 
@@ -131,6 +135,9 @@ def main() -> int:
                              "process wakes with cold caches, as it does between a client's requests)")
     parser.add_argument("--cold", action="store_true",
                         help="evict the caches before each request; print the median µs to the reply's transmit")
+    parser.add_argument("--sleep-ms", type=float, default=0.0,
+                        help="with --cold: really sleep this long before each request instead of evicting the caches "
+                             "(an idle process's wake-up: TLBs and the CPU's clock too, as bench_echo_path.py finds)")
     parser.add_argument("--profile")
     args = parser.parse_args()
     stack, netif, dev, pcb, request = setup(args.config)
@@ -142,7 +149,7 @@ def main() -> int:
                 print(f"  {k:5d}  {fn}")
         return 0
     if args.cold:
-        return cold(stack, netif, dev, request, min(args.rounds, 2000))
+        return cold(stack, netif, dev, request, min(args.rounds, 300 if args.sleep_ms else 2000), args.sleep_ms)
     frames = [request() for _ in range(args.rounds)]
     inp = stack.input_many
     sent0 = dev.frames
