@@ -58,40 +58,31 @@ class TcpMem:
         stack = self.stack
         mem = stack.mem
         cur, peak = mem.cur, mem.peak
-        snd_cur, rcv_cur, snd_peak, rcv_peak = cur[TCP_SND], cur[TCP_RCV], peak[TCP_SND], peak[TCP_RCV]
+        # index 0 the send buffer's figures, 1 the receive buffer's
+        counted_by = [self._mem_snd_counted, self._mem_rcv_counted]
+        cur_by, peak_by = [cur[TCP_SND], cur[TCP_RCV]], [peak[TCP_SND], peak[TCP_RCV]]
+        unit_by, seg_by = (self.snd_mss, self.mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
         total, total_peak = mem.total, mem.total_peak
-        snd_counted, rcv_counted = self._mem_snd_counted, self._mem_rcv_counted
-        snd_mss, snd_seg, mss, rx_seg = self.snd_mss, stack.mem_tcp_snd_seg, self.mss, stack.mem_tcp_rx_seg
         for n in log:
-            if n >= 0:
-                counted = n + -(-n // snd_mss) * snd_seg if n else 0
-                delta = counted - snd_counted
-                if not delta:
-                    continue
-                snd_counted = counted
-                snd_cur += delta
-                total += delta
-                if delta > 0:
-                    if snd_cur > snd_peak:
-                        snd_peak = snd_cur
-                    if total > total_peak:
-                        total_peak = total
-            else:
-                n = ~n
-                counted = n + -(-n // mss) * rx_seg if n else 0
-                delta = counted - rcv_counted
-                if not delta:
-                    continue
-                rcv_counted = counted
-                rcv_cur += delta
-                total += delta
-                if delta > 0:
-                    if rcv_cur > rcv_peak:
-                        rcv_peak = rcv_cur
-                    if total > total_peak:
-                        total_peak = total
-        self._mem_snd_counted, self._mem_rcv_counted = snd_counted, rcv_counted
-        cur[TCP_SND], cur[TCP_RCV], peak[TCP_SND], peak[TCP_RCV] = snd_cur, rcv_cur, snd_peak, rcv_peak
+            side = 0
+            if n < 0:
+                n, side = ~n, 1
+            counted = n + -(-n // unit_by[side]) * seg_by[side] if n else 0
+            delta = counted - counted_by[side]
+            if not delta:
+                continue
+            counted_by[side] = counted
+            now_cur = cur_by[side] + delta
+            cur_by[side] = now_cur
+            total += delta
+            if delta > 0:
+                if now_cur > peak_by[side]:
+                    peak_by[side] = now_cur
+                if total > total_peak:
+                    total_peak = total
+        self._mem_snd_counted, self._mem_rcv_counted = counted_by
+        cur[TCP_SND], cur[TCP_RCV] = cur_by
+        peak[TCP_SND], peak[TCP_RCV] = peak_by
         mem.total, mem.total_peak = total, total_peak
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
