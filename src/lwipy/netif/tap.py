@@ -20,7 +20,6 @@ import fcntl
 import os
 import socket
 import struct
-import sys
 import threading
 from typing import Callable, Iterator, TypeVar
 
@@ -187,8 +186,8 @@ class TapDevice(TxRingDriver, Device):
             try:
                 os.write(self.fd, frame)
                 return True
-            except OSError:
-                return self._write_failed()
+            except OSError as e:
+                return self._write_failed(e)
         if self.tx_ring is not None:
             return self.tx_ring.offer(_NO_OFFLOAD + bytes(frame) if self.offload else frame)
         return self._write(frame, _NO_OFFLOAD if self.offload else None)
@@ -221,14 +220,8 @@ class TapDevice(TxRingDriver, Device):
         try:
             os.writev(self.fd, (hdr, head, payload))
             return True
-        except BlockingIOError:
-            self.tx_dropped += 1
-            return False
         except OSError as e:
-            if e.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):
-                self.tx_dropped += 1
-                return False
-            raise
+            return self._write_failed(e)
 
     @staticmethod
     def _is_ipv6(frame: bytes | bytearray | memoryview) -> bool:
@@ -246,17 +239,16 @@ class TapDevice(TxRingDriver, Device):
             else:
                 os.writev(self.fd, (vnet_hdr, frame))
             return True
-        except OSError:
-            return self._write_failed()
+        except OSError as e:
+            return self._write_failed(e)
 
-    def _write_failed(self) -> bool:
-        """A write's OSError (called in its ``except``): False, counted, for a full queue (EAGAIN), an interface
-        that is down (EIO) or a frame it refuses; anything else is raised again."""
-        e = sys.exc_info()[1]
-        if isinstance(e, BlockingIOError) or getattr(e, "errno", None) in (errno.EIO, errno.ENOBUFS, errno.EINVAL):
+    def _write_failed(self, error: OSError) -> bool:
+        """A write's ``error``: False, counted, for a full queue (EAGAIN), an interface that is down (EIO) or a
+        frame it refuses; anything else is raised again."""
+        if isinstance(error, BlockingIOError) or error.errno in (errno.EIO, errno.ENOBUFS, errno.EINVAL):
             self.tx_dropped += 1
             return False
-        raise
+        raise error
 
     @property
     def lazy_frames(self) -> bool:  # type: ignore[override]

@@ -248,17 +248,15 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         if self.tx_closed or self.state not in CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD):
             raise LwipError(errno.ENOTCONN if self.state in (CLOSED, SYN_SENT) and not self.tx_closed
                             else errno.EPIPE, f"cannot send in {self.state_name}")
-        n = self.snd_buf_limit - len(self.snd_buf)  # the room, then what is taken (rr2: no min(), one len each)
-        size = len(data)
-        if size <= n:
-            n = size
-            if n <= 0:
+        n = len(data)
+        room = self.snd_buf_limit - len(self.snd_buf)  # (rr2: no min(), one len each)
+        if n > room:
+            if room <= 0:
                 return 0
-            self.snd_buf += data
-        elif n <= 0:
+            n, data = room, data[:room]
+        elif not n:
             return 0
-        else:
-            self.snd_buf += data[:n]
+        self.snd_buf += data
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
             tcp.mem_log.append(len(self.snd_buf))
