@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from helpers import examples
 from lwipy.core.tcp import fastpath
-from test_tcp_fastpath import ACK, FIN, PSH, established, frame, inject, snapshot
+from test_tcp_fastpath import ACK, FIN, PSH, assert_alike, established, frame, inject
 
 
 def watch(monkeypatch) -> list:
@@ -260,9 +260,7 @@ def run_both(ts: bool, sack: bool, steps: list) -> int:
                 else:
                     t.at(t.now + dt)
             (ta, pa, _), (tb, pb, _) = runs
-            assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
-            assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
-            assert ta.stack.mem.report() == tb.stack.mem.report(), f"different memory after {step}"
+            assert_alike((ta, pa), (tb, pb), step, memory=True)
     finally:
         fastpath.fast_pure_ack = real
     assert runs[1][0].stack.tcp.fast_taken == 0

@@ -179,6 +179,16 @@ def snapshot(t: TcpScript, pcb) -> dict:
     return state
 
 
+def assert_alike(fast: tuple, full: tuple, after: str, memory: bool = False) -> None:
+    """The two runs of a differential test, ``(script, pcb)`` each: the same frames sent since the last look, the
+    same connection state, and with ``memory`` the same memory figures."""
+    (ta, pa), (tb, pb) = fast, full
+    assert ta.dev.take() == tb.dev.take(), f"different output after {after}"
+    assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {after}"
+    if memory:
+        assert ta.stack.mem.report() == tb.stack.mem.report(), f"different memory after {after}"
+
+
 # (kind, data offset from rcv_nxt, data length, timestamp kind, flags, ACK advance, window, send size, read size, dt)
 STEP = st.tuples(
     st.sampled_from(["data"] * 6 + ["ack"] * 2 + ["send", "send", "read", "time"]),
@@ -229,8 +239,7 @@ def run_both(ts: bool, sack: bool, reader: bool, steps: list) -> int:
         if kind == "data" and off == 0:
             for t, pcb, _ in runs:
                 t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else t.peer_seq
-        assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
-        assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+        assert_alike((ta, pa), (tb, pb), step)
         assert got_a == got_b
     assert runs[1][0].stack.tcp.fast_taken == 0
     return runs[0][0].stack.tcp.fast_taken

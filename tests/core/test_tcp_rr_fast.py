@@ -20,7 +20,7 @@ from lwipy.core.tcp.pcb import TcpPcb
 from lwipy.core.tcp.seq import MASK
 from lwipy.core.tcp.states import CAN_RECEIVE
 from lwipy.errors import LwipError
-from test_tcp_fastpath import ACK, FIN, PSH, established, frame, inject, snapshot
+from test_tcp_fastpath import ACK, FIN, PSH, assert_alike, established, frame, inject, snapshot
 
 
 def watch(monkeypatch, name: str) -> list:
@@ -163,9 +163,7 @@ def run_both(ts: bool, steps: list, snd_buf: int = 5760) -> int:
             if kind in ("request", "fin"):
                 for t, pcb, _server in runs:  # the peer's next byte: what lwipy took (it may trim or drop)
                     t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else t.peer_seq
-            assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
-            assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
-            assert ta.stack.mem.report() == tb.stack.mem.report(), f"different memory after {step}"
+            assert_alike((ta, pa), (tb, pb), step, memory=True)
             assert (sa.bytes_in, sa.bytes_out, list(sa._pending.values())) \
                 == (sb.bytes_in, sb.bytes_out, list(sb._pending.values()))
     finally:

@@ -387,7 +387,7 @@ def test_fast_and_full_paths_agree_on_batches_with_scaled_windows(ts, sack, read
 
 
 def run_batches(ts: bool, sack: bool, reader: bool, steps: list, scaled: bool = False) -> int:
-    from test_tcp_fastpath import established, frame, snapshot
+    from test_tcp_fastpath import assert_alike, established, frame
     make = _established_scaled if scaled else established
     runs = [make(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
     tsval = 1000
@@ -414,8 +414,7 @@ def run_batches(ts: bool, sack: bool, reader: bool, steps: list, scaled: bool = 
                 t.at(t.now + arg)
         tsval += 10
         (ta, pa, got_a), (tb, pb, got_b) = runs
-        assert ta.dev.take() == tb.dev.take(), f"different output after {step}"
-        assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {step}"
+        assert_alike((ta, pa), (tb, pb), step)
         assert got_a == got_b and not ta.stack.tcp.ack_pending and not tb.stack.tcp.ack_pending
     assert runs[1][0].stack.tcp.fast_taken == 0
     return runs[0][0].stack.tcp.fast_taken
