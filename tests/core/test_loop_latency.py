@@ -394,7 +394,8 @@ def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
 def test_the_poller_returns_the_descriptors_ready(monkeypatch, epoll):
     """_Poller.wait is epoll's poll where there is epoll, else a selectors-based equivalent: both return the
     ``(fd, events)`` ready, nothing after a zero timeout when nothing is, and a negative timeout waits without
-    limit (returning at once here: something is ready)."""
+    limit (returning at once here: something is ready).  ``count`` is how many descriptors it watches, what the loop
+    passes as ``maxevents``; epoll returns no more than that."""
     import os
     import select
 
@@ -406,14 +407,19 @@ def test_the_poller_returns_the_descriptors_ready(monkeypatch, epoll):
     r, w = os.pipe()
     try:
         poller = _Poller(wake_r)
+        assert poller.count == 1
         poller.register(r)
-        assert poller.wait(0.0) == []
+        assert poller.count == 2
+        assert poller.wait(0.0, poller.count) == []
         os.write(w, b"x")
-        assert [fd for fd, _ in poller.wait(-1.0)] == [r]
+        assert [fd for fd, _ in poller.wait(-1.0, poller.count)] == [r]
         os.write(wake_w, b"\0")
-        assert sorted(fd for fd, _ in poller.wait(0.0)) == sorted([r, wake_r])
+        assert sorted(fd for fd, _ in poller.wait(0.0, poller.count)) == sorted([r, wake_r])
+        if epoll:
+            assert len(poller.wait(0.0, 1)) == 1
         poller.unregister(r)
-        assert [fd for fd, _ in poller.wait(0.0)] == [wake_r]
+        assert poller.count == 1
+        assert [fd for fd, _ in poller.wait(0.0, poller.count)] == [wake_r]
         poller.close()
     finally:
         for fd in (wake_r, wake_w, r, w):

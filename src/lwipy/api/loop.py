@@ -27,7 +27,10 @@ then costs several times what it costs warm, each Python call more than a few by
 frame itself when one read is one frame (``Device.frame_read_size``: a TAP or TUN without offload), reads the default
 clock without a call of its own, and offers the frame to ``stack.fast_answer`` (an ordinary ping is answered there,
 :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`) before the batch goes to ``input_many``: nothing but the
-read and the answer comes before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).
+read and the answer comes before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).  With
+one such device (the usual TAP), the wake-up's first event is compared with its descriptor directly, no lookup, and
+epoll is asked for no more events than descriptors watched: its default of 1,023 is a 12 KB buffer allocated per
+wake-up, cold memory after a sleep.
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
@@ -259,6 +262,7 @@ class StackLoop:
         # descriptor -> (netif, frames, Device.frame_read_size) of the lazy devices
         lazy_fds: dict[int, tuple[Any, Any, int | None]] = {}
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
+        solo_fd, solo = -1, None  # the lone plain device's descriptor and its lazy_fds entry
         # after a sleep, what epoll said: a device whose frames are its descriptor's reads and nothing else
         # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level
         # triggered), and then it was read in the wake-up itself; their netifs
@@ -284,6 +288,9 @@ class StackLoop:
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
                     plain_netifs = {netif for netif, _, size in lazy_fds.values() if size is not None}
+                    # the lone plain device (one read is one frame): what woke us is read before anything else
+                    solo_fd, solo = next(iter(lazy_fds.items())) if len(lazy_fds) == 1 and plain_netifs \
+                        else (-1, None)
                     waited = False  # (a device new to the set is read once before it is slept on)
                 # no empty read of a plain device after a sleep (an application's call woke us, or a timer), unless
                 # the wake-up's reading was cut short; a device with frames of its own (a wrapper holding some back,
@@ -340,35 +347,40 @@ class StackLoop:
                 # epoll's poll called here, not through a method: after an idle sleep every layer between the wake-up
                 # and the read costs microseconds (the process wakes with cold caches)
                 waited = True
-                for fd, _ in wait(timeout):
-                    if fd == wake_fd:
+                fast_answer = stack.fast_answer
+                for fd, _ in wait(timeout, sel.count):
+                    if fd == solo_fd:  # the lone plain device (a ping or request to an idle stack): no lookup
+                        ready = solo
+                    elif fd == wake_fd:
                         self._drain_wake()
                         continue
-                    ready = lazy_fds.get(fd)
-                    if ready is not None:
-                        # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone
-                        # ping or request is answered before the clock, the mailbox and the timers are looked at),
-                        # the first tried on the stack's fast answer before anything else
-                        netif, frames, size = ready
-                        if size is not None:  # Device.frame_read_size: one read is one frame
-                            try:
-                                first = read(fd, size)
-                            except OSError as e:
-                                if e.errno != errno.EAGAIN and e.errno != errno.EIO:  # EIO: the interface is down
-                                    raise
+                    else:
+                        ready = lazy_fds.get(fd)
+                        if ready is None:
+                            continue
+                    # a lazy device's descriptor woke us: its frames first, before the rest of a turn (a lone ping or
+                    # request is answered before the clock, the mailbox and the timers are looked at), the first
+                    # tried on the stack's fast answer before anything else
+                    netif, frames, size = ready
+                    if size is not None:  # Device.frame_read_size: one read is one frame
+                        try:
+                            first = read(fd, size)
+                        except OSError as e:
+                            if e.errno != errno.EAGAIN and e.errno != errno.EIO:  # EIO: the interface is down
+                                raise
+                            first = None
+                    else:
+                        first = next(frames(), None)
+                    if first is not None:
+                        now = monotonic() + offset if offset is not None else clock()
+                        try:
+                            if fast_answer(netif, first, now):
                                 first = None
-                        else:
-                            first = next(frames(), None)
-                        if first is not None:
-                            now = monotonic() + offset if offset is not None else clock()
-                            try:
-                                if stack.fast_answer(netif, first, now):
-                                    first = None
-                            except Exception:
-                                stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
-                                first = None
-                            stack.input_many(netif, self._batch(frames(), now), now, first)
-                            drained = netif
+                        except Exception:
+                            stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
+                            first = None
+                        stack.input_many(netif, self._batch(frames(), now), now, first)
+                        drained = netif
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
@@ -479,10 +491,14 @@ class _Poller:
         epoll = getattr(select, "epoll", None)
         self._epoll = epoll() if epoll is not None else None
         self._sel = selectors.DefaultSelector() if self._epoll is None else None
+        #: how many descriptors are watched: the most one wait can return (what the loop passes as ``maxevents``,
+        #: so that epoll's buffer for the events is a small one and not 1,023 entries allocated per wake-up)
+        self.count = 0
         self.register(wake_fd)
-        #: ``wait(timeout)``: sleep until a descriptor is readable or ``timeout`` seconds passed (negative: no
-        #: limit), and return the ``(fd, events)`` ready: epoll's own ``poll`` where there is epoll
-        self.wait: Callable[[float], list[tuple[int, int]]] = \
+        #: ``wait(timeout, maxevents)``: sleep until a descriptor is readable or ``timeout`` seconds passed
+        #: (negative: no limit), and return the ``(fd, events)`` ready, at most ``maxevents`` of them: epoll's own
+        #: ``poll`` where there is epoll
+        self.wait: Callable[[float, int], list[tuple[int, int]]] = \
             self._epoll.poll if self._epoll is not None else self._select
 
     def register(self, fd: int) -> None:
@@ -490,14 +506,16 @@ class _Poller:
             self._epoll.register(fd, select.EPOLLIN)
         else:
             self._sel.register(fd, selectors.EVENT_READ)
+        self.count += 1
 
     def unregister(self, fd: int) -> None:
         if self._epoll is not None:
             self._epoll.unregister(fd)
         else:
             self._sel.unregister(fd)
+        self.count -= 1
 
-    def _select(self, timeout: float) -> list[tuple[int, int]]:
+    def _select(self, timeout: float, maxevents: int = -1) -> list[tuple[int, int]]:
         return [(key.fd, events) for key, events in self._sel.select(None if timeout < 0 else timeout)]
 
     def close(self) -> None:
