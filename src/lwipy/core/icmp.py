@@ -37,25 +37,27 @@ _QUOTE = 8
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
 # the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total ident frag (ttl) proto
-# (csum) src dst | ICMP type code checksum
-_ECHO_IN = struct.Struct("!6s6xHBBHHHxB2x4s4sBBH")
+# (csum) src dst | ICMP type code checksum; the addresses as integers (a dict keyed by an int hashes it for free)
+_ECHO_IN = struct.Struct("!6s6xHBBHHHxB2xIIBBH")
 # the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
-_ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4s4sBBH")
+_ECHO_OUT = struct.Struct("!6s6sHBBHHHBBHIIBBH")
 _CSUM = struct.Struct("!H")
 _FOLD = 0xFFFF
 
 
 class _EchoWay:
-    """What :meth:`Icmp.fast_echo` keeps per source: the generations and wiring it was worked out under, the netif,
-    the ARP entry of the way back (None: the full way answers), and the sum of the reply's fixed header fields."""
+    """What :meth:`Icmp.fast_echo` keeps per source: the generations and wiring it was worked out under, the netif
+    and its address then (as an integer; an address change moves the routes' generation on), the ARP entry of the way
+    back (None: the full way answers), and the sum of the reply's fixed header fields."""
 
-    __slots__ = ("routes_generation", "arp_generation", "netif", "entry", "wiring", "header_sum")
+    __slots__ = ("routes_generation", "arp_generation", "netif", "address", "entry", "wiring", "header_sum")
 
-    def __init__(self, routes_generation: int, arp_generation: int, netif: "Netif", entry: "ArpEntry | None",
-                 wiring: tuple, header_sum: int) -> None:
+    def __init__(self, routes_generation: int, arp_generation: int, netif: "Netif", address: int,
+                 entry: "ArpEntry | None", wiring: tuple, header_sum: int) -> None:
         self.routes_generation = routes_generation
         self.arp_generation = arp_generation
         self.netif = netif
+        self.address = address
         self.entry = entry
         self.wiring = wiring
         self.header_sum = header_sum
@@ -71,8 +73,8 @@ class Icmp:
         self.fast_path = True
         #: echo requests the fast path answered
         self.fast_echoes = 0
-        # source -> the way back to it (fast_echo)
-        self._echo_ways: dict[bytes, _EchoWay] = {}
+        # source (an integer) -> the way back to it (fast_echo)
+        self._echo_ways: dict[int, _EchoWay] = {}
         cfg = stack.config  # frozen, and a stack's for life: what the fast path reads of it, read once
         self._echo_on = cfg.icmp and cfg.ipv4
         self._check_ip = cfg.checksum_check_ip
@@ -119,7 +121,7 @@ class Icmp:
                 or way.arp_generation != stack.etharp.generation or way.wiring != wiring:
             way = self._echo_way(netif, src, wiring)
         entry = way.entry
-        if entry is None or dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None \
+        if entry is None or dst_mac != netif.hwaddr or dst != way.address or netif.vlan_id is not None \
                 or not netif.up or not netif.link_up or stack.raw.pcbs or stack.rx_offload is not None:
             return False
         end = 14 + total
@@ -174,7 +176,7 @@ class Icmp:
             stats.icmp.err += 1
         return True
 
-    def _echo_way(self, netif: "Netif", src: bytes, wiring: tuple) -> "_EchoWay":
+    def _echo_way(self, netif: "Netif", source: int, wiring: tuple) -> "_EchoWay":
         """The way back to ``src`` for :meth:`fast_echo`, as ``ip4_input``'s source checks, ``ip4_route_src`` (with
         ESP-IDF's source-based hook) and ``etharp_output`` decide it, with ``entry`` the ARP entry of the next hop,
         or None when the full way must answer (or create the entry), or the stack is wired to anything but the
@@ -187,6 +189,7 @@ class Icmp:
         etharp = stack.etharp
         entry = None
         header_sum = 0
+        src = source.to_bytes(4, "big")
         s0 = src[0]
         found = routes.lookup_packed(src)
         ip4_input, route_src, icmp_input, link_output, netif_input, netif_output, napt_netif = wiring
@@ -195,7 +198,7 @@ class Icmp:
                 and netif_input == self._eth_input and netif_output == self._eth_output_ip4 \
                 and (napt_netif is None or napt_netif is netif) and netif.ip4_packed is not None \
                 and not (s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed
-                         or int.from_bytes(src, "big") in stack._own4) and found is not None and found[0] is netif \
+                         or source in stack._own4) and found is not None and found[0] is netif \
                 and routes.netif_with_address(IPv4Address(netif.ip4_packed)) is netif:
             next_hop = found[1]
             nh = next_hop.packed
@@ -204,11 +207,13 @@ class Icmp:
                 entry = etharp.table.get((netif.index, next_hop))
                 # the reply's version and header length, TTL and protocol, and addresses, summed as 16-bit words
                 header_sum = (0x4500 + (self._ttl << 8 | PROTO_ICMP) + int.from_bytes(netif.ip4_packed, "big")
-                              % _FOLD + int.from_bytes(src, "big") % _FOLD)
+                              % _FOLD + source % _FOLD)
         ways = self._echo_ways
         if len(ways) >= 64:
             ways.clear()
-        way = ways[src] = _EchoWay(routes.generation, etharp.generation, netif, entry, wiring, header_sum)
+        own = netif.ip4_packed
+        way = ways[source] = _EchoWay(routes.generation, etharp.generation, netif,
+                                      int.from_bytes(own, "big") if own is not None else -1, entry, wiring, header_sum)
         return way
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
