@@ -22,10 +22,10 @@ OWN_MAC, PEER_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000099")
 OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
 
-def echo_request(seq: int = 1) -> bytes:
+def echo_request(seq: int = 1, src: bytes = PEER_B, dst: bytes = OWN_B) -> bytes:
     icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x77, seq) + bytes(32))
     struct.pack_into("!H", icmp, 2, checksum(icmp))
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, PEER_B, OWN_B))
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, src, dst))
     struct.pack_into("!H", ip, 10, checksum(ip))
     return OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + bytes(icmp)
 
@@ -532,6 +532,63 @@ def test_a_device_holding_frames_back_is_asked_every_turn():
             while reply[12:14] != b"\x08\x00":  # the gratuitous ARP of a netif coming up
                 reply = a.recv(2000)
             assert reply[34] == 0 and reply[40:42] == struct.pack("!H", seq)
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def echo_reply(sock: socket.socket) -> bytes:
+    """The next echo reply ``sock`` receives (the stack's ARP announcements skipped)."""
+    while True:
+        frame = sock.recv(2000)
+        if frame[12:14] == b"\x08\x00":
+            assert frame[34] == 0, frame.hex()
+            return frame
+
+
+def test_two_plain_devices_are_each_read_when_they_wake_the_loop():
+    """With one plain device the loop compares the wake-up's event with its descriptor directly (no lookup); with two
+    it looks each descriptor up: both netifs' pings are answered, on the fast path, in any order of wake-ups."""
+    a, b, stack, dev = _socket_tap_stack()
+    c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    d.setblocking(False)
+    c.settimeout(30)
+    second = SocketTap(d.fileno())
+    stack.add_netif(second, ip="10.0.1.1/24", hwaddr=OWN_MAC)
+    stack.etharp.add_static("10.0.1.2", PEER_MAC)
+    on_second = dict(src=bytes([10, 0, 1, 2]), dst=bytes([10, 0, 1, 1]))
+    loop = StackLoop(stack).start()
+    try:
+        for seq in range(1, 7):
+            sock, where = (a, {}) if seq % 3 else (c, on_second)  # a, a, c, a, a, c
+            loop.call(lambda: None, timeout=30)
+            sock.send(echo_request(seq, **where))
+            assert echo_reply(sock)[40:42] == seq.to_bytes(2, "big")
+        # and both at once
+        a.send(echo_request(7))
+        c.send(echo_request(8, **on_second))
+        assert echo_reply(a)[40:42] == (7).to_bytes(2, "big")
+        assert echo_reply(c)[40:42] == (8).to_bytes(2, "big")
+        assert loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 8
+    finally:
+        loop.stop()
+        for s in (a, b, c, d):
+            s.close()
+
+
+def test_a_wake_up_by_a_frame_and_a_call_at_once_serves_both():
+    """A call posted and a ping sent while the loop sleeps, so that one wait returns both descriptors (the wake pipe's
+    and the device's): the ping is answered and the call runs, whichever epoll lists first."""
+    a, b, stack, dev = _socket_tap_stack()
+    watched = Watched(StackLoop(stack))
+    loop = watched.loop
+    try:
+        for seq in range(1, 5):
+            ran = threading.Event()
+            watched.send_when_asleep(a, echo_request(seq), lambda: loop.call_soon(ran.set))
+            assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
+            assert ran.wait(30)
     finally:
         watched.stop()
         a.close()
