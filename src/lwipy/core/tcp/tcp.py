@@ -81,6 +81,9 @@ class Tcp:
         self.unsettled: TcpPcb | None = None
         #: its send and receive buffers' sizes as they changed meanwhile (``TcpMem._mem_replay``)
         self.mem_log: list[int] = []
+        #: rr1: what a log does to the counts, by (send count, receive count, units, the log): a request/response
+        #: connection logs the same few sizes request after request (``TcpMem._mem_replay``)
+        self.mem_plans: dict[tuple, tuple] = {}
         self._settle_ack = self._settle_acked = 0
         self._settle_tsecr: int | None = None
         self._settle_now = 0.0

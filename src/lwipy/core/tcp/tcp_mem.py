@@ -9,6 +9,9 @@ from ..mem import TCP_OOSEQ, TCP_RCV, TCP_SND
 
 __all__ = ["TcpMem"]
 
+#: rr1: the most replay plans ``Tcp.mem_plans`` keeps before it starts again (see ``TcpMem._mem_replay``)
+_MEM_PLANS = 64
+
 
 class TcpMem:
     """Memory accounting for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
@@ -53,16 +56,54 @@ class TcpMem:
         """rr2: what :meth:`_mem_snd` and :meth:`_mem_rcv` logged while the connection's bookkeeping waited for the
         reply's write (``Tcp.settle``), counted now in the order it came: the send buffer's bytes ``n``, the
         received ones ``~n``, each as those two count them, so that the current figures and the peaks come out as
-        had each been counted at once.  ``MemStats.change``'s arithmetic for each, on locals written back once
-        (nothing else counts meanwhile: ``Tcp.settle`` cleared ``MemStats.pending`` and calls nothing else)."""
+        had each been counted at once (nothing else counts meanwhile: ``Tcp.settle`` cleared ``MemStats.pending``
+        and calls nothing else).
+
+        rr1: the log's effect depends only on what was counted before it, the two units and the log itself, so it
+        is worked out once (:meth:`_mem_plan`) and replayed from ``Tcp.mem_plans`` afterwards: a request/response
+        connection logs the same sizes for every request.  The plan holds the counts it ends with, each category's
+        and the total's change, and the highest each rose to above its starting point where it rose (a peak is
+        only ever raised by an increase, as ``MemStats.change`` does), so the peaks come out as counted step by
+        step."""
+        key = (self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, *log)
+        plans = self.tcp.mem_plans
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _MEM_PLANS:
+                plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
+            plan = plans[key] = self._mem_plan(key[0], key[1], log)
+        self._mem_snd_counted, self._mem_rcv_counted, d_snd, d_rcv, d_total, up_snd, up_rcv, up_total = plan
+        mem = self.stack.mem
+        if d_snd or up_snd is not None:
+            cur = mem.cur
+            was = cur[TCP_SND]
+            cur[TCP_SND] = was + d_snd
+            if up_snd is not None and was + up_snd > mem.peak[TCP_SND]:
+                mem.peak[TCP_SND] = was + up_snd
+        if d_rcv or up_rcv is not None:
+            cur = mem.cur
+            was = cur[TCP_RCV]
+            cur[TCP_RCV] = was + d_rcv
+            if up_rcv is not None and was + up_rcv > mem.peak[TCP_RCV]:
+                mem.peak[TCP_RCV] = was + up_rcv
+        if d_total or up_total is not None:
+            was = mem.total
+            mem.total = was + d_total
+            if up_total is not None and was + up_total > mem.total_peak:
+                mem.total_peak = was + up_total
+
+    def _mem_plan(self, snd_counted: int, rcv_counted: int, log: list[int]) -> tuple:
+        """What counting ``log`` step by step from the counts ``snd_counted`` and ``rcv_counted`` does
+        (``MemStats.change``'s arithmetic for each): ``(send count, receive count, send change, receive change,
+        total change, send rise, receive rise, total rise)``, a rise being the highest the figure reached, relative
+        to where it started, just after an increase (None when it never increased)."""
         stack = self.stack
-        mem = stack.mem
-        cur, peak = mem.cur, mem.peak
-        # index 0 the send buffer's figures, 1 the receive buffer's
-        counted_by = [self._mem_snd_counted, self._mem_rcv_counted]
-        cur_by, peak_by = [cur[TCP_SND], cur[TCP_RCV]], [peak[TCP_SND], peak[TCP_RCV]]
+        counted_by = [snd_counted, rcv_counted]  # index 0 the send buffer's figures, 1 the receive buffer's
         unit_by, seg_by = (self.snd_mss, self.mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
-        total, total_peak = mem.total, mem.total_peak
+        d_by = [0, 0]
+        up_by: list[int | None] = [None, None]
+        d_total = 0
+        up_total = None
         for n in log:
             side = 0
             if n < 0:
@@ -72,18 +113,15 @@ class TcpMem:
             if not delta:
                 continue
             counted_by[side] = counted
-            now_cur = cur_by[side] + delta
-            cur_by[side] = now_cur
-            total += delta
+            d = d_by[side] = d_by[side] + delta
+            d_total += delta
             if delta > 0:
-                if now_cur > peak_by[side]:
-                    peak_by[side] = now_cur
-                if total > total_peak:
-                    total_peak = total
-        self._mem_snd_counted, self._mem_rcv_counted = counted_by
-        cur[TCP_SND], cur[TCP_RCV] = cur_by
-        peak[TCP_SND], peak[TCP_RCV] = peak_by
-        mem.total, mem.total_peak = total, total_peak
+                up = up_by[side]
+                if up is None or d > up:
+                    up_by[side] = d
+                if up_total is None or d_total > up_total:
+                    up_total = d_total
+        return (counted_by[0], counted_by[1], d_by[0], d_by[1], d_total, up_by[0], up_by[1], up_total)
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
