@@ -69,6 +69,8 @@ _QUEUED, _RUNNING, _DONE = range(3)
 #: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
 #: stale it gets, and how late a timer or a posted call can be while a device always has another frame
 BATCH_TIME = 0.001
+#: the most reads of a plain device in one turn (as a TAP's own reader: ``lwipy.netif.tap``)
+_PLAIN_BATCH = 512
 
 
 class StopListener(Protocol):
@@ -267,7 +269,7 @@ class StackLoop:
         # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level
         # triggered), and then it was read in the wake-up itself; their netifs
         waited = False
-        plain_netifs: set[Any] = set()
+        plain_netifs: dict[Any, tuple[int, int]] = {}
         generation = -1
         calls = self._calls
         read = os.read
@@ -287,7 +289,9 @@ class StackLoop:
                     devices = self._watch(sel, devices, clock)
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
-                    plain_netifs = {netif for netif, _, size in lazy_fds.values() if size is not None}
+                    # rr1: netif -> (descriptor, read size) of each; a turn reads them itself (_plain_batch)
+                    plain_netifs = {netif: (fd, size) for fd, (netif, _, size) in lazy_fds.items()
+                                    if size is not None}
                     # the lone plain device (one read is one frame): what woke us is read before anything else
                     solo_fd, solo = next(iter(lazy_fds.items())) if len(lazy_fds) == 1 and plain_netifs \
                         else (-1, None)
@@ -306,7 +310,9 @@ class StackLoop:
                     # Not "busy" afterwards: the device read until it had nothing more (EAGAIN), or its descriptor
                     # (level triggered) or waker says there is more, so the sleep below returns at once for the rest
                     if lazy:
-                        stack.input_many(netif, self._batch(frames(), now), now)
+                        plain = plain_netifs.get(netif)
+                        stack.input_many(netif, self._batch(frames(), now) if plain is None else
+                                         self._plain_batch(plain[0], plain[1], now), now)
                     else:
                         received = frames()
                         if received:
@@ -394,6 +400,30 @@ class StackLoop:
         for frame in frames:
             yield frame
             if self._calls or clock() - start > BATCH_TIME:
+                self._cut = True  # the device may hold more: the loop turns again before it sleeps
+                return
+
+    def _plain_batch(self, fd: int, size: int, start: float) -> Iterator[bytes]:
+        """rr1: :meth:`_batch` of a device whose every frame is one read of ``fd`` (``Device.frame_read_size``: a
+        TAP without offload), read here: one generator fewer between the stack and each read, and the default
+        clock read without a call of its own (with the client on our CPU, a request/response partner's next
+        request is there every time the reply is written, and the turn is one batch of such frames)."""
+        read = os.read
+        monotonic, offset = time.monotonic, self._clock_offset
+        if offset is None:
+            clock = self.clock
+        else:
+            clock = None
+            start -= offset  # compared with monotonic()
+        for _ in range(_PLAIN_BATCH):
+            try:
+                frame = read(fd, size)
+            except OSError as e:
+                if e.errno == errno.EAGAIN or e.errno == errno.EIO:  # nothing more; EIO: the interface is down
+                    return
+                raise
+            yield frame
+            if self._calls or (monotonic() if clock is None else clock()) - start > BATCH_TIME:
                 self._cut = True  # the device may hold more: the loop turns again before it sleeps
                 return
 
