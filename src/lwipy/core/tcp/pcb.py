@@ -263,7 +263,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         else:
             self._mem_snd()
         if self.state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
-            self._output()
+            # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
+            if self.fin_seq is not None or not tcp._fast_path:
+                self._output()
+            elif not self._output_fast():
+                self._output_whole()
         return n
 
     def recv(self, max_bytes: int = 1 << 30, reopen: bool = True) -> bytes:

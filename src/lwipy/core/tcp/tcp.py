@@ -30,6 +30,7 @@ from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
+from .seq import HALF as _HALF
 from .seq import MASK
 
 if TYPE_CHECKING:
@@ -407,9 +408,28 @@ class Tcp:
         self.stack.mem.pending = None
         ack, tsecr, now = self._settle_ack, self._settle_tsecr, self._settle_now
         rtt = pcb.rtt
-        if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
-            rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
-        pcb.cc.on_ack(ack, self._settle_acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
+        # RttEstimator.on_ack, inline (rr1: a call less per request): a timestamp's sample wins, else the timed
+        # segment's once acknowledged; outside 0..120 s none
+        timed = rtt.seq
+        sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
+        if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
+            if sample is None:
+                sample = now - rtt.start
+            rtt.seq = None
+        if sample is not None and 0 <= sample < 120:
+            rtt.sample(sample)
+        cc = pcb.cc
+        if cc.rto_recover is None and cc.recover is None:
+            # CongestionControl.on_ack outside recovery, inline (rr1): ack == snd_max; slow start with appropriate
+            # byte counting (L = 2 SMSS), else congestion avoidance, bytes counted
+            cwnd, acked, smss = cc.cwnd, self._settle_acked, pcb.snd_mss
+            if cwnd < cc.ssthresh:
+                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+            else:
+                cc.cwnd = cwnd + max(1, smss * (acked if acked < cwnd else cwnd) // cwnd)
+            cc.dupacks = 0
+        else:
+            cc.on_ack(ack, self._settle_acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
         log = self.mem_log
         if log:
             pcb._mem_replay(log)

@@ -89,6 +89,10 @@ class TcpOutput:
         timeout, the small-window override timer), within the peer's window."""
         if not force and not limited and self.fin_seq is None and self.tcp._fast_path and self._output_fast():
             return
+        self._output_whole(force, limited)
+
+    def _output_whole(self, force: bool = False, limited: int = 0) -> None:
+        """:meth:`_output` the whole way (its fast way tried first, or not applicable)."""
         if self.tcp.unsettled is not None:
             self.tcp.settle()  # rr2: the congestion window and RTO an ACK left for after a reply, read below
         if self.state not in CAN_SEND and self.state not in (FIN_WAIT_1, CLOSING, LAST_ACK):
