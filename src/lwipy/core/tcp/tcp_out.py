@@ -326,7 +326,8 @@ class TcpOutput:
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
                 if timed is not None and self.rtt.seq is None:
-                    self.rtt.time_segment(timed, stack.now)
+                    rtt = self.rtt  # RttEstimator.time_segment, inline (rr1)
+                    rtt.seq, rtt.start = timed, stack.now
         if sent:
             self.unacked_segments = 0
             self.ack_due = False  # rx: the segments carried the ACK a batch's end would have written
