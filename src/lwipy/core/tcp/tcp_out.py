@@ -279,7 +279,8 @@ class TcpOutput:
                     offflags, neg = offflags_psh, neg_psh
                 else:
                     offflags, neg = offflags_ack, neg_ack
-                payload = snd_buf[offset:offset + n]
+                # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
+                payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
                 data_sum = int.from_bytes(payload, "big")
                 if n & 1:
                     data_sum <<= 8
