@@ -90,7 +90,11 @@ class RttEstimator:
         else:
             self.rttvar = rttvar = 0.75 * self.rttvar + 0.25 * abs(srtt - r)
             self.srtt = srtt = 0.875 * srtt + 0.125 * r
-        self.rto = min(RTO_MAX, max(RTO_MIN, srtt + max(0.001, 4 * rttvar)))
+        # min(RTO_MAX, max(RTO_MIN, srtt + max(0.001, 4 * rttvar))) without the three builtin calls (rr1: one
+        # sample per request of a request/response exchange)
+        var4 = 4 * rttvar
+        rto = srtt + (var4 if var4 > 0.001 else 0.001)
+        self.rto = RTO_MIN if rto < RTO_MIN else RTO_MAX if rto > RTO_MAX else rto
 
     def backoff(self) -> None:
         """The retransmission timer fired: double the RTO (RFC 6298 5.5, at most ``RTO_MAX``) and time nothing that

@@ -276,13 +276,14 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         implied); without it the bytes still count against the window until :meth:`recved` gives them back, as lwIP's
         netconn does while data waits in a receive mailbox for the application."""
         self.stack.assert_core()
-        n = min(max_bytes, len(self.rcv_buf))
+        rcv_buf = self.rcv_buf
+        have = len(rcv_buf)
+        n = max_bytes if max_bytes < have else have  # (rr1: no min(), one len)
         if n == 0:
             if self.error:
                 raise LwipError(self.error, "the connection failed")
             return b""
-        rcv_buf = self.rcv_buf
-        if n == len(rcv_buf):
+        if n == have:
             out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
         else:
             with memoryview(rcv_buf) as view:
