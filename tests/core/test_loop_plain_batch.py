@@ -1,0 +1,181 @@
+"""rr1: a turn of the loop reads a plain device (``Device.frame_read_size``: every frame one read of its
+descriptor, a TAP without offload) itself, ``StackLoop._plain_batch``, rather than through the device's ``frames()``:
+every frame in order until the read that finds nothing (EAGAIN), the interface going away (EIO) ending the batch
+quietly, and the turn cut as ``_batch`` cuts it (calls posted, ``BATCH_TIME`` over, by the default clock or a clock
+of the caller's) without losing a frame."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+import pytest
+
+from lwipy.api.loop import StackLoop
+from test_loop_latency import SocketTap, _socket_tap_stack, echo_request, logging_reads
+
+
+class NoFramesTap(SocketTap):
+    """A plain device whose ``frames()`` a turn must not need: it logs each call ("frames")."""
+
+    def frames(self):
+        self.log.append("frames")
+        return super().frames()
+
+
+def per_call(stack) -> list[int]:
+    """How many frames each ``input_many`` call of ``stack`` took (counted as the stack takes them)."""
+    taken: list[int] = []
+    real = stack.input_many
+
+    def input_many(netif, frames, now, first=None):
+        taken.append(0 if first is None else 1)
+
+        def counted():
+            for frame in frames:
+                taken[-1] += 1
+                yield frame
+        real(netif, counted(), now, first)
+    stack.input_many = input_many
+    return taken
+
+
+def replies(sock, n: int) -> list[int]:
+    """The sequence numbers of the next ``n`` echo replies on ``sock`` (other frames skipped)."""
+    got = []
+    while len(got) < n:
+        frame = sock.recv(2000)
+        if frame[12:14] == b"\x08\x00" and frame[34] == 0:
+            got.append(struct.unpack("!H", frame[40:42])[0])
+    return got
+
+
+def test_a_turn_reads_a_plain_device_itself_to_the_end(monkeypatch):
+    """Frames waiting when the loop starts: its first turn reads them all, in order, in one batch ending with one
+    empty read, without asking the device's frames() (a batch time long enough for any machine's pace)."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
+    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    logging_reads(monkeypatch, dev)
+    taken = per_call(stack)
+    for seq in range(1, 11):
+        a.send(echo_request(seq))
+    loop = StackLoop(stack).start()
+    try:
+        assert replies(a, 10) == list(range(1, 11))
+        log = loop.call(lambda: list(dev.log), timeout=30)
+        assert "frames" not in log
+        assert [e for e in log if e != "write"][:11] == ["read"] * 10 + ["empty"]
+        assert taken[0] == 10
+    finally:
+        loop.stop()
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("clock", ["default", "own"])
+def test_a_plain_batch_is_cut_when_its_time_is_over_and_the_rest_read_next_turn(monkeypatch, clock):
+    """No time at all per turn: each turn takes one frame of a plain device and turns again; none is lost.  With the
+    loop's default clock the batch reads time.monotonic itself; with a clock of the caller's it asks that one."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 0.0)
+    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    asked = []
+    ticks = iter(range(10 ** 9))
+
+    def own() -> float:
+        asked.append(1)
+        return next(ticks) * 1e-3  # every reading later than the one before
+    taken = per_call(stack)
+    for seq in range(1, 21):
+        a.send(echo_request(seq))
+    loop = StackLoop(stack, clock=own if clock == "own" else None).start()
+    try:
+        assert replies(a, 20) == list(range(1, 21))
+        counts = loop.call(lambda: [n for n in taken if n], timeout=30)
+        assert counts == [1] * 20
+        assert "frames" not in dev.log
+        assert (len(asked) > 20) == (clock == "own")
+    finally:
+        loop.stop()
+        a.close()
+        b.close()
+
+
+def test_a_clock_that_stands_still_never_cuts_the_batch(monkeypatch):
+    """With a clock of the caller's that does not move, BATCH_TIME never passes: one batch takes every frame (the
+    caller's clock is the one the batch reads, not time.monotonic)."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 0.0)
+    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    taken = per_call(stack)
+    for seq in range(1, 16):
+        a.send(echo_request(seq))
+    loop = StackLoop(stack, clock=lambda: 5.0).start()
+    try:
+        assert replies(a, 15) == list(range(1, 16))
+        assert loop.call(lambda: [n for n in taken if n], timeout=30) == [15]
+    finally:
+        loop.stop()
+        a.close()
+        b.close()
+
+
+def test_calls_posted_meanwhile_cut_a_plain_batch():
+    """A call posted while a batch is read (here by the stack's own input, as a callback would) cuts the batch: the
+    call runs before the rest of the frames, which the next turn reads."""
+    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    loop = StackLoop(stack)
+    order: list = []
+    count = {"n": 0}
+    real_many = stack.input_many
+
+    def input_many(netif, frames, now, first=None):
+        def posting():
+            for frame in frames:
+                count["n"] += 1
+                order.append(("frame", count["n"]))
+                if count["n"] == 3:
+                    loop.call_soon(lambda: order.append(("call", count["n"])))
+                yield frame
+        real_many(netif, posting(), now, first)
+    stack.input_many = input_many
+    for seq in range(1, 7):
+        a.send(echo_request(seq))
+    loop.start()
+    try:
+        assert replies(a, 6) == list(range(1, 7))
+        seen = loop.call(lambda: list(order), timeout=30)
+        assert seen[:4] == [("frame", 1), ("frame", 2), ("frame", 3), ("call", 3)], seen
+        assert [e for e in seen if e[0] == "frame"] == [("frame", n) for n in range(1, 7)]
+    finally:
+        loop.stop()
+        a.close()
+        b.close()
+
+
+def test_an_interface_going_away_ends_a_plain_batch_quietly(monkeypatch):
+    """EIO (a TAP whose interface is down) from a turn's read ends the batch as EAGAIN does: the loop serves on."""
+    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    real = os.read
+    state = {"eio": 1}
+
+    def read(fd, size):
+        if fd == dev.fd and state["eio"]:
+            state["eio"] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, size)
+    monkeypatch.setattr(os, "read", read)
+    a.send(echo_request(1))
+    loop = StackLoop(stack).start()
+    try:
+        assert replies(a, 1) == [1]
+        assert state["eio"] == 0
+        a.send(echo_request(2))
+        assert replies(a, 1) == [2]
+        assert loop.running
+    finally:
+        loop.stop()
+        a.close()
+        b.close()
