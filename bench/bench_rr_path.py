@@ -6,6 +6,8 @@ ACK of the reply before it (the kernel's ping-pong mode piggybacks its ACK on th
     python3 bench/bench_rr_path.py [--rounds 20000] [--config esp|tuned] [--trace] [--gap US] [--cold]
                                    [--profile out.prof]
 
+``--loop`` runs the requests through :class:`StackLoop` instead, read from a socketpair standing in for the TAP.
+
 Prints µs per request (``Stack.input_many`` of one frame, as the loop hands it a frame that woke it, the echo app's
 reply written to a device that keeps nothing), and with ``--trace`` the Python bytecodes run for one request by
 function: those before the reply's ``transmit`` (the latency path: after an idle sleep each one costs) and those
@@ -125,6 +127,60 @@ def cold(stack, netif, dev, request, rounds: int, sleep_ms: float = 0.0) -> int:
     return 0
 
 
+def through_loop(stack, netif, request, rounds: int) -> int:
+    """µs per request with the loop's part: ``rounds`` requests wait in a SOCK_SEQPACKET socketpair (a TAP's
+    stand-in: one frame per read) that the netif's device reads and writes as a TAP without offload does, and
+    :class:`StackLoop` runs until the last reply is written; the turns read every waiting request as a batch, as
+    they do with the client on the stack's CPU (bench_vs_lwip.py's ``rr_together``)."""
+    import os
+    import socket
+
+    from lwipy.api.loop import StackLoop
+    from lwipy.netif.tap import TapDevice
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for sock in (a, b):
+        for opt, plain in ((32, socket.SO_SNDBUF), (33, socket.SO_RCVBUF)):  # SO_SNDBUFFORCE, SO_RCVBUFFORCE
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, 1 << 28)
+            except PermissionError:
+                sock.setsockopt(socket.SOL_SOCKET, plain, 1 << 28)
+    b.setblocking(False)
+    state = {"left": rounds}
+
+    class SocketTap(TapDevice):
+        _plain = True
+
+        def __init__(self, fd: int) -> None:  # (no TAP opened: the socket's end instead)
+            self.name, self.netns, self.fd, self.mtu, self.offload = "sock", None, fd, 1500, False
+            self.checksum_offload, self.gso_max_size = False, 0
+            self.rx_dropped = self.tx_dropped = self.rx_csum_errors = self.rx_gso = self.tx_gso = 0
+            self.tx_ring = None
+
+        def transmit(self, frame) -> bool:
+            state["left"] -= 1
+            if not state["left"]:
+                loop.stop()
+            return TapDevice.transmit(self, frame)
+
+        def close(self) -> None:
+            pass
+
+    netif.device = SocketTap(b.fileno())
+    frames = [request() for _ in range(rounds)]
+    for f in frames:
+        a.send(f)
+    loop = StackLoop(stack)
+    t0 = time.perf_counter()
+    loop.run()
+    secs = time.perf_counter() - t0
+    a.close()
+    b.close()
+    assert not state["left"], "a request went unanswered"
+    print(f"through the loop: {secs / rounds * 1e6:.2f} µs per request (fast path {stack.tcp.fast_taken})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20000)
@@ -139,8 +195,13 @@ def main() -> int:
                         help="with --cold: really sleep this long before each request instead of evicting the caches "
                              "(an idle process's wake-up: TLBs and the CPU's clock too, as bench_echo_path.py finds)")
     parser.add_argument("--profile")
+    parser.add_argument("--loop", action="store_true",
+                        help="through StackLoop: the requests read from a socketpair standing in for a TAP, the "
+                             "replies written to it (the loop's reading and batching included)")
     args = parser.parse_args()
     stack, netif, dev, pcb, request = setup(args.config)
+    if args.loop:
+        return through_loop(stack, netif, request, args.rounds)
     if args.trace:
         before, after = trace(stack, netif, dev, request)
         for name, counts in (("before the reply's transmit", before), ("after it", after)):

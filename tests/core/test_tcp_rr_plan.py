@@ -1,8 +1,8 @@
 """rr1: ``TcpMem._mem_replay`` counts the memory log an ACK's deferred bookkeeping left (``Tcp.settle``) from a plan
 worked out once per (counts before, units, log) and kept in ``Tcp.mem_plans``.  The figures must come out exactly as
 ``MemStats.change`` counting each logged size in turn gives them: the current bytes, the per-category peaks and the
-total's peak, whatever the starting figures (a plan is reused from other ones), and a plan must never be reused for
-another starting count, unit or log."""
+total's peak, whatever the starting figures MemStats can hold (a plan is reused from other ones), and a plan must
+never be reused for another starting count, unit or log."""
 
 from __future__ import annotations
 
@@ -58,8 +58,16 @@ def reference(pcb, start: tuple, log: list[int]) -> tuple:
 sizes = st.integers(0, 12000)
 logs = st.lists(st.one_of(sizes, sizes.map(lambda n: ~n)), max_size=8)
 figure = st.integers(0, 50000)
-starts = st.tuples(st.sampled_from([0, 172, 1148, 2296]), st.sampled_from([0, 134, 1510]), figure, figure,
-                   figure, figure, figure, figure)
+above = st.one_of(st.just(0), st.integers(0, 3000), figure)  # a peak's height above its figure (often none)
+
+
+@st.composite
+def starts(draw):
+    """Counts and figures as MemStats holds them: each figure at or below its peak (alloc, change and reset_peak
+    keep it so; free only lowers a figure)."""
+    snd, rcv, total = draw(figure), draw(figure), draw(figure)
+    return (draw(st.sampled_from([0, 172, 1148, 2296])), draw(st.sampled_from([0, 134, 1510])), snd, rcv,
+            snd + draw(above), rcv + draw(above), total, total + draw(above))
 
 _PCB = []
 
@@ -72,10 +80,10 @@ def a_pcb():
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=starts, log=logs, again=starts)
+@given(start=starts(), log=logs, again=starts())
 def test_a_replayed_log_counts_as_step_by_step(start, log, again):
-    """Any log from any figures (peaks above or below the current ones), and the same log again from other figures
-    with the same counts (the plan reused): the result of counting each size in turn."""
+    """Any log from any figures (peaks at or above them), and the same log again from other figures with the same
+    counts (the plan reused): the result of counting each size in turn."""
     pcb = a_pcb()
     assert replayed(pcb, start, log) == reference(pcb, start, log)
     again = start[:2] + again[2:]
@@ -125,3 +133,16 @@ def test_the_plans_kept_are_bounded():
         log = [n + 1, ~(n + 1)]
         assert replayed(pcb, start, log) == reference(pcb, start, log)
         assert 0 < len(plans) <= tcp_mem._MEM_PLANS
+
+
+def test_the_smallest_rise_above_a_peak_raises_it():
+    """A send buffer one byte fuller than ever before (its overhead the same: one segment) raises the peak by that
+    byte, the total's too; a rise that only comes back to the starting figure raises nothing."""
+    pcb = a_pcb()
+    seg = pcb.stack.mem_tcp_snd_seg
+    start = (100 + seg, 0, 100 + seg, 0, 100 + seg, 0, 5000, 5000)
+    for log in ([101], [0, 101], [0, 100], [99, 100]):
+        got = replayed(pcb, start, log)
+        assert got == reference(pcb, start, log)
+    assert replayed(pcb, start, [101])[4] == 101 + seg and replayed(pcb, start, [101])[7] == 5001
+    assert replayed(pcb, start, [0, 100])[4] == 100 + seg

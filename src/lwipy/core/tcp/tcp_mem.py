@@ -62,9 +62,9 @@ class TcpMem:
         rr1: the log's effect depends only on what was counted before it, the two units and the log itself, so it
         is worked out once (:meth:`_mem_plan`) and replayed from ``Tcp.mem_plans`` afterwards: a request/response
         connection logs the same sizes for every request.  The plan holds the counts it ends with, each category's
-        and the total's change, and the highest each rose to above its starting point where it rose (a peak is
-        only ever raised by an increase, as ``MemStats.change`` does), so the peaks come out as counted step by
-        step."""
+        and the total's change, and how far each rose above where it ends (a peak is only ever raised by an
+        increase, as ``MemStats.change`` does; a rise that stays at or below the starting figure is left out, as
+        ``MemStats`` keeps every figure at or below its peak), so the peaks come out as counted step by step."""
         key = (self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, *log)
         plans = self.tcp.mem_plans
         plan = plans.get(key)
@@ -74,36 +74,36 @@ class TcpMem:
             plan = plans[key] = self._mem_plan(key[0], key[1], log)
         self._mem_snd_counted, self._mem_rcv_counted, d_snd, d_rcv, d_total, up_snd, up_rcv, up_total = plan
         mem = self.stack.mem
-        if d_snd or up_snd is not None:
-            cur = mem.cur
-            was = cur[TCP_SND]
-            cur[TCP_SND] = was + d_snd
-            if up_snd is not None and was + up_snd > mem.peak[TCP_SND]:
-                mem.peak[TCP_SND] = was + up_snd
-        if d_rcv or up_rcv is not None:
-            cur = mem.cur
-            was = cur[TCP_RCV]
-            cur[TCP_RCV] = was + d_rcv
-            if up_rcv is not None and was + up_rcv > mem.peak[TCP_RCV]:
-                mem.peak[TCP_RCV] = was + up_rcv
-        if d_total or up_total is not None:
-            was = mem.total
-            mem.total = was + d_total
-            if up_total is not None and was + up_total > mem.total_peak:
-                mem.total_peak = was + up_total
+        if d_snd:
+            mem.cur[TCP_SND] += d_snd
+        if up_snd is not None:
+            high = mem.cur[TCP_SND] + up_snd
+            if high > mem.peak[TCP_SND]:
+                mem.peak[TCP_SND] = high
+        if d_rcv:
+            mem.cur[TCP_RCV] += d_rcv
+        if up_rcv is not None:
+            high = mem.cur[TCP_RCV] + up_rcv
+            if high > mem.peak[TCP_RCV]:
+                mem.peak[TCP_RCV] = high
+        if d_total:
+            mem.total += d_total
+        if up_total is not None:
+            high = mem.total + up_total
+            if high > mem.total_peak:
+                mem.total_peak = high
 
     def _mem_plan(self, snd_counted: int, rcv_counted: int, log: list[int]) -> tuple:
         """What counting ``log`` step by step from the counts ``snd_counted`` and ``rcv_counted`` does
         (``MemStats.change``'s arithmetic for each): ``(send count, receive count, send change, receive change,
-        total change, send rise, receive rise, total rise)``, a rise being the highest the figure reached, relative
-        to where it started, just after an increase (None when it never increased)."""
+        total change, send rise, receive rise, total rise)``, a rise being the highest the figure reached just after
+        an increase, less where it ends; None when it never went above where it started (so never above its peak)."""
         stack = self.stack
         counted_by = [snd_counted, rcv_counted]  # index 0 the send buffer's figures, 1 the receive buffer's
         unit_by, seg_by = (self.snd_mss, self.mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
         d_by = [0, 0]
-        up_by: list[int | None] = [None, None]
-        d_total = 0
-        up_total = None
+        high_by = [0, 0]  # relative to the start: what is not above it never raises a peak
+        d_total = high_total = 0
         for n in log:
             side = 0
             if n < 0:
@@ -116,12 +116,13 @@ class TcpMem:
             d = d_by[side] = d_by[side] + delta
             d_total += delta
             if delta > 0:
-                up = up_by[side]
-                if up is None or d > up:
-                    up_by[side] = d
-                if up_total is None or d_total > up_total:
-                    up_total = d_total
-        return (counted_by[0], counted_by[1], d_by[0], d_by[1], d_total, up_by[0], up_by[1], up_total)
+                if d > high_by[side]:
+                    high_by[side] = d
+                if d_total > high_total:
+                    high_total = d_total
+        up = [high_by[i] - d_by[i] if high_by[i] > 0 else None for i in (0, 1)]
+        return (counted_by[0], counted_by[1], d_by[0], d_by[1], d_total, up[0], up[1],
+                high_total - d_total if high_total > 0 else None)
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
