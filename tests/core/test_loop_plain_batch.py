@@ -52,8 +52,9 @@ def replies(sock, n: int) -> list[int]:
 
 
 def test_a_turn_reads_a_plain_device_itself_to_the_end(monkeypatch):
-    """Frames waiting when the loop starts: its first turn reads them all, in order, in one batch ending with one
-    empty read, without asking the device's frames() (a batch time long enough for any machine's pace)."""
+    """Frames waiting when the loop starts: its first turn reads them all, in order, in one batch, and a read that
+    finds nothing ends the reading, without asking the device's frames() (a batch time long enough for any
+    machine's pace)."""
     import lwipy.api.loop as loop_module
     monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
     a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
@@ -64,9 +65,11 @@ def test_a_turn_reads_a_plain_device_itself_to_the_end(monkeypatch):
     loop = StackLoop(stack).start()
     try:
         assert replies(a, 10) == list(range(1, 11))
+        loop.call(lambda: None, timeout=30)  # (a call cuts the batch it finds: the turn after it reads to the end)
         log = loop.call(lambda: list(dev.log), timeout=30)
         assert "frames" not in log
-        assert [e for e in log if e != "write"][:11] == ["read"] * 10 + ["empty"]
+        reads = [e for e in log if e != "write"]
+        assert reads[:10] == ["read"] * 10 and "empty" in reads
         assert taken[0] == 10
     finally:
         loop.stop()
