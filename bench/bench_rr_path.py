@@ -176,7 +176,7 @@ def through_loop(stack, netif, request, rounds: int) -> int:
     secs = time.perf_counter() - t0
     a.close()
     b.close()
-    assert not state["left"], "a request went unanswered"
+    assert state["left"] <= 0, "a request went unanswered"  # (a window update may follow the last reply)
     print(f"through the loop: {secs / rounds * 1e6:.2f} µs per request (fast path {stack.tcp.fast_taken})")
     return 0
 
