@@ -17,8 +17,9 @@ The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and 
 when the loop may be asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch,
 which also releases blocked posters), runs them in order, feeds the frames the devices received (one read per frame
 and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
-time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn) and fires
-what is due; ``poll_at`` is asked once per turn, and the clock read only when a deadline needs it.
+time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn; one whose
+frames are its descriptor's reads, ``Device.frame_read_size``, the loop reads itself) and fires what is due;
+``poll_at`` is asked once per turn, and the clock read only when a deadline needs it.
 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
 (the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
