@@ -20,7 +20,9 @@ which goes first.  The figures are medians over the rounds:
   the scheduler's choice), so compare the pinned rows.  On one CPU the round trip is the CPU both sides spend
   (nothing to wake: the client sends its next request while the stack finishes the reply, and lwipy's loop reads
   it in the same batch, without epoll or timers); on two it adds each side's wake-up of an idle CPU, and the stack
-  runs with cold caches.  A
+  runs with cold caches.  With both on one CPU the stack's process CPU per request is printed too (every thread's,
+  from ``schedstat``, as for the bulk rows: the kernel's work in its system calls included): steadier than the
+  p50 on a shared machine, and what the p50 follows there.  A
   pinned process cannot move away from a neighbour's busy CPU: on a loaded machine the pinned p99s measure the
   neighbours (milliseconds: a scheduler slice), so read them with the load average;
 - iperf 2 (``iperf -c STACK -r -t 5``: kernel -> stack, then stack -> kernel as the server tests back) against
@@ -378,10 +380,14 @@ def rr_placements(ns: str, pid: int) -> dict[str, float]:
             got = []
             for client_cpu, stack_cpu in placements:
                 pin(pid, {stack_cpu})
+                cpu0 = cpu_seconds(pid)
                 got.append([float(x) for x in nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", str(client_cpu),
                                                             timeout=120).stdout.split()])
+                got[-1].append((cpu_seconds(pid) - cpu0) / 2000 * 1e6)  # the stack's CPU per request (with its
+                # connection's setup and teardown: the same for both stacks)
             out[f"rr_{name}_p50"] = statistics.mean(g[0] for g in got)
             out[f"rr_{name}_p99"] = statistics.mean(g[1] for g in got)
+            out[f"rr_{name}_cpu_us"] = statistics.mean(g[2] for g in got)
     finally:
         pin(pid, allowed)
     return out
@@ -460,6 +466,8 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         row("TCP request/response p99, client and stack on separate CPUs", config, "rr_apart_p99", "{:.0f} µs")
         row("TCP request/response p50, client and stack on one CPU", config, "rr_together_p50", "{:.0f} µs")
         row("TCP request/response p99, client and stack on one CPU", config, "rr_together_p99", "{:.0f} µs")
+        row("TCP request/response, the stack's CPU per request, client and stack on one CPU", config,
+            "rr_together_cpu_us", "{:.1f} µs")
     for config in configs:
         if config != "offload":  # GSO/GRO frames are not segments
             row("CPU per received segment", config, "cpu_us_per_seg", "{:.1f} µs")
