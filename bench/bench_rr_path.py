@@ -132,7 +132,6 @@ def through_loop(stack, netif, request, rounds: int) -> int:
     stand-in: one frame per read) that the netif's device reads and writes as a TAP without offload does, and
     :class:`StackLoop` runs until the last reply is written; the turns read every waiting request as a batch, as
     they do with the client on the stack's CPU (bench_vs_lwip.py's ``rr_together``)."""
-    import os
     import socket
 
     from lwipy.api.loop import StackLoop

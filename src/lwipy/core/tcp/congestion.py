@@ -94,7 +94,7 @@ class RttEstimator:
         # sample per request of a request/response exchange)
         var4 = 4 * rttvar
         rto = srtt + (var4 if var4 > 0.001 else 0.001)
-        self.rto = RTO_MIN if rto < RTO_MIN else RTO_MAX if rto > RTO_MAX else rto
+        self.rto = rto if RTO_MIN < rto < RTO_MAX else RTO_MAX if rto >= RTO_MAX else RTO_MIN  # (NaN: RTO_MIN)
 
     def backoff(self) -> None:
         """The retransmission timer fired: double the RTO (RFC 6298 5.5, at most ``RTO_MAX``) and time nothing that
