@@ -399,3 +399,68 @@ def test_an_arp_entry_changing_its_mac_in_place_is_followed():
     (reply,) = same(stacks, echo())
     assert reply[:6] == bytes.fromhex("020000000055")
     assert stacks[0][0].icmp.fast_echoes == 2
+
+
+# --- quiet: the caller's word that nothing ran on the stack since the last answer (StackLoop after a sleep) ---
+
+def quiet_same(stacks, frame: bytes, now: float = 2.0) -> bool:
+    """``frame`` to the fast stack's fast_echo with ``quiet=True`` and to the other stack's full way: the same reply,
+    counters and state; whether the fast path answered."""
+    (fast, fnetif, fdev), (slow, snetif, sdev) = stacks
+    answered = fast.icmp.fast_echo(fnetif, frame, now, quiet=True)
+    if not answered:
+        fast.input(fnetif, frame, now)
+    slow.input(snetif, frame, now)
+    assert fdev.take() == sdev.take()
+    assert fast.stats.as_dict() == slow.stats.as_dict()
+    assert fast.ip4.next_ident == slow.ip4.next_ident
+    return answered
+
+
+def test_a_quiet_ping_after_an_answer_gets_the_full_paths_reply():
+    """A quiet call from the source of the last answer, on its netif, is answered as a checked one is: the same
+    reply, counters and state as the full way, ping after ping (sizes, TOS, DF, odd lengths)."""
+    stacks = pair()
+    same(stacks, echo())
+    frames = [echo(seq=s) for s in range(8, 12)] + [echo(bytes(7), tos=0x10), echo(b"", frag=0), echo(bytes(1400))]
+    assert all(quiet_same(stacks, f) for f in frames)
+    assert stacks[0][0].icmp.fast_echoes == 1 + len(frames)
+
+
+def test_a_quiet_ping_still_checks_the_frame_and_the_arp_entrys_age():
+    """Under ``quiet`` only what the last answer found of the stack is taken as still so: a frame to another MAC or
+    address, too long for the MTU, with a bad checksum or truncated, and an ARP entry now due for a refresh, each go the
+    full way (which answers or drops it as it would any other)."""
+    stacks = pair()
+    same(stacks, echo())
+    for frame in (echo(dst_mac=bytes.fromhex("02aaaaaaaaaa")), echo(dst=bytes([10, 0, 0, 9])), echo(icmp_csum=1),
+                  echo(bytes(1600)), echo(total_delta=4)):
+        assert not quiet_same(stacks, frame)
+    entry = next(e for k, e in stacks[0][0].etharp.table.items() if str(k[1]) == PEER)
+    assert not quiet_same(stacks, echo(), entry.expires - 1.0)  # the full way asks the peer again
+    assert stacks[0][0].icmp.fast_echoes == 1
+
+
+def test_a_quiet_ping_from_another_source_or_netif_is_checked():
+    """``quiet`` covers the way of the last answer only: a ping from another source is checked (here one whose way
+    back is unknown to ARP: the full way), and so is one from the same source on another netif."""
+    stacks = pair()
+    same(stacks, echo())
+    assert not quiet_same(stacks, echo(src=bytes([10, 0, 0, 3])))
+    fast, fnetif, _ = stacks[0]
+    other = fast.add_netif(type(fnetif.device)(), ip="10.9.0.1/24", hwaddr=OWN_MAC)
+    assert fast.icmp.fast_echo(other, echo(), 2.0, quiet=True) is False  # not from that netif's way
+    assert stacks[0][0].icmp.fast_echoes == 1
+
+
+def test_quiet_is_taken_at_its_word():
+    """What ``quiet`` skips: with a raw pcb opened since the last answer (so the caller's word is wrong: something
+    ran) a quiet call still answers on the fast path, where a checked one leaves the ping to the full way, which
+    gives it to the raw pcb.  This is why StackLoop says quiet only after a sleep that nothing but a frame ended."""
+    stacks = pair()
+    same(stacks, echo())
+    fast, fnetif, fdev = stacks[0]
+    fast.raw.new(1)
+    assert fast.icmp.fast_echo(fnetif, echo(seq=8), 2.0) is False
+    assert fast.icmp.fast_echo(fnetif, echo(seq=9), 2.0, quiet=True) is True
+    assert fdev.take()

@@ -36,9 +36,10 @@ _QUOTE = 8
 
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
-# the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total ident frag (ttl) proto
-# (csum) src dst | ICMP type code checksum; the addresses as integers (a dict keyed by an int hashes it for free)
-_ECHO_IN = struct.Struct("!6s6xHBBHHHxB2xIIBBH")
+# the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total ident frag (ttl proto
+# csum: the protocol byte is tested before) src dst | ICMP type code checksum; the addresses as integers (a dict keyed
+# by an int hashes it for free)
+_ECHO_IN = struct.Struct("!6s6xHBBHHH4xIIBBH")
 # the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
 _ECHO_OUT = struct.Struct("!6s6sHBBHHHBBHIIBBH")
 _CSUM = struct.Struct("!H")
@@ -50,10 +51,11 @@ class _EchoWay:
     and its address then (as an integer; an address change moves the routes' generation on), the ARP entry of the way
     back (None: the full way answers), and the sum of the reply's fixed header fields."""
 
-    __slots__ = ("routes_generation", "arp_generation", "netif", "address", "entry", "wiring", "header_sum")
+    __slots__ = ("source", "routes_generation", "arp_generation", "netif", "address", "entry", "wiring", "header_sum")
 
-    def __init__(self, routes_generation: int, arp_generation: int, netif: "Netif", address: int,
+    def __init__(self, source: int, routes_generation: int, arp_generation: int, netif: "Netif", address: int,
                  entry: "ArpEntry | None", wiring: tuple, header_sum: int) -> None:
+        self.source = source
         self.routes_generation = routes_generation
         self.arp_generation = arp_generation
         self.netif = netif
@@ -75,6 +77,8 @@ class Icmp:
         self.fast_echoes = 0
         # source (an integer) -> the way back to it (fast_echo)
         self._echo_ways: dict[int, _EchoWay] = {}
+        # the way of fast_echo's last answer: what a quiet call may take as it found it (see fast_echo)
+        self._answered: _EchoWay | None = None
         cfg = stack.config  # frozen, and a stack's for life: what the fast path reads of it, read once
         self._echo_on = cfg.icmp and cfg.ipv4
         self._check_ip = cfg.checksum_check_ip
@@ -87,7 +91,8 @@ class Icmp:
         self._eth_input = stack.ethernet.input
 
     # -- input -------------------------------------------------------------------------------------------------------
-    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview, now: float | None = None) -> bool:
+    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview, now: float | None = None,
+                  quiet: bool = False) -> bool:
         """The echo fast path: answer an ordinary ping (an untagged IPv4 echo request without options or fragments,
         unicast to ``netif``'s MAC and address, from an on-link or routed peer whose MAC the ARP cache holds) from one
         parse of the frame, writing the reply's Ethernet, IPv4 and ICMP headers in one struct into one buffer.  The
@@ -103,29 +108,36 @@ class Icmp:
         (route, ARP entry, the sum of the reply's fixed header fields) is kept per source until the routes, the ARP
         table or what the stack is wired to (hooks, protocol handlers, outputs, NAPT) change, the configuration is
         read once, the reply's ICMP checksum is the request's adjusted for the type (RFC 1624, as lwIP's
-        ``icmp_input`` does) instead of a second sum over the data, and the counters are counted after the write."""
+        ``icmp_input`` does) instead of a second sum over the data, and the counters are counted after the write.
+
+        ``quiet`` is the caller's word that nothing has run on the stack since this method last answered (returned
+        True): no frame, timer or call, in no thread.  What that answer found of the stack's wiring, routes, ARP
+        table, raw pcbs and the netif's state then still holds, and a ping from the same source on the same netif is
+        answered without looking at them again; only what belongs to the frame (its addresses, length, checksum)
+        and the time (the ARP entry's age) are checked.  :class:`~lwipy.api.loop.StackLoop` says so when the loop
+        only slept since the last answer, as between the pings of a ping to an idle stack."""
         if len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
             return False  # (the protocol byte first: the loop tries every frame that wakes it here)
-        (dst_mac, ethertype, vihl, tos, total, ident, frag, proto, src, dst, type_, code, csum) = \
-            _ECHO_IN.unpack_from(frame)
-        if proto != 1 or type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0xBFFF:
+        (dst_mac, ethertype, vihl, tos, total, ident, frag, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
+        if type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0xBFFF:
             return False  # (frag: only DF may be set, the one flag the reply keeps)
         stack = self.stack
         if now is not None:
             stack.now = now
-        hooks = stack.hooks
-        wiring = (hooks.ip4_input, hooks.ip4_route_src, stack.protocols.get(PROTO_ICMP), stack.link_output,
-                  netif.input, netif.output, stack.napt.netif)
-        way = self._echo_ways.get(src)
-        if way is None or way.netif is not netif or way.routes_generation != stack.routes.generation \
-                or way.arp_generation != stack.etharp.generation or way.wiring != wiring:
-            way = self._echo_way(netif, src, wiring)
-        entry = way.entry
-        if entry is None or dst_mac != netif.hwaddr or dst != way.address or netif.vlan_id is not None \
-                or not netif.up or not netif.link_up or stack.raw.pcbs or stack.rx_offload is not None:
-            return False
+        way = self._answered
+        if not quiet or way is None or way.source != src or way.netif is not netif:
+            hooks = stack.hooks
+            wiring = (hooks.ip4_input, hooks.ip4_route_src, stack.protocols.get(PROTO_ICMP), stack.link_output,
+                      netif.input, netif.output, stack.napt.netif)
+            way = self._echo_ways.get(src)
+            if way is None or way.netif is not netif or way.routes_generation != stack.routes.generation \
+                    or way.arp_generation != stack.etharp.generation or way.wiring != wiring:
+                way = self._echo_way(netif, src, wiring)
+            if way.entry is None or netif.vlan_id is not None or not netif.up or not netif.link_up \
+                    or stack.raw.pcbs or stack.rx_offload is not None:
+                return False
         end = 14 + total
-        if total < 28 or end > len(frame) or total > netif.mtu:
+        if dst_mac != netif.hwaddr or dst != way.address or total < 28 or end > len(frame) or total > netif.mtu:
             return False
         if self._check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
@@ -143,6 +155,7 @@ class Icmp:
                 reply_csum = _FOLD - r
         # ArpEntry.ready_mac, inline: nothing but the reply's own work runs between a wake-up and the reply's write
         # (tests/core/test_loop_latency.py)
+        entry = way.entry
         mac = entry.mac
         if mac is None or (entry.state == _STABLE and not entry.rerequested
                            and stack.now >= entry.expires - _REREQUEST_BEFORE):
@@ -159,6 +172,7 @@ class Icmp:
                 v <<= 8
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
         sent = netif.device.transmit(buf)
+        self._answered = way
         # the counters after the write (the reply is on its way first), as the full way counts them
         stats = stack.stats
         stats.link.recv += 1
@@ -212,7 +226,7 @@ class Icmp:
         if len(ways) >= 64:
             ways.clear()
         own = netif.ip4_packed
-        way = ways[source] = _EchoWay(routes.generation, etharp.generation, netif,
+        way = ways[source] = _EchoWay(source, routes.generation, etharp.generation, netif,
                                       int.from_bytes(own, "big") if own is not None else -1, entry, wiring, header_sum)
         return way
 

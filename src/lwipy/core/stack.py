@@ -121,12 +121,13 @@ class Stack:
         self.napt = Napt(self)
         self.icmp = Icmp(self)
         #: what a loop driving the stack may try first on the lone frame that woke it from an idle sleep,
-        #: ``fast_answer(netif, frame, now) -> bool``: True when the frame was answered and taken entirely (an
+        #: ``fast_answer(netif, frame, now, quiet) -> bool``: True when the frame was answered and taken entirely (an
         #: ordinary ping, :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`), else False with nothing changed but
-        #: the stack's time (the frame then goes to :meth:`input_many`).  Called directly: after an idle sleep every
-        #: layer between the read and the reply costs microseconds.  A bug it raises is the caller's to pass to
-        #: :meth:`frame_failed`.
-        self.fast_answer: Callable[[Netif, Any, float], bool] = self.icmp.fast_echo
+        #: the stack's time (the frame then goes to :meth:`input_many`).  ``quiet``: nothing has run on the stack since
+        #: it last returned True (what that answer checked of the stack holds still).  Called directly: after an idle
+        #: sleep every layer between the read and the reply costs microseconds.  A bug it raises is the caller's to
+        #: pass to :meth:`frame_failed`.
+        self.fast_answer: Callable[[Netif, Any, float, bool], bool] = self.icmp.fast_echo
         self.igmp = Igmp(self)
         self.udp = Udp(self)
         self.raw = Raw(self)
