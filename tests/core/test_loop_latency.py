@@ -452,7 +452,7 @@ def test_a_bug_in_the_fast_answer_drops_the_frame_and_the_loop_serves_on():
     real = stack.fast_answer
     tried = []
 
-    def broken(netif, frame, now):
+    def broken(netif, frame, now, quiet):
         tried.append(frame)
         raise RuntimeError("a bug")
 
@@ -589,6 +589,113 @@ def test_a_wake_up_by_a_frame_and_a_call_at_once_serves_both():
             watched.send_when_asleep(a, echo_request(seq), lambda: loop.call_soon(ran.set))
             assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
             assert ran.wait(30)
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def test_the_loop_says_quiet_only_when_nothing_ran_since_the_last_answer():
+    """``Stack.fast_answer``'s ``quiet``: the loop passes True for a ping that ends a sleep in which nothing but
+    sleeping happened since the last answer, and False after a posted call ran, a timer fired or another frame was
+    taken (each of which may have changed what the answer checked)."""
+    a, b, stack, dev = _socket_tap_stack()
+    real = stack.fast_answer
+    said: list[bool] = []
+
+    def recording(netif, frame, now, quiet):
+        said.append(quiet)
+        return real(netif, frame, now, quiet)
+
+    stack.fast_answer = recording
+    watched = Watched(StackLoop(stack))
+    seq = iter(range(1, 100))
+
+    def ping() -> None:
+        n = next(seq)
+        assert watched.asleep.wait(30)  # the turn that answered the last ping is over, the loop sleeps again
+        a.send(echo_request(n))
+        assert echo_reply(a)[40:42] == n.to_bytes(2, "big")
+
+    try:
+        watched.loop.call(lambda: None, timeout=30)
+        ping()
+        ping()
+        ping()
+        assert said == [False, True, True]
+        watched.loop.call(lambda: None, timeout=30)  # a call ran
+        ping()
+        ping()
+        assert said[3:] == [False, True]
+        fired = threading.Event()
+        arm = threading.Event()
+
+        class Due:  # a timer due in the turn of the answer that armed it, once
+            def poll_at(self):
+                return stack.now if arm.is_set() and not fired.is_set() else None
+
+            def poll(self, now):
+                fired.set()
+
+        def arming(netif, frame, now, quiet):
+            said.append(quiet)
+            if said[-1] and not arm.is_set():
+                arm.set()
+            return real(netif, frame, now, quiet)
+
+        watched.loop.call(lambda: (stack.add_poller(Due()), setattr(stack, "fast_answer", arming)), timeout=30)
+        ping()  # (after that call: checked, so it arms nothing)
+        ping()  # quiet; arms the timer, which fires after the answer
+        assert fired.wait(30)
+        ping()
+        ping()
+        assert said[5:] == [False, True, False, True]
+        arp = b"\xff" * 6 + PEER_MAC + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, PEER_MAC,
+                                                                   PEER_B, bytes(6), OWN_B)
+        assert watched.asleep.wait(30)
+        a.send(arp)  # another frame taken, the whole way (an ARP request: answered)
+        while a.recv(2000)[12:14] != b"\x08\x06":
+            pass
+        ping()
+        ping()
+        assert said[9:] == [True, False, True]  # the ARP request was offered first (and declined)
+        # a frame read in the batch after an answer (sent while the loop wakes up for the ping, behind it)
+        watched.on_wake = lambda: (a.send(arp), setattr(watched, "on_wake", lambda: None))
+        ping()
+        while a.recv(2000)[12:14] != b"\x08\x06":
+            pass
+        ping()
+        ping()
+        assert said[12:] == [True, False, True]
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def test_a_hook_installed_by_a_call_between_two_pings_sees_the_second():
+    """A posted call that rewires the stack between two pings (an ``ip4_input`` hook here) ends the loop's quiet: the
+    second ping is checked again and goes the full way, through the hook."""
+    a, b, stack, dev = _socket_tap_stack()
+    watched = Watched(StackLoop(stack))
+    hooked: list[bytes] = []
+    try:
+        watched.send_when_asleep(a, echo_request(1))
+        assert echo_reply(a)[40:42] == b"\x00\x01"
+        assert watched.asleep.wait(30)
+        a.send(echo_request(2))  # a quiet one: answered without the checks
+        assert echo_reply(a)[40:42] == b"\x00\x02"
+
+        def hook(s, packet, netif) -> bool:
+            hooked.append(bytes(packet))
+            return False  # not taken: ip4_input goes on
+
+        watched.loop.call(lambda: setattr(stack.hooks, "ip4_input", hook), timeout=30)
+        assert watched.asleep.wait(30)
+        a.send(echo_request(3))
+        assert echo_reply(a)[40:42] == b"\x00\x03"
+        assert len(hooked) == 1 and hooked[0][9] == 1  # the ping, through the hook
+        assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 2
     finally:
         watched.stop()
         a.close()

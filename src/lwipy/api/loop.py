@@ -31,7 +31,9 @@ clock without a call of its own, and offers the frame to ``stack.fast_answer`` (
 read and the answer comes before the reply's write (``tests/core/test_loop_latency.py`` holds it to that).  With
 one such device (the usual TAP), the wake-up's first event is compared with its descriptor directly, no lookup, and
 epoll is asked for no more events than descriptors watched: its default of 1,023 is a 12 KB buffer allocated per
-wake-up, cold memory after a sleep.
+wake-up, cold memory after a sleep.  And the loop tells the fast answer when nothing has run on the stack since its
+last answer (no call, timer or other frame: the loop only slept), so that what the answer checked of the stack then
+(its wiring, routes, ARP table, the netif's state) is not looked at again for the next ping from the same source.
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
@@ -144,6 +146,7 @@ class StackLoop:
         os.set_blocking(self._wake_w, False)
         self._woken = False
         self._cut = False  # the last turn stopped taking frames before a lazy device ran dry
+        self._fed = False  # a batch (_batch) gave the stack a frame since the loop last looked
         if stack.config.check_thread_safety:
             install_core_check(stack, self)
 
@@ -275,6 +278,9 @@ class StackLoop:
         calls = self._calls
         read = os.read
         monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
+        # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
+        # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``)
+        quiet = False
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
@@ -284,9 +290,11 @@ class StackLoop:
                 stack.now = now
                 if calls:
                     self._run_calls()
+                    quiet = False
                 calls = self._calls  # _run_calls swapped in a fresh deque
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
                     generation = stack.netif_generation
+                    quiet = False
                     devices = self._watch(sel, devices, clock)
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
@@ -318,6 +326,7 @@ class StackLoop:
                         received = frames()
                         if received:
                             stack.input_many(netif, received, now)
+                            quiet = False
                 drained = None
                 waited = False
                 wake_at = stack.poll_at()
@@ -325,12 +334,14 @@ class StackLoop:
                     now = clock()
                     if wake_at <= now:
                         stack.poll(now)
+                        quiet = False
                         wake_at = stack.poll_at()
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
                 for _, _, _, dev in devices:
                     if dev.poll_at() is not None:  # a device with work of its own (a queue to drain, a delay)
                         dev.poll(now)
+                        quiet = False
                         dev_at = dev.poll_at()
                         if dev_at is not None and (wake_at is None or dev_at < wake_at):
                             wake_at = dev_at
@@ -351,6 +362,9 @@ class StackLoop:
                     timeout = wake_at - clock()
                     if timeout < 0.0:
                         timeout = 0.0
+                if self._fed:  # a batch since the last answer gave frames to the stack
+                    self._fed = False
+                    quiet = False
                 # epoll's poll called here, not through a method: after an idle sleep every layer between the wake-up
                 # and the read costs microseconds (the process wakes with cold caches)
                 waited = True
@@ -381,13 +395,21 @@ class StackLoop:
                     if first is not None:
                         now = monotonic() + offset if offset is not None else clock()
                         try:
-                            if fast_answer(netif, first, now):
+                            if fast_answer(netif, first, now, quiet):
                                 first = None
+                                quiet = True
+                                self._fed = False
+                            else:
+                                quiet = False
                         except Exception:
                             stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
                             first = None
+                            quiet = False
                         stack.input_many(netif, self._batch(frames(), now), now, first)
                         drained = netif
+                        if self._fed:  # more frames came with it (another device's answer that follows is checked)
+                            self._fed = False
+                            quiet = False
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
@@ -399,6 +421,7 @@ class StackLoop:
         that keeps the device busy: a ping-pong partner whose next request is always there already)."""
         clock = self.clock
         for frame in frames:
+            self._fed = True
             yield frame
             if self._calls or clock() - start > BATCH_TIME:
                 self._cut = True  # the device may hold more: the loop turns again before it sleeps
