@@ -586,7 +586,7 @@ def test_a_wake_up_by_a_frame_and_a_call_at_once_serves_both():
     try:
         for seq in range(1, 5):
             ran = threading.Event()
-            watched.send_when_asleep(a, echo_request(seq), lambda: loop.call_soon(ran.set))
+            watched.send_when_asleep(a, echo_request(seq), lambda ran=ran: loop.call_soon(ran.set))
             assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
             assert ran.wait(30)
     finally:
@@ -698,5 +698,22 @@ def test_a_hook_installed_by_a_call_between_two_pings_sees_the_second():
         assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 2
     finally:
         watched.stop()
+        a.close()
+        b.close()
+
+
+def test_both_batch_readers_note_that_they_gave_the_stack_a_frame():
+    """``_batch`` and ``_plain_batch`` set ``StackLoop._fed`` when they hand a frame on (what ends the loop's quiet),
+    and leave it alone when the device had nothing."""
+    a, b, stack, dev = _socket_tap_stack()
+    loop = StackLoop(stack)
+    try:
+        for batch in (lambda: loop._batch(dev.frames(), 0.0), lambda: loop._plain_batch(dev.fd, 1518, 0.0)):
+            loop._fed = False
+            assert list(batch()) == [] and loop._fed is False
+            a.send(echo_request(1))
+            assert list(batch()) == [echo_request(1)] and loop._fed is True
+    finally:
+        loop.close()
         a.close()
         b.close()

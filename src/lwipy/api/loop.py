@@ -446,6 +446,7 @@ class StackLoop:
                 if e.errno == errno.EAGAIN or e.errno == errno.EIO:  # nothing more; EIO: the interface is down
                     return
                 raise
+            self._fed = True
             yield frame
             if self._calls or (monotonic() if clock is None else clock()) - start > BATCH_TIME:
                 self._cut = True  # the device may hold more: the loop turns again before it sleeps
