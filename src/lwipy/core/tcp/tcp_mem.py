@@ -74,18 +74,14 @@ class TcpMem:
             plan = plans[key] = self._mem_plan(key[0], key[1], log)
         self._mem_snd_counted, self._mem_rcv_counted, d_snd, d_rcv, d_total, up_snd, up_rcv, up_total = plan
         mem = self.stack.mem
-        if d_snd:
-            mem.cur[TCP_SND] += d_snd
-        if up_snd is not None:
-            high = mem.cur[TCP_SND] + up_snd
-            if high > mem.peak[TCP_SND]:
-                mem.peak[TCP_SND] = high
-        if d_rcv:
-            mem.cur[TCP_RCV] += d_rcv
-        if up_rcv is not None:
-            high = mem.cur[TCP_RCV] + up_rcv
-            if high > mem.peak[TCP_RCV]:
-                mem.peak[TCP_RCV] = high
+        cur, peak = mem.cur, mem.peak
+        for category, d, up in ((TCP_SND, d_snd, up_snd), (TCP_RCV, d_rcv, up_rcv)):
+            if d:
+                cur[category] += d
+            if up is not None:
+                high = cur[category] + up
+                if high > peak[category]:
+                    peak[category] = high
         if d_total:
             mem.total += d_total
         if up_total is not None:
