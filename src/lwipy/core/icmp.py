@@ -37,29 +37,28 @@ _QUOTE = 8
 IcmpErrorHandler = Callable[[int, int, Ipv4Header, memoryview], None]
 
 # the echo fast path (Icmp.fast_echo): Ethernet dst (skip src) type | IPv4 ver/ihl tos total ident frag (ttl proto
-# csum: the protocol byte is tested before) src dst | ICMP type code checksum; the addresses as integers (a dict keyed
+# csum: the protocol byte is tested before) src dst | ICMP type code checksum; the source as an integer (a dict keyed
 # by an int hashes it for free)
-_ECHO_IN = struct.Struct("!6s6xHBBHHH4xIIBBH")
+_ECHO_IN = struct.Struct("!6s6xHBBHHH4xI4sBBH")
 # the reply's Ethernet, IPv4 and ICMP type/code/checksum fields, packed in one go
-_ECHO_OUT = struct.Struct("!6s6sHBBHHHBBHIIBBH")
+_ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4sIBBH")
 _CSUM = struct.Struct("!H")
 _FOLD = 0xFFFF
 
 
 class _EchoWay:
-    """What :meth:`Icmp.fast_echo` keeps per source: the generations and wiring it was worked out under, the netif
-    and its address then (as an integer; an address change moves the routes' generation on), the ARP entry of the way
-    back (None: the full way answers), and the sum of the reply's fixed header fields."""
+    """What :meth:`Icmp.fast_echo` keeps per source (an integer): the generations and wiring it was worked out under,
+    the netif, the ARP entry of the way back (None: the full way answers), and the sum of the reply's fixed header
+    fields."""
 
-    __slots__ = ("source", "routes_generation", "arp_generation", "netif", "address", "entry", "wiring", "header_sum")
+    __slots__ = ("source", "routes_generation", "arp_generation", "netif", "entry", "wiring", "header_sum")
 
-    def __init__(self, source: int, routes_generation: int, arp_generation: int, netif: "Netif", address: int,
+    def __init__(self, source: int, routes_generation: int, arp_generation: int, netif: "Netif",
                  entry: "ArpEntry | None", wiring: tuple, header_sum: int) -> None:
         self.source = source
         self.routes_generation = routes_generation
         self.arp_generation = arp_generation
         self.netif = netif
-        self.address = address
         self.entry = entry
         self.wiring = wiring
         self.header_sum = header_sum
@@ -137,7 +136,7 @@ class Icmp:
                     or stack.raw.pcbs or stack.rx_offload is not None:
                 return False
         end = 14 + total
-        if dst_mac != netif.hwaddr or dst != way.address or total < 28 or end > len(frame) or total > netif.mtu:
+        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or total < 28 or end > len(frame) or total > netif.mtu:
             return False
         if self._check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
@@ -225,9 +224,7 @@ class Icmp:
         ways = self._echo_ways
         if len(ways) >= 64:
             ways.clear()
-        own = netif.ip4_packed
-        way = ways[source] = _EchoWay(source, routes.generation, etharp.generation, netif,
-                                      int.from_bytes(own, "big") if own is not None else -1, entry, wiring, header_sum)
+        way = ways[source] = _EchoWay(source, routes.generation, etharp.generation, netif, entry, wiring, header_sum)
         return way
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
