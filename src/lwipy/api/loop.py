@@ -405,7 +405,9 @@ class StackLoop:
                             stack.frame_failed(netif)  # as the stack's input handles a bug: dropped
                             first = None
                             quiet = False
-                        stack.input_many(netif, self._batch(frames(), now), now, first)
+                        # the rest as a turn reads the device (a plain one's reads here: _plain_batch)
+                        stack.input_many(netif, self._batch(frames(), now) if size is None else
+                                         self._plain_batch(fd, size, now), now, first)
                         drained = netif
                         if self._fed:  # more frames came with it (another device's answer that follows is checked)
                             self._fed = False
@@ -429,9 +431,10 @@ class StackLoop:
 
     def _plain_batch(self, fd: int, size: int, start: float) -> Iterator[bytes]:
         """rr1: :meth:`_batch` of a device whose every frame is one read of ``fd`` (``Device.frame_read_size``: a
-        TAP without offload), read here: one generator fewer between the stack and each read, and the default
-        clock read without a call of its own (with the client on our CPU, a request/response partner's next
-        request is there every time the reply is written, and the turn is one batch of such frames)."""
+        TAP without offload), read here, in a turn and after the frame that woke the loop: one generator fewer
+        between the stack and each read, and the default clock read without a call of its own (with the client on
+        our CPU, a request/response partner's next request is there every time the reply is written, and the turn
+        is one batch of such frames)."""
         read = os.read
         monotonic, offset = time.monotonic, self._clock_offset
         if offset is None:
