@@ -280,7 +280,8 @@ class TcpInput:
         del self.snd_buf[:acked]
         snd_max = self.snd_max
         tcp = self.tcp
-        if ack == snd_max and tcp.unsettled is None:
+        later = ack == snd_max and tcp.unsettled is None
+        if later:
             # rr2: everything sent is acknowledged (a request acknowledging the reply before it): no timer to arm,
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
@@ -289,26 +290,22 @@ class TcpInput:
             tcp._settle_now = self.stack.now
             self.stack.mem.pending = tcp._settle
             tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
-            self.buf_seq = self.snd_una = ack
-            if (self.snd_nxt - ack) & MASK >= _HALF:
-                self.snd_nxt = ack
-            self.retries = 0
-            self.rto_at = None
         else:
             self._mem_snd()
-            self.buf_seq = self.snd_una = ack
-            if (self.snd_nxt - ack) & MASK >= _HALF:
-                self.snd_nxt = ack
-            self.retries = 0
+        self.buf_seq = self.snd_una = ack
+        if (self.snd_nxt - ack) & MASK >= _HALF:
+            self.snd_nxt = ack
+        self.retries = 0
+        if not later:
             rtt = self.rtt
             if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
                 now = self.stack.now
                 rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
             self.cc.on_ack(ack, acked, self.snd_mss, snd_max)  # never a partial ACK: not in recovery
-            if ack == snd_max:
-                self.rto_at = None
-            else:
-                self._arm_rto()
+        if ack == snd_max:
+            self.rto_at = None
+        else:
+            self._arm_rto()
         flight = (self.snd_nxt - ack) & MASK
         if flight and self.tcp.batching and flight >= self._deferred_flight():
             self._defer_output()  # tx64 (ESTABLISHED and not in recovery: the caller checked)
