@@ -103,10 +103,42 @@ def test_the_reply_keeps_the_requests_ip_header_as_lwips_icmp_input_does():
         assert checksum(reply[14:14 + hlen]) == 0 and checksum(reply[14 + hlen:]) == 0
 
 
-def test_a_request_with_the_reserved_flag_is_left_to_the_full_path():
+def test_the_reply_keeps_the_reserved_flag_as_lwips_does_both_ways():
+    """RFC 791's reserved flag is ignored on input; lwIP's reply is the request's header sent back, so it keeps the
+    flag (and DF beside it).  The fast way takes such a request too, and answers as the full way does."""
     stacks = pair()
-    assert len(same(stacks, echo(frag=0x8000))) == 1
-    assert stacks[0][0].icmp.fast_echoes == 0
+    for n, flags in enumerate((0x8000, 0xC000), 1):
+        frame = echo(frag=flags)
+        (reply,) = same(stacks, frame)
+        assert reply[20:22] == frame[20:22] == flags.to_bytes(2, "big")
+        assert checksum(reply[14:34]) == 0 and checksum(reply[34:]) == 0
+        assert stacks[0][0].icmp.fast_echoes == n
+
+
+def fragments(frame: bytes, first_flags: int) -> list[bytes]:
+    """``frame``'s datagram in two fragments (the first 32 bytes of its payload, then the rest), the first with
+    ``first_flags`` beside MF."""
+    eth, ip, payload = frame[:14], frame[14:34], frame[34:]
+    out = []
+    for off, part, flags in ((0, payload[:32], first_flags | 0x2000), (32, payload[32:], 0)):
+        hdr = bytearray(ip)
+        struct.pack_into("!HHH", hdr, 2, 20 + len(part), 99, flags | off // 8)
+        struct.pack_into("!H", hdr, 10, 0)
+        struct.pack_into("!H", hdr, 10, checksum(hdr))
+        out.append(eth + bytes(hdr) + part)
+    return out
+
+
+@pytest.mark.parametrize("first_flags", [0x4000, 0x8000, 0])
+def test_a_reassembled_request_is_answered_with_its_flags_cleared_as_lwip_does(first_flags):
+    """lwIP's ip4_reass gives the datagram fragment zero's header with the whole flags/offset field set to 0, and the
+    echo reply sends that header back: no DF and no reserved flag, whatever fragment zero had."""
+    stacks = pair(ip4_reassembly=True)  # (CONFIG_LWIP_IP4_REASSEMBLY: off in ESP-IDF's defaults)
+    first, second = fragments(echo(), first_flags)
+    assert same(stacks, first) == []
+    (reply,) = same(stacks, second)
+    assert reply[20:22] == b"\x00\x00"
+    assert reply[38:] == echo()[38:] and checksum(reply[14:34]) == 0 and checksum(reply[34:]) == 0
 
 
 UNUSUAL = {

@@ -9,6 +9,7 @@ from helpers import examples
 
 from . import captures as cap
 from lwipy.errors import ChecksumError, Malformed
+from lwipy.wire.checksum import checksum
 from lwipy.wire.ipv4 import (MAX_HEADER_LEN, MIN_HEADER_LEN, OPTION_ROUTER_ALERT, PROTO_ICMP, PROTO_IGMP, PROTO_UDP,
                              Ipv4Header, OptionError, iter_options)
 
@@ -124,6 +125,25 @@ def test_fragment_offsets_of_captured_pair() -> None:
     assert first.payload_len == last.frag_offset == 1480
     assert first.payload_len + last.payload_len == 8 + 2000  # ICMP header + ping -s 2000
     assert len(last_payload) == 528
+
+
+@pytest.mark.parametrize("flags", [0x8000, 0xC000, 0xA000 | 0x00B9])
+def test_the_reserved_flag_is_read_and_written_back(flags: int) -> None:
+    """RFC 791's reserved flag (bit 0 of the flags): parsed into ``reserved_flag`` beside DF, MF and the offset, and
+    emitted again as it was (lwIP's echo reply sends a request's header back with it)."""
+    packet = bytearray(CLASSIC + CLASSIC_BODY)
+    packet[6:8] = flags.to_bytes(2, "big")
+    packet[10:12] = b"\0\0"
+    packet[10:12] = checksum(packet[:20]).to_bytes(2, "big")
+    hdr, _ = Ipv4Header.parse(packet)
+    assert (hdr.reserved_flag, hdr.dont_fragment, hdr.more_fragments) == (True, bool(flags & 0x4000), bool(flags & 0x2000))
+    assert hdr.frag_offset == (flags & 0x1FFF) * 8
+    buf = bytearray(20)
+    hdr.emit(buf)
+    assert bytes(buf) == bytes(packet[:20])
+    hdr.reserved_flag = False
+    hdr.emit(buf)
+    assert buf[6:8] == (flags & 0x7FFF).to_bytes(2, "big")
 
 
 @pytest.mark.parametrize("name", CAPTURED)

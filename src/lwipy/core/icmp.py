@@ -118,8 +118,8 @@ class Icmp:
         if len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
             return False  # (the protocol byte first: the loop tries every frame that wakes it here)
         (dst_mac, ethertype, vihl, tos, total, ident, frag, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
-        if type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0xBFFF:
-            return False  # (frag: only DF may be set, the one flag the reply keeps)
+        if type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
+            return False  # (frag: no fragment; DF and the reserved flag may be set: the reply keeps them)
         stack = self.stack
         if now is not None:
             stack.now = now
@@ -262,8 +262,9 @@ class Icmp:
 
     def _echo_reply(self, pkt: "InPacket", req: IcmpHeader, body: memoryview) -> None:
         """The reply as lwIP's ``icmp_input`` makes it: the request turned round, its IPv4 header kept (type of
-        service, identification, the don't-fragment flag, options) but for the addresses, swapped, and the TTL, set
-        to ``ICMP_TTL``; sent with ``LWIP_IP_HDRINCL``, so it takes no identification of ours."""
+        service, identification, the flags: don't-fragment and the reserved one, options) but for the addresses,
+        swapped, and the TTL, set to ``ICMP_TTL``; sent with ``LWIP_IP_HDRINCL``, so it takes no identification of
+        ours."""
         pbuf = Pbuf.with_payload(body)
         off = pbuf.push(w.HEADER_LEN)
         IcmpHeader(w.ECHO_REPLY, 0, req.rest).emit(pbuf.buf, off, len(body))
@@ -271,7 +272,8 @@ class Icmp:
         hdr = pkt.hdr
         try:
             self.stack.ip4.output(pbuf, src, pkt.src, PROTO_ICMP, ttl=self._ttl, tos=hdr.tos, ident=hdr.ident,
-                                  dont_fragment=hdr.dont_fragment, options=bytes(hdr.options))
+                                  dont_fragment=hdr.dont_fragment, options=bytes(hdr.options),
+                                  reserved_flag=hdr.reserved_flag)
         except LwipError:
             self.stack.stats.icmp.err += 1
             return

@@ -242,10 +242,10 @@ class Ip4:
     def output(self, pbuf: Pbuf, src: IPv4Address | None, dst: IPv4Address, proto: int, *, ttl: int | None = None,
                tos: int = 0, options: bytes = b"", dont_fragment: bool = False, netif: "Netif | None" = None,
                next_hop: IPv4Address | None = None, any_src: bool = False, multicast_loop: bool = False,
-               ident: int | None = None) -> None:
+               ident: int | None = None, reserved_flag: bool = False) -> None:
         """``ip4_output_if``: prepend an IPv4 header to ``pbuf`` and send it, fragmenting when it exceeds the MTU.
-        ``ident``: the identification to send (a header kept from elsewhere, as ``LWIP_IP_HDRINCL`` sends it), else
-        the stack's next one.
+        ``ident`` and ``reserved_flag``: the identification and the reserved flag to send (a header kept from
+        elsewhere, as ``LWIP_IP_HDRINCL`` sends it), else the stack's next identification and no flag.
         With ``multicast_loop`` (lwIP's ``PBUF_FLAG_MCASTLOOP``: the sender's ``IP_MULTICAST_LOOP``), a datagram to a
         multicast group that ``netif`` joined is also looped back to this stack, whole, before any fragmenting.
 
@@ -269,7 +269,8 @@ class Ip4:
             else:
                 raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no IPv4 address")
         hdr = Ipv4Header(src.packed, dst.packed, proto, stack.config.ip_default_ttl if ttl is None else ttl, tos,
-                         self._ident() if ident is None else ident, dont_fragment, False, 0, 0, options)
+                         self._ident() if ident is None else ident, dont_fragment, False, 0, 0, options, 0,
+                         reserved_flag)
         self.send(netif, hdr, pbuf, next_hop, multicast_loop and is_multicast4(dst)
                   and stack.igmp.is_member(netif, dst))
 

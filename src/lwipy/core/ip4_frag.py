@@ -66,9 +66,10 @@ class Reassembly:
         if done is None:
             return None
         first_hdr, data = done
+        # fragment zero's header with the flags and offset cleared, as lwIP's ip4_reass gives it (an echo reply
+        # sends it back: no DF, no reserved flag)
         whole = Ipv4Header(first_hdr.src, first_hdr.dst, first_hdr.proto, first_hdr.ttl, first_hdr.tos,
-                           first_hdr.ident, first_hdr.dont_fragment, False, 0, first_hdr.header_len + len(data),
-                           first_hdr.options)
+                           first_hdr.ident, False, False, 0, first_hdr.header_len + len(data), first_hdr.options)
         out = bytearray(whole.total_len)
         whole.emit(out, 0)
         out[whole.header_len:] = data

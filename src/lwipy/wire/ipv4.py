@@ -9,12 +9,13 @@ from ..errors import ChecksumError, Malformed
 from .checksum import checksum, verify
 
 __all__ = [
-    "Ipv4Header", "MIN_HEADER_LEN", "MAX_HEADER_LEN", "FLAG_DF", "FLAG_MF",
+    "Ipv4Header", "MIN_HEADER_LEN", "MAX_HEADER_LEN", "FLAG_RF", "FLAG_DF", "FLAG_MF",
     "PROTO_ICMP", "PROTO_IGMP", "PROTO_TCP", "PROTO_UDP", "OPTION_ROUTER_ALERT",
 ]
 
 MIN_HEADER_LEN = 20
 MAX_HEADER_LEN = 60
+FLAG_RF = 0x8000  # reserved (RFC 791: must be zero); read and kept, as lwIP keeps a header it sends back
 FLAG_DF = 0x4000
 FLAG_MF = 0x2000
 PROTO_ICMP = 1
@@ -30,7 +31,9 @@ HEADER = _HDR  # version/IHL, TOS, total length, ident, flags/fragment, TTL, pro
 
 @dataclass(slots=True)
 class Ipv4Header:
-    """An IPv4 header.  ``src`` and ``dst`` are the 4 packed bytes; ``frag_offset`` is in bytes (a multiple of 8)."""
+    """An IPv4 header.  ``src`` and ``dst`` are the 4 packed bytes; ``frag_offset`` is in bytes (a multiple of 8).
+    ``reserved_flag`` is the flags' high bit, which RFC 791 reserves: a receiver ignores it, and lwIP's echo reply
+    (the request's header sent back with ``LWIP_IP_HDRINCL``) keeps it."""
 
     src: bytes
     dst: bytes
@@ -44,6 +47,7 @@ class Ipv4Header:
     total_len: int = 0
     options: bytes = b""
     checksum: int = 0
+    reserved_flag: bool = False
 
     @property
     def header_len(self) -> int:
@@ -78,7 +82,7 @@ class Ipv4Header:
             raise ChecksumError("IPv4 header checksum")
         hdr = cls(src, dst, proto, ttl, tos, ident, bool(frag & FLAG_DF), bool(frag & FLAG_MF),
                   (frag & 0x1FFF) << 3, total_len, bytes(mv[MIN_HEADER_LEN:hlen]) if hlen > MIN_HEADER_LEN else b"",
-                  csum)
+                  csum, bool(frag & FLAG_RF))
         return hdr, mv[hlen:total_len]
 
     def emit(self, buf: bytearray | memoryview, offset: int = 0) -> None:
@@ -88,7 +92,8 @@ class Ipv4Header:
             raise ValueError(f"IPv4 options of {len(self.options)} bytes are not a multiple of 4 up to 40")
         if self.frag_offset & 7 or not 0 <= self.frag_offset <= 0xFFF8:
             raise ValueError(f"fragment offset {self.frag_offset} is not a multiple of 8 below 65536")
-        frag = (self.frag_offset >> 3) | (FLAG_DF if self.dont_fragment else 0) | (FLAG_MF if self.more_fragments else 0)
+        frag = (self.frag_offset >> 3) | (FLAG_DF if self.dont_fragment else 0) | (FLAG_MF if self.more_fragments else 0) \
+            | (FLAG_RF if self.reserved_flag else 0)
         _HDR.pack_into(buf, offset, 0x40 | (hlen >> 2), self.tos, self.total_len, self.ident, frag, self.ttl,
                        self.proto, 0, self.src, self.dst)
         if self.options:
