@@ -11,6 +11,9 @@ which goes first.  The figures are medians over the rounds:
 
 - kernel -> stack: a kernel client sends ``--mb`` MB to discard 9 (connect to the stack's FIN);
 - stack -> kernel: a kernel client reads ``--mb`` MB from chargen 19 (connect to the last byte);
+  the clients send from a view of one block and read into one buffer, so that their own CPU per call stays small
+  (a client that shares the stack's CPU takes its time from the stack's); each transfer where the scheduler puts
+  client and stack, and then pinned as for rr below (``bulk_placements``): separate CPUs and one CPU;
 - ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99);
 - TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99,
   where the scheduler puts client and stack, and then pinned (``rr_placements``): client and stack on separate
@@ -56,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,14 +71,17 @@ PEER = Path(os.environ.get("LWIP_BENCH_PEER", ROOT.parent / "shared" / "peers" /
 KERNEL_IP, STACK_IP, PREFIX, TAP = "10.77.0.1", "10.77.0.2", 24, "lbtap0"
 
 SEND = r"""
-import socket, sys, time
+import os, socket, sys, time
 dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-block = b"\xa5" * 262144
+if len(sys.argv) > 4 and sys.argv[4] != "-":
+    os.sched_setaffinity(0, {int(sys.argv[4])})  # the client on this CPU (bulk_placements)
+block = memoryview(b"\xa5" * 262144)  # sent from a view: no copy of the block per send()
 t0 = time.monotonic()
 s = socket.create_connection((dst, port), timeout=60)
+send = s.send
 left = n
 while left:
-    left -= s.send(block[:min(left, len(block))])
+    left -= send(block[:left])
 s.shutdown(socket.SHUT_WR)
 while s.recv(65536):
     pass
@@ -82,13 +89,17 @@ print(time.monotonic() - t0)
 """
 
 RECEIVE = r"""
-import socket, sys, time
+import os, socket, sys, time
 dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if len(sys.argv) > 4 and sys.argv[4] != "-":
+    os.sched_setaffinity(0, {int(sys.argv[4])})  # the client on this CPU (bulk_placements)
+buf = memoryview(bytearray(1 << 20))  # read into one buffer: nothing allocated per recv
 t0 = time.monotonic()
 s = socket.create_connection((dst, port), timeout=60)
+recv_into = s.recv_into
 got = 0
 while got < n:
-    k = len(s.recv(1 << 20))
+    k = recv_into(buf)
     if not k:
         raise SystemExit("closed early")
     got += k
@@ -311,26 +322,30 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)  # ARP, warm-up
             return stacks[-1]
 
-        def transfer(stack: Running, script: str, port: str, frames: str, names: tuple[str, ...]) -> None:
-            """One bulk transfer: Mbit/s, CPU per frame the kernel counted on the TAP, frames and CPU per MB."""
+        def transfer(stack: Running, script: str, port: str, frames: str, names: tuple[str, ...],
+                     client_cpu: str = "-") -> dict[str, float]:
+            """One bulk transfer: Mbit/s, CPU per frame the kernel counted on the TAP, frames and CPU per MB
+            (``client_cpu``: the CPU the kernel-side client is pinned to, ``-`` for none), under ``names``."""
             cpu0, pk0 = cpu_seconds(stack.pid), tap_packets(ns, frames)
-            secs = float(nsx.ns_python(ns, script, STACK_IP, port, str(n), timeout=600).stdout)
+            secs = float(nsx.ns_python(ns, script, STACK_IP, port, str(n), client_cpu, timeout=600).stdout)
             cpu1, pk1 = cpu_seconds(stack.pid), tap_packets(ns, frames)
             figures = (n * 8 / secs / 1e6, (cpu1 - cpu0) / max(1, pk1 - pk0) * 1e6, (pk1 - pk0) / (n / 1e6),
                        (cpu1 - cpu0) / (n / 1e6) * 1e3)
-            out.update(zip(names, figures, strict=True))
+            return dict(zip(names, figures, strict=True))
 
         try:
             stack = start(f"{profile}.in" if profile else None)
             if profile or "bulk" in ONLY:
-                transfer(stack, SEND, "9", "tx", ("in", "cpu_us_per_seg", "segs_per_mb", "cpu_ms_per_mb"))
+                out.update(transfer(stack, SEND, "9", "tx", ("in", "cpu_us_per_seg", "segs_per_mb", "cpu_ms_per_mb")))
                 if profile:  # one process per profile file: stop it to have its stats written
                     stack.stop()
                     stack = start(f"{profile}.out")
-                transfer(stack, RECEIVE, "19", "rx",
-                         ("out", "cpu_us_per_sent_seg", "segs_per_mb_sent", "cpu_ms_per_mb_sent"))
+                out.update(transfer(stack, RECEIVE, "19", "rx",
+                                    ("out", "cpu_us_per_sent_seg", "segs_per_mb_sent", "cpu_ms_per_mb_sent")))
             if profile:
                 return out
+            if "bulk" in ONLY:
+                out.update(bulk_placements(stack, transfer))
             if which != "kernel" and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
             if "ping" in ONLY:
@@ -356,6 +371,36 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(tid), cpus)
         except OSError:  # a thread that ended meanwhile
             pass
+
+
+def bulk_placements(stack: Running, transfer: Callable[..., dict[str, float]]) -> dict[str, float]:
+    """bulk: each transfer again with the client and the stack (every thread of its process) pinned, as for rr
+    (:func:`rr_placements`).  Left alone, the scheduler puts the kernel's client on the stack's CPU in some transfers
+    (the stack's writes wake it there) and on the other CPU in others: a stack that sleeps between frames (C lwIP)
+    shares one CPU with its client cheaply, with warm caches and no cross-CPU wake-ups, while a busy one (lwipy) is
+    preempted by it for every frame or two.  So unpinned, a transfer is a coin toss that moves either stack by 2-3x
+    on this 2-CPU VM.  ``_apart``: the client on one CPU and the stack on the other, both ways round (the means);
+    ``_together``: both on one CPU, each CPU in turn.  Mbit/s and CPU per segment each way."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return {}
+    a, b = cpus[:2]
+    allowed = os.sched_getaffinity(stack.pid)
+    out: dict[str, float] = {}
+    ways = (("in", SEND, "9", "tx", "cpu_us_per_seg"), ("out", RECEIVE, "19", "rx", "cpu_us_per_sent_seg"))
+    try:
+        for name, placements in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
+            for key, script, port, frames, cpu_key in ways:
+                got = []
+                for client_cpu, stack_cpu in placements:
+                    pin(stack.pid, {stack_cpu})
+                    got.append(transfer(stack, script, port, frames, (key, cpu_key, "segs", "cpu_ms"),
+                                        str(client_cpu)))
+                out[f"{key}_{name}"] = statistics.mean(g[key] for g in got)
+                out[f"{cpu_key}_{name}"] = statistics.mean(g[cpu_key] for g in got)
+    finally:
+        pin(stack.pid, allowed)
+    return out
 
 
 def rr_placements(ns: str, pid: int) -> dict[str, float]:
@@ -456,6 +501,9 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         row("stack → kernel", config, "out", "{:.0f} Mbit/s")
         row("iperf 2, kernel → stack", config, "iperf_in", "{:.0f} Mbit/s")
         row("iperf 2 -r, stack → kernel", config, "iperf_out", "{:.0f} Mbit/s")
+        for where, label in (("apart", "client and stack on separate CPUs"), ("together", "client and stack on one CPU")):
+            row(f"kernel → stack, {label}", config, f"in_{where}", "{:.0f} Mbit/s")
+            row(f"stack → kernel, {label}", config, f"out_{where}", "{:.0f} Mbit/s")
     for config in configs:
         row("ping avg at 10 ms intervals", config, "ping_ms", "{:.3f} ms")
         row("ping p50 at 10 ms intervals", config, "ping_p50_ms", "{:.3f} ms")
@@ -472,6 +520,11 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         if config != "offload":  # GSO/GRO frames are not segments
             row("CPU per received segment", config, "cpu_us_per_seg", "{:.1f} µs")
             row("CPU per sent segment", config, "cpu_us_per_sent_seg", "{:.1f} µs")
+            for where, label in (("apart", "separate CPUs"), ("together", "one CPU")):
+                row(f"CPU per received segment, client and stack on {label}", config, f"cpu_us_per_seg_{where}",
+                    "{:.1f} µs")
+                row(f"CPU per sent segment, client and stack on {label}", config, f"cpu_us_per_sent_seg_{where}",
+                    "{:.1f} µs")
             row("segments per MB received", config, "segs_per_mb", "{:.0f}")
             row("segments per MB sent", config, "segs_per_mb_sent", "{:.0f}")
         row("CPU per MB received", config, "cpu_ms_per_mb", "{:.2f} ms")
