@@ -212,6 +212,10 @@ class TcpOutput:
             tcp.settle()
             unsettled = False
             usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)
+        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop
+        if not offset and nxt == una and nxt == self.snd_max and avail <= usable and avail <= mss \
+                and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
+            return True
         timed = None
         nodelay = self.nodelay
         half_max = self.max_snd_wnd // 2
@@ -343,6 +347,99 @@ class TcpOutput:
             self.tcp.tx_refused.discard(self)
         if sent and self.rto_at is None:
             self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline (rr2: two calls less a reply)
+            if self.state != CLOSED:
+                tcp.timers.arm(self, when)
+        return True
+
+    def _output_one(self, n: int, tmpl: tuple, ts_ok: bool, hlen: int, netif, unsettled: bool) -> bool:
+        """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
+        wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
+        snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
+        all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.  Called with what
+        :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
+        an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (its
+        window offer copied: keep the two in step, ``tests/core/test_tcp_rr_one.py`` compares them).  It always
+        handles the call (True); a test's False stands for the loop."""
+        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
+        # the window to offer: _output_fast's block, as its loop runs it once per call
+        rcv_nxt = self.rcv_nxt
+        rcv_adv = self.rcv_adv
+        held = len(self.rcv_buf) + self.rcv_held
+        limit = self.rcv_buf_limit
+        offered = (rcv_adv - rcv_nxt) & MASK
+        seg = self.mss - 12 if ts_ok else self.mss
+        if offered <= _HALF and not self.rcv_wscale \
+                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+            window = offered if offered < 0xFFFF else 0xFFFF
+        else:
+            key = (rcv_nxt, rcv_adv, held, limit)
+            if wmemo[0] == key:
+                window = wmemo[1]
+                self.rcv_adv = wmemo[2]
+            else:
+                window = min(self._window_field(), 0xFFFF)
+                wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
+        stack = self.stack
+        neg = tcp_neg - rcv_nxt - window - PSH - n
+        if ts_ok:
+            tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
+            neg -= tsval + tsecr
+            tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
+        else:
+            tail = b""
+        snd_buf = self.snd_buf
+        data_sum = int.from_bytes(snd_buf, "big")
+        if n & 1:
+            data_sum <<= 8
+        if n > 400:  # folded before the modulo (see _FOLD1)
+            data_sum = (data_sum >> 5888) + (data_sum & _FOLD1)
+            data_sum = (data_sum >> 2944) + (data_sum & _FOLD2)
+            data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
+        nxt = self.snd_nxt
+        ip4 = stack.ip4
+        ident = ip4.next_ident
+        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                     offflags_ack | PSH, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
+        stats = stack.stats
+        sent = False
+        try:
+            if netif.device.transmit(frame):
+                sent = True
+                if not unsettled and self.rtt.seq is None:  # new data: timed when nothing is (Karn)
+                    self.rtt.time_segment(nxt, stack.now)
+            else:
+                stats.link.memerr += 1
+                stats.link.drop += 1
+                stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
+        finally:  # as _output_fast's loop writes back (also should the device raise)
+            ip4.next_ident = (ident + 1) & 0xFFFF
+            stats.ip.xmit += 1
+            stats.etharp.cachehit += 1
+            tcp = self.tcp
+            if sent:
+                self.snd_nxt = self.snd_max = (nxt + n) & MASK
+                stats.link.xmit += 1
+                stats.tcp.xmit += 1
+                tcp.fast_sent += 1
+            if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
+                tcp.settle()
+                if sent and self.rtt.seq is None:
+                    rtt = self.rtt
+                    rtt.seq, rtt.start = nxt, stack.now
+        if not sent:
+            self._tx_refused()
+            return True
+        self.unacked_segments = 0
+        self.ack_due = False  # rx: the segment carried the ACK a batch's end would have written
+        self.last_ack_sent = rcv_nxt
+        if self.delack_at is not None:
+            self.delack_at = None
+            self._schedule()
+        if self.txretry_at is not None:
+            self.txretry_at = None
+            tcp.tx_refused.discard(self)
+        if self.rto_at is None:
+            self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline
             if self.state != CLOSED:
                 tcp.timers.arm(self, when)
         return True

@@ -1,0 +1,249 @@
+"""rr8: ``TcpOutput._output_one``, ``_output_fast``'s one-segment case in straight-line code: an idle connection
+(nothing in flight, everything sent acknowledged) whose application wrote no more than one segment that the windows
+let go at once, a request/response server's reply.  Taken for that case, left for each unusual one, and two
+differential tests: the same random steps through a stack where it stands aside (``_output_fast``'s loop sends
+instead) and through one without the fast paths, compared after every step.  In virtual time, against a scripted
+peer."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import OWN_MAC, PEER_MAC, examples
+from lwipy.core.tcp.pcb import TcpPcb
+from lwipy.core.tcp.seq import MASK
+from lwipy.wire.checksum import pseudo_sum_v4, verify
+from test_tcp_fastpath import ACK, OWN_B, PEER_B, PSH, assert_alike, established, frame, inject
+from test_tcp_rr_fast import echo_connection, request
+
+
+def watch_one(monkeypatch) -> list:
+    """Record the bytes of every ``_output_one`` call (each handles the call it is given)."""
+    calls: list = []
+    real = TcpPcb._output_one
+
+    def wrapper(self, n, *args):
+        calls.append(n)
+        return real(self, n, *args)
+    monkeypatch.setattr(TcpPcb, "_output_one", wrapper)
+    return calls
+
+
+def check_frame(f: bytes, ts: bool, payload: bytes) -> None:
+    hlen = 32 if ts else 20
+    assert f[:6] == PEER_MAC and f[6:12] == OWN_MAC and f[12:14] == b"\x08\x00"
+    assert verify(f[14:34]) and int.from_bytes(f[16:18], "big") == len(f) - 14
+    assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))
+    assert f[47] == ACK | PSH and f[34 + hlen:] == payload
+
+
+# -- taken for the common case -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_echo_replies_are_written_by_output_one(ts, monkeypatch):
+    t, pcb, server = echo_connection(ts)
+    request(t, pcb, b"q" * 64, ts=(599, 0) if ts else None)  # (the first read opens the window: an update too)
+    t.dev.take()
+    ones = watch_one(monkeypatch)
+    sent = t.stack.tcp.fast_sent
+    for i in range(6):
+        before = pcb.snd_max
+        request(t, pcb, bytes([65 + i]) * 64, ts=(600 + i, 0) if ts else None)
+        (f,) = t.dev.take()
+        check_frame(f, ts, bytes([65 + i]) * 64)
+        assert int.from_bytes(f[38:42], "big") == before and int.from_bytes(f[42:46], "big") == t.peer_seq
+    assert ones == [64] * 6 and server.bytes_out == 7 * 64
+    assert pcb.snd_nxt == pcb.snd_max == (pcb.snd_una + 64) & MASK and pcb.rto_at is not None
+    assert pcb.rtt.seq == pcb.snd_una  # the reply is timed
+    assert t.stack.tcp.fast_sent - sent == 6
+
+
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [1, 63, 401, 987])  # odd (a padded byte), folded (> 400), a whole segment with TS
+def test_a_write_to_an_idle_connection_is_one_segment(ts, size, monkeypatch):
+    t, pcb, _ = established(ts=ts)
+    ones = watch_one(monkeypatch)
+    data = bytes((i * 13) & 0xFF for i in range(size))
+    ident = t.stack.ip4.next_ident
+    pcb.send(data)
+    (f,) = t.dev.take()
+    check_frame(f, ts, data)
+    assert ones == [size] and int.from_bytes(f[18:20], "big") == ident
+    assert t.stack.ip4.next_ident == (ident + 1) & 0xFFFF
+
+
+# -- left for every unusual one ----------------------------------------------------------------------------------------
+def _in_flight(t, pcb):
+    pcb.nodelay = True
+    pcb.send(b"f" * 100)  # (this one is idle: written by _output_one; the next is not)
+    return 100
+
+
+def _more_than_a_segment(t, pcb):
+    return pcb.snd_mss + 1
+
+
+def _peer_window(t, pcb):
+    inject(t, frame(t, t.peer_seq, pcb.snd_max, window=50))  # a window update: 50 bytes
+    return 100
+
+
+def _cwnd(t, pcb):
+    pcb.cc.cwnd = 60
+    return 100
+
+
+def _zero_window(t, pcb):
+    inject(t, frame(t, t.peer_seq, pcb.snd_max, window=0))
+    return 10
+
+
+def _retransmission_due(t, pcb):
+    pcb.nodelay = True
+    pcb.send(b"f" * 100)
+    t.dev.full = True
+    t.at(t.now + 3.0)  # the retransmission timeout: snd_nxt back to snd_una, the retransmission refused
+    t.dev.full = False
+    assert pcb.snd_nxt == pcb.snd_una != pcb.snd_max
+    return 10  # (then all 110 bytes fit one segment, but 100 of them are a retransmission: not timed)
+
+
+UNUSUAL = {"retransmission due": _retransmission_due, "data in flight": _in_flight, "more than a segment": _more_than_a_segment,
+           "peer's window smaller": _peer_window, "cwnd smaller": _cwnd, "zero window": _zero_window}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSUAL))
+def test_unusual_writes_are_left_to_the_loop(case, monkeypatch):
+    runs = []
+    for fast in (True, False):  # (the full path's run: what the loop must have done)
+        t, pcb, _ = established(ts=False, fast=fast)
+        size = UNUSUAL[case](t, pcb)
+        t.dev.take()
+        ones = watch_one(monkeypatch)
+        pcb.send(b"u" * size)
+        assert ones == [], "taken"
+        runs.append((t, pcb))
+    assert_alike(runs[0], runs[1], case, memory=True)
+
+
+def test_a_refused_reply_is_kept_and_sent_by_the_retry(monkeypatch):
+    t, pcb, _ = established(ts=True)
+    ones = watch_one(monkeypatch)
+    t.dev.full = True
+    ident = t.stack.ip4.next_ident
+    pcb.send(b"r" * 64)
+    assert ones == [64] and t.dev.take() == [] and pcb.snd_nxt == pcb.snd_una and pcb.txretry_at is not None
+    assert t.stack.stats.link.memerr == 1 and t.stack.ip4.next_ident == (ident + 1) & 0xFFFF
+    t.dev.full = False
+    t.at(t.now + 0.05)
+    (f,) = t.dev.take()
+    check_frame(f, True, b"r" * 64)
+    assert ones == [64, 64] and pcb.txretry_at is None and pcb.snd_max == (pcb.snd_una + 64) & MASK
+
+
+def test_a_reply_after_a_refused_one_ends_the_retry(monkeypatch):
+    t, pcb, _ = echo_connection(False)
+    request(t, pcb, b"q" * 64)
+    t.dev.take()
+    ones = watch_one(monkeypatch)
+    t.dev.full = True
+    request(t, pcb, b"a" * 64)
+    assert pcb.txretry_at is not None and pcb in t.stack.tcp.tx_refused
+    t.dev.full = False
+    request(t, pcb, b"b" * 64, ack=pcb.snd_una)  # before the retry: the echo writes, both replies go at once
+    (f,) = t.dev.take()
+    check_frame(f, False, b"a" * 64 + b"b" * 64)
+    assert ones == [64, 128] and pcb.txretry_at is None and pcb not in t.stack.tcp.tx_refused
+
+
+# -- the differential tests --------------------------------------------------------------------------------------------
+# (kind, size, ACK: share of the flight acknowledged, window, dt)
+STEP = st.tuples(
+    st.sampled_from(["request"] * 6 + ["send"] * 3 + ["ack", "full", "time", "cwnd", "read_ahead"]),
+    st.sampled_from([64, 64, 1, 401, 987, 988, 1000, 1001, 2500]),
+    st.sampled_from([1.0, 1.0, 1.0, 0.5, 0.0]),
+    st.sampled_from([65535, 65535, 65535, 2000, 500, 64, 0]),
+    st.sampled_from([0.0, 0.0, 0.01, 0.3, 2.0]),
+)
+
+
+def run_steps(ts: bool, steps: list, reference: str) -> int:
+    """The same steps through an echo connection with ``_output_one`` and one where ``reference`` stands in
+    ("loop": ``_output_fast``'s loop; "full": no fast paths), compared after each; returns the calls
+    ``_output_one`` handled."""
+    runs = [echo_connection(ts, fast=reference != "full" or i == 0) for i in range(2)]
+    aside = runs[1][1] if reference == "loop" else None  # _output_one returns False for it: the loop sends
+    for t, _pcb, _server in runs:
+        t.at(5.0)
+    taken = 0
+    real = TcpPcb._output_one
+
+    def counting(self, *args):
+        nonlocal taken
+        if self is aside:
+            return False
+        took = real(self, *args)
+        taken += took
+        return took
+    TcpPcb._output_one = counting
+    try:
+        tsval = 1000
+        for step in steps:
+            kind, size, share, window, dt = step
+            tsval += 1
+            for t, pcb, _server in runs:
+                if pcb.state_name == "CLOSED":
+                    continue
+                stamp = (tsval, (int(t.now * 1000) - 2) & MASK) if ts else None
+                ack = (pcb.snd_una + int(((pcb.snd_max - pcb.snd_una) & MASK) * share)) & MASK
+                if kind == "request":
+                    inject(t, frame(t, t.peer_seq, ack, ACK | PSH, bytes([size & 0xFF]) * size, window=window,
+                                    ts=stamp))
+                    t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else t.peer_seq
+                elif kind == "ack":
+                    inject(t, frame(t, t.peer_seq, ack, ACK, window=window, ts=stamp))
+                elif kind == "send":
+                    pcb.send(b"s" * size)  # the application writes by itself (as after a timer)
+                elif kind == "full":
+                    t.dev.full = not t.dev.full
+                elif kind == "cwnd":
+                    pcb.cc.cwnd = size  # a congestion window below or above what waits
+                elif kind == "read_ahead":
+                    pcb.rcv_held += size // 2  # a reader holding bytes: the window offered changes
+                    pcb._mem_rcv()
+                else:
+                    t.at(t.now + dt)
+            (ta, pa, sa), (tb, pb, sb) = runs
+            assert_alike((ta, pa), (tb, pb), step, memory=True)
+            assert (sa.bytes_in, sa.bytes_out) == (sb.bytes_in, sb.bytes_out)
+    finally:
+        TcpPcb._output_one = real
+    return taken
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(ts=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=30))
+def test_output_one_and_the_loop_agree(ts, steps):
+    run_steps(ts, steps, "loop")
+
+
+@settings(max_examples=examples(100), deadline=None)
+@given(ts=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=30))
+def test_output_one_and_the_full_path_agree(ts, steps):
+    run_steps(ts, steps, "full")
+
+
+@pytest.mark.parametrize("reference", ["loop", "full"])
+@pytest.mark.parametrize("ts", [True, False])
+def test_differential_exercises_output_one(ts, reference):
+    """The comparison is worth something only when the steps take ``_output_one``, refusals and timers included."""
+    def step(kind="request", size=64, share=1.0, window=65535, dt=0.0):
+        return (kind, size, share, window, dt)
+    steps = [step(), step(), step(size=401), step(size=987), step("full"), step(), step("time", dt=0.01),
+             step("full"), step("time", dt=0.01), step(), step("full"), step(), step("full"), step(share=0.0),
+             step("full"), step(), step("time", dt=2.0), step("full"), step("send", size=1), step(),
+             step("send", size=1), step("ack"), step(window=64),
+             step(), step("cwnd", size=30), step(), step("time", dt=2.0), step(), step(), step("read_ahead", 2500),
+             step(), step()]
+    assert run_steps(ts, steps, reference) >= 10
