@@ -118,11 +118,13 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     napt = stack.napt.netif
     if napt is not None and netif is not napt:
         return False  # ip4_input offers it to NAPT (ip_napt_recv) before TCP: its port maps and replies come first
-    view = memoryview(frame)
-    if stack.config.checksum_check_ip and int.from_bytes(view[14:34], "big") % _FOLD:
+    # rr8: slices of the frame, not of a memoryview of it: int.from_bytes copies a view into bytes first, and the
+    # view itself costs more than a slice's copy (measured: 118-byte frames 0.27 against 0.42 us, 1514-byte ones
+    # 1.48 against 1.70, the sum, the payload and its append to rcv_buf)
+    if stack.config.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
         return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
     if not netif.checksum_offload:
-        seg_sum = int.from_bytes(view[34:end], "big")  # a view: the segment is not copied to be summed
+        seg_sum = int.from_bytes(frame[34:end], "big")
         if (end - 34) & 1:
             seg_sum <<= 8
         if end > 400:
@@ -135,7 +137,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
     try:
         if not (end == start and fast_pure_ack(pcb, seq, ack, window, tsval, tsecr)) \
-                and not pcb._fast_input(seq, ack, window, tsval, tsecr, view[start:end]):
+                and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
             return False
     finally:
         if tcp.unsettled is not None:

@@ -165,7 +165,7 @@ class TcpInput:
             self._arm_delack()
 
     def _fast_input(self, seq: int, ack: int, window_field: int, tsval: int | None, tsecr: int | None,
-                    payload: memoryview) -> bool:
+                    payload: bytes | memoryview) -> bool:
         """Header prediction (:mod:`.fastpath`): :meth:`input` for an ACK (with PSH or not, options none or
         timestamps) when the connection is ESTABLISHED, the segment is the next expected one and nothing unusual
         waits; False, with nothing changed, when the full :meth:`input` must handle it.  Taken, it does what
