@@ -72,16 +72,17 @@ class TcpMem:
             if len(plans) >= _MEM_PLANS:
                 plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
             plan = plans[key] = self._mem_plan(key[0], key[1], log)
-        self._mem_snd_counted, self._mem_rcv_counted, d_snd, d_rcv, d_total, up_snd, up_rcv, up_total = plan
+        self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total = plan
         mem = self.stack.mem
-        cur, peak = mem.cur, mem.peak
-        for category, d, up in ((TCP_SND, d_snd, up_snd), (TCP_RCV, d_rcv, up_rcv)):
-            if d:
-                cur[category] += d
-            if up is not None:
-                high = cur[category] + up
-                if high > peak[category]:
-                    peak[category] = high
+        if steps:  # rr8: only the categories with a change or a rise (a request/response: the receive side's rise)
+            cur, peak = mem.cur, mem.peak
+            for category, d, up in steps:
+                if d:
+                    cur[category] += d
+                if up is not None:
+                    high = cur[category] + up
+                    if high > peak[category]:
+                        peak[category] = high
         if d_total:
             mem.total += d_total
         if up_total is not None:
@@ -91,9 +92,11 @@ class TcpMem:
 
     def _mem_plan(self, snd_counted: int, rcv_counted: int, log: list[int]) -> tuple:
         """What counting ``log`` step by step from the counts ``snd_counted`` and ``rcv_counted`` does
-        (``MemStats.change``'s arithmetic for each): ``(send count, receive count, send change, receive change,
-        total change, send rise, receive rise, total rise)``, a rise being the highest the figure reached just after
-        an increase, less where it ends; None when it never went above where it started (so never above its peak)."""
+        (``MemStats.change``'s arithmetic for each): ``(send count, receive count, steps, total change, total
+        rise)``, ``steps`` holding ``(category, change, rise)`` for each of the send and receive categories that
+        changed or rose (rr8: the others are left out, nothing to do for them), a rise being the highest the figure
+        reached just after an increase, less where it ends; None when it never went above where it started (so
+        never above its peak)."""
         stack = self.stack
         counted_by = [snd_counted, rcv_counted]  # index 0 the send buffer's figures, 1 the receive buffer's
         unit_by, seg_by = (self.snd_mss, self.mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
@@ -116,9 +119,12 @@ class TcpMem:
                     high_by[side] = d
                 if d_total > high_total:
                     high_total = d_total
-        up = [high_by[i] - d_by[i] if high_by[i] > 0 else None for i in (0, 1)]
-        return (counted_by[0], counted_by[1], d_by[0], d_by[1], d_total, up[0], up[1],
-                high_total - d_total if high_total > 0 else None)
+        steps = []
+        for i, category in enumerate((TCP_SND, TCP_RCV)):
+            up = high_by[i] - d_by[i] if high_by[i] > 0 else None
+            if d_by[i] or up is not None:
+                steps.append((category, d_by[i], up))
+        return counted_by[0], counted_by[1], tuple(steps), d_total, high_total - d_total if high_total > 0 else None
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
