@@ -146,3 +146,17 @@ def test_the_smallest_rise_above_a_peak_raises_it():
         assert got == reference(pcb, start, log)
     assert replayed(pcb, start, [101])[4] == 101 + seg and replayed(pcb, start, [101])[7] == 5001
     assert replayed(pcb, start, [0, 100])[4] == 100 + seg
+
+
+def test_a_rise_that_comes_back_down_still_raises_the_peak():
+    """rr8: a request/response's log changes nothing in the end (64 bytes in and read, 64 out) but the receive
+    buffer held the request meanwhile: from figures at their peaks, its peak rises (the plan keeps a category whose
+    change is nothing when it rose; the total does not rise: the send buffer emptied first)."""
+    pcb = a_pcb()
+    pcb.tcp.mem_plans.clear()
+    seg = pcb.stack.mem_tcp_snd_seg
+    start = (64 + seg, 0, 64 + seg, 0, 64 + seg, 0, 5000, 5000)
+    log = [0, ~64, ~0, 64]
+    got = replayed(pcb, start, log)
+    assert got == reference(pcb, start, log)
+    assert got[2:4] == start[2:4] and got[5] == 64 + pcb.stack.mem_tcp_rx_seg and got[7] == 5000
