@@ -2,7 +2,8 @@
 (nothing in flight, everything sent acknowledged) whose application wrote no more than one segment that the windows
 let go at once, a request/response server's reply.  Taken for that case, left for each unusual one, and two
 differential tests: the same random steps through a stack where it stands aside (``_output_fast``'s loop sends
-instead) and through one without the fast paths, compared after every step.  In virtual time, against a scripted
+instead) and through one without the fast paths, compared after every step.  Also ``TcpPcb.recv``'s window update,
+looked at only when the room in whole segments of the peer's opens the window.  In virtual time, against a scripted
 peer."""
 
 from __future__ import annotations
@@ -168,11 +169,12 @@ STEP = st.tuples(
 )
 
 
-def run_steps(ts: bool, steps: list, reference: str) -> int:
+def run_steps(ts: bool, steps: list, reference: str, wnd: int = 5760) -> int:
     """The same steps through an echo connection with ``_output_one`` and one where ``reference`` stands in
     ("loop": ``_output_fast``'s loop; "full": no fast paths), compared after each; returns the calls
-    ``_output_one`` handled."""
-    runs = [echo_connection(ts, fast=reference != "full" or i == 0) for i in range(2)]
+    ``_output_one`` handled.  ``wnd``: the receive buffer (whole segments of the peer's or not: 1000 with MSS 1000,
+    988 with timestamps)."""
+    runs = [echo_connection(ts, fast=reference != "full" or i == 0, tcp_wnd_default=wnd) for i in range(2)]
     aside = runs[1][1] if reference == "loop" else None  # _output_one returns False for it: the loop sends
     for t, _pcb, _server in runs:
         t.at(5.0)
@@ -222,21 +224,25 @@ def run_steps(ts: bool, steps: list, reference: str) -> int:
     return taken
 
 
+WND = st.sampled_from([5760, 65535, 8192, 2440, 4000])
+
+
 @settings(max_examples=examples(200), deadline=None)
-@given(ts=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=30))
-def test_output_one_and_the_loop_agree(ts, steps):
-    run_steps(ts, steps, "loop")
+@given(ts=st.booleans(), wnd=WND, steps=st.lists(STEP, min_size=1, max_size=30))
+def test_output_one_and_the_loop_agree(ts, wnd, steps):
+    run_steps(ts, steps, "loop", wnd)
 
 
 @settings(max_examples=examples(100), deadline=None)
-@given(ts=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=30))
-def test_output_one_and_the_full_path_agree(ts, steps):
-    run_steps(ts, steps, "full")
+@given(ts=st.booleans(), wnd=WND, steps=st.lists(STEP, min_size=1, max_size=30))
+def test_output_one_and_the_full_path_agree(ts, wnd, steps):
+    run_steps(ts, steps, "full", wnd)
 
 
+@pytest.mark.parametrize("wnd", [5760, 65535])
 @pytest.mark.parametrize("reference", ["loop", "full"])
 @pytest.mark.parametrize("ts", [True, False])
-def test_differential_exercises_output_one(ts, reference):
+def test_differential_exercises_output_one(ts, reference, wnd):
     """The comparison is worth something only when the steps take ``_output_one``, refusals and timers included."""
     def step(kind="request", size=64, share=1.0, window=65535, dt=0.0):
         return (kind, size, share, window, dt)
@@ -246,4 +252,50 @@ def test_differential_exercises_output_one(ts, reference):
              step("send", size=1), step("ack"), step(window=64),
              step(), step("cwnd", size=30), step(), step("time", dt=2.0), step(), step(), step("read_ahead", 2500),
              step(), step()]
-    assert run_steps(ts, steps, reference) >= 10
+    assert run_steps(ts, steps, reference, wnd) >= 10
+
+
+# -- recv: a window update looked at only when the room in whole segments opens the window ------------------------------
+def count_updates(monkeypatch) -> list:
+    calls: list = []
+    real = TcpPcb._window_update
+
+    def wrapper(self):
+        calls.append(self)
+        return real(self)
+    monkeypatch.setattr(TcpPcb, "_window_update", wrapper)
+    return calls
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_reads_from_a_buffer_not_of_whole_segments_ask_for_fewer_updates(ts, monkeypatch):
+    """64 KB's 65535 bytes, not whole segments of the peer's (1440, 1428 with timestamps): once the window offered
+    has shrunk by a few requests, the raw room after each request's read exceeds it by a segment (the check before
+    rr8 asked ``_window_update`` after every such read), the room in whole segments only every 22nd or so, when
+    the window really opens; and the same segments, state and memory as without the fast paths, step by step."""
+    runs = [echo_connection(ts, fast=fast, tcp_wnd_default=65535) for fast in (True, False)]
+    updates = count_updates(monkeypatch)
+    raw_opens = 0
+    for i in range(30):
+        t, pcb, _ = runs[0]
+        seg = pcb.mss - 12 if ts else pcb.mss
+        # after the read the buffer is empty: the raw room is the limit
+        raw_opens += pcb.rcv_buf_limit - (((pcb.rcv_adv - pcb.rcv_nxt) & MASK) - 64) >= seg
+        for t, pcb, _ in runs:
+            request(t, pcb, b"x" * 64, ts=(701 + i, 0) if ts else None)
+        assert_alike(runs[0][:2], runs[1][:2], f"request {i}", memory=True)
+    assert raw_opens >= 10 and 1 <= updates.count(runs[0][1]) <= 2
+
+
+def test_a_read_that_opens_the_window_by_whole_segments_still_updates_it(monkeypatch):
+    t, pcb, _ = established(ts=False, reader=False, tcp_wnd_default=65535)
+    for _ in range(3):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"f" * 1000))
+        t.peer_seq += 1000
+    t.dev.take()
+    updates = count_updates(monkeypatch)
+    assert pcb.recv() == b"f" * 3000
+    (update,) = t.dev.take()
+    window = int.from_bytes(update[48:50], "big")
+    assert len(updates) == 1 and window == 65535 - 65535 % pcb.mss
+    assert int.from_bytes(update[42:46], "big") == t.peer_seq

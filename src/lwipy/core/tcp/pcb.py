@@ -302,7 +302,15 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                 limit = self.rcv_buf_limit
                 seg = self.mss - 12 if self.ts_ok else self.mss
                 if limit - len(rcv_buf) - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
-                    self._window_update()
+                    # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled window
+                    # outside the handshake): the window opens by the worthwhile amount only when that does (a
+                    # buffer that is not whole segments, 64 KB's 65535, otherwise asks after every read)
+                    room = limit - len(rcv_buf) - self.rcv_held
+                    worthwhile = seg if seg < limit // 2 else limit // 2
+                    if room > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
+                        room -= room % seg
+                    if room - offered >= worthwhile:
+                        self._window_update()
         else:
             self.rcv_held += n
         tcp = self.tcp
