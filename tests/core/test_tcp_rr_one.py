@@ -299,3 +299,24 @@ def test_a_read_that_opens_the_window_by_whole_segments_still_updates_it(monkeyp
     window = int.from_bytes(update[48:50], "big")
     assert len(updates) == 1 and window == 65535 - 65535 % pcb.mss
     assert int.from_bytes(update[42:46], "big") == t.peer_seq
+
+
+# -- header prediction's source check, made once per connection (Tcp._add) ----------------------------------------------
+@pytest.mark.parametrize("remote, kept", [("10.0.0.9", True), ("192.0.2.7", True), ("223.255.255.254", True),
+                                          ("0.1.2.3", False), ("127.0.0.5", False), ("224.0.0.0", False), ("224.0.0.9", False),
+                                          ("239.1.1.1", False), ("240.0.0.1", False), ("255.255.255.255", False)])
+def test_a_connection_to_a_remote_that_cannot_be_a_source_is_not_predicted(remote, kept):
+    """``fast_input`` no longer looks at the source's class: ``Tcp._add`` keeps no header-prediction entry for a
+    remote in 0/8, 127/8, multicast or class E (a frame from one finds no connection and takes the full way)."""
+    from ipaddress import IPv4Address
+
+    from lwipy.core.tcp.fastpath import fast_key
+    t, pcb, _ = established(ts=False)
+    tcp = t.stack.tcp
+    tcp._remove(pcb)
+    pcb._remote_packed = IPv4Address(remote).packed
+    tcp._add(pcb)
+    key = fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)
+    assert (tcp.fast_conns.get(key) is pcb) == kept
+    tcp._remove(pcb)
+    assert key not in tcp.fast_conns

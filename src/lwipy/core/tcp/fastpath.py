@@ -9,7 +9,8 @@ check the full path would make is known to pass and nothing unusual is asked of 
 - the frame: untagged IPv4 to this netif's MAC and address, a 20-byte IP header, not a fragment, TCP, with a source
   that can be a peer (not ours, not multicast, class E, 0/8 or 127/8); no ``ip4_input`` hook, no raw pcb that
   could want it, and no NAPT on another netif (``ip_napt_recv`` sees such packets before TCP); the IP header
-  checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif offloads it) right;
+  checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif offloads it) right (the source
+  checked by ``Tcp._add``, which keeps no connection to a remote in 0/8, 127/8, multicast or class E here);
 - the segment: ACK with or without PSH and nothing else (no SYN, FIN, RST, URG, ECE, CWR), options none or exactly
   NOP, NOP, timestamps;
 - the connection, found by the 12 bytes of addresses and ports as they stand in the frame (``Tcp.fast_conns``):
@@ -76,7 +77,6 @@ _FOLD = 0xFFFF
 # 30-bit digit of the integer (a division each) where a shift, a mask and an add cost far less: 2**16 = 1 modulo
 # 0xFFFF, so the two halves of an integer cut at a multiple of 16 bits add up to the same residue
 _HALF1, _HALF2, _HALF3 = (1 << 5888) - 1, (1 << 2944) - 1, (1 << 1472) - 1
-_CLASS_D = 0xE0000000
 
 
 def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> bytes:
@@ -111,9 +111,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if end < start or end > len(frame):
         return False
     stack = tcp.stack
-    s0 = src >> 24
-    if s0 == 0 or s0 == 127 or src >= _CLASS_D or src in stack._own4 or stack.raw.pcbs \
-            or stack.hooks.ip4_input is not None:
+    # (a source in 0/8, 127/8, multicast or class E finds no connection: Tcp._add keeps none for such a remote)
+    if src in stack._own4 or stack.raw.pcbs or stack.hooks.ip4_input is not None:
         return False
     napt = stack.napt.netif
     if napt is not None and netif is not napt:

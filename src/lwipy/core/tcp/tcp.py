@@ -461,7 +461,12 @@ class Tcp:
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb
         if not pcb.v6:
-            self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
+            # rr8: header prediction's only for a remote that can be a peer's source (not 0/8, 127/8, multicast or
+            # class E: a frame from one of those takes the full way, which drops it), so fast_input need not look
+            remote = int.from_bytes(pcb._remote_packed, "big")
+            if remote >> 24 != 0 and remote >> 24 != 127 and remote < 0xE0000000:
+                self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port,
+                                         pcb.local_port)] = pcb
         self._local_ports[pcb.local_port] += 1
         self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
 
