@@ -16,7 +16,9 @@ segment, with what cannot change during one call (route, netif, ARP entry, windo
 once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
 checksums' constant parts, negated so that ``(part - fields) % 0xFFFF`` is the checksum field itself,
 ``Tcp.tx_templates``) with both checksums computed from the header fields and the payload's sum (folded before the
-modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  The
+modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  Its
+commonest call from a request/response server, one segment from an idle connection (a reply), runs without the loop
+(:meth:`TcpOutput._output_one`; ``tests/core/test_tcp_rr_one.py`` holds it to the loop's output).  The
 payload's sum (``int.from_bytes`` and the folds) is about a third of a bulk sender's instructions per segment: no
 cheaper way was found in the standard library (see ``_FOLD1``).  The next hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave
