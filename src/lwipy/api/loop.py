@@ -436,11 +436,11 @@ class StackLoop:
         our CPU, a request/response partner's next request is there every time the reply is written, and the turn
         is one batch of such frames)."""
         read = os.read
-        monotonic, offset = time.monotonic, self._clock_offset
+        offset = self._clock_offset
         if offset is None:
             clock = self.clock
         else:
-            clock = None
+            clock = time.monotonic
             start -= offset  # compared with monotonic()
         for _ in range(_PLAIN_BATCH):
             try:
@@ -451,7 +451,7 @@ class StackLoop:
                 raise
             self._fed = True
             yield frame
-            if self._calls or (monotonic() if clock is None else clock()) - start > BATCH_TIME:
+            if self._calls or clock() - start > BATCH_TIME:
                 self._cut = True  # the device may hold more: the loop turns again before it sleeps
                 return
 

@@ -91,10 +91,11 @@ class TcpEchoServer(_Service):
                 # (a request's reply is written before anything else is looked at); an ACK's event reads nothing
                 while pcb.readable:
                     data = pcb.recv()
-                    self.bytes_in += len(data)
+                    n = len(data)
+                    self.bytes_in += n
                     took = pcb.send(data)
                     self.bytes_out += took
-                    if took < len(data):
+                    if took < n:
                         backlog = pending[id(pcb)] = bytearray(memoryview(data)[took:])
                         break  # the send buffer is full: reading more would only grow the backlog
             else:

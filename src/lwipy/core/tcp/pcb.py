@@ -289,6 +289,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             with memoryview(rcv_buf) as view:
                 out = bytes(view[:n])
         del rcv_buf[:n]
+        have -= n  # (rr8: what is left, without asking len again)
         if reopen:
             # (an ACK due at the end of the batch carries the window: _window_update); rr: nor can the window open
             # by the worthwhile amount _window_update asks for when even the raw room (which _free_window only
@@ -301,11 +302,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                     offered = 0
                 limit = self.rcv_buf_limit
                 seg = self.mss - 12 if self.ts_ok else self.mss
-                if limit - len(rcv_buf) - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
+                if limit - have - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
                     # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled window
                     # outside the handshake): the window opens by the worthwhile amount only when that does (a
                     # buffer that is not whole segments, 64 KB's 65535, otherwise asks after every read)
-                    room = limit - len(rcv_buf) - self.rcv_held
+                    room = limit - have - self.rcv_held
                     worthwhile = seg if seg < limit // 2 else limit // 2
                     if room > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
                         room -= room % seg
@@ -315,7 +316,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             self.rcv_held += n
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
-            tcp.mem_log.append(~(len(rcv_buf) + self.rcv_held))
+            tcp.mem_log.append(~(have + self.rcv_held))
         else:
             self._mem_rcv()
         return out
