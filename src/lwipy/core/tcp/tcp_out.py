@@ -214,7 +214,8 @@ class TcpOutput:
             tcp.settle()
             unsettled = False
             usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)
-        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop
+        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop (which writes
+        # it whole with both checksums to device.transmit: no offload, checked above)
         if not offset and nxt == una and nxt == self.snd_max and avail <= usable and avail <= mss \
                 and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
             return True
