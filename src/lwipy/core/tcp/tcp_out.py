@@ -405,10 +405,11 @@ class TcpOutput:
                      offflags_ack | PSH, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
         sent = False
+        timing = not unsettled and self.rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         try:
             if netif.device.transmit(frame):
                 sent = True
-                if not unsettled and self.rtt.seq is None:  # new data: timed when nothing is (Karn)
+                if timing:
                     self.rtt.time_segment(nxt, stack.now)
             else:
                 stats.link.memerr += 1
