@@ -15,10 +15,11 @@ without offload (a bulk sender's every call), takes :meth:`TcpOutput._output_fas
 segment, with what cannot change during one call (route, netif, ARP entry, window to offer, timestamps) looked at
 once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
 checksums' constant parts, negated so that ``(part - fields) % 0xFFFF`` is the checksum field itself,
-``Tcp.tx_templates``) with both checksums computed from the header fields and the payload's sum (folded before the
-modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  The
-payload's sum (``int.from_bytes`` and the folds) is about a third of a bulk sender's instructions per segment: no
-cheaper way was found in the standard library (see ``_FOLD1``).  The next hop's ARP entry is kept per connection
+``Tcp.tx_templates``) with both checksums computed from the header fields and the payload's sum; ``tests/core/
+test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  The payload's sum is the largest
+single cost per segment: above 400 bytes it is ``wire.checksum.data_sum`` (``zlib.adler32``'s exact byte sums of
+the even and the odd bytes, 256 of each at a time; tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next
+hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave
 another next hop; its fields are read each call), and the window field is replayed from the template while the
 receive side stands still (a sender's case).
@@ -42,6 +43,7 @@ from ipaddress import IPv4Address
 
 from ...errors import LwipError
 from ...wire.checksum import checksum, fold
+from ...wire.checksum import data_sum as _data_sum
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
@@ -68,15 +70,14 @@ _SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
 _SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
-# --- tx: a full segment's payload sum (a 11,520-bit integer for 1,440 bytes) folded three times at cuts that are
-# multiples of 16 bits before the modulo 0xFFFF: CPython divides per 30-bit digit, while the folds cost a shift, a
-# mask and an add each (2**16 = 1 modulo 0xFFFF, so the halves of an integer cut there add up to the same residue;
-# the receive side's fastpath.fast_input does the same).  tx3, measured (CPython 3.11, 1,440 bytes): from_bytes
-# 1.05 us and the folds 0.8 us, about 19,000 and 10,000 instructions (callgrind); a modulo alone 1.6 us; cuts at
-# whole 30-bit digits, two or four from_bytes of slices added, sum() over a memoryview cast to 'H' (11 us) or 'Q',
-# int(hex, 16) (5 us) and zlib.adler32 (exact byte sums only in 256-byte pieces, and no split of even and odd
-# bytes) all cost as much or more
-_FOLD1, _FOLD2, _FOLD3 = (1 << 5888) - 1, (1 << 2944) - 1, (1 << 1472) - 1
+# --- tx: a payload's sum.  tx3 took ``int.from_bytes`` of a full segment (a 11,520-bit integer for 1,440 bytes) and
+# folded it three times at cuts that are multiples of 16 bits before the modulo 0xFFFF (2**16 = 1 modulo 0xFFFF; the
+# receive side's fastpath.fast_input still does): from_bytes 1.05 us and the folds 0.8 us, a modulo alone 1.6 us;
+# cuts at whole 30-bit digits, two or four from_bytes of slices added, sum() over a memoryview cast to 'H' (11 us) or
+# 'Q' and int(hex, 16) (5 us) cost as much or more.  tx8: zlib.adler32 of strided slices (the even bytes and the odd
+# ones, 256 at a time: their sums exact) costs about 70% of that for 1,440 bytes (wire.checksum.data_sum, used above
+# 400 bytes; below it from_bytes without folds is cheaper).  _fast_send's and the full way's checksum() stay as they
+# were (a retransmission's, memoryviews)
 TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
 
 
@@ -281,13 +282,12 @@ class TcpOutput:
                     offflags, neg = offflags_ack, neg_ack
                 # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
                 payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
-                data_sum = int.from_bytes(payload, "big")
-                if n & 1:
-                    data_sum <<= 8
-                if n > 400:  # folded before the modulo (see _FOLD1): a shift, a mask and an add cost less per digit
-                    data_sum = (data_sum >> 5888) + (data_sum & _FOLD1)
-                    data_sum = (data_sum >> 2944) + (data_sum & _FOLD2)
-                    data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
+                if n > 400:  # tx8: a full segment's payload summed by zlib.adler32 (wire.checksum.data_sum)
+                    data_sum = _data_sum(payload)
+                else:
+                    data_sum = int.from_bytes(payload, "big")
+                    if n & 1:
+                        data_sum <<= 8
                 frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                              offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
                 ident = (ident + 1) & 0xFFFF
