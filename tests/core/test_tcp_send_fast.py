@@ -221,7 +221,7 @@ def test_full_segments_of_extreme_bytes_are_summed_as_the_full_way_sums_them(ts,
     right."""
     runs = [established(ts=ts, fast=fast, tcp_snd_buf_default=20000) for fast in (True, False)]
     data = bytes(range(256)) * 40 if byte is None else bytes([byte]) * 10240
-    for t, pcb, _ in runs:
+    for _t, pcb, _ in runs:
         pcb.snd_mss = 1460
         pcb.cc.cwnd = 100000
         pcb.nodelay = True
