@@ -126,8 +126,9 @@ class TcpChargenServer(_Service):
 
     def __init__(self, stack: "Stack", port: int = 19) -> None:
         super().__init__(stack, port)
-        self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
-        self.pattern = chargen_pattern() * 8
+        period = self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
+        # eight periods at least, and a send buffer's worth from any offset (tx8: one send fills a 64 KB buffer)
+        self.pattern = chargen_pattern() * max(8, -(-stack.config.tcp_snd_buf_default // period) + 1)
         self._view = memoryview(self.pattern)
         self._offset: dict[int, int] = {}
 
