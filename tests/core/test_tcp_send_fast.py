@@ -214,22 +214,24 @@ def test_nagle_holds_a_partial_segment_while_data_is_in_flight(ts):
 # -- tx8: the payload's sum from zlib.adler32 (wire.checksum.data_sum) ---------------------------------------------------
 @pytest.mark.parametrize("ts", [True, False])
 @pytest.mark.parametrize("byte", [0x00, 0xFF, None])
-def test_full_segments_of_extreme_bytes_are_summed_as_the_full_way_sums_them(ts, byte):
+@pytest.mark.parametrize("mss", [1460, 1549, 4000])
+def test_full_segments_of_extreme_bytes_are_summed_as_the_full_way_sums_them(ts, byte, mss):
     """Segments of the largest payload an Ethernet MTU allows (1,460 bytes less options: three 512-byte pieces, the
-    last short), and of odd sizes, made of bytes that sum as high as a piece can (0xFF), to zero, or of every value:
-    ``_output_fast`` writes the same frames as the full way (which sums with ``int.from_bytes``), every checksum
-    right."""
+    last short), of a jumbo MTU's (1,537 bytes and more: past the unrolled pieces) and of odd sizes, made of bytes
+    that sum as high as a piece can (0xFF), to zero, or of every value: ``_output_fast`` writes the same frames as
+    the full way (which sums with ``int.from_bytes``), every checksum right."""
     runs = [established(ts=ts, fast=fast, tcp_snd_buf_default=20000) for fast in (True, False)]
-    data = bytes(range(256)) * 40 if byte is None else bytes([byte]) * 10240
-    for _t, pcb, _ in runs:
-        pcb.snd_mss = 1460
+    data = bytes(range(256)) * 80 if byte is None else bytes([byte]) * 20480
+    for t, pcb, _ in runs:
+        t.netif.mtu = 9000
+        pcb.snd_mss = mss
         pcb.cc.cwnd = 100000
         pcb.nodelay = True
-        pcb.send(data[:1461 * 3 + 401])  # three full segments and a short one of odd size
+        pcb.send(data[:(mss + 1) * 3 + 401])  # three full segments and a short one of odd size
         pcb.send(data[:1])
     (ta, pa, _), (tb, pb, _) = runs
     fa, fb = data_frames(ta), data_frames(tb)
     assert fa == fb and len(fa) >= 4 and ta.stack.tcp.fast_sent == len(fa) and tb.stack.tcp.fast_sent == 0
-    assert max(payloads(fa, ts)) == pa.seg_size == (1448 if ts else 1460)
+    assert max(payloads(fa, ts)) == pa.seg_size == (mss - 12 if ts else mss)
     for f in fa:
         assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))
