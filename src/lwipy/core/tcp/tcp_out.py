@@ -10,19 +10,19 @@ peer's largest window (sender silly window avoidance, RFC 1122 4.2.3.4) lets it 
 nothing may go, the persist timer is armed (zero window probes, or the override timer for a window smaller than a
 segment).  A segment the device refused (ENOMEM) stays unsent and is tried again soon (``TX_RETRY``).
 
-The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour
-without offload (a bulk sender's every call), takes :meth:`TcpOutput._output_fast`: the same decisions, segment for
-segment, with what cannot change during one call (route, netif, ARP entry, window to offer, timestamps) looked at
-once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
-checksums' constant parts, negated so that ``(part - fields) % 0xFFFF`` is the checksum field itself,
-``Tcp.tx_templates``) with both checksums computed from the header fields and the payload's sum; ``tests/core/
-test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  The payload's sum is the largest
-single cost per segment: above 400 bytes it is ``wire.checksum.data_sum`` (``zlib.adler32``'s exact byte sums of
-the even and the odd bytes, 256 of each at a time; tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next
-hop's ARP entry is kept per connection
-(``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave
-another next hop; its fields are read each call), and the window field is replayed from the template while the
-receive side stands still (a sender's case).
+The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour (a bulk
+sender's every call; with offload too since tx8, its super-segments as ``_fast_send`` writes them), takes
+:meth:`TcpOutput._output_fast`: the same decisions, segment for segment, with what cannot change during one call (route,
+netif, ARP entry, window to offer, timestamps) looked at once, and each frame packed whole by one struct from a
+per-connection template (the frame's constant bytes and the checksums' constant parts, negated so that ``(part - fields)
+% 0xFFFF`` is the checksum field itself, ``Tcp.tx_templates``) with both checksums computed from the header fields and
+the payload's sum; ``tests/core/test_tcp_fastpath.py``'s and ``test_tcp_gso.py``'s differential tests hold the two ways
+to the same output.  The payload's sum is the largest single cost per segment: above 400 bytes it is
+``wire.checksum.data_sum`` (``zlib.adler32``'s exact byte sums of the even and the odd bytes, 256 of each at a time;
+tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
+(``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
+next hop; its fields are read each call), and the window field is replayed from the template while the receive side
+stands still (a sender's case).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -165,12 +165,14 @@ class TcpOutput:
 
     def _output_fast(self) -> bool:
         """The send fast path: :meth:`_output` for the common call (no FIN queued, nothing forced, IPv4 to a
-        resolved neighbour on an untagged Ethernet netif without offload, no SACK blocks due), every segment built
-        whole into one buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the
-        header fields and the payload's sum, then the payload) and handed to the device in one tight loop.  The
-        checks that cannot change within one call (route, netif, ARP entry, window to offer, timestamps) are made
-        once.  It sends exactly what :meth:`_output` would, segment for segment, with the same counters and state;
-        False, with nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
+        resolved neighbour on an untagged Ethernet netif, no SACK blocks due), every segment built whole into one
+        buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the header fields and
+        the payload's sum, then the payload) and handed to the device in one tight loop.  On a netif that offloads
+        (tx8) the device gets the headers and the data apart, the TCP checksum left as the pseudo-header sum for it,
+        and with TSO super-segments of whole segments, as :meth:`_fast_send` hands them.  The checks that cannot
+        change within one call (route, netif, ARP entry, window to offer, timestamps) are made once.  It sends
+        exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
+        nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
@@ -185,7 +187,7 @@ class TcpOutput:
                 self.txretry_at = None
                 self.tcp.tx_refused.discard(self)
             return True
-        if self._offload or not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
+        if not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
             return False
         mac = self._neighbour_mac()  # (None also without a netif)
         if mac is None:
@@ -225,19 +227,32 @@ class TcpOutput:
         ip4 = stack.ip4
         transmit = netif.device.transmit
         adler = _adler32
+        # tx8: a netif that offloads gets headers and the data apart (transmit_gso, as _fast_send hands them), the TCP
+        # checksum left as the pseudo-header sum for it, and with TSO a super-segment of whole segments
+        # (_gso_burst's, inline), the IPv4 identification advanced by the segments the device makes of it
+        offload = self._offload
+        burst = mss
+        if offload:
+            gso_max = self._gso_max
+            if gso_max - gso_max % mss > mss:
+                burst = gso_max - gso_max % mss
+            pseudo = self._pseudo_base + hlen
+            transmit_gso = netif.device.transmit_gso
         window = -1
         tried = sent = 0
         refused = False
         ident = ip4.next_ident
         try:
             while True:
-                n = avail if avail < mss else mss
+                n = avail if avail < burst else burst
                 if usable < n:
                     n = usable
                     if n <= 0:
                         if nxt == una and self.persist_at is None:
                             self._arm_persist()
                         break
+                    if n > mss:  # (offload) a super-segment ends on a segment boundary unless it ends the data
+                        n -= n % mss
                 # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
                 if n < mss and not (n == avail and (nodelay or nxt == una)) and n < half_max:
                     if nxt == una and self.persist_at is None:
@@ -282,26 +297,39 @@ class TcpOutput:
                     offflags, neg = offflags_psh, neg_psh
                 else:
                     offflags, neg = offflags_ack, neg_ack
-                # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
-                payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
-                if 400 < n <= 1536:
-                    # tx8: wire.checksum.data_sum's unrolled case, inline (two calls less per ACK): the sums of the
-                    # even and the odd bytes, exact by zlib.adler32 in pieces of 256
-                    data_sum = ((adler(payload[0:512:2], 0) & 0xFFFF) + (adler(payload[512:1024:2], 0) & 0xFFFF)
-                                + (adler(payload[1024:1536:2], 0) & 0xFFFF)) * 256 \
-                        + (adler(payload[1:512:2], 0) & 0xFFFF) + (adler(payload[513:1024:2], 0) & 0xFFFF) \
-                        + (adler(payload[1025:1536:2], 0) & 0xFFFF)
-                elif n > 400:
-                    data_sum = _data_sum(payload)  # (jumbo frames)
+                if offload:  # the headers alone; the data from the send buffer, not copied here
+                    payload = memoryview(snd_buf)[offset:offset + n]
+                    try:
+                        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
+                                     rcv_nxt, offflags, window, (pseudo + n) % 0xFFFF or 0xFFFF, tail)
+                        gso = mss if n > mss else 0
+                        ident = (ident + (-(-n // mss) if gso else 1)) & 0xFFFF
+                        tried += 1
+                        took = transmit_gso(frame, payload, 34, 16, gso)
+                    finally:
+                        payload.release()  # (the send buffer can be cut again)
                 else:
-                    data_sum = int.from_bytes(payload, "big")
-                    if n & 1:
-                        data_sum <<= 8
-                frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                             offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
-                ident = (ident + 1) & 0xFFFF
-                tried += 1
-                if not transmit(frame):
+                    # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
+                    payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
+                    if 400 < n <= 1536:
+                        # tx8: wire.checksum.data_sum's unrolled case, inline (two calls less per ACK): the sums of the
+                        # even and the odd bytes, exact by zlib.adler32 in pieces of 256
+                        data_sum = ((adler(payload[0:512:2], 0) & 0xFFFF) + (adler(payload[512:1024:2], 0) & 0xFFFF)
+                                    + (adler(payload[1024:1536:2], 0) & 0xFFFF)) * 256 \
+                            + (adler(payload[1:512:2], 0) & 0xFFFF) + (adler(payload[513:1024:2], 0) & 0xFFFF) \
+                            + (adler(payload[1025:1536:2], 0) & 0xFFFF)
+                    elif n > 400:
+                        data_sum = _data_sum(payload)  # (jumbo frames)
+                    else:
+                        data_sum = int.from_bytes(payload, "big")
+                        if n & 1:
+                            data_sum <<= 8
+                    frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                                 offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
+                    ident = (ident + 1) & 0xFFFF
+                    tried += 1
+                    took = transmit(frame)
+                if not took:
                     stats = stack.stats
                     stats.link.memerr += 1
                     stats.link.drop += 1
