@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import errno
 import struct
-from zlib import adler32 as _adler32
 from ipaddress import IPv4Address
+from zlib import adler32 as _adler32
 
 from ...errors import LwipError
 from ...wire.checksum import checksum, fold
