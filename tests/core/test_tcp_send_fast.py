@@ -235,3 +235,20 @@ def test_full_segments_of_extreme_bytes_are_summed_as_the_full_way_sums_them(ts,
     assert max(payloads(fa, ts)) == pa.seg_size == (mss - 12 if ts else mss)
     for f in fa:
         assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))
+
+
+def test_send_space_is_the_free_send_buffer_and_never_below_zero():
+    """``send_space`` (``tcp_sndbuf``): the free send buffer, 0 when it is full or when its limit was lowered below
+    what it holds (tx8 computes it without max())."""
+    t, pcb, _ = established(ts=False, tcp_snd_buf_default=5000)
+    assert pcb.send_space == 5000
+    pcb.send(b"a" * 1200)
+    assert pcb.send_space == 3800
+    pcb.send(b"b" * 9000)  # takes what fits
+    assert pcb.send_space == 0 and len(pcb.snd_buf) == 5000
+    pcb.snd_buf_limit = 3000
+    assert pcb.send_space == 0
+    pcb.snd_buf_limit = 8000
+    assert pcb.send_space == 3000
+    pcb.shutdown()
+    assert pcb.send_space == 0
