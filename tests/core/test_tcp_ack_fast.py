@@ -378,3 +378,43 @@ def test_acks_after_a_timeout_end_its_recovery_as_the_full_way(ts, monkeypatch):
     for _ in range(3):
         tsval += 1
         _ack_both(runs, runs[0][1].seg_size, ts, tsval)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_an_rto_that_moved_earlier_fires_then_as_the_full_way(ts, monkeypatch):
+    """An ACK re-arms the retransmission timer at now + RTO; when that is earlier than the deadline set before (the
+    RTO shrank), the timer's heap entry must move earlier too (tx8 arms it only then): the timeout then fires at the
+    new deadline in both ways."""
+    class Other:
+        """Another connection's deadline in the same heap, later than the new one and earlier than the one before
+        (so a stale entry of the connection under test would not surface first: the heap's lazy re-reading of the
+        earliest entry cannot make up for an entry left too late)."""
+
+        def next_deadline(self) -> float:
+            return 6.2
+
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, fast=fast, tcp_snd_buf_default=20000)
+        t.at(5.0)
+        pcb.send(b"r" * 8000)
+        assert pcb.rto_at > 6.2
+        t.stack.tcp.timers.arm(Other(), 6.2)
+        runs.append((t, pcb))
+    calls = watch(monkeypatch)
+    for rto, advance, tsval in ((5.0, 1, 901), (0.5, 1, 902)):
+        for t, pcb in runs:
+            pcb.rtt.rto, pcb.rtt.seq = rto, None  # no sample from this ACK: the RTO stays as set
+            t.now += 0.01
+            inject(t, frame(t, t.peer_seq, pcb.snd_una + advance * pcb.seg_size, ts=(tsval, 0) if ts else None))
+        (ta, pa), (tb, pb) = runs
+        assert_alike((ta, pa), (tb, pb), f"an ACK with RTO {rto}")
+    assert calls == [True, True]
+    (ta, pa), (tb, pb) = runs
+    due = pa.rto_at
+    assert due == pb.rto_at and abs(due - (ta.now + 0.5)) < 1e-9
+    for t, _ in runs:
+        t.at(due + 0.001)  # the timeout at the new deadline: the first unacknowledged segment again
+    fa, fb = ta.dev.take(), tb.dev.take()
+    assert fa == fb and fa, "the retransmission timer did not fire at its new deadline"
+    assert_alike((ta, pa), (tb, pb), "the timeout")

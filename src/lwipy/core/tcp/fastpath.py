@@ -288,8 +288,13 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     if ack == snd_max:
         pcb.rto_at = None
     else:
+        old = pcb.rto_at
         pcb.rto_at = when = now + rtt.rto  # _arm_rto
-        pcb.tcp.timers.arm(pcb, when)
+        if old is None or when < old:
+            # tx8: LazyDeadlines.arm only when the deadline may move earlier: the heap's entry is never later than
+            # the pcb's real deadline, so with an RTO at or before ``when`` already set it is at or before that, and
+            # arm would return at once (a sender's every ACK re-arms the RTO later)
+            pcb.tcp.timers.arm(pcb, when)
     # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
     # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
     tcp = pcb.tcp
