@@ -95,3 +95,34 @@ def test_the_services_answer_over_ipv6_too():
         u.sendto(b"datagram", target, 7)
         sim.run(0.1)
         assert u.recv().data == b"datagram"
+
+
+def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_with_one_send():
+    """The stream is the pattern over and over, whatever the offsets the send buffer's room leaves; and an event fills
+    the room with one send from any offset (the pattern held covers a send buffer's worth: tx8)."""
+    sim, a, b = net(delay=0.001)
+    TcpChargenServer(b)
+    c = a.tcp.connect("10.0.0.2", 19)
+    got = bytearray()
+    collect(c, got)
+    sim.run_until(lambda: len(got) > 10_000, 5)  # accepted: the service's callback is set
+    (pcb,) = b.tcp.conns.values()
+    sends = []
+    events = []
+    real_send, real_event = pcb.send, pcb.on_event
+
+    def send(data):
+        sends.append(len(data))
+        return real_send(data)
+
+    def on_event(p):
+        events.append(p.send_space)
+        real_event(p)
+    pcb.send, pcb.on_event = send, on_event
+    sim.run_until(lambda: len(got) > 1_000_000, 60)
+    pattern = chargen_pattern()
+    assert bytes(got) == (pattern * (len(got) // len(pattern) + 1))[:len(got)]
+    assert events and len(sends) <= len(events), "an event took more than one send"
+    assert max(sends) > len(pattern) * 8  # room larger than eight periods was filled at once
+    c.close()
+    sim.run(2)

@@ -314,3 +314,107 @@ def test_segment_template_follows_tos_ttl_and_the_neighbours_mac(ts):
     assert runs[0][1] in runs[0][0].stack.tcp.tx_templates
     runs[0][1].abort()
     assert runs[0][1] not in runs[0][0].stack.tcp.tx_templates
+
+
+# -- tx8: the RTT sample and the congestion window, inline in fast_pure_ack ---------------------------------------------
+def _pair(ts: bool, monkeypatch) -> tuple[list, list]:
+    """A chargen-like sender with and without the fast paths, a flight out; and the fast one's fast_pure_ack calls."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, fast=fast, tcp_snd_buf_default=20000)
+        t.at(5.0)
+        chargen(pcb)
+        pcb.send(b"c" * pcb.send_space)
+        runs.append((t, pcb))
+    return runs, watch(monkeypatch)
+
+
+def _ack_both(runs: list, advance: int, ts: bool, tsval: int) -> None:
+    for t, pcb in runs:
+        t.now += 0.002
+        inject(t, frame(t, t.peer_seq, pcb.snd_una + advance,
+                        ts=(tsval, (int(t.now * 1000) - 2) & 0xFFFFFFFF) if ts else None))
+    (ta, pa), (tb, pb) = runs
+    assert_alike((ta, pa), (tb, pb), f"an ACK of {advance}", memory=True)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_congestion_avoidance_grows_by_at_least_a_byte_as_the_full_way(ts, monkeypatch):
+    """Past ssthresh the window grows by smss * acked // cwnd, and by one byte when that rounds to nothing (an ACK of
+    a byte or two against a large window); then slow start again below ssthresh: as CongestionControl.on_ack."""
+    runs, calls = _pair(ts, monkeypatch)
+    for _t, pcb in runs:
+        pcb.cc.ssthresh = 2000
+        pcb.cc.cwnd = 30 * pcb.snd_mss
+    tsval = 900
+    for advance in (1, 2, 7, 1000, 1):
+        tsval += 1
+        _ack_both(runs, advance, ts, tsval)
+    assert runs[0][1].cc.cwnd > 30 * runs[0][1].snd_mss
+    for _t, pcb in runs:
+        pcb.cc.ssthresh = 10 ** 9
+        pcb.cc.cwnd = 2 * pcb.snd_mss
+    for advance in (1, 3 * runs[0][1].snd_mss):  # slow start: at most 2 SMSS an ACK (RFC 3465, L = 2)
+        tsval += 1
+        _ack_both(runs, advance, ts, tsval)
+    assert sum(calls) == 7 and runs[1][0].stack.tcp.fast_taken == 0
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_acks_after_a_timeout_end_its_recovery_as_the_full_way(ts, monkeypatch):
+    """A retransmission timeout leaves rto_recover (snd_max then) for the ACKs that follow: the one that reaches it
+    clears it, and the RTT sample is the timestamps' or none (Karn: nothing timed meanwhile), as the full way."""
+    runs, calls = _pair(ts, monkeypatch)
+    for t, pcb in runs:
+        t.at(pcb.rto_at + 0.001)
+        assert pcb.cc.rto_recover is not None
+    tsval = 900
+    while runs[0][1].cc.rto_recover is not None:
+        tsval += 1
+        pcb = runs[0][1]
+        _ack_both(runs, min(pcb.seg_size, (pcb.snd_nxt - pcb.snd_una) & 0xFFFFFFFF), ts, tsval)
+        assert tsval < 950, "stalled"
+    assert runs[1][1].cc.rto_recover is None and any(calls)
+    for _ in range(3):
+        tsval += 1
+        _ack_both(runs, runs[0][1].seg_size, ts, tsval)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_an_rto_that_moved_earlier_fires_then_as_the_full_way(ts, monkeypatch):
+    """An ACK re-arms the retransmission timer at now + RTO; when that is earlier than the deadline set before (the
+    RTO shrank), the timer's heap entry must move earlier too (tx8 arms it only then): the timeout then fires at the
+    new deadline in both ways."""
+    class Other:
+        """Another connection's deadline in the same heap, later than the new one and earlier than the one before
+        (so a stale entry of the connection under test would not surface first: the heap's lazy re-reading of the
+        earliest entry cannot make up for an entry left too late)."""
+
+        def next_deadline(self) -> float:
+            return 6.2
+
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, fast=fast, tcp_snd_buf_default=20000)
+        t.at(5.0)
+        pcb.send(b"r" * 8000)
+        assert pcb.rto_at > 6.2
+        t.stack.tcp.timers.arm(Other(), 6.2)
+        runs.append((t, pcb))
+    calls = watch(monkeypatch)
+    for rto, advance, tsval in ((5.0, 1, 901), (0.5, 1, 902)):
+        for t, pcb in runs:
+            pcb.rtt.rto, pcb.rtt.seq = rto, None  # no sample from this ACK: the RTO stays as set
+            t.now += 0.01
+            inject(t, frame(t, t.peer_seq, pcb.snd_una + advance * pcb.seg_size, ts=(tsval, 0) if ts else None))
+        (ta, pa), (tb, pb) = runs
+        assert_alike((ta, pa), (tb, pb), f"an ACK with RTO {rto}")
+    assert calls == [True, True]
+    (ta, pa), (tb, pb) = runs
+    due = pa.rto_at
+    assert due == pb.rto_at and abs(due - (ta.now + 0.5)) < 1e-9
+    for t, _ in runs:
+        t.at(due + 0.001)  # the timeout at the new deadline: the first unacknowledged segment again
+    fa, fb = ta.dev.take(), tb.dev.take()
+    assert fa == fb and fa, "the retransmission timer did not fire at its new deadline"
+    assert_alike((ta, pa), (tb, pb), "the timeout")

@@ -5,15 +5,19 @@ nothing changes on a device that does not offload."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from helpers import OWN_MAC, PEER_MAC, CaptureDevice
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice, examples
 from lwipy import Config, Stack
 from lwipy.core.device import RxOffload
 from lwipy.netif.device import Wrapper
 from lwipy.wire.checksum import checksum, fold, pseudo_sum_v4
 from lwipy.wire.ethernet import mac_to_str
+from test_tcp_fastpath import snapshot
+from test_tcp_send_fast import watch_fast
 
 PEER_IP, OWN_IP = "10.0.0.9", "10.0.0.1"
 ETH = Ether(dst=mac_to_str(OWN_MAC), src=mac_to_str(PEER_MAC))
@@ -76,18 +80,19 @@ def stack_on(dev, **options):
 class Peer:
     """The scripted far end of one connection (window 8192 << 7 = 1 MiB, SACK permitted)."""
 
-    def __init__(self, stack, netif, dev, window: int = 8192) -> None:
+    def __init__(self, stack, netif, dev, window: int = 8192, ts: bool = False) -> None:
         self.stack, self.netif, self.dev = stack, netif, dev
         self.now = 0.0
+        self.ts = [("Timestamp", (1000, 0))] if ts else []  # (its segments' timestamps: never an echo)
         listener = stack.tcp.listen(80)
         self.input(TCP(sport=4000, dport=80, flags="S", seq=100, window=65535,
-                       options=[("MSS", MSS), ("WScale", 7), ("SAckOK", b"")]))
+                       options=[("MSS", MSS), ("WScale", 7), ("SAckOK", b""), *self.ts]))
         synack = Ether(dev.take()[0])[TCP]
         if hasattr(dev, "gso"):
             dev.gso.clear()
         self.iss = synack.seq + 1
         self.window = window
-        self.input(TCP(sport=4000, dport=80, flags="A", seq=101, ack=self.iss, window=window))
+        self.input(TCP(sport=4000, dport=80, flags="A", seq=101, ack=self.iss, window=window, options=self.ts))
         self.pcb = listener.accept()
         assert self.pcb is not None and self.pcb.state_name == "ESTABLISHED"
 
@@ -96,6 +101,7 @@ class Peer:
 
     def ack(self, ack, sack=()):
         opts = [("SAck", tuple(x for block in sack for x in block))] if sack else []
+        opts += self.ts
         self.input(TCP(sport=4000, dport=80, flags="A", seq=101, ack=ack & 0xFFFFFFFF, window=self.window,
                        options=opts))
 
@@ -310,3 +316,112 @@ def test_a_large_received_frame_takes_the_fast_path_and_is_acknowledged(offload)
     assert bytes(got) == payload
     acks = [Ether(f)[TCP] for f in dev.take()]
     assert len(acks) == 1 and acks[0].ack == 101 + len(payload)
+
+
+# -- tx8: _output_fast sends super-segments too ------------------------------------------------------------------------
+def test_the_send_fast_path_takes_a_super_segment_and_leaves_the_unusual_call():
+    """With offload, _output_fast hands the device the headers and the data apart (transmit_gso), a super-segment of
+    whole segments; a call with out-of-order data held and SACK agreed (blocks to send), or after the route table
+    changed, is left to the full output, which sends the same."""
+    dev = GsoDevice()
+    peer = open_wide(dev)
+    calls = watch_fast(peer.pcb)
+    peer.pcb.send(DATA[:50 * MSS])
+    assert [(n, g) for _, n, g in dev.segments()] == [(44 * MSS, MSS), (6 * MSS, MSS)]
+    assert calls == [True] and peer.stack.tcp.fast_sent == 2 and dev.gathered == 2
+    peer.ack(peer.iss + 50 * MSS)
+    peer.stack.routes.changed()
+    peer.pcb.send(DATA[:10 * MSS])
+    assert calls[-1] is False and [(n, g) for _, n, g in dev.segments()] == [(10 * MSS, MSS)]
+    peer.pcb.send(DATA[:3 * MSS])  # the route looked up again: the fast way once more
+    assert calls[-1] is True and [(n, g) for _, n, g in dev.segments()] == [(3 * MSS, MSS)]
+    peer.input(TCP(sport=4000, dport=80, flags="A", seq=2000, ack=peer.iss + 63 * MSS, window=peer.window),
+               b"x" * 10)  # out of order: held, with SACK blocks to send from now on
+    dev.segments()
+    peer.pcb.send(DATA[:5 * MSS])
+    seg = peer.pcb.seg_size  # room for the blocks: the full way cuts the super-segment by the smaller size
+    assert calls[-1] is False and seg < MSS and [(n, g) for _, n, g in dev.segments()] == [(5 * MSS, seg)]
+
+
+def _state(peer) -> dict:
+    got = snapshot(peer, peer.pcb)
+    got.pop("_output_fast", None)  # the wrappers
+    return got
+
+
+def _gso_runs(ts: bool = False) -> list:
+    """The same connection on two stacks: one whose output takes _output_fast, and one whose _output_fast always
+    declines, so that its output goes the way it went before tx8 (_output_whole, _send_segment and _fast_send, which
+    numbers a super-segment's IPv4 identifications as the device's segments; the way without any fast path,
+    ip4.output_routed, numbers it as one packet)."""
+    runs = []
+    for fast in (True, False):
+        dev = GsoDevice()
+        stack, netif = stack_on(dev, tcp_timestamps=ts)
+        peer = Peer(stack, netif, dev, ts=ts)
+        assert peer.pcb.ts_ok == ts
+        if not fast:
+            peer.pcb._output_fast = lambda: False
+        runs.append(peer)
+    return runs
+
+
+# (kind, ACK advance in segments or bytes, the peer's window field, a write's size, dt)
+GSO_STEP = st.tuples(
+    st.sampled_from(["ack"] * 6 + ["write", "write", "nodelay", "time", "full"]),
+    st.sampled_from([1, 2, 5, 44, 10 ** 6, -7]),
+    st.sampled_from([8192] * 6 + [100, 10, 0]),  # scaled by 7: 1 MiB, 12,800 bytes, 1,280 (below a segment), none
+    st.sampled_from([1, 700, MSS, 3 * MSS + 5, 44 * MSS, 100000]),
+    st.sampled_from([0.0, 0.01, 0.5, 3.0]),
+)
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(ts=st.booleans(), steps=st.lists(GSO_STEP, min_size=1, max_size=25))
+def test_fast_and_full_output_agree_with_offload(ts, steps):
+    """Random writes, ACKs, window changes, timeouts and device refusals through a stack whose output takes the fast
+    path to a device that cuts super-segments and one whose output goes the full way (_output_whole): the same
+    frames (checksums completed as the device does), the same super-segment sizes, identifications, state and
+    counters after every step."""
+    runs = _gso_runs(ts)
+    for peer in runs:
+        peer.pcb.send(DATA[:20000])
+    for step in steps:
+        kind, advance, window, size, dt = step
+        for peer in runs:
+            pcb = peer.pcb
+            peer.window = window
+            flight = (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF
+            if kind == "ack":
+                n = 7 if advance == -7 else advance * MSS
+                peer.now += 0.001
+                peer.ack(pcb.snd_una + min(n, flight))
+            elif kind == "write":
+                pcb.send(DATA[:size])
+            elif kind == "nodelay":
+                pcb.nodelay = not pcb.nodelay
+            elif kind == "full":
+                peer.dev.full = not peer.dev.full
+            else:
+                peer.at(peer.now + dt)
+        a, b = runs
+        assert a.dev.take() == b.dev.take(), f"different frames after {step}"
+        assert a.dev.gso == b.dev.gso, f"different super-segments after {step}"
+        a.dev.gso, b.dev.gso = [], []
+        assert _state(a) == _state(b), f"different state after {step}"
+        assert a.stack.ip4.next_ident == b.stack.ip4.next_ident
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_offload_differential_exercises_the_fast_path(ts):
+    runs = _gso_runs(ts)
+    calls = watch_fast(runs[0].pcb)
+    for peer in runs:
+        peer.pcb.send(DATA[:100000])
+        for _ in range(6):
+            peer.now += 0.001
+            peer.ack(peer.pcb.snd_max)  # slow start: the flights grow, each a super-segment
+    a, b = runs
+    assert a.dev.take() == b.dev.take() and a.dev.gso == b.dev.gso and a.pcb.seg_size in a.dev.gso
+    assert _state(a) == _state(b)
+    assert sum(calls) >= 6 and a.stack.tcp.fast_sent >= 6

@@ -209,3 +209,46 @@ def test_nagle_holds_a_partial_segment_while_data_is_in_flight(ts):
     assert payloads(data_frames(t), ts) == [full]
     ack_all(t, pcb, ts, 901)
     assert payloads(data_frames(t), ts) == [10]
+
+
+# -- tx8: the payload's sum from zlib.adler32 (wire.checksum.data_sum) ---------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("byte", [0x00, 0xFF, None])
+@pytest.mark.parametrize("mss", [1460, 1549, 4000])
+def test_full_segments_of_extreme_bytes_are_summed_as_the_full_way_sums_them(ts, byte, mss):
+    """Segments of the largest payload an Ethernet MTU allows (1,460 bytes less options: three 512-byte pieces, the
+    last short), of a jumbo MTU's (1,537 bytes and more: past the unrolled pieces) and of odd sizes, made of bytes
+    that sum as high as a piece can (0xFF), to zero, or of every value: ``_output_fast`` writes the same frames as
+    the full way (which sums with ``int.from_bytes``), every checksum right."""
+    runs = [established(ts=ts, fast=fast, tcp_snd_buf_default=20000) for fast in (True, False)]
+    data = bytes(range(256)) * 80 if byte is None else bytes([byte]) * 20480
+    for t, pcb, _ in runs:
+        t.netif.mtu = 9000
+        pcb.snd_mss = mss
+        pcb.cc.cwnd = 100000
+        pcb.nodelay = True
+        pcb.send(data[:(mss + 1) * 3 + 401])  # three full segments and a short one of odd size
+        pcb.send(data[:1])
+    (ta, pa, _), (tb, pb, _) = runs
+    fa, fb = data_frames(ta), data_frames(tb)
+    assert fa == fb and len(fa) >= 4 and ta.stack.tcp.fast_sent == len(fa) and tb.stack.tcp.fast_sent == 0
+    assert max(payloads(fa, ts)) == pa.seg_size == (mss - 12 if ts else mss)
+    for f in fa:
+        assert verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))
+
+
+def test_send_space_is_the_free_send_buffer_and_never_below_zero():
+    """``send_space`` (``tcp_sndbuf``): the free send buffer, 0 when it is full or when its limit was lowered below
+    what it holds (tx8 computes it without max())."""
+    t, pcb, _ = established(ts=False, tcp_snd_buf_default=5000)
+    assert pcb.send_space == 5000
+    pcb.send(b"a" * 1200)
+    assert pcb.send_space == 3800
+    pcb.send(b"b" * 9000)  # takes what fits
+    assert pcb.send_space == 0 and len(pcb.snd_buf) == 5000
+    pcb.snd_buf_limit = 3000
+    assert pcb.send_space == 0
+    pcb.snd_buf_limit = 8000
+    assert pcb.send_space == 3000
+    pcb.shutdown()
+    assert pcb.send_space == 0

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from helpers import examples
 
 from . import captures as cap
-from lwipy.wire.checksum import checksum, fold, ones_sum, pseudo_sum_v4, pseudo_sum_v6, verify
+from lwipy.wire.checksum import checksum, data_sum, fold, ones_sum, pseudo_sum_v4, pseudo_sum_v6, verify
 
 
 def reference_sum(data: bytes, initial: int = 0) -> int:
@@ -159,3 +159,28 @@ def test_pseudo_sum_v6_gives_the_checksum_scapy_computes(payload, next_header):
                                          next_header, len(upper)))
     theirs = in6_chksum(next_header, IPv6(src=src, dst=dst, nh=next_header), upper)
     assert ours == theirs
+
+
+# -- data_sum: the same partial sum from zlib.adler32's byte sums (issue 15, tx8) -------------------------------------
+def _data_sum_agrees(data: bytes) -> None:
+    for d in (data, bytearray(data)):
+        got, want = data_sum(d), ones_sum(d)
+        assert got % 0xFFFF == want % 0xFFFF and (got == 0) == (want == 0), len(d)
+        assert fold(got) == reference_sum(bytes(d)) or not any(d)
+        assert checksum(d) == ~fold(got) & 0xFFFF
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.binary(max_size=4000))
+def test_data_sum_matches_ones_sum(data: bytes) -> None:
+    _data_sum_agrees(data)
+
+
+@pytest.mark.parametrize("n", [0, 1, 399, 400, 401, 511, 512, 513, 1023, 1024, 1025, 1428, 1439, 1440, 1460, 1535,
+                               1536, 1537, 2048, 4001, 9000])
+@pytest.mark.parametrize("byte", [0x00, 0x01, 0x80, 0xFF])
+def test_data_sum_of_extreme_bytes_at_every_piece_boundary(n: int, byte: int) -> None:
+    """All bytes 0xFF make each 256-byte piece's sum as large as it gets (65,280, just under adler32's modulus):
+    a piece one byte longer would wrap.  All zero must sum to zero (a checksum field of 0, not 0xFFFF)."""
+    _data_sum_agrees(bytes([byte]) * n)
+    _data_sum_agrees(bytes([byte]) * (n - 1) + b"\x01" if n else b"")

@@ -586,7 +586,8 @@ class NetconnCore:
             if self.state == NETCONN_NONE and self._write is None and isinstance(pcb, TcpPcb) and pcb is self.pcb \
                     and pcb.state in (ESTABLISHED, CLOSE_WAIT) and not pcb.tx_closed and not pcb.error \
                     and not self._pending_err:
-                self._stage_room = room = max(0, pcb.send_space - len(self._staged))
+                room = pcb.send_space - len(self._staged)
+                self._stage_room = room = room if room > 0 else 0  # (tx8: no max call, once per ACK of a sender)
                 self._stage_open = True
             else:
                 self._stage_room = room = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.tcp.states import CLOSE_WAIT, CLOSED
+from ..core.tcp.states import CLOSE_WAIT, CLOSED, ESTABLISHED
 from ..errors import LwipError
 
 if TYPE_CHECKING:
@@ -127,16 +127,18 @@ class TcpChargenServer(_Service):
 
     def __init__(self, stack: "Stack", port: int = 19) -> None:
         super().__init__(stack, port)
-        self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
-        self.pattern = chargen_pattern() * 8
+        period = self._period = len(chargen_pattern())  # offsets wrap at one pattern (computed once, not per event)
+        # eight periods at least, and a send buffer's worth from any offset (tx8: one send fills a 64 KB buffer)
+        self.pattern = chargen_pattern() * max(8, -(-stack.config.tcp_snd_buf_default // period) + 1)
         self._view = memoryview(self.pattern)
         self._offset: dict[int, int] = {}
 
     def _event(self, pcb: "TcpPcb") -> None:
-        space = pcb.send_space
-        if space and not pcb.readable and not pcb.at_eof and pcb.state_name == "ESTABLISHED":
-            self._fill(pcb, space)  # the common event: an ACK made room (nothing to read, no FIN)
-            return
+        if pcb.state == ESTABLISHED and not pcb.readable:  # (ESTABLISHED: no FIN received, so not at_eof)
+            space = pcb.send_space
+            if space:
+                self._fill(pcb, space)  # the common event: an ACK made room (nothing to read, no FIN)
+                return
         while pcb.readable:
             self._drain(pcb)
         if pcb.at_eof or pcb.state_name not in ("ESTABLISHED", "CLOSE_WAIT"):

@@ -3,13 +3,19 @@
 The ones'-complement sum of 16-bit big-endian words is congruent, modulo 0xFFFF, to the integer whose big-endian bytes
 are the data (because 2**16 = 1 mod 0xFFFF).  So ``int.from_bytes`` (C) and one modulo give the sum; the only care is
 that ones'-complement arithmetic writes the residue 0 as 0xFFFF unless every word was zero.
+
+:func:`data_sum` is the same partial sum for a large payload (a TCP segment's data) by another route: the words' sum
+is 256 times the sum of the even bytes plus that of the odd ones, and ``zlib.adler32`` started at 0 returns the exact
+byte sum of at most 256 bytes in its low half (256 * 255 is below its modulus, 65521).  Six strided slices and six
+calls for 1,536 bytes cost about 70% of ``int.from_bytes`` and the folds its modulo needs (issue 15, tx8).
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 
-__all__ = ["ones_sum", "fold", "checksum", "pseudo_sum_v4", "pseudo_sum_v6", "verify"]
+__all__ = ["ones_sum", "data_sum", "fold", "checksum", "pseudo_sum_v4", "pseudo_sum_v6", "verify"]
 
 _FOLD = 0xFFFF
 _PSEUDO4 = struct.Struct("!4s4sxBH")
@@ -22,6 +28,30 @@ def ones_sum(data: bytes | bytearray | memoryview) -> int:
     if len(data) & 1:
         value <<= 8
     return value
+
+
+_adler32 = zlib.adler32
+
+
+def data_sum(data: bytes | bytearray) -> int:
+    """A partial sum of ``data`` as :func:`ones_sum` gives (the same residue modulo 0xFFFF, and 0 only when every
+    byte is), cheaper for more than a few hundred bytes (up to 400 it is ``ones_sum``'s); ``data`` is bytes or a
+    bytearray (contiguous, as the strided slices must be).  In 512-byte pieces: each one's 256 even bytes and 256
+    odd ones summed exactly by ``zlib.adler32`` (started at 0: ``(B << 16) | A``, A the byte sum modulo 65521,
+    never reached by 256 bytes)."""
+    n = len(data)
+    if n <= 400:  # ones_sum's way is the cheaper one for a few hundred bytes
+        value = int.from_bytes(data, "big")
+        return value << 8 if n & 1 else value
+    if n <= 1536:  # a segment of up to 1,536 bytes, unrolled (an odd length's last byte is an even one: x 256)
+        return ((_adler32(data[0:512:2], 0) & 0xFFFF) + (_adler32(data[512:1024:2], 0) & 0xFFFF)
+                + (_adler32(data[1024:1536:2], 0) & 0xFFFF)) * 256 + (_adler32(data[1:512:2], 0) & 0xFFFF) \
+            + (_adler32(data[513:1024:2], 0) & 0xFFFF) + (_adler32(data[1025:1536:2], 0) & 0xFFFF)
+    even = odd = 0
+    for at in range(0, n, 512):
+        even += _adler32(data[at:at + 512:2], 0) & 0xFFFF
+        odd += _adler32(data[at + 1:at + 512:2], 0) & 0xFFFF
+    return even * 256 + odd
 
 
 def fold(total: int) -> int:

@@ -262,15 +262,40 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
         pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
     pcb.retries = 0
     rtt = pcb.rtt
-    if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
-        rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
+    timed = rtt.seq
+    if timed is not None or tsecr:
+        # RttEstimator.on_ack, inline (tx8, as Tcp.settle has it): a timestamp's sample wins, else the timed
+        # segment's once acknowledged; outside 0..120 s none
+        sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
+        if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
+            if sample is None:
+                sample = now - rtt.start
+            rtt.seq = None
+        if sample is not None and 0 <= sample < 120:
+            rtt.sample(sample)
     snd_max = pcb.snd_max
-    cc.on_ack(ack, acked, pcb.snd_mss, snd_max)  # never a partial ACK: not in recovery
+    if cc.rto_recover is None:
+        # CongestionControl.on_ack outside recovery (never a partial ACK here), inline (tx8, as Tcp.settle has it):
+        # slow start with appropriate byte counting (L = 2 SMSS), else congestion avoidance, bytes counted
+        cwnd, smss = cc.cwnd, pcb.snd_mss
+        if cwnd < cc.ssthresh:
+            cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+        else:
+            grow = smss * (acked if acked < cwnd else cwnd) // cwnd
+            cc.cwnd = cwnd + (grow if grow > 1 else 1)
+        cc.dupacks = 0
+    else:
+        cc.on_ack(ack, acked, pcb.snd_mss, snd_max)  # (after a timeout: ends rto_recover when it is acknowledged)
     if ack == snd_max:
         pcb.rto_at = None
     else:
+        old = pcb.rto_at
         pcb.rto_at = when = now + rtt.rto  # _arm_rto
-        pcb.tcp.timers.arm(pcb, when)
+        if old is None or when < old:
+            # tx8: LazyDeadlines.arm only when the deadline may move earlier: the heap's entry is never later than
+            # the pcb's real deadline, so with an RTO at or before ``when`` already set it is at or before that, and
+            # arm would return at once (a sender's every ACK re-arms the RTO later)
+            pcb.tcp.timers.arm(pcb, when)
     # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
     # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
     tcp = pcb.tcp

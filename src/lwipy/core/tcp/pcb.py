@@ -238,7 +238,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         """Bytes :meth:`send` would take now (``tcp_sndbuf``)."""
         if self.state not in CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD) or self.tx_closed:
             return 0
-        return max(0, self.snd_buf_limit - len(self.snd_buf))
+        room = self.snd_buf_limit - len(self.snd_buf)
+        return room if room > 0 else 0  # (tx8: no max call; asked once per ACK by a sender's application)
 
     def send(self, data: bytes | bytearray | memoryview) -> int:
         """``tcp_write`` + ``tcp_output``: queue as much of ``data`` as fits and send what the windows allow.

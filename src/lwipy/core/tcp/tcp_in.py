@@ -536,7 +536,11 @@ class TcpInput:
         acknowledging every second segment still has ACKs on their way.  With a window of four segments (ESP-IDF's
         5,760 bytes, an MSS of 1,440) every ACK of two leaves two: it sends at once, rather than waiting for the empty
         read that ends the batch while the peer idles."""
-        return max(_DEFER_SEGMENTS * self.snd_mss, min(self.snd_wnd, self.snd_buf_limit) // 2)
+        # (tx8: without the min and max calls, once per ACK inside a batch)
+        wnd, limit = self.snd_wnd, self.snd_buf_limit
+        half = (wnd if wnd < limit else limit) // 2
+        least = _DEFER_SEGMENTS * self.snd_mss
+        return half if half > least else least
 
     def _duplicate_ack(self) -> None:
         action = self.cc.on_duplicate_ack(self.snd_mss, self.snd_una, self._dupthresh())

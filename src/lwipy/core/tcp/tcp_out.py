@@ -10,20 +10,21 @@ peer's largest window (sender silly window avoidance, RFC 1122 4.2.3.4) lets it 
 nothing may go, the persist timer is armed (zero window probes, or the override timer for a window smaller than a
 segment).  A segment the device refused (ENOMEM) stays unsent and is tried again soon (``TX_RETRY``).
 
-The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour
-without offload (a bulk sender's every call), takes :meth:`TcpOutput._output_fast`: the same decisions, segment for
-segment, with what cannot change during one call (route, netif, ARP entry, window to offer, timestamps) looked at
-once, and each frame packed whole by one struct from a per-connection template (the frame's constant bytes and the
-checksums' constant parts, negated so that ``(part - fields) % 0xFFFF`` is the checksum field itself,
-``Tcp.tx_templates``) with both checksums computed from the header fields and the payload's sum (folded before the
-modulo); ``tests/core/test_tcp_fastpath.py``'s differential test holds the two ways to the same output.  Its
-commonest call from a request/response server, one segment from an idle connection (a reply), runs without the loop
-(:meth:`TcpOutput._output_one`; ``tests/core/test_tcp_rr_one.py`` holds it to the loop's output).  The
-payload's sum (``int.from_bytes`` and the folds) is about a third of a bulk sender's instructions per segment: no
-cheaper way was found in the standard library (see ``_FOLD1``).  The next hop's ARP entry is kept per connection
-(``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave
-another next hop; its fields are read each call), and the window field is replayed from the template while the
-receive side stands still (a sender's case).
+The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour (a bulk
+sender's every call; with offload too since tx8, its super-segments as ``_fast_send`` writes them), takes
+:meth:`TcpOutput._output_fast`: the same decisions, segment for segment, with what cannot change during one call (route,
+netif, ARP entry, window to offer, timestamps) looked at once, and each frame packed whole by one struct from a
+per-connection template (the frame's constant bytes and the checksums' constant parts, negated so that ``(part - fields)
+% 0xFFFF`` is the checksum field itself, ``Tcp.tx_templates``) with both checksums computed from the header fields and
+the payload's sum; ``tests/core/test_tcp_fastpath.py``'s and ``test_tcp_gso.py``'s differential tests hold the two ways
+to the same output.  Its commonest call from a request/response server without offload, one segment from an idle
+connection (a reply), runs without the loop (:meth:`TcpOutput._output_one`; ``tests/core/test_tcp_rr_one.py`` holds
+it to the loop's output).  The payload's sum is the largest single cost per segment: above 400 bytes it is
+``wire.checksum.data_sum`` (``zlib.adler32``'s exact byte sums of the even and the odd bytes, 256 of each at a time;
+tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
+(``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
+next hop; its fields are read each call), and the window field is replayed from the template while the receive side
+stands still (a sender's case).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -41,9 +42,11 @@ from __future__ import annotations
 import errno
 import struct
 from ipaddress import IPv4Address
+from zlib import adler32 as _adler32
 
 from ...errors import LwipError
 from ...wire.checksum import checksum, fold
+from ...wire.checksum import data_sum as _data_sum
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
@@ -70,15 +73,17 @@ _SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
 _SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
-# --- tx: a full segment's payload sum (a 11,520-bit integer for 1,440 bytes) folded three times at cuts that are
-# multiples of 16 bits before the modulo 0xFFFF: CPython divides per 30-bit digit, while the folds cost a shift, a
-# mask and an add each (2**16 = 1 modulo 0xFFFF, so the halves of an integer cut there add up to the same residue;
-# the receive side's fastpath.fast_input does the same).  tx3, measured (CPython 3.11, 1,440 bytes): from_bytes
-# 1.05 us and the folds 0.8 us, about 19,000 and 10,000 instructions (callgrind); a modulo alone 1.6 us; cuts at
-# whole 30-bit digits, two or four from_bytes of slices added, sum() over a memoryview cast to 'H' (11 us) or 'Q',
-# int(hex, 16) (5 us) and zlib.adler32 (exact byte sums only in 256-byte pieces, and no split of even and odd
-# bytes) all cost as much or more
-_FOLD1, _FOLD2, _FOLD3 = (1 << 5888) - 1, (1 << 2944) - 1, (1 << 1472) - 1
+# --- tx: a payload's sum.  tx3 took ``int.from_bytes`` of a full segment (a 11,520-bit integer for 1,440 bytes) and
+# folded it three times at cuts that are multiples of 16 bits before the modulo 0xFFFF (2**16 = 1 modulo 0xFFFF; the
+# receive side's fastpath.fast_input still does): from_bytes 1.05 us and the folds 0.8 us, a modulo alone 1.6 us;
+# cuts at whole 30-bit digits, two or four from_bytes of slices added, sum() over a memoryview cast to 'H' (11 us) or
+# 'Q' and int(hex, 16) (5 us) cost as much or more.  tx8: zlib.adler32 of strided slices (the even bytes and the odd
+# ones, 256 at a time: their sums exact) costs about 70% of that for 1,440 bytes (wire.checksum.data_sum, used above
+# 400 bytes; below it from_bytes without folds is cheaper).  _fast_send's and the full way's checksum() stay as they
+# were (a retransmission's, memoryviews)
+# data_sum's pieces as _output_fast takes them: the even and the odd bytes of each 512
+_E0, _E1, _E2 = slice(0, 512, 2), slice(512, 1024, 2), slice(1024, 1536, 2)
+_O0, _O1, _O2 = slice(1, 512, 2), slice(513, 1024, 2), slice(1025, 1536, 2)
 TX_RETRY = 0.01  # lwipy's: a segment a full device queue refused is tried again this soon when no ACK comes first
 
 
@@ -165,12 +170,14 @@ class TcpOutput:
 
     def _output_fast(self) -> bool:
         """The send fast path: :meth:`_output` for the common call (no FIN queued, nothing forced, IPv4 to a
-        resolved neighbour on an untagged Ethernet netif without offload, no SACK blocks due), every segment built
-        whole into one buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the
-        header fields and the payload's sum, then the payload) and handed to the device in one tight loop.  The
-        checks that cannot change within one call (route, netif, ARP entry, window to offer, timestamps) are made
-        once.  It sends exactly what :meth:`_output` would, segment for segment, with the same counters and state;
-        False, with nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
+        resolved neighbour on an untagged Ethernet netif, no SACK blocks due), every segment built whole into one
+        buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the header fields and
+        the payload's sum, then the payload) and handed to the device in one tight loop.  On a netif that offloads
+        (tx8) the device gets the headers and the data apart, the TCP checksum left as the pseudo-header sum for it,
+        and with TSO super-segments of whole segments, as :meth:`_fast_send` hands them.  The checks that cannot
+        change within one call (route, netif, ARP entry, window to offer, timestamps) are made once.  It sends
+        exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
+        nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
@@ -185,7 +192,7 @@ class TcpOutput:
                 self.txretry_at = None
                 self.tcp.tx_refused.discard(self)
             return True
-        if self._offload or not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
+        if not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
             return False
         mac = self._neighbour_mac()  # (None also without a netif)
         if mac is None:
@@ -204,7 +211,9 @@ class TcpOutput:
             tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
-        usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)  # what the windows let go now
+        # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
+        snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
+        usable = (snd_wnd if snd_wnd < cwnd else cwnd) - ((nxt - una) & MASK)
         # rr2: an ACK's bookkeeping waits for this call's write (Tcp.settle).  Its congestion window only grows
         # (not in recovery), so one that already lets everything go decides alike; else it is settled first.  The
         # RTT sample it holds may end the timing of a segment: the segment to time is then timed after it, and the
@@ -213,11 +222,12 @@ class TcpOutput:
         if unsettled and usable < avail:
             tcp.settle()
             unsettled = False
-            usable = min(self.snd_wnd, self.cc.cwnd) - ((nxt - una) & MASK)
+            snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
+            usable = (snd_wnd if snd_wnd < cwnd else cwnd) - ((nxt - una) & MASK)
         # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop (which writes
-        # it whole with both checksums to device.transmit: no offload, checked above)
+        # it whole with both checksums to device.transmit: not on a netif that offloads)
         if not offset and nxt == una and nxt == self.snd_max and avail <= usable and avail <= mss \
-                and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
+                and not self._offload and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
             return True
         timed = None
         nodelay = self.nodelay
@@ -229,19 +239,33 @@ class TcpOutput:
         stack = self.stack
         ip4 = stack.ip4
         transmit = netif.device.transmit
+        adler = _adler32
+        # tx8: a netif that offloads gets headers and the data apart (transmit_gso, as _fast_send hands them), the TCP
+        # checksum left as the pseudo-header sum for it, and with TSO a super-segment of whole segments
+        # (_gso_burst's, inline), the IPv4 identification advanced by the segments the device makes of it
+        offload = self._offload
+        burst = mss
+        if offload:
+            gso_max = self._gso_max
+            if gso_max - gso_max % mss > mss:
+                burst = gso_max - gso_max % mss
+            pseudo = self._pseudo_base + hlen
+            transmit_gso = netif.device.transmit_gso
         window = -1
         tried = sent = 0
         refused = False
         ident = ip4.next_ident
         try:
             while True:
-                n = avail if avail < mss else mss
+                n = avail if avail < burst else burst
                 if usable < n:
                     n = usable
                     if n <= 0:
                         if nxt == una and self.persist_at is None:
                             self._arm_persist()
                         break
+                    if n > mss:  # (offload) a super-segment ends on a segment boundary unless it ends the data
+                        n -= n % mss
                 # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
                 if n < mss and not (n == avail and (nodelay or nxt == una)) and n < half_max:
                     if nxt == una and self.persist_at is None:
@@ -286,20 +310,39 @@ class TcpOutput:
                     offflags, neg = offflags_psh, neg_psh
                 else:
                     offflags, neg = offflags_ack, neg_ack
-                # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
-                payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
-                data_sum = int.from_bytes(payload, "big")
-                if n & 1:
-                    data_sum <<= 8
-                if n > 400:  # folded before the modulo (see _FOLD1): a shift, a mask and an add cost less per digit
-                    data_sum = (data_sum >> 5888) + (data_sum & _FOLD1)
-                    data_sum = (data_sum >> 2944) + (data_sum & _FOLD2)
-                    data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
-                frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                             offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
-                ident = (ident + 1) & 0xFFFF
-                tried += 1
-                if not transmit(frame):
+                if offload:  # the headers alone; the data from the send buffer, not copied here
+                    payload = memoryview(snd_buf)[offset:offset + n]
+                    try:
+                        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
+                                     rcv_nxt, offflags, window, (pseudo + n) % 0xFFFF or 0xFFFF, tail)
+                        gso = mss if n > mss else 0
+                        ident = (ident + (-(-n // mss) if gso else 1)) & 0xFFFF
+                        tried += 1
+                        took = transmit_gso(frame, payload, 34, 16, gso)
+                    finally:
+                        payload.release()  # (the send buffer can be cut again)
+                else:
+                    # rr1: the whole buffer as it is (a reply's one segment): no slice copied out of it first
+                    payload = snd_buf if not offset and n == avail else snd_buf[offset:offset + n]
+                    if n > 400:
+                        if n <= 1536:
+                            # tx8: wire.checksum.data_sum's unrolled case, inline (two calls less per ACK): the sums of
+                            # the even and the odd bytes, exact by zlib.adler32 in pieces of 256 (the slices made once)
+                            data_sum = ((adler(payload[_E0], 0) & 0xFFFF) + (adler(payload[_E1], 0) & 0xFFFF)
+                                        + (adler(payload[_E2], 0) & 0xFFFF)) * 256 + (adler(payload[_O0], 0) & 0xFFFF) \
+                                + (adler(payload[_O1], 0) & 0xFFFF) + (adler(payload[_O2], 0) & 0xFFFF)
+                        else:
+                            data_sum = _data_sum(payload)  # (jumbo frames)
+                    else:
+                        data_sum = int.from_bytes(payload, "big")
+                        if n & 1:
+                            data_sum <<= 8
+                    frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                                 offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
+                    ident = (ident + 1) & 0xFFFF
+                    tried += 1
+                    took = transmit(frame)
+                if not took:
                     stats = stack.stats
                     stats.link.memerr += 1
                     stats.link.drop += 1
@@ -391,13 +434,12 @@ class TcpOutput:
         else:
             tail = b""
         snd_buf = self.snd_buf
-        data_sum = int.from_bytes(snd_buf, "big")
-        if n & 1:
-            data_sum <<= 8
-        if n > 400:  # folded before the modulo (see _FOLD1)
-            data_sum = (data_sum >> 5888) + (data_sum & _FOLD1)
-            data_sum = (data_sum >> 2944) + (data_sum & _FOLD2)
-            data_sum = (data_sum >> 1472) + (data_sum & _FOLD3)
+        if n > 400:  # wire.checksum.data_sum (above 400 bytes), as the loop sums a segment
+            data_sum = _data_sum(snd_buf)
+        else:
+            data_sum = int.from_bytes(snd_buf, "big")
+            if n & 1:
+                data_sum <<= 8
         nxt = self.snd_nxt
         ip4 = stack.ip4
         ident = ip4.next_ident
