@@ -119,6 +119,9 @@ UNUSUAL = {
     "ACK of unsent data": lambda t, p: dict(ack=p.snd_max + 10),
     "data beyond the window": lambda t, p: dict(data=b"w" * 9000),
     "bad TCP checksum": lambda t, p: dict(data=b"c", tcp_csum_delta=1),
+    # a segment past a few hundred bytes is summed another way (wire.checksum.data_sum): even and odd lengths
+    "bad TCP checksum, a full segment": lambda t, p: dict(data=bytes(range(256)) * 5 + b"s" * 120, tcp_csum_delta=1),
+    "bad TCP checksum, an odd one": lambda t, p: dict(data=b"\xff" * 1001, tcp_csum_delta=0x100),
     "bad IP checksum": lambda t, p: dict(data=b"c", ip_csum_delta=1),
     "IP options": lambda t, p: dict(data=b"i", ip_opts=b"\x01\x01\x01\x00"),
     "fragment": lambda t, p: dict(data=b"g", frag=0x2000),

@@ -25,9 +25,9 @@ counters as the full path and runs the same ACK and data processing (``_process_
 connection ends in the same state and sends the same segments either way (``tests/core/test_tcp_fastpath.py``
 checks both, segment sequence by segment sequence).  ``stack.tcp.fast_path = False`` turns it off.
 
-The TCP checksum of a full segment is the modulo of one big integer (``int.from_bytes``): CPython divides it digit by
-digit, so the integer is first folded three times at cuts that are multiples of 16 bits (2**16 = 1 modulo 0xFFFF),
-which costs a shift, a mask and an add each.
+The TCP checksum of a segment past a few hundred bytes is checked from ``wire.checksum.data_sum`` (zlib.adler32's exact
+sums of the even and the odd bytes, as a sender sums its payload); a short one's is the modulo of one integer
+(``int.from_bytes``; 2**16 = 1 modulo 0xFFFF).
 
 :func:`fast_pure_ack` is the bulk sender's case (tx): a pure ACK of new data for an ESTABLISHED connection with
 nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
@@ -49,6 +49,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any
 
+from ...wire.checksum import data_sum as _data_sum
 from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
@@ -73,10 +74,6 @@ _ACK = struct.Struct("!18sH4sH12sIIHHHH")
 _ACK_TS = struct.Struct("!18sH4sH12sIIHHHHIII")
 _TS_WORD = 0x0101080A
 _FOLD = 0xFFFF
-# halves of 5888, 2944 and 1472 bits: a full segment's integer folded three times before the modulo, which costs per
-# 30-bit digit of the integer (a division each) where a shift, a mask and an add cost far less: 2**16 = 1 modulo
-# 0xFFFF, so the two halves of an integer cut at a multiple of 16 bits add up to the same residue
-_HALF1, _HALF2, _HALF3 = (1 << 5888) - 1, (1 << 2944) - 1, (1 << 1472) - 1
 
 
 def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> bytes:
@@ -123,13 +120,13 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if stack.config.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
         return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
     if not netif.checksum_offload:
-        seg_sum = int.from_bytes(frame[34:end], "big")
-        if (end - 34) & 1:
-            seg_sum <<= 8
-        if end > 400:
-            seg_sum = (seg_sum >> 5888) + (seg_sum & _HALF1)
-            seg_sum = (seg_sum >> 2944) + (seg_sum & _HALF2)
-            seg_sum = (seg_sum >> 1472) + (seg_sum & _HALF3)
+        segment = frame[34:end]
+        if end > 434 and type(segment) is not memoryview:
+            seg_sum = _data_sum(segment)  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
+        else:
+            seg_sum = int.from_bytes(segment, "big")
+            if (end - 34) & 1:
+                seg_sum <<= 8
         if (pcb._pseudo_base + end - 34 + seg_sum) % _FOLD:
             return False
     if tcp.unsettled is not None:

@@ -75,7 +75,8 @@ _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 # --- tx: a payload's sum.  tx3 took ``int.from_bytes`` of a full segment (a 11,520-bit integer for 1,440 bytes) and
 # folded it three times at cuts that are multiples of 16 bits before the modulo 0xFFFF (2**16 = 1 modulo 0xFFFF; the
-# receive side's fastpath.fast_input still does): from_bytes 1.05 us and the folds 0.8 us, a modulo alone 1.6 us;
+# receive side's fastpath.fast_input did too, before data_sum): from_bytes 1.05 us and the folds 0.8 us, a modulo alone
+# 1.6 us;
 # cuts at whole 30-bit digits, two or four from_bytes of slices added, sum() over a memoryview cast to 'H' (11 us) or
 # 'Q' and int(hex, 16) (5 us) cost as much or more.  tx8: zlib.adler32 of strided slices (the even bytes and the odd
 # ones, 256 at a time: their sums exact) costs about 70% of that for 1,440 bytes (wire.checksum.data_sum, used above
