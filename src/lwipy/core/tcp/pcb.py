@@ -42,7 +42,7 @@ from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackS
 from .listener import TcpListener
 from .seq import HALF as _HALF
 from .seq import MASK
-from .states import (CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
+from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import TcpInput
 from .tcp_mem import TcpMem
@@ -302,16 +302,21 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                     offered = 0
                 limit = self.rcv_buf_limit
                 seg = self.mss - 12 if self.ts_ok else self.mss
-                if limit - have - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
-                    # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled window
-                    # outside the handshake): the window opens by the worthwhile amount only when that does (a
-                    # buffer that is not whole segments, 64 KB's 65535, otherwise asks after every read)
-                    room = limit - have - self.rcv_held
-                    worthwhile = seg if seg < limit // 2 else limit // 2
-                    if room > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
-                        room -= room % seg
-                    if room - offered >= worthwhile:
-                        self._window_update()
+                worthwhile = seg if seg < limit // 2 else limit // 2
+                room = limit - have - self.rcv_held
+                if room - offered >= worthwhile:
+                    if self.rcv_wscale:
+                        self._window_update()  # a scaled window's room comes in _free_window's larger units
+                    elif self.state in CAN_RECEIVE:
+                        # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled
+                        # window outside the handshake): the window opens by the worthwhile amount only when that
+                        # does (a buffer that is not whole segments, 64 KB's 65535, otherwise asks after every
+                        # read); rx8: then what _window_update would do, without working its figures out again (its
+                        # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD)
+                        if room > seg:
+                            room -= room % seg
+                        if room - offered >= worthwhile:
+                            self._ack_now()
         else:
             self.rcv_held += n
         tcp = self.tcp
