@@ -282,7 +282,8 @@ def old_window_bytes(pcb) -> int:
 
 @settings(max_examples=examples(500), deadline=None)
 @given(ts=st.booleans(), limit=st.sampled_from([2440, 5760, 8192, 65535, 1 << 20]), scale=st.integers(0, 7),
-       used=st.integers(0, 70000), held=st.integers(0, 3000), adv=st.integers(-3000, 70000),
+       used=st.integers(0, 70000), held=st.integers(0, 3000),
+       adv=st.one_of(st.integers(-3000, 70000), st.sampled_from([0x7FFFFFFF, 0x80000000, 0x80000001])),
        mss=st.sampled_from([536, 1000, 1440, 1460]), state=st.sampled_from(["ESTABLISHED", "SYN_RCVD", "CLOSE_WAIT"]))
 def test_window_bytes_answers_as_before(ts, limit, scale, used, held, adv, mss, state):
     from lwipy.core.tcp import states
