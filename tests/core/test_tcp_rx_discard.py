@@ -2,7 +2,10 @@
 defaults): what was cut from it answers as before.  ``TcpPcb.recv`` asks for the window update's ACK itself
 (``_ack_now``) when the room in whole segments opens the window, instead of ``_window_update`` working the same
 figures out again; compared with ``recv`` as it was before rr (``_window_update`` after every read that reopens) on
-random segments, batches, reads, held reads, FINs and scaled windows.  In virtual time, against a scripted peer."""
+random segments, batches, reads, held reads, FINs and scaled windows.  Header prediction counts the received bytes
+(``TcpMem._mem_rcv_count``) from the sum its window check worked out, and again after a callback changed the
+buffer: the fast and the full path against a reader that leaves data and holds some, with two-way traffic, give the
+same output, state and memory figures.  In virtual time, against a scripted peer."""
 
 from __future__ import annotations
 
@@ -125,3 +128,66 @@ def test_an_unscaled_read_asks_without_window_update(monkeypatch):
         (update,) = t.dev.take()
         assert int.from_bytes(update[42:46], "big") == t.peer_seq
     assert calls == [2]
+
+
+# -- the fast path's receive count, against the full path's: a reader that leaves data and holds some ------------------
+class SlowReader:
+    """Reads at most ``chunk`` bytes an event, every other read held (``recv(reopen=False)``, given back later): the
+    buffer is seldom empty when a segment arrives, and an ACK's event changes it under the segment being taken."""
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk, self.reads, self.got = chunk, 0, bytearray()
+
+    def __call__(self, pcb) -> None:
+        if pcb.readable:
+            self.reads += 1
+            self.got += pcb.recv(self.chunk, reopen=self.reads % 2 == 0)
+
+
+# (kind, size, ACK advance): data acknowledging some of what we sent, our sends, the held bytes given back, time
+TWO_WAY_STEP = st.tuples(st.sampled_from(["data"] * 5 + ["send", "send", "recved", "time"]),
+                         st.one_of(st.sampled_from([1, 100, 700, 1000]), st.integers(1, 2500)),
+                         st.sampled_from([0, 0, 1, 500, 1000, 4000]))
+
+
+def run_two_way(ts: bool, chunk: int, steps: list) -> int:
+    runs = [established(ts=ts, fast=fast, reader=False, tcp_wnd_default=5760) for fast in (True, False)]
+    readers = [SlowReader(chunk) for _ in runs]
+    for (_t, pcb, _), reader in zip(runs, readers, strict=True):
+        pcb.on_event = reader
+    tsval = 3000
+    for kind, n, advance in steps:
+        tsval += 1
+        for t, pcb, _ in runs:
+            if pcb.state_name == "CLOSED":
+                continue
+            if kind == "data":
+                ack = (pcb.snd_una + min(advance, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF)) & 0xFFFFFFFF
+                inject(t, frame(t, t.peer_seq, ack, ACK | PSH, b"t" * min(n, 1000), ts=(tsval, 0) if ts else None))
+                t.peer_seq = pcb.rcv_nxt
+            elif kind == "send" and pcb.state_name == "ESTABLISHED":
+                pcb.send(b"s" * n)
+            elif kind == "recved" and pcb.rcv_held:
+                pcb.recved(min(n, pcb.rcv_held))
+            elif kind == "time":
+                t.at(t.now + 0.3)
+        (ta, pa, _), (tb, pb, _) = runs
+        assert ta.dev.take() == tb.dev.take(), f"different output after {kind} {n}"
+        assert snapshot(ta, pa) == snapshot(tb, pb), f"different state after {kind} {n}"
+        assert ta.stack.mem.report() == tb.stack.mem.report()
+        assert readers[0].got == readers[1].got
+    return runs[0][0].stack.tcp.fast_taken
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(ts=st.booleans(), chunk=st.sampled_from([100, 700, 1500, 3000]), steps=st.lists(TWO_WAY_STEP, max_size=30))
+def test_fast_and_full_paths_count_the_same_with_a_slow_reader(ts, chunk, steps):
+    run_two_way(ts, chunk, steps)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_slow_reader_comparison_takes_the_fast_path(ts):
+    steps = [("data", 1000, 0), ("send", 2000, 0), ("data", 1000, 1000), ("data", 1000, 500), ("recved", 900, 0),
+             ("data", 1000, 500), ("send", 800, 0), ("data", 700, 4000), ("data", 1000, 0), ("recved", 2500, 0),
+             ("data", 1000, 0)]
+    assert run_two_way(ts, 700, steps) >= 6

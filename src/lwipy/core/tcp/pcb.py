@@ -323,7 +323,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
             tcp.mem_log.append(~(have + self.rcv_held))
         else:
-            self._mem_rcv()
+            self._mem_rcv_count(have + self.rcv_held)
         return out
 
     def recved(self, n: int) -> None:
