@@ -182,6 +182,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # congestion control (RFC 5681, RFC 6582, RFC 3465) and what the peer SACKed (RFC 6675)
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()
+        # what TcpMem counted for the buffers, in the instance from the start (rx8: a pcb has too many attributes
+        # for CPython's shared-key dicts, so one still read from the class costs three times an instance's)
+        self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
+        self._mem_freed = False
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
