@@ -5,7 +5,8 @@ figures out again; compared with ``recv`` as it was before rr (``_window_update`
 random segments, batches, reads, held reads, FINs and scaled windows.  Header prediction counts the received bytes
 (``TcpMem._mem_rcv_count``) from the sum its window check worked out, and again after a callback changed the
 buffer: the fast and the full path against a reader that leaves data and holds some, with two-way traffic, give the
-same output, state and memory figures.  In virtual time, against a scripted peer."""
+same output, state and memory figures.  A frame cut short of its IPv4 length (its checksum still passing) is left to
+the full path.  In virtual time, against a scripted peer."""
 
 from __future__ import annotations
 
@@ -191,3 +192,15 @@ def test_the_slow_reader_comparison_takes_the_fast_path(ts):
              ("data", 1000, 500), ("send", 800, 0), ("data", 700, 4000), ("data", 1000, 0), ("recved", 2500, 0),
              ("data", 1000, 0)]
     assert run_two_way(ts, 700, steps) >= 6
+
+
+# -- header prediction's look at the frame's length (fastpath.fast_input asks len once) -------------------------------
+@pytest.mark.parametrize("cut", [0, 1, 2, 4])
+def test_a_frame_shorter_than_its_ip_length_takes_the_full_path(cut):
+    """A frame cut short of its IPv4 total length: its checksum can still pass (two zero bytes cut from the end are
+    worth nothing in a ones' complement sum), so only the length check leaves it to the full path, which drops it."""
+    t, pcb, _ = established(ts=False, reader=False)
+    raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"z" * 6 + bytes(4))
+    inject(t, raw[:len(raw) - cut])
+    assert t.stack.tcp.fast_taken == (cut == 0)
+    assert pcb.rcv_nxt == t.peer_seq + (10 if cut == 0 else 0)
