@@ -222,3 +222,26 @@ def test_a_frame_shorter_than_its_ip_length_takes_the_full_path(cut):
     inject(t, raw[:len(raw) - cut])
     assert t.stack.tcp.fast_taken == (cut == 0)
     assert pcb.rcv_nxt == t.peer_seq + (10 if cut == 0 else 0)
+
+
+# -- header prediction's checksum of a long segment, from adler32's byte sums -------------------------------------------
+@settings(max_examples=examples(300), deadline=None)
+@given(size=st.one_of(st.integers(0, 1500), st.integers(1500, 5700),
+                      st.sampled_from([366, 367, 1428, 1440, 1460, 1516, 1517, 1518])),
+       seed=st.integers(0, 2**32 - 1), delta=st.one_of(st.just(0), st.just(0), st.integers(1, 0xFFFF)),
+       fill=st.sampled_from(["random", "zero", "ones"]))
+def test_the_fast_paths_checksum_verdict_is_the_full_paths(size, seed, delta, fill):
+    """Any length (odd ones, and past the three pieces of 256 bytes a parity that a 1,570-byte frame fills), any
+    bytes (all ones: the largest sums), right or wrong (a checksum field of 0 and one of 0xFFFF are the same in
+    ones' complement): the fast path takes the segment exactly when the full path's checksum accepts it."""
+    import random
+    from lwipy.wire.checksum import pseudo_sum_v4, verify
+    from test_tcp_fastpath import OWN_B, PEER_B
+    data = {"random": random.Random(seed).randbytes(size), "zero": bytes(size), "ones": b"\xff" * size}[fill]
+    t, pcb, _ = established(ts=False, reader=False, tcp_wnd_default=5760)
+    raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, data, tcp_csum_delta=delta)
+    right = verify(raw[34:], pseudo_sum_v4(PEER_B, OWN_B, 6, len(raw) - 34))
+    inject(t, raw)
+    assert t.stack.tcp.fast_taken == (right and size > 0)
+    assert pcb.rcv_nxt == t.peer_seq + (size if right else 0)
+    assert t.stack.stats.tcp.chkerr == (not right)
