@@ -431,9 +431,10 @@ def test_the_batch_differential_takes_the_fast_path(ts):
 
 # -- the fast path's pieces: the checksum of full segments, the ACK template -----------------------------------------
 @pytest.mark.parametrize("size", [360, 401, 733, 1024, 1447, 1448, 1460])
-def test_full_segments_checksums_are_verified_by_the_folded_sum(size):
-    """The fast path folds a long segment's integer before its modulo: a right checksum is taken, each wrong one
-    (off by one in any 16-bit word's worth) goes to the full path, which counts and drops it."""
+def test_full_segments_checksums_are_verified_by_the_byte_sums(size):
+    """The fast path sums a long segment's bytes at even and odd offsets (adler32, rx8; before, it folded the
+    segment's integer before its modulo): a right checksum is taken, each wrong one (off by one in any 16-bit word's
+    worth) goes to the full path, which counts and drops it."""
     from test_tcp_fastpath import established, frame, inject
     t, pcb, got = established(ts=False)
     data = bytes((i * 7) & 0xFF for i in range(size))
