@@ -306,9 +306,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                     offered = 0
                 limit = self.rcv_buf_limit
                 seg = self.mss - 12 if self.ts_ok else self.mss
-                worthwhile = seg if seg < limit // 2 else limit // 2
-                room = limit - have - self.rcv_held
-                if room - offered >= worthwhile:
+                if limit - have - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
                     if self.rcv_wscale:
                         self._window_update()  # a scaled window's room comes in _free_window's larger units
                     elif self.state in CAN_RECEIVE:
@@ -316,7 +314,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                         # window outside the handshake): the window opens by the worthwhile amount only when that
                         # does (a buffer that is not whole segments, 64 KB's 65535, otherwise asks after every
                         # read); rx8: then what _window_update would do, without working its figures out again (its
-                        # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD)
+                        # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD);
+                        # the figures kept only here (a request's read seldom gets this far)
+                        worthwhile = seg if seg < limit // 2 else limit // 2
+                        room = limit - have - self.rcv_held
                         if room > seg:
                             room -= room % seg
                         if room - offered >= worthwhile:
