@@ -118,6 +118,17 @@ def test_the_reads_comparison_sees_window_updates(ts, wnd, shift):
     assert run_reads(ts, wnd, shift, steps) >= 2
 
 
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("wnd, steps", [
+    (5760, [("data", 1), ("data", 1), ("data", 1), ("read_held", 1), ("read", 64)]),  # bytes held: not room
+    (2440, [("data", 1), ("data", 1), ("data", 1220), ("read", 500)]),  # half the buffer below a segment
+])
+def test_reads_at_the_edges_of_the_window_check(ts, wnd, steps):
+    """Sequences where the room must leave out bytes held in a mailbox, and where the worthwhile amount is half a
+    small buffer rather than a segment (random sequences seldom find them)."""
+    run_reads(ts, wnd, 0, steps)
+
+
 def test_a_read_in_close_wait_sends_no_window_update():
     t, pcb, _ = established(ts=False, reader=False, tcp_wnd_default=5760)
     for _ in range(3):  # (in ESTABLISHED, reading these would open the window: test_the_reads_comparison...)
