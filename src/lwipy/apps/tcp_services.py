@@ -68,8 +68,9 @@ class TcpDiscardServer(_Service):
         super().__init__(stack, port)
 
     def _event(self, pcb: "TcpPcb") -> None:
-        # rx: one recv takes everything waiting (the per-segment path of a bulk receiver: no loop, no properties)
-        if pcb.readable:
+        # rx: one recv takes everything waiting (the per-segment path of a bulk receiver: no loop, no properties;
+        # rx8: the buffer's truth, not the readable property's length, 51 against 10 ns)
+        if pcb.rcv_buf:
             self.bytes_in += len(pcb.recv())
         if pcb.fin_received:
             self._finish_if_done(pcb)

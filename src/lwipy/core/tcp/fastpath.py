@@ -85,7 +85,8 @@ def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> 
 def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     """Handle ``frame`` (received on Ethernet netif ``netif``) when it is a predicted segment; False, with nothing
     changed, when it must take the full path."""
-    if len(frame) < 54:
+    size = len(frame)
+    if size < 54:
         return False
     (dst_mac, ethertype, vihl, total, frag, proto, src, dst, seq, ack, off, flags,
      window) = _FRAME.unpack_from(frame)
@@ -105,7 +106,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         start = 66
     else:
         return False
-    if end < start or end > len(frame):
+    if end < start or end > size:
         return False
     stack = tcp.stack
     # (a source in 0/8, 127/8, multicast or class E finds no connection: Tcp._add keeps none for such a remote)

@@ -42,7 +42,7 @@ from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackS
 from .listener import TcpListener
 from .seq import HALF as _HALF
 from .seq import MASK
-from .states import (CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
+from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import TcpInput
 from .tcp_mem import TcpMem
@@ -182,6 +182,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # congestion control (RFC 5681, RFC 6582, RFC 3465) and what the peer SACKed (RFC 6675)
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()
+        # what TcpMem counted for the buffers, in the instance from the start (rx8: a pcb has too many attributes
+        # for CPython's shared-key dicts, so one still read from the class costs three times an instance's)
+        self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
+        self._mem_freed = False
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
@@ -304,22 +308,28 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                 limit = self.rcv_buf_limit
                 seg = self.mss - 12 if self.ts_ok else self.mss
                 if limit - have - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
-                    # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled window
-                    # outside the handshake): the window opens by the worthwhile amount only when that does (a
-                    # buffer that is not whole segments, 64 KB's 65535, otherwise asks after every read)
-                    room = limit - have - self.rcv_held
-                    worthwhile = seg if seg < limit // 2 else limit // 2
-                    if room > seg and not self.rcv_wscale and self.state not in (SYN_SENT, SYN_RCVD):
-                        room -= room % seg
-                    if room - offered >= worthwhile:
-                        self._window_update()
+                    if self.rcv_wscale:
+                        self._window_update()  # a scaled window's room comes in _free_window's larger units
+                    elif self.state in CAN_RECEIVE:
+                        # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled
+                        # window outside the handshake): the window opens by the worthwhile amount only when that
+                        # does (a buffer that is not whole segments, 64 KB's 65535, otherwise asks after every
+                        # read); rx8: then what _window_update would do, without working its figures out again (its
+                        # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD);
+                        # the figures kept only here (a request's read seldom gets this far)
+                        worthwhile = seg if seg < limit // 2 else limit // 2
+                        room = limit - have - self.rcv_held
+                        if room > seg:
+                            room -= room % seg
+                        if room - offered >= worthwhile:
+                            self._ack_now()
         else:
             self.rcv_held += n
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
             tcp.mem_log.append(~(have + self.rcv_held))
         else:
-            self._mem_rcv()
+            self._mem_rcv_count(have + self.rcv_held)
         return out
 
     def recved(self, n: int) -> None:

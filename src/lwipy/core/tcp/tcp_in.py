@@ -185,7 +185,8 @@ class TcpInput:
             return False  # acknowledges what was never sent, or lies below snd_una
         n = len(payload)
         if n:
-            if n > self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
+            used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox: counted below)
+            if n > self.rcv_buf_limit - used:
                 return False  # to be trimmed to the window
         elif not acked:
             return False  # a duplicate ACK or a bare window update
@@ -230,8 +231,8 @@ class TcpInput:
                 self.error = errno.ECONNRESET
                 self.abort()  # a callback closed the pcb meanwhile: as input()
                 return True
-            if seq != self.rcv_nxt or self.ooseq or self.fin_received \
-                    or n > self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held:
+            used = len(self.rcv_buf) + self.rcv_held
+            if seq != self.rcv_nxt or self.ooseq or self.fin_received or n > self.rcv_buf_limit - used:
                 self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
                 return True
         # _receive_data's in-order case without trimming, FIN or held segments, inline
@@ -239,9 +240,9 @@ class TcpInput:
         self.rcv_nxt = (seq + n) & MASK
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before the reply; the pcb is not freed)
-            tcp.mem_log.append(~(len(self.rcv_buf) + self.rcv_held))
+            tcp.mem_log.append(~(used + n))
         else:
-            self._mem_rcv()
+            self._mem_rcv_count(used + n)
         self.unacked_segments += 1
         ack_now = self.unacked_segments >= 2
         on_event = self.on_event  # _notify, inline

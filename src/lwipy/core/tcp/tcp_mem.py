@@ -46,6 +46,14 @@ class TcpMem:
         if tcp.unsettled is self:
             tcp.mem_log.append(~n)  # rr2: as _mem_snd (~n: the receive side's, told apart by its sign)
             return
+        self._mem_rcv_count(n)
+
+    def _mem_rcv_count(self, n: int) -> None:
+        """:meth:`_mem_rcv` with the bytes held, ``len(rcv_buf) + rcv_held``, worked out by the caller, which also
+        saw that nothing waits to be settled for this pcb (``Tcp.unsettled``): rx8, the receive path's two counts per
+        segment (the data appended, then read) without working that sum out again."""
+        if self._mem_freed:
+            return
         counted = n + -(-n // self.mss) * self.stack.mem_tcp_rx_seg if n else 0
         delta = counted - self._mem_rcv_counted
         if delta:  # (runs twice for every segment received: one call, MemStats.change)

@@ -657,13 +657,26 @@ class TcpOutput:
         a worthwhile amount (receiver SWS avoidance: min(Fr * RCV.BUFF, Eff.snd.MSS), RFC 9293 3.8.6.2.2, where
         the peer's effective MSS leaves out its timestamps option, 3.7.1: a window of whole 1428-byte segments must
         reopen by one of them)."""
-        room, offered, worthwhile = self._window_room()
-        if room - offered < worthwhile:
-            return offered  # rr: not even the raw room opens it (a request/response's every reply), no rounding
-        free = self._free_window()
+        # rx8: _window_room's figures and an unscaled window's rounding (_free_window's whole segments) in this one
+        # body: every ACK asks, and the two calls and the tuple cost more than the sums
+        offered = (self.rcv_adv - self.rcv_nxt) & MASK
+        if offered > _HALF:
+            offered = 0
+        limit = self.rcv_buf_limit
+        free = limit - len(self.rcv_buf) - self.rcv_held
+        seg = self.mss - 12 if self.ts_ok else self.mss
+        worthwhile = seg if seg < limit // 2 else limit // 2
         if free - offered < worthwhile:
-            return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
-        return max(free, offered)
+            return offered  # rr: not even the raw room opens it (a request/response's every reply), no rounding
+        state = self.state
+        if free > seg and state != SYN_SENT and state != SYN_RCVD:  # (the handshake's window stays unrounded)
+            if self.rcv_wscale:
+                free = self._free_window()
+            else:
+                free -= free % seg
+            if free - offered < worthwhile:
+                return offered  # also at zero: a closed window opens by a worthwhile amount or not at all
+        return free  # (more than offered: it opens by the worthwhile amount)
 
     def _window_update(self) -> None:
         """After the user read: tell the peer when the window opened by a worthwhile amount."""
