@@ -351,22 +351,6 @@ def test_a_lone_ping_to_a_sleeping_loop_is_read_answered_and_slept_on(monkeypatc
         b.close()
 
 
-class Deadline:
-    """A poller with one deadline: ``poll`` notes when it ran (the loop's turn for a timer)."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.ran = threading.Event()
-
-    def poll(self, now: float) -> None:
-        if self.at is not None and now >= self.at:
-            self.at = None
-            self.ran.set()
-
-    def poll_at(self) -> float | None:
-        return self.at
-
-
 def test_pings_answered_without_a_turn_hold_off_no_timer():
     """The loop sleeps again after a lone ping until the deadline the last turn found, so a timer due while pings
     keep coming is still run on time, and the pings go on being answered."""
@@ -374,16 +358,16 @@ def test_pings_answered_without_a_turn_hold_off_no_timer():
     watched = Watched(StackLoop(stack))
     loop = watched.loop
     try:
-        due = Deadline(None)
-        loop.call(lambda: (setattr(due, "at", stack.now + 0.2), stack.add_poller(due)), timeout=30)
+        due = loop.call(lambda: Due(stack, 0.2), timeout=30)  # (the stack's time read on its thread)
+        loop.call(lambda: stack.add_poller(due), timeout=30)
         seq = 0
-        while not due.ran.is_set():
+        while not due.fired.is_set():
             seq += 1
             assert seq < 2000, "the timer never ran"
             watched.send_when_asleep(a, echo_request(seq)) if seq == 1 else a.send(echo_request(seq))
             assert a.recv(2000)[34] == 0
             time.sleep(0.005)
-        assert due.ran.is_set() and seq > 1
+        assert due.fired.is_set() and seq > 1
     finally:
         watched.stop()
         a.close()
@@ -400,17 +384,17 @@ def test_a_ping_that_comes_when_a_timer_is_due_gets_the_turn_for_it():
     loop = StackLoop(stack, clock=lambda: time.monotonic() - base + jump["by"])
     watched = Watched(loop)
     try:
-        due = Deadline(None)
-        loop.call(lambda: (setattr(due, "at", stack.now + 30), stack.add_poller(due)), timeout=30)
+        due = loop.call(lambda: Due(stack, 30), timeout=30)
+        loop.call(lambda: stack.add_poller(due), timeout=30)
         watched.send_when_asleep(a, echo_request(1))
         echo_reply(a)
-        assert not due.ran.is_set()
+        assert not due.fired.is_set()
         time.sleep(0.02)
         assert watched.asleep.wait(30)
         jump["by"] = 60.0  # the deadline is a minute behind the clock the next answer reads
         a.send(echo_request(2))
         echo_reply(a)
-        assert due.ran.wait(30)  # not left for a wake-up that would never come
+        assert due.fired.wait(30)  # not left for a wake-up that would never come
     finally:
         watched.stop()
         a.close()
