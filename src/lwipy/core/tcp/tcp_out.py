@@ -272,31 +272,9 @@ class TcpOutput:
                     if nxt == una and self.persist_at is None:
                         self._arm_persist()  # the override timer
                     break
-                if window < 0:  # once per call: the buffer does not change while we send (see _window_bytes)
-                    # rx: as every ACK-bearing segment offers it; tx2: _window_field depends on these four alone
-                    # once the connection is synchronized (its MSS, options and scale agreed), so the last call's
-                    # answer is replayed while they are the same (a sender's receive side stands still)
+                if window < 0:  # once per call: the buffer does not change while we send (_offered_window)
                     rcv_nxt = self.rcv_nxt
-                    rcv_adv = self.rcv_adv
-                    held = len(self.rcv_buf) + self.rcv_held
-                    limit = self.rcv_buf_limit
-                    offered = (rcv_adv - rcv_nxt) & MASK
-                    # rr2: a reply's case (the request read, the window not reopened: rcv_nxt moved, so the memo
-                    # below misses), _window_field's answer without its three calls: when even the raw room cannot
-                    # open the window offered by the worthwhile amount, _window_bytes offers it as it stands, and
-                    # unscaled, rcv_adv stays (_window_room's figures, inline)
-                    seg = self.mss - 12 if ts_ok else self.mss
-                    if offered <= _HALF and not self.rcv_wscale \
-                            and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
-                        window = offered if offered < 0xFFFF else 0xFFFF
-                    else:
-                        key = (rcv_nxt, rcv_adv, held, limit)
-                        if wmemo[0] == key:
-                            window = wmemo[1]
-                            self.rcv_adv = wmemo[2]
-                        else:
-                            window = min(self._window_field(), 0xFFFF)
-                            wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
+                    window = self._offered_window(ts_ok, wmemo)
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
@@ -398,17 +376,15 @@ class TcpOutput:
                 tcp.timers.arm(self, when)
         return True
 
-    def _output_one(self, n: int, tmpl: tuple, ts_ok: bool, hlen: int, netif, unsettled: bool) -> bool:
-        """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
-        wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
-        snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
-        all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.  Called with what
-        :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
-        an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (its
-        window offer copied: keep the two in step, ``tests/core/test_tcp_rr_one.py`` compares them).  It always
-        handles the call (True); a test's False stands for the loop."""
-        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
-        # the window to offer: _output_fast's block, as its loop runs it once per call
+    def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
+        """The window field of :meth:`_output_fast`'s and :meth:`_output_one`'s segments (capped at 16 bits), with
+        ``rcv_adv`` set as :meth:`_window_field` sets it, asked once per call (the buffer does not change while we
+        send).  rr2: a reply's case (the request read, the window not reopened: ``rcv_nxt`` moved, so the memo
+        misses) without ``_window_field``'s calls: when even the raw room cannot open the window offered by the
+        worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled, ``rcv_adv`` stays
+        (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four alone once the
+        connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed from the
+        template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
         rcv_nxt = self.rcv_nxt
         rcv_adv = self.rcv_adv
         held = len(self.rcv_buf) + self.rcv_held
@@ -417,15 +393,27 @@ class TcpOutput:
         seg = self.mss - 12 if ts_ok else self.mss
         if offered <= _HALF and not self.rcv_wscale \
                 and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
-            window = offered if offered < 0xFFFF else 0xFFFF
-        else:
-            key = (rcv_nxt, rcv_adv, held, limit)
-            if wmemo[0] == key:
-                window = wmemo[1]
-                self.rcv_adv = wmemo[2]
-            else:
-                window = min(self._window_field(), 0xFFFF)
-                wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
+            return offered if offered < 0xFFFF else 0xFFFF
+        key = (rcv_nxt, rcv_adv, held, limit)
+        if wmemo[0] == key:
+            self.rcv_adv = wmemo[2]
+            return wmemo[1]
+        window = min(self._window_field(), 0xFFFF)
+        wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
+        return window
+
+    def _output_one(self, n: int, tmpl: tuple, ts_ok: bool, hlen: int, netif, unsettled: bool) -> bool:
+        """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
+        wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
+        snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
+        all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.  Called with what
+        :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
+        an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (the window
+        offered by the same :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  It always
+        handles the call (True); a test's False stands for the loop."""
+        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
+        rcv_nxt = self.rcv_nxt
+        window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
         stack = self.stack
         neg = tcp_neg - rcv_nxt - window - PSH - n
         if ts_ok:
