@@ -10,9 +10,9 @@ compare.  Between two pings each stack sleeps ``--interval`` seconds, long enoug
 the process's caches to go cold; ``--interval 0.0002`` measures the warm case.
 
 The stacks: lwipy of this tree; C lwIP (``../shared/peers/lwip-bench``, as ``bench_vs_lwip.py`` builds it); with
-``--baseline-tree DIR`` (once or more) the lwipy of that checkout too; and the *floor*: a minimal pure-Python ping
-responder (epoll, one read, one struct, one write, no stack), which shows how fast CPython itself answers after the
-same sleep.
+``--baseline-tree DIR`` (once or more) the lwipy of that checkout too; and the *floor*: ``floor_stack.py``, a
+minimal pure-Python responder (epoll, one read, one struct, one write, no stack), which shows how fast CPython itself
+answers after the same sleep.
 Printed: average, p50, p90 and p99 of ping's round-trip times (the kernel's timestamps) and the load average.
 """
 
@@ -32,39 +32,6 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-FLOOR = r"""
-import os, select, signal, struct, sys
-sys.path.insert(0, sys.argv[4])
-from lwipy.netif.tap import TapDevice
-ns, tap, ip = sys.argv[1:4]
-dev = TapDevice(tap, netns=ns)
-fd, mac, me = dev.fd, bytes.fromhex("02aabbccddee"), bytes(int(x) for x in ip.split("."))
-ECHO, ARP = struct.Struct("!6s6sHBBH2xHxB2x4s4sB"), struct.Struct("!HHBBH6s4s6s4s")
-ep = select.epoll()
-ep.register(fd, select.EPOLLIN)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print(f"ready pid={os.getpid()}", flush=True)
-while True:
-    ep.poll()
-    while True:
-        try:
-            f = os.read(fd, 1518)
-        except BlockingIOError:
-            break
-        if f[12:14] == b"\x08\x06":
-            _, _, _, _, op, smac, sip, _, tip = ARP.unpack_from(f, 14)
-            if op == 1 and tip == me:
-                os.write(fd, smac + mac + b"\x08\x06" + ARP.pack(1, 0x0800, 6, 4, 2, mac, me, smac, sip))
-            continue
-        dst, src, et, vihl, tos, total, frag, proto, s, d, typ = ECHO.unpack_from(f)
-        if et != 0x0800 or proto != 1 or typ != 8 or d != me:
-            continue
-        buf = bytearray(f)
-        buf[0:6], buf[6:12], buf[26:30], buf[30:34], buf[34] = src, mac, d, s, 0
-        c = struct.unpack_from("!H", buf, 36)[0] + 0x0800
-        struct.pack_into("!H", buf, 36, (c & 0xFFFF) + (c >> 16))
-        os.write(fd, buf)
-"""
 
 
 def pct(values: list[float], p: float) -> float:
@@ -111,11 +78,8 @@ def main() -> int:
             ns = cleanup.enter_context(nsx.namespace(f"lblat{i}"))
             nsx.add_tap(ns, b.TAP, b.KERNEL_IP, b.PREFIX, mtu=1500)
             if name == "floor":
-                proc = subprocess.Popen([sys.executable, "-c", FLOOR, ns, b.TAP, b.STACK_IP, str(ROOT / "src")],
-                                        stdout=subprocess.PIPE, text=True)
-                if not (proc.stdout and proc.stdout.readline().startswith("ready")):
-                    raise RuntimeError("the floor responder did not start")
-                cleanup.callback(b.stop_process, proc)
+                running = b.Running("floor", args.config, ns, Path("."), True)
+                cleanup.callback(running.stop)
             else:
                 running = b.Running(name if name == "C lwIP" else "lwipy", args.config, ns, build or Path("."),
                                     True, src)

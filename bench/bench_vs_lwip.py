@@ -45,7 +45,11 @@ printed with the table, and only ratios within one run mean anything.
 seconds a round).  ``--baseline-tree DIR`` compares this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the
 commit before a change) instead of C lwIP: the before/after table of one run.  ``--profile DIR`` runs one more
 kernel -> stack and stack -> kernel transfer per configuration under cProfile and prints where lwipy's CPU per
-segment goes by category (``bench/profile_categories.py``).
+segment goes by category (``bench/profile_categories.py``).  ``--floor`` also measures the pure-Python floor
+(``bench/floor_stack.py``: the same exchanges with no stack behind them, at ESP-IDF's sizes) and prints it against C
+lwIP: where even the floor is far from C lwIP (a bulk send with the client on the stack's CPU), the distance is
+CPython's per system call and per byte, not the stack's; where the floor matches C lwIP (request/response on one
+CPU), all of lwipy's distance is its own work.
 """
 
 from __future__ import annotations
@@ -257,6 +261,10 @@ class Running:
             self.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", KERNEL_SERVE],
                                          stdout=subprocess.PIPE, text=True)
             self._started()
+        elif which == "floor":  # the least any Python program spends (floor_stack.py): ESP-IDF's sizes only
+            self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "floor_stack.py"), ns,
+                                          TAP, STACK_IP, str(ROOT / "src")], stdout=subprocess.PIPE, text=True)
+            self._started()
         elif which != "C lwIP":  # lwipy, of this tree or of ``src``
             argv = [sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, TAP,
                     "--fast-path", "1" if fast_path else "0"]
@@ -346,7 +354,7 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
                 return out
             if "bulk" in ONLY:
                 out.update(bulk_placements(stack, transfer))
-            if which != "kernel" and "iperf" in ONLY:
+            if which not in ("kernel", "floor") and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
             if "ping" in ONLY:
                 ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
@@ -458,7 +466,8 @@ def run(configs: list[str], rounds: int, n: int, build: Path, fast_path: bool = 
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         for config in configs:
-            pair = tuple("kernel" if s == "C lwIP" and config == "offload" else s for s in stacks)
+            pair = tuple("kernel" if s == "C lwIP" and config == "offload" else s for s in stacks
+                         if s != "floor" or config == "esp")  # the floor has ESP-IDF's window and MSS only
             order = pair if r % 2 == 0 else tuple(reversed(pair))
             for which in order:
                 got = measure("lwipy" if which == "baseline" else which, config, n, build, fast_path,
@@ -545,6 +554,9 @@ def main() -> int:
                         help="compare lwipy with its fast path against lwipy without it (no C lwIP)")
     parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
                         help="compare with the lwipy of checkout DIR (before/after) instead of C lwIP")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the pure-Python floor (bench/floor_stack.py, ESP-IDF defaults only) and "
+                             "print it against C lwIP: what any Python program spends, the stack's work aside")
     parser.add_argument("--profile", metavar="DIR",
                         help="also profile lwipy's bulk transfers into DIR and print the CPU by category")
     parser.add_argument("--only", default=",".join(PARTS),
@@ -591,9 +603,13 @@ def main() -> int:
         title = f"lwipy of this tree vs lwipy of {args.baseline_tree} (baseline)"
     else:
         build_peer(args.build)
-        res = run(configs, args.rounds, n, args.build, bool(args.fast_path))
+        res = run(configs, args.rounds, n, args.build, bool(args.fast_path),
+                  ("lwipy", "C lwIP", "floor") if args.floor else ("lwipy", "C lwIP"))
         text = table(res, configs)
         title = "lwipy vs C lwIP"
+        if args.floor and "esp" in configs:
+            text += ("\n\nthe pure-Python floor (bench/floor_stack.py: no stack, the same exchanges) vs C lwIP:\n"
+                     + table(res, ["esp"], ("floor", "C lwIP")))
     load1 = os.getloadavg()
     print(f"\n{title}: medians of {args.rounds} alternating rounds, {args.mb} MB per transfer, "
           f"MTU 1500, Python {sys.version.split()[0]}; load average {load0[0]:.1f} before, "

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The *floor*: the least a pure-Python program can do to serve the benches' traffic on a TAP, with no stack.
+
+    python3 bench/floor_stack.py NETNS TAP IP [SRC]
+
+It answers ARP and ping, and serves TCP echo (7), discard (9) and chargen (19) as ``bench_vs_lwip.py``'s clients use
+them: one parse of each frame by one precompiled struct, each reply built by one ``struct.pack`` with both checksums
+computed (the payload's sum as lwipy sums it: ``int.from_bytes`` for a short one, ``zlib.adler32`` over the even and
+the odd bytes for a full segment), one ``os.read`` per frame and one ``os.write`` per reply, epoll between bursts.
+Per connection only the sequence numbers are kept: no options but the MSS, no retransmission, no congestion
+control, no out-of-order data (a TAP on an idle machine neither loses nor reorders), a constant window of 5,760
+bytes (ESP-IDF's), chargen keeping at most 5,760 bytes in flight (ESP-IDF's send buffer) in segments of 1,440.
+
+It is a yardstick, not a peer to test against: what CPython itself costs for the system calls and the bytes of
+each exchange, so that a bench can tell how much of lwipy's time is the stack's own work and how much any Python
+program would spend (``bench_vs_lwip.py --floor``).  Prints ``ready pid=N`` once the TAP is open; ends on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import sys
+import zlib
+
+MAC = bytes.fromhex("02aabbccddee")
+MSS = 1440
+WINDOW = 5760  # the receive window offered, and the most chargen keeps in flight
+MASK = 0xFFFFFFFF
+ACK, PSH, SYN, FIN, RST = 0x10, 0x08, 0x02, 0x01, 0x04
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+_ICMP = struct.Struct("!6s6sHBBH2xHxB2x4s4sB")
+# Ethernet | IPv4: ver/ihl tos total ident frag ttl proto csum src dst | TCP: ports seq ack offset flags window csum urg
+_TCP = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIBBHHH")
+_EVEN = tuple(slice(i, i + 512, 2) for i in range(0, 1536, 512))
+_ODD = tuple(slice(i + 1, i + 512, 2) for i in range(0, 1536, 512))
+_PATTERN = bytes(32 + i % 95 for i in range(MSS * 96))  # chargen's lines of printable characters, MSS-aligned
+
+
+def payload_sum(data: bytes) -> int:
+    """The ones'-complement sum of ``data`` modulo 0xFFFF (2**16 = 1 modulo 0xFFFF): lwipy's way, see
+    ``lwipy.wire.checksum.data_sum``."""
+    if len(data) <= 400 or len(data) > 1536:
+        total = int.from_bytes(data, "big")
+        return total << 8 if len(data) & 1 else total
+    a = zlib.adler32
+    e0, e1, e2 = _EVEN
+    o0, o1, o2 = _ODD
+    return ((a(data[e0], 0) & 0xFFFF) + (a(data[e1], 0) & 0xFFFF) + (a(data[e2], 0) & 0xFFFF)) * 256 \
+        + (a(data[o0], 0) & 0xFFFF) + (a(data[o1], 0) & 0xFFFF) + (a(data[o2], 0) & 0xFFFF)
+
+
+class Floor:
+    """The responder on one TAP descriptor, for our address ``me`` (4 bytes)."""
+
+    def __init__(self, fd: int, me: bytes) -> None:
+        self.fd = fd
+        self.me = me
+        self.ident = 0
+        # (peer address, peer port, our port) -> [peer MAC, our next seq, our unacknowledged seq, rcv_nxt, start]
+        self.conns: dict[tuple[bytes, int, int], list] = {}
+
+    def segment(self, conn: list, key: tuple, seq: int, flags: int, data: bytes = b"", opts: bytes = b"") -> bytes:
+        peer, pport, port = key
+        self.ident = ident = (self.ident + 1) & 0xFFFF
+        hlen = 20 + len(opts)
+        total = 20 + hlen + len(data)
+        addrs = int.from_bytes(self.me + peer, "big")
+        ip_sum = (0x4500 + total + ident + 0x4000 + 0x4006 + addrs) % 0xFFFF
+        tcp_sum = (addrs + 6 + hlen + len(data) + (port << 16) + pport + seq + conn[3] + ((hlen << 10) | flags)
+                   + WINDOW + int.from_bytes(opts, "big") + payload_sum(data)) % 0xFFFF
+        return _TCP.pack(conn[0], MAC, 0x0800, 0x45, 0, total, ident, 0x4000, 64, 6, 0xFFFF - ip_sum, self.me, peer,
+                         port, pport, seq, conn[3], hlen << 2, flags, WINDOW, 0xFFFF - tcp_sum, 0) + opts + data
+
+    def fill(self, conn: list, key: tuple) -> None:
+        """chargen: segments until WINDOW bytes are in flight."""
+        write, fd = os.write, self.fd
+        nxt, una = conn[1], conn[2]
+        while (nxt - una) & MASK < WINDOW:
+            at = (nxt - conn[4]) % (MSS * 95)
+            write(fd, self.segment(conn, key, nxt, ACK, _PATTERN[at:at + MSS]))
+            nxt = (nxt + MSS) & MASK
+        conn[1] = nxt
+
+    def frame(self, f: bytes) -> bool:
+        """Handle one frame; True when an ACK is due at the end of the burst (discard's data)."""
+        if f[12:14] == b"\x08\x06":
+            _, _, _, _, op, smac, sip, _, tip = _ARP.unpack_from(f, 14)
+            if op == 1 and tip == self.me:
+                os.write(self.fd, smac + MAC + b"\x08\x06" + _ARP.pack(1, 0x0800, 6, 4, 2, MAC, self.me, smac, sip))
+            return False
+        if len(f) < 54 or f[23] != 6:
+            if len(f) >= 42 and f[23] == 1:
+                self.ping(f)
+            return False
+        (_, src, etype, vihl, _, total, _, _, _, _, _, peer, dst, pport, port, seq, ack, off, flags, _, _,
+         _) = _TCP.unpack_from(f)
+        if etype != 0x0800 or vihl != 0x45 or dst != self.me or port not in (7, 9, 19):
+            return False
+        key = (peer, pport, port)
+        if flags & SYN:
+            conn = self.conns[key] = [src, 1001, 1001, (seq + 1) & MASK, 1001]
+            os.write(self.fd, self.segment(conn, key, 1000, SYN | ACK, b"", b"\x02\x04\x05\xa0"))
+            return False
+        conn = self.conns.get(key)
+        if conn is None:
+            return False
+        if flags & RST:
+            del self.conns[key]
+            return False
+        data = f[34 + (off >> 4) * 4:14 + total]
+        if (ack - conn[2]) & MASK <= (conn[1] - conn[2]) & MASK:
+            conn[2] = ack
+        if seq == conn[3]:
+            conn[3] = (seq + len(data) + (flags & FIN)) & MASK
+        if flags & FIN:  # the peer is done: our FIN with the ACK of its
+            os.write(self.fd, self.segment(conn, key, conn[1], FIN | ACK))
+            conn[1] = (conn[1] + 1) & MASK
+            return False
+        if port == 7:
+            if data:
+                os.write(self.fd, self.segment(conn, key, conn[1], ACK | PSH, data))
+                conn[1] = (conn[1] + len(data)) & MASK
+            return False
+        if port == 19:
+            self.fill(conn, key)
+            return False
+        if data:
+            self.due = (conn, key)
+            return True
+        return False
+
+    def ping(self, f: bytes) -> None:
+        _, src, etype, _, _, _, _, proto, peer, dst, kind = _ICMP.unpack_from(f)
+        if etype != 0x0800 or proto != 1 or kind != 8 or dst != self.me:
+            return
+        buf = bytearray(f)
+        buf[0:6], buf[6:12], buf[26:30], buf[30:34], buf[34] = src, MAC, dst, peer, 0
+        csum = int.from_bytes(buf[36:38], "big") + 0x0800
+        buf[36:38] = ((csum & 0xFFFF) + (csum >> 16)).to_bytes(2, "big")
+        os.write(self.fd, buf)
+
+    def run(self) -> None:
+        ep = select.epoll()
+        ep.register(self.fd, select.EPOLLIN)
+        read, fd = os.read, self.fd
+        while True:
+            ep.poll()
+            ack_due = False
+            while True:
+                try:
+                    f = read(fd, 1518)
+                except BlockingIOError:
+                    break
+                if self.frame(f):
+                    ack_due = True
+            if ack_due:  # discard: one ACK for the burst's data
+                conn, key = self.due
+                os.write(fd, self.segment(conn, key, conn[1], ACK))
+
+
+def main() -> None:
+    netns, tap, ip = sys.argv[1:4]
+    if len(sys.argv) > 4:
+        sys.path.insert(0, sys.argv[4])
+    from lwipy.netif.tap import TapDevice  # opens the TAP in the namespace (its own thread does the setns)
+    dev = TapDevice(tap, netns=netns)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"ready pid={os.getpid()}", flush=True)
+    Floor(dev.fd, bytes(int(x) for x in ip.split("."))).run()
+
+
+if __name__ == "__main__":
+    main()
