@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-scapy = pytest.importorskip("scapy.all")
-from scapy.all import ICMP, IP, TCP, Ether, raw  # noqa: E402
+from scapy.all import ICMP, IP, TCP, Ether, raw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from floor_stack import MAC, MSS, WINDOW, Floor  # noqa: E402
