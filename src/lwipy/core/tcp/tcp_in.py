@@ -217,7 +217,13 @@ class TcpInput:
         else:
             if acked and self.fin_seq is None and self.buf_seq == una:
                 # rr: an ACK of new data with no FIN or SYN among it (a request acknowledging the reply before it)
-                if not self._fast_new_ack(seq, ack, acked, window, tsecr if ts_ok else None):
+                if ack == self.snd_max and n and ack == self.snd_nxt and len(self.snd_buf) == acked \
+                        and self.tcp.unsettled is None:
+                    # rr9: exactly all that was sent, nothing unsent: a request on an idle connection
+                    done = self._fast_request(seq, ack, acked, window, tsecr if ts_ok else None, payload, n, used)
+                    if done is not None:
+                        return done
+                elif not self._fast_new_ack(seq, ack, acked, window, tsecr if ts_ok else None):
                     return True
             elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
                 return True
@@ -329,6 +335,90 @@ class TcpInput:
                 # would do nothing (a call less before a request's reply)
                 return True
         return self._ack_finish(ack)  # the rest of _process_ack, for what a callback may have changed
+
+    def _fast_request(self, seq: int, ack: int, acked: int, window: int, tsecr: int | None,
+                      payload: bytes | memoryview, n: int, used: int) -> bool | None:
+        """rr9: :meth:`_fast_input`'s segment when it is a request on an idle connection: ``n > 0`` bytes of data
+        at ``rcv_nxt`` whose ACK covers exactly everything sent (``ack == snd_nxt == snd_max``) and everything in the
+        send buffer (``acked`` bytes from ``snd_una == buf_seq``, no FIN, no SYN, nothing unsent), nothing settling
+        (``Tcp.unsettled`` None), with :meth:`_fast_input`'s checks passed (ESTABLISHED, in order, the data fitting
+        ``rcv_buf_limit - used``, timestamps taken).  What :meth:`_fast_new_ack` and the rest of :meth:`_fast_input`
+        do for it, in one function without the branches that cannot be taken: the window, the send buffer emptied,
+        the ACK's bookkeeping left for after the reply (``Tcp.settle``), the application told there is room, then
+        the data appended and the application told (the echo app answers from there), and the ACK the data asks for.
+        Returns None when the application's first callback changed what the data's part relies on (it wrote, closed,
+        shut down or fed frames): :meth:`_fast_input` then goes on as after :meth:`_fast_new_ack` (which this has done
+        the equivalent of); otherwise what :meth:`_fast_input` returns.  ``tests/core/test_tcp_rr_request.py`` holds
+        it to the ways it replaces."""
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
+        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack or (self.snd_wl2 - ack) & MASK >= _HALF)):
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None
+                self.persist_backoff = 0
+        snd_buf = self.snd_buf
+        snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
+        # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
+        # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
+        tcp = self.tcp
+        stack = self.stack
+        tcp.unsettled = self
+        tcp._settle_ack, tcp._settle_acked, tcp._settle_tsecr, tcp._settle_now = ack, acked, tsecr, stack.now
+        stack.mem.pending = tcp._settle
+        log = tcp.mem_log
+        log.append(0)  # _mem_snd, logged: the send buffer is empty
+        self.buf_seq = self.snd_una = ack
+        self.retries = 0
+        self.rto_at = None
+        on_event = self.on_event
+        if on_event is not None:
+            # _acked_output: the application told there is room (send_space: ESTABLISHED, an empty buffer)
+            if self.snd_buf_limit > 0 and not self.tx_closed:
+                self._corked = True  # gso: what the application writes goes out after it, whole
+                try:
+                    on_event(self)
+                finally:
+                    self._corked = False
+            # what the callback may have changed that the data's part relies on: a write, a close or shutdown (the
+            # state; a FIN queued moves it on from ESTABLISHED), a read side shut, a refused segment, or a read
+            # (``used``).  Only a segment's input changes rcv_nxt, ooseq or the SACK ranges, and it settles first
+            # (fast_input, input): a frame fed from the callback leaves ``unsettled`` changed
+            used = len(self.rcv_buf) + self.rcv_held
+            if snd_buf or self.state != ESTABLISHED or self.rx_closed or self.txretry_at is not None \
+                    or tcp.unsettled is not self or n > self.rcv_buf_limit - used:
+                # the callback changed something: the rest of _fast_new_ack (tcp_output, _ack_finish), then
+                # _fast_input's own checks
+                if self.fin_seq is not None or self.txretry_at is not None \
+                        or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
+                    self._output()
+                elif not snd_buf and not self.scoreboard.ranges:
+                    return None
+                return None if self._ack_finish(ack) else True
+        # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
+        self.rcv_buf += payload
+        self.rcv_nxt = (seq + n) & MASK
+        log.append(~(used + n))  # _mem_rcv, logged
+        self.unacked_segments += 1
+        ack_now = self.unacked_segments >= 2
+        on_event = self.on_event  # (the first callback may have changed it)
+        if on_event is not None:
+            on_event(self)  # the request: the echo app reads it and writes the reply here
+            if self.state == CLOSED or not self.unacked_segments:
+                return True  # (the reply carried the ACK)
+        if self.ack_due:
+            if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss):
+                self._send_ack()  # _window_used_up, inline
+            return True
+        if ack_now:
+            self._ack_now()
+        else:
+            self._arm_delack()
+        return True
 
     def _ack_now(self) -> None:
         """An ACK is due now (lwIP's ``tcp_ack_now``): written at once, or, inside a batch of frames, flagged and
