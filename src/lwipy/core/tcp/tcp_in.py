@@ -293,8 +293,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_ack, tcp._settle_acked, tcp._settle_tsecr = ack, acked, tsecr
-            tcp._settle_now = self.stack.now
+            tcp._settle_args = (ack, acked, tsecr, self.stack.now)
             self.stack.mem.pending = tcp._settle
             tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
         else:
@@ -368,7 +367,7 @@ class TcpInput:
         tcp = self.tcp
         stack = self.stack
         tcp.unsettled = self
-        tcp._settle_ack, tcp._settle_acked, tcp._settle_tsecr, tcp._settle_now = ack, acked, tsecr, stack.now
+        tcp._settle_args = (ack, acked, tsecr, stack.now)
         stack.mem.pending = tcp._settle
         log = tcp.mem_log
         log.append(0)  # _mem_snd, logged: the send buffer is empty
