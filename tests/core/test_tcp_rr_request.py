@@ -1,14 +1,16 @@
 """rr9: ``TcpInput._fast_request``, header prediction's request on an idle connection: data at ``rcv_nxt`` whose ACK
 covers exactly everything sent and everything in the send buffer (a request acknowledging the reply before it), in
-one function instead of ``_fast_new_ack`` and the rest of ``_fast_input``.  Taken for that case, left for each
-unusual one (and handed back to ``_fast_input`` when the application's first callback changed what the data's part
-relies on), and a differential test: the same random requests, ACKs and application behaviours through three stacks,
-one taking it, one where it stands aside for the way it replaces (``_fast_new_ack`` and ``_fast_input``'s end), one
-without the fast paths, compared after every step.  In virtual time, against a scripted peer."""
+one function instead of ``_fast_input`` and ``_fast_new_ack``.  Taken for that case, left for each unusual one, the
+data's part going the general way (``_fast_after_ack``, ``_receive_data``) when the application's first callback
+changed what it relies on, and a differential test: the same random requests, ACKs and application behaviours through
+three stacks, one taking it, one where it stands aside for the way it replaces (``_fast_input`` and
+``_fast_new_ack``), one without the fast paths, compared after every step.  In virtual time, against a scripted
+peer."""
 
 from __future__ import annotations
 
 import errno
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -35,11 +37,8 @@ def watch_request(monkeypatch) -> list:
 
 
 def the_way_it_replaces(pcb) -> None:
-    """Make ``pcb`` take the way ``_fast_request`` replaces: ``_fast_new_ack``, then ``_fast_input``'s end (None:
-    go on as after ``_fast_new_ack``; True: the segment was dropped)."""
-    def old(seq, ack, acked, window, tsecr, payload, n, used):
-        return None if pcb._fast_new_ack(seq, ack, acked, window, tsecr) else True
-    pcb._fast_request = old
+    """Make ``pcb`` take the way ``_fast_request`` replaces (``_fast_input``, ``_fast_new_ack``): it declines."""
+    pcb._fast_request = lambda *args: False
 
 
 # -- taken for the common case -----------------------------------------------------------------------------------------
@@ -102,8 +101,30 @@ def _fin_queued(t, pcb):
     return pcb.snd_max - 1  # the data, not the FIN
 
 
+def _no_room(t, pcb):
+    pcb.rcv_held = pcb.rcv_buf_limit - 5  # a reader holding all but 5 bytes: the request is cut to them
+    pcb._mem_rcv()
+    return pcb.snd_max
+
+
+def _sack_ranges(t, pcb):
+    pcb.scoreboard.ranges.append([pcb.snd_max + 100, pcb.snd_max + 200])  # (a SACK scoreboard left over)
+    return pcb.snd_max
+
+
+def _out_of_order(t, pcb):
+    t.peer_seq += 100  # a request 100 bytes above rcv_nxt (one before it was lost)
+    return pcb.snd_max
+
+
+def _recovery(t, pcb):
+    pcb.cc.recover = pcb.snd_una  # (fast recovery left open: an ACK of everything ends it the full way)
+    return pcb.snd_max
+
+
 CASES = {"partial ACK": _partial, "nothing new": _nothing_new, "data unsent": _unsent, "timed out": _timed_out,
-         "FIN queued": _fin_queued}
+         "FIN queued": _fin_queued, "no room": _no_room, "SACK ranges": _sack_ranges, "out of order": _out_of_order,
+         "recovery": _recovery}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -116,7 +137,7 @@ def test_unusual_requests_are_left_to_the_other_ways(case, monkeypatch):
         t.dev.take()
         taken = watch_request(monkeypatch)
         request(t, pcb, b"w" * 10, ack=ack)
-        assert taken == [], "taken"
+        assert True not in taken, "taken"
         runs.append((t, pcb, server))
     assert_same(runs, case)
 
@@ -150,8 +171,16 @@ def _feed(t, pcb):
     inject(t, frame(t, t.peer_seq + 64, pcb.snd_max, ACK | PSH, b"n" * 20))  # the next request, fed early
 
 
+def _switch(t, pcb):
+    pcb.on_event = None  # the application stops listening: the request waits unread
+
+
+def _look(t, pcb):
+    _ = (pcb.send_space, pcb.recv())  # changes nothing
+
+
 CALLBACKS = {"write": _write, "close": _close, "shutdown write": _shutdown_write, "shutdown read": _shutdown_read,
-             "abort": _abort, "settle": _settle, "feed a frame": _feed}
+             "abort": _abort, "settle": _settle, "feed a frame": _feed, "look": _look, "switch": _switch}
 HANDED_BACK = {"write", "close", "shutdown write", "shutdown read", "abort", "settle", "feed a frame"}
 
 
@@ -193,10 +222,14 @@ def test_a_callback_that_changes_things_hands_the_data_back(case, monkeypatch):
     for t, pcb, _app in runs:
         request(t, pcb, b"q" * 64)
     taken = watch_request(monkeypatch)
+    after_ack: list = []
+    real = TcpPcb._fast_after_ack
+    monkeypatch.setattr(TcpPcb, "_fast_after_ack", lambda self, *args: after_ack.append(self) or real(self, *args))
     for t, pcb, app in runs:
         app.then = CALLBACKS[case]
         request(t, pcb, b"w" * 64)
-    assert taken[0] is (None if case in HANDED_BACK else True), "the new way's answer"
+    new = runs[0][1]
+    assert taken[:1] == [True] and [p for p in after_ack if p is new] == ([new] if case in HANDED_BACK else [])
     assert_same(runs, case)
 
 
@@ -219,15 +252,19 @@ def run_three(ts: bool, steps: list) -> tuple[int, int]:
     for t, _pcb, _app in runs:
         t.at(5.0)
     taken = handed = 0
-    real = TcpPcb._fast_request
+    real, real_after = TcpPcb._fast_request, TcpPcb._fast_after_ack
 
     def counting(self, *args):
-        nonlocal taken, handed
+        nonlocal taken
         done = real(self, *args)
-        taken += done is True
-        handed += done is None
+        taken += done
         return done
-    TcpPcb._fast_request = counting
+
+    def counting_after(self, *args):
+        nonlocal handed
+        handed += self is runs[0][1] and sys._getframe(1).f_code.co_name == "_fast_request"
+        return real_after(self, *args)
+    TcpPcb._fast_request, TcpPcb._fast_after_ack = counting, counting_after
     try:
         tsval = 1000
         for step in steps:
@@ -259,7 +296,7 @@ def run_three(ts: bool, steps: list) -> tuple[int, int]:
                     t.at(t.now + 0.3)
             assert_same(runs, step)
     finally:
-        TcpPcb._fast_request = real
+        TcpPcb._fast_request, TcpPcb._fast_after_ack = real, real_after
     assert runs[2][0].stack.tcp.fast_taken == 0
     return taken, handed
 
@@ -338,5 +375,5 @@ def test_a_write_the_cork_holds_back_hands_the_data_back(monkeypatch):
             seq += 64
         runs.append((dev.take(), snapshot(peer, pcb) | {"_fast_request": None, "stats": None},
                      stack.mem.report(), app.log))
-    assert taken[:1] == [None], "the new way's answer"
+    assert taken[:1] == [True], "the new way's answer"
     assert runs[1] == runs[0] and runs[2] == runs[0]

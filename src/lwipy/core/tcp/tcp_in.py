@@ -217,30 +217,13 @@ class TcpInput:
         else:
             if acked and self.fin_seq is None and self.buf_seq == una:
                 # rr: an ACK of new data with no FIN or SYN among it (a request acknowledging the reply before it)
-                if ack == self.snd_max and n and ack == self.snd_nxt and len(self.snd_buf) == acked \
-                        and self.tcp.unsettled is None:
-                    # rr9: exactly all that was sent, nothing unsent: a request on an idle connection
-                    done = self._fast_request(seq, ack, acked, window, tsecr if ts_ok else None, payload, n, used)
-                    if done is not None:
-                        return done
-                elif not self._fast_new_ack(seq, ack, acked, window, tsecr if ts_ok else None):
+                if not self._fast_new_ack(seq, ack, acked, window, tsecr if ts_ok else None):
                     return True
             elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
                 return True
-            if self.state == CLOSED:
-                return True
-            if not n or self.state not in CAN_RECEIVE:
-                if self.delack_at is None and self.unacked_segments:
-                    self._arm_delack()
-                return True
-            if self.rx_closed:
-                self.error = errno.ECONNRESET
-                self.abort()  # a callback closed the pcb meanwhile: as input()
+            if self._fast_after_ack(seq, payload, n):
                 return True
             used = len(self.rcv_buf) + self.rcv_held
-            if seq != self.rcv_nxt or self.ooseq or self.fin_received or n > self.rcv_buf_limit - used:
-                self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
-                return True
         # _receive_data's in-order case without trimming, FIN or held segments, inline
         self.rcv_buf += payload
         self.rcv_nxt = (seq + n) & MASK
@@ -335,20 +318,73 @@ class TcpInput:
                 return True
         return self._ack_finish(ack)  # the rest of _process_ack, for what a callback may have changed
 
-    def _fast_request(self, seq: int, ack: int, acked: int, window: int, tsecr: int | None,
-                      payload: bytes | memoryview, n: int, used: int) -> bool | None:
-        """rr9: :meth:`_fast_input`'s segment when it is a request on an idle connection: ``n > 0`` bytes of data
-        at ``rcv_nxt`` whose ACK covers exactly everything sent (``ack == snd_nxt == snd_max``) and everything in the
-        send buffer (``acked`` bytes from ``snd_una == buf_seq``, no FIN, no SYN, nothing unsent), nothing settling
-        (``Tcp.unsettled`` None), with :meth:`_fast_input`'s checks passed (ESTABLISHED, in order, the data fitting
-        ``rcv_buf_limit - used``, timestamps taken).  What :meth:`_fast_new_ack` and the rest of :meth:`_fast_input`
-        do for it, in one function without the branches that cannot be taken: the window, the send buffer emptied,
-        the ACK's bookkeeping left for after the reply (``Tcp.settle``), the application told there is room, then
-        the data appended and the application told (the echo app answers from there), and the ACK the data asks for.
-        Returns None when the application's first callback changed what the data's part relies on (it wrote, closed,
-        shut down or fed frames): :meth:`_fast_input` then goes on as after :meth:`_fast_new_ack` (which this has done
-        the equivalent of); otherwise what :meth:`_fast_input` returns.  ``tests/core/test_tcp_rr_request.py`` holds
-        it to the ways it replaces."""
+    def _fast_after_ack(self, seq: int, payload: bytes | memoryview, n: int) -> bool:
+        """:meth:`_fast_input`'s steps after a segment's ACK was taken, for what the application's callbacks may
+        have changed (only they could): False when its in-order data may be appended as checked before; True when
+        the segment is done (the connection ended or no longer receives, or the data was taken by
+        :meth:`_receive_data` because a callback changed what the checks saw)."""
+        if self.state == CLOSED:
+            return True
+        if not n or self.state not in CAN_RECEIVE:
+            if self.delack_at is None and self.unacked_segments:
+                self._arm_delack()
+            return True
+        if self.rx_closed:
+            self.error = errno.ECONNRESET
+            self.abort()  # a callback closed the pcb meanwhile: as input()
+            return True
+        if seq != self.rcv_nxt or self.ooseq or self.fin_received or n > self.rcv_buf_limit - len(self.rcv_buf) \
+                - self.rcv_held:
+            self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
+            return True
+        return False
+
+    def _fast_request(self, seq: int, ack: int, window_field: int, tsval: int | None, tsecr: int | None,
+                      payload: bytes | memoryview) -> bool:
+        """rr9: header prediction's request on an idle connection (``fastpath.fast_input`` asks it first for a segment
+        with data that acknowledges something new): data at ``rcv_nxt`` whose ACK covers exactly everything sent
+        (``ack == snd_nxt == snd_max``) and everything in the send buffer (no FIN, no SYN, nothing unsent), on an
+        ESTABLISHED connection with nothing unusual (:meth:`_fast_input`'s checks: in order, nothing out of order
+        held, no SACK ranges, not in recovery, the read side open, timestamps as negotiated and passing PAWS, the data
+        fitting the receive buffer).  What :meth:`_fast_input`, :meth:`_fast_new_ack` and the rest of
+        :meth:`_fast_input` do for it, in one function without the branches that cannot be taken: the window, the
+        send buffer emptied, the ACK's bookkeeping left for after the reply (``Tcp.settle``), the application told
+        there is room, then the data appended and the application told (the echo app answers from there), and the
+        ACK the data asks for.  When the first callback changed what the data's part relies on (it wrote, closed,
+        shut down, read or fed frames) the rest goes as after :meth:`_fast_new_ack` (:meth:`_fast_after_ack`, the
+        data by :meth:`_receive_data`).  False, with nothing changed, when it is not its case (:meth:`_fast_input`
+        or the full path then takes the segment); ``tests/core/test_tcp_rr_request.py`` holds it to the ways it
+        replaces."""
+        una = self.snd_una
+        snd_buf = self.snd_buf
+        acked = (ack - una) & MASK
+        # (ESTABLISHED: no FIN queued; the buffer holding exactly what was sent from buf_seq == snd_una to snd_nxt:
+        # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una)
+        if self.state != ESTABLISHED or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked \
+                or self.buf_seq != una or self.ooseq or self.rx_closed or self.cc.recover is not None \
+                or self.scoreboard.ranges:
+            return False
+        ts_ok = self.ts_ok
+        if ts_ok:
+            if tsval is None or (tsval - self.ts_recent) & MASK >= _HALF:
+                return False  # no timestamp where one is due, or PAWS would reject it
+        elif tsval is not None:
+            return False
+        n = len(payload)
+        used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
+        if n > self.rcv_buf_limit - used:
+            return False  # to be trimmed to the window
+        # -- taken: _fast_input's steps (Tcp.unsettled is None: fast_input settled first)
+        tcp = self.tcp
+        stack = self.stack
+        now = self.last_activity = stack.now
+        if ts_ok:
+            last = self.last_ack_sent
+            if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent
+                self.ts_recent = tsval  # RFC 7323 4.3
+        else:
+            tsecr = None
+        window = window_field << self.snd_wscale
         self.persist_probes = 0
         wl1 = self.snd_wl1
         # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
@@ -360,14 +396,11 @@ class TcpInput:
             if window and self.persist_at is not None:
                 self.persist_at = None
                 self.persist_backoff = 0
-        snd_buf = self.snd_buf
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
-        tcp = self.tcp
-        stack = self.stack
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, stack.now)
+        tcp._settle_args = (ack, acked, tsecr, now)
         stack.mem.pending = tcp._settle
         log = tcp.mem_log
         log.append(0)  # _mem_snd, logged: the send buffer is empty
@@ -383,21 +416,25 @@ class TcpInput:
                     on_event(self)
                 finally:
                     self._corked = False
-            # what the callback may have changed that the data's part relies on: a write, a close or shutdown (the
-            # state; a FIN queued moves it on from ESTABLISHED), a read side shut, a refused segment, or a read
-            # (``used``).  Only a segment's input changes rcv_nxt, ooseq or the SACK ranges, and it settles first
-            # (fast_input, input): a frame fed from the callback leaves ``unsettled`` changed
+            # what the callback may have changed that the data's part relies on: a write the cork held back (on a
+            # netif with TSO), a read side shut, a read (``used``), or anything that settles the ACK's bookkeeping
+            # first (``unsettled``): a write that went (or was refused: txretry_at), a close, shutdown or abort
+            # (the state: _output_whole and _free settle), a frame fed from the callback (fast_input and input
+            # settle: only a segment's input changes rcv_nxt, ooseq or the SACK ranges)
             used = len(self.rcv_buf) + self.rcv_held
-            if snd_buf or self.state != ESTABLISHED or self.rx_closed or self.txretry_at is not None \
-                    or tcp.unsettled is not self or n > self.rcv_buf_limit - used:
+            if snd_buf or self.rx_closed or tcp.unsettled is not self or n > self.rcv_buf_limit - used:
                 # the callback changed something: the rest of _fast_new_ack (tcp_output, _ack_finish), then
-                # _fast_input's own checks
+                # _fast_input's, the data the general way
                 if self.fin_seq is not None or self.txretry_at is not None \
                         or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
                     self._output()
-                elif not snd_buf and not self.scoreboard.ranges:
-                    return None
-                return None if self._ack_finish(ack) else True
+                    if not self._ack_finish(ack):
+                        return True
+                elif (snd_buf or self.scoreboard.ranges) and not self._ack_finish(ack):
+                    return True  # (_ack_finish has nothing to do without data waiting, SACK ranges or a FIN)
+                if not self._fast_after_ack(seq, payload, n):
+                    self._receive_data(seq, payload, False)
+                return True
         # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
         self.rcv_buf += payload
         self.rcv_nxt = (seq + n) & MASK
