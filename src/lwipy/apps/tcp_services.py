@@ -85,6 +85,8 @@ class TcpEchoServer(_Service):
 
     def _event(self, pcb: "TcpPcb") -> None:
         pending = self._pending
+        if not pcb.rcv_buf and not pending and pcb.state == ESTABLISHED:
+            return  # rr9: nothing to read, nothing held back, nothing to close (a request's ACK tells of room)
         backlog = pending.get(id(pcb)) if pending else None
         try:
             if backlog is None:

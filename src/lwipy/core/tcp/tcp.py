@@ -393,8 +393,8 @@ class Tcp:
 
     # --- rr2: an ACK's bookkeeping after the reply's write ---
     def settle(self) -> None:
-        """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_new_ack``, with everything
-        sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
+        """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
+        ``_fast_new_ack``, with everything sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
         (``CongestionControl.on_ack``) and the memory counting of the buffers' changes since
         (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
         written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before

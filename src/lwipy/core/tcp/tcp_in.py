@@ -41,15 +41,21 @@ recovery the application is told and ``tcp_output`` runs once, after the batch's
 stays in flight (:meth:`TcpInput._deferred_flight`); an ACK leaving less sends at once.  Fed ACKs that each free two
 segments, a sender spent most of its time telling the application and setting up ``tcp_output`` per ACK.
 
+Requests (rr9): data whose ACK covers everything sent and buffered (a request acknowledging the reply before it,
+on an otherwise idle connection) is taken whole by :meth:`TcpInput._fast_request`, which ``fastpath.fast_input``
+asks first: the ACK and the data in one function; other data acknowledging something new goes through
+:meth:`TcpInput._fast_input` (its ACK by :meth:`TcpInput._fast_new_ack` when no FIN or SYN is among it).
+
 Bookkeeping after the reply (rr2): a request that acknowledges everything sent (the reply before it, taken by
-:meth:`TcpInput._fast_new_ack`) leaves the ACK's RTT sample, congestion window update and the memory counting of
-the buffers' changes until the reply to it is written (``Tcp.settle``, called by ``_output_fast`` after its write and
-by ``fastpath.fast_input`` at the segment's end): after an idle wait every step before the write costs several
-times its warm cost.  Nothing sees the difference: the congestion window only grows outside recovery, so
-``_output_fast`` settles first only when the old one would hold something back; the RTT sample is taken before the
-reply is timed; the memory counts are logged and counted in the same order (``TcpMem._mem_replay``), so peaks
-come out alike; and whatever reads them meanwhile settles first (the full ``_output``, segment input, the TCP
-timers, the pcb's ``cwnd``/``srtt``... properties, every ``MemStats`` call, the pcb's release).
+:meth:`TcpInput._fast_request` or :meth:`TcpInput._fast_new_ack`) leaves the ACK's RTT sample, congestion window
+update and the memory counting of the buffers' changes until the reply to it is written (``Tcp.settle``, called by
+``_output_fast`` after its write and by ``fastpath.fast_input`` at the segment's end): after an idle wait every step
+before the write costs several times its warm cost.  Nothing sees the difference: the congestion window only grows
+outside recovery, so ``_output_fast`` settles first only when the old one would hold something back; the RTT sample
+is taken before the reply is timed; the memory counts are logged and counted in the same order
+(``TcpMem._mem_replay``), so peaks come out alike; and whatever reads them meanwhile settles first (the full
+``_output``, segment input, the TCP timers, the pcb's ``cwnd``/``srtt``... properties, every ``MemStats`` call, the
+pcb's release).
 """
 
 from __future__ import annotations
