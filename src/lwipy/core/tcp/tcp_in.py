@@ -423,12 +423,13 @@ class TcpInput:
                 finally:
                     self._corked = False
             # what the callback may have changed that the data's part relies on: a write the cork held back (on a
-            # netif with TSO), a read side shut, a read (``used``), or anything that settles the ACK's bookkeeping
-            # first (``unsettled``): a write that went (or was refused: txretry_at), a close, shutdown or abort
-            # (the state: _output_whole and _free settle), a frame fed from the callback (fast_input and input
-            # settle: only a segment's input changes rcv_nxt, ooseq or the SACK ranges)
+            # netif with TSO), a read side shut, or anything that settles the ACK's bookkeeping first
+            # (``unsettled``): a write that went (or was refused: txretry_at), a close, shutdown or abort (the
+            # state: _output_whole and _free settle), a frame fed from the callback (fast_input and input settle:
+            # only a segment's input changes rcv_nxt, ooseq or the SACK ranges, or adds to what the buffer holds; a
+            # read only takes from it, so the data still fits: ``used`` is counted again for the memory log alone)
             used = len(self.rcv_buf) + self.rcv_held
-            if snd_buf or self.rx_closed or tcp.unsettled is not self or n > self.rcv_buf_limit - used:
+            if snd_buf or self.rx_closed or tcp.unsettled is not self:
                 # the callback changed something: the rest of _fast_new_ack (tcp_output, _ack_finish), then
                 # _fast_input's, the data the general way
                 if self.fin_seq is not None or self.txretry_at is not None \
