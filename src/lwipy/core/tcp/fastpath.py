@@ -135,16 +135,12 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if tcp.unsettled is not None:
         tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
     try:
-        if end == start:
-            if not fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) \
-                    and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
-                return False
-        else:
-            payload = frame[start:end]
-            # rr9: data acknowledging something new: first the request on an idle connection (TcpPcb._fast_request)
-            if not (ack != pcb.snd_una and pcb._fast_request(seq, ack, window, tsval, tsecr, payload)) \
-                    and not pcb._fast_input(seq, ack, window, tsval, tsecr, payload):
-                return False
+        # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
+        # idle connection (TcpPcb._fast_request); then _fast_input
+        if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end])) \
+                and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
+            return False
     finally:
         if tcp.unsettled is not None:
             tcp.settle()  # rr2: what _fast_request or _fast_new_ack left for after the reply (when none was written)
