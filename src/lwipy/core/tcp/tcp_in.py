@@ -365,10 +365,11 @@ class TcpInput:
         snd_buf = self.snd_buf
         acked = (ack - una) & MASK
         # (ESTABLISHED: no FIN queued; the buffer holding exactly what was sent from buf_seq == snd_una to snd_nxt:
-        # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una)
+        # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una; no refused
+        # segment waiting for its retry, whose tcp_output _fast_new_ack would run)
         if self.state != ESTABLISHED or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked \
                 or self.buf_seq != una or self.ooseq or self.rx_closed or self.cc.recover is not None \
-                or self.scoreboard.ranges:
+                or self.scoreboard.ranges or self.txretry_at is not None:
             return False
         ts_ok = self.ts_ok
         if ts_ok:
