@@ -56,16 +56,20 @@ def test_requests_acknowledging_the_reply_are_answered_without_process_ack(ts, m
     request(t, pcb, b"q" * 64, ts=(500, 0) if ts else None)  # the first: acknowledges nothing new
     t.dev.take()
     process_ack, new_ack = watch(monkeypatch, "_process_ack"), watch(monkeypatch, "_fast_new_ack")
+    idle = watch(monkeypatch, "_fast_request")  # rr9: a request acknowledging everything sent
     for i in range(10):
         before = pcb.snd_max
         request(t, pcb, bytes([65 + i]) * 64, ts=(501 + i, 0) if ts else None)
         (reply,) = t.sent()
         assert bytes(reply.payload) == bytes([65 + i]) * 64 and reply.seq == before and reply.ack == t.peer_seq
         assert "A" in str(reply.flags)
-    assert process_ack == [] and len(new_ack) == 10
+    assert process_ack == [] and new_ack == [] and len(idle) == 10
     assert t.stack.tcp.fast_taken == 11 and pcb.snd_una == pcb.snd_max - 64
     assert server.bytes_in == server.bytes_out == 11 * 64 and not server._pending
     assert pcb.delack_at is None and pcb.unacked_segments == 0  # each reply carried the ACK
+    request(t, pcb, b"h" * 64, ack=pcb.snd_max - 32, ts=(600, 0) if ts else None)  # half the reply: not idle
+    # (asked first, it declined: _fast_input and _fast_new_ack took it)
+    assert process_ack == [] and len(new_ack) == 1 and len(idle) == 11 and t.stack.tcp.fast_taken == 12
 
 
 # -- left for every unusual one ----------------------------------------------------------------------------------------
@@ -98,17 +102,19 @@ def test_unusual_connections_leave_it_to_process_ack(case, monkeypatch):
     CONNECTIONS[case](t, pcb)
     t.dev.take()
     process_ack, new_ack = watch(monkeypatch, "_process_ack"), watch(monkeypatch, "_fast_new_ack")
+    idle = watch(monkeypatch, "_fast_request")
     una = pcb.snd_una
     request(t, pcb, b"w" * 10, ack=una + 10)
-    assert new_ack == [] and len(process_ack) == 1
+    assert new_ack == [] and len(process_ack) == 1 and len(idle) == (case != "fast path off")  # (asked: it declined)
     assert pcb.snd_una == (una + 10) & MASK and pcb.rcv_nxt == t.peer_seq  # the other way took it
 
 
 def test_a_request_acknowledging_nothing_new_takes_neither(monkeypatch):
     t, pcb, server = echo_connection(False)
     process_ack, new_ack = watch(monkeypatch, "_process_ack"), watch(monkeypatch, "_fast_new_ack")
+    idle = watch(monkeypatch, "_fast_request")
     request(t, pcb, b"q" * 64)
-    assert process_ack == [] and new_ack == [] and server.bytes_out == 64
+    assert process_ack == [] and new_ack == [] == idle and server.bytes_out == 64
 
 
 # -- the differential test ---------------------------------------------------------------------------------------------
@@ -125,18 +131,24 @@ STEP = st.tuples(
 
 def run_both(ts: bool, steps: list, snd_buf: int = 5760) -> int:
     """The same steps through a stack with the fast paths and one without, compared after each; returns the
-    requests ``_fast_new_ack`` took."""
+    requests ``_fast_new_ack`` or (rr9) ``_fast_request`` took."""
     runs = [echo_connection(ts, fast, tcp_snd_buf_default=snd_buf) for fast in (True, False)]
     for t, _pcb, _server in runs:
         t.at(5.0)  # lwipy's TSval is the clock in ms: echoes of it are not 0 (which means no echo)
     taken = 0
-    real = TcpPcb._fast_new_ack
+    real, real_request = TcpPcb._fast_new_ack, TcpPcb._fast_request
 
     def counting(self, *args):
         nonlocal taken
         taken += 1
         return real(self, *args)
-    TcpPcb._fast_new_ack = counting
+
+    def counting_request(self, *args):
+        nonlocal taken
+        took = real_request(self, *args)
+        taken += took  # (asked first for every request acknowledging something: counted when it took it)
+        return took
+    TcpPcb._fast_new_ack, TcpPcb._fast_request = counting, counting_request
     try:
         tsval = 1000
         for step in steps:
@@ -167,7 +179,7 @@ def run_both(ts: bool, steps: list, snd_buf: int = 5760) -> int:
             assert (sa.bytes_in, sa.bytes_out, list(sa._pending.values())) \
                 == (sb.bytes_in, sb.bytes_out, list(sb._pending.values()))
     finally:
-        TcpPcb._fast_new_ack = real
+        TcpPcb._fast_new_ack, TcpPcb._fast_request = real, real_request
     assert runs[1][0].stack.tcp.fast_taken == 0
     return taken
 

@@ -16,18 +16,23 @@ from helpers import OWN_MAC, PEER_MAC, examples
 from lwipy.core.tcp.pcb import TcpPcb
 from lwipy.core.tcp.seq import MASK
 from lwipy.wire.checksum import pseudo_sum_v4, verify
+from tcp_script import PEER_IP
 from test_tcp_fastpath import ACK, OWN_B, PEER_B, PSH, assert_alike, established, frame, inject
 from test_tcp_rr_fast import echo_connection, request
 
 
 def watch_one(monkeypatch) -> list:
-    """Record the bytes of every ``_output_one`` call (each handles the call it is given)."""
+    """Record the bytes of every call ``_output_one`` handled (rr9: it is asked first, and says whether it is its
+    case)."""
     calls: list = []
     real = TcpPcb._output_one
 
-    def wrapper(self, n, *args):
-        calls.append(n)
-        return real(self, n, *args)
+    def wrapper(self):
+        n = len(self.snd_buf)
+        took = real(self)
+        if took:
+            calls.append(n)
+        return took
     monkeypatch.setattr(TcpPcb, "_output_one", wrapper)
     return calls
 
@@ -156,6 +161,36 @@ def test_a_reply_after_a_refused_one_ends_the_retry(monkeypatch):
     (f,) = t.dev.take()
     check_frame(f, False, b"a" * 64 + b"b" * 64)
     assert ones == [64, 128] and pcb.txretry_at is None and pcb not in t.stack.tcp.tx_refused
+
+
+def test_a_netif_that_offloads_is_left_to_the_loop(monkeypatch):
+    """The loop hands an offloading device the headers and the data apart, the TCP checksum left for it
+    (transmit_gso): a reply there is not _output_one's (which writes whole frames)."""
+    from test_tcp_gso import GsoDevice, Peer, stack_on
+    dev = GsoDevice()
+    stack, netif = stack_on(dev)
+    peer = Peer(stack, netif, dev)
+    ones = watch_one(monkeypatch)
+    peer.pcb.send(b"o" * 64)
+    assert ones == [] and dev.gathered == 1 and stack.tcp.fast_sent == 1
+
+
+@pytest.mark.parametrize("change", ["ttl", "tos", "mac"])
+def test_a_reply_after_the_frame_changed_is_written_from_a_new_template(change, monkeypatch):
+    """The template is made again when the neighbour's MAC, the TTL or the TOS it was made for changed."""
+    t, pcb, _ = established(ts=True)
+    ones = watch_one(monkeypatch)
+    pcb.send(b"a" * 64)
+    t.dev.take()
+    inject(t, frame(t, t.peer_seq, pcb.snd_max))
+    if change == "mac":
+        t.stack.etharp.add_static(PEER_IP, b"\x02\x00\x00\x00\x00\x09")
+    else:
+        setattr(pcb, change, 77)
+    pcb.send(b"b" * 64)
+    (f,) = t.dev.take()
+    assert ones == [64, 64] and verify(f[14:34]) and verify(f[34:], pseudo_sum_v4(OWN_B, PEER_B, 6, len(f) - 34))
+    assert {"ttl": f[22], "tos": f[15], "mac": f[:6]}[change] == (b"\x02\x00\x00\x00\x00\x09" if change == "mac" else 77)
 
 
 # -- the differential tests --------------------------------------------------------------------------------------------

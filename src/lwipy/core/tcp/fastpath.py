@@ -17,7 +17,9 @@ check the full path would make is known to pass and nothing unusual is asked of 
   ESTABLISHED, the segment at ``rcv_nxt`` (:meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_input`), its
   acknowledgement within ``[snd_una, snd_max]``, timestamps as negotiated and passing PAWS, no out-of-order data
   held, no SACK scoreboard, not in recovery, the data fitting the free receive buffer; a segment without data must
-  acknowledge something new (a duplicate ACK or a bare window update takes the full path).
+  acknowledge something new (a duplicate ACK or a bare window update takes the full path).  A segment with data that
+  acknowledges everything sent and buffered (a request on an idle connection) is asked of
+  :meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_request` first, which makes the same checks (rr9).
 
 Anything else returns False before touching any state, and the frame goes the full way (``ethernet_input``,
 ``ip4_input``, ``tcp_input``), which also counts and answers what is wrong with it.  A taken segment updates the same
@@ -133,12 +135,15 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if tcp.unsettled is not None:
         tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
     try:
-        if not (end == start and fast_pure_ack(pcb, seq, ack, window, tsval, tsecr)) \
+        # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
+        # idle connection (TcpPcb._fast_request); then _fast_input
+        if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end])) \
                 and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
             return False
     finally:
         if tcp.unsettled is not None:
-            tcp.settle()  # rr2: what _fast_new_ack left for after the reply (when no reply was written)
+            tcp.settle()  # rr2: what _fast_request or _fast_new_ack left for after the reply (when none was written)
     stats = stack.stats
     stats.link.recv += 1
     stats.ip.recv += 1

@@ -85,9 +85,8 @@ class Tcp:
         #: rr1: what a log does to the counts, by (send count, receive count, units, the log): a request/response
         #: connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
-        self._settle_ack = self._settle_acked = 0
-        self._settle_tsecr: int | None = None
-        self._settle_now = 0.0
+        # what the unsettled ACK left: (ack, bytes acknowledged, echoed timestamp or None, the time it came)
+        self._settle_args: tuple[int, int, int | None, float] = (0, 0, None, 0.0)
         self._settle = self.settle  # bound once: MemStats.pending while a connection is unsettled
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
@@ -394,8 +393,8 @@ class Tcp:
 
     # --- rr2: an ACK's bookkeeping after the reply's write ---
     def settle(self) -> None:
-        """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_new_ack``, with everything
-        sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
+        """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
+        ``_fast_new_ack``, with everything sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
         (``CongestionControl.on_ack``) and the memory counting of the buffers' changes since
         (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
         written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
@@ -406,7 +405,7 @@ class Tcp:
             return
         self.unsettled = None
         self.stack.mem.pending = None
-        ack, tsecr, now = self._settle_ack, self._settle_tsecr, self._settle_now
+        ack, acked, tsecr, now = self._settle_args
         rtt = pcb.rtt
         # RttEstimator.on_ack, inline (rr1: a call less per request): a timestamp's sample wins, else the timed
         # segment's once acknowledged; outside 0..120 s none
@@ -422,14 +421,15 @@ class Tcp:
         if cc.rto_recover is None and cc.recover is None:
             # CongestionControl.on_ack outside recovery, inline (rr1): ack == snd_max; slow start with appropriate
             # byte counting (L = 2 SMSS), else congestion avoidance, bytes counted
-            cwnd, acked, smss = cc.cwnd, self._settle_acked, pcb.snd_mss
+            cwnd, smss = cc.cwnd, pcb.snd_mss
             if cwnd < cc.ssthresh:
                 cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
             else:
-                cc.cwnd = cwnd + max(1, smss * (acked if acked < cwnd else cwnd) // cwnd)
+                grow = smss * (acked if acked < cwnd else cwnd) // cwnd  # (rr9: no max call, as fast_pure_ack)
+                cc.cwnd = cwnd + (grow if grow > 1 else 1)
             cc.dupacks = 0
         else:
-            cc.on_ack(ack, self._settle_acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
+            cc.on_ack(ack, acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
         log = self.mem_log
         if log:
             pcb._mem_replay(log)

@@ -41,15 +41,21 @@ recovery the application is told and ``tcp_output`` runs once, after the batch's
 stays in flight (:meth:`TcpInput._deferred_flight`); an ACK leaving less sends at once.  Fed ACKs that each free two
 segments, a sender spent most of its time telling the application and setting up ``tcp_output`` per ACK.
 
+Requests (rr9): data whose ACK covers everything sent and buffered (a request acknowledging the reply before it,
+on an otherwise idle connection) is taken whole by :meth:`TcpInput._fast_request`, which ``fastpath.fast_input``
+asks first: the ACK and the data in one function; other data acknowledging something new goes through
+:meth:`TcpInput._fast_input` (its ACK by :meth:`TcpInput._fast_new_ack` when no FIN or SYN is among it).
+
 Bookkeeping after the reply (rr2): a request that acknowledges everything sent (the reply before it, taken by
-:meth:`TcpInput._fast_new_ack`) leaves the ACK's RTT sample, congestion window update and the memory counting of
-the buffers' changes until the reply to it is written (``Tcp.settle``, called by ``_output_fast`` after its write and
-by ``fastpath.fast_input`` at the segment's end): after an idle wait every step before the write costs several
-times its warm cost.  Nothing sees the difference: the congestion window only grows outside recovery, so
-``_output_fast`` settles first only when the old one would hold something back; the RTT sample is taken before the
-reply is timed; the memory counts are logged and counted in the same order (``TcpMem._mem_replay``), so peaks
-come out alike; and whatever reads them meanwhile settles first (the full ``_output``, segment input, the TCP
-timers, the pcb's ``cwnd``/``srtt``... properties, every ``MemStats`` call, the pcb's release).
+:meth:`TcpInput._fast_request` or :meth:`TcpInput._fast_new_ack`) leaves the ACK's RTT sample, congestion window
+update and the memory counting of the buffers' changes until the reply to it is written (``Tcp.settle``, called by
+``_output_fast`` after its write and by ``fastpath.fast_input`` at the segment's end): after an idle wait every step
+before the write costs several times its warm cost.  Nothing sees the difference: the congestion window only grows
+outside recovery, so ``_output_fast`` settles first only when the old one would hold something back; the RTT sample
+is taken before the reply is timed; the memory counts are logged and counted in the same order
+(``TcpMem._mem_replay``), so peaks come out alike; and whatever reads them meanwhile settles first (the full
+``_output``, segment input, the TCP timers, the pcb's ``cwnd``/``srtt``... properties, every ``MemStats`` call, the
+pcb's release).
 """
 
 from __future__ import annotations
@@ -221,20 +227,9 @@ class TcpInput:
                     return True
             elif not self._process_ack(seq, ack, window_field, (), tsecr if ts_ok else None, n):
                 return True
-            if self.state == CLOSED:
-                return True
-            if not n or self.state not in CAN_RECEIVE:
-                if self.delack_at is None and self.unacked_segments:
-                    self._arm_delack()
-                return True
-            if self.rx_closed:
-                self.error = errno.ECONNRESET
-                self.abort()  # a callback closed the pcb meanwhile: as input()
+            if self._fast_after_ack(seq, payload, n):
                 return True
             used = len(self.rcv_buf) + self.rcv_held
-            if seq != self.rcv_nxt or self.ooseq or self.fin_received or n > self.rcv_buf_limit - used:
-                self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
-                return True
         # _receive_data's in-order case without trimming, FIN or held segments, inline
         self.rcv_buf += payload
         self.rcv_nxt = (seq + n) & MASK
@@ -287,8 +282,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_ack, tcp._settle_acked, tcp._settle_tsecr = ack, acked, tsecr
-            tcp._settle_now = self.stack.now
+            tcp._settle_args = (ack, acked, tsecr, self.stack.now)
             self.stack.mem.pending = tcp._settle
             tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
         else:
@@ -329,6 +323,146 @@ class TcpInput:
                 # would do nothing (a call less before a request's reply)
                 return True
         return self._ack_finish(ack)  # the rest of _process_ack, for what a callback may have changed
+
+    def _fast_after_ack(self, seq: int, payload: bytes | memoryview, n: int) -> bool:
+        """:meth:`_fast_input`'s steps after a segment's ACK was taken, for what the application's callbacks may
+        have changed (only they could): False when its in-order data may be appended as checked before; True when
+        the segment is done (the connection ended or no longer receives, or the data was taken by
+        :meth:`_receive_data` because a callback changed what the checks saw)."""
+        if self.state == CLOSED:
+            return True
+        if not n or self.state not in CAN_RECEIVE:
+            if self.delack_at is None and self.unacked_segments:
+                self._arm_delack()
+            return True
+        if self.rx_closed:
+            self.error = errno.ECONNRESET
+            self.abort()  # a callback closed the pcb meanwhile: as input()
+            return True
+        if seq != self.rcv_nxt or self.ooseq or self.fin_received or n > self.rcv_buf_limit - len(self.rcv_buf) \
+                - self.rcv_held:
+            self._receive_data(seq, payload, False)  # a callback changed what the checks above saw
+            return True
+        return False
+
+    def _fast_request(self, seq: int, ack: int, window_field: int, tsval: int | None, tsecr: int | None,
+                      payload: bytes | memoryview) -> bool:
+        """rr9: header prediction's request on an idle connection (``fastpath.fast_input`` asks it first for a segment
+        with data that acknowledges something new): data at ``rcv_nxt`` whose ACK covers exactly everything sent
+        (``ack == snd_nxt == snd_max``) and everything in the send buffer (no FIN, no SYN, nothing unsent), on an
+        ESTABLISHED connection with nothing unusual (:meth:`_fast_input`'s checks: in order, nothing out of order
+        held, no SACK ranges, not in recovery, the read side open, timestamps as negotiated and passing PAWS, the data
+        fitting the receive buffer).  What :meth:`_fast_input`, :meth:`_fast_new_ack` and the rest of
+        :meth:`_fast_input` do for it, in one function without the branches that cannot be taken: the window, the
+        send buffer emptied, the ACK's bookkeeping left for after the reply (``Tcp.settle``), the application told
+        there is room, then the data appended and the application told (the echo app answers from there), and the
+        ACK the data asks for.  When the first callback changed what the data's part relies on (it wrote, closed,
+        shut down, read or fed frames) the rest goes as after :meth:`_fast_new_ack` (:meth:`_fast_after_ack`, the
+        data by :meth:`_receive_data`).  False, with nothing changed, when it is not its case (:meth:`_fast_input`
+        or the full path then takes the segment); ``tests/core/test_tcp_rr_request.py`` holds it to the ways it
+        replaces."""
+        una = self.snd_una
+        snd_buf = self.snd_buf
+        acked = (ack - una) & MASK
+        # (ESTABLISHED: no FIN queued; the buffer holding exactly what was sent from buf_seq == snd_una to snd_nxt:
+        # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una; no refused
+        # segment waiting for its retry, whose tcp_output _fast_new_ack would run)
+        if self.state != ESTABLISHED or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked \
+                or self.buf_seq != una or self.ooseq or self.rx_closed or self.cc.recover is not None \
+                or self.scoreboard.ranges or self.txretry_at is not None:
+            return False
+        ts_ok = self.ts_ok
+        if ts_ok:
+            if tsval is None or (tsval - self.ts_recent) & MASK >= _HALF:
+                return False  # no timestamp where one is due, or PAWS would reject it
+        elif tsval is not None:
+            return False
+        n = len(payload)
+        used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
+        if n > self.rcv_buf_limit - used:
+            return False  # to be trimmed to the window
+        # -- taken: _fast_input's steps (Tcp.unsettled is None: fast_input settled first)
+        tcp = self.tcp
+        stack = self.stack
+        now = self.last_activity = stack.now
+        if ts_ok:
+            last = self.last_ack_sent
+            if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent
+                self.ts_recent = tsval  # RFC 7323 4.3
+        else:
+            tsecr = None
+        window = window_field << self.snd_wscale
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
+        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack or (self.snd_wl2 - ack) & MASK >= _HALF)):
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None
+                self.persist_backoff = 0
+        snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
+        # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
+        # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
+        tcp.unsettled = self
+        tcp._settle_args = (ack, acked, tsecr, now)
+        stack.mem.pending = tcp._settle
+        log = tcp.mem_log
+        log.append(0)  # _mem_snd, logged: the send buffer is empty
+        self.buf_seq = self.snd_una = ack
+        self.retries = 0
+        self.rto_at = None
+        on_event = self.on_event
+        if on_event is not None:
+            # _acked_output: the application told there is room (send_space: ESTABLISHED, an empty buffer)
+            if self.snd_buf_limit > 0 and not self.tx_closed:
+                self._corked = True  # gso: what the application writes goes out after it, whole
+                try:
+                    on_event(self)
+                finally:
+                    self._corked = False
+            # what the callback may have changed that the data's part relies on: a write the cork held back (on a
+            # netif with TSO), a read side shut, or anything that settles the ACK's bookkeeping first
+            # (``unsettled``): a write that went (or was refused: txretry_at), a close, shutdown or abort (the
+            # state: _output_whole and _free settle), a frame fed from the callback (fast_input and input settle:
+            # only a segment's input changes rcv_nxt, ooseq or the SACK ranges, or adds to what the buffer holds; a
+            # read only takes from it, so the data still fits: ``used`` is counted again for the memory log alone)
+            used = len(self.rcv_buf) + self.rcv_held
+            if snd_buf or self.rx_closed or tcp.unsettled is not self:
+                # the callback changed something: the rest of _fast_new_ack (tcp_output, _ack_finish), then
+                # _fast_input's, the data the general way
+                if self.fin_seq is not None or self.txretry_at is not None \
+                        or len(snd_buf) > ((self.snd_nxt - self.buf_seq) & MASK):
+                    self._output()
+                    if not self._ack_finish(ack):
+                        return True
+                elif (snd_buf or self.scoreboard.ranges) and not self._ack_finish(ack):
+                    return True  # (_ack_finish has nothing to do without data waiting, SACK ranges or a FIN)
+                if not self._fast_after_ack(seq, payload, n):
+                    self._receive_data(seq, payload, False)
+                return True
+        # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
+        self.rcv_buf += payload
+        self.rcv_nxt = (seq + n) & MASK
+        log.append(~(used + n))  # _mem_rcv, logged
+        self.unacked_segments += 1
+        ack_now = self.unacked_segments >= 2
+        on_event = self.on_event  # (the first callback may have changed it)
+        if on_event is not None:
+            on_event(self)  # the request: the echo app reads it and writes the reply here
+            if self.state == CLOSED or not self.unacked_segments:
+                return True  # (the reply carried the ACK)
+        if self.ack_due:
+            if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss):
+                self._send_ack()  # _window_used_up, inline
+            return True
+        if ack_now:
+            self._ack_now()
+        else:
+            self._arm_delack()
+        return True
 
     def _ack_now(self) -> None:
         """An ACK is due now (lwIP's ``tcp_ack_now``): written at once, or, inside a batch of frames, flagged and

@@ -180,6 +180,8 @@ class TcpOutput:
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
+        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and self._output_one():
+            return True  # rr9: an idle connection's one segment (a reply), by its own checks
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
             return False
@@ -225,11 +227,6 @@ class TcpOutput:
             unsettled = False
             snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
             usable = (snd_wnd if snd_wnd < cwnd else cwnd) - ((nxt - una) & MASK)
-        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop (which writes
-        # it whole with both checksums to device.transmit: not on a netif that offloads)
-        if not offset and nxt == una and nxt == self.snd_max and avail <= usable and avail <= mss \
-                and not self._offload and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
-            return True
         timed = None
         nodelay = self.nodelay
         half_max = self.max_snd_wnd // 2
@@ -402,15 +399,41 @@ class TcpOutput:
         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
         return window
 
-    def _output_one(self, n: int, tmpl: tuple, ts_ok: bool, hlen: int, netif, unsettled: bool) -> bool:
+    def _output_one(self) -> bool:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
-        snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
-        all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.  Called with what
-        :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
-        an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (the window
-        offered by the same :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  It always
-        handles the call (True); a test's False stands for the loop."""
+        snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
+        exactly one segment goes, all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.
+        The same frame, counters and state as the loop, in straight-line code (the window offered by the same
+        :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
+        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the neighbour,
+        the MTU, the template, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
+        it is not its case (no netif that offloads; a congestion window an ACK's bookkeeping may still open: the
+        loop settles it first)."""
+        snd_buf = self.snd_buf
+        n = len(snd_buf)
+        state = self.state
+        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or self._offload or not self._neighbour \
+                or self.v6 or (self.sack_ok and self.ooseq):
+            return False
+        ts_ok = self.ts_ok
+        mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
+        snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
+        if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
+            return False
+        mac = self._neighbour_mac()  # (None also without a netif)
+        if mac is None:
+            return False
+        netif = self._netif
+        hlen = 32 if ts_ok else 20
+        if 20 + hlen + mss > netif.mtu:
+            return False
+        tcp = self.tcp
+        tmpl = tcp.tx_templates.get(self)
+        made_for = (mac, netif.hwaddr, self.tos, self.ttl, hlen)
+        if tmpl is None or tmpl[0] != made_for:
+            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        unsettled = tcp.unsettled is self
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
@@ -422,7 +445,6 @@ class TcpOutput:
             tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
         else:
             tail = b""
-        snd_buf = self.snd_buf
         if n > 400:  # wire.checksum.data_sum (above 400 bytes), as the loop sums a segment
             data_sum = _data_sum(snd_buf)
         else:
@@ -450,7 +472,6 @@ class TcpOutput:
             ip4.next_ident = (ident + 1) & 0xFFFF
             stats.ip.xmit += 1
             stats.etharp.cachehit += 1
-            tcp = self.tcp
             if sent:
                 self.snd_nxt = self.snd_max = (nxt + n) & MASK
                 stats.link.xmit += 1
