@@ -225,10 +225,11 @@ class TcpOutput:
             unsettled = False
             snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
             usable = (snd_wnd if snd_wnd < cwnd else cwnd) - ((nxt - una) & MASK)
-        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop (which writes
-        # it whole with both checksums to device.transmit: not on a netif that offloads)
+        # rr8: one segment from an idle connection (a reply): straight-line code instead of the loop, written whole
+        # with both checksums to device.transmit (off9: on a netif that offloads too: a frame with its checksums
+        # done is one the device takes as it is, and a reply's sum costs less than the offload branch's work)
         if not offset and nxt == una and nxt == self.snd_max and avail <= usable and avail <= mss \
-                and not self._offload and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
+                and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
             return True
         timed = None
         nodelay = self.nodelay
