@@ -6,7 +6,9 @@ passes on as :class:`~lwipy.core.device.RxOffload`.  ``Stack.input_many`` offers
 it offers a bare one; the notes are read only by forwarding and NAPT, which header prediction never takes a frame
 from.  Tested: the fast path is taken for the common segment, left for a frame to forward, one NAPT may want and a
 partial checksum on a netif that checks checksums itself; and a differential test (random segment sequences as
-RxOffload through a stack with the fast path and one without: the same output, state and counters)."""
+RxOffload through a stack with the fast path and one without: the same output, state and counters).  Also
+``_output_one`` on a netif that offloads (a reply written whole to ``transmit``): the same frames, once the device
+completed the loop's partial checksums, as ``_output_fast``'s loop sends (test_tcp_rr_one's differential)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from lwipy import Config, Stack
 from lwipy.core.device import RxOffload
 from lwipy.wire.checksum import checksum, fold, pseudo_sum_v4
 from test_tcp_fastpath import ACK, PSH, STEP, assert_alike, established, frame
+from test_tcp_rr_one import STEP as RR_STEP
+from test_tcp_rr_one import WND, run_steps
 
 _SEGMENT_STEPS = STEP
 
@@ -193,3 +197,24 @@ def test_the_offload_differential_exercises_the_fast_path(monkeypatch, ts):
              step("ack", delta=1), step("data", tsk="old"), step("data"), step("time", dt=1.5), step("data"),
              step("send", send_n=64), step("data", n=64, flags=ACK | PSH), step("send", send_n=64)]
     assert run_both_offload(monkeypatch, ts, True, steps) >= 8
+
+
+# -- _output_one on a netif that offloads: the same as the loop's transmit_gso, once the device completed it -----------
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ts=st.booleans(), wnd=WND, steps=st.lists(RR_STEP, min_size=1, max_size=30))
+def test_output_one_and_the_offload_loop_agree(monkeypatch, ts, wnd, steps):
+    with monkeypatch.context() as m:
+        m.setattr(tcp_script, "make_stack", _offload_make_stack)
+        run_steps(ts, steps, "loop", wnd)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_offload_reply_differential_exercises_output_one(monkeypatch, ts):
+    def step(kind="request", size=64, share=1.0, window=65535, dt=0.0):
+        return (kind, size, share, window, dt)
+    steps = [step(), step(), step(size=401), step(size=987), step("full"), step(), step("time", dt=0.01),
+             step("full"), step(), step("time", dt=2.0), step("send", size=1), step(), step("ack"), step(window=64),
+             step(), step(), step()]
+    with monkeypatch.context() as m:
+        m.setattr(tcp_script, "make_stack", _offload_make_stack)
+        assert run_steps(ts, steps, "loop", 65535) >= 8
