@@ -44,6 +44,7 @@ VNET_GSO_TCPV4, VNET_GSO_TCPV6 = 1, 4
 _NO_OFFLOAD = bytes(VNET_HDR.size)
 _VNET_SIZE = VNET_HDR.size
 _GSO_MAX = 65535
+_VNET_READ = VNET_HDR.size + _GSO_MAX  # what a read with offload must have room for, besides the link header
 SIOCGIFMTU = 0x8921
 SIOCSIFMTU = 0x8922
 CLONE_NEWNET = 0x40000000
@@ -302,11 +303,9 @@ class TapDevice(TxRingDriver, Device):
         come as :class:`~lwipy.core.device.RxOffload` with their notes, for a stack that forwards them whole; a
         frame the kernel marks neither partial nor verified (DATA_VALID) has its TCP or UDP checksum checked here, as
         a NIC would, and is dropped when wrong."""
-        unpack = VNET_HDR.unpack_from
-        checksum_ok = self._checksum_ok
         read = os.read
         fd = self.fd
-        size = VNET_HDR.size + self._LINK_HEADER + _GSO_MAX
+        size = _VNET_READ + self._LINK_HEADER
         for _ in range(_BATCH):  # _reads, inline (one generator between the loop and each read, not two)
             try:
                 data = read(fd, size)
@@ -319,16 +318,16 @@ class TapDevice(TxRingDriver, Device):
             flags = data[0]
             if data[1]:  # gso_type: a super-segment (GRO), a view of the read (no copy of up to 64 KiB)
                 self.rx_gso += 1
-                _, _, _, gso_size, csum_start, csum_offset = unpack(data)
+                _, _, _, gso_size, csum_start, csum_offset = VNET_HDR.unpack_from(data)
                 yield RxOffload(memoryview(data)[_VNET_SIZE:], csum_start, csum_offset, gso_size)
             elif flags & VNET_F_NEEDS_CSUM:  # a partial checksum: the notes go along
-                _, _, _, _, csum_start, csum_offset = unpack(data)
+                _, _, _, _, csum_start, csum_offset = VNET_HDR.unpack_from(data)
                 yield RxOffload(data[_VNET_SIZE:], csum_start, csum_offset)
             elif flags & VNET_F_DATA_VALID:
                 yield data[_VNET_SIZE:]
             else:
                 frame = data[_VNET_SIZE:]
-                if checksum_ok(frame):
+                if self._checksum_ok(frame):
                     yield frame
                 else:
                     self.rx_csum_errors += 1
@@ -366,6 +365,8 @@ def _transport_checksum_ok(frame: memoryview) -> bool:
     """The check a NIC with receive checksum offload makes: the TCP or UDP checksum of an unfragmented IPv4 or IPv6
     (no extension headers) packet.  Anything else passes unchecked, for the stack to judge."""
     ethertype = frame[12:14]
+    if ethertype == b"\x08\x00" and len(frame) > 23 and frame[23] != 6 and frame[23] != 17:
+        return True  # (off9: an untagged IPv4 packet of another protocol, the kernel's ping, at once)
     if ethertype == b"\x81\x00":
         frame, ethertype = frame[4:], frame[16:18]
     if ethertype == b"\x08\x00":
