@@ -21,7 +21,7 @@ from helpers import OWN_MAC, CaptureDevice
 from lwipy import Config, Stack
 from lwipy.core.device import RxOffload
 from lwipy.wire.checksum import checksum, fold, pseudo_sum_v4
-from test_tcp_fastpath import ACK, PSH, STEP, assert_alike, established, frame
+from test_tcp_fastpath import ACK, PSH, STEP, established, frame, run_both
 from test_tcp_rr_one import STEP as RR_STEP
 from test_tcp_rr_one import WND, run_steps
 
@@ -152,40 +152,13 @@ def test_fast_and_full_paths_agree_on_partial_checksum_segments(monkeypatch, ts,
 
 def run_both_offload(monkeypatch, ts: bool, reader: bool, steps: list) -> int:
     """test_tcp_fastpath's run_both on netifs that offload, every segment an RxOffload with a partial checksum fed to
-    ``input_many``: a stack with the fast path and one without, compared after each step; returns the segments the
-    fast path took."""
+    ``input_many``: a stack with header prediction and one without, compared after each step; returns the segments
+    the fast path took."""
     runs = [offload_established(monkeypatch, ts=ts, reader=reader) for _ in range(2)]
     # the second without header prediction only: both send alike (the send fast path numbers a super-segment's
     # IPv4 identifications as the device's segments, the way without any fast path as one packet: tx8)
     runs[1][0].stack.tcp.fast_input = lambda netif, frame: False
-    tsval = 1000
-    for step in steps:
-        kind, off, n, tsk, flags, delta, window, send_n, read_n, dt = step
-        tsval += 1
-        for t, pcb, _ in runs:
-            if kind == "data":
-                stamp = {"ok": (tsval, 0), "none": None, "old": (5, 0)}[tsk] if ts else None
-                feed(t, partial(frame(t, t.peer_seq + off, pcb.snd_una, flags, bytes([n & 0xFF]) * n, ts=stamp)))
-            elif kind == "ack":
-                stamp = (tsval, 0) if ts and tsk == "ok" else None
-                feed(t, partial(frame(t, t.peer_seq, pcb.snd_una + min(delta, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF),
-                                      window=window, ts=stamp)))
-            elif kind == "send":
-                if pcb.state_name in ("ESTABLISHED", "CLOSE_WAIT"):
-                    pcb.send(b"s" * send_n)
-            elif kind == "read":
-                if pcb.state_name != "CLOSED" and pcb.readable:
-                    pcb.recv(read_n)
-            else:
-                t.at(t.now + dt)
-        (ta, pa, got_a), (tb, pb, got_b) = runs
-        if kind == "data" and off == 0:
-            for t, pcb, _ in runs:
-                t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else t.peer_seq
-        assert_alike((ta, pa), (tb, pb), step, memory=True)
-        assert got_a == got_b
-    assert runs[1][0].stack.tcp.fast_taken == 0
-    return runs[0][0].stack.tcp.fast_taken
+    return run_both(ts, False, reader, steps, runs, lambda t, raw: feed(t, partial(raw)))
 
 
 @pytest.mark.parametrize("ts", [True, False])

@@ -303,18 +303,7 @@ class TapDevice(TxRingDriver, Device):
         come as :class:`~lwipy.core.device.RxOffload` with their notes, for a stack that forwards them whole; a
         frame the kernel marks neither partial nor verified (DATA_VALID) has its TCP or UDP checksum checked here, as
         a NIC would, and is dropped when wrong."""
-        read = os.read
-        fd = self.fd
-        size = _VNET_READ + self._LINK_HEADER
-        for _ in range(_BATCH):  # _reads, inline (one generator between the loop and each read, not two)
-            try:
-                data = read(fd, size)
-            except BlockingIOError:
-                return
-            except OSError as e:
-                if e.errno == errno.EIO:  # the interface is down: nothing to read
-                    return
-                raise
+        for data in self._reads(_VNET_READ + self._LINK_HEADER):
             flags = data[0]
             if data[1]:  # gso_type: a super-segment (GRO), a view of the read (no copy of up to 64 KiB)
                 self.rx_gso += 1
