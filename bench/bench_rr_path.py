@@ -37,10 +37,14 @@ def segment(seq: int, ack: int, flags: int, data: bytes = b"", window: int = 642
     return _segment(7, seq, ack, flags, data, window, opts)
 
 
-def setup(config: str):
+def setup(config: str, partial: bool | None = None):
     """A stack with the echo app and one connection from the scripted client, established and warmed up; returns
-    (stack, netif, device, pcb, request maker)."""
+    (stack, netif, device, pcb, request maker).  With ``config`` "offload" (or ``partial``) the requests come as a TAP
+    with offload hands them over: frames whose TCP checksum is partial (``RxOffload``)."""
+    from lwipy.core.device import RxOffload
     stack, netif, dev, pcb = connected(config, TcpEchoServer, 7)
+    if partial is None:
+        partial = config == "offload"
     now = 1.0
     state = {"seq": 1001, "ack": pcb.snd_max}
 
@@ -50,7 +54,7 @@ def setup(config: str):
         f = segment(state["seq"], state["ack"], 0x18, b"q" * 64)
         state["seq"] += 64
         state["ack"] += 64
-        return f
+        return RxOffload(f, 34, 16) if partial else f
     for _ in range(50):
         stack.input_many(netif, [request()], now)
     assert pcb.snd_una == pcb.snd_max - 64 and dev.frames >= 50, "the echo app did not answer"
@@ -127,15 +131,16 @@ def cold(stack, netif, dev, request, rounds: int, sleep_ms: float = 0.0) -> int:
     return 0
 
 
-def through_loop(stack, netif, request, rounds: int) -> int:
+def through_loop(stack, netif, request, rounds: int, offload: bool = False) -> int:
     """µs per request with the loop's part: ``rounds`` requests wait in a SOCK_SEQPACKET socketpair (a TAP's
     stand-in: one frame per read) that the netif's device reads and writes as a TAP without offload does, and
     :class:`StackLoop` runs until the last reply is written; the turns read every waiting request as a batch, as
-    they do with the client on the stack's CPU (bench_vs_lwip.py's ``rr_together``)."""
+    they do with the client on the stack's CPU (bench_vs_lwip.py's ``rr_together``).  With ``offload`` the device
+    reads and writes the virtio-net header as a TAP with offload does, each request marked NEEDS_CSUM."""
     import socket
 
     from lwipy.api.loop import StackLoop
-    from lwipy.netif.tap import TapDevice
+    from lwipy.netif.tap import VNET_HDR, TapDevice
 
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     for sock in (a, b):
@@ -151,8 +156,9 @@ def through_loop(stack, netif, request, rounds: int) -> int:
         _plain = True
 
         def __init__(self, fd: int) -> None:  # (no TAP opened: the socket's end instead)
-            self.name, self.netns, self.fd, self.mtu, self.offload = "sock", None, fd, 1500, False
-            self.checksum_offload, self.gso_max_size = False, 0
+            self.name, self.netns, self.fd, self.mtu, self.offload = "sock", None, fd, 1500, offload
+            self.checksum_offload, self.gso_max_size = offload, 65535 if offload else 0
+            self._plain, self._vnet_plain = not offload, offload
             self.rx_dropped = self.tx_dropped = self.rx_csum_errors = self.rx_gso = self.tx_gso = 0
             self.tx_ring = None
 
@@ -162,13 +168,20 @@ def through_loop(stack, netif, request, rounds: int) -> int:
                 loop.stop()
             return TapDevice.transmit(self, frame)
 
+        def transmit_gso(self, head, payload, csum_start: int, csum_offset: int, gso_size: int = 0) -> bool:
+            state["left"] -= 1
+            if not state["left"]:
+                loop.stop()
+            return TapDevice.transmit_gso(self, head, payload, csum_start, csum_offset, gso_size)
+
         def close(self) -> None:
             pass
 
     netif.device = SocketTap(b.fileno())
     frames = [request() for _ in range(rounds)]
+    head = VNET_HDR.pack(1, 0, 0, 0, 34, 16) if offload else b""  # NEEDS_CSUM at the TCP checksum
     for f in frames:
-        a.send(f)
+        a.send(head + f)
     loop = StackLoop(stack)
     t0 = time.perf_counter()
     loop.run()
@@ -183,7 +196,10 @@ def through_loop(stack, netif, request, rounds: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20000)
-    parser.add_argument("--config", default="esp", choices=("esp", "tuned"))
+    parser.add_argument("--config", default="esp", choices=("esp", "tuned", "offload"),
+                        help="offload: tuned windows on a device with checksum offload and TSO; with --loop the "
+                             "stand-in TAP speaks the virtio-net header and each request comes with a partial "
+                             "checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM), as a kernel client's do")
     parser.add_argument("--trace", action="store_true", help="print the bytecodes per function for one request")
     parser.add_argument("--gap", type=float, default=0.0,
                         help="sleep this many µs before each request and report the median request instead (the "
@@ -198,9 +214,9 @@ def main() -> int:
                         help="through StackLoop: the requests read from a socketpair standing in for a TAP, the "
                              "replies written to it (the loop's reading and batching included)")
     args = parser.parse_args()
-    stack, netif, dev, pcb, request = setup(args.config)
+    stack, netif, dev, pcb, request = setup(args.config, False if args.loop else None)
     if args.loop:
-        return through_loop(stack, netif, request, args.rounds)
+        return through_loop(stack, netif, request, args.rounds, args.config == "offload")
     if args.trace:
         before, after = trace(stack, netif, dev, request)
         for name, counts in (("before the reply's transmit", before), ("after it", after)):

@@ -213,10 +213,12 @@ def test_fast_and_full_paths_agree(ts, sack, reader, steps):
     run_both(ts, sack, reader, steps)
 
 
-def run_both(ts: bool, sack: bool, reader: bool, steps: list) -> int:
+def run_both(ts: bool, sack: bool, reader: bool, steps: list, runs: list | None = None, send=inject) -> int:
     """Feed the same steps to a stack with the fast path and one without, comparing after each; returns the
-    segments the fast path took."""
-    runs = [established(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
+    segments the fast path took.  ``runs``: the two (script, pcb, data read) to use instead; ``send(t, raw)``
+    hands the peer's frames to the stack."""
+    if runs is None:
+        runs = [established(ts=ts, sack=sack, fast=fast, reader=reader) for fast in (True, False)]
     assert snapshot(runs[0][0], runs[0][1]) | {"stats": None} == snapshot(runs[1][0], runs[1][1]) | {"stats": None}
     tsval = 1000
     for step in steps:
@@ -225,11 +227,11 @@ def run_both(ts: bool, sack: bool, reader: bool, steps: list) -> int:
         for t, pcb, _ in runs:
             if kind == "data":
                 stamp = {"ok": (tsval, 0), "none": None, "old": (5, 0)}[tsk] if ts else None
-                inject(t, frame(t, t.peer_seq + off, pcb.snd_una, flags, bytes([n & 0xFF]) * n, ts=stamp))
+                send(t, frame(t, t.peer_seq + off, pcb.snd_una, flags, bytes([n & 0xFF]) * n, ts=stamp))
             elif kind == "ack":
                 stamp = (tsval, 0) if ts and tsk == "ok" else None
-                inject(t, frame(t, t.peer_seq, pcb.snd_una + min(delta, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF),
-                                window=window, ts=stamp))
+                send(t, frame(t, t.peer_seq, pcb.snd_una + min(delta, (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF),
+                              window=window, ts=stamp))
             elif kind == "send":
                 if pcb.state_name in ("ESTABLISHED", "CLOSE_WAIT"):
                     pcb.send(b"s" * send_n)

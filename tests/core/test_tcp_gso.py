@@ -37,10 +37,14 @@ class GsoDevice(CaptureDevice):
         self.gathered = 0  # frames given as headers + payload (transmit_gso)
 
     def transmit(self, frame):
-        self.gso.append(0)
-        return super().transmit(frame)
+        if not super().transmit(frame):
+            return False
+        self.gso.append(0)  # (one entry per frame taken)
+        return True
 
     def transmit_offload(self, frame, csum_start, csum_offset, gso_size=0):
+        if self.full:  # a full queue refuses every frame, whole or partial (off9: replies go whole)
+            return False
         buf = bytearray(frame)
         at = csum_start + csum_offset
         buf[at:at + 2] = checksum(buf[csum_start:]).to_bytes(2, "big")

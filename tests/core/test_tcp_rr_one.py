@@ -163,16 +163,18 @@ def test_a_reply_after_a_refused_one_ends_the_retry(monkeypatch):
     assert ones == [64, 128] and pcb.txretry_at is None and pcb not in t.stack.tcp.tx_refused
 
 
-def test_a_netif_that_offloads_is_left_to_the_loop(monkeypatch):
-    """The loop hands an offloading device the headers and the data apart, the TCP checksum left for it
-    (transmit_gso): a reply there is not _output_one's (which writes whole frames)."""
+def test_a_netif_that_offloads_gets_the_reply_whole_from_output_one(monkeypatch):
+    """off9: on an offloading device too a reply is _output_one's, one whole frame with both checksums done to
+    ``transmit`` (not the loop's headers and data apart, the TCP checksum left to the device: transmit_gso)."""
     from test_tcp_gso import GsoDevice, Peer, stack_on
     dev = GsoDevice()
     stack, netif = stack_on(dev)
     peer = Peer(stack, netif, dev)
     ones = watch_one(monkeypatch)
     peer.pcb.send(b"o" * 64)
-    assert ones == [] and dev.gathered == 1 and stack.tcp.fast_sent == 1
+    (f,) = dev.take()
+    assert ones == [64] and dev.gathered == 0 and stack.tcp.fast_sent == 1
+    assert verify(f[14:34]) and verify(f[34:], pseudo_sum_v4(f[26:30], f[30:34], 6, len(f) - 34))
 
 
 @pytest.mark.parametrize("change", ["ttl", "tos", "mac"])

@@ -302,9 +302,11 @@ class StackLoop:
                     # rr1: netif -> (descriptor, read size) of each; a turn reads them itself (_plain_batch)
                     plain_netifs = {netif: (fd, size) for fd, (netif, _, size) in lazy_fds.items()
                                     if size is not None}
-                    # the lone plain device (one read is one frame): what woke us is read before anything else
-                    solo_fd, solo = next(iter(lazy_fds.items())) if len(lazy_fds) == 1 and plain_netifs \
-                        else (-1, None)
+                    # the lone plain device (one read is one frame): what woke us is read before anything else; off9:
+                    # or the only device, lazy with every frame it has waiting in its descriptor (a TAP with offload,
+                    # whose reads carry a header: Device.frames_in_descriptor)
+                    solo_fd, solo = next(iter(lazy_fds.items())) if len(lazy_fds) == 1 and (plain_netifs or (
+                        len(devices) == 1 and getattr(devices[0][3], "frames_in_descriptor", False))) else (-1, None)
                     solo_dev = devices[0][3] if solo is not None and len(devices) == 1 else None  # and the only one
                     waited = False  # (a device new to the set is read once before it is slept on)
                 # no empty read of a plain device after a sleep (an application's call woke us, or a timer), unless

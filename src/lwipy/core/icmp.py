@@ -17,6 +17,7 @@ from ..wire import icmp as w
 from ..wire.icmp import IcmpHeader
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
+from .device import RxOffload
 from .etharp import _REREQUEST_BEFORE
 from .etharp import STABLE as _STABLE
 from .hooks import esp_ip4_route_src
@@ -115,8 +116,10 @@ class Icmp:
         answered without looking at them again; only what belongs to the frame (its addresses, length, checksum)
         and the time (the ARP entry's age) are checked.  :class:`~lwipy.api.loop.StackLoop` says so when the loop
         only slept since the last answer, as between the pings of a ping to an idle stack."""
-        if len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
-            return False  # (the protocol byte first: the loop tries every frame that wakes it here)
+        if type(frame) is RxOffload or len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
+            # (the protocol byte early: the loop tries every frame that wakes it here; off9: a device with offload
+            # hands it a partial checksum or a super-segment as an RxOffload, never an ordinary ping: the full way)
+            return False
         (dst_mac, ethertype, vihl, tos, total, ident, frag, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
         if type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
             return False  # (frag: no fragment; DF and the reserved flag may be set: the reply keeps them)

@@ -123,7 +123,8 @@ class Stack:
         #: what a loop driving the stack may try first on the lone frame that woke it from an idle sleep,
         #: ``fast_answer(netif, frame, now, quiet) -> bool``: True when the frame was answered and taken entirely (an
         #: ordinary ping, :meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>`), else False with nothing changed but
-        #: the stack's time (the frame then goes to :meth:`input_many`).  ``quiet``: nothing has run on the stack since
+        #: the stack's time (the frame then goes to :meth:`input_many`; it may be an
+        #: :class:`~lwipy.core.device.RxOffload`, from a device with offload).  ``quiet``: nothing has run on the stack since
         #: it last returned True (what that answer checked of the stack holds still).  Called directly: after an idle
         #: sleep every layer between the read and the reply costs microseconds.  A bug it raises is the caller's to
         #: pass to :meth:`frame_failed`.
@@ -452,14 +453,17 @@ class Stack:
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         # an established connection's next segment straight to TCP's header prediction (what ethernet_input would
-        # try first for a frame that is not ICMP), the rest the whole way (input)
+        # try first for a frame that is not ICMP), the rest the whole way (input).  off9: a frame with offload notes
+        # (RxOffload) too, as ethernet_input tries it under input: header prediction takes only a segment for one of
+        # our connections, which the notes (read by forwarding and NAPT alone) have nothing to say about
         fast = tcp.fast_input if netif.input == self.ethernet.input else None
         try:
             for frame in frames:
-                if fast is not None and type(frame) is not RxOffload and len(frame) > 53 and frame[23] == 6:
+                seg = frame if type(frame) is not RxOffload else frame.frame
+                if fast is not None and len(seg) > 53 and seg[23] == 6:
                     self.now = now
                     try:
-                        if fast(netif, frame):
+                        if fast(netif, seg):
                             continue
                     except Exception:
                         self.frame_failed(netif)  # as input handles it

@@ -34,6 +34,12 @@ class Device(NetDevice):
     #: with nothing between the wake-up and the stack.  None: the loop asks :meth:`frames`
     frame_read_size: int | None = None
 
+    #: with :attr:`lazy_frames`, every frame :meth:`frames` has not handed out waits in :meth:`fileno` (the device
+    #: keeps none itself), so the descriptor is readable while one does (level triggered): a loop that answered the
+    #: frame that woke it may sleep again at once, as after a :attr:`frame_read_size` device's frame (a TAP with
+    #: offload, whose reads carry a virtio-net header)
+    frames_in_descriptor: bool = False
+
     def fileno(self) -> int | None:
         return None
 

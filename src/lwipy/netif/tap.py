@@ -21,7 +21,7 @@ import os
 import socket
 import struct
 import threading
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from ..core.device import RxOffload
 from ..wire.checksum import fold, ones_sum
@@ -42,7 +42,9 @@ VNET_HDR = struct.Struct("=BBHHHH")  # virtio_net_hdr: flags, gso_type, hdr_len,
 VNET_F_NEEDS_CSUM, VNET_F_DATA_VALID = 1, 2
 VNET_GSO_TCPV4, VNET_GSO_TCPV6 = 1, 4
 _NO_OFFLOAD = bytes(VNET_HDR.size)
+_VNET_SIZE = VNET_HDR.size
 _GSO_MAX = 65535
+_VNET_READ = VNET_HDR.size + _GSO_MAX  # what a read with offload must have room for, besides the link header
 SIOCGIFMTU = 0x8921
 SIOCSIFMTU = 0x8922
 CLONE_NEWNET = 0x40000000
@@ -126,8 +128,11 @@ class TapDevice(TxRingDriver, Device):
         self.rx_gso = self.tx_gso = 0  # super-segments received and sent (offload only)
         #: the bounded transmit queue, or None (frames go to the kernel at once)
         self.tx_ring = TxRing(self._write_queued, limit=tx_queue, rate=tx_rate) if tx_queue is not None else None
-        # tx3: transmit writes the frame itself (no queue, no virtio-net header, _write as it is here)
-        self._plain = self.tx_ring is None and not offload and type(self)._write is TapDevice._write
+        # tx3: transmit writes the frame itself (no queue, no virtio-net header, _write as it is here); off9: with
+        # offload, after an empty virtio-net header
+        direct = self.tx_ring is None and type(self)._write is TapDevice._write
+        self._plain = direct and not offload
+        self._vnet_plain = direct and offload
 
     def _how_to_create(self) -> str:
         mode = self._KIND.lower()
@@ -179,12 +184,18 @@ class TapDevice(TxRingDriver, Device):
     def fileno(self) -> int:
         return self.fd
 
-    _plain = False  # (a subclass that opens the device its own way keeps the general way)
+    _plain = _vnet_plain = False  # (a subclass that opens the device its own way keeps the general way)
 
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         if self._plain:  # tx3: the common case in one Python call a frame (the sender writes every segment)
             try:
                 os.write(self.fd, frame)
+                return True
+            except OSError as e:
+                return self._write_failed(e)
+        if self._vnet_plain:  # off9: a whole frame (checksums done) on a TAP with offload: no notes for the kernel
+            try:
+                os.writev(self.fd, (_NO_OFFLOAD, frame))
                 return True
             except OSError as e:
                 return self._write_failed(e)
@@ -250,21 +261,22 @@ class TapDevice(TxRingDriver, Device):
             return False
         raise error
 
-    @property
-    def lazy_frames(self) -> bool:  # type: ignore[override]
-        return not self.offload  # with offload, frames() is receive()'s list
+    #: frames() reads each frame when the one before was taken, with offload too (off9: the virtio-net header taken
+    #: off each read as it comes, so a lone request is answered before the empty read, as without offload)
+    lazy_frames = True
+    frames_in_descriptor = True  # (frames() reads one frame a read, and keeps none)
 
     @property
     def frame_read_size(self) -> int | None:  # type: ignore[override]
         return None if self.offload else self.mtu + self._LINK_HEADER  # one read, one frame (no virtio-net header)
 
-    def frames(self) -> Iterator[bytes]:
+    def frames(self) -> Iterator[Any]:
         """:meth:`receive`, reading each frame when the previous one was taken: a lone frame (a ping, a request) is
-        answered before the empty read that ends the batch, not after it (without offload: :attr:`lazy_frames`).
+        answered before the empty read that ends the batch, not after it (:attr:`lazy_frames`).
         Not a generator itself: the reading generator is handed over, one less layer between a wake-up and its read
         (each costs microseconds when the process wakes cold)."""
         if self.offload:
-            return iter(self.receive())
+            return self._offload_reads()
         return self._reads(self.mtu + self._LINK_HEADER)
 
     def _reads(self, size: int) -> Iterator[bytes]:
@@ -283,30 +295,35 @@ class TapDevice(TxRingDriver, Device):
                 raise
             yield data
 
-    def receive(self) -> list[bytes]:
-        frames: list = []
-        offload = self.offload
-        size = VNET_HDR.size + self._LINK_HEADER + _GSO_MAX if offload else self.mtu + self._LINK_HEADER
-        checksum_ok = self._checksum_ok
-        for data in self._reads(size):
-            if not offload:
-                frames.append(data)
-                continue
-            flags, gso_type = data[0], data[1]
-            frame = memoryview(data)[VNET_HDR.size:]
-            if gso_type:
+    def _offload_reads(self) -> Iterator[Any]:
+        """:meth:`_reads` with offload: each read's virtio-net header taken off as the frame is asked for.  A frame
+        of at most the MTU is handed over as bytes of its own (as a TAP without offload reads it: the stack's fast
+        paths slice bytes more cheaply than a view), a super-segment as a view of the read.  A partial checksum
+        (VIRTIO_NET_HDR_F_NEEDS_CSUM: Linux's CHECKSUM_PARTIAL, data the kernel vouches for) and a super-segment
+        come as :class:`~lwipy.core.device.RxOffload` with their notes, for a stack that forwards them whole; a
+        frame the kernel marks neither partial nor verified (DATA_VALID) has its TCP or UDP checksum checked here, as
+        a NIC would, and is dropped when wrong."""
+        for data in self._reads(_VNET_READ + self._LINK_HEADER):
+            flags = data[0]
+            if data[1]:  # gso_type: a super-segment (GRO), a view of the read (no copy of up to 64 KiB)
                 self.rx_gso += 1
-            if flags & VNET_F_NEEDS_CSUM or gso_type:
-                # a partial checksum (and a super-segment): the notes go along, for a stack that forwards it whole
                 _, _, _, gso_size, csum_start, csum_offset = VNET_HDR.unpack_from(data)
-                frames.append(RxOffload(frame, csum_start, csum_offset, gso_size if gso_type else 0))
-                continue
-            if not flags & VNET_F_DATA_VALID and not checksum_ok(frame):
-                self.rx_csum_errors += 1
-                self.rx_dropped += 1
-                continue
-            frames.append(frame)
-        return frames
+                yield RxOffload(memoryview(data)[_VNET_SIZE:], csum_start, csum_offset, gso_size)
+            elif flags & VNET_F_NEEDS_CSUM:  # a partial checksum: the notes go along
+                _, _, _, _, csum_start, csum_offset = VNET_HDR.unpack_from(data)
+                yield RxOffload(data[_VNET_SIZE:], csum_start, csum_offset)
+            elif flags & VNET_F_DATA_VALID:
+                yield data[_VNET_SIZE:]
+            else:
+                frame = data[_VNET_SIZE:]
+                if self._checksum_ok(frame):
+                    yield frame
+                else:
+                    self.rx_csum_errors += 1
+                    self.rx_dropped += 1
+
+    def receive(self) -> list[Any]:
+        return list(self.frames())
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -337,6 +354,8 @@ def _transport_checksum_ok(frame: memoryview) -> bool:
     """The check a NIC with receive checksum offload makes: the TCP or UDP checksum of an unfragmented IPv4 or IPv6
     (no extension headers) packet.  Anything else passes unchecked, for the stack to judge."""
     ethertype = frame[12:14]
+    if ethertype == b"\x08\x00" and len(frame) > 23 and frame[23] != 6 and frame[23] != 17:
+        return True  # (off9: an untagged IPv4 packet of another protocol, the kernel's ping, at once)
     if ethertype == b"\x81\x00":
         frame, ethertype = frame[4:], frame[16:18]
     if ethertype == b"\x08\x00":

@@ -408,13 +408,14 @@ class TcpOutput:
         :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
         checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the neighbour,
         the MTU, the template, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
-        it is not its case (no netif that offloads; a congestion window an ACK's bookkeeping may still open: the
-        loop settles it first)."""
+        it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
+        off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
+        device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
         snd_buf = self.snd_buf
         n = len(snd_buf)
         state = self.state
-        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or self._offload or not self._neighbour \
-                or self.v6 or (self.sack_ok and self.ooseq):
+        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or not self._neighbour or self.v6 \
+                or (self.sack_ok and self.ooseq):
             return False
         ts_ok = self.ts_ok
         mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
