@@ -111,9 +111,9 @@ def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_with_one_sen
     events = []
     real_send, real_event = pcb.send, pcb.on_event
 
-    def send(data):
+    def send(data, more=False):
         sends.append(len(data))
-        return real_send(data)
+        return real_send(data, more)
 
     def on_event(p):
         events.append(p.send_space)
@@ -124,5 +124,37 @@ def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_with_one_sen
     assert bytes(got) == (pattern * (len(got) // len(pattern) + 1))[:len(got)]
     assert events and len(sends) <= len(events), "an event took more than one send"
     assert max(sends) > len(pattern) * 8  # room larger than eight periods was filled at once
+    c.close()
+    sim.run(2)
+
+
+def test_chargen_writes_say_more_so_its_segments_carry_no_push():
+    """chargen writes with ``more`` (lwIP's TCP_WRITE_FLAG_MORE, as C lwIP's benchmark chargen does): none of its
+    segments carries PSH, which would have a Linux receiver ACK every read that drains the socket (a full-sized
+    segment with PSH sets ICSK_ACK_PUSHED) instead of every second segment.  At ESP-IDF's defaults (send buffer and
+    window 5760 bytes), where every ACK's output empties the send buffer."""
+    sim = Simulation(seed=2)
+    hub = sim.hub()
+    cfg = Config()
+    assert cfg.tcp_snd_buf_default == cfg.tcp_wnd_default == 5760
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", faults=dict(delay=0.001))
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", faults=dict(delay=0.001))
+    TcpChargenServer(b)
+    flags = []
+    (netif,) = [n for n in b.netifs if not n.is_loopback]
+    device = netif.device
+    real = device.transmit
+
+    def spy(frame):
+        f = bytes(frame)
+        if len(f) > 54 and f[23] == 6 and f[34:36] == (19).to_bytes(2, "big") and len(f) > 34 + (f[46] >> 4) * 4:
+            flags.append(f[47])  # a data segment from chargen
+        return real(frame)
+    device.transmit = spy
+    c = a.tcp.connect("10.0.0.2", 19)
+    got = bytearray()
+    collect(c, got)
+    sim.run_until(lambda: len(got) > 200_000, 20)
+    assert len(flags) > 100 and not [f for f in flags if f & 0x08]
     c.close()
     sim.run(2)

@@ -186,21 +186,23 @@ STEP = st.tuples(
     st.sampled_from(["ack"] * 8 + ["dup", "data", "time", "full", "fin"]),
     st.sampled_from([2, 2, 2, 1, 3, 0, -7, 10 ** 6]),  # segments acknowledged; -7: 7 bytes; 10**6: everything
     st.sampled_from([65535] * 6 + [3000, 700, 0]),
-    st.lists(st.integers(1, 4000), min_size=0, max_size=3),
+    st.lists(st.integers(-4000, 4000).filter(bool), min_size=0, max_size=3),  # below 0: with more (no PSH)
     st.sampled_from(["none"] * 12 + ["close", "shutdown", "abort", "nodelay"]),
     st.sampled_from([0.0, 0.0, 0.3, 2.0]),
 )
 
 
 def app(pcb, plan: dict) -> None:
-    """An application writing ``plan["writes"]`` (sizes) from each notification, then doing ``plan["then"]``."""
+    """An application writing ``plan["writes"]`` (sizes; a negative one with ``more``) from each notification, then
+    doing ``plan["then"]``."""
     def on_event(p):
         while p.readable:
             p.recv()
         if p.state_name not in ("ESTABLISHED", "CLOSE_WAIT") or p.tx_closed:
             return
-        for n in plan["writes"]:
-            if not p.send(bytes([n & 0xFF]) * n):
+        for w in plan["writes"]:
+            n = abs(w)
+            if not p.send(bytes([n & 0xFF]) * n, more=w < 0):  # tx9: a negative size writes with more
                 break
         then, plan["then"] = plan["then"], "none"
         if then == "close":
@@ -280,7 +282,8 @@ def test_differential_exercises_the_pure_ack_path(ts):
     def step(kind="ack", advance=2, window=65535, writes=(3000,), then="none", dt=0.0):
         return (kind, advance, window, list(writes), then, dt)
     steps = [step(), step(), step(advance=1), step(writes=(100, 200)), step(then="nodelay"), step(window=3000),
-             step(advance=3), step("time", dt=2.0), step(), step(advance=-7), step(then="shutdown"), step(),
+             step(advance=3), step("time", dt=2.0), step(), step(advance=-7), step(writes=(-500, -2000)), step(),
+             step(then="shutdown"), step(),
              step(advance=10 ** 6)]
     assert run_both(ts, False, steps) >= 8
     assert run_both(ts, False, [step(), step(then="close"), step(advance=10 ** 6)]) >= 2

@@ -252,3 +252,26 @@ def test_send_space_is_the_free_send_buffer_and_never_below_zero():
     assert pcb.send_space == 3000
     pcb.shutdown()
     assert pcb.send_space == 0
+
+
+# -- tx9: a write that says more (TCP_WRITE_FLAG_MORE) -------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [300, 4001])
+def test_a_write_that_says_more_leaves_without_push_both_ways(ts, size):
+    """``send(..., more=True)``: no PSH on the segment that empties the send buffer, and the same frames through the
+    fast output (300 bytes from an idle connection: ``_output_one``; 4001: the loop) as through the full one; the next
+    plain write pushes again."""
+    runs = [established(ts=ts, fast=fast) for fast in (True, False)]
+    out = []
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+        pcb.send(bytes(range(256)) * (size // 256) + bytes(size % 256), more=True)
+        first = data_frames(t)
+        ack_all(t, pcb, ts)
+        pcb.send(b"z" * 100)
+        out.append((first, data_frames(t)))
+    (fast_a, fast_b), (full_a, full_b) = out
+    assert fast_a == full_a and fast_b == full_b
+    assert fast_a and not [f for f in fast_a if f[47] & 0x08]
+    assert len(fast_b) == 1 and fast_b[0][47] == ACK | 0x08
+    assert runs[0][0].stack.tcp.fast_sent == len(fast_a) + 1 and runs[1][0].stack.tcp.fast_sent == 0

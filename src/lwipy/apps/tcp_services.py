@@ -161,7 +161,7 @@ class TcpChargenServer(_Service):
         try:
             while True:
                 chunk = view[off:off + space]
-                took = pcb.send(chunk)
+                took = pcb.send(chunk, True)  # more (TCP_WRITE_FLAG_MORE, as C lwIP's bench chargen): no PSH
                 self.bytes_out += took
                 off = (off + took) % self._period
                 space -= took

@@ -123,6 +123,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
+        self._push = True  # PSH on the segment that empties the send buffer (not after a send(..., more=True))
         self._route()
         if self.v6:
             mtu = self._netif.mtu6 if self._netif is not None else 1280
@@ -245,9 +246,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         room = self.snd_buf_limit - len(self.snd_buf)
         return room if room > 0 else 0  # (tx8: no max call; asked once per ACK by a sender's application)
 
-    def send(self, data: bytes | bytearray | memoryview) -> int:
+    def send(self, data: bytes | bytearray | memoryview, more: bool = False) -> int:
         """``tcp_write`` + ``tcp_output``: queue as much of ``data`` as fits and send what the windows allow.
-        Returns the bytes taken (0 when the buffer is full: wait for ``on_event``)."""
+        Returns the bytes taken (0 when the buffer is full: wait for ``on_event``).  The segment that empties the
+        send buffer carries PSH, unless the last write that queued bytes said ``more`` (lwIP's
+        ``TCP_WRITE_FLAG_MORE``: the application has more to write at once, so no push yet)."""
         self.stack.assert_core()
         if self.error:
             raise LwipError(self.error, "the connection failed")
@@ -263,6 +266,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         elif not n:
             return 0
         self.snd_buf += data
+        self._push = not more
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
             tcp.mem_log.append(len(self.snd_buf))

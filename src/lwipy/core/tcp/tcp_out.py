@@ -144,7 +144,7 @@ class TcpOutput:
                 force = False
                 with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
                 payload = memoryview(self.snd_buf)[offset:offset + n]
-                flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
+                flags = ACK | (PSH if last and self._push else 0) | (FIN if with_fin else 0)
                 sent = self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
                 payload.release()
                 adv = n + (1 if with_fin else 0)
@@ -283,8 +283,11 @@ class TcpOutput:
                         tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
                     else:
                         tail = b""
-                    neg_psh = neg_ack - PSH
-                    offflags_psh = offflags_ack | PSH
+                    if self._push:
+                        neg_psh = neg_ack - PSH
+                        offflags_psh = offflags_ack | PSH
+                    else:  # the last write said more (TCP_WRITE_FLAG_MORE): no PSH
+                        neg_psh, offflags_psh = neg_ack, offflags_ack
                 if n == avail:  # PSH on the last
                     offflags, neg = offflags_psh, neg_psh
                 else:
@@ -406,8 +409,8 @@ class TcpOutput:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
         snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
-        all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.  Called with what
-        :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
+        all of ``snd_buf`` with PSH (unless the last write said ``more``), Nagle and the persist timer having nothing
+        to say.  Called with what :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
         an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (the window
         offered by the same :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  It always
         handles the call (True); a test's False stands for the loop."""
@@ -415,7 +418,8 @@ class TcpOutput:
         rcv_nxt = self.rcv_nxt
         window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
         stack = self.stack
-        neg = tcp_neg - rcv_nxt - window - PSH - n
+        psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
+        neg = tcp_neg - rcv_nxt - window - psh - n
         if ts_ok:
             tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
             neg -= tsval + tsecr
@@ -433,7 +437,7 @@ class TcpOutput:
         ip4 = stack.ip4
         ident = ip4.next_ident
         frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                     offflags_ack | PSH, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
+                     offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
         sent = False
         timing = not unsettled and self.rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
