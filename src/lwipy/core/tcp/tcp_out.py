@@ -410,10 +410,10 @@ class TcpOutput:
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
         snd_max == buf_seq``) no more than one segment that the windows let go at once, so exactly one segment goes,
         all of ``snd_buf`` with PSH (unless the last write said ``more``), Nagle and the persist timer having nothing
-        to say.  Called with what :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header length, the netif, whether
-        an ACK's bookkeeping waits); the same frame, counters and state as its loop, in straight-line code (the window
-        offered by the same :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  It always
-        handles the call (True); a test's False stands for the loop."""
+        to say.  Called with what :meth:`_output_fast` checked and looked up (``n`` bytes, the template, the header
+        length, the netif, whether an ACK's bookkeeping waits); the same frame, counters and state as its loop, in
+        straight-line code (the window offered by the same :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py``
+        compares them).  It always handles the call (True); a test's False stands for the loop."""
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
