@@ -97,33 +97,36 @@ def test_the_services_answer_over_ipv6_too():
         assert u.recv().data == b"datagram"
 
 
-def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_with_one_send():
-    """The stream is the pattern over and over, whatever the offsets the send buffer's room leaves; and an event fills
-    the room with one send from any offset (the pattern held covers a send buffer's worth: tx8)."""
+def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_at_once():
+    """The stream is the pattern over and over, whatever the offsets the send buffer's room leaves; and the room an ACK
+    frees is filled whole by one call of the connection's source (tx9: ``TcpPcb.tx_source``) from any offset (the
+    pattern held covers a send buffer's worth: tx8), without the application's event."""
     sim, a, b = net(delay=0.001)
     TcpChargenServer(b)
     c = a.tcp.connect("10.0.0.2", 19)
     got = bytearray()
     collect(c, got)
-    sim.run_until(lambda: len(got) > 10_000, 5)  # accepted: the service's callback is set
+    sim.run_until(lambda: len(got) > 10_000, 5)  # accepted: the service's source is set
     (pcb,) = b.tcp.conns.values()
-    sends = []
+    rooms = []
     events = []
-    real_send, real_event = pcb.send, pcb.on_event
+    real_source, real_event = pcb.tx_source, pcb.on_event
 
-    def send(data, more=False):
-        sends.append(len(data))
-        return real_send(data, more)
+    def source(p, room):
+        chunk = real_source(p, room)
+        rooms.append((room, len(chunk)))
+        return chunk
 
     def on_event(p):
         events.append(p.send_space)
         real_event(p)
-    pcb.send, pcb.on_event = send, on_event
+    pcb.tx_source, pcb.on_event = source, on_event
     sim.run_until(lambda: len(got) > 1_000_000, 60)
     pattern = chargen_pattern()
     assert bytes(got) == (pattern * (len(got) // len(pattern) + 1))[:len(got)]
-    assert events and len(sends) <= len(events), "an event took more than one send"
-    assert max(sends) > len(pattern) * 8  # room larger than eight periods was filled at once
+    assert rooms and all(n == room for room, n in rooms), "a room was not filled whole"
+    assert max(room for room, _ in rooms) > len(pattern) * 8  # room larger than eight periods was filled at once
+    assert events == [], "the application was told of room its source filled"
     c.close()
     sim.run(2)
 

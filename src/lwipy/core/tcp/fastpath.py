@@ -54,6 +54,7 @@ from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
 from .states import CLOSED, ESTABLISHED
+from .tcp_in import _DEFER_SEGMENTS
 
 if TYPE_CHECKING:
     from ..netif import Netif
@@ -242,8 +243,9 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     pcb.persist_probes = 0
     window = window_field << pcb.snd_wscale
     wl1 = pcb.snd_wl1
-    # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
-    if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (pcb.snd_wl2 == ack or (pcb.snd_wl2 - ack) & MASK >= _HALF)):
+    # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
+    # peer's seq standing still and every ACK past the last)
+    if (wl1 == seq and ((pcb.snd_wl2 - ack) & MASK >= _HALF or pcb.snd_wl2 == ack)) or (wl1 - seq) & MASK >= _HALF:
         pcb.snd_wnd = window
         if window > pcb.max_snd_wnd:
             pcb.max_snd_wnd = window
@@ -297,10 +299,15 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
     # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
     tcp = pcb.tcp
-    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():
+    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= _DEFER_SEGMENTS * pcb.snd_mss \
+            and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():  # (tx9: its least first, without the call)
         pcb._mem_snd()
         pcb._defer_output()
         return True
+    if pcb.tx_source is not None and not pcb.tx_closed:
+        room = pcb.snd_buf_limit - len(snd_buf)
+        if room > 0:
+            pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
     on_event = pcb.on_event
     if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space
         pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
@@ -313,7 +320,9 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     # tcp_output after the callback (a no-op when nothing is unsent, no FIN queued and no refused segment to retry)
     if pcb.fin_seq is not None or pcb.txretry_at is not None \
             or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
-        pcb._output()
+        # _output's first step (as send has it, tx9: a call less per ACK): the fast way, else the whole way
+        if pcb.fin_seq is not None or not tcp._fast_path or not pcb._output_fast():
+            pcb._output_whole()
     # the rest of _process_ack and _fast_input, for what a callback may have changed (only it could have queued a
     # FIN, ended the connection or left SACK ranges); the segment was handled even when that ended the connection
     if not pcb._ack_finish(ack):

@@ -108,6 +108,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                                                                           PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
+        #: tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
+        #: room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room
+        #: (only of room it left); see :meth:`_pull`
+        self.tx_source: Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None = None
         self.error = 0
         self.nodelay = False
         self._keepalive = False
@@ -428,6 +432,21 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.tcp._remove(self)
         self._mem_release()
         self._notify()
+
+    def _pull(self, room: int) -> None:
+        """tx9: ACKs freed send buffer, ``room`` bytes of it, and ``tx_source`` is set (the caller checked: a state
+        that sends, the write side open): queue what it gives for the room, as ``send(data, more=True)`` queues it (no
+        PSH: a stream has more), without ``send``'s checks and call; the caller's ``tcp_output`` sends it.  One call
+        per ACK instead of the application's callback and its ``send`` (a bulk sender's every ACK)."""
+        data = self.tx_source(self, room)
+        n = len(data)
+        if not n:
+            return
+        if n > room:
+            raise ValueError(f"tx_source gave {n} bytes for {room} of room")
+        self.snd_buf += data
+        self._push = False
+        self._mem_snd()
 
     def _notify(self) -> None:
         if self.on_event is not None:
