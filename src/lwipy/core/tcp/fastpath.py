@@ -325,8 +325,10 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
             pcb._output_whole()
     # the rest of _process_ack and _fast_input, for what a callback may have changed (only it could have queued a
     # FIN, ended the connection or left SACK ranges); the segment was handled even when that ended the connection
-    if not pcb._ack_finish(ack):
+    # (tx9: asked only when one of its three steps may act: no retransmission timer running, SACK ranges held, or a
+    # FIN queued; a sender's ACK has its timer running, or acknowledged everything)
+    if (pcb.rto_at is None or pcb.scoreboard.ranges or pcb.fin_seq is not None) and not pcb._ack_finish(ack):
         return True
-    if pcb.state != CLOSED and pcb.delack_at is None and pcb.unacked_segments:
+    if pcb.unacked_segments and pcb.delack_at is None and pcb.state != CLOSED:
         pcb._arm_delack()  # as _fast_input ends for a segment without data
     return True

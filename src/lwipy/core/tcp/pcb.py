@@ -126,6 +126,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
+        self._tx_way: tuple | None = None  # tx9: _output_fast's way out as it last found it (_tx_way_make)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
         self._push = True  # PSH on the segment that empties the send buffer (not after a send(..., more=True))
         self._route()

@@ -193,23 +193,31 @@ class TcpOutput:
                 self.txretry_at = None
                 self.tcp.tx_refused.discard(self)
             return True
-        if not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
-            return False
-        mac = self._neighbour_mac()  # (None also without a netif)
-        if mac is None:
-            return False
-        netif = self._netif
-        ts_ok = self.ts_ok
-        hlen = 32 if ts_ok else 20
-        mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
-        if 20 + hlen + mss > netif.mtu:
-            return False
-        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        if self.sack_ok and self.ooseq:
+            return False  # SACK blocks due: the full way writes them
         tcp = self.tcp
-        tmpl = tcp.tx_templates.get(self)
-        made_for = (mac, netif.hwaddr, self.tos, self.ttl, hlen)
-        if tmpl is None or tmpl[0] != made_for:
-            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        stack = self.stack
+        # tx9: the way out (netif, neighbour, template) as the last call found it, while nothing it was made from
+        # changed (the routes' and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC,
+        # MTU, TOS, TTL, timestamps and MSS, the stack's link output: _tx_way_make's checks, kept in step with
+        # _neighbour_mac's), the neighbour's refresh time read live; else made again (or the full way when None)
+        way = self._tx_way
+        if way is not None:
+            (routes_gen, arp_gen, netif, entry, mac, hwaddr, tos, ttl, ts_ok, snd_mss, mtu, tmpl, hlen,
+             mss) = way
+            if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation or not netif.up \
+                    or not netif.link_up or netif.vlan_id is not None or stack.link_output != tcp.eth_output \
+                    or entry.mac is not mac or netif.hwaddr is not hwaddr or netif.mtu != mtu or self.tos != tos \
+                    or self.ttl != ttl or self.ts_ok is not ts_ok or self.snd_mss != snd_mss:
+                way = None
+            elif entry.state == _STABLE and not entry.rerequested \
+                    and stack.now >= entry.expires - _REREQUEST_BEFORE:
+                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
+        if way is None:
+            way = self._tx_way_make()
+            if way is None:
+                return False
+            netif, tmpl, hlen, mss, ts_ok = way[2], way[11], way[12], way[13], way[8]
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
@@ -237,7 +245,6 @@ class TcpOutput:
         # tx3: Karn's one timed segment per flight: only while none is timed, and only for new data (a segment
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
         timing = unsettled or self.rtt.seq is None
-        stack = self.stack
         ip4 = stack.ip4
         transmit = netif.device.transmit
         adler = _adler32
@@ -274,7 +281,15 @@ class TcpOutput:
                     break
                 if window < 0:  # once per call: the buffer does not change while we send (_offered_window)
                     rcv_nxt = self.rcv_nxt
-                    window = self._offered_window(ts_ok, wmemo)
+                    # tx9: its last answer replayed while the four figures it depends on stand still (a sender's
+                    # receive side), in either of its ways (the template's memo, tx2's, also for its shortcut)
+                    key = (rcv_nxt, self.rcv_adv, len(self.rcv_buf) + self.rcv_held, self.rcv_buf_limit)
+                    if wmemo[0] == key:
+                        window = wmemo[1]
+                        self.rcv_adv = wmemo[2]
+                    else:
+                        window = self._offered_window(ts_ok, wmemo)
+                        wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
@@ -378,6 +393,37 @@ class TcpOutput:
             if self.state != CLOSED:
                 tcp.timers.arm(self, when)
         return True
+
+    def _tx_way_make(self) -> tuple | None:
+        """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
+        send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
+        the MTU); else what it was made from (the routes' and the ARP table's generations, the netif, the ARP entry
+        and its MAC, our MAC, TOS, TTL, timestamps, MSS and MTU), the template and the header and segment sizes."""
+        if not self._neighbour or self.v6:
+            return None
+        mac = self._neighbour_mac()  # (None also without a netif)
+        if mac is None:
+            return None
+        netif = self._netif
+        ts_ok = self.ts_ok
+        hlen = 32 if ts_ok else 20
+        snd_mss = self.snd_mss
+        mss = snd_mss - 12 if ts_ok else snd_mss  # seg_size: no SACK room is due here
+        mtu = netif.mtu
+        if 20 + hlen + mss > mtu:
+            return None
+        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        tcp = self.tcp
+        stack = self.stack
+        tmpl = tcp.tx_templates.get(self)
+        hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
+        made_for = (mac, hwaddr, tos, ttl, hlen)
+        if tmpl is None or tmpl[0] != made_for:
+            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        entry = tcp.tx_neighbours[self][0]
+        way = self._tx_way = (stack.routes.generation, stack.etharp.generation, netif, entry, entry.mac, hwaddr, tos,
+                              ttl, ts_ok, snd_mss, mtu, tmpl, hlen, mss)
+        return way
 
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
         """The window field of :meth:`_output_fast`'s and :meth:`_output_one`'s segments (capped at 16 bits), with
