@@ -324,10 +324,12 @@ class TcpOutput:
                     if n > 400:
                         if n <= 1536:
                             # tx8: wire.checksum.data_sum's unrolled case, inline (two calls less per ACK): the sums of
-                            # the even and the odd bytes, exact by zlib.adler32 in pieces of 256 (the slices made once)
-                            data_sum = ((adler(payload[_E0], 0) & 0xFFFF) + (adler(payload[_E1], 0) & 0xFFFF)
-                                        + (adler(payload[_E2], 0) & 0xFFFF)) * 256 + (adler(payload[_O0], 0) & 0xFFFF) \
-                                + (adler(payload[_O1], 0) & 0xFFFF) + (adler(payload[_O2], 0) & 0xFFFF)
+                            # the even and the odd bytes, exact by zlib.adler32 in pieces of 256 (the slices made once);
+                            # tx9: from adler32's own start (1: each piece's sum plus one, still below its modulus),
+                            # the six ones (3 * 256 + 3) taken off once
+                            data_sum = ((adler(payload[_E0]) & 0xFFFF) + (adler(payload[_E1]) & 0xFFFF)
+                                        + (adler(payload[_E2]) & 0xFFFF)) * 256 + (adler(payload[_O0]) & 0xFFFF) \
+                                + (adler(payload[_O1]) & 0xFFFF) + (adler(payload[_O2]) & 0xFFFF) - 771
                         else:
                             data_sum = _data_sum(payload)  # (jumbo frames)
                     else:
