@@ -308,20 +308,22 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
         room = pcb.snd_buf_limit - len(snd_buf)
         if room > 0:
             pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
-    on_event = pcb.on_event
-    if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space
-        pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
-        try:
-            on_event(pcb)
-        finally:
-            pcb._corked = False
+    if pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space (tx9: room first: a source filled it)
+        on_event = pcb.on_event
+        if on_event is not None:
+            pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
+            try:
+                on_event(pcb)
+            finally:
+                pcb._corked = False
     if len(snd_buf) == left:
         pcb._mem_snd()  # the application wrote nothing: count the buffer (a write counted it, trimmed and grown)
     # tcp_output after the callback (a no-op when nothing is unsent, no FIN queued and no refused segment to retry)
-    if pcb.fin_seq is not None or pcb.txretry_at is not None \
-            or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
+    if pcb.fin_seq is not None or pcb.txretry_at is not None:
+        pcb._output()
+    elif len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
         # _output's first step (as send has it, tx9: a call less per ACK): the fast way, else the whole way
-        if pcb.fin_seq is not None or not tcp._fast_path or not pcb._output_fast():
+        if not tcp._fast_path or not pcb._output_fast():
             pcb._output_whole()
     # the rest of _process_ack and _fast_input, for what a callback may have changed (only it could have queued a
     # FIN, ended the connection or left SACK ranges); the segment was handled even when that ended the connection
