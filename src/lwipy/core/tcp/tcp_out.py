@@ -239,8 +239,6 @@ class TcpOutput:
                 and not self._offload and self._output_one(avail, tmpl, ts_ok, hlen, netif, unsettled):
             return True
         timed = None
-        nodelay = self.nodelay
-        half_max = self.max_snd_wnd // 2
         snd_max = self.snd_max
         # tx3: Karn's one timed segment per flight: only while none is timed, and only for new data (a segment
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
@@ -274,8 +272,9 @@ class TcpOutput:
                         break
                     if n > mss:  # (offload) a super-segment ends on a segment boundary unless it ends the data
                         n -= n % mss
-                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
-                if n < mss and not (n == avail and (nodelay or nxt == una)) and n < half_max:
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output (tx9: the flags read
+                # only for a partial segment)
+                if n < mss and not (n == avail and (self.nodelay or nxt == una)) and n < self.max_snd_wnd // 2:
                     if nxt == una and self.persist_at is None:
                         self._arm_persist()  # the override timer
                     break
