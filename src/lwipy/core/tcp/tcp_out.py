@@ -203,12 +203,11 @@ class TcpOutput:
         # _neighbour_mac's), the neighbour's refresh time read live; else made again (or the full way when None)
         way = self._tx_way
         if way is not None:
-            (routes_gen, arp_gen, netif, entry, mac, hwaddr, tos, ttl, ts_ok, snd_mss, mtu, tmpl, hlen,
-             mss) = way
-            if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation or not netif.up \
-                    or not netif.link_up or netif.vlan_id is not None or stack.link_output != tcp.eth_output \
-                    or entry.mac is not mac or netif.hwaddr is not hwaddr or netif.mtu != mtu or self.tos != tos \
-                    or self.ttl != ttl or self.ts_ok is not ts_ok or self.snd_mss != snd_mss:
+            routes_gen, arp_gen, netif, entry, mac, netif_was, pcb_was, tmpl, hlen, mss, ts_ok = way
+            if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation \
+                    or (netif.up, netif.link_up, netif.vlan_id, netif.hwaddr, netif.mtu) != netif_was \
+                    or stack.link_output != tcp.eth_output or entry.mac is not mac \
+                    or (self.tos, self.ttl, self.ts_ok, self.snd_mss) != pcb_was:
                 way = None
             elif entry.state == _STABLE and not entry.rerequested \
                     and stack.now >= entry.expires - _REREQUEST_BEFORE:
@@ -217,7 +216,7 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            netif, tmpl, hlen, mss, ts_ok = way[2], way[11], way[12], way[13], way[8]
+            netif, tmpl, hlen, mss, ts_ok = way[2], way[7], way[8], way[9], way[10]
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
@@ -399,7 +398,8 @@ class TcpOutput:
         """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
         the MTU); else what it was made from (the routes' and the ARP table's generations, the netif, the ARP entry
-        and its MAC, our MAC, TOS, TTL, timestamps, MSS and MTU), the template and the header and segment sizes."""
+        and its MAC, the netif's state, MAC and MTU, our TOS, TTL, timestamps and MSS), the template, the header and
+        segment sizes and whether timestamps are on."""
         if not self._neighbour or self.v6:
             return None
         mac = self._neighbour_mac()  # (None also without a netif)
@@ -422,8 +422,11 @@ class TcpOutput:
         if tmpl is None or tmpl[0] != made_for:
             tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         entry = tcp.tx_neighbours[self][0]
-        way = self._tx_way = (stack.routes.generation, stack.etharp.generation, netif, entry, entry.mac, hwaddr, tos,
-                              ttl, ts_ok, snd_mss, mtu, tmpl, hlen, mss)
+        # (the netif's state and the pcb's figures as tuples, compared whole: an up, untagged netif is checked by
+        # _neighbour_mac above, so equal figures later mean it still is)
+        way = self._tx_way = (stack.routes.generation, stack.etharp.generation, netif, entry, entry.mac,
+                              (netif.up, netif.link_up, netif.vlan_id, hwaddr, mtu), (tos, ttl, ts_ok, snd_mss), tmpl,
+                              hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
