@@ -33,7 +33,8 @@ sums of the even and the odd bytes, as a sender sums its payload); a short one's
 nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
 negotiated) is handled in one function, ``_fast_input``, ``_process_ack`` and ``_ack_advanced`` without the branches
 that cannot be taken: the window, the acknowledged bytes dropped, RTT and congestion control, the retransmission
-timer, the application's callback (which writes), and one ``tcp_output`` afterwards only when something is unsent,
+timer, the stream source's refill (``TcpPcb.tx_source``, tx9) or the application's callback (which writes), and one
+``tcp_output`` afterwards only when something is unsent,
 a FIN was queued or a refused segment waits (lwIP's ``tcp_input`` outputs once after the callbacks).  Anything else
 goes to ``_fast_input`` or the full path; ``tests/core/test_tcp_ack_fast.py`` holds the two ways to the same output
 and state, with applications that write, close, shut down or abort from the callback.

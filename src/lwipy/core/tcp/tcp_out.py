@@ -24,7 +24,9 @@ it to the loop's output).  The payload's sum is the largest single cost per segm
 tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
 next hop; its fields are read each call), and the window field is replayed from the template while the receive side
-stands still (a sender's case).
+stands still (a sender's case).  tx9: what a call found of the way out (netif, ARP entry, template, sizes) is kept per
+connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
+(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
