@@ -97,32 +97,67 @@ def test_the_services_answer_over_ipv6_too():
         assert u.recv().data == b"datagram"
 
 
-def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_with_one_send():
-    """The stream is the pattern over and over, whatever the offsets the send buffer's room leaves; and an event fills
-    the room with one send from any offset (the pattern held covers a send buffer's worth: tx8)."""
+def test_chargen_streams_the_pattern_whole_and_fills_a_64_kb_buffer_at_once():
+    """The stream is the pattern over and over, whatever the offsets the send buffer's room leaves; and the room an ACK
+    frees is filled whole by one call of the connection's source (tx9: ``TcpPcb.tx_source``) from any offset (the
+    pattern held covers a send buffer's worth: tx8), without the application's event."""
     sim, a, b = net(delay=0.001)
     TcpChargenServer(b)
     c = a.tcp.connect("10.0.0.2", 19)
     got = bytearray()
     collect(c, got)
-    sim.run_until(lambda: len(got) > 10_000, 5)  # accepted: the service's callback is set
+    sim.run_until(lambda: len(got) > 10_000, 5)  # accepted: the service's source is set
     (pcb,) = b.tcp.conns.values()
-    sends = []
+    rooms = []
     events = []
-    real_send, real_event = pcb.send, pcb.on_event
+    real_source, real_event = pcb.tx_source, pcb.on_event
 
-    def send(data):
-        sends.append(len(data))
-        return real_send(data)
+    def source(p, room):
+        chunk = real_source(p, room)
+        rooms.append((room, len(chunk)))
+        return chunk
 
     def on_event(p):
         events.append(p.send_space)
         real_event(p)
-    pcb.send, pcb.on_event = send, on_event
+    pcb.tx_source, pcb.on_event = source, on_event
     sim.run_until(lambda: len(got) > 1_000_000, 60)
     pattern = chargen_pattern()
     assert bytes(got) == (pattern * (len(got) // len(pattern) + 1))[:len(got)]
-    assert events and len(sends) <= len(events), "an event took more than one send"
-    assert max(sends) > len(pattern) * 8  # room larger than eight periods was filled at once
+    assert rooms and all(n == room for room, n in rooms), "a room was not filled whole"
+    assert max(room for room, _ in rooms) > len(pattern) * 8  # room larger than eight periods was filled at once
+    assert events == [], "the application was told of room its source filled"
+    c.close()
+    sim.run(2)
+
+
+def test_chargen_writes_say_more_so_its_segments_carry_no_push():
+    """chargen writes with ``more`` (lwIP's TCP_WRITE_FLAG_MORE, as C lwIP's benchmark chargen does): none of its
+    segments carries PSH, which would have a Linux receiver ACK every read that drains the socket (a full-sized
+    segment with PSH sets ICSK_ACK_PUSHED) instead of every second segment.  At ESP-IDF's defaults (send buffer and
+    window 5760 bytes), where every ACK's output empties the send buffer."""
+    sim = Simulation(seed=2)
+    hub = sim.hub()
+    cfg = Config()
+    assert cfg.tcp_snd_buf_default == cfg.tcp_wnd_default == 5760
+    a = sim.add_stack("a", hub, cfg, ip="10.0.0.1/24", faults=dict(delay=0.001))
+    b = sim.add_stack("b", hub, cfg, ip="10.0.0.2/24", faults=dict(delay=0.001))
+    TcpChargenServer(b)
+    flags = []
+    (netif,) = [n for n in b.netifs if not n.is_loopback]
+    device = netif.device
+    real = device.transmit
+
+    def spy(frame):
+        f = bytes(frame)
+        if len(f) > 54 and f[23] == 6 and f[34:36] == (19).to_bytes(2, "big") and len(f) > 34 + (f[46] >> 4) * 4:
+            flags.append(f[47])  # a data segment from chargen
+        return real(frame)
+    device.transmit = spy
+    c = a.tcp.connect("10.0.0.2", 19)
+    got = bytearray()
+    collect(c, got)
+    sim.run_until(lambda: len(got) > 200_000, 20)
+    assert len(flags) > 100 and not [f for f in flags if f & 0x08]
     c.close()
     sim.run(2)

@@ -281,3 +281,15 @@ def test_after_a_retransmission_timeout_acks_send_at_once_inside_a_batch():
     assert counts[1] > 0  # the first ACK's segments left before the second frame was taken
     segs = _segments(t.dev.take())
     assert [(s[0] - una) & 0xFFFFFFFF for s in segs][:2] == [MSS, 2 * MSS]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_ack_leaving_exactly_the_least_flight_waits_for_the_batch_end(fast):
+    """Eight segments in flight, where half the send buffer is the four segments the deferral asks for at least: an
+    ACK of two leaves six and waits, the next leaves exactly four and waits too (tx9: fast_pure_ack tests that least
+    before asking ``_deferred_flight``), the third leaves two and sends at once, all six segments."""
+    t, pcb, app = _bulk(fast, tcp_snd_buf_default=8 * MSS)
+    una, events = pcb.snd_una, app.events
+    acks = [frame(t, t.peer_seq, (una + 2 * MSS * (i + 1)) & 0xFFFFFFFF) for i in range(3)]
+    counts = _taken_with_counts(t, acks)
+    assert counts == [0, 0, 0, 6] and app.events - events == 1

@@ -186,21 +186,23 @@ STEP = st.tuples(
     st.sampled_from(["ack"] * 8 + ["dup", "data", "time", "full", "fin"]),
     st.sampled_from([2, 2, 2, 1, 3, 0, -7, 10 ** 6]),  # segments acknowledged; -7: 7 bytes; 10**6: everything
     st.sampled_from([65535] * 6 + [3000, 700, 0]),
-    st.lists(st.integers(1, 4000), min_size=0, max_size=3),
+    st.lists(st.integers(-4000, 4000).filter(bool), min_size=0, max_size=3),  # below 0: with more (no PSH)
     st.sampled_from(["none"] * 12 + ["close", "shutdown", "abort", "nodelay"]),
     st.sampled_from([0.0, 0.0, 0.3, 2.0]),
 )
 
 
 def app(pcb, plan: dict) -> None:
-    """An application writing ``plan["writes"]`` (sizes) from each notification, then doing ``plan["then"]``."""
+    """An application writing ``plan["writes"]`` (sizes; a negative one with ``more``) from each notification, then
+    doing ``plan["then"]``."""
     def on_event(p):
         while p.readable:
             p.recv()
         if p.state_name not in ("ESTABLISHED", "CLOSE_WAIT") or p.tx_closed:
             return
-        for n in plan["writes"]:
-            if not p.send(bytes([n & 0xFF]) * n):
+        for w in plan["writes"]:
+            n = abs(w)
+            if not p.send(bytes([n & 0xFF]) * n, more=w < 0):  # tx9: a negative size writes with more
                 break
         then, plan["then"] = plan["then"], "none"
         if then == "close":
@@ -214,15 +216,29 @@ def app(pcb, plan: dict) -> None:
     pcb.on_event = on_event
 
 
-def run_both(ts: bool, sack: bool, steps: list) -> int:
+def source_app(pcb, plan: dict) -> None:
+    """tx9: :func:`app` with a stream source (``TcpPcb.tx_source``) giving ``plan["pull"]`` bytes at most (None: all
+    the room) whenever ACKs free room; the application's writes then go into what room it left."""
+    app(pcb, plan)
+
+    def source(p, room):
+        pull = plan["pull"]
+        n = room if pull is None or pull > room else pull
+        return bytes([(n + 1) & 0xFF]) * n
+    pcb.tx_source = source
+
+
+def run_both(ts: bool, sack: bool, steps: list, source: bool = False) -> int:
     """The same steps through a stack with the fast paths and one without, compared after each; returns the ACKs
-    ``fast_pure_ack`` took."""
+    ``fast_pure_ack`` took.  With ``source`` the application has a stream source too: what it gives for an ACK's room
+    is the step's first write's size modulo 3000 (0: nothing, left to the application's writes), all the room when
+    the step writes nothing."""
     runs = []
     for fast in (True, False):
         t, pcb, _ = established(ts=ts, sack=sack, fast=fast, tcp_snd_buf_default=5760)
         t.at(5.0)  # lwipy's TSval is the clock in ms: echoes of it are not 0 (which means no echo)
-        plan = {"writes": [3000], "then": "none"}
-        app(pcb, plan)
+        plan = {"writes": [3000], "then": "none", "pull": None}
+        (source_app if source else app)(pcb, plan)
         pcb.send(b"s" * 5760)
         runs.append((t, pcb, plan))
     taken = 0
@@ -241,6 +257,7 @@ def run_both(ts: bool, sack: bool, steps: list) -> int:
             tsval += 1
             for t, pcb, plan in runs:
                 plan["writes"], plan["then"] = writes, then
+                plan["pull"] = abs(writes[0]) % 3000 if writes else None
                 stamp = (tsval, (int(t.now * 1000) - 3) & 0xFFFFFFFF) if ts else None  # an echo 3 ms old
                 flight = (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF
                 if kind == "ack":
@@ -273,6 +290,12 @@ def test_fast_and_full_paths_agree_for_a_sender(ts, sack, steps):
     run_both(ts, sack, steps)
 
 
+@settings(max_examples=examples(200), deadline=None)
+@given(ts=st.booleans(), sack=st.booleans(), steps=st.lists(STEP, min_size=1, max_size=40))
+def test_fast_and_full_paths_agree_for_a_sender_with_a_source(ts, sack, steps):
+    run_both(ts, sack, steps, source=True)
+
+
 @pytest.mark.parametrize("ts", [True, False])
 def test_differential_exercises_the_pure_ack_path(ts):
     """The comparison is worth something only when the sequences take the fast path, including a callback that
@@ -280,11 +303,16 @@ def test_differential_exercises_the_pure_ack_path(ts):
     def step(kind="ack", advance=2, window=65535, writes=(3000,), then="none", dt=0.0):
         return (kind, advance, window, list(writes), then, dt)
     steps = [step(), step(), step(advance=1), step(writes=(100, 200)), step(then="nodelay"), step(window=3000),
-             step(advance=3), step("time", dt=2.0), step(), step(advance=-7), step(then="shutdown"), step(),
+             step(advance=3), step("time", dt=2.0), step(), step(advance=-7), step(writes=(-500, -2000)), step(),
+             step(then="shutdown"), step(),
              step(advance=10 ** 6)]
     assert run_both(ts, False, steps) >= 8
     assert run_both(ts, False, [step(), step(then="close"), step(advance=10 ** 6)]) >= 2
     assert run_both(ts, False, [step(), step(then="abort"), step()]) >= 2
+    # tx9: with a stream source filling all the room, part of it (the application writing the rest), or nothing
+    assert run_both(ts, False, steps + [step("data"), step("data", writes=())], source=True) >= 8
+    assert run_both(ts, False, [step(writes=()), step(writes=(1000,)), step(writes=(3000,)), step(writes=()),
+                                step(writes=(), then="close"), step(advance=10 ** 6)], source=True) >= 4
 
 
 # -- the send fast path's per-connection template ------------------------------------------------------------------------
@@ -418,3 +446,52 @@ def test_an_rto_that_moved_earlier_fires_then_as_the_full_way(ts, monkeypatch):
     fa, fb = ta.dev.take(), tb.dev.take()
     assert fa == fb and fa, "the retransmission timer did not fire at its new deadline"
     assert_alike((ta, pa), (tb, pb), "the timeout")
+
+
+# -- tx9: a stream source (TcpPcb.tx_source) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+def test_a_source_fills_each_acks_room_on_the_fast_path_without_the_event(ts, monkeypatch):
+    """A bulk sender with a stream source: every ACK is taken by ``fast_pure_ack``, the room it freed is asked of the
+    source once and filled whole, the application's event is not called, and the segments go without PSH (a stream
+    has more), as the full path sends them."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, fast=fast, tcp_snd_buf_default=5760)
+        rooms, events = [], []
+        pcb.on_event = events.append
+
+        def source(p, room, rooms=rooms):
+            rooms.append(room)
+            return b"q" * room
+        pcb.tx_source = source
+        pcb.cc.cwnd = 10 ** 6  # (the window alone limits: every ACK's output reaches the end of the buffer,
+        pcb.snd_buf_limit = 4 * pcb.seg_size  # whole segments, where a push would be due)
+        pcb.send(b"q" * pcb.send_space)  # (a plain write: the source's bytes after it must not push)
+        t.dev.take()
+        runs.append((t, pcb, rooms, events))
+    calls = watch(monkeypatch)
+    seg = runs[0][1].seg_size
+    for i in range(10):
+        for t, pcb, _, _ in runs:
+            inject(t, ack_frame(t, pcb, 2 * seg if i % 3 else seg, ts, tsval=900 + i))
+        (ta, pa, rooms, events), (tb, pb, rooms_b, events_b) = runs
+        fa, fb = ta.dev.take(), tb.dev.take()
+        assert fa == fb and fa and not [f for f in fa if f[47] & PSH]
+        assert_alike((ta, pa), (tb, pb), f"ACK {i}", memory=True)
+    assert calls == [True] * 10 and rooms == rooms_b and len(rooms) == 10
+    assert events == events_b == []
+    assert len(runs[0][1].snd_buf) == 4 * seg
+
+
+def test_a_source_that_gives_nothing_leaves_the_room_to_the_event_and_one_that_gives_too_much_fails():
+    t, pcb, _ = established(ts=False, tcp_snd_buf_default=5760)
+    events = []
+    pcb.on_event = lambda p: events.append(p.send_space)
+    pcb.tx_source = lambda p, room: b""
+    pcb.send(b"n" * pcb.send_space)
+    inject(t, ack_frame(t, pcb, 1000, False))
+    assert events == [1000] and t.stack.tcp.fast_taken == 1
+    pcb.tx_source = lambda p, room: b"x" * (room + 1)
+    with pytest.raises(ValueError):
+        pcb._pull(10)
+    assert len(pcb.snd_buf) == 5760 - 1000  # nothing queued

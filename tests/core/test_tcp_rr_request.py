@@ -122,9 +122,14 @@ def _recovery(t, pcb):
     return pcb.snd_max
 
 
+def _stream_source(t, pcb):
+    pcb.tx_source = lambda p, room: b""  # (tx9: a bulk sender's stream, asked for the room before the event)
+    return pcb.snd_max
+
+
 CASES = {"partial ACK": _partial, "nothing new": _nothing_new, "data unsent": _unsent, "timed out": _timed_out,
          "FIN queued": _fin_queued, "no room": _no_room, "SACK ranges": _sack_ranges, "out of order": _out_of_order,
-         "recovery": _recovery}
+         "recovery": _recovery, "stream source": _stream_source}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -252,3 +252,104 @@ def test_send_space_is_the_free_send_buffer_and_never_below_zero():
     assert pcb.send_space == 3000
     pcb.shutdown()
     assert pcb.send_space == 0
+
+
+# -- tx9: a write that says more (TCP_WRITE_FLAG_MORE) -------------------------------------------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [300, 4001])
+def test_a_write_that_says_more_leaves_without_push_both_ways(ts, size):
+    """``send(..., more=True)``: no PSH on the segment that empties the send buffer, and the same frames through the
+    fast output (300 bytes from an idle connection: ``_output_one``; 4001: the loop) as through the full one; the next
+    plain write pushes again."""
+    runs = [established(ts=ts, fast=fast) for fast in (True, False)]
+    out = []
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+        pcb.send(bytes(range(256)) * (size // 256) + bytes(size % 256), more=True)
+        first = data_frames(t)
+        ack_all(t, pcb, ts)
+        pcb.send(b"z" * 100)
+        out.append((first, data_frames(t)))
+    (fast_a, fast_b), (full_a, full_b) = out
+    assert fast_a == full_a and fast_b == full_b
+    assert fast_a and not [f for f in fast_a if f[47] & 0x08]
+    assert len(fast_b) == 1 and fast_b[0][47] == ACK | 0x08
+    assert runs[0][0].stack.tcp.fast_sent == len(fast_a) + 1 and runs[1][0].stack.tcp.fast_sent == 0
+
+
+# -- tx9: the way out kept per connection (_tx_way) ----------------------------------------------------------------------
+def _wrapped_link_output(t, pcb):
+    real = t.stack.link_output
+    t.stack.link_output = lambda *args: real(*args)
+
+
+def _their_mac_in_place(t, pcb):
+    t.stack.etharp.table[(t.netif.index, pcb._next_hop)].mac = b"\x02\x00\x00\x00\x00\x43"
+
+
+WAY_CHANGES = {
+    # (the change, whether the fast output must leave the next call to the full way)
+    "MTU below the segments": (lambda t, pcb: setattr(t.netif, "mtu", 576), True),
+    "our MAC": (lambda t, pcb: setattr(t.netif, "hwaddr", b"\x02\x00\x00\x00\x00\x42"), False),
+    "their MAC, in the entry": (_their_mac_in_place, False),
+    "TOS": (lambda t, pcb: setattr(pcb, "tos", 0x20), False),
+    "TTL": (lambda t, pcb: setattr(pcb, "ttl", 9), False),
+    "MSS": (lambda t, pcb: setattr(pcb, "snd_mss", 700), False),
+    "netif down": (lambda t, pcb: setattr(t.netif, "up", False), True),
+    "link output wrapped": (_wrapped_link_output, True),
+    "VLAN": (lambda t, pcb: setattr(t.netif, "vlan_id", 7), True),
+    "ARP table changed": (lambda t, pcb: setattr(t.stack.etharp, "generation", t.stack.etharp.generation + 1), False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WAY_CHANGES))
+def test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call(case):
+    """``_output_fast`` keeps its way out (netif, ARP entry, template, sizes: ``_tx_way``) from call to call: a change
+    to anything it was made from is seen by the very next call, which writes what the full way writes (a stack
+    without the fast paths, changed alike), or leaves the call to it."""
+    change, leaves = WAY_CHANGES[case]
+    runs = [established(ts=True, fast=fast) for fast in (True, False)]
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+        pcb.send(b"a" * 2500)
+        ack_all(t, pcb, True)
+    pa = runs[0][1]
+    way = pa._tx_way
+    assert way is not None and pa._output_fast() is True and pa._tx_way is way  # kept: nothing changed
+    before = runs[0][0].stack.tcp.fast_sent
+    calls = watch_fast(pa)
+    for t, pcb, _ in runs:
+        change(t, pcb)
+        pcb.send(bytes(range(256)) * 10)
+    (ta, pa, _), (tb, pb, _) = runs
+    fast, full = ta.dev.take(), tb.dev.take()
+    assert fast == full and fast
+    if leaves:
+        assert calls[0] is False and ta.stack.tcp.fast_sent == before
+    else:
+        assert calls[0] is True and ta.stack.tcp.fast_sent > before and pa._tx_way is not way
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_window_a_segment_offers_follows_a_read_between_two_calls(ts):
+    """``_output_fast`` replays the window it offered while the receive side stands still (tx9): a read between two
+    calls (its window update left for a batch's end) opens it in the next call's segment, as the full way offers it."""
+    runs = [established(ts=ts, fast=fast, reader=False, tcp_wnd_default=5760) for fast in (True, False)]
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+        for _ in range(2):  # the second is acknowledged at once, with the window 2000 bytes held leave
+            inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | 0x08, b"d" * 1000, ts=(700, 0) if ts else None))
+            t.peer_seq += 1000
+        pcb.send(b"a" * 2500)  # offers the same window (the room cannot open it by a segment)
+        ack_all(t, pcb, ts, tsval=701)
+        pcb.ack_due = True  # as inside a batch: the read's window update waits for the batch's end
+        assert len(pcb.recv()) == 2000
+        pcb.send(b"b" * 2500)  # carries the window as it stands now
+    (ta, pa, _), (tb, pb, _) = runs
+    hlen = 32 if ts else 20
+    fast, full = data_frames(ta), data_frames(tb)
+    assert fast == full
+    fast = [f for f in fast if len(f) > 34 + hlen]  # (the data segments, not the ACK)
+    assert len(fast) == 6 and ta.stack.tcp.fast_sent >= 6
+    assert int.from_bytes(fast[3][48:50], "big") > int.from_bytes(fast[2][48:50], "big")  # opened
+    assert pa.stack.tcp.tx_templates[pa][6][0][2] == 0  # (the memo the second call made: nothing held)

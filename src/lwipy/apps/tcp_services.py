@@ -7,7 +7,7 @@ peer closes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..core.tcp.states import CLOSE_WAIT, CLOSED, ESTABLISHED
 from ..errors import LwipError
@@ -41,8 +41,12 @@ class _Service:
     def _accept(self, listener: "TcpListener") -> None:
         while (pcb := listener.accept()) is not None:
             self.connections += 1
-            pcb.on_event = self._event
+            self._attach(pcb)
             self._event(pcb)
+
+    def _attach(self, pcb: "TcpPcb") -> None:
+        """Take the new connection ``pcb``'s events."""
+        pcb.on_event = self._event
 
     def _event(self, pcb: "TcpPcb") -> None:
         raise NotImplementedError
@@ -136,18 +140,38 @@ class TcpChargenServer(_Service):
         # eight periods at least, and a send buffer's worth from any offset (tx8: one send fills a 64 KB buffer)
         self.pattern = chargen_pattern() * max(8, -(-stack.config.tcp_snd_buf_default // period) + 1)
         self._view = memoryview(self.pattern)
-        self._offset: dict[int, int] = {}
+
+    def _attach(self, pcb: "TcpPcb") -> None:
+        """Its events, and (tx9) the room ACKs free filled from its stream (``TcpPcb.tx_source``): a bulk sender's
+        every ACK costs one call, not the event, its checks and a ``send``."""
+        pcb.on_event = self._event
+        pcb.tx_source = self._stream()
+
+    def _stream(self) -> "Callable[[TcpPcb, int], memoryview]":
+        """A connection's source of the pattern (``TcpPcb.tx_source``): the next ``room`` bytes from where it left
+        off, offsets wrapping at one period (all of ``room`` unless a send buffer was made larger than the pattern
+        held)."""
+        view, period = self._view, self._period
+        off = 0
+
+        def source(pcb: "TcpPcb", room: int) -> memoryview:
+            nonlocal off
+            chunk = view[off:off + room]
+            n = len(chunk)
+            off = (off + n) % period
+            self.bytes_out += n
+            return chunk
+        return source
 
     def _event(self, pcb: "TcpPcb") -> None:
         if pcb.state == ESTABLISHED and not pcb.readable:  # (ESTABLISHED: no FIN received, so not at_eof)
             space = pcb.send_space
             if space:
-                self._fill(pcb, space)  # the common event: an ACK made room (nothing to read, no FIN)
+                self._fill(pcb, space)  # room outside an ACK's (the connection's first event)
                 return
         while pcb.readable:
             self._drain(pcb)
         if pcb.at_eof or pcb.state_name not in ("ESTABLISHED", "CLOSE_WAIT"):
-            self._offset.pop(id(pcb), None)
             if pcb.state_name == "CLOSE_WAIT":
                 pcb.close()
             return
@@ -157,20 +181,15 @@ class TcpChargenServer(_Service):
         self._fill(pcb, space)
 
     def _fill(self, pcb: "TcpPcb", space: int) -> None:
-        """Write ``space`` bytes (what the send buffer takes) of the pattern, from where this connection left it:
-        one ``send`` in the common case (the pattern holds eight periods), not a second one to learn it is full."""
-        key = id(pcb)
-        off = self._offset.get(key, 0)
-        view = self._view
+        """Write ``space`` bytes (no more than the send buffer takes) of the connection's stream: one ``send`` in
+        the common case (the pattern holds a send buffer's worth from any offset)."""
+        source = pcb.tx_source
         try:
-            while True:
-                chunk = view[off:off + space]
-                took = pcb.send(chunk)
-                self.bytes_out += took
-                off = (off + took) % self._period
+            while space:
+                chunk = source(pcb, space)
+                took = pcb.send(chunk, True)  # more (TCP_WRITE_FLAG_MORE, as C lwIP's bench chargen): no PSH
                 space -= took
-                if not space or took < len(chunk):
-                    break
+                if not took or took < len(chunk):
+                    break  # (the send buffer is full: never here, as space is at most its room)
         except LwipError:
             return
-        self._offset[key] = off

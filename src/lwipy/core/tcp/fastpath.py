@@ -35,7 +35,8 @@ sums of the even and the odd bytes, as a sender sums its payload); a short one's
 nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
 negotiated) is handled in one function, ``_fast_input``, ``_process_ack`` and ``_ack_advanced`` without the branches
 that cannot be taken: the window, the acknowledged bytes dropped, RTT and congestion control, the retransmission
-timer, the application's callback (which writes), and one ``tcp_output`` afterwards only when something is unsent,
+timer, the stream source's refill (``TcpPcb.tx_source``, tx9) or the application's callback (which writes), and one
+``tcp_output`` afterwards only when something is unsent,
 a FIN was queued or a refused segment waits (lwIP's ``tcp_input`` outputs once after the callbacks).  Anything else
 goes to ``_fast_input`` or the full path; ``tests/core/test_tcp_ack_fast.py`` holds the two ways to the same output
 and state, with applications that write, close, shut down or abort from the callback.
@@ -56,6 +57,7 @@ from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
 from .states import CLOSED, ESTABLISHED
+from .tcp_in import _DEFER_SEGMENTS
 
 if TYPE_CHECKING:
     from ..netif import Netif
@@ -247,8 +249,9 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     pcb.persist_probes = 0
     window = window_field << pcb.snd_wscale
     wl1 = pcb.snd_wl1
-    # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
-    if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (pcb.snd_wl2 == ack or (pcb.snd_wl2 - ack) & MASK >= _HALF)):
+    # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
+    # peer's seq standing still and every ACK past the last)
+    if (wl1 == seq and ((pcb.snd_wl2 - ack) & MASK >= _HALF or pcb.snd_wl2 == ack)) or (wl1 - seq) & MASK >= _HALF:
         pcb.snd_wnd = window
         if window > pcb.max_snd_wnd:
             pcb.max_snd_wnd = window
@@ -302,27 +305,38 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
     # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
     tcp = pcb.tcp
-    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():
+    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= _DEFER_SEGMENTS * pcb.snd_mss \
+            and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():  # (tx9: its least first, without the call)
         pcb._mem_snd()
         pcb._defer_output()
         return True
-    on_event = pcb.on_event
-    if on_event is not None and pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space
-        pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
-        try:
-            on_event(pcb)
-        finally:
-            pcb._corked = False
+    if pcb.tx_source is not None and not pcb.tx_closed:
+        room = pcb.snd_buf_limit - len(snd_buf)
+        if room > 0:
+            pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
+    if pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space (tx9: room first: a source filled it)
+        on_event = pcb.on_event
+        if on_event is not None:
+            pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
+            try:
+                on_event(pcb)
+            finally:
+                pcb._corked = False
     if len(snd_buf) == left:
         pcb._mem_snd()  # the application wrote nothing: count the buffer (a write counted it, trimmed and grown)
     # tcp_output after the callback (a no-op when nothing is unsent, no FIN queued and no refused segment to retry)
-    if pcb.fin_seq is not None or pcb.txretry_at is not None \
-            or len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
+    if pcb.fin_seq is not None or pcb.txretry_at is not None:
         pcb._output()
+    elif len(snd_buf) > ((pcb.snd_nxt - pcb.buf_seq) & MASK):
+        # _output's first step (as send has it, tx9: a call less per ACK): the fast way, else the whole way
+        if not tcp._fast_path or not pcb._output_fast():
+            pcb._output_whole()
     # the rest of _process_ack and _fast_input, for what a callback may have changed (only it could have queued a
     # FIN, ended the connection or left SACK ranges); the segment was handled even when that ended the connection
-    if not pcb._ack_finish(ack):
+    # (tx9: asked only when one of its three steps may act: no retransmission timer running, SACK ranges held, or a
+    # FIN queued; a sender's ACK has its timer running, or acknowledged everything)
+    if (pcb.rto_at is None or pcb.scoreboard.ranges or pcb.fin_seq is not None) and not pcb._ack_finish(ack):
         return True
-    if pcb.state != CLOSED and pcb.delack_at is None and pcb.unacked_segments:
+    if pcb.unacked_segments and pcb.delack_at is None and pcb.state != CLOSED:
         pcb._arm_delack()  # as _fast_input ends for a segment without data
     return True

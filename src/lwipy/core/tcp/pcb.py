@@ -108,6 +108,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                                                                           PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
+        #: tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
+        #: room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room
+        #: (only of room it left); see :meth:`_pull`
+        self.tx_source: Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None = None
         self.error = 0
         self.nodelay = False
         self._keepalive = False
@@ -122,7 +126,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
+        self._tx_way: tuple | None = None  # tx9: _output_fast's way out as it last found it (_tx_way_make)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
+        self._push = True  # PSH on the segment that empties the send buffer (not after a send(..., more=True))
         self._route()
         if self.v6:
             mtu = self._netif.mtu6 if self._netif is not None else 1280
@@ -245,9 +251,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         room = self.snd_buf_limit - len(self.snd_buf)
         return room if room > 0 else 0  # (tx8: no max call; asked once per ACK by a sender's application)
 
-    def send(self, data: bytes | bytearray | memoryview) -> int:
+    def send(self, data: bytes | bytearray | memoryview, more: bool = False) -> int:
         """``tcp_write`` + ``tcp_output``: queue as much of ``data`` as fits and send what the windows allow.
-        Returns the bytes taken (0 when the buffer is full: wait for ``on_event``)."""
+        Returns the bytes taken (0 when the buffer is full: wait for ``on_event``).  The segment that empties the
+        send buffer carries PSH, unless the last write that queued bytes said ``more`` (lwIP's
+        ``TCP_WRITE_FLAG_MORE``: the application has more to write at once, so no push yet)."""
         self.stack.assert_core()
         if self.error:
             raise LwipError(self.error, "the connection failed")
@@ -263,6 +271,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         elif not n:
             return 0
         self.snd_buf += data
+        self._push = not more
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
             tcp.mem_log.append(len(self.snd_buf))
@@ -424,6 +433,21 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.tcp._remove(self)
         self._mem_release()
         self._notify()
+
+    def _pull(self, room: int) -> None:
+        """tx9: ACKs freed send buffer, ``room`` bytes of it, and ``tx_source`` is set (the caller checked: a state
+        that sends, the write side open): queue what it gives for the room, as ``send(data, more=True)`` queues it (no
+        PSH: a stream has more), without ``send``'s checks and call; the caller's ``tcp_output`` sends it.  One call
+        per ACK instead of the application's callback and its ``send`` (a bulk sender's every ACK)."""
+        data = self.tx_source(self, room)
+        n = len(data)
+        if not n:
+            return
+        if n > room:
+            raise ValueError(f"tx_source gave {n} bytes for {room} of room")
+        self.snd_buf += data
+        self._push = False
+        self._mem_snd()
 
     def _notify(self) -> None:
         if self.on_event is not None:

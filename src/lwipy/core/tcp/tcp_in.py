@@ -307,8 +307,10 @@ class TcpInput:
         else:
             # _acked_output: the application told there is room (send_space, ESTABLISHED), then tcp_output, which is
             # a no-op when nothing is unsent, no FIN queued and no refused segment to retry (as fast_pure_ack)
-            on_event = self.on_event
             snd_buf = self.snd_buf
+            if self.tx_source is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed:
+                self._pull(self.snd_buf_limit - len(snd_buf))  # tx9: the stream source first (as _acked_output)
+            on_event = self.on_event
             if on_event is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed:
                 self._corked = True  # gso: what the application writes goes out after it, whole
                 try:
@@ -366,10 +368,11 @@ class TcpInput:
         acked = (ack - una) & MASK
         # (ESTABLISHED: no FIN queued; the buffer holding exactly what was sent from buf_seq == snd_una to snd_nxt:
         # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una; no refused
-        # segment waiting for its retry, whose tcp_output _fast_new_ack would run)
+        # segment waiting for its retry, whose tcp_output _fast_new_ack would run; no stream source, which
+        # _fast_new_ack asks for the room first: tx9's bulk senders)
         if self.state != ESTABLISHED or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked \
                 or self.buf_seq != una or self.ooseq or self.rx_closed or self.cc.recover is not None \
-                or self.scoreboard.ranges or self.txretry_at is not None:
+                or self.scoreboard.ranges or self.txretry_at is not None or self.tx_source is not None:
             return False
         ts_ok = self.ts_ok
         if ts_ok:
@@ -653,6 +656,8 @@ class TcpInput:
         let go leave together, one ``tcp_output`` and one notification for the lot rather than one per ACK; but
         only while the flight stays large enough (:meth:`_deferred_flight`), else the ACK sends at once, as outside
         a batch."""
+        if self.tx_source is not None and self.send_space:
+            self._pull(self.send_space)  # tx9: the stream source fills the room first; the application is told of what it left
         if self.send_space and self.on_event is not None:
             # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
             # calls tcp_output after its callbacks), not a super-segment per write

@@ -24,7 +24,9 @@ it to the loop's output).  The payload's sum is the largest single cost per segm
 tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
 next hop; its fields are read each call), and the window field is replayed from the template while the receive side
-stands still (a sender's case).
+stands still (a sender's case).  tx9: what a call found of the way out (netif, ARP entry, template, sizes) is kept per
+connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
+(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -144,7 +146,7 @@ class TcpOutput:
                 force = False
                 with_fin = last and self.fin_seq is not None and ((nxt + n) & MASK) == self.fin_seq
                 payload = memoryview(self.snd_buf)[offset:offset + n]
-                flags = ACK | (PSH if last else 0) | (FIN if with_fin else 0)
+                flags = ACK | (PSH if last and self._push else 0) | (FIN if with_fin else 0)
                 sent = self._send_segment(nxt, flags, payload, gso=mss if n > mss else 0)
                 payload.release()
                 adv = n + (1 if with_fin else 0)
@@ -195,23 +197,30 @@ class TcpOutput:
                 self.txretry_at = None
                 self.tcp.tx_refused.discard(self)
             return True
-        if not self._neighbour or self.v6 or (self.sack_ok and self.ooseq):
-            return False
-        mac = self._neighbour_mac()  # (None also without a netif)
-        if mac is None:
-            return False
-        netif = self._netif
-        ts_ok = self.ts_ok
-        hlen = 32 if ts_ok else 20
-        mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
-        if 20 + hlen + mss > netif.mtu:
-            return False
-        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        if self.sack_ok and self.ooseq:
+            return False  # SACK blocks due: the full way writes them
         tcp = self.tcp
-        tmpl = tcp.tx_templates.get(self)
-        made_for = (mac, netif.hwaddr, self.tos, self.ttl, hlen)
-        if tmpl is None or tmpl[0] != made_for:
-            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        stack = self.stack
+        # tx9: the way out (netif, neighbour, template) as the last call found it, while nothing it was made from
+        # changed (the routes' and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC,
+        # MTU, TOS, TTL, timestamps and MSS, the stack's link output: _tx_way_make's checks, kept in step with
+        # _neighbour_mac's), the neighbour's refresh time read live; else made again (or the full way when None)
+        way = self._tx_way
+        if way is not None:
+            routes_gen, arp_gen, netif, entry, mac, netif_was, pcb_was, tmpl, hlen, mss, ts_ok = way
+            if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation \
+                    or (netif.up, netif.link_up, netif.vlan_id, netif.hwaddr, netif.mtu) != netif_was \
+                    or stack.link_output != tcp.eth_output or entry.mac is not mac \
+                    or (self.tos, self.ttl, self.ts_ok, self.snd_mss) != pcb_was:
+                way = None
+            elif entry.state == _STABLE and not entry.rerequested \
+                    and stack.now >= entry.expires - _REREQUEST_BEFORE:
+                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
+        if way is None:
+            way = self._tx_way_make()
+            if way is None:
+                return False
+            netif, tmpl, hlen, mss, ts_ok = way[2], way[7], way[8], way[9], way[10]
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
@@ -228,13 +237,10 @@ class TcpOutput:
             snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
             usable = (snd_wnd if snd_wnd < cwnd else cwnd) - ((nxt - una) & MASK)
         timed = None
-        nodelay = self.nodelay
-        half_max = self.max_snd_wnd // 2
         snd_max = self.snd_max
         # tx3: Karn's one timed segment per flight: only while none is timed, and only for new data (a segment
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
         timing = unsettled or self.rtt.seq is None
-        stack = self.stack
         ip4 = stack.ip4
         transmit = netif.device.transmit
         adler = _adler32
@@ -264,14 +270,23 @@ class TcpOutput:
                         break
                     if n > mss:  # (offload) a super-segment ends on a segment boundary unless it ends the data
                         n -= n % mss
-                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output
-                if n < mss and not (n == avail and (nodelay or nxt == una)) and n < half_max:
+                # Nagle (RFC 9293 3.7.4) and sender SWS avoidance (RFC 1122 4.2.3.4), as in _output (tx9: the flags read
+                # only for a partial segment)
+                if n < mss and not (n == avail and (self.nodelay or nxt == una)) and n < self.max_snd_wnd // 2:
                     if nxt == una and self.persist_at is None:
                         self._arm_persist()  # the override timer
                     break
                 if window < 0:  # once per call: the buffer does not change while we send (_offered_window)
                     rcv_nxt = self.rcv_nxt
-                    window = self._offered_window(ts_ok, wmemo)
+                    # tx9: its last answer replayed while the four figures it depends on stand still (a sender's
+                    # receive side), in either of its ways (the template's memo, tx2's, also for its shortcut)
+                    key = (rcv_nxt, self.rcv_adv, len(self.rcv_buf) + self.rcv_held, self.rcv_buf_limit)
+                    if wmemo[0] == key:
+                        window = wmemo[1]
+                        self.rcv_adv = wmemo[2]
+                    else:
+                        window = self._offered_window(ts_ok, wmemo)
+                        wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
@@ -280,8 +295,11 @@ class TcpOutput:
                         tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
                     else:
                         tail = b""
-                    neg_psh = neg_ack - PSH
-                    offflags_psh = offflags_ack | PSH
+                    if self._push:
+                        neg_psh = neg_ack - PSH
+                        offflags_psh = offflags_ack | PSH
+                    else:  # the last write said more (TCP_WRITE_FLAG_MORE): no PSH
+                        neg_psh, offflags_psh = neg_ack, offflags_ack
                 if n == avail:  # PSH on the last
                     offflags, neg = offflags_psh, neg_psh
                 else:
@@ -303,10 +321,12 @@ class TcpOutput:
                     if n > 400:
                         if n <= 1536:
                             # tx8: wire.checksum.data_sum's unrolled case, inline (two calls less per ACK): the sums of
-                            # the even and the odd bytes, exact by zlib.adler32 in pieces of 256 (the slices made once)
-                            data_sum = ((adler(payload[_E0], 0) & 0xFFFF) + (adler(payload[_E1], 0) & 0xFFFF)
-                                        + (adler(payload[_E2], 0) & 0xFFFF)) * 256 + (adler(payload[_O0], 0) & 0xFFFF) \
-                                + (adler(payload[_O1], 0) & 0xFFFF) + (adler(payload[_O2], 0) & 0xFFFF)
+                            # the even and the odd bytes, exact by zlib.adler32 in pieces of 256 (the slices made once);
+                            # tx9: from adler32's own start (1: each piece's sum plus one, still below its modulus),
+                            # the six ones (3 * 256 + 3) taken off once
+                            data_sum = ((adler(payload[_E0]) & 0xFFFF) + (adler(payload[_E1]) & 0xFFFF)
+                                        + (adler(payload[_E2]) & 0xFFFF)) * 256 + (adler(payload[_O0]) & 0xFFFF) \
+                                + (adler(payload[_O1]) & 0xFFFF) + (adler(payload[_O2]) & 0xFFFF) - 771
                         else:
                             data_sum = _data_sum(payload)  # (jumbo frames)
                     else:
@@ -373,6 +393,41 @@ class TcpOutput:
                 tcp.timers.arm(self, when)
         return True
 
+    def _tx_way_make(self) -> tuple | None:
+        """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
+        send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
+        the MTU); else what it was made from (the routes' and the ARP table's generations, the netif, the ARP entry
+        and its MAC, the netif's state, MAC and MTU, our TOS, TTL, timestamps and MSS), the template, the header and
+        segment sizes and whether timestamps are on."""
+        if not self._neighbour or self.v6:
+            return None
+        mac = self._neighbour_mac()  # (None also without a netif)
+        if mac is None:
+            return None
+        netif = self._netif
+        ts_ok = self.ts_ok
+        hlen = 32 if ts_ok else 20
+        snd_mss = self.snd_mss
+        mss = snd_mss - 12 if ts_ok else snd_mss  # seg_size: no SACK room is due here
+        mtu = netif.mtu
+        if 20 + hlen + mss > mtu:
+            return None
+        # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
+        tcp = self.tcp
+        stack = self.stack
+        tmpl = tcp.tx_templates.get(self)
+        hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
+        made_for = (mac, hwaddr, tos, ttl, hlen)
+        if tmpl is None or tmpl[0] != made_for:
+            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
+        entry = tcp.tx_neighbours[self][0]
+        # (the netif's state and the pcb's figures as tuples, compared whole: an up, untagged netif is checked by
+        # _neighbour_mac above, so equal figures later mean it still is)
+        way = self._tx_way = (stack.routes.generation, stack.etharp.generation, netif, entry, entry.mac,
+                              (netif.up, netif.link_up, netif.vlan_id, hwaddr, mtu), (tos, ttl, ts_ok, snd_mss), tmpl,
+                              hlen, mss, ts_ok)
+        return way
+
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
         """The window field of :meth:`_output_fast`'s and :meth:`_output_one`'s segments (capped at 16 bits), with
         ``rcv_adv`` set as :meth:`_window_field` sets it, asked once per call (the buffer does not change while we
@@ -403,7 +458,8 @@ class TcpOutput:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
         snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
-        exactly one segment goes, all of ``snd_buf`` with PSH, Nagle and the persist timer having nothing to say.
+        exactly one segment goes, all of ``snd_buf`` with PSH (unless the last write said ``more``: tx9), Nagle and the
+        persist timer having nothing to say.
         The same frame, counters and state as the loop, in straight-line code (the window offered by the same
         :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
         checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the neighbour,
@@ -439,7 +495,8 @@ class TcpOutput:
         rcv_nxt = self.rcv_nxt
         window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
         stack = self.stack
-        neg = tcp_neg - rcv_nxt - window - PSH - n
+        psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
+        neg = tcp_neg - rcv_nxt - window - psh - n
         if ts_ok:
             tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
             neg -= tsval + tsecr
@@ -456,7 +513,7 @@ class TcpOutput:
         ip4 = stack.ip4
         ident = ip4.next_ident
         frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                     offflags_ack | PSH, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
+                     offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
         sent = False
         timing = not unsettled and self.rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
