@@ -88,9 +88,9 @@ def test_many_small_writes_over_a_lossy_link_arrive_exact_and_in_order(make_net)
     waits = []
     real = nc._stage_wait
 
-    def counting(view, deadline):
+    def counting(view, deadline, more=False):
         waits.append(len(view))
-        return real(view, deadline)
+        return real(view, deadline, more)
     nc._stage_wait = counting
     for d in data:
         client.sendall(d)

@@ -117,12 +117,13 @@ class ErrMsg:
 class WriteMsg:
     """One write in flight: the caller's bytes, how far the core got, and the outcome (guarded by ``_cond``)."""
 
-    __slots__ = ("view", "offset", "dontblock", "done", "err", "timed_out")
+    __slots__ = ("view", "offset", "dontblock", "more", "done", "err", "timed_out")
 
-    def __init__(self, view: memoryview, dontblock: bool) -> None:
+    def __init__(self, view: memoryview, dontblock: bool, more: bool = False) -> None:
         self.view = view
         self.offset = 0
         self.dontblock = dontblock
+        self.more = more  # NETCONN_MORE: no PSH after the last part either
         self.done = False
         self.err = 0
         self.timed_out = False
@@ -195,6 +196,7 @@ class NetconnCore:
         self._stage_rest = False  # staged bytes found no room in the pcb: they wait for a writable event
         self._stage_waiting = False  # a shutdown or close waits (on _cond) until nothing is staged
         self._stage_open = False  # the core publishes room (the connection can send, no write message pending)
+        self._stage_more = False  # the staged bytes end with a write said NETCONN_MORE, or with a part of one
         self._stage_small = 0  # a blocking write up to this long waits for room rather than posting a message
         self._room_waiters = 0  # writers sleeping on _cond until the room reaches _room_wanted (under _cond)
         self._room_wanted = 0  # the least room one of them waits for
@@ -530,9 +532,15 @@ class NetconnCore:
         if msg is None or not isinstance(pcb, TcpPcb):
             return []
         try:
-            # staged bytes that found no room yet go first (they were written before this)
-            n = pcb.send(msg.view[msg.offset:] if msg.offset else msg.view) \
-                if not self._staged or self._send_staged(pcb) else 0
+            # staged bytes that found no room yet go first (they were written before this).  As
+            # lwip_netconn_do_writemore: a blocking write split for want of room goes with TCP_WRITE_FLAG_MORE until
+            # its last part (no PSH that would make the peer acknowledge each part at once), and NETCONN_MORE keeps
+            # the last part's PSH off too
+            if not self._staged or self._send_staged(pcb):
+                rest = msg.view[msg.offset:] if msg.offset else msg.view
+                n = pcb.send(rest, msg.more or (not msg.dontblock and len(rest) > pcb.send_space))
+            else:
+                n = 0
         except LwipError as e:
             self._write_finished(msg, errno.ENOTCONN if e.errno == errno.EPIPE else (e.errno or errno.EIO))
             return []
@@ -566,7 +574,9 @@ class NetconnCore:
             data, self._staged = self._staged, bytearray()
             if data and isinstance(pcb, TcpPcb):
                 try:
-                    n = pcb.send(data)  # all of it, as the room published never exceeds the free send buffer
+                    # all of it, as the room published never exceeds the free send buffer; without PSH when the
+                    # last write staged said NETCONN_MORE or is not all staged yet (as _writemore)
+                    n = pcb.send(data, self._stage_more or len(data) > pcb.send_space)
                     if n < len(data):
                         self._staged[:0] = memoryview(data)[n:]
                         self._stage_rest = True

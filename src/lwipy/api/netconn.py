@@ -36,7 +36,8 @@ from ..core.tcp.pcb import TcpListener
 from ..errors import LwipError, LwipTimeout
 from .api_msg import FIN, ErrMsg, NetconnCore, WriteMsg
 from .defs import (NETCONN_CONNECT, NETCONN_COPY, NETCONN_DONTBLOCK, NETCONN_EVT_RCVMINUS, NETCONN_EVT_RCVPLUS,
-                   NETCONN_LISTEN, NETCONN_NOAUTORCVD, NETCONN_TCP, NETCONN_UDP, EventCallback, netconn_group)
+                   NETCONN_LISTEN, NETCONN_MORE, NETCONN_NOAUTORCVD, NETCONN_TCP, NETCONN_UDP, EventCallback,
+                   netconn_group)
 from .netbuf import NetBuf
 from .netdb import netconn_gethostbyname  # lwIP's api_lib.c has it beside the netconn calls
 
@@ -299,8 +300,10 @@ class Netconn(NetconnCore):
 
         Blocking: waits until every byte is in the send buffer, or until ``send_timeout`` (then returns what was
         queued, or raises LwipTimeout when nothing was).  Non-blocking or ``NETCONN_DONTBLOCK``: queues what fits
-        and returns at once (EWOULDBLOCK when nothing fits).  ``NETCONN_COPY``/``NOCOPY``/``MORE`` are accepted; the
-        bytes are copied into the pcb's send buffer either way, so ``data`` is free again when this returns.
+        and returns at once (EWOULDBLOCK when nothing fits).  ``NETCONN_COPY``/``NOCOPY`` are accepted (the bytes
+        are copied into the pcb's send buffer either way, so ``data`` is free again when this returns); with
+        ``NETCONN_MORE`` the write's last segment goes without PSH (``TCP_WRITE_FLAG_MORE``), as its earlier parts
+        do when a blocking write is split for want of room.
         EINPROGRESS while connecting, listening or another thread's write runs; ENOTCONN when not connected."""
         self._check_open()
         if not self._is_tcp():
@@ -311,6 +314,7 @@ class Netconn(NetconnCore):
         if not len(view):
             return 0
         dontblock = self.nonblocking or bool(flags & NETCONN_DONTBLOCK)
+        more = bool(flags & NETCONN_MORE)
         core = self.loop.is_core_thread()
         if core and not dontblock:
             raise LwipError(errno.EDEADLK, "a blocking write on the core thread would never return")
@@ -324,6 +328,7 @@ class Netconn(NetconnCore):
             with self._stage_lock:  # staged writes (api_msg's theory): taken at once when the room allows
                 if n <= self._stage_room:
                     self._staged += view
+                    self._stage_more = more
                     self._stage_room -= n
                     post, self._stage_posted = not self._stage_posted, True
                 elif self._stage_open and n <= self._stage_small:
@@ -332,7 +337,7 @@ class Netconn(NetconnCore):
                     n = self._stage_room = 0  # the usual way, behind what is staged; the core reopens the room
             if wait:
                 deadline = _deadline(self.send_timeout)
-                taken, over = self._stage_wait(view, deadline)
+                taken, over = self._stage_wait(view, deadline, more)
                 if over:
                     return taken
                 view = view[taken:]  # staging closed: the rest goes the usual way, to end as today's writes
@@ -340,7 +345,7 @@ class Netconn(NetconnCore):
                 if post:
                     self._post(self._do_flush)
                 return n
-        msg = WriteMsg(view, dontblock)
+        msg = WriteMsg(view, dontblock, more)
         self._post(lambda: self._do_write(msg))
         if not dontblock and deadline is None:
             deadline = _deadline(self.send_timeout)
@@ -361,7 +366,7 @@ class Netconn(NetconnCore):
             raise LwipError(msg.err, "writing failed")
         return taken + msg.offset
 
-    def _stage_wait(self, view: memoryview, deadline: float | None) -> tuple[int, bool]:
+    def _stage_wait(self, view: memoryview, deadline: float | None, more: bool = False) -> tuple[int, bool]:
         """A small blocking write found the staged room too small: stage what fits, then sleep on ``_cond`` until the
         core publishes room above the low-water mark (``_lowat``, lwIP's TCP_SNDLOWAT; more than the rest of the
         write, which is at most half the send buffer) after ACKs freed the send buffer, and stage the rest, instead
@@ -379,6 +384,7 @@ class Netconn(NetconnCore):
                 k = min(n - taken, self._stage_room)
                 if k:
                     self._staged += view[taken:taken + k]
+                    self._stage_more = more or taken + k < n  # a part: more of the write follows (no PSH yet)
                     self._stage_room -= k
                     post, self._stage_posted = not self._stage_posted, True
             if k:
