@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import pytest
 from apihelpers import Worker
+from test_staged_writes import count_write_messages, pair
 
 from lwipy.api.sockdefs import MSG_MORE
 
 PORT = 5300
-
-
-def pair(net):
-    srv = net.sb.socket()
-    srv.bind(("", PORT))
-    srv.listen()
-    accepting = Worker(srv.accept)
-    client = net.sa.create_connection(("10.0.0.2", PORT))
-    conn, _ = accepting.result()
-    return client, conn
 
 
 def data_segments(net) -> list[tuple[int, bool]]:
@@ -46,20 +37,8 @@ def read_exactly(sock, n: int) -> bytes:
     return got
 
 
-def count_write_messages(sock) -> list:
-    nc = sock.netconn
-    seen: list = []
-    real = nc._do_write
-
-    def counting(msg):
-        seen.append(len(msg.view))
-        real(msg)
-    nc._do_write = counting
-    return seen
-
-
 def test_a_write_split_for_want_of_room_pushes_only_its_last_segment(net):
-    client, conn = pair(net)
+    client, conn = pair(net, PORT)
     segments = data_segments(net)
     block = bytes(range(256)) * 160  # 40 KB through a 5,760-byte send buffer: eight parts at least
     reader = Worker(lambda: read_exactly(conn, len(block)))
@@ -71,7 +50,7 @@ def test_a_write_split_for_want_of_room_pushes_only_its_last_segment(net):
 
 @pytest.mark.parametrize("staged", [False, True])
 def test_msg_more_leaves_psh_off_until_a_write_without_it(net, staged):
-    client, conn = pair(net)
+    client, conn = pair(net, PORT)
     segments = data_segments(net)
     if staged:  # a blocking write completed: the core publishes room, and small writes are staged
         client.sendall(b"x" * 10)
