@@ -199,28 +199,12 @@ class TcpOutput:
             return True
         if self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
+        way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
+        if way is None:
+            return False
+        _, _, netif, _, _, _, _, tmpl, hlen, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
-        # tx9: the way out (netif, neighbour, template) as the last call found it, while nothing it was made from
-        # changed (the routes' and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC,
-        # MTU, TOS, TTL, timestamps and MSS, the stack's link output: _tx_way_make's checks, kept in step with
-        # _neighbour_mac's), the neighbour's refresh time read live; else made again (or the full way when None)
-        way = self._tx_way
-        if way is not None:
-            routes_gen, arp_gen, netif, entry, mac, netif_was, pcb_was, tmpl, hlen, mss, ts_ok = way
-            if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation \
-                    or (netif.up, netif.link_up, netif.vlan_id, netif.hwaddr, netif.mtu) != netif_was \
-                    or stack.link_output != tcp.eth_output or entry.mac is not mac \
-                    or (self.tos, self.ttl, self.ts_ok, self.snd_mss) != pcb_was:
-                way = None
-            elif entry.state == _STABLE and not entry.rerequested \
-                    and stack.now >= entry.expires - _REREQUEST_BEFORE:
-                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
-        if way is None:
-            way = self._tx_way_make()
-            if way is None:
-                return False
-            netif, tmpl, hlen, mss, ts_ok = way[2], way[7], way[8], way[9], way[10]
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
@@ -393,6 +377,27 @@ class TcpOutput:
                 tcp.timers.arm(self, when)
         return True
 
+    def _tx_way_now(self) -> tuple | None:
+        """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (netif, neighbour, template, sizes:
+        :meth:`_tx_way_make`'s tuple) as the last call found it, while nothing it was made from changed (the routes'
+        and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
+        and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s),
+        the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
+        resolve or refresh, a route to look up again, segments larger than the MTU)."""
+        way = self._tx_way
+        if way is None:
+            return self._tx_way_make()
+        routes_gen, arp_gen, netif, entry, mac, netif_was, pcb_was, _, _, _, _ = way
+        stack = self.stack
+        if routes_gen != stack.routes.generation or arp_gen != stack.etharp.generation \
+                or (netif.up, netif.link_up, netif.vlan_id, netif.hwaddr, netif.mtu) != netif_was \
+                or stack.link_output != self.tcp.eth_output or entry.mac is not mac \
+                or (self.tos, self.ttl, self.ts_ok, self.snd_mss) != pcb_was:
+            return self._tx_way_make()
+        if entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+            return None  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
+        return way
+
     def _tx_way_make(self) -> tuple | None:
         """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
@@ -462,34 +467,24 @@ class TcpOutput:
         persist timer having nothing to say.
         The same frame, counters and state as the loop, in straight-line code (the window offered by the same
         :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
-        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the neighbour,
-        the MTU, the template, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
+        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the way out
+        of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
         off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
         device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
         snd_buf = self.snd_buf
         n = len(snd_buf)
         state = self.state
-        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or not self._neighbour or self.v6 \
-                or (self.sack_ok and self.ooseq):
+        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or (self.sack_ok and self.ooseq):
             return False
-        ts_ok = self.ts_ok
-        mss = self.snd_mss - 12 if ts_ok else self.snd_mss  # seg_size: no SACK room is due here
+        way = self._tx_way_now()  # as _output_fast's (the neighbour, the MTU, the template), kept while they stand
+        if way is None:
+            return False
+        _, _, netif, _, _, _, _, tmpl, hlen, mss, ts_ok = way
         snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
         if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
             return False
-        mac = self._neighbour_mac()  # (None also without a netif)
-        if mac is None:
-            return False
-        netif = self._netif
-        hlen = 32 if ts_ok else 20
-        if 20 + hlen + mss > netif.mtu:
-            return False
         tcp = self.tcp
-        tmpl = tcp.tx_templates.get(self)
-        made_for = (mac, netif.hwaddr, self.tos, self.ttl, hlen)
-        if tmpl is None or tmpl[0] != made_for:
-            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         unsettled = tcp.unsettled is self
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
