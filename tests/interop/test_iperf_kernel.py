@@ -54,8 +54,11 @@ class Lines:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self.proc.stdout:
-            self._q.put(line)
+        try:
+            for line in self.proc.stdout:
+                self._q.put(line)
+        except ValueError:  # stop()'s communicate() closed the pipe meanwhile: the process is being ended
+            pass
         self._q.put(None)
 
     def wait(self, pred, timeout: float = nsx.GENEROUS) -> str:
