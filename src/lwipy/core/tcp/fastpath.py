@@ -246,19 +246,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     stack = pcb.stack
     now = stack.now
     pcb.last_activity = now
-    pcb.persist_probes = 0
-    window = window_field << pcb.snd_wscale
-    wl1 = pcb.snd_wl1
-    # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
-    # peer's seq standing still and every ACK past the last)
-    if (wl1 == seq and ((pcb.snd_wl2 - ack) & MASK >= _HALF or pcb.snd_wl2 == ack)) or (wl1 - seq) & MASK >= _HALF:
-        pcb.snd_wnd = window
-        if window > pcb.max_snd_wnd:
-            pcb.max_snd_wnd = window
-        pcb.snd_wl1, pcb.snd_wl2 = seq, ack
-        if window and pcb.persist_at is not None:
-            pcb.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
-            pcb.persist_backoff = 0
+    pcb._take_window(seq, ack, window_field << pcb.snd_wscale)
     # _ack_advanced: no FIN and no SYN among what it acknowledges (checked above)
     snd_buf = pcb.snd_buf
     del snd_buf[:acked]
@@ -267,36 +255,13 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     if (pcb.snd_nxt - ack) & MASK >= _HALF:
         pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
     pcb.retries = 0
-    rtt = pcb.rtt
-    timed = rtt.seq
-    if timed is not None or tsecr:
-        # RttEstimator.on_ack, inline (tx8, as Tcp.settle has it): a timestamp's sample wins, else the timed
-        # segment's once acknowledged; outside 0..120 s none
-        sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
-        if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
-            if sample is None:
-                sample = now - rtt.start
-            rtt.seq = None
-        if sample is not None and 0 <= sample < 120:
-            rtt.sample(sample)
     snd_max = pcb.snd_max
-    if cc.rto_recover is None:
-        # CongestionControl.on_ack outside recovery (never a partial ACK here), inline (tx8, as Tcp.settle has it):
-        # slow start with appropriate byte counting (L = 2 SMSS), else congestion avoidance, bytes counted
-        cwnd, smss = cc.cwnd, pcb.snd_mss
-        if cwnd < cc.ssthresh:
-            cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
-        else:
-            grow = smss * (acked if acked < cwnd else cwnd) // cwnd
-            cc.cwnd = cwnd + (grow if grow > 1 else 1)
-        cc.dupacks = 0
-    else:
-        cc.on_ack(ack, acked, pcb.snd_mss, snd_max)  # (after a timeout: ends rto_recover when it is acknowledged)
+    pcb._ack_sample(ack, acked, tsecr, now, snd_max)  # the RTT sample and the congestion window (as Tcp.settle)
     if ack == snd_max:
         pcb.rto_at = None
     else:
         old = pcb.rto_at
-        pcb.rto_at = when = now + rtt.rto  # _arm_rto
+        pcb.rto_at = when = now + pcb.rtt.rto  # _arm_rto
         if old is None or when < old:
             # tx8: LazyDeadlines.arm only when the deadline may move earlier: the heap's entry is never later than
             # the pcb's real deadline, so with an RTO at or before ``when`` already set it is at or before that, and

@@ -30,8 +30,6 @@ from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
-from .seq import HALF as _HALF
-from .seq import MASK
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -394,8 +392,8 @@ class Tcp:
     # --- rr2: an ACK's bookkeeping after the reply's write ---
     def settle(self) -> None:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
-        ``_fast_new_ack``, with everything sent acknowledged): the RTT sample (``RttEstimator.on_ack``), the congestion window
-        (``CongestionControl.on_ack``) and the memory counting of the buffers' changes since
+        ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
+        (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them) and the memory counting of the buffers' changes since
         (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
         written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
@@ -406,30 +404,7 @@ class Tcp:
         self.unsettled = None
         self.stack.mem.pending = None
         ack, acked, tsecr, now = self._settle_args
-        rtt = pcb.rtt
-        # RttEstimator.on_ack, inline (rr1: a call less per request): a timestamp's sample wins, else the timed
-        # segment's once acknowledged; outside 0..120 s none
-        timed = rtt.seq
-        sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
-        if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
-            if sample is None:
-                sample = now - rtt.start
-            rtt.seq = None
-        if sample is not None and 0 <= sample < 120:
-            rtt.sample(sample)
-        cc = pcb.cc
-        if cc.rto_recover is None and cc.recover is None:
-            # CongestionControl.on_ack outside recovery, inline (rr1): ack == snd_max; slow start with appropriate
-            # byte counting (L = 2 SMSS), else congestion avoidance, bytes counted
-            cwnd, smss = cc.cwnd, pcb.snd_mss
-            if cwnd < cc.ssthresh:
-                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
-            else:
-                grow = smss * (acked if acked < cwnd else cwnd) // cwnd  # (rr9: no max call, as fast_pure_ack)
-                cc.cwnd = cwnd + (grow if grow > 1 else 1)
-            cc.dupacks = 0
-        else:
-            cc.on_ack(ack, acked, pcb.snd_mss, ack)  # ack == snd_max, not in recovery
+        pcb._ack_sample(ack, acked, tsecr, now, ack)  # the RTT sample and the congestion window (ack == snd_max)
         log = self.mem_log
         if log:
             pcb._mem_replay(log)

@@ -255,23 +255,60 @@ class TcpInput:
             self._arm_delack()
         return True
 
+    def _take_window(self, seq: int, ack: int, window: int) -> None:
+        """The peer's window (``window``, scaled already) from a segment acknowledging new data, as
+        :meth:`_process_ack` takes it first (RFC 9293 3.10.7.4: when the segment is newer by ``snd_wl1`` and
+        ``snd_wl2``), for the fast paths' ACKs (``fastpath.fast_pure_ack``, :meth:`_fast_new_ack`,
+        :meth:`_fast_request`): the probes counted reset, and a window that opens stops the persist timer."""
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
+        # peer's seq standing still and every ACK past the last)
+        if (wl1 == seq and ((self.snd_wl2 - ack) & MASK >= _HALF or self.snd_wl2 == ack)) or (wl1 - seq) & MASK >= _HALF:
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
+                self.persist_backoff = 0
+
+    def _ack_sample(self, ack: int, acked: int, tsecr: int | None, now: float, snd_max: int) -> None:
+        """``RttEstimator.on_ack`` and ``CongestionControl.on_ack`` for an ACK of ``acked`` new bytes up to ``ack``
+        that came at ``now`` (``tsecr``: its echoed timestamp, None without), outside fast recovery (never a partial
+        ACK), inline for the fast paths' every ACK (``fastpath.fast_pure_ack``, ``Tcp.settle``): a timestamp's sample
+        wins, else the timed segment's once acknowledged, outside 0..120 s none; then slow start with appropriate
+        byte counting (L = 2 SMSS), else congestion avoidance, bytes counted.  After a timeout
+        (``rto_recover``) ``CongestionControl.on_ack`` itself, which ends it once everything sent is acknowledged."""
+        rtt = self.rtt
+        timed = rtt.seq
+        if timed is not None or tsecr:
+            sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
+            if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
+                if sample is None:
+                    sample = now - rtt.start
+                rtt.seq = None
+            if sample is not None and 0 <= sample < 120:
+                rtt.sample(sample)
+        cc = self.cc
+        if cc.rto_recover is None and cc.recover is None:
+            cwnd, smss = cc.cwnd, self.snd_mss
+            if cwnd < cc.ssthresh:
+                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+            else:
+                grow = smss * (acked if acked < cwnd else cwnd) // cwnd  # (no max call)
+                cc.cwnd = cwnd + (grow if grow > 1 else 1)
+            cc.dupacks = 0
+        else:
+            cc.on_ack(ack, acked, self.snd_mss, snd_max)
+
     def _fast_new_ack(self, seq: int, ack: int, acked: int, window: int, tsecr: int | None) -> bool:
         """rr: :meth:`_process_ack` and :meth:`_ack_advanced` for :meth:`_fast_input`'s ACK of ``acked`` new bytes
         (``window`` scaled already) when neither a FIN nor the SYN is among them, the connection is not in recovery
         and no SACK ranges are held (the caller checked): the same steps in the same order, without the branches
         that cannot be taken.  False when the segment is to be dropped (a callback's close made the ACK end the
         connection: only :meth:`_process_ack`'s last steps, kept for what a callback may have changed)."""
-        self.persist_probes = 0
-        wl1 = self.snd_wl1
-        # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
-        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack or (self.snd_wl2 - ack) & MASK >= _HALF)):
-            self.snd_wnd = window
-            if window > self.max_snd_wnd:
-                self.max_snd_wnd = window
-            self.snd_wl1, self.snd_wl2 = seq, ack
-            if window and self.persist_at is not None:
-                self.persist_at = None
-                self.persist_backoff = 0
+        self._take_window(seq, ack, window)  # the window first (RFC 9293 3.10.7.4)
         # _ack_advanced: the acknowledged bytes are all data (buf_seq == snd_una, no FIN queued)
         del self.snd_buf[:acked]
         snd_max = self.snd_max
@@ -395,17 +432,7 @@ class TcpInput:
         else:
             tsecr = None
         window = window_field << self.snd_wscale
-        self.persist_probes = 0
-        wl1 = self.snd_wl1
-        # the window first (RFC 9293 3.10.7.4): wl1 < seq, or wl1 == seq and wl2 <= ack (seq_lt and seq_le inline)
-        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack or (self.snd_wl2 - ack) & MASK >= _HALF)):
-            self.snd_wnd = window
-            if window > self.max_snd_wnd:
-                self.max_snd_wnd = window
-            self.snd_wl1, self.snd_wl2 = seq, ack
-            if window and self.persist_at is not None:
-                self.persist_at = None
-                self.persist_backoff = 0
+        self._take_window(seq, ack, window)  # the window first (RFC 9293 3.10.7.4)
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
