@@ -263,7 +263,7 @@ class Running:
             self._started()
         elif which == "floor":  # the least any Python program spends (floor_stack.py): ESP-IDF's sizes only
             self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "floor_stack.py"), ns,
-                                          TAP, STACK_IP, str(ROOT / "src")], stdout=subprocess.PIPE, text=True)
+                                          TAP, STACK_IP], stdout=subprocess.PIPE, text=True)
             self._started()
         elif which != "C lwIP":  # lwipy, of this tree or of ``src``
             argv = [sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, TAP,

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The *floor*: the least a pure-Python program can do to serve the benches' traffic on a TAP, with no stack.
 
-    python3 bench/floor_stack.py NETNS TAP IP [SRC]
+    python3 bench/floor_stack.py NETNS TAP IP
 
 It answers ARP and ping, and serves TCP echo (7), discard (9) and chargen (19) as ``bench_vs_lwip.py``'s clients use
 them: one parse of each frame by one precompiled struct, each reply built by one ``struct.pack`` with both checksums
-computed (the payload's sum as lwipy sums it: ``int.from_bytes`` for a short one, ``zlib.adler32`` over the even and
-the odd bytes for a full segment), one ``os.read`` per frame and one ``os.write`` per reply, epoll between bursts.
+computed (the payload's sum by lwipy's own ``wire.checksum.data_sum``), one ``os.read`` per frame and one
+``os.write`` per reply, epoll between bursts.
 Per connection only the sequence numbers are kept: no options but the MSS, no retransmission, no congestion
 control, no out-of-order data (a TAP on an idle machine neither loses nor reorders), a constant window of 5,760
 bytes (ESP-IDF's), chargen keeping at most 5,760 bytes in flight (ESP-IDF's send buffer) in segments of 1,440.
@@ -23,7 +23,12 @@ import select
 import signal
 import struct
 import sys
-import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from lwipy.netif.tap import TapDevice  # noqa: E402  (opens the TAP in the namespace: its own thread does the setns)
+from lwipy.wire.checksum import data_sum  # noqa: E402  (the payload summed as lwipy sums it)
 
 MAC = bytes.fromhex("02aabbccddee")
 MSS = 1440
@@ -34,22 +39,7 @@ _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _ICMP = struct.Struct("!6s6sHBBH2xHxB2x4s4sB")
 # Ethernet | IPv4: ver/ihl tos total ident frag ttl proto csum src dst | TCP: ports seq ack offset flags window csum urg
 _TCP = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIBBHHH")
-_EVEN = tuple(slice(i, i + 512, 2) for i in range(0, 1536, 512))
-_ODD = tuple(slice(i + 1, i + 512, 2) for i in range(0, 1536, 512))
 _PATTERN = bytes(32 + i % 95 for i in range(MSS * 96))  # chargen's lines of printable characters, MSS-aligned
-
-
-def payload_sum(data: bytes) -> int:
-    """The ones'-complement sum of ``data`` modulo 0xFFFF (2**16 = 1 modulo 0xFFFF): lwipy's way, see
-    ``lwipy.wire.checksum.data_sum``."""
-    if len(data) <= 400 or len(data) > 1536:
-        total = int.from_bytes(data, "big")
-        return total << 8 if len(data) & 1 else total
-    a = zlib.adler32
-    e0, e1, e2 = _EVEN
-    o0, o1, o2 = _ODD
-    return ((a(data[e0], 0) & 0xFFFF) + (a(data[e1], 0) & 0xFFFF) + (a(data[e2], 0) & 0xFFFF)) * 256 \
-        + (a(data[o0], 0) & 0xFFFF) + (a(data[o1], 0) & 0xFFFF) + (a(data[o2], 0) & 0xFFFF)
 
 
 class Floor:
@@ -70,7 +60,7 @@ class Floor:
         addrs = int.from_bytes(self.me + peer, "big")
         ip_sum = (0x4500 + total + ident + 0x4000 + 0x4006 + addrs) % 0xFFFF
         tcp_sum = (addrs + 6 + hlen + len(data) + (port << 16) + pport + seq + conn[3] + ((hlen << 10) | flags)
-                   + WINDOW + int.from_bytes(opts, "big") + payload_sum(data)) % 0xFFFF
+                   + WINDOW + int.from_bytes(opts, "big") + data_sum(data)) % 0xFFFF
         return _TCP.pack(conn[0], MAC, 0x0800, 0x45, 0, total, ident, 0x4000, 64, 6, 0xFFFF - ip_sum, self.me, peer,
                          port, pport, seq, conn[3], hlen << 2, flags, WINDOW, 0xFFFF - tcp_sum, 0) + opts + data
 
@@ -163,9 +153,6 @@ class Floor:
 
 def main() -> None:
     netns, tap, ip = sys.argv[1:4]
-    if len(sys.argv) > 4:
-        sys.path.insert(0, sys.argv[4])
-    from lwipy.netif.tap import TapDevice  # opens the TAP in the namespace (its own thread does the setns)
     dev = TapDevice(tap, netns=netns)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"ready pid={os.getpid()}", flush=True)

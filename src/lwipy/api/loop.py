@@ -411,11 +411,10 @@ class StackLoop:
                                     # would be ready too), no other device exists, the stack's own echo answer arms no
                                     # timer (what poll_at said at the turn's end holds; a fast_answer of the user's
                                     # gets its turn), and a frame behind it keeps the descriptor ready (level
-                                    # triggered).  The peer we
-                                    # answered then runs as soon as we sleep, on this CPU, instead of waiting for its
-                                    # own idle virtual CPU to wake: on the 2-CPU VM a minimal responder that read
-                                    # once more before sleeping answered ping in 91-104 us, one that slept at once in
-                                    # 52-57 (as fast as a blocking read; C lwIP 77)
+                                    # triggered).  The peer we answered then runs as soon as we sleep, on this CPU,
+                                    # instead of waiting for its own idle virtual CPU to wake: on the 2-CPU VM a
+                                    # minimal responder that read once more before sleeping answered ping in 91-104
+                                    # us, one that slept at once in 52-57 (as fast as a blocking read; C lwIP 77)
                                     if fd == solo_fd and solo_dev is not None and len(ready_fds) == 1 \
                                             and not self._calls and solo_dev.poll_at() is None \
                                             and (wake_at is None or now < wake_at) \
