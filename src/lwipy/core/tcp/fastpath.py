@@ -270,8 +270,8 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     # --- tx64: inside a batch, telling the application and tcp_output wait for its end while the flight stays large
     # (TcpInput._ack_advanced's rule: Tcp.flush_output does both then, once for the batch's ACKs)
     tcp = pcb.tcp
-    if tcp.batching and (pcb.snd_nxt - ack) & MASK >= _DEFER_SEGMENTS * pcb.snd_mss \
-            and (pcb.snd_nxt - ack) & MASK >= pcb._deferred_flight():  # (tx9: its least first, without the call)
+    if tcp.batching and (flight := (pcb.snd_nxt - ack) & MASK) >= _DEFER_SEGMENTS * pcb.snd_mss \
+            and flight >= pcb._deferred_flight():  # (tx9: its least first, without the call)
         pcb._mem_snd()
         pcb._defer_output()
         return True

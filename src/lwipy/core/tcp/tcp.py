@@ -393,8 +393,8 @@ class Tcp:
     def settle(self) -> None:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
-        (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them) and the memory counting of the buffers' changes since
-        (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
+        (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them) and the memory counting of the buffers'
+        changes since (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
         written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
         properties, ``MemStats`` (its ``pending`` hook) and the pcb's release."""
