@@ -299,6 +299,8 @@ WAY_CHANGES = {
     "link output wrapped": (_wrapped_link_output, True),
     "VLAN": (lambda t, pcb: setattr(t.netif, "vlan_id", 7), True),
     "ARP table changed": (lambda t, pcb: setattr(t.stack.etharp, "generation", t.stack.etharp.generation + 1), False),
+    # tx10: the figures compared as one tuple
+    "link down": (lambda t, pcb: setattr(t.netif, "link_up", False), True),
 }
 
 
