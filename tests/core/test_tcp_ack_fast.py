@@ -495,3 +495,55 @@ def test_a_source_that_gives_nothing_leaves_the_room_to_the_event_and_one_that_g
     with pytest.raises(ValueError):
         pcb._pull(10)
     assert len(pcb.snd_buf) == 5760 - 1000  # nothing queued
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_send_buffers_memory_follows_a_sources_refills_and_a_new_mss(fast):
+    """tx10: a refill that brings the send buffer back to the length last counted is not counted again (its count
+    is the same), but one to another length, or after the segment size changed (as ``Tcp.path_mtu_changed`` changes
+    it), is: after every ACK the count is the buffer's bytes in segments of today's ``snd_mss``, as ``TcpMem``
+    counts them, and the stack's figure is the pcb's."""
+    from lwipy.core.mem import TCP_SND
+    t, pcb, _ = established(ts=False, fast=fast, tcp_snd_buf_default=5760)
+    gives = iter([None, None, 500, None, 0, None, None, 1, None, None, None, 700, None, None] * 3)
+
+    def source(p, room):
+        n = next(gives, None)
+        return b"m" * (room if n is None or n > room else n)
+    pcb.tx_source = source
+    pcb.on_event = None
+    pcb.cc.cwnd = 10 ** 6
+    pcb.send(b"m" * pcb.send_space)
+    seg_cost = t.stack.mem_tcp_snd_seg
+    for i in range(40):
+        if i in (9, 23):
+            pcb.snd_mss -= 100  # (the length the refill brings back is the one last counted)
+        flight = (pcb.snd_max - pcb.snd_una) & 0xFFFFFFFF
+        inject(t, ack_frame(t, pcb, min(flight, 2 * pcb.seg_size), False))
+        t.dev.take()
+        n = len(pcb.snd_buf)
+        want = n + -(-n // pcb.snd_mss) * seg_cost if n else 0
+        assert pcb._mem_snd_counted == want, f"after ACK {i}"
+        assert t.stack.mem.cur[TCP_SND] == want
+    assert t.stack.tcp.fast_taken == (40 if fast else 0)
+
+
+def test_a_refill_while_counts_wait_for_a_reply_is_logged_once_the_log_moved_the_count():
+    """tx10: while a connection's counts wait for a reply's write (rr2: ``Tcp.unsettled``, each logged for
+    ``TcpMem._mem_replay``), a refill back to the length last counted is still logged when the log moved the count
+    meanwhile, so that the replay ends at the buffer's count."""
+    t, pcb, _ = established(ts=False, tcp_snd_buf_default=5760)
+    pcb.on_event = None
+    pcb.tx_source = lambda p, room: b"r" * room
+    pcb.send(b"r" * 3000)  # counted at 3000 bytes
+    tcp = t.stack.tcp
+    tcp.unsettled = pcb  # (as _fast_request leaves it)
+    pcb.snd_buf += b"r" * 1000
+    pcb._mem_snd()  # logged: 4000
+    del pcb.snd_buf[-2000:]
+    pcb._pull(1000)  # back to 3000
+    tcp.unsettled = None
+    pcb._mem_replay(tcp.mem_log)
+    tcp.mem_log.clear()
+    assert len(pcb.snd_buf) == 3000
+    assert pcb._mem_snd_counted == 3000 + -(-3000 // pcb.snd_mss) * t.stack.mem_tcp_snd_seg

@@ -191,6 +191,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # what TcpMem counted for the buffers, in the instance from the start (rx8: a pcb has too many attributes
         # for CPython's shared-key dicts, so one still read from the class costs three times an instance's)
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
+        self._mem_snd_len, self._mem_snd_mss = -1, 0
         self._mem_freed = False
 
     # ------------------------------------------------------------------------------------------- congestion numbers
@@ -445,9 +446,13 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return
         if n > room:
             raise ValueError(f"tx_source gave {n} bytes for {room} of room")
-        self.snd_buf += data
+        snd_buf = self.snd_buf
+        snd_buf += data
         self._push = False
-        self._mem_snd()
+        # tx10: counted only when the length or the segment size differs from those last counted (an ACK's refill
+        # brings the length back: the count is the same; a count logged for after a reply's write, rr2, clears them)
+        if len(snd_buf) != self._mem_snd_len or self.snd_mss != self._mem_snd_mss:
+            self._mem_snd()
 
     def _notify(self) -> None:
         if self.on_event is not None:

@@ -17,6 +17,10 @@ class TcpMem:
     """Memory accounting for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
 
     _mem_snd_counted = 0
+    #: tx10: the send buffer's length and ``snd_mss`` the send count was last worked out for (-1: none), so that a
+    #: refill that brings the buffer back to that length (a bulk sender's every ACK) need not work it out again
+    _mem_snd_len = -1
+    _mem_snd_mss = 0
     _mem_rcv_counted = 0
     _mem_ooseq_counted = 0
     _mem_ooseq_segs = 0
@@ -30,8 +34,11 @@ class TcpMem:
         tcp = self.tcp
         if tcp.unsettled is self:
             tcp.mem_log.append(n)  # rr2: counted after the reply's write (Tcp.settle, _mem_replay)
+            self._mem_snd_len = -1  # (the logged count now differs from the one worked out)
             return
-        counted = n + -(-n // self.snd_mss) * self.stack.mem_tcp_snd_seg if n else 0
+        snd_mss = self._mem_snd_mss = self.snd_mss
+        self._mem_snd_len = n
+        counted = n + -(-n // snd_mss) * self.stack.mem_tcp_snd_seg if n else 0
         delta = counted - self._mem_snd_counted
         if delta:  # (runs twice for every segment sent and acknowledged: one call, MemStats.change)
             self._mem_snd_counted = counted
