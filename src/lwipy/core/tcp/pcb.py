@@ -450,8 +450,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         snd_buf += data
         self._push = False
         # tx10: counted only when the length or the segment size differs from those last counted (an ACK's refill
-        # brings the length back: the count is the same; a count logged for after a reply's write, rr2, clears them)
-        if len(snd_buf) != self._mem_snd_len or self.snd_mss != self._mem_snd_mss:
+        # brings the length back: the count is the same), or while counts wait for a reply's write (rr2: each logged,
+        # by _mem_snd and inline copies of it, for Tcp.settle to replay in order)
+        if len(snd_buf) != self._mem_snd_len or self.snd_mss != self._mem_snd_mss or self.tcp.unsettled is self:
             self._mem_snd()
 
     def _notify(self) -> None:

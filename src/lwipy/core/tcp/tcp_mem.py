@@ -17,8 +17,9 @@ class TcpMem:
     """Memory accounting for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in)."""
 
     _mem_snd_counted = 0
-    #: tx10: the send buffer's length and ``snd_mss`` the send count was last worked out for (-1: none), so that a
-    #: refill that brings the buffer back to that length (a bulk sender's every ACK) need not work it out again
+    #: tx10: the send buffer's length and ``snd_mss`` the send count was last worked out for (-1: none, or replaced by
+    #: a replay), so that a refill that brings the buffer back to that length (a bulk sender's every ACK) need not
+    #: work it out again (``TcpPcb._pull``; never while counts wait for a reply's write: they are logged then)
     _mem_snd_len = -1
     _mem_snd_mss = 0
     _mem_rcv_counted = 0
@@ -34,7 +35,6 @@ class TcpMem:
         tcp = self.tcp
         if tcp.unsettled is self:
             tcp.mem_log.append(n)  # rr2: counted after the reply's write (Tcp.settle, _mem_replay)
-            self._mem_snd_len = -1  # (the logged count now differs from the one worked out)
             return
         snd_mss = self._mem_snd_mss = self.snd_mss
         self._mem_snd_len = n
@@ -88,6 +88,7 @@ class TcpMem:
                 plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
             plan = plans[key] = self._mem_plan(key[0], key[1], log)
         self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total = plan
+        self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem
         if steps:  # rr8: only the categories with a change or a rise (a request/response: the receive side's rise)
             cur, peak = mem.cur, mem.peak
