@@ -281,7 +281,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
             pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
     if pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space (tx9: room first: a source filled it)
         on_event = pcb.on_event
-        if on_event is not None:
+        if on_event is not None and pcb.notify_sent:
             pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
             try:
                 on_event(pcb)

@@ -108,6 +108,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                                                                           PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
+        #: rr10: ``on_event`` is also told when ACKs free send buffer (lwIP's ``tcp_sent`` callback registered); an
+        #: application that does not wait for room sets it False (``tcp_sent(pcb, NULL)``), and an ACK's room then
+        #: calls nothing (a request/response server's every request acknowledges its reply before it)
+        self.notify_sent = True
         #: tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
         #: room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room
         #: (only of room it left); see :meth:`_pull`
