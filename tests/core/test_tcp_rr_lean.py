@@ -67,3 +67,30 @@ def test_recv_returns_and_leaves_what_it_did_before(have, reads, error):
         else:
             assert pcb.recv(max_bytes) == (want or b"")
         assert bytes(pcb.rcv_buf) == bytes(model)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_a_reply_and_a_write_to_an_idle_connection_are_timed(ts, monkeypatch):
+    """``_output_one`` times its segment when nothing is timed (Karn), outside a request (the write's) and inside one
+    (the reply's, once the request's ACK gave its sample)."""
+    from lwipy.core.tcp.pcb import TcpPcb
+    t, pcb, _ = established(ts=ts, reader=False)
+    ones = []
+    real = TcpPcb._output_one
+    monkeypatch.setattr(TcpPcb, "_output_one", lambda self: ones.append(real(self)) or ones[-1])
+    assert pcb.rtt.seq is None and t.stack.tcp.unsettled is None
+    t.at(t.now + 1.0)
+    seq = pcb.snd_nxt
+    pcb.send(b"w" * 64)
+    assert ones == [True] and (pcb.rtt.seq, pcb.rtt.start) == (seq, t.now)
+
+    def echo(p):
+        if p.readable:
+            p.send(p.recv())
+    pcb.on_event = echo
+    t.at(t.now + 0.25)
+    seq = pcb.snd_max
+    t.stack.input_many(t.netif, [frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"q" * 64,
+                                       ts=(400, 0) if ts else None)], t.now)
+    assert ones == [True, True] and (pcb.rtt.seq, pcb.rtt.start) == (seq, t.now)
+    assert pcb.srtt is not None  # the request's ACK gave its sample first
