@@ -134,6 +134,8 @@ class TcpEchoServer(_Service):
             backlog = None
             pcb.notify_sent = False
         state = pcb.state
+        if state == ESTABLISHED:
+            return  # (rr10: the common answer, one comparison)
         if state == CLOSED:
             pending.pop(id(pcb), None)
         elif state == CLOSE_WAIT and backlog is None and pcb.at_eof:  # (CLOSE_WAIT: the peer's FIN received)
