@@ -319,7 +319,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_args = (ack, acked, tsecr, self.stack.now)
+            tcp._settle_args = (ack, acked, tsecr, self.stack.now, ack)  # (_ack_sample's, snd_max the ACK)
             self.stack.mem.pending = tcp._settle
             tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
         else:
@@ -437,7 +437,7 @@ class TcpInput:
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, now)
+        tcp._settle_args = (ack, acked, tsecr, now, ack)  # (_ack_sample's arguments: snd_max is the ACK)
         stack.mem.pending = tcp._settle
         log = tcp.mem_log
         log.append(0)  # _mem_snd, logged: the send buffer is empty
