@@ -94,3 +94,21 @@ def test_a_reply_and_a_write_to_an_idle_connection_are_timed(ts, monkeypatch):
                                        ts=(400, 0) if ts else None)], t.now)
     assert ones == [True, True] and (pcb.rtt.seq, pcb.rtt.start) == (seq, t.now)
     assert pcb.srtt is not None  # the request's ACK gave its sample first
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(samples=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                  st.sampled_from([0.0, 0.001, 0.05, 0.2, 0.19999, 60.0, 59.9, 120.0])),
+                        min_size=1, max_size=8))
+def test_the_rto_is_clamped_as_before(samples):
+    """``RttEstimator.sample``'s RTO (rr10: two plain comparisons) against the expression it replaced."""
+    import math
+
+    from lwipy.core.tcp.congestion import RTO_MAX, RTO_MIN, RttEstimator
+    rtt = RttEstimator(1.0)
+    for r in samples:
+        rtt.sample(r)
+        var4 = 4 * rtt.rttvar
+        raw = rtt.srtt + (var4 if var4 > 0.001 else 0.001)
+        want = raw if RTO_MIN < raw < RTO_MAX else RTO_MAX if raw >= RTO_MAX else RTO_MIN
+        assert rtt.rto == want or (math.isnan(want) and math.isnan(rtt.rto))
