@@ -86,7 +86,7 @@ def _forward(obj: str, name: str, doc: str) -> Any:
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
-    readable, writable, connected or failed."""
+    readable, writable, connected or failed (writable by ACKs only while ``notify_sent``, lwIP's ``tcp_sent``)."""
 
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
                  remote_ip: IPv4Address | IPv6Address, remote_port: int) -> None:
