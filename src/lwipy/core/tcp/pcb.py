@@ -196,6 +196,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # for CPython's shared-key dicts, so one still read from the class costs three times an instance's)
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
         self._mem_freed = False
+        self._mem_last: tuple | None = None  # rr10: TcpMem._mem_replay's last log, what it started from, and its plan
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
