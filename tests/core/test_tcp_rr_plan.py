@@ -160,3 +160,34 @@ def test_a_rise_that_comes_back_down_still_raises_the_peak():
     got = replayed(pcb, start, log)
     assert got == reference(pcb, start, log)
     assert got[2:4] == start[2:4] and got[5] == 64 + pcb.stack.mem_tcp_rx_seg and got[7] == 5000
+
+
+def test_the_last_plan_kept_is_reused_only_for_the_same_counts_units_and_log():
+    """rr10: each connection keeps its last plan (``_mem_last``): the next replay reuses it only when the log, both
+    counts and both units are what it was made for; a change of any one alone makes it count afresh."""
+    pcb = a_pcb()
+    start = (172, 0, 5000, 5000, 9000, 9000, 20000, 30000)
+    log = [0, ~1500, ~0, 1500]
+    changes = {"same": None, "log": ("log", [0, ~1400, ~0, 1500]), "send count": ("start", (1148, 0)),
+               "receive count": ("start", (172, 134)), "snd_mss": ("snd_mss", 500), "mss": ("mss", 500)}
+    for what, change in changes.items():
+        assert replayed(pcb, start, log) == reference(pcb, start, log)  # (kept: the last plan is this one's)
+        kept = pcb._mem_last
+        this_start, this_log, units = start, log, {}
+        if change is not None:
+            kind, value = change
+            if kind == "log":
+                this_log = value
+            elif kind == "start":
+                this_start = value + start[2:]
+            else:
+                units[kind] = value
+        was = {unit: getattr(pcb, unit) for unit in units}
+        try:
+            for unit, value in units.items():
+                setattr(pcb, unit, value)
+            assert replayed(pcb, this_start, this_log) == reference(pcb, this_start, this_log), what
+            assert (pcb._mem_last is kept) == (what == "same"), what
+        finally:
+            for unit, value in was.items():
+                setattr(pcb, unit, value)

@@ -87,10 +87,16 @@ class TcpEchoServer(_Service):
         super().__init__(stack, port)
         self._pending: dict[int, bytearray] = {}  # per connection, what the send buffer did not take yet
 
+    def _attach(self, pcb: "TcpPcb") -> None:
+        """Its events, but not of room freed by ACKs (``notify_sent``, lwIP's ``tcp_sent(pcb, NULL)``) while
+        nothing is held back for want of it (rr10: a request's ACK of the reply before it then calls nothing)."""
+        pcb.on_event = self._event
+        pcb.notify_sent = False
+
     def _event(self, pcb: "TcpPcb") -> None:
         pending = self._pending
         if not pcb.rcv_buf and not pending and pcb.state == ESTABLISHED:
-            return  # rr9: nothing to read, nothing held back, nothing to close (a request's ACK tells of room)
+            return  # rr9: nothing to read, nothing held back, nothing to close
         backlog = pending.get(id(pcb)) if pending else None
         try:
             if backlog is None:
@@ -106,6 +112,7 @@ class TcpEchoServer(_Service):
                     self.bytes_out += took
                     if took < n:
                         backlog = pending[id(pcb)] = bytearray(memoryview(data)[took:])
+                        pcb.notify_sent = True  # (rr10: room is waited for now)
                         break  # the send buffer is full: reading more would only grow the backlog
             else:
                 while True:
@@ -121,10 +128,14 @@ class TcpEchoServer(_Service):
                 if not backlog:
                     del pending[id(pcb)]
                     backlog = None
+                    pcb.notify_sent = False
         except LwipError:
             pending.pop(id(pcb), None)
             backlog = None
+            pcb.notify_sent = False
         state = pcb.state
+        if state == ESTABLISHED:
+            return  # (rr10: the common answer, one comparison)
         if state == CLOSED:
             pending.pop(id(pcb), None)
         elif state == CLOSE_WAIT and backlog is None and pcb.at_eof:  # (CLOSE_WAIT: the peer's FIN received)

@@ -94,7 +94,11 @@ class RttEstimator:
         # sample per request of a request/response exchange)
         var4 = 4 * rttvar
         rto = srtt + (var4 if var4 > 0.001 else 0.001)
-        self.rto = rto if RTO_MIN < rto < RTO_MAX else RTO_MAX if rto >= RTO_MAX else RTO_MIN  # (NaN: RTO_MIN)
+        if not rto > RTO_MIN:
+            rto = RTO_MIN  # (NaN too)
+        elif rto >= RTO_MAX:
+            rto = RTO_MAX
+        self.rto = rto  # (rr10: the common sample two comparisons, no chained one)
 
     def backoff(self) -> None:
         """The retransmission timer fired: double the RTO (RFC 6298 5.5, at most ``RTO_MAX``) and time nothing that

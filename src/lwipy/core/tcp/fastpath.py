@@ -96,8 +96,10 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
      window) = _FRAME.unpack_from(frame)
     if ethertype != 0x0800 or vihl != 0x45 or proto != 6 or frag & 0xBFFF or flags | 0x08 != 0x18:
         return False
-    key = frame[26:38]
-    pcb = tcp.fast_conns.get(key if type(key) is bytes else bytes(key))
+    try:
+        pcb = tcp.fast_conns.get(frame[26:38])  # (a slice of bytes, or of a read-only memoryview: hashed alike)
+    except (TypeError, ValueError):
+        pcb = tcp.fast_conns.get(bytes(frame[26:38]))  # a bytearray's slice, or a writable view's (rr10: the rarer)
     if pcb is None or dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None \
             or not netif.up:
         return False
@@ -281,7 +283,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
             pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
     if pcb.snd_buf_limit > len(snd_buf) and not pcb.tx_closed:  # send_space (tx9: room first: a source filled it)
         on_event = pcb.on_event
-        if on_event is not None:
+        if on_event is not None and pcb.notify_sent:
             pcb._corked = True  # gso: what the application writes goes out after it, whole (as _ack_advanced)
             try:
                 on_event(pcb)

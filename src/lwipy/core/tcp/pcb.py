@@ -86,7 +86,7 @@ def _forward(obj: str, name: str, doc: str) -> Any:
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
-    readable, writable, connected or failed."""
+    readable, writable, connected or failed (writable by ACKs only while ``notify_sent``, lwIP's ``tcp_sent``)."""
 
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
                  remote_ip: IPv4Address | IPv6Address, remote_port: int) -> None:
@@ -108,6 +108,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                                                                           PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
+        #: rr10: ``on_event`` is also told when ACKs free send buffer (lwIP's ``tcp_sent`` callback registered); an
+        #: application that does not wait for room sets it False (``tcp_sent(pcb, NULL)``), and an ACK's room then
+        #: calls nothing (a request/response server's every request acknowledges its reply before it)
+        self.notify_sent = True
         #: tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
         #: room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room
         #: (only of room it left); see :meth:`_pull`
@@ -193,6 +197,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
         self._mem_snd_len, self._mem_snd_mss = -1, 0
         self._mem_freed = False
+        self._mem_last: tuple | None = None  # rr10: TcpMem._mem_replay's last log, what it started from, and its plan
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
@@ -260,25 +265,27 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.stack.assert_core()
         if self.error:
             raise LwipError(self.error, "the connection failed")
-        if self.tx_closed or self.state not in CAN_SEND and self.state not in (SYN_SENT, SYN_RCVD):
-            raise LwipError(errno.ENOTCONN if self.state in (CLOSED, SYN_SENT) and not self.tx_closed
+        state = self.state
+        if self.tx_closed or state not in CAN_SEND and state not in (SYN_SENT, SYN_RCVD):
+            raise LwipError(errno.ENOTCONN if state in (CLOSED, SYN_SENT) and not self.tx_closed
                             else errno.EPIPE, f"cannot send in {self.state_name}")
         n = len(data)
-        room = self.snd_buf_limit - len(self.snd_buf)  # (rr2: no min(), one len each)
+        snd_buf = self.snd_buf
+        room = self.snd_buf_limit - len(snd_buf)  # (rr2: no min(), one len each)
         if n > room:
             if room <= 0:
                 return 0
             n, data = room, data[:room]
         elif not n:
             return 0
-        self.snd_buf += data
+        snd_buf += data  # (rr10: in place, no store)
         self._push = not more
         tcp = self.tcp
         if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
-            tcp.mem_log.append(len(self.snd_buf))
+            tcp.mem_log.append(len(snd_buf))
         else:
             self._mem_snd()
-        if self.state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
+        if state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
             # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
             if self.fin_seq is not None or not tcp._fast_path:
                 self._output()
@@ -293,18 +300,25 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.stack.assert_core()
         rcv_buf = self.rcv_buf
         have = len(rcv_buf)
-        n = max_bytes if max_bytes < have else have  # (rr1: no min(), one len)
-        if n == 0:
-            if self.error:
-                raise LwipError(self.error, "the connection failed")
-            return b""
-        if n == have:
+        if max_bytes >= have:  # all of it (rr10: the common read, its figures known)
+            if not have:
+                if self.error:
+                    raise LwipError(self.error, "the connection failed")
+                return b""
+            n = have
             out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
+            rcv_buf.clear()
+            have = 0  # (rr8: what is left, without asking len again)
         else:
+            n = max_bytes
+            if n == 0:
+                if self.error:
+                    raise LwipError(self.error, "the connection failed")
+                return b""
             with memoryview(rcv_buf) as view:
                 out = bytes(view[:n])
-        del rcv_buf[:n]
-        have -= n  # (rr8: what is left, without asking len again)
+            del rcv_buf[:n]
+            have -= n
         if reopen:
             # (an ACK due at the end of the batch carries the window: _window_update); rr: nor can the window open
             # by the worthwhile amount _window_update asks for when even the raw room (which _free_window only

@@ -84,7 +84,7 @@ class Tcp:
         #: connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
         # what the unsettled ACK left: (ack, bytes acknowledged, echoed timestamp or None, the time it came)
-        self._settle_args: tuple[int, int, int | None, float] = (0, 0, None, 0.0)
+        self._settle_args: tuple[int, int, int | None, float, int] = (0, 0, None, 0.0, 0)
         self._settle = self.settle  # bound once: MemStats.pending while a connection is unsettled
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
@@ -403,8 +403,9 @@ class Tcp:
             return
         self.unsettled = None
         self.stack.mem.pending = None
-        ack, acked, tsecr, now = self._settle_args
-        pcb._ack_sample(ack, acked, tsecr, now, ack)  # the RTT sample and the congestion window (ack == snd_max)
+        # the RTT sample and the congestion window: (ack, acked, tsecr, now, snd_max), snd_max the ACK (rr10: as the
+        # request left them, not unpacked here)
+        pcb._ack_sample(*self._settle_args)
         log = self.mem_log
         if log:
             pcb._mem_replay(log)

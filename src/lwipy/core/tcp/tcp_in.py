@@ -319,7 +319,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_args = (ack, acked, tsecr, self.stack.now)
+            tcp._settle_args = (ack, acked, tsecr, self.stack.now, ack)  # (_ack_sample's, snd_max the ACK)
             self.stack.mem.pending = tcp._settle
             tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
         else:
@@ -348,7 +348,7 @@ class TcpInput:
             if self.tx_source is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed:
                 self._pull(self.snd_buf_limit - len(snd_buf))  # tx9: the stream source first (as _acked_output)
             on_event = self.on_event
-            if on_event is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed:
+            if on_event is not None and self.snd_buf_limit > len(snd_buf) and not self.tx_closed and self.notify_sent:
                 self._corked = True  # gso: what the application writes goes out after it, whole
                 try:
                     on_event(self)
@@ -437,7 +437,7 @@ class TcpInput:
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, now)
+        tcp._settle_args = (ack, acked, tsecr, now, ack)  # (_ack_sample's arguments: snd_max is the ACK)
         stack.mem.pending = tcp._settle
         log = tcp.mem_log
         log.append(0)  # _mem_snd, logged: the send buffer is empty
@@ -445,7 +445,7 @@ class TcpInput:
         self.retries = 0
         self.rto_at = None
         on_event = self.on_event
-        if on_event is not None:
+        if on_event is not None and self.notify_sent:
             # _acked_output: the application told there is room (send_space: ESTABLISHED, an empty buffer)
             if self.snd_buf_limit > 0 and not self.tx_closed:
                 self._corked = True  # gso: what the application writes goes out after it, whole
@@ -685,7 +685,7 @@ class TcpInput:
         a batch."""
         if self.tx_source is not None and self.send_space:
             self._pull(self.send_space)  # tx9: the stream source fills the room first; the application is told of what it left
-        if self.send_space and self.on_event is not None:
+        if self.send_space and self.on_event is not None and self.notify_sent:
             # gso: what the application writes from this notification goes out after it, whole (lwIP's tcp_input
             # calls tcp_output after its callbacks), not a super-segment per write
             self._corked = True

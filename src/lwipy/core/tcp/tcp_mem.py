@@ -80,13 +80,20 @@ class TcpMem:
         and the total's change, and how far each rose above where it ends (a peak is only ever raised by an
         increase, as ``MemStats.change`` does; a rise that stays at or below the starting figure is left out, as
         ``MemStats`` keeps every figure at or below its peak), so the peaks come out as counted step by step."""
-        key = (self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, *log)
-        plans = self.tcp.mem_plans
-        plan = plans.get(key)
-        if plan is None:
-            if len(plans) >= _MEM_PLANS:
-                plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
-            plan = plans[key] = self._mem_plan(key[0], key[1], log)
+        snd, rcv, snd_mss, mss = self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss
+        last = self._mem_last
+        if last is not None and last[0] == log and last[1] == snd and last[2] == rcv and last[3] == snd_mss \
+                and last[4] == mss:
+            plan = last[5]
+        else:
+            key = (snd, rcv, snd_mss, mss, *log)
+            plans = self.tcp.mem_plans
+            plan = plans.get(key)
+            if plan is None:
+                if len(plans) >= _MEM_PLANS:
+                    plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
+                plan = plans[key] = self._mem_plan(snd, rcv, log)
+            self._mem_last = (log.copy(), snd, rcv, snd_mss, mss, plan)
         self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total = plan
         self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem

@@ -510,17 +510,11 @@ class TcpOutput:
         frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
+        rtt = self.rtt
+        timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
-        timing = not unsettled and self.rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         try:
-            if netif.device.transmit(frame):
-                sent = True
-                if timing:
-                    self.rtt.time_segment(nxt, stack.now)
-            else:
-                stats.link.memerr += 1
-                stats.link.drop += 1
-                stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
+            sent = netif.device.transmit(frame)
         finally:  # as _output_fast's loop writes back (also should the device raise)
             ip4.next_ident = (ident + 1) & 0xFFFF
             stats.ip.xmit += 1
@@ -532,12 +526,14 @@ class TcpOutput:
                 tcp.fast_sent += 1
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
-                if sent and self.rtt.seq is None:
-                    rtt = self.rtt
-                    rtt.seq, rtt.start = nxt, stack.now
         if not sent:
+            stats.link.memerr += 1
+            stats.link.drop += 1
+            stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
             self._tx_refused()
             return True
+        if timing or (unsettled and rtt.seq is None):  # (rr2: unsettled, once the ACK's sample is taken)
+            rtt.seq, rtt.start = nxt, stack.now  # RttEstimator.time_segment, inline
         self.unacked_segments = 0
         self.ack_due = False  # rx: the segment carried the ACK a batch's end would have written
         self.last_ack_sent = rcv_nxt
