@@ -291,8 +291,8 @@ class StackLoop:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
                 # empty read; none for a plain device that did not wake us), what is due, then one poll_at() and one
-                # clock reading for the sleep
-                now = clock()
+                # clock reading for the sleep (tail10: the default clock read here, without its call, as the wake-up's)
+                now = monotonic() + offset if offset is not None else clock()
                 stack.now = now
                 if calls:
                     self._run_calls()
@@ -340,7 +340,7 @@ class StackLoop:
                 waited = False
                 wake_at = stack.poll_at()
                 if wake_at is not None:
-                    now = clock()
+                    now = monotonic() + offset if offset is not None else clock()
                     if wake_at <= now:
                         stack.poll(now)
                         quiet = False
@@ -368,7 +368,7 @@ class StackLoop:
                 elif wake_at is None:
                     timeout = -1.0
                 else:
-                    timeout = wake_at - clock()
+                    timeout = wake_at - (monotonic() + offset if offset is not None else clock())
                     if timeout < 0.0:
                         timeout = 0.0
                 if self._fed:  # a batch since the last answer gave frames to the stack
