@@ -70,13 +70,8 @@ log = logging.getLogger("lwipy")
 _QUEUED, _RUNNING, _DONE = range(3)
 
 #: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
-#: stale it gets, how late a timer can be and how long the batch's deferred ACKs and sends wait while a device always
-#: has another frame (a posted call cuts the turn at the next frame).  tail10: 4 ms, not 1: with a request/response
-#: client on the stack's CPU the device always has the next request, and each cut costs the request behind it 12-19
-#: µs (the turn's end runs with cold caches: poll_at() 6-9 µs of it); a cut in 4 ms instead of every ms took
-#: rr_tail.py's p98 from 26-29 µs to 21-23 (p99 unchanged: the VM's interrupts set it).  ESP-IDF's lwIP reads a
-#: clock of 10 ms ticks (CONFIG_FREERTOS_HZ 100): its timers are as late as that
-BATCH_TIME = 0.004
+#: stale it gets, and how late a timer or a posted call can be while a device always has another frame
+BATCH_TIME = 0.001
 #: the most reads of a plain device in one turn (as a TAP's own reader: ``lwipy.netif.tap``)
 _PLAIN_BATCH = 512
 
