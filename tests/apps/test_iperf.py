@@ -208,3 +208,22 @@ def test_server_ignores_settings_without_version1_and_when_told_not_to_answer():
         assert sim.run_until(lambda server=server: server.finals, 30)
         sim.run(3)
         assert server.clients == [] and back["pcbs"] == []
+
+
+@pytest.mark.parametrize("udp", [False, True])
+def test_server_poll_at_is_its_streams_earliest_report(udp):
+    """The server's poll_at (a loop over its streams, no list built) against the list it replaced, at every step of
+    a test with three streams reporting every 0.25 s (TCP or UDP: UDP streams stay when done, to answer FINs)."""
+    sim, a, b = net()
+    server = IperfServer(b, IperfConfig(interval=0.25, udp=udp))
+    client = IperfClient(a, IperfConfig(host="10.0.0.2", time=1.0, interval=0.5, parallel=3, udp=udp, bandwidth=1e6))
+    seen = []
+
+    def check() -> bool:
+        times = [s.next_report for s in server._streams.values() if s.next_report is not None and not s.done]
+        assert server.poll_at() == (min(times) if times else None)
+        seen.append(len(set(times)))
+        return client.done and len(server.finals) == 3
+
+    assert sim.run_until(check, 30)
+    assert max(seen) >= 2 and 0 in seen  # streams reporting at different times, and none at all

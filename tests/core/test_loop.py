@@ -120,3 +120,60 @@ def test_fault_delays_follow_the_loops_clock():
     finally:
         la.stop()
         lb.stop()
+
+
+class _DueAt:
+    """A poller due at ``at``: records the times it was polled at or after it."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.fired: list[float] = []
+        self.event = threading.Event()
+
+    def poll_at(self) -> float | None:
+        return None if self.fired else self.at
+
+    def poll(self, now: float) -> None:
+        if not self.fired and now >= self.at:
+            self.fired.append(now)
+            self.event.set()
+
+
+def test_a_clock_of_the_callers_is_the_stacks_time_and_runs_its_timers():
+    """tail10: the turn reads the default clock without its call; a clock given to the loop is still the one read
+    (for the stack's time, what is due and the sleep)."""
+    stack = Stack(seed=1)
+    t = [500.0]
+    loop = StackLoop(stack, clock=lambda: t[0]).start()
+    try:
+        assert loop.call(lambda: stack.now, timeout=30) == 500.0
+        due = _DueAt(600.0)
+        asked = []
+        real_poll_at = stack.poll_at
+        stack.poll_at = lambda: (asked.append(1), real_poll_at())[1]
+        loop.call(lambda: stack.add_poller(due), timeout=30)
+        assert not due.event.wait(0.2)  # the caller's clock is not there yet (monotonic time is, long since)
+        assert len(asked) < 10  # and it sleeps until the deadline by that clock: no turn after turn
+        t[0] = 700.0
+        loop.wake()
+        assert due.event.wait(30)
+        assert due.fired == [700.0]
+    finally:
+        loop.stop()
+
+
+def test_the_default_clock_goes_on_from_the_stacks_time():
+    """The default clock continues the stack's own timeline (stack.now when the loop was made), in every turn."""
+    stack = Stack(seed=1)
+    stack.now = 1e6
+    loop = StackLoop(stack).start()
+    try:
+        start = loop.call(lambda: stack.now, timeout=30)
+        assert 1e6 <= start < 1e6 + 30
+        due = _DueAt(start + 0.05)
+        loop.call(lambda: stack.add_poller(due), timeout=30)
+        assert due.event.wait(30)
+        assert start + 0.05 <= due.fired[0] < start + 30
+        assert 1e6 <= loop.call(lambda: stack.now, timeout=30) < 1e6 + 60
+    finally:
+        loop.stop()

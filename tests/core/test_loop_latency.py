@@ -14,7 +14,7 @@ from collections import deque
 import pytest
 
 from lwipy import Config, Stack
-from lwipy.api.loop import BATCH_TIME, StackLoop
+from lwipy.api.loop import BATCH_TIME, TIMER_TIME, StackLoop
 from lwipy.netif.device import Device
 from lwipy.netif.tap import TapDevice
 from lwipy.wire.checksum import checksum
@@ -896,3 +896,59 @@ def test_a_partial_checksum_frame_that_wakes_the_loop_is_offered_to_the_fast_ans
         watched.stop()
         a.close()
         b.close()
+
+
+class VirtualEndless(EndlessDevice):
+    """An endless device whose every frame moves the loop's (virtual) clock on by ``step`` seconds."""
+
+    def __init__(self, clock: list[float], step: float) -> None:
+        super().__init__()
+        self.clock, self.step = clock, step
+
+    def frames(self):
+        for frame in super().frames():
+            self.clock[0] += self.step
+            yield frame
+
+
+class DueAt:
+    """A poller due at ``at``: the time it was polled at once due."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.fired_at: float | None = None
+        self.fired = threading.Event()
+
+    def poll(self, now: float) -> None:
+        if self.fired_at is None and now >= self.at:
+            self.fired_at = now
+            self.fired.set()
+
+    def poll_at(self) -> float | None:
+        return None if self.fired_at is not None else self.at
+
+
+def test_turns_cut_short_look_at_the_timers_once_in_timer_time_and_no_later():
+    """tail10: a device that always has a frame cuts every turn (BATCH_TIME); those turns ask poll_at() once in
+    TIMER_TIME, not every time, and a timer due meanwhile still fires no later than TIMER_TIME and a turn after."""
+    t = [0.0]
+    stack = Stack(Config(), seed=1)
+    dev = VirtualEndless(t, BATCH_TIME / 10)  # ten frames a turn
+    stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
+    asked = []
+    real_poll_at = stack.poll_at
+    stack.poll_at = lambda: (asked.append(t[0]), real_poll_at())[1]
+    loop = StackLoop(stack, clock=lambda: t[0]).start()
+    try:
+        def add() -> DueAt:
+            due = DueAt(stack.now + 0.1)  # virtual time: 100 turns ahead
+            stack.add_poller(due)
+            return due
+        due = loop.call(add, timeout=30)
+        assert due.fired.wait(30)
+        looks = loop.call(lambda: [x for x in asked if due.at - 0.1 <= x < due.at], timeout=30)
+    finally:
+        loop.stop()
+    assert due.at <= due.fired_at <= due.at + TIMER_TIME + 3 * BATCH_TIME
+    # before it was due: about one look in TIMER_TIME (BATCH_TIME per turn: a look every turn would be ~100)
+    assert 0.1 / TIMER_TIME / 2 <= len(looks) <= 0.1 / TIMER_TIME * 2 + 4, len(looks)

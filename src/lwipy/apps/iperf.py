@@ -613,8 +613,12 @@ class IperfServer:
                 pass
 
     def poll_at(self) -> float | None:
-        times = [s.next_report for s in self._streams.values() if s.next_report is not None and not s.done]
-        return min(times) if times else None
+        due = None  # the earliest report, without a list built (asked every turn of a loop that sleeps)
+        for s in self._streams.values():
+            t = s.next_report
+            if t is not None and not s.done and (due is None or t < due):
+                due = t
+        return due
 
     def poll(self, now: float) -> None:
         self.reporter.due(list(self._streams.values()), now, bool(self.config.udp))
