@@ -77,9 +77,10 @@ BATCH_TIME = 0.001
 #: (``poll_at()``, and ``poll()`` when due): a turn that was cut skips them when the last look was less than this ago
 #: (seconds; the clock, the batch's end and the devices' own work still come every turn).  With a request/response
 #: client on the stack's CPU every cut turn's poll_at() (6-9 µs with cold caches) delayed the request behind it;
-#: looking at the timers in one cut turn out of four took rr_tail.py's p98 from 24.9 to 20.5 µs and p99 from 29.7 to
-#: 26.6.  A timer may so be up to this plus :data:`BATCH_TIME` late while a device never runs dry (ESP-IDF's lwIP
-#: reads a clock of 10 ms ticks); after a turn that was not cut they are always looked at (before any sleep)
+#: looking at the timers in one cut turn out of four took rr_tail.py's p98 from 27.1 to 23.1 µs (medians of 12
+#: alternating rounds; p99, set by the VM's interrupts, unchanged).  A timer may so be up to this plus
+#: :data:`BATCH_TIME` late while a device never runs dry (ESP-IDF's lwIP reads a clock of 10 ms ticks); after a turn
+#: that was not cut they are always looked at (before any sleep)
 TIMER_TIME = 0.004
 #: the most reads of a plain device in one turn (as a TAP's own reader: ``lwipy.netif.tap``)
 _PLAIN_BATCH = 512
