@@ -300,21 +300,16 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.stack.assert_core()
         rcv_buf = self.rcv_buf
         have = len(rcv_buf)
-        if max_bytes >= have:  # all of it (rr10: the common read, its figures known)
-            if not have:
-                if self.error:
-                    raise LwipError(self.error, "the connection failed")
-                return b""
-            n = have
+        n = have if max_bytes >= have else max_bytes  # (rr1: no min(), one len)
+        if not n:
+            if self.error:
+                raise LwipError(self.error, "the connection failed")
+            return b""
+        if n == have:  # all of it (rr10: the common read, the buffer cleared)
             out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
             rcv_buf.clear()
             have = 0  # (rr8: what is left, without asking len again)
         else:
-            n = max_bytes
-            if n == 0:
-                if self.error:
-                    raise LwipError(self.error, "the connection failed")
-                return b""
             with memoryview(rcv_buf) as view:
                 out = bytes(view[:n])
             del rcv_buf[:n]
