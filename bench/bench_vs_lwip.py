@@ -14,7 +14,8 @@ which goes first.  The figures are medians over the rounds:
   the clients send from a view of one block and read into one buffer, so that their own CPU per call stays small
   (a client that shares the stack's CPU takes its time from the stack's); each transfer where the scheduler puts
   client and stack, and then pinned as for rr below (``bulk_placements``): separate CPUs and one CPU;
-- ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99);
+- ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99), where the scheduler puts
+  ping, and then pinned as for rr below (``ping_placements``): a coin toss unpinned as well;
 - TCP request/response, 64 bytes, TCP_NODELAY, 2000 round trips, p50 / p99,
   where the scheduler puts client and stack, and then pinned (``rr_placements``): client and stack on separate
   CPUs (each way round) and on one CPU (each CPU in turn), 2000 round trips per placement, every thread of the
@@ -357,11 +358,8 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
             if which not in ("kernel", "floor") and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
             if "ping" in ONLY:
-                ping = nsx.parse_ping(nsx.ns_run(ns, ["ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
-                                                 check=True).stdout)
-                out["ping_ms"] = statistics.mean(ping.rtts_ms)
-                out["ping_p50_ms"] = statistics.median(ping.rtts_ms)
-                out["ping_p99_ms"] = sorted(ping.rtts_ms)[int(len(ping.rtts_ms) * 0.99)]
+                out["ping_ms"], out["ping_p50_ms"], out["ping_p99_ms"] = ping_figures(ns)
+                out.update(ping_placements(ns, stack.pid))
             if "rr" in ONLY:
                 p50, p99 = nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", timeout=120).stdout.split()
                 out["rr_p50"], out["rr_p99"] = float(p50), float(p99)
@@ -408,6 +406,42 @@ def bulk_placements(stack: Running, transfer: Callable[..., dict[str, float]]) -
                 out[f"{cpu_key}_{name}"] = statistics.mean(g[cpu_key] for g in got)
     finally:
         pin(stack.pid, allowed)
+    return out
+
+
+def ping_figures(ns: str, cpu: int | None = None) -> tuple[float, float, float]:
+    """``ping -c 200 -i 0.01`` of the stack from the kernel's namespace (pinned to ``cpu`` when given): the mean,
+    p50 and p99 round trip in ms."""
+    import interop_netns as nsx
+    pinned = [] if cpu is None else ["taskset", "-c", str(cpu)]
+    rtts = sorted(nsx.parse_ping(nsx.ns_run(ns, [*pinned, "ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
+                                            check=True).stdout).rtts_ms)
+    return statistics.mean(rtts), statistics.median(rtts), rtts[int(len(rtts) * 0.99)]
+
+
+def ping_placements(ns: str, pid: int) -> dict[str, float]:
+    """ping, with ping(8) and the stack (every thread of ``pid``) pinned as for :func:`rr_placements`: unpinned,
+    where the scheduler puts ping decides the round trip for both stacks (the same CPU as the stack's or the other,
+    which must wake from idle), the lottery that made earlier tables' ping rows swing by 1.5x between runs.
+    ``ping_apart``: ping on one CPU and the stack on the other, both ways round (the means of the two runs' p50s and
+    p99s); ``ping_together``: both on one CPU, each CPU in turn.  200 pings at 10 ms per placement, so that the
+    stack sleeps between them: every ping wakes an idle stack."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return {}
+    a, b = cpus[:2]
+    allowed = os.sched_getaffinity(pid)
+    out: dict[str, float] = {}
+    try:
+        for name, placements in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
+            got = []
+            for ping_cpu, stack_cpu in placements:
+                pin(pid, {stack_cpu})
+                got.append(ping_figures(ns, ping_cpu))
+            out[f"ping_{name}_p50_ms"] = statistics.mean(g[1] for g in got)
+            out[f"ping_{name}_p99_ms"] = statistics.mean(g[2] for g in got)
+    finally:
+        pin(pid, allowed)
     return out
 
 
@@ -517,6 +551,9 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         row("ping avg at 10 ms intervals", config, "ping_ms", "{:.3f} ms")
         row("ping p50 at 10 ms intervals", config, "ping_p50_ms", "{:.3f} ms")
         row("ping p99 at 10 ms intervals", config, "ping_p99_ms", "{:.3f} ms")
+        for where, label in (("apart", "ping and stack on separate CPUs"), ("together", "ping and stack on one CPU")):
+            row(f"ping p50, {label}", config, f"ping_{where}_p50_ms", "{:.3f} ms")
+            row(f"ping p99, {label}", config, f"ping_{where}_p99_ms", "{:.3f} ms")
         row("TCP request/response 64 B NODELAY p50", config, "rr_p50", "{:.0f} µs")
         row("TCP request/response 64 B NODELAY p99", config, "rr_p99", "{:.0f} µs")
         row("TCP request/response p50, client and stack on separate CPUs", config, "rr_apart_p50", "{:.0f} µs")
