@@ -174,7 +174,10 @@ def snapshot(t: TcpScript, pcb) -> dict:
     # caches, not state: what they hold is compared through what they do, the counts themselves)
     skip = {"tcp", "stack", "on_event", "tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard", "_via6",
             "_mem_snd_len", "_mem_snd_mss", "_mem_last"}
-    state = {k: (bytes(v) if isinstance(v, bytearray) else v) for k, v in vars(pcb).items() if k not in skip}
+    # (rr11: the pcb's fields are slots, anything else set on it in its __dict__: both compared)
+    fields = {k: getattr(pcb, k) for k in type(pcb).__slots__ if hasattr(pcb, k)}
+    fields.update(vars(pcb))
+    state = {k: (bytes(v) if isinstance(v, bytearray) else v) for k, v in fields.items() if k not in skip}
     for name in ("rtt", "cc", "scoreboard"):
         obj = getattr(pcb, name)
         slots = getattr(type(obj), "__slots__", ())
