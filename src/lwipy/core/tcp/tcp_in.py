@@ -448,8 +448,20 @@ class TcpInput:
                 self.ts_recent = tsval  # RFC 7323 4.3
         else:
             tsecr = None
+        # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
+        # past the last: its common test first)
         window = window_field << self.snd_wscale
-        self._take_window(seq, ack, window)  # the window first (RFC 9293 3.10.7.4)
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & MASK >= _HALF
+                                                          or self.snd_wl2 == ack)):
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
+                self.persist_backoff = 0
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
