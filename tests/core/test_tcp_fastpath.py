@@ -42,13 +42,16 @@ def inject(t: TcpScript, raw: bytes) -> None:
     t.stack.input(t.netif, raw, t.now)
 
 
-def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True, **options):
-    """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not); its reader takes all data."""
+def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True,
+                wscale: int | None = None, **options):
+    """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not; with ``wscale`` the peer offers
+    window scaling with that shift); its reader takes all data."""
     options.setdefault("tcp_timestamps", ts)  # ESP-IDF's defaults build neither timestamps nor SACK in
     options.setdefault("tcp_sack_out", sack)
     t = TcpScript(**options)
     t.stack.tcp.fast_path = fast
-    opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else [])
+    opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else []) \
+        + ([("WScale", wscale)] if wscale is not None else [])
     t.stack.tcp.isn = lambda *args: 5000
     listener = t.stack.tcp.listen(t.port)
     t.send("S", options=opts)

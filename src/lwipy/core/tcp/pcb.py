@@ -316,7 +316,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
             if self.fin_seq is not None or not tcp._fast_path:
                 self._output()
-            elif not self._output_fast():
+            elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
+                      and self._output_one()) and not self._output_fast(False):
+                # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
                 self._output_whole()
         return n
 

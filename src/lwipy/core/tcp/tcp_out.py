@@ -171,7 +171,7 @@ class TcpOutput:
         if sent_any and self.rto_at is None:
             self._arm_rto()
 
-    def _output_fast(self) -> bool:
+    def _output_fast(self, one: bool = True) -> bool:
         """The send fast path: :meth:`_output` for the common call (no FIN queued, nothing forced, IPv4 to a
         resolved neighbour on an untagged Ethernet netif, no SACK blocks due), every segment built whole into one
         buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the header fields and
@@ -182,8 +182,9 @@ class TcpOutput:
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
-        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and self._output_one():
-            return True  # rr9: an idle connection's one segment (a reply), by its own checks
+        if one and nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and self._output_one():
+            return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
+            # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
             return False
@@ -488,7 +489,16 @@ class TcpOutput:
         unsettled = tcp.unsettled is self
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
-        window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
+        # the window offered, as _output_fast's loop asks it once per call (_offered_window); rr11: its first case
+        # inline (a call less a reply): the request read, the window not reopened, offered as it stands
+        offered = (self.rcv_adv - rcv_nxt) & MASK
+        limit = self.rcv_buf_limit
+        seg = self.mss - 12 if ts_ok else self.mss
+        if offered <= _HALF and not self.rcv_wscale \
+                and limit - len(self.rcv_buf) - self.rcv_held - offered < (seg if seg < limit // 2 else limit // 2):
+            window = offered if offered < 0xFFFF else 0xFFFF
+        else:
+            window = self._offered_window(ts_ok, wmemo)
         stack = self.stack
         psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
         neg = tcp_neg - rcv_nxt - window - psh - n
