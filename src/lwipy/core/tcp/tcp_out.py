@@ -435,7 +435,8 @@ class TcpOutput:
         return way
 
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
-        """The window field of :meth:`_output_fast`'s and :meth:`_output_one`'s segments (capped at 16 bits), with
+        """The window field of :meth:`_output_fast`'s segments (and :meth:`_output_one`'s: rr11, this body inline
+        there; ``test_tcp_rr_one`` compares them) (capped at 16 bits), with
         ``rcv_adv`` set as :meth:`_window_field` sets it, asked once per call (the buffer does not change while we
         send).  rr2: a reply's case (the request read, the window not reopened: ``rcv_nxt`` moved, so the memo
         misses) without ``_window_field``'s calls: when even the raw room cannot open the window offered by the
@@ -489,16 +490,26 @@ class TcpOutput:
         unsettled = tcp.unsettled is self
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
-        # the window offered, as _output_fast's loop asks it once per call (_offered_window); rr11: its first case
-        # inline (a call less a reply): the request read, the window not reopened, offered as it stands
-        offered = (self.rcv_adv - rcv_nxt) & MASK
+        # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
+        # a reply; an inline copy, test_tcp_rr_one compares the two)
+        rcv_adv = self.rcv_adv
+        offered = (rcv_adv - rcv_nxt) & MASK
+        held = len(self.rcv_buf) + self.rcv_held
         limit = self.rcv_buf_limit
         seg = self.mss - 12 if ts_ok else self.mss
         if offered <= _HALF and not self.rcv_wscale \
-                and limit - len(self.rcv_buf) - self.rcv_held - offered < (seg if seg < limit // 2 else limit // 2):
-            window = offered if offered < 0xFFFF else 0xFFFF
+                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+            window = offered if offered < 0xFFFF else 0xFFFF  # the request read, the window not reopened
         else:
-            window = self._offered_window(ts_ok, wmemo)
+            key = (rcv_nxt, rcv_adv, held, limit)
+            if wmemo[0] == key:
+                self.rcv_adv = wmemo[2]
+                window = wmemo[1]
+            else:
+                window = self._window_field()
+                if window > 0xFFFF:
+                    window = 0xFFFF
+                wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
         stack = self.stack
         psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
         neg = tcp_neg - rcv_nxt - window - psh - n
