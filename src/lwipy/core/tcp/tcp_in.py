@@ -261,7 +261,8 @@ class TcpInput:
         """The peer's window (``window``, scaled already) from a segment acknowledging new data, as
         :meth:`_process_ack` takes it first (RFC 9293 3.10.7.4: when the segment is newer by ``snd_wl1`` and
         ``snd_wl2``), for the fast paths' ACKs (``fastpath.fast_pure_ack``, :meth:`_fast_new_ack`,
-        :meth:`_fast_request`): the probes counted reset, and a window that opens stops the persist timer."""
+        :meth:`_fast_request`, rr11: there inline): the probes counted reset, and a window that opens stops the persist
+        timer."""
         self.persist_probes = 0
         wl1 = self.snd_wl1
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its

@@ -435,15 +435,14 @@ class TcpOutput:
         return way
 
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
-        """The window field of :meth:`_output_fast`'s segments (and :meth:`_output_one`'s: rr11, this body inline
-        there; ``test_tcp_rr_one`` compares them) (capped at 16 bits), with
-        ``rcv_adv`` set as :meth:`_window_field` sets it, asked once per call (the buffer does not change while we
-        send).  rr2: a reply's case (the request read, the window not reopened: ``rcv_nxt`` moved, so the memo
-        misses) without ``_window_field``'s calls: when even the raw room cannot open the window offered by the
-        worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled, ``rcv_adv`` stays
-        (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four alone once the
-        connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed from the
-        template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
+        """The window field of :meth:`_output_fast`'s segments (capped at 16 bits; rr11: :meth:`_output_one` has this
+        body inline, ``test_tcp_rr_one`` compares them), with ``rcv_adv`` set as :meth:`_window_field` sets it, asked
+        once per call (the buffer does not change while we send).  rr2: a reply's case (the request read, the window not
+        reopened: ``rcv_nxt`` moved, so the memo misses) without ``_window_field``'s calls: when even the raw room
+        cannot open the window offered by the worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled,
+        ``rcv_adv`` stays (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four
+        alone once the connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed
+        from the template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
         rcv_nxt = self.rcv_nxt
         rcv_adv = self.rcv_adv
         held = len(self.rcv_buf) + self.rcv_held
@@ -467,8 +466,9 @@ class TcpOutput:
         snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
         exactly one segment goes, all of ``snd_buf`` with PSH (unless the last write said ``more``: tx9), Nagle and the
         persist timer having nothing to say.
-        The same frame, counters and state as the loop, in straight-line code (the window offered by the same
-        :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
+        The same frame, counters and state as the loop, in straight-line code (the window offered as
+        :meth:`_offered_window` works it out, rr11: its body inline; ``tests/core/test_tcp_rr_one.py`` compares them;
+        rr11: ``send`` asks it itself, the loop's callers through :meth:`_output_fast`).  rr9: called first, with its own
         checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the way out
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
