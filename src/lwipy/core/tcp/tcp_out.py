@@ -182,7 +182,7 @@ class TcpOutput:
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
-        if one and nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and self._output_one():
+        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and self._output_one():
             return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
             # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
