@@ -42,13 +42,16 @@ def inject(t: TcpScript, raw: bytes) -> None:
     t.stack.input(t.netif, raw, t.now)
 
 
-def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True, **options):
-    """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not); its reader takes all data."""
+def established(ts: bool = True, sack: bool = False, fast: bool = True, reader: bool = True,
+                wscale: int | None = None, **options):
+    """A TcpScript with an ESTABLISHED passive pcb (timestamps negotiated or not; with ``wscale`` the peer offers
+    window scaling with that shift); its reader takes all data."""
     options.setdefault("tcp_timestamps", ts)  # ESP-IDF's defaults build neither timestamps nor SACK in
     options.setdefault("tcp_sack_out", sack)
     t = TcpScript(**options)
     t.stack.tcp.fast_path = fast
-    opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else [])
+    opts = [("MSS", 1000)] + ([TS] if ts else []) + ([("SAckOK", b"")] if sack else []) \
+        + ([("WScale", wscale)] if wscale is not None else [])
     t.stack.tcp.isn = lambda *args: 5000
     listener = t.stack.tcp.listen(t.port)
     t.send("S", options=opts)
@@ -174,7 +177,10 @@ def snapshot(t: TcpScript, pcb) -> dict:
     # caches, not state: what they hold is compared through what they do, the counts themselves)
     skip = {"tcp", "stack", "on_event", "tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard", "_via6",
             "_mem_snd_len", "_mem_snd_mss", "_mem_last"}
-    state = {k: (bytes(v) if isinstance(v, bytearray) else v) for k, v in vars(pcb).items() if k not in skip}
+    # (rr11: the pcb's fields are slots, anything else set on it in its __dict__: both compared)
+    fields = {k: getattr(pcb, k) for k in type(pcb).__slots__ if hasattr(pcb, k)}
+    fields.update(vars(pcb))
+    state = {k: (bytes(v) if isinstance(v, bytearray) else v) for k, v in fields.items() if k not in skip}
     for name in ("rtt", "cc", "scoreboard"):
         obj = getattr(pcb, name)
         slots = getattr(type(obj), "__slots__", ())

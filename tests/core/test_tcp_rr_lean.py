@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from helpers import examples
 from lwipy.errors import LwipError
-from test_tcp_fastpath import ACK, PSH, established, frame, snapshot
+from test_tcp_fastpath import ACK, PSH, established, frame, inject, snapshot
 
 KINDS = {"bytes": bytes, "bytearray": bytearray, "read-only view": lambda f: memoryview(bytes(f)),
          "writable view": lambda f: memoryview(bytearray(f))}
@@ -112,3 +112,27 @@ def test_the_rto_is_clamped_as_before(samples):
         raw = rtt.srtt + (var4 if var4 > 0.001 else 0.001)
         want = raw if RTO_MIN < raw < RTO_MAX else RTO_MAX if raw >= RTO_MAX else RTO_MIN
         assert rtt.rto == want or (math.isnan(want) and math.isnan(rtt.rto))
+
+
+def test_a_pcbs_fields_are_slots_set_from_the_start():
+    """rr11: ``TcpPcb``'s fields live in slots (an unshared instance dict's reads and writes cost more): every slot is
+    set by ``__init__`` (a slot hides any class default a mixin gives the name, so none may be left unset), none hides
+    a property or other data descriptor of a mixin (``keep_idle``'s setter), and a connection's life (data both ways,
+    SACK, keepalive, timers, the close) leaves nothing in the instance's ``__dict__``."""
+    from lwipy.core.tcp.pcb import TcpPcb
+    for name in TcpPcb.__slots__:
+        for base in TcpPcb.__mro__[1:]:
+            assert not hasattr(vars(base).get(name), "__set__"), f"the slot {name} hides {base.__name__}'s descriptor"
+    t, pcb, got = established(ts=True, sack=True)
+    assert [name for name in TcpPcb.__slots__ if not hasattr(pcb, name)] == []
+    pcb.keepalive = True
+    pcb.keep_idle, pcb.keep_intvl, pcb.keep_cnt = 1.0, 0.5, 2
+    pcb.send(b"s" * 3000)
+    inject(t, frame(t, t.peer_seq + 1000, pcb.snd_una, ACK, b"o" * 100))  # out of order: SACK blocks
+    inject(t, frame(t, t.peer_seq, pcb.snd_nxt, ACK | PSH, b"i" * 1000))
+    t.peer_seq += 1100
+    for step in range(1, 40):
+        t.at(t.now + 0.25 * step)
+        t.stack.poll(t.now)  # retransmissions, keepalive probes, the delayed ACK
+    pcb.close()
+    assert got and vars(pcb) == {}

@@ -9,7 +9,7 @@ peer."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from helpers import OWN_MAC, PEER_MAC, examples
@@ -195,6 +195,22 @@ def test_a_reply_after_the_frame_changed_is_written_from_a_new_template(change, 
     assert {"ttl": f[22], "tos": f[15], "mac": f[:6]}[change] == (b"\x02\x00\x00\x00\x00\x09" if change == "mac" else 77)
 
 
+@pytest.mark.parametrize("case", ["idle"] + sorted(UNUSUAL))
+def test_send_asks_output_one_itself_and_once(case, monkeypatch):
+    """rr11: ``send`` asks ``_output_one`` itself for an idle connection (``_output_fast``'s first step, a call less a
+    reply): a reply goes without ``_output_fast``; a write it refuses, or one to a connection that is not idle, goes
+    to ``_output_fast``'s loop, which does not ask ``_output_one`` again."""
+    t, pcb, _ = established(ts=False)
+    size = 64 if case == "idle" else UNUSUAL[case](t, pcb)
+    t.dev.take()
+    asked = count_calls(monkeypatch, "_output_one")
+    loops = count_calls(monkeypatch, "_output_fast")
+    idle = pcb.snd_nxt == pcb.buf_seq == pcb.snd_una == pcb.snd_max
+    pcb.send(b"u" * size)
+    assert idle == (case not in ("data in flight", "retransmission due"))
+    assert len(asked) == idle and len(loops) == (case != "idle")
+
+
 # -- the differential tests --------------------------------------------------------------------------------------------
 # (kind, size, ACK: share of the flight acknowledged, window, dt)
 STEP = st.tuples(
@@ -290,6 +306,51 @@ def test_differential_exercises_output_one(ts, reference, wnd):
              step(), step("cwnd", size=30), step(), step("time", dt=2.0), step(), step(), step("read_ahead", 2500),
              step(), step()]
     assert run_steps(ts, steps, reference, wnd) >= 10
+
+
+@settings(max_examples=examples(300), deadline=None)
+# (the edges the random draws seldom meet: the worthwhile amount half a small buffer, below our MSS; the peer's
+# segments 12 bytes shorter with timestamps; the room a few bytes past whole segments; the memo of the last window
+# replayed, then a reader's bytes held changing only that)
+@example(ts=False, wnd=2440, held=0, over=10, gap=1300, behind=False, scaled=False, more=[])
+@example(ts=True, wnd=5760, held=0, over=0, gap=1428, behind=False, scaled=False, more=[])
+@example(ts=True, wnd=8192, held=0, over=5, gap=1432, behind=False, scaled=False, more=[])
+@example(ts=False, wnd=65535, held=0, over=None, gap=0, behind=False, scaled=False, more=[0, 0, 600, 0])
+@given(ts=st.booleans(), wnd=WND, held=st.integers(0, 600), over=st.one_of(st.none(), st.integers(0, 30)),
+       gap=st.one_of(st.integers(-20, 1600), st.integers(1200, 1450)), behind=st.booleans(), scaled=st.booleans(),
+       more=st.lists(st.sampled_from([0, 0, 0, 1, 600, -300]), max_size=4))
+def test_output_ones_window_is_that_of_offered_window(ts, wnd, held, over, gap, behind, scaled, more):
+    """rr11: ``_output_one`` works out the window it offers itself (``_offered_window``'s body, inline): near the
+    worthwhile amount above and below (``gap``: the free room beyond what is offered; ``over``: bytes held so that the
+    free room is that many above whole segments of the peer's, what the window opens by, our MSS less our options),
+    with ``rcv_adv`` behind ``rcv_nxt``, with a scaled window (``scaled``: shift 2, four times the buffer), and
+    writing again once the last is acknowledged (``more``: a reader holding that many bytes more meanwhile; the memo
+    of the last window replayed): the same frames and state as the loop, which asks ``_offered_window``."""
+    runs = []
+    for _aside in (False, True):
+        scaling = {"wnd_scale": True, "tcp_rcv_scale": 2, "wscale": 2} if scaled else {}
+        t, pcb, _ = established(ts=ts, reader=False, tcp_wnd_default=wnd * (4 if scaled else 1), **scaling)
+        assert pcb.rcv_wscale == (2 if scaled else 0)
+        limit = pcb.rcv_buf_limit
+        if over is not None:
+            held = (limit - over) % (pcb.mss - 12 if ts else pcb.mss)
+        pcb.rcv_held = held
+        pcb.rcv_adv = (pcb.rcv_nxt - 10 if behind else pcb.rcv_nxt + max(0, limit - held - gap)) & MASK
+        t.dev.take()
+        runs.append((t, pcb))
+    real = TcpPcb._output_one
+    aside = runs[1][1]
+    TcpPcb._output_one = lambda self: False if self is aside else real(self)
+    try:
+        for step, delta in enumerate([None, *more]):
+            for t, pcb in runs:
+                if delta is not None:
+                    inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK, ts=(900 + step, 0) if ts else None))
+                    pcb.rcv_held = max(0, pcb.rcv_held + delta)
+                pcb.send(b"x" * 64)
+            assert_alike(runs[0], runs[1], (held, gap, step))
+    finally:
+        TcpPcb._output_one = real
 
 
 # -- recv: a window update looked at only when the room in whole segments opens the window ------------------------------

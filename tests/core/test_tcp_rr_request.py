@@ -238,6 +238,49 @@ def test_a_callback_that_changes_things_hands_the_data_back(case, monkeypatch):
     assert_same(runs, case)
 
 
+# -- rr11: the peer's window, taken inline (_take_window's steps) ---------------------------------------------------------
+def _window_below(t, pcb):
+    pcb.max_snd_wnd = pcb.snd_wnd = 1000  # (the largest window seen grows with the request's)
+
+
+def _probes_counted(t, pcb):
+    pcb.persist_probes, pcb.persist_backoff = 2, 3  # (probes unanswered: the count resets)
+
+
+def _persist_armed(t, pcb):
+    pcb.persist_at, pcb.persist_backoff = t.now + 5.0, 3  # (an open window stops the persist timer)
+
+
+def _same_seq(t, pcb):
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK, window=30000))  # (the request's seq is snd_wl1: by snd_wl2)
+
+
+def _newer_wl2(t, pcb):
+    pcb.snd_wl1, pcb.snd_wl2 = t.peer_seq, (pcb.snd_max + 5) & MASK  # (an older ACK at the same seq: no window taken)
+
+
+WINDOW_STATES = {"window below": _window_below, "probes counted": _probes_counted, "persist armed": _persist_armed,
+                 "same seq": _same_seq, "newer wl2": _newer_wl2}
+
+
+@pytest.mark.parametrize("window", [65535, 20000, 0])
+@pytest.mark.parametrize("case", sorted(WINDOW_STATES))
+def test_a_requests_window_is_taken_as_the_other_ways_take_it(case, window, monkeypatch):
+    """``_fast_request`` takes the peer's window inline (rr11: ``_take_window``'s steps): the same connection state
+    as the way it replaces and the full path, from states the random sequences seldom reach."""
+    runs = [scripted(fast, old=old) for fast, old in ((True, False), (True, True), (False, False))]
+    for t, pcb, _app in runs:
+        request(t, pcb, b"q" * 64)
+        WINDOW_STATES[case](t, pcb)
+    assert_same(runs, "set up")
+    taken = watch_request(monkeypatch)
+    for t, pcb, _app in runs:
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"w" * 64, window=window))
+        t.peer_seq += 64
+    assert taken[:1] == [True]
+    assert_same(runs, case)
+
+
 # -- the differential test -----------------------------------------------------------------------------------------------
 # (kind, request size, ACK: share of the flight acknowledged, callback, timestamps, batch)
 STEP = st.tuples(
@@ -247,6 +290,7 @@ STEP = st.tuples(
     st.sampled_from([None] * 6 + sorted(CALLBACKS)),
     st.sampled_from(["ok"] * 4 + ["none", "old"]),
     st.booleans(),
+    st.sampled_from([65535] * 6 + [0, 100, 2000, 65000]),  # rr11: the peer's window (closed, small, shrinking)
 )
 
 
@@ -273,7 +317,7 @@ def run_three(ts: bool, steps: list) -> tuple[int, int]:
     try:
         tsval = 1000
         for step in steps:
-            kind, size, share, callback, tsk, batch = step
+            kind, size, share, callback, tsk, batch, window = step
             tsval += 1
             for t, pcb, app in runs:
                 stamp = {"ok": (tsval, (int(t.now * 1000) - 3) & MASK), "none": None, "old": (5, 0)}[tsk] \
@@ -286,7 +330,7 @@ def run_three(ts: bool, steps: list) -> tuple[int, int]:
                 if kind in ("request", "fin", "ack"):
                     flags = {"request": ACK | PSH, "fin": ACK | FIN, "ack": ACK}[kind]
                     f = frame(t, t.peer_seq, ack, flags, bytes([size & 0xFF]) * size if kind == "request" else b"",
-                              ts=stamp)
+                              window=window, ts=stamp)
                     if batch:
                         t.stack.input_many(t.netif, [f], t.now)
                     else:
@@ -336,10 +380,11 @@ def test_the_new_way_the_way_it_replaces_and_the_full_path_agree(ts, steps):
 @pytest.mark.parametrize("ts", [True, False])
 def test_differential_exercises_the_new_way(ts):
     """The comparison is worth something only when the sequences take it."""
-    def step(kind="request", size=64, share=1.0, callback=None, tsk="ok", batch=False):
-        return (kind, size, share, callback, tsk, batch)
+    def step(kind="request", size=64, share=1.0, callback=None, tsk="ok", batch=False, window=65535):
+        return (kind, size, share, callback, tsk, batch, window)
     steps = [step(), step(), step(batch=True), step(size=1400), step(share=0.5), step(), step("ack"), step(),
-             step(callback="write"), step(), step("ack"), step(), step(callback="settle"), step(), step("full"), step(),
+             step(callback="write"), step(), step("ack"), step(), step(callback="settle"), step(), step(window=0),
+             step("time"), step(window=2000), step("ack", window=100), step(window=65000), step("full"), step(),
              step("full"), step(), step("ack"), step(batch=True), step("time"), step(), step(callback="shutdown read"),
              step()]
     taken, handed = run_three(ts, steps)

@@ -9,7 +9,10 @@ output, connection state, memory and counters as the full path after every reque
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from helpers import examples
 from lwipy.core.tcp.seq import MASK
 from test_tcp_fastpath import ACK, PSH, assert_alike, established, frame, inject, snapshot
 
@@ -169,3 +172,46 @@ def test_a_big_reply_the_old_window_would_limit_settles_first():
     assert out == tf.dev.take() and len(out) > 1
     assert at_transmit and all(u is None for u in at_transmit)  # settled before the first segment
     assert snapshot(t, pcb) == snapshot(tf, pf)
+
+
+# -- rr11: _ack_sample (RttEstimator.on_ack and CongestionControl.on_ack inline, RttEstimator.sample too) ---------------
+_SEQS = st.sampled_from([0, 1, 1000, 0x7FFFFFFF, 0x80000000, MASK - 5, MASK])
+_TIMES = st.one_of(st.floats(0, 1e6), st.sampled_from([0.0, 0.001, 1.0, 1.0001, 119.999, 120.0, 4294967.296]))
+
+
+@settings(max_examples=examples(1000), deadline=None)
+@given(srtt=st.one_of(st.none(), st.floats(0, 200), st.sampled_from([0.0, 5e-324, 0.0004, 0.05])),
+       rttvar=st.one_of(st.floats(0, 100), st.sampled_from([0.0, 5e-324, 0.00025])),
+       rto=st.floats(0.2, 60), timed=st.one_of(st.none(), _SEQS), start=_TIMES, now=_TIMES,
+       tsecr=st.one_of(st.none(), st.just(0), st.integers(0, MASK)), ack=_SEQS, acked=st.integers(1, 70000),
+       cwnd=st.integers(1, 1 << 31), ssthresh=st.integers(1, 1 << 31), smss=st.integers(1, 9000),
+       recover=st.one_of(st.none(), _SEQS), rto_recover=st.one_of(st.none(), _SEQS), dupacks=st.integers(0, 5),
+       flight=st.integers(0, 70000))
+def test_an_acks_sample_and_window_are_those_of_the_estimator_and_congestion_control(
+        srtt, rttvar, rto, timed, start, now, tsecr, ack, acked, cwnd, ssthresh, smss, recover, rto_recover, dupacks,
+        flight):
+    """``TcpInput._ack_sample`` (the fast paths' and ``Tcp.settle``'s RTT sample and congestion window, inline)
+    leaves the estimator and congestion control exactly as ``RttEstimator.on_ack`` (with its ``sample``) and
+    ``CongestionControl.on_ack`` do, the full path's (the same floats, bit for bit)."""
+    import math
+    from types import SimpleNamespace
+
+    from lwipy.core.tcp.congestion import CongestionControl, RttEstimator
+    from lwipy.core.tcp.tcp_in import TcpInput
+    runs = []
+    for inline in (True, False):
+        rtt = RttEstimator(rto)
+        rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
+        cc = CongestionControl()
+        cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
+        snd_max = (ack + flight) & MASK
+        if inline:
+            TcpInput._ack_sample(SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss), ack, acked, tsecr, now, snd_max)
+        else:
+            rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
+            cc.on_ack(ack, acked, smss, snd_max)
+        runs.append(([getattr(rtt, k) for k in RttEstimator.__slots__], [getattr(cc, k) for k in cc.__slots__]))
+    # (floats compared by their bits: NaN alike, 0.0 and -0.0 apart)
+    bits = [[[v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v) for v in part] for part in run]
+            for run in runs]
+    assert bits[0] == bits[1]

@@ -13,15 +13,28 @@ from test_tcp_fastpath import ACK, OWN_B, PEER_B, established, frame, inject
 
 
 def watch_fast(pcb) -> list:
-    """Record what every ``_output_fast`` call returned (True: it handled the call)."""
+    """Record what every call of the send fast path returned (True: it handled the call): ``_output_fast``'s, or
+    ``_output_one``'s when ``send`` asks it first for an idle connection and it takes the call (rr11; one it declines
+    goes on to ``_output_fast``, whose answer is recorded)."""
     calls: list = []
-    real = pcb._output_fast
+    inside = []
+    real_fast, real_one = pcb._output_fast, pcb._output_one
 
-    def wrapper():
-        took = real()
+    def fast(*args):
+        inside.append(True)
+        try:
+            took = real_fast(*args)
+        finally:
+            inside.pop()
         calls.append(took)
         return took
-    pcb._output_fast = wrapper
+
+    def one():
+        took = real_one()
+        if took and not inside:
+            calls.append(took)
+        return took
+    pcb._output_fast, pcb._output_one = fast, one
     return calls
 
 

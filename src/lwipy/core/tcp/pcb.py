@@ -88,6 +88,32 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
     readable, writable, connected or failed (writable by ACKs only while ``notify_sent``, lwIP's ``tcp_sent``)."""
 
+    # rr11: the fields __init__ sets, as slots: a pcb has too many for CPython's shared-key instance dicts, and a slot's
+    # read or write costs about 1.4 ns less than an unshared dict's (a request reads and writes ~200 of them).  The
+    # mixins have no __slots__, so a pcb still has a __dict__ for anything else set on it (what tests or applications
+    # add).  Not slots: names the mixins define as properties (``keep_idle``, ``keep_intvl``, ``keep_cnt``: their
+    # setters keep ``_keep_*``).  A slot hides a mixin's class default, so __init__ sets every one
+    __slots__ = (
+        "tcp", "stack", "state", "local_ip", "local_port", "remote_ip", "remote_port", "v6", "key", "_local_packed",
+        "_remote_packed", "ttl", "tos", "_pseudo_base", "listener", "on_event", "notify_sent", "tx_source", "error",
+        "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
+        "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
+        # send side
+        "iss", "snd_una", "snd_nxt", "snd_max", "buf_seq", "snd_wnd", "max_snd_wnd", "snd_wl1", "snd_wl2", "snd_buf",
+        "snd_buf_limit", "fin_seq", "snd_wscale",
+        # receive side
+        "irs", "rcv_nxt", "rcv_buf", "rcv_buf_limit", "rcv_held", "rcv_adv", "rcv_wscale", "ooseq", "ooseq_fin",
+        "ooseq_latest", "fin_received", "rx_closed", "tx_closed", "ts_ok", "ts_recent", "last_ack_sent", "sack_ok",
+        "wscale_ok",
+        # timing
+        "rtt", "retries", "rto_at", "persist_at", "persist_backoff", "persist_probes", "delack_at", "unacked_segments",
+        "ack_due", "output_due", "keep_at", "keep_probes", "_keep_probe_at", "close_at", "txretry_at", "last_oow_ack",
+        "last_activity", "cc", "scoreboard",
+        # TcpMem's counts
+        "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
+        "_mem_snd_mss", "_mem_freed", "_mem_last",
+    )
+
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
                  remote_ip: IPv4Address | IPv6Address, remote_port: int) -> None:
         stack = tcp.stack
@@ -185,6 +211,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.output_due = False  # tx64: ACKs of the batch being taken freed send buffer (Tcp.flush_output)
         self.keep_at: float | None = None
         self.keep_probes = 0
+        self._keep_probe_at = 0.0  # when the last keepalive probe went (TcpTimers)
         self.close_at: float | None = None  # SYN_RCVD (tcp_syn_rcvd_timeout), FIN_WAIT_2 and TIME_WAIT
         self.txretry_at: float | None = None  # a device refused a segment: try again then (or on the next ACK)
         self.last_oow_ack: float | None = None  # when we last answered an unacceptable segment (the rate limit)
@@ -289,7 +316,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
             if self.fin_seq is not None or not tcp._fast_path:
                 self._output()
-            elif not self._output_fast():
+            elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
+                      and self._output_one()) and not self._output_fast(False):
+                # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
                 self._output_whole()
         return n
 

@@ -64,6 +64,8 @@ import errno
 
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from .congestion import FAST_RETRANSMIT, INFLATED, LIMITED_TRANSMIT
+from .congestion import RTO_MAX as _RTO_MAX
+from .congestion import RTO_MIN as _RTO_MIN
 from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_le as _le
@@ -259,7 +261,8 @@ class TcpInput:
         """The peer's window (``window``, scaled already) from a segment acknowledging new data, as
         :meth:`_process_ack` takes it first (RFC 9293 3.10.7.4: when the segment is newer by ``snd_wl1`` and
         ``snd_wl2``), for the fast paths' ACKs (``fastpath.fast_pure_ack``, :meth:`_fast_new_ack`,
-        :meth:`_fast_request`): the probes counted reset, and a window that opens stops the persist timer."""
+        :meth:`_fast_request`, rr11: there inline): the probes counted reset, and a window that opens stops the persist
+        timer."""
         self.persist_probes = 0
         wl1 = self.snd_wl1
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
@@ -279,7 +282,9 @@ class TcpInput:
         ACK), inline for the fast paths' every ACK (``fastpath.fast_pure_ack``, ``Tcp.settle``): a timestamp's sample
         wins, else the timed segment's once acknowledged, outside 0..120 s none; then slow start with appropriate
         byte counting (L = 2 SMSS), else congestion avoidance, bytes counted.  After a timeout
-        (``rto_recover``) ``CongestionControl.on_ack`` itself, which ends it once everything sent is acknowledged."""
+        (``rto_recover``) ``CongestionControl.on_ack`` itself, which ends it once everything sent is acknowledged.
+        rr11: ``RttEstimator.sample`` inline too (a call less per ACK: a request's, a bulk sender's; the same
+        expressions in the same order, so the same floats: ``test_tcp_rr_settle``'s model compares them)."""
         rtt = self.rtt
         timed = rtt.seq
         if timed is not None or tsecr:
@@ -289,7 +294,20 @@ class TcpInput:
                     sample = now - rtt.start
                 rtt.seq = None
             if sample is not None and 0 <= sample < 120:
-                rtt.sample(sample)
+                # RttEstimator.sample (RFC 6298 2.2 and 2.3), inline
+                srtt = rtt.srtt
+                if srtt is None:
+                    rtt.srtt, rtt.rttvar = srtt, rttvar = sample, sample / 2
+                else:
+                    rtt.rttvar = rttvar = 0.75 * rtt.rttvar + 0.25 * abs(srtt - sample)
+                    rtt.srtt = srtt = 0.875 * srtt + 0.125 * sample
+                var4 = 4 * rttvar
+                rto = srtt + (var4 if var4 > 0.001 else 0.001)
+                if not rto > _RTO_MIN:
+                    rto = _RTO_MIN  # (NaN too)
+                elif rto >= _RTO_MAX:
+                    rto = _RTO_MAX
+                rtt.rto = rto
         cc = self.cc
         if cc.rto_recover is None and cc.recover is None:
             cwnd, smss = cc.cwnd, self.snd_mss
@@ -431,8 +449,20 @@ class TcpInput:
                 self.ts_recent = tsval  # RFC 7323 4.3
         else:
             tsecr = None
+        # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
+        # past the last: its common test first)
         window = window_field << self.snd_wscale
-        self._take_window(seq, ack, window)  # the window first (RFC 9293 3.10.7.4)
+        self.persist_probes = 0
+        wl1 = self.snd_wl1
+        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & MASK >= _HALF
+                                                          or self.snd_wl2 == ack)):
+            self.snd_wnd = window
+            if window > self.max_snd_wnd:
+                self.max_snd_wnd = window
+            self.snd_wl1, self.snd_wl2 = seq, ack
+            if window and self.persist_at is not None:
+                self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
+                self.persist_backoff = 0
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)

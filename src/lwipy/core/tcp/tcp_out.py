@@ -171,7 +171,7 @@ class TcpOutput:
         if sent_any and self.rto_at is None:
             self._arm_rto()
 
-    def _output_fast(self) -> bool:
+    def _output_fast(self, one: bool = True) -> bool:
         """The send fast path: :meth:`_output` for the common call (no FIN queued, nothing forced, IPv4 to a
         resolved neighbour on an untagged Ethernet netif, no SACK blocks due), every segment built whole into one
         buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the header fields and
@@ -182,8 +182,9 @@ class TcpOutput:
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
         nxt = self.snd_nxt
-        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and self._output_one():
-            return True  # rr9: an idle connection's one segment (a reply), by its own checks
+        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and self._output_one():
+            return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
+            # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
             return False
@@ -434,14 +435,14 @@ class TcpOutput:
         return way
 
     def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
-        """The window field of :meth:`_output_fast`'s and :meth:`_output_one`'s segments (capped at 16 bits), with
-        ``rcv_adv`` set as :meth:`_window_field` sets it, asked once per call (the buffer does not change while we
-        send).  rr2: a reply's case (the request read, the window not reopened: ``rcv_nxt`` moved, so the memo
-        misses) without ``_window_field``'s calls: when even the raw room cannot open the window offered by the
-        worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled, ``rcv_adv`` stays
-        (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four alone once the
-        connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed from the
-        template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
+        """The window field of :meth:`_output_fast`'s segments (capped at 16 bits; rr11: :meth:`_output_one` has this
+        body inline, ``test_tcp_rr_one`` compares them), with ``rcv_adv`` set as :meth:`_window_field` sets it, asked
+        once per call (the buffer does not change while we send).  rr2: a reply's case (the request read, the window not
+        reopened: ``rcv_nxt`` moved, so the memo misses) without ``_window_field``'s calls: when even the raw room
+        cannot open the window offered by the worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled,
+        ``rcv_adv`` stays (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four
+        alone once the connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed
+        from the template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
         rcv_nxt = self.rcv_nxt
         rcv_adv = self.rcv_adv
         held = len(self.rcv_buf) + self.rcv_held
@@ -465,8 +466,9 @@ class TcpOutput:
         snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
         exactly one segment goes, all of ``snd_buf`` with PSH (unless the last write said ``more``: tx9), Nagle and the
         persist timer having nothing to say.
-        The same frame, counters and state as the loop, in straight-line code (the window offered by the same
-        :meth:`_offered_window`; ``tests/core/test_tcp_rr_one.py`` compares them).  rr9: called first, with its own
+        The same frame, counters and state as the loop, in straight-line code (the window offered as
+        :meth:`_offered_window` works it out, rr11: its body inline; ``tests/core/test_tcp_rr_one.py`` compares them;
+        rr11: ``send`` asks it itself, the loop's callers through :meth:`_output_fast`).  rr9: called first, with its own
         checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the way out
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
@@ -488,7 +490,26 @@ class TcpOutput:
         unsettled = tcp.unsettled is self
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
-        window = self._offered_window(ts_ok, wmemo)  # as _output_fast's loop asks it, once per call
+        # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
+        # a reply; an inline copy, test_tcp_rr_one compares the two)
+        rcv_adv = self.rcv_adv
+        offered = (rcv_adv - rcv_nxt) & MASK
+        held = len(self.rcv_buf) + self.rcv_held
+        limit = self.rcv_buf_limit
+        seg = self.mss - 12 if ts_ok else self.mss
+        if offered <= _HALF and not self.rcv_wscale \
+                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+            window = offered if offered < 0xFFFF else 0xFFFF  # the request read, the window not reopened
+        else:
+            key = (rcv_nxt, rcv_adv, held, limit)
+            if wmemo[0] == key:
+                self.rcv_adv = wmemo[2]
+                window = wmemo[1]
+            else:
+                window = self._window_field()
+                if window > 0xFFFF:
+                    window = 0xFFFF
+                wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
         stack = self.stack
         psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
         neg = tcp_neg - rcv_nxt - window - psh - n
