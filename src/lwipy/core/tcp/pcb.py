@@ -224,7 +224,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
         self._mem_snd_len, self._mem_snd_mss = -1, 0
         self._mem_freed = False
-        self._mem_last: tuple | None = None  # rr10: TcpMem._mem_replay's last log, what it started from, and its plan
+        # rr10: TcpMem._mem_replay's last log with what it started from, its plan and (mem11) the one peak's rise it
+        # is, when that is all it does
+        self._mem_last: tuple = (None, None, None)
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly

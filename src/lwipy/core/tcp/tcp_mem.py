@@ -80,12 +80,15 @@ class TcpMem:
         and the total's change, and how far each rose above where it ends (a peak is only ever raised by an
         increase, as ``MemStats.change`` does; a rise that stays at or below the starting figure is left out, as
         ``MemStats`` keeps every figure at or below its peak), so the peaks come out as counted step by step."""
-        snd, rcv, snd_mss, mss = self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss
-        last = self._mem_last
-        if last is not None and last[0] == log and last[1] == snd and last[2] == rcv and last[3] == snd_mss \
-                and last[4] == mss:
-            plan = last[5]
-        else:
+        # mem11: the memo's key compared as one tuple; and a plan that leaves both counts where they were and can
+        # raise one category's peak alone, never the total's (a request/response's every request: its bytes in and
+        # read, as many out again as its ACK freed), kept as that one check (``rise``: the category and how far above
+        # its current figure it went).  Nothing else in such a plan does anything: the counts and current figures
+        # stay, and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same)
+        key = (log, self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss)
+        last, plan, rise = self._mem_last
+        if key != last:
+            _, snd, rcv, snd_mss, mss = key
             key = (snd, rcv, snd_mss, mss, *log)
             plans = self.tcp.mem_plans
             plan = plans.get(key)
@@ -93,7 +96,17 @@ class TcpMem:
                 if len(plans) >= _MEM_PLANS:
                     plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
                 plan = plans[key] = self._mem_plan(snd, rcv, log)
-            self._mem_last = (log.copy(), snd, rcv, snd_mss, mss, plan)
+            steps = plan[2]
+            rise = (steps[0][0], steps[0][2]) if len(steps) == 1 and not steps[0][1] and plan[4] is None else None
+            self._mem_last = ((log.copy(), snd, rcv, snd_mss, mss), plan, rise)
+        if rise is not None:
+            category, up = rise
+            mem = self.stack.mem
+            high = mem.cur[category] + up
+            peak = mem.peak
+            if high > peak[category]:
+                peak[category] = high
+            return
         self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total = plan
         self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem
