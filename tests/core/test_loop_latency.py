@@ -936,8 +936,8 @@ def test_turns_cut_short_look_at_the_timers_once_in_timer_time_and_no_later():
     dev = VirtualEndless(t, BATCH_TIME / 10)  # ten frames a turn
     stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
     asked = []
-    real_poll_at = stack.poll_at
-    stack.poll_at = lambda: (asked.append(t[0]), real_poll_at())[1]
+    real_poll_floor = stack.poll_floor  # pollat11: what the loop reads of the stack's deadlines
+    stack.poll_floor = lambda: (asked.append(t[0]), real_poll_floor())[1]
     loop = StackLoop(stack, clock=lambda: t[0]).start()
     try:
         def add() -> DueAt:

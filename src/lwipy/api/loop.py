@@ -12,14 +12,16 @@ mailbox, which holds at most ``tcpip_recvmbox_size`` messages (``CONFIG_LWIP_TCP
 - :meth:`StackLoop.call` posts and sleeps until the core thread ran the function (``tcpip_api_call``); on the core
   thread it simply runs it.
 
-The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and a wake pipe until the stack's
-``poll_at()`` deadline, so an idle stack costs nothing: no ticking timer.  A post writes a byte to the wake pipe only
+The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and a wake pipe until the stack's next
+deadline, so an idle stack costs nothing: no ticking timer.  It reads that deadline from ``Stack.poll_floor()``, a
+lower bound of ``poll_at()`` that asks none of the stack's modules; a wake-up it brings early runs ``poll()``, which
+makes it exact again.  A post writes a byte to the wake pipe only
 when the loop may be asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch,
 which also releases blocked posters), runs them in order, feeds the frames the devices received (one read per frame
 and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
 time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn; one whose
 frames are its descriptor's reads, ``Device.frame_read_size``, the loop reads itself) and fires what is due;
-``poll_at`` is asked once per turn (by turns cut short, once in :data:`TIMER_TIME`), and the clock read only when a
+the deadline is read once per turn (by turns cut short, once in :data:`TIMER_TIME`), and the clock read only when a
 deadline needs it.
 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
@@ -296,7 +298,7 @@ class StackLoop:
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
-                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() and one
+                # empty read; none for a plain device that did not wake us), what is due, then one poll_floor() and one
                 # clock reading for the sleep (tail10: the default clock read here, without its call, as the wake-up's)
                 now = monotonic() + offset if offset is not None else clock()
                 stack.now = now
@@ -348,13 +350,15 @@ class StackLoop:
                     wake_at = None  # a turn cut short goes on at once: the timers wait for a later one (TIMER_TIME)
                 else:
                     timers_seen = now
-                    wake_at = stack.poll_at()
+                    # pollat11: a floor of the stack's deadlines (no module asked, TCP's heap top), not the exact
+                    # poll_at(): when it is due, poll() runs and makes it exact again
+                    wake_at = stack.poll_floor()
                     if wake_at is not None:
                         now = monotonic() + offset if offset is not None else clock()
                         if wake_at <= now:
                             stack.poll(now)
                             quiet = False
-                            wake_at = stack.poll_at()
+                            wake_at = stack.poll_floor()
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
                 for _, _, _, dev in devices:
