@@ -287,15 +287,12 @@ class Etharp:
                 self._drop(entry)
             elif entry.next_request is not None and now >= entry.next_request:
                 entry.next_request = now + 1.0
-                self.stack.timer_armed(entry.next_request)
                 self.request(entry.netif, entry.ip)
         garp = self.stack.config.esp_gratuitous_arp
         for netif in self.stack.netifs:
             if netif.garp_at is not None and now >= netif.garp_at:
                 self.gratuitous(netif)
                 netif.garp_at = now + self.stack.config.garp_tmr_interval if garp else None
-                if netif.garp_at is not None:
-                    self.stack.timer_armed(netif.garp_at)
 
     def poll_at(self) -> float | None:
         due = _NEVER  # expires is _NEVER for static entries, which never time out

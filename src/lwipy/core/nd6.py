@@ -429,7 +429,6 @@ class Nd6:
                         self._dad_probe(netif, a)
                         a.dad_left -= 1
                         a.dad_at = now + netif.retrans_timer
-                        stack.timer_armed(a.dad_at)
                     else:
                         a.dad_at = None
                         netif.ip6_addr_set_state(a, PREFERRED)  # no answer: the address is ours
@@ -443,21 +442,18 @@ class Nd6:
                 else:
                     self._solicit(n, multicast=True)
                     n.probes, n.at = n.probes + 1, now + n.netif.retrans_timer
-                    stack.timer_armed(n.at)
             elif n.state == REACHABLE:
                 n.state, n.at = STALE, None
             elif n.state == DELAY:
                 n.state, n.probes = PROBE, 1
                 self._solicit(n, multicast=False)
                 n.at = now + n.netif.retrans_timer
-                stack.timer_armed(n.at)
             elif n.state == PROBE:
                 if n.probes >= cfg.nd6_max_unicast_solicit:
                     self._drop(n)
                 else:
                     self._solicit(n, multicast=False)
                     n.probes, n.at = n.probes + 1, now + n.netif.retrans_timer
-                    stack.timer_armed(n.at)
         if rdisc.expire(now) | stack.route6.poll(now):  # both expire theirs; one change to tell
             stack.routes.changed()
         rdisc.expire_dns(now)

@@ -123,8 +123,6 @@ class RouterDiscovery:
             self.router_solicit(netif)
             netif.rs_left -= 1
             netif.rs_at = now + RTR_SOLICITATION_INTERVAL if netif.rs_left > 0 else None
-            if netif.rs_at is not None:
-                self.stack.timer_armed(netif.rs_at)
 
     # -- advertisements ----------------------------------------------------------------------------------------------
     def ra_input(self, pkt: "InPacket6", ra: RouterAdvert) -> None:

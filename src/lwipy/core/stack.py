@@ -592,7 +592,8 @@ class Stack:
 
     def timer_armed(self, when: float) -> None:
         """A module set or brought forward a deadline that its ``poll_at()`` reports, to ``when``: :meth:`poll_floor`
-        is no later than that from now on.  Deadlines cleared or moved later need nothing."""
+        is no later than that from now on.  Deadlines cleared or moved later need nothing, nor those a module's
+        ``poll()`` sets (:meth:`poll` makes the floor exact after the modules ran; nothing else polls them)."""
         if when < self._timer_floor:
             self._timer_floor = when
 
