@@ -18,10 +18,12 @@ import struct
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lwipy.api.loop as loop_module
-from helpers import OWN_MAC, PEER_MAC, CaptureDevice
-from lwipy import Config, Stack
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice, examples
+from lwipy import Config, LwipError, Stack
 from lwipy.api.loop import StackLoop
 from lwipy.core.addr6 import PREFERRED
 from lwipy.wire.arp import OP_REQUEST, ArpPacket
@@ -314,8 +316,9 @@ def netif_usable_again(stack, netif, mark):
 
 
 def dns_query(stack, netif, mark):
-    mark()
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)  # (no ARP retry in the same second as the resolver's tick)
     stack.dns_setserver(0, "10.0.0.2")
+    mark()
     stack.dns.gethostbyname("host.example")  # unanswered: the resolver ticks every second
     return stack.dns.poll_at()
 
@@ -343,6 +346,80 @@ def test_each_place_that_sets_a_deadline_lowers_the_floor(site):
     assert floor is not None and floor <= when
     assert floor <= stack.poll_at() <= when  # the exact answer has it too (and makes the floor exact)
     assert stack.poll_floor() == stack.poll_at()
+
+
+class TimedDevice(CaptureDevice):
+    """Records (the stack's time, frame) for every frame sent."""
+
+    stack: Stack
+
+    def transmit(self, frame) -> bool:
+        self.sent.append((self.stack.now, bytes(frame)))
+        return True
+
+
+def drive(stack: Stack, until: float, floor: bool) -> None:
+    """Poll ``stack`` at each deadline up to ``until``: exactly (``poll_at()``), or as StackLoop does, by
+    ``poll_floor()`` (wake-ups for deadlines since cleared and all); then its time is ``until``."""
+    ask = stack.poll_floor if floor else stack.poll_at
+    for _ in range(10000):
+        due = ask()
+        if due is None or due > until:
+            stack.now = until
+            return
+        stack.poll(max(due, stack.now))
+    raise AssertionError("the stack is due again at once, for ever")
+
+
+#: the places above that work on any quiet stack (no options of their own), as steps of a random sequence
+STEPS = sorted(name for name, (_, options) in SITES.items() if not options)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.permutations(STEPS), st.lists(st.floats(0.0, 20.0), min_size=1, max_size=8))
+def test_driven_by_the_floor_a_stack_does_what_it_does_driven_exactly(order, gaps):
+    """Differential: twin stacks take the same random sequence of deadline-setting steps, one polled at its exact
+    deadlines, the other as the loop polls, by its floor.  The floor is never later than the twin's exact answer
+    after a step, and both send the same frames at the same times (the floor's extra wake-ups do nothing)."""
+    twins = []
+    for _ in range(2):
+        stack = Stack(Config(**QUIET), seed=3)
+        dev = TimedDevice()
+        dev.stack = stack
+        netif = stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC, ip6_linklocal=True)
+        settle(stack)
+        twins.append((stack, netif, dev))
+    (exact_stack, _, exact_dev), (floor_stack, _, floor_dev) = twins
+    for name, dt in zip(order, gaps, strict=False):  # (as many steps as gaps, in a random order)
+        for (stack, netif, _), floor in zip(twins, (False, True), strict=True):
+            drive(stack, stack.now + dt, floor)
+            try:
+                SITES[name][0](stack, netif, lambda: None)
+            except (LwipError, KeyError, IndexError, StopIteration, ValueError):
+                pass  # a step the state refuses (the address there already, no such entry to read back)
+        due = exact_stack.poll_at()
+        floor_at = floor_stack.poll_floor()  # (not its own poll_at(): that would make it exact)
+        assert due is None or (floor_at is not None and floor_at <= due)
+    for (stack, _, _), floor in zip(twins, (False, True), strict=True):
+        drive(stack, stack.now + 100.0, floor)
+    assert floor_dev.sent == exact_dev.sent
+    assert floor_stack.poll_at() == exact_stack.poll_at()
+
+
+@pytest.mark.parametrize("name", ["etharp", "ip4.reass", "igmp", "nd6", "mld6", "ip6.reass", "dns", "tcp"])
+def test_a_strict_stack_checks_every_module(name, monkeypatch):
+    """Each module's deadline is checked against the floor (TCP's against its heap's top): one that was never told
+    to the stack (here: a module that says it is due soon) fails poll_at() and poll(), naming the module."""
+    stack, _, _ = quiet_stack(strict=True)
+    exact(stack)
+    module = stack
+    for part in name.split("."):
+        module = getattr(module, part)
+    monkeypatch.setattr(module, "poll_at", lambda: stack.now + 0.01)
+    with pytest.raises(AssertionError, match=name):
+        stack.poll_at()
+    with pytest.raises(AssertionError, match=name):
+        stack.poll(stack.now)
 
 
 def test_a_strict_stack_names_the_module_whose_deadline_was_not_reported():
@@ -421,6 +498,7 @@ def virtual_loop(monkeypatch, stack: Stack) -> tuple[StackLoop, list[float], lis
     (logged in ``sleeps``) instead of sleeping.  Run it on the test's thread with ``loop.run(duration)``."""
     t = [stack.now]
     sleeps: list[float] = []
+    spins = [0]
 
     class VirtualSleep(loop_module._Poller):
         def __init__(self, wake_fd: int) -> None:
@@ -430,8 +508,12 @@ def virtual_loop(monkeypatch, stack: Stack) -> tuple[StackLoop, list[float], lis
             def wait(timeout: float, maxevents: int) -> list:
                 ready = real(0.0, maxevents)
                 if ready or timeout == 0.0:
+                    if not ready:  # a turn at once, the clock standing still: a few in a row at most
+                        spins[0] += 1
+                        assert spins[0] < 100, "the loop spins: due again at once, for ever"
                     return ready
                 assert timeout > 0.0, "the loop would sleep for ever"
+                spins[0] = 0
                 sleeps.append(t[0])
                 t[0] += timeout
                 return []
@@ -466,6 +548,7 @@ def loop_mld(stack, netif):
 
 
 def loop_dns(stack, netif):
+    stack.etharp.add_static("10.0.0.2", PEER_MAC)
     stack.dns_setserver(0, "10.0.0.2")
     stack.dns.gethostbyname("host.example")
     return stack.dns

@@ -216,7 +216,7 @@ class RouterDiscovery:
         elif remaining is None or remaining > TWO_HOURS:
             a.valid_until = now + TWO_HOURS  # RFC 4862 5.5.3 e): a forged short lifetime cannot kill the address
         a.preferred_until = until(now, opt.preferred_lifetime)
-        self._armed(a.valid_until)
+        # the valid lifetime needs no report of its own: the preferred one, never longer (checked above), ends first
         self._armed(a.preferred_until)
         if a.state == DEPRECATED and opt.preferred_lifetime:
             netif.ip6_addr_set_state(a, PREFERRED)
