@@ -15,13 +15,13 @@ mailbox, which holds at most ``tcpip_recvmbox_size`` messages (``CONFIG_LWIP_TCP
 The loop sleeps in epoll (``select`` elsewhere) on the devices' descriptors and a wake pipe until the stack's next
 deadline, so an idle stack costs nothing: no ticking timer.  It reads that deadline from ``Stack.poll_floor()``, a
 lower bound of ``poll_at()`` that asks none of the stack's modules; a wake-up it brings early runs ``poll()``, which
-makes it exact again.  A post writes a byte to the wake pipe only when the loop may be asleep.  Each turn the loop takes every waiting message at once (one lock acquisition per batch,
-which also releases blocked posters), runs them in order, feeds the frames the devices received (one read per frame
-and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
-time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn; one whose
-frames are its descriptor's reads, ``Device.frame_read_size``, the loop reads itself) and fires what is due;
-the deadline is read once per turn (by turns cut short, once in :data:`TIMER_TIME`), and the clock read only when a
-deadline needs it.
+makes it exact again.  A post writes a byte to the wake pipe only when the loop may be asleep.  Each turn the loop
+takes every waiting message at once (one lock acquisition per batch, which also releases blocked posters), runs them in
+order, feeds the frames the devices received (one read per frame and one empty read per batch; a device with a lazy
+reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a time, so a lone request is answered before the
+empty read, and for at most :data:`BATCH_TIME` a turn; one whose frames are its descriptor's reads,
+``Device.frame_read_size``, the loop reads itself) and fires what is due; the deadline is read once per turn (by turns
+cut short, once in :data:`TIMER_TIME`), and the clock read only when a deadline needs it.
 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
 (the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
