@@ -1,5 +1,5 @@
-"""pollat11: ``Stack.poll_floor()``, the lower bound of ``poll_at()`` that StackLoop reads every turn instead of asking
-each module (tests/core/test_poll_at.py checks ``poll_at()`` itself, and that the floor stays below it through random
+"""pollat11: ``Stack.poll_floor()``, the lower bound of ``poll_at()`` that StackLoop reads in a turn cut short (a
+device that never runs dry) instead of asking each module (tests/core/test_poll_at.py checks ``poll_at()`` itself, and that the floor stays below it through random
 activity).
 
 - Each place that sets a deadline lowers the floor: one test per place, on a stack whose floor was exact and later
@@ -9,7 +9,8 @@ activity).
 - TCP's part is its deadline heap's top and the pollers are asked; ``poll()`` makes the floor exact again, so a
   deadline that was cleared or moved later wakes the loop once, and the loop does not spin on it.
 - StackLoop, in virtual time (its sleeps move a clock on instead of sleeping), wakes for each kind of timer exactly when
-  it is due.  These stacks are not strict: the loop is shown to wake in time without the strict check's help.
+  it is due (a turn that may sleep asks the exact ``poll_at()``), and with a device that always has another frame
+  (every turn cut short: the floor read) runs each within a turn or two of its time.  These stacks are not strict: the loop is shown to wake in time without the strict check's help.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import lwipy.api.loop as loop_module
 from helpers import OWN_MAC, PEER_MAC, CaptureDevice, examples
 from lwipy import Config, LwipError, Stack
 from lwipy.api.loop import StackLoop
+from lwipy.netif.device import Device
 from lwipy.core.addr6 import PREFERRED
 from lwipy.wire.arp import OP_REQUEST, ArpPacket
 from lwipy.wire.checksum import checksum
@@ -611,9 +613,9 @@ def test_the_loop_wakes_for_each_kind_of_timer_when_it_is_due(monkeypatch, arm):
     assert len(sleeps) <= 30  # no spinning (a few deadlines in 10 s: retries, reports, the end)
 
 
-def test_a_cleared_deadline_wakes_the_loop_once(monkeypatch):
-    """The floor keeps a deadline cleared since (an IGMP report another member sent first, a connection gone): the loop
-    wakes then, polls once, finds the floor exact again (nothing) and sleeps to the end."""
+def test_a_cleared_deadline_costs_a_sleeping_loop_nothing(monkeypatch):
+    """The floor keeps a deadline cleared since (an IGMP report another member sent first, a connection gone); a turn
+    that may sleep asks the exact poll_at(), which makes the floor exact again: no wake-up for it, asleep to the end."""
     stack, netif, _ = quiet_stack()
     loop, t, sleeps = virtual_loop(monkeypatch, stack)
     polls = []
@@ -628,6 +630,57 @@ def test_a_cleared_deadline_wakes_the_loop_once(monkeypatch):
         assert stack.poll_floor() is not None
     loop.call_soon(arm_and_clear)
     loop.run(10.0)
-    assert len(polls) == 1  # once for the stale floor, then asleep to the end
-    assert len(sleeps) == 2
+    assert not polls
+    assert len(sleeps) == 1
     assert stack.poll_floor() is None
+
+
+class _Endless(Device):
+    """A device that always has another frame (for another station: dropped), each moving the virtual clock ``t``
+    on by ``step``: every turn of the loop is cut short (BATCH_TIME)."""
+
+    lazy_frames = True
+
+    def __init__(self, t: list[float], step: float) -> None:
+        self.t, self.step = t, step
+        self.frame = bytes.fromhex("020000000042") + PEER_MAC + b"\x08\x00" + bytes(46)
+
+    def transmit(self, frame) -> bool:
+        return True
+
+    def frames(self):
+        while True:
+            self.t[0] += self.step
+            yield self.frame
+
+
+@pytest.mark.parametrize("arm", LOOP_KINDS, ids=[f.__name__[5:] for f in LOOP_KINDS])
+def test_turns_cut_short_run_each_kind_of_timer_within_a_turn_or_two(monkeypatch, arm):
+    """s11: with a device that never runs dry the loop never sleeps; its turns read the floor (never the exact
+    poll_at()), and each kind of timer still runs no more than a couple of turns after it is due."""
+    stack, netif, _ = quiet_stack()
+    loop, t, sleeps = virtual_loop(monkeypatch, stack)
+    stack.add_netif(_Endless(t, loop_module.BATCH_TIME / 10), ip="10.9.0.1/24", hwaddr=bytes.fromhex("020000000099"))
+    exact = []
+    real_poll_at = stack.poll_at
+    armed = {}
+
+    def go() -> None:
+        module = arm(stack, netif)
+        armed["due"] = due = module.poll_at()
+        assert due is not None and due > stack.now
+        polled = armed["polled"] = []
+        stack.poll_at = lambda: (exact.append(stack.now), real_poll_at())[1]  # from now on: not asked
+        if isinstance(module, _Poller):
+            armed["polled"] = module.polled
+            return
+        real = module.poll
+        module.poll = lambda now: (polled.append(now), real(now))[1]
+    loop.call_soon(go)
+    start = t[0]
+    loop.run(start + 6.0 if arm is not loop_poller else start + 3.0)
+    due, polled = armed["due"], armed["polled"]
+    assert polled, "the timer never ran"
+    assert due <= polled[0] <= due + 3 * loop_module.BATCH_TIME
+    assert not sleeps  # every turn cut short
+    assert not exact, "a turn cut short asked the exact poll_at()"
