@@ -149,8 +149,8 @@ def test_a_clock_of_the_callers_is_the_stacks_time_and_runs_its_timers():
         assert loop.call(lambda: stack.now, timeout=30) == 500.0
         due = _DueAt(600.0)
         asked = []
-        real_poll_at = stack.poll_at
-        stack.poll_at = lambda: (asked.append(1), real_poll_at())[1]
+        real_poll_floor = stack.poll_floor  # pollat11: what the loop reads of the stack's deadlines
+        stack.poll_floor = lambda: (asked.append(1), real_poll_floor())[1]
         loop.call(lambda: stack.add_poller(due), timeout=30)
         assert not due.event.wait(0.2)  # the caller's clock is not there yet (monotonic time is, long since)
         assert len(asked) < 10  # and it sleeps until the deadline by that clock: no turn after turn

@@ -2,7 +2,9 @@
 modules with nothing due.  Nothing may change what they answer: random activity in virtual time (ARP, IGMP, MLD,
 neighbour and router discovery, DNS, reassembly, TCP, links going down and up) checked after every step against
 reference implementations (the list-building code they replace), a module's poll() shown to do nothing before its
-poll_at(), and no deadline left in the past once the simulation settled (every timer fires on time)."""
+poll_at(), and no deadline left in the past once the simulation settled (every timer fires on time).  pollat11: the
+floor StackLoop reads (``Stack.poll_floor()``) is checked against the exact answer after every step too, before
+anything asks poll_at() (which makes it exact): every deadline the random steps set was told to the stack."""
 
 from __future__ import annotations
 
@@ -95,6 +97,9 @@ def ref_stack(stack):
 
 
 def check(stack):
+    # pollat11: the loop's floor is never later than the exact answer (asked first: poll_at() makes it exact)
+    floor, exact = stack.poll_floor(), ref_stack(stack)
+    assert exact is None or (floor is not None and floor <= exact), (floor, exact)
     for name, m, ref in modules(stack):
         assert m.poll_at() == ref(m), name
     assert stack.nd6.rdisc.poll_at() == ref_rdisc(stack.nd6.rdisc)
@@ -194,9 +199,15 @@ def act(sim, a, b, action: int, n: int) -> None:
         b.apps["radv"].advertise(nb, advert(n))
     elif action == 12:
         b.apps["radv"].stop(nb)
+    elif action == 13:
+        a.igmp.report_groups(na)  # as a query or the netif coming up again
+    elif action == 14:
+        a.mld6.netif_up(na)
+    elif action == 15:
+        a.nd6.learn(na, IPv6Address(f"fe80::{n % 7 + 200}").packed, nb.hwaddr, reachable=n % 2 == 0)
 
 
-ACTIONS = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 1000), st.floats(0.0, 30.0)), min_size=1, max_size=12)
+ACTIONS = st.lists(st.tuples(st.integers(0, 15), st.integers(0, 1000), st.floats(0.0, 30.0)), min_size=1, max_size=12)
 
 
 @settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])

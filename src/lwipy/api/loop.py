@@ -19,8 +19,9 @@ which also releases blocked posters), runs them in order, feeds the frames the d
 and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
 time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn; one whose
 frames are its descriptor's reads, ``Device.frame_read_size``, the loop reads itself) and fires what is due;
-``poll_at`` is asked once per turn (by turns cut short, once in :data:`TIMER_TIME`), and the clock read only when a
-deadline needs it.
+``poll_at`` is asked once per turn that may sleep, and a turn cut short (a device that never runs dry) reads instead
+``Stack.poll_floor()``, a lower bound of it that asks none of the stack's modules (a wake-up it brings early runs
+``poll()``, which makes it exact again); the clock is read only when a deadline needs it.
 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
 (the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
@@ -73,15 +74,6 @@ _QUEUED, _RUNNING, _DONE = range(3)
 #: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
 #: stale it gets, and how late a timer or a posted call can be while a device always has another frame
 BATCH_TIME = 0.001
-#: tail10: while turns are cut (a device always has another frame), how often the stack's timers are looked at
-#: (``poll_at()``, and ``poll()`` when due): a turn that was cut skips them when the last look was less than this ago
-#: (seconds; the clock, the batch's end and the devices' own work still come every turn).  With a request/response
-#: client on the stack's CPU every cut turn's poll_at() (6-9 µs with cold caches) delayed the request behind it;
-#: looking at the timers in one cut turn out of four took rr_tail.py's p98 from 27.1 to 23.1 µs (medians of 12
-#: alternating rounds; p99, set by the VM's interrupts, unchanged).  A timer may so be up to this plus
-#: :data:`BATCH_TIME` late while a device never runs dry (ESP-IDF's lwIP reads a clock of 10 ms ticks); after a turn
-#: that was not cut they are always looked at (before any sleep)
-TIMER_TIME = 0.004
 #: the most reads of a plain device in one turn (as a TAP's own reader: ``lwipy.netif.tap``)
 _PLAIN_BATCH = 512
 
@@ -292,11 +284,10 @@ class StackLoop:
         # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
         # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``)
         quiet = False
-        timers_seen = -float("inf")  # the start of the last turn that looked at the stack's timers
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
-                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() and one
+                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() (poll_floor() if cut) and one
                 # clock reading for the sleep (tail10: the default clock read here, without its call, as the wake-up's)
                 now = monotonic() + offset if offset is not None else clock()
                 stack.now = now
@@ -344,10 +335,21 @@ class StackLoop:
                             quiet = False
                 drained = None
                 waited = False
-                if self._cut and now - timers_seen < TIMER_TIME:
-                    wake_at = None  # a turn cut short goes on at once: the timers wait for a later one (TIMER_TIME)
+                if self._cut:
+                    # a turn cut short goes on at once, without a sleep: the floor of the stack's deadlines
+                    # (Stack.poll_floor: no module asked, 39 bytecodes) says whether poll() has work, every such turn,
+                    # so a timer is at most a turn or two late while a device never runs dry (s11: where tail10 asked
+                    # the exact poll_at() once in 4 ms, 6-9 us with cold caches, and a timer could be 5 ms late)
+                    wake_at = None
+                    due = stack.poll_floor()
+                    if due is not None and due <= now:
+                        stack.poll(now)
+                        quiet = False
                 else:
-                    timers_seen = now
+                    # before a sleep, the exact poll_at(), not the floor: pollat11 found that a loop sleeping the ~7 us
+                    # sooner that the floor saves after a reply loses request/response's fast mode on the 2-CPU VM
+                    # with the client on the other CPU (p50 ~57 -> ~75 us: the next request finds this vCPU halted);
+                    # a deliberate linger before the sleep would be the way to take that saving too
                     wake_at = stack.poll_at()
                     if wake_at is not None:
                         now = monotonic() + offset if offset is not None else clock()

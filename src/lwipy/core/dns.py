@@ -366,6 +366,7 @@ class Dns:
         self._seqno += 1
         if self._next_tick is None:
             self._next_tick = self.stack.now + DNS_TMR_INTERVAL
+            self.stack.timer_armed(self._next_tick)
         self._check_entry(entry)
 
     def _alloc_pcb(self) -> "UdpPcb | None":

@@ -136,6 +136,7 @@ class Etharp:
                 return False
             entry.expires = stack.now + stack.config.arp_maxpending
             entry.next_request = stack.now + 1.0
+            stack.timer_armed(min(entry.expires, entry.next_request))
             self.request(netif, next_hop)
         if len(entry.queue) >= stack.config.arp_queue_len:
             stack.stats.etharp.memerr += 1
@@ -176,6 +177,8 @@ class Etharp:
             self.gratuitous(netif)
             cfg = self.stack.config
             netif.garp_at = self.stack.now + cfg.garp_tmr_interval if cfg.esp_gratuitous_arp else None
+            if netif.garp_at is not None:
+                self.stack.timer_armed(netif.garp_at)
         elif netif.ip4 is None or not netif.is_usable:
             netif.garp_at = None
 
@@ -242,6 +245,7 @@ class Etharp:
         entry.mac = mac
         entry.state = STABLE
         entry.expires = self.stack.now + self.stack.config.arp_maxage
+        self.stack.timer_armed(entry.expires)
         entry.next_request = None
         entry.rerequested = False
         self._flush_queue(entry)

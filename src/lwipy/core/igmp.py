@@ -80,6 +80,7 @@ class Igmp:
         if self._report(netif, member):
             self.stack.stats.igmp.tx_join += 1
         member.report_at = self.stack.now + self.stack.rng.uniform(0.1, _JOIN_DELAY)
+        self.stack.timer_armed(member.report_at)
 
     def leave(self, netif: "Netif", group: str | IPv4Address) -> None:
         """``igmp_leavegroup_netif``: one user fewer; the last one leaves (and says so if it reported last)."""
@@ -147,6 +148,7 @@ class Igmp:
         now = self.stack.now
         if member.report_at is None or now + max_resp < member.report_at:
             member.report_at = now + self.stack.rng.uniform(0.0, max_resp)
+            self.stack.timer_armed(member.report_at)
 
     def _report(self, netif: "Netif", member: Group) -> bool:
         if not self._send(netif, V2_MEMB_REPORT, member.address, member.address):

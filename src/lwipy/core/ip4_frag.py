@@ -95,6 +95,7 @@ class Reassembly:
                 stats.drop += 1
                 return None
             dgram = _Datagram(key, netif, self.stack.now + self._maxage())
+            self.stack.timer_armed(dgram.deadline)
             self.pending[key] = dgram
             mem = self.stack.mem
             dgram.mem = mem.sizes.ip_reassdata  # memp_malloc(MEMP_REASSDATA)

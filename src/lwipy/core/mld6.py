@@ -66,6 +66,7 @@ class Mld6:
             self._report(netif, g, self.stack.config.mld_v2, CHANGE_TO_EXCLUDE_MODE)
             g.repeat = True
             g.report_at = self.stack.now + self.stack.rng.uniform(0, UNSOLICITED_REPORT_INTERVAL)
+            self.stack.timer_armed(g.report_at)
         self._arm_periodic()
 
     def leave(self, netif: "Netif", group: bytes) -> None:
@@ -112,6 +113,7 @@ class Mld6:
                     continue
                 if g.report_at is None or now + delay < g.report_at:
                     g.report_at = now + self.stack.rng.uniform(0, delay)
+                    self.stack.timer_armed(g.report_at)
                 g.repeat, g.v2 = False, v2
         elif isinstance(msg, MldMessage) and msg.type == w6.MLD_REPORT:
             heard = groups.get(msg.address)
@@ -152,6 +154,7 @@ class Mld6:
         for g in self.groups.get(netif.index, {}).values():
             if g.address != ALL_NODES:
                 g.report_at = now + self.stack.rng.uniform(0, 1.0)
+                self.stack.timer_armed(g.report_at)
 
     def netif_removed(self, netif: "Netif") -> None:
         self.groups.pop(netif.index, None)
@@ -160,6 +163,7 @@ class Mld6:
         cfg = self.stack.config
         if cfg.esp_mldv6_report and self.periodic_at is None:
             self.periodic_at = self.stack.now + cfg.esp_mldv6_report_interval
+            self.stack.timer_armed(self.periodic_at)
 
     def poll(self, now: float) -> None:
         for index, groups in self.groups.items():

@@ -113,6 +113,7 @@ class Nd6:
     @dns_servers.setter
     def dns_servers(self, value: list[tuple[bytes, float | None]]) -> None:
         self.rdisc.dns_servers = value
+        self.stack.timers_changed()  # their lifetimes
 
     @property
     def routes(self) -> list[Route6]:
@@ -191,6 +192,7 @@ class Nd6:
             return
         a.dad_left = attempts
         a.dad_at = self.stack.now + self.stack.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
+        self.stack.timer_armed(a.dad_at)
 
     def _duplicate(self, netif: "Netif", a: Ip6Addr) -> None:
         a.dad_at, a.dad_left = None, 0
@@ -211,6 +213,7 @@ class Nd6:
                 return False
             self._solicit(n, multicast=True)
             n.probes, n.at = 1, stack.now + netif.retrans_timer
+            stack.timer_armed(n.at)
         n.touched = stack.now
         if n.state == INCOMPLETE:
             limit = stack.config.nd6_max_queued
@@ -224,6 +227,7 @@ class Nd6:
             return True
         if n.state == STALE:
             n.state, n.at = DELAY, stack.now + stack.config.nd6_delay_first_probe_time / 1000.0
+            stack.timer_armed(n.at)
         assert n.mac is not None
         return stack.link_output(netif, pbuf, n.mac, ETHERTYPE_IPV6)
 
@@ -272,6 +276,7 @@ class Nd6:
 
     def _reachable(self, n: Neighbor) -> None:
         n.state, n.probes, n.at = REACHABLE, 0, self.stack.now + n.netif.reachable_time
+        self.stack.timer_armed(n.at)
 
     def _flush(self, n: Neighbor) -> None:
         while n.queue and n.mac is not None:

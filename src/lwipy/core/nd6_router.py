@@ -110,6 +110,7 @@ class RouterDiscovery:
         if self.stack.config.ipv6_send_router_solicit and not netif.is_loopback:
             netif.rs_left = MAX_RTR_SOLICITATIONS
             netif.rs_at = self.stack.now + self.stack.rng.uniform(0, MAX_RTR_SOLICITATION_DELAY)
+            self.stack.timer_armed(netif.rs_at)
 
     def router_solicit(self, netif: "Netif") -> None:
         src = next((a.addr for a in netif.ip6_addrs if a.usable and is_link_local6(a.addr)), UNSPECIFIED)
@@ -142,8 +143,10 @@ class RouterDiscovery:
         if ra.router_lifetime:
             if router is not None:
                 router.until = now + ra.router_lifetime
+                stack.timer_armed(router.until)
             elif len(self.routers) < stack.config.nd6_num_routers:
                 self.routers.append(Router(netif, pkt.src, now + ra.router_lifetime))
+                stack.timer_armed(now + ra.router_lifetime)
         elif router is not None:
             self.routers.remove(router)
             self._router_gone(router)
@@ -189,8 +192,10 @@ class RouterDiscovery:
                     self.prefixes.remove(known)
             elif known is not None:
                 known.until = until(now, opt.valid_lifetime)
+                self._armed(known.until)
             elif len(self.prefixes) < stack.config.nd6_num_prefixes:
                 self.prefixes.append(Prefix(netif, opt.prefix, opt.prefix_len, until(now, opt.valid_lifetime)))
+                self._armed(self.prefixes[-1].until)
         if not (opt.autonomous and stack.config.ipv6_autoconfig) or opt.prefix_len != 64 or not opt.valid_lifetime:
             return
         addr = opt.prefix[:8] + netif.ip6_iid
@@ -211,6 +216,8 @@ class RouterDiscovery:
         elif remaining is None or remaining > TWO_HOURS:
             a.valid_until = now + TWO_HOURS  # RFC 4862 5.5.3 e): a forged short lifetime cannot kill the address
         a.preferred_until = until(now, opt.preferred_lifetime)
+        # the valid lifetime needs no report of its own: the preferred one, never longer (checked above), ends first
+        self._armed(a.preferred_until)
         if a.state == DEPRECATED and opt.preferred_lifetime:
             netif.ip6_addr_set_state(a, PREFERRED)
 
@@ -221,6 +228,12 @@ class RouterDiscovery:
             self.dns_servers = [(s, t) for s, t in self.dns_servers if s != server]
             if opt.lifetime and len(self.dns_servers) < limit:
                 self.dns_servers.append((server, until(self.stack.now, opt.lifetime)))
+                self._armed(self.dns_servers[-1][1])
+
+    def _armed(self, when: float | None) -> None:
+        """A lifetime that ends (not None) was set: the stack's timer floor learns of it."""
+        if when is not None:
+            self.stack.timer_armed(when)
 
     # -- routes by hand ----------------------------------------------------------------------------------------------
     def add_static_prefix(self, netif: "Netif", prefix: bytes, length: int) -> Prefix:

@@ -144,8 +144,15 @@ class Route6Table:
                 self.routes.remove(known)
         elif known is not None:
             known.until = until(now, lifetime)
+            self._armed(known)
         elif len(self.routes) < self.stack.config.nd6_num_destinations:
-            self.routes.append(Route6(netif, prefix, length, router, until(now, lifetime)))
+            route = Route6(netif, prefix, length, router, until(now, lifetime))
+            self.routes.append(route)
+            self._armed(route)
+
+    def _armed(self, route: Route6) -> None:
+        if route.until is not None:
+            self.stack.timer_armed(route.until)
 
     def redirect_input(self, pkt: "InPacket6", rd: Redirect) -> None:
         """RFC 4861 8.1 checks, then the new next hop for the destination (8.3)."""

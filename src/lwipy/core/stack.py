@@ -60,6 +60,7 @@ __all__ = ["Stack", "Poller"]
 
 log = logging.getLogger("lwipy")
 _ANY = IPv4Address(0)
+_INF = float("inf")
 
 
 class Poller(Protocol):
@@ -109,6 +110,12 @@ class Stack:
         self._pollers: list[Poller] = []
         #: whether timers run (:meth:`timeouts_deinit` stops them, :meth:`timeouts_init` starts them again)
         self.timers_running = True
+        #: pollat11: a time no later than any deadline the core's timed modules besides TCP (ARP, reassembly, IGMP,
+        #: neighbour and router discovery with the IPv6 routes, MLD, DNS) report in their ``poll_at()``: every place
+        #: that sets or brings forward such a deadline lowers it (:meth:`timer_armed`), :meth:`poll_at` and
+        #: :meth:`poll` make it their exact earliest again, and :meth:`poll_floor` reads it instead of asking each
+        #: module (inf: none)
+        self._timer_floor = _INF
         #: netif events and core messages: ``stack.events.subscribe(kind, callback)`` (see :mod:`lwipy.core.events`)
         self.events = Events(self)
         #: ESP-IDF's lwIP hooks (see :mod:`lwipy.core.hooks`); ``config.hooks_file`` fills them
@@ -385,6 +392,7 @@ class Stack:
     def _netif6_address_added(self, netif: Netif, a: Ip6Addr) -> None:
         self._own6.add(a.addr)
         self.routes.changed()
+        self.timers_changed()  # its lifetimes
         self.events.emit(Ip6AddressAdded(netif, a.address, a.prefix_len, a.state, a.origin))
 
     def _ip6_came_up(self, event: Any) -> None:
@@ -411,6 +419,7 @@ class Stack:
         to the change subscribe to its event)."""
         self.routes.changed()
         self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
+        self.timers_changed()  # deadlines of a netif usable again count once more (router solicitation, DAD...)
 
     def assert_core(self) -> None:
         """``LWIP_ASSERT_CORE_LOCKED()``: the core's entry points call this first.  A no-op unless
@@ -509,6 +518,8 @@ class Stack:
             self.loopback.poll()
         if not self.timers_running:
             return
+        if self.strict:
+            self._check_floor()
         # each module's poll() only when its poll_at() says something is due (a module's poll does nothing before its
         # poll_at: tests/core/test_poll_at.py), in the order lwIP's timers have always run here
         for module in (self.etharp, self.ip4.reass, self.igmp, self.tcp, self.nd6, self.ip6.reass, self.mld6,
@@ -521,6 +532,8 @@ class Stack:
                 # a poller that raises would stay due and spin the loop: it is dropped, once, loudly
                 log.error("%s: removing poller %r after it raised", self.name, poller)
                 self.remove_poller(poller)
+        # the floor exact again: one that was low only for deadlines since cleared or moved later woke the loop once
+        self._timer_floor = self._modules_at()
 
     def _guarded(self, fn: Any, *args: Any) -> bool:
         """Run one piece of work so that a bug in it neither stops the others nor leaves the core (unless strict)."""
@@ -540,18 +553,81 @@ class Stack:
             return self.now
         if not self.timers_running:
             return None
-        # asked once per wake-up of the loop: each module answers from its own state without building lists, and the
-        # earliest wins (no list of deadlines built here either)
+        if self.strict:
+            self._check_floor()
+        # each module answers from its own state without building lists, and the earliest wins (no list of deadlines
+        # built here either); the modules' earliest besides TCP is the floor from now on
         due = self.tcp.poll_at()
-        for t in (self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.nd6.poll_at(),
-                  self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()):
-            if t is not None and (due is None or t < due):
-                due = t
+        self._timer_floor = t = self._modules_at()
+        if t != _INF and (due is None or t < due):
+            due = t
         for p in self._pollers:
             t = p.poll_at()
             if t is not None and (due is None or t < due):
                 due = t
         return due
+
+    def poll_floor(self) -> float | None:
+        """A time no later than :meth:`poll_at`'s (None only when that is None), found cheaply: what a loop asks every
+        turn (:class:`~lwipy.api.loop.StackLoop`).  The modules besides TCP are not asked: a floor of their deadlines
+        is kept as they are set (:meth:`timer_armed`); TCP's part is its deadline heap's top (no later than its
+        earliest deadline: an entry moves only later, when it surfaces); the pollers are asked.  It is earlier than
+        poll_at() after deadlines were cleared or moved later: the loop then runs :meth:`poll` for nothing, once,
+        which makes it exact again."""
+        if self.loopback.queue:
+            return self.now
+        if not self.timers_running:
+            return None
+        due = self._timer_floor
+        heap = self.tcp.timers._heap
+        if heap:
+            t = heap[0][0]
+            if t < due:
+                due = t
+        for p in self._pollers:
+            t = p.poll_at()
+            if t is not None and t < due:
+                due = t
+        return None if due == _INF else due
+
+    def timer_armed(self, when: float) -> None:
+        """A module set or brought forward a deadline that its ``poll_at()`` reports, to ``when``: :meth:`poll_floor`
+        is no later than that from now on.  Deadlines cleared or moved later need nothing, nor those a module's
+        ``poll()`` sets (:meth:`poll` makes the floor exact after the modules ran; nothing else polls them)."""
+        if when < self._timer_floor:
+            self._timer_floor = when
+
+    def timers_changed(self) -> None:
+        """Deadlines may have come into view without being set (a netif usable again, an address added): the floor
+        takes in the modules' earliest (each asked)."""
+        t = self._modules_at()
+        if t < self._timer_floor:
+            self._timer_floor = t
+
+    def _modules_at(self) -> float:
+        """The earliest deadline of the timed modules besides TCP (inf: none), each asked (``poll_at()``)."""
+        due = _INF
+        for t in (self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.nd6.poll_at(),
+                  self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()):
+            if t is not None and t < due:
+                due = t
+        return due
+
+    def _check_floor(self) -> None:
+        """Strict stacks (tests): the floor is no later than any module's deadline and TCP's heap top no later than
+        its earliest deadline; else the module whose deadline was set without :meth:`timer_armed` is named."""
+        floor = self._timer_floor
+        for name, module in (("etharp", self.etharp), ("ip4.reass", self.ip4.reass), ("igmp", self.igmp),
+                             ("nd6", self.nd6), ("mld6", self.mld6), ("ip6.reass", self.ip6.reass), ("dns", self.dns)):
+            t = module.poll_at()
+            if t is not None and t < floor:
+                raise AssertionError(f"{self.name}: {name} has a deadline at {t}, before the stack's timer floor "
+                                     f"{floor}: a place that sets it does not call stack.timer_armed()")
+        heap = self.tcp.timers._heap
+        top = heap[0][0] if heap else _INF
+        t = self.tcp.poll_at()
+        if t is not None and t < top:
+            raise AssertionError(f"{self.name}: tcp has a deadline at {t}, before its deadline heap's top {top}")
 
     def add_poller(self, poller: Poller) -> None:
         """Drive ``poller.poll(now)`` from :meth:`poll` and include its ``poll_at()`` in :meth:`poll_at`."""

@@ -108,7 +108,9 @@ class LazyDeadlines(_DeadlineHeap[P]):
     owner's real deadline is read, and the entry is dropped, moved to it, or handed back as due.  A connection that
     re-arms its delayed-ACK or retransmission deadline with every segment so touches the heap once per expiry, not
     once per segment.  Invariant: a live entry is never later than its owner's real deadline, so :meth:`next_at` and
-    :meth:`pop_due` answer exactly as with eager re-arming."""
+    :meth:`pop_due` answer exactly as with eager re-arming; and the heap's top entry (``_heap[0][0]``) is never later
+    than :meth:`next_at`, a lower bound :meth:`Stack.poll_floor <lwipy.core.stack.Stack.poll_floor>` reads without a
+    call."""
 
     def __len__(self) -> int:
         """Owners with a deadline (their real one: each is asked)."""
