@@ -29,6 +29,17 @@ class Netif:
     ``ip4`` is an :class:`ipaddress.IPv4Interface` (address and netmask) or None before one is set.
     """
 
+    # slots11: the fields __init__ sets, as slots: a netif has more than CPython's shared-key instance dicts hold
+    # (30), so each read or write went through an unshared dict (a request reads ~12).  ``__dict__`` stays, for what
+    # users and tests set on a netif.  A slot hides a class default of its name, so __init__ sets every one
+    __slots__ = (
+        "stack", "name", "index", "device", "hwaddr", "mtu", "vlan_id", "is_loopback", "link_kind", "is_ethernet",
+        "is_p2p", "ip6_iid", "checksum_offload", "gso_max_size", "input", "output", "output_ip6", "ip4", "gateway",
+        "broadcast4", "ip4_packed", "broadcast4_packed", "up", "link_up", "route_prio", "garp_at", "ip6_addrs",
+        "ip6_groups", "mtu6", "hop_limit6", "reachable_time", "retrans_timer", "rs_left", "rs_at", "ra_managed",
+        "ra_other", "ip6_advertising", "ip6_was_up", "__dict__",
+    )
+
     def __init__(self, stack: "Stack", name: str, index: int, device: NetDevice | None, hwaddr: bytes, mtu: int,
                  vlan_id: int | None = None, is_loopback: bool = False, link_kind: str = ETHERNET,
                  ip6_iid: bytes | None = None) -> None:

@@ -80,6 +80,19 @@ class Stack:
         carrying on.  Tests set it, so that a bug shows; a deployed stack keeps serving.
     """
 
+    # slots11: the fields __init__ sets, as slots: a stack has more than CPython's shared-key instance dicts hold (30),
+    # so each read or write went through an unshared dict (a request reads ~23).  ``__dict__`` stays, for what users
+    # and tests set on a stack (an instance attribute shadowing a method: ``stack.assert_core``, ``stack.poll_at``).
+    # A slot hides a class default of its name, so __init__ sets every one
+    __slots__ = (
+        "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
+        "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
+        "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
+        "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
+        "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "protocols", "icmp_error_handlers", "loopif",
+        "__dict__",
+    )
+
     def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
                  name: str = "lwipy", strict: bool = False) -> None:
         self.config = config if config is not None else Config()

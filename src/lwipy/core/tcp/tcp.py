@@ -49,6 +49,17 @@ _RECYCLABLE = (TIME_WAIT, LAST_ACK, CLOSING, FIN_WAIT_2, FIN_WAIT_1)  # the orde
 class Tcp:
     """TCP for one stack: ``stack.tcp``."""
 
+    # slots11: the fields __init__ sets, as slots (28: near the 30 CPython's shared-key instance dicts hold, past which
+    # each read or write goes through an unshared dict; a request reads ~24).  ``__dict__`` stays, for what tests set.
+    # Not slots: the properties ``fast_path`` and ``isn``.  A slot hides a class default of its name, so __init__ sets
+    # every one
+    __slots__ = (
+        "stack", "conns", "_fast_path", "fast_input", "fast_conns", "fast_taken", "fast_sent", "batching",
+        "ack_pending", "output_pending", "ack_templates", "tx_templates", "tx_neighbours", "eth_output", "unsettled",
+        "mem_log", "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
+        "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "__dict__",
+    )
+
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
