@@ -86,6 +86,7 @@ class Stack:
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
+        "_timer_floor",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
