@@ -1,16 +1,17 @@
 """pollat11: ``Stack.poll_floor()``, the lower bound of ``poll_at()`` that StackLoop reads in a turn cut short (a
-device that never runs dry) instead of asking each module (tests/core/test_poll_at.py checks ``poll_at()`` itself, and that the floor stays below it through random
-activity).
+device that never runs dry) instead of asking each module (tests/core/test_poll_at.py checks ``poll_at()`` itself,
+and that the floor stays below it through random activity).
 
 - Each place that sets a deadline lowers the floor: one test per place, on a stack whose floor was exact and later
   than the new deadline, so a place that forgot to tell the stack fails its test.
 - Strict stacks (as tests make them) check the floor against every module in ``poll()`` and ``poll_at()`` and name
   the module whose deadline is earlier.
-- TCP's part is its deadline heap's top and the pollers are asked; ``poll()`` makes the floor exact again, so a
-  deadline that was cleared or moved later wakes the loop once, and the loop does not spin on it.
+- TCP's part is its deadline heap's top and the pollers are asked; ``poll()`` and ``poll_at()`` make the floor exact
+  again, so a deadline that was cleared or moved later costs a sleeping loop nothing, and a busy one a poll at most.
 - StackLoop, in virtual time (its sleeps move a clock on instead of sleeping), wakes for each kind of timer exactly when
   it is due (a turn that may sleep asks the exact ``poll_at()``), and with a device that always has another frame
-  (every turn cut short: the floor read) runs each within a turn or two of its time.  These stacks are not strict: the loop is shown to wake in time without the strict check's help.
+  (every turn cut short: the floor read) runs each within a turn or two of its time.  These stacks are not strict:
+  the loop is shown to wake in time without the strict check's help.
 """
 
 from __future__ import annotations

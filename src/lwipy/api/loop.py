@@ -287,8 +287,9 @@ class StackLoop:
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
-                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() (poll_floor() if cut) and one
-                # clock reading for the sleep (tail10: the default clock read here, without its call, as the wake-up's)
+                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() (the
+                # floor, poll_floor(), if the turn was cut) and one clock reading for the sleep (tail10: the default
+                # clock read here, without its call, as the wake-up's)
                 now = monotonic() + offset if offset is not None else clock()
                 stack.now = now
                 if calls:
