@@ -419,29 +419,39 @@ def ping_figures(ns: str, cpu: int | None = None) -> tuple[float, float, float]:
     return statistics.mean(rtts), statistics.median(rtts), rtts[int(len(rtts) * 0.99)]
 
 
-def ping_placements(ns: str, pid: int) -> dict[str, float]:
-    """ping, with ping(8) and the stack (every thread of ``pid``) pinned as for :func:`rr_placements`: unpinned,
-    where the scheduler puts ping decides the round trip for both stacks (the same CPU as the stack's or the other,
-    which must wake from idle), the lottery that made earlier tables' ping rows swing by 1.5x between runs.
-    ``ping_apart``: ping on one CPU and the stack on the other, both ways round (the means of the two runs' p50s and
-    p99s); ``ping_together``: both on one CPU, each CPU in turn.  200 pings at 10 ms per placement, so that the
-    stack sleeps between them: every ping wakes an idle stack."""
+def placements(pid: int, one: Callable[[int], list[float]]) -> dict[str, list[float]] | None:
+    """``one(client_cpu)`` run with the stack (every thread of ``pid``) pinned: on separate CPUs, both ways round, and
+    on one CPU, each in turn; the means of the figures ``one`` returns, under ``apart`` and ``together``.  None when
+    fewer than two CPUs are ours."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
-        return {}
+        return None
     a, b = cpus[:2]
     allowed = os.sched_getaffinity(pid)
-    out: dict[str, float] = {}
+    out: dict[str, list[float]] = {}
     try:
-        for name, placements in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
+        for name, pairs in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
             got = []
-            for ping_cpu, stack_cpu in placements:
+            for client_cpu, stack_cpu in pairs:
                 pin(pid, {stack_cpu})
-                got.append(ping_figures(ns, ping_cpu))
-            out[f"ping_{name}_p50_ms"] = statistics.mean(g[1] for g in got)
-            out[f"ping_{name}_p99_ms"] = statistics.mean(g[2] for g in got)
+                got.append(one(client_cpu))
+            out[name] = [statistics.mean(g[k] for g in got) for k in range(len(got[0]))]
     finally:
         pin(pid, allowed)
+    return out
+
+
+def ping_placements(ns: str, pid: int) -> dict[str, float]:
+    """ping, with ping(8) and the stack pinned as for :func:`rr_placements`: unpinned, where the scheduler puts ping
+    decides the round trip for both stacks (the same CPU as the stack's or the other, which must wake from idle), the
+    lottery that made earlier tables' ping rows swing by 1.5x between runs.  ``ping_apart``: ping on one CPU and the
+    stack on the other, both ways round (the means of the two runs' p50s and p99s); ``ping_together``: both on one
+    CPU, each CPU in turn.  200 pings at 10 ms per placement, so that the stack sleeps between them: every ping wakes
+    an idle stack."""
+    got = placements(pid, lambda cpu: list(ping_figures(ns, cpu)))
+    out: dict[str, float] = {}
+    for name, (_, p50, p99) in (got or {}).items():
+        out[f"ping_{name}_p50_ms"], out[f"ping_{name}_p99_ms"] = p50, p99
     return out
 
 
@@ -456,27 +466,16 @@ def rr_placements(ns: str, pid: int) -> dict[str, float]:
     each CPU in turn (no idle CPU to wake: the processing alone).  2,000 round trips per placement; nothing when
     fewer than two CPUs are ours."""
     import interop_netns as nsx
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return {}
-    a, b = cpus[:2]
-    allowed = os.sched_getaffinity(pid)
+
+    def one(client_cpu: int) -> list[float]:
+        cpu0 = cpu_seconds(pid)
+        p50, p99 = (float(x) for x in nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", str(client_cpu),
+                                                    timeout=120).stdout.split())
+        # the stack's CPU per request (with its connection's setup and teardown: the same for both stacks)
+        return [p50, p99, (cpu_seconds(pid) - cpu0) / 2000 * 1e6]
     out: dict[str, float] = {}
-    try:
-        for name, placements in (("apart", ((a, b), (b, a))), ("together", ((a, a), (b, b)))):
-            got = []
-            for client_cpu, stack_cpu in placements:
-                pin(pid, {stack_cpu})
-                cpu0 = cpu_seconds(pid)
-                got.append([float(x) for x in nsx.ns_python(ns, REQRESP, STACK_IP, "7", "2000", str(client_cpu),
-                                                            timeout=120).stdout.split()])
-                got[-1].append((cpu_seconds(pid) - cpu0) / 2000 * 1e6)  # the stack's CPU per request (with its
-                # connection's setup and teardown: the same for both stacks)
-            out[f"rr_{name}_p50"] = statistics.mean(g[0] for g in got)
-            out[f"rr_{name}_p99"] = statistics.mean(g[1] for g in got)
-            out[f"rr_{name}_cpu_us"] = statistics.mean(g[2] for g in got)
-    finally:
-        pin(pid, allowed)
+    for name, (p50, p99, cpu_us) in (placements(pid, one) or {}).items():
+        out[f"rr_{name}_p50"], out[f"rr_{name}_p99"], out[f"rr_{name}_cpu_us"] = p50, p99, cpu_us
     return out
 
 

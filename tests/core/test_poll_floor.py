@@ -587,25 +587,28 @@ LOOP_KINDS = [loop_arp, loop_reassembly, loop_igmp, loop_router_solicitation, lo
               loop_poller]
 
 
+def watch(stack: Stack, netif, arm, armed: dict) -> None:
+    """Arm one kind of timer (``arm``, one of LOOP_KINDS) and log when its module is polled: ``armed["due"]`` the
+    deadline it reports, ``armed["polled"]`` the times of its polls."""
+    module = arm(stack, netif)
+    armed["due"] = due = module.poll_at()
+    assert due is not None and due > stack.now
+    polled = armed["polled"] = []
+    if isinstance(module, _Poller):
+        armed["polled"] = module.polled
+        return
+    real = module.poll
+    module.poll = lambda now: (polled.append(now), real(now))[1]
+
+
 @pytest.mark.parametrize("arm", LOOP_KINDS, ids=[f.__name__[5:] for f in LOOP_KINDS])
 def test_the_loop_wakes_for_each_kind_of_timer_when_it_is_due(monkeypatch, arm):
     stack, netif, _ = quiet_stack()
     loop, t, sleeps = virtual_loop(monkeypatch, stack)
     loop.run(5.0)  # an idle stack: one sleep
     assert len(sleeps) == 1 and stack.poll_floor() is None
-    armed = {}
-
-    def go() -> None:
-        module = arm(stack, netif)
-        armed["due"] = due = module.poll_at()
-        assert due is not None and due > stack.now
-        polled = armed["polled"] = []
-        if isinstance(module, _Poller):
-            armed["polled"] = module.polled
-            return
-        real = module.poll
-        module.poll = lambda now: (polled.append(now), real(now))[1]
-    loop.call_soon(go)
+    armed: dict = {}
+    loop.call_soon(lambda: watch(stack, netif, arm, armed))
     sleeps.clear()
     loop.run(10.0)
     due, polled = armed["due"], armed["polled"]
@@ -664,22 +667,13 @@ def test_turns_cut_short_run_each_kind_of_timer_within_a_turn_or_two(monkeypatch
     stack.add_netif(_Endless(t, loop_module.BATCH_TIME / 10), ip="10.9.0.1/24", hwaddr=bytes.fromhex("020000000099"))
     exact = []
     real_poll_at = stack.poll_at
-    armed = {}
+    armed: dict = {}
 
     def go() -> None:
-        module = arm(stack, netif)
-        armed["due"] = due = module.poll_at()
-        assert due is not None and due > stack.now
-        polled = armed["polled"] = []
+        watch(stack, netif, arm, armed)
         stack.poll_at = lambda: (exact.append(stack.now), real_poll_at())[1]  # from now on: not asked
-        if isinstance(module, _Poller):
-            armed["polled"] = module.polled
-            return
-        real = module.poll
-        module.poll = lambda now: (polled.append(now), real(now))[1]
     loop.call_soon(go)
-    start = t[0]
-    loop.run(start + 6.0 if arm is not loop_poller else start + 3.0)
+    loop.run(12.0)  # (MLD waits up to UNSOLICITED_REPORT_INTERVAL, 10 s, with its first report)
     due, polled = armed["due"], armed["polled"]
     assert polled, "the timer never ran"
     assert due <= polled[0] <= due + 3 * loop_module.BATCH_TIME
