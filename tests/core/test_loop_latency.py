@@ -957,3 +957,87 @@ def test_turns_cut_short_read_the_floor_every_turn_and_never_ask_poll_at():
     # before it was due: a look at the floor every turn (BATCH_TIME per turn: ~100), the exact poll_at() in none
     assert len(floor_looks) >= 0.1 / BATCH_TIME / 2, len(floor_looks)
     assert not exact_looks, exact_looks
+
+
+# --- s11: the linger of a lone plain device before a sleep (LINGER_TIME) ---
+
+def _logging_waits(monkeypatch, before_look=lambda: None) -> list[float]:
+    """The timeouts of every epoll wait the loop makes, in order; ``before_look`` runs before each zero-timeout one."""
+    import lwipy.api.loop as loop_module
+    waits: list[float] = []
+
+    class Logged(loop_module._Poller):
+        def __init__(self, fd: int) -> None:
+            super().__init__(fd)
+            real = self.wait
+
+            def wait(timeout: float, maxevents: int) -> list:
+                if timeout == 0.0:
+                    before_look()
+                waits.append(timeout)
+                return real(timeout, maxevents)
+            self.wait = wait
+    monkeypatch.setattr(loop_module, "_Poller", Logged)
+    return waits
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.002])
+def test_a_lone_plain_device_looks_for_linger_time_before_each_sleep(monkeypatch, linger):
+    """Before each sleep the loop looks (a zero-timeout wait) until LINGER_TIME passed: at least once, and once only
+    when it is 0; then it sleeps."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "LINGER_TIME", linger)
+    waits = _logging_waits(monkeypatch)
+    real_yield = os.sched_yield
+    monkeypatch.setattr(os, "sched_yield", lambda: (waits.append("yield"), real_yield())[1])
+    a, b, stack, dev = _socket_tap_stack()
+    try:
+        StackLoop(stack).run(0.05)  # idle: a linger, then asleep to the end
+    finally:
+        a.close()
+        b.close()
+    sleep = next(i for i, t in enumerate(waits) if t != 0.0 and t != "yield")
+    looks = [t for t in waits[:sleep] if t != "yield"]
+    assert looks and all(t == 0.0 for t in looks)
+    if linger == 0.0:
+        assert len(looks) == 1
+    else:
+        assert len(looks) > 1  # 2 ms of looks
+        assert waits[:sleep] == [0.0, "yield"] * (len(looks) - 1) + [0.0]  # the CPU yielded between each
+
+
+def test_a_frame_that_comes_while_the_loop_lingers_is_answered_without_a_sleep(monkeypatch):
+    """An echo request sent just before one of the linger's looks is answered before the loop sleeps."""
+    a, b, stack, dev = _socket_tap_stack()
+    sent = []
+
+    def send_once() -> None:
+        if not sent:
+            sent.append(len(waits))
+            a.send(echo_request(7))
+    waits = _logging_waits(monkeypatch, send_once)
+    real_write = dev._write
+    dev._write = lambda frame, vnet_hdr: (waits.append(bytes(frame)), real_write(frame, vnet_hdr))[1]
+    try:
+        StackLoop(stack).run(0.05)
+    finally:
+        a.close()
+        b.close()
+    assert sent, "the loop never lingered"
+    # the echo reply (ICMP type 0, our sequence number), written after that look with no sleep between
+    reply = next(i for i, w in enumerate(waits) if isinstance(w, bytes) and w[23] == 1 and w[34] == 0
+                 and struct.unpack_from("!H", w, 40)[0] == 7)
+    assert reply > sent[0]
+    assert all(w == 0.0 for w in waits[sent[0]:reply] if not isinstance(w, bytes))
+
+
+def test_a_loop_with_other_devices_sleeps_without_lingering(monkeypatch):
+    waits = _logging_waits(monkeypatch)
+    a, b, stack, dev = _socket_tap_stack()
+    stack.add_netif(LazyDevice(), ip="10.1.0.1/24", hwaddr=bytes.fromhex("020000000077"))  # a second device
+    try:
+        StackLoop(stack).run(0.05)
+    finally:
+        a.close()
+        b.close()
+    assert waits and all(t != 0.0 for t in waits)

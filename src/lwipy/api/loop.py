@@ -19,9 +19,10 @@ which also releases blocked posters), runs them in order, feeds the frames the d
 and one empty read per batch; a device with a lazy reader, ``Device.lazy_frames`` as a TAP has, is read one frame at a
 time, so a lone request is answered before the empty read, and for at most :data:`BATCH_TIME` a turn; one whose
 frames are its descriptor's reads, ``Device.frame_read_size``, the loop reads itself) and fires what is due;
-``poll_at`` is asked once per turn that may sleep, and a turn cut short (a device that never runs dry) reads instead
-``Stack.poll_floor()``, a lower bound of it that asks none of the stack's modules (a wake-up it brings early runs
-``poll()``, which makes it exact again); the clock is read only when a deadline needs it.
+the deadline is read once per turn, from ``Stack.poll_floor()``, a lower bound of ``poll_at()`` that asks none of
+the stack's modules (a wake-up it brings early runs ``poll()``, which makes it exact again), and the clock read only
+when a deadline needs it.  A loop whose only device is a plain TAP looks for a frame for :data:`LINGER_TIME` before it
+sleeps.
 
 When a lazy device's descriptor wakes the loop, that device's frames are fed at once, before the rest of the turn
 (the mailbox, the other devices, the timers), and the turn does not read it again.  After an idle sleep the process
@@ -74,6 +75,12 @@ _QUEUED, _RUNNING, _DONE = range(3)
 #: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
 #: stale it gets, and how late a timer or a posted call can be while a device always has another frame
 BATCH_TIME = 0.001
+#: s11: how long a loop whose only device is a plain TAP looks for a frame, without sleeping, before it sleeps
+#: (seconds; it yields the CPU between looks, so a client on the same CPU runs first).  A vCPU that went idle takes
+#: tens of µs to wake on the 2-CPU VM: request/response with the client on the other CPU answered in p50 72 -> 63 and
+#: 73 -> 62 µs with it (bench_vs_lwip --baseline-tree, 4 rounds each, the stack's CPU per request no higher).  Linux's
+#: busy polling (``net.core.busy_poll``) does the same for its sockets.  The ping path still sleeps at once (s8)
+LINGER_TIME = 8e-6
 #: the most reads of a plain device in one turn (as a TAP's own reader: ``lwipy.netif.tap``)
 _PLAIN_BATCH = 512
 
@@ -280,6 +287,7 @@ class StackLoop:
         generation = -1
         calls = self._calls
         read = os.read
+        perf_counter, sched_yield = time.perf_counter, os.sched_yield
         monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
         # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
         # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``)
@@ -287,9 +295,9 @@ class StackLoop:
         try:
             while not self._stopping:
                 # one turn per wake-up: the calls posted, every frame each device has (one read per frame and one
-                # empty read; none for a plain device that did not wake us), what is due, then one poll_at() (the
-                # floor, poll_floor(), if the turn was cut) and one clock reading for the sleep (tail10: the default
-                # clock read here, without its call, as the wake-up's)
+                # empty read; none for a plain device that did not wake us), what is due, then one poll_floor() and
+                # one clock reading for the sleep (tail10: the default clock read here, without its call, as the
+                # wake-up's)
                 now = monotonic() + offset if offset is not None else clock()
                 stack.now = now
                 if calls:
@@ -347,17 +355,17 @@ class StackLoop:
                         stack.poll(now)
                         quiet = False
                 else:
-                    # before a sleep, the exact poll_at(), not the floor: pollat11 found that a loop sleeping the ~7 us
-                    # sooner that the floor saves after a reply loses request/response's fast mode on the 2-CPU VM
-                    # with the client on the other CPU (p50 ~57 -> ~75 us: the next request finds this vCPU halted);
-                    # a deliberate linger before the sleep would be the way to take that saving too
-                    wake_at = stack.poll_at()
+                    # before a sleep, the floor too (a wake-up it brings early runs poll(), which makes it exact): the
+                    # turn after a lone request 1,226 -> 785 bytecodes (pollat11).  Sleeping that much sooner after a
+                    # reply lost request/response's fast mode with the client on the other CPU, which LINGER_TIME
+                    # below gives back
+                    wake_at = stack.poll_floor()
                     if wake_at is not None:
                         now = monotonic() + offset if offset is not None else clock()
                         if wake_at <= now:
                             stack.poll(now)
                             quiet = False
-                            wake_at = stack.poll_at()
+                            wake_at = stack.poll_floor()
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
                 for _, _, _, dev in devices:
@@ -391,7 +399,15 @@ class StackLoop:
                 # and the read costs microseconds (the process wakes with cold caches)
                 waited = True
                 fast_answer = stack.fast_answer
-                ready_fds = wait(timeout, sel.count)
+                ready_fds = None
+                if solo_dev is not None and timeout != 0.0:
+                    # s11: a lone plain device lingers up to LINGER_TIME before the sleep, looking without sleeping
+                    # and yielding the CPU to whatever else may run on it (a client on this CPU goes first)
+                    linger_end = perf_counter() + LINGER_TIME
+                    while not (ready_fds := wait(0.0, sel.count)) and perf_counter() < linger_end:
+                        sched_yield()
+                if not ready_fds:
+                    ready_fds = wait(timeout, sel.count)
                 while ready_fds:
                     again = False
                     for fd, _ in ready_fds:
