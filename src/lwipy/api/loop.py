@@ -344,28 +344,22 @@ class StackLoop:
                             quiet = False
                 drained = None
                 waited = False
-                if self._cut:
-                    # a turn cut short goes on at once, without a sleep: the floor of the stack's deadlines
-                    # (Stack.poll_floor: no module asked, 39 bytecodes) says whether poll() has work, every such turn,
-                    # so a timer is at most a turn or two late while a device never runs dry (s11: where tail10 asked
-                    # the exact poll_at() once in 4 ms, 6-9 us with cold caches, and a timer could be 5 ms late)
-                    wake_at = None
-                    due = stack.poll_floor()
-                    if due is not None and due <= now:
+                # the floor of the stack's deadlines (Stack.poll_floor: no module asked; a wake-up it brings early runs
+                # poll(), which makes it exact), every turn: the turn after a lone request 1,226 -> 785 bytecodes
+                # (pollat11), and while a device never runs dry (every turn cut short) a timer is at most a turn or two
+                # late (s11: tail10 asked the exact poll_at() once in 4 ms there, 6-9 us cold, a timer up to 5 ms
+                # late).  Sleeping that much sooner after a reply lost request/response's fast mode with the client on
+                # the other CPU, which LINGER_TIME below gives back
+                wake_at = stack.poll_floor()
+                if wake_at is not None:
+                    if not self._cut:  # (a turn cut short goes on at once: its start's clock will do)
+                        now = monotonic() + offset if offset is not None else clock()
+                    if wake_at <= now:
                         stack.poll(now)
                         quiet = False
-                else:
-                    # before a sleep, the floor too (a wake-up it brings early runs poll(), which makes it exact): the
-                    # turn after a lone request 1,226 -> 785 bytecodes (pollat11).  Sleeping that much sooner after a
-                    # reply lost request/response's fast mode with the client on the other CPU, which LINGER_TIME
-                    # below gives back
-                    wake_at = stack.poll_floor()
-                    if wake_at is not None:
-                        now = monotonic() + offset if offset is not None else clock()
-                        if wake_at <= now:
-                            stack.poll(now)
-                            quiet = False
-                            wake_at = stack.poll_floor()
+                        wake_at = stack.poll_floor()
+                if self._cut:
+                    wake_at = None  # no sleep to time
                 if end is not None and (wake_at is None or end < wake_at):
                     wake_at = end
                 for _, _, _, dev in devices:
