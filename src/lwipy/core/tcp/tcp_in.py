@@ -64,8 +64,6 @@ import errno
 
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from .congestion import FAST_RETRANSMIT, INFLATED, LIMITED_TRANSMIT
-from .congestion import RTO_MAX as _RTO_MAX
-from .congestion import RTO_MIN as _RTO_MIN
 from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_le as _le
@@ -282,9 +280,7 @@ class TcpInput:
         ACK), inline for the fast paths' every ACK (``fastpath.fast_pure_ack``, ``Tcp.settle``): a timestamp's sample
         wins, else the timed segment's once acknowledged, outside 0..120 s none; then slow start with appropriate
         byte counting (L = 2 SMSS), else congestion avoidance, bytes counted.  After a timeout
-        (``rto_recover``) ``CongestionControl.on_ack`` itself, which ends it once everything sent is acknowledged.
-        rr11: ``RttEstimator.sample`` inline too (a call less per ACK: a request's, a bulk sender's; the same
-        expressions in the same order, so the same floats: ``test_tcp_rr_settle``'s model compares them)."""
+        (``rto_recover``) ``CongestionControl.on_ack`` itself, which ends it once everything sent is acknowledged."""
         rtt = self.rtt
         timed = rtt.seq
         if timed is not None or tsecr:
@@ -294,20 +290,7 @@ class TcpInput:
                     sample = now - rtt.start
                 rtt.seq = None
             if sample is not None and 0 <= sample < 120:
-                # RttEstimator.sample (RFC 6298 2.2 and 2.3), inline
-                srtt = rtt.srtt
-                if srtt is None:
-                    rtt.srtt, rtt.rttvar = srtt, rttvar = sample, sample / 2
-                else:
-                    rtt.rttvar = rttvar = 0.75 * rtt.rttvar + 0.25 * abs(srtt - sample)
-                    rtt.srtt = srtt = 0.875 * srtt + 0.125 * sample
-                var4 = 4 * rttvar
-                rto = srtt + (var4 if var4 > 0.001 else 0.001)
-                if not rto > _RTO_MIN:
-                    rto = _RTO_MIN  # (NaN too)
-                elif rto >= _RTO_MAX:
-                    rto = _RTO_MAX
-                rtt.rto = rto
+                rtt.sample(sample)
         cc = self.cc
         if cc.rto_recover is None and cc.recover is None:
             cwnd, smss = cc.cwnd, self.snd_mss
