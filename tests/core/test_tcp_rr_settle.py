@@ -215,3 +215,41 @@ def test_an_acks_sample_and_window_are_those_of_the_estimator_and_congestion_con
     bits = [[[v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v) for v in part] for part in run]
             for run in runs]
     assert bits[0] == bits[1]
+
+
+@settings(max_examples=examples(500), deadline=None)
+@given(srtt=st.one_of(st.none(), _TIMES), rttvar=_TIMES, rto=st.floats(0.2, 60), timed=st.one_of(st.none(), _SEQS),
+       start=_TIMES, now=_TIMES, tsecr=st.one_of(st.none(), st.just(0), st.integers(0, MASK)), ack=_SEQS,
+       acked=st.integers(1, 70000), cwnd=st.integers(1, 1 << 31), ssthresh=st.integers(1, 1 << 31),
+       smss=st.integers(1, 9000), recover=st.one_of(st.none(), _SEQS), rto_recover=st.one_of(st.none(), _SEQS),
+       dupacks=st.integers(0, 5))
+def test_settle_samples_and_grows_the_window_as_ack_sample_does(
+        srtt, rttvar, rto, timed, start, now, tsecr, ack, acked, cwnd, ssthresh, smss, recover, rto_recover, dupacks):
+    """``Tcp.settle`` (s12: ``_ack_sample``'s steps inline for a request's ACK, no timestamp, outside recovery) leaves
+    the estimator and congestion control exactly as ``TcpInput._ack_sample`` does for the ACK it settles (of
+    everything sent: ``snd_max`` is the ACK), bit for bit, whatever the state, the timed segment and the echo."""
+    import math
+    from types import SimpleNamespace
+
+    from lwipy.core.tcp.congestion import CongestionControl, RttEstimator
+    from lwipy.core.tcp.tcp import Tcp
+    from lwipy.core.tcp.tcp_in import TcpInput
+    runs = []
+    for settle in (True, False):
+        rtt = RttEstimator(rto)
+        rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
+        cc = CongestionControl()
+        cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
+        pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss)
+        pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
+        if settle:
+            tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
+                                  _settle_args=(ack, acked, tsecr, now, ack), mem_log=[])
+            Tcp.settle(tcp)
+            assert tcp.unsettled is None and tcp.stack.mem.pending is None
+        else:
+            TcpInput._ack_sample(pcb, ack, acked, tsecr, now, ack)
+        runs.append(([getattr(rtt, k) for k in RttEstimator.__slots__], [getattr(cc, k) for k in cc.__slots__]))
+    bits = [[[v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v) for v in part] for part in run]
+            for run in runs]
+    assert bits[0] == bits[1]

@@ -29,6 +29,8 @@ from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
+from .seq import HALF as _HALF
+from .seq import MASK
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
 if TYPE_CHECKING:
@@ -404,7 +406,8 @@ class Tcp:
     def settle(self) -> None:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
-        (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them) and the memory counting of the buffers'
+        (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
+        without a timestamp inline) and the memory counting of the buffers'
         changes since (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
         written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
@@ -414,9 +417,29 @@ class Tcp:
             return
         self.unsettled = None
         self.stack.mem.pending = None
-        # the RTT sample and the congestion window: (ack, acked, tsecr, now, snd_max), snd_max the ACK (rr10: as the
-        # request left them, not unpacked here)
-        pcb._ack_sample(*self._settle_args)
+        # the RTT sample and the congestion window: (ack, acked, tsecr, now, snd_max), snd_max the ACK (s12: unpacked
+        # here: a call with its arguments costs half of one with ``*args``, which CPython 3.11 does not inline)
+        ack, acked, tsecr, now, snd_max = self._settle_args
+        cc = pcb.cc
+        if tsecr or cc.rto_recover is not None or cc.recover is not None:
+            pcb._ack_sample(ack, acked, tsecr, now, snd_max)  # a timestamp's sample, or congestion control's own
+        else:
+            # s12: _ack_sample's steps for a request's ACK (no timestamp, outside recovery), inline: a call less and
+            # its tests of the timestamp skipped (test_tcp_rr_settle compares the two over random states)
+            rtt = pcb.rtt
+            timed = rtt.seq
+            if timed is not None and (timed - ack) & MASK >= _HALF:  # the timed segment acknowledged
+                rtt.seq = None
+                sample = now - rtt.start
+                if 0 <= sample < 120:
+                    rtt.sample(sample)
+            cwnd, smss = cc.cwnd, pcb.snd_mss
+            if cwnd < cc.ssthresh:
+                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+            else:
+                grow = smss * (acked if acked < cwnd else cwnd) // cwnd
+                cc.cwnd = cwnd + (grow if grow > 1 else 1)
+            cc.dupacks = 0
         log = self.mem_log
         if log:
             self.mem_log = []  # (mem11: a new list, not the old one cleared: fewer bytecodes)
