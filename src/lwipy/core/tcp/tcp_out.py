@@ -384,7 +384,8 @@ class TcpOutput:
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
-        resolve or refresh, a route to look up again, segments larger than the MTU)."""
+        resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
+        this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
         way = self._tx_way
         if way is None:
             return self._tx_way_make()
@@ -479,10 +480,24 @@ class TcpOutput:
         state = self.state
         if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or (self.sack_ok and self.ooseq):
             return False
-        way = self._tx_way_now()  # as _output_fast's (the neighbour, the MTU, the template), kept while they stand
+        # the way out as _output_fast's (the neighbour, the MTU, the template), kept while they stand: _tx_way_now,
+        # inline (out12: a call and a second unpacking less a reply; an inline copy, test_tcp_send_fast's
+        # test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call holds both to the full way)
+        way = self._tx_way
+        stack = self.stack
+        if way is not None:
+            made_from, netif, entry, tmpl, hlen, mss, ts_ok = way
+            if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id,
+                    netif.hwaddr, netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok,
+                    self.snd_mss) != made_from:
+                way = None
+            elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if way is None:
-            return False
-        _, netif, _, tmpl, hlen, mss, ts_ok = way
+            way = self._tx_way_make()
+            if way is None:
+                return False
+            _, netif, _, tmpl, hlen, mss, ts_ok = way
         snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
         if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
             return False
@@ -510,7 +525,6 @@ class TcpOutput:
                 if window > 0xFFFF:
                     window = 0xFFFF
                 wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
-        stack = self.stack
         psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
         neg = tcp_neg - rcv_nxt - window - psh - n
         if ts_ok:
