@@ -321,6 +321,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
                       and self._output_one()) and not self._output_fast(False):
                 # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
+                # (out12: which leaves the state and a buffer not empty to its callers: both checked above)
                 self._output_whole()
         return n
 

@@ -181,18 +181,19 @@ class TcpOutput:
         change within one call (route, netif, ARP entry, window to offer, timestamps) are made once.  It sends
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
+        state = self.state
+        if state != ESTABLISHED and state != CLOSE_WAIT:
+            return False  # (out12: before _output_one, which leaves the state to its callers)
         nxt = self.snd_nxt
-        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and self._output_one():
+        snd_buf = self.snd_buf
+        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and snd_buf \
+                and self._output_one():
             return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
             # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
             return False
-        snd_buf = self.snd_buf
         avail = len(snd_buf) - offset
-        state = self.state
-        if state != ESTABLISHED and state != CLOSE_WAIT:
-            return False
         if avail <= 0:  # nothing to send (the call after an ACK that the application already filled for)
             if self.txretry_at is not None:
                 self.txretry_at = None
@@ -464,22 +465,22 @@ class TcpOutput:
     def _output_one(self) -> bool:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
-        snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
+        snd_max == buf_seq``, the state ESTABLISHED or CLOSE_WAIT and ``snd_buf`` not empty: out12, the callers checked,
+        ``send`` as it takes the write) no more than one segment that the windows let go at once, so
         exactly one segment goes, all of ``snd_buf`` with PSH (unless the last write said ``more``: tx9), Nagle and the
         persist timer having nothing to say.
         The same frame, counters and state as the loop, in straight-line code (the window offered as
         :meth:`_offered_window` works it out, rr11: its body inline; ``tests/core/test_tcp_rr_one.py`` compares them;
         rr11: ``send`` asks it itself, the loop's callers through :meth:`_output_fast`).  rr9: called first, with its own
-        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the way out
+        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: SACK blocks, the way out
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
         off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
         device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
+        if self.sack_ok and self.ooseq:
+            return False  # SACK blocks due: the full way writes them
         snd_buf = self.snd_buf
         n = len(snd_buf)
-        state = self.state
-        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or (self.sack_ok and self.ooseq):
-            return False
         # the way out as _output_fast's (the neighbour, the MTU, the template), kept while they stand: _tx_way_now,
         # inline (out12: a call and a second unpacking less a reply; an inline copy, test_tcp_send_fast's
         # test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call holds both to the full way)
