@@ -317,7 +317,7 @@ WAY_CHANGES = {
     # out12: the two figures no case above moved
     # (None: the first look leaves it to the full way, which looks the route up again and may hand it back)
     "routes changed": (lambda t, pcb: t.stack.routes.changed(), None),
-    "timestamps off": (lambda t, pcb: setattr(pcb, "ts_ok", False), False),
+    "timestamps off": (lambda t, pcb: (setattr(pcb, "ts_ok", False), pcb._rcv_sws()), False),  # (as the handshake)
 }
 
 

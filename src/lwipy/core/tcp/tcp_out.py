@@ -271,7 +271,7 @@ class TcpOutput:
                         window = wmemo[1]
                         self.rcv_adv = wmemo[2]
                     else:
-                        window = self._offered_window(ts_ok, wmemo)
+                        window = self._offered_window(wmemo)
                         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
@@ -436,25 +436,23 @@ class TcpOutput:
         way = self._tx_way = (made_from, netif, entry, tmpl, hlen, mss, ts_ok)
         return way
 
-    def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
+    def _offered_window(self, wmemo: list) -> int:
         """The window field of :meth:`_output_fast`'s segments (capped at 16 bits; rr11: :meth:`_output_one` has this
         body inline, ``test_tcp_rr_one`` compares them), with ``rcv_adv`` set as :meth:`_window_field` sets it, asked
         once per call (the buffer does not change while we send).  rr2: a reply's case (the request read, the window not
         reopened: ``rcv_nxt`` moved, so the memo misses) without ``_window_field``'s calls: when even the raw room
         cannot open the window offered by the worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled,
-        ``rcv_adv`` stays (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four
+        ``rcv_adv`` stays (``_window_room``'s figures, inline; out12: the threshold ``_rcv_opens_at`` they come to,
+        kept per connection by ``TcpPcb._rcv_sws``).  tx2: otherwise ``_window_field`` depends on these four
         alone once the connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed
         from the template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
         rcv_nxt = self.rcv_nxt
         rcv_adv = self.rcv_adv
         held = len(self.rcv_buf) + self.rcv_held
-        limit = self.rcv_buf_limit
         offered = (rcv_adv - rcv_nxt) & MASK
-        seg = self.mss - 12 if ts_ok else self.mss
-        if offered <= _HALF and not self.rcv_wscale \
-                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
-            return offered if offered < 0xFFFF else 0xFFFF
-        key = (rcv_nxt, rcv_adv, held, limit)
+        if offered <= _HALF and not self.rcv_wscale and held + offered > self._rcv_opens_at:
+            return offered if offered < 0xFFFF else 0xFFFF  # (out12: _rcv_opens_at, TcpPcb._rcv_sws)
+        key = (rcv_nxt, rcv_adv, held, self.rcv_buf_limit)
         if wmemo[0] == key:
             self.rcv_adv = wmemo[2]
             return wmemo[1]
@@ -507,17 +505,14 @@ class TcpOutput:
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
-        # a reply; an inline copy, test_tcp_rr_one compares the two)
+        # a reply; an inline copy, test_tcp_rr_one compares the two and the full way)
         rcv_adv = self.rcv_adv
         offered = (rcv_adv - rcv_nxt) & MASK
         held = len(self.rcv_buf) + self.rcv_held
-        limit = self.rcv_buf_limit
-        seg = self.mss - 12 if ts_ok else self.mss
-        if offered <= _HALF and not self.rcv_wscale \
-                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+        if offered <= _HALF and not self.rcv_wscale and held + offered > self._rcv_opens_at:
             window = offered if offered < 0xFFFF else 0xFFFF  # the request read, the window not reopened
         else:
-            key = (rcv_nxt, rcv_adv, held, limit)
+            key = (rcv_nxt, rcv_adv, held, self.rcv_buf_limit)
             if wmemo[0] == key:
                 self.rcv_adv = wmemo[2]
                 window = wmemo[1]
