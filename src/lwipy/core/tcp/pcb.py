@@ -335,16 +335,17 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.stack.assert_core()
         rcv_buf = self.rcv_buf
         have = len(rcv_buf)
-        n = have if max_bytes >= have else max_bytes  # (rr1: no min(), one len)
-        if not n:
-            if self.error:
-                raise LwipError(self.error, "the connection failed")
-            return b""
-        if n == have:  # all of it (rr10: the common read, the buffer cleared)
+        if have and max_bytes >= have:  # all of it (rr10: the common read, the buffer cleared; out12: asked first)
             out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
             rcv_buf.clear()
+            n = have
             have = 0  # (rr8: what is left, without asking len again)
         else:
+            n = max_bytes if max_bytes < have else have  # (rr1: no min(), one len)
+            if not n:
+                if self.error:
+                    raise LwipError(self.error, "the connection failed")
+                return b""
             with memoryview(rcv_buf) as view:
                 out = bytes(view[:n])
             del rcv_buf[:n]
