@@ -103,9 +103,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         "snd_buf_limit", "fin_seq", "snd_wscale",
         # receive side
         "irs", "rcv_nxt", "rcv_buf", "rcv_buf_limit", "rcv_held", "rcv_adv", "rcv_wscale", "_rcv_opens_at", "ooseq",
-        "ooseq_fin",
-        "ooseq_latest", "fin_received", "rx_closed", "tx_closed", "ts_ok", "ts_recent", "last_ack_sent", "sack_ok",
-        "wscale_ok",
+        "ooseq_fin", "ooseq_latest", "fin_received", "rx_closed", "tx_closed", "ts_ok", "ts_recent", "last_ack_sent",
+        "sack_ok", "wscale_ok",
         # timing
         "rtt", "retries", "rto_at", "persist_at", "persist_backoff", "persist_probes", "delack_at", "unacked_segments",
         "ack_due", "output_due", "keep_at", "keep_probes", "_keep_probe_at", "close_at", "txretry_at", "last_oow_ack",

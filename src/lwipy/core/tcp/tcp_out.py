@@ -480,8 +480,9 @@ class TcpOutput:
         snd_buf = self.snd_buf
         n = len(snd_buf)
         # the way out as _output_fast's (the neighbour, the MTU, the template), kept while they stand: _tx_way_now,
-        # inline (out12: a call and a second unpacking less a reply; an inline copy, test_tcp_send_fast's
-        # test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call holds both to the full way)
+        # inline (out12: a call and a second unpacking less a reply; an inline copy: test_tcp_send_fast's way-change
+        # tests hold this one (..._at_the_next_write_to_an_idle_connection) and _tx_way_now to the full way, and
+        # test_tcp_send_neighbour's the refresh)
         way = self._tx_way
         stack = self.stack
         if way is not None:
