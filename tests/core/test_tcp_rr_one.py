@@ -17,7 +17,7 @@ from lwipy.core.tcp.pcb import TcpPcb
 from lwipy.core.tcp.seq import MASK
 from lwipy.wire.checksum import pseudo_sum_v4, verify
 from tcp_script import PEER_IP
-from test_tcp_fastpath import ACK, OWN_B, PEER_B, PSH, assert_alike, established, frame, inject
+from test_tcp_fastpath import ACK, OWN_B, PEER_B, PSH, assert_alike, established, frame, inject, snapshot
 from test_tcp_rr_fast import echo_connection, request
 
 
@@ -325,11 +325,14 @@ def test_output_ones_window_is_that_of_offered_window(ts, wnd, held, over, gap, 
     free room is that many above whole segments of the peer's, what the window opens by, our MSS less our options),
     with ``rcv_adv`` behind ``rcv_nxt``, with a scaled window (``scaled``: shift 2, four times the buffer), and
     writing again once the last is acknowledged (``more``: a reader holding that many bytes more meanwhile; the memo
-    of the last window replayed): the same frames and state as the loop, which asks ``_offered_window``."""
+    of the last window replayed): the same frames and state as the loop, which asks ``_offered_window``, and (out12:
+    both compare with ``_rcv_opens_at`` instead of working the worthwhile amount out) as the full way, whose
+    ``_window_bytes`` works it out."""
     runs = []
-    for _aside in (False, True):
+    for fast in (True, True, False):  # _output_one, the loop (_output_one stood aside), the full way
         scaling = {"wnd_scale": True, "tcp_rcv_scale": 2, "wscale": 2} if scaled else {}
-        t, pcb, _ = established(ts=ts, reader=False, tcp_wnd_default=wnd * (4 if scaled else 1), **scaling)
+        t, pcb, _ = established(ts=ts, reader=False, fast=fast, tcp_wnd_default=wnd * (4 if scaled else 1),
+                                **scaling)
         assert pcb.rcv_wscale == (2 if scaled else 0)
         limit = pcb.rcv_buf_limit
         if over is not None:
@@ -348,7 +351,9 @@ def test_output_ones_window_is_that_of_offered_window(ts, wnd, held, over, gap, 
                     inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK, ts=(900 + step, 0) if ts else None))
                     pcb.rcv_held = max(0, pcb.rcv_held + delta)
                 pcb.send(b"x" * 64)
-            assert_alike(runs[0], runs[1], (held, gap, step))
+            frames = [t.dev.take() for t, _ in runs]
+            assert frames[0] == frames[1] == frames[2], (held, gap, step)
+            assert snapshot(*runs[0]) == snapshot(*runs[1]) == snapshot(*runs[2]), (held, gap, step)
     finally:
         TcpPcb._output_one = real
 
@@ -401,6 +406,66 @@ def test_a_read_that_opens_the_window_by_whole_segments_still_updates_it(monkeyp
     window = int.from_bytes(update[48:50], "big")
     assert len(asks) == 1 and window == 65535 - 65535 % pcb.mss
     assert int.from_bytes(update[42:46], "big") == t.peer_seq
+
+
+# -- out12: the worthwhile amount as a threshold kept per connection (TcpPcb._rcv_opens_at) ----------------------------
+def opens_at(pcb) -> int:
+    """What ``_rcv_opens_at`` stands for, from the pcb's figures as they are now: the buffer limit less the worthwhile
+    amount (a full segment of the peer's, or half the buffer when that is less)."""
+    limit = pcb.rcv_buf_limit
+    seg = pcb.mss - 12 if pcb.ts_ok else pcb.mss
+    return limit - min(seg, limit // 2)
+
+
+@pytest.mark.parametrize("active", [False, True])
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("wscale", [None, 2])  # the peer offers window scaling, or not
+@pytest.mark.parametrize("wnd, mss", [(5760, 1440), (2440, 1440), (5760, 536), (65535, 1440), (262144, 1440)])
+def test_the_threshold_follows_what_the_handshake_agreed(active, ts, wscale, wnd, mss):
+    """``_rcv_opens_at`` is set from the MSS and buffer limit when the pcb is made and again when the handshake
+    agrees on timestamps (12 bytes less in each of the peer's segments) or leaves the window unscaled (the buffer
+    limit cut to 65535): active and passive, whatever was agreed, it stands for what it is made from."""
+    from tcp_script import TcpScript
+    scaling = {"wnd_scale": True, "tcp_rcv_scale": 3} if wnd > 0xFFFF else {}
+    t = TcpScript(tcp_wnd_default=wnd, tcp_mss=mss, tcp_timestamps=True, **scaling)
+    opts = [("MSS", 1460)] + ([("NOP", None), ("NOP", None), ("Timestamp", (100, 0))] if ts else []) \
+        + ([("WScale", wscale)] if wscale is not None else [])
+    if active:
+        pcb = t.stack.tcp.connect(PEER_IP, t.peer_port, local_port=t.port)
+        assert pcb._rcv_opens_at == opens_at(pcb)
+        syn = t.sent()[0]
+        t.send("SA", ack=syn.seq + 1, options=opts)
+    else:
+        listener = t.stack.tcp.listen(t.port)
+        t.send("S", options=opts)
+        synack = t.sent()[0]
+        t.send("A", ack=synack.seq + 1, options=[("NOP", None), ("NOP", None), ("Timestamp", (101, 0))] if ts else [])
+        pcb = listener.accept()
+    assert pcb.state_name == "ESTABLISHED" and pcb.ts_ok == ts and pcb.mss == mss
+    assert pcb.rcv_buf_limit == (min(wnd, 0xFFFF) if wscale is None else wnd)
+    assert pcb._rcv_opens_at == opens_at(pcb)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("beyond", [0, 1])
+def test_a_read_at_the_threshold_opens_the_window_and_one_byte_past_it_does_not(ts, beyond, monkeypatch):
+    """``recv`` asks for the window update when the bytes held and offered after the read are at most
+    ``_rcv_opens_at`` (the room then opens the window by the worthwhile amount), not when one byte more is held."""
+    t, pcb, _ = established(ts=ts, reader=False, tcp_wnd_default=5760)
+    seg = pcb.mss - 12 if ts else pcb.mss
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"r" * 100, ts=(300, 0) if ts else None))
+    t.dev.take()
+    # the window offered: all but a worthwhile amount (and ``beyond`` bytes held by a reader), a whole number of
+    # the peer's segments left as the room after the read
+    pcb.rcv_held = beyond
+    limit = pcb.rcv_buf_limit - pcb.rcv_buf_limit % seg
+    pcb.rcv_buf_limit = limit
+    pcb._rcv_sws()
+    pcb.rcv_adv = (pcb.rcv_nxt + pcb._rcv_opens_at) & MASK
+    assert pcb._rcv_opens_at == limit - seg
+    asks = count_calls(monkeypatch, "_ack_now")
+    assert pcb.recv() == b"r" * 100
+    assert len(asks) == (0 if beyond else 1)
 
 
 # -- header prediction's source check, made once per connection (Tcp._add) ----------------------------------------------

@@ -314,23 +314,34 @@ WAY_CHANGES = {
     "ARP table changed": (lambda t, pcb: setattr(t.stack.etharp, "generation", t.stack.etharp.generation + 1), False),
     # tx10: the figures compared as one tuple
     "link down": (lambda t, pcb: setattr(t.netif, "link_up", False), True),
+    # out12: the two figures no case above moved
+    # (None: the first look leaves it to the full way, which looks the route up again and may hand it back)
+    "routes changed": (lambda t, pcb: t.stack.routes.changed(), None),
+    "timestamps off": (lambda t, pcb: (setattr(pcb, "ts_ok", False), pcb._rcv_sws()), False),  # (as the handshake)
 }
 
 
+@pytest.mark.parametrize("in_flight", [False, True])
 @pytest.mark.parametrize("case", sorted(WAY_CHANGES))
-def test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call(case):
+def test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call(case, in_flight):
     """``_output_fast`` keeps its way out (netif, ARP entry, template, sizes: ``_tx_way``) from call to call: a change
     to anything it was made from is seen by the very next call, which writes what the full way writes (a stack
-    without the fast paths, changed alike), or leaves the call to it."""
+    without the fast paths, changed alike), or leaves the call to it.  out12: also with a segment in flight, so that
+    ``send`` goes to ``_output_fast`` (and its ``_tx_way_now``) straight away (``_output_one``, which checks the way
+    itself, is asked first only for an idle connection)."""
     change, leaves = WAY_CHANGES[case]
     runs = [established(ts=True, fast=fast) for fast in (True, False)]
     for t, pcb, _ in runs:
         pcb.nodelay = True
         pcb.send(b"a" * 2500)
         ack_all(t, pcb, True)
+        if in_flight:
+            pcb.send(b"f" * 100)
+            t.dev.take()
     pa = runs[0][1]
     way = pa._tx_way
     assert way is not None and pa._output_fast() is True and pa._tx_way is way  # kept: nothing changed
+    assert (pa.snd_una != pa.snd_max) == in_flight
     before = runs[0][0].stack.tcp.fast_sent
     calls = watch_fast(pa)
     for t, pcb, _ in runs:
@@ -338,11 +349,45 @@ def test_a_change_to_what_the_way_out_was_made_from_shows_at_the_next_call(case)
         pcb.send(bytes(range(256)) * 10)
     (ta, pa, _), (tb, pb, _) = runs
     fast, full = ta.dev.take(), tb.dev.take()
-    assert fast == full and fast
+    assert fast == full and (fast or case in ("netif down", "link down"))
+    if leaves or leaves is None:
+        assert calls[0] is False
     if leaves:
-        assert calls[0] is False and ta.stack.tcp.fast_sent == before
-    else:
+        assert ta.stack.tcp.fast_sent == before
+    elif leaves is False:
         assert calls[0] is True and ta.stack.tcp.fast_sent > before and pa._tx_way is not way
+
+
+@pytest.mark.parametrize("case", sorted(WAY_CHANGES))
+def test_a_change_to_the_way_out_shows_at_the_next_write_to_an_idle_connection(case):
+    """out12: ``_output_one`` checks the way out itself (``_tx_way_now``'s body, inline): a change to anything the way
+    was made from, between two writes to an idle connection (a reply's case), is seen by the very next write, which
+    writes what the full way writes.  The write (900 bytes) is one segment, but more than the changed MSS's, so a way
+    kept stale by any of the figures writes other frames than the full way, or takes what it must leave."""
+    change, leaves = WAY_CHANGES[case]
+    runs = [established(ts=True, fast=fast) for fast in (True, False)]
+    for t, pcb, _ in runs:
+        pcb.nodelay = True
+        pcb.send(b"a" * 100)  # (written by _output_one: the way out made and kept)
+        ack_all(t, pcb, True)
+        t.dev.take()
+    ta, pa, _ = runs[0]
+    way = pa._tx_way
+    assert way is not None and pa.snd_una == pa.snd_max
+    before = ta.stack.tcp.fast_sent
+    ones = []
+    real_one = pa._output_one
+    pa._output_one = lambda: ones.append(real_one()) or ones[-1]
+    for t, pcb, _ in runs:
+        change(t, pcb)
+        pcb.send(bytes(range(180)) * 5)
+    fast, full = ta.dev.take(), runs[1][0].dev.take()
+    assert fast == full and (fast or case in ("netif down", "link down"))  # (down: nothing goes, either way)
+    assert ones == [leaves is False and case != "MSS"]  # (the changed MSS leaves 900 bytes to _output_fast's loop)
+    if leaves:
+        assert ta.stack.tcp.fast_sent == before
+    elif leaves is False:
+        assert ta.stack.tcp.fast_sent > before and pa._tx_way is not way
 
 
 @pytest.mark.parametrize("ts", [True, False])

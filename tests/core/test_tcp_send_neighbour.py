@@ -155,3 +155,24 @@ def test_a_new_route_with_another_next_hop_is_followed():
     frames = send_some(t, pcb)
     assert frames and all(f[:6] == GW_MAC for f in frames)
     assert t.stack.tcp.fast_sent > before
+
+
+def test_an_entry_about_to_expire_is_refreshed_by_the_next_write_to_an_idle_connection():
+    """out12: ``_output_one`` checks the way out itself (``_tx_way_now``'s body, inline), the neighbour's age too: a
+    write to an idle connection (a reply's case) when the entry is within ``_REREQUEST_BEFORE`` of expiring goes
+    through ``etharp_output``, which asks the peer again, as without the fast paths; the write after it is fast."""
+    from lwipy.core.etharp import _REREQUEST_BEFORE
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=True, fast=fast)
+        dynamic_peer(t)
+        send_some(t, pcb, 100)
+        entry = t.stack.etharp.table[(t.netif.index, IPv4Address("10.0.0.9"))]
+        before = t.stack.tcp.fast_sent
+        t.at(entry.expires - _REREQUEST_BEFORE + 0.5)
+        frames = send_some(t, pcb, 100)
+        assert t.stack.tcp.fast_sent == before
+        runs.append((frames, send_some(t, pcb, 100)))
+    (fast_first, fast_then), (full_first, full_then) = runs
+    assert fast_first == full_first and arp_requests(fast_first) and ipv4_frames_of(fast_first)
+    assert fast_then == full_then and not arp_requests(fast_then)

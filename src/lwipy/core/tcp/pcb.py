@@ -102,9 +102,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         "iss", "snd_una", "snd_nxt", "snd_max", "buf_seq", "snd_wnd", "max_snd_wnd", "snd_wl1", "snd_wl2", "snd_buf",
         "snd_buf_limit", "fin_seq", "snd_wscale",
         # receive side
-        "irs", "rcv_nxt", "rcv_buf", "rcv_buf_limit", "rcv_held", "rcv_adv", "rcv_wscale", "ooseq", "ooseq_fin",
-        "ooseq_latest", "fin_received", "rx_closed", "tx_closed", "ts_ok", "ts_recent", "last_ack_sent", "sack_ok",
-        "wscale_ok",
+        "irs", "rcv_nxt", "rcv_buf", "rcv_buf_limit", "rcv_held", "rcv_adv", "rcv_wscale", "_rcv_opens_at", "ooseq",
+        "ooseq_fin", "ooseq_latest", "fin_received", "rx_closed", "tx_closed", "ts_ok", "ts_recent", "last_ack_sent",
+        "sack_ok", "wscale_ok",
         # timing
         "rtt", "retries", "rto_at", "persist_at", "persist_backoff", "persist_probes", "delack_at", "unacked_segments",
         "ack_due", "output_due", "keep_at", "keep_probes", "_keep_probe_at", "close_at", "txretry_at", "last_oow_ack",
@@ -198,6 +198,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.last_ack_sent = 0  # RFC 7323 4.3: TS.Recent is taken only from a segment covering this
         self.sack_ok = False
         self.wscale_ok = False
+        self._rcv_opens_at = 0
+        self._rcv_sws()  # (out12: from the MSS, timestamps and buffer limit just set)
         # timing: the RTT estimator (RFC 6298) and the timers' deadlines (tcp_timers)
         self.rtt = RttEstimator(cfg.tcp_rto_time / 1000.0)
         self.retries = 0  # retransmission timeouts in a row (lwIP's nrtx)
@@ -321,6 +323,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
                       and self._output_one()) and not self._output_fast(False):
                 # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
+                # (out12: which leaves the state and a buffer not empty to its callers: both checked above)
                 self._output_whole()
         return n
 
@@ -331,16 +334,17 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.stack.assert_core()
         rcv_buf = self.rcv_buf
         have = len(rcv_buf)
-        n = have if max_bytes >= have else max_bytes  # (rr1: no min(), one len)
-        if not n:
-            if self.error:
-                raise LwipError(self.error, "the connection failed")
-            return b""
-        if n == have:  # all of it (rr10: the common read, the buffer cleared)
+        if have and max_bytes >= have:  # all of it (rr10: the common read, the buffer cleared; out12: asked first)
             out = bytes(rcv_buf)  # one copy, not a slice and then a copy of it
             rcv_buf.clear()
+            n = have
             have = 0  # (rr8: what is left, without asking len again)
         else:
+            n = max_bytes if max_bytes < have else have  # (rr1: no min(), one len)
+            if not n:
+                if self.error:
+                    raise LwipError(self.error, "the connection failed")
+                return b""
             with memoryview(rcv_buf) as view:
                 out = bytes(view[:n])
             del rcv_buf[:n]
@@ -351,13 +355,12 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             # rounds down) does not exceed the window offered by that much (a small read: a request's)
             if not self.ack_due:
                 # _window_room's figures, inline (rr1: a call less per read): the raw room, the window offered (0
-                # when rcv_adv is behind rcv_nxt) and the worthwhile amount
+                # when rcv_adv is behind rcv_nxt) and the worthwhile amount (out12: the room opens the window by
+                # it while what is held and offered is at most _rcv_opens_at)
                 offered = (self.rcv_adv - self.rcv_nxt) & MASK
                 if offered > _HALF:
                     offered = 0
-                limit = self.rcv_buf_limit
-                seg = self.mss - 12 if self.ts_ok else self.mss
-                if limit - have - self.rcv_held - offered >= (seg if seg < limit // 2 else limit // 2):
+                if have + self.rcv_held + offered <= self._rcv_opens_at:
                     if self.rcv_wscale:
                         self._window_update()  # a scaled window's room comes in _free_window's larger units
                     elif self.state in CAN_RECEIVE:
@@ -367,6 +370,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                         # read); rx8: then what _window_update would do, without working its figures out again (its
                         # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD);
                         # the figures kept only here (a request's read seldom gets this far)
+                        limit = self.rcv_buf_limit
+                        seg = self.mss - 12 if self.ts_ok else self.mss
                         worthwhile = seg if seg < limit // 2 else limit // 2
                         room = limit - have - self.rcv_held
                         if room > seg:
@@ -381,6 +386,16 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         else:
             self._mem_rcv_count(have + self.rcv_held)
         return out
+
+    def _rcv_sws(self) -> None:
+        """out12: ``_rcv_opens_at``, the most bytes held (``rcv_buf``, ``rcv_held``) and offered at which the room
+        left in the receive buffer opens the window by the worthwhile amount of receiver silly window avoidance
+        (min(a full segment of the peer's, half the buffer), as :meth:`_window_room` works it out): ``recv`` and
+        ``_output_one`` compare against it instead of working it out per request.  Set again by whatever changes
+        ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``)."""
+        limit = self.rcv_buf_limit
+        seg = self.mss - 12 if self.ts_ok else self.mss
+        self._rcv_opens_at = limit - (seg if seg < limit // 2 else limit // 2)
 
     def recved(self, n: int) -> None:
         """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)``; the window may open."""

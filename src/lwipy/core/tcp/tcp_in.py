@@ -575,6 +575,7 @@ class TcpInput:
         if cfg.tcp_timestamps and opts.timestamp is not None:
             self.ts_ok = True
             self.ts_recent = opts.timestamp[0]
+        self._rcv_sws()  # (out12: the buffer limit and timestamps as agreed)
 
     def _rcv_window(self) -> int:
         return max(self.rcv_buf_limit - len(self.rcv_buf) - self.rcv_held, (self.rcv_adv - self.rcv_nxt) & MASK

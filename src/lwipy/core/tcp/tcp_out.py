@@ -181,18 +181,19 @@ class TcpOutput:
         change within one call (route, netif, ARP entry, window to offer, timestamps) are made once.  It sends
         exactly what :meth:`_output` would, segment for segment, with the same counters and state; False, with
         nothing done, when anything is unusual (the full :meth:`_output` then runs)."""
+        state = self.state
+        if state != ESTABLISHED and state != CLOSE_WAIT:
+            return False  # (out12: before _output_one, which leaves the state to its callers)
         nxt = self.snd_nxt
-        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and self._output_one():
+        snd_buf = self.snd_buf
+        if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and snd_buf \
+                and self._output_one():
             return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
             # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
         if offset >= _HALF:
             return False
-        snd_buf = self.snd_buf
         avail = len(snd_buf) - offset
-        state = self.state
-        if state != ESTABLISHED and state != CLOSE_WAIT:
-            return False
         if avail <= 0:  # nothing to send (the call after an ACK that the application already filled for)
             if self.txretry_at is not None:
                 self.txretry_at = None
@@ -270,7 +271,7 @@ class TcpOutput:
                         window = wmemo[1]
                         self.rcv_adv = wmemo[2]
                     else:
-                        window = self._offered_window(ts_ok, wmemo)
+                        window = self._offered_window(wmemo)
                         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
@@ -384,7 +385,8 @@ class TcpOutput:
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
-        resolve or refresh, a route to look up again, segments larger than the MTU)."""
+        resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
+        this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
         way = self._tx_way
         if way is None:
             return self._tx_way_make()
@@ -434,25 +436,23 @@ class TcpOutput:
         way = self._tx_way = (made_from, netif, entry, tmpl, hlen, mss, ts_ok)
         return way
 
-    def _offered_window(self, ts_ok: bool, wmemo: list) -> int:
+    def _offered_window(self, wmemo: list) -> int:
         """The window field of :meth:`_output_fast`'s segments (capped at 16 bits; rr11: :meth:`_output_one` has this
         body inline, ``test_tcp_rr_one`` compares them), with ``rcv_adv`` set as :meth:`_window_field` sets it, asked
         once per call (the buffer does not change while we send).  rr2: a reply's case (the request read, the window not
         reopened: ``rcv_nxt`` moved, so the memo misses) without ``_window_field``'s calls: when even the raw room
         cannot open the window offered by the worthwhile amount, ``_window_bytes`` offers it as it stands, and unscaled,
-        ``rcv_adv`` stays (``_window_room``'s figures, inline).  tx2: otherwise ``_window_field`` depends on these four
+        ``rcv_adv`` stays (``_window_room``'s figures, inline; out12: the threshold ``_rcv_opens_at`` they come to,
+        kept per connection by ``TcpPcb._rcv_sws``).  tx2: otherwise ``_window_field`` depends on these four
         alone once the connection is synchronized (its MSS, options and scale agreed), so the last answer is replayed
         from the template's memo ``wmemo`` while they are the same (a sender's receive side stands still)."""
         rcv_nxt = self.rcv_nxt
         rcv_adv = self.rcv_adv
         held = len(self.rcv_buf) + self.rcv_held
-        limit = self.rcv_buf_limit
         offered = (rcv_adv - rcv_nxt) & MASK
-        seg = self.mss - 12 if ts_ok else self.mss
-        if offered <= _HALF and not self.rcv_wscale \
-                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
-            return offered if offered < 0xFFFF else 0xFFFF
-        key = (rcv_nxt, rcv_adv, held, limit)
+        if offered <= _HALF and not self.rcv_wscale and held + offered > self._rcv_opens_at:
+            return offered if offered < 0xFFFF else 0xFFFF  # (out12: _rcv_opens_at, TcpPcb._rcv_sws)
+        key = (rcv_nxt, rcv_adv, held, self.rcv_buf_limit)
         if wmemo[0] == key:
             self.rcv_adv = wmemo[2]
             return wmemo[1]
@@ -463,26 +463,41 @@ class TcpOutput:
     def _output_one(self) -> bool:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
-        snd_max == buf_seq``: the caller checked) no more than one segment that the windows let go at once, so
+        snd_max == buf_seq``, the state ESTABLISHED or CLOSE_WAIT and ``snd_buf`` not empty: out12, the callers checked,
+        ``send`` as it takes the write) no more than one segment that the windows let go at once, so
         exactly one segment goes, all of ``snd_buf`` with PSH (unless the last write said ``more``: tx9), Nagle and the
         persist timer having nothing to say.
         The same frame, counters and state as the loop, in straight-line code (the window offered as
         :meth:`_offered_window` works it out, rr11: its body inline; ``tests/core/test_tcp_rr_one.py`` compares them;
         rr11: ``send`` asks it itself, the loop's callers through :meth:`_output_fast`).  rr9: called first, with its own
-        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: the state, the way out
+        checks (those of :meth:`_output_fast` that an idle connection's one segment needs: SACK blocks, the way out
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
         off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
         device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
+        if self.sack_ok and self.ooseq:
+            return False  # SACK blocks due: the full way writes them
         snd_buf = self.snd_buf
         n = len(snd_buf)
-        state = self.state
-        if not n or (state != ESTABLISHED and state != CLOSE_WAIT) or (self.sack_ok and self.ooseq):
-            return False
-        way = self._tx_way_now()  # as _output_fast's (the neighbour, the MTU, the template), kept while they stand
+        # the way out as _output_fast's (the neighbour, the MTU, the template), kept while they stand: _tx_way_now,
+        # inline (out12: a call and a second unpacking less a reply; an inline copy: test_tcp_send_fast's way-change
+        # tests hold this one (..._at_the_next_write_to_an_idle_connection) and _tx_way_now to the full way, and
+        # test_tcp_send_neighbour's the refresh)
+        way = self._tx_way
+        stack = self.stack
+        if way is not None:
+            made_from, netif, entry, tmpl, hlen, mss, ts_ok = way
+            if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id,
+                    netif.hwaddr, netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok,
+                    self.snd_mss) != made_from:
+                way = None
+            elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if way is None:
-            return False
-        _, netif, _, tmpl, hlen, mss, ts_ok = way
+            way = self._tx_way_make()
+            if way is None:
+                return False
+            _, netif, _, tmpl, hlen, mss, ts_ok = way
         snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
         if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
             return False
@@ -491,17 +506,14 @@ class TcpOutput:
         _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
-        # a reply; an inline copy, test_tcp_rr_one compares the two)
+        # a reply; an inline copy, test_tcp_rr_one compares the two and the full way)
         rcv_adv = self.rcv_adv
         offered = (rcv_adv - rcv_nxt) & MASK
         held = len(self.rcv_buf) + self.rcv_held
-        limit = self.rcv_buf_limit
-        seg = self.mss - 12 if ts_ok else self.mss
-        if offered <= _HALF and not self.rcv_wscale \
-                and limit - held - offered < (seg if seg < limit // 2 else limit // 2):
+        if offered <= _HALF and not self.rcv_wscale and held + offered > self._rcv_opens_at:
             window = offered if offered < 0xFFFF else 0xFFFF  # the request read, the window not reopened
         else:
-            key = (rcv_nxt, rcv_adv, held, limit)
+            key = (rcv_nxt, rcv_adv, held, self.rcv_buf_limit)
             if wmemo[0] == key:
                 self.rcv_adv = wmemo[2]
                 window = wmemo[1]
@@ -510,7 +522,6 @@ class TcpOutput:
                 if window > 0xFFFF:
                     window = 0xFFFF
                 wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
-        stack = self.stack
         psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
         neg = tcp_neg - rcv_nxt - window - psh - n
         if ts_ok:
