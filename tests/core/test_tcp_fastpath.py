@@ -21,20 +21,23 @@ TS = ("Timestamp", (100, 0))
 
 def frame(t: TcpScript, seq: int, ack: int, flags: int = ACK, data: bytes = b"", window: int = 65535,
           ts: tuple[int, int] | None = None, opts: bytes | None = None, ip_opts: bytes = b"", frag: int = 0x4000,
-          dst_mac: bytes = OWN_MAC, tcp_csum_delta: int = 0, ip_csum_delta: int = 0, vlan: bool = False) -> bytes:
-    """An Ethernet frame from the scripted peer to lwipy, built by hand (every field under the test's control)."""
+          dst_mac: bytes = OWN_MAC, tcp_csum_delta: int = 0, ip_csum_delta: int = 0, vlan: bool = False,
+          ethertype: bytes = b"\x08\x00", version: int = 4, tos: int = 0, ttl: int = 64, proto: int = 6,
+          off_low: int = 0) -> bytes:
+    """An Ethernet frame from the scripted peer to lwipy, built by hand (every field under the test's control;
+    ``off_low`` the low bits of the TCP data offset's byte: reserved, and RFC 3540's NS)."""
     if opts is None:
         opts = b"\x01\x01\x08\x0a" + struct.pack("!II", *ts) if ts is not None else b""
     thl = 20 + len(opts)
     tcp = bytearray(struct.pack("!HHIIBBHHH", t.peer_port, t.port, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                                (thl // 4) << 4, flags, window, 0, 0) + opts + data)
-    csum = checksum(tcp, pseudo_sum_v4(PEER_B, OWN_B, 6, len(tcp)))
+                                (thl // 4) << 4 | off_low, flags, window, 0, 0) + opts + data)
+    csum = checksum(tcp, pseudo_sum_v4(PEER_B, OWN_B, 6, len(tcp)))  # (TCP's, whatever ``proto`` says)
     struct.pack_into("!H", tcp, 16, (csum + tcp_csum_delta) & 0xFFFF)
     ihl = 20 + len(ip_opts)
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, 0, ihl + len(tcp), 1, frag, 64, 6, 0, PEER_B,
-                               OWN_B) + ip_opts)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", version << 4 | ihl // 4, tos, ihl + len(tcp), 1, frag, ttl, proto, 0,
+                               PEER_B, OWN_B) + ip_opts)
     struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum_delta) & 0xFFFF)
-    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x00" if vlan else b"") + b"\x08\x00"
+    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x00" if vlan else b"") + ethertype
     return eth + bytes(ip) + bytes(tcp)
 
 
@@ -104,6 +107,21 @@ def test_pure_ack_of_new_data_is_taken(ts):
     assert len(pcb.snd_buf) == 3000 - len(segs[0].payload)
 
 
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("tos, ttl, frag", [(0, 64, 0x4000), (0xB8, 1, 0), (0xFF, 255, 0x4000), (0x03, 128, 0)])
+def test_fields_read_as_words_take_any_tos_ttl_and_df(ts, tos, ttl, frag):
+    """in12: fast_input reads the type with the IP version, header length and TOS as one word, the fragment field
+    with the TTL and protocol as another, and the TCP header length with the flags as a third: the TOS, the TTL and
+    the DF bit are no reason to leave the fast path (the unusual cases below: each other field is)."""
+    t, pcb, got = established(ts=ts)
+    for i, flags in enumerate((ACK | PSH, ACK)):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, flags, b"k" * 10, ts=(500 + i, 1) if ts else None, tos=tos,
+                        ttl=ttl, frag=frag))
+        t.peer_seq += 10
+    assert t.stack.tcp.fast_taken == 2
+    assert bytes(got) == b"k" * 20
+
+
 # -- left for every unusual one ------------------------------------------------------------------------------------------
 UNUSUAL = {
     "out of order": lambda t, p: dict(seq=t.peer_seq + 500, data=b"o" * 100),
@@ -130,6 +148,20 @@ UNUSUAL = {
     "fragment": lambda t, p: dict(data=b"g", frag=0x2000),
     "broadcast MAC": lambda t, p: dict(data=b"b", dst_mac=b"\xff" * 6),
     "VLAN tag": lambda t, p: dict(data=b"v", vlan=True),
+    # in12: each field of the words fast_input reads as one (type, version and header length; fragment and protocol;
+    # TCP header length and flags) masked in, the TOS and the TTL masked out (test_fields_read_as_words_...)
+    "another ethertype": lambda t, p: dict(data=b"e", ethertype=b"\x86\xdd"),
+    "ethertype 0x0900": lambda t, p: dict(data=b"e", ethertype=b"\x09\x00"),  # (IPv4's low byte)
+    "ethertype ARP": lambda t, p: dict(data=b"e", ethertype=b"\x08\x06"),  # (IPv4's high byte)
+    "IP version 5": lambda t, p: dict(data=b"5", version=5),
+    "a fragment's offset": lambda t, p: dict(data=b"o", frag=0x4001),
+    "a fragment's high offset": lambda t, p: dict(data=b"o", frag=0x1F00),
+    "the reserved IP flag": lambda t, p: dict(data=b"r", frag=0xC000),
+    "UDP": lambda t, p: dict(data=b"u" * 8, proto=17),
+    "CWR": lambda t, p: dict(flags=ACK | PSH | 0x80, data=b"w"),
+    "NS": lambda t, p: dict(data=b"n", off_low=1),
+    "reserved TCP bits": lambda t, p: dict(data=b"n", off_low=0x0E),
+    "a 24-byte TCP header": lambda t, p: dict(data=b"h", ts=None, opts=b"\x01\x01\x01\x00"),
 }
 
 
