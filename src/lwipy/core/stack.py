@@ -481,17 +481,22 @@ class Stack:
         # our connections, which the notes (read by forwarding and NAPT alone) have nothing to say about
         fast = tcp.fast_input if netif.input == self.ethernet.input else None
         try:
-            for frame in frames:
-                seg = frame if type(frame) is not RxOffload else frame.frame
-                if fast is not None and len(seg) > 53 and seg[23] == 6:
+            if fast is None:
+                for frame in frames:
+                    self.input(netif, frame, now)
+            else:
+                # in12: every frame offered, its first tests fast_input's own (the length, the Ethernet type, IPv4 and
+                # TCP: a frame of another kind is turned away by them, before the full way): 39 -> 20 bytecodes per
+                # segment
+                for frame in frames:
                     self.now = now
                     try:
-                        if fast(netif, seg):
+                        if fast(netif, frame if type(frame) is not RxOffload else frame.frame):
                             continue
                     except Exception:
                         self.frame_failed(netif)  # as input handles it
                         continue
-                self.input(netif, frame, now)
+                    self.input(netif, frame, now)
         finally:
             tcp.batching = outer
             if not outer and tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
