@@ -203,6 +203,75 @@ def test_unusual_connections_take_the_full_path(case):
         assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
 
 
+def _detour(stack) -> bool:
+    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP."""
+    return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None
+
+
+def _data_taken(t, pcb) -> bool:
+    """A segment of data sent now: whether header prediction took it (the data reaches the connection either way)."""
+    before, seq = t.stack.tcp.fast_taken, t.peer_seq
+    inject(t, frame(t, seq, pcb.snd_una, ACK | PSH, b"d" * 10))
+    t.peer_seq += 10
+    assert pcb.rcv_nxt == t.peer_seq
+    return t.stack.tcp.fast_taken == before + 1
+
+
+@pytest.mark.parametrize("detour", ["raw pcb", "ip4_input hook", "installed hook", "napt", "napt's netif removed"])
+def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
+    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Stack._ip4_detour`` is set; each
+    of the three sets it as it comes and clears it as it goes (the segment then taken again)."""
+    t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
+    stack = t.stack
+    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    if detour == "raw pcb":
+        raw = stack.raw.new(17)  # (a UDP one: any raw pcb sends TCP the full way)
+        undo = raw.close
+    elif detour == "ip4_input hook":
+        stack.hooks.ip4_input = lambda stack, data, netif: False
+        undo = lambda: setattr(stack.hooks, "ip4_input", None)  # noqa: E731
+    elif detour == "installed hook":
+        stack.hooks.install({"ip4_input": lambda stack, packet, netif: False})
+        undo = lambda: setattr(stack.hooks, "ip4_input", None)  # noqa: E731
+    else:
+        inside = stack.add_netif(CaptureDevice(), ip="192.168.4.1/24", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+        stack.napt.enable(inside)
+        undo = stack.napt.disable if detour == "napt" else lambda: stack.remove_netif(inside)
+    assert stack._ip4_detour is True is _detour(stack)
+    t.dev.take()
+    assert not _data_taken(t, pcb)
+    undo()
+    assert stack._ip4_detour is False is _detour(stack)
+    assert _data_taken(t, pcb)
+
+
+def test_two_detours_clear_the_flag_only_when_both_are_gone():
+    t, pcb, _ = established(ts=False)
+    stack = t.stack
+    raw = stack.raw.new(6)
+    stack.hooks.ip4_input = lambda stack, data, netif: False
+    raw.close()
+    assert stack._ip4_detour is True and not _data_taken(t, pcb)
+    stack.hooks.ip4_input = None
+    assert stack._ip4_detour is False and _data_taken(t, pcb)
+
+
+def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken():
+    """NAPT enabled on the netif the segment came in on (the inside one): header prediction takes it as before in12
+    (ip4_input offers NAPT what comes in on the other netifs first); the flag only makes fast_input look."""
+    t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
+    t.stack.napt.enable(t.netif)
+    assert t.stack._ip4_detour is True
+    assert _data_taken(t, pcb)
+
+
+def test_a_hooks_file_with_ip4_input_sets_the_flag_from_the_start(tmp_path):
+    path = tmp_path / "hooks.py"
+    path.write_text("def ip4_input(stack, packet, netif):\n    return False\n")
+    t, pcb, _ = established(ts=False, hooks_file=str(path))
+    assert t.stack._ip4_detour is True and not _data_taken(t, pcb)
+
+
 # -- the differential test ---------------------------------------------------------------------------------------------
 def snapshot(t: TcpScript, pcb) -> dict:
     # (the memos of the way out, of the send buffer's last count and of the last memory plan, tx9, tx10 and rr10, are

@@ -86,7 +86,7 @@ class Stack:
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
-        "_timer_floor",
+        "_timer_floor", "_ip4_detour",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
@@ -189,8 +189,18 @@ class Stack:
                 self.loopif.add_ip6_address(LOOPBACK6, 128)
             self.routes.changed()
         self._subscribe_core()
+        #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
+        #: on a netif): kept by what changes those (:meth:`_ip4_detours_changed`), read by header prediction
+        #: (``fastpath.fast_input``), which looks at the three only when it is set
+        self._ip4_detour = False
+        self.hooks._ip4_input_watcher = self._ip4_detours_changed
         if self.config.hooks_file:
             self.hooks.load_file(self.config.hooks_file)
+
+    def _ip4_detours_changed(self) -> None:
+        """A raw pcb came or went, the ``ip4_input`` hook was set, or NAPT was enabled or disabled: :attr:`_ip4_detour`
+        made exact again."""
+        self._ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None
 
     def _subscribe_core(self) -> None:
         """The core's own reactions to netif events, subscribed before anyone else's (see :mod:`.events`)."""
