@@ -509,10 +509,11 @@ class Stack:
                     self.input(netif, frame, now)
         finally:
             tcp.batching = outer
-            if not outer and tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
-                tcp.flush_output()
-            if not outer and tcp.ack_pending:
-                self._guarded(tcp.flush_acks)
+            if not outer:
+                if tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
+                    tcp.flush_output()
+                if tcp.ack_pending:
+                    self._guarded(tcp.flush_acks)
 
     # -- output ------------------------------------------------------------------------------------------------------
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:

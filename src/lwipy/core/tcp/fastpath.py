@@ -139,11 +139,10 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if stack.config.checksum_check_ip and int.from_bytes(frame[14:34], "big") % _FOLD:
         return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
     if not netif.checksum_offload:
-        segment = frame[34:end]
-        if end > 434 and type(segment) is not memoryview:
-            seg_sum = _data_sum(segment)  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
+        if end > 434 and type(frame) is not memoryview:  # (a slice of a view is one)
+            seg_sum = _data_sum(frame[34:end])  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
         else:
-            seg_sum = int.from_bytes(segment, "big")
+            seg_sum = int.from_bytes(frame[34:end], "big")
             if end & 1:  # an odd length (end - 34)
                 seg_sum <<= 8
         if (pcb._pseudo_base + end - 34 + seg_sum) % _FOLD:
