@@ -1,6 +1,6 @@
 """``Stack.input_many`` (in12): every frame of a batch is offered to TCP's header prediction first (its own first tests
-turn away what is not an IPv4 TCP segment), the rest goes the full way; a netif whose input is not Ethernet's gets no
-offer.  A batch of mixed frames leaves the same state and output with the fast path as without it."""
+turn away what is not an IPv4 TCP segment), the rest goes the full way (a netif whose input is not Ethernet's gets no
+offer: test_tcp_rx.py).  A batch of mixed frames leaves the same state and output with the fast path as without it."""
 
 from __future__ import annotations
 
@@ -55,21 +55,6 @@ def test_a_mixed_batch_leaves_the_same_state_and_output_with_the_fast_path_as_wi
     assert any(p.haslayer(ICMP) and p[ICMP].type == 0 for p in kinds)
     assert any(p.haslayer(ICMP) and p[ICMP].type == 3 for p in kinds)
     assert ta.stack.stats.link.recv == tb.stack.stats.link.recv
-
-
-def test_a_netif_whose_input_is_not_ethernets_gets_every_frame_through_it():
-    t, pcb, got = established(ts=False)
-    seen = []
-    real = t.netif.input
-
-    def wrapped(netif, raw):
-        seen.append(bytes(raw))
-        real(netif, raw)
-    t.netif.input = wrapped
-    frames = mixed(t, pcb)
-    t.stack.input_many(t.netif, frames, t.now)
-    assert seen == frames
-    assert got == b"a" * 100 + b"b" * 100 + b"c" * 100
 
 
 def test_a_segment_that_raises_in_the_fast_path_is_dropped_and_counted_and_the_batch_goes_on(monkeypatch):
