@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
-from functools import partial
 from ipaddress import IPv4Address, IPv6Address
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from ...errors import LwipError, Malformed
@@ -397,8 +397,10 @@ class Tcp:
         self._fast_path = bool(on)
         #: ``fast_input(netif, frame)``: take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment
         #: (:func:`.fastpath.fast_input`); False when it must go the full way.  The function itself, bound to this
-        #: layer (one call less per frame than a method wrapping it), or one that always says False
-        self.fast_input = partial(fast_input, self) if on else _never
+        #: layer (one call less per frame than a method wrapping it), or one that always says False.  in12: bound
+        #: as a method object, not a functools.partial: the same call, 17-18 ns less per frame (a bound method's
+        #: call puts the layer before the arguments in place, a partial's copies them into an array of its own)
+        self.fast_input = MethodType(fast_input, self) if on else _never
 
     # --- rr2: an ACK's bookkeeping after the reply's write ---
     def settle(self) -> None:
