@@ -272,6 +272,45 @@ def test_a_hooks_file_with_ip4_input_sets_the_flag_from_the_start(tmp_path):
     assert t.stack._ip4_detour is True and not _data_taken(t, pcb)
 
 
+def test_a_connection_whose_remote_becomes_one_of_our_addresses_is_not_predicted_until_it_is_ours_no_more():
+    """in12: fast_input does not look up the source among our addresses: Tcp.own4_changed keeps header prediction's
+    entry only for a connection whose remote is not one of them, so a frame from such a source takes the full way
+    (ip4_input drops it: a source of ours) as before; with the address gone again the segment is taken again."""
+    t, pcb, got = established(ts=False)
+    stack = t.stack
+    assert _data_taken(t, pcb)
+    other = stack.add_netif(CaptureDevice(), ip=PEER_IP + "/32", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+    other.set_up()
+    dropped, rcv_nxt = stack.stats.ip.drop, pcb.rcv_nxt
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"x" * 10))
+    assert stack.tcp.fast_taken == 1 and pcb.rcv_nxt == rcv_nxt and stack.stats.ip.drop == dropped + 1
+    other.set_ipv4(None)
+    assert _data_taken(t, pcb)
+    assert bytes(got).endswith(b"d" * 10) and b"x" not in bytes(got)
+
+
+def test_a_connection_added_to_one_of_our_addresses_gets_no_prediction_entry():
+    from lwipy.core.tcp.fastpath import fast_key
+    t, pcb, _ = established(ts=False)
+    tcp = t.stack.tcp
+    key = fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)
+    assert tcp.fast_conns.get(key) is pcb
+    tcp._remove(pcb)
+    t.stack.add_netif(CaptureDevice(), ip=PEER_IP + "/32", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+    tcp._add(pcb)
+    assert pcb in tcp.conns.values() and key not in tcp.fast_conns
+
+
+def test_an_address_change_that_leaves_our_addresses_as_they_were_keeps_the_entries():
+    t, pcb, _ = established(ts=False)
+    tcp = t.stack.tcp
+    entries = dict(tcp.fast_conns)
+    t.netif.set_link_up(False)
+    t.netif.set_link_up(True)
+    t.netif.set_ipv4(str(t.netif.ip4), str(t.netif.gateway) if t.netif.gateway else None)
+    assert tcp.fast_conns == entries and _data_taken(t, pcb)
+
+
 # -- the differential test ---------------------------------------------------------------------------------------------
 def snapshot(t: TcpScript, pcb) -> dict:
     # (the memos of the way out, of the send buffer's last count and of the last memory plan, tx9, tx10 and rr10, are

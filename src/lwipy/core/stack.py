@@ -442,7 +442,10 @@ class Stack:
         """A netif's state or IPv4 settings changed: forget cached routes, count our addresses again (the reactions
         to the change subscribe to its event)."""
         self.routes.changed()
-        self._own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
+        own4 = {int(n.ip4.ip) for n in self.netifs if n.ip4 is not None}
+        if own4 != self._own4:
+            self._own4 = own4
+            self.tcp.own4_changed()  # in12: no header prediction for a connection to one of our addresses
         self.timers_changed()  # deadlines of a netif usable again count once more (router solicitation, DAD...)
 
     def assert_core(self) -> None:

@@ -10,7 +10,8 @@ check the full path would make is known to pass and nothing unusual is asked of 
   that can be a peer (not ours, not multicast, class E, 0/8 or 127/8); no ``ip4_input`` hook, no raw pcb that
   could want it, and no NAPT on another netif (``ip_napt_recv`` sees such packets before TCP); the IP header
   checksum (when ``checksum_check_ip``) and the TCP checksum (unless the netif offloads it) right (the source
-  checked by ``Tcp._add``, which keeps no connection to a remote in 0/8, 127/8, multicast or class E here);
+  checked by ``Tcp._predict``, which keeps no connection to a remote in 0/8, 127/8, multicast or class E here, nor
+  to one of our addresses: ``Tcp.own4_changed`` makes the entries again when those change);
 - the segment: ACK with or without PSH and nothing else (no SYN, FIN, RST, URG, ECE, CWR), options none or exactly
   NOP, NOP, timestamps;
 - the connection, found by the 12 bytes of addresses and ports as they stand in the frame (``Tcp.fast_conns``):
@@ -66,11 +67,11 @@ if TYPE_CHECKING:
 
 __all__ = ["fast_input", "fast_key", "fast_ack", "fast_pure_ack"]
 
-# Ethernet dst (skip src) | type, IPv4 ver/ihl, tos (one word) | total (ident) | frag, ttl, proto (one word) (csum) src_int
+# Ethernet dst (skip src) | type, IPv4 ver/ihl, tos (one word) | total (ident) | frag, ttl, proto (one word) (csum, src)
 # dst | TCP (ports) seq ack | offset and flags (one word) | window (csum, urg).  in12: the words read as one each, so
 # that one test checks each of them (the type and version with the TOS masked out, no fragment and TCP with the TTL
 # masked out, the header length and the flags together): 11 bytecodes less per segment than a field each
-_FRAME = struct.Struct("!6s6xIH2xI2xI4s4xIIHH4x")
+_FRAME = struct.Struct("!6s6xIH2xI6x4s4xIIHH4x")
 _ETH_IP4 = 0x08004500  # the type IPv4, version 4 and a 20-byte header (the TOS byte masked out: any)
 _ETH_IP4_MASK = 0xFFFFFF00
 _NOFRAG_TCP = 6  # no fragment (DF may be set: masked out with the TTL) and the protocol TCP
@@ -104,7 +105,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     size = len(frame)
     if size < 54:
         return False
-    dst_mac, eth_ip, total, frag_proto, src, dst, seq, ack, off_flags, window = _FRAME.unpack_from(frame)
+    dst_mac, eth_ip, total, frag_proto, dst, seq, ack, off_flags, window = _FRAME.unpack_from(frame)
     if eth_ip & _ETH_IP4_MASK != _ETH_IP4 or frag_proto & _NOFRAG_TCP_MASK != _NOFRAG_TCP:
         return False
     try:
@@ -126,9 +127,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if end < start or end > size:
         return False
     stack = tcp.stack
-    # (a source in 0/8, 127/8, multicast or class E finds no connection: Tcp._add keeps none for such a remote)
-    if src in stack._own4:
-        return False
+    # (a source in 0/8, 127/8, multicast or class E, or one of our addresses, finds no connection: Tcp._predict keeps
+    # none for such a remote, in12: and Tcp.own4_changed drops the entries of a remote that became ours)
     # in12: a raw pcb, an ip4_input hook or NAPT looked at only when the stack says one may be there (its _ip4_detour,
     # kept by what sets them): 12 bytecodes less per segment
     if stack._ip4_detour:

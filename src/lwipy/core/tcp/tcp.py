@@ -450,14 +450,26 @@ class Tcp:
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb
         if not pcb.v6:
-            # rr8: header prediction's only for a remote that can be a peer's source (not 0/8, 127/8, multicast or
-            # class E: a frame from one of those takes the full way, which drops it), so fast_input need not look
-            remote = int.from_bytes(pcb._remote_packed, "big")
-            if remote >> 24 != 0 and remote >> 24 != 127 and remote < 0xE0000000:
-                self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port,
-                                         pcb.local_port)] = pcb
+            self._predict(pcb)
         self._local_ports[pcb.local_port] += 1
         self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
+
+    def _predict(self, pcb: TcpPcb) -> None:
+        """Header prediction's entry for IPv4 connection ``pcb`` (``fast_conns``), when its remote can be a peer's
+        source: not in 0/8, 127/8, multicast or class E (rr8), and not one of our addresses (in12: kept so by
+        :meth:`own4_changed`).  A frame from any other finds no connection and takes the full way, which drops it, so
+        fast_input need not look at the source."""
+        remote = int.from_bytes(pcb._remote_packed, "big")
+        if remote >> 24 != 0 and remote >> 24 != 127 and remote < 0xE0000000 and remote not in self.stack._own4:
+            self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
+
+    def own4_changed(self) -> None:
+        """Our IPv4 addresses changed (``Stack._own4``): header prediction's entries made again, one for each IPv4
+        connection whose remote can be a peer's source now (:meth:`_predict`)."""
+        self.fast_conns.clear()
+        for pcb in self.conns.values():
+            if not pcb.v6:
+                self._predict(pcb)
 
     def _remove(self, pcb: TcpPcb) -> None:
         if self.conns.get(pcb.key) is pcb:
