@@ -21,20 +21,23 @@ TS = ("Timestamp", (100, 0))
 
 def frame(t: TcpScript, seq: int, ack: int, flags: int = ACK, data: bytes = b"", window: int = 65535,
           ts: tuple[int, int] | None = None, opts: bytes | None = None, ip_opts: bytes = b"", frag: int = 0x4000,
-          dst_mac: bytes = OWN_MAC, tcp_csum_delta: int = 0, ip_csum_delta: int = 0, vlan: bool = False) -> bytes:
-    """An Ethernet frame from the scripted peer to lwipy, built by hand (every field under the test's control)."""
+          dst_mac: bytes = OWN_MAC, tcp_csum_delta: int = 0, ip_csum_delta: int = 0, vlan: bool = False,
+          ethertype: bytes = b"\x08\x00", version: int = 4, tos: int = 0, ttl: int = 64, proto: int = 6,
+          off_low: int = 0) -> bytes:
+    """An Ethernet frame from the scripted peer to lwipy, built by hand (every field under the test's control;
+    ``off_low`` the low bits of the TCP data offset's byte: reserved, and RFC 3540's NS)."""
     if opts is None:
         opts = b"\x01\x01\x08\x0a" + struct.pack("!II", *ts) if ts is not None else b""
     thl = 20 + len(opts)
     tcp = bytearray(struct.pack("!HHIIBBHHH", t.peer_port, t.port, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                                (thl // 4) << 4, flags, window, 0, 0) + opts + data)
-    csum = checksum(tcp, pseudo_sum_v4(PEER_B, OWN_B, 6, len(tcp)))
+                                (thl // 4) << 4 | off_low, flags, window, 0, 0) + opts + data)
+    csum = checksum(tcp, pseudo_sum_v4(PEER_B, OWN_B, 6, len(tcp)))  # (TCP's, whatever ``proto`` says)
     struct.pack_into("!H", tcp, 16, (csum + tcp_csum_delta) & 0xFFFF)
     ihl = 20 + len(ip_opts)
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, 0, ihl + len(tcp), 1, frag, 64, 6, 0, PEER_B,
-                               OWN_B) + ip_opts)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", version << 4 | ihl // 4, tos, ihl + len(tcp), 1, frag, ttl, proto, 0,
+                               PEER_B, OWN_B) + ip_opts)
     struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum_delta) & 0xFFFF)
-    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x00" if vlan else b"") + b"\x08\x00"
+    eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x00" if vlan else b"") + ethertype
     return eth + bytes(ip) + bytes(tcp)
 
 
@@ -104,6 +107,21 @@ def test_pure_ack_of_new_data_is_taken(ts):
     assert len(pcb.snd_buf) == 3000 - len(segs[0].payload)
 
 
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("tos, ttl, frag", [(0, 64, 0x4000), (0xB8, 1, 0), (0xFF, 255, 0x4000), (0x03, 128, 0)])
+def test_fields_read_as_words_take_any_tos_ttl_and_df(ts, tos, ttl, frag):
+    """in12: fast_input reads the type with the IP version, header length and TOS as one word, the fragment field
+    with the TTL and protocol as another, and the TCP header length with the flags as a third: the TOS, the TTL and
+    the DF bit are no reason to leave the fast path (the unusual cases below: each other field is)."""
+    t, pcb, got = established(ts=ts)
+    for i, flags in enumerate((ACK | PSH, ACK)):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, flags, b"k" * 10, ts=(500 + i, 1) if ts else None, tos=tos,
+                        ttl=ttl, frag=frag))
+        t.peer_seq += 10
+    assert t.stack.tcp.fast_taken == 2
+    assert bytes(got) == b"k" * 20
+
+
 # -- left for every unusual one ------------------------------------------------------------------------------------------
 UNUSUAL = {
     "out of order": lambda t, p: dict(seq=t.peer_seq + 500, data=b"o" * 100),
@@ -130,6 +148,20 @@ UNUSUAL = {
     "fragment": lambda t, p: dict(data=b"g", frag=0x2000),
     "broadcast MAC": lambda t, p: dict(data=b"b", dst_mac=b"\xff" * 6),
     "VLAN tag": lambda t, p: dict(data=b"v", vlan=True),
+    # in12: each field of the words fast_input reads as one (type, version and header length; fragment and protocol;
+    # TCP header length and flags) masked in, the TOS and the TTL masked out (test_fields_read_as_words_...)
+    "another ethertype": lambda t, p: dict(data=b"e", ethertype=b"\x86\xdd"),
+    "ethertype 0x0900": lambda t, p: dict(data=b"e", ethertype=b"\x09\x00"),  # (IPv4's low byte)
+    "ethertype ARP": lambda t, p: dict(data=b"e", ethertype=b"\x08\x06"),  # (IPv4's high byte)
+    "IP version 5": lambda t, p: dict(data=b"5", version=5),
+    "a fragment's offset": lambda t, p: dict(data=b"o", frag=0x4001),
+    "a fragment's high offset": lambda t, p: dict(data=b"o", frag=0x1F00),
+    "the reserved IP flag": lambda t, p: dict(data=b"r", frag=0xC000),
+    "UDP": lambda t, p: dict(data=b"u" * 8, proto=17),
+    "CWR": lambda t, p: dict(flags=ACK | PSH | 0x80, data=b"w"),
+    "NS": lambda t, p: dict(data=b"n", off_low=1),
+    "reserved TCP bits": lambda t, p: dict(data=b"n", off_low=0x0E),
+    "a 24-byte TCP header": lambda t, p: dict(data=b"h", ts=None, opts=b"\x01\x01\x01\x00"),
 }
 
 
@@ -169,6 +201,114 @@ def test_unusual_connections_take_the_full_path(case):
     assert t.stack.tcp.fast_taken == 0
     if case in ("raw pcb", "ip4_input hook", "disabled", "napt"):
         assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
+
+
+def _detour(stack) -> bool:
+    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP."""
+    return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None
+
+
+def _data_taken(t, pcb) -> bool:
+    """A segment of data sent now: whether header prediction took it (the data reaches the connection either way)."""
+    before, seq = t.stack.tcp.fast_taken, t.peer_seq
+    inject(t, frame(t, seq, pcb.snd_una, ACK | PSH, b"d" * 10))
+    t.peer_seq += 10
+    assert pcb.rcv_nxt == t.peer_seq
+    return t.stack.tcp.fast_taken == before + 1
+
+
+@pytest.mark.parametrize("detour", ["raw pcb", "ip4_input hook", "installed hook", "napt", "napt's netif removed"])
+def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
+    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Stack._ip4_detour`` is set; each
+    of the three sets it as it comes and clears it as it goes (the segment then taken again)."""
+    t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
+    stack = t.stack
+    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    if detour == "raw pcb":
+        raw = stack.raw.new(17)  # (a UDP one: any raw pcb sends TCP the full way)
+        undo = raw.close
+    elif detour == "ip4_input hook":
+        stack.hooks.ip4_input = lambda stack, data, netif: False
+        undo = lambda: setattr(stack.hooks, "ip4_input", None)  # noqa: E731
+    elif detour == "installed hook":
+        stack.hooks.install({"ip4_input": lambda stack, packet, netif: False})
+        undo = lambda: setattr(stack.hooks, "ip4_input", None)  # noqa: E731
+    else:
+        inside = stack.add_netif(CaptureDevice(), ip="192.168.4.1/24", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+        stack.napt.enable(inside)
+        undo = stack.napt.disable if detour == "napt" else lambda: stack.remove_netif(inside)
+    assert stack._ip4_detour is True is _detour(stack)
+    t.dev.take()
+    assert not _data_taken(t, pcb)
+    undo()
+    assert stack._ip4_detour is False is _detour(stack)
+    assert _data_taken(t, pcb)
+
+
+def test_two_detours_clear_the_flag_only_when_both_are_gone():
+    t, pcb, _ = established(ts=False)
+    stack = t.stack
+    raw = stack.raw.new(6)
+    stack.hooks.ip4_input = lambda stack, data, netif: False
+    raw.close()
+    assert stack._ip4_detour is True and not _data_taken(t, pcb)
+    stack.hooks.ip4_input = None
+    assert stack._ip4_detour is False and _data_taken(t, pcb)
+
+
+def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken():
+    """NAPT enabled on the netif the segment came in on (the inside one): header prediction takes it as before in12
+    (ip4_input offers NAPT what comes in on the other netifs first); the flag only makes fast_input look."""
+    t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
+    t.stack.napt.enable(t.netif)
+    assert t.stack._ip4_detour is True
+    assert _data_taken(t, pcb)
+
+
+def test_a_hooks_file_with_ip4_input_sets_the_flag_from_the_start(tmp_path):
+    path = tmp_path / "hooks.py"
+    path.write_text("def ip4_input(stack, packet, netif):\n    return False\n")
+    t, pcb, _ = established(ts=False, hooks_file=str(path))
+    assert t.stack._ip4_detour is True and not _data_taken(t, pcb)
+
+
+def test_a_connection_whose_remote_becomes_one_of_our_addresses_is_not_predicted_until_it_is_ours_no_more():
+    """in12: fast_input does not look up the source among our addresses: Tcp.own4_changed keeps header prediction's
+    entry only for a connection whose remote is not one of them, so a frame from such a source takes the full way
+    (ip4_input drops it: a source of ours) as before; with the address gone again the segment is taken again."""
+    t, pcb, got = established(ts=False)
+    stack = t.stack
+    assert _data_taken(t, pcb)
+    other = stack.add_netif(CaptureDevice(), ip=PEER_IP + "/32", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+    other.set_up()
+    dropped, rcv_nxt = stack.stats.ip.drop, pcb.rcv_nxt
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"x" * 10))
+    assert stack.tcp.fast_taken == 1 and pcb.rcv_nxt == rcv_nxt and stack.stats.ip.drop == dropped + 1
+    other.set_ipv4(None)
+    assert _data_taken(t, pcb)
+    assert bytes(got).endswith(b"d" * 10) and b"x" not in bytes(got)
+
+
+def test_a_connection_added_to_one_of_our_addresses_gets_no_prediction_entry():
+    from lwipy.core.tcp.fastpath import fast_key
+    t, pcb, _ = established(ts=False)
+    tcp = t.stack.tcp
+    key = fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)
+    assert tcp.fast_conns.get(key) is pcb
+    tcp._remove(pcb)
+    t.stack.add_netif(CaptureDevice(), ip=PEER_IP + "/32", hwaddr=b"\x02\x00\x00\x00\x04\x01")
+    tcp._add(pcb)
+    assert pcb in tcp.conns.values() and key not in tcp.fast_conns
+
+
+def test_an_address_change_that_leaves_our_addresses_as_they_were_keeps_the_entries():
+    t, pcb, _ = established(ts=False)
+    tcp = t.stack.tcp
+    entries = dict(tcp.fast_conns)
+    t.netif.set_link_up(False)
+    t.netif.set_link_up(True)
+    t.netif.set_ipv4(str(t.netif.ip4), str(t.netif.gateway) if t.netif.gateway else None)
+    assert tcp.fast_conns == entries and _data_taken(t, pcb)
 
 
 # -- the differential test ---------------------------------------------------------------------------------------------

@@ -247,6 +247,7 @@ class Napt:
                 f"{self.netif.name} first")
         if self.netif is None:
             self.netif = netif
+            stack._ip4_detours_changed()
             self._next_sweep = stack.now + cfg.ip_napt_tmr_interval / 1000
             stack.add_poller(self)
 
@@ -257,6 +258,7 @@ class Napt:
         if self.netif is None or (netif is not None and netif is not self.netif):
             return
         self.netif = None
+        self.stack._ip4_detours_changed()
         self.table.clear()
         self.by_mport.clear()
         self.portmaps.clear()

@@ -128,6 +128,7 @@ class RawPcb:
         if not self.closed:
             self.closed = True
             self._raw.pcbs.remove(self)
+            self._raw.stack._ip4_detours_changed()
 
 
 class Raw:
@@ -146,6 +147,7 @@ class Raw:
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_raw_pcbs} raw pcbs are in use (max_raw_pcbs)")
         pcb = RawPcb(self, proto, ip6)
         self.pcbs.append(pcb)
+        self.stack._ip4_detours_changed()
         return pcb
 
     def input(self, pkt: "InPacket") -> int:
