@@ -89,9 +89,9 @@ class Tcp:
         #: rr2: Ethernet's output, bound once (``TcpOutput._neighbour_mac`` compares ``Stack.link_output`` with it)
         self.eth_output = stack.ethernet.output
         # --- rr2: an ACK's bookkeeping after the reply's write (:meth:`settle`) ---
-        #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None
+        #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None (its buffers'
+        #: sizes as they change meanwhile: its ``_mem_log``, mem12)
         self.unsettled: TcpPcb | None = None
-        #: (its send and receive buffers' sizes as they change meanwhile: its ``_mem_log``)
         #: rr1: what a log does to the counts, by the log (mem12: with the counts and units it starts from): a
         #: request/response connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
@@ -408,11 +408,12 @@ class Tcp:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
-        without a timestamp inline) and the memory counting of the buffers'
-        changes since (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
-        written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
-        anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
-        properties, ``MemStats`` (its ``pending`` hook) and the pcb's release."""
+        without a timestamp inline) and the memory counting of the buffers' changes since (``TcpMem._mem_replay``;
+        mem12: the log of the pcb's last one-peak plan checked here), in the order and with the values they would
+        have had.  Called once the reply is written (``TcpOutput._output_fast``), at the end of the segment
+        (``fastpath.fast_input``), and before anything reads what waits: the full ``_output``, segment input, the
+        timers, the pcb's ``cwnd``/``srtt``... properties, ``MemStats`` (its ``pending`` hook), a path MTU change
+        and the pcb's release."""
         pcb = self.unsettled
         if pcb is None:
             return
