@@ -451,9 +451,8 @@ class Tcp:
         pcb._mem_log = None
         if log == pcb._mem_rise_log:
             category, up = pcb._mem_rise
-            high = mem.cur[category] + up
-            if high > mem.peak[category]:
-                mem.peak[category] = high
+            if mem.cur[category] + up > mem.peak[category]:  # (seldom: worked out again below, not kept)
+                mem.peak[category] = mem.cur[category] + up
         else:
             pcb._mem_replay(log)
 
