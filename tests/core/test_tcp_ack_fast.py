@@ -529,31 +529,36 @@ def test_the_send_buffers_memory_follows_a_sources_refills_and_a_new_mss(fast):
 
 
 def test_a_refill_while_counts_wait_for_a_reply_is_logged_once_the_log_moved_the_count():
-    """tx10: while a connection's counts wait for a reply's write (rr2: ``Tcp.unsettled``, each logged for
-    ``TcpMem._mem_replay``), a refill back to the length last counted is logged all the same, so that the replay
-    ends at the buffer's count; and after a replay a refill to the length counted before it is counted."""
+    """tx10: while a connection's counts wait for a reply's write (rr2: ``Tcp.unsettled``, each logged in its
+    ``_mem_log`` for ``TcpMem._mem_replay``), a refill back to the length last counted is logged all the same, so that
+    the replay ends at the buffer's count; and after a replay a refill to the length counted before it is counted."""
     t, pcb, _ = established(ts=False, tcp_snd_buf_default=5760)
     pcb.on_event = None
     pcb.tx_source = lambda p, room: b"r" * room
     pcb.send(b"r" * 3000)  # counted at 3000 bytes
     tcp = t.stack.tcp
-    tcp.unsettled = pcb  # (as _fast_request leaves it)
+
+    def begin():  # (as _fast_request leaves it: mem12, the log begun with the counts and units it counts from)
+        tcp.unsettled = pcb
+        pcb._mem_log = [pcb._mem_snd_counted, pcb._mem_rcv_counted, pcb.snd_mss, pcb.mss]
+
+    def replay():  # (as Tcp.settle replays it)
+        log, pcb._mem_log = pcb._mem_log, None
+        tcp.unsettled = None
+        pcb._mem_replay(log)
+    begin()
     pcb.snd_buf += b"r" * 1000
     pcb._mem_snd()  # logged: 4000
     del pcb.snd_buf[-2000:]
     pcb._pull(1000)  # back to 3000
-    tcp.unsettled = None
-    pcb._mem_replay(tcp.mem_log)
-    tcp.mem_log.clear()
+    replay()
     assert len(pcb.snd_buf) == 3000
     assert pcb._mem_snd_counted == 3000 + -(-3000 // pcb.snd_mss) * t.stack.mem_tcp_snd_seg
     # a log replayed without the refill back (the count left at 4000 bytes), then a refill to 3000: counted
-    tcp.unsettled = pcb
+    begin()
     pcb.snd_buf += b"r" * 1000
-    tcp.mem_log.append(len(pcb.snd_buf))  # (as send and _fast_new_ack log it, inline)
-    tcp.unsettled = None
-    pcb._mem_replay(tcp.mem_log)
-    tcp.mem_log.clear()
+    pcb._mem_log.append(len(pcb.snd_buf))  # (as send and _fast_new_ack log it, inline)
+    replay()
     del pcb.snd_buf[-2000:]
     pcb._pull(1000)
     assert len(pcb.snd_buf) == 3000

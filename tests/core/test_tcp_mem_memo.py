@@ -1,31 +1,36 @@
-"""mem11: ``TcpMem._mem_replay`` keeps a connection's last memory plan with its whole key (the log, both counts and
-both units), and a plan that changes no count and may raise one category's peak (a request/response's: the
-request's bytes in and read, as many out again as the ACK freed) as that peak's check alone.  Taken for the steady
-request/response, left for every other plan; and a differential test: random sequences of requests, segments
-acknowledging part of what was sent or nothing new, bulk sends from a stream source, reads of the figures, peak
-resets, other connections' counts and unit changes, through a stack as it is, through one whose replays count each
-logged size in turn (``MemStats.change``: no plan, no memo) and through one without the fast paths (everything
-counted at once): the same frames, counts and figures (``MemStats.report``, the lists) after every step and whenever
-the application looks."""
+"""mem11/mem12: ``TcpMem._mem_replay`` keeps a plan that changes no count and may raise one category's peak (a
+request/response's: the request's bytes in and read, as many out again as the ACK freed) with its log, which begins
+with what it counts from (both counts and both units: the whole key), and ``Tcp.settle`` does that peak's check itself,
+without a call, for the same log.  Taken for the steady request/response, left for every other plan; and a
+differential test: random sequences of requests, segments acknowledging part of what was sent or nothing new, bulk
+sends from a stream source, reads of the figures, peak resets, other connections' counts and unit changes, through a
+stack as it is, through one whose replays count each logged size in turn (``MemStats.change``: no plan, no memo) and
+through one without the fast paths (everything counted at once): the same frames, counts and figures
+(``MemStats.report``, the lists) after every step and whenever the application looks."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from helpers import examples
+from lwipy.core.events import PathMtuChanged
 from lwipy.core.mem import CATEGORIES, TCP_RCV, TCP_SND
 from lwipy.core.tcp.seq import MASK
 from test_tcp_fastpath import ACK, PSH, established, frame, inject
+from test_tcp_rr_plan import logs as plan_logs
+from test_tcp_rr_plan import starts as plan_starts
 from test_tcp_rr_plan import step_by_step as counted_in_turn
 
 
 def step_by_step(pcb):
     """``pcb``'s ``_mem_replay`` without plans or memo: each logged size counted in turn, as ``_mem_snd`` and
-    ``_mem_rcv`` count it at once (the reference: ``test_tcp_rr_plan``'s)."""
+    ``_mem_rcv`` count it at once (the reference: ``test_tcp_rr_plan``'s), from the counts and in the units the log
+    says it begins with, which must be the pcb's now (nothing counted or changed a unit meanwhile)."""
     def replay(log: list[int]) -> None:
-        counted_in_turn(pcb, pcb.stack.mem, log)
+        assert log[:4] == [pcb._mem_snd_counted, pcb._mem_rcv_counted, pcb.snd_mss, pcb.mss]
+        counted_in_turn(pcb, pcb.stack.mem, log[4:])
         pcb._mem_snd_len = -1  # (the send count replaced: tx10's memo worked out again)
     return replay
 
@@ -55,8 +60,22 @@ class App:
         self.seen.append(len(data))
         if probe == "report-read":
             self.seen.append(mem.report())
+        elif probe == "pmtu":
+            path_mtu(self.t, pcb)
         if reply and pcb.state_name == "ESTABLISHED":
             self.seen.append(pcb.send(b"r" * reply))
+
+
+def path_mtu(t, pcb) -> None:
+    """A Packet Too Big for the connection's destination, told while the application runs (mem12: the send unit
+    changes while a request's counts may wait, so that what the application logs after it counts in the new one):
+    100 bytes less to send in each segment, down to 64.  (``Tcp.path_mtu_changed`` asks for an IPv6 connection: the
+    pcb is made one for the call; and for an MTU below IPv6's 1280: this test's peer says MSS 1000.)"""
+    pcb.v6 = True
+    try:
+        t.stack.tcp.path_mtu_changed(PathMtuChanged(pcb._remote_packed, max(64, pcb.snd_mss - 100) + 60))
+    finally:
+        pcb.v6 = False
 
 
 def figures(t, pcb) -> tuple:
@@ -68,7 +87,7 @@ def figures(t, pcb) -> tuple:
 READ = st.sampled_from(["all"] * 6 + [1, 30, 200])
 REPLY = st.sampled_from([64, 64, 64, 64, 0, 1, 300, 1000, 2500])
 SIZE = st.sampled_from([64, 64, 64, 64, 1, 200, 999, 1000, 1001, 2500])
-PROBE = st.sampled_from([None] * 8 + ["report", "reset", "report-read", "sent-report"])
+PROBE = st.sampled_from([None] * 8 + ["report", "reset", "report-read", "sent-report", "pmtu"])
 STEP = st.one_of(
     st.tuples(st.just("request"), SIZE, READ, REPLY, PROBE),  # acknowledging everything sent
     st.tuples(st.just("request"), SIZE, st.just("all"), REPLY, st.just(None)),  # (more often: the memo's case)
@@ -86,8 +105,8 @@ STEPS = st.lists(st.tuples(STEP, st.sampled_from([1, 1, 2, 3, 4, 5, 6])), min_si
 
 def run(steps: list, ts: bool, nodelay: bool = False, notify: bool = True) -> list:
     """The steps through a stack as it is, through the reference and through a stack without the fast paths (no
-    replays: everything counted at once); compared after every step.  Returns how each replay of the first went:
-    ``(memo hit, shortcut taken, log)``."""
+    replays: everything counted at once); compared after every step.  Returns how each of the first's settles with
+    a memory log went: ``(plan kept before, shortcut taken (no replay called), the log's sizes)``."""
     runs = []
     for reference in (False, True, "full"):
         t, pcb, _ = established(ts=ts, reader=False, tcp_snd_buf_default=8192, fast=reference != "full")
@@ -98,14 +117,25 @@ def run(steps: list, ts: bool, nodelay: bool = False, notify: bool = True) -> li
         runs.append((t, pcb, App(t, pcb), {"other": [0] * len(CATEGORIES)}))
     taken: list = []
     (ta, pa, _, _) = runs[0]
-    real = pa._mem_replay
+    tcp = ta.stack.tcp
+    real_settle, real_replay = tcp.settle, pa._mem_replay
+    replays: list = []
 
-    def watched(log: list[int]) -> None:
-        before = pa._mem_last
-        real(log)
-        hit = pa._mem_last is before
-        taken.append((hit, hit and pa._mem_last[2] is not None, list(log)))
-    pa._mem_replay = watched
+    def watched_replay(log: list[int]) -> None:
+        replays.append(tuple(log) in tcp.mem_plans)
+        real_replay(log)
+
+    def watched_settle() -> None:
+        log = pa._mem_log if tcp.unsettled is pa else None
+        log = None if log is None else list(log)
+        before = len(replays)
+        real_settle()
+        if log is not None:
+            called = replays[before:]
+            assert len(called) <= 1
+            taken.append((called[0] if called else True, not called, log[4:]))
+    pa._mem_replay = watched_replay
+    tcp.settle = tcp._settle = watched_settle  # (MemStats.pending and every caller)
     tsval = 1000
     full = True
     for i, step in enumerate(steps):
@@ -249,3 +279,69 @@ def test_each_kind_of_plan_counts_as_each_size_in_turn_from_any_figures(case, lo
         start = (64 + seg, rcv, cur_snd, cur_rcv, peak_snd, peak_rcv, total, total_peak)
         for _ in range(2):
             assert replayed(pcb, start, log) == reference(pcb, start, log), case
+
+
+@pytest.mark.parametrize("reply", [64, 999])
+def test_a_send_unit_changed_while_counts_wait_counts_what_follows_in_the_new_unit(reply):
+    """mem12: a path MTU change from the application's callback, while the request's counts wait for the reply,
+    settles them first (a log is counted in the units it began with): the reply the application writes after it
+    counts in the new unit, as the full path counts it at once (a 999-byte reply: two of the new segments, one of
+    the old)."""
+    steady = ("request", 64, "all", reply, None)
+    taken = run([steady] * 3 + [("request", 64, "all", reply, "pmtu")] + [steady] * 2, ts=False, nodelay=True)
+    assert [log for _, _, log in taken][:2] == [[0, ~64, ~0, reply]] * 2
+
+
+#: a request's log (its ACK empties the send buffer, ``n`` in, read down to ``r``, ``m`` out), and what it may start
+#: from: the send count of a 64- or 999-byte reply or none, the receive count of nothing or of 64 bytes unread
+REQUEST_LOGS = st.builds(lambda n, r, m: [0, ~n, ~r, m], st.sampled_from([64, 1000, 2500]), st.sampled_from([0, 0, 30]),
+                         st.sampled_from([64, 999]))
+COUNTS = st.tuples(st.sampled_from([0, 64 + 108, 999 + 108]), st.sampled_from([0, 0, 64 + 70]))
+#: request logs with the counts that make them one peak's rise: the reply before as big as this one, what was left
+#: unread before read down to as much again
+RISES = st.sampled_from([([0, ~64, ~0, 64], (64 + 108, 0)), ([0, ~64, ~0, 999], (999 + 108, 0)),
+                         ([0, ~64, ~30, 64], (64 + 108, 30 + 70))])
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(pool=st.lists(st.one_of(st.tuples(st.one_of(plan_logs, REQUEST_LOGS), COUNTS), RISES), min_size=1,
+                     max_size=3),
+       data=st.data())
+def test_settle_counts_each_log_as_each_size_in_turn_whatever_it_kept(pool, data):
+    """``Tcp.settle`` itself (its one-peak check for the log of the last one-peak plan, or the replay): logs from a
+    few (each with the counts it starts from) settled in any order, from figures of their own (peaks at or above
+    them), now and then with one unit changed: the figures as counted in turn each time, and the check taken only
+    for the very log, counts and units its plan was made from (the log's first entries)."""
+    from test_tcp_rr_plan import a_pcb, begun, reference, start_from
+    from test_tcp_rr_plan import figures as plan_figures
+    pcb = a_pcb()
+    tcp, mem = pcb.tcp, pcb.stack.mem
+    replays: list = []
+    real = pcb._mem_replay
+    pcb._mem_replay = lambda log: (replays.append(list(log)), real(log))
+    units = (pcb.snd_mss, pcb.mss)
+    assert mem.sizes.tcp_snd_segment() == 108 and mem.sizes.tcp_rx_segment() == 70  # (COUNTS's)
+    shortcuts = []
+    try:
+        for which, figures, unit in data.draw(st.lists(st.tuples(
+                st.integers(0, len(pool) - 1), plan_starts(), st.sampled_from([None] * 6 + ["snd_mss", "mss"])),
+                min_size=1, max_size=8)):
+            sizes, counts = pool[which]
+            figures = counts + figures[2:]
+            if unit is not None:
+                setattr(pcb, unit, 500)
+            start_from(pcb, mem, figures)
+            log = begun(pcb, sizes)
+            kept = pcb._mem_rise_log == log
+            tcp.unsettled, pcb._mem_log = pcb, log
+            mem.pending = tcp._settle
+            before = len(replays)
+            tcp.settle()
+            assert plan_figures(pcb, mem) == reference(pcb, figures, sizes), sizes
+            assert (len(replays) == before) == kept and pcb._mem_log is None and tcp.unsettled is None
+            shortcuts.append(kept)
+            pcb.snd_mss, pcb.mss = units
+    finally:
+        pcb.snd_mss, pcb.mss = units
+        del pcb._mem_replay
+    event(f"one-peak check taken: {any(shortcuts)}")

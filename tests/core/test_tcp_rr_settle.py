@@ -91,7 +91,7 @@ def test_a_request_acknowledging_the_reply_is_answered_before_its_bookkeeping(ts
         request(t, pcb, ts=ts)
         # the reply went while the ACK's bookkeeping waited: the congestion window and memory as before the request
         assert at_transmit[-1] is pcb
-        assert t.stack.tcp.unsettled is None and mem.pending is None and not t.stack.tcp.mem_log
+        assert t.stack.tcp.unsettled is None and mem.pending is None and pcb._mem_log is None
         assert pcb.cc.cwnd > cwnd and mem.cur == counted  # settled after it (64 bytes out, 64 in and answered)
         assert pcb.rtt.seq == pcb.snd_una and pcb.rtt.start == t.now  # the reply is timed, after the sample
     assert pcb.srtt is not None and len(t.sent()) == 5
@@ -240,13 +240,15 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
         rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
         cc = CongestionControl()
         cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
-        pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss)
+        replays: list = []  # (the memory log's part: a log no plan was kept for, replayed by the pcb)
+        pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss, _mem_log=[0], _mem_rise_log=[], _mem_replay=replays.append)
         pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
         if settle:
             tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                                  _settle_args=(ack, acked, tsecr, now, ack), mem_log=[])
+                                  _settle_args=(ack, acked, tsecr, now, ack))
             Tcp.settle(tcp)
             assert tcp.unsettled is None and tcp.stack.mem.pending is None
+            assert replays == [[0]] and pcb._mem_log is None
         else:
             TcpInput._ack_sample(pcb, ack, acked, tsecr, now, ack)
         runs.append(([getattr(rtt, k) for k in RttEstimator.__slots__], [getattr(cc, k) for k in cc.__slots__]))

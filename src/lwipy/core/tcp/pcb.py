@@ -111,7 +111,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         "last_activity", "cc", "scoreboard",
         # TcpMem's counts
         "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
-        "_mem_snd_mss", "_mem_freed", "_mem_last",
+        "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise",
     )
 
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
@@ -226,9 +226,16 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
         self._mem_snd_len, self._mem_snd_mss = -1, 0
         self._mem_freed = False
-        # rr10: TcpMem._mem_replay's last log with what it started from, its plan and (mem11) the one peak's rise it
-        # is, when that is all it does
-        self._mem_last: tuple = (None, None, None)
+        #: rr2/mem12: the memory log while this pcb's bookkeeping waits for a reply's write (``Tcp.unsettled`` is
+        #: this pcb), None otherwise: what it is counted from (both counts and units), then each change of the send
+        #: buffer's size ``n`` and of the received bytes held ``~n`` in turn (``TcpMem._mem_replay``); begun by
+        #: ``TcpInput._fast_request`` and ``_fast_new_ack``, appended to by ``_mem_snd``, ``_mem_rcv`` and their
+        #: inline copies (send, recv, ``_fast_input``), replayed and set to None by ``Tcp.settle`` alone
+        self._mem_log: list[int] | None = None
+        #: mem11/mem12: the last log whose plan was one peak's rise alone, and that rise (category, how far above its
+        #: current figure), which ``Tcp.settle`` checks itself for the same log (``TcpMem._mem_replay``)
+        self._mem_rise_log: list[int] = []  # (no log is empty)
+        self._mem_rise: tuple[int, int] = (0, 0)
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly
@@ -311,11 +318,12 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return 0
         snd_buf += data  # (rr10: in place, no store)
         self._push = not more
-        tcp = self.tcp
-        if tcp.unsettled is self:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
-            tcp.mem_log.append(len(snd_buf))
+        log = self._mem_log
+        if log is not None:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
+            log.append(len(snd_buf))
         else:
             self._mem_snd()
+        tcp = self.tcp
         if state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
             # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
             if self.fin_seq is not None or not tcp._fast_path:
@@ -380,9 +388,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                             self._ack_now()
         else:
             self.rcv_held += n
-        tcp = self.tcp
-        if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
-            tcp.mem_log.append(~(have + self.rcv_held))
+        log = self._mem_log
+        if log is not None:  # rr2: _mem_rcv's log, inline (a call less before a reply: see Tcp.settle)
+            log.append(~(have + self.rcv_held))
         else:
             self._mem_rcv_count(have + self.rcv_held)
         return out
@@ -507,7 +515,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # tx10: counted only when the length or the segment size differs from those last counted (an ACK's refill
         # brings the length back: the count is the same), or while counts wait for a reply's write (rr2: each logged,
         # by _mem_snd and inline copies of it, for Tcp.settle to replay in order)
-        if len(snd_buf) != self._mem_snd_len or self.snd_mss != self._mem_snd_mss or self.tcp.unsettled is self:
+        if len(snd_buf) != self._mem_snd_len or self.snd_mss != self._mem_snd_mss or self._mem_log is not None:
             self._mem_snd()
 
     def _notify(self) -> None:

@@ -58,7 +58,7 @@ class Tcp:
     __slots__ = (
         "stack", "conns", "_fast_path", "fast_input", "fast_conns", "fast_taken", "fast_sent", "batching",
         "ack_pending", "output_pending", "ack_templates", "tx_templates", "tx_neighbours", "eth_output", "unsettled",
-        "mem_log", "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
+        "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
         "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "__dict__",
     )
 
@@ -89,12 +89,11 @@ class Tcp:
         #: rr2: Ethernet's output, bound once (``TcpOutput._neighbour_mac`` compares ``Stack.link_output`` with it)
         self.eth_output = stack.ethernet.output
         # --- rr2: an ACK's bookkeeping after the reply's write (:meth:`settle`) ---
-        #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None
+        #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None (its buffers'
+        #: sizes as they change meanwhile: its ``_mem_log``, mem12)
         self.unsettled: TcpPcb | None = None
-        #: its send and receive buffers' sizes as they changed meanwhile (``TcpMem._mem_replay``)
-        self.mem_log: list[int] = []
-        #: rr1: what a log does to the counts, by (send count, receive count, units, the log): a request/response
-        #: connection logs the same few sizes request after request (``TcpMem._mem_replay``)
+        #: rr1: what a log does to the counts, by the log (mem12: with the counts and units it starts from): a
+        #: request/response connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
         # what the unsettled ACK left: (ack, bytes acknowledged, echoed timestamp or None, the time it came)
         self._settle_args: tuple[int, int, int | None, float, int] = (0, 0, None, 0.0, 0)
@@ -409,16 +408,18 @@ class Tcp:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
-        without a timestamp inline) and the memory counting of the buffers'
-        changes since (``TcpMem._mem_replay``), in the order and with the values they would have had.  Called once the reply is
-        written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
-        anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
-        properties, ``MemStats`` (its ``pending`` hook) and the pcb's release."""
+        without a timestamp inline) and the memory counting of the buffers' changes since (``TcpMem._mem_replay``;
+        mem12: the log of the pcb's last one-peak plan checked here), in the order and with the values they would
+        have had.  Called once the reply is written (``TcpOutput._output_fast``), at the end of the segment
+        (``fastpath.fast_input``), and before anything reads what waits: the full ``_output``, segment input, the
+        timers, the pcb's ``cwnd``/``srtt``... properties, ``MemStats`` (its ``pending`` hook), a path MTU change
+        and the pcb's release."""
         pcb = self.unsettled
         if pcb is None:
             return
         self.unsettled = None
-        self.stack.mem.pending = None
+        mem = self.stack.mem
+        mem.pending = None
         # the RTT sample and the congestion window: (ack, acked, tsecr, now, snd_max), snd_max the ACK (s12: unpacked
         # here: a call with its arguments costs half of one with ``*args``, which CPython 3.11 does not inline)
         ack, acked, tsecr, now, snd_max = self._settle_args
@@ -442,9 +443,17 @@ class Tcp:
                 grow = smss * (acked if acked < cwnd else cwnd) // cwnd
                 cc.cwnd = cwnd + (grow if grow > 1 else 1)
             cc.dupacks = 0
-        log = self.mem_log
-        if log:
-            self.mem_log = []  # (mem11: a new list, not the old one cleared: fewer bytecodes)
+        # the memory log (never empty: it holds what it counts from and the ACK's change of the send buffer).  mem12:
+        # the log of the pcb's last one-peak plan (mem11: both counts and the total as they were, one category's
+        # peak raised to its figure plus ``up`` at most, as TcpMem._mem_replay would) checked here, without a call:
+        # a request/response's every request
+        log = pcb._mem_log
+        pcb._mem_log = None
+        if log == pcb._mem_rise_log:
+            category, up = pcb._mem_rise
+            if mem.cur[category] + up > mem.peak[category]:  # (seldom: worked out again below, not kept)
+                mem.peak[category] = mem.cur[category] + up
+        else:
             pcb._mem_replay(log)
 
     # --- tx64: output once per batch ---
@@ -543,6 +552,8 @@ class Tcp:
         """A subscriber of :class:`~lwipy.core.events.PathMtuChanged`: the connections to that IPv6 destination send
         segments that fit the path MTU from now on (RFC 8201 5.2; 60 bytes of IPv6 and TCP headers)."""
         dst, mss = event.destination, event.mtu - 60
+        if self.unsettled is not None:
+            self.settle()  # mem12: a memory log is counted in the units it began with (TcpMem._mem_replay)
         for pcb in self.conns.values():
             if pcb.v6 and pcb._remote_packed == dst and pcb.snd_mss > mss:
                 pcb.snd_mss = mss

@@ -233,9 +233,9 @@ class TcpInput:
         # _receive_data's in-order case without trimming, FIN or held segments, inline
         self.rcv_buf += payload
         self.rcv_nxt = (seq + n) & MASK
-        tcp = self.tcp
-        if tcp.unsettled is self:  # rr2: _mem_rcv's log, inline (a call less before the reply; the pcb is not freed)
-            tcp.mem_log.append(~(used + n))
+        log = self._mem_log
+        if log is not None:  # rr2: _mem_rcv's log, inline (a call less before the reply; the pcb is not freed)
+            log.append(~(used + n))
         else:
             self._mem_rcv_count(used + n)
         self.unacked_segments += 1
@@ -322,7 +322,8 @@ class TcpInput:
             tcp.unsettled = self
             tcp._settle_args = (ack, acked, tsecr, self.stack.now, ack)  # (_ack_sample's, snd_max the ACK)
             self.stack.mem.pending = tcp._settle
-            tcp.mem_log.append(len(self.snd_buf))  # _mem_snd, logged
+            # mem12: the memory log begun: what it counts from (counts, units), then _mem_snd's size, logged
+            self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, len(self.snd_buf)]
         else:
             self._mem_snd()
         self.buf_seq = self.snd_una = ack
@@ -452,8 +453,9 @@ class TcpInput:
         tcp.unsettled = self
         tcp._settle_args = (ack, acked, tsecr, now, ack)  # (_ack_sample's arguments: snd_max is the ACK)
         stack.mem.pending = tcp._settle
-        log = tcp.mem_log
-        log.append(0)  # _mem_snd, logged: the send buffer is empty
+        # mem12: the memory log begun (as _fast_new_ack begins it): what it counts from, then _mem_snd's size, logged
+        # (the send buffer is empty)
+        log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0]
         self.buf_seq = self.snd_una = ack
         self.retries = 0
         self.rto_at = None

@@ -32,9 +32,9 @@ class TcpMem:
         if self._mem_freed:
             return
         n = len(self.snd_buf)
-        tcp = self.tcp
-        if tcp.unsettled is self:
-            tcp.mem_log.append(n)  # rr2: counted after the reply's write (Tcp.settle, _mem_replay)
+        log = self._mem_log
+        if log is not None:
+            log.append(n)  # rr2: counted after the reply's write (Tcp.settle, _mem_replay)
             return
         snd_mss = self._mem_snd_mss = self.snd_mss
         self._mem_snd_len = n
@@ -49,15 +49,15 @@ class TcpMem:
         if self._mem_freed:
             return
         n = len(self.rcv_buf) + self.rcv_held
-        tcp = self.tcp
-        if tcp.unsettled is self:
-            tcp.mem_log.append(~n)  # rr2: as _mem_snd (~n: the receive side's, told apart by its sign)
+        log = self._mem_log
+        if log is not None:
+            log.append(~n)  # rr2: as _mem_snd (~n: the receive side's, told apart by its sign)
             return
         self._mem_rcv_count(n)
 
     def _mem_rcv_count(self, n: int) -> None:
         """:meth:`_mem_rcv` with the bytes held, ``len(rcv_buf) + rcv_held``, worked out by the caller, which also
-        saw that nothing waits to be settled for this pcb (``Tcp.unsettled``): rx8, the receive path's two counts per
+        saw that nothing waits to be settled for this pcb (``_mem_log`` None): rx8, the receive path's two counts per
         segment (the data appended, then read) without working that sum out again."""
         if self._mem_freed:
             return
@@ -72,42 +72,34 @@ class TcpMem:
         reply's write (``Tcp.settle``), counted now in the order it came: the send buffer's bytes ``n``, the
         received ones ``~n``, each as those two count them, so that the current figures and the peaks come out as
         had each been counted at once (nothing else counts meanwhile: ``Tcp.settle`` cleared ``MemStats.pending``
-        and calls nothing else).
+        and calls nothing else).  mem12: the log begins with what it is counted from, the send and receive counts and
+        units (``snd_mss``, ``mss``) when it was begun (``_mem_log``, begun by ``TcpInput._fast_request`` and
+        ``_fast_new_ack``; no count of the pcb's changes until it is replayed, and no unit either: whatever changes
+        one settles first), so that the log alone decides what it does.
 
-        rr1: the log's effect depends only on what was counted before it, the two units and the log itself, so it
-        is worked out once (:meth:`_mem_plan`) and replayed from ``Tcp.mem_plans`` afterwards: a request/response
-        connection logs the same sizes for every request.  The plan holds the counts it ends with, each category's
-        and the total's change, and how far each rose above where it ends (a peak is only ever raised by an
-        increase, as ``MemStats.change`` does; a rise that stays at or below the starting figure is left out, as
-        ``MemStats`` keeps every figure at or below its peak), so the peaks come out as counted step by step."""
-        # mem11: the memo's key compared as one tuple; and a plan that leaves both counts where they were and can
-        # raise one category's peak alone, never the total's (a request/response's every request: its bytes in and
-        # read, as many out again as its ACK freed), kept as that one check (``rise``: the category and how far above
-        # its current figure it went).  Nothing else in such a plan does anything: the counts and current figures
-        # stay, and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same)
-        key = (log, self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss)
-        last, plan, rise = self._mem_last
-        if key != last:
-            _, snd, rcv, snd_mss, mss = key
-            key = (snd, rcv, snd_mss, mss, *log)
-            plans = self.tcp.mem_plans
-            plan = plans.get(key)
-            if plan is None:
-                if len(plans) >= _MEM_PLANS:
-                    plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
-                plan = plans[key] = self._mem_plan(snd, rcv, log)
-            steps = plan[2]
-            rise = (steps[0][0], steps[0][2]) if len(steps) == 1 and not steps[0][1] and plan[4] is None else None
-            self._mem_last = ((log.copy(), snd, rcv, snd_mss, mss), plan, rise)
+        rr1: the log's effect depends only on the log (with what it is counted from), so it is worked out once
+        (:meth:`_mem_plan`) and replayed from ``Tcp.mem_plans`` afterwards: a request/response connection logs the
+        same sizes for every request.  The plan holds the counts it ends with, each category's and the total's
+        change, and how far each rose above where it ends (a peak is only ever raised by an increase, as
+        ``MemStats.change`` does; a rise that stays at or below the starting figure is left out, as ``MemStats``
+        keeps every figure at or below its peak), so the peaks come out as counted step by step.
+
+        mem11/mem12: a plan that leaves both counts where they were and can raise one category's peak alone, never
+        the total's (a request/response's every request: its bytes in and read, as many out again as its ACK
+        freed), is kept with its log as the pcb's ``_mem_rise_log`` and ``_mem_rise`` (the category and how far above
+        its current figure it went): ``Tcp.settle`` does that one check itself for the same log, without a call.
+        Nothing else in such a plan does anything: the counts and current figures stay, and so does tx10's
+        ``_mem_snd_len`` (the send count it stands for is the same)."""
+        key = tuple(log)
+        plans = self.tcp.mem_plans
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _MEM_PLANS:
+                plans.clear()  # (bounded: sizes that vary from request to request find nothing to reuse)
+            plan = plans[key] = self._mem_plan(log)
+        self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total, rise = plan
         if rise is not None:
-            category, up = rise
-            mem = self.stack.mem
-            high = mem.cur[category] + up
-            peak = mem.peak
-            if high > peak[category]:
-                peak[category] = high
-            return
-        self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total = plan
+            self._mem_rise_log, self._mem_rise = log.copy(), rise
         self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem
         if steps:  # rr8: only the categories with a change or a rise (a request/response: the receive side's rise)
@@ -126,20 +118,22 @@ class TcpMem:
             if high > mem.total_peak:
                 mem.total_peak = high
 
-    def _mem_plan(self, snd_counted: int, rcv_counted: int, log: list[int]) -> tuple:
-        """What counting ``log`` step by step from the counts ``snd_counted`` and ``rcv_counted`` does
-        (``MemStats.change``'s arithmetic for each): ``(send count, receive count, steps, total change, total
-        rise)``, ``steps`` holding ``(category, change, rise)`` for each of the send and receive categories that
-        changed or rose (rr8: the others are left out, nothing to do for them), a rise being the highest the figure
-        reached just after an increase, less where it ends; None when it never went above where it started (so
-        never above its peak)."""
+    def _mem_plan(self, log: list[int]) -> tuple:
+        """What counting ``log`` (:meth:`_mem_replay`'s: the counts and units it starts from, then the sizes) step
+        by step does (``MemStats.change``'s arithmetic for each): ``(send count, receive count, steps, total change,
+        total rise, rise)``, ``steps`` holding ``(category, change, rise)`` for each of the send and receive
+        categories that changed or rose (rr8: the others are left out, nothing to do for them), a rise being the
+        highest the figure reached just after an increase, less where it ends; None when it never went above where
+        it started (so never above its peak).  ``rise``: ``(category, rise)`` when that one step is all the plan
+        does (no count changes, the total never rises above where it started), else None."""
         stack = self.stack
+        snd_counted, rcv_counted, snd_mss, mss = log[:4]
         counted_by = [snd_counted, rcv_counted]  # index 0 the send buffer's figures, 1 the receive buffer's
-        unit_by, seg_by = (self.snd_mss, self.mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
+        unit_by, seg_by = (snd_mss, mss), (stack.mem_tcp_snd_seg, stack.mem_tcp_rx_seg)
         d_by = [0, 0]
         high_by = [0, 0]  # relative to the start: what is not above it never raises a peak
         d_total = high_total = 0
-        for n in log:
+        for n in log[4:]:
             side = 0
             if n < 0:
                 n, side = ~n, 1
@@ -160,7 +154,9 @@ class TcpMem:
             up = high_by[i] - d_by[i] if high_by[i] > 0 else None
             if d_by[i] or up is not None:
                 steps.append((category, d_by[i], up))
-        return counted_by[0], counted_by[1], tuple(steps), d_total, high_total - d_total if high_total > 0 else None
+        up_total = high_total - d_total if high_total > 0 else None
+        rise = (steps[0][0], steps[0][2]) if len(steps) == 1 and not steps[0][1] and up_total is None else None
+        return counted_by[0], counted_by[1], tuple(steps), d_total, up_total, rise
 
     def _mem_ooseq(self, segments: int, nbytes: int) -> None:
         """``segments`` segments of ``nbytes`` in all joined (or, negative, left) the out-of-order queue."""
@@ -185,7 +181,7 @@ class TcpMem:
         """The pcb is freed: everything counted for its buffers goes."""
         if self._mem_freed:
             return
-        if self.tcp.unsettled is self:
+        if self._mem_log is not None:
             self.tcp.settle()  # rr2: what was logged first
         mem = self.stack.mem
         mem.change(TCP_SND, -self._mem_snd_counted)
