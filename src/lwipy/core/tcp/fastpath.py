@@ -180,8 +180,8 @@ def _ack_template(pcb: "TcpPcb", key: tuple) -> tuple:
     mid = bytes((0, 0, ttl, 6))  # no fragment bits (as _fast_send and ip4 output write them), TTL, TCP
     addrs = pcb._local_packed + pcb._remote_packed + _KEY.pack(b"", b"", pcb.local_port, pcb.remote_port)[8:]
     offflags = (hlen << 10) | ACK
-    ip_sum = int.from_bytes(head[14:] + mid + addrs[:8], "big")  # 16-bit aligned: the ones' sum modulo 0xFFFF
-    tcp_sum = pcb._pseudo_base + hlen + int.from_bytes(addrs[8:], "big") + offflags + (_TS_WORD if ts else 0)
+    ip_sum = _from_bytes(head[14:] + mid + addrs[:8], "big")  # 16-bit aligned: the ones' sum modulo 0xFFFF
+    tcp_sum = pcb._pseudo_base + hlen + _from_bytes(addrs[8:], "big") + offflags + (_TS_WORD if ts else 0)
     return key, head, mid, addrs, offflags, ip_sum, tcp_sum
 
 

@@ -1,0 +1,80 @@
+"""call12: costs on the per-packet paths that bytecode counts do not show.
+
+``int.from_bytes`` looked up on ``int`` binds the class method anew at every call (CPython 3.11 does not specialise
+that lookup: 35 ns a call); the modules whose per-packet code sums or reads integers from bytes (the TCP output and
+header prediction, the ping fast path, the checksum helpers, IPv4 input, the route cache) name it once instead.
+"""
+
+from __future__ import annotations
+
+import dis
+import types
+
+import pytest
+
+from lwipy.core import icmp, ip4, route
+from lwipy.core.tcp import fastpath, tcp_out
+from lwipy.wire import checksum
+
+HOT_MODULES = [tcp_out, fastpath, icmp, checksum, ip4, route]
+
+
+def _codes(module: types.ModuleType):
+    """Every code object defined in ``module`` (functions, methods, nested functions and comprehensions)."""
+    todo = []
+    for obj in vars(module).values():
+        if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
+            todo.append(obj.__code__)
+        elif isinstance(obj, type) and obj.__module__ == module.__name__:
+            for attr in vars(obj).values():
+                fn = getattr(attr, "__func__", attr)
+                if isinstance(fn, types.FunctionType):
+                    todo.append(fn.__code__)
+    while todo:
+        code = todo.pop()
+        yield code
+        todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def _class_method_lookups(code: types.CodeType) -> list[str]:
+    """``int.from_bytes`` and the like: an attribute of ``int`` or ``bytes`` looked up where the code runs."""
+    found = []
+    instructions = list(dis.get_instructions(code))
+    for first, second in zip(instructions, instructions[1:], strict=False):
+        if first.opname == "LOAD_GLOBAL" and first.argval in ("int", "bytes") \
+                and second.opname in ("LOAD_ATTR", "LOAD_METHOD") and second.argval in ("from_bytes", "fromhex"):
+            found.append(f"{code.co_qualname}:{second.positions.lineno} {first.argval}.{second.argval}")
+    return found
+
+
+@pytest.mark.parametrize("module", HOT_MODULES, ids=lambda m: m.__name__)
+def test_per_packet_modules_name_int_from_bytes_once(module):
+    lookups = [where for code in _codes(module) for where in _class_method_lookups(code)]
+    assert lookups == []
+    assert module._from_bytes == int.from_bytes  # (the same builtin: each lookup binds a new object)
+
+
+def test_the_lookup_finder_finds_a_lookup():
+    def sample(data):
+        return int.from_bytes(data, "big")
+    assert _class_method_lookups(sample.__code__) == [f"{sample.__code__.co_qualname}:{sample.__code__.co_firstlineno + 1}"
+                                                      " int.from_bytes"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.7", "192.168.3.1", "10.0.0.1"])
+def test_lookup_packed_finds_the_decision_lookup_cached(address):
+    """``RouteTable.lookup_packed`` keys the cache by the address's integer, as ``lookup`` does: a decision made by
+    either is found by the other without selecting again (with a wrong key it would miss, and ask ``lookup``)."""
+    from ipaddress import IPv4Address
+
+    from helpers import make_stack
+    stack, _, _ = make_stack(gateway="10.0.0.254")
+    routes = stack.routes
+    first = routes.lookup(IPv4Address(address))
+    routes.lookup = routes._select = None  # asking lookup (or selecting) again would raise
+    assert routes.lookup_packed(IPv4Address(address).packed) == first
+    del routes.lookup, routes._select
+    routes.changed()
+    second = routes.lookup_packed(IPv4Address(address).packed)
+    routes._select = None
+    assert routes.lookup(IPv4Address(address)) == second == first
