@@ -78,3 +78,51 @@ def test_lookup_packed_finds_the_decision_lookup_cached(address):
     second = routes.lookup_packed(IPv4Address(address).packed)
     routes._select = None
     assert routes.lookup(IPv4Address(address)) == second == first
+
+
+# -- _output_one's RTO: LazyDeadlines.arm's first test inline -------------------------------------------------------------
+def _reply_arms(ts: bool, case: str, monkeypatch) -> tuple:
+    """An echo reply written by ``_output_one`` to an idle connection whose heap entry is ``case``: "earlier" (the
+    last reply's, left by the request's ACK), "absent" (dropped when it surfaced after a pure ACK) or "later" (a
+    deadline since moved earlier: an entry later than the reply's RTO).  Returns the timers' pushes before and
+    after the reply, the connection's entry and its RTO after it, and the heap's next deadline."""
+    from test_tcp_rr_fast import echo_connection, request
+    from test_tcp_rr_one import watch_one
+
+    from test_tcp_fastpath import ACK, frame, inject
+    t, pcb, _ = echo_connection(ts)
+    timers = t.stack.tcp.timers
+    request(t, pcb, b"q" * 64, ts=(500, 0) if ts else None)
+    t.now += 0.05
+    request(t, pcb, b"r" * 64, ts=(501, 0) if ts else None)
+    t.dev.take()
+    assert pcb.rto_at is not None
+    t.now += 0.05
+    if case != "earlier":
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK, ts=(502, 0) if ts else None))  # the reply acknowledged
+        assert pcb.next_deadline() is None and not t.dev.take()
+        if case == "absent":
+            assert timers.next_at() is None  # the entry surfaces: the connection has no deadline, it goes
+        else:
+            timers.cancel(pcb)
+            timers._push(pcb, t.now + 1000.0)  # (lazy: an entry later than no deadline at all is allowed)
+    assert (pcb in timers._live) == (case != "absent")
+    ones = watch_one(monkeypatch)
+    pushes = timers.pushes
+    request(t, pcb, b"s" * 64, ts=(503, 0) if ts else None)
+    assert ones == [64] and len(t.dev.take()) == 1
+    return pushes, timers.pushes, timers._live[pcb][0], pcb.rto_at, timers.next_at()
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_a_reply_leaves_an_earlier_entry_alone(ts, monkeypatch):
+    before, after, entry, rto_at, next_at = _reply_arms(ts, "earlier", monkeypatch)
+    assert after == before  # no heap operation
+    assert entry < rto_at == next_at  # the last reply's entry; the real deadline read when it surfaces
+
+
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("case", ["absent", "later"])
+def test_a_reply_arms_its_rto_when_the_entry_is_missing_or_later(ts, case, monkeypatch):
+    before, after, entry, rto_at, next_at = _reply_arms(ts, case, monkeypatch)
+    assert after == before + 1 and entry == rto_at == next_at
