@@ -126,3 +126,66 @@ def test_a_reply_leaves_an_earlier_entry_alone(ts, monkeypatch):
 def test_a_reply_arms_its_rto_when_the_entry_is_missing_or_later(ts, case, monkeypatch):
     before, after, entry, rto_at, next_at = _reply_arms(ts, case, monkeypatch)
     assert after == before + 1 and entry == rto_at == next_at
+
+
+# -- stack.assert_core: the per-packet entry points skip the no-op, and call anything else ---------------------------------
+def _entry_points():
+    """(name, stack, call) for each entry point that compares ``stack.assert_core`` with the no-op (call12)."""
+    from test_tcp_fastpath import ACK, PSH, established, frame
+
+    from lwipy.core.tcp.pcb import TcpPcb
+    t, pcb, _ = established(ts=False, reader=False)
+    stack = t.stack
+    udp = stack.udp.new()
+    udp.bind(None, 5000)
+    udp.connect("10.0.0.2", 9)
+    data = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10)
+    return [
+        ("Stack.input", stack, lambda: stack.input(t.netif, data, t.now)),
+        ("Stack.input_many", stack, lambda: stack.input_many(t.netif, [data], t.now)),
+        ("TcpPcb.send", stack, lambda: pcb.send(b"x")),
+        ("TcpPcb.recv", stack, lambda: pcb.recv(reopen=False)),
+        ("TcpPcb.recved", stack, lambda: TcpPcb.recved(pcb, 0)),
+        ("UdpPcb.sendto", stack, lambda: udp.sendto(b"u", "10.0.0.2", 9)),
+        ("UdpPcb.send", stack, lambda: udp.send(b"u")),
+        ("UdpPcb.recv", stack, lambda: udp.recv()),
+    ]
+
+
+NAMES = [name for name, _, _ in _entry_points()]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_entry_point_calls_a_hook_set_on_the_stack(name):
+    from lwipy.core.hooks import no_core_check
+    (stack, call), = [(s, c) for n, s, c in _entry_points() if n == name]
+    assert stack.assert_core is no_core_check  # the default: not called
+    call()
+    calls = []
+    stack.assert_core = lambda: calls.append(1)
+    call()
+    assert calls  # (UdpPcb.send asks twice: send, then sendto)
+    seen = len(calls)
+    stack.assert_core = no_core_check
+    call()
+    assert len(calls) == seen
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_entry_point_raises_off_the_core_thread_with_the_check_installed(name):
+    """CONFIG_LWIP_CHECK_THREAD_SAFETY still enforced: the loop's check (``core_lock.install_core_check``) raises when
+    a loop that owns the stack runs on another thread; uninstalled, nothing is checked."""
+    from lwipy.api.core_lock import install_core_check, uninstall_core_check
+    from lwipy.core.hooks import no_core_check
+    from lwipy.errors import ThreadSafetyError
+
+    class Loop:  # a loop whose core thread is another one
+        core_thread_ident = -1
+    (stack, call), = [(s, c) for n, s, c in _entry_points() if n == name]
+    Loop.stack = stack
+    install_core_check(stack, Loop())
+    with pytest.raises(ThreadSafetyError):
+        call()
+    uninstall_core_check(stack)
+    assert stack.assert_core is no_core_check  # the stack's own no-op back: the entry points skip it again
+    call()
