@@ -46,7 +46,7 @@ _ECHO_OUT = struct.Struct("!6s6sHBBHHHBBH4sIBBH")
 _CSUM = struct.Struct("!H")
 _FOLD = 0xFFFF
 # int.from_bytes as a name of its own (as fastpath's): looking the class method up on int binds it anew at every call
-# (CPython 3.11 does not specialise that lookup), 35 ns a call
+# (CPython 3.11 does not specialise that lookup), 35 ns a call; big-endian by default (3.11), 5 ns less again
 _from_bytes = int.from_bytes
 
 
@@ -144,11 +144,11 @@ class Icmp:
         end = 14 + total
         if dst_mac != netif.hwaddr or dst != netif.ip4_packed or total < 28 or end > len(frame) or total > netif.mtu:
             return False
-        if self._check_ip and _from_bytes(frame[14:34], "big") % _FOLD:
+        if self._check_ip and _from_bytes(frame[14:34]) % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
         reply_csum = 0  # not known yet (a right one is never 0: see below)
         if self._check_icmp:
-            v = _from_bytes(frame[34:end], "big")
+            v = _from_bytes(frame[34:end])
             if total & 1:
                 v <<= 8
             if not v or v % _FOLD:
@@ -172,7 +172,7 @@ class Icmp:
         _ECHO_OUT.pack_into(buf, 0, mac, dst_mac, 0x0800, 0x45, tos, total, ident, frag, self._ttl, PROTO_ICMP,
                             _FOLD - (v % _FOLD or _FOLD), dst, src, 0, 0, reply_csum)
         if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
-            v = _from_bytes(buf[34:], "big")
+            v = _from_bytes(buf[34:])
             if total & 1:
                 v <<= 8
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
@@ -225,7 +225,7 @@ class Icmp:
                     or stack.loops_back(netif, next_hop)):
                 entry = etharp.table.get((netif.index, next_hop))
                 # the reply's version and header length, TTL and protocol, and addresses, summed as 16-bit words
-                header_sum = (0x4500 + (self._ttl << 8 | PROTO_ICMP) + _from_bytes(netif.ip4_packed, "big")
+                header_sum = (0x4500 + (self._ttl << 8 | PROTO_ICMP) + _from_bytes(netif.ip4_packed)
                               % _FOLD + source % _FOLD)
         ways = self._echo_ways
         if len(ways) >= 64:
@@ -337,7 +337,7 @@ def _pad_quote(body: memoryview) -> memoryview:
     """A quoted datagram's total length names the original size; the quote is shorter.  Parse what is there."""
     if len(body) < 20:
         return body
-    total = _from_bytes(body[2:4], "big")
+    total = _from_bytes(body[2:4])
     if total <= len(body):
         return body
     fixed = bytearray(body)
