@@ -142,7 +142,8 @@ class Icmp:
                     or stack.raw.pcbs or stack.rx_offload is not None:
                 return False
         end = 14 + total
-        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or total < 28 or end > len(frame) or total > netif.mtu:
+        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or total < 28 or end > (size := len(frame)) \
+                or total > netif.mtu:
             return False
         if self._check_ip and _from_bytes(frame[14:34]) % _FOLD:
             return False  # a right header sums to all ones, 0 modulo 0xFFFF
@@ -165,7 +166,9 @@ class Icmp:
         if mac is None or (entry.state == _STABLE and not entry.rerequested
                            and stack.now >= entry.expires - _REREQUEST_BEFORE):
             return False  # to resolve, or to refresh: etharp_output's work
-        buf = bytearray(frame[:end])  # the identifier, sequence number and data echoed; the headers rewritten
+        # the identifier, sequence number and data echoed; the headers rewritten (call12: the frame copied once when
+        # it ends with the packet, as it does but for link padding: no slice copied first, 31 ns)
+        buf = bytearray(frame) if size == end else bytearray(frame[:end])
         # the header's sum: the fixed fields' (kept with the way) and the four the request gives (lwIP keeps its
         # type of service, identification and flags); 2**16 is 1 modulo 0xFFFF
         v = way.header_sum + tos + total + ident + frag
