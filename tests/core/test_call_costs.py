@@ -189,3 +189,30 @@ def test_an_entry_point_raises_off_the_core_thread_with_the_check_installed(name
     uninstall_core_check(stack)
     assert stack.assert_core is no_core_check  # the stack's own no-op back: the entry points skip it again
     call()
+
+
+# -- Stack.input_many: a netif's input compared with ethernet_input as made once --------------------------------------------
+def test_a_batch_is_taken_alike_whatever_was_done_to_ethernet_input_since():
+    """``input_many`` tries header prediction itself for a netif whose input is ethernet_input as ``Stack._add``
+    gave it (made once: call12), which is what that input does first: the same output, data, state and counters
+    as a batch whose frames go through the netif's input (wrapped, so the shortcut stands aside), also with
+    ``stack.ethernet.input`` replaced after the netif was added (the netif's input is still ethernet_input then)."""
+    from test_tcp_fastpath import PSH, established, frame, snapshot
+    runs = {}
+    seen: list = []
+    for how in ("plain", "ethernet.input replaced", "netif.input wrapped"):
+        t, pcb, got = established(ts=False)
+        real = t.netif.input
+        if how == "ethernet.input replaced":
+            t.stack.ethernet.input = lambda netif, f: None  # (the netif keeps the one it was given)
+        elif how == "netif.input wrapped":
+            t.netif.input = lambda netif, f, real=real: (seen.append(f), real(netif, f))
+        pcb.send(b"r" * 50)
+        s = t.peer_seq
+        # (the third ahead of the second: out of order, the whole way; the second fills the hole)
+        frames = [frame(t, s + 100 * i, pcb.snd_max, PSH | 0x10, data=bytes([i]) * 100) for i in (0, 2, 1, 3)]
+        t.stack.input_many(t.netif, frames, t.now)
+        runs[how] = (t.dev.take(), bytes(got), snapshot(t, pcb), t.stack.tcp.fast_taken)
+    assert runs["plain"][1] == b"".join(bytes([i]) * 100 for i in range(4)) and 0 < runs["plain"][3] < 4
+    assert runs["ethernet.input replaced"] == runs["plain"] == runs["netif.input wrapped"]
+    assert len(seen) == 4  # the wrapped input saw every frame: no shortcut around it
