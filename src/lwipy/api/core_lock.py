@@ -16,6 +16,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..core.hooks import no_core_check
 from ..errors import ThreadSafetyError
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ __all__ = ["check_core_locking", "install_core_check", "uninstall_core_check", "
 
 #: the Stack attribute the core's entry points call
 HOOK = "assert_core"
-
-
-def _no_check() -> None:
-    """The hook when checking is off."""
 
 
 def check_core_locking(loop: "StackLoop", what: str = "") -> None:
@@ -50,4 +47,4 @@ def install_core_check(stack: "Stack", loop: "StackLoop") -> None:
 
 def uninstall_core_check(stack: "Stack") -> None:
     """Make ``stack.assert_core()`` a no-op again."""
-    setattr(stack, HOOK, _no_check)
+    setattr(stack, HOOK, no_core_check)  # (the stack's own: its per-packet entry points skip the call)

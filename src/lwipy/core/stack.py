@@ -36,7 +36,7 @@ from .etharp import Etharp
 from .ethernet import Ethernet
 from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
                      LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp, PathMtuChanged)
-from .hooks import Hooks
+from .hooks import Hooks, no_core_check
 from .icmp import Icmp
 from .icmp6 import Icmp6
 from .igmp import Igmp
@@ -86,7 +86,7 @@ class Stack:
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
-        "_timer_floor", "_ip4_detour",
+        "_timer_floor", "_ip4_detour", "assert_core", "_eth_input",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
@@ -96,6 +96,13 @@ class Stack:
 
     def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
                  name: str = "lwipy", strict: bool = False) -> None:
+        #: ``LWIP_ASSERT_CORE_LOCKED()``: the core's entry points call ``stack.assert_core()`` first.  A no-op
+        #: (:func:`~lwipy.core.hooks.no_core_check`) unless ``check_thread_safety`` is on, when the loop owning the
+        #: stack replaces it with a check that raises :class:`~lwipy.errors.ThreadSafetyError` off the core thread
+        #: (see :mod:`lwipy.api.core_lock`); users and tests may set their own.  call12: a slot, so that the
+        #: per-packet entry points (``input``, ``input_many``, a TCP connection's ``recv``, ``send`` and ``recved``, a
+        #: UDP pcb's ``send``, ``sendto`` and ``recv``) call it only when it is not the no-op, whatever set it
+        self.assert_core: Callable[[], None] = no_core_check
         self.config = config if config is not None else Config()
         self.rng = rng if rng is not None else random.Random(seed)
         self.name = name
@@ -114,6 +121,9 @@ class Stack:
         self.netif_generation = 0
         #: the link layers: Ethernet (with ARP below), point-to-point, and the loopback queue
         self.ethernet = Ethernet(self)
+        # call12: ethernet_input as the netifs added from now on get it (Stack._add), made once: input_many compares
+        # a netif's input with it (a bound method made at every batch and compared cost 32 ns, this 8)
+        self._eth_input = self.ethernet.input
         self.p2p = PointToPoint(self)
         self.loopback = Loopback(self)
         #: for the IP layers: ``ethernet_output`` (ARP and ND send through it), ``netif_loop_output``, and whether a
@@ -448,17 +458,13 @@ class Stack:
             self.tcp.own4_changed()  # in12: no header prediction for a connection to one of our addresses
         self.timers_changed()  # deadlines of a netif usable again count once more (router solicitation, DAD...)
 
-    def assert_core(self) -> None:
-        """``LWIP_ASSERT_CORE_LOCKED()``: the core's entry points call this first.  A no-op unless
-        ``check_thread_safety`` is on, when the loop owning the stack replaces it with a check that raises
-        :class:`~lwipy.errors.ThreadSafetyError` off the core thread (see :mod:`lwipy.api.core_lock`)."""
-
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, netif: Netif, frame: bytes | bytearray | memoryview, now: float) -> None:
         """``netif->input``: one frame received on ``netif`` at time ``now`` (an Ethernet frame, or an IP packet on a
         point-to-point netif).  Never raises for what a peer sends: bad frames are dropped and counted in
         :attr:`stats`."""
-        self.assert_core()
+        if self.assert_core is not no_core_check:
+            self.assert_core()
         self.now = now
         if type(frame) is RxOffload:  # a partial checksum or a super-segment: the notes for ip4_forward
             self.rx_offload = frame
@@ -481,7 +487,8 @@ class Stack:
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float, first: Any = None) -> None:
         """:meth:`input` for a batch of frames received together: ``first`` when given (a frame read already: the one
         that woke a loop, taken before anything of ``frames`` runs), then ``frames``."""
-        self.assert_core()
+        if self.assert_core is not no_core_check:
+            self.assert_core()
         if first is not None:
             frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
@@ -492,7 +499,9 @@ class Stack:
         # try first for a frame that is not ICMP), the rest the whole way (input).  off9: a frame with offload notes
         # (RxOffload) too, as ethernet_input tries it under input: header prediction takes only a segment for one of
         # our connections, which the notes (read by forwarding and NAPT alone) have nothing to say about
-        fast = tcp.fast_input if netif.input == self.ethernet.input else None
+        # (call12: a netif's input compared with ethernet_input as _add gave it; should ``ethernet.input`` be replaced
+        # since, that netif's input still is the ethernet_input that tries header prediction first: the same way)
+        fast = tcp.fast_input if netif.input == self._eth_input else None
         try:
             if fast is None:
                 for frame in frames:

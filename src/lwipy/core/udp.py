@@ -29,6 +29,7 @@ from ..wire.udp import HEADER_LEN, UdpHeader
 from .addr import ANY4 as ANY
 from .addr import ANY6, IpAddress, is_multicast4, unmap
 from .addr6 import is_multicast6
+from .hooks import no_core_check
 from .mem import UDP_PCB
 from .pbuf import Pbuf
 from .ports import PortAllocator, addresses_overlap
@@ -155,7 +156,8 @@ class UdpPcb:
     def sendto(self, data: bytes | bytearray | memoryview, ip: str | IpAddress, port: int) -> None:
         """Send one datagram.  Raises :class:`LwipError` with the errno a socket would see (EHOSTUNREACH, EMSGSIZE,
         ENOMEM when the driver's queue is full...)."""
-        self._udp.stack.assert_core()
+        if (stack := self._udp.stack).assert_core is not no_core_check:  # call12: the no-op not called
+            stack.assert_core()
         self._check_open()
         dst = unmap(ip)
         if isinstance(dst, IPv4Address):
@@ -181,14 +183,16 @@ class UdpPcb:
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send to the connected remote end."""
-        self._udp.stack.assert_core()
+        if (stack := self._udp.stack).assert_core is not no_core_check:  # call12: the no-op not called
+            stack.assert_core()
         if self.remote_ip is None:
             raise LwipError(errno.EDESTADDRREQ, "the pcb is not connected; use sendto")
         self.sendto(data, self.remote_ip, self.remote_port)
 
     def recv(self) -> Datagram | None:
         """The oldest queued datagram, or None."""
-        self._udp.stack.assert_core()
+        if (stack := self._udp.stack).assert_core is not no_core_check:  # call12: the no-op not called
+            stack.assert_core()
         return self.queue.popleft() if self.queue else None
 
     def take_error(self) -> int:
