@@ -179,6 +179,23 @@ _SEQS = st.sampled_from([0, 1, 1000, 0x7FFFFFFF, 0x80000000, MASK - 5, MASK])
 _TIMES = st.one_of(st.floats(0, 1e6), st.sampled_from([0.0, 0.001, 1.0, 1.0001, 119.999, 120.0, 4294967.296]))
 
 
+def _estimator_and_window(rto, srtt, rttvar, timed, start, cwnd, ssthresh, dupacks, recover, rto_recover):
+    """An RTT estimator and congestion control in the state given."""
+    from lwipy.core.tcp.congestion import CongestionControl, RttEstimator
+    rtt = RttEstimator(rto)
+    rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
+    cc = CongestionControl()
+    cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
+    return rtt, cc
+
+
+def _bits(rtt, cc) -> list:
+    """Every field of both, floats by their bits (NaN alike, 0.0 and -0.0 apart)."""
+    import math
+    return [v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v)
+            for v in [getattr(rtt, k) for k in rtt.__slots__] + [getattr(cc, k) for k in cc.__slots__]]
+
+
 @settings(max_examples=examples(1000), deadline=None)
 @given(srtt=st.one_of(st.none(), st.floats(0, 200), st.sampled_from([0.0, 5e-324, 0.0004, 0.05])),
        rttvar=st.one_of(st.floats(0, 100), st.sampled_from([0.0, 5e-324, 0.00025])),
@@ -193,28 +210,20 @@ def test_an_acks_sample_and_window_are_those_of_the_estimator_and_congestion_con
     """``TcpInput._ack_sample`` (the fast paths' and ``Tcp.settle``'s RTT sample and congestion window, inline)
     leaves the estimator and congestion control exactly as ``RttEstimator.on_ack`` (with its ``sample``) and
     ``CongestionControl.on_ack`` do, the full path's (the same floats, bit for bit)."""
-    import math
     from types import SimpleNamespace
 
-    from lwipy.core.tcp.congestion import CongestionControl, RttEstimator
     from lwipy.core.tcp.tcp_in import TcpInput
     runs = []
     for inline in (True, False):
-        rtt = RttEstimator(rto)
-        rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
-        cc = CongestionControl()
-        cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
+        rtt, cc = _estimator_and_window(rto, srtt, rttvar, timed, start, cwnd, ssthresh, dupacks, recover, rto_recover)
         snd_max = (ack + flight) & MASK
         if inline:
             TcpInput._ack_sample(SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss), ack, acked, tsecr, now, snd_max)
         else:
             rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
             cc.on_ack(ack, acked, smss, snd_max)
-        runs.append(([getattr(rtt, k) for k in RttEstimator.__slots__], [getattr(cc, k) for k in cc.__slots__]))
-    # (floats compared by their bits: NaN alike, 0.0 and -0.0 apart)
-    bits = [[[v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v) for v in part] for part in run]
-            for run in runs]
-    assert bits[0] == bits[1]
+        runs.append(_bits(rtt, cc))
+    assert runs[0] == runs[1]
 
 
 @settings(max_examples=examples(500), deadline=None)
@@ -228,18 +237,13 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
     """``Tcp.settle`` (s12: ``_ack_sample``'s steps inline for a request's ACK, no timestamp, outside recovery) leaves
     the estimator and congestion control exactly as ``TcpInput._ack_sample`` does for the ACK it settles (of
     everything sent: ``snd_max`` is the ACK), bit for bit, whatever the state, the timed segment and the echo."""
-    import math
     from types import SimpleNamespace
 
-    from lwipy.core.tcp.congestion import CongestionControl, RttEstimator
     from lwipy.core.tcp.tcp import Tcp
     from lwipy.core.tcp.tcp_in import TcpInput
     runs = []
     for settle in (True, False):
-        rtt = RttEstimator(rto)
-        rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, timed, start
-        cc = CongestionControl()
-        cc.cwnd, cc.ssthresh, cc.dupacks, cc.recover, cc.rto_recover = cwnd, ssthresh, dupacks, recover, rto_recover
+        rtt, cc = _estimator_and_window(rto, srtt, rttvar, timed, start, cwnd, ssthresh, dupacks, recover, rto_recover)
         replays: list = []  # (the memory log's part: a log no plan was kept for, replayed by the pcb)
         pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss, _mem_log=[0], _mem_rise_log=[], _mem_replay=replays.append)
         pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
@@ -251,7 +255,5 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
             assert replays == [[0]] and pcb._mem_log is None
         else:
             TcpInput._ack_sample(pcb, ack, acked, tsecr, now, ack)
-        runs.append(([getattr(rtt, k) for k in RttEstimator.__slots__], [getattr(cc, k) for k in cc.__slots__]))
-    bits = [[[v.hex() if isinstance(v, float) and not math.isnan(v) else repr(v) for v in part] for part in run]
-            for run in runs]
-    assert bits[0] == bits[1]
+        runs.append(_bits(rtt, cc))
+    assert runs[0] == runs[1]
