@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING
 
 from ..errors import LwipError
+from ..wire.checksum import from_bytes as _from_bytes
 from .addr import BROADCAST4
 
 if TYPE_CHECKING:
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["Route", "RouteTable"]
 
 _CACHE_MAX = 1024
-# int.from_bytes as a name of its own (as fastpath's): looking the class method up on int binds it anew at every call
-# (CPython 3.11 does not specialise that lookup), 35 ns a call; big-endian by default (3.11), 5 ns less again
-_from_bytes = int.from_bytes
 
 
 @dataclass(frozen=True, slots=True)

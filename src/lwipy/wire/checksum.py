@@ -15,14 +15,16 @@ from __future__ import annotations
 import struct
 import zlib
 
-__all__ = ["ones_sum", "data_sum", "fold", "checksum", "pseudo_sum_v4", "pseudo_sum_v6", "verify"]
+__all__ = ["ones_sum", "data_sum", "fold", "checksum", "pseudo_sum_v4", "pseudo_sum_v6", "verify", "from_bytes"]
 
 _FOLD = 0xFFFF
 _PSEUDO4 = struct.Struct("!4s4sxBH")
 _PSEUDO6 = struct.Struct("!16s16sIxxxB")
-# int.from_bytes as a name of its own (as fastpath's): looking the class method up on int binds it anew at every call
-# (CPython 3.11 does not specialise that lookup), 35 ns a call; big-endian by default (3.11), 5 ns less again
-_from_bytes = int.from_bytes
+#: ``int.from_bytes`` as a name of its own, for the per-packet code here and in the core (imported as ``_from_bytes``):
+#: looking the class method up on ``int`` binds it anew at every call (CPython 3.11 does not specialise that lookup),
+#: 35 ns a call; big-endian by default (3.11), so no byte order to parse, 5 ns less again
+from_bytes = int.from_bytes
+_from_bytes = from_bytes
 
 
 def ones_sum(data: bytes | bytearray | memoryview) -> int:

@@ -49,6 +49,7 @@ from zlib import adler32 as _adler32
 from ...errors import LwipError
 from ...wire.checksum import checksum, fold
 from ...wire.checksum import data_sum as _data_sum
+from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
@@ -75,9 +76,6 @@ _SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
 _SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
-# int.from_bytes as a name of its own (as fastpath's): looking the class method up on int binds it anew at every call
-# (CPython 3.11 does not specialise that lookup), 35 ns a call; big-endian by default (3.11), 5 ns less again
-_from_bytes = int.from_bytes
 
 # --- tx: a payload's sum.  tx3 took ``int.from_bytes`` of a full segment (a 11,520-bit integer for 1,440 bytes) and
 # folded it three times at cuts that are multiples of 16 bits before the modulo 0xFFFF (2**16 = 1 modulo 0xFFFF; the
