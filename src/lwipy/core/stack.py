@@ -646,11 +646,16 @@ class Stack:
         if t < self._timer_floor:
             self._timer_floor = t
 
+    def _floor_modules(self) -> tuple[tuple[str, Any], ...]:
+        """The timed modules besides TCP whose deadlines the floor covers (:meth:`timer_armed`), with their names."""
+        return (("etharp", self.etharp), ("ip4.reass", self.ip4.reass), ("igmp", self.igmp), ("nd6", self.nd6),
+                ("mld6", self.mld6), ("ip6.reass", self.ip6.reass), ("dns", self.dns))
+
     def _modules_at(self) -> float:
         """The earliest deadline of the timed modules besides TCP (inf: none), each asked (``poll_at()``)."""
         due = _INF
-        for t in (self.etharp.poll_at(), self.ip4.reass.poll_at(), self.igmp.poll_at(), self.nd6.poll_at(),
-                  self.mld6.poll_at(), self.ip6.reass.poll_at(), self.dns.poll_at()):
+        for _, module in self._floor_modules():
+            t = module.poll_at()
             if t is not None and t < due:
                 due = t
         return due
@@ -659,8 +664,7 @@ class Stack:
         """Strict stacks (tests): the floor is no later than any module's deadline and TCP's heap top no later than
         its earliest deadline; else the module whose deadline was set without :meth:`timer_armed` is named."""
         floor = self._timer_floor
-        for name, module in (("etharp", self.etharp), ("ip4.reass", self.ip4.reass), ("igmp", self.igmp),
-                             ("nd6", self.nd6), ("mld6", self.mld6), ("ip6.reass", self.ip6.reass), ("dns", self.dns)):
+        for name, module in self._floor_modules():
             t = module.poll_at()
             if t is not None and t < floor:
                 raise AssertionError(f"{self.name}: {name} has a deadline at {t}, before the stack's timer floor "
