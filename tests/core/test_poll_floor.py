@@ -351,6 +351,17 @@ def test_each_place_that_sets_a_deadline_lowers_the_floor(site):
     assert stack.poll_floor() == stack.poll_at()
 
 
+def test_a_lifetime_that_never_ends_leaves_the_floor_as_it_is():
+    """``timer_armed(None)``: a lifetime without an end (an infinite route, prefix or address lifetime) is no
+    deadline: the floor stays where it was."""
+    stack, netif, _ = quiet_stack()
+    before = stack.poll_floor()
+    stack.timer_armed(None)
+    assert stack.poll_floor() == before
+    stack.timer_armed(stack.now + 1.0)
+    assert stack.poll_floor() is not None and stack.poll_floor() <= stack.now + 1.0
+
+
 class TimedDevice(CaptureDevice):
     """Records (the stack's time, frame) for every frame sent."""
 

@@ -192,10 +192,10 @@ class RouterDiscovery:
                     self.prefixes.remove(known)
             elif known is not None:
                 known.until = until(now, opt.valid_lifetime)
-                self._armed(known.until)
+                self.stack.timer_armed(known.until)
             elif len(self.prefixes) < stack.config.nd6_num_prefixes:
                 self.prefixes.append(Prefix(netif, opt.prefix, opt.prefix_len, until(now, opt.valid_lifetime)))
-                self._armed(self.prefixes[-1].until)
+                self.stack.timer_armed(self.prefixes[-1].until)
         if not (opt.autonomous and stack.config.ipv6_autoconfig) or opt.prefix_len != 64 or not opt.valid_lifetime:
             return
         addr = opt.prefix[:8] + netif.ip6_iid
@@ -217,7 +217,7 @@ class RouterDiscovery:
             a.valid_until = now + TWO_HOURS  # RFC 4862 5.5.3 e): a forged short lifetime cannot kill the address
         a.preferred_until = until(now, opt.preferred_lifetime)
         # the valid lifetime needs no report of its own: the preferred one, never longer (checked above), ends first
-        self._armed(a.preferred_until)
+        self.stack.timer_armed(a.preferred_until)
         if a.state == DEPRECATED and opt.preferred_lifetime:
             netif.ip6_addr_set_state(a, PREFERRED)
 
@@ -228,12 +228,7 @@ class RouterDiscovery:
             self.dns_servers = [(s, t) for s, t in self.dns_servers if s != server]
             if opt.lifetime and len(self.dns_servers) < limit:
                 self.dns_servers.append((server, until(self.stack.now, opt.lifetime)))
-                self._armed(self.dns_servers[-1][1])
-
-    def _armed(self, when: float | None) -> None:
-        """A lifetime that ends (not None) was set: the stack's timer floor learns of it."""
-        if when is not None:
-            self.stack.timer_armed(when)
+                self.stack.timer_armed(self.dns_servers[-1][1])
 
     # -- routes by hand ----------------------------------------------------------------------------------------------
     def add_static_prefix(self, netif: "Netif", prefix: bytes, length: int) -> Prefix:

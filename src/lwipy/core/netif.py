@@ -219,7 +219,7 @@ class Netif:
         if old == state:
             return
         a.state = state
-        if state == PREFERRED and a.preferred_until is not None:
+        if state == PREFERRED:
             self.stack.timer_armed(a.preferred_until)  # router discovery watches a preferred address's lifetime
         if DUPLICATED in (old, state):
             self.stack.own6_changed()  # another node's now: no more ours to loop back to or bind

@@ -144,14 +144,10 @@ class Route6Table:
                 self.routes.remove(known)
         elif known is not None:
             known.until = until(now, lifetime)
-            self._armed(known)
+            self.stack.timer_armed(known.until)
         elif len(self.routes) < self.stack.config.nd6_num_destinations:
             route = Route6(netif, prefix, length, router, until(now, lifetime))
             self.routes.append(route)
-            self._armed(route)
-
-    def _armed(self, route: Route6) -> None:
-        if route.until is not None:
             self.stack.timer_armed(route.until)
 
     def redirect_input(self, pkt: "InPacket6", rd: Redirect) -> None:

@@ -632,11 +632,12 @@ class Stack:
                 due = t
         return None if due == _INF else due
 
-    def timer_armed(self, when: float) -> None:
-        """A module set or brought forward a deadline that its ``poll_at()`` reports, to ``when``: :meth:`poll_floor`
-        is no later than that from now on.  Deadlines cleared or moved later need nothing, nor those a module's
-        ``poll()`` sets (:meth:`poll` makes the floor exact after the modules ran; nothing else polls them)."""
-        if when < self._timer_floor:
+    def timer_armed(self, when: float | None) -> None:
+        """A module set or brought forward a deadline that its ``poll_at()`` reports, to ``when`` (None: a lifetime
+        that never ends, nothing to learn): :meth:`poll_floor` is no later than that from now on.  Deadlines cleared or
+        moved later need nothing, nor those a module's ``poll()`` sets (:meth:`poll` makes the floor exact after the
+        modules ran; nothing else polls them)."""
+        if when is not None and when < self._timer_floor:
             self._timer_floor = when
 
     def timers_changed(self) -> None:
