@@ -27,6 +27,7 @@ from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
+from .congestion import RTO_MAX, RTO_MIN, VAR_FLOOR
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
@@ -433,13 +434,29 @@ class Tcp:
             timed = rtt.seq
             if timed is not None and (timed - ack) & MASK >= _HALF:  # the timed segment acknowledged
                 rtt.seq = None
-                sample = now - rtt.start
-                if 0 <= sample < 120:
-                    rtt.sample(sample)
-            cwnd, smss = cc.cwnd, pcb.snd_mss
-            if cwnd < cc.ssthresh:
-                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+                r = now - rtt.start
+                if r < 120.0 and r >= 0.0:  # (0 <= r < 120: floats, each compare specialised; NaN neither)
+                    srtt = rtt.srtt
+                    if srtt is None:
+                        rtt.sample(r)  # the first
+                    else:
+                        # settle13: RttEstimator.sample's later sample, inline (a call less a request; the same
+                        # steps, test_tcp_settle_rtt holds the two alike bit for bit)
+                        rttvar = rtt.rttvar = 0.75 * rtt.rttvar + 0.25 * abs(srtt - r)
+                        srtt = rtt.srtt = 0.875 * srtt + 0.125 * r
+                        if rttvar > VAR_FLOOR:
+                            rto = srtt + 4.0 * rttvar
+                        else:
+                            rto = srtt + 0.001
+                        if rto > RTO_MIN:
+                            rtt.rto = rto if rto < RTO_MAX else RTO_MAX
+                        else:
+                            rtt.rto = RTO_MIN
+            cwnd = cc.cwnd
+            if cwnd < cc.ssthresh:  # (settle13: the common ACK, below 2 SMSS, the fall-through; snd_mss read in place)
+                cc.cwnd = cwnd + (2 * pcb.snd_mss if acked >= 2 * pcb.snd_mss else acked)
             else:
+                smss = pcb.snd_mss
                 grow = smss * (acked if acked < cwnd else cwnd) // cwnd
                 cc.cwnd = cwnd + (grow if grow > 1 else 1)
             cc.dupacks = 0
