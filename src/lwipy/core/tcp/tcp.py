@@ -409,12 +409,12 @@ class Tcp:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
-        without a timestamp inline) and the memory counting of the buffers' changes since (``TcpMem._mem_replay``;
-        mem12: the log of the pcb's last one-peak plan checked here), in the order and with the values they would
-        have had.  Called once the reply is written (``TcpOutput._output_fast``), at the end of the segment
-        (``fastpath.fast_input``), and before anything reads what waits: the full ``_output``, segment input, the
-        timers, the pcb's ``cwnd``/``srtt``... properties, ``MemStats`` (its ``pending`` hook), a path MTU change
-        and the pcb's release."""
+        without a timestamp inline; settle13: ``RttEstimator.sample``'s too, for a sample after the first) and the
+        memory counting of the buffers' changes since (``TcpMem._mem_replay``; mem12: the log of the pcb's last
+        one-peak plan checked here), in the order and with the values they would have had.  Called once the reply
+        is written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
+        anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
+        properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release."""
         pcb = self.unsettled
         if pcb is None:
             return
