@@ -82,7 +82,7 @@ class RttEstimator:
             if sample is None:
                 sample = now - self.start
             self.seq = None
-        if sample is not None and 0 <= sample < 120:
+        if sample is not None and sample < 120.0 and sample >= 0.0:  # (0 <= sample < 120, on floats)
             self.sample(sample)
 
     def sample(self, r: float) -> None:

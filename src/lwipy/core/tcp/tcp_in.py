@@ -289,7 +289,7 @@ class TcpInput:
                 if sample is None:
                     sample = now - rtt.start
                 rtt.seq = None
-            if sample is not None and 0 <= sample < 120:
+            if sample is not None and sample < 120.0 and sample >= 0.0:  # (0 <= sample < 120, on floats: specialised)
                 rtt.sample(sample)
         cc = self.cc
         if cc.rto_recover is None and cc.recover is None:
