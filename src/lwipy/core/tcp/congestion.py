@@ -78,7 +78,7 @@ class RttEstimator:
         (a wrapped or forged echo) are ignored."""
         sample = ts_rtt
         timed = self.seq
-        if timed is not None and (timed - ack) & MASK >= HALF:  # timed < ack (seq_lt inline: once per ACK)
+        if timed is not None and (timed - ack) & HALF:  # timed < ack (seq_lt inline, by bit 31: once per ACK)
             if sample is None:
                 sample = now - self.start
             self.seq = None

@@ -285,7 +285,7 @@ class TcpInput:
         timed = rtt.seq
         if timed is not None or tsecr:
             sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
-            if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
+            if timed is not None and (timed - ack) & _HALF:  # timed < ack (bit 31: & MASK >= _HALF, settle13)
                 if sample is None:
                     sample = now - rtt.start
                 rtt.seq = None
