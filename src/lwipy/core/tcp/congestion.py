@@ -37,6 +37,9 @@ __all__ = ["RttEstimator", "SackScoreboard", "CongestionControl", "RTO_MIN", "RT
 
 RTO_MIN = 0.2  # Linux's floor; RFC 6298's 1 s would make every loss on a LAN cost a second
 RTO_MAX = 60.0
+#: settle13: RFC 6298's G / K (1 ms / 4): ``K * rttvar > G`` exactly when ``rttvar > G / K`` (each product exact, a
+#: power of two apart), so the RTO's ``max(G, K * rttvar)`` needs no product when the variance is below it (a LAN's)
+VAR_FLOOR = 0.001 / 4
 _SSTHRESH_INIT = 0x7FFFFFFF  # "arbitrarily high" (RFC 5681 3.1)
 
 # what CongestionControl.on_duplicate_ack asks of the sender
@@ -75,15 +78,16 @@ class RttEstimator:
         (a wrapped or forged echo) are ignored."""
         sample = ts_rtt
         timed = self.seq
-        if timed is not None and (timed - ack) & MASK >= HALF:  # timed < ack (seq_lt inline: once per ACK)
+        if timed is not None and (timed - ack) & HALF:  # timed < ack (seq_lt inline, by bit 31: once per ACK)
             if sample is None:
                 sample = now - self.start
             self.seq = None
-        if sample is not None and 0 <= sample < 120:
+        if sample is not None and sample < 120.0 and sample >= 0.0:  # (0 <= sample < 120, on floats)
             self.sample(sample)
 
     def sample(self, r: float) -> None:
-        """Take one RTT measurement ``r`` (RFC 6298 2.2 and 2.3, alpha 1/8, beta 1/4, G 1 ms)."""
+        """Take one RTT measurement ``r`` (RFC 6298 2.2 and 2.3, alpha 1/8, beta 1/4, G 1 ms).  ``Tcp.settle`` takes
+        a request's later samples inline (the same steps: test_tcp_settle_rtt holds the two alike)."""
         srtt = self.srtt
         if srtt is None:
             self.srtt, self.rttvar = srtt, rttvar = r, r / 2
@@ -91,14 +95,16 @@ class RttEstimator:
             self.rttvar = rttvar = 0.75 * self.rttvar + 0.25 * abs(srtt - r)
             self.srtt = srtt = 0.875 * srtt + 0.125 * r
         # min(RTO_MAX, max(RTO_MIN, srtt + max(0.001, 4 * rttvar))) without the three builtin calls (rr1: one
-        # sample per request of a request/response exchange)
-        var4 = 4 * rttvar
-        rto = srtt + (var4 if var4 > 0.001 else 0.001)
-        if not rto > RTO_MIN:
-            rto = RTO_MIN  # (NaN too)
-        elif rto >= RTO_MAX:
-            rto = RTO_MAX
-        self.rto = rto  # (rr10: the common sample two comparisons, no chained one)
+        # sample per request of a request/response exchange); settle13: max(G, K * rttvar) by rttvar against G / K
+        # (the same test: both products exact, powers of two), and the RTO stored from the branch that sets it
+        if rttvar > VAR_FLOOR:
+            rto = srtt + 4.0 * rttvar
+        else:
+            rto = srtt + 0.001
+        if rto > RTO_MIN:
+            self.rto = rto if rto < RTO_MAX else RTO_MAX
+        else:
+            self.rto = RTO_MIN  # (NaN too)
 
     def backoff(self) -> None:
         """The retransmission timer fired: double the RTO (RFC 6298 5.5, at most ``RTO_MAX``) and time nothing that

@@ -27,10 +27,10 @@ from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
+from .congestion import RTO_MAX, RTO_MIN, VAR_FLOOR
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
-from .seq import MASK
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
 
 if TYPE_CHECKING:
@@ -408,12 +408,12 @@ class Tcp:
         """Do the bookkeeping an ACK left for after the reply's write (``TcpInput._fast_request`` or
         ``_fast_new_ack``, with everything sent acknowledged): the RTT sample and the congestion window
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
-        without a timestamp inline) and the memory counting of the buffers' changes since (``TcpMem._mem_replay``;
-        mem12: the log of the pcb's last one-peak plan checked here), in the order and with the values they would
-        have had.  Called once the reply is written (``TcpOutput._output_fast``), at the end of the segment
-        (``fastpath.fast_input``), and before anything reads what waits: the full ``_output``, segment input, the
-        timers, the pcb's ``cwnd``/``srtt``... properties, ``MemStats`` (its ``pending`` hook), a path MTU change
-        and the pcb's release."""
+        without a timestamp inline; settle13: ``RttEstimator.sample``'s too, for a sample after the first) and the
+        memory counting of the buffers' changes since (``TcpMem._mem_replay``; mem12: the log of the pcb's last
+        one-peak plan checked here), in the order and with the values they would have had.  Called once the reply
+        is written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
+        anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
+        properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release."""
         pcb = self.unsettled
         if pcb is None:
             return
@@ -431,15 +431,33 @@ class Tcp:
             # its tests of the timestamp skipped (test_tcp_rr_settle compares the two over random states)
             rtt = pcb.rtt
             timed = rtt.seq
-            if timed is not None and (timed - ack) & MASK >= _HALF:  # the timed segment acknowledged
+            # the timed segment acknowledged (timed < ack; settle13: bit 31 of the difference, the same test as
+            # ``(timed - ack) & MASK >= _HALF``: two bytecodes less and no compare of big ints, never specialised)
+            if timed is not None and (timed - ack) & _HALF:
                 rtt.seq = None
-                sample = now - rtt.start
-                if 0 <= sample < 120:
-                    rtt.sample(sample)
-            cwnd, smss = cc.cwnd, pcb.snd_mss
-            if cwnd < cc.ssthresh:
-                cc.cwnd = cwnd + (acked if acked < 2 * smss else 2 * smss)
+                r = now - rtt.start
+                if r < 120.0 and r >= 0.0:  # (0 <= r < 120: floats, each compare specialised; NaN neither)
+                    srtt = rtt.srtt
+                    if srtt is None:
+                        rtt.sample(r)  # the first
+                    else:
+                        # settle13: RttEstimator.sample's later sample, inline (a call less a request; the same
+                        # steps, test_tcp_settle_rtt holds the two alike bit for bit)
+                        rttvar = rtt.rttvar = 0.75 * rtt.rttvar + 0.25 * abs(srtt - r)
+                        srtt = rtt.srtt = 0.875 * srtt + 0.125 * r
+                        if rttvar > VAR_FLOOR:
+                            rto = srtt + 4.0 * rttvar
+                        else:
+                            rto = srtt + 0.001
+                        if rto > RTO_MIN:
+                            rtt.rto = rto if rto < RTO_MAX else RTO_MAX
+                        else:
+                            rtt.rto = RTO_MIN
+            cwnd = cc.cwnd
+            if cwnd < cc.ssthresh:  # (settle13: the common ACK, below 2 SMSS, the fall-through; snd_mss read in place)
+                cc.cwnd = cwnd + (2 * pcb.snd_mss if acked >= 2 * pcb.snd_mss else acked)
             else:
+                smss = pcb.snd_mss
                 grow = smss * (acked if acked < cwnd else cwnd) // cwnd
                 cc.cwnd = cwnd + (grow if grow > 1 else 1)
             cc.dupacks = 0

@@ -285,11 +285,11 @@ class TcpInput:
         timed = rtt.seq
         if timed is not None or tsecr:
             sample = ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None
-            if timed is not None and (timed - ack) & MASK >= _HALF:  # timed < ack
+            if timed is not None and (timed - ack) & _HALF:  # timed < ack (bit 31: & MASK >= _HALF, settle13)
                 if sample is None:
                     sample = now - rtt.start
                 rtt.seq = None
-            if sample is not None and 0 <= sample < 120:
+            if sample is not None and sample < 120.0 and sample >= 0.0:  # (0 <= sample < 120, on floats: specialised)
                 rtt.sample(sample)
         cc = self.cc
         if cc.rto_recover is None and cc.recover is None:
