@@ -18,7 +18,8 @@ from helpers import examples
 from lwipy.apps import TcpEchoServer
 from lwipy.core.tcp.pcb import TcpPcb
 from lwipy.core.tcp.seq import MASK
-from lwipy.core.tcp.states import CAN_RECEIVE
+from lwipy.core.tcp.states import CAN_RECEIVE, CLOSE_WAIT, CLOSED, ESTABLISHED
+from lwipy.errors import LwipError
 from test_tcp_fastpath import ACK, FIN, PSH, assert_alike, established, frame, inject
 from test_tcp_rx_discard import run_reads
 
@@ -35,10 +36,61 @@ def watch(monkeypatch, name: str) -> list:
     return calls
 
 
+class RecvEchoServer(TcpEchoServer):
+    """The echo app on ``on_event`` alone, reading with ``recv`` (TcpEchoServer before lane13 gave it ``on_recv``):
+    the pcb API's other way of serving requests, which these tests hold to the full path."""
+
+    def _attach(self, pcb) -> None:
+        pcb.on_event = self._event
+        pcb.notify_sent = False
+
+    def _event(self, pcb) -> None:
+        pending = self._pending
+        if not pcb.rcv_buf and not pending and pcb.state == ESTABLISHED:
+            return
+        backlog = pending.get(id(pcb)) if pending else None
+        try:
+            if backlog is None:
+                while pcb.rcv_buf:
+                    data = pcb.recv()
+                    n = len(data)
+                    self.bytes_in += n
+                    took = pcb.send(data)
+                    self.bytes_out += took
+                    if took < n:
+                        backlog = pending[id(pcb)] = bytearray(memoryview(data)[took:])
+                        pcb.notify_sent = True
+                        break  # the send buffer is full: reading more would only grow the backlog
+            else:
+                while True:
+                    if backlog:
+                        took = pcb.send(backlog)
+                        self.bytes_out += took
+                        del backlog[:took]
+                        if backlog:
+                            break
+                    if not pcb.readable:
+                        break
+                    backlog += self._drain(pcb)
+                if not backlog:
+                    del pending[id(pcb)]
+                    backlog = None
+                    pcb.notify_sent = False
+        except LwipError:
+            pending.pop(id(pcb), None)
+            backlog = None
+            pcb.notify_sent = False
+        state = pcb.state
+        if state == CLOSED:
+            pending.pop(id(pcb), None)
+        elif state == CLOSE_WAIT and backlog is None and pcb.at_eof:
+            pcb.close()
+
+
 def echo_connection(ts: bool, fast: bool = True, **options):
-    """An ESTABLISHED connection served by the echo app (``TcpEchoServer``'s event handler)."""
+    """An ESTABLISHED connection served by the echo app on ``on_event`` and ``recv`` (:class:`RecvEchoServer`)."""
     t, pcb, _ = established(ts=ts, fast=fast, reader=False, **options)
-    server = TcpEchoServer(t.stack, 7)
+    server = RecvEchoServer(t.stack, 7)
     server.connections += 1
     pcb.on_event = server._event
     return t, pcb, server

@@ -81,64 +81,71 @@ class TcpDiscardServer(_Service):
 
 
 class TcpEchoServer(_Service):
-    """Port 7: send back what arrives, holding what does not fit the send buffer until it drains."""
+    """Port 7: send back what arrives, holding what does not fit the send buffer until it drains.  As lwIP's
+    ``tcpecho_raw``: the data comes to a receive callback (``on_recv``), goes straight back, and what the send buffer
+    does not take yet is held, keeping the window closed by as much until it is sent (``recved``)."""
 
     def __init__(self, stack: "Stack", port: int = 7) -> None:
         super().__init__(stack, port)
         self._pending: dict[int, bytearray] = {}  # per connection, what the send buffer did not take yet
 
     def _attach(self, pcb: "TcpPcb") -> None:
-        """Its events, but not of room freed by ACKs (``notify_sent``, lwIP's ``tcp_sent(pcb, NULL)``) while
-        nothing is held back for want of it (rr10: a request's ACK of the reply before it then calls nothing)."""
+        """Its data (``on_recv``) and other events, but not of room freed by ACKs (``notify_sent``, lwIP's
+        ``tcp_sent(pcb, NULL)``) while nothing is held back for want of it (rr10: a request's ACK of the reply before
+        it then calls nothing)."""
         pcb.on_event = self._event
+        pcb.on_recv = self._recv
         pcb.notify_sent = False
+
+    def _recv(self, pcb: "TcpPcb", data: bytes) -> int:
+        """What arrived goes back (a request's reply, written before anything else is looked at); what the send
+        buffer does not take is held, and so is everything behind it while anything is: how much is held."""
+        n = len(data)
+        self.bytes_in += n
+        pending = self._pending
+        if pending and (backlog := pending.get(id(pcb))) is not None:
+            backlog += data
+            return n
+        try:
+            took = pcb.send(data)
+        except LwipError:
+            return 0  # the connection failed or no longer sends: nothing to hold for
+        self.bytes_out += took
+        if took < n:
+            pending[id(pcb)] = bytearray(memoryview(data)[took:])
+            pcb.notify_sent = True  # (rr10: room is waited for now)
+            return n - took
+        return 0
 
     def _event(self, pcb: "TcpPcb") -> None:
         pending = self._pending
-        if not pcb.rcv_buf and not pending and pcb.state == ESTABLISHED:
-            return  # rr9: nothing to read, nothing held back, nothing to close
-        backlog = pending.get(id(pcb)) if pending else None
-        try:
-            if backlog is None:
-                # rr: the common event holds nothing back: what arrived goes straight back, one recv and one send
-                # (a request's reply is written before anything else is looked at); an ACK's event reads nothing
-                # (rr9: rcv_buf itself, as the discard app reads it, not the readable property: three calls less a
-                # request)
-                while pcb.rcv_buf:
-                    data = pcb.recv()
-                    n = len(data)
-                    self.bytes_in += n
-                    took = pcb.send(data)
-                    self.bytes_out += took
-                    if took < n:
-                        backlog = pending[id(pcb)] = bytearray(memoryview(data)[took:])
-                        pcb.notify_sent = True  # (rr10: room is waited for now)
-                        break  # the send buffer is full: reading more would only grow the backlog
+        if pending and (backlog := pending.get(id(pcb))) is not None:
+            try:
+                took = pcb.send(backlog) if backlog else 0
+            except LwipError:
+                took = -1
+            if took < 0 or took == len(backlog):
+                del pending[id(pcb)]
+                pcb.notify_sent = False
             else:
-                while True:
-                    if backlog:
-                        took = pcb.send(backlog)
-                        self.bytes_out += took
-                        del backlog[:took]
-                        if backlog:
-                            break
-                    if not pcb.readable:
-                        break
-                    backlog += self._drain(pcb)
-                if not backlog:
-                    del pending[id(pcb)]
-                    backlog = None
-                    pcb.notify_sent = False
-        except LwipError:
-            pending.pop(id(pcb), None)
-            backlog = None
-            pcb.notify_sent = False
+                del backlog[:took]
+            given = len(backlog) if took < 0 else took  # what was held for it, given back
+            if took > 0:
+                self.bytes_out += took
+            if given and pcb.state != CLOSED:
+                pcb.recved(given)
+        if pcb.rcv_buf:
+            # what waited before on_recv was set (data that came with the handshake): as on_recv is handed it
+            data = pcb.recv(reopen=False)
+            kept = self._recv(pcb, data)
+            if len(data) > kept:
+                pcb.recved(len(data) - kept)
         state = pcb.state
         if state == ESTABLISHED:
-            return  # (rr10: the common answer, one comparison)
+            return
         if state == CLOSED:
             pending.pop(id(pcb), None)
-        elif state == CLOSE_WAIT and backlog is None and pcb.at_eof:  # (CLOSE_WAIT: the peer's FIN received)
+        elif state == CLOSE_WAIT and id(pcb) not in pending and pcb.at_eof:  # (CLOSE_WAIT: the peer's FIN received)
             pcb.close()
 
 

@@ -84,6 +84,11 @@ def _forward(obj: str, name: str, doc: str) -> Any:
     return property(get, put, doc=doc)
 
 
+_LANE_RECV = 1  # lane13, TcpPcb._lane: on_recv runs; what it writes is queued, counted and sent when it returns
+_LANE_REQUEST = 2  # the same, from the request lane (TcpInput._fast_request): its first write takes send's short way
+_LANE_WRITTEN = 3  # on_recv runs and wrote
+
+
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
@@ -96,7 +101,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     # setters keep ``_keep_*``).  A slot hides a mixin's class default, so __init__ sets every one
     __slots__ = (
         "tcp", "stack", "state", "local_ip", "local_port", "remote_ip", "remote_port", "v6", "key", "_local_packed",
-        "_remote_packed", "ttl", "tos", "_pseudo_base", "listener", "on_event", "notify_sent", "tx_source", "error",
+        "_remote_packed", "ttl", "tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
+        "tx_source", "error",
         "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
         "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
         # send side
@@ -135,6 +141,16 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                                                                           PROTO_TCP, 0)
         self.listener: TcpListener | None = None
         self.on_event: Callable[[TcpPcb], None] | None = None
+        #: lwIP's ``tcp_recv`` callback: ``on_recv(pcb, data)`` is handed the in-order bytes as they arrive (``data``,
+        #: bytes), instead of their waiting in the receive buffer for :meth:`recv` and ``on_event`` being told (it is
+        #: still told of everything else: the FIN, room, the connection made or failed).  The bytes count against the
+        #: receive window while it runs; it returns how many of them it still holds (None or 0: none), and those keep
+        #: counting until it gives them back with :meth:`recved`, as an lwIP application calls ``tcp_recved`` once it
+        #: has dealt with the data.  What it writes (:meth:`send`) is queued and goes out when it returns, as lwIP's
+        #: ``tcp_write`` in the callback is sent by ``tcp_input``'s ``tcp_output`` after it: a request's reply, with
+        #: the window its data left (the request lane: ``TcpInput._fast_request``)
+        self.on_recv: Callable[[TcpPcb, bytes], int | None] | None = None
+        self._lane = 0  # lane13: on_recv runs (_LANE_RECV; _LANE_REQUEST: from the request lane, see send)
         #: rr10: ``on_event`` is also told when ACKs free send buffer (lwIP's ``tcp_sent`` callback registered); an
         #: application that does not wait for room sets it False (``tcp_sent(pcb, NULL)``), and an ACK's room then
         #: calls nothing (a request/response server's every request acknowledges its reply before it)
@@ -303,6 +319,19 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         ``TCP_WRITE_FLAG_MORE``: the application has more to write at once, so no push yet)."""
         if (stack := self.stack).assert_core is not no_core_check:  # call12: the no-op not called
             stack.assert_core()
+        lane = self._lane
+        if lane == _LANE_REQUEST:
+            # lane13: the reply to a request that on_recv was handed by the request lane, which found the connection
+            # ESTABLISHED and idle (everything sent acknowledged, the send buffer empty, nothing corked): what the
+            # checks below would find, unless the callback changed it before this write (a close, a shutdown, an
+            # abort: checked here)
+            n = len(data)
+            snd_buf = self.snd_buf
+            if not snd_buf and self.state == ESTABLISHED and not self.tx_closed and 0 < n <= self.snd_buf_limit:
+                snd_buf += data
+                self._push = not more
+                self._lane = _LANE_WRITTEN
+                return n
         if self.error:
             raise LwipError(self.error, "the connection failed")
         state = self.state
@@ -320,22 +349,29 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return 0
         snd_buf += data  # (rr10: in place, no store)
         self._push = not more
+        if lane:
+            self._lane = _LANE_WRITTEN  # lane13: a write from on_recv, counted and sent when it returns
+            return n
         log = self._mem_log
         if log is not None:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
             log.append(len(snd_buf))
         else:
             self._mem_snd()
-        tcp = self.tcp
-        if state in CAN_SEND and not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
-            # _output's first step, inline (rr1: a call less before a reply): the fast way, else the whole way
-            if self.fin_seq is not None or not tcp._fast_path:
+        if state in CAN_SEND:
+            self._send_out()
+        return n
+
+    def _send_out(self) -> None:
+        """A write's ``tcp_output`` (the caller checked a state that sends, and has queued something)."""
+        if not (self._corked and self._gso_max):  # gso: _ack_advanced sends it
+            # _output's first step (rr1: send's): the fast way, else the whole way
+            if self.fin_seq is not None or not self.tcp._fast_path:
                 self._output()
             elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
                       and self._output_one()) and not self._output_fast(False):
                 # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
-                # (out12: which leaves the state and a buffer not empty to its callers: both checked above)
+                # (out12: which leaves the state and a buffer not empty to its callers: both checked)
                 self._output_whole()
-        return n
 
     def recv(self, max_bytes: int = 1 << 30, reopen: bool = True) -> bytes:
         """Take up to ``max_bytes`` received bytes.  With ``reopen`` the window opens again at once (``tcp_recved``
@@ -372,23 +408,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
                 if offered > _HALF:
                     offered = 0
                 if have + self.rcv_held + offered <= self._rcv_opens_at:
-                    if self.rcv_wscale:
-                        self._window_update()  # a scaled window's room comes in _free_window's larger units
-                    elif self.state in CAN_RECEIVE:
-                        # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled
-                        # window outside the handshake): the window opens by the worthwhile amount only when that
-                        # does (a buffer that is not whole segments, 64 KB's 65535, otherwise asks after every
-                        # read); rx8: then what _window_update would do, without working its figures out again (its
-                        # checks: no ACK due, checked above, and a state that receives, so not SYN_SENT or SYN_RCVD);
-                        # the figures kept only here (a request's read seldom gets this far)
-                        limit = self.rcv_buf_limit
-                        seg = self.mss - 12 if self.ts_ok else self.mss
-                        worthwhile = seg if seg < limit // 2 else limit // 2
-                        room = limit - have - self.rcv_held
-                        if room > seg:
-                            room -= room % seg
-                        if room - offered >= worthwhile:
-                            self._ack_now()
+                    self._reopen(have + self.rcv_held, offered)
         else:
             self.rcv_held += n
         log = self._mem_log
@@ -397,6 +417,28 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         else:
             self._mem_rcv_count(have + self.rcv_held)
         return out
+
+    def _reopen(self, held: int, offered: int) -> None:
+        """After a read (``recv``, or the request lane's on_recv) that left ``held`` bytes held and the window
+        ``offered`` (0 when ``rcv_adv`` is behind ``rcv_nxt``), with no ACK due, where ``held + offered`` is at most
+        ``_rcv_opens_at`` (below it the raw room cannot open the window by the worthwhile amount, and the callers ask
+        nothing): what :meth:`_window_update` would do."""
+        if self.rcv_wscale:
+            self._window_update()  # a scaled window's room comes in _free_window's larger units
+        elif self.state in CAN_RECEIVE:
+            # rr8: the room as _free_window offers it, in whole segments of the peer's (an unscaled window outside the
+            # handshake): the window opens by the worthwhile amount only when that does (a buffer that is not whole
+            # segments, 64 KB's 65535, otherwise asks after every read); rx8: then what _window_update would do,
+            # without working its figures out again (its checks: no ACK due, checked by the callers, and a state that
+            # receives, so not SYN_SENT or SYN_RCVD)
+            limit = self.rcv_buf_limit
+            seg = self.mss - 12 if self.ts_ok else self.mss
+            worthwhile = seg if seg < limit // 2 else limit // 2
+            room = limit - held
+            if room > seg:
+                room -= room % seg
+            if room - offered >= worthwhile:
+                self._ack_now()
 
     def _rcv_sws(self) -> None:
         """out12: ``_rcv_opens_at``, the most bytes held (``rcv_buf``, ``rcv_held``) and offered at which the room
@@ -414,7 +456,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             stack.assert_core()
         self.rcv_held = max(0, self.rcv_held - n)
         self._mem_rcv()
-        self._window_update()
+        self._window_check()
 
     def shutdown(self, read: bool = False, write: bool = True) -> None:
         """``tcp_shutdown``: stop receiving and/or sending (a FIN follows the data already queued)."""
@@ -523,8 +565,75 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             self._mem_snd()
 
     def _notify(self) -> None:
+        if self.on_recv is not None and self.rcv_buf:
+            self._deliver()
         if self.on_event is not None:
             self.on_event(self)
+
+    def _notify_data(self) -> None:
+        """In-order data arrived: handed to ``on_recv`` when there is one (and ``on_event`` not told of it), else
+        ``on_event`` told."""
+        if self.on_recv is not None:
+            self._deliver()
+        elif self.on_event is not None:
+            self.on_event(self)
+
+    def _deliver(self) -> None:
+        """``on_recv`` handed everything waiting in the receive buffer, held against the window while it runs (as
+        ``recv(reopen=False)`` holds it), then given back but for what it says it keeps, and what it wrote counted and
+        sent.  The request lane (``TcpInput._fast_request``) does the same for a request inline."""
+        n = len(self.rcv_buf)
+        if not n:
+            return
+        data = self.recv(reopen=False)
+        prior = self._lane  # (on_recv feeding a frame that brings more: the outer call's state kept)
+        self._lane = _LANE_RECV
+        try:
+            kept = self.on_recv(self, data)
+        finally:
+            written = self._lane == _LANE_WRITTEN
+            self._lane = prior
+        # what it returned: the rest of the n bytes given back (recved's steps), counted; then what it wrote, sent
+        # with the window that leaves; then the window opened if worthwhile (lwIP: tcp_recved flags the window
+        # update, tcp_output sends it with the data)
+        held = self.rcv_held - n
+        if kept:
+            held += self._kept(kept, n)
+        self.rcv_held = held if held > 0 else 0  # (below 0: it gave them back itself, recved)
+        self._mem_rcv()
+        if written:
+            self._send_written()
+        self._window_check()
+
+    def _window_check(self) -> None:
+        """After a read or bytes given back: :meth:`_window_update`, as :meth:`recv` asks it (not while an ACK is
+        due, nor when the raw room cannot open the window by the worthwhile amount: see :meth:`_reopen`)."""
+        if not self.ack_due:
+            offered = (self.rcv_adv - self.rcv_nxt) & MASK
+            if offered > _HALF:
+                offered = 0
+            held = len(self.rcv_buf) + self.rcv_held
+            if held + offered <= self._rcv_opens_at:
+                self._reopen(held, offered)
+
+    def _send_written(self) -> None:
+        """After ``on_recv`` wrote: the send buffer counted (after what it gave back: the bytes it was handed are
+        freed as it returns, and what it wrote is queued then) and sent (lwIP's ``tcp_input`` calls ``tcp_output``
+        after the receive callback, whose ``tcp_write`` only queued), as :meth:`send` counts and sends a write at
+        other times."""
+        self._mem_snd()
+        if self.snd_buf and self.state in CAN_SEND:
+            self._send_out()
+
+    @staticmethod
+    def _kept(kept: int | None, n: int) -> int:
+        """What ``on_recv`` returned for ``n`` bytes: how many it still holds."""
+        if not kept:
+            return 0
+        if type(kept) is not int or not 0 <= kept <= n:
+            raise ValueError(f"on_recv returns how many of the {n} bytes it was handed it still holds (0 to {n}, "
+                             f"or None), not {kept!r}")
+        return kept
 
     def __repr__(self) -> str:
         return (f"<TcpPcb {self.local_ip}:{self.local_port} -> {self.remote_ip}:{self.remote_port} "

@@ -240,8 +240,10 @@ class TcpInput:
             self._mem_rcv_count(used + n)
         self.unacked_segments += 1
         ack_now = self.unacked_segments >= 2
-        on_event = self.on_event  # _notify, inline
-        if on_event is not None:
+        on_event = self.on_event  # _notify_data, inline
+        if self.on_recv is not None:
+            self._deliver()
+        elif on_event is not None:
             on_event(self)
         if self.state == CLOSED or not self.unacked_segments:
             return True
@@ -488,17 +490,70 @@ class TcpInput:
                 if not self._fast_after_ack(seq, payload, n):
                     self._receive_data(seq, payload, False)
                 return True
-        # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
-        self.rcv_buf += payload
-        self.rcv_nxt = (seq + n) & MASK
-        log.append(~(used + n))  # _mem_rcv, logged
-        self.unacked_segments += 1
-        ack_now = self.unacked_segments >= 2
-        on_event = self.on_event  # (the first callback may have changed it)
-        if on_event is not None:
-            on_event(self)  # the request: the echo app reads it and writes the reply here
+        on_recv = self.on_recv
+        if on_recv is not None and not self.rcv_buf:
+            # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
+            # against the window while the callback runs, then given back but for what it keeps), and the reply it
+            # wrote (by send's short way: _LANE_REQUEST) counted and sent after, as _send_written does (an inline
+            # copy: tests/core/test_tcp_on_recv.py holds the lane to _deliver's way)
+            self.rcv_nxt = (seq + n) & MASK
+            self.rcv_held = held = used + n  # (the buffer empty: used is what is held)
+            log.append(~held)  # _mem_rcv, logged
+            self.unacked_segments += 1
+            ack_now = self.unacked_segments >= 2
+            self._lane = 2  # (_LANE_REQUEST)
+            try:
+                kept = on_recv(self, payload if type(payload) is bytes else bytes(payload))
+            finally:
+                written = self._lane == 3  # (_LANE_WRITTEN)
+                self._lane = 0
+            # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps, counted
+            held = self.rcv_held - n
+            if kept:
+                held += self._kept(kept, n)
+            if held < 0:
+                held = 0  # (it gave them back itself, recved)
+            self.rcv_held = held
+            held += len(self.rcv_buf)
+            log = self._mem_log
+            if log is not None:
+                log.append(~held)
+            else:
+                self._mem_rcv()
+            # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle and
+            # ESTABLISHED, with something to send (whatever sent a segment or changed the state in the callback, a
+            # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
+            # then, and _send_written does it the general way); then the window opened if worthwhile
+            # (_window_check), but after a reply that went: it carried the window, and the check would find
+            # nothing to do (the window _output_one offers is the one the check works out)
+            if written and log is not None:
+                log.append(len(self.snd_buf))  # _mem_snd, logged
+                if not self._output_one():
+                    if not self._output_fast(False):
+                        self._output_whole()
+                    self._window_check()
+            else:
+                if written:
+                    self._send_written()
+                self._window_check()
             if self.state == CLOSED or not self.unacked_segments:
                 return True  # (the reply carried the ACK)
+        else:
+            # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
+            self.rcv_buf += payload
+            self.rcv_nxt = (seq + n) & MASK
+            log.append(~(used + n))  # _mem_rcv, logged
+            self.unacked_segments += 1
+            ack_now = self.unacked_segments >= 2
+            on_event = self.on_event  # (the first callback may have changed it)
+            if on_recv is not None:
+                self._deliver()
+                if self.state == CLOSED or not self.unacked_segments:
+                    return True
+            elif on_event is not None:
+                on_event(self)  # the request: the application reads it and writes the reply here
+                if self.state == CLOSED or not self.unacked_segments:
+                    return True  # (the reply carried the ACK)
         if self.ack_due:
             if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss):
                 self._send_ack()  # _window_used_up, inline
@@ -766,7 +821,7 @@ class TcpInput:
             if data:
                 # the application reads first, so that one ACK carries the window its read opened: lwIP's
                 # tcp_input calls the recv callback before tcp_output sends the ACK that tcp_receive asked for
-                self._notify()
+                self._notify_data()
                 if self.state == CLOSED or not self.unacked_segments:
                     return  # aborted, or a window update, a reply or the FIN carried the ACK already
             if filled or trimmed:

@@ -1,0 +1,334 @@
+"""lane13: ``TcpPcb.on_recv``, lwIP's ``tcp_recv`` callback: in-order data handed to the application as it arrives
+(``on_event`` told of everything else), held against the window while the callback runs and then given back but for
+what it keeps (until :meth:`~lwipy.core.tcp.pcb.TcpPcb.recved`), and what it writes queued and sent when it returns
+(``tcp_input``'s ``tcp_output`` after the callback).  The request lane (``TcpInput._fast_request``) does it inline for
+a request on an idle connection; a differential test holds it to the general way (``TcpPcb._deliver``, the full
+path) over random requests, ACKs, windows and applications that write, keep, give back, close and shut down.  In
+virtual time, against a scripted peer."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import examples
+from lwipy.apps import TcpEchoServer
+from lwipy.core.tcp.pcb import TcpPcb
+from lwipy.core.tcp.seq import MASK
+from lwipy.errors import LwipError
+from test_tcp_fastpath import ACK, FIN, PSH, assert_alike, established, frame, inject
+from test_tcp_rr_fast import watch
+
+
+class App:
+    """An on_recv application: records what it is handed and the events it is told of; ``plan`` says what it does
+    with each handing (writes, then what it returns)."""
+
+    def __init__(self, pcb, plan=None) -> None:
+        self.got: list[bytes] = []
+        self.events: list[str] = []
+        self.sent_inside: list[int] = []
+        self.plan = plan
+        pcb.on_recv = self.recv
+        pcb.on_event = self.event
+
+    def recv(self, pcb, data):
+        self.got.append(data)
+        if self.plan is not None:
+            return self.plan(pcb, data)
+        return None
+
+    def event(self, pcb) -> None:
+        self.events.append(pcb.state_name)
+
+
+def request(t, pcb, data: bytes, ack: int | None = None, flags: int = ACK | PSH, window: int = 65535) -> None:
+    inject(t, frame(t, t.peer_seq, pcb.snd_max if ack is None else ack, flags, data, window=window))
+    t.peer_seq = (t.peer_seq + len(data) + (1 if flags & FIN else 0)) & MASK
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_on_recv_is_handed_the_data_in_order_and_on_event_only_the_rest(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    app = App(pcb)
+    for i in range(3):
+        request(t, pcb, bytes([65 + i]) * (10 + i))
+    assert app.got == [b"A" * 10, b"B" * 11, b"C" * 12] and all(type(d) is bytes for d in app.got)
+    assert app.events == [] and pcb.readable == 0 and pcb.rcv_held == 0
+    request(t, pcb, b"D" * 5, flags=ACK | PSH | FIN)  # data and the FIN: the data handed over, then the event
+    assert app.got[-1] == b"D" * 5 and app.events == ["CLOSE_WAIT"] and pcb.at_eof
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_what_on_recv_writes_goes_when_it_returns_with_the_ack(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    seen = []
+
+    def plan(p, data):
+        assert p.send(b"reply:" + data) == 6 + len(data)
+        seen.append(t.dev.take())  # nothing sent while it runs
+        return None
+    App(pcb, plan)
+    request(t, pcb, b"q" * 20)
+    assert seen == [[]]
+    (seg,) = t.sent()
+    assert bytes(seg.payload) == b"reply:" + b"q" * 20 and seg.ack == t.peer_seq and "P" in str(seg.flags)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_bytes_on_recv_keeps_hold_the_window_until_recved(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast, tcp_wnd_default=5760)
+    App(pcb, lambda p, data: len(data))  # keeps everything
+    window0 = pcb.rcv_buf_limit
+    for _ in range(3):
+        request(t, pcb, b"k" * 1000)
+    assert pcb.rcv_held == 3000
+    acks = t.sent()
+    assert acks and acks[-1].window <= window0 - 3000  # the window offered counts what is held
+    pcb.recved(3000)
+    assert pcb.rcv_held == 0
+    (update,) = t.sent()
+    assert update.window == window0 == 4 * pcb.mss  # reopened whole (ESP-IDF's window: four of our segments)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("bad", [-1, 11, 2.0, "x"])
+def test_on_recv_must_say_how_many_bytes_it_keeps(fast, bad):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    App(pcb, lambda p, data: bad)
+    with pytest.raises(ValueError, match="on_recv returns how many"):
+        request(t, pcb, b"z" * 10)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_data_waiting_before_on_recv_was_set_is_handed_over_with_the_next(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    pcb.on_event = None
+    request(t, pcb, b"early")
+    assert pcb.readable == 5
+    app = App(pcb)
+    request(t, pcb, b"late")
+    assert app.got == [b"earlylate"] and pcb.readable == 0 and pcb.rcv_held == 0
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_data_given_back_without_a_reply_opens_the_window_at_once(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast, tcp_wnd_default=5760)
+    App(pcb)  # takes everything, writes nothing
+    for i in range(3):
+        request(t, pcb, b"w" * 3000)  # (the second and third acknowledge everything: the lane's, when fast)
+        acks = t.sent()
+        assert len(acks) == 1 and acks[0].ack == t.peer_seq, f"request {i}: {acks}"  # at once, not delayed
+        assert acks[0].window == pcb.rcv_buf_limit  # the room given back offered whole
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_write_after_a_close_in_on_recv_is_refused(fast):
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    refused = []
+
+    def plan(p, data):
+        if data == b"first":
+            p.send(b"reply")
+            return None
+        p.recved(len(data))
+        p.close()
+        with pytest.raises(LwipError) as err:
+            p.send(b"late")  # (fast: the lane's request, its first write)
+        refused.append(err.value.errno)
+    App(pcb, plan)
+    request(t, pcb, b"first")
+    request(t, pcb, b"x" * 10)
+    assert refused == [errno.EPIPE] and pcb.state_name == "FIN_WAIT_1" and not pcb.snd_buf
+
+
+# -- the request lane: taken for the common case, left for the unusual one ---------------------------------------------
+def test_a_request_on_an_idle_connection_takes_the_lane_and_its_reply_sends_short(monkeypatch):
+    t, pcb, _ = established(ts=False, reader=False)
+    App(pcb, lambda p, data: p.send(data) and None)
+    request(t, pcb, b"1" * 64)  # the first: the connection was idle already
+    t.dev.take()
+    deliver, checks = watch(monkeypatch, "_deliver"), watch(monkeypatch, "_output_whole")
+    for _ in range(5):
+        request(t, pcb, b"2" * 64)
+        (reply,) = t.sent()
+        assert bytes(reply.payload) == b"2" * 64 and reply.ack == t.peer_seq
+    assert deliver == [] and checks == []  # the lane: not the general way, and the reply by _output_one
+
+
+@pytest.mark.parametrize("case", ["data waiting", "not idle", "closed inside", "reset inside", "two writes"])
+def test_the_lane_is_left_or_finished_the_general_way_for_the_unusual(case, monkeypatch):
+    t, pcb, _ = established(ts=False, reader=False)
+    first = [True]
+
+    def plan(p, data):
+        p.send(data)
+        if case == "two writes":
+            p.send(data)
+        if not first[0] and case == "closed inside":
+            p.recved(len(data))  # given back first: a graceful close (lwIP's tcp_recved before tcp_close)
+            p.close()
+        if not first[0] and case == "reset inside":
+            p.close()  # with the bytes still held: unread data, so a reset (as lwIP's tcp_close with rcv_wnd short)
+        first[0] = False
+        return None
+    app = App(pcb, plan)
+    request(t, pcb, b"a" * 10)
+    t.dev.take()
+    if case == "data waiting":
+        pcb.on_recv = None
+        request(t, pcb, b"b" * 10, ack=pcb.snd_una)  # waits in the buffer
+        pcb.on_recv = app.recv
+    t.dev.take()
+    deliver, lane = watch(monkeypatch, "_deliver"), watch(monkeypatch, "_kept")
+    written = watch(monkeypatch, "_send_written")
+    handed = len(app.got)
+    request(t, pcb, b"c" * 10, ack=pcb.snd_una if case == "not idle" else None)
+    segs = t.sent()
+    payload = b"".join(bytes(s.payload) for s in segs)
+    assert len(app.got) == handed + 1
+    if case in ("data waiting", "not idle"):
+        assert deliver  # the general way: data waiting first, or a request that acknowledges nothing new
+        assert app.got[-1].endswith(b"c" * 10)
+        if case == "not idle":  # the reply before it unacknowledged: Nagle holds the small one
+            assert payload == b"" and bytes(pcb.snd_buf).endswith(b"c" * 10)
+        else:
+            assert payload == app.got[-1]
+    else:
+        assert not deliver  # the lane
+        assert payload == (b"c" * 20 if case == "two writes" else b"" if case == "reset inside" else b"c" * 10)
+        assert bool(written) == (case in ("closed inside", "reset inside"))  # its writes sent the general way
+    if case == "closed inside":
+        assert pcb.state_name == "FIN_WAIT_1" and str(segs[-1].flags) == "FPA"
+    if case == "reset inside":
+        assert pcb.state_name == "CLOSED" and "R" in str(segs[-1].flags)
+    del lane
+
+
+# -- the differential test: the lane against the general way ------------------------------------------------------------
+class RandomApp:
+    """An on_recv application acting from a list of choices: per handing, how many writes (of what share of the
+    data), what it keeps, whether it gives held bytes back first, and whether it closes or shuts down."""
+
+    def __init__(self, pcb, choices) -> None:
+        self.choices = choices
+        self.i = 0
+        self.got = 0
+        self.held = 0
+        pcb.on_recv = self.recv
+        pcb.on_event = self.event
+
+    def recv(self, pcb, data):
+        writes, share, keep, give, end = self.choices[self.i % len(self.choices)]
+        self.i += 1
+        self.got += len(data)
+        if give and self.held:
+            pcb.recved(self.held)
+            self.held = 0
+        if end == "close first":
+            pcb.close()
+        for _ in range(writes):
+            try:
+                pcb.send(data[: max(1, int(len(data) * share))])
+            except LwipError:
+                break
+        if end == "close":
+            pcb.close()
+        elif end == "shutdown":
+            pcb.shutdown()
+        kept = min(keep, len(data))
+        self.held += kept
+        return kept
+
+    def event(self, pcb) -> None:
+        if self.held and pcb.state_name in ("ESTABLISHED", "CLOSE_WAIT"):
+            pcb.recved(self.held)
+            self.held = 0
+
+
+CHOICE = st.tuples(st.sampled_from([1, 1, 1, 0, 2]), st.sampled_from([1.0, 1.0, 0.5, 3.0]),
+                   st.sampled_from([0, 0, 0, 5, 10_000]), st.booleans(),
+                   st.sampled_from([None] * 12 + ["close", "shutdown", "close first"]))
+# (kind, size, ACK share of what is in flight (-1: beyond snd_max), window, dt)
+LANE_STEP = st.tuples(st.sampled_from(["request"] * 6 + ["ack", "full", "time"]), st.sampled_from([64, 64, 1, 1000, 3000]),
+                      st.sampled_from([1.0, 1.0, 1.0, 0.5, 0.0, -1]), st.sampled_from([65535, 65535, 2000, 0]),
+                      st.sampled_from([0.0, 0.01, 0.3, 2.0]))
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(choices=st.lists(CHOICE, min_size=1, max_size=6), steps=st.lists(LANE_STEP, min_size=1, max_size=30),
+       small=st.booleans(), ts=st.booleans())
+def test_the_lane_and_the_general_way_agree(choices, steps, small, ts):
+    run_lane_differential(choices, steps, small, ts)
+
+
+def run_lane_differential(choices, steps, small: bool, ts: bool = False) -> int:
+    """The same steps to the fast and the full path with the same application; the same frames, state, memory and
+    application counters after each.  Returns how many handings the fast run's lane made (not ``_deliver``)."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, reader=False, fast=fast, tcp_snd_buf_default=2440 if small else 5760,
+                                tcp_wnd_default=5760)
+        runs.append((t, pcb, RandomApp(pcb, choices)))
+    fast_pcb = runs[0][1]
+    delivered = [0]
+    real = TcpPcb._deliver
+
+    def deliver(self):
+        delivered[0] += self is fast_pcb
+        return real(self)
+    TcpPcb._deliver = deliver
+    tsval = 1000
+    try:
+        for step in steps:
+            kind, size, share, window, dt = step
+            tsval += 1
+            for t, pcb, _ in runs:
+                flight = (pcb.snd_max - pcb.snd_una) & MASK
+                ack = pcb.snd_max + 10 if share < 0 else pcb.snd_una + int(flight * share)
+                stamp = (tsval, (int(t.now * 1000) - 3) & MASK) if ts else None
+                if kind == "request" and pcb.state_name != "CLOSED":
+                    before = pcb.rcv_nxt
+                    inject(t, frame(t, t.peer_seq, ack, ACK | PSH, b"r" * size, window=window, ts=stamp))
+                    t.peer_seq = pcb.rcv_nxt if pcb.state_name != "CLOSED" else (before + size) & MASK
+                elif kind == "ack" and pcb.state_name != "CLOSED":
+                    inject(t, frame(t, t.peer_seq, ack, window=window, ts=stamp))
+                elif kind == "full":
+                    t.dev.full = not t.dev.full
+                else:
+                    t.at(t.now + dt)
+            (ta, pa, aa), (tb, pb, ab) = runs
+            assert_alike((ta, pa), (tb, pb), f"{step}", memory=True)
+            assert (aa.got, aa.held, aa.i) == (ab.got, ab.held, ab.i), f"different app after {step}"
+    finally:
+        TcpPcb._deliver = real
+    return runs[0][2].i - delivered[0]
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_differential_test_exercises_the_lane(ts):
+    assert run_lane_differential([(1, 1.0, 0, False, None)], [("request", 64, 1.0, 65535, 0.0)] * 10, False, ts) >= 9
+    mixed = [(1, 1.0, 0, False, None), (0, 1.0, 5, True, None), (2, 0.5, 0, False, None)]
+    assert run_lane_differential(mixed, [("request", 64, 1.0, 65535, 0.0)] * 12, True, ts) >= 3
+
+
+# -- the echo app: what it cannot send yet is held, and closes the window -----------------------------------------------
+def test_the_echo_app_holds_what_it_cannot_send_and_the_window_closes_until_it_drains():
+    t, pcb, _ = established(ts=False, reader=False, tcp_snd_buf_default=2440, tcp_wnd_default=5760)
+    server = TcpEchoServer(t.stack, 7)
+    server._attach(pcb)
+    una = pcb.snd_una
+    for _ in range(6):  # the peer sends 6000 bytes and acknowledges nothing: the send buffer takes 2440
+        if pcb.rcv_held + 1000 > pcb.rcv_buf_limit:
+            break
+        request(t, pcb, b"e" * 1000, ack=una)
+    held = pcb.rcv_held
+    assert held == server.bytes_in - 2440 > 0 and id(pcb) in server._pending
+    last = t.sent()[-1]
+    assert last.window <= pcb.rcv_buf_limit - held  # what is held is not offered
+    while pcb.snd_una != pcb.snd_max or id(pcb) in server._pending:  # the peer acknowledges everything, repeatedly
+        inject(t, frame(t, t.peer_seq, pcb.snd_max))
+    assert pcb.rcv_held == 0 and server.bytes_out == server.bytes_in and not server._pending
