@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lwipy.core.tcp.isn import IsnGenerator
-from lwipy.core.tcp.seq import seq_add, seq_between, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, seq_max, seq_min
+from lwipy.core.tcp.seq import HALF, MASK, seq_add, seq_between, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, seq_max, seq_min
 from lwipy.core.timers import Deadlines
 
 u32 = st.integers(0, 0xFFFFFFFF)
@@ -20,6 +20,15 @@ def test_seq_comparisons_agree_with_signed_distance(a, d):
     assert seq_lt(a, b) == (d > 0) and seq_gt(a, b) == (d < 0)
     assert seq_le(a, b) == (d >= 0) and seq_ge(a, b) == (d <= 0)
     assert seq_max(a, b) == (b if d > 0 else a) and seq_min(a, b) == (a if d > 0 else b)
+
+
+@given(st.integers(-(1 << 40), 1 << 40), st.integers(-(1 << 40), 1 << 40))
+def test_bit_31_of_a_difference_is_the_half_test(a, b):
+    """half13: the fast paths test ``(a - b) & HALF`` (bit 31) where they tested ``(a - b) & MASK >= HALF``, and
+    ``not (a - b) & HALF`` for ``< HALF``: the same for every pair of ints, negative differences and ones past 32
+    bits included (and two bytecodes less, with no compare of big ints)."""
+    assert bool((a - b) & HALF) == ((a - b) & MASK >= HALF)
+    assert (not (a - b) & HALF) == ((a - b) & MASK < HALF)
 
 
 def test_seq_across_wraparound():

@@ -250,10 +250,10 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
         return False
     ts_ok = pcb.ts_ok
     if ts_ok:
-        if tsval is None or (tsval - pcb.ts_recent) & MASK >= _HALF:
+        if tsval is None or (tsval - pcb.ts_recent) & _HALF:
             return False  # no timestamp where one is due, or PAWS would reject it
         last = pcb.last_ack_sent
-        if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent: RFC 7323 4.3
+        if seq == last or (seq - last) & _HALF:  # seq <= last_ack_sent: RFC 7323 4.3
             pcb.ts_recent = tsval
     elif tsval is not None:
         return False
@@ -267,7 +267,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     del snd_buf[:acked]
     left = len(snd_buf)  # its memory is counted after the callback (by the application's send, or below)
     pcb.buf_seq = pcb.snd_una = ack
-    if (pcb.snd_nxt - ack) & MASK >= _HALF:
+    if (pcb.snd_nxt - ack) & _HALF:
         pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
     pcb.retries = 0
     snd_max = pcb.snd_max

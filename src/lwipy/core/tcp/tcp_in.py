@@ -99,7 +99,7 @@ class TcpInput:
         if self.ts_ok and hdr.options is not None and hdr.options.timestamp is not None and not flags & RST:
             # RFC 7323 5.3 (PAWS): a timestamp older than the last one in order is an old duplicate
             tsval = hdr.options.timestamp[0]
-            if (tsval - self.ts_recent) & MASK >= _HALF:
+            if (tsval - self.ts_recent) & _HALF:
                 self._send_oow_ack()
                 return
         # 1. is the segment acceptable?
@@ -181,7 +181,7 @@ class TcpInput:
             return False
         ts_ok = self.ts_ok
         if ts_ok:
-            if tsval is None or (tsval - self.ts_recent) & MASK >= _HALF:
+            if tsval is None or (tsval - self.ts_recent) & _HALF:
                 return False  # no timestamp where one is due, or PAWS would reject it
         elif tsval is not None:
             return False
@@ -200,7 +200,7 @@ class TcpInput:
         self.last_activity = self.stack.now
         if ts_ok:
             last = self.last_ack_sent
-            if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent
+            if seq == last or (seq - last) & _HALF:  # seq <= last_ack_sent
                 self.ts_recent = tsval  # RFC 7323 4.3
         window = window_field << self.snd_wscale
         if not acked and window == self.snd_wnd and (self.rto_at is not None or una != self.snd_max or len(
@@ -210,8 +210,8 @@ class TcpInput:
             self.persist_probes = 0
             wl1 = self.snd_wl1
             # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
-            if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and (self.snd_wl2 == ack
-                                                              or (self.snd_wl2 - ack) & MASK >= _HALF)):
+            if (wl1 - seq) & _HALF or (wl1 == seq and (self.snd_wl2 == ack
+                                                              or (self.snd_wl2 - ack) & _HALF)):
                 if window > self.max_snd_wnd:
                     self.max_snd_wnd = window
                 self.snd_wl1, self.snd_wl2 = seq, ack
@@ -267,7 +267,7 @@ class TcpInput:
         wl1 = self.snd_wl1
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
         # peer's seq standing still and every ACK past the last)
-        if (wl1 == seq and ((self.snd_wl2 - ack) & MASK >= _HALF or self.snd_wl2 == ack)) or (wl1 - seq) & MASK >= _HALF:
+        if (wl1 == seq and ((self.snd_wl2 - ack) & _HALF or self.snd_wl2 == ack)) or (wl1 - seq) & _HALF:
             self.snd_wnd = window
             if window > self.max_snd_wnd:
                 self.max_snd_wnd = window
@@ -329,7 +329,7 @@ class TcpInput:
         else:
             self._mem_snd()
         self.buf_seq = self.snd_una = ack
-        if (self.snd_nxt - ack) & MASK >= _HALF:
+        if (self.snd_nxt - ack) & _HALF:
             self.snd_nxt = ack
         self.retries = 0
         if not later:
@@ -417,7 +417,7 @@ class TcpInput:
             return False
         ts_ok = self.ts_ok
         if ts_ok:
-            if tsval is None or (tsval - self.ts_recent) & MASK >= _HALF:
+            if tsval is None or (tsval - self.ts_recent) & _HALF:
                 return False  # no timestamp where one is due, or PAWS would reject it
         elif tsval is not None:
             return False
@@ -431,7 +431,7 @@ class TcpInput:
         now = self.last_activity = stack.now
         if ts_ok:
             last = self.last_ack_sent
-            if seq == last or (seq - last) & MASK >= _HALF:  # seq <= last_ack_sent
+            if seq == last or (seq - last) & _HALF:  # seq <= last_ack_sent
                 self.ts_recent = tsval  # RFC 7323 4.3
         else:
             tsecr = None
@@ -440,7 +440,7 @@ class TcpInput:
         window = window_field << self.snd_wscale
         self.persist_probes = 0
         wl1 = self.snd_wl1
-        if (wl1 - seq) & MASK >= _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & MASK >= _HALF
+        if (wl1 - seq) & _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & _HALF
                                                           or self.snd_wl2 == ack)):
             self.snd_wnd = window
             if window > self.max_snd_wnd:

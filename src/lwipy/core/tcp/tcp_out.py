@@ -334,7 +334,7 @@ class TcpOutput:
                     refused = True  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
                     break
                 sent += 1
-                if timing and (nxt - snd_max) & MASK < _HALF:  # new data (at or above snd_max): time it
+                if timing and not (nxt - snd_max) & _HALF:  # new data (at or above snd_max): time it
                     if unsettled:
                         timed = nxt  # once settled (below)
                     else:
