@@ -108,6 +108,23 @@ def test_pure_ack_of_new_data_is_taken(ts):
 
 
 @pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [1, 2, 63, 64, 361, 372, 373, 374, 999, 1000])
+def test_segments_of_every_length_are_taken(ts, size):
+    """in13: the TCP checksum is summed from the IP source on (the pseudo-header's addresses with the segment): a
+    right one passes for odd and even lengths, short ones (one integer) and those past 400 bytes (data_sum: its
+    bound falls at 361 and 373 bytes of data, with and without timestamps), and a segment one off is refused."""
+    t, pcb, got = established(ts=ts)
+    for i in range(2):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, bytes([97 + i]) * size, ts=(700 + i, 1) if ts else None))
+        t.peer_seq += size
+    assert t.stack.tcp.fast_taken == 2
+    assert bytes(got) == b"a" * size + b"b" * size
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"c" * size, ts=(702, 1) if ts else None,
+                    tcp_csum_delta=1))
+    assert t.stack.tcp.fast_taken == 2 and bytes(got) == b"a" * size + b"b" * size  # (dropped by the full path)
+
+
+@pytest.mark.parametrize("ts", [True, False])
 @pytest.mark.parametrize("tos, ttl, frag", [(0, 64, 0x4000), (0xB8, 1, 0), (0xFF, 255, 0x4000), (0x03, 128, 0)])
 def test_fields_read_as_words_take_any_tos_ttl_and_df(ts, tos, ttl, frag):
     """in12: fast_input reads the type with the IP version, header length and TOS as one word, the fragment field

@@ -141,13 +141,17 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if stack.config.checksum_check_ip and _from_bytes(frame[14:34]) % _FOLD:
         return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
     if not netif.checksum_offload:
-        if end > 434 and type(frame) is not memoryview:  # (a slice of a view is one)
-            seg_sum = _data_sum(frame[34:end])  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
+        # in13: the sum from the IP source on: the pseudo-header's addresses summed with the segment (26 and 34 are
+        # even: the same 16-bit words), its protocol (6) and length (end - 34) added: end - 28.  The frame's own
+        # addresses, as ip4_input's tcp_input sums them (the connection's, its key being those bytes): 3 bytecodes
+        # and a read of the pcb's _pseudo_base less per segment
+        if end > 426 and type(frame) is not memoryview:  # (over 400 bytes; a slice of a view is one)
+            seg_sum = _data_sum(frame[26:end])  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
         else:
-            seg_sum = _from_bytes(frame[34:end])
-            if end & 1:  # an odd length (end - 34)
+            seg_sum = _from_bytes(frame[26:end])
+            if end & 1:  # an odd length (end - 26, as end - 34)
                 seg_sum <<= 8
-        if (pcb._pseudo_base + end - 34 + seg_sum) % _FOLD:
+        if (seg_sum + end - 28) % _FOLD:
             return False
     if tcp.unsettled is not None:
         tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
