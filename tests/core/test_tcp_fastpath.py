@@ -220,6 +220,56 @@ def test_unusual_connections_take_the_full_path(case):
         assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
 
 
+NETIF_WRITERS = {
+    "set_up(False)": (lambda t: t.netif.set_up(False), lambda t: t.netif.set_up(True)),
+    "up = False": (lambda t: setattr(t.netif, "up", False), lambda t: setattr(t.netif, "up", True)),
+    "vlan_id = 5": (lambda t: setattr(t.netif, "vlan_id", 5), lambda t: setattr(t.netif, "vlan_id", None)),
+    "vlan_id = 0": (lambda t: setattr(t.netif, "vlan_id", 0), lambda t: setattr(t.netif, "vlan_id", None)),
+    "another MAC": (lambda t: setattr(t.netif, "hwaddr", b"\x02\x00\x00\x00\x00\x42"),
+                    lambda t: setattr(t.netif, "hwaddr", OWN_MAC)),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(NETIF_WRITERS))
+def test_a_netif_down_tagged_or_with_another_mac_takes_no_segment_by_prediction(writer):
+    """in13: fast_input compares a frame's destination with ``Netif.rx_mac`` alone (the MAC while the netif is up and
+    untagged, else None): each way of taking the netif down, tagging it or changing its MAC leaves the segment to
+    the full path, and undoing it lets the next be taken again."""
+    change, undo = NETIF_WRITERS[writer]
+    t, pcb, got = established(ts=False)
+    change(t)
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10))
+    assert t.stack.tcp.fast_taken == 0
+    if writer == "another MAC":  # (to the new MAC: taken, as the full path takes it)
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10, dst_mac=t.netif.hwaddr))
+        t.peer_seq += 10
+        assert t.stack.tcp.fast_taken == 1 and got == b"d" * 10
+    undo(t)
+    before = t.stack.tcp.fast_taken
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"e" * 10))
+    assert t.stack.tcp.fast_taken == before + 1 and got.endswith(b"e" * 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["up", "vlan_id", "hwaddr", "set_up"]), st.integers(0, 2)), max_size=12))
+def test_netif_rx_mac_follows_every_write_of_its_fields(writes):
+    """in13: whatever is written to ``hwaddr``, ``vlan_id`` and ``up`` (directly or by ``set_up``), in any order,
+    ``rx_mac`` is ``hwaddr`` while the netif is up and untagged, else None; a new netif (down) has None."""
+    from helpers import CaptureDevice
+    from lwipy.core.stack import Stack
+    stack = Stack(seed=1)
+    netif = stack.add_netif(CaptureDevice(), hwaddr=OWN_MAC, up=False)
+    assert netif.rx_mac is None
+    values = {"up": [False, True, True], "vlan_id": [None, 7, 0], "hwaddr": [OWN_MAC, PEER_MAC, b"\x02" * 6],
+              "set_up": [False, True, True]}
+    for name, pick in writes:
+        if name == "set_up":
+            netif.set_up(values[name][pick])
+        else:
+            setattr(netif, name, values[name][pick])
+        assert netif.rx_mac == (netif.hwaddr if netif.up and netif.vlan_id is None else None)
+
+
 def _detour(stack) -> bool:
     """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP."""
     return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None

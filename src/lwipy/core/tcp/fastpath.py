@@ -110,8 +110,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         pcb = tcp.fast_conns.get(frame[_KEY_AT])  # (a slice of bytes, or of a read-only memoryview: hashed alike)
     except (TypeError, ValueError):
         pcb = tcp.fast_conns.get(bytes(frame[_KEY_AT]))  # a bytearray's slice, or a writable view's (rr10: the rarer)
-    if pcb is None or dst_mac != netif.hwaddr or dst != netif.ip4_packed or netif.vlan_id is not None \
-            or not netif.up:
+    # in13: the netif's MAC, its being up and untagged in one field (Netif.rx_mac: None unless both): 6 bytecodes less
+    if pcb is None or dst_mac != netif.rx_mac or dst != netif.ip4_packed:
         return False
     end = 14 + total
     if off_flags | 0x08 == _PLAIN_ACK:  # (PSH or not)
