@@ -193,6 +193,21 @@ def test_unusual_segments_take_the_full_path(case):
     assert t.stack.tcp.fast_taken == 0
 
 
+@pytest.mark.parametrize("cut", [2, 4, 30])
+def test_a_frame_shorter_than_its_ip_length_takes_the_full_path(cut):
+    """A frame cut short of its IPv4 total length, the bytes missing zeros (so that the checksum, summed with the
+    length the header says, still passes), or shorter than the headers fast_input reads: left to the full path,
+    which drops it (in13: the length read where the end is checked, and a short frame turned away by the struct)."""
+    t, pcb, got = established(ts=False)
+    raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"z" * 10 + bytes(30))
+    inject(t, raw[:-cut])
+    assert t.stack.tcp.fast_taken == 0 and got == b"" and pcb.rcv_nxt == t.peer_seq
+    inject(t, raw[:53])
+    assert t.stack.tcp.fast_taken == 0
+    inject(t, raw)
+    assert t.stack.tcp.fast_taken == 1 and got == b"z" * 10 + bytes(30)
+
+
 @pytest.mark.parametrize("case", ["close_wait", "ooseq held", "raw pcb", "ip4_input hook", "disabled", "napt"])
 def test_unusual_connections_take_the_full_path(case):
     options = dict(ipv4_napt=True, ip_forward=True) if case == "napt" else {}
