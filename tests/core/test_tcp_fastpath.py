@@ -108,11 +108,12 @@ def test_pure_ack_of_new_data_is_taken(ts):
 
 
 @pytest.mark.parametrize("ts", [True, False])
-@pytest.mark.parametrize("size", [1, 2, 63, 64, 361, 372, 373, 374, 999, 1000])
+@pytest.mark.parametrize("size", [1, 2, 63, 64, 361, 372, 373, 374, 999, 1000, 1999, 3001])
 def test_segments_of_every_length_are_taken(ts, size):
     """in13: the TCP checksum is summed from the IP source on (the pseudo-header's addresses with the segment): a
     right one passes for odd and even lengths, short ones (one integer) and those past 400 bytes (data_sum: its
-    bound falls at 361 and 373 bytes of data, with and without timestamps), and a segment one off is refused."""
+    bound falls at 361 and 373 bytes of data, with and without timestamps; past 1,536 summed bytes, a jumbo frame's,
+    in 512-byte pieces), and a segment one off is refused."""
     t, pcb, got = established(ts=ts)
     for i in range(2):
         inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, bytes([97 + i]) * size, ts=(700 + i, 1) if ts else None))
