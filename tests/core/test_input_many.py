@@ -31,16 +31,17 @@ def mixed(t, pcb) -> list:
             frame(t, seq + 200, pcb.snd_una, ACK, b"c" * 100)]
 
 
+@pytest.mark.parametrize("bare", [False, True])
 @pytest.mark.parametrize("first", [False, True])
-def test_a_mixed_batch_leaves_the_same_state_and_output_with_the_fast_path_as_without(first):
+def test_a_mixed_batch_leaves_the_same_state_and_output_with_the_fast_path_as_without(first, bare):
     runs = [established(ts=False, fast=fast) for fast in (True, False)]
     for t, pcb, _ in runs:
         frames = mixed(t, pcb)
         now = t.now + 0.25  # (the batch's time is the stack's from its first frame on)
         if first:
-            t.stack.input_many(t.netif, iter(frames[1:]), now, frames[0])
+            t.stack.input_many(t.netif, iter(frames[1:]), now, frames[0], bare)
         else:
-            t.stack.input_many(t.netif, frames, now)
+            t.stack.input_many(t.netif, frames, now, bare=bare)
     (ta, pa, got_a), (tb, pb, got_b) = runs
     out = ta.dev.take()
     assert out == tb.dev.take()
@@ -84,6 +85,28 @@ def test_an_offload_frame_is_offered_as_its_bytes(monkeypatch):
     monkeypatch.setattr(t.stack.tcp, "fast_input", lambda netif, f: (offered.append(f), real(netif, f))[1])
     t.stack.input_many(t.netif, [RxOffload(raw, 34, 16)], t.now)
     assert offered[0] is raw and got == b"a" * 100
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_bare_batch_asks_no_frame_its_type(monkeypatch, bare):
+    """in13: a batch the caller says is bare (a plain device's reads: no RxOffload among them) is offered to header
+    prediction frame by frame without a type() asked of each; the same segments taken, the same output."""
+    import builtins
+
+    import lwipy.core.stack as stack_module
+    runs = []
+    for say in (False, bare):
+        t, pcb, got = established(ts=False)
+        frames = [frame(t, t.peer_seq + 100 * i, pcb.snd_una, ACK | PSH, bytes([97 + i]) * 100) for i in range(3)]
+        asked = []
+        monkeypatch.setattr(stack_module, "type", lambda obj, asked=asked: asked.append(obj) or builtins.type(obj),
+                            raising=False)
+        t.stack.input_many(t.netif, frames, t.now, None, say)
+        monkeypatch.delattr(stack_module, "type")
+        assert t.stack.tcp.fast_taken == 3 and got == b"a" * 100 + b"b" * 100 + b"c" * 100
+        assert len(asked) == (0 if say else 3)
+        runs.append(t.dev.take())
+    assert runs[0] == runs[1]
 
 
 def test_segments_taken_by_the_fast_path_see_the_batchs_time():

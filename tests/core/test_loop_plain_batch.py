@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from lwipy.api.loop import StackLoop
-from test_loop_latency import SocketTap, _socket_tap_stack, echo_request, logging_reads
+from test_loop_latency import FramesTap, SocketTap, Watched, _socket_tap_stack, echo_request, logging_reads
 
 
 class NoFramesTap(SocketTap):
@@ -29,14 +29,14 @@ def per_call(stack) -> list[int]:
     taken: list[int] = []
     real = stack.input_many
 
-    def input_many(netif, frames, now, first=None):
+    def input_many(netif, frames, now, first=None, bare=False):
         taken.append(0 if first is None else 1)
 
         def counted():
             for frame in frames:
                 taken[-1] += 1
                 yield frame
-        real(netif, counted(), now, first)
+        real(netif, counted(), now, first, bare)
     stack.input_many = input_many
     return taken
 
@@ -125,16 +125,18 @@ def test_a_clock_that_stands_still_never_cuts_the_batch(monkeypatch):
         b.close()
 
 
-def test_calls_posted_meanwhile_cut_a_plain_batch():
+@pytest.mark.parametrize("kind", [NoFramesTap, FramesTap], ids=["plain", "frames"])
+def test_calls_posted_meanwhile_cut_a_plain_batch(kind):
     """A call posted while a batch is read (here by the stack's own input, as a callback would) cuts the batch: the
-    call runs before the rest of the frames, which the next turn reads."""
-    a, b, stack, dev = _socket_tap_stack(kind=NoFramesTap)
+    call runs before the rest of the frames, which the next turn reads.  The same for a batch of a device's
+    ``frames()`` (``_batch``)."""
+    a, b, stack, dev = _socket_tap_stack(kind=kind)
     loop = StackLoop(stack)
     order: list = []
     count = {"n": 0}
     real_many = stack.input_many
 
-    def input_many(netif, frames, now, first=None):
+    def input_many(netif, frames, now, first=None, bare=False):
         def posting():
             for frame in frames:
                 count["n"] += 1
@@ -142,7 +144,7 @@ def test_calls_posted_meanwhile_cut_a_plain_batch():
                 if count["n"] == 3:
                     loop.call_soon(lambda: order.append(("call", count["n"])))
                 yield frame
-        real_many(netif, posting(), now, first)
+        real_many(netif, posting(), now, first, bare)
     stack.input_many = input_many
     for seq in range(1, 7):
         a.send(echo_request(seq))
@@ -180,5 +182,41 @@ def test_an_interface_going_away_ends_a_plain_batch_quietly(monkeypatch):
         assert loop.running
     finally:
         loop.stop()
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("kind, bare", [(NoFramesTap, True), (FramesTap, False)])
+def test_a_plain_devices_batches_are_bare_and_a_frame_readers_are_not(monkeypatch, kind, bare):
+    """in13: the loop tells ``input_many`` that a plain device's batch (its reads) holds bare frames, in a turn and
+    in the wake-up a frame brings, so that no frame is asked its type; a device read through its ``frames()``
+    (which may give an RxOffload) is not said to."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
+    a, b, stack, dev = _socket_tap_stack(kind=kind)
+    said: list[tuple[str, bool]] = []
+    real = stack.input_many
+
+    def input_many(netif, frames, now, first=None, bare=False):
+        def noted():
+            for frame in frames:
+                said.append(("batch", bare))
+                yield frame
+        if first is not None:
+            said.append(("first", bare))
+        real(netif, noted(), now, first, bare)
+    stack.input_many = input_many
+    for seq in range(1, 4):
+        a.send(echo_request(seq))  # waiting when the loop starts: its first turn reads them
+    watched = Watched(StackLoop(stack))
+    try:
+        assert replies(a, 3) == [1, 2, 3]
+        # a frame the fast answer declines (a ping to another address) wakes the loop: handed on as the batch's first
+        watched.send_when_asleep(a, echo_request(4, dst=bytes([10, 0, 0, 99])))
+        watched.loop.call(lambda: None, timeout=30)
+        seen = watched.loop.call(lambda: list(said), timeout=30)
+        assert ("first", bare) in seen and ("batch", bare) in seen and {b for _, b in seen} == {bare}, seen
+    finally:
+        watched.stop()
         a.close()
         b.close()

@@ -108,6 +108,24 @@ def test_pure_ack_of_new_data_is_taken(ts):
 
 
 @pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("size", [1, 2, 63, 64, 361, 372, 373, 374, 999, 1000, 1999, 3001])
+def test_segments_of_every_length_are_taken(ts, size):
+    """in13: the TCP checksum is summed from the IP source on (the pseudo-header's addresses with the segment): a
+    right one passes for odd and even lengths, short ones (one integer) and those past 400 bytes (data_sum: its
+    bound falls at 361 and 373 bytes of data, with and without timestamps; past 1,536 summed bytes, a jumbo frame's,
+    in 512-byte pieces), and a segment one off is refused."""
+    t, pcb, got = established(ts=ts)
+    for i in range(2):
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, bytes([97 + i]) * size, ts=(700 + i, 1) if ts else None))
+        t.peer_seq += size
+    assert t.stack.tcp.fast_taken == 2
+    assert bytes(got) == b"a" * size + b"b" * size
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"c" * size, ts=(702, 1) if ts else None,
+                    tcp_csum_delta=1))
+    assert t.stack.tcp.fast_taken == 2 and bytes(got) == b"a" * size + b"b" * size  # (dropped by the full path)
+
+
+@pytest.mark.parametrize("ts", [True, False])
 @pytest.mark.parametrize("tos, ttl, frag", [(0, 64, 0x4000), (0xB8, 1, 0), (0xFF, 255, 0x4000), (0x03, 128, 0)])
 def test_fields_read_as_words_take_any_tos_ttl_and_df(ts, tos, ttl, frag):
     """in12: fast_input reads the type with the IP version, header length and TOS as one word, the fragment field
@@ -176,6 +194,21 @@ def test_unusual_segments_take_the_full_path(case):
     assert t.stack.tcp.fast_taken == 0
 
 
+@pytest.mark.parametrize("cut", [2, 4, 30])
+def test_a_frame_shorter_than_its_ip_length_takes_the_full_path(cut):
+    """A frame cut short of its IPv4 total length, the bytes missing zeros (so that the checksum, summed with the
+    length the header says, still passes), or shorter than the headers fast_input reads: left to the full path,
+    which drops it (in13: the length read where the end is checked, and a short frame turned away by the struct)."""
+    t, pcb, got = established(ts=False)
+    raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"z" * 10 + bytes(30))
+    inject(t, raw[:-cut])
+    assert t.stack.tcp.fast_taken == 0 and got == b"" and pcb.rcv_nxt == t.peer_seq
+    inject(t, raw[:53])
+    assert t.stack.tcp.fast_taken == 0
+    inject(t, raw)
+    assert t.stack.tcp.fast_taken == 1 and got == b"z" * 10 + bytes(30)
+
+
 @pytest.mark.parametrize("case", ["close_wait", "ooseq held", "raw pcb", "ip4_input hook", "disabled", "napt"])
 def test_unusual_connections_take_the_full_path(case):
     options = dict(ipv4_napt=True, ip_forward=True) if case == "napt" else {}
@@ -201,6 +234,56 @@ def test_unusual_connections_take_the_full_path(case):
     assert t.stack.tcp.fast_taken == 0
     if case in ("raw pcb", "ip4_input hook", "disabled", "napt"):
         assert pcb.rcv_nxt == t.peer_seq + 10  # the full path took the data
+
+
+NETIF_WRITERS = {
+    "set_up(False)": (lambda t: t.netif.set_up(False), lambda t: t.netif.set_up(True)),
+    "up = False": (lambda t: setattr(t.netif, "up", False), lambda t: setattr(t.netif, "up", True)),
+    "vlan_id = 5": (lambda t: setattr(t.netif, "vlan_id", 5), lambda t: setattr(t.netif, "vlan_id", None)),
+    "vlan_id = 0": (lambda t: setattr(t.netif, "vlan_id", 0), lambda t: setattr(t.netif, "vlan_id", None)),
+    "another MAC": (lambda t: setattr(t.netif, "hwaddr", b"\x02\x00\x00\x00\x00\x42"),
+                    lambda t: setattr(t.netif, "hwaddr", OWN_MAC)),
+}
+
+
+@pytest.mark.parametrize("writer", sorted(NETIF_WRITERS))
+def test_a_netif_down_tagged_or_with_another_mac_takes_no_segment_by_prediction(writer):
+    """in13: fast_input compares a frame's destination with ``Netif.rx_mac`` alone (the MAC while the netif is up and
+    untagged, else None): each way of taking the netif down, tagging it or changing its MAC leaves the segment to
+    the full path, and undoing it lets the next be taken again."""
+    change, undo = NETIF_WRITERS[writer]
+    t, pcb, got = established(ts=False)
+    change(t)
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10))
+    assert t.stack.tcp.fast_taken == 0
+    if writer == "another MAC":  # (to the new MAC: taken, as the full path takes it)
+        inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"d" * 10, dst_mac=t.netif.hwaddr))
+        t.peer_seq += 10
+        assert t.stack.tcp.fast_taken == 1 and got == b"d" * 10
+    undo(t)
+    before = t.stack.tcp.fast_taken
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"e" * 10))
+    assert t.stack.tcp.fast_taken == before + 1 and got.endswith(b"e" * 10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["up", "vlan_id", "hwaddr", "set_up"]), st.integers(0, 2)), max_size=12))
+def test_netif_rx_mac_follows_every_write_of_its_fields(writes):
+    """in13: whatever is written to ``hwaddr``, ``vlan_id`` and ``up`` (directly or by ``set_up``), in any order,
+    ``rx_mac`` is ``hwaddr`` while the netif is up and untagged, else None; a new netif (down) has None."""
+    from helpers import CaptureDevice
+    from lwipy.core.stack import Stack
+    stack = Stack(seed=1)
+    netif = stack.add_netif(CaptureDevice(), hwaddr=OWN_MAC, up=False)
+    assert netif.rx_mac is None
+    values = {"up": [False, True, True], "vlan_id": [None, 7, 0], "hwaddr": [OWN_MAC, PEER_MAC, b"\x02" * 6],
+              "set_up": [False, True, True]}
+    for name, pick in writes:
+        if name == "set_up":
+            netif.set_up(values[name][pick])
+        else:
+            setattr(netif, name, values[name][pick])
+        assert netif.rx_mac == (netif.hwaddr if netif.up and netif.vlan_id is None else None)
 
 
 def _detour(stack) -> bool:

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Netif"]
 
+#: the fields :attr:`Netif.rx_mac` is made from (in13: each write of one makes it again, whoever writes)
+_RX_MAC_FIELDS = frozenset(("hwaddr", "vlan_id", "up"))
+
 
 class Netif:
     """One interface of a :class:`~lwipy.core.stack.Stack`.  Create it with :meth:`Stack.add_netif`.
@@ -37,8 +40,16 @@ class Netif:
         "is_p2p", "ip6_iid", "checksum_offload", "gso_max_size", "input", "output", "output_ip6", "ip4", "gateway",
         "broadcast4", "ip4_packed", "broadcast4_packed", "up", "link_up", "route_prio", "garp_at", "ip6_addrs",
         "ip6_groups", "mtu6", "hop_limit6", "reachable_time", "retrans_timer", "rs_left", "rs_at", "ra_managed",
-        "ra_other", "ip6_advertising", "ip6_was_up", "__dict__",
+        "ra_other", "ip6_advertising", "ip6_was_up", "rx_mac", "__dict__",
     )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _RX_MAC_FIELDS:
+            # in13: rx_mac made again at every write of what it stands for (by set_up, by __init__, by anyone who
+            # sets the field itself): header prediction compares a frame's destination with it alone
+            object.__setattr__(self, "rx_mac", self.hwaddr if getattr(self, "up", False)
+                               and getattr(self, "vlan_id", None) is None else None)
 
     def __init__(self, stack: "Stack", name: str, index: int, device: NetDevice | None, hwaddr: bytes, mtu: int,
                  vlan_id: int | None = None, is_loopback: bool = False, link_kind: str = ETHERNET,
@@ -71,6 +82,10 @@ class Netif:
         self.broadcast4_packed: bytes | None = None
         self.up = False
         self.link_up = False
+        # rx_mac (set by __setattr__ from the writes above): the MAC of the frames this netif takes as they come
+        # (unicast to it, untagged, while it is up): ``hwaddr`` while the netif is up and has no VLAN, else None;
+        # made again whenever ``hwaddr``, ``vlan_id`` or ``up`` is set.  TCP's header prediction compares a frame's
+        # destination with it alone (in13)
         #: esp_netif's route priority: the usable netif with the highest one is the default (see Stack.add_netif)
         self.route_prio = 0
         self.garp_at: float | None = None
