@@ -52,6 +52,11 @@ class ArpEntry:
     rerequested: bool = False
     queue: deque = field(default_factory=deque)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "mac":  # way13: a kept way out writes to it (Stack.way_generation)
+            self.netif.stack.way_generation += 1
+
     def refresh_due(self, now: float) -> bool:
         """Whether the next packet to this resolved entry asks for it again first (``etharp_output``: a STABLE
         entry within 30 s of its expiry, not asked for again yet)."""
@@ -75,6 +80,11 @@ class Etharp:
         #: moves on whenever an entry enters or leaves :attr:`table` (the ICMP echo fast path and
         #: TcpOutput._neighbour_mac keep entries by it)
         self.generation = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "generation":  # way13: kept ways out hold entries (Stack.way_generation)
+            self.stack.way_generation += 1
 
     # -- public ------------------------------------------------------------------------------------------------------
     def add_static(self, ip: str | IPv4Address, mac: bytes | str, netif: "Netif | None" = None) -> ArpEntry:

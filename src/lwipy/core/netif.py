@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Netif"]
 
+#: way13: the fields a TCP connection's kept way out (``TcpOutput._tx_way``) is made from: a write to any of them
+#: moves ``Stack.way_generation`` on (the other writes cost one set lookup more; a netif's fields are seldom written)
+_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device"))
+
 
 class Netif:
     """One interface of a :class:`~lwipy.core.stack.Stack`.  Create it with :meth:`Stack.add_netif`.
@@ -90,6 +94,11 @@ class Netif:
         #: RFC 4861 6.2.1's AdvSendAdvertisements: a router advertisement app advertises here (no solicitations)
         self.ip6_advertising = False
         self.ip6_was_up = False  # usable with IPv6 addresses when last looked: coming up solicits routers
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _WAY_FIELDS:
+            self.stack.way_generation += 1
 
     def linkoutput(self, pbuf: Any) -> bool:
         """``netif->linkoutput``: hand the finished frame (Ethernet frame, or IP packet on a point-to-point link) to

@@ -26,7 +26,9 @@ tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next ho
 next hop; its fields are read each call), and the window field is replayed from the template while the receive side
 stands still (a sender's case).  tx9: what a call found of the way out (netif, ARP entry, template, sizes) is kept per
 connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
-(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls).
+(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls; way13: the stack's, the netif's and the
+neighbour's figures as one generation, ``Stack.way_generation``, that every write to them moves on:
+``tests/core/test_tcp_way_generation.py``).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -385,7 +387,8 @@ class TcpOutput:
         """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (netif, neighbour, template, sizes:
         :meth:`_tx_way_make`'s tuple) as the last call found it, while nothing it was made from changed (the routes'
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
-        and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s),
+        and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
+        way13: all but ours and the link output's as ``Stack.way_generation``, which every write to them moves on),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
         resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
         this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
@@ -395,9 +398,9 @@ class TcpOutput:
         made_from, netif, entry, _, _, _, _ = way
         stack = self.stack
         # tx10: the figures as one tuple, compared whole with those it was made from (two tuples and four
-        # comparisons fewer a call)
-        if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id, netif.hwaddr,
-                netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
+        # comparisons fewer a call); way13: the stack's, the netif's and the neighbour's as Stack.way_generation,
+        # which every write to them moves on
+        if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
             return self._tx_way_make()
         if entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
             return None  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
@@ -406,11 +409,14 @@ class TcpOutput:
     def _tx_way_make(self) -> tuple | None:
         """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
-        the MTU); else what it was made from (the routes' and the ARP table's generations, the netif, the ARP entry
-        and its MAC, the netif's state, MAC and MTU, our TOS, TTL, timestamps and MSS), the template, the header and
-        segment sizes and whether timestamps are on."""
+        the MTU); else what it was made from (``Stack.way_generation``, for the routes' and the ARP table's
+        generations, the ARP entry's MAC and the netif's state, MAC, MTU and device; the stack's link output; our
+        TOS, TTL, timestamps and MSS), the netif, the ARP entry, the template, the header and segment sizes and
+        whether timestamps are on."""
         if not self._neighbour or self.v6:
             return None
+        stack = self.stack
+        generation = stack.way_generation  # (read before what it stands for)
         mac = self._neighbour_mac()  # (None also without a netif)
         if mac is None:
             return None
@@ -424,7 +430,6 @@ class TcpOutput:
             return None
         # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
         tcp = self.tcp
-        stack = self.stack
         tmpl = tcp.tx_templates.get(self)
         hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
         made_for = (mac, hwaddr, tos, ttl, hlen)
@@ -432,9 +437,10 @@ class TcpOutput:
             tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         entry = tcp.tx_neighbours[self][0]
         # (what it was made from as one tuple, compared whole by _tx_way_now: an up, untagged netif and the stack's
-        # Ethernet output are checked by _neighbour_mac above, so equal figures later mean they still are)
-        made_from = (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id, hwaddr,
-                     mtu, stack.link_output, entry.mac, tos, ttl, ts_ok, snd_mss)
+        # Ethernet output are checked by _neighbour_mac above, so equal figures later mean they still are; way13: the
+        # routes' and the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC
+        # as Stack.way_generation, which a write to any of them moves on)
+        made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
         way = self._tx_way = (made_from, netif, entry, tmpl, hlen, mss, ts_ok)
         return way
 
@@ -489,9 +495,7 @@ class TcpOutput:
         stack = self.stack
         if way is not None:
             made_from, netif, entry, tmpl, hlen, mss, ts_ok = way
-            if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id,
-                    netif.hwaddr, netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok,
-                    self.snd_mss) != made_from:
+            if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
             elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
                 return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
