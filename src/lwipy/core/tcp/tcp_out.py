@@ -208,10 +208,9 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, netif, _, tmpl, hlen, mss, ts_ok = way
+        _, netif, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
-        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
         snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
@@ -395,7 +394,7 @@ class TcpOutput:
         way = self._tx_way
         if way is None:
             return self._tx_way_make()
-        made_from, netif, entry, _, _, _, _ = way
+        made_from, entry = way[0], way[2]
         stack = self.stack
         # tx10: the figures as one tuple, compared whole with those it was made from (two tuples and four
         # comparisons fewer a call); way13: the stack's, the netif's and the neighbour's as Stack.way_generation,
@@ -441,7 +440,9 @@ class TcpOutput:
         # routes' and the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC
         # as Stack.way_generation, which a write to any of them moves on)
         made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
-        way = self._tx_way = (made_from, netif, entry, tmpl, hlen, mss, ts_ok)
+        # way13: the template's fields in the way itself (one unpacking a call): (made_from, netif, entry, head, mid,
+        # addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok)
+        way = self._tx_way = (made_from, netif, entry) + tmpl[1:] + (hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -494,7 +495,7 @@ class TcpOutput:
         way = self._tx_way
         stack = self.stack
         if way is not None:
-            made_from, netif, entry, tmpl, hlen, mss, ts_ok = way
+            made_from, netif, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
             if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
             elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
@@ -503,13 +504,11 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, netif, _, tmpl, hlen, mss, ts_ok = way
-        snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
-        if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
+            _, netif, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+        if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
         unsettled = tcp.unsettled is self
-        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
         # a reply; an inline copy, test_tcp_rr_one compares the two and the full way)
@@ -582,7 +581,7 @@ class TcpOutput:
             self.txretry_at = None
             tcp.tx_refused.discard(self)
         if self.rto_at is None:
-            self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline
+            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
             if self.state != CLOSED:
                 # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
                 # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
