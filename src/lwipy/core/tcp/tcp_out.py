@@ -44,6 +44,7 @@ Replies to unacceptable segments and challenge ACKs (RFC 5961 7) are rate-limite
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from ipaddress import IPv4Address
 from zlib import adler32 as _adler32
@@ -208,7 +209,7 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, netif, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+        _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
         una = self.snd_una
@@ -231,7 +232,7 @@ class TcpOutput:
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
         timing = unsettled or self.rtt.seq is None
         ip4 = stack.ip4
-        transmit = netif.device.transmit
+        transmit = device.transmit
         adler = _adler32
         # tx8: a netif that offloads gets headers and the data apart (transmit_gso, as _fast_send hands them), the TCP
         # checksum left as the pseudo-header sum for it, and with TSO a super-segment of whole segments
@@ -243,7 +244,7 @@ class TcpOutput:
             if gso_max - gso_max % mss > mss:
                 burst = gso_max - gso_max % mss
             pseudo = self._pseudo_base + hlen
-            transmit_gso = netif.device.transmit_gso
+            transmit_gso = device.transmit_gso
         window = -1
         tried = sent = 0
         refused = False
@@ -440,9 +441,10 @@ class TcpOutput:
         # routes' and the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC
         # as Stack.way_generation, which a write to any of them moves on)
         made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
-        # way13: the template's fields in the way itself (one unpacking a call): (made_from, netif, entry, head, mid,
-        # addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok)
-        way = self._tx_way = (made_from, netif, entry) + tmpl[1:] + (hlen, mss, ts_ok)
+        # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
+        # the way itself (one unpacking a call): (made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo,
+        # pack, offflags_ack, hlen, mss, ts_ok)
+        way = self._tx_way = (made_from, netif.device, entry) + tmpl[1:] + (hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -495,7 +497,7 @@ class TcpOutput:
         way = self._tx_way
         stack = self.stack
         if way is not None:
-            made_from, netif, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+            made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
             if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
             elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
@@ -504,7 +506,7 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, netif, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+            _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
@@ -551,7 +553,15 @@ class TcpOutput:
         timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
         try:
-            sent = netif.device.transmit(frame)
+            fd = device.tx_fd
+            if fd < 0:
+                sent = device.transmit(frame)
+            else:  # way13: a plain TAP's transmit, without its call (NetDevice.tx_fd: the device says it is the same)
+                try:
+                    os.write(fd, frame)
+                    sent = True
+                except OSError as error:
+                    sent = device.transmit_failed(error)
         finally:  # as _output_fast's loop writes back (also should the device raise)
             ip4.next_ident = (ident + 1) & 0xFFFF
             stats.ip.xmit += 1
