@@ -17,7 +17,7 @@ from test_tcp_send_tx3 import _Peer
 
 
 class _OwnTransmit(TapDevice):
-    """A TAP whose transmit is a subclass's (the same write, through TapDevice's): tx_fd stays -1."""
+    """A TAP whose transmit is a subclass's (the same write, through TapDevice's): tx_fd stays None."""
 
     def transmit(self, frame) -> bool:
         return super().transmit(frame)
@@ -111,7 +111,7 @@ UNUSUAL = {
 
 @pytest.mark.parametrize("case", sorted(UNUSUAL))
 def test_the_write_is_left_to_transmit_for_every_other_tap(monkeypatch, case):
-    """tx_fd is -1 (the reply goes through ``transmit``) for a TAP with offload or a queue, a subclass's transmit, one
+    """tx_fd is None (the reply goes through ``transmit``) for a TAP with offload or a queue, a subclass's transmit, one
     set on the instance after the way was made, the plain way turned off, or the device closed (whose transmit then
     raises, as before)."""
     change, kwargs = UNUSUAL[case]
@@ -123,7 +123,7 @@ def test_the_write_is_left_to_transmit_for_every_other_tap(monkeypatch, case):
             change(peer.dev)
         if case == "closed":
             peer.b.detach()  # (closed by the device)
-        assert peer.dev.tx_fd == -1
+        assert peer.dev.tx_fd is None
         seen = []
         cls = type(peer.dev)
         real = cls.transmit
@@ -149,7 +149,7 @@ def test_tx_fd_follows_the_descriptor_and_the_instances_transmit(monkeypatch):
         dev = peer.dev
         assert dev.tx_fd == dev.fd >= 0
         dev.transmit = lambda f: True
-        assert dev.tx_fd == -1
+        assert dev.tx_fd is None
         del dev.transmit
         assert dev.tx_fd == dev.fd
         dev.fd = 99

@@ -47,8 +47,8 @@ class NetDevice(ABC):
     """Point-to-point links: the 8-byte IPv6 interface identifier the link gave (IPV6CP negotiates one on PPP), or
     None for a random one.  Ethernet links derive theirs from the MAC."""
 
-    tx_fd: int = -1
-    """way13: a file descriptor a frame may be written to with ``os.write`` in place of :meth:`transmit`, or -1 (the
+    tx_fd: int | None = None
+    """way13: a file descriptor a frame may be written to with ``os.write`` in place of :meth:`transmit`, or None (the
     default): a device sets it only while ``transmit(frame)`` is exactly that write, then True, a write's OSError
     going to :meth:`transmit_failed` (a plain TAP: ``lwipy.netif.tap`` keeps it in step with its descriptor and its
     ``transmit``), so that the TCP reply's short way (``TcpOutput._output_one``) saves the call."""

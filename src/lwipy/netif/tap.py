@@ -198,10 +198,12 @@ class TapDevice(TxRingDriver, Device):
 
     def _tx_fd_again(self) -> None:
         """way13: :attr:`NetDevice.tx_fd <lwipy.core.device.NetDevice.tx_fd>`, the descriptor while :meth:`transmit`
-        is this class's (not a subclass's, not one set on the instance) and takes its plain way (``_plain``), else -1;
-        worked out again whenever one of those or the descriptor is written (``__setattr__``, ``__delattr__``)."""
-        plain = self._plain and type(self).transmit is _TRANSMIT and "transmit" not in self.__dict__
-        object.__setattr__(self, "tx_fd", getattr(self, "fd", -1) if plain else -1)
+        is this class's (not a subclass's, not one set on the instance) and takes its plain way (``_plain``) to an open
+        descriptor, else None; worked out again whenever one of those or the descriptor is written (``__setattr__``,
+        ``__delattr__``)."""
+        fd = getattr(self, "fd", -1)
+        plain = fd >= 0 and self._plain and type(self).transmit is _TRANSMIT and "transmit" not in self.__dict__
+        object.__setattr__(self, "tx_fd", fd if plain else None)
 
     def transmit_failed(self, error: OSError) -> bool:
         return self._write_failed(error)

@@ -553,12 +553,11 @@ class TcpOutput:
         timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
         try:
-            fd = device.tx_fd
-            if fd < 0:
+            if device.tx_fd is None:
                 sent = device.transmit(frame)
             else:  # way13: a plain TAP's transmit, without its call (NetDevice.tx_fd: the device says it is the same)
                 try:
-                    os.write(fd, frame)
+                    os.write(device.tx_fd, frame)
                     sent = True
                 except OSError as error:
                     sent = device.transmit_failed(error)
