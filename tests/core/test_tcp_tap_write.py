@@ -143,20 +143,25 @@ def test_the_write_is_left_to_transmit_for_every_other_tap(monkeypatch, case):
         peer.close()
 
 
-def test_tx_fd_follows_the_descriptor_and_the_instances_transmit(monkeypatch):
+@pytest.fixture
+def plain_tap(monkeypatch):
     peer = _Peer(monkeypatch)
-    try:
-        dev = peer.dev
-        assert dev.tx_fd == dev.fd >= 0
-        dev.transmit = lambda f: True
-        assert dev.tx_fd is None
-        del dev.transmit
-        assert dev.tx_fd == dev.fd
-        dev.fd = 99
-        assert dev.tx_fd == 99
-        dev.fd = peer.b.fileno()
-    finally:
-        peer.close()
+    yield peer
+    peer.close()
+
+
+def test_tx_fd_follows_the_descriptor_and_the_instances_transmit(plain_tap):
+    dev = plain_tap.dev
+    assert dev.tx_fd == dev.fd >= 0
+    dev.transmit = lambda f: True
+    assert dev.tx_fd is None
+    del dev.transmit
+    assert dev.tx_fd == dev.fd
+    dev.fd = 99
+    assert dev.tx_fd == 99
+    dev.fd = -1
+    assert dev.tx_fd is None
+    dev.fd = plain_tap.b.fileno()
 
 
 @pytest.mark.parametrize("err", [errno.EIO, errno.EAGAIN, errno.EBADF])

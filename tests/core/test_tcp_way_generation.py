@@ -145,22 +145,18 @@ def test_the_generation_stands_still_while_requests_are_answered():
     assert t.stack.way_generation == generation and pcb._tx_way is way and len(t.dev.take()) >= 6
 
 
-class _ReadNetif(Netif):
-    __slots__ = ()
-    read: set = set()
-
+def _reading(cls: type) -> type:
+    """A subclass of ``cls`` with its layout (so that an object's ``__class__`` may be set to it) that notes the name
+    of every attribute read in ``read``."""
     def __getattribute__(self, name):
-        _ReadNetif.read.add(name)
+        read.add(name)
         return object.__getattribute__(self, name)
-
-
-class _ReadEntry(ArpEntry):
-    __slots__ = ()
     read: set = set()
+    return type(f"Reading{cls.__name__}", (cls,), {"__slots__": (), "read": read,
+                                                   "__getattribute__": __getattribute__})
 
-    def __getattribute__(self, name):
-        _ReadEntry.read.add(name)
-        return object.__getattribute__(self, name)
+
+_ReadNetif, _ReadEntry = _reading(Netif), _reading(ArpEntry)
 
 
 # what the way reads of a netif or an ARP entry besides the watched fields: the netif's owner and index (set once,
