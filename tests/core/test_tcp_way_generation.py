@@ -11,9 +11,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import CaptureDevice
-from lwipy.core.etharp import ArpEntry
+from lwipy.core.etharp import _REREQUEST_BEFORE, PENDING, STABLE, STATIC, ArpEntry
 from lwipy.core.netif import _WAY_FIELDS, Netif
 from test_tcp_fastpath import established
 from test_tcp_send_fast import ack_all
@@ -160,16 +162,16 @@ _ReadNetif, _ReadEntry = _reading(Netif), _reading(ArpEntry)
 
 
 # what the way reads of a netif or an ARP entry besides the watched fields: the netif's owner and index (set once,
-# by Stack.add_netif), and the entry's age (read live each call: the refresh it may be due)
+# by Stack.add_netif), and the entry's refresh time (read live each call: ArpEntry.refresh_at)
 NETIF_FIXED = {"stack", "index", "__class__"}
-ENTRY_LIVE = {"mac", "state", "rerequested", "expires", "__class__"}
+ENTRY_LIVE = {"mac", "refresh_at", "__class__"}
 
 
 @pytest.mark.parametrize("in_flight", [False, True])
 def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_what_it_reads_live(in_flight):
     """Every field of the netif that making or checking the way reads is one whose writes move the generation on
     (``netif._WAY_FIELDS``) or one never written after the netif is made; of the ARP entry, its MAC (watched) and its
-    age (read live).  A new read added to the way without a watch fails here."""
+    refresh time (read live: ``ArpEntry.refresh_at``).  A new read added to the way without a watch fails here."""
     t, pcb, _ = established(ts=True)
     pcb.nodelay = True
     if in_flight:
@@ -187,3 +189,85 @@ def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_wha
     assert _ReadNetif.read and _ReadEntry.read
     assert _ReadNetif.read - NETIF_FIXED <= _WAY_FIELDS, _ReadNetif.read - NETIF_FIXED - _WAY_FIELDS
     assert _ReadEntry.read <= ENTRY_LIVE
+
+
+# -- way13: ArpEntry.refresh_at, the refresh threshold kept as the entry is written --------------------------------------
+WRITES = st.lists(st.one_of(
+    st.tuples(st.just("state"), st.sampled_from([PENDING, STABLE, STATIC])),
+    st.tuples(st.just("rerequested"), st.booleans()),
+    st.tuples(st.just("expires"), st.one_of(st.just(float("inf")), st.floats(0, 1000, allow_nan=False))),
+    st.tuples(st.just("mac"), st.just(NEW_MAC)),
+    st.tuples(st.just("arp reply"), st.just(None)),
+    st.tuples(st.just("static"), st.just(None)),
+    st.tuples(st.just("output"), st.floats(0, 1000, allow_nan=False)),
+), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(WRITES, st.lists(st.floats(0, 2000, allow_nan=False), min_size=1, max_size=4))
+def test_refresh_at_says_what_the_three_fields_say_after_any_writes(writes, nows):
+    """Whatever writes the peer's entry sees (its fields directly, an ARP reply, a static entry, ``etharp_output``
+    asking again), ``refresh_due`` (``now >= refresh_at``) answers as the fields it stands for do."""
+    t, pcb, _ = established(ts=True)
+    dynamic_peer(t)
+    for kind, value in writes:
+        entry = _entry(t) if (t.netif.index, PEER) in t.stack.etharp.table else None
+        if kind == "arp reply":
+            arp_reply(t, NEW_MAC)
+        elif kind == "static":
+            t.stack.etharp.add_static(str(PEER), NEW_MAC)
+        elif kind == "output" and entry is not None:
+            t.stack.now = value
+            pcb.nodelay = True
+            pcb.send(b"o" * 10)  # (through etharp_output when the refresh is due: it asks again)
+        elif entry is not None and kind in ("state", "rerequested", "expires", "mac"):
+            setattr(entry, kind, value)
+        entry = t.stack.etharp.table.get((t.netif.index, PEER))
+        if entry is None:
+            continue
+        edge = entry.expires - _REREQUEST_BEFORE
+        for now in nows + ([edge - 0.5, edge, edge + 0.5] if edge < float("inf") else []):
+            due = entry.state == STABLE and not entry.rerequested and now >= entry.expires - _REREQUEST_BEFORE
+            assert entry.refresh_due(now) == due
+            assert (now >= entry.refresh_at) == due
+
+
+@pytest.mark.parametrize("state, rerequested, due", [(STABLE, False, 70.0), (STABLE, True, None),
+                                                     (STATIC, False, None), (PENDING, False, None)])
+def test_an_entry_made_with_its_fields_has_its_refresh_time(state, rerequested, due):
+    t, _, _ = established(ts=False)
+    entry = ArpEntry(PEER, t.netif, state, NEW_MAC, expires=100.0, rerequested=rerequested)
+    assert entry.refresh_at == (due if due is not None else float("inf"))
+
+
+@pytest.mark.parametrize("in_flight", [False, True])
+def test_a_refresh_due_leaves_the_write_to_etharp_output_and_the_next_is_fast(in_flight):
+    """The neighbour's entry comes within ``_REREQUEST_BEFORE`` of expiring between two writes: the write goes the
+    full way (``etharp_output`` asks again), as without the fast paths, idle or with a segment in flight; once asked
+    (``rerequested``), the next write takes the fast way again."""
+    runs = [established(ts=True, fast=fast) for fast in (True, False)]
+    for t, pcb, _ in runs:
+        dynamic_peer(t)
+        pcb.nodelay = True
+        for _ in range(2):
+            pcb.send(b"a" * 100)
+            ack_all(t, pcb, True)
+        if in_flight:
+            pcb.send(b"f" * 100)
+        t.dev.take()
+    ta, pa, _ = runs[0]
+    assert pa._tx_way is not None
+    for t, _pcb, _ in runs:
+        _entry(t).expires = t.stack.now + _REREQUEST_BEFORE - 0.5  # (as a reply learnt 270 s ago: no timer runs)
+    before = ta.stack.tcp.fast_sent
+    out = []
+    for t, pcb, _ in runs:
+        pcb.send(b"b" * 100)
+        out.append([bytes(f) for f in t.dev.take()])
+    assert out[0] == out[1] and any(f[12:14] == b"\x08\x06" for f in out[0])  # an ARP request
+    assert ta.stack.tcp.fast_sent == before and _entry(ta).rerequested
+    for t, pcb, _ in runs:
+        ack_all(t, pcb, True, tsval=901)
+        t.dev.take()
+        pcb.send(b"c" * 100)
+    assert ta.dev.take() == runs[1][0].dev.take() and ta.stack.tcp.fast_sent > before

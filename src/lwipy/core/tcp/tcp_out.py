@@ -56,8 +56,6 @@ from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
-from ..etharp import _REREQUEST_BEFORE
-from ..etharp import STABLE as _STABLE
 from ..pbuf import Pbuf
 from .fastpath import fast_ack
 from .seq import HALF as _HALF
@@ -402,7 +400,7 @@ class TcpOutput:
         # which every write to them moves on
         if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
             return self._tx_way_make()
-        if entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+        if stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
             return None  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         return way
 
@@ -500,7 +498,7 @@ class TcpOutput:
             made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
             if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
-            elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+            elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
                 return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if way is None:
             way = self._tx_way_make()
@@ -934,8 +932,7 @@ class TcpOutput:
         # ArpEntry.ready_mac, inline (rr2: two calls less before a reply's write): None to resolve, or to refresh
         # (etharp_output's work)
         mac = entry.mac
-        if mac is None or (entry.state == _STABLE and not entry.rerequested
-                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        if mac is None or stack.now >= entry.refresh_at:  # (way13: refresh_due's threshold, ArpEntry.refresh_at)
             return None
         return mac
 
