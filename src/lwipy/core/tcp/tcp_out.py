@@ -207,7 +207,7 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+        _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
         una = self.snd_una
@@ -241,7 +241,7 @@ class TcpOutput:
             gso_max = self._gso_max
             if gso_max - gso_max % mss > mss:
                 burst = gso_max - gso_max % mss
-            pseudo = self._pseudo_base + hlen
+            pseudo = self._pseudo_base + hdrs - 20  # (the TCP header's length)
             transmit_gso = device.transmit_gso
         window = -1
         tried = sent = 0
@@ -295,7 +295,7 @@ class TcpOutput:
                 if offload:  # the headers alone; the data from the send buffer, not copied here
                     payload = memoryview(snd_buf)[offset:offset + n]
                     try:
-                        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
+                        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
                                      rcv_nxt, offflags, window, (pseudo + n) % 0xFFFF or 0xFFFF, tail)
                         gso = mss if n > mss else 0
                         ident = (ident + (-(-n // mss) if gso else 1)) & 0xFFFF
@@ -321,7 +321,7 @@ class TcpOutput:
                         data_sum = _from_bytes(payload)
                         if n & 1:
                             data_sum <<= 8
-                    frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                    frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                                  offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
                     ident = (ident + 1) & 0xFFFF
                     tried += 1
@@ -441,8 +441,8 @@ class TcpOutput:
         made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
         # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
         # the way itself (one unpacking a call): (made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo,
-        # pack, offflags_ack, hlen, mss, ts_ok)
-        way = self._tx_way = (made_from, netif.device, entry) + tmpl[1:] + (hlen, mss, ts_ok)
+        # pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss, ts_ok)
+        way = self._tx_way = (made_from, netif.device, entry) + tmpl[1:] + (20 + hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -495,7 +495,7 @@ class TcpOutput:
         way = self._tx_way
         stack = self.stack
         if way is not None:
-            made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+            made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
             if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
             elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
@@ -504,7 +504,7 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hlen, mss, ts_ok = way
+            _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
@@ -544,7 +544,7 @@ class TcpOutput:
         nxt = self.snd_nxt
         ip4 = stack.ip4
         ident = ip4.next_ident
-        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
         rtt = self.rtt
