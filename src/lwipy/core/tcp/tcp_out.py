@@ -24,7 +24,7 @@ it to the loop's output).  The payload's sum is the largest single cost per segm
 tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
 next hop; its fields are read each call), and the window field is replayed from the template while the receive side
-stands still (a sender's case).  tx9: what a call found of the way out (netif, ARP entry, template, sizes) is kept per
+stands still (a sender's case).  tx9: what a call found of the way out (device, ARP entry, template, sizes) is kept per
 connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
 (``tests/core/test_tcp_send_fast.py`` changes each of them between two calls; way13: the stack's, the netif's and the
 neighbour's figures as one generation, ``Stack.way_generation``, that every write to them moves on:
@@ -204,7 +204,7 @@ class TcpOutput:
             return True
         if self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
-        way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
+        way = self._tx_way_now()  # tx9: the device, the template and the sizes, kept while they stand
         if way is None:
             return False
         _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
@@ -382,7 +382,7 @@ class TcpOutput:
         return True
 
     def _tx_way_now(self) -> tuple | None:
-        """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (netif, neighbour, template, sizes:
+        """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (device, neighbour, template, sizes:
         :meth:`_tx_way_make`'s tuple) as the last call found it, while nothing it was made from changed (the routes'
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
@@ -409,8 +409,8 @@ class TcpOutput:
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
         the MTU); else what it was made from (``Stack.way_generation``, for the routes' and the ARP table's
         generations, the ARP entry's MAC and the netif's state, MAC, MTU and device; the stack's link output; our
-        TOS, TTL, timestamps and MSS), the netif, the ARP entry, the template, the header and segment sizes and
-        whether timestamps are on."""
+        TOS, TTL, timestamps and MSS), the netif's device, the ARP entry, the template's fields, the headers' and
+        the segments' sizes and whether timestamps are on."""
         if not self._neighbour or self.v6:
             return None
         stack = self.stack
