@@ -94,6 +94,56 @@ def test_a_plain_taps_replies_are_written_directly_with_the_same_frames_state_an
     assert any(refused for _, _, refused in direct) == bool(full_at)
 
 
+@pytest.mark.parametrize("refuse_at", [None, 3])
+def test_a_bulk_send_to_a_plain_tap_is_written_directly_with_the_same_frames_state_and_counters(monkeypatch,
+                                                                                                 refuse_at):
+    """``_output_fast``'s loop (a write of several segments) writes each frame to the plain TAP's descriptor itself:
+    the same frames, state and counters as through a subclass's transmit, a refusal in the middle of a burst (the
+    third write: EAGAIN) included; the plain TAP's transmit never called for a data segment."""
+    real_write = os.write
+    calls: list = []
+    runs = []
+    for cls in (TapDevice, _OwnTransmit):
+        t, pcb, peer = _run(monkeypatch, cls)
+        writes = [0, peer.b.fileno()]
+
+        def write(fd, data, writes=writes):
+            if fd == writes[1]:
+                writes[0] += 1
+                if writes[0] == refuse_at:
+                    raise BlockingIOError(errno.EAGAIN, "full")
+            return real_write(fd, data)
+        try:
+            if cls is TapDevice:
+                real = TapDevice.transmit
+                monkeypatch.setattr(TapDevice, "transmit", lambda dev, f, real=real: (
+                    type(dev) is TapDevice and calls.append(bytes(f))) or real(dev, f))
+            monkeypatch.setattr(os, "write", write)
+            out = []
+            for i in range(4):
+                _request(t, pcb, i)
+                pcb.send(bytes((i + j) & 0xFF for j in range(4500)))
+                t.at(t.now + 0.02)  # (the retry timer, after a refusal)
+                for _ in range(8):  # the peer acknowledges everything sent, until all went
+                    inject(t, frame(t, t.peer_seq, pcb.snd_max))
+                got = []
+                while True:
+                    try:
+                        got.append(peer.a.recv(4000, 0x40))
+                    except BlockingIOError:
+                        break
+                out.append((got, _state(t, pcb), peer.dev.tx_dropped))
+            monkeypatch.setattr(os, "write", real_write)
+            runs.append(out)
+            assert t.stack.tcp.fast_sent >= 16
+        finally:
+            peer.close()
+    direct, called = runs
+    assert direct == called and sum(len(got) for got, _, _ in direct) >= 20
+    assert all(len(f) == 54 for f in calls)
+    assert direct[-1][2] == (1 if refuse_at else 0)
+
+
 def _instance_transmit(dev):
     real = dev.transmit
     dev.transmit = lambda f: real(f)
