@@ -51,7 +51,7 @@ class NetDevice(ABC):
     """way13: a file descriptor a frame may be written to with ``os.write`` in place of :meth:`transmit`, or None (the
     default): a device sets it only while ``transmit(frame)`` is exactly that write, then True, a write's OSError
     going to :meth:`transmit_failed` (a plain TAP: ``lwipy.netif.tap`` keeps it in step with its descriptor and its
-    ``transmit``), so that the TCP reply's short way (``TcpOutput._output_one``) saves the call."""
+    ``transmit``), so that the TCP send fast paths (``TcpOutput._output_one``, ``_output_fast``) save the call."""
 
     @abstractmethod
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
