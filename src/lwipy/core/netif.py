@@ -44,6 +44,11 @@ class Netif:
         "ra_other", "ip6_advertising", "ip6_was_up", "__dict__",
     )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _WAY_FIELDS:
+            self.stack.way_generation += 1
+
     def __init__(self, stack: "Stack", name: str, index: int, device: NetDevice | None, hwaddr: bytes, mtu: int,
                  vlan_id: int | None = None, is_loopback: bool = False, link_kind: str = ETHERNET,
                  ip6_iid: bytes | None = None) -> None:
@@ -94,11 +99,6 @@ class Netif:
         #: RFC 4861 6.2.1's AdvSendAdvertisements: a router advertisement app advertises here (no solicitations)
         self.ip6_advertising = False
         self.ip6_was_up = False  # usable with IPv6 addresses when last looked: coming up solicits routers
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name in _WAY_FIELDS:
-            self.stack.way_generation += 1
 
     def linkoutput(self, pbuf: Any) -> bool:
         """``netif->linkoutput``: hand the finished frame (Ethernet frame, or IP packet on a point-to-point link) to
