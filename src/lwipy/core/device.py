@@ -47,10 +47,21 @@ class NetDevice(ABC):
     """Point-to-point links: the 8-byte IPv6 interface identifier the link gave (IPV6CP negotiates one on PPP), or
     None for a random one.  Ethernet links derive theirs from the MAC."""
 
+    tx_fd: int | None = None
+    """way13: a file descriptor a frame may be written to with ``os.write`` in place of :meth:`transmit`, or None (the
+    default): a device sets it only while ``transmit(frame)`` is exactly that write, then True, a write's OSError
+    going to :meth:`transmit_failed` (a plain TAP: ``lwipy.netif.tap`` keeps it in step with its descriptor and its
+    ``transmit``), so that the TCP send fast paths (``TcpOutput._output_one``, ``_output_fast``) save the call."""
+
     @abstractmethod
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         """Send one frame (an Ethernet frame, or an IP packet on a point-to-point link); False when it was dropped
         (a full queue, the link down).  The buffer is only valid during the call."""
+
+    def transmit_failed(self, error: OSError) -> bool:
+        """What :meth:`transmit` makes of ``error``, its write to :attr:`tx_fd` failing: False for a refusal (counted),
+        else the error raised.  Asked only of a device that sets :attr:`tx_fd`."""
+        raise error
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,
                          gso_size: int = 0) -> bool:

@@ -38,6 +38,7 @@ _REREQUEST_BEFORE = 30.0
 _ZERO_MAC = bytes(6)
 _NEVER = float("inf")
 _ANY = IPv4Address(0)
+_REFRESH_FROM = frozenset(("state", "rerequested", "expires"))  # what ArpEntry.refresh_at follows
 
 
 @dataclass(slots=True, eq=False)
@@ -51,11 +52,32 @@ class ArpEntry:
     next_request: float | None = None
     rerequested: bool = False
     queue: deque = field(default_factory=deque)
+    #: way13: from when the next packet asks for the entry again first (:meth:`refresh_due`): ``expires`` less 30 s
+    #: for a STABLE entry not asked for again yet, else never; worked out whenever ``state``, ``rerequested`` or
+    #: ``expires`` is written, so that the short ways test it in one comparison
+    refresh_at: float = field(default=_NEVER, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._refresh_again()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _REFRESH_FROM:
+            self._refresh_again()
+        elif name == "mac":  # way13: a kept way out writes to it (Stack.way_generation)
+            self.netif.stack.way_generation += 1
+
+    def _refresh_again(self) -> None:
+        try:
+            due = self.expires - _REREQUEST_BEFORE if self.state == STABLE and not self.rerequested else _NEVER
+        except AttributeError:
+            return  # (in __init__, before every field is set: __post_init__ works it out)
+        object.__setattr__(self, "refresh_at", due)
 
     def refresh_due(self, now: float) -> bool:
         """Whether the next packet to this resolved entry asks for it again first (``etharp_output``: a STABLE
-        entry within 30 s of its expiry, not asked for again yet)."""
-        return self.state == STABLE and not self.rerequested and now >= self.expires - _REREQUEST_BEFORE
+        entry within 30 s of its expiry, not asked for again yet: :attr:`refresh_at`)."""
+        return now >= self.refresh_at
 
     def ready_mac(self, now: float) -> bytes | None:
         """The MAC a short way (a fast path that writes its frames itself) may send to now; None while the entry is
@@ -75,6 +97,11 @@ class Etharp:
         #: moves on whenever an entry enters or leaves :attr:`table` (the ICMP echo fast path and
         #: TcpOutput._neighbour_mac keep entries by it)
         self.generation = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "generation":  # way13: kept ways out hold entries (Stack.way_generation)
+            self.stack.way_generation += 1
 
     # -- public ------------------------------------------------------------------------------------------------------
     def add_static(self, ip: str | IPv4Address, mac: bytes | str, netif: "Netif | None" = None) -> ArpEntry:

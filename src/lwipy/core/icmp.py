@@ -19,8 +19,6 @@ from ..wire.icmp import IcmpHeader
 from ..wire.ipv4 import PROTO_ICMP, Ipv4Header
 from .addr import ANY4 as _ANY, is_multicast4
 from .device import RxOffload
-from .etharp import _REREQUEST_BEFORE
-from .etharp import STABLE as _STABLE
 from .hooks import esp_ip4_route_src
 from .pbuf import Pbuf
 from .ratelimit import TokenBucket
@@ -161,8 +159,7 @@ class Icmp:
         # (tests/core/test_loop_latency.py)
         entry = way.entry
         mac = entry.mac
-        if mac is None or (entry.state == _STABLE and not entry.rerequested
-                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        if mac is None or stack.now >= entry.refresh_at:  # (way13: refresh_due's threshold, ArpEntry.refresh_at)
             return False  # to resolve, or to refresh: etharp_output's work
         # the identifier, sequence number and data echoed; the headers rewritten (call12: the frame copied once when
         # it ends with the packet, as it does but for link padding: no slice copied first, 31 ns)

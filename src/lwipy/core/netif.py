@@ -20,6 +20,9 @@ __all__ = ["Netif"]
 
 #: the fields :attr:`Netif.rx_mac` is made from (in13: each write of one makes it again, whoever writes)
 _RX_MAC_FIELDS = frozenset(("hwaddr", "vlan_id", "up"))
+#: way13: the fields a TCP connection's kept way out (``TcpOutput._tx_way``) is made from: a write to any of them
+#: moves ``Stack.way_generation`` on (the other writes cost one set lookup more; a netif's fields are seldom written)
+_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device"))
 
 
 class Netif:
@@ -45,6 +48,8 @@ class Netif:
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+        if name in _WAY_FIELDS:
+            self.stack.way_generation += 1
         if name in _RX_MAC_FIELDS:
             # in13: rx_mac made again at every write of what it stands for (by set_up, by __init__, by anyone who
             # sets the field itself): header prediction compares a frame's destination with it alone

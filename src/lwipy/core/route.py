@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import LwipError
 from ..wire.checksum import from_bytes as _from_bytes
@@ -43,6 +43,15 @@ class RouteTable:
         self._cache: dict[int, tuple[Netif, IPv4Address] | None] = {}  # keyed by int(dst): cheaper to hash
         self._by_address: dict[int, Netif] | None = None  # int(address) -> the usable netif holding it
         self.generation = 0  # bumped by changed(): who keeps a route of its own looks again when it moved on
+
+    #: way13: called after every write to :attr:`generation` (the stack's ``_way_moved``: ways out kept by TCP
+    #: connections are made again); not a field
+    _moved: Callable[[], None] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "generation" and self._moved is not None:
+            self._moved()
 
     def changed(self) -> None:
         """Forget cached decisions: call after any change of netif address, state or route."""

@@ -86,7 +86,7 @@ class Stack:
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
-        "_timer_floor", "_ip4_detour", "assert_core", "_eth_input",
+        "_timer_floor", "_ip4_detour", "assert_core", "_eth_input", "way_generation",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
@@ -113,7 +113,13 @@ class Stack:
         self.stats = Stats()
         self._init_memory()
         self.netifs: list[Netif] = []
+        #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
+        #: from, besides the connection's own fields and :attr:`link_output`: the routes' and the ARP table's
+        #: generations, an ARP entry's MAC, a netif's state, MAC, MTU, VLAN and device (their classes'
+        #: ``__setattr__`` move it on), so that the way is checked by one comparison
+        self.way_generation = 0
         self.routes = RouteTable()
+        self.routes._moved = self._way_moved
         self.routes.netifs = self.netifs
         self._own4: set[int] = set()  # our addresses as integers (cheaper to hash than IPv4Address)
         self._next_index = 1
@@ -447,6 +453,10 @@ class Stack:
         self.own6_changed()
         self.routes.changed()
         self.events.emit(Ip6AddressRemoved(netif, a.address, a.state))
+
+    def _way_moved(self) -> None:
+        """way13: something a kept way out is made from changed (see :attr:`way_generation`)."""
+        self.way_generation += 1
 
     def _netif_changed(self, netif: Netif) -> None:
         """A netif's state or IPv4 settings changed: forget cached routes, count our addresses again (the reactions

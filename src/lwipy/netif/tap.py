@@ -186,6 +186,28 @@ class TapDevice(TxRingDriver, Device):
 
     _plain = _vnet_plain = False  # (a subclass that opens the device its own way keeps the general way)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _TX_FD_FROM:
+            self._tx_fd_again()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        if name in _TX_FD_FROM:
+            self._tx_fd_again()
+
+    def _tx_fd_again(self) -> None:
+        """way13: :attr:`NetDevice.tx_fd <lwipy.core.device.NetDevice.tx_fd>`, the descriptor while :meth:`transmit`
+        is this class's (not a subclass's, not one set on the instance) and takes its plain way (``_plain``) to an open
+        descriptor, else None; worked out again whenever one of those or the descriptor is written (``__setattr__``,
+        ``__delattr__``)."""
+        fd = getattr(self, "fd", -1)
+        plain = fd >= 0 and self._plain and type(self).transmit is _TRANSMIT and "transmit" not in self.__dict__
+        object.__setattr__(self, "tx_fd", fd if plain else None)
+
+    def transmit_failed(self, error: OSError) -> bool:
+        return self._write_failed(error)
+
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
         if self._plain:  # tx3: the common case in one Python call a frame (the sender writes every segment)
             try:
@@ -333,6 +355,11 @@ class TapDevice(TxRingDriver, Device):
     def __repr__(self) -> str:
         where = f" in {self.netns}" if self.netns else ""
         return f"<{type(self).__name__} {self.name}{where} mtu {self.mtu}{' offload' if self.offload else ''}>"
+
+
+_TRANSMIT = TapDevice.transmit
+#: way13: the fields TapDevice.tx_fd follows (its descriptor, the plain way's flag, a transmit set on the instance)
+_TX_FD_FROM = frozenset(("fd", "_plain", "transmit"))
 
 
 def vnet_header(frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int, gso_size: int,

@@ -24,9 +24,11 @@ it to the loop's output).  The payload's sum is the largest single cost per segm
 tx8), below that ``int.from_bytes`` (see the note at ``TX_RETRY``).  The next hop's ARP entry is kept per connection
 (``Tcp.tx_neighbours``, looked up again when ``Etharp.generation`` says an entry came or went, or the route gave another
 next hop; its fields are read each call), and the window field is replayed from the template while the receive side
-stands still (a sender's case).  tx9: what a call found of the way out (netif, ARP entry, template, sizes) is kept per
+stands still (a sender's case).  tx9: what a call found of the way out (device, ARP entry, template, sizes) is kept per
 connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
-(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls).
+(``tests/core/test_tcp_send_fast.py`` changes each of them between two calls; way13: the stack's, the netif's and the
+neighbour's figures as one generation, ``Stack.way_generation``, that every write to them moves on:
+``tests/core/test_tcp_way_generation.py``).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -42,6 +44,7 @@ Replies to unacceptable segments and challenge ACKs (RFC 5961 7) are rate-limite
 from __future__ import annotations
 
 import errno
+import os
 import struct
 from ipaddress import IPv4Address
 from zlib import adler32 as _adler32
@@ -53,8 +56,6 @@ from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
-from ..etharp import _REREQUEST_BEFORE
-from ..etharp import STABLE as _STABLE
 from ..pbuf import Pbuf
 from .fastpath import fast_ack
 from .seq import HALF as _HALF
@@ -203,13 +204,12 @@ class TcpOutput:
             return True
         if self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
-        way = self._tx_way_now()  # tx9: the netif, the template and the sizes, kept while they stand
+        way = self._tx_way_now()  # tx9: the device, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, netif, _, tmpl, hlen, mss, ts_ok = way
+        _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
-        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         una = self.snd_una
         # what the windows let go now (tx8: no min call: a builtin with keywords costs as much as ten bytecodes)
         snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
@@ -230,7 +230,8 @@ class TcpOutput:
         # starting at or above snd_max as it was on entry: snd_max follows nxt up, written back once at the end)
         timing = unsettled or self.rtt.seq is None
         ip4 = stack.ip4
-        transmit = netif.device.transmit
+        transmit = device.transmit
+        fd = device.tx_fd  # way13: a plain TAP's descriptor (NetDevice.tx_fd): each frame written here, not by transmit
         adler = _adler32
         # tx8: a netif that offloads gets headers and the data apart (transmit_gso, as _fast_send hands them), the TCP
         # checksum left as the pseudo-header sum for it, and with TSO a super-segment of whole segments
@@ -241,8 +242,8 @@ class TcpOutput:
             gso_max = self._gso_max
             if gso_max - gso_max % mss > mss:
                 burst = gso_max - gso_max % mss
-            pseudo = self._pseudo_base + hlen
-            transmit_gso = netif.device.transmit_gso
+            pseudo = self._pseudo_base + hdrs - 20  # (the TCP header's length)
+            transmit_gso = device.transmit_gso
         window = -1
         tried = sent = 0
         refused = False
@@ -295,7 +296,7 @@ class TcpOutput:
                 if offload:  # the headers alone; the data from the send buffer, not copied here
                     payload = memoryview(snd_buf)[offset:offset + n]
                     try:
-                        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
+                        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt,
                                      rcv_nxt, offflags, window, (pseudo + n) % 0xFFFF or 0xFFFF, tail)
                         gso = mss if n > mss else 0
                         ident = (ident + (-(-n // mss) if gso else 1)) & 0xFFFF
@@ -321,11 +322,18 @@ class TcpOutput:
                         data_sum = _from_bytes(payload)
                         if n & 1:
                             data_sum <<= 8
-                    frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                    frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                                  offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
                     ident = (ident + 1) & 0xFFFF
                     tried += 1
-                    took = transmit(frame)
+                    if fd is None:
+                        took = transmit(frame)
+                    else:  # (no Python code runs meanwhile: the descriptor stands for the whole call)
+                        try:
+                            os.write(fd, frame)
+                            took = True
+                        except OSError as error:
+                            took = device.transmit_failed(error)
                 if not took:
                     stats = stack.stats
                     stats.link.memerr += 1
@@ -382,35 +390,39 @@ class TcpOutput:
         return True
 
     def _tx_way_now(self) -> tuple | None:
-        """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (netif, neighbour, template, sizes:
+        """tx9: :meth:`_output_fast`'s and :meth:`_output_one`'s way out (device, neighbour, template, sizes:
         :meth:`_tx_way_make`'s tuple) as the last call found it, while nothing it was made from changed (the routes'
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
-        and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s),
+        and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
+        way13: all but ours and the link output's as ``Stack.way_generation``, which every write to them moves on),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
         resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
         this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
         way = self._tx_way
         if way is None:
             return self._tx_way_make()
-        made_from, netif, entry, _, _, _, _ = way
+        made_from, entry = way[0], way[2]
         stack = self.stack
         # tx10: the figures as one tuple, compared whole with those it was made from (two tuples and four
-        # comparisons fewer a call)
-        if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id, netif.hwaddr,
-                netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
+        # comparisons fewer a call); way13: the stack's, the netif's and the neighbour's as Stack.way_generation,
+        # which every write to them moves on
+        if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
             return self._tx_way_make()
-        if entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+        if stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
             return None  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         return way
 
     def _tx_way_make(self) -> tuple | None:
         """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
-        the MTU); else what it was made from (the routes' and the ARP table's generations, the netif, the ARP entry
-        and its MAC, the netif's state, MAC and MTU, our TOS, TTL, timestamps and MSS), the template, the header and
-        segment sizes and whether timestamps are on."""
+        the MTU); else what it was made from (``Stack.way_generation``, for the routes' and the ARP table's
+        generations, the ARP entry's MAC and the netif's state, MAC, MTU and device; the stack's link output; our
+        TOS, TTL, timestamps and MSS), the netif's device, the ARP entry, the template's fields, the headers' and
+        the segments' sizes and whether timestamps are on."""
         if not self._neighbour or self.v6:
             return None
+        stack = self.stack
+        generation = stack.way_generation  # (read before what it stands for)
         mac = self._neighbour_mac()  # (None also without a netif)
         if mac is None:
             return None
@@ -424,7 +436,6 @@ class TcpOutput:
             return None
         # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
         tcp = self.tcp
-        stack = self.stack
         tmpl = tcp.tx_templates.get(self)
         hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
         made_for = (mac, hwaddr, tos, ttl, hlen)
@@ -432,10 +443,14 @@ class TcpOutput:
             tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         entry = tcp.tx_neighbours[self][0]
         # (what it was made from as one tuple, compared whole by _tx_way_now: an up, untagged netif and the stack's
-        # Ethernet output are checked by _neighbour_mac above, so equal figures later mean they still are)
-        made_from = (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id, hwaddr,
-                     mtu, stack.link_output, entry.mac, tos, ttl, ts_ok, snd_mss)
-        way = self._tx_way = (made_from, netif, entry, tmpl, hlen, mss, ts_ok)
+        # Ethernet output are checked by _neighbour_mac above, so equal figures later mean they still are; way13: the
+        # routes' and the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC
+        # as Stack.way_generation, which a write to any of them moves on)
+        made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
+        # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
+        # the way itself (one unpacking a call): (made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo,
+        # pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss, ts_ok)
+        way = self._tx_way = (made_from, netif.device, entry) + tmpl[1:] + (20 + hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -488,24 +503,20 @@ class TcpOutput:
         way = self._tx_way
         stack = self.stack
         if way is not None:
-            made_from, netif, entry, tmpl, hlen, mss, ts_ok = way
-            if (stack.routes.generation, stack.etharp.generation, netif.up, netif.link_up, netif.vlan_id,
-                    netif.hwaddr, netif.mtu, stack.link_output, entry.mac, self.tos, self.ttl, self.ts_ok,
-                    self.snd_mss) != made_from:
+            made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+            if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
                 way = None
-            elif entry.state == _STABLE and not entry.rerequested and stack.now >= entry.expires - _REREQUEST_BEFORE:
+            elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
                 return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if way is None:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, netif, _, tmpl, hlen, mss, ts_ok = way
-        snd_wnd, cwnd = self.snd_wnd, self.cc.cwnd
-        if n > mss or n > (snd_wnd if snd_wnd < cwnd else cwnd):
+            _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+        if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
         unsettled = tcp.unsettled is self
-        _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack = tmpl
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
         # a reply; an inline copy, test_tcp_rr_one compares the two and the full way)
@@ -541,14 +552,21 @@ class TcpOutput:
         nxt = self.snd_nxt
         ip4 = stack.ip4
         ident = ip4.next_ident
-        frame = pack(head, hlen + 20 + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
         stats = stack.stats
         rtt = self.rtt
         timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
         try:
-            sent = netif.device.transmit(frame)
+            if device.tx_fd is None:
+                sent = device.transmit(frame)
+            else:  # way13: a plain TAP's transmit, without its call (NetDevice.tx_fd: the device says it is the same)
+                try:
+                    os.write(device.tx_fd, frame)
+                    sent = True
+                except OSError as error:
+                    sent = device.transmit_failed(error)
         finally:  # as _output_fast's loop writes back (also should the device raise)
             ip4.next_ident = (ident + 1) & 0xFFFF
             stats.ip.xmit += 1
@@ -578,7 +596,7 @@ class TcpOutput:
             self.txretry_at = None
             tcp.tx_refused.discard(self)
         if self.rto_at is None:
-            self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline
+            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
             if self.state != CLOSED:
                 # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
                 # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
@@ -922,8 +940,7 @@ class TcpOutput:
         # ArpEntry.ready_mac, inline (rr2: two calls less before a reply's write): None to resolve, or to refresh
         # (etharp_output's work)
         mac = entry.mac
-        if mac is None or (entry.state == _STABLE and not entry.rerequested
-                           and stack.now >= entry.expires - _REREQUEST_BEFORE):
+        if mac is None or stack.now >= entry.refresh_at:  # (way13: refresh_due's threshold, ArpEntry.refresh_at)
             return None
         return mac
 
