@@ -171,7 +171,8 @@ ENTRY_LIVE = {"mac", "refresh_at", "__class__"}
 def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_what_it_reads_live(in_flight):
     """Every field of the netif that making or checking the way reads is one whose writes move the generation on
     (``netif._WAY_FIELDS``) or one never written after the netif is made; of the ARP entry, its MAC (watched) and its
-    refresh time (read live: ``ArpEntry.refresh_at``).  A new read added to the way without a watch fails here."""
+    refresh time (read live: ``ArpEntry.refresh_at``).  A new read of a netif's or an entry's field added to the way
+    without a watch fails here."""
     t, pcb, _ = established(ts=True)
     pcb.nodelay = True
     if in_flight:

@@ -26,7 +26,8 @@ def test_seq_comparisons_agree_with_signed_distance(a, d):
 def test_bit_31_of_a_difference_is_the_half_test(a, b):
     """half13: the fast paths test ``(a - b) & HALF`` (bit 31) where they tested ``(a - b) & MASK >= HALF``, and
     ``not (a - b) & HALF`` for ``< HALF``: the same for every pair of ints, negative differences and ones past 32
-    bits included (and two bytecodes less, with no compare of big ints)."""
+    bits included (and two bytecodes less, with no compare of big ints).  This proves the rule only; the sites
+    themselves are held by the fast-against-full differential tests."""
     assert bool((a - b) & HALF) == ((a - b) & MASK >= HALF)
     assert (not (a - b) & HALF) == ((a - b) & MASK < HALF)
 

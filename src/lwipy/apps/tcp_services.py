@@ -121,7 +121,7 @@ class TcpEchoServer(_Service):
         pending = self._pending
         if pending and (backlog := pending.get(id(pcb))) is not None:
             try:
-                took = pcb.send(backlog) if backlog else 0
+                took = pcb.send(backlog)  # (a backlog is never empty: made of what a write left, and dropped when sent)
             except LwipError:
                 took = -1
             if took < 0 or took == len(backlog):

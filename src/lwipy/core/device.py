@@ -49,9 +49,11 @@ class NetDevice(ABC):
 
     tx_fd: int | None = None
     """way13: a file descriptor a frame may be written to with ``os.write`` in place of :meth:`transmit`, or None (the
-    default): a device sets it only while ``transmit(frame)`` is exactly that write, then True, a write's OSError
-    going to :meth:`transmit_failed` (a plain TAP: ``lwipy.netif.tap`` keeps it in step with its descriptor and its
-    ``transmit``), so that the TCP send fast paths (``TcpOutput._output_one``, ``_output_fast``) save the call."""
+    default).  A device sets it only while ``transmit(frame)`` is exactly ``os.write(tx_fd, frame)`` followed by
+    ``return True``, with a write's OSError going to :meth:`transmit_failed`, and sets it to None before it closes
+    the descriptor (the stack writes to the number it holds: a reused one would get TCP frames).  A plain TAP does
+    (``lwipy.netif.tap`` keeps it in step with its descriptor and its ``transmit``), so that the TCP send fast paths
+    (``TcpOutput._output_one``, ``_output_fast``) save the call."""
 
     @abstractmethod
     def transmit(self, frame: bytes | bytearray | memoryview) -> bool:
@@ -59,8 +61,9 @@ class NetDevice(ABC):
         (a full queue, the link down).  The buffer is only valid during the call."""
 
     def transmit_failed(self, error: OSError) -> bool:
-        """What :meth:`transmit` makes of ``error``, its write to :attr:`tx_fd` failing: False for a refusal (counted),
-        else the error raised.  Asked only of a device that sets :attr:`tx_fd`."""
+        """What :meth:`transmit` makes of ``error``, its write to :attr:`tx_fd` failing: False for a refusal (the
+        device counts its own drops; the stack's counters are the caller's), else the error raised; never True.
+        Asked only of a device that sets :attr:`tx_fd`."""
         raise error
 
     def transmit_offload(self, frame: bytes | bytearray | memoryview, csum_start: int, csum_offset: int,

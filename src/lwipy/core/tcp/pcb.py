@@ -45,7 +45,7 @@ from .seq import HALF as _HALF
 from .seq import MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
-from .tcp_in import TcpInput
+from .tcp_in import LANE_RECV, LANE_REQUEST, LANE_WRITTEN, TcpInput
 from .tcp_mem import TcpMem
 from .tcp_out import TX_RETRY, TcpOutput
 from .tcp_timers import DELACK, TcpTimers
@@ -82,11 +82,6 @@ def _forward(obj: str, name: str, doc: str) -> Any:
             self.tcp.settle()
         setattr(getattr(self, obj), name, value)
     return property(get, put, doc=doc)
-
-
-_LANE_RECV = 1  # lane13, TcpPcb._lane: on_recv runs; what it writes is queued, counted and sent when it returns
-_LANE_REQUEST = 2  # the same, from the request lane (TcpInput._fast_request): its first write takes send's short way
-_LANE_WRITTEN = 3  # on_recv runs and wrote
 
 
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
@@ -144,13 +139,19 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         #: lwIP's ``tcp_recv`` callback: ``on_recv(pcb, data)`` is handed the in-order bytes as they arrive (``data``,
         #: bytes), instead of their waiting in the receive buffer for :meth:`recv` and ``on_event`` being told (it is
         #: still told of everything else: the FIN, room, the connection made or failed).  The bytes count against the
-        #: receive window while it runs; it returns how many of them it still holds (None or 0: none), and those keep
-        #: counting until it gives them back with :meth:`recved`, as an lwIP application calls ``tcp_recved`` once it
-        #: has dealt with the data.  What it writes (:meth:`send`) is queued and goes out when it returns, as lwIP's
-        #: ``tcp_write`` in the callback is sent by ``tcp_input``'s ``tcp_output`` after it: a request's reply, with
-        #: the window its data left (the request lane: ``TcpInput._fast_request``)
+        #: receive window while it runs.  It gives them back by returning: it returns how many of them it keeps (an
+        #: int from 0 to ``len(data)``; None for 0), and those keep counting until it gives them back with
+        #: :meth:`recved`, as an lwIP application calls ``tcp_recved`` once it has dealt with the data.  So
+        #: ``recved`` inside the callback is for bytes kept from earlier handings, not for the ones in hand (lwIP's
+        #: ``tcp_recved(pcb, p->tot_len)`` is the return value here: calling both gives them back twice).  A close
+        #: from the callback resets the connection while bytes are held (lwIP's ``tcp_close`` with data unread): give
+        #: them back with ``recved`` first for a FIN.  What it writes (:meth:`send`) is queued and goes out when it
+        #: returns, as lwIP's ``tcp_write`` in the callback is sent by ``tcp_input``'s ``tcp_output`` after it: a
+        #: request's reply, with the window its data left (the request lane: ``TcpInput._fast_request``).  Should it
+        #: raise (or return what it may not), the bytes count as taken, what it wrote goes out, and the exception
+        #: goes on
         self.on_recv: Callable[[TcpPcb, bytes], int | None] | None = None
-        self._lane = 0  # lane13: on_recv runs (_LANE_RECV; _LANE_REQUEST: from the request lane, see send)
+        self._lane = 0  # lane13: what on_recv is doing (tcp_in's LANE_RECV, LANE_REQUEST, LANE_WRITTEN; see send)
         #: rr10: ``on_event`` is also told when ACKs free send buffer (lwIP's ``tcp_sent`` callback registered); an
         #: application that does not wait for room sets it False (``tcp_sent(pcb, NULL)``), and an ACK's room then
         #: calls nothing (a request/response server's every request acknowledges its reply before it)
@@ -320,7 +321,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         if (stack := self.stack).assert_core is not no_core_check:  # call12: the no-op not called
             stack.assert_core()
         lane = self._lane
-        if lane == _LANE_REQUEST:
+        if lane == LANE_REQUEST:
             # lane13: the reply to a request that on_recv was handed by the request lane, which found the connection
             # ESTABLISHED and idle (everything sent acknowledged, the send buffer empty, nothing corked): what the
             # checks below would find, unless the callback changed it before this write (a close, a shutdown, an
@@ -330,7 +331,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             if not snd_buf and self.state == ESTABLISHED and not self.tx_closed and 0 < n <= self.snd_buf_limit:
                 snd_buf += data
                 self._push = not more
-                self._lane = _LANE_WRITTEN
+                self._lane = LANE_WRITTEN
                 return n
         if self.error:
             raise LwipError(self.error, "the connection failed")
@@ -350,7 +351,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         snd_buf += data  # (rr10: in place, no store)
         self._push = not more
         if lane:
-            self._lane = _LANE_WRITTEN  # lane13: a write from on_recv, counted and sent when it returns
+            self._lane = LANE_WRITTEN  # lane13: a write from on_recv, counted and sent when it returns
             return n
         log = self._mem_log
         if log is not None:  # rr2: _mem_snd's log, inline (a call less before a reply: see Tcp.settle)
@@ -451,7 +452,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._rcv_opens_at = limit - (seg if seg < limit // 2 else limit // 2)
 
     def recved(self, n: int) -> None:
-        """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)``; the window may open."""
+        """``tcp_recved``: the application consumed ``n`` bytes taken with ``recv(reopen=False)`` or kept by ``on_recv``
+        (its return value); the window may open.  More than is held gives back what is held."""
         if (stack := self.stack).assert_core is not no_core_check:  # call12: the no-op not called
             stack.assert_core()
         self.rcv_held = max(0, self.rcv_held - n)
@@ -565,8 +567,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             self._mem_snd()
 
     def _notify(self) -> None:
-        if self.on_recv is not None and self.rcv_buf:
-            self._deliver()
+        if self.on_recv is not None and self.rcv_buf and self.state != CLOSED:
+            self._deliver()  # (data waiting since before on_recv was set: handed over first; not after a reset)
         if self.on_event is not None:
             self.on_event(self)
 
@@ -587,23 +589,41 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return
         data = self.recv(reopen=False)
         prior = self._lane  # (on_recv feeding a frame that brings more: the outer call's state kept)
-        self._lane = _LANE_RECV
+        self._lane = LANE_RECV
         try:
-            kept = self.on_recv(self, data)
-        finally:
-            written = self._lane == _LANE_WRITTEN
-            self._lane = prior
-        # what it returned: the rest of the n bytes given back (recved's steps), counted; then what it wrote, sent
-        # with the window that leaves; then the window opened if worthwhile (lwIP: tcp_recved flags the window
-        # update, tcp_output sends it with the data)
-        held = self.rcv_held - n
-        if kept:
-            held += self._kept(kept, n)
-        self.rcv_held = held if held > 0 else 0  # (below 0: it gave them back itself, recved)
+            kept = self._kept(self.on_recv(self, data), n)
+        except BaseException:
+            self._recv_failed(n, prior)
+            raise
+        written = self._lane == LANE_WRITTEN
+        self._lane = prior
+        self._given_back(n - kept, written)
+
+    def _given_back(self, given: int, written: bool) -> None:
+        """After ``on_recv``: ``given`` of the bytes it was handed given back (recved's steps), counted; then what it
+        wrote sent, with the window that leaves; then the window opened if worthwhile (lwIP: ``tcp_recved`` flags
+        the window update, ``tcp_output`` sends it with the data)."""
+        held = self.rcv_held - given
+        self.rcv_held = held if held > 0 else 0  # (below 0: it gave them back itself, recved: see on_recv)
         self._mem_rcv()
         if written:
             self._send_written()
         self._window_check()
+
+    def _recv_failed(self, n: int, prior: int) -> None:
+        """``on_recv`` raised (or returned what it may not) for the ``n`` bytes it was handed: they count as taken
+        (given back: the window does not shrink for good), what it wrote goes out, and the ACK the data asked for
+        follows as it would have (the caller's steps after the callback are skipped); the exception goes on."""
+        written = self._lane == LANE_WRITTEN
+        self._lane = prior
+        if self.state == CLOSED:
+            return
+        self._given_back(n, written)
+        if self.unacked_segments and self.state != CLOSED and not self.ack_due:  # (a reply that went carried it)
+            if self.unacked_segments >= 2:
+                self._ack_now()
+            else:
+                self._arm_delack()
 
     def _window_check(self) -> None:
         """After a read or bytes given back: :meth:`_window_update`, as :meth:`recv` asks it (not while an ACK is

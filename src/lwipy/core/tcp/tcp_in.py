@@ -77,6 +77,12 @@ __all__ = ["TcpInput"]
 _DEFER_SEGMENTS = 4
 
 
+#: lane13, ``TcpPcb._lane``: what ``on_recv`` is doing.  LANE_RECV: it runs, and what it writes is queued, counted
+#: and sent when it returns (``TcpPcb._deliver``); LANE_REQUEST: the same, from the request lane
+#: (:meth:`TcpInput._fast_request`), its first write taking ``send``'s short way; LANE_WRITTEN: it runs and wrote
+LANE_RECV, LANE_REQUEST, LANE_WRITTEN = 1, 2, 3
+
+
 class TcpInput:
     """Segment arrival for :class:`~lwipy.core.tcp.pcb.TcpPcb` (mixed in; no state of its own)."""
 
@@ -491,26 +497,30 @@ class TcpInput:
                     self._receive_data(seq, payload, False)
                 return True
         on_recv = self.on_recv
-        if on_recv is not None and not self.rcv_buf:
+        if on_recv is not None and not self.rcv_buf and not self._lane:
             # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
             # against the window while the callback runs, then given back but for what it keeps), and the reply it
-            # wrote (by send's short way: _LANE_REQUEST) counted and sent after, as _send_written does (an inline
+            # wrote (by send's short way: LANE_REQUEST) counted and sent after, as _send_written does (an inline
             # copy: tests/core/test_tcp_on_recv.py holds the lane to _deliver's way)
             self.rcv_nxt = (seq + n) & MASK
             self.rcv_held = held = used + n  # (the buffer empty: used is what is held)
             log.append(~held)  # _mem_rcv, logged
             self.unacked_segments += 1
             ack_now = self.unacked_segments >= 2
-            self._lane = 2  # (_LANE_REQUEST)
+            self._lane = LANE_REQUEST
             try:
                 kept = on_recv(self, payload if type(payload) is bytes else bytes(payload))
-            finally:
-                written = self._lane == 3  # (_LANE_WRITTEN)
-                self._lane = 0
+                if kept:
+                    kept = self._kept(kept, n)
+            except BaseException:
+                self._recv_failed(n, 0)  # (no cost on the way through: 3.11's zero-cost try)
+                raise
+            written = self._lane == LANE_WRITTEN
+            self._lane = 0
             # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps, counted
             held = self.rcv_held - n
             if kept:
-                held += self._kept(kept, n)
+                held += kept
             if held < 0:
                 held = 0  # (it gave them back itself, recved)
             self.rcv_held = held

@@ -328,7 +328,7 @@ class TcpOutput:
                     tried += 1
                     if fd is None:
                         took = transmit(frame)
-                    else:  # (no Python code runs meanwhile: the descriptor stands for the whole call)
+                    else:  # (fd read once a call: nothing that closes or swaps it runs between the writes)
                         try:
                             os.write(fd, frame)
                             took = True
