@@ -96,53 +96,40 @@ def test_bytes_on_recv_keeps_hold_the_window_until_recved(fast):
     assert update.window == window0 == 4 * pcb.mss  # reopened whole (ESP-IDF's window: four of our segments)
 
 
-def _fails(bad, then):
-    """An on_recv that answers every request and fails the second: writes a reply, then ``then()`` (raises, or gives
-    the value to return)."""
+def _second_fails(fast: bool, then, error, match: str):
+    """A connection whose on_recv answers every request (writing a reply first) and fails the second one by
+    ``then()`` (raising, or giving the value to return): the failure goes on to the caller, and the bytes are not
+    held (the window whole again), the reply went with the ACK, and the memory counts are as the buffers say."""
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
     count = [0]
 
     def plan(p, data):
         count[0] += 1
         p.send(b"re:" + data)
         return then() if count[0] == 2 else None
-    return plan
-
-
-def _assert_left_whole(t, pcb, reply: bytes) -> None:
-    """After a failed on_recv: the bytes not held (the window whole again), its reply sent with the ACK, the memory
-    counts as the buffers say."""
+    App(pcb, plan)
+    request(t, pcb, b"y" * 10)
+    t.dev.take()
+    with pytest.raises(error, match=match):
+        request(t, pcb, b"z" * 10)
+    t.peer_seq += 10  # (request's own step, skipped by the exception)
     segs = t.sent()
-    assert pcb.rcv_held == 0 and pcb.readable == 0
-    assert [bytes(s.payload) for s in segs] == [reply] and segs[-1].ack == t.peer_seq
-    assert pcb._mem_rcv_counted == 0
+    assert pcb.rcv_held == 0 and pcb.readable == 0 and pcb._mem_rcv_counted == 0
+    assert [bytes(s.payload) for s in segs] == [b"re:" + b"z" * 10] and segs[-1].ack == t.peer_seq
+    return t, pcb
 
 
 @pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("bad", [-1, 11, 2.0, "x", True])
 def test_on_recv_must_say_how_many_bytes_it_keeps(fast, bad):
-    t, pcb, _ = established(ts=False, reader=False, fast=fast)
-    App(pcb, _fails(bad, lambda: bad))
-    request(t, pcb, b"y" * 10)
-    t.dev.take()
-    with pytest.raises(ValueError, match="on_recv returns how many"):
-        request(t, pcb, b"z" * 10)
-    t.peer_seq += 10  # (request's own step, skipped by the exception)
-    _assert_left_whole(t, pcb, b"re:" + b"z" * 10)
+    _second_fails(fast, lambda: bad, ValueError, "on_recv returns how many")
 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_an_exception_in_on_recv_leaves_the_window_and_its_reply_whole(fast):
-    t, pcb, _ = established(ts=False, reader=False, fast=fast)
-
     def boom():
         raise RuntimeError("the application's bug")
-    App(pcb, _fails(None, boom))
-    request(t, pcb, b"y" * 10)
-    t.dev.take()
-    with pytest.raises(RuntimeError, match="application's bug"):
-        request(t, pcb, b"z" * 10)
-    t.peer_seq += 10  # (request's own step, skipped by the exception)
-    _assert_left_whole(t, pcb, b"re:" + b"z" * 10)
+    t, pcb = _second_fails(fast, boom, RuntimeError, "application's bug")
     request(t, pcb, b"w" * 10)  # and the next is served
     assert [bytes(s.payload) for s in t.sent()] == [b"re:" + b"w" * 10]
 
