@@ -556,14 +556,12 @@ class TcpInput:
             self.unacked_segments += 1
             ack_now = self.unacked_segments >= 2
             on_event = self.on_event  # (the first callback may have changed it)
-            if on_recv is not None:
+            if on_recv is not None:  # (_notify_data, inline, as _fast_input's)
                 self._deliver()
-                if self.state == CLOSED or not self.unacked_segments:
-                    return True
             elif on_event is not None:
                 on_event(self)  # the request: the application reads it and writes the reply here
-                if self.state == CLOSED or not self.unacked_segments:
-                    return True  # (the reply carried the ACK)
+            if self.state == CLOSED or not self.unacked_segments:
+                return True  # (the reply carried the ACK)
         if self.ack_due:
             if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss):
                 self._send_ack()  # _window_used_up, inline
