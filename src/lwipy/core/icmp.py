@@ -134,11 +134,12 @@ class Icmp:
             if way is None or way.netif is not netif or way.routes_generation != stack.routes.generation \
                     or way.arp_generation != stack.etharp.generation or way.wiring != wiring:
                 way = self._echo_way(netif, src, wiring)
-            if way.entry is None or netif.vlan_id is not None or not netif.up or not netif.link_up \
-                    or stack.raw.pcbs or stack.rx_offload is not None:
+            if way.entry is None or not netif.link_up or stack.raw.pcbs or stack.rx_offload is not None:
                 return False
         end = 14 + total
-        if dst_mac != netif.hwaddr or dst != netif.ip4_packed or total < 28 or end > (size := len(frame)) \
+        # (Netif.rx_mac, as TCP's header prediction compares it: the netif's MAC while it is up and untagged, else
+        # None, which no frame's destination equals)
+        if dst_mac != netif.rx_mac or dst != netif.ip4_packed or total < 28 or end > (size := len(frame)) \
                 or total > netif.mtu:
             return False
         if self._check_ip and _from_bytes(frame[14:34]) % _FOLD:
