@@ -178,7 +178,7 @@ class Icmp:
         sent = netif.device.transmit(buf)
         self._answered = way
         # the counters after the write (the reply is on its way first), as the full way counts them
-        stats = stack.stats
+        stats = stack._stats
         stats.link.recv += 1
         stats.ip.recv += 1
         stats.icmp.recv += 1
@@ -235,10 +235,10 @@ class Icmp:
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
         if not stack.config.icmp:  # CONFIG_LWIP_ICMP off: ip4_input knows no such transport (raw pcbs still see it)
-            stack.stats.ip.proterr += 1
-            stack.stats.ip.drop += 1
+            stack._stats.ip.proterr += 1
+            stack._stats.ip.drop += 1
             return
-        stats = stack.stats.icmp
+        stats = stack._stats.icmp
         stats.recv += 1
         try:
             hdr, body = IcmpHeader.parse(data, stack.config.checksum_check_icmp)
@@ -280,16 +280,16 @@ class Icmp:
                                   dont_fragment=hdr.dont_fragment, options=bytes(hdr.options),
                                   reserved_flag=hdr.reserved_flag)
         except LwipError:
-            self.stack.stats.icmp.err += 1
+            self.stack._stats.icmp.err += 1
             return
-        self.stack.stats.icmp.xmit += 1
+        self.stack._stats.icmp.xmit += 1
 
     def _error_input(self, hdr: IcmpHeader, body: memoryview) -> None:
         try:
             inner, inner_payload = Ipv4Header.parse(_pad_quote(body), check=False)
         except Malformed:
-            self.stack.stats.icmp.lenerr += 1
-            self.stack.stats.icmp.drop += 1
+            self.stack._stats.icmp.lenerr += 1
+            self.stack._stats.icmp.drop += 1
             return
         handler = self.stack.icmp_error_handlers.get(inner.proto)
         if handler is not None:
@@ -320,16 +320,16 @@ class Icmp:
         if not self.stack.config.icmp:
             return  # CONFIG_LWIP_ICMP off: lwIP has no icmp_dest_unreach / icmp_time_exceeded to call
         if not self._bucket.take():
-            self.stack.stats.icmp.drop += 1
+            self.stack._stats.icmp.drop += 1
             return
         pbuf = Pbuf.with_payload(quote)
         IcmpHeader(type_, code, rest).emit(pbuf.buf, pbuf.push(w.HEADER_LEN), len(quote))
         try:
             self.stack.ip4.output(pbuf, None, dst, PROTO_ICMP)
         except LwipError:
-            self.stack.stats.icmp.err += 1
+            self.stack._stats.icmp.err += 1
             return
-        self.stack.stats.icmp.xmit += 1
+        self.stack._stats.icmp.xmit += 1
 
 
 def _pad_quote(body: memoryview) -> memoryview:

@@ -85,8 +85,8 @@ class Stack:
     # and tests set on a stack (an instance attribute shadowing a method: ``stack.assert_core``, ``stack.poll_at``).
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
-        "config", "rng", "name", "strict", "now", "rx_offload", "stats", "mem", "mem_tcp_snd_seg", "mem_tcp_rx_seg",
-        "_timer_floor", "_ip4_detour", "assert_core", "_eth_input", "way_generation",
+        "config", "rng", "name", "strict", "now", "rx_offload", "_stats", "mem", "mem_tcp_snd_seg",
+        "mem_tcp_rx_seg", "_timer_floor", "_ip4_detour", "assert_core", "_eth_input", "way_generation",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
@@ -110,7 +110,9 @@ class Stack:
         self.now = 0.0
         #: the offload notes of the frame being handled (:class:`~lwipy.core.device.RxOffload`), or None
         self.rx_offload: RxOffload | None = None
-        self.stats = Stats()
+        # stats14: the counters the stack's own code counts in (``self._stats.ip.drop += 1``, as fast as a plain
+        # attribute); users read them through :attr:`stats`
+        self._stats = Stats()
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
@@ -382,6 +384,12 @@ class Stack:
             self.events.emit(DefaultNetifChanged(old, best))
 
     @property
+    def stats(self) -> Stats:
+        """The protocol counters (lwIP's ``lwip_stats``: ``stack.stats.ip.drop`` and so on).  The stack's own code
+        counts in ``_stats``, the same object, so that the slow paths' increments cost no call."""
+        return self._stats
+
+    @property
     def default_netif(self) -> Netif | None:
         return self.routes.default_netif
 
@@ -491,7 +499,7 @@ class Stack:
         stack or a loop driving it): raised again when strict, else counted and logged, and the frame dropped."""
         if self.strict:
             raise
-        self.stats.link.err += 1
+        self._stats.link.err += 1
         log.exception("%s: internal error handling a frame on %s; frame dropped", self.name, netif.name)
 
     def input_many(self, netif: Netif, frames: Iterable[bytes], now: float, first: Any = None,
@@ -548,8 +556,8 @@ class Stack:
         if self.loops_back(netif, next_hop):
             return self.loop_output(netif, pbuf)
         if not netif.is_usable:
-            self.stats.ip.rterr += 1
-            self.stats.ip.drop += 1
+            self._stats.ip.rterr += 1
+            self._stats.ip.drop += 1
             return False
         return netif.output(netif, pbuf, next_hop)
 
@@ -598,7 +606,7 @@ class Stack:
         except Exception:
             if self.strict:
                 raise
-            self.stats.link.err += 1
+            self._stats.link.err += 1
             log.exception("%s: internal error in %s", self.name, getattr(fn, "__qualname__", fn))
             return False
 

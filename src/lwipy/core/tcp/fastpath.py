@@ -169,7 +169,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     finally:
         if tcp.unsettled is not None:
             tcp.settle()  # rr2: what _fast_request or _fast_new_ack left for after the reply (when none was written)
-    stats = stack.stats
+    stats = stack._stats
     stats.link.recv += 1
     stats.ip.recv += 1
     stats.tcp.recv += 1
