@@ -72,8 +72,10 @@ class Icmp:
         self._bucket = TokenBucket(stack)
         #: the echo fast path (:meth:`fast_echo`) on; False sends every ping the full way
         self.fast_path = True
-        #: echo requests the fast path answered
+        #: echo requests the fast path answered, and of those the replies the device refused (tallies that
+        #: :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters)
         self.fast_echoes = 0
+        self.fast_refused = 0
         # source (an integer) -> the way back to it (fast_echo)
         self._echo_ways: dict[int, _EchoWay] = {}
         # the way of fast_echo's last answer: what a quiet call may take as it found it (see fast_echo)
@@ -177,18 +179,13 @@ class Icmp:
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
         sent = netif.device.transmit(buf)
         self._answered = way
-        # the counters after the write (the reply is on its way first), as the full way counts them
-        stats = stack._stats
-        stats.link.recv += 1
-        stats.ip.recv += 1
-        stats.icmp.recv += 1
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
+        # the counters after the write (the reply is on its way first), as the full way counts them: stats14, by one
+        # tally (link.recv, ip.recv, icmp.recv, ip.xmit, etharp.cachehit, link.xmit, icmp.xmit) that Stack.stats
+        # folds in when read; a refused reply also by fast_refused (the fold then counts no xmit for it) and here
         self.fast_echoes += 1
-        if sent:
-            stats.link.xmit += 1
-            stats.icmp.xmit += 1
-        else:
+        if not sent:
+            self.fast_refused += 1
+            stats = stack._stats
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.icmp.err += 1

@@ -68,7 +68,8 @@ class Tcp:
         self.fast_path = True  # (a property: it also sets fast_input)
         #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
         self.fast_conns: dict[bytes, TcpPcb] = {}
-        #: segments the fast path took, and segments it sent (``TcpOutput._fast_send``)
+        #: segments the fast path took, and segments the short ways out sent (tallies that :attr:`Stack.stats
+        #: <lwipy.core.stack.Stack.stats>` folds into the counters)
         self.fast_taken = 0
         self.fast_sent = 0
         #: a batch of frames is being taken (``Stack.input_many``): ACKs due wait for its end (:meth:`flush_acks`)

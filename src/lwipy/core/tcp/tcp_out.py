@@ -360,12 +360,11 @@ class TcpOutput:
             if 0 < ((nxt - snd_max) & MASK) < _HALF:
                 self.snd_max = nxt
             if tried:
-                stats = stack._stats
-                stats.ip.xmit += tried
-                stats.etharp.cachehit += tried
-                stats.link.xmit += sent
-                stats.tcp.xmit += sent
-                tcp.fast_sent += sent
+                tcp.fast_sent += sent  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
+                if tried != sent:  # the last one refused, or its write raised: tried, as the full way counts it
+                    stats = stack._stats
+                    stats.ip.xmit += tried - sent
+                    stats.etharp.cachehit += tried - sent
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
                 if timed is not None and self.rtt.seq is None:
@@ -554,7 +553,6 @@ class TcpOutput:
         ident = ip4.next_ident
         frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
-        stats = stack._stats
         rtt = self.rtt
         timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
@@ -569,16 +567,16 @@ class TcpOutput:
                     sent = device.transmit_failed(error)
         finally:  # as _output_fast's loop writes back (also should the device raise)
             ip4.next_ident = (ident + 1) & 0xFFFF
-            stats.ip.xmit += 1
-            stats.etharp.cachehit += 1
             if sent:
                 self.snd_nxt = self.snd_max = (nxt + n) & MASK
-                stats.link.xmit += 1
-                stats.tcp.xmit += 1
-                tcp.fast_sent += 1
+                tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
+            else:  # refused, or the write raised: tried, as the full way counts it
+                stats = stack._stats
+                stats.ip.xmit += 1
+                stats.etharp.cachehit += 1
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
-        if not sent:
+        if not sent:  # (stats: stack._stats, taken in the finally's refused case)
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
@@ -947,14 +945,12 @@ class TcpOutput:
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
         a refusal (a full device queue: ENOMEM) is kept for later by the caller."""
-        stats = self.stack._stats
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
         if took:
-            stats.link.xmit += 1
-            stats.tcp.xmit += 1
-            self.tcp.fast_sent += 1
+            self.tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
         else:
+            stats = self.stack._stats
+            stats.ip.xmit += 1
+            stats.etharp.cachehit += 1
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.tcp.err += 1
