@@ -73,7 +73,7 @@ class Icmp:
         #: the echo fast path (:meth:`fast_echo`) on; False sends every ping the full way
         self.fast_path = True
         #: echo requests the fast path answered, and of those the replies the device refused (tallies that
-        #: :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters)
+        #: :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_echoes = 0
         self.fast_refused = 0
         # source (an integer) -> the way back to it (fast_echo)

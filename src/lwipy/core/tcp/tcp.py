@@ -69,7 +69,7 @@ class Tcp:
         #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
         self.fast_conns: dict[bytes, TcpPcb] = {}
         #: segments the fast path took, and segments the short ways out sent (tallies that :attr:`Stack.stats
-        #: <lwipy.core.stack.Stack.stats>` folds into the counters)
+        #: <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_taken = 0
         self.fast_sent = 0
         #: a batch of frames is being taken (``Stack.input_many``): ACKs due wait for its end (:meth:`flush_acks`)
