@@ -147,14 +147,13 @@ def run_three(ts: bool, steps: list, snd_buf: int) -> int:
         told += runs[0][1].notify_sent
         (ta, pa, sa), *others = runs
         sent = ta.dev.take()
-        state = snapshot(ta, pa) | {"notify_sent": None, "stats": None}
+        state = snapshot(ta, pa) | {"notify_sent": None}
         for tb, pb, sb in others:
             assert tb.dev.take() == sent, f"different output after {step}"
-            assert snapshot(tb, pb) | {"notify_sent": None, "stats": None} == state, f"different state after {step}"
+            assert snapshot(tb, pb) | {"notify_sent": None} == state, f"different state after {step}"
             assert tb.stack.mem.report() == ta.stack.mem.report(), f"different memory after {step}"
             assert (sb.bytes_in, sb.bytes_out, list(sb._pending.values())) \
                 == (sa.bytes_in, sa.bytes_out, list(sa._pending.values()))
-        assert repr(others[0][0].stack.stats) == repr(ta.stack.stats)
     return told
 
 

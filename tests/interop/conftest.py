@@ -133,7 +133,7 @@ class Lwip:
 
     def stats(self) -> dict[str, dict[str, int]]:
         """A consistent snapshot of the stack's counters."""
-        return self.call(self.stack.stats.as_dict)
+        return self.call(lambda: self.stack.stats.as_dict())  # (read on the stack's thread: stats14's fold writes)
 
     def run(self, argv: list[str], timeout: float = 30.0, check: bool = False):
         """A command in the namespace (the kernel's side)."""

@@ -779,8 +779,8 @@ class NetconnCore:
         """``recv_udp``: a datagram for the mailbox (dropped when it is full)."""
         buf = NetBuf(memoryview(dgram.data), dgram.src, dgram.src_port, dgram.dst, dgram.netif_index)
         if not self._queue_netbuf(buf):
-            self.stack.stats.udp.memerr += 1
-            self.stack.stats.udp.drop += 1
+            self.stack._stats.udp.memerr += 1
+            self.stack._stats.udp.drop += 1
 
     def _udp_error(self, pcb: UdpPcb) -> None:
         """An ICMP error for the connected UDP pcb: reported once, by the next recv, send or ``netconn_err``."""
@@ -799,5 +799,5 @@ class NetconnCore:
         else:
             buf = NetBuf(memoryview(bytes(pkt.packet)), pkt.src, self.proto, pkt.dst, pkt.netif.index)
         if not self._queue_netbuf(buf):
-            self.stack.stats.raw.drop += 1
+            self.stack._stats.raw.drop += 1
         return False

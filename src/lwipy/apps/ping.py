@@ -137,7 +137,7 @@ class PingSession:
             raise LwipError(errno.EADDRNOTAVAIL, f"{netif.name} has no usable IPv6 address")
         Icmp6Header.echo(w6.ECHO_REQUEST, self.ident, seq).emit(payload, 0, self.size, src, dst)
         ip6.output(Pbuf.with_payload(payload), src, dst, w6.PROTO_ICMPV6, hop_limit=self.ttl, via=via)
-        self.stack.stats.icmp6.xmit += 1
+        self.stack._stats.icmp6.xmit += 1
 
     def _on_echo6(self, pkt: "InPacket6", hdr: Icmp6Header, data: memoryview) -> None:
         if hdr.ident == self.ident and pkt.src == self.target.packed:

@@ -201,7 +201,7 @@ class RouterAdvertiser:
 
     def solicit_input(self, pkt: "InPacket6", msg: object) -> None:
         """A router solicitation (RFC 4861 6.1.1 checks, 6.2.6 answer), from neighbour discovery's event."""
-        stats = self.stack.stats.nd6
+        stats = self.stack._stats.nd6
         state = self.interfaces.get(pkt.netif.index)
         if not isinstance(msg, RouterSolicit) or state is None or state.final:
             stats.drop += 1
@@ -272,7 +272,7 @@ class RouterAdvertiser:
             tentative = any(a.state == TENTATIVE for a in lls)
             state.next_at = now + netif.retrans_timer if tentative else None
             if not tentative:
-                self.stack.stats.nd6.err += 1
+                self.stack._stats.nd6.err += 1
             return
         config = state.config
         ra = self._build(netif, config, 0 if state.final else config.lifetime())

@@ -150,7 +150,7 @@ class Etharp:
         stack = self.stack
         entry = self.table.get((netif.index, next_hop))
         if entry is not None and entry.mac is not None:
-            stack.stats.etharp.cachehit += 1
+            stack._stats.etharp.cachehit += 1
             if entry.refresh_due(stack.now):
                 entry.rerequested = True
                 self.request(netif, next_hop, entry.mac)
@@ -158,16 +158,16 @@ class Etharp:
         if entry is None:
             entry = self._new_entry(netif, next_hop, PENDING)
             if entry is None:
-                stack.stats.etharp.memerr += 1
-                stack.stats.etharp.drop += 1
+                stack._stats.etharp.memerr += 1
+                stack._stats.etharp.drop += 1
                 return False
             entry.expires = stack.now + stack.config.arp_maxpending
             entry.next_request = stack.now + 1.0
             stack.timer_armed(min(entry.expires, entry.next_request))
             self.request(netif, next_hop)
         if len(entry.queue) >= stack.config.arp_queue_len:
-            stack.stats.etharp.memerr += 1
-            stack.stats.etharp.drop += 1
+            stack._stats.etharp.memerr += 1
+            stack._stats.etharp.drop += 1
             return False
         entry.queue.append(pbuf)
         return True
@@ -212,12 +212,12 @@ class Etharp:
     def _send(self, netif: "Netif", op: int, eth_dst: bytes, spa: bytes, tha: bytes, tpa: bytes) -> None:
         pbuf = Pbuf.alloc(PACKET_LEN)
         ArpPacket(op, netif.hwaddr, spa, tha, tpa).emit(pbuf.buf, pbuf.start)
-        self.stack.stats.etharp.xmit += 1
+        self.stack._stats.etharp.xmit += 1
         self.stack.link_output(netif, pbuf, eth_dst, ETHERTYPE_ARP)
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, netif: "Netif", data: memoryview) -> None:
-        stats = self.stack.stats.etharp
+        stats = self.stack._stats.etharp
         stats.recv += 1
         try:
             pkt = ArpPacket.parse(data)
@@ -304,7 +304,7 @@ class Etharp:
         del self.table[(entry.netif.index, entry.ip)]
         self.generation += 1
         if entry.queue:
-            self.stack.stats.etharp.drop += len(entry.queue)
+            self.stack._stats.etharp.drop += len(entry.queue)
             entry.queue.clear()
 
     # -- time --------------------------------------------------------------------------------------------------------

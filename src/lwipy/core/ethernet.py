@@ -41,7 +41,7 @@ class Ethernet:
                 return  # an ordinary ping, answered from one parse (Icmp.fast_echo)
         elif stack.tcp.fast_input(netif, frame):
             return  # header prediction took it: an established connection's next segment (core/tcp/fastpath.py)
-        stats = stack.stats.link
+        stats = stack._stats.link
         stats.recv += 1
         if not netif.up:
             stats.drop += 1
@@ -86,7 +86,7 @@ class Ethernet:
             sent = netif.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
         else:
             sent = netif.device.transmit(pbuf.view())
-        stats = self.stack.stats.link
+        stats = self.stack._stats.link
         if sent:
             stats.xmit += 1
             return True

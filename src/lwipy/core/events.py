@@ -274,5 +274,5 @@ class Events:
                 except Exception:
                     if self._stack.strict:
                         raise
-                    self._stack.stats.link.err += 1
+                    self._stack._stats.link.err += 1
                     log.exception("%s: a subscriber of %s raised", self._stack.name, type(event).__name__)

@@ -72,8 +72,10 @@ class Icmp:
         self._bucket = TokenBucket(stack)
         #: the echo fast path (:meth:`fast_echo`) on; False sends every ping the full way
         self.fast_path = True
-        #: echo requests the fast path answered
+        #: echo requests the fast path answered, and of those the replies the device refused (tallies that
+        #: :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_echoes = 0
+        self.fast_refused = 0
         # source (an integer) -> the way back to it (fast_echo)
         self._echo_ways: dict[int, _EchoWay] = {}
         # the way of fast_echo's last answer: what a quiet call may take as it found it (see fast_echo)
@@ -177,18 +179,13 @@ class Icmp:
             _CSUM.pack_into(buf, 36, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
         sent = netif.device.transmit(buf)
         self._answered = way
-        # the counters after the write (the reply is on its way first), as the full way counts them
-        stats = stack.stats
-        stats.link.recv += 1
-        stats.ip.recv += 1
-        stats.icmp.recv += 1
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
+        # the counters after the write (the reply is on its way first), as the full way counts them: stats14, by one
+        # tally (link.recv, ip.recv, icmp.recv, ip.xmit, etharp.cachehit, link.xmit, icmp.xmit) that Stack.stats
+        # folds in when read; a refused reply also by fast_refused (the fold then counts no xmit for it) and here
         self.fast_echoes += 1
-        if sent:
-            stats.link.xmit += 1
-            stats.icmp.xmit += 1
-        else:
+        if not sent:
+            self.fast_refused += 1
+            stats = stack._stats
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.icmp.err += 1
@@ -235,10 +232,10 @@ class Icmp:
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
         if not stack.config.icmp:  # CONFIG_LWIP_ICMP off: ip4_input knows no such transport (raw pcbs still see it)
-            stack.stats.ip.proterr += 1
-            stack.stats.ip.drop += 1
+            stack._stats.ip.proterr += 1
+            stack._stats.ip.drop += 1
             return
-        stats = stack.stats.icmp
+        stats = stack._stats.icmp
         stats.recv += 1
         try:
             hdr, body = IcmpHeader.parse(data, stack.config.checksum_check_icmp)
@@ -280,16 +277,16 @@ class Icmp:
                                   dont_fragment=hdr.dont_fragment, options=bytes(hdr.options),
                                   reserved_flag=hdr.reserved_flag)
         except LwipError:
-            self.stack.stats.icmp.err += 1
+            self.stack._stats.icmp.err += 1
             return
-        self.stack.stats.icmp.xmit += 1
+        self.stack._stats.icmp.xmit += 1
 
     def _error_input(self, hdr: IcmpHeader, body: memoryview) -> None:
         try:
             inner, inner_payload = Ipv4Header.parse(_pad_quote(body), check=False)
         except Malformed:
-            self.stack.stats.icmp.lenerr += 1
-            self.stack.stats.icmp.drop += 1
+            self.stack._stats.icmp.lenerr += 1
+            self.stack._stats.icmp.drop += 1
             return
         handler = self.stack.icmp_error_handlers.get(inner.proto)
         if handler is not None:
@@ -320,16 +317,16 @@ class Icmp:
         if not self.stack.config.icmp:
             return  # CONFIG_LWIP_ICMP off: lwIP has no icmp_dest_unreach / icmp_time_exceeded to call
         if not self._bucket.take():
-            self.stack.stats.icmp.drop += 1
+            self.stack._stats.icmp.drop += 1
             return
         pbuf = Pbuf.with_payload(quote)
         IcmpHeader(type_, code, rest).emit(pbuf.buf, pbuf.push(w.HEADER_LEN), len(quote))
         try:
             self.stack.ip4.output(pbuf, None, dst, PROTO_ICMP)
         except LwipError:
-            self.stack.stats.icmp.err += 1
+            self.stack._stats.icmp.err += 1
             return
-        self.stack.stats.icmp.xmit += 1
+        self.stack._stats.icmp.xmit += 1
 
 
 def _pad_quote(body: memoryview) -> memoryview:

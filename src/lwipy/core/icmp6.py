@@ -47,7 +47,7 @@ class Icmp6:
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket6", data: memoryview) -> None:
-        stats = self.stack.stats.icmp6
+        stats = self.stack._stats.icmp6
         stats.recv += 1
         try:
             hdr, body = Icmp6Header.parse(data, pkt.src, pkt.dst)
@@ -86,21 +86,21 @@ class Icmp6:
         if pkt.multicast:  # LWIP_MULTICAST_PING: from the address ip6_select_source_address picks
             src = self.stack.ip6.select_source(pkt.netif, pkt.src)
             if src is None:
-                self.stack.stats.icmp6.rterr += 1
+                self.stack._stats.icmp6.rterr += 1
                 return
         Icmp6Header(w6.ECHO_REPLY, 0, req.rest).emit(pbuf.buf, off, len(body), src, pkt.src)
         try:
             self.stack.ip6.output(pbuf, src, pkt.src, w6.PROTO_ICMPV6, netif=pkt.netif,
                                   traffic_class=pkt.hdr.traffic_class)
         except LwipError:
-            self.stack.stats.icmp6.err += 1
+            self.stack._stats.icmp6.err += 1
             return
-        self.stack.stats.icmp6.xmit += 1
+        self.stack._stats.icmp6.xmit += 1
 
     def _error_input(self, hdr: Icmp6Header, body: memoryview) -> None:
         if len(body) < HEADER_LEN:
-            self.stack.stats.icmp6.lenerr += 1
-            self.stack.stats.icmp6.drop += 1
+            self.stack._stats.icmp6.lenerr += 1
+            self.stack._stats.icmp6.drop += 1
             return
         inner = Ipv6Header(bytes(body[8:24]), bytes(body[24:40]), body[6], body[7])
         if hdr.type == w6.PACKET_TOO_BIG:
@@ -121,7 +121,7 @@ class Icmp6:
         if upper is not None and (upper in w6.ERROR_TYPES or upper == w6.REDIRECT):
             return  # never an error about an error
         if not self._bucket.take():
-            self.stack.stats.icmp6.drop += 1
+            self.stack._stats.icmp6.drop += 1
             return
         quote = pkt.packet[:MIN_MTU - HEADER_LEN - w6.HEADER_LEN]
         pbuf = Pbuf.with_payload(quote)
@@ -135,9 +135,9 @@ class Icmp6:
         try:
             self.stack.ip6.output(pbuf, out_src, src, w6.PROTO_ICMPV6, netif=pkt.netif)
         except LwipError:
-            self.stack.stats.icmp6.err += 1
+            self.stack._stats.icmp6.err += 1
             return
-        self.stack.stats.icmp6.xmit += 1
+        self.stack._stats.icmp6.xmit += 1
 
 
 def _upper_type(pkt: "InPacket6") -> int | None:

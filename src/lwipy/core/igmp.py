@@ -78,7 +78,7 @@ class Igmp:
         if group == ALL_SYSTEMS:
             return
         if self._report(netif, member):
-            self.stack.stats.igmp.tx_join += 1
+            self.stack._stats.igmp.tx_join += 1
         member.report_at = self.stack.now + self.stack.rng.uniform(0.1, _JOIN_DELAY)
         self.stack.timer_armed(member.report_at)
 
@@ -96,10 +96,10 @@ class Igmp:
         del groups[group]
         _remove_device_filter(netif, group)
         if member.last_reporter and group != ALL_SYSTEMS and self._send(netif, LEAVE_GROUP, group, ALL_ROUTERS):
-            self.stack.stats.igmp.tx_leave += 1
+            self.stack._stats.igmp.tx_leave += 1
 
     def input(self, pkt: "InPacket", data: memoryview) -> None:
-        stats = self.stack.stats.igmp
+        stats = self.stack._stats.igmp
         stats.recv += 1
         try:
             msg = IgmpMessage.parse(data)
@@ -154,7 +154,7 @@ class Igmp:
         if not self._send(netif, V2_MEMB_REPORT, member.address, member.address):
             return False
         member.last_reporter = True
-        self.stack.stats.igmp.tx_report += 1
+        self.stack._stats.igmp.tx_report += 1
         return True
 
     def report_groups(self, netif: "Netif") -> None:
@@ -180,9 +180,9 @@ class Igmp:
         try:
             self.stack.ip4.output(pbuf, netif.ip4.ip, dst, PROTO_IGMP, ttl=1, options=OPTION_ROUTER_ALERT, netif=netif)
         except LwipError:
-            self.stack.stats.igmp.err += 1
+            self.stack._stats.igmp.err += 1
             return False
-        self.stack.stats.igmp.xmit += 1
+        self.stack._stats.igmp.xmit += 1
         return True
 
     def netif_removed(self, netif: "Netif") -> None:

@@ -82,7 +82,7 @@ class Ip4:
         """``ip4_input``: one IPv4 packet (link header already removed) arriving on ``netif``; ``looped`` when the
         stack sent it to itself (then our own and loopback source addresses are expected)."""
         stack = self.stack
-        stats = stack.stats.ip
+        stats = stack._stats.ip
         stats.recv += 1
         hook = stack.hooks.ip4_input
         if hook is not None and len(data) and data[0] >> 4 == 4 and hook(stack, data, netif):
@@ -191,7 +191,7 @@ class Ip4:
             for _ in iter_options(hdr.options):
                 pass
         except OptionError as e:
-            stats = self.stack.stats.ip
+            stats = self.stack._stats.ip
             stats.opterr += 1
             stats.drop += 1
             pkt = InPacket(netif, hdr, src, dst, packet, broadcast, multicast, link_broadcast)
@@ -213,7 +213,7 @@ class Ip4:
         when there is none."""
         found = self.route_src(src, dst) if src is not None else self.stack.routes.lookup(dst)
         if found is None:
-            self.stack.stats.ip.rterr += 1
+            self.stack._stats.ip.rterr += 1
         return found
 
     def route_src(self, src: IPv4Address | None, dst: IPv4Address) -> tuple["Netif", IPv4Address] | None:
@@ -288,7 +288,7 @@ class Ip4:
                         next_hop=next_hop)
             return
         if total > _MAX_DATAGRAM:
-            stack.stats.ip.err += 1
+            stack._stats.ip.err += 1
             raise LwipError(errno.EMSGSIZE, f"{total} bytes exceed the largest IPv4 datagram (65535)")
         off = pbuf.push(MIN_HEADER_LEN)
         buf = pbuf.buf
@@ -296,7 +296,7 @@ class Ip4:
         self.next_ident = (ident + 1) & 0xFFFF
         HEADER.pack_into(buf, off, 0x45, tos, total, ident, 0, ttl, proto, 0, src, dst)
         _CSUM.pack_into(buf, off + 10, checksum(memoryview(buf)[off:off + MIN_HEADER_LEN]))
-        stack.stats.ip.xmit += 1
+        stack._stats.ip.xmit += 1
         if neighbour and netif.up and netif.link_up:
             sent = stack.etharp.output(netif, pbuf, next_hop)
         else:
@@ -319,9 +319,9 @@ class Ip4:
         stack = self.stack
         hlen = hdr.header_len
         if hlen + len(pbuf) > _MAX_DATAGRAM:
-            stack.stats.ip.err += 1
+            stack._stats.ip.err += 1
             raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the largest IPv4 datagram (65535)")
-        stack.stats.ip.xmit += 1
+        stack._stats.ip.xmit += 1
         if loop:
             hdr.total_len = hlen + len(pbuf)
             copy = Pbuf.with_payload(pbuf.view())
@@ -329,12 +329,12 @@ class Ip4:
             stack.loop_output(netif, copy)
         if hlen + len(pbuf) > netif.mtu and not pbuf.gso_size and not stack.loops_back(netif, next_hop):
             if hdr.dont_fragment or not stack.config.ip4_frag:
-                stack.stats.ip.err += 1
+                stack._stats.ip.err += 1
                 raise LwipError(errno.EMSGSIZE, f"{hlen + len(pbuf)} bytes exceed the MTU {netif.mtu} of {netif.name}")
             payload = pbuf.view()
             sent = True
             for frag in fragment(hdr, payload, netif.mtu):
-                stack.stats.ip_frag.xmit += 1
+                stack._stats.ip_frag.xmit += 1
                 sent = stack.netif_output(netif, frag, next_hop) and sent
         else:
             hdr.total_len = hlen + len(pbuf)
@@ -363,25 +363,25 @@ class Ip4:
         hook = stack.hooks.ip4_canforward
         verdict = hook(stack, packet, IPv4Address(dst_b)) if hook is not None else -1  # LWIP_HOOK_IP4_CANFORWARD
         if verdict == 0 or (verdict < 0 and (d0 == 0 or d0 == 127 or d0 >= 240)):
-            stack.stats.ip.drop += 1  # ip4_canforward: not this one
+            stack._stats.ip.drop += 1  # ip4_canforward: not this one
             return
         if src_b == _ANY_B or s0 == 127 or (s0 == 169 and src_b[1] == 254) or (d0 == 169 and dst_b[1] == 254):
-            stack.stats.ip.drop += 1  # RFC 1812 5.3.7 and RFC 3927 7: never forwarded
+            stack._stats.ip.drop += 1  # RFC 1812 5.3.7 and RFC 3927 7: never forwarded
             return
         if hdr.ttl <= 1:
-            stack.stats.ip.drop += 1
+            stack._stats.ip.drop += 1
             stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.TIME_EXCEEDED, icmpw.TE_TTL)
             return
         found = stack.routes.lookup_packed(dst_b)
         if found is None:
-            stack.stats.ip.rterr += 1
-            stack.stats.ip.drop += 1
+            stack._stats.ip.rterr += 1
+            stack._stats.ip.drop += 1
             stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_HOST)
             return
         out, next_hop = found
         if out is inp or out.is_loopback or (out.broadcast4_packed is not None and dst_b == out.broadcast4_packed):
             # lwIP's default: never back out of the netif it came in on; and no directed broadcast (RFC 2644)
-            stack.stats.ip.drop += 1
+            stack._stats.ip.drop += 1
             return
         napt = stack.napt
         translate = napt.netif is inp  # ip_napt_forward: from the inside netif to another
@@ -396,7 +396,7 @@ class Ip4:
         if translate:
             verdict = napt.forward(buf, off, out, rx is not None)
             if verdict:
-                stack.stats.ip.drop += 1
+                stack._stats.ip.drop += 1
                 if verdict == NAPT_UNREACH:
                     stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH, icmpw.UNREACH_PORT)
                 return
@@ -404,17 +404,17 @@ class Ip4:
             return
         if len(pbuf) > out.mtu and not pbuf.gso_size:
             if hdr.dont_fragment:
-                stack.stats.ip.drop += 1
+                stack._stats.ip.drop += 1
                 stack.icmp.send_error(self._in_packet(inp, hdr, packet), icmpw.DEST_UNREACH,
                                       icmpw.UNREACH_FRAG_NEEDED, out.mtu)
                 return
-            stack.stats.ip.fw += 1
+            stack._stats.ip.fw += 1
             whole, payload = Ipv4Header.parse(pbuf.view(), False)
             for frag in fragment(whole, payload, out.mtu):
-                stack.stats.ip_frag.xmit += 1
+                stack._stats.ip_frag.xmit += 1
                 stack.netif_output(out, frag, next_hop)
             return
-        stack.stats.ip.fw += 1
+        stack._stats.ip.fw += 1
         if out.is_ethernet and out.up and out.link_up and int(next_hop) not in stack._own4:
             stack.etharp.output(out, pbuf, next_hop)  # a unicast neighbour (multicast and broadcast were refused)
         else:
@@ -428,13 +428,13 @@ class Ip4:
         link = (18 if inp.vlan_id is not None else 14) if inp.is_ethernet else 0
         field = rx.csum_start + rx.csum_offset - link  # the field's place in the IP packet (frame padding aside)
         if (field != ihl + 16 and field != ihl + 6) or field + 2 > len(pbuf):
-            self.stack.stats.ip.drop += 1  # not a TCP or UDP checksum after this header: nothing we can vouch for
+            self.stack._stats.ip.drop += 1  # not a TCP or UDP checksum after this header: nothing we can vouch for
             return False
         if out.checksum_offload and (not rx.gso_size or out.gso_max_size):
             pbuf.leave_checksum(pbuf.start + ihl, field - ihl, rx.gso_size)
             return True
         if rx.gso_size:
-            self.stack.stats.ip.drop += 1
+            self.stack._stats.ip.drop += 1
             return False
         buf, start = pbuf.buf, pbuf.start
         view = memoryview(buf)[start + ihl:]

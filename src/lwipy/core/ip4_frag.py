@@ -46,7 +46,7 @@ class Reassembly:
 
     def __init__(self, stack: "Stack", stats: Any = None, maxage: Callable[[], float] | None = None) -> None:
         self.stack = stack
-        self.stats = stats if stats is not None else stack.stats.ip_frag
+        self.stats = stats if stats is not None else stack._stats.ip_frag
         self._maxage = maxage or (lambda: stack.config.ip_reass_maxage)
         self.pending: dict[tuple, _Datagram] = {}
         self.held = 0

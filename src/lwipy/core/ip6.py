@@ -79,7 +79,7 @@ class Ip6:
     def input(self, netif: "Netif", data: memoryview, link_group: bool = False) -> None:
         """``ip6_input``: one IPv6 packet (link header removed) arriving on ``netif``."""
         stack = self.stack
-        stats = stack.stats.ip6
+        stats = stack._stats.ip6
         stats.recv += 1
         hook = stack.hooks.ip6_input
         if hook is not None and hook(stack, data, netif):
@@ -166,7 +166,7 @@ class Ip6:
         handler(pkt, upper)
 
     def _fragment_input(self, pkt: InPacket6, frag: FragmentHeader, at: int, field_at: int, data: memoryview) -> None:
-        stats = self.stack.stats.ip6
+        stats = self.stack._stats.ip6
         if not self.stack.config.ip6_reassembly:
             stats.drop += 1  # IP6_REASSEMBLY off (ESP-IDF's default): fragments are not put together
             return
@@ -207,7 +207,7 @@ class Ip6:
         back out of the netif it came in on, and extension headers are not looked at (RFC 8200 4: hop-by-hop
         options only when configured to)."""
         stack = self.stack
-        stats = stack.stats.ip6
+        stats = stack._stats.ip6
         src, dst = hdr.src, hdr.dst
         if is_unspecified6(src) or is_link_local6(dst) or is_loopback6(dst) or is_unspecified6(dst):
             stats.drop += 1
@@ -345,7 +345,7 @@ class Ip6:
         if HEADER_LEN + len(pbuf) > mtu and not pbuf.gso_size:  # a TCP super-segment is the device's to cut
             return self._fragment_output(out, hdr, pbuf, next_hop, mtu)
         hdr.emit(pbuf.buf, pbuf.push(HEADER_LEN))
-        self.stack.stats.ip6.xmit += 1
+        self.stack._stats.ip6.xmit += 1
         return self.netif_output(out, pbuf, next_hop)
 
     def _fragment_output(self, out: "Netif", hdr: Ipv6Header, pbuf: Pbuf, next_hop: bytes, mtu: int) -> bool:
@@ -353,14 +353,14 @@ class Ip6:
         belongs in every fragment and is not split here)."""
         stack = self.stack
         if not stack.config.ip6_frag or hdr.next_header == NH_HOPOPTS or len(pbuf) > 0xFFFF:
-            stack.stats.ip6.err += 1
+            stack._stats.ip6.err += 1
             raise LwipError(errno.EMSGSIZE, f"{HEADER_LEN + len(pbuf)} bytes exceed the path MTU of {mtu} to "
                                             f"{hdr.dst.hex()} (ip6_frag)")
         ident, self.next_ident = self.next_ident, (self.next_ident + 1) & 0xFFFFFFFF
         sent = True
         for part in fragment6(hdr, pbuf.view(), mtu, ident):
-            stack.stats.ip6_frag.xmit += 1
-            stack.stats.ip6.xmit += 1
+            stack._stats.ip6_frag.xmit += 1
+            stack._stats.ip6.xmit += 1
             sent = self.netif_output(out, part, next_hop) and sent
         return sent
 
@@ -369,7 +369,7 @@ class Ip6:
         if netif.is_loopback or stack.is_own_address6(next_hop):
             return stack.loop_output(netif, pbuf)
         if not netif.is_usable:
-            stack.stats.ip6.rterr += 1
-            stack.stats.ip6.drop += 1
+            stack._stats.ip6.rterr += 1
+            stack._stats.ip6.drop += 1
             return False
         return netif.output_ip6(netif, pbuf, next_hop)

@@ -31,7 +31,7 @@ class Reassembly6:
 
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
-        self.buffer = Reassembly(stack, stack.stats.ip6_frag, lambda: stack.config.ip6_reass_maxage)
+        self.buffer = Reassembly(stack, stack._stats.ip6_frag, lambda: stack.config.ip6_reass_maxage)
 
     def input(self, pkt: "InPacket6", frag: FragmentHeader, unfrag_len: int, field_at: int,
               data: memoryview) -> bytearray | None:

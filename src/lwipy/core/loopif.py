@@ -38,11 +38,11 @@ class Loopback:
         stack = self.stack
         limit = stack.config.loopback_max_pbufs
         if limit and len(self.queue) >= limit:
-            stack.stats.link.memerr += 1
-            stack.stats.link.drop += 1
+            stack._stats.link.memerr += 1
+            stack._stats.link.drop += 1
             return False
         self.queue.append((netif, pbuf.view()))
-        stack.stats.link.xmit += 1
+        stack._stats.link.xmit += 1
         return True
 
     def output_ip4(self, netif: "Netif", pbuf: "Pbuf", next_hop: IPv4Address) -> bool:
@@ -61,7 +61,7 @@ class Loopback:
         queue = self.queue
         for _ in range(len(queue)):
             netif, packet = queue.popleft()
-            stack.stats.link.recv += 1
+            stack._stats.link.recv += 1
             if packet[0] >> 4 == 6:
                 stack._guarded(stack.ip6.input, netif, packet)
             else:

@@ -89,7 +89,7 @@ class Mld6:
         return group in self.groups.get(netif.index, {})
 
     def input(self, pkt: "InPacket6", message: memoryview) -> None:
-        stats = self.stack.stats.mld6
+        stats = self.stack._stats.mld6
         stats.recv += 1
         if not is_link_local6(pkt.src) or pkt.hdr.hop_limit != 1:
             stats.proterr += 1  # RFC 2710 5, RFC 3810 5.1.14: from a link-local source, hop limit 1
@@ -143,9 +143,9 @@ class Mld6:
         try:
             stack.ip6.output(pbuf, src, dst, NH_HOPOPTS, hop_limit=1, netif=netif)
         except LwipError:
-            stack.stats.mld6.err += 1
+            stack._stats.mld6.err += 1
             return False
-        stack.stats.mld6.xmit += 1
+        stack._stats.mld6.xmit += 1
         return True
 
     def netif_up(self, netif: "Netif") -> None:

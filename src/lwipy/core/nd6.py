@@ -196,7 +196,7 @@ class Nd6:
 
     def _duplicate(self, netif: "Netif", a: Ip6Addr) -> None:
         a.dad_at, a.dad_left = None, 0
-        self.stack.stats.nd6.err += 1
+        self.stack._stats.nd6.err += 1
         netif.ip6_addr_set_state(a, DUPLICATED)  # another node's now: no more ours to loop back to or bind
 
     # -- output ------------------------------------------------------------------------------------------------------
@@ -208,8 +208,8 @@ class Nd6:
         if n is None:
             n = self._new(netif, next_hop, INCOMPLETE)
             if n is None:
-                stack.stats.nd6.memerr += 1
-                stack.stats.ip6.drop += 1
+                stack._stats.nd6.memerr += 1
+                stack._stats.ip6.drop += 1
                 return False
             self._solicit(n, multicast=True)
             n.probes, n.at = 1, stack.now + netif.retrans_timer
@@ -218,11 +218,11 @@ class Nd6:
         if n.state == INCOMPLETE:
             limit = stack.config.nd6_max_queued
             if not limit:
-                stack.stats.ip6.drop += 1
+                stack._stats.ip6.drop += 1
                 return False
             if len(n.queue) >= limit:
                 n.queue.popleft()
-                stack.stats.nd6.memerr += 1
+                stack._stats.nd6.memerr += 1
             n.queue.append(pbuf)
             return True
         if n.state == STALE:
@@ -252,7 +252,7 @@ class Nd6:
     def _drop(self, n: Neighbor) -> None:
         self.neighbors.pop((n.netif.index, n.addr), None)
         if n.queue:
-            self.stack.stats.ip6.drop += len(n.queue)
+            self.stack._stats.ip6.drop += len(n.queue)
             n.queue.clear()
 
     def learn(self, netif: "Netif", addr: bytes, mac: bytes, reachable: bool = False) -> Neighbor | None:
@@ -292,9 +292,9 @@ class Nd6:
         try:
             stack.ip6.output(pbuf, src, dst, w6.PROTO_ICMPV6, hop_limit=255, netif=netif)
         except LwipError:
-            stack.stats.nd6.err += 1
+            stack._stats.nd6.err += 1
             return
-        stack.stats.nd6.xmit += 1
+        stack._stats.nd6.xmit += 1
 
     def _solicit(self, n: Neighbor, multicast: bool) -> None:
         netif = n.netif
@@ -309,7 +309,7 @@ class Nd6:
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket6", message: memoryview) -> None:
-        stats = self.stack.stats.nd6
+        stats = self.stack._stats.nd6
         stats.recv += 1
         if pkt.hdr.hop_limit != 255:
             stats.proterr += 1  # RFC 4861 6.1, 7.1: not from this link
@@ -335,7 +335,7 @@ class Nd6:
             stats.drop += 1  # router solicitations are for routers
 
     def _ns_input(self, pkt: "InPacket6", ns: NeighborSolicit) -> None:
-        netif, stats = pkt.netif, self.stack.stats.nd6
+        netif, stats = pkt.netif, self.stack._stats.nd6
         slla = lladdr(ns.options, SourceLinkAddr)
         dad = is_unspecified6(pkt.src)
         if is_multicast6(ns.target) or (dad and (slla is not None or pkt.dst != solicited_node(ns.target))):
@@ -363,7 +363,7 @@ class Nd6:
         self.send(netif, na, ns.target, dst)
 
     def _na_input(self, pkt: "InPacket6", na: NeighborAdvert) -> None:
-        netif, stats = pkt.netif, self.stack.stats.nd6
+        netif, stats = pkt.netif, self.stack._stats.nd6
         if is_multicast6(na.target) or (is_multicast6(pkt.dst) and na.solicited):
             stats.proterr += 1  # RFC 4861 7.1.2
             stats.drop += 1

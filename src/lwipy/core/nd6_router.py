@@ -128,8 +128,8 @@ class RouterDiscovery:
     def ra_input(self, pkt: "InPacket6", ra: RouterAdvert) -> None:
         stack, netif, now = self.stack, pkt.netif, self.stack.now
         if not is_link_local6(pkt.src):
-            stack.stats.nd6.proterr += 1  # RFC 4861 6.1.2
-            stack.stats.nd6.drop += 1
+            stack._stats.nd6.proterr += 1  # RFC 4861 6.1.2
+            stack._stats.nd6.drop += 1
             return
         netif.rs_left, netif.rs_at = 0, None
         if ra.cur_hop_limit:
@@ -205,7 +205,7 @@ class RouterDiscovery:
                 netif.add_ip6_address(addr, 64, origin=ORIGIN_SLAAC, valid=opt.valid_lifetime,
                                       preferred=opt.preferred_lifetime)
             except LwipError:
-                stack.stats.nd6.memerr += 1  # no free address slot (ipv6_num_addresses)
+                stack._stats.nd6.memerr += 1  # no free address slot (ipv6_num_addresses)
             return
         if a.origin != ORIGIN_SLAAC:
             return

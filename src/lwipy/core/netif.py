@@ -120,7 +120,7 @@ class Netif:
             sent = self.device.transmit_offload(frame, len(frame) - tail, pbuf.csum_offset, pbuf.gso_size)
         else:
             sent = self.device.transmit(pbuf.view())
-        stats = self.stack.stats.link
+        stats = self.stack._stats.link
         if sent:
             stats.xmit += 1
             return True

@@ -31,7 +31,7 @@ class PointToPoint:
     def input(self, netif: "Netif", packet: bytes | bytearray | memoryview) -> None:
         """``netif->input`` of a point-to-point netif (lwIP's ``ip_input``): one IP packet, its version deciding."""
         stack = self.stack
-        stats = stack.stats.link
+        stats = stack._stats.link
         stats.recv += 1
         if not netif.up:
             stats.drop += 1

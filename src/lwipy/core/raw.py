@@ -98,7 +98,7 @@ class RawPcb:
         src = self.local_ip if self.local_ip != ANY else None
         stack.ip4.output(pbuf, src, dst, self.proto, ttl=self.ttl, tos=self.tos, netif=self.netif,
                          multicast_loop=self.multicast_loop)
-        stack.stats.raw.xmit += 1
+        stack._stats.raw.xmit += 1
 
     def _sendto6(self, payload: bytes | bytearray | memoryview, dst: IPv6Address) -> None:
         stack = self._raw.stack
@@ -117,7 +117,7 @@ class RawPcb:
             body[at:at + 2] = checksum(body, pseudo_sum_v6(src, dst.packed, self.proto, len(body))).to_bytes(2, "big")
         stack.ip6.output(pbuf, src, dst.packed, self.proto, hop_limit=self.ttl, traffic_class=self.tos, via=via,
                          multicast_loop=self.multicast_loop)
-        stack.stats.raw.xmit += 1
+        stack._stats.raw.xmit += 1
 
     def recv(self) -> RawPacket | None:
         self._raw.stack.assert_core()
@@ -143,7 +143,7 @@ class Raw:
         exist."""
         self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_raw_pcbs:
-            self.stack.stats.raw.memerr += 1
+            self.stack._stats.raw.memerr += 1
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_raw_pcbs} raw pcbs are in use (max_raw_pcbs)")
         pcb = RawPcb(self, proto, ip6)
         self.pcbs.append(pcb)
@@ -175,11 +175,11 @@ class Raw:
     def _offer(self, pcb: RawPcb, seen: Any, packet: RawPacket | Callable[[], RawPacket]) -> int:
         """Give a matching pcb the packet: to its callback as ``seen``, else into its queue as ``packet`` (made by
         calling it, when it is a function: a copy only when one is queued)."""
-        self.stack.stats.raw.recv += 1
+        self.stack._stats.raw.recv += 1
         if pcb.on_recv is not None:
             return RAW_INPUT_EATEN if pcb.on_recv(pcb, seen) else RAW_INPUT_DELIVERED
         if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
-            self.stack.stats.raw.drop += 1
+            self.stack._stats.raw.drop += 1
             return RAW_INPUT_NONE
         pcb.queue.append(packet if isinstance(packet, RawPacket) else packet())
         if pcb.on_event is not None:
@@ -202,8 +202,8 @@ class Raw:
             at = pcb.checksum_offset
             if at >= 0 and (at + 2 > len(message) or not verify(message, pseudo_sum_v6(pkt.src, pkt.dst, nh,
                                                                                           len(message)))):
-                self.stack.stats.raw.chkerr += 1
-                self.stack.stats.raw.drop += 1
+                self.stack._stats.raw.chkerr += 1
+                self.stack._stats.raw.drop += 1
                 continue
             packet = RawPacket(bytes(message), src, dst, pkt.netif.index)
             got = self._offer(pcb, packet, packet)

@@ -160,8 +160,8 @@ class Route6Table:
             current = None
         if not is_link_local6(pkt.src) or is_multicast6(rd.destination) or current is None or current[1] != pkt.src \
                 or not (is_link_local6(rd.target) or rd.target == rd.destination):
-            stack.stats.nd6.proterr += 1
-            stack.stats.nd6.drop += 1
+            stack._stats.nd6.proterr += 1
+            stack._stats.nd6.drop += 1
             return
         if len(self.redirects) >= stack.config.nd6_num_destinations:
             self.redirects.pop(next(iter(self.redirects)))

@@ -270,7 +270,7 @@ class Udp:
         Raises ENOMEM when ``max_udp_pcbs`` exist."""
         self.stack.assert_core()
         if len(self.pcbs) >= self.stack.config.max_udp_pcbs:
-            self.stack.stats.udp.memerr += 1
+            self.stack._stats.udp.memerr += 1
             self.stack.mem.refused(UDP_PCB)
             raise LwipError(errno.ENOMEM, f"all {self.stack.config.max_udp_pcbs} UDP pcbs are in use (max_udp_pcbs)")
         if ip6 and not self.stack.config.ipv6:
@@ -325,7 +325,7 @@ class Udp:
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
-        stats = stack.stats.udp
+        stats = stack._stats.udp
         stats.recv += 1
         try:
             hdr, payload = UdpHeader.parse(data)
@@ -390,7 +390,7 @@ class Udp:
     def input6(self, pkt: "InPacket6", data: memoryview) -> None:
         """A datagram over IPv6: checksum required (RFC 8200 8.1), then the same choice of pcb as over IPv4."""
         stack = self.stack
-        stats = stack.stats.udp
+        stats = stack._stats.udp
         stats.recv += 1
         try:
             hdr, payload = UdpHeader.parse(data)
@@ -445,8 +445,8 @@ class Udp:
             pcb.on_recv(pcb, dgram)
             return
         if len(pcb.queue) >= self.stack.config.udp_recvmbox_size:
-            self.stack.stats.udp.memerr += 1
-            self.stack.stats.udp.drop += 1
+            self.stack._stats.udp.memerr += 1
+            self.stack._stats.udp.drop += 1
             return
         pcb.queue.append(dgram)
         if pcb.on_event is not None:
@@ -475,7 +475,7 @@ class Udp:
         a named netif (``out``, or the pcb's, lwIP's ``netif_idx``) that has no IPv4 address, the datagram leaves
         from 0.0.0.0."""
         stack = self.stack
-        stats = stack.stats.udp
+        stats = stack._stats.udp
         if not 0 < dport < 0x10000:
             raise LwipError(errno.EINVAL, f"port {dport} out of range")
         if len(data) > MAX_PAYLOAD:
@@ -516,7 +516,7 @@ class Udp:
               netif: Netif | None) -> None:
         """A datagram over IPv6 (its checksum always computed: it is mandatory there)."""
         stack = self.stack
-        stats = stack.stats.udp
+        stats = stack._stats.udp
         if not 0 < dport < 0x10000:
             raise LwipError(errno.EINVAL, f"port {dport} out of range")
         if len(data) > 65535 - HEADER_LEN:

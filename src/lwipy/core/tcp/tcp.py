@@ -68,7 +68,8 @@ class Tcp:
         self.fast_path = True  # (a property: it also sets fast_input)
         #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
         self.fast_conns: dict[bytes, TcpPcb] = {}
-        #: segments the fast path took, and segments it sent (``TcpOutput._fast_send``)
+        #: segments the fast path took, and segments the short ways out sent (tallies that :attr:`Stack.stats
+        #: <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_taken = 0
         self.fast_sent = 0
         #: a batch of frames is being taken (``Stack.input_many``): ACKs due wait for its end (:meth:`flush_acks`)
@@ -232,7 +233,7 @@ class Tcp:
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket", data: memoryview) -> None:
-        stats = self.stack.stats.tcp
+        stats = self.stack._stats.tcp
         segment = self._checked(pkt, data, pseudo_sum_v4(pkt.hdr.src, pkt.hdr.dst, PROTO_TCP, len(data)))
         if segment is None:
             return
@@ -252,7 +253,7 @@ class Tcp:
 
     def input6(self, pkt: "InPacket6", data: memoryview) -> None:
         """A segment over IPv6: the same tables, the IPv6 pseudo-header."""
-        stats = self.stack.stats.tcp
+        stats = self.stack._stats.tcp
         segment = self._checked(pkt, data, pseudo_sum_v6(pkt.src, pkt.dst, PROTO_TCP, len(data)))
         if segment is None:
             return
@@ -274,7 +275,7 @@ class Tcp:
                  pseudo: int) -> tuple[TcpHeader, memoryview] | None:
         """The segment's header and payload, or None when it is malformed, its checksum is wrong (``pseudo``: the
         pseudo-header's sum) or it was not sent to us alone (RFC 1122 4.2.3.10: TCP is unicast only)."""
-        stats = self.stack.stats.tcp
+        stats = self.stack._stats.tcp
         stats.recv += 1
         try:
             hdr, payload = TcpHeader.parse(data)
@@ -312,7 +313,7 @@ class Tcp:
             return
         if not flags & SYN:
             return
-        stats = self.stack.stats.tcp
+        stats = self.stack._stats.tcp
         if len(listener.accept_queue) + listener.pending >= listener.backlog and listener.half_open:
             # FreeBSD's syncache: a full backlog gives its oldest half-open connection up to the new SYN.  Spoofed
             # SYNs that never complete then hold a listener only while they keep coming: a client that tries again
@@ -359,9 +360,9 @@ class Tcp:
             else:
                 assert isinstance(src, IPv4Address) and isinstance(dst, IPv4Address)
                 self.stack.ip4.output(pbuf, src, dst, PROTO_TCP)
-            self.stack.stats.tcp.xmit += 1
+            self.stack._stats.tcp.xmit += 1
         except LwipError:
-            self.stack.stats.tcp.err += 1
+            self.stack._stats.tcp.err += 1
 
     # -- table management --------------------------------------------------------------------------------------------
     def _make_room(self, quiet: bool = False) -> bool:
@@ -381,7 +382,7 @@ class Tcp:
                 return True
         if quiet:
             return False
-        self.stack.stats.tcp.memerr += 1
+        self.stack._stats.tcp.memerr += 1
         raise LwipError(errno.ENOMEM, f"all {limit} TCP pcbs are in use (max_active_tcp)")
 
     def _port_taken(self, port: int) -> bool:

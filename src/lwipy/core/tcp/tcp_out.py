@@ -335,7 +335,7 @@ class TcpOutput:
                         except OSError as error:
                             took = device.transmit_failed(error)
                 if not took:
-                    stats = stack.stats
+                    stats = stack._stats
                     stats.link.memerr += 1
                     stats.link.drop += 1
                     stats.tcp.err += 1
@@ -360,12 +360,11 @@ class TcpOutput:
             if 0 < ((nxt - snd_max) & MASK) < _HALF:
                 self.snd_max = nxt
             if tried:
-                stats = stack.stats
-                stats.ip.xmit += tried
-                stats.etharp.cachehit += tried
-                stats.link.xmit += sent
-                stats.tcp.xmit += sent
-                tcp.fast_sent += sent
+                tcp.fast_sent += sent  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
+                if tried != sent:  # the last one refused, or its write raised: tried, as the full way counts it
+                    stats = stack._stats
+                    stats.ip.xmit += tried - sent
+                    stats.etharp.cachehit += tried - sent
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
                 if timed is not None and self.rtt.seq is None:
@@ -554,7 +553,6 @@ class TcpOutput:
         ident = ip4.next_ident
         frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
-        stats = stack.stats
         rtt = self.rtt
         timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
         sent = False
@@ -569,16 +567,16 @@ class TcpOutput:
                     sent = device.transmit_failed(error)
         finally:  # as _output_fast's loop writes back (also should the device raise)
             ip4.next_ident = (ident + 1) & 0xFFFF
-            stats.ip.xmit += 1
-            stats.etharp.cachehit += 1
             if sent:
                 self.snd_nxt = self.snd_max = (nxt + n) & MASK
-                stats.link.xmit += 1
-                stats.tcp.xmit += 1
-                tcp.fast_sent += 1
+                tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
+            else:  # refused, or the write raised: tried, as the full way counts it
+                stats = stack._stats
+                stats.ip.xmit += 1
+                stats.etharp.cachehit += 1
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
-        if not sent:
+        if not sent:  # (stats: stack._stats, taken in the finally's refused case)
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
@@ -633,7 +631,7 @@ class TcpOutput:
         ``tcp_output`` keeps it on ``unsent`` with TF_NAGLEMEMERR, and goes with the next ACK, the next write,
         :meth:`Tcp.txnow`, or after ``TX_RETRY`` seconds.  The retransmission timer runs meanwhile (lwIP starts
         ``rtime`` before the output fails), so a device that never takes it ends the connection as a loss would."""
-        self.stack.stats.tcp.tx_refused += 1
+        self.stack._stats.tcp.tx_refused += 1
         self.tcp.tx_refused.add(self)
         self.txretry_at = self.stack.now + TX_RETRY
         if self.rto_at is None and self.persist_at is None:
@@ -689,7 +687,7 @@ class TcpOutput:
         limit = self.stack.config.tcp_invalid_ratelimit / 1000.0
         now = self.stack.now
         if limit and self.last_oow_ack is not None and now - self.last_oow_ack < limit:
-            self.stack.stats.tcp.ack_skipped += 1
+            self.stack._stats.tcp.ack_skipped += 1
             return True
         self.last_oow_ack = now
         return False
@@ -703,7 +701,7 @@ class TcpOutput:
     def _challenge_ack(self) -> None:
         """RFC 5961's challenge ACK (3.2, 4.2, 5.2), limited per connection as any reply to an unacceptable segment
         and across the stack to ``tcp_challenge_ack_limit`` a second (RFC 5961 7)."""
-        stats = self.stack.stats.tcp
+        stats = self.stack._stats.tcp
         stats.proterr += 1
         if self._oow_limited():
             return
@@ -947,14 +945,12 @@ class TcpOutput:
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
         a refusal (a full device queue: ENOMEM) is kept for later by the caller."""
-        stats = self.stack.stats
-        stats.ip.xmit += 1
-        stats.etharp.cachehit += 1
         if took:
-            stats.link.xmit += 1
-            stats.tcp.xmit += 1
-            self.tcp.fast_sent += 1
+            self.tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
         else:
+            stats = self.stack._stats
+            stats.ip.xmit += 1
+            stats.etharp.cachehit += 1
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.tcp.err += 1
@@ -1079,12 +1075,12 @@ class TcpOutput:
                 _CSUM.pack_into(pbuf.buf, off + 16, fold(pseudo))
                 pbuf.leave_checksum(off, 16, gso)
         stack = self.stack
-        stats = stack.stats.tcp
+        stats = stack._stats.tcp
         if stack.routes.generation != self._route_gen:
             self._route()
         try:
             if self._netif is None:
-                stack.stats.ip.rterr += 1
+                stack._stats.ip.rterr += 1
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
             if self.v6:
                 stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self.ttl,

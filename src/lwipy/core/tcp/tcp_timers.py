@@ -157,7 +157,7 @@ class TcpTimers:
             if self.state == SYN_RCVD:
                 # lwIP's tcp_slowtmr drops a half-open pcb TCP_SYN_RCVD_TIMEOUT after it last heard from the peer,
                 # long before the SYN-ACK retransmissions run out: spoofed SYNs free their backlog slots
-                self.stack.stats.tcp.syn_rcvd_timeout += 1
+                self.stack._stats.tcp.syn_rcvd_timeout += 1
                 self.error = errno.ECONNABORTED
             self._free()
             return
@@ -193,7 +193,7 @@ class TcpTimers:
             return
         self.retries += 1
         self.rtt.backoff()  # RFC 6298 5.5
-        self.stack.stats.tcp.rexmit += 1
+        self.stack._stats.tcp.rexmit += 1
         if syn:
             self._send_syn()
             return
