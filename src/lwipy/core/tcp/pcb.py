@@ -93,10 +93,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     # read or write costs about 1.4 ns less than an unshared dict's (a request reads and writes ~200 of them).  The
     # mixins have no __slots__, so a pcb still has a __dict__ for anything else set on it (what tests or applications
     # add).  Not slots: names the mixins define as properties (``keep_idle``, ``keep_intvl``, ``keep_cnt``: their
-    # setters keep ``_keep_*``).  A slot hides a mixin's class default, so __init__ sets every one
+    # setters keep ``_keep_*``), and ``tos`` and ``ttl`` (way14: their setters keep ``_tos`` and ``_ttl`` and drop the
+    # kept way out).  A slot hides a mixin's class default, so __init__ sets every one
     __slots__ = (
         "tcp", "stack", "state", "local_ip", "local_port", "remote_ip", "remote_port", "v6", "key", "_local_packed",
-        "_remote_packed", "ttl", "tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
+        "_remote_packed", "_ttl", "_tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
         "tx_source", "error",
         "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
         "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
@@ -129,8 +130,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.v6 = remote_ip.version == 6
         self.key = conn_key(local_ip, local_port, remote_ip, remote_port)
         self._local_packed, self._remote_packed = local_ip.packed, remote_ip.packed
-        self.ttl = cfg.ip_default_ttl  # IP_TTL
-        self.tos = 0  # IP_TOS
+        self._ttl = cfg.ip_default_ttl  # IP_TTL (way14: the property ``ttl``)
+        self._tos = 0  # IP_TOS (way14: the property ``tos``)
         # the pseudo-header's partial sum without its length field (RFC 9293 3.1); add the segment length to it
         self._pseudo_base = (pseudo_sum_v6 if self.v6 else pseudo_sum_v4)(local_ip.packed, remote_ip.packed,
                                                                           PROTO_TCP, 0)
@@ -285,6 +286,29 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._keepalive = on
         if self.state in SYNCHRONIZED:
             self._arm_keepalive()
+
+    # way14: the connection's TOS and TTL as properties, so that a write (setsockopt's, an application's) drops the
+    # way out kept with a template made for them (``TcpOutput._tx_way``, checked per segment by one generation and
+    # the MSS); the per-segment code reads ``_tos`` and ``_ttl``
+    @property
+    def tos(self) -> int:
+        """``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic class; set at any time)."""
+        return self._tos
+
+    @tos.setter
+    def tos(self, value: int) -> None:
+        self._tos = value
+        self._tx_way = None
+
+    @property
+    def ttl(self) -> int:
+        """``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at any time)."""
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, value: int) -> None:
+        self._ttl = value
+        self._tx_way = None
 
     @property
     def seg_size(self) -> int:
@@ -446,7 +470,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         left in the receive buffer opens the window by the worthwhile amount of receiver silly window avoidance
         (min(a full segment of the peer's, half the buffer), as :meth:`_window_room` works it out): ``recv`` and
         ``_output_one`` compare against it instead of working it out per request.  Set again by whatever changes
-        ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``)."""
+        ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``).  way14: also drops the way out
+        kept for ``_output_fast`` (``_tx_way``: its header length and segment size follow ``ts_ok``), which is checked
+        per segment by ``Stack.way_generation`` and ``snd_mss`` alone."""
+        self._tx_way = None
         limit = self.rcv_buf_limit
         seg = self.mss - 12 if self.ts_ok else self.mss
         self._rcv_opens_at = limit - (seg if seg < limit // 2 else limit // 2)
