@@ -39,6 +39,7 @@ from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, RST, TcpHeader
 from ..hooks import no_core_check
+from ..timers import NO_ENTRY
 from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackScoreboard
 from .listener import TcpListener
 from .seq import HALF as _HALF
@@ -111,7 +112,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # timing
         "rtt", "retries", "rto_at", "persist_at", "persist_backoff", "persist_probes", "delack_at", "unacked_segments",
         "ack_due", "output_due", "keep_at", "keep_probes", "_keep_probe_at", "close_at", "txretry_at", "last_oow_ack",
-        "last_activity", "cc", "scoreboard",
+        "last_activity", "cc", "scoreboard", "heap_at",
         # TcpMem's counts
         "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
         "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise",
@@ -237,6 +238,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.txretry_at: float | None = None  # a device refused a segment: try again then (or on the next ACK)
         self.last_oow_ack: float | None = None  # when we last answered an unacceptable segment (the rate limit)
         self.last_activity = stack.now
+        self.heap_at = NO_ENTRY  # way14: the deadline of this pcb's entry in Tcp.timers (kept by LazyDeadlines)
         # congestion control (RFC 5681, RFC 6582, RFC 3465) and what the peer SACKed (RFC 6675)
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()

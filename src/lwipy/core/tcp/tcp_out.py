@@ -600,14 +600,12 @@ class TcpOutput:
             tcp.tx_refused.discard(self)
         if self.rto_at is None:
             self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
-            if self.state != CLOSED:
-                # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
-                # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
-                # less a reply; test_call_costs holds the heap to arm's result)
-                timers = tcp.timers
-                entry = timers._live.get(self)
-                if entry is None or entry[0] > when:
-                    timers.arm(self, when)
+            # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
+            # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
+            # less a reply; test_call_costs holds the heap to arm's result); way14: against the deadline the entry
+            # holds as the heap keeps it in the pcb (heap_at: no lookup of the entry)
+            if when < self.heap_at and self.state != CLOSED:
+                tcp.timers.arm(self, when)
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
