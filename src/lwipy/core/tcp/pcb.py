@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import errno
 from ipaddress import IPv4Address, IPv6Address
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import LwipError
@@ -83,6 +84,15 @@ def _forward(obj: str, name: str, doc: str) -> Any:
             self.tcp.settle()
         setattr(getattr(self, obj), name, value)
     return property(get, put, doc=doc)
+
+
+def _dropping_way(field: str, doc: str) -> Any:
+    """way14: a pcb property kept in ``field`` whose writes drop the way out kept for the short ways out
+    (``TcpOutput._tx_way``, made again at the next segment)."""
+    def put(self: Any, value: Any) -> None:
+        setattr(self, field, value)
+        self._tx_way = None
+    return property(attrgetter(field), put, doc=doc)
 
 
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
@@ -292,25 +302,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     # way14: the connection's TOS and TTL as properties, so that a write (setsockopt's, an application's) drops the
     # way out kept with a template made for them (``TcpOutput._tx_way``, checked per segment by one generation and
     # the MSS); the per-segment code reads ``_tos`` and ``_ttl``
-    @property
-    def tos(self) -> int:
-        """``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic class; set at any time)."""
-        return self._tos
-
-    @tos.setter
-    def tos(self, value: int) -> None:
-        self._tos = value
-        self._tx_way = None
-
-    @property
-    def ttl(self) -> int:
-        """``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at any time)."""
-        return self._ttl
-
-    @ttl.setter
-    def ttl(self, value: int) -> None:
-        self._ttl = value
-        self._tx_way = None
+    tos = _dropping_way("_tos", "``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic class; "
+                                "set at any time).")
+    ttl = _dropping_way("_ttl", "``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at any "
+                                "time).")
 
     @property
     def seg_size(self) -> int:
