@@ -14,7 +14,8 @@ from typing import Generic, Hashable, Protocol, TypeVar
 
 __all__ = ["Deadlines", "LazyDeadlines", "NO_ENTRY"]
 
-#: way14: an owner's ``heap_at`` while it has no entry in a :class:`LazyDeadlines` (later than any deadline)
+#: way14: an owner's ``heap_at`` while it has no entry in a :class:`LazyDeadlines` (later than any deadline: an
+#: infinite one, which never comes, is not armed)
 NO_ENTRY = float("inf")
 
 K = TypeVar("K", bound=Hashable)
