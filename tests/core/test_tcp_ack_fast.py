@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from helpers import examples
 from lwipy.core.tcp import fastpath
+from lwipy.core.timers import NO_ENTRY
 from test_tcp_fastpath import ACK, FIN, PSH, assert_alike, established, frame, inject
 
 
@@ -417,6 +418,7 @@ def test_an_rto_that_moved_earlier_fires_then_as_the_full_way(ts, monkeypatch):
         """Another connection's deadline in the same heap, later than the new one and earlier than the one before
         (so a stale entry of the connection under test would not surface first: the heap's lazy re-reading of the
         earliest entry cannot make up for an entry left too late)."""
+        heap_at = NO_ENTRY  # (way14: an owner's entry deadline, kept by the heap)
 
         def next_deadline(self) -> float:
             return 6.2

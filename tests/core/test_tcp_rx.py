@@ -4,7 +4,7 @@ timers, advertised windows of whole segments, scaled or not; and a retransmissio
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tcp_script import TcpScript
@@ -167,19 +167,23 @@ def test_a_cleared_deadline_leaves_no_timer_behind():
 
 class _Owner:
     def __init__(self) -> None:
+        from lwipy.core.timers import NO_ENTRY
         self.at: float | None = None
+        self.heap_at = NO_ENTRY
 
     def next_deadline(self) -> float | None:
         return self.at
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["set", "clear", "pop", "peek"]), st.integers(0, 50)),
-                max_size=80))
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["set", "clear", "pop", "peek", "cancel"]),
+                          st.integers(0, 50)), max_size=80))
+@example([(0, "set", 5), (1, "set", 10), (1, "clear", 0), (0, "pop", 20)])  # (an entry with no deadline left, popped)
 def test_lazy_deadlines_answer_as_an_exact_model(ops):
     """LazyDeadlines against the plain model (every owner's real deadline, scanned): next_at is the earliest real
-    deadline, pop_due hands back exactly the owners due, whatever moved later or was cleared meanwhile."""
-    from lwipy.core.timers import LazyDeadlines
+    deadline, pop_due hands back exactly the owners due, whatever moved later or was cleared meanwhile.  way14: and
+    each owner's ``heap_at`` is its live entry's deadline (``NO_ENTRY`` without one) after every step."""
+    from lwipy.core.timers import NO_ENTRY, LazyDeadlines
     owners = [_Owner() for _ in range(6)]
     d: LazyDeadlines = LazyDeadlines()
     for i, op, value in ops:
@@ -195,8 +199,13 @@ def test_lazy_deadlines_answer_as_an_exact_model(ops):
             assert {id(o) for o in due} == expect
             for o in due:
                 o.at = None  # handled
+        elif op == "cancel":  # (Tcp drops a freed connection's entry)
+            owner.at = None
+            d.cancel(owner)
+        assert [o.heap_at for o in owners] == [d._live[o][0] if o in d._live else NO_ENTRY for o in owners]
         real = [o.at for o in owners if o.at is not None]
         assert d.next_at() == (min(real) if real else None)
+        assert [o.heap_at for o in owners] == [d._live[o][0] if o in d._live else NO_ENTRY for o in owners]
         assert len(d) == len(real)
 
 

@@ -2,9 +2,11 @@
 one figure for everything the stack, the netif and the neighbour contribute to it, ``Stack.way_generation``, which
 every write to those fields moves on (the routes' and the ARP table's generations, an ARP entry's MAC, a netif's
 state, MAC, MTU, VLAN and device: ``RouteTable``'s, ``Etharp``'s, ``ArpEntry``'s and ``Netif``'s ``__setattr__``),
-and the connection's own fields and the stack's link output compared live.  Each test changes one field, through
-each public way of changing it, between two writes, and sees the next write make the way again and send what a
-stack without the fast paths sends.  In virtual time, against a scripted peer."""
+and the connection's own fields and the stack's link output compared live (way14: the link output's setter moves the
+generation on too, the connection's TOS, TTL and timestamps drop its way when written, and its peer's MSS alone is
+compared).  Each test changes one field, through each public way of changing it, between two writes, and sees the
+next write make the way again and send what a stack without the fast paths sends.  In virtual time, against a
+scripted peer."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from helpers import CaptureDevice
 from lwipy.core.etharp import _REREQUEST_BEFORE, PENDING, STABLE, STATIC, ArpEntry
 from lwipy.core.netif import _WAY_FIELDS, Netif
+from lwipy.core.tcp.pcb import TcpPcb
 from test_tcp_fastpath import established
 from test_tcp_send_fast import ack_all
 from test_tcp_send_neighbour import NEW_MAC, arp_reply, dynamic_peer
@@ -57,7 +60,8 @@ def _mac_written(t, pcb):
     _entry(t).mac = NEW_MAC
 
 
-# name: (prepare (before the way is made), the change, whether Stack.way_generation stands for the field)
+# name: (prepare (before the way is made), the change, how the way learns of it: True, Stack.way_generation stands for the
+# field; "dropped", the write drops the connection's way (way14); False, compared live; None, nothing changed)
 CHANGES = {
     "nothing": (None, lambda t, pcb: None, None),
     # the routes' generation
@@ -87,12 +91,14 @@ CHANGES = {
     "hwaddr written": (None, lambda t, pcb: setattr(t.netif, "hwaddr", b"\x02\x00\x00\x00\x00\x42"), True),
     "mtu written": (None, lambda t, pcb: setattr(t.netif, "mtu", 576), True),
     "device written": (None, _new_device, True),
-    # compared live: the stack's link output and the connection's own fields
-    "link_output wrapped": (None, _link_output_wrapped, False),
-    "tos written": (None, lambda t, pcb: setattr(pcb, "tos", 0x20), False),
-    "ttl written": (None, lambda t, pcb: setattr(pcb, "ttl", 9), False),
+    # way14: the stack's link output (its setter)
+    "link_output wrapped": (None, _link_output_wrapped, True),
+    # the connection's own fields: TOS and TTL (their setters) and the timestamps (_rcv_sws, as the handshake calls it)
+    # drop its way, the peer's MSS is compared live
+    "tos written": (None, lambda t, pcb: setattr(pcb, "tos", 0x20), "dropped"),
+    "ttl written": (None, lambda t, pcb: setattr(pcb, "ttl", 9), "dropped"),
+    "timestamps off": (None, lambda t, pcb: (setattr(pcb, "ts_ok", False), pcb._rcv_sws()), "dropped"),
     "snd_mss written": (None, lambda t, pcb: setattr(pcb, "snd_mss", 700), False),
-    "timestamps off": (None, lambda t, pcb: (setattr(pcb, "ts_ok", False), pcb._rcv_sws()), False),
 }
 
 
@@ -123,7 +129,8 @@ def test_a_change_between_two_writes_makes_the_way_again(case, in_flight):
     pa._tx_way_make = lambda: makes.append(True) or real_make()
     for t, pcb, _ in runs:
         change(t, pcb)
-    assert (ta.stack.way_generation != generation) == bool(counted)
+    assert (ta.stack.way_generation != generation) == (counted is True)
+    assert (pa._tx_way is None) == (counted == "dropped")
     for _t, pcb, _ in runs:
         pcb.send(bytes(range(180)) * 5)
     fast, full = ta.dev.take(), runs[1][0].dev.take()
@@ -190,6 +197,40 @@ def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_wha
     assert _ReadNetif.read and _ReadEntry.read
     assert _ReadNetif.read - NETIF_FIXED <= _WAY_FIELDS, _ReadNetif.read - NETIF_FIXED - _WAY_FIELDS
     assert _ReadEntry.read <= ENTRY_LIVE
+
+
+# way14: what making or checking the way reads of the connection itself: set once, when it is made; its route (written
+# by _route alone, which runs only once the routes' generation moved on: Stack.way_generation moved too); fields whose
+# writes drop the way (the TOS's and the TTL's setters keep _tos and _ttl; whatever sets ts_ok calls _rcv_sws); and the
+# peer's MSS, compared each call
+PCB_FIXED = {"stack", "tcp", "v6", "local_port", "remote_port", "_local_packed", "_remote_packed", "_pseudo_base",
+             "__class__"}
+PCB_ROUTE = {"_neighbour", "_netif", "_next_hop", "_route_gen"}
+PCB_DROPPING = {"_tos", "_ttl", "ts_ok"}
+PCB_LIVE = {"snd_mss", "_tx_way"}
+_ReadPcb = _reading(TcpPcb)
+
+
+@pytest.mark.parametrize("ts", [True, False])
+def test_the_way_reads_of_the_connection_only_fields_that_drop_it_or_are_compared(ts):
+    """Every field of the connection that making or checking the way reads (methods aside) is fixed, its route, one
+    whose writes drop the way, or the peer's MSS: a new read of a pcb's field added to the way without dropping it
+    fails here."""
+    t, pcb, _ = established(ts=ts)
+    pcb.nodelay = True
+    pcb.send(b"a" * 100)
+    ack_all(t, pcb, True)
+    pcb.__class__ = _ReadPcb
+    _ReadPcb.read.clear()
+    try:
+        pcb._tx_way = None
+        way = pcb._tx_way_now()  # made
+        assert way is not None and pcb._tx_way_now() is way  # checked
+    finally:
+        pcb.__class__ = TcpPcb
+    read = {name for name in _ReadPcb.read if not callable(getattr(TcpPcb, name, None))}
+    assert read >= PCB_DROPPING | PCB_LIVE
+    assert read <= PCB_FIXED | PCB_ROUTE | PCB_DROPPING | PCB_LIVE, read - PCB_FIXED - PCB_ROUTE - PCB_DROPPING - PCB_LIVE
 
 
 # -- way13: ArpEntry.refresh_at, the refresh threshold kept as the entry is written --------------------------------------

@@ -154,7 +154,7 @@ class Etharp:
             if entry.refresh_due(stack.now):
                 entry.rerequested = True
                 self.request(netif, next_hop, entry.mac)
-            return stack.link_output(netif, pbuf, entry.mac, ETHERTYPE_IPV4)
+            return stack._link_output(netif, pbuf, entry.mac, ETHERTYPE_IPV4)  # (way14: the property's field)
         if entry is None:
             entry = self._new_entry(netif, next_hop, PENDING)
             if entry is None:

@@ -130,7 +130,7 @@ class Icmp:
         way = self._answered
         if not quiet or way is None or way.source != src or way.netif is not netif:
             hooks = stack.hooks
-            wiring = (hooks.ip4_input, hooks.ip4_route_src, stack.protocols.get(PROTO_ICMP), stack.link_output,
+            wiring = (hooks.ip4_input, hooks.ip4_route_src, stack.protocols.get(PROTO_ICMP), stack._link_output,
                       netif.input, netif.output, stack.napt.netif)
             way = self._echo_ways.get(src)
             if way is None or way.netif is not netif or way.routes_generation != stack.routes.generation \

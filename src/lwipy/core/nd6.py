@@ -229,7 +229,7 @@ class Nd6:
             n.state, n.at = DELAY, stack.now + stack.config.nd6_delay_first_probe_time / 1000.0
             stack.timer_armed(n.at)
         assert n.mac is not None
-        return stack.link_output(netif, pbuf, n.mac, ETHERTYPE_IPV6)
+        return stack._link_output(netif, pbuf, n.mac, ETHERTYPE_IPV6)  # (way14: the property's field)
 
     def _new(self, netif: "Netif", addr: bytes, state: str) -> Neighbor | None:
         if len(self.neighbors) >= self.stack.config.nd6_num_neighbors:

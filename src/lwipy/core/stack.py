@@ -87,7 +87,7 @@ class Stack:
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "_stats", "_stats_folded", "mem", "mem_tcp_snd_seg",
         "mem_tcp_rx_seg", "_timer_floor", "_ip4_detour", "assert_core", "_eth_input", "way_generation",
-        "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "link_output",
+        "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "_link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
         "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "protocols", "icmp_error_handlers", "loopif",
@@ -118,9 +118,9 @@ class Stack:
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
-        #: from, besides the connection's own fields and :attr:`link_output`: the routes' and the ARP table's
-        #: generations, an ARP entry's MAC, a netif's state, MAC, MTU, VLAN and device (their classes'
-        #: ``__setattr__`` move it on), so that the way is checked by one comparison
+        #: from, besides the connection's own fields: the routes' and the ARP table's generations, an ARP entry's
+        #: MAC, a netif's state, MAC, MTU, VLAN and device (their classes' ``__setattr__`` move it on) and, way14,
+        #: :attr:`link_output` (its setter), so that the way is checked by one comparison (and the peer's MSS)
         self.way_generation = 0
         self.routes = RouteTable()
         self.routes._moved = self._way_moved
@@ -138,7 +138,7 @@ class Stack:
         self.loopback = Loopback(self)
         #: for the IP layers: ``ethernet_output`` (ARP and ND send through it), ``netif_loop_output``, and whether a
         #: next hop is our own (:meth:`Loopback.loops_back <lwipy.core.loopif.Loopback.loops_back>`)
-        self.link_output = self.ethernet.output
+        self._link_output = self.ethernet.output  # (way14: the property link_output)
         self.loop_output = self.loopback.output
         self.loops_back = self.loopback.loops_back
         self._pollers: list[Poller] = []
@@ -498,6 +498,18 @@ class Stack:
         self.own6_changed()
         self.routes.changed()
         self.events.emit(Ip6AddressRemoved(netif, a.address, a.state))
+
+    @property
+    def link_output(self) -> Callable[..., bool]:
+        """``ethernet_output(netif, pbuf, dst_mac, ethertype)``, through which ARP, ND and the IP layers send on
+        Ethernet (tests and hooks may wrap it).  way14: a write moves :attr:`way_generation` on (the short ways out
+        write frames themselves only while it is Ethernet's own); the per-packet code reads ``_link_output``."""
+        return self._link_output
+
+    @link_output.setter
+    def link_output(self, output: Callable[..., bool]) -> None:
+        self._link_output = output
+        self.way_generation += 1
 
     def _way_moved(self) -> None:
         """way13: something a kept way out is made from changed (see :attr:`way_generation`)."""

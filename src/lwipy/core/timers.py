@@ -12,7 +12,11 @@ from __future__ import annotations
 import heapq
 from typing import Generic, Hashable, Protocol, TypeVar
 
-__all__ = ["Deadlines", "LazyDeadlines"]
+__all__ = ["Deadlines", "LazyDeadlines", "NO_ENTRY"]
+
+#: way14: an owner's ``heap_at`` while it has no entry in a :class:`LazyDeadlines` (later than any deadline: an
+#: infinite one, which never comes, is not armed)
+NO_ENTRY = float("inf")
 
 K = TypeVar("K", bound=Hashable)
 
@@ -95,6 +99,10 @@ class Deadlines(_DeadlineHeap[K]):
 
 
 class _Owner(Protocol):
+    #: way14: the deadline its entry in the heap holds, :data:`NO_ENTRY` without one: set to that when the owner is
+    #: made, then kept by the heap (so that an owner about to arm may skip the call when it would do nothing)
+    heap_at: float
+
     def next_deadline(self) -> float | None: ...
 
 
@@ -110,7 +118,9 @@ class LazyDeadlines(_DeadlineHeap[P]):
     once per segment.  Invariant: a live entry is never later than its owner's real deadline, so :meth:`next_at` and
     :meth:`pop_due` answer exactly as with eager re-arming; and the heap's top entry (``_heap[0][0]``) is never later
     than :meth:`next_at`, a lower bound :meth:`Stack.poll_floor <lwipy.core.stack.Stack.poll_floor>` reads without a
-    call."""
+    call.  way14: each owner carries its live entry's deadline (``owner.heap_at``, :data:`NO_ENTRY` without one),
+    kept here wherever the entry changes, as Linux's timer_list sits in its owner: :meth:`arm`'s test reads it
+    instead of looking the entry up, and an owner may run that test itself before the call."""
 
     def __len__(self) -> int:
         """Owners with a deadline (their real one: each is asked)."""
@@ -125,11 +135,18 @@ class LazyDeadlines(_DeadlineHeap[P]):
 
     def arm(self, key: P, when: float) -> None:
         """The key's deadline is now ``when``: a new entry only when it is earlier than the key's entry."""
-        current = self._live.get(key)
-        if current is not None and current[0] <= when:
+        if when >= key.heap_at:
             return
         self._push(key, when)
         self._compact()
+
+    def cancel(self, key: P) -> None:
+        self._live.pop(key, None)
+        key.heap_at = NO_ENTRY
+
+    def _push(self, key: P, when: float) -> None:
+        super()._push(key, when)
+        key.heap_at = when
 
     def next_at(self) -> float | None:
         """The earliest real deadline."""
@@ -147,6 +164,7 @@ class LazyDeadlines(_DeadlineHeap[P]):
             if real is None:
                 heapq.heappop(heap)
                 del live[key]
+                key.heap_at = NO_ENTRY
                 continue
             # moved later meanwhile (a connection answering requests re-arms its retransmission timer with every
             # reply: rr's every turn of the loop): the entry moves to it in one sift, and when it is still the
@@ -154,6 +172,7 @@ class LazyDeadlines(_DeadlineHeap[P]):
             self.pushes += 1
             self._seq = seq = self._seq + 1
             live[key] = (real, seq)
+            key.heap_at = real
             heapq.heapreplace(heap, (real, seq, key))
             if heap[0][1] == seq:
                 return real
@@ -172,9 +191,11 @@ class LazyDeadlines(_DeadlineHeap[P]):
             real = key.next_deadline()
             if real is not None and real <= now:
                 del live[key]
+                key.heap_at = NO_ENTRY
                 due.append(key)
             elif real is None:
                 del live[key]
+                key.heap_at = NO_ENTRY
             else:
                 self._push(key, real)
         return due

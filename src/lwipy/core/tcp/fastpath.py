@@ -203,7 +203,7 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     stack = pcb.stack
     netif = pcb._netif
     ts = pcb.ts_ok
-    key = (mac, netif.hwaddr, pcb.tos, pcb.ttl, ts)
+    key = (mac, netif.hwaddr, pcb._tos, pcb._ttl, ts)  # (way14: the properties' fields)
     templates = tcp.ack_templates
     tmpl = templates.get(pcb)
     if tmpl is None or tmpl[0] != key:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import errno
 from ipaddress import IPv4Address, IPv6Address
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
 
 from ...errors import LwipError
@@ -39,6 +40,7 @@ from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, RST, TcpHeader
 from ..hooks import no_core_check
+from ..timers import NO_ENTRY
 from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackScoreboard
 from .listener import TcpListener
 from .seq import HALF as _HALF
@@ -84,6 +86,15 @@ def _forward(obj: str, name: str, doc: str) -> Any:
     return property(get, put, doc=doc)
 
 
+def _dropping_way(field: str, doc: str) -> Any:
+    """way14: a pcb property kept in ``field`` whose writes drop the way out kept for the short ways out
+    (``TcpOutput._tx_way``, made again at the next segment)."""
+    def put(self: Any, value: Any) -> None:
+        setattr(self, field, value)
+        self._tx_way = None
+    return property(attrgetter(field), put, doc=doc)
+
+
 class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     """A TCP connection.  Made by :meth:`Tcp.connect` or by a listener; the user's side is :meth:`send`,
     :meth:`recv`, :meth:`shutdown`, :meth:`close` and :meth:`abort`; ``on_event(pcb)`` is called whenever it became
@@ -93,10 +104,11 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     # read or write costs about 1.4 ns less than an unshared dict's (a request reads and writes ~200 of them).  The
     # mixins have no __slots__, so a pcb still has a __dict__ for anything else set on it (what tests or applications
     # add).  Not slots: names the mixins define as properties (``keep_idle``, ``keep_intvl``, ``keep_cnt``: their
-    # setters keep ``_keep_*``).  A slot hides a mixin's class default, so __init__ sets every one
+    # setters keep ``_keep_*``), and ``tos`` and ``ttl`` (way14: their setters keep ``_tos`` and ``_ttl`` and drop the
+    # kept way out).  A slot hides a mixin's class default, so __init__ sets every one
     __slots__ = (
         "tcp", "stack", "state", "local_ip", "local_port", "remote_ip", "remote_port", "v6", "key", "_local_packed",
-        "_remote_packed", "ttl", "tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
+        "_remote_packed", "_ttl", "_tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
         "tx_source", "error",
         "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
         "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
@@ -110,7 +122,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # timing
         "rtt", "retries", "rto_at", "persist_at", "persist_backoff", "persist_probes", "delack_at", "unacked_segments",
         "ack_due", "output_due", "keep_at", "keep_probes", "_keep_probe_at", "close_at", "txretry_at", "last_oow_ack",
-        "last_activity", "cc", "scoreboard",
+        "last_activity", "cc", "scoreboard", "heap_at",
         # TcpMem's counts
         "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
         "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise",
@@ -129,8 +141,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.v6 = remote_ip.version == 6
         self.key = conn_key(local_ip, local_port, remote_ip, remote_port)
         self._local_packed, self._remote_packed = local_ip.packed, remote_ip.packed
-        self.ttl = cfg.ip_default_ttl  # IP_TTL
-        self.tos = 0  # IP_TOS
+        self._ttl = cfg.ip_default_ttl  # IP_TTL (way14: the property ``ttl``)
+        self._tos = 0  # IP_TOS (way14: the property ``tos``)
         # the pseudo-header's partial sum without its length field (RFC 9293 3.1); add the segment length to it
         self._pseudo_base = (pseudo_sum_v6 if self.v6 else pseudo_sum_v4)(local_ip.packed, remote_ip.packed,
                                                                           PROTO_TCP, 0)
@@ -236,6 +248,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.txretry_at: float | None = None  # a device refused a segment: try again then (or on the next ACK)
         self.last_oow_ack: float | None = None  # when we last answered an unacceptable segment (the rate limit)
         self.last_activity = stack.now
+        self.heap_at = NO_ENTRY  # way14: the deadline of this pcb's entry in Tcp.timers (kept by LazyDeadlines)
         # congestion control (RFC 5681, RFC 6582, RFC 3465) and what the peer SACKed (RFC 6675)
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()
@@ -285,6 +298,14 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._keepalive = on
         if self.state in SYNCHRONIZED:
             self._arm_keepalive()
+
+    # way14: the connection's TOS and TTL as properties, so that a write (setsockopt's, an application's) drops the
+    # way out kept with a template made for them (``TcpOutput._tx_way``, checked per segment by one generation and
+    # the MSS); the per-segment code reads ``_tos`` and ``_ttl``
+    tos = _dropping_way("_tos", "``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic class; "
+                                "set at any time).")
+    ttl = _dropping_way("_ttl", "``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at any "
+                                "time).")
 
     @property
     def seg_size(self) -> int:
@@ -446,7 +467,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         left in the receive buffer opens the window by the worthwhile amount of receiver silly window avoidance
         (min(a full segment of the peer's, half the buffer), as :meth:`_window_room` works it out): ``recv`` and
         ``_output_one`` compare against it instead of working it out per request.  Set again by whatever changes
-        ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``)."""
+        ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``).  way14: also drops the way out
+        kept for ``_output_fast`` (``_tx_way``: its header length and segment size follow ``ts_ok``), which is checked
+        per segment by ``Stack.way_generation`` and ``snd_mss`` alone."""
+        self._tx_way = None
         limit = self.rcv_buf_limit
         seg = self.mss - 12 if self.ts_ok else self.mss
         self._rcv_opens_at = limit - (seg if seg < limit // 2 else limit // 2)

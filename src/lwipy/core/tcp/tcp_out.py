@@ -28,7 +28,8 @@ stands still (a sender's case).  tx9: what a call found of the way out (device, 
 connection (``_tx_way``) and used again while what it was made from is the same, compared live each call
 (``tests/core/test_tcp_send_fast.py`` changes each of them between two calls; way13: the stack's, the netif's and the
 neighbour's figures as one generation, ``Stack.way_generation``, that every write to them moves on:
-``tests/core/test_tcp_way_generation.py``).
+``tests/core/test_tcp_way_generation.py``; way14: the stack's link output too, and the connection's TOS, TTL and
+timestamps drop the way when written, so that a call compares the generation and the peer's MSS alone).
 
 Retransmission sends ranges of ``snd_buf`` again without moving ``snd_nxt``: the first hole (fast retransmit, a
 partial ACK) or, in SACK recovery, the next hole above ``rexmit_high``, the gaps between the scoreboard's ranges.
@@ -207,7 +208,7 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the device, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+        _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
         tcp = self.tcp
         stack = self.stack
         una = self.snd_una
@@ -393,21 +394,21 @@ class TcpOutput:
         :meth:`_tx_way_make`'s tuple) as the last call found it, while nothing it was made from changed (the routes'
         and the ARP table's generations, the netif's state, the neighbour's MAC, our MAC, MTU, TOS, TTL, timestamps
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
-        way13: all but ours and the link output's as ``Stack.way_generation``, which every write to them moves on),
+        way13: the stack's, the netif's and the neighbour's as ``Stack.way_generation``, which every write to them
+        moves on; way14: the link output's too (``Stack.link_output``'s setter), and the way dropped (``_tx_way``
+        None) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the timestamps (``_rcv_sws``,
+        which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are all there is to compare),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
         resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
         this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
         way = self._tx_way
         if way is None:
             return self._tx_way_make()
-        made_from, entry = way[0], way[2]
         stack = self.stack
-        # tx10: the figures as one tuple, compared whole with those it was made from (two tuples and four
-        # comparisons fewer a call); way13: the stack's, the netif's and the neighbour's as Stack.way_generation,
-        # which every write to them moves on
-        if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
+        # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there)
+        if stack.way_generation != way[0] or self.snd_mss != way[1]:
             return self._tx_way_make()
-        if stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
+        if stack.now >= way[3].refresh_at:  # (way13: ArpEntry.refresh_due, inline)
             return None  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         return way
 
@@ -415,9 +416,10 @@ class TcpOutput:
         """tx9: :meth:`_output_fast`'s way out, made again (its memo ``_tx_way`` missed): None when the full way must
         send (no unicast IPv4 neighbour, one to resolve or refresh, a route to look up again, segments larger than
         the MTU); else what it was made from (``Stack.way_generation``, for the routes' and the ARP table's
-        generations, the ARP entry's MAC and the netif's state, MAC, MTU and device; the stack's link output; our
-        TOS, TTL, timestamps and MSS), the netif's device, the ARP entry, the template's fields, the headers' and
-        the segments' sizes and whether timestamps are on."""
+        generations, the ARP entry's MAC and the netif's state, MAC, MTU and device, and way14 the stack's link
+        output; the peer's MSS: our TOS, TTL and timestamps drop the way when written, :meth:`_tx_way_now`), the
+        netif's device, the ARP entry, the template's fields, the headers' and the segments' sizes and whether
+        timestamps are on."""
         if not self._neighbour or self.v6:
             return None
         stack = self.stack
@@ -436,20 +438,20 @@ class TcpOutput:
         # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
         tcp = self.tcp
         tmpl = tcp.tx_templates.get(self)
-        hwaddr, tos, ttl = netif.hwaddr, self.tos, self.ttl
+        hwaddr, tos, ttl = netif.hwaddr, self._tos, self._ttl
         made_for = (mac, hwaddr, tos, ttl, hlen)
         if tmpl is None or tmpl[0] != made_for:
             tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
         entry = tcp.tx_neighbours[self][0]
-        # (what it was made from as one tuple, compared whole by _tx_way_now: an up, untagged netif and the stack's
-        # Ethernet output are checked by _neighbour_mac above, so equal figures later mean they still are; way13: the
-        # routes' and the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC
-        # as Stack.way_generation, which a write to any of them moves on)
-        made_from = (generation, stack.link_output, tos, ttl, ts_ok, snd_mss)
+        # (what it was made from, compared by _tx_way_now: an up, untagged netif and the stack's Ethernet output are
+        # checked by _neighbour_mac above, so an equal generation later means they still are; way13: the routes' and
+        # the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC as
+        # Stack.way_generation, which a write to any of them moves on; way14: the link output's too, our TOS, TTL and
+        # timestamps by dropping the way when written, the peer's MSS compared)
         # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
-        # the way itself (one unpacking a call): (made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo,
-        # pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss, ts_ok)
-        way = self._tx_way = (made_from, netif.device, entry) + tmpl[1:] + (20 + hlen, mss, ts_ok)
+        # the way itself (one unpacking a call): (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg,
+        # wmemo, pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss: the segments' most data, ts_ok)
+        way = self._tx_way = (generation, snd_mss, netif.device, entry) + tmpl[1:] + (20 + hlen, mss, ts_ok)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -498,12 +500,13 @@ class TcpOutput:
         # the way out as _output_fast's (the neighbour, the MTU, the template), kept while they stand: _tx_way_now,
         # inline (out12: a call and a second unpacking less a reply; an inline copy: test_tcp_send_fast's way-change
         # tests hold this one (..._at_the_next_write_to_an_idle_connection) and _tx_way_now to the full way, and
-        # test_tcp_send_neighbour's the refresh)
+        # test_tcp_send_neighbour's the refresh; way14: the generation and the peer's MSS, test_tcp_way_generation)
         way = self._tx_way
         stack = self.stack
         if way is not None:
-            made_from, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
-            if (stack.way_generation, stack.link_output, self.tos, self.ttl, self.ts_ok, self.snd_mss) != made_from:
+            (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
+             ts_ok) = way
+            if stack.way_generation != generation or self.snd_mss != snd_mss:
                 way = None
             elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
                 return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
@@ -511,7 +514,7 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+            _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
@@ -595,14 +598,12 @@ class TcpOutput:
             tcp.tx_refused.discard(self)
         if self.rto_at is None:
             self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
-            if self.state != CLOSED:
-                # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
-                # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
-                # less a reply; test_call_costs holds the heap to arm's result)
-                timers = tcp.timers
-                entry = timers._live.get(self)
-                if entry is None or entry[0] > when:
-                    timers.arm(self, when)
+            # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
+            # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
+            # less a reply; test_call_costs holds the heap to arm's result); way14: against the deadline the entry
+            # holds as the heap keeps it in the pcb (heap_at: no lookup of the entry)
+            if when < self.heap_at and self.state != CLOSED:
+                tcp.timers.arm(self, when)
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
@@ -919,7 +920,7 @@ class TcpOutput:
         tcp = self.tcp
         # (rr2: Ethernet's output as Tcp keeps it bound once, as Icmp does, not a bound method made per call)
         if netif is None or self._route_gen != stack.routes.generation or not (netif.up and netif.link_up) \
-                or netif.vlan_id is not None or stack.link_output != tcp.eth_output:
+                or netif.vlan_id is not None or stack._link_output != tcp.eth_output:  # (way14: the property's)
             return None
         # tx2: the next hop's ARP entry, looked up (hashing an IPv4Address) again only when the table gained or
         # lost an entry or the route changed (another next hop or netif: Tcp.tx_neighbours); its fields are read
@@ -991,7 +992,7 @@ class TcpOutput:
         ip4 = self.stack.ip4
         ident = ip4.next_ident
         ip4.next_ident = (ident + (-(-n // gso) if gso else 1)) & 0xFFFF
-        _FRAME_HDR.pack_into(buf, 0, mac, netif.hwaddr, 0x0800, 0x45, self.tos, total, ident, 0, self.ttl,
+        _FRAME_HDR.pack_into(buf, 0, mac, netif.hwaddr, 0x0800, 0x45, self._tos, total, ident, 0, self._ttl,
                              PROTO_TCP, 0, self._local_packed, self._remote_packed, self.local_port, self.remote_port,
                              seq, self.rcv_nxt if flags & ACK else 0, (hlen << 10) | flags, window,
                              fold(self._pseudo_base + hlen + n) if offload else 0, 0)
@@ -1083,11 +1084,11 @@ class TcpOutput:
                 stack._stats.ip.rterr += 1
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
             if self.v6:
-                stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self.ttl,
-                                 traffic_class=self.tos, via=self._via6)
+                stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self._ttl,
+                                 traffic_class=self._tos, via=self._via6)
             else:
                 stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
-                                        PROTO_TCP, self.ttl, self.tos, self._neighbour)
+                                        PROTO_TCP, self._ttl, self._tos, self._neighbour)
             stats.xmit += 1
         except LwipError as e:
             stats.err += 1
