@@ -536,6 +536,8 @@ class TcpInput:
                 log.append(~held)
                 log.append(len(snd_buf))  # _mem_snd, logged
             else:
+                # (nothing written, or the log settled in the callback: a read of the figures, another count, a
+                # close, a frame fed...): logged or counted as _mem_rcv and _mem_snd do it
                 held += len(self.rcv_buf)
                 log = self._mem_log
                 if log is not None:
