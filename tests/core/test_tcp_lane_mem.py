@@ -1,7 +1,8 @@
 """mem14: the request lane's memory accounting (``TcpInput._fast_request`` with an ``on_recv`` application).  The lane
 begins a request's memory log with the data's size in it (nothing is called before the data's part when no
-``on_event`` is told of the ACK first), and after the callback logs what it holds and what it wrote in one step while
-the log is still its own (nothing settled it meanwhile, so no segment came in and the receive buffer is still empty);
+``on_event`` is told of the ACK first), and after the callback logs what it holds and what it wrote without asking
+the receive buffer's length or reloading the log while the log is still its own (nothing settled it meanwhile, so no
+segment came in and the receive buffer is still empty);
 ``Tcp.settle`` then checks the pcb's one-peak memo as before.  A differential test: random requests whose sizes vary
 from request to request or repeat (the memo's case), replies written in parts, bytes kept and given back later, the
 figures read, another connection's counts changed and the peaks reset from inside the callback and between
