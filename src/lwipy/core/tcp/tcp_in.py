@@ -461,14 +461,14 @@ class TcpInput:
         tcp.unsettled = self
         tcp._settle_args = (ack, acked, tsecr, now, ack)  # (_ack_sample's arguments: snd_max is the ACK)
         stack.mem.pending = tcp._settle
-        # mem12: the memory log begun (as _fast_new_ack begins it): what it counts from, then _mem_snd's size, logged
-        # (the send buffer is empty)
-        log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0]
         self.buf_seq = self.snd_una = ack
         self.retries = 0
         self.rto_at = None
         on_event = self.on_event
         if on_event is not None and self.notify_sent:
+            # mem12: the memory log begun (as _fast_new_ack begins it): what it counts from, then _mem_snd's size,
+            # logged (the send buffer is empty)
+            log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0]
             # _acked_output: the application told there is room (send_space: ESTABLISHED, an empty buffer)
             if self.snd_buf_limit > 0 and not self.tx_closed:
                 self._corked = True  # gso: what the application writes goes out after it, whole
@@ -496,6 +496,12 @@ class TcpInput:
                 if not self._fast_after_ack(seq, payload, n):
                     self._receive_data(seq, payload, False)
                 return True
+            log.append(~(held := used + n))  # the data's part's _mem_rcv, logged after what the callback logged
+        else:
+            # mem14: the memory log begun as above, with the data's part's _mem_rcv logged in the same list (nothing
+            # is called before the data's part: no other entry can come between)
+            log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0,
+                                   ~(held := used + n)]
         on_recv = self.on_recv
         if on_recv is not None and not self.rcv_buf and not self._lane:
             # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
@@ -503,8 +509,7 @@ class TcpInput:
             # wrote (by send's short way: LANE_REQUEST) counted and sent after, as _send_written does (an inline
             # copy: tests/core/test_tcp_on_recv.py holds the lane to _deliver's way)
             self.rcv_nxt = (seq + n) & MASK
-            self.rcv_held = held = used + n  # (the buffer empty: used is what is held)
-            log.append(~held)  # _mem_rcv, logged
+            self.rcv_held = held  # (the buffer empty: used is what is held; _mem_rcv's size logged above)
             self.unacked_segments += 1
             ack_now = self.unacked_segments >= 2
             self._lane = LANE_REQUEST
@@ -524,12 +529,23 @@ class TcpInput:
             if held < 0:
                 held = 0  # (it gave them back itself, recved)
             self.rcv_held = held
-            held += len(self.rcv_buf)
-            log = self._mem_log
-            if log is not None:
+            if written and self._mem_log is log:
+                # mem14: the lane's own log as it began it, nothing settled meanwhile (so no segment came in: the
+                # buffer is still empty): _mem_rcv's size and then _mem_snd's, logged (two appends: each a
+                # specialised call, cheaper than one ``+=`` of a tuple, generic, for all its fewer bytecodes)
                 log.append(~held)
+                log.append(len(snd_buf))  # _mem_snd, logged
             else:
-                self._mem_rcv()
+                # (nothing written, or the log settled in the callback: a read of the figures, another count, a
+                # close, a frame fed...): logged or counted as _mem_rcv and _mem_snd do it
+                held += len(self.rcv_buf)
+                log = self._mem_log
+                if log is not None:
+                    log.append(~held)
+                    if written:
+                        log.append(len(snd_buf))  # _mem_snd, logged
+                else:
+                    self._mem_rcv()
             # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle and
             # ESTABLISHED, with something to send (whatever sent a segment or changed the state in the callback, a
             # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
@@ -537,7 +553,6 @@ class TcpInput:
             # (_window_check), but after a reply that went: it carried the window, and the check would find
             # nothing to do (the window _output_one offers is the one the check works out)
             if written and log is not None:
-                log.append(len(self.snd_buf))  # _mem_snd, logged
                 if not self._output_one():
                     if not self._output_fast(False):
                         self._output_whole()
@@ -551,8 +566,7 @@ class TcpInput:
         else:
             # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
             self.rcv_buf += payload
-            self.rcv_nxt = (seq + n) & MASK
-            log.append(~(used + n))  # _mem_rcv, logged
+            self.rcv_nxt = (seq + n) & MASK  # (_mem_rcv's size logged above)
             self.unacked_segments += 1
             ack_now = self.unacked_segments >= 2
             on_event = self.on_event  # (the first callback may have changed it)
