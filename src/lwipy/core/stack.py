@@ -411,9 +411,12 @@ class Stack:
         tcp, icmp = self.tcp, self.icmp
         tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused)
         stats = self._stats
-        if tallies != self._stats_folded:
-            taken, sent, echoes, refused = (now - then for now, then in zip(tallies, self._stats_folded, strict=True))
+        folded = self._stats_folded
+        if tallies != folded:
+            # (straight-line, no call in it: on CPython with the GIL no other thread runs in the middle of a fold)
             self._stats_folded = tallies
+            taken, sent = tallies[0] - folded[0], tallies[1] - folded[1]
+            echoes, refused = tallies[2] - folded[2], tallies[3] - folded[3]
             link, ip, etharp = stats.link, stats.ip, stats.etharp
             link.recv += taken + echoes
             ip.recv += taken + echoes
