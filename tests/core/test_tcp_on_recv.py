@@ -297,6 +297,70 @@ def test_the_lane_is_left_or_finished_the_general_way_for_the_unusual(case, monk
         assert pcb.state_name == "CLOSED" and "R" in str(segs[-1].flags)
 
 
+# lane14: send's short way trusts the lane's state alone (no test of the state, the write side or an error): whatever
+# the callback does that changes them must take its later writes off the short way (TcpPcb._leave_lane, _deliver)
+INSIDE = ["close", "shutdown", "abort", "reset fed", "fin fed", "nested close", "nested write", "empty write", "nothing"]
+
+
+def _write_after(case: str, fast: bool):
+    """A request's on_recv that does ``case`` before its write (a frame fed to the connection from inside, or a nested
+    handing: on_recv called again from inside for data fed meanwhile); returns the script, the pcb, what the write
+    gave (bytes taken or the errno it raised) and whether the outer handing came by the lane."""
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    results: list = []
+    lane: list = []
+
+    def plan(p, data):
+        if data == b"a" * 10:
+            p.send(data)  # the first request's reply: the next request finds the connection idle
+            return None
+        if data == b"inner":  # the nested handing
+            if case == "nested close":
+                p.recved(p.rcv_held)
+                p.close()
+            else:
+                p.send(b"inner reply")
+            return None
+        lane.append(p._lane == 2)  # (LANE_REQUEST: handed by the request lane)
+        if case == "close":
+            p.recved(len(data))
+            p.close()
+        elif case == "shutdown":
+            p.shutdown()
+        elif case == "abort":
+            p.abort()
+        elif case == "reset fed":
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, RST | ACK))
+        elif case == "fin fed":
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, FIN | ACK))
+        elif case.startswith("nested"):
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, ACK | PSH, b"inner"))
+        elif case == "empty write":
+            results.append(p.send(b""))  # takes nothing: no reply to send when it returns
+            return None
+        try:
+            results.append(p.send(b"reply"))
+        except LwipError as e:
+            results.append(errno.errorcode[e.errno])
+        return None
+    App(pcb, plan)
+    request(t, pcb, b"a" * 10)
+    t.dev.take()
+    request(t, pcb, b"c" * 10)
+    return t, pcb, results, lane
+
+
+@pytest.mark.parametrize("case", INSIDE)
+def test_a_write_after_the_callback_changed_the_connection_goes_as_the_full_path_finds_it(case):
+    """The lane (fast) against the full path: the same outcome of the write, frames, state and memory."""
+    (ta, pa, ra, lane), (tb, pb, rb, _) = _write_after(case, True), _write_after(case, False)
+    assert lane == [True] and ra == rb, (ra, rb)
+    assert_alike((ta, pa), (tb, pb), case, memory=True)
+    expected = {"close": "EPIPE", "shutdown": "EPIPE", "abort": "ECONNABORTED", "reset fed": "ECONNRESET",
+                "nested close": "EPIPE"}
+    assert ra == ([0] if case == "empty write" else [expected.get(case, 5)])
+
+
 # -- the differential test: the lane against the general way ------------------------------------------------------------
 class RandomApp:
     """An on_recv application acting from a list of choices: per handing, how many writes (of what share of the
