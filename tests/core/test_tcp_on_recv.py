@@ -490,6 +490,24 @@ def test_the_echo_app_holds_what_it_cannot_send_and_the_window_closes_until_it_d
     assert pcb.rcv_held == 0 and server.bytes_out == server.bytes_in and not server._pending
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_echo_app_counts_each_way(fast):
+    """lane14: a request echoed whole counts once for both ways (bytes_in and bytes_out add it up); data that cannot
+    be sent back (the write side shut) counts in only; each counter can be set (reset) apart."""
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    server = TcpEchoServer(t.stack, 7)
+    server._attach(pcb)
+    request(t, pcb, b"e" * 100)
+    request(t, pcb, b"e" * 50)
+    assert (server.bytes_in, server.bytes_out) == (150, 150) and [len(s.payload) for s in t.sent()] == [100, 50]
+    server.bytes_in = 0
+    assert (server.bytes_in, server.bytes_out) == (0, 150)
+    server.bytes_out = 7
+    pcb.shutdown()  # what comes now is refused a reply (EPIPE): taken in, not out
+    request(t, pcb, b"f" * 30)
+    assert (server.bytes_in, server.bytes_out) == (30, 7) and pcb.state_name == "FIN_WAIT_2"  # (our FIN acknowledged)
+
+
 @pytest.mark.hostile
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_echo_app_stays_bounded_against_a_peer_that_sends_blind_and_never_reads(fast):
