@@ -274,11 +274,14 @@ class TcpInput:
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
         # peer's seq standing still and every ACK past the last)
         if (wl1 == seq and ((self.snd_wl2 - ack) & _HALF or self.snd_wl2 == ack)) or (wl1 - seq) & _HALF:
-            self.snd_wnd = window
-            if window > self.max_snd_wnd:
-                self.max_snd_wnd = window
-            self.snd_wl1, self.snd_wl2 = seq, ack
-            if window and self.persist_at is not None:
+            # lane14: as _fast_request's copy (the same window stored and compared no more: snd_wnd <= max_snd_wnd)
+            if window != self.snd_wnd:
+                self.snd_wnd = window
+                if window > self.max_snd_wnd:
+                    self.max_snd_wnd = window
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            if self.persist_at is not None and window:
                 self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
                 self.persist_backoff = 0
 
