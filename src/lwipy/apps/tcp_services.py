@@ -122,8 +122,7 @@ class TcpEchoServer(_Service):
         """What arrived goes back (a request's reply, written before anything else is looked at); what the send
         buffer does not take is held, and so is everything behind it while anything is: how much is held."""
         n = len(data)
-        pending = self._pending
-        if pending and (backlog := pending.get(id(pcb))) is not None:
+        if self._pending and (backlog := self._pending.get(id(pcb))) is not None:  # (lane14: no local, 2 less)
             self._in += n
             backlog += data
             return n
@@ -137,7 +136,7 @@ class TcpEchoServer(_Service):
             return 0
         self._in += n
         self._out += took
-        pending[id(pcb)] = bytearray(memoryview(data)[took:])
+        self._pending[id(pcb)] = bytearray(memoryview(data)[took:])
         pcb.notify_sent = True  # (rr10: room is waited for now)
         return n - took
 
