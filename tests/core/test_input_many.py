@@ -58,7 +58,8 @@ def test_a_mixed_batch_leaves_the_same_state_and_output_with_the_fast_path_as_wi
     assert ta.stack.stats.link.recv == tb.stack.stats.link.recv
 
 
-def test_a_segment_that_raises_in_the_fast_path_is_dropped_and_counted_and_the_batch_goes_on(monkeypatch):
+@pytest.mark.parametrize("bare", [False, True])
+def test_a_segment_that_raises_in_the_fast_path_is_dropped_and_counted_and_the_batch_goes_on(monkeypatch, bare):
     t, pcb, got = established(ts=False)
     t.stack.strict = False  # (a strict stack raises it again)
     frames = mixed(t, pcb)
@@ -70,7 +71,7 @@ def test_a_segment_that_raises_in_the_fast_path_is_dropped_and_counted_and_the_b
             raise RuntimeError("a planted bug")
         return False
     monkeypatch.setattr(t.stack.tcp, "fast_input", boom)
-    t.stack.input_many(t.netif, frames, t.now)
+    t.stack.input_many(t.netif, frames, t.now, None, bare)
     assert calls[0] == frames[0] and len(calls) >= len(frames)  # every frame offered (the full way offers again)
     assert t.stack.stats.link.err == 1
     assert got == b""  # the first segment dropped: the rest out of order, held
@@ -109,9 +110,21 @@ def test_a_bare_batch_asks_no_frame_its_type(monkeypatch, bare):
     assert runs[0] == runs[1]
 
 
-def test_segments_taken_by_the_fast_path_see_the_batchs_time():
+@pytest.mark.parametrize("bare", [False, True])
+def test_segments_taken_by_the_fast_path_see_the_batchs_time(bare):
     t, pcb, got = established(ts=False)
     seq = t.peer_seq
-    t.stack.input_many(t.netif, [frame(t, seq, pcb.snd_una, ACK | PSH, b"a" * 100)], 7.5)
-    assert t.stack.tcp.fast_taken == 1 and got == b"a" * 100
-    assert t.stack.now == pcb.last_activity == 7.5
+    got_now = []
+    pcb.on_event = lambda p: got_now.append(t.stack.now) or got.extend(p.recv())
+    first = frame(t, seq, pcb.snd_una, ACK | PSH, b"a" * 100)
+    second = frame(t, seq + 100, pcb.snd_una, ACK | PSH, b"b" * 100)
+    real = t.stack.tcp.fast_input
+
+    def fast(netif, raw):  # (a callback that moves the stack's clock, as a nested poll would, after the first)
+        taken = real(netif, raw)
+        t.stack.now = 99.0
+        return taken
+    t.stack.tcp.fast_input = fast
+    t.stack.input_many(t.netif, [first, second], 7.5, None, bare)
+    assert got == b"a" * 100 + b"b" * 100 and got_now == [7.5, 7.5]  # each frame at the batch's time
+    assert pcb.last_activity == 7.5

@@ -220,3 +220,52 @@ def test_a_plain_devices_batches_are_bare_and_a_frame_readers_are_not(monkeypatc
         watched.stop()
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("waiting, eio_at", [(5, None), (3, None), (2, None), (0, None), (5, 0), (5, 2)])
+def test_a_plain_batch_hands_on_its_bound_of_frames_at_most_and_loses_none(monkeypatch, waiting, eio_at):
+    """lane14 (the first read before the batch's loop, the batch marked fed once): with ``_PLAIN_BATCH`` 3, a batch
+    hands on the frames waiting in order, 3 at most (the next batch the rest), reads no frame it does not hand on,
+    is marked fed when it handed one on, ends on EAGAIN or EIO (at the first read or a later one), and is cut when
+    its time is over after its last frame as after any other."""
+    import lwipy.api.loop as loop_module
+    monkeypatch.setattr(loop_module, "_PLAIN_BATCH", 3)
+    monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
+    a, b, stack, dev = _socket_tap_stack()
+    loop = StackLoop(stack)
+    real = os.read
+    reads = {"n": 0}
+
+    def read(fd, size):
+        reads["n"] += 1
+        if reads["n"] - 1 == eio_at:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, size)
+    monkeypatch.setattr(os, "read", read)
+    try:
+        for seq in range(1, waiting + 1):
+            a.send(echo_request(seq))
+        got: list[bytes] = []
+        for _ in range(3):
+            loop._fed = loop._cut = False
+            batch = list(loop._plain_batch(dev.fd, 1518, loop.clock()))
+            assert len(batch) <= 3 and loop._fed is bool(batch) and not loop._cut
+            got += batch
+        assert got == [echo_request(seq) for seq in range(1, waiting + 1)]  # (EIO's batch ended, the next read on)
+        if eio_at is None:  # as many reads as frames, and one that found nothing for each batch not full
+            assert reads["n"] == waiting + sum(1 for n in (waiting, waiting - 3, waiting - 6) if max(n, 0) < 3)
+        monkeypatch.setattr(loop_module, "BATCH_TIME", -1.0)  # the time over at once: each frame cuts the batch
+        for seq in (7, 8, 9):
+            a.send(echo_request(seq))
+        loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(7)] and loop._cut
+        monkeypatch.setattr(loop_module, "_PLAIN_BATCH", 1)  # the batch's last frame: cut as well, when it is time
+        loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(8)] and loop._cut
+        monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
+        loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(9)] and not loop._cut
+    finally:
+        loop.close()
+        a.close()
+        b.close()

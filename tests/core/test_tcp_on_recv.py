@@ -297,6 +297,70 @@ def test_the_lane_is_left_or_finished_the_general_way_for_the_unusual(case, monk
         assert pcb.state_name == "CLOSED" and "R" in str(segs[-1].flags)
 
 
+# lane14: send's short way trusts the lane's state alone (no test of the state, the write side or an error): whatever
+# the callback does that changes them must take its later writes off the short way (TcpPcb._leave_lane, _deliver)
+INSIDE = ["close", "shutdown", "abort", "reset fed", "fin fed", "nested close", "nested write", "empty write", "nothing"]
+
+
+def _write_after(case: str, fast: bool):
+    """A request's on_recv that does ``case`` before its write (a frame fed to the connection from inside, or a nested
+    handing: on_recv called again from inside for data fed meanwhile); returns the script, the pcb, what the write
+    gave (bytes taken or the errno it raised) and whether the outer handing came by the lane."""
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    results: list = []
+    lane: list = []
+
+    def plan(p, data):
+        if data == b"a" * 10:
+            p.send(data)  # the first request's reply: the next request finds the connection idle
+            return None
+        if data == b"inner":  # the nested handing
+            if case == "nested close":
+                p.recved(p.rcv_held)
+                p.close()
+            else:
+                p.send(b"inner reply")
+            return None
+        lane.append(p._lane == 2)  # (LANE_REQUEST: handed by the request lane)
+        if case == "close":
+            p.recved(len(data))
+            p.close()
+        elif case == "shutdown":
+            p.shutdown()
+        elif case == "abort":
+            p.abort()
+        elif case == "reset fed":
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, RST | ACK))
+        elif case == "fin fed":
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, FIN | ACK))
+        elif case.startswith("nested"):
+            inject(t, frame(t, p.rcv_nxt, p.snd_max, ACK | PSH, b"inner"))
+        elif case == "empty write":
+            results.append(p.send(b""))  # takes nothing: no reply to send when it returns
+            return None
+        try:
+            results.append(p.send(b"reply"))
+        except LwipError as e:
+            results.append(errno.errorcode[e.errno])
+        return None
+    App(pcb, plan)
+    request(t, pcb, b"a" * 10)
+    t.dev.take()
+    request(t, pcb, b"c" * 10)
+    return t, pcb, results, lane
+
+
+@pytest.mark.parametrize("case", INSIDE)
+def test_a_write_after_the_callback_changed_the_connection_goes_as_the_full_path_finds_it(case):
+    """The lane (fast) against the full path: the same outcome of the write, frames, state and memory."""
+    (ta, pa, ra, lane), (tb, pb, rb, _) = _write_after(case, True), _write_after(case, False)
+    assert lane == [True] and ra == rb, (ra, rb)
+    assert_alike((ta, pa), (tb, pb), case, memory=True)
+    expected = {"close": "EPIPE", "shutdown": "EPIPE", "abort": "ECONNABORTED", "reset fed": "ECONNRESET",
+                "nested close": "EPIPE"}
+    assert ra == ([0] if case == "empty write" else [expected.get(case, 5)])
+
+
 # -- the differential test: the lane against the general way ------------------------------------------------------------
 class RandomApp:
     """An on_recv application acting from a list of choices: per handing, how many writes (of what share of the
@@ -424,6 +488,24 @@ def test_the_echo_app_holds_what_it_cannot_send_and_the_window_closes_until_it_d
     while pcb.snd_una != pcb.snd_max or id(pcb) in server._pending:  # the peer acknowledges everything, repeatedly
         inject(t, frame(t, t.peer_seq, pcb.snd_max))
     assert pcb.rcv_held == 0 and server.bytes_out == server.bytes_in and not server._pending
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_echo_app_counts_each_way(fast):
+    """lane14: a request echoed whole counts once for both ways (bytes_in and bytes_out add it up); data that cannot
+    be sent back (the write side shut) counts in only; each counter can be set (reset) apart."""
+    t, pcb, _ = established(ts=False, reader=False, fast=fast)
+    server = TcpEchoServer(t.stack, 7)
+    server._attach(pcb)
+    request(t, pcb, b"e" * 100)
+    request(t, pcb, b"e" * 50)
+    assert (server.bytes_in, server.bytes_out) == (150, 150) and [len(s.payload) for s in t.sent()] == [100, 50]
+    server.bytes_in = 0
+    assert (server.bytes_in, server.bytes_out) == (0, 150)
+    server.bytes_out = 7
+    pcb.shutdown()  # what comes now is refused a reply (EPIPE): taken in, not out
+    request(t, pcb, b"f" * 30)
+    assert (server.bytes_in, server.bytes_out) == (30, 7) and pcb.state_name == "FIN_WAIT_2"  # (our FIN acknowledged)
 
 
 @pytest.mark.hostile

@@ -339,17 +339,19 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         Returns the bytes taken (0 when the buffer is full: wait for ``on_event``).  The segment that empties the
         send buffer carries PSH, unless the last write that queued bytes said ``more`` (lwIP's
         ``TCP_WRITE_FLAG_MORE``: the application has more to write at once, so no push yet)."""
-        if (stack := self.stack).assert_core is not no_core_check:  # call12: the no-op not called
-            stack.assert_core()
-        lane = self._lane
-        if lane == LANE_REQUEST:
+        if self.stack.assert_core is not no_core_check:  # call12: the no-op not called (lane14: no walrus, 2 less)
+            self.stack.assert_core()
+        if self._lane == LANE_REQUEST:
             # lane13: the reply to a request that on_recv was handed by the request lane, which found the connection
-            # ESTABLISHED and idle (everything sent acknowledged, the send buffer empty, nothing corked): what the
-            # checks below would find, unless the callback changed it before this write (a close, a shutdown, an
-            # abort: checked here)
+            # ESTABLISHED and idle (everything sent acknowledged, the send buffer empty, nothing corked).  lane14: the
+            # lane's state alone says the checks below pass (no error, the write side open, a state that sends):
+            # whatever could change that in the callback leaves it for the general way (_leave_lane: close,
+            # shutdown and _free, which every way to CLOSED takes; a nested handing, _deliver; a FIN that came
+            # meanwhile leaves CLOSE_WAIT, which sends as ESTABLISHED does); a buffer no longer empty or a write
+            # that does not fit goes the general way too
             n = len(data)
             snd_buf = self.snd_buf
-            if not snd_buf and self.state == ESTABLISHED and not self.tx_closed and 0 < n <= self.snd_buf_limit:
+            if not snd_buf and n and n <= self.snd_buf_limit:
                 snd_buf += data
                 self._push = not more
                 self._lane = LANE_WRITTEN
@@ -371,7 +373,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return 0
         snd_buf += data  # (rr10: in place, no store)
         self._push = not more
-        if lane:
+        if self._lane:
             self._lane = LANE_WRITTEN  # lane13: a write from on_recv, counted and sent when it returns
             return n
         log = self._mem_log
@@ -487,6 +489,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     def shutdown(self, read: bool = False, write: bool = True) -> None:
         """``tcp_shutdown``: stop receiving and/or sending (a FIN follows the data already queued)."""
         self.stack.assert_core()
+        self._leave_lane()
         if read:
             self.rx_closed = True
             self.rcv_buf.clear()
@@ -501,6 +504,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     def close(self) -> None:
         """``tcp_close``: close both directions.  Unread data makes it an abort (RST), as lwIP does."""
         self.stack.assert_core()
+        self._leave_lane()
         if self.state == CLOSED:
             self._free()
             return
@@ -562,6 +566,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._free()
 
     def _free(self) -> None:
+        self._leave_lane()
         if self.state == CLOSED and self.key not in self.tcp.conns:
             return
         self.state = CLOSED
@@ -613,6 +618,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return
         data = self.recv(reopen=False)
         prior = self._lane  # (on_recv feeding a frame that brings more: the outer call's state kept)
+        if prior == LANE_REQUEST:
+            prior = LANE_RECV  # lane14: the outer call's later writes the general way (this one may close, write...)
         self._lane = LANE_RECV
         try:
             kept = self._kept(self.on_recv(self, data), n)
@@ -622,6 +629,12 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         written = self._lane == LANE_WRITTEN
         self._lane = prior
         self._given_back(n - kept, written)
+
+    def _leave_lane(self) -> None:
+        """lane14: a callback of the request lane that closes, shuts down or ends the connection: its later writes
+        go ``send``'s general way (whose checks the lane's short way leaves out), as other handings' writes do."""
+        if self._lane == LANE_REQUEST:
+            self._lane = LANE_RECV
 
     def _given_back(self, given: int, written: bool) -> None:
         """After ``on_recv``: ``given`` of the bytes it was handed given back (recved's steps), counted; then what it

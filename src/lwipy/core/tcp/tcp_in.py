@@ -274,11 +274,14 @@ class TcpInput:
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
         # peer's seq standing still and every ACK past the last)
         if (wl1 == seq and ((self.snd_wl2 - ack) & _HALF or self.snd_wl2 == ack)) or (wl1 - seq) & _HALF:
-            self.snd_wnd = window
-            if window > self.max_snd_wnd:
-                self.max_snd_wnd = window
-            self.snd_wl1, self.snd_wl2 = seq, ack
-            if window and self.persist_at is not None:
+            # lane14: as _fast_request's copy (the same window stored and compared no more: snd_wnd <= max_snd_wnd)
+            if window != self.snd_wnd:
+                self.snd_wnd = window
+                if window > self.max_snd_wnd:
+                    self.max_snd_wnd = window
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            if self.persist_at is not None and window:
                 self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
                 self.persist_backoff = 0
 
@@ -442,17 +445,21 @@ class TcpInput:
         else:
             tsecr = None
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
-        # past the last: its common test first)
+        # past the last: its common test first).  lane14: the same window (a request's common case) stored and
+        # compared with max_snd_wnd no more (ESTABLISHED, snd_wnd <= max_snd_wnd: every writer since the handshake
+        # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less
         window = window_field << self.snd_wscale
         self.persist_probes = 0
         wl1 = self.snd_wl1
         if (wl1 - seq) & _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & _HALF
                                                           or self.snd_wl2 == ack)):
-            self.snd_wnd = window
-            if window > self.max_snd_wnd:
-                self.max_snd_wnd = window
-            self.snd_wl1, self.snd_wl2 = seq, ack
-            if window and self.persist_at is not None:
+            if window != self.snd_wnd:
+                self.snd_wnd = window
+                if window > self.max_snd_wnd:
+                    self.max_snd_wnd = window
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            if self.persist_at is not None and window:
                 self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
                 self.persist_backoff = 0
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
