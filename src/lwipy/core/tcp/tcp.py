@@ -431,10 +431,10 @@ class Tcp:
             # s12: _ack_sample's steps for a request's ACK (no timestamp, outside recovery), inline: a call less and
             # its tests of the timestamp skipped (test_tcp_rr_settle compares the two over random states)
             rtt = pcb.rtt
-            timed = rtt.seq
             # the timed segment acknowledged (timed < ack; settle13: bit 31 of the difference, the same test as
-            # ``(timed - ack) & MASK >= _HALF``: two bytecodes less and no compare of big ints, never specialised)
-            if timed is not None and (timed - ack) & _HALF:
+            # ``(timed - ack) & MASK >= _HALF``: two bytecodes less and no compare of big ints, never specialised;
+            # out14: rtt.seq read twice, no local: one less)
+            if rtt.seq is not None and (rtt.seq - ack) & _HALF:
                 rtt.seq = None
                 r = now - rtt.start
                 if r < 120.0 and r >= 0.0:  # (0 <= r < 120: floats, each compare specialised; NaN neither)

@@ -529,7 +529,7 @@ class TcpOutput:
             window = offered
         else:
             window = self._offered_window(wmemo)
-        psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
+        psh = self._push  # PSH or 0 (not after a write that said more: TCP_WRITE_FLAG_MORE)
         if ts_ok:  # (out14: the options' values taken off the template's sum in place, the rest in the pack: 2 less)
             tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
             tcp_neg -= tsval + tsecr
