@@ -465,14 +465,15 @@ class Tcp:
         # the memory log (never empty: it holds what it counts from and the ACK's change of the send buffer).  mem12:
         # the log of the pcb's last one-peak plan (mem11: both counts and the total as they were, one category's
         # peak raised to its figure plus ``up`` at most, as TcpMem._mem_replay would) checked here, without a call:
-        # a request/response's every request
-        log = pcb._mem_log
-        pcb._mem_log = None
-        if log == pcb._mem_rise_log:
+        # a request/response's every request (out14: compared in place, the log taken only for a replay: 2 less)
+        if pcb._mem_log == pcb._mem_rise_log:
+            pcb._mem_log = None
             category, up = pcb._mem_rise
             if mem.cur[category] + up > mem.peak[category]:  # (seldom: worked out again below, not kept)
                 mem.peak[category] = mem.cur[category] + up
         else:
+            log = pcb._mem_log
+            pcb._mem_log = None
             pcb._mem_replay(log)
 
     # --- tx64: output once per batch ---
