@@ -214,7 +214,7 @@ def test_send_asks_output_one_itself_and_once(case, monkeypatch):
 # -- the differential tests --------------------------------------------------------------------------------------------
 # (kind, size, ACK: share of the flight acknowledged, window, dt)
 STEP = st.tuples(
-    st.sampled_from(["request"] * 6 + ["send"] * 3 + ["ack", "full", "time", "cwnd", "read_ahead"]),
+    st.sampled_from(["request"] * 6 + ["send"] * 3 + ["ack", "full", "time", "cwnd", "read_ahead", "timed", "more"]),
     st.sampled_from([64, 64, 1, 401, 987, 988, 1000, 1001, 2500]),
     st.sampled_from([1.0, 1.0, 1.0, 0.5, 0.0]),
     st.sampled_from([65535, 65535, 65535, 2000, 500, 64, 0]),
@@ -260,10 +260,16 @@ def run_steps(ts: bool, steps: list, reference: str, wnd: int = 5760) -> int:
                     inject(t, frame(t, t.peer_seq, ack, ACK, window=window, ts=stamp))
                 elif kind == "send":
                     pcb.send(b"s" * size)  # the application writes by itself (as after a timer)
+                elif kind == "more":
+                    pcb.send(b"m" * size, more=True)  # out14: a write that says more (no PSH: TCP_WRITE_FLAG_MORE)
                 elif kind == "full":
                     t.dev.full = not t.dev.full
                 elif kind == "cwnd":
                     pcb.cc.cwnd = size  # a congestion window below or above what waits
+                elif kind == "timed":
+                    # out14: a segment timed at or beyond snd_max (a state no ACK clears: the RTT timing of an idle
+                    # connection's next write is decided as the loop does, before the write or after the settle)
+                    pcb.rtt.seq, pcb.rtt.start = (pcb.snd_max + size - 64) & MASK, t.now
                 elif kind == "read_ahead":
                     pcb.rcv_held += size // 2  # a reader holding bytes: the window offered changes
                     pcb._mem_rcv()
@@ -304,7 +310,8 @@ def test_differential_exercises_output_one(ts, reference, wnd):
              step("full"), step(), step("time", dt=2.0), step("full"), step("send", size=1), step(),
              step("send", size=1), step("ack"), step(window=64),
              step(), step("cwnd", size=30), step(), step("time", dt=2.0), step(), step(), step("read_ahead", 2500),
-             step(), step()]
+             step(), step(), step("more", size=1), step("timed"), step("send", size=1), step("timed", size=65), step(),
+             step("time", dt=2.0), step(), step()]
     assert run_steps(ts, steps, reference, wnd) >= 10
 
 

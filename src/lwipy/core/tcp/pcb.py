@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ...errors import LwipError
 from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
-from ...wire.tcp import ACK, RST, TcpHeader
+from ...wire.tcp import ACK, PSH, RST, TcpHeader
 from ..hooks import no_core_check
 from ..timers import NO_ENTRY
 from .congestion import RTO_MAX, RTO_MIN, CongestionControl, RttEstimator, SackScoreboard
@@ -188,7 +188,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._gso_max = 0
         self._tx_way: tuple | None = None  # tx9: _output_fast's way out as it last found it (_tx_way_make)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
-        self._push = True  # PSH on the segment that empties the send buffer (not after a send(..., more=True))
+        # PSH on the segment that empties the send buffer (not after a send(..., more=True)); out14: the flag itself, PSH or
+        # 0, as _output_one writes it (3 bytecodes less a reply, one more in send)
+        self._push = PSH
         self._route()
         if self.v6:
             mtu = self._netif.mtu6 if self._netif is not None else 1280
@@ -353,7 +355,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             snd_buf = self.snd_buf
             if not snd_buf and n and n <= self.snd_buf_limit:
                 snd_buf += data
-                self._push = not more
+                self._push = 0 if more else PSH
                 self._lane = LANE_WRITTEN
                 return n
         if self.error:
@@ -372,7 +374,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         elif not n:
             return 0
         snd_buf += data  # (rr10: in place, no store)
-        self._push = not more
+        self._push = 0 if more else PSH
         if self._lane:
             self._lane = LANE_WRITTEN  # lane13: a write from on_recv, counted and sent when it returns
             return n
@@ -588,7 +590,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             raise ValueError(f"tx_source gave {n} bytes for {room} of room")
         snd_buf = self.snd_buf
         snd_buf += data
-        self._push = False
+        self._push = 0
         # tx10: counted only when the length or the segment size differs from those last counted (an ACK's refill
         # brings the length back: the count is the same), or while counts wait for a reply's write (rr2: each logged,
         # by _mem_snd and inline copies of it, for Tcp.settle to replay in order)

@@ -520,28 +520,19 @@ class TcpOutput:
         tcp = self.tcp
         unsettled = tcp.unsettled is self
         rcv_nxt = self.rcv_nxt
-        # the window offered, as _output_fast's loop asks it once per call: _offered_window, inline (rr11: a call less
-        # a reply; an inline copy, test_tcp_rr_one compares the two and the full way)
-        rcv_adv = self.rcv_adv
-        offered = (rcv_adv - rcv_nxt) & MASK
-        held = len(self.rcv_buf) + self.rcv_held
-        if offered <= _HALF and not self.rcv_wscale and held + offered > self._rcv_opens_at:
-            window = offered if offered < 0xFFFF else 0xFFFF  # the request read, the window not reopened
+        # the window offered, as _output_fast's loop asks it once per call: _offered_window's reply case inline (rr11: a
+        # call less a reply; an inline copy, test_tcp_rr_one compares the two and the full way): the request read, the
+        # window not reopened and below 16 bits (out14: so no cap, and then at most _HALF; one test less, 9 bytecodes
+        # less a reply; the rest, a window of 16 bits or more and the memo, asked of _offered_window itself)
+        offered = (self.rcv_adv - rcv_nxt) & MASK
+        if offered < 0xFFFF and len(self.rcv_buf) + self.rcv_held + offered > self._rcv_opens_at and not self.rcv_wscale:
+            window = offered
         else:
-            key = (rcv_nxt, rcv_adv, held, self.rcv_buf_limit)
-            if wmemo[0] == key:
-                self.rcv_adv = wmemo[2]
-                window = wmemo[1]
-            else:
-                window = self._window_field()
-                if window > 0xFFFF:
-                    window = 0xFFFF
-                wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
-        psh = PSH if self._push else 0  # (not after a write that said more: TCP_WRITE_FLAG_MORE)
-        neg = tcp_neg - rcv_nxt - window - psh - n
-        if ts_ok:
+            window = self._offered_window(wmemo)
+        psh = self._push  # PSH or 0 (not after a write that said more: TCP_WRITE_FLAG_MORE)
+        if ts_ok:  # (out14: the options' values taken off the template's sum in place, the rest in the pack: 2 less)
             tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
-            neg -= tsval + tsecr
+            tcp_neg -= tsval + tsecr
             tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
         else:
             tail = b""
@@ -555,9 +546,10 @@ class TcpOutput:
         ip4 = stack.ip4
         ident = ip4.next_ident
         frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                     offflags_ack | psh, window, (neg - nxt - data_sum) % 0xFFFF, tail) + snd_buf
-        rtt = self.rtt
-        timing = not unsettled and rtt.seq is None  # new data: timed when nothing is (Karn), as the loop decides
+                     offflags_ack | psh, window, (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF,
+                     tail) + snd_buf
+        if not unsettled:  # new data: timed when nothing is (Karn), as the loop decides (unsettled: after the settle)
+            timing = self.rtt.seq is None
         sent = False
         try:
             if device.tx_fd is None:
@@ -585,8 +577,10 @@ class TcpOutput:
             stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
             self._tx_refused()
             return True
-        if timing or (unsettled and rtt.seq is None):  # (rr2: unsettled, once the ACK's sample is taken)
-            rtt.seq, rtt.start = nxt, stack.now  # RttEstimator.time_segment, inline
+        rtt = self.rtt
+        if rtt.seq is None if unsettled else timing:  # (rr2: unsettled, once the ACK's sample is taken; out14: 5 less)
+            rtt.seq = nxt  # RttEstimator.time_segment, inline (out14: two stores, not a tuple's: one less)
+            rtt.start = stack.now
         self.unacked_segments = 0
         self.ack_due = False  # rx: the segment carried the ACK a batch's end would have written
         self.last_ack_sent = rcv_nxt
