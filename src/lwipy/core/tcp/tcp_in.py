@@ -471,8 +471,8 @@ class TcpInput:
         self.buf_seq = self.snd_una = ack
         self.retries = 0
         self.rto_at = None
-        on_event = self.on_event
-        if on_event is not None and self.notify_sent:
+        # in14b: notify_sent first (the request lane's server turns it off: one test), the callback read after it
+        if self.notify_sent and (on_event := self.on_event) is not None:
             # mem12: the memory log begun (as _fast_new_ack begins it): what it counts from, then _mem_snd's size,
             # logged (the send buffer is empty)
             log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0]
