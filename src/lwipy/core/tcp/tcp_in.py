@@ -574,7 +574,8 @@ class TcpInput:
                     if written:
                         self._send_written()
                     self._window_check()
-            if self.state == CLOSED or not self.unacked_segments:
+            # in14b: the count first (the common case: the reply carried the ACK; one test, 5 bytecodes less)
+            if not self.unacked_segments or self.state == CLOSED:
                 return True  # (the reply carried the ACK)
         else:
             # _receive_data's in-order case, as _fast_input ends (an inline copy: the differential test compares them)
@@ -586,7 +587,7 @@ class TcpInput:
                 self._deliver()
             elif on_event is not None:
                 on_event(self)  # the request: the application reads it and writes the reply here
-            if self.state == CLOSED or not self.unacked_segments:
+            if not self.unacked_segments or self.state == CLOSED:
                 return True  # (the reply carried the ACK)
         if self.ack_due:
             if (self.rcv_adv - self.rcv_nxt) & MASK < (self.mss - 12 if self.ts_ok else self.mss):
