@@ -61,6 +61,7 @@ pcb's release).
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING
 
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from .congestion import FAST_RETRANSMIT, INFLATED, LIMITED_TRANSMIT
@@ -70,6 +71,10 @@ from .seq import seq_le as _le
 from .seq import seq_lt as _lt
 from .states import (CAN_RECEIVE, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK,
                      SYN_RCVD, SYN_SENT, TIME_WAIT)
+
+if TYPE_CHECKING:
+    from ..stack import Stack
+    from .tcp import Tcp
 
 __all__ = ["TcpInput"]
 
@@ -398,7 +403,7 @@ class TcpInput:
         return False
 
     def _fast_request(self, seq: int, ack: int, window_field: int, tsval: int | None, tsecr: int | None,
-                      payload: bytes | memoryview) -> bool:
+                      payload: bytes | memoryview, tcp: Tcp, stack: Stack) -> bool:
         """rr9: header prediction's request on an idle connection (``fastpath.fast_input`` asks it first for a segment
         with data that acknowledges something new): data at ``rcv_nxt`` whose ACK covers exactly everything sent
         (``ack == snd_nxt == snd_max``) and everything in the send buffer (no FIN, no SYN, nothing unsent), on an
@@ -412,7 +417,8 @@ class TcpInput:
         shut down, read or fed frames) the rest goes as after :meth:`_fast_new_ack` (:meth:`_fast_after_ack`, the
         data by :meth:`_receive_data`).  False, with nothing changed, when it is not its case (:meth:`_fast_input`
         or the full path then takes the segment); ``tests/core/test_tcp_rr_request.py`` holds it to the ways it
-        replaces."""
+        replaces.  in14b: ``tcp`` and ``stack`` are the connection's (``self.tcp`` and ``self.stack``), passed on by
+        fast_input, which holds them: 4 bytecodes less a request than reading them again."""
         una = self.snd_una
         snd_buf = self.snd_buf
         acked = (ack - una) & MASK
@@ -441,8 +447,6 @@ class TcpInput:
         elif tsval is not None:
             return False
         # -- taken: _fast_input's steps (Tcp.unsettled is None: fast_input settled first)
-        tcp = self.tcp
-        stack = self.stack
         now = self.last_activity = stack.now
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
         # past the last: its common test first).  lane14: the same window (a request's common case) stored and
