@@ -454,9 +454,9 @@ class TcpInput:
         # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less
         window = window_field << self.snd_wscale
         self.persist_probes = 0
-        wl1 = self.snd_wl1
-        if (wl1 - seq) & _HALF or (wl1 == seq and ((self.snd_wl2 - ack) & _HALF
-                                                          or self.snd_wl2 == ack)):
+        # (in14b: snd_wl1 read twice, not kept in a local: the second read only when the first test fails)
+        if (self.snd_wl1 - seq) & _HALF or (self.snd_wl1 == seq and ((self.snd_wl2 - ack) & _HALF
+                                                                     or self.snd_wl2 == ack)):
             if window != self.snd_wnd:
                 self.snd_wnd = window
                 if window > self.max_snd_wnd:
