@@ -546,18 +546,6 @@ class TcpInput:
                 # specialised call, cheaper than one ``+=`` of a tuple, generic, for all its fewer bytecodes)
                 log.append(~held)
                 log.append(len(snd_buf))  # _mem_snd, logged
-                # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle
-                # and ESTABLISHED, with something to send (whatever sent a segment or changed the state in the
-                # callback, a close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the
-                # memory log is gone then, and _send_written does it the general way); then the window opened if
-                # worthwhile (_window_check), but after a reply that went: it carried the window, and the check would
-                # find nothing to do (the window _output_one offers is the one the check works out).  in14b: here
-                # and below (an inline copy of these four lines: the common case tests no second condition, 4
-                # bytecodes less a request)
-                if not self._output_one():
-                    if not self._output_fast(False):
-                        self._output_whole()
-                    self._window_check()
             else:
                 # (nothing written, or the log settled in the callback: a read of the figures, another count, a
                 # close, a frame fed...): logged or counted as _mem_rcv and _mem_snd do it
@@ -569,14 +557,22 @@ class TcpInput:
                         log.append(len(snd_buf))  # _mem_snd, logged
                 else:
                     self._mem_rcv()
-                if written and log is not None:
-                    if not self._output_one():  # (as above)
-                        if not self._output_fast(False):
-                            self._output_whole()
-                        self._window_check()
-                else:
+                if not written or log is None:
+                    # (in14b: decided here, so that the common case above tests ``written`` alone below)
                     if written:
                         self._send_written()
+                        written = False
+                    self._window_check()
+            # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle and
+            # ESTABLISHED, with something to send (whatever sent a segment or changed the state in the callback, a
+            # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
+            # then, and _send_written does it the general way); then the window opened if worthwhile
+            # (_window_check), but after a reply that went: it carried the window, and the check would find
+            # nothing to do (the window _output_one offers is the one the check works out)
+            if written:
+                if not self._output_one():
+                    if not self._output_fast(False):
+                        self._output_whole()
                     self._window_check()
             # in14b: the count first (the common case: the reply carried the ACK; one test, 5 bytecodes less)
             if not self.unacked_segments or self.state == CLOSED:
