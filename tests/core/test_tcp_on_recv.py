@@ -471,6 +471,15 @@ def test_the_differential_test_exercises_the_lane(ts):
     assert run_lane_differential(mixed, [("request", 64, 1.0, 65535, 0.0)] * 12, True, ts, wscale=7) >= 3
 
 
+def test_the_lane_checks_the_window_after_a_reply_that_cannot_go():
+    """in14b: an echo the lane's _output_one declines and nothing sends (the peer's window closed): the window check
+    after it, as the general way's (hypothesis found this case only under the ci profile's example count)."""
+    echo = [(1, 1.0, 0, False, None, False)]
+    steps = [("request", 64, 1.0, 65535, 0.0), ("request", 3000, 1.0, 0, 0.0)]
+    assert run_lane_differential(echo, steps, False) == 1  # the second request by the lane (the first takes the
+    # general way, as in test_the_differential_test_exercises_the_lane's 9 of 10)
+
+
 # -- the echo app: what it cannot send yet is held, and closes the window -----------------------------------------------
 def test_the_echo_app_holds_what_it_cannot_send_and_the_window_closes_until_it_drains():
     t, pcb, _ = established(ts=False, reader=False, tcp_snd_buf_default=2440, tcp_wnd_default=5760)

@@ -164,7 +164,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
         # idle connection (TcpPcb._fast_request); then _fast_input
         if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
-                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end])) \
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, stack)) \
                 and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
             return False
     finally:
