@@ -249,7 +249,7 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
         pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
         if settle:
             tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                                  _settle_args=(ack, acked, tsecr, now, ack))
+                                  _settle_args=(ack, acked, tsecr, now))
             Tcp.settle(tcp)
             assert tcp.unsettled is None and tcp.stack.mem.pending is None
             assert replays == [[0]] and pcb._mem_log is None
