@@ -469,9 +469,9 @@ class Tcp:
         # a request/response's every request (out14: compared in place, the log taken only for a replay: 2 less)
         if pcb._mem_log == pcb._mem_rise_log:
             pcb._mem_log = None
-            category, up = pcb._mem_rise
-            if mem.cur[category] + up > mem.peak[category]:  # (seldom: worked out again below, not kept)
-                mem.peak[category] = mem.cur[category] + up
+            # (settle14c: the rise's two fields read in place, no locals: two less)
+            if mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up > mem.peak[pcb._mem_rise_cat]:  # (seldom: below, again)
+                mem.peak[pcb._mem_rise_cat] = mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up
         else:
             log = pcb._mem_log
             pcb._mem_log = None
