@@ -426,7 +426,10 @@ class Tcp:
         # both callers hand off only an ACK of everything sent, so it is the ACK: one bytecode less each side)
         ack, acked, tsecr, now = self._settle_args
         cc = pcb.cc
-        if tsecr or cc.rto_recover is not None or cc.recover is not None:
+        # (settle14c: never in fast recovery here, not tested: both callers hand off only outside it, and whatever
+        # enters it - segment input's duplicate ACKs, the timers, the pcb's ``recover`` property - settles first;
+        # test_tcp_rr_settle's watched settle holds it)
+        if tsecr or cc.rto_recover is not None:
             pcb._ack_sample(ack, acked, tsecr, now, ack)  # a timestamp's sample, or congestion control's own (snd_max)
         else:
             # s12: _ack_sample's steps for a request's ACK (no timestamp, outside recovery), inline: a call less and
