@@ -218,7 +218,7 @@ def test_the_peak_a_steady_request_raises_is_the_memos_rise():
         inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"q" * 64))
         t.peer_seq = pcb.rcv_nxt
     rise = 64 + t.stack.mem_tcp_rx_seg
-    assert pcb._mem_rise == (TCP_RCV, rise) and mem.peak[TCP_RCV] == rise
+    assert (pcb._mem_rise_cat, pcb._mem_rise_up) == (TCP_RCV, rise) and mem.peak[TCP_RCV] == rise
     for other, peak in [(0, rise), (1, rise + 1), (0, rise + 1), (100, rise + 100)]:
         mem.change(TCP_RCV, other - mem.cur[TCP_RCV])
         inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"q" * 64))

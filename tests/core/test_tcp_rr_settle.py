@@ -155,6 +155,35 @@ def test_fast_and_full_paths_agree_whatever_the_application_reads_or_does(behavi
         assert watched[0] and all(u is None for u in watched[0])  # what the application read settled it first
 
 
+def test_nothing_waits_to_be_settled_in_fast_recovery(monkeypatch):
+    """settle14c: ``Tcp.settle``'s steps are those outside fast recovery (it does not test for it): whatever waits
+    was handed off outside it and stays so until settled, through duplicate ACKs entering recovery between requests,
+    a request whose ACK ends it and requests before and after."""
+    from lwipy.core.tcp.tcp import Tcp
+    real, seen = Tcp.settle, []
+
+    def settle(self):
+        if self.unsettled is not None:
+            seen.append(self.unsettled.cc.recover)
+        real(self)
+    monkeypatch.setattr(Tcp, "settle", settle)  # (before the stack: its MemStats.pending hook bound to this one)
+    t, pcb, _ = established(ts=False, fast=True, reader=False, tcp_snd_buf_default=16384)
+    t.at(5.0)
+    serve(t, pcb)
+    entered = 0
+    for i in range(12):
+        t.at(t.now + 0.003)
+        request(t, pcb)
+        if i % 4 == 1:  # the reply outstanding: three duplicate ACKs of it
+            for _ in range(3):
+                inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK))
+            entered += pcb.cc.recover is not None
+        elif i % 4 == 2:
+            request(t, pcb, ack=pcb.snd_una)  # a request in recovery acknowledging nothing new
+    assert entered == 3 and pcb.cc.recover is None and t.stack.tcp.fast_taken
+    assert seen and all(recover is None for recover in seen)
+
+
 def test_a_big_reply_the_old_window_would_limit_settles_first():
     """The congestion window the ACK opens decides what goes: settled before the first segment."""
     (t, pcb, _), (tf, pf, _) = pair("big", tcp_snd_buf_default=16384)
@@ -230,13 +259,14 @@ def test_an_acks_sample_and_window_are_those_of_the_estimator_and_congestion_con
 @given(srtt=st.one_of(st.none(), _TIMES), rttvar=_TIMES, rto=st.floats(0.2, 60), timed=st.one_of(st.none(), _SEQS),
        start=_TIMES, now=_TIMES, tsecr=st.one_of(st.none(), st.just(0), st.integers(0, MASK)), ack=_SEQS,
        acked=st.integers(1, 70000), cwnd=st.integers(1, 1 << 31), ssthresh=st.integers(1, 1 << 31),
-       smss=st.integers(1, 9000), recover=st.one_of(st.none(), _SEQS), rto_recover=st.one_of(st.none(), _SEQS),
+       smss=st.integers(1, 9000), recover=st.none(), rto_recover=st.one_of(st.none(), _SEQS),
        dupacks=st.integers(0, 5))
 def test_settle_samples_and_grows_the_window_as_ack_sample_does(
         srtt, rttvar, rto, timed, start, now, tsecr, ack, acked, cwnd, ssthresh, smss, recover, rto_recover, dupacks):
     """``Tcp.settle`` (s12: ``_ack_sample``'s steps inline for a request's ACK, no timestamp, outside recovery) leaves
     the estimator and congestion control exactly as ``TcpInput._ack_sample`` does for the ACK it settles (of
-    everything sent: ``snd_max`` is the ACK), bit for bit, whatever the state, the timed segment and the echo."""
+    everything sent: ``snd_max`` is the ACK), bit for bit, whatever the state, the timed segment and the echo
+    (outside fast recovery: settle14c, nothing is settled in it, test_nothing_waits_to_be_settled_in_fast_recovery)."""
     from types import SimpleNamespace
 
     from lwipy.core.tcp.tcp import Tcp
@@ -249,7 +279,7 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
         pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
         if settle:
             tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                                  _settle_args=(ack, acked, tsecr, now, ack))
+                                  _settle_args=(ack, acked, tsecr, now))
             Tcp.settle(tcp)
             assert tcp.unsettled is None and tcp.stack.mem.pending is None
             assert replays == [[0]] and pcb._mem_log is None

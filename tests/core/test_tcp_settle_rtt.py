@@ -71,7 +71,7 @@ def _settled(srtt: float, rttvar: float, rto: float, start: float, now: float) -
     cc = SimpleNamespace(cwnd=1000, ssthresh=1 << 30, dupacks=0, recover=None, rto_recover=None)
     pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=1000, _mem_log=[0], _mem_rise_log=[], _mem_replay=lambda log: None)
     tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                          _settle_args=(1064, 64, None, now, 1064))
+                          _settle_args=(1064, 64, None, now))
     Tcp.settle(tcp)
     assert rtt.seq is None and cc.cwnd == 1064
     return rtt

@@ -125,7 +125,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         "last_activity", "cc", "scoreboard", "heap_at",
         # TcpMem's counts
         "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
-        "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise",
+        "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise_cat",
+        "_mem_rise_up",
     )
 
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
@@ -265,10 +266,12 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         #: ``TcpInput._fast_request`` and ``_fast_new_ack``, appended to by ``_mem_snd``, ``_mem_rcv`` and their
         #: inline copies (send, recv, ``_fast_input``), replayed and set to None by ``Tcp.settle`` alone
         self._mem_log: list[int] | None = None
-        #: mem11/mem12: the last log whose plan was one peak's rise alone, and that rise (category, how far above its
-        #: current figure), which ``Tcp.settle`` checks itself for the same log (``TcpMem._mem_replay``)
+        #: mem11/mem12: the last log whose plan was one peak's rise alone, and that rise (its category, how far above
+        #: its current figure), which ``Tcp.settle`` checks itself for the same log (``TcpMem._mem_replay``;
+        #: settle14c: two fields, not a pair, read in place there: two bytecodes less a request)
         self._mem_rise_log: list[int] = []  # (no log is empty)
-        self._mem_rise: tuple[int, int] = (0, 0)
+        self._mem_rise_cat = 0
+        self._mem_rise_up = 0
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly

@@ -97,7 +97,7 @@ class Tcp:
         #: request/response connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
         # what the unsettled ACK left: (ack, bytes acknowledged, echoed timestamp or None, the time it came)
-        self._settle_args: tuple[int, int, int | None, float, int] = (0, 0, None, 0.0, 0)
+        self._settle_args: tuple[int, int, int | None, float] = (0, 0, None, 0.0)
         self._settle = self.settle  # bound once: MemStats.pending while a connection is unsettled
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
@@ -421,12 +421,16 @@ class Tcp:
         self.unsettled = None
         mem = self.stack.mem
         mem.pending = None
-        # the RTT sample and the congestion window: (ack, acked, tsecr, now, snd_max), snd_max the ACK (s12: unpacked
-        # here: a call with its arguments costs half of one with ``*args``, which CPython 3.11 does not inline)
-        ack, acked, tsecr, now, snd_max = self._settle_args
+        # the RTT sample and the congestion window: (ack, acked, tsecr, now) (s12: unpacked here: a call with its
+        # arguments costs half of one with ``*args``, which CPython 3.11 does not inline; settle14c: snd_max left out,
+        # both callers hand off only an ACK of everything sent, so it is the ACK: one bytecode less each side)
+        ack, acked, tsecr, now = self._settle_args
         cc = pcb.cc
-        if tsecr or cc.rto_recover is not None or cc.recover is not None:
-            pcb._ack_sample(ack, acked, tsecr, now, snd_max)  # a timestamp's sample, or congestion control's own
+        # (settle14c: never in fast recovery here, not tested: both callers hand off only outside it, and whatever
+        # enters it - segment input's duplicate ACKs, the timers, the pcb's ``recover`` property - settles first;
+        # test_tcp_rr_settle's watched settle holds it)
+        if tsecr or cc.rto_recover is not None:
+            pcb._ack_sample(ack, acked, tsecr, now, ack)  # a timestamp's sample, or congestion control's own (snd_max)
         else:
             # s12: _ack_sample's steps for a request's ACK (no timestamp, outside recovery), inline: a call less and
             # its tests of the timestamp skipped (test_tcp_rr_settle compares the two over random states)
@@ -468,9 +472,9 @@ class Tcp:
         # a request/response's every request (out14: compared in place, the log taken only for a replay: 2 less)
         if pcb._mem_log == pcb._mem_rise_log:
             pcb._mem_log = None
-            category, up = pcb._mem_rise
-            if mem.cur[category] + up > mem.peak[category]:  # (seldom: worked out again below, not kept)
-                mem.peak[category] = mem.cur[category] + up
+            # (settle14c: the rise's two fields read in place, no locals: two less)
+            if mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up > mem.peak[pcb._mem_rise_cat]:  # (seldom: below, again)
+                mem.peak[pcb._mem_rise_cat] = mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up
         else:
             log = pcb._mem_log
             pcb._mem_log = None

@@ -336,7 +336,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_args = (ack, acked, tsecr, self.stack.now, ack)  # (_ack_sample's, snd_max the ACK)
+            tcp._settle_args = (ack, acked, tsecr, self.stack.now)  # (_ack_sample's; snd_max is the ACK)
             self.stack.mem.pending = tcp._settle
             # mem12: the memory log begun: what it counts from (counts, units), then _mem_snd's size, logged
             self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, len(self.snd_buf)]
@@ -470,7 +470,7 @@ class TcpInput:
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, now, ack)  # (_ack_sample's arguments: snd_max is the ACK)
+        tcp._settle_args = (ack, acked, tsecr, now)  # (_ack_sample's arguments; snd_max is the ACK, settle passes it)
         stack.mem.pending = tcp._settle
         self.buf_seq = self.snd_una = ack
         self.retries = 0

@@ -86,10 +86,10 @@ class TcpMem:
 
         mem11/mem12: a plan that leaves both counts where they were and can raise one category's peak alone, never
         the total's (a request/response's every request: its bytes in and read, as many out again as its ACK
-        freed), is kept with its log as the pcb's ``_mem_rise_log`` and ``_mem_rise`` (the category and how far above
-        its current figure it went): ``Tcp.settle`` does that one check itself for the same log, without a call.
-        Nothing else in such a plan does anything: the counts and current figures stay, and so does tx10's
-        ``_mem_snd_len`` (the send count it stands for is the same)."""
+        freed), is kept with its log as the pcb's ``_mem_rise_log``, ``_mem_rise_cat`` and ``_mem_rise_up`` (the
+        category and how far above its current figure it went): ``Tcp.settle`` does that one check itself for the
+        same log, without a call.  Nothing else in such a plan does anything: the counts and current figures stay,
+        and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same)."""
         key = tuple(log)
         plans = self.tcp.mem_plans
         plan = plans.get(key)
@@ -99,7 +99,8 @@ class TcpMem:
             plan = plans[key] = self._mem_plan(log)
         self._mem_snd_counted, self._mem_rcv_counted, steps, d_total, up_total, rise = plan
         if rise is not None:
-            self._mem_rise_log, self._mem_rise = log.copy(), rise
+            self._mem_rise_log = log.copy()
+            self._mem_rise_cat, self._mem_rise_up = rise
         self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem
         if steps:  # rr8: only the categories with a change or a rise (a request/response: the receive side's rise)
