@@ -501,8 +501,8 @@ def test_the_echo_app_holds_what_it_cannot_send_and_the_window_closes_until_it_d
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_the_echo_app_counts_each_way(fast):
-    """lane14: a request echoed whole counts once for both ways (bytes_in and bytes_out add it up); data that cannot
-    be sent back (the write side shut) counts in only; each counter can be set (reset) apart."""
+    """A request echoed whole counts in both ways; data that cannot be sent back (the write side shut) counts in
+    only; each counter can be set (reset) apart."""
     t, pcb, _ = established(ts=False, reader=False, fast=fast)
     server = TcpEchoServer(t.stack, 7)
     server._attach(pcb)

@@ -86,29 +86,8 @@ class TcpEchoServer(_Service):
     does not take yet is held, keeping the window closed by as much until it is sent (``recved``)."""
 
     def __init__(self, stack: "Stack", port: int = 7) -> None:
-        # lane14: the bytes that came and went straight back whole (a request and its reply) counted once for both
-        # ways (one increment a request, not two); the rest of each way apart (bytes_in and bytes_out add them up)
-        self._echoed = self._in = self._out = 0
         super().__init__(stack, port)
         self._pending: dict[int, bytearray] = {}  # per connection, what the send buffer did not take yet
-
-    @property
-    def bytes_in(self) -> int:
-        """Bytes received."""
-        return self._in + self._echoed
-
-    @bytes_in.setter
-    def bytes_in(self, value: int) -> None:
-        self._in = value - self._echoed
-
-    @property
-    def bytes_out(self) -> int:
-        """Bytes sent back."""
-        return self._out + self._echoed
-
-    @bytes_out.setter
-    def bytes_out(self, value: int) -> None:
-        self._out = value - self._echoed
 
     def _attach(self, pcb: "TcpPcb") -> None:
         """Its data (``on_recv``) and other events, but not of room freed by ACKs (``notify_sent``, lwIP's
@@ -122,23 +101,21 @@ class TcpEchoServer(_Service):
         """What arrived goes back (a request's reply, written before anything else is looked at); what the send
         buffer does not take is held, and so is everything behind it while anything is: how much is held."""
         n = len(data)
-        if self._pending and (backlog := self._pending.get(id(pcb))) is not None:  # (lane14: no local, 2 less)
-            self._in += n
+        self.bytes_in += n
+        pending = self._pending
+        if pending and (backlog := pending.get(id(pcb))) is not None:
             backlog += data
             return n
         try:
             took = pcb.send(data)
         except LwipError:
-            self._in += n
             return 0  # the connection failed or no longer sends: nothing to hold for
-        if took == n:
-            self._echoed += n  # (in and out, as one)
-            return 0
-        self._in += n
-        self._out += took
-        self._pending[id(pcb)] = bytearray(memoryview(data)[took:])
-        pcb.notify_sent = True  # (rr10: room is waited for now)
-        return n - took
+        self.bytes_out += took
+        if took < n:
+            pending[id(pcb)] = bytearray(memoryview(data)[took:])
+            pcb.notify_sent = True  # (rr10: room is waited for now)
+            return n - took
+        return 0
 
     def _event(self, pcb: "TcpPcb") -> None:
         pending = self._pending
@@ -154,7 +131,7 @@ class TcpEchoServer(_Service):
                 del backlog[:took]
             given = len(backlog) if took < 0 else took  # what was held for it, given back
             if took > 0:
-                self._out += took
+                self.bytes_out += took
             if given and pcb.state != CLOSED:
                 pcb.recved(given)
         if pcb.rcv_buf:
