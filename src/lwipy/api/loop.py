@@ -506,30 +506,18 @@ class StackLoop:
         # turn's start, puts a fresh one in its place: run's own ``calls`` is the same): 3 bytecodes less a frame
         until = start + BATCH_TIME
         calls = self._calls
-        # lane14: the first read before the loop, and the batch marked fed once, when it has a frame (nothing else
-        # clears the mark until the batch is over): 3 bytecodes less a frame; each later frame read after the one
-        # before was handled and the turn found to go on
-        try:
-            frame = read(fd, size)
-        except OSError as e:
-            if e.errno == errno.EAGAIN or e.errno == errno.EIO:  # nothing more; EIO: the interface is down
-                return
-            raise
-        self._fed = True
-        for _ in range(_PLAIN_BATCH - 1):
+        for _ in range(_PLAIN_BATCH):
+            try:
+                frame = read(fd, size)
+            except OSError as e:
+                if e.errno == errno.EAGAIN or e.errno == errno.EIO:  # nothing more; EIO: the interface is down
+                    return
+                raise
+            self._fed = True
             yield frame
             if calls or clock() > until:
                 self._cut = True  # the device may hold more: the loop turns again before it sleeps
                 return
-            try:
-                frame = read(fd, size)
-            except OSError as e:
-                if e.errno == errno.EAGAIN or e.errno == errno.EIO:
-                    return
-                raise
-        yield frame  # (the batch's last)
-        if calls or clock() > until:
-            self._cut = True
 
     def _ended(self) -> None:
         with self._lock:
