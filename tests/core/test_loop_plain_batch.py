@@ -224,7 +224,7 @@ def test_a_plain_devices_batches_are_bare_and_a_frame_readers_are_not(monkeypatc
 
 @pytest.mark.parametrize("waiting, eio_at", [(5, None), (3, None), (2, None), (0, None), (5, 0), (5, 2)])
 def test_a_plain_batch_hands_on_its_bound_of_frames_at_most_and_loses_none(monkeypatch, waiting, eio_at):
-    """lane14 (the first read before the batch's loop, the batch marked fed once): with ``_PLAIN_BATCH`` 3, a batch
+    """With ``_PLAIN_BATCH`` 3, a batch
     hands on the frames waiting in order, 3 at most (the next batch the rest), reads no frame it does not hand on,
     is marked fed when it handed one on, ends on EAGAIN or EIO (at the first read or a later one), and is cut when
     its time is over after its last frame as after any other."""
