@@ -551,18 +551,18 @@ class TcpInput:
                 # close, a frame fed...): logged or counted as _mem_rcv and _mem_snd do it
                 held += len(self.rcv_buf)
                 log = self._mem_log
-                if log is not None:
-                    log.append(~held)
-                    if written:
-                        log.append(len(snd_buf))  # _mem_snd, logged
-                else:
+                if log is None:
                     self._mem_rcv()
-                if not written or log is None:
-                    # (in14b: decided here, so that the common case above tests ``written`` alone below)
-                    if written:
+                    if written:  # counted and sent the general way (in14b: so that below, ``written`` alone is tested)
                         self._send_written()
                         written = False
                     self._window_check()
+                else:
+                    log.append(~held)
+                    if written:
+                        log.append(len(snd_buf))  # _mem_snd, logged
+                    else:
+                        self._window_check()
             # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle and
             # ESTABLISHED, with something to send (whatever sent a segment or changed the state in the callback, a
             # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
