@@ -125,6 +125,24 @@ def test_segments_of_every_length_are_taken(ts, size):
     assert t.stack.tcp.fast_taken == 2 and bytes(got) == b"a" * size + b"b" * size  # (dropped by the full path)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.integers(1, 1000).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       st.sampled_from([0, 1, 0x100, 0xFFFE, 0xFFFF, "pseudo"]) | st.integers(0, 0xFFFF))
+def test_a_segment_is_taken_exactly_when_its_tcp_checksum_is_right(ts, data, delta):
+    """in15: fast_input compares the modulo of the segment's sum (from the IP source on) alone with what a right
+    segment's comes to, for its end: for any data (odd and even lengths, short ones and those past 400 bytes summed
+    by data_sum) and any checksum field, the segment is taken exactly when ``wire.checksum.verify`` (the full
+    path's test) finds it right; a wrong one is left to the full path, which drops it.  ("pseudo": the field of a
+    sender that left the pseudo-header's protocol and length out, whose sum without them is all ones.)"""
+    t, pcb, got = established(ts=ts)
+    if delta == "pseudo":
+        delta = 6 + 20 + (12 if ts else 0) + len(data)
+    raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, data, ts=(700, 1) if ts else None, tcp_csum_delta=delta)
+    right = verify(raw[34:], pseudo_sum_v4(PEER_B, OWN_B, 6, len(raw) - 34))
+    inject(t, raw)
+    assert t.stack.tcp.fast_taken == right and bytes(got) == (data if right else b"")
+
+
 @pytest.mark.parametrize("ts", [True, False])
 @pytest.mark.parametrize("tos, ttl, frag", [(0, 64, 0x4000), (0xB8, 1, 0), (0xFF, 255, 0x4000), (0x03, 128, 0)])
 def test_fields_read_as_words_take_any_tos_ttl_and_df(ts, tos, ttl, frag):
@@ -382,6 +400,28 @@ def test_a_connection_added_to_one_of_our_addresses_gets_no_prediction_entry():
     t.stack.add_netif(CaptureDevice(), ip=PEER_IP + "/32", hwaddr=b"\x02\x00\x00\x00\x04\x01")
     tcp._add(pcb)
     assert pcb in tcp.conns.values() and key not in tcp.fast_conns
+
+
+def test_a_segment_to_our_address_on_another_netif_takes_the_full_path():
+    """in15: fast_input finds the connection by the frame's addresses and ports as one field of its struct and
+    compares the connection's local address (the frame's destination) with the receiving netif's: a segment that
+    arrives on one netif for an address of ours that another netif holds is left to the full way (ip4_input's
+    choice of netif), the same then taking it as it took it before; given back, the address lets the next be taken."""
+    t, pcb, got = established(ts=False)
+    stack = t.stack
+    assert _data_taken(t, pcb)
+    other = stack.add_netif(CaptureDevice(), hwaddr=b"\x02\x00\x00\x00\x04\x01")
+    t.netif.set_ipv4("10.0.0.2/24")
+    other.set_ipv4(OWN_IP + "/32")
+    other.set_up()
+    assert stack.tcp.fast_conns and pcb.state_name == "ESTABLISHED"
+    before, rcv_nxt = stack.tcp.fast_taken, pcb.rcv_nxt
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"x" * 10))
+    assert stack.tcp.fast_taken == before and pcb.rcv_nxt == rcv_nxt + 10 and got.endswith(b"x" * 10)
+    t.peer_seq += 10
+    other.set_ipv4(None)
+    t.netif.set_ipv4(OWN_IP + "/24")
+    assert _data_taken(t, pcb)
 
 
 def test_an_address_change_that_leaves_our_addresses_as_they_were_keeps_the_entries():
