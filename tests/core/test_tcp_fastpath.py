@@ -305,8 +305,10 @@ def test_netif_rx_mac_follows_every_write_of_its_fields(writes):
 
 
 def _detour(stack) -> bool:
-    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP."""
-    return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None
+    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP, or (in15) the IP
+    header's checksum to check."""
+    return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None \
+        or stack.config.checksum_check_ip
 
 
 def _data_taken(t, pcb) -> bool:
@@ -344,6 +346,22 @@ def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
     undo()
     assert stack._ip4_detour is False is _detour(stack)
     assert _data_taken(t, pcb)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_the_ip_header_checksum_is_checked_behind_the_detour_flag_exactly_when_configured(check):
+    """in15: fast_input checks the IP header's checksum behind ``Stack._ip4_detour``, which a stack that checks it
+    (``Config.checksum_check_ip``) has set from the start and keeps set when a raw pcb comes and goes: a header one
+    off is refused by prediction with the check (the full way drops it too) and taken without it (as ip4_input
+    takes it); a right one is taken either way."""
+    t, pcb, got = established(ts=False, checksum_check_ip=check)
+    stack = t.stack
+    assert stack._ip4_detour is check is _detour(stack)
+    stack.raw.new(17).close()
+    assert stack._ip4_detour is check is _detour(stack)
+    assert _data_taken(t, pcb)
+    inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"i" * 10, ip_csum_delta=1))
+    assert stack.tcp.fast_taken == (1 if check else 2) and got.endswith(b"d" * 10 if check else b"i" * 10)
 
 
 def test_two_detours_clear_the_flag_only_when_both_are_gone():

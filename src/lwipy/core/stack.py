@@ -210,9 +210,10 @@ class Stack:
             self.routes.changed()
         self._subscribe_core()
         #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
-        #: on a netif): kept by what changes those (:meth:`_ip4_detours_changed`), read by header prediction
-        #: (``fastpath.fast_input``), which looks at the three only when it is set
-        self._ip4_detour = False
+        #: on a netif) or, in15, ip4_input checks the header's checksum (``Config.checksum_check_ip``: the
+        #: configuration is a stack's for life): kept by what changes those (:meth:`_ip4_detours_changed`), read by
+        #: header prediction (``fastpath.fast_input``), which looks at the four only when it is set
+        self._ip4_detour = self.config.checksum_check_ip
         self.hooks._ip4_input_watcher = self._ip4_detours_changed
         if self.config.hooks_file:
             self.hooks.load_file(self.config.hooks_file)
@@ -220,7 +221,8 @@ class Stack:
     def _ip4_detours_changed(self) -> None:
         """A raw pcb came or went, the ``ip4_input`` hook was set, or NAPT was enabled or disabled: :attr:`_ip4_detour`
         made exact again."""
-        self._ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None
+        self._ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None \
+            or self.config.checksum_check_ip
 
     def _subscribe_core(self) -> None:
         """The core's own reactions to netif events, subscribed before anyone else's (see :mod:`.events`)."""
