@@ -226,8 +226,9 @@ def test_a_plain_devices_batches_are_bare_and_a_frame_readers_are_not(monkeypatc
 def test_a_plain_batch_hands_on_its_bound_of_frames_at_most_and_loses_none(monkeypatch, waiting, eio_at):
     """With ``_PLAIN_BATCH`` 3, a batch
     hands on the frames waiting in order, 3 at most (the next batch the rest), reads no frame it does not hand on,
-    is marked fed when it handed one on, ends on EAGAIN or EIO (at the first read or a later one), and is cut when
-    its time is over after its last frame as after any other."""
+    is marked fed when it handed one on (in15: noted where it ends, however it ends: EAGAIN, EIO, its bound or a
+    cut), ends on EAGAIN or EIO (at the first read or a later one), and is cut when its time is over after its last
+    frame as after any other."""
     import lwipy.api.loop as loop_module
     monkeypatch.setattr(loop_module, "_PLAIN_BATCH", 3)
     monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
@@ -257,14 +258,15 @@ def test_a_plain_batch_hands_on_its_bound_of_frames_at_most_and_loses_none(monke
         monkeypatch.setattr(loop_module, "BATCH_TIME", -1.0)  # the time over at once: each frame cuts the batch
         for seq in (7, 8, 9):
             a.send(echo_request(seq))
-        loop._cut = False
-        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(7)] and loop._cut
+        loop._fed = loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(7)] and loop._cut and loop._fed
         monkeypatch.setattr(loop_module, "_PLAIN_BATCH", 1)  # the batch's last frame: cut as well, when it is time
-        loop._cut = False
-        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(8)] and loop._cut
+        loop._fed = loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(8)] and loop._cut and loop._fed
         monkeypatch.setattr(loop_module, "BATCH_TIME", 60.0)
-        loop._cut = False
-        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(9)] and not loop._cut
+        loop._fed = loop._cut = False
+        assert list(loop._plain_batch(dev.fd, 1518, loop.clock())) == [echo_request(9)] and not loop._cut \
+            and loop._fed
     finally:
         loop.close()
         a.close()

@@ -506,18 +506,23 @@ class StackLoop:
         # turn's start, puts a fresh one in its place: run's own ``calls`` is the same): 3 bytecodes less a frame
         until = start + BATCH_TIME
         calls = self._calls
-        for _ in range(_PLAIN_BATCH):
+        # in15: fed (a frame handed on) noted where the batch ends, not at every frame (only the loop reads it, once
+        # input_many has taken the whole batch; an error out of a read ends the loop): 3 bytecodes less a frame
+        for n in range(_PLAIN_BATCH):
             try:
                 frame = read(fd, size)
             except OSError as e:
                 if e.errno == errno.EAGAIN or e.errno == errno.EIO:  # nothing more; EIO: the interface is down
+                    if n:
+                        self._fed = True
                     return
                 raise
-            self._fed = True
-            yield frame
-            if calls or clock() > until:
-                self._cut = True  # the device may hold more: the loop turns again before it sleeps
-                return
+            else:  # (in15: no jump over the handler after each read)
+                yield frame
+                if calls or clock() > until:
+                    self._fed = self._cut = True  # the device may hold more: the loop turns again before it sleeps
+                    return
+        self._fed = True
 
     def _ended(self) -> None:
         with self._lock:
