@@ -124,15 +124,17 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     if pcb is None or dst_mac != netif.rx_mac or pcb._local_packed != netif.ip4_packed:
         return False
     end = 14 + total
-    if off_flags | 0x08 == _PLAIN_ACK:  # (PSH or not)
+    # in15: the frame's end checked before the timestamps are read (those of a frame cut inside them, 58 to 65 bytes,
+    # were read past it: struct.error, a bug's report); the IP length then at least the headers' for each kind
+    if end > len(frame):
+        return False
+    if off_flags | 0x08 == _PLAIN_ACK and end >= 54:  # (PSH or not)
         tsval = tsecr = None
         start = 54
-    elif off_flags | 0x08 == _TS_ACK and frame[54:58] == _TS_PREFIX:
+    elif off_flags | 0x08 == _TS_ACK and end >= 66 and frame[54:58] == _TS_PREFIX:
         tsval, tsecr = _TS.unpack_from(frame, 58)
         start = 66
     else:
-        return False
-    if end < start or end > len(frame):
         return False
     stack = tcp.stack
     # (a source in 0/8, 127/8, multicast or class E, or one of our addresses, finds no connection: Tcp._predict keeps
