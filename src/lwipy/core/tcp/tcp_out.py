@@ -64,7 +64,12 @@ from .seq import MASK
 from .seq import seq_lt as _lt
 from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
 
-__all__ = ["TcpOutput", "TX_RETRY"]
+__all__ = ["TcpOutput", "TX_RETRY", "NO_WAY"]
+
+#: tail15: ``TcpPcb._tx_way`` when no way out is kept (made again at the next segment): shaped as one
+#: (:meth:`TcpOutput._tx_way_make`'s 15 fields), with a generation no stack has (``Stack.way_generation`` counts up
+#: from 0), so that the short ways out unpack and compare it as a kept one, without a test for None first
+NO_WAY = (-1, 0, None, None, b"", b"", b"", 0, 0, None, None, 0, 0, 0, False)
 
 _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
 _HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
@@ -396,16 +401,15 @@ class TcpOutput:
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
         way13: the stack's, the netif's and the neighbour's as ``Stack.way_generation``, which every write to them
         moves on; way14: the link output's too (``Stack.link_output``'s setter), and the way dropped (``_tx_way``
-        None) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the timestamps (``_rcv_sws``,
+        NO_WAY, tail15) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the timestamps (``_rcv_sws``,
         which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are all there is to compare),
         the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
         resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
         this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
         way = self._tx_way
-        if way is None:
-            return self._tx_way_make()
         stack = self.stack
-        # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there)
+        # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there);
+        # tail15: NO_WAY, a way not kept, fails the first
         if stack.way_generation != way[0] or self.snd_mss != way[1]:
             return self._tx_way_make()
         if stack.now >= way[3].refresh_at:  # (way13: ArpEntry.refresh_due, inline)
@@ -501,20 +505,18 @@ class TcpOutput:
         # inline (out12: a call and a second unpacking less a reply; an inline copy: test_tcp_send_fast's way-change
         # tests hold this one (..._at_the_next_write_to_an_idle_connection) and _tx_way_now to the full way, and
         # test_tcp_send_neighbour's the refresh; way14: the generation and the peer's MSS, test_tcp_way_generation)
-        way = self._tx_way
+        # tail15: the way unpacked from the pcb at once (no None to test first: a way not kept is NO_WAY, whose
+        # generation no stack has; 6 bytecodes less a reply)
+        (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
+         ts_ok) = self._tx_way
         stack = self.stack
-        if way is not None:
-            (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
-             ts_ok) = way
-            if stack.way_generation != generation or self.snd_mss != snd_mss:
-                way = None
-            elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
-                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
-        if way is None:
+        if stack.way_generation != generation or self.snd_mss != snd_mss:
             way = self._tx_way_make()
             if way is None:
                 return False
             _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+        elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
+            return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
