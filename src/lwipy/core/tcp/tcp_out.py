@@ -550,8 +550,6 @@ class TcpOutput:
         frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF,
                      tail) + snd_buf
-        if not unsettled:  # new data: timed when nothing is (Karn), as the loop decides (unsettled: after the settle)
-            timing = self.rtt.seq is None
         sent = False
         try:
             if device.tx_fd is None:
@@ -580,7 +578,11 @@ class TcpOutput:
             self._tx_refused()
             return True
         rtt = self.rtt
-        if rtt.seq is None if unsettled else timing:  # (rr2: unsettled, once the ACK's sample is taken; out14: 5 less)
+        # new data: timed when nothing is (Karn), as the loop decides.  tail15: asked after the write (which changes no
+        # timing: a device does not feed frames back while it writes, as ``ident`` and ``snd_nxt`` written back after
+        # it assume), so the same test serves both cases: unsettled, the ACK's sample is taken by now (and an ACK of
+        # everything sent ends any timing); 5 bytecodes less a reply than a decision before the write for the other
+        if rtt.seq is None:
             rtt.seq = nxt  # RttEstimator.time_segment, inline (out14: two stores, not a tuple's: one less)
             rtt.start = stack.now
         self.unacked_segments = 0
@@ -592,8 +594,10 @@ class TcpOutput:
         if self.txretry_at is not None:
             self.txretry_at = None
             tcp.tx_refused.discard(self)
-        if self.rto_at is None:
-            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
+        # tail15: unsettled, the RTO is off (the ACK of everything sent stopped it, RFC 6298 5.2, and nothing of this
+        # connection's was sent since: a write settles): not read (a bytecode less a reply)
+        if unsettled or self.rto_at is None:
+            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline (RFC 6298 5.1)
             # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
             # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
             # less a reply; test_call_costs holds the heap to arm's result); way14: against the deadline the entry
