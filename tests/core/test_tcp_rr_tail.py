@@ -1,9 +1,10 @@
 """tail15: the reply's tail in ``TcpOutput._output_one``.  A connection whose ACK's bookkeeping waits for the reply's
 write (``Tcp.unsettled``: the request lane, ``_fast_request``, or ``_fast_new_ack`` with everything sent
 acknowledged) has its retransmission timer off when the reply goes: the ACK stopped it (RFC 6298 5.2) and whatever
-sent a segment of the connection's since settled first.  ``_output_one`` arms it then without reading it; this holds
-the assumption over the request lane's and ``_fast_request``'s random sequences (the differential tests' own, which
-hold the output and the state to the full path).  The reply's timing is asked after the write, for both cases, by
+sent a segment of the connection's since settled first.  ``_output_one`` arms it then without reading it, and is told
+by its caller whether the connection is unsettled (the request lane says so without a look); this holds both over
+the request lane's and ``_fast_request``'s random sequences (the differential tests' own, which hold the output and
+the state to the full path).  The reply's timing is asked after the write, for both cases, by
 ``test_tcp_rr_lean`` and ``test_tcp_rr_one``."""
 
 from __future__ import annotations
@@ -20,19 +21,22 @@ from test_tcp_rr_request import STEP, run_three
 
 @pytest.fixture
 def replies(monkeypatch) -> list:
-    """Record, for each ``_output_one`` call on an unsettled connection, whether its RTO was off."""
+    """Record, for each ``_output_one`` call on an unsettled connection, whether its caller said so and its RTO was
+    off; a call on a settled one that was told it is unsettled, as False."""
     seen: list = []
     real = TcpPcb._output_one
 
-    def watched(self):
+    def watched(self, unsettled):
         if self.tcp.unsettled is self:
-            seen.append(self.rto_at is None)
-        return real(self)
+            seen.append(unsettled is True and self.rto_at is None)
+        elif unsettled:
+            seen.append(False)
+        return real(self, unsettled)
     monkeypatch.setattr(TcpPcb, "_output_one", watched)
     return seen
 
 
-def test_an_unsettled_reply_finds_the_rto_off_in_the_lane(replies):
+def test_the_lanes_reply_is_told_it_is_unsettled_and_finds_the_rto_off(replies):
     echo = [(1, 1.0, 0, False, None, False)]
     steps = [("request", 64, 1.0, 65535, 0.0), ("request", 64, 1.0, 65535, 0.3), ("full", 64, 1.0, 65535, 0.0),
              ("request", 64, 1.0, 65535, 0.0), ("full", 64, 1.0, 65535, 0.0), ("request", 64, 1.0, 65535, 0.0),
@@ -42,7 +46,7 @@ def test_an_unsettled_reply_finds_the_rto_off_in_the_lane(replies):
     assert len(replies) >= 16 and all(replies)
 
 
-def test_an_unsettled_reply_finds_the_rto_off_on_events(replies):
+def test_a_reply_on_events_is_told_whether_it_is_unsettled_and_finds_the_rto_off(replies):
     def step(kind="request", size=64, share=1.0, callback=None, tsk="ok", batch=False, window=65535):
         return (kind, size, share, callback, tsk, batch, window)
     steps = [step(), step(), step(batch=True), step(share=0.5), step(), step("ack"), step(), step(callback="write"),
@@ -56,7 +60,7 @@ def test_an_unsettled_reply_finds_the_rto_off_on_events(replies):
                                                                           HealthCheck.function_scoped_fixture])
 @given(choices=st.lists(CHOICE, min_size=1, max_size=6), lane=st.lists(LANE_STEP, min_size=1, max_size=20),
        steps=st.lists(STEP, min_size=1, max_size=20), ts=st.booleans())
-def test_every_unsettled_reply_finds_the_rto_off(replies, choices, lane, steps, ts):
+def test_every_reply_is_told_whether_it_is_unsettled_and_finds_the_rto_off(replies, choices, lane, steps, ts):
     run_lane_differential(choices, lane, False, ts)
     run_three(ts, steps)
     assert all(replies)

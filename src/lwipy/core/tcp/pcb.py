@@ -397,7 +397,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             if self.fin_seq is not None or not self.tcp._fast_path:
                 self._output()
             elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
-                      and self._output_one()) and not self._output_fast(False):
+                      and self._output_one(self.tcp.unsettled is self)) and not self._output_fast(False):
                 # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
                 # (out12: which leaves the state and a buffer not empty to its callers: both checked)
                 self._output_whole()

@@ -568,9 +568,11 @@ class TcpInput:
             # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
             # then, and _send_written does it the general way); then the window opened if worthwhile
             # (_window_check), but after a reply that went: it carried the window, and the check would find
-            # nothing to do (the window _output_one offers is the one the check works out)
+            # nothing to do (the window _output_one offers is the one the check works out).  tail15: the ACK's
+            # bookkeeping still waits here (the memory log it began is the pcb's: Tcp.settle ends both), so
+            # _output_one is told so, not asking (test_tcp_rr_tail holds the two alike)
             if written:
-                if not self._output_one():
+                if not self._output_one(True):
                     if not self._output_fast(False):
                         self._output_whole()
                     self._window_check()

@@ -196,7 +196,7 @@ class TcpOutput:
         nxt = self.snd_nxt
         snd_buf = self.snd_buf
         if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and snd_buf \
-                and self._output_one():
+                and self._output_one(self.tcp.unsettled is self):
             return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
             # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
@@ -482,7 +482,7 @@ class TcpOutput:
         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
         return window
 
-    def _output_one(self) -> bool:
+    def _output_one(self, unsettled: bool) -> bool:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
         snd_max == buf_seq``, the state ESTABLISHED or CLOSE_WAIT and ``snd_buf`` not empty: out12, the callers checked,
@@ -496,7 +496,10 @@ class TcpOutput:
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
         off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
-        device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
+        device takes such a frame as it is, and a reply's sum costs less than the offload branch's work).
+        tail15: ``unsettled`` is whether this connection's ACK bookkeeping waits for this write (``Tcp.unsettled is
+        self``), as the caller knows it (the request lane without a look: 4 bytecodes less a reply; the others ask);
+        settled once the segment is written."""
         if self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
         snd_buf = self.snd_buf
@@ -520,7 +523,6 @@ class TcpOutput:
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
-        unsettled = tcp.unsettled is self
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window's reply case inline (rr11: a
         # call less a reply; an inline copy, test_tcp_rr_one compares the two and the full way): the request read, the
