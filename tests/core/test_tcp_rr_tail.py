@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from helpers import examples
 from lwipy.core.tcp.pcb import TcpPcb
-from test_tcp_on_recv import CHOICE, LANE_STEP, run_lane_differential
+from test_tcp_fastpath import ACK, PSH, established, frame, inject
+from test_tcp_on_recv import CHOICE, LANE_STEP, assert_alike, run_lane_differential
 from test_tcp_rr_request import STEP, run_three
 
 
@@ -64,3 +65,53 @@ def test_every_reply_is_told_whether_it_is_unsettled_and_finds_the_rto_off(repli
     run_lane_differential(choices, lane, False, ts)
     run_three(ts, steps)
     assert all(replies)
+
+
+# -- tail15: Tcp.settle reads the ACK and its time from the pcb (snd_una, last_activity) -----------------------------------
+@pytest.mark.parametrize("ts", [True, False])
+@pytest.mark.parametrize("lane", [True, False])
+def test_an_ack_settled_later_samples_with_its_own_time_and_sequence(ts, lane):
+    """A request's ACK whose bookkeeping waits (the request lane's, or ``_fast_request``'s on events) is settled by a
+    frame the callback feeds at a later time, before it writes the reply (by header prediction, then by the full
+    path's input): the RTT sample is the ACK's (at the ACK's time, of what it acknowledged), as the full path takes
+    it at once, and so is everything else."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=ts, reader=False, fast=fast)
+        t.at(5.0)
+        feeds: list = []  # the way the next callback feeds its frame: "fast" or "full" (then none)
+
+        def feed(p, t=t, feeds=feeds, fast=fast) -> None:
+            if not feeds:
+                return
+            way = feeds.pop()
+            later = frame(t, t.peer_seq, p.snd_una, ACK, window=30000 + len(way), ts=(950, 0) if ts else None)
+            t.stack.tcp.fast_path = fast and way == "fast"
+            try:
+                t.stack.input(t.netif, later, t.now + 0.05)  # a window update, 50 ms later: settles first
+            finally:
+                t.stack.tcp.fast_path = fast
+
+        if lane:
+            def recv(p, data, feed=feed) -> int:
+                feed(p)
+                p.send(data)
+                return 0
+            pcb.on_recv = recv
+        else:
+            def event(p, feed=feed) -> None:
+                if p.readable:
+                    feed(p)
+                    p.send(p.recv())
+            pcb.on_event = event
+        runs.append((t, pcb, feeds))
+    for i, way in enumerate([None, "fast", "full", None]):  # (the first request acknowledges nothing: nothing waits)
+        for t, pcb, feeds in runs:
+            feeds[:] = [way] if way else []
+            t.at(t.now + 0.02)
+            inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"q" * 64, ts=(900 + i, 0) if ts else None))
+            t.peer_seq += 64
+        (ta, pa, fa), (tb, pb, fb) = runs
+        assert fa == fb == [] and (pa.srtt is not None) == (i > 0)
+        assert (pa.srtt, pa.rttvar, pa.rto, pa.cwnd) == (pb.srtt, pb.rttvar, pb.rto, pb.cwnd)
+        assert_alike((ta, pa), (tb, pb), f"request {i}", memory=True)

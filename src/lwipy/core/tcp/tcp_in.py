@@ -336,7 +336,7 @@ class TcpInput:
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_args = (ack, acked, tsecr, self.stack.now)  # (_ack_sample's; snd_max is the ACK)
+            tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
             self.stack.mem.pending = tcp._settle
             # mem12: the memory log begun: what it counts from (counts, units), then _mem_snd's size, logged
             self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, len(self.snd_buf)]
@@ -447,7 +447,7 @@ class TcpInput:
         elif tsval is not None:
             return False
         # -- taken: _fast_input's steps (Tcp.unsettled is None: fast_input settled first)
-        now = self.last_activity = stack.now
+        self.last_activity = stack.now
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
         # past the last: its common test first).  lane14: the same window (a request's common case) stored and
         # compared with max_snd_wnd no more (ESTABLISHED, snd_wnd <= max_snd_wnd: every writer since the handshake
@@ -470,7 +470,7 @@ class TcpInput:
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, now)  # (_ack_sample's arguments; snd_max is the ACK, settle passes it)
+        tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
         stack.mem.pending = tcp._settle
         self.buf_seq = self.snd_una = ack
         self.retries = 0
