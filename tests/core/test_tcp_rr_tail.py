@@ -1,11 +1,13 @@
-"""tail15: the reply's tail in ``TcpOutput._output_one``.  A connection whose ACK's bookkeeping waits for the reply's
-write (``Tcp.unsettled``: the request lane, ``_fast_request``, or ``_fast_new_ack`` with everything sent
-acknowledged) has its retransmission timer off when the reply goes: the ACK stopped it (RFC 6298 5.2) and whatever
-sent a segment of the connection's since settled first.  ``_output_one`` arms it then without reading it, and is told
-by its caller whether the connection is unsettled (the request lane says so without a look); this holds both over
-the request lane's and ``_fast_request``'s random sequences (the differential tests' own, which hold the output and
-the state to the full path).  The reply's timing is asked after the write, for both cases, by
-``test_tcp_rr_lean`` and ``test_tcp_rr_one``."""
+"""tail15: the deferred ACK's plumbing and the reply's tail in ``TcpOutput._output_one``.  A connection whose ACK's
+bookkeeping waits for the reply's write (``Tcp.unsettled``: the request lane, ``_fast_request``, or ``_fast_new_ack``
+with everything sent acknowledged) has its retransmission timer off when the reply goes (the ACK stopped it, RFC 6298
+5.2, and whatever sent a segment of the connection's since settled first) and holds nothing out of order (both ways
+defer only without, and a segment's input settles first): ``_output_one`` arms the timer without reading it and skips
+the SACK blocks' test then, and is told by its caller whether the connection is unsettled (the request lane says so
+without a look).  These tests hold all three over the request lane's and ``_fast_request``'s random sequences (the
+differential tests' own, which hold the output and the state to the full path), and ``Tcp.settle``'s reading of the
+ACK and its time from the pcb (``snd_una``, ``last_activity``) against an ACK settled 50 ms later.  The reply's timing,
+asked after the write in both cases, is held by ``test_tcp_rr_lean`` and ``test_tcp_rr_one``."""
 
 from __future__ import annotations
 
@@ -22,14 +24,14 @@ from test_tcp_rr_request import STEP, run_three
 
 @pytest.fixture
 def replies(monkeypatch) -> list:
-    """Record, for each ``_output_one`` call on an unsettled connection, whether its caller said so and its RTO was
-    off; a call on a settled one that was told it is unsettled, as False."""
+    """Record, for each ``_output_one`` call on an unsettled connection, whether its caller said so, its RTO was off
+    and nothing was held out of order; a call on a settled one that was told it is unsettled, as False."""
     seen: list = []
     real = TcpPcb._output_one
 
     def watched(self, unsettled):
         if self.tcp.unsettled is self:
-            seen.append(unsettled is True and self.rto_at is None)
+            seen.append(unsettled is True and self.rto_at is None and not self.ooseq)
         elif unsettled:
             seen.append(False)
         return real(self, unsettled)

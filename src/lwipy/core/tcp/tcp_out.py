@@ -500,7 +500,9 @@ class TcpOutput:
         tail15: ``unsettled`` is whether this connection's ACK bookkeeping waits for this write (``Tcp.unsettled is
         self``), as the caller knows it (the request lane without a look: 4 bytecodes less a reply; the others ask);
         settled once the segment is written."""
-        if self.sack_ok and self.ooseq:
+        # (tail15: unsettled, nothing is held out of order: both deferring ways take only a connection without, and
+        # a segment's input, the only way to hold one, settles first: not read, a bytecode less a reply)
+        if not unsettled and self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
         snd_buf = self.snd_buf
         n = len(snd_buf)
