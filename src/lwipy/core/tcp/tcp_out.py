@@ -401,11 +401,12 @@ class TcpOutput:
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
         way13: the stack's, the netif's and the neighbour's as ``Stack.way_generation``, which every write to them
         moves on; way14: the link output's too (``Stack.link_output``'s setter), and the way dropped (``_tx_way``
-        NO_WAY, tail15) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the timestamps (``_rcv_sws``,
-        which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are all there is to compare),
-        the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
-        resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
-        this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
+        :data:`NO_WAY`, tail15) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the
+        timestamps (``_rcv_sws``, which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are
+        all there is to compare), the neighbour's refresh time read live; else made again.  None when the full way
+        must send (a neighbour to resolve or refresh, a route to look up again, segments larger than the MTU).
+        out12: :meth:`_output_one` has this body inline (``test_tcp_send_fast``'s way-change tests hold both to the
+        full way)."""
         way = self._tx_way
         stack = self.stack
         # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there);
