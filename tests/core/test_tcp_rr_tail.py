@@ -1,10 +1,11 @@
 """tail15: the deferred ACK's plumbing and the reply's tail in ``TcpOutput._output_one``.  A connection whose ACK's
 bookkeeping waits for the reply's write (``Tcp.unsettled``: the request lane, ``_fast_request``, or ``_fast_new_ack``
 with everything sent acknowledged) has its retransmission timer off when the reply goes (the ACK stopped it, RFC 6298
-5.2, and whatever sent a segment of the connection's since settled first) and holds nothing out of order (both ways
-defer only without, and a segment's input settles first): ``_output_one`` arms the timer without reading it and skips
-the SACK blocks' test then, and is told by its caller whether the connection is unsettled (the request lane says so
-without a look).  These tests hold all three over the request lane's and ``_fast_request``'s random sequences (the
+5.2, and whatever sent a segment of the connection's since settled first), no refused segment waiting for its retry
+and nothing held out of order (both ways defer only without either, and a segment's input settles first):
+``_output_one`` arms the timer without reading it and skips the retry's and the SACK blocks' tests then, and is told
+by its caller whether the connection is unsettled (the request lane says so without a look).  These tests hold all
+that over the request lane's and ``_fast_request``'s random sequences (the
 differential tests' own, which hold the output and the state to the full path), and ``Tcp.settle``'s reading of the
 ACK and its time from the pcb (``snd_una``, ``last_activity``) against an ACK settled 50 ms later.  The reply's timing,
 asked after the write in both cases, is held by ``test_tcp_rr_lean`` and ``test_tcp_rr_one``."""
@@ -24,14 +25,15 @@ from test_tcp_rr_request import STEP, run_three
 
 @pytest.fixture
 def replies(monkeypatch) -> list:
-    """Record, for each ``_output_one`` call on an unsettled connection, whether its caller said so, its RTO was off
-    and nothing was held out of order; a call on a settled one that was told it is unsettled, as False."""
+    """Record, for each ``_output_one`` call on an unsettled connection, whether its caller said so, its RTO was off,
+    no refused segment waited for its retry and nothing was held out of order; a call on a settled one that was told
+    it is unsettled, as False."""
     seen: list = []
     real = TcpPcb._output_one
 
     def watched(self, unsettled):
         if self.tcp.unsettled is self:
-            seen.append(unsettled is True and self.rto_at is None and not self.ooseq)
+            seen.append(unsettled is True and self.rto_at is None and self.txretry_at is None and not self.ooseq)
         elif unsettled:
             seen.append(False)
         return real(self, unsettled)
@@ -117,3 +119,38 @@ def test_an_ack_settled_later_samples_with_its_own_time_and_sequence(ts, lane):
         assert fa == fb == [] and (pa.srtt is not None) == (i > 0)
         assert (pa.srtt, pa.rttvar, pa.rto, pa.cwnd) == (pb.srtt, pb.rttvar, pb.rto, pb.cwnd)
         assert_alike((ta, pa), (tb, pb), f"request {i}", memory=True)
+
+
+@pytest.mark.parametrize("lane", [True, False])
+def test_an_ack_while_a_refused_segment_waits_is_settled_at_once(replies, lane):
+    """A data segment acknowledging everything sent while the rest of a reply, refused by the device, waits for its
+    retry: its bookkeeping is not deferred (``_fast_new_ack``), so the retry's ``_output_one`` finds the connection
+    settled and clears the retry itself; the same frames and state as the full path."""
+    runs = []
+    for fast in (True, False):
+        t, pcb, _ = established(ts=False, reader=False, fast=fast)
+        t.at(5.0)
+        pcb.nodelay = True  # (the reply's second segment goes at once, not held by Nagle)
+        writes = [0]
+        real = t.dev.transmit
+
+        def transmit(frame, t=t, real=real, writes=writes):
+            writes[0] += 1
+            return False if writes[0] == 2 else real(frame)  # the reply's second segment refused
+        t.dev.transmit = transmit
+        if lane:
+            pcb.on_recv = lambda p, data: p.send(data) and 0
+        else:
+            pcb.on_event = lambda p: p.readable and p.send(p.recv())
+        runs.append((t, pcb))
+    for t, pcb in runs:
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"q" * 1500))  # echoed in two segments
+        t.peer_seq += 1500
+    assert all(pcb.txretry_at is not None and pcb.snd_max != (pcb.snd_una + 1500) & 0xFFFFFFFF for _, pcb in runs)
+    assert_alike(runs[0], runs[1], "the refused segment")
+    for t, pcb in runs:
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK | PSH, b"r" * 64))  # acknowledges all that went
+        t.peer_seq += 64
+    assert all(pcb.txretry_at is None and not t.stack.tcp.tx_refused for t, pcb in runs)
+    assert_alike(runs[0], runs[1], "the ACK")
+    assert all(replies)  # (none unsettled: a reply that were would have to find no retry waiting)

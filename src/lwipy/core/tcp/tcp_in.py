@@ -330,7 +330,9 @@ class TcpInput:
         del self.snd_buf[:acked]
         snd_max = self.snd_max
         tcp = self.tcp
-        later = ack == snd_max and tcp.unsettled is None
+        # tail15: not with a refused segment waiting for its retry (seldom), so that, as in the request lane, an
+        # unsettled connection has none: the reply's _output_one does not ask
+        later = ack == snd_max and tcp.unsettled is None and self.txretry_at is None
         if later:
             # rr2: everything sent is acknowledged (a request acknowledging the reply before it): no timer to arm,
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written

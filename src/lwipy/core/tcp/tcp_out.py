@@ -596,19 +596,22 @@ class TcpOutput:
         if self.delack_at is not None:
             self.delack_at = None
             self._schedule()
-        if self.txretry_at is not None:
-            self.txretry_at = None
-            tcp.tx_refused.discard(self)
-        # tail15: unsettled, the RTO is off (the ACK of everything sent stopped it, RFC 6298 5.2, and nothing of this
-        # connection's was sent since: a write settles): not read (a bytecode less a reply)
-        if unsettled or self.rto_at is None:
-            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline (RFC 6298 5.1)
-            # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
-            # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
-            # less a reply; test_call_costs holds the heap to arm's result); way14: against the deadline the entry
-            # holds as the heap keeps it in the pcb (heap_at: no lookup of the entry)
-            if when < self.heap_at and self.state != CLOSED:
-                tcp.timers.arm(self, when)
+        # tail15: unsettled, no refused segment waits for its retry and the RTO is off (both deferring ways take
+        # only a connection without the first; the ACK of everything sent stopped the RTO, RFC 6298 5.2; and a
+        # write since, refused or not, would have settled first): neither read (3 bytecodes less a reply)
+        if not unsettled:
+            if self.txretry_at is not None:
+                self.txretry_at = None
+                tcp.tx_refused.discard(self)
+            if self.rto_at is not None:
+                return True
+        self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline (the RTO started, RFC 6298 5.1)
+        # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's entry
+        # (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns, less a reply;
+        # test_call_costs holds the heap to arm's result); way14: against the deadline the entry holds as the heap
+        # keeps it in the pcb (heap_at: no lookup of the entry)
+        if when < self.heap_at and self.state != CLOSED:
+            tcp.timers.arm(self, when)
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
