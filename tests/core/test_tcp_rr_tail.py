@@ -154,3 +154,29 @@ def test_an_ack_while_a_refused_segment_waits_is_settled_at_once(replies, lane):
     assert all(pcb.txretry_at is None and not t.stack.tcp.tx_refused for t, pcb in runs)
     assert_alike(runs[0], runs[1], "the ACK")
     assert all(replies)  # (none unsettled: a reply that were would have to find no retry waiting)
+
+
+# -- tail15: a way out not kept is NO_WAY -----------------------------------------------------------------------------------
+def test_no_way_is_shaped_as_a_way_and_never_taken_for_a_kept_one():
+    """``NO_WAY`` unpacks as a way (``_tx_way_make``'s fields) and carries a generation below any stack's (a stack's
+    counts from 0 and only moves on), so the short ways out always make the way again from it, and send as the full
+    path does."""
+    from lwipy.core.stack import Stack
+    from lwipy.core.tcp.tcp_out import NO_WAY
+    assert Stack().way_generation >= 0 and NO_WAY[0] < 0
+    runs = [established(ts=False, reader=False, fast=fast)[:2] for fast in (True, False)]
+    for _t, pcb in runs:
+        pcb.nodelay = True
+        assert pcb._tx_way is NO_WAY
+        pcb.send(b"a" * 100)
+    (ta, pa), (tb, pb) = runs
+    made = pa._tx_way
+    assert made is not NO_WAY and len(made) == len(NO_WAY) and made[0] >= 0
+    for t, pcb in runs:
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ACK))
+        pcb.tos = 0x10  # (drops the way: NO_WAY)
+    assert pa._tx_way is NO_WAY
+    for _t, pcb in runs:
+        pcb.send(b"b" * 100)
+    assert pa._tx_way is not NO_WAY and pa._tx_way is not made
+    assert_alike((ta, pa), (tb, pb), "the way made again")
