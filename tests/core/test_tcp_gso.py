@@ -367,7 +367,7 @@ def _gso_runs(ts: bool = False) -> list:
         assert peer.pcb.ts_ok == ts
         if not fast:  # (rr11: send asks _output_one itself first, so it declines too)
             peer.pcb._output_fast = lambda *args: False
-            peer.pcb._output_one = lambda: False
+            peer.pcb._output_one = lambda *args: False
         runs.append(peer)
     return runs
 

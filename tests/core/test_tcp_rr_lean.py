@@ -78,7 +78,7 @@ def test_a_reply_and_a_write_to_an_idle_connection_are_timed(ts, monkeypatch):
     t, pcb, _ = established(ts=ts, reader=False)
     ones = []
     real = TcpPcb._output_one
-    monkeypatch.setattr(TcpPcb, "_output_one", lambda self: ones.append(real(self)) or ones[-1])
+    monkeypatch.setattr(TcpPcb, "_output_one", lambda self, *args: ones.append(real(self, *args)) or ones[-1])
     assert pcb.rtt.seq is None and t.stack.tcp.unsettled is None
     t.at(t.now + 1.0)
     seq = pcb.snd_nxt

@@ -275,11 +275,12 @@ def test_settle_samples_and_grows_the_window_as_ack_sample_does(
     for settle in (True, False):
         rtt, cc = _estimator_and_window(rto, srtt, rttvar, timed, start, cwnd, ssthresh, dupacks, recover, rto_recover)
         replays: list = []  # (the memory log's part: a log no plan was kept for, replayed by the pcb)
-        pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss, _mem_log=[0], _mem_rise_log=[], _mem_replay=replays.append)
+        pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=smss, _mem_log=[0], _mem_rise_log=[], _mem_replay=replays.append,
+                              snd_una=ack, last_activity=now)  # (tail15: the ACK and its time, as the pcb holds them)
         pcb._ack_sample = lambda *args, pcb=pcb: TcpInput._ack_sample(pcb, *args)
         if settle:
             tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                                  _settle_args=(ack, acked, tsecr, now))
+                                  _settle_args=(acked, tsecr))
             Tcp.settle(tcp)
             assert tcp.unsettled is None and tcp.stack.mem.pending is None
             assert replays == [[0]] and pcb._mem_log is None

@@ -69,9 +69,10 @@ def _settled(srtt: float, rttvar: float, rto: float, start: float, now: float) -
     rtt = RttEstimator(rto)
     rtt.srtt, rtt.rttvar, rtt.seq, rtt.start = srtt, rttvar, 1000, start
     cc = SimpleNamespace(cwnd=1000, ssthresh=1 << 30, dupacks=0, recover=None, rto_recover=None)
-    pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=1000, _mem_log=[0], _mem_rise_log=[], _mem_replay=lambda log: None)
+    pcb = SimpleNamespace(rtt=rtt, cc=cc, snd_mss=1000, _mem_log=[0], _mem_rise_log=[], _mem_replay=lambda log: None,
+                          snd_una=1064, last_activity=now)  # (tail15: the ACK and its time, as the pcb holds them)
     tcp = SimpleNamespace(unsettled=pcb, stack=SimpleNamespace(mem=SimpleNamespace(pending=object())),
-                          _settle_args=(1064, 64, None, now))
+                          _settle_args=(64, None))
     Tcp.settle(tcp)
     assert rtt.seq is None and cc.cwnd == 1064
     return rtt

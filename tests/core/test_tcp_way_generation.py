@@ -20,6 +20,7 @@ from helpers import CaptureDevice
 from lwipy.core.etharp import _REREQUEST_BEFORE, PENDING, STABLE, STATIC, ArpEntry
 from lwipy.core.netif import _WAY_FIELDS, Netif
 from lwipy.core.tcp.pcb import TcpPcb
+from lwipy.core.tcp.tcp_out import NO_WAY
 from test_tcp_fastpath import established
 from test_tcp_send_fast import ack_all
 from test_tcp_send_neighbour import NEW_MAC, arp_reply, dynamic_peer
@@ -123,14 +124,14 @@ def test_a_change_between_two_writes_makes_the_way_again(case, in_flight):
         t.dev.take()
     ta, pa, _ = runs[0]
     way, generation = pa._tx_way, ta.stack.way_generation
-    assert way is not None and (pa.snd_una != pa.snd_max) == in_flight
+    assert way is not NO_WAY and (pa.snd_una != pa.snd_max) == in_flight
     makes = []
     real_make = pa._tx_way_make
     pa._tx_way_make = lambda: makes.append(True) or real_make()
     for t, pcb, _ in runs:
         change(t, pcb)
     assert (ta.stack.way_generation != generation) == (counted is True)
-    assert (pa._tx_way is None) == (counted == "dropped")
+    assert (pa._tx_way is NO_WAY) == (counted == "dropped")
     for _t, pcb, _ in runs:
         pcb.send(bytes(range(180)) * 5)
     fast, full = ta.dev.take(), runs[1][0].dev.take()
@@ -189,7 +190,7 @@ def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_wha
     _ReadNetif.read.clear()
     _ReadEntry.read.clear()
     try:
-        pcb._tx_way = None
+        pcb._tx_way = NO_WAY
         pcb.send(b"a" * 100)  # made
         pcb.send(b"b" * 100)  # checked
     finally:
@@ -223,7 +224,7 @@ def test_the_way_reads_of_the_connection_only_fields_that_drop_it_or_are_compare
     pcb.__class__ = _ReadPcb
     _ReadPcb.read.clear()
     try:
-        pcb._tx_way = None
+        pcb._tx_way = NO_WAY
         way = pcb._tx_way_now()  # made
         assert way is not None and pcb._tx_way_now() is way  # checked
     finally:
@@ -298,7 +299,7 @@ def test_a_refresh_due_leaves_the_write_to_etharp_output_and_the_next_is_fast(in
             pcb.send(b"f" * 100)
         t.dev.take()
     ta, pa, _ = runs[0]
-    assert pa._tx_way is not None
+    assert pa._tx_way is not NO_WAY
     for t, _pcb, _ in runs:
         _entry(t).expires = t.stack.now + _REREQUEST_BEFORE - 0.5  # (as a reply learnt 270 s ago: no timer runs)
     before = ta.stack.tcp.fast_sent

@@ -49,7 +49,7 @@ from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLI
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import LANE_RECV, LANE_REQUEST, LANE_WRITTEN, TcpInput
 from .tcp_mem import TcpMem
-from .tcp_out import TX_RETRY, TcpOutput
+from .tcp_out import NO_WAY, TX_RETRY, TcpOutput
 from .tcp_timers import DELACK, TcpTimers
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _dropping_way(field: str, doc: str) -> Any:
     (``TcpOutput._tx_way``, made again at the next segment)."""
     def put(self: Any, value: Any) -> None:
         setattr(self, field, value)
-        self._tx_way = None
+        self._tx_way = NO_WAY
     return property(attrgetter(field), put, doc=doc)
 
 
@@ -187,7 +187,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._neighbour = False  # the next hop is a unicast neighbour: only ARP between us and the link
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
-        self._tx_way: tuple | None = None  # tx9: _output_fast's way out as it last found it (_tx_way_make)
+        self._tx_way: tuple = NO_WAY  # tx9: _output_fast's way out as last found (_tx_way_make; tail15: NO_WAY, none)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
         # PSH on the segment that empties the send buffer (not after a send(..., more=True)); out14: the flag itself, PSH or
         # 0, as _output_one writes it (3 bytecodes less a reply, one more in send)
@@ -397,7 +397,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             if self.fin_seq is not None or not self.tcp._fast_path:
                 self._output()
             elif not ((nxt := self.snd_nxt) == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max
-                      and self._output_one()) and not self._output_fast(False):
+                      and self._output_one(self.tcp.unsettled is self)) and not self._output_fast(False):
                 # rr11: _output_fast's first step too: an idle connection's one segment (a reply) by _output_one
                 # (out12: which leaves the state and a buffer not empty to its callers: both checked)
                 self._output_whole()
@@ -477,7 +477,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``).  way14: also drops the way out
         kept for ``_output_fast`` (``_tx_way``: its header length and segment size follow ``ts_ok``), which is checked
         per segment by ``Stack.way_generation`` and ``snd_mss`` alone."""
-        self._tx_way = None
+        self._tx_way = NO_WAY
         limit = self.rcv_buf_limit
         seg = self.mss - 12 if self.ts_ok else self.mss
         self._rcv_opens_at = limit - (seg if seg < limit // 2 else limit // 2)

@@ -96,8 +96,9 @@ class Tcp:
         #: rr1: what a log does to the counts, by the log (mem12: with the counts and units it starts from): a
         #: request/response connection logs the same few sizes request after request (``TcpMem._mem_replay``)
         self.mem_plans: dict[tuple, tuple] = {}
-        # what the unsettled ACK left: (ack, bytes acknowledged, echoed timestamp or None, the time it came)
-        self._settle_args: tuple[int, int, int | None, float] = (0, 0, None, 0.0)
+        # what the unsettled ACK left: (bytes acknowledged, echoed timestamp or None); tail15: the ACK itself and the
+        # time it came are the pcb's snd_una and last_activity until it is settled (see settle)
+        self._settle_args: tuple[int, int | None] = (0, None)
         self._settle = self.settle  # bound once: MemStats.pending while a connection is unsettled
         self.listeners: dict[int, list[TcpListener]] = {}
         #: every pcb's timers as one lazily re-armed deadline (see :class:`~lwipy.core.timers.LazyDeadlines`)
@@ -414,23 +415,28 @@ class Tcp:
         one-peak plan checked here), in the order and with the values they would have had.  Called once the reply
         is written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
-        properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release."""
+        properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release.  tail15: only
+        while a connection is unsettled (``unsettled`` not None): each of those asks first, or knows it (the hook is
+        set only meanwhile; a reply's ``_output_one`` is told), so settle does not ask again (2 bytecodes less a
+        request)."""
         pcb = self.unsettled
-        if pcb is None:
-            return
         self.unsettled = None
         mem = self.stack.mem
         mem.pending = None
-        # the RTT sample and the congestion window: (ack, acked, tsecr, now) (s12: unpacked here: a call with its
-        # arguments costs half of one with ``*args``, which CPython 3.11 does not inline; settle14c: snd_max left out,
-        # both callers hand off only an ACK of everything sent, so it is the ACK: one bytecode less each side)
-        ack, acked, tsecr, now = self._settle_args
+        # the RTT sample and the congestion window: (acked, tsecr) (s12: unpacked here: a call with its arguments
+        # costs half of one with ``*args``, which CPython 3.11 does not inline; settle14c: snd_max left out, both
+        # callers hand off only an ACK of everything sent, so it is the ACK: one bytecode less each side).  tail15:
+        # the ACK and its time not kept either: they are the pcb's snd_una and last_activity, which both callers set
+        # to them and nothing writes before this (only a segment's input does, and it settles first), each read once
+        # where it is used (2 bytecodes less a request than two more in the tuple)
+        acked, tsecr = self._settle_args
         cc = pcb.cc
         # (settle14c: never in fast recovery here, not tested: both callers hand off only outside it, and whatever
         # enters it - segment input's duplicate ACKs, the timers, the pcb's ``recover`` property - settles first;
         # test_tcp_rr_settle's watched settle holds it)
         if tsecr or cc.rto_recover is not None:
-            pcb._ack_sample(ack, acked, tsecr, now, ack)  # a timestamp's sample, or congestion control's own (snd_max)
+            ack = pcb.snd_una  # a timestamp's sample, or congestion control's own (snd_max: the ACK)
+            pcb._ack_sample(ack, acked, tsecr, pcb.last_activity, ack)
         else:
             # s12: _ack_sample's steps for a request's ACK (no timestamp, outside recovery), inline: a call less and
             # its tests of the timestamp skipped (test_tcp_rr_settle compares the two over random states)
@@ -438,9 +444,9 @@ class Tcp:
             # the timed segment acknowledged (timed < ack; settle13: bit 31 of the difference, the same test as
             # ``(timed - ack) & MASK >= _HALF``: two bytecodes less and no compare of big ints, never specialised;
             # out14: rtt.seq read twice, no local: one less)
-            if rtt.seq is not None and (rtt.seq - ack) & _HALF:
+            if rtt.seq is not None and (rtt.seq - pcb.snd_una) & _HALF:
                 rtt.seq = None
-                r = now - rtt.start
+                r = pcb.last_activity - rtt.start
                 if r < 120.0 and r >= 0.0:  # (0 <= r < 120: floats, each compare specialised; NaN neither)
                     srtt = rtt.srtt
                     if srtt is None:

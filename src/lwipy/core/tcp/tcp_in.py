@@ -330,13 +330,15 @@ class TcpInput:
         del self.snd_buf[:acked]
         snd_max = self.snd_max
         tcp = self.tcp
-        later = ack == snd_max and tcp.unsettled is None
+        # tail15: not with a refused segment waiting for its retry (seldom), so that, as in the request lane, an
+        # unsettled connection has none: the reply's _output_one does not ask
+        later = ack == snd_max and tcp.unsettled is None and self.txretry_at is None
         if later:
             # rr2: everything sent is acknowledged (a request acknowledging the reply before it): no timer to arm,
             # and the RTT sample, the congestion window and the memory counting wait until the reply is written
             # (Tcp.settle; everything that reads them before settles first); the buffer's size is logged
             tcp.unsettled = self
-            tcp._settle_args = (ack, acked, tsecr, self.stack.now)  # (_ack_sample's; snd_max is the ACK)
+            tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
             self.stack.mem.pending = tcp._settle
             # mem12: the memory log begun: what it counts from (counts, units), then _mem_snd's size, logged
             self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, len(self.snd_buf)]
@@ -447,7 +449,7 @@ class TcpInput:
         elif tsval is not None:
             return False
         # -- taken: _fast_input's steps (Tcp.unsettled is None: fast_input settled first)
-        now = self.last_activity = stack.now
+        self.last_activity = stack.now
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
         # past the last: its common test first).  lane14: the same window (a request's common case) stored and
         # compared with max_snd_wnd no more (ESTABLISHED, snd_wnd <= max_snd_wnd: every writer since the handshake
@@ -470,7 +472,7 @@ class TcpInput:
         # everything sent is acknowledged: no timer to arm, and the RTT sample, the congestion window and the memory
         # counting wait until the reply is written (rr2: Tcp.settle; everything that reads them before settles first)
         tcp.unsettled = self
-        tcp._settle_args = (ack, acked, tsecr, now)  # (_ack_sample's arguments; snd_max is the ACK, settle passes it)
+        tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
         stack.mem.pending = tcp._settle
         self.buf_seq = self.snd_una = ack
         self.retries = 0
@@ -568,9 +570,11 @@ class TcpInput:
             # close, a shutdown, an abort or a frame fed, settled the ACK's bookkeeping first: the memory log is gone
             # then, and _send_written does it the general way); then the window opened if worthwhile
             # (_window_check), but after a reply that went: it carried the window, and the check would find
-            # nothing to do (the window _output_one offers is the one the check works out)
+            # nothing to do (the window _output_one offers is the one the check works out).  tail15: the ACK's
+            # bookkeeping still waits here (the memory log it began is the pcb's: Tcp.settle ends both), so
+            # _output_one is told so, not asking (test_tcp_rr_tail holds the two alike)
             if written:
-                if not self._output_one():
+                if not self._output_one(True):
                     if not self._output_fast(False):
                         self._output_whole()
                     self._window_check()

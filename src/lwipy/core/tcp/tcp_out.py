@@ -64,7 +64,12 @@ from .seq import MASK
 from .seq import seq_lt as _lt
 from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
 
-__all__ = ["TcpOutput", "TX_RETRY"]
+__all__ = ["TcpOutput", "TX_RETRY", "NO_WAY"]
+
+#: tail15: ``TcpPcb._tx_way`` when no way out is kept (made again at the next segment): shaped as one
+#: (:meth:`TcpOutput._tx_way_make`'s 15 fields), with a generation no stack has (``Stack.way_generation`` counts up
+#: from 0), so that the short ways out unpack and compare it as a kept one, without a test for None first
+NO_WAY = (-1, 0, None, None, b"", b"", b"", 0, 0, None, None, 0, 0, 0, False)
 
 _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
 _HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
@@ -191,7 +196,7 @@ class TcpOutput:
         nxt = self.snd_nxt
         snd_buf = self.snd_buf
         if nxt == self.buf_seq and nxt == self.snd_una and nxt == self.snd_max and one and snd_buf \
-                and self._output_one():
+                and self._output_one(self.tcp.unsettled is self):
             return True  # rr9: an idle connection's one segment (a reply), by its own checks (rr11: ``one`` False
             # when the caller asked it already: ``send``)
         offset = (nxt - self.buf_seq) & MASK
@@ -396,16 +401,16 @@ class TcpOutput:
         and MSS, the stack's link output: :meth:`_tx_way_make`'s checks, kept in step with :meth:`_neighbour_mac`'s;
         way13: the stack's, the netif's and the neighbour's as ``Stack.way_generation``, which every write to them
         moves on; way14: the link output's too (``Stack.link_output``'s setter), and the way dropped (``_tx_way``
-        None) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the timestamps (``_rcv_sws``,
-        which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are all there is to compare),
-        the neighbour's refresh time read live; else made again.  None when the full way must send (a neighbour to
-        resolve or refresh, a route to look up again, segments larger than the MTU).  out12: :meth:`_output_one` has
-        this body inline (``test_tcp_send_fast``'s way-change tests hold both to the full way)."""
+        :data:`NO_WAY`, tail15) by a write of TOS or TTL (``TcpPcb.tos``'s and ``ttl``'s setters) or of the
+        timestamps (``_rcv_sws``, which whatever sets ``ts_ok`` calls), so that the generation and the peer's MSS are
+        all there is to compare), the neighbour's refresh time read live; else made again.  None when the full way
+        must send (a neighbour to resolve or refresh, a route to look up again, segments larger than the MTU).
+        out12: :meth:`_output_one` has this body inline (``test_tcp_send_fast``'s way-change tests hold both to the
+        full way)."""
         way = self._tx_way
-        if way is None:
-            return self._tx_way_make()
         stack = self.stack
-        # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there)
+        # way14: two comparisons (the peer's MSS stays a plain field, read per ACK: a property would cost more there);
+        # tail15: NO_WAY, a way not kept, fails the first
         if stack.way_generation != way[0] or self.snd_mss != way[1]:
             return self._tx_way_make()
         if stack.now >= way[3].refresh_at:  # (way13: ArpEntry.refresh_due, inline)
@@ -478,7 +483,7 @@ class TcpOutput:
         wmemo[0], wmemo[1], wmemo[2] = key, window, self.rcv_adv
         return window
 
-    def _output_one(self) -> bool:
+    def _output_one(self, unsettled: bool) -> bool:
         """rr8: :meth:`_output_fast`'s loop for its commonest call from a request/response server: the application
         wrote to an idle connection (nothing in flight, everything sent acknowledged, ``snd_una == snd_nxt ==
         snd_max == buf_seq``, the state ESTABLISHED or CLOSE_WAIT and ``snd_buf`` not empty: out12, the callers checked,
@@ -492,8 +497,13 @@ class TcpOutput:
         of :meth:`_tx_way_now`, the windows), so that a reply skips the loop's set-up; False, with nothing done, when
         it is not its case (a congestion window an ACK's bookkeeping may still open: the loop settles it first).
         off9: on a netif that offloads too, the frame whole with both checksums done to ``device.transmit`` (a
-        device takes such a frame as it is, and a reply's sum costs less than the offload branch's work)."""
-        if self.sack_ok and self.ooseq:
+        device takes such a frame as it is, and a reply's sum costs less than the offload branch's work).
+        tail15: ``unsettled`` is whether this connection's ACK bookkeeping waits for this write (``Tcp.unsettled is
+        self``), as the caller knows it (the request lane without a look: 4 bytecodes less a reply; the others ask);
+        settled once the segment is written."""
+        # (tail15: unsettled, nothing is held out of order: both deferring ways take only a connection without, and
+        # a segment's input, the only way to hold one, settles first: not read, a bytecode less a reply)
+        if not unsettled and self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
         snd_buf = self.snd_buf
         n = len(snd_buf)
@@ -501,24 +511,21 @@ class TcpOutput:
         # inline (out12: a call and a second unpacking less a reply; an inline copy: test_tcp_send_fast's way-change
         # tests hold this one (..._at_the_next_write_to_an_idle_connection) and _tx_way_now to the full way, and
         # test_tcp_send_neighbour's the refresh; way14: the generation and the peer's MSS, test_tcp_way_generation)
-        way = self._tx_way
+        # tail15: the way unpacked from the pcb at once (no None to test first: a way not kept is NO_WAY, whose
+        # generation no stack has; 6 bytecodes less a reply)
+        (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
+         ts_ok) = self._tx_way
         stack = self.stack
-        if way is not None:
-            (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
-             ts_ok) = way
-            if stack.way_generation != generation or self.snd_mss != snd_mss:
-                way = None
-            elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
-                return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
-        if way is None:
+        if stack.way_generation != generation or self.snd_mss != snd_mss:
             way = self._tx_way_make()
             if way is None:
                 return False
             _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+        elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
+            return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
             return False
         tcp = self.tcp
-        unsettled = tcp.unsettled is self
         rcv_nxt = self.rcv_nxt
         # the window offered, as _output_fast's loop asks it once per call: _offered_window's reply case inline (rr11: a
         # call less a reply; an inline copy, test_tcp_rr_one compares the two and the full way): the request read, the
@@ -548,8 +555,6 @@ class TcpOutput:
         frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
                      offflags_ack | psh, window, (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF,
                      tail) + snd_buf
-        if not unsettled:  # new data: timed when nothing is (Karn), as the loop decides (unsettled: after the settle)
-            timing = self.rtt.seq is None
         sent = False
         try:
             if device.tx_fd is None:
@@ -578,7 +583,11 @@ class TcpOutput:
             self._tx_refused()
             return True
         rtt = self.rtt
-        if rtt.seq is None if unsettled else timing:  # (rr2: unsettled, once the ACK's sample is taken; out14: 5 less)
+        # new data: timed when nothing is (Karn), as the loop decides.  tail15: asked after the write (which changes no
+        # timing: a device does not feed frames back while it writes, as ``ident`` and ``snd_nxt`` written back after
+        # it assume), so the same test serves both cases: unsettled, the ACK's sample is taken by now (and an ACK of
+        # everything sent ends any timing); 5 bytecodes less a reply than a decision before the write for the other
+        if rtt.seq is None:
             rtt.seq = nxt  # RttEstimator.time_segment, inline (out14: two stores, not a tuple's: one less)
             rtt.start = stack.now
         self.unacked_segments = 0
@@ -587,17 +596,22 @@ class TcpOutput:
         if self.delack_at is not None:
             self.delack_at = None
             self._schedule()
-        if self.txretry_at is not None:
-            self.txretry_at = None
-            tcp.tx_refused.discard(self)
-        if self.rto_at is None:
-            self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline
-            # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's
-            # entry (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns,
-            # less a reply; test_call_costs holds the heap to arm's result); way14: against the deadline the entry
-            # holds as the heap keeps it in the pcb (heap_at: no lookup of the entry)
-            if when < self.heap_at and self.state != CLOSED:
-                tcp.timers.arm(self, when)
+        # tail15: unsettled, no refused segment waits for its retry and the RTO is off (both deferring ways take
+        # only a connection without the first; the ACK of everything sent stopped the RTO, RFC 6298 5.2; and a
+        # write since, refused or not, would have settled first): neither read (3 bytecodes less a reply)
+        if not unsettled:
+            if self.txretry_at is not None:
+                self.txretry_at = None
+                tcp.tx_refused.discard(self)
+            if self.rto_at is not None:
+                return True
+        self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline (the RTO started, RFC 6298 5.1)
+        # call12: LazyDeadlines.arm's first test, inline: a reply's RTO is seldom earlier than the connection's entry
+        # (the last reply's, left in the heap by its ACK), and arm then returns at once (a call, 18 ns, less a reply;
+        # test_call_costs holds the heap to arm's result); way14: against the deadline the entry holds as the heap
+        # keeps it in the pcb (heap_at: no lookup of the entry)
+        if when < self.heap_at and self.state != CLOSED:
+            tcp.timers.arm(self, when)
         return True
 
     def _segment_template(self, mac: bytes, hwaddr: bytes, tos: int, ttl: int, hlen: int) -> tuple:
