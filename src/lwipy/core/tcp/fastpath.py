@@ -59,7 +59,7 @@ from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
-from .states import CLOSED, ESTABLISHED
+from .states import CLOSED
 from .tcp_in import _DEFER_SEGMENTS
 
 if TYPE_CHECKING:
@@ -244,15 +244,15 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     when anything is unusual: a FIN queued, nothing to acknowledge or more than was sent, the SYN not yet
     acknowledged, recovery, SACK ranges or out-of-order data held, a read side closed, timestamps not as negotiated
     or failing PAWS (``_fast_input`` or the full path then takes it)."""
-    if pcb.state != ESTABLISHED or seq != pcb.rcv_nxt or pcb.fin_seq is not None:
+    # guard15: not ESTABLISHED, in recovery, SACK ranges or out-of-order data held, the read side closed: one field
+    # kept by their writers (TcpPcb._unusual_check); no FIN queued follows from ESTABLISHED (only _queue_fin sets
+    # fin_seq, and it moves an ESTABLISHED connection on: test_tcp_unusual holds it): 19 bytecodes less an ACK
+    if pcb._unusual_in or seq != pcb.rcv_nxt:
         return False
     una = pcb.snd_una
     acked = (ack - una) & MASK
     if not acked or acked > (pcb.snd_max - una) & MASK or pcb.buf_seq != una:
         return False  # a duplicate or a window update; an ACK of what was never sent; the SYN's ACK still due
-    cc = pcb.cc
-    if cc.recover is not None or pcb.scoreboard.ranges or pcb.ooseq or pcb.rx_closed:
-        return False
     ts_ok = pcb.ts_ok
     if ts_ok:
         if tsval is None or (tsval - pcb.ts_recent) & _HALF:
@@ -295,7 +295,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
         pcb._mem_snd()
         pcb._defer_output()
         return True
-    if pcb.tx_source is not None and not pcb.tx_closed:
+    if pcb._tx_source is not None and not pcb.tx_closed:
         room = pcb.snd_buf_limit - len(snd_buf)
         if room > 0:
             pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)
