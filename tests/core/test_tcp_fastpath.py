@@ -401,7 +401,8 @@ def unusual_as_fields(pcb) -> tuple[bool, bool]:
     from lwipy.core.tcp.states import ESTABLISHED
     unusual_in = pcb.state != ESTABLISHED or len(pcb.ooseq) > 0 or pcb.rx_closed is True \
         or pcb.cc.recover is not None or len(pcb.scoreboard.ranges) > 0
-    return unusual_in, unusual_in or pcb.txretry_at is not None or pcb._tx_source is not None
+    return unusual_in, unusual_in or pcb.buf_seq != pcb.snd_una or pcb.txretry_at is not None \
+        or pcb._tx_source is not None
 
 
 def assert_unusual_kept(pcb, where: str = "") -> None:

@@ -31,20 +31,22 @@ from lwipy.core.tcp import fastpath
 from lwipy.core.tcp.pcb import TcpPcb
 from lwipy.errors import LwipError
 from lwipy.sim import Simulation
-from test_tcp_fastpath import ACK, FIN, PSH, assert_unusual_kept, established, frame, inject, unusual_as_fields
+from test_tcp_fastpath import (ACK, FIN, PSH, assert_unusual_kept, established, frame, inject, snapshot,
+                               unusual_as_fields)
 from test_tcp_rr_fast import echo_connection, request
 from test_tcp_rr_request import _abort, _close, _shutdown_read
 
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "lwipy"
-CONDITIONS = ("not ESTABLISHED", "ooseq", "rx_closed", "recover", "ranges", "txretry_at", "tx_source")
+CONDITIONS = ("not ESTABLISHED", "ooseq", "rx_closed", "recover", "ranges", "SYN unacknowledged", "txretry_at",
+              "tx_source")
 
 
 def conditions(pcb) -> set[str]:
     """Which of the fields stand out now."""
     seen = set()
     for name, on in zip(CONDITIONS, (pcb.state_name != "ESTABLISHED", pcb.ooseq, pcb.rx_closed,
-                                     pcb.cc.recover is not None, pcb.scoreboard.ranges, pcb.txretry_at is not None,
-                                     pcb._tx_source is not None), strict=True):
+                                     pcb.cc.recover is not None, pcb.scoreboard.ranges, pcb.buf_seq != pcb.snd_una,
+                                     pcb.txretry_at is not None, pcb._tx_source is not None), strict=True):
         if on:
             seen.add(name)
     return seen
@@ -345,6 +347,48 @@ def test_fins_both_ways_shutdowns_and_aborts(ts, monkeypatch):
         assert all(left) and pcb.state_name == last
 
 
+def test_a_request_fed_from_the_accept_callback_before_the_syn_is_acknowledged(monkeypatch):
+    """An ESTABLISHED connection whose SYN's ACK is still being taken (a listener's accept callback runs between
+    ``_established`` and ``_process_ack``): a byte written there waits (Nagle: the SYN is in flight), and a request
+    fed from there acknowledging the SYN alone looks like the request lane's (``ack == snd_nxt``, one byte in the
+    buffer and one acknowledged) but for ``buf_seq != snd_una``: left to the general way, as before guard15 (the
+    field folded into ``_unusual``, kept by ``_ack_advanced``), with the same outcome as without the fast paths."""
+    from tcp_script import TcpScript
+    taken: list = []
+    real = TcpPcb._fast_request
+
+    def watched(pcb, *args):
+        taken.append(real(pcb, *args))
+        return taken[-1]
+    monkeypatch.setattr(TcpPcb, "_fast_request", watched)
+    runs = []
+    for fast in (True, False):
+        t = TcpScript()
+        t.stack.tcp.fast_path = fast
+        t.stack.tcp.isn = lambda *args: 5000
+        listener = t.stack.tcp.listen(t.port)
+        accepted = []
+
+        def accept(lst, t=t, accepted=accepted):
+            pcb = lst.accept()
+            accepted.append(pcb)
+            pcb.send(b"x")
+            assert_unusual_kept(pcb, "in the accept callback")
+            assert pcb.snd_nxt == pcb.buf_seq == 5001 and pcb.snd_una == 5000 and pcb._unusual
+            inject(t, frame(t, t.peer_seq, 5001, ACK | PSH, b"q" * 10))
+        listener.on_event = accept
+        t.send("S", options=[("MSS", 1000)])
+        t.sent()
+        t.send("A", ack=5001)
+        (pcb,) = accepted
+        assert_unusual_kept(pcb, "after the handshake")
+        assert pcb.rcv_buf == b"q" * 10 and pcb.snd_una == 5001
+        runs.append((t, pcb))
+    assert taken == [False]
+    (ta, pa), (tb, pb) = runs
+    assert ta.dev.take() == tb.dev.take() and snapshot(ta, pa) | {"stats": None} == snapshot(tb, pb) | {"stats": None}
+
+
 def test_a_simultaneous_open_and_an_active_one_keep_the_fields():
     from tcp_script import TcpScript
     t = TcpScript()
@@ -362,7 +406,7 @@ def test_a_simultaneous_open_and_an_active_one_keep_the_fields():
 
 # -- every writer in the source ----------------------------------------------------------------------------------------
 #: the fields ``_unusual_check`` reads, written by assignment
-FIELDS = {"state", "rx_closed", "txretry_at", "_tx_source"}
+FIELDS = {"state", "rx_closed", "txretry_at", "_tx_source", "buf_seq", "snd_una"}
 #: the calls that change ``cc.recover`` or ``scoreboard.ranges``, and the dict methods that change ``ooseq``
 CC_CALLS = {"enter_recovery", "on_timeout", "on_ack"}
 SCOREBOARD_CALLS = {"update", "prune", "clear"}
@@ -376,6 +420,15 @@ EXEMPT = {
     ("__init__", "_tx_source"): "the same",
     ("__init__", "rx_closed"): "the same",
     ("__init__", "txretry_at"): "the same",
+    ("__init__", "buf_seq"): "the same",
+    ("__init__", "snd_una"): "the same",
+    ("_fast_new_ack", "buf_seq"): "buf_seq == snd_una before (_fast_input's test) and after: _unusual stands",
+    ("_fast_new_ack", "snd_una"): "the same",
+    ("_fast_request", "buf_seq"): "buf_seq == snd_una before (its guard) and after",
+    ("_fast_request", "snd_una"): "the same",
+    ("fast_pure_ack", "buf_seq"): "buf_seq == snd_una before (its test) and after",
+    ("fast_pure_ack", "snd_una"): "the same",
+    ("_input_syn_sent", "snd_una"): "the SYN acknowledged, then _established(), which checks (the state)",
     ("_fast_new_ack", "cc.on_ack"): "outside recovery (_fast_input's _unusual_in): on_ack leaves recover None",
     ("_ack_sample", "cc.on_ack"): "outside recovery (its callers check): on_ack leaves recover None",
 }

@@ -428,10 +428,10 @@ class TcpInput:
         # nothing above snd_nxt was sent, so snd_max == snd_nxt; acked > 0: the caller saw ack != snd_una; no refused
         # segment waiting for its retry, whose tcp_output _fast_new_ack would run; no stream source, which
         # _fast_new_ack asks for the room first: tx9's bulk senders).  guard15: what changes seldom (the state, out-of-
-        # order data, the read side closed, recovery, SACK ranges, a refused segment's retry, a stream source) in one
-        # field kept by its writers (TcpPcb._unusual_check): 22 bytecodes less a request than the seven tests
-        if self._unusual or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked \
-                or self.buf_seq != una:
+        # order data, the read side closed, recovery, SACK ranges, buf_seq != snd_una, a refused segment's retry, a
+        # stream source) in one field kept by its writers (TcpPcb._unusual_check): 27 bytecodes less a request than
+        # the eight tests
+        if self._unusual or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked:
             return False
         n = len(payload)
         used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
@@ -767,8 +767,9 @@ class TcpInput:
         # RFC 7323 4.1: the echoed timestamp gives the RTT of any ACK, retransmissions included
         self.rtt.on_ack(ack, now, ((int(now * 1000) - tsecr) & MASK) / 1000.0 if tsecr else None)
         partial = self.cc.on_ack(ack, acked, self.snd_mss, self.snd_max)
-        if self._unusual_in:
-            self._unusual_check()  # guard15: recovery may have ended, the SACK ranges be pruned away (above)
+        if self._unusual:
+            # guard15: recovery may have ended, the SACK ranges be pruned away, snd_una passed the SYN (above)
+            self._unusual_check()
         if partial:
             self._retransmit_one()  # a partial ACK in recovery: the next hole is lost too (RFC 6582 3.2 step 5)
         if self.snd_una == self.snd_max:
