@@ -20,7 +20,10 @@ check the full path would make is known to pass and nothing unusual is asked of 
   held, no SACK scoreboard, not in recovery, the data fitting the free receive buffer; a segment without data must
   acknowledge something new (a duplicate ACK or a bare window update takes the full path).  A segment with data that
   acknowledges everything sent and buffered (a request on an idle connection) is asked of
-  :meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_request` first, which makes the same checks (rr9).
+  :meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_request` first, which makes the same checks (rr9).  guard15: what
+  of these changes seldom (the state, out-of-order data, recovery, SACK ranges, the read side closed) is read as one
+  field, ``TcpPcb._unusual_in`` (``_unusual`` for the request), kept by the writers of those fields
+  (``TcpPcb._unusual_check``).
 
 Anything else returns False before touching any state, and the frame goes the full way (``ethernet_input``,
 ``ip4_input``, ``tcp_input``), which also counts and answers what is wrong with it.  A taken segment updates the same
