@@ -34,7 +34,7 @@ from lwipy.sim import Simulation
 from test_tcp_fastpath import (ACK, FIN, PSH, assert_unusual_kept, established, frame, inject, snapshot,
                                unusual_as_fields)
 from test_tcp_rr_fast import echo_connection, request
-from test_tcp_rr_request import _abort, _close, _shutdown_read
+from test_tcp_rr_request import _abort, _close, _shutdown_read, watch_request
 
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src" / "lwipy"
 CONDITIONS = ("not ESTABLISHED", "ooseq", "rx_closed", "recover", "ranges", "SYN unacknowledged", "txretry_at",
@@ -354,13 +354,7 @@ def test_a_request_fed_from_the_accept_callback_before_the_syn_is_acknowledged(m
     buffer and one acknowledged) but for ``buf_seq != snd_una``: left to the general way, as before guard15 (the
     field folded into ``_unusual``, kept by ``_ack_advanced``), with the same outcome as without the fast paths."""
     from tcp_script import TcpScript
-    taken: list = []
-    real = TcpPcb._fast_request
-
-    def watched(pcb, *args):
-        taken.append(real(pcb, *args))
-        return taken[-1]
-    monkeypatch.setattr(TcpPcb, "_fast_request", watched)
+    taken = watch_request(monkeypatch)
     runs = []
     for fast in (True, False):
         t = TcpScript()
