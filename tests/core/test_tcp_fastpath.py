@@ -499,11 +499,29 @@ def test_an_address_change_that_leaves_our_addresses_as_they_were_keeps_the_entr
 
 
 # -- the differential test ---------------------------------------------------------------------------------------------
+def unusual_as_fields(pcb) -> tuple[bool, bool]:
+    """guard15: ``(pcb._unusual_in, pcb._unusual)`` as the fields they stand for say (header prediction's tests of
+    them before guard15, written out here apart from ``TcpPcb._unusual_check``)."""
+    from lwipy.core.tcp.states import ESTABLISHED
+    unusual_in = pcb.state != ESTABLISHED or len(pcb.ooseq) > 0 or pcb.rx_closed is True \
+        or pcb.cc.recover is not None or len(pcb.scoreboard.ranges) > 0
+    return unusual_in, unusual_in or pcb.buf_seq != pcb.snd_una or pcb.txretry_at is not None \
+        or pcb._tx_source is not None
+
+
+def assert_unusual_kept(pcb, where: str = "") -> None:
+    """guard15: the pcb's two fields as its fields say, and what ``fastpath.fast_pure_ack`` relies on instead of
+    testing ``fin_seq``: no FIN queued on an ESTABLISHED connection."""
+    assert (pcb._unusual_in, pcb._unusual) == unusual_as_fields(pcb), f"_unusual_in, _unusual not kept {where}"
+    assert pcb.state_name != "ESTABLISHED" or pcb.fin_seq is None, f"a FIN queued while ESTABLISHED {where}"
+
+
 def snapshot(t: TcpScript, pcb) -> dict:
+    assert_unusual_kept(pcb, "(snapshot)")  # (guard15: after every step of every differential test)
     # (the memos of the way out, of the send buffer's last count and of the last one-peak memory plan, tx9, tx10 and
     # mem12, are caches, not state: what they hold is compared through what they do, the counts themselves; way14: so
     # is heap_at, the lazy heap's entry, which the two ways may leave at different times: the real deadline is compared)
-    skip = {"tcp", "stack", "on_event", "on_recv", "tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard",
+    skip = {"tcp", "stack", "on_event", "on_recv", "_tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard",
             "_via6", "_mem_snd_len", "_mem_snd_mss", "_mem_rise_log", "_mem_rise_cat",
             "_mem_rise_up", "heap_at"}
     # (rr11: the pcb's fields are slots, anything else set on it in its __dict__: both compared)

@@ -108,7 +108,8 @@ def _no_room(t, pcb):
 
 
 def _sack_ranges(t, pcb):
-    pcb.scoreboard.ranges.append([pcb.snd_max + 100, pcb.snd_max + 200])  # (a SACK scoreboard left over)
+    # (a SACK scoreboard left over; guard15: written through the pcb's property, which keeps TcpPcb._unusual)
+    pcb.sacked = [[pcb.snd_max + 100, pcb.snd_max + 200]]
     return pcb.snd_max
 
 
@@ -118,7 +119,7 @@ def _out_of_order(t, pcb):
 
 
 def _recovery(t, pcb):
-    pcb.cc.recover = pcb.snd_una  # (fast recovery left open: an ACK of everything ends it the full way)
+    pcb.recover = pcb.snd_una  # (fast recovery left open: an ACK of everything ends it the full way)
     return pcb.snd_max
 
 

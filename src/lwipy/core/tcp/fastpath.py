@@ -20,7 +20,10 @@ check the full path would make is known to pass and nothing unusual is asked of 
   held, no SACK scoreboard, not in recovery, the data fitting the free receive buffer; a segment without data must
   acknowledge something new (a duplicate ACK or a bare window update takes the full path).  A segment with data that
   acknowledges everything sent and buffered (a request on an idle connection) is asked of
-  :meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_request` first, which makes the same checks (rr9).
+  :meth:`~lwipy.core.tcp.tcp_in.TcpInput._fast_request` first, which makes the same checks (rr9).  guard15: what
+  of these changes seldom (the state, out-of-order data, recovery, SACK ranges, the read side closed) is read as one
+  field, ``TcpPcb._unusual_in`` (``_unusual`` for the request), kept by the writers of those fields
+  (``TcpPcb._unusual_check``).
 
 Anything else returns False before touching any state, and the frame goes the full way (``ethernet_input``,
 ``ip4_input``, ``tcp_input``), which also counts and answers what is wrong with it.  A taken segment updates the same
@@ -59,7 +62,7 @@ from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.tcp import ACK
 from .seq import HALF as _HALF
 from .seq import MASK
-from .states import CLOSED, ESTABLISHED
+from .states import CLOSED
 from .tcp_in import _DEFER_SEGMENTS
 
 if TYPE_CHECKING:
@@ -252,15 +255,15 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     when anything is unusual: a FIN queued, nothing to acknowledge or more than was sent, the SYN not yet
     acknowledged, recovery, SACK ranges or out-of-order data held, a read side closed, timestamps not as negotiated
     or failing PAWS (``_fast_input`` or the full path then takes it)."""
-    if pcb.state != ESTABLISHED or seq != pcb.rcv_nxt or pcb.fin_seq is not None:
+    # guard15: not ESTABLISHED, in recovery, SACK ranges or out-of-order data held, the read side closed: one field
+    # kept by their writers (TcpPcb._unusual_check); no FIN queued follows from ESTABLISHED (only _queue_fin sets
+    # fin_seq, and it moves an ESTABLISHED connection on: test_tcp_unusual holds it): 19 bytecodes less an ACK
+    if pcb._unusual_in or seq != pcb.rcv_nxt:
         return False
     una = pcb.snd_una
     acked = (ack - una) & MASK
     if not acked or acked > (pcb.snd_max - una) & MASK or pcb.buf_seq != una:
         return False  # a duplicate or a window update; an ACK of what was never sent; the SYN's ACK still due
-    cc = pcb.cc
-    if cc.recover is not None or pcb.scoreboard.ranges or pcb.ooseq or pcb.rx_closed:
-        return False
     ts_ok = pcb.ts_ok
     if ts_ok:
         if tsval is None or (tsval - pcb.ts_recent) & _HALF:
@@ -303,7 +306,7 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
         pcb._mem_snd()
         pcb._defer_output()
         return True
-    if pcb.tx_source is not None and not pcb.tx_closed:
+    if pcb._tx_source is not None and not pcb.tx_closed:
         room = pcb.snd_buf_limit - len(snd_buf)
         if room > 0:
             pcb._pull(room)  # tx9: the room filled from the stream source (the callback below only for room it left)

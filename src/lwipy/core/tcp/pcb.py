@@ -83,6 +83,7 @@ def _forward(obj: str, name: str, doc: str) -> Any:
         if self.tcp.unsettled is not None:
             self.tcp.settle()
         setattr(getattr(self, obj), name, value)
+        self._unusual_check()  # guard15: ``recover`` and ``sacked`` are among what it stands for
     return property(get, put, doc=doc)
 
 
@@ -109,7 +110,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     __slots__ = (
         "tcp", "stack", "state", "local_ip", "local_port", "remote_ip", "remote_port", "v6", "key", "_local_packed",
         "_remote_packed", "_ttl", "_tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
-        "tx_source", "error",
+        "_tx_source", "error", "_unusual", "_unusual_in",
         "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
         "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
         # send side
@@ -169,10 +170,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         #: application that does not wait for room sets it False (``tcp_sent(pcb, NULL)``), and an ACK's room then
         #: calls nothing (a request/response server's every request acknowledges its reply before it)
         self.notify_sent = True
-        #: tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
-        #: room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room
-        #: (only of room it left); see :meth:`_pull`
-        self.tx_source: Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None = None
+        self._tx_source: Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None = None  # (``tx_source``)
         self.error = 0
         self.nodelay = False
         self._keepalive = False
@@ -255,6 +253,8 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # congestion control (RFC 5681, RFC 6582, RFC 3465) and what the peer SACKed (RFC 6675)
         self.cc = CongestionControl()
         self.scoreboard = SackScoreboard()
+        # guard15: what header prediction refuses, set from the fields above (CLOSED: unusual)
+        self._unusual_in = self._unusual = True
         # what TcpMem counted for the buffers, in the instance from the start (rx8: a pcb has too many attributes
         # for CPython's shared-key dicts, so one still read from the class costs three times an instance's)
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
@@ -287,6 +287,40 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     rto_recover = _forward("cc", "rto_recover", "snd_max at the last timeout until acknowledged (RFC 6582 4.1)")
     rexmit_high = _forward("cc", "rexmit_high", "in recovery: the end of what was already sent again")
     sacked = _forward("scoreboard", "ranges", "[left, right) ranges the peer SACKed above snd_una, in order")
+
+    # ------------------------------------------------------------------------------------ header prediction's guard
+    def _unusual_check(self) -> None:
+        """guard15: ``_unusual_in`` and ``_unusual`` worked out again from the fields they stand for, which change
+        seldom, so that header prediction tests one field where it tested up to seven (:meth:`_fast_input` and
+        ``fastpath.fast_pure_ack`` ``_unusual_in``, :meth:`_fast_request` ``_unusual``).  ``_unusual_in``: not
+        ESTABLISHED, out-of-order data held (``ooseq``), the read side closed (``rx_closed``), in fast recovery
+        (``cc.recover``) or SACK ranges held (``scoreboard.ranges``); ``_unusual``: any of those, the SYN not yet
+        acknowledged (``buf_seq != snd_una``: an ESTABLISHED connection's only while a listener's accept callback
+        runs), a refused segment waiting for its retry (``txretry_at``) or a stream source set (``tx_source``).
+        Every writer of those fields calls it right after the write, before anything that could feed a frame (only
+        a frame's input reads the two): ``state``, ``rx_closed`` and ``txretry_at`` set, ``ooseq`` added to, taken
+        from or cleared, ``cc.recover`` by ``enter_recovery``, ``on_timeout`` and ``on_ack`` (which only clears
+        it), the ranges by the scoreboard's ``update``, ``prune`` and ``clear``, ``snd_una`` past the SYN
+        (``_ack_advanced``; the fast ways move ``buf_seq`` and ``snd_una`` together from equal), and the
+        properties ``tx_source``, ``recover`` and ``sacked`` (tests/core/test_tcp_unusual.py holds the fields to
+        their writers: write through those, not into ``pcb.cc`` or ``pcb.scoreboard``)."""
+        self._unusual_in = unusual = self.state != ESTABLISHED or bool(self.ooseq) or self.rx_closed \
+            or self.cc.recover is not None or bool(self.scoreboard.ranges)
+        self._unusual = unusual or self.buf_seq != self.snd_una or self.txretry_at is not None \
+            or self._tx_source is not None
+
+    @property
+    def tx_source(self) -> Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None:
+        """tx9: where the send buffer's room is filled from when ACKs free it (a stream source: ``tx_source(pcb,
+        room)`` returns at most ``room`` bytes to queue, b"" for none now), before ``on_event`` is told of room (only
+        of room it left); see :meth:`_pull`.  None (the default) for none.  guard15: kept in ``_tx_source``, the
+        setter keeping ``_unusual`` (the request lane leaves a connection with a source to the general way)."""
+        return self._tx_source
+
+    @tx_source.setter
+    def tx_source(self, source: Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None) -> None:
+        self._tx_source = source
+        self._unusual_check()
 
     # ---------------------------------------------------------------------------------------------------- user API
     @property
@@ -497,6 +531,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._leave_lane()
         if read:
             self.rx_closed = True
+            self._unusual_check()
             self.rcv_buf.clear()
             self._mem_rcv()
         if write and not self.tx_closed and self.state not in (CLOSED, LISTEN, TIME_WAIT):
@@ -517,6 +552,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             self.abort()
             return
         self.rx_closed = True
+        self._unusual_check()
         if self.state == SYN_SENT:
             self._free()
             return
@@ -540,6 +576,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.snd_una = isn
         self.snd_nxt = self.snd_max = self.buf_seq = (isn + 1) & MASK
         self.state = SYN_SENT
+        self._unusual_check()
         self._send_syn()
 
     def _open_passive(self, isn: int, hdr: TcpHeader) -> None:
@@ -553,11 +590,13 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self.snd_wl1, self.snd_wl2 = hdr.seq, isn
         self.rcv_adv = self.rcv_nxt
         self.state = SYN_RCVD
+        self._unusual_check()
         self._arm_syn_rcvd()
         self._send_syn()
 
     def _established(self) -> None:
         self.state = ESTABLISHED
+        self._unusual_check()
         self.close_at = None  # the SYN_RCVD timeout
         self.cc.established(self.snd_mss, self.snd_wnd)
         self.retries = 0
@@ -576,6 +615,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
             return
         self.state = CLOSED
         self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.close_at = self.txretry_at = None
+        self._unusual_check()
         self.tcp._remove(self)
         self._mem_release()
         self._notify()
@@ -585,7 +625,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         that sends, the write side open): queue what it gives for the room, as ``send(data, more=True)`` queues it (no
         PSH: a stream has more), without ``send``'s checks and call; the caller's ``tcp_output`` sends it.  One call
         per ACK instead of the application's callback and its ``send`` (a bulk sender's every ACK)."""
-        data = self.tx_source(self, room)
+        data = self._tx_source(self, room)
         n = len(data)
         if not n:
             return

@@ -176,6 +176,7 @@ class TcpOutput:
             self._tx_refused()
         elif self.txretry_at is not None:
             self.txretry_at = None  # everything that could go went: no retry pending
+            self._unusual_check()
             self.tcp.tx_refused.discard(self)
         if sent_any and self.rto_at is None:
             self._arm_rto()
@@ -206,6 +207,7 @@ class TcpOutput:
         if avail <= 0:  # nothing to send (the call after an ACK that the application already filled for)
             if self.txretry_at is not None:
                 self.txretry_at = None
+                self._unusual_check()
                 self.tcp.tx_refused.discard(self)
             return True
         if self.sack_ok and self.ooseq:
@@ -387,6 +389,7 @@ class TcpOutput:
             self._tx_refused()
         elif self.txretry_at is not None:
             self.txretry_at = None
+            self._unusual_check()
             self.tcp.tx_refused.discard(self)
         if sent and self.rto_at is None:
             self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline (rr2: two calls less a reply)
@@ -602,6 +605,7 @@ class TcpOutput:
         if not unsettled:
             if self.txretry_at is not None:
                 self.txretry_at = None
+                self._unusual_check()
                 tcp.tx_refused.discard(self)
             if self.rto_at is not None:
                 return True
@@ -643,6 +647,7 @@ class TcpOutput:
         self.stack._stats.tcp.tx_refused += 1
         self.tcp.tx_refused.add(self)
         self.txretry_at = self.stack.now + TX_RETRY
+        self._unusual_check()
         if self.rto_at is None and self.persist_at is None:
             self.rto_at = self.stack.now + self.rtt.rto
         self._schedule()
@@ -653,6 +658,7 @@ class TcpOutput:
             self.state = FIN_WAIT_1
         elif self.state == CLOSE_WAIT:
             self.state = LAST_ACK
+        self._unusual_check()
         self._output()
 
     def _syn_options(self) -> TcpOptions:
@@ -727,6 +733,7 @@ class TcpOutput:
     def _enter_recovery(self) -> None:
         """Fast retransmit (RFC 5681 3.2): halve, send the first hole again, and recover until ``recover``."""
         self.cc.enter_recovery((self.snd_max - self.snd_una) & MASK, self.snd_mss, self.snd_una, self.snd_max)
+        self._unusual_check()
         self._retransmit_one()
 
     def _retransmit_one(self) -> None:

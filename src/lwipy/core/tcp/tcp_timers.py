@@ -130,6 +130,7 @@ class TcpTimers:
     def _enter_time_wait(self) -> None:
         self.state = TIME_WAIT
         self.rto_at = self.persist_at = self.delack_at = self.keep_at = self.txretry_at = None
+        self._unusual_check()
         self.tcp.tx_refused.discard(self)
         self.snd_buf.clear()
         self._mem_snd()
@@ -163,6 +164,7 @@ class TcpTimers:
             return
         if self.txretry_at is not None and now >= self.txretry_at:
             self.txretry_at = None
+            self._unusual_check()
             self._output()
             if self.state == CLOSED:
                 return
@@ -199,6 +201,7 @@ class TcpTimers:
             return
         self.cc.on_timeout((self.snd_max - self.snd_una) & MASK, self.snd_mss, self.snd_max)
         self.scoreboard.clear()  # RFC 6675 5.1: after a timeout, SACK information is not trusted to skip data
+        self._unusual_check()  # (recovery ended, the ranges forgotten)
         self.snd_nxt = self.snd_una  # go back N
         self._output(force=True)  # the first segment goes whatever Nagle or the window say
         if self.rto_at is None and self.persist_at is None:
