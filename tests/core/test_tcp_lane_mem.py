@@ -9,7 +9,9 @@ figures read, another connection's counts changed and the peaks reset from insid
 requests (a peak raised in the middle of a run), path MTU changes: through a stack as it is, through one whose
 replays count each logged size in turn (no plan, no memo) and through one without the fast paths (everything
 counted at once, by ``TcpPcb._deliver``): the same frames, figures (``MemStats.report``, the current and peak lists,
-the totals), counts and what the application saw after every step."""
+the totals), counts and what the application saw after every step.  (mem15: without ``on_event`` told of the ACK
+first, the lane counts a steady request whose log would be the memo's once more as nothing: its settle finds no log,
+recorded as None among the memo's checks; tests/core/test_tcp_lane_token.py holds that way.)"""
 
 from __future__ import annotations
 

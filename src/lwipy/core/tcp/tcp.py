@@ -411,7 +411,8 @@ class Tcp:
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
         without a timestamp inline; settle13: ``RttEstimator.sample``'s too, for a sample after the first) and the
         memory counting of the buffers' changes since (``TcpMem._mem_replay``; mem12: the log of the pcb's last
-        one-peak plan checked here), in the order and with the values they would have had.  Called once the reply
+        one-peak plan checked here; mem15: no log at all when the request lane counted its steady request as
+        nothing), in the order and with the values they would have had.  Called once the reply
         is written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
         properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release."""

@@ -108,7 +108,13 @@ class TcpMem:
         freed), is kept with its log as the pcb's ``_mem_rise_log``, ``_mem_rise_cat`` and ``_mem_rise_up`` (the
         category and how far above its current figure it went): ``Tcp.settle`` does that one check itself for the
         same log, without a call.  Nothing else in such a plan does anything: the counts and current figures stay,
-        and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same)."""
+        and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same).
+
+        mem15: for such a log as the request lane makes it, its bytes held and first entries are kept too
+        (``_mem_lane_held``, ``_mem_lane_head``): once the lane's log is the memo's again it takes
+        ``MemStats.token``, and while that stands (nothing counted, freed, reset or replayed anywhere: no count,
+        figure or peak the check compares has changed, so the check would raise nothing) the same request counts as
+        nothing at all (``TcpInput._fast_request``)."""
         key = tuple(log)
         plans = self.tcp.mem_plans
         plan = plans.get(key)
