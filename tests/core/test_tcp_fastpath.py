@@ -519,11 +519,12 @@ def assert_unusual_kept(pcb, where: str = "") -> None:
 def snapshot(t: TcpScript, pcb) -> dict:
     assert_unusual_kept(pcb, "(snapshot)")  # (guard15: after every step of every differential test)
     # (the memos of the way out, of the send buffer's last count and of the last one-peak memory plan, tx9, tx10 and
-    # mem12, are caches, not state: what they hold is compared through what they do, the counts themselves; way14: so
-    # is heap_at, the lazy heap's entry, which the two ways may leave at different times: the real deadline is compared)
+    # mem12 (mem15: with the request lane's view of it), are caches, not state: what they hold is compared through what
+    # they do, the counts themselves; way14: so is heap_at, the lazy heap's entry, which the two ways may leave at
+    # different times: the real deadline is compared)
     skip = {"tcp", "stack", "on_event", "on_recv", "_tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard",
             "_via6", "_mem_snd_len", "_mem_snd_mss", "_mem_rise_log", "_mem_rise_cat",
-            "_mem_rise_up", "heap_at"}
+            "_mem_rise_up", "_mem_lane_held", "_mem_lane_head", "_mem_lane_token", "heap_at"}
     # (rr11: the pcb's fields are slots, anything else set on it in its __dict__: both compared)
     fields = {k: getattr(pcb, k) for k in type(pcb).__slots__ if hasattr(pcb, k)}
     fields.update(vars(pcb))

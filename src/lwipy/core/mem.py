@@ -99,7 +99,7 @@ class MemStats:
     """Current and peak bytes by category (see the module's docstring), their sum and its peak, and lwIP's
     ``stats_mem`` counts per category (``used``, ``max``, ``err``)."""
 
-    __slots__ = ("sizes", "cur", "peak", "used", "max", "err", "total", "total_peak", "pending")
+    __slots__ = ("sizes", "cur", "peak", "used", "max", "err", "total", "total_peak", "pending", "token")
 
     def __init__(self, sizes: MempSizes = ESP32_SIZES) -> None:
         self.sizes = sizes
@@ -114,11 +114,26 @@ class MemStats:
         #: rr2: counting that waits (``Tcp.settle``: a connection's buffer changes logged until the reply's write),
         #: called before anything else is counted or read here, so that every figure comes out in the same order
         self.pending: Any = None
+        #: mem15: what stands for "nothing counted since" (:meth:`take_token`): None once anything is counted,
+        #: freed or reset (each method below that changes a figure, and ``TcpMem._mem_replay``, the one writer of
+        #: the figures besides them), so that a holder of the token tells by one identity test that no figure, and
+        #: no connection's count, has changed since it took it (raising a peak, ``Tcp.settle``'s one-peak check,
+        #: changes nothing it stands for: peaks only rise)
+        self.token: Any = None
+
+    def take_token(self) -> object:
+        """mem15: a token that stays :attr:`token` until the next change of a figure (the request lane's memo of a
+        steady request, ``TcpInput._fast_request``)."""
+        token = self.token
+        if token is None:
+            token = self.token = object()
+        return token
 
     def alloc(self, cat: int, nbytes: int, elements: int = 1) -> None:
         """``nbytes`` more in category ``cat`` (``elements`` more elements of it, for ``used``/``max``)."""
         if self.pending is not None:
             self.pending()
+        self.token = None
         cur = self.cur[cat] + nbytes
         self.cur[cat] = cur
         if cur > self.peak[cat]:
@@ -137,6 +152,7 @@ class MemStats:
         """``nbytes`` fewer in category ``cat``."""
         if self.pending is not None:
             self.pending()
+        self.token = None
         self.cur[cat] -= nbytes
         self.total -= nbytes
         if elements:
@@ -147,6 +163,7 @@ class MemStats:
         (a connection's buffers change twice per segment each way: rr's request/response path)."""
         if self.pending is not None:
             self.pending()
+        self.token = None
         cur = self.cur[cat] + delta
         self.cur[cat] = cur
         total = self.total + delta
@@ -165,6 +182,7 @@ class MemStats:
         """Peaks start again from the current values (to measure one workload)."""
         if self.pending is not None:
             self.pending()
+        self.token = None
         self.peak = list(self.cur)
         self.max = list(self.used)
         self.total_peak = self.total

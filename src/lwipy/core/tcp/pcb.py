@@ -48,7 +48,7 @@ from .seq import MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import LANE_RECV, LANE_REQUEST, LANE_WRITTEN, TcpInput
-from .tcp_mem import TcpMem
+from .tcp_mem import KeptLog, TcpMem
 from .tcp_out import NO_WAY, TX_RETRY, TcpOutput
 from .tcp_timers import DELACK, TcpTimers
 
@@ -127,7 +127,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         # TcpMem's counts
         "_mem_snd_counted", "_mem_rcv_counted", "_mem_ooseq_counted", "_mem_ooseq_segs", "_mem_snd_len",
         "_mem_snd_mss", "_mem_freed", "_mem_log", "_mem_rise_log", "_mem_rise_cat",
-        "_mem_rise_up",
+        "_mem_rise_up", "_mem_lane_held", "_mem_lane_head", "_mem_lane_token",
     )
 
     def __init__(self, tcp: "Tcp", local_ip: IPv4Address | IPv6Address, local_port: int,
@@ -272,6 +272,13 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._mem_rise_log: list[int] = []  # (no log is empty)
         self._mem_rise_cat = 0
         self._mem_rise_up = 0
+        #: mem15: when that memo's log was one the request lane makes (TcpMem._mem_replay): the bytes it held and
+        #: its first six entries (a KeptLog, handed out as the log the lane begins), and MemStats's token, taken
+        #: when such a log came again (False: none, and no log was such yet), which ``TcpInput._fast_request``
+        #: checks to count the same request as nothing
+        self._mem_lane_held = 0
+        self._mem_lane_head: list[int] = KeptLog([], self)  # (never the pcb's log without a token)
+        self._mem_lane_token: object = False
 
     # ------------------------------------------------------------------------------------------- congestion numbers
     # read (and set) through the pcb as before the split; the pcb's own code goes to the objects directly

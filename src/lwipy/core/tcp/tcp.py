@@ -412,7 +412,8 @@ class Tcp:
         (``TcpInput._ack_sample``, as ``fastpath.fast_pure_ack`` takes them; s12: its steps for a request's ACK
         without a timestamp inline; settle13: ``RttEstimator.sample``'s too, for a sample after the first) and the
         memory counting of the buffers' changes since (``TcpMem._mem_replay``; mem12: the log of the pcb's last
-        one-peak plan checked here), in the order and with the values they would have had.  Called once the reply
+        one-peak plan checked here; mem15: no log at all when the request lane counted its steady request as
+        nothing), in the order and with the values they would have had.  Called once the reply
         is written (``TcpOutput._output_fast``), at the end of the segment (``fastpath.fast_input``), and before
         anything reads what waits: the full ``_output``, segment input, the timers, the pcb's ``cwnd``/``srtt``...
         properties, ``MemStats`` (its ``pending`` hook), a path MTU change and the pcb's release.  tail15: only
@@ -476,13 +477,15 @@ class Tcp:
         # the log of the pcb's last one-peak plan (mem11: both counts and the total as they were, one category's
         # peak raised to its figure plus ``up`` at most, as TcpMem._mem_replay would) checked here, without a call:
         # a request/response's every request (out14: compared in place, the log taken only for a replay: 2 less)
-        if pcb._mem_log == pcb._mem_rise_log:
+        log = pcb._mem_log
+        if log is None:
+            return  # mem15: the request lane's steady request, which counts as nothing (TcpInput._fast_request)
+        if log == pcb._mem_rise_log:
             pcb._mem_log = None
             # (settle14c: the rise's two fields read in place, no locals: two less)
             if mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up > mem.peak[pcb._mem_rise_cat]:  # (seldom: below, again)
                 mem.peak[pcb._mem_rise_cat] = mem.cur[pcb._mem_rise_cat] + pcb._mem_rise_up
         else:
-            log = pcb._mem_log
             pcb._mem_log = None
             pcb._mem_replay(log)
 
@@ -587,6 +590,7 @@ class Tcp:
         for pcb in self.conns.values():
             if pcb.v6 and pcb._remote_packed == dst and pcb.snd_mss > mss:
                 pcb.snd_mss = mss
+                pcb._mem_lane_token = False  # mem15: its steady request's counts were in the old unit
 
     # -- time --------------------------------------------------------------------------------------------------------
     def poll(self, now: float) -> None:

@@ -514,9 +514,16 @@ class TcpInput:
             log.append(~(held := used + n))  # the data's part's _mem_rcv, logged after what the callback logged
         else:
             # mem14: the memory log begun as above, with the data's part's _mem_rcv logged in the same list (nothing
-            # is called before the data's part: no other entry can come between)
-            log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0,
-                                   ~(held := used + n)]
+            # is called before the data's part: no other entry can come between).  mem15: when nothing was counted
+            # since the pcb's last steady request (MemStats.token: nothing counted, freed or reset anywhere, so its
+            # counts, figures and units are as that request left them) and the same bytes are held, the log would
+            # begin as that request's did: its first entries, kept (a KeptLog: the first append copies it), stand
+            # for it, and no list is built
+            held = used + n
+            if self._mem_lane_token is stack.mem.token and held == self._mem_lane_held:
+                log = self._mem_log = self._mem_lane_head
+            else:
+                log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0, ~held]
         on_recv = self.on_recv
         if on_recv is not None and not self.rcv_buf and not self._lane:
             # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
@@ -544,12 +551,26 @@ class TcpInput:
             if held < 0:
                 held = 0  # (it gave them back itself, recved)
             self.rcv_held = held
-            if written and self._mem_log is log:
+            if written and self._mem_log is self._mem_lane_head and not held and len(snd_buf) == acked:
+                # mem15: the steady request again: begun with the kept entries (nothing counted since the last one,
+                # the same bytes held), nothing logged or settled in the callback, all given back, and a reply as
+                # long as the last (acked: with the token, the send buffer held the last reply; any other size
+                # would have changed its count): its log would be the one-peak memo's, entry for entry, from the
+                # same counts and figures, whose peak is raised already: nothing to count (Tcp.settle finds no log)
+                self._mem_log = None
+            elif written and self._mem_log is log:
                 # mem14: the lane's own log as it began it, nothing settled meanwhile (so no segment came in: the
                 # buffer is still empty): _mem_rcv's size and then _mem_snd's, logged (two appends: each a
-                # specialised call, cheaper than one ``+=`` of a tuple, generic, for all its fewer bytecodes)
+                # specialised call, cheaper than one ``+=`` of a tuple, generic, for all its fewer bytecodes;
+                # mem15: the second to the pcb's log, a copy if the first found the kept entries)
                 log.append(~held)
+                log = self._mem_log
                 log.append(len(snd_buf))  # _mem_snd, logged
+                if not held and log == self._mem_rise_log:
+                    # mem15: the memo's log (a lane's, all given back: TcpMem._mem_replay kept its entries): once
+                    # Tcp.settle has raised its peak (which changes nothing the token stands for), the same request
+                    # counts as nothing until something else is counted
+                    self._mem_lane_token = stack.mem.take_token()
             else:
                 # (nothing written, or the log settled in the callback: a read of the figures, another count, a
                 # close, a frame fed...): logged or counted as _mem_rcv and _mem_snd do it
@@ -564,7 +585,7 @@ class TcpInput:
                 else:
                     log.append(~held)
                     if written:
-                        log.append(len(snd_buf))  # _mem_snd, logged
+                        self._mem_log.append(len(snd_buf))  # _mem_snd, logged (mem15: the pcb's log, as above)
                     else:
                         self._window_check()
             # what it wrote counted, then sent, by _output_one while the connection is as the lane found it: idle and

@@ -5,12 +5,31 @@ that the next update adds only the difference, and :meth:`_mem_release` gives ev
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..mem import TCP_OOSEQ, TCP_RCV, TCP_SND
 
-__all__ = ["TcpMem"]
+__all__ = ["KeptLog", "TcpMem"]
 
 #: rr1: the most replay plans ``Tcp.mem_plans`` keeps before it starts again (see ``TcpMem._mem_replay``)
 _MEM_PLANS = 64
+
+
+class KeptLog(list):
+    """mem15: a memory log's first entries kept with the one-peak memo (``TcpMem._mem_lane_head``), which the request
+    lane hands out as the pcb's ``_mem_log`` while they are the entries its log would begin with, so that a steady
+    request builds no list.  Never changed: the first append (``_mem_snd``, ``_mem_rcv`` and their inline copies
+    append to the pcb's ``_mem_log``) makes the pcb's log a plain copy of it first; a replay reads it as any log."""
+
+    __slots__ = ("pcb",)
+
+    def __init__(self, entries: list[int], pcb: Any) -> None:
+        super().__init__(entries)
+        self.pcb = pcb
+
+    def append(self, n: int) -> None:
+        log = self.pcb._mem_log = self.copy()
+        log.append(n)
 
 
 class TcpMem:
@@ -89,7 +108,13 @@ class TcpMem:
         freed), is kept with its log as the pcb's ``_mem_rise_log``, ``_mem_rise_cat`` and ``_mem_rise_up`` (the
         category and how far above its current figure it went): ``Tcp.settle`` does that one check itself for the
         same log, without a call.  Nothing else in such a plan does anything: the counts and current figures stay,
-        and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same)."""
+        and so does tx10's ``_mem_snd_len`` (the send count it stands for is the same).
+
+        mem15: for such a log as the request lane makes it, its bytes held and first entries are kept too
+        (``_mem_lane_held``, ``_mem_lane_head``): once the lane's log is the memo's again it takes
+        ``MemStats.token``, and while that stands (nothing counted, freed, reset or replayed anywhere: no count,
+        figure or peak the check compares has changed, so the check would raise nothing) the same request counts as
+        nothing at all (``TcpInput._fast_request``)."""
         key = tuple(log)
         plans = self.tcp.mem_plans
         plan = plans.get(key)
@@ -101,8 +126,18 @@ class TcpMem:
         if rise is not None:
             self._mem_rise_log = log.copy()
             self._mem_rise_cat, self._mem_rise_up = rise
+            # mem15: for a log as the request lane makes it (the send buffer emptied, the request's bytes held, all
+            # given back after on_recv, the reply's send buffer), what the lane compares and hands out to tell the
+            # same request again: the bytes held and the first entries (the log it begins with).  The token goes
+            # with any new memo; the lane takes one only when its log, all given back, is this memo's once more
+            # (TcpInput._fast_request), so a token never stands with entries kept for another memo
+            self._mem_lane_token = False
+            if len(log) == 8 and log[4] == 0 and log[5] < 0 and log[6] == -1 and log[7] >= 0:
+                self._mem_lane_held = ~log[5]
+                self._mem_lane_head = KeptLog(log[:6], self)
         self._mem_snd_len = -1  # tx10: the count replaced, worked out again next time
         mem = self.stack.mem
+        mem.token = None  # mem15: the figures written below, as MemStats's methods would
         if steps:  # rr8: only the categories with a change or a rise (a request/response: the receive side's rise)
             cur, peak = mem.cur, mem.peak
             for category, d, up in steps:
