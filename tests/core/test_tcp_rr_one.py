@@ -79,6 +79,28 @@ def test_a_write_to_an_idle_connection_is_one_segment(ts, size, monkeypatch):
     assert t.stack.ip4.next_ident == (ident + 1) & 0xFFFF
 
 
+@pytest.mark.parametrize("way", ["one", "loop", "full"])
+def test_tsval_is_the_clock_in_milliseconds_truncated(way, monkeypatch):
+    """TSval is ``int(now * 1000)`` modulo 2**32 (s15: ``math.trunc``, as int() of a float, cheaper) in each way a
+    segment is built: an idle connection's one segment, ``_output_fast``'s loop and the full way's ``_ts_now``; the
+    clock's fractions of a millisecond at and above a half (rounding would differ)."""
+    t, pcb, _ = established(ts=True, fast=way != "full")
+    pcb.nodelay = True
+    ones = watch_one(monkeypatch)
+    for now in (7.0009996, 12.3456789, 13.9994999, 20.5):
+        t.at(now)
+        if way == "loop":
+            pcb.send(b"a" * 10)  # (idle: _output_one's; the next write, one in flight, the loop's)
+            t.dev.take()
+        pcb.send(b"r" * 10)
+        (f,) = t.dev.take()
+        assert f[54:58] == b"\x01\x01\x08\x0a" and int.from_bytes(f[58:62], "big") == int(now * 1000) & MASK
+        check_frame(f, True, b"r" * 10)
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ts=(700, 0)))  # everything acknowledged: idle again
+        t.dev.take()
+    assert len(ones) == {"one": 4, "loop": 4, "full": 0}[way]
+
+
 # -- left for every unusual one ----------------------------------------------------------------------------------------
 def _in_flight(t, pcb):
     pcb.nodelay = True
