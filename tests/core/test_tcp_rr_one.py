@@ -66,7 +66,8 @@ def test_echo_replies_are_written_by_output_one(ts, monkeypatch):
 
 
 @pytest.mark.parametrize("ts", [True, False])
-@pytest.mark.parametrize("size", [1, 63, 401, 987])  # odd (a padded byte), folded (> 400), a whole segment with TS
+# odd (a padded byte), folded (> 400), a whole segment with TS; s15: around the inline sum's bound (even, below 256)
+@pytest.mark.parametrize("size", [1, 2, 63, 64, 254, 255, 256, 257, 400, 401, 402, 987])
 def test_a_write_to_an_idle_connection_is_one_segment(ts, size, monkeypatch):
     t, pcb, _ = established(ts=ts)
     ones = watch_one(monkeypatch)
