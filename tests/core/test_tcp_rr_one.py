@@ -66,7 +66,8 @@ def test_echo_replies_are_written_by_output_one(ts, monkeypatch):
 
 
 @pytest.mark.parametrize("ts", [True, False])
-@pytest.mark.parametrize("size", [1, 63, 401, 987])  # odd (a padded byte), folded (> 400), a whole segment with TS
+# odd (a padded byte), folded (> 400), a whole segment with TS; s15: around the inline sum's bound (even, below 256)
+@pytest.mark.parametrize("size", [1, 2, 63, 64, 254, 255, 256, 257, 400, 401, 402, 987])
 def test_a_write_to_an_idle_connection_is_one_segment(ts, size, monkeypatch):
     t, pcb, _ = established(ts=ts)
     ones = watch_one(monkeypatch)
@@ -77,6 +78,28 @@ def test_a_write_to_an_idle_connection_is_one_segment(ts, size, monkeypatch):
     check_frame(f, ts, data)
     assert ones == [size] and int.from_bytes(f[18:20], "big") == ident
     assert t.stack.ip4.next_ident == (ident + 1) & 0xFFFF
+
+
+@pytest.mark.parametrize("way", ["one", "loop", "full"])
+def test_tsval_is_the_clock_in_milliseconds_truncated(way, monkeypatch):
+    """TSval is ``int(now * 1000)`` modulo 2**32 (s15: ``math.trunc``, as int() of a float, cheaper) in each way a
+    segment is built: an idle connection's one segment, ``_output_fast``'s loop and the full way's ``_ts_now``; the
+    clock's fractions of a millisecond at and above a half (rounding would differ)."""
+    t, pcb, _ = established(ts=True, fast=way != "full")
+    pcb.nodelay = True
+    ones = watch_one(monkeypatch)
+    for now in (7.0009996, 12.3456789, 13.9994999, 20.5):
+        t.at(now)
+        if way == "loop":
+            pcb.send(b"a" * 10)  # (idle: _output_one's; the next write, one in flight, the loop's)
+            t.dev.take()
+        pcb.send(b"r" * 10)
+        (f,) = t.dev.take()
+        assert f[54:58] == b"\x01\x01\x08\x0a" and int.from_bytes(f[58:62], "big") == int(now * 1000) & MASK
+        check_frame(f, True, b"r" * 10)
+        inject(t, frame(t, t.peer_seq, pcb.snd_max, ts=(700, 0)))  # everything acknowledged: idle again
+        t.dev.take()
+    assert len(ones) == {"one": 4, "loop": 4, "full": 0}[way]
 
 
 # -- left for every unusual one ----------------------------------------------------------------------------------------

@@ -102,8 +102,7 @@ class TcpEchoServer(_Service):
         buffer does not take is held, and so is everything behind it while anything is: how much is held."""
         n = len(data)
         self.bytes_in += n
-        pending = self._pending
-        if pending and (backlog := pending.get(id(pcb))) is not None:
+        if self._pending and (backlog := self._pending.get(id(pcb))) is not None:  # (no local: a request's 2 less)
             backlog += data
             return n
         try:
@@ -112,7 +111,7 @@ class TcpEchoServer(_Service):
             return 0  # the connection failed or no longer sends: nothing to hold for
         self.bytes_out += took
         if took < n:
-            pending[id(pcb)] = bytearray(memoryview(data)[took:])
+            self._pending[id(pcb)] = bytearray(memoryview(data)[took:])
             pcb.notify_sent = True  # (rr10: room is waited for now)
             return n - took
         return 0

@@ -47,6 +47,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from math import trunc as _trunc  # the ms clock: int(x) of a float, ~30 ns less a call on 3.11 (no call of the type)
 from ipaddress import IPv4Address
 from zlib import adler32 as _adler32
 
@@ -287,7 +288,7 @@ class TcpOutput:
                     # tx3: the TCP checksum's part of this call, negated as the template's (see _segment_template)
                     neg_ack = tcp_neg - rcv_nxt - window
                     if ts_ok:
-                        tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
+                        tsval, tsecr = _trunc(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
                         neg_ack -= tsval + tsecr
                         tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
                     else:
@@ -541,17 +542,18 @@ class TcpOutput:
             window = self._offered_window(wmemo)
         psh = self._push  # PSH or 0 (not after a write that said more: TCP_WRITE_FLAG_MORE)
         if ts_ok:  # (out14: the options' values taken off the template's sum in place, the rest in the pack: 2 less)
-            tsval, tsecr = int(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
+            tsval, tsecr = _trunc(stack.now * 1000) & MASK, self.ts_recent  # _ts_now, inline
             tcp_neg -= tsval + tsecr
             tail = _TS_OPT.pack(0x0101080A, tsval, tsecr)
         else:
             tail = b""
-        if n > 400:  # wire.checksum.data_sum (above 400 bytes), as the loop sums a segment
+        # the payload's sum: an even length below 256 (a request's reply) by from_bytes here, any other by
+        # wire.checksum.data_sum (an odd length's padding byte, adler32 above 400 bytes, as the loop sums a segment;
+        # the same residue): s15, one test (n & ~0xFE: odd, or 256 and more) for the common case, not two (4 less)
+        if n & ~0xFE:
             data_sum = _data_sum(snd_buf)
         else:
             data_sum = _from_bytes(snd_buf)
-            if n & 1:
-                data_sum <<= 8
         nxt = self.snd_nxt
         ip4 = stack.ip4
         ident = ip4.next_ident
@@ -895,7 +897,8 @@ class TcpOutput:
         return tuple(blocks[:most])
 
     def _ts_now(self) -> int:
-        return int(self.stack.now * 1000) & MASK
+        """The timestamp clock (TSval): milliseconds of ``stack.now``, truncated as ``int`` would, modulo 2**32."""
+        return _trunc(self.stack.now * 1000) & MASK
 
     def _route(self) -> None:
         """Look up the netif and next hop for the peer, and what that netif offloads (not when it loops back)."""
