@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import examples
-from lwipy.core.tcp.congestion import RTO_MAX, RTO_MIN, VAR_FLOOR, RttEstimator
+from lwipy.core.tcp.congestion import RTO_MAX, RTO_MIN, SRTT_AT_RTO_MIN, VAR_FLOOR, RttEstimator
 from lwipy.core.tcp.tcp import Tcp
 from test_tcp_fastpath import established
 from test_tcp_rr_settle import request, serve
@@ -23,7 +23,8 @@ from test_tcp_rr_settle import request, serve
 #: around the figures where the steps branch: the variance floor (G / K), the RTO's floor and cap, no variance
 _EDGES = [0.0, 5e-324, VAR_FLOOR, math.nextafter(VAR_FLOOR, 0), math.nextafter(VAR_FLOOR, 1), 0.001, 0.05, 0.199,
           RTO_MIN, math.nextafter(RTO_MIN, 0), math.nextafter(RTO_MIN, 1), 1.0, 59.999, RTO_MAX,
-          math.nextafter(RTO_MAX, 0), 119.999]
+          math.nextafter(RTO_MAX, 0), 119.999, SRTT_AT_RTO_MIN, math.nextafter(SRTT_AT_RTO_MIN, 0),
+          math.nextafter(SRTT_AT_RTO_MIN, 1)]
 #: figures no sample gives, taken alike all the same (the RTO's tests written so that NaN and infinity go as before)
 _ODD = [math.inf, math.nan]
 _SRTT = st.one_of(st.floats(0, 70), st.sampled_from(_EDGES + _ODD))
@@ -61,6 +62,29 @@ def test_a_sample_gives_rfc6298s_figures_bit_for_bit(srtt, rttvar, r):
 def test_the_variance_floor_is_the_granularity_over_k(rttvar):
     """``K * rttvar > G`` exactly when ``rttvar > VAR_FLOOR`` (the test ``sample`` and its inline copy make)."""
     assert (4 * rttvar > 0.001) == (rttvar > VAR_FLOOR)
+
+
+@settings(max_examples=examples(2000), deadline=None)
+@given(srtt=st.one_of(st.floats(0, 1), st.floats(0.19, 0.21), st.sampled_from(_EDGES + _ODD)))
+def test_the_rto_floors_srtt_is_where_srtt_plus_g_passes_rto_min(srtt):
+    """out2: ``srtt + G > RTO_MIN`` exactly when ``srtt > SRTT_AT_RTO_MIN`` (the test ``sample`` and its inline copy
+    make below the variance floor), at the float either side of it too."""
+    assert (srtt + 0.001 > RTO_MIN) == (srtt > SRTT_AT_RTO_MIN)
+    edge = SRTT_AT_RTO_MIN
+    assert edge + 0.001 <= RTO_MIN < math.nextafter(edge, math.inf) + 0.001
+
+
+@pytest.mark.parametrize("srtt", [SRTT_AT_RTO_MIN, math.nextafter(SRTT_AT_RTO_MIN, 0), math.nextafter(SRTT_AT_RTO_MIN, 1),
+                                  0.05, 59.9995])
+@pytest.mark.parametrize("rttvar", [0.0, VAR_FLOOR, math.nextafter(VAR_FLOOR, 1)])
+def test_a_sample_with_the_srtt_at_the_rto_floors_edge_gives_rfc6298s_rto(srtt, rttvar):
+    """A sample equal to SRTT leaves SRTT there: the RTO at the edge, one float below and above it (RTO_MIN, then the sum),
+    with the variance at, below and above its floor, RFC 6298's from ``sample`` and from settle's copy alike."""
+    ref = RttEstimator(1.0)
+    ref.srtt, ref.rttvar = srtt, rttvar
+    ref.sample(srtt)
+    assert [x.hex() for x in (ref.srtt, ref.rttvar, ref.rto)] == [x.hex() for x in rfc6298(srtt, rttvar, srtt)]
+    assert _bits(_settled(srtt, rttvar, 1.0, 0.0, srtt)) == _bits(ref)  # (sent at 0: the sample is srtt itself)
 
 
 def _settled(srtt: float, rttvar: float, rto: float, start: float, now: float) -> RttEstimator:

@@ -28,6 +28,8 @@ do next (a retransmission, new data under limited transmit) rather than doing it
 
 from __future__ import annotations
 
+import math
+
 from .seq import HALF, MASK
 from .seq import seq_le as _le
 from .seq import seq_lt as _lt
@@ -40,6 +42,22 @@ RTO_MAX = 60.0
 #: settle13: RFC 6298's G / K (1 ms / 4): ``K * rttvar > G`` exactly when ``rttvar > G / K`` (each product exact, a
 #: power of two apart), so the RTO's ``max(G, K * rttvar)`` needs no product when the variance is below it (a LAN's)
 VAR_FLOOR = 0.001 / 4
+
+
+def _srtt_at_rto_min() -> float:
+    srtt = RTO_MIN - 0.001
+    while srtt + 0.001 <= RTO_MIN:
+        srtt = math.nextafter(srtt, math.inf)
+    while srtt + 0.001 > RTO_MIN:
+        srtt = math.nextafter(srtt, -math.inf)
+    return srtt
+
+
+#: out2: the largest SRTT whose RTO with the variance at most VAR_FLOOR (``SRTT + G``, rounded) is at most RTO_MIN,
+#: found float by float (the rounded sum only grows with SRTT), so that a LAN's sample (every request's of a
+#: request/response exchange) gives RTO_MIN after one test of SRTT, without the sum: ``SRTT + G > RTO_MIN`` exactly
+#: when ``SRTT > SRTT_AT_RTO_MIN`` (NaN neither, as the sum's test)
+SRTT_AT_RTO_MIN = _srtt_at_rto_min()
 _SSTHRESH_INIT = 0x7FFFFFFF  # "arbitrarily high" (RFC 5681 3.1)
 
 # what CongestionControl.on_duplicate_ack asks of the sender
@@ -97,11 +115,16 @@ class RttEstimator:
         # min(RTO_MAX, max(RTO_MIN, srtt + max(0.001, 4 * rttvar))) without the three builtin calls (rr1: one
         # sample per request of a request/response exchange); settle13: max(G, K * rttvar) by rttvar against G / K
         # (the same test: both products exact, powers of two), and the RTO stored from the branch that sets it
+        # out2: below the variance floor, srtt + G against RTO_MIN as srtt against SRTT_AT_RTO_MIN (the same test), so a
+        # LAN's sample gives RTO_MIN after two tests, without the sum (Tcp.settle's copy: 4 bytecodes less a request)
         if rttvar > VAR_FLOOR:
             rto = srtt + 4.0 * rttvar
-        else:
+            if rto > RTO_MIN:
+                self.rto = rto if rto < RTO_MAX else RTO_MAX
+            else:
+                self.rto = RTO_MIN  # (NaN too)
+        elif srtt > SRTT_AT_RTO_MIN:
             rto = srtt + 0.001
-        if rto > RTO_MIN:
             self.rto = rto if rto < RTO_MAX else RTO_MAX
         else:
             self.rto = RTO_MIN  # (NaN too)

@@ -27,7 +27,7 @@ from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
-from .congestion import RTO_MAX, RTO_MIN, VAR_FLOOR
+from .congestion import RTO_MAX, RTO_MIN, SRTT_AT_RTO_MIN, VAR_FLOOR
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
@@ -459,12 +459,15 @@ class Tcp:
                         srtt = rtt.srtt = 0.875 * srtt + 0.125 * r
                         if rttvar > VAR_FLOOR:
                             rto = srtt + 4.0 * rttvar
-                        else:
+                            if rto > RTO_MIN:
+                                rtt.rto = rto if rto < RTO_MAX else RTO_MAX
+                            else:
+                                rtt.rto = RTO_MIN
+                        elif srtt > SRTT_AT_RTO_MIN:  # (out2: srtt + G > RTO_MIN, without the sum: 4 less a request)
                             rto = srtt + 0.001
-                        if rto > RTO_MIN:
                             rtt.rto = rto if rto < RTO_MAX else RTO_MAX
                         else:
-                            rtt.rto = RTO_MIN
+                            rtt.rto = RTO_MIN  # (a LAN's sample)
             cwnd = cc.cwnd
             if cwnd < cc.ssthresh:  # (settle13: the common ACK, below 2 SMSS, the fall-through; snd_mss read in place)
                 cc.cwnd = cwnd + (2 * pcb.snd_mss if acked >= 2 * pcb.snd_mss else acked)
