@@ -99,6 +99,10 @@ CHANGES = {
     "tos written": (None, lambda t, pcb: setattr(pcb, "tos", 0x20), "dropped"),
     "ttl written": (None, lambda t, pcb: setattr(pcb, "ttl", 9), "dropped"),
     "timestamps off": (None, lambda t, pcb: (setattr(pcb, "ts_ok", False), pcb._rcv_sws()), "dropped"),
+    # out2: the window's threshold (_rcv_opens_at, _output_one's from the way), set by _rcv_sws from the buffer limit,
+    # and a scaled window (rcv_wscale, written only before _rcv_sws: when the pcb is made and by the handshake)
+    "buffer limit written": (None, lambda t, pcb: (setattr(pcb, "rcv_buf_limit", 2000), pcb._rcv_sws()), "dropped"),
+    "window scaled": (None, lambda t, pcb: (setattr(pcb, "rcv_wscale", 2), pcb._rcv_sws()), "dropped"),
     "snd_mss written": (None, lambda t, pcb: setattr(pcb, "snd_mss", 700), False),
 }
 
@@ -202,12 +206,12 @@ def test_the_way_reads_of_the_netif_and_the_entry_only_what_a_write_shows_or_wha
 
 # way14: what making or checking the way reads of the connection itself: set once, when it is made; its route (written
 # by _route alone, which runs only once the routes' generation moved on: Stack.way_generation moved too); fields whose
-# writes drop the way (the TOS's and the TTL's setters keep _tos and _ttl; whatever sets ts_ok calls _rcv_sws); and the
-# peer's MSS, compared each call
+# writes drop the way (the TOS's and the TTL's setters keep _tos and _ttl; whatever sets ts_ok calls _rcv_sws; out2:
+# _rcv_opens_at is set by _rcv_sws alone, rcv_wscale only before it); and the peer's MSS, compared each call
 PCB_FIXED = {"stack", "tcp", "v6", "local_port", "remote_port", "_local_packed", "_remote_packed", "_pseudo_base",
              "__class__"}
 PCB_ROUTE = {"_neighbour", "_netif", "_next_hop", "_route_gen"}
-PCB_DROPPING = {"_tos", "_ttl", "ts_ok"}
+PCB_DROPPING = {"_tos", "_ttl", "ts_ok", "_rcv_opens_at", "rcv_wscale"}
 PCB_LIVE = {"snd_mss", "_tx_way"}
 _ReadPcb = _reading(TcpPcb)
 

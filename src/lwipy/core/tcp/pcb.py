@@ -516,8 +516,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         (min(a full segment of the peer's, half the buffer), as :meth:`_window_room` works it out): ``recv`` and
         ``_output_one`` compare against it instead of working it out per request.  Set again by whatever changes
         ``mss``, ``ts_ok`` or ``rcv_buf_limit`` (``__init__``, ``_take_syn_options``).  way14: also drops the way out
-        kept for ``_output_fast`` (``_tx_way``: its header length and segment size follow ``ts_ok``), which is checked
-        per segment by ``Stack.way_generation`` and ``snd_mss`` alone."""
+        kept for ``_output_fast`` (``_tx_way``: its header length and segment size follow ``ts_ok``; out2: it holds
+        this threshold for ``_output_one``, or none for a scaled window), which is checked per segment by
+        ``Stack.way_generation`` and ``snd_mss`` alone."""
         self._tx_way = NO_WAY
         limit = self.rcv_buf_limit
         seg = self.mss - 12 if self.ts_ok else self.mss

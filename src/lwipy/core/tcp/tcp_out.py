@@ -68,9 +68,12 @@ from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLIS
 __all__ = ["TcpOutput", "TX_RETRY", "NO_WAY"]
 
 #: tail15: ``TcpPcb._tx_way`` when no way out is kept (made again at the next segment): shaped as one
-#: (:meth:`TcpOutput._tx_way_make`'s 15 fields), with a generation no stack has (``Stack.way_generation`` counts up
+#: (:meth:`TcpOutput._tx_way_make`'s 16 fields), with a generation no stack has (``Stack.way_generation`` counts up
 #: from 0), so that the short ways out unpack and compare it as a kept one, without a test for None first
-NO_WAY = (-1, 0, None, None, b"", b"", b"", 0, 0, None, None, 0, 0, 0, False)
+NO_WAY = (-1, 0, None, None, b"", b"", b"", 0, 0, None, None, 0, 0, 0, False, 0)
+#: out2: the way's ``opens_at`` for a scaled receive window: above any bytes held and offered, so that
+#: :meth:`TcpOutput._output_one`'s reply case (an unscaled window) never takes it
+_SCALED = 1 << 62
 
 _HDR_TS = struct.Struct("!HHIIHHHHBBBBII")  # a 32-byte header: 20 fixed bytes, then NOP, NOP, timestamps (8, 10)
 _HDR = struct.Struct("!HHIIHHHH")  # a 20-byte header without options
@@ -216,7 +219,7 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the device, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+        _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, _ = way
         tcp = self.tcp
         stack = self.stack
         una = self.snd_una
@@ -428,7 +431,9 @@ class TcpOutput:
         generations, the ARP entry's MAC and the netif's state, MAC, MTU and device, and way14 the stack's link
         output; the peer's MSS: our TOS, TTL and timestamps drop the way when written, :meth:`_tx_way_now`), the
         netif's device, the ARP entry, the template's fields, the headers' and the segments' sizes and whether
-        timestamps are on."""
+        timestamps are on; out2: and ``_rcv_opens_at`` for :meth:`_output_one`'s window (:data:`_SCALED` for a scaled
+        window: ``_rcv_opens_at`` is set by ``TcpPcb._rcv_sws`` alone, which drops the way, and ``rcv_wscale`` only
+        before a call of it, when the pcb is made and by the handshake)."""
         if not self._neighbour or self.v6:
             return None
         stack = self.stack
@@ -459,8 +464,10 @@ class TcpOutput:
         # timestamps by dropping the way when written, the peer's MSS compared)
         # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
         # the way itself (one unpacking a call): (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg,
-        # wmemo, pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss: the segments' most data, ts_ok)
-        way = self._tx_way = (generation, snd_mss, netif.device, entry) + tmpl[1:] + (20 + hlen, mss, ts_ok)
+        # wmemo, pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss: the segments' most data, ts_ok,
+        # opens_at: out2, the window's threshold)
+        way = self._tx_way = (generation, snd_mss, netif.device, entry) + tmpl[1:] + (
+            20 + hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -518,13 +525,13 @@ class TcpOutput:
         # tail15: the way unpacked from the pcb at once (no None to test first: a way not kept is NO_WAY, whose
         # generation no stack has; 6 bytecodes less a reply)
         (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss,
-         ts_ok) = self._tx_way
+         ts_ok, opens_at) = self._tx_way
         stack = self.stack
         if stack.way_generation != generation or self.snd_mss != snd_mss:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok = way
+            _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, opens_at = way
         elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
             return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
@@ -534,9 +541,11 @@ class TcpOutput:
         # the window offered, as _output_fast's loop asks it once per call: _offered_window's reply case inline (rr11: a
         # call less a reply; an inline copy, test_tcp_rr_one compares the two and the full way): the request read, the
         # window not reopened and below 16 bits (out14: so no cap, and then at most _HALF; one test less, 9 bytecodes
-        # less a reply; the rest, a window of 16 bits or more and the memo, asked of _offered_window itself)
+        # less a reply; the rest, a window of 16 bits or more and the memo, asked of _offered_window itself).  out2: the
+        # threshold _rcv_opens_at from the way, which holds _SCALED instead for a scaled window (so the test of
+        # rcv_wscale folded into it: 3 bytecodes less a reply, with its unpacking)
         offered = (self.rcv_adv - rcv_nxt) & MASK
-        if offered < 0xFFFF and len(self.rcv_buf) + self.rcv_held + offered > self._rcv_opens_at and not self.rcv_wscale:
+        if offered < 0xFFFF and len(self.rcv_buf) + self.rcv_held + offered > opens_at:
             window = offered
         else:
             window = self._offered_window(wmemo)
