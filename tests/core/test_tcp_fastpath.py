@@ -354,7 +354,7 @@ def test_netif_rx_mac_follows_every_write_of_its_fields(writes):
 
 
 def _detour(stack) -> bool:
-    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP, or (in15) the IP
+    """What ``Tcp.ip4_detour`` stands for: anything that may take an IPv4 packet before TCP, or (in15) the IP
     header's checksum to check."""
     return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None \
         or stack.config.checksum_check_ip
@@ -371,11 +371,11 @@ def _data_taken(t, pcb) -> bool:
 
 @pytest.mark.parametrize("detour", ["raw pcb", "ip4_input hook", "installed hook", "napt", "napt's netif removed"])
 def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
-    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Stack._ip4_detour`` is set; each
+    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Tcp.ip4_detour`` is set; each
     of the three sets it as it comes and clears it as it goes (the segment then taken again)."""
     t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
     stack = t.stack
-    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is False and _data_taken(t, pcb)
     if detour == "raw pcb":
         raw = stack.raw.new(17)  # (a UDP one: any raw pcb sends TCP the full way)
         undo = raw.close
@@ -389,25 +389,25 @@ def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
         inside = stack.add_netif(CaptureDevice(), ip="192.168.4.1/24", hwaddr=b"\x02\x00\x00\x00\x04\x01")
         stack.napt.enable(inside)
         undo = stack.napt.disable if detour == "napt" else lambda: stack.remove_netif(inside)
-    assert stack._ip4_detour is True is _detour(stack)
+    assert stack.tcp.ip4_detour is True is _detour(stack)
     t.dev.take()
     assert not _data_taken(t, pcb)
     undo()
-    assert stack._ip4_detour is False is _detour(stack)
+    assert stack.tcp.ip4_detour is False is _detour(stack)
     assert _data_taken(t, pcb)
 
 
 @pytest.mark.parametrize("check", [False, True])
 def test_the_ip_header_checksum_is_checked_behind_the_detour_flag_exactly_when_configured(check):
-    """in15: fast_input checks the IP header's checksum behind ``Stack._ip4_detour``, which a stack that checks it
+    """in15: fast_input checks the IP header's checksum behind ``Tcp.ip4_detour``, which a stack that checks it
     (``Config.checksum_check_ip``) has set from the start and keeps set when a raw pcb comes and goes: a header one
     off is refused by prediction with the check (the full way drops it too) and taken without it (as ip4_input
     takes it); a right one is taken either way."""
     t, pcb, got = established(ts=False, checksum_check_ip=check)
     stack = t.stack
-    assert stack._ip4_detour is check is _detour(stack)
+    assert stack.tcp.ip4_detour is check is _detour(stack)
     stack.raw.new(17).close()
-    assert stack._ip4_detour is check is _detour(stack)
+    assert stack.tcp.ip4_detour is check is _detour(stack)
     assert _data_taken(t, pcb)
     inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"i" * 10, ip_csum_delta=1))
     assert stack.tcp.fast_taken == (1 if check else 2) and got.endswith(b"d" * 10 if check else b"i" * 10)
@@ -419,9 +419,9 @@ def test_two_detours_clear_the_flag_only_when_both_are_gone():
     raw = stack.raw.new(6)
     stack.hooks.ip4_input = lambda stack, data, netif: False
     raw.close()
-    assert stack._ip4_detour is True and not _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is True and not _data_taken(t, pcb)
     stack.hooks.ip4_input = None
-    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is False and _data_taken(t, pcb)
 
 
 def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken():
@@ -429,7 +429,7 @@ def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken()
     (ip4_input offers NAPT what comes in on the other netifs first); the flag only makes fast_input look."""
     t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
     t.stack.napt.enable(t.netif)
-    assert t.stack._ip4_detour is True
+    assert t.stack.tcp.ip4_detour is True
     assert _data_taken(t, pcb)
 
 
@@ -437,7 +437,7 @@ def test_a_hooks_file_with_ip4_input_sets_the_flag_from_the_start(tmp_path):
     path = tmp_path / "hooks.py"
     path.write_text("def ip4_input(stack, packet, netif):\n    return False\n")
     t, pcb, _ = established(ts=False, hooks_file=str(path))
-    assert t.stack._ip4_detour is True and not _data_taken(t, pcb)
+    assert t.stack.tcp.ip4_detour is True and not _data_taken(t, pcb)
 
 
 def test_a_connection_whose_remote_becomes_one_of_our_addresses_is_not_predicted_until_it_is_ours_no_more():

@@ -145,13 +145,14 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         start = 66
     else:
         return False
-    stack = tcp.stack
     # (a source in 0/8, 127/8, multicast or class E, or one of our addresses, finds no connection: Tcp._predict keeps
     # none for such a remote, in12: and Tcp.own4_changed drops the entries of a remote that became ours)
-    # in12: a raw pcb, an ip4_input hook or NAPT looked at only when the stack says one may be there (its _ip4_detour,
+    # in12: a raw pcb, an ip4_input hook or NAPT looked at only when the stack says one may be there (Tcp.ip4_detour,
     # kept by what sets them): 12 bytecodes less per segment; in15: and the IP header's checksum checked only then
-    # (the flag set for life when Config.checksum_check_ip is): 4 less
-    if stack._ip4_detour:
+    # (the flag set for life when Config.checksum_check_ip is): 4 less; in2: the flag TCP's (the stack read only where
+    # it is used): 2 less
+    if tcp.ip4_detour:
+        stack = tcp.stack
         if stack.raw.pcbs or stack.hooks.ip4_input is not None:
             return False
         napt = stack.napt.netif
@@ -185,7 +186,7 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
         # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
         # idle connection (TcpPcb._fast_request); then _fast_input
         if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
-                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, stack)) \
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, tcp.stack)) \
                 and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
             return False
     finally:
