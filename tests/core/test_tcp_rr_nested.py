@@ -91,6 +91,6 @@ def test_a_request_fed_from_another_connections_callback_settles_it_first(ts, la
         (ta, ca, fa), (tb, cb, fb) = runs
         assert fa == fb and len(fa) == i + 1
         assert ta.stack.tcp.fast_taken > 0 and ta.stack.tcp.unsettled is None
-        for (pa, _, _), (pb, _, _) in zip(ca, cb):
+        for (pa, _, _), (pb, _, _) in zip(ca, cb, strict=True):
             assert (pa.srtt, pa.rttvar, pa.rto, pa.cwnd) == (pb.srtt, pb.rttvar, pb.rto, pb.cwnd), f"request {i}"
             assert_alike((ta, pa), (tb, pb), f"request {i}", memory=True)

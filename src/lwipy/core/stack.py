@@ -564,6 +564,11 @@ class Stack:
             frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
+        if tcp.unsettled is not None:
+            # rr2: a batch fed from a callback while an ACK's bookkeeping waits: done first.  in2: here, once a batch,
+            # not by fast_input at each frame (nothing is left waiting between frames: fast_input settles what its
+            # ways leave, and only they leave any)
+            tcp.settle()
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         # an established connection's next segment straight to TCP's header prediction (what ethernet_input would

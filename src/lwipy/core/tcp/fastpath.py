@@ -117,7 +117,8 @@ def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> 
 
 def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     """Handle ``frame`` (received on Ethernet netif ``netif``) when it is a predicted segment; False, with nothing
-    changed, when it must take the full path."""
+    changed, when it must take the full path.  The caller has settled an ACK's waiting bookkeeping (``Tcp.unsettled``
+    None: in2); none waits when it returns."""
     # in13: a frame shorter than the 54 bytes read (an ARP message's 42, a runt) is turned away by the struct's error,
     # not asked its length first (zero cost on the way in: 3.11's exceptions); the length read where it is needed
     try:
@@ -180,8 +181,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
                 return False
         elif _from_bytes(frame[26:end]) % _FOLD != _RIGHT_SUMS[end]:  # (in2: the odd length's shift in the table)
             return False
-    if tcp.unsettled is not None:
-        tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
+    # (rr2: a frame fed from a callback while an ACK's bookkeeping waits finds it done first: in2, by the callers,
+    # ethernet_input at each frame and Stack.input_many at a batch's start, as this function leaves nothing waiting)
     try:
         # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
         # idle connection (TcpPcb._fast_request); then _fast_input

@@ -405,7 +405,8 @@ class Tcp:
     def fast_path(self, on: bool) -> None:
         self._fast_path = bool(on)
         #: ``fast_input(netif, frame)``: take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment
-        #: (:func:`.fastpath.fast_input`); False when it must go the full way.  The function itself, bound to this
+        #: (:func:`.fastpath.fast_input`); False when it must go the full way (in2: the caller settles first, as
+        #: ``ethernet_input`` and ``Stack.input_many`` do: :meth:`settle`).  The function itself, bound to this
         #: layer (one call less per frame than a method wrapping it), or one that always says False.  in12: bound
         #: as a method object, not a functools.partial: the same call, 17-18 ns less per frame (a bound method's
         #: call puts the layer before the arguments in place, a partial's copies them into an array of its own)
