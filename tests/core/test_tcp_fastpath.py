@@ -125,21 +125,24 @@ def test_segments_of_every_length_are_taken(ts, size):
     assert t.stack.tcp.fast_taken == 2 and bytes(got) == b"a" * size + b"b" * size  # (dropped by the full path)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.booleans(), st.integers(1, 1000).flatmap(lambda n: st.binary(min_size=n, max_size=n)),
-       st.sampled_from([0, 1, 0x100, 0xFFFE, 0xFFFF, "pseudo"]) | st.integers(0, 0xFFFF))
-def test_a_segment_is_taken_exactly_when_its_tcp_checksum_is_right(ts, data, delta):
+       st.sampled_from([0, 1, 0x100, 0xFFFE, 0xFFFF, "pseudo"]) | st.integers(0, 0xFFFF),
+       st.sampled_from([bytes, bytearray, memoryview]))
+def test_a_segment_is_taken_exactly_when_its_tcp_checksum_is_right(ts, data, delta, kind):
     """in15: fast_input compares the modulo of the segment's sum (from the IP source on) alone with what a right
     segment's comes to, for its end: for any data (odd and even lengths, short ones and those past 400 bytes summed
     by data_sum) and any checksum field, the segment is taken exactly when ``wire.checksum.verify`` (the full
     path's test) finds it right; a wrong one is left to the full path, which drops it.  ("pseudo": the field of a
-    sender that left the pseudo-header's protocol and length out, whose sum without them is all ones.)"""
+    sender that left the pseudo-header's protocol and length out, whose sum without them is all ones.)  in2: a short
+    segment's sum compared with ``_RIGHT_SUMS`` (an odd length's shift in the table), a long one's as before, and
+    frames of each type a device hands over (a memoryview's long ones summed as one integer)."""
     t, pcb, got = established(ts=ts)
     if delta == "pseudo":
         delta = 6 + 20 + (12 if ts else 0) + len(data)
     raw = frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, data, ts=(700, 1) if ts else None, tcp_csum_delta=delta)
     right = verify(raw[34:], pseudo_sum_v4(PEER_B, OWN_B, 6, len(raw) - 34))
-    inject(t, raw)
+    inject(t, kind(raw))
     assert t.stack.tcp.fast_taken == right and bytes(got) == (data if right else b"")
 
 
@@ -249,13 +252,16 @@ def test_a_frame_cut_inside_its_timestamps_takes_the_full_path(length, ip_total)
     assert t.stack.tcp.fast_taken == 1 and got == b"t" * 5
 
 
+@pytest.mark.parametrize("offload", [False, True])
 @pytest.mark.parametrize("ts, ip_total", [(False, 36), (False, 38), (True, 40), (True, 44), (True, 50)])
-def test_an_ip_length_short_of_the_tcp_header_takes_the_full_path(ts, ip_total):
+def test_an_ip_length_short_of_the_tcp_header_takes_the_full_path(ts, ip_total, offload):
     """in15: a segment whose IP length ends inside its own TCP header (20 or 32 bytes), in a frame long enough to
     hold the header (the rest padding) and with a checksum right for that length (the window picked to make it so),
     is left to the full way, which drops it: fast_input compares the end with each kind's header (start) as it
-    picks it."""
+    picks it.  in2: a plain segment's with its sum (the table's -1 below 54), or, when the netif offloads the
+    checksum (nothing summed), with the header's end."""
     t, pcb, got = established(ts=ts)
+    t.netif.checksum_offload = offload
     pcb.send(b"y" * 100)
     t.dev.take()
     una = pcb.snd_una
@@ -351,7 +357,7 @@ def test_netif_rx_mac_follows_every_write_of_its_fields(writes):
 
 
 def _detour(stack) -> bool:
-    """What ``Stack._ip4_detour`` stands for: anything that may take an IPv4 packet before TCP, or (in15) the IP
+    """What ``Tcp.ip4_detour`` stands for: anything that may take an IPv4 packet before TCP, or (in15) the IP
     header's checksum to check."""
     return bool(stack.raw.pcbs) or stack.hooks.ip4_input is not None or stack.napt.netif is not None \
         or stack.config.checksum_check_ip
@@ -368,11 +374,11 @@ def _data_taken(t, pcb) -> bool:
 
 @pytest.mark.parametrize("detour", ["raw pcb", "ip4_input hook", "installed hook", "napt", "napt's netif removed"])
 def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
-    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Stack._ip4_detour`` is set; each
+    """in12: fast_input looks at raw pcbs, the ip4_input hook and NAPT only when ``Tcp.ip4_detour`` is set; each
     of the three sets it as it comes and clears it as it goes (the segment then taken again)."""
     t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
     stack = t.stack
-    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is False and _data_taken(t, pcb)
     if detour == "raw pcb":
         raw = stack.raw.new(17)  # (a UDP one: any raw pcb sends TCP the full way)
         undo = raw.close
@@ -386,25 +392,25 @@ def test_the_stacks_ip4_detour_flag_follows_each_of_its_inputs(detour):
         inside = stack.add_netif(CaptureDevice(), ip="192.168.4.1/24", hwaddr=b"\x02\x00\x00\x00\x04\x01")
         stack.napt.enable(inside)
         undo = stack.napt.disable if detour == "napt" else lambda: stack.remove_netif(inside)
-    assert stack._ip4_detour is True is _detour(stack)
+    assert stack.tcp.ip4_detour is True is _detour(stack)
     t.dev.take()
     assert not _data_taken(t, pcb)
     undo()
-    assert stack._ip4_detour is False is _detour(stack)
+    assert stack.tcp.ip4_detour is False is _detour(stack)
     assert _data_taken(t, pcb)
 
 
 @pytest.mark.parametrize("check", [False, True])
 def test_the_ip_header_checksum_is_checked_behind_the_detour_flag_exactly_when_configured(check):
-    """in15: fast_input checks the IP header's checksum behind ``Stack._ip4_detour``, which a stack that checks it
+    """in15: fast_input checks the IP header's checksum behind ``Tcp.ip4_detour``, which a stack that checks it
     (``Config.checksum_check_ip``) has set from the start and keeps set when a raw pcb comes and goes: a header one
     off is refused by prediction with the check (the full way drops it too) and taken without it (as ip4_input
     takes it); a right one is taken either way."""
     t, pcb, got = established(ts=False, checksum_check_ip=check)
     stack = t.stack
-    assert stack._ip4_detour is check is _detour(stack)
+    assert stack.tcp.ip4_detour is check is _detour(stack)
     stack.raw.new(17).close()
-    assert stack._ip4_detour is check is _detour(stack)
+    assert stack.tcp.ip4_detour is check is _detour(stack)
     assert _data_taken(t, pcb)
     inject(t, frame(t, t.peer_seq, pcb.snd_una, ACK | PSH, b"i" * 10, ip_csum_delta=1))
     assert stack.tcp.fast_taken == (1 if check else 2) and got.endswith(b"d" * 10 if check else b"i" * 10)
@@ -416,9 +422,9 @@ def test_two_detours_clear_the_flag_only_when_both_are_gone():
     raw = stack.raw.new(6)
     stack.hooks.ip4_input = lambda stack, data, netif: False
     raw.close()
-    assert stack._ip4_detour is True and not _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is True and not _data_taken(t, pcb)
     stack.hooks.ip4_input = None
-    assert stack._ip4_detour is False and _data_taken(t, pcb)
+    assert stack.tcp.ip4_detour is False and _data_taken(t, pcb)
 
 
 def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken():
@@ -426,7 +432,7 @@ def test_napt_on_the_receiving_netif_leaves_the_flag_set_and_the_segment_taken()
     (ip4_input offers NAPT what comes in on the other netifs first); the flag only makes fast_input look."""
     t, pcb, _ = established(ts=False, ipv4_napt=True, ip_forward=True)
     t.stack.napt.enable(t.netif)
-    assert t.stack._ip4_detour is True
+    assert t.stack.tcp.ip4_detour is True
     assert _data_taken(t, pcb)
 
 
@@ -434,7 +440,7 @@ def test_a_hooks_file_with_ip4_input_sets_the_flag_from_the_start(tmp_path):
     path = tmp_path / "hooks.py"
     path.write_text("def ip4_input(stack, packet, netif):\n    return False\n")
     t, pcb, _ = established(ts=False, hooks_file=str(path))
-    assert t.stack._ip4_detour is True and not _data_taken(t, pcb)
+    assert t.stack.tcp.ip4_detour is True and not _data_taken(t, pcb)
 
 
 def test_a_connection_whose_remote_becomes_one_of_our_addresses_is_not_predicted_until_it_is_ours_no_more():

@@ -86,7 +86,7 @@ class Stack:
     # A slot hides a class default of its name, so __init__ sets every one
     __slots__ = (
         "config", "rng", "name", "strict", "now", "rx_offload", "_stats", "_stats_folded", "mem", "mem_tcp_snd_seg",
-        "mem_tcp_rx_seg", "_timer_floor", "_ip4_detour", "assert_core", "_eth_input", "way_generation",
+        "mem_tcp_rx_seg", "_timer_floor", "assert_core", "_eth_input", "way_generation",
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "_link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
@@ -209,19 +209,15 @@ class Stack:
                 self.loopif.add_ip6_address(LOOPBACK6, 128)
             self.routes.changed()
         self._subscribe_core()
-        #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
-        #: on a netif) or, in15, ip4_input checks the header's checksum (``Config.checksum_check_ip``: the
-        #: configuration is a stack's for life): kept by what changes those (:meth:`_ip4_detours_changed`), read by
-        #: header prediction (``fastpath.fast_input``), which looks at the four only when it is set
-        self._ip4_detour = self.config.checksum_check_ip
+        # (Tcp.ip4_detour, set from the configuration by Tcp, kept by _ip4_detours_changed)
         self.hooks._ip4_input_watcher = self._ip4_detours_changed
         if self.config.hooks_file:
             self.hooks.load_file(self.config.hooks_file)
 
     def _ip4_detours_changed(self) -> None:
-        """A raw pcb came or went, the ``ip4_input`` hook was set, or NAPT was enabled or disabled: :attr:`_ip4_detour`
-        made exact again."""
-        self._ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None \
+        """A raw pcb came or went, the ``ip4_input`` hook was set, or NAPT was enabled or disabled:
+        :attr:`Tcp.ip4_detour <lwipy.core.tcp.tcp.Tcp.ip4_detour>` made exact again."""
+        self.tcp.ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None \
             or self.config.checksum_check_ip
 
     def _subscribe_core(self) -> None:
@@ -568,6 +564,11 @@ class Stack:
             frames = chain((first,), frames)
         # --- rx: TCP acknowledges a batch once, after its last segment (tcp_in's "ACKs per batch") ---
         tcp = self.tcp
+        if tcp.unsettled is not None:
+            # rr2: a batch fed from a callback while an ACK's bookkeeping waits: done first.  in2: here, once a batch,
+            # not by fast_input at each frame (nothing is left waiting between frames: fast_input settles what its
+            # ways leave, and only they leave any)
+            tcp.settle()
         outer = tcp.batching  # a batch taken inside another (a callback feeding frames) ends with the outer one
         tcp.batching = True
         # an established connection's next segment straight to TCP's header prediction (what ethernet_input would
@@ -581,18 +582,28 @@ class Stack:
             if fast is None:
                 for frame in frames:
                     self.input(netif, frame, now)
-            else:
+            elif bare:
                 # in12: every frame offered, its first tests fast_input's own (the length, the Ethernet type, IPv4 and
                 # TCP: a frame of another kind is turned away by them, before the full way): 39 -> 20 bytecodes per
-                # segment; in13: 5 less when ``bare`` (no type() asked of each frame); in15: the frame itself the
-                # expression's last branch, which needs no jump after it: 1 less
+                # segment; in13: 5 less when ``bare`` (no type() asked of each frame); in2: a loop of its own for
+                # that, ``bare`` not asked of each frame either: 2 less (the loop below, but for the frame it offers)
                 for frame in frames:
                     self.now = now
                     try:
-                        if fast(netif, frame.frame if not bare and type(frame) is RxOffload else frame):
+                        if fast(netif, frame):
                             continue
                     except Exception:
                         self.frame_failed(netif)  # as input handles it
+                        continue
+                    self.input(netif, frame, now)
+            else:
+                for frame in frames:
+                    self.now = now
+                    try:
+                        if fast(netif, frame.frame if type(frame) is RxOffload else frame):
+                            continue
+                    except Exception:
+                        self.frame_failed(netif)
                         continue
                     self.input(netif, frame, now)
         finally:

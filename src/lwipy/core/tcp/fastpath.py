@@ -101,6 +101,15 @@ _FOLD = 0xFFFF
 # end: its pseudo-header's protocol (6) and TCP length (end - 34) add end - 28, and the whole must come to 0, so the
 # sum must be 28 - end modulo 0xFFFF: 0xFFFF + 28 - end (end - 28 is 26 to 65,521, never 0 modulo 0xFFFF)
 _RIGHT_SUM = _FOLD + 28
+# in2: what the sum of a short frame's bytes from the IP source on (one integer, an odd length unpadded) comes to modulo
+# 0xFFFF when right, by the frame's end (up to 426: fast_input's from_bytes way): _RIGHT_SUM - end for an even end; for
+# an odd one the unpadded integer is the padded one's 256th part, and 256 is its own inverse modulo 0xFFFF
+# (256 * 256 = 1), so 256 times it.  One subscript in place of the odd length's test and shift and the sum's local: 6
+# bytecodes a segment
+_RIGHT_SUMS = tuple(-1 if end < 54 else ((_RIGHT_SUM - end) << 8) % _FOLD if end & 1 else _RIGHT_SUM - end
+                    for end in range(427))
+# (-1 below 54, which no modulo equals: a plain segment's IP length short of its TCP header is refused by the sum's
+# test, not by one of its own: fast_input's end >= 54 is asked only when the netif offloads the checksum)
 
 
 def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> bytes:
@@ -109,9 +118,13 @@ def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> 
     return _KEY.pack(remote, local, remote_port, local_port)
 
 
-def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
+def fast_input(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None, tsecr: int | None = None,
+               start: int = 54) -> bool:
     """Handle ``frame`` (received on Ethernet netif ``netif``) when it is a predicted segment; False, with nothing
-    changed, when it must take the full path."""
+    changed, when it must take the full path.  The caller has settled an ACK's waiting bookkeeping (``Tcp.unsettled``
+    None: in2); none waits when it returns.  ``tsval``, ``tsecr`` and ``start`` are not arguments (callers pass
+    none): locals preset to a plain segment's values (no timestamps, the data at 54) by the call itself, which
+    costs less than assigning them (in2: 6 bytecodes a segment); a segment with timestamps sets its own."""
     # in13: a frame shorter than the 54 bytes read (an ARP message's 42, a runt) is turned away by the struct's error,
     # not asked its length first (zero cost on the way in: 3.11's exceptions); the length read where it is needed
     try:
@@ -131,21 +144,21 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     # were read past it: struct.error, a bug's report); the IP length then at least the headers' for each kind
     if end > len(frame):
         return False
-    if off_flags | 0x08 == _PLAIN_ACK and end >= 54:  # (PSH or not)
-        tsval = tsecr = None
-        start = 54
-    elif off_flags | 0x08 == _TS_ACK and end >= 66 and frame[54:58] == _TS_PREFIX:
+    # (in2: a plain one's end below 54, an IP length short of its TCP header, refused with its sum, below; its
+    # tsval, tsecr and start are the defaults)
+    if off_flags | 0x08 != _PLAIN_ACK:  # (PSH or not)
+        if off_flags | 0x08 != _TS_ACK or end < 66 or frame[54:58] != _TS_PREFIX:
+            return False
         tsval, tsecr = _TS.unpack_from(frame, 58)
         start = 66
-    else:
-        return False
-    stack = tcp.stack
     # (a source in 0/8, 127/8, multicast or class E, or one of our addresses, finds no connection: Tcp._predict keeps
     # none for such a remote, in12: and Tcp.own4_changed drops the entries of a remote that became ours)
-    # in12: a raw pcb, an ip4_input hook or NAPT looked at only when the stack says one may be there (its _ip4_detour,
+    # in12: a raw pcb, an ip4_input hook or NAPT looked at only when the stack says one may be there (Tcp.ip4_detour,
     # kept by what sets them): 12 bytecodes less per segment; in15: and the IP header's checksum checked only then
-    # (the flag set for life when Config.checksum_check_ip is): 4 less
-    if stack._ip4_detour:
+    # (the flag set for life when Config.checksum_check_ip is): 4 less; in2: the flag TCP's (the stack read only where
+    # it is used): 2 less
+    if tcp.ip4_detour:
+        stack = tcp.stack
         if stack.raw.pcbs or stack.hooks.ip4_input is not None:
             return False
         napt = stack.napt.netif
@@ -156,26 +169,32 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any) -> bool:
     # rr8: slices of the frame, not of a memoryview of it: int.from_bytes copies a view into bytes first, and the
     # view itself costs more than a slice's copy (measured: 118-byte frames 0.27 against 0.42 us, 1514-byte ones
     # 1.48 against 1.70, the sum, the payload and its append to rcv_buf)
-    if not netif.checksum_offload:
-        # in13: the sum from the IP source on: the pseudo-header's addresses summed with the segment (26 and 34 are
-        # even: the same 16-bit words), its protocol (6) and length (end - 34) added (_RIGHT_SUM).  The frame's own
-        # addresses, as ip4_input's tcp_input sums them (the connection's, its key being those bytes): 3 bytecodes
-        # and a read of the pcb's _pseudo_base less per segment
-        if end > 426 and type(frame) is not memoryview:  # (over 400 bytes; a slice of a view is one)
-            seg_sum = _data_sum(frame[26:end])  # as a sender sums its payload (zlib.adler32's byte sums: wire.checksum)
+    # in13: the sum from the IP source on: the pseudo-header's addresses summed with the segment (26 and 34 are even:
+    # the same 16-bit words), its protocol (6) and length (end - 34) added (_RIGHT_SUM).  The frame's own addresses,
+    # as ip4_input's tcp_input sums them (the connection's, its key being those bytes): 3 bytecodes and a read of the
+    # pcb's _pseudo_base less per segment.  (in15: the long sum's modulo alone, no additions to it: 40 ns.)  in2: the
+    # offloading netif's case first, so that the common one, the short sum, is the last branch (no jump after it)
+    if netif.checksum_offload:
+        if end < start:
+            return False  # in2: an IP length short of the TCP header (summed, the table's -1 refuses it)
+    elif end > 426:  # over 400 bytes
+        if type(frame) is not memoryview:
+            seg_sum = _data_sum(frame[26:end])  # as a sender sums its payload (adler32's byte sums: wire.checksum)
         else:
-            seg_sum = _from_bytes(frame[26:end])
+            seg_sum = _from_bytes(frame[26:end])  # (a slice of a view is one: data_sum wants contiguous bytes)
             if end & 1:  # an odd length (end - 26, as end - 34)
                 seg_sum <<= 8
-        if seg_sum % _FOLD != _RIGHT_SUM - end:  # (in15: the long sum's modulo alone, no additions to it: 40 ns)
+        if seg_sum % _FOLD != _RIGHT_SUM - end:
             return False
-    if tcp.unsettled is not None:
-        tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first
+    elif _from_bytes(frame[26:end]) % _FOLD != _RIGHT_SUMS[end]:  # (in2: the odd length's shift in the table)
+        return False  # (and an end below 54: -1, never a modulo)
+    # (rr2: a frame fed from a callback while an ACK's bookkeeping waits finds it done first: in2, by the callers,
+    # ethernet_input at each frame and Stack.input_many at a batch's start, as this function leaves nothing waiting)
     try:
         # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
         # idle connection (TcpPcb._fast_request); then _fast_input
         if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
-                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, stack)) \
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, tcp.stack)) \
                 and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
             return False
     finally:

@@ -59,7 +59,7 @@ class Tcp:
         "stack", "conns", "_fast_path", "fast_input", "fast_conns", "fast_taken", "fast_sent", "batching",
         "ack_pending", "output_pending", "ack_templates", "tx_templates", "tx_neighbours", "eth_output", "unsettled",
         "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
-        "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "__dict__",
+        "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "ip4_detour", "__dict__",
     )
 
     def __init__(self, stack: "Stack") -> None:
@@ -72,6 +72,12 @@ class Tcp:
         #: <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_taken = 0
         self.fast_sent = 0
+        #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
+        #: on a netif) or, in15, ip4_input checks the header's checksum (``Config.checksum_check_ip``: the
+        #: configuration is a stack's for life): kept by the stack (``Stack._ip4_detours_changed``), read by header
+        #: prediction (:func:`.fastpath.fast_input`), which looks at the four only when it is set.  in2: here, not on
+        #: the stack, so that fast_input reads the stack only where it uses it: 2 bytecodes a request
+        self.ip4_detour = stack.config.checksum_check_ip
         #: a batch of frames is being taken (``Stack.input_many``): ACKs due wait for its end (:meth:`flush_acks`)
         self.batching = False
         #: pcbs with an ACK due at the end of the batch (``TcpPcb.ack_due``)
@@ -399,7 +405,8 @@ class Tcp:
     def fast_path(self, on: bool) -> None:
         self._fast_path = bool(on)
         #: ``fast_input(netif, frame)``: take ``frame`` (from Ethernet netif ``netif``) when it is a predicted segment
-        #: (:func:`.fastpath.fast_input`); False when it must go the full way.  The function itself, bound to this
+        #: (:func:`.fastpath.fast_input`); False when it must go the full way (in2: the caller settles first, as
+        #: ``ethernet_input`` and ``Stack.input_many`` do: :meth:`settle`).  The function itself, bound to this
         #: layer (one call less per frame than a method wrapping it), or one that always says False.  in12: bound
         #: as a method object, not a functools.partial: the same call, 17-18 ns less per frame (a bound method's
         #: call puts the layer before the arguments in place, a partial's copies them into an array of its own)
