@@ -435,9 +435,24 @@ class TcpInput:
         if self._unusual or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked:
             return False
         n = len(payload)
-        used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
-        if n > self.rcv_buf_limit - used:
-            return False  # to be trimmed to the window
+        # mem15: when nothing was counted since the pcb's last steady request (MemStats.token: nothing counted, freed
+        # or reset anywhere, so its counts, figures and units are as that request left them) and the request holds
+        # as many bytes as that one did, its log would begin as that request's did: its first entries, kept (a
+        # KeptLog: the first append copies it), stand for it, and no list is built.  lane2: with the token nothing
+        # is held (that request gave everything back with the buffer empty, and any change of what is held since
+        # would have counted: len(rcv_buf) + rcv_held is 0), so the bytes held are the request's alone and what is
+        # held is not worked out (test_tcp_lane_token holds the token to it): 10 bytecodes less a request
+        if self._mem_lane_token is stack.mem.token and n == self._mem_lane_held:
+            if n > self.rcv_buf_limit:
+                return False  # to be trimmed to the window
+            held = n
+            log = self._mem_lane_head
+        else:
+            used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
+            if n > self.rcv_buf_limit - used:
+                return False  # to be trimmed to the window
+            held = used + n
+            log = None
         # in14b: the timestamps' checks last, and the update of ts_recent in the same branch (nothing is changed
         # before it: the steps before are checks alone); without them, tsecr is None as tsval is (fast_input reads
         # both or neither): 6 bytecodes less a request than a ts_ok kept and tested twice, tsecr set to None
@@ -512,18 +527,12 @@ class TcpInput:
                     self._receive_data(seq, payload, False)
                 return True
             log.append(~(held := used + n))  # the data's part's _mem_rcv, logged after what the callback logged
+        elif log is not None:
+            self._mem_log = log  # mem15: the kept entries (see above)
         else:
             # mem14: the memory log begun as above, with the data's part's _mem_rcv logged in the same list (nothing
-            # is called before the data's part: no other entry can come between).  mem15: when nothing was counted
-            # since the pcb's last steady request (MemStats.token: nothing counted, freed or reset anywhere, so its
-            # counts, figures and units are as that request left them) and the same bytes are held, the log would
-            # begin as that request's did: its first entries, kept (a KeptLog: the first append copies it), stand
-            # for it, and no list is built
-            held = used + n
-            if self._mem_lane_token is stack.mem.token and held == self._mem_lane_held:
-                log = self._mem_log = self._mem_lane_head
-            else:
-                log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0, ~held]
+            # is called before the data's part: no other entry can come between)
+            log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0, ~held]
         on_recv = self.on_recv
         if on_recv is not None and not self.rcv_buf and not self._lane:
             # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
