@@ -260,8 +260,12 @@ def _newer_wl2(t, pcb):
     pcb.snd_wl1, pcb.snd_wl2 = t.peer_seq, (pcb.snd_max + 5) & MASK  # (an older ACK at the same seq: no window taken)
 
 
+def _scaled(t, pcb):
+    pcb.snd_wscale = 3  # (as a peer's SYN with window scale 3 sets it: the field is shifted by it)
+
+
 WINDOW_STATES = {"window below": _window_below, "probes counted": _probes_counted, "persist armed": _persist_armed,
-                 "same seq": _same_seq, "newer wl2": _newer_wl2}
+                 "same seq": _same_seq, "newer wl2": _newer_wl2, "scaled": _scaled}
 
 
 @pytest.mark.parametrize("window", [65535, 20000, 0])
