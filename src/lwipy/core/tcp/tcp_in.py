@@ -547,17 +547,16 @@ class TcpInput:
             self._lane = LANE_REQUEST
             try:
                 kept = on_recv(self, payload if type(payload) is bytes else bytes(payload))
+                # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps,
+                # counted (lane2: what it returned checked where it is added, one test of it: 2 bytecodes less)
+                held = self.rcv_held - n
                 if kept:
-                    kept = self._kept(kept, n)
+                    held += self._kept(kept, n)
             except BaseException:
                 self._recv_failed(n, 0)  # (no cost on the way through: 3.11's zero-cost try)
                 raise
             written = self._lane == LANE_WRITTEN
             self._lane = 0
-            # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps, counted
-            held = self.rcv_held - n
-            if kept:
-                held += kept
             if held < 0:
                 held = 0  # (it gave them back itself, recved)
             self.rcv_held = held
