@@ -219,7 +219,9 @@ class TcpInput:
                 self.snd_buf) <= ((self.snd_max - self.buf_seq) & MASK)):
             # data acknowledging nothing new, the same window, and nothing unsent waiting without a timer: what
             # _process_ack does then (no duplicate, no window opened, nothing to send), inline
-            self.persist_probes = 0
+            if self.persist_probes:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+                self.persist_probes = 0
+                self._unusual_check()
             wl1 = self.snd_wl1
             # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
             if (wl1 - seq) & _HALF or (wl1 == seq and (self.snd_wl2 == ack
@@ -275,7 +277,9 @@ class TcpInput:
         ``snd_wl2``), for the fast paths' ACKs (``fastpath.fast_pure_ack``, :meth:`_fast_new_ack`,
         :meth:`_fast_request`, rr11: there inline): the probes counted reset, and a window that opens stops the persist
         timer."""
-        self.persist_probes = 0
+        if self.persist_probes:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+            self.persist_probes = 0
+            self._unusual_check()
         wl1 = self.snd_wl1
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
         # peer's seq standing still and every ACK past the last)
@@ -349,7 +353,9 @@ class TcpInput:
         self.buf_seq = self.snd_una = ack
         if (self.snd_nxt - ack) & _HALF:
             self.snd_nxt = ack
-        self.retries = 0
+        if self.retries:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+            self.retries = 0
+            self._unusual_check()
         if not later:
             rtt = self.rtt
             if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
@@ -470,8 +476,8 @@ class TcpInput:
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
         # past the last: its common test first).  lane14: the same window (a request's common case) stored and
         # compared with max_snd_wnd no more (ESTABLISHED, snd_wnd <= max_snd_wnd: every writer since the handshake
-        # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less
-        self.persist_probes = 0
+        # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less.
+        # lane2: persist_probes, as retries below, is 0 already (a count running makes _unusual): not stored
         # (in14b: snd_wl1 read twice, not kept in a local: the second read only when the first test fails.  lane2:
         # the window worked out where it is compared, kept only when it changed, and the persist timer's test reads
         # the window stored: 2 bytecodes less a request, 5 for a segment that updates nothing)
@@ -493,7 +499,6 @@ class TcpInput:
         tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
         stack.mem.pending = tcp._settle
         self.buf_seq = self.snd_una = ack
-        self.retries = 0
         self.rto_at = None
         # in14b: notify_sent first (the request lane's server turns it off: one test), the callback read after it
         if self.notify_sent and (on_event := self.on_event) is not None:
@@ -724,7 +729,9 @@ class TcpInput:
         window = window_field << self.snd_wscale
         acked = (ack - una) & MASK if _lt(una, ack) else 0
         duplicate = not acked and ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una
-        self.persist_probes = 0  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
+        if self.persist_probes:  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
+            self.persist_probes = 0
+            self._unusual_check()  # (lane2: a count running makes _unusual)
         if self.sack_ok and sack_blocks:
             self.scoreboard.update(sack_blocks, ack if _lt(una, ack) else una, self.snd_max)
             self._unusual_check()
