@@ -436,8 +436,8 @@ class TcpInput:
         # segment waiting for its retry, whose tcp_output _fast_new_ack would run; no stream source, which
         # _fast_new_ack asks for the room first: tx9's bulk senders).  guard15: what changes seldom (the state, out-of-
         # order data, the read side closed, recovery, SACK ranges, buf_seq != snd_una, a refused segment's retry, a
-        # stream source) in one field kept by its writers (TcpPcb._unusual_check): 27 bytecodes less a request than
-        # the eight tests, which test_tcp_unusual holds to their fields
+        # stream source; lane2: a timeout or probe counted) in one field kept by its writers (TcpPcb._unusual_check):
+        # 27 bytecodes less a request than the eight tests, which test_tcp_unusual holds to their fields
         if self._unusual or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked:
             return False
         n = len(payload)
