@@ -512,7 +512,7 @@ def unusual_as_fields(pcb) -> tuple[bool, bool]:
     unusual_in = pcb.state != ESTABLISHED or len(pcb.ooseq) > 0 or pcb.rx_closed is True \
         or pcb.cc.recover is not None or len(pcb.scoreboard.ranges) > 0
     return unusual_in, unusual_in or pcb.buf_seq != pcb.snd_una or pcb.txretry_at is not None \
-        or pcb._tx_source is not None
+        or pcb._tx_source is not None or pcb.retries > 0 or pcb.persist_probes > 0
 
 
 def assert_unusual_kept(pcb, where: str = "") -> None:

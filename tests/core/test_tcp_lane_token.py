@@ -60,6 +60,19 @@ def state(t, pcbs) -> tuple:
             [(p._mem_snd_counted, p._mem_rcv_counted, p._mem_ooseq_counted) for p in pcbs])
 
 
+def holding_nothing_with_the_token(pcb):
+    """``pcb._fast_request``, checking first that whenever the pcb holds the stack's token it holds no bytes
+    (lane2: the lane then takes the request's bytes as all that is held, without working that out)."""
+    real = pcb._fast_request
+    mem = pcb.stack.mem
+
+    def checked(*args):
+        if pcb._mem_lane_token is mem.token:
+            assert len(pcb.rcv_buf) + pcb.rcv_held == 0, "the token stands with bytes held"
+        return real(*args)
+    return checked
+
+
 def run(steps: list, conns: int = CONNS) -> dict:
     """``steps`` through the three stacks, compared after each; returns per connection of the first stack how many of
     its settles found no log (requests counted as nothing)."""
@@ -77,6 +90,8 @@ def run(steps: list, conns: int = CONNS) -> dict:
             at.append(i)
         real_settle()
     tcp.settle = tcp._settle = watched_settle  # (MemStats.pending and every caller)
+    for pcb in pa:
+        pcb._fast_request = holding_nothing_with_the_token(pcb)
     for i, step in enumerate(steps):
         for t, pcbs, seqs, apps in runs:
             t.at(t.now + 0.002)
@@ -104,6 +119,9 @@ def run(steps: list, conns: int = CONNS) -> dict:
                 t.stack.mem.reset_peak()
             elif kind == "report":
                 apps[0].seen.append(t.stack.mem.report())
+            elif kind == "limit":  # the receive buffer made smaller (or larger) under a connection's token
+                _, conn, limit = step
+                pcbs[conn].rcv_buf_limit = limit
             elif kind == "give":
                 _, conn = step
                 if apps[conn].held and pcbs[conn].state_name == "ESTABLISHED":
@@ -235,3 +253,14 @@ def test_the_kept_entries_are_copied_on_the_first_append():
     assert kept == [1, 2, 3] and pcb._mem_log == [1, 2, 3, 4] and type(pcb._mem_log) is list
     pcb._mem_log.append(5)
     assert kept == [1, 2, 3] and pcb._mem_log == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("limit, taken", [(32, False), (63, False), (64, True), (8192, True)])
+def test_a_request_on_a_token_that_no_longer_fits_the_buffer_is_trimmed(limit, taken):
+    """Steady requests until they count as nothing, then the receive buffer set smaller or larger than the request
+    under the token (lane2: the lane then tests the request against the buffer alone): a request that no longer
+    fits is left to the general way, which trims it to the window, with the general way's output and figures; one
+    that fits still counts as nothing."""
+    steps = [steady(0)] * 4 + [("limit", 0, limit), steady(0)]
+    done = run(steps, conns=1)
+    assert (5 in done["at"]) is taken

@@ -304,7 +304,9 @@ def fast_pure_ack(pcb: "TcpPcb", seq: int, ack: int, window_field: int, tsval: i
     pcb.buf_seq = pcb.snd_una = ack
     if (pcb.snd_nxt - ack) & _HALF:
         pcb.snd_nxt = ack  # acknowledges more than was sent since a timeout went back
-    pcb.retries = 0
+    if pcb.retries:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+        pcb.retries = 0
+        pcb._unusual_check()
     snd_max = pcb.snd_max
     pcb._ack_sample(ack, acked, tsecr, now, snd_max)  # the RTT sample and the congestion window (as Tcp.settle)
     if ack == snd_max:

@@ -303,18 +303,22 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         ESTABLISHED, out-of-order data held (``ooseq``), the read side closed (``rx_closed``), in fast recovery
         (``cc.recover``) or SACK ranges held (``scoreboard.ranges``); ``_unusual``: any of those, the SYN not yet
         acknowledged (``buf_seq != snd_una``: an ESTABLISHED connection's only while a listener's accept callback
-        runs), a refused segment waiting for its retry (``txretry_at``) or a stream source set (``tx_source``).
+        runs), a refused segment waiting for its retry (``txretry_at``), a stream source set (``tx_source``), or
+        lane2: a count of timeouts (``retries``) or of persist probes (``persist_probes``) running, which an ACK
+        resets (so the request lane, taking only what ``_unusual`` lets through, finds both 0 and writes neither).
         Every writer of those fields calls it right after the write, before anything that could feed a frame (only
         a frame's input reads the two): ``state``, ``rx_closed`` and ``txretry_at`` set, ``ooseq`` added to, taken
         from or cleared, ``cc.recover`` by ``enter_recovery``, ``on_timeout`` and ``on_ack`` (which only clears
         it), the ranges by the scoreboard's ``update``, ``prune`` and ``clear``, ``snd_una`` past the SYN
-        (``_ack_advanced``; the fast ways move ``buf_seq`` and ``snd_una`` together from equal), and the
-        properties ``tx_source``, ``recover`` and ``sacked`` (tests/core/test_tcp_unusual.py holds the fields to
-        their writers: write through those, not into ``pcb.cc`` or ``pcb.scoreboard``)."""
+        (``_ack_advanced``; the fast ways move ``buf_seq`` and ``snd_una`` together from equal), ``retries`` and
+        ``persist_probes`` counted up by the timers and set back to 0 (each resetter tests first: no store, no
+        check when it is 0 already), and the properties ``tx_source``, ``recover`` and ``sacked``
+        (tests/core/test_tcp_unusual.py holds the fields to their writers: write through those, not into ``pcb.cc``
+        or ``pcb.scoreboard``)."""
         self._unusual_in = unusual = self.state != ESTABLISHED or bool(self.ooseq) or self.rx_closed \
             or self.cc.recover is not None or bool(self.scoreboard.ranges)
         self._unusual = unusual or self.buf_seq != self.snd_una or self.txretry_at is not None \
-            or self._tx_source is not None
+            or self._tx_source is not None or self.retries != 0 or self.persist_probes != 0
 
     @property
     def tx_source(self) -> Callable[[TcpPcb, int], bytes | bytearray | memoryview] | None:
@@ -604,10 +608,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
 
     def _established(self) -> None:
         self.state = ESTABLISHED
+        self.retries = 0
         self._unusual_check()
         self.close_at = None  # the SYN_RCVD timeout
         self.cc.established(self.snd_mss, self.snd_wnd)
-        self.retries = 0
         self._arm_keepalive()
 
     # ---------------------------------------------------------------------------------------------------- endings

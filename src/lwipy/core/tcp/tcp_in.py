@@ -219,7 +219,9 @@ class TcpInput:
                 self.snd_buf) <= ((self.snd_max - self.buf_seq) & MASK)):
             # data acknowledging nothing new, the same window, and nothing unsent waiting without a timer: what
             # _process_ack does then (no duplicate, no window opened, nothing to send), inline
-            self.persist_probes = 0
+            if self.persist_probes:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+                self.persist_probes = 0
+                self._unusual_check()
             wl1 = self.snd_wl1
             # wl1 < seq, or wl1 == seq and wl2 <= ack (seq.py's seq_lt and seq_le, inline)
             if (wl1 - seq) & _HALF or (wl1 == seq and (self.snd_wl2 == ack
@@ -275,7 +277,9 @@ class TcpInput:
         ``snd_wl2``), for the fast paths' ACKs (``fastpath.fast_pure_ack``, :meth:`_fast_new_ack`,
         :meth:`_fast_request`, rr11: there inline): the probes counted reset, and a window that opens stops the persist
         timer."""
-        self.persist_probes = 0
+        if self.persist_probes:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+            self.persist_probes = 0
+            self._unusual_check()
         wl1 = self.snd_wl1
         # wl1 == seq and wl2 <= ack, or wl1 < seq (seq.py's seq_le and seq_lt, inline; tx9: a sender's case first, its
         # peer's seq standing still and every ACK past the last)
@@ -349,7 +353,9 @@ class TcpInput:
         self.buf_seq = self.snd_una = ack
         if (self.snd_nxt - ack) & _HALF:
             self.snd_nxt = ack
-        self.retries = 0
+        if self.retries:  # (lane2: a count running makes _unusual: see TcpPcb._unusual_check)
+            self.retries = 0
+            self._unusual_check()
         if not later:
             rtt = self.rtt
             if rtt.seq is not None or tsecr:  # RttEstimator.on_ack takes a sample only from these
@@ -430,14 +436,29 @@ class TcpInput:
         # segment waiting for its retry, whose tcp_output _fast_new_ack would run; no stream source, which
         # _fast_new_ack asks for the room first: tx9's bulk senders).  guard15: what changes seldom (the state, out-of-
         # order data, the read side closed, recovery, SACK ranges, buf_seq != snd_una, a refused segment's retry, a
-        # stream source) in one field kept by its writers (TcpPcb._unusual_check): 27 bytecodes less a request than
-        # the eight tests, which test_tcp_unusual holds to their fields
+        # stream source; lane2: a timeout or probe counted) in one field kept by its writers (TcpPcb._unusual_check):
+        # 27 bytecodes less a request than the eight tests, which test_tcp_unusual holds to their fields
         if self._unusual or seq != self.rcv_nxt or ack != self.snd_nxt or len(snd_buf) != acked:
             return False
         n = len(payload)
-        used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
-        if n > self.rcv_buf_limit - used:
-            return False  # to be trimmed to the window
+        # mem15: when nothing was counted since the pcb's last steady request (MemStats.token: nothing counted, freed
+        # or reset anywhere, so its counts, figures and units are as that request left them) and the request holds
+        # as many bytes as that one did, its log would begin as that request's did: its first entries, kept (a
+        # KeptLog: the first append copies it), stand for it, and no list is built.  lane2: with the token nothing
+        # is held (that request gave everything back with the buffer empty, and any change of what is held since
+        # would have counted: len(rcv_buf) + rcv_held is 0), so the bytes held are the request's alone and what is
+        # held is not worked out (test_tcp_lane_token holds the token to it): 10 bytecodes less a request
+        if self._mem_lane_token is stack.mem.token and n == self._mem_lane_held:
+            if n > self.rcv_buf_limit:
+                return False  # to be trimmed to the window
+            held = n
+            log = self._mem_lane_head
+        else:
+            used = len(self.rcv_buf) + self.rcv_held  # (held, in the buffer or in a mailbox)
+            if n > self.rcv_buf_limit - used:
+                return False  # to be trimmed to the window
+            held = used + n
+            log = None
         # in14b: the timestamps' checks last, and the update of ts_recent in the same branch (nothing is changed
         # before it: the steps before are checks alone); without them, tsecr is None as tsval is (fast_input reads
         # both or neither): 6 bytecodes less a request than a ts_ok kept and tested twice, tsecr set to None
@@ -455,19 +476,20 @@ class TcpInput:
         # the window first (RFC 9293 3.10.7.4): _take_window, inline (rr11: a call less a request; a request's seq is
         # past the last: its common test first).  lane14: the same window (a request's common case) stored and
         # compared with max_snd_wnd no more (ESTABLISHED, snd_wnd <= max_snd_wnd: every writer since the handshake
-        # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less
-        window = window_field << self.snd_wscale
-        self.persist_probes = 0
-        # (in14b: snd_wl1 read twice, not kept in a local: the second read only when the first test fails)
+        # keeps it); the persist timer's test first (seldom armed), the two edges stored one by one: 6 bytecodes less.
+        # lane2: persist_probes, as retries below, is 0 already (a count running makes _unusual): not stored
+        # (in14b: snd_wl1 read twice, not kept in a local: the second read only when the first test fails.  lane2:
+        # the window worked out where it is compared, kept only when it changed, and the persist timer's test reads
+        # the window stored: 2 bytecodes less a request, 5 for a segment that updates nothing)
         if (self.snd_wl1 - seq) & _HALF or (self.snd_wl1 == seq and ((self.snd_wl2 - ack) & _HALF
                                                                      or self.snd_wl2 == ack)):
-            if window != self.snd_wnd:
-                self.snd_wnd = window
+            if window_field << self.snd_wscale != self.snd_wnd:
+                self.snd_wnd = window = window_field << self.snd_wscale
                 if window > self.max_snd_wnd:
                     self.max_snd_wnd = window
             self.snd_wl1 = seq
             self.snd_wl2 = ack
-            if self.persist_at is not None and window:
+            if self.persist_at is not None and self.snd_wnd:
                 self.persist_at = None  # the heap's entry is checked when it surfaces (lazy timers)
                 self.persist_backoff = 0
         snd_buf.clear()  # (all of it acknowledged: del snd_buf[:acked])
@@ -477,7 +499,6 @@ class TcpInput:
         tcp._settle_args = (acked, tsecr)  # (tail15: the ACK is snd_una and its time last_activity: Tcp.settle)
         stack.mem.pending = tcp._settle
         self.buf_seq = self.snd_una = ack
-        self.retries = 0
         self.rto_at = None
         # in14b: notify_sent first (the request lane's server turns it off: one test), the callback read after it
         if self.notify_sent and (on_event := self.on_event) is not None:
@@ -512,18 +533,12 @@ class TcpInput:
                     self._receive_data(seq, payload, False)
                 return True
             log.append(~(held := used + n))  # the data's part's _mem_rcv, logged after what the callback logged
+        elif log is not None:
+            self._mem_log = log  # mem15: the kept entries (see above)
         else:
             # mem14: the memory log begun as above, with the data's part's _mem_rcv logged in the same list (nothing
-            # is called before the data's part: no other entry can come between).  mem15: when nothing was counted
-            # since the pcb's last steady request (MemStats.token: nothing counted, freed or reset anywhere, so its
-            # counts, figures and units are as that request left them) and the same bytes are held, the log would
-            # begin as that request's did: its first entries, kept (a KeptLog: the first append copies it), stand
-            # for it, and no list is built
-            held = used + n
-            if self._mem_lane_token is stack.mem.token and held == self._mem_lane_held:
-                log = self._mem_log = self._mem_lane_head
-            else:
-                log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0, ~held]
+            # is called before the data's part: no other entry can come between)
+            log = self._mem_log = [self._mem_snd_counted, self._mem_rcv_counted, self.snd_mss, self.mss, 0, ~held]
         on_recv = self.on_recv
         if on_recv is not None and not self.rcv_buf and not self._lane:
             # lane13, the request lane: the data handed to on_recv as it came, as TcpPcb._deliver hands it (held
@@ -537,17 +552,16 @@ class TcpInput:
             self._lane = LANE_REQUEST
             try:
                 kept = on_recv(self, payload if type(payload) is bytes else bytes(payload))
+                # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps,
+                # counted (lane2: what it returned checked where it is added, one test of it: 2 bytecodes less)
+                held = self.rcv_held - n
                 if kept:
-                    kept = self._kept(kept, n)
+                    held += self._kept(kept, n)
             except BaseException:
                 self._recv_failed(n, 0)  # (no cost on the way through: 3.11's zero-cost try)
                 raise
             written = self._lane == LANE_WRITTEN
             self._lane = 0
-            # _deliver's steps after the callback (an inline copy): the bytes given back but for those it keeps, counted
-            held = self.rcv_held - n
-            if kept:
-                held += kept
             if held < 0:
                 held = 0  # (it gave them back itself, recved)
             self.rcv_held = held
@@ -715,7 +729,9 @@ class TcpInput:
         window = window_field << self.snd_wscale
         acked = (ack - una) & MASK if _lt(una, ack) else 0
         duplicate = not acked and ack == una and seg_len == 0 and window == self.snd_wnd and self.snd_max != una
-        self.persist_probes = 0  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
+        if self.persist_probes:  # the peer answers: a persisting connection lives on (RFC 1122 4.2.2.17)
+            self.persist_probes = 0
+            self._unusual_check()  # (lane2: a count running makes _unusual)
         if self.sack_ok and sack_blocks:
             self.scoreboard.update(sack_blocks, ack if _lt(una, ack) else una, self.snd_max)
             self._unusual_check()

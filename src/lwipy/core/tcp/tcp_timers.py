@@ -201,7 +201,7 @@ class TcpTimers:
             return
         self.cc.on_timeout((self.snd_max - self.snd_una) & MASK, self.snd_mss, self.snd_max)
         self.scoreboard.clear()  # RFC 6675 5.1: after a timeout, SACK information is not trusted to skip data
-        self._unusual_check()  # (recovery ended, the ranges forgotten)
+        self._unusual_check()  # (recovery ended, the ranges forgotten, a timeout counted: lane2)
         self.snd_nxt = self.snd_una  # go back N
         self._output(force=True)  # the first segment goes whatever Nagle or the window say
         if self.rto_at is None and self.persist_at is None:
@@ -215,6 +215,7 @@ class TcpTimers:
                 return
         self.persist_backoff += 1
         self.persist_probes += 1
+        self._unusual_check()  # (lane2: a count running makes _unusual)
         if self.persist_probes > self.stack.config.tcp_maxrtx:
             self._fail(errno.ECONNABORTED, send_rst=True)  # the peer stopped answering (RFC 1122 4.2.2.17)
             return
