@@ -48,7 +48,7 @@ from .seq import MASK
 from .states import (CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2,
                      LAST_ACK, LISTEN, STATE_NAMES, SYN_RCVD, SYN_SENT, SYNCHRONIZED, TIME_WAIT)
 from .tcp_in import LANE_RECV, LANE_REQUEST, LANE_WRITTEN, TcpInput
-from .tcp_mem import KeptLog, TcpMem
+from .tcp_mem import NO_LANE_HEAD, TcpMem
 from .tcp_out import NO_WAY, TX_RETRY, TcpOutput
 from .tcp_timers import DELACK, TcpTimers
 
@@ -277,7 +277,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         #: when such a log came again (False: none, and no log was such yet), which ``TcpInput._fast_request``
         #: checks to count the same request as nothing
         self._mem_lane_held = 0
-        self._mem_lane_head: list[int] = KeptLog([], self)  # (never the pcb's log without a token)
+        self._mem_lane_head: list[int] = NO_LANE_HEAD  # (none: never the pcb's log without a token; no cycle)
         self._mem_lane_token: object = False
 
     # ------------------------------------------------------------------------------------------- congestion numbers

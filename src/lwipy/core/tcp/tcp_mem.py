@@ -9,7 +9,7 @@ from typing import Any
 
 from ..mem import TCP_OOSEQ, TCP_RCV, TCP_SND
 
-__all__ = ["KeptLog", "TcpMem"]
+__all__ = ["KeptLog", "NO_LANE_HEAD", "TcpMem"]
 
 #: rr1: the most replay plans ``Tcp.mem_plans`` keeps before it starts again (see ``TcpMem._mem_replay``)
 _MEM_PLANS = 64
@@ -30,6 +30,13 @@ class KeptLog(list):
     def append(self, n: int) -> None:
         log = self.pcb._mem_log = self.copy()
         log.append(n)
+
+
+#: the lane's kept head of a pcb with no lane memo: never handed out (no token stands without a memo's head) and
+#: refers to no pcb.  A pcb's own head refers back to it (a cycle): it is made only for a lane memo (``_mem_replay``)
+#: and dropped at the pcb's release (``_mem_release``), so that a freed pcb goes at once, not when the collector's
+#: oldest generation next runs (a head made for every pcb kept a SYN flood's half-open pcbs: 4x the traced memory)
+NO_LANE_HEAD = KeptLog([], None)
 
 
 class TcpMem:
@@ -226,3 +233,5 @@ class TcpMem:
             mem.free(TCP_OOSEQ, self._mem_ooseq_counted, self._mem_ooseq_segs)
         self._mem_snd_counted = self._mem_rcv_counted = self._mem_ooseq_counted = self._mem_ooseq_segs = 0
         self._mem_freed = True
+        self._mem_lane_token = False
+        self._mem_lane_head = NO_LANE_HEAD  # (its own referred back to it: no cycle left behind)
