@@ -179,9 +179,7 @@ class TcpOutput:
         if refused:
             self._tx_refused()
         elif self.txretry_at is not None:
-            self.txretry_at = None  # everything that could go went: no retry pending
-            self._unusual_check()
-            self.tcp.tx_refused.discard(self)
+            self._tx_retry_off()  # everything that could go went: no retry pending
         if sent_any and self.rto_at is None:
             self._arm_rto()
 
@@ -210,9 +208,7 @@ class TcpOutput:
         avail = len(snd_buf) - offset
         if avail <= 0:  # nothing to send (the call after an ACK that the application already filled for)
             if self.txretry_at is not None:
-                self.txretry_at = None
-                self._unusual_check()
-                self.tcp.tx_refused.discard(self)
+                self._tx_retry_off()
             return True
         if self.sack_ok and self.ooseq:
             return False  # SACK blocks due: the full way writes them
@@ -392,9 +388,7 @@ class TcpOutput:
         if refused:
             self._tx_refused()
         elif self.txretry_at is not None:
-            self.txretry_at = None
-            self._unusual_check()
-            self.tcp.tx_refused.discard(self)
+            self._tx_retry_off()
         if sent and self.rto_at is None:
             self.rto_at = when = stack.now + self.rtt.rto  # _arm_rto and _arm, inline (rr2: two calls less a reply)
             if self.state != CLOSED:
@@ -615,9 +609,7 @@ class TcpOutput:
         # write since, refused or not, would have settled first): neither read (3 bytecodes less a reply)
         if not unsettled:
             if self.txretry_at is not None:
-                self.txretry_at = None
-                self._unusual_check()
-                tcp.tx_refused.discard(self)
+                self._tx_retry_off()
             if self.rto_at is not None:
                 return True
         self.rto_at = when = stack.now + rtt.rto  # _arm_rto and _arm, inline (the RTO started, RFC 6298 5.1)
@@ -740,6 +732,13 @@ class TcpOutput:
         """``DupThresh`` for the flight now out (see :meth:`CongestionControl.dupthresh`)."""
         return self.cc.dupthresh((self.snd_max - self.snd_una) & MASK, self.seg_size,
                                  len(self.snd_buf) - ((self.snd_max - self.buf_seq) & MASK))
+
+    def _tx_retry_off(self) -> None:
+        """No refused segment waits for its retry any more (everything that could go went): the retry's time and
+        the pcb's place in ``Tcp.tx_refused`` go, and ``_unusual`` follows (guard15)."""
+        self.txretry_at = None
+        self._unusual_check()
+        self.tcp.tx_refused.discard(self)
 
     def _enter_recovery(self) -> None:
         """Fast retransmit (RFC 5681 3.2): halve, send the first hole again, and recover until ``recover``."""
