@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scapy.all import ICMP, IP, TCP, Ether, raw
+from scapy.all import ARP, ICMP, IP, TCP, Ether, raw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from floor_stack import MAC, MSS, WINDOW, Floor  # noqa: E402
@@ -106,3 +106,22 @@ def test_discard_acknowledges_once_per_burst_and_ping_is_answered(floor):
     (reply,) = sent(theirs)
     well_formed(reply)
     assert reply[ICMP].type == 0 and reply[IP].dst == PEER and bytes(reply[ICMP].payload) == b"ping"
+
+
+def test_the_lone_ping_path_answers_only_an_echo_request_to_us(floor):
+    """run() offers a frame whose protocol byte is ICMP's to ping() first: anything else it must refuse (False, with
+    nothing sent) so that frame() gets it, an ARP request whose byte 23 (in the sender's MAC) is 1 among them."""
+    f, theirs = floor
+    ours = ":".join(f"{b:02x}" for b in MAC)
+    request = Ether(src=PEER_MAC, dst=ours) / IP(src=PEER, dst=ME) / ICMP(type=8, id=7, seq=2) / b"lone"
+    assert f.ping(raw(request))
+    (reply,) = sent(theirs)
+    well_formed(reply)
+    assert reply[ICMP].type == 0 and reply[ICMP].seq == 2 and reply.dst == PEER_MAC
+    for other in (Ether(src=PEER_MAC, dst=ours) / IP(src=PEER, dst="10.77.0.9") / ICMP(type=8) / b"x",
+                  Ether(src=PEER_MAC, dst=ours) / IP(src=PEER, dst=ME) / ICMP(type=0) / b"x",
+                  Ether(src="02:01:00:00:00:01", dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc="02:01:00:00:00:01",
+                                                                               psrc=PEER, pdst=ME)):
+        assert raw(other)[23] == 1 or ICMP in other
+        assert not f.ping(raw(other).ljust(60, b"\0"))
+    assert sent(theirs) == []
