@@ -420,6 +420,78 @@ def test_frames_that_come_together_are_all_answered_and_a_call_then_served():
         b.close()
 
 
+def arp_request(src: bytes = PEER_B, dst: bytes = OWN_B) -> bytes:
+    return (b"\xff" * 6 + PEER_MAC + b"\x08\x06"
+            + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, PEER_MAC, src, bytes(6), dst))
+
+
+def pings_to_a_sleeping_loop(watched: Watched, a: socket.socket, seqs: range) -> None:
+    """Each ping sent once the loop sleeps, and its reply received: the first answered on a wake-up, the others in
+    the ping lane (api/loop.py, s16)."""
+    for seq in seqs:
+        watched.send_when_asleep(a, echo_request(seq)) if seq == seqs[0] else a.send(echo_request(seq))
+        assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
+        time.sleep(0.01)
+        assert watched.asleep.wait(30)
+
+
+def test_a_frame_that_is_no_ping_in_the_ping_lane_goes_to_the_stack_and_the_lane_serves_on(monkeypatch):
+    """Pings answered in the lane, then an ARP request: the fast answer refuses it and the stack answers it (the
+    device read on until empty, then a turn), and the pings after it are answered as before."""
+    a, b, stack, dev = _socket_tap_stack()
+    logging_reads(monkeypatch, dev)
+    stack.add_poller(TurnMark(dev.log))
+    watched = Watched(StackLoop(stack))
+    loop = watched.loop
+    try:
+        pings_to_a_sleeping_loop(watched, a, range(1, 4))
+        a.send(arp_request())
+        while (frame := a.recv(2000))[12:14] != b"\x08\x06" or frame[21] != 2:
+            pass  # (an announcement of the stack's own)
+        assert frame[28:32] == OWN_B and frame[22:28] == OWN_MAC and frame[38:42] == PEER_B
+        time.sleep(0.01)
+        assert watched.asleep.wait(30)
+        log = loop.call(lambda: list(dev.log), timeout=30)
+        # the ARP request's batch: read, the reply, the read that finds nothing, a turn (the pings before it were
+        # answered in the lane or, when a timer of the stack's came due between them, with a turn of their own)
+        assert log[-4:] == ["read", "write", "empty", "turn"], log
+        pings_to_a_sleeping_loop(watched, a, range(4, 7))
+        assert loop.call(lambda: (stack.icmp.fast_echoes, stack.stats.etharp.xmit), timeout=30)[0] == 6
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def test_a_bug_in_the_fast_answer_in_the_ping_lane_drops_the_frame_and_the_loop_serves_on(monkeypatch):
+    """The stack's own echo answer raising on the third ping, which the lane offers it: dropped and counted as the
+    stack counts a bug (``stats.link.err``), and the pings after it answered."""
+    from lwipy.core.icmp import Icmp
+    real = Icmp.fast_echo
+
+    def fast_echo(self, netif, frame, now=None, quiet=False):
+        if frame[40:42] == (3).to_bytes(2, "big"):
+            raise RuntimeError("a bug")
+        return real(self, netif, frame, now, quiet)
+
+    monkeypatch.setattr(Icmp, "fast_echo", fast_echo)  # (before the stack: its fast_answer is its echo's)
+    a, b, stack, dev = _socket_tap_stack()
+    stack.strict = False
+    watched = Watched(StackLoop(stack))
+    try:
+        pings_to_a_sleeping_loop(watched, a, range(1, 3))
+        a.send(echo_request(3))
+        time.sleep(0.01)
+        assert watched.asleep.wait(30)
+        assert watched.loop.call(lambda: stack.stats.link.err, timeout=30) == 1
+        pings_to_a_sleeping_loop(watched, a, range(4, 6))
+        assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 4
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
 def test_a_ping_with_a_second_device_takes_the_turn_as_before(monkeypatch):
     """With another device beside the TAP the loop does not sleep at once after an answer: the turn after it asks
     that device (here one that holds frames back and is asked every turn)."""

@@ -279,6 +279,10 @@ class StackLoop:
         drained = None  # the netif whose frames were taken when its descriptor woke the loop
         solo_fd, solo = -1, None  # the lone plain device's descriptor and its lazy_fds entry
         solo_dev = None  # that device, when the stack has no other
+        # s16: the ping lane's (below): what the sleep returns when that device alone woke us, when it is plain (one
+        # read, one frame), and its netif and read size
+        solo_ready: list[tuple[int, int]] | None = None
+        solo_netif, solo_size = None, 0
         # after a sleep, what epoll said: a device whose frames are its descriptor's reads and nothing else
         # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level
         # triggered), and then it was read in the wake-up itself; their netifs
@@ -319,6 +323,10 @@ class StackLoop:
                     solo_fd, solo = next(iter(lazy_fds.items())) if len(lazy_fds) == 1 and (plain_netifs or (
                         len(devices) == 1 and getattr(devices[0][3], "frames_in_descriptor", False))) else (-1, None)
                     solo_dev = devices[0][3] if solo is not None and len(devices) == 1 else None  # and the only one
+                    solo_ready = None
+                    if solo_dev is not None and solo[2] is not None:
+                        solo_ready = [(solo_fd, sel.readable)]
+                        solo_netif, _, solo_size = solo
                     waited = False  # (a device new to the set is read once before it is slept on)
                 # no empty read of a plain device after a sleep (an application's call woke us, or a timer), unless
                 # the wake-up's reading was cut short; a device with frames of its own (a wrapper holding some back,
@@ -470,6 +478,34 @@ class StackLoop:
                         break
                     # s8: the lone frame was answered and nothing waits for a turn: asleep again at once
                     ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
+                    # s16: the ping lane.  While the lone plain device alone wakes us, its frame is read and offered
+                    # to the fast answer here, without the dispatch above, and, answered, slept on again when nothing
+                    # else is due (the tests above, less those that cannot change while only the lane runs: the
+                    # device, the descriptors, the fast answer itself).  After an idle sleep every bytecode before
+                    # the reply runs cold: 51 fewer a ping here (410 -> 359), and the time from the request to the
+                    # reply on the TAP 5-15 us less of its 140-230 (p50, each placement).  A frame it does not
+                    # answer goes on as above: to the stack with the rest the device has, then a turn
+                    while ready_fds == solo_ready:
+                        try:
+                            first = read(solo_fd, solo_size)
+                        except OSError:
+                            break  # (the way above reads again, and meets the error there)
+                        now = monotonic() + offset if offset is not None else clock()
+                        try:
+                            answered = fast_answer(solo_netif, first, now, True)
+                        except Exception:
+                            stack.frame_failed(solo_netif)  # as above
+                            first, answered = None, False
+                        if not answered:
+                            quiet = False
+                            stack.input_many(solo_netif, self._plain_batch(solo_fd, solo_size, now), now, first, True)
+                            drained = solo_netif
+                            self._fed = False
+                            ready_fds = None  # to the turn
+                        elif self._calls or solo_dev.poll_at() is not None or (wake_at is not None and now >= wake_at):
+                            ready_fds = None
+                        else:
+                            ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
         finally:
             self._watch(sel, devices, clock, stop=True)
             sel.close()
@@ -622,6 +658,8 @@ class _Poller:
         #: how many descriptors are watched: the most one wait can return (what the loop passes as ``maxevents``,
         #: so that epoll's buffer for the events is a small one and not 1,023 entries allocated per wake-up)
         self.count = 0
+        #: the events of a descriptor that is readable (and nothing else) in what :attr:`wait` returns
+        self.readable = select.EPOLLIN if self._epoll is not None else selectors.EVENT_READ
         self.register(wake_fd)
         #: ``wait(timeout, maxevents)``: sleep until a descriptor is readable or ``timeout`` seconds passed
         #: (negative: no limit), and return the ``(fd, events)`` ready, at most ``maxevents`` of them: epoll's own
