@@ -324,25 +324,33 @@ def logging_reads(monkeypatch, dev: SocketTap) -> None:
     monkeypatch.setattr(os, "read", read)
 
 
+def logged_loop(monkeypatch, kind=None):
+    """A stack on a SocketTap (of class ``kind``) whose reads and turns are logged in ``dev.log``, and its loop
+    running: the peer's end, ours, the stack, the device and the :class:`Watched` loop."""
+    a, b, stack, dev = _socket_tap_stack(kind=kind)
+    logging_reads(monkeypatch, dev)
+    stack.add_poller(TurnMark(dev.log))
+    return a, b, stack, dev, Watched(StackLoop(stack))
+
+
+def pings_to_a_sleeping_loop(watched: Watched, a: socket.socket, seqs: range) -> None:
+    """Each ping sent once the loop sleeps, and its reply received: the first answered on a wake-up, the others in
+    the ping lane (api/loop.py, s16) when nothing else had work."""
+    for seq in seqs:
+        watched.send_when_asleep(a, echo_request(seq)) if seq == seqs[0] else a.send(echo_request(seq))
+        assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
+        time.sleep(0.02)
+        assert watched.asleep.wait(30)
+
+
 def test_a_lone_ping_to_a_sleeping_loop_is_read_answered_and_slept_on(monkeypatch):
     """A ping to a sleeping loop whose only device is the TAP: its frame is read and answered when the descriptor
     wakes the loop, and the loop sleeps again at once: no empty read and no turn (nothing has work for one; on the
     VM the ping then runs sooner).  Only pings wake it here, so after the first answer the log is answers alone."""
-    a, b, stack, dev = _socket_tap_stack()
-    logging_reads(monkeypatch, dev)
-    stack.add_poller(TurnMark(dev.log))
-    watched = Watched(StackLoop(stack))
+    a, b, stack, dev, watched = logged_loop(monkeypatch)
     loop = watched.loop
     try:
-        watched.send_when_asleep(a, echo_request(1))  # (a call turned the loop just before: the first may race it)
-        echo_reply(a)
-        for seq in range(2, 6):
-            time.sleep(0.02)
-            assert watched.asleep.wait(30)
-            a.send(echo_request(seq))
-            assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
-        time.sleep(0.02)
-        assert watched.asleep.wait(30)
+        pings_to_a_sleeping_loop(watched, a, range(1, 6))  # (a call turned the loop before the first: it may race it)
         log = loop.call(lambda: list(dev.log), timeout=30)
         assert log[-8:] == ["read", "write"] * 4, log  # each answer, and no empty read or turn after it
     finally:
@@ -425,23 +433,10 @@ def arp_request(src: bytes = PEER_B, dst: bytes = OWN_B) -> bytes:
             + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, PEER_MAC, src, bytes(6), dst))
 
 
-def pings_to_a_sleeping_loop(watched: Watched, a: socket.socket, seqs: range) -> None:
-    """Each ping sent once the loop sleeps, and its reply received: the first answered on a wake-up, the others in
-    the ping lane (api/loop.py, s16)."""
-    for seq in seqs:
-        watched.send_when_asleep(a, echo_request(seq)) if seq == seqs[0] else a.send(echo_request(seq))
-        assert echo_reply(a)[40:42] == seq.to_bytes(2, "big")
-        time.sleep(0.01)
-        assert watched.asleep.wait(30)
-
-
 def test_a_frame_that_is_no_ping_in_the_ping_lane_goes_to_the_stack_and_the_lane_serves_on(monkeypatch):
     """Pings answered in the lane, then an ARP request: the fast answer refuses it and the stack answers it (the
     device read on until empty, then a turn), and the pings after it are answered as before."""
-    a, b, stack, dev = _socket_tap_stack()
-    logging_reads(monkeypatch, dev)
-    stack.add_poller(TurnMark(dev.log))
-    watched = Watched(StackLoop(stack))
+    a, b, stack, dev, watched = logged_loop(monkeypatch)
     loop = watched.loop
     try:
         pings_to_a_sleeping_loop(watched, a, range(1, 4))
@@ -929,10 +924,7 @@ def test_a_lone_ping_to_a_sleeping_loop_on_a_tap_with_offload_is_read_answered_a
     virtio-net header off), answered by the fast echo, and the loop sleeps again at once, with no empty read and no
     turn (the device's frames wait in its descriptor: ``Device.frames_in_descriptor``)."""
     from lwipy.netif.tap import VNET_HDR
-    a, b, stack, dev = _socket_tap_stack(kind=OffloadSocketTap)
-    logging_reads(monkeypatch, dev)
-    stack.add_poller(TurnMark(dev.log))
-    watched = Watched(StackLoop(stack))
+    a, b, stack, dev, watched = logged_loop(monkeypatch, OffloadSocketTap)
     loop = watched.loop
     head = bytes(VNET_HDR.size)  # neither partial nor verified: an ICMP message, as the kernel's ping sends it
     try:
