@@ -37,7 +37,6 @@ WINDOW = 5760  # the receive window offered, and the most chargen keeps in fligh
 MASK = 0xFFFFFFFF
 ACK, PSH, SYN, FIN, RST = 0x10, 0x08, 0x02, 0x01, 0x04
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
-_ICMP = struct.Struct("!6s6sHBBH2xHxB2x4s4sB")
 # Ethernet | IPv4: ver/ihl tos total ident frag ttl proto csum src dst | TCP: ports seq ack offset flags window csum urg
 _TCP = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIBBHHH")
 _PATTERN = bytes(32 + i % 95 for i in range(MSS * 96))  # chargen's lines of printable characters, MSS-aligned
