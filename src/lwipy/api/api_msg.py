@@ -19,6 +19,8 @@ A netconn's state is shared by the core thread and the application threads, unde
   NETCONN_WRITE) and continues from the pcb's writable events until every byte is in the send buffer, as
   ``lwip_netconn_do_writemore``; then the writer, sleeping on ``_cond``, is woken.  The core holds ``_cond``
   while it queues bytes, so a writer giving up (send timeout, close from another thread) sees an exact count.
+  Between a blocking write's first part and its last, the pcb itself pulls the parts (:meth:`_write_source` as
+  its ``tx_source``, tx17): each ACK's room filled at once, without the event and :meth:`_writemore` per ACK.
 - **Staged writes** (lwipy's, for blocking TCP writes from application threads): a write that fits the room the
   core last published (``_stage_room``: the pcb's free send buffer less what is staged) is copied into ``_staged``
   under ``_stage_lock`` and the writer returns at once, as if the bytes were in the send buffer already (they
@@ -161,7 +163,8 @@ class NetconnCore:
         self.state = NETCONN_NONE
         #: bytes (TCP) or datagram bytes (UDP, RAW) waiting in the receive mailbox
         self.recv_avail = 0
-        self._cond = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()  # _cond's (tx17: taken alone, without the condition's Python-level methods)
+        self._cond = threading.Condition(self._lock)
         self._mbox: deque[Any] = deque()
         self._mbox_size = (cfg.tcp_recvmbox_size if group == NETCONN_TCP else
                            cfg.udp_recvmbox_size if group != NETCONN_RAW else RAW_RECVMBOX_SIZE)
@@ -175,6 +178,7 @@ class NetconnCore:
         self._nb_connect = False  # NETCONN_FLAG_IN_NONBLOCKING_CONNECT
         self._connect_err = 0  # the outcome of a blocking connect
         self._write: WriteMsg | None = None
+        self._source = self._write_source  # tx17: bound once: the pcb's tx_source while a write is pending
         self._unacked = 0  # bytes consumed by the application and not yet given back to the pcb (tcp_recved)
         self._rcvd_posted = False  # a _do_recved is on its way to the core
         self._rx_stalled = False  # data (or the FIN) waits in the pcb because the mailbox was full
@@ -556,7 +560,29 @@ class NetconnCore:
             if not self._check_writespace:
                 self._check_writespace = True
                 events.append((NETCONN_EVT_SENDMINUS, n))
+        if not complete and not msg.dontblock and pcb._tx_source is None and not self._staged:
+            pcb.tx_source = self._source  # tx17: the write's middle parts pulled as ACKs free room (_write_source)
         return events
+
+    def _write_source(self, pcb: TcpPcb, room: int) -> memoryview | bytes:
+        """tx17: the pending blocking write as the pcb's stream source (``TcpPcb.tx_source``, set by
+        :meth:`_writemore`): each ACK that frees ``room`` bytes of send buffer takes the write's next ``room`` bytes
+        at once (``TcpPcb._pull``, without PSH, as :meth:`_writemore` queues a part that leaves more), instead of the
+        pcb's event, this netconn's and :meth:`_writemore`'s checks and ``send``: a socket's ``sendall`` at
+        ESP-IDF's 5,760-byte send buffer costs what the pcb API's stream costs per ACK.  It gives nothing and takes
+        itself off once what is left fits the room (the last part goes by :meth:`_writemore`, with its PSH, and
+        completes the write), when the write ended otherwise (a send timeout, an error, a close: it is no longer
+        ``_write``), or when staged bytes wait to go first; the event that follows does the rest.  Under ``_cond``'s
+        lock, as :meth:`_writemore` queues, so that a writer giving up counts exactly."""
+        with self._lock:
+            msg = self._write
+            if msg is not None and pcb is self.pcb and not self._staged:
+                offset = msg.offset
+                if len(msg.view) - offset > room:
+                    msg.offset = offset + room
+                    return msg.view[offset:offset + room]
+            pcb.tx_source = None
+            return b""
 
     def _do_flush(self) -> None:
         """Hand the staged bytes to the pcb (one ``tcp_write`` for everything staged since the last flush) and
@@ -687,6 +713,8 @@ class NetconnCore:
         events: Events = []
         lingering = False
         if isinstance(pcb, TcpPcb):
+            if (wr or delete) and pcb._tx_source is self._source:
+                pcb.tx_source = None  # tx17: the write it pulled from ended above
             if full:
                 pcb.on_event = None
                 if unacked and pcb.state != CLOSED:
