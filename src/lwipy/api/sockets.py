@@ -508,7 +508,7 @@ class LwipSocket:
         self._check()
         if nbytes < 0:
             raise ValueError("negative buffersize in recv")
-        if flags & ~_RECV_FLAGS:
+        if flags and flags & ~_RECV_FLAGS:  # (rx17: flags 0 skips the enum arithmetic, 150 bytecodes a call)
             raise os_error(errno.EOPNOTSUPP, "recv takes MSG_PEEK, MSG_WAITALL and MSG_DONTWAIT")
         with self._rlock:
             if self._group == NETCONN_TCP:
@@ -518,9 +518,12 @@ class LwipSocket:
     def _recv_tcp(self, nbytes: int, flags: int, into: memoryview | None) -> bytes | int:
         if self._state in (_NEW, _LISTENING) and not self._eof:
             raise os_error(errno.ENOTCONN, "the socket is not connected")
-        peek = bool(flags & MSG_PEEK)
-        waitall = bool(flags & MSG_WAITALL) and not peek
-        dontwait = bool(flags & MSG_DONTWAIT)
+        if flags:  # (rx17: none, the common call, without the enum arithmetic)
+            peek = bool(flags & MSG_PEEK)
+            waitall = bool(flags & MSG_WAITALL) and not peek
+            dontwait = bool(flags & MSG_DONTWAIT)
+        else:
+            peek = waitall = dontwait = False
         conn = self._conn
         parts: list[bytes] = []
         got = 0
