@@ -91,7 +91,7 @@ class Stack:
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
         "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "protocols", "icmp_error_handlers", "loopif",
-        "__dict__",
+        "_after_batch", "__dict__",
     )
 
     def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
@@ -107,6 +107,7 @@ class Stack:
         self.rng = rng if rng is not None else random.Random(seed)
         self.name = name
         self.strict = strict
+        self._after_batch: list[Callable[[], Any]] = []  # (after_batch)
         self.now = 0.0
         #: the offload notes of the frame being handled (:class:`~lwipy.core.device.RxOffload`), or None
         self.rx_offload: RxOffload | None = None
@@ -599,10 +600,30 @@ class Stack:
         finally:
             tcp.batching = outer
             if not outer:
-                if tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
-                    tcp.flush_output()
-                if tcp.ack_pending:
-                    self._guarded(tcp.flush_acks)
+                try:
+                    if tcp.output_pending:  # tx64: the sends the batch's ACKs let go, data carrying ACKs due
+                        tcp.flush_output()
+                    if tcp.ack_pending:
+                        self._guarded(tcp.flush_acks)
+                finally:
+                    if self._after_batch:
+                        self._run_after_batch()
+
+    def after_batch(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` once the batch of frames being taken now (:meth:`input_many`) ends, after its ACKs and sends; at
+        once when no batch runs.  For work above the core that is worth doing once per batch rather than once per
+        frame: a netconn wakes a reader waiting for data once for what the batch's segments brought (rx17), not once
+        per segment, so the reader's thread does not contend for the interpreter with the core's every system call
+        in between."""
+        if self.tcp.batching:
+            self._after_batch.append(fn)
+        else:
+            fn()
+
+    def _run_after_batch(self) -> None:
+        calls, self._after_batch = self._after_batch, []
+        for fn in calls:
+            self._guarded(fn)
 
     # -- output ------------------------------------------------------------------------------------------------------
     def netif_output(self, netif: Netif, pbuf: Pbuf, next_hop: IPv4Address) -> bool:
