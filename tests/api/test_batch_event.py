@@ -45,3 +45,30 @@ def test_the_segments_of_one_batch_reach_the_reader_as_one_chunk_and_one_wake_up
     gate.set()
     assert reader.result() == data  # both segments' data in the one chunk the reader was woken for
     assert notified == [1]
+
+
+def test_the_datagrams_of_one_batch_wake_a_waiting_reader_once(net):
+    rx = net.sb.socket(type=2)
+    rx.bind(("", PORT + 1))
+    tx = net.sa.socket(type=2)
+    nc = rx.netconn
+    notified = []
+    real_notify = nc._cond.notify_all
+
+    def counting_notify():
+        notified.append(len(nc._mbox))
+        real_notify()
+    nc._cond.notify_all = counting_notify
+    tx.sendto(b"warm", ("10.0.0.2", PORT + 1))  # (ARP resolved first)
+    assert rx.recv(100) == b"warm"
+    notified.clear()
+    reader = Worker(lambda: rx.recv(100))
+    wait_until(lambda: blocked_in(rx))
+    gate, queue = held_frames(net)
+    for i in range(3):
+        tx.sendto(b"d%d" % i, ("10.0.0.2", PORT + 1))
+    wait_until(lambda: len(queue) >= 3)
+    gate.set()
+    assert reader.result() == b"d0"
+    assert notified == [3]  # one wake-up, for the three datagrams the batch brought
+    assert [rx.recv(100) for _ in range(2)] == [b"d1", b"d2"]

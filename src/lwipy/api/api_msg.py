@@ -14,7 +14,8 @@ A netconn's state is shared by the core thread and the application threads, unde
   during a batch of frames are taken once, when the batch ends (``Stack.after_batch``, rx17): the batch's segments
   go to the mailbox as one chunk and a waiting reader is woken once for them, so that its thread does not contend
   with the core's for the interpreter at each of the core's system calls in the batch (a socket's receive at 64 KB
-  windows went from about 255 to 550-770 Mbit/s).
+  windows went from about 255 to 550-770 Mbit/s).  A datagram goes to the mailbox as it comes (a full mailbox drops
+  it, as ``sys_mbox_trypost``), but the reader is likewise woken once per batch (:meth:`_wake_readers`).
 - **Window updates** (``tcp_recved``), batched: the application counts the bytes it consumed (``_unacked``) and
   posts one :meth:`_do_recved` at a time (``_rcvd_posted``) when a quarter of the window was consumed, when the
   mailbox ran empty (it is about to wait, so the peer must be free to send), or when data stalled in the pcb.
@@ -187,6 +188,7 @@ class NetconnCore:
         self._rcvd_posted = False  # a _do_recved is on its way to the core
         self._rx_stalled = False  # data (or the FIN) waits in the pcb because the mailbox was full
         self._event_due = False  # rx17: the pcb's events of this batch of frames wait for its end (_batch_event)
+        self._wake_due = False  # rx17: readers of datagrams to wake when this batch of frames ends (_wake_readers)
         self._rcvd_threshold = 1  # a quarter of the window
         #: TCP: the local end for listen/connect (tcp_bind); :: for an IPv6 netconn
         self._bind: tuple[Any, int] = (IPv6Address(0) if kind & NETCONN_TYPE_IPV6 else ANY4, 0)
@@ -819,9 +821,22 @@ class NetconnCore:
                 return False  # sys_mbox_trypost failed, or SO_RCVBUF is full: the datagram is dropped
             self._mbox.append(buf)
             self.recv_avail += len(buf.data)
-            self._cond.notify_all()
+            if not self.stack.tcp.batching:
+                self._cond.notify_all()
+            elif not self._wake_due:
+                # rx17: within a batch of frames a reader waiting is woken once, when the batch ends, for all the
+                # datagrams it brought (as _tcp_event is told), not at each: its thread would contend with the
+                # core's for the interpreter at each of the core's system calls in the batch
+                self._wake_due = True
+                self.stack.after_batch(self._wake_readers)
         self._fire([(NETCONN_EVT_RCVPLUS, len(buf.data))])
         return True
+
+    def _wake_readers(self) -> None:
+        """rx17: the datagrams a batch of frames put in the mailbox, told to the threads waiting for them."""
+        with self._cond:
+            self._wake_due = False
+            self._cond.notify_all()
 
     def _recv_udp(self, pcb: UdpPcb, dgram: Datagram) -> None:
         """``recv_udp``: a datagram for the mailbox (dropped when it is full)."""
