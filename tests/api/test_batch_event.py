@@ -26,16 +26,22 @@ def held_frames(net) -> tuple[threading.Event, list]:
     return gate, netif.device.rx
 
 
+def count_wake_ups(sock) -> list:
+    """The mailbox's length at each notify of the socket's netconn condition (each wake-up of its readers)."""
+    nc = sock.netconn
+    seen: list = []
+    real = nc._cond.notify_all
+
+    def counting():
+        seen.append(len(nc._mbox))
+        real()
+    nc._cond.notify_all = counting
+    return seen
+
+
 def test_the_segments_of_one_batch_reach_the_reader_as_one_chunk_and_one_wake_up(net):
     client, conn = pair(net, PORT)
-    nc = conn.netconn
-    notified = []
-    real_notify = nc._cond.notify_all
-
-    def counting_notify():
-        notified.append(len(nc._mbox))
-        real_notify()
-    nc._cond.notify_all = counting_notify
+    notified = count_wake_ups(conn)
     reader = Worker(lambda: conn.recv(65536))
     wait_until(lambda: blocked_in(conn))
     gate, queue = held_frames(net)
@@ -51,14 +57,7 @@ def test_the_datagrams_of_one_batch_wake_a_waiting_reader_once(net):
     rx = net.sb.socket(type=2)
     rx.bind(("", PORT + 1))
     tx = net.sa.socket(type=2)
-    nc = rx.netconn
-    notified = []
-    real_notify = nc._cond.notify_all
-
-    def counting_notify():
-        notified.append(len(nc._mbox))
-        real_notify()
-    nc._cond.notify_all = counting_notify
+    notified = count_wake_ups(rx)
     tx.sendto(b"warm", ("10.0.0.2", PORT + 1))  # (ARP resolved first)
     assert rx.recv(100) == b"warm"
     notified.clear()
