@@ -16,11 +16,8 @@ mode: what the two threads' hand-offs cost shows there).  Only figures from one 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_vs_lwip as bv  # noqa: E402  (puts src/ and tests/interop/ on the path)
-from bench_tx import user_sys  # noqa: E402
+from bench_tx import bench_main, served, user_sys  # noqa: E402
 
 SOCK_PORT = 21
 
@@ -85,70 +82,27 @@ def thread_cpu(pid: int, tid: int) -> float:
 def measure(config: str, modes: list[str], n: int, read: int) -> dict[str, dict[str, float]]:
     import interop_netns as nsx
     out: dict[str, dict[str, float]] = {}
-    with nsx.namespace("lbrx") as ns:
-        nsx.add_tap(ns, bv.TAP, bv.KERNEL_IP, bv.PREFIX, mtu=1500)
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, bv.TAP,
-                                 "--read", str(read)], stdout=subprocess.PIPE, text=True)
-        try:
-            line = proc.stdout.readline() if proc.stdout else ""
-            if not line.startswith("ready"):
-                raise RuntimeError(f"lwipy did not start: {line!r}")
-            core = int(line.split("core=")[1])
-            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", bv.STACK_IP], timeout=30, check=True)
-            for mode in modes:
-                port = "9" if mode == "pcb" else str(SOCK_PORT)
-                cpu0, core0, pk0, us0 = (bv.cpu_seconds(proc.pid), thread_cpu(proc.pid, core),
-                                         bv.tap_packets(ns, "tx"), user_sys(proc.pid))
-                secs = float(nsx.ns_python(ns, bv.SEND, bv.STACK_IP, port, str(n), timeout=600).stdout)
-                cpu1, core1, pk1, us1 = (bv.cpu_seconds(proc.pid), thread_cpu(proc.pid, core),
-                                         bv.tap_packets(ns, "tx"), user_sys(proc.pid))
-                frames = max(1, pk1 - pk0)
-                out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
-                             "core_us": (core1 - core0) / frames * 1e6,
-                             "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6}
-        finally:
-            bv.stop_process(proc)
+    with served(str(Path(__file__).resolve()), "lbrx", config, ["--read", str(read)]) as (ns, proc, line):
+        core = int(line.split("core=")[1])
+        for mode in modes:
+            port = "9" if mode == "pcb" else str(SOCK_PORT)
+            cpu0, core0, pk0, us0 = (bv.cpu_seconds(proc.pid), thread_cpu(proc.pid, core), bv.tap_packets(ns, "tx"),
+                                     user_sys(proc.pid))
+            secs = float(nsx.ns_python(ns, bv.SEND, bv.STACK_IP, port, str(n), timeout=600).stdout)
+            cpu1, core1, pk1, us1 = (bv.cpu_seconds(proc.pid), thread_cpu(proc.pid, core), bv.tap_packets(ns, "tx"),
+                                     user_sys(proc.pid))
+            frames = max(1, pk1 - pk0)
+            out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
+                         "core_us": (core1 - core0) / frames * 1e6,
+                         "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6}
     return out
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mb", type=int, default=30)
-    parser.add_argument("--configs", default="esp,tuned")
-    parser.add_argument("--modes", default="pcb,sock")
-    parser.add_argument("--read", type=int, default=1 << 20, help="recv_into buffer size in sock mode")
-    parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(*args.serve, read=args.read)
-        return 0
-    import interop_netns as nsx
-    problem = nsx.requirements_problem()
-    if problem:
-        print(f"cannot run: {problem}")
-        return 1
-    configs = [c for c in args.configs.split(",") if c]
-    modes = [m for m in args.modes.split(",") if m]
-    load0 = os.getloadavg()
-    res: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for r in range(args.rounds):
-        for config in configs:
-            got = measure(config, modes if r % 2 == 0 else modes[::-1], args.mb * 1_000_000, args.read)
-            for mode, vals in got.items():
-                res.setdefault((config, mode), []).append(vals)
-                print(f"  round {r + 1} {config:5} {mode:4} " + " ".join(f"{k}={v:.1f}" for k, v in vals.items()),
-                      flush=True)
-    load1 = os.getloadavg()
-    print(f"\nkernel -> stack, medians of {args.rounds} rounds, {args.mb} MB, recv_into {args.read} B; load average "
-          f"{load0[0]:.1f} before, {load1[0]:.1f} after")
-    print("| config | mode | Mbit/s | CPU µs per received frame (user + sys) | of it the core thread's |")
-    print("|---|---|---|---|---|")
-    for (config, mode), runs in res.items():
-        med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
-        cpu = f"{med['cpu_us_per_seg']:.1f} ({med['user_us']:.1f} + {med['sys_us']:.1f})"
-        print(f"| {config} | {mode} | {med['mbit']:.0f} | {cpu} | {med['core_us']:.1f} |")
-    return 0
+    return bench_main(__doc__, 30, ("read", 1 << 20, "recv_into buffer size in sock mode"), serve, measure,
+                      "kernel -> stack, medians of {rounds} rounds, {mb} MB, recv_into {size} B; load average "
+                      "{load0:.1f} before, {load1:.1f} after", ("of it the core thread's", "core_us", ".1f"),
+                      "received")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ run compare.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -105,43 +107,74 @@ def user_sys(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def measure(config: str, modes: list[str], n: int, write: int) -> dict[str, dict[str, float]]:
+@contextlib.contextmanager
+def served(script: str, ns_name: str, config: str, extra: list[str]) -> Iterator[tuple[str, subprocess.Popen, str]]:
+    """``script --serve config NS TAP extra...`` (lwipy in a process of its own) on a TAP in a namespace made here,
+    started, ARP warmed up by a ping, stopped on exit: (namespace, process, its ready line)."""
     import interop_netns as nsx
-    out: dict[str, dict[str, float]] = {}
-    with nsx.namespace("lbtx") as ns:
+    with nsx.namespace(ns_name) as ns:
         nsx.add_tap(ns, bv.TAP, bv.KERNEL_IP, bv.PREFIX, mtu=1500)
-        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, bv.TAP,
-                                 "--write", str(write)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, script, "--serve", config, ns, bv.TAP, *extra],
+                                stdout=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline() if proc.stdout else ""
             if not line.startswith("ready"):
                 raise RuntimeError(f"lwipy did not start: {line!r}")
             nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", bv.STACK_IP], timeout=30, check=True)
-            for mode in modes:
-                port = "19" if mode == "pcb" else str(SOCK_PORT)
-                cpu0, pk0, us0 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
-                secs = float(nsx.ns_python(ns, bv.RECEIVE, bv.STACK_IP, port, str(n), timeout=600).stdout)
-                cpu1, pk1, us1 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
-                frames = max(1, pk1 - pk0)
-                out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
-                             "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6,
-                             "segs_per_mb": (pk1 - pk0) / (n / 1e6)}
+            yield ns, proc, line
         finally:
             bv.stop_process(proc)
+
+
+def measure(config: str, modes: list[str], n: int, write: int) -> dict[str, dict[str, float]]:
+    import interop_netns as nsx
+    out: dict[str, dict[str, float]] = {}
+    with served(str(Path(__file__).resolve()), "lbtx", config, ["--write", str(write)]) as (ns, proc, _):
+        for mode in modes:
+            port = "19" if mode == "pcb" else str(SOCK_PORT)
+            cpu0, pk0, us0 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
+            secs = float(nsx.ns_python(ns, bv.RECEIVE, bv.STACK_IP, port, str(n), timeout=600).stdout)
+            cpu1, pk1, us1 = bv.cpu_seconds(proc.pid), bv.tap_packets(ns, "rx"), user_sys(proc.pid)
+            frames = max(1, pk1 - pk0)
+            out[mode] = {"mbit": n * 8 / secs / 1e6, "cpu_us_per_seg": (cpu1 - cpu0) / frames * 1e6,
+                         "user_us": (us1[0] - us0[0]) / frames * 1e6, "sys_us": (us1[1] - us0[1]) / frames * 1e6,
+                         "segs_per_mb": (pk1 - pk0) / (n / 1e6)}
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_rounds(measure_one: Callable[[str, list[str]], dict[str, dict[str, float]]], configs: list[str],
+               modes: list[str], rounds: int) -> dict[tuple[str, str], dict[str, float]]:
+    """Every configuration each round (the modes in turn, their order reversed every other round), each result
+    printed as it comes; the medians per (configuration, mode)."""
+    res: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for r in range(rounds):
+        for config in configs:
+            for mode, vals in measure_one(config, modes if r % 2 == 0 else modes[::-1]).items():
+                res.setdefault((config, mode), []).append(vals)
+                print(f"  round {r + 1} {config:5} {mode:4} " + " ".join(f"{k}={v:.1f}" for k, v in vals.items()),
+                      flush=True)
+    return {key: {k: statistics.median(x[k] for x in runs) for k in runs[0]} for key, runs in res.items()}
+
+
+def bench_main(doc: str, mb: int, knob: tuple[str, int, str], serve_fn: Callable[..., None],
+               measure_fn: Callable[[str, list[str], int, int], dict[str, dict[str, float]]], title: str,
+               column: tuple[str, str, str], per: str) -> int:
+    """The command line bench_tx.py and bench_rx.py share: ``--rounds``, ``--mb`` (default ``mb``), ``--configs``,
+    ``--modes`` and the size ``knob`` (name, default, help) handed to ``serve_fn`` and ``measure_fn``; the
+    medians printed under ``title`` (formatted with rounds, mb, the knob's value and the load before and after),
+    the last column ``column`` (heading, key, format), CPU per ``per`` ("sent", "received") frame."""
+    name, default, help_text = knob
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mb", type=int, default=50)
+    parser.add_argument("--mb", type=int, default=mb)
     parser.add_argument("--configs", default="esp,tuned")
     parser.add_argument("--modes", default="pcb,sock")
-    parser.add_argument("--write", type=int, default=65536, help="sendall block size in sock mode")
+    parser.add_argument(f"--{name}", type=int, default=default, help=help_text)
     parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    size = getattr(args, name)
     if args.serve:
-        serve(*args.serve, write=args.write)
+        serve_fn(*args.serve, size)
         return 0
     import interop_netns as nsx
     problem = nsx.requirements_problem()
@@ -151,24 +184,23 @@ def main() -> int:
     configs = [c for c in args.configs.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
     load0 = os.getloadavg()
-    res: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for r in range(args.rounds):
-        for config in configs:
-            got = measure(config, modes if r % 2 == 0 else modes[::-1], args.mb * 1_000_000, args.write)
-            for mode, vals in got.items():
-                res.setdefault((config, mode), []).append(vals)
-                print(f"  round {r + 1} {config:5} {mode:4} " + " ".join(f"{k}={v:.1f}" for k, v in vals.items()),
-                      flush=True)
+    medians = run_rounds(lambda config, order: measure_fn(config, order, args.mb * 1_000_000, size), configs,
+                         modes, args.rounds)
     load1 = os.getloadavg()
-    print(f"\nstack -> kernel, medians of {args.rounds} rounds, {args.mb} MB, sendall {args.write} B; load average "
-          f"{load0[0]:.1f} before, {load1[0]:.1f} after")
-    print("| config | mode | Mbit/s | CPU µs per sent frame (user + sys) | frames per MB |")
+    print("\n" + title.format(rounds=args.rounds, mb=args.mb, size=size, load0=load0[0], load1=load1[0]))
+    heading, key, fmt = column
+    print(f"| config | mode | Mbit/s | CPU µs per {per} frame (user + sys) | {heading} |")
     print("|---|---|---|---|---|")
-    for (config, mode), runs in res.items():
-        med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+    for (config, mode), med in medians.items():
         cpu = f"{med['cpu_us_per_seg']:.1f} ({med['user_us']:.1f} + {med['sys_us']:.1f})"
-        print(f"| {config} | {mode} | {med['mbit']:.0f} | {cpu} | {med['segs_per_mb']:.0f} |")
+        print(f"| {config} | {mode} | {med['mbit']:.0f} | {cpu} | {med[key]:{fmt}} |")
     return 0
+
+
+def main() -> int:
+    return bench_main(__doc__, 50, ("write", 65536, "sendall block size in sock mode"), serve, measure,
+                      "stack -> kernel, medians of {rounds} rounds, {mb} MB, sendall {size} B; load average "
+                      "{load0:.1f} before, {load1:.1f} after", ("frames per MB", "segs_per_mb", ".0f"), "sent")
 
 
 if __name__ == "__main__":
