@@ -179,10 +179,15 @@ signal.sigwait({signal.SIGTERM})
 
 
 def lwipy_config(name: str):
+    """lwipy's Config for a configuration's name; ``NAME+lock`` (bench_tx and bench_rx: ``--configs esp+lock``) is
+    NAME with core locking (``tcpip_core_locking``), which only the sockets' and netconns' threads use."""
     from lwipy import Config
+    name, _, locking = name.partition("+")
     if name == "esp":
-        return Config()  # ESP-IDF's defaults: MSS 1440, TCP_WND = TCP_SND_BUF = 5760
-    return Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+        cfg = Config()  # ESP-IDF's defaults: MSS 1440, TCP_WND = TCP_SND_BUF = 5760
+    else:
+        cfg = Config(tcp_mss=1460, tcp_wnd_default=65535, tcp_snd_buf_default=65535)
+    return cfg.replace(tcpip_core_locking=True) if locking == "lock" else cfg
 
 
 def serve(config: str, ns: str, tap: str, fast_path: bool, src: str | None = None) -> None:

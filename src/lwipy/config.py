@@ -337,8 +337,8 @@ class Config:
     tcpip_task_prio: int = _opt(18, "CONFIG_LWIP_TCPIP_TASK_PRIO", 1, 24, "the tcpip task's FreeRTOS priority",
                                 no_effect="the core thread is a Python thread")
     tcpip_core_locking: bool = _opt(False, "CONFIG_LWIP_TCPIP_CORE_LOCKING",
-                                    doc="API calls lock the core instead of messaging the tcpip thread",
-                                    no_effect="API calls are always messages to the core thread (StackLoop.call)")
+                                    doc="API calls to a sleeping core thread run on the caller's thread under the "
+                                        "core lock instead of messaging it (StackLoop's core locking)")
     tcpip_core_locking_input: bool = _opt(False, "CONFIG_LWIP_TCPIP_CORE_LOCKING_INPUT",
                                           doc="tcpip_input takes the core lock",
                                           no_effect="input always runs on the core thread")

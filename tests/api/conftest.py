@@ -24,15 +24,17 @@ class Net:
     dev: Any = None  # stack a's device (a FaultyDevice when ``faults`` were given)
 
 
-@pytest.fixture
-def make_net():
+@pytest.fixture(params=[False, True], ids=["messages", "core_locking"])
+def make_net(request):
     """``make_net(faults=None, **options)``: stacks a (10.0.0.1) and b (10.0.0.2) with Config(**options), loops
-    started, a's link a FaultyDevice(**faults) when given; stopped after the test."""
+    started, a's link a FaultyDevice(**faults) when given; stopped after the test.  Every test that uses it runs
+    twice: with API calls as messages to the core thread (ESP-IDF's default) and with core locking
+    (``tcpip_core_locking``), unless its options say which."""
     made: list[Net] = []
 
     def make(faults: dict[str, Any] | None = None, **options: Any) -> Net:
         hub = VirtualHub()
-        cfg = Config(**options)
+        cfg = Config(**{"tcpip_core_locking": request.param, **options})
         a = Stack(cfg, seed=1, name="a", strict=True)
         b = Stack(cfg, seed=2, name="b", strict=True)
         dev = hub.port("a") if faults is None else FaultyDevice(hub.port("a"), **faults)

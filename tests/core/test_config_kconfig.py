@@ -215,7 +215,7 @@ def test_sdkconfig_keys_are_unique_and_describe_covers_every_field():
     assert len(keys) == len(set(keys))
     assert [row[0] for row in Config.describe()] == [f.name for f in FIELDS]
     no_effect = [f for f in FIELDS if f.metadata["no_effect"]]
-    assert {f.name for f in no_effect} >= {"timers_ondemand", "tcpip_task_prio", "tcpip_core_locking"}
+    assert {f.name for f in no_effect} >= {"timers_ondemand", "tcpip_task_prio", "tcpip_core_locking_input"}
     assert all("(no effect: " in doc for name, _, _, doc in Config.describe() if name in {f.name for f in no_effect})
 
 

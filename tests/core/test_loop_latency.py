@@ -121,8 +121,11 @@ class Due:
         return self.at
 
 
-def test_a_device_that_always_has_a_frame_cannot_hold_off_calls_or_timers():
-    stack = Stack(Config(), seed=1)
+@pytest.mark.parametrize("locking", [False, True], ids=["posted", "core_locking"])
+def test_a_device_that_always_has_a_frame_cannot_hold_off_calls_or_timers(locking):
+    """With core locking too: the loop that never sleeps never lets go of the core lock, and the calls are posted
+    instead of waiting for it."""
+    stack = Stack(Config(tcpip_core_locking=locking), seed=1)
     dev = EndlessDevice()
     stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
     loop = StackLoop(stack).start()
@@ -236,12 +239,13 @@ class SocketTap(TapDevice):
         pass
 
 
-def _socket_tap_stack(wrap=lambda dev: dev, kind=None):
-    """A stack on a SocketTap (of class ``kind``, wrapped by ``wrap``): the peer's end, ours, the stack, its device."""
+def _socket_tap_stack(wrap=lambda dev: dev, kind=None, **options):
+    """A stack (``Config(**options)``) on a SocketTap (of class ``kind``, wrapped by ``wrap``): the peer's end, ours,
+    the stack, its device."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     b.setblocking(False)
     a.settimeout(30)
-    stack = Stack(Config(), seed=1)
+    stack = Stack(Config(**options), seed=1)
     dev = wrap((kind or SocketTap)(b.fileno()))
     stack.add_netif(dev, ip="10.0.0.1/24", hwaddr=OWN_MAC)
     stack.etharp.add_static("10.0.0.2", PEER_MAC)
@@ -851,10 +855,12 @@ def test_the_loop_says_quiet_only_when_nothing_ran_since_the_last_answer():
         b.close()
 
 
-def test_a_hook_installed_by_a_call_between_two_pings_sees_the_second():
+@pytest.mark.parametrize("locking", [False, True], ids=["posted", "core_locking"])
+def test_a_hook_installed_by_a_call_between_two_pings_sees_the_second(locking):
     """A posted call that rewires the stack between two pings (an ``ip4_input`` hook here) ends the loop's quiet: the
-    second ping is checked again and goes the full way, through the hook."""
-    a, b, stack, dev = _socket_tap_stack()
+    second ping is checked again and goes the full way, through the hook.  With core locking the call runs on this
+    thread while the loop sleeps, and wakes nothing: the loop learns of it when it wakes for the ping."""
+    a, b, stack, dev = _socket_tap_stack(tcpip_core_locking=locking)
     watched = Watched(StackLoop(stack))
     hooked: list[bytes] = []
     try:

@@ -38,6 +38,21 @@ wake-up, cold memory after a sleep.  And the loop tells the fast answer when not
 last answer (no call, timer or other frame: the loop only slept), so that what the answer checked of the stack then
 (its wiring, routes, ARP table, the netif's state) is not looked at again for the next ping from the same source.
 
+Core locking
+------------
+With ``tcpip_core_locking`` (``CONFIG_LWIP_TCPIP_CORE_LOCKING``, off as in ESP-IDF) an API call to a sleeping
+loop does not travel: :meth:`StackLoop.call` and :meth:`StackLoop.call_nowait` run the function on the calling
+thread holding the core lock (``LOCK_TCPIP_CORE()``), which the loop holds for each turn and lets go of only while it
+sleeps.  When the lock is taken (the loop is in a turn, or another thread in a call) or the mailbox holds messages,
+the call is posted as without core locking: it never waits for the lock, so a loop that never sleeps (a device
+that always has a frame) cannot starve it, and a thread's calls keep their order behind what it posted.  An
+application thread's write then reaches the wire without waking the core thread, and the core thread wakes only for
+what the call set going that it must run itself: a deadline earlier than the one it sleeps until (a timer the call
+armed, a device's own work) or a function the call posted.  Functions posted with :meth:`call_soon` still go through
+the mailbox (``tcpip_callback``), as in lwIP, and input stays on the core thread.  While a thread holds the core
+lock, :meth:`StackLoop.is_core_thread` is true on it (and ``check_thread_safety``'s check passes there), so what the
+function calls in turn runs at once.
+
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
 waiting on them) are told, so that no thread waits for a core that is gone.
@@ -156,6 +171,13 @@ class StackLoop:
         self._woken = False
         self._cut = False  # the last turn stopped taking frames before a lazy device ran dry
         self._fed = False  # a batch (_batch) gave the stack a frame since the loop last looked
+        #: ``CONFIG_LWIP_TCPIP_CORE_LOCKING``: API calls run on their caller's thread under :attr:`_core` (module doc)
+        self.core_locking = bool(stack.config.tcpip_core_locking)
+        self._core = threading.Lock()  # LOCK_TCPIP_CORE: the loop's for each turn, a caller's for its call
+        self._sleep_until: float | None = None  # core locking: when the loop's sleep ends by itself (None: never)
+        self._devices: list[Any] = []  # core locking: the devices the loop watches (their own deadlines)
+        self._locked_calls = 0  # core locking: how many calls ran under the core lock
+        self._generation = -1  # core locking: the stack's netif_generation whose devices the loop watches
         if stack.config.check_thread_safety:
             install_core_check(stack, self)
 
@@ -222,6 +244,11 @@ class StackLoop:
         :class:`TimeoutError` when ``timeout`` seconds pass first (``fn`` may still run later)."""
         if threading.get_ident() == self._owner:
             return fn()
+        if self.core_locking and not self._calls and self._core.acquire(False):
+            try:
+                return self._run_locked(fn)
+            finally:
+                self._core.release()
         msg = _ApiMsg(fn)
         with self._lock:
             if not self._running:
@@ -237,6 +264,56 @@ class StackLoop:
         if msg.exc is not None:
             raise msg.exc
         return msg.result
+
+    def call_nowait(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` on the core for an API message whose caller learns the outcome otherwise (a netconn's write,
+        window update or flush: its condition variable).  On the core thread it runs at once; with core locking at
+        once on this thread, under the core lock (an exception it raises is logged, as the loop logs a posted
+        call's); else it is posted (:meth:`call_soon`).  Raises ``LwipError(ESHUTDOWN)`` as :meth:`call_soon` does,
+        and with core locking whenever the loop is not running."""
+        if threading.get_ident() == self._owner:
+            fn()
+            return
+        if not self.core_locking or self._calls or not self._core.acquire(False):
+            self.call_soon(fn)
+            return
+        try:
+            self._run_locked(fn)
+        except LwipError as e:
+            if e.errno == errno.ESHUTDOWN:
+                raise
+            log.exception("%s: an API call raised", self.stack.name)
+        except Exception:
+            log.exception("%s: an API call raised", self.stack.name)
+        finally:
+            self._core.release()
+
+    def _run_locked(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on this thread, which holds the core lock (core locking); then the core thread is woken when the
+        call left it work: a function posted, or a deadline before the end of its sleep."""
+        if not self._running:
+            raise LwipError(errno.ESHUTDOWN, "the stack's loop is not running; start() it first")
+        owner, self._owner = self._owner, threading.get_ident()
+        self._locked_calls += 1
+        try:
+            self.stack.now = self.clock()
+            return fn()
+        finally:
+            self._owner = owner
+            if self._calls or self.stack.netif_generation != self._generation:
+                self.wake()  # a function posted (call_soon on the lock's holder queues without a wake-up), or
+                # netifs added or removed: the loop watches the devices anew
+            else:
+                until = self._sleep_until
+                at = self.stack.poll_floor()
+                if at is not None and (until is None or at < until):
+                    self.wake()
+                else:
+                    for _, _, _, dev in self._devices:
+                        at = dev.poll_at()
+                        if at is not None and (until is None or at < until):
+                            self.wake()
+                            break
 
     def add_stop_listener(self, listener: StopListener) -> None:
         """Call ``listener.loop_stopped()`` on the core thread when the loop ends (held weakly)."""
@@ -264,6 +341,9 @@ class StackLoop:
     # -- on the loop's thread ----------------------------------------------------------------------------------------
     def run(self, duration: float | None = None) -> None:
         """Serve until :meth:`stop` (or for ``duration`` seconds)."""
+        locking = self.core_locking
+        if locking:
+            self._core.acquire()  # (a call that took it first, between start() and here, ends first)
         self._owner = threading.get_ident()
         with self._lock:
             self._running = True
@@ -272,6 +352,27 @@ class StackLoop:
         end = None if duration is None else clock() + duration
         sel = _Poller(self._wake_r)
         wait = sel.wait
+        if locking:  # core locking: the core lock is free while the loop sleeps, and only then
+            core, sleep = self._core, wait
+
+            def wait(timeout: float, count: int, linger: bool = False) -> list[tuple[int, int]]:
+                """The sleep without the core lock (and the linger before it, as below: the lock stays free
+                throughout, so that a call coming meanwhile runs at once instead of being posted)."""
+                nonlocal quiet
+                calls_run = self._locked_calls
+                core.release()
+                try:
+                    if linger and timeout != 0.0:
+                        linger_end = perf_counter() + LINGER_TIME
+                        while not (ready := sleep(0.0, count)) and perf_counter() < linger_end:
+                            sched_yield()
+                        if ready:
+                            return ready
+                    return sleep(timeout, count)
+                finally:
+                    core.acquire()
+                    if self._locked_calls != calls_run:
+                        quiet = False
         wake_fd = self._wake_r
         devices: list[tuple[Any, Any, bool, Any]] = []
         # descriptor -> (netif, frames, Device.frame_read_size) of the lazy devices
@@ -294,7 +395,8 @@ class StackLoop:
         perf_counter, sched_yield = time.perf_counter, os.sched_yield
         monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
         # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
-        # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``)
+        # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``); with core
+        # locking, also no call ran under the core lock while the loop slept (the sleep below clears it)
         quiet = False
         try:
             while not self._stopping:
@@ -309,9 +411,9 @@ class StackLoop:
                     quiet = False
                 calls = self._calls  # _run_calls swapped in a fresh deque
                 if generation != stack.netif_generation:  # netifs were added or removed (by a call, perhaps)
-                    generation = stack.netif_generation
+                    generation = self._generation = stack.netif_generation
                     quiet = False
-                    devices = self._watch(sel, devices, clock)
+                    devices = self._devices = self._watch(sel, devices, clock)
                     lazy_fds = {dev.fileno(): (netif, frames, dev.frame_read_size)
                                 for netif, frames, lazy, dev in devices if lazy and dev.fileno() is not None}
                     # rr1: netif -> (descriptor, read size) of each; a turn reads them itself (_plain_batch)
@@ -402,16 +504,21 @@ class StackLoop:
                 # epoll's poll called here, not through a method: after an idle sleep every layer between the wake-up
                 # and the read costs microseconds (the process wakes with cold caches)
                 waited = True
+                self._sleep_until = wake_at  # (what a call under the core lock compares its deadlines with)
                 fast_answer = stack.fast_answer
                 ready_fds = None
-                if solo_dev is not None and timeout != 0.0:
-                    # s11: a lone plain device lingers up to LINGER_TIME before the sleep, looking without sleeping
-                    # and yielding the CPU to whatever else may run on it (a client on this CPU goes first)
-                    linger_end = perf_counter() + LINGER_TIME
-                    while not (ready_fds := wait(0.0, sel.count)) and perf_counter() < linger_end:
-                        sched_yield()
-                if not ready_fds:
-                    ready_fds = wait(timeout, sel.count)
+                if locking:
+                    ready_fds = wait(timeout, sel.count, solo_dev is not None)  # (lingering as below)
+                else:
+                    if solo_dev is not None and timeout != 0.0:
+                        # s11: a lone plain device lingers up to LINGER_TIME before the sleep, looking without
+                        # sleeping and yielding the CPU to whatever else may run on it (a client on this CPU goes
+                        # first)
+                        linger_end = perf_counter() + LINGER_TIME
+                        while not (ready_fds := wait(0.0, sel.count)) and perf_counter() < linger_end:
+                            sched_yield()
+                    if not ready_fds:
+                        ready_fds = wait(timeout, sel.count)
                 while ready_fds:
                     again = False
                     for fd, _ in ready_fds:
@@ -492,7 +599,7 @@ class StackLoop:
                             break  # (the way above reads again, and meets the error there)
                         now = monotonic() + offset if offset is not None else clock()
                         try:
-                            answered = fast_answer(solo_netif, first, now, True)
+                            answered = fast_answer(solo_netif, first, now, quiet)
                         except Exception:
                             stack.frame_failed(solo_netif)  # as above
                             first, answered = None, False
@@ -502,14 +609,22 @@ class StackLoop:
                             drained = solo_netif
                             self._fed = False
                             ready_fds = None  # to the turn
-                        elif self._calls or solo_dev.poll_at() is not None or (wake_at is not None and now >= wake_at):
-                            ready_fds = None
                         else:
-                            ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
+                            quiet = True  # (again, with core locking: a call while the lane slept cleared it)
+                            if self._calls or solo_dev.poll_at() is not None or (wake_at is not None and now >= wake_at):
+                                ready_fds = None
+                            else:
+                                ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
         finally:
-            self._watch(sel, devices, clock, stop=True)
-            sel.close()
-            self._ended()
+            try:
+                self._watch(sel, devices, clock, stop=True)
+                sel.close()
+                self._ended()
+            finally:
+                self._devices = []
+                self._generation = -1
+                if locking:
+                    self._core.release()
 
     def _batch(self, frames: Iterator[Any], start: float) -> Iterator[Any]:
         """The frames of one turn: what ``frames`` gives, until calls were posted (they run before more frames) or

@@ -1,7 +1,8 @@
 """lwIP's netconn API (``api_lib.c``): TCP, UDP and RAW connections used from application threads.
 
-Every operation runs on the core thread (:class:`~lwipy.api.loop.StackLoop`); the calling thread waits on the
-netconn's condition variable, never on the pcb.  See :mod:`lwipy.api.api_msg` for what runs on the core thread and
+Every operation runs on the core thread (:class:`~lwipy.api.loop.StackLoop`), or with core locking
+(``tcpip_core_locking``) on the calling thread under the core lock while the loop sleeps; the calling thread waits on
+the netconn's condition variable, never on the pcb.  See :mod:`lwipy.api.api_msg` for what runs on the core thread and
 how data, window updates and writes cross between the two.
 
 ::
@@ -102,10 +103,7 @@ class Netconn(NetconnCore):
         return True
 
     def _post(self, fn: Any) -> None:
-        if self.loop.is_core_thread():
-            fn()
-        else:
-            self.loop.call_soon(fn)
+        self.loop.call_nowait(fn)  # (at once under core locking, else posted: tcpip_callback's way)
 
     # -- addresses ---------------------------------------------------------------------------------------------------
     def bind(self, ip: str | IPv4Address | None = None, port: int = 0) -> None:
