@@ -6,6 +6,7 @@ locking too (``make_net``'s second parametrisation)."""
 import errno
 import logging
 import threading
+import time
 
 import pytest
 from apihelpers import GENEROUS, Worker, wait_until
@@ -16,11 +17,16 @@ from lwipy.errors import ThreadSafetyError
 from lwipy.netif import VirtualHub
 
 
+def asleep(loop: StackLoop) -> None:
+    """Wait until the loop sleeps: it lets go of the core lock only then."""
+    wait_until(lambda: loop.core_thread_ident is not None and not loop._core.locked())
+
+
 @pytest.fixture
 def locked_loop():
     stack = Stack(Config(tcpip_core_locking=True, check_thread_safety=True), seed=1)
     loop = StackLoop(stack).start()
-    wait_until(lambda: loop.core_thread_ident is not None)
+    asleep(loop)
     yield stack, loop
     loop.stop()
     loop.close()
@@ -140,6 +146,24 @@ def test_calls_after_the_loop_stopped_fail_with_eshutdown():
     loop.close()
 
 
+def test_stop_from_a_call_under_the_core_lock_returns_and_the_loop_ends_after_it():
+    """stop() inside a call does not wait for the loop's thread, which waits for the call to let go of the lock."""
+    loop = StackLoop(Stack(Config(tcpip_core_locking=True), seed=1)).start()
+    asleep(loop)
+    thread = loop._thread
+    started = time.monotonic()
+    loop.call(loop.stop)
+    assert time.monotonic() - started < stop_join_timeout()  # (joining would have waited that long)
+    thread.join(GENEROUS)
+    assert not thread.is_alive() and not loop.running
+    loop.close()
+
+
+def stop_join_timeout() -> float:
+    import inspect
+    return inspect.signature(StackLoop.stop).parameters["timeout"].default
+
+
 def test_many_threads_calling_at_once_each_keep_their_order():
     loop = StackLoop(Stack(Config(tcpip_core_locking=True, tcpip_recvmbox_size=6), seed=1)).start()
     try:
@@ -186,10 +210,10 @@ def test_a_netif_a_call_adds_to_a_sleeping_loop_is_watched():
     la, lb = StackLoop(a).start(), StackLoop(b).start()
     sa, sb = SocketApi(la), SocketApi(lb)
     try:
-        wait_until(lambda: la.core_thread_ident is not None)
+        asleep(la)
         far = Far(a)
         la.call(lambda: a.add_poller(far))
-        wait_until(lambda: la._sleep_until == far.at)  # the loop woke for it, and sleeps until then
+        wait_until(lambda: la._sleep_until == far.at and not la._core.locked())  # woke for it, sleeps till then
         netif = la.call(lambda: a.add_netif(hub.port("a")))
         wait_until(lambda: la._generation == a.netif_generation)  # watched
         la.call(lambda: netif.set_ipv4("10.0.0.1/24"))

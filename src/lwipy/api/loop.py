@@ -332,10 +332,12 @@ class StackLoop:
         return self
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        """Ask the loop to return, and wait for its thread if it has one."""
+        """Ask the loop to return, and wait for its thread if it has one (not from the core: the loop's own thread,
+        or a call under the core lock, which the loop waits for before it can end)."""
         self._stopping = True
         self.wake()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not threading.current_thread() \
+                and threading.get_ident() != self._owner:
             self._thread.join(timeout)
 
     # -- on the loop's thread ----------------------------------------------------------------------------------------
