@@ -53,6 +53,25 @@ def test_udp_sendto_recvfrom_and_truncation(net):
         rx.recv(10)
 
 
+def test_sendto_the_same_address_again_goes_there_and_a_bad_one_still_fails(net):
+    """udp18: sendto keeps the last address it parsed; the next datagram to an equal address goes to the same place,
+    another address is parsed anew, and one Python's sockets refuse is refused even when equal to the last."""
+    tx, rx = udp_pair(net)
+    rx2 = net.sb.socket(type=DGRAM)
+    rx2.bind(("", 6001))
+    tx.sendto(b"zero", ("10.0.0.2", 6000))
+    assert rx.recv(10) == b"zero"  # (the peer's MAC learned: the datagrams below wait for no ARP reply)
+    for data, port in ((b"one", 6000), (b"one", 6000), (b"two", 6001), (b"two", 6001), (b"three", 6000)):
+        tx.sendto(data, ("10.0.0.2", port))
+    assert [rx.recv(10) for _ in range(3)] == [b"one", b"one", b"three"]
+    assert [rx2.recv(10) for _ in range(2)] == [b"two", b"two"]
+    tx.sendto(b"x", ("10.0.0.2", 1))
+    with pytest.raises(TypeError):
+        tx.sendto(b"x", ("10.0.0.2", True))  # equal to the last address, but no port (as Python's socket)
+    with pytest.raises(pysocket.gaierror):
+        tx.sendto(b"x", ("no.such.name", 6000))
+
+
 def test_udp_connect_send_and_port_unreachable(net):
     tx, rx = udp_pair(net)
     with pytest.raises(OSError) as e:

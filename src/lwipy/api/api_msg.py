@@ -4,7 +4,9 @@ callbacks (``recv_tcp``, ``sent_tcp``, ``err_tcp``, ``accept_function``, ``recv_
 Theory of operation
 -------------------
 A netconn's state is shared by the core thread and the application threads, under one condition variable
-(``_cond``).  The core thread alone touches the pcb.  What crosses between them:
+(``_cond``).  The core thread alone touches the pcb: with core locking (``tcpip_core_locking``), "the core thread"
+is also an application thread while it runs one of these operations under the core lock, the loop asleep
+(:class:`~lwipy.api.loop.StackLoop`'s ``call``/``call_nowait``).  What crosses between them:
 
 - **Receive mailbox** (``_mbox``, at most ``tcp_recvmbox_size`` or ``udp_recvmbox_size`` items): for TCP, byte
   chunks taken with ``pcb.recv(reopen=False)`` when the pcb says it is readable, then a FIN marker, or an error

@@ -178,6 +178,7 @@ class LwipSocket:
         self._lastbuf: NetBuf | None = None  # UDP/RAW: a datagram read with MSG_PEEK
         self._eof = False
         self._recv_err = 0  # an error that ended a recv which had data to return first
+        self._sent_to: tuple[Any, Any] = (None, None)  # udp18: sendto's last address, and what it parsed to
         self._state = _CONNECTED if conn is not None else _NEW
         self._bound = False
         self._shut_rd = self._shut_wr = False
@@ -641,7 +642,13 @@ class LwipSocket:
             flags, address = 0, flags_or_address
         else:
             flags = flags_or_address
-        ip, port = self._parse(address)
+        last, parsed = self._sent_to
+        if address == last and type(address) is tuple and type(address[0]) is str and type(address[1]) is int:
+            ip, port = parsed  # udp18: a sender's next datagram to the same (host, port), not parsed again
+        else:
+            ip, port = parsed = self._parse(address)
+            if not self._v6:  # (an AF_INET6 host may name a netif, which may go)
+                self._sent_to = (address, parsed)
         if self._group == NETCONN_TCP:
             return self.send(data, flags)
         if flags & ~_SEND_FLAGS:
