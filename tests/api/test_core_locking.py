@@ -5,6 +5,7 @@ locking too (``make_net``'s second parametrisation)."""
 
 import errno
 import logging
+import os
 import threading
 import time
 
@@ -157,6 +158,20 @@ def test_stop_from_a_call_under_the_core_lock_returns_and_the_loop_ends_after_it
     thread.join(GENEROUS)
     assert not thread.is_alive() and not loop.running
     loop.close()
+
+
+def test_close_inside_a_call_lets_the_loop_end_and_closes_the_pipe_then():
+    """stop() and close() inside a call: the loop, asleep on its wake pipe, still wakes and ends (a pipe closed under
+    its sleep could have left it asleep), and the pipe is closed when it does."""
+    loop = StackLoop(Stack(Config(tcpip_core_locking=True), seed=1)).start()
+    asleep(loop)
+    thread, pipe = loop._thread, (loop._wake_r, loop._wake_w)
+    loop.call(lambda: (loop.stop(), loop.close()))
+    thread.join(GENEROUS)
+    assert not thread.is_alive()
+    for fd in pipe:
+        with pytest.raises(OSError):
+            os.fstat(fd)
 
 
 def stop_join_timeout() -> float:

@@ -856,6 +856,66 @@ def test_the_loop_says_quiet_only_when_nothing_ran_since_the_last_answer():
 
 
 @pytest.mark.parametrize("locking", [False, True], ids=["posted", "core_locking"])
+def test_a_netif_removed_by_a_call_while_its_frame_woke_the_loop_is_not_read(locking):
+    """With core locking the loop can wake for a frame while a call holds the core lock, and that call can remove
+    the frame's netif (whose device is then closed): the loop takes a turn first, watching the devices anew, and
+    reads nothing from the removed one (before, it read the closed descriptor and its thread died of EBADF)."""
+    a, b, stack, dev = _socket_tap_stack(tcpip_core_locking=locking)
+    watched = Watched(StackLoop(stack))
+    try:
+        watched.loop.call(lambda: None, timeout=30)
+        assert watched.asleep.wait(30)
+        woke = threading.Event()
+
+        def remove() -> None:
+            watched.on_wake = woke.set
+            a.send(echo_request(1))
+            if locking:
+                assert woke.wait(30)  # the loop woke for the frame, and waits for the core lock
+            stack.remove_netif(stack.netifs[-1])
+
+        watched.loop.call(remove, timeout=30)
+        b.close()
+        assert watched.loop.call(lambda: stack.stats.ip.recv, timeout=30) == 0
+        assert watched.loop.running
+    finally:
+        watched.stop()
+        a.close()
+
+
+def test_a_fast_answer_replaced_by_a_call_while_a_ping_woke_the_loop_gets_that_ping():
+    """Core locking: the loop woke for a ping while a call held the core lock, and the call replaced
+    ``stack.fast_answer``: the ping goes to the new one (after a turn), not to the one the loop held before."""
+    a, b, stack, dev = _socket_tap_stack(tcpip_core_locking=True)
+    watched = Watched(StackLoop(stack))
+    offered: list[bytes] = []
+    real = stack.fast_answer
+
+    def recording(netif, frame, now, quiet):
+        offered.append(bytes(frame))
+        return real(netif, frame, now, quiet)
+
+    try:
+        watched.loop.call(lambda: None, timeout=30)
+        assert watched.asleep.wait(30)
+        woke = threading.Event()
+
+        def replace() -> None:
+            watched.on_wake = woke.set
+            a.send(echo_request(1))
+            assert woke.wait(30)  # the loop woke for the ping, and waits for the core lock
+            stack.fast_answer = recording
+
+        watched.loop.call(replace, timeout=30)
+        assert echo_reply(a)[40:42] == b"\x00\x01"
+        assert offered == [echo_request(1)]
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("locking", [False, True], ids=["posted", "core_locking"])
 def test_a_hook_installed_by_a_call_between_two_pings_sees_the_second(locking):
     """A posted call that rewires the stack between two pings (an ``ip4_input`` hook here) ends the loop's quiet: the
     second ping is checked again and goes the full way, through the hook.  With core locking the call runs on this

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from array import array
 from ipaddress import IPv4Address
 
 import pytest
@@ -124,6 +125,7 @@ SENDS = {
     "an empty one": send(PEER, b""),
     "an odd-sized one": send(PEER, b"abc"),
     "to port 0": send(PEER, b"x", 0),
+    "a buffer of 16-bit items": send(PEER, array("H", [1, 2, 3])),
 }
 
 
@@ -151,6 +153,13 @@ def test_the_routing_hook_decides_each_datagram_as_on_the_full_way():
     for name in ("bound to the other netif's address", "no routing hook", "to the peer", "ESP-IDF's routing hook",
                  "to the peer", "a routing hook", "to the peer", "to the peer", "to the peer"):
         step(stacks, CHANGES.get(name) or SENDS[name])
+
+
+def test_a_buffer_of_wider_items_is_sent_as_its_bytes():
+    """A payload whose items are wider than a byte (an array of 16-bit numbers) is its bytes on the wire, its UDP
+    and IP lengths counted in bytes (both ways: they counted items before)."""
+    frames = step(pair(), send(PEER, array("H", [1, 2, 3])))
+    assert struct.unpack_from("!H", frames[0], 38)[0] == 8 + 6 and frames[0][42:] == array("H", [1, 2, 3]).tobytes()
 
 
 def test_a_refused_datagram_raises_enomem_as_the_full_way():

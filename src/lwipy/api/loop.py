@@ -51,7 +51,11 @@ what the call set going that it must run itself: a deadline earlier than the one
 armed, a device's own work) or a function the call posted.  Functions posted with :meth:`call_soon` still go through
 the mailbox (``tcpip_callback``), as in lwIP, and input stays on the core thread.  While a thread holds the core
 lock, :meth:`StackLoop.is_core_thread` is true on it (and ``check_thread_safety``'s check passes there), so what the
-function calls in turn runs at once.
+function calls in turn runs at once.  What core locking changes besides the thread: a call no longer waits behind
+frames already received (it is no barrier for them); a ``KeyboardInterrupt`` that reaches the main thread inside a
+call interrupts the core there, as it does a loop run on the main thread; and a thread calling without pause and
+without system calls (a device in process that queues frames) holds the interpreter, so the loop's thread wakes up
+to one switch interval (``sys.getswitchinterval()``) late.
 
 When the loop ends, calls (:meth:`call`) still waiting fail with ``ESHUTDOWN``, posters blocked on a full mailbox are
 released with the same error, and the objects registered with :meth:`add_stop_listener` (netconns with threads
@@ -178,6 +182,7 @@ class StackLoop:
         self._devices: list[Any] = []  # core locking: the devices the loop watches (their own deadlines)
         self._locked_calls = 0  # core locking: how many calls ran under the core lock
         self._generation = -1  # core locking: the stack's netif_generation whose devices the loop watches
+        self._close_at_end = False  # close() was called while the loop ran: the pipe goes when it ends
         if stack.config.check_thread_safety:
             install_core_check(stack, self)
 
@@ -241,7 +246,8 @@ class StackLoop:
         """Run ``fn()`` on the core thread and return its result, or raise its exception, here (``tcpip_api_call``).
 
         Raises ``LwipError(ESHUTDOWN)`` when the loop is not running or stops before answering, and
-        :class:`TimeoutError` when ``timeout`` seconds pass first (``fn`` may still run later)."""
+        :class:`TimeoutError` when ``timeout`` seconds pass first (``fn`` may still run later).  With core locking
+        a call that runs at once, on this thread, is not timed."""
         if threading.get_ident() == self._owner:
             return fn()
         if self.core_locking and not self._calls and self._core.acquire(False):
@@ -359,22 +365,28 @@ class StackLoop:
 
             def wait(timeout: float, count: int, linger: bool = False) -> list[tuple[int, int]]:
                 """The sleep without the core lock (and the linger before it, as below: the lock stays free
-                throughout, so that a call coming meanwhile runs at once instead of being posted)."""
+                throughout, so that a call coming meanwhile runs at once instead of being posted).  What woke it is
+                dropped, for a turn first, when a call meanwhile added or removed netifs or replaced the fast answer:
+                the descriptors and the answer the loop would act on are those from before (epoll is level
+                triggered: a descriptor still ready wakes the next sleep at once)."""
                 nonlocal quiet
                 calls_run = self._locked_calls
                 core.release()
                 try:
+                    ready = None
                     if linger and timeout != 0.0:
                         linger_end = perf_counter() + LINGER_TIME
                         while not (ready := sleep(0.0, count)) and perf_counter() < linger_end:
                             sched_yield()
-                        if ready:
-                            return ready
-                    return sleep(timeout, count)
+                    if not ready:
+                        ready = sleep(timeout, count)
                 finally:
                     core.acquire()
-                    if self._locked_calls != calls_run:
-                        quiet = False
+                if self._locked_calls != calls_run:
+                    quiet = False
+                    if stack.netif_generation != generation or stack.fast_answer is not fast_answer:
+                        return []
+                return ready
         wake_fd = self._wake_r
         devices: list[tuple[Any, Any, bool, Any]] = []
         # descriptor -> (netif, frames, Device.frame_read_size) of the lazy devices
@@ -683,6 +695,7 @@ class StackLoop:
             self._running = False
             self._not_full.notify_all()  # posters blocked on a full mailbox give up with ESHUTDOWN
             listeners = list(self._stop_listeners)
+            close, self._close_at_end = self._close_at_end, False
         for msg in list(self._waiting):
             self._waiting.discard(msg)
             if msg.state == _QUEUED:
@@ -694,6 +707,8 @@ class StackLoop:
                 log.exception("%s: a stop listener raised", self.stack.name)
         self._owner = None
         self._stopping = False
+        if close:
+            self._close_pipe()
 
     def _watch(self, sel: "_Poller", watched: list[tuple[Any, Any, bool, Any]], clock: Callable[[], float],
                stop: bool = False) -> list[tuple[Any, Any, bool, Any]]:
@@ -754,7 +769,16 @@ class StackLoop:
         return True
 
     def close(self) -> None:
-        """Release the wake pipe (after :meth:`stop`)."""
+        """Release the wake pipe (after :meth:`stop`).  Called while the loop still runs on its thread (from a call
+        under the core lock, say, right after ``stop()``), it is released when the loop ends: the loop may be
+        asleep on it, and a pipe closed under epoll's sleep could leave it asleep."""
+        with self._lock:
+            if self._running and self._thread is not None and self._thread is not threading.current_thread():
+                self._close_at_end = True
+                return
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

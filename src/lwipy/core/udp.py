@@ -490,6 +490,8 @@ class Udp:
         from 0.0.0.0."""
         stack = self.stack
         stats = stack._stats.udp
+        if type(data) is not bytes and type(data) is not bytearray:
+            data = memoryview(data).cast("B")  # (a buffer of wider items: its length in bytes, not items)
         if not 0 < dport < 0x10000:
             raise LwipError(errno.EINVAL, f"port {dport} out of range")
         if len(data) > MAX_PAYLOAD:
@@ -584,6 +586,8 @@ class Udp:
         """A datagram over IPv6 (its checksum always computed: it is mandatory there)."""
         stack = self.stack
         stats = stack._stats.udp
+        if type(data) is not bytes and type(data) is not bytearray:
+            data = memoryview(data).cast("B")
         if not 0 < dport < 0x10000:
             raise LwipError(errno.EINVAL, f"port {dport} out of range")
         if len(data) > 65535 - HEADER_LEN:
