@@ -855,6 +855,24 @@ def test_the_loop_says_quiet_only_when_nothing_ran_since_the_last_answer():
         b.close()
 
 
+def call_as_a_frame_wakes_the_loop(watched: Watched, sock: socket.socket, frame: bytes, change, woken: bool = True):
+    """A call that sends ``frame`` to the sleeping loop, waits until the loop woke for it (with core locking it then
+    waits for the lock the call holds; ``woken`` False: no wait, the loop is in the call's turn without core
+    locking), then runs ``change()``."""
+    watched.loop.call(lambda: None, timeout=30)
+    assert watched.asleep.wait(30)
+    woke = threading.Event()
+
+    def inside() -> None:
+        watched.on_wake = woke.set
+        sock.send(frame)
+        if woken:
+            assert woke.wait(30)
+        change()
+
+    watched.loop.call(inside, timeout=30)
+
+
 @pytest.mark.parametrize("locking", [False, True], ids=["posted", "core_locking"])
 def test_a_netif_removed_by_a_call_while_its_frame_woke_the_loop_is_not_read(locking):
     """With core locking the loop can wake for a frame while a call holds the core lock, and that call can remove
@@ -863,18 +881,8 @@ def test_a_netif_removed_by_a_call_while_its_frame_woke_the_loop_is_not_read(loc
     a, b, stack, dev = _socket_tap_stack(tcpip_core_locking=locking)
     watched = Watched(StackLoop(stack))
     try:
-        watched.loop.call(lambda: None, timeout=30)
-        assert watched.asleep.wait(30)
-        woke = threading.Event()
-
-        def remove() -> None:
-            watched.on_wake = woke.set
-            a.send(echo_request(1))
-            if locking:
-                assert woke.wait(30)  # the loop woke for the frame, and waits for the core lock
-            stack.remove_netif(stack.netifs[-1])
-
-        watched.loop.call(remove, timeout=30)
+        call_as_a_frame_wakes_the_loop(watched, a, echo_request(1), lambda: stack.remove_netif(stack.netifs[-1]),
+                                       woken=locking)
         b.close()
         assert watched.loop.call(lambda: stack.stats.ip.recv, timeout=30) == 0
         assert watched.loop.running
@@ -896,17 +904,7 @@ def test_a_fast_answer_replaced_by_a_call_while_a_ping_woke_the_loop_gets_that_p
         return real(netif, frame, now, quiet)
 
     try:
-        watched.loop.call(lambda: None, timeout=30)
-        assert watched.asleep.wait(30)
-        woke = threading.Event()
-
-        def replace() -> None:
-            watched.on_wake = woke.set
-            a.send(echo_request(1))
-            assert woke.wait(30)  # the loop woke for the ping, and waits for the core lock
-            stack.fast_answer = recording
-
-        watched.loop.call(replace, timeout=30)
+        call_as_a_frame_wakes_the_loop(watched, a, echo_request(1), lambda: setattr(stack, "fast_answer", recording))
         assert echo_reply(a)[40:42] == b"\x00\x01"
         assert offered == [echo_request(1)]
     finally:
