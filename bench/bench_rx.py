@@ -26,24 +26,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_vs_lwip as bv  # noqa: E402  (puts src/ and tests/interop/ on the path)
-from bench_tx import bench_main, served, user_sys  # noqa: E402
+from bench_tx import bench_main, served, tap_stack, user_sys  # noqa: E402
 
 SOCK_PORT = 21
 
 
 def serve(config: str, ns: str, tap: str, read: int) -> None:
     """``--serve``: lwipy with discard (9) and a socket reader (21) until SIGTERM."""
-    from lwipy import Stack
-    from lwipy.api import SocketApi
-    from lwipy.api.loop import StackLoop
     from lwipy.apps import TcpDiscardServer
-    from lwipy.netif.tap import TapDevice
-    stack = Stack(bv.lwipy_config(config), seed=1, name="bench-rx")
-    dev = TapDevice(tap, netns=ns)
-    stack.add_netif(dev, ip=f"{bv.STACK_IP}/{bv.PREFIX}")
+    stack, dev, loop, api = tap_stack(config, ns, tap, "bench-rx")
     TcpDiscardServer(stack, 9)
-    loop = StackLoop(stack)
-    api = SocketApi(loop)
 
     def reader(srv) -> None:
         buf = memoryview(bytearray(read))

@@ -36,19 +36,25 @@ import bench_vs_lwip as bv  # noqa: E402  (puts src/ and tests/interop/ on the p
 SOCK_PORT = 20
 
 
-def serve(config: str, ns: str, tap: str, write: int) -> None:
-    """``--serve``: lwipy with chargen (19) and a socket sender (20) until SIGTERM."""
+def tap_stack(config: str, ns: str, tap: str, name: str) -> tuple:
+    """``--serve``'s lwipy: a stack of ``config`` (``bench_vs_lwip.lwipy_config``) on ``tap`` in ``ns``, its loop
+    (not started) and its sockets: (stack, device, loop, SocketApi)."""
     from lwipy import Stack
     from lwipy.api import SocketApi
     from lwipy.api.loop import StackLoop
-    from lwipy.apps import TcpChargenServer
     from lwipy.netif.tap import TapDevice
-    stack = Stack(bv.lwipy_config(config), seed=1, name="bench-tx")
+    stack = Stack(bv.lwipy_config(config), seed=1, name=name)
     dev = TapDevice(tap, netns=ns)
     stack.add_netif(dev, ip=f"{bv.STACK_IP}/{bv.PREFIX}")
-    TcpChargenServer(stack, 19)
     loop = StackLoop(stack)
-    api = SocketApi(loop)
+    return stack, dev, loop, SocketApi(loop)
+
+
+def serve(config: str, ns: str, tap: str, write: int) -> None:
+    """``--serve``: lwipy with chargen (19) and a socket sender (20) until SIGTERM."""
+    from lwipy.apps import TcpChargenServer
+    stack, dev, loop, api = tap_stack(config, ns, tap, "bench-tx")
+    TcpChargenServer(stack, 19)
     srv_box: list = []
     profile = os.environ.get("LWIPY_BENCH_PROFILE")
 

@@ -823,12 +823,11 @@ class NetconnCore:
                 return False  # sys_mbox_trypost failed, or SO_RCVBUF is full: the datagram is dropped
             self._mbox.append(buf)
             self.recv_avail += len(buf.data)
-            if not self.stack.tcp.batching:
-                self._cond.notify_all()
-            elif not self._wake_due:
+            if not self._wake_due:
                 # rx17: within a batch of frames a reader waiting is woken once, when the batch ends, for all the
                 # datagrams it brought (as _tcp_event is told), not at each: its thread would contend with the
-                # core's for the interpreter at each of the core's system calls in the batch
+                # core's for the interpreter at each of the core's system calls in the batch (outside a batch at
+                # once: Stack.after_batch)
                 self._wake_due = True
                 self.stack.after_batch(self._wake_readers)
         self._fire([(NETCONN_EVT_RCVPLUS, len(buf.data))])

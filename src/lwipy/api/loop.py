@@ -285,11 +285,9 @@ class StackLoop:
             return
         try:
             self._run_locked(fn)
-        except LwipError as e:
-            if e.errno == errno.ESHUTDOWN:
-                raise
-            log.exception("%s: an API call raised", self.stack.name)
-        except Exception:
+        except Exception as e:
+            if isinstance(e, LwipError) and e.errno == errno.ESHUTDOWN:
+                raise  # (the loop is not running: as call_soon's)
             log.exception("%s: an API call raised", self.stack.name)
         finally:
             self._core.release()

@@ -8,10 +8,24 @@ from dataclasses import dataclass
 from ..errors import Malformed
 from .checksum import checksum, fold, ones_sum
 
-__all__ = ["UdpHeader", "HEADER_LEN"]
+__all__ = ["UdpHeader", "HEADER_LEN", "emit_header"]
 
 HEADER_LEN = 8
 _HDR = struct.Struct("!HHHH")
+_CSUM = struct.Struct("!H")
+
+
+def emit_header(buf: bytearray | memoryview, offset: int, src_port: int, dst_port: int, length: int,
+                pseudo: int | None) -> int:
+    """Write a UDP header at ``offset``, in front of the ``length - 8`` payload bytes already behind it, and return
+    its checksum: with ``pseudo`` (the pseudo-header's partial sum) computed over header and payload, a result of 0
+    sent as 0xFFFF (RFC 768); with None left 0 (no checksum, IPv4 only)."""
+    _HDR.pack_into(buf, offset, src_port, dst_port, length, 0)
+    if pseudo is None:
+        return 0
+    csum = checksum(memoryview(buf)[offset:offset + length], pseudo) or 0xFFFF
+    _CSUM.pack_into(buf, offset + 6, csum)
+    return csum
 
 
 @dataclass(slots=True)
@@ -41,10 +55,6 @@ class UdpHeader:
 
     def emit(self, buf: bytearray | memoryview, offset: int, pseudo: int | None) -> None:
         """Write the header; ``length`` must cover the payload already behind it.  With ``pseudo`` (the pseudo-header
-        partial sum) the checksum is computed, a result of 0 sent as 0xFFFF (RFC 768); with None it is left 0."""
-        _HDR.pack_into(buf, offset, self.src_port, self.dst_port, self.length, 0)
-        if pseudo is None:
-            self.checksum = 0
-            return
-        self.checksum = checksum(memoryview(buf)[offset:offset + self.length], pseudo) or 0xFFFF
-        struct.pack_into("!H", buf, offset + 6, self.checksum)
+        partial sum) the checksum is computed, a result of 0 sent as 0xFFFF (RFC 768); with None it is left 0
+        (:func:`emit_header`)."""
+        self.checksum = emit_header(buf, offset, self.src_port, self.dst_port, self.length, pseudo)
