@@ -72,6 +72,21 @@ def test_sendto_the_same_address_again_goes_there_and_a_bad_one_still_fails(net)
         tx.sendto(b"x", ("no.such.name", 6000))
 
 
+def test_a_socket_receives_its_datagrams_through_udps_short_way_in(net):
+    """udp19: a socket's datagrams (netconn's on_recv) come the short way in (Udp.fast_input), the counters as the
+    full way keeps them."""
+    tx, rx = udp_pair(net)
+    tx.sendto(b"zero", ("10.0.0.2", 6000))
+    assert rx.recv(10) == b"zero"
+    before = net.lb.call(lambda: (net.b.udp.fast_taken, net.b.stats.udp.recv))
+    for data in (b"one", b"two", b"three"):
+        tx.sendto(data, ("10.0.0.2", 6000))
+    assert [rx.recvfrom(10) for _ in range(3)] == [(d, ("10.0.0.1", tx.getsockname()[1]))
+                                                  for d in (b"one", b"two", b"three")]
+    after = net.lb.call(lambda: (net.b.udp.fast_taken, net.b.stats.udp.recv))
+    assert after[0] - before[0] == 3 and after[1] - before[1] == 3
+
+
 def test_udp_connect_send_and_port_unreachable(net):
     tx, rx = udp_pair(net)
     with pytest.raises(OSError) as e:

@@ -36,9 +36,13 @@ class Ethernet:
     def input(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> None:
         """``ethernet_input``: one frame received on ``netif``."""
         stack = self.stack
-        if len(frame) > 33 and frame[23] == 1:  # the protocol byte of an untagged IPv4 packet says ICMP
+        proto = frame[23] if len(frame) > 33 else 0  # the protocol byte of an untagged IPv4 packet
+        if proto == 1:  # ICMP
             if stack.icmp.fast_echo(netif, frame):
                 return  # an ordinary ping, answered from one parse (Icmp.fast_echo)
+        elif proto == 17:  # UDP
+            if stack.udp.fast_input(netif, frame):
+                return  # an ordinary datagram to one of our pcbs, from one parse (Udp.fast_input, udp19)
         else:
             tcp = stack.tcp
             if tcp.unsettled is not None:

@@ -115,7 +115,7 @@ class Stack:
         # attribute); users read them through :attr:`stats`, which folds the fast paths' tallies in first
         self._stats = Stats()
         # the tallies (Tcp.fast_taken, Tcp.fast_sent, Icmp.fast_echoes, Icmp.fast_refused) at the last fold
-        self._stats_folded = (0, 0, 0, 0)
+        self._stats_folded = (0, 0, 0, 0, 0)
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
@@ -399,7 +399,8 @@ class Stack:
           ``link.xmit``, ``tcp.xmit``;
         - ``icmp.fast_echoes``, an echo request the fast path answered: ``link.recv``, ``ip.recv``, ``icmp.recv``,
           ``ip.xmit``, ``etharp.cachehit``, and ``link.xmit`` and ``icmp.xmit`` unless ``icmp.fast_refused`` (of those,
-          replies the device refused: counted in ``link.memerr``, ``link.drop``, ``icmp.err`` where refused).
+          replies the device refused: counted in ``link.memerr``, ``link.drop``, ``icmp.err`` where refused);
+        - ``udp.fast_taken``, a datagram UDP's short way in took (udp19): ``link.recv``, ``ip.recv``, ``udp.recv``.
 
         A frame that fits none of those (a segment refused or whose write raised) is counted in full where it happens.
         The same :class:`~lwipy.stats.Stats` object is returned every time, its fields brought up to date: read
@@ -408,7 +409,7 @@ class Stack:
         ``loop.call(lambda: stack.stats.as_dict())``): the fold writes the counters.  The stack's own code counts in
         ``_stats``, the same object without the fold, so that the slow paths' increments cost no call."""
         tcp, icmp = self.tcp, self.icmp
-        tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused)
+        tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused, self.udp.fast_taken)
         stats = self._stats
         folded = self._stats_folded
         if tallies != folded:
@@ -416,10 +417,12 @@ class Stack:
             self._stats_folded = tallies
             taken, sent = tallies[0] - folded[0], tallies[1] - folded[1]
             echoes, refused = tallies[2] - folded[2], tallies[3] - folded[3]
+            datagrams = tallies[4] - folded[4]
             link, ip, etharp = stats.link, stats.ip, stats.etharp
-            link.recv += taken + echoes
-            ip.recv += taken + echoes
+            link.recv += taken + echoes + datagrams
+            ip.recv += taken + echoes + datagrams
             stats.tcp.recv += taken
+            stats.udp.recv += datagrams
             stats.icmp.recv += echoes
             ip.xmit += sent + echoes
             etharp.cachehit += sent + echoes

@@ -21,6 +21,7 @@ them), 1,295 -> 802 bytecodes a datagram.  ``Udp.lean`` False turns it off.
 from __future__ import annotations
 
 import errno
+import struct
 from collections import deque
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -29,6 +30,8 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import LwipError, Malformed
 from ..wire import icmp as icmpw
 from ..wire import icmpv6 as icmp6w
+from ..wire.checksum import data_sum as _data_sum
+from ..wire.checksum import from_bytes as _from_bytes
 from ..wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ..wire.ipv4 import PROTO_UDP, Ipv4Header
 from ..wire.ipv6 import Ipv6Header
@@ -51,6 +54,14 @@ if TYPE_CHECKING:
 __all__ = ["Udp", "UdpPcb", "Datagram"]
 
 MAX_PAYLOAD = 65535 - 20 - HEADER_LEN
+
+# udp19 (Udp.fast_input): Ethernet dst (skip src) | type, IPv4 ver/ihl, TOS (one word) | total (ident) | frag, TTL,
+# protocol (one word) (checksum) | source | destination | UDP ports, length, checksum
+_FRAME = struct.Struct("!6s6xIH2xI2x4s4sHHHH")
+_StructError = struct.error
+_ETH_IP4 = 0x08004500  # the type IPv4, version 4 and a 20-byte header (the TOS byte masked out)
+_FOLD = 0xFFFF
+_ADDRS_KEPT = 1024  # the most addresses Udp.fast_input keeps as objects (all forgotten at once beyond)
 
 _ICMP6_ERRNO = {
     (icmp6w.DEST_UNREACH, icmp6w.UNREACH_PORT): errno.ECONNREFUSED,
@@ -275,6 +286,16 @@ class Udp:
         self._ports = PortAllocator(stack.rng, "UDP")
         #: udp18: whether an ordinary IPv4 unicast takes the short way out (module doc); False: the full way always
         self.lean = True
+        #: udp19: whether an ordinary IPv4 unicast received takes the short way in (:meth:`fast_input`), and the
+        #: datagrams it took (a tally :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters)
+        self.fast_path = True
+        self.fast_taken = 0
+        # the packed IPv4 addresses fast_input met, as objects (shared by the datagrams: IPv4Address is immutable)
+        self._addrs4: dict[bytes, IPv4Address] = {}
+        cfg = stack.config  # frozen, and a stack's for life
+        self._check_ip = cfg.checksum_check_ip
+        self._check_udp = cfg.checksum_check_udp
+        self._full_input = self.input  # (what fast_input compares the stack's UDP handler with: made once)
 
     def new(self, ip6: bool = False) -> UdpPcb:
         """``udp_new`` (``udp_new_ip_type(IPADDR_TYPE_ANY)`` with ``ip6``: an IPv6 pcb, IPv4 too unless v6only).
@@ -334,6 +355,79 @@ class Udp:
         self.by_port.setdefault(port, []).append(pcb)
 
     # -- input -------------------------------------------------------------------------------------------------------
+    def fast_input(self, netif: Netif, frame: bytes | bytearray | memoryview) -> bool:
+        """udp19, the common datagram's short way in: an untagged IPv4 unicast to ``netif``'s MAC and address, a
+        20-byte header, not a fragment, from a source that can be a peer, to a port that one pcb holds and takes it,
+        delivered from one parse of the frame (no header objects, the addresses kept as objects per address), with
+        the counters, checks and delivery of ``ethernet_input``, ``ip4_input`` and ``udp_input``.  False, with nothing
+        changed, for anything else (a raw pcb, an ``ip4_input`` hook, NAPT on another netif, another UDP handler, a
+        bad checksum or length, a port nobody or several pcbs hold...): the full way then takes it, and answers or
+        counts what is wrong with it (``tests/core/test_udp_fast_input.py`` compares both ways)."""
+        try:
+            dst_mac, eth_ip, total, frag_proto, src, dst, sport, dport, ulen, csum = _FRAME.unpack_from(frame)
+        except _StructError:
+            return False  # shorter than the headers (42 bytes)
+        if eth_ip & 0xFFFFFF00 != _ETH_IP4 or frag_proto & 0xBFFF00FF != PROTO_UDP or not self.fast_path:
+            return False  # (the TOS byte masked out; DF may be set, the TTL is any)
+        if dst_mac != netif.rx_mac or dst != netif.ip4_packed:
+            return False  # (Netif.rx_mac: None unless the netif is up and untagged)
+        end = 34 + ulen
+        if ulen < 8 or 14 + total < end or len(frame) < 14 + total:
+            return False  # (UdpHeader.parse's lengths, and Ipv4Header.parse's: a datagram cut short)
+        s0 = src[0]
+        if s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed:
+            return False  # ip4_input's sources (0.0.0.0 itself is taken there: the full way)
+        stack = self.stack
+        if stack.tcp.ip4_detour:  # a raw pcb, an ip4_input hook, NAPT, or the header checksum (Tcp.ip4_detour)
+            if stack.raw.pcbs or stack.hooks.ip4_input is not None:
+                return False
+            napt = stack.napt.netif
+            if napt is not None and netif is not napt:
+                return False  # ip4_input offers it to NAPT first
+            if self._check_ip and _from_bytes(frame[14:34]) % _FOLD:
+                return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF
+        if _from_bytes(src) in stack._own4 or stack.protocols.get(PROTO_UDP) != self._full_input:
+            return False
+        if csum and self._check_udp and not netif.checksum_offload:
+            # the sum from the IP source on (the pseudo-header's addresses, then the datagram: 26 and 34 are even)
+            # with the pseudo-header's protocol and length added must be 0 modulo 0xFFFF (UdpHeader.verify)
+            if end > 426 and type(frame) is not memoryview:
+                value = _data_sum(frame[26:end])
+            else:
+                value = _from_bytes(frame[26:end])
+                if ulen & 1:
+                    value <<= 8
+            if (value + PROTO_UDP + ulen) % _FOLD:
+                return False
+        pcbs = self.by_port.get(dport)
+        if pcbs is None or len(pcbs) != 1:
+            return False  # nobody's port (ICMP's port unreachable), or several pcbs to choose from: _match
+        pcb = pcbs[0]
+        if pcb.netif is not None and pcb.netif is not netif:
+            return False
+        addrs4 = self._addrs4
+        src_ip = addrs4.get(src)
+        dst_ip = addrs4.get(dst)
+        if src_ip is None or dst_ip is None:
+            if len(addrs4) >= _ADDRS_KEPT:
+                addrs4.clear()
+            src_ip = addrs4[src] = IPv4Address(src)
+            dst_ip = addrs4[dst] = IPv4Address(dst)
+        local = pcb.local_ip
+        if local is not ANY:
+            if type(local) is IPv6Address:
+                if local != ANY6 or pcb.v6only:
+                    return False  # an IPv6 address, or V6ONLY: no IPv4 here
+            elif local != ANY and local != dst_ip:
+                return False
+        if pcb.remote_ip is not None and (pcb.remote_ip != src_ip or pcb.remote_port != sport):
+            return False
+        self.fast_taken += 1  # link.recv, ip.recv, udp.recv (Stack.stats folds this tally in when read)
+        data = frame[42:end]
+        self._deliver(pcb, Datagram(data if type(data) is bytes else bytes(data), src_ip, sport, dst_ip,
+                                    netif.index))
+        return True
+
     def input(self, pkt: "InPacket", data: memoryview) -> None:
         stack = self.stack
         stats = stack._stats.udp
