@@ -334,14 +334,32 @@ def _mixed(s: Setup) -> None:
     s.pcb("dual stack", "::", PORT + 2, ip6=True)
 
 
+KINDS = st.sampled_from([bytes, bytearray, memoryview])  # what a device may hand the stack
+
+
 @settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(FIELDS, st.booleans(), st.booleans()), min_size=1, max_size=10))
+@given(st.lists(st.tuples(FIELDS, st.booleans(), st.booleans(), KINDS), min_size=1, max_size=10))
 @pytest.mark.parametrize("checks", [False, True])
 def test_differential_random_frames(checks, frames):
-    """Random datagrams, good and bad, one at a time or in batches, each maybe cut short: both stacks deliver, send
-    and count the same."""
+    """Random datagrams, good and bad, one at a time or in batches, each maybe cut short, as bytes, a bytearray or
+    a memoryview: both stacks deliver, send and count the same."""
     stacks = pair(_mixed, checksum_check_ip=checks, checksum_check_udp=checks)
-    for fields, many, cut in frames:
+    for fields, many, cut, kind in frames:
         frame = datagram(**fields)
-        same(stacks, frame[:len(frame) // 2] if cut else frame, many=many)
+        same(stacks, kind(frame[:len(frame) // 2] if cut else frame), many=many)
+
+
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 80), st.binary(min_size=1, max_size=12), st.booleans(), KINDS),
+                min_size=1, max_size=6))
+def test_arbitrary_bytes_in_a_datagram_are_taken_or_dropped_alike(edits):
+    """Arbitrary bytes written over an ordinary datagram anywhere in its first 80 bytes (headers and lengths
+    included), the frame maybe cut there: never an exception (the stacks are strict), the same deliveries and
+    counters both ways."""
+    stacks = pair(_mixed, checksum_check_ip=True, checksum_check_udp=True)
+    base = datagram(bytes(range(100)))
+    for at, junk, cut, kind in edits:
+        frame = base[:at] + junk + (b"" if cut else base[at + len(junk):])
+        same(stacks, kind(frame), many=True)
+        same(stacks, kind(frame))
 
