@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import struct
+from typing import Any, Callable
 
 from hypothesis import settings
 
@@ -48,6 +49,25 @@ def make_stack(ip: str = "10.0.0.1/24", gateway: str | None = None, seed: int = 
     netif = stack.add_netif(dev, ip=ip, gateway=gateway, hwaddr=OWN_MAC)
     dev.take()
     return stack, netif, dev
+
+
+def arp_from_peer(ip: bytes = bytes([10, 0, 0, 2]), mac: bytes = PEER_MAC, own: bytes = bytes([10, 0, 0, 1])) -> bytes:
+    """An ARP request from the peer (10.0.0.2) for our address: lwIP learns the peer (a dynamic, stable entry)."""
+    return b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, ip, bytes(6), own)
+
+
+def fast_and_full_stacks(switch: Callable[[Stack, bool], Any], **options: Any) -> list[tuple[Stack, Any, CaptureDevice]]:
+    """Two identical stacks for a fast path's differential tests (:func:`make_stack` at 10.0.0.1/24, gateway
+    10.0.0.254, seed 3, ``Config(**options)``): ``switch(stack, on)`` turns the fast path on in the first and off in the
+    second; each has learned the peer by ARP."""
+    out = []
+    for fast in (True, False):
+        stack, netif, dev = make_stack(ip="10.0.0.1/24", gateway="10.0.0.254", seed=3, **options)
+        switch(stack, fast)
+        stack.input(netif, arp_from_peer(), 1.0)
+        dev.take()
+        out.append((stack, netif, dev))
+    return out
 
 
 def serve_collect(b, port, ip="::", v6only=False):

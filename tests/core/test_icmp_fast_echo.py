@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import OWN_MAC, PEER_MAC, examples, make_stack
+from helpers import OWN_MAC, PEER_MAC, arp_from_peer, examples, fast_and_full_stacks
 from lwipy.wire.checksum import checksum
 
 OWN, PEER = "10.0.0.1", "10.0.0.2"
@@ -32,22 +32,9 @@ def echo(data: bytes = bytes(range(56)), *, src: bytes = PEER_B, dst: bytes = OW
     return eth + bytes(ip) + bytes(icmp) + pad
 
 
-def arp_from_peer(ip: bytes = PEER_B, mac: bytes = PEER_MAC) -> bytes:
-    """An ARP request from the peer for our address: lwIP learns the peer (a dynamic, stable entry)."""
-    return b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, ip, bytes(6),
-                                                          OWN_B)
-
-
 def pair(**options):
     """Two identical stacks, one with the echo fast path and one without, each having learned the peer by ARP."""
-    out = []
-    for fast in (True, False):
-        stack, netif, dev = make_stack(ip=f"{OWN}/24", gateway="10.0.0.254", seed=3, **options)
-        stack.icmp.fast_path = fast
-        stack.input(netif, arp_from_peer(), 1.0)
-        dev.take()
-        out.append((stack, netif, dev))
-    return out
+    return fast_and_full_stacks(lambda stack, on: setattr(stack.icmp, "fast_path", on), **options)
 
 
 def run(stacks, frame: bytes, now: float = 2.0) -> list[tuple[list[bytes], dict]]:

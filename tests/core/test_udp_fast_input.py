@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import OWN_MAC, PEER_MAC, CaptureDevice, examples, make_stack
+from helpers import OWN_MAC, PEER_MAC, CaptureDevice, examples, fast_and_full_stacks
 from lwipy.wire.checksum import checksum, pseudo_sum_v4
 
 OWN, PEER = "10.0.0.1", "10.0.0.2"
@@ -41,12 +41,6 @@ def datagram(data: bytes = b"hello, datagram", *, src: bytes = PEER_B, dst: byte
     struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum) & 0xFFFF)
     eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x05" if vlan else b"") + struct.pack("!H", ethertype)
     return eth + bytes(ip) + bytes(udp) + pad
-
-
-def arp_from_peer(ip: bytes = PEER_B, mac: bytes = PEER_MAC) -> bytes:
-    """An ARP request from the peer for our address: the stack learns the peer (ICMP errors go back without ARP)."""
-    return b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mac, ip, bytes(6),
-                                                          OWN_B)
 
 
 class Setup:
@@ -85,11 +79,7 @@ def pair(setup=one_pcb, **options) -> list[tuple]:
     """Two identical stacks (the short way on, then off), each set up by ``setup(Setup)`` and having learned the peer
     by ARP."""
     out = []
-    for fast in (True, False):
-        stack, netif, dev = make_stack(ip=f"{OWN}/24", gateway="10.0.0.254", seed=3, **options)
-        stack.udp.fast_path = fast
-        stack.input(netif, arp_from_peer(), 1.0)
-        dev.take()
+    for stack, netif, dev in fast_and_full_stacks(lambda stack, on: setattr(stack.udp, "fast_path", on), **options):
         s = Setup(stack, netif)
         setup(s)
         out.append((stack, netif, dev, s))
