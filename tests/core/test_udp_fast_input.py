@@ -303,6 +303,15 @@ def test_the_addresses_kept_as_objects_are_forgotten_past_their_bound_and_remade
     assert taken(stacks) == n
     assert len(stacks[0][0].udp._addrs4) <= udp_module._ADDRS_KEPT
     assert [str(d.src) for _, d in stacks[0][3].got[-2:]] == [str(d.src) for _, d in stacks[1][3].got[-2:]]
+    # a new source to a new address of ours (both kept objects new) while one short of the bound are kept
+    while len(stacks[0][0].udp._addrs4) < udp_module._ADDRS_KEPT - 1:
+        n += 1
+        same(stacks, datagram(src=bytes([10, 0, 1 + n // 250, 1 + n % 250])))
+    for _, netif, _, _ in stacks:
+        netif.set_ipv4("10.0.0.7/24", "10.0.0.254")
+    same(stacks, datagram(src=bytes([10, 0, 0, 99]), dst=bytes([10, 0, 0, 7])))
+    assert taken(stacks) == n + 1 and len(stacks[0][0].udp._addrs4) <= udp_module._ADDRS_KEPT
+    assert str(stacks[0][3].got[-1][1].dst) == "10.0.0.7"
 
 
 FIELDS = st.fixed_dictionaries({}, optional={

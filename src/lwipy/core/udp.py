@@ -409,10 +409,12 @@ class Udp:
         src_ip = addrs4.get(src)
         dst_ip = addrs4.get(dst)
         if src_ip is None or dst_ip is None:
-            if len(addrs4) >= _ADDRS_KEPT:
-                addrs4.clear()
-            src_ip = addrs4[src] = IPv4Address(src)
-            dst_ip = addrs4[dst] = IPv4Address(dst)
+            if len(addrs4) >= _ADDRS_KEPT - 1:
+                addrs4.clear()  # (both may be new: at most _ADDRS_KEPT kept)
+            if src_ip is None:
+                src_ip = addrs4[src] = IPv4Address(src)
+            if dst_ip is None:
+                dst_ip = addrs4[dst] = IPv4Address(dst)
         local = pcb.local_ip
         if local is not ANY:
             if type(local) is IPv6Address:
