@@ -27,6 +27,7 @@ from ..config import Config
 from ..errors import LwipError
 from ..stats import Stats
 from ..wire.ipv6 import NH_ICMPV6
+from ..wire.checksum import from_bytes as _from_bytes
 from ..wire.ipv4 import PROTO_ICMP, PROTO_IGMP, PROTO_TCP, PROTO_UDP
 from .addr6 import DUPLICATED, LOOPBACK6, Ip6Addr
 from .clock import DeviceClock
@@ -220,6 +221,20 @@ class Stack:
         :attr:`Tcp.ip4_detour <lwipy.core.tcp.tcp.Tcp.ip4_detour>` made exact again."""
         self.tcp.ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None \
             or self.config.checksum_check_ip
+
+    def ip4_detours(self, netif: Netif, frame: bytes | bytearray | memoryview) -> bool:
+        """For a fast path (TCP's header prediction, UDP's short way in) that found ``Tcp.ip4_detour`` set: whether
+        ``ip4_input`` would do more with ``frame``, an untagged IPv4 unicast to ``netif``'s address with a 20-byte
+        header, than hand it to its protocol: a raw pcb or the ``ip4_input`` hook may want it, NAPT on another netif
+        sees it first (``ip_napt_recv``: its port maps and replies), or its header checksum (checked when
+        ``checksum_check_ip``) is wrong.  Such a frame takes the full way."""
+        if self.raw.pcbs or self.hooks.ip4_input is not None:
+            return True
+        napt = self.napt.netif
+        if napt is not None and netif is not napt:
+            return True
+        # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
+        return self.config.checksum_check_ip and _from_bytes(frame[14:34]) % 0xFFFF != 0
 
     def _subscribe_core(self) -> None:
         """The core's own reactions to netif events, subscribed before anyone else's (see :mod:`.events`)."""

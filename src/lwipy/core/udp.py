@@ -41,7 +41,7 @@ from ..wire import icmpv6 as icmp6w
 from ..wire.checksum import data_sum as _data_sum
 from ..wire.checksum import from_bytes as _from_bytes
 from ..wire.checksum import pseudo_sum_v4, pseudo_sum_v6
-from ..wire.ipv4 import PROTO_UDP, Ipv4Header
+from ..wire.ipv4 import ETH_IP4_WORD, ETH_IP4_WORD_MASK, NOFRAG_PROTO_MASK, PROTO_UDP, Ipv4Header
 from ..wire.ipv6 import Ipv6Header
 from ..wire.udp import HEADER_LEN, UdpHeader, emit_header
 from .addr import ANY4 as ANY
@@ -67,7 +67,6 @@ MAX_PAYLOAD = 65535 - 20 - HEADER_LEN
 # protocol (one word) (checksum) | source | destination | UDP ports, length, checksum
 _FRAME = struct.Struct("!6s6xIH2xI2x4s4sHHHH")
 _StructError = struct.error
-_ETH_IP4 = 0x08004500  # the type IPv4, version 4 and a 20-byte header (the TOS byte masked out)
 _FOLD = 0xFFFF
 _ADDRS_KEPT = 1024  # the most addresses Udp.fast_input keeps as objects (all forgotten at once beyond)
 
@@ -301,7 +300,6 @@ class Udp:
         # the packed IPv4 addresses fast_input met, as objects (shared by the datagrams: IPv4Address is immutable)
         self._addrs4: dict[bytes, IPv4Address] = {}
         cfg = stack.config  # frozen, and a stack's for life
-        self._check_ip = cfg.checksum_check_ip
         self._check_udp = cfg.checksum_check_udp
         self._full_input = self.input  # (what fast_input compares the stack's UDP handler with: made once)
 
@@ -375,7 +373,8 @@ class Udp:
             dst_mac, eth_ip, total, frag_proto, src, dst, sport, dport, ulen, csum = _FRAME.unpack_from(frame)
         except _StructError:
             return False  # shorter than the headers (42 bytes)
-        if eth_ip & 0xFFFFFF00 != _ETH_IP4 or frag_proto & 0xBFFF00FF != PROTO_UDP or not self.fast_path:
+        if eth_ip & ETH_IP4_WORD_MASK != ETH_IP4_WORD or frag_proto & NOFRAG_PROTO_MASK != PROTO_UDP \
+                or not self.fast_path:
             return False  # (the TOS byte masked out; DF may be set, the TTL is any)
         if dst_mac != netif.rx_mac or dst != netif.ip4_packed:
             return False  # (Netif.rx_mac: None unless the netif is up and untagged)
@@ -386,14 +385,8 @@ class Udp:
         if s0 == 0 or s0 == 127 or s0 >= 224 or src == netif.broadcast4_packed:
             return False  # ip4_input's sources (0.0.0.0 itself is taken there: the full way)
         stack = self.stack
-        if stack.tcp.ip4_detour:  # a raw pcb, an ip4_input hook, NAPT, or the header checksum (Tcp.ip4_detour)
-            if stack.raw.pcbs or stack.hooks.ip4_input is not None:
-                return False
-            napt = stack.napt.netif
-            if napt is not None and netif is not napt:
-                return False  # ip4_input offers it to NAPT first
-            if self._check_ip and _from_bytes(frame[14:34]) % _FOLD:
-                return False  # the ones' sum of a right header is all ones, 0 modulo 0xFFFF
+        if stack.tcp.ip4_detour and stack.ip4_detours(netif, frame):
+            return False  # a raw pcb, an ip4_input hook, NAPT first, or a bad header checksum (Tcp.ip4_detour)
         if _from_bytes(src) in stack._own4 or stack.protocols.get(PROTO_UDP) != self._full_input:
             return False
         if csum and self._check_udp and not netif.checksum_offload:

@@ -10,7 +10,8 @@ from .checksum import checksum, verify
 
 __all__ = [
     "Ipv4Header", "MIN_HEADER_LEN", "MAX_HEADER_LEN", "FLAG_RF", "FLAG_DF", "FLAG_MF",
-    "PROTO_ICMP", "PROTO_IGMP", "PROTO_TCP", "PROTO_UDP", "OPTION_ROUTER_ALERT",
+    "PROTO_ICMP", "PROTO_IGMP", "PROTO_TCP", "PROTO_UDP", "OPTION_ROUTER_ALERT", "ETH_IP4_WORD", "ETH_IP4_WORD_MASK",
+    "NOFRAG_PROTO_MASK",
 ]
 
 MIN_HEADER_LEN = 20
@@ -22,6 +23,13 @@ PROTO_ICMP = 1
 PROTO_IGMP = 2
 PROTO_TCP = 6
 PROTO_UDP = 17
+# The fast paths' one-word tests of an untagged Ethernet frame (core/tcp/fastpath.py, core/udp.py), each word read
+# big-endian by their struct: bytes 12-15 (the Ethernet type, version and header length, TOS) masked to the first
+# three are IPv4 with a 20-byte header; bytes 20-23 (flags and fragment offset, TTL, protocol) masked are no fragment
+# (DF kept out of the mask: it may be set; the reserved flag in it) and the protocol alone
+ETH_IP4_WORD = 0x08004500
+ETH_IP4_WORD_MASK = 0xFFFFFF00
+NOFRAG_PROTO_MASK = 0xBFFF00FF
 # RFC 2113 Router Alert, carried by IGMP messages (RFC 2236 section 2)
 OPTION_ROUTER_ALERT = b"\x94\x04\x00\x00"
 
