@@ -419,13 +419,14 @@ def bulk_placements(stack: Running, transfer: Callable[..., dict[str, float]]) -
     return out
 
 
-def ping_figures(ns: str, cpu: int | None = None) -> tuple[float, float, float]:
-    """``ping -c 200 -i 0.01`` of the stack from the kernel's namespace (pinned to ``cpu`` when given): the mean,
-    p50 and p99 round trip in ms."""
+def ping_figures(ns: str, cpu: int | None = None, interval: str = "0.01", count: int = 200
+                 ) -> tuple[float, float, float]:
+    """``ping -c 200 -i 0.01`` (``count``, ``interval``) of the stack from the kernel's namespace (pinned to ``cpu``
+    when given): the mean, p50 and p99 round trip in ms."""
     import interop_netns as nsx
     pinned = [] if cpu is None else ["taskset", "-c", str(cpu)]
-    rtts = sorted(nsx.parse_ping(nsx.ns_run(ns, [*pinned, "ping", "-c", "200", "-i", "0.01", STACK_IP], timeout=60,
-                                            check=True).stdout).rtts_ms)
+    rtts = sorted(nsx.parse_ping(nsx.ns_run(ns, [*pinned, "ping", "-c", str(count), "-i", interval, STACK_IP],
+                                            timeout=max(60.0, 2 * count * float(interval)), check=True).stdout).rtts_ms)
     return statistics.mean(rtts), statistics.median(rtts), rtts[int(len(rtts) * 0.99)]
 
 

@@ -87,9 +87,7 @@ def serve(ns: str, tap: str, ip: str) -> None:
 
 def ping_p50(ns: str, interval: str, count: int) -> float:
     """``ping -c COUNT -i INTERVAL`` of the stack from the namespace: the p50 round trip in microseconds."""
-    import interop_netns as nsx
-    out = nsx.ns_run(ns, ["ping", "-c", str(count), "-i", interval, bv.STACK_IP], timeout=120, check=True).stdout
-    return statistics.median(nsx.parse_ping(out).rtts_ms) * 1000
+    return bv.ping_figures(ns, interval=interval, count=count)[1] * 1000
 
 
 def main() -> int:
