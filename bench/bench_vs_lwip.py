@@ -43,8 +43,10 @@ a veth pair (checksum offload and GSO/GRO on, as veth has them).  The machine is
 printed with the table, and only ratios within one run mean anything.
 
 ``--only bulk,iperf,ping,rr`` makes only some of the measurements (``--only rr``: request/response alone, a few
-seconds a round).  ``--baseline-tree DIR`` compares this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the
-commit before a change) instead of C lwIP: the before/after table of one run.  ``--profile DIR`` runs one more
+seconds a round); ``bulk6``, not made by default, adds kernel -> stack and stack -> kernel over IPv6 to the stack's
+link-local address (both stacks then have one; unpinned, with CPU per segment).  ``--baseline-tree DIR`` compares
+this tree's lwipy with the lwipy of another checkout (e.g. a worktree of the commit before a change) instead of C
+lwIP: the before/after table of one run.  ``--profile DIR`` runs one more
 kernel -> stack and stack -> kernel transfer per configuration under cProfile and prints where lwipy's CPU per
 segment goes by category (``bench/profile_categories.py``).  ``--floor`` also measures the pure-Python floor
 (``bench/floor_stack.py``: the same exchanges with no stack behind them, at ESP-IDF's sizes) and prints it against C
@@ -190,9 +192,10 @@ def lwipy_config(name: str):
     return cfg.replace(tcpip_core_locking=True) if locking == "lock" else cfg
 
 
-def serve(config: str, ns: str, tap: str, fast_path: bool, src: str | None = None) -> None:
+def serve(config: str, ns: str, tap: str, fast_path: bool, src: str | None = None, ip6: bool = False) -> None:
     """``--serve``: run lwipy on ``tap`` in ``ns`` with echo, discard, chargen and an iperf server until SIGTERM;
-    ``src``: import lwipy from that source directory (``--baseline-tree``)."""
+    ``src``: import lwipy from that source directory (``--baseline-tree``); ``ip6``: with an IPv6 link-local address
+    too (``bulk6``), as C lwIP's example app always has."""
     if src:
         sys.path.insert(0, src)
     from lwipy import Stack
@@ -204,7 +207,7 @@ def serve(config: str, ns: str, tap: str, fast_path: bool, src: str | None = Non
     if hasattr(stack.tcp, "fast_path"):
         stack.tcp.fast_path = fast_path
     dev = TapDevice(tap, netns=ns, offload=config == "offload")
-    stack.add_netif(dev, ip=f"{STACK_IP}/{PREFIX}")
+    stack.add_netif(dev, ip=f"{STACK_IP}/{PREFIX}", ip6_linklocal=ip6)
     TcpEchoServer(stack, 7)
     TcpDiscardServer(stack, 9)
     TcpChargenServer(stack, 19)
@@ -278,7 +281,7 @@ class Running:
             self._started()
         elif which != "C lwIP":  # lwipy, of this tree or of ``src``
             argv = [sys.executable, str(Path(__file__).resolve()), "--serve", config, ns, TAP,
-                    "--fast-path", "1" if fast_path else "0"]
+                    "--fast-path", "1" if fast_path else "0"] + (["--ip6"] if "bulk6" in ONLY else [])
             if src:
                 argv += ["--src", src]
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
@@ -313,8 +316,11 @@ class Running:
 
 
 #: the measurements ``measure`` makes (``--only`` picks some)
-PARTS = ("bulk", "iperf", "ping", "rr")
-ONLY = set(PARTS)
+PARTS = ("bulk", "iperf", "ping", "rr", "bulk6")
+#: what a run measures unless ``--only`` says otherwise: all but bulk6 (IPv6: the stacks then run with a link-local
+#: address, and their namespaces with IPv6)
+DEFAULT_PARTS = ("bulk", "iperf", "ping", "rr")
+ONLY = set(DEFAULT_PARTS)
 
 
 def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: str | None = None,
@@ -324,7 +330,8 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
     ``profile``.in and ``profile``.out."""
     import interop_netns as nsx
     out: dict[str, float] = {}
-    with nsx.namespace("lbvs") as ns, nsx.namespace("lbvk") as kns:
+    six = "bulk6" in ONLY and which != "floor"  # (the floor answers IPv4 alone)
+    with nsx.namespace("lbvs", ipv6=six) as ns, nsx.namespace("lbvk", ipv6=six) as kns:
         if which == "kernel":
             nsx.add_veth_pair(ns, TAP, KERNEL_IP, kns, "lbveth0", STACK_IP, PREFIX)
         else:
@@ -342,11 +349,12 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
             return stacks[-1]
 
         def transfer(stack: Running, script: str, port: str, frames: str, names: tuple[str, ...],
-                     client_cpu: str = "-") -> dict[str, float]:
+                     client_cpu: str = "-", dst: str = STACK_IP) -> dict[str, float]:
             """One bulk transfer: Mbit/s, CPU per frame the kernel counted on the TAP, frames and CPU per MB
-            (``client_cpu``: the CPU the kernel-side client is pinned to, ``-`` for none), under ``names``."""
+            (``client_cpu``: the CPU the kernel-side client is pinned to, ``-`` for none), under ``names``; to the
+            stack at ``dst``."""
             cpu0, pk0 = cpu_seconds(stack.pid), tap_packets(ns, frames)
-            secs = float(nsx.ns_python(ns, script, STACK_IP, port, str(n), client_cpu, timeout=600).stdout)
+            secs = float(nsx.ns_python(ns, script, dst, port, str(n), client_cpu, timeout=600).stdout)
             cpu1, pk1 = cpu_seconds(stack.pid), tap_packets(ns, frames)
             figures = (n * 8 / secs / 1e6, (cpu1 - cpu0) / max(1, pk1 - pk0) * 1e6, (pk1 - pk0) / (n / 1e6),
                        (cpu1 - cpu0) / (n / 1e6) * 1e3)
@@ -365,6 +373,11 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
                 return out
             if "bulk" in ONLY:
                 out.update(bulk_placements(stack, transfer))
+            if six:
+                ll = f"{link_local(ns)}%{TAP}"
+                out.update(transfer(stack, SEND, "9", "tx", ("in6", "cpu_us_per_seg6", "segs6", "cpu_ms6"), dst=ll))
+                out.update(transfer(stack, RECEIVE, "19", "rx", ("out6", "cpu_us_per_sent_seg6", "segs_sent6",
+                                                                 "cpu_ms_sent6"), dst=ll))
             if which not in ("kernel", "floor") and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
             if "ping" in ONLY:
@@ -378,6 +391,24 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
             for stack in stacks:
                 stack.stop()
     return out
+
+
+def link_local(ns: str) -> str:
+    """The stack's IPv6 link-local address on the TAP (``bulk6``): its modified EUI-64 (RFC 4291 appendix A, as lwIP's
+    ``netif_create_ip6_linklocal_address(netif, 1)`` and lwipy make it) from the MAC the kernel learned by ARP."""
+    import interop_netns as nsx
+    words = nsx.ns_run(ns, ["ip", "neigh", "show", STACK_IP, "dev", TAP], check=True).stdout.split()
+    mac = bytes.fromhex(words[words.index("lladdr") + 1].replace(":", ""))
+    iid = bytes([mac[0] ^ 2]) + mac[1:3] + b"\xff\xfe" + mac[3:]
+    address = "fe80::" + ":".join(iid[i:i + 2].hex() for i in range(0, 8, 2))
+    # both ends' link-local addresses usable (duplicate address detection done, about a second after the TAP came
+    # up): until then a SYN would wait for its retransmission in the transfer's time
+    deadline = time.monotonic() + 30
+    while nsx.ns_run(ns, ["ping", "-6", "-c", "1", "-W", "1", f"{address}%{TAP}"], timeout=10).returncode:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the stack's link-local address {address} does not answer ping")
+        time.sleep(0.2)
+    return address
 
 
 def pin(pid: int, cpus: set[int]) -> None:
@@ -557,6 +588,10 @@ def table(results: dict, configs: list[str], columns: tuple[str, str] = ("lwipy"
         for where, label in (("apart", "client and stack on separate CPUs"), ("together", "client and stack on one CPU")):
             row(f"kernel → stack, {label}", config, f"in_{where}", "{:.0f} Mbit/s")
             row(f"stack → kernel, {label}", config, f"out_{where}", "{:.0f} Mbit/s")
+        row("kernel → stack over IPv6 (link-local)", config, "in6", "{:.0f} Mbit/s")
+        row("stack → kernel over IPv6 (link-local)", config, "out6", "{:.0f} Mbit/s")
+        row("CPU per received segment over IPv6", config, "cpu_us_per_seg6", "{:.1f} µs")
+        row("CPU per sent segment over IPv6", config, "cpu_us_per_sent_seg6", "{:.1f} µs")
     for config in configs:
         row("ping avg at 10 ms intervals", config, "ping_ms", "{:.3f} ms")
         row("ping p50 at 10 ms intervals", config, "ping_p50_ms", "{:.3f} ms")
@@ -606,13 +641,15 @@ def main() -> int:
                              "print it against C lwIP: what any Python program spends, the stack's work aside")
     parser.add_argument("--profile", metavar="DIR",
                         help="also profile lwipy's bulk transfers into DIR and print the CPU by category")
-    parser.add_argument("--only", default=",".join(PARTS),
-                        help="the measurements to make, any of bulk, iperf, ping, rr (comma-separated; default all)")
+    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
+                        help="the measurements to make, any of bulk, iperf, ping, rr, bulk6 (comma-separated; default "
+                             "all but bulk6)")
     parser.add_argument("--serve", nargs=3, metavar=("CONFIG", "NETNS", "TAP"), help=argparse.SUPPRESS)
+    parser.add_argument("--ip6", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--src", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(*args.serve, fast_path=bool(args.fast_path), src=args.src)
+        serve(*args.serve, fast_path=bool(args.fast_path), src=args.src, ip6=args.ip6)
         return 0
     import interop_netns as nsx
     problem = nsx.requirements_problem()
