@@ -72,3 +72,25 @@ def test_a_closed_ipv6_port_answers_rst_and_bad_checksums_are_dropped():
     before = b.stats.tcp.chkerr
     b.input(netif, bytes(frame), sim.now)
     assert b.stats.tcp.chkerr == before + 1
+
+
+def test_a_segment_of_an_ipv6_connection_is_found_without_address_objects(monkeypatch):
+    """s20: ``Tcp.input6`` finds a connection by ``conn_key``'s integers made from the addresses' bytes; the
+    ``IPv6Address`` objects (two a segment, 2 µs) are made only for a listener's or a reset's way.  The transfer is
+    the same, and a SYN to a closed port is still answered."""
+    import lwipy.core.tcp.tcp as tcp_module
+
+    sim, hub, a, b = pair()
+    lst, got, conns = serve_collect(b, 5001)
+    pcb = a.tcp.connect("2001:db8::2", 5001)
+    sim.run(1.0)
+    assert conns and conns[0].state_name == "ESTABLISHED"
+    made = []
+    monkeypatch.setattr(tcp_module, "IPv6Address", lambda packed: made.append(packed) or ipaddress.IPv6Address(packed))
+    for _ in range(4):  # (each fits the send buffer: 5,760 bytes at ESP-IDF's defaults)
+        assert pcb.send(b"x" * 5000) == 5000
+        assert sim.run_until(lambda: not pcb.snd_buf, 60)
+    assert bytes(got) == b"x" * 20_000 and made == []
+    closed = a.tcp.connect("2001:db8::2", 5002)  # no listener: RST, by the reset's way (objects made there)
+    sim.run(1.0)
+    assert closed.state_name == "CLOSED" and made

@@ -61,14 +61,14 @@ __all__ = ["TcpPcb", "TcpListener", "conn_key", "STATE_NAMES", "CLOSED", "LISTEN
            "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT", "RTO_MIN",
            "RTO_MAX", "DELACK", "TX_RETRY"]
 
-_V6_KEY = 1 << 128
+V6_KEY = 1 << 128  # (conn_key's offset of an IPv6 address; Tcp.input6 makes its keys from the bytes)
 
 
 def conn_key(local: IPv4Address | IPv6Address, lport: int, remote: IPv4Address | IPv6Address,
              rport: int) -> tuple[int, int, int, int]:
     """A connection's four-tuple as integers (IPv6 ones offset by 2**128, apart from every IPv4 one)."""
     if remote.version == 6:
-        return int(local) | _V6_KEY, lport, int(remote) | _V6_KEY, rport
+        return int(local) | V6_KEY, lport, int(remote) | V6_KEY, rport
     return int(local), lport, int(remote), rport
 
 

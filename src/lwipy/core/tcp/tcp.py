@@ -31,7 +31,9 @@ from .congestion import RTO_MAX, RTO_MIN, SRTT_AT_RTO_MIN, VAR_FLOOR
 from .fastpath import fast_input, fast_key
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
-from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key
+from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, V6_KEY, TcpListener, TcpPcb, conn_key
+
+_from_bytes = int.from_bytes
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -265,11 +267,14 @@ class Tcp:
         if segment is None:
             return
         hdr, payload = segment
-        src, dst = IPv6Address(pkt.src), IPv6Address(pkt.dst)
-        pcb = self.conns.get(conn_key(dst, hdr.dst_port, src, hdr.src_port))
+        # s20: the connection's key (conn_key's) from the addresses' bytes: no IPv6Address objects for a segment of
+        # a connection, only for a listener's or a reset's (2 of the 58 us a segment at ESP-IDF's defaults)
+        pcb = self.conns.get((_from_bytes(pkt.dst, "big") | V6_KEY, hdr.dst_port,
+                              _from_bytes(pkt.src, "big") | V6_KEY, hdr.src_port))
         if pcb is not None:
             pcb.input(hdr, payload)
             return
+        src, dst = IPv6Address(pkt.src), IPv6Address(pkt.dst)
         listener = self._listener_for(dst, hdr.dst_port)
         if listener is not None and not listener.closed:
             self._listen_input(listener, dst, src, pkt.dst, pkt.src, hdr)
