@@ -36,7 +36,9 @@ class Ethernet:
     def input(self, netif: "Netif", frame: bytes | bytearray | memoryview) -> None:
         """``ethernet_input``: one frame received on ``netif``."""
         stack = self.stack
-        proto = frame[23] if len(frame) > 33 else 0  # the protocol byte of an untagged IPv4 packet
+        # the protocol byte of an untagged IPv4 packet; s20: none for another Ethernet type (IPv6: its byte 23 is its
+        # source's), so that an IPv6 frame is offered to TCP's header prediction below, which tries it as IPv6
+        proto = frame[23] if len(frame) > 33 and frame[12] == 8 else 0
         if proto == 1:  # ICMP
             if stack.icmp.fast_echo(netif, frame):
                 return  # an ordinary ping, answered from one parse (Icmp.fast_echo)

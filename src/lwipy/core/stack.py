@@ -37,7 +37,7 @@ from .etharp import Etharp
 from .ethernet import Ethernet
 from .events import (DefaultNetifChanged, Events, Ip4AddressChanged, Ip6AddressAdded, Ip6AddressRemoved, LinkDown,
                      LinkUp, NetifAdded, NetifDown, NetifRemoved, NetifUp, PathMtuChanged)
-from .hooks import Hooks, no_core_check
+from .hooks import Hooks, esp_ip6_input, no_core_check
 from .icmp import Icmp
 from .icmp6 import Icmp6
 from .igmp import Igmp
@@ -62,6 +62,7 @@ __all__ = ["Stack", "Poller"]
 log = logging.getLogger("lwipy")
 _ANY = IPv4Address(0)
 _INF = float("inf")
+_NO_PACKET = memoryview(b"")  # (what ip6_detours shows ESP-IDF's ip6_input hook, which reads the netif alone)
 
 
 class Poller(Protocol):
@@ -91,8 +92,8 @@ class Stack:
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "_link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
-        "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "protocols", "icmp_error_handlers", "loopif",
-        "_after_batch", "__dict__",
+        "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "_tcp_input6", "protocols", "icmp_error_handlers",
+        "loopif", "_after_batch", "__dict__",
     )
 
     def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
@@ -115,8 +116,9 @@ class Stack:
         # stats14: the counters the stack's own code counts in (``self._stats.ip.drop += 1``, as fast as a plain
         # attribute); users read them through :attr:`stats`, which folds the fast paths' tallies in first
         self._stats = Stats()
-        # the tallies (Tcp.fast_taken, Tcp.fast_sent, Icmp.fast_echoes, Icmp.fast_refused) at the last fold
-        self._stats_folded = (0, 0, 0, 0, 0)
+        # the tallies (Tcp.fast_taken, Tcp.fast_sent, Icmp.fast_echoes, Icmp.fast_refused, Udp.fast_taken,
+        # Tcp.fast_taken6) at the last fold
+        self._stats_folded = (0, 0, 0, 0, 0, 0)
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
@@ -195,6 +197,7 @@ class Stack:
         #: IPv6 next header -> handler(InPacket6, payload)
         self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6,
                                            PROTO_TCP: self.tcp.input6}
+        self._tcp_input6 = self.tcp.input6  # (what ip6_detours compares the handler with)
         self.icmp6.error_handlers[PROTO_UDP] = self.udp.icmp6_error
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
@@ -235,6 +238,21 @@ class Stack:
             return True
         # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
         return self.config.checksum_check_ip and _from_bytes(frame[14:34]) % 0xFFFF != 0
+
+    def ip6_detours(self, netif: Netif, dst: bytes) -> bool:
+        """s20: for TCP's header prediction over IPv6 (``fastpath.fast_input6``): whether ``ip6_input`` would do
+        anything with an untagged unicast frame to ``netif``'s MAC, TCP right after the IPv6 header, to our address
+        ``dst`` but hand it to TCP: IPv6 off, an ``ip6_input`` hook that may eat it (any but ESP-IDF's default, or
+        that one on a netif without a link-local address), a raw pcb that may want it, another handler for next header
+        6, or ``dst`` not one of ``netif``'s addresses in a usable state (tentative, duplicated or gone: dropped).  Such
+        a frame takes the full way."""
+        hook = self.hooks.ip6_input
+        if hook is not None and (hook is not esp_ip6_input or esp_ip6_input(self, _NO_PACKET, netif)):
+            return True
+        if self.raw.pcbs or not self.config.ipv6 or self.protocols6.get(PROTO_TCP) != self._tcp_input6:
+            return True
+        a = netif.ip6_addr_of(dst)
+        return a is None or not a.usable
 
     def _subscribe_core(self) -> None:
         """The core's own reactions to netif events, subscribed before anyone else's (see :mod:`.events`)."""
@@ -415,7 +433,8 @@ class Stack:
         - ``icmp.fast_echoes``, an echo request the fast path answered: ``link.recv``, ``ip.recv``, ``icmp.recv``,
           ``ip.xmit``, ``etharp.cachehit``, and ``link.xmit`` and ``icmp.xmit`` unless ``icmp.fast_refused`` (of those,
           replies the device refused: counted in ``link.memerr``, ``link.drop``, ``icmp.err`` where refused);
-        - ``udp.fast_taken``, a datagram UDP's short way in took (udp19): ``link.recv``, ``ip.recv``, ``udp.recv``.
+        - ``udp.fast_taken``, a datagram UDP's short way in took (udp19): ``link.recv``, ``ip.recv``, ``udp.recv``;
+        - ``tcp.fast_taken6``, a segment over IPv6 the fast path took (s20): ``link.recv``, ``ip6.recv``, ``tcp.recv``.
 
         A frame that fits none of those (a segment refused or whose write raised) is counted in full where it happens.
         The same :class:`~lwipy.stats.Stats` object is returned every time, its fields brought up to date: read
@@ -424,7 +443,8 @@ class Stack:
         ``loop.call(lambda: stack.stats.as_dict())``): the fold writes the counters.  The stack's own code counts in
         ``_stats``, the same object without the fold, so that the slow paths' increments cost no call."""
         tcp, icmp = self.tcp, self.icmp
-        tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused, self.udp.fast_taken)
+        tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused, self.udp.fast_taken,
+                   tcp.fast_taken6)
         stats = self._stats
         folded = self._stats_folded
         if tallies != folded:
@@ -432,11 +452,12 @@ class Stack:
             self._stats_folded = tallies
             taken, sent = tallies[0] - folded[0], tallies[1] - folded[1]
             echoes, refused = tallies[2] - folded[2], tallies[3] - folded[3]
-            datagrams = tallies[4] - folded[4]
+            datagrams, taken6 = tallies[4] - folded[4], tallies[5] - folded[5]
             link, ip, etharp = stats.link, stats.ip, stats.etharp
-            link.recv += taken + echoes + datagrams
+            link.recv += taken + echoes + datagrams + taken6
             ip.recv += taken + echoes + datagrams
-            stats.tcp.recv += taken
+            stats.ip6.recv += taken6
+            stats.tcp.recv += taken + taken6
             stats.udp.recv += datagrams
             stats.icmp.recv += echoes
             ip.xmit += sent + echoes

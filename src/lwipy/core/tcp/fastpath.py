@@ -1,5 +1,6 @@
 """TCP header prediction (Van Jacobson's fast path, as BSD's ``tcp_input`` and Linux's ``tcp_rcv_established``): the
-common segment of an established connection handled from one parse of its Ethernet, IPv4 and TCP headers.
+common segment of an established connection handled from one parse of its Ethernet, IP (v4, and s20: v6) and TCP
+headers.
 
 Theory of operation
 -------------------
@@ -36,6 +37,13 @@ The TCP checksum of a segment past a few hundred bytes is checked from ``wire.ch
 sums of the even and the odd bytes, as a sender sums its payload); a short one's is the modulo of one integer
 (``int.from_bytes``; 2**16 = 1 modulo 0xFFFF).
 
+:func:`fast_input6` (s20) is the same over IPv6: ``fast_input`` hands it a frame whose Ethernet type is IPv6, and it
+takes the same segments the same way when ``ip6_input`` would hand the packet straight to TCP (TCP the first next
+header, the destination one of the netif's usable addresses, no hook but ESP-IDF's default, no raw pcb:
+``Stack.ip6_detours``), the TCP checksum over the IPv6 pseudo-header; the connections keyed by their 36 bytes of
+addresses and ports (``fast_key6``) in the same ``Tcp.fast_conns``.  ``tests/core/test_tcp_fastpath6.py`` holds it to
+the full way frame by frame, in whole transfers with loss and for each unusual frame.
+
 :func:`fast_pure_ack` is the bulk sender's case (tx): a pure ACK of new data for an ESTABLISHED connection with
 nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
 negotiated) is handled in one function, ``_fast_input``, ``_process_ack`` and ``_ack_advanced`` without the branches
@@ -71,7 +79,7 @@ if TYPE_CHECKING:
     from .pcb import TcpPcb
     from .tcp import Tcp
 
-__all__ = ["fast_input", "fast_key", "fast_ack", "fast_pure_ack"]
+__all__ = ["fast_input", "fast_input6", "fast_key", "fast_key6", "fast_ack", "fast_pure_ack"]
 
 # Ethernet dst (skip src) | type, IPv4 ver/ihl, tos (one word) | total (ident) | frag, ttl, proto (one word) (csum) |
 # src, dst and TCP ports (one bytes: Tcp.fast_conns's key) | seq ack | offset and flags (one word) | window (csum,
@@ -92,6 +100,13 @@ _TS_ACK = 0x8018  # a 32-byte one (the timestamps option alone, NOP NOP first), 
 _TS = struct.Struct("!II")
 _TS_PREFIX = b"\x01\x01\x08\x0a"  # NOP, NOP, kind 8 length 10
 _KEY = struct.Struct("!4s4sHH")
+# s20: IPv6: Ethernet dst (skip src) | type | version, traffic class, flow label (one word) | payload length | next
+# header (hop limit) | src, dst and TCP ports (one bytes: the 36-byte key of Tcp.fast_conns) | seq ack | offset and
+# flags | window (csum, urg)
+_FRAME6 = struct.Struct("!6s6xHIHBx36sIIHH4x")
+_unpack_frame6 = _FRAME6.unpack_from
+_ETHERTYPE_IPV6 = 0x86DD
+_KEY6 = struct.Struct("!16s16sHH")
 # a pure ACK from its template: Ethernet and the first IPv4 words | ident | fragment, TTL, protocol | IP checksum |
 # addresses and ports | seq ack | offset and flags, window, checksum, urgent (| NOP NOP kind length, TSval, TSecr)
 _ACK = struct.Struct("!18sH4sH12sIIHHHH")
@@ -119,6 +134,13 @@ def fast_key(remote: bytes, local: bytes, remote_port: int, local_port: int) -> 
     return _KEY.pack(remote, local, remote_port, local_port)
 
 
+def fast_key6(remote: bytes, local: bytes, remote_port: int, local_port: int) -> bytes:
+    """s20: the bytes 22..57 of a frame over IPv6 from ``remote``:``remote_port`` to ``local``:``local_port`` (IPv6
+    source and destination, then TCP source and destination ports): its key in ``Tcp.fast_conns`` (36 bytes: never
+    an IPv4 connection's 12)."""
+    return _KEY6.pack(remote, local, remote_port, local_port)
+
+
 def fast_input(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None, tsecr: int | None = None,
                start: int = 54) -> bool:
     """Handle ``frame`` (received on Ethernet netif ``netif``) when it is a predicted segment; False, with nothing
@@ -133,7 +155,8 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None,
     except _StructError:
         return False
     if eth_ip & _ETH_IP4_MASK != _ETH_IP4 or frag_proto & _NOFRAG_TCP_MASK != _NOFRAG_TCP:
-        return False
+        # s20: an IPv6 frame to its own header prediction (an IPv4 one pays this test only when turned away)
+        return eth_ip >> 16 == _ETHERTYPE_IPV6 and fast_input6(tcp, netif, frame)
     pcb = tcp.fast_conns.get(key)
     # in13: the netif's MAC, its being up and untagged in one field (Netif.rx_mac: None unless both): 6 bytecodes less.
     # in15: the frame's destination address is the connection's local one (the key holds both), which must be the
@@ -195,6 +218,62 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None,
         if tcp.unsettled is not None:
             tcp.settle()  # rr2: what _fast_request or _fast_new_ack left for after the reply (when none was written)
     tcp.fast_taken += 1  # stats14: link.recv, ip.recv and tcp.recv, as Stack.stats folds this tally in when read
+    return True
+
+
+def fast_input6(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None, tsecr: int | None = None,
+                start: int = 74) -> bool:
+    """s20: :func:`fast_input` for a frame over IPv6 (tried by it when the Ethernet type says IPv6): the same
+    segments taken the same way, when ``ip6_input`` would hand the packet straight to TCP.  The frame: untagged, to
+    this netif's MAC, IPv6 with TCP as the first next header (no extension header), the destination one of the
+    netif's addresses in a usable state (preferred or deprecated: not tentative, duplicated or gone), no
+    ``ip6_input`` hook but ESP-IDF's default (which passes a netif with a link-local address), no raw pcb, TCP's own
+    handler for next header 6 (``Stack.ip6_detours``), the TCP checksum right over the IPv6 pseudo-header (always
+    checked, unless the netif offloads it).  The source needs no test: ``Tcp.fast_conns`` keeps no IPv6 connection
+    to a multicast, loopback or unspecified remote (``Tcp._predict``), and ``ip6_input`` takes any other.  The
+    segment and the connection as for IPv4.  Counted by ``Tcp.fast_taken6`` (``link.recv``, ``ip6.recv``,
+    ``tcp.recv``)."""
+    try:
+        dst_mac, ethertype, vtf, length, nh, key, seq, ack, off_flags, window = _unpack_frame6(frame)
+    except _StructError:
+        return False
+    if ethertype != _ETHERTYPE_IPV6 or nh != 6 or vtf >> 28 != 6:
+        return False
+    pcb = tcp.fast_conns.get(key)
+    if pcb is None or dst_mac != netif.rx_mac:
+        return False
+    end = 54 + length
+    if end > len(frame):
+        return False
+    if off_flags | 0x08 != _PLAIN_ACK:  # (PSH or not)
+        if off_flags | 0x08 != _TS_ACK or end < 86 or frame[74:78] != _TS_PREFIX:
+            return False
+        tsval, tsecr = _TS.unpack_from(frame, 78)
+        start = 86
+    elif end < 74:
+        return False  # a payload length short of the TCP header: the full way's to count
+    if tcp.stack.ip6_detours(netif, pcb._local_packed):
+        return False
+    # the sum from the IPv6 source on: the pseudo-header's addresses with the segment (22 is even), its length
+    # (end - 54) and next header (6) added: a right one comes to 0 modulo 0xFFFF, so the sum to 48 - end
+    if not netif.checksum_offload:
+        if end > 426 and type(frame) is not memoryview:
+            seg_sum = _data_sum(frame[22:end])  # (wire.checksum's, as fast_input sums a long segment)
+        else:
+            seg_sum = _from_bytes(frame[22:end])
+            if end & 1:
+                seg_sum <<= 8
+        if seg_sum % _FOLD != (48 - end) % _FOLD:
+            return False
+    try:
+        if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
+                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, tcp.stack)) \
+                and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
+            return False
+    finally:
+        if tcp.unsettled is not None:
+            tcp.settle()  # (as fast_input)
+    tcp.fast_taken6 += 1
     return True
 
 

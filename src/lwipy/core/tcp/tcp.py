@@ -28,12 +28,13 @@ from ..pbuf import Pbuf
 from ..ports import PortAllocator, addresses_overlap
 from ..timers import LazyDeadlines
 from .congestion import RTO_MAX, RTO_MIN, SRTT_AT_RTO_MIN, VAR_FLOOR
-from .fastpath import fast_input, fast_key
+from .fastpath import fast_input, fast_key, fast_key6
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
 from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, V6_KEY, TcpListener, TcpPcb, conn_key
 
 _from_bytes = int.from_bytes
+_LOOPBACK6, _UNSPECIFIED6 = bytes(15) + b"\x01", bytes(16)
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -61,19 +62,21 @@ class Tcp:
         "stack", "conns", "_fast_path", "fast_input", "fast_conns", "fast_taken", "fast_sent", "batching",
         "ack_pending", "output_pending", "ack_templates", "tx_templates", "tx_neighbours", "eth_output", "unsettled",
         "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
-        "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "ip4_detour", "__dict__",
+        "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "ip4_detour", "fast_taken6", "__dict__",
     )
 
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.conns: dict[tuple[int, int, int, int], TcpPcb] = {}
         self.fast_path = True  # (a property: it also sets fast_input)
-        #: the IPv4 connections again, keyed by the 12 bytes of addresses and ports as a frame from the peer has them
+        #: the connections again, keyed by the bytes of addresses and ports as a frame from the peer has them: 12 for
+        #: IPv4, 36 for IPv6 (s20)
         self.fast_conns: dict[bytes, TcpPcb] = {}
         #: segments the fast path took, and segments the short ways out sent (tallies that :attr:`Stack.stats
         #: <lwipy.core.stack.Stack.stats>` folds into the counters: they only grow)
         self.fast_taken = 0
         self.fast_sent = 0
+        self.fast_taken6 = 0  # s20: segments over IPv6 the fast path took (fastpath.fast_input6)
         #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
         #: on a netif) or, in15, ip4_input checks the header's checksum (``Config.checksum_check_ip``: the
         #: configuration is a stack's for life): kept by the stack (``Stack._ip4_detours_changed``), read by header
@@ -529,35 +532,38 @@ class Tcp:
 
     def _add(self, pcb: TcpPcb) -> None:
         self.conns[pcb.key] = pcb
-        if not pcb.v6:
-            self._predict(pcb)
+        self._predict(pcb)
         self._local_ports[pcb.local_port] += 1
         self.stack.mem.alloc(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
 
     def _predict(self, pcb: TcpPcb) -> None:
-        """Header prediction's entry for IPv4 connection ``pcb`` (``fast_conns``), when its remote can be a peer's
-        source: not in 0/8, 127/8, multicast or class E (rr8), and not one of our addresses (in12: kept so by
-        :meth:`own4_changed`).  A frame from any other finds no connection and takes the full way, which drops it, so
+        """Header prediction's entry for connection ``pcb`` (``fast_conns``), when its remote can be a peer's
+        source: over IPv4 not in 0/8, 127/8, multicast or class E (rr8), and not one of our addresses (in12: kept so
+        by :meth:`own4_changed`); over IPv6 (s20) not multicast, loopback or unspecified (what ``ip6_input`` drops
+        as a source).  A frame from any other finds no connection and takes the full way, which drops it, so
         fast_input need not look at the source."""
+        if pcb.v6:
+            remote6 = pcb._remote_packed
+            if remote6[0] != 0xFF and remote6 != _LOOPBACK6 and remote6 != _UNSPECIFIED6:
+                self.fast_conns[fast_key6(remote6, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
+            return
         remote = int.from_bytes(pcb._remote_packed, "big")
         if remote >> 24 != 0 and remote >> 24 != 127 and remote < 0xE0000000 and remote not in self.stack._own4:
             self.fast_conns[fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
 
     def own4_changed(self) -> None:
         """Our IPv4 addresses changed (``Stack._own4``): header prediction's entries made again, one for each IPv4
-        connection whose remote can be a peer's source now (:meth:`_predict`)."""
+        connection whose remote can be a peer's source now (:meth:`_predict`; IPv6 ones' again as they were)."""
         self.fast_conns.clear()
         for pcb in self.conns.values():
-            if not pcb.v6:
-                self._predict(pcb)
+            self._predict(pcb)
 
     def _remove(self, pcb: TcpPcb) -> None:
         if self.conns.get(pcb.key) is pcb:
             del self.conns[pcb.key]
             self.stack.mem.free(TCP_PCB, self.stack.mem.sizes.tcp_pcb)
-            if not pcb.v6:
-                self.fast_conns.pop(fast_key(pcb._remote_packed, pcb._local_packed, pcb.remote_port,
-                                             pcb.local_port), None)
+            self.fast_conns.pop((fast_key6 if pcb.v6 else fast_key)(pcb._remote_packed, pcb._local_packed,
+                                                                     pcb.remote_port, pcb.local_port), None)
             self._local_ports[pcb.local_port] -= 1
             if not self._local_ports[pcb.local_port]:
                 del self._local_ports[pcb.local_port]
