@@ -6,6 +6,7 @@ frame (scapy builds them from the live connection's numbers)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import types
 
@@ -54,12 +55,17 @@ def both(**kwargs) -> tuple[World, World]:
     return World(True, **kwargs), World(False, **kwargs)
 
 
+def neighbours(stack) -> dict:
+    return {key: (n.state, n.mac, n.at, n.touched, n.probes, len(n.queue)) for key, n in stack.nd6.neighbors.items()}
+
+
 def assert_alike(fast: World, full: World, pcbs) -> None:
     assert fast.frames == full.frames
     for f, s in pcbs:
         assert fast.state(f) == full.state(s)
     for name in ("a", "b"):
         assert getattr(fast, name).stats.as_dict() == getattr(full, name).stats.as_dict()
+        assert neighbours(getattr(fast, name)) == neighbours(getattr(full, name))
 
 
 @pytest.mark.parametrize("ts", [False, True])
@@ -80,8 +86,10 @@ def test_transfers_over_ipv6_are_the_same_with_the_fast_path_and_without(ts, fau
     fast, full = worlds
     assert fast.frames == full.frames
     assert fast.b.tcp.fast_taken6 > 50 and fast.a.tcp.fast_taken6 > 0  # data on b, ACKs on a
-    assert full.a.tcp.fast_taken6 == full.b.tcp.fast_taken6 == 0
+    assert fast.b.tcp.fast_sent6 > 0  # b's pure ACKs from their template
+    assert full.a.tcp.fast_taken6 == full.b.tcp.fast_taken6 == full.b.tcp.fast_sent6 == 0
     assert fast.a.stats.as_dict() == full.a.stats.as_dict() and fast.b.stats.as_dict() == full.b.stats.as_dict()
+    assert neighbours(fast.a) == neighbours(full.a) and neighbours(fast.b) == neighbours(full.b)
     assert fast.state(pcbs[0][0]) == full.state(pcbs[1][0])
     assert fast.state(pcbs[0][1]) == full.state(pcbs[1][1])
 
@@ -316,3 +324,76 @@ def test_lengths_are_checked_where_the_netif_offloads_the_checksum(case):
         en(w.b).checksum_offload = True
     inject(worlds, UNUSUAL[case], False)
     inject(worlds, lambda w, a, b: _b(segment(w, a, b)), True)
+
+
+# -- the pure ACK from its template (fastpath._fast_ack6) ----------------------------------------------------------------
+def _neighbour_of_a(w: World):
+    """b's neighbour entry for a."""
+    return w.b.nd6.neighbors[(en(w.b).index, ipaddress.IPv6Address(A6).packed)]
+
+
+def _ack_from_b(worlds, expect_template: bool | None) -> None:
+    """b's pure ACK (``_send_ack``, as a delayed ACK's timer or a batch's end writes it) in each world: from the
+    template (or not; None: either), and both worlds alike afterwards (once their timers ran)."""
+    before = worlds[0][0].b.tcp.fast_sent6
+    for _, _, b_pcb in worlds:
+        b_pcb._send_ack()
+    if expect_template is not None:
+        assert (worlds[0][0].b.tcp.fast_sent6 - before == 1) is expect_template
+    for w, _, _ in worlds:
+        w.sim.run(0.5)
+    (fast, fa, fb), (full, sa, sb) = worlds
+    assert_alike(fast, full, [(fa, sa), (fb, sb)])
+
+
+@pytest.mark.parametrize("state,template", [("REACHABLE", True), ("DELAY", True), ("PROBE", True), ("STALE", False)])
+def test_the_neighbours_state_decides_the_template(state, template):
+    worlds = connected()
+    for w, _, _ in worlds:
+        _neighbour_of_a(w).state = state
+    _ack_from_b(worlds, template)
+
+
+@pytest.mark.parametrize("ts", [False, True])
+def test_acks_from_the_template_carry_timestamps_and_a_traffic_class_and_hop_limit(ts):
+    worlds = connected(ts=ts)
+    _ack_from_b(worlds, True)
+    for _, _, b_pcb in worlds:
+        b_pcb.tos, b_pcb.ttl = 0xB8, 17  # (a template made again for them)
+    _ack_from_b(worlds, True)
+    assert worlds[0][0].frames[-1][14:16] == bytes((0x6B, 0x80)) and worlds[0][0].frames[-1][21] == 17
+
+
+def test_no_template_without_a_neighbour_entry_or_with_another_ip6_output():
+    worlds = connected()
+    for w, _, _ in worlds:
+        del w.b.nd6.neighbors[next(k for k, n in w.b.nd6.neighbors.items() if n is _neighbour_of_a(w))]
+    _ack_from_b(worlds, False)  # (the full way solicits and queues)
+    worlds = connected()
+    for w, _, _ in worlds:
+        netif = en(w.b)
+        real = netif.output_ip6
+        netif.output_ip6 = lambda n, p, hop, real=real: real(n, p, hop)
+    _ack_from_b(worlds, False)
+
+
+def test_an_ack_the_device_refuses_is_counted_as_the_full_way_counts_it():
+    worlds = connected()
+    for w, _, _ in worlds:
+        device = en(w.b).device
+        real = device.transmit
+        device.transmit = lambda frame, real=real: False if frame[54 + 13:54 + 14] == b"\x10" and len(frame) == 74 \
+            else real(frame)  # (b's pure ACKs refused)
+    _ack_from_b(worlds, None)
+    stats = worlds[0][0].b.stats.as_dict()
+    assert stats["link"]["memerr"] >= 1 and stats["link"]["memerr"] == worlds[1][0].b.stats.as_dict()["link"]["memerr"]
+
+
+def test_a_connection_to_our_own_address_loops_its_acks_back():
+    """Next hop one of our addresses: the full way loops the frame back (``netif_output``), never the template."""
+    for w in both():
+        _, got, _ = serve_collect(w.b, 5003)
+        pcb = w.b.tcp.connect(B6, 5003)
+        send_all(w.sim, pcb, b"self" * 5000)
+        assert w.sim.run_until(lambda got=got: len(got) == 20000, 60)
+        assert w.b.tcp.fast_sent6 == 0

@@ -117,8 +117,8 @@ class Stack:
         # attribute); users read them through :attr:`stats`, which folds the fast paths' tallies in first
         self._stats = Stats()
         # the tallies (Tcp.fast_taken, Tcp.fast_sent, Icmp.fast_echoes, Icmp.fast_refused, Udp.fast_taken,
-        # Tcp.fast_taken6) at the last fold
-        self._stats_folded = (0, 0, 0, 0, 0, 0)
+        # Tcp.fast_taken6, Tcp.fast_sent6) at the last fold
+        self._stats_folded = (0, 0, 0, 0, 0, 0, 0)
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
@@ -434,7 +434,9 @@ class Stack:
           ``ip.xmit``, ``etharp.cachehit``, and ``link.xmit`` and ``icmp.xmit`` unless ``icmp.fast_refused`` (of those,
           replies the device refused: counted in ``link.memerr``, ``link.drop``, ``icmp.err`` where refused);
         - ``udp.fast_taken``, a datagram UDP's short way in took (udp19): ``link.recv``, ``ip.recv``, ``udp.recv``;
-        - ``tcp.fast_taken6``, a segment over IPv6 the fast path took (s20): ``link.recv``, ``ip6.recv``, ``tcp.recv``.
+        - ``tcp.fast_taken6``, a segment over IPv6 the fast path took (s20): ``link.recv``, ``ip6.recv``, ``tcp.recv``;
+        - ``tcp.fast_sent6``, a pure ACK over IPv6 written from its template that the device took (s20): ``ip6.xmit``,
+          ``link.xmit``, ``tcp.xmit``.
 
         A frame that fits none of those (a segment refused or whose write raised) is counted in full where it happens.
         The same :class:`~lwipy.stats.Stats` object is returned every time, its fields brought up to date: read
@@ -444,7 +446,7 @@ class Stack:
         ``_stats``, the same object without the fold, so that the slow paths' increments cost no call."""
         tcp, icmp = self.tcp, self.icmp
         tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused, self.udp.fast_taken,
-                   tcp.fast_taken6)
+                   tcp.fast_taken6, tcp.fast_sent6)
         stats = self._stats
         folded = self._stats_folded
         if tallies != folded:
@@ -452,12 +454,15 @@ class Stack:
             self._stats_folded = tallies
             taken, sent = tallies[0] - folded[0], tallies[1] - folded[1]
             echoes, refused = tallies[2] - folded[2], tallies[3] - folded[3]
-            datagrams, taken6 = tallies[4] - folded[4], tallies[5] - folded[5]
+            datagrams, taken6, sent6 = tallies[4] - folded[4], tallies[5] - folded[5], tallies[6] - folded[6]
             link, ip, etharp = stats.link, stats.ip, stats.etharp
             link.recv += taken + echoes + datagrams + taken6
             ip.recv += taken + echoes + datagrams
             stats.ip6.recv += taken6
+            stats.ip6.xmit += sent6
+            link.xmit += sent6
             stats.tcp.recv += taken + taken6
+            stats.tcp.xmit += sent6
             stats.udp.recv += datagrams
             stats.icmp.recv += echoes
             ip.xmit += sent + echoes

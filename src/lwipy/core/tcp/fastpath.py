@@ -41,8 +41,10 @@ sums of the even and the odd bytes, as a sender sums its payload); a short one's
 takes the same segments the same way when ``ip6_input`` would hand the packet straight to TCP (TCP the first next
 header, the destination one of the netif's usable addresses, no hook but ESP-IDF's default, no raw pcb:
 ``Stack.ip6_detours``), the TCP checksum over the IPv6 pseudo-header; the connections keyed by their 36 bytes of
-addresses and ports (``fast_key6``) in the same ``Tcp.fast_conns``.  ``tests/core/test_tcp_fastpath6.py`` holds it to
-the full way frame by frame, in whole transfers with loss and for each unusual frame.
+addresses and ports (``fast_key6``) in the same ``Tcp.fast_conns``; and :func:`fast_ack` writes a pure ACK over IPv6
+from an IPv6 template (:func:`_fast_ack6`) to a neighbour whose entry needs nothing done.
+``tests/core/test_tcp_fastpath6.py`` holds both to the full way frame by frame, in whole transfers with loss and for
+each unusual frame or neighbour.
 
 :func:`fast_pure_ack` is the bulk sender's case (tx): a pure ACK of new data for an ESTABLISHED connection with
 nothing unusual about it (no FIN queued, not in recovery, no SACK ranges or out-of-order data, timestamps as
@@ -69,6 +71,7 @@ from ...wire.checksum import data_sum as _data_sum
 from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import ETH_IP4_WORD, ETH_IP4_WORD_MASK, NOFRAG_PROTO_MASK, PROTO_TCP
 from ...wire.tcp import ACK
+from ..nd6 import DELAY, PROBE, REACHABLE
 from .seq import HALF as _HALF
 from .seq import MASK
 from .states import CLOSED
@@ -107,6 +110,10 @@ _FRAME6 = struct.Struct("!6s6xHIHBx36sIIHH4x")
 _unpack_frame6 = _FRAME6.unpack_from
 _ETHERTYPE_IPV6 = 0x86DD
 _KEY6 = struct.Struct("!16s16sHH")
+# a pure ACK over IPv6 from its template: Ethernet, IPv6 and the ports (constant) | seq ack | offset and flags,
+# window, checksum, urgent (| NOP NOP kind length, TSval, TSecr)
+_ACK6 = struct.Struct("!58sIIHHHH")
+_ACK6_TS = struct.Struct("!58sIIHHHHIII")
 # a pure ACK from its template: Ethernet and the first IPv4 words | ident | fragment, TTL, protocol | IP checksum |
 # addresses and ports | seq ack | offset and flags, window, checksum, urgent (| NOP NOP kind length, TSval, TSecr)
 _ACK = struct.Struct("!18sH4sH12sIIHHHH")
@@ -296,9 +303,14 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     struct, its checksums from the template's partial sums and the few fields that change (seq, ack, window,
     timestamps, IP ident): the same bytes, counters and pcb fields as ``_send_segment`` and ``_fast_send``.  None,
     with nothing changed, when that way does not apply (SACK blocks to send, offload, IPv6, VLAN, a route or a
-    neighbour to look up again: ``_fast_send``'s conditions); else whether the device took it."""
+    neighbour to look up again: ``_fast_send``'s conditions); else whether the device took it (s20: over IPv6, by
+    :func:`_fast_ack6`)."""
     tcp = pcb.tcp
-    if not tcp.fast_path or pcb._offload or not pcb._neighbour or pcb.v6 or (pcb.sack_ok and pcb.ooseq):
+    if not tcp.fast_path or pcb._offload or (pcb.sack_ok and pcb.ooseq):
+        return None
+    if pcb.v6:
+        return _fast_ack6(pcb, seq)  # s20
+    if not pcb._neighbour:
         return None
     mac = pcb._neighbour_mac()
     if mac is None:
@@ -332,6 +344,76 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
         frame = _ACK.pack(head, ident, mid, ip_csum, addrs, seq, rcv_nxt, offflags, window, csum, 0)
     if not pcb._handed(netif.device.transmit(frame)):
         return False  # as _fast_send: refused by a full device queue (the delayed-ACK fields stay as they were)
+    pcb._ack_carried()
+    return True
+
+
+def _ack_template6(pcb: "TcpPcb", key: tuple) -> tuple:
+    """s20: :func:`_ack_template` over IPv6: the Ethernet and IPv6 headers and the ports as one bytes (nothing in
+    them changes from one ACK to the next: no identification, no header checksum), and the TCP checksum's partial
+    sum without the fields that change."""
+    mac, hwaddr, tclass, hop_limit, ts = key
+    hlen = 32 if ts else 20
+    head = (mac + hwaddr + b"\x86\xdd" + ((6 << 28) | (tclass & 0xFF) << 20).to_bytes(4, "big") + hlen.to_bytes(2, "big")
+            + bytes((6, hop_limit)) + pcb._local_packed + pcb._remote_packed
+            + pcb.local_port.to_bytes(2, "big") + pcb.remote_port.to_bytes(2, "big"))
+    offflags = (hlen << 10) | ACK
+    tcp_sum = pcb._pseudo_base + hlen + pcb.local_port + pcb.remote_port + offflags + (_TS_WORD if ts else 0)
+    return key, head, offflags, tcp_sum
+
+
+def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
+    """s20: :func:`fast_ack` over IPv6: the pure ACK from the connection's template (:func:`_ack_template6`), with
+    what ``ip6_output_if``, ``nd6`` and ``ethernet_output`` do for it: the neighbour's entry touched, the counters
+    (by the tally ``Tcp.fast_sent6``: ``ip6.xmit``, ``link.xmit``, ``tcp.xmit``).  None, with nothing changed, unless
+    the route is the one cached, the netif up, untagged, Ethernet, with Ethernet's own IPv6 and link output, the next
+    hop neither multicast nor ours, and its neighbour entry REACHABLE, DELAY or PROBE with a MAC (INCOMPLETE queues
+    and solicits, STALE moves on to DELAY: the full way's work).  As the full way over IPv6 (whose ``_send_segment``
+    does not look at what ``ip6.output`` returns), an ACK the device refused is counted lost, not kept: True
+    either way."""
+    stack = pcb.stack
+    via = pcb._via6
+    if via is None or pcb._route_gen != stack.routes.generation:
+        return None
+    netif, next_hop = via
+    tcp = pcb.tcp
+    if not (netif.up and netif.link_up) or netif.vlan_id is not None or netif.is_loopback or not netif.is_ethernet \
+            or stack._link_output != tcp.eth_output or netif.output_ip6 != tcp.eth_output_ip6 \
+            or next_hop[0] == 0xFF or next_hop in stack._own6:
+        return None
+    n = stack.nd6.neighbors.get((netif.index, next_hop))
+    if n is None or n.mac is None or not (n.state == REACHABLE or n.state == DELAY or n.state == PROBE):
+        return None
+    ts = pcb.ts_ok
+    hop_limit = pcb._ttl if pcb._ttl is not None else netif.hop_limit6
+    key = (n.mac, netif.hwaddr, pcb._tos, hop_limit, ts)
+    templates = tcp.ack_templates
+    tmpl = templates.get(pcb)
+    if tmpl is None or tmpl[0] != key:
+        tmpl = templates[pcb] = _ack_template6(pcb, key)
+    _, head, offflags, tcp_sum = tmpl
+    window = pcb._window_field()  # as _send_segment offers it (rcv_adv set)
+    if window > 0xFFFF:
+        window = 0xFFFF
+    rcv_nxt = pcb.rcv_nxt
+    now = stack.now
+    if ts:
+        tsval = int(now * 1000) & MASK
+        tsecr = pcb.ts_recent
+        csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window + tsval + tsecr) % _FOLD or _FOLD)
+        frame = _ACK6_TS.pack(head, seq, rcv_nxt, offflags, window, csum, 0, _TS_WORD, tsval, tsecr)
+    else:
+        csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window) % _FOLD or _FOLD)
+        frame = _ACK6.pack(head, seq, rcv_nxt, offflags, window, csum, 0)
+    n.touched = now  # (nd6_output's)
+    if netif.device.transmit(frame):
+        tcp.fast_sent6 += 1
+    else:  # as the full way counts a refused one: sent by IP and TCP, dropped by the link
+        stats = stack._stats
+        stats.ip6.xmit += 1
+        stats.link.memerr += 1
+        stats.link.drop += 1
+        stats.tcp.xmit += 1
     pcb._ack_carried()
     return True
 
