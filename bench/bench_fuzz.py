@@ -309,7 +309,9 @@ def main() -> int:
     took = time.monotonic() - start
     print(f"\n{done:,} frames in {took:.0f} s ({done / took:,.0f} frames/s); escapes: {sum(escapes.values())}; "
           f"RSS {rss0:.1f} -> {rss_mib():.1f} MiB; victim counters: link.recv {victim.stats.link.recv:,}, "
-          f"drops ip {victim.stats.ip.drop:,} ip6 {victim.stats.ip6.drop:,} tcp {victim.stats.tcp.drop:,}")
+          f"drops ip {victim.stats.ip.drop:,} ip6 {victim.stats.ip6.drop:,} tcp {victim.stats.tcp.drop:,}; taken by "
+          f"the fast paths: TCP over IPv4 {victim.tcp.fast_taken:,}, over IPv6 {victim.tcp.fast_taken6:,}, UDP "
+          f"{victim.udp.fast_taken:,}, echo {victim.icmp.fast_echoes:,}")
     for key, n in escapes.items():
         print(f"  {n} x {key}")
     if cov is not None:
