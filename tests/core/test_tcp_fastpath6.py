@@ -122,19 +122,23 @@ def segment(w: World, a_pcb, b_pcb, data: bytes = b"q" * 100, flags: str = "PA",
                   window=8000, options=opts) / data)
 
 
-def inject(worlds, make, expect_fast: bool | None) -> None:
-    """The frame ``make(world, a_pcb, b_pcb)`` builds, into each world's b; the fast world took it by the fast path
-    (or not; None: either), and both worlds are alike afterwards (once their timers ran)."""
-    before = worlds[0][0].b.tcp.fast_taken6
+def step(worlds, act, tally: str, expect: bool | None) -> None:
+    """``act(world, a_pcb, b_pcb)`` in each world; b's ``tcp.<tally>`` moved on by one in the fast world (or not;
+    None: either); both worlds alike afterwards (once their timers ran)."""
+    before = getattr(worlds[0][0].b.tcp, tally)
     for w, a_pcb, b_pcb in worlds:
-        frame = make(w, a_pcb, b_pcb)
-        w.b.input(en(w.b), frame, w.sim.clock())
-    if expect_fast is not None:
-        assert (worlds[0][0].b.tcp.fast_taken6 - before == 1) is expect_fast
+        act(w, a_pcb, b_pcb)
+    if expect is not None:
+        assert (getattr(worlds[0][0].b.tcp, tally) - before == 1) is expect
     for w, _, _ in worlds:
         w.sim.run(0.5)
     (fast, fa, fb), (full, sa, sb) = worlds
     assert_alike(fast, full, [(fa, sa), (fb, sb)])
+
+
+def inject(worlds, make, expect_fast: bool | None) -> None:
+    """The frame ``make(world, a_pcb, b_pcb)`` builds, into each world's b: taken by the fast path (or not)."""
+    step(worlds, lambda w, a, b: w.b.input(en(w.b), make(w, a, b), w.sim.clock()), "fast_taken6", expect_fast)
 
 
 def _b(frame: Ether) -> bytes:
@@ -333,17 +337,8 @@ def _neighbour_of_a(w: World):
 
 
 def _ack_from_b(worlds, expect_template: bool | None) -> None:
-    """b's pure ACK (``_send_ack``, as a delayed ACK's timer or a batch's end writes it) in each world: from the
-    template (or not; None: either), and both worlds alike afterwards (once their timers ran)."""
-    before = worlds[0][0].b.tcp.fast_sent6
-    for _, _, b_pcb in worlds:
-        b_pcb._send_ack()
-    if expect_template is not None:
-        assert (worlds[0][0].b.tcp.fast_sent6 - before == 1) is expect_template
-    for w, _, _ in worlds:
-        w.sim.run(0.5)
-    (fast, fa, fb), (full, sa, sb) = worlds
-    assert_alike(fast, full, [(fa, sa), (fb, sb)])
+    """b's pure ACK (``_send_ack``, as a delayed ACK's timer or a batch's end writes it): from the template (or not)."""
+    step(worlds, lambda w, a, b: b._send_ack(), "fast_sent6", expect_template)
 
 
 @pytest.mark.parametrize("state,template", [("REACHABLE", True), ("DELAY", True), ("PROBE", True), ("STALE", False)])

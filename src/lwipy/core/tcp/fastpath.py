@@ -214,18 +214,25 @@ def fast_input(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None,
         return False  # (and an end below 54: -1, never a modulo)
     # (rr2: a frame fed from a callback while an ACK's bookkeeping waits finds it done first: in2, by the callers,
     # ethernet_input at each frame and Stack.input_many at a batch's start, as this function leaves nothing waiting)
+    if not _taken(tcp, pcb, frame, seq, ack, window, tsval, tsecr, start, end):
+        return False
+    tcp.fast_taken += 1  # stats14: link.recv, ip.recv and tcp.recv, as Stack.stats folds this tally in when read
+    return True
+
+
+def _taken(tcp: "Tcp", pcb: "TcpPcb", frame: Any, seq: int, ack: int, window: int, tsval: int | None,
+           tsecr: int | None, start: int, end: int) -> bool:
+    """The segment that :func:`fast_input` or :func:`fast_input6` found predicted (its data ``frame[start:end]``),
+    handled by the connection's fast ways: True when one took it (False, with nothing changed, for the full way)."""
     try:
         # a pure ACK of new data: fast_pure_ack first; rr9: data acknowledging something new: first the request on an
         # idle connection (TcpPcb._fast_request); then _fast_input
-        if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
+        return (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
                 and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, tcp.stack)) \
-                and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
-            return False
+            or pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end])
     finally:
         if tcp.unsettled is not None:
             tcp.settle()  # rr2: what _fast_request or _fast_new_ack left for after the reply (when none was written)
-    tcp.fast_taken += 1  # stats14: link.recv, ip.recv and tcp.recv, as Stack.stats folds this tally in when read
-    return True
 
 
 def fast_input6(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None, tsecr: int | None = None,
@@ -272,14 +279,8 @@ def fast_input6(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None
                 seg_sum <<= 8
         if seg_sum % _FOLD != (48 - end) % _FOLD:
             return False
-    try:
-        if not (fast_pure_ack(pcb, seq, ack, window, tsval, tsecr) if end == start else ack != pcb.snd_una
-                and pcb._fast_request(seq, ack, window, tsval, tsecr, frame[start:end], tcp, tcp.stack)) \
-                and not pcb._fast_input(seq, ack, window, tsval, tsecr, frame[start:end]):
-            return False
-    finally:
-        if tcp.unsettled is not None:
-            tcp.settle()  # (as fast_input)
+    if not _taken(tcp, pcb, frame, seq, ack, window, tsval, tsecr, start, end):
+        return False
     tcp.fast_taken6 += 1
     return True
 
