@@ -271,10 +271,10 @@ def fast_input6(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None
     # the sum from the IPv6 source on: the pseudo-header's addresses with the segment (22 is even), its length
     # (end - 54) and next header (6) added: a right one comes to 0 modulo 0xFFFF, so the sum to 48 - end
     if not netif.checksum_offload:
-        if end > 426 and type(frame) is not memoryview:
-            seg_sum = _data_sum(frame[22:end])  # (wire.checksum's, as fast_input sums a long segment)
+        if type(frame) is not memoryview:
+            seg_sum = _data_sum(frame[22:end])  # (wire.checksum's: one integer's up to 400 bytes, adler32's beyond)
         else:
-            seg_sum = _from_bytes(frame[22:end])
+            seg_sum = _from_bytes(frame[22:end])  # (a slice of a view is one: data_sum wants contiguous bytes)
             if end & 1:
                 seg_sum <<= 8
         if seg_sum % _FOLD != (48 - end) % _FOLD:

@@ -57,19 +57,25 @@ if TYPE_CHECKING:
     from .tcp import Tcp
 
 # the states, the listener and the timer constants are importable from here, as before the split
-__all__ = ["TcpPcb", "TcpListener", "conn_key", "STATE_NAMES", "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD",
+__all__ = ["TcpPcb", "TcpListener", "conn_key", "conn_key6", "STATE_NAMES", "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD",
            "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING", "LAST_ACK", "TIME_WAIT", "RTO_MIN",
            "RTO_MAX", "DELACK", "TX_RETRY"]
 
-V6_KEY = 1 << 128  # (conn_key's offset of an IPv6 address; Tcp.input6 makes its keys from the bytes)
+_V6_KEY = 1 << 128
 
 
 def conn_key(local: IPv4Address | IPv6Address, lport: int, remote: IPv4Address | IPv6Address,
              rport: int) -> tuple[int, int, int, int]:
     """A connection's four-tuple as integers (IPv6 ones offset by 2**128, apart from every IPv4 one)."""
     if remote.version == 6:
-        return int(local) | V6_KEY, lport, int(remote) | V6_KEY, rport
+        return int(local) | _V6_KEY, lport, int(remote) | _V6_KEY, rport
     return int(local), lport, int(remote), rport
+
+
+def conn_key6(local: bytes, lport: int, remote: bytes, rport: int) -> tuple[int, int, int, int]:
+    """:func:`conn_key` of an IPv6 four-tuple from the addresses' bytes, as a segment has them (s20: no
+    ``IPv6Address`` objects made for a segment of a connection)."""
+    return int.from_bytes(local, "big") | _V6_KEY, lport, int.from_bytes(remote, "big") | _V6_KEY, rport
 
 
 def _forward(obj: str, name: str, doc: str) -> Any:

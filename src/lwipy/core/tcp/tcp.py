@@ -22,6 +22,7 @@ from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, RST, SYN, TcpHeader
 from ..addr import ANY4, ANY6, IpAddress, unmap
+from ..addr6 import is_loopback6, is_multicast6, is_unspecified6
 from ..events import PathMtuChanged
 from ..mem import TCP_PCB, TCP_PCB_LISTEN
 from ..pbuf import Pbuf
@@ -31,10 +32,9 @@ from .congestion import RTO_MAX, RTO_MIN, SRTT_AT_RTO_MIN, VAR_FLOOR
 from .fastpath import fast_input, fast_key, fast_key6
 from .isn import IsnGenerator, IsnHook, Rfc6528Isn
 from .seq import HALF as _HALF
-from .pcb import CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, V6_KEY, TcpListener, TcpPcb, conn_key
+from .pcb import (CLOSED, CLOSING, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, TIME_WAIT, TcpListener, TcpPcb, conn_key,
+                  conn_key6)
 
-_from_bytes = int.from_bytes
-_LOOPBACK6, _UNSPECIFIED6 = bytes(15) + b"\x01", bytes(16)
 
 if TYPE_CHECKING:
     from ..ip4 import InPacket
@@ -273,10 +273,9 @@ class Tcp:
         if segment is None:
             return
         hdr, payload = segment
-        # s20: the connection's key (conn_key's) from the addresses' bytes: no IPv6Address objects for a segment of
-        # a connection, only for a listener's or a reset's (2 of the 58 us a segment at ESP-IDF's defaults)
-        pcb = self.conns.get((_from_bytes(pkt.dst, "big") | V6_KEY, hdr.dst_port,
-                              _from_bytes(pkt.src, "big") | V6_KEY, hdr.src_port))
+        # s20: the connection's key from the addresses' bytes: IPv6Address objects only for a listener's or a
+        # reset's way (2 of the 58 us a segment at ESP-IDF's defaults)
+        pcb = self.conns.get(conn_key6(pkt.dst, hdr.dst_port, pkt.src, hdr.src_port))
         if pcb is not None:
             pcb.input(hdr, payload)
             return
@@ -547,7 +546,7 @@ class Tcp:
         fast_input need not look at the source."""
         if pcb.v6:
             remote6 = pcb._remote_packed
-            if remote6[0] != 0xFF and remote6 != _LOOPBACK6 and remote6 != _UNSPECIFIED6:
+            if not (is_multicast6(remote6) or is_loopback6(remote6) or is_unspecified6(remote6)):
                 self.fast_conns[fast_key6(remote6, pcb._local_packed, pcb.remote_port, pcb.local_port)] = pcb
             return
         remote = int.from_bytes(pcb._remote_packed, "big")
