@@ -60,6 +60,10 @@ __all__ = ["Nd6", "Neighbor", "Router", "Prefix", "Route6", "lladdr", "INCOMPLET
            "PROBE", "INFINITE", "MAX_RTR_SOLICITATIONS", "RTR_SOLICITATION_INTERVAL", "MAX_RTR_SOLICITATION_DELAY"]
 
 INCOMPLETE, REACHABLE, STALE, DELAY, PROBE = "INCOMPLETE", "REACHABLE", "STALE", "DELAY", "PROBE"
+_NEVER = float("inf")
+_NOW = float("-inf")
+_SENDS_AS_IS = frozenset((REACHABLE, DELAY, PROBE))  # states whose packets go to the MAC with no state change
+_REFRESH_FROM = frozenset(("state", "at", "mac"))  # what Neighbor.refresh_at follows
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +79,31 @@ class Neighbor:
     probes: int = 0
     touched: float = 0.0
     queue: deque = field(default_factory=deque)
+    #: s21: from when the next packet must go through :meth:`Nd6.output` again (the name and meaning of
+    #: ``ArpEntry.refresh_at``, so that TCP's kept way out tests either in one comparison): ``at`` while the entry
+    #: is REACHABLE, DELAY or PROBE with a MAC (a packet then goes to the MAC and changes nothing but ``touched``,
+    #: until :meth:`Nd6.poll` moves the entry on at ``at``); at once in any other state (INCOMPLETE queues, STALE
+    #: turns DELAY).  Worked out whenever ``state``, ``at`` or ``mac`` is written; a write of ``mac`` also moves
+    #: ``Stack.way_generation`` on
+    refresh_at: float = field(default=_NOW, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._refresh_again()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _REFRESH_FROM:
+            self._refresh_again()
+            if name == "mac":
+                self.netif.stack._way_moved()
+
+    def _refresh_again(self) -> None:
+        try:
+            state, at, mac = self.state, self.at, self.mac
+        except AttributeError:
+            return  # (in __init__, before every field is set: __post_init__ works it out)
+        due = (_NEVER if at is None else at) if state in _SENDS_AS_IS and mac is not None else _NOW
+        object.__setattr__(self, "refresh_at", due)
 
 
 class Nd6:
@@ -251,6 +280,7 @@ class Nd6:
 
     def _drop(self, n: Neighbor) -> None:
         self.neighbors.pop((n.netif.index, n.addr), None)
+        self.stack._way_moved()  # s21: a kept way out may hold the entry
         if n.queue:
             self.stack._stats.ip6.drop += len(n.queue)
             n.queue.clear()

@@ -21,8 +21,9 @@ __all__ = ["Netif"]
 #: the fields :attr:`Netif.rx_mac` is made from (in13: each write of one makes it again, whoever writes)
 _RX_MAC_FIELDS = frozenset(("hwaddr", "vlan_id", "up"))
 #: way13: the fields a TCP connection's kept way out (``TcpOutput._tx_way``) is made from: a write to any of them
-#: moves ``Stack.way_generation`` on (the other writes cost one set lookup more; a netif's fields are seldom written)
-_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device"))
+#: moves ``Stack.way_generation`` on (the other writes cost one set lookup more; a netif's fields are seldom written);
+#: s21: IPv6's MTU, hop limit and output too (a way out over IPv6)
+_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device", "mtu6", "hop_limit6", "output_ip6"))
 
 
 class Netif:

@@ -71,7 +71,6 @@ from ...wire.checksum import data_sum as _data_sum
 from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import ETH_IP4_WORD, ETH_IP4_WORD_MASK, NOFRAG_PROTO_MASK, PROTO_TCP
 from ...wire.tcp import ACK
-from ..nd6 import DELAY, PROBE, REACHABLE
 from .seq import HALF as _HALF
 from .seq import MASK
 from .states import CLOSED
@@ -349,45 +348,46 @@ def fast_ack(pcb: "TcpPcb", seq: int) -> bool | None:
     return True
 
 
+def header_parts6(pcb: "TcpPcb", mac: bytes, hwaddr: bytes, tclass: int, hop_limit: int) -> tuple[bytes, bytes]:
+    """s21: the constant bytes of ``pcb``'s frames over IPv6 on either side of the payload length: Ethernet and the
+    first word (version 6, ``tclass``, flow label 0, as ``ip6.output`` writes it), then next header (TCP), hop
+    limit, the addresses and the ports (the short ways' templates: :func:`_ack_template6`,
+    ``TcpOutput._segment_template6``)."""
+    head = mac + hwaddr + b"\x86\xdd" + ((6 << 28) | (tclass & 0xFF) << 20).to_bytes(4, "big")
+    addrs = (bytes((PROTO_TCP, hop_limit)) + pcb._local_packed + pcb._remote_packed
+             + pcb.local_port.to_bytes(2, "big") + pcb.remote_port.to_bytes(2, "big"))
+    return head, addrs
+
+
 def _ack_template6(pcb: "TcpPcb", key: tuple) -> tuple:
     """s20: :func:`_ack_template` over IPv6: the Ethernet and IPv6 headers and the ports as one bytes (nothing in
     them changes from one ACK to the next: no identification, no header checksum), and the TCP checksum's partial
     sum without the fields that change."""
     mac, hwaddr, tclass, hop_limit, ts = key
     hlen = 32 if ts else 20
-    head = (mac + hwaddr + b"\x86\xdd" + ((6 << 28) | (tclass & 0xFF) << 20).to_bytes(4, "big") + hlen.to_bytes(2, "big")
-            + bytes((6, hop_limit)) + pcb._local_packed + pcb._remote_packed
-            + pcb.local_port.to_bytes(2, "big") + pcb.remote_port.to_bytes(2, "big"))
+    head, addrs = header_parts6(pcb, mac, hwaddr, tclass, hop_limit)
     offflags = (hlen << 10) | ACK
     tcp_sum = pcb._pseudo_base + hlen + pcb.local_port + pcb.remote_port + offflags + (_TS_WORD if ts else 0)
-    return key, head, offflags, tcp_sum
+    return key, head + hlen.to_bytes(2, "big") + addrs, offflags, tcp_sum
 
 
 def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
     """s20: :func:`fast_ack` over IPv6: the pure ACK from the connection's template (:func:`_ack_template6`), with
     what ``ip6_output_if``, ``nd6`` and ``ethernet_output`` do for it: the neighbour's entry touched, the counters
-    (by the tally ``Tcp.fast_sent6``: ``ip6.xmit``, ``link.xmit``, ``tcp.xmit``).  None, with nothing changed, unless
-    the route is the one cached, the netif up, untagged, Ethernet, with Ethernet's own IPv6 and link output, the next
-    hop neither multicast nor ours, and its neighbour entry REACHABLE, DELAY or PROBE with a MAC (INCOMPLETE queues
-    and solicits, STALE moves on to DELAY: the full way's work).  As the full way over IPv6 (whose ``_send_segment``
-    does not look at what ``ip6.output`` returns), an ACK the device refused is counted lost, not kept: True
-    either way."""
+    (by the tally ``Tcp.fast_sent6``: ``ip6.xmit``, ``link.xmit``, ``tcp.xmit``).  None, with nothing changed, when
+    ``TcpPcb._neighbour6`` finds no neighbour ready (a route to look up again, a netif that is not a plain Ethernet
+    one up, a next hop multicast or ours, an entry INCOMPLETE or STALE: the full way's work).  s21: an ACK the
+    device refused is counted as the full way counts it (``ip6.xmit``, the link's ``memerr`` and ``drop``,
+    ``tcp.err``: ENOMEM) and False, the delayed-ACK fields as they were, as :func:`fast_ack`."""
+    n = pcb._neighbour6()
+    if n is None:
+        return None
     stack = pcb.stack
-    via = pcb._via6
-    if via is None or pcb._route_gen != stack.routes.generation:
-        return None
-    netif, next_hop = via
-    tcp = pcb.tcp
-    if not (netif.up and netif.link_up) or netif.vlan_id is not None or netif.is_loopback or not netif.is_ethernet \
-            or stack._link_output != tcp.eth_output or netif.output_ip6 != tcp.eth_output_ip6 \
-            or next_hop[0] == 0xFF or next_hop in stack._own6:
-        return None
-    n = stack.nd6.neighbors.get((netif.index, next_hop))
-    if n is None or n.mac is None or not (n.state == REACHABLE or n.state == DELAY or n.state == PROBE):
-        return None
+    netif = n.netif
     ts = pcb.ts_ok
     hop_limit = pcb._ttl if pcb._ttl is not None else netif.hop_limit6
     key = (n.mac, netif.hwaddr, pcb._tos, hop_limit, ts)
+    tcp = pcb.tcp
     templates = tcp.ack_templates
     tmpl = templates.get(pcb)
     if tmpl is None or tmpl[0] != key:
@@ -407,14 +407,14 @@ def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
         csum = _FOLD - ((tcp_sum + seq + rcv_nxt + window) % _FOLD or _FOLD)
         frame = _ACK6.pack(head, seq, rcv_nxt, offflags, window, csum, 0)
     n.touched = now  # (nd6_output's)
-    if netif.device.transmit(frame):
-        tcp.fast_sent6 += 1
-    else:  # as the full way counts a refused one: sent by IP and TCP, dropped by the link
+    took = netif.device.transmit(frame)
+    pcb._tried6(1, took)
+    if not took:  # as the full way counts a refused one (ENOMEM)
         stats = stack._stats
-        stats.ip6.xmit += 1
         stats.link.memerr += 1
         stats.link.drop += 1
-        stats.tcp.xmit += 1
+        stats.tcp.err += 1
+        return False
     pcb._ack_carried()
     return True
 

@@ -49,6 +49,7 @@ import os
 import struct
 from math import trunc as _trunc  # the ms clock: int(x) of a float, ~30 ns less a call on 3.11 (no call of the type)
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 from zlib import adler32 as _adler32
 
 from ...errors import LwipError
@@ -59,11 +60,14 @@ from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, FIN, PSH, RST, SYN, TcpHeader, TcpOptions
 from ..addr import is_multicast4
 from ..pbuf import Pbuf
-from .fastpath import fast_ack
+from .fastpath import fast_ack, header_parts6
 from .seq import HALF as _HALF
 from .seq import MASK
 from .seq import seq_lt as _lt
 from .states import CAN_RECEIVE, CAN_SEND, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, FIN_WAIT_1, LAST_ACK, SYN_RCVD, SYN_SENT
+
+if TYPE_CHECKING:
+    from ..nd6 import Neighbor
 
 __all__ = ["TcpOutput", "TX_RETRY", "NO_WAY"]
 
@@ -85,6 +89,10 @@ _FRAME_HDR = struct.Struct("!6s6sHBBHHHBBH4s4sHHIIHHHH")
 # checksum, then the urgent pointer (0) and what follows it: nothing, or the timestamps option (_TS_OPT, once a call)
 _SEG = struct.Struct("!16sHH4sH12sIIHHH2x0s")
 _SEG_TS = struct.Struct("!16sHH4sH12sIIHHH2x12s")
+# s21: over IPv6: Ethernet, version, traffic class and flow label | payload length | next header, hop limit,
+# addresses and ports | seq ack | offset and flags, window, checksum, urgent (| the timestamps option)
+_SEG6 = struct.Struct("!18sH38sIIHHH2x0s")
+_SEG6_TS = struct.Struct("!18sH38sIIHHH2x12s")
 _TS_OPT = struct.Struct("!III")  # NOP, NOP, kind 8, length 10; TSval; TSecr
 _CSUM = struct.Struct("!H")
 
@@ -215,7 +223,7 @@ class TcpOutput:
         way = self._tx_way_now()  # tx9: the device, the template and the sizes, kept while they stand
         if way is None:
             return False
-        _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, _ = way
+        _, _, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, _ = way
         tcp = self.tcp
         stack = self.stack
         una = self.snd_una
@@ -330,9 +338,13 @@ class TcpOutput:
                         data_sum = _from_bytes(payload)
                         if n & 1:
                             data_sum <<= 8
-                    frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                                 offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
-                    ident = (ident + 1) & 0xFFFF
+                    if mid is None:  # s21: IPv6 (_tx_way_make6): no identification, no header checksum
+                        frame = pack(head, hdrs + n, addrs, nxt, rcv_nxt, offflags, window,
+                                     (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
+                    else:
+                        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                                     offflags, window, (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
+                        ident = (ident + 1) & 0xFFFF
                     tried += 1
                     if fd is None:
                         took = transmit(frame)
@@ -367,7 +379,10 @@ class TcpOutput:
             self.snd_nxt = nxt
             if 0 < ((nxt - snd_max) & MASK) < _HALF:
                 self.snd_max = nxt
-            if tried:
+            if tried and mid is None:  # s21: IPv6: the neighbour touched, as nd6's output does, and its counters
+                entry.touched = stack.now
+                self._tried6(tried, sent)
+            elif tried:
                 tcp.fast_sent += sent  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
                 if tried != sent:  # the last one refused, or its write raised: tried, as the full way counts it
                     stats = stack._stats
@@ -428,7 +443,9 @@ class TcpOutput:
         timestamps are on; out2: and ``_rcv_opens_at`` for :meth:`_output_one`'s window (:data:`_SCALED` for a scaled
         window: ``_rcv_opens_at`` is set by ``TcpPcb._rcv_sws`` alone, which drops the way, and ``rcv_wscale`` only
         before a call of it, when the pcb is made and by the handshake)."""
-        if not self._neighbour or self.v6:
+        if self.v6:
+            return self._tx_way_make6()
+        if not self._neighbour:
             return None
         stack = self.stack
         generation = stack.way_generation  # (read before what it stands for)
@@ -462,6 +479,37 @@ class TcpOutput:
         # opens_at: out2, the window's threshold)
         way = self._tx_way = (generation, snd_mss, netif.device, entry) + tmpl[1:] + (
             20 + hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
+        return way
+
+    def _tx_way_make6(self) -> tuple | None:
+        """s21: :meth:`_tx_way_make` over IPv6: the same tuple, for a neighbour :meth:`_neighbour6` finds ready (its
+        ``Neighbor``, whose ``refresh_at`` :meth:`_tx_way_now` tests as an ARP entry's), from
+        :meth:`_segment_template6`: ``mid`` None (there is no identification, fragment field or header checksum:
+        the short ways test it to write IPv6), ``hdrs`` the TCP header's length alone (the payload length's part
+        before the data).  None when the full way must send: as :meth:`_neighbour6` says, on a netif that offloads
+        (its IPv6 super-segments stay the full way's), or for segments larger than the link's or the path's MTU
+        (``ip6.output`` would fragment them; a smaller path MTU lowers ``snd_mss``, ``Tcp.path_mtu_changed``, which
+        the way compares)."""
+        stack = self.stack
+        generation = stack.way_generation  # (read before what it stands for)
+        n = self._neighbour6()
+        if n is None or self._offload:
+            return None
+        netif = n.netif
+        ts_ok = self.ts_ok
+        hlen = 32 if ts_ok else 20
+        snd_mss = self.snd_mss
+        mss = snd_mss - 12 if ts_ok else snd_mss  # seg_size: no SACK room is due here
+        if 40 + hlen + mss > min(netif.mtu6, stack.route6.path_mtus.get(self._remote_packed, 0xFFFF)):
+            return None
+        tcp = self.tcp
+        tmpl = tcp.tx_templates.get(self)
+        hop_limit = self._ttl if self._ttl is not None else netif.hop_limit6  # (ip6.output's)
+        made_for = (n.mac, netif.hwaddr, self._tos, hop_limit, hlen)
+        if tmpl is None or tmpl[0] != made_for:
+            tmpl = tcp.tx_templates[self] = self._segment_template6(*made_for)
+        way = self._tx_way = (generation, snd_mss, netif.device, n) + tmpl[1:] + (
+            hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -525,7 +573,7 @@ class TcpOutput:
             way = self._tx_way_make()
             if way is None:
                 return False
-            _, _, device, _, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, opens_at = way
+            _, _, device, entry, head, mid, addrs, ip_neg, tcp_neg, wmemo, pack, offflags_ack, hdrs, mss, ts_ok, opens_at = way
         elif stack.now >= entry.refresh_at:  # (way13: ArpEntry.refresh_due, inline)
             return False  # a neighbour to refresh (ArpEntry.ready_mac, as _neighbour_mac): etharp_output's work
         if n > mss or n > self.snd_wnd or n > self.cc.cwnd:  # (way13: the smaller window's test as two, no locals)
@@ -558,11 +606,15 @@ class TcpOutput:
         else:
             data_sum = _from_bytes(snd_buf)
         nxt = self.snd_nxt
-        ip4 = stack.ip4
-        ident = ip4.next_ident
-        frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
-                     offflags_ack | psh, window, (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF,
-                     tail) + snd_buf
+        csum = (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF
+        if mid is None:  # s21: IPv6 (_tx_way_make6): no identification, no header checksum
+            ip4 = None
+            frame = pack(head, hdrs + n, addrs, nxt, rcv_nxt, offflags_ack | psh, window, csum, tail) + snd_buf
+        else:
+            ip4 = stack.ip4
+            ident = ip4.next_ident
+            frame = pack(head, hdrs + n, ident, mid, (ip_neg - n - ident) % 0xFFFF, addrs, nxt, rcv_nxt,
+                         offflags_ack | psh, window, csum, tail) + snd_buf
         sent = False
         try:
             if device.tx_fd is None:
@@ -574,17 +626,23 @@ class TcpOutput:
                 except OSError as error:
                     sent = device.transmit_failed(error)
         finally:  # as _output_fast's loop writes back (also should the device raise)
-            ip4.next_ident = (ident + 1) & 0xFFFF
+            if ip4 is None:  # s21: IPv6: the neighbour touched, as nd6's output does, and its counters
+                entry.touched = stack.now
+                self._tried6(1, sent)
+            else:
+                ip4.next_ident = (ident + 1) & 0xFFFF
+                if sent:
+                    tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
+                else:  # refused, or the write raised: tried, as the full way counts it
+                    stats = stack._stats
+                    stats.ip.xmit += 1
+                    stats.etharp.cachehit += 1
             if sent:
                 self.snd_nxt = self.snd_max = (nxt + n) & MASK
-                tcp.fast_sent += 1  # stats14: ip.xmit, etharp.cachehit, link.xmit, tcp.xmit (Stack.stats folds it)
-            else:  # refused, or the write raised: tried, as the full way counts it
-                stats = stack._stats
-                stats.ip.xmit += 1
-                stats.etharp.cachehit += 1
             if unsettled:  # rr2: the reply is written: the ACK's bookkeeping now, then the timing it allows
                 tcp.settle()
-        if not sent:  # (stats: stack._stats, taken in the finally's refused case)
+        if not sent:
+            stats = stack._stats
             stats.link.memerr += 1
             stats.link.drop += 1
             stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
@@ -641,6 +699,27 @@ class TcpOutput:
         # tx2: the last window field offered: [(rcv_nxt, rcv_adv, bytes held, buffer limit) before, field, rcv_adv after]
         return ((mac, hwaddr, tos, ttl, hlen), head, mid, addrs, ip_neg, tcp_neg, [None, 0, 0],
                 _SEG_TS.pack if hlen == 32 else _SEG.pack, offflags_ack)
+
+    def _segment_template6(self, mac: bytes, hwaddr: bytes, tclass: int, hop_limit: int, hlen: int) -> tuple:
+        """s21: :meth:`_segment_template` over IPv6 (:meth:`_tx_way_make6`): the frame's constant bytes before the
+        payload length (Ethernet; version, traffic class, flow label 0) and after it (next header, hop limit,
+        addresses, ports: as ``fastpath._ack_template6`` writes them), no IPv4 parts (``mid`` None, ``ip_neg`` 0),
+        the negated partial sum of the TCP header and pseudo-header as IPv4's, the window's memo, the struct and
+        the data offset with ACK."""
+        head, addrs = header_parts6(self, mac, hwaddr, tclass, hop_limit)
+        sport, dport = self.local_port, self.remote_port
+        offflags_ack = (hlen << 10) | ACK
+        tcp_neg = -(self._pseudo_base + hlen + (sport << 16) + dport + offflags_ack + (0x0101080A if hlen == 32 else 0))
+        return ((mac, hwaddr, tclass, hop_limit, hlen), head, None, addrs, 0, tcp_neg, [None, 0, 0],
+                _SEG6_TS.pack if hlen == 32 else _SEG6.pack, offflags_ack)
+
+    def _tried6(self, tried: int, sent: int) -> None:
+        """s21: count ``tried`` IPv6 segments a short way handed to the device, ``sent`` of them taken, as the full
+        way counts them (``Tcp.fast_sent6`` for those taken: ``ip6.xmit``, ``link.xmit``, ``tcp.xmit``; a refused
+        one is ``ip6.xmit`` here, and the link's and TCP's errors at the caller, as over IPv4)."""
+        self.tcp.fast_sent6 += sent
+        if tried != sent:
+            self.stack._stats.ip6.xmit += tried - sent
 
     def _tx_refused(self) -> None:
         """The device (or the ARP queue) refused a segment: it stays unsent (``snd_nxt`` not advanced), as lwIP's
@@ -969,6 +1048,29 @@ class TcpOutput:
             return None
         return mac
 
+    def _neighbour6(self) -> "Neighbor | None":
+        """s21: :meth:`_neighbour_mac` over IPv6: the next hop's neighbour entry, for the short ways
+        (:meth:`_tx_way_make6`, ``fastpath._fast_ack6``) to write to its MAC, while the route is the one cached, the
+        netif up with its link, untagged, Ethernet and not loopback, the stack's Ethernet output and the netif's
+        IPv6 output (``Tcp.eth_output_ip6``: ``nd6``'s) not replaced, the next hop neither multicast nor ours, and the
+        entry one that a packet goes to as it is (``Neighbor.refresh_at``: REACHABLE, DELAY or PROBE with a MAC).
+        None when the full way must send (a route to look up again, a neighbour to resolve, or a STALE one that a
+        packet moves to DELAY: ``nd6``'s work)."""
+        stack = self.stack
+        via = self._via6
+        if via is None or self._route_gen != stack.routes.generation:
+            return None
+        netif, next_hop = via
+        tcp = self.tcp
+        if not (netif.up and netif.link_up) or netif.vlan_id is not None or netif.is_loopback \
+                or not netif.is_ethernet or stack._link_output != tcp.eth_output \
+                or netif.output_ip6 != tcp.eth_output_ip6 or next_hop[0] == 0xFF or next_hop in stack._own6:
+            return None
+        n = stack.nd6.neighbors.get((netif.index, next_hop))
+        if n is None or stack.now >= n.refresh_at:
+            return None
+        return n
+
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
         a refusal (a full device queue: ENOMEM) is kept for later by the caller."""
@@ -1110,8 +1212,12 @@ class TcpOutput:
                 stack._stats.ip.rterr += 1
                 raise LwipError(errno.EHOSTUNREACH, f"no route to {self.remote_ip}")
             if self.v6:
-                stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self._ttl,
-                                 traffic_class=self._tos, via=self._via6)
+                # s21: refused (a full device queue or neighbour queue, the link down) is ENOMEM, as over IPv4
+                # (ip4.output_routed raises it): kept for later, not counted sent
+                if not stack.ip6.output(pbuf, self._local_packed, self._remote_packed, PROTO_TCP, hop_limit=self._ttl,
+                                        traffic_class=self._tos, via=self._via6):
+                    raise LwipError(errno.ENOMEM, f"{self._netif.name} dropped the segment: transmit or neighbour "
+                                                  "queue full, or link down")
             else:
                 stack.ip4.output_routed(pbuf, self._netif, self._next_hop, self._local_packed, self._remote_packed,
                                         PROTO_TCP, self._ttl, self._tos, self._neighbour)
