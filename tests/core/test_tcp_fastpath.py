@@ -528,8 +528,8 @@ def snapshot(t: TcpScript, pcb) -> dict:
     # mem12 (mem15: with the request lane's view of it), are caches, not state: what they hold is compared through what
     # they do, the counts themselves; way14: so is heap_at, the lazy heap's entry, which the two ways may leave at
     # different times: the real deadline is compared)
-    skip = {"tcp", "stack", "on_event", "on_recv", "_tx_source", "_tx_way", "listener", "_netif", "rtt", "cc", "scoreboard",
-            "_via6", "_mem_snd_len", "_mem_snd_mss", "_mem_rise_log", "_mem_rise_cat",
+    skip = {"tcp", "stack", "on_event", "on_recv", "_tx_source", "_tx_way", "_rx6_ok", "listener", "_netif", "rtt", "cc",
+            "scoreboard", "_via6", "_mem_snd_len", "_mem_snd_mss", "_mem_rise_log", "_mem_rise_cat",
             "_mem_rise_up", "_mem_lane_held", "_mem_lane_head", "_mem_lane_token", "heap_at"}
     # (rr11: the pcb's fields are slots, anything else set on it in its __dict__: both compared)
     fields = {k: getattr(pcb, k) for k in type(pcb).__slots__ if hasattr(pcb, k)}

@@ -268,6 +268,24 @@ def test_an_ip6_input_hook_a_raw_pcb_or_another_tcp_handler_sends_the_frame_the_
     inject(worlds, lambda w, a, b: _b(segment(w, a, b)), False)
 
 
+def test_a_segment_on_a_netif_without_its_address_takes_the_full_way():
+    """s21: whether ip6_input hands a connection's segments straight to TCP is kept per netif (``TcpPcb._rx6_ok``):
+    the same connection's next segment arriving on b's second netif, which does not hold the destination address,
+    is ip6_input's to judge, before and after one on the first netif was taken."""
+    worlds = connected()
+    for w, _, _ in worlds:
+        w.second = w.sim.attach(w.b, w.sim.hub(), name="en9", ip6_linklocal=True)
+        w.sim.run(3.0)
+    inject(worlds, lambda w, a, b: _b(segment(w, a, b)), True)
+
+    def on_second(w, a, b):
+        frame = segment(w, a, b)
+        frame[Ether].dst = w.second.hwaddr
+        w.b.input(w.second, _b(frame), w.sim.clock())
+    step(worlds, on_second, "fast_taken6", False)
+    inject(worlds, lambda w, a, b: _b(segment(w, a, b)), True)
+
+
 def test_a_replaced_tcp_handler_gets_the_segment():
     worlds = connected()
     got = []

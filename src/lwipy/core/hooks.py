@@ -137,13 +137,14 @@ class Hooks:
     #: the names of the hooks :meth:`install` (or a hooks file) set, in order
     installed: list[str] = field(default_factory=list, repr=False)
     #: in12: called after ``ip4_input`` is set (the stack's ``_ip4_detours_changed``: header prediction reads a flag
-    #: that says whether anything may take an IPv4 packet before TCP); not a field
+    #: that says whether anything may take an IPv4 packet before TCP; s21: and after ``ip6_input``, which moves
+    #: ``Stack.way_generation`` on); not a field
     _ip4_input_watcher = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
-        if name == "ip4_input" and self._ip4_input_watcher is not None:
-            self._ip4_input_watcher()
+        if (name == "ip4_input" or name == "ip6_input") and self._ip4_input_watcher is not None:
+            self._ip4_input_watcher()  # (s21: ip6_input too: fastpath.fast_input6's TcpPcb._rx6_ok)
 
     def install(self, functions: dict[str, Callable[..., Any]]) -> None:
         """Set the hooks named in ``functions`` (each checked as :func:`load_hooks_file` checks them)."""

@@ -220,8 +220,10 @@ class Stack:
             self.hooks.load_file(self.config.hooks_file)
 
     def _ip4_detours_changed(self) -> None:
-        """A raw pcb came or went, the ``ip4_input`` hook was set, or NAPT was enabled or disabled:
-        :attr:`Tcp.ip4_detour <lwipy.core.tcp.tcp.Tcp.ip4_detour>` made exact again."""
+        """A raw pcb came or went, the ``ip4_input`` or ``ip6_input`` hook was set, or NAPT was enabled or disabled:
+        :attr:`Tcp.ip4_detour <lwipy.core.tcp.tcp.Tcp.ip4_detour>` made exact again, and s21 :attr:`way_generation`
+        moved on (``fastpath.fast_input6`` asks :meth:`ip6_detours` again)."""
+        self._way_moved()
         self.tcp.ip4_detour = bool(self.raw.pcbs) or self.hooks.ip4_input is not None or self.napt.netif is not None \
             or self.config.checksum_check_ip
 
@@ -245,7 +247,9 @@ class Stack:
         ``dst`` but hand it to TCP: IPv6 off, an ``ip6_input`` hook that may eat it (any but ESP-IDF's default, or
         that one on a netif without a link-local address), a raw pcb that may want it, another handler for next header
         6, or ``dst`` not one of ``netif``'s addresses in a usable state (tentative, duplicated or gone: dropped).  Such
-        a frame takes the full way."""
+        a frame takes the full way.  s21: asked once per connection and netif while :attr:`way_generation` stands
+        (``TcpPcb._rx6_ok``: each of these but the handler moves it on, our addresses and their states by the routes'
+        generation), the handler every segment."""
         hook = self.hooks.ip6_input
         if hook is not None and (hook is not esp_ip6_input or esp_ip6_input(self, _NO_PACKET, netif)):
             return True

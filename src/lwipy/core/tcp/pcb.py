@@ -118,7 +118,7 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         "_remote_packed", "_ttl", "_tos", "_pseudo_base", "listener", "on_event", "on_recv", "_lane", "notify_sent",
         "_tx_source", "error", "_unusual", "_unusual_in",
         "nodelay", "_keepalive", "_keep_idle", "_keep_intvl", "_keep_cnt", "_route_gen", "_netif", "_next_hop", "_via6",
-        "_neighbour", "_offload", "_gso_max", "_tx_way", "_corked", "_push", "mss", "snd_mss",
+        "_neighbour", "_offload", "_gso_max", "_tx_way", "_rx6_ok", "_corked", "_push", "mss", "snd_mss",
         # send side
         "iss", "snd_una", "snd_nxt", "snd_max", "buf_seq", "snd_wnd", "max_snd_wnd", "snd_wl1", "snd_wl2", "snd_buf",
         "snd_buf_limit", "fin_seq", "snd_wscale",
@@ -192,6 +192,9 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
         self._tx_way: tuple = NO_WAY  # tx9: _output_fast's way out as last found (_tx_way_make; tail15: NO_WAY, none)
+        #: s21: (``Stack.way_generation``, netif) when ``Stack.ip6_detours`` last said that ``ip6_input`` hands this
+        #: connection's segments on that netif straight to TCP (``fastpath.fast_input6`` asks again once either moved)
+        self._rx6_ok: tuple = (-1, None)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
         # PSH on the segment that empties the send buffer (not after a send(..., more=True)); out14: the flag itself, PSH or
         # 0, as _output_one writes it (3 bytecodes less a reply, one more in send)
