@@ -6,12 +6,14 @@ counters."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 
 import pytest
 
 from lwipy.core.nd6 import DELAY, STALE
+from lwipy.errors import LwipError
 from test_tcp_fastpath6 import B6, assert_alike, both, connected, en
 
 B6_PACKED = ipaddress.IPv6Address(B6).packed
@@ -221,3 +223,19 @@ def test_the_neighbour_is_touched_as_nd6s_output_touches_it(size):
     (fw, fa, fb), (sw, sa, sb) = worlds
     assert fw.a.tcp.fast_sent6 > sw.a.tcp.fast_sent6 == 0
     assert_alike(fw, sw, [(fa, sa), (fb, sb)])
+
+
+@pytest.mark.parametrize("field", ["tos", "ttl"])
+@pytest.mark.parametrize("value", [-1, 256, 300, 1.5, None, "64"])
+def test_a_tos_or_ttl_that_is_no_byte_is_einval_and_changes_nothing(field, value):
+    """The pcb API's ``tos`` and ``ttl`` (lwIP's u8 fields): a value no IP header can carry is refused at once with
+    EINVAL, not accepted to fail on the next segment (with another exception on each way out)."""
+    (w, a_pcb, _), _ = connected()
+    before = getattr(a_pcb, field)
+    with pytest.raises(LwipError) as raised:
+        setattr(a_pcb, field, value)
+    assert raised.value.errno == errno.EINVAL and "0..255" in str(raised.value)
+    assert getattr(a_pcb, field) == before
+    setattr(a_pcb, field, 255)  # the byte's largest value is taken
+    a_pcb.send(b"x" * 100)
+    assert w.sim.run_until(lambda: a_pcb.snd_una == a_pcb.snd_max, 10)

@@ -93,10 +93,13 @@ def _forward(obj: str, name: str, doc: str) -> Any:
     return property(get, put, doc=doc)
 
 
-def _dropping_way(field: str, doc: str) -> Any:
+def _dropping_way(field: str, name: str, doc: str) -> Any:
     """way14: a pcb property kept in ``field`` whose writes drop the way out kept for the short ways out
-    (``TcpOutput._tx_way``, made again at the next segment)."""
+    (``TcpOutput._tx_way``, made again at the next segment).  s21: an IP header's byte (lwIP's ``u8_t`` ``tos`` and
+    ``ttl``): anything but an integer 0..255 is EINVAL, before the next segment fails to pack it."""
     def put(self: Any, value: Any) -> None:
+        if type(value) is not int or not 0 <= value <= 255:
+            raise LwipError(errno.EINVAL, f"{name} is one byte of the IP header: an integer 0..255, not {value!r}")
         setattr(self, field, value)
         self._tx_way = NO_WAY
     return property(attrgetter(field), put, doc=doc)
@@ -361,10 +364,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
     # way14: the connection's TOS and TTL as properties, so that a write (setsockopt's, an application's) drops the
     # way out kept with a template made for them (``TcpOutput._tx_way``, checked per segment by one generation and
     # the MSS); the per-segment code reads ``_tos`` and ``_ttl``
-    tos = _dropping_way("_tos", "``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic class; "
-                                "set at any time).")
-    ttl = _dropping_way("_ttl", "``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at any "
-                                "time).")
+    tos = _dropping_way("_tos", "tos", "``IP_TOS``: the TOS byte of this connection's IPv4 segments (IPv6's traffic "
+                                       "class; set at any time; 0..255, else EINVAL).")
+    ttl = _dropping_way("_ttl", "ttl", "``IP_TTL``: the TTL of this connection's IPv4 segments (IPv6's hop limit; set at "
+                                       "any time; 0..255, else EINVAL).")
 
     @property
     def seg_size(self) -> int:

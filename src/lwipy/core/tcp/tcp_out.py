@@ -11,7 +11,8 @@ nothing may go, the persist timer is armed (zero window probes, or the override 
 segment).  A segment the device refused (ENOMEM) stays unsent and is tried again soon (``TX_RETRY``).
 
 The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour (a bulk
-sender's every call; with offload too since tx8, its super-segments as ``_fast_send`` writes them), takes
+sender's every call; with offload too since tx8, its super-segments as ``_fast_send`` writes them; s21: or to an IPv6
+neighbour that a packet goes to as it is, ``_tx_way_make6``, without offload), takes
 :meth:`TcpOutput._output_fast`: the same decisions, segment for segment, with what cannot change during one call (route,
 netif, ARP entry, window to offer, timestamps) looked at once, and each frame packed whole by one struct from a
 per-connection template (the frame's constant bytes and the checksums' constant parts, negated so that ``(part - fields)
@@ -193,7 +194,8 @@ class TcpOutput:
 
     def _output_fast(self, one: bool = True) -> bool:
         """The send fast path: :meth:`_output` for the common call (no FIN queued, nothing forced, IPv4 to a
-        resolved neighbour on an untagged Ethernet netif, no SACK blocks due), every segment built whole into one
+        resolved neighbour on an untagged Ethernet netif, s21: or IPv6 to one :meth:`_neighbour6` finds ready, no
+        SACK blocks due), every segment built whole into one
         buffer (Ethernet, IPv4 and TCP headers from one struct, both checksums computed from the header fields and
         the payload's sum, then the payload) and handed to the device in one tight loop.  On a netif that offloads
         (tx8) the device gets the headers and the data apart, the TCP checksum left as the pseudo-header sum for it,
