@@ -104,6 +104,16 @@ LINGER_TIME = 8e-6
 _PLAIN_BATCH = 512
 
 
+def _linger(look: Callable[[float, int], list[tuple[int, int]]], count: int) -> list[tuple[int, int]]:
+    """s11: the looks at the descriptors (epoll's ``poll`` with no timeout) for up to :data:`LINGER_TIME` before a
+    sleep, the CPU yielded between them: what the first look that found something returned, else the last one's
+    (empty)."""
+    end = time.perf_counter() + LINGER_TIME
+    while not (ready := look(0.0, count)) and time.perf_counter() < end:
+        os.sched_yield()
+    return ready
+
+
 class StopListener(Protocol):
     """Something with threads waiting on the core: told (on the core thread) when the loop ends."""
 
@@ -371,11 +381,7 @@ class StackLoop:
                 calls_run = self._locked_calls
                 core.release()
                 try:
-                    ready = None
-                    if linger and timeout != 0.0:
-                        linger_end = perf_counter() + LINGER_TIME
-                        while not (ready := sleep(0.0, count)) and perf_counter() < linger_end:
-                            sched_yield()
+                    ready = _linger(sleep, count) if linger and timeout != 0.0 else None
                     if not ready:
                         ready = sleep(timeout, count)
                 finally:
@@ -404,7 +410,6 @@ class StackLoop:
         generation = -1
         calls = self._calls
         read = os.read
-        perf_counter, sched_yield = time.perf_counter, os.sched_yield
         monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
         # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
         # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``); with core
@@ -526,9 +531,7 @@ class StackLoop:
                         # s11: a lone plain device lingers up to LINGER_TIME before the sleep, looking without
                         # sleeping and yielding the CPU to whatever else may run on it (a client on this CPU goes
                         # first)
-                        linger_end = perf_counter() + LINGER_TIME
-                        while not (ready_fds := wait(0.0, sel.count)) and perf_counter() < linger_end:
-                            sched_yield()
+                        ready_fds = _linger(wait, sel.count)
                     if not ready_fds:
                         ready_fds = wait(timeout, sel.count)
                 while ready_fds:
