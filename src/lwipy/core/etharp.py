@@ -23,6 +23,7 @@ from ..errors import LwipError, Malformed
 from ..wire.arp import OP_REPLY, OP_REQUEST, PACKET_LEN, ArpPacket
 from ..wire.ethernet import BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4, mac_from_str
 from .events import ArpReplyReceived, Ip4AddressChanged
+from .neighbor_entry import RefreshAt
 from .pbuf import Pbuf
 
 if TYPE_CHECKING:
@@ -38,11 +39,10 @@ _REREQUEST_BEFORE = 30.0
 _ZERO_MAC = bytes(6)
 _NEVER = float("inf")
 _ANY = IPv4Address(0)
-_REFRESH_FROM = frozenset(("state", "rerequested", "expires"))  # what ArpEntry.refresh_at follows
 
 
 @dataclass(slots=True, eq=False)
-class ArpEntry:
+class ArpEntry(RefreshAt):
     ip: IPv4Address
     netif: "Netif"
     state: str
@@ -56,23 +56,10 @@ class ArpEntry:
     #: for a STABLE entry not asked for again yet, else never; worked out whenever ``state``, ``rerequested`` or
     #: ``expires`` is written, so that the short ways test it in one comparison
     refresh_at: float = field(default=_NEVER, init=False, repr=False)
+    _REFRESH_FROM = frozenset(("state", "rerequested", "expires"))  # (not a field: RefreshAt's)
 
-    def __post_init__(self) -> None:
-        self._refresh_again()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name in _REFRESH_FROM:
-            self._refresh_again()
-        elif name == "mac":  # way13: a kept way out writes to it (Stack.way_generation)
-            self.netif.stack.way_generation += 1
-
-    def _refresh_again(self) -> None:
-        try:
-            due = self.expires - _REREQUEST_BEFORE if self.state == STABLE and not self.rerequested else _NEVER
-        except AttributeError:
-            return  # (in __init__, before every field is set: __post_init__ works it out)
-        object.__setattr__(self, "refresh_at", due)
+    def _refresh_due(self) -> float:
+        return self.expires - _REREQUEST_BEFORE if self.state == STABLE and not self.rerequested else _NEVER
 
     def refresh_due(self, now: float) -> bool:
         """Whether the next packet to this resolved entry asks for it again first (``etharp_output``: a STABLE

@@ -46,6 +46,7 @@ from ..wire.ndp import (Option, NeighborAdvert, NeighborSolicit, Redirect, Route
 from .addr6 import (ALL_NODES, DUPLICATED, PREFERRED, TENTATIVE, UNSPECIFIED, Ip6Addr, is_multicast6,
                     is_unspecified6, solicited_node)
 from .events import Ip6AddressRemoved, RouterSolicitReceived
+from .neighbor_entry import RefreshAt
 from .nd6_router import (INFINITE, MAX_RTR_SOLICITATION_DELAY, MAX_RTR_SOLICITATIONS, RTR_SOLICITATION_INTERVAL,
                          Prefix, Router, RouterDiscovery, lladdr)
 from .pbuf import Pbuf
@@ -63,11 +64,10 @@ INCOMPLETE, REACHABLE, STALE, DELAY, PROBE = "INCOMPLETE", "REACHABLE", "STALE",
 _NEVER = float("inf")
 _NOW = float("-inf")
 _SENDS_AS_IS = frozenset((REACHABLE, DELAY, PROBE))  # states whose packets go to the MAC with no state change
-_REFRESH_FROM = frozenset(("state", "at", "mac"))  # what Neighbor.refresh_at follows
 
 
 @dataclass(slots=True, eq=False)
-class Neighbor:
+class Neighbor(RefreshAt):
     """A neighbour cache entry."""
 
     netif: "Netif"
@@ -86,24 +86,11 @@ class Neighbor:
     #: turns DELAY).  Worked out whenever ``state``, ``at`` or ``mac`` is written; a write of ``mac`` also moves
     #: ``Stack.way_generation`` on
     refresh_at: float = field(default=_NOW, init=False, repr=False)
+    _REFRESH_FROM = frozenset(("state", "at", "mac"))  # (not a field: RefreshAt's)
 
-    def __post_init__(self) -> None:
-        self._refresh_again()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name in _REFRESH_FROM:
-            self._refresh_again()
-            if name == "mac":
-                self.netif.stack._way_moved()
-
-    def _refresh_again(self) -> None:
-        try:
-            state, at, mac = self.state, self.at, self.mac
-        except AttributeError:
-            return  # (in __init__, before every field is set: __post_init__ works it out)
-        due = (_NEVER if at is None else at) if state in _SENDS_AS_IS and mac is not None else _NOW
-        object.__setattr__(self, "refresh_at", due)
+    def _refresh_due(self) -> float:
+        at = self.at
+        return (_NEVER if at is None else at) if self.state in _SENDS_AS_IS and self.mac is not None else _NOW
 
 
 class Nd6:
