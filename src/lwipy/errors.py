@@ -15,7 +15,8 @@ from __future__ import annotations
 import errno as _errno
 import os as _os
 
-__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError", "LwipTimeout", "ThreadSafetyError", "os_error"]
+__all__ = ["Malformed", "ChecksumError", "ConfigError", "LwipError", "LwipTimeout", "ThreadSafetyError", "os_error",
+           "check_ip_byte"]
 
 
 class Malformed(ValueError):
@@ -61,3 +62,11 @@ def os_error(code: int, note: str = "") -> OSError:
     if note:
         e.add_note(note)
     return e
+
+
+def check_ip_byte(name: str, value: object) -> int:
+    """``value`` when it is an integer 0..255, as a pcb's ``tos`` and ``ttl`` are (lwIP's ``u8_t`` fields: one byte
+    of the IP header); else EINVAL, at once, rather than a failure at the next packet."""
+    if type(value) is not int or not 0 <= value <= 255:
+        raise LwipError(_errno.EINVAL, f"{name} is one byte of the IP header: an integer 0..255, not {value!r}")
+    return value

@@ -338,3 +338,23 @@ def test_bind_reserves_the_port_until_listen_or_close(net):
     assert other.getaddr()[1] == port
     other.delete()
     assert net.la.call(lambda: dict(net.a.tcp._reserved)) == {}  # no reservation outlives its netconn
+
+
+@pytest.mark.parametrize("name", ["ttl", "tos"])
+def test_a_ttl_or_tos_that_is_no_byte_is_einval_when_set_and_kept_from_no_connection(net, name):
+    """s21: the value is checked when set (EINVAL), on a netconn without a pcb yet and on a listener (whose pcb has
+    no such field): never kept to fail the connect or every accept that would apply it; a right one is applied."""
+    srv = listening(net)
+    assert errno_of(lambda: srv.set_option(name, 300)) == errno.EINVAL
+    client = Netconn(net.la, NETCONN_TCP)
+    assert errno_of(lambda: client.set_option(name, -1)) == errno.EINVAL
+    assert errno_of(lambda: client.set_option(name, True)) == errno.EINVAL
+    client.set_option(name, 77)
+    srv.set_option(name, 66)
+    accepting = Worker(srv.accept)
+    client.connect("10.0.0.2", srv.getaddr()[1])
+    server_side = accepting.result()
+    assert net.la.call(lambda: getattr(client.pcb, name)) == 77
+    assert net.lb.call(lambda: getattr(server_side.pcb, name)) == 66
+    client.write(b"ping")
+    assert server_side.recv() == b"ping"

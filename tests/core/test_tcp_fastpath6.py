@@ -249,6 +249,17 @@ def test_the_destination_address_state_decides(state, taken):
     inject(worlds, lambda w, a, b: _b(segment(w, a, b)), taken)
 
 
+@pytest.mark.parametrize("state", [TENTATIVE, DUPLICATED])
+def test_an_address_state_written_directly_still_decides(state):
+    """s21: an ``Ip6Addr.state`` written without ``ip6_addr_set_state`` (which moves no generation) is read by the
+    next segment all the same."""
+    worlds = connected()
+    inject(worlds, lambda w, a, b: _b(segment(w, a, b)), True)
+    for w, _, _ in worlds:
+        next(x for x in en(w.b).ip6_addrs if str(x.address) == B6).state = state
+    inject(worlds, lambda w, a, b: _b(segment(w, a, b)), False)
+
+
 def test_an_ip6_input_hook_a_raw_pcb_or_another_tcp_handler_sends_the_frame_the_full_way():
     worlds = connected()
     seen = []

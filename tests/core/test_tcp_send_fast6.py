@@ -239,3 +239,17 @@ def test_a_tos_or_ttl_that_is_no_byte_is_einval_and_changes_nothing(field, value
     setattr(a_pcb, field, 255)  # the byte's largest value is taken
     a_pcb.send(b"x" * 100)
     assert w.sim.run_until(lambda: a_pcb.snd_una == a_pcb.snd_max, 10)
+
+
+def test_a_device_that_says_how_many_bytes_it_took_is_counted_as_the_full_way_counts_it():
+    """A device's transmit may return the bytes it took (as ``os.write`` does) instead of True: one frame each."""
+    worlds = connected()
+    for w, _, _ in worlds:
+        for stack in (w.a, w.b):
+            device = en(stack).device
+            real = device.transmit
+            device.transmit = lambda frame, real=real: len(frame) if real(frame) else 0
+    _send(worlds, 20_000)
+    (fw, fa, fb), (sw, sa, sb) = worlds
+    assert fw.a.tcp.fast_sent6 > 10 and fw.b.tcp.fast_sent6 > 0
+    assert_alike(fw, sw, [(fa, sa), (fb, sb)])

@@ -81,7 +81,7 @@ from ..core.raw import RawPacket, RawPcb
 from ..core.tcp.pcb import (CLOSE_WAIT, CLOSED, ESTABLISHED, FIN_WAIT_2, SYN_RCVD, SYN_SENT, TIME_WAIT, TcpListener,
                             TcpPcb)
 from ..core.udp import Datagram, UdpPcb
-from ..errors import LwipError
+from ..errors import LwipError, check_ip_byte
 from .defs import (NETCONN_CONNECT, NETCONN_EVT_ERROR, NETCONN_EVT_RCVPLUS, NETCONN_EVT_SENDMINUS,
                    NETCONN_EVT_SENDPLUS, NETCONN_LISTEN, NETCONN_NONE, NETCONN_RAW, NETCONN_TCP, NETCONN_UDP,
                    NETCONN_TYPE_IPV6, NETCONN_UDPNOCHKSUM, NETCONN_WRITE, EventCallback, netconn_group)
@@ -268,11 +268,16 @@ class NetconnCore:
 
     def set_option_core(self, name: str, value: Any) -> None:
         """Set the pcb attribute ``name`` (``nodelay``, ``keepalive``, ``keep_idle``, ``ttl``, ``tos``,
-        ``reuse_addr``, ``multicast_ttl``...) now and on any pcb attached later (core thread)."""
-        self._pcb_opts[name] = value
+        ``reuse_addr``, ``multicast_ttl``...) now and on any pcb attached later (core thread).  s21: ``ttl`` and
+        ``tos`` are checked here (EINVAL unless 0..255), whatever the pcb (none yet, a listener without them), so that
+        no value a pcb refuses waits for the connect or the accept that applies it; a value the pcb refuses is not
+        kept."""
+        if name == "ttl" or name == "tos":
+            check_ip_byte(name, value)
         pcb = self.pcb
         if pcb is not None and hasattr(pcb, name):
             setattr(pcb, name, value)
+        self._pcb_opts[name] = value
 
     def _apply_options(self, pcb: AnyPcb) -> None:
         for name, value in self._pcb_opts.items():

@@ -51,6 +51,9 @@ class Ethernet:
                 tcp.settle()  # rr2: a frame fed from a callback while an ACK's bookkeeping waits: done first (in2: here)
             if tcp.fast_input(netif, frame):
                 return  # header prediction took it: an established connection's next segment (core/tcp/fastpath.py)
+            # s21: an echo request over IPv6 (next header 58 in an IPv6 frame), answered from one parse
+            if len(frame) > 54 and frame[20] == 58 and frame[12] == 0x86 and stack.icmp6.fast_echo(netif, frame):
+                return
         stats = stack._stats.link
         stats.recv += 1
         if not netif.up:

@@ -117,13 +117,17 @@ class Icmp:
         answered without looking at them again; only what belongs to the frame (its addresses, length, checksum)
         and the time (the ARP entry's age) are checked.  :class:`~lwipy.api.loop.StackLoop` says so when the loop
         only slept since the last answer, as between the pings of a ping to an idle stack."""
-        if type(frame) is RxOffload or len(frame) < 42 or frame[23] != PROTO_ICMP or not self.fast_path:
-            # (the protocol byte early: the loop tries every frame that wakes it here; off9: a device with offload
-            # hands it a partial checksum or a super-segment as an RxOffload, never an ordinary ping: the full way)
+        if type(frame) is RxOffload or len(frame) < 42 or not self.fast_path:
+            # (off9: a device with offload hands it a partial checksum or a super-segment as an RxOffload, never an
+            # ordinary ping: the full way)
             return False
+        if frame[23] != PROTO_ICMP:  # (the protocol byte early: the loop tries every frame that wakes it here)
+            # s21: an IPv6 frame (its byte 23 is its source's) to ICMPv6's echo answer
+            return frame[12] == 0x86 and self.stack.icmp6.fast_echo(netif, frame, now)
         (dst_mac, ethertype, vihl, tos, total, ident, frag, src, dst, type_, code, csum) = _ECHO_IN.unpack_from(frame)
         if type_ != 8 or vihl != 0x45 or ethertype != 0x0800 or frag & 0x3FFF:
-            return False  # (frag: no fragment; DF and the reserved flag may be set: the reply keeps them)
+            # (frag: no fragment; DF and the reserved flag may be set: the reply keeps them); s21: IPv6's as above
+            return ethertype == 0x86DD and self.stack.icmp6.fast_echo(netif, frame, now)
         stack = self.stack
         if now is not None:
             stack.now = now

@@ -7,22 +7,31 @@ that a parameter problem for an unknown option whose type asks for it (RFC 8200 
 multicast packet's source.  They carry as much of the invoking packet as fits in the minimum MTU of 1280 and are
 rate-limited (2.4 (f)) by a token bucket (``icmp_ratelimit_*``).  Echo requests to a multicast group get no answer
 (lwIP's default, LWIP_MULTICAST_PING 0).
+
+s21: an ordinary echo request (to one of the netif's usable unicast addresses, ICMPv6 right after the IPv6 header,
+from a neighbour ready to be written to) is answered by :meth:`Icmp6.fast_echo` from one parse of the frame, as
+:meth:`Icmp.fast_echo <lwipy.core.icmp.Icmp.fast_echo>` answers IPv4's: the same reply, counters and neighbour
+cache as the full way (``tests/core/test_icmp6_fast_echo.py`` compares both).
 """
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING, Callable
 
 from ..errors import ChecksumError, LwipError, Malformed
 from ..wire import icmpv6 as w6
 from ..wire.icmpv6 import Icmp6Header
+from ..wire.checksum import data_sum as _data_sum
 from ..wire.ipv6 import HEADER_LEN, Ipv6Header
 from .addr6 import is_multicast6, is_unspecified6
+from .device import RxOffload
 from .pbuf import Pbuf
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from .ip6 import InPacket6
+    from .netif import Netif
     from .stack import Stack
 
 __all__ = ["Icmp6", "EchoHandler"]
@@ -32,6 +41,13 @@ MIN_MTU = 1280
 EchoHandler = Callable[["InPacket6", Icmp6Header, memoryview], None]
 _ND = frozenset({w6.ROUTER_SOLICIT, w6.ROUTER_ADVERT, w6.NEIGHBOR_SOLICIT, w6.NEIGHBOR_ADVERT, w6.REDIRECT})
 _MLD = frozenset({w6.MLD_QUERY, w6.MLD_REPORT, w6.MLD_DONE, w6.MLDV2_REPORT})
+# the echo fast path (Icmp6.fast_echo): Ethernet dst (skip src) type | IPv6 version, traffic class and flow label,
+# payload length, next header, hop limit, source, destination | ICMPv6 type, code, checksum
+_ECHO_IN = struct.Struct("!6s6xHIHBB16s16sBBH")
+# the reply's Ethernet, IPv6 and ICMPv6 type/code/checksum fields, packed in one go
+_ECHO_OUT = struct.Struct("!6s6sHIHBB16s16sBBH")
+_CSUM = struct.Struct("!H")
+_FOLD = 0xFFFF
 
 
 class Icmp6:
@@ -44,6 +60,14 @@ class Icmp6:
         self.echo_handlers: list[EchoHandler] = []
         #: ``handler(type, code, rest, inner header, inner payload)`` per upper-layer protocol, for errors received
         self.error_handlers: dict[int, Callable[[int, int, int, Ipv6Header, memoryview], None]] = {}
+        #: s21: the echo fast path (:meth:`fast_echo`) on; False answers every ping the full way
+        self.fast_path = True
+        #: echo requests the fast path answered, and of those the replies the device refused (tallies that
+        #: :attr:`Stack.stats <lwipy.core.stack.Stack.stats>` folds into the counters)
+        self.fast_echoes = 0
+        self.fast_refused = 0
+        # source -> (routes' generation, netif, next hop): the way back (fast_echo)
+        self._echo_ways: dict[bytes, tuple] = {}
 
     # -- input -------------------------------------------------------------------------------------------------------
     def input(self, pkt: "InPacket6", data: memoryview) -> None:
@@ -78,6 +102,90 @@ class Icmp6:
         else:
             stats.proterr += 1  # informational messages we do not know are silently discarded (RFC 4443 2.4 (b))
             stats.drop += 1
+
+    def fast_echo(self, netif: "Netif", frame: bytes | bytearray | memoryview, now: float | None = None) -> bool:
+        """s21: answer an ordinary ping over IPv6 (an untagged echo request, ICMPv6 right after the IPv6 header, to
+        ``netif``'s MAC and one of its usable unicast addresses, from a unicast source whose next hop's neighbour
+        entry is ready: ``Nd6.ready``) from one parse of the frame, the reply's Ethernet, IPv6 and ICMPv6 headers
+        written by one struct over a copy of the request.  The reply (traffic class kept, flow label 0, the netif's
+        hop limit, the checksum the request's adjusted for the type and code: RFC 1624), the counters and the
+        neighbour cache are the full way's (``ip6_input``, ``icmp6_input``, ``ip6_output_if``, ``nd6``, Ethernet).
+        False, with nothing changed, for anything else (an extension header, a multicast destination, a tentative
+        address, hooks, raw pcbs, another ICMPv6 handler, a bad checksum, a reply above the path's MTU, a neighbour
+        to resolve or move on...): the full way then takes the frame.  Tried by :meth:`Icmp.fast_echo
+        <lwipy.core.icmp.Icmp.fast_echo>` (the loop's fast answer) and by Ethernet's input for an IPv6 frame TCP's
+        header prediction did not take.  ``now``, when given, is the stack's time from now on."""
+        if not self.fast_path or type(frame) is RxOffload:
+            return False
+        try:
+            dst_mac, ethertype, vtf, plen, nh, _, src, dst, type_, code, csum = _ECHO_IN.unpack_from(frame)
+        except struct.error:
+            return False
+        if type_ != w6.ECHO_REQUEST or nh != w6.PROTO_ICMPV6 or ethertype != 0x86DD or vtf >> 28 != 6:
+            return False
+        stack = self.stack
+        if now is not None:
+            stack.now = now
+        end = HEADER_LEN + 14 + plen
+        if dst_mac != netif.rx_mac or plen < w6.HEADER_LEN or end > len(frame):
+            return False
+        # (ip6_input's hook, raw pcbs, the handler for next header 58, the destination a usable address of netif:
+        # never a group, which no netif holds as an address)
+        if stack.ip6_detours(netif, dst, w6.PROTO_ICMPV6):
+            return False
+        # the sum from the IPv6 source on: a right message and its pseudo-header (its length, next header 58) sum
+        # to 0 modulo 0xFFFF (wire.checksum's one integer up to 400 bytes, adler32 beyond)
+        if type(frame) is memoryview:
+            frame = bytes(frame[:end])
+        if (_data_sum(frame[22:end]) + plen + w6.PROTO_ICMPV6) % _FOLD:
+            return False
+        # the way back: a source the full way drops or cannot answer (a group, ::1, ::) finds no route out of this
+        # netif to a neighbour that is ready (the loopback netif, a group's next hop, no entry): the full way's
+        way = self._echo_ways.get(src)
+        if way is None or way[0] != stack.routes.generation or way[1] is not netif:
+            way = self._echo_way(netif, src)
+            if way is None:
+                return False
+        n = stack.nd6.ready(netif, way[2])
+        if n is None or HEADER_LEN + plen > min(netif.mtu6, stack.route6.path_mtus.get(src, 0xFFFF)):
+            return False  # a neighbour to resolve or move on, or a reply to fragment: the full way's
+        # the reply's sum is the request's (0 modulo 0xFFFF) with type 129 for 128 and code 0 for the request's; a
+        # residue 0 is ambiguous (all ones, or a message of zeros): summed below instead
+        r = (0x0100 - code - csum) % _FOLD
+        reply_csum = _FOLD - r if r else 0
+        buf = bytearray(frame) if len(frame) == end else bytearray(frame[:end])
+        _ECHO_OUT.pack_into(buf, 0, n.mac, netif.hwaddr, 0x86DD, 0x60000000 | (vtf & 0x0FF00000), plen,
+                            w6.PROTO_ICMPV6, netif.hop_limit6, dst, src, w6.ECHO_REPLY, 0, reply_csum)
+        if not reply_csum:  # the checksum as wire.checksum.checksum computes it: the complement of the folded sum
+            v = _data_sum(bytes(buf[22:])) + plen + w6.PROTO_ICMPV6
+            _CSUM.pack_into(buf, 56, _FOLD - ((v % _FOLD or _FOLD) if v else 0))
+        n.touched = stack.now  # (nd6_output's)
+        sent = netif.device.transmit(buf)
+        # the counters after the write, as the full way counts them: by one tally (link.recv, ip6.recv, icmp6.recv,
+        # ip6.xmit, icmp6.xmit, and link.xmit unless refused) that Stack.stats folds in when read
+        self.fast_echoes += 1
+        if not sent:
+            self.fast_refused += 1
+            stats = stack._stats
+            stats.link.memerr += 1
+            stats.link.drop += 1
+        return True
+
+    def _echo_way(self, netif: "Netif", src: bytes) -> tuple | None:
+        """The way back to ``src`` out of ``netif`` (``ip6.route``'s next hop, as ``_echo_reply``'s output finds it),
+        kept per source with the routes' generation; None when there is none (the full way counts that)."""
+        stack = self.stack
+        generation = stack.routes.generation  # (read before what it stands for)
+        try:
+            out, next_hop = stack.ip6.route(src, netif)
+        except LwipError:
+            return None
+        if out is not netif:
+            return None
+        if len(self._echo_ways) >= 64:  # (a bounded memo: forged sources cannot grow it)
+            self._echo_ways.clear()
+        way = self._echo_ways[src] = (generation, netif, next_hop)
+        return way
 
     def _echo_reply(self, pkt: "InPacket6", req: Icmp6Header, body: memoryview) -> None:
         pbuf = Pbuf.with_payload(body)

@@ -99,6 +99,9 @@ class Nd6:
     def __init__(self, stack: "Stack") -> None:
         self.stack = stack
         self.neighbors: dict[tuple[int, bytes], Neighbor] = {}
+        # (what ready compares the stack's and a netif's outputs with: bound once)
+        self._eth_output = stack.ethernet.output
+        self._eth_output_ip6 = stack.ethernet.output_ip6
         #: router discovery: default routers, prefixes, SLAAC, RDNSS (:mod:`.nd6_router`)
         self.rdisc = RouterDiscovery(stack)
 
@@ -246,6 +249,24 @@ class Nd6:
             stack.timer_armed(n.at)
         assert n.mac is not None
         return stack._link_output(netif, pbuf, n.mac, ETHERTYPE_IPV6)  # (way14: the property's field)
+
+    def ready(self, netif: "Netif", next_hop: bytes) -> Neighbor | None:
+        """s21: the entry of ``next_hop`` on ``netif`` when a short way (TCP's template ways out, the ICMPv6 echo's
+        fast answer) may write a frame to its MAC itself, with what ``ip6.netif_output``, :meth:`output` and
+        Ethernet's output would do for it (``touched`` set by the caller): the netif up with its link, untagged,
+        Ethernet and not loopback, the stack's Ethernet output and the netif's IPv6 output not replaced, the next hop
+        neither multicast nor ours, and the entry one a packet goes to as it is (:attr:`Neighbor.refresh_at`:
+        REACHABLE, DELAY or PROBE with a MAC).  None when the full way must send (a neighbour to resolve, a STALE
+        one that a packet moves to DELAY, a loop back, another output's work)."""
+        stack = self.stack
+        if not (netif.up and netif.link_up) or netif.vlan_id is not None or netif.is_loopback \
+                or not netif.is_ethernet or stack._link_output != self._eth_output \
+                or netif.output_ip6 != self._eth_output_ip6 or next_hop[0] == 0xFF or next_hop in stack._own6:
+            return None
+        n = self.neighbors.get((netif.index, next_hop))
+        if n is None or stack.now >= n.refresh_at:
+            return None
+        return n
 
     def _new(self, netif: "Netif", addr: bytes, state: str) -> Neighbor | None:
         if len(self.neighbors) >= self.stack.config.nd6_num_neighbors:

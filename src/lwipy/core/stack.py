@@ -92,8 +92,8 @@ class Stack:
         "netifs", "routes", "_own4", "_next_index", "netif_generation", "ethernet", "p2p", "loopback", "_link_output",
         "loop_output", "loops_back", "_pollers", "timers_running", "events", "hooks", "_default_manual", "etharp",
         "ip4", "napt", "icmp", "fast_answer", "igmp", "udp", "raw", "tcp", "ip6", "icmp6", "nd6", "route6", "mld6",
-        "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "_tcp_input6", "protocols", "icmp_error_handlers",
-        "loopif", "_after_batch", "__dict__",
+        "dns", "clock", "apps", "dns_sources6", "_own6", "protocols6", "_tcp_input6", "_handlers6", "protocols",
+        "icmp_error_handlers", "loopif", "_after_batch", "__dict__",
     )
 
     def __init__(self, config: Config | None = None, *, rng: random.Random | None = None, seed: int | None = None,
@@ -118,7 +118,7 @@ class Stack:
         self._stats = Stats()
         # the tallies (Tcp.fast_taken, Tcp.fast_sent, Icmp.fast_echoes, Icmp.fast_refused, Udp.fast_taken,
         # Tcp.fast_taken6, Tcp.fast_sent6) at the last fold
-        self._stats_folded = (0, 0, 0, 0, 0, 0, 0)
+        self._stats_folded = (0, 0, 0, 0, 0, 0, 0, 0, 0)
         self._init_memory()
         self.netifs: list[Netif] = []
         #: way13: moves on with every write to what a TCP connection's kept way out (``TcpOutput._tx_way``) is made
@@ -197,7 +197,8 @@ class Stack:
         #: IPv6 next header -> handler(InPacket6, payload)
         self.protocols6: dict[int, Any] = {NH_ICMPV6: self.icmp6.input, PROTO_UDP: self.udp.input6,
                                            PROTO_TCP: self.tcp.input6}
-        self._tcp_input6 = self.tcp.input6  # (what ip6_detours compares the handler with)
+        self._tcp_input6 = self.tcp.input6  # (what fastpath.fast_input6 compares the handler with)
+        self._handlers6 = dict(self.protocols6)  # s21: the stack's own (what ip6_detours compares the handlers with)
         self.icmp6.error_handlers[PROTO_UDP] = self.udp.icmp6_error
         #: IP protocol number -> handler(InPacket, payload); transports register here (TCP does too).
         self.protocols: dict[int, Any] = {PROTO_ICMP: self.icmp.input, PROTO_IGMP: self.igmp.input,
@@ -241,19 +242,20 @@ class Stack:
         # the ones' sum of a right header is all ones, 0 modulo 0xFFFF (a zero header is malformed)
         return self.config.checksum_check_ip and _from_bytes(frame[14:34]) % 0xFFFF != 0
 
-    def ip6_detours(self, netif: Netif, dst: bytes) -> bool:
-        """s20: for TCP's header prediction over IPv6 (``fastpath.fast_input6``): whether ``ip6_input`` would do
-        anything with an untagged unicast frame to ``netif``'s MAC, TCP right after the IPv6 header, to our address
-        ``dst`` but hand it to TCP: IPv6 off, an ``ip6_input`` hook that may eat it (any but ESP-IDF's default, or
-        that one on a netif without a link-local address), a raw pcb that may want it, another handler for next header
-        6, or ``dst`` not one of ``netif``'s addresses in a usable state (tentative, duplicated or gone: dropped).  Such
-        a frame takes the full way.  s21: asked once per connection and netif while :attr:`way_generation` stands
+    def ip6_detours(self, netif: Netif, dst: bytes, nh: int = PROTO_TCP) -> bool:
+        """s20: for TCP's header prediction over IPv6 (``fastpath.fast_input6``; s21: and the ICMPv6 echo's fast
+        answer, ``nh`` 58): whether ``ip6_input`` would do anything with an untagged unicast frame to ``netif``'s MAC,
+        next header ``nh`` right after the IPv6 header, to our address ``dst`` but hand it to the stack's own handler
+        for ``nh``: IPv6 off, an ``ip6_input`` hook that may eat it (any but ESP-IDF's default, or that one on a netif
+        without a link-local address), a raw pcb that may want it, another handler for ``nh``, or ``dst`` not one of
+        ``netif``'s addresses in a usable state (tentative, duplicated or gone: dropped).  Such a frame takes the full
+        way.  s21: asked once per connection and netif while :attr:`way_generation` stands
         (``TcpPcb._rx6_ok``: each of these but the handler moves it on, our addresses and their states by the routes'
         generation), the handler every segment."""
         hook = self.hooks.ip6_input
         if hook is not None and (hook is not esp_ip6_input or esp_ip6_input(self, _NO_PACKET, netif)):
             return True
-        if self.raw.pcbs or not self.config.ipv6 or self.protocols6.get(PROTO_TCP) != self._tcp_input6:
+        if self.raw.pcbs or not self.config.ipv6 or self.protocols6.get(nh) != self._handlers6.get(nh):
             return True
         a = netif.ip6_addr_of(dst)
         return a is None or not a.usable
@@ -439,8 +441,11 @@ class Stack:
           replies the device refused: counted in ``link.memerr``, ``link.drop``, ``icmp.err`` where refused);
         - ``udp.fast_taken``, a datagram UDP's short way in took (udp19): ``link.recv``, ``ip.recv``, ``udp.recv``;
         - ``tcp.fast_taken6``, a segment over IPv6 the fast path took (s20): ``link.recv``, ``ip6.recv``, ``tcp.recv``;
-        - ``tcp.fast_sent6``, a pure ACK over IPv6 written from its template that the device took (s20): ``ip6.xmit``,
-          ``link.xmit``, ``tcp.xmit``.
+        - ``tcp.fast_sent6``, a segment over IPv6 written from its template that the device took (s20 pure ACKs, s21
+          data): ``ip6.xmit``, ``link.xmit``, ``tcp.xmit``;
+        - ``icmp6.fast_echoes``, an echo request over IPv6 the fast path answered (s21): ``link.recv``, ``ip6.recv``,
+          ``icmp6.recv``, ``ip6.xmit``, ``icmp6.xmit``, and ``link.xmit`` unless ``icmp6.fast_refused`` (of those,
+          replies the device refused: counted in ``link.memerr`` and ``link.drop`` where refused).
 
         A frame that fits none of those (a segment refused or whose write raised) is counted in full where it happens.
         The same :class:`~lwipy.stats.Stats` object is returned every time, its fields brought up to date: read
@@ -448,9 +453,9 @@ class Stack:
         the fast paths' traffic until the next read); and on the stack's thread, as anything of it (a loop's
         ``loop.call(lambda: stack.stats.as_dict())``): the fold writes the counters.  The stack's own code counts in
         ``_stats``, the same object without the fold, so that the slow paths' increments cost no call."""
-        tcp, icmp = self.tcp, self.icmp
+        tcp, icmp, icmp6 = self.tcp, self.icmp, self.icmp6
         tallies = (tcp.fast_taken, tcp.fast_sent, icmp.fast_echoes, icmp.fast_refused, self.udp.fast_taken,
-                   tcp.fast_taken6, tcp.fast_sent6)
+                   tcp.fast_taken6, tcp.fast_sent6, icmp6.fast_echoes, icmp6.fast_refused)
         stats = self._stats
         folded = self._stats_folded
         if tallies != folded:
@@ -459,12 +464,15 @@ class Stack:
             taken, sent = tallies[0] - folded[0], tallies[1] - folded[1]
             echoes, refused = tallies[2] - folded[2], tallies[3] - folded[3]
             datagrams, taken6, sent6 = tallies[4] - folded[4], tallies[5] - folded[5], tallies[6] - folded[6]
+            echoes6, refused6 = tallies[7] - folded[7], tallies[8] - folded[8]
             link, ip, etharp = stats.link, stats.ip, stats.etharp
-            link.recv += taken + echoes + datagrams + taken6
+            link.recv += taken + echoes + datagrams + taken6 + echoes6
             ip.recv += taken + echoes + datagrams
-            stats.ip6.recv += taken6
-            stats.ip6.xmit += sent6
-            link.xmit += sent6
+            stats.ip6.recv += taken6 + echoes6
+            stats.ip6.xmit += sent6 + echoes6
+            link.xmit += sent6 + echoes6 - refused6
+            stats.icmp6.recv += echoes6
+            stats.icmp6.xmit += echoes6
             stats.tcp.recv += taken + taken6
             stats.tcp.xmit += sent6
             stats.udp.recv += datagrams

@@ -71,6 +71,7 @@ from ...wire.checksum import data_sum as _data_sum
 from ...wire.checksum import from_bytes as _from_bytes
 from ...wire.ipv4 import ETH_IP4_WORD, ETH_IP4_WORD_MASK, NOFRAG_PROTO_MASK, PROTO_TCP
 from ...wire.tcp import ACK
+from ..addr6 import DEPRECATED, PREFERRED
 from .seq import HALF as _HALF
 from .seq import MASK
 from .states import CLOSED
@@ -111,6 +112,7 @@ _ETHERTYPE_IPV6 = 0x86DD
 _KEY6 = struct.Struct("!16s16sHH")
 # a pure ACK over IPv6 from its template: Ethernet, IPv6 and the ports (constant) | seq ack | offset and flags,
 # window, checksum, urgent (| NOP NOP kind length, TSval, TSecr)
+_USABLE6 = frozenset((PREFERRED, DEPRECATED))  # an address's usable states (Ip6Addr.usable)
 _ACK6 = struct.Struct("!58sIIHHHH")
 _ACK6_TS = struct.Struct("!58sIIHHHHIII")
 # a pure ACK from its template: Ethernet and the first IPv4 words | ident | fragment, TTL, protocol | IP checksum |
@@ -269,14 +271,15 @@ def fast_input6(tcp: "Tcp", netif: "Netif", frame: Any, tsval: int | None = None
     # (Stack.way_generation: our addresses and their states by the routes' generation, the ip6_input hook, raw
     # pcbs; pcb._rx6_ok) or it came in on another netif; TCP's handler for next header 6 looked at every segment
     # (Stack.protocols6 is a plain dict): 1.5-2 us less a segment
+    # (and the destination address's state read every segment too: an Ip6Addr written directly moves no generation)
     stack = tcp.stack
     ok = pcb._rx6_ok
     if ok[0] != stack.way_generation or ok[1] is not netif:
         generation = stack.way_generation  # (read before what it stands for)
         if stack.ip6_detours(netif, pcb._local_packed):
             return False
-        pcb._rx6_ok = (generation, netif)
-    elif stack.protocols6.get(6) != stack._tcp_input6:
+        pcb._rx6_ok = (generation, netif, netif.ip6_addr_of(pcb._local_packed))
+    elif stack.protocols6.get(6) != stack._tcp_input6 or ok[2].state not in _USABLE6:
         return False
     # the sum from the IPv6 source on: the pseudo-header's addresses with the segment (22 is even), its length
     # (end - 54) and next header (6) added: a right one comes to 0 modulo 0xFFFF, so the sum to 48 - end
@@ -419,7 +422,7 @@ def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
         frame = _ACK6.pack(head, seq, rcv_nxt, offflags, window, csum, 0)
     n.touched = now  # (nd6_output's)
     took = netif.device.transmit(frame)
-    pcb._tried6(1, took)
+    pcb._tried6(1, 1 if took else 0)  # (a device may say how many bytes it took: a count of one)
     if not took:  # as the full way counts a refused one (ENOMEM)
         stats = stack._stats
         stats.link.memerr += 1

@@ -35,7 +35,7 @@ from ipaddress import IPv4Address, IPv6Address
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
 
-from ...errors import LwipError
+from ...errors import LwipError, check_ip_byte
 from ...wire.checksum import pseudo_sum_v4, pseudo_sum_v6
 from ...wire.ipv4 import PROTO_TCP
 from ...wire.tcp import ACK, PSH, RST, TcpHeader
@@ -98,9 +98,7 @@ def _dropping_way(field: str, name: str, doc: str) -> Any:
     (``TcpOutput._tx_way``, made again at the next segment).  s21: an IP header's byte (lwIP's ``u8_t`` ``tos`` and
     ``ttl``): anything but an integer 0..255 is EINVAL, before the next segment fails to pack it."""
     def put(self: Any, value: Any) -> None:
-        if type(value) is not int or not 0 <= value <= 255:
-            raise LwipError(errno.EINVAL, f"{name} is one byte of the IP header: an integer 0..255, not {value!r}")
-        setattr(self, field, value)
+        setattr(self, field, check_ip_byte(name, value))
         self._tx_way = NO_WAY
     return property(attrgetter(field), put, doc=doc)
 
@@ -195,9 +193,10 @@ class TcpPcb(TcpInput, TcpOutput, TcpTimers, TcpMem):
         self._offload = False  # the netif finishes our checksums (and, with _gso_max, cuts our super-segments)
         self._gso_max = 0
         self._tx_way: tuple = NO_WAY  # tx9: _output_fast's way out as last found (_tx_way_make; tail15: NO_WAY, none)
-        #: s21: (``Stack.way_generation``, netif) when ``Stack.ip6_detours`` last said that ``ip6_input`` hands this
-        #: connection's segments on that netif straight to TCP (``fastpath.fast_input6`` asks again once either moved)
-        self._rx6_ok: tuple = (-1, None)
+        #: s21: (``Stack.way_generation``, netif, our address there) when ``Stack.ip6_detours`` last said that
+        #: ``ip6_input`` hands this connection's segments on that netif straight to TCP (``fastpath.fast_input6`` asks
+        #: again once either of the first two moved, and reads the address's state every segment)
+        self._rx6_ok: tuple = (-1, None, None)
         self._corked = False  # gso: the application writes from an ACK's notification; _ack_advanced sends after
         # PSH on the segment that empties the send buffer (not after a send(..., more=True)); out14: the flag itself, PSH or
         # 0, as _output_one writes it (3 bytecodes less a reply, one more in send)

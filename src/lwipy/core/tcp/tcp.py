@@ -63,7 +63,7 @@ class Tcp:
         "ack_pending", "output_pending", "ack_templates", "tx_templates", "tx_neighbours", "eth_output", "unsettled",
         "mem_plans", "_settle_args", "_settle", "listeners", "timers", "_challenge_second", "_challenges",
         "tx_refused", "_ports", "_local_ports", "_reserved", "pcbs_held", "ip4_detour", "fast_taken6", "fast_sent6",
-        "eth_output_ip6", "__dict__",
+        "__dict__",
     )
 
     def __init__(self, stack: "Stack") -> None:
@@ -78,7 +78,8 @@ class Tcp:
         self.fast_taken = 0
         self.fast_sent = 0
         self.fast_taken6 = 0  # s20: segments over IPv6 the fast path took (fastpath.fast_input6)
-        self.fast_sent6 = 0  # s20: pure ACKs over IPv6 a device took from their template (fastpath._fast_ack6)
+        # s20: segments over IPv6 a device took from their templates (pure ACKs: fastpath._fast_ack6; s21: data)
+        self.fast_sent6 = 0
         #: in12: whether anything may take an IPv4 packet before TCP sees it (a raw pcb, an ``ip4_input`` hook, NAPT
         #: on a netif) or, in15, ip4_input checks the header's checksum (``Config.checksum_check_ip``: the
         #: configuration is a stack's for life): kept by the stack (``Stack._ip4_detours_changed``), read by header
@@ -102,7 +103,6 @@ class Tcp:
         self.tx_neighbours: dict[TcpPcb, tuple] = {}
         #: rr2: Ethernet's output, bound once (``TcpOutput._neighbour_mac`` compares ``Stack.link_output`` with it)
         self.eth_output = stack.ethernet.output
-        self.eth_output_ip6 = stack.ethernet.output_ip6  # s20: what fastpath._fast_ack6 compares a netif's with
         # --- rr2: an ACK's bookkeeping after the reply's write (:meth:`settle`) ---
         #: the connection whose ACK's RTT sample, congestion window and memory counting wait, or None (its buffers'
         #: sizes as they change meanwhile: its ``_mem_log``, mem12)

@@ -630,7 +630,7 @@ class TcpOutput:
         finally:  # as _output_fast's loop writes back (also should the device raise)
             if ip4 is None:  # s21: IPv6: the neighbour touched, as nd6's output does, and its counters
                 entry.touched = stack.now
-                self._tried6(1, sent)
+                self._tried6(1, 1 if sent else 0)  # (a device may say how many bytes it took: a count of one)
             else:
                 ip4.next_ident = (ident + 1) & 0xFFFF
                 if sent:
@@ -1052,26 +1052,15 @@ class TcpOutput:
 
     def _neighbour6(self) -> "Neighbor | None":
         """s21: :meth:`_neighbour_mac` over IPv6: the next hop's neighbour entry, for the short ways
-        (:meth:`_tx_way_make6`, ``fastpath._fast_ack6``) to write to its MAC, while the route is the one cached, the
-        netif up with its link, untagged, Ethernet and not loopback, the stack's Ethernet output and the netif's
-        IPv6 output (``Tcp.eth_output_ip6``: ``nd6``'s) not replaced, the next hop neither multicast nor ours, and the
-        entry one that a packet goes to as it is (``Neighbor.refresh_at``: REACHABLE, DELAY or PROBE with a MAC).
-        None when the full way must send (a route to look up again, a neighbour to resolve, or a STALE one that a
-        packet moves to DELAY: ``nd6``'s work)."""
+        (:meth:`_tx_way_make6`, ``fastpath._fast_ack6``) to write to its MAC, while the route is the one cached and
+        ``Nd6.ready`` says so (the netif, the outputs, the next hop, the entry's state).  None when the full way must
+        send (a route to look up again, a neighbour to resolve, or a STALE one that a packet moves to DELAY: ``nd6``'s
+        work)."""
         stack = self.stack
         via = self._via6
         if via is None or self._route_gen != stack.routes.generation:
             return None
-        netif, next_hop = via
-        tcp = self.tcp
-        if not (netif.up and netif.link_up) or netif.vlan_id is not None or netif.is_loopback \
-                or not netif.is_ethernet or stack._link_output != tcp.eth_output \
-                or netif.output_ip6 != tcp.eth_output_ip6 or next_hop[0] == 0xFF or next_hop in stack._own6:
-            return None
-        n = stack.nd6.neighbors.get((netif.index, next_hop))
-        if n is None or stack.now >= n.refresh_at:
-            return None
-        return n
+        return stack.nd6.ready(via[0], via[1])
 
     def _handed(self, took: bool) -> bool:
         """Count a segment a short way handed to the device (``took``: whether it did), as the full way counts it;
