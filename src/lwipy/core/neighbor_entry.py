@@ -16,8 +16,8 @@ __all__ = ["RefreshAt"]
 
 
 class RefreshAt:
-    """A mixin of the entry dataclasses (``slots=True``, with ``netif`` and ``mac`` fields and a ``refresh_at`` field
-    set by nothing else): ``refresh_at`` is :meth:`_refresh_due` again after every write of a field named in
+    """A mixin of the entry dataclasses (``slots=True``, with ``netif`` and ``mac`` fields and, last, a ``refresh_at``
+    field set by nothing else): ``refresh_at`` is :meth:`_refresh_due` again after every write of a field named in
     ``_REFRESH_FROM`` (a class attribute of each entry type); a write of ``mac`` moves ``Stack.way_generation`` on."""
 
     __slots__ = ()
@@ -39,7 +39,7 @@ class RefreshAt:
 
     def _refresh_again(self) -> None:
         try:
-            due = self._refresh_due()
+            self.refresh_at  # noqa: B018 (the last field: set once __init__ set every other)
         except AttributeError:
             return  # (in __init__, before every field is set: __post_init__ works it out)
-        object.__setattr__(self, "refresh_at", due)
+        object.__setattr__(self, "refresh_at", self._refresh_due())
