@@ -311,7 +311,7 @@ def main() -> int:
           f"RSS {rss0:.1f} -> {rss_mib():.1f} MiB; victim counters: link.recv {victim.stats.link.recv:,}, "
           f"drops ip {victim.stats.ip.drop:,} ip6 {victim.stats.ip6.drop:,} tcp {victim.stats.tcp.drop:,}; taken by "
           f"the fast paths: TCP over IPv4 {victim.tcp.fast_taken:,}, over IPv6 {victim.tcp.fast_taken6:,}, UDP "
-          f"{victim.udp.fast_taken:,}, echo {victim.icmp.fast_echoes:,}")
+          f"{victim.udp.fast_taken:,}, echo {victim.icmp.fast_echoes:,}, echo over IPv6 {victim.icmp6.fast_echoes:,}")
     for key, n in escapes.items():
         print(f"  {n} x {key}")
     if cov is not None:
