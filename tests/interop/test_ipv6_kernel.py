@@ -70,6 +70,9 @@ def test_kernel_pings_lwipys_link_local_address_and_sees_it_reachable(lwip):
     ll = link_local(lwip)
     done = lwip.run(["ping", "-6", "-c", "20", "-i", "0.05", "-W", "2", f"{ll}%{lwip.kernel.ifname}"], timeout=30)
     assert done.returncode == 0 and " 0% packet loss" in done.stdout, done.stdout + done.stderr
+    # s21: the kernel's pings answered by the ICMPv6 echo's fast answer (the first, perhaps, the full way's while the
+    # kernel's entry in ours resolves), each reply one the kernel's ping took
+    assert lwip.call(lambda: lwip.stack.icmp6.fast_echoes) >= 15
     neigh = lwip.run(["ip", "-6", "neigh", "show", "dev", lwip.kernel.ifname], check=True).stdout
     line = next(x for x in neigh.splitlines() if x.startswith(ll))
     assert lwip.mac in line and any(s in line for s in ("REACHABLE", "STALE", "DELAY"))
