@@ -304,6 +304,10 @@ def _their_mac_in_place(t, pcb):
 WAY_CHANGES = {
     # (the change, whether the fast output must leave the next call to the full way)
     "MTU below the segments": (lambda t, pcb: setattr(t.netif, "mtu", 576), True),
+    # (one byte short of a full segment with its IPv4 and TCP headers; None: the loop leaves the call, and the full
+    # way's own short way, _fast_send, still writes the last segment, which fits)
+    "MTU one byte short": (lambda t, pcb: setattr(t.netif, "mtu", 20 + (32 if pcb.ts_ok else 20) + pcb.seg_size - 1),
+                           None),
     "our MAC": (lambda t, pcb: setattr(t.netif, "hwaddr", b"\x02\x00\x00\x00\x00\x42"), False),
     "their MAC, in the entry": (_their_mac_in_place, False),
     "TOS": (lambda t, pcb: setattr(pcb, "tos", 0x20), False),

@@ -1,4 +1,4 @@
-"""s21: the send side over IPv6 (``TcpOutput._tx_way_make6``): ``_output_fast``'s loop and ``_output_one`` write an
+"""s21: the send side over IPv6 (``TcpOutput._tx_way_make``'s IPv6 case): ``_output_fast``'s loop and ``_output_one`` write an
 IPv6 connection's data segments from a template, and give way to the full way whenever the neighbour, the netif, the
 route or the MTU says so.  As ``test_tcp_fastpath6``: two identical simulations, one with TCP's fast paths on and
 one with them off, must put the same frames on the link and leave the same connection state, neighbour entries and
@@ -129,6 +129,8 @@ WAY_CHANGES6 = {
     "the neighbour's mac, still reachable": lambda w, pcb: setattr(_entry_for_b(w), "mac", bytes.fromhex("020000000099")),
     # the netif and the path: the MTUs (ip6.output then fragments), our MAC, the link, the outputs
     "the netif's ipv6 mtu": lambda w, pcb: setattr(en(w.a), "mtu6", 1280),
+    # (10 bytes short of a full segment with IPv6's 40-byte header: IPv4's 20 would still fit)
+    "the netif's ipv6 mtu, just short": lambda w, pcb: setattr(en(w.a), "mtu6", 1490),
     "the path mtu": lambda w, pcb: w.a.route6.path_mtu(B6_PACKED, 1280),
     "our mac": lambda w, pcb: setattr(en(w.a), "hwaddr", bytes.fromhex("020000000077")),
     "the link down": lambda w, pcb: setattr(en(w.a), "link_up", False),

@@ -22,8 +22,8 @@ __all__ = ["Netif"]
 _RX_MAC_FIELDS = frozenset(("hwaddr", "vlan_id", "up"))
 #: way13: the fields a TCP connection's kept way out (``TcpOutput._tx_way``) is made from: a write to any of them
 #: moves ``Stack.way_generation`` on (the other writes cost one set lookup more; a netif's fields are seldom written);
-#: s21: IPv6's MTU, hop limit and output too (a way out over IPv6)
-_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device", "mtu6", "hop_limit6", "output_ip6"))
+#: s21: IPv6's MTU and output too (a way out over IPv6; its hop limit is the connection's ``ttl``, not the netif's)
+_WAY_FIELDS = frozenset(("up", "link_up", "vlan_id", "hwaddr", "mtu", "device", "mtu6", "output_ip6"))
 
 
 class Netif:

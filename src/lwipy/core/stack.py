@@ -251,7 +251,8 @@ class Stack:
         ``netif``'s addresses in a usable state (tentative, duplicated or gone: dropped).  Such a frame takes the full
         way.  s21: asked once per connection and netif while :attr:`way_generation` stands
         (``TcpPcb._rx6_ok``: each of these but the handler moves it on, our addresses and their states by the routes'
-        generation), the handler every segment."""
+        generation), the handler and the address's state every segment (an ``Ip6Addr`` written directly moves no
+        generation); the ICMPv6 echo's fast answer asks it every echo."""
         hook = self.hooks.ip6_input
         if hook is not None and (hook is not esp_ip6_input or esp_ip6_input(self, _NO_PACKET, netif)):
             return True

@@ -399,8 +399,7 @@ def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
     stack = pcb.stack
     netif = n.netif
     ts = pcb.ts_ok
-    hop_limit = pcb._ttl if pcb._ttl is not None else netif.hop_limit6
-    key = (n.mac, netif.hwaddr, pcb._tos, hop_limit, ts)
+    key = (n.mac, netif.hwaddr, pcb._tos, pcb._ttl, ts)  # (the connection's hop limit: ttl, always set)
     tcp = pcb.tcp
     templates = tcp.ack_templates
     tmpl = templates.get(pcb)

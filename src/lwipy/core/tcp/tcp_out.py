@@ -12,7 +12,7 @@ segment).  A segment the device refused (ENOMEM) stays unsent and is tried again
 
 The common call, an established connection with no FIN queued sending new data to a resolved IPv4 neighbour (a bulk
 sender's every call; with offload too since tx8, its super-segments as ``_fast_send`` writes them; s21: or to an IPv6
-neighbour that a packet goes to as it is, ``_tx_way_make6``, without offload), takes
+neighbour that a packet goes to as it is, ``_tx_way_make``'s IPv6 case, without offload), takes
 :meth:`TcpOutput._output_fast`: the same decisions, segment for segment, with what cannot change during one call (route,
 netif, ARP entry, window to offer, timestamps) looked at once, and each frame packed whole by one struct from a
 per-connection template (the frame's constant bytes and the checksums' constant parts, negated so that ``(part - fields)
@@ -340,7 +340,7 @@ class TcpOutput:
                         data_sum = _from_bytes(payload)
                         if n & 1:
                             data_sum <<= 8
-                    if mid is None:  # s21: IPv6 (_tx_way_make6): no identification, no header checksum
+                    if mid is None:  # s21: IPv6 (_tx_way_make): no identification, no header checksum
                         frame = pack(head, hdrs + n, addrs, nxt, rcv_nxt, offflags, window,
                                      (neg - n - nxt - data_sum) % 0xFFFF, tail) + payload
                     else:
@@ -444,32 +444,45 @@ class TcpOutput:
         netif's device, the ARP entry, the template's fields, the headers' and the segments' sizes and whether
         timestamps are on; out2: and ``_rcv_opens_at`` for :meth:`_output_one`'s window (:data:`_SCALED` for a scaled
         window: ``_rcv_opens_at`` is set by ``TcpPcb._rcv_sws`` alone, which drops the way, and ``rcv_wscale`` only
-        before a call of it, when the pcb is made and by the handshake)."""
-        if self.v6:
-            return self._tx_way_make6()
-        if not self._neighbour:
-            return None
+        before a call of it, when the pcb is made and by the handshake).  s21: over IPv6 the same tuple, for a
+        neighbour :meth:`_neighbour6` finds ready (its ``Neighbor``, whose ``refresh_at`` :meth:`_tx_way_now` tests
+        as an ARP entry's), from :meth:`_segment_template6`: ``mid`` None (there is no identification, fragment
+        field or header checksum: the short ways test it to write IPv6), ``hdrs`` the TCP header's length alone (the
+        payload length's part before the data); none on a netif that offloads (its IPv6 super-segments stay the full
+        way's), nor for segments larger than the link's or the path's MTU (``ip6.output`` would fragment them; a
+        smaller path MTU lowers ``snd_mss``, ``Tcp.path_mtu_changed``, which the way compares)."""
         stack = self.stack
+        tcp = self.tcp
         generation = stack.way_generation  # (read before what it stands for)
-        mac = self._neighbour_mac()  # (None also without a netif)
-        if mac is None:
-            return None
-        netif = self._netif
+        if self.v6:
+            entry = self._neighbour6()
+            if entry is None or self._offload:
+                return None
+            netif, mac = entry.netif, entry.mac
+            # (the IPv6 header's 40 bytes outside its payload length; the path's MTU as ip6.output takes it)
+            ip_hlen, length_base, make = 40, 0, self._segment_template6
+            mtu = min(netif.mtu6, stack.route6.path_mtus.get(self._remote_packed, 0xFFFF))
+        else:
+            if not self._neighbour:
+                return None
+            mac = self._neighbour_mac()  # (None also without a netif)
+            if mac is None:
+                return None
+            netif = self._netif
+            entry = tcp.tx_neighbours[self][0]
+            # (the IPv4 header's 20 bytes inside its total length)
+            ip_hlen, length_base, make, mtu = 20, 20, self._segment_template, netif.mtu
         ts_ok = self.ts_ok
         hlen = 32 if ts_ok else 20
         snd_mss = self.snd_mss
         mss = snd_mss - 12 if ts_ok else snd_mss  # seg_size: no SACK room is due here
-        mtu = netif.mtu
-        if 20 + hlen + mss > mtu:
+        if ip_hlen + hlen + mss > mtu:
             return None
         # the frame's constant bytes and the checksums' constant parts, made again when one of them changed
-        tcp = self.tcp
         tmpl = tcp.tx_templates.get(self)
-        hwaddr, tos, ttl = netif.hwaddr, self._tos, self._ttl
-        made_for = (mac, hwaddr, tos, ttl, hlen)
+        made_for = (mac, netif.hwaddr, self._tos, self._ttl, hlen)
         if tmpl is None or tmpl[0] != made_for:
-            tmpl = tcp.tx_templates[self] = self._segment_template(*made_for)
-        entry = tcp.tx_neighbours[self][0]
+            tmpl = tcp.tx_templates[self] = make(*made_for)
         # (what it was made from, compared by _tx_way_now: an up, untagged netif and the stack's Ethernet output are
         # checked by _neighbour_mac above, so an equal generation later means they still are; way13: the routes' and
         # the ARP table's generations, the netif's state, VLAN, MAC, MTU and device and the entry's MAC as
@@ -477,41 +490,10 @@ class TcpOutput:
         # timestamps by dropping the way when written, the peer's MSS compared)
         # way13: the netif's device (a write to netif.device moves Stack.way_generation on) and the template's fields in
         # the way itself (one unpacking a call): (generation, snd_mss, device, entry, head, mid, addrs, ip_neg, tcp_neg,
-        # wmemo, pack, offflags_ack, hdrs: the IPv4 and TCP headers' length, mss: the segments' most data, ts_ok,
-        # opens_at: out2, the window's threshold)
+        # wmemo, pack, offflags_ack, hdrs: the headers' part of the IP length field, mss: the segments' most data,
+        # ts_ok, opens_at: out2, the window's threshold)
         way = self._tx_way = (generation, snd_mss, netif.device, entry) + tmpl[1:] + (
-            20 + hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
-        return way
-
-    def _tx_way_make6(self) -> tuple | None:
-        """s21: :meth:`_tx_way_make` over IPv6: the same tuple, for a neighbour :meth:`_neighbour6` finds ready (its
-        ``Neighbor``, whose ``refresh_at`` :meth:`_tx_way_now` tests as an ARP entry's), from
-        :meth:`_segment_template6`: ``mid`` None (there is no identification, fragment field or header checksum:
-        the short ways test it to write IPv6), ``hdrs`` the TCP header's length alone (the payload length's part
-        before the data).  None when the full way must send: as :meth:`_neighbour6` says, on a netif that offloads
-        (its IPv6 super-segments stay the full way's), or for segments larger than the link's or the path's MTU
-        (``ip6.output`` would fragment them; a smaller path MTU lowers ``snd_mss``, ``Tcp.path_mtu_changed``, which
-        the way compares)."""
-        stack = self.stack
-        generation = stack.way_generation  # (read before what it stands for)
-        n = self._neighbour6()
-        if n is None or self._offload:
-            return None
-        netif = n.netif
-        ts_ok = self.ts_ok
-        hlen = 32 if ts_ok else 20
-        snd_mss = self.snd_mss
-        mss = snd_mss - 12 if ts_ok else snd_mss  # seg_size: no SACK room is due here
-        if 40 + hlen + mss > min(netif.mtu6, stack.route6.path_mtus.get(self._remote_packed, 0xFFFF)):
-            return None
-        tcp = self.tcp
-        tmpl = tcp.tx_templates.get(self)
-        hop_limit = self._ttl if self._ttl is not None else netif.hop_limit6  # (ip6.output's)
-        made_for = (n.mac, netif.hwaddr, self._tos, hop_limit, hlen)
-        if tmpl is None or tmpl[0] != made_for:
-            tmpl = tcp.tx_templates[self] = self._segment_template6(*made_for)
-        way = self._tx_way = (generation, snd_mss, netif.device, n) + tmpl[1:] + (
-            hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
+            length_base + hlen, mss, ts_ok, _SCALED if self.rcv_wscale else self._rcv_opens_at)
         return way
 
     def _offered_window(self, wmemo: list) -> int:
@@ -609,7 +591,7 @@ class TcpOutput:
             data_sum = _from_bytes(snd_buf)
         nxt = self.snd_nxt
         csum = (tcp_neg - rcv_nxt - window - psh - n - nxt - data_sum) % 0xFFFF
-        if mid is None:  # s21: IPv6 (_tx_way_make6): no identification, no header checksum
+        if mid is None:  # s21: IPv6 (_tx_way_make): no identification, no header checksum
             ip4 = None
             frame = pack(head, hdrs + n, addrs, nxt, rcv_nxt, offflags_ack | psh, window, csum, tail) + snd_buf
         else:
@@ -703,7 +685,7 @@ class TcpOutput:
                 _SEG_TS.pack if hlen == 32 else _SEG.pack, offflags_ack)
 
     def _segment_template6(self, mac: bytes, hwaddr: bytes, tclass: int, hop_limit: int, hlen: int) -> tuple:
-        """s21: :meth:`_segment_template` over IPv6 (:meth:`_tx_way_make6`): the frame's constant bytes before the
+        """s21: :meth:`_segment_template` over IPv6 (:meth:`_tx_way_make`): the frame's constant bytes before the
         payload length (Ethernet; version, traffic class, flow label 0) and after it (next header, hop limit,
         addresses, ports: as ``fastpath._ack_template6`` writes them), no IPv4 parts (``mid`` None, ``ip_neg`` 0),
         the negated partial sum of the TCP header and pseudo-header as IPv4's, the window's memo, the struct and
@@ -1052,7 +1034,7 @@ class TcpOutput:
 
     def _neighbour6(self) -> "Neighbor | None":
         """s21: :meth:`_neighbour_mac` over IPv6: the next hop's neighbour entry, for the short ways
-        (:meth:`_tx_way_make6`, ``fastpath._fast_ack6``) to write to its MAC, while the route is the one cached and
+        (:meth:`_tx_way_make`, ``fastpath._fast_ack6``) to write to its MAC, while the route is the one cached and
         ``Nd6.ready`` says so (the netif, the outputs, the next hop, the entry's state).  None when the full way must
         send (a route to look up again, a neighbour to resolve, or a STALE one that a packet moves to DELAY: ``nd6``'s
         work)."""
