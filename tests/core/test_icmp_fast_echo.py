@@ -501,3 +501,84 @@ def test_quiet_is_taken_at_its_word():
     assert fast.icmp.fast_echo(fnetif, echo(seq=8), 2.0) is False
     assert fast.icmp.fast_echo(fnetif, echo(seq=9), 2.0, quiet=True) is True
     assert fdev.take()
+
+
+# --- lent: the loop's ping lane lends the buffer it read the frame into (s22), and the reply is written over it ---
+
+def lent_same(stacks, frame: bytes, now: float = 2.0, stale: bytes = b"", quiet: bool = False) -> bool:
+    """``frame`` lent to the fast stack's fast_echo in a buffer that holds ``stale`` bytes after it (what an earlier,
+    longer read left there), and to the other stack's full way: the same reply, counters and state; the buffer
+    untouched when the fast path declined, and the reply over the request in it when it answered."""
+    (fast, fnetif, fdev), (slow, snetif, sdev) = stacks
+    buf = bytearray(frame + stale)
+    before = bytes(buf)
+    answered = fast.icmp.fast_echo(fnetif, memoryview(buf), now, quiet, len(frame))
+    if answered:
+        (reply,) = fdev.sent[-1:]
+        assert buf[:len(reply)] == reply and buf[len(reply):] == before[len(reply):]
+    else:
+        assert buf == before
+        fast.input(fnetif, frame, now)
+    slow.input(snetif, frame, now)
+    assert fdev.take() == sdev.take()
+    assert fast.stats.as_dict() == slow.stats.as_dict()
+    assert fast.ip4.next_ident == slow.ip4.next_ident
+    return answered
+
+
+def test_a_lent_buffer_is_answered_in_place_with_the_full_paths_reply():
+    """A lent request gets the reply a copied one gets (sizes, TOS, DF, odd lengths, link padding), whatever stale
+    bytes follow it in the buffer: a checksum over them, or a length read from them, would answer wrongly."""
+    stacks = pair()
+    stale = echo(bytes(range(200)))  # (a longer request read before)
+    for frame in (echo(), echo(bytes(7), tos=0x10), echo(b"", frag=0), echo(bytes(1400)), echo(pad=b"\0" * 10),
+                  echo(b"xyz", code=3)):
+        assert lent_same(stacks, frame, stale=stale)
+        assert lent_same(stacks, frame, stale=stale, quiet=True)
+    assert stacks[0][0].icmp.fast_echoes == 12
+
+
+def test_a_lent_buffer_declined_is_left_as_it_was():
+    """What the fast path leaves to the full way is not written to: a bad checksum, a truncated packet whose rest
+    the stale bytes would fill, an ARP entry due for a refresh, and a read that gave nothing (``lent`` 0 over a buffer
+    that still holds a request: never answered again)."""
+    stacks = pair(checksum_check_ip=True, checksum_check_icmp=True)
+    whole = echo(bytes(64))
+    for frame in (echo(icmp_csum=1), echo(ip_csum=1), whole[:-8]):
+        assert not lent_same(stacks, frame, stale=whole[len(frame):])
+    entry = next(e for k, e in stacks[0][0].etharp.table.items() if str(k[1]) == PEER)
+    assert not lent_same(stacks, echo(), entry.expires - 1.0)
+    fast, fnetif, fdev = stacks[0]
+    buf = bytearray(whole)
+    assert fast.icmp.fast_echo(fnetif, memoryview(buf), 2.0, False, 0) is False
+    assert buf == whole and not fdev.sent and fast.icmp.fast_echoes == 0
+
+
+def test_a_lent_ipv6_frame_is_answered_from_a_copy():
+    """An IPv6 frame lent to the (IPv4) echo answer goes to ICMPv6's with the lent bytes alone, which answers from a
+    copy: the buffer is not written to.  (What ICMPv6 does with the frame is test_icmp6_fast_echo's.)"""
+    stacks = pair()
+    fast, fnetif, _ = stacks[0]
+    seen = []
+    fast.icmp6.fast_echo = lambda netif, frame, now=None: seen.append(bytes(frame)) or False
+    frame = OWN_MAC + PEER_MAC + b"\x86\xdd" + bytes(40 + 8)
+    buf = bytearray(frame + b"\x01" * 30)
+    for third in (frame[23], 1):  # (its byte 23, the IPv4 protocol's place, is ICMP's or not)
+        buf[23] = third
+        before = bytes(buf)
+        assert fast.icmp.fast_echo(fnetif, memoryview(buf), 2.0, False, len(frame)) is False
+        assert buf == before and seen.pop() == before[:len(frame)]
+
+
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(FIELDS, st.floats(0.0, 400.0), st.binary(max_size=64)), min_size=1, max_size=8))
+def test_differential_random_frames_lent(frames):
+    """Random echo requests, good and bad, lent with random stale bytes after them at random times: the same frames
+    and counters as the full way, and the buffer written only when answered."""
+    stacks = pair(checksum_check_ip=True, checksum_check_icmp=True)
+    now = 2.0
+    for fields, dt, stale in frames:
+        now += dt
+        for stack, _, _ in stacks:
+            stack.poll(now)
+        lent_same(stacks, echo(**fields), now, stale)

@@ -23,8 +23,8 @@ OWN_MAC, PEER_MAC = bytes.fromhex("020000000001"), bytes.fromhex("020000000099")
 OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 
 
-def echo_request(seq: int = 1, src: bytes = PEER_B, dst: bytes = OWN_B) -> bytes:
-    icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x77, seq) + bytes(32))
+def echo_request(seq: int = 1, src: bytes = PEER_B, dst: bytes = OWN_B, data: bytes = bytes(32)) -> bytes:
+    icmp = bytearray(struct.pack("!BBHHH", 8, 0, 0, 0x77, seq) + data)
     struct.pack_into("!H", icmp, 2, checksum(icmp))
     ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, src, dst))
     struct.pack_into("!H", ip, 10, checksum(ip))
@@ -310,28 +310,30 @@ class TurnMark:
 
 def logging_reads(monkeypatch, dev: SocketTap) -> None:
     """Log every read of ``dev``'s descriptor in ``dev.log``, whoever makes it (the loop reads the first frame of a
-    wake-up itself, ``Device.frame_read_size``): "read" for a frame, "empty" for EAGAIN.  Patched before the loop
-    runs (the loop and the device's reader take ``os.read`` when they start)."""
-    real = os.read
+    wake-up itself, ``Device.frame_read_size``, and the ping lane into its buffer, by ``os.readv``): "read" for a
+    frame, "empty" for EAGAIN.  Patched before the loop runs (the loop and the device's reader take ``os.read`` and
+    ``os.readv`` when they start)."""
+    def logged(real):
+        def read(fd, arg):
+            if fd != dev.fd:
+                return real(fd, arg)
+            try:
+                got = real(fd, arg)
+            except BlockingIOError:
+                dev.log.append("empty")
+                raise
+            dev.log.append("read")
+            return got
+        return read
 
-    def read(fd, size):
-        if fd != dev.fd:
-            return real(fd, size)
-        try:
-            data = real(fd, size)
-        except BlockingIOError:
-            dev.log.append("empty")
-            raise
-        dev.log.append("read")
-        return data
-
-    monkeypatch.setattr(os, "read", read)
+    monkeypatch.setattr(os, "read", logged(os.read))
+    monkeypatch.setattr(os, "readv", logged(os.readv))
 
 
-def logged_loop(monkeypatch, kind=None):
-    """A stack on a SocketTap (of class ``kind``) whose reads and turns are logged in ``dev.log``, and its loop
-    running: the peer's end, ours, the stack, the device and the :class:`Watched` loop."""
-    a, b, stack, dev = _socket_tap_stack(kind=kind)
+def logged_loop(monkeypatch, kind=None, **options):
+    """A stack (``Config(**options)``) on a SocketTap (of class ``kind``) whose reads and turns are logged in
+    ``dev.log``, and its loop running: the peer's end, ours, the stack, the device and the :class:`Watched` loop."""
+    a, b, stack, dev = _socket_tap_stack(kind=kind, **options)
     logging_reads(monkeypatch, dev)
     stack.add_poller(TurnMark(dev.log))
     return a, b, stack, dev, Watched(StackLoop(stack))
@@ -357,6 +359,69 @@ def test_a_lone_ping_to_a_sleeping_loop_is_read_answered_and_slept_on(monkeypatc
         pings_to_a_sleeping_loop(watched, a, range(1, 6))  # (a call turned the loop before the first: it may race it)
         log = loop.call(lambda: list(dev.log), timeout=30)
         assert log[-8:] == ["read", "write"] * 4, log  # each answer, and no empty read or turn after it
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
+def test_the_lanes_buffer_is_read_into_answered_over_and_copied_out_of_for_the_stack(monkeypatch):
+    """s22: the ping lane reads each frame into one buffer, and the echo answer writes its reply over the request
+    there: pings of any size, each shorter than the one before it read, are answered with their own data (none of
+    the bytes an earlier one left behind it), and a frame the lane does not answer reaches the stack as a copy: the
+    first fragment of a UDP datagram, read in the lane, waits in reassembly while later pings are read into the
+    buffer, and the datagram comes out whole when its second fragment comes; the frame the stack was handed is
+    still that fragment after the pings read since (the stack, and what it hands the frame on to, may keep it)."""
+    a, b, stack, dev, watched = logged_loop(monkeypatch, ip4_reassembly=True)
+    loop = watched.loop
+    handed = []
+    real_input_many = stack.input_many
+
+    def input_many(netif, frames, now, first=None, *args):
+        handed.append(first)
+        return real_input_many(netif, frames, now, first, *args)
+
+    stack.input_many = input_many
+    try:
+        def bind():
+            pcb = stack.udp.new()
+            pcb.bind(None, 5000)
+            return pcb
+        pcb = loop.call(bind, timeout=30)
+        payload = bytes(range(40))
+        udp = struct.pack("!HHHH", 4000, 5000, 8 + len(payload), 0) + payload
+        fragments = []
+        for flags_offset, part in ((0x2000, udp[:24]), (3, udp[24:])):  # (MF, offset 0) and (offset 24 bytes)
+            ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(part), 77, flags_offset, 64, 17, 0,
+                                       PEER_B, OWN_B))
+            struct.pack_into("!H", ip, 10, checksum(ip))
+            fragments.append(OWN_MAC + PEER_MAC + b"\x08\x00" + bytes(ip) + part)
+        sizes = [1400, 700, 8, 0, 301]
+        for seq, size in enumerate(sizes, 1):
+            data = bytes((seq * 7 + i) & 0xFF for i in range(size))
+            frame = echo_request(seq, data=data)
+            watched.send_when_asleep(a, frame) if seq in (1, 4) else a.send(frame)
+            reply = echo_reply(a)
+            assert len(reply) == len(frame) and reply[42:] == data and reply[38:42] == frame[38:42]
+            assert checksum(reply[14:34]) == 0 and checksum(reply[34:]) == 0
+            time.sleep(0.02)
+            assert watched.asleep.wait(30)
+            if seq == 2:  # the first fragment, in the lane after the second ping
+                a.send(fragments[0])
+                time.sleep(0.02)
+                assert watched.asleep.wait(30)
+        log = loop.call(lambda: list(dev.log), timeout=30)
+        assert ["read", "write", "read", "write", "read", "empty"] in [log[i:i + 6] for i in range(len(log))], log
+        assert log[-5:] == ["read", "write"] * 2 + ["turn"] or log[-4:] == ["read", "write"] * 2, log  # in the lane
+        assert [bytes(f) for f in handed if f is not None and len(f) == len(fragments[0])] == [fragments[0]]
+        a.send(fragments[1])
+        deadline = time.monotonic() + 30
+        got: list[bytes] = []
+        while not got and time.monotonic() < deadline:
+            got = loop.call(lambda: [bytes(d.data) for d in iter(pcb.recv, None)], timeout=30)
+            time.sleep(0.01)
+        assert got == [payload]
+        assert loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == len(sizes)
     finally:
         watched.stop()
         a.close()
@@ -468,10 +533,10 @@ def test_a_bug_in_the_fast_answer_in_the_ping_lane_drops_the_frame_and_the_loop_
     from lwipy.core.icmp import Icmp
     real = Icmp.fast_echo
 
-    def fast_echo(self, netif, frame, now=None, quiet=False):
+    def fast_echo(self, netif, frame, now=None, quiet=False, lent=None):
         if frame[40:42] == (3).to_bytes(2, "big"):
             raise RuntimeError("a bug")
-        return real(self, netif, frame, now, quiet)
+        return real(self, netif, frame, now, quiet, lent)
 
     monkeypatch.setattr(Icmp, "fast_echo", fast_echo)  # (before the stack: its fast_answer is its echo's)
     a, b, stack, dev = _socket_tap_stack()

@@ -402,6 +402,10 @@ class StackLoop:
         # read, one frame), and its netif and read size
         solo_ready: list[tuple[int, int]] | None = None
         solo_netif, solo_size = None, 0
+        # s22: the buffer the lane reads each frame into, lent to the fast answer, which writes the reply over the
+        # request (Icmp.fast_echo's ``lent``): no buffer allocated for a ping on the way to its reply
+        lane_view = memoryview(b"")
+        lane_bufs = [lane_view]
         # after a sleep, what epoll said: a device whose frames are its descriptor's reads and nothing else
         # (Device.frame_read_size: a plain TAP) has nothing to read unless the descriptor was ready (level
         # triggered), and then it was read in the wake-up itself; their netifs
@@ -409,7 +413,7 @@ class StackLoop:
         plain_netifs: dict[Any, tuple[int, int]] = {}
         generation = -1
         calls = self._calls
-        read = os.read
+        read, readv = os.read, os.readv
         monotonic, offset = time.monotonic, self._clock_offset  # the default clock, without a call of its own
         # nothing has run on the stack since the fast answer last answered (the loop only slept, and read nothing
         # more): what that answer checked of the stack holds still (Stack.fast_answer's ``quiet``); with core
@@ -446,6 +450,9 @@ class StackLoop:
                     if solo_dev is not None and solo[2] is not None:
                         solo_ready = [(solo_fd, sel.readable)]
                         solo_netif, _, solo_size = solo
+                        if len(lane_view) != solo_size:
+                            lane_view = memoryview(bytearray(solo_size))
+                            lane_bufs = [lane_view]
                     waited = False  # (a device new to the set is read once before it is slept on)
                 # no empty read of a plain device after a sleep (an application's call woke us, or a timer), unless
                 # the wake-up's reading was cut short; a device with frames of its own (a wrapper holding some back,
@@ -603,18 +610,21 @@ class StackLoop:
                     # s16: the ping lane.  While the lone plain device alone wakes us, its frame is read and offered
                     # to the fast answer here, without the dispatch above, and, answered, slept on again when nothing
                     # else is due (the tests above, less those that cannot change while only the lane runs: the
-                    # device, the descriptors, the fast answer itself).  After an idle sleep every bytecode before
-                    # the reply runs cold: 51 fewer a ping here (410 -> 359), and the time from the request to the
-                    # reply on the TAP 5-15 us less of its 140-230 (p50, each placement).  A frame it does not
-                    # answer goes on as above: to the stack with the rest the device has, then a turn
+                    # device, the descriptors, the fast answer itself: the stack's echo answer).  After an idle
+                    # sleep every bytecode before the reply runs cold: 51 fewer a ping here (410 -> 359), and the
+                    # time from the request to the reply on the TAP 5-15 us less of its 140-230 (p50, each
+                    # placement).  s22: read into the lane's buffer, which the answer writes its reply over.  A
+                    # frame it does not answer goes on as above (copied out of the buffer): to the stack with the
+                    # rest the device has, then a turn
                     while ready_fds == solo_ready:
                         try:
-                            first = read(solo_fd, solo_size)
+                            length = readv(solo_fd, lane_bufs)
                         except OSError:
                             break  # (the way above reads again, and meets the error there)
                         now = monotonic() + offset if offset is not None else clock()
                         try:
-                            answered = fast_answer(solo_netif, first, now, quiet)
+                            answered = fast_answer(solo_netif, lane_view, now, quiet, length)
+                            first = None if answered else bytes(lane_view[:length])
                         except Exception:
                             stack.frame_failed(solo_netif)  # as above
                             first, answered = None, False
