@@ -311,8 +311,10 @@ class TurnMark:
 def logging_reads(monkeypatch, dev: SocketTap) -> None:
     """Log every read of ``dev``'s descriptor in ``dev.log``, whoever makes it (the loop reads the first frame of a
     wake-up itself, ``Device.frame_read_size``, and the ping lane into its buffer, by ``os.readv``): "read" for a
-    frame, "empty" for EAGAIN.  Patched before the loop runs (the loop and the device's reader take ``os.read`` and
-    ``os.readv`` when they start)."""
+    frame, "empty" for EAGAIN; ``dev.readvs`` counts the lane's.  Patched before the loop runs (the loop and the
+    device's reader take ``os.read`` and ``os.readv`` when they start)."""
+    dev.readvs = 0
+
     def logged(real):
         def read(fd, arg):
             if fd != dev.fd:
@@ -323,8 +325,12 @@ def logging_reads(monkeypatch, dev: SocketTap) -> None:
                 dev.log.append("empty")
                 raise
             dev.log.append("read")
+            if real is os_readv:
+                dev.readvs += 1
             return got
         return read
+
+    os_readv = os.readv
 
     monkeypatch.setattr(os, "read", logged(os.read))
     monkeypatch.setattr(os, "readv", logged(os.readv))
@@ -400,7 +406,7 @@ def test_the_lanes_buffer_is_read_into_answered_over_and_copied_out_of_for_the_s
         for seq, size in enumerate(sizes, 1):
             data = bytes((seq * 7 + i) & 0xFF for i in range(size))
             frame = echo_request(seq, data=data)
-            watched.send_when_asleep(a, frame) if seq in (1, 4) else a.send(frame)
+            watched.send_when_asleep(a, frame) if seq == 1 else a.send(frame)
             reply = echo_reply(a)
             assert len(reply) == len(frame) and reply[42:] == data and reply[38:42] == frame[38:42]
             assert checksum(reply[14:34]) == 0 and checksum(reply[34:]) == 0
@@ -422,6 +428,7 @@ def test_the_lanes_buffer_is_read_into_answered_over_and_copied_out_of_for_the_s
             time.sleep(0.01)
         assert got == [payload]
         assert loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == len(sizes)
+        assert dev.readvs == 4  # the lane's: the pings but the first and the one after the fragment's turn; the fragment
     finally:
         watched.stop()
         a.close()
@@ -529,14 +536,18 @@ def test_a_frame_that_is_no_ping_in_the_ping_lane_goes_to_the_stack_and_the_lane
 
 def test_a_bug_in_the_fast_answer_in_the_ping_lane_drops_the_frame_and_the_loop_serves_on(monkeypatch):
     """The stack's own echo answer raising on the third ping, which the lane offers it: dropped and counted as the
-    stack counts a bug (``stats.link.err``), and the pings after it answered."""
+    stack counts a bug (``stats.link.err``), and the pings after it answered.  The answer is patched with
+    ``Stack.fast_answer``'s signature (no ``lent``): the lane calls it so, with a frame of its own (s22: it lends its
+    buffer to the echo answer it knows alone), and the frames it is given are bytes that no later read changes."""
     from lwipy.core.icmp import Icmp
     real = Icmp.fast_echo
+    given = []
 
-    def fast_echo(self, netif, frame, now=None, quiet=False, lent=None):
+    def fast_echo(self, netif, frame, now=None, quiet=False):
+        given.append((frame, bytes(frame)))
         if frame[40:42] == (3).to_bytes(2, "big"):
             raise RuntimeError("a bug")
-        return real(self, netif, frame, now, quiet, lent)
+        return real(self, netif, frame, now, quiet)
 
     monkeypatch.setattr(Icmp, "fast_echo", fast_echo)  # (before the stack: its fast_answer is its echo's)
     a, b, stack, dev = _socket_tap_stack()
@@ -550,6 +561,7 @@ def test_a_bug_in_the_fast_answer_in_the_ping_lane_drops_the_frame_and_the_loop_
         assert watched.loop.call(lambda: stack.stats.link.err, timeout=30) == 1
         pings_to_a_sleeping_loop(watched, a, range(4, 6))
         assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 4
+        assert len(given) >= 5 and all(type(f) is bytes and f == kept for f, kept in given)
     finally:
         watched.stop()
         a.close()

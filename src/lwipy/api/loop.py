@@ -79,6 +79,7 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Iterator, Protocol, TypeVar
 
+from ..core.icmp import Icmp
 from ..core.mem import MBOX
 from ..core.stack import Stack
 from ..errors import LwipError
@@ -94,6 +95,10 @@ _QUEUED, _RUNNING, _DONE = range(3)
 #: the longest a turn of the loop takes frames (seconds): the stack's clock is read once a turn, so this bounds how
 #: stale it gets, and how late a timer or a posted call can be while a device always has another frame
 BATCH_TIME = 0.001
+#: s22: the echo answer the ping lane lends its buffer to (``Icmp.fast_echo``'s ``lent``), as this module found it: a
+#: fast answer that replaces or wraps it (a subclass, a patch) is called as ``Stack.fast_answer`` says, with a frame
+#: of its own
+_LENDING_ECHO = Icmp.fast_echo
 #: s11: how long a loop whose only device is a plain TAP looks for a frame, without sleeping, before it sleeps
 #: (seconds; it yields the CPU between looks, so a client on the same CPU runs first).  A vCPU that went idle takes
 #: tens of µs to wake on the 2-CPU VM: request/response with the client on the other CPU answered in p50 72 -> 63 and
@@ -606,6 +611,7 @@ class StackLoop:
                     if not again:
                         break
                     # s8: the lone frame was answered and nothing waits for a turn: asleep again at once
+                    lend = getattr(fast_answer, "__func__", None) is _LENDING_ECHO
                     ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
                     # s16: the ping lane.  While the lone plain device alone wakes us, its frame is read and offered
                     # to the fast answer here, without the dispatch above, and, answered, slept on again when nothing
@@ -613,18 +619,24 @@ class StackLoop:
                     # device, the descriptors, the fast answer itself: the stack's echo answer).  After an idle
                     # sleep every bytecode before the reply runs cold: 51 fewer a ping here (410 -> 359), and the
                     # time from the request to the reply on the TAP 5-15 us less of its 140-230 (p50, each
-                    # placement).  s22: read into the lane's buffer, which the answer writes its reply over.  A
-                    # frame it does not answer goes on as above (copied out of the buffer): to the stack with the
-                    # rest the device has, then a turn
+                    # placement).  s22: read into the lane's buffer, lent to the stack's own echo answer, which
+                    # writes its reply over the request there (``lend``).  A frame it does not answer goes on as
+                    # above (copied out of the buffer): to the stack with the rest the device has, then a turn
                     while ready_fds == solo_ready:
                         try:
-                            length = readv(solo_fd, lane_bufs)
+                            if lend:
+                                length = readv(solo_fd, lane_bufs)
+                            else:
+                                first = read(solo_fd, solo_size)
                         except OSError:
                             break  # (the way above reads again, and meets the error there)
                         now = monotonic() + offset if offset is not None else clock()
                         try:
-                            answered = fast_answer(solo_netif, lane_view, now, quiet, length)
-                            first = None if answered else bytes(lane_view[:length])
+                            if lend:
+                                answered = fast_answer(solo_netif, lane_view, now, quiet, length)
+                                first = None if answered else bytes(lane_view[:length])
+                            else:
+                                answered = fast_answer(solo_netif, first, now, quiet)
                         except Exception:
                             stack.frame_failed(solo_netif)  # as above
                             first, answered = None, False

@@ -172,7 +172,8 @@ class Stack:
         #: :class:`~lwipy.core.device.RxOffload`, from a device with offload).  ``quiet``: nothing has run on the stack since
         #: it last returned True (what that answer checked of the stack holds still).  Called directly: after an idle
         #: sleep every layer between the read and the reply costs microseconds.  A bug it raises is the caller's to
-        #: pass to :meth:`frame_failed`.
+        #: pass to :meth:`frame_failed`.  (StackLoop's ping lane lends the stack's own echo answer the buffer it read
+        #: into, ``Icmp.fast_echo``'s ``lent``; anything else here gets a frame of its own, as above.)
         self.fast_answer: Callable[[Netif, Any, float, bool], bool] = self.icmp.fast_echo
         self.igmp = Igmp(self)
         self.udp = Udp(self)
