@@ -86,6 +86,15 @@ class Stats:
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {f.name: getattr(self, f.name).as_dict() for f in fields(self)}
 
+    def link_refused(self, proto: ProtoStats | None = None) -> None:
+        """A frame the link refused (a full queue, the link down): ``link.memerr`` and ``link.drop``, as lwIP counts
+        a failed ``linkoutput``, and ``proto.err`` for the protocol whose frame it was, when given (the fast paths
+        that write without ``Netif.linkoutput`` count their refusals here too)."""
+        self.link.memerr += 1
+        self.link.drop += 1
+        if proto is not None:
+            proto.err += 1
+
     def format(self, mem: Any = None) -> str:
         """A table like lwIP's ``stats_display()``: one row per protocol, only the non-zero counters; with ``mem``
         (``stack.mem``) lwIP's MEM and MEMP rows follow, in bytes as an ESP32 would hold them (current, peak)."""

@@ -203,9 +203,7 @@ class Icmp:
         if not sent:
             self.fast_refused += 1
             stats = stack._stats
-            stats.link.memerr += 1
-            stats.link.drop += 1
-            stats.icmp.err += 1
+            stats.link_refused(stats.icmp)
         return True
 
     def _echo_way(self, netif: "Netif", source: int, wiring: tuple) -> "_EchoWay":

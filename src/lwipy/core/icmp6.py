@@ -166,9 +166,7 @@ class Icmp6:
         self.fast_echoes += 1
         if not sent:
             self.fast_refused += 1
-            stats = stack._stats
-            stats.link.memerr += 1
-            stats.link.drop += 1
+            stack._stats.link_refused()
         return True
 
     def _echo_way(self, netif: "Netif", src: bytes) -> tuple | None:

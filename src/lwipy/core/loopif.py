@@ -38,8 +38,7 @@ class Loopback:
         stack = self.stack
         limit = stack.config.loopback_max_pbufs
         if limit and len(self.queue) >= limit:
-            stack._stats.link.memerr += 1
-            stack._stats.link.drop += 1
+            stack._stats.link_refused()
             return False
         self.queue.append((netif, pbuf.view()))
         stack._stats.link.xmit += 1

@@ -125,8 +125,7 @@ class Netif:
         if sent:
             stats.xmit += 1
             return True
-        stats.memerr += 1
-        stats.drop += 1
+        self.stack._stats.link_refused()
         return False
 
     @property

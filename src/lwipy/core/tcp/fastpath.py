@@ -424,9 +424,7 @@ def _fast_ack6(pcb: "TcpPcb", seq: int) -> bool | None:
     pcb._tried6(1, 1 if took else 0)  # (a device may say how many bytes it took: a count of one)
     if not took:  # as the full way counts a refused one (ENOMEM)
         stats = stack._stats
-        stats.link.memerr += 1
-        stats.link.drop += 1
-        stats.tcp.err += 1
+        stats.link_refused(stats.tcp)
         return False
     pcb._ack_carried()
     return True

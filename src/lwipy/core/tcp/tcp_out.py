@@ -358,9 +358,7 @@ class TcpOutput:
                             took = device.transmit_failed(error)
                 if not took:
                     stats = stack._stats
-                    stats.link.memerr += 1
-                    stats.link.drop += 1
-                    stats.tcp.err += 1
+                    stats.link_refused(stats.tcp)
                     refused = True  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
                     break
                 sent += 1
@@ -627,9 +625,7 @@ class TcpOutput:
                 tcp.settle()
         if not sent:
             stats = stack._stats
-            stats.link.memerr += 1
-            stats.link.drop += 1
-            stats.tcp.err += 1  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
+            stats.link_refused(stats.tcp)  # ENOMEM: kept for later (TF_NAGLEMEMERR), as in _output
             self._tx_refused()
             return True
         rtt = self.rtt
@@ -1053,9 +1049,7 @@ class TcpOutput:
             stats = self.stack._stats
             stats.ip.xmit += 1
             stats.etharp.cachehit += 1
-            stats.link.memerr += 1
-            stats.link.drop += 1
-            stats.tcp.err += 1
+            stats.link_refused(stats.tcp)
         return took
 
     def _ack_carried(self) -> None:
