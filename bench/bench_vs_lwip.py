@@ -14,8 +14,11 @@ which goes first.  The figures are medians over the rounds:
   the clients send from a view of one block and read into one buffer, so that their own CPU per call stays small
   (a client that shares the stack's CPU takes its time from the stack's); each transfer where the scheduler puts
   client and stack, and then pinned as for rr below (``bulk_placements``): separate CPUs and one CPU;
-- ping ``-c 200 -i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99), where the scheduler puts
-  ping, and then pinned as for rr below (``ping_placements``): a coin toss unpinned as well;
+- ping ``-i 0.01`` average, p50 and p99 (the issue's aims are on p50 and p99), where the scheduler puts ping, and
+  then pinned as for rr below: apart and together (a coin toss unpinned as well).  s23: both stacks run at once, each
+  on a TAP of its own, and are pinged in turns of 25 (``ping_interleaved``), 200 pings per stack, placement and round,
+  so that both meet the same stretches of the machine's drifting latency (one after the other, a round's ratio was
+  whichever stretch each stack met: 0.48 to 1.58 x in three runs of one session, the pinned rows alike);
 - TCP request/response, 64 bytes, TCP_NODELAY, ``RR_ROUND_TRIPS`` (10,000) round trips, p50 / p99,
   where the scheduler puts client and stack, and then pinned (``rr_placements``): client and stack on separate
   CPUs (each way round) and on one CPU (each CPU in turn), as many round trips per placement, every thread of the
@@ -58,6 +61,7 @@ CPU), all of lwipy's distance is its own work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -66,7 +70,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,11 +335,7 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
     import interop_netns as nsx
     out: dict[str, float] = {}
     six = "bulk6" in ONLY and which != "floor"  # (the floor answers IPv4 alone)
-    with nsx.namespace("lbvs", ipv6=six) as ns, nsx.namespace("lbvk", ipv6=six) as kns:
-        if which == "kernel":
-            nsx.add_veth_pair(ns, TAP, KERNEL_IP, kns, "lbveth0", STACK_IP, PREFIX)
-        else:
-            nsx.add_tap(ns, TAP, KERNEL_IP, PREFIX, mtu=1500)
+    with stack_link(which, six) as (ns, kns):
         stacks = []
 
         def start(profile_to: str | None = None) -> Running:
@@ -380,7 +380,7 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
                                                                  "cpu_ms_sent6"), dst=ll))
             if which not in ("kernel", "floor") and "iperf" in ONLY:
                 out["iperf_in"], out["iperf_out"] = iperf_mbits(ns)
-            if "ping" in ONLY:
+            if "ping" in ONLY and not PING_TOGETHER:
                 out["ping_ms"], out["ping_p50_ms"], out["ping_p99_ms"] = ping_figures(ns)
                 out.update(ping_placements(ns, stack.pid))
             if "rr" in ONLY:
@@ -390,6 +390,76 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
         finally:
             for stack in stacks:
                 stack.stop()
+    return out
+
+
+@contextlib.contextmanager
+def stack_link(which: str, ipv6: bool = False) -> Iterator[tuple[str, str]]:
+    """The namespaces a stack is measured from and (the kernel's server) in: ``ns`` with the kernel's clients on a
+    TAP (on a veth pair to ``kns`` for the kernel), made for the measurement and deleted after it."""
+    import interop_netns as nsx
+    with nsx.namespace("lbvs", ipv6=ipv6) as ns, nsx.namespace("lbvk", ipv6=ipv6) as kns:
+        if which == "kernel":
+            nsx.add_veth_pair(ns, TAP, KERNEL_IP, kns, "lbveth0", STACK_IP, PREFIX)
+        else:
+            nsx.add_tap(ns, TAP, KERNEL_IP, PREFIX, mtu=1500)
+        yield ns, kns
+
+
+#: ping, measured for all the stacks of a round at once (:func:`ping_interleaved`); False (``--lwipy-only``): each
+#: stack's own in :func:`measure`
+PING_TOGETHER = True
+#: pings a stack gets before the next stack's turn (:func:`ping_interleaved`), and turns per placement and round
+PING_CHUNK, PING_TURNS = 25, 8
+
+
+def ping_interleaved(stacks: tuple[str, ...], config: str, build: Path, fast_path: bool, src: str | None
+                     ) -> dict[str, dict[str, float]]:
+    """ping (``-i 0.01``) of every stack in ``stacks`` running at once, each on its own TAP in its own namespaces,
+    in turns of ``PING_CHUNK`` pings, ``PING_TURNS`` turns each per placement: unpinned, then pinned as
+    :func:`ping_placements` pins them (apart, each way round; together, on each CPU).  The machine's latency drifts
+    over seconds (on the VM a run of 50 pings had its median move from 42 to 110 µs and back, for C lwIP as for
+    lwipy), more than the stacks differ: measured one after the other, the stacks met different stretches of it,
+    and a round's ratio was that stretch's.  Taken in turns, both meet the same ones.  Each stack sleeps while the
+    others are pinged (every ping still wakes an idle stack).  The mean, p50 and p99 over a placement's pings, under
+    the keys of :func:`ping_figures` and :func:`ping_placements`, per stack."""
+    import interop_netns as nsx
+    with contextlib.ExitStack() as held:
+        serving: list[tuple[str, str, Running]] = []
+        for which in stacks:
+            ns, kns = held.enter_context(stack_link(which))
+            running = Running("lwipy" if which == "baseline" else which, config, kns if which == "kernel" else ns,
+                              build, fast_path, src if which == "baseline" else None)
+            held.callback(running.stop)
+            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)  # ARP, warm-up
+            serving.append((which, ns, running))
+        cpus = sorted(os.sched_getaffinity(0))
+        placements: list[tuple[str, int | None, int | None]] = [("", None, None)]
+        if len(cpus) >= 2:
+            a, b = cpus[:2]
+            placements += [("apart", a, b), ("apart", b, a), ("together", a, a), ("together", b, b)]
+        rtts: dict[tuple[str, str], list[float]] = {}
+        for name, ping_cpu, stack_cpu in placements:
+            for turn in range(PING_TURNS):
+                for which, ns, running in serving if turn % 2 == 0 else serving[::-1]:
+                    allowed = os.sched_getaffinity(running.pid)
+                    if stack_cpu is not None:
+                        pin(running.pid, {stack_cpu})
+                    try:
+                        pinned = [] if ping_cpu is None else ["taskset", "-c", str(ping_cpu)]
+                        got = nsx.ns_run(ns, [*pinned, "ping", "-c", str(PING_CHUNK), "-i", "0.01", STACK_IP],
+                                         timeout=60, check=True).stdout
+                    finally:
+                        pin(running.pid, allowed)
+                    rtts.setdefault((which, name), []).extend(nsx.parse_ping(got).rtts_ms)
+    out: dict[str, dict[str, float]] = {}
+    for (which, name), got in rtts.items():
+        got.sort()
+        figures = out.setdefault(which, {})
+        key = f"ping_{name}_" if name else "ping_"
+        if not name:
+            figures["ping_ms"] = statistics.mean(got)
+        figures[f"{key}p50_ms"], figures[f"{key}p99_ms"] = statistics.median(got), got[int(len(got) * 0.99)]
     return out
 
 
@@ -544,12 +614,14 @@ def run(configs: list[str], rounds: int, n: int, build: Path, fast_path: bool = 
             pair = tuple("kernel" if s == "C lwIP" and config == "offload" else s for s in stacks
                          if s != "floor" or config == "esp")  # the floor has ESP-IDF's window and MSS only
             order = pair if r % 2 == 0 else tuple(reversed(pair))
+            pings = ping_interleaved(order, config, build, fast_path, src) if "ping" in ONLY else {}
             for which in order:
                 got = measure("lwipy" if which == "baseline" else which, config, n, build, fast_path,
                               src if which == "baseline" else None)
+                got.update(pings.get(which, {}))
                 results.setdefault((config, which), []).append(got)
-                print(f"  round {r + 1} {config:7} {which:8} " + " ".join(f"{k}={v:.1f}" for k, v in got.items()),
-                      flush=True)
+                print(f"  round {r + 1} {config:7} {which:8} " + " ".join(
+                    f"{k}={v:.3f}" if k.startswith("ping") else f"{k}={v:.1f}" for k, v in got.items()), flush=True)
     return results
 
 
@@ -667,6 +739,8 @@ def main() -> int:
     n = args.mb * 1_000_000
     load0 = os.getloadavg()
     if args.lwipy_only:
+        global PING_TOGETHER
+        PING_TOGETHER = False  # (fast and slow path are one stack each: measured one after the other)
         res = {}
         for r in range(args.rounds):
             for config in configs:
