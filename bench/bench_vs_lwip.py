@@ -345,7 +345,7 @@ def measure(which: str, config: str, n: int, build: Path, fast_path: bool, src: 
                 stacks.append(Running(which, config, kns if which == "kernel" else ns, build, fast_path, src))
             finally:
                 os.environ.pop("LWIPY_BENCH_PROFILE", None)
-            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)  # ARP, warm-up
+            warm_up(ns)
             return stacks[-1]
 
         def transfer(stack: Running, script: str, port: str, frames: str, names: tuple[str, ...],
@@ -423,7 +423,6 @@ def ping_interleaved(stacks: tuple[str, ...], config: str, build: Path, fast_pat
     and a round's ratio was that stretch's.  Taken in turns, both meet the same ones.  Each stack sleeps while the
     others are pinged (every ping still wakes an idle stack).  The mean, p50 and p99 over a placement's pings, under
     the keys of :func:`ping_figures` and :func:`ping_placements`, per stack."""
-    import interop_netns as nsx
     with contextlib.ExitStack() as held:
         serving: list[tuple[str, str, Running]] = []
         for which in stacks:
@@ -431,7 +430,7 @@ def ping_interleaved(stacks: tuple[str, ...], config: str, build: Path, fast_pat
             running = Running("lwipy" if which == "baseline" else which, config, kns if which == "kernel" else ns,
                               build, fast_path, src if which == "baseline" else None)
             held.callback(running.stop)
-            nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)  # ARP, warm-up
+            warm_up(ns)
             serving.append((which, ns, running))
         cpus = sorted(os.sched_getaffinity(0))
         placements: list[tuple[str, int | None, int | None]] = [("", None, None)]
@@ -446,20 +445,17 @@ def ping_interleaved(stacks: tuple[str, ...], config: str, build: Path, fast_pat
                     if stack_cpu is not None:
                         pin(running.pid, {stack_cpu})
                     try:
-                        pinned = [] if ping_cpu is None else ["taskset", "-c", str(ping_cpu)]
-                        got = nsx.ns_run(ns, [*pinned, "ping", "-c", str(PING_CHUNK), "-i", "0.01", STACK_IP],
-                                         timeout=60, check=True).stdout
+                        got = ping_rtts(ns, ping_cpu, count=PING_CHUNK)
                     finally:
                         pin(running.pid, allowed)
-                    rtts.setdefault((which, name), []).extend(nsx.parse_ping(got).rtts_ms)
+                    rtts.setdefault((which, name), []).extend(got)
     out: dict[str, dict[str, float]] = {}
     for (which, name), got in rtts.items():
-        got.sort()
         figures = out.setdefault(which, {})
         key = f"ping_{name}_" if name else "ping_"
+        mean, figures[f"{key}p50_ms"], figures[f"{key}p99_ms"] = rtt_figures(got)
         if not name:
-            figures["ping_ms"] = statistics.mean(got)
-        figures[f"{key}p50_ms"], figures[f"{key}p99_ms"] = statistics.median(got), got[int(len(got) * 0.99)]
+            figures["ping_ms"] = mean
     return out
 
 
@@ -520,15 +516,31 @@ def bulk_placements(stack: Running, transfer: Callable[..., dict[str, float]]) -
     return out
 
 
-def ping_figures(ns: str, cpu: int | None = None, interval: str = "0.01", count: int = 200
-                 ) -> tuple[float, float, float]:
+def ping_rtts(ns: str, cpu: int | None = None, interval: str = "0.01", count: int = 200) -> list[float]:
     """``ping -c 200 -i 0.01`` (``count``, ``interval``) of the stack from the kernel's namespace (pinned to ``cpu``
-    when given): the mean, p50 and p99 round trip in ms."""
+    when given): the round trips in ms, as they came."""
     import interop_netns as nsx
     pinned = [] if cpu is None else ["taskset", "-c", str(cpu)]
-    rtts = sorted(nsx.parse_ping(nsx.ns_run(ns, [*pinned, "ping", "-c", str(count), "-i", interval, STACK_IP],
-                                            timeout=max(60.0, 2 * count * float(interval)), check=True).stdout).rtts_ms)
+    return nsx.parse_ping(nsx.ns_run(ns, [*pinned, "ping", "-c", str(count), "-i", interval, STACK_IP],
+                                     timeout=max(60.0, 2 * count * float(interval)), check=True).stdout).rtts_ms
+
+
+def rtt_figures(rtts: list[float]) -> tuple[float, float, float]:
+    """The mean, p50 and p99 of round trips ``rtts``."""
+    rtts = sorted(rtts)
     return statistics.mean(rtts), statistics.median(rtts), rtts[int(len(rtts) * 0.99)]
+
+
+def ping_figures(ns: str, cpu: int | None = None, interval: str = "0.01", count: int = 200
+                 ) -> tuple[float, float, float]:
+    """:func:`ping_rtts`' mean, p50 and p99 round trip in ms."""
+    return rtt_figures(ping_rtts(ns, cpu, interval, count))
+
+
+def warm_up(ns: str) -> None:
+    """A few pings of the stack: the kernel's ARP entry made, and the stack's first answers behind it."""
+    import interop_netns as nsx
+    nsx.ns_run(ns, ["ping", "-c", "3", "-i", "0.05", STACK_IP], timeout=30, check=True)
 
 
 def placements(pid: int, one: Callable[[int], list[float]]) -> dict[str, list[float]] | None:
