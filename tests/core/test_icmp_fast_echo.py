@@ -3,6 +3,8 @@ counters and state either way (each case, and random frames, through a stack wit
 
 from __future__ import annotations
 
+import random
+import socket
 import struct
 
 import pytest
@@ -19,14 +21,14 @@ OWN_B, PEER_B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
 def echo(data: bytes = bytes(range(56)), *, src: bytes = PEER_B, dst: bytes = OWN_B, dst_mac: bytes = OWN_MAC,
          type_: int = 8, code: int = 0, tos: int = 0, frag: int = 0x4000, ip_opts: bytes = b"", ip_csum: int = 0,
          icmp_csum: int = 0, vlan: bool = False, total_delta: int = 0, pad: bytes = b"", ident: int = 0x1234,
-         seq: int = 7) -> bytes:
+         seq: int = 7, ip_ident: int = 99, ttl: int = 64) -> bytes:
     """An echo request from the peer, every field under the test's control (``*_csum`` are added to the right
     checksums, ``total_delta`` to the IP total length, ``pad`` after the packet as link padding)."""
     icmp = bytearray(struct.pack("!BBHHH", type_, code, 0, ident, seq) + data)
     struct.pack_into("!H", icmp, 2, (checksum(icmp) + icmp_csum) & 0xFFFF)
     ihl = 20 + len(ip_opts)
-    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(icmp) + total_delta, 99, frag, 64, 1,
-                               0, src, dst) + ip_opts)
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(icmp) + total_delta, ip_ident, frag,
+                               ttl, 1, 0, src, dst) + ip_opts)
     struct.pack_into("!H", ip, 10, (checksum(ip) + ip_csum) & 0xFFFF)
     eth = dst_mac + PEER_MAC + (b"\x81\x00\x00\x05" if vlan else b"") + b"\x08\x00"
     return eth + bytes(ip) + bytes(icmp) + pad
@@ -583,3 +585,153 @@ def test_differential_random_frames_lent(frames):
         for stack, _, _ in stacks:
             stack.poll(now)
         lent_same(stacks, echo(**fields), now, stale)
+
+
+# --- s24: the quiet echo a lent answer leaves for the next request like it (Icmp.quiet_echo) ---
+
+def lane_same(stacks, frame: bytes, now: float, stale: bytes = b"", quiet: bool = True) -> str | None:
+    """``frame`` as the loop's ping lane takes it, lent with ``stale`` bytes after it: to the quiet echo the fast
+    stack's last answer left when ``quiet`` (and there is one), else, or when it declines, to fast_echo, else to the
+    full way; and to the other stack's full way.  The same reply, counters, time and state either way; the buffer
+    written only when answered; a declining quiet echo changed nothing.  Which answered: "quiet", "fast" or None."""
+    (fast, fnetif, fdev), (slow, _, _) = stacks
+    buf = bytearray(frame + stale)
+    before = bytes(buf)
+    quiet_echo = fast.icmp.quiet_echo if quiet else None
+    by = None
+    if quiet_echo is not None:
+        counters, time_before = fast.stats.as_dict(), fast.now
+        if quiet_echo(memoryview(buf), len(frame), now):
+            by = "quiet"
+            assert fast.icmp.quiet_echo is quiet_echo  # (kept for the next one)
+        else:
+            assert buf == before and not fdev.sent and fast.stats.as_dict() == counters and fast.now == time_before
+    if by is None and fast.icmp.fast_echo(fnetif, memoryview(buf), now, quiet, len(frame)):
+        by = "fast"
+    if by is not None:
+        (reply,) = fdev.sent[-1:]
+        assert buf[:len(reply)] == reply and buf[len(reply):] == before[len(reply):]
+    else:
+        assert buf == before
+    alike_after(stacks, frame, now, by is not None)
+    assert fast.now == slow.now
+    return by
+
+
+def test_a_lent_answer_leaves_a_quiet_echo_that_answers_the_next_pings_as_the_full_way():
+    """After a request answered in a lent buffer, the next ones like it (the same length and headers but for the
+    identification, TTL, checksums, data and the source MAC) are answered by the quiet echo with the full way's reply,
+    counters and time, whatever stale bytes follow them; for odd lengths and link padding too."""
+    for body, tos, frag, pad in ((56, 0, 0x4000, b""), (7, 0x10, 0x4000, b""), (0, 0, 0, bytes(18))):
+        stacks = pair()
+        assert lane_same(stacks, echo(bytes(body), tos=tos, frag=frag, pad=pad), 2.0, quiet=False) == "fast"
+        assert stacks[0][0].icmp.quiet_echo is not None
+        rng = random.Random(body)
+        for i in range(12):
+            frame = bytearray(echo(rng.randbytes(body), ip_ident=rng.getrandbits(16), ttl=rng.randrange(1, 256),
+                                   ident=rng.getrandbits(16), seq=rng.getrandbits(16), tos=tos, frag=frag,
+                                   pad=rng.randbytes(len(pad))))
+            frame[6:12] = rng.randbytes(6)  # (the source MAC: the reply goes to the ARP entry's)
+            assert lane_same(stacks, bytes(frame), 2.0 + i, stale=rng.randbytes(rng.randrange(40))) == "quiet"
+        assert stacks[0][0].icmp.fast_echoes == 13
+
+
+def test_the_quiet_echo_declines_every_request_unlike_the_last_answered():
+    """What a ping does not change is held to the answered request's: the length, destination MAC, ethertype, IP
+    version and header length, type of service, total length, flags and offset, protocol, addresses, ICMP type and
+    code; and the ICMP checksum is checked, the ARP entry's age, the fast path's switch.  A request whose reply's
+    checksum fast_echo must sum (it adjusts to 0) is left to it too.  Each declined one goes on to fast_echo (quiet)
+    and gets the full way's answer."""
+    base = echo(bytes(56))
+    udp = bytearray(base)
+    udp[23] = 17
+    unlike = [echo(bytes(57)), echo(bytes(56), dst_mac=bytes.fromhex("02aaaaaaaaaa")),
+              echo(bytes(56), dst=bytes([10, 0, 0, 9])), echo(bytes(56), src=bytes([10, 0, 0, 3])),
+              echo(bytes(56), tos=0x10), echo(bytes(56), frag=0), echo(bytes(56), frag=0x6000),
+              echo(bytes(56), code=3), echo(bytes(56), type_=13), echo(bytes(56), type_=0),
+              echo(bytes(52), vlan=True), echo(bytes(52), ip_opts=b"\x01\x01\x01\x00"),
+              echo(bytes(55), total_delta=0, pad=b"\0"), echo(bytes(56), icmp_csum=1), bytes(udp),
+              echo(bytes(56), ident=0, seq=0)]  # (the last: its reply's checksum adjusts to 0)
+    assert all(len(f) == len(base) for f in unlike[1:])
+    stacks = pair()
+    for frame in unlike:
+        assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
+        assert lane_same(stacks, frame, 2.0) != "quiet", frame.hex()
+    entry = next(e for k, e in stacks[0][0].etharp.table.items() if str(k[1]) == PEER)
+    assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
+    assert lane_same(stacks, base, entry.refresh_at) is None  # (due for a refresh: the full way asks the peer)
+    assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
+    stacks[0][0].icmp.fast_path = False
+    assert lane_same(stacks, base, 2.0) is None
+
+
+def test_only_a_lent_answer_leaves_a_quiet_echo_and_any_other_call_takes_it():
+    """The quiet echo stands for the stack as fast_echo found it: made by an answer in a lent buffer (with the ICMP
+    checksum checked and the IP one not, ESP-IDF's defaults), and taken away by every other call of fast_echo, an
+    answer from a copy, a declined frame or an IPv6 answer, so that a caller's quiet after those never meets it."""
+    base = echo()
+    stacks = pair()
+    fast, fnetif, _ = stacks[0]
+    assert fast.icmp.quiet_echo is None
+    assert fast.icmp.fast_echo(fnetif, base, 2.0) and fast.icmp.quiet_echo is None
+    for other in (base, echo(icmp_csum=1), OWN_MAC + PEER_MAC + b"\x86\xdd" + bytes(48)):
+        assert fast.icmp.fast_echo(fnetif, memoryview(bytearray(base)), 2.0, True, len(base))
+        assert fast.icmp.quiet_echo is not None
+        fast.icmp6.fast_echo = lambda netif, frame, now=None: True  # (an IPv6 answer)
+        fast.icmp.fast_echo(fnetif, other, 2.0, True)
+        assert fast.icmp.quiet_echo is None
+        del fast.icmp6.fast_echo
+    for options in ({"checksum_check_ip": True}, {"checksum_check_icmp": False}):
+        stacks = pair(**options)
+        fast, fnetif, _ = stacks[0]
+        assert fast.icmp.fast_echo(fnetif, memoryview(bytearray(base)), 2.0, False, len(base))
+        assert fast.icmp.quiet_echo is None
+
+
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.lists(st.tuples(st.integers(0, 97), st.integers(0, 255)), max_size=3),
+                          st.integers(0, 0xFFFF), st.floats(0.0, 400.0), st.sampled_from([0, 0, -1, 1]),
+                          st.binary(max_size=40)), min_size=1, max_size=8))
+def test_differential_random_changes_to_a_quiet_request(changes):
+    """Requests like the one answered with random bytes changed, truncated or extended, at random times, as the lane
+    takes them (quiet while the last was answered): the quiet echo, fast_echo and the full way give the full way's
+    replies and counters, and a declining quiet echo changes nothing."""
+    stacks = pair()
+    assert lane_same(stacks, echo(bytes(56)), 2.0, quiet=False) == "fast"
+    now, quiet = 2.0, True
+    for edits, ident, dt, grow, stale in changes:
+        frame = bytearray(echo(bytes(range(56)), ip_ident=ident, seq=ident ^ 0x5A5A))
+        for at, value in edits:
+            frame[at] = value
+        frame = frame[:len(frame) + grow] if grow < 0 else frame + bytes(grow)
+        now += dt
+        quiet = lane_same(stacks, bytes(frame), now, stale, quiet) is not None
+
+
+def test_the_quiet_echo_writes_to_the_devices_tx_fd_and_counts_a_refusal_as_the_full_way():
+    """On a device with a ``tx_fd`` (a plain TAP) the quiet echo writes the reply there itself, the full way's frame;
+    a write refused (a full queue: the device's ``transmit_failed`` says False) is counted as the full way counts a
+    reply its device refused."""
+    stacks = pair()
+    (fast, fnetif, fdev), (slow, snetif, sdev) = stacks
+    assert lane_same(stacks, echo(bytes(56)), 2.0, quiet=False) == "fast"
+    ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with ours, peer:
+        ours.setblocking(False)
+        fdev.tx_fd = ours.fileno()
+        fdev.transmit_failed = lambda error: False  # (a TAP's answer to a full queue)
+        for seq in (1, 2):
+            frame = echo(bytes(range(56)), seq=seq, ip_ident=seq)
+            assert fast.icmp.quiet_echo(memoryview(bytearray(frame)), len(frame), 2.0)
+            slow.input(snetif, frame, 2.0)
+            assert [peer.recv(2000)] == sdev.take() and not fdev.sent
+        while True:  # (the socket's buffer filled: the next write is refused)
+            try:
+                ours.send(bytes(1000))
+            except BlockingIOError:
+                break
+        sdev.full = True
+        frame = echo(bytes(range(56)), seq=3)
+        assert fast.icmp.quiet_echo(memoryview(bytearray(frame)), len(frame), 2.0)
+        slow.input(snetif, frame, 2.0)
+        assert fast.stats.as_dict() == slow.stats.as_dict() and fast.icmp.fast_refused == 1

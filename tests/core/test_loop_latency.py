@@ -15,6 +15,7 @@ import pytest
 
 from lwipy import Config, Stack
 from lwipy.api.loop import BATCH_TIME, StackLoop
+from lwipy.core.icmp import Icmp
 from lwipy.netif.device import Device
 from lwipy.netif.tap import TapDevice
 from lwipy.wire.checksum import checksum
@@ -368,6 +369,39 @@ def test_a_lone_ping_to_a_sleeping_loop_is_read_answered_and_slept_on(monkeypatc
         b.close()
 
 
+def test_pings_like_the_last_answered_in_the_lane_get_its_quiet_echo_until_something_else_runs(monkeypatch):
+    """s24: the first ping in the lane is answered by fast_echo, which leaves a quiet echo (Icmp.quiet_echo); the
+    pings after it, the loop having only slept since, are answered by that quiet echo.  A call run on the core
+    (something ran: not quiet) sends the next ping through fast_echo again, whose answer leaves a fresh one."""
+    made: list[list[bool]] = []
+    real = Icmp._quiet_echo
+
+    def counted(self, *args):
+        quiet_echo, answers = real(self, *args), []
+        made.append(answers)
+
+        def wrapped(frame, length, now):
+            answers.append(quiet_echo(frame, length, now))
+            return answers[-1]
+        return wrapped
+
+    monkeypatch.setattr(Icmp, "_quiet_echo", counted)
+    a, b, stack, dev, watched = logged_loop(monkeypatch)
+    try:
+        # a call turns the loop, then the pings: the first wakes it (a turn may follow, as the call's may race it),
+        # the lane reads the others (dev.readvs), the first of those answered by fast_echo, the rest quiet
+        pings_to_a_sleeping_loop(watched, a, range(1, 7))
+        lane = dev.readvs
+        assert lane >= 3 and made == [[True] * (lane - 1)], (made, dev.log)
+        pings_to_a_sleeping_loop(watched, a, range(7, 13))
+        assert dev.readvs - lane >= 3 and made == [[True] * (lane - 1), [True] * (dev.readvs - lane - 1)]
+        assert watched.loop.call(lambda: stack.icmp.fast_echoes, timeout=30) == 12
+    finally:
+        watched.stop()
+        a.close()
+        b.close()
+
+
 def test_the_lanes_buffer_is_read_into_answered_over_and_copied_out_of_for_the_stack(monkeypatch):
     """s22: the ping lane reads each frame into one buffer, and the echo answer writes its reply over the request
     there: pings of any size, each shorter than the one before it read, are answered with their own data (none of
@@ -594,35 +628,45 @@ def test_a_ping_with_a_second_device_takes_the_turn_as_before(monkeypatch):
 
 
 OUR_PATH = {"Icmp.fast_echo", "TapDevice.transmit", "SocketTap._write", "TapDevice._write"}
+QUIET_ECHO = "Icmp._quiet_echo.<locals>.quiet_echo"
 
 
-def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
+@pytest.mark.parametrize("pings", [2, 6])
+def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write(pings):
     """From epoll's return to the reply's write the loop thread runs the reading, the stack's input and the echo
     fast path only: the clock is read once, and the mailbox, the timers (poll_at/poll) and the devices' own work
-    wait until the reply is written (after an idle sleep each of them costs several microseconds)."""
+    wait until the reply is written (after an idle sleep each of them costs several microseconds).  The second ping
+    gets fast_echo; the sixth, in the lane, the quiet echo an answer there left, alone (s24)."""
     a, b, stack, dev = _socket_tap_stack()
     watched = Watched(StackLoop(stack))
     seen: list[str] = []
     state = {"on": False}
     done = threading.Event()
 
-    def wake() -> None:
-        if state.get("armed"):
-            state["armed"], state["on"] = False, True
+    def wake() -> None:  # (what ran since the last wake-up before the write: a wake-up by anything but the ping, a
+        if state.get("armed"):  # call's byte on the wake pipe, a timer, is followed by a sleep of its own)
+            state["on"] = True
+            seen.clear()
 
     def extra(frame, event, arg) -> None:
         if state["on"] and event == "call":
             seen.append(frame.f_code.co_qualname)
         elif state["on"] and event == "c_call" and getattr(arg, "__name__", "") == "write" \
                 and frame.f_code.co_qualname == "TapDevice._write":
-            state["on"] = False
+            state["on"] = state["armed"] = False
             done.set()
 
     watched.on_wake, watched.extra = wake, extra
     try:
         watched.send_when_asleep(a, echo_request(1))
         a.recv(2000)
-        watched.send_when_asleep(a, echo_request(2), lambda: state.update(armed=True))
+        for seq in range(2, pings):  # (answered in the lane: the loop only slept since, and sleeps on)
+            a.send(echo_request(seq))
+            a.recv(2000)
+            time.sleep(0.02)
+            assert watched.asleep.wait(30)
+        watched.send_when_asleep(a, echo_request(pings), lambda: state.update(armed=True)) if pings == 2 else \
+            (state.update(armed=True), a.send(echo_request(pings)))
         assert a.recv(2000)[34] == 0
         assert done.wait(30)
     finally:
@@ -630,8 +674,9 @@ def test_nothing_but_the_reply_runs_between_the_wake_up_and_the_write():
         a.close()
         b.close()
     ours = [name for name in seen if "<lambda>" not in name]
-    assert "Icmp.fast_echo" in ours
-    assert set(ours) <= OUR_PATH, set(ours) - OUR_PATH
+    answer = "Icmp.fast_echo" if pings == 2 else QUIET_ECHO
+    assert answer in ours
+    assert set(ours) <= OUR_PATH | {answer}, set(ours) - OUR_PATH
     assert sum("<lambda>" in name for name in seen) <= 1  # the (default) clock, once
 
 

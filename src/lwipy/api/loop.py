@@ -36,7 +36,9 @@ one such device (the usual TAP), the wake-up's first event is compared with its 
 epoll is asked for no more events than descriptors watched: its default of 1,023 is a 12 KB buffer allocated per
 wake-up, cold memory after a sleep.  And the loop tells the fast answer when nothing has run on the stack since its
 last answer (no call, timer or other frame: the loop only slept), so that what the answer checked of the stack then
-(its wiring, routes, ARP table, the netif's state) is not looked at again for the next ping from the same source.
+(its wiring, routes, ARP table, the netif's state) is not looked at again for the next ping from the same source;
+then the lane tries the quiet echo that answer left first (:attr:`Icmp.quiet_echo <lwipy.core.icmp.Icmp.quiet_echo>`:
+a request like the last, answered from pieces worked out before the sleep).
 
 Core locking
 ------------
@@ -612,6 +614,7 @@ class StackLoop:
                         break
                     # s8: the lone frame was answered and nothing waits for a turn: asleep again at once
                     lend = getattr(fast_answer, "__func__", None) is _LENDING_ECHO
+                    echo = fast_answer.__self__ if lend else None  # (the Icmp whose echo answer it is)
                     ready_fds = wait(-1.0 if wake_at is None else wake_at - now, sel.count)
                     # s16: the ping lane.  While the lone plain device alone wakes us, its frame is read and offered
                     # to the fast answer here, without the dispatch above, and, answered, slept on again when nothing
@@ -621,7 +624,10 @@ class StackLoop:
                     # time from the request to the reply on the TAP 5-15 us less of its 140-230 (p50, each
                     # placement).  s22: read into the lane's buffer, lent to the stack's own echo answer, which
                     # writes its reply over the request there (``lend``).  A frame it does not answer goes on as
-                    # above (copied out of the buffer): to the stack with the rest the device has, then a turn
+                    # above (copied out of the buffer): to the stack with the rest the device has, then a turn.
+                    # s24: when only the lane ran since the last answer (quiet), a request like the one answered last
+                    # gets the answer that answer left (Icmp.quiet_echo): only what a ping changes is checked, and
+                    # the reply written from pieces worked out before the sleep
                     while ready_fds == solo_ready:
                         try:
                             if lend:
@@ -633,7 +639,10 @@ class StackLoop:
                         now = monotonic() + offset if offset is not None else clock()
                         try:
                             if lend:
-                                answered = fast_answer(solo_netif, lane_view, now, quiet, length)
+                                quiet_echo = echo.quiet_echo if quiet else None
+                                answered = quiet_echo is not None and quiet_echo(lane_view, length, now)
+                                if not answered:
+                                    answered = fast_answer(solo_netif, lane_view, now, quiet, length)
                                 first = None if answered else bytes(lane_view[:length])
                             else:
                                 answered = fast_answer(solo_netif, first, now, quiet)
