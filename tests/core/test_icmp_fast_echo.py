@@ -621,16 +621,18 @@ def lane_same(stacks, frame: bytes, now: float, stale: bytes = b"", quiet: bool 
 def test_a_lent_answer_leaves_a_quiet_echo_that_answers_the_next_pings_as_the_full_way():
     """After a request answered in a lent buffer, the next ones like it (the same length and headers but for the
     identification, TTL, checksums, data and the source MAC) are answered by the quiet echo with the full way's reply,
-    counters and time, whatever stale bytes follow them; for odd lengths and link padding too."""
-    for body, tos, frag, pad in ((56, 0, 0x4000, b""), (7, 0x10, 0x4000, b""), (0, 0, 0, bytes(18))):
+    counters and time, whatever stale bytes follow them; for odd lengths, link padding and an ICMP code (the reply's
+    is 0) too."""
+    for body, tos, frag, pad, code in ((56, 0, 0x4000, b"", 0), (7, 0x10, 0x4000, b"", 0), (0, 0, 0, bytes(18), 0),
+                                       (56, 0, 0x4000, b"", 3)):
         stacks = pair()
-        assert lane_same(stacks, echo(bytes(body), tos=tos, frag=frag, pad=pad), 2.0, quiet=False) == "fast"
+        assert lane_same(stacks, echo(bytes(body), tos=tos, frag=frag, pad=pad, code=code), 2.0, quiet=False) == "fast"
         assert stacks[0][0].icmp.quiet_echo is not None
         rng = random.Random(body)
         for i in range(12):
             frame = bytearray(echo(rng.randbytes(body), ip_ident=rng.getrandbits(16), ttl=rng.randrange(1, 256),
                                    ident=rng.getrandbits(16), seq=rng.getrandbits(16), tos=tos, frag=frag,
-                                   pad=rng.randbytes(len(pad))))
+                                   pad=rng.randbytes(len(pad)), code=code))
             frame[6:12] = rng.randbytes(6)  # (the source MAC: the reply goes to the ARP entry's)
             assert lane_same(stacks, bytes(frame), 2.0 + i, stale=rng.randbytes(rng.randrange(40))) == "quiet"
         assert stacks[0][0].icmp.fast_echoes == 13
@@ -657,6 +659,11 @@ def test_the_quiet_echo_declines_every_request_unlike_the_last_answered():
     for frame in unlike:
         assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
         assert lane_same(stacks, frame, 2.0) != "quiet", frame.hex()
+    # a frame a byte short of the answered one, its last byte the previous read's in the buffer: the same bytes as a
+    # request like it, but a frame too short for its IP length, which the full way drops
+    whole = echo(bytes(range(56)), seq=9)
+    assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
+    assert lane_same(stacks, whole[:-1], 2.0, stale=whole[-1:]) is None
     entry = next(e for k, e in stacks[0][0].etharp.table.items() if str(k[1]) == PEER)
     assert lane_same(stacks, base, 2.0, quiet=False) == "fast"
     assert lane_same(stacks, base, entry.refresh_at) is None  # (due for a refresh: the full way asks the peer)

@@ -52,8 +52,8 @@ _FOLD = 0xFFFF
 _QUIET_HELD = struct.Struct("!6s6xHBBH2xH1xB2xI4sBB2x")
 _QUIET_MASK = _QUIET_HELD.pack(b"\xff" * 6, 0xFFFF, 0xFF, 0xFF, 0xFFFF, 0xFFFF, 0xFF, 0xFFFFFFFF, b"\xff" * 4, 0xFF, 0xFF)
 # the reply's first 38 bytes, written over the request: both MACs, type, version/IHL, type of service and total length
-# | identification | flags and fragment offset, TTL, protocol | header checksum | both addresses, ICMP type and code |
-# ICMP checksum
+# | identification | flags and fragment offset, TTL, protocol | header checksum | both addresses, ICMP type and code
+# (0, 0: an echo reply) | ICMP checksum
 _QUIET_OUT = struct.Struct("!18sH4sH10sH")
 _QUIET_PIECES = struct.Struct("!HBBH")
 
@@ -253,7 +253,7 @@ class Icmp:
         adjust = 0x0800 + code  # the request's type and code, less the reply's (RFC 1624, as fast_echo)
         prefix = entry.mac + dst_mac + _QUIET_PIECES.pack(0x0800, 0x45, tos, total)
         middle = _QUIET_PIECES.pack(frag, self._ttl, PROTO_ICMP, 0)[:4]
-        addresses = dst + src.to_bytes(4, "big") + bytes((0, code))
+        addresses = dst + src.to_bytes(4, "big") + b"\0\0"  # (and the reply's type and code)
         header_sum = way.header_sum + tos + total + frag
         icmp = self
         write = os.write
@@ -275,6 +275,7 @@ class Icmp:
                 return False  # (fast_echo sums the reply instead)
             _QUIET_OUT.pack_into(frame, 0, prefix, ident, middle, _FOLD - ((header_sum + ident) % _FOLD or _FOLD),
                                  addresses, _FOLD - r)
+            stack.now = now  # (before the write, as fast_echo: a device that raises leaves the same time)
             fd = device.tx_fd
             if fd is None:
                 sent = device.transmit(packet)
@@ -284,7 +285,6 @@ class Icmp:
                     sent = True
                 except OSError as error:
                     sent = device.transmit_failed(error)
-            stack.now = now
             icmp.fast_echoes += 1
             if not sent:
                 icmp.fast_refused += 1
