@@ -55,7 +55,10 @@ _QUIET_MASK = _QUIET_HELD.pack(b"\xff" * 6, 0xFFFF, 0xFF, 0xFF, 0xFFFF, 0xFFFF, 
 # | identification | flags and fragment offset, TTL, protocol | header checksum | both addresses, ICMP type and code
 # (0, 0: an echo reply) | ICMP checksum
 _QUIET_OUT = struct.Struct("!18sH4sH10sH")
-_QUIET_PIECES = struct.Struct("!HBBH")
+# its pieces: type, version/IHL, type of service and total length (after the MACs); flags and fragment offset, TTL and
+# protocol
+_QUIET_PREFIX = struct.Struct("!HBBH")
+_QUIET_MIDDLE = struct.Struct("!HBB")
 
 
 class _EchoWay:
@@ -226,15 +229,19 @@ class Icmp:
         self._answered = way
         if lent is not None and self._check_icmp and not self._check_ip:
             self.quiet_echo = self._quiet_echo(way, device, size, end, dst_mac, tos, total, frag, src, dst, code)
-        # the counters after the write (the reply is on its way first), as the full way counts them: stats14, by one
-        # tally (link.recv, ip.recv, icmp.recv, ip.xmit, etharp.cachehit, link.xmit, icmp.xmit) that Stack.stats
-        # folds in when read; a refused reply also by fast_refused (the fold then counts no xmit for it) and here
+        self._echo_counted(sent)  # (after the write: the reply is on its way first)
+        return True
+
+    def _echo_counted(self, sent: bool) -> None:
+        """The counters of a reply the echo fast path (:meth:`fast_echo`, :attr:`quiet_echo`) handed to the device, as
+        the full way counts them: stats14, by one tally (link.recv, ip.recv, icmp.recv, ip.xmit, etharp.cachehit,
+        link.xmit, icmp.xmit) that Stack.stats folds in when read; a refused reply (``sent`` False) also by
+        fast_refused (the fold then counts no xmit for it) and here."""
         self.fast_echoes += 1
         if not sent:
             self.fast_refused += 1
-            stats = stack._stats
+            stats = self.stack._stats
             stats.link_refused(stats.icmp)
-        return True
 
     def _quiet_echo(self, way: _EchoWay, device: NetDevice, size: int, end: int, dst_mac: bytes, tos: int, total: int,
                     frag: int, src: int, dst: bytes, code: int) -> Callable[[memoryview, int, float], bool]:
@@ -251,12 +258,13 @@ class Icmp:
         message = (1 << 8 * (end - 34)) - 1  # the ICMP message's bits (for its checksum)
         ident_at, csum_at = tail + 8 * 18, tail  # the identification's and the ICMP checksum's lowest bits
         adjust = 0x0800 + code  # the request's type and code, less the reply's (RFC 1624, as fast_echo)
-        prefix = entry.mac + dst_mac + _QUIET_PIECES.pack(0x0800, 0x45, tos, total)
-        middle = _QUIET_PIECES.pack(frag, self._ttl, PROTO_ICMP, 0)[:4]
+        prefix = entry.mac + dst_mac + _QUIET_PREFIX.pack(0x0800, 0x45, tos, total)
+        middle = _QUIET_MIDDLE.pack(frag, self._ttl, PROTO_ICMP)
         addresses = dst + src.to_bytes(4, "big") + b"\0\0"  # (and the reply's type and code)
         header_sum = way.header_sum + tos + total + frag
         icmp = self
         write = os.write
+        counted = self._echo_counted
 
         def quiet_echo(frame: memoryview, length: int, now: float) -> bool:
             """The reply to ``frame``'s first ``length`` bytes written over them, when it is a request like the one
@@ -285,11 +293,7 @@ class Icmp:
                     sent = True
                 except OSError as error:
                     sent = device.transmit_failed(error)
-            icmp.fast_echoes += 1
-            if not sent:
-                icmp.fast_refused += 1
-                stats = stack._stats
-                stats.link_refused(stats.icmp)
+            counted(sent)
             return True
 
         return quiet_echo
